@@ -1,0 +1,255 @@
+// Package mailstore defines how Dormouse stores mail: users, mailboxes,
+// messages with UIDs and MODSEQs, and the change events that wake sessions.
+//
+// Nothing here knows IMAP wire syntax. Mailbox names are UTF-8 with "/" as
+// the hierarchy separator; "INBOX" is case-insensitive. Flags are strings:
+// system flags with their backslash (`\Seen`, `\Answered`, `\Flagged`,
+// `\Deleted`, `\Draft`) and keywords as given (`$Forwarded`, `Junk`).
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors that callers map to IMAP response codes. Implementations wrap them
+// (fmt.Errorf("...: %w", ErrNoMailbox)); test with errors.Is.
+var (
+	ErrNoMailbox       = errors.New("no such mailbox")         // NONEXISTENT / TRYCREATE
+	ErrMailboxExists   = errors.New("mailbox already exists")  // ALREADYEXISTS
+	ErrBadName         = errors.New("invalid mailbox name")    // CANNOT
+	ErrNotAllowed      = errors.New("operation not permitted") // CANNOT (e.g. delete INBOX)
+	ErrHasChildren     = errors.New("mailbox has children")    // used when a delete must keep \Noselect
+	ErrNoMessage       = errors.New("no such message")         // message expunged meanwhile
+	ErrNoSpace         = errors.New("no space left on device") // OVERQUOTA / temporary failure
+	ErrTooBig          = errors.New("message too big")         // TOOBIG
+	ErrUIDValidity     = errors.New("uidvalidity changed")     // the view must be dropped
+	ErrExpungeLogShort = errors.New("expunge log does not reach back to that modseq")
+)
+
+// Store is the whole mail store of one server: every user's mail.
+type Store interface {
+	// User opens a user's mail, creating the user's Maildir with the default
+	// mailboxes (INBOX, Drafts, Sent, Trash, Junk, Archive) when it does not
+	// exist yet. The index is opened on demand; Close releases the handle.
+	User(ctx context.Context, name string) (User, error)
+
+	// Watch calls fn for every change event of one user's mailbox, or of all
+	// the user's mailboxes when mailbox is "". fn runs on the publisher's
+	// goroutine and must not block (coalesce into a buffered channel, or
+	// record a flag). Watching does not keep the user's index open. The
+	// returned func cancels the watch.
+	Watch(user, mailbox string, fn func(Event)) (cancel func())
+
+	// Close stops watchers and closes every open index.
+	Close() error
+}
+
+// User is one user's mail, held open by a session. Safe for concurrent use.
+type User interface {
+	Name() string
+
+	// Mailboxes lists every mailbox, sorted by name, INBOX first.
+	Mailboxes(ctx context.Context) ([]MailboxInfo, error)
+	// CreateMailbox creates a mailbox and any missing parents. specialUse is
+	// "" or one RFC 6154 attribute such as `\Sent`.
+	CreateMailbox(ctx context.Context, name, specialUse string) error
+	// DeleteMailbox deletes a mailbox and its messages. A mailbox with
+	// children is emptied and kept as \Noselect (RFC 9051 6.3.5).
+	DeleteMailbox(ctx context.Context, name string) error
+	// RenameMailbox renames a mailbox and its children; renaming INBOX moves
+	// its messages to the new mailbox and leaves INBOX empty (RFC 9051 6.3.6).
+	RenameMailbox(ctx context.Context, from, to string) error
+	// SetSubscribed subscribes to or unsubscribes from a name, which need not
+	// exist (RFC 9051 6.3.7).
+	SetSubscribed(ctx context.Context, name string, subscribed bool) error
+	// Status returns a mailbox's counters without opening a view.
+	Status(ctx context.Context, name string) (Status, error)
+	// Mailbox opens a mailbox for reading and changing messages.
+	Mailbox(ctx context.Context, name string) (Mailbox, error)
+
+	// Close releases the user's handle; the index closes when no handle
+	// remains.
+	Close() error
+}
+
+// MailboxInfo describes one mailbox as LIST shows it.
+type MailboxInfo struct {
+	Name       string // UTF-8, "/"-separated
+	SpecialUse string // "" or e.g. `\Sent`
+	Subscribed bool
+	NoSelect   bool // exists only as a parent of others
+}
+
+// Status holds a mailbox's counters (RFC 9051 6.3.11, RFC 8438 SIZE).
+type Status struct {
+	Messages      uint32
+	Recent        uint32 // messages with UID >= the mailbox's first-recent UID
+	Unseen        uint32
+	Deleted       uint32
+	Size          int64 // sum of RFC822.SIZE
+	UIDNext       uint32
+	UIDValidity   uint32
+	HighestModSeq uint64
+}
+
+// Message is the index record of one message.
+type Message struct {
+	UID          uint32
+	ModSeq       uint64
+	Flags        []string // sorted; never contains `\Recent`
+	InternalDate time.Time
+	SaveDate     time.Time
+	Size         int64 // RFC822.SIZE, with CRLF line ends
+}
+
+// StoreOp says how Mailbox.StoreFlags combines flags.
+type StoreOp int
+
+// The three STORE forms.
+const (
+	FlagsAdd StoreOp = iota
+	FlagsRemove
+	FlagsReplace
+)
+
+// Mailbox is an open mailbox of one user. Safe for concurrent use.
+type Mailbox interface {
+	Name() string
+	UIDValidity() uint32
+
+	// Append stores a message and returns its UID only after the file and
+	// its directory are fsynced and the index is committed. A zero date
+	// means now. r is read to its end; the message is stored as given
+	// (bare LF line ends are kept on disk; Size counts CRLF).
+	Append(ctx context.Context, r io.Reader, flags []string, date time.Time) (uid uint32, err error)
+	// AppendMany stores several messages atomically (MULTIAPPEND): all or none.
+	AppendMany(ctx context.Context, msgs []AppendRequest) (uids []uint32, err error)
+
+	// Open returns a message's content for reading, from any offset,
+	// without loading it whole into memory. Content has CRLF line ends.
+	Open(ctx context.Context, uid uint32) (Content, error)
+
+	// StoreFlags changes the flags of the messages in uids. With
+	// unchangedSince > 0, messages whose MODSEQ is greater are left alone
+	// and returned in failed (RFC 7162 3.1.3). changed lists the new records
+	// of messages whose flags really changed (each with a new MODSEQ).
+	StoreFlags(ctx context.Context, uids []uint32, op StoreOp, flags []string, unchangedSince uint64) (changed []Message, failed []uint32, err error)
+
+	// Copy copies messages into another mailbox of the same user, keeping
+	// flags and internal dates. Returns source and destination UIDs in
+	// matching order and the destination's UIDVALIDITY.
+	Copy(ctx context.Context, uids []uint32, dest string) (CopyResult, error)
+	// Move moves messages like Copy, then expunges them here.
+	Move(ctx context.Context, uids []uint32, dest string) (CopyResult, error)
+
+	// Expunge removes messages flagged \Deleted; with uids != nil only those
+	// among uids (UID EXPUNGE). Returns the expunged UIDs, ascending.
+	Expunge(ctx context.Context, uids []uint32) ([]uint32, error)
+
+	// ChangesSince reports what changed after modseq: messages whose MODSEQ
+	// is greater (new or with changed flags) and UIDs expunged after it.
+	// ErrExpungeLogShort says the expunge log was trimmed past modseq; the
+	// caller then compares UID lists instead.
+	ChangesSince(ctx context.Context, modseq uint64) (Changes, error)
+
+	// View returns a session's view: every message at one MODSEQ.
+	// If claimRecent, messages not yet seen by any session count as recent
+	// for this view and are claimed so that no other view sees them recent.
+	View(ctx context.Context, claimRecent bool) (*View, error)
+	// Refresh brings v up to date by applying deltas (never a full rebuild
+	// when the expunge log reaches back far enough) and reports what
+	// changed, so a session can announce it.
+	Refresh(ctx context.Context, v *View) (Update, error)
+
+	// Close releases the mailbox handle.
+	Close() error
+}
+
+// AppendRequest is one message of AppendMany.
+type AppendRequest struct {
+	Body  io.Reader
+	Flags []string
+	Date  time.Time
+}
+
+// CopyResult maps source UIDs to destination UIDs (RFC 4315 COPYUID).
+type CopyResult struct {
+	UIDValidity uint32
+	SourceUIDs  []uint32
+	DestUIDs    []uint32
+}
+
+// Content is a message's bytes.
+type Content interface {
+	io.ReaderAt
+	io.Reader
+	Size() int64
+	Close() error
+}
+
+// Changes is the answer of ChangesSince.
+type Changes struct {
+	HighestModSeq uint64
+	Changed       []Message // MODSEQ > the asked modseq, ascending by UID
+	Expunged      []uint32  // ascending
+}
+
+// View is a session's picture of a mailbox: sequence number i+1 is
+// Messages[i]. Only the session that owns it reads or changes it.
+type View struct {
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      []Message // ascending by UID
+	Recent        []uint32  // UIDs recent for this view, ascending
+	Keywords      []string  // keywords in use in the mailbox, sorted
+}
+
+// Update says what Refresh changed in a view.
+type Update struct {
+	// ExpungedSeqs are the sequence numbers of removed messages in the old
+	// numbering, descending, so that EXPUNGE responses can be sent in this
+	// order without renumbering (RFC 9051 7.5.1).
+	ExpungedSeqs []uint32
+	// ExpungedUIDs are the same messages' UIDs, ascending (for VANISHED).
+	ExpungedUIDs []uint32
+	// Added counts messages appended at the end of the view.
+	Added int
+	// AddedRecent counts those of Added that are recent for this view.
+	AddedRecent int
+	// Changed are the sequence numbers (new numbering) of kept messages
+	// whose flags or MODSEQ changed, ascending.
+	Changed []uint32
+	// KeywordsChanged is set when the mailbox's keyword set grew.
+	KeywordsChanged bool
+}
+
+// EventKind says what an Event is about.
+type EventKind int
+
+// Kinds of change events.
+const (
+	MessagesAdded EventKind = iota + 1
+	FlagsChanged
+	MessagesExpunged
+	MailboxCreated
+	MailboxDeleted
+	MailboxRenamed
+	SubscriptionsChanged
+)
+
+// Event is a change notice. It is a hint: watchers refresh their views to
+// learn the details. Events come from this process and from changes seen
+// on disk.
+type Event struct {
+	Kind          EventKind
+	User          string
+	Mailbox       string
+	OldName       string // for MailboxRenamed
+	UIDs          []uint32
+	HighestModSeq uint64
+	UIDNext       uint32
+}
