@@ -1,0 +1,14 @@
+//go:build !unix
+
+package hibernate
+
+import "errors"
+
+// Without Unix descriptors (Windows, WASI, Plan 9), connections cannot be
+// detached; the server keeps them active.
+
+func dupCloexec(fd int) (int, error) { return -1, errors.ErrUnsupported }
+
+func closeFD(fd int) error { return errors.ErrUnsupported }
+
+func readable(fd int) bool { return true }

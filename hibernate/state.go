@@ -1,0 +1,397 @@
+package hibernate
+
+import (
+	"errors"
+	"fmt"
+)
+
+// StateVersion is the version byte MarshalBinary writes first. A decoder
+// rejects every other version: a blob may cross a process boundary (an
+// upgrade hands sleeping connections to a new binary), and guessing at
+// an unknown layout would wake a client into a wrong view.
+const StateVersion = 1
+
+// Extension is a bit set of the extensions a client enabled; they change
+// what a replay on wake may send (VANISHED, MODSEQ, UTF-8 names, RECENT).
+type Extension uint32
+
+// Enabled extensions. New bits may be added at the end without a version
+// change; a decoder keeps bits it does not know.
+const (
+	ExtCondStore  Extension = 1 << iota // RFC 7162 CONDSTORE
+	ExtQResync                          // RFC 7162 QRESYNC
+	ExtUTF8Accept                       // RFC 6855 UTF8=ACCEPT
+	ExtIMAP4rev2                        // RFC 9051 IMAP4rev2
+)
+
+// UIDRange is the inclusive UID interval First..Last.
+type UIDRange struct {
+	First, Last uint32
+}
+
+// ExtState is the exported state of one hibernatable extension (NOTIFY
+// filters, a saved search result, a compression window): opaque bytes
+// owned by the extension, tagged with a kind the server assigns.
+type ExtState struct {
+	Kind uint32
+	Data []byte
+}
+
+// State is what a selected, idling session needs to come back exactly
+// (DESIGN.md, "The state blob" and "Replay on wake").
+type State struct {
+	User     string
+	Mailbox  string // as the store names it
+	ReadOnly bool   // EXAMINE, or a read-only SELECT
+	TLS      bool   // the socket carries TLS (implicit or after STARTTLS)
+
+	UIDValidity uint32
+	// UIDs is S, the UIDs the client knows, as ascending, non-overlapping
+	// ranges; message sequence numbers are ranks in S.
+	UIDs []UIDRange
+	// HighestModSeq is M, the highest MODSEQ the client has been told.
+	HighestModSeq uint64
+	// UIDNext is N, the UIDNEXT the client has seen; it is above every
+	// UID in UIDs.
+	UIDNext uint32
+	// Messages is the client's message count, the number of UIDs in
+	// UIDs. It is not stored in the blob (it is implied by UIDs), but
+	// MarshalBinary checks it, so that a session whose view and count
+	// disagree is never exported.
+	Messages uint32
+
+	Enabled Extension
+	IdleTag string // the tag of the IDLE command in progress
+
+	// ExtState holds hibernatable extension state, by ascending Kind.
+	ExtState []ExtState
+}
+
+// Flag bits of the encoded form.
+const (
+	flagReadOnly = 1 << iota
+	flagTLS
+	flagsKnown = flagReadOnly | flagTLS
+)
+
+// Errors returned by UnmarshalBinary, wrapped with the field at fault.
+var (
+	ErrTruncated = errors.New("hibernate: truncated state")
+	ErrVersion   = errors.New("hibernate: unknown state version")
+	ErrCorrupt   = errors.New("hibernate: corrupt state")
+)
+
+// Encoded layout, version 1. Every integer is a minimal uvarint (so that
+// one State has exactly one encoding, and a fuzzer can check that
+// decode(encode(x)) == x byte for byte); every string is a uvarint length
+// followed by its bytes.
+//
+//	version   byte (1)
+//	flags     uvarint: 1 read-only, 2 TLS
+//	enabled   uvarint: Extension bits
+//	user      string
+//	mailbox   string
+//	idle tag  string
+//	uidvalidity uvarint
+//	modseq    uvarint
+//	ranges    uvarint count, then per range:
+//	            gap  uvarint: First - (previous Last + 1), previous Last
+//	                 being 0 before the first range
+//	            span uvarint: Last - First
+//	uidnext   uvarint: UIDNext - (last UID + 1), usually 0
+//	ext state uvarint count, then per entry:
+//	            kind uvarint, delta from the previous kind + 1 (ascending)
+//	            data string
+//
+// Delta-encoding the ranges keeps a typical "1:4711" in three bytes, and
+// encoding UIDNext against the last UID keeps it in one.
+
+// Validate reports whether s can be encoded: UIDValidity is non-zero, the
+// ranges are ascending and disjoint, Messages counts them, UIDNext lies
+// above them and ExtState kinds ascend.
+func (s *State) Validate() error {
+	if s.UIDValidity == 0 {
+		return errors.New("hibernate: state: zero UIDVALIDITY")
+	}
+	var next uint64 = 1 // the lowest UID the next range may start at
+	var count uint64
+	for i, r := range s.UIDs {
+		if r.First == 0 || r.Last < r.First || uint64(r.First) < next {
+			return fmt.Errorf("hibernate: state: UID range %d (%d:%d) out of order", i, r.First, r.Last)
+		}
+		count += uint64(r.Last-r.First) + 1
+		next = uint64(r.Last) + 1
+	}
+	if count != uint64(s.Messages) {
+		return fmt.Errorf("hibernate: state: message count %d, but %d UIDs", s.Messages, count)
+	}
+	if uint64(s.UIDNext) < next {
+		return fmt.Errorf("hibernate: state: UIDNEXT %d not above the known UIDs", s.UIDNext)
+	}
+	for i := 1; i < len(s.ExtState); i++ {
+		if s.ExtState[i].Kind <= s.ExtState[i-1].Kind {
+			return fmt.Errorf("hibernate: state: extension state kinds not ascending at %d", i)
+		}
+	}
+	return nil
+}
+
+// MarshalBinary encodes s (encoding.BinaryMarshaler).
+func (s *State) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(make([]byte, 0, s.sizeHint()))
+}
+
+// sizeHint is an upper bound of the encoded size, to allocate once.
+func (s *State) sizeHint() int {
+	n := 1 + 3*10 + len(s.User) + len(s.Mailbox) + len(s.IdleTag) + 5*10 + len(s.UIDs)*10
+	for _, e := range s.ExtState {
+		n += 20 + len(e.Data)
+	}
+	return n
+}
+
+// AppendBinary appends the encoding of s to b (encoding.BinaryAppender),
+// so a caller can encode into a reused buffer without allocating.
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return b, err
+	}
+	var flags uint64
+	if s.ReadOnly {
+		flags |= flagReadOnly
+	}
+	if s.TLS {
+		flags |= flagTLS
+	}
+	b = append(b, StateVersion)
+	b = appendUvarint(b, flags)
+	b = appendUvarint(b, uint64(s.Enabled))
+	b = appendString(b, s.User)
+	b = appendString(b, s.Mailbox)
+	b = appendString(b, s.IdleTag)
+	b = appendUvarint(b, uint64(s.UIDValidity))
+	b = appendUvarint(b, s.HighestModSeq)
+	b = appendUvarint(b, uint64(len(s.UIDs)))
+	var next uint32 = 1
+	for _, r := range s.UIDs {
+		b = appendUvarint(b, uint64(r.First-next))
+		b = appendUvarint(b, uint64(r.Last-r.First))
+		next = r.Last + 1
+	}
+	b = appendUvarint(b, uint64(s.UIDNext-next))
+	b = appendUvarint(b, uint64(len(s.ExtState)))
+	var kind uint32
+	for i, e := range s.ExtState {
+		if i == 0 {
+			b = appendUvarint(b, uint64(e.Kind))
+		} else {
+			b = appendUvarint(b, uint64(e.Kind-kind-1))
+		}
+		kind = e.Kind
+		b = appendUvarint(b, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes data into s (encoding.BinaryUnmarshaler). It
+// rejects an unknown version, truncated input, trailing bytes, overlong
+// varints and values out of range, with an error wrapping ErrVersion,
+// ErrTruncated or ErrCorrupt; it never panics. s does not keep data.
+func (s *State) UnmarshalBinary(data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("version: %w", ErrTruncated)
+	}
+	if data[0] != StateVersion {
+		return fmt.Errorf("%w %d", ErrVersion, data[0])
+	}
+	d := decoder{b: data[1:]}
+	var out State
+	flags := d.uvarint("flags")
+	if flags&^flagsKnown != 0 && d.err == nil {
+		d.fail("flags", ErrCorrupt)
+	}
+	out.ReadOnly = flags&flagReadOnly != 0
+	out.TLS = flags&flagTLS != 0
+	out.Enabled = Extension(d.uint32("enabled"))
+	out.User = d.string("user")
+	out.Mailbox = d.string("mailbox")
+	out.IdleTag = d.string("idle tag")
+	out.UIDValidity = d.uint32("uidvalidity")
+	if out.UIDValidity == 0 && d.err == nil {
+		d.fail("uidvalidity", ErrCorrupt)
+	}
+	out.HighestModSeq = d.uvarint("modseq")
+	// Each range takes at least two bytes, which bounds the count
+	// before anything is allocated from it.
+	n := d.count("ranges", 2)
+	if n > 0 {
+		out.UIDs = make([]UIDRange, 0, n)
+	}
+	var next uint64 = 1
+	var messages uint64
+	for i := 0; i < n && d.err == nil; i++ {
+		gap := d.uvarint("range gap")
+		span := d.uvarint("range span")
+		if d.err != nil {
+			break
+		}
+		// Bounding the deltas first keeps the sums below from
+		// wrapping around 1<<64.
+		first, last := next+gap, next+gap+span
+		if gap > 1<<32 || span > 1<<32 || last > 1<<32-1 {
+			d.fail("range", ErrCorrupt)
+			break
+		}
+		out.UIDs = append(out.UIDs, UIDRange{uint32(first), uint32(last)})
+		messages += last - first + 1
+		next = last + 1
+	}
+	if messages > 1<<32-1 {
+		d.fail("ranges", ErrCorrupt)
+	}
+	out.Messages = uint32(messages)
+	delta := d.uvarint("uidnext")
+	uidnext := next + delta
+	if (delta > 1<<32 || uidnext > 1<<32-1) && d.err == nil {
+		d.fail("uidnext", ErrCorrupt)
+	}
+	out.UIDNext = uint32(uidnext)
+	n = d.count("extension state", 2)
+	if n > 0 {
+		out.ExtState = make([]ExtState, 0, n)
+	}
+	var kind uint64
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.uvarint("extension kind")
+		if i > 0 {
+			k += kind + 1
+			if k <= kind { // wrapped
+				d.fail("extension kind", ErrCorrupt)
+			}
+		}
+		if k > 1<<32-1 && d.err == nil {
+			d.fail("extension kind", ErrCorrupt)
+		}
+		kind = k
+		data := d.bytes("extension data")
+		out.ExtState = append(out.ExtState, ExtState{Kind: uint32(k), Data: data})
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("end", ErrCorrupt)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	*s = out
+	return nil
+}
+
+// appendUvarint is binary.AppendUvarint, inlined by the compiler.
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = appendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads the encoded form; the first error sticks, and later
+// reads return zero values, so UnmarshalBinary checks once at the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(field string, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("hibernate: state %s: %w", field, err)
+	}
+}
+
+// uvarint reads a minimal uvarint: an overlong one (a trailing 0x00
+// group) would give a second encoding of the same State.
+func (d *decoder) uvarint(field string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var v uint64
+	for i := 0; i < len(d.b); i++ {
+		c := d.b[i]
+		if i == 9 && c > 1 { // the tenth byte holds only bit 63
+			d.fail(field, ErrCorrupt)
+			return 0
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if c == 0 && i > 0 {
+				d.fail(field, ErrCorrupt)
+				return 0
+			}
+			d.b = d.b[i+1:]
+			return v
+		}
+	}
+	d.fail(field, ErrTruncated)
+	return 0
+}
+
+func (d *decoder) uint32(field string) uint32 {
+	v := d.uvarint(field)
+	if v > 1<<32-1 {
+		d.fail(field, ErrCorrupt)
+		return 0
+	}
+	return uint32(v)
+}
+
+// count reads an element count and checks that the rest of the input can
+// hold that many elements of at least minSize bytes each.
+func (d *decoder) count(field string, minSize int) int {
+	v := d.uvarint(field)
+	if d.err != nil {
+		return 0
+	}
+	if v > uint64(len(d.b)/minSize) {
+		d.fail(field, ErrTruncated)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(field string) []byte {
+	n := d.uvarint(field)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(field, ErrTruncated)
+		return nil
+	}
+	if n == 0 {
+		return nil // one State, one encoding: nil and empty are the same
+	}
+	p := make([]byte, n)
+	copy(p, d.b)
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) string(field string) string {
+	n := d.uvarint(field)
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(field, ErrTruncated)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

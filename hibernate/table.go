@@ -1,0 +1,317 @@
+package hibernate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Token names one hibernated connection: its entry index in the low 32
+// bits and the entry's generation in the high 32, so a token kept past
+// Remove (say, by a poller event in flight) never reaches the entry's
+// next occupant. It is what the server registers with the Poller. A
+// Token is never zero, so zero can mean none.
+type Token uint64
+
+func makeToken(idx, gen uint32) Token { return Token(uint64(gen)<<32 | uint64(idx)) }
+
+func (t Token) index() uint32 { return uint32(t) }
+func (t Token) gen() uint32   { return uint32(t >> 32) }
+
+// inlineBlob is the size of the blob stored inside an entry; a typical
+// state blob (TestStateSize) fits, larger ones go to the arena.
+const inlineBlob = 64
+
+// MaxBlob is the largest state blob a Table stores. A session whose state
+// is larger stays active.
+const MaxBlob = arenaMaxSlot
+
+// entry is one hibernated connection. It holds no pointers, so a
+// []entry of a million connections is one noscan allocation that the
+// garbage collector never looks into.
+type entry struct {
+	fd      int32
+	gen     uint32 // bumped on every Remove, see Token
+	blobLen uint16
+	class   uint8  // 0: blob inline; c > 0: arena class c-1
+	used    uint8  // 1 while the entry holds a connection
+	slot    uint32 // arena slot; the next free entry while unused
+	since   int64  // hibernated since, Unix nanoseconds
+	inline  [inlineBlob]byte
+}
+
+// Errors returned by Table methods.
+var (
+	ErrStaleToken = errors.New("hibernate: stale or unknown token")
+	ErrBlobSize   = errors.New("hibernate: state blob too large")
+	ErrFDInUse    = errors.New("hibernate: descriptor already hibernated")
+)
+
+// TableConfig configures a Table.
+type TableConfig struct {
+	// Capacity is the expected number of connections: the arrays are
+	// allocated once at this size (they grow beyond it as needed).
+	Capacity int
+	// Keepalive is the interval between "* OK Still here" lines
+	// (config idle-keepalive; 2 minutes when zero).
+	Keepalive time.Duration
+	// KeepaliveTick is the granularity of the keepalive timer (1s
+	// when zero).
+	KeepaliveTick time.Duration
+	// Epoch is the keepalive wheel's time zero (the first Insert's
+	// time when zero).
+	Epoch time.Time
+	// OnSubscribe, when set, is called when a connection is the first
+	// to wait on (user, mailbox), so the caller starts watching it;
+	// OnUnsubscribe when the last one leaves. They run inside the
+	// Table method that caused them and must not call the Table.
+	OnSubscribe   func(id SubID, user, mailbox string)
+	OnUnsubscribe func(id SubID)
+}
+
+// Table holds the hibernated connections: per connection an entry
+// (descriptor, state blob, hibernated-since), its place on its mailbox's
+// subscription and on the keepalive wheel, and an index by descriptor.
+// Every per-connection array is pointer-free. It is not safe for
+// concurrent use; the server guards it with one mutex (or shards it).
+type Table struct {
+	cfg     TableConfig
+	entries []entry
+	free    uint32   // first unused entry, linked through entry.slot
+	byFD    []uint32 // entry index + 1 by descriptor; 0 for none
+	n       int
+	arena   arena
+	subs    *Subscriptions
+	ka      *Keepalive
+	scratch []uint32 // reused by AppendDueKeepalives
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg TableConfig) *Table {
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = 2 * time.Minute
+	}
+	if cfg.KeepaliveTick <= 0 {
+		cfg.KeepaliveTick = time.Second
+	}
+	if cfg.KeepaliveTick > cfg.Keepalive {
+		cfg.KeepaliveTick = cfg.Keepalive
+	}
+	return &Table{
+		cfg:     cfg,
+		entries: make([]entry, 0, cfg.Capacity),
+		free:    noIndex,
+		byFD:    make([]uint32, 0, cfg.Capacity),
+		subs:    NewSubscriptions(cfg.Capacity),
+	}
+}
+
+// Len returns the number of hibernated connections.
+func (t *Table) Len() int { return t.n }
+
+// Subscriptions returns the table's subscriptions, to look one up or to
+// count its waiters. Use Table methods to change them.
+func (t *Table) Subscriptions() *Subscriptions { return t.subs }
+
+// Insert hibernates the connection on fd, waiting on (user, mailbox),
+// with its state blob, at now; its first keepalive is due one interval
+// later. The blob is copied.
+func (t *Table) Insert(fd int, user, mailbox string, blob []byte, now time.Time) (Token, error) {
+	if fd < 0 || fd > 1<<31-1 {
+		return 0, fmt.Errorf("hibernate: insert fd %d: out of range", fd)
+	}
+	if len(blob) > MaxBlob {
+		return 0, fmt.Errorf("hibernate: insert fd %d: %d bytes: %w", fd, len(blob), ErrBlobSize)
+	}
+	if len(user)+len(mailbox) > MaxKey {
+		return 0, fmt.Errorf("hibernate: insert fd %d: %d-byte subscription key: %w", fd, len(user)+len(mailbox), ErrBlobSize)
+	}
+	if fd < len(t.byFD) && t.byFD[fd] != 0 {
+		return 0, fmt.Errorf("hibernate: insert fd %d: %w", fd, ErrFDInUse)
+	}
+	if t.ka == nil {
+		epoch := t.cfg.Epoch
+		if epoch.IsZero() {
+			epoch = now
+		}
+		ka, err := NewKeepalive(t.cfg.KeepaliveTick, t.cfg.Keepalive, epoch, t.cfg.Capacity)
+		if err != nil {
+			return 0, err
+		}
+		t.ka = ka
+	}
+	idx := t.free
+	if idx != noIndex {
+		t.free = t.entries[idx].slot
+	} else {
+		if len(t.entries) >= int(noIndex) {
+			return 0, errors.New("hibernate: insert: table full")
+		}
+		idx = uint32(len(t.entries))
+		t.entries = append(t.entries, entry{})
+	}
+	e := &t.entries[idx]
+	if e.gen == 0 {
+		e.gen = 1 // so that no Token is zero
+	}
+	e.fd = int32(fd)
+	e.used = 1
+	e.since = now.UnixNano()
+	t.storeBlob(e, blob)
+	for fd >= len(t.byFD) {
+		t.byFD = append(t.byFD, 0)
+	}
+	t.byFD[fd] = idx + 1
+	t.n++
+	// Join cannot fail: the key length was checked above.
+	if id, created, _ := t.subs.Join(user, mailbox, idx); created && t.cfg.OnSubscribe != nil {
+		t.cfg.OnSubscribe(id, user, mailbox)
+	}
+	t.ka.Schedule(idx, now.Add(t.cfg.Keepalive))
+	return makeToken(idx, e.gen), nil
+}
+
+// get returns the live entry tok names.
+func (t *Table) get(tok Token) (*entry, error) {
+	i := tok.index()
+	if int(i) >= len(t.entries) {
+		return nil, ErrStaleToken
+	}
+	e := &t.entries[i]
+	if e.used == 0 || e.gen != tok.gen() {
+		return nil, ErrStaleToken
+	}
+	return e, nil
+}
+
+// Remove takes the connection out of the table (it woke, or it is
+// closed). Its token becomes stale.
+func (t *Table) Remove(tok Token) error {
+	e, err := t.get(tok)
+	if err != nil {
+		return fmt.Errorf("hibernate: remove: %w", err)
+	}
+	idx := tok.index()
+	if id, last := t.subs.Leave(idx); last && t.cfg.OnUnsubscribe != nil {
+		t.cfg.OnUnsubscribe(id)
+	}
+	t.ka.Cancel(idx)
+	t.byFD[e.fd] = 0
+	t.freeBlob(e)
+	*e = entry{gen: e.gen + 1, slot: t.free}
+	t.free = idx
+	t.n--
+	return nil
+}
+
+// Info is what Lookup reports about a hibernated connection.
+type Info struct {
+	FD            int
+	Sub           SubID
+	Since         time.Time
+	NextKeepalive time.Time
+	BlobLen       int
+}
+
+// Lookup returns what the table holds about tok.
+func (t *Table) Lookup(tok Token) (Info, error) {
+	e, err := t.get(tok)
+	if err != nil {
+		return Info{}, fmt.Errorf("hibernate: lookup: %w", err)
+	}
+	idx := tok.index()
+	ka, _ := t.ka.Due(idx)
+	sub, _ := t.subs.Of(idx)
+	return Info{
+		FD:            int(e.fd),
+		Sub:           sub,
+		Since:         time.Unix(0, e.since),
+		NextKeepalive: ka,
+		BlobLen:       int(e.blobLen),
+	}, nil
+}
+
+// ByFD returns the token of the connection hibernated on fd.
+func (t *Table) ByFD(fd int) (Token, bool) {
+	if fd < 0 || fd >= len(t.byFD) || t.byFD[fd] == 0 {
+		return 0, false
+	}
+	idx := t.byFD[fd] - 1
+	return makeToken(idx, t.entries[idx].gen), true
+}
+
+// AppendBlob appends tok's state blob to dst.
+func (t *Table) AppendBlob(dst []byte, tok Token) ([]byte, error) {
+	e, err := t.get(tok)
+	if err != nil {
+		return dst, fmt.Errorf("hibernate: blob: %w", err)
+	}
+	if e.class == 0 {
+		return append(dst, e.inline[:e.blobLen]...), nil
+	}
+	return append(dst, t.arena.slot(e.class-1, e.slot)[:e.blobLen]...), nil
+}
+
+// SetBlob replaces tok's state blob, for a wake by a mailbox change that
+// replayed the change and went back to sleep with S, M and N moved on.
+func (t *Table) SetBlob(tok Token, blob []byte) error {
+	e, err := t.get(tok)
+	if err != nil {
+		return fmt.Errorf("hibernate: set blob: %w", err)
+	}
+	if len(blob) > MaxBlob {
+		return fmt.Errorf("hibernate: set blob: %d bytes: %w", len(blob), ErrBlobSize)
+	}
+	t.freeBlob(e)
+	t.storeBlob(e, blob)
+	return nil
+}
+
+func (t *Table) storeBlob(e *entry, blob []byte) {
+	e.blobLen = uint16(len(blob))
+	if len(blob) <= inlineBlob {
+		e.class = 0
+		copy(e.inline[:], blob)
+		return
+	}
+	c, s := t.arena.alloc(len(blob))
+	e.class, e.slot = c+1, s
+	copy(t.arena.slot(c, s), blob)
+}
+
+func (t *Table) freeBlob(e *entry) {
+	if e.class > 0 {
+		t.arena.free(e.class-1, e.slot)
+		e.class = 0
+	}
+}
+
+// AppendWaiters appends the tokens of the connections waiting on sub to
+// dst: the fan-out of one change to a mailbox. The table is not changed,
+// so the caller may then remove or update any of them.
+func (t *Table) AppendWaiters(dst []Token, sub SubID) []Token {
+	s := t.subs
+	if int(sub) >= len(s.subs) {
+		return dst
+	}
+	for w := s.subs[sub].head; w != noIndex; w = s.links[w].next {
+		dst = append(dst, makeToken(w, t.entries[w].gen))
+	}
+	return dst
+}
+
+// AppendDueKeepalives appends the tokens of the connections whose
+// keepalive is due at now to dst, and schedules their next one an
+// interval later. The caller writes "* OK Still here" to each and
+// removes those whose write fails.
+func (t *Table) AppendDueKeepalives(dst []Token, now time.Time) []Token {
+	if t.ka == nil {
+		return dst
+	}
+	t.scratch = t.ka.AppendDue(t.scratch[:0], now)
+	for _, i := range t.scratch {
+		dst = append(dst, makeToken(i, t.entries[i].gen))
+		t.ka.Schedule(i, now.Add(t.cfg.Keepalive))
+	}
+	return dst
+}

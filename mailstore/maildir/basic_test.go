@@ -1,0 +1,147 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+func TestNewUserDefaults(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	list, err := u.Mailboxes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mailstore.MailboxInfo{
+		{Name: "INBOX", Subscribed: true},
+		{Name: "Archive", SpecialUse: `\Archive`, Subscribed: true},
+		{Name: "Drafts", SpecialUse: `\Drafts`, Subscribed: true},
+		{Name: "Junk", SpecialUse: `\Junk`, Subscribed: true},
+		{Name: "Sent", SpecialUse: `\Sent`, Subscribed: true},
+		{Name: "Trash", SpecialUse: `\Trash`, Subscribed: true},
+	}
+	if !reflect.DeepEqual(list, want) {
+		t.Fatalf("mailboxes:\n got %+v\nwant %+v", list, want)
+	}
+	for _, d := range []string{"cur", "new", "tmp", ".Sent/cur", ".Sent/maildirfolder"} {
+		if _, err := os.Stat(filepath.Join(root, "users", "alice", "Maildir", d)); err != nil {
+			t.Errorf("missing %s: %v", d, err)
+		}
+	}
+}
+
+func TestAppendViewOpenStatus(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "inbox")
+	ctx := context.Background()
+	uid1 := mustAppend(t, m, msg("one"), `\Seen`, "$Forwarded")
+	uid2 := mustAppend(t, m, "Subject: bare\n\nlf body\n")
+	if uid1 != 1 || uid2 != 2 {
+		t.Fatalf("uids %d %d", uid1, uid2)
+	}
+	v, err := m.View(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2}) {
+		t.Fatalf("view uids %v", got)
+	}
+	if !reflect.DeepEqual(v.Messages[0].Flags, []string{"$Forwarded", `\Seen`}) {
+		t.Fatalf("flags %v", v.Messages[0].Flags)
+	}
+	if !reflect.DeepEqual(v.Recent, []uint32{1, 2}) || !reflect.DeepEqual(v.Keywords, []string{"$Forwarded"}) {
+		t.Fatalf("recent %v keywords %v", v.Recent, v.Keywords)
+	}
+	if got := readAll(t, m, 2); got != "Subject: bare\r\n\r\nlf body\r\n" {
+		t.Fatalf("content %q", got)
+	}
+	if v.Messages[1].Size != int64(len("Subject: bare\r\n\r\nlf body\r\n")) {
+		t.Fatalf("size %d", v.Messages[1].Size)
+	}
+	// A second view claims nothing: \Recent went to the first.
+	v2, err := m.View(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v2.Recent) != 0 {
+		t.Fatalf("second view recent %v", v2.Recent)
+	}
+	st, err := u.Status(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 2 || st.Unseen != 1 || st.UIDNext != 3 || st.Recent != 0 || st.UIDValidity != m.UIDValidity() ||
+		st.Size != v.Messages[0].Size+v.Messages[1].Size || st.HighestModSeq != v.HighestModSeq {
+		t.Fatalf("status %+v", st)
+	}
+	if _, err := m.Open(ctx, 99); !errors.Is(err, mailstore.ErrNoMessage) {
+		t.Fatalf("open missing: %v", err)
+	}
+}
+
+func TestStoreFlagsExpungeRefresh(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		mustAppend(t, m, msg("m"))
+	}
+	v, err := m.View(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, failed, err := m.StoreFlags(ctx, []uint32{2, 4}, mailstore.FlagsAdd, []string{`\Deleted`, "Work"}, 0)
+	if err != nil || len(changed) != 2 || len(failed) != 0 {
+		t.Fatalf("store: %v %v %v", changed, failed, err)
+	}
+	// The flag is mirrored in the file name.
+	names, _ := filepath.Glob(filepath.Join(root, "users/alice/Maildir/cur/*:2,T"))
+	if len(names) != 2 {
+		t.Fatalf("files with T: %v", names)
+	}
+	// UNCHANGEDSINCE below message 2's MODSEQ fails for it.
+	_, failed, err = m.StoreFlags(ctx, []uint32{2, 3}, mailstore.FlagsAdd, []string{`\Seen`}, changed[0].ModSeq-1)
+	if err != nil || !reflect.DeepEqual(failed, []uint32{2}) {
+		t.Fatalf("unchangedsince: failed %v err %v", failed, err)
+	}
+	exp, err := m.Expunge(ctx, nil)
+	if err != nil || !reflect.DeepEqual(exp, []uint32{2, 4}) {
+		t.Fatalf("expunge %v %v", exp, err)
+	}
+	mustAppend(t, m, msg("six"))
+	upd, err := m.Refresh(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mailstore.Update{ExpungedSeqs: []uint32{4, 2}, ExpungedUIDs: []uint32{2, 4}, Added: 1,
+		Changed: []uint32{2}, KeywordsChanged: true}
+	if !reflect.DeepEqual(upd, want) {
+		t.Fatalf("update\n got %+v\nwant %+v", upd, want)
+	}
+	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 3, 5, 6}) {
+		t.Fatalf("view uids %v", got)
+	}
+	if !reflect.DeepEqual(v.Messages[1].Flags, []string{`\Seen`}) {
+		t.Fatalf("flags of 3: %v", v.Messages[1].Flags)
+	}
+	ch, err := m.ChangesSince(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ch.Expunged, []uint32{2, 4}) || len(ch.Changed) != 4 {
+		t.Fatalf("changes %+v", ch)
+	}
+	// Nothing more: Refresh says so.
+	upd, err = m.Refresh(ctx, v)
+	if err != nil || !reflect.DeepEqual(upd, mailstore.Update{}) {
+		t.Fatalf("idle refresh %+v %v", upd, err)
+	}
+}

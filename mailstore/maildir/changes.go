@@ -1,0 +1,64 @@
+package maildir
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// ChangesSince reports messages with MODSEQ > modseq and UIDs expunged
+// after it, from the MODSEQ and expunge-log buckets: no full scan.
+func (h *mailboxHandle) ChangesSince(ctx context.Context, modseq uint64) (mailstore.Changes, error) {
+	var ch mailstore.Changes
+	err := h.view(func(m *mboxTx) error {
+		if modseq < m.meta.expungeFloor {
+			return mailstore.ErrExpungeLogShort
+		}
+		ch.HighestModSeq = m.meta.highestModSeq
+		recs, err := m.changedSince(modseq)
+		if err != nil {
+			return err
+		}
+		ch.Changed = make([]mailstore.Message, len(recs))
+		for i := range recs {
+			ch.Changed[i] = recs[i].message()
+		}
+		ch.Expunged = m.expungedSince(modseq)
+		return nil
+	})
+	if err != nil {
+		return mailstore.Changes{}, fmt.Errorf("changes since %d in %s: %w", modseq, h.name, err)
+	}
+	return ch, nil
+}
+
+// changedSince returns the records with MODSEQ > modseq, ascending by UID.
+func (m *mboxTx) changedSince(modseq uint64) ([]msgRec, error) {
+	var recs []msgRec
+	c := m.ms.Cursor()
+	for k, _ := c.Seek(seqKey(modseq+1, 0)); k != nil; k, _ = c.Next() {
+		uid := beUint32(k[8:])
+		r, ok, err := m.get(uid, false)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			recs = append(recs, r)
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].uid < recs[j].uid })
+	return recs, nil
+}
+
+// expungedSince returns UIDs expunged with MODSEQ > modseq, ascending.
+func (m *mboxTx) expungedSince(modseq uint64) []uint32 {
+	var uids []uint32
+	c := m.xplog.Cursor()
+	for k, _ := c.Seek(seqKey(modseq+1, 0)); k != nil; k, _ = c.Next() {
+		uids = append(uids, beUint32(k[8:]))
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	return uids
+}

@@ -1,0 +1,183 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// Open returns a message's content with CRLF line ends. A file that
+// already has them (its size equals RFC822.SIZE) is read as is; a file
+// with bare LFs is converted while it is read.
+func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content, error) {
+	// A flag change may rename the file between the index read and the
+	// open: try again with the new name.
+	for attempt := 0; attempt < 5; attempt++ {
+		var path string
+		var size int64
+		err := h.view(func(m *mboxTx) error {
+			r, ok, err := m.get(uid, true)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return mailstore.ErrNoMessage
+			}
+			path, size = filepath.Join(m.dir, "cur", r.file), r.size
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
+		}
+		f, err := os.Open(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
+		}
+		return newContent(f, size)
+	}
+	return nil, fmt.Errorf("open message %d in %s: file vanished: %w", uid, h.name, mailstore.ErrNoMessage)
+}
+
+// newContent wraps an open message file.
+func newContent(f *os.File, size int64) (mailstore.Content, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if fi.Size() == size {
+		// No bare LF: each would have made RFC822.SIZE bigger.
+		return &plainContent{f: f, sr: io.NewSectionReader(f, 0, size)}, nil
+	}
+	return &crlfContent{f: f, size: size, cps: []checkpoint{{}}}, nil
+}
+
+// plainContent is a file that needs no conversion.
+type plainContent struct {
+	f  *os.File
+	sr *io.SectionReader
+}
+
+func (c *plainContent) Read(p []byte) (int, error)              { return c.sr.Read(p) }
+func (c *plainContent) ReadAt(p []byte, off int64) (int, error) { return c.sr.ReadAt(p, off) }
+func (c *plainContent) Size() int64                             { return c.sr.Size() }
+func (c *plainContent) Close() error                            { return c.f.Close() }
+
+// checkpointEvery is the spacing of the checkpoint table, in output bytes:
+// a 50 MiB message needs about 800 entries.
+const checkpointEvery = 64 << 10
+
+// checkpoint maps an output (CRLF) offset to the file offset where
+// conversion can restart. The output offset is always at a boundary
+// between whole converted file bytes.
+type checkpoint struct {
+	out, file int64
+	prevCR    bool
+}
+
+// crlfContent presents a file with bare LFs as CRLF. ReadAt converts from
+// the nearest checkpoint at or before the offset; checkpoints are recorded
+// as the file is read, so the memory cost stays small whatever the size.
+type crlfContent struct {
+	f    *os.File
+	size int64
+
+	// mu serializes reads: they share buf, the checkpoints and the hint.
+	mu  sync.Mutex
+	buf []byte
+	cps []checkpoint // ascending by out; cps[0] is {0,0,false}
+	// hint is where the last ReadAt stopped, so that sequential reads
+	// continue there instead of at the checkpoint before.
+	hint checkpoint
+	pos  int64 // for Read, which is not for concurrent use
+}
+
+func (c *crlfContent) Size() int64  { return c.size }
+func (c *crlfContent) Close() error { return c.f.Close() }
+
+// Read reads sequentially; like an *os.File it must not be called from
+// several goroutines at once.
+func (c *crlfContent) Read(p []byte) (int, error) {
+	n, err := c.ReadAt(p, c.pos)
+	c.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// ReadAt fills p with output bytes from off.
+func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	if off >= c.size {
+		return 0, io.EOF
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := sort.Search(len(c.cps), func(i int) bool { return c.cps[i].out > off }) - 1
+	cp := c.cps[i]
+	if c.hint.out <= off && c.hint.out > cp.out {
+		cp = c.hint
+	}
+	last := c.cps[len(c.cps)-1].out
+
+	if c.buf == nil {
+		c.buf = make([]byte, 32<<10)
+	}
+	buf := c.buf
+	var newCPs []checkpoint
+	out, fileOff, prevCR := cp.out, cp.file, cp.prevCR
+	n := 0
+	emit := func(b byte) {
+		if out >= off && n < len(p) {
+			p[n] = b
+			n++
+		}
+		out++
+	}
+	for n < len(p) && out < c.size {
+		k, err := c.f.ReadAt(buf, fileOff)
+		if k == 0 {
+			if err == nil || err == io.EOF {
+				break // the file shrank; report what we have
+			}
+			return n, err
+		}
+		for _, b := range buf[:k] {
+			// Record one checkpoint near each multiple of checkpointEvery
+			// (a byte may emit two, so "near" is within 2) past the table.
+			if out%checkpointEvery < 2 && out-last >= checkpointEvery/2 {
+				newCPs = append(newCPs, checkpoint{out: out, file: fileOff, prevCR: prevCR})
+				last = out
+			}
+			if b == '\n' && !prevCR {
+				emit('\r')
+			}
+			emit(b)
+			prevCR = b == '\r'
+			fileOff++
+			if n == len(p) {
+				break
+			}
+		}
+	}
+	c.cps = append(c.cps, newCPs...)
+	// The loop stops at a file byte boundary: a valid place to restart.
+	c.hint = checkpoint{out: out, file: fileOff, prevCR: prevCR}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}

@@ -1,0 +1,87 @@
+// Package maildir implements mailstore.Store on Maildir++ folders with a
+// per-user bbolt index.
+//
+// # Layout
+//
+//	<root>/users/<user>/Maildir/           INBOX (cur/ new/ tmp/)
+//	<root>/users/<user>/Maildir/.Sent/     mailbox "Sent"
+//	<root>/users/<user>/Maildir/.A.B/      mailbox "A/B"
+//	<root>/users/<user>/index.db           the bbolt index
+//	<root>/users/<user>/uidvalidity        last UIDVALIDITY given out
+//
+// Mailbox names use "/" as the hierarchy separator in the API and "." on
+// disk (Maildir++). Inside one level of a name, "." and "%" are written as
+// "%2E" and "%25", so "v1.2/x" is the folder ".v1%2E2.x". Nothing else is
+// escaped: names are UTF-8 on disk as in the API.
+//
+// # Files
+//
+// A message file is named "<base>:2,<info>" in cur/, where info holds the
+// Maildir system flags in ASCII order (D draft, F flagged, R answered,
+// S seen, T deleted); letters the index does not manage (P, lowercase
+// Dovecot keywords) are kept as found. Files Dormouse writes have bases
+// like "1764300000.M123456P42Q7.host,S=1234,W=1260": S is the size on disk
+// and W the size with CRLF line ends (RFC822.SIZE), as Dovecot writes them.
+// Keywords live only in the index.
+//
+// # Index
+//
+// The index is the source of UIDs and MODSEQs. Every change, including ones
+// found on disk (a file moved into new/, a flag rename in cur/, a deleted
+// file), gets a new MODSEQ in one bbolt write transaction, so a reader never
+// sees half a change and there is one writer per user at a time. A missing
+// or unreadable index is rebuilt from the Maildir with new UIDVALIDITY
+// values.
+//
+// # Concurrency
+//
+// All handles of one user share one bbolt database, opened with the first
+// handle and closed with the last (a Watch does not hold it, so hibernated
+// sessions keep no file open). bbolt allows one write transaction at a
+// time and any number of readers, which see a consistent snapshot. File
+// renames, links and removals that go with an index change are done
+// inside its write transaction, so the watcher, which applies disk changes
+// in write transactions too, never mistakes them for outside changes.
+//
+// # Changes on disk
+//
+// A mailbox that has an open handle or a Watch is watched with inotify
+// (through fsnotify) on its new/ and cur/: one watch per folder however
+// many holders. File events are gathered for Options.EventDelay (10 ms)
+// and applied in one transaction per mailbox; events that are echoes of
+// this process's own changes are recognized in a read transaction and cost
+// no write. A user-wide Watch also watches the Maildir root, so folders
+// made or removed by other tools become MailboxCreated/MailboxDeleted.
+// Opening a mailbox (or reading its status) that was not watched compares
+// the mtimes of new/ and cur/ with those of the last full rescan and
+// rescans on a difference. An inotify queue overflow rescans everything
+// watched.
+//
+// # Events
+//
+// Every change, from this process or from disk, is published on a
+// notify.Bus after its transaction committed, outside every lock. Events
+// are hints: watchers Refresh to learn the details.
+//
+// # The \Recent flag
+//
+// As in Dovecot, each mailbox keeps a first-recent UID: a view opened with
+// claimRecent takes the messages from there to UIDNEXT as recent and moves
+// the mark, so a message is recent in at most one session; a claiming view
+// also claims messages that Refresh adds.
+//
+// # Views
+//
+// View.Messages[i].Flags slices are shared between messages with the same
+// flags (a 100,000-message view has a handful of distinct sets): treat them
+// as read-only.
+//
+// # Durability
+//
+// Append writes the message into tmp/, fsyncs it, and then, inside the
+// index's write transaction, renames it into cur/, fsyncs cur/ and commits.
+// UIDNEXT is committed in the same transaction as the message, so a UID
+// that was acknowledged is never given out again; a file that reached cur/
+// without its transaction committing is found by the next rescan and gets a
+// fresh UID.
+package maildir

@@ -1,0 +1,79 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// Expunge removes messages flagged \Deleted (only those in uids when uids
+// is not nil) and returns their UIDs ascending.
+func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	var evs []mailstore.Event
+	err := h.update(func(m *mboxTx) error {
+		out = nil
+		if m.meta.deleted == 0 {
+			return nil
+		}
+		var recs []msgRec
+		if uids == nil {
+			c := m.msgs.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(v) > 1 {
+					r, err := decodeRec(beUint32(k), v, true)
+					if err != nil {
+						return err
+					}
+					if r.flags.sys&flagDeleted != 0 {
+						recs = append(recs, r)
+					}
+				}
+			}
+		} else {
+			for _, uid := range uids {
+				r, ok, err := m.get(uid, true)
+				if err != nil {
+					return err
+				}
+				if ok && r.flags.sys&flagDeleted != 0 {
+					recs = append(recs, r)
+				}
+			}
+		}
+		sort.Slice(recs, func(i, j int) bool { return recs[i].uid < recs[j].uid })
+		var cs changeSet
+		if len(recs) > 0 {
+			ms := m.nextModSeq()
+			cur := filepath.Join(m.dir, "cur")
+			for i := range recs {
+				if i > 0 && recs[i].uid == recs[i-1].uid {
+					continue
+				}
+				if err := m.remove(&recs[i], ms); err != nil {
+					return err
+				}
+				// Removing inside the transaction keeps the watcher (which
+				// waits for the write lock) from seeing a missing file as
+				// an outside expunge.
+				if err := os.Remove(filepath.Join(cur, recs[i].file)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					h.u.s.log.Warn("remove expunged file", "user", h.u.name, "mailbox", h.name, "err", err)
+				}
+				cs.expunged = append(cs.expunged, recs[i].uid)
+			}
+		}
+		out = cs.expunged
+		evs = cs.events(h.u.name, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunge %s: %w", h.name, err)
+	}
+	h.u.s.publish(evs)
+	return out, nil
+}

@@ -1,0 +1,237 @@
+package maildir
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// eventDeadline is how fast a change made on disk must reach a watcher.
+const eventDeadline = 100 * time.Millisecond
+
+// TestExternalChanges makes changes with plain file operations, as an MDA,
+// mutt or mbsync would, while a watcher waits, and checks that each becomes
+// an event within 100 ms and the right index change.
+func TestExternalChanges(t *testing.T) {
+	tests := []struct {
+		name   string
+		do     func(t *testing.T, md string, m mailstore.Mailbox) // md: the INBOX Maildir
+		kind   mailstore.EventKind
+		verify func(t *testing.T, v *mailstore.View)
+	}{
+		{
+			name: "delivery into new",
+			do: func(t *testing.T, md string, m mailstore.Mailbox) {
+				tmp := filepath.Join(md, "tmp", "1700000000.P1Q1.mx")
+				if err := os.WriteFile(tmp, []byte("Subject: mda\n\nhello\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, filepath.Join(md, "new", "1700000000.P1Q1.mx")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: mailstore.MessagesAdded,
+			verify: func(t *testing.T, v *mailstore.View) {
+				last := v.Messages[len(v.Messages)-1]
+				if last.UID != 2 || last.Size != int64(len("Subject: mda\r\n\r\nhello\r\n")) {
+					t.Fatalf("new message %+v", last)
+				}
+			},
+		},
+		{
+			name: "flag rename in cur",
+			do: func(t *testing.T, md string, m mailstore.Mailbox) {
+				names, _ := filepath.Glob(filepath.Join(md, "cur", "*:2,"))
+				if len(names) != 1 {
+					t.Fatalf("files %v", names)
+				}
+				if err := os.Rename(names[0], names[0]+"FS"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: mailstore.FlagsChanged,
+			verify: func(t *testing.T, v *mailstore.View) {
+				if !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Flagged`, `\Seen`}) {
+					t.Fatalf("flags %v", v.Messages[0].Flags)
+				}
+			},
+		},
+		{
+			name: "file removed",
+			do: func(t *testing.T, md string, m mailstore.Mailbox) {
+				names, _ := filepath.Glob(filepath.Join(md, "cur", "*"))
+				if err := os.Remove(names[0]); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: mailstore.MessagesExpunged,
+			verify: func(t *testing.T, v *mailstore.View) {
+				if len(v.Messages) != 0 {
+					t.Fatalf("messages left %v", uidsOf(v))
+				}
+			},
+		},
+		{
+			name: "file put straight into cur by a sync tool",
+			do: func(t *testing.T, md string, m mailstore.Mailbox) {
+				tmp := filepath.Join(md, "tmp", "1700000001.mbsync")
+				os.WriteFile(tmp, []byte(msg("sync")), 0o600)
+				if err := os.Rename(tmp, filepath.Join(md, "cur", "1700000001.mbsync:2,S")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: mailstore.MessagesAdded,
+			verify: func(t *testing.T, v *mailstore.View) {
+				last := v.Messages[len(v.Messages)-1]
+				if last.UID != 2 || !reflect.DeepEqual(last.Flags, []string{`\Seen`}) {
+					t.Fatalf("new message %+v", last)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, root := testStore(t, Options{})
+			u := testUser(t, s, "bob")
+			m := testMailbox(t, u, "INBOX")
+			mustAppend(t, m, msg("first"))
+			md := filepath.Join(root, "users", "bob", "Maildir")
+			v, err := m.View(context.Background(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := watchEvents(t, s, "bob", "INBOX")
+			time.Sleep(20 * time.Millisecond) // let the watch's first rescan run
+			w.drain()
+			start := time.Now()
+			tc.do(t, md, m)
+			ev := w.wait(t, tc.kind, eventDeadline)
+			t.Logf("event after %v: %+v", time.Since(start), ev)
+			if ev.User != "bob" || ev.Mailbox != "INBOX" || ev.HighestModSeq <= v.HighestModSeq {
+				t.Fatalf("event %+v", ev)
+			}
+			if _, err := m.Refresh(context.Background(), v); err != nil {
+				t.Fatal(err)
+			}
+			tc.verify(t, v)
+			// Dotfiles and tmp/ are not mail.
+			os.WriteFile(filepath.Join(md, "cur", ".hidden"), []byte("x"), 0o600)
+			os.WriteFile(filepath.Join(md, "tmp", "partial"), []byte("x"), 0o600)
+			select {
+			case ev := <-w.ch:
+				t.Fatalf("event for ignored file: %+v", ev)
+			case <-time.After(50 * time.Millisecond):
+			}
+		})
+	}
+}
+
+// TestRescanOnOpen finds changes made while no one watched.
+func TestRescanOnOpen(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "carol")
+	m := testMailbox(t, u, "Sent")
+	for i := 0; i < 3; i++ {
+		mustAppend(t, m, msg("x"))
+	}
+	m.Close()
+	dir := filepath.Join(root, "users", "carol", "Maildir", ".Sent")
+	names, _ := filepath.Glob(filepath.Join(dir, "cur", "*"))
+	os.Remove(names[0])
+	os.Rename(names[1], names[1]+"S")
+	os.WriteFile(filepath.Join(dir, "new", "1700000002.new.host"), []byte("Subject: n\n\nx\n"), 0o600)
+
+	st, err := u.Status(context.Background(), "Sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 3 || st.Unseen != 2 || st.UIDNext != 5 {
+		t.Fatalf("status %+v", st)
+	}
+	m2 := testMailbox(t, u, "Sent")
+	v, _ := m2.View(context.Background(), false)
+	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{2, 3, 4}) {
+		t.Fatalf("uids %v", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "new", "*")); len(left) != 0 {
+		t.Fatalf("new/ not emptied: %v", left)
+	}
+	if !strings.HasSuffix(readAll(t, m2, 4), "x\r\n") {
+		t.Fatal("content")
+	}
+}
+
+// TestOneInotifyWatch: many watchers of one mailbox share one watch.
+func TestOneInotifyWatch(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	testUser(t, s, "dave")
+	for i := 0; i < 1000; i++ {
+		watchEvents(t, s, "dave", "INBOX")
+	}
+	if n := len(s.w.fw.WatchList()); n != 2 { // new/ and cur/
+		t.Fatalf("%d inotify watches", n)
+	}
+}
+
+// TestExternalFolders: with a user-wide watch, folders made or removed by
+// another tool become MailboxCreated and MailboxDeleted events, and mail
+// dropped into the new folder is seen.
+func TestExternalFolders(t *testing.T) {
+	s, root := testStore(t, Options{})
+	testUser(t, s, "rae")
+	w := watchEvents(t, s, "rae", "")
+	sleepMs(30)
+	w.drain()
+	md := filepath.Join(root, "users/rae/Maildir")
+	tmp := filepath.Join(md, "building")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(tmp, d), 0o700)
+	}
+	if err := os.Rename(tmp, filepath.Join(md, ".Lists.go")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := w.wait(t, mailstore.MailboxCreated, eventDeadline); ev.Mailbox != "Lists/go" {
+		t.Fatalf("event %+v", ev)
+	}
+	os.WriteFile(filepath.Join(md, ".Lists.go", "new", "1700000000.a.b"), []byte(msg("go")), 0o600)
+	if ev := w.wait(t, mailstore.MessagesAdded, eventDeadline); ev.Mailbox != "Lists/go" {
+		t.Fatalf("event %+v", ev)
+	}
+	os.RemoveAll(filepath.Join(md, ".Lists.go"))
+	if ev := w.wait(t, mailstore.MailboxDeleted, eventDeadline); ev.Mailbox != "Lists/go" {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+// TestRenameWithOpenHandle: a handle opened before a rename keeps working
+// on the renamed mailbox and still sees disk changes.
+func TestRenameWithOpenHandle(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "sam")
+	ctx := context.Background()
+	m := testMailbox(t, u, "Drafts")
+	mustAppend(t, m, msg("d"))
+	if err := u.RenameMailbox(ctx, "Drafts", "Entwürfe"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, m, msg("after"))
+	w := watchEvents(t, s, "sam", "Entwürfe")
+	sleepMs(30)
+	w.drain()
+	dir := filepath.Join(root, "users/sam/Maildir/.Entwürfe")
+	os.WriteFile(filepath.Join(dir, "tmp", "x"), []byte(msg("x")), 0o600)
+	os.Rename(filepath.Join(dir, "tmp", "x"), filepath.Join(dir, "new", "1700000000.x"))
+	if ev := w.wait(t, mailstore.MessagesAdded, eventDeadline); !reflect.DeepEqual(ev.UIDs, []uint32{3}) {
+		t.Fatalf("event %+v", ev)
+	}
+	v, _ := m.View(ctx, false)
+	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
+		t.Fatalf("uids %v", got)
+	}
+}

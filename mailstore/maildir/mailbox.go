@@ -1,0 +1,100 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// mailboxHandle is an open mailbox. It names its mailbox by index id, so it
+// keeps working when the mailbox is renamed.
+type mailboxHandle struct {
+	u           *userState
+	id          uint64
+	name        string
+	uidValidity uint32
+	unwatch     func()
+
+	mu sync.Mutex
+	// views remembers which views claimed \Recent, since mailstore.View
+	// has no room for it. Entries go away with the handle.
+	views  map[*mailstore.View]bool
+	closed bool
+}
+
+var _ mailstore.Mailbox = (*mailboxHandle)(nil)
+
+// Name returns the mailbox name as it was when the handle was opened.
+func (h *mailboxHandle) Name() string { return h.name }
+
+// UIDValidity returns the mailbox's UIDVALIDITY.
+func (h *mailboxHandle) UIDValidity() uint32 { return h.uidValidity }
+
+// Close releases the handle and, with it, its hold on the user's index and
+// on the folder watch.
+func (h *mailboxHandle) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.views = nil
+	h.mu.Unlock()
+	h.unwatch()
+	h.u.s.release(h.u)
+	return nil
+}
+
+// load opens this handle's mailbox in tx and checks it is still the same.
+func (h *mailboxHandle) load(tx *bolt.Tx) (*mboxTx, error) {
+	m, err := h.u.loadMbox(tx, h.id)
+	if errors.Is(err, errNoState) {
+		return nil, fmt.Errorf("mailbox %s: %w", h.name, mailstore.ErrNoMailbox)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.meta.uidValidity != h.uidValidity {
+		return nil, fmt.Errorf("mailbox %s: %w", h.name, mailstore.ErrUIDValidity)
+	}
+	return m, nil
+}
+
+// update runs fn on this mailbox in a write transaction.
+func (h *mailboxHandle) update(fn func(m *mboxTx) error) error {
+	return h.u.update(func(tx *bolt.Tx) error {
+		m, err := h.load(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		return m.save()
+	})
+}
+
+// view runs fn on this mailbox in a read transaction.
+func (h *mailboxHandle) view(fn func(m *mboxTx) error) error {
+	return h.u.view(func(tx *bolt.Tx) error {
+		m, err := h.load(tx)
+		if err != nil {
+			return err
+		}
+		return fn(m)
+	})
+}
+
+// mapFSError marks disk-full errors with mailstore.ErrNoSpace.
+func mapFSError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", mailstore.ErrNoSpace, err)
+	}
+	return err
+}

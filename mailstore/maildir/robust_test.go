@@ -1,0 +1,464 @@
+package maildir
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestIndexLostOrCorrupt: a missing or garbage index is rebuilt from the
+// Maildir with a new UIDVALIDITY and a warning; the mail stays readable.
+func TestIndexLostOrCorrupt(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(path string) error
+		warn   bool
+	}{
+		{"deleted", os.Remove, false},
+		{"garbage", func(p string) error { return os.WriteFile(p, bytes.Repeat([]byte("garbage!"), 4096), 0o600) }, true},
+		{"truncated", func(p string) error { return os.Truncate(p, 100) }, true},
+		{"zeroed meta", func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt(make([]byte, 8192), 0)
+			return err
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			var logs syncBuffer
+			opts := Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			s, err := Open(root, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			u, _ := s.User(ctx, "kim")
+			m, _ := u.Mailbox(ctx, "INBOX")
+			mustAppend(t, m, msg("one"), `\Seen`)
+			mustAppend(t, m, msg("two"))
+			oldUV := m.UIDValidity()
+			m.Close()
+			u.Close()
+			s.Close()
+
+			if err := tc.break_(filepath.Join(root, "users", "kim", indexFile)); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(root, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			u2 := testUser(t, s, "kim")
+			m2 := testMailbox(t, u2, "INBOX")
+			if m2.UIDValidity() == oldUV {
+				t.Fatal("same UIDVALIDITY after rebuild")
+			}
+			v, _ := m2.View(ctx, false)
+			if len(v.Messages) != 2 || !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Seen`}) {
+				t.Fatalf("rebuilt view %+v", v.Messages)
+			}
+			if readAll(t, m2, v.Messages[1].UID) != msg("two") {
+				t.Fatal("content after rebuild")
+			}
+			if !strings.Contains(logs.String(), "level=WARN") {
+				t.Fatalf("no warning logged:\n%s", logs.String())
+			}
+			if tc.warn && !strings.Contains(logs.String(), "index unreadable") {
+				t.Fatalf("corruption not reported:\n%s", logs.String())
+			}
+			// Special-use attributes of the default mailboxes come back.
+			list, _ := u2.Mailboxes(ctx)
+			for _, i := range list {
+				if i.Name == "Sent" && i.SpecialUse != `\Sent` {
+					t.Fatalf("Sent lost \\Sent: %+v", i)
+				}
+			}
+		})
+	}
+}
+
+// TestDiskFull appends to a tiny tmpfs: the error wraps ErrNoSpace and
+// nothing stored changes. It needs root (mount) and skips otherwise.
+func TestDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a tmpfs mount")
+	}
+	root := t.TempDir()
+	if err := unix.Mount("tmpfs", root, "tmpfs", 0, "size=512k"); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v)", err)
+	}
+	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
+	s, err := Open(root, Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := testUser(t, s, "full")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	mustAppend(t, m, msg("fits"))
+	before, _ := u.Status(ctx, "INBOX")
+	_, err = m.Append(ctx, bytes.NewReader(bytes.Repeat([]byte("x"), 1<<20)), nil, time.Time{})
+	if !errors.Is(err, mailstore.ErrNoSpace) {
+		t.Fatalf("append to full disk: %v", err)
+	}
+	after, _ := u.Status(ctx, "INBOX")
+	if before != after {
+		t.Fatalf("status changed: %+v -> %+v", before, after)
+	}
+	if left, _ := os.ReadDir(filepath.Join(root, "users/full/Maildir/tmp")); len(left) != 0 {
+		t.Fatalf("tmp/ keeps %d files", len(left))
+	}
+	if readAll(t, m, 1) != msg("fits") {
+		t.Fatal("stored message changed")
+	}
+	// There is room again for small mail.
+	mustAppend(t, m, msg("again"))
+}
+
+// TestUnreadableFile: a file the server cannot read is a clear error on
+// open, not a crash.
+func TestUnreadableFile(t *testing.T) {
+	// Tests often run as root, who reads any file: make the message a
+	// folder instead.
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "lee")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("x"))
+	names, _ := filepath.Glob(filepath.Join(root, "users/lee/Maildir/cur/*"))
+	// Swap the file for a folder of the same name: unreadable as mail.
+	os.Remove(names[0])
+	os.Mkdir(names[0], 0o700)
+	c, err := m.Open(context.Background(), 1)
+	if err == nil {
+		_, err = c.ReadAt(make([]byte, 10), 0)
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("reading a folder as mail worked")
+	}
+}
+
+// TestRecent: \Recent goes to exactly one claiming view, also for mail
+// that arrives later (seen through Refresh).
+func TestRecent(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "max")
+	ctx := context.Background()
+	a := testMailbox(t, u, "INBOX")
+	b := testMailbox(t, u, "INBOX")
+	mustAppend(t, a, msg("1"))
+	va, _ := a.View(ctx, true)
+	vb, _ := b.View(ctx, true)
+	if len(va.Recent) != 1 || len(vb.Recent) != 0 {
+		t.Fatalf("recent a=%v b=%v", va.Recent, vb.Recent)
+	}
+	mustAppend(t, a, msg("2"))
+	st, _ := u.Status(ctx, "INBOX")
+	if st.Recent != 1 {
+		t.Fatalf("status recent %d", st.Recent)
+	}
+	ub, _ := b.Refresh(ctx, vb)
+	ua, _ := a.Refresh(ctx, va)
+	if ub.AddedRecent != 1 || ua.AddedRecent != 0 || ua.Added != 1 || !reflect.DeepEqual(vb.Recent, []uint32{2}) {
+		t.Fatalf("refresh a=%+v b=%+v", ua, ub)
+	}
+	vc, _ := a.View(ctx, false)
+	if len(vc.Recent) != 0 {
+		t.Fatal("non-claiming view has recent")
+	}
+}
+
+// TestExpungeLogTrim: past the log limit ChangesSince says so, and Refresh
+// falls back to comparing UID lists, still exactly.
+func TestExpungeLogTrim(t *testing.T) {
+	s, _ := testStore(t, Options{ExpungeLogLimit: 10})
+	u := testUser(t, s, "ned")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	var uids []uint32
+	for i := 0; i < 30; i++ {
+		uids = append(uids, mustAppend(t, m, msg("x")))
+	}
+	v, _ := m.View(ctx, false)
+	start := v.HighestModSeq
+	for i := 0; i < 20; i++ {
+		m.StoreFlags(ctx, []uint32{uids[i]}, mailstore.FlagsAdd, []string{`\Deleted`}, 0)
+		m.Expunge(ctx, []uint32{uids[i]})
+	}
+	if _, err := m.ChangesSince(ctx, start); !errors.Is(err, mailstore.ErrExpungeLogShort) {
+		t.Fatalf("changes since trimmed modseq: %v", err)
+	}
+	upd, err := m.Refresh(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(upd.ExpungedUIDs) != 20 || len(v.Messages) != 10 || upd.ExpungedSeqs[0] != 20 {
+		t.Fatalf("fallback refresh %+v, %d left", upd, len(v.Messages))
+	}
+	ch, err := m.ChangesSince(ctx, v.HighestModSeq-1)
+	if err != nil || len(ch.Expunged) != 1 {
+		t.Fatalf("recent changes %+v %v", ch, err)
+	}
+}
+
+// TestWatchWithoutHandle: a hibernated session holds only a Watch, no
+// open index; disk changes still reach it, and the index closes again.
+func TestWatchWithoutHandle(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u, _ := s.User(context.Background(), "olga")
+	u.Close()
+	if n := openIndexes(s); n != 0 {
+		t.Fatalf("%d indexes open after close", n)
+	}
+	w := watchEvents(t, s, "olga", "INBOX")
+	sleepMs(30)
+	if n := openIndexes(s); n != 0 {
+		t.Fatalf("watch keeps %d indexes open", n)
+	}
+	md := filepath.Join(root, "users/olga/Maildir")
+	os.WriteFile(filepath.Join(md, "tmp", "x"), []byte(msg("hi")), 0o600)
+	os.Rename(filepath.Join(md, "tmp", "x"), filepath.Join(md, "new", "1700000000.x.host"))
+	ev := w.wait(t, mailstore.MessagesAdded, eventDeadline)
+	if !reflect.DeepEqual(ev.UIDs, []uint32{1}) || ev.UIDNext != 2 {
+		t.Fatalf("event %+v", ev)
+	}
+	sleepMs(20)
+	if n := openIndexes(s); n != 0 {
+		t.Fatalf("%d indexes open after the event", n)
+	}
+}
+
+func openIndexes(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.users)
+}
+
+// TestUserWideWatch: a watch on "" hears every mailbox, including ones
+// created later.
+func TestUserWideWatch(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "pat")
+	ctx := context.Background()
+	w := watchEvents(t, s, "pat", "")
+	u.CreateMailbox(ctx, "Lists", "")
+	w.wait(t, mailstore.MailboxCreated, time.Second)
+	m := testMailbox(t, u, "Lists")
+	mustAppend(t, m, msg("l"))
+	if ev := w.wait(t, mailstore.MessagesAdded, time.Second); ev.Mailbox != "Lists" {
+		t.Fatalf("event %+v", ev)
+	}
+	u.SetSubscribed(ctx, "Lists", false)
+	w.wait(t, mailstore.SubscriptionsChanged, time.Second)
+}
+
+// TestConcurrentSessions runs appends, flag changes, expunges and
+// refreshes of one user from many goroutines; views must stay consistent
+// with a fresh view at the end. Run with -race.
+func TestConcurrentSessions(t *testing.T) {
+	s, _ := testStore(t, Options{NoSync: true})
+	u := testUser(t, s, "quin")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			m, err := u.Mailbox(ctx, "INBOX")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer m.Close()
+			v, err := m.View(ctx, true)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < 40; i++ {
+				uid, err := m.Append(ctx, strings.NewReader(msg("c")), nil, time.Time{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if i%3 == 0 {
+					m.StoreFlags(ctx, []uint32{uid}, mailstore.FlagsAdd, []string{`\Deleted`}, 0)
+				}
+				if i%7 == 0 {
+					m.Expunge(ctx, nil)
+				}
+				if _, err := m.Refresh(ctx, v); err != nil {
+					errs <- err
+					return
+				}
+			}
+			m.Expunge(ctx, nil)
+			m.Refresh(ctx, v)
+			fresh, _ := m.View(ctx, false)
+			// Another goroutine may have changed things since: refresh
+			// both and compare.
+			m.Refresh(ctx, v)
+			m.Refresh(ctx, fresh)
+			if v.HighestModSeq == fresh.HighestModSeq && !reflect.DeepEqual(uidsOf(v), uidsOf(fresh)) {
+				errs <- errors.New("refreshed view differs from a fresh one")
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	m := testMailbox(t, u, "INBOX")
+	v, _ := m.View(ctx, false)
+	st, _ := u.Status(ctx, "INBOX")
+	if int(st.Messages) != len(v.Messages) || st.UIDNext != 161 {
+		t.Fatalf("status %+v, view %d", st, len(v.Messages))
+	}
+}
+
+// TestDamagedRecord: a record that does not decode is an error, never a
+// panic; once no session holds the index it is rebuilt from the Maildir.
+func TestDamagedRecord(t *testing.T) {
+	root := t.TempDir()
+	opts := Options{Logger: discardLogger()}
+	s, _ := Open(root, opts)
+	ctx := context.Background()
+	u, _ := s.User(ctx, "uma")
+	m, _ := u.Mailbox(ctx, "INBOX")
+	mustAppend(t, m, msg("one"))
+	m.Close()
+	u.Close()
+	s.Close()
+
+	db, err := bolt.Open(filepath.Join(root, "users/uma", indexFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		id, _ := mailboxID(tx, "INBOX")
+		return tx.Bucket(bktBoxes).Bucket(u64(id)).Bucket(bktMsgs).Put(u32(1), []byte{9, 9, 9})
+	})
+	db.Close()
+
+	s, _ = Open(root, opts)
+	defer s.Close()
+	u, _ = s.User(ctx, "uma")
+	// The damage shows when the mailbox is opened (its rescan reads every
+	// record) or at the latest when a view is read.
+	if m, err = u.Mailbox(ctx, "INBOX"); err == nil {
+		_, err = m.View(ctx, false)
+		m.Close()
+	}
+	if err == nil {
+		t.Fatal("damaged record read without error")
+	}
+	u.Close()
+	u2 := testUser(t, s, "uma")
+	m2 := testMailbox(t, u2, "INBOX")
+	v, err := m2.View(ctx, false)
+	if err != nil || len(v.Messages) != 1 {
+		t.Fatalf("after rebuild: %v %v", v, err)
+	}
+	if readAll(t, m2, v.Messages[0].UID) != msg("one") {
+		t.Fatal("content after rebuild")
+	}
+}
+
+// TestLinkOrCopyAcrossDevices copies when a hard link is impossible
+// (the source on a tmpfs). It needs root for the mount.
+func TestLinkOrCopyAcrossDevices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a tmpfs mount")
+	}
+	other := t.TempDir()
+	if err := unix.Mount("tmpfs", other, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v)", err)
+	}
+	t.Cleanup(func() { unix.Unmount(other, unix.MNT_DETACH) })
+	src := filepath.Join(other, "msg")
+	os.WriteFile(src, []byte(msg("x")), 0o600)
+	dst := t.TempDir()
+	os.Mkdir(filepath.Join(dst, "tmp"), 0o700)
+	os.Mkdir(filepath.Join(dst, "cur"), 0o700)
+	target := filepath.Join(dst, "cur", "copy:2,S")
+	if err := linkOrCopy(src, target, filepath.Join(dst, "tmp"), false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != msg("x") {
+		t.Fatalf("copied %q", b)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dst, "tmp")); len(left) != 0 {
+		t.Fatal("tmp/ not clean")
+	}
+}
+
+// TestDuplicateAndRestoredFiles: a second file with a known base (a copy
+// made by some tool) gets its own UID; a file whose move from new/ to cur/
+// was lost in a crash goes back under its UID.
+func TestDuplicateAndRestoredFiles(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "vic")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("orig"))
+	md := filepath.Join(root, "users/vic/Maildir")
+	names, _ := filepath.Glob(filepath.Join(md, "cur", "*"))
+	b, _ := os.ReadFile(names[0])
+	w := watchEvents(t, s, "vic", "INBOX")
+	sleepMs(20)
+	w.drain()
+	os.WriteFile(names[0]+"S", b, 0o600) // same base, other flags
+	if ev := w.wait(t, mailstore.MessagesAdded, eventDeadline); !reflect.DeepEqual(ev.UIDs, []uint32{2}) {
+		t.Fatalf("event %+v", ev)
+	}
+	v, _ := m.View(context.Background(), false)
+	if len(v.Messages) != 2 {
+		t.Fatalf("view %v", uidsOf(v))
+	}
+	// Undo the move new/ -> cur/ as a crash could: UID 1 stays.
+	os.Rename(names[0], filepath.Join(md, "new", filepath.Base(strings.TrimSuffix(names[0], ":2,"))))
+	sleepMs(60)
+	v, _ = m.View(context.Background(), false)
+	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2}) {
+		t.Fatalf("after restore %v", got)
+	}
+}

@@ -1,0 +1,310 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dormouse/dormouse/mailstore"
+	"github.com/dormouse/dormouse/notify"
+)
+
+var _ mailstore.Store = (*Store)(nil)
+
+// errNoState says the index has no state for a mailbox (yet).
+var errNoState = errors.New("no index state")
+
+// Options tune a Store. The zero value is the production setting.
+type Options struct {
+	// Logger receives warnings (rebuilt indexes, unreadable files); nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// NoSync skips every fsync (message files, folders and the index).
+	// Only for building test fixtures: a crash can lose acknowledged mail.
+	NoSync bool
+	// MaxMessageSize rejects larger messages with mailstore.ErrTooBig;
+	// 0 means no limit.
+	MaxMessageSize int64
+	// ExpungeLogLimit is how many expunges a mailbox's log keeps for
+	// QRESYNC before the oldest are trimmed; 0 means 100,000.
+	ExpungeLogLimit uint64
+	// Bus carries change events; nil means a new bus of the Store's own.
+	// Pass one to share it with other publishers (e.g. LMTP delivery).
+	Bus *notify.Bus
+	// EventDelay is how long the disk watcher gathers file events before
+	// acting on them; 0 means 10 ms.
+	EventDelay time.Duration
+}
+
+// Store is a Maildir++ mail store with a bbolt index per user.
+type Store struct {
+	root string
+	opts Options
+	log  *slog.Logger
+	bus  *notify.Bus
+	host string        // for unique file names
+	seq  atomic.Uint64 // per-process file name counter
+	// bufs holds 64 KiB copy buffers for appends.
+	bufs sync.Pool
+
+	mu     sync.Mutex
+	users  map[string]*userState
+	closed bool
+
+	w *diskWatcher
+}
+
+// userState is one user's open index, shared by all the user's handles.
+type userState struct {
+	s       *Store
+	name    string
+	dir     string // <root>/users/<name>
+	maildir string
+	db      *bolt.DB
+	refs    int // guarded by s.mu
+	// corrupt is set when a transaction found the index damaged.
+	corrupt atomic.Bool
+}
+
+// Open opens the store rooted at root, creating root/users if needed.
+func Open(root string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ExpungeLogLimit == 0 {
+		opts.ExpungeLogLimit = 100_000
+	}
+	if opts.EventDelay == 0 {
+		opts.EventDelay = 10 * time.Millisecond
+	}
+	if opts.Bus == nil {
+		opts.Bus = notify.New()
+	}
+	if err := os.MkdirAll(filepath.Join(root, "users"), 0o700); err != nil {
+		return nil, fmt.Errorf("open mail store: %w", err)
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	// The Maildir spec asks for "/" and ":" in host names to be escaped.
+	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	s := &Store{
+		root:  root,
+		opts:  opts,
+		log:   opts.Logger,
+		bus:   opts.Bus,
+		host:  host,
+		users: make(map[string]*userState),
+	}
+	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
+	w, err := newDiskWatcher(s)
+	if err != nil {
+		return nil, fmt.Errorf("open mail store: %w", err)
+	}
+	s.w = w
+	return s, nil
+}
+
+// Bus returns the change bus the store publishes on.
+func (s *Store) Bus() *notify.Bus { return s.bus }
+
+// Close stops the watcher and closes every open index. Handles still open
+// fail afterwards.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	// Stop the watcher first: it may be applying changes right now.
+	err := s.w.close()
+	s.mu.Lock()
+	s.closed = true
+	users := s.users
+	s.users = map[string]*userState{}
+	s.mu.Unlock()
+	for _, u := range users {
+		if cerr := u.db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close index of %s: %w", u.name, cerr)
+		}
+	}
+	return err
+}
+
+// acquire returns the user's state with its index open, opening it if no
+// handle holds it. Each acquire needs one release.
+func (s *Store) acquire(name string) (*userState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("mail store closed")
+	}
+	if u := s.users[name]; u != nil {
+		u.refs++
+		return u, nil
+	}
+	u := &userState{s: s, name: name, dir: filepath.Join(s.root, "users", name)}
+	u.maildir = filepath.Join(u.dir, "Maildir")
+	if err := u.openIndex(); err != nil {
+		return nil, err
+	}
+	u.refs = 1
+	s.users[name] = u
+	return u, nil
+}
+
+// release drops one reference; the index closes with the last one, so a
+// hibernated session keeps no file open.
+func (s *Store) release(u *userState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.refs--
+	if u.refs > 0 || s.users[u.name] != u {
+		return
+	}
+	delete(s.users, u.name)
+	if err := u.db.Close(); err != nil {
+		s.log.Warn("close index", "user", u.name, "err", err)
+	}
+	u.discardIfCorrupt()
+}
+
+// User opens a user's mail, creating the Maildir with the default
+// mailboxes for a new user.
+func (s *Store) User(ctx context.Context, name string) (mailstore.User, error) {
+	if err := validUser(name); err != nil {
+		return nil, fmt.Errorf("open user: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	created, err := s.ensureMaildir(name)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.acquire(name)
+	if err != nil {
+		return nil, err
+	}
+	h := &userHandle{u: u}
+	if created {
+		if err := u.initDefaults(); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// ensureMaildir creates a new user's Maildir with the default folders. It
+// is built under a temporary name and renamed into place, so a crash never
+// leaves a half-made user.
+func (s *Store) ensureMaildir(name string) (created bool, err error) {
+	udir := filepath.Join(s.root, "users", name)
+	md := filepath.Join(udir, "Maildir")
+	if _, err := os.Stat(md); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(udir, 0o700); err != nil {
+		return false, fmt.Errorf("create user %s: %w", name, err)
+	}
+	tmp, err := os.MkdirTemp(udir, ".Maildir.new-")
+	if err != nil {
+		return false, fmt.Errorf("create user %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := makeMaildir(tmp, false, s.opts.NoSync); err != nil {
+		return false, fmt.Errorf("create user %s: %w", name, err)
+	}
+	for _, d := range defaultMailboxes {
+		if err := makeMaildir(filepath.Join(tmp, dirName(d.name)), true, s.opts.NoSync); err != nil {
+			return false, fmt.Errorf("create user %s: %w", name, err)
+		}
+	}
+	if err := os.Rename(tmp, md); err != nil {
+		if _, serr := os.Stat(md); serr == nil {
+			return false, nil // another goroutine won the race
+		}
+		return false, fmt.Errorf("create user %s: %w", name, err)
+	}
+	if !s.opts.NoSync {
+		if err := syncDir(udir); err != nil {
+			return false, fmt.Errorf("create user %s: %w", name, err)
+		}
+	}
+	return true, nil
+}
+
+// initDefaults gives a new user's default mailboxes their index state and
+// subscribes them.
+func (u *userState) initDefaults() error {
+	return u.update(func(tx *bolt.Tx) error {
+		for _, name := range append([]string{"INBOX"}, defaultNames()...) {
+			if _, ok := mailboxID(tx, name); !ok {
+				if _, err := u.createMbox(tx, name, ""); err != nil {
+					return err
+				}
+			}
+			if err := tx.Bucket(bktSubs).Put([]byte(name), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func defaultNames() []string {
+	out := make([]string, len(defaultMailboxes))
+	for i, d := range defaultMailboxes {
+		out[i] = d.name
+	}
+	return out
+}
+
+// Watch calls fn for every change event of a mailbox of user, or of all of
+// them when mailbox is "". Changes on disk are watched through one inotify
+// watch per folder however many watchers there are. Watching does not keep
+// the index open.
+//
+// A user or mailbox name that could not exist (e.g. "../x") gets a
+// subscription that never fires, without touching the disk.
+func (s *Store) Watch(user, mailbox string, fn func(mailstore.Event)) (cancel func()) {
+	if mailbox != "" {
+		c, err := canonicalName(mailbox)
+		if err != nil {
+			return func() {}
+		}
+		mailbox = c
+	}
+	if validUser(user) != nil {
+		return func() {}
+	}
+	unsub := s.bus.Subscribe(user, mailbox, fn)
+	release := s.w.hold(user, mailbox, true)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unsub()
+			release()
+		})
+	}
+}
+
+// publish sends events on the bus; it is called after the transaction that
+// made the change committed and outside every lock.
+func (s *Store) publish(evs []mailstore.Event) {
+	for _, ev := range evs {
+		s.bus.Publish(ev)
+	}
+}

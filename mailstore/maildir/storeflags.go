@@ -1,0 +1,87 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// StoreFlags changes flags; all messages changed by one call share one new
+// MODSEQ (RFC 7162 3.1.3 allows it). System flag changes rename the file.
+func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailstore.StoreOp, flags []string, unchangedSince uint64) (changed []mailstore.Message, failed []uint32, err error) {
+	ch := parseFlags(flags)
+	var renamed [][2]string
+	var evs []mailstore.Event
+	err = h.update(func(m *mboxTx) error {
+		changed, failed, renamed = nil, nil, nil
+		var cs changeSet
+		var ms uint64
+		cur := filepath.Join(m.dir, "cur")
+		for _, uid := range uids {
+			r, ok, err := m.get(uid, true)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if unchangedSince > 0 && r.modSeq > unchangedSince {
+				failed = append(failed, uid)
+				continue
+			}
+			nf := r.flags.apply(int(op), ch)
+			m.noteKeywords(nf.keywords)
+			nf.keywords = uniqueSorted(nf.keywords)
+			if nf.equal(r.flags) {
+				continue
+			}
+			if ms == 0 {
+				ms = m.nextModSeq()
+			}
+			nr := r
+			nr.flags, nr.modSeq = nf, ms
+			if nf.sys != r.flags.sys {
+				base, info := splitInfo(r.file)
+				nr.file = fileName(base, info, nf.sys)
+				if err := os.Rename(filepath.Join(cur, r.file), filepath.Join(cur, nr.file)); err != nil {
+					if errors.Is(err, os.ErrNotExist) {
+						continue // removed on disk; the watcher expunges it
+					}
+					return fmt.Errorf("rename %s: %w", r.file, err)
+				}
+				renamed = append(renamed, [2]string{r.file, nr.file})
+			}
+			if err := m.update(&r, &nr); err != nil {
+				return err
+			}
+			cs.flagged = append(cs.flagged, uid)
+			changed = append(changed, nr.message())
+		}
+		evs = cs.events(h.u.name, m)
+		return nil
+	})
+	if err != nil {
+		h.undoRenames(renamed)
+		return nil, nil, fmt.Errorf("store flags in %s: %w", h.name, err)
+	}
+	h.u.s.publish(evs)
+	return changed, failed, nil
+}
+
+// undoRenames puts files back after a failed transaction.
+func (h *mailboxHandle) undoRenames(renamed [][2]string) {
+	if len(renamed) == 0 {
+		return
+	}
+	_ = h.view(func(m *mboxTx) error {
+		cur := filepath.Join(m.dir, "cur")
+		for _, r := range renamed {
+			_ = os.Rename(filepath.Join(cur, r[1]), filepath.Join(cur, r[0]))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,452 @@
+package maildir
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// changeSet collects what a transaction changed, for its events.
+type changeSet struct {
+	added, flagged, expunged []uint32
+	// modSeq is the MODSEQ given to the changes found on disk by one sync.
+	modSeq uint64
+}
+
+// events turns a change set into change events.
+func (cs *changeSet) events(user string, m *mboxTx) []mailstore.Event {
+	var evs []mailstore.Event
+	mk := func(k mailstore.EventKind, uids []uint32) {
+		if len(uids) > 0 {
+			evs = append(evs, mailstore.Event{Kind: k, User: user, Mailbox: m.meta.name,
+				UIDs: uids, HighestModSeq: m.meta.highestModSeq, UIDNext: m.meta.uidNext})
+		}
+	}
+	mk(mailstore.MessagesExpunged, cs.expunged)
+	mk(mailstore.MessagesAdded, cs.added)
+	mk(mailstore.FlagsChanged, cs.flagged)
+	return evs
+}
+
+// diskModSeq allocates one MODSEQ for all changes a sync finds.
+func (cs *changeSet) diskModSeq(m *mboxTx) uint64 {
+	if cs.modSeq == 0 {
+		cs.modSeq = m.nextModSeq()
+	}
+	return cs.modSeq
+}
+
+// ignoredName reports names that are not mail: dotfiles (and editors'
+// temporary files), which the Maildir spec reserves.
+func ignoredName(name string) bool {
+	return name == "" || name[0] == '.' || strings.ContainsRune(name, '/')
+}
+
+func dirMtime(dir string) (int64, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, err
+	}
+	return fi.ModTime().UnixNano(), nil
+}
+
+// fullSync compares the mailbox's new/ and cur/ with the index and records
+// every difference with a new MODSEQ: files in new/ get UIDs and move to
+// cur/, unknown files in cur/ get UIDs, renamed files change flags, missing
+// files are expunged. Unless force, it does nothing when the folders' mtimes
+// match those of the last full sync.
+func (m *mboxTx) fullSync(cs *changeSet, force bool) error {
+	newDir, curDir := filepath.Join(m.dir, "new"), filepath.Join(m.dir, "cur")
+	curMt, err := dirMtime(curDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rescan %s: %w", m.meta.name, mailstore.ErrNoMailbox)
+		}
+		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
+	}
+	newMt, err := dirMtime(newDir)
+	if err != nil {
+		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
+	}
+	if !force && curMt == m.meta.curMtime && newMt == m.meta.newMtime {
+		return nil
+	}
+	newNames, err := listNames(newDir)
+	if err != nil {
+		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
+	}
+	moved := false
+	for _, n := range newNames {
+		ok, err := m.ingest(cs, "new", n)
+		if err != nil {
+			return err
+		}
+		moved = moved || ok
+	}
+	curNames, err := listNames(curDir)
+	if err != nil {
+		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
+	}
+	onDisk := make(map[string]string, len(curNames))
+	var dups []string // more files with a base already seen
+	for _, n := range curNames {
+		b, _ := splitInfo(n)
+		if _, dup := onDisk[b]; !dup {
+			onDisk[b] = n
+		} else {
+			dups = append(dups, n)
+		}
+	}
+	// Collect first: a bbolt cursor must not walk a bucket being changed.
+	type change struct {
+		old  msgRec
+		name string // "" to expunge
+	}
+	var changes []change
+	c := m.msgs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		r, err := decodeRec(beUint32(k), v, true)
+		if err != nil {
+			return fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
+		}
+		base, _ := splitInfo(r.file)
+		name, ok := onDisk[base]
+		delete(onDisk, base)
+		switch {
+		case !ok:
+			changes = append(changes, change{old: r})
+		case name != r.file && slices.Contains(dups, r.file):
+			// The indexed file is there too: the other one is the copy.
+			dups = append(slices.DeleteFunc(dups, func(d string) bool { return d == r.file }), name)
+		case name != r.file:
+			changes = append(changes, change{old: r, name: name})
+		}
+	}
+	for _, ch := range changes {
+		if ch.name == "" {
+			if err := m.remove(&ch.old, cs.diskModSeq(m)); err != nil {
+				return err
+			}
+			cs.expunged = append(cs.expunged, ch.old.uid)
+			continue
+		}
+		if err := m.renamedOnDisk(cs, &ch.old, ch.name); err != nil {
+			return err
+		}
+	}
+	rest := make([]string, 0, len(onDisk)+len(dups))
+	for _, n := range onDisk {
+		rest = append(rest, n)
+	}
+	// A duplicate base: ingest gives the file that is not the indexed one
+	// a base of its own.
+	rest = append(rest, dups...)
+	sort.Strings(rest) // Maildir names start with the delivery time
+	for _, n := range rest {
+		if _, err := m.ingest(cs, "cur", n); err != nil {
+			return err
+		}
+	}
+	// Our own renames changed the mtimes: check again next time. So do
+	// mtimes too close to now: file systems stamp directories with a
+	// coarse clock, and a change in the same tick would go unnoticed.
+	if moved || len(rest) > 0 || time.Since(time.Unix(0, max(curMt, newMt))) < 2*time.Second {
+		curMt, newMt = 0, 0
+	}
+	m.meta.curMtime, m.meta.newMtime = curMt, newMt
+	return nil
+}
+
+// syncNames applies the file events of one mailbox: names that appeared,
+// vanished or were renamed in new/ and cur/.
+func (m *mboxTx) syncNames(cs *changeSet, newNames, curNames []string) error {
+	sort.Strings(newNames)
+	for _, n := range newNames {
+		if _, err := m.ingest(cs, "new", n); err != nil {
+			return err
+		}
+	}
+	byBase := map[string][]string{}
+	var bases []string
+	for _, n := range curNames {
+		b, _ := splitInfo(n)
+		if byBase[b] == nil {
+			bases = append(bases, b)
+		}
+		byBase[b] = append(byBase[b], n)
+	}
+	sort.Strings(bases)
+	curDir := filepath.Join(m.dir, "cur")
+	for _, b := range bases {
+		cands := byBase[b]
+		v := m.files.Get([]byte(b))
+		if v == nil {
+			for i := len(cands) - 1; i >= 0; i-- {
+				if ok, err := m.ingest(cs, "cur", cands[i]); err != nil || ok {
+					if err != nil {
+						return err
+					}
+					break
+				}
+			}
+			continue
+		}
+		r, ok, err := m.get(beUint32(v), true)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if exists(filepath.Join(curDir, r.file)) {
+			// Nothing changed (or it was our own change), unless another
+			// file with the same base appeared: a copy made by some tool.
+			for _, c := range cands {
+				if c != r.file {
+					if _, err := m.ingest(cs, "cur", c); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		found := ""
+		for i := len(cands) - 1; i >= 0 && found == ""; i-- {
+			if exists(filepath.Join(curDir, cands[i])) {
+				found = cands[i]
+			}
+		}
+		if found == "" {
+			// The rename target may have come in another batch: look.
+			names, err := listNames(curDir)
+			if err != nil {
+				return fmt.Errorf("rescan %s: %w", m.meta.name, err)
+			}
+			for _, n := range names {
+				if nb, _ := splitInfo(n); nb == b {
+					found = n
+					break
+				}
+			}
+		}
+		if found == "" {
+			if err := m.remove(&r, cs.diskModSeq(m)); err != nil {
+				return err
+			}
+			cs.expunged = append(cs.expunged, r.uid)
+			continue
+		}
+		if err := m.renamedOnDisk(cs, &r, found); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// namesNeedWork reports whether syncNames would change anything. Most file
+// events are echoes of this process's own renames, already in the index;
+// checking in a read transaction first spares a write (and its fsync).
+func (m *mboxTx) namesNeedWork(newNames, curNames []string) bool {
+	for _, n := range newNames {
+		if !ignoredName(n) && exists(filepath.Join(m.dir, "new", n)) {
+			return true
+		}
+	}
+	curDir := filepath.Join(m.dir, "cur")
+	for _, n := range curNames {
+		b, _ := splitInfo(n)
+		v := m.files.Get([]byte(b))
+		if v == nil {
+			if exists(filepath.Join(curDir, n)) {
+				return true
+			}
+			continue
+		}
+		r, ok, err := m.get(beUint32(v), true)
+		if err != nil || (ok && (!exists(filepath.Join(curDir, r.file)) || (n != r.file && exists(filepath.Join(curDir, n))))) {
+			return true
+		}
+	}
+	return false
+}
+
+// renamedOnDisk records a message whose file another program renamed: the
+// system flags come from the new name.
+func (m *mboxTx) renamedOnDisk(cs *changeSet, old *msgRec, name string) error {
+	_, info := splitInfo(name)
+	r := *old
+	r.file = name
+	r.flags.keywords = append([]string(nil), old.flags.keywords...)
+	r.flags.sys = sysFromInfo(info)
+	if r.flags.sys != old.flags.sys {
+		r.modSeq = cs.diskModSeq(m)
+		cs.flagged = append(cs.flagged, r.uid)
+	}
+	return m.update(old, &r)
+}
+
+// ingest gives a UID to a file found in new/ or cur/. A file from new/ is
+// moved to cur/ with an info suffix, as Dovecot does. ok is false when the
+// file is gone or not a regular file.
+func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
+	if ignoredName(name) {
+		return false, nil
+	}
+	path := filepath.Join(m.dir, sub, name)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	base, info := splitInfo(name)
+	curDir := filepath.Join(m.dir, "cur")
+	if v := m.files.Get([]byte(base)); v != nil {
+		r, known, err := m.get(beUint32(v), true)
+		if err != nil {
+			return false, err
+		}
+		if known && !exists(filepath.Join(curDir, r.file)) && sub == "new" {
+			// A move new/ -> cur/ whose rename did not survive a crash.
+			return true, os.Rename(path, filepath.Join(curDir, r.file))
+		}
+		if known && sub == "cur" && r.file == name {
+			return false, nil
+		}
+		// Another file with a base we already know (a copy made by some
+		// tool): give it a base of its own.
+		base = fmt.Sprintf("%s.dup%d", base, m.meta.uidNext)
+	}
+	size, err := crlfSize(path, base, fi.Size())
+	if err != nil {
+		// An unreadable file is skipped, not fatal: it is retried on the
+		// next rescan.
+		return false, nil
+	}
+	sys := sysFromInfo(info)
+	target := fileName(base, info, sys)
+	if sub == "new" || target != name {
+		if err := os.Rename(path, filepath.Join(curDir, target)); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return false, nil
+			}
+			return false, fmt.Errorf("rescan %s: move %s to cur: %w", m.meta.name, name, err)
+		}
+	}
+	r := msgRec{
+		internal: fi.ModTime().UnixNano(),
+		save:     time.Now().UnixNano(),
+		size:     size,
+		flags:    flagSet{sys: sys},
+		file:     target,
+	}
+	if err := m.insert(&r); err != nil { // allocates UID and MODSEQ
+		return false, err
+	}
+	cs.added = append(cs.added, r.uid)
+	return true, nil
+}
+
+// crlfSize returns RFC822.SIZE of a file: from the name's ",S=...,W=..."
+// when S matches the size on disk, otherwise by counting bare LFs.
+func crlfSize(path, base string, raw int64) (int64, error) {
+	if s, w, ok := sizesFromBase(base); ok && s == raw {
+		return w, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n, err := countCRLFSize(bufio.NewReaderSize(f, 64<<10))
+	return n, err
+}
+
+// countCRLFSize reads r to its end and returns its length with every bare
+// LF counted as CRLF.
+func countCRLFSize(r io.Reader) (int64, error) {
+	var n int64
+	var prevCR bool
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := r.Read(buf)
+		b := buf[:k]
+		n += int64(k)
+		for len(b) > 0 {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				prevCR = b[len(b)-1] == '\r'
+				break
+			}
+			if (i == 0 && !prevCR) || (i > 0 && b[i-1] != '\r') {
+				n++
+			}
+			prevCR = false
+			b = b[i+1:]
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// sizesFromBase parses Dovecot's ",S=<size>" and ",W=<vsize>" fields.
+func sizesFromBase(base string) (s, w int64, ok bool) {
+	var haveS, haveW bool
+	for _, f := range strings.Split(base, ",")[1:] {
+		switch {
+		case strings.HasPrefix(f, "S="):
+			v, err := strconv.ParseInt(f[2:], 10, 64)
+			s, haveS = v, err == nil
+		case strings.HasPrefix(f, "W="):
+			v, err := strconv.ParseInt(f[2:], 10, 64)
+			w, haveW = v, err == nil
+		}
+	}
+	return s, w, haveS && haveW
+}
+
+// listNames lists the mail file names of a folder, skipping dotfiles.
+func listNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := names[:0]
+	for _, n := range names {
+		if !ignoredName(n) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func beUint32(b []byte) uint32 {
+	if len(b) != 4 {
+		return 0
+	}
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

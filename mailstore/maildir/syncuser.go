@@ -1,0 +1,132 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// openMbox resolves a canonical mailbox name in tx. In a write transaction
+// a folder that exists on disk without index state (made by another tool,
+// or after the index was lost) gets fresh state; in a read transaction that
+// case is errNoState and the caller retries with a write.
+func (u *userState) openMbox(tx *bolt.Tx, name string) (*mboxTx, error) {
+	if id, ok := mailboxID(tx, name); ok {
+		return u.loadMbox(tx, id)
+	}
+	if !isMaildir(filepath.Join(u.maildir, dirName(name))) {
+		return nil, fmt.Errorf("mailbox %q: %w", name, mailstore.ErrNoMailbox)
+	}
+	if !tx.Writable() {
+		return nil, errNoState
+	}
+	return u.createMbox(tx, name, "")
+}
+
+// errUnchanged rolls back a sync transaction that found nothing to do.
+var errUnchanged = errors.New("unchanged")
+
+// syncMailbox brings a mailbox's index up to date with its folder: a full
+// rescan (full), or only the names seen in file events. It returns the
+// change events to publish once the transaction committed.
+func (u *userState) syncMailbox(name string, full, force bool, newNames, curNames []string) ([]mailstore.Event, error) {
+	if !full {
+		need := true
+		err := u.view(func(tx *bolt.Tx) error {
+			m, err := u.openMbox(tx, name)
+			if err == nil {
+				need = m.namesNeedWork(newNames, curNames)
+			}
+			return nil
+		})
+		if err == nil && !need {
+			return nil, nil
+		}
+	}
+	var evs []mailstore.Event
+	err := u.update(func(tx *bolt.Tx) error {
+		m, err := u.openMbox(tx, name)
+		if err != nil {
+			return err
+		}
+		before := string(m.meta.encode())
+		var cs changeSet
+		if full {
+			err = m.fullSync(&cs, force)
+		} else {
+			err = m.syncNames(&cs, newNames, curNames)
+		}
+		if err != nil {
+			return err
+		}
+		if m.fresh && len(cs.added) > 0 {
+			u.s.log.Warn("mailbox had no index state; rebuilt from Maildir with new UIDVALIDITY",
+				"user", u.name, "mailbox", name, "messages", len(cs.added), "uidvalidity", m.meta.uidValidity)
+		}
+		evs = cs.events(u.name, m)
+		if !m.fresh && string(m.meta.encode()) == before {
+			// Nothing changed: roll back rather than commit, which would
+			// cost an fsync.
+			return errUnchanged
+		}
+		return m.save()
+	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: %w", name, err)
+	}
+	return evs, nil
+}
+
+// ensureSynced makes the index reflect the disk before a mailbox is opened
+// or its status read: nothing when the watcher has kept it up to date, a
+// cheap mtime check otherwise, and a full rescan when that differs.
+func (u *userState) ensureSynced(name string) error {
+	k := boxKey{u.name, name}
+	ok, gen := u.s.w.synced(k)
+	if ok {
+		return nil
+	}
+	need := true
+	err := u.view(func(tx *bolt.Tx) error {
+		m, err := u.openMbox(tx, name)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(u.maildir, dirName(name))
+		cur, err1 := dirMtime(filepath.Join(dir, "cur"))
+		nw, err2 := dirMtime(filepath.Join(dir, "new"))
+		need = err1 != nil || err2 != nil || cur != m.meta.curMtime || nw != m.meta.newMtime
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoState) {
+		return err
+	}
+	if need {
+		evs, err := u.syncMailbox(name, true, false, nil, nil)
+		if err != nil {
+			return err
+		}
+		u.s.publish(evs)
+	}
+	if gen != 0 {
+		u.s.w.markSynced(k, gen)
+	}
+	return nil
+}
+
+// removeFolder deletes a mailbox folder; errors other than "already gone"
+// are returned.
+func removeFolder(dir string) error {
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package notify
+
+import (
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+func TestBus(t *testing.T) {
+	b := New()
+	var got []string
+	rec := func(tag string) func(mailstore.Event) {
+		return func(ev mailstore.Event) { got = append(got, tag+":"+ev.Mailbox) }
+	}
+	c1 := b.Subscribe("u", "INBOX", rec("inbox"))
+	b.Subscribe("u", "", rec("all"))
+	b.Subscribe("u", "Old", rec("old"))
+	b.Subscribe("v", "", rec("other"))
+
+	tests := []struct {
+		ev   mailstore.Event
+		want []string
+	}{
+		{mailstore.Event{User: "u", Mailbox: "INBOX"}, []string{"all:INBOX", "inbox:INBOX"}},
+		{mailstore.Event{User: "u", Mailbox: "inbox"}, []string{"all:inbox", "inbox:inbox"}},
+		{mailstore.Event{User: "u", Mailbox: "Sent"}, []string{"all:Sent"}},
+		{mailstore.Event{User: "u", Mailbox: "New", OldName: "Old", Kind: mailstore.MailboxRenamed}, []string{"all:New", "old:New"}},
+		{mailstore.Event{User: "w", Mailbox: "INBOX"}, nil},
+	}
+	for _, tc := range tests {
+		got = nil
+		b.Publish(tc.ev)
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%+v: got %v want %v", tc.ev, got, tc.want)
+		}
+	}
+	c1()
+	c1() // twice is harmless
+	got = nil
+	b.Publish(mailstore.Event{User: "u", Mailbox: "INBOX"})
+	if !reflect.DeepEqual(got, []string{"all:INBOX"}) {
+		t.Fatalf("after cancel: %v", got)
+	}
+	if d, w := b.Subscribers("u", "INBOX"); d != 0 || w != 1 {
+		t.Fatalf("subscribers %d %d", d, w)
+	}
+}
+
+// TestCallbackMaySubscribe: callbacks run outside the bus lock.
+func TestCallbackMaySubscribe(t *testing.T) {
+	b := New()
+	var cancel func()
+	cancel = b.Subscribe("u", "", func(mailstore.Event) {
+		cancel()
+		b.Subscribe("u", "", func(mailstore.Event) {})
+	})
+	b.Publish(mailstore.Event{User: "u", Mailbox: "INBOX"})
+	if _, w := b.Subscribers("u", ""); w != 1 {
+		t.Fatalf("%d user-wide subscribers", w)
+	}
+}
