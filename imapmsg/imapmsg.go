@@ -2,6 +2,18 @@
 // ENVELOPE, BODYSTRUCTURE, body sections, BINARY decoding and the text
 // tests of SEARCH. It reads from an io.ReaderAt and never loads a whole
 // large message into memory.
+//
+// Parse makes one streaming pass over the message and keeps only offsets
+// and the parsed Content-* and envelope header fields of each part; body
+// bytes are read again from the io.ReaderAt on demand. Line ends may be
+// CRLF (as the store writes them) or bare LF; malformed MIME is read
+// leniently, as Dovecot does: a missing close delimiter ends a multipart at
+// the end of its parent, header garbage is skipped, and parts nested
+// deeper than 100 levels are opaque.
+//
+// A Message is safe for concurrent use once built, except that a Message
+// from ParseHeader parses the rest of itself on first need; use it from
+// one goroutine, or call Parse.
 package imapmsg
 
 import (
@@ -21,46 +33,65 @@ var ErrUnknownCTE = errors.New("unknown content transfer encoding")
 type Message struct {
 	r    io.ReaderAt
 	size int64
+	root *part
+	full bool // the whole structure is parsed, not just the header
 }
 
 // Parse reads the header and MIME structure of the message in r.
 func Parse(r io.ReaderAt, size int64) (*Message, error) {
-	return nil, errors.New("imapmsg: not implemented")
+	root, err := parse(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{r: r, size: size, root: root, full: true}, nil
 }
 
 // ParseHeader reads only the top-level header: enough for ENVELOPE and the
-// header search keys, cheaper than Parse.
+// header search keys, cheaper than Parse. The other methods parse the rest
+// when they need it.
 func ParseHeader(r io.ReaderAt, size int64) (*Message, error) {
-	return nil, errors.New("imapmsg: not implemented")
+	root, err := parseHeader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{r: r, size: size, root: root}, nil
+}
+
+// Size returns the message's size in octets (RFC822.SIZE).
+func (m *Message) Size() int64 { return m.size }
+
+// structure returns the fully parsed root part.
+func (m *Message) structure() (*part, error) {
+	if !m.full {
+		root, err := parse(m.r, m.size)
+		if err != nil {
+			return nil, err
+		}
+		m.root, m.full = root, true
+	}
+	return m.root, nil
 }
 
 // WriteEnvelope writes the ENVELOPE value (RFC 9051 7.5.2).
-func (m *Message) WriteEnvelope(w *imapwire.Writer) {}
+func (m *Message) WriteEnvelope(w *imapwire.Writer) { writeEnvelope(w, m.root.env) }
 
-// WriteBodyStructure writes BODYSTRUCTURE (extended) or BODY (not).
-func (m *Message) WriteBodyStructure(w *imapwire.Writer, extended bool) {}
-
-// Section returns the bytes of a BODY[section] (before any partial).
-func (m *Message) Section(s *imapwire.Section) (*io.SectionReader, error) {
-	return nil, errors.New("imapmsg: not implemented")
+// WriteBodyStructure writes BODYSTRUCTURE (extended) or BODY (not), RFC
+// 9051 7.5.2. A message that cannot be read again is reported as an empty
+// text/plain body, so the response stays well-formed; the read error
+// surfaces on the next Section or Binary.
+func (m *Message) WriteBodyStructure(w *imapwire.Writer, extended bool) {
+	root, err := m.structure()
+	if err != nil {
+		root = &part{}
+	}
+	writeBody(w, root, extended)
 }
-
-// Binary returns the decoded content of a part for BINARY[part] and its
-// decoded size for BINARY.SIZE.
-func (m *Message) Binary(part []int) (io.Reader, int64, error) {
-	return nil, 0, errors.New("imapmsg: not implemented")
-}
-
-// HeaderContains reports whether a header field named field (any, when
-// field is "") has a decoded value containing s, case-insensitively.
-func (m *Message) HeaderContains(field, s string) bool { return false }
-
-// BodyContains reports whether a decoded text part of the body contains s,
-// case-insensitively (SEARCH BODY).
-func (m *Message) BodyContains(s string) bool { return false }
-
-// TextContains reports whether the header or body contains s (SEARCH TEXT).
-func (m *Message) TextContains(s string) bool { return false }
 
 // Date returns the Date header's time, zero when absent or bad.
-func (m *Message) Date() time.Time { return time.Time{} }
+func (m *Message) Date() time.Time {
+	env := m.root.env
+	if env == nil || !env.has[envDate] {
+		return time.Time{}
+	}
+	return parseDate(env.v[envDate])
+}

@@ -1,0 +1,173 @@
+package imapmsg
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/cases"
+)
+
+// HeaderContains reports whether a header field named field (any, when
+// field is "") has a decoded value containing s, case-insensitively.
+// Values are unfolded and their RFC 2047 encoded-words decoded, so an
+// address field matches on its decoded text ("Jöhn <j@example.org>"). Only
+// the top-level header is searched (RFC 9051 6.4.4 HEADER, FROM, ...). A
+// header that cannot be read matches nothing.
+func (m *Message) HeaderContains(field, s string) bool {
+	h, err := m.readHeader(m.root)
+	if err != nil {
+		return false
+	}
+	needle := foldString(s)
+	found := false
+	eachField(h, func(name, value, _ []byte) bool {
+		if field != "" && !bytes.EqualFold(name, []byte(field)) {
+			return true
+		}
+		found = strings.Contains(foldString(decodeHeader(unfold(value))), needle)
+		return !found
+	})
+	return found
+}
+
+// headerTextContains is HeaderContains over whole fields, name and value,
+// for SEARCH TEXT.
+func (m *Message) headerTextContains(s string) bool {
+	h, err := m.readHeader(m.root)
+	if err != nil {
+		return false
+	}
+	needle := foldString(s)
+	found := false
+	eachField(h, func(name, value, _ []byte) bool {
+		text := string(name) + ": " + decodeHeader(unfold(value))
+		found = strings.Contains(foldString(text), needle)
+		return !found
+	})
+	return found
+}
+
+// BodyContains reports whether a decoded text part of the body contains s,
+// case-insensitively (SEARCH BODY). Each text/* part, including those of
+// encapsulated messages, is decoded from its transfer encoding and charset
+// to UTF-8 and searched as a stream; headers are not searched.
+func (m *Message) BodyContains(s string) bool {
+	root, err := m.structure()
+	if err != nil {
+		return false
+	}
+	needle := []byte(foldString(s))
+	var buf, inBuf []byte // shared by the parts
+	f := newFolder()
+	found := false
+	walkLeaves(root, func(p *part) bool {
+		// A multipart left unparsed (too deep, no boundary) is searched
+		// as it is rather than skipped.
+		if !p.isText() && !p.isMultipart() {
+			return true
+		}
+		r, err := m.textReader(p)
+		if err != nil {
+			return true // undecodable part: skip it
+		}
+		if buf == nil {
+			buf = make([]byte, len(needle)+decodeBufSize)
+			inBuf = make([]byte, decodeBufSize)
+		}
+		found = streamContains(newFoldReader(r, f, inBuf), needle, buf)
+		return !found
+	})
+	return found
+}
+
+// TextContains reports whether the header or body contains s (SEARCH
+// TEXT).
+func (m *Message) TextContains(s string) bool {
+	return m.headerTextContains(s) || m.BodyContains(s)
+}
+
+// walkLeaves calls fn for every part without subparts in order, descending
+// into encapsulated messages, until fn returns false.
+func walkLeaves(p *part, fn func(*part) bool) bool {
+	switch {
+	case len(p.children) > 0:
+		for _, c := range p.children {
+			if !walkLeaves(c, fn) {
+				return false
+			}
+		}
+		return true
+	case p.msg != nil:
+		return walkLeaves(p.msg, fn)
+	}
+	return fn(p)
+}
+
+// textReader returns p's body decoded to UTF-8. An unknown charset is
+// searched as it is.
+func (m *Message) textReader(p *part) (io.Reader, error) {
+	r, _, err := cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), decodeBufSize))
+	if err != nil {
+		return nil, err
+	}
+	cs, _ := lookupParam(p.params, "charset")
+	switch strings.ToLower(cs) {
+	case "", "us-ascii", "utf-8", "utf8":
+		return r, nil
+	}
+	if cr, err := charset.Reader(cs, r); err == nil {
+		return cr, nil
+	}
+	return r, nil
+}
+
+// streamContains reports whether r contains needle, reading through buf
+// (at least len(needle) bytes longer than a useful read) and keeping the
+// last len(needle)-1 bytes between reads so a match across reads is found.
+func streamContains(r io.Reader, needle, buf []byte) bool {
+	if len(needle) == 0 {
+		return true
+	}
+	keep := 0
+	for {
+		n, err := r.Read(buf[keep:])
+		total := keep + n
+		if bytes.Contains(buf[:total], needle) {
+			return true
+		}
+		keep = min(len(needle)-1, total)
+		copy(buf, buf[total-keep:total])
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// decodeHeader decodes RFC 2047 encoded-words, any charset go-message
+// knows; a value that does not decode is used as it is.
+func decodeHeader(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	d := mime.WordDecoder{CharsetReader: charset.Reader}
+	s, err := d.DecodeHeader(v)
+	if err != nil {
+		return v
+	}
+	return s
+}
+
+// foldString case-folds s (Unicode full case folding) for
+// case-insensitive matching.
+func foldString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || ('A' <= c && c <= 'Z') {
+			return cases.Fold().String(s)
+		}
+	}
+	return s
+}
