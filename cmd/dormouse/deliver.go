@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/mailstore/maildir"
+)
+
+const exitDataErr = 65 // EX_DATAERR
+
+// cmdDeliver is an MDA: it stores one message from stdin for a user, the
+// way Postfix's mailbox_command or a .forward pipe expects, and says how it
+// went with a sysexits.h code.
+//
+// The message is written into the mailbox's Maildir new/ folder (tmp/,
+// fsync, rename, fsync of the folder), as any Maildir MDA does, rather
+// than through the index: a running server holds the user's index open
+// and picks the file up at once through its folder watch, giving it its
+// UID and waking IDLE clients; a stopped one finds it on its next rescan.
+// Either way the message is durable when deliver exits 0.
+func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
+	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataFlag := fs.String("data", "", "data folder (default ./"+defaultDataDir+")")
+	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
+	mailbox := fs.String("mailbox", "INBOX", "mailbox to deliver into (INBOX when it does not exist)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if len(pos) != 1 {
+		return usageErr("deliver takes one USER")
+	}
+	user := pos[0]
+	_, l, err := loadConfig(*dataFlag, *configFlag)
+	if err != nil {
+		return err
+	}
+	pf, err := auth.Open(l.passwd)
+	if err != nil {
+		return withCode(exitTempFail, err)
+	}
+	ok, err := pf.HasUser(user)
+	if err != nil {
+		return withCode(exitTempFail, err)
+	}
+	if !ok {
+		return withCode(exitNoUser, fmt.Errorf("no user %q", user))
+	}
+	md := filepath.Join(l.mail, "users", user, "Maildir")
+	if _, err := os.Stat(md); errors.Is(err, os.ErrNotExist) {
+		if err := createUserMail(l.mail, user); err != nil {
+			return withCode(exitTempFail, err)
+		}
+	}
+	dir := filepath.Join(md, maildirFolder(*mailbox))
+	if _, err := os.Stat(filepath.Join(dir, "new")); err != nil {
+		if *mailbox != "INBOX" {
+			fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
+		}
+		dir = md
+	}
+	if err := dropMessage(dir, stdin); err != nil {
+		return err
+	}
+	return nil
+}
+
+// createUserMail lets the store make a new user's Maildir with its default
+// mailboxes.
+func createUserMail(root, user string) error {
+	st, err := maildir.Open(root, maildir.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := st.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	return u.Close()
+}
+
+// maildirFolder maps a mailbox name to its Maildir++ folder the way the
+// maildir store does: "" for INBOX, ".A.B" for "A/B", with "." and "%"
+// inside a level written as "%2E" and "%25".
+func maildirFolder(name string) string {
+	if strings.EqualFold(name, "INBOX") {
+		return ""
+	}
+	var b strings.Builder
+	for _, level := range strings.Split(name, "/") {
+		if level == "" || level == ".." {
+			return "\x00invalid" // never a folder
+		}
+		b.WriteByte('.')
+		b.WriteString(strings.NewReplacer("%", "%25", ".", "%2E").Replace(level))
+	}
+	return b.String()
+}
+
+// dropMessage writes stdin into dir/tmp, fsyncs it and renames it into
+// dir/new.
+func dropMessage(dir string, r io.Reader) error {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	now := time.Now()
+	name := fmt.Sprintf("%d.M%dP%dQ1.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), host)
+	tmpPath := filepath.Join(dir, "tmp", name)
+	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
+	}
+	n, err := io.Copy(f, r)
+	if err == nil && n == 0 {
+		f.Close()
+		os.Remove(tmpPath)
+		return withCode(exitDataErr, errors.New("empty message on stdin"))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		return withCode(ioExit(err), fmt.Errorf("write message: %w", err))
+	}
+	if err := os.Rename(tmpPath, filepath.Join(dir, "new", name)); err != nil {
+		os.Remove(tmpPath)
+		return withCode(ioExit(err), fmt.Errorf("move message into new/: %w", err))
+	}
+	d, err := os.Open(filepath.Join(dir, "new"))
+	if err == nil {
+		err = d.Sync()
+		d.Close()
+	}
+	if err != nil {
+		return withCode(exitTempFail, fmt.Errorf("sync new/: %w", err))
+	}
+	return nil
+}
+
+// ioExit tells a full disk or quota (worth a retry by the MTA) from other
+// I/O errors.
+func ioExit(err error) int {
+	var pe *os.PathError
+	if errors.As(err, &pe) && isNoSpace(pe.Err) {
+		return exitTempFail
+	}
+	return exitIOErr
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the dormouse binary built once for the end-to-end tests.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dormouse-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "dormouse")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runDormouse runs the binary to completion and returns its exit code and
+// output.
+func runDormouse(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("run dormouse %v: %v", args, err)
+	}
+	return code, o.String(), e.String()
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// daemon is a running `dormouse serve`.
+type daemon struct {
+	t                         *testing.T
+	data                      string
+	imap, imaps, lmtp, metric string
+	cmd                       *exec.Cmd
+	stdout, stderr            *lockedBuffer
+	exited                    chan struct{}
+	exitErr                   error
+}
+
+// startDaemon starts `dormouse serve` on free ports with data folder data
+// and waits until it accepts IMAP connections. It is stopped with SIGKILL
+// when the test ends if still running.
+func startDaemon(t *testing.T, data string, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{
+		t: t, data: data,
+		imap: freeAddr(t), imaps: freeAddr(t), lmtp: freeAddr(t), metric: freeAddr(t),
+		stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
+		exited: make(chan struct{}),
+	}
+	args := append([]string{"serve", "--data", data, "--imap", d.imap, "--imaps", d.imaps,
+		"--lmtp", d.lmtp, "--metrics", d.metric}, extra...)
+	d.cmd = exec.Command(binPath, args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.exitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("dormouse serve stderr:\n%s", d.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-d.exited:
+			t.Fatalf("dormouse serve exited: %v\nstdout:\n%s\nstderr:\n%s", d.exitErr, d.stdout.String(), d.stderr.String())
+		default:
+		}
+		// The LMTP listener opens with the others; all are listening once
+		// one of the last accepts.
+		c, err := net.Dial("tcp", d.lmtp)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dormouse serve not listening after 20s\nstderr:\n%s", d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+// stop sends sig and waits for the exit; it returns the exit code.
+func (d *daemon) stop(sig syscall.Signal) int {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(40 * time.Second):
+		d.t.Fatalf("dormouse serve did not exit after %v", sig)
+	}
+	var ee *exec.ExitError
+	if errors.As(d.exitErr, &ee) {
+		return ee.ExitCode()
+	}
+	if d.exitErr != nil {
+		d.t.Fatal(d.exitErr)
+	}
+	return 0
+}
+
+// imapConn is a raw IMAP client: tests read as the bytes on the wire.
+type imapConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+	tag  int
+}
+
+func dialIMAP(t *testing.T, addr string, tlsConfig *tls.Config) *imapConn {
+	t.Helper()
+	var nc net.Conn
+	var err error
+	if tlsConfig != nil {
+		nc, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, tlsConfig)
+	} else {
+		nc, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	}
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &imapConn{t: t, conn: nc, r: bufio.NewReader(nc)}
+	if g := c.readLine(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting %q", g)
+	}
+	return c
+}
+
+func (c *imapConn) readLine() string {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (partial %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (c *imapConn) send(line string) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
+		c.t.Fatalf("write %q: %v", line, err)
+	}
+}
+
+// cmd sends a tagged command and returns every line up to and including
+// the tagged completion, which must be OK unless the test checks it.
+func (c *imapConn) cmd(command string) (lines []string, status string) {
+	c.t.Helper()
+	c.tag++
+	tag := "t" + strconv.Itoa(c.tag)
+	c.send(tag + " " + command)
+	return c.readUntilTag(tag)
+}
+
+func (c *imapConn) readUntilTag(tag string) (lines []string, status string) {
+	c.t.Helper()
+	for {
+		l := c.readLine()
+		lines = append(lines, l)
+		if strings.HasPrefix(l, tag+" ") {
+			return lines, strings.TrimPrefix(l, tag+" ")
+		}
+	}
+}
+
+func (c *imapConn) mustOK(command string) []string {
+	c.t.Helper()
+	lines, status := c.cmd(command)
+	if !strings.HasPrefix(status, "OK") {
+		c.t.Fatalf("%s: %s\n%s", command, status, strings.Join(lines, "\n"))
+	}
+	return lines
+}
+
+// waitFor reads untagged lines until one matches re.
+func (c *imapConn) waitFor(re string) string {
+	c.t.Helper()
+	rx := regexp.MustCompile(re)
+	for {
+		l := c.readLine()
+		if rx.MatchString(l) {
+			return l
+		}
+	}
+}
+
+// appendMsg APPENDs msg with a synchronizing literal and returns the
+// tagged status.
+func (c *imapConn) appendMsg(mailbox, msg string) string {
+	c.t.Helper()
+	c.tag++
+	tag := "t" + strconv.Itoa(c.tag)
+	c.send(fmt.Sprintf("%s APPEND %s {%d}", tag, mailbox, len(msg)))
+	l := c.readLine()
+	if !strings.HasPrefix(l, "+") {
+		return strings.TrimPrefix(l, tag+" ")
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.conn, msg+"\r\n"); err != nil {
+		c.t.Fatalf("append: %v", err)
+	}
+	_, status := c.readUntilTag(tag)
+	return status
+}
+
+func quote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/tlsutil"
+	"github.com/dormouse/dormouse/lmtp"
+	"github.com/dormouse/dormouse/mailstore/maildir"
+)
+
+// shutdownTimeout bounds how long commands in flight may take to finish
+// after SIGTERM before connections are closed anyway.
+const shutdownTimeout = 30 * time.Second
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := config.Default()
+	dataFlag := fs.String("data", "", "data folder: mail, users, certificates, config (default ./"+defaultDataDir+")")
+	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
+	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
+	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
+	lmtpAddr := fs.String("lmtp", string(d.Listen.LMTP), "LMTP listen address (\"\" = off)")
+	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
+	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before an IDLE connection hibernates (0 = never)")
+	logFormat := fs.String("log-format", string(d.Log.Format), "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return withCode(exitUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, l, err := loadConfig(*dataFlag, *configFlag)
+	if err != nil {
+		return err
+	}
+	// Flags given on the command line override the file; flags left out
+	// do not reset what the file says.
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		set := func(dst *config.Addr, v string) {
+			if err := dst.UnmarshalText([]byte(v)); err != nil {
+				flagErr = fmt.Errorf("--%s: %w", f.Name, err)
+			}
+		}
+		switch f.Name {
+		case "imap":
+			set(&cfg.Listen.IMAP, *imapAddr)
+		case "imaps":
+			set(&cfg.Listen.IMAPS, *imapsAddr)
+		case "lmtp":
+			set(&cfg.Listen.LMTP, *lmtpAddr)
+		case "metrics":
+			set(&cfg.Listen.Metrics, *metricsAddr)
+		case "hibernate-after":
+			if *hibernate < 0 {
+				flagErr = errors.New("--hibernate-after must not be negative")
+			}
+			cfg.IMAP.HibernateAfter = config.Duration(*hibernate)
+		case "log-format":
+			if err := cfg.Log.Format.UnmarshalText([]byte(*logFormat)); err != nil {
+				flagErr = fmt.Errorf("--log-format: %w", err)
+			}
+		}
+	})
+	if flagErr != nil {
+		return withCode(exitUsage, flagErr)
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	demoPW, err := firstStart(cfg, l)
+	if err != nil {
+		return withCode(exitCantCreate, err)
+	}
+	if demoPW != "" {
+		// Printed once, to stdout, never logged.
+		fmt.Fprintf(stdout, "Created user \"demo\" with password %s\n(change it with: dormouse user passwd --data %s demo)\n", demoPW, l.data)
+	}
+	return serve(cfg, l, log)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func plainPolicy(p config.Plaintext) imapserver.PlaintextAuth {
+	switch p {
+	case config.PlaintextAlways:
+		return imapserver.PlaintextAlways
+	case config.PlaintextNever:
+		return imapserver.PlaintextNever
+	default:
+		return imapserver.PlaintextLoopback
+	}
+}
+
+// serve runs the listeners until SIGTERM or SIGINT, then shuts down.
+func serve(cfg config.Config, l layout, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// Caught from the start: SIGHUP's default action would kill the server.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	certs, err := tlsutil.NewLoader(l.tlsCert, l.tlsKey)
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	tlsConfig := certs.Config()
+
+	users, err := auth.Open(l.passwd)
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	store, err := maildir.Open(l.mail, maildir.Options{
+		Logger:         log.With("component", "store"),
+		MaxMessageSize: cfg.Limits.MaxLiteral,
+	})
+	if err != nil {
+		return withCode(exitTempFail, err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	imapMetrics := imapserver.NewMetrics()
+	lmtpMetrics := lmtp.NewMetrics()
+	reg.MustRegister(imapMetrics.Collectors()...)
+	reg.MustRegister(lmtpMetrics.Collectors()...)
+
+	imapSrv, err := imapserver.New(imapserver.Config{
+		Store:  store,
+		Auth:   imapAuth{users},
+		TLS:    tlsConfig,
+		Plain:  plainPolicy(cfg.Auth.Plaintext),
+		Logger: log.With("proto", "imap"),
+		Limits: imapserver.Limits{
+			MaxLine:          int(cfg.Limits.MaxLine),
+			MaxLiteral:       cfg.Limits.MaxLiteral,
+			LoginTimeout:     cfg.Limits.LoginTimeout.Std(),
+			IdleTimeout:      cfg.Limits.IdleTimeout.Std(),
+			FailedLoginDelay: failedLoginDelay(cfg.Limits.FailedLoginDelay.Std()),
+		},
+		SpoolDir:       l.spool,
+		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
+		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
+		Metrics:        imapMetrics,
+	})
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	lmtpSrv, err := lmtp.New(lmtp.Config{
+		Store:           store,
+		Users:           users,
+		Logger:          log,
+		MaxMessageBytes: cfg.Limits.MaxLiteral,
+		SpoolDir:        l.spool,
+		Metrics:         lmtpMetrics,
+	})
+	if err != nil {
+		return withCode(exitSoftware, err)
+	}
+	metricsSrv := &http.Server{
+		Handler:           metricsHandler(reg),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Listen on everything before serving anything, so that a port in use
+	// is an error at start, not a half-running server.
+	type listener struct {
+		name  string
+		addr  config.Addr
+		serve func(net.Listener) error
+		tls   bool
+		ln    net.Listener
+	}
+	lns := []*listener{
+		{name: "imap", addr: cfg.Listen.IMAP, serve: imapSrv.Serve},
+		{name: "imaps", addr: cfg.Listen.IMAPS, serve: imapSrv.Serve, tls: true},
+		{name: "lmtp", addr: cfg.Listen.LMTP, serve: lmtpSrv.Serve},
+		{name: "metrics", addr: cfg.Listen.Metrics, serve: metricsSrv.Serve},
+	}
+	for _, ln := range lns {
+		if ln.addr == "" {
+			continue
+		}
+		nl, err := net.Listen("tcp", string(ln.addr))
+		if err != nil {
+			for _, o := range lns {
+				if o.ln != nil {
+					o.ln.Close()
+				}
+			}
+			return withCode(exitTempFail, fmt.Errorf("listen %s: %w", ln.name, err))
+		}
+		if ln.tls {
+			nl = tls.NewListener(nl, tlsConfig)
+		}
+		ln.ln = nl
+	}
+
+	errc := make(chan error, len(lns))
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		if ln.ln == nil {
+			continue
+		}
+		log.Info("listening", "listener", ln.name, "addr", ln.ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := ln.serve(ln.ln)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, imapserver.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", ln.name, err)
+			}
+		}()
+	}
+	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break loop
+		case <-hup:
+			if err := certs.Reload(); err != nil {
+				log.Error("reload certificate; keeping the old one", "err", err)
+			} else {
+				log.Info("certificate reloaded", "cert", l.tlsCert)
+			}
+		case serveErr = <-errc:
+			log.Error("listener failed", "err", serveErr)
+			break loop
+		}
+	}
+	stop() // a second SIGTERM or SIGINT now kills the process at once
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// LMTP and metrics first: they finish quickly, and a delivery in
+	// progress completes (and is acknowledged) before the store closes.
+	var sw sync.WaitGroup
+	for _, f := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{{"lmtp", lmtpSrv.Shutdown}, {"metrics", metricsSrv.Shutdown}, {"imap", imapSrv.Shutdown}} {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			if err := f.fn(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("shutdown", "listener", f.name, "err", err)
+			}
+		}()
+	}
+	sw.Wait()
+	// A Serve that had not yet registered its listener when Shutdown ran
+	// would accept forever; closing every listener here ends it too.
+	for _, ln := range lns {
+		if ln.ln != nil {
+			ln.ln.Close()
+		}
+	}
+	wg.Wait()
+	log.Info("stopped")
+	if serveErr != nil {
+		return withCode(exitSoftware, serveErr)
+	}
+	return nil
+}
+
+// failedLoginDelay maps the config's 0 (no delay) to the server's
+// "negative is none", since the server reads 0 as "use the default".
+func failedLoginDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "Dormouse: metrics at /metrics")
+	})
+	return mux
+}

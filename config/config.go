@@ -1,0 +1,291 @@
+// Package config reads Dormouse's TOML configuration file.
+//
+// Every setting has a default (see Default), so a file needs only the
+// settings it changes. A key the program does not know, or a value of the
+// wrong type or out of range, is an error that names the key and its line:
+// a typo must not silently leave a default in place.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Paths that are relative are relative
+// to the folder of the file they were read from (see Load).
+type Config struct {
+	// DataDir holds the mail, the indexes, the passwd-file and the TLS files.
+	DataDir string `toml:"data_dir"`
+	Listen  Listen `toml:"listen"`
+	TLS     TLS    `toml:"tls"`
+	Auth    Auth   `toml:"auth"`
+	IMAP    IMAP   `toml:"imap"`
+	Limits  Limits `toml:"limits"`
+	Log     Log    `toml:"log"`
+}
+
+// Listen holds listen addresses; "" turns a listener off.
+type Listen struct {
+	IMAP    Addr `toml:"imap"`
+	IMAPS   Addr `toml:"imaps"`
+	LMTP    Addr `toml:"lmtp"`
+	Metrics Addr `toml:"metrics"`
+}
+
+// TLS names the certificate and key files (PEM). When both are empty the
+// server makes its own CA and certificate in the data folder.
+type TLS struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// Auth holds authentication settings.
+type Auth struct {
+	// Plaintext says where LOGIN and AUTHENTICATE PLAIN work without TLS.
+	Plaintext Plaintext `toml:"plaintext"`
+	// PasswdFile is the Dovecot-style passwd-file ("" = DataDir/passwd).
+	PasswdFile string `toml:"passwd_file"`
+}
+
+// IMAP holds IMAP session settings.
+type IMAP struct {
+	// HibernateAfter is how long a client idles before its connection is
+	// hibernated; 0 turns hibernation off.
+	HibernateAfter Duration `toml:"hibernate_after"`
+	// IdleKeepalive is the interval of "* OK Still here" during IDLE.
+	IdleKeepalive Duration `toml:"idle_keepalive"`
+}
+
+// Limits bound what one connection may use.
+type Limits struct {
+	MaxLine          int64    `toml:"max_line"`
+	MaxLiteral       int64    `toml:"max_literal"`
+	LoginTimeout     Duration `toml:"login_timeout"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
+	FailedLoginDelay Duration `toml:"failed_login_delay"`
+}
+
+// Log holds logging settings.
+type Log struct {
+	Format LogFormat `toml:"format"`
+	Level  LogLevel  `toml:"level"`
+}
+
+// Default returns the configuration used when there is no file, and under
+// every setting a file leaves out.
+func Default() Config {
+	return Config{
+		DataDir: "dormouse-data",
+		Listen: Listen{
+			IMAP:  "127.0.0.1:1143",
+			IMAPS: "127.0.0.1:1993",
+			LMTP:  "127.0.0.1:2424",
+		},
+		Auth: Auth{Plaintext: PlaintextLoopback},
+		IMAP: IMAP{
+			HibernateAfter: Duration(30 * time.Second),
+			IdleKeepalive:  Duration(2 * time.Minute),
+		},
+		Limits: Limits{
+			MaxLine:          64 << 10,
+			MaxLiteral:       64 << 20,
+			LoginTimeout:     Duration(60 * time.Second),
+			IdleTimeout:      Duration(30 * time.Minute), // RFC 9051 5.4: at least 30 minutes
+			FailedLoginDelay: Duration(2 * time.Second),
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}
+
+// Load reads the file at path over Default. Relative paths in it (data_dir,
+// tls.cert, tls.key, auth.passwd_file) are made relative to the file's
+// folder, so that a data folder can be moved as a whole.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&cfg.DataDir, &cfg.TLS.Cert, &cfg.TLS.Key, &cfg.Auth.PasswdFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return cfg, nil
+}
+
+// Parse decodes TOML data over Default and checks it. Paths are left as
+// written.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return Config{}, fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return Config{}, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return Config{}, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return Config{}, fmt.Errorf("line %d: unknown setting %q", findLine(data, und[0]), k)
+	}
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// check verifies relations between settings that no single value shows.
+func (c Config) check() error {
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls.cert and tls.key must be set together")
+	}
+	if c.Limits.MaxLine < 1024 {
+		return fmt.Errorf("limits.max_line = %d: must be at least 1024", c.Limits.MaxLine)
+	}
+	if c.Limits.MaxLiteral < 1 {
+		return fmt.Errorf("limits.max_literal = %d: must be positive", c.Limits.MaxLiteral)
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir must not be empty")
+	}
+	return nil
+}
+
+// findLine returns the 1-based line where key is set in data, or 0. It
+// knows enough TOML for this file's shape: [table] headers and key = value,
+// which is what a hand-edited config holds; MetaData does not expose the
+// positions of keys it did not decode.
+func findLine(data []byte, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	table := ""
+	want := strings.Join(key[:len(key)-1], ".")
+	last := key[len(key)-1]
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "[") {
+			name := strings.Trim(l, "[] \t")
+			if i := strings.IndexByte(name, '#'); i >= 0 {
+				name = strings.TrimSpace(strings.Trim(name[:i], "[] \t"))
+			}
+			table = name
+			if strings.Join(key, ".") == table {
+				return n // an unknown table
+			}
+			continue
+		}
+		k, _, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"'`)
+		full := k
+		if table != "" {
+			full = table + "." + k
+		}
+		if full == strings.Join(key, ".") || (table == want && k == last) {
+			return n
+		}
+	}
+	return 0
+}
+
+// Addr is a host:port listen address, or "" for off.
+type Addr string
+
+// UnmarshalText checks the host:port form.
+func (a *Addr) UnmarshalText(b []byte) error {
+	s := string(b)
+	if s != "" {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("listen address %q: want host:port, or \"\" for off", s)
+		}
+	}
+	*a = Addr(s)
+	return nil
+}
+
+// Duration is a time.Duration written as "30s", "2m" or "1h30m".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration; negative durations are refused.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: want a number with a unit, such as 30s, 5m or 1h", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q: must not be negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration in Go's form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// String returns the duration in Go's form, e.g. "1m30s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Plaintext is the plaintext-authentication policy.
+type Plaintext string
+
+// The plaintext-authentication policies.
+const (
+	PlaintextLoopback Plaintext = "loopback" // allowed from loopback addresses only
+	PlaintextAlways   Plaintext = "always"
+	PlaintextNever    Plaintext = "never"
+)
+
+// UnmarshalText accepts loopback, always or never.
+func (p *Plaintext) UnmarshalText(b []byte) error {
+	return oneOf((*string)(p), string(b), "loopback", "always", "never")
+}
+
+// LogFormat is text or json.
+type LogFormat string
+
+// UnmarshalText accepts text or json.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	return oneOf((*string)(f), string(b), "text", "json")
+}
+
+// LogLevel is debug, info, warn or error.
+type LogLevel string
+
+// UnmarshalText accepts debug, info, warn or error.
+func (l *LogLevel) UnmarshalText(b []byte) error {
+	return oneOf((*string)(l), string(b), "debug", "info", "warn", "error")
+}
+
+func oneOf(dst *string, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: want one of %s", v, strings.Join(allowed, ", "))
+}

@@ -1,0 +1,151 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOverDefault(t *testing.T) {
+	cfg, err := Parse([]byte(`
+data_dir = "/var/mail/dormouse"
+[listen]
+imap = ""
+metrics = "127.0.0.1:9100"
+[auth]
+plaintext = "never"
+[imap]
+hibernate_after = "0s"
+[limits]
+max_literal = 1048576
+failed_login_delay = "500ms"
+[log]
+format = "json"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.DataDir = "/var/mail/dormouse"
+	want.Listen.IMAP = ""
+	want.Listen.Metrics = "127.0.0.1:9100"
+	want.Auth.Plaintext = PlaintextNever
+	want.IMAP.HibernateAfter = 0
+	want.Limits.MaxLiteral = 1 << 20
+	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
+	want.Log.Format = "json"
+	if cfg != want {
+		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       string // regexp the error must match
+	}{
+		{"unknown key", "[listen]\nimap = \"127.0.0.1:1\"\nimapp = \"x:1\"\n", `line 3: unknown setting "listen.imapp"`},
+		{"unknown top key", "\n\ndatadir = \"x\"\n", `line 3: unknown setting "datadir"`},
+		{"unknown table", "[lisen]\nimap = \"x:1\"\n", `line [12]: unknown setting "lisen`},
+		{"bad duration", "[imap]\n\nhibernate_after = \"soon\"\n", `line 3: imap.hibernate_after: .*soon`},
+		{"negative duration", "[limits]\nlogin_timeout = \"-1s\"\n", `line 2: limits.login_timeout: .*negative`},
+		{"bad policy", "[auth]\nplaintext = \"sometimes\"\n", `line 2: auth.plaintext: .*loopback, always, never`},
+		{"bad format", "[log]\nformat = \"xml\"\n", `line 2: log.format`},
+		{"bad level", "[log]\nlevel = \"loud\"\n", `line 2: log.level`},
+		{"bad address", "[listen]\nlmtp = \"2424\"\n", `line 2: listen.lmtp: .*host:port`},
+		{"wrong type", "[limits]\nmax_line = \"big\"\n", `line 2.*max_line`},
+		{"syntax", "[listen\n", `line [12]`},
+		{"cert without key", "[tls]\ncert = \"a.pem\"\n", `tls.cert and tls.key`},
+		{"tiny max_line", "[limits]\nmax_line = 10\n", `limits.max_line`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.file))
+			if err == nil {
+				t.Fatalf("Parse: no error, want %q", tt.want)
+			}
+			if !regexp.MustCompile(tt.want).MatchString(err.Error()) {
+				t.Errorf("Parse error %q does not match %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// The commented file must hold every setting: uncommenting every "# key ="
+// line must give back exactly the configuration it was written from.
+func TestCommentedFileHasEverySetting(t *testing.T) {
+	c := Default()
+	c.DataDir = "."
+	c.Listen.Metrics = "127.0.0.1:9101"
+	var b bytes.Buffer
+	if err := WriteCommented(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	commentedOnly, err := Parse(b.Bytes())
+	if err != nil {
+		t.Fatalf("commented file does not parse: %v\n%s", err, b.String())
+	}
+	if commentedOnly != Default() {
+		t.Errorf("commented file changes settings: %+v", commentedOnly)
+	}
+	setting := regexp.MustCompile(`^# ([a-z_]+) = `)
+	var out []string
+	n := 0
+	for _, l := range strings.Split(b.String(), "\n") {
+		if setting.MatchString(l) {
+			l = strings.TrimPrefix(l, "# ")
+			n++
+		}
+		out = append(out, l)
+	}
+	if n != 18 {
+		t.Errorf("%d settings in the commented file, want 18", n)
+	}
+	got, err := Parse([]byte(strings.Join(out, "\n")))
+	if err != nil {
+		t.Fatalf("uncommented file: %v", err)
+	}
+	if got != c {
+		t.Errorf("uncommented file =\n%+v\nwant\n%+v", got, c)
+	}
+}
+
+func TestLoadResolvesPaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dormouse.toml")
+	if err := os.WriteFile(path, []byte("data_dir = \".\"\n[tls]\ncert = \"c.pem\"\nkey = \"/etc/k.pem\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != dir || cfg.TLS.Cert != filepath.Join(dir, "c.pem") || cfg.TLS.Key != "/etc/k.pem" {
+		t.Errorf("paths not resolved: %+v", cfg)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil {
+		t.Error("Load of a missing file: no error")
+	}
+}
+
+func TestWriteDefaultFileKeepsExisting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dormouse.toml")
+	wrote, err := WriteDefaultFile(path, Default())
+	if err != nil || !wrote {
+		t.Fatalf("first WriteDefaultFile = %v, %v", wrote, err)
+	}
+	if err := os.WriteFile(path, []byte("# mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrote, err = WriteDefaultFile(path, Default())
+	if err != nil || wrote {
+		t.Fatalf("second WriteDefaultFile = %v, %v; want false, nil", wrote, err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "# mine\n" {
+		t.Errorf("existing file overwritten: %q", data)
+	}
+}

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/template"
+)
+
+// commented is the file written on first start: every setting, commented
+// out, with its value and what it does, so an operator can see what there
+// is to change without reading the code.
+var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q": quote}).Parse(
+	`# Dormouse configuration (TOML).
+#
+# Every setting is shown with its default value and commented out; remove the
+# leading "# " to change one. Relative paths are relative to this file's
+# folder. Command-line flags (--imap, --imaps, --lmtp, --metrics,
+# --hibernate-after, --log-format, --data) override what is set here.
+# An unknown key or a bad value stops the server with the key and line.
+
+# Folder holding mail, indexes, the passwd-file and the generated TLS files.
+# data_dir = {{q .DataDir}}
+
+[listen]
+# Listen addresses as host:port; "" turns a listener off.
+# IMAP with STARTTLS:
+# imap = {{q .Listen.IMAP}}
+# IMAP over implicit TLS:
+# imaps = {{q .Listen.IMAPS}}
+# LMTP, for delivery from an MTA such as Postfix (lmtp:inet:127.0.0.1:2424):
+# lmtp = {{q .Listen.LMTP}}
+# Prometheus metrics over HTTP at /metrics:
+# metrics = {{q .Listen.Metrics}}
+
+[tls]
+# Certificate chain and private key, PEM. Both empty: use the CA and
+# certificate generated in the data folder (tls/ca.crt, tls/server.crt).
+# Reloaded on SIGHUP.
+# cert = {{q .TLS.Cert}}
+# key = {{q .TLS.Key}}
+
+[auth]
+# Where LOGIN and AUTHENTICATE PLAIN are allowed without TLS:
+# "loopback" (only from 127.0.0.1 and ::1), "always" or "never". Elsewhere a
+# plain connection shows LOGINDISABLED and must use STARTTLS first.
+# plaintext = {{q .Auth.Plaintext}}
+# Dovecot-style passwd-file (name:{SCHEME}hash); "" means <data_dir>/passwd.
+# passwd_file = {{q .Auth.PasswdFile}}
+
+[imap]
+# How long a client sits in IDLE before its connection is hibernated
+# (no goroutine, no buffers); "0s" turns hibernation off.
+# hibernate_after = {{q .IMAP.HibernateAfter}}
+# Interval of "* OK Still here" sent during IDLE, to keep NAT entries alive.
+# idle_keepalive = {{q .IMAP.IdleKeepalive}}
+
+[limits]
+# Longest command line, in bytes, literals not counted.
+# max_line = {{.Limits.MaxLine}}
+# Largest literal or APPENDed message, in bytes.
+# max_literal = {{.Limits.MaxLiteral}}
+# Time allowed to log in after connecting.
+# login_timeout = {{q .Limits.LoginTimeout}}
+# Time an authenticated client may send nothing outside IDLE (RFC 9051: at
+# least 30 minutes).
+# idle_timeout = {{q .Limits.IdleTimeout}}
+# Pause after a failed login, to slow down password guessing.
+# failed_login_delay = {{q .Limits.FailedLoginDelay}}
+
+[log]
+# "text" or "json".
+# format = {{q .Log.Format}}
+# "debug", "info", "warn" or "error".
+# level = {{q .Log.Level}}
+`))
+
+// WriteCommented writes c as a configuration file in which every setting is
+// present and commented out.
+func WriteCommented(w io.Writer, c Config) error {
+	var b bytes.Buffer
+	if err := commented.Execute(&b, c); err != nil {
+		return fmt.Errorf("config template: %w", err)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// WriteDefaultFile writes c with WriteCommented to path unless a file is
+// already there, which is left alone. It reports whether it wrote one.
+func WriteDefaultFile(path string, c Config) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("write config: %w", err)
+	}
+	if err := WriteCommented(f, c); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false, fmt.Errorf("write config %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("write config %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// quote writes v as a TOML basic string.
+func quote(v any) string { return strconv.Quote(fmt.Sprint(v)) }

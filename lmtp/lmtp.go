@@ -1,0 +1,369 @@
+// Package lmtp delivers mail from an MTA (Postfix, or anything that speaks
+// LMTP, RFC 2033) into users' INBOXes.
+//
+// A recipient <name@any.domain> reaches the user named by the whole address
+// if there is one, else the user named by its local part. An unknown
+// recipient is refused at RCPT with 550. After DATA each accepted recipient
+// gets its own reply: 250 once the message is stored durably for that
+// user, 4xx when the store failed (the MTA will retry that recipient only).
+package lmtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// Directory tells which users exist.
+type Directory interface {
+	HasUser(name string) (bool, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	Store mailstore.Store
+	Users Directory
+	// Logger receives one line per delivery; nil means slog.Default().
+	Logger *slog.Logger
+	// Domain is the name in the greeting ("" = the host name).
+	Domain string
+	// MaxMessageBytes refuses larger messages (0 = 64 MiB).
+	MaxMessageBytes int64
+	// SpoolDir holds a message while it is delivered to its recipients
+	// ("" = os.TempDir()).
+	SpoolDir string
+	// Metrics receives counters; nil means none.
+	Metrics *Metrics
+	// Timeout bounds each read and write on a connection (0 = 5 minutes).
+	Timeout time.Duration
+}
+
+// Server is an LMTP server.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	srv *smtp.Server
+}
+
+// New returns a server; start it with Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Users == nil {
+		return nil, errors.New("lmtp: Store and Users are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 64 << 20
+	}
+	if cfg.Domain == "" {
+		cfg.Domain, _ = os.Hostname()
+		if cfg.Domain == "" {
+			cfg.Domain = "localhost"
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("proto", "lmtp")}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.LMTP = true
+	srv.Domain = cfg.Domain
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = 1000
+	// RFC 5321 allows 1000-byte lines, but mail with longer ones exists and
+	// an MTA that accepted it should be able to hand it over; Dovecot's
+	// LMTP takes it too.
+	srv.MaxLineLength = 64 << 10
+	srv.ReadTimeout = cfg.Timeout
+	srv.WriteTimeout = cfg.Timeout
+	srv.EnableSMTPUTF8 = true
+	srv.EnableBINARYMIME = false
+	srv.ErrorLog = slogPrinter{s.log}
+	s.srv = srv
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown; it returns nil after a
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for the open ones to
+// finish, until ctx ends; then it closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil && ctx.Err() != nil {
+		s.srv.Close()
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// resolve maps a recipient address to a user: the whole address first,
+// then its local part (RFC 5321 addresses are local@domain; LMTP clients
+// also send bare local parts).
+func (s *Server) resolve(addr string) (string, error) {
+	candidates := []string{addr}
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		candidates = append(candidates, addr[:i])
+	}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		ok, err := s.cfg.Users.HasUser(c)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return c, nil
+		}
+	}
+	return "", nil
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, remote: c.Conn().RemoteAddr().String()}, nil
+}
+
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) { p.log.Warn(fmt.Sprintf(format, v...)) }
+func (p slogPrinter) Println(v ...any)               { p.log.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+
+// rcpt is an accepted recipient: the address as given at RCPT (go-smtp
+// keys statuses by it) and the user it reaches.
+type rcpt struct {
+	addr, user string
+}
+
+type session struct {
+	s      *Server
+	remote string
+	from   string
+	rcpts  []rcpt
+}
+
+var (
+	errNoUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errLookup = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure looking up the recipient"}
+)
+
+func (ss *session) Reset() {
+	ss.from = ""
+	ss.rcpts = nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	user, err := ss.s.resolve(to)
+	if err != nil {
+		ss.s.log.Error("recipient lookup failed", "rcpt", to, "err", err)
+		return errLookup
+	}
+	if user == "" {
+		ss.s.cfg.Metrics.rcptRejected()
+		ss.s.log.Info("unknown recipient", "rcpt", to, "remote", ss.remote)
+		return errNoUser
+	}
+	ss.rcpts = append(ss.rcpts, rcpt{addr: to, user: user})
+	return nil
+}
+
+// Data is only used outside LMTP mode; the server always runs in LMTP mode.
+func (ss *session) Data(r io.Reader) error {
+	return ss.LMTPData(r, discardStatus{})
+}
+
+type discardStatus struct{}
+
+func (discardStatus) SetStatus(string, error) {}
+
+// LMTPData spools the message once, then stores it for each recipient and
+// reports each result separately (RFC 2033 4.2).
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	start := time.Now()
+	spool, size, err := ss.spool(r)
+	if err != nil {
+		ss.s.log.Error("spool message", "err", err)
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // e.g. 552 for a message over the size limit
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// Permanent: the same bytes would fail on every retry.
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message has a line over 64 KiB"}
+		}
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not receive the message"}
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	ss.s.cfg.Metrics.received(size)
+	for _, rc := range ss.rcpts {
+		uid, err := ss.deliver(spool, rc.user)
+		if err != nil {
+			ss.s.log.Error("delivery failed", "user", rc.user, "rcpt", rc.addr, "err", err)
+			se := storeError(err)
+			ss.s.cfg.Metrics.delivered(se)
+			status.SetStatus(rc.addr, se)
+			continue
+		}
+		ss.s.log.Info("delivered", "user", rc.user, "mailbox", "INBOX", "uid", uid, "size", size, "dur", time.Since(start))
+		ss.s.cfg.Metrics.delivered(nil)
+		status.SetStatus(rc.addr, nil)
+	}
+	return nil
+}
+
+// spool copies the message, behind a Return-Path header (RFC 5321 4.4: the
+// final delivery adds it), into a temporary file.
+func (ss *session) spool(r io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp(ss.s.cfg.SpoolDir, "lmtp-*.eml")
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	fail := func(err error) (*os.File, int64, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	n1, err := fmt.Fprintf(f, "Return-Path: <%s>\r\n", ss.from)
+	if err != nil {
+		return fail(fmt.Errorf("spool: %w", err))
+	}
+	n2, err := io.Copy(f, r)
+	if err != nil {
+		// go-smtp's own errors (too large) carry the right reply.
+		return fail(err)
+	}
+	return f, int64(n1) + n2, nil
+}
+
+func (ss *session) deliver(spool *os.File, user string) (uint32, error) {
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("rewind spool: %w", err)
+	}
+	// The delivery must finish even if the client goes away: the store
+	// commits or not, and the MTA retries what it did not hear 250 for.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, err := ss.s.cfg.Store.User(ctx, user)
+	if err != nil {
+		return 0, fmt.Errorf("open user %s: %w", user, err)
+	}
+	defer u.Close()
+	mb, err := u.Mailbox(ctx, "INBOX")
+	if err != nil {
+		return 0, fmt.Errorf("open INBOX of %s: %w", user, err)
+	}
+	defer mb.Close()
+	uid, err := mb.Append(ctx, spool, nil, time.Time{})
+	if err != nil {
+		return 0, fmt.Errorf("append to INBOX of %s: %w", user, err)
+	}
+	return uid, nil
+}
+
+// storeError maps a store error to the reply for one recipient. Only a
+// message that can never fit is a permanent failure; everything else is
+// worth a retry by the MTA.
+func storeError(err error) *smtp.SMTPError {
+	switch {
+	case errors.Is(err, mailstore.ErrTooBig):
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	case errors.Is(err, mailstore.ErrNoSpace):
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
+	default:
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message"}
+	}
+}
+
+// Metrics counts LMTP activity for Prometheus. A nil *Metrics counts
+// nothing.
+type Metrics struct {
+	deliveries *prometheus.CounterVec
+	rejected   prometheus.Counter
+	bytes      prometheus.Counter
+}
+
+// NewMetrics makes the counters; register them with Collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "lmtp", Name: "deliveries_total",
+			Help: "Messages stored for one recipient, by result (ok, tempfail, permfail).",
+		}, []string{"result"}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "lmtp", Name: "recipients_rejected_total",
+			Help: "RCPT commands refused because no such user exists.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "lmtp", Name: "received_bytes_total",
+			Help: "Bytes of message data received.",
+		}),
+	}
+	// Every result is exported from the start, so that a rate() over it
+	// works before the first failure.
+	for _, r := range []string{"ok", "tempfail", "permfail"} {
+		m.deliveries.WithLabelValues(r)
+	}
+	return m
+}
+
+// Collectors returns the collectors to register.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.deliveries, m.rejected, m.bytes}
+}
+
+func (m *Metrics) delivered(err *smtp.SMTPError) {
+	if m == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		m.deliveries.WithLabelValues("ok").Inc()
+	case err.Code >= 500:
+		m.deliveries.WithLabelValues("permfail").Inc()
+	default:
+		m.deliveries.WithLabelValues("tempfail").Inc()
+	}
+}
+
+func (m *Metrics) rcptRejected() {
+	if m != nil {
+		m.rejected.Inc()
+	}
+}
+
+func (m *Metrics) received(n int64) {
+	if m != nil {
+		m.bytes.Add(float64(n))
+	}
+}
