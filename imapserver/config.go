@@ -1,5 +1,3 @@
-// Package imapserver serves IMAP connections: the session state machine and
-// the command handlers, over a mailstore.Store.
 package imapserver
 
 import (
@@ -35,10 +33,10 @@ const (
 type Limits struct {
 	MaxLine          int           // longest command line without literals (default 64 KiB)
 	MaxLiteral       int64         // largest literal or APPEND message (default 64 MiB)
-	MaxInFlight      int           // pipelined commands read ahead (default 32)
+	MaxInFlight      int           // pipelined commands read ahead (default 32; a session reads one command at a time, so at most one is parsed ahead)
 	LoginTimeout     time.Duration // unauthenticated connection (default 60 s)
 	IdleTimeout      time.Duration // authenticated, no command and no IDLE (default 30 min, RFC 9051 5.4)
-	FailedLoginDelay time.Duration // pause after a failed login (default 2 s)
+	FailedLoginDelay time.Duration // pause after a failed login (default 2 s; negative for none)
 }
 
 // Config configures a Server. Zero values take the defaults above.
@@ -57,4 +55,40 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+}
+
+// Default limits, used where a Limits field is zero.
+const (
+	DefaultMaxLine          = 64 << 10
+	DefaultMaxLiteral       = 64 << 20
+	DefaultMaxInFlight      = 32
+	DefaultLoginTimeout     = 60 * time.Second
+	DefaultIdleTimeout      = 30 * time.Minute // RFC 9051 5.4: at least 30 minutes
+	DefaultFailedLoginDelay = 2 * time.Second
+	DefaultIdleKeepalive    = 2 * time.Minute
+)
+
+// withDefaults returns l with zero fields set to their defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxLine <= 0 {
+		l.MaxLine = DefaultMaxLine
+	}
+	if l.MaxLiteral <= 0 {
+		l.MaxLiteral = DefaultMaxLiteral
+	}
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = DefaultMaxInFlight
+	}
+	if l.LoginTimeout <= 0 {
+		l.LoginTimeout = DefaultLoginTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.FailedLoginDelay < 0 {
+		l.FailedLoginDelay = 0
+	} else if l.FailedLoginDelay == 0 {
+		l.FailedLoginDelay = DefaultFailedLoginDelay
+	}
+	return l
 }

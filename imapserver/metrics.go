@@ -1,5 +1,100 @@
 package imapserver
 
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
 // Metrics holds the server's Prometheus collectors. Create it with
-// NewMetrics and register Collectors() with a registry.
-type Metrics struct{}
+// NewMetrics and register Collectors() with a registry; nothing is
+// registered globally, so several servers (and tests) can coexist.
+type Metrics struct {
+	connections *prometheus.GaugeVec   // by state: active, idling, hibernated
+	accepted    prometheus.Counter     // connections accepted
+	commands    *prometheus.CounterVec // by command name and result (ok, no, bad)
+	logins      *prometheus.CounterVec // by result (ok, failed)
+	bytesIn     prometheus.Counter
+	bytesOut    prometheus.Counter
+}
+
+// NewMetrics returns a fresh set of collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "connections",
+			Help: "Open IMAP connections by state (active, idling, hibernated).",
+		}, []string{"state"}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "connections_accepted_total",
+			Help: "IMAP connections accepted.",
+		}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "commands_total",
+			Help: "IMAP commands by name and result (ok, no, bad).",
+		}, []string{"command", "result"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "logins_total",
+			Help: "Login attempts by result (ok, failed).",
+		}, []string{"result"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "read_bytes_total",
+			Help: "Bytes read from IMAP clients.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dormouse", Subsystem: "imap", Name: "written_bytes_total",
+			Help: "Bytes written to IMAP clients.",
+		}),
+	}
+	// Every state is exported from the start, at 0, so dashboards need
+	// not guess whether a missing series means none.
+	for _, s := range []string{"active", "idling", "hibernated"} {
+		m.connections.WithLabelValues(s)
+	}
+	return m
+}
+
+// Collectors returns every collector, for prometheus.Registerer.MustRegister.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut}
+}
+
+// The helpers below accept a nil *Metrics so that call sites need no checks.
+
+func (m *Metrics) connState(state string, delta float64) {
+	if m != nil {
+		m.connections.WithLabelValues(state).Add(delta)
+	}
+}
+
+func (m *Metrics) accept() {
+	if m != nil {
+		m.accepted.Inc()
+	}
+}
+
+func (m *Metrics) command(name, result string) {
+	if m != nil {
+		m.commands.WithLabelValues(name, result).Inc()
+	}
+}
+
+func (m *Metrics) login(ok bool) {
+	if m != nil {
+		r := "failed"
+		if ok {
+			r = "ok"
+		}
+		m.logins.WithLabelValues(r).Inc()
+	}
+}
+
+func (m *Metrics) read(n int) {
+	if m != nil && n > 0 {
+		m.bytesIn.Add(float64(n))
+	}
+}
+
+func (m *Metrics) wrote(n int) {
+	if m != nil && n > 0 {
+		m.bytesOut.Add(float64(n))
+	}
+}

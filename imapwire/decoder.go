@@ -2,7 +2,19 @@ package imapwire
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
+)
+
+// Defaults for zero DecoderOptions fields.
+const (
+	DefaultMaxLine    = 64 << 10
+	DefaultMaxLiteral = 64 << 20
+	DefaultSpoolAbove = 1 << 20
+	// DefaultMaxSkip bounds how much of a refused non-synchronizing
+	// literal the Decoder discards to keep the connection usable.
+	DefaultMaxSkip = 256 << 20
 )
 
 // DecoderOptions bound what a Decoder accepts.
@@ -17,31 +29,165 @@ type DecoderOptions struct {
 	// of size n; it writes "+ ..." to the client and flushes. It is not
 	// called for non-synchronizing literals ({n+}).
 	Continue func(n int64) error
+	// MaxSkip is the largest refused non-synchronizing literal the Decoder
+	// reads and discards; a larger one is a connection-fatal error, since
+	// the client sends it without waiting (RFC 7888 4). 0 means
+	// DefaultMaxSkip.
+	MaxSkip int64
 }
 
-// Decoder reads commands from a client.
+// Decoder reads commands from a client; it is not safe for concurrent
+// use. The text of one command (its lines
+// and the string literals in it, APPEND messages excepted) is bounded by
+// 4*MaxLine; APPEND messages are held in memory up to SpoolAbove bytes per
+// command and spooled to files beyond that.
 type Decoder struct {
 	r    *bufio.Reader
 	opts DecoderOptions
+	utf8 bool
+
+	// The current line of the command being read, without CRLF, and the
+	// parse position in it.
+	line []byte
+	pos  int
+	// litPending says the literal announced at the end of line has not
+	// been read yet.
+	litPending bool
+	tag        string
+	wantTag    bool       // reading a command's first line: report its tag
+	text       int64      // command text read so far
+	mem        int64      // APPEND literal bytes held in memory so far
+	lits       []*Literal // literals of the command, released on error
+	depth      int        // nesting of search keys
 }
 
 // NewDecoder returns a Decoder reading from r.
 func NewDecoder(r *bufio.Reader, opts DecoderOptions) *Decoder {
+	if opts.MaxLine <= 0 {
+		opts.MaxLine = DefaultMaxLine
+	}
+	if opts.MaxLiteral <= 0 {
+		opts.MaxLiteral = DefaultMaxLiteral
+	}
+	if opts.SpoolAbove <= 0 {
+		opts.SpoolAbove = DefaultSpoolAbove
+	}
+	if opts.MaxSkip <= 0 {
+		opts.MaxSkip = DefaultMaxSkip
+	}
 	return &Decoder{r: r, opts: opts}
 }
+
+// SetUTF8 switches UTF8=ACCEPT mode (RFC 6855) on or off: mailbox names are
+// then UTF-8 as sent, not modified UTF-7, and quoted strings may carry
+// 8-bit UTF-8.
+func (d *Decoder) SetUTF8(on bool) { d.utf8 = on }
+
+// UTF8 reports whether UTF8=ACCEPT mode is on.
+func (d *Decoder) UTF8() bool { return d.utf8 }
 
 // ReadCommand reads and parses one command with all its literals. A syntax
 // or limit problem is a *CommandError, after which the rest of the command
 // has been consumed and the Decoder can go on; any other error (I/O, a
-// non-synchronizing literal too large to skip) ends the connection.
+// non-synchronizing literal too large to skip) ends the connection. At the
+// end of input before any byte of a command, the error is io.EOF.
 func (d *Decoder) ReadCommand() (*Command, error) {
-	return nil, fmt.Errorf("imapwire: not implemented")
+	d.tag, d.text, d.mem, d.depth = "", 0, 0, 0
+	if cap(d.line) > 8<<10 {
+		// Do not keep a long line's buffer: most connections idle.
+		d.line = nil
+	}
+	clear(d.lits)
+	d.lits = d.lits[:0]
+	for {
+		d.wantTag = true
+		err := d.readLine()
+		d.wantTag = false
+		if err != nil {
+			if errors.Is(err, errEmptyEOF) {
+				return nil, io.EOF
+			}
+			return nil, d.fail(err)
+		}
+		if len(d.line) > 0 {
+			break
+		}
+		d.text = 0
+		// Tolerate empty lines between commands, as most servers do.
+	}
+	cmd, err := d.parseCommand()
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	clear(d.lits)
+	d.lits = d.lits[:0]
+	return cmd, nil
+}
+
+// fail releases the command's literals and, for a *CommandError, consumes
+// the rest of the command so that the next one can be read.
+func (d *Decoder) fail(err error) error {
+	for _, l := range d.lits {
+		l.Close()
+	}
+	clear(d.lits)
+	d.lits = d.lits[:0]
+	var ce *CommandError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if ce.Tag == "" {
+		ce.Tag = d.tag
+	}
+	if serr := d.skipRest(); serr != nil {
+		return serr
+	}
+	return ce
+}
+
+// skipRest consumes what is left of a refused command: the rest of its
+// line and every non-synchronizing literal and line after it. A pending
+// synchronizing literal ends the command: without a continuation the
+// client does not send it (RFC 9051 7.5).
+func (d *Decoder) skipRest() error {
+	for {
+		if d.litPending {
+			n, sync, ok := trailingLiteral(d.line)
+			if !ok || sync {
+				return nil
+			}
+			if n > d.opts.MaxSkip {
+				return fmt.Errorf("imapwire: refused non-synchronizing literal of %d bytes is too large to skip", n)
+			}
+			if _, err := d.r.Discard(int(n)); err != nil {
+				return fmt.Errorf("imapwire: skipping literal: %w", unexpected(err))
+			}
+			d.litPending = false
+		}
+		if err := d.readLine(); err != nil {
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				continue // an overlong line: discarded, look at its tail
+			}
+			return unexpected(err)
+		}
+	}
 }
 
 // ReadLine reads one line without its CRLF, within MaxLine: for
-// AUTHENTICATE continuations and IDLE's DONE.
+// AUTHENTICATE continuations and IDLE's DONE. The slice is valid until the
+// next call on d. An overlong line is a *CommandError, and is consumed.
 func (d *Decoder) ReadLine() ([]byte, error) {
-	return nil, fmt.Errorf("imapwire: not implemented")
+	d.text = 0
+	if err := d.readLine(); err != nil {
+		if errors.Is(err, errEmptyEOF) {
+			return nil, io.EOF
+		}
+		d.litPending = false
+		return nil, err
+	}
+	d.litPending = false
+	return d.line, nil
 }
 
 // CommandError is a command the server must refuse: BAD (syntax) or NO
@@ -53,6 +199,17 @@ type CommandError struct {
 	Msg  string
 }
 
+// Error describes the refusal with its tag, for logs.
 func (e *CommandError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Tag, e.Msg)
+}
+
+// badf returns a BAD CommandError; the tag is filled in by ReadCommand.
+func badf(format string, a ...any) error {
+	return &CommandError{Msg: fmt.Sprintf(format, a...)}
+}
+
+// tooBig returns the NO [TOOBIG] error of RFC 7889.
+func tooBig(format string, a ...any) error {
+	return &CommandError{NO: true, Code: "TOOBIG", Msg: fmt.Sprintf(format, a...)}
 }

@@ -3,6 +3,7 @@ package imapwire
 import (
 	"bufio"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,8 +76,8 @@ func (w *Writer) Close() *Writer { return w.byte1(')') }
 // Number writes an unsigned number.
 func (w *Writer) Number(n uint64) *Writer {
 	if w.err == nil {
-		var buf [20]byte
-		_, w.err = w.w.Write(strconv.AppendUint(buf[:0], n, 10))
+		// AvailableBuffer: format in place, without a copy or allocation.
+		_, w.err = w.w.Write(strconv.AppendUint(w.w.AvailableBuffer(), n, 10))
 	}
 	return w
 }
@@ -151,8 +152,7 @@ func (w *Writer) quoted(s string) *Writer {
 // Date writes an INTERNALDATE-style date-time: "02-Jan-2006 15:04:05 -0700".
 func (w *Writer) Date(t time.Time) *Writer {
 	if w.err == nil {
-		var buf [32]byte
-		b := append(buf[:0], '"')
+		b := append(w.w.AvailableBuffer(), '"')
 		b = t.AppendFormat(b, "02-Jan-2006 15:04:05 -0700")
 		b = append(b, '"')
 		_, w.err = w.w.Write(b)
@@ -199,4 +199,27 @@ func IsAtomChar(c byte) bool {
 		return false
 	}
 	return true
+}
+
+// Mailbox writes a mailbox name as an astring: modified UTF-7 (RFC 3501
+// 5.1.3) unless w.UTF8, when it goes as UTF-8 (RFC 6855 3).
+func (w *Writer) Mailbox(name string) *Writer {
+	if strings.EqualFold(name, "INBOX") {
+		return w.Raw("INBOX")
+	}
+	if !w.UTF8 {
+		name = EncodeMUTF7(name)
+	}
+	return w.AString(name)
+}
+
+// SeqSet writes a sequence set as the client would write it.
+func (w *Writer) SeqSet(s SeqSet) *Writer { return w.Raw(s.String()) }
+
+// UIDSet writes numbers as a compact sequence set (FormatUIDSet).
+func (w *Writer) UIDSet(uids []uint32) *Writer {
+	if w.err == nil {
+		_, w.err = w.w.Write(AppendUIDSet(w.w.AvailableBuffer(), uids))
+	}
+	return w
 }

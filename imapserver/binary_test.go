@@ -1,0 +1,62 @@
+package imapserver_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// TestBinaryAndSaveDate covers BINARY (RFC 3516) on a base64 part and
+// SAVEDATE (RFC 8514) in FETCH and SEARCH.
+func TestBinaryAndSaveDate(t *testing.T) {
+	srv := testserver.Start(t)
+	msg := strings.ReplaceAll(`From: a@example.org
+Subject: attachment
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+see attached
+--b1
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+AAECAwQFBgc=
+--b1--
+`, "\n", "\r\n")
+	c := srv.Login(t, srv.Alice)
+	appendMsg(t, c, "INBOX", "", msg)
+	c.Run(`
+C: a1 SELECT INBOX
+S~ (?s).*
+S~ .*
+S: * 1 EXISTS
+S~ .*
+S~ .*
+S~ .*
+S~ .*
+S~ .*
+S: a1 OK [READ-WRITE] SELECT completed
+C: a2 FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])
+S: * 1 FETCH (BINARY.SIZE[2] 8 BINARY[2] ~{8}\r\n` + "\x00\x01\x02\x03\x04\x05\x06\x07" + `)
+S: a2 OK FETCH completed
+C: a3 FETCH 1 (BINARY.PEEK[1]<4.4>)
+S: * 1 FETCH (BINARY[1]<4> ~{4}\r\natta)
+S: a3 OK FETCH completed
+C: a4 FETCH 1 (SAVEDATE)
+S~ \* 1 FETCH \(SAVEDATE "\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [-+]\d{4}"\)
+S: a4 OK FETCH completed
+C: a5 SEARCH SAVEDATESUPPORTED SAVEDSINCE 1-Jan-2020
+S: * SEARCH 1
+S: a5 OK SEARCH completed
+C: a6 SEARCH SAVEDBEFORE 1-Jan-2020
+S: * SEARCH
+S: a6 OK SEARCH completed
+C: a7 FETCH 1 (BODY.PEEK[2.MIME] BODY.PEEK[3])
+S: * 1 FETCH (BODY[2.MIME] {77}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n BODY[3] {0}\r\n)
+S: a7 OK FETCH completed
+`)
+}

@@ -1,0 +1,573 @@
+package imapserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// writeTimeout bounds how long one write to a client may block, so that a
+// client that stops reading cannot pin a goroutine forever.
+const writeTimeout = 5 * time.Minute
+
+// commandReadTimeout bounds how long reading one command (with its
+// literals) may take once its first byte has arrived.
+const commandReadTimeout = 10 * time.Minute
+
+// connState is the RFC 9051 3 connection state.
+type connState int
+
+const (
+	stateNotAuth connState = iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+// conn is one client connection: the transport and its session.
+type conn struct {
+	srv *Server
+	id  uint64
+	// log carries conn, user and, while a mailbox is selected, mailbox;
+	// logBase only conn and user.
+	log, logBase *slog.Logger
+	ctx          context.Context
+	cancel       context.CancelFunc
+
+	nc  net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	w   *imapwire.Writer
+	dec *imapwire.Decoder
+	tls bool
+
+	session
+
+	// okCode and okText override the tagged OK of the running command.
+	okCode, okText string
+
+	mu      sync.Mutex // guards waiting and nc against Shutdown
+	waiting bool       // blocked reading the first byte of a command
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	id := s.nextConn.Add(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv:    s,
+		id:     id,
+		log:    s.log.With("conn", id),
+		ctx:    ctx,
+		cancel: cancel,
+		tls:    isTLS(nc),
+	}
+	c.logBase = c.log
+	c.setTransport(nc)
+	return c
+}
+
+// setTransport (re)builds the buffered reader, writer and decoder on nc:
+// at the start and after STARTTLS.
+func (c *conn) setTransport(nc net.Conn) {
+	c.mu.Lock()
+	c.nc = nc
+	c.mu.Unlock()
+	m := c.srv.cfg.Metrics
+	c.br = bufio.NewReader(countingReader{nc, m})
+	c.bw = bufio.NewWriter(countingWriter{nc, m})
+	utf8 := c.w != nil && c.w.UTF8
+	c.w = imapwire.NewWriter(c.bw)
+	c.w.UTF8 = utf8
+	spool := c.srv.cfg.SpoolDir
+	if spool == "" {
+		spool = os.TempDir()
+	}
+	c.dec = imapwire.NewDecoder(c.br, imapwire.DecoderOptions{
+		MaxLine:    c.srv.limits.MaxLine,
+		MaxLiteral: c.srv.limits.MaxLiteral,
+		SpoolDir:   spool,
+		SpoolAbove: spoolAbove,
+		Continue: func(n int64) error {
+			if c.state == stateNotAuth && n > maxPreAuthLiteral {
+				// Before login only LOGIN and AUTHENTICATE take
+				// literals, and they are short: a big one is an attempt
+				// to make the server spool data for nobody.
+				c.w.Raw("* BYE Literal too large before authentication").CRLF()
+				c.flush()
+				return errPreAuthLiteral
+			}
+			c.w.Raw("+ Ready for literal data").CRLF()
+			return c.flush()
+		},
+	})
+	if utf8 {
+		c.dec.SetUTF8(true)
+	}
+}
+
+// maxPreAuthLiteral is the largest synchronizing literal accepted before
+// authentication.
+const maxPreAuthLiteral = 8 << 10
+
+var errPreAuthLiteral = errors.New("literal too large before authentication")
+
+// spoolAbove is the literal size above which APPEND data goes to a file.
+const spoolAbove = 1 << 20
+
+type countingReader struct {
+	r io.Reader
+	m *Metrics
+}
+
+func (r countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.m.read(n)
+	return n, err
+}
+
+type countingWriter struct {
+	nc net.Conn
+	m  *Metrics
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := w.nc.Write(p)
+	w.m.wrote(n)
+	return n, err
+}
+
+func (c *conn) flush() error { return c.w.Flush() }
+
+// errShutdown says the server is shutting down.
+var errShutdown = errors.New("server shutting down")
+
+func (c *conn) serve() {
+	m := c.srv.cfg.Metrics
+	m.connState("active", 1)
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic", "err", fmt.Sprint(v))
+			c.w.Raw("* BYE [SERVERBUG] Internal error").CRLF()
+			c.flush()
+		}
+		c.closeSession()
+		c.cancel()
+		c.lingeringClose()
+		m.connState("active", -1)
+		c.srv.removeConn(c)
+		c.log.Debug("closed")
+	}()
+	c.log.Debug("accepted", "remote", c.nc.RemoteAddr().String(), "tls", c.tls)
+
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.LoginTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.log.Debug("tls handshake", "err", err)
+			return
+		}
+	}
+	c.w.Raw("* OK [CAPABILITY ").Raw(c.capabilities()).Raw("] Dormouse ready").CRLF()
+	if c.flush() != nil {
+		return
+	}
+
+	for {
+		if err := c.waitForCommand(); err != nil {
+			c.readFailed(err)
+			return
+		}
+		cmd, err := c.dec.ReadCommand()
+		if err != nil {
+			var ce *imapwire.CommandError
+			if errors.As(err, &ce) {
+				c.commandError(ce)
+				if c.w.Err() != nil {
+					return
+				}
+				continue
+			}
+			c.readFailed(err)
+			return
+		}
+		if !c.exec(cmd) {
+			return
+		}
+	}
+}
+
+// waitForCommand blocks until the first byte of a command arrives, with the
+// login or idle timeout. Only while it waits may Shutdown interrupt the
+// read: a command that has started is read and run to its end.
+func (c *conn) waitForCommand() error {
+	if c.br.Buffered() == 0 {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	timeout := c.srv.limits.IdleTimeout
+	if c.state == stateNotAuth {
+		timeout = c.srv.limits.LoginTimeout
+	}
+	c.mu.Lock()
+	if c.srv.closing.Load() {
+		c.mu.Unlock()
+		return errShutdown
+	}
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.waiting = true
+	c.mu.Unlock()
+
+	_, err := c.br.Peek(1)
+
+	c.mu.Lock()
+	c.waiting = false
+	closing := c.srv.closing.Load()
+	c.mu.Unlock()
+	if closing {
+		return errShutdown
+	}
+	if err != nil {
+		return err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(commandReadTimeout))
+	return nil
+}
+
+// lingeringClose closes the connection after giving the client a moment to
+// read our last responses: closing a TCP socket with unread input sends a
+// reset, which can destroy responses the client has not read yet (the
+// problem net/http's closeWrite solves the same way).
+func (c *conn) lingeringClose() {
+	c.mu.Lock()
+	nc := c.nc
+	c.mu.Unlock()
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := nc.(closeWriter); ok && cw.CloseWrite() == nil {
+		nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		io.CopyN(io.Discard, nc, 1<<16)
+	}
+	c.mu.Lock()
+	nc.Close()
+	c.mu.Unlock()
+}
+
+// lingerTimeout bounds lingeringClose.
+const lingerTimeout = 200 * time.Millisecond
+
+// interruptIfWaiting wakes a connection blocked between commands, for
+// Shutdown.
+func (c *conn) interruptIfWaiting() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiting {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// forceClose closes the socket under a running command.
+func (c *conn) forceClose() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cancel()
+	c.nc.Close()
+}
+
+// readFailed ends the connection after a read error, saying BYE where the
+// client can still hear it.
+func (c *conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errShutdown):
+		c.bye("Server shutting down")
+	case errors.As(err, &ne) && ne.Timeout():
+		// RFC 9051 5.4: autologout after inactivity.
+		c.bye("Autologout; idle for too long")
+	case errors.Is(err, errPreAuthLiteral):
+		// The BYE is written already.
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		// The client is gone: nobody to say BYE to.
+	default:
+		c.log.Debug("read", "err", err)
+		c.bye("Connection error")
+	}
+}
+
+func (c *conn) bye(text string) {
+	c.mu.Lock()
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.mu.Unlock()
+	c.w.Raw("* BYE ").Raw(text).CRLF()
+	c.flush()
+}
+
+// commandError answers a command the Decoder refused.
+func (c *conn) commandError(ce *imapwire.CommandError) {
+	tag := ce.Tag
+	if tag == "" {
+		tag = "*"
+	}
+	typ := "BAD"
+	if ce.NO {
+		typ = "NO"
+	}
+	c.w.Raw(tag).SP().Raw(typ).SP()
+	if ce.Code != "" {
+		c.w.Raw("[").Raw(ce.Code).Raw("] ")
+	}
+	c.w.Raw(textLine(ce.Msg)).CRLF()
+	c.srv.cfg.Metrics.command("invalid", strings.ToLower(typ))
+	c.log.Debug("command refused", "tag", ce.Tag, "err", ce.Msg)
+}
+
+// textLine makes s safe as resp-text: one line, never empty.
+func textLine(s string) string {
+	if s == "" {
+		return "Error"
+	}
+	if strings.ContainsAny(s, "\r\n\x00") {
+		s = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' || r == 0 {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	return s
+}
+
+// respError is a tagged NO or BAD.
+type respError struct {
+	bad  bool
+	code string // response code without brackets
+	text string
+	err  error // cause, logged
+}
+
+func (e *respError) Error() string {
+	if e.err != nil {
+		return e.text + ": " + e.err.Error()
+	}
+	return e.text
+}
+
+func (e *respError) Unwrap() error { return e.err }
+
+func errNO(code, text string) error  { return &respError{code: code, text: text} }
+func errBAD(code, text string) error { return &respError{bad: true, code: code, text: text} }
+
+// byeError ends the connection with "* BYE text" after the command.
+type byeError struct {
+	text string
+	err  error
+}
+
+func (e *byeError) Error() string { return e.text + ": " + fmt.Sprint(e.err) }
+func (e *byeError) Unwrap() error { return e.err }
+
+// storeError maps a mailstore error to a tagged NO with the RFC 5530
+// response code that says what went wrong.
+func storeError(err error) error {
+	var re *respError
+	var be *byeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re), errors.As(err, &be):
+		return err
+	case errors.Is(err, mailstore.ErrNoMailbox):
+		return &respError{code: "NONEXISTENT", text: "No such mailbox", err: err}
+	case errors.Is(err, mailstore.ErrMailboxExists):
+		return &respError{code: "ALREADYEXISTS", text: "Mailbox already exists", err: err}
+	case errors.Is(err, mailstore.ErrBadName):
+		return &respError{code: "CANNOT", text: "Invalid mailbox name", err: err}
+	case errors.Is(err, mailstore.ErrNotAllowed):
+		return &respError{code: "CANNOT", text: "Operation not permitted", err: err}
+	case errors.Is(err, mailstore.ErrHasChildren):
+		return &respError{code: "CANNOT", text: "Mailbox has children", err: err}
+	case errors.Is(err, mailstore.ErrNoMessage):
+		return &respError{code: "EXPUNGEISSUED", text: "Some messages were expunged", err: err}
+	case errors.Is(err, mailstore.ErrNoSpace):
+		return &respError{code: "OVERQUOTA", text: "No space left", err: err}
+	case errors.Is(err, mailstore.ErrTooBig):
+		return &respError{code: "TOOBIG", text: "Message too big", err: err}
+	case errors.Is(err, mailstore.ErrUIDValidity):
+		return &byeError{text: "Mailbox UIDVALIDITY changed, reselect", err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &respError{code: "UNAVAILABLE", text: "Operation interrupted", err: err}
+	}
+	return &respError{code: "SERVERBUG", text: "Internal error", err: err}
+}
+
+// tryCreate turns NONEXISTENT into TRYCREATE, for APPEND, COPY and MOVE
+// (RFC 9051 6.3.12, 6.4.7).
+func tryCreate(err error) error {
+	err = storeError(err)
+	var re *respError
+	if errors.As(err, &re) && re.code == "NONEXISTENT" {
+		re.code = "TRYCREATE"
+	}
+	return err
+}
+
+// exec runs one command and writes its tagged response; false ends the
+// connection.
+func (c *conn) exec(cmd *imapwire.Command) bool {
+	start := time.Now()
+	c.okCode, c.okText = "", ""
+	spec, known := lookupCommand(cmd.Name)
+	var err error
+	switch {
+	case !known:
+		err = errBAD("", "Unknown command")
+	case !spec.states.allows(c.state):
+		err = errBAD("", c.stateError(cmd.Name))
+	default:
+		err = spec.fn(c, cmd)
+	}
+	defer releaseLiterals(cmd)
+
+	if err == errTaggedDone {
+		c.srv.cfg.Metrics.command(cmd.Name, "ok")
+		c.log.Debug("command", "cmd", cmd.Name, "tag", cmd.Tag, "result", "ok", "dur", time.Since(start))
+		return c.w.Err() == nil
+	}
+	var be *byeError
+	if errors.As(err, &be) {
+		level := slog.LevelWarn
+		if errors.Is(be.err, errShutdown) || errors.Is(be.err, io.EOF) || errors.Is(be.err, net.ErrClosed) {
+			level = slog.LevelDebug // an ordinary end, not a problem
+		}
+		c.log.Log(c.ctx, level, "closing", "cmd", cmd.Name, "tag", cmd.Tag, "err", be.err)
+		c.bye(be.text)
+		return false
+	}
+	if c.state == stateLogout {
+		// LOGOUT wrote its BYE; pipelined commands after it are ignored.
+		c.w.Raw(cmd.Tag).Raw(" OK LOGOUT completed").CRLF()
+		c.flush()
+		c.srv.cfg.Metrics.command(cmd.Name, "ok")
+		return false
+	}
+	if spec.updates && !isBad(err) {
+		if uerr := c.sendUpdates(allowExpunge(cmd)); uerr != nil {
+			if errors.As(uerr, &be) {
+				c.log.Warn("closing", "cmd", cmd.Name, "err", be.err)
+				c.bye(be.text)
+				return false
+			}
+			c.log.Error("updates", "cmd", cmd.Name, "err", uerr)
+		}
+	}
+
+	result := "ok"
+	if err != nil {
+		var re *respError
+		if !errors.As(storeError(err), &re) {
+			re = &respError{code: "SERVERBUG", text: "Internal error", err: err}
+		}
+		result = "no"
+		typ := "NO"
+		if re.bad {
+			result, typ = "bad", "BAD"
+		}
+		c.w.Raw(cmd.Tag).SP().Raw(typ).SP()
+		if re.code != "" {
+			c.w.Raw("[").Raw(re.code).Raw("] ")
+		}
+		c.w.Raw(textLine(re.text)).CRLF()
+		if re.code == "SERVERBUG" || re.code == "UNAVAILABLE" {
+			c.log.Error("command failed", "cmd", cmd.Name, "tag", cmd.Tag, "err", err, "dur", time.Since(start))
+		} else {
+			c.log.Debug("command", "cmd", cmd.Name, "tag", cmd.Tag, "result", result, "err", err, "dur", time.Since(start))
+		}
+	} else {
+		c.w.Raw(cmd.Tag).Raw(" OK ")
+		if c.okCode != "" {
+			c.w.Raw("[").Raw(c.okCode).Raw("] ")
+		}
+		if c.okText != "" {
+			c.w.Raw(c.okText)
+		} else {
+			if cmd.UID {
+				c.w.Raw("UID ")
+			}
+			c.w.Raw(cmd.Name).Raw(" completed")
+		}
+		c.w.CRLF()
+		c.log.Debug("command", "cmd", cmd.Name, "tag", cmd.Tag, "result", result, "dur", time.Since(start))
+	}
+	name := cmd.Name
+	if !known {
+		name = "unknown"
+	}
+	c.srv.cfg.Metrics.command(name, result)
+	if c.w.Err() != nil {
+		return false
+	}
+	// Flush only when no pipelined command is waiting: one write for a
+	// batch of responses.
+	if c.br.Buffered() == 0 {
+		return c.flush() == nil
+	}
+	return true
+}
+
+func isBad(err error) bool {
+	var re *respError
+	return errors.As(err, &re) && re.bad
+}
+
+// releaseLiterals removes spooled APPEND literals.
+func releaseLiterals(cmd *imapwire.Command) {
+	if a, ok := cmd.Args.(*imapwire.AppendArgs); ok {
+		for _, m := range a.Messages {
+			m.Literal.Close()
+		}
+	}
+}
+
+func (c *conn) stateError(name string) string {
+	switch c.state {
+	case stateNotAuth:
+		return name + " not allowed before authentication"
+	case stateAuth:
+		if name == "LOGIN" || name == "AUTHENTICATE" || name == "STARTTLS" {
+			return "Already authenticated"
+		}
+		return name + " not allowed: no mailbox selected"
+	case stateSelected:
+		if name == "LOGIN" || name == "AUTHENTICATE" || name == "STARTTLS" {
+			return "Already authenticated"
+		}
+	}
+	return name + " not allowed now"
+}
+
+// allowExpunge says whether EXPUNGE responses may follow cmd: never after
+// FETCH, STORE or SEARCH by sequence number, whose client may still be
+// using the numbers it gave (RFC 9051 7.5.1).
+func allowExpunge(cmd *imapwire.Command) bool {
+	if cmd.UID {
+		return true
+	}
+	switch cmd.Name {
+	case "FETCH", "STORE", "SEARCH":
+		return false
+	}
+	return true
+}

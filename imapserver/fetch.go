@@ -1,0 +1,398 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/dormouse/dormouse/imapmsg"
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// fetchPlan says what FETCH needs of each message.
+type fetchPlan struct {
+	items     []imapwire.FetchItem
+	uid       bool // write UID (UID FETCH always does, RFC 9051 6.4.9)
+	modseq    bool // write MODSEQ
+	setSeen   bool // a non-peek body item marks messages \Seen
+	parse     bool // needs the whole MIME structure
+	header    bool // needs the top-level header only
+	hasFlags  bool // FLAGS was asked for
+	hasModseq bool // MODSEQ was asked for
+}
+
+// handleFetch serves FETCH and UID FETCH (RFC 9051 6.4.5), with BINARY
+// (RFC 3516) and CONDSTORE's MODSEQ and CHANGEDSINCE (RFC 7162 3.1.4).
+func handleFetch(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.FetchArgs)
+	if a == nil {
+		return errBAD("", "Missing arguments")
+	}
+	if a.Vanished && (!c.enabled.qresync || !cmd.UID || a.ChangedSince == 0) {
+		// RFC 7162 3.2.6: only UID FETCH with CHANGEDSINCE, after
+		// ENABLE QRESYNC.
+		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
+	}
+	p := fetchPlan{items: a.Items, uid: cmd.UID}
+	for _, it := range a.Items {
+		switch it.Name {
+		case "UID":
+			p.uid = true
+		case "FLAGS":
+			p.hasFlags = true
+		case "MODSEQ":
+			p.hasModseq = true
+		case "ENVELOPE":
+			p.header = true
+		case "BODYSTRUCTURE":
+			p.parse = true
+		case "BODY", "BINARY", "BINARY.SIZE":
+			p.parse = true
+			if it.Section != nil && !it.Peek && it.Name != "BINARY.SIZE" {
+				p.setSeen = true
+			}
+		case "RFC822", "RFC822.TEXT":
+			p.parse, p.setSeen = true, true
+		case "RFC822.HEADER":
+			p.parse = true
+		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
+		default:
+			return errBAD("", "Unsupported FETCH item "+it.Name)
+		}
+	}
+	if p.hasModseq || a.ChangedSince > 0 {
+		c.enabled.condstore = true // RFC 7162 3.1: enabling commands
+		p.modseq = true
+	}
+	if c.sel.readOnly {
+		p.setSeen = false // EXAMINE never changes flags (RFC 9051 6.3.3)
+	}
+	seqs, err := c.resolveSet(a.Set, cmd.UID)
+	if err != nil {
+		return err
+	}
+	v := c.sel.view
+	if a.Vanished {
+		vanished, _, err := c.changesSince(a.ChangedSince, &a.Set)
+		if err != nil {
+			return storeError(err)
+		}
+		c.writeVanished(vanished, true)
+	}
+	if a.ChangedSince > 0 {
+		kept := seqs[:0]
+		for _, s := range seqs {
+			if v.Messages[s-1].ModSeq > a.ChangedSince {
+				kept = append(kept, s)
+			}
+		}
+		seqs = kept
+	}
+
+	// Mark \Seen first, so that each response can carry the new FLAGS
+	// (RFC 9051 6.4.5: "the \Seen flag is implicitly set").
+	var seenChanged map[uint32]bool
+	if p.setSeen {
+		var unseen []uint32
+		for _, s := range seqs {
+			if !hasFlag(v.Messages[s-1].Flags, `\Seen`) {
+				unseen = append(unseen, v.Messages[s-1].UID)
+			}
+		}
+		if len(unseen) > 0 {
+			changed, _, err := c.sel.mbox.StoreFlags(c.ctx, unseen, mailstore.FlagsAdd, []string{`\Seen`}, 0)
+			if err != nil {
+				return storeError(fmt.Errorf("fetch: set \\Seen: %w", err))
+			}
+			seenChanged = c.applyChanged(changed)
+		}
+	}
+
+	buf := c.srv.getBuf()
+	defer c.srv.putBuf(buf)
+	expunged := false
+	for _, seq := range seqs {
+		err := c.fetchOne(seq, &p, seenChanged[seq], buf)
+		if errors.Is(err, mailstore.ErrNoMessage) {
+			expunged = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if c.w.Err() != nil {
+			return &byeError{text: "write failed", err: c.w.Err()}
+		}
+	}
+	if expunged {
+		// RFC 5530 EXPUNGEISSUED: some messages were expunged by another
+		// session; their data could not be returned.
+		c.okCode = "EXPUNGEISSUED"
+		c.okText = "Some messages were expunged meanwhile"
+	}
+	return nil
+}
+
+// applyChanged puts the records returned by StoreFlags into the view and
+// returns the sequence numbers they have.
+func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
+	v := c.sel.view
+	seqs := make(map[uint32]bool, len(changed))
+	for _, m := range changed {
+		if s := seqOfUID(v, m.UID); s > 0 {
+			v.Messages[s-1] = m
+			seqs[s] = true
+			if c.sel.told == nil {
+				c.sel.told = make(map[uint32]uint64)
+			}
+			c.sel.told[m.UID] = m.ModSeq
+		}
+	}
+	return seqs
+}
+
+// fetchItemData is what one item needs from the message, found before the
+// response starts so that an expunged message can be skipped whole.
+type fetchItemData struct {
+	r    io.Reader
+	size int64
+}
+
+// fetchOne writes the FETCH response of one message.
+func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte) error {
+	m := &c.sel.view.Messages[seq-1]
+	var content mailstore.Content
+	var msg *imapmsg.Message
+	if p.parse || p.header {
+		var err error
+		content, err = c.sel.mbox.Open(c.ctx, m.UID)
+		if err != nil {
+			if errors.Is(err, mailstore.ErrNoMessage) {
+				return err
+			}
+			return storeError(fmt.Errorf("fetch uid %d: open: %w", m.UID, err))
+		}
+		defer content.Close()
+		if p.parse {
+			msg, err = imapmsg.Parse(content, content.Size())
+		} else {
+			msg, err = imapmsg.ParseHeader(content, content.Size())
+		}
+		if err != nil {
+			return storeError(fmt.Errorf("fetch uid %d: parse: %w", m.UID, err))
+		}
+	}
+	// Resolve sections and BINARY decodings before writing anything.
+	var data []fetchItemData
+	for i := range p.items {
+		it := &p.items[i]
+		var d fetchItemData
+		switch {
+		case it.Name == "BINARY" || it.Name == "BINARY.SIZE":
+			var part []int
+			if it.Section != nil {
+				part = it.Section.Part
+			}
+			r, n, err := msg.Binary(part)
+			if errors.Is(err, imapmsg.ErrUnknownCTE) {
+				return errNO("UNKNOWN-CTE", "Cannot decode this part's content transfer encoding")
+			}
+			if err != nil {
+				r, n = nil, -1
+			}
+			d = fetchItemData{r, n}
+		case it.Name == "BODY" && it.Section != nil:
+			d = c.sectionData(msg, it.Section)
+		case it.Name == "RFC822":
+			d = c.sectionData(msg, &imapwire.Section{})
+		case it.Name == "RFC822.HEADER":
+			d = c.sectionData(msg, &imapwire.Section{Specifier: "HEADER"})
+		case it.Name == "RFC822.TEXT":
+			d = c.sectionData(msg, &imapwire.Section{Specifier: "TEXT"})
+		}
+		if data == nil && p.parse {
+			data = make([]fetchItemData, len(p.items))
+		}
+		if data != nil {
+			data[i] = d
+		}
+	}
+
+	w := c.w
+	w.Raw("* ").Number32(seq).Raw(" FETCH (")
+	n := 0
+	sp := func() {
+		if n > 0 {
+			w.SP()
+		}
+		n++
+	}
+	if p.uid {
+		sp()
+		w.Raw("UID ").Number32(m.UID)
+	}
+	for i := range p.items {
+		it := &p.items[i]
+		var d fetchItemData
+		if data != nil {
+			d = data[i]
+		}
+		switch it.Name {
+		case "UID":
+			continue
+		case "FLAGS":
+			sp()
+			w.Raw("FLAGS ")
+			c.writeMsgFlags(m)
+		case "INTERNALDATE":
+			sp()
+			w.Raw("INTERNALDATE ").Date(m.InternalDate)
+		case "SAVEDATE":
+			sp()
+			w.Raw("SAVEDATE ")
+			if !known(m.SaveDate) {
+				w.NIL()
+			} else {
+				w.Date(m.SaveDate)
+			}
+		case "RFC822.SIZE":
+			sp()
+			w.Raw("RFC822.SIZE ").Number(uint64(m.Size))
+		case "MODSEQ":
+			continue // written below, once
+		case "ENVELOPE":
+			sp()
+			w.Raw("ENVELOPE ")
+			msg.WriteEnvelope(w)
+		case "BODYSTRUCTURE":
+			sp()
+			w.Raw("BODYSTRUCTURE ")
+			msg.WriteBodyStructure(w, true)
+		case "BODY":
+			sp()
+			if it.Section == nil {
+				w.Raw("BODY ")
+				msg.WriteBodyStructure(w, false)
+				continue
+			}
+			w.Raw("BODY[")
+			writeSection(w, it.Section)
+			w.Raw("]")
+			c.writePartial(it.Partial, d, false, buf)
+		case "BINARY":
+			sp()
+			w.Raw("BINARY[")
+			if it.Section != nil {
+				writePart(w, it.Section.Part)
+			}
+			w.Raw("]")
+			c.writePartial(it.Partial, d, true, buf)
+		case "BINARY.SIZE":
+			sp()
+			w.Raw("BINARY.SIZE[")
+			if it.Section != nil {
+				writePart(w, it.Section.Part)
+			}
+			w.Raw("] ")
+			if d.size < 0 {
+				w.NIL()
+			} else {
+				w.Number(uint64(d.size))
+			}
+		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
+			sp()
+			w.Raw(it.Name)
+			c.writePartial(nil, d, false, buf)
+		}
+	}
+	if flagsChanged && !p.hasFlags {
+		sp()
+		w.Raw("FLAGS ")
+		c.writeMsgFlags(m)
+	}
+	if p.modseq || flagsChanged && c.enabled.condstore {
+		sp()
+		w.Raw("MODSEQ (").Number(m.ModSeq).Raw(")")
+	}
+	w.Raw(")").CRLF()
+	return nil
+}
+
+// sectionData finds a BODY[section]; size -1 when the part does not exist.
+func (c *conn) sectionData(msg *imapmsg.Message, s *imapwire.Section) fetchItemData {
+	r, err := msg.Section(s)
+	if err != nil {
+		return fetchItemData{nil, -1}
+	}
+	return fetchItemData{r, r.Size()}
+}
+
+// writePartial writes " <origin> literal" for a section's bytes, cut to a
+// <offset.count> partial (RFC 9051 6.4.5: the response names only the
+// origin octet).
+func (c *conn) writePartial(p *imapwire.Partial, d fetchItemData, binary bool, buf []byte) {
+	w := c.w
+	if d.r == nil || d.size < 0 {
+		w.Raw(" NIL")
+		return
+	}
+	off, n := int64(0), d.size
+	if p != nil {
+		off = min(int64(p.Offset), d.size)
+		n = min(int64(p.Count), d.size-off)
+		w.Raw("<").Number(uint64(p.Offset)).Raw(">")
+	}
+	w.SP()
+	w.LiteralHeader(n, binary)
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, d.r, off); err != nil {
+			n = 0
+		}
+	}
+	// Stream in chunks: a big message never sits whole in memory. A short
+	// read pads with spaces so the literal keeps its announced length.
+	for n > 0 {
+		k, err := io.ReadFull(d.r, buf[:min(int64(len(buf)), n)])
+		w.RawBytes(buf[:k])
+		n -= int64(k)
+		if err != nil {
+			for ; n > 0; n-- {
+				w.Raw(" ")
+			}
+		}
+	}
+}
+
+// writeSection writes a section spec without brackets: "1.2.HEADER.FIELDS (A B)".
+func writeSection(w *imapwire.Writer, s *imapwire.Section) {
+	writePart(w, s.Part)
+	if s.Specifier == "" {
+		return
+	}
+	if len(s.Part) > 0 {
+		w.Raw(".")
+	}
+	w.Raw(s.Specifier)
+	if strings.HasPrefix(s.Specifier, "HEADER.FIELDS") {
+		w.Raw(" (")
+		for i, f := range s.Fields {
+			if i > 0 {
+				w.SP()
+			}
+			w.AString(f)
+		}
+		w.Raw(")")
+	}
+}
+
+func writePart(w *imapwire.Writer, part []int) {
+	for i, p := range part {
+		if i > 0 {
+			w.Raw(".")
+		}
+		w.Raw(strconv.Itoa(p))
+	}
+}

@@ -1,0 +1,64 @@
+package imapserver_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// testMessage returns a small message numbered n, CRLF line ends.
+func testMessage(n int) string {
+	return strings.ReplaceAll(fmt.Sprintf(`From: Alice <alice@example.org>
+To: Bob <bob@example.org>
+Subject: Hello %d
+Date: Mon, 02 Jan 2006 15:04:05 -0700
+Message-ID: <%d@example.org>
+Content-Type: text/plain; charset=us-ascii
+
+Hello body %d
+`, n, n, n), "\n", "\r\n")
+}
+
+// esc writes CRLF as the two characters \r\n, for transcripts.
+func esc(s string) string { return strings.ReplaceAll(s, "\r\n", `\r\n`) }
+
+// appendMsg appends msg to mailbox with a synchronizing literal and checks
+// the tagged OK.
+func appendMsg(t testing.TB, c *testserver.Client, mailbox, flags, msg string) {
+	t.Helper()
+	if flags != "" {
+		flags = "(" + flags + ") "
+	}
+	c.Send(fmt.Sprintf("ap APPEND %s %s{%d}", mailbox, flags, len(msg)))
+	if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND: want continuation, got %q", l)
+	}
+	c.Write(msg + "\r\n")
+	lines := c.ReadUntilTagged("ap")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ap OK") {
+		t.Fatalf("APPEND: %q", lines)
+	}
+}
+
+// fill appends n test messages to alice's mailbox.
+func fill(t testing.TB, srv *testserver.Server, mailbox string, n int) {
+	t.Helper()
+	c := srv.Login(t, srv.Alice)
+	for i := 1; i <= n; i++ {
+		appendMsg(t, c, mailbox, "", testMessage(i))
+	}
+	c.Cmd("lo LOGOUT")
+}
+
+// selectInbox logs alice in and selects INBOX, discarding the responses.
+func selectInbox(t testing.TB, srv *testserver.Server) *testserver.Client {
+	t.Helper()
+	c := srv.Login(t, srv.Alice)
+	lines := c.Cmd("s0 SELECT INBOX")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "s0 OK") {
+		t.Fatalf("SELECT: %q", lines)
+	}
+	return c
+}

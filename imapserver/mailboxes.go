@@ -1,0 +1,327 @@
+package imapserver
+
+import (
+	"strings"
+
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// specialUses are the RFC 6154 attributes CREATE accepts in USE.
+var specialUses = [...]string{`\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Junk`, `\Sent`, `\Trash`}
+
+// canonicalName trims the trailing separator (RFC 9051 6.3.4) and spells
+// INBOX and its children's prefix in capitals (INBOX is case-insensitive).
+func canonicalName(name string) string {
+	name = strings.TrimSuffix(name, "/")
+	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == '/') {
+		name = "INBOX" + name[5:]
+	}
+	return name
+}
+
+// handleCreate serves CREATE (RFC 9051 6.3.4) with RFC 6154 USE.
+func handleCreate(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.CreateArgs)
+	if a == nil {
+		return errBAD("", "Missing mailbox")
+	}
+	name := canonicalName(a.Mailbox)
+	if name == "" {
+		return errNO("CANNOT", "Invalid mailbox name")
+	}
+	use := ""
+	switch len(a.SpecialUse) {
+	case 0:
+	case 1:
+		for _, u := range specialUses {
+			if strings.EqualFold(u, a.SpecialUse[0]) {
+				use = u
+			}
+		}
+		if use == "" {
+			return errNO("USEATTR", "Unsupported special-use attribute")
+		}
+	default:
+		return errNO("USEATTR", "Only one special-use attribute per mailbox")
+	}
+	if name == "INBOX" {
+		return errNO("ALREADYEXISTS", "INBOX always exists")
+	}
+	return storeError(c.user.CreateMailbox(c.ctx, name, use))
+}
+
+// handleDelete serves DELETE (RFC 9051 6.3.5).
+func handleDelete(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.MailboxArgs)
+	if a == nil {
+		return errBAD("", "Missing mailbox")
+	}
+	name := canonicalName(a.Mailbox)
+	if name == "INBOX" {
+		return errNO("CANNOT", "INBOX cannot be deleted")
+	}
+	return storeError(c.user.DeleteMailbox(c.ctx, name))
+}
+
+// handleRename serves RENAME (RFC 9051 6.3.6).
+func handleRename(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.RenameArgs)
+	if a == nil {
+		return errBAD("", "Missing mailboxes")
+	}
+	from, to := canonicalName(a.From), canonicalName(a.To)
+	if to == "INBOX" {
+		return errNO("ALREADYEXISTS", "INBOX always exists")
+	}
+	if to == "" {
+		return errNO("CANNOT", "Invalid mailbox name")
+	}
+	return storeError(c.user.RenameMailbox(c.ctx, from, to))
+}
+
+// handleSubscribe serves SUBSCRIBE and UNSUBSCRIBE (RFC 9051 6.3.7, 6.3.8).
+func handleSubscribe(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.MailboxArgs)
+	if a == nil {
+		return errBAD("", "Missing mailbox")
+	}
+	return storeError(c.user.SetSubscribed(c.ctx, canonicalName(a.Mailbox), cmd.Name == "SUBSCRIBE"))
+}
+
+// handleNamespace serves RFC 2342 NAMESPACE: one personal namespace.
+func handleNamespace(c *conn, cmd *imapwire.Command) error {
+	c.w.Raw(`* NAMESPACE (("" "/")) NIL NIL`).CRLF()
+	return nil
+}
+
+// handleList serves LIST with the RFC 5258 extensions (selection options
+// SUBSCRIBED, RECURSIVEMATCH, SPECIAL-USE; return options SUBSCRIBED,
+// CHILDREN, SPECIAL-USE, STATUS (RFC 5819)) and LSUB.
+func handleList(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.ListArgs)
+	if a == nil {
+		return errBAD("", "Missing arguments")
+	}
+	lsub := a.LSUB || cmd.Name == "LSUB"
+	resp := "LIST"
+	if lsub {
+		resp = "LSUB"
+	}
+	var selSubscribed, selRecursive, selSpecial bool
+	for _, o := range a.Select {
+		switch strings.ToUpper(o) {
+		case "SUBSCRIBED":
+			selSubscribed = true
+		case "RECURSIVEMATCH":
+			selRecursive = true
+		case "SPECIAL-USE":
+			selSpecial = true
+		case "REMOTE":
+		default:
+			return errBAD("", "Unknown LIST selection option")
+		}
+	}
+	// RFC 5258 3: RECURSIVEMATCH alone is an error.
+	if selRecursive && !selSubscribed && !selSpecial {
+		return errBAD("", "RECURSIVEMATCH needs another selection option")
+	}
+	// RFC 9051 6.3.9: LIST "" "" asks for the hierarchy delimiter.
+	if len(a.Patterns) == 1 && a.Patterns[0] == "" && len(a.Select) == 0 && !lsub {
+		c.w.Raw(`* LIST (\Noselect) "/" ""`).CRLF()
+		return nil
+	}
+	infos, err := c.user.Mailboxes(c.ctx)
+	if err != nil {
+		return storeError(err)
+	}
+	// Which names have children, and which have subscribed descendants.
+	hasChild := make(map[string]bool)
+	subChild := make(map[string]bool)
+	for _, mi := range infos {
+		for p := parentOf(mi.Name); p != ""; p = parentOf(p) {
+			hasChild[p] = true
+			if mi.Subscribed {
+				subChild[p] = true
+			}
+		}
+	}
+	patterns := make([]string, len(a.Patterns))
+	for i, p := range a.Patterns {
+		patterns[i] = canonicalPattern(a.Reference + p)
+	}
+	retSubscribed := a.ReturnSubscribed || selSubscribed
+	for i := range infos {
+		mi := &infos[i]
+		if !matchAny(patterns, mi.Name) {
+			continue
+		}
+		childInfo := false
+		switch {
+		case lsub || selSubscribed:
+			if !mi.Subscribed {
+				// RFC 5258 3.5: with RECURSIVEMATCH, a parent of a
+				// subscribed mailbox is listed with CHILDINFO.
+				if !selRecursive || !subChild[mi.Name] || lsub {
+					continue
+				}
+				childInfo = true
+			}
+		case selSpecial:
+			if mi.SpecialUse == "" {
+				continue
+			}
+		}
+		c.w.Raw("* ").Raw(resp).Raw(" (")
+		attrs := 0
+		attr := func(s string) {
+			if attrs > 0 {
+				c.w.SP()
+			}
+			c.w.Raw(s)
+			attrs++
+		}
+		if mi.NoSelect {
+			attr(`\Noselect`)
+		}
+		if !lsub {
+			// RFC 3348 / RFC 5258 4: children are always reported.
+			if hasChild[mi.Name] {
+				attr(`\HasChildren`)
+			} else {
+				attr(`\HasNoChildren`)
+			}
+			if retSubscribed && mi.Subscribed {
+				attr(`\Subscribed`)
+			}
+			if mi.SpecialUse != "" {
+				attr(mi.SpecialUse)
+			}
+		}
+		c.w.Raw(`) "/" `)
+		c.w.Mailbox(mi.Name)
+		if childInfo {
+			c.w.Raw(` ("CHILDINFO" ("SUBSCRIBED"))`)
+		}
+		c.w.CRLF()
+		if a.ReturnStatus != nil && !mi.NoSelect && !lsub {
+			// RFC 5819 2: STATUS follows its LIST line; a failure is
+			// not an error of the LIST.
+			if st, err := c.user.Status(c.ctx, mi.Name); err == nil {
+				c.writeStatus(mi.Name, st, a.ReturnStatus)
+			}
+		}
+	}
+	return nil
+}
+
+// parentOf returns the parent name of a mailbox, or "".
+func parentOf(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i > 0 {
+		return name[:i]
+	}
+	return ""
+}
+
+// canonicalPattern spells a leading INBOX in capitals so that it matches
+// the store's name whatever case the client used.
+func canonicalPattern(p string) string {
+	if len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == '/' || p[5] == '*' || p[5] == '%') {
+		return "INBOX" + p[5:]
+	}
+	return p
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if matchPattern(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchPattern matches a LIST pattern: "*" matches anything, "%" anything
+// but the hierarchy separator (RFC 9051 6.3.9).
+func matchPattern(p, name string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*', '%':
+			wild := p[0]
+			p = p[1:]
+			for i := 0; i <= len(name); i++ {
+				if matchPattern(p, name[i:]) {
+					return true
+				}
+				if i < len(name) && wild == '%' && name[i] == '/' {
+					return false
+				}
+			}
+			return false
+		default:
+			if len(name) == 0 || name[0] != p[0] {
+				return false
+			}
+			p, name = p[1:], name[1:]
+		}
+	}
+	return len(name) == 0
+}
+
+// handleStatus serves STATUS (RFC 9051 6.3.11) with RFC 8438 SIZE and
+// RFC 7162 HIGHESTMODSEQ.
+func handleStatus(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.StatusArgs)
+	if a == nil {
+		return errBAD("", "Missing arguments")
+	}
+	for _, it := range a.Items {
+		switch it {
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT":
+		case "HIGHESTMODSEQ":
+			c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+		default:
+			return errBAD("", "Unknown STATUS item "+it)
+		}
+	}
+	name := canonicalName(a.Mailbox)
+	st, err := c.user.Status(c.ctx, name)
+	if err != nil {
+		return storeError(err)
+	}
+	c.writeStatus(name, st, a.Items)
+	return nil
+}
+
+func (c *conn) writeStatus(name string, st mailstore.Status, items []string) {
+	c.w.Raw("* STATUS ")
+	c.w.Mailbox(name)
+	c.w.Raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			c.w.SP()
+		}
+		c.w.Raw(it).SP()
+		switch it {
+		case "MESSAGES":
+			c.w.Number32(st.Messages)
+		case "UIDNEXT":
+			c.w.Number32(st.UIDNext)
+		case "UIDVALIDITY":
+			c.w.Number32(st.UIDValidity)
+		case "UNSEEN":
+			c.w.Number32(st.Unseen)
+		case "DELETED":
+			c.w.Number32(st.Deleted)
+		case "SIZE":
+			c.w.Number(uint64(st.Size))
+		case "RECENT":
+			c.w.Number32(st.Recent)
+		case "HIGHESTMODSEQ":
+			c.w.Number(st.HighestModSeq)
+		default:
+			c.w.Raw("NIL")
+		}
+	}
+	c.w.Raw(")").CRLF()
+}

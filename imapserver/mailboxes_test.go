@@ -1,0 +1,157 @@
+package imapserver_test
+
+import (
+	"testing"
+
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+func TestListDefaults(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 LIST "" ""
+S: * LIST (\Noselect) "/" ""
+S: a1 OK LIST completed
+C: a2 LIST "" *
+S: * LIST (\HasNoChildren) "/" INBOX
+S: * LIST (\HasNoChildren \Archive) "/" Archive
+S: * LIST (\HasNoChildren \Drafts) "/" Drafts
+S: * LIST (\HasNoChildren \Junk) "/" Junk
+S: * LIST (\HasNoChildren \Sent) "/" Sent
+S: * LIST (\HasNoChildren \Trash) "/" Trash
+S: a2 OK LIST completed
+C: a3 NAMESPACE
+S: * NAMESPACE (("" "/")) NIL NIL
+S: a3 OK NAMESPACE completed
+`)
+}
+
+func TestCreateDeleteRename(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 CREATE Projects/2026/
+S: a1 OK CREATE completed
+C: a2 CREATE Projects
+S: a2 NO [ALREADYEXISTS] Mailbox already exists
+C: a3 CREATE inbox
+S: a3 NO [ALREADYEXISTS] INBOX always exists
+C: a4 CREATE Important (USE (\Flagged))
+S: a4 OK CREATE completed
+C: a5 CREATE Odd (USE (\Nonsense))
+S: a5 NO [USEATTR] Unsupported special-use attribute
+C: a6 LIST "" Projects*
+S: * LIST (\HasChildren) "/" Projects
+S: * LIST (\HasNoChildren) "/" Projects/2026
+S: a6 OK LIST completed
+C: a7 LIST "" %
+S: * LIST (\HasNoChildren) "/" INBOX
+S: * LIST (\HasNoChildren \Archive) "/" Archive
+S: * LIST (\HasNoChildren \Drafts) "/" Drafts
+S: * LIST (\HasNoChildren \Flagged) "/" Important
+S: * LIST (\HasNoChildren \Junk) "/" Junk
+S: * LIST (\HasChildren) "/" Projects
+S: * LIST (\HasNoChildren \Sent) "/" Sent
+S: * LIST (\HasNoChildren \Trash) "/" Trash
+S: a7 OK LIST completed
+C: a8 RENAME Projects Work
+S: a8 OK RENAME completed
+C: a9 LIST "" Work/%
+S: * LIST (\HasNoChildren) "/" Work/2026
+S: a9 OK LIST completed
+C: b1 DELETE Nope
+S: b1 NO [NONEXISTENT] No such mailbox
+C: b2 DELETE INBOX
+S: b2 NO [CANNOT] INBOX cannot be deleted
+C: b3 DELETE Work/2026
+S: b3 OK DELETE completed
+C: b4 RENAME Nope Other
+S: b4 NO [NONEXISTENT] No such mailbox
+C: b5 RENAME Work Sent
+S: b5 NO [ALREADYEXISTS] Mailbox already exists
+C: b6 LIST "" "Work*"
+S: * LIST (\HasNoChildren) "/" Work
+S: b6 OK LIST completed
+`)
+}
+
+func TestListExtended(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	// The default mailboxes start subscribed.
+	for _, name := range []string{"Archive", "Drafts", "Junk", "Sent", "Trash"} {
+		c.Cmd("u UNSUBSCRIBE " + name)
+	}
+	c.Run(`
+C: a1 CREATE Lists/Go
+S: a1 OK CREATE completed
+C: a2 SUBSCRIBE Lists/Go
+S: a2 OK SUBSCRIBE completed
+C: a3 SUBSCRIBE INBOX
+S: a3 OK SUBSCRIBE completed
+C: a4 LIST (SUBSCRIBED) "" *
+S: * LIST (\HasNoChildren \Subscribed) "/" INBOX
+S: * LIST (\HasNoChildren \Subscribed) "/" Lists/Go
+S: a4 OK LIST completed
+C: a5 LIST (SUBSCRIBED RECURSIVEMATCH) "" %
+S: * LIST (\HasNoChildren \Subscribed) "/" INBOX
+S: * LIST (\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))
+S: a5 OK LIST completed
+C: a6 LIST (SPECIAL-USE) "" * RETURN (SUBSCRIBED)
+S: * LIST (\HasNoChildren \Archive) "/" Archive
+S: * LIST (\HasNoChildren \Drafts) "/" Drafts
+S: * LIST (\HasNoChildren \Junk) "/" Junk
+S: * LIST (\HasNoChildren \Sent) "/" Sent
+S: * LIST (\HasNoChildren \Trash) "/" Trash
+S: a6 OK LIST completed
+C: a7 LSUB "" *
+S: * LSUB () "/" INBOX
+S: * LSUB () "/" Lists/Go
+S: a7 OK LSUB completed
+C: a8 UNSUBSCRIBE Lists/Go
+S: a8 OK UNSUBSCRIBE completed
+C: a9 LIST "" (INBOX Lists) RETURN (CHILDREN SUBSCRIBED STATUS (MESSAGES UIDNEXT SIZE))
+S: * LIST (\HasNoChildren \Subscribed) "/" INBOX
+S: * STATUS INBOX (MESSAGES 0 UIDNEXT 1 SIZE 0)
+S: * LIST (\HasChildren) "/" Lists
+S: * STATUS Lists (MESSAGES 0 UIDNEXT 1 SIZE 0)
+S: a9 OK LIST completed
+C: b1 LIST (RECURSIVEMATCH) "" *
+S: b1 BAD RECURSIVEMATCH needs another selection option
+`)
+}
+
+func TestStatus(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 3)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED RECENT)
+S: * STATUS INBOX (MESSAGES 3 UIDNEXT 4 UNSEEN 3 DELETED 0 RECENT 3)
+S: a1 OK STATUS completed
+C: a2 STATUS INBOX (SIZE HIGHESTMODSEQ UIDVALIDITY)
+S~ \* STATUS INBOX \(SIZE \d+ HIGHESTMODSEQ \d+ UIDVALIDITY \d+\)
+S: a2 OK STATUS completed
+C: a3 STATUS Nope (MESSAGES)
+S: a3 NO [NONEXISTENT] No such mailbox
+`)
+}
+
+func TestMailboxNamesUTF7(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 CREATE "Ma&AO4-tre"
+S: a1 OK CREATE completed
+C: a2 LIST "" "Ma*"
+S: * LIST (\HasNoChildren) "/" Ma&AO4-tre
+S: a2 OK LIST completed
+C: a3 ENABLE UTF8=ACCEPT
+S: * ENABLED UTF8=ACCEPT
+S: a3 OK ENABLE completed
+C: a4 LIST "" "Ma*"
+S: * LIST (\HasNoChildren) "/" "Maître"
+S: a4 OK LIST completed
+`)
+}

@@ -1,0 +1,112 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// qresyncSelect sends what changed since the client's last session
+// (RFC 7162 3.2.5): VANISHED (EARLIER) for expunged UIDs, then FETCH
+// (UID FLAGS MODSEQ) for messages changed since its MODSEQ. Nothing is
+// sent when the UIDVALIDITY differs: the client must resync fully.
+func (c *conn) qresyncSelect(q *imapwire.QResyncArgs) error {
+	sel := c.sel
+	v := sel.view
+	if q.UIDValidity != v.UIDValidity || q.ModSeq == 0 {
+		return nil
+	}
+	vanished, changed, err := c.changesSince(q.ModSeq, q.KnownUIDs)
+	if err != nil {
+		return err
+	}
+	c.writeVanished(vanished, true)
+	for _, seq := range changed {
+		c.writeFlagsFetch(seq, true)
+	}
+	return nil
+}
+
+// changesSince returns the UIDs expunged since modseq (within known, when
+// given) and the sequence numbers of the view's messages changed since.
+func (c *conn) changesSince(modseq uint64, known *imapwire.SeqSet) (vanished []byte, changed []uint32, err error) {
+	sel := c.sel
+	v := sel.view
+	star := v.UIDNext - 1
+	ch, err := sel.mbox.ChangesSince(c.ctx, modseq)
+	switch {
+	case errors.Is(err, mailstore.ErrExpungeLogShort):
+		// The log no longer reaches back: every UID below UIDNEXT that is
+		// not in the view may have vanished. Clients ignore UIDs they
+		// never knew in VANISHED (EARLIER) (RFC 7162 3.2.10), so the gaps
+		// go out as ranges, whatever the UID space.
+		return gapsOf(v), changedSince(v, modseq), nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("changes since %d: %w", modseq, err)
+	}
+	var uids []uint32
+	for _, uid := range ch.Expunged {
+		if known != nil && !known.Contains(uid, star) {
+			continue
+		}
+		if seqOfUID(v, uid) == 0 {
+			uids = append(uids, uid)
+		}
+	}
+	slices.Sort(uids)
+	return appendSet(nil, uids), changedSince(v, modseq), nil
+}
+
+// gapsOf formats the UIDs below UIDNEXT missing from the view as a set.
+func gapsOf(v *mailstore.View) []byte {
+	var b []byte
+	next := uint32(1)
+	add := func(lo, hi uint32) {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(lo), 10)
+		if hi > lo {
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(hi), 10)
+		}
+	}
+	for _, m := range v.Messages {
+		if m.UID > next {
+			add(next, m.UID-1)
+		}
+		next = m.UID + 1
+	}
+	if v.UIDNext > next {
+		add(next, v.UIDNext-1)
+	}
+	return b
+}
+
+// changedSince returns the sequence numbers of messages whose MODSEQ is
+// above modseq.
+func changedSince(v *mailstore.View, modseq uint64) []uint32 {
+	var changed []uint32
+	for i := range v.Messages {
+		if v.Messages[i].ModSeq > modseq {
+			changed = append(changed, uint32(i+1))
+		}
+	}
+	return changed
+}
+
+// writeVanished writes "* VANISHED [(EARLIER)] set" (RFC 7162 3.2.10).
+func (c *conn) writeVanished(set []byte, earlier bool) {
+	if len(set) == 0 {
+		return
+	}
+	c.w.Raw("* VANISHED ")
+	if earlier {
+		c.w.Raw("(EARLIER) ")
+	}
+	c.w.RawBytes(set).CRLF()
+}

@@ -1,0 +1,347 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dormouse/dormouse/imapmsg"
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// handleSearch serves SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH
+// (RFC 4731), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162 3.1.5).
+func handleSearch(c *conn, cmd *imapwire.Command) error {
+	a, _ := cmd.Args.(*imapwire.SearchArgs)
+	if a == nil || a.Key == nil {
+		return errBAD("", "Missing search criteria")
+	}
+	switch a.Charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		// RFC 9051 6.4.4: an unknown charset lists what is supported.
+		return errNO("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	var retMin, retMax, retAll, retCount, retSave bool
+	for _, r := range a.Return {
+		switch r {
+		case "MIN":
+			retMin = true
+		case "MAX":
+			retMax = true
+		case "ALL":
+			retAll = true
+		case "COUNT":
+			retCount = true
+		case "SAVE":
+			retSave = true
+		default:
+			return errBAD("", "Unknown RETURN option "+r)
+		}
+	}
+	// RFC 4731 3.1: "RETURN ()" means ALL.
+	if a.Return != nil && !retMin && !retMax && !retCount && !retSave {
+		retAll = true
+	}
+	esearch := a.Return != nil || c.enabled.rev2
+
+	s := searcher{c: c, now: time.Now()}
+	if err := s.prepare(a.Key); err != nil {
+		return err
+	}
+	if s.usesModSeq {
+		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+	}
+	v := c.sel.view
+	var hits []uint32 // sequence numbers
+	var maxModSeq uint64
+	for i := range v.Messages {
+		seq := uint32(i + 1)
+		ok, err := s.match(seq, a.Key)
+		s.release()
+		if err != nil {
+			if errors.Is(err, mailstore.ErrNoMessage) {
+				continue
+			}
+			return storeError(fmt.Errorf("search: %w", err))
+		}
+		if ok {
+			hits = append(hits, seq)
+			maxModSeq = max(maxModSeq, v.Messages[i].ModSeq)
+		}
+	}
+
+	nums := hits
+	if cmd.UID {
+		nums = uidsOf(v, hits)
+	}
+	if retSave {
+		// RFC 5182 2.1: with only MIN and/or MAX beside SAVE, only those
+		// are saved.
+		var save []uint32
+		switch {
+		case len(hits) == 0:
+			save = []uint32{}
+		case retAll || retCount || !retMin && !retMax:
+			save = uidsOf(v, hits)
+		default:
+			if retMin {
+				save = append(save, v.Messages[hits[0]-1].UID)
+			}
+			if retMax && (!retMin || len(hits) > 1) {
+				save = append(save, v.Messages[hits[len(hits)-1]-1].UID)
+			}
+		}
+		c.sel.saved = save
+		// RFC 5182 2.1: SAVE alone sends no ESEARCH response.
+		if !retMin && !retMax && !retAll && !retCount {
+			return nil
+		}
+	}
+	w := c.w
+	if !esearch {
+		w.Raw("* SEARCH")
+		for _, n := range nums {
+			w.SP().Number32(n)
+		}
+		if s.usesModSeq && len(nums) > 0 {
+			w.Raw(" (MODSEQ ").Number(maxModSeq).Raw(")")
+		}
+		w.CRLF()
+		return nil
+	}
+	if a.Return == nil {
+		retAll = true // IMAP4rev2 SEARCH answers ESEARCH ALL (RFC 9051 6.4.4)
+	}
+	w.Raw(`* ESEARCH (TAG `).String(cmd.Tag).Raw(")")
+	if cmd.UID {
+		w.Raw(" UID")
+	}
+	if len(nums) > 0 {
+		if retMin {
+			w.Raw(" MIN ").Number32(slices.Min(nums))
+		}
+		if retMax {
+			w.Raw(" MAX ").Number32(slices.Max(nums))
+		}
+		if retAll {
+			w.Raw(" ALL ").Raw(formatSet(nums))
+		}
+	}
+	if retCount {
+		w.Raw(" COUNT ").Number(uint64(len(nums)))
+	}
+	if s.usesModSeq && len(nums) > 0 {
+		w.Raw(" MODSEQ ").Number(maxModSeq)
+	}
+	w.CRLF()
+	return nil
+}
+
+// searcher evaluates a search key against the view's messages, opening a
+// message's content only when a key needs it.
+type searcher struct {
+	c            *conn
+	now          time.Time
+	usesModSeq   bool
+	needsContent bool
+	sets         map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
+
+	// per message, set by load
+	content mailstore.Content
+	msg     *imapmsg.Message
+}
+
+// prepare checks the key tree and resolves its sets once.
+func (s *searcher) prepare(k *imapwire.SearchKey) error {
+	switch k.Op {
+	case "SEQSET", "UID":
+		if k.Set == nil {
+			return errBAD("", "Missing set")
+		}
+		seqs, err := s.c.resolveSet(*k.Set, k.Op == "UID")
+		if err != nil {
+			return err
+		}
+		if s.sets == nil {
+			s.sets = make(map[*imapwire.SearchKey][]uint32)
+		}
+		s.sets[k] = seqs
+	case "MODSEQ":
+		s.usesModSeq = true
+	case "BCC", "BODY", "CC", "FROM", "HEADER", "SUBJECT", "TEXT", "TO",
+		"SENTBEFORE", "SENTON", "SENTSINCE":
+		s.needsContent = true
+	}
+	for _, ch := range k.Children {
+		if err := s.prepare(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *searcher) release() {
+	if s.content != nil {
+		s.content.Close()
+		s.content, s.msg = nil, nil
+	}
+}
+
+// load parses the message's structure for text keys.
+func (s *searcher) load(m *mailstore.Message) (*imapmsg.Message, error) {
+	if s.msg != nil {
+		return s.msg, nil
+	}
+	content, err := s.c.sel.mbox.Open(s.c.ctx, m.UID)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := imapmsg.Parse(content, content.Size())
+	if err != nil {
+		content.Close()
+		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)
+	}
+	s.content, s.msg = content, msg
+	return msg, nil
+}
+
+// known says whether a stored time is set: the store may give the zero
+// time or the Unix epoch for "none".
+func known(t time.Time) bool { return !t.IsZero() && t.UnixNano() != 0 }
+
+// dayOf compares the calendar day of t (in its own zone, as RFC 9051
+// 6.4.4 says dates disregard time and timezone) with d (midnight UTC).
+func dayOf(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
+	v := s.c.sel.view
+	m := &v.Messages[seq-1]
+	switch k.Op {
+	case "AND":
+		for _, ch := range k.Children {
+			ok, err := s.match(seq, ch)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	case "OR":
+		if len(k.Children) != 2 {
+			return false, errBAD("", "OR needs two keys")
+		}
+		ok, err := s.match(seq, k.Children[0])
+		if err != nil || ok {
+			return ok, err
+		}
+		return s.match(seq, k.Children[1])
+	case "NOT":
+		if len(k.Children) != 1 {
+			return false, errBAD("", "NOT needs one key")
+		}
+		ok, err := s.match(seq, k.Children[0])
+		return !ok, err
+	case "ALL":
+		return true, nil
+	case "SEQSET", "UID":
+		_, ok := slices.BinarySearch(s.sets[k], seq)
+		return ok, nil
+	case "ANSWERED":
+		return hasFlag(m.Flags, `\Answered`), nil
+	case "DELETED":
+		return hasFlag(m.Flags, `\Deleted`), nil
+	case "DRAFT":
+		return hasFlag(m.Flags, `\Draft`), nil
+	case "FLAGGED":
+		return hasFlag(m.Flags, `\Flagged`), nil
+	case "SEEN":
+		return hasFlag(m.Flags, `\Seen`), nil
+	case "UNANSWERED":
+		return !hasFlag(m.Flags, `\Answered`), nil
+	case "UNDELETED":
+		return !hasFlag(m.Flags, `\Deleted`), nil
+	case "UNDRAFT":
+		return !hasFlag(m.Flags, `\Draft`), nil
+	case "UNFLAGGED":
+		return !hasFlag(m.Flags, `\Flagged`), nil
+	case "UNSEEN":
+		return !hasFlag(m.Flags, `\Seen`), nil
+	case "KEYWORD":
+		return hasFlag(m.Flags, k.Field), nil
+	case "UNKEYWORD":
+		return !hasFlag(m.Flags, k.Field), nil
+	case "RECENT":
+		return isRecent(v, m.UID), nil
+	case "NEW":
+		return isRecent(v, m.UID) && !hasFlag(m.Flags, `\Seen`), nil
+	case "OLD":
+		return !isRecent(v, m.UID), nil
+	case "LARGER":
+		return uint64(m.Size) > k.Number, nil
+	case "SMALLER":
+		return uint64(m.Size) < k.Number, nil
+	case "BEFORE":
+		return dayOf(m.InternalDate).Before(k.Date), nil
+	case "ON":
+		return dayOf(m.InternalDate).Equal(k.Date), nil
+	case "SINCE":
+		return !dayOf(m.InternalDate).Before(k.Date), nil
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		// RFC 8514 4: messages without a save date never match.
+		if !known(m.SaveDate) {
+			return false, nil
+		}
+		d := dayOf(m.SaveDate)
+		switch k.Op {
+		case "SAVEDBEFORE":
+			return d.Before(k.Date), nil
+		case "SAVEDON":
+			return d.Equal(k.Date), nil
+		}
+		return !d.Before(k.Date), nil
+	case "SAVEDATESUPPORTED":
+		return true, nil
+	case "OLDER":
+		return s.now.Sub(m.InternalDate) >= time.Duration(k.Number)*time.Second, nil
+	case "YOUNGER":
+		return s.now.Sub(m.InternalDate) <= time.Duration(k.Number)*time.Second, nil
+	case "MODSEQ":
+		return m.ModSeq >= k.Number, nil
+	}
+
+	// Keys on the message's content.
+	msg, err := s.load(m)
+	if err != nil {
+		return false, err
+	}
+	switch k.Op {
+	case "BCC", "CC", "FROM", "SUBJECT", "TO":
+		return msg.HeaderContains(strings.ToLower(k.Op), k.Value), nil
+	case "HEADER":
+		return msg.HeaderContains(k.Field, k.Value), nil
+	case "BODY":
+		return msg.BodyContains(k.Value), nil
+	case "TEXT":
+		return msg.TextContains(k.Value), nil
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		d := msg.Date()
+		if d.IsZero() {
+			return false, nil
+		}
+		day := dayOf(d)
+		switch k.Op {
+		case "SENTBEFORE":
+			return day.Before(k.Date), nil
+		case "SENTON":
+			return day.Equal(k.Date), nil
+		}
+		return !day.Before(k.Date), nil
+	}
+	return false, errBAD("", "Unsupported search key "+k.Op)
+}

@@ -1,0 +1,118 @@
+package imapserver
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// resolveSet turns a sequence set (or, with uid, a UID set) into the
+// ascending, unique sequence numbers of the view's messages it names.
+// UIDs that name no message are ignored (RFC 9051 6.4.9); a sequence
+// number beyond the mailbox is a client error. "$" is the saved search
+// result (RFC 5182).
+func (c *conn) resolveSet(set imapwire.SeqSet, uid bool) ([]uint32, error) {
+	v := c.sel.view
+	n := uint32(len(v.Messages))
+	var seqs []uint32
+	if set.Saved {
+		for _, u := range c.sel.saved {
+			if seq := seqOfUID(v, u); seq > 0 {
+				seqs = append(seqs, seq)
+			}
+		}
+		return seqs, nil
+	}
+	for _, r := range set.Ranges {
+		if uid {
+			maxUID := uint32(0)
+			if n > 0 {
+				maxUID = v.Messages[n-1].UID
+			}
+			lo, hi := r.Start, r.Stop
+			if lo == 0 {
+				lo = maxUID
+			}
+			if hi == 0 {
+				hi = maxUID
+			}
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			i := sort.Search(int(n), func(i int) bool { return v.Messages[i].UID >= lo })
+			for ; i < int(n) && v.Messages[i].UID <= hi; i++ {
+				seqs = append(seqs, uint32(i+1))
+			}
+			continue
+		}
+		lo, hi := r.Start, r.Stop
+		if (lo == 0 || hi == 0) && n == 0 {
+			continue // "*" in an empty mailbox names nothing
+		}
+		if lo == 0 {
+			lo = n
+		}
+		if hi == 0 {
+			hi = n
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if lo == 0 || hi > n {
+			return nil, errBAD("", "Invalid sequence number (mailbox has "+strconv.Itoa(int(n))+" messages)")
+		}
+		for s := lo; s <= hi; s++ {
+			seqs = append(seqs, s)
+		}
+	}
+	if len(set.Ranges) > 1 {
+		slices.Sort(seqs)
+		seqs = slices.Compact(seqs)
+	}
+	return seqs, nil
+}
+
+// seqOfUID returns the sequence number of uid in v, or 0.
+func seqOfUID(v *mailstore.View, uid uint32) uint32 {
+	i := sort.Search(len(v.Messages), func(i int) bool { return v.Messages[i].UID >= uid })
+	if i < len(v.Messages) && v.Messages[i].UID == uid {
+		return uint32(i + 1)
+	}
+	return 0
+}
+
+// uidsOf returns the UIDs of sequence numbers.
+func uidsOf(v *mailstore.View, seqs []uint32) []uint32 {
+	uids := make([]uint32, len(seqs))
+	for i, s := range seqs {
+		uids[i] = v.Messages[s-1].UID
+	}
+	return uids
+}
+
+// appendSet formats nums as a sequence set, joining runs of consecutive
+// numbers, in the given order (COPYUID pairs source and destination UIDs
+// by position, RFC 4315 3).
+func appendSet(b []byte, nums []uint32) []byte {
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(nums[i]), 10)
+		if j > i {
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(nums[j]), 10)
+		}
+		i = j + 1
+	}
+	return b
+}
+
+func formatSet(nums []uint32) string { return string(appendSet(nil, nums)) }

@@ -1,0 +1,218 @@
+package imapserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imapserver: server closed")
+
+// Server serves IMAP over any number of listeners.
+type Server struct {
+	cfg    Config
+	limits Limits
+	log    *slog.Logger
+
+	nextConn atomic.Uint64
+	closing  atomic.Bool
+	done     chan struct{} // closed when Shutdown starts
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	connsWG   sync.WaitGroup
+
+	bufs sync.Pool // *[]byte copy buffers for FETCH literals
+}
+
+// copyBufSize is the chunk in which message bytes are streamed.
+const copyBufSize = 32 << 10
+
+func (s *Server) getBuf() []byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, copyBufSize)
+}
+
+func (s *Server) putBuf(b []byte) { s.bufs.Put(&b) }
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("imapserver: Config.Store is nil")
+	}
+	if cfg.Auth == nil {
+		return nil, errors.New("imapserver: Config.Auth is nil")
+	}
+	if cfg.IdleKeepalive <= 0 {
+		cfg.IdleKeepalive = DefaultIdleKeepalive
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:       cfg,
+		limits:    cfg.Limits.withDefaults(),
+		log:       log,
+		done:      make(chan struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on l and serves each on its own goroutine until
+// Shutdown, when it returns ErrServerClosed. Connections that l yields as
+// *tls.Conn are implicit TLS (RFC 8314); others are plain and are offered
+// STARTTLS when Config.TLS is set.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Temporary accept errors (EMFILE and the like): back off
+				// as net/http does instead of spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept", "err", err, "retry", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("imapserver: accept: %w", err)
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+// ServeConn serves one already accepted connection and returns when it is
+// closed. It takes ownership of nc.
+func (s *Server) ServeConn(nc net.Conn) error {
+	c := s.newConn(nc)
+	if c == nil {
+		nc.Close()
+		return ErrServerClosed
+	}
+	c.serve()
+	return nil
+}
+
+// newConn registers a connection; nil after Shutdown started.
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connsWG.Add(1)
+	s.cfg.Metrics.accept()
+	return c
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connsWG.Done()
+}
+
+// Shutdown stops accepting connections, lets commands in flight finish,
+// sends "* BYE" to every client and closes its connection. When ctx ends
+// first, the remaining connections are closed at once and ctx's error is
+// returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing.Swap(true) {
+		close(s.done)
+	}
+	var err error
+	for l := range s.listeners {
+		if cerr := l.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("imapserver: close listener: %w", cerr)
+		}
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	// Connections waiting for a command are woken now; busy ones see the
+	// flag when their command is done.
+	for _, c := range conns {
+		c.interruptIfWaiting()
+	}
+	finished := make(chan struct{})
+	go func() {
+		s.connsWG.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return err
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.forceClose()
+		}
+		s.mu.Unlock()
+		<-finished
+		return ctx.Err()
+	}
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isTLS reports whether nc is a TLS connection.
+func isTLS(nc net.Conn) bool {
+	_, ok := nc.(*tls.Conn)
+	return ok
+}

@@ -1,0 +1,145 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// sendUpdates brings the selected view up to date and tells the client
+// what changed: EXPUNGE, EXISTS, RECENT (IMAP4rev1 only), FLAGS when the
+// keyword set grew, and FETCH FLAGS (RFC 9051 7, 7.5.1).
+//
+// Refresh applies every change at once, expunges included, so when an
+// EXPUNGE response is not allowed now (after FETCH, STORE or SEARCH by
+// sequence number) nothing is applied: the change stays pending for the
+// next command that allows it, and the sequence numbers the client holds
+// stay valid.
+func (c *conn) sendUpdates(allowExpunge bool) error {
+	sel := c.sel
+	if sel == nil || !allowExpunge {
+		return nil
+	}
+	select {
+	case <-sel.notify:
+	default:
+		return nil
+	}
+	return c.refresh()
+}
+
+// refresh applies pending changes to the view and writes them.
+func (c *conn) refresh() error {
+	sel := c.sel
+	up, err := sel.mbox.Refresh(c.ctx, sel.view)
+	if err != nil {
+		if errors.Is(err, mailstore.ErrNoMailbox) {
+			return &byeError{text: "Selected mailbox was deleted, have to disconnect", err: err}
+		}
+		if errors.Is(err, mailstore.ErrUIDValidity) {
+			return &byeError{text: "Mailbox UIDVALIDITY changed, have to disconnect", err: err}
+		}
+		return fmt.Errorf("refresh %s: %w", sel.name, err)
+	}
+	c.writeUpdate(up)
+	return nil
+}
+
+// writeUpdate writes the responses for one Refresh result.
+func (c *conn) writeUpdate(up mailstore.Update) {
+	sel := c.sel
+	if c.enabled.qresync {
+		// RFC 7162 3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
+		c.writeVanished(appendSet(nil, up.ExpungedUIDs), false)
+	} else {
+		// Descending sequence numbers need no renumbering (RFC 9051 7.5.1).
+		for _, seq := range up.ExpungedSeqs {
+			c.w.Raw("* ").Number32(seq).Raw(" EXPUNGE").CRLF()
+		}
+	}
+	if up.KeywordsChanged {
+		c.writeFlags(sel.view.Keywords)
+	}
+	if up.Added > 0 {
+		c.w.Raw("* ").Number(uint64(len(sel.view.Messages))).Raw(" EXISTS").CRLF()
+		if !c.enabled.rev2 {
+			c.w.Raw("* ").Number(uint64(len(sel.view.Recent))).Raw(" RECENT").CRLF()
+		}
+	}
+	for _, seq := range up.Changed {
+		if seq == 0 || int(seq) > len(sel.view.Messages) {
+			continue
+		}
+		if m := &sel.view.Messages[seq-1]; sel.told != nil && sel.told[m.UID] == m.ModSeq {
+			continue
+		}
+		c.writeFlagsFetch(seq, true)
+	}
+	sel.told = nil
+	// The saved search result keeps only UIDs that still exist (RFC 5182 2.1).
+	if len(up.ExpungedUIDs) > 0 && sel.saved != nil {
+		sel.saved = removeUIDs(sel.saved, up.ExpungedUIDs)
+	}
+}
+
+// writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])"
+// for a message of the view, as unsolicited updates and STORE replies do.
+func (c *conn) writeFlagsFetch(seq uint32, withUID bool) {
+	m := &c.sel.view.Messages[seq-1]
+	c.w.Raw("* ").Number32(seq).Raw(" FETCH (")
+	if withUID {
+		c.w.Raw("UID ").Number32(m.UID).SP()
+	}
+	c.w.Raw("FLAGS ")
+	c.writeMsgFlags(m)
+	if c.enabled.condstore {
+		// RFC 7162 3.1.4.1: MODSEQ in every FETCH once CONDSTORE is on.
+		c.w.Raw(" MODSEQ (").Number(m.ModSeq).Raw(")")
+	}
+	c.w.Raw(")").CRLF()
+}
+
+// writeMsgFlags writes a message's flag list, with \Recent for IMAP4rev1
+// clients when the message is recent in this view.
+func (c *conn) writeMsgFlags(m *mailstore.Message) {
+	c.w.Open()
+	for i, f := range m.Flags {
+		if i > 0 {
+			c.w.SP()
+		}
+		c.w.Raw(f)
+	}
+	if !c.enabled.rev2 && isRecent(c.sel.view, m.UID) {
+		if len(m.Flags) > 0 {
+			c.w.SP()
+		}
+		c.w.Raw(`\Recent`)
+	}
+	c.w.Close()
+}
+
+func isRecent(v *mailstore.View, uid uint32) bool {
+	if len(v.Recent) == 0 || uid < v.Recent[0] {
+		return false
+	}
+	i := sort.Search(len(v.Recent), func(i int) bool { return v.Recent[i] >= uid })
+	return i < len(v.Recent) && v.Recent[i] == uid
+}
+
+// removeUIDs returns the UIDs of a not in b; both ascending.
+func removeUIDs(a, b []uint32) []uint32 {
+	out := a[:0]
+	j := 0
+	for _, u := range a {
+		for j < len(b) && b[j] < u {
+			j++
+		}
+		if j < len(b) && b[j] == u {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
+}

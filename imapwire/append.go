@@ -1,0 +1,103 @@
+package imapwire
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// parseAppend: APPEND SP mailbox 1*(SP [flag-list SP] [date-time SP]
+// append-data) (RFC 9051 6.3.12, MULTIAPPEND RFC 3502 6, literal8 RFC
+// 3516 4.4).
+func (d *Decoder) parseAppend() (*AppendArgs, error) {
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	a := &AppendArgs{}
+	var err error
+	if a.Mailbox, err = d.mailbox(); err != nil {
+		return nil, err
+	}
+	for {
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+		var m AppendMessage
+		if d.peek() == '(' {
+			if m.Flags, err = d.flagList(); err != nil {
+				return nil, err
+			}
+			if err := d.sp(); err != nil {
+				return nil, err
+			}
+		}
+		if d.peek() == '"' {
+			if m.Date, err = d.dateTime(); err != nil {
+				return nil, err
+			}
+			if err := d.sp(); err != nil {
+				return nil, err
+			}
+		}
+		if m.Literal, m.Binary, err = d.appendLiteral(); err != nil {
+			return nil, err
+		}
+		a.Messages = append(a.Messages, m)
+		if d.atEnd() {
+			return a, nil
+		}
+	}
+}
+
+// appendLiteral reads a message literal: in memory while the command's
+// messages fit in SpoolAbove bytes, else spooled to a file.
+func (d *Decoder) appendLiteral() (*Literal, bool, error) {
+	if c := d.peek(); c != '{' && c != '~' {
+		return nil, false, badf("expected a message literal at %q", d.rest())
+	}
+	n, sync, binary, err := d.literalHeader(true)
+	if err != nil {
+		return nil, false, err
+	}
+	if n > d.opts.MaxLiteral {
+		// RFC 7889 4: refuse before the client sends the message.
+		return nil, false, tooBig("message of %d bytes exceeds the limit of %d", n, d.opts.MaxLiteral)
+	}
+	if err := d.cont(n, sync); err != nil {
+		return nil, false, err
+	}
+	lit := &Literal{Size: n}
+	d.lits = append(d.lits, lit)
+	if d.mem+n <= d.opts.SpoolAbove {
+		lit.Bytes = make([]byte, n)
+		if _, err := io.ReadFull(d.r, lit.Bytes); err != nil {
+			return nil, false, fmt.Errorf("imapwire: reading literal: %w", unexpected(err))
+		}
+		d.mem += n
+	} else if err := d.spool(lit); err != nil {
+		return nil, false, err
+	}
+	d.litPending = false
+	if err := d.nextLine(); err != nil {
+		return nil, false, err
+	}
+	return lit, binary, nil
+}
+
+// spool copies the literal's bytes to a temporary file.
+func (d *Decoder) spool(lit *Literal) error {
+	f, err := os.CreateTemp(d.opts.SpoolDir, "dormouse-literal-*")
+	if err != nil {
+		// Keep the connection: drop the literal, refuse the command.
+		if _, derr := d.r.Discard(int(lit.Size)); derr != nil {
+			return fmt.Errorf("imapwire: skipping literal: %w", unexpected(derr))
+		}
+		d.litPending = false
+		return &CommandError{NO: true, Msg: "cannot store message"}
+	}
+	lit.File = f
+	if _, err := io.CopyN(f, d.r, lit.Size); err != nil {
+		return fmt.Errorf("imapwire: spooling literal: %w", unexpected(err))
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package imapwire
+
+import "strings"
+
+// maxSearchDepth bounds the nesting of NOT, OR and parentheses so that a
+// hostile command cannot exhaust the stack.
+const maxSearchDepth = 64
+
+// parseSearch: SEARCH [search-return-opts] SP search-program, with
+// search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
+// (RFC 9051 6.4.4, ESEARCH RFC 4731 3.1, SEARCHRES RFC 5182).
+func (d *Decoder) parseSearch() (*SearchArgs, error) {
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	a := &SearchArgs{}
+	var buf [16]byte
+	if d.isWord("RETURN") {
+		d.pos += len("RETURN")
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+		a.Return = []string{}
+		err := d.list(true, func() error {
+			kw, err := d.keyword(buf[:0])
+			if err != nil {
+				return err
+			}
+			switch string(kw) {
+			case "MIN":
+				a.Return = append(a.Return, "MIN")
+			case "MAX":
+				a.Return = append(a.Return, "MAX")
+			case "ALL":
+				a.Return = append(a.Return, "ALL")
+			case "COUNT":
+				a.Return = append(a.Return, "COUNT")
+			case "SAVE":
+				a.Return = append(a.Return, "SAVE")
+			default:
+				return badf("unknown SEARCH return option %q", string(kw))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+	}
+	if d.isWord("CHARSET") {
+		d.pos += len("CHARSET")
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+		cs, err := d.astring()
+		if err != nil {
+			return nil, err
+		}
+		a.Charset = strings.ToUpper(cs)
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+	}
+	root := &SearchKey{Op: "AND"}
+	for {
+		k, err := d.searchKey()
+		if err != nil {
+			return nil, err
+		}
+		root.Children = append(root.Children, k)
+		if d.peek() != ' ' {
+			break
+		}
+		d.pos++
+	}
+	a.Key = root
+	return a, nil
+}
+
+// isWord reports whether the line continues with word (case-insensitive)
+// followed by a space.
+func (d *Decoder) isWord(word string) bool {
+	r := d.line[d.pos:]
+	return len(r) > len(word) && r[len(word)] == ' ' && strings.EqualFold(string(r[:len(word)]), word)
+}
+
+// searchKey reads one search-key.
+func (d *Decoder) searchKey() (*SearchKey, error) {
+	c := d.peek()
+	if c == '(' {
+		if d.depth >= maxSearchDepth {
+			return nil, badf("search keys nested too deeply")
+		}
+		d.depth++
+		k := &SearchKey{Op: "AND"}
+		err := d.list(false, func() error {
+			child, err := d.searchKey()
+			k.Children = append(k.Children, child)
+			return err
+		})
+		d.depth--
+		if err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if ('0' <= c && c <= '9') || c == '*' || c == '$' {
+		set, err := d.seqSet()
+		if err != nil {
+			return nil, err
+		}
+		return &SearchKey{Op: "SEQSET", Set: &set}, nil
+	}
+	var buf [24]byte
+	kw, err := d.keyword(buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	op := searchOp(kw)
+	if op == "" {
+		return nil, badf("unknown search key %q", string(kw))
+	}
+	k := &SearchKey{Op: op}
+	switch op {
+	case "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT", "SEEN",
+		"UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN", "SAVEDATESUPPORTED":
+		return k, nil
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	switch op {
+	case "BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO":
+		k.Value, err = d.astring()
+	case "HEADER":
+		if k.Field, err = d.astring(); err != nil {
+			return nil, err
+		}
+		if err = d.sp(); err != nil {
+			return nil, err
+		}
+		k.Value, err = d.astring()
+	case "KEYWORD", "UNKEYWORD":
+		var b []byte
+		if b, err = d.atom(); err == nil {
+			k.Field = string(b)
+		}
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		k.Date, err = d.searchDate()
+	case "LARGER", "SMALLER":
+		k.Number, err = d.number64()
+	case "OLDER", "YOUNGER":
+		// RFC 5032 3: interval in seconds, nz-number.
+		var n uint32
+		n, err = d.nzNumber()
+		k.Number = uint64(n)
+	case "MODSEQ":
+		// RFC 7162 3.1.5: MODSEQ [SP entry-name SP entry-type-req] SP
+		// mod-sequence-valzer; Field holds the entry name, Value its type.
+		if d.peek() == '"' {
+			if k.Field, err = d.quoted(); err != nil {
+				return nil, err
+			}
+			if err = d.sp(); err != nil {
+				return nil, err
+			}
+			t, err := d.keyword(buf[:0])
+			if err != nil {
+				return nil, err
+			}
+			switch string(t) {
+			case "PRIV":
+				k.Value = "priv"
+			case "SHARED":
+				k.Value = "shared"
+			case "ALL":
+				k.Value = "all"
+			default:
+				return nil, badf("bad MODSEQ entry type %q", string(t))
+			}
+			if err = d.sp(); err != nil {
+				return nil, err
+			}
+		}
+		k.Number, err = d.number64()
+	case "UID":
+		var set SeqSet
+		if set, err = d.seqSet(); err == nil {
+			k.Set = &set
+		}
+	case "NOT", "OR":
+		if d.depth >= maxSearchDepth {
+			return nil, badf("search keys nested too deeply")
+		}
+		d.depth++
+		defer func() { d.depth-- }()
+		var child *SearchKey
+		if child, err = d.searchKey(); err != nil {
+			return nil, err
+		}
+		k.Children = append(make([]*SearchKey, 0, 2), child)
+		if op == "OR" {
+			if err = d.sp(); err != nil {
+				return nil, err
+			}
+			if child, err = d.searchKey(); err != nil {
+				return nil, err
+			}
+			k.Children = append(k.Children, child)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// searchOp returns the canonical name of a search key, or "".
+func searchOp(kw []byte) string {
+	switch string(kw) {
+	case "ALL":
+		return "ALL"
+	case "ANSWERED":
+		return "ANSWERED"
+	case "BCC":
+		return "BCC"
+	case "BEFORE":
+		return "BEFORE"
+	case "BODY":
+		return "BODY"
+	case "CC":
+		return "CC"
+	case "DELETED":
+		return "DELETED"
+	case "DRAFT":
+		return "DRAFT"
+	case "FLAGGED":
+		return "FLAGGED"
+	case "FROM":
+		return "FROM"
+	case "HEADER":
+		return "HEADER"
+	case "KEYWORD":
+		return "KEYWORD"
+	case "LARGER":
+		return "LARGER"
+	case "NEW":
+		return "NEW"
+	case "NOT":
+		return "NOT"
+	case "OLD":
+		return "OLD"
+	case "ON":
+		return "ON"
+	case "OR":
+		return "OR"
+	case "RECENT":
+		return "RECENT"
+	case "SEEN":
+		return "SEEN"
+	case "SENTBEFORE":
+		return "SENTBEFORE"
+	case "SENTON":
+		return "SENTON"
+	case "SENTSINCE":
+		return "SENTSINCE"
+	case "SINCE":
+		return "SINCE"
+	case "SMALLER":
+		return "SMALLER"
+	case "SUBJECT":
+		return "SUBJECT"
+	case "TEXT":
+		return "TEXT"
+	case "TO":
+		return "TO"
+	case "UID":
+		return "UID"
+	case "UNANSWERED":
+		return "UNANSWERED"
+	case "UNDELETED":
+		return "UNDELETED"
+	case "UNDRAFT":
+		return "UNDRAFT"
+	case "UNFLAGGED":
+		return "UNFLAGGED"
+	case "UNKEYWORD":
+		return "UNKEYWORD"
+	case "UNSEEN":
+		return "UNSEEN"
+	case "MODSEQ":
+		return "MODSEQ"
+	case "OLDER":
+		return "OLDER"
+	case "YOUNGER":
+		return "YOUNGER"
+	case "SAVEDBEFORE":
+		return "SAVEDBEFORE"
+	case "SAVEDON":
+		return "SAVEDON"
+	case "SAVEDSINCE":
+		return "SAVEDSINCE"
+	case "SAVEDATESUPPORTED":
+		return "SAVEDATESUPPORTED"
+	}
+	return ""
+}
