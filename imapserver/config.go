@@ -3,16 +3,17 @@ package imapserver
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// ErrBadCredentials is what an Authenticator returns for a wrong user name
-// or password.
-var ErrBadCredentials = errors.New("invalid credentials")
+// ErrBadCredentials is what an Authenticator returns (wrapped or not) for a
+// wrong user name or password; any other error is a back-end failure. It is
+// the passwd-file's own sentinel, so that package needs no adapter.
+var ErrBadCredentials = auth.ErrBadCredentials
 
 // Authenticator checks a user's password and returns the mail user's name.
 type Authenticator interface {

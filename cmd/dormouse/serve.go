@@ -161,7 +161,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger) error {
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,
-		Auth:   imapAuth{users},
+		Auth:   users,
 		TLS:    tlsConfig,
 		Plain:  plainPolicy(cfg.Auth.Plaintext),
 		Logger: log.With("proto", "imap"),

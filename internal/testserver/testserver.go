@@ -17,8 +17,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -128,7 +126,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.Store = store
 	cfg := imapserver.Config{
 		Store:    store,
-		Auth:     passwdAuth{pw},
+		Auth:     pw,
 		Logger:   logger,
 		Metrics:  s.Metrics,
 		SpoolDir: dir,
@@ -203,20 +201,6 @@ func (s *Server) Deliver(t testing.TB, user, message string) {
 	if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
 		t.Fatalf("testserver: deliver: %v", err)
 	}
-}
-
-// passwdAuth maps auth.ErrBadCredentials to imapserver.ErrBadCredentials,
-// which imapserver.Authenticator promises: without it a wrong password
-// would be answered as a server failure. (Remove once package auth returns
-// imapserver's error itself.)
-type passwdAuth struct{ *auth.PasswdFile }
-
-func (a passwdAuth) Authenticate(ctx context.Context, username, password string) (string, error) {
-	user, err := a.PasswdFile.Authenticate(ctx, username, password)
-	if errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, imapserver.ErrBadCredentials) {
-		err = fmt.Errorf("%w: %w", imapserver.ErrBadCredentials, err)
-	}
-	return user, err
 }
 
 // testWriter sends log lines to the test log until the test's cleanup
