@@ -328,8 +328,10 @@ func (d *Decoder) nstring() (s string, ok bool, err error) {
 	return s, err == nil, err
 }
 
-// quoted reads a quoted string (RFC 9051 4.3): only \" and \\ escapes,
-// 8-bit text only under UTF8=ACCEPT.
+// quoted reads a quoted string (RFC 9051 4.3): only \" and \\ escapes.
+// 8-bit text must be valid UTF-8: RFC 9051 9 lets QUOTED-CHAR be UTF8-2,
+// UTF8-3 or UTF8-4, and clients send it in SEARCH CHARSET UTF-8 keys.
+// Mailbox names still refuse it outside UTF8=ACCEPT, in mailboxName.
 func (d *Decoder) quoted() (string, error) {
 	start := d.pos + 1
 	escaped, high := false, false
@@ -348,9 +350,6 @@ func (d *Decoder) quoted() (string, error) {
 			continue
 		}
 		if c >= 0x80 {
-			if !d.utf8 {
-				return "", badf("8-bit character in quoted string")
-			}
 			high = true
 		}
 	}
