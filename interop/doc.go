@@ -1,0 +1,16 @@
+// Package interop holds Dormouse's interoperability tests: each test starts
+// a real Dormouse server on 127.0.0.1 (through internal/testserver) and
+// drives it with an IMAP client nobody on the project wrote:
+//
+//   - github.com/emersion/go-imap/v2 imapclient (goimap_test.go);
+//   - Python's imaplib, through the script in python/ (python_test.go);
+//   - the npm package imapflow, through the script in imapflow/
+//     (imapflow_test.go; run `npm ci` in that folder first);
+//   - mbsync from Debian's isync, syncing a 1,000-message Maildir both
+//     ways (mbsync_test.go).
+//
+// A test whose client is not installed skips, unless REQUIRE_INTEROP=1 is
+// set in the environment, when it fails instead.
+//
+// The package has no non-test code; this file only carries its doc.
+package interop

@@ -1,0 +1,27 @@
+package interop
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPythonImaplib runs python/imaplib_flow.py, which drives the server
+// with Python's standard imaplib through login, list, select, append,
+// fetch (ENVELOPE, BODYSTRUCTURE, sections), search, store, copy, move,
+// expunge and a hand-made IDLE that must hear another connection's APPEND.
+// The script asserts the values itself and exits non-zero on a mismatch.
+func TestPythonImaplib(t *testing.T) {
+	python := requireTool(t, "python3")
+	srv := startServer(t)
+
+	cmd := exec.Command(python, "python/imaplib_flow.py", srv.host, srv.port, srv.user, srv.pass)
+	// imaplib's protocol log, so that a failure shows the server's bytes.
+	cmd.Env = append(os.Environ(), "IMAPLIB_DEBUG=1")
+	out := runScript(t, 60*time.Second, cmd)
+	if !strings.Contains(out, "imaplib flow: ok") {
+		t.Fatalf("imaplib_flow.py did not report success:\n%s", out)
+	}
+}
