@@ -62,8 +62,14 @@ func TestContentCRLF(t *testing.T) {
 	newDir := filepath.Join(root, "users/jo/Maildir/new")
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			name := filepath.Join(newDir, "17000000"+string(rune('0'+i))+".test")
-			if err := os.WriteFile(name, tc.data, 0o600); err != nil {
+			// Written in tmp/ and renamed into new/, as an MDA does: a file
+			// written in place could be indexed while half written.
+			base := "17000000" + string(rune('0'+i)) + ".test"
+			tmp := filepath.Join(filepath.Dir(newDir), "tmp", base)
+			if err := os.WriteFile(tmp, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(newDir, base)); err != nil {
 				t.Fatal(err)
 			}
 			// The open handle's watcher indexes the file; wait for it.
