@@ -12,3 +12,9 @@ func dupCloexec(fd int) (int, error) { return -1, errors.ErrUnsupported }
 func closeFD(fd int) error { return errors.ErrUnsupported }
 
 func readable(fd int) bool { return true }
+
+// WriteFD is not supported without Unix descriptors.
+func WriteFD(fd int, p []byte) error { return errors.ErrUnsupported }
+
+// CloseFD is not supported without Unix descriptors.
+func CloseFD(fd int) error { return errors.ErrUnsupported }

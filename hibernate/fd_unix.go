@@ -30,3 +30,21 @@ func readable(fd int) bool {
 	_, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK)
 	return !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
 }
+
+// WriteFD writes p to a detached, non-blocking descriptor, for the few
+// bytes a sleeping connection is sent without waking it (a keepalive, a
+// BYE at shutdown). A short write or EAGAIN is reported as an error: the
+// caller then wakes or closes the connection.
+func WriteFD(fd int, p []byte) error {
+	n, err := syscall.Write(fd, p)
+	if err != nil {
+		return err
+	}
+	if n < len(p) {
+		return syscall.EAGAIN
+	}
+	return nil
+}
+
+// CloseFD closes a descriptor from Detach that will not be attached again.
+func CloseFD(fd int) error { return closeFD(fd) }

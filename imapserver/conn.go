@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -60,6 +61,13 @@ type conn struct {
 
 	mu      sync.Mutex // guards waiting and nc against Shutdown
 	waiting bool       // blocked reading the first byte of a command
+
+	// hibernated is set when the socket was handed to the hibernator:
+	// the goroutine ends without closing it.
+	hibernated bool
+	// resumed is set on a session restored from hibernation until its
+	// IDLE resumes (no second "+ idling").
+	resumed bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -154,7 +162,11 @@ func (c *conn) flush() error { return c.w.Flush() }
 // errShutdown says the server is shutting down.
 var errShutdown = errors.New("server shutting down")
 
-func (c *conn) serve() {
+func (c *conn) serve() { c.run(nil) }
+
+// run serves the connection: from its greeting, or, with st, from a
+// session restored from hibernation in the middle of its IDLE.
+func (c *conn) run(st *hibernate.State) {
 	m := c.srv.cfg.Metrics
 	m.connState("active", 1)
 	defer func() {
@@ -165,11 +177,26 @@ func (c *conn) serve() {
 		}
 		c.closeSession()
 		c.cancel()
-		c.lingeringClose()
+		if !c.hibernated {
+			c.lingeringClose()
+		}
 		m.connState("active", -1)
 		c.srv.removeConn(c)
 		c.log.Debug("closed")
 	}()
+	if st != nil {
+		if !c.resume(st) {
+			return
+		}
+	} else if !c.greet() {
+		return
+	}
+	c.loop()
+}
+
+// greet runs the TLS handshake where there is one and says hello; false
+// ends the connection.
+func (c *conn) greet() bool {
 	c.log.Debug("accepted", "remote", c.nc.RemoteAddr().String(), "tls", c.tls)
 
 	if tc, ok := c.nc.(*tls.Conn); ok {
@@ -178,14 +205,15 @@ func (c *conn) serve() {
 		cancel()
 		if err != nil {
 			c.log.Debug("tls handshake", "err", err)
-			return
+			return false
 		}
 	}
 	c.w.Raw("* OK [CAPABILITY ").Raw(c.capabilities()).Raw("] Dormouse ready").CRLF()
-	if c.flush() != nil {
-		return
-	}
+	return c.flush() == nil
+}
 
+// loop reads and runs commands until the connection ends.
+func (c *conn) loop() {
 	for {
 		if err := c.waitForCommand(); err != nil {
 			c.readFailed(err)
@@ -441,6 +469,11 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 	}
 	defer releaseLiterals(cmd)
 
+	if err == errHibernated {
+		// The IDLE goes on while the connection sleeps; its tagged OK
+		// comes from the session that wakes.
+		return false
+	}
 	if err == errTaggedDone {
 		c.srv.cfg.Metrics.command(cmd.Name, "ok")
 		c.log.Debug("command", "cmd", cmd.Name, "tag", cmd.Tag, "result", "ok", "dur", time.Since(start))

@@ -22,9 +22,21 @@
 // STORE and SEARCH by sequence number nothing is applied and the change
 // waits for the next command that may carry EXPUNGE.
 //
-// That struct, the enabled extensions and the IDLE tag are all a
-// hibernated session will need to export (Config.HibernateAfter; not
-// implemented yet).
+// # Hibernation
+//
+// With Config.HibernateAfter > 0, a plain-TCP session that has idled that
+// long in IDLE with a mailbox selected, no output pending and no input
+// buffered is exported to a hibernate.State (that struct, the enabled
+// extensions, the IDLE tag, and as extension state the view's \Recent
+// UIDs, its keyword count, the "told" MODSEQs and the SEARCHRES result),
+// its socket detached to a bare descriptor, and its goroutine, buffers,
+// mailbox and user handles released. Client bytes or a change to the
+// mailbox wake it: a new session restores the view as it was at export
+// and the first Refresh replays exactly what changed since. A wake by a
+// mailbox change is a full wake in this version. TLS sessions (Detach
+// cannot keep a tls.Conn's record state) and IDLE without a selected
+// mailbox stay active; the reason is counted
+// (dormouse_imap_hibernation_refused_total).
 //
 // # Files
 //
@@ -34,5 +46,7 @@
 // AUTHENTICATE), select.go, mailboxes.go (CREATE, DELETE, RENAME,
 // SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, fetch.go,
 // search.go, store.go, copymove.go, expunge.go, idle.go, updates.go,
-// qresync.go, seqset.go.
+// qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
+// watches and keepalives), sleep.go, export.go (State out and back),
+// wake.go.
 package imapserver

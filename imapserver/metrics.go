@@ -14,6 +14,11 @@ type Metrics struct {
 	logins      *prometheus.CounterVec // by result (ok, failed)
 	bytesIn     prometheus.Counter
 	bytesOut    prometheus.Counter
+
+	hibernations  prometheus.Counter     // connections put to sleep
+	wakes         *prometheus.CounterVec // by cause: client, mailbox
+	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
+	blobBytes     prometheus.Histogram   // state blob size at hibernation
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -44,6 +49,26 @@ func NewMetrics() *Metrics {
 			Help: "Bytes written to IMAP clients.",
 		}),
 	}
+	m.hibernations = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernations_total",
+		Help: "IDLE connections hibernated.",
+	})
+	m.wakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "wakes_total",
+		Help: "Hibernated connections woken, by cause (client, mailbox).",
+	}, []string{"cause"})
+	m.notHibernated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_total",
+		Help: "Idling connections kept active when due to hibernate, by reason.",
+	}, []string{"reason"})
+	m.blobBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_blob_bytes",
+		Help:    "Size of the exported session state of hibernated connections.",
+		Buckets: prometheus.ExponentialBuckets(32, 2, 8),
+	})
+	for _, c := range []string{wakeClient, wakeMailbox} {
+		m.wakes.WithLabelValues(c)
+	}
 	// Every state is exported from the start, at 0, so dashboards need
 	// not guess whether a missing series means none.
 	for _, s := range []string{"active", "idling", "hibernated"} {
@@ -54,7 +79,8 @@ func NewMetrics() *Metrics {
 
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut}
+	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
+		m.hibernations, m.wakes, m.notHibernated, m.blobBytes}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.
@@ -96,5 +122,24 @@ func (m *Metrics) read(n int) {
 func (m *Metrics) wrote(n int) {
 	if m != nil && n > 0 {
 		m.bytesOut.Add(float64(n))
+	}
+}
+
+func (m *Metrics) hibernated(blobLen int) {
+	if m != nil {
+		m.hibernations.Inc()
+		m.blobBytes.Observe(float64(blobLen))
+	}
+}
+
+func (m *Metrics) woke(cause string) {
+	if m != nil {
+		m.wakes.WithLabelValues(cause).Inc()
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m != nil {
+		m.notHibernated.WithLabelValues(reason).Inc()
 	}
 }

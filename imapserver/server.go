@@ -31,6 +31,8 @@ type Server struct {
 	connsWG   sync.WaitGroup
 
 	bufs sync.Pool // *[]byte copy buffers for FETCH literals
+
+	hib *hibernator // nil when Config.HibernateAfter is 0
 }
 
 // copyBufSize is the chunk in which message bytes are streamed.
@@ -60,14 +62,22 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		limits:    cfg.Limits.withDefaults(),
 		log:       log,
 		done:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
-	}, nil
+	}
+	if cfg.HibernateAfter > 0 {
+		h, err := newHibernator(s)
+		if err != nil {
+			return nil, err
+		}
+		s.hib = h
+	}
+	return s, nil
 }
 
 // Serve accepts connections on l and serves each on its own goroutine until
@@ -143,6 +153,20 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	return c
 }
 
+// wokenConn registers a connection woken from hibernation, like newConn
+// but not counted as accepted; nil after Shutdown started.
+func (s *Server) wokenConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connsWG.Add(1)
+	return c
+}
+
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -175,6 +199,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// flag when their command is done.
 	for _, c := range conns {
 		c.interruptIfWaiting()
+	}
+	if s.hib != nil {
+		s.hib.shutdown()
 	}
 	finished := make(chan struct{})
 	go func() {

@@ -1,0 +1,306 @@
+package imapserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// Extension-state kinds this server stores in hibernate.State.ExtState.
+// They carry the parts of the view that a replay needs beyond S, M and N
+// (DESIGN.md "The state blob"), so that the restored view is the one the
+// session had, and the replay is byte for byte what it would have sent.
+const (
+	// extRecent: the UIDs recent for this view (IMAP4rev1 \Recent), as
+	// ranges; a new view cannot recompute them, because the claim that
+	// made them recent is spent (RFC 3501 2.3.2).
+	extRecent uint32 = 1
+	// extKeywords: how many keywords the view knew; Refresh sends FLAGS
+	// when the mailbox's set grew past it (RFC 9051 7.3.5).
+	extKeywords uint32 = 2
+	// extTold: (UID, MODSEQ) of flag changes this session reported
+	// itself and must not report again (see selected.told).
+	extTold uint32 = 3
+	// extSaved: the SEARCHRES result "$" (RFC 5182), as ranges.
+	extSaved uint32 = 4
+)
+
+// errNotExportable says why an idling session stays active.
+type errNotExportable string
+
+func (e errNotExportable) Error() string { return "not exportable: " + string(e) }
+
+// exportState exports an idling, selected session (DESIGN.md "The state
+// blob"). The reason of an errNotExportable is a metric label.
+func (c *conn) exportState(tag string) (*hibernate.State, error) {
+	if c.tls {
+		// hibernate.Detach refuses a *tls.Conn: its record state
+		// (keys, sequence numbers) would be lost. A later issue
+		// exports it.
+		return nil, errNotExportable("tls")
+	}
+	if c.state != stateSelected || c.sel == nil {
+		// The blob names a mailbox to watch; IDLE without one has
+		// nothing to wake for but the client.
+		return nil, errNotExportable("not_selected")
+	}
+	sel := c.sel
+	v := sel.view
+	st := &hibernate.State{
+		User:          c.username,
+		Mailbox:       sel.name,
+		ReadOnly:      sel.readOnly,
+		UIDValidity:   v.UIDValidity,
+		HighestModSeq: v.HighestModSeq,
+		UIDNext:       v.UIDNext,
+		Messages:      uint32(len(v.Messages)),
+		IdleTag:       tag,
+	}
+	if c.enabled.condstore {
+		st.Enabled |= hibernate.ExtCondStore
+	}
+	if c.enabled.qresync {
+		st.Enabled |= hibernate.ExtQResync
+	}
+	if c.enabled.utf8 {
+		st.Enabled |= hibernate.ExtUTF8Accept
+	}
+	if c.enabled.rev2 {
+		st.Enabled |= hibernate.ExtIMAP4rev2
+	}
+	var uids []uint32
+	for i := range v.Messages {
+		uids = append(uids, v.Messages[i].UID)
+	}
+	st.UIDs = toRanges(uids)
+	if len(v.Recent) > 0 {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extRecent, Data: appendRanges(nil, v.Recent)})
+	}
+	if len(v.Keywords) > 0 {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extKeywords, Data: binary.AppendUvarint(nil, uint64(len(v.Keywords)))})
+	}
+	if len(sel.told) > 0 {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extTold, Data: appendTold(nil, sel.told)})
+	}
+	if sel.saved != nil {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, sel.saved)})
+	}
+	blob, err := st.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", sel.name, err)
+	}
+	if len(blob) > hibernate.MaxBlob {
+		// A view with many holes (ranges) or a large saved search.
+		return nil, errNotExportable("blob_size")
+	}
+	return st, nil
+}
+
+// toRanges turns ascending UIDs into ranges.
+func toRanges(uids []uint32) []hibernate.UIDRange {
+	var rs []hibernate.UIDRange
+	for _, u := range uids {
+		if n := len(rs); n > 0 && rs[n-1].Last+1 == u {
+			rs[n-1].Last = u
+			continue
+		}
+		rs = append(rs, hibernate.UIDRange{First: u, Last: u})
+	}
+	return rs
+}
+
+// fromRanges expands ranges into UIDs.
+func fromRanges(rs []hibernate.UIDRange) []uint32 {
+	var uids []uint32
+	for _, r := range rs {
+		for u := r.First; ; u++ {
+			uids = append(uids, u)
+			if u == r.Last {
+				break
+			}
+		}
+	}
+	return uids
+}
+
+// appendRanges encodes ascending UIDs as a count of ranges, then per range
+// the gap from the previous end and the span, like the blob's own S.
+func appendRanges(b []byte, uids []uint32) []byte {
+	rs := toRanges(uids)
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	var prev uint32
+	for _, r := range rs {
+		b = binary.AppendUvarint(b, uint64(r.First-prev))
+		b = binary.AppendUvarint(b, uint64(r.Last-r.First))
+		prev = r.Last + 1
+	}
+	return b
+}
+
+var errBadExt = errors.New("corrupt extension state")
+
+// uvarints reads n uvarints from b.
+type uvarints struct {
+	b   []byte
+	err error
+}
+
+func (d *uvarints) next() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errBadExt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// parseRanges decodes appendRanges; the result is never nil.
+func parseRanges(b []byte) ([]uint32, error) {
+	d := uvarints{b: b}
+	n := d.next()
+	uids := []uint32{}
+	var prev uint64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		first := prev + d.next()
+		last := first + d.next()
+		if last > 1<<32-1 {
+			return nil, errBadExt
+		}
+		for u := first; u <= last; u++ {
+			uids = append(uids, uint32(u))
+		}
+		prev = last + 1
+	}
+	return uids, d.err
+}
+
+// appendTold encodes selected.told sorted by UID, so one map has one
+// encoding.
+func appendTold(b []byte, told map[uint32]uint64) []byte {
+	uids := make([]uint32, 0, len(told))
+	for u := range told {
+		uids = append(uids, u)
+	}
+	slices.Sort(uids)
+	b = binary.AppendUvarint(b, uint64(len(uids)))
+	var prev uint32
+	for _, u := range uids {
+		b = binary.AppendUvarint(b, uint64(u-prev))
+		b = binary.AppendUvarint(b, told[u])
+		prev = u
+	}
+	return b
+}
+
+func parseTold(b []byte) (map[uint32]uint64, error) {
+	d := uvarints{b: b}
+	n := d.next()
+	told := make(map[uint32]uint64)
+	var prev uint64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		prev += d.next()
+		told[uint32(prev)] = d.next()
+	}
+	return told, d.err
+}
+
+// restoreState rebuilds the session of an exported State on a fresh conn:
+// it opens the user and the mailbox (with its watch, then a view) and
+// turns the view back into the one the session had at export, so that
+// the first Refresh reports exactly what changed since (DESIGN.md "Replay
+// on wake"): the store's expunge log and MODSEQ index answer it.
+func (c *conn) restoreState(st *hibernate.State) error {
+	u, err := c.srv.cfg.Store.User(c.ctx, st.User)
+	if err != nil {
+		return fmt.Errorf("restore user %s: %w", st.User, err)
+	}
+	c.user, c.username, c.state = u, st.User, stateAuth
+	c.logBase = c.logBase.With("user", st.User)
+	c.log = c.logBase
+	c.enabled = enabled{
+		condstore: st.Enabled&hibernate.ExtCondStore != 0,
+		qresync:   st.Enabled&hibernate.ExtQResync != 0,
+		utf8:      st.Enabled&hibernate.ExtUTF8Accept != 0,
+		rev2:      st.Enabled&hibernate.ExtIMAP4rev2 != 0,
+	}
+	if c.enabled.utf8 {
+		c.w.UTF8 = true
+		c.dec.SetUTF8(true)
+	}
+	sel, err := c.openSelected(st.Mailbox, st.ReadOnly)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", st.Mailbox, err)
+	}
+	c.sel, c.state = sel, stateSelected
+	c.log = c.logBase.With("mailbox", sel.name)
+
+	v := sel.view
+	// The fresh view claimed what no session had seen (IMAP4rev1
+	// \Recent): messages that came while this one slept, which its own
+	// Refresh would have claimed had it been awake.
+	claimed := v.Recent
+	var recent []uint32
+	kwCount := 0
+	for _, e := range st.ExtState {
+		switch e.Kind {
+		case extRecent:
+			recent, err = parseRanges(e.Data)
+		case extKeywords:
+			d := uvarints{b: e.Data}
+			kwCount, err = int(d.next()), d.err
+		case extTold:
+			sel.told, err = parseTold(e.Data)
+		case extSaved:
+			sel.saved, err = parseRanges(e.Data)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s: extension %d: %w", st.Mailbox, e.Kind, err)
+		}
+	}
+	// The view at export: S with the records the store has now. Those
+	// changed after M are replaced by the Refresh that follows, and
+	// reported; those expunged are kept as bare UIDs for it to remove.
+	fresh := v.Messages
+	msgs := make([]mailstore.Message, 0, st.Messages)
+	j := 0
+	for _, uid := range fromRanges(st.UIDs) {
+		for j < len(fresh) && fresh[j].UID < uid {
+			j++
+		}
+		if j < len(fresh) && fresh[j].UID == uid {
+			msgs = append(msgs, fresh[j])
+			continue
+		}
+		msgs = append(msgs, mailstore.Message{UID: uid})
+	}
+	v.Messages = msgs
+	v.UIDValidity = st.UIDValidity
+	v.UIDNext = st.UIDNext
+	v.HighestModSeq = st.HighestModSeq
+	if kwCount < len(v.Keywords) {
+		// Only the count matters until the Refresh replaces the list:
+		// the set only grows, and every growth bumps HIGHESTMODSEQ.
+		v.Keywords = v.Keywords[:kwCount]
+	}
+	v.Recent = mergeUIDs(recent, claimed)
+	// The first step of the resumed IDLE is a Refresh.
+	sel.signal()
+	return nil
+}
+
+// mergeUIDs merges two ascending UID lists.
+func mergeUIDs(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, len(a)+len(b))
+	out = append(out, a...)
+	out = append(out, b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,294 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// hibernator holds the server's hibernated connections (DESIGN.md "The life
+// of a connection"; issue 7): a Table of state blobs and descriptors, one
+// epoll Poller for all their sockets, one store watch per (user, mailbox)
+// through the Table's subscription hooks, and one keepalive ticker.
+type hibernator struct {
+	srv    *Server
+	poller *hibernate.Poller
+
+	mu      sync.Mutex // guards everything below; the Table is not concurrent
+	table   *hibernate.Table
+	watches map[hibernate.SubID]func() // store watch cancel funcs, one per mailbox
+	closed  bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup // the keepalive goroutine and wakes in flight
+}
+
+// Wake causes, a metric label.
+const (
+	wakeClient  = "client"
+	wakeMailbox = "mailbox"
+)
+
+func newHibernator(s *Server) (*hibernator, error) {
+	h := &hibernator{
+		srv:     s,
+		watches: make(map[hibernate.SubID]func()),
+		stop:    make(chan struct{}),
+	}
+	h.table = hibernate.NewTable(hibernate.TableConfig{
+		Keepalive:     s.cfg.IdleKeepalive,
+		OnSubscribe:   h.subscribe,
+		OnUnsubscribe: h.unsubscribe,
+	})
+	p, err := hibernate.NewPoller(h.clientReady)
+	if err != nil {
+		return nil, fmt.Errorf("imapserver: hibernation poller: %w", err)
+	}
+	h.poller = p
+	h.wg.Add(1)
+	go h.keepalives()
+	return h, nil
+}
+
+// subscribe runs inside Table.Insert (h.mu held) for the first sleeper on
+// a mailbox. The store's publisher calls back after releasing its own
+// lock (notify.Bus), but the callback must not block it: it hands the
+// wake to a goroutine.
+func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
+	h.watches[id] = h.srv.cfg.Store.Watch(user, mailbox, func(ev mailstore.Event) {
+		switch ev.Kind {
+		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
+			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
+			go h.mailboxChanged(id)
+		}
+	})
+}
+
+// unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
+func (h *hibernator) unsubscribe(id hibernate.SubID) {
+	if cancel := h.watches[id]; cancel != nil {
+		cancel()
+		delete(h.watches, id)
+	}
+}
+
+// sleep hibernates a connection whose session was exported to st and
+// whose socket was detached to fd. On error fd is closed: the connection
+// is lost, as after a failed write.
+func (h *hibernator) sleep(fd int, st *hibernate.State) (hibernate.Token, error) {
+	blob, err := st.MarshalBinary()
+	if err != nil {
+		hibernate.CloseFD(fd)
+		return 0, fmt.Errorf("hibernate: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		hibernate.WriteFD(fd, []byte("* BYE Server shutting down\r\n"))
+		hibernate.CloseFD(fd)
+		return 0, errShutdown
+	}
+	tok, err := h.table.Insert(fd, st.User, normInbox(st.Mailbox), blob, time.Now())
+	if err != nil {
+		hibernate.CloseFD(fd)
+		return 0, fmt.Errorf("hibernate: %w", err)
+	}
+	// Add after Insert: a byte already waiting fires at once, and the
+	// callback finds the entry.
+	if err := h.poller.Add(fd, uint64(tok)); err != nil {
+		h.table.Remove(tok)
+		hibernate.CloseFD(fd)
+		return 0, fmt.Errorf("hibernate: %w", err)
+	}
+	m := h.srv.cfg.Metrics
+	m.connState("hibernated", 1)
+	m.hibernated(len(blob))
+	return tok, nil
+}
+
+// wakeToken wakes one sleeper, unless it woke already.
+func (h *hibernator) wakeToken(tok hibernate.Token, cause string) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	info, err := h.table.Lookup(tok)
+	if err != nil || h.poller.Remove(info.FD) != nil {
+		// Gone, or the client spoke and its callback owns the wake.
+		h.mu.Unlock()
+		return
+	}
+	fd, blob, since, err := h.take(tok)
+	if err == nil {
+		h.wg.Add(1)
+	}
+	h.mu.Unlock()
+	if err == nil {
+		go h.wake(fd, blob, since, cause)
+	}
+}
+
+// normInbox spells INBOX the one way, so that all its sleepers share one
+// subscription (RFC 9051 5.1: INBOX is case-insensitive).
+func normInbox(name string) string {
+	if len(name) == 5 && (name[0]|0x20) == 'i' && (name[1]|0x20) == 'n' && (name[2]|0x20) == 'b' &&
+		(name[3]|0x20) == 'o' && (name[4]|0x20) == 'x' {
+		return "INBOX"
+	}
+	return name
+}
+
+// take removes a sleeper from the table and returns its descriptor and
+// blob; whoever takes it owns the wake. The caller holds h.mu and has
+// disarmed (or seen fire) the descriptor in the poller.
+func (h *hibernator) take(tok hibernate.Token) (fd int, blob []byte, since time.Time, err error) {
+	info, err := h.table.Lookup(tok)
+	if err != nil {
+		return -1, nil, time.Time{}, err
+	}
+	blob, err = h.table.AppendBlob(nil, tok)
+	if err != nil {
+		return -1, nil, time.Time{}, err
+	}
+	if err := h.table.Remove(tok); err != nil {
+		return -1, nil, time.Time{}, err
+	}
+	h.srv.cfg.Metrics.connState("hibernated", -1)
+	return info.FD, blob, info.Since, nil
+}
+
+// clientReady is the poller's callback: the client sent bytes (or closed).
+// The poller disarmed the descriptor, so no mailbox wake can take it.
+func (h *hibernator) clientReady(token uint64) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	fd, blob, since, err := h.take(hibernate.Token(token))
+	if err == nil {
+		h.wg.Add(1)
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return // taken by Shutdown
+	}
+	go h.wake(fd, blob, since, wakeClient)
+}
+
+// mailboxChanged wakes every sleeper on a mailbox. This session's slice
+// does a full wake (restore, replay, idle, hibernate again); staying
+// asleep is issue 7's next step.
+func (h *hibernator) mailboxChanged(id hibernate.SubID) {
+	type woken struct {
+		fd    int
+		blob  []byte
+		since time.Time
+	}
+	var ws []woken
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	for _, tok := range h.table.AppendWaiters(nil, id) {
+		info, err := h.table.Lookup(tok)
+		if err != nil {
+			continue
+		}
+		if err := h.poller.Remove(info.FD); err != nil {
+			// ErrNotRegistered: the client spoke first and its
+			// callback owns the wake.
+			continue
+		}
+		fd, blob, since, err := h.take(tok)
+		if err != nil {
+			continue
+		}
+		h.wg.Add(1)
+		ws = append(ws, woken{fd, blob, since})
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		go h.wake(w.fd, w.blob, w.since, wakeMailbox)
+	}
+}
+
+// keepalives sends "* OK Still here" to sleepers, from one ticker for all
+// (RFC 2177 3 asks servers to keep idle clients' NAT mappings alive).
+// Unlike an active IDLE's ticker, the interval counts from hibernation.
+func (h *hibernator) keepalives() {
+	defer h.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var due []hibernate.Token
+	line := []byte("* OK Still here\r\n")
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			due = h.table.AppendDueKeepalives(due[:0], now)
+			for _, tok := range due {
+				info, err := h.table.Lookup(tok)
+				if err != nil {
+					continue
+				}
+				if werr := hibernate.WriteFD(info.FD, line); werr == nil {
+					h.srv.cfg.Metrics.wrote(len(line))
+					continue
+				}
+				// The client is gone or not reading: drop it, as an
+				// active IDLE does after a failed write.
+				if h.poller.Remove(info.FD) != nil {
+					continue // a wake is in flight; it will see the error
+				}
+				h.table.Remove(tok)
+				hibernate.CloseFD(info.FD)
+				h.srv.cfg.Metrics.connState("hibernated", -1)
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// shutdown says BYE to every sleeper and closes it, then waits for wakes
+// in flight (they see the server closing and say BYE themselves).
+func (h *hibernator) shutdown() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	close(h.stop)
+	h.mu.Unlock()
+	// After Close no callback runs; descriptors still armed are ours.
+	h.poller.Close()
+	h.mu.Lock()
+	var due []hibernate.Token
+	// Every sleeper's keepalive is due within one interval: walking the
+	// wheel that far finds them all without a second index.
+	due = h.table.AppendDueKeepalives(due, time.Now().Add(2*h.srv.cfg.IdleKeepalive))
+	for _, tok := range due {
+		info, err := h.table.Lookup(tok)
+		if err != nil {
+			continue
+		}
+		hibernate.WriteFD(info.FD, []byte("* BYE Server shutting down\r\n"))
+		hibernate.CloseFD(info.FD)
+		h.table.Remove(tok)
+		h.srv.cfg.Metrics.connState("hibernated", -1)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// errHibernated ends a session goroutine whose connection now sleeps.
+var errHibernated = errors.New("connection hibernated")

@@ -1,0 +1,301 @@
+package imapserver_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// hibStep is one step of a differential script: a client sends a line (or
+// alice or bob gets a delivery), then each named client reads until a
+// line containing its marker. Waiting for every expected response before
+// the next step makes the transcript independent of scheduling.
+type hibStep struct {
+	who     string            // client name, or "deliver:alice" / "deliver:bob"
+	send    string            // raw bytes, "\r\n" included; a message for a delivery
+	waitFor map[string]string // client → substring of the last line to read
+}
+
+// hibClients are the script's connections: several per user, IMAP4rev1 and
+// IMAP4rev2, read-write and read-only. Only a (rev1, read-write) ever
+// idles while new mail arrives, so which session claims \Recent is fixed;
+// c changes flags and expunges only with commands that never claim first.
+var hibClients = []struct{ name, user string }{
+	{"a", "alice"}, // IMAP4rev1 + CONDSTORE, SELECT, idles
+	{"b", "alice"}, // IMAP4rev2 + QRESYNC, EXAMINE, idles
+	{"c", "alice"}, // IMAP4rev2, SELECT, changes flags and expunges
+	{"d", "alice"}, // IMAP4rev1, EXAMINE, idles
+	{"f", "alice"}, // authenticated only, APPENDs
+	{"e", "bob"},   // IMAP4rev2, SELECT, idles
+}
+
+func hibScript() []hibStep {
+	msg := func(n int) string { return testMessage(n) }
+	appendLit := func(tag string, n int) string {
+		m := msg(n)
+		return fmt.Sprintf("%s APPEND INBOX {%d+}\r\n%s\r\n", tag, len(m), m)
+	}
+	w := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	return []hibStep{
+		{"a", "a1 ENABLE CONDSTORE\r\n", w("a", "a1 ")},
+		{"a", "a2 SELECT INBOX\r\n", w("a", "a2 ")},
+		{"a", "a3 IDLE\r\n", w("a", "+ idling")},
+		{"b", "b1 ENABLE IMAP4rev2 QRESYNC\r\n", w("b", "b1 ")},
+		{"b", "b2 EXAMINE INBOX\r\n", w("b", "b2 ")},
+		{"b", "b3 IDLE\r\n", w("b", "+ idling")},
+		{"d", "d1 EXAMINE INBOX\r\n", w("d", "d1 ")},
+		{"d", "d2 IDLE\r\n", w("d", "+ idling")},
+		{"c", "c1 ENABLE IMAP4rev2\r\n", w("c", "c1 ")},
+		{"c", "c2 SELECT INBOX\r\n", w("c", "c2 ")},
+		{"e", "e1 ENABLE IMAP4rev2\r\n", w("e", "e1 ")},
+		{"e", "e2 SELECT INBOX\r\n", w("e", "e2 ")},
+		{"e", "e3 IDLE\r\n", w("e", "+ idling")},
+		// An external delivery wakes every idler of alice's INBOX.
+		{"deliver:alice", msg(3), w("a", "RECENT", "b", "EXISTS", "d", "RECENT")},
+		// An APPEND from another session.
+		{"f", appendLit("f1", 4), w("f", "f1 ", "a", "RECENT", "b", "EXISTS", "d", "RECENT")},
+		// A flag change (STORE by sequence number applies no pending
+		// change in c, so c claims nothing).
+		{"c", "c3 STORE 1 +FLAGS (\\Flagged)\r\n", w("c", "c3 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
+		// DONE while asleep, a command, IDLE again.
+		{"a", "DONE\r\n", w("a", "a3 ")},
+		{"a", "a4 NOOP\r\n", w("a", "a4 ")},
+		{"a", "a5 IDLE\r\n", w("a", "+ idling")},
+		// DONE and a new IDLE in one packet.
+		{"b", "DONE\r\nb4 IDLE\r\n", w("b", "+ idling")},
+		// Flag \Deleted, then expunge: EXPUNGE for rev1, VANISHED under QRESYNC.
+		{"c", "c4 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", w("c", "c4 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
+		{"c", "c5 EXPUNGE\r\n", w("c", "c5 ", "a", "EXPUNGE", "b", "VANISHED", "d", "EXPUNGE")},
+		{"deliver:bob", msg(5), w("e", "EXISTS")},
+		// Two deliveries in a row, each waited for.
+		{"deliver:alice", msg(6), w("a", "RECENT", "b", "EXISTS", "d", "RECENT")},
+		{"c", "c6 STORE 1 -FLAGS (\\Flagged)\r\n", w("c", "c6 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
+		{"a", "DONE\r\n", w("a", "a5 ")},
+		{"a", "a6 FETCH 1:* (UID FLAGS)\r\n", w("a", "a6 ")},
+		{"b", "DONE\r\n", w("b", "b4 ")},
+		{"d", "DONE\r\n", w("d", "d2 ")},
+		{"e", "DONE\r\n", w("e", "e3 ")},
+		{"e", "e4 FETCH 1:* (UID FLAGS)\r\n", w("e", "e4 ")},
+	}
+}
+
+// unstable masks what differs between any two runs of the script, with
+// or without hibernation: each run has its own store, so UIDVALIDITY
+// (chosen from the clock) differs.
+var unstable = regexp.MustCompile(`(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
+
+// runHibScript runs the script on a fresh server and returns each client's
+// transcript.
+func runHibScript(t *testing.T, hibernateAfter time.Duration) (map[string]string, *testserver.Server) {
+	t.Helper()
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = hibernateAfter
+	}))
+	fill(t, srv, "INBOX", 2)
+	clients := map[string]*testserver.Client{}
+	logs := map[string]*strings.Builder{}
+	for _, hc := range hibClients {
+		u := srv.Alice
+		if hc.user == "bob" {
+			u = srv.Bob
+		}
+		c := srv.Login(t, u)
+		c.Timeout = 5 * time.Second
+		clients[hc.name] = c
+		logs[hc.name] = &strings.Builder{}
+	}
+	for _, st := range hibScript() {
+		switch st.who {
+		case "deliver:alice":
+			srv.Deliver(t, "alice", st.send)
+		case "deliver:bob":
+			srv.Deliver(t, "bob", st.send)
+		default:
+			clients[st.who].Write(st.send)
+			for _, l := range strings.SplitAfter(st.send, "\r\n") {
+				if l != "" {
+					fmt.Fprintf(logs[st.who], "C: %s", l)
+				}
+			}
+		}
+		for name, marker := range st.waitFor {
+			for {
+				l := clients[name].ReadLine()
+				fmt.Fprintf(logs[name], "S: %s\r\n", l)
+				if strings.Contains(l, marker) {
+					break
+				}
+			}
+		}
+		// Give every idler time to hibernate (1 ms) before the next
+		// step; the same pause without hibernation keeps the runs alike.
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := map[string]string{}
+	for name, b := range logs {
+		out[name] = unstable.ReplaceAllString(b.String(), "$1 <n>")
+	}
+	return out, srv
+}
+
+// TestHibernationDifferential runs the same script with hibernation off
+// and after 1 ms: no client may see a difference (DESIGN.md, "The life of
+// a connection"). The only masked difference is UIDVALIDITY, which
+// differs between any two stores.
+func TestHibernationDifferential(t *testing.T) {
+	off, _ := runHibScript(t, 0)
+	on, srv := runHibScript(t, time.Millisecond)
+	for _, hc := range hibClients {
+		if off[hc.name] != on[hc.name] {
+			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
+		}
+	}
+	if testing.Verbose() {
+		t.Logf("client a, hibernation on:\n%s", on["a"])
+	}
+	got := gather(t, srv.Metrics)
+	t.Logf("hibernation metrics: %v", got)
+	if got["dormouse_imap_hibernations_total"] < 10 {
+		t.Errorf("hibernations_total = %v, want ≥ 10: the script did not exercise hibernation", got["dormouse_imap_hibernations_total"])
+	}
+	if n := got["dormouse_imap_hibernation_blob_bytes_count"]; n != got["dormouse_imap_hibernations_total"] {
+		t.Errorf("blob histogram has %v samples, want one per hibernation", n)
+	} else {
+		t.Logf("mean state blob: %.1f bytes", got["dormouse_imap_hibernation_blob_bytes_sum"]/n)
+	}
+	if got["dormouse_imap_wakes_total,cause=client"] == 0 || got["dormouse_imap_wakes_total,cause=mailbox"] == 0 {
+		t.Errorf("wakes: %v, want both causes", got)
+	}
+}
+
+// TestHibernationHappens checks that an idling plain connection really
+// sleeps (gauge and goroutine count), and that a TLS one stays active with
+// the reason counted.
+func TestHibernationHappens(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	fill(t, srv, "INBOX", 1)
+	const n = 20
+	var cs []*testserver.Client
+	for i := 0; i < n; i++ {
+		c := selectInbox(t, srv)
+		c.Send("i IDLE")
+		c.Expect("S: + idling")
+		cs = append(cs, c)
+	}
+	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", n)
+	if got := gather(t, srv.Metrics)["dormouse_imap_connections,state=idling"]; got != 0 {
+		t.Errorf("idling = %v, want 0 once all sleep", got)
+	}
+	srv.Deliver(t, "alice", testMessage(2))
+	for _, c := range cs {
+		c.Expect("S: * 2 EXISTS")
+		if l := c.ReadLine(); !strings.HasSuffix(l, " RECENT") {
+			t.Fatalf("want RECENT, got %q", l)
+		}
+	}
+	for _, c := range cs {
+		c.Run(`
+C: DONE
+S: i OK IDLE terminated
+C: n NOOP
+S: n OK NOOP completed
+`)
+	}
+	got := gather(t, srv.Metrics)
+	if got["dormouse_imap_wakes_total,cause=mailbox"] < n {
+		t.Errorf("mailbox wakes = %v, want ≥ %d", got["dormouse_imap_wakes_total,cause=mailbox"], n)
+	}
+}
+
+// TestHibernationTLSStaysActive checks the refusal reason for TLS.
+func TestHibernationTLSStaysActive(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithTLS(true), testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	c := srv.DialTLS(t)
+	c.Cmd(`L LOGIN alice alice-secret`)
+	c.Cmd(`s SELECT INBOX`)
+	c.Send("i IDLE")
+	c.Expect("S: + idling")
+	waitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_total,reason=tls", 1)
+	c.Run(`
+C: DONE
+S: i OK IDLE terminated
+`)
+}
+
+func waitMetric(t *testing.T, m *imapserver.Metrics, key string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := gather(t, m)[key]
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", key, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func gather(t *testing.T, ms *imapserver.Metrics) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ms.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				got[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				got[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+				got[key+"_sum"] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return got
+}
+
+// TestHibernationShutdown checks that a sleeping client hears the same BYE
+// at shutdown as an idling one.
+func TestHibernationShutdown(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	c := selectInbox(t, srv)
+	c.Send("i IDLE")
+	c.Expect("S: + idling")
+	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	srv.Close()
+	c.Expect("S: * BYE Server shutting down")
+	if got := gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"]; got != 0 {
+		t.Errorf("hibernated = %v after shutdown, want 0", got)
+	}
+}

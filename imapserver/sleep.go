@@ -1,0 +1,54 @@
+package imapserver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dormouse/dormouse/hibernate"
+)
+
+// refuseHibernation counts why an idling session stays active.
+func (c *conn) refuseHibernation(err error) {
+	var ne errNotExportable
+	reason := "error"
+	if errors.As(err, &ne) {
+		reason = string(ne)
+	} else {
+		c.log.Warn("hibernate", "err", err)
+	}
+	c.srv.cfg.Metrics.refused(reason)
+}
+
+// hibernate puts an idling session to sleep: the socket is detached to a
+// bare descriptor and handed with the exported state to the server's
+// hibernator; the session's mailbox, user handle and buffers are
+// released. The caller has stopped the reader and checked that nothing is
+// buffered either way. On success the session goroutine must end without
+// touching the connection.
+func (c *conn) hibernate(st *hibernate.State) error {
+	c.mu.Lock()
+	fd, err := hibernate.Detach(c.nc)
+	c.mu.Unlock()
+	if err != nil {
+		// Without Unix descriptors Detach fails before closing
+		// anything: the IDLE goes on, active. (A failed Close after the
+		// dup leaves a broken socket, which the next read reports.)
+		return fmt.Errorf("%w: %w", errNotExportable("detach"), err)
+	}
+	c.hibernated = true
+	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages)
+	tok, err := c.srv.hib.sleep(fd, st)
+	// The session's own watch stays until the sleeper's subscription is
+	// in place, so a change in between is not lost: it wakes the
+	// sleeper at once, as it would have reached an active IDLE.
+	changed := len(c.sel.notify) > 0
+	c.closeSession()
+	if err != nil {
+		c.log.Debug("hibernate failed", "err", err)
+		return nil
+	}
+	if changed {
+		c.srv.hib.wakeToken(tok, wakeMailbox)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package imapserver
+
+import (
+	"errors"
+	"time"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// wake brings a hibernated connection back: the descriptor becomes a
+// net.Conn again and a new session goroutine restores the state and
+// resumes the IDLE. It runs on its own goroutine; h.wg counts it until
+// the connection is registered with the server (or refused).
+func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string) {
+	var st hibernate.State
+	if err := st.UnmarshalBinary(blob); err != nil {
+		// Our own blob: this is a bug, and the session is lost.
+		h.srv.log.Error("wake", "err", err)
+		hibernate.CloseFD(fd)
+		h.wg.Done()
+		return
+	}
+	nc, err := hibernate.Attach(fd)
+	if err != nil {
+		h.srv.log.Error("wake", "user", st.User, "err", err)
+		h.wg.Done()
+		return
+	}
+	c := h.srv.wokenConn(nc)
+	h.wg.Done()
+	if c == nil {
+		nc.Write([]byte("* BYE Server shutting down\r\n"))
+		nc.Close()
+		return
+	}
+	h.srv.cfg.Metrics.woke(cause)
+	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
+	c.run(&st)
+}
+
+// resume restores the session of st and resumes its IDLE, which replays
+// what changed while it slept and then reads the client's DONE as any
+// IDLE does. False ends the connection.
+func (c *conn) resume(st *hibernate.State) bool {
+	if err := c.restoreState(st); err != nil {
+		// The replies an active session would have given (refresh).
+		switch {
+		case errors.Is(err, mailstore.ErrNoMailbox):
+			c.bye("Selected mailbox was deleted, have to disconnect")
+		default:
+			c.log.Error("restore", "err", err)
+			c.bye("Internal error")
+		}
+		return false
+	}
+	c.resumed = true
+	return c.exec(&imapwire.Command{Tag: st.IdleTag, Name: "IDLE"})
+}
