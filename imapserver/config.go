@@ -30,11 +30,13 @@ const (
 	PlaintextNever
 )
 
-// Limits bound what one connection may use.
+// Limits bound what one connection may use. There is no limit on commands
+// in flight: a session reads and runs one command at a time, so a
+// pipelining client's surplus waits in the socket buffer, under TCP
+// backpressure.
 type Limits struct {
 	MaxLine          int           // longest command line without literals (default 64 KiB)
 	MaxLiteral       int64         // largest literal or APPEND message (default 64 MiB)
-	MaxInFlight      int           // pipelined commands read ahead (default 32; a session reads one command at a time, so at most one is parsed ahead)
 	LoginTimeout     time.Duration // unauthenticated connection (default 60 s)
 	IdleTimeout      time.Duration // authenticated, no command and no IDLE (default 30 min, RFC 9051 5.4)
 	FailedLoginDelay time.Duration // pause after a failed login (default 2 s; negative for none)
@@ -63,7 +65,6 @@ type Config struct {
 const (
 	DefaultMaxLine          = 64 << 10
 	DefaultMaxLiteral       = 64 << 20
-	DefaultMaxInFlight      = 32
 	DefaultLoginTimeout     = 60 * time.Second
 	DefaultIdleTimeout      = 30 * time.Minute // RFC 9051 5.4: at least 30 minutes
 	DefaultFailedLoginDelay = 2 * time.Second
@@ -77,9 +78,6 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxLiteral <= 0 {
 		l.MaxLiteral = DefaultMaxLiteral
-	}
-	if l.MaxInFlight <= 0 {
-		l.MaxInFlight = DefaultMaxInFlight
 	}
 	if l.LoginTimeout <= 0 {
 		l.LoginTimeout = DefaultLoginTimeout
