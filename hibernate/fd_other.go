@@ -18,3 +18,9 @@ func WriteFD(fd int, p []byte) error { return errors.ErrUnsupported }
 
 // CloseFD is not supported without Unix descriptors.
 func CloseFD(fd int) error { return errors.ErrUnsupported }
+
+// ReadFD is not supported without Unix descriptors.
+func ReadFD(fd int, p []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+// WriteFDN is not supported without Unix descriptors.
+func WriteFDN(fd int, p []byte) (int, error) { return 0, errors.ErrUnsupported }

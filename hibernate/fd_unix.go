@@ -46,5 +46,41 @@ func WriteFD(fd int, p []byte) error {
 	return nil
 }
 
+// ReadFD reads what is waiting on a detached, non-blocking descriptor,
+// for the few bytes a sleeping connection may answer without waking (a
+// DONE and a new IDLE). It never blocks: with nothing waiting the error
+// is syscall.EAGAIN. 0 bytes and a nil error mean end of file.
+func ReadFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}
+
+// WriteFDN writes as much of p as the socket takes without blocking and
+// returns how much that was; the error is syscall.EAGAIN when the rest
+// would block. Unlike WriteFD the caller learns where to resume, so a
+// short write of a longer update can be finished by a woken session.
+func WriteFDN(fd int, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := syscall.Write(fd, p[n:])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
 // CloseFD closes a descriptor from Detach that will not be attached again.
 func CloseFD(fd int) error { return closeFD(fd) }

@@ -32,8 +32,11 @@
 // its socket detached to a bare descriptor, and its goroutine, buffers,
 // mailbox and user handles released. Client bytes or a change to the
 // mailbox wake it: a new session restores the view as it was at export
-// and the first Refresh replays exactly what changed since. A wake by a
-// mailbox change is a full wake in this version. TLS sessions (Detach
+// and the first Refresh replays exactly what changed since. Two answers
+// need no wake (hibernate_serve.go): DONE and a new IDLE in one packet
+// get the tagged OK and "+ idling", and a mailbox change is sent as the
+// untagged updates an active IDLE sends, computed from ChangesSince and
+// the state's UID ranges (hibernate_update.go). TLS sessions (Detach
 // cannot keep a tls.Conn's record state) and IDLE without a selected
 // mailbox stay active; the reason is counted
 // (dormouse_imap_hibernation_refused_total).

@@ -60,35 +60,14 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 		Messages:      uint32(len(v.Messages)),
 		IdleTag:       tag,
 	}
-	if c.enabled.condstore {
-		st.Enabled |= hibernate.ExtCondStore
-	}
-	if c.enabled.qresync {
-		st.Enabled |= hibernate.ExtQResync
-	}
-	if c.enabled.utf8 {
-		st.Enabled |= hibernate.ExtUTF8Accept
-	}
-	if c.enabled.rev2 {
-		st.Enabled |= hibernate.ExtIMAP4rev2
-	}
+	st.Enabled = c.enabled.bits()
 	var uids []uint32
 	for i := range v.Messages {
 		uids = append(uids, v.Messages[i].UID)
 	}
 	st.UIDs = toRanges(uids)
-	if len(v.Recent) > 0 {
-		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extRecent, Data: appendRanges(nil, v.Recent)})
-	}
-	if len(v.Keywords) > 0 {
-		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extKeywords, Data: binary.AppendUvarint(nil, uint64(len(v.Keywords)))})
-	}
-	if len(sel.told) > 0 {
-		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extTold, Data: appendTold(nil, sel.told)})
-	}
-	if sel.saved != nil {
-		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, sel.saved)})
-	}
+	ext := sessionExt{recent: v.Recent, keywords: len(v.Keywords), told: sel.told, saved: sel.saved}
+	st.ExtState = ext.appendTo(nil)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", sel.name, err)
@@ -225,12 +204,7 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	c.user, c.username, c.state = u, st.User, stateAuth
 	c.logBase = c.logBase.With("user", st.User)
 	c.log = c.logBase
-	c.enabled = enabled{
-		condstore: st.Enabled&hibernate.ExtCondStore != 0,
-		qresync:   st.Enabled&hibernate.ExtQResync != 0,
-		utf8:      st.Enabled&hibernate.ExtUTF8Accept != 0,
-		rev2:      st.Enabled&hibernate.ExtIMAP4rev2 != 0,
-	}
+	c.enabled = enabledOf(st.Enabled)
 	if c.enabled.utf8 {
 		c.w.UTF8 = true
 		c.dec.SetUTF8(true)
@@ -247,24 +221,11 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	// \Recent): messages that came while this one slept, which its own
 	// Refresh would have claimed had it been awake.
 	claimed := v.Recent
-	var recent []uint32
-	kwCount := 0
-	for _, e := range st.ExtState {
-		switch e.Kind {
-		case extRecent:
-			recent, err = parseRanges(e.Data)
-		case extKeywords:
-			d := uvarints{b: e.Data}
-			kwCount, err = int(d.next()), d.err
-		case extTold:
-			sel.told, err = parseTold(e.Data)
-		case extSaved:
-			sel.saved, err = parseRanges(e.Data)
-		}
-		if err != nil {
-			return fmt.Errorf("restore %s: extension %d: %w", st.Mailbox, e.Kind, err)
-		}
+	ext, err := parseSessionExt(st)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
+	sel.told, sel.saved = ext.told, ext.saved
 	// The view at export: S with the records the store has now. Those
 	// changed after M are replaced by the Refresh that follows, and
 	// reported; those expunged are kept as bare UIDs for it to remove.
@@ -285,12 +246,12 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	v.UIDValidity = st.UIDValidity
 	v.UIDNext = st.UIDNext
 	v.HighestModSeq = st.HighestModSeq
-	if kwCount < len(v.Keywords) {
+	if ext.keywords < len(v.Keywords) {
 		// Only the count matters until the Refresh replaces the list:
 		// the set only grows, and every growth bumps HIGHESTMODSEQ.
-		v.Keywords = v.Keywords[:kwCount]
+		v.Keywords = v.Keywords[:ext.keywords]
 	}
-	v.Recent = mergeUIDs(recent, claimed)
+	v.Recent = mergeUIDs(ext.recent, claimed)
 	// The first step of the resumed IDLE is a Refresh.
 	sel.signal()
 	return nil
@@ -303,4 +264,83 @@ func mergeUIDs(a, b []uint32) []uint32 {
 	out = append(out, b...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// bits returns the extensions as the state blob records them.
+func (e enabled) bits() hibernate.Extension {
+	var x hibernate.Extension
+	if e.condstore {
+		x |= hibernate.ExtCondStore
+	}
+	if e.qresync {
+		x |= hibernate.ExtQResync
+	}
+	if e.utf8 {
+		x |= hibernate.ExtUTF8Accept
+	}
+	if e.rev2 {
+		x |= hibernate.ExtIMAP4rev2
+	}
+	return x
+}
+
+// enabledOf is the inverse of enabled.bits.
+func enabledOf(x hibernate.Extension) enabled {
+	return enabled{
+		condstore: x&hibernate.ExtCondStore != 0,
+		qresync:   x&hibernate.ExtQResync != 0,
+		utf8:      x&hibernate.ExtUTF8Accept != 0,
+		rev2:      x&hibernate.ExtIMAP4rev2 != 0,
+	}
+}
+
+// sessionExt is the session state kept in hibernate.State.ExtState: the
+// parts of the view and the selection that a replay needs beyond S, M
+// and N. Export, restore and the in-place update of a sleeper
+// (hibernate_update.go) all go through it.
+type sessionExt struct {
+	recent   []uint32          // extRecent
+	keywords int               // extKeywords
+	told     map[uint32]uint64 // extTold
+	saved    []uint32          // extSaved; nil when no search saved one
+}
+
+// appendTo appends the encoded extension states to dst, by ascending kind.
+func (e *sessionExt) appendTo(dst []hibernate.ExtState) []hibernate.ExtState {
+	if len(e.recent) > 0 {
+		dst = append(dst, hibernate.ExtState{Kind: extRecent, Data: appendRanges(nil, e.recent)})
+	}
+	if e.keywords > 0 {
+		dst = append(dst, hibernate.ExtState{Kind: extKeywords, Data: binary.AppendUvarint(nil, uint64(e.keywords))})
+	}
+	if len(e.told) > 0 {
+		dst = append(dst, hibernate.ExtState{Kind: extTold, Data: appendTold(nil, e.told)})
+	}
+	if e.saved != nil {
+		dst = append(dst, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, e.saved)})
+	}
+	return dst
+}
+
+// parseSessionExt decodes the extension states of st.
+func parseSessionExt(st *hibernate.State) (sessionExt, error) {
+	var e sessionExt
+	var err error
+	for _, x := range st.ExtState {
+		switch x.Kind {
+		case extRecent:
+			e.recent, err = parseRanges(x.Data)
+		case extKeywords:
+			d := uvarints{b: x.Data}
+			e.keywords, err = int(d.next()), d.err
+		case extTold:
+			e.told, err = parseTold(x.Data)
+		case extSaved:
+			e.saved, err = parseRanges(x.Data)
+		}
+		if err != nil {
+			return sessionExt{}, fmt.Errorf("state of %s: extension %d: %w", st.Mailbox, x.Kind, err)
+		}
+	}
+	return e, nil
 }

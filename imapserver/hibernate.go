@@ -21,22 +21,33 @@ type hibernator struct {
 	mu      sync.Mutex // guards everything below; the Table is not concurrent
 	table   *hibernate.Table
 	watches map[hibernate.SubID]func() // store watch cancel funcs, one per mailbox
-	closed  bool
+	// busy holds the sleepers a goroutine serves in place (disarmed but
+	// still in the table, see serve); true when a mailbox change came
+	// meanwhile, which that goroutine then applies before re-arming.
+	busy   map[hibernate.Token]bool
+	closed bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup // the keepalive goroutine and wakes in flight
 }
 
-// Wake causes, a metric label.
+// Wake causes, a metric label of full wakes.
 const (
 	wakeClient  = "client"
 	wakeMailbox = "mailbox"
+)
+
+// What a sleeper answers without waking, a metric label.
+const (
+	servedReidle = "reidle" // DONE and a new IDLE
+	servedUpdate = "update" // a mailbox change announced in place
 )
 
 func newHibernator(s *Server) (*hibernator, error) {
 	h := &hibernator{
 		srv:     s,
 		watches: make(map[hibernate.SubID]func()),
+		busy:    make(map[hibernate.Token]bool),
 		stop:    make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -61,9 +72,11 @@ func newHibernator(s *Server) (*hibernator, error) {
 func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
 	h.watches[id] = h.srv.cfg.Store.Watch(user, mailbox, func(ev mailstore.Event) {
 		switch ev.Kind {
-		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
-			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
-			go h.mailboxChanged(id)
+		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged:
+			go h.mailboxChanged(id, false)
+		case mailstore.MailboxDeleted, mailstore.MailboxRenamed:
+			// The woken session says BYE, as an active one would.
+			go h.mailboxChanged(id, true)
 		}
 	})
 }
@@ -110,27 +123,39 @@ func (h *hibernator) sleep(fd int, st *hibernate.State) (hibernate.Token, error)
 	return tok, nil
 }
 
-// wakeToken wakes one sleeper, unless it woke already.
-func (h *hibernator) wakeToken(tok hibernate.Token, cause string) {
+// changedToken applies a mailbox change to one sleeper (as
+// mailboxChanged does for all of a mailbox's), unless it woke already.
+func (h *hibernator) changedToken(tok hibernate.Token) {
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
-	info, err := h.table.Lookup(tok)
-	if err != nil || h.poller.Remove(info.FD) != nil {
-		// Gone, or the client spoke and its callback owns the wake.
-		h.mu.Unlock()
-		return
-	}
-	fd, blob, since, err := h.take(tok)
-	if err == nil {
-		h.wg.Add(1)
-	}
+	own := !h.closed && h.acquire(tok)
 	h.mu.Unlock()
-	if err == nil {
-		go h.wake(fd, blob, since, cause)
+	if own {
+		go h.serve(tok, false, nil)
 	}
+}
+
+// acquire makes the caller the owner of sleeper tok, to serve it in place
+// (h.mu held): the descriptor is disarmed and tok is marked busy; the
+// caller ends with finish or fullWake. False when tok is gone, or owned
+// already (then marked dirty, so that its owner applies the change), or
+// its descriptor fired (the poller's callback will own it, and finds it
+// dirty). h.wg counts an owner.
+func (h *hibernator) acquire(tok hibernate.Token) bool {
+	info, err := h.table.Lookup(tok)
+	if err != nil {
+		return false
+	}
+	if _, ok := h.busy[tok]; ok {
+		h.busy[tok] = true
+		return false
+	}
+	if h.poller.Remove(info.FD) != nil {
+		h.busy[tok] = true
+		return false
+	}
+	h.busy[tok] = false
+	h.wg.Add(1)
+	return true
 }
 
 // normInbox spells INBOX the one way, so that all its sleepers share one
@@ -155,67 +180,69 @@ func (h *hibernator) take(tok hibernate.Token) (fd int, blob []byte, since time.
 	if err != nil {
 		return -1, nil, time.Time{}, err
 	}
-	if err := h.table.Remove(tok); err != nil {
-		return -1, nil, time.Time{}, err
-	}
-	h.srv.cfg.Metrics.connState("hibernated", -1)
+	h.remove(tok, info)
 	return info.FD, blob, info.Since, nil
 }
 
-// clientReady is the poller's callback: the client sent bytes (or closed).
-// The poller disarmed the descriptor, so no mailbox wake can take it.
-func (h *hibernator) clientReady(token uint64) {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
-	fd, blob, since, err := h.take(hibernate.Token(token))
-	if err == nil {
-		h.wg.Add(1)
-	}
-	h.mu.Unlock()
-	if err != nil {
-		return // taken by Shutdown
-	}
-	go h.wake(fd, blob, since, wakeClient)
+// remove ends a sleep (h.mu held): the entry leaves the table and the
+// metrics count the time it slept.
+func (h *hibernator) remove(tok hibernate.Token, info hibernate.Info) {
+	h.table.Remove(tok)
+	delete(h.busy, tok)
+	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 }
 
-// mailboxChanged wakes every sleeper on a mailbox. This session's slice
-// does a full wake (restore, replay, idle, hibernate again); staying
-// asleep is issue 7's next step.
-func (h *hibernator) mailboxChanged(id hibernate.SubID) {
-	type woken struct {
-		fd    int
-		blob  []byte
-		since time.Time
-	}
-	var ws []woken
+// clientReady is the poller's callback: the client sent bytes (or closed).
+// The poller disarmed the descriptor, so no mailbox change can acquire
+// it; one that came meanwhile marked it dirty. It must not block: the
+// bytes are read on the owner's goroutine.
+func (h *hibernator) clientReady(token uint64) {
+	tok := hibernate.Token(token)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return
 	}
-	for _, tok := range h.table.AppendWaiters(nil, id) {
-		info, err := h.table.Lookup(tok)
-		if err != nil {
-			continue
+	if _, err := h.table.Lookup(tok); err != nil {
+		h.mu.Unlock()
+		return // taken by Shutdown
+	}
+	h.busy[tok] = h.busy[tok]
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go h.serve(tok, true, nil)
+}
+
+// mailboxChanged applies a change of a mailbox to all its sleepers: each
+// is sent the untagged updates in place and stays asleep (serve), or,
+// with full or when that cannot be done exactly, is woken. The mailbox
+// is opened once for all of them.
+func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	user, mailbox := h.table.Subscriptions().Key(id)
+	toks := h.table.AppendWaiters(nil, id)
+	owned := toks[:0]
+	for _, tok := range toks {
+		if h.acquire(tok) {
+			owned = append(owned, tok)
 		}
-		if err := h.poller.Remove(info.FD); err != nil {
-			// ErrNotRegistered: the client spoke first and its
-			// callback owns the wake.
-			continue
-		}
-		fd, blob, since, err := h.take(tok)
-		if err != nil {
-			continue
-		}
-		h.wg.Add(1)
-		ws = append(ws, woken{fd, blob, since})
 	}
 	h.mu.Unlock()
-	for _, w := range ws {
-		go h.wake(w.fd, w.blob, w.since, wakeMailbox)
+	if len(owned) == 0 {
+		return
+	}
+	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
+	defer src.close()
+	for _, tok := range owned {
+		if full {
+			h.fullWake(tok, wakeMailbox, nil, nil, nil)
+			continue
+		}
+		h.serve(tok, false, src)
 	}
 }
 
@@ -240,6 +267,9 @@ func (h *hibernator) keepalives() {
 				if err != nil {
 					continue
 				}
+				if _, busy := h.busy[tok]; busy {
+					continue // its owner may be writing; the next tick sends it
+				}
 				if werr := hibernate.WriteFD(info.FD, line); werr == nil {
 					h.srv.cfg.Metrics.wrote(len(line))
 					continue
@@ -249,9 +279,8 @@ func (h *hibernator) keepalives() {
 				if h.poller.Remove(info.FD) != nil {
 					continue // a wake is in flight; it will see the error
 				}
-				h.table.Remove(tok)
+				h.remove(tok, info)
 				hibernate.CloseFD(info.FD)
-				h.srv.cfg.Metrics.connState("hibernated", -1)
 			}
 			h.mu.Unlock()
 		}
@@ -269,7 +298,8 @@ func (h *hibernator) shutdown() {
 	h.closed = true
 	close(h.stop)
 	h.mu.Unlock()
-	// After Close no callback runs; descriptors still armed are ours.
+	// After Close no callback runs; descriptors still armed are ours,
+	// those being served belong to their owners.
 	h.poller.Close()
 	h.mu.Lock()
 	var due []hibernate.Token
@@ -281,10 +311,12 @@ func (h *hibernator) shutdown() {
 		if err != nil {
 			continue
 		}
+		if _, busy := h.busy[tok]; busy {
+			continue // its owner sees h.closed and says BYE
+		}
 		hibernate.WriteFD(info.FD, []byte("* BYE Server shutting down\r\n"))
 		hibernate.CloseFD(info.FD)
-		h.table.Remove(tok)
-		h.srv.cfg.Metrics.connState("hibernated", -1)
+		h.remove(tok, info)
 	}
 	h.mu.Unlock()
 	h.wg.Wait()

@@ -2,6 +2,7 @@ package imapserver_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,16 +19,28 @@ import (
 // line containing its marker. Waiting for every expected response before
 // the next step makes the transcript independent of scheduling.
 type hibStep struct {
-	who     string            // client name, or "deliver:alice" / "deliver:bob"
-	send    string            // raw bytes, "\r\n" included; a message for a delivery
-	waitFor map[string]string // client → substring of the last line to read
+	// who is a client name, or "deliver:alice" / "deliver:bob" (a file
+	// renamed into new/), or "both:<client>": a delivery to alice and the
+	// client's command (an APPEND) at the same time.
+	who  string
+	send string // raw bytes, "\r\n" included; a message for a delivery
+	// waitFor maps a client to the substring of the last line to read;
+	// "\n" separates markers to meet in turn.
+	waitFor map[string]string
+	// quick: the next step follows after a random 0-3 ms instead of
+	// 20 ms, so that it races the client's hibernation.
+	quick bool
+	msg   string // for "both:": the message delivered
 }
+
+// hibClient is a connection of a differential script.
+type hibClient struct{ name, user string }
 
 // hibClients are the script's connections: several per user, IMAP4rev1 and
 // IMAP4rev2, read-write and read-only. Only a (rev1, read-write) ever
 // idles while new mail arrives, so which session claims \Recent is fixed;
 // c changes flags and expunges only with commands that never claim first.
-var hibClients = []struct{ name, user string }{
+var hibClients = []hibClient{
 	{"a", "alice"}, // IMAP4rev1 + CONDSTORE, SELECT, idles
 	{"b", "alice"}, // IMAP4rev2 + QRESYNC, EXAMINE, idles
 	{"c", "alice"}, // IMAP4rev2, SELECT, changes flags and expunges
@@ -50,45 +63,45 @@ func hibScript() []hibStep {
 		return m
 	}
 	return []hibStep{
-		{"a", "a1 ENABLE CONDSTORE\r\n", w("a", "a1 ")},
-		{"a", "a2 SELECT INBOX\r\n", w("a", "a2 ")},
-		{"a", "a3 IDLE\r\n", w("a", "+ idling")},
-		{"b", "b1 ENABLE IMAP4rev2 QRESYNC\r\n", w("b", "b1 ")},
-		{"b", "b2 EXAMINE INBOX\r\n", w("b", "b2 ")},
-		{"b", "b3 IDLE\r\n", w("b", "+ idling")},
-		{"d", "d1 EXAMINE INBOX\r\n", w("d", "d1 ")},
-		{"d", "d2 IDLE\r\n", w("d", "+ idling")},
-		{"c", "c1 ENABLE IMAP4rev2\r\n", w("c", "c1 ")},
-		{"c", "c2 SELECT INBOX\r\n", w("c", "c2 ")},
-		{"e", "e1 ENABLE IMAP4rev2\r\n", w("e", "e1 ")},
-		{"e", "e2 SELECT INBOX\r\n", w("e", "e2 ")},
-		{"e", "e3 IDLE\r\n", w("e", "+ idling")},
+		{"a", "a1 ENABLE CONDSTORE\r\n", w("a", "a1 "), false, ""},
+		{"a", "a2 SELECT INBOX\r\n", w("a", "a2 "), false, ""},
+		{"a", "a3 IDLE\r\n", w("a", "+ idling"), false, ""},
+		{"b", "b1 ENABLE IMAP4rev2 QRESYNC\r\n", w("b", "b1 "), false, ""},
+		{"b", "b2 EXAMINE INBOX\r\n", w("b", "b2 "), false, ""},
+		{"b", "b3 IDLE\r\n", w("b", "+ idling"), false, ""},
+		{"d", "d1 EXAMINE INBOX\r\n", w("d", "d1 "), false, ""},
+		{"d", "d2 IDLE\r\n", w("d", "+ idling"), false, ""},
+		{"c", "c1 ENABLE IMAP4rev2\r\n", w("c", "c1 "), false, ""},
+		{"c", "c2 SELECT INBOX\r\n", w("c", "c2 "), false, ""},
+		{"e", "e1 ENABLE IMAP4rev2\r\n", w("e", "e1 "), false, ""},
+		{"e", "e2 SELECT INBOX\r\n", w("e", "e2 "), false, ""},
+		{"e", "e3 IDLE\r\n", w("e", "+ idling"), false, ""},
 		// An external delivery wakes every idler of alice's INBOX.
-		{"deliver:alice", msg(3), w("a", "RECENT", "b", "EXISTS", "d", "RECENT")},
+		{"deliver:alice", msg(3), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
 		// An APPEND from another session.
-		{"f", appendLit("f1", 4), w("f", "f1 ", "a", "RECENT", "b", "EXISTS", "d", "RECENT")},
+		{"f", appendLit("f1", 4), w("f", "f1 ", "a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
 		// A flag change (STORE by sequence number applies no pending
 		// change in c, so c claims nothing).
-		{"c", "c3 STORE 1 +FLAGS (\\Flagged)\r\n", w("c", "c3 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
+		{"c", "c3 STORE 1 +FLAGS (\\Flagged)\r\n", w("c", "c3 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
 		// DONE while asleep, a command, IDLE again.
-		{"a", "DONE\r\n", w("a", "a3 ")},
-		{"a", "a4 NOOP\r\n", w("a", "a4 ")},
-		{"a", "a5 IDLE\r\n", w("a", "+ idling")},
+		{"a", "DONE\r\n", w("a", "a3 "), false, ""},
+		{"a", "a4 NOOP\r\n", w("a", "a4 "), false, ""},
+		{"a", "a5 IDLE\r\n", w("a", "+ idling"), false, ""},
 		// DONE and a new IDLE in one packet.
-		{"b", "DONE\r\nb4 IDLE\r\n", w("b", "+ idling")},
+		{"b", "DONE\r\nb4 IDLE\r\n", w("b", "+ idling"), false, ""},
 		// Flag \Deleted, then expunge: EXPUNGE for rev1, VANISHED under QRESYNC.
-		{"c", "c4 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", w("c", "c4 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
-		{"c", "c5 EXPUNGE\r\n", w("c", "c5 ", "a", "EXPUNGE", "b", "VANISHED", "d", "EXPUNGE")},
-		{"deliver:bob", msg(5), w("e", "EXISTS")},
+		{"c", "c4 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", w("c", "c4 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
+		{"c", "c5 EXPUNGE\r\n", w("c", "c5 ", "a", "EXPUNGE", "b", "VANISHED", "d", "EXPUNGE"), false, ""},
+		{"deliver:bob", msg(5), w("e", "EXISTS"), false, ""},
 		// Two deliveries in a row, each waited for.
-		{"deliver:alice", msg(6), w("a", "RECENT", "b", "EXISTS", "d", "RECENT")},
-		{"c", "c6 STORE 1 -FLAGS (\\Flagged)\r\n", w("c", "c6 ", "a", "FETCH", "b", "FETCH", "d", "FETCH")},
-		{"a", "DONE\r\n", w("a", "a5 ")},
-		{"a", "a6 FETCH 1:* (UID FLAGS)\r\n", w("a", "a6 ")},
-		{"b", "DONE\r\n", w("b", "b4 ")},
-		{"d", "DONE\r\n", w("d", "d2 ")},
-		{"e", "DONE\r\n", w("e", "e3 ")},
-		{"e", "e4 FETCH 1:* (UID FLAGS)\r\n", w("e", "e4 ")},
+		{"deliver:alice", msg(6), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
+		{"c", "c6 STORE 1 -FLAGS (\\Flagged)\r\n", w("c", "c6 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
+		{"a", "DONE\r\n", w("a", "a5 "), false, ""},
+		{"a", "a6 FETCH 1:* (UID FLAGS)\r\n", w("a", "a6 "), false, ""},
+		{"b", "DONE\r\n", w("b", "b4 "), false, ""},
+		{"d", "DONE\r\n", w("d", "d2 "), false, ""},
+		{"e", "DONE\r\n", w("e", "e3 "), false, ""},
+		{"e", "e4 FETCH 1:* (UID FLAGS)\r\n", w("e", "e4 "), false, ""},
 	}
 }
 
@@ -97,9 +110,9 @@ func hibScript() []hibStep {
 // (chosen from the clock) differs.
 var unstable = regexp.MustCompile(`(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
 
-// runHibScript runs the script on a fresh server and returns each client's
-// transcript.
-func runHibScript(t *testing.T, hibernateAfter time.Duration) (map[string]string, *testserver.Server) {
+// runHibScript runs a script on a fresh server and returns each client's
+// transcript; rng times the quick steps.
+func runHibScript(t *testing.T, hibernateAfter time.Duration, hcs []hibClient, script []hibStep, rng *rand.Rand) (map[string]string, *testserver.Server) {
 	t.Helper()
 	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = hibernateAfter
@@ -107,7 +120,7 @@ func runHibScript(t *testing.T, hibernateAfter time.Duration) (map[string]string
 	fill(t, srv, "INBOX", 2)
 	clients := map[string]*testserver.Client{}
 	logs := map[string]*strings.Builder{}
-	for _, hc := range hibClients {
+	for _, hc := range hcs {
 		u := srv.Alice
 		if hc.user == "bob" {
 			u = srv.Bob
@@ -117,32 +130,56 @@ func runHibScript(t *testing.T, hibernateAfter time.Duration) (map[string]string
 		clients[hc.name] = c
 		logs[hc.name] = &strings.Builder{}
 	}
-	for _, st := range hibScript() {
-		switch st.who {
-		case "deliver:alice":
-			srv.Deliver(t, "alice", st.send)
-		case "deliver:bob":
-			srv.Deliver(t, "bob", st.send)
-		default:
-			clients[st.who].Write(st.send)
-			for _, l := range strings.SplitAfter(st.send, "\r\n") {
-				if l != "" {
-					fmt.Fprintf(logs[st.who], "C: %s", l)
-				}
+	var reading string
+	t.Cleanup(func() {
+		if t.Failed() && reading != "" {
+			t.Logf("reading %s (hibernate after %v), transcript so far:\n%s", reading, hibernateAfter, logs[reading])
+		}
+	})
+	send := func(who, data string) {
+		clients[who].Write(data)
+		for _, l := range strings.SplitAfter(data, "\r\n") {
+			if l != "" {
+				fmt.Fprintf(logs[who], "C: %s", l)
 			}
 		}
-		for name, marker := range st.waitFor {
-			for {
-				l := clients[name].ReadLine()
-				fmt.Fprintf(logs[name], "S: %s\r\n", l)
-				if strings.Contains(l, marker) {
-					break
+	}
+	for _, st := range script {
+		switch who := st.who; {
+		case who == "deliver:alice":
+			srv.Deliver(t, "alice", st.send)
+		case who == "deliver:bob":
+			srv.Deliver(t, "bob", st.send)
+		case strings.HasPrefix(who, "both:"):
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				srv.Deliver(t, "alice", st.msg)
+			}()
+			send(strings.TrimPrefix(who, "both:"), st.send)
+			<-done
+		default:
+			send(who, st.send)
+		}
+		for name, markers := range st.waitFor {
+			reading = name
+			for _, marker := range strings.Split(markers, "\n") {
+				for {
+					l := clients[name].ReadLine()
+					fmt.Fprintf(logs[name], "S: %s\r\n", l)
+					if strings.Contains(l, marker) {
+						break
+					}
 				}
 			}
 		}
 		// Give every idler time to hibernate (1 ms) before the next
 		// step; the same pause without hibernation keeps the runs alike.
-		time.Sleep(20 * time.Millisecond)
+		pause := 20 * time.Millisecond
+		if st.quick {
+			pause = time.Duration(rng.Int64N(int64(3 * time.Millisecond)))
+		}
+		time.Sleep(pause)
 	}
 	out := map[string]string{}
 	for name, b := range logs {
@@ -156,8 +193,9 @@ func runHibScript(t *testing.T, hibernateAfter time.Duration) (map[string]string
 // a connection"). The only masked difference is UIDVALIDITY, which
 // differs between any two stores.
 func TestHibernationDifferential(t *testing.T) {
-	off, _ := runHibScript(t, 0)
-	on, srv := runHibScript(t, time.Millisecond)
+	rng := rand.New(rand.NewPCG(1, 2))
+	off, _ := runHibScript(t, 0, hibClients, hibScript(), rng)
+	on, srv := runHibScript(t, time.Millisecond, hibClients, hibScript(), rng)
 	for _, hc := range hibClients {
 		if off[hc.name] != on[hc.name] {
 			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
@@ -168,16 +206,22 @@ func TestHibernationDifferential(t *testing.T) {
 	}
 	got := gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
-	if got["dormouse_imap_hibernations_total"] < 10 {
-		t.Errorf("hibernations_total = %v, want ≥ 10: the script did not exercise hibernation", got["dormouse_imap_hibernations_total"])
+	// Deliveries, flag changes and expunges are answered in place, and
+	// so is b's DONE + IDLE; only DONE alone and EOF wake (5 clients).
+	if got["dormouse_imap_hibernations_total"] < 5 {
+		t.Errorf("hibernations_total = %v, want ≥ 5: the script did not exercise hibernation", got["dormouse_imap_hibernations_total"])
 	}
 	if n := got["dormouse_imap_hibernation_blob_bytes_count"]; n != got["dormouse_imap_hibernations_total"] {
 		t.Errorf("blob histogram has %v samples, want one per hibernation", n)
 	} else {
 		t.Logf("mean state blob: %.1f bytes", got["dormouse_imap_hibernation_blob_bytes_sum"]/n)
 	}
-	if got["dormouse_imap_wakes_total,cause=client"] == 0 || got["dormouse_imap_wakes_total,cause=mailbox"] == 0 {
-		t.Errorf("wakes: %v, want both causes", got)
+	if got["dormouse_imap_wakes_total,cause=client"] == 0 || got["dormouse_imap_hibernated_served_total,kind=update"] == 0 ||
+		got["dormouse_imap_hibernated_served_total,kind=reidle"] == 0 {
+		t.Errorf("wakes: %v, want client wakes, updates and re-IDLEs in place", got)
+	}
+	if n := got["dormouse_imap_hibernated_seconds_count"]; n == 0 || n > got["dormouse_imap_hibernations_total"] {
+		t.Errorf("hibernated_seconds has %v samples for %v hibernations", n, got["dormouse_imap_hibernations_total"])
 	}
 }
 
@@ -217,8 +261,9 @@ S: n OK NOOP completed
 `)
 	}
 	got := gather(t, srv.Metrics)
-	if got["dormouse_imap_wakes_total,cause=mailbox"] < n {
-		t.Errorf("mailbox wakes = %v, want ≥ %d", got["dormouse_imap_wakes_total,cause=mailbox"], n)
+	if got["dormouse_imap_hibernated_served_total,kind=update"] < n || got["dormouse_imap_wakes_total,cause=mailbox"] != 0 {
+		t.Errorf("updates in place = %v, mailbox wakes = %v, want ≥ %d and 0",
+			got["dormouse_imap_hibernated_served_total,kind=update"], got["dormouse_imap_wakes_total,cause=mailbox"], n)
 	}
 }
 
@@ -254,7 +299,7 @@ func waitMetric(t *testing.T, m *imapserver.Metrics, key string, want float64) {
 	}
 }
 
-func gather(t *testing.T, ms *imapserver.Metrics) map[string]float64 {
+func gather(t testing.TB, ms *imapserver.Metrics) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(ms.Collectors()...)

@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,6 +21,8 @@ type Metrics struct {
 	wakes         *prometheus.CounterVec // by cause: client, mailbox
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
+	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
+	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -55,7 +59,7 @@ func NewMetrics() *Metrics {
 	})
 	m.wakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wakes_total",
-		Help: "Hibernated connections woken, by cause (client, mailbox).",
+		Help: "Hibernated connections fully woken (session restored), by cause (client, mailbox).",
 	}, []string{"cause"})
 	m.notHibernated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_total",
@@ -66,8 +70,20 @@ func NewMetrics() *Metrics {
 		Help:    "Size of the exported session state of hibernated connections.",
 		Buckets: prometheus.ExponentialBuckets(32, 2, 8),
 	})
+	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
+		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place).",
+	}, []string{"kind"})
+	m.sleepSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_seconds",
+		Help:    "Time spent hibernated, per sleep (from hibernation to full wake or close; answers in place do not end a sleep).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 12), // 1 ms to ~1.2 h
+	})
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
+	}
+	for _, k := range []string{servedReidle, servedUpdate} {
+		m.servedAsleep.WithLabelValues(k)
 	}
 	// Every state is exported from the start, at 0, so dashboards need
 	// not guess whether a missing series means none.
@@ -80,7 +96,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.notHibernated, m.blobBytes}
+		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.
@@ -135,6 +151,20 @@ func (m *Metrics) hibernated(blobLen int) {
 func (m *Metrics) woke(cause string) {
 	if m != nil {
 		m.wakes.WithLabelValues(cause).Inc()
+	}
+}
+
+// slept ends a sleep of d.
+func (m *Metrics) slept(d time.Duration) {
+	if m != nil {
+		m.connections.WithLabelValues("hibernated").Add(-1)
+		m.sleepSeconds.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) served(kind string) {
+	if m != nil {
+		m.servedAsleep.WithLabelValues(kind).Inc()
 	}
 }
 

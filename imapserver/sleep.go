@@ -48,7 +48,7 @@ func (c *conn) hibernate(st *hibernate.State) error {
 		return nil
 	}
 	if changed {
-		c.srv.hib.wakeToken(tok, wakeMailbox)
+		c.srv.hib.changedToken(tok)
 	}
 	return nil
 }

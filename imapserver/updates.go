@@ -49,6 +49,34 @@ func (c *conn) refresh() error {
 
 // writeUpdate writes the responses for one Refresh result.
 func (c *conn) writeUpdate(up mailstore.Update) {
+	v := c.sel.view
+	var changed []seqMsg
+	if len(up.Changed) > 0 {
+		changed = make([]seqMsg, 0, len(up.Changed))
+	}
+	for _, seq := range up.Changed {
+		if seq == 0 || int(seq) > len(v.Messages) {
+			continue
+		}
+		changed = append(changed, seqMsg{seq, &v.Messages[seq-1]})
+	}
+	c.writeChanges(up, v.Keywords, len(v.Messages), len(v.Recent), changed)
+}
+
+// seqMsg is a message and its sequence number, for a FETCH FLAGS update.
+type seqMsg struct {
+	seq uint32
+	msg *mailstore.Message
+}
+
+// writeChanges writes the untagged responses of one change to the
+// selected mailbox: exists and recent are the counts after it, keywords
+// the mailbox's keyword set, changed the kept messages whose flags
+// changed (new numbering, ascending). An active session's Refresh and a
+// hibernated session updated in place (hibernate_update.go) both write
+// through here, so a client cannot tell them apart. \Recent in FETCH
+// comes from c.sel.view.Recent; told and saved are updated.
+func (c *conn) writeChanges(up mailstore.Update, keywords []string, exists, recent int, changed []seqMsg) {
 	sel := c.sel
 	if c.enabled.qresync {
 		// RFC 7162 3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
@@ -60,22 +88,19 @@ func (c *conn) writeUpdate(up mailstore.Update) {
 		}
 	}
 	if up.KeywordsChanged {
-		c.writeFlags(sel.view.Keywords)
+		c.writeFlags(keywords)
 	}
 	if up.Added > 0 {
-		c.w.Raw("* ").Number(uint64(len(sel.view.Messages))).Raw(" EXISTS").CRLF()
+		c.w.Raw("* ").Number(uint64(exists)).Raw(" EXISTS").CRLF()
 		if !c.enabled.rev2 {
-			c.w.Raw("* ").Number(uint64(len(sel.view.Recent))).Raw(" RECENT").CRLF()
+			c.w.Raw("* ").Number(uint64(recent)).Raw(" RECENT").CRLF()
 		}
 	}
-	for _, seq := range up.Changed {
-		if seq == 0 || int(seq) > len(sel.view.Messages) {
+	for _, cm := range changed {
+		if sel.told != nil && sel.told[cm.msg.UID] == cm.msg.ModSeq {
 			continue
 		}
-		if m := &sel.view.Messages[seq-1]; sel.told != nil && sel.told[m.UID] == m.ModSeq {
-			continue
-		}
-		c.writeFlagsFetch(seq, true)
+		c.writeMsgFetch(cm.seq, cm.msg, true)
 	}
 	sel.told = nil
 	// The saved search result keeps only UIDs that still exist (RFC 5182 2.1).
@@ -87,7 +112,11 @@ func (c *conn) writeUpdate(up mailstore.Update) {
 // writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])"
 // for a message of the view, as unsolicited updates and STORE replies do.
 func (c *conn) writeFlagsFetch(seq uint32, withUID bool) {
-	m := &c.sel.view.Messages[seq-1]
+	c.writeMsgFetch(seq, &c.sel.view.Messages[seq-1], withUID)
+}
+
+// writeMsgFetch is writeFlagsFetch for message m at seq.
+func (c *conn) writeMsgFetch(seq uint32, m *mailstore.Message, withUID bool) {
 	c.w.Raw("* ").Number32(seq).Raw(" FETCH (")
 	if withUID {
 		c.w.Raw("UID ").Number32(m.UID).SP()

@@ -1,7 +1,9 @@
 package imapserver
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
@@ -12,8 +14,11 @@ import (
 // wake brings a hibernated connection back: the descriptor becomes a
 // net.Conn again and a new session goroutine restores the state and
 // resumes the IDLE. It runs on its own goroutine; h.wg counts it until
-// the connection is registered with the server (or refused).
-func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string) {
+// the connection is registered with the server (or refused). in is what
+// the sleeper already read from the client, the start of the session's
+// input; out is what the sleeper owed the client when its socket was
+// full, written before anything else.
+func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in, out []byte) {
 	var st hibernate.State
 	if err := st.UnmarshalBinary(blob); err != nil {
 		// Our own blob: this is a bug, and the session is lost.
@@ -37,6 +42,15 @@ func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string) {
 	}
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
+	if len(in) > 0 {
+		// The decoder reads through c.br: put the bytes in front.
+		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
+	}
+	if len(out) > 0 {
+		// Blocks like any write of an active session; a failure shows
+		// again at the session's first flush.
+		countingWriter{nc, h.srv.cfg.Metrics}.Write(out)
+	}
 	c.run(&st)
 }
 

@@ -195,6 +195,19 @@ type Changes struct {
 	HighestModSeq uint64
 	Changed       []Message // MODSEQ > the asked modseq, ascending by UID
 	Expunged      []uint32  // ascending
+	// Keywords are the keywords in use in the mailbox now, sorted, as
+	// View.Keywords: a caller that keeps no View can tell that the set
+	// grew (RFC 9051 7.3.5 FLAGS).
+	Keywords []string
+}
+
+// RecentClaimer is implemented by a Mailbox that lets a session claim
+// IMAP4rev1 \Recent without building a View, as View(ctx, true) and a
+// claiming view's Refresh do: messages from the first unclaimed UID to
+// UIDNEXT become recent for the caller only. It returns that range,
+// [from, to); from == to when nothing was left to claim.
+type RecentClaimer interface {
+	ClaimRecent(ctx context.Context) (from, to uint32, err error)
 }
 
 // View is a session's picture of a mailbox: sequence number i+1 is

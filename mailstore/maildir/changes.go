@@ -17,6 +17,7 @@ func (h *mailboxHandle) ChangesSince(ctx context.Context, modseq uint64) (mailst
 			return mailstore.ErrExpungeLogShort
 		}
 		ch.HighestModSeq = m.meta.highestModSeq
+		ch.Keywords = append([]string(nil), m.meta.keywords...)
 		recs, err := m.changedSince(modseq)
 		if err != nil {
 			return err

@@ -61,6 +61,15 @@ func (h *mailboxHandle) claimRecent() (from, to uint32, err error) {
 	return from, to, err
 }
 
+// ClaimRecent claims \Recent for a session that keeps no View
+// (mailstore.RecentClaimer): a hibernated connection told of new mail.
+func (h *mailboxHandle) ClaimRecent(ctx context.Context) (from, to uint32, err error) {
+	if from, to, err = h.claimRecent(); err != nil {
+		return 0, 0, fmt.Errorf("claim recent in %s: %w", h.name, err)
+	}
+	return from, to, nil
+}
+
 // View returns every message of the mailbox at one MODSEQ. The Flags
 // slices of its messages are shared between messages: read-only.
 func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, error) {

@@ -1,0 +1,200 @@
+package imapserver
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/dormouse/dormouse/hibernate"
+)
+
+// reidleRead is how much a sleeper reads when its client speaks: a DONE
+// and a new IDLE fit many times over; anything longer is a command for a
+// full wake anyway, and the rest stays in the socket for it.
+const reidleRead = 512
+
+// serve answers a sleeper without waking it (issue 7): the client's
+// DONE and new IDLE (client set), and mailbox changes, which are sent as
+// the untagged updates an active IDLE would send. It runs on the
+// goroutine that owns tok (acquire, clientReady) and ends with the
+// sleeper re-armed, or handed to a full wake whenever the answer cannot
+// be given exactly in place. src, when set, is the mailbox source shared
+// by a mailboxChanged batch.
+func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) {
+	fd, st, err := h.owned(tok)
+	if err != nil {
+		h.srv.log.Error("hibernated state", "err", err)
+		h.fullWake(tok, wakeClient, nil, nil, nil)
+		return
+	}
+	if src == nil {
+		// Opened only if a change must be applied.
+		src = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
+		defer src.close()
+	}
+	m := h.srv.cfg.Metrics
+	var blob []byte // the new state, once something was sent
+	if client {
+		var buf [reidleRead]byte
+		n, rerr := hibernate.ReadFD(fd, buf[:])
+		switch {
+		case errors.Is(rerr, syscall.EAGAIN):
+			// Nothing after all: back to sleep.
+		case rerr != nil || n == 0:
+			// End of file or an error: the woken session reports it as
+			// an active one would.
+			h.fullWake(tok, wakeClient, nil, nil, nil)
+			return
+		default:
+			m.read(n)
+			in := buf[:n]
+			tag, ok := reidleTag(in)
+			if !ok {
+				h.fullWake(tok, wakeClient, in, nil, nil)
+				return
+			}
+			// What handleIdle writes for DONE, then for the new IDLE.
+			out := make([]byte, 0, len(st.IdleTag)+len(reidleReply))
+			out = append(append(out, st.IdleTag...), reidleReply...)
+			st.IdleTag = tag
+			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+				h.fullWake(tok, wakeClient, in, nil, nil)
+				return
+			}
+			if !h.send(tok, fd, out, st, wakeClient) {
+				return
+			}
+			m.command("IDLE", "ok")
+			m.served(servedReidle)
+		}
+	}
+	for pending := !client; ; pending = true {
+		if pending {
+			out, next, ok := applyChanges(h.srv, st, src)
+			if !ok {
+				h.fullWake(tok, wakeMailbox, nil, nil, st)
+				return
+			}
+			if next != nil {
+				if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+					// Too many holes in S to stay asleep. A \Recent
+					// claim may be spent: the woken session starts
+					// from next, and sends out first.
+					h.fullWake(tok, wakeMailbox, nil, out, next)
+					return
+				}
+				st = next
+			}
+			if len(out) > 0 {
+				if !h.send(tok, fd, out, st, wakeMailbox) {
+					return
+				}
+				m.served(servedUpdate)
+			}
+		}
+		if !h.finish(tok, fd, blob) {
+			return
+		}
+		// Another change came meanwhile: the source's cached answers
+		// are out of date.
+		blob = nil
+		src.forget()
+	}
+}
+
+// reidleReply follows the old IDLE's tag: its tagged OK and the new
+// IDLE's continuation, as handleIdle writes them.
+const reidleReply = " OK IDLE terminated\r\n+ idling\r\n"
+
+// owned returns the descriptor and state of a sleeper the caller owns.
+func (h *hibernator) owned(tok hibernate.Token) (int, *hibernate.State, error) {
+	h.mu.Lock()
+	info, err := h.table.Lookup(tok)
+	var blob []byte
+	if err == nil {
+		blob, err = h.table.AppendBlob(nil, tok)
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return -1, nil, err
+	}
+	st := new(hibernate.State)
+	if err := st.UnmarshalBinary(blob); err != nil {
+		return -1, nil, err
+	}
+	return info.FD, st, nil
+}
+
+// send writes a sleeper's answer to its socket without blocking. When
+// the socket does not take it all, the rest goes to a full wake with st,
+// the state after the answer: the woken session writes it first, then
+// goes on as an active one, which blocks on a full socket (and ends
+// after a failed write) as usual. False means the sleeper was handed on.
+func (h *hibernator) send(tok hibernate.Token, fd int, out []byte, st *hibernate.State, cause string) bool {
+	n, err := hibernate.WriteFDN(fd, out)
+	h.srv.cfg.Metrics.wrote(n)
+	if err == nil {
+		return true
+	}
+	h.fullWake(tok, cause, nil, out[n:], st)
+	return false
+}
+
+// finish ends one round of serve: it stores blob (when not nil) as the
+// sleeper's state and re-arms its descriptor, unless a mailbox change
+// came meanwhile (true: the caller applies it and calls finish again).
+// At shutdown it says BYE and closes the connection instead.
+func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	info, err := h.table.Lookup(tok)
+	if err != nil {
+		// Cannot happen: only the owner removes an owned sleeper.
+		h.wg.Done()
+		return false
+	}
+	if blob != nil {
+		if err := h.table.SetBlob(tok, blob); err != nil {
+			h.srv.log.Error("hibernate", "err", err)
+		}
+	}
+	if h.closed {
+		hibernate.WriteFD(fd, []byte("* BYE Server shutting down\r\n"))
+		hibernate.CloseFD(fd)
+		h.remove(tok, info)
+		h.wg.Done()
+		return false
+	}
+	if h.busy[tok] {
+		h.busy[tok] = false
+		return true
+	}
+	delete(h.busy, tok)
+	if err := h.poller.Add(fd, uint64(tok)); err != nil {
+		// Only a closed poller fails here, at shutdown; the client
+		// cannot be heard any more.
+		hibernate.CloseFD(fd)
+		h.remove(tok, info)
+	}
+	h.wg.Done()
+	return false
+}
+
+// fullWake hands an owned sleeper to a full wake (wake.go): in is input
+// already read from the client, out output still owed to it, and st,
+// when set, replaces the stored state. The owner's h.wg count passes to
+// the wake.
+func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte, st *hibernate.State) {
+	h.mu.Lock()
+	fd, blob, since, err := h.take(tok)
+	h.mu.Unlock()
+	if err != nil {
+		h.wg.Done()
+		return
+	}
+	if st != nil {
+		if b, err := st.MarshalBinary(); err == nil {
+			blob = b
+		}
+	}
+	go h.wake(fd, blob, since, cause, in, out)
+}
