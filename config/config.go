@@ -71,6 +71,17 @@ type Limits struct {
 	LoginTimeout     Duration `toml:"login_timeout"`
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	FailedLoginDelay Duration `toml:"failed_login_delay"`
+	// CommandTimeout bounds reading one command with its literals.
+	CommandTimeout Duration `toml:"command_timeout"`
+	// MaxPreAuthPerAddr bounds unauthenticated connections per client
+	// address (0 = no limit).
+	MaxPreAuthPerAddr int64 `toml:"max_preauth_per_addr"`
+	// LoginFailuresPerAddr and LoginFailuresPerUser are the failed logins
+	// allowed in a burst (0 = no limit); one is forgiven every
+	// LoginFailureRefill.
+	LoginFailuresPerAddr int64    `toml:"login_failures_per_addr"`
+	LoginFailuresPerUser int64    `toml:"login_failures_per_user"`
+	LoginFailureRefill   Duration `toml:"login_failure_refill"`
 }
 
 // Log holds logging settings.
@@ -100,6 +111,12 @@ func Default() Config {
 			LoginTimeout:     Duration(60 * time.Second),
 			IdleTimeout:      Duration(30 * time.Minute), // RFC 9051 5.4: at least 30 minutes
 			FailedLoginDelay: Duration(2 * time.Second),
+
+			CommandTimeout:       Duration(10 * time.Minute),
+			MaxPreAuthPerAddr:    256,
+			LoginFailuresPerAddr: 30,
+			LoginFailuresPerUser: 10,
+			LoginFailureRefill:   Duration(time.Minute),
 		},
 		Log: Log{Format: "text", Level: "info"},
 	}
@@ -161,6 +178,24 @@ func (c Config) check() error {
 	}
 	if c.Limits.MaxLiteral < 1 {
 		return fmt.Errorf("limits.max_literal = %d: must be positive", c.Limits.MaxLiteral)
+	}
+	for _, v := range []struct {
+		key string
+		n   int64
+	}{
+		{"limits.max_preauth_per_addr", c.Limits.MaxPreAuthPerAddr},
+		{"limits.login_failures_per_addr", c.Limits.LoginFailuresPerAddr},
+		{"limits.login_failures_per_user", c.Limits.LoginFailuresPerUser},
+	} {
+		if v.n < 0 || v.n > 1<<30 {
+			return fmt.Errorf("%s = %d: must be 0 (no limit) to %d", v.key, v.n, 1<<30)
+		}
+	}
+	if c.Limits.CommandTimeout < Duration(time.Second) {
+		return fmt.Errorf("limits.command_timeout = %s: must be at least 1s", c.Limits.CommandTimeout)
+	}
+	if c.Limits.LoginFailureRefill < Duration(time.Second) {
+		return fmt.Errorf("limits.login_failure_refill = %s: must be at least 1s", c.Limits.LoginFailureRefill)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")

@@ -70,6 +70,19 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # idle_timeout = {{q .Limits.IdleTimeout}}
 # Pause after a failed login, to slow down password guessing.
 # failed_login_delay = {{q .Limits.FailedLoginDelay}}
+# Time allowed to send one whole command, literals included, once it has
+# started: a client trickling bytes (slowloris) is cut off after it.
+# command_timeout = {{q .Limits.CommandTimeout}}
+# Unauthenticated connections allowed at once from one client address
+# (IPv6: one /64); more are refused with "* BYE". 0 = no limit.
+# max_preauth_per_addr = {{.Limits.MaxPreAuthPerAddr}}
+# Failed logins allowed in a burst from one address, and for one user name;
+# after that LOGIN and AUTHENTICATE get NO [UNAVAILABLE] without a password
+# check until failures are forgiven, one every login_failure_refill.
+# 0 = no limit.
+# login_failures_per_addr = {{.Limits.LoginFailuresPerAddr}}
+# login_failures_per_user = {{.Limits.LoginFailuresPerUser}}
+# login_failure_refill = {{q .Limits.LoginFailureRefill}}
 
 [log]
 # "text" or "json".

@@ -54,6 +54,9 @@ func (c *conn) login(username, password string) error {
 	if !c.plaintextAllowed() {
 		return errNO("PRIVACYREQUIRED", "Plaintext authentication is disabled; use TLS")
 	}
+	if err := c.throttled(username); err != nil {
+		return err
+	}
 	name, err := c.srv.cfg.Auth.Authenticate(c.ctx, username, password)
 	if err != nil {
 		c.srv.cfg.Metrics.login(false)
@@ -62,6 +65,7 @@ func (c *conn) login(username, password string) error {
 			return &respError{code: "UNAVAILABLE", text: "Authentication unavailable", err: err}
 		}
 		c.log.Info("login failed", "user", username)
+		c.loginFailed(username)
 		// A pause slows password guessing down on this connection.
 		if d := c.srv.limits.FailedLoginDelay; d > 0 {
 			t := time.NewTimer(d)
@@ -80,6 +84,7 @@ func (c *conn) login(username, password string) error {
 	}
 	c.srv.cfg.Metrics.login(true)
 	c.user, c.username, c.state = u, name, stateAuth
+	c.leavePreAuth()
 	c.logBase = c.logBase.With("user", name)
 	c.log = c.logBase
 	c.log.Info("logged in")

@@ -37,9 +37,23 @@ const (
 type Limits struct {
 	MaxLine          int           // longest command line without literals (default 64 KiB)
 	MaxLiteral       int64         // largest literal or APPEND message (default 64 MiB)
-	LoginTimeout     time.Duration // unauthenticated connection (default 60 s)
+	LoginTimeout     time.Duration // from connecting to logging in (default 60 s)
 	IdleTimeout      time.Duration // authenticated, no command and no IDLE (default 30 min, RFC 9051 5.4)
 	FailedLoginDelay time.Duration // pause after a failed login (default 2 s; negative for none)
+	// CommandTimeout bounds reading one command, literals included, from
+	// its first byte (default 10 min): a slowloris client is cut off.
+	CommandTimeout time.Duration
+	// MaxPreAuthPerAddr bounds the unauthenticated connections of one
+	// client address (IPv6: one /64) (default 256; negative for none).
+	MaxPreAuthPerAddr int
+	// LoginFailuresPerAddr and LoginFailuresPerUser are how many failed
+	// logins an address or a user name may have in a burst before further
+	// attempts are refused with NO [UNAVAILABLE] (defaults 30 and 10;
+	// negative for no limit); one failure is forgiven every
+	// LoginFailureRefill (default 1 min).
+	LoginFailuresPerAddr int
+	LoginFailuresPerUser int
+	LoginFailureRefill   time.Duration
 }
 
 // Config configures a Server. Zero values take the defaults above.
@@ -59,6 +73,9 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+	// GuardMetrics counts refusals by the per-address and login limits;
+	// nil means none.
+	GuardMetrics *GuardMetrics
 }
 
 // Default limits, used where a Limits field is zero.
@@ -69,6 +86,12 @@ const (
 	DefaultIdleTimeout      = 30 * time.Minute // RFC 9051 5.4: at least 30 minutes
 	DefaultFailedLoginDelay = 2 * time.Second
 	DefaultIdleKeepalive    = 2 * time.Minute
+
+	DefaultCommandTimeout       = 10 * time.Minute
+	DefaultMaxPreAuthPerAddr    = 256
+	DefaultLoginFailuresPerAddr = 30
+	DefaultLoginFailuresPerUser = 10
+	DefaultLoginFailureRefill   = time.Minute
 )
 
 // withDefaults returns l with zero fields set to their defaults.
@@ -85,10 +108,30 @@ func (l Limits) withDefaults() Limits {
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = DefaultIdleTimeout
 	}
+	if l.CommandTimeout <= 0 {
+		l.CommandTimeout = DefaultCommandTimeout
+	}
+	if l.LoginFailureRefill <= 0 {
+		l.LoginFailureRefill = DefaultLoginFailureRefill
+	}
+	l.MaxPreAuthPerAddr = orDefault(l.MaxPreAuthPerAddr, DefaultMaxPreAuthPerAddr)
+	l.LoginFailuresPerAddr = orDefault(l.LoginFailuresPerAddr, DefaultLoginFailuresPerAddr)
+	l.LoginFailuresPerUser = orDefault(l.LoginFailuresPerUser, DefaultLoginFailuresPerUser)
 	if l.FailedLoginDelay < 0 {
 		l.FailedLoginDelay = 0
 	} else if l.FailedLoginDelay == 0 {
 		l.FailedLoginDelay = DefaultFailedLoginDelay
 	}
 	return l
+}
+
+// orDefault maps 0 to def and a negative n (off) to 0.
+func orDefault(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
 }

@@ -23,10 +23,6 @@ import (
 // client that stops reading cannot pin a goroutine forever.
 const writeTimeout = 5 * time.Minute
 
-// commandReadTimeout bounds how long reading one command (with its
-// literals) may take once its first byte has arrived.
-const commandReadTimeout = 10 * time.Minute
-
 // connState is the RFC 9051 3 connection state.
 type connState int
 
@@ -68,6 +64,13 @@ type conn struct {
 	// resumed is set on a session restored from hibernation until its
 	// IDLE resumes (no second "+ idling").
 	resumed bool
+
+	// addrKey is the client's address as limits count it (guard.go);
+	// preAuthHeld says this connection counts against it; loginDeadline
+	// ends an unauthenticated connection (timeouts.go).
+	addrKey       string
+	preAuthHeld   bool
+	loginDeadline time.Time
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -175,6 +178,7 @@ func (c *conn) run(st *hibernate.State) {
 			c.w.Raw("* BYE [SERVERBUG] Internal error").CRLF()
 			c.flush()
 		}
+		c.leavePreAuth()
 		c.closeSession()
 		c.cancel()
 		if !c.hibernated {
@@ -198,6 +202,9 @@ func (c *conn) run(st *hibernate.State) {
 // ends the connection.
 func (c *conn) greet() bool {
 	c.log.Debug("accepted", "remote", c.nc.RemoteAddr().String(), "tls", c.tls)
+	if !c.admit() {
+		return false
+	}
 
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.LoginTimeout)
@@ -229,7 +236,7 @@ func (c *conn) loop() {
 				}
 				continue
 			}
-			c.readFailed(err)
+			c.commandReadFailed(err)
 			return
 		}
 		if !c.exec(cmd) {
@@ -247,16 +254,12 @@ func (c *conn) waitForCommand() error {
 			return err
 		}
 	}
-	timeout := c.srv.limits.IdleTimeout
-	if c.state == stateNotAuth {
-		timeout = c.srv.limits.LoginTimeout
-	}
 	c.mu.Lock()
 	if c.srv.closing.Load() {
 		c.mu.Unlock()
 		return errShutdown
 	}
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.nc.SetReadDeadline(c.waitDeadline(time.Now()))
 	c.waiting = true
 	c.mu.Unlock()
 
@@ -272,7 +275,7 @@ func (c *conn) waitForCommand() error {
 	if err != nil {
 		return err
 	}
-	c.nc.SetReadDeadline(time.Now().Add(commandReadTimeout))
+	c.nc.SetReadDeadline(c.commandDeadline(time.Now()))
 	return nil
 }
 

@@ -33,6 +33,9 @@ type Server struct {
 	bufs sync.Pool // *[]byte copy buffers for FETCH literals
 
 	hib *hibernator // nil when Config.HibernateAfter is 0
+
+	preAuth  *preAuthLimiter // unauthenticated connections per address
+	throttle *loginThrottle  // failed logins per address and user
 }
 
 // copyBufSize is the chunk in which message bytes are streamed.
@@ -70,6 +73,8 @@ func New(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
+	s.preAuth = newPreAuthLimiter(s.limits.MaxPreAuthPerAddr)
+	s.throttle = newLoginThrottle(s.limits)
 	if cfg.HibernateAfter > 0 {
 		h, err := newHibernator(s)
 		if err != nil {

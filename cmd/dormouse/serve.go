@@ -155,8 +155,10 @@ func serve(cfg config.Config, l layout, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	imapMetrics := imapserver.NewMetrics()
+	guardMetrics := imapserver.NewGuardMetrics()
 	lmtpMetrics := lmtp.NewMetrics()
 	reg.MustRegister(imapMetrics.Collectors()...)
+	reg.MustRegister(guardMetrics.Collectors()...)
 	reg.MustRegister(lmtpMetrics.Collectors()...)
 
 	imapSrv, err := imapserver.New(imapserver.Config{
@@ -171,11 +173,18 @@ func serve(cfg config.Config, l layout, log *slog.Logger) error {
 			LoginTimeout:     cfg.Limits.LoginTimeout.Std(),
 			IdleTimeout:      cfg.Limits.IdleTimeout.Std(),
 			FailedLoginDelay: failedLoginDelay(cfg.Limits.FailedLoginDelay.Std()),
+
+			CommandTimeout:       cfg.Limits.CommandTimeout.Std(),
+			MaxPreAuthPerAddr:    limitOrOff(cfg.Limits.MaxPreAuthPerAddr),
+			LoginFailuresPerAddr: limitOrOff(cfg.Limits.LoginFailuresPerAddr),
+			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
+			LoginFailureRefill:   cfg.Limits.LoginFailureRefill.Std(),
 		},
 		SpoolDir:       l.spool,
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
 		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
 		Metrics:        imapMetrics,
+		GuardMetrics:   guardMetrics,
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
@@ -309,6 +318,15 @@ func failedLoginDelay(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// limitOrOff maps the config's 0 (no limit) to the server's "negative is
+// none", since the server reads 0 as "use the default".
+func limitOrOff(n int64) int {
+	if n == 0 {
+		return -1
+	}
+	return int(n)
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
