@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// fixture describes the users and mail both servers get.
+type fixture struct {
+	IdleUsers   int    // idle users, named IdleFmt
+	IdleFmt     string // e.g. "user%04d"
+	ActiveUsers int    // active-workload users, named ActiveFmt
+	ActiveFmt   string
+	ActiveMsgs  int    // messages in each active user's INBOX
+	SyncUser    string // the mbsync user
+	SyncMsgs    int    // messages in its INBOX
+	Password    string
+}
+
+// users lists every user name of the fixture.
+func (f fixture) users() []string {
+	var out []string
+	for i := range f.IdleUsers {
+		out = append(out, fmt.Sprintf(f.IdleFmt, i))
+	}
+	for i := range f.ActiveUsers {
+		out = append(out, fmt.Sprintf(f.ActiveFmt, i))
+	}
+	return append(out, f.SyncUser)
+}
+
+// passwdFile is a Dovecot passwd-file of every user; both servers read it.
+func (f fixture) passwdFile() []byte {
+	var b strings.Builder
+	for _, u := range f.users() {
+		fmt.Fprintf(&b, "%s:{PLAIN}%s::::::\n", u, f.Password)
+	}
+	return []byte(b.String())
+}
+
+// poolSize is how many distinct messages are written; every mailbox links
+// its messages from this pool.
+func (f fixture) poolSize() int { return max(f.SyncMsgs, f.ActiveMsgs) }
+
+// build writes the fixture into the user roots: the first root gets the
+// message files, the others hard links to them (same bytes, each server its
+// own directory entries and index). roots[i]/<user>/Maildir is a user's
+// INBOX. It returns the total bytes of the message pool.
+func (f fixture) build(roots []string) (int64, error) {
+	if len(roots) == 0 {
+		return 0, fmt.Errorf("fixture: no roots")
+	}
+	for _, r := range roots {
+		for _, u := range f.users() {
+			if err := makeMaildir(filepath.Join(r, u, "Maildir")); err != nil {
+				return 0, err
+			}
+		}
+	}
+	pool := filepath.Join(filepath.Dir(roots[0]), "pool")
+	if err := os.MkdirAll(pool, 0o700); err != nil {
+		return 0, fmt.Errorf("fixture: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(4, 2026))
+	names := make([]string, f.poolSize())
+	var total int64
+	for i := range names {
+		msg := message(rng, i)
+		name := fmt.Sprintf("%d.M%dP1Q%d.bench,S=%d,W=%d", baseTime.Unix()+int64(i), i, i, len(msg), len(msg)+strings.Count(msg, "\n"))
+		names[i] = name
+		if err := os.WriteFile(filepath.Join(pool, name), []byte(msg), 0o600); err != nil {
+			return 0, fmt.Errorf("fixture: %w", err)
+		}
+		total += int64(len(msg))
+	}
+	link := func(user string, n int) error {
+		for _, r := range roots {
+			cur := filepath.Join(r, user, "Maildir", "cur")
+			for i := range n {
+				dst := filepath.Join(cur, names[i]+":2,"+flagsOf(i))
+				if err := os.Link(filepath.Join(pool, names[i]), dst); err != nil {
+					return fmt.Errorf("fixture: %w", err)
+				}
+			}
+		}
+		return nil
+	}
+	for i := range f.ActiveUsers {
+		if err := link(fmt.Sprintf(f.ActiveFmt, i), f.ActiveMsgs); err != nil {
+			return 0, err
+		}
+	}
+	return total, link(f.SyncUser, f.SyncMsgs)
+}
+
+// makeMaildir creates dir with cur/, new/ and tmp/.
+func makeMaildir(dir string) error {
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return fmt.Errorf("fixture: %w", err)
+		}
+	}
+	return nil
+}
+
+// baseTime is the Date of message 0; message i is i minutes later.
+var baseTime = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+// flagsOf gives message i Maildir flags: two in three seen, one in ten
+// flagged, one in twenty answered.
+func flagsOf(i int) string {
+	var b strings.Builder
+	if i%10 == 0 {
+		b.WriteByte('F')
+	}
+	if i%20 == 0 {
+		b.WriteByte('R')
+	}
+	if i%3 != 0 {
+		b.WriteByte('S')
+	}
+	return b.String()
+}
+
+// words is the vocabulary of subjects and bodies.
+var words = strings.Fields(`report meeting budget invoice schedule project review draft
+release server backup deploy quarterly agenda notes summary update request contract
+travel lunch design test failure success customer order shipping account security`)
+
+// message returns message i: plain text, one in eight multipart with a
+// base64 attachment, sizes from about 1 KiB to 64 KiB (most small).
+func message(rng *rand.Rand, i int) string {
+	var b strings.Builder
+	w := func() string { return words[rng.IntN(len(words))] }
+	date := baseTime.Add(time.Duration(i) * time.Minute)
+	fmt.Fprintf(&b, "Return-Path: <s%d@example.org>\n", i%97)
+	fmt.Fprintf(&b, "Message-ID: <bench-%06d@example.org>\n", i)
+	fmt.Fprintf(&b, "Date: %s\n", date.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: \"Sender %d\" <s%d@example.org>\n", i%97, i%97)
+	fmt.Fprintf(&b, "To: \"Reader\" <reader@example.org>, team%d@example.org\n", i%7)
+	if i%4 == 0 {
+		fmt.Fprintf(&b, "Cc: \"Boss %d\" <boss%d@example.com>\n", i%5, i%5)
+	}
+	fmt.Fprintf(&b, "Subject: %s %s %s #%d\n", w(), w(), w(), i)
+	b.WriteString("MIME-Version: 1.0\n")
+	// Body length: exponential-ish, median ~3 KiB, capped at 64 KiB.
+	size := min(int(rng.ExpFloat64()*4000)+600, 64<<10)
+	text := func(n int) {
+		col := 0
+		for written := 0; written < n; {
+			s := w()
+			b.WriteString(s)
+			written += len(s) + 1
+			col += len(s) + 1
+			if col > 68 {
+				b.WriteByte('\n')
+				col = 0
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if i%8 != 0 {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
+		text(size)
+		return b.String()
+	}
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"=-b\"\n\nThis is a MIME message.\n--=-b\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
+	text(size / 4)
+	b.WriteString("--=-b\nContent-Type: application/octet-stream; name=\"data.bin\"\nContent-Disposition: attachment; filename=\"data.bin\"\nContent-Transfer-Encoding: base64\n\n")
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for n := 0; n < size; n += 77 {
+		for range 76 {
+			b.WriteByte(b64[rng.IntN(64)])
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("--=-b--\n")
+	return b.String()
+}

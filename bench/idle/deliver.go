@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// deliverer puts one message into a user's INBOX and returns the moment it
+// became deliverable: just before the rename into new/, or just before the
+// LMTP end-of-data line was sent. Latency is measured from there.
+type deliverer interface {
+	deliver(ctx context.Context, user string) (time.Time, error)
+	Close() error
+}
+
+// message is the test message for delivery number seq.
+func message(user string, seq int64, now time.Time) string {
+	return fmt.Sprintf("Return-Path: <bench@localhost>\r\nFrom: bench@localhost\r\nTo: %s@localhost\r\n"+
+		"Subject: wake %d\r\nDate: %s\r\nMessage-ID: <%d.%d@bench.idle>\r\n\r\nhello %d\r\n",
+		user, seq, now.Format(time.RFC1123Z), now.UnixNano(), seq, seq)
+}
+
+// maildirDeliverer writes into tmp/, fsyncs and renames into new/, as an
+// MDA does; the server is not told.
+type maildirDeliverer struct {
+	fmt string
+	seq int64
+}
+
+func (d *maildirDeliverer) deliver(_ context.Context, user string) (time.Time, error) {
+	d.seq++
+	dir := fmt.Sprintf(d.fmt, user)
+	now := time.Now()
+	// Maildir unique name: time, microseconds, pid, a counter.
+	name := fmt.Sprintf("%d.M%dP%dQ%d.bench-idle", now.Unix(), now.Nanosecond()/1000, os.Getpid(), d.seq)
+	tmp := filepath.Join(dir, "tmp", name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
+	}
+	_, err = f.WriteString(message(user, d.seq, now))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
+	}
+	t0 := time.Now()
+	if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
+		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
+	}
+	return t0, nil
+}
+
+func (d *maildirDeliverer) Close() error { return nil }
+
+// lmtpDeliverer keeps one LMTP session open and sends one transaction per
+// delivery (RFC 2033).
+type lmtpDeliverer struct {
+	nc      net.Conn
+	br      *bufio.Reader
+	timeout time.Duration
+	seq     int64
+}
+
+func dialLMTP(ctx context.Context, addr string, timeout time.Duration) (*lmtpDeliverer, error) {
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("lmtp: %w", err)
+	}
+	l := &lmtpDeliverer{nc: nc, br: bufio.NewReader(nc), timeout: timeout}
+	nc.SetDeadline(time.Now().Add(timeout))
+	if err := l.expect("220"); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("lmtp greeting: %w", err)
+	}
+	if err := l.cmd("LHLO bench.idle", "250"); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// expect reads one reply (all its lines) and checks its code.
+func (l *lmtpDeliverer) expect(code string) error {
+	for range 1000 {
+		line, err := l.br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) < 4 {
+			return fmt.Errorf("short reply %q", line)
+		}
+		if line[3] == '-' {
+			continue
+		}
+		if !strings.HasPrefix(line, code) {
+			return fmt.Errorf("want %s, got %q", code, strings.TrimSpace(line))
+		}
+		return nil
+	}
+	return errors.New("reply too long")
+}
+
+func (l *lmtpDeliverer) cmd(line, code string) error {
+	if _, err := l.nc.Write([]byte(line + "\r\n")); err != nil {
+		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+	}
+	if err := l.expect(code); err != nil {
+		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+	}
+	return nil
+}
+
+func (l *lmtpDeliverer) deliver(_ context.Context, user string) (time.Time, error) {
+	l.seq++
+	l.nc.SetDeadline(time.Now().Add(l.timeout))
+	if err := l.cmd("MAIL FROM:<bench@localhost>", "250"); err != nil {
+		return time.Time{}, err
+	}
+	if err := l.cmd("RCPT TO:<"+user+"@localhost>", "250"); err != nil {
+		l.cmd("RSET", "250")
+		return time.Time{}, err
+	}
+	if err := l.cmd("DATA", "354"); err != nil {
+		return time.Time{}, err
+	}
+	// The message holds no line starting with '.', so no dot-stuffing.
+	if _, err := l.nc.Write([]byte(message(user, l.seq, time.Now()))); err != nil {
+		return time.Time{}, fmt.Errorf("lmtp data: %w", err)
+	}
+	t0 := time.Now()
+	if err := l.cmd(".", "250"); err != nil { // one reply: one recipient
+		return time.Time{}, fmt.Errorf("lmtp deliver to %s: %w", user, err)
+	}
+	return t0, nil
+}
+
+func (l *lmtpDeliverer) Close() error {
+	l.nc.SetDeadline(time.Now().Add(time.Second))
+	l.nc.Write([]byte("QUIT\r\n"))
+	return l.nc.Close()
+}
+
+func newDeliverer(ctx context.Context, c *config) (deliverer, string, error) {
+	if c.LMTP != "" {
+		d, err := dialLMTP(ctx, c.LMTP, c.StepTO)
+		return d, "lmtp", err
+	}
+	return &maildirDeliverer{fmt: c.MaildirFmt}, "rename", nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/testserver"
+	"github.com/dormouse/dormouse/lmtp"
+)
+
+// bench starts a hibernating test server with metrics and LMTP, and
+// returns a config aimed at it for the user alice. The test process is
+// the server, so -server-pid is our own pid.
+func bench(t *testing.T) (*config, *testserver.Server) {
+	t.Helper()
+	s := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = 50 * time.Millisecond
+	}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	reg.MustRegister(s.Metrics.Collectors()...)
+	hs := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(hs.Close)
+
+	users, err := auth.Open(s.PasswdFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := lmtp.New(lmtp.Config{Store: s.Store, Users: users, Logger: slog.New(slog.DiscardHandler), SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ls.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ls.Shutdown(ctx)
+	})
+
+	c, err := parseFlags(newFlagSet(), []string{
+		"-addr", s.Addr, "-user-fmt", s.Alice.Name, "-password", s.Alice.Password,
+		"-server-pid", itoa(os.Getpid()), "-metrics", hs.URL + "/metrics",
+		"-maildir-fmt", filepath.Join(s.DataDir, "users", "%s", "Maildir"),
+		"-settle", "300ms", "-wake-timeout", "5s", "-delivery-gap", "0s", "-idle-cpu-window", "200ms",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.LMTP = ln.Addr().String() // kept aside; cases choose
+	return &c, s
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(c *config)
+		check func(t *testing.T, r *results)
+	}{{
+		name: "memory and wakes by rename",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Deliveries, c.LMTP = 6, 6, 3, ""
+		},
+		check: func(t *testing.T, r *results) {
+			if r.Wake == nil || r.Wake.Method != "rename" || r.Wake.First.N != 3 || r.Wake.All.N != 18 || r.Wake.All.Timeouts != 0 {
+				t.Errorf("wake = %+v, want 3 first-conn and 18 all-conn samples, no timeouts", r.Wake)
+			}
+		},
+	}, {
+		name: "wakes by LMTP",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Deliveries = 3, 3, 2
+		},
+		check: func(t *testing.T, r *results) {
+			if r.Wake == nil || r.Wake.Method != "lmtp" || r.Wake.First.N != 2 || r.Wake.All.N != 6 || r.Wake.Failed != 0 {
+				t.Errorf("wake = %+v, want 2 and 6 samples, no failures", r.Wake)
+			}
+		},
+	}, {
+		name: "fan-out",
+		setup: func(c *config) {
+			c.N, c.Fanout, c.Repeats, c.LMTP = 5, true, 2, ""
+		},
+		check: func(t *testing.T, r *results) {
+			if r.Fanout == nil || len(r.Fanout.Runs) != 2 {
+				t.Fatalf("fanout = %+v, want 2 runs", r.Fanout)
+			}
+			for i, run := range r.Fanout.Runs {
+				if run.Got != 5 || run.Hibernated == nil || *run.Hibernated != 5 {
+					t.Errorf("run %d = %+v, want all 5 hibernated before and all 5 woken", i, run)
+				}
+			}
+		},
+	}, {
+		name: "hibernate-and-wake cycles",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Cycles = 3, 3, 2
+		},
+		check: func(t *testing.T, r *results) {
+			cy := r.Cycles
+			if cy == nil || cy.Cycles != 6 || cy.Errors != 0 || cy.Hibernations == nil || *cy.Hibernations != 6 {
+				t.Errorf("cycles = %+v, want 6 cycles and 6 hibernations", cy)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := bench(t)
+			tt.setup(c)
+			if err := c.check(); err != nil {
+				t.Fatal(err)
+			}
+			log := slog.New(slog.DiscardHandler)
+			r, err := run(t.Context(), c, nil, log, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Ramp.Open != c.N || r.Ramp.Errors != 0 {
+				t.Fatalf("ramp = %+v, want %d open", r.Ramp, c.N)
+			}
+			if h := r.Idle.Metrics.Hibernated; h == nil || *h != float64(c.N) {
+				t.Errorf("hibernated after settle = %v, want %d", h, c.N)
+			}
+			if r.PerConn.HeapInuse == nil || r.PerConn.PssBytes == nil {
+				t.Errorf("per-connection memory missing: %+v", r.PerConn)
+			}
+			if r.ClosedByServer != 0 {
+				t.Errorf("%d connections closed by the server", r.ClosedByServer)
+			}
+			tt.check(t, r)
+		})
+	}
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr bool
+		users   int
+	}{
+		{[]string{"-n", "10", "-per-user", "3"}, false, 4},
+		{[]string{"-n", "10", "-fanout", "-lmtp", "x:1"}, false, 1},
+		{[]string{"-n", "10", "-per-user", "5", "-users", "1"}, true, 0},
+		{[]string{"-n", "0"}, true, 0},
+		{[]string{"-deliveries", "5"}, true, 0},
+		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/Maildir"}, true, 0},
+		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/%s/Maildir"}, false, 200},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(newFlagSet(), tt.args)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v: err = %v, want error %v", tt.args, err, tt.wantErr)
+			continue
+		}
+		if err == nil && c.Users != tt.users {
+			t.Errorf("%v: users = %d, want %d", tt.args, c.Users, tt.users)
+		}
+	}
+}
+
+func TestIsExists(t *testing.T) {
+	for l, want := range map[string]bool{
+		"* 12 EXISTS": true, "* 0 exists": true, "* 12 RECENT": false,
+		"* OK Still here": false, "* x EXISTS": false, "a1 12 EXISTS": false,
+	} {
+		if got := isExists(l); got != want {
+			t.Errorf("isExists(%q) = %v, want %v", l, got, want)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Runs bench/idle against a freshly built Dormouse on scratch data.
+#
+#   bench/idle/run.sh prepare                 # users, passwd, INBOXes (once per BASE)
+#   bench/idle/run.sh bench HIB TAG [flags]   # start dormouse, run the tool, stop it
+#   bench/idle/run.sh figures                 # every run in README.md, each under the bench lock
+#
+# HIB is --hibernate-after (0 = off, e.g. 1s). TAG names the output files
+# ($OUT/TAG.txt, .json, .server.log). Flags go to the tool (-n, -per-user,
+# -deliveries, -fanout, -cycles, -settle, ...); -addr, -server-pid,
+# -metrics, -maildir-fmt, -password and -json are filled in.
+#
+# Environment: BASE (default /tmp/dormouse-idle), USERS (3800), MSGS (2000
+# messages in each INBOX), PORT (21100: IMAP; +1 LMTP, +2 metrics), OUT
+# (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none).
+# Heavy runs: wrap in `flock /tmp/dormouse-bench.lock`.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BASE=${BASE:-/tmp/dormouse-idle}
+USERS=${USERS:-3800}
+MSGS=${MSGS:-2000}
+PORT=${PORT:-21100}
+OUT=${OUT:-$BASE/out}
+DATA=$BASE/data
+BIN=$BASE/bin
+PASSWORD=bench-pass
+
+build() {
+  mkdir -p "$BIN"
+  (cd "$REPO" && go build -o "$BIN/dormouse" ./cmd/dormouse && go build -o "$BIN/idle" ./bench/idle)
+}
+
+# One set of messages, hard-linked into every INBOX's cur/. Names carry
+# Dovecot's S= (size) and W= (size with CRLF) so the server need not read
+# them, and ":2,S" (seen); names are unique within a folder, which is all
+# Maildir asks.
+make_messages() {
+  local dir=$BASE/msgs i m lines
+  rm -rf "$dir"; mkdir -p "$dir"
+  for ((i = 0; i < MSGS; i++)); do
+    m="From: sender$i@example.org
+To: someone@example.org
+Subject: message $i of the bench INBOX
+Date: Sat, 28 Nov 2026 10:00:00 +0000
+Message-ID: <$i.bench-idle@example.org>
+
+Body line one of message $i.
+Body line two.
+"
+    lines=${m//[!$'\n']/}
+    printf '%s' "$m" > "$dir/1764300000.M${i}P1.bench,S=${#m},W=$((${#m} + ${#lines})):2,S"
+  done
+}
+
+prepare() {
+  build
+  rm -rf "$DATA"; mkdir -p "$DATA/users"
+  make_messages
+  # Dovecot passwd-file form, {PLAIN}: a bcrypt check per LOGIN would make
+  # the ramp measure bcrypt.
+  for ((u = 0; u < USERS; u++)); do
+    printf 'user%04d:{PLAIN}%s\n' "$u" "$PASSWORD"
+  done > "$DATA/passwd"
+  chmod 600 "$DATA/passwd"
+  for ((u = 0; u < USERS; u++)); do
+    printf 'user%04d\n' "$u"
+  done | xargs -P 2 -I{} sh -c 'md="$1/users/$2/Maildir"; mkdir -p "$md/new" "$md/tmp" && cp -al "$3/." "$md/cur"' _ "$DATA" {} "$BASE/msgs"
+  # First start writes dormouse.toml and the certificate; then build every
+  # user's index once, so runs measure idle connections, not indexing.
+  echo "$(date -u +%T) linked $MSGS messages into $USERS INBOXes; building indexes"
+  start 0
+  "$BIN/idle" -addr "127.0.0.1:$PORT" -password "$PASSWORD" -prewarm -n "$USERS" -concurrency 8 -ramp-timeout 60m
+  stop
+  echo "prepared $USERS users x $MSGS messages in $DATA"
+}
+
+SERVER_PID=
+start() {
+  local hib=$1 log=${2:-$BASE/server.log}
+  ulimit -n "$(ulimit -Hn)"
+  env ${GODEBUG_SERVER:+GODEBUG=$GODEBUG_SERVER} "$BIN/dormouse" serve --data "$DATA" \
+    --imap "127.0.0.1:$PORT" --imaps "" --lmtp "127.0.0.1:$((PORT + 1))" \
+    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" 2> "$log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$((PORT + 2))/metrics" > /dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2> /dev/null || { cat "$log"; return 1; }
+    sleep 0.1
+  done
+  echo "server did not start"; cat "$log"; return 1
+}
+
+stop() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2> /dev/null || true
+  for _ in $(seq 400); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.1; done
+  kill -KILL "$SERVER_PID" 2> /dev/null || true
+  wait "$SERVER_PID" 2> /dev/null || true
+  SERVER_PID=
+}
+
+bench() {
+  local hib=$1 tag=$2; shift 2
+  [ -f "$DATA/passwd" ] || { echo "run '$0 prepare' first"; exit 1; }
+  build
+  mkdir -p "$OUT"
+  trap stop EXIT
+  start "$hib" "$OUT/$tag.server.log"
+  echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib pid=$SERVER_PID" | tee "$OUT/$tag.txt"
+  ulimit -n "$(ulimit -Hn)"
+  "$BIN/idle" -addr "127.0.0.1:$PORT" -server-pid "$SERVER_PID" -password "$PASSWORD" \
+    -metrics "http://127.0.0.1:$((PORT + 2))/metrics" -maildir-fmt "$DATA/users/%s/Maildir" \
+    -label "hibernate-after=$hib $tag" -json "$OUT/$tag.json" "$@" 2>&1 | tee -a "$OUT/$tag.txt"
+  stop
+  trap - EXIT
+  grep -Eic 'level=(error|warn)' "$OUT/$tag.server.log" | sed 's/^/server log warnings+errors: /' | tee -a "$OUT/$tag.txt" || true
+}
+
+# The figures in README.md: every run under the machine's bench lock.
+figures() {
+  local L="flock /tmp/dormouse-bench.lock $0 bench"
+  local MEM="-settle 15s -gc-wait 150s"
+  # a. memory per connection, hibernation off and on
+  $L 1s  mem-on-1k   -n 1000  -per-user 5 $MEM
+  $L 0   mem-off-1k  -n 1000  -per-user 5 $MEM
+  # a + b. 10,000 connections: memory, then 1,000 wakes by rename
+  $L 1s  wake-on-10k  -n 10000 -per-user 5 $MEM -deliveries 1000
+  $L 0   wake-off-10k -n 10000 -per-user 5 $MEM -deliveries 1000
+  # b. the same by LMTP
+  $L 1s  lmtp-on-10k  -n 10000 -per-user 5 -settle 15s -deliveries 1000 -lmtp "127.0.0.1:$((PORT + 1))"
+  $L 0   lmtp-off-10k -n 10000 -per-user 5 -settle 15s -deliveries 1000 -lmtp "127.0.0.1:$((PORT + 1))"
+  # c. fan-out: 5,000 hibernated connections on one mailbox
+  $L 1s  fanout-5k -n 5000 -fanout -fanout-repeats 5 -settle 15s
+  # d. CPU per hibernate-and-wake cycle
+  $L 200ms cycles-1k -n 1000 -per-user 5 -settle 10s -cycles 20
+  # a. the largest N: 19,000 (client and server each hold ~N sockets of
+  # 20,000 files). Without hibernation every user's index stays open
+  # (one more file each), so 20 connections per user there.
+  $L 1s  mem-on-19k      -n 19000 -per-user 5  $MEM
+  $L 0   mem-off-19k     -n 19000 -per-user 20 $MEM
+  $L 1s  mem-on-19k-pu20 -n 19000 -per-user 20 $MEM
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  prepare) prepare ;;
+  bench) bench "$@" ;;
+  figures) figures ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,61 @@
+package procmem
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    stat
+		wantErr bool
+	}{{
+		in:   "42 (imap) S 7 42 42 0 -1 4194560 100 0 0 0 150 50 3 2 20 0 5 0 1000 1000000 300 18446744073709551615",
+		want: stat{comm: "imap", ppid: 7, threads: 5, ticks: 205},
+	}, {
+		in:   "43 (a (b) c) R 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 1 1 1",
+		want: stat{comm: "a (b) c", ppid: 1, threads: 1, ticks: 2},
+	}, {
+		in: "44 (short) S 1 2", wantErr: true,
+	}, {
+		in: "no parens", wantErr: true,
+	}}
+	for _, tt := range tests {
+		got, err := parseStat([]byte(tt.in))
+		if (err != nil) != tt.wantErr || (err == nil && got != tt.want) {
+			t.Errorf("parseStat(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseRollup(t *testing.T) {
+	in := `55d4c0000000-7ffc8bd9e000 ---p 00000000 00:00 0                          [rollup]
+Rss:               15992 kB
+Pss:               14615 kB
+Pss_Dirty:          3000 kB
+Pss_Anon:           3100 kB
+Pss_File:          11515 kB
+Shared_Clean:          0 kB
+`
+	got, err := parseRollup(strings.NewReader(in))
+	want := rollup{rss: 15992, pss: 14615, pssAnon: 3100, pssFile: 11515}
+	if err != nil || got != want {
+		t.Errorf("parseRollup = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestMeasureSelf reads the test process itself: a real /proc.
+func TestMeasureSelf(t *testing.T) {
+	tr, err := Measure(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if tr.Procs < 1 || tr.PssKiB <= 0 || tr.RssKiB <= 0 || tr.Threads < 1 {
+		t.Errorf("Measure(self) = %+v, want a process with memory and threads", tr)
+	}
+	if _, err := Measure(-5); err == nil {
+		t.Error("Measure(-5) succeeded")
+	}
+}
