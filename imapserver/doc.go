@@ -33,10 +33,13 @@
 // mailbox and user handles released. Client bytes or a change to the
 // mailbox wake it: a new session restores the view as it was at export
 // and the first Refresh replays exactly what changed since. Two answers
-// need no wake (hibernate_serve.go): DONE and a new IDLE in one packet
-// get the tagged OK and "+ idling", and a mailbox change is sent as the
-// untagged updates an active IDLE sends, computed from ChangesSince and
-// the state's UID ranges (hibernate_update.go). TLS sessions (Detach
+// need no wake (hibernate_serve.go): DONE gets the tagged OK and a new
+// IDLE "+ idling", in one packet or apart (between them the sleeper is
+// between commands: it holds changes back until the IDLE, as an active
+// session does, and the idle timeout applies), and a mailbox change is
+// sent as the untagged updates an active IDLE sends, computed from
+// ChangesSince and the state's UID ranges (hibernate_update.go). Any
+// other command wakes the session fully. TLS sessions (Detach
 // cannot keep a tls.Conn's record state) and IDLE without a selected
 // mailbox stay active; the reason is counted
 // (dormouse_imap_hibernation_refused_total).

@@ -24,8 +24,13 @@ type hibernator struct {
 	// busy holds the sleepers a goroutine serves in place (disarmed but
 	// still in the table, see serve); true when a mailbox change came
 	// meanwhile, which that goroutine then applies before re-arming.
-	busy   map[hibernate.Token]bool
-	closed bool
+	busy map[hibernate.Token]bool
+	// between holds the sleepers whose IDLE a DONE ended (answered
+	// asleep) and that wait for their next command, since when: the
+	// idle timeout applies to them as to an active session between
+	// commands, and keepalives do not.
+	between map[hibernate.Token]time.Time
+	closed  bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup // the keepalive goroutine and wakes in flight
@@ -48,6 +53,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		srv:     s,
 		watches: make(map[hibernate.SubID]func()),
 		busy:    make(map[hibernate.Token]bool),
+		between: make(map[hibernate.Token]time.Time),
 		stop:    make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -189,6 +195,7 @@ func (h *hibernator) take(tok hibernate.Token) (fd int, blob []byte, since time.
 func (h *hibernator) remove(tok hibernate.Token, info hibernate.Info) {
 	h.table.Remove(tok)
 	delete(h.busy, tok)
+	delete(h.between, tok)
 	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 }
 
@@ -270,6 +277,9 @@ func (h *hibernator) keepalives() {
 				if _, busy := h.busy[tok]; busy {
 					continue // its owner may be writing; the next tick sends it
 				}
+				if _, ok := h.between[tok]; ok {
+					continue // not in IDLE
+				}
 				if werr := hibernate.WriteFD(info.FD, line); werr == nil {
 					h.srv.cfg.Metrics.wrote(len(line))
 					continue
@@ -282,8 +292,43 @@ func (h *hibernator) keepalives() {
 				h.remove(tok, info)
 				hibernate.CloseFD(info.FD)
 			}
+			h.autologout(now)
 			h.mu.Unlock()
 		}
+	}
+}
+
+// setBetween notes whether sleeper tok is between commands (true) or in
+// IDLE (false).
+func (h *hibernator) setBetween(tok hibernate.Token, between bool) {
+	h.mu.Lock()
+	if between {
+		h.between[tok] = time.Now()
+	} else {
+		delete(h.between, tok)
+	}
+	h.mu.Unlock()
+}
+
+// autologout ends the sleepers that have waited for a command longer
+// than the idle timeout, as waitForCommand ends an active session (h.mu
+// held).
+func (h *hibernator) autologout(now time.Time) {
+	limit := h.srv.limits.IdleTimeout
+	for tok, since := range h.between {
+		if now.Sub(since) < limit {
+			continue
+		}
+		if _, busy := h.busy[tok]; busy {
+			continue
+		}
+		info, err := h.table.Lookup(tok)
+		if err != nil || h.poller.Remove(info.FD) != nil {
+			continue // a wake is in flight; the woken session times out itself
+		}
+		hibernate.WriteFD(info.FD, []byte("* BYE Autologout; idle for too long\r\n"))
+		hibernate.CloseFD(info.FD)
+		h.remove(tok, info)
 	}
 }
 

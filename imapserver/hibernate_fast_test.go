@@ -80,9 +80,12 @@ func fastScript() []hibStep {
 		// DONE and a new IDLE in one packet, answered asleep.
 		{who: "a", send: "DONE\r\na4 IDLE\r\n", waitFor: w("a", "+ idling")},
 		{who: "g", send: "done\r\ng4 idle\r\n", waitFor: w("g", "+ idling")},
-		// In two packets: the DONE alone wakes.
+		// In two packets, answered asleep too; between them b is between
+		// commands and hears of nothing until its next IDLE.
 		{who: "b", send: "DONE\r\n", waitFor: w("b", "b3 ")},
-		{who: "b", send: "b4 IDLE\r\n", waitFor: w("b", "+ idling")},
+		{who: "c", send: "c30 STORE 1 -FLAGS (\\Flagged)\r\n", waitFor: w("a", "FETCH", "g", "FETCH", "d", "FETCH", "c", "c30 ")},
+		{who: "deliver:alice", send: testMessage(31), waitFor: w("a", "RECENT", "g", "RECENT", "d", "RECENT")},
+		{who: "b", send: "b4 IDLE\r\n", waitFor: w("b", "FETCH")},
 		// Expunges: EXPUNGE in old numbering, descending; VANISHED under
 		// QRESYNC.
 		{who: "c", send: "c6 STORE 2,4 +FLAGS.SILENT (\\Deleted)\r\n", waitFor: every("* 4 FETCH", "* 4 FETCH", "* 4 FETCH", "* 4 FETCH", "c", "c6 ")},
@@ -209,8 +212,17 @@ func TestHibernationStaysAsleep(t *testing.T) {
 	const n = 10
 	for i := 1; i <= n; i++ {
 		for _, c := range cs {
-			c.Write(fmt.Sprintf("DONE\r\ni%d IDLE\r\n", i))
-			c.Expect(fmt.Sprintf("S: i%d OK IDLE terminated", i-1), "S: + idling")
+			// DONE and IDLE in one packet, or (odd rounds) DONE, its
+			// answer, then IDLE, as most clients send them.
+			if i%2 == 0 {
+				c.Write(fmt.Sprintf("DONE\r\ni%d IDLE\r\n", i))
+				c.Expect(fmt.Sprintf("S: i%d OK IDLE terminated", i-1), "S: + idling")
+				continue
+			}
+			c.Write("DONE\r\n")
+			c.Expect(fmt.Sprintf("S: i%d OK IDLE terminated", i-1))
+			c.Write(fmt.Sprintf("i%d IDLE\r\n", i))
+			c.Expect("S: + idling")
 		}
 		// A delivery, alternately through the store and as a file.
 		if i%2 == 0 {
@@ -243,10 +255,48 @@ func TestHibernationStaysAsleep(t *testing.T) {
 	if h := got["dormouse_imap_connections,state=hibernated"]; h != float64(len(cs)) {
 		t.Errorf("hibernated = %v, want %d", h, len(cs))
 	}
-	if r := got["dormouse_imap_hibernated_served_total,kind=reidle"]; r != float64(n*len(cs)) {
-		t.Errorf("re-IDLEs in place = %v, want %d", r, n*len(cs))
+	if r := got["dormouse_imap_hibernated_served_total,kind=reidle"]; r != float64(3*n/2*len(cs)) {
+		t.Errorf("DONE/IDLE answered in place = %v, want %d", r, 3*n/2*len(cs))
 	}
 	if u := got["dormouse_imap_hibernated_served_total,kind=update"]; u < float64(2*n*len(cs)) {
 		t.Errorf("updates in place = %v, want ≥ %d", u, 2*n*len(cs))
+	}
+}
+
+// TestHibernationAutologoutBetweenCommands: after a DONE answered asleep
+// the connection waits for a command, and the idle timeout ends it as it
+// ends an active session between commands; a sleeper still in IDLE is
+// not ended by it (RFC 2177: IDLE is exempt).
+func TestHibernationAutologoutBetweenCommands(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+		c.Limits.IdleTimeout = 1500 * time.Millisecond
+	}))
+	fill(t, srv, "INBOX", 1)
+	var cs []*testserver.Client
+	for range 2 {
+		c := selectInbox(t, srv)
+		c.Send("i0 IDLE")
+		c.Expect("S: + idling")
+		cs = append(cs, c)
+	}
+	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 2)
+	between, idling := cs[0], cs[1]
+	between.Write("DONE\r\n")
+	between.Expect("S: i0 OK IDLE terminated")
+	start := time.Now()
+	if got := between.ExpectClosed(); len(got) != 1 || got[0] != "* BYE Autologout; idle for too long" {
+		t.Fatalf("between commands: %q", got)
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Errorf("autologout after %v, before the idle timeout", d)
+	}
+	// The one still idling outlives the timeout and still answers.
+	idling.Write("DONE\r\n")
+	idling.Expect("S: i0 OK IDLE terminated")
+	idling.Cmd("n NOOP")
+	got := gather(t, srv.Metrics)
+	if w := got["dormouse_imap_wakes_total,cause=client"]; w != 1 {
+		t.Errorf("full wakes = %v, want 1 (the NOOP)", w)
 	}
 }

@@ -6,27 +6,46 @@ import (
 	"github.com/dormouse/dormouse/imapwire"
 )
 
-// reidleTag reports whether in is exactly what a client sends to renew
-// its IDLE (RFC 2177 asks for it every 29 minutes): DONE, then a complete
-// "tag IDLE" command, each line ended by CRLF (or a bare LF, which the
-// decoder takes too), case-insensitive as the decoder reads them, with
-// nothing after. It returns the new IDLE's tag. Anything else, a partial
-// line included, is for a full wake.
-func reidleTag(in []byte) (string, bool) {
-	done, rest, ok := cutLine(in)
-	if !ok || !bytes.EqualFold(done, []byte("DONE")) {
-		return "", false
+// answerAsleep gives what an active session would write for in, the
+// client's bytes to a sleeper, when it is one of the forms a sleeper
+// answers itself (RFC 2177 asks clients to renew IDLE every 29 minutes):
+// while idling (idleTag set), DONE alone or DONE followed by a new
+// "tag IDLE"; between commands (idleTag empty, after a DONE answered
+// asleep), "tag IDLE" alone. Lines end in CRLF (or a bare LF, which the
+// decoder takes too), are case-insensitive as the decoder reads them,
+// and nothing may follow. newTag is the IDLE in progress afterwards
+// ("" between commands). Anything else, a partial line included, is for
+// a full wake.
+func answerAsleep(idleTag string, in []byte) (out []byte, newTag string, ok bool) {
+	rest := in
+	if idleTag != "" {
+		var done []byte
+		done, rest, ok = cutLine(in)
+		if !ok || !bytes.EqualFold(done, []byte("DONE")) {
+			return nil, "", false
+		}
+		out = append(append(out, idleTag...), doneReply...)
+		if len(rest) == 0 {
+			return out, "", true
+		}
 	}
 	cmd, rest, ok := cutLine(rest)
 	if !ok || len(rest) != 0 {
-		return "", false
+		return nil, "", false
 	}
 	tag, name, ok := bytes.Cut(cmd, []byte{' '})
 	if !ok || !validTag(tag) || !bytes.EqualFold(name, []byte("IDLE")) {
-		return "", false
+		return nil, "", false
 	}
-	return string(tag), true
+	return append(out, idleReply...), string(tag), true
 }
+
+// doneReply follows the IDLE's tag when DONE ends it, and idleReply
+// starts a new IDLE, as handleIdle writes them.
+const (
+	doneReply = " OK IDLE terminated\r\n"
+	idleReply = "+ idling\r\n"
+)
 
 // cutLine splits off the first line of b without its LF or CRLF; false
 // when b holds no complete line.

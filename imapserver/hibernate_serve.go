@@ -13,8 +13,9 @@ import (
 const reidleRead = 512
 
 // serve answers a sleeper without waking it (issue 7): the client's
-// DONE and new IDLE (client set), and mailbox changes, which are sent as
-// the untagged updates an active IDLE would send. It runs on the
+// DONE and new IDLE, together or apart (client set, see answerAsleep),
+// and mailbox changes, which are sent as the untagged updates an active
+// IDLE would send, and held back between a DONE and the next IDLE. It runs on the
 // goroutine that owns tok (acquire, clientReady) and ends with the
 // sleeper re-armed, or handed to a full wake whenever the answer cannot
 // be given exactly in place. src, when set, is the mailbox source shared
@@ -32,7 +33,8 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 		defer src.close()
 	}
 	m := h.srv.cfg.Metrics
-	var blob []byte // the new state, once something was sent
+	var blob []byte  // the new state, once something was sent
+	catchUp := false // an IDLE after a DONE answered asleep: send what was held back
 	if client {
 		var buf [reidleRead]byte
 		n, rerr := hibernate.ReadFD(fd, buf[:])
@@ -47,14 +49,12 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 		default:
 			m.read(n)
 			in := buf[:n]
-			tag, ok := reidleTag(in)
+			out, tag, ok := answerAsleep(st.IdleTag, in)
 			if !ok {
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
-			// What handleIdle writes for DONE, then for the new IDLE.
-			out := make([]byte, 0, len(st.IdleTag)+len(reidleReply))
-			out = append(append(out, st.IdleTag...), reidleReply...)
+			ended := st.IdleTag != ""
 			st.IdleTag = tag
 			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
 				h.fullWake(tok, wakeClient, in, nil, nil)
@@ -63,12 +63,19 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 			if !h.send(tok, fd, out, st, wakeClient) {
 				return
 			}
-			m.command("IDLE", "ok")
+			if ended {
+				m.command("IDLE", "ok")
+			} else {
+				catchUp = true
+			}
+			h.setBetween(tok, tag == "")
 			m.served(servedReidle)
 		}
 	}
-	for pending := !client; ; pending = true {
-		if pending {
+	for pending := !client || catchUp; ; pending = true {
+		// Between commands an active session holds changes back for
+		// the next command; so does a sleeper, until a new IDLE.
+		if pending && st.IdleTag != "" {
 			out, next, ok := applyChanges(h.srv, st, src)
 			if !ok {
 				h.fullWake(tok, wakeMailbox, nil, nil, st)

@@ -56,28 +56,35 @@ func TestDeltaOf(t *testing.T) {
 	}
 }
 
-func TestReidleTag(t *testing.T) {
+func TestAnswerAsleep(t *testing.T) {
 	for _, tc := range []struct {
-		in  string
-		tag string
-		ok  bool
+		idleTag, in string
+		out, tag    string
+		ok          bool
 	}{
-		{"DONE\r\na1 IDLE\r\n", "a1", true},
-		{"done\r\nA.2 idle\r\n", "A.2", true},
-		{"DONE\na1 IDLE\n", "a1", true},
-		{"DONE\r\n", "", false},              // the IDLE may follow: wake
-		{"DONE\r\na1 IDLE", "", false},       // partial line
-		{"DONE\r\na1 IDLE\r\nx", "", false},  // more after it
-		{"DONE\r\na1 NOOP\r\n", "", false},   // another command
-		{"DONE\r\na+ IDLE\r\n", "", false},   // bad tag
-		{"DONE\r\na1 IDLE x\r\n", "", false}, // arguments
-		{"DONE \r\na1 IDLE\r\n", "", false},  // not DONE: BAD in an active session
-		{"DONE\r\n\r\na1 IDLE\r\n", "", false},
-		{"DONE\r\na1  IDLE\r\n", "", false},
+		{"i0", "DONE\r\na1 IDLE\r\n", "i0 OK IDLE terminated\r\n+ idling\r\n", "a1", true},
+		{"i0", "done\r\nA.2 idle\r\n", "i0 OK IDLE terminated\r\n+ idling\r\n", "A.2", true},
+		{"i0", "DONE\na1 IDLE\n", "i0 OK IDLE terminated\r\n+ idling\r\n", "a1", true},
+		{"i0", "DONE\r\n", "i0 OK IDLE terminated\r\n", "", true}, // between commands after it
+		{"", "a1 IDLE\r\n", "+ idling\r\n", "a1", true},           // and the IDLE that follows
+		{"", "DONE\r\n", "", "", false},                           // DONE between commands: BAD, wake
+		{"", "DONE\r\na1 IDLE\r\n", "", "", false},
+		{"", "a1 NOOP\r\n", "", "", false},
+		{"", "a1 IDLE", "", "", false},
+		{"i0", "DONE", "", "", false},                 // partial line
+		{"i0", "DONE\r\na1 IDLE", "", "", false},      // partial line
+		{"i0", "DONE\r\na1 IDLE\r\nx", "", "", false}, // more after it
+		{"i0", "DONE\r\na1 NOOP\r\n", "", "", false},  // another command
+		{"i0", "DONE\r\na+ IDLE\r\n", "", "", false},  // bad tag
+		{"i0", "DONE\r\na1 IDLE x\r\n", "", "", false},
+		{"i0", "DONE \r\na1 IDLE\r\n", "", "", false}, // not DONE: BAD in an active session
+		{"i0", "DONE\r\n\r\na1 IDLE\r\n", "", "", false},
+		{"i0", "DONE\r\na1  IDLE\r\n", "", "", false},
+		{"i0", "a1 IDLE\r\n", "", "", false}, // IDLE inside IDLE
 	} {
-		tag, ok := reidleTag([]byte(tc.in))
-		if tag != tc.tag || ok != tc.ok {
-			t.Errorf("reidleTag(%q) = %q, %v; want %q, %v", tc.in, tag, ok, tc.tag, tc.ok)
+		out, tag, ok := answerAsleep(tc.idleTag, []byte(tc.in))
+		if string(out) != tc.out || tag != tc.tag || ok != tc.ok {
+			t.Errorf("answerAsleep(%q, %q) = %q, %q, %v; want %q, %q, %v", tc.idleTag, tc.in, out, tag, ok, tc.out, tc.tag, tc.ok)
 		}
 	}
 }

@@ -56,7 +56,8 @@ func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in
 
 // resume restores the session of st and resumes its IDLE, which replays
 // what changed while it slept and then reads the client's DONE as any
-// IDLE does. False ends the connection.
+// IDLE does; a session whose IDLE ended asleep (no IdleTag) goes back to
+// reading commands, and the next one replays. False ends the connection.
 func (c *conn) resume(st *hibernate.State) bool {
 	if err := c.restoreState(st); err != nil {
 		// The replies an active session would have given (refresh).
@@ -68,6 +69,9 @@ func (c *conn) resume(st *hibernate.State) bool {
 			c.bye("Internal error")
 		}
 		return false
+	}
+	if st.IdleTag == "" {
+		return true
 	}
 	c.resumed = true
 	return c.exec(&imapwire.Command{Tag: st.IdleTag, Name: "IDLE"})
