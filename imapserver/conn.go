@@ -64,6 +64,9 @@ type conn struct {
 	// resumed is set on a session restored from hibernation until its
 	// IDLE resumes (no second "+ idling").
 	resumed bool
+	// releaseWatch ends the hold a full wake keeps on the mailbox's
+	// watch until restoreState has reopened it (hibernate_serve.go).
+	releaseWatch func()
 
 	// addrKey is the client's address as limits count it (guard.go);
 	// preAuthHeld says this connection counts against it; loginDeadline

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // reidleRead is how much a sleeper reads when its client speaks: a DONE
@@ -192,9 +193,11 @@ func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
 // the wake.
 func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
+	hold := h.holdWatch(tok)
 	fd, blob, since, err := h.take(tok)
 	h.mu.Unlock()
 	if err != nil {
+		hold()
 		h.wg.Done()
 		return
 	}
@@ -203,5 +206,21 @@ func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte,
 			blob = b
 		}
 	}
-	go h.wake(fd, blob, since, cause, in, out)
+	go h.wake(fd, blob, since, cause, in, out, hold)
+}
+
+// holdWatch keeps the mailbox of sleeper tok watched until the returned
+// func is called (h.mu held). A full wake takes the sleeper out of the
+// table, which ends the mailbox's subscription with its last sleeper;
+// the store would then drop its disk watch and, when the woken session
+// opens the mailbox, could no longer trust its index without rescanning
+// the whole folder (a cost that grows with the mailbox). The hold spans
+// the gap until the session has the mailbox open again.
+func (h *hibernator) holdWatch(tok hibernate.Token) (release func()) {
+	info, err := h.table.Lookup(tok)
+	if err != nil {
+		return func() {}
+	}
+	user, mailbox := h.table.Subscriptions().Key(info.Sub)
+	return h.srv.cfg.Store.Watch(user, mailbox, func(mailstore.Event) {})
 }

@@ -17,29 +17,34 @@ import (
 // the connection is registered with the server (or refused). in is what
 // the sleeper already read from the client, the start of the session's
 // input; out is what the sleeper owed the client when its socket was
-// full, written before anything else.
-func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in, out []byte) {
+// full, written before anything else. release ends fullWake's hold on
+// the mailbox's watch, once the session has opened it (or failed to).
+func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
 	var st hibernate.State
 	if err := st.UnmarshalBinary(blob); err != nil {
 		// Our own blob: this is a bug, and the session is lost.
 		h.srv.log.Error("wake", "err", err)
 		hibernate.CloseFD(fd)
+		release()
 		h.wg.Done()
 		return
 	}
 	nc, err := hibernate.Attach(fd)
 	if err != nil {
 		h.srv.log.Error("wake", "user", st.User, "err", err)
+		release()
 		h.wg.Done()
 		return
 	}
 	c := h.srv.wokenConn(nc)
 	h.wg.Done()
 	if c == nil {
+		release()
 		nc.Write([]byte("* BYE Server shutting down\r\n"))
 		nc.Close()
 		return
 	}
+	c.releaseWatch = release
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
 	if len(in) > 0 {
@@ -59,7 +64,9 @@ func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in
 // IDLE does; a session whose IDLE ended asleep (no IdleTag) goes back to
 // reading commands, and the next one replays. False ends the connection.
 func (c *conn) resume(st *hibernate.State) bool {
-	if err := c.restoreState(st); err != nil {
+	err := c.restoreState(st)
+	c.releaseWatch()
+	if err != nil {
 		// The replies an active session would have given (refresh).
 		switch {
 		case errors.Is(err, mailstore.ErrNoMailbox):
