@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -24,7 +25,10 @@ type hibernator struct {
 	// busy holds the sleepers a goroutine serves in place (disarmed but
 	// still in the table, see serve); true when a mailbox change came
 	// meanwhile, which that goroutine then applies before re-arming.
-	busy   map[hibernate.Token]bool
+	busy map[hibernate.Token]bool
+	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
+	// Table keeps only the descriptor under it.
+	tls    map[hibernate.Token]*tls.Conn
 	closed bool
 
 	stop chan struct{}
@@ -48,6 +52,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		srv:     s,
 		watches: make(map[hibernate.SubID]func()),
 		busy:    make(map[hibernate.Token]bool),
+		tls:     make(map[hibernate.Token]*tls.Conn),
 		stop:    make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -90,31 +95,34 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 }
 
 // sleep hibernates a connection whose session was exported to st and
-// whose socket was detached to fd. On error fd is closed: the connection
-// is lost, as after a failed write.
-func (h *hibernator) sleep(fd int, st *hibernate.State) (hibernate.Token, error) {
+// whose transport is s. On error s is closed: the connection is lost, as
+// after a failed write.
+func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
-		hibernate.CloseFD(fd)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		hibernate.WriteFD(fd, []byte("* BYE Server shutting down\r\n"))
-		hibernate.CloseFD(fd)
+		s.bye(byeShutdown)
 		return 0, errShutdown
 	}
-	tok, err := h.table.Insert(fd, st.User, normInbox(st.Mailbox), blob, time.Now())
+	tok, err := h.table.Insert(s.fd, st.User, normInbox(st.Mailbox), blob, time.Now())
 	if err != nil {
-		hibernate.CloseFD(fd)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
+	}
+	if s.tc != nil {
+		h.tls[tok] = s.tc
 	}
 	// Add after Insert: a byte already waiting fires at once, and the
 	// callback finds the entry.
-	if err := h.poller.Add(fd, uint64(tok)); err != nil {
+	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
 		h.table.Remove(tok)
-		hibernate.CloseFD(fd)
+		delete(h.tls, tok)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	m := h.srv.cfg.Metrics
@@ -168,27 +176,37 @@ func normInbox(name string) string {
 	return name
 }
 
-// take removes a sleeper from the table and returns its descriptor and
+// take removes a sleeper from the table and returns its transport and
 // blob; whoever takes it owns the wake. The caller holds h.mu and has
 // disarmed (or seen fire) the descriptor in the poller.
-func (h *hibernator) take(tok hibernate.Token) (fd int, blob []byte, since time.Time, err error) {
+func (h *hibernator) take(tok hibernate.Token) (s sleeper, blob []byte, since time.Time, err error) {
 	info, err := h.table.Lookup(tok)
 	if err != nil {
-		return -1, nil, time.Time{}, err
+		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
 	blob, err = h.table.AppendBlob(nil, tok)
 	if err != nil {
-		return -1, nil, time.Time{}, err
+		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
+	s = h.sleeperOf(tok, info)
 	h.remove(tok, info)
-	return info.FD, blob, info.Since, nil
+	return s, blob, info.Since, nil
 }
+
+// sleeperOf returns the transport of sleeper tok (h.mu held).
+func (h *hibernator) sleeperOf(tok hibernate.Token, info hibernate.Info) sleeper {
+	return sleeper{fd: info.FD, tc: h.tls[tok]}
+}
+
+// byeShutdown is what a sleeper is told when the server shuts down.
+const byeShutdown = "* BYE Server shutting down\r\n"
 
 // remove ends a sleep (h.mu held): the entry leaves the table and the
 // metrics count the time it slept.
 func (h *hibernator) remove(tok hibernate.Token, info hibernate.Info) {
 	h.table.Remove(tok)
 	delete(h.busy, tok)
+	delete(h.tls, tok)
 	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 }
 
@@ -270,8 +288,10 @@ func (h *hibernator) keepalives() {
 				if _, busy := h.busy[tok]; busy {
 					continue // its owner may be writing; the next tick sends it
 				}
-				if werr := hibernate.WriteFD(info.FD, line); werr == nil {
-					h.srv.cfg.Metrics.wrote(len(line))
+				s := h.sleeperOf(tok, info)
+				n, werr := s.write(line)
+				h.srv.cfg.Metrics.wrote(n)
+				if werr == nil {
 					continue
 				}
 				// The client is gone or not reading: drop it, as an
@@ -280,7 +300,7 @@ func (h *hibernator) keepalives() {
 					continue // a wake is in flight; it will see the error
 				}
 				h.remove(tok, info)
-				hibernate.CloseFD(info.FD)
+				s.close()
 			}
 			h.mu.Unlock()
 		}
@@ -314,8 +334,8 @@ func (h *hibernator) shutdown() {
 		if _, busy := h.busy[tok]; busy {
 			continue // its owner sees h.closed and says BYE
 		}
-		hibernate.WriteFD(info.FD, []byte("* BYE Server shutting down\r\n"))
-		hibernate.CloseFD(info.FD)
+		s := h.sleeperOf(tok, info)
+		s.bye(byeShutdown)
 		h.remove(tok, info)
 	}
 	h.mu.Unlock()
