@@ -308,7 +308,7 @@ const lingerTimeout = 200 * time.Millisecond
 func (c *conn) interruptIfWaiting() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.waiting {
+	if c.waiting && c.nc != nil {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -318,7 +318,9 @@ func (c *conn) forceClose() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cancel()
-	c.nc.Close()
+	if c.nc != nil { // nil once a TLS session hibernated
+		c.nc.Close()
+	}
 }
 
 // readFailed ends the connection after a read error, saying BYE where the

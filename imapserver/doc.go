@@ -24,12 +24,13 @@
 //
 // # Hibernation
 //
-// With Config.HibernateAfter > 0, a plain-TCP session that has idled that
-// long in IDLE with a mailbox selected, no output pending and no input
+// With Config.HibernateAfter > 0, a session (plain TCP, implicit TLS or
+// after STARTTLS) that has idled that long in IDLE with a mailbox selected, no output pending and no input
 // buffered is exported to a hibernate.State (that struct, the enabled
 // extensions, the IDLE tag, and as extension state the view's \Recent
 // UIDs, its keyword count, the "told" MODSEQs and the SEARCHRES result),
-// its socket detached to a bare descriptor, and its goroutine, buffers,
+// its socket detached to a bare descriptor (TLS: see below), and its
+// goroutine, buffers,
 // mailbox and user handles released. Client bytes or a change to the
 // mailbox wake it: a new session restores the view as it was at export
 // and the first Refresh replays exactly what changed since. Two answers
@@ -39,10 +40,28 @@
 // session does, and the idle timeout applies), and a mailbox change is
 // sent as the untagged updates an active IDLE sends, computed from
 // ChangesSince and the state's UID ranges (hibernate_update.go). Any
-// other command wakes the session fully. TLS sessions (Detach
-// cannot keep a tls.Conn's record state) and IDLE without a selected
-// mailbox stay active; the reason is counted
+// other command wakes the session fully. IDLE without a selected
+// mailbox stays active; the reason is counted
 // (dormouse_imap_hibernation_refused_total).
+//
+// TLS sessions hibernate too (sleeper.go), but Go cannot export and
+// restore a tls.Conn's record state, so the sleeper keeps its *tls.Conn
+// (in a map by token) and the descriptor under it, taken without dup, is
+// watched by the same epoll beside the runtime's netpoller (both may
+// register one socket; TestPollerSharesRuntimeSocket). Everything a TLS
+// sleeper is sent (keepalives, updates, re-IDLE answers, BYE) goes
+// through tls.Conn.Write with a 20 ms deadline, never to the raw socket; a
+// write that times out breaks the record state, so that connection is
+// dropped, as an active IDLE is after a failed write. Client bytes are
+// read through tls.Conn with a 20 ms deadline (a timeout is temporary in
+// crypto/tls: a partial record stays buffered and its rest fires the
+// poller again); DONE and a new IDLE are answered asleep as for plain TCP,
+// anything else wakes the session fully with the same tls.Conn. Input
+// buffered inside the tls.Conn is invisible to the poller: a session with
+// any does not hibernate (reason "tls_pending", tlsPending) and a sleeper
+// with any after a read wakes fully. What a TLS sleeper still costs, and
+// why (the tls.Conn's read buffer, golang/go#43563): docs/benchmarks.md,
+// "TLS".
 //
 // # Files
 //
@@ -53,6 +72,7 @@
 // SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, fetch.go,
 // search.go, store.go, copymove.go, expunge.go, idle.go, updates.go,
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
-// watches and keepalives), sleep.go, export.go (State out and back),
-// wake.go.
+// watches and keepalives), sleeper.go (plain and TLS transports),
+// tls_pending.go, sleep.go, export.go (State out and back), wake.go,
+// hibernate_serve.go, hibernate_update.go, hibernate_reidle.go.
 package imapserver

@@ -37,12 +37,6 @@ func (e errNotExportable) Error() string { return "not exportable: " + string(e)
 // exportState exports an idling, selected session (DESIGN.md "The state
 // blob"). The reason of an errNotExportable is a metric label.
 func (c *conn) exportState(tag string) (*hibernate.State, error) {
-	if c.tls {
-		// hibernate.Detach refuses a *tls.Conn: its record state
-		// (keys, sequence numbers) would be lost. A later issue
-		// exports it.
-		return nil, errNotExportable("tls")
-	}
 	if c.state != stateSelected || c.sel == nil {
 		// The blob names a mailbox to watch; IDLE without one has
 		// nothing to wake for but the client.
@@ -59,6 +53,7 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 		UIDNext:       v.UIDNext,
 		Messages:      uint32(len(v.Messages)),
 		IdleTag:       tag,
+		TLS:           c.tls,
 	}
 	st.Enabled = c.enabled.bits()
 	var uids []uint32

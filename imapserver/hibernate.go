@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -30,7 +31,10 @@ type hibernator struct {
 	// idle timeout applies to them as to an active session between
 	// commands, and keepalives do not.
 	between map[hibernate.Token]time.Time
-	closed  bool
+	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
+	// Table keeps only the descriptor under it.
+	tls    map[hibernate.Token]*tls.Conn
+	closed bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup // the keepalive goroutine and wakes in flight
@@ -54,6 +58,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		watches: make(map[hibernate.SubID]func()),
 		busy:    make(map[hibernate.Token]bool),
 		between: make(map[hibernate.Token]time.Time),
+		tls:     make(map[hibernate.Token]*tls.Conn),
 		stop:    make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -96,31 +101,34 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 }
 
 // sleep hibernates a connection whose session was exported to st and
-// whose socket was detached to fd. On error fd is closed: the connection
-// is lost, as after a failed write.
-func (h *hibernator) sleep(fd int, st *hibernate.State) (hibernate.Token, error) {
+// whose transport is s. On error s is closed: the connection is lost, as
+// after a failed write.
+func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
-		hibernate.CloseFD(fd)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		hibernate.WriteFD(fd, []byte("* BYE Server shutting down\r\n"))
-		hibernate.CloseFD(fd)
+		s.bye(byeShutdown)
 		return 0, errShutdown
 	}
-	tok, err := h.table.Insert(fd, st.User, normInbox(st.Mailbox), blob, time.Now())
+	tok, err := h.table.Insert(s.fd, st.User, normInbox(st.Mailbox), blob, time.Now())
 	if err != nil {
-		hibernate.CloseFD(fd)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
+	}
+	if s.tc != nil {
+		h.tls[tok] = s.tc
 	}
 	// Add after Insert: a byte already waiting fires at once, and the
 	// callback finds the entry.
-	if err := h.poller.Add(fd, uint64(tok)); err != nil {
+	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
 		h.table.Remove(tok)
-		hibernate.CloseFD(fd)
+		delete(h.tls, tok)
+		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	m := h.srv.cfg.Metrics
@@ -174,21 +182,30 @@ func normInbox(name string) string {
 	return name
 }
 
-// take removes a sleeper from the table and returns its descriptor and
+// take removes a sleeper from the table and returns its transport and
 // blob; whoever takes it owns the wake. The caller holds h.mu and has
 // disarmed (or seen fire) the descriptor in the poller.
-func (h *hibernator) take(tok hibernate.Token) (fd int, blob []byte, since time.Time, err error) {
+func (h *hibernator) take(tok hibernate.Token) (s sleeper, blob []byte, since time.Time, err error) {
 	info, err := h.table.Lookup(tok)
 	if err != nil {
-		return -1, nil, time.Time{}, err
+		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
 	blob, err = h.table.AppendBlob(nil, tok)
 	if err != nil {
-		return -1, nil, time.Time{}, err
+		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
+	s = h.sleeperOf(tok, info)
 	h.remove(tok, info)
-	return info.FD, blob, info.Since, nil
+	return s, blob, info.Since, nil
 }
+
+// sleeperOf returns the transport of sleeper tok (h.mu held).
+func (h *hibernator) sleeperOf(tok hibernate.Token, info hibernate.Info) sleeper {
+	return sleeper{fd: info.FD, tc: h.tls[tok]}
+}
+
+// byeShutdown is what a sleeper is told when the server shuts down.
+const byeShutdown = "* BYE Server shutting down\r\n"
 
 // remove ends a sleep (h.mu held): the entry leaves the table and the
 // metrics count the time it slept.
@@ -196,6 +213,7 @@ func (h *hibernator) remove(tok hibernate.Token, info hibernate.Info) {
 	h.table.Remove(tok)
 	delete(h.busy, tok)
 	delete(h.between, tok)
+	delete(h.tls, tok)
 	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 }
 
@@ -280,8 +298,10 @@ func (h *hibernator) keepalives() {
 				if _, ok := h.between[tok]; ok {
 					continue // not in IDLE
 				}
-				if werr := hibernate.WriteFD(info.FD, line); werr == nil {
-					h.srv.cfg.Metrics.wrote(len(line))
+				s := h.sleeperOf(tok, info)
+				n, werr := s.write(line)
+				h.srv.cfg.Metrics.wrote(n)
+				if werr == nil {
 					continue
 				}
 				// The client is gone or not reading: drop it, as an
@@ -290,7 +310,7 @@ func (h *hibernator) keepalives() {
 					continue // a wake is in flight; it will see the error
 				}
 				h.remove(tok, info)
-				hibernate.CloseFD(info.FD)
+				s.close()
 			}
 			h.autologout(now)
 			h.mu.Unlock()
@@ -326,9 +346,9 @@ func (h *hibernator) autologout(now time.Time) {
 		if err != nil || h.poller.Remove(info.FD) != nil {
 			continue // a wake is in flight; the woken session times out itself
 		}
-		hibernate.WriteFD(info.FD, []byte("* BYE Autologout; idle for too long\r\n"))
-		hibernate.CloseFD(info.FD)
+		s := h.sleeperOf(tok, info)
 		h.remove(tok, info)
+		s.bye("* BYE Autologout; idle for too long\r\n")
 	}
 }
 
@@ -359,8 +379,8 @@ func (h *hibernator) shutdown() {
 		if _, busy := h.busy[tok]; busy {
 			continue // its owner sees h.closed and says BYE
 		}
-		hibernate.WriteFD(info.FD, []byte("* BYE Server shutting down\r\n"))
-		hibernate.CloseFD(info.FD)
+		s := h.sleeperOf(tok, info)
+		s.bye(byeShutdown)
 		h.remove(tok, info)
 	}
 	h.mu.Unlock()

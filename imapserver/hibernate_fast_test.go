@@ -157,10 +157,15 @@ func canonical(s string) string {
 // after 1 ms. The transcripts must match byte for byte after canonical;
 // the fast paths must have been taken.
 func TestHibernationDifferentialFast(t *testing.T) {
+	checkFastDifferential(t, transportPlain)
+}
+
+// checkFastDifferential is TestHibernationDifferentialFast over tr.
+func checkFastDifferential(t *testing.T, tr transport) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	off, _ := runHibScript(t, 0, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
-	on, srv := runHibScript(t, time.Millisecond, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
+	off, _ := runHibScriptOver(t, tr, 0, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
+	on, srv := runHibScriptOver(t, tr, time.Millisecond, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
 	for _, hc := range fastClients {
 		if canonical(off[hc.name]) != canonical(on[hc.name]) {
 			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])

@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"errors"
-	"syscall"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/mailstore"
@@ -22,7 +21,7 @@ const reidleRead = 512
 // be given exactly in place. src, when set, is the mailbox source shared
 // by a mailboxChanged batch.
 func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) {
-	fd, st, err := h.owned(tok)
+	s, st, err := h.owned(tok)
 	if err != nil {
 		h.srv.log.Error("hibernated state", "err", err)
 		h.fullWake(tok, wakeClient, nil, nil, nil)
@@ -38,9 +37,9 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 	catchUp := false // an IDLE after a DONE answered asleep: send what was held back
 	if client {
 		var buf [reidleRead]byte
-		n, rerr := hibernate.ReadFD(fd, buf[:])
+		n, rerr := s.read(buf[:])
 		switch {
-		case errors.Is(rerr, syscall.EAGAIN):
+		case errors.Is(rerr, errWouldBlock):
 			// Nothing after all: back to sleep.
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
@@ -51,7 +50,10 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 			m.read(n)
 			in := buf[:n]
 			out, tag, ok := answerAsleep(st.IdleTag, in)
-			if !ok {
+			// More input buffered inside a tls.Conn (a further record
+			// read with this one) is invisible to the poller: the woken
+			// session reads it.
+			if !ok || s.pending() {
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
@@ -61,7 +63,7 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
-			if !h.send(tok, fd, out, st, wakeClient) {
+			if !h.send(tok, s, out, st, wakeClient) {
 				return
 			}
 			if ended {
@@ -93,13 +95,13 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 				st = next
 			}
 			if len(out) > 0 {
-				if !h.send(tok, fd, out, st, wakeMailbox) {
+				if !h.send(tok, s, out, st, wakeMailbox) {
 					return
 				}
 				m.served(servedUpdate)
 			}
 		}
-		if !h.finish(tok, fd, blob) {
+		if !h.finish(tok, s, blob) {
 			return
 		}
 		// Another change came meanwhile: the source's cached answers
@@ -113,45 +115,66 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 // IDLE's continuation, as handleIdle writes them.
 const reidleReply = " OK IDLE terminated\r\n+ idling\r\n"
 
-// owned returns the descriptor and state of a sleeper the caller owns.
-func (h *hibernator) owned(tok hibernate.Token) (int, *hibernate.State, error) {
+// owned returns the transport and state of a sleeper the caller owns.
+func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, error) {
 	h.mu.Lock()
 	info, err := h.table.Lookup(tok)
 	var blob []byte
+	var s sleeper
 	if err == nil {
+		s = h.sleeperOf(tok, info)
 		blob, err = h.table.AppendBlob(nil, tok)
 	}
 	h.mu.Unlock()
 	if err != nil {
-		return -1, nil, err
+		return sleeper{fd: -1}, nil, err
 	}
 	st := new(hibernate.State)
 	if err := st.UnmarshalBinary(blob); err != nil {
-		return -1, nil, err
+		return sleeper{fd: -1}, nil, err
 	}
-	return info.FD, st, nil
+	return s, st, nil
 }
 
-// send writes a sleeper's answer to its socket without blocking. When
-// the socket does not take it all, the rest goes to a full wake with st,
-// the state after the answer: the woken session writes it first, then
-// goes on as an active one, which blocks on a full socket (and ends
-// after a failed write) as usual. False means the sleeper was handed on.
-func (h *hibernator) send(tok hibernate.Token, fd int, out []byte, st *hibernate.State, cause string) bool {
-	n, err := hibernate.WriteFDN(fd, out)
+// send writes a sleeper's answer to its socket without blocking (for
+// long, for TLS). When a bare socket does not take it all, the rest goes
+// to a full wake with st, the state after the answer: the woken session
+// writes it first, then goes on as an active one, which blocks on a full
+// socket (and ends after a failed write) as usual. A TLS write that
+// failed cannot be finished (the tls.Conn's record state is broken): the
+// connection is dropped, as an active IDLE is after a failed write.
+// False means the sleeper was handed on or dropped.
+func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibernate.State, cause string) bool {
+	n, err := s.write(out)
 	h.srv.cfg.Metrics.wrote(n)
 	if err == nil {
 		return true
 	}
+	if s.tc != nil {
+		h.drop(tok)
+		return false
+	}
 	h.fullWake(tok, cause, nil, out[n:], st)
 	return false
+}
+
+// drop ends an owned sleeper's connection; the owner's h.wg count ends
+// with it.
+func (h *hibernator) drop(tok hibernate.Token) {
+	h.mu.Lock()
+	s, _, _, err := h.take(tok)
+	h.mu.Unlock()
+	if err == nil {
+		s.close()
+	}
+	h.wg.Done()
 }
 
 // finish ends one round of serve: it stores blob (when not nil) as the
 // sleeper's state and re-arms its descriptor, unless a mailbox change
 // came meanwhile (true: the caller applies it and calls finish again).
 // At shutdown it says BYE and closes the connection instead.
-func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
+func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	info, err := h.table.Lookup(tok)
@@ -166,8 +189,7 @@ func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
 		}
 	}
 	if h.closed {
-		hibernate.WriteFD(fd, []byte("* BYE Server shutting down\r\n"))
-		hibernate.CloseFD(fd)
+		s.bye(byeShutdown)
 		h.remove(tok, info)
 		h.wg.Done()
 		return false
@@ -177,10 +199,10 @@ func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
 		return true
 	}
 	delete(h.busy, tok)
-	if err := h.poller.Add(fd, uint64(tok)); err != nil {
+	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
 		// Only a closed poller fails here, at shutdown; the client
 		// cannot be heard any more.
-		hibernate.CloseFD(fd)
+		s.close()
 		h.remove(tok, info)
 	}
 	h.wg.Done()
@@ -194,7 +216,7 @@ func (h *hibernator) finish(tok hibernate.Token, fd int, blob []byte) bool {
 func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
-	fd, blob, since, err := h.take(tok)
+	s, blob, since, err := h.take(tok)
 	h.mu.Unlock()
 	if err != nil {
 		hold()
@@ -206,7 +228,7 @@ func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte,
 			blob = b
 		}
 	}
-	go h.wake(fd, blob, since, cause, in, out, hold)
+	go h.wake(s, blob, since, cause, in, out, hold)
 }
 
 // holdWatch keeps the mailbox of sleeper tok watched until the returned

@@ -110,14 +110,20 @@ func hibScript() []hibStep {
 // (chosen from the clock) differs.
 var unstable = regexp.MustCompile(`(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
 
-// runHibScript runs a script on a fresh server and returns each client's
-// transcript; rng times the quick steps.
+// runHibScript runs a script on a fresh server over plain TCP and returns
+// each client's transcript; rng times the quick steps.
 func runHibScript(t *testing.T, hibernateAfter time.Duration, hcs []hibClient, script []hibStep, rng *rand.Rand) (map[string]string, *testserver.Server) {
 	t.Helper()
-	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+	return runHibScriptOver(t, transportPlain, hibernateAfter, hcs, script, rng)
+}
+
+// runHibScriptOver is runHibScript with every connection over tr.
+func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, hcs []hibClient, script []hibStep, rng *rand.Rand) (map[string]string, *testserver.Server) {
+	t.Helper()
+	srv := tr.start(t, func(c *imapserver.Config) {
 		c.HibernateAfter = hibernateAfter
-	}))
-	fill(t, srv, "INBOX", 2)
+	})
+	fillOver(t, srv, tr, "INBOX", 2)
 	clients := map[string]*testserver.Client{}
 	logs := map[string]*strings.Builder{}
 	for _, hc := range hcs {
@@ -125,7 +131,7 @@ func runHibScript(t *testing.T, hibernateAfter time.Duration, hcs []hibClient, s
 		if hc.user == "bob" {
 			u = srv.Bob
 		}
-		c := srv.Login(t, u)
+		c := tr.login(t, srv, u)
 		c.Timeout = 5 * time.Second
 		clients[hc.name] = c
 		logs[hc.name] = &strings.Builder{}
@@ -193,9 +199,14 @@ func runHibScript(t *testing.T, hibernateAfter time.Duration, hcs []hibClient, s
 // a connection"). The only masked difference is UIDVALIDITY, which
 // differs between any two stores.
 func TestHibernationDifferential(t *testing.T) {
+	checkDifferential(t, transportPlain)
+}
+
+// checkDifferential is TestHibernationDifferential over tr.
+func checkDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	off, _ := runHibScript(t, 0, hibClients, hibScript(), rng)
-	on, srv := runHibScript(t, time.Millisecond, hibClients, hibScript(), rng)
+	off, _ := runHibScriptOver(t, tr, 0, hibClients, hibScript(), rng)
+	on, srv := runHibScriptOver(t, tr, time.Millisecond, hibClients, hibScript(), rng)
 	for _, hc := range hibClients {
 		if off[hc.name] != on[hc.name] {
 			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
@@ -225,9 +236,8 @@ func TestHibernationDifferential(t *testing.T) {
 	}
 }
 
-// TestHibernationHappens checks that an idling plain connection really
-// sleeps (gauge and goroutine count), and that a TLS one stays active with
-// the reason counted.
+// TestHibernationHappens checks that idling plain connections really
+// sleep (gauge) and are sent a delivery in place. TLS: hibernate_tls_test.go.
 func TestHibernationHappens(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
@@ -265,23 +275,6 @@ S: n OK NOOP completed
 		t.Errorf("updates in place = %v, mailbox wakes = %v, want ≥ %d and 0",
 			got["dormouse_imap_hibernated_served_total,kind=update"], got["dormouse_imap_wakes_total,cause=mailbox"], n)
 	}
-}
-
-// TestHibernationTLSStaysActive checks the refusal reason for TLS.
-func TestHibernationTLSStaysActive(t *testing.T) {
-	srv := testserver.Start(t, testserver.WithTLS(true), testserver.WithConfig(func(c *imapserver.Config) {
-		c.HibernateAfter = time.Millisecond
-	}))
-	c := srv.DialTLS(t)
-	c.Cmd(`L LOGIN alice alice-secret`)
-	c.Cmd(`s SELECT INBOX`)
-	c.Send("i IDLE")
-	c.Expect("S: + idling")
-	waitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_total,reason=tls", 1)
-	c.Run(`
-C: DONE
-S: i OK IDLE terminated
-`)
 }
 
 func waitMetric(t *testing.T, m *imapserver.Metrics, key string, want float64) {

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -19,25 +20,22 @@ func (c *conn) refuseHibernation(err error) {
 	c.srv.cfg.Metrics.refused(reason)
 }
 
-// hibernate puts an idling session to sleep: the socket is detached to a
-// bare descriptor and handed with the exported state to the server's
-// hibernator; the session's mailbox, user handle and buffers are
-// released. The caller has stopped the reader and checked that nothing is
-// buffered either way. On success the session goroutine must end without
-// touching the connection.
+// hibernate puts an idling session to sleep: a plain socket is detached
+// to a bare descriptor, a TLS one keeps its tls.Conn (sleeper), and it is
+// handed with the exported state to the server's hibernator; the
+// session's mailbox, user handle and buffers are released. The caller has
+// stopped the reader and checked that nothing is buffered either way. On
+// success the session goroutine must end without touching the connection.
 func (c *conn) hibernate(st *hibernate.State) error {
 	c.mu.Lock()
-	fd, err := hibernate.Detach(c.nc)
+	s, err := c.detach()
 	c.mu.Unlock()
 	if err != nil {
-		// Without Unix descriptors Detach fails before closing
-		// anything: the IDLE goes on, active. (A failed Close after the
-		// dup leaves a broken socket, which the next read reports.)
-		return fmt.Errorf("%w: %w", errNotExportable("detach"), err)
+		return err
 	}
 	c.hibernated = true
-	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages)
-	tok, err := c.srv.hib.sleep(fd, st)
+	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.tc != nil)
+	tok, err := c.srv.hib.sleep(s, st)
 	// The session's own watch stays until the sleeper's subscription is
 	// in place, so a change in between is not lost: it wakes the
 	// sleeper at once, as it would have reached an active IDLE.
@@ -51,4 +49,31 @@ func (c *conn) hibernate(st *hibernate.State) error {
 		c.srv.hib.changedToken(tok)
 	}
 	return nil
+}
+
+// detach takes the connection's transport from the session (c.mu held).
+// A TLS connection with input buffered inside its tls.Conn stays active:
+// the poller could not see that input (tlsPending).
+func (c *conn) detach() (sleeper, error) {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if tlsPending(tc) {
+			return sleeper{}, errNotExportable("tls_pending")
+		}
+		s, err := tlsSleeper(tc)
+		if err != nil {
+			return sleeper{}, fmt.Errorf("%w: %w", errNotExportable("detach"), err)
+		}
+		// The hibernator owns tc now: a Shutdown that force-closes
+		// this session's leftovers must not reach it.
+		c.nc = nil
+		return s, nil
+	}
+	fd, err := hibernate.Detach(c.nc)
+	if err != nil {
+		// Without Unix descriptors Detach fails before closing
+		// anything: the IDLE goes on, active. (A failed Close after the
+		// dup leaves a broken socket, which the next read reports.)
+		return sleeper{}, fmt.Errorf("%w: %w", errNotExportable("detach"), err)
+	}
+	return sleeper{fd: fd}, nil
 }

@@ -12,24 +12,24 @@ import (
 )
 
 // wake brings a hibernated connection back: the descriptor becomes a
-// net.Conn again and a new session goroutine restores the state and
+// net.Conn again (a TLS sleeper's tls.Conn is handed back as it is) and a new session goroutine restores the state and
 // resumes the IDLE. It runs on its own goroutine; h.wg counts it until
 // the connection is registered with the server (or refused). in is what
 // the sleeper already read from the client, the start of the session's
 // input; out is what the sleeper owed the client when its socket was
 // full, written before anything else. release ends fullWake's hold on
 // the mailbox's watch, once the session has opened it (or failed to).
-func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
+func (h *hibernator) wake(s sleeper, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
 	var st hibernate.State
 	if err := st.UnmarshalBinary(blob); err != nil {
 		// Our own blob: this is a bug, and the session is lost.
 		h.srv.log.Error("wake", "err", err)
-		hibernate.CloseFD(fd)
+		s.close()
 		release()
 		h.wg.Done()
 		return
 	}
-	nc, err := hibernate.Attach(fd)
+	nc, err := s.conn()
 	if err != nil {
 		h.srv.log.Error("wake", "user", st.User, "err", err)
 		release()
@@ -40,7 +40,8 @@ func (h *hibernator) wake(fd int, blob []byte, since time.Time, cause string, in
 	h.wg.Done()
 	if c == nil {
 		release()
-		nc.Write([]byte("* BYE Server shutting down\r\n"))
+		nc.SetWriteDeadline(time.Now().Add(sleeperIOTimeout))
+		nc.Write([]byte(byeShutdown))
 		nc.Close()
 		return
 	}

@@ -1,0 +1,166 @@
+package imapserver_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// transport is how a test's clients reach the server.
+type transport int
+
+const (
+	transportPlain    transport = iota
+	transportImplicit           // TLS from the first byte (RFC 8314)
+	transportStartTLS           // plain, upgraded with STARTTLS before LOGIN
+)
+
+func (tr transport) String() string {
+	return [...]string{"plain", "implicit", "starttls"}[tr]
+}
+
+// start starts a server that clients reach over tr.
+func (tr transport) start(t *testing.T, configure func(*imapserver.Config)) *testserver.Server {
+	t.Helper()
+	opts := []testserver.Option{testserver.WithConfig(configure)}
+	if tr != transportPlain {
+		opts = append(opts, testserver.WithTLS(tr == transportImplicit))
+	}
+	return testserver.Start(t, opts...)
+}
+
+// login connects over tr and logs u in.
+func (tr transport) login(t testing.TB, srv *testserver.Server, u testserver.User) *testserver.Client {
+	t.Helper()
+	var c *testserver.Client
+	switch tr {
+	case transportPlain:
+		return srv.Login(t, u)
+	case transportImplicit:
+		c = srv.DialTLS(t)
+	case transportStartTLS:
+		c = srv.Dial(t)
+		c.Send("T0 STARTTLS")
+		c.Expect("S: T0 OK Begin TLS negotiation now")
+		c.StartTLS(srv.TLS)
+	}
+	lines := c.Cmd("L0 LOGIN " + u.Name + " " + strconv.Quote(u.Password))
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "L0 OK") {
+		t.Fatalf("login %s over %v: %s", u.Name, tr, last)
+	}
+	return c
+}
+
+// fillOver is fill over tr.
+func fillOver(t testing.TB, srv *testserver.Server, tr transport, mailbox string, n int) {
+	t.Helper()
+	c := tr.login(t, srv, srv.Alice)
+	for i := 1; i <= n; i++ {
+		appendMsg(t, c, mailbox, "", testMessage(i))
+	}
+	c.Cmd("lo LOGOUT")
+}
+
+// readSkipping reads the next line that is not an IDLE keepalive.
+func readSkipping(c *testserver.Client) string {
+	for {
+		if l := c.ReadLine(); l != "* OK Still here" {
+			return l
+		}
+	}
+}
+
+// expectSkipping reads lines (keepalives skipped) and checks each in turn.
+func expectSkipping(t *testing.T, c *testserver.Client, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if got := readSkipping(c); got != w {
+			t.Fatalf("got %q, want %q", got, w)
+		}
+	}
+}
+
+// TestHibernationTLS checks that TLS connections, implicit and after
+// STARTTLS, really sleep (the hibernated gauge; no full wake counted)
+// and are served asleep: keepalives, a delivery and a re-IDLE, all
+// through their tls.Conn. A lone DONE fully wakes the session, which
+// goes on over the same TLS connection; at shutdown a sleeper hears BYE.
+func TestHibernationTLS(t *testing.T) {
+	for _, tr := range []transport{transportImplicit, transportStartTLS} {
+		t.Run(tr.String(), func(t *testing.T) {
+			srv := tr.start(t, func(c *imapserver.Config) {
+				c.HibernateAfter = time.Millisecond
+				c.IdleKeepalive = time.Second
+			})
+			fillOver(t, srv, tr, "INBOX", 1)
+			c := tr.login(t, srv, srv.Alice)
+			c.Timeout = 5 * time.Second
+			c.Cmd("s SELECT INBOX")
+			c.Send("i IDLE")
+			c.Expect("S: + idling")
+			hibernated := "dormouse_imap_connections,state=hibernated"
+			waitMetric(t, srv.Metrics, hibernated, 1)
+			asleep := func(step string) {
+				t.Helper()
+				got := gather(t, srv.Metrics)
+				if got[hibernated] != 1 || got["dormouse_imap_wakes_total,cause=client"]+got["dormouse_imap_wakes_total,cause=mailbox"] != 0 {
+					t.Fatalf("after %s: hibernated = %v, wakes = %v, want 1 and none", step, got[hibernated], got)
+				}
+			}
+
+			// The keepalive goes out through the sleeper's tls.Conn.
+			c.Expect("S: * OK Still here")
+			asleep("keepalive")
+
+			srv.Deliver(t, "alice", testMessage(2))
+			expectSkipping(t, c, "* 2 EXISTS", "* 2 RECENT")
+			asleep("delivery")
+			waitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=update", 1)
+
+			// DONE and a new IDLE in one record: answered asleep.
+			c.Write("DONE\r\ni2 IDLE\r\n")
+			expectSkipping(t, c, "i OK IDLE terminated", "+ idling")
+			asleep("re-IDLE")
+			if got := gather(t, srv.Metrics)["dormouse_imap_hibernated_served_total,kind=reidle"]; got != 1 {
+				t.Errorf("re-IDLEs served asleep = %v, want 1", got)
+			}
+
+			// A lone DONE wakes the session fully, on the same tls.Conn.
+			c.Send("DONE")
+			expectSkipping(t, c, "i2 OK IDLE terminated")
+			c.Send("n NOOP")
+			expectSkipping(t, c, "n OK NOOP completed")
+			got := gather(t, srv.Metrics)
+			if got["dormouse_imap_wakes_total,cause=client"] != 1 || got[hibernated] != 0 {
+				t.Errorf("client wakes = %v, hibernated = %v, want 1 and 0", got["dormouse_imap_wakes_total,cause=client"], got[hibernated])
+			}
+
+			// Asleep again; the server shuts down: BYE through TLS.
+			c.Send("i3 IDLE")
+			expectSkipping(t, c, "+ idling")
+			waitMetric(t, srv.Metrics, hibernated, 1)
+			srv.Close()
+			expectSkipping(t, c, "* BYE Server shutting down")
+			if got := gather(t, srv.Metrics)[hibernated]; got != 0 {
+				t.Errorf("hibernated = %v after shutdown, want 0", got)
+			}
+			if got := gather(t, srv.Metrics)["dormouse_imap_hibernations_total"]; got != 2 {
+				t.Errorf("hibernations = %v, want 2", got)
+			}
+		})
+	}
+}
+
+// TestHibernationDifferentialTLS runs both differential scripts over
+// implicit TLS and after STARTTLS: with hibernation off and after 1 ms, no
+// client may see a difference, as over plain TCP.
+func TestHibernationDifferentialTLS(t *testing.T) {
+	for _, tr := range []transport{transportImplicit, transportStartTLS} {
+		t.Run(tr.String()+"/script", func(t *testing.T) { checkDifferential(t, tr) })
+		t.Run(tr.String()+"/fast", func(t *testing.T) { checkFastDifferential(t, tr) })
+	}
+}

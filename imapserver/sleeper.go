@@ -1,0 +1,128 @@
+package imapserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/dormouse/dormouse/hibernate"
+)
+
+// sleeperIOTimeout bounds a read or write on a hibernated TLS connection.
+// Writes to a sleeper (a keepalive, an update, a re-IDLE answer, a BYE)
+// are a few hundred bytes that a socket with any room takes at once, and
+// a read follows an epoll event, so the record is there; the bound only
+// matters for a client that stopped reading, which an active IDLE would
+// drop after a failed write too.
+const sleeperIOTimeout = 20 * time.Millisecond
+
+// sleeper is the transport of a hibernated connection: a bare descriptor
+// detached from the Go runtime (plain TCP, hibernate.Detach), or, for
+// TLS, the *tls.Conn itself and the descriptor under it. Go cannot export
+// and restore a TLS record state (keys, sequence numbers), so a TLS
+// sleeper keeps its tls.Conn (see doc.go, "Hibernation", for its cost);
+// its descriptor is watched by the hibernator's epoll beside the
+// runtime's own netpoller, and everything to and from the client goes
+// through tc, never the raw descriptor. Both kinds share every code path
+// through these methods.
+type sleeper struct {
+	fd int
+	tc *tls.Conn // nil for plain TCP
+}
+
+// errWouldBlock says a sleeper's read found no complete input.
+var errWouldBlock = syscall.EAGAIN
+
+// tlsSleeper returns the sleeper of a TLS connection: the descriptor
+// under tc, taken without dup (tc keeps owning it).
+func tlsSleeper(tc *tls.Conn) (sleeper, error) {
+	sc, ok := tc.NetConn().(syscall.Conn)
+	if !ok {
+		return sleeper{}, fmt.Errorf("tls over %T: not a syscall.Conn", tc.NetConn())
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return sleeper{}, fmt.Errorf("tls sleeper: %w", err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd = int(s) }); err != nil {
+		return sleeper{}, fmt.Errorf("tls sleeper: %w", err)
+	}
+	return sleeper{fd: fd, tc: tc}, nil
+}
+
+// write sends p without blocking for long: on a bare descriptor it
+// writes what the socket takes and reports how much that was (the rest
+// can be finished by a woken session); through TLS it waits at most
+// sleeperIOTimeout, and a failure is final, since a timed-out tls.Conn
+// write leaves its record state broken.
+func (s sleeper) write(p []byte) (int, error) {
+	if s.tc == nil {
+		return hibernate.WriteFDN(s.fd, p)
+	}
+	s.tc.SetWriteDeadline(time.Now().Add(sleeperIOTimeout))
+	return s.tc.Write(p)
+}
+
+// read reads what the client sent without blocking for long. With no
+// complete input the error is errWouldBlock: for TLS, a record that has
+// not fully arrived stays buffered in tc (a read deadline error is
+// temporary in crypto/tls), and its rest fires the poller again. 0 bytes
+// and a nil error mean end of file.
+func (s sleeper) read(p []byte) (int, error) {
+	if s.tc == nil {
+		return hibernate.ReadFD(s.fd, p)
+	}
+	s.tc.SetReadDeadline(time.Now().Add(sleeperIOTimeout))
+	n, err := s.tc.Read(p)
+	switch {
+	case n > 0:
+		return n, nil
+	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, errWouldBlock
+	case errors.Is(err, io.EOF):
+		return 0, nil
+	}
+	return 0, err
+}
+
+// pending reports whether input is buffered above the socket, where the
+// poller cannot see it: always false for a bare descriptor.
+func (s sleeper) pending() bool { return s.tc != nil && tlsPending(s.tc) }
+
+// close ends the connection at once. For TLS it sends no close_notify:
+// tls.Conn.Close would wait up to 5 s to send it (its own deadline),
+// which the hibernator cannot afford for a client that stopped reading;
+// see bye.
+func (s sleeper) close() {
+	if s.tc == nil {
+		hibernate.CloseFD(s.fd)
+		return
+	}
+	s.tc.NetConn().Close()
+}
+
+// bye says line (a BYE) and ends the connection; a TLS client that took
+// the line is sent a close_notify too, as an active session's close does.
+func (s sleeper) bye(line string) {
+	if _, err := s.write([]byte(line)); err == nil && s.tc != nil {
+		s.tc.Close()
+		return
+	}
+	s.close()
+}
+
+// conn hands the connection back to the Go runtime for a woken session,
+// with its deadlines cleared; it consumes s.
+func (s sleeper) conn() (net.Conn, error) {
+	if s.tc == nil {
+		return hibernate.Attach(s.fd)
+	}
+	s.tc.SetDeadline(time.Time{})
+	return s.tc, nil
+}
