@@ -181,9 +181,13 @@ func writeIdleDetail(w io.Writer, r *results) {
 		if x.PssIfReturned != 0 {
 			ret = fmtVal(x.PssIfReturned / 1024)
 		}
-		fmt.Fprintf(w, "| %s | %v | %d | %s | %s | %s | %d (%s) | %s | %.0f | %s / %s (%d) |\n",
+		wake := "–"
+		if x.Wake.N > 0 {
+			wake = fmt.Sprintf("%s / %s (%d)", fmtVal(x.Wake.P50), fmtVal(x.Wake.P99), x.Wake.N)
+		}
+		fmt.Fprintf(w, "| %s | %v | %d | %s | %s | %s | %d (%s) | %s | %.0f | %s |\n",
 			x.Server, x.Hibernate, x.Open, fmtVal(x.PssPerConn/1024), ret, fmtVal(float64(x.PssTotalKiB)/1024),
-			x.ProcsAfter, x.ByComm, hib, x.SetupPerSec, fmtVal(x.Wake.P50), fmtVal(x.Wake.P99), x.Wake.N)
+			x.ProcsAfter, x.ByComm, hib, x.SetupPerSec, wake)
 	}
 }
 
