@@ -29,6 +29,9 @@ type idleReport struct {
 		N        int      `json:"n"`
 		PssBytes *float64 `json:"pss_bytes"`
 		RssBytes *float64 `json:"rss_bytes"`
+		// PssIfReturned subtracts the free heap a Go server holds but has
+		// not yet handed back to the kernel; absent for Dovecot.
+		PssIfReturned *float64 `json:"pss_if_returned_bytes"`
 	} `json:"per_conn"`
 	Wake *struct {
 		Deliveries int        `json:"deliveries"`
@@ -58,22 +61,25 @@ type idleSnapshot struct {
 
 // idleResult is one idle run: a server configuration at N connections.
 type idleResult struct {
-	Server       string     `json:"server"`
-	Hibernate    bool       `json:"hibernate"`
-	N            int        `json:"n"`
-	Open         int        `json:"open"`
-	Errors       int        `json:"errors"`
-	PssPerConn   float64    `json:"pss_bytes_per_conn"`
-	PssTotalKiB  int64      `json:"pss_total_kib"`
-	ProcsBefore  int        `json:"procs_before"`
-	ProcsAfter   int        `json:"procs_after"`
-	ByComm       string     `json:"procs_by_name"` // e.g. "imap 1000, imap-login 2"
-	Hibernated   *float64   `json:"hibernated,omitempty"`
-	SetupPerSec  float64    `json:"setup_per_second"`
-	Wake         stats.Dist `json:"wake"`
-	WakeSamples  []float64  `json:"wake_samples_ms,omitempty"`
-	WakeFailures int        `json:"wake_failed_deliveries"`
-	JSONFile     string     `json:"json_file"`
+	Server     string  `json:"server"`
+	Hibernate  bool    `json:"hibernate"`
+	N          int     `json:"n"`
+	Open       int     `json:"open"`
+	Errors     int     `json:"errors"`
+	PssPerConn float64 `json:"pss_bytes_per_conn"`
+	// PssIfReturned is PssPerConn less the Go runtime's free, not yet
+	// returned heap (Dormouse only; 0 when not reported).
+	PssIfReturned float64    `json:"pss_if_returned_bytes_per_conn,omitempty"`
+	PssTotalKiB   int64      `json:"pss_total_kib"`
+	ProcsBefore   int        `json:"procs_before"`
+	ProcsAfter    int        `json:"procs_after"`
+	ByComm        string     `json:"procs_by_name"` // e.g. "imap 1000, imap-login 2"
+	Hibernated    *float64   `json:"hibernated,omitempty"`
+	SetupPerSec   float64    `json:"setup_per_second"`
+	Wake          stats.Dist `json:"wake"`
+	WakeSamples   []float64  `json:"wake_samples_ms,omitempty"`
+	WakeFailures  int        `json:"wake_failed_deliveries"`
+	JSONFile      string     `json:"json_file"`
 }
 
 // idleRun is the bench/idle invocation for one run.
@@ -134,6 +140,9 @@ func fillIdle(res *idleResult, rep idleReport) {
 	res.Open, res.Errors, res.SetupPerSec = rep.Ramp.Open, rep.Ramp.Errors, rep.Ramp.PerSecond
 	if p := rep.PerConn.PssBytes; p != nil {
 		res.PssPerConn = *p
+	}
+	if p := rep.PerConn.PssIfReturned; p != nil {
+		res.PssIfReturned = *p
 	}
 	if t := rep.Baseline.Tree; t != nil {
 		res.ProcsBefore = t.Procs

@@ -29,8 +29,8 @@ var plans = map[string]plan{
 	},
 	"full": {
 		Mode: "full", IdleNs: []int{1000, 5000, 10000}, PerUser: 5, Settle: 10 * time.Second,
-		Deliveries: 100, IdleTimeout: 15 * time.Minute,
-		Clients: 16, ActiveFor: 60 * time.Second, ActiveMsgs: 2000, SyncMsgs: 10000,
+		Deliveries: 100, IdleTimeout: 30 * time.Minute,
+		Clients: 16, ActiveFor: 30 * time.Second, ActiveMsgs: 2000, SyncMsgs: 10000,
 	},
 }
 

@@ -171,16 +171,23 @@ func writeActiveDetail(w io.Writer, r *results) {
 
 // writeIdleDetail writes every idle run: processes by name, setup rate.
 func writeIdleDetail(w io.Writer, r *results) {
-	fmt.Fprintln(w, "| server | hibernation | N open | Pss/conn KiB | Σ Pss MiB | processes (by name) | hibernated | setup/s | wake p50 / p99 ms (samples) |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---:|---|")
+	fmt.Fprintln(w, "| server | hibernation | N open | Pss/conn KiB | if free Go heap returned | Σ Pss MiB | processes (by name) | hibernated | setup/s | wake p50 / p99 ms (samples) |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---|---:|---:|---|")
 	for _, x := range r.Idle {
-		hib := "–"
+		hib, ret := "–", "–"
 		if x.Hibernated != nil {
 			hib = fmt.Sprint(int(*x.Hibernated))
 		}
-		fmt.Fprintf(w, "| %s | %v | %d | %s | %s | %d (%s) | %s | %.0f | %s / %s (%d) |\n",
-			x.Server, x.Hibernate, x.Open, fmtVal(x.PssPerConn/1024), fmtVal(float64(x.PssTotalKiB)/1024),
-			x.ProcsAfter, x.ByComm, hib, x.SetupPerSec, fmtVal(x.Wake.P50), fmtVal(x.Wake.P99), x.Wake.N)
+		if x.PssIfReturned != 0 {
+			ret = fmtVal(x.PssIfReturned / 1024)
+		}
+		wake := "–"
+		if x.Wake.N > 0 {
+			wake = fmt.Sprintf("%s / %s (%d)", fmtVal(x.Wake.P50), fmtVal(x.Wake.P99), x.Wake.N)
+		}
+		fmt.Fprintf(w, "| %s | %v | %d | %s | %s | %s | %d (%s) | %s | %.0f | %s |\n",
+			x.Server, x.Hibernate, x.Open, fmtVal(x.PssPerConn/1024), ret, fmtVal(float64(x.PssTotalKiB)/1024),
+			x.ProcsAfter, x.ByComm, hib, x.SetupPerSec, wake)
 	}
 }
 

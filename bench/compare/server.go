@@ -36,6 +36,19 @@ type server interface {
 // for both servers when hibernation is on.
 const hibernateAfter = "2s"
 
+// dormouseBenchConf is Dormouse's dormouse.toml for the bench. Every
+// client connects from 127.0.0.1, thousands of them at once, so the
+// per-address guards against abuse (256 unauthenticated connections per
+// address, failed-login throttles) are off; Dovecot's counterparts are
+// raised in dovecot.conf.in for the same reason. Listen addresses and
+// hibernate_after come from the command line.
+const dormouseBenchConf = `# Written by bench/compare: one client address opens every connection.
+[limits]
+max_preauth_per_addr = 0
+login_failures_per_addr = 0
+login_failures_per_user = 0
+`
+
 //go:embed dovecot.conf.in
 var dovecotConfTemplate string
 
