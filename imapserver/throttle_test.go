@@ -27,7 +27,7 @@ func login(t *testing.T, srv *testserver.Server, user, password string) string {
 // the password is checked (so the right password is refused too), each
 // refusal is counted by reason, and one attempt comes back per refill.
 func TestLoginThrottle(t *testing.T) {
-	const refill = 2 * time.Second
+	const refill = 4 * time.Second
 	tests := []struct {
 		name            string
 		perAddr, perUsr int
@@ -61,10 +61,11 @@ func TestLoginThrottle(t *testing.T) {
 			start := time.Now()
 			var lastFailure time.Time
 			for i := range tt.failures {
-				lastFailure = time.Now()
 				if got := login(t, srv, tt.failAs(i), "wrong"); !strings.HasPrefix(got, "NO [AUTHENTICATIONFAILED]") {
 					t.Fatalf("failure %d: %q", i+1, got)
 				}
+				// After the reply: the server took its token before.
+				lastFailure = time.Now()
 			}
 			// Throttled now: a wrong password and the right one alike.
 			if got := login(t, srv, tt.failAs(tt.failures), "wrong"); got != throttledNO {
@@ -86,7 +87,10 @@ func TestLoginThrottle(t *testing.T) {
 			}
 			// One failure is forgiven per refill: the right password gets
 			// in, and then one more wrong one is allowed, not two.
-			time.Sleep(time.Until(lastFailure.Add(refill + refill/5)))
+			// Just over one token back; the three logins below take far
+			// less than a refill even on a loaded machine (a hash takes
+			// up to half a second there).
+			time.Sleep(time.Until(lastFailure.Add(refill + refill/20)))
 			if got := login(t, srv, "alice", "alice-secret"); !strings.HasPrefix(got, "OK") {
 				t.Fatalf("after a refill: %q", got)
 			}
