@@ -25,7 +25,7 @@ import (
 
 func main() {
 	var cfg config
-	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long to run the load")
+	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long to run the load (rounded up to whole phases)")
 	flag.DurationVar(&cfg.phase, "phase", 5*time.Second, "load between checkpoints")
 	flag.IntVar(&cfg.clients, "clients", 8, "concurrent IMAP clients")
 	flag.BoolVar(&cfg.kill, "kill", false, "SIGKILL the server once in each phase and restart it")

@@ -45,13 +45,12 @@ func (c *counters) snapshot() map[string]int {
 
 // worker is one client doing random operations on the shared mailboxes.
 type worker struct {
-	n     int
-	rng   *rand.Rand
-	c     *imapConn
-	m     *model
-	ops   *counters
-	ids   *atomic.Int64
-	crash *atomic.Bool // set while a SIGKILL may be under way
+	n   int
+	rng *rand.Rand
+	c   *imapConn
+	m   *model
+	ops *counters
+	ids *atomic.Int64
 }
 
 // newID returns a fresh message ID.
@@ -189,7 +188,6 @@ func (w *worker) step() error {
 		err = w.c.selectMailbox(other)
 		status = "OK"
 	}
-	_ = lines
 	if err == nil {
 		err = w.c.fill()
 	}
