@@ -473,7 +473,9 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 	case !spec.states.allows(c.state):
 		err = errBAD("", c.stateError(cmd.Name))
 	default:
-		err = spec.fn(c, cmd)
+		if err = c.catchUp(cmd); err == nil {
+			err = spec.fn(c, cmd)
+		}
 	}
 	defer releaseLiterals(cmd)
 

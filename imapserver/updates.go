@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -26,6 +27,24 @@ func (c *conn) sendUpdates(allowExpunge bool) error {
 	case <-sel.notify:
 	default:
 		return nil
+	}
+	return c.refresh()
+}
+
+// catchUp brings the view up to date before a UID command runs. Its UID
+// set may name a message another session added a moment ago (a client
+// that got the UID from APPENDUID or COPYUID on another connection, as
+// multi-connection clients do); resolved against a stale view, the UID
+// would be skipped without a word and a STORE or EXPUNGE reported done
+// without touching it. A UID command may be told of expunges (RFC 9051
+// 7.5.1), so every pending change can be applied and written first.
+func (c *conn) catchUp(cmd *imapwire.Command) error {
+	if !cmd.UID || c.sel == nil {
+		return nil
+	}
+	select {
+	case <-c.sel.notify: // consumed: the refresh below covers it
+	default:
 	}
 	return c.refresh()
 }

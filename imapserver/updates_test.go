@@ -41,7 +41,9 @@ S: * 1 EXPUNGE
 S: b3 OK EXPUNGE completed
 `)
 	// Sequence numbers stay those A knows: message 1 is still there for
-	// FETCH, STORE and SEARCH, and no EXPUNGE is sent after them.
+	// FETCH, STORE and SEARCH, and no EXPUNGE is sent after them. A UID
+	// command first brings the view up to date, expunges included, and
+	// answers from it.
 	a.Run(`
 C: a3 FETCH 1 (UID)
 S: * 1 FETCH (UID 1)
@@ -53,8 +55,8 @@ C: a5 SEARCH ALL
 S: * SEARCH 1 2 3 4
 S: a5 OK SEARCH completed
 C: a6 UID SEARCH ALL
-S: * SEARCH 1 2 3 4
 S: * 1 EXPUNGE
+S: * SEARCH 2 3 4
 S: a6 OK UID SEARCH completed
 C: a7 FETCH 3 (UID FLAGS)
 S: * 3 FETCH (UID 4 FLAGS (\Draft \Seen))

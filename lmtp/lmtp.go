@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -218,6 +219,11 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if errors.Is(err, smtp.ErrTooLongLine) {
 			// Permanent: the same bytes would fail on every retry.
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message has a line over 64 KiB"}
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			// The spool's disk is full: say so (RFC 3463 4.3.1), so that
+			// the MTA's log names the cause; it retries either way.
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 		}
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not receive the message"}
 	}

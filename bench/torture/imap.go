@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// imapConn is a raw IMAP client that tracks the selected mailbox as the
+// server describes it in untagged responses: the UID at each sequence
+// number and each message's flags. That tracked view is what the
+// checkpoints compare with the store.
+type imapConn struct {
+	nc  net.Conn
+	r   *bufio.Reader
+	tag int
+
+	selected string
+	view     view
+	// onUntagged, when set, sees every untagged response (the model
+	// learns UID-to-ID mappings from FETCH responses through it).
+	onUntagged func(mailbox, line string)
+	// bad records protocol-level surprises in the view: violations.
+	bad []string
+}
+
+// view is a client's picture of its selected mailbox.
+type view struct {
+	uids  []uint32          // by sequence number - 1; 0 = not learned yet
+	flags map[uint32]string // sorted, space-separated, without \Recent
+}
+
+// opTimeout bounds one command's round trip; a server that hangs longer is
+// reported as an error.
+const opTimeout = 30 * time.Second
+
+func dial(addr, user, password string) (*imapConn, error) {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := &imapConn{nc: nc, r: bufio.NewReader(nc)}
+	c.nc.SetReadDeadline(time.Now().Add(opTimeout))
+	if g, err := c.readResponse(); err != nil || !strings.HasPrefix(g, "* OK") {
+		nc.Close()
+		return nil, fmt.Errorf("greeting %q: %v", g, err)
+	}
+	if _, st, err := c.run(fmt.Sprintf("LOGIN %s %s", quote(user), quote(password))); err != nil || !strings.HasPrefix(st, "OK") {
+		nc.Close()
+		return nil, fmt.Errorf("login: %q %v", st, err)
+	}
+	return c, nil
+}
+
+func (c *imapConn) close() { c.nc.Close() }
+
+func quote(s string) string { return strconv.Quote(s) }
+
+// readResponse reads one response; a literal ("{n}" ending a line) is
+// read with the rest of the response into one string.
+func (c *imapConn) readResponse() (string, error) {
+	var b strings.Builder
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return b.String() + line, err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		b.WriteString(line)
+		n, ok := literalSize(line)
+		if !ok {
+			return b.String(), nil
+		}
+		b.WriteString("\r\n")
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(c.r, buf); err != nil {
+			return b.String(), err
+		}
+		b.Write(buf)
+	}
+}
+
+func literalSize(line string) (int, bool) {
+	if !strings.HasSuffix(line, "}") {
+		return 0, false
+	}
+	i := strings.LastIndexByte(line, '{')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(line[i+1:len(line)-1], "+"))
+	return n, err == nil && n >= 0
+}
+
+// run sends one command and reads to its tagged response, feeding every
+// untagged response to the view. It returns the untagged responses and
+// the tagged status ("OK ...", "NO ...").
+func (c *imapConn) run(cmd string) ([]string, string, error) {
+	c.tag++
+	tag := "t" + strconv.Itoa(c.tag)
+	c.nc.SetDeadline(time.Now().Add(opTimeout))
+	if _, err := io.WriteString(c.nc, tag+" "+cmd+"\r\n"); err != nil {
+		return nil, "", fmt.Errorf("write: %w", err)
+	}
+	return c.readTagged(tag)
+}
+
+func (c *imapConn) readTagged(tag string) ([]string, string, error) {
+	var lines []string
+	for {
+		l, err := c.readResponse()
+		if err != nil {
+			return lines, "", fmt.Errorf("read: %w", err)
+		}
+		if strings.HasPrefix(l, tag+" ") {
+			return lines, strings.TrimPrefix(l, tag+" "), nil
+		}
+		if strings.HasPrefix(l, "* BYE") {
+			return lines, "", errors.New(l)
+		}
+		lines = append(lines, l)
+		c.untagged(l)
+	}
+}
+
+var (
+	reExists  = regexp.MustCompile(`^\* (\d+) EXISTS$`)
+	reExpunge = regexp.MustCompile(`^\* (\d+) EXPUNGE$`)
+	reFetch   = regexp.MustCompile(`^\* (\d+) FETCH \(`)
+	reUID     = regexp.MustCompile(`[( ]UID (\d+)`)
+	reFlags   = regexp.MustCompile(`FLAGS \(([^)]*)\)`)
+	reModseq  = regexp.MustCompile(`MODSEQ \((\d+)\)`)
+	reTortID  = regexp.MustCompile(`(?i)X-Torture-ID: (\S+)`)
+)
+
+// untagged updates the view from one untagged response.
+func (c *imapConn) untagged(l string) {
+	if c.selected == "" {
+		return
+	}
+	if m := reExists.FindStringSubmatch(l); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if n < len(c.view.uids) {
+			c.bad = append(c.bad, fmt.Sprintf("%s: EXISTS %d below the %d messages known", c.selected, n, len(c.view.uids)))
+			return
+		}
+		for len(c.view.uids) < n {
+			c.view.uids = append(c.view.uids, 0)
+		}
+		return
+	}
+	if m := reExpunge.FindStringSubmatch(l); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if n < 1 || n > len(c.view.uids) {
+			c.bad = append(c.bad, fmt.Sprintf("%s: EXPUNGE %d of %d messages", c.selected, n, len(c.view.uids)))
+			return
+		}
+		delete(c.view.flags, c.view.uids[n-1])
+		c.view.uids = slices.Delete(c.view.uids, n-1, n)
+		return
+	}
+	m := reFetch.FindStringSubmatch(l)
+	if m == nil {
+		return
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n < 1 || n > len(c.view.uids) {
+		c.bad = append(c.bad, fmt.Sprintf("%s: FETCH for message %d of %d", c.selected, n, len(c.view.uids)))
+		return
+	}
+	uid := c.view.uids[n-1]
+	if u := reUID.FindStringSubmatch(l); u != nil {
+		got, _ := strconv.ParseUint(u[1], 10, 32)
+		if uid != 0 && uid != uint32(got) {
+			c.bad = append(c.bad, fmt.Sprintf("%s: message %d has UID %d, was %d", c.selected, n, got, uid))
+		}
+		uid = uint32(got)
+		c.view.uids[n-1] = uid
+	}
+	if f := reFlags.FindStringSubmatch(l); f != nil && uid != 0 {
+		c.view.flags[uid] = normFlags(f[1])
+	}
+	if c.onUntagged != nil {
+		c.onUntagged(c.selected, l)
+	}
+}
+
+// normFlags sorts flags and drops \Recent, which belongs to a session.
+func normFlags(s string) string {
+	f := slices.DeleteFunc(strings.Fields(s), func(x string) bool { return strings.EqualFold(x, `\Recent`) })
+	slices.Sort(f)
+	return strings.Join(f, " ")
+}
+
+// selectMailbox selects mb and learns every UID and flag in it.
+func (c *imapConn) selectMailbox(mb string) error {
+	c.selected = mb
+	c.view = view{flags: make(map[uint32]string)}
+	_, st, err := c.run("SELECT " + quote(mb) + " (CONDSTORE)")
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(st, "OK") {
+		return fmt.Errorf("SELECT %s: %s", mb, st)
+	}
+	return c.fill()
+}
+
+// fill fetches the UIDs and flags of messages the view has no UID for yet
+// (announced by EXISTS).
+func (c *imapConn) fill() error {
+	first := slices.Index(c.view.uids, 0)
+	if first < 0 {
+		return nil
+	}
+	_, st, err := c.run(fmt.Sprintf("FETCH %d:* (UID FLAGS)", first+1))
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(st, "OK") {
+		return fmt.Errorf("FETCH: %s", st)
+	}
+	return nil
+}
+
+// message is one message as a fresh session sees it.
+type message struct {
+	uid    uint32
+	id     string
+	flags  string
+	modseq uint64
+}
+
+// parseFetch reads UID, flags, MODSEQ and X-Torture-ID from a FETCH response.
+func parseFetch(l string) (message, bool) {
+	var m message
+	u := reUID.FindStringSubmatch(l)
+	if u == nil {
+		return m, false
+	}
+	uid, _ := strconv.ParseUint(u[1], 10, 32)
+	m.uid = uint32(uid)
+	if f := reFlags.FindStringSubmatch(l); f != nil {
+		m.flags = normFlags(f[1])
+	}
+	if ms := reModseq.FindStringSubmatch(l); ms != nil {
+		m.modseq, _ = strconv.ParseUint(ms[1], 10, 64)
+	}
+	if id := reTortID.FindStringSubmatch(l); id != nil {
+		m.id = id[1]
+	}
+	return m, true
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/sys/unix"
+)
+
+// TestDiskFull runs the daemon on a data folder that is a small tmpfs,
+// fills it, and checks that an IMAP APPEND gets NO [OVERQUOTA] and an LMTP
+// delivery a 4xx, each with a reason; that no message stored before is
+// lost or changed (UIDs, flags, bytes); and that both work again once
+// space is freed. Mounting needs root.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	data := t.TempDir()
+	if err := unix.Mount("tmpfs", data, "tmpfs", 0, "size=8m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", data, err)
+	}
+	// Registered before the daemon starts, so it runs after the daemon is
+	// killed.
+	t.Cleanup(func() {
+		if err := unix.Unmount(data, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", data, err)
+		}
+	})
+	addTestUser(t, data, "alice", "alice-pw")
+	d := startDaemon(t, data)
+
+	c := dialIMAP(t, d.imap, nil)
+	c.mustOK("LOGIN alice alice-pw")
+	for i := range 3 {
+		if st := c.appendMsg("INBOX", fmt.Sprintf("Subject: before %d\r\n\r\nbody %d\r\n", i, i)); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("APPEND before: %s", st)
+		}
+	}
+	lmtpSend(t, d.lmtp, "alice@example.org", "Subject: delivered before\r\n\r\nbody\r\n")
+	c.mustOK("SELECT INBOX")
+	c.mustOK(`STORE 1,3 +FLAGS (\Flagged $Keep)`)
+	before := snapshot(c)
+	if len(before) != 4 {
+		t.Fatalf("before: %d messages, want 4", len(before))
+	}
+
+	filler := filepath.Join(data, "filler")
+	fillDisk(t, filler)
+
+	// IMAP: NO with a response code and text, a large message and a small.
+	for _, size := range []int{200_000, 100} {
+		msg := "Subject: on a full disk\r\n\r\n" + strings.Repeat("x", size) + "\r\n"
+		st := c.appendMsg("INBOX", msg)
+		if !regexp.MustCompile(`^NO \[OVERQUOTA\] \S`).MatchString(st) {
+			t.Fatalf("APPEND of %d bytes on a full disk: %q, want NO [OVERQUOTA] with a reason", size, st)
+		}
+	}
+	// LMTP: a temporary failure naming the full disk, so the MTA retries
+	// and its log says why.
+	err := lmtpTry(d.lmtp, "alice@example.org", "Subject: on a full disk\r\n\r\n"+strings.Repeat("y", 50_000)+"\r\n")
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 452 || !strings.Contains(se.Message, "storage") {
+		t.Fatalf("LMTP on a full disk: %v, want 452 naming the storage", err)
+	}
+	t.Logf("LMTP on a full disk: %d %s", se.Code, se.Message)
+
+	// Nothing stored before changed, as this session and a fresh one see it.
+	c.mustOK("NOOP")
+	if after := snapshot(c); !equalSnap(before, after) {
+		t.Fatalf("on a full disk the mailbox changed:\nbefore %v\nafter  %v", before, after)
+	}
+	fresh := dialIMAP(t, d.imap, nil)
+	fresh.mustOK("LOGIN alice alice-pw")
+	fresh.mustOK("SELECT INBOX")
+	if after := snapshot(fresh); !equalSnap(before, after) {
+		t.Fatalf("a fresh session sees a changed mailbox:\nbefore %v\nafter  %v", before, after)
+	}
+	if left, _ := os.ReadDir(filepath.Join(data, "users", "alice", "Maildir", "tmp")); len(left) != 0 {
+		t.Fatalf("tmp/ keeps %d files after the failed writes", len(left))
+	}
+
+	// Space again: both work, and the old mail is still there.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.appendMsg("INBOX", "Subject: after\r\n\r\nbody\r\n"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("APPEND after freeing space: %s", st)
+	}
+	if err := lmtpTry(d.lmtp, "alice@example.org", "Subject: delivered after\r\n\r\nbody\r\n"); err != nil {
+		t.Fatalf("LMTP after freeing space: %v", err)
+	}
+	c.mustOK("NOOP")
+	after := snapshot(c)
+	if len(after) != 6 {
+		t.Fatalf("after freeing space: %d messages, want 6", len(after))
+	}
+	if !equalSnap(before, after[:4]) {
+		t.Fatalf("old mail changed:\nbefore %v\nafter  %v", before, after[:4])
+	}
+}
+
+// fillDisk writes path until the file system is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, unix.ENOSPC) {
+				t.Fatalf("fill disk: %v", err)
+			}
+			break
+		}
+	}
+	// Smaller writes take the last blocks.
+	for n := 4096; n >= 1; n /= 2 {
+		for {
+			if _, err := f.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// lmtpTry delivers msg to one recipient and returns the error, if any.
+func lmtpTry(addr, to, msg string) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	if err := c.Hello("mta.test"); err != nil {
+		return err
+	}
+	return c.SendMail("sender@example.org", []string{to}, strings.NewReader(msg))
+}
+
+// snapshot returns "uid flags sha256" for each message of the selected
+// mailbox, in order, leaving out \Recent.
+func snapshot(c *imapConn) []string {
+	c.t.Helper()
+	c.tag++
+	tag := fmt.Sprintf("t%d", c.tag)
+	c.send(tag + " UID FETCH 1:* (UID FLAGS BODY.PEEK[])")
+	re := regexp.MustCompile(`^\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) BODY\[\] \{(\d+)\}$`)
+	var snap []string
+	for {
+		l := c.readLine()
+		if strings.HasPrefix(l, tag+" ") {
+			if !strings.HasPrefix(l, tag+" OK") {
+				c.t.Fatalf("UID FETCH: %s", l)
+			}
+			return snap
+		}
+		m := re.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[3])
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.r, body); err != nil {
+			c.t.Fatalf("read literal: %v", err)
+		}
+		if rest := c.readLine(); rest != ")" {
+			c.t.Fatalf("after the literal: %q", rest)
+		}
+		// \Recent belongs to a session, not to the message.
+		flags := strings.Join(slices.DeleteFunc(strings.Fields(m[2]), func(f string) bool { return f == `\Recent` }), " ")
+		snap = append(snap, fmt.Sprintf("%s (%s) %x", m[1], flags, sha256.Sum256(body)))
+	}
+}
+
+func equalSnap(a, b []string) bool {
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
+}
