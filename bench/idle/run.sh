@@ -12,7 +12,8 @@
 #
 # Environment: BASE (default /tmp/dormouse-idle), USERS (3800), MSGS (2000
 # messages in each INBOX), PORT (21100: IMAP; +1 LMTP, +2 metrics), OUT
-# (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none).
+# (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none),
+# SERVER_FLAGS (more `dormouse serve` flags, e.g. --pprof).
 # Heavy runs: wrap in `flock /tmp/dormouse-bench.lock`.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,7 +81,7 @@ start() {
   ulimit -n "$(ulimit -Hn)"
   env ${GODEBUG_SERVER:+GODEBUG=$GODEBUG_SERVER} "$BIN/dormouse" serve --data "$DATA" \
     --imap "127.0.0.1:$PORT" --imaps "" --lmtp "127.0.0.1:$((PORT + 1))" \
-    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" 2> "$log" &
+    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" ${SERVER_FLAGS:-} 2> "$log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$((PORT + 2))/metrics" > /dev/null 2>&1 && return 0
