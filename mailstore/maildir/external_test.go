@@ -121,9 +121,14 @@ func externalChange(t *testing.T, delay time.Duration, do func(t *testing.T, md 
 		t.Fatal(err)
 	}
 	w := watchEvents(t, s, "bob", "INBOX")
-	// Let the watch's first rescan run, and the batching window
-	// of the setup's own file events end.
-	time.Sleep(20*time.Millisecond + delay)
+	// Let the watch's first rescan run, and the batching window of the
+	// setup's own file events end: it lasts one delay after the first,
+	// and one more when events came during it.
+	window := delay
+	if window == 0 {
+		window = 10 * time.Millisecond // the default
+	}
+	time.Sleep(20*time.Millisecond + 3*window)
 	w.drain()
 	start := time.Now()
 	do(t, md, m)
