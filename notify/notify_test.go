@@ -62,3 +62,46 @@ func TestCallbackMaySubscribe(t *testing.T) {
 		t.Fatalf("%d user-wide subscribers", w)
 	}
 }
+
+// TestCancelOneOfMany cancels subscriptions of one key in different
+// orders: the others keep their events, and a key with none left is
+// dropped, so the bus holds nothing for users no one watches.
+func TestCancelOneOfMany(t *testing.T) {
+	tests := []struct {
+		name  string
+		order []int // which subscriptions to cancel, in turn
+	}{
+		{"first", []int{0}},
+		{"middle", []int{1}},
+		{"last", []int{2}},
+		{"all forwards", []int{0, 1, 2}},
+		{"all backwards", []int{2, 1, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New()
+			got := map[int]int{}
+			var cancels []func()
+			for i := range 3 {
+				cancels = append(cancels, b.Subscribe("u", "INBOX", func(mailstore.Event) { got[i]++ }))
+			}
+			gone := map[int]bool{}
+			for _, i := range tc.order {
+				cancels[i]()
+				gone[i] = true
+			}
+			b.Publish(mailstore.Event{User: "u", Mailbox: "INBOX"})
+			for i := range 3 {
+				if want := map[bool]int{false: 1, true: 0}[gone[i]]; got[i] != want {
+					t.Errorf("subscription %d got %d events, want %d", i, got[i], want)
+				}
+			}
+			if d, _ := b.Subscribers("u", "INBOX"); d != 3-len(tc.order) {
+				t.Errorf("%d subscribers left", d)
+			}
+			if len(tc.order) == 3 && len(b.subs) != 0 {
+				t.Errorf("bus holds %d keys with no subscriber", len(b.subs))
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@
 #   bench/idle/run.sh prepare                 # users, passwd, INBOXes (once per BASE)
 #   bench/idle/run.sh bench HIB TAG [flags]   # start dormouse, run the tool, stop it
 #   bench/idle/run.sh figures                 # every run in README.md, each under the bench lock
+#   bench/idle/run.sh heapprof N TAG [flags]  # heap profile of the server with N hibernated conns
 #
 # HIB is --hibernate-after (0 = off, e.g. 1s). TAG names the output files
 # ($OUT/TAG.txt, .json, .server.log). Flags go to the tool (-n, -per-user,
@@ -12,7 +13,8 @@
 #
 # Environment: BASE (default /tmp/dormouse-idle), USERS (3800), MSGS (2000
 # messages in each INBOX), PORT (21100: IMAP; +1 LMTP, +2 metrics), OUT
-# (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none).
+# (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none),
+# SERVER_FLAGS (more `dormouse serve` flags, e.g. --pprof).
 # Heavy runs: wrap in `flock /tmp/dormouse-bench.lock`.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,7 +82,7 @@ start() {
   ulimit -n "$(ulimit -Hn)"
   env ${GODEBUG_SERVER:+GODEBUG=$GODEBUG_SERVER} "$BIN/dormouse" serve --data "$DATA" \
     --imap "127.0.0.1:$PORT" --imaps "" --lmtp "127.0.0.1:$((PORT + 1))" \
-    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" 2> "$log" &
+    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" ${SERVER_FLAGS:-} 2> "$log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$((PORT + 2))/metrics" > /dev/null 2>&1 && return 0
@@ -116,6 +118,32 @@ bench() {
   grep -Eic 'level=(error|warn)' "$OUT/$tag.server.log" | sed 's/^/server log warnings+errors: /' | tee -a "$OUT/$tag.txt" || true
 }
 
+# heapprof runs bench with --pprof and every allocation sampled
+# (GODEBUG memprofilerate=1), takes a heap profile just after start and
+# one 10 s after all N connections are hibernated (the ramp may have
+# begun before the first):
+# $OUT/TAG.{base,heap}.pb.gz, then
+#   go tool pprof -sample_index=inuse_space -top $BIN/dormouse $OUT/TAG.heap.pb.gz
+heapprof() {
+  local n=$1 tag=$2 m="http://127.0.0.1:$((PORT + 2))" h; shift 2
+  mkdir -p "$OUT"
+  rm -f "$OUT/$tag.base.pb.gz" "$OUT/$tag.heap.pb.gz"
+  SERVER_FLAGS="${SERVER_FLAGS:-} --pprof" GODEBUG_SERVER=memprofilerate=1 \
+    bench 1s "$tag" -n "$n" -settle 40s "$@" &
+  local pid=$!
+  for _ in $(seq 600); do
+    if [ ! -f "$OUT/$tag.base.pb.gz" ]; then
+      curl -fs "$m/debug/pprof/heap?gc=1" -o "$OUT/$tag.base.pb.gz" 2> /dev/null || rm -f "$OUT/$tag.base.pb.gz"
+    fi
+    h=$(curl -fs "$m/metrics" 2> /dev/null | awk '/^dormouse_imap_connections\{state="hibernated"\}/{print $2}')
+    [ "$h" = "$n" ] && break
+    sleep 1
+  done
+  sleep 10
+  curl -fs "$m/debug/pprof/heap?gc=1" -o "$OUT/$tag.heap.pb.gz" || echo "no heap profile"
+  wait "$pid"
+}
+
 # The figures in README.md: every run under the machine's bench lock.
 figures() {
   local L="flock /tmp/dormouse-bench.lock $0 bench"
@@ -146,5 +174,6 @@ case "$cmd" in
   prepare) prepare ;;
   bench) bench "$@" ;;
   figures) figures ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  heapprof) heapprof "$@" ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

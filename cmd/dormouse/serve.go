@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -44,6 +45,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
 	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before an IDLE connection hibernates (0 = never)")
 	logFormat := fs.String("log-format", string(d.Log.Format), "log format: text or json")
+	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
 	if err := fs.Parse(args); err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -96,7 +98,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		// Printed once, to stdout, never logged.
 		fmt.Fprintf(stdout, "Created user \"demo\" with password %s\n(change it with: dormouse user passwd --data %s demo)\n", demoPW, l.data)
 	}
-	return serve(cfg, l, log)
+	return serve(cfg, l, log, *pprofFlag)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -121,7 +123,7 @@ func plainPolicy(p config.Plaintext) imapserver.PlaintextAuth {
 }
 
 // serve runs the listeners until SIGTERM or SIGINT, then shuts down.
-func serve(cfg config.Config, l layout, log *slog.Logger) error {
+func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// Caught from the start: SIGHUP's default action would kill the server.
@@ -201,7 +203,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger) error {
 		return withCode(exitSoftware, err)
 	}
 	metricsSrv := &http.Server{
-		Handler:           metricsHandler(reg),
+		Handler:           metricsHandler(reg, pprof),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -329,9 +331,17 @@ func limitOrOff(n int64) int {
 	return int(n)
 }
 
-func metricsHandler(reg *prometheus.Registry) http.Handler {
+// metricsHandler serves the metrics, and with pprof the runtime's
+// profiles: a heap profile of a running server is how per-connection
+// memory is attributed (bench/idle). They stay off by default, since
+// profiles show internals to anyone who reaches the metrics address.
+func metricsHandler(reg *prometheus.Registry, pprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

@@ -47,10 +47,12 @@
 //
 // A mailbox that has an open handle or a Watch is watched with inotify
 // (through fsnotify) on its new/ and cur/: one watch per folder however
-// many holders. File events are gathered for Options.EventDelay (10 ms)
-// and applied in one transaction per mailbox; events that are echoes of
-// this process's own changes are recognized in a read transaction and cost
-// no write. A user-wide Watch also watches the Maildir root, so folders
+// many holders. The first file event after a quiet spell is applied at
+// once, so a delivery reaches IDLE clients without delay; events that
+// follow within Options.EventDelay (10 ms) are gathered and applied
+// together, one transaction per mailbox per delay while a burst lasts.
+// Events that are echoes of this process's own changes are recognized in
+// a read transaction and cost no write. A user-wide Watch also watches the Maildir root, so folders
 // made or removed by other tools become MailboxCreated/MailboxDeleted.
 // Opening a mailbox (or reading its status) that was not watched compares
 // the mtimes of new/ and cur/ with those of the last full rescan and

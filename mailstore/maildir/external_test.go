@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -95,40 +96,58 @@ func TestExternalChanges(t *testing.T) {
 			},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, root := testStore(t, Options{})
-			u := testUser(t, s, "bob")
-			m := testMailbox(t, u, "INBOX")
-			mustAppend(t, m, msg("first"))
-			md := filepath.Join(root, "users", "bob", "Maildir")
-			v, err := m.View(context.Background(), false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := watchEvents(t, s, "bob", "INBOX")
-			time.Sleep(20 * time.Millisecond) // let the watch's first rescan run
-			w.drain()
-			start := time.Now()
-			tc.do(t, md, m)
-			ev := w.wait(t, tc.kind, eventDeadline)
-			t.Logf("event after %v: %+v", time.Since(start), ev)
-			if ev.User != "bob" || ev.Mailbox != "INBOX" || ev.HighestModSeq <= v.HighestModSeq {
-				t.Fatalf("event %+v", ev)
-			}
-			if _, err := m.Refresh(context.Background(), v); err != nil {
-				t.Fatal(err)
-			}
-			tc.verify(t, v)
-			// Dotfiles and tmp/ are not mail.
-			os.WriteFile(filepath.Join(md, "cur", ".hidden"), []byte("x"), 0o600)
-			os.WriteFile(filepath.Join(md, "tmp", "partial"), []byte("x"), 0o600)
-			select {
-			case ev := <-w.ch:
-				t.Fatalf("event for ignored file: %+v", ev)
-			case <-time.After(50 * time.Millisecond):
-			}
-		})
+	// With a long EventDelay, a change after a quiet spell must still
+	// come at once: only the events that follow it are batched.
+	for _, delay := range []time.Duration{0, 300 * time.Millisecond} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/delay=%v", tc.name, delay), func(t *testing.T) {
+				externalChange(t, delay, tc.do, tc.kind, tc.verify)
+			})
+		}
+	}
+}
+
+// externalChange runs one case of TestExternalChanges on a store whose
+// EventDelay is delay (0: the default).
+func externalChange(t *testing.T, delay time.Duration, do func(t *testing.T, md string, m mailstore.Mailbox),
+	kind mailstore.EventKind, verify func(t *testing.T, v *mailstore.View)) {
+	s, root := testStore(t, Options{EventDelay: delay})
+	u := testUser(t, s, "bob")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("first"))
+	md := filepath.Join(root, "users", "bob", "Maildir")
+	v, err := m.View(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watchEvents(t, s, "bob", "INBOX")
+	// Let the watch's first rescan run, and the batching window of the
+	// setup's own file events end: it lasts one delay after the first,
+	// and one more when events came during it.
+	window := delay
+	if window == 0 {
+		window = 10 * time.Millisecond // the default
+	}
+	time.Sleep(20*time.Millisecond + 3*window)
+	w.drain()
+	start := time.Now()
+	do(t, md, m)
+	ev := w.wait(t, kind, eventDeadline)
+	t.Logf("event after %v: %+v", time.Since(start), ev)
+	if ev.User != "bob" || ev.Mailbox != "INBOX" || ev.HighestModSeq <= v.HighestModSeq {
+		t.Fatalf("event %+v", ev)
+	}
+	if _, err := m.Refresh(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, v)
+	// Dotfiles and tmp/ are not mail.
+	os.WriteFile(filepath.Join(md, "cur", ".hidden"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(md, "tmp", "partial"), []byte("x"), 0o600)
+	select {
+	case ev := <-w.ch:
+		t.Fatalf("event for ignored file: %+v", ev)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
 
@@ -233,5 +252,55 @@ func TestRenameWithOpenHandle(t *testing.T) {
 	v, _ := m.View(ctx, false)
 	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
 		t.Fatalf("uids %v", got)
+	}
+}
+
+// TestExternalBurst delivers many files at once from outside: every one
+// becomes a message, and the burst is applied in a few batches (the
+// first file at once, the rest gathered for EventDelay), not one
+// transaction and event per file.
+func TestExternalBurst(t *testing.T) {
+	const files = 40
+	s, root := testStore(t, Options{EventDelay: 300 * time.Millisecond})
+	u := testUser(t, s, "bob")
+	m := testMailbox(t, u, "INBOX")
+	md := filepath.Join(root, "users", "bob", "Maildir")
+	w := watchEvents(t, s, "bob", "INBOX")
+	time.Sleep(20 * time.Millisecond) // the watch's first rescan
+	w.drain()
+	for i := range files {
+		name := fmt.Sprintf("1700000000.P%dQ1.mx", i)
+		tmp := filepath.Join(md, "tmp", name)
+		if err := os.WriteFile(tmp, []byte(msg(name)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(md, "new", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batches := 0
+	deadline := time.After(5 * time.Second)
+	for {
+		v, err := m.View(context.Background(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Messages) == files {
+			break
+		}
+		select {
+		case ev := <-w.ch:
+			if ev.Kind == mailstore.MessagesAdded {
+				batches++
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d messages after 5 s", len(v.Messages), files)
+		}
+	}
+	// Writing 40 files takes well under the 300 ms window, so they come
+	// in the first event and one or two batches; an event per file
+	// would mean the burst is not batched.
+	if batches > files/4 {
+		t.Errorf("%d batches for %d files", batches, files)
 	}
 }

@@ -40,8 +40,9 @@ type Options struct {
 	// Bus carries change events; nil means a new bus of the Store's own.
 	// Pass one to share it with other publishers (e.g. LMTP delivery).
 	Bus *notify.Bus
-	// EventDelay is how long the disk watcher gathers file events before
-	// acting on them; 0 means 10 ms.
+	// EventDelay is how long the disk watcher gathers the file events
+	// that follow one it applied at once, so a burst is applied in few
+	// transactions; 0 means 10 ms.
 	EventDelay time.Duration
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -306,12 +307,22 @@ func (w *diskWatcher) enqueueLocked(k boxKey, full bool, sub, name string) {
 	}
 }
 
+// loop reads file events and applies them. The first event after a quiet
+// spell is applied at once, so that a single delivery reaches its
+// watchers without waiting; events that follow within Options.EventDelay
+// are gathered and applied together when it ends, so a burst (a client
+// moving many files, a tool rewriting a folder) costs one transaction
+// per mailbox and delay, as before. Correctness does not depend on the
+// batching: an event is only a hint of which names to look at on disk,
+// and a rename seen half (its old name gone, its new one not yet
+// reported) is resolved by looking in the folder (syncNames).
 func (w *diskWatcher) loop() {
 	defer w.wg.Done()
 	delay := w.s.opts.EventDelay
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	armed := false
+	// window is set while a delay runs: events then wait for it to end.
+	window := false
 	for {
 		select {
 		case <-w.done:
@@ -321,23 +332,16 @@ func (w *diskWatcher) loop() {
 			if !ok {
 				return
 			}
-			if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove|fsnotify.Write) == 0 {
+			queued := w.take(ev)
+			if window || !queued {
 				continue
 			}
-			dir, name := filepath.Split(ev.Name)
-			dir = filepath.Clean(dir)
-			w.mu.Lock()
-			if pi, ok := w.paths[dir]; ok && !ignoredName(name) {
-				w.enqueueLocked(pi.box.key, false, pi.sub, name)
-			} else if user, ok := w.roots[dir]; ok && len(name) > 1 && name[0] == '.' {
-				// Maildir++ folders are the root's dot entries.
-				w.rootQueue[user] = true
-			}
-			w.mu.Unlock()
-			if !armed {
-				timer.Reset(delay)
-				armed = true
-			}
+			// Both halves of a rename reach the kernel queue together:
+			// take what fsnotify hands over at once before applying.
+			w.drain()
+			w.flush()
+			timer.Reset(delay)
+			window = true
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return
@@ -356,10 +360,62 @@ func (w *diskWatcher) loop() {
 		case <-w.kick:
 			w.flush()
 		case <-timer.C:
-			armed = false
-			w.flush()
+			// Work gathered during the window: apply it, and keep
+			// batching while the burst lasts. A quiet window ends it.
+			if w.hasWork() {
+				w.flush()
+				timer.Reset(delay)
+			} else {
+				window = false
+			}
 		}
 	}
+}
+
+// take records one file event; false when it asks for no work.
+func (w *diskWatcher) take(ev fsnotify.Event) bool {
+	if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove|fsnotify.Write) == 0 {
+		return false
+	}
+	dir, name := filepath.Split(ev.Name)
+	dir = filepath.Clean(dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if pi, ok := w.paths[dir]; ok && !ignoredName(name) {
+		w.enqueueLocked(pi.box.key, false, pi.sub, name)
+		return true
+	}
+	if user, ok := w.roots[dir]; ok && len(name) > 1 && name[0] == '.' {
+		// Maildir++ folders are the root's dot entries.
+		w.rootQueue[user] = true
+		return true
+	}
+	return false
+}
+
+// drain takes the events fsnotify has ready without waiting for more.
+// One yield lets its reader hand over the rest of a kernel read (the
+// second half of a rename) before the queue is applied.
+func (w *diskWatcher) drain() {
+	runtime.Gosched()
+	for {
+		select {
+		case ev, ok := <-w.fw.Events:
+			if !ok {
+				return
+			}
+			w.take(ev)
+		default:
+			return
+		}
+	}
+}
+
+// hasWork reports whether events wait to be applied.
+func (w *diskWatcher) hasWork() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) > 0 || len(w.rootQueue) > 0
 }
 
 // flush applies the gathered work, one transaction per mailbox, and
