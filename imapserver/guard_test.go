@@ -126,16 +126,17 @@ func waitAdmitted(t *testing.T, srv *testserver.Server) {
 }
 
 // TestPreAuthFlood is "10,000 unauthenticated connections from one address
-// are bounded", scaled to fit the 20,000 open files this machine allows a
-// process (client and server ends share this one): 2,000 connections
-// against the default limit of 256. Exactly 256 are admitted, the rest are
+// are bounded": 10,000 connections, one after another, against the
+// default limit of 256 (client and server ends share this process and its
+// 20,000 open files; a refused client closes its end, so at most the 256
+// admitted stay open). Exactly 256 are admitted, the rest are
 // refused and closed by the server, and the server's goroutines and heap
 // stay within what 256 sessions need.
 func TestPreAuthFlood(t *testing.T) {
 	if testing.Short() {
-		t.Skip("opens 2,000 connections")
+		t.Skip("opens 10,000 connections")
 	}
-	const conns, limit = 2000, imapserver.DefaultMaxPreAuthPerAddr
+	const conns, limit = 10000, imapserver.DefaultMaxPreAuthPerAddr
 	srv, gm := guarded(t, 0) // 0: the default
 	runtime.GC()
 	var before runtime.MemStats
@@ -178,7 +179,7 @@ func TestPreAuthFlood(t *testing.T) {
 		t.Fatalf("refused_total{preauth_addr_limit} = %d, want %d", n, refused)
 	}
 	// Refused connections leave nothing behind: the goroutines are those
-	// of the admitted sessions (a few each), not of all 2,000.
+	// of the admitted sessions (a few each), not of all 10,000.
 	var goAfter int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -196,7 +197,7 @@ func TestPreAuthFlood(t *testing.T) {
 	if goAfter-goBefore > 2*limit {
 		t.Errorf("goroutines grew by %d for %d admitted connections", goAfter-goBefore, limit)
 	}
-	// 256 sessions with their buffers take a few MiB; 2,000 would take far
+	// 256 sessions with their buffers take a few MiB; 10,000 would take far
 	// more. The bound is loose so that it fails only when refused
 	// connections are kept.
 	if heapGrowth > 32<<20 {
