@@ -20,8 +20,7 @@ import (
 // the next step makes the transcript independent of scheduling.
 type hibStep struct {
 	// who is a client name, or "deliver:alice" / "deliver:bob" (a file
-	// renamed into new/), or "both:<client>": a delivery to alice and the
-	// client's command (an APPEND) at the same time.
+	// renamed into new/).
 	who  string
 	send string // raw bytes, "\r\n" included; a message for a delivery
 	// waitFor maps a client to the substring of the last line to read;
@@ -30,7 +29,6 @@ type hibStep struct {
 	// quick: the next step follows after a random 0-3 ms instead of
 	// 20 ms, so that it races the client's hibernation.
 	quick bool
-	msg   string // for "both:": the message delivered
 }
 
 // hibClient is a connection of a differential script.
@@ -63,45 +61,45 @@ func hibScript() []hibStep {
 		return m
 	}
 	return []hibStep{
-		{"a", "a1 ENABLE CONDSTORE\r\n", w("a", "a1 "), false, ""},
-		{"a", "a2 SELECT INBOX\r\n", w("a", "a2 "), false, ""},
-		{"a", "a3 IDLE\r\n", w("a", "+ idling"), false, ""},
-		{"b", "b1 ENABLE IMAP4rev2 QRESYNC\r\n", w("b", "b1 "), false, ""},
-		{"b", "b2 EXAMINE INBOX\r\n", w("b", "b2 "), false, ""},
-		{"b", "b3 IDLE\r\n", w("b", "+ idling"), false, ""},
-		{"d", "d1 EXAMINE INBOX\r\n", w("d", "d1 "), false, ""},
-		{"d", "d2 IDLE\r\n", w("d", "+ idling"), false, ""},
-		{"c", "c1 ENABLE IMAP4rev2\r\n", w("c", "c1 "), false, ""},
-		{"c", "c2 SELECT INBOX\r\n", w("c", "c2 "), false, ""},
-		{"e", "e1 ENABLE IMAP4rev2\r\n", w("e", "e1 "), false, ""},
-		{"e", "e2 SELECT INBOX\r\n", w("e", "e2 "), false, ""},
-		{"e", "e3 IDLE\r\n", w("e", "+ idling"), false, ""},
+		{"a", "a1 ENABLE CONDSTORE\r\n", w("a", "a1 "), false},
+		{"a", "a2 SELECT INBOX\r\n", w("a", "a2 "), false},
+		{"a", "a3 IDLE\r\n", w("a", "+ idling"), false},
+		{"b", "b1 ENABLE IMAP4rev2 QRESYNC\r\n", w("b", "b1 "), false},
+		{"b", "b2 EXAMINE INBOX\r\n", w("b", "b2 "), false},
+		{"b", "b3 IDLE\r\n", w("b", "+ idling"), false},
+		{"d", "d1 EXAMINE INBOX\r\n", w("d", "d1 "), false},
+		{"d", "d2 IDLE\r\n", w("d", "+ idling"), false},
+		{"c", "c1 ENABLE IMAP4rev2\r\n", w("c", "c1 "), false},
+		{"c", "c2 SELECT INBOX\r\n", w("c", "c2 "), false},
+		{"e", "e1 ENABLE IMAP4rev2\r\n", w("e", "e1 "), false},
+		{"e", "e2 SELECT INBOX\r\n", w("e", "e2 "), false},
+		{"e", "e3 IDLE\r\n", w("e", "+ idling"), false},
 		// An external delivery wakes every idler of alice's INBOX.
-		{"deliver:alice", msg(3), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
+		{"deliver:alice", msg(3), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false},
 		// An APPEND from another session.
-		{"f", appendLit("f1", 4), w("f", "f1 ", "a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
+		{"f", appendLit("f1", 4), w("f", "f1 ", "a", "RECENT", "b", "EXISTS", "d", "RECENT"), false},
 		// A flag change (STORE by sequence number applies no pending
 		// change in c, so c claims nothing).
-		{"c", "c3 STORE 1 +FLAGS (\\Flagged)\r\n", w("c", "c3 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
+		{"c", "c3 STORE 1 +FLAGS (\\Flagged)\r\n", w("c", "c3 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false},
 		// DONE while asleep, a command, IDLE again.
-		{"a", "DONE\r\n", w("a", "a3 "), false, ""},
-		{"a", "a4 NOOP\r\n", w("a", "a4 "), false, ""},
-		{"a", "a5 IDLE\r\n", w("a", "+ idling"), false, ""},
+		{"a", "DONE\r\n", w("a", "a3 "), false},
+		{"a", "a4 NOOP\r\n", w("a", "a4 "), false},
+		{"a", "a5 IDLE\r\n", w("a", "+ idling"), false},
 		// DONE and a new IDLE in one packet.
-		{"b", "DONE\r\nb4 IDLE\r\n", w("b", "+ idling"), false, ""},
+		{"b", "DONE\r\nb4 IDLE\r\n", w("b", "+ idling"), false},
 		// Flag \Deleted, then expunge: EXPUNGE for rev1, VANISHED under QRESYNC.
-		{"c", "c4 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", w("c", "c4 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
-		{"c", "c5 EXPUNGE\r\n", w("c", "c5 ", "a", "EXPUNGE", "b", "VANISHED", "d", "EXPUNGE"), false, ""},
-		{"deliver:bob", msg(5), w("e", "EXISTS"), false, ""},
+		{"c", "c4 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n", w("c", "c4 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false},
+		{"c", "c5 EXPUNGE\r\n", w("c", "c5 ", "a", "EXPUNGE", "b", "VANISHED", "d", "EXPUNGE"), false},
+		{"deliver:bob", msg(5), w("e", "EXISTS"), false},
 		// Two deliveries in a row, each waited for.
-		{"deliver:alice", msg(6), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false, ""},
-		{"c", "c6 STORE 1 -FLAGS (\\Flagged)\r\n", w("c", "c6 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false, ""},
-		{"a", "DONE\r\n", w("a", "a5 "), false, ""},
-		{"a", "a6 FETCH 1:* (UID FLAGS)\r\n", w("a", "a6 "), false, ""},
-		{"b", "DONE\r\n", w("b", "b4 "), false, ""},
-		{"d", "DONE\r\n", w("d", "d2 "), false, ""},
-		{"e", "DONE\r\n", w("e", "e3 "), false, ""},
-		{"e", "e4 FETCH 1:* (UID FLAGS)\r\n", w("e", "e4 "), false, ""},
+		{"deliver:alice", msg(6), w("a", "RECENT", "b", "EXISTS", "d", "RECENT"), false},
+		{"c", "c6 STORE 1 -FLAGS (\\Flagged)\r\n", w("c", "c6 ", "a", "FETCH", "b", "FETCH", "d", "FETCH"), false},
+		{"a", "DONE\r\n", w("a", "a5 "), false},
+		{"a", "a6 FETCH 1:* (UID FLAGS)\r\n", w("a", "a6 "), false},
+		{"b", "DONE\r\n", w("b", "b4 "), false},
+		{"d", "DONE\r\n", w("d", "d2 "), false},
+		{"e", "DONE\r\n", w("e", "e3 "), false},
+		{"e", "e4 FETCH 1:* (UID FLAGS)\r\n", w("e", "e4 "), false},
 	}
 }
 
@@ -156,14 +154,6 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 			srv.Deliver(t, "alice", st.send)
 		case who == "deliver:bob":
 			srv.Deliver(t, "bob", st.send)
-		case strings.HasPrefix(who, "both:"):
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				srv.Deliver(t, "alice", st.msg)
-			}()
-			send(strings.TrimPrefix(who, "both:"), st.send)
-			<-done
 		default:
 			send(who, st.send)
 		}
