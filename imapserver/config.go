@@ -67,7 +67,7 @@ type Config struct {
 	// SpoolDir holds large APPEND literals while they are read ("" = os.TempDir()).
 	SpoolDir string
 	// HibernateAfter is how long a connection idles before hibernating; 0 turns hibernation off.
-	// Only plain TCP connections hibernate for now; TLS ones stay active.
+	// Plain and TLS connections both hibernate (doc.go, "Hibernation").
 	HibernateAfter time.Duration
 	// IdleKeepalive is the interval of "* OK Still here" during IDLE (default 2 min).
 	IdleKeepalive time.Duration

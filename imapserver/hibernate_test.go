@@ -208,7 +208,7 @@ func checkDifferential(t *testing.T, tr transport) {
 	got := gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
 	// Deliveries, flag changes and expunges are answered in place, and
-	// so is b's DONE + IDLE; only DONE alone and EOF wake (5 clients).
+	// so are DONE and b's DONE + IDLE; the commands after a DONE and EOF wake.
 	if got["dormouse_imap_hibernations_total"] < 5 {
 		t.Errorf("hibernations_total = %v, want ≥ 5: the script did not exercise hibernation", got["dormouse_imap_hibernations_total"])
 	}

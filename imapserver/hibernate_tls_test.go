@@ -87,8 +87,9 @@ func expectSkipping(t *testing.T, c *testserver.Client, want ...string) {
 // TestHibernationTLS checks that TLS connections, implicit and after
 // STARTTLS, really sleep (the hibernated gauge; no full wake counted)
 // and are served asleep: keepalives, a delivery and a re-IDLE, all
-// through their tls.Conn. A lone DONE fully wakes the session, which
-// goes on over the same TLS connection; at shutdown a sleeper hears BYE.
+// through their tls.Conn. A lone DONE is answered asleep too; the
+// command after it wakes the session fully, which goes on over the same
+// TLS connection; at shutdown a sleeper hears BYE.
 func TestHibernationTLS(t *testing.T) {
 	for _, tr := range []transport{transportImplicit, transportStartTLS} {
 		t.Run(tr.String(), func(t *testing.T) {
@@ -129,12 +130,18 @@ func TestHibernationTLS(t *testing.T) {
 				t.Errorf("re-IDLEs served asleep = %v, want 1", got)
 			}
 
-			// A lone DONE wakes the session fully, on the same tls.Conn.
+			// A lone DONE, answered asleep; the NOOP after it wakes the
+			// session fully, on the same tls.Conn.
 			c.Send("DONE")
 			expectSkipping(t, c, "i2 OK IDLE terminated")
+			got := gather(t, srv.Metrics)
+			if got["dormouse_imap_hibernated_served_total,kind=reidle"] != 2 || got["dormouse_imap_wakes_total,cause=client"] != 0 {
+				t.Errorf("after DONE: served asleep %v, client wakes %v; want 2 and 0",
+					got["dormouse_imap_hibernated_served_total,kind=reidle"], got["dormouse_imap_wakes_total,cause=client"])
+			}
 			c.Send("n NOOP")
 			expectSkipping(t, c, "n OK NOOP completed")
-			got := gather(t, srv.Metrics)
+			got = gather(t, srv.Metrics)
 			if got["dormouse_imap_wakes_total,cause=client"] != 1 || got[hibernated] != 0 {
 				t.Errorf("client wakes = %v, hibernated = %v, want 1 and 0", got["dormouse_imap_wakes_total,cause=client"], got[hibernated])
 			}
