@@ -404,7 +404,21 @@ func TestGoIMAP(t *testing.T) {
 // session's APPEND (EXISTS), STORE (FETCH FLAGS) and EXPUNGE, as the
 // unilateral responses RFC 9051 requires.
 func TestGoIMAPIdle(t *testing.T) {
-	srv := startServer(t)
+	t.Run("active", func(t *testing.T) { testGoIMAPIdle(t, false) })
+	// The same with the idler hibernated before each change: it is told
+	// by a sleeper, and its DONE and FETCH are served after a wake.
+	t.Run("hibernated", func(t *testing.T) { testGoIMAPIdle(t, true) })
+}
+
+func testGoIMAPIdle(t *testing.T, hibernate bool) {
+	var srv *server
+	asleep := func() {}
+	if hibernate {
+		srv = startServer(t, hibernating)
+		asleep = func() { t.Helper(); srv.waitHibernated(t, 1) }
+	} else {
+		srv = startServer(t)
+	}
 
 	exists := make(chan uint32, 16)
 	fetches := make(chan *imapclient.FetchMessageBuffer, 16)
@@ -440,6 +454,7 @@ func TestGoIMAPIdle(t *testing.T) {
 	defer idle.Close()
 
 	const wait = 5 * time.Second
+	asleep()
 	second := appendMsg(t, other, "INBOX", simpleMessage("idle-2", "during idle", "two"), nil)
 	if n := receive(t, exists, wait, "EXISTS after the other session's APPEND"); n != 2 {
 		t.Errorf("idler got * %d EXISTS, want * 2 EXISTS", n)
@@ -448,6 +463,7 @@ func TestGoIMAPIdle(t *testing.T) {
 	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatalf("other: SELECT INBOX: %v", err)
 	}
+	asleep()
 	if err := other.Store(imap.UIDSetNum(first.UID), &imap.StoreFlags{
 		Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged},
 	}, nil).Close(); err != nil {
@@ -457,6 +473,7 @@ func TestGoIMAPIdle(t *testing.T) {
 		t.Errorf("idler got * %d FETCH (FLAGS %v), want * 1 FETCH with \\Flagged", f.SeqNum, f.Flags)
 	}
 
+	asleep()
 	if err := other.Store(imap.UIDSetNum(first.UID), &imap.StoreFlags{
 		Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted},
 	}, nil).Close(); err != nil {
@@ -469,6 +486,7 @@ func TestGoIMAPIdle(t *testing.T) {
 		t.Errorf("idler got * %d EXPUNGE, want * 1 EXPUNGE", seq)
 	}
 
+	asleep()
 	if err := idle.Close(); err != nil {
 		t.Fatalf("idler: DONE: %v", err)
 	}
@@ -481,6 +499,17 @@ func TestGoIMAPIdle(t *testing.T) {
 	}
 	if bufs[0].UID != second.UID || bufs[0].Envelope.Subject != "during idle" {
 		t.Errorf("idler: message 1 after IDLE is UID %d %q, want UID %d %q", bufs[0].UID, bufs[0].Envelope.Subject, second.UID, "during idle")
+	}
+	if hibernate {
+		// Every change was told by the sleeper in place: the APPEND,
+		// the STORE, the STORE \Deleted with the EXPUNGE after it (one
+		// update or two); DONE too, and the FETCH woke it.
+		if n := srv.metric(t, "dormouse_imap_hibernated_served_total", "kind", "update"); n < 3 {
+			t.Errorf("updates sent asleep = %v, want ≥ 3", n)
+		}
+		if n := srv.metric(t, "dormouse_imap_wakes_total", "cause", "client"); n != 1 {
+			t.Errorf("full wakes by the client = %v, want 1 (the FETCH)", n)
+		}
 	}
 }
 

@@ -15,9 +15,20 @@ import (
 // then delivers a message into the Maildir, outside IMAP, and the script
 // must see imapflow's 'exists' event and fetch the new message.
 func TestImapflow(t *testing.T) {
+	t.Run("active", func(t *testing.T) { testImapflow(t, false) })
+	// The same with imapflow's IDLE hibernated before the delivery.
+	t.Run("hibernated", func(t *testing.T) { testImapflow(t, true) })
+}
+
+func testImapflow(t *testing.T, hibernate bool) {
 	node := requireTool(t, "node")
 	requireFile(t, filepath.Join("imapflow", "node_modules", "imapflow", "package.json"), "run `npm ci` in interop/imapflow")
-	srv := startServer(t)
+	var srv *server
+	if hibernate {
+		srv = startServer(t, hibernating)
+	} else {
+		srv = startServer(t)
+	}
 	srv.deliver(t, simpleMessage("flow-1", "imapflow one", "first body"))
 
 	cmd := exec.Command(node, "flow.mjs", srv.host, srv.port, srv.user, srv.pass)
@@ -43,6 +54,9 @@ func TestImapflow(t *testing.T) {
 		out = append(out, line)
 		if line == "IDLING" && !delivered {
 			delivered = true
+			if hibernate {
+				srv.waitHibernated(t, 1)
+			}
 			srv.deliver(t, simpleMessage("flow-2", "imapflow two", "second body"))
 		}
 	}
@@ -56,5 +70,8 @@ func TestImapflow(t *testing.T) {
 	}
 	if !strings.Contains(output, "imapflow flow: ok") {
 		t.Fatalf("flow.mjs did not report success:\n%s", output)
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernated_served_total", "kind", "update"); hibernate && n < 1 {
+		t.Errorf("the delivery was not told by a sleeper (updates sent asleep = %v)", n)
 	}
 }
