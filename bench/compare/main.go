@@ -201,9 +201,10 @@ func prepare(o options, f fixture, log *slog.Logger) (*dovecot, *dormouse, error
 		return nil, nil, fmt.Errorf("prepare: %w", err)
 	}
 	pids := filepath.Join(o.work, "pids")
-	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser, pidFile: filepath.Join(pids, "dovecot.pid")}
+	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser,
+		serverProcess: serverProcess{pidFile: filepath.Join(pids, "dovecot.pid")}}
 	dor := &dormouse{bin: o.dormouseBin, data: dorData, port: o.portBase + 1, metricsPort: o.portBase + 2,
-		pidFile: filepath.Join(pids, "dormouse.pid"), logFile: filepath.Join(o.work, "dormouse.log")}
+		logFile: filepath.Join(o.work, "dormouse.log"), serverProcess: serverProcess{pidFile: filepath.Join(pids, "dormouse.pid")}}
 	return dov, dor, nil
 }
 

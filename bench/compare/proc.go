@@ -104,3 +104,41 @@ func writePidFile(path string, pid int) error {
 	}
 	return nil
 }
+
+// serverProcess is a started server child with its pid file: what dovecot and
+// dormouse share.
+type serverProcess struct {
+	pidFile string
+	c       *child
+}
+
+// PID is the process id of the running server.
+func (s *serverProcess) PID() int { return s.c.pid() }
+
+// launch starts cmd as the server name, records its pid and waits until
+// addr greets; a server that does not greet is stopped with grace.
+func (s *serverProcess) launch(ctx context.Context, name string, cmd *exec.Cmd, addr string, grace time.Duration) error {
+	c, err := startChild(name, cmd)
+	if err != nil {
+		return err
+	}
+	s.c = c
+	if err := writePidFile(s.pidFile, c.pid()); err != nil {
+		return err
+	}
+	if err := waitGreeting(ctx, c, addr, 30*time.Second); err != nil {
+		return errorsJoinStop(err, s.halt(grace))
+	}
+	return nil
+}
+
+// halt stops the server, if running, waiting up to grace after SIGTERM.
+func (s *serverProcess) halt(grace time.Duration) error {
+	if s.c == nil {
+		return nil
+	}
+	err := s.c.stop(grace)
+	s.c = nil
+	_ = os.Remove(s.pidFile)
+	return err
+}

@@ -57,12 +57,10 @@ type dovecot struct {
 	base     string // BASE: config, run/, state/, users/, passwd, log
 	port     int
 	mailUser string
-	pidFile  string
-	c        *child
+	serverProcess
 }
 
 func (d *dovecot) Name() string       { return "dovecot" }
-func (d *dovecot) PID() int           { return d.c.pid() }
 func (d *dovecot) Addr() string       { return fmt.Sprintf("127.0.0.1:%d", d.port) }
 func (d *dovecot) MetricsURL() string { return "" }
 func (d *dovecot) MaildirFmt() string { return filepath.Join(d.base, "users", "%s", "Maildir") }
@@ -90,30 +88,15 @@ func (d *dovecot) Start(ctx context.Context, hibernate bool) error {
 	if err := os.WriteFile(d.conf(), []byte(renderDovecotConf(d.base, d.port, d.mailUser, hib)), 0o644); err != nil {
 		return fmt.Errorf("dovecot: %w", err)
 	}
-	c, err := startChild("dovecot", exec.CommandContext(context.WithoutCancel(ctx), "dovecot", "-F", "-c", d.conf()))
-	if err != nil {
-		return err
-	}
-	d.c = c
-	if err := writePidFile(d.pidFile, c.pid()); err != nil {
-		return err
-	}
-	if err := waitGreeting(ctx, c, d.Addr(), 30*time.Second); err != nil {
-		return errorsJoinStop(err, d.Stop())
-	}
-	return nil
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), "dovecot", "-F", "-c", d.conf())
+	return d.launch(ctx, "dovecot", cmd, d.Addr(), dovecotGrace)
 }
 
-func (d *dovecot) Stop() error {
-	if d.c == nil {
-		return nil
-	}
-	// SIGTERM to the master: it stops its children (up to shutdown_clients).
-	err := d.c.stop(60 * time.Second)
-	d.c = nil
-	_ = os.Remove(d.pidFile)
-	return err
-}
+// dovecotGrace: SIGTERM to the master stops its children (up to
+// shutdown_clients), which takes a while with thousands of them.
+const dovecotGrace = 60 * time.Second
+
+func (d *dovecot) Stop() error { return d.halt(dovecotGrace) }
 
 // dormouse runs `dormouse serve` on its own data folder.
 type dormouse struct {
@@ -121,13 +104,11 @@ type dormouse struct {
 	data        string // DATA: passwd, users/, dormouse.toml, tls/
 	port        int
 	metricsPort int
-	pidFile     string
 	logFile     string
-	c           *child
+	serverProcess
 }
 
 func (d *dormouse) Name() string       { return "dormouse" }
-func (d *dormouse) PID() int           { return d.c.pid() }
 func (d *dormouse) Addr() string       { return fmt.Sprintf("127.0.0.1:%d", d.port) }
 func (d *dormouse) MaildirFmt() string { return filepath.Join(d.data, "users", "%s", "Maildir") }
 func (d *dormouse) MetricsURL() string {
@@ -149,29 +130,13 @@ func (d *dormouse) Start(ctx context.Context, hibernate bool) error {
 		"--metrics", fmt.Sprintf("127.0.0.1:%d", d.metricsPort),
 		"--hibernate-after", hib, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	c, err := startChild("dormouse", cmd)
-	if err != nil {
-		return err
-	}
-	d.c = c
-	if err := writePidFile(d.pidFile, c.pid()); err != nil {
-		return err
-	}
-	if err := waitGreeting(ctx, c, d.Addr(), 30*time.Second); err != nil {
-		return errorsJoinStop(err, d.Stop())
-	}
-	return nil
+	return d.launch(ctx, "dormouse", cmd, d.Addr(), dormouseGrace)
 }
 
-func (d *dormouse) Stop() error {
-	if d.c == nil {
-		return nil
-	}
-	err := d.c.stop(45 * time.Second)
-	d.c = nil
-	_ = os.Remove(d.pidFile)
-	return err
-}
+// dormouseGrace bounds a clean shutdown (BYE to every client).
+const dormouseGrace = 45 * time.Second
+
+func (d *dormouse) Stop() error { return d.halt(dormouseGrace) }
 
 // errorsJoinStop reports a failed start together with the stop after it.
 func errorsJoinStop(startErr, stopErr error) error {
