@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -31,23 +29,11 @@ func guarded(t *testing.T, max int) (*testserver.Server, *imapserver.GuardMetric
 // refusedCount reads dormouse_imap_refused_total{reason} from gm.
 func refusedCount(t *testing.T, gm *imapserver.GuardMetrics, reason string) int {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(gm.Collectors()...)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	n, ok := testserver.Gather(t, gm)["dormouse_imap_refused_total,reason="+reason]
+	if !ok {
+		t.Fatalf("no refused_total{reason=%q}", reason)
 	}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return int(m.GetCounter().GetValue())
-				}
-			}
-		}
-	}
-	t.Fatalf("no refused_total{reason=%q}", reason)
-	return 0
+	return int(n)
 }
 
 // TestPreAuthLimit: with a limit of 4 unauthenticated connections from one

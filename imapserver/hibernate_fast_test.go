@@ -180,7 +180,7 @@ func checkFastDifferential(t *testing.T, tr transport) {
 	if testing.Verbose() {
 		t.Logf("client g, hibernation on:\n%s", on["g"])
 	}
-	got := gather(t, srv.Metrics)
+	got := testserver.Gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
 	if got["dormouse_imap_hibernated_served_total,kind=update"] < 40 || got["dormouse_imap_hibernated_served_total,kind=reidle"] < 6 {
 		t.Errorf("served in place: %v updates, %v re-IDLEs; want ≥ 40 and ≥ 6",
@@ -219,7 +219,7 @@ func TestHibernationStaysAsleep(t *testing.T) {
 	// nothing; the appender selects nothing.
 	changer := selectInbox(t, srv)
 	appender := srv.Login(t, srv.Alice)
-	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", float64(len(cs)))
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", float64(len(cs)))
 	const n = 10
 	for i := 1; i <= n; i++ {
 		for _, c := range cs {
@@ -259,7 +259,7 @@ func TestHibernationStaysAsleep(t *testing.T) {
 			}
 		}
 	}
-	got := gather(t, srv.Metrics)
+	got := testserver.Gather(t, srv.Metrics)
 	if w := got["dormouse_imap_wakes_total,cause=client"] + got["dormouse_imap_wakes_total,cause=mailbox"]; w != 0 {
 		t.Errorf("%v full wakes, want 0: %v", w, got)
 	}
@@ -291,7 +291,7 @@ func TestHibernationAutologoutBetweenCommands(t *testing.T) {
 		c.Expect("S: + idling")
 		cs = append(cs, c)
 	}
-	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 2)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 2)
 	between, idling := cs[0], cs[1]
 	between.Write("DONE\r\n")
 	between.Expect("S: i0 OK IDLE terminated")
@@ -306,7 +306,7 @@ func TestHibernationAutologoutBetweenCommands(t *testing.T) {
 	idling.Write("DONE\r\n")
 	idling.Expect("S: i0 OK IDLE terminated")
 	idling.Cmd("n NOOP")
-	got := gather(t, srv.Metrics)
+	got := testserver.Gather(t, srv.Metrics)
 	if w := got["dormouse_imap_wakes_total,cause=client"]; w != 1 {
 		t.Errorf("full wakes = %v, want 1 (the NOOP)", w)
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -205,7 +203,7 @@ func checkDifferential(t *testing.T, tr transport) {
 	if testing.Verbose() {
 		t.Logf("client a, hibernation on:\n%s", on["a"])
 	}
-	got := gather(t, srv.Metrics)
+	got := testserver.Gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
 	// Deliveries, flag changes and expunges are answered in place, and
 	// so are DONE and b's DONE + IDLE; the commands after a DONE and EOF wake.
@@ -241,8 +239,8 @@ func TestHibernationHappens(t *testing.T) {
 		c.Expect("S: + idling")
 		cs = append(cs, c)
 	}
-	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", n)
-	if got := gather(t, srv.Metrics)["dormouse_imap_connections,state=idling"]; got != 0 {
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", n)
+	if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=idling"]; got != 0 {
 		t.Errorf("idling = %v, want 0 once all sleep", got)
 	}
 	srv.Deliver(t, "alice", testMessage(2))
@@ -260,55 +258,11 @@ C: n NOOP
 S: n OK NOOP completed
 `)
 	}
-	got := gather(t, srv.Metrics)
+	got := testserver.Gather(t, srv.Metrics)
 	if got["dormouse_imap_hibernated_served_total,kind=update"] < n || got["dormouse_imap_wakes_total,cause=mailbox"] != 0 {
 		t.Errorf("updates in place = %v, mailbox wakes = %v, want ≥ %d and 0",
 			got["dormouse_imap_hibernated_served_total,kind=update"], got["dormouse_imap_wakes_total,cause=mailbox"], n)
 	}
-}
-
-func waitMetric(t *testing.T, m *imapserver.Metrics, key string, want float64) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := gather(t, m)[key]
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v, want %v", key, got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func gather(t testing.TB, ms *imapserver.Metrics) map[string]float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(ms.Collectors()...)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "," + l.GetName() + "=" + l.GetValue()
-			}
-			switch {
-			case m.Counter != nil:
-				got[key] = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				got[key] = m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				got[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
-				got[key+"_sum"] = m.GetHistogram().GetSampleSum()
-			}
-		}
-	}
-	return got
 }
 
 // TestHibernationShutdown checks that a sleeping client hears the same BYE
@@ -320,10 +274,10 @@ func TestHibernationShutdown(t *testing.T) {
 	c := selectInbox(t, srv)
 	c.Send("i IDLE")
 	c.Expect("S: + idling")
-	waitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
 	srv.Close()
 	c.Expect("S: * BYE Server shutting down")
-	if got := gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"]; got != 0 {
+	if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"]; got != 0 {
 		t.Errorf("hibernated = %v after shutdown, want 0", got)
 	}
 }

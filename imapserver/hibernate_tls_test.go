@@ -104,10 +104,10 @@ func TestHibernationTLS(t *testing.T) {
 			c.Send("i IDLE")
 			c.Expect("S: + idling")
 			hibernated := "dormouse_imap_connections,state=hibernated"
-			waitMetric(t, srv.Metrics, hibernated, 1)
+			testserver.WaitMetric(t, srv.Metrics, hibernated, 1)
 			asleep := func(step string) {
 				t.Helper()
-				got := gather(t, srv.Metrics)
+				got := testserver.Gather(t, srv.Metrics)
 				if got[hibernated] != 1 || got["dormouse_imap_wakes_total,cause=client"]+got["dormouse_imap_wakes_total,cause=mailbox"] != 0 {
 					t.Fatalf("after %s: hibernated = %v, wakes = %v, want 1 and none", step, got[hibernated], got)
 				}
@@ -120,13 +120,13 @@ func TestHibernationTLS(t *testing.T) {
 			srv.Deliver(t, "alice", testMessage(2))
 			expectSkipping(t, c, "* 2 EXISTS", "* 2 RECENT")
 			asleep("delivery")
-			waitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=update", 1)
+			testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=update", 1)
 
 			// DONE and a new IDLE in one record: answered asleep.
 			c.Write("DONE\r\ni2 IDLE\r\n")
 			expectSkipping(t, c, "i OK IDLE terminated", "+ idling")
 			asleep("re-IDLE")
-			if got := gather(t, srv.Metrics)["dormouse_imap_hibernated_served_total,kind=reidle"]; got != 1 {
+			if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_hibernated_served_total,kind=reidle"]; got != 1 {
 				t.Errorf("re-IDLEs served asleep = %v, want 1", got)
 			}
 
@@ -134,14 +134,14 @@ func TestHibernationTLS(t *testing.T) {
 			// session fully, on the same tls.Conn.
 			c.Send("DONE")
 			expectSkipping(t, c, "i2 OK IDLE terminated")
-			got := gather(t, srv.Metrics)
+			got := testserver.Gather(t, srv.Metrics)
 			if got["dormouse_imap_hibernated_served_total,kind=reidle"] != 2 || got["dormouse_imap_wakes_total,cause=client"] != 0 {
 				t.Errorf("after DONE: served asleep %v, client wakes %v; want 2 and 0",
 					got["dormouse_imap_hibernated_served_total,kind=reidle"], got["dormouse_imap_wakes_total,cause=client"])
 			}
 			c.Send("n NOOP")
 			expectSkipping(t, c, "n OK NOOP completed")
-			got = gather(t, srv.Metrics)
+			got = testserver.Gather(t, srv.Metrics)
 			if got["dormouse_imap_wakes_total,cause=client"] != 1 || got[hibernated] != 0 {
 				t.Errorf("client wakes = %v, hibernated = %v, want 1 and 0", got["dormouse_imap_wakes_total,cause=client"], got[hibernated])
 			}
@@ -149,13 +149,13 @@ func TestHibernationTLS(t *testing.T) {
 			// Asleep again; the server shuts down: BYE through TLS.
 			c.Send("i3 IDLE")
 			expectSkipping(t, c, "+ idling")
-			waitMetric(t, srv.Metrics, hibernated, 1)
+			testserver.WaitMetric(t, srv.Metrics, hibernated, 1)
 			srv.Close()
 			expectSkipping(t, c, "* BYE Server shutting down")
-			if got := gather(t, srv.Metrics)[hibernated]; got != 0 {
+			if got := testserver.Gather(t, srv.Metrics)[hibernated]; got != 0 {
 				t.Errorf("hibernated = %v after shutdown, want 0", got)
 			}
-			if got := gather(t, srv.Metrics)["dormouse_imap_hibernations_total"]; got != 2 {
+			if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_hibernations_total"]; got != 2 {
 				t.Errorf("hibernations = %v, want 2", got)
 			}
 		})

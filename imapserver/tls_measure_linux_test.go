@@ -158,9 +158,9 @@ func measureSleepers(t *testing.T, k int, useTLS bool, tlsCfg func(*tls.Config),
 		t.Fatal("client process not ready within 5 minutes")
 	}
 	deadline := time.Now().Add(time.Minute)
-	for gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"] != float64(k) {
+	for testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"] != float64(k) {
 		if time.Now().After(deadline) {
-			t.Fatalf("hibernated = %v, want %d", gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"], k)
+			t.Fatalf("hibernated = %v, want %d", testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"], k)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

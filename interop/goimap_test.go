@@ -504,10 +504,10 @@ func testGoIMAPIdle(t *testing.T, hibernate bool) {
 		// Every change was told by the sleeper in place: the APPEND,
 		// the STORE, the STORE \Deleted with the EXPUNGE after it (one
 		// update or two); DONE too, and the FETCH woke it.
-		if n := srv.metric(t, "dormouse_imap_hibernated_served_total", "kind", "update"); n < 3 {
+		if n := srv.metric(t, "dormouse_imap_hibernated_served_total,kind=update"); n < 3 {
 			t.Errorf("updates sent asleep = %v, want ≥ 3", n)
 		}
-		if n := srv.metric(t, "dormouse_imap_wakes_total", "cause", "client"); n != 1 {
+		if n := srv.metric(t, "dormouse_imap_wakes_total,cause=client"); n != 1 {
 			t.Errorf("full wakes by the client = %v, want 1 (the FETCH)", n)
 		}
 	}

@@ -71,7 +71,7 @@ func testImapflow(t *testing.T, hibernate bool) {
 	if !strings.Contains(output, "imapflow flow: ok") {
 		t.Fatalf("flow.mjs did not report success:\n%s", output)
 	}
-	if n := srv.metric(t, "dormouse_imap_hibernated_served_total", "kind", "update"); hibernate && n < 1 {
+	if n := srv.metric(t, "dormouse_imap_hibernated_served_total,kind=update"); hibernate && n < 1 {
 		t.Errorf("the delivery was not told by a sleeper (updates sent asleep = %v)", n)
 	}
 }
