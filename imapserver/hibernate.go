@@ -33,7 +33,10 @@ type hibernator struct {
 	between map[hibernate.Token]time.Time
 	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
 	// Table keeps only the descriptor under it.
-	tls    map[hibernate.Token]*tls.Conn
+	tls map[hibernate.Token]*tls.Conn
+	// memory gives the heap of sessions that went to sleep back to the
+	// OS once a wave of hibernations is over.
+	memory *memoryReturner
 	closed bool
 
 	stop chan struct{}
@@ -59,6 +62,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		busy:    make(map[hibernate.Token]bool),
 		between: make(map[hibernate.Token]time.Time),
 		tls:     make(map[hibernate.Token]*tls.Conn),
+		memory:  newMemoryReturner(),
 		stop:    make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -115,7 +119,8 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		s.bye(byeShutdown)
 		return 0, errShutdown
 	}
-	tok, err := h.table.Insert(s.fd, st.User, normInbox(st.Mailbox), blob, time.Now())
+	now := time.Now()
+	tok, err := h.table.Insert(s.fd, st.User, normInbox(st.Mailbox), blob, now)
 	if err != nil {
 		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
@@ -131,6 +136,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
+	h.memory.noteSleep(now)
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
 	m.hibernated(len(blob))
@@ -313,7 +319,12 @@ func (h *hibernator) keepalives() {
 				s.close()
 			}
 			h.autologout(now)
+			returnMemory := h.memory.due(now)
 			h.mu.Unlock()
+			if returnMemory {
+				h.memory.returnMemory()
+				h.srv.cfg.Metrics.memoryReturned()
+			}
 		}
 	}
 }

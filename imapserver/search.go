@@ -191,7 +191,7 @@ func (s *searcher) release() {
 	}
 }
 
-// load parses the message's structure for text keys.
+// load parses the message's header for text keys.
 func (s *searcher) load(m *mailstore.Message) (*imapmsg.Message, error) {
 	if s.msg != nil {
 		return s.msg, nil
@@ -200,7 +200,9 @@ func (s *searcher) load(m *mailstore.Message) (*imapmsg.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg, err := imapmsg.Parse(content, content.Size())
+	// Most text keys need the header alone; BODY and TEXT parse the rest
+	// when they get to it.
+	msg, err := imapmsg.ParseHeader(content, content.Size())
 	if err != nil {
 		content.Close()
 		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)

@@ -148,7 +148,11 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 		out++
 	}
 	for n < len(p) && out < c.size {
-		k, err := c.f.ReadAt(buf, fileOff)
+		// Each file byte makes at least one output byte: read no more
+		// than the bytes to skip and to fill can need, so that a small
+		// read (a bufio refill) does not cost a whole buffer's worth.
+		want := int64(len(p)-n) + max(off-out, 0)
+		k, err := c.f.ReadAt(buf[:min(int64(len(buf)), want)], fileOff)
 		if k == 0 {
 			if err == nil || err == io.EOF {
 				break // the file shrank; report what we have

@@ -1,0 +1,70 @@
+package imapserver
+
+import (
+	"runtime/debug"
+	"time"
+)
+
+// memoryReturner gives back to the OS the heap that hibernated sessions
+// freed. Go alone is slow to do it: the background scavenger keeps what
+// the last collection's heap goal allows, and a server whose connections
+// all went to sleep allocates so little that no collection runs until the
+// runtime forces one two minutes later. Until then every session that
+// slept still costs its buffers and view in resident memory, where a
+// Dovecot imap process that hibernated has exited. So after a wave of
+// hibernations has passed, the hibernator collects and returns the free
+// heap at once, if the wave was big enough to be worth a collection.
+type memoryReturner struct {
+	quiet     time.Duration // no hibernation for this long ends a wave
+	longest   time.Duration // return within this long even if waves go on
+	minSleeps int           // fewer hibernations are not worth a collection
+	spacing   time.Duration // at least this long between two returns
+
+	slept      int       // hibernations since the last return
+	firstSleep time.Time // the first of them
+	lastSleep  time.Time // the last of them
+	lastReturn time.Time
+}
+
+func newMemoryReturner() *memoryReturner {
+	// Each session that sleeps frees at least its goroutine stack and
+	// buffers, ~14 KB: 256 of them are a few MiB.
+	return &memoryReturner{
+		quiet:     time.Second,
+		longest:   30 * time.Second,
+		minSleeps: 256,
+		spacing:   10 * time.Second,
+	}
+}
+
+// noteSleep notes one hibernation at now.
+func (m *memoryReturner) noteSleep(now time.Time) {
+	if m.slept == 0 {
+		m.firstSleep = now
+	}
+	m.slept++
+	m.lastSleep = now
+}
+
+// due reports whether enough hibernations wait to have their memory
+// returned and the wave they came in is over (or has lasted long enough);
+// when it does, it forgets them and the caller should call returnMemory.
+func (m *memoryReturner) due(now time.Time) bool {
+	if m.slept < m.minSleeps || now.Sub(m.lastReturn) < m.spacing {
+		return false
+	}
+	if now.Sub(m.lastSleep) < m.quiet && now.Sub(m.firstSleep) < m.longest {
+		return false
+	}
+	m.slept = 0
+	m.lastReturn = now
+	return true
+}
+
+// returnMemory collects and returns the free heap to the OS. It blocks
+// for one collection: call it outside any lock.
+func (m *memoryReturner) returnMemory() {
+	// FreeOSMemory collects first: the sessions' memory is garbage that
+	// no collection has seen yet, so it is not even free until then.
+	debug.FreeOSMemory()
+}

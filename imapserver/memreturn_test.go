@@ -1,0 +1,75 @@
+package imapserver
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestMemoryReturnerDue(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	tests := []struct {
+		name   string
+		sleeps int           // this many, spread evenly over
+		over   time.Duration // this long from t0
+		at     time.Duration // asked at t0 + at
+		want   bool
+	}{
+		{"no hibernation", 0, 0, time.Hour, false},
+		{"wave still going", 1000, 900 * ms, 1500 * ms, false},
+		{"quiet second after the wave", 1000, 500 * ms, 1500 * ms, true},
+		{"wave too small", 100, 500 * ms, 1500 * ms, false},
+		{"endless wave, long enough", 1000, 31 * time.Second, 31 * time.Second, true},
+		{"endless wave, not yet", 1000, 20 * time.Second, 20 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMemoryReturner()
+			m.lastReturn = t0.Add(-time.Hour)
+			for i := range tt.sleeps {
+				m.noteSleep(t0.Add(tt.over * time.Duration(i) / time.Duration(max(tt.sleeps-1, 1))))
+			}
+			if got := m.due(t0.Add(tt.at)); got != tt.want {
+				t.Fatalf("due = %v, want %v", got, tt.want)
+			}
+			if !tt.want {
+				return
+			}
+			// A second wave right after waits for the spacing.
+			for range m.minSleeps {
+				m.noteSleep(t0.Add(tt.at))
+			}
+			if m.due(t0.Add(tt.at + 2*time.Second)) {
+				t.Fatal("due again within the spacing")
+			}
+			if !m.due(t0.Add(tt.at + m.spacing)) {
+				t.Fatal("second wave not due after the spacing")
+			}
+		})
+	}
+}
+
+// TestMemoryReturnerReturns drops 64 MiB of garbage, as a wave of
+// sleeping sessions does, and checks that the runtime really gives it
+// back to the OS.
+func TestMemoryReturnerReturns(t *testing.T) {
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	garbage := make([][]byte, 64)
+	for i := range garbage {
+		garbage[i] = make([]byte, 1<<20)
+		garbage[i][0] = 1
+	}
+	runtime.KeepAlive(garbage)
+	garbage = nil
+	before := released()
+	newMemoryReturner().returnMemory()
+	if got := released() - before; got < 32<<20 {
+		t.Fatalf("released %d MiB to the OS after dropping 64 MiB, want at least 32", got>>20)
+	}
+}
