@@ -95,3 +95,25 @@ func (m *Message) Date() time.Time {
 	}
 	return parseDate(env.v[envDate])
 }
+
+// EnvelopeHeader returns the fields of the top-level header that ENVELOPE
+// reports (Date, Subject, From, Sender, Reply-To, To, Cc, Bcc,
+// In-Reply-To, Message-ID), as written and in their order, then a blank
+// line. Parsed with ParseHeader, this block answers WriteEnvelope, Date
+// and HeaderContains for those fields exactly as the whole message does,
+// so a store can keep it and spare FETCH ENVELOPE and the SEARCH keys
+// FROM, TO, CC, BCC, SUBJECT and SENT* from opening the message.
+func (m *Message) EnvelopeHeader() ([]byte, error) {
+	return m.filterHeader(m.root, envNames[:], false)
+}
+
+// IsEnvelopeField reports whether a header field is one EnvelopeHeader
+// keeps.
+func IsEnvelopeField(name string) bool {
+	for _, n := range envNames {
+		if equalFoldString(n, name) {
+			return true
+		}
+	}
+	return false
+}

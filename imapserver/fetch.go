@@ -113,9 +113,24 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 
 	buf := c.srv.getBuf()
 	defer c.srv.putBuf(buf)
+	// ENVELOPE alone (beside items from the index) needs no message file.
+	var envelopes *envelopeReader
+	if p.header && !p.parse {
+		envelopes = newEnvelopeReader(c, seqs)
+	}
 	expunged := false
-	for _, seq := range seqs {
-		err := c.fetchOne(seq, &p, seenChanged[seq], buf)
+	for i, seq := range seqs {
+		var envelope *imapmsg.Message
+		var err error
+		if envelopes != nil {
+			envelope, err = envelopes.message(i)
+			if err != nil && !errors.Is(err, mailstore.ErrNoMessage) {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
+		}
+		if err == nil {
+			err = c.fetchOne(seq, &p, seenChanged[seq], buf, envelope)
+		}
 		if errors.Is(err, mailstore.ErrNoMessage) {
 			expunged = true
 			continue
@@ -161,12 +176,13 @@ type fetchItemData struct {
 	size int64
 }
 
-// fetchOne writes the FETCH response of one message.
-func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte) error {
+// fetchOne writes the FETCH response of one message. envelope, when not
+// nil, is its parsed envelope header, and the plan needs no more of it.
+func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte, envelope *imapmsg.Message) error {
 	m := &c.sel.view.Messages[seq-1]
 	var content mailstore.Content
-	var msg *imapmsg.Message
-	if p.parse || p.header {
+	msg := envelope
+	if msg == nil && (p.parse || p.header) {
 		var err error
 		content, err = c.sel.mbox.Open(c.ctx, m.UID)
 		if err != nil {

@@ -55,6 +55,9 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	if s.usesModSeq {
 		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
 	}
+	if s.needsContent && !s.needsFile {
+		s.envelopes = newEnvelopeReader(c, nil)
+	}
 	v := c.sel.view
 	var hits []uint32 // sequence numbers
 	var maxModSeq uint64
@@ -148,7 +151,14 @@ type searcher struct {
 	now          time.Time
 	usesModSeq   bool
 	needsContent bool
-	sets         map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
+	// needsFile is set when a key reads more than the envelope header
+	// fields (BODY, TEXT, HEADER of another field): those open the
+	// message; the others are answered from the store's EnvelopeCache.
+	needsFile bool
+	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
+
+	// envelopes answers the header keys when no key needs the file.
+	envelopes *envelopeReader
 
 	// per message, set by load
 	content mailstore.Content
@@ -172,9 +182,13 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.sets[k] = seqs
 	case "MODSEQ":
 		s.usesModSeq = true
-	case "BCC", "BODY", "CC", "FROM", "HEADER", "SUBJECT", "TEXT", "TO",
-		"SENTBEFORE", "SENTON", "SENTSINCE":
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE":
 		s.needsContent = true
+	case "HEADER":
+		s.needsContent = true
+		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)
+	case "BODY", "TEXT":
+		s.needsContent, s.needsFile = true, true
 	}
 	for _, ch := range k.Children {
 		if err := s.prepare(ch); err != nil {
@@ -187,15 +201,23 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 func (s *searcher) release() {
 	if s.content != nil {
 		s.content.Close()
-		s.content, s.msg = nil, nil
+		s.content = nil
 	}
+	s.msg = nil
 }
 
-// load parses the message's header for text keys.
-func (s *searcher) load(m *mailstore.Message) (*imapmsg.Message, error) {
+// load parses the header of the message at seq for text keys: from the
+// store's envelope cache when the keys need no more, else from its file.
+func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	if s.msg != nil {
 		return s.msg, nil
 	}
+	if s.envelopes != nil {
+		msg, err := s.envelopes.message(int(seq - 1))
+		s.msg = msg
+		return msg, err
+	}
+	m := &s.c.sel.view.Messages[seq-1]
 	content, err := s.c.sel.mbox.Open(s.c.ctx, m.UID)
 	if err != nil {
 		return nil, err
@@ -318,7 +340,7 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	}
 
 	// Keys on the message's content.
-	msg, err := s.load(m)
+	msg, err := s.load(seq)
 	if err != nil {
 		return false, err
 	}

@@ -110,6 +110,36 @@ S: a2 OK NOOP completed
 `)
 }
 
+// TestEnvelopeExpungedElsewhere is TestFetchExpungedElsewhere for the
+// commands answered from the store's envelope cache: FETCH ENVELOPE and a
+// header search skip the message that is gone, in the same command that
+// first fills the cache and in one served from it.
+func TestEnvelopeExpungedElsewhere(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 3)
+	a := selectInbox(t, srv)
+	b := selectInbox(t, srv)
+	a.Run(`
+C: a1 FETCH 3 (ENVELOPE)
+S: * 3 FETCH (ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 3" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<3@example.org>"))
+S: a1 OK FETCH completed
+`)
+	b.Cmd(`b1 STORE 1,3 +FLAGS.SILENT (\Deleted)`)
+	b.Cmd(`b2 EXPUNGE`)
+	a.Run(`
+C: a2 FETCH 1:3 (UID ENVELOPE)
+S: * 2 FETCH (UID 2 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 2" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<2@example.org>"))
+S: a2 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
+C: a3 SEARCH SUBJECT hello
+S: * SEARCH 2
+S: a3 OK SEARCH completed
+C: a4 NOOP
+S: * 3 EXPUNGE
+S: * 1 EXPUNGE
+S: a4 OK NOOP completed
+`)
+}
+
 // TestSelectedMailboxDeleted checks that a session whose selected mailbox
 // another session deleted is told so and disconnected, as Dovecot does:
 // there is no way to tell an IMAP4rev1 client its mailbox is gone.

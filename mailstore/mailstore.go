@@ -201,6 +201,18 @@ type Changes struct {
 	Keywords []string
 }
 
+// EnvelopeCache is implemented by a Mailbox that keeps each message's
+// envelope header (the fields ENVELOPE reports, as imapmsg's
+// Message.EnvelopeHeader gives them) beside its index, as Dovecot keeps
+// cached fields, so that FETCH ENVELOPE and the header keys of SEARCH do
+// not open every message.
+type EnvelopeCache interface {
+	// EnvelopeHeaders returns the envelope header block of each message
+	// of uids, in order, nil for a message that is gone. Blocks not kept
+	// yet are read from the messages and kept.
+	EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error)
+}
+
 // RecentClaimer is implemented by a Mailbox that lets a session claim
 // IMAP4rev1 \Recent without building a View, as View(ctx, true) and a
 // claiming view's Refresh do: messages from the first unclaimed UID to

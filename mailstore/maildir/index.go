@@ -27,6 +27,8 @@ var (
 	bktFiles   = []byte("files") // Maildir base name -> UID
 	bktModSeq  = []byte("ms")    // seqKey(MODSEQ, UID) -> empty: what changed after m
 	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> empty: the expunge log
+	// bktEnvelopes is made on first use: UID -> envelope header (envcache.go).
+	bktEnvelopes = []byte("env")
 )
 
 var keyUIDValidity = []byte("uidvalidity")
@@ -103,7 +105,8 @@ type mboxTx struct {
 	meta                   mboxMeta
 	b                      *bolt.Bucket
 	msgs, files, ms, xplog *bolt.Bucket
-	dir                    string // the mailbox's Maildir folder
+	envelopes              *bolt.Bucket // nil until the first envelope is kept
+	dir                    string       // the mailbox's Maildir folder
 	// keywordsGrew is set when this transaction added a keyword to the
 	// mailbox's set.
 	keywordsGrew bool
@@ -137,6 +140,7 @@ func (u *userState) loadMbox(tx *bolt.Tx, id uint64) (*mboxTx, error) {
 		tx: tx, id: id, meta: meta, b: b,
 		msgs: b.Bucket(bktMsgs), files: b.Bucket(bktFiles),
 		ms: b.Bucket(bktModSeq), xplog: b.Bucket(bktExpLog),
+		envelopes:    b.Bucket(bktEnvelopes),
 		dir:          filepath.Join(u.maildir, dirName(meta.name)),
 		expungeLimit: u.s.opts.ExpungeLogLimit,
 	}
@@ -306,6 +310,11 @@ func (m *mboxTx) remove(r *msgRec, modSeq uint64) error {
 	}
 	if err := m.msgs.Delete(u32(r.uid)); err != nil {
 		return err
+	}
+	if m.envelopes != nil {
+		if err := m.envelopes.Delete(u32(r.uid)); err != nil {
+			return err
+		}
 	}
 	m.count(r, -1)
 	if err := m.xplog.Put(seqKey(modSeq, r.uid), nil); err != nil {
