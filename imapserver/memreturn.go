@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -65,6 +66,9 @@ func (m *memoryReturner) due(now time.Time) bool {
 // for one collection: call it outside any lock.
 func (m *memoryReturner) returnMemory() {
 	// FreeOSMemory collects first: the sessions' memory is garbage that
-	// no collection has seen yet, so it is not even free until then.
+	// no collection has seen yet, so it is not even free until then. The
+	// collection before it empties the sync.Pools' victim caches, which
+	// survive one collection.
+	runtime.GC()
 	debug.FreeOSMemory()
 }
