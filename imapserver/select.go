@@ -23,10 +23,12 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 		// RFC 7162 3.2.5: QRESYNC without ENABLE QRESYNC is an error.
 		return errBAD("CLIENTBUG", "QRESYNC is not enabled")
 	}
-	if c.sel != nil {
+	prev := c.sel
+	if prev != nil {
 		// RFC 9051 6.3.2: the old mailbox is closed (without expunge)
 		// even if the new SELECT fails; [CLOSED] tells the client where
 		// the old mailbox's responses end (RFC 7162 3.2.11).
+		c.sel = nil
 		c.unselect()
 		c.w.Raw("* OK [CLOSED] Previous mailbox closed").CRLF()
 	}
@@ -34,6 +36,12 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 		c.enabled.condstore = true
 	}
 	sel, err := c.openSelected(a.Mailbox, readOnly)
+	if prev != nil {
+		// Let go of the old mailbox only now: selecting the same one
+		// again keeps the store's hold on its disk watch, so the folder
+		// is not scanned again as if nobody had watched it.
+		prev.close()
+	}
 	if err != nil {
 		return storeError(err)
 	}

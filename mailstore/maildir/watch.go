@@ -96,7 +96,8 @@ func (w *diskWatcher) close() error {
 
 // hold keeps a mailbox (or, with mailbox "", all of a user's mailboxes)
 // watched until the returned func is called. rescan queues a full rescan
-// in the background, so that changes made while nobody watched are found.
+// in the background, so that changes made while nobody watched are found,
+// unless the mailbox has been watched and scanned since then.
 func (w *diskWatcher) hold(user, mailbox string, rescan bool) (release func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -140,7 +141,9 @@ func (w *diskWatcher) hold(user, mailbox string, rescan bool) (release func()) {
 		}
 	}
 	b := w.holdLocked(boxKey{user, mailbox})
-	if rescan {
+	if rescan && b.syncedAt != b.gen {
+		// Only a folder nobody watched since its last full scan can hide
+		// changes; one watched and scanned all along needs no rescan.
 		w.enqueueLocked(b.key, true, "", "")
 	}
 	var once sync.Once
