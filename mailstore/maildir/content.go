@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,10 @@ func (c *crlfContent) Read(p []byte) (int, error) {
 }
 
 // ReadAt fills p with output bytes from off.
+//
+// It converts in runs: the bytes up to the next LF are copied as they
+// are, and only a bare LF costs a byte-wise step (the CR it gains), so
+// the usual long lines cost one copy.
 func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("negative offset")
@@ -139,14 +144,8 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 	buf := c.buf
 	var newCPs []checkpoint
 	out, fileOff, prevCR := cp.out, cp.file, cp.prevCR
+	next := nextCheckpoint(last, out)
 	n := 0
-	emit := func(b byte) {
-		if out >= off && n < len(p) {
-			p[n] = b
-			n++
-		}
-		out++
-	}
 	for n < len(p) && out < c.size {
 		// Each file byte makes at least one output byte: read no more
 		// than the bytes to skip and to fill can need, so that a small
@@ -159,22 +158,55 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 			}
 			return n, err
 		}
-		for _, b := range buf[:k] {
-			// Record one checkpoint near each multiple of checkpointEvery
-			// (a byte may emit two, so "near" is within 2) past the table.
-			if out%checkpointEvery < 2 && out-last >= checkpointEvery/2 {
+		b := buf[:k]
+		for len(b) > 0 && n < len(p) {
+			// Here out is at a file byte boundary: a checkpoint may go
+			// here, one near each multiple of checkpointEvery past the
+			// table (runs stop at the multiple, so out is on it, or one
+			// past when a bare LF straddles it).
+			if out >= next {
 				newCPs = append(newCPs, checkpoint{out: out, file: fileOff, prevCR: prevCR})
-				last = out
+				next = nextCheckpoint(out, out)
 			}
-			if b == '\n' && !prevCR {
-				emit('\r')
+			if b[0] == '\n' {
+				if !prevCR {
+					if out >= off {
+						p[n] = '\r'
+						n++
+						if n == len(p) {
+							// Only the CR fits: stop before the LF, so
+							// that the hint does not pass the end of p
+							// and the next sequential read starts there.
+							break
+						}
+					}
+					out++
+				}
+				if out >= off {
+					p[n] = '\n'
+					n++
+				}
+				out++
+				fileOff++
+				prevCR = false
+				b = b[1:]
+				continue
 			}
-			emit(b)
-			prevCR = b == '\r'
-			fileOff++
-			if n == len(p) {
-				break
+			// A run of bytes that are copied as they are: up to the next
+			// LF, the next checkpoint or the end of the chunk.
+			run := bytes.IndexByte(b, '\n')
+			if run < 0 {
+				run = len(b)
 			}
+			run = int(min(int64(run), next-out))
+			skip := int(min(max(off-out, 0), int64(run)))
+			copied := copy(p[n:], b[skip:run])
+			n += copied
+			used := skip + copied
+			out += int64(used)
+			fileOff += int64(used)
+			prevCR = b[used-1] == '\r'
+			b = b[used:]
 		}
 	}
 	c.cps = append(c.cps, newCPs...)
@@ -184,4 +216,13 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// nextCheckpoint returns the output offset at which the next checkpoint
+// is due, given the last one in the table: the first multiple of
+// checkpointEvery at least half a spacing past it and not behind out (a
+// conversion may start from a hint beyond the table).
+func nextCheckpoint(last, out int64) int64 {
+	t := max(last+checkpointEvery/2, out-1)
+	return (t + checkpointEvery - 1) / checkpointEvery * checkpointEvery
 }

@@ -3,11 +3,13 @@ package maildir
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -156,5 +158,277 @@ func TestBigMessageStreams(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
 		t.Fatalf("reading allocated %d bytes", grew)
+	}
+}
+
+// openCRLF writes data to a file and returns a crlfContent over it, as
+// newContent makes one for a bare-LF file, and the reference conversion.
+func openCRLF(t testing.TB, data []byte) (*crlfContent, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "msg")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	want := toCRLF(data)
+	return &crlfContent{f: f, size: int64(len(want)), cps: []checkpoint{{}}}, want
+}
+
+// fresh returns a crlfContent over the same file with no checkpoints or
+// hint yet.
+func (c *crlfContent) fresh() *crlfContent {
+	return &crlfContent{f: c.f, size: c.size, cps: []checkpoint{{}}}
+}
+
+// readBuf is checkReadAt's buffer, kept between calls: the tests read
+// megabytes thousands of times.
+var readBuf []byte
+
+// checkReadAt compares ReadAt(len n, off) with the reference.
+func checkReadAt(t *testing.T, c *crlfContent, want []byte, off int64, n int) {
+	t.Helper()
+	if cap(readBuf) < n {
+		readBuf = make([]byte, n)
+	}
+	buf := readBuf[:n]
+	got, err := c.ReadAt(buf, off)
+	end := min(off+int64(n), int64(len(want)))
+	wantN := int(max(end-off, 0))
+	switch {
+	case got != wantN || !bytes.Equal(buf[:got], want[off:off+int64(wantN)]):
+		t.Fatalf("ReadAt(len %d, off %d) = %d bytes %q, want %d bytes %q",
+			n, off, got, clip(buf[:got]), wantN, clip(want[off:off+int64(wantN)]))
+	case got < n && err != io.EOF:
+		t.Fatalf("ReadAt(len %d, off %d): short read with err %v", n, off, err)
+	case got == n && err != nil:
+		t.Fatalf("ReadAt(len %d, off %d): full read with err %v", n, off, err)
+	}
+}
+
+// clip shortens b for a failure message.
+func clip(b []byte) []byte {
+	if len(b) > 40 {
+		return b[:40]
+	}
+	return b
+}
+
+// checkCheckpoints checks that every checkpoint maps an output offset to
+// the file offset and CR state the reference conversion has there, near
+// a multiple of checkpointEvery, ascending.
+func checkCheckpoints(t *testing.T, c *crlfContent, data []byte) {
+	t.Helper()
+	// outAt[i] is the output offset of file byte i.
+	outAt := make(map[int64]int64, len(data)+1)
+	var out int64
+	for i, b := range data {
+		outAt[int64(i)] = out
+		if b == '\n' && (i == 0 || data[i-1] != '\r') {
+			out++
+		}
+		out++
+	}
+	outAt[int64(len(data))] = out
+	for i, cp := range c.cps {
+		prevCR := cp.file > 0 && data[cp.file-1] == '\r'
+		if o, ok := outAt[cp.file]; !ok || o != cp.out || cp.prevCR != prevCR {
+			t.Fatalf("checkpoint %d %+v: file offset maps to output %d, prevCR %v", i, cp, o, prevCR)
+		}
+		if i > 0 && (cp.out <= c.cps[i-1].out || cp.out%checkpointEvery >= 2) {
+			t.Fatalf("checkpoint %d %+v after %+v", i, cp, c.cps[i-1])
+		}
+	}
+	if h := c.hint; h.out != 0 {
+		if o, ok := outAt[h.file]; !ok || o != h.out || h.prevCR != (h.file > 0 && data[h.file-1] == '\r') {
+			t.Fatalf("hint %+v: file offset maps to output %d", h, o)
+		}
+	}
+}
+
+// TestCRLFReadAtSmall tries every offset and length on short inputs made
+// of 'a', CR and LF, each read on a fresh content and on one shared
+// content whose hint moves with every read.
+func TestCRLFReadAtSmall(t *testing.T) {
+	inputs := []string{"", "a", "\n", "\r", "\r\n", "\n\r", "\n\n", "\r\r", "\r\r\n\n",
+		"a\nb\r\nc\rd\n\n\r", "\n\r\n\r\n\n\r\r\n"}
+	// Every string of length 5 over {a, CR, LF}.
+	for k := 0; k < 243; k++ {
+		var s []byte
+		for x := k; len(s) < 5; x /= 3 {
+			s = append(s, "a\r\n"[x%3])
+		}
+		inputs = append(inputs, string(s))
+	}
+	for _, in := range inputs {
+		c, want := openCRLF(t, []byte(in))
+		if c.Size() != int64(len(want)) {
+			t.Fatalf("%q: size %d, want %d", in, c.Size(), len(want))
+		}
+		for off := int64(0); off <= int64(len(want)); off++ {
+			for n := 1; int64(n) <= int64(len(want))-off+2; n++ {
+				checkReadAt(t, c.fresh(), want, off, n)
+				checkReadAt(t, c, want, off, n)
+			}
+		}
+		checkCheckpoints(t, c, []byte(in))
+	}
+}
+
+// TestCRLFReadAtBoundaries reads files larger than checkpointEvery around
+// the places where the conversion can go wrong: bare LFs, CRLFs and lone
+// CRs whose output lands on a checkpoint multiple, and CRLFs split across
+// the file read buffer (32 KiB) or across reads.
+func TestCRLFReadAtBoundaries(t *testing.T) {
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	pad := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	for _, pat := range []string{"\n", "\r\n", "\n\n", "\r", "\r\r\n", "\n\r\n"} {
+		for d := -3; d <= 3; d++ {
+			// The pattern's output starts at checkpointEvery+d and again
+			// near 2*checkpointEvery; file offsets cross 32 KiB reads too.
+			var b []byte
+			b = append(b, pad(checkpointEvery+d, 'a')...)
+			b = append(b, pat...)
+			b = append(b, pad(checkpointEvery-len(toCRLF([]byte(pat)))+d, 'b')...)
+			b = append(b, pat...)
+			b = append(b, pad(100, 'c')...)
+			files = append(files, file{fmt.Sprintf("%q at %+d", pat, d), b})
+		}
+	}
+	// Dense random CR and LF: every local pattern meets every boundary.
+	rng := rand.New(rand.NewSource(2))
+	for seed := 0; seed < 4; seed++ {
+		b := make([]byte, 3*checkpointEvery+rng.Intn(1000))
+		for i := range b {
+			b[i] = "ab\r\n\n"[rng.Intn(5)]
+		}
+		files = append(files, file{fmt.Sprintf("dense %d", seed), b})
+	}
+	lengths := []int{1, 2, 3, 100, 32<<10 - 1, 32<<10 + 1, 1 << 20}
+	for _, f := range files {
+		t.Run(f.name, func(t *testing.T) {
+			c, want := openCRLF(t, f.data)
+			var offs []int64
+			for _, q := range []int64{0, 32 << 10, checkpointEvery, 96 << 10, 2 * checkpointEvery, 3 * checkpointEvery, int64(len(want))} {
+				for d := int64(-4); d <= 4; d++ {
+					if o := q + d; o >= 0 && o <= int64(len(want)) {
+						offs = append(offs, o)
+					}
+				}
+			}
+			for _, off := range offs {
+				for _, n := range lengths {
+					checkReadAt(t, c.fresh(), want, off, n)
+					checkReadAt(t, c, want, off, n)
+				}
+			}
+			checkCheckpoints(t, c, f.data)
+			// Sequential reads of small sizes across each boundary, each
+			// continuing from the hint the one before left.
+			for _, n := range []int{1, 2, 3, 7} {
+				s := c.fresh()
+				for _, q := range offs {
+					off := max(q-10, 0)
+					end := min(q+10, int64(len(want)))
+					for ; off < end; off += int64(n) {
+						checkReadAt(t, s, want, off, n)
+					}
+				}
+				checkCheckpoints(t, s, f.data)
+			}
+			// Whole sequential passes from a fresh content record one
+			// checkpoint per multiple of checkpointEvery.
+			for _, n := range []int{4096, 32<<10 + 1} {
+				s := c.fresh()
+				got, err := io.ReadAll(io.LimitReader(readerFunc(func(p []byte) (int, error) {
+					return s.Read(p[:min(len(p), n)])
+				}), int64(len(want))+10))
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("sequential reads of %d: %d bytes (want %d), err %v", n, len(got), len(want), err)
+				}
+				checkCheckpoints(t, s, f.data)
+				if len(s.cps) != (len(want)-2)/checkpointEvery+1 {
+					t.Fatalf("sequential reads of %d: %d checkpoints for %d bytes", n, len(s.cps), len(want))
+				}
+			}
+		})
+	}
+}
+
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestCRLFReadAtConcurrent reads one content from several goroutines at
+// random offsets (run with -race to check the locking too).
+func TestCRLFReadAtConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	data := make([]byte, 5*checkpointEvery)
+	for i := range data {
+		data[i] = "abc\r\n\n"[rng.Intn(6)]
+	}
+	c, want := openCRLF(t, data)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed))
+			for k := 0; k < 300; k++ {
+				off := rng.Int63n(int64(len(want)))
+				buf := make([]byte, rng.Intn(20000)+1)
+				n, _ := c.ReadAt(buf, off)
+				if end := min(off+int64(len(buf)), int64(len(want))); !bytes.Equal(buf[:n], want[off:end]) {
+					errs <- fmt.Errorf("ReadAt(len %d, off %d) mismatch", len(buf), off)
+					return
+				}
+			}
+		}(int64(g))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkCheckpoints(t, c, data)
+}
+
+// BenchmarkCRLFContentRead reads a 1 MiB bare-LF message through the
+// conversion, sequentially in 32 KiB reads as FETCH BODY[] does.
+func BenchmarkCRLFContentRead(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	var data []byte
+	for len(data) < 1<<20 {
+		line := make([]byte, 40+rng.Intn(60))
+		for i := range line {
+			line[i] = byte('a' + rng.Intn(26))
+		}
+		data = append(append(data, line...), '\n')
+	}
+	c, want := openCRLF(b, data[:1<<20])
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(want)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := c.fresh()
+		var total int64
+		for {
+			n, err := s.Read(buf)
+			total += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		if total != int64(len(want)) {
+			b.Fatalf("read %d of %d", total, len(want))
+		}
 	}
 }
