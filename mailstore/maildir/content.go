@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -37,30 +38,54 @@ func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content
 		if err != nil {
 			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
 		}
-		f, err := os.Open(path)
+		f, fileSize, err := openMessageFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
 		}
-		return newContent(f, size)
+		return newContent(f, fileSize, size), nil
 	}
 	return nil, fmt.Errorf("open message %d in %s: file vanished: %w", uid, h.name, mailstore.ErrNoMessage)
 }
 
-// newContent wraps an open message file.
-func newContent(f *os.File, size int64) (mailstore.Content, error) {
-	fi, err := f.Stat()
+// openMessageFile opens a message file for reading and returns its size.
+//
+// It is os.Open without the poller: os.Open makes every file it opens
+// non-blocking and offers it to the netpoller (two fcntl calls, an
+// epoll_ctl that fails for a regular file, two more fcntl calls to undo
+// it), a fifth of the cost of opening a message for FETCH. os.NewFile of
+// a blocking descriptor leaves it blocking and out of the poller, which
+// is right for a regular file: its reads never wait for the network.
+func openMessageFile(path string) (*os.File, int64, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
 	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, 0, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	if fi.Size() == size {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return nil, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), st.Size, nil
+}
+
+// newContent wraps an open message file of fileSize bytes whose content
+// with CRLF line ends has size bytes.
+func newContent(f *os.File, fileSize, size int64) mailstore.Content {
+	if fileSize == size {
 		// No bare LF: each would have made RFC822.SIZE bigger.
-		return &plainContent{f: f, sr: io.NewSectionReader(f, 0, size)}, nil
+		return &plainContent{f: f, sr: io.NewSectionReader(f, 0, size)}
 	}
-	return &crlfContent{f: f, size: size, cps: []checkpoint{{}}}, nil
+	return &crlfContent{f: f, size: size, fileSize: fileSize, cps: []checkpoint{{}}}
 }
 
 // plainContent is a file that needs no conversion.
@@ -90,8 +115,9 @@ type checkpoint struct {
 // the nearest checkpoint at or before the offset; checkpoints are recorded
 // as the file is read, so the memory cost stays small whatever the size.
 type crlfContent struct {
-	f    *os.File
-	size int64
+	f        *os.File
+	size     int64
+	fileSize int64 // at Open; sizes the read buffer
 
 	// mu serializes reads: they share buf, the checkpoints and the hint.
 	mu  sync.Mutex
@@ -139,7 +165,10 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 	last := c.cps[len(c.cps)-1].out
 
 	if c.buf == nil {
-		c.buf = make([]byte, 32<<10)
+		// Most messages are a few KiB: a buffer no bigger than the file
+		// keeps each FETCH from allocating (and the GC from clearing)
+		// a large one.
+		c.buf = make([]byte, min(max(c.fileSize, 512), 32<<10))
 	}
 	buf := c.buf
 	var newCPs []checkpoint

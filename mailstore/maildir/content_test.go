@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // toCRLF is the reference conversion.
@@ -175,13 +178,13 @@ func openCRLF(t testing.TB, data []byte) (*crlfContent, []byte) {
 	}
 	t.Cleanup(func() { f.Close() })
 	want := toCRLF(data)
-	return &crlfContent{f: f, size: int64(len(want)), cps: []checkpoint{{}}}, want
+	return &crlfContent{f: f, size: int64(len(want)), fileSize: int64(len(data)), cps: []checkpoint{{}}}, want
 }
 
 // fresh returns a crlfContent over the same file with no checkpoints or
 // hint yet.
 func (c *crlfContent) fresh() *crlfContent {
-	return &crlfContent{f: c.f, size: c.size, cps: []checkpoint{{}}}
+	return &crlfContent{f: c.f, size: c.size, fileSize: c.fileSize, cps: []checkpoint{{}}}
 }
 
 // readBuf is checkReadAt's buffer, kept between calls: the tests read
@@ -431,4 +434,85 @@ func BenchmarkCRLFContentRead(b *testing.B) {
 			b.Fatalf("read %d of %d", total, len(want))
 		}
 	}
+}
+
+// TestOpenMessageFile checks that a message file opened without os.Open
+// is what os.Open would have given for a regular file (blocking,
+// close-on-exec, outside the poller, so no deadlines), with its size, and
+// that a missing one reports os.ErrNotExist, on which Open retries.
+func TestOpenMessageFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "msg")
+	if err := os.WriteFile(path, []byte("Subject: x\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := openMessageFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if size != 17 {
+		t.Errorf("size %d, want 17", size)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags, fdFlags int
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if ferr == nil {
+			fdFlags, ferr = unix.FcntlInt(fd, unix.F_GETFD, 0)
+		}
+	}); err != nil || ferr != nil {
+		t.Fatal(err, ferr)
+	}
+	if flags&unix.O_NONBLOCK != 0 {
+		t.Error("message file is non-blocking")
+	}
+	if fdFlags&unix.FD_CLOEXEC == 0 {
+		t.Error("message file is not close-on-exec")
+	}
+	// A deadline works only on a polled file: this one must refuse it.
+	if err := f.SetReadDeadline(time.Now()); err == nil {
+		t.Error("message file accepts deadlines: it is in the poller")
+	}
+	b := make([]byte, 4)
+	if n, err := f.ReadAt(b, 12); n != 4 || err != nil || string(b) != "body" {
+		t.Errorf("ReadAt = %d %q %v", n, b, err)
+	}
+	if _, _, err := openMessageFile(filepath.Join(dir, "gone")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+// BenchmarkOpenMessageFile compares openMessageFile with os.Open and Stat,
+// what Open did before, on one small message file.
+func BenchmarkOpenMessageFile(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "msg")
+	if err := os.WriteFile(path, []byte("Subject: x\n\nbody\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("openMessageFile", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			f, _, err := openMessageFile(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+	b.Run("os.Open", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.Stat(); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
 }
