@@ -20,6 +20,8 @@ type fetchPlan struct {
 	setSeen   bool // a non-peek body item marks messages \Seen
 	parse     bool // needs the whole MIME structure
 	header    bool // needs the top-level header only
+	fields    bool // needs the whole top-level header, not just the envelope's
+	content   bool // needs the message's bytes, not their structure
 	hasFlags  bool // FLAGS was asked for
 	hasModseq bool // MODSEQ was asked for
 }
@@ -50,11 +52,23 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		case "BODYSTRUCTURE":
 			p.parse = true
 		case "BODY", "BINARY", "BINARY.SIZE":
-			p.parse = true
+			switch {
+			case it.Name == "BODY" && isWhole(it.Section):
+				p.content = true
+			case it.Name == "BODY" && isTopFields(it.Section):
+				// The top-level header is enough. (Not for HEADER and
+				// TEXT: ParseHeader stops looking for the blank line
+				// after 1 MiB of header, where Parse goes on.)
+				p.fields = true
+			default:
+				p.parse = true
+			}
 			if it.Section != nil && !it.Peek && it.Name != "BINARY.SIZE" {
 				p.setSeen = true
 			}
-		case "RFC822", "RFC822.TEXT":
+		case "RFC822":
+			p.content, p.setSeen = true, true
+		case "RFC822.TEXT":
 			p.parse, p.setSeen = true, true
 		case "RFC822.HEADER":
 			p.parse = true
@@ -113,9 +127,10 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 
 	buf := c.srv.getBuf()
 	defer c.srv.putBuf(buf)
-	// ENVELOPE alone (beside items from the index) needs no message file.
+	// ENVELOPE alone (beside items from the index) needs no message file
+	// to be parsed, and BODY[] beside it only to be sent.
 	var envelopes *envelopeReader
-	if p.header && !p.parse {
+	if p.header && !p.parse && !p.fields {
 		envelopes = newEnvelopeReader(c, seqs)
 	}
 	expunged := false
@@ -177,12 +192,13 @@ type fetchItemData struct {
 }
 
 // fetchOne writes the FETCH response of one message. envelope, when not
-// nil, is its parsed envelope header, and the plan needs no more of it.
+// nil, is its parsed envelope header, and the plan needs no more of its
+// header or structure (it may still need the content, for BODY[]).
 func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte, envelope *imapmsg.Message) error {
 	m := &c.sel.view.Messages[seq-1]
 	var content mailstore.Content
 	msg := envelope
-	if msg == nil && (p.parse || p.header) {
+	if msg == nil && (p.parse || p.header || p.fields) || p.content {
 		var err error
 		content, err = c.sel.mbox.Open(c.ctx, m.UID)
 		if err != nil {
@@ -192,9 +208,15 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			return storeError(fmt.Errorf("fetch uid %d: open: %w", m.UID, err))
 		}
 		defer content.Close()
-		if p.parse {
+		// BODY[] and RFC822 are the bytes as they are: a whole-message
+		// fetch (what a syncing client does for every message) reads
+		// the message once, to send it, without parsing it first.
+		switch {
+		case msg != nil:
+			// The envelope came from the store; the content is for BODY[].
+		case p.parse:
 			msg, err = imapmsg.Parse(content, content.Size())
-		} else {
+		case p.header || p.fields:
 			msg, err = imapmsg.ParseHeader(content, content.Size())
 		}
 		if err != nil {
@@ -220,16 +242,16 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 				r, n = nil, -1
 			}
 			d = fetchItemData{r, n}
+		case it.Name == "BODY" && isWhole(it.Section), it.Name == "RFC822":
+			d = fetchItemData{io.NewSectionReader(content, 0, content.Size()), content.Size()}
 		case it.Name == "BODY" && it.Section != nil:
 			d = c.sectionData(msg, it.Section)
-		case it.Name == "RFC822":
-			d = c.sectionData(msg, &imapwire.Section{})
 		case it.Name == "RFC822.HEADER":
 			d = c.sectionData(msg, &imapwire.Section{Specifier: "HEADER"})
 		case it.Name == "RFC822.TEXT":
 			d = c.sectionData(msg, &imapwire.Section{Specifier: "TEXT"})
 		}
-		if data == nil && p.parse {
+		if data == nil && (d.r != nil || d.size != 0) {
 			data = make([]fetchItemData, len(p.items))
 		}
 		if data != nil {
@@ -337,6 +359,17 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 	return nil
 }
 
+// isWhole reports whether a BODY section is the whole message: BODY[].
+func isWhole(s *imapwire.Section) bool {
+	return s != nil && len(s.Part) == 0 && s.Specifier == ""
+}
+
+// isTopFields reports whether a BODY section is HEADER.FIELDS or
+// HEADER.FIELDS.NOT of the message itself, not of a part.
+func isTopFields(s *imapwire.Section) bool {
+	return s != nil && len(s.Part) == 0 && strings.HasPrefix(strings.ToUpper(s.Specifier), "HEADER.FIELDS")
+}
+
 // sectionData finds a BODY[section]; size -1 when the part does not exist.
 func (c *conn) sectionData(msg *imapmsg.Message, s *imapwire.Section) fetchItemData {
 	r, err := msg.Section(s)
@@ -364,8 +397,19 @@ func (c *conn) writePartial(p *imapwire.Partial, d fetchItemData, binary bool, b
 	w.SP()
 	w.LiteralHeader(n, binary)
 	if off > 0 {
-		if _, err := io.CopyN(io.Discard, d.r, off); err != nil {
-			n = 0
+		// Sections are io.SectionReaders: seek rather than read and
+		// discard what comes before the origin.
+		var err error
+		if s, ok := d.r.(io.Seeker); ok {
+			_, err = s.Seek(off, io.SeekCurrent)
+		} else {
+			_, err = io.CopyN(io.Discard, d.r, off)
+		}
+		if err != nil {
+			// The literal's length is announced: keep it.
+			for ; n > 0; n-- {
+				w.Raw(" ")
+			}
 		}
 	}
 	// Stream in chunks: a big message never sits whole in memory. A short
