@@ -53,7 +53,7 @@ func TestFixtureBuild(t *testing.T) {
 }
 
 func TestRenderDovecotConf(t *testing.T) {
-	c := renderDovecotConf("/x/base", 22400, "mailer", "2s")
+	c := renderDovecotConf("/x/base", 22400, "mailer", "2s", nil)
 	for _, want := range []string{"port = 22400", "imap_hibernate_timeout = 2s", "uid=mailer", "base_dir = /x/base/run", "address = 127.0.0.1"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("rendered config lacks %q", want)
@@ -61,5 +61,12 @@ func TestRenderDovecotConf(t *testing.T) {
 	}
 	if strings.Contains(c, "@") {
 		t.Errorf("placeholder left in the rendered config")
+	}
+	if strings.Contains(c, "-dovecot-set") {
+		t.Errorf("extra settings section without -dovecot-set")
+	}
+	c = renderDovecotConf("/x/base", 22400, "mailer", "2s", []string{"mail_fsync = always", "mail_debug = no"})
+	if !strings.HasSuffix(c, "\nmail_fsync = always\nmail_debug = no\n") {
+		t.Errorf("extra settings not at the end:\n%s", c[max(len(c)-200, 0):])
 	}
 }

@@ -32,6 +32,7 @@ type options struct {
 	portBase                                                         int
 	parts                                                            string
 	idleNs, servers, hibernate                                       string
+	dovecotSet                                                       []string // more dovecot.conf lines
 }
 
 func main() {
@@ -53,6 +54,13 @@ func main() {
 	fs.StringVar(&o.idleNs, "idle-ns", "", "idle connection counts, comma-separated (default: the mode's)")
 	fs.StringVar(&o.servers, "servers", "dovecot,dormouse", "which servers to run (comma-separated)")
 	fs.StringVar(&o.hibernate, "hibernate", "off,on", "idle runs with hibernation off, on, or both (comma-separated)")
+	fs.Func("dovecot-set", "a dovecot.conf setting added after the template's, e.g. 'mail_fsync = always' (repeatable)", func(v string) error {
+		if strings.ContainsAny(v, "\n{}") {
+			return errors.New("one plain setting per -dovecot-set")
+		}
+		o.dovecotSet = append(o.dovecotSet, v)
+		return nil
+	})
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -201,7 +209,7 @@ func prepare(o options, f fixture, log *slog.Logger) (*dovecot, *dormouse, error
 		return nil, nil, fmt.Errorf("prepare: %w", err)
 	}
 	pids := filepath.Join(o.work, "pids")
-	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser,
+	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser, extra: o.dovecotSet,
 		serverProcess: serverProcess{pidFile: filepath.Join(pids, "dovecot.pid")}}
 	dor := &dormouse{bin: o.dormouseBin, data: dorData, port: o.portBase + 1, metricsPort: o.portBase + 2,
 		logFile: filepath.Join(o.work, "dormouse.log"), serverProcess: serverProcess{pidFile: filepath.Join(pids, "dormouse.pid")}}

@@ -57,6 +57,7 @@ type dovecot struct {
 	base     string // BASE: config, run/, state/, users/, passwd, log
 	port     int
 	mailUser string
+	extra    []string // settings added after the template's (-dovecot-set)
 	serverProcess
 }
 
@@ -66,10 +67,15 @@ func (d *dovecot) MetricsURL() string { return "" }
 func (d *dovecot) MaildirFmt() string { return filepath.Join(d.base, "users", "%s", "Maildir") }
 func (d *dovecot) conf() string       { return filepath.Join(d.base, "dovecot.conf") }
 
-// renderDovecotConf fills in the template.
-func renderDovecotConf(base string, port int, mailUser, hib string) string {
-	return strings.NewReplacer("@BASE@", base, "@PORT@", strconv.Itoa(port),
+// renderDovecotConf fills in the template and appends the extra
+// settings, which override the template's (the last one wins).
+func renderDovecotConf(base string, port int, mailUser, hib string, extra []string) string {
+	conf := strings.NewReplacer("@BASE@", base, "@PORT@", strconv.Itoa(port),
 		"@MAILUSER@", mailUser, "@HIBERNATE@", hib).Replace(dovecotConfTemplate)
+	if len(extra) > 0 {
+		conf += "\n# From bench/compare -dovecot-set:\n" + strings.Join(extra, "\n") + "\n"
+	}
+	return conf
 }
 
 func (d *dovecot) Start(ctx context.Context, hibernate bool) error {
@@ -85,7 +91,7 @@ func (d *dovecot) Start(ctx context.Context, hibernate bool) error {
 			return fmt.Errorf("dovecot: %w", err)
 		}
 	}
-	if err := os.WriteFile(d.conf(), []byte(renderDovecotConf(d.base, d.port, d.mailUser, hib)), 0o644); err != nil {
+	if err := os.WriteFile(d.conf(), []byte(renderDovecotConf(d.base, d.port, d.mailUser, hib, d.extra)), 0o644); err != nil {
 		return fmt.Errorf("dovecot: %w", err)
 	}
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), "dovecot", "-F", "-c", d.conf())
