@@ -239,7 +239,7 @@ func busyRuns(ctx context.Context, s server, p plan, f fixture, parts map[string
 		res.setActive(s.Name(), r)
 	}
 	if parts["mbsync"] {
-		r, err := runMbsync(ctx, filepath.Join(work, "mbsync-"+s.Name()), s.Addr(), f.SyncUser, f.Password, s.PID(), 10*time.Minute)
+		r, err := runMbsyncMedian(ctx, filepath.Join(work, "mbsync-"+s.Name()), s.Addr(), f.SyncUser, f.Password, s.PID(), 10*time.Minute)
 		if err != nil {
 			return err
 		}

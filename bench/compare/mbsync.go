@@ -1,37 +1,89 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 )
 
-// mbsyncResult is one full pull of a mailbox by mbsync.
+// mbsyncResult is one full pull of a mailbox by mbsync: the median of
+// mbsyncRuns pulls by wall time, with every run's figures beside it.
 type mbsyncResult struct {
 	Messages   int     `json:"messages"` // messages in the local Maildir afterwards
 	WallSec    float64 `json:"wall_seconds"`
 	CPUSec     float64 `json:"server_cpu_seconds"` // utime+stime of the server tree
 	ClientCPU  float64 `json:"mbsync_cpu_seconds"`
 	LocalBytes int64   `json:"local_bytes"`
+	// Runs are all the pulls, in the order they ran (empty in a run's own
+	// result).
+	Runs []mbsyncResult `json:"runs,omitempty"`
 }
 
-// runMbsync pulls the INBOX of user into a fresh local Maildir under dir
-// with one `mbsync -a` and measures wall time and the server's CPU time.
+// mbsyncRuns is how many times each server is pulled from. mbsync is
+// single-threaded and its own work (creating 10,000 local files) sets the
+// wall time; on this machine one pull took 0.7 to 3.8 s for the same
+// server as the disk's load changed, so one pull says little.
+const mbsyncRuns = 3
+
+// runMbsyncMedian pulls mbsyncRuns times, each into a fresh local
+// Maildir, and returns the median pull by wall time.
+func runMbsyncMedian(ctx context.Context, dir, addr, user, pass string, pid int, timeout time.Duration) (mbsyncResult, error) {
+	var runs []mbsyncResult
+	for range mbsyncRuns {
+		r, err := runMbsync(ctx, dir, addr, user, pass, pid, timeout)
+		if err != nil {
+			return mbsyncResult{}, err
+		}
+		runs = append(runs, r)
+	}
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b mbsyncResult) int { return cmp.Compare(a.WallSec, b.WallSec) })
+	med := sorted[len(sorted)/2]
+	med.Runs = runs
+	return med, nil
+}
+
+// localRoot is where the client's Maildir goes: on a tmpfs when there is
+// one, so that the client's file creation and the page cache's writeback
+// of earlier pulls do not decide the wall time; the server is what is
+// measured.
+func localRoot(dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+		return "/dev/shm"
+	}
+	return dir
+}
+
+// runMbsync pulls the INBOX of user into a fresh local Maildir with one
+// `mbsync -a` and measures wall time and the server's CPU time. The
+// config lives in dir, the local Maildir under localRoot(dir); both are
+// removed first, the Maildir also afterwards.
 func runMbsync(ctx context.Context, dir, addr, user, pass string, pid int, timeout time.Duration) (mbsyncResult, error) {
 	var res mbsyncResult
-	if err := os.RemoveAll(dir); err != nil {
+	local := filepath.Join(localRoot(dir), "dormouse-compare-mbsync-local")
+	for _, d := range []string{dir, local} {
+		if err := os.RemoveAll(d); err != nil {
+			return res, fmt.Errorf("mbsync: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, fmt.Errorf("mbsync: %w", err)
 	}
-	local := filepath.Join(dir, "local")
 	if err := os.MkdirAll(local, 0o700); err != nil {
 		return res, fmt.Errorf("mbsync: %w", err)
 	}
+	defer os.RemoveAll(local)
 	host, port, _ := strings.Cut(addr, ":")
 	// FSync off: the local side's fsyncs would dominate the wall time,
 	// and the server is what is measured.

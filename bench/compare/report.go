@@ -91,9 +91,9 @@ func rows(r *results) []row {
 	mb, okB := r.Mbsync["dormouse"]
 	m := thousands(r.Plan.SyncMsgs)
 	out = append(out,
-		row{Name: fmt.Sprintf("mbsync full pull of %s messages: wall time", m), Unit: "s",
+		row{Name: fmt.Sprintf("mbsync full pull of %s messages: wall time (median of %d)", m, mbsyncRuns), Unit: "s",
 			Dovecot: ma.WallSec, Dormouse: mb.WallSec, LowerBetter: true, OK: okA && okB},
-		row{Name: fmt.Sprintf("mbsync full pull of %s messages: server CPU time", m), Unit: "s",
+		row{Name: fmt.Sprintf("mbsync full pull of %s messages: server CPU time (same pull)", m), Unit: "s",
 			Dovecot: ma.CPUSec, Dormouse: mb.CPUSec, LowerBetter: true, OK: okA && okB},
 	)
 	return out
@@ -271,8 +271,19 @@ func writeMarkdown(w io.Writer, r *results, plotFiles []string) {
 		fmt.Fprintln(w)
 		for _, s := range []string{"dovecot", "dormouse"} {
 			if x, ok := r.Mbsync[s]; ok {
-				fmt.Fprintf(w, "* %s: %d messages (%s bytes) pulled in %.2f s; server CPU %.2f s, mbsync CPU %.2f s\n",
+				fmt.Fprintf(w, "* %s: %d messages (%s bytes) pulled in %.2f s; server CPU %.2f s, mbsync CPU %.2f s",
 					s, x.Messages, thousands(int(x.LocalBytes)), x.WallSec, x.CPUSec, x.ClientCPU)
+				if len(x.Runs) > 0 {
+					fmt.Fprintf(w, " (the median of %d pulls by wall time; each pull's wall / server CPU / mbsync CPU, in order:", len(x.Runs))
+					for i, run := range x.Runs {
+						if i > 0 {
+							fmt.Fprint(w, ",")
+						}
+						fmt.Fprintf(w, " %.2f / %.2f / %.2f s", run.WallSec, run.CPUSec, run.ClientCPU)
+					}
+					fmt.Fprint(w, ")")
+				}
+				fmt.Fprintln(w)
 			}
 		}
 	}
