@@ -14,23 +14,22 @@ import (
 // store's envelope cache after the first round), and writing the
 // responses.
 func BenchmarkFetchEnvelope1000(b *testing.B) {
-	srv := testserver.Start(b)
-	fill(b, srv, "INBOX", 1000)
-	c := srv.Login(b, srv.Alice)
-	c.Cmd("s1 EXAMINE INBOX")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		lines := c.Cmd("f FETCH 1:1000 (ENVELOPE)")
-		if len(lines) != 1001 || !strings.HasPrefix(lines[1000], "f OK") {
-			b.Fatalf("FETCH: %d lines, last %q", len(lines), lines[len(lines)-1])
-		}
-	}
+	benchCommand1000(b, "f FETCH 1:1000 (ENVELOPE)", func(lines []string) bool {
+		return len(lines) == 1001 && strings.HasPrefix(lines[1000], "f OK")
+	})
 }
 
 // BenchmarkSearchSubject1000 measures SEARCH SUBJECT over 1,000 messages,
 // one of which matches, answered from the store's envelope cache.
 func BenchmarkSearchSubject1000(b *testing.B) {
+	benchCommand1000(b, `f SEARCH SUBJECT "hello 777"`, func(lines []string) bool {
+		return len(lines) == 2 && lines[0] == "* SEARCH 777"
+	})
+}
+
+// benchCommand1000 runs cmd in a loop on an examined 1,000-message INBOX
+// and fails when ok says its answer is wrong.
+func benchCommand1000(b *testing.B, cmd string, ok func(lines []string) bool) {
 	srv := testserver.Start(b)
 	fill(b, srv, "INBOX", 1000)
 	c := srv.Login(b, srv.Alice)
@@ -38,9 +37,8 @@ func BenchmarkSearchSubject1000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		lines := c.Cmd(`f SEARCH SUBJECT "hello 777"`)
-		if len(lines) != 2 || lines[0] != "* SEARCH 777" {
-			b.Fatalf("SEARCH: %q", lines)
+		if lines := c.Cmd(cmd); !ok(lines) {
+			b.Fatalf("%s: %d lines, last %q", cmd, len(lines), lines[len(lines)-1])
 		}
 	}
 }
