@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -90,11 +88,7 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 // keepEnvelopes stores blocks by UID in one transaction, skipping messages
 // expunged since they were read, so that no entry outlives its message.
 func (h *mailboxHandle) keepEnvelopes(blocks map[uint32][]byte) error {
-	return h.u.update(func(tx *bolt.Tx) error {
-		m, err := h.load(tx)
-		if err != nil {
-			return err
-		}
+	return h.update(func(m *mboxTx) error {
 		env, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
 		if err != nil {
 			return err
