@@ -37,7 +37,9 @@
 //
 // All handles of one user share one bbolt database, opened with the first
 // handle and closed with the last (a Watch does not hold it, so hibernated
-// sessions keep no file open). bbolt allows one write transaction at a
+// sessions keep no file open; an index lingers open for a second after
+// its last handle, since a delivery to a sleeping user opens it three
+// times within milliseconds). bbolt allows one write transaction at a
 // time and any number of readers, which see a consistent snapshot. File
 // renames, links and removals that go with an index change are done
 // inside its write transaction, so the watcher, which applies disk changes
@@ -70,7 +72,12 @@
 // As in Dovecot, each mailbox keeps a first-recent UID: a view opened with
 // claimRecent takes the messages from there to UIDNEXT as recent and moves
 // the mark, so a message is recent in at most one session; a claiming view
-// also claims messages that Refresh adds.
+// also claims messages that Refresh adds. The mark moves in memory at
+// once and reaches the index with the mailbox's next write, or before the
+// index closes: \Recent is session state, and a commit of its own (two
+// fdatasyncs) would come between a delivery and the sleeping client it
+// wakes. A crash loses the unwritten claims: those messages are recent
+// again for the first session after the restart.
 //
 // # Views
 //

@@ -100,6 +100,7 @@ func writeFileAtomic(path string, data []byte, durable bool) error {
 
 // mboxTx is one mailbox inside a transaction.
 type mboxTx struct {
+	u                      *userState
 	tx                     *bolt.Tx
 	id                     uint64
 	meta                   mboxMeta
@@ -137,7 +138,7 @@ func (u *userState) loadMbox(tx *bolt.Tx, id uint64) (*mboxTx, error) {
 		return nil, fmt.Errorf("mailbox id %d meta: %w", id, err)
 	}
 	m := &mboxTx{
-		tx: tx, id: id, meta: meta, b: b,
+		u: u, tx: tx, id: id, meta: meta, b: b,
 		msgs: b.Bucket(bktMsgs), files: b.Bucket(bktFiles),
 		ms: b.Bucket(bktModSeq), xplog: b.Bucket(bktExpLog),
 		envelopes:    b.Bucket(bktEnvelopes),
@@ -199,8 +200,12 @@ func dropMbox(tx *bolt.Tx, name string) error {
 	return tx.Bucket(bktBoxes).DeleteBucket(u64(id))
 }
 
-// save writes the mailbox meta back.
+// save writes the mailbox meta back, with the \Recent claims made since
+// the last commit (claimRecent).
 func (m *mboxTx) save() error {
+	if m.tx.Writable() {
+		m.meta.firstRecent = max(m.meta.firstRecent, m.u.takeClaim(m.tx, m.id))
+	}
 	return m.b.Put(keyBoxMeta, m.meta.encode())
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -206,6 +207,111 @@ func TestRecent(t *testing.T) {
 	}
 }
 
+// TestRecentClaimConcurrent: of sessions claiming \Recent at once (the
+// claim answers before its commit), exactly one gets each message, and the
+// claim is in the index once the store is closed.
+func TestRecentClaimConcurrent(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "kai")
+	ctx := context.Background()
+	first := testMailbox(t, u, "INBOX")
+	for i := range 3 {
+		mustAppend(t, first, msg(fmt.Sprint(i)))
+	}
+	var mu sync.Mutex
+	got := map[uint32]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := u.Mailbox(ctx, "INBOX")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer m.Close()
+			from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for uid := from; uid < to; uid++ {
+				got[uid]++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if !reflect.DeepEqual(got, map[uint32]int{1: 1, 2: 1, 3: 1}) {
+		t.Fatalf("recent claimed %v, want each of UIDs 1-3 once", got)
+	}
+	if st, _ := u.Status(ctx, "INBOX"); st.Recent != 0 {
+		t.Fatalf("status counts %d recent after the claim", st.Recent)
+	}
+	first.Close()
+	u.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(root, Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	u2 := testUser(t, s2, "kai")
+	if st, _ := u2.Status(ctx, "INBOX"); st.Recent != 0 || st.Messages != 3 {
+		t.Fatalf("after reopening: %d recent of %d, want 0 of 3", st.Recent, st.Messages)
+	}
+}
+
+// TestRecentClaimWritten: a claim reaches the index with the mailbox's
+// next write, or before its index closes when none comes.
+func TestRecentClaimWritten(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	s.linger = 30 * time.Millisecond
+	ctx := context.Background()
+	u, _ := s.User(ctx, "ivo")
+	m, _ := u.Mailbox(ctx, "INBOX")
+	mustAppend(t, m, msg("1"))
+	mustAppend(t, m, msg("2"))
+	claim := func() (uint32, uint32) {
+		t.Helper()
+		from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from, to
+	}
+	if from, to := claim(); from != 1 || to != 3 {
+		t.Fatalf("claimed [%d, %d), want [1, 3)", from, to)
+	}
+	pending := func() int {
+		us := m.(*mailboxHandle).u
+		us.claimMu.Lock()
+		defer us.claimMu.Unlock()
+		return len(us.claimed)
+	}
+	if pending() != 1 {
+		t.Fatal("claim not held in memory")
+	}
+	mustAppend(t, m, msg("3")) // writes the claim with it
+	if pending() != 0 {
+		t.Fatal("the append did not carry the claim")
+	}
+	if from, to := claim(); from != 3 || to != 4 {
+		t.Fatalf("claimed [%d, %d), want [3, 4)", from, to)
+	}
+	m.Close()
+	u.Close()
+	waitIndexesClosed(t, s)
+	u = testUser(t, s, "ivo")
+	if st, _ := u.Status(ctx, "INBOX"); st.Recent != 0 || st.Messages != 3 {
+		t.Fatalf("after the index closed: %d recent of %d, want 0 of 3", st.Recent, st.Messages)
+	}
+}
+
 // TestExpungeLogTrim: past the log limit ChangesSince says so, and Refresh
 // falls back to comparing UID lists, still exactly.
 func TestExpungeLogTrim(t *testing.T) {
@@ -239,20 +345,20 @@ func TestExpungeLogTrim(t *testing.T) {
 	}
 }
 
-// TestWatchWithoutHandle: a hibernated session holds only a Watch, no
-// open index; disk changes still reach it, and the index closes again.
+// TestWatchWithoutHandle: a hibernated session holds only a Watch; its
+// user's index closes a linger after the last handle, disk changes still
+// reach the watch, and the index the watcher opened for them closes again.
 func TestWatchWithoutHandle(t *testing.T) {
 	s, root := testStore(t, Options{})
+	s.linger = 50 * time.Millisecond
 	u, _ := s.User(context.Background(), "olga")
 	u.Close()
-	if n := openIndexes(s); n != 0 {
-		t.Fatalf("%d indexes open after close", n)
+	if n := openIndexes(s); n != 1 {
+		t.Fatalf("%d indexes open just after close, want 1 lingering", n)
 	}
+	waitIndexesClosed(t, s)
 	w := watchEvents(t, s, "olga", "INBOX")
-	sleepMs(30)
-	if n := openIndexes(s); n != 0 {
-		t.Fatalf("watch keeps %d indexes open", n)
-	}
+	waitIndexesClosed(t, s) // the watch's rescan opened it for a moment
 	md := filepath.Join(root, "users/olga/Maildir")
 	os.WriteFile(filepath.Join(md, "tmp", "x"), []byte(msg("hi")), 0o600)
 	os.Rename(filepath.Join(md, "tmp", "x"), filepath.Join(md, "new", "1700000000.x.host"))
@@ -260,9 +366,40 @@ func TestWatchWithoutHandle(t *testing.T) {
 	if !reflect.DeepEqual(ev.UIDs, []uint32{1}) || ev.UIDNext != 2 {
 		t.Fatalf("event %+v", ev)
 	}
+	waitIndexesClosed(t, s)
+}
+
+// TestIndexLinger: an index taken again while it lingers stays open (the
+// old timer must not close it under its new holder), and the number of
+// lingering indexes is bounded.
+func TestIndexLinger(t *testing.T) {
+	s, _ := testStore(t, Options{NoSync: true})
+	s.linger = 40 * time.Millisecond
+	ctx := context.Background()
+	u, _ := s.User(ctx, "pia")
+	u.Close()
 	sleepMs(20)
-	if n := openIndexes(s); n != 0 {
-		t.Fatalf("%d indexes open after the event", n)
+	u, err := s.User(ctx, "pia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleepMs(60) // the first timer's time is long past
+	if _, err := u.Mailboxes(ctx); err != nil {
+		t.Fatalf("index closed under its holder: %v", err)
+	}
+	u.Close()
+	waitIndexesClosed(t, s)
+
+	s.linger = time.Minute
+	for i := range maxLingering + 3 {
+		u, err := s.User(ctx, fmt.Sprintf("u%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Close()
+	}
+	if n := openIndexes(s); n != maxLingering {
+		t.Fatalf("%d indexes lingering, want the bound %d", n, maxLingering)
 	}
 }
 
@@ -270,6 +407,16 @@ func openIndexes(s *Store) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.users)
+}
+
+// waitIndexesClosed fails unless every index closes within a second.
+func waitIndexesClosed(t *testing.T, s *Store) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); openIndexes(s) > 0; sleepMs(5) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d indexes still open a second after their last handle", openIndexes(s))
+		}
+	}
 }
 
 // TestUserWideWatch: a watch on "" hears every mailbox, including ones

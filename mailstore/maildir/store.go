@@ -57,9 +57,13 @@ type Store struct {
 	// bufs holds 64 KiB copy buffers for appends.
 	bufs sync.Pool
 
-	mu     sync.Mutex
-	users  map[string]*userState
-	closed bool
+	mu    sync.Mutex
+	users map[string]*userState
+	// lingering counts the users in users whose index no handle holds.
+	lingering int
+	closed    bool
+	// linger is how long an index stays open after its last handle.
+	linger time.Duration
 
 	w *diskWatcher
 }
@@ -72,6 +76,15 @@ type userState struct {
 	maildir string
 	db      *bolt.DB
 	refs    int // guarded by s.mu
+	// closeTimer closes the index when it has lingered unused; acquires
+	// bumps with each acquire, so a timer that fired late for an index
+	// taken again since leaves it open. Both guarded by s.mu.
+	closeTimer *time.Timer
+	acquires   uint64
+	// claimed holds, per mailbox id, the first-recent UID of \Recent
+	// claims not written to the index yet (claimRecent).
+	claimMu sync.Mutex
+	claimed map[uint64]uint32
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 }
@@ -100,12 +113,13 @@ func Open(root string, opts Options) (*Store, error) {
 	// The Maildir spec asks for "/" and ":" in host names to be escaped.
 	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
 	s := &Store{
-		root:  root,
-		opts:  opts,
-		log:   opts.Logger,
-		bus:   opts.Bus,
-		host:  host,
-		users: make(map[string]*userState),
+		root:   root,
+		opts:   opts,
+		log:    opts.Logger,
+		bus:    opts.Bus,
+		host:   host,
+		users:  make(map[string]*userState),
+		linger: indexLinger,
 	}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	w, err := newDiskWatcher(s)
@@ -133,15 +147,34 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	users := s.users
+	for _, u := range users {
+		if u.closeTimer != nil {
+			u.closeTimer.Stop()
+		}
+	}
 	s.users = map[string]*userState{}
+	s.lingering = 0
 	s.mu.Unlock()
 	for _, u := range users {
+		u.flushClaims()
 		if cerr := u.db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close index of %s: %w", u.name, cerr)
 		}
 	}
 	return err
 }
+
+// indexLinger is how long a user's index stays open after its last
+// handle closes. A delivery to a hibernated user opens the index three
+// times within a few milliseconds (the watcher's transaction, the
+// sleeping session's update, the echo of the watcher's own rename): one
+// open instead of three, and an index still closes soon after its user
+// goes to sleep.
+const indexLinger = time.Second
+
+// maxLingering bounds the indexes kept open with no handle, since each
+// holds a file descriptor (the limit is per process).
+const maxLingering = 256
 
 // acquire returns the user's state with its index open, opening it if no
 // handle holds it. Each acquire needs one release.
@@ -152,7 +185,7 @@ func (s *Store) acquire(name string) (*userState, error) {
 		return nil, errors.New("mail store closed")
 	}
 	if u := s.users[name]; u != nil {
-		u.refs++
+		s.retainLocked(u)
 		return u, nil
 	}
 	u := &userState{s: s, name: name, dir: filepath.Join(s.root, "users", name)}
@@ -165,8 +198,17 @@ func (s *Store) acquire(name string) (*userState, error) {
 	return u, nil
 }
 
-// release drops one reference; the index closes with the last one, so a
-// hibernated session keeps no file open.
+func (s *Store) retainLocked(u *userState) {
+	if u.refs == 0 {
+		u.closeTimer.Stop()
+		s.lingering--
+	}
+	u.refs++
+	u.acquires++
+}
+
+// release drops one reference. The index closes a moment after the last
+// one (indexLinger), so a hibernated session soon keeps no file open.
 func (s *Store) release(u *userState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -174,6 +216,37 @@ func (s *Store) release(u *userState) {
 	if u.refs > 0 || s.users[u.name] != u {
 		return
 	}
+	if u.corrupt.Load() || (s.lingering >= maxLingering && !u.hasClaims()) {
+		s.closeLocked(u)
+		return
+	}
+	s.lingering++
+	at := u.acquires
+	u.closeTimer = time.AfterFunc(s.linger, func() { s.expire(u, at) })
+}
+
+// expire closes an index that has lingered unused since acquire number at.
+// Claims of \Recent not written yet are written first, and the index
+// lingers once more.
+func (s *Store) expire(u *userState, at uint64) {
+	s.mu.Lock()
+	if s.users[u.name] != u || u.refs > 0 || u.acquires != at {
+		s.mu.Unlock()
+		return
+	}
+	if u.hasClaims() && !u.corrupt.Load() {
+		s.retainLocked(u)
+		s.mu.Unlock()
+		u.flushClaims()
+		s.release(u)
+		return
+	}
+	s.lingering--
+	s.closeLocked(u)
+	s.mu.Unlock()
+}
+
+func (s *Store) closeLocked(u *userState) {
 	delete(s.users, u.name)
 	if err := u.db.Close(); err != nil {
 		s.log.Warn("close index", "user", u.name, "err", err)

@@ -416,7 +416,7 @@ func (h *userHandle) Status(ctx context.Context, name string) (mailstore.Status,
 			HighestModSeq: m.meta.highestModSeq,
 		}
 		c := m.msgs.Cursor()
-		for k, _ := c.Seek(u32(m.meta.firstRecent)); k != nil; k, _ = c.Next() {
+		for k, _ := c.Seek(u32(u.firstRecent(m.id, m.meta.firstRecent))); k != nil; k, _ = c.Next() {
 			st.Recent++
 		}
 		return nil

@@ -39,28 +39,6 @@ func (fc *flagCache) get(fs flagSet) []string {
 	return l
 }
 
-// claimRecent moves the mailbox's first-recent UID to UIDNEXT and returns
-// the range of UIDs this caller now holds as \Recent: [from, to). Like
-// Dovecot, a message is recent for exactly one session (RFC 9051 2.3.2
-// leaves IMAP4rev1's \Recent to the server). It writes only when there is
-// something to claim.
-func (h *mailboxHandle) claimRecent() (from, to uint32, err error) {
-	need := false
-	err = h.view(func(m *mboxTx) error {
-		need = m.meta.firstRecent < m.meta.uidNext
-		return nil
-	})
-	if err != nil || !need {
-		return 0, 0, err
-	}
-	err = h.update(func(m *mboxTx) error {
-		from, to = m.meta.firstRecent, m.meta.uidNext
-		m.meta.firstRecent = m.meta.uidNext
-		return nil
-	})
-	return from, to, err
-}
-
 // ClaimRecent claims \Recent for a session that keeps no View
 // (mailstore.RecentClaimer): a hibernated connection told of new mail.
 func (h *mailboxHandle) ClaimRecent(ctx context.Context) (from, to uint32, err error) {
