@@ -19,9 +19,13 @@ type hibernator struct {
 	srv    *Server
 	poller *hibernate.Poller
 
-	mu      sync.Mutex // guards everything below; the Table is not concurrent
-	table   *hibernate.Table
-	watches map[hibernate.SubID]func() // store watch cancel funcs, one per mailbox
+	mu    sync.Mutex // guards everything below; the Table is not concurrent
+	table *hibernate.Table
+	// watches holds, per subscription, the release of the store's disk
+	// watch on its mailbox. Its changes come through one store watch on
+	// every user (storeEvent), not a bus subscription per mailbox.
+	watches map[hibernate.SubID]func()
+	unwatch func() // ends the watch on every user
 	// busy holds the sleepers a goroutine serves in place (disarmed but
 	// still in the table, see serve); true when a mailbox change came
 	// meanwhile, which that goroutine then applies before re-arming.
@@ -75,25 +79,47 @@ func newHibernator(s *Server) (*hibernator, error) {
 		return nil, fmt.Errorf("imapserver: hibernation poller: %w", err)
 	}
 	h.poller = p
+	h.unwatch = s.cfg.Store.Watch("", "", h.storeEvent)
 	h.wg.Add(1)
 	go h.keepalives()
 	return h, nil
 }
 
 // subscribe runs inside Table.Insert (h.mu held) for the first sleeper on
-// a mailbox. The store's publisher calls back after releasing its own
-// lock (notify.Bus), but the callback must not block it: it hands the
-// wake to a goroutine.
+// a mailbox: the store keeps the mailbox watched on disk until the last
+// sleeper leaves.
 func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
-	h.watches[id] = h.srv.cfg.Store.Watch(user, mailbox, func(ev mailstore.Event) {
-		switch ev.Kind {
-		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged:
-			go h.mailboxChanged(id, false)
-		case mailstore.MailboxDeleted, mailstore.MailboxRenamed:
-			// The woken session says BYE, as an active one would.
-			go h.mailboxChanged(id, true)
-		}
-	})
+	h.watches[id] = h.srv.cfg.Store.Watch(user, mailbox, nil)
+}
+
+// storeEvent hears every user's change events (one subscription for all
+// sleepers, so a sleeping user costs no bus entry) and wakes the sleepers
+// of the mailbox concerned. The store's publisher calls it after releasing
+// its own lock (notify.Bus), but it must not block that publisher: it
+// hands the wake to a goroutine.
+func (h *hibernator) storeEvent(ev mailstore.Event) {
+	full := false
+	switch ev.Kind {
+	case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged:
+	case mailstore.MailboxDeleted, mailstore.MailboxRenamed:
+		// The woken session says BYE, as an active one would.
+		full = true
+	default:
+		return
+	}
+	h.mu.Lock()
+	id, ok := h.table.Subscriptions().Lookup(ev.User, normInbox(ev.Mailbox))
+	old, okOld := hibernate.SubID(0), false
+	if ev.OldName != "" {
+		old, okOld = h.table.Subscriptions().Lookup(ev.User, normInbox(ev.OldName))
+	}
+	h.mu.Unlock()
+	if ok {
+		go h.mailboxChanged(id, full)
+	}
+	if okOld && (!ok || old != id) {
+		go h.mailboxChanged(old, full)
+	}
 }
 
 // unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
@@ -374,6 +400,7 @@ func (h *hibernator) shutdown() {
 	h.closed = true
 	close(h.stop)
 	h.mu.Unlock()
+	h.unwatch()
 	// After Close no callback runs; descriptors still armed are ours,
 	// those being served belong to their owners.
 	h.poller.Close()

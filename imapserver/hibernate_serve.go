@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/dormouse/dormouse/hibernate"
-	"github.com/dormouse/dormouse/mailstore"
 )
 
 // reidleRead is how much a sleeper reads when its client speaks: a DONE
@@ -244,5 +243,5 @@ func (h *hibernator) holdWatch(tok hibernate.Token) (release func()) {
 		return func() {}
 	}
 	user, mailbox := h.table.Subscriptions().Key(info.Sub)
-	return h.srv.cfg.Store.Watch(user, mailbox, func(mailstore.Event) {})
+	return h.srv.cfg.Store.Watch(user, mailbox, nil)
 }

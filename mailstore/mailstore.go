@@ -37,10 +37,13 @@ type Store interface {
 	User(ctx context.Context, name string) (User, error)
 
 	// Watch calls fn for every change event of one user's mailbox, or of all
-	// the user's mailboxes when mailbox is "". fn runs on the publisher's
-	// goroutine and must not block (coalesce into a buffered channel, or
-	// record a flag). Watching does not keep the user's index open. The
-	// returned func cancels the watch.
+	// the user's mailboxes when mailbox is "", and keeps them watched on
+	// disk so that changes made by other programs become events. fn runs
+	// on the publisher's goroutine and must not block (coalesce into a
+	// buffered channel, or record a flag). Watching does not keep the
+	// user's index open. With a nil fn Watch only keeps the watch on disk;
+	// with user "" (and mailbox "") fn hears every user's events and
+	// nothing more is watched on disk. The returned func cancels the watch.
 	Watch(user, mailbox string, fn func(Event)) (cancel func())
 
 	// Close stops watchers and closes every open index.

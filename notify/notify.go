@@ -2,7 +2,8 @@
 // store, delivery) post mailstore.Event values and subscribers (sessions,
 // the hibernation table) receive them.
 //
-// Subscriptions are per user and mailbox, or per user for all mailboxes.
+// Subscriptions are per user and mailbox, per user for all mailboxes, or
+// for every user.
 // Callbacks run on the publisher's goroutine, outside any lock of the bus,
 // so they must not block: a subscriber that needs to do work coalesces the
 // event into a buffered channel or a flag.
@@ -22,7 +23,7 @@ type Bus struct {
 	mu     sync.RWMutex
 	nextID uint64
 	// subs maps (user, mailbox), mailbox "" for all of the user's
-	// mailboxes, to its subscriptions. One flat map, not a map per user
+	// mailboxes and user "" for every user, to its subscriptions. One flat map, not a map per user
 	// and per mailbox: a hibernated user's one subscription costs a map
 	// slot and a one-element slice (~100 B), not three small maps
 	// (~575 B), which at 19,000 sleeping connections is most of their
@@ -56,9 +57,10 @@ func normMailbox(name string) string {
 	return name
 }
 
-// Subscribe calls fn for every event of user's mailbox, or of all the
-// user's mailboxes when mailbox is "". The returned func cancels the
-// subscription; calling it more than once is harmless.
+// Subscribe calls fn for every event of user's mailbox, of all the user's
+// mailboxes when mailbox is "", or of every user when user is "" (then
+// mailbox must be ""). The returned func cancels the subscription;
+// calling it more than once is harmless.
 func (b *Bus) Subscribe(user, mailbox string, fn func(mailstore.Event)) (cancel func()) {
 	k := subKey{user, normMailbox(mailbox)}
 	b.mu.Lock()
@@ -97,7 +99,7 @@ func (b *Bus) Subscribers(user, mailbox string) (direct, userWide int) {
 }
 
 // Publish delivers ev to the subscribers of ev.Mailbox, of ev.OldName (for
-// renames) and of the whole user. Callbacks run after the bus lock is
+// renames), of the whole user and of every user. Callbacks run after the bus lock is
 // released, so a callback may subscribe or cancel.
 func (b *Bus) Publish(ev mailstore.Event) {
 	var fns []func(mailstore.Event)
@@ -115,6 +117,11 @@ func (b *Bus) Publish(ev mailstore.Event) {
 			continue
 		}
 		for _, s := range b.subs[subKey{ev.User, name}] {
+			fns = append(fns, s.fn)
+		}
+	}
+	if ev.User != "" {
+		for _, s := range b.subs[subKey{}] {
 			fns = append(fns, s.fn)
 		}
 	}

@@ -18,16 +18,17 @@ func TestBus(t *testing.T) {
 	b.Subscribe("u", "", rec("all"))
 	b.Subscribe("u", "Old", rec("old"))
 	b.Subscribe("v", "", rec("other"))
+	b.Subscribe("", "", rec("every"))
 
 	tests := []struct {
 		ev   mailstore.Event
 		want []string
 	}{
-		{mailstore.Event{User: "u", Mailbox: "INBOX"}, []string{"all:INBOX", "inbox:INBOX"}},
-		{mailstore.Event{User: "u", Mailbox: "inbox"}, []string{"all:inbox", "inbox:inbox"}},
-		{mailstore.Event{User: "u", Mailbox: "Sent"}, []string{"all:Sent"}},
-		{mailstore.Event{User: "u", Mailbox: "New", OldName: "Old", Kind: mailstore.MailboxRenamed}, []string{"all:New", "old:New"}},
-		{mailstore.Event{User: "w", Mailbox: "INBOX"}, nil},
+		{mailstore.Event{User: "u", Mailbox: "INBOX"}, []string{"all:INBOX", "every:INBOX", "inbox:INBOX"}},
+		{mailstore.Event{User: "u", Mailbox: "inbox"}, []string{"all:inbox", "every:inbox", "inbox:inbox"}},
+		{mailstore.Event{User: "u", Mailbox: "Sent"}, []string{"all:Sent", "every:Sent"}},
+		{mailstore.Event{User: "u", Mailbox: "New", OldName: "Old", Kind: mailstore.MailboxRenamed}, []string{"all:New", "every:New", "old:New"}},
+		{mailstore.Event{User: "w", Mailbox: "INBOX"}, []string{"every:INBOX"}},
 	}
 	for _, tc := range tests {
 		got = nil
@@ -41,7 +42,8 @@ func TestBus(t *testing.T) {
 	c1() // twice is harmless
 	got = nil
 	b.Publish(mailstore.Event{User: "u", Mailbox: "INBOX"})
-	if !reflect.DeepEqual(got, []string{"all:INBOX"}) {
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, []string{"all:INBOX", "every:INBOX"}) {
 		t.Fatalf("after cancel: %v", got)
 	}
 	if d, w := b.Subscribers("u", "INBOX"); d != 0 || w != 1 {

@@ -369,6 +369,25 @@ func TestWatchWithoutHandle(t *testing.T) {
 	waitIndexesClosed(t, s)
 }
 
+// TestWatchEveryUser: a watch on every user hears the changes that other
+// programs make in folders a Watch with a nil fn keeps watched, as the
+// hibernator watches its sleepers' mailboxes.
+func TestWatchEveryUser(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u, _ := s.User(context.Background(), "rhea")
+	u.Close()
+	all := watchEvents(t, s, "", "")
+	release := s.Watch("rhea", "INBOX", nil)
+	defer release()
+	md := filepath.Join(root, "users/rhea/Maildir")
+	os.WriteFile(filepath.Join(md, "tmp", "x"), []byte(msg("hi")), 0o600)
+	os.Rename(filepath.Join(md, "tmp", "x"), filepath.Join(md, "new", "1700000000.x.host"))
+	ev := all.wait(t, mailstore.MessagesAdded, eventDeadline)
+	if ev.User != "rhea" || ev.Mailbox != "INBOX" || !reflect.DeepEqual(ev.UIDs, []uint32{1}) {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
 // TestIndexLinger: an index taken again while it lingers stays open (the
 // old timer must not close it under its new holder), and the number of
 // lingering indexes is bounded.

@@ -349,11 +349,15 @@ func defaultNames() []string {
 // Watch calls fn for every change event of a mailbox of user, or of all of
 // them when mailbox is "". Changes on disk are watched through one inotify
 // watch per folder however many watchers there are. Watching does not keep
-// the index open.
+// the index open. A nil fn only keeps the folders watched; user "" hears
+// every user and watches nothing on disk (mailstore.Store.Watch).
 //
 // A user or mailbox name that could not exist (e.g. "../x") gets a
 // subscription that never fires, without touching the disk.
 func (s *Store) Watch(user, mailbox string, fn func(mailstore.Event)) (cancel func()) {
+	if user == "" && mailbox == "" && fn != nil {
+		return s.bus.Subscribe("", "", fn)
+	}
 	if mailbox != "" {
 		c, err := canonicalName(mailbox)
 		if err != nil {
@@ -364,8 +368,11 @@ func (s *Store) Watch(user, mailbox string, fn func(mailstore.Event)) (cancel fu
 	if validUser(user) != nil {
 		return func() {}
 	}
-	unsub := s.bus.Subscribe(user, mailbox, fn)
 	release := s.w.hold(user, mailbox, true)
+	if fn == nil {
+		return release
+	}
+	unsub := s.bus.Subscribe(user, mailbox, fn)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
