@@ -135,7 +135,8 @@ heapprof() {
     if [ ! -f "$OUT/$tag.base.pb.gz" ]; then
       curl -fs "$m/debug/pprof/heap?gc=1" -o "$OUT/$tag.base.pb.gz" 2> /dev/null || rm -f "$OUT/$tag.base.pb.gz"
     fi
-    h=$(curl -fs "$m/metrics" 2> /dev/null | awk '/^dormouse_imap_connections\{state="hibernated"\}/{print $2}')
+    # Before the server is up curl fails: not an error (set -e).
+    h=$(curl -fs "$m/metrics" 2> /dev/null | awk '/^dormouse_imap_connections\{state="hibernated"\}/{print $2}') || true
     [ "$h" = "$n" ] && break
     sleep 1
   done
