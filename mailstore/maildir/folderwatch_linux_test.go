@@ -252,3 +252,40 @@ func readProcInt(t testing.TB, path string) int {
 	}
 	return n
 }
+
+// TestInotifyCloseEndsReader: closing the store ends the reader, which
+// waits in a read of the descriptor; after it a watch can no longer be
+// added (the descriptor's number may name another file by then), and
+// releasing a hold is harmless.
+func TestInotifyCloseEndsReader(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(root, Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.User(context.Background(), "uma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	cancel := s.Watch("uma", "INBOX", func(mailstore.Event) {})
+	waitWatches(t, s, 2)
+	in := s.w.fw.(*inotify)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case <-in.done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the reader still runs 2 s after Close began")
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	for range in.events() {
+		// Events read before the close; the channel must be closed.
+	}
+	if _, err := in.add(filepath.Join(root, "users", "uma", "Maildir", "cur")); err == nil {
+		t.Fatal("a watch was added after Close")
+	}
+	cancel()
+}
