@@ -138,6 +138,18 @@ func TestInotifyWatches(t *testing.T) {
 			watches: 1, // cur/; the moved folder is no longer the mailbox's
 		},
 		{
+			// The kernel answers with Lists' descriptors: Lists keeps
+			// them, and the table still names each once.
+			name: "another mailbox linked to the same folders",
+			change: func(t *testing.T, e *watchEnv) {
+				if err := os.Symlink(".Lists", filepath.Join(e.md, ".Alias")); err != nil {
+					t.Fatal(err)
+				}
+				e.watch("Alias")
+			},
+			watches: 2, deliver: "Lists",
+		},
+		{
 			name: "user-wide hold",
 			change: func(t *testing.T, e *watchEnv) {
 				e.watch("")
