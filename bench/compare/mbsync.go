@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 )
 
@@ -51,18 +49,6 @@ func runMbsyncMedian(ctx context.Context, dir, addr, user, pass string, pid int,
 	med := sorted[len(sorted)/2]
 	med.Runs = runs
 	return med, nil
-}
-
-// localRoot is where the client's Maildir goes: on a tmpfs when there is
-// one, so that the client's file creation and the page cache's writeback
-// of earlier pulls do not decide the wall time; the server is what is
-// measured.
-func localRoot(dir string) string {
-	var st unix.Statfs_t
-	if err := unix.Statfs("/dev/shm", &st); err == nil && st.Type == unix.TMPFS_MAGIC {
-		return "/dev/shm"
-	}
-	return dir
 }
 
 // runMbsync pulls the INBOX of user into a fresh local Maildir with one

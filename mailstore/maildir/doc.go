@@ -47,19 +47,27 @@
 //
 // # Changes on disk
 //
-// A mailbox that has an open handle or a Watch is watched with inotify
-// (through fsnotify) on its new/ and cur/: one watch per folder however
-// many holders. The first file event after a quiet spell is applied at
-// once, so a delivery reaches IDLE clients without delay; events that
-// follow within Options.EventDelay (10 ms) are gathered and applied
-// together, one transaction per mailbox per delay while a burst lasts.
-// Events that are echoes of this process's own changes are recognized in
-// a read transaction and cost no write. A user-wide Watch also watches the Maildir root, so folders
-// made or removed by other tools become MailboxCreated/MailboxDeleted.
-// Opening a mailbox (or reading its status) that was not watched compares
-// the mtimes of new/ and cur/ with those of the last full rescan and
-// rescans on a difference. An inotify queue overflow rescans everything
-// watched.
+// A mailbox that has an open handle or a Watch is watched with inotify on
+// its new/ and cur/: one watch per folder however many holders, all on one
+// inotify descriptor read by one goroutine. Every hibernated user holds
+// such a watch, so its bookkeeping is kept small: a map from watch
+// descriptor to a slot of the mailbox's record, and no path (one is made
+// again from the user and mailbox name when needed). Elsewhere than on
+// Linux, fsnotify stands in for inotify. A watched folder that is removed
+// or moved away ends its watch; the mailbox then counts as unwatched, as
+// below, until a hold or a Maildir root event watches it again.
+//
+// The first file event after a quiet spell is applied at once, so a
+// delivery reaches IDLE clients without delay; events that follow within
+// Options.EventDelay (10 ms) are gathered and applied together, one
+// transaction per mailbox per delay while a burst lasts. Events that are
+// echoes of this process's own changes are recognized in a read
+// transaction and cost no write. A user-wide Watch also watches the
+// Maildir root, so folders made or removed by other tools become
+// MailboxCreated/MailboxDeleted. Opening a mailbox (or reading its status)
+// that was not watched compares the mtimes of new/ and cur/ with those of
+// the last full rescan and rescans on a difference. An inotify queue
+// overflow rescans everything watched.
 //
 // # Events
 //

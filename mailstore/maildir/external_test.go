@@ -186,15 +186,30 @@ func TestRescanOnOpen(t *testing.T) {
 	}
 }
 
-// TestOneInotifyWatch: many watchers of one mailbox share one watch.
+// TestOneInotifyWatch: many watchers of one mailbox share one watch,
+// which ends with the last of them.
 func TestOneInotifyWatch(t *testing.T) {
 	s, _ := testStore(t, Options{})
 	testUser(t, s, "dave")
+	var cancels []func()
 	for i := 0; i < 1000; i++ {
-		watchEvents(t, s, "dave", "INBOX")
+		cancels = append(cancels, s.Watch("dave", "INBOX", func(mailstore.Event) {}))
 	}
-	if n := len(s.w.fw.WatchList()); n != 2 { // new/ and cur/
+	if n := watchTable(t, s.w); n != 2 { // new/ and cur/
 		t.Fatalf("%d inotify watches", n)
+	}
+	s.w.mu.Lock()
+	b := s.w.boxes[boxKey{"dave", "INBOX"}]
+	s.w.mu.Unlock()
+	if b == nil || b.holds != 1000 {
+		t.Fatalf("watch of INBOX: %+v", b)
+	}
+	for i, cancel := range cancels {
+		cancel()
+		cancel() // a second call must not release another's hold
+		if n := watchTable(t, s.w); i < len(cancels)-1 && n != 2 || i == len(cancels)-1 && n != 0 {
+			t.Fatalf("%d inotify watches after %d of %d releases", n, i+1, len(cancels))
+		}
 	}
 }
 
@@ -280,21 +295,14 @@ func TestExternalBurst(t *testing.T) {
 	}
 	batches := 0
 	deadline := time.After(5 * time.Second)
-	for {
-		v, err := m.View(context.Background(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(v.Messages) == files {
-			break
-		}
+	for messageCount(t, m) != files {
 		select {
 		case ev := <-w.ch:
 			if ev.Kind == mailstore.MessagesAdded {
 				batches++
 			}
 		case <-deadline:
-			t.Fatalf("%d of %d messages after 5 s", len(v.Messages), files)
+			t.Fatalf("%d of %d messages after 5 s", messageCount(t, m), files)
 		}
 	}
 	// Writing 40 files takes well under the 300 ms window, so they come

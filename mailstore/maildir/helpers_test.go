@@ -77,6 +77,16 @@ func readAll(t testing.TB, m mailstore.Mailbox, uid uint32) string {
 	return b.String()
 }
 
+// messageCount counts the messages of a fresh view of m.
+func messageCount(t testing.TB, m mailstore.Mailbox) int {
+	t.Helper()
+	v, err := m.View(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(v.Messages)
+}
+
 func uidsOf(v *mailstore.View) []uint32 {
 	var out []uint32
 	for _, m := range v.Messages {

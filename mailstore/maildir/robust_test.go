@@ -15,7 +15,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -122,10 +121,7 @@ func TestDiskFull(t *testing.T) {
 		t.Skip("needs a tmpfs mount")
 	}
 	root := t.TempDir()
-	if err := unix.Mount("tmpfs", root, "tmpfs", 0, "size=512k"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v)", err)
-	}
-	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
+	mountTmpfs(t, root, "512k")
 	s, err := Open(root, Options{Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -577,10 +573,7 @@ func TestLinkOrCopyAcrossDevices(t *testing.T) {
 		t.Skip("needs a tmpfs mount")
 	}
 	other := t.TempDir()
-	if err := unix.Mount("tmpfs", other, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v)", err)
-	}
-	t.Cleanup(func() { unix.Unmount(other, unix.MNT_DETACH) })
+	mountTmpfs(t, other, "1m")
 	src := filepath.Join(other, "msg")
 	os.WriteFile(src, []byte(msg("x")), 0o600)
 	dst := t.TempDir()

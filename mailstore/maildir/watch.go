@@ -2,13 +2,12 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -16,22 +15,27 @@ import (
 // boxKey names one mailbox of one user.
 type boxKey struct{ user, mailbox string }
 
-// boxWatch is the disk watch of one mailbox: one inotify watch on each of
-// new/ and cur/, however many handles and subscribers hold it.
+// subNames are a mailbox's watched folders, in the order of boxWatch.wds.
+var subNames = [2]string{"new", "cur"}
+
+// boxWatch is the disk watch of one mailbox: one watch on each of new/ and
+// cur/, however many handles and subscribers hold it. A user's Maildir
+// root, watched for user-wide holds, is a boxWatch too, with mailbox ""
+// and its one watch in wds[0]. It keeps no path: the folders' paths are
+// made again from the key when needed, which is rarely.
 type boxWatch struct {
-	key      boxKey
-	holds    int
-	paths    []string // watched folders
-	gen      uint64   // bumped each time the inotify watches are (re)added
-	syncedAt uint64   // gen at which a full sync last completed; 0: never
-	gone     bool     // the mailbox was deleted: holds no longer add watches
+	key   boxKey
+	holds int
+	gen   uint64   // bumped each time the watches are (re)added
+	wds   [2]int32 // watch descriptors of new/ and cur/; 0: not watched
+	slot  uint32   // index in diskWatcher.slots while any wd is set
+	// synced: a full sync completed since the watches were added at gen.
+	synced bool
+	gone   bool // the mailbox was deleted: holds no longer add watches
 }
 
-// pathInfo says which mailbox folder an inotify path is.
-type pathInfo struct {
-	box *boxWatch
-	sub string // "new" or "cur"
-}
+// watched reports whether any folder of the mailbox is watched.
+func (b *boxWatch) watched() bool { return b.wds != [2]int32{} }
 
 // pending gathers one mailbox's file events until the watcher acts on them.
 type pending struct {
@@ -40,24 +44,32 @@ type pending struct {
 	curNames map[string]bool
 }
 
-// diskWatcher turns inotify events on mailbox folders into index changes
-// and change events. One goroutine reads inotify; events are gathered for
-// Options.EventDelay and then applied per mailbox in one transaction.
+// diskWatcher turns file events on mailbox folders into index changes
+// and change events. One goroutine reads the folder watcher; events are
+// gathered for Options.EventDelay and then applied per mailbox in one
+// transaction.
+//
+// Watches are kept compact, since every hibernated user holds one on its
+// INBOX: wds maps a watch descriptor to a slot of slots and the folder
+// (new/ or cur/) in the low bit; the boxWatch in the slot knows the rest.
 type diskWatcher struct {
 	s  *Store
-	fw *fsnotify.Watcher
+	fw folderWatcher
 
-	mu       sync.Mutex
-	boxes    map[boxKey]*boxWatch
-	paths    map[string]pathInfo
-	userWide map[string]int // user -> number of user-wide holds
+	mu    sync.Mutex
+	boxes map[boxKey]*boxWatch
+	wds   map[int32]uint32 // wd -> slot<<1 | index in boxWatch.wds
+	slots []*boxWatch      // boxWatches with a watch; nil: free
+	free  []uint32         // free slots
+	// userWide counts each user's user-wide holds.
+	userWide map[string]int
 	// wideHeld lists the mailboxes a user-wide hold keeps watched.
 	wideHeld map[string]map[string]*boxWatch
 	queue    map[boxKey]*pending
 	gen      uint64
-	// roots maps a watched Maildir root to its user: with a user-wide
-	// hold, folders created or removed by other tools become events.
-	roots     map[string]string
+	// roots has each user-wide held user's Maildir root watch: folders
+	// created or removed by other tools become events.
+	roots     map[string]*boxWatch
 	rootQueue map[string]bool // users whose root changed
 
 	kick chan struct{}
@@ -66,18 +78,18 @@ type diskWatcher struct {
 }
 
 func newDiskWatcher(s *Store) (*diskWatcher, error) {
-	fw, err := fsnotify.NewBufferedWatcher(4096)
+	fw, err := newFolderWatcher()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("watch mailbox folders: %w", err)
 	}
 	w := &diskWatcher{
 		s: s, fw: fw,
 		boxes:     map[boxKey]*boxWatch{},
-		paths:     map[string]pathInfo{},
+		wds:       map[int32]uint32{},
 		userWide:  map[string]int{},
 		wideHeld:  map[string]map[string]*boxWatch{},
 		queue:     map[boxKey]*pending{},
-		roots:     map[string]string{},
+		roots:     map[string]*boxWatch{},
 		rootQueue: map[string]bool{},
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -89,9 +101,14 @@ func newDiskWatcher(s *Store) (*diskWatcher, error) {
 
 func (w *diskWatcher) close() error {
 	close(w.done)
-	err := w.fw.Close()
+	err := w.fw.close()
 	w.wg.Wait()
 	return err
+}
+
+// maildir is the folder of a user's Maildir.
+func (w *diskWatcher) maildir(user string) string {
+	return filepath.Join(w.s.root, "users", user, "Maildir")
 }
 
 // hold keeps a mailbox (or, with mailbox "", all of a user's mailboxes)
@@ -101,63 +118,79 @@ func (w *diskWatcher) close() error {
 func (w *diskWatcher) hold(user, mailbox string, rescan bool) (release func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Each release func guards itself with a flag under w.mu rather than
+	// a sync.Once: every hibernated connection keeps one.
+	released := false
 	if mailbox == "" {
-		w.userWide[user]++
-		if w.userWide[user] == 1 {
-			held := map[string]*boxWatch{}
-			root := filepath.Join(w.s.root, "users", user, "Maildir")
-			if err := w.fw.Add(root); err == nil {
-				w.roots[root] = user
-			}
-			for _, name := range listMailboxDirs(root) {
-				b := w.holdLocked(boxKey{user, name})
-				held[name] = b
-				if rescan {
-					w.enqueueLocked(b.key, true, "", "")
-				}
-			}
-			w.wideHeld[user] = held
-		}
-		var once sync.Once
+		w.holdUserLocked(user, rescan)
 		return func() {
-			once.Do(func() {
-				w.mu.Lock()
-				defer w.mu.Unlock()
-				w.userWide[user]--
-				if w.userWide[user] > 0 {
-					return
-				}
-				delete(w.userWide, user)
-				root := filepath.Join(w.s.root, "users", user, "Maildir")
-				if w.roots[root] == user {
-					delete(w.roots, root)
-					_ = w.fw.Remove(root)
-				}
-				for _, b := range w.wideHeld[user] {
-					w.releaseLocked(b)
-				}
-				delete(w.wideHeld, user)
-			})
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !released {
+				released = true
+				w.releaseUserLocked(user)
+			}
 		}
 	}
 	b := w.holdLocked(boxKey{user, mailbox})
-	if rescan && b.syncedAt != b.gen {
+	if rescan && !b.synced {
 		// Only a folder nobody watched since its last full scan can hide
 		// changes; one watched and scanned all along needs no rescan.
 		w.enqueueLocked(b.key, true, "", "")
 	}
-	var once sync.Once
 	return func() {
-		once.Do(func() {
-			w.mu.Lock()
-			defer w.mu.Unlock()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !released {
+			released = true
 			w.releaseLocked(b)
-		})
+		}
 	}
 }
 
-// holdLocked adds one hold on a mailbox, adding its inotify watches with
-// the first.
+// holdUserLocked adds a user-wide hold: the first watches the Maildir
+// root and holds every mailbox found in it.
+func (w *diskWatcher) holdUserLocked(user string, rescan bool) {
+	w.userWide[user]++
+	if w.userWide[user] > 1 {
+		return
+	}
+	held := map[string]*boxWatch{}
+	root := &boxWatch{key: boxKey{user: user}}
+	if wd, err := w.fw.add(w.maildir(user)); err == nil {
+		w.bindLocked(root, 0, wd)
+	}
+	w.roots[user] = root
+	for _, name := range listMailboxDirs(w.maildir(user)) {
+		b := w.holdLocked(boxKey{user, name})
+		held[name] = b
+		if rescan {
+			w.enqueueLocked(b.key, true, "", "")
+		}
+	}
+	w.wideHeld[user] = held
+}
+
+// releaseUserLocked ends a user-wide hold; the last drops the root's watch
+// and the holds on the user's mailboxes.
+func (w *diskWatcher) releaseUserLocked(user string) {
+	w.userWide[user]--
+	if w.userWide[user] > 0 {
+		return
+	}
+	delete(w.userWide, user)
+	if root := w.roots[user]; root != nil {
+		w.removePathsLocked(root)
+		delete(w.roots, user)
+	}
+	for _, b := range w.wideHeld[user] {
+		w.releaseLocked(b)
+	}
+	delete(w.wideHeld, user)
+}
+
+// holdLocked adds one hold on a mailbox, adding its watches with the
+// first, or again when the kernel dropped them with their folders.
 func (w *diskWatcher) holdLocked(k boxKey) *boxWatch {
 	b := w.boxes[k]
 	if b == nil {
@@ -165,37 +198,71 @@ func (w *diskWatcher) holdLocked(k boxKey) *boxWatch {
 		w.boxes[k] = b
 	}
 	b.holds++
-	if b.holds == 1 && !b.gone {
+	if !b.gone && !b.watched() {
 		w.addPathsLocked(b)
 	}
 	return b
 }
 
 func (w *diskWatcher) addPathsLocked(b *boxWatch) {
-	dir := filepath.Join(w.s.root, "users", b.key.user, "Maildir", dirName(b.key.mailbox))
+	dir := filepath.Join(w.maildir(b.key.user), dirName(b.key.mailbox))
 	w.gen++
 	b.gen = w.gen
-	b.syncedAt = 0
-	for _, sub := range []string{"new", "cur"} {
-		p := filepath.Join(dir, sub)
-		if err := w.fw.Add(p); err != nil {
+	b.synced = false
+	for i, sub := range subNames {
+		wd, err := w.fw.add(filepath.Join(dir, sub))
+		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) {
 				w.s.log.Warn("watch mailbox folder", "user", b.key.user, "mailbox", b.key.mailbox, "err", err)
 			}
 			continue
 		}
-		b.paths = append(b.paths, p)
-		w.paths[p] = pathInfo{box: b, sub: sub}
+		w.bindLocked(b, i, wd)
+	}
+}
+
+// bindLocked records that watch wd is folder i of b.
+func (w *diskWatcher) bindLocked(b *boxWatch, i int, wd int32) {
+	if _, ok := w.wds[wd]; ok {
+		// The kernel answers an add of a folder it watches already with
+		// that folder's descriptor: this folder is another mailbox's too,
+		// under another name (a link). That mailbox keeps the watch.
+		w.s.log.Warn("mailbox folder watched twice", "user", b.key.user, "mailbox", b.key.mailbox, "folder", subNames[i])
+		return
+	}
+	if !b.watched() {
+		if n := len(w.free); n > 0 {
+			b.slot = w.free[n-1]
+			w.free = w.free[:n-1]
+		} else {
+			b.slot = uint32(len(w.slots))
+			w.slots = append(w.slots, nil)
+		}
+		w.slots[b.slot] = b
+	}
+	b.wds[i] = wd
+	w.wds[wd] = b.slot<<1 | uint32(i)
+}
+
+// unbindLocked forgets folder i of b, whose watch has ended or is ending.
+func (w *diskWatcher) unbindLocked(b *boxWatch, i int) {
+	delete(w.wds, b.wds[i])
+	b.wds[i] = 0
+	b.synced = false
+	if !b.watched() {
+		w.slots[b.slot] = nil
+		w.free = append(w.free, b.slot)
 	}
 }
 
 func (w *diskWatcher) removePathsLocked(b *boxWatch) {
-	for _, p := range b.paths {
-		delete(w.paths, p)
-		_ = w.fw.Remove(p) // fails harmlessly when the folder is gone
+	for i, wd := range b.wds {
+		if wd != 0 {
+			w.unbindLocked(b, i)
+			w.fw.remove(wd)
+		}
 	}
-	b.paths = nil
-	b.syncedAt = 0
+	b.synced = false
 }
 
 func (w *diskWatcher) releaseLocked(b *boxWatch) {
@@ -216,18 +283,18 @@ func (w *diskWatcher) synced(k boxKey) (ok bool, gen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	b := w.boxes[k]
-	if b == nil || len(b.paths) == 0 {
+	if b == nil || !b.watched() {
 		return false, 0
 	}
-	return b.syncedAt == b.gen, b.gen
+	return b.synced, b.gen
 }
 
 // markSynced records a full sync that began when the watch had gen.
 func (w *diskWatcher) markSynced(k boxKey, gen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if b := w.boxes[k]; b != nil && b.gen == gen && len(b.paths) > 0 {
-		b.syncedAt = gen
+	if b := w.boxes[k]; b != nil && b.gen == gen && b.watched() {
+		b.synced = true
 	}
 }
 
@@ -240,7 +307,7 @@ func (w *diskWatcher) mailboxCreated(user, name string) {
 	if held := w.wideHeld[user]; held != nil && held[name] == nil {
 		held[name] = w.holdLocked(boxKey{user, name})
 	}
-	if b := w.boxes[boxKey{user, name}]; b != nil && b.holds > 0 && !b.gone && len(b.paths) == 0 {
+	if b := w.boxes[boxKey{user, name}]; b != nil && b.holds > 0 && !b.gone && !b.watched() {
 		w.addPathsLocked(b)
 	}
 }
@@ -331,7 +398,7 @@ func (w *diskWatcher) loop() {
 		case <-w.done:
 			timer.Stop()
 			return
-		case ev, ok := <-w.fw.Events:
+		case ev, ok := <-w.fw.events():
 			if !ok {
 				return
 			}
@@ -340,21 +407,26 @@ func (w *diskWatcher) loop() {
 				continue
 			}
 			// Both halves of a rename reach the kernel queue together:
-			// take what fsnotify hands over at once before applying.
+			// take what the reader hands over at once before applying.
 			w.drain()
 			w.flush()
 			timer.Reset(delay)
 			window = true
-		case err, ok := <-w.fw.Errors:
+		case err, ok := <-w.fw.errors():
 			if !ok {
 				return
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				// Events were lost: rescan everything watched.
+			if errors.Is(err, errEventOverflow) {
+				// Events were lost: rescan everything watched, and the
+				// roots of user-wide holds.
+				w.s.log.Warn("mailbox watcher: event queue overflow, rescanning every watched mailbox")
 				w.mu.Lock()
 				for k, b := range w.boxes {
-					b.syncedAt = 0
+					b.synced = false
 					w.enqueueLocked(k, true, "", "")
+				}
+				for user := range w.roots {
+					w.rootQueue[user] = true
 				}
 				w.mu.Unlock()
 			} else {
@@ -376,34 +448,49 @@ func (w *diskWatcher) loop() {
 }
 
 // take records one file event; false when it asks for no work.
-func (w *diskWatcher) take(ev fsnotify.Event) bool {
-	if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove|fsnotify.Write) == 0 {
-		return false
-	}
-	dir, name := filepath.Split(ev.Name)
-	dir = filepath.Clean(dir)
+func (w *diskWatcher) take(ev folderEvent) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if pi, ok := w.paths[dir]; ok && !ignoredName(name) {
-		w.enqueueLocked(pi.box.key, false, pi.sub, name)
-		return true
+	ref, ok := w.wds[ev.wd]
+	if !ok {
+		// A watch removed since the kernel queued the event.
+		return false
 	}
-	if user, ok := w.roots[dir]; ok && len(name) > 1 && name[0] == '.' {
-		// Maildir++ folders are the root's dot entries.
-		w.rootQueue[user] = true
-		return true
+	b, i := w.slots[ref>>1], int(ref&1)
+	switch ev.op {
+	case opWatchEnded:
+		w.unbindLocked(b, i)
+		return false
+	case opFolderMoved:
+		// The watch follows the folder to wherever it went: end it, so
+		// the mailbox counts as unwatched and is rescanned when opened.
+		w.unbindLocked(b, i)
+		w.fw.remove(ev.wd)
+		return false
 	}
-	return false
+	if b.key.mailbox == "" {
+		// A Maildir root: Maildir++ folders are its dot entries.
+		if len(ev.name) > 1 && ev.name[0] == '.' {
+			w.rootQueue[b.key.user] = true
+			return true
+		}
+		return false
+	}
+	if ignoredName(ev.name) {
+		return false
+	}
+	w.enqueueLocked(b.key, false, subNames[i], ev.name)
+	return true
 }
 
-// drain takes the events fsnotify has ready without waiting for more.
+// drain takes the events the reader has ready without waiting for more.
 // One yield lets its reader hand over the rest of a kernel read (the
 // second half of a rename) before the queue is applied.
 func (w *diskWatcher) drain() {
 	runtime.Gosched()
 	for {
 		select {
-		case ev, ok := <-w.fw.Events:
+		case ev, ok := <-w.fw.events():
 			if !ok {
 				return
 			}
@@ -473,7 +560,7 @@ func (w *diskWatcher) flush() {
 // disk after the Maildir root changed, and reports folders that other
 // tools created or removed. (A rename shows as a deletion and a creation.)
 func (w *diskWatcher) reconcileUser(user string) []mailstore.Event {
-	onDisk := listMailboxDirs(filepath.Join(w.s.root, "users", user, "Maildir"))
+	onDisk := listMailboxDirs(w.maildir(user))
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	held := w.wideHeld[user]
@@ -484,11 +571,17 @@ func (w *diskWatcher) reconcileUser(user string) []mailstore.Event {
 	present := map[string]bool{}
 	for _, name := range onDisk {
 		present[name] = true
-		if held[name] == nil {
-			b := w.holdLocked(boxKey{user, name})
+		b := held[name]
+		if b == nil {
+			b = w.holdLocked(boxKey{user, name})
 			held[name] = b
 			w.enqueueLocked(b.key, true, "", "")
 			evs = append(evs, mailstore.Event{Kind: mailstore.MailboxCreated, User: user, Mailbox: name})
+		} else if !b.gone && !b.watched() {
+			// Its folders went away and came back (moved off and back
+			// again): their watches ended with them.
+			w.addPathsLocked(b)
+			w.enqueueLocked(b.key, true, "", "")
 		}
 	}
 	for name, b := range held {

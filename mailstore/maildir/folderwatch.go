@@ -1,0 +1,114 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+)
+
+// folderWatcher is the operating system's notice of changes in folders,
+// as the diskWatcher uses it: each folder added gets a watch descriptor,
+// and events name the descriptor and the entry, not the folder's path, so
+// the diskWatcher need not keep a path per watch. Adding a folder that is
+// already watched returns its descriptor again. On Linux it is inotify
+// itself (folderwatch_linux.go); elsewhere fsnotify stands behind it.
+type folderWatcher interface {
+	// add watches a folder for entries created, written, moved in or out
+	// and removed.
+	add(path string) (wd int32, err error)
+	// remove ends a watch; a watch the kernel already dropped is no error.
+	remove(wd int32)
+	// events delivers folder events. It is closed when the watcher is.
+	events() <-chan folderEvent
+	// errors delivers errors the reader met: errEventOverflow when events
+	// were lost. It is closed when the watcher is.
+	errors() <-chan error
+	// close ends every watch and the reader.
+	close() error
+}
+
+// folderOp says what a folderEvent reports.
+type folderOp uint8
+
+const (
+	// opEntry: an entry of the folder was created, written, moved in or
+	// out, or removed; folderEvent.name names it.
+	opEntry folderOp = iota
+	// opFolderMoved: the watched folder itself was moved, so the watch no
+	// longer follows the path it was added for.
+	opFolderMoved
+	// opWatchEnded: the watch is gone (the folder was removed, or the
+	// watch was), and its descriptor no longer names it.
+	opWatchEnded
+)
+
+// folderEvent is one change in a watched folder.
+type folderEvent struct {
+	wd   int32
+	op   folderOp
+	name string // the entry, for opEntry
+}
+
+// errEventOverflow reports that the kernel's event queue overflowed and
+// events were lost.
+var errEventOverflow = errors.New("folder watch: event queue overflow")
+
+// feed carries a folderWatcher's events from its reader goroutine, and
+// ends that goroutine. Both folderWatchers embed one.
+type feed struct {
+	evs  chan folderEvent
+	errs chan error
+	quit chan struct{} // closed by stop: the reader stops sending
+	done chan struct{} // closed when the reader has returned
+}
+
+func newFeed() feed {
+	return feed{
+		// As many events as the watcher buffered when it was fsnotify's,
+		// so the kernel's queue keeps draining while the diskWatcher
+		// applies a batch.
+		evs:  make(chan folderEvent, 4096),
+		errs: make(chan error),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+}
+
+func (f *feed) events() <-chan folderEvent { return f.evs }
+
+func (f *feed) errors() <-chan error { return f.errs }
+
+// send hands an event over; false when the watcher is closing.
+func (f *feed) send(ev folderEvent) bool { return handOver(f.evs, ev, f.quit) }
+
+// sendErr hands an error over; false when the watcher is closing.
+func (f *feed) sendErr(err error) bool { return handOver(f.errs, err, f.quit) }
+
+// handOver sends v on ch unless quit closes first; false then.
+func handOver[T any](ch chan<- T, v T, quit <-chan struct{}) bool {
+	select {
+	case ch <- v:
+		return true
+	case <-quit:
+		return false
+	}
+}
+
+// finish is deferred by the reader goroutine: its channels close with it.
+func (f *feed) finish() {
+	close(f.evs)
+	close(f.errs)
+	close(f.done)
+}
+
+// stop ends the reader goroutine: closeSource, the close of what it
+// reads, makes its pending read return. It returns closeSource's error,
+// naming the source, once the reader has returned.
+func (f *feed) stop(source string, closeSource func() error) error {
+	close(f.quit)
+	err := closeSource()
+	<-f.done
+	if err != nil {
+		return fmt.Errorf("close %s: %w", source, err)
+	}
+	return nil
+}
