@@ -269,8 +269,11 @@ func TestHibernationStaysAsleep(t *testing.T) {
 	if r := got["dormouse_imap_hibernated_served_total,kind=reidle"]; r != float64(3*n/2*len(cs)) {
 		t.Errorf("DONE/IDLE answered in place = %v, want %d", r, 3*n/2*len(cs))
 	}
-	if u := got["dormouse_imap_hibernated_served_total,kind=update"]; u < float64(2*n*len(cs)) {
-		t.Errorf("updates in place = %v, want ≥ %d", u, 2*n*len(cs))
+	// Two changes per round reach every client, checked line by line
+	// above; the metric counts answers, and two changes that a sleeper's
+	// serve finds together go out in one (about 1 run in 15 here).
+	if u := got["dormouse_imap_hibernated_served_total,kind=update"]; u < float64(n*len(cs)) {
+		t.Errorf("updates in place = %v, want ≥ %d", u, n*len(cs))
 	}
 }
 

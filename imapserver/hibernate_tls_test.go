@@ -125,15 +125,15 @@ func TestHibernationTLS(t *testing.T) {
 			// DONE and a new IDLE in one record: answered asleep.
 			c.Write("DONE\r\ni2 IDLE\r\n")
 			expectSkipping(t, c, "i OK IDLE terminated", "+ idling")
+			// The count follows the answer's write: wait for it.
+			testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 1)
 			asleep("re-IDLE")
-			if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_hibernated_served_total,kind=reidle"]; got != 1 {
-				t.Errorf("re-IDLEs served asleep = %v, want 1", got)
-			}
 
 			// A lone DONE, answered asleep; the NOOP after it wakes the
 			// session fully, on the same tls.Conn.
 			c.Send("DONE")
 			expectSkipping(t, c, "i2 OK IDLE terminated")
+			testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 2)
 			got := testserver.Gather(t, srv.Metrics)
 			if got["dormouse_imap_hibernated_served_total,kind=reidle"] != 2 || got["dormouse_imap_wakes_total,cause=client"] != 0 {
 				t.Errorf("after DONE: served asleep %v, client wakes %v; want 2 and 0",
