@@ -104,10 +104,27 @@ type daemon struct {
 
 // startDaemon starts `dormouse serve` on free ports with data folder data
 // and waits until it accepts IMAP connections. It is stopped with SIGKILL
-// when the test ends if still running.
+// when the test ends if still running. A port found free may be taken by
+// another test's socket before the daemon binds it: then it starts again
+// on other ports.
 func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 	t.Helper()
-	d := &daemon{
+	for attempt := 1; ; attempt++ {
+		d, portTaken := launchDaemon(t, data, extra...)
+		if !portTaken {
+			return d
+		}
+		if attempt == 5 {
+			t.Fatalf("dormouse serve: ports taken five times\nstderr:\n%s", d.stderr.String())
+		}
+	}
+}
+
+// launchDaemon is one attempt of startDaemon; portTaken reports that the
+// daemon exited because a port was in use.
+func launchDaemon(t *testing.T, data string, extra ...string) (d *daemon, portTaken bool) {
+	t.Helper()
+	d = &daemon{
 		t: t, data: data,
 		imap: freeAddr(t), imaps: freeAddr(t), lmtp: freeAddr(t), metric: freeAddr(t),
 		stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
@@ -139,6 +156,9 @@ func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 	for {
 		select {
 		case <-d.exited:
+			if strings.Contains(d.stderr.String(), "address already in use") {
+				return d, true
+			}
 			t.Fatalf("dormouse serve exited: %v\nstdout:\n%s\nstderr:\n%s", d.exitErr, d.stdout.String(), d.stderr.String())
 		default:
 		}
@@ -154,7 +174,7 @@ func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return d
+	return d, false
 }
 
 // stop sends sig and waits for the exit; it returns the exit code.
