@@ -25,6 +25,11 @@ type memoryReturner struct {
 	firstSleep time.Time // the first of them
 	lastSleep  time.Time // the last of them
 	lastReturn time.Time
+	// midWave is set when the last return came before its wave was over:
+	// the sessions that slept after it are returned when the wave ends,
+	// however few, since those still awake at the return were the end of
+	// the wave (the last second of a ramp: hundreds of sessions).
+	midWave bool
 }
 
 func newMemoryReturner() *memoryReturner {
@@ -51,14 +56,16 @@ func (m *memoryReturner) noteSleep(now time.Time) {
 // returned and the wave they came in is over (or has lasted long enough);
 // when it does, it forgets them and the caller should call returnMemory.
 func (m *memoryReturner) due(now time.Time) bool {
-	if m.slept < m.minSleeps || now.Sub(m.lastReturn) < m.spacing {
+	if m.slept == 0 || (m.slept < m.minSleeps && !m.midWave) || now.Sub(m.lastReturn) < m.spacing {
 		return false
 	}
-	if now.Sub(m.lastSleep) < m.quiet && now.Sub(m.firstSleep) < m.longest {
+	quiet := now.Sub(m.lastSleep) >= m.quiet
+	if !quiet && now.Sub(m.firstSleep) < m.longest {
 		return false
 	}
 	m.slept = 0
 	m.lastReturn = now
+	m.midWave = !quiet
 	return true
 }
 

@@ -51,6 +51,35 @@ func TestMemoryReturnerDue(t *testing.T) {
 	}
 }
 
+// TestMemoryReturnerWaveTail: after a return in the middle of a long wave,
+// the wave's tail is returned when the wave ends, however small.
+func TestMemoryReturnerWaveTail(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	m := newMemoryReturner()
+	m.lastReturn = t0.Add(-time.Hour)
+	for i := range 3100 {
+		m.noteSleep(t0.Add(time.Duration(i) * 10 * time.Millisecond))
+	}
+	if !m.due(t0.Add(31 * time.Second)) {
+		t.Fatal("a 31 s wave not returned")
+	}
+	for i := range 100 { // the tail: fewer than minSleeps
+		m.noteSleep(t0.Add(31*time.Second + time.Duration(i)*time.Millisecond))
+	}
+	if m.due(t0.Add(33 * time.Second)) {
+		t.Fatal("due within the spacing")
+	}
+	if !m.due(t0.Add(41 * time.Second)) {
+		t.Fatal("the wave's tail not returned once it was over")
+	}
+	for range 100 { // a later trickle, not after a mid-wave return
+		m.noteSleep(t0.Add(60 * time.Second))
+	}
+	if m.due(t0.Add(80 * time.Second)) {
+		t.Fatal("a trickle of 100 sleeps after a quiet return was returned")
+	}
+}
+
 // TestMemoryReturnerReturns drops 64 MiB of garbage, as a wave of
 // sleeping sessions does, and checks that the runtime really gives it
 // back to the OS.
