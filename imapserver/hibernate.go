@@ -115,10 +115,10 @@ func (h *hibernator) storeEvent(ev mailstore.Event) {
 	}
 	h.mu.Unlock()
 	if ok {
-		go h.mailboxChanged(id, full)
+		go h.mailboxChanged(id, full, ev)
 	}
 	if okOld && (!ok || old != id) {
-		go h.mailboxChanged(old, full)
+		go h.mailboxChanged(old, full, ev)
 	}
 }
 
@@ -273,8 +273,9 @@ func (h *hibernator) clientReady(token uint64) {
 // mailboxChanged applies a change of a mailbox to all its sleepers: each
 // is sent the untagged updates in place and stays asleep (serve), or,
 // with full or when that cannot be done exactly, is woken. The mailbox
-// is opened once for all of them.
-func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool) {
+// is opened once for all of them; for an early event (ev.Early) it is not
+// opened at all: the event tells what changed.
+func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.Event) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -292,8 +293,12 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool) {
 	if len(owned) == 0 {
 		return
 	}
-	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
-	defer src.close()
+	var src changeReader = earlySource{ev}
+	if ev.Early == nil {
+		store := newChangeSource(h.srv.cfg.Store, user, mailbox)
+		defer store.close()
+		src = store
+	}
 	for _, tok := range owned {
 		if full {
 			h.fullWake(tok, wakeMailbox, nil, nil, nil)

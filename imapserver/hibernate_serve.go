@@ -19,17 +19,19 @@ const reidleRead = 512
 // sleeper re-armed, or handed to a full wake whenever the answer cannot
 // be given exactly in place. src, when set, is the mailbox source shared
 // by a mailboxChanged batch.
-func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) {
+func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 	s, st, err := h.owned(tok)
 	if err != nil {
 		h.srv.log.Error("hibernated state", "err", err)
 		h.fullWake(tok, wakeClient, nil, nil, nil)
 		return
 	}
+	store, _ := src.(*changeSource)
 	if src == nil {
 		// Opened only if a change must be applied.
-		src = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
-		defer src.close()
+		store = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
+		defer store.close()
+		src = store
 	}
 	m := h.srv.cfg.Metrics
 	var blob []byte  // the new state, once something was sent
@@ -104,9 +106,14 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src *changeSource) 
 			return
 		}
 		// Another change came meanwhile: the source's cached answers
-		// are out of date.
+		// (or the early event) are out of date; read it in the store.
 		blob = nil
-		src.forget()
+		if store == nil {
+			store = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
+			defer store.close()
+		}
+		store.forget()
+		src = store
 	}
 }
 

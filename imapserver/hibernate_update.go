@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/dormouse/dormouse/hibernate"
@@ -67,6 +68,28 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 	return ch, nil
 }
 
+// uidValidity returns the mailbox's UIDVALIDITY, opening it.
+func (s *changeSource) uidValidity(ctx context.Context) (uint32, error) {
+	mb, err := s.open(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return mb.UIDValidity(), nil
+}
+
+// claimRecent claims \Recent for a sleeper, as its view's Refresh would.
+func (s *changeSource) claimRecent(ctx context.Context) (from, to uint32, err error) {
+	mb, err := s.open(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	rc, ok := mb.(mailstore.RecentClaimer)
+	if !ok {
+		return 0, 0, errors.New("the store cannot claim \\Recent without a view")
+	}
+	return rc.ClaimRecent(ctx)
+}
+
 // forget drops the cached answers, after a newer change.
 func (s *changeSource) forget() { clear(s.cache) }
 
@@ -78,6 +101,48 @@ func (s *changeSource) close() {
 	}
 }
 
+// changeReader is what applyChanges asks of a sleeper's mailbox: the
+// store (changeSource) or an early event (earlySource).
+type changeReader interface {
+	uidValidity(ctx context.Context) (uint32, error)
+	changes(ctx context.Context, modseq uint64) (mailstore.Changes, error)
+	claimRecent(ctx context.Context) (from, to uint32, err error)
+}
+
+// errLater says that an early event does not follow on a sleeper's state:
+// the sleeper is told when the change comes again, committed.
+var errLater = errors.New("early event does not follow on this state")
+
+// earlySource answers applyChanges from an early MessagesAdded event,
+// without reading the mailbox, whose commit may still be on its way.
+type earlySource struct{ ev mailstore.Event }
+
+func (e earlySource) uidValidity(context.Context) (uint32, error) {
+	return e.ev.Early.UIDValidity, nil
+}
+
+// changes is ChangesSince(modseq) for a sleeper that knew the mailbox as
+// of the transaction's start: the new messages and nothing else.
+func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Changes, error) {
+	if modseq != e.ev.Early.Since {
+		return mailstore.Changes{}, errLater
+	}
+	ch := mailstore.Changes{
+		HighestModSeq: e.ev.HighestModSeq,
+		Changed:       make([]mailstore.Message, len(e.ev.UIDs)),
+		Keywords:      e.ev.Early.Keywords,
+	}
+	for i, uid := range e.ev.UIDs {
+		ch.Changed[i] = mailstore.Message{UID: uid, ModSeq: e.ev.HighestModSeq}
+	}
+	return ch, nil
+}
+
+func (e earlySource) claimRecent(context.Context) (from, to uint32, err error) {
+	from, to = e.ev.Early.ClaimRecent()
+	return from, to, nil
+}
+
 // applyChanges computes what an active IDLE session in state st would
 // send for the mailbox's changes since st.HighestModSeq, without building
 // a view: the work is that of ChangesSince (the MODSEQ index and the
@@ -87,13 +152,16 @@ func (s *changeSource) close() {
 // be done exactly in place (the mailbox is gone or was recreated, the
 // expunge log does not reach back, a claim of \Recent is impossible):
 // then a full wake must replay it.
-func applyChanges(srv *Server, st *hibernate.State, src *changeSource) (out []byte, next *hibernate.State, ok bool) {
+func applyChanges(srv *Server, st *hibernate.State, src changeReader) (out []byte, next *hibernate.State, ok bool) {
 	ctx := context.Background()
-	mb, err := src.open(ctx)
-	if err != nil || mb.UIDValidity() != st.UIDValidity {
+	uv, err := src.uidValidity(ctx)
+	if err != nil || uv != st.UIDValidity {
 		return nil, nil, false
 	}
 	ch, err := src.changes(ctx, st.HighestModSeq)
+	if errors.Is(err, errLater) {
+		return nil, nil, true
+	}
 	if err != nil {
 		return nil, nil, false
 	}
@@ -116,11 +184,7 @@ func applyChanges(srv *Server, st *hibernate.State, src *changeSource) (out []by
 	if !st.ReadOnly && len(d.added) > 0 {
 		// The view claims \Recent, as its Refresh would (the store's
 		// claimRecent, for the new UIDs only).
-		rc, isClaimer := mb.(mailstore.RecentClaimer)
-		if !isClaimer {
-			return nil, nil, false
-		}
-		from, to, err := rc.ClaimRecent(ctx)
+		from, to, err := src.claimRecent(ctx)
 		if err != nil {
 			return nil, nil, false
 		}

@@ -280,4 +280,29 @@ type Event struct {
 	UIDs          []uint32
 	HighestModSeq uint64
 	UIDNext       uint32
+	// Early, when set, marks a MessagesAdded event sent before the
+	// transaction that gave the messages their UIDs has committed, so that
+	// a watcher that needs nothing but the event (a hibernated connection
+	// announcing EXISTS) does not wait for the commit's fsyncs. A read of
+	// the user's mail after the event waits for that commit, so no UID is
+	// read before it lasts. Watchers that read the mailbox to learn the
+	// details ignore early events: the same change comes again as a
+	// normal event once committed. (A callback that read the store would
+	// wait for the commit its publisher is about to make: it must hand
+	// the event to another goroutine, as callbacks must anyway.)
+	Early *EarlyAdd
+}
+
+// EarlyAdd is what an early MessagesAdded event tells beyond Event: with
+// it a watcher that knew the mailbox as of Since knows it as of the event.
+type EarlyAdd struct {
+	UIDValidity uint32
+	// Since is the mailbox's HIGHESTMODSEQ before the transaction: the
+	// event's UIDs are the only changes after it.
+	Since uint64
+	// Keywords are the mailbox's keywords, as Changes.Keywords.
+	Keywords []string
+	// ClaimRecent claims \Recent for the caller as RecentClaimer does,
+	// as of the transaction.
+	ClaimRecent func() (from, to uint32)
 }

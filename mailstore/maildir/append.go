@@ -121,7 +121,8 @@ func (h *mailboxHandle) Append(ctx context.Context, r io.Reader, flags []string,
 // AppendMany stores messages all or none. Each file is written and fsynced
 // in tmp/ first (outside the index lock); then one write transaction
 // renames them into cur/, fsyncs cur/ and commits their UIDs and the new
-// UIDNEXT together. Only then does it return.
+// UIDNEXT together. Only then does it return. The new messages are
+// announced before the commit, as an early event (syncMailbox).
 func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendRequest) (uids []uint32, err error) {
 	if len(msgs) == 0 {
 		return nil, nil
@@ -145,8 +146,10 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 	}
 	var moved []string
 	var evs []mailstore.Event
+	var ann *announcement
 	err = h.update(func(m *mboxTx) error {
 		uids, moved = nil, nil
+		since := m.meta.highestModSeq
 		cur := filepath.Join(m.dir, "cur")
 		var cs changeSet
 		for _, st := range sts {
@@ -178,8 +181,12 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 			return err
 		}
 		evs = cs.events(h.u.name, m)
-		return nil
+		// The files and cur/ are fsynced: only the index commit is left,
+		// which hibernated clients need not wait for.
+		ann, err = h.u.saveAnnouncing(&cs, m, since)
+		return err
 	})
+	h.u.endAnnouncement(ann, err)
 	if err != nil {
 		// Nothing was committed: take the files back out of cur/ so that
 		// a rescan does not give them UIDs.

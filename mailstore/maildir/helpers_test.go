@@ -101,8 +101,17 @@ type eventWaiter struct {
 }
 
 func watchEvents(t testing.TB, s *Store, user, mailbox string) *eventWaiter {
+	return watchEventsAll(t, s, user, mailbox, false)
+}
+
+// watchEventsAll is watchEvents that also hears early events (Event.Early),
+// which sessions skip, as watchEvents does.
+func watchEventsAll(t testing.TB, s *Store, user, mailbox string, early bool) *eventWaiter {
 	w := &eventWaiter{ch: make(chan mailstore.Event, 1024)}
 	cancel := s.Watch(user, mailbox, func(ev mailstore.Event) {
+		if ev.Early != nil && !early {
+			return
+		}
 		select {
 		case w.ch <- ev:
 		default:

@@ -148,6 +148,9 @@ func (u *userState) loadMbox(tx *bolt.Tx, id uint64) (*mboxTx, error) {
 	if m.msgs == nil || m.files == nil || m.ms == nil || m.xplog == nil {
 		return nil, fmt.Errorf("mailbox %q: %w", meta.name, errCorrupt)
 	}
+	if tx.Writable() {
+		u.skipSpent(m)
+	}
 	return m, nil
 }
 
@@ -200,11 +203,11 @@ func dropMbox(tx *bolt.Tx, name string) error {
 	return tx.Bucket(bktBoxes).DeleteBucket(u64(id))
 }
 
-// save writes the mailbox meta back, with the \Recent claims made since
-// the last commit (claimRecent).
+// save writes the mailbox meta back, with the state memory holds for it
+// (foldUnwritten).
 func (m *mboxTx) save() error {
 	if m.tx.Writable() {
-		m.meta.firstRecent = max(m.meta.firstRecent, m.u.takeClaim(m.tx, m.id))
+		m.foldUnwritten()
 	}
 	return m.b.Put(keyBoxMeta, m.meta.encode())
 }

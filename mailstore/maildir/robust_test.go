@@ -384,6 +384,95 @@ func TestWatchEveryUser(t *testing.T) {
 	}
 }
 
+// TestEarlyEvent: a file delivered into new/ is announced before the
+// watcher's commit, with what a sleeper needs to follow on (the state it
+// follows, UIDVALIDITY, a \Recent claim), then again once committed; a
+// read that starts after the early event sees the commit.
+func TestEarlyEvent(t *testing.T) {
+	s, root := testStore(t, Options{})
+	ctx := context.Background()
+	u := testUser(t, s, "eve")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("old"))
+	v, err := m.View(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watchEventsAll(t, s, "eve", "INBOX", true)
+	md := filepath.Join(root, "users/eve/Maildir")
+	os.WriteFile(filepath.Join(md, "tmp", "x"), []byte(msg("new")), 0o600)
+	os.Rename(filepath.Join(md, "tmp", "x"), filepath.Join(md, "new", "1700000000.x.host"))
+	early := w.wait(t, mailstore.MessagesAdded, eventDeadline)
+	if early.Early == nil {
+		t.Fatalf("first event %+v is not early", early)
+	}
+	if e := early.Early; e.Since != v.HighestModSeq || e.UIDValidity != m.UIDValidity() ||
+		!reflect.DeepEqual(early.UIDs, []uint32{2}) || early.UIDNext != 3 {
+		t.Fatalf("early event %+v %+v, view at modseq %d", early, *e, v.HighestModSeq)
+	}
+	// The commit may still be on its way: a read waits for it.
+	if st, err := u.Status(ctx, "INBOX"); err != nil || st.Messages != 2 || st.HighestModSeq != early.HighestModSeq {
+		t.Fatalf("status after the early event: %+v %v", st, err)
+	}
+	if from, to := early.Early.ClaimRecent(); from != 1 || to != 3 {
+		t.Fatalf("claim [%d, %d), want [1, 3)", from, to)
+	}
+	if from, to := early.Early.ClaimRecent(); from != 0 || to != 0 {
+		t.Fatalf("second claim [%d, %d), want nothing", from, to)
+	}
+	late := w.wait(t, mailstore.MessagesAdded, eventDeadline)
+	if late.Early != nil || !reflect.DeepEqual(late.UIDs, early.UIDs) {
+		t.Fatalf("second event %+v, want the committed one", late)
+	}
+}
+
+// TestFailedAnnouncement: the UIDs and MODSEQs of an early event whose
+// transaction failed are never given out again, also after the index
+// closed and opened again.
+func TestFailedAnnouncement(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	s.linger = 20 * time.Millisecond
+	ctx := context.Background()
+	open := func() (mailstore.User, mailstore.Mailbox) {
+		t.Helper()
+		uh, err := s.User(ctx, "fay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := uh.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uh, m
+	}
+	// As a transaction that announced up to UID 9 and MODSEQ 50, then
+	// failed.
+	fail := func(m mailstore.Mailbox, uidNext uint32, modSeq uint64) {
+		h := m.(*mailboxHandle)
+		h.u.early.Lock()
+		h.u.endAnnouncement(&announcement{id: h.id, uidNext: uidNext, modSeq: modSeq}, errors.New("disk failed"))
+	}
+	uh, m := open()
+	mustAppend(t, m, msg("1"))
+	fail(m, 10, 50)
+	m.Close()
+	uh.Close()
+	waitIndexesClosed(t, s) // written before the index closed
+	uh, m = open()
+	defer uh.Close()
+	defer m.Close()
+	if uid := mustAppend(t, m, msg("2")); uid != 10 {
+		t.Fatalf("after reopening appended as UID %d, want 10", uid)
+	}
+	fail(m, 20, 100)
+	if uid := mustAppend(t, m, msg("3")); uid != 20 {
+		t.Fatalf("appended as UID %d, want 20", uid)
+	}
+	if st, _ := uh.Status(ctx, "INBOX"); st.HighestModSeq <= 100 {
+		t.Fatalf("HIGHESTMODSEQ %d, want above 100", st.HighestModSeq)
+	}
+}
+
 // TestIndexLinger: an index taken again while it lingers stays open (the
 // old timer must not close it under its new holder), and the number of
 // lingering indexes is bounded.

@@ -85,6 +85,13 @@ type userState struct {
 	// claims not written to the index yet (claimRecent).
 	claimMu sync.Mutex
 	claimed map[uint64]uint32
+	// spent holds, per mailbox id, the UIDNEXT and HIGHESTMODSEQ of early
+	// announcements whose transaction failed (endAnnouncement); claimMu
+	// guards it too.
+	spent map[uint64]announcement
+	// early is held for writing while a transaction whose change was
+	// published early commits (syncMailbox); readers wait for it (view).
+	early sync.RWMutex
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 }
@@ -156,7 +163,7 @@ func (s *Store) Close() error {
 	s.lingering = 0
 	s.mu.Unlock()
 	for _, u := range users {
-		u.flushClaims()
+		u.flushUnwritten()
 		if cerr := u.db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close index of %s: %w", u.name, cerr)
 		}
@@ -216,7 +223,7 @@ func (s *Store) release(u *userState) {
 	if u.refs > 0 || s.users[u.name] != u {
 		return
 	}
-	if u.corrupt.Load() || (s.lingering >= maxLingering && !u.hasClaims()) {
+	if u.corrupt.Load() || (s.lingering >= maxLingering && !u.hasUnwritten()) {
 		s.closeLocked(u)
 		return
 	}
@@ -226,7 +233,7 @@ func (s *Store) release(u *userState) {
 }
 
 // expire closes an index that has lingered unused since acquire number at.
-// Claims of \Recent not written yet are written first, and the index
+// Index state that memory holds (unwritten.go) is written first, and the index
 // lingers once more.
 func (s *Store) expire(u *userState, at uint64) {
 	s.mu.Lock()
@@ -234,10 +241,10 @@ func (s *Store) expire(u *userState, at uint64) {
 		s.mu.Unlock()
 		return
 	}
-	if u.hasClaims() && !u.corrupt.Load() {
+	if u.hasUnwritten() && !u.corrupt.Load() {
 		s.retainLocked(u)
 		s.mu.Unlock()
-		u.flushClaims()
+		u.flushUnwritten()
 		s.release(u)
 		return
 	}

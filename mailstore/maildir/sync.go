@@ -39,6 +39,74 @@ func (cs *changeSet) events(user string, m *mboxTx) []mailstore.Event {
 	return evs
 }
 
+// earlyEvent is the early MessagesAdded event of a transaction that only
+// added messages to m, whose HIGHESTMODSEQ was since before it; ok is
+// false for any other change, and for a mailbox whose state the
+// transaction created.
+func (cs *changeSet) earlyEvent(u *userState, m *mboxTx, since uint64) (ev mailstore.Event, ok bool) {
+	if len(cs.added) == 0 || len(cs.flagged) > 0 || len(cs.expunged) > 0 || m.fresh {
+		return mailstore.Event{}, false
+	}
+	id, first, next := m.id, m.meta.firstRecent, m.meta.uidNext
+	return mailstore.Event{
+		Kind: mailstore.MessagesAdded, User: u.name, Mailbox: m.meta.name,
+		UIDs: cs.added, HighestModSeq: m.meta.highestModSeq, UIDNext: next,
+		Early: &mailstore.EarlyAdd{
+			UIDValidity: m.meta.uidValidity,
+			Since:       since,
+			Keywords:    append([]string(nil), m.meta.keywords...),
+			ClaimRecent: func() (from, to uint32) { return u.claim(id, first, next) },
+		},
+	}, true
+}
+
+// announcement is an early event published while its transaction has
+// yet to commit (saveAnnouncing).
+type announcement struct {
+	id      uint64 // the mailbox
+	uidNext uint32 // its UIDNEXT and HIGHESTMODSEQ as announced
+	modSeq  uint64
+}
+
+// saveAnnouncing saves m and, when the transaction only added messages,
+// publishes its early event and holds u.early, so that readers wait for
+// the commit (userState.view). The caller passes the announcement to
+// endAnnouncement once the transaction has committed or failed.
+func (u *userState) saveAnnouncing(cs *changeSet, m *mboxTx, since uint64) (*announcement, error) {
+	if err := m.save(); err != nil {
+		return nil, err
+	}
+	ev, ok := cs.earlyEvent(u, m, since)
+	if !ok {
+		return nil, nil
+	}
+	u.early.Lock()
+	u.s.publish([]mailstore.Event{ev})
+	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}, nil
+}
+
+// endAnnouncement lets readers in again after an announced transaction
+// ended with err. When it failed, the UIDs and MODSEQs it announced are
+// never given out again by this process (userState.spent): clients may
+// hold them, and a UID must not come back for another message.
+func (u *userState) endAnnouncement(a *announcement, err error) {
+	if a == nil {
+		return
+	}
+	if err != nil {
+		u.claimMu.Lock()
+		if u.spent == nil {
+			u.spent = make(map[uint64]announcement)
+		}
+		sp := u.spent[a.id]
+		u.spent[a.id] = announcement{id: a.id, uidNext: max(sp.uidNext, a.uidNext), modSeq: max(sp.modSeq, a.modSeq)}
+		u.claimMu.Unlock()
+		u.s.log.Warn("announced new messages whose commit failed; their UIDs are not reused",
+			"user", u.name, "uidnext", a.uidNext, "err", err)
+	}
+	u.early.Unlock()
+}
+
 // diskModSeq allocates one MODSEQ for all changes a sync finds.
 func (cs *changeSet) diskModSeq(m *mboxTx) uint64 {
 	if cs.modSeq == 0 {

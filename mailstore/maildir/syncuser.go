@@ -33,7 +33,10 @@ var errUnchanged = errors.New("unchanged")
 
 // syncMailbox brings a mailbox's index up to date with its folder: a full
 // rescan (full), or only the names seen in file events. It returns the
-// change events to publish once the transaction committed.
+// change events to publish once the transaction committed. New messages
+// and nothing else are also published before the commit, as an early
+// event (mailstore.Event.Early): a delivery reaches hibernated clients
+// without waiting for the commit's two fdatasyncs.
 func (u *userState) syncMailbox(name string, full, force bool, newNames, curNames []string) ([]mailstore.Event, error) {
 	if !full {
 		need := true
@@ -49,11 +52,13 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		}
 	}
 	var evs []mailstore.Event
+	var ann *announcement
 	err := u.update(func(tx *bolt.Tx) error {
 		m, err := u.openMbox(tx, name)
 		if err != nil {
 			return err
 		}
+		since := m.meta.highestModSeq
 		before := string(m.meta.encode())
 		var cs changeSet
 		if full {
@@ -74,8 +79,10 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			// cost an fsync.
 			return errUnchanged
 		}
-		return m.save()
+		ann, err = u.saveAnnouncing(&cs, m, since)
+		return err
 	})
+	u.endAnnouncement(ann, err)
 	if errors.Is(err, errUnchanged) {
 		err = nil
 	}
