@@ -194,6 +194,27 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// HighestModSeqOf returns the HIGHESTMODSEQ of an encoded State, reading
+// only the fields before it, without allocating: a caller holding many
+// sleepers' blobs tells cheaply which already know a change.
+func HighestModSeqOf(data []byte) (uint64, error) {
+	if len(data) == 0 {
+		return 0, fmt.Errorf("version: %w", ErrTruncated)
+	}
+	if data[0] != StateVersion {
+		return 0, fmt.Errorf("%w %d", ErrVersion, data[0])
+	}
+	d := decoder{b: data[1:]}
+	d.uvarint("flags")
+	d.uvarint("enabled")
+	d.skip("user")
+	d.skip("mailbox")
+	d.skip("idle tag")
+	d.uvarint("uidvalidity")
+	v := d.uvarint("modseq")
+	return v, d.err
+}
+
 // UnmarshalBinary decodes data into s (encoding.BinaryUnmarshaler). It
 // rejects an unknown version, truncated input, trailing bytes, overlong
 // varints and values out of range, with an error wrapping ErrVersion,
@@ -380,6 +401,19 @@ func (d *decoder) bytes(field string) []byte {
 	copy(p, d.b)
 	d.b = d.b[n:]
 	return p
+}
+
+// skip reads past a length-prefixed field.
+func (d *decoder) skip(field string) {
+	n := d.uvarint(field)
+	if d.err != nil {
+		return
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(field, ErrTruncated)
+		return
+	}
+	d.b = d.b[n:]
 }
 
 func (d *decoder) string(field string) string {

@@ -63,6 +63,12 @@ func TestStateRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.s) {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", got, tc.s)
 			}
+			if m, err := HighestModSeqOf(b); err != nil || m != tc.s.HighestModSeq {
+				t.Fatalf("HighestModSeqOf = %d, %v; want %d", m, err, tc.s.HighestModSeq)
+			}
+			if _, err := HighestModSeqOf(b[:1]); err == nil {
+				t.Fatal("HighestModSeqOf of a truncated blob: no error")
+			}
 			// AppendBinary appends, leaving the prefix alone.
 			prefix := []byte("keep")
 			b2, err := tc.s.AppendBinary(prefix)

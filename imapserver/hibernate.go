@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type hibernator struct {
 	// every user (storeEvent), not a bus subscription per mailbox.
 	watches map[hibernate.SubID]func()
 	unwatch func() // ends the watch on every user
+	// earlyPasses holds, per subscription, the passes of early events
+	// still telling its sleepers (storeEvent).
+	earlyPasses map[hibernate.SubID][]chan struct{}
 	// busy holds the sleepers a goroutine serves in place (disarmed but
 	// still in the table, see serve); true when a mailbox change came
 	// meanwhile, which that goroutine then applies before re-arming.
@@ -61,13 +65,14 @@ const (
 
 func newHibernator(s *Server) (*hibernator, error) {
 	h := &hibernator{
-		srv:     s,
-		watches: make(map[hibernate.SubID]func()),
-		busy:    make(map[hibernate.Token]bool),
-		between: make(map[hibernate.Token]time.Time),
-		tls:     make(map[hibernate.Token]*tls.Conn),
-		memory:  newMemoryReturner(),
-		stop:    make(chan struct{}),
+		srv:         s,
+		watches:     make(map[hibernate.SubID]func()),
+		earlyPasses: make(map[hibernate.SubID][]chan struct{}),
+		busy:        make(map[hibernate.Token]bool),
+		between:     make(map[hibernate.Token]time.Time),
+		tls:         make(map[hibernate.Token]*tls.Conn),
+		memory:      newMemoryReturner(),
+		stop:        make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
 		Keepalive:     s.cfg.IdleKeepalive,
@@ -113,13 +118,36 @@ func (h *hibernator) storeEvent(ev mailstore.Event) {
 	if ev.OldName != "" {
 		old, okOld = h.table.Subscriptions().Lookup(ev.User, normInbox(ev.OldName))
 	}
+	var pass chan struct{}
+	if ok && ev.Early != nil {
+		// The committed event follows soon; it waits for this pass
+		// (mailboxChanged), which leaves most sleepers current.
+		pass = make(chan struct{})
+		h.earlyPasses[id] = append(h.earlyPasses[id], pass)
+	}
 	h.mu.Unlock()
-	if ok {
+	if pass != nil {
+		go func() {
+			defer h.endEarlyPass(id, pass)
+			h.mailboxChanged(id, false, ev)
+		}()
+	} else if ok {
 		go h.mailboxChanged(id, full, ev)
 	}
 	if okOld && (!ok || old != id) {
 		go h.mailboxChanged(old, full, ev)
 	}
+}
+
+// endEarlyPass marks the pass of an early event over.
+func (h *hibernator) endEarlyPass(id hibernate.SubID, pass chan struct{}) {
+	h.mu.Lock()
+	h.earlyPasses[id] = slices.DeleteFunc(h.earlyPasses[id], func(c chan struct{}) bool { return c == pass })
+	if len(h.earlyPasses[id]) == 0 {
+		delete(h.earlyPasses, id)
+	}
+	h.mu.Unlock()
+	close(pass)
 }
 
 // unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
@@ -277,6 +305,15 @@ func (h *hibernator) clientReady(token uint64) {
 // opened at all: the event tells what changed.
 func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.Event) {
 	h.mu.Lock()
+	if ev.Early == nil {
+		// Let the early passes in flight finish first: the sleepers
+		// they told are then skipped below instead of served twice.
+		for passes := h.earlyPasses[id]; len(passes) > 0; passes = h.earlyPasses[id] {
+			h.mu.Unlock()
+			<-passes[0]
+			h.mu.Lock()
+		}
+	}
 	if h.closed {
 		h.mu.Unlock()
 		return
@@ -284,7 +321,19 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	user, mailbox := h.table.Subscriptions().Key(id)
 	toks := h.table.AppendWaiters(nil, id)
 	owned := toks[:0]
+	var blob []byte
 	for _, tok := range toks {
+		if !full && ev.Early == nil && ev.HighestModSeq > 0 {
+			// A sleeper that knows the change already (told by its
+			// early event) is left asleep: for 5,000 sleepers of one
+			// mailbox this is 5,000 disarms, serves and re-arms less.
+			var err error
+			if blob, err = h.table.AppendBlob(blob[:0], tok); err == nil {
+				if m, err := hibernate.HighestModSeqOf(blob); err == nil && m >= ev.HighestModSeq {
+					continue
+				}
+			}
+		}
 		if h.acquire(tok) {
 			owned = append(owned, tok)
 		}
