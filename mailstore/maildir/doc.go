@@ -73,7 +73,11 @@
 //
 // Every change, from this process or from disk, is published on a
 // notify.Bus after its transaction committed, outside every lock. Events
-// are hints: watchers Refresh to learn the details.
+// are hints: watchers Refresh to learn the details. A transaction that
+// only adds messages also publishes them before its commit, as an early
+// event (mailstore.Event.Early) with what a watcher that knew the mailbox
+// just before needs to follow on; until the commit returns, every read
+// transaction of the user waits, so nobody reads a UID before it lasts.
 //
 // # The \Recent flag
 //
