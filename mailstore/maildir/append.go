@@ -182,9 +182,9 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		}
 		evs = cs.events(h.u.name, m)
 		// The files and cur/ are fsynced: only the index commit is left,
-		// which hibernated clients need not wait for.
-		ann, err = h.u.saveAnnouncing(&cs, m, since)
-		return err
+		// which hibernated clients need not wait for. (h.update saves m.)
+		ann = h.u.announce(&cs, m, since)
+		return nil
 	})
 	h.u.endAnnouncement(ann, err)
 	if err != nil {

@@ -61,28 +61,26 @@ func (cs *changeSet) earlyEvent(u *userState, m *mboxTx, since uint64) (ev mails
 }
 
 // announcement is an early event published while its transaction has
-// yet to commit (saveAnnouncing).
+// yet to commit (announce).
 type announcement struct {
 	id      uint64 // the mailbox
 	uidNext uint32 // its UIDNEXT and HIGHESTMODSEQ as announced
 	modSeq  uint64
 }
 
-// saveAnnouncing saves m and, when the transaction only added messages,
-// publishes its early event and holds u.early, so that readers wait for
-// the commit (userState.view). The caller passes the announcement to
-// endAnnouncement once the transaction has committed or failed.
-func (u *userState) saveAnnouncing(cs *changeSet, m *mboxTx, since uint64) (*announcement, error) {
-	if err := m.save(); err != nil {
-		return nil, err
-	}
+// announce publishes the early event of a transaction that only added
+// messages and holds u.early, so that readers wait for the commit
+// (userState.view); nil when there is nothing to announce. The caller
+// passes the announcement to endAnnouncement once the transaction has
+// committed or failed.
+func (u *userState) announce(cs *changeSet, m *mboxTx, since uint64) *announcement {
 	ev, ok := cs.earlyEvent(u, m, since)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	u.early.Lock()
 	u.s.publish([]mailstore.Event{ev})
-	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}, nil
+	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}
 }
 
 // endAnnouncement lets readers in again after an announced transaction

@@ -79,8 +79,11 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			// cost an fsync.
 			return errUnchanged
 		}
-		ann, err = u.saveAnnouncing(&cs, m, since)
-		return err
+		if err := m.save(); err != nil {
+			return err
+		}
+		ann = u.announce(&cs, m, since)
+		return nil
 	})
 	u.endAnnouncement(ann, err)
 	if errors.Is(err, errUnchanged) {

@@ -35,9 +35,8 @@ func (m *mboxTx) foldUnwritten() {
 	if !claimed && !spent {
 		return
 	}
+	// The spent UIDs and MODSEQs are in m.meta since loadMbox (skipSpent).
 	m.meta.firstRecent = max(m.meta.firstRecent, c)
-	m.meta.uidNext = max(m.meta.uidNext, sp.uidNext)
-	m.meta.highestModSeq = max(m.meta.highestModSeq, sp.modSeq)
 	m.tx.OnCommit(func() {
 		u.claimMu.Lock()
 		defer u.claimMu.Unlock()
