@@ -56,11 +56,9 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 		TLS:           c.tls,
 	}
 	st.Enabled = c.enabled.bits()
-	var uids []uint32
 	for i := range v.Messages {
-		uids = append(uids, v.Messages[i].UID)
+		st.UIDs = addUID(st.UIDs, v.Messages[i].UID)
 	}
-	st.UIDs = toRanges(uids)
 	ext := sessionExt{recent: v.Recent, keywords: len(v.Keywords), told: sel.told, saved: sel.saved}
 	st.ExtState = ext.appendTo(nil)
 	blob, err := st.MarshalBinary()
@@ -78,13 +76,18 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 func toRanges(uids []uint32) []hibernate.UIDRange {
 	var rs []hibernate.UIDRange
 	for _, u := range uids {
-		if n := len(rs); n > 0 && rs[n-1].Last+1 == u {
-			rs[n-1].Last = u
-			continue
-		}
-		rs = append(rs, hibernate.UIDRange{First: u, Last: u})
+		rs = addUID(rs, u)
 	}
 	return rs
+}
+
+// addUID extends rs, the ranges of ascending UIDs, by u.
+func addUID(rs []hibernate.UIDRange, u uint32) []hibernate.UIDRange {
+	if n := len(rs); n > 0 && rs[n-1].Last+1 == u {
+		rs[n-1].Last = u
+		return rs
+	}
+	return append(rs, hibernate.UIDRange{First: u, Last: u})
 }
 
 // fromRanges expands ranges into UIDs.

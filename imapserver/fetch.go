@@ -287,14 +287,14 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			c.writeMsgFlags(m)
 		case "INTERNALDATE":
 			sp()
-			w.Raw("INTERNALDATE ").Date(m.InternalDate)
+			w.Raw("INTERNALDATE ").Date(m.InternalDate.Time())
 		case "SAVEDATE":
 			sp()
 			w.Raw("SAVEDATE ")
-			if !known(m.SaveDate) {
+			if m.SaveDate == 0 {
 				w.NIL()
 			} else {
-				w.Date(m.SaveDate)
+				w.Date(m.SaveDate.Time())
 			}
 		case "RFC822.SIZE":
 			sp()

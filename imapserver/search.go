@@ -233,10 +233,6 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	return msg, nil
 }
 
-// known says whether a stored time is set: the store may give the zero
-// time or the Unix epoch for "none".
-func known(t time.Time) bool { return !t.IsZero() && t.UnixNano() != 0 }
-
 // dayOf compares the calendar day of t (in its own zone, as RFC 9051
 // 6.4.4 says dates disregard time and timezone) with d (midnight UTC).
 func dayOf(t time.Time) time.Time {
@@ -311,17 +307,17 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "SMALLER":
 		return uint64(m.Size) < k.Number, nil
 	case "BEFORE":
-		return dayOf(m.InternalDate).Before(k.Date), nil
+		return dayOf(m.InternalDate.Time()).Before(k.Date), nil
 	case "ON":
-		return dayOf(m.InternalDate).Equal(k.Date), nil
+		return dayOf(m.InternalDate.Time()).Equal(k.Date), nil
 	case "SINCE":
-		return !dayOf(m.InternalDate).Before(k.Date), nil
+		return !dayOf(m.InternalDate.Time()).Before(k.Date), nil
 	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
 		// RFC 8514 4: messages without a save date never match.
-		if !known(m.SaveDate) {
+		if m.SaveDate == 0 {
 			return false, nil
 		}
-		d := dayOf(m.SaveDate)
+		d := dayOf(m.SaveDate.Time())
 		switch k.Op {
 		case "SAVEDBEFORE":
 			return d.Before(k.Date), nil
@@ -332,9 +328,9 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "SAVEDATESUPPORTED":
 		return true, nil
 	case "OLDER":
-		return s.now.Sub(m.InternalDate) >= time.Duration(k.Number)*time.Second, nil
+		return s.now.Sub(m.InternalDate.Time()) >= time.Duration(k.Number)*time.Second, nil
 	case "YOUNGER":
-		return s.now.Sub(m.InternalDate) <= time.Duration(k.Number)*time.Second, nil
+		return s.now.Sub(m.InternalDate.Time()) <= time.Duration(k.Number)*time.Second, nil
 	case "MODSEQ":
 		return m.ModSeq >= k.Number, nil
 	}

@@ -98,15 +98,23 @@ type Status struct {
 	HighestModSeq uint64
 }
 
-// Message is the index record of one message.
+// Message is the index record of one message. A view holds one per
+// message of its mailbox, so it is kept small: 64 bytes.
 type Message struct {
 	UID          uint32
 	ModSeq       uint64
 	Flags        []string // sorted; never contains `\Recent`
-	InternalDate time.Time
-	SaveDate     time.Time
-	Size         int64 // RFC822.SIZE, with CRLF line ends
+	Size         int64    // RFC822.SIZE, with CRLF line ends
+	InternalDate Timestamp
+	SaveDate     Timestamp // zero when unknown
 }
+
+// Timestamp is a time in Unix nanoseconds: 8 bytes where a time.Time
+// takes 24.
+type Timestamp int64
+
+// Time returns the timestamp in the local time zone.
+func (t Timestamp) Time() time.Time { return time.Unix(0, int64(t)) }
 
 // StoreOp says how Mailbox.StoreFlags combines flags.
 type StoreOp int

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,27 @@ func TestRun(t *testing.T) {
 				if run.Got != 5 || run.Hibernated == nil || *run.Hibernated != 5 {
 					t.Errorf("run %d = %+v, want all 5 hibernated before and all 5 woken", i, run)
 				}
+			}
+		},
+	}, {
+		name: "memory of the second half",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Halfway, c.LMTP = 8, 2, true, ""
+		},
+		check: func(t *testing.T, r *results) {
+			if r.Halfway == nil || r.SecondHalf == nil || r.SecondHalf.N != 4 {
+				t.Fatalf("halfway = %v, second half = %+v, want a snapshot and 4 connections", r.Halfway, r.SecondHalf)
+			}
+			if h := r.Halfway.Metrics.Hibernated; h == nil || *h != 4 {
+				t.Errorf("hibernated at halfway = %v, want 4", h)
+			}
+			if r.SecondHalf.PssBytes == nil || r.SecondHalf.HeapInuse == nil {
+				t.Errorf("second-half memory missing: %+v", r.SecondHalf)
+			}
+			var out strings.Builder
+			r.printTable(&out)
+			if !strings.Contains(out.String(), "2nd half/conn") || !strings.Contains(out.String(), "GC metadata") {
+				t.Errorf("table lacks the second half or the runtime rows:\n%s", out.String())
 			}
 		},
 	}, {

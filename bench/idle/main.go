@@ -67,8 +67,9 @@ func run(ctx context.Context, c *config, args []string, log *slog.Logger, out io
 	m := newMeter(c, log)
 	var lines atomic.Int64
 
+	conns := make([]*imapConn, c.N)
 	if c.Prewarm {
-		_, r.Ramp = openAll(ctx, c, false, &lines, log)
+		r.Ramp = openAll(ctx, c, conns, 0, c.N, false, &lines, log)
 		log.Info("prewarm done", "users", r.Ramp.Open, "errors", r.Ramp.Errors, "first_error", r.Ramp.FirstError)
 		if r.Ramp.Errors > 0 {
 			return r, fmt.Errorf("prewarm: %d errors, first: %s", r.Ramp.Errors, r.Ramp.FirstError)
@@ -78,19 +79,37 @@ func run(ctx context.Context, c *config, args []string, log *slog.Logger, out io
 
 	r.Baseline = m.snapshot(ctx)
 	log.Info("baseline", "state", traceLine(0, r.Baseline))
-	conns, ramp := openAll(ctx, c, true, &lines, log)
 	defer closeAll(conns)
-	r.Ramp = ramp
+	half := 0
+	if c.Halfway {
+		half = c.N / 2
+		first := openAll(ctx, c, conns, 0, half, true, &lines, log)
+		log.Info("first half open", "open", first.Open, "errors", first.Errors, "seconds", first.Seconds)
+		r.SettleTrace = m.settle(ctx, c, time.Now())
+		mid := m.snapshot(ctx)
+		r.Halfway = &mid
+		r.Ramp = first
+	}
+	ramp := openAll(ctx, c, conns, half, c.N, true, &lines, log)
 	lastIdle := time.Now()
 	log.Info("ramp done", "open", ramp.Open, "errors", ramp.Errors, "seconds", ramp.Seconds, "first_error", ramp.FirstError, "stopped", ramp.Stopped)
-	if ramp.Open == 0 {
-		return r, fmt.Errorf("no connection opened: %s", ramp.FirstError)
+	if r.Halfway != nil {
+		r.Ramp = r.Ramp.add(ramp)
+	} else {
+		r.Ramp = ramp
+	}
+	if r.Ramp.Open == 0 {
+		return r, fmt.Errorf("no connection opened: %s", r.Ramp.FirstError)
 	}
 
-	r.SettleTrace = m.settle(ctx, c, lastIdle)
+	r.SettleTrace = append(r.SettleTrace, m.settle(ctx, c, lastIdle)...)
 	r.Idle = m.snapshot(ctx)
 	r.ClientRSS = procmem.SelfRSSKiB()
-	r.PerConn = perConnection(r.Baseline, r.Idle, ramp.Open)
+	r.PerConn = perConnection(r.Baseline, r.Idle, r.Ramp.Open)
+	if r.Halfway != nil {
+		second := perConnection(*r.Halfway, r.Idle, ramp.Open)
+		r.SecondHalf = &second
+	}
 
 	var err error
 	switch {

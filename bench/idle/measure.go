@@ -20,6 +20,10 @@ const (
 	seriesSys        = "go_memstats_sys_bytes"
 	seriesHeapIdle   = "go_memstats_heap_idle_bytes"
 	seriesHeapRel    = "go_memstats_heap_released_bytes"
+	seriesGCSys      = "go_memstats_gc_sys_bytes"
+	seriesMSpanSys   = "go_memstats_mspan_sys_bytes"
+	seriesStackSys   = "go_memstats_stack_sys_bytes"
+	seriesOtherSys   = "go_memstats_other_sys_bytes"
 	seriesGoroutines = "go_goroutines"
 	seriesThreads    = "go_threads"
 	seriesGCCount    = "go_gc_duration_seconds_count"
@@ -31,11 +35,17 @@ const (
 
 // serverMetrics is what the tool reads from -metrics at one moment.
 type serverMetrics struct {
-	HeapInuse  *float64 `json:"heap_inuse_bytes,omitempty"`
-	HeapAlloc  *float64 `json:"heap_alloc_bytes,omitempty"`
-	Sys        *float64 `json:"sys_bytes,omitempty"`
-	HeapIdle   *float64 `json:"heap_idle_bytes,omitempty"`
-	HeapRel    *float64 `json:"heap_released_bytes,omitempty"`
+	HeapInuse *float64 `json:"heap_inuse_bytes,omitempty"`
+	HeapAlloc *float64 `json:"heap_alloc_bytes,omitempty"`
+	Sys       *float64 `json:"sys_bytes,omitempty"`
+	HeapIdle  *float64 `json:"heap_idle_bytes,omitempty"`
+	HeapRel   *float64 `json:"heap_released_bytes,omitempty"`
+	// The runtime's memory outside the heap: GC metadata, span
+	// structures, goroutine stacks, the rest (profiling buckets apart).
+	GCSys      *float64 `json:"gc_sys_bytes,omitempty"`
+	MSpanSys   *float64 `json:"mspan_sys_bytes,omitempty"`
+	StackSys   *float64 `json:"stack_sys_bytes,omitempty"`
+	OtherSys   *float64 `json:"other_sys_bytes,omitempty"`
 	Goroutines *float64 `json:"goroutines,omitempty"`
 	Threads    *float64 `json:"threads,omitempty"`
 	GCCount    *float64 `json:"gc_count,omitempty"`
@@ -86,6 +96,7 @@ func (m *meter) metrics(ctx context.Context) serverMetrics {
 	return serverMetrics{
 		HeapInuse: opt(s, seriesHeapInuse), HeapAlloc: opt(s, seriesHeapAlloc), Sys: opt(s, seriesSys),
 		HeapIdle: opt(s, seriesHeapIdle), HeapRel: opt(s, seriesHeapRel),
+		GCSys: opt(s, seriesGCSys), MSpanSys: opt(s, seriesMSpanSys), StackSys: opt(s, seriesStackSys), OtherSys: opt(s, seriesOtherSys),
 		Goroutines: opt(s, seriesGoroutines), Threads: opt(s, seriesThreads), GCCount: opt(s, seriesGCCount),
 		Hibernated: opt(s, seriesHibernated), Idling: opt(s, seriesIdling), Active: opt(s, seriesActive),
 		HibTotal: opt(s, seriesHibTotal),

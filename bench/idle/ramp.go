@@ -21,14 +21,14 @@ type rampResult struct {
 	Stopped    string  `json:"stopped,omitempty"` // why the ramp stopped early
 }
 
-// openAll opens c.N connections, c.Conc at a time. With idle set each ends
-// in IDLE with its reader running; otherwise each logs out after SELECT
-// (prewarm) and nil is stored. It stops early on ctx, -ramp-timeout or the
-// memory guard. Slot i of the result is nil for a connection that failed.
-func openAll(ctx context.Context, c *config, idle bool, lines *atomic.Int64, log *slog.Logger) ([]*imapConn, rampResult) {
+// openAll opens connections from..to-1 into conns, c.Conc at a time. With
+// idle set each ends in IDLE with its reader running; otherwise each logs
+// out after SELECT (prewarm) and nil is stored. It stops early on ctx,
+// -ramp-timeout or the memory guard. Slot i stays nil for a connection
+// that failed.
+func openAll(ctx context.Context, c *config, conns []*imapConn, from, to int, idle bool, lines *atomic.Int64, log *slog.Logger) rampResult {
 	ctx, cancel := context.WithTimeout(ctx, c.RampTO)
 	defer cancel()
-	conns := make([]*imapConn, c.N)
 	var (
 		opened, failed atomic.Int64
 		firstErr       atomic.Value
@@ -59,7 +59,7 @@ func openAll(ctx context.Context, c *config, idle bool, lines *atomic.Int64, log
 		}()
 	}
 feed:
-	for i := range c.N {
+	for i := from; i < to; i++ {
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
@@ -74,13 +74,29 @@ feed:
 	}
 	if v, ok := stopped.Load().(string); ok {
 		r.Stopped = v
-	} else if ctx.Err() != nil && r.Open+r.Errors < c.N {
+	} else if ctx.Err() != nil && r.Open+r.Errors < to-from {
 		r.Stopped = "ramp timeout or interrupted"
 	}
 	if r.Seconds > 0 {
 		r.PerSecond = float64(r.Open) / r.Seconds
 	}
-	return conns, r
+	return r
+}
+
+// add sums two ramps run one after the other.
+func (r rampResult) add(o rampResult) rampResult {
+	s := rampResult{Open: r.Open + o.Open, Errors: r.Errors + o.Errors, Seconds: r.Seconds + o.Seconds,
+		FirstError: r.FirstError, Stopped: r.Stopped}
+	if s.FirstError == "" {
+		s.FirstError = o.FirstError
+	}
+	if s.Stopped == "" {
+		s.Stopped = o.Stopped
+	}
+	if s.Seconds > 0 {
+		s.PerSecond = float64(s.Open) / s.Seconds
+	}
+	return s
 }
 
 func openOne(ctx context.Context, c *config, i int, idle bool, lines *atomic.Int64) (*imapConn, error) {

@@ -8,18 +8,26 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/dormouse/dormouse/bench/internal/procmem"
 )
 
 // results is everything one run found; -json writes it as is.
 type results struct {
-	Tool           string        `json:"tool"`
-	Date           string        `json:"date"`
-	Command        []string      `json:"command"`
-	Config         config        `json:"config"`
-	Ramp           rampResult    `json:"ramp"`
-	Baseline       snapshot      `json:"baseline"`
-	Idle           snapshot      `json:"idle"`
-	PerConn        perConn       `json:"per_conn"`
+	Tool     string     `json:"tool"`
+	Date     string     `json:"date"`
+	Command  []string   `json:"command"`
+	Config   config     `json:"config"`
+	Ramp     rampResult `json:"ramp"`
+	Baseline snapshot   `json:"baseline"`
+	Idle     snapshot   `json:"idle"`
+	PerConn  perConn    `json:"per_conn"`
+	// Halfway is the server after the first half of the connections
+	// (-halfway), and SecondHalf what the second half cost per connection:
+	// the runtime's structures sized by the ramp's peak are in both
+	// measurements, so this is the cost of one more sleeping connection.
+	Halfway        *snapshot     `json:"halfway,omitempty"`
+	SecondHalf     *perConn      `json:"second_half_per_conn,omitempty"`
 	ClientRSS      int64         `json:"client_rss_kib"`
 	SettleTrace    []string      `json:"settle_trace"`
 	Wake           *wakeResult   `json:"wake,omitempty"`
@@ -47,29 +55,11 @@ func (r *results) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\n== bench/idle %s  %s\n", r.Date, c.Label)
 	fmt.Fprintf(w, "server %s pid %d, %d connections requested, %d per user, %d users\n", c.Addr, c.ServerPID, c.N, c.PerUser, c.Users)
 	fmt.Fprintf(w, "ramp: %d open, %d errors in %.1f s (%.0f/s) %s %s\n", r.Ramp.Open, r.Ramp.Errors, r.Ramp.Seconds, r.Ramp.PerSecond, r.Ramp.FirstError, r.Ramp.Stopped)
-	b, i := r.Baseline, r.Idle
-	fmt.Fprintf(w, "%-28s %14s %14s %14s\n", "", "baseline", "idle", "per conn")
-	if b.Tree != nil && i.Tree != nil {
-		row(w, "Pss", float64(b.Tree.PssKiB)*1024, float64(i.Tree.PssKiB)*1024, r.PerConn.PssBytes)
-		row(w, "Rss", float64(b.Tree.RssKiB)*1024, float64(i.Tree.RssKiB)*1024, r.PerConn.RssBytes)
-		row(w, "Pss_Anon", float64(b.Tree.PssAnonKiB)*1024, float64(i.Tree.PssAnonKiB)*1024, r.PerConn.PssAnon)
-		if r.PerConn.PssReturned != nil {
-			fmt.Fprintf(w, "%-28s %14s %14s %14s\n", "Pss if free heap returned", "", "", perStr(r.PerConn.PssReturned, 0)+" B")
-		}
-		fmt.Fprintf(w, "%-28s %14d %14d %14s\n", "processes", b.Tree.Procs, i.Tree.Procs, "")
-		fmt.Fprintf(w, "%-28s %14d %14d %14s\n", "threads", b.Tree.Threads, i.Tree.Threads, perStr(r.PerConn.Threads, 4))
-	}
-	if b.Metrics.HeapInuse != nil && i.Metrics.HeapInuse != nil {
-		row(w, "Go heap in use", *b.Metrics.HeapInuse, *i.Metrics.HeapInuse, r.PerConn.HeapInuse)
-	}
-	if b.Metrics.Goroutines != nil && i.Metrics.Goroutines != nil {
-		fmt.Fprintf(w, "%-28s %14.0f %14.0f %14s\n", "goroutines", *b.Metrics.Goroutines, *i.Metrics.Goroutines, perStr(r.PerConn.Goroutines, 4))
-	}
+	r.printMemory(w)
+	i := r.Idle
 	if i.Metrics.Hibernated != nil {
 		fmt.Fprintf(w, "%-28s %14s %14.0f (idling %.0f, active %.0f)\n", "hibernated connections", "", *i.Metrics.Hibernated, val(i.Metrics.Idling), val(i.Metrics.Active))
 	}
-	row(w, "machine used (both ends)", float64(b.Kernel.UsedKiB())*1024, float64(i.Kernel.UsedKiB())*1024, r.PerConn.KernelUsed)
-	row(w, "kernel SUnreclaim", float64(b.Kernel.Meminfo["SUnreclaim"])*1024, float64(i.Kernel.Meminfo["SUnreclaim"])*1024, r.PerConn.SUnreclaim)
 	fmt.Fprintf(w, "client RSS %s\n", human(float64(r.ClientRSS)*1024))
 	if wr := r.Wake; wr != nil {
 		fmt.Fprintf(w, "wake latency (%s, %d deliveries, %d failed):\n  first conn of user: %s\n  all conns of user:  %s\n",
@@ -89,6 +79,110 @@ func (r *results) printTable(w io.Writer) {
 			cy.CPUSeconds, cy.IdleCPUPerSec, cy.CPUPerCycleUS, cy.CyclesPerCore, perStr(cy.Hibernations, 0), cy.RehibWaitMS)
 	}
 	fmt.Fprintf(w, "connections closed by the server: %d; untagged lines while idle: %d; %.1f s\n", r.ClosedByServer, r.UntaggedLines, r.Seconds)
+}
+
+// measure reads one figure from a snapshot; nil when it has none.
+type measure struct {
+	name  string
+	bytes bool
+	get   func(snapshot) *float64
+}
+
+func fromTree(f func(*procmem.Tree) float64) func(snapshot) *float64 {
+	return func(s snapshot) *float64 {
+		if s.Tree == nil {
+			return nil
+		}
+		v := f(s.Tree)
+		return &v
+	}
+}
+
+func fromMetrics(f func(serverMetrics) *float64) func(snapshot) *float64 {
+	return func(s snapshot) *float64 { return f(s.Metrics) }
+}
+
+var memoryMeasures = []measure{
+	{"Pss", true, fromTree(func(t *procmem.Tree) float64 { return float64(t.PssKiB) * 1024 })},
+	{"Rss", true, fromTree(func(t *procmem.Tree) float64 { return float64(t.RssKiB) * 1024 })},
+	{"Pss_Anon", true, fromTree(func(t *procmem.Tree) float64 { return float64(t.PssAnonKiB) * 1024 })},
+	{"Pss if free heap returned", true, func(s snapshot) *float64 {
+		r := retained(s.Metrics)
+		if s.Tree == nil || r == nil {
+			return nil
+		}
+		v := float64(s.Tree.PssKiB)*1024 - *r
+		return &v
+	}},
+	{"processes", false, fromTree(func(t *procmem.Tree) float64 { return float64(t.Procs) })},
+	{"threads", false, fromTree(func(t *procmem.Tree) float64 { return float64(t.Threads) })},
+	{"Go heap in use", true, fromMetrics(func(m serverMetrics) *float64 { return m.HeapInuse })},
+	{"  heap objects", true, fromMetrics(func(m serverMetrics) *float64 { return m.HeapAlloc })},
+	{"  GC metadata", true, fromMetrics(func(m serverMetrics) *float64 { return m.GCSys })},
+	{"  span structures", true, fromMetrics(func(m serverMetrics) *float64 { return m.MSpanSys })},
+	{"  stacks", true, fromMetrics(func(m serverMetrics) *float64 { return m.StackSys })},
+	{"  other runtime", true, fromMetrics(func(m serverMetrics) *float64 { return m.OtherSys })},
+	{"goroutines", false, fromMetrics(func(m serverMetrics) *float64 { return m.Goroutines })},
+}
+
+// printMemory writes one row per figure: baseline, (halfway,) idle, the
+// growth per connection, and with -halfway the second half's growth per
+// connection.
+func (r *results) printMemory(w io.Writer) {
+	cols := []snapshot{r.Baseline}
+	head := []string{"baseline"}
+	if r.Halfway != nil {
+		cols = append(cols, *r.Halfway)
+		head = append(head, "halfway")
+	}
+	cols = append(cols, r.Idle)
+	head = append(head, "idle", "per conn")
+	if r.SecondHalf != nil {
+		head = append(head, "2nd half/conn")
+	}
+	fmt.Fprintf(w, "%-28s", "")
+	for _, h := range head {
+		fmt.Fprintf(w, " %14s", h)
+	}
+	fmt.Fprintln(w)
+	per := func(m measure, from, to *float64, n int) string {
+		if from == nil || to == nil || n == 0 {
+			return "-"
+		}
+		if !m.bytes {
+			return strconv.FormatFloat((*to-*from)/float64(n), 'f', 4, 64)
+		}
+		return fmt.Sprintf("%.0f B", (*to-*from)/float64(n))
+	}
+	for _, m := range memoryMeasures {
+		vals := make([]*float64, len(cols))
+		for k, s := range cols {
+			vals[k] = m.get(s)
+		}
+		if vals[0] == nil || vals[len(vals)-1] == nil {
+			continue
+		}
+		fmt.Fprintf(w, "%-28s", m.name)
+		for _, v := range vals {
+			cell := "-"
+			if v != nil {
+				cell = strconv.FormatFloat(*v, 'f', 0, 64)
+				if m.bytes {
+					cell = human(*v)
+				}
+			}
+			fmt.Fprintf(w, " %14s", cell)
+		}
+		last := vals[len(vals)-1]
+		fmt.Fprintf(w, " %14s", per(m, vals[0], last, r.Ramp.Open))
+		if r.SecondHalf != nil {
+			fmt.Fprintf(w, " %14s", per(m, vals[1], last, r.SecondHalf.N))
+		}
+		fmt.Fprintln(w)
+	}
+	b := r.Baseline
+	row(w, "machine used (both ends)", float64(b.Kernel.UsedKiB())*1024, float64(r.Idle.Kernel.UsedKiB())*1024, r.PerConn.KernelUsed)
+	row(w, "kernel SUnreclaim", float64(b.Kernel.Meminfo["SUnreclaim"])*1024, float64(r.Idle.Kernel.Meminfo["SUnreclaim"])*1024, r.PerConn.SUnreclaim)
 }
 
 func row(w io.Writer, name string, before, after float64, per *float64) {

@@ -253,7 +253,7 @@ func TestCopyMove(t *testing.T) {
 		t.Fatalf("copy %+v", res)
 	}
 	v, _ := dst.View(ctx, false)
-	if m := v.Messages[1]; !m.InternalDate.Equal(date) || !reflect.DeepEqual(m.Flags, []string{"Kw", `\Flagged`}) {
+	if m := v.Messages[1]; !m.InternalDate.Time().Equal(date) || !reflect.DeepEqual(m.Flags, []string{"Kw", `\Flagged`}) {
 		t.Fatalf("copied %+v", m)
 	}
 	// Hard links: same inode.

@@ -3,7 +3,6 @@ package maildir
 import (
 	"encoding/binary"
 	"errors"
-	"time"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -130,8 +129,8 @@ func (r *msgRec) message() mailstore.Message {
 		UID:          r.uid,
 		ModSeq:       r.modSeq,
 		Flags:        r.flags.list(),
-		InternalDate: time.Unix(0, r.internal),
-		SaveDate:     time.Unix(0, r.save),
+		InternalDate: mailstore.Timestamp(r.internal),
+		SaveDate:     mailstore.Timestamp(r.save),
 		Size:         r.size,
 	}
 }

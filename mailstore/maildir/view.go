@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -74,7 +73,7 @@ func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, 
 			}
 			v.Messages = append(v.Messages, mailstore.Message{
 				UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
-				InternalDate: time.Unix(0, r.internal), SaveDate: time.Unix(0, r.save), Size: r.size,
+				InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size,
 			})
 			if r.uid >= from && r.uid < to {
 				v.Recent = append(v.Recent, r.uid)
@@ -214,7 +213,7 @@ func applyDelta(v *mailstore.View, d *delta) mailstore.Update {
 	for i := range d.changed {
 		r := &d.changed[i]
 		msg := mailstore.Message{UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
-			InternalDate: time.Unix(0, r.internal), SaveDate: time.Unix(0, r.save), Size: r.size}
+			InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size}
 		if r.uid >= oldNext {
 			added = append(added, msg)
 			continue
