@@ -22,10 +22,12 @@ type hibernator struct {
 
 	mu    sync.Mutex // guards everything below; the Table is not concurrent
 	table *hibernate.Table
-	// watches holds, per subscription, the release of the store's disk
+	// watches holds, by subscription ID, the release of the store's disk
 	// watch on its mailbox. Its changes come through one store watch on
-	// every user (storeEvent), not a bus subscription per mailbox.
-	watches map[hibernate.SubID]func()
+	// every user (storeEvent), not a bus subscription per mailbox. IDs
+	// are small and reused, so a slice costs less than a map per
+	// sleeping user.
+	watches []func()
 	unwatch func() // ends the watch on every user
 	// earlyPasses holds, per subscription, the passes of early events
 	// still telling its sleepers (storeEvent).
@@ -66,7 +68,6 @@ const (
 func newHibernator(s *Server) (*hibernator, error) {
 	h := &hibernator{
 		srv:         s,
-		watches:     make(map[hibernate.SubID]func()),
 		earlyPasses: make(map[hibernate.SubID][]chan struct{}),
 		busy:        make(map[hibernate.Token]bool),
 		between:     make(map[hibernate.Token]time.Time),
@@ -94,6 +95,9 @@ func newHibernator(s *Server) (*hibernator, error) {
 // a mailbox: the store keeps the mailbox watched on disk until the last
 // sleeper leaves.
 func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
+	if int(id) >= len(h.watches) {
+		h.watches = append(h.watches, make([]func(), int(id)+1-len(h.watches))...)
+	}
 	h.watches[id] = h.srv.cfg.Store.Watch(user, mailbox, nil)
 }
 
@@ -152,9 +156,9 @@ func (h *hibernator) endEarlyPass(id hibernate.SubID, pass chan struct{}) {
 
 // unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
 func (h *hibernator) unsubscribe(id hibernate.SubID) {
-	if cancel := h.watches[id]; cancel != nil {
-		cancel()
-		delete(h.watches, id)
+	if int(id) < len(h.watches) && h.watches[id] != nil {
+		h.watches[id]()
+		h.watches[id] = nil
 	}
 }
 
