@@ -45,7 +45,7 @@ type PasswdFile struct {
 
 	mu    sync.Mutex
 	fi    os.FileInfo       // of the copy in users
-	users map[string]string // name -> "{SCHEME}hash"
+	users map[string]account // by name
 }
 
 // Open reads the passwd-file at path. A missing file is an error; an empty
@@ -56,6 +56,12 @@ func Open(path string) (*PasswdFile, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// account is one line of the file.
+type account struct {
+	name string
+	hash string // "{SCHEME}hash"
 }
 
 // reload re-reads the file if it changed since the last read. Callers hold
@@ -80,10 +86,10 @@ func (p *PasswdFile) reload() error {
 	if err != nil {
 		return fmt.Errorf("passwd-file %s: %w", p.path, err)
 	}
-	users := make(map[string]string, len(lines))
+	users := make(map[string]account, len(lines))
 	for _, l := range lines {
 		if l.name != "" {
-			users[l.name] = l.hash
+			users[l.name] = account{name: l.name, hash: l.hash}
 		}
 	}
 	p.users, p.fi = users, fi
@@ -108,7 +114,7 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 		}
 	}
 	p.mu.Lock()
-	hash, found := p.users[username]
+	acct, found := p.users[username]
 	p.mu.Unlock()
 	if !found {
 		// Spend about as long as a real check so that timing does not tell
@@ -116,14 +122,18 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 		_, _ = verify(dummyHash(), password)
 		return "", fmt.Errorf("user %q: %w", username, ErrBadCredentials)
 	}
-	ok, err := verify(hash, password)
+	ok, err := verify(acct.hash, password)
 	if err != nil {
 		return "", fmt.Errorf("user %q: %w", username, err)
 	}
 	if !ok {
 		return "", fmt.Errorf("user %q: %w", username, ErrBadCredentials)
 	}
-	return username, nil
+	// The file's own copy of the name, not the command's: a hibernated
+	// user's long-lived records (disk watch, subscription) keep it, and
+	// the command's copy sits among that command's garbage, where it
+	// would keep a mostly empty page of the heap in use.
+	return acct.name, nil
 }
 
 // HasUser reports whether name is in the file (re-read if it changed).
