@@ -337,7 +337,10 @@ func limitOrOff(n int64) int {
 // profiles show internals to anyone who reaches the metrics address.
 func metricsHandler(reg *prometheus.Registry, pprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Uncompressed: a gzip writer takes about 1 MB of heap per scrape
+	// (compress/flate) to save a few KB of text, and its garbage would
+	// be most of what an idle server allocates.
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, DisableCompression: true}))
 	if pprof {
 		mux.HandleFunc("/debug/pprof/", httppprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
