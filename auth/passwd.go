@@ -44,7 +44,7 @@ type PasswdFile struct {
 	path string
 
 	mu    sync.Mutex
-	fi    os.FileInfo       // of the copy in users
+	fi    os.FileInfo        // of the copy in users
 	users map[string]account // by name
 }
 

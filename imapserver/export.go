@@ -240,7 +240,7 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		}
 		msgs = append(msgs, mailstore.Message{UID: uid})
 	}
-	v.Messages = msgs
+	v.Messages, v.Shared = msgs, false
 	v.UIDValidity = st.UIDValidity
 	v.UIDNext = st.UIDNext
 	v.HighestModSeq = st.HighestModSeq

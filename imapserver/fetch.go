@@ -170,6 +170,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 // returns the sequence numbers they have.
 func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
 	v := c.sel.view
+	v.Own()
 	seqs := make(map[uint32]bool, len(changed))
 	for _, m := range changed {
 		if s := seqOfUID(v, m.UID); s > 0 {

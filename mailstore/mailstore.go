@@ -242,6 +242,18 @@ type View struct {
 	Messages      []Message // ascending by UID
 	Recent        []uint32  // UIDs recent for this view, ascending
 	Keywords      []string  // keywords in use in the mailbox, sorted
+	// Shared is set while Messages is shared with other views (a store
+	// may hand sessions that open the same mailbox state one list): call
+	// Own before changing Messages in place.
+	Shared bool
+}
+
+// Own gives v its own copy of Messages if it shares them.
+func (v *View) Own() {
+	if v.Shared {
+		v.Messages = append([]Message(nil), v.Messages...)
+		v.Shared = false
+	}
 }
 
 // Update says what Refresh changed in a view.

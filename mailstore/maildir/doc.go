@@ -95,7 +95,10 @@
 //
 // View.Messages[i].Flags slices are shared between messages with the same
 // flags (a 100,000-message view has a handful of distinct sets): treat them
-// as read-only.
+// as read-only. Views of the same mailbox state share one Messages list
+// (View.Shared; a user's devices selecting the INBOX together hold one
+// copy) until Refresh or View.Own gives a view its own; the store holds
+// the list weakly, so it lives only as long as a view uses it.
 //
 // # Durability
 //

@@ -94,6 +94,10 @@ type userState struct {
 	early sync.RWMutex
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
+	// lists holds, per mailbox id, the message list of the last View
+	// built, for as long as a view still uses it (sharedlist.go).
+	listMu sync.Mutex
+	lists  map[uint64]sharedList
 }
 
 // Open opens the store rooted at root, creating root/users if needed.

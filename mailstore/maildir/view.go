@@ -63,20 +63,18 @@ func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, 
 		v.UIDNext = m.meta.uidNext
 		v.HighestModSeq = m.meta.highestModSeq
 		v.Keywords = append([]string(nil), m.meta.keywords...)
-		v.Messages = make([]mailstore.Message, 0, m.meta.messages)
-		fc := &flagCache{}
-		c := m.msgs.Cursor()
-		for k, val := c.First(); k != nil; k, val = c.Next() {
-			r, err := decodeRec(beUint32(k), val, false)
-			if err != nil {
+		v.Messages = h.u.sharedList(m.id, m.meta)
+		if v.Messages == nil {
+			var err error
+			if v.Messages, err = m.messageList(); err != nil {
 				return err
 			}
-			v.Messages = append(v.Messages, mailstore.Message{
-				UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
-				InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size,
-			})
-			if r.uid >= from && r.uid < to {
-				v.Recent = append(v.Recent, r.uid)
+			h.u.keepList(m.id, m.meta, v.Messages)
+		}
+		v.Shared = len(v.Messages) > 0
+		for _, msg := range v.Messages {
+			if msg.UID >= from && msg.UID < to {
+				v.Recent = append(v.Recent, msg.UID)
 			}
 		}
 		return nil
@@ -90,6 +88,25 @@ func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, 
 	}
 	h.mu.Unlock()
 	return v, nil
+}
+
+// messageList reads every message record of the mailbox.
+func (m *mboxTx) messageList() ([]mailstore.Message, error) {
+	msgs := make([]mailstore.Message, 0, m.meta.messages)
+	fc := &flagCache{}
+	c := m.msgs.Cursor()
+	for k, val := c.First(); k != nil; k, val = c.Next() {
+		r, err := decodeRec(beUint32(k), val, false)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, mailstore.Message{
+			UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
+			InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size,
+		})
+	}
+	// Shared lists must not grow in place (View.Own).
+	return msgs[:len(msgs):len(msgs)], nil
 }
 
 // delta is what Refresh reads from the index in one read transaction.
@@ -160,6 +177,7 @@ func (h *mailboxHandle) Refresh(ctx context.Context, v *mailstore.View) (mailsto
 
 // applyDelta changes v in place and reports the change.
 func applyDelta(v *mailstore.View, d *delta) mailstore.Update {
+	v.Own()
 	var upd mailstore.Update
 	oldNext := v.UIDNext
 	gone := map[uint32]bool{}

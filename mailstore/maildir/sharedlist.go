@@ -1,0 +1,62 @@
+package maildir
+
+import (
+	"unsafe"
+	"weak"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// sharedList is the message list of a mailbox at one state, handed to
+// every View of that state instead of a copy each: the devices of one
+// user selecting the same INBOX at about the same time (after a restart,
+// or a phone and a laptop) hold one list of 64 bytes per message until
+// one of them changes it (mailstore.View.Own). The list is held weakly:
+// it lives as long as a view uses it, and a user's index holding many
+// mailboxes keeps none of their lists alive by itself.
+type sharedList struct {
+	uidValidity   uint32
+	uidNext       uint32
+	highestModSeq uint64
+	first         weak.Pointer[mailstore.Message] // the list's first element
+	n             int
+}
+
+// sharedList returns the list kept for mailbox id in the state meta
+// describes, or nil. Every change to a mailbox's messages moves its
+// HIGHESTMODSEQ (expunges included) or its UIDNEXT, so the three numbers
+// name the list.
+func (u *userState) sharedList(id uint64, meta mboxMeta) []mailstore.Message {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	l, ok := u.lists[id]
+	if !ok {
+		return nil
+	}
+	p := l.first.Value()
+	if p == nil {
+		delete(u.lists, id)
+		return nil
+	}
+	if l.uidValidity != meta.uidValidity || l.uidNext != meta.uidNext || l.highestModSeq != meta.highestModSeq {
+		return nil
+	}
+	// The list was clipped when kept (cap == len), so no view's
+	// append writes into it.
+	return unsafe.Slice(p, l.n)
+}
+
+// keepList offers msgs, just read for mailbox id in the state meta
+// describes, to the next views of that state.
+func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message) {
+	if len(msgs) == 0 || len(msgs) != cap(msgs) {
+		return
+	}
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	if u.lists == nil {
+		u.lists = make(map[uint64]sharedList)
+	}
+	u.lists[id] = sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
+		first: weak.Make(&msgs[0]), n: len(msgs)}
+}

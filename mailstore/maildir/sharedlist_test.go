@@ -1,0 +1,93 @@
+package maildir
+
+import (
+	"context"
+	"reflect"
+	"runtime"
+	"testing"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// TestSharedList checks that views of one mailbox state share their
+// message list, that a change gives the refreshed view its own copy
+// without touching the others, and that the store keeps no list alive by
+// itself.
+func TestSharedList(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	for range 4 {
+		mustAppend(t, m, msg("m"))
+	}
+	// One handle per view, as one per session.
+	var handles []mailstore.Mailbox
+	view := func() *mailstore.View {
+		t.Helper()
+		h, err := u.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, h)
+		v, err := h.View(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a, b := view(), view()
+	if !a.Shared || !b.Shared || &a.Messages[0] != &b.Messages[0] {
+		t.Fatalf("two views of one state: shared %v %v, same list %v", a.Shared, b.Shared, &a.Messages[0] == &b.Messages[0])
+	}
+	if cap(a.Messages) != len(a.Messages) {
+		t.Fatalf("shared list has room to grow in place: len %d cap %d", len(a.Messages), cap(a.Messages))
+	}
+
+	if _, _, err := m.StoreFlags(ctx, []uint32{2}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, m, msg("five"))
+	if _, err := handles[0].Refresh(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Shared || len(a.Messages) != 5 || !reflect.DeepEqual(a.Messages[1].Flags, []string{`\Seen`}) {
+		t.Fatalf("refreshed view: shared %v, %d messages, flags of 2 %v", a.Shared, len(a.Messages), a.Messages[1].Flags)
+	}
+	if len(b.Messages) != 4 || len(b.Messages[1].Flags) != 0 {
+		t.Fatalf("the other view changed with it: %d messages, flags of 2 %v", len(b.Messages), b.Messages[1].Flags)
+	}
+	c := view()
+	if &c.Messages[0] == &b.Messages[0] || len(c.Messages) != 5 {
+		t.Fatalf("a view of the new state got the old list (%d messages)", len(c.Messages))
+	}
+	d := view()
+	if &c.Messages[0] != &d.Messages[0] {
+		t.Fatal("two views of the new state do not share")
+	}
+
+	// Once no view holds the list, the store lets it go.
+	id := func() uint64 {
+		us := u.(*userHandle).u
+		us.listMu.Lock()
+		defer us.listMu.Unlock()
+		for id := range us.lists {
+			return id
+		}
+		t.Fatal("no list kept")
+		return 0
+	}()
+	for _, h := range handles {
+		h.Close()
+	}
+	a, b, c, d, handles = nil, nil, nil, nil, nil
+	runtime.GC()
+	runtime.GC()
+	us := u.(*userHandle).u
+	us.listMu.Lock()
+	l := us.lists[id]
+	us.listMu.Unlock()
+	if l.first.Value() != nil {
+		t.Fatal("the store keeps a list no view holds")
+	}
+}
