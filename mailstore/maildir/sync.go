@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -80,6 +81,15 @@ func (u *userState) announce(cs *changeSet, m *mboxTx, since uint64) *announceme
 	}
 	u.early.Lock()
 	u.s.publish([]mailstore.Event{ev})
+	// Let the goroutines the subscribers just started (the hibernator's
+	// pass writing EXISTS to sleepers) run before this one goes on to the
+	// commit: a goroutine started here waits in this P's next slot until
+	// this one blocks in the commit's fdatasync, or until another P has
+	// woken and stolen it, which on a busy VM takes a few hundred
+	// microseconds. They read nothing of this user's index (they would
+	// wait for the commit: view), so the commit waits for their CPU work
+	// only, a few microseconds per sleeper.
+	runtime.Gosched()
 	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}
 }
 
