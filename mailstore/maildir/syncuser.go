@@ -38,7 +38,7 @@ var errUnchanged = errors.New("unchanged")
 // event (mailstore.Event.Early): a delivery reaches hibernated clients
 // without waiting for the commit's two fdatasyncs.
 func (u *userState) syncMailbox(name string, full, force bool, newNames, curNames []string) ([]mailstore.Event, error) {
-	if !full {
+	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true
 		err := u.view(func(tx *bolt.Tx) error {
 			m, err := u.openMbox(tx, name)
@@ -93,6 +93,18 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		return nil, fmt.Errorf("sync %s: %w", name, err)
 	}
 	return evs, nil
+}
+
+// newNameOnDisk reports whether a file of newNames is still in the folder
+// new/: namesNeedWork would then say yes before looking at the index, so
+// a delivery is spared that read transaction before its write.
+func newNameOnDisk(newDir string, newNames []string) bool {
+	for _, n := range newNames {
+		if !ignoredName(n) && exists(filepath.Join(newDir, n)) {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureSynced makes the index reflect the disk before a mailbox is opened
