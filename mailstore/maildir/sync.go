@@ -22,6 +22,16 @@ type changeSet struct {
 	added, flagged, expunged []uint32
 	// modSeq is the MODSEQ given to the changes found on disk by one sync.
 	modSeq uint64
+	// deferMoves makes ingest leave the moves of files from new/ to cur/
+	// in moves, for finishMoves after the announcement.
+	deferMoves bool
+	moves      []pendingMove
+}
+
+// pendingMove is a file of new/ that got UID uid as cur/'s to.
+type pendingMove struct {
+	from, to string
+	uid      uint32
 }
 
 // events turns a change set into change events.
@@ -409,7 +419,8 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 	}
 	sys := sysFromInfo(info)
 	target := fileName(base, info, sys)
-	if sub == "new" || target != name {
+	deferred := cs.deferMoves && sub == "new"
+	if (sub == "new" || target != name) && !deferred {
 		if err := os.Rename(path, filepath.Join(curDir, target)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return false, nil
@@ -428,7 +439,52 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		return false, err
 	}
 	cs.added = append(cs.added, r.uid)
+	if deferred {
+		cs.moves = append(cs.moves, pendingMove{from: path, to: filepath.Join(curDir, target), uid: r.uid})
+	}
 	return true, nil
+}
+
+// testBeforeMoves, when set by a test, runs between the announcement and
+// finishMoves.
+var testBeforeMoves func()
+
+// finishMoves makes the moves into cur/ that ingest left for after the
+// announcement (syncMailbox), still inside the transaction, so that the
+// index commits only what is on disk. A file no longer in new/ (another
+// program took it meanwhile, e.g. a mail client that moves new mail to
+// cur/ itself) leaves the mailbox again: its record is expunged with a
+// new MODSEQ, so a client told of it hears EXPUNGE as for any message
+// deleted, and the file, wherever it went, gets a new UID from its own
+// event. It reports whether it changed the set of messages. Any other
+// failure fails the transaction, as a failed commit does.
+func (m *mboxTx) finishMoves(cs *changeSet) (changed bool, err error) {
+	moves := cs.moves
+	cs.moves = nil
+	for _, mv := range moves {
+		err := os.Rename(mv.from, mv.to)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return changed, fmt.Errorf("rescan %s: move %s to cur: %w", m.meta.name, filepath.Base(mv.from), err)
+		}
+		r, ok, err := m.get(mv.uid, true)
+		if err != nil {
+			return changed, err
+		}
+		if !ok {
+			continue
+		}
+		if err := m.remove(&r, cs.diskModSeq(m)); err != nil {
+			return changed, err
+		}
+		// A copy: the early event holds cs.added.
+		cs.added = slices.DeleteFunc(slices.Clone(cs.added), func(u uint32) bool { return u == mv.uid })
+		cs.expunged = append(cs.expunged, mv.uid)
+		changed = true
+	}
+	return changed, nil
 }
 
 // crlfSize returns RFC822.SIZE of a file: from the name's ",S=...,W=..."

@@ -64,6 +64,9 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		if full {
 			err = m.fullSync(&cs, force)
 		} else {
+			// Files that arrived in new/, and nothing else (a delivery):
+			// they are announced before they move to cur/ (finishMoves).
+			cs.deferMoves = len(curNames) == 0
 			err = m.syncNames(&cs, newNames, curNames)
 		}
 		if err != nil {
@@ -83,6 +86,24 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			return err
 		}
 		ann = u.announce(&cs, m, since)
+		if len(cs.moves) > 0 {
+			// Announcing before the moves is as sound as before the
+			// commit (see announce): the index names the files in cur/,
+			// and no one reads it before the commit, which comes after
+			// the moves; a crash before the commit leaves each file in
+			// new/ or in cur/, unknown to the index, for the rescan.
+			if testBeforeMoves != nil {
+				testBeforeMoves()
+			}
+			changed, err := m.finishMoves(&cs)
+			if err != nil {
+				return err
+			}
+			if changed {
+				evs = cs.events(u.name, m)
+				return m.save()
+			}
+		}
 		return nil
 	})
 	u.endAnnouncement(ann, err)
