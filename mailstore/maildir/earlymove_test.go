@@ -97,3 +97,48 @@ func TestEarlyEventBeforeMove(t *testing.T) {
 		t.Fatalf("UID 4 holds %q", got)
 	}
 }
+
+// TestDeferredMoveSameBase: two files of one batch in new/ with the same
+// base both get a UID and a file of their own in cur/; the second is not
+// taken for the first's move lost in a crash while the first's is pending.
+func TestDeferredMoveSameBase(t *testing.T) {
+	s, root := testStore(t, Options{NoSync: true})
+	ctx := context.Background()
+	uh := testUser(t, s, "hal")
+	uh.Close() // nothing watches the mailbox: only the call below syncs
+	md := filepath.Join(root, "users/hal/Maildir")
+	names := []string{"1700000000.c.host", "1700000000.c.host:2,S"}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(md, "new", n), []byte(msg(n)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := s.acquire("hal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u.syncMailbox("INBOX", false, false, names, nil)
+	s.release(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uh = testUser(t, s, "hal")
+	m := testMailbox(t, uh, "INBOX")
+	v, err := m.View(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Messages) != 2 {
+		t.Fatalf("%d messages, want 2", len(v.Messages))
+	}
+	got := map[string]bool{}
+	for _, msg := range v.Messages {
+		got[readAll(t, m, msg.UID)] = true
+	}
+	if !got[msg(names[0])] || !got[msg(names[1])] {
+		t.Fatalf("messages hold %v", got)
+	}
+	if left, _ := os.ReadDir(filepath.Join(md, "new")); len(left) != 0 {
+		t.Fatalf("%d files left in new/", len(left))
+	}
+}

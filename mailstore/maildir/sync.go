@@ -400,7 +400,8 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if known && !exists(filepath.Join(curDir, r.file)) && sub == "new" {
+		// (A file of this batch whose move is pending is not that.)
+		if known && !exists(filepath.Join(curDir, r.file)) && sub == "new" && !cs.moving(r.uid) {
 			// A move new/ -> cur/ whose rename did not survive a crash.
 			return true, os.Rename(path, filepath.Join(curDir, r.file))
 		}
@@ -443,6 +444,16 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		cs.moves = append(cs.moves, pendingMove{from: path, to: filepath.Join(curDir, target), uid: r.uid})
 	}
 	return true, nil
+}
+
+// moving reports whether the move of message uid's file is pending.
+func (cs *changeSet) moving(uid uint32) bool {
+	for _, mv := range cs.moves {
+		if mv.uid == uid {
+			return true
+		}
+	}
+	return false
 }
 
 // testBeforeMoves, when set by a test, runs between the announcement and
