@@ -108,12 +108,17 @@ func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.App
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
+	// The file's mtime is the INTERNALDATE, so a rebuilt index keeps it.
+	// Without a date (LMTP, most APPENDs) the mtime the write gave it is
+	// taken as is: a stat, where setting it would write the inode again.
 	st.date = req.Date
 	if st.date.IsZero() {
-		st.date = time.Now()
-	}
-	// The file's mtime is the INTERNALDATE, so a rebuilt index keeps it.
-	if err := os.Chtimes(st.tmp, st.date, st.date); err != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return st, err
+		}
+		st.date = fi.ModTime()
+	} else if err := os.Chtimes(st.tmp, st.date, st.date); err != nil {
 		return st, err
 	}
 	if s.opts.NoSync {
