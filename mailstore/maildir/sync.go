@@ -94,10 +94,11 @@ func (u *userState) announce(cs *changeSet, m *mboxTx, since uint64) *announceme
 	// pass writing EXISTS to sleepers) run before this one goes on to the
 	// commit: a goroutine started here waits in this P's next slot until
 	// this one blocks in the commit's fdatasync, or until another P has
-	// woken and stolen it, which on a busy VM takes a few hundred
-	// microseconds. They read nothing of this user's index (they would
-	// wait for the commit: view), so the commit waits for their CPU work
-	// only, a few microseconds per sleeper.
+	// woken and stolen it, which on a busy 2-core VM took a few hundred
+	// microseconds (docs/benchmarks.md). They read nothing of this
+	// user's index (a read would wait for the commit: view), and this
+	// goroutine waits in the global run queue, where any P that frees
+	// up takes it, so the commit is delayed by their CPU work at most.
 	runtime.Gosched()
 	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}
 }

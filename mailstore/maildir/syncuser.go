@@ -91,7 +91,10 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			// commit (see announce): the index names the files in cur/,
 			// and no one reads it before the commit, which comes after
 			// the moves; a crash before the commit leaves each file in
-			// new/ or in cur/, unknown to the index, for the rescan.
+			// new/ or in cur/, unknown to the index, for the rescan; a
+			// move that fails fails the transaction as a failed commit
+			// does (the UIDs announced are spent, endAnnouncement), and
+			// its file waits in new/ for the next event or rescan.
 			if testBeforeMoves != nil {
 				testBeforeMoves()
 			}
