@@ -21,13 +21,33 @@ func (s *Store) uniqueBase() string {
 	return fmt.Sprintf("%d.M%06dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), s.seq.Add(1), s.host)
 }
 
-// staged is a message written to tmp/ and fsynced, waiting for its UID.
+// staged is a message written to tmp/, waiting for its UID. Its fsync
+// runs in the background from the moment it is written (synced); wait
+// returns its result.
 type staged struct {
 	tmp   string // path in tmp/
 	base  string // final base name, with ,S= and ,W=
 	size  int64  // RFC822.SIZE
 	flags flagSet
 	date  time.Time
+	// f is the open file while its fsync runs, with the fsync's result
+	// to come on synced; nil once waited for (or with Options.NoSync).
+	f      *os.File
+	synced chan error
+}
+
+// wait waits for the file's fsync and closes it; the error is the
+// fsync's or the close's. Calling it again returns nil.
+func (st *staged) wait() error {
+	if st.f == nil {
+		return nil
+	}
+	err := <-st.synced
+	if cerr := st.f.Close(); err == nil {
+		err = cerr
+	}
+	st.f = nil
+	return err
 }
 
 // crlfCounter counts bytes as written and as they would be with CRLF line
@@ -56,8 +76,9 @@ func (c *crlfCounter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// stage writes one message into dir/tmp and fsyncs it. On error nothing is
-// left behind.
+// stage writes one message into dir/tmp and starts its fsync, which the
+// caller waits for (staged.wait) before the file goes into cur/. On error
+// nothing is left behind.
 func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.AppendRequest) (st staged, err error) {
 	s := h.u.s
 	st.tmp = filepath.Join(dir, "tmp", s.uniqueBase())
@@ -87,21 +108,27 @@ func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.App
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
+	// The file's mtime is the INTERNALDATE, so a rebuilt index keeps it.
+	// Without a date (LMTP, most APPENDs) the mtime the write gave it is
+	// taken as is: a stat, where setting it would write the inode again.
 	st.date = req.Date
 	if st.date.IsZero() {
-		st.date = time.Now()
-	}
-	// The file's mtime is the INTERNALDATE, so a rebuilt index keeps it.
-	if err := os.Chtimes(st.tmp, st.date, st.date); err != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return st, err
+		}
+		st.date = fi.ModTime()
+	} else if err := os.Chtimes(st.tmp, st.date, st.date); err != nil {
 		return st, err
 	}
-	if !s.opts.NoSync {
-		if err := f.Sync(); err != nil {
+	if s.opts.NoSync {
+		if err := f.Close(); err != nil {
 			return st, mapFSError(err)
 		}
-	}
-	if err := f.Close(); err != nil {
-		return st, mapFSError(err)
+	} else {
+		synced := make(chan error, 1)
+		go func() { synced <- f.Sync() }()
+		st.f, st.synced = f, synced
 	}
 	st.base = fmt.Sprintf("%s,S=%d,W=%d", filepath.Base(st.tmp), cw.raw, cw.crlf)
 	st.size = cw.crlf
@@ -118,11 +145,35 @@ func (h *mailboxHandle) Append(ctx context.Context, r io.Reader, flags []string,
 	return uids[0], nil
 }
 
-// AppendMany stores messages all or none. Each file is written and fsynced
-// in tmp/ first (outside the index lock); then one write transaction
-// renames them into cur/, fsyncs cur/ and commits their UIDs and the new
-// UIDNEXT together. Only then does it return. The new messages are
-// announced before the commit, as an early event (syncMailbox).
+// AppendMany stores messages all or none. Each file is written in tmp/
+// first (outside the index lock) and its fsync started; then one write
+// transaction gives them UIDs, announces them (an early event, see
+// below), waits for each file's fsync, renames the files into cur/,
+// fsyncs cur/ and commits their UIDs and the new UIDNEXT together. Only
+// then does it return.
+//
+// The announcement comes before the fsyncs of the files and of cur/,
+// not only before the index commit, and that is as sound as announcing
+// before the commit (syncMailbox, userState.view):
+//   - What the announcement tells is a message count (EXISTS, RECENT) to
+//     hibernated clients. Every read of the user's index after it waits
+//     until the transaction has committed or failed, and the commit
+//     comes after the file and cur/ are fsynced, so no client reads a
+//     UID, a flag or a byte of the message before all of it lasts; the
+//     APPEND's OK and the LMTP 250 still come after the commit.
+//   - On disk the order is unchanged: a file is fsynced before it is
+//     renamed into cur/, cur/ before the commit. A crash at any point
+//     before the commit leaves at most a whole message in cur/ without
+//     a UID, as before (the rescan gives it one); the clients that were
+//     told lose their connection with the process, resynchronize, and
+//     never held a UID that could change meaning.
+//   - A failed fsync or rename fails the transaction like a failed
+//     commit: the UIDs and MODSEQs announced are never given out again
+//     (endAnnouncement), the files are taken back out of cur/, and the
+//     caller gets an error (451 for LMTP), so the MTA retries.
+//
+// The files' fsyncs still run outside the index lock until the
+// transaction needs them, and in parallel with its index work.
 func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendRequest) (uids []uint32, err error) {
 	if len(msgs) == 0 {
 		return nil, nil
@@ -133,8 +184,9 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 	}
 	sts := make([]staged, 0, len(msgs))
 	defer func() {
-		for _, st := range sts {
-			os.Remove(st.tmp) // gone already when renamed
+		for i := range sts {
+			sts[i].wait()
+			os.Remove(sts[i].tmp) // gone already when renamed
 		}
 	}()
 	for _, req := range msgs {
@@ -152,13 +204,10 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		since := m.meta.highestModSeq
 		cur := filepath.Join(m.dir, "cur")
 		var cs changeSet
-		for _, st := range sts {
+		names := make([]string, len(sts))
+		for i, st := range sts {
 			name := fileName(st.base, "", st.flags.sys)
-			dst := filepath.Join(cur, name)
-			if err := os.Rename(st.tmp, dst); err != nil {
-				return mapFSError(err)
-			}
-			moved = append(moved, dst)
+			names[i] = name
 			r := msgRec{
 				internal: st.date.UnixNano(),
 				save:     time.Now().UnixNano(),
@@ -172,18 +221,28 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 			uids = append(uids, r.uid)
 			cs.added = append(cs.added, r.uid)
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		evs = cs.events(h.u.name, m)
+		// Hibernated clients need wait neither for the files' and cur/'s
+		// fsyncs nor for the commit (see above). (h.update saves m.)
+		ann = h.u.announce(&cs, m, since)
+		for i := range sts {
+			if err := sts[i].wait(); err != nil {
+				return mapFSError(err)
+			}
+			dst := filepath.Join(cur, names[i])
+			if err := os.Rename(sts[i].tmp, dst); err != nil {
+				return mapFSError(err)
+			}
+			moved = append(moved, dst)
+		}
 		if !h.u.s.opts.NoSync {
 			if err := syncDir(cur); err != nil {
 				return mapFSError(err)
 			}
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		evs = cs.events(h.u.name, m)
-		// The files and cur/ are fsynced: only the index commit is left,
-		// which hibernated clients need not wait for. (h.update saves m.)
-		ann = h.u.announce(&cs, m, since)
 		return nil
 	})
 	h.u.endAnnouncement(ann, err)

@@ -78,6 +78,10 @@
 // event (mailstore.Event.Early) with what a watcher that knew the mailbox
 // just before needs to follow on; until the commit returns, every read
 // transaction of the user waits, so nobody reads a UID before it lasts.
+// The early event comes as soon as the UIDs are assigned: before the
+// moves of delivered files from new/ to cur/ and before an Append's
+// fsyncs, which all still come before the commit (finishMoves,
+// AppendMany).
 //
 // # The \Recent flag
 //
@@ -102,8 +106,9 @@
 //
 // # Durability
 //
-// Append writes the message into tmp/, fsyncs it, and then, inside the
-// index's write transaction, renames it into cur/, fsyncs cur/ and commits.
+// Append writes the message into tmp/ and starts its fsync; inside the
+// index's write transaction it gives it a UID, waits for that fsync,
+// renames it into cur/, fsyncs cur/ and commits.
 // UIDNEXT is committed in the same transaction as the message, so a UID
 // that was acknowledged is never given out again; a file that reached cur/
 // without its transaction committing is found by the next rescan and gets a

@@ -38,7 +38,7 @@ var errUnchanged = errors.New("unchanged")
 // event (mailstore.Event.Early): a delivery reaches hibernated clients
 // without waiting for the commit's two fdatasyncs.
 func (u *userState) syncMailbox(name string, full, force bool, newNames, curNames []string) ([]mailstore.Event, error) {
-	if !full {
+	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true
 		err := u.view(func(tx *bolt.Tx) error {
 			m, err := u.openMbox(tx, name)
@@ -64,6 +64,9 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		if full {
 			err = m.fullSync(&cs, force)
 		} else {
+			// Files that arrived in new/, and nothing else (a delivery):
+			// they are announced before they move to cur/ (finishMoves).
+			cs.deferMoves = len(curNames) == 0
 			err = m.syncNames(&cs, newNames, curNames)
 		}
 		if err != nil {
@@ -83,6 +86,27 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			return err
 		}
 		ann = u.announce(&cs, m, since)
+		if len(cs.moves) > 0 {
+			// Announcing before the moves is as sound as before the
+			// commit (see announce): the index names the files in cur/,
+			// and no one reads it before the commit, which comes after
+			// the moves; a crash before the commit leaves each file in
+			// new/ or in cur/, unknown to the index, for the rescan; a
+			// move that fails fails the transaction as a failed commit
+			// does (the UIDs announced are spent, endAnnouncement), and
+			// its file waits in new/ for the next event or rescan.
+			if testBeforeMoves != nil {
+				testBeforeMoves()
+			}
+			changed, err := m.finishMoves(&cs)
+			if err != nil {
+				return err
+			}
+			if changed {
+				evs = cs.events(u.name, m)
+				return m.save()
+			}
+		}
 		return nil
 	})
 	u.endAnnouncement(ann, err)
@@ -93,6 +117,18 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		return nil, fmt.Errorf("sync %s: %w", name, err)
 	}
 	return evs, nil
+}
+
+// newNameOnDisk reports whether a file of newNames is still in the folder
+// new/: namesNeedWork would then say yes before looking at the index, so
+// a delivery is spared that read transaction before its write.
+func newNameOnDisk(newDir string, newNames []string) bool {
+	for _, n := range newNames {
+		if !ignoredName(n) && exists(filepath.Join(newDir, n)) {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureSynced makes the index reflect the disk before a mailbox is opened
