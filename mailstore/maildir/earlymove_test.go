@@ -19,9 +19,7 @@ import (
 func TestEarlyEventBeforeMove(t *testing.T) {
 	var once sync.Once
 	var moved func()
-	t.Cleanup(func() { testBeforeMoves = nil }) // after the store is closed
-	testBeforeMoves = func() { once.Do(func() { moved() }) }
-	s, root := testStore(t, Options{})
+	s, root := testStore(t, Options{beforeMoves: func() { once.Do(func() { moved() }) }})
 	ctx := context.Background()
 	u := testUser(t, s, "gus")
 	m := testMailbox(t, u, "INBOX")

@@ -44,6 +44,10 @@ type Options struct {
 	// that follow one it applied at once, so a burst is applied in few
 	// transactions; 0 means 10 ms.
 	EventDelay time.Duration
+
+	// beforeMoves, set by tests, runs between the early announcement of
+	// a delivery into new/ and its moves into cur/ (syncMailbox).
+	beforeMoves func()
 }
 
 // Store is a Maildir++ mail store with a bbolt index per user.

@@ -457,10 +457,6 @@ func (cs *changeSet) moving(uid uint32) bool {
 	return false
 }
 
-// testBeforeMoves, when set by a test, runs between the announcement and
-// finishMoves.
-var testBeforeMoves func()
-
 // finishMoves makes the moves into cur/ that ingest left for after the
 // announcement (syncMailbox), still inside the transaction, so that the
 // index commits only what is on disk. A file no longer in new/ (another

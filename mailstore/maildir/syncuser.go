@@ -95,8 +95,8 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 			// move that fails fails the transaction as a failed commit
 			// does (the UIDs announced are spent, endAnnouncement), and
 			// its file waits in new/ for the next event or rescan.
-			if testBeforeMoves != nil {
-				testBeforeMoves()
+			if f := u.s.opts.beforeMoves; f != nil {
+				f()
 			}
 			changed, err := m.finishMoves(&cs)
 			if err != nil {
