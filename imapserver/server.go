@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -111,10 +112,10 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Temporary accept errors (EMFILE and the like): back off
-				// as net/http does instead of spinning.
+			if retryableAccept(err) {
+				// Out of descriptors or memory, or a connection reset
+				// before it was accepted: back off as net/http does
+				// instead of spinning, and go on serving.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept", "err", err, "retry", backoff)
 				time.Sleep(backoff)
@@ -130,6 +131,20 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go c.serve()
 	}
+}
+
+// retryableAccept reports whether an Accept error passes: the process or
+// the system ran out of descriptors (a server near its open-files limit
+// must not stop listening), memory or buffers, a connection was aborted
+// before it was accepted, or a timeout.
+func retryableAccept(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // ServeConn serves one already accepted connection and returns when it is
