@@ -22,11 +22,11 @@ type sharedList struct {
 	n             int
 }
 
-// sharedList returns the list kept for mailbox id in the state meta
+// lookupList returns the list kept for mailbox id in the state meta
 // describes, or nil. Every change to a mailbox's messages moves its
 // HIGHESTMODSEQ (expunges included) or its UIDNEXT, so the three numbers
 // name the list.
-func (u *userState) sharedList(id uint64, meta mboxMeta) []mailstore.Message {
+func (u *userState) lookupList(id uint64, meta mboxMeta) []mailstore.Message {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
 	l, ok := u.lists[id]

@@ -63,7 +63,7 @@ func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, 
 		v.UIDNext = m.meta.uidNext
 		v.HighestModSeq = m.meta.highestModSeq
 		v.Keywords = append([]string(nil), m.meta.keywords...)
-		v.Messages = h.u.sharedList(m.id, m.meta)
+		v.Messages = h.u.lookupList(m.id, m.meta)
 		if v.Messages == nil {
 			var err error
 			if v.Messages, err = m.messageList(); err != nil {
