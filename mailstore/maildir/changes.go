@@ -24,7 +24,7 @@ func (h *mailboxHandle) ChangesSince(ctx context.Context, modseq uint64) (mailst
 		}
 		ch.Changed = make([]mailstore.Message, len(recs))
 		for i := range recs {
-			ch.Changed[i] = recs[i].message()
+			ch.Changed[i] = recs[i].message(recs[i].flags.list())
 		}
 		ch.Expunged = m.expungedSince(modseq)
 		return nil

@@ -123,12 +123,13 @@ func decodeRec(uid uint32, v []byte, withFile bool) (msgRec, error) {
 	return r, d.err
 }
 
-// message converts the record to the API type.
-func (r *msgRec) message() mailstore.Message {
+// message converts the record to the API type, with flags as its Flags
+// (r.flags.list(), or a list shared through a flagCache).
+func (r *msgRec) message(flags []string) mailstore.Message {
 	return mailstore.Message{
 		UID:          r.uid,
 		ModSeq:       r.modSeq,
-		Flags:        r.flags.list(),
+		Flags:        flags,
 		InternalDate: mailstore.Timestamp(r.internal),
 		SaveDate:     mailstore.Timestamp(r.save),
 		Size:         r.size,

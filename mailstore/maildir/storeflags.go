@@ -59,7 +59,7 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 				return err
 			}
 			cs.flagged = append(cs.flagged, uid)
-			changed = append(changed, nr.message())
+			changed = append(changed, nr.message(nr.flags.list()))
 		}
 		evs = cs.events(h.u.name, m)
 		return nil

@@ -100,10 +100,7 @@ func (m *mboxTx) messageList() ([]mailstore.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, mailstore.Message{
-			UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
-			InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size,
-		})
+		msgs = append(msgs, r.message(fc.get(r.flags)))
 	}
 	// Shared lists must not grow in place (View.Own).
 	return msgs[:len(msgs):len(msgs)], nil
@@ -230,8 +227,7 @@ func applyDelta(v *mailstore.View, d *delta) mailstore.Update {
 	var added []mailstore.Message
 	for i := range d.changed {
 		r := &d.changed[i]
-		msg := mailstore.Message{UID: r.uid, ModSeq: r.modSeq, Flags: fc.get(r.flags),
-			InternalDate: mailstore.Timestamp(r.internal), SaveDate: mailstore.Timestamp(r.save), Size: r.size}
+		msg := r.message(fc.get(r.flags))
 		if r.uid >= oldNext {
 			added = append(added, msg)
 			continue
