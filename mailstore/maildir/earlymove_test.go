@@ -115,7 +115,7 @@ func TestDeferredMoveSameBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = u.syncMailbox("INBOX", false, false, names, nil)
+	_, err = u.syncMailbox("INBOX", false, names, nil)
 	s.release(u)
 	if err != nil {
 		t.Fatal(err)

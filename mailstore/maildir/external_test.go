@@ -186,6 +186,66 @@ func TestRescanOnOpen(t *testing.T) {
 	}
 }
 
+// TestRescanTrustsMtimes: opening a mailbox whose folders kept the mtimes
+// of its last full scan reads neither folder (a Maildir program that adds,
+// removes or renames a file stamps the folder), and one whose mtime moved
+// is scanned.
+func TestRescanTrustsMtimes(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "users", "dave", "Maildir")
+	old := time.Now().Add(-time.Hour)
+	stamp := func(when time.Time) {
+		t.Helper()
+		for _, sub := range []string{"cur", "new"} {
+			if err := os.Chtimes(filepath.Join(dir, sub), when, when); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// session opens the store, checks the INBOX's message count for a
+	// while (long enough for the watch's background rescan) and closes.
+	session := func(want int, do func(m mailstore.Mailbox)) {
+		t.Helper()
+		s, err := Open(root, Options{Logger: discardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		u, err := s.User(context.Background(), "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Close()
+		m, err := u.Mailbox(context.Background(), "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if do != nil {
+			do(m)
+		}
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); sleepMs(20) {
+			if got := messageCount(t, m); got != want {
+				t.Fatalf("%d messages, want %d", got, want)
+			}
+		}
+	}
+	session(2, func(m mailstore.Mailbox) {
+		mustAppend(t, m, msg("one"))
+		mustAppend(t, m, msg("two"))
+	})
+	stamp(old)
+	session(2, nil) // records the old mtimes
+	names, _ := filepath.Glob(filepath.Join(dir, "cur", "*"))
+	if err := os.Link(names[0], filepath.Join(dir, "cur", "1700000009.hidden.host:2,")); err != nil {
+		t.Fatal(err)
+	}
+	stamp(old)
+	session(2, nil)
+	stamp(time.Now().Add(-time.Minute))
+	session(3, nil)
+}
+
 // TestOneInotifyWatch: many watchers of one mailbox share one watch,
 // which ends with the last of them.
 func TestOneInotifyWatch(t *testing.T) {

@@ -150,9 +150,11 @@ func dirMtime(dir string) (int64, error) {
 // fullSync compares the mailbox's new/ and cur/ with the index and records
 // every difference with a new MODSEQ: files in new/ get UIDs and move to
 // cur/, unknown files in cur/ get UIDs, renamed files change flags, missing
-// files are expunged. Unless force, it does nothing when the folders' mtimes
-// match those of the last full sync.
-func (m *mboxTx) fullSync(cs *changeSet, force bool) error {
+// files are expunged. It does nothing when the folders' mtimes match those
+// of the last full sync: adding, removing or renaming a file stamps its
+// folder, so equal mtimes mean equal folders, as Dovecot also assumes
+// (the 2-second rule below covers the file system's coarse clock).
+func (m *mboxTx) fullSync(cs *changeSet) error {
 	newDir, curDir := filepath.Join(m.dir, "new"), filepath.Join(m.dir, "cur")
 	curMt, err := dirMtime(curDir)
 	if err != nil {
@@ -165,7 +167,7 @@ func (m *mboxTx) fullSync(cs *changeSet, force bool) error {
 	if err != nil {
 		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
 	}
-	if !force && curMt == m.meta.curMtime && newMt == m.meta.newMtime {
+	if curMt == m.meta.curMtime && newMt == m.meta.newMtime {
 		return nil
 	}
 	newNames, err := listNames(newDir)

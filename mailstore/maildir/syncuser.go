@@ -32,12 +32,13 @@ func (u *userState) openMbox(tx *bolt.Tx, name string) (*mboxTx, error) {
 var errUnchanged = errors.New("unchanged")
 
 // syncMailbox brings a mailbox's index up to date with its folder: a full
-// rescan (full), or only the names seen in file events. It returns the
+// rescan (full) of folders whose mtimes changed, or only the names seen in
+// file events. It returns the
 // change events to publish once the transaction committed. New messages
 // and nothing else are also published before the commit, as an early
 // event (mailstore.Event.Early): a delivery reaches hibernated clients
 // without waiting for the commit's two fdatasyncs.
-func (u *userState) syncMailbox(name string, full, force bool, newNames, curNames []string) ([]mailstore.Event, error) {
+func (u *userState) syncMailbox(name string, full bool, newNames, curNames []string) ([]mailstore.Event, error) {
 	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true
 		err := u.view(func(tx *bolt.Tx) error {
@@ -62,7 +63,7 @@ func (u *userState) syncMailbox(name string, full, force bool, newNames, curName
 		before := string(m.meta.encode())
 		var cs changeSet
 		if full {
-			err = m.fullSync(&cs, force)
+			err = m.fullSync(&cs)
 		} else {
 			// Files that arrived in new/, and nothing else (a delivery):
 			// they are announced before they move to cur/ (finishMoves).
@@ -156,7 +157,7 @@ func (u *userState) ensureSynced(name string) error {
 		return err
 	}
 	if need {
-		evs, err := u.syncMailbox(name, true, false, nil, nil)
+		evs, err := u.syncMailbox(name, true, nil, nil)
 		if err != nil {
 			return err
 		}

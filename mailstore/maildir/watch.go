@@ -113,8 +113,9 @@ func (w *diskWatcher) maildir(user string) string {
 
 // hold keeps a mailbox (or, with mailbox "", all of a user's mailboxes)
 // watched until the returned func is called. rescan queues a full rescan
-// in the background, so that changes made while nobody watched are found,
-// unless the mailbox has been watched and scanned since then.
+// in the background (of folders whose mtimes changed), so that changes
+// made before the watches were added are found, unless the mailbox has
+// been watched and scanned since then.
 func (w *diskWatcher) hold(user, mailbox string, rescan bool) (release func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -417,8 +418,8 @@ func (w *diskWatcher) loop() {
 				return
 			}
 			if errors.Is(err, errEventOverflow) {
-				// Events were lost: rescan everything watched, and the
-				// roots of user-wide holds.
+				// Events were lost: rescan everything watched whose
+				// folders changed, and the roots of user-wide holds.
 				w.s.log.Warn("mailbox watcher: event queue overflow, rescanning every watched mailbox")
 				w.mu.Lock()
 				for k, b := range w.boxes {
@@ -541,12 +542,12 @@ func (w *diskWatcher) flush() {
 		}
 		var evs []mailstore.Event
 		if p.full {
-			evs, err = u.syncMailbox(k.mailbox, true, true, nil, nil)
+			evs, err = u.syncMailbox(k.mailbox, true, nil, nil)
 			if err == nil {
 				w.markSynced(k, gens[k])
 			}
 		} else {
-			evs, err = u.syncMailbox(k.mailbox, false, false, keys(p.newNames), keys(p.curNames))
+			evs, err = u.syncMailbox(k.mailbox, false, keys(p.newNames), keys(p.curNames))
 		}
 		w.s.release(u)
 		if err != nil && !errors.Is(err, mailstore.ErrNoMailbox) {
