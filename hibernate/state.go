@@ -1,6 +1,7 @@
 package hibernate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
@@ -215,6 +216,47 @@ func HighestModSeqOf(data []byte) (uint64, error) {
 	return v, d.err
 }
 
+// namesAt returns where the user and mailbox fields of an encoded State
+// begin and end, and the two names; ok is false for a blob of another
+// version or one cut short before their end.
+func namesAt(blob []byte) (from, to int, user, mailbox []byte, ok bool) {
+	if len(blob) == 0 || blob[0] != StateVersion {
+		return 0, 0, nil, nil, false
+	}
+	d := decoder{b: blob[1:]}
+	d.uvarint("flags")
+	d.uvarint("enabled")
+	from = len(blob) - len(d.b)
+	user = d.raw("user")
+	mailbox = d.raw("mailbox")
+	return from, len(blob) - len(d.b), user, mailbox, d.err == nil
+}
+
+// elideNames appends blob to dst without its user and mailbox fields when
+// they hold user and mailbox, and reports whether it did; otherwise it
+// appends nothing. A Table keeps the names once per subscription, so a
+// sleeper's entry need not hold them (restoreNames puts them back).
+func elideNames(dst, blob []byte, user, mailbox []byte) ([]byte, bool) {
+	from, to, u, m, ok := namesAt(blob)
+	if !ok || !bytes.Equal(u, user) || !bytes.Equal(m, mailbox) {
+		return dst, false
+	}
+	return append(append(dst, blob[:from]...), blob[to:]...), true
+}
+
+// restoreNames appends to dst the blob that elideNames shortened to
+// short, with user and mailbox back in their place.
+func restoreNames(dst, short []byte, user, mailbox []byte) []byte {
+	d := decoder{b: short[1:]}
+	d.uvarint("flags")
+	d.uvarint("enabled")
+	at := len(short) - len(d.b)
+	dst = append(dst, short[:at]...)
+	dst = append(appendUvarint(dst, uint64(len(user))), user...)
+	dst = append(appendUvarint(dst, uint64(len(mailbox))), mailbox...)
+	return append(dst, short[at:]...)
+}
+
 // UnmarshalBinary decodes data into s (encoding.BinaryUnmarshaler). It
 // rejects an unknown version, truncated input, trailing bytes, overlong
 // varints and values out of range, with an error wrapping ErrVersion,
@@ -404,16 +446,21 @@ func (d *decoder) bytes(field string) []byte {
 }
 
 // skip reads past a length-prefixed field.
-func (d *decoder) skip(field string) {
+func (d *decoder) skip(field string) { d.raw(field) }
+
+// raw reads a length-prefixed field in place, without copying it.
+func (d *decoder) raw(field string) []byte {
 	n := d.uvarint(field)
 	if d.err != nil {
-		return
+		return nil
 	}
 	if n > uint64(len(d.b)) {
 		d.fail(field, ErrTruncated)
-		return
+		return nil
 	}
+	v := d.b[:n]
 	d.b = d.b[n:]
+	return v
 }
 
 func (d *decoder) string(field string) string {

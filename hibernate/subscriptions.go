@@ -210,12 +210,19 @@ func (s *Subscriptions) Lookup(user, mailbox string) (SubID, bool) {
 
 // Key returns the user and mailbox of a live subscription.
 func (s *Subscriptions) Key(id SubID) (user, mailbox string) {
+	u, m := s.keyBytes(id)
+	return string(u), string(m)
+}
+
+// keyBytes is Key without the copies; the slices are valid until the
+// subscription ends.
+func (s *Subscriptions) keyBytes(id SubID) (user, mailbox []byte) {
 	if int(id) >= len(s.subs) || s.subs[id].count == 0 {
-		return "", ""
+		return nil, nil
 	}
 	sb := &s.subs[id]
 	k := s.keys.slot(sb.keyCls, sb.keySlot)
-	return string(k[:sb.userLen]), string(k[sb.userLen : sb.userLen+sb.mboxLen])
+	return k[:sb.userLen], k[sb.userLen : sb.userLen+sb.mboxLen]
 }
 
 // Waiters returns how many connections wait on id.

@@ -18,9 +18,10 @@ func makeToken(idx, gen uint32) Token { return Token(uint64(gen)<<32 | uint64(id
 func (t Token) index() uint32 { return uint32(t) }
 func (t Token) gen() uint32   { return uint32(t >> 32) }
 
-// inlineBlob is the size of the blob stored inside an entry; a typical
-// state blob (TestStateSize) fits, larger ones go to the arena.
-const inlineBlob = 64
+// inlineBlob is the size of the blob stored inside an entry, which makes
+// an entry 64 bytes; a typical state blob without its names (TestStateSize)
+// fits, larger ones go to the arena.
+const inlineBlob = 40
 
 // MaxBlob is the largest state blob a Table stores. A session whose state
 // is larger stays active.
@@ -34,11 +35,17 @@ type entry struct {
 	gen     uint32 // bumped on every Remove, see Token
 	blobLen uint16
 	class   uint8  // 0: blob inline; c > 0: arena class c-1
-	used    uint8  // 1 while the entry holds a connection
+	flags   uint8  // entryUsed, entryNoNames
 	slot    uint32 // arena slot; the next free entry while unused
 	since   int64  // hibernated since, Unix nanoseconds
 	inline  [inlineBlob]byte
 }
+
+// Entry flags.
+const (
+	entryUsed    = 1 << iota // the entry holds a connection
+	entryNoNames             // its blob lacks the names of its subscription's key (elideNames)
+)
 
 // Errors returned by Table methods.
 var (
@@ -155,9 +162,9 @@ func (t *Table) Insert(fd int, user, mailbox string, blob []byte, now time.Time)
 		e.gen = 1 // so that no Token is zero
 	}
 	e.fd = int32(fd)
-	e.used = 1
+	e.flags = entryUsed
 	e.since = now.UnixNano()
-	t.storeBlob(e, blob)
+	t.storeBlob(e, blob, []byte(user), []byte(mailbox))
 	for fd >= len(t.byFD) {
 		t.byFD = append(t.byFD, 0)
 	}
@@ -178,7 +185,7 @@ func (t *Table) get(tok Token) (*entry, error) {
 		return nil, ErrStaleToken
 	}
 	e := &t.entries[i]
-	if e.used == 0 || e.gen != tok.gen() {
+	if e.flags&entryUsed == 0 || e.gen != tok.gen() {
 		return nil, ErrStaleToken
 	}
 	return e, nil
@@ -210,7 +217,7 @@ type Info struct {
 	Sub           SubID
 	Since         time.Time
 	NextKeepalive time.Time
-	BlobLen       int
+	BlobLen       int // bytes stored: without the subscription's names when the table left them out
 }
 
 // Lookup returns what the table holds about tok.
@@ -246,10 +253,23 @@ func (t *Table) AppendBlob(dst []byte, tok Token) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("hibernate: blob: %w", err)
 	}
+	var stored []byte
 	if e.class == 0 {
-		return append(dst, e.inline[:e.blobLen]...), nil
+		stored = e.inline[:e.blobLen]
+	} else {
+		stored = t.arena.slot(e.class-1, e.slot)[:e.blobLen]
 	}
-	return append(dst, t.arena.slot(e.class-1, e.slot)[:e.blobLen]...), nil
+	if e.flags&entryNoNames == 0 {
+		return append(dst, stored...), nil
+	}
+	user, mailbox := t.names(tok.index())
+	return restoreNames(dst, stored, user, mailbox), nil
+}
+
+// names returns the key of the subscription entry idx waits on.
+func (t *Table) names(idx uint32) (user, mailbox []byte) {
+	id, _ := t.subs.Of(idx)
+	return t.subs.keyBytes(id)
 }
 
 // SetBlob replaces tok's state blob, for a wake by a mailbox change that
@@ -263,11 +283,21 @@ func (t *Table) SetBlob(tok Token, blob []byte) error {
 		return fmt.Errorf("hibernate: set blob: %d bytes: %w", len(blob), ErrBlobSize)
 	}
 	t.freeBlob(e)
-	t.storeBlob(e, blob)
+	user, mailbox := t.names(tok.index())
+	t.storeBlob(e, blob, user, mailbox)
 	return nil
 }
 
-func (t *Table) storeBlob(e *entry, blob []byte) {
+// storeBlob stores blob in e, without the user and mailbox names when it
+// holds them.
+func (t *Table) storeBlob(e *entry, blob, user, mailbox []byte) {
+	var short [inlineBlob]byte
+	if s, ok := elideNames(short[:0], blob, user, mailbox); ok && len(s) <= inlineBlob {
+		blob = s
+		e.flags |= entryNoNames
+	} else {
+		e.flags &^= entryNoNames
+	}
 	e.blobLen = uint16(len(blob))
 	if len(blob) <= inlineBlob {
 		e.class = 0

@@ -16,8 +16,10 @@ import (
 const million = 1_000_000
 
 // benchBlob is a typical state blob (TestStateSize), stored inline.
-func benchBlob(tb testing.TB) []byte {
-	s := typicalState()
+func benchBlob(tb testing.TB) []byte { return benchBlobOf(tb, typicalState()) }
+
+// benchBlobOf is the blob of s.
+func benchBlobOf(tb testing.TB, s State) []byte {
 	b, err := s.MarshalBinary()
 	if err != nil {
 		tb.Fatal(err)
@@ -37,13 +39,19 @@ func userNames(n int) []string {
 
 // fillTable hibernates n connections, fd i for entry i, spread over users
 // (devices = n/len(users) each, all on INBOX) and over one keepalive
-// interval.
-func fillTable(tb testing.TB, n int, users []string, blob []byte) (*Table, []Token) {
+// interval, each with st's blob under its own user's name.
+func fillTable(tb testing.TB, n int, users []string, st State) (*Table, []Token) {
 	t := NewTable(TableConfig{Capacity: n, Epoch: t0})
 	toks := make([]Token, n)
 	step := 2 * time.Minute / time.Duration(n)
+	var blob []byte
 	for i := range n {
-		tok, err := t.Insert(i, users[i%len(users)], "INBOX", blob, t0.Add(time.Duration(i)*step))
+		st.User, st.Mailbox = users[i%len(users)], "INBOX"
+		var err error
+		if blob, err = st.AppendBinary(blob[:0]); err != nil {
+			tb.Fatal(err)
+		}
+		tok, err := t.Insert(i, st.User, st.Mailbox, blob, t0.Add(time.Duration(i)*step))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -56,8 +64,13 @@ func fillTable(tb testing.TB, n int, users []string, blob []byte) (*Table, []Tok
 //
 //	go test -run '^$' -bench Table1M -benchmem ./hibernate/
 func BenchmarkTable1M(b *testing.B) {
-	blob := benchBlob(b)
-	users := userNames(million / 4) // four devices per user
+	users := userNames(million / 4)     // four devices per user
+	blobs := make([][]byte, len(users)) // each user's typical blob
+	for i, u := range users {
+		st := typicalState()
+		st.User = u
+		blobs[i] = benchBlobOf(b, st)
+	}
 	// Wakes come in no order: visit entries in a fixed random
 	// permutation, since a constant stride would let the hardware
 	// prefetcher hide the cache misses a real server pays.
@@ -76,13 +89,13 @@ func BenchmarkTable1M(b *testing.B) {
 				t, i = NewTable(TableConfig{Capacity: million, Epoch: t0}), 0
 				b.StartTimer()
 			}
-			if _, err := t.Insert(i, users[i%len(users)], "INBOX", blob, t0.Add(time.Duration(i)*step)); err != nil {
+			if _, err := t.Insert(i, users[i%len(users)], "INBOX", blobs[i%len(users)], t0.Add(time.Duration(i)*step)); err != nil {
 				b.Fatal(err)
 			}
 			i++
 		}
 	})
-	t, toks := fillTable(b, million, users, blob)
+	t, toks := fillTable(b, million, users, typicalState())
 	b.Run("LookupToken", func(b *testing.B) {
 		k := 0
 		for b.Loop() {
@@ -118,7 +131,7 @@ func BenchmarkTable1M(b *testing.B) {
 			if err := t.Remove(toks[i]); err != nil {
 				b.Fatal(err)
 			}
-			tok, err := t.Insert(i, users[i%len(users)], "INBOX", blob, t0)
+			tok, err := t.Insert(i, users[i%len(users)], "INBOX", blobs[i%len(users)], t0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -151,7 +164,7 @@ func BenchmarkTable1M(b *testing.B) {
 		for b.Loop() {
 			if k == million {
 				b.StopTimer()
-				t, toks = fillTable(b, million, users, blob)
+				t, toks = fillTable(b, million, users, typicalState())
 				k = 0
 				b.StartTimer()
 			}
@@ -163,7 +176,7 @@ func BenchmarkTable1M(b *testing.B) {
 	})
 	b.Run("FanOut", func(b *testing.B) {
 		// One delivery to a mailbox a million connections wait on.
-		t, _ := fillTable(b, million, []string{"alice@example.org"}, blob)
+		t, _ := fillTable(b, million, []string{"alice@example.org"}, typicalState())
 		sub, _ := t.Subscriptions().Lookup("alice@example.org", "INBOX")
 		waiters := make([]Token, 0, million)
 		for b.Loop() {
@@ -177,7 +190,7 @@ func BenchmarkTable1M(b *testing.B) {
 	b.Run("FanOutBlobs", func(b *testing.B) {
 		// The same, reading each waiter's blob, as a wake that replays
 		// from the blob does.
-		t, _ := fillTable(b, million, []string{"alice@example.org"}, blob)
+		t, _ := fillTable(b, million, []string{"alice@example.org"}, typicalState())
 		sub, _ := t.Subscriptions().Lookup("alice@example.org", "INBOX")
 		waiters := make([]Token, 0, million)
 		buf := make([]byte, 0, 128)
@@ -252,7 +265,7 @@ func TestMeasureTable(t *testing.T) {
 	for _, c := range cases {
 		users := userNames(c.users)
 		before := snapshot()
-		tb, toks := fillTable(t, million, users, blob)
+		tb, toks := fillTable(t, million, users, typicalState())
 		toks = nil // the caller's token list is not part of the table
 		after := snapshot()
 		wall, pause := gcCost()

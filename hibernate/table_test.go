@@ -16,8 +16,62 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 // TestEntrySize pins the entry layout: it is the bulk of the per-connection
 // cost, and it must stay pointer-free (checked by TestTableNotScanned).
 func TestEntrySize(t *testing.T) {
-	if got := unsafe.Sizeof(entry{}); got != 88 {
-		t.Errorf("entry is %d bytes, want 88", got)
+	if got := unsafe.Sizeof(entry{}); got != 64 {
+		t.Errorf("entry is %d bytes, want 64", got)
+	}
+}
+
+// TestTableElidesNames: a blob is stored without the user and mailbox
+// names its subscription already holds, so a sleeper with a long address
+// still fits its entry, and AppendBlob gives back the blob as inserted.
+func TestTableElidesNames(t *testing.T) {
+	long := typicalState()
+	long.User = "firstname.lastname@example-company.org"
+	other := typicalState()
+	other.User = "bob@example.org"
+	tests := []struct {
+		name          string
+		user, mailbox string // the subscription key given to Insert
+		blob          []byte
+		short         bool // stored without the names, inline
+	}{
+		{"typical", "alice@example.org", "INBOX", benchBlobOf(t, typicalState()), true},
+		{"long address", long.User, "INBOX", benchBlobOf(t, long), true},
+		{"names differ", "alice@example.org", "INBOX", benchBlobOf(t, other), false},
+		{"not a state", "alice@example.org", "INBOX", []byte("\x01\x00\x00\x11alice@example.org"), false},
+		{"empty", "alice@example.org", "INBOX", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := NewTable(TableConfig{})
+			tok, err := tb.Insert(7, tt.user, tt.mailbox, tt.blob, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, _ := tb.Lookup(tok)
+			if short := info.BlobLen < len(tt.blob); short != tt.short || (tt.short && info.BlobLen > inlineBlob) {
+				t.Errorf("stored %d of %d bytes; want names left out: %v, inline", info.BlobLen, len(tt.blob), tt.short)
+			}
+			if got, err := tb.AppendBlob([]byte("x"), tok); err != nil || !bytes.Equal(got, append([]byte("x"), tt.blob...)) {
+				t.Errorf("AppendBlob = %q, %v; want x + %q", got, err, tt.blob)
+			}
+			// SetBlob stores the next state the same way.
+			next := append(slices.Clone(tt.blob), 0)
+			if tt.blob != nil && tt.blob[0] == StateVersion && tt.name != "not a state" {
+				s := typicalState()
+				if err := s.UnmarshalBinary(tt.blob); err != nil {
+					t.Fatal(err)
+				}
+				s.Messages, s.UIDNext, s.UIDs = s.Messages+1, s.UIDNext+1, []UIDRange{{1, s.UIDNext}}
+				next = benchBlobOf(t, s)
+			}
+			if err := tb.SetBlob(tok, next); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := tb.AppendBlob(nil, tok); err != nil || !bytes.Equal(got, next) {
+				t.Errorf("after SetBlob: AppendBlob = %q, %v; want %q", got, err, next)
+			}
+		})
 	}
 }
 
