@@ -32,6 +32,7 @@ type config struct {
 	Metrics    string        `json:"metrics,omitempty"`
 	JSON       string        `json:"-"`
 	Conc       int           `json:"concurrency"`
+	Rate       float64       `json:"rate,omitempty"`
 	StepTO     time.Duration `json:"step_timeout_ns"`
 	RampTO     time.Duration `json:"ramp_timeout_ns"`
 	MemLimit   float64       `json:"mem_limit_gib"`
@@ -77,6 +78,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.Metrics, "metrics", "", "Prometheus URL of the server (e.g. http://127.0.0.1:9100/metrics)")
 	fs.StringVar(&c.JSON, "json", "", "write the results as JSON to this file")
 	fs.IntVar(&c.Conc, "concurrency", 32, "connections set up in parallel")
+	fs.Float64Var(&c.Rate, "rate", 0, "start at most this many connections per second (0: as fast as -concurrency allows); sets how many sessions are awake at once during the ramp")
 	fs.DurationVar(&c.StepTO, "step-timeout", 30*time.Second, "timeout of each protocol step while connecting")
 	fs.DurationVar(&c.RampTO, "ramp-timeout", 15*time.Minute, "longest time for opening all connections")
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
@@ -105,6 +107,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-cycles must be 0..%d", maxCycles)
 	case c.Repeats < 1 || c.Repeats > maxRepeats:
 		return fmt.Errorf("-fanout-repeats must be 1..%d", maxRepeats)
+	case c.Rate < 0:
+		return errors.New("-rate must not be negative")
 	case c.Conc < 1 || c.Conc > maxConc:
 		return fmt.Errorf("-concurrency must be 1..%d", maxConc)
 	case (c.Deliveries > 0 || c.Fanout) && c.MaildirFmt == "" && c.LMTP == "":

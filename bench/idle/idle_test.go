@@ -130,6 +130,17 @@ func TestRun(t *testing.T) {
 			}
 		},
 	}, {
+		name: "paced ramp",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Rate, c.LMTP = 4, 2, 20, ""
+		},
+		check: func(t *testing.T, r *results) {
+			// The fourth connection may start 3/20 s after the first.
+			if r.Ramp.Seconds < 0.15 {
+				t.Errorf("ramp took %.3f s, want at least 0.15 s at 20 connections a second", r.Ramp.Seconds)
+			}
+		},
+	}, {
 		name: "hibernate-and-wake cycles",
 		setup: func(c *config) {
 			c.N, c.PerUser, c.Cycles = 3, 3, 2
@@ -180,6 +191,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-n", "10", "-fanout", "-lmtp", "x:1"}, false, 1},
 		{[]string{"-n", "10", "-per-user", "5", "-users", "1"}, true, 0},
 		{[]string{"-n", "0"}, true, 0},
+		{[]string{"-n", "10", "-rate", "-1"}, true, 0},
 		{[]string{"-deliveries", "5"}, true, 0},
 		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/Maildir"}, true, 0},
 		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/%s/Maildir"}, false, 200},

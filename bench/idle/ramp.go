@@ -60,6 +60,14 @@ func openAll(ctx context.Context, c *config, conns []*imapConn, from, to int, id
 	}
 feed:
 	for i := from; i < to; i++ {
+		if c.Rate > 0 {
+			due := start.Add(time.Duration(float64(i-from) / c.Rate * float64(time.Second)))
+			select {
+			case <-time.After(time.Until(due)):
+			case <-ctx.Done():
+				break feed
+			}
+		}
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
