@@ -3,6 +3,7 @@ package maildir
 import (
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // watchesPerBox is how many folders of a held mailbox are watched: new/,
@@ -45,4 +46,12 @@ func watchTable(t testing.TB, w *diskWatcher) int {
 		t.Fatalf("%d slots in use and %d free of %d", used, len(w.free), len(w.slots))
 	}
 	return len(w.wds)
+}
+
+// TestBoxWatchSize: every sleeping user's watched INBOX keeps a boxWatch,
+// so it must stay in the 64-byte size class.
+func TestBoxWatchSize(t *testing.T) {
+	if n := unsafe.Sizeof(boxWatch{}); n > 64 {
+		t.Fatalf("boxWatch is %d bytes, want at most 64", n)
+	}
 }
