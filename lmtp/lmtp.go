@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,13 +156,41 @@ func (p slogPrinter) Println(v ...any)               { p.log.Warn(strings.TrimSu
 // keys statuses by it) and the user it reaches.
 type rcpt struct {
 	addr, user string
+	// inbox is the user's INBOX, opened at RCPT (openAhead); nil when
+	// it was not, and deliver opens it.
+	inbox *openInbox
 }
+
+// openInbox is a user's INBOX held open, with the user's handle.
+type openInbox struct {
+	u  mailstore.User
+	mb mailstore.Mailbox
+}
+
+func (o *openInbox) close() {
+	o.mb.Close()
+	o.u.Close()
+}
+
+// openAhead is how many recipients of a transaction get their INBOX
+// opened at RCPT rather than after DATA. Opening a user's index (an mmap
+// and its page faults, the freelist) is the largest step of a delivery to
+// a user whose index is closed, such as one whose IMAP sessions are all
+// hibernated; done while the MTA sends DATA and the message, it is out of
+// the time between the end of the message and the user's clients hearing
+// of it. Each recipient opened ahead holds a file descriptor until the
+// transaction ends, so only the first few are.
+const openAhead = 8
 
 type session struct {
 	s      *Server
 	remote string
 	from   string
-	rcpts  []rcpt
+	// mu guards rcpts and loggedOut: go-smtp calls Logout from another
+	// goroutine when the server closes.
+	mu        sync.Mutex
+	rcpts     []rcpt
+	loggedOut bool
 }
 
 var (
@@ -169,12 +198,34 @@ var (
 	errLookup = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure looking up the recipient"}
 )
 
+// Reset ends the transaction: go-smtp calls it after DATA and on RSET,
+// and the INBOXes opened ahead are closed.
 func (ss *session) Reset() {
 	ss.from = ""
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	closeInboxes(ss.rcpts)
 	ss.rcpts = nil
 }
 
-func (ss *session) Logout() error { return nil }
+// Logout ends the session, closing what a transaction left open.
+func (ss *session) Logout() error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	closeInboxes(ss.rcpts)
+	ss.rcpts = nil
+	ss.loggedOut = true
+	return nil
+}
+
+// closeInboxes closes the INBOXes of rcpts opened ahead.
+func closeInboxes(rcpts []rcpt) {
+	for _, rc := range rcpts {
+		if rc.inbox != nil {
+			rc.inbox.close()
+		}
+	}
+}
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	ss.from = from
@@ -192,8 +243,40 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.s.log.Info("unknown recipient", "rcpt", to, "remote", ss.remote)
 		return errNoUser
 	}
-	ss.rcpts = append(ss.rcpts, rcpt{addr: to, user: user})
+	rc := rcpt{addr: to, user: user}
+	ss.mu.Lock()
+	ahead := len(ss.rcpts) < openAhead
+	ss.mu.Unlock()
+	if ahead {
+		rc.inbox = ss.s.openInbox(user)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.loggedOut {
+		closeInboxes([]rcpt{rc})
+		return errors.New("session closed")
+	}
+	ss.rcpts = append(ss.rcpts, rc)
 	return nil
+}
+
+// openInbox opens a user's INBOX ahead of a delivery (openAhead); nil if
+// that fails, and the delivery tries again and reports what it meets.
+func (s *Server) openInbox(user string) *openInbox {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u, err := s.cfg.Store.User(ctx, user)
+	if err != nil {
+		s.log.Debug("open user ahead of delivery", "user", user, "err", err)
+		return nil
+	}
+	mb, err := u.Mailbox(ctx, "INBOX")
+	if err != nil {
+		u.Close()
+		s.log.Debug("open INBOX ahead of delivery", "user", user, "err", err)
+		return nil
+	}
+	return &openInbox{u: u, mb: mb}
 }
 
 // Data is only used outside LMTP mode; the server always runs in LMTP mode.
@@ -232,8 +315,15 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		os.Remove(spool.Name())
 	}()
 	ss.s.cfg.Metrics.received(size)
-	for _, rc := range ss.rcpts {
-		uid, err := ss.deliver(spool, rc.user)
+	// The deliveries own the recipients' INBOXes from here: a Logout
+	// meanwhile (the server closing) must not close one under an Append.
+	ss.mu.Lock()
+	rcpts := ss.rcpts
+	ss.rcpts = nil
+	ss.mu.Unlock()
+	defer closeInboxes(rcpts)
+	for _, rc := range rcpts {
+		uid, err := ss.deliver(spool, rc)
 		if err != nil {
 			ss.s.log.Error("delivery failed", "user", rc.user, "rcpt", rc.addr, "err", err)
 			se := storeError(err)
@@ -272,7 +362,8 @@ func (ss *session) spool(r io.Reader) (*os.File, int64, error) {
 	return f, int64(n1) + n2, nil
 }
 
-func (ss *session) deliver(spool *os.File, user string) (uint32, error) {
+func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, error) {
+	user := rc.user
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("rewind spool: %w", err)
 	}
@@ -280,16 +371,21 @@ func (ss *session) deliver(spool *os.File, user string) (uint32, error) {
 	// commits or not, and the MTA retries what it did not hear 250 for.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	u, err := ss.s.cfg.Store.User(ctx, user)
-	if err != nil {
-		return 0, fmt.Errorf("open user %s: %w", user, err)
+	var mb mailstore.Mailbox
+	if rc.inbox != nil {
+		mb = rc.inbox.mb // closed by Reset
+	} else {
+		u, err := ss.s.cfg.Store.User(ctx, user)
+		if err != nil {
+			return 0, fmt.Errorf("open user %s: %w", user, err)
+		}
+		defer u.Close()
+		mb, err = u.Mailbox(ctx, "INBOX")
+		if err != nil {
+			return 0, fmt.Errorf("open INBOX of %s: %w", user, err)
+		}
+		defer mb.Close()
 	}
-	defer u.Close()
-	mb, err := u.Mailbox(ctx, "INBOX")
-	if err != nil {
-		return 0, fmt.Errorf("open INBOX of %s: %w", user, err)
-	}
-	defer mb.Close()
 	uid, err := mb.Append(ctx, spool, nil, time.Time{})
 	if err != nil {
 		return 0, fmt.Errorf("append to INBOX of %s: %w", user, err)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,4 +322,134 @@ func TestLongLines(t *testing.T) {
 	if got := f.inbox(t, "alice"); len(got) != 1 || !strings.HasSuffix(got[0], long) {
 		t.Errorf("stored %d messages", len(got))
 	}
+}
+
+// countingStore counts the users and mailboxes its store has open.
+type countingStore struct {
+	mailstore.Store
+	open *atomic.Int64
+}
+
+func (s countingStore) User(ctx context.Context, name string) (mailstore.User, error) {
+	u, err := s.Store.User(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.open.Add(1)
+	return &countedUser{User: u, open: s.open}, nil
+}
+
+type countedUser struct {
+	mailstore.User
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (u *countedUser) Close() error {
+	u.once.Do(func() { u.open.Add(-1) })
+	return u.User.Close()
+}
+
+func (u *countedUser) Mailbox(ctx context.Context, name string) (mailstore.Mailbox, error) {
+	mb, err := u.User.Mailbox(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	u.open.Add(1)
+	return &countedMailbox{Mailbox: mb, open: u.open}, nil
+}
+
+type countedMailbox struct {
+	mailstore.Mailbox
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (m *countedMailbox) Close() error {
+	m.once.Do(func() { m.open.Add(-1) })
+	return m.Mailbox.Close()
+}
+
+// TestOpenAhead: the INBOXes of the first openAhead recipients are open
+// once RCPT is answered (the user's handle and the mailbox's), and every
+// handle is closed when the transaction ends: after DATA, on RSET, and
+// when the MTA goes away in the middle.
+func TestOpenAhead(t *testing.T) {
+	var open atomic.Int64
+	dir := users{}
+	var rcpts []string
+	for i := range openAhead + 2 {
+		dir[fmt.Sprintf("u%d", i)] = true
+		rcpts = append(rcpts, fmt.Sprintf("u%d@x.test", i))
+	}
+	f := start(t, dir, nil, func(c *Config) { c.Store = countingStore{c.Store, &open} })
+	waitOpen := func(want int64) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); open.Load() != want; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d handles open, want %d", open.Load(), want)
+			}
+		}
+	}
+	dial := func() *smtp.Client {
+		t.Helper()
+		conn, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := smtp.NewClientLMTP(conn)
+		if err := c.Hello("mta.test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Mail("sender@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	c := dial()
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := open.Load(); n != 2*openAhead {
+		t.Fatalf("%d handles open after %d RCPTs, want %d", n, len(rcpts), 2*openAhead)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, msg)
+	if _, err := w.CloseWithLMTPResponse(); err != nil {
+		t.Fatalf("DATA: %v", err)
+	}
+	waitOpen(0)
+	for _, r := range rcpts {
+		if n := len(f.inbox(t, strings.TrimSuffix(r, "@x.test"))); n != 1 {
+			t.Fatalf("%s has %d messages, want 1", r, n)
+		}
+	}
+
+	if err := c.Mail("sender@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(rcpts[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := open.Load(); n != 2 {
+		t.Fatalf("%d handles open after one RCPT, want 2", n)
+	}
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(0)
+	c.Close()
+
+	c = dial()
+	if err := c.Rcpt(rcpts[1], nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // the MTA hangs up after RCPT
+	waitOpen(0)
 }

@@ -57,6 +57,13 @@
 // or moved away ends its watch; the mailbox then counts as unwatched, as
 // below, until a hold or a Maildir root event watches it again.
 //
+// On Linux a held mailbox's tmp/ is watched too, for creations alone: an
+// MDA writes (and fsyncs) a message there before renaming it into new/,
+// so a file created in tmp/ announces a delivery. The user's index, if
+// closed, is opened then and left to linger (Store.warm), and the
+// delivery's transaction finds it open; nothing is read or changed, and
+// warming stops while 256 indexes linger.
+//
 // The first file event after a quiet spell is applied at once, so a
 // delivery reaches IDLE clients without delay; events that follow within
 // Options.EventDelay (10 ms) are gathered and applied together, one

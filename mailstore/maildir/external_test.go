@@ -255,7 +255,7 @@ func TestOneInotifyWatch(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		cancels = append(cancels, s.Watch("dave", "INBOX", func(mailstore.Event) {}))
 	}
-	if n := watchTable(t, s.w); n != 2 { // new/ and cur/
+	if n := watchTable(t, s.w); n != watchesPerBox { // new/, cur/ (and tmp/)
 		t.Fatalf("%d inotify watches", n)
 	}
 	s.w.mu.Lock()
@@ -267,7 +267,7 @@ func TestOneInotifyWatch(t *testing.T) {
 	for i, cancel := range cancels {
 		cancel()
 		cancel() // a second call must not release another's hold
-		if n := watchTable(t, s.w); i < len(cancels)-1 && n != 2 || i == len(cancels)-1 && n != 0 {
+		if n := watchTable(t, s.w); i < len(cancels)-1 && n != watchesPerBox || i == len(cancels)-1 && n != 0 {
 			t.Fatalf("%d inotify watches after %d of %d releases", n, i+1, len(cancels))
 		}
 	}

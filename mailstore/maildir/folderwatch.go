@@ -15,6 +15,10 @@ type folderWatcher interface {
 	// add watches a folder for entries created, written, moved in or out
 	// and removed.
 	add(path string) (wd int32, err error)
+	// addCreates watches a folder for entries created in it, and for
+	// nothing else. Where that cannot be asked for it fails with
+	// errCreatesOnly and the folder is not watched.
+	addCreates(path string) (wd int32, err error)
 	// remove ends a watch; a watch the kernel already dropped is no error.
 	remove(wd int32)
 	// events delivers folder events. It is closed when the watcher is.
@@ -47,6 +51,10 @@ type folderEvent struct {
 	op   folderOp
 	name string // the entry, for opEntry
 }
+
+// errCreatesOnly says that a folderWatcher cannot watch for creations
+// alone (fsnotify reports every write too).
+var errCreatesOnly = errors.New("folder watch: no watch for creations alone here")
 
 // errEventOverflow reports that the kernel's event queue overflowed and
 // events were lost.

@@ -18,6 +18,12 @@ import (
 const inotifyMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
 	unix.IN_DELETE | unix.IN_MODIFY | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
+// inotifyCreatesMask asks for entries created in a folder and nothing
+// more: a Maildir's tmp/, where a file's writes would otherwise each be an
+// event. IN_MASK_ADD: should the folder be watched already under another
+// name, its watch keeps the events it had.
+const inotifyCreatesMask = unix.IN_CREATE | unix.IN_ONLYDIR | unix.IN_MASK_ADD
+
 // inotifyEntryOps are the events about a folder's entries.
 const inotifyEntryOps = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
 	unix.IN_DELETE | unix.IN_MODIFY
@@ -50,11 +56,17 @@ func newFolderWatcher() (folderWatcher, error) {
 	return in, nil
 }
 
-func (in *inotify) add(path string) (int32, error) {
+func (in *inotify) add(path string) (int32, error) { return in.addMask(path, inotifyMask) }
+
+func (in *inotify) addCreates(path string) (int32, error) {
+	return in.addMask(path, inotifyCreatesMask)
+}
+
+func (in *inotify) addMask(path string, mask uint32) (int32, error) {
 	var wd int
 	var err error
 	if cerr := in.raw.Control(func(fd uintptr) {
-		wd, err = unix.InotifyAddWatch(int(fd), path, inotifyMask)
+		wd, err = unix.InotifyAddWatch(int(fd), path, mask)
 	}); cerr != nil {
 		err = cerr
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func TestInotifyWatches(t *testing.T) {
 		{
 			name:    "held",
 			change:  func(t *testing.T, e *watchEnv) {},
-			watches: 2, deliver: "Lists",
+			watches: 3, deliver: "Lists",
 		},
 		{
 			name: "folder removed, made again and opened",
@@ -101,7 +102,7 @@ func TestInotifyWatches(t *testing.T) {
 				}
 				e.open(t, "Lists")
 			},
-			watches: 2, deliver: "Lists",
+			watches: 3, deliver: "Lists",
 		},
 		{
 			name: "deleted and created again by the store, then watched",
@@ -116,7 +117,7 @@ func TestInotifyWatches(t *testing.T) {
 				}
 				e.watch("Lists")
 			},
-			watches: 2, deliver: "Lists",
+			watches: 3, deliver: "Lists",
 		},
 		{
 			name: "renamed by the store",
@@ -125,7 +126,7 @@ func TestInotifyWatches(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			watches: 2, deliver: "Old/Lists",
+			watches: 3, deliver: "Old/Lists",
 		},
 		{
 			name: "new/ moved away",
@@ -135,7 +136,7 @@ func TestInotifyWatches(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			watches: 1, // cur/; the moved folder is no longer the mailbox's
+			watches: 2, // cur/ and tmp/; the moved folder is no longer the mailbox's
 		},
 		{
 			// The kernel answers with Lists' descriptors: Lists keeps
@@ -147,16 +148,16 @@ func TestInotifyWatches(t *testing.T) {
 				}
 				e.watch("Alias")
 			},
-			watches: 2, deliver: "Lists",
+			watches: 3, deliver: "Lists",
 		},
 		{
 			name: "user-wide hold",
 			change: func(t *testing.T, e *watchEnv) {
 				e.watch("")
 			},
-			// The root, and new/ and cur/ of INBOX, Lists and the
-			// default mailboxes.
-			watches: 1 + 2*(2+len(defaultNames())), deliver: "Lists",
+			// The root, and new/, cur/ and tmp/ of INBOX, Lists and
+			// the default mailboxes.
+			watches: 1 + 3*(2+len(defaultNames())), deliver: "Lists",
 		},
 	}
 	for _, tc := range tests {
@@ -178,7 +179,7 @@ func TestInotifyWatches(t *testing.T) {
 			defer stop()
 			e := &watchEnv{s: s, u: u, md: filepath.Join(root, "users", "ida", "Maildir")}
 			e.watch("Lists")
-			waitWatches(t, s, 2)
+			waitWatches(t, s, 3) // new/, cur/, tmp/
 			tc.change(t, e)
 			waitWatches(t, s, tc.watches)
 			if tc.deliver != "" {
@@ -281,7 +282,7 @@ func TestInotifyCloseEndsReader(t *testing.T) {
 	}
 	u.Close()
 	cancel := s.Watch("uma", "INBOX", func(mailstore.Event) {})
-	waitWatches(t, s, 2)
+	waitWatches(t, s, 3)
 	in := s.w.fw.(*inotify)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
@@ -300,4 +301,67 @@ func TestInotifyCloseEndsReader(t *testing.T) {
 		t.Fatal("a watch was added after Close")
 	}
 	cancel()
+}
+
+// TestWarmBeforeDelivery: a file created in the tmp/ of a watched mailbox
+// opens its user's closed index (and nothing more: no event, no change),
+// so that the rename into new/ that follows finds it open; the delivery
+// is then seen as always.
+func TestWarmBeforeDelivery(t *testing.T) {
+	s, root := testStore(t, Options{})
+	s.mu.Lock()
+	s.linger = 50 * time.Millisecond
+	s.mu.Unlock()
+	u, err := s.User(context.Background(), "vera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	w := watchEventsAll(t, s, "vera", "INBOX", true)
+	waitIndexesClosed(t, s) // the watch's rescan opened it for a moment
+	s.mu.Lock()
+	s.linger = time.Minute // the warmed index must still be open when looked at
+	s.mu.Unlock()
+
+	md := filepath.Join(root, "users", "vera", "Maildir")
+	tmp := filepath.Join(md, "tmp", "1700000000.P1Q1.host")
+	if err := os.WriteFile(tmp, []byte(msg("warm")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); openIndexes(s) != 1; sleepMs(2) {
+		if time.Now().After(deadline) {
+			t.Fatal("the index was not opened for the file in tmp/")
+		}
+	}
+	select {
+	case ev := <-w.ch:
+		t.Fatalf("event %+v for a file in tmp/", ev)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := os.Rename(tmp, filepath.Join(md, "new", "1700000000.P1Q1.host")); err != nil {
+		t.Fatal(err)
+	}
+	ev := w.wait(t, mailstore.MessagesAdded, eventDeadline)
+	if !reflect.DeepEqual(ev.UIDs, []uint32{1}) {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+// TestWarmBound: warming never holds more than maxLingering indexes open;
+// past that a file in tmp/ opens nothing.
+func TestWarmBound(t *testing.T) {
+	s, _ := testStore(t, Options{NoSync: true})
+	s.mu.Lock()
+	s.linger = time.Minute
+	s.mu.Unlock()
+	for i := range maxLingering {
+		s.warm(fmt.Sprintf("u%d", i))
+	}
+	if n := openIndexes(s); n != maxLingering {
+		t.Fatalf("%d indexes open after %d warms, want %d", n, maxLingering, maxLingering)
+	}
+	s.warm("one-more")
+	if n := openIndexes(s); n != maxLingering {
+		t.Fatalf("%d indexes open after a warm past the bound, want %d", n, maxLingering)
+	}
 }

@@ -56,6 +56,10 @@ func (f *fsnotifyWatcher) add(path string) (int32, error) {
 	return f.last, nil
 }
 
+// addCreates is not offered: fsnotify would report every write into the
+// folder as well, and the creations are only a hint (diskWatcher.warm).
+func (f *fsnotifyWatcher) addCreates(string) (int32, error) { return 0, errCreatesOnly }
+
 func (f *fsnotifyWatcher) remove(wd int32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -213,6 +213,31 @@ func (s *Store) acquire(name string) (*userState, error) {
 	return u, nil
 }
 
+// warm opens a user's index ahead of a delivery, if it is closed, and
+// lets it linger (indexLinger) for the delivery to find open. An MDA
+// writes a message into tmp/ (and fsyncs it) before renaming it into
+// new/, so a file created in tmp/ tells of a delivery a millisecond or
+// more ahead: opening the index then takes the open, the largest step of
+// a delivery to a sleeping user, out of the time between the rename and
+// the sleeper's EXISTS. Nothing is read or changed, so a file that never
+// arrives costs an open and a close. Warming never displaces an index:
+// once maxLingering indexes linger it does nothing.
+func (s *Store) warm(name string) {
+	s.mu.Lock()
+	skip := s.closed || s.users[name] != nil || s.lingering >= maxLingering
+	s.mu.Unlock()
+	if skip {
+		return
+	}
+	u, err := s.acquire(name)
+	if err != nil {
+		// The delivery's own transaction will meet and report it.
+		s.log.Debug("open index ahead of a delivery", "user", name, "err", err)
+		return
+	}
+	s.release(u)
+}
+
 func (s *Store) retainLocked(u *userState) {
 	if u.refs == 0 {
 		u.closeTimer.Stop()

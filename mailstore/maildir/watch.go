@@ -16,7 +16,12 @@ import (
 type boxKey struct{ user, mailbox string }
 
 // subNames are a mailbox's watched folders, in the order of boxWatch.wds.
-var subNames = [2]string{"new", "cur"}
+// new/ and cur/ hold its messages; tmp/ is watched for creations only, as
+// the hint that a delivery is on its way (diskWatcher.warm).
+var subNames = [3]string{"new", "cur", "tmp"}
+
+// tmpSub is the index of tmp/ in subNames and boxWatch.wds.
+const tmpSub = 2
 
 // boxWatch is the disk watch of one mailbox: one watch on each of new/ and
 // cur/, however many handles and subscribers hold it. A user's Maildir
@@ -25,17 +30,24 @@ var subNames = [2]string{"new", "cur"}
 // made again from the key when needed, which is rarely.
 type boxWatch struct {
 	key   boxKey
-	holds int
-	gen   uint64   // bumped each time the watches are (re)added
-	wds   [2]int32 // watch descriptors of new/ and cur/; 0: not watched
-	slot  uint32   // index in diskWatcher.slots while any wd is set
+	gen   uint64 // bumped each time the watches are (re)added
+	holds int32  // int32: with wds and slot the record stays 64 bytes
+	// wds are the watch descriptors of new/, cur/ and tmp/; 0: not
+	// watched.
+	wds  [3]int32
+	slot uint32 // index in diskWatcher.slots while any wd is set
 	// synced: a full sync completed since the watches were added at gen.
 	synced bool
 	gone   bool // the mailbox was deleted: holds no longer add watches
 }
 
-// watched reports whether any folder of the mailbox is watched.
-func (b *boxWatch) watched() bool { return b.wds != [2]int32{} }
+// watched reports whether the mailbox's messages are watched: new/ or
+// cur/ (tmp/ tells of no message).
+func (b *boxWatch) watched() bool { return b.wds[0] != 0 || b.wds[1] != 0 }
+
+// hasWatch reports whether any folder of the mailbox, tmp/ included, is
+// watched: the boxWatch then has a slot.
+func (b *boxWatch) hasWatch() bool { return b.wds != [3]int32{} }
 
 // pending gathers one mailbox's file events until the watcher acts on them.
 type pending struct {
@@ -51,14 +63,15 @@ type pending struct {
 //
 // Watches are kept compact, since every hibernated user holds one on its
 // INBOX: wds maps a watch descriptor to a slot of slots and the folder
-// (new/ or cur/) in the low bit; the boxWatch in the slot knows the rest.
+// (new/, cur/ or tmp/) in the low two bits; the boxWatch in the slot
+// knows the rest.
 type diskWatcher struct {
 	s  *Store
 	fw folderWatcher
 
 	mu    sync.Mutex
 	boxes map[boxKey]*boxWatch
-	wds   map[int32]uint32 // wd -> slot<<1 | index in boxWatch.wds
+	wds   map[int32]uint32 // wd -> slot<<2 | index in boxWatch.wds
 	slots []*boxWatch      // boxWatches with a watch; nil: free
 	free  []uint32         // free slots
 	// userWide counts each user's user-wide holds.
@@ -211,6 +224,19 @@ func (w *diskWatcher) addPathsLocked(b *boxWatch) {
 	b.gen = w.gen
 	b.synced = false
 	for i, sub := range subNames {
+		if b.wds[i] != 0 {
+			continue // still watched (only new/ or cur/ went away)
+		}
+		if i == tmpSub {
+			// Only a hint: a folder watcher that cannot watch for
+			// creations alone, or a missing tmp/, leaves it out.
+			if wd, err := w.fw.addCreates(filepath.Join(dir, sub)); err == nil {
+				w.bindLocked(b, i, wd)
+			} else if !errors.Is(err, errCreatesOnly) && !errors.Is(err, os.ErrNotExist) {
+				w.s.log.Debug("watch tmp folder", "user", b.key.user, "mailbox", b.key.mailbox, "err", err)
+			}
+			continue
+		}
 		wd, err := w.fw.add(filepath.Join(dir, sub))
 		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) {
@@ -231,7 +257,7 @@ func (w *diskWatcher) bindLocked(b *boxWatch, i int, wd int32) {
 		w.s.log.Warn("mailbox folder watched twice", "user", b.key.user, "mailbox", b.key.mailbox, "folder", subNames[i])
 		return
 	}
-	if !b.watched() {
+	if !b.hasWatch() {
 		if n := len(w.free); n > 0 {
 			b.slot = w.free[n-1]
 			w.free = w.free[:n-1]
@@ -242,7 +268,7 @@ func (w *diskWatcher) bindLocked(b *boxWatch, i int, wd int32) {
 		w.slots[b.slot] = b
 	}
 	b.wds[i] = wd
-	w.wds[wd] = b.slot<<1 | uint32(i)
+	w.wds[wd] = b.slot<<2 | uint32(i)
 }
 
 // unbindLocked forgets folder i of b, whose watch has ended or is ending.
@@ -250,7 +276,7 @@ func (w *diskWatcher) unbindLocked(b *boxWatch, i int) {
 	delete(w.wds, b.wds[i])
 	b.wds[i] = 0
 	b.synced = false
-	if !b.watched() {
+	if !b.hasWatch() {
 		w.slots[b.slot] = nil
 		w.free = append(w.free, b.slot)
 	}
@@ -403,7 +429,10 @@ func (w *diskWatcher) loop() {
 			if !ok {
 				return
 			}
-			queued := w.take(ev)
+			queued, warm := w.take(ev)
+			if warm != "" {
+				w.s.warm(warm)
+			}
 			if window || !queued {
 				continue
 			}
@@ -448,40 +477,45 @@ func (w *diskWatcher) loop() {
 	}
 }
 
-// take records one file event; false when it asks for no work.
-func (w *diskWatcher) take(ev folderEvent) bool {
+// take records one file event; work is false when it asks for no work.
+// A file created in a mailbox's tmp/ asks for none: warm names its user,
+// whose index is worth opening before the delivery lands (warm).
+func (w *diskWatcher) take(ev folderEvent) (work bool, warm string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ref, ok := w.wds[ev.wd]
 	if !ok {
 		// A watch removed since the kernel queued the event.
-		return false
+		return false, ""
 	}
-	b, i := w.slots[ref>>1], int(ref&1)
+	b, i := w.slots[ref>>2], int(ref&3)
 	switch ev.op {
 	case opWatchEnded:
 		w.unbindLocked(b, i)
-		return false
+		return false, ""
 	case opFolderMoved:
 		// The watch follows the folder to wherever it went: end it, so
 		// the mailbox counts as unwatched and is rescanned when opened.
 		w.unbindLocked(b, i)
 		w.fw.remove(ev.wd)
-		return false
+		return false, ""
 	}
 	if b.key.mailbox == "" {
 		// A Maildir root: Maildir++ folders are its dot entries.
 		if len(ev.name) > 1 && ev.name[0] == '.' {
 			w.rootQueue[b.key.user] = true
-			return true
+			return true, ""
 		}
-		return false
+		return false, ""
+	}
+	if i == tmpSub {
+		return false, b.key.user
 	}
 	if ignoredName(ev.name) {
-		return false
+		return false, ""
 	}
 	w.enqueueLocked(b.key, false, subNames[i], ev.name)
-	return true
+	return true, ""
 }
 
 // drain takes the events the reader has ready without waiting for more.

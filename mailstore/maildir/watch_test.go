@@ -1,6 +1,14 @@
 package maildir
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+	"unsafe"
+)
+
+// watchesPerBox is how many folders of a held mailbox are watched: new/,
+// cur/ and, where creations alone can be watched (inotify), tmp/.
+var watchesPerBox = map[bool]int{true: 3, false: 2}[runtime.GOOS == "linux"]
 
 // watchTable checks that the watcher's tables agree with each other: each
 // descriptor names a slot in use whose boxWatch has that descriptor, and
@@ -11,7 +19,7 @@ func watchTable(t testing.TB, w *diskWatcher) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for wd, ref := range w.wds {
-		slot, i := ref>>1, ref&1
+		slot, i := ref>>2, ref&3
 		if int(slot) >= len(w.slots) || w.slots[slot] == nil {
 			t.Fatalf("wd %d names free slot %d", wd, slot)
 		}
@@ -25,11 +33,11 @@ func watchTable(t testing.TB, w *diskWatcher) int {
 			continue
 		}
 		used++
-		if b.slot != uint32(slot) || !b.watched() {
+		if b.slot != uint32(slot) || !b.hasWatch() {
 			t.Fatalf("slot %d holds %v with slot %d and wds %v", slot, b.key, b.slot, b.wds)
 		}
 		for i, wd := range b.wds {
-			if ref, ok := w.wds[wd]; wd != 0 && (!ok || ref != uint32(slot)<<1|uint32(i)) {
+			if ref, ok := w.wds[wd]; wd != 0 && (!ok || ref != uint32(slot)<<2|uint32(i)) {
 				t.Fatalf("%v folder %d has wd %d, which names %d", b.key, i, wd, ref)
 			}
 		}
@@ -38,4 +46,12 @@ func watchTable(t testing.TB, w *diskWatcher) int {
 		t.Fatalf("%d slots in use and %d free of %d", used, len(w.free), len(w.slots))
 	}
 	return len(w.wds)
+}
+
+// TestBoxWatchSize: every sleeping user's watched INBOX keeps a boxWatch,
+// so it must stay in the 64-byte size class.
+func TestBoxWatchSize(t *testing.T) {
+	if n := unsafe.Sizeof(boxWatch{}); n > 64 {
+		t.Fatalf("boxWatch is %d bytes, want at most 64", n)
+	}
 }
