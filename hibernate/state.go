@@ -205,15 +205,23 @@ func HighestModSeqOf(data []byte) (uint64, error) {
 	if data[0] != StateVersion {
 		return 0, fmt.Errorf("%w %d", ErrVersion, data[0])
 	}
-	d := decoder{b: data[1:]}
-	d.uvarint("flags")
-	d.uvarint("enabled")
+	d := afterHeader(data)
 	d.skip("user")
 	d.skip("mailbox")
 	d.skip("idle tag")
 	d.uvarint("uidvalidity")
 	v := d.uvarint("modseq")
 	return v, d.err
+}
+
+// afterHeader returns a decoder of an encoded State (version byte
+// checked by the caller) at its user field, past the flags and the
+// enabled extensions.
+func afterHeader(data []byte) decoder {
+	d := decoder{b: data[1:]}
+	d.uvarint("flags")
+	d.uvarint("enabled")
+	return d
 }
 
 // namesAt returns where the user and mailbox fields of an encoded State
@@ -223,9 +231,7 @@ func namesAt(blob []byte) (from, to int, user, mailbox []byte, ok bool) {
 	if len(blob) == 0 || blob[0] != StateVersion {
 		return 0, 0, nil, nil, false
 	}
-	d := decoder{b: blob[1:]}
-	d.uvarint("flags")
-	d.uvarint("enabled")
+	d := afterHeader(blob)
 	from = len(blob) - len(d.b)
 	user = d.raw("user")
 	mailbox = d.raw("mailbox")
@@ -247,9 +253,7 @@ func elideNames(dst, blob []byte, user, mailbox []byte) ([]byte, bool) {
 // restoreNames appends to dst the blob that elideNames shortened to
 // short, with user and mailbox back in their place.
 func restoreNames(dst, short []byte, user, mailbox []byte) []byte {
-	d := decoder{b: short[1:]}
-	d.uvarint("flags")
-	d.uvarint("enabled")
+	d := afterHeader(short)
 	at := len(short) - len(d.b)
 	dst = append(dst, short[:at]...)
 	dst = append(appendUvarint(dst, uint64(len(user))), user...)

@@ -248,7 +248,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ahead := len(ss.rcpts) < openAhead
 	ss.mu.Unlock()
 	if ahead {
-		rc.inbox = ss.s.openInbox(user)
+		rc.inbox = ss.s.openInboxAhead(user)
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -260,23 +260,32 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// openInbox opens a user's INBOX ahead of a delivery (openAhead); nil if
-// that fails, and the delivery tries again and reports what it meets.
-func (s *Server) openInbox(user string) *openInbox {
+// openInboxAhead opens a user's INBOX ahead of a delivery (openAhead);
+// nil if that fails, and the delivery tries again and reports what it
+// meets.
+func (s *Server) openInboxAhead(user string) *openInbox {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	in, err := s.openInbox(ctx, user)
+	if err != nil {
+		s.log.Debug("open INBOX ahead of delivery", "user", user, "err", err)
+		return nil
+	}
+	return in
+}
+
+// openInbox opens a user and its INBOX.
+func (s *Server) openInbox(ctx context.Context, user string) (*openInbox, error) {
 	u, err := s.cfg.Store.User(ctx, user)
 	if err != nil {
-		s.log.Debug("open user ahead of delivery", "user", user, "err", err)
-		return nil
+		return nil, fmt.Errorf("open user %s: %w", user, err)
 	}
 	mb, err := u.Mailbox(ctx, "INBOX")
 	if err != nil {
 		u.Close()
-		s.log.Debug("open INBOX ahead of delivery", "user", user, "err", err)
-		return nil
+		return nil, fmt.Errorf("open INBOX of %s: %w", user, err)
 	}
-	return &openInbox{u: u, mb: mb}
+	return &openInbox{u: u, mb: mb}, nil
 }
 
 // Data is only used outside LMTP mode; the server always runs in LMTP mode.
@@ -371,22 +380,15 @@ func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, error) {
 	// commits or not, and the MTA retries what it did not hear 250 for.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var mb mailstore.Mailbox
-	if rc.inbox != nil {
-		mb = rc.inbox.mb // closed by Reset
-	} else {
-		u, err := ss.s.cfg.Store.User(ctx, user)
-		if err != nil {
-			return 0, fmt.Errorf("open user %s: %w", user, err)
+	in := rc.inbox // opened ahead: closed when the transaction ends
+	if in == nil {
+		var err error
+		if in, err = ss.s.openInbox(ctx, user); err != nil {
+			return 0, err
 		}
-		defer u.Close()
-		mb, err = u.Mailbox(ctx, "INBOX")
-		if err != nil {
-			return 0, fmt.Errorf("open INBOX of %s: %w", user, err)
-		}
-		defer mb.Close()
+		defer in.close()
 	}
-	uid, err := mb.Append(ctx, spool, nil, time.Time{})
+	uid, err := in.mb.Append(ctx, spool, nil, time.Time{})
 	if err != nil {
 		return 0, fmt.Errorf("append to INBOX of %s: %w", user, err)
 	}

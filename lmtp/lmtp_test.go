@@ -336,17 +336,24 @@ func (s countingStore) User(ctx context.Context, name string) (mailstore.User, e
 		return nil, err
 	}
 	s.open.Add(1)
-	return &countedUser{User: u, open: s.open}, nil
+	return &countedUser{User: u, closeCount: closeCount{open: s.open}}, nil
 }
 
-type countedUser struct {
-	mailstore.User
+// closeCount takes one off open at the first Close of what embeds it.
+type closeCount struct {
 	open *atomic.Int64
 	once sync.Once
 }
 
+func (c *closeCount) closed() { c.once.Do(func() { c.open.Add(-1) }) }
+
+type countedUser struct {
+	mailstore.User
+	closeCount
+}
+
 func (u *countedUser) Close() error {
-	u.once.Do(func() { u.open.Add(-1) })
+	u.closed()
 	return u.User.Close()
 }
 
@@ -356,17 +363,16 @@ func (u *countedUser) Mailbox(ctx context.Context, name string) (mailstore.Mailb
 		return nil, err
 	}
 	u.open.Add(1)
-	return &countedMailbox{Mailbox: mb, open: u.open}, nil
+	return &countedMailbox{Mailbox: mb, closeCount: closeCount{open: u.open}}, nil
 }
 
 type countedMailbox struct {
 	mailstore.Mailbox
-	open *atomic.Int64
-	once sync.Once
+	closeCount
 }
 
 func (m *countedMailbox) Close() error {
-	m.once.Do(func() { m.open.Add(-1) })
+	m.closed()
 	return m.Mailbox.Close()
 }
 
