@@ -55,8 +55,12 @@ type conn struct {
 	// okCode and okText override the tagged OK of the running command.
 	okCode, okText string
 
-	mu      sync.Mutex // guards waiting and nc against Shutdown
+	mu      sync.Mutex // guards waiting, idlePeek and nc against Shutdown
 	waiting bool       // blocked reading the first byte of a command
+	// idlePeek is set while an IDLE waits for the client's first byte
+	// on the session goroutine (idleBeforeHibernation): a change to the
+	// mailbox interrupts that read too.
+	idlePeek bool
 
 	// hibernated is set when the socket was handed to the hibernator:
 	// the goroutine ends without closing it.
@@ -303,12 +307,22 @@ func (c *conn) lingeringClose() {
 // lingerTimeout bounds lingeringClose.
 const lingerTimeout = 200 * time.Millisecond
 
-// interruptIfWaiting wakes a connection blocked between commands, for
-// Shutdown.
+// interruptIfWaiting wakes a connection blocked between commands or in an
+// IDLE's first read, for Shutdown.
 func (c *conn) interruptIfWaiting() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.waiting && c.nc != nil {
+	if (c.waiting || c.idlePeek) && c.nc != nil {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// interruptIdlePeek wakes an IDLE waiting for the client's first byte on
+// the session goroutine, to push a change.
+func (c *conn) interruptIdlePeek() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idlePeek && c.nc != nil {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }

@@ -40,43 +40,121 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 		m.connState("active", 1)
 	}()
 
-	// The reader runs on its own goroutine so that this one can wait for
-	// changes too; only it touches the Decoder until it returns. While
-	// hibernation may still come, it only peeks for the first byte, which
-	// consumes nothing: it can be stopped without losing input.
+	var notify chan struct{}
+	if c.sel != nil {
+		notify = c.sel.notify
+	}
+	keepaliveAt := time.Now().Add(c.srv.cfg.IdleKeepalive)
+	if c.srv.hib != nil && c.br.Buffered() == 0 {
+		ended, err := c.idleBeforeHibernation(cmd.Tag, notify, &keepaliveAt)
+		if ended {
+			return err
+		}
+	}
+	return c.idleReading(cmd.Tag, notify, keepaliveAt)
+}
+
+// idleBeforeHibernation waits on the session's own goroutine, for at most
+// HibernateAfter, for the client's first byte, a change, a keepalive or
+// the time to hibernate. Another goroutine reading for it would cost every
+// connection that idles its way to hibernation a second stack, and the
+// runtime keeps exited goroutines' stacks for reuse. It reports ended with
+// the command's result when the session hibernated or failed; otherwise
+// the client has begun a line or the session stays active, and the caller
+// reads on with idleReading.
+func (c *conn) idleBeforeHibernation(tag string, notify chan struct{}, keepaliveAt *time.Time) (ended bool, err error) {
+	after := c.srv.cfg.HibernateAfter
+	hibernateAt := time.Now().Add(after)
+	for {
+		c.mu.Lock()
+		if c.srv.closing.Load() {
+			c.mu.Unlock()
+			return true, &byeError{text: "Server shutting down", err: errShutdown}
+		}
+		c.nc.SetReadDeadline(earlier(hibernateAt, *keepaliveAt))
+		c.idlePeek = true
+		c.mu.Unlock()
+		// A change signalled before idlePeek was set interrupted nothing:
+		// its token is checked here instead.
+		var err error
+		if len(notify) == 0 {
+			_, err = c.br.Peek(1)
+		}
+		c.mu.Lock()
+		c.idlePeek = false
+		c.nc.SetReadDeadline(time.Time{})
+		c.mu.Unlock()
+
+		var ne interface{ Timeout() bool }
+		switch {
+		case c.br.Buffered() > 0:
+			return false, nil // the client speaks: no hibernation this IDLE
+		case err != nil && (!errors.As(err, &ne) || !ne.Timeout()):
+			return true, &byeError{text: "Connection error", err: err}
+		case c.srv.closing.Load():
+			return true, &byeError{text: "Server shutting down", err: errShutdown}
+		}
+		// A deadline passed or a change interrupted the wait.
+		if len(notify) > 0 {
+			<-notify
+			if err := c.refresh(); err != nil {
+				return true, err
+			}
+		}
+		now := time.Now()
+		if !now.Before(*keepaliveAt) {
+			c.w.Raw("* OK Still here").CRLF()
+			*keepaliveAt = now.Add(c.srv.cfg.IdleKeepalive)
+		}
+		if err := c.flush(); err != nil {
+			return true, &byeError{text: "write failed", err: err}
+		}
+		if now.Before(hibernateAt) {
+			continue
+		}
+		st, err := c.exportState(tag)
+		if err != nil {
+			c.refuseHibernation(err)
+			return false, nil // no further try this IDLE
+		}
+		if len(notify) > 0 {
+			// A change came meanwhile: report it, and try again one
+			// interval later.
+			hibernateAt = now.Add(after)
+			continue
+		}
+		if err := c.hibernate(st); err != nil {
+			c.refuseHibernation(err)
+			return false, nil
+		}
+		return true, errHibernated
+	}
+}
+
+// earlier returns the earlier of two times.
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// idleReading serves an IDLE until DONE: the client's line is read on a
+// goroutine of its own, so that this one can push changes and keepalives
+// meanwhile; only the reader touches the Decoder until it returns.
+func (c *conn) idleReading(tag string, notify chan struct{}, keepaliveAt time.Time) error {
 	c.mu.Lock()
 	c.nc.SetReadDeadline(time.Time{})
 	c.mu.Unlock()
 	type readResult struct {
-		line   []byte
-		err    error
-		peeked bool
+		line []byte
+		err  error
 	}
 	lines := make(chan readResult, 1)
-	readLine := func() {
-		go func() {
-			line, err := c.dec.ReadLine()
-			lines <- readResult{line: line, err: err}
-		}()
-	}
-	peek := func() {
-		go func() {
-			_, err := c.br.Peek(1)
-			lines <- readResult{err: err, peeked: true}
-		}()
-	}
-	// hibernateC fires when the session should hibernate (Config.
-	// HibernateAfter); nil once the client has started a line.
-	var hibernateC <-chan time.Time
-	var hibernateT *time.Timer
-	if c.srv.hib != nil && c.br.Buffered() == 0 {
-		hibernateT = time.NewTimer(c.srv.cfg.HibernateAfter)
-		defer hibernateT.Stop()
-		hibernateC = hibernateT.C
-		peek()
-	} else {
-		readLine()
-	}
+	go func() {
+		line, err := c.dec.ReadLine()
+		lines <- readResult{line: line, err: err}
+	}()
 	// stopReader ends the reader goroutine before this one returns.
 	stopReader := func() {
 		c.mu.Lock()
@@ -84,12 +162,7 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 		c.mu.Unlock()
 		<-lines
 	}
-
-	var notify chan struct{}
-	if c.sel != nil {
-		notify = c.sel.notify
-	}
-	keepalive := time.NewTicker(c.srv.cfg.IdleKeepalive)
+	keepalive := time.NewTimer(time.Until(keepaliveAt))
 	defer keepalive.Stop()
 	for {
 		select {
@@ -101,55 +174,11 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 				}
 				return &byeError{text: "Connection error", err: r.err}
 			}
-			if r.peeked {
-				// The client speaks: read its line as before; no
-				// hibernation during this IDLE any more.
-				hibernateC = nil
-				readLine()
-				continue
-			}
 			if !strings.EqualFold(string(r.line), "DONE") {
 				return errBAD("", "Expected DONE")
 			}
-			c.w.Raw(cmd.Tag).Raw(" OK IDLE terminated").CRLF()
+			c.w.Raw(tag).Raw(" OK IDLE terminated").CRLF()
 			return errTaggedDone
-		case <-hibernateC:
-			hibernateC = nil
-			st, err := c.exportState(cmd.Tag)
-			if err != nil {
-				c.refuseHibernation(err)
-				continue // the peek goes on; no further try this IDLE
-			}
-			if c.bw.Buffered() > 0 || len(notify) > 0 {
-				// Output or a change is pending: deal with it, and
-				// try again one interval later.
-				hibernateT.Reset(c.srv.cfg.HibernateAfter)
-				hibernateC = hibernateT.C
-				continue
-			}
-			// Stop the peek. Its deadline error leaves the bufio.Reader
-			// empty and usable; a byte that won the race is kept.
-			c.mu.Lock()
-			c.nc.SetReadDeadline(time.Unix(1, 0))
-			c.mu.Unlock()
-			r := <-lines
-			c.mu.Lock()
-			c.nc.SetReadDeadline(time.Time{})
-			c.mu.Unlock()
-			var ne interface{ Timeout() bool }
-			switch {
-			case r.err == nil || c.br.Buffered() > 0:
-				readLine()
-				continue
-			case !errors.As(r.err, &ne) || !ne.Timeout():
-				return &byeError{text: "Connection error", err: r.err}
-			}
-			if err := c.hibernate(st); err != nil {
-				c.refuseHibernation(err)
-				peek()
-				continue
-			}
-			return errHibernated
 		case <-notify:
 			if err := c.refresh(); err != nil {
 				stopReader()
@@ -160,6 +189,7 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 				return &byeError{text: "write failed", err: err}
 			}
 		case <-keepalive.C:
+			keepalive.Reset(c.srv.cfg.IdleKeepalive)
 			c.w.Raw("* OK Still here").CRLF()
 			if err := c.flush(); err != nil {
 				stopReader()

@@ -2,6 +2,7 @@ package imapserver_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -9,10 +10,31 @@ import (
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
+// idleModes are the two ways an IDLE waits for the client: a reader
+// goroutine beside the session's (hibernation off), and the session's own
+// goroutine until the connection hibernates (an hour away here, so the
+// whole test runs in that wait).
+var idleModes = []struct {
+	name           string
+	hibernateAfter time.Duration
+}{
+	{"hibernation off", 0},
+	{"waiting to hibernate", time.Hour},
+}
+
 // TestIdleHearsChanges checks that an idling client hears another
 // session's APPEND, STORE and EXPUNGE and an external delivery promptly.
 func TestIdleHearsChanges(t *testing.T) {
-	srv := testserver.Start(t)
+	for _, mode := range idleModes {
+		t.Run(mode.name, func(t *testing.T) {
+			testIdleHearsChanges(t, testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+				cfg.HibernateAfter = mode.hibernateAfter
+			})))
+		})
+	}
+}
+
+func testIdleHearsChanges(t *testing.T, srv *testserver.Server) {
 	fill(t, srv, "INBOX", 2)
 	a := srv.Login(t, srv.Alice)
 	a.Run(`
@@ -71,22 +93,84 @@ S: a5 OK NOOP completed
 }
 
 func TestIdleKeepalive(t *testing.T) {
-	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-		cfg.IdleKeepalive = 50 * time.Millisecond
-	}))
-	a := srv.Login(t, srv.Alice)
-	a.Run(`
+	for _, mode := range idleModes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+				cfg.IdleKeepalive = 50 * time.Millisecond
+				cfg.HibernateAfter = mode.hibernateAfter
+			}))
+			a := srv.Login(t, srv.Alice)
+			a.Run(`
 C: a1 IDLE
 S: + idling
 S: * OK Still here
 S: * OK Still here
+C: DONE
+S: a1 OK IDLE terminated
 `)
+		})
+	}
+}
+
+// TestIdleGoroutines checks that IDLE adds no goroutine to a session
+// that will hibernate, and one (the reader) to a session that will not.
+func TestIdleGoroutines(t *testing.T) {
+	const conns = 20
+	for _, tc := range []struct {
+		hibernateAfter time.Duration
+		added          int // goroutines per connection
+	}{
+		{0, 1},
+		{time.Hour, 0},
+	} {
+		t.Run(tc.hibernateAfter.String(), func(t *testing.T) {
+			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+				cfg.HibernateAfter = tc.hibernateAfter
+			}))
+			var clients []*testserver.Client
+			for range conns {
+				c := srv.Login(t, srv.Alice)
+				c.Cmd("s SELECT INBOX")
+				clients = append(clients, c)
+			}
+			before := runtime.NumGoroutine()
+			for _, c := range clients {
+				c.Run("C: i IDLE\nS: + idling\n")
+			}
+			// "+ idling" is written before the wait begins: give the
+			// sessions time to reach it, and any reader time to start.
+			want := conns * tc.added
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if runtime.NumGoroutine()-before >= want {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+			// Other goroutines may come and go (the store's timers):
+			// allow a few, far fewer than one per connection.
+			if grew := runtime.NumGoroutine() - before; grew < want || grew > want+conns/4 {
+				t.Fatalf("%d connections entering IDLE added %d goroutines, want %d per connection", conns, grew, tc.added)
+			}
+			for _, c := range clients {
+				c.Run("C: DONE\nS: i OK IDLE terminated\n")
+			}
+		})
+	}
 }
 
 // TestShutdown checks that Shutdown says BYE to an idling client and to
 // one between commands, and closes both.
 func TestShutdown(t *testing.T) {
-	srv := testserver.Start(t)
+	for _, mode := range idleModes {
+		t.Run(mode.name, func(t *testing.T) {
+			testShutdown(t, testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+				cfg.HibernateAfter = mode.hibernateAfter
+			})))
+		})
+	}
+}
+
+func testShutdown(t *testing.T, srv *testserver.Server) {
 	a := srv.Login(t, srv.Alice)
 	a.Run(`
 C: a1 IDLE

@@ -106,6 +106,7 @@ func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
 		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
 			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
 			sel.signal()
+			c.interruptIdlePeek()
 		}
 	})
 	// RFC 9051 drops \Recent, but IMAP4rev1 clients still see it; a read-only

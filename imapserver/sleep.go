@@ -23,9 +23,10 @@ func (c *conn) refuseHibernation(err error) {
 // hibernate puts an idling session to sleep: a plain socket is detached
 // to a bare descriptor, a TLS one keeps its tls.Conn (sleeper), and it is
 // handed with the exported state to the server's hibernator; the
-// session's mailbox, user handle and buffers are released. The caller has
-// stopped the reader and checked that nothing is buffered either way. On
-// success the session goroutine must end without touching the connection.
+// session's mailbox, user handle and buffers are released. The caller is
+// the session goroutine, with no reader beside it, and has checked that
+// nothing is buffered either way. On success the session goroutine must
+// end without touching the connection.
 func (c *conn) hibernate(st *hibernate.State) error {
 	c.mu.Lock()
 	s, err := c.detach()
