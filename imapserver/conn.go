@@ -58,8 +58,8 @@ type conn struct {
 	mu      sync.Mutex // guards waiting, idlePeek and nc against Shutdown
 	waiting bool       // blocked reading the first byte of a command
 	// idlePeek is set while an IDLE waits for the client's first byte
-	// on the session goroutine (idleBeforeHibernation): a change to the
-	// mailbox interrupts that read too.
+	// on the session goroutine (idleWaiting): a change to the mailbox
+	// interrupts that read too.
 	idlePeek bool
 
 	// hibernated is set when the socket was handed to the hibernator:

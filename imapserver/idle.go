@@ -45,8 +45,8 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 		notify = c.sel.notify
 	}
 	keepaliveAt := time.Now().Add(c.srv.cfg.IdleKeepalive)
-	if c.srv.hib != nil && c.br.Buffered() == 0 {
-		ended, err := c.idleBeforeHibernation(cmd.Tag, notify, &keepaliveAt)
+	if c.br.Buffered() == 0 {
+		ended, err := c.idleWaiting(cmd.Tag, notify, &keepaliveAt)
 		if ended {
 			return err
 		}
@@ -54,24 +54,30 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 	return c.idleReading(cmd.Tag, notify, keepaliveAt)
 }
 
-// idleBeforeHibernation waits on the session's own goroutine, for at most
-// HibernateAfter, for the client's first byte, a change, a keepalive or
-// the time to hibernate. Another goroutine reading for it would cost every
-// connection that idles its way to hibernation a second stack, and the
-// runtime keeps exited goroutines' stacks for reuse. It reports ended with
-// the command's result when the session hibernated or failed; otherwise
-// the client has begun a line or the session stays active, and the caller
-// reads on with idleReading.
-func (c *conn) idleBeforeHibernation(tag string, notify chan struct{}, keepaliveAt *time.Time) (ended bool, err error) {
+// idleWaiting waits on the session's own goroutine for the client's first
+// byte, pushing changes and keepalives meanwhile, and hibernates the
+// session after HibernateAfter. A second goroutine reading for it would
+// cost every idle connection another stack (and the runtime keeps exited
+// goroutines' stacks for reuse). It reports ended with the command's
+// result when the session hibernated or failed; otherwise the client has
+// begun a line, and the caller reads it with idleReading.
+func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.Time) (ended bool, err error) {
 	after := c.srv.cfg.HibernateAfter
-	hibernateAt := time.Now().Add(after)
+	var hibernateAt time.Time // zero: never
+	if c.srv.hib != nil {
+		hibernateAt = time.Now().Add(after)
+	}
 	for {
 		c.mu.Lock()
 		if c.srv.closing.Load() {
 			c.mu.Unlock()
 			return true, &byeError{text: "Server shutting down", err: errShutdown}
 		}
-		c.nc.SetReadDeadline(earlier(hibernateAt, *keepaliveAt))
+		deadline := *keepaliveAt
+		if !hibernateAt.IsZero() && hibernateAt.Before(deadline) {
+			deadline = hibernateAt
+		}
+		c.nc.SetReadDeadline(deadline)
 		c.idlePeek = true
 		c.mu.Unlock()
 		// A change signalled before idlePeek was set interrupted nothing:
@@ -88,7 +94,7 @@ func (c *conn) idleBeforeHibernation(tag string, notify chan struct{}, keepalive
 		var ne interface{ Timeout() bool }
 		switch {
 		case c.br.Buffered() > 0:
-			return false, nil // the client speaks: no hibernation this IDLE
+			return false, nil // the client speaks
 		case err != nil && (!errors.As(err, &ne) || !ne.Timeout()):
 			return true, &byeError{text: "Connection error", err: err}
 		case c.srv.closing.Load():
@@ -109,13 +115,14 @@ func (c *conn) idleBeforeHibernation(tag string, notify chan struct{}, keepalive
 		if err := c.flush(); err != nil {
 			return true, &byeError{text: "write failed", err: err}
 		}
-		if now.Before(hibernateAt) {
+		if hibernateAt.IsZero() || now.Before(hibernateAt) {
 			continue
 		}
 		st, err := c.exportState(tag)
 		if err != nil {
 			c.refuseHibernation(err)
-			return false, nil // no further try this IDLE
+			hibernateAt = time.Time{} // no further try this IDLE
+			continue
 		}
 		if len(notify) > 0 {
 			// A change came meanwhile: report it, and try again one
@@ -125,18 +132,11 @@ func (c *conn) idleBeforeHibernation(tag string, notify chan struct{}, keepalive
 		}
 		if err := c.hibernate(st); err != nil {
 			c.refuseHibernation(err)
-			return false, nil
+			hibernateAt = time.Time{}
+			continue
 		}
 		return true, errHibernated
 	}
-}
-
-// earlier returns the earlier of two times.
-func earlier(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // idleReading serves an IDLE until DONE: the client's line is read on a
