@@ -3,6 +3,7 @@ package imapserver
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -15,6 +16,12 @@ import (
 // Dovecot imap process that hibernated has exited. So after a wave of
 // hibernations has passed, the hibernator collects and returns the free
 // heap at once, if the wave was big enough to be worth a collection.
+//
+// A wave leaves work behind it that frees more (the store's rescans of
+// the users who just arrived, indexes closing after their linger), and a
+// collection that work triggers leaves what it freed with the runtime.
+// For a while after a wave's return, free heap above a threshold is
+// returned again.
 type memoryReturner struct {
 	quiet     time.Duration // no hibernation for this long ends a wave
 	longest   time.Duration // return within this long even if waves go on
@@ -25,6 +32,13 @@ type memoryReturner struct {
 	firstSleep time.Time // the first of them
 	lastSleep  time.Time // the last of them
 	lastReturn time.Time
+	// After a return at the end of a wave, until followUntil, free heap
+	// of followBytes or more is returned again, followSpacing apart.
+	follow        time.Duration
+	followSpacing time.Duration
+	followBytes   uint64
+	followUntil   time.Time
+	freeHeap      func() uint64 // free heap not yet returned to the OS
 	// midWave is set when the last return came before its wave was over:
 	// the sessions that slept after it are returned when the wave ends,
 	// however few, since those still awake at the return were the end of
@@ -36,11 +50,22 @@ func newMemoryReturner() *memoryReturner {
 	// Each session that sleeps frees at least its goroutine stack and
 	// buffers, ~14 KB: 256 of them are a few MiB.
 	return &memoryReturner{
-		quiet:     time.Second,
-		longest:   30 * time.Second,
-		minSleeps: 256,
-		spacing:   10 * time.Second,
+		quiet:         time.Second,
+		longest:       30 * time.Second,
+		minSleeps:     256,
+		spacing:       10 * time.Second,
+		follow:        30 * time.Second,
+		followSpacing: 5 * time.Second,
+		followBytes:   1 << 20,
+		freeHeap:      freeHeap,
 	}
+}
+
+// freeHeap reads the runtime's free heap that it has not returned.
+func freeHeap() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // noteSleep notes one hibernation at now.
@@ -53,9 +78,22 @@ func (m *memoryReturner) noteSleep(now time.Time) {
 }
 
 // due reports whether enough hibernations wait to have their memory
-// returned and the wave they came in is over (or has lasted long enough);
-// when it does, it forgets them and the caller should call returnMemory.
+// returned and the wave they came in is over (or has lasted long enough),
+// or a wave's return is followed by enough free heap; when it does, it
+// forgets the hibernations and the caller should call returnMemory.
 func (m *memoryReturner) due(now time.Time) bool {
+	if m.waveDue(now) {
+		return true
+	}
+	if now.Before(m.followUntil) && now.Sub(m.lastReturn) >= m.followSpacing && m.freeHeap() >= m.followBytes {
+		m.lastReturn = now
+		return true
+	}
+	return false
+}
+
+// waveDue is due for a wave of hibernations.
+func (m *memoryReturner) waveDue(now time.Time) bool {
 	if m.slept == 0 || (m.slept < m.minSleeps && !m.midWave) || now.Sub(m.lastReturn) < m.spacing {
 		return false
 	}
@@ -66,6 +104,9 @@ func (m *memoryReturner) due(now time.Time) bool {
 	m.slept = 0
 	m.lastReturn = now
 	m.midWave = !quiet
+	if quiet {
+		m.followUntil = now.Add(m.follow)
+	}
 	return true
 }
 

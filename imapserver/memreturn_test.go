@@ -80,6 +80,46 @@ func TestMemoryReturnerWaveTail(t *testing.T) {
 	}
 }
 
+// TestMemoryReturnerFollow: for a while after a wave's return, free heap
+// that work after the wave left is returned again, spaced, and only when
+// there is enough of it.
+func TestMemoryReturnerFollow(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	var free uint64
+	m := newMemoryReturner()
+	m.freeHeap = func() uint64 { return free }
+	m.lastReturn = t0.Add(-time.Hour)
+	free = 64 << 20
+	if m.due(t0) {
+		t.Fatal("due with free heap but no wave before")
+	}
+	for i := range 1000 {
+		m.noteSleep(t0.Add(time.Duration(i) * time.Millisecond))
+	}
+	at := func(d time.Duration) time.Time { return t0.Add(2*time.Second + d) }
+	if !m.due(at(0)) {
+		t.Fatal("the wave not returned")
+	}
+	steps := []struct {
+		after time.Duration
+		free  uint64
+		want  bool
+	}{
+		{time.Second, 64 << 20, false},      // within followSpacing
+		{5 * time.Second, 512 << 10, false}, // too little free
+		{6 * time.Second, 2 << 20, true},
+		{8 * time.Second, 2 << 20, false}, // spacing again
+		{11 * time.Second, 2 << 20, true},
+		{31 * time.Second, 2 << 20, false}, // the follow-up is over
+	}
+	for _, s := range steps {
+		free = s.free
+		if got := m.due(at(s.after)); got != s.want {
+			t.Fatalf("%v after the wave's return with %d KiB free: due = %v, want %v", s.after, s.free>>10, got, s.want)
+		}
+	}
+}
+
 // TestMemoryReturnerReturns drops 64 MiB of garbage, as a wave of
 // sleeping sessions does, and checks that the runtime really gives it
 // back to the OS.
