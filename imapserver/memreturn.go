@@ -33,7 +33,8 @@ type memoryReturner struct {
 	lastSleep  time.Time // the last of them
 	lastReturn time.Time
 	// After a return at the end of a wave, until followUntil, free heap
-	// of followBytes or more is returned again, followSpacing apart.
+	// of followBytes or more is returned again, followSpacing apart and
+	// after no hibernation for as long.
 	follow        time.Duration
 	followSpacing time.Duration
 	followBytes   uint64
@@ -85,7 +86,10 @@ func (m *memoryReturner) due(now time.Time) bool {
 	if m.waveDue(now) {
 		return true
 	}
-	if now.Before(m.followUntil) && now.Sub(m.lastReturn) >= m.followSpacing && m.freeHeap() >= m.followBytes {
+	// Only while no session goes to sleep: a server cycling sessions
+	// through wakes would fault in again what each return gives back.
+	if now.Before(m.followUntil) && now.Sub(m.lastReturn) >= m.followSpacing &&
+		now.Sub(m.lastSleep) >= m.followSpacing && m.freeHeap() >= m.followBytes {
 		m.lastReturn = now
 		return true
 	}

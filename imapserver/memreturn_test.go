@@ -118,6 +118,26 @@ func TestMemoryReturnerFollow(t *testing.T) {
 			t.Fatalf("%v after the wave's return with %d KiB free: due = %v, want %v", s.after, s.free>>10, got, s.want)
 		}
 	}
+
+	// Sessions still going to sleep (and waking) hold the follow-up off.
+	m = newMemoryReturner()
+	m.freeHeap = func() uint64 { return 64 << 20 }
+	m.lastReturn = t0.Add(-time.Hour)
+	for i := range 1000 {
+		m.noteSleep(t0.Add(time.Duration(i) * time.Millisecond))
+	}
+	if !m.due(at(0)) {
+		t.Fatal("the wave not returned")
+	}
+	for i := range 10 { // fewer than minSleeps: no wave of their own
+		m.noteSleep(at(time.Duration(i) * time.Second))
+	}
+	if m.due(at(12 * time.Second)) {
+		t.Fatal("a follow-up return 3 s after the last hibernation")
+	}
+	if !m.due(at(14 * time.Second)) {
+		t.Fatal("no follow-up return 5 s after the last hibernation")
+	}
 }
 
 // TestMemoryReturnerReturns drops 64 MiB of garbage, as a wave of
