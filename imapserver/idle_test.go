@@ -10,29 +10,31 @@ import (
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
-// idleModes are the two ways an IDLE waits for the client: a reader
-// goroutine beside the session's (hibernation off), and the session's own
-// goroutine until the connection hibernates (an hour away here, so the
-// whole test runs in that wait).
-var idleModes = []struct {
-	name           string
-	hibernateAfter time.Duration
-}{
-	{"hibernation off", 0},
-	{"waiting to hibernate", time.Hour},
-}
-
-// TestIdleHearsChanges checks that an idling client hears another
-// session's APPEND, STORE and EXPUNGE and an external delivery promptly.
-func TestIdleHearsChanges(t *testing.T) {
-	for _, mode := range idleModes {
+// inIdleModes runs test on a server with hibernation off and on one where
+// it is an hour away, so that the whole test runs in the wait before it;
+// configure, if not nil, sets more of both servers' configuration.
+func inIdleModes(t *testing.T, configure func(*imapserver.Config), test func(*testing.T, *testserver.Server)) {
+	for _, mode := range []struct {
+		name           string
+		hibernateAfter time.Duration
+	}{
+		{"hibernation off", 0},
+		{"waiting to hibernate", time.Hour},
+	} {
 		t.Run(mode.name, func(t *testing.T) {
-			testIdleHearsChanges(t, testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+			test(t, testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
 				cfg.HibernateAfter = mode.hibernateAfter
+				if configure != nil {
+					configure(cfg)
+				}
 			})))
 		})
 	}
 }
+
+// TestIdleHearsChanges checks that an idling client hears another
+// session's APPEND, STORE and EXPUNGE and an external delivery promptly.
+func TestIdleHearsChanges(t *testing.T) { inIdleModes(t, nil, testIdleHearsChanges) }
 
 func testIdleHearsChanges(t *testing.T, srv *testserver.Server) {
 	fill(t, srv, "INBOX", 2)
@@ -93,14 +95,11 @@ S: a5 OK NOOP completed
 }
 
 func TestIdleKeepalive(t *testing.T) {
-	for _, mode := range idleModes {
-		t.Run(mode.name, func(t *testing.T) {
-			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-				cfg.IdleKeepalive = 50 * time.Millisecond
-				cfg.HibernateAfter = mode.hibernateAfter
-			}))
-			a := srv.Login(t, srv.Alice)
-			a.Run(`
+	inIdleModes(t, func(cfg *imapserver.Config) {
+		cfg.IdleKeepalive = 50 * time.Millisecond
+	}, func(t *testing.T, srv *testserver.Server) {
+		a := srv.Login(t, srv.Alice)
+		a.Run(`
 C: a1 IDLE
 S: + idling
 S: * OK Still here
@@ -108,55 +107,41 @@ S: * OK Still here
 C: DONE
 S: a1 OK IDLE terminated
 `)
-		})
-	}
+	})
 }
 
 // TestIdleGoroutines checks that IDLE adds no goroutine to a session
 // until the client speaks, with or without hibernation to come.
 func TestIdleGoroutines(t *testing.T) {
 	const conns = 20
-	for _, mode := range idleModes {
-		t.Run(mode.name, func(t *testing.T) {
-			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-				cfg.HibernateAfter = mode.hibernateAfter
-			}))
-			var clients []*testserver.Client
-			for range conns {
-				c := srv.Login(t, srv.Alice)
-				c.Cmd("s SELECT INBOX")
-				clients = append(clients, c)
-			}
-			before := runtime.NumGoroutine()
-			for _, c := range clients {
-				c.Run("C: i IDLE\nS: + idling\n")
-			}
-			// "+ idling" is written before the wait begins: give the
-			// sessions time to reach it, and a reader time to start.
-			time.Sleep(200 * time.Millisecond)
-			// Other goroutines may come and go (the store's timers):
-			// allow a few, far fewer than one per connection.
-			if grew := runtime.NumGoroutine() - before; grew > conns/4 {
-				t.Fatalf("%d connections entering IDLE added %d goroutines, want none", conns, grew)
-			}
-			for _, c := range clients {
-				c.Run("C: DONE\nS: i OK IDLE terminated\n")
-			}
-		})
-	}
+	inIdleModes(t, nil, func(t *testing.T, srv *testserver.Server) {
+		var clients []*testserver.Client
+		for range conns {
+			c := srv.Login(t, srv.Alice)
+			c.Cmd("s SELECT INBOX")
+			clients = append(clients, c)
+		}
+		before := runtime.NumGoroutine()
+		for _, c := range clients {
+			c.Run("C: i IDLE\nS: + idling\n")
+		}
+		// "+ idling" is written before the wait begins: give the
+		// sessions time to reach it, and a reader time to start.
+		time.Sleep(200 * time.Millisecond)
+		// Other goroutines may come and go (the store's timers):
+		// allow a few, far fewer than one per connection.
+		if grew := runtime.NumGoroutine() - before; grew > conns/4 {
+			t.Fatalf("%d connections entering IDLE added %d goroutines, want none", conns, grew)
+		}
+		for _, c := range clients {
+			c.Run("C: DONE\nS: i OK IDLE terminated\n")
+		}
+	})
 }
 
 // TestShutdown checks that Shutdown says BYE to an idling client and to
 // one between commands, and closes both.
-func TestShutdown(t *testing.T) {
-	for _, mode := range idleModes {
-		t.Run(mode.name, func(t *testing.T) {
-			testShutdown(t, testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-				cfg.HibernateAfter = mode.hibernateAfter
-			})))
-		})
-	}
-}
+func TestShutdown(t *testing.T) { inIdleModes(t, nil, testShutdown) }
 
 func testShutdown(t *testing.T, srv *testserver.Server) {
 	a := srv.Login(t, srv.Alice)
