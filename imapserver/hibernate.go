@@ -296,7 +296,9 @@ func (h *hibernator) clientReady(token uint64) {
 		h.mu.Unlock()
 		return // taken by Shutdown
 	}
-	h.busy[tok] = h.busy[tok]
+	if _, owned := h.busy[tok]; !owned {
+		h.busy[tok] = false // owned now, no change pending yet
+	}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	go h.serve(tok, true, nil)

@@ -117,10 +117,6 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 	}
 }
 
-// reidleReply follows the old IDLE's tag: its tagged OK and the new
-// IDLE's continuation, as handleIdle writes them.
-const reidleReply = " OK IDLE terminated\r\n+ idling\r\n"
-
 // owned returns the transport and state of a sleeper the caller owns.
 func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, error) {
 	h.mu.Lock()

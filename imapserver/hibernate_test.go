@@ -106,14 +106,8 @@ func hibScript() []hibStep {
 // (chosen from the clock) differs.
 var unstable = regexp.MustCompile(`(UIDVALIDITY|APPENDUID|COPYUID) \d+`)
 
-// runHibScript runs a script on a fresh server over plain TCP and returns
-// each client's transcript; rng times the quick steps.
-func runHibScript(t *testing.T, hibernateAfter time.Duration, hcs []hibClient, script []hibStep, rng *rand.Rand) (map[string]string, *testserver.Server) {
-	t.Helper()
-	return runHibScriptOver(t, transportPlain, hibernateAfter, hcs, script, rng)
-}
-
-// runHibScriptOver is runHibScript with every connection over tr.
+// runHibScriptOver runs a script on a fresh server with every connection
+// over tr and returns each client's transcript; rng times the quick steps.
 func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, hcs []hibClient, script []hibStep, rng *rand.Rand) (map[string]string, *testserver.Server) {
 	t.Helper()
 	srv := tr.start(t, func(c *imapserver.Config) {

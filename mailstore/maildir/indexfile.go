@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // indexFile is the name of the bbolt index in the user folder.
@@ -21,7 +22,7 @@ func (u *userState) openIndex() error {
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
 	db, err := u.tryOpen(path)
-	if err != nil && !errors.Is(err, bolt.ErrTimeout) && !errors.Is(err, os.ErrPermission) {
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) && !errors.Is(err, os.ErrPermission) {
 		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().UnixNano())
 		u.s.log.Warn("index unreadable, rebuilding from Maildir with new UIDVALIDITY",
 			"user", u.name, "err", err, "moved_to", aside)
