@@ -235,10 +235,18 @@ func (c *imapClient) appendMsg(mailbox string, msg []byte) (string, error) {
 		return "", fmt.Errorf("APPEND: want a continuation, got %q", r)
 	}
 	c.nc.SetDeadline(time.Now().Add(c.timeout))
-	if _, err := c.nc.Write(msg); err != nil {
-		return "", fmt.Errorf("APPEND literal: %w", err)
+	_, err = c.nc.Write(msg)
+	if err == nil {
+		_, err = io.WriteString(c.nc, "\r\n")
 	}
-	if _, err := io.WriteString(c.nc, "\r\n"); err != nil {
+	if err != nil {
+		// The server may have answered and closed while the literal was
+		// being sent: its answer (tagged or BYE) says more than the
+		// broken pipe.
+		c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if st, rerr := c.await(tag, nil); rerr == nil || errors.Is(rerr, errBye) {
+			return st, rerr
+		}
 		return "", fmt.Errorf("APPEND literal: %w", err)
 	}
 	return c.await(tag, nil)

@@ -35,8 +35,10 @@ func bigToMessage(n, headerBytes int) []byte {
 	return []byte(b.String())
 }
 
-// bigBodyMessage is a message of about size bytes of text without the
-// word zqzqzq.
+// bigBodyMessage is a message of about size bytes of text that holds the
+// word zqzqzq once, at its very end: every BODY zqzqzq key of a SEARCH
+// matches, so none can cut the search short, and each one scans the whole
+// body to find it.
 func bigBodyMessage(size int) []byte {
-	return textMessage("big", "big body", size)
+	return append(textMessage("big", "big body", size), "zqzqzq\r\n"...)
 }

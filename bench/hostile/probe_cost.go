@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -59,10 +61,13 @@ func cpuProbe(ctx context.Context, s *server, c *imapClient, cmd string, wait ti
 	st, err := c.run(cmd, nil)
 	res.wall = time.Since(t0)
 	res.during = s.cpu() - cpu0
+	var ne net.Error
 	switch {
 	case err == nil:
 		res.answered = true
 		res.answer = st
+	case errors.As(err, &ne) && ne.Timeout():
+		res.answer = fmt.Sprintf("none within %v", wait)
 	default:
 		res.answer = err.Error()
 	}
