@@ -59,3 +59,33 @@ func TestMeasureSelf(t *testing.T) {
 		t.Error("Measure(-5) succeeded")
 	}
 }
+
+// TestStatusSelf reads the test process's own status, peak and descriptors.
+func TestStatusSelf(t *testing.T) {
+	pid := os.Getpid()
+	rss, err := StatusKiB(pid, "VmRSS")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if rss <= 0 {
+		t.Errorf("VmRSS = %d", rss)
+	}
+	if _, err := StatusKiB(pid, "NoSuchField"); err == nil {
+		t.Error("StatusKiB(NoSuchField) succeeded")
+	}
+	if err := ResetPeak(pid); err != nil {
+		t.Logf("reset peak: %v", err)
+	} else if hwm, err := StatusKiB(pid, "VmHWM"); err != nil || hwm <= 0 {
+		t.Errorf("VmHWM after reset = %d, %v", hwm, err)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, err := FDs(pid)
+	f.Close()
+	n2, err2 := FDs(pid)
+	if err != nil || err2 != nil || n1 != n2+1 {
+		t.Errorf("FDs with a file open %d (%v), after closing it %d (%v)", n1, err, n2, err2)
+	}
+}
