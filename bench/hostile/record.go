@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -88,17 +87,6 @@ func (r *recorder) interval() map[string]stats.Dist {
 	return out
 }
 
-// errorCount sums the well-behaved errors.
-func (r *recorder) errorCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, v := range r.errors {
-		n += v
-	}
-	return n
-}
-
 // snapshot copies the counters.
 func (r *recorder) snapshot() (errs map[string]int, first map[string]string, attacks, attackFx map[string]int) {
 	r.mu.Lock()
@@ -155,9 +143,4 @@ func (w *wakeClock) get(user string) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last[user]
-}
-
-// fmtDist formats a distribution briefly.
-func fmtDist(d stats.Dist) string {
-	return fmt.Sprintf("n=%d p50=%.2f p99=%.2f ms", d.N, d.P50, d.P99)
 }

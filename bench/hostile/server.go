@@ -156,15 +156,6 @@ func (s *server) stop(bound time.Duration) (time.Duration, bool) {
 	}
 }
 
-// restart stops the server (SIGTERM, SIGKILL after 10 s) and starts it
-// again on the same data folder.
-func (s *server) restart() error {
-	if s.running() {
-		s.stop(10 * time.Second)
-	}
-	return s.start()
-}
-
 // fds counts the server's open descriptors.
 func (s *server) fds() int {
 	n, _ := procmem.FDs(s.pid())
@@ -185,11 +176,6 @@ func (s *server) cpu() time.Duration {
 
 // spool is the server's folder for literals and LMTP messages in transit.
 func (s *server) spool() string { return filepath.Join(s.data, "spool") }
-
-// maildir is a user's Maildir.
-func (s *server) maildir(user string) string {
-	return filepath.Join(s.data, "users", user, "Maildir")
-}
 
 // duBytes sums the sizes of the regular files under dir (0 if it is gone).
 func duBytes(dir string) int64 {
