@@ -224,6 +224,19 @@ type EnvelopeCache interface {
 	EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error)
 }
 
+// ExpungedRecords is implemented by a Mailbox whose expunge log keeps the
+// records of expunged messages. A session keeps showing a message another
+// session expunged, as it last saw it, until it is told of the expunge
+// (RFC 9051 7.5.1 forbids EXPUNGE during FETCH, STORE and SEARCH); a
+// session rebuilt from the UIDs it knows (a hibernated one, woken by a
+// command) takes the records it no longer finds from here.
+type ExpungedRecords interface {
+	// ExpungedMessages returns the records, as they were when expunged,
+	// of the messages expunged with MODSEQ > modseq that the log still
+	// holds, ascending by UID.
+	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
+}
+
 // RecentClaimer is implemented by a Mailbox that lets a session claim
 // IMAP4rev1 \Recent without building a View, as View(ctx, true) and a
 // claiming view's Refresh do: messages from the first unclaimed UID to

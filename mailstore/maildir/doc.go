@@ -113,6 +113,16 @@
 // copy) until Refresh or View.Own gives a view its own; the store holds
 // the list weakly, so it lives only as long as a view uses it.
 //
+// # Expunged messages
+//
+// A session keeps seeing a message another session expunged until it is
+// told (RFC 9051 7.5.1), as Dovecot's views do: its view holds the record;
+// the expunge log keeps the record too (ExpungedMessages, for a session
+// rebuilt from its UIDs after hibernation) and the envelope header, read
+// from the file before Expunge or Move removes it when no client had asked
+// for it yet (keepExpungedEnvelope), until the log is trimmed. The file
+// itself is gone: FETCH BODY[] of such a message answers NIL.
+//
 // # Durability
 //
 // Append writes the message into tmp/ and starts its fsync; inside the
