@@ -48,12 +48,14 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 		return out, nil
 	}
 	fresh := make(map[uint32][]byte, len(missing))
+	var vanished []int
 	for _, i := range missing {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		block, err := h.readEnvelope(ctx, uids[i])
 		if errors.Is(err, mailstore.ErrNoMessage) {
+			vanished = append(vanished, i)
 			continue
 		}
 		if err != nil {
@@ -61,6 +63,33 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 		}
 		out[i] = block
 		fresh[uids[i]] = block
+	}
+	if len(vanished) > 0 {
+		// A file is gone that the index listed: an EXPUNGE or MOVE
+		// removes files inside its transaction, after keeping their
+		// envelopes (keepExpungedEnvelope), and a flag change renames
+		// them (Open tries a few times). Once the writers under way are
+		// done, and while no other can start, the kept envelope or the
+		// file is there.
+		err := h.afterWriters(func(m *mboxTx) error {
+			for _, i := range vanished {
+				if m.envelopes != nil {
+					if v := m.envelopes.Get(u32(uids[i])); len(v) > 0 && v[0] == envelopeVersion {
+						out[i] = bytes.Clone(v[1:])
+						continue
+					}
+				}
+				r, ok, err := m.get(uids[i], true)
+				if err != nil || !ok {
+					continue
+				}
+				out[i], _ = m.readEnvelope(&r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("envelope headers of %s: %w", h.name, err)
+		}
 	}
 	if len(fresh) > 0 {
 		if err := h.keepEnvelopes(fresh); err != nil {
@@ -94,6 +123,18 @@ func envelopeOf(content mailstore.Content) ([]byte, error) {
 	return msg.EnvelopeHeader()
 }
 
+// readEnvelope reads a message's envelope header from its file, as this
+// transaction names it.
+func (m *mboxTx) readEnvelope(r *msgRec) ([]byte, error) {
+	f, fileSize, err := openMessageFile(filepath.Join(m.dir, "cur", r.file))
+	if err != nil {
+		return nil, err
+	}
+	content := newContent(f, fileSize, r.size)
+	defer content.Close()
+	return envelopeOf(content)
+}
+
 // expungeEnvelopeReads bounds the message files one transaction reads to
 // keep the envelopes of the messages it expunges: an EXPUNGE of more
 // leaves the rest to what the cache already holds, as Dovecot's does.
@@ -115,15 +156,9 @@ func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
 		return nil
 	}
 	m.envelopeReads++
-	f, fileSize, err := openMessageFile(filepath.Join(m.dir, "cur", r.file))
+	block, err := m.readEnvelope(r)
 	if err != nil {
-		return nil // gone already: nothing to keep
-	}
-	content := newContent(f, fileSize, r.size)
-	block, err := envelopeOf(content)
-	content.Close()
-	if err != nil {
-		return nil // unparsable: FETCH ENVELOPE could not answer either
+		return nil // gone already, or unparsable: nothing to keep
 	}
 	if m.envelopes == nil {
 		if m.envelopes, err = m.b.CreateBucketIfNotExists(bktEnvelopes); err != nil {
