@@ -228,8 +228,10 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	// changed after M are replaced by the Refresh that follows, and
 	// reported; those expunged keep the records the expunge log holds,
 	// so that a command that may not announce the expunge (FETCH, STORE,
-	// SEARCH) sees them as an awake session would, until the Refresh
-	// removes them.
+	// SEARCH) still sees them, until the Refresh removes them. The
+	// records newer than M, whose flags the client was not told, are
+	// told before such a command (untold): the client's view and the
+	// session's agree, as an awake session's do.
 	fresh := v.Messages
 	msgs := make([]mailstore.Message, 0, st.Messages)
 	var gone []mailstore.Message
@@ -240,6 +242,9 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		}
 		if j < len(fresh) && fresh[j].UID == uid {
 			msgs = append(msgs, fresh[j])
+			if fresh[j].ModSeq > st.HighestModSeq {
+				sel.untold = append(sel.untold, uint32(len(msgs)))
+			}
 			continue
 		}
 		if gone == nil {
@@ -252,6 +257,9 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		}
 		if g < len(gone) && gone[g].UID == uid {
 			msgs = append(msgs, gone[g])
+			if gone[g].ModSeq > st.HighestModSeq {
+				sel.untold = append(sel.untold, uint32(len(msgs)))
+			}
 			continue
 		}
 		msgs = append(msgs, mailstore.Message{UID: uid})
