@@ -24,8 +24,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -96,6 +98,15 @@ func (r result) print(w io.Writer) {
 	fmt.Fprintf(w, "faults injected: %d SIGKILL\n", r.faults)
 	fmt.Fprintf(w, "checkpoints: %d\n", r.checkpoints)
 	fmt.Fprintf(w, "violations: %d\n", len(r.violations))
+	if len(r.violations) > 0 {
+		kinds := map[string]int{}
+		for _, v := range r.violations {
+			kinds[violationKind(v)]++
+		}
+		for _, k := range slices.Sorted(maps.Keys(kinds)) {
+			fmt.Fprintf(w, "  %-40s %5d\n", k+":", kinds[k])
+		}
+	}
 	for i, v := range r.violations {
 		if i == 30 {
 			fmt.Fprintf(w, "  ... and %d more\n", len(r.violations)-i)
@@ -103,6 +114,22 @@ func (r result) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s\n", v)
 	}
+}
+
+// violationKind names the invariant a violation broke, for the summary.
+func violationKind(v string) string {
+	for _, k := range []struct{ substr, kind string }{
+		{"multiple sessions", `\Recent in two sessions`},
+		{"lost its", `\Recent lost in its session`},
+		{"inconsistent with the session's view", "SEARCH against the session's view"},
+		{"which the session still has", "FETCH against the session's view"},
+		{"differs from the store", "session's view against the store"},
+	} {
+		if strings.Contains(v, k.substr) {
+			return k.kind
+		}
+	}
+	return "store against the acknowledged operations"
 }
 
 func isRefused(kind string) bool { return len(kind) > 8 && kind[len(kind)-8:] == " refused" }
