@@ -226,16 +226,40 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	sel.told, sel.saved = ext.told, ext.saved
 	// The view at export: S with the records the store has now. Those
 	// changed after M are replaced by the Refresh that follows, and
-	// reported; those expunged are kept as bare UIDs for it to remove.
+	// reported; those expunged keep the records the expunge log holds,
+	// so that a command that may not announce the expunge (FETCH, STORE,
+	// SEARCH) still sees them, until the Refresh removes them. The
+	// records newer than M, whose flags the client was not told, are
+	// told before such a command (untold): the client's view and the
+	// session's agree, as an awake session's do.
 	fresh := v.Messages
 	msgs := make([]mailstore.Message, 0, st.Messages)
-	j := 0
+	var gone []mailstore.Message
+	j, g := 0, 0
 	for _, uid := range fromRanges(st.UIDs) {
 		for j < len(fresh) && fresh[j].UID < uid {
 			j++
 		}
 		if j < len(fresh) && fresh[j].UID == uid {
 			msgs = append(msgs, fresh[j])
+			if fresh[j].ModSeq > st.HighestModSeq {
+				sel.untold = append(sel.untold, uint32(len(msgs)))
+			}
+			continue
+		}
+		if gone == nil {
+			if gone, err = expungedSince(c, sel.mbox, st.HighestModSeq); err != nil {
+				return fmt.Errorf("restore: %w", err)
+			}
+		}
+		for g < len(gone) && gone[g].UID < uid {
+			g++
+		}
+		if g < len(gone) && gone[g].UID == uid {
+			msgs = append(msgs, gone[g])
+			if gone[g].ModSeq > st.HighestModSeq {
+				sel.untold = append(sel.untold, uint32(len(msgs)))
+			}
 			continue
 		}
 		msgs = append(msgs, mailstore.Message{UID: uid})
@@ -253,6 +277,21 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	// The first step of the resumed IDLE is a Refresh.
 	sel.signal()
 	return nil
+}
+
+// expungedSince returns the records of messages expunged after modseq,
+// as the store's expunge log keeps them, ascending by UID; never nil, so
+// that the caller asks once.
+func expungedSince(c *conn, mb mailstore.Mailbox, modseq uint64) ([]mailstore.Message, error) {
+	er, ok := mb.(mailstore.ExpungedRecords)
+	if !ok {
+		return []mailstore.Message{}, nil
+	}
+	gone, err := er.ExpungedMessages(c.ctx, modseq)
+	if gone == nil && err == nil {
+		gone = []mailstore.Message{}
+	}
+	return gone, err
 }
 
 // mergeUIDs merges two ascending UID lists.

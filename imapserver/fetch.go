@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,30 +137,25 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	expunged := false
 	for i, seq := range seqs {
 		var envelope *imapmsg.Message
-		var err error
 		if envelopes != nil {
+			var err error
 			envelope, err = envelopes.message(i)
 			if err != nil && !errors.Is(err, mailstore.ErrNoMessage) {
 				return storeError(fmt.Errorf("fetch: %w", err))
 			}
 		}
-		if err == nil {
-			err = c.fetchOne(seq, &p, seenChanged[seq], buf, envelope)
-		}
-		if errors.Is(err, mailstore.ErrNoMessage) {
-			expunged = true
-			continue
-		}
+		lost, err := c.fetchOne(seq, &p, seenChanged[seq], buf, envelope)
 		if err != nil {
 			return err
 		}
+		expunged = expunged || lost
 		if c.w.Err() != nil {
 			return &byeError{text: "write failed", err: c.w.Err()}
 		}
 	}
 	if expunged {
 		// RFC 5530 EXPUNGEISSUED: some messages were expunged by another
-		// session; their data could not be returned.
+		// session; some of their data could not be returned (NIL).
 		c.okCode = "EXPUNGEISSUED"
 		c.okText = "Some messages were expunged meanwhile"
 	}
@@ -186,7 +182,8 @@ func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
 }
 
 // fetchItemData is what one item needs from the message, found before the
-// response starts so that an expunged message can be skipped whole.
+// response starts, so that an error (UNKNOWN-CTE) leaves no response half
+// written.
 type fetchItemData struct {
 	r    io.Reader
 	size int64
@@ -195,18 +192,24 @@ type fetchItemData struct {
 // fetchOne writes the FETCH response of one message. envelope, when not
 // nil, is its parsed envelope header, and the plan needs no more of its
 // header or structure (it may still need the content, for BODY[]).
-func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte, envelope *imapmsg.Message) error {
+//
+// A message another session expunged, which this session still sees
+// (RFC 9051 7.5.1: it is told at its next command that allows it), is
+// answered as Dovecot answers it: what the view holds (UID, FLAGS,
+// INTERNALDATE, RFC822.SIZE, MODSEQ) and the envelope the store kept
+// (keepExpungedEnvelope) as they were, the items that need the file it
+// no longer has as NIL; lost reports those, for OK [EXPUNGEISSUED].
+func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte, envelope *imapmsg.Message) (lost bool, err error) {
 	m := &c.sel.view.Messages[seq-1]
 	var content mailstore.Content
 	msg := envelope
 	if msg == nil && (p.parse || p.header || p.fields) || p.content {
-		var err error
 		content, err = c.sel.mbox.Open(c.ctx, m.UID)
+		if errors.Is(err, mailstore.ErrNoMessage) {
+			return c.fetchLost(seq, p, flagsChanged, msg)
+		}
 		if err != nil {
-			if errors.Is(err, mailstore.ErrNoMessage) {
-				return err
-			}
-			return storeError(fmt.Errorf("fetch uid %d: open: %w", m.UID, err))
+			return false, storeError(fmt.Errorf("fetch uid %d: open: %w", m.UID, err))
 		}
 		defer content.Close()
 		// BODY[] and RFC822 are the bytes as they are: a whole-message
@@ -221,7 +224,7 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			msg, err = imapmsg.ParseHeader(content, content.Size())
 		}
 		if err != nil {
-			return storeError(fmt.Errorf("fetch uid %d: parse: %w", m.UID, err))
+			return false, storeError(fmt.Errorf("fetch uid %d: parse: %w", m.UID, err))
 		}
 	}
 	// Resolve sections and BINARY decodings before writing anything.
@@ -237,7 +240,7 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			}
 			r, n, err := msg.Binary(part)
 			if errors.Is(err, imapmsg.ErrUnknownCTE) {
-				return errNO("UNKNOWN-CTE", "Cannot decode this part's content transfer encoding")
+				return false, errNO("UNKNOWN-CTE", "Cannot decode this part's content transfer encoding")
 			}
 			if err != nil {
 				r, n = nil, -1
@@ -260,6 +263,38 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 		}
 	}
 
+	c.writeFetch(seq, p, flagsChanged, msg, false, data, buf)
+	return false, nil
+}
+
+// fetchLost writes the FETCH response of a message whose file is gone
+// (fetchOne): envelope, if not nil, is its envelope header as the store
+// kept it.
+func (c *conn) fetchLost(seq uint32, p *fetchPlan, flagsChanged bool, envelope *imapmsg.Message) (lost bool, err error) {
+	wantEnvelope := slices.ContainsFunc(p.items, func(it imapwire.FetchItem) bool { return it.Name == "ENVELOPE" })
+	if envelope == nil && wantEnvelope {
+		if r := newEnvelopeReader(c, []uint32{seq}); r != nil {
+			envelope, err = r.message(0)
+			if err != nil && !errors.Is(err, mailstore.ErrNoMessage) {
+				return false, storeError(fmt.Errorf("fetch: %w", err))
+			}
+		}
+	}
+	data := make([]fetchItemData, len(p.items))
+	for i := range data {
+		data[i].size = -1 // NIL
+	}
+	lost = p.parse || p.fields || p.content || wantEnvelope && envelope == nil
+	c.writeFetch(seq, p, flagsChanged, envelope, true, data, nil)
+	return lost, nil
+}
+
+// writeFetch writes one FETCH response: msg is the parsed message, or
+// its envelope header alone when the plan needs no more or its file is
+// gone (fileGone: nil when the store kept no envelope either), data the
+// items' bytes, resolved before.
+func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imapmsg.Message, fileGone bool, data []fetchItemData, buf []byte) {
+	m := &c.sel.view.Messages[seq-1]
 	w := c.w
 	w.Raw("* ").Number32(seq).Raw(" FETCH (")
 	n := 0
@@ -305,15 +340,27 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 		case "ENVELOPE":
 			sp()
 			w.Raw("ENVELOPE ")
+			if msg == nil {
+				w.Raw(envelopeNIL)
+				continue
+			}
 			msg.WriteEnvelope(w)
 		case "BODYSTRUCTURE":
 			sp()
 			w.Raw("BODYSTRUCTURE ")
+			if fileGone {
+				w.Raw(bodyStructureNIL)
+				continue
+			}
 			msg.WriteBodyStructure(w, true)
 		case "BODY":
 			sp()
 			if it.Section == nil {
 				w.Raw("BODY ")
+				if fileGone {
+					w.Raw(bodyNIL)
+					continue
+				}
 				msg.WriteBodyStructure(w, false)
 				continue
 			}
@@ -357,8 +404,15 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 		w.Raw("MODSEQ (").Number(m.ModSeq).Raw(")")
 	}
 	w.Raw(")").CRLF()
-	return nil
 }
+
+// What Dovecot sends for ENVELOPE, BODY and BODYSTRUCTURE of a message
+// whose file is gone (imap-fetch.c): well-formed, empty.
+const (
+	envelopeNIL      = "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+	bodyNIL          = `("text" "plain" NIL NIL NIL "7bit" 0 0)`
+	bodyStructureNIL = `("text" "plain" NIL NIL NIL "7bit" 0 0 NIL NIL NIL NIL)`
+)
 
 // isWhole reports whether a BODY section is the whole message: BODY[].
 func isWhole(s *imapwire.Section) bool {

@@ -78,7 +78,7 @@ func (s *changeSource) uidValidity(ctx context.Context) (uint32, error) {
 }
 
 // claimRecent claims \Recent for a sleeper, as its view's Refresh would.
-func (s *changeSource) claimRecent(ctx context.Context) (from, to uint32, err error) {
+func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error) {
 	mb, err := s.open(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -87,7 +87,7 @@ func (s *changeSource) claimRecent(ctx context.Context) (from, to uint32, err er
 	if !ok {
 		return 0, 0, errors.New("the store cannot claim \\Recent without a view")
 	}
-	return rc.ClaimRecent(ctx)
+	return rc.ClaimRecent(ctx, upTo)
 }
 
 // forget drops the cached answers, after a newer change.
@@ -106,7 +106,9 @@ func (s *changeSource) close() {
 type changeReader interface {
 	uidValidity(ctx context.Context) (uint32, error)
 	changes(ctx context.Context, modseq uint64) (mailstore.Changes, error)
-	claimRecent(ctx context.Context) (from, to uint32, err error)
+	// claimRecent claims \Recent up to upTo, the UIDNEXT the sleeper
+	// learns (RecentClaimer).
+	claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
 }
 
 // errLater says that an early event does not follow on a sleeper's state:
@@ -138,8 +140,8 @@ func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Change
 	return ch, nil
 }
 
-func (e earlySource) claimRecent(context.Context) (from, to uint32, err error) {
-	from, to = e.ev.Early.ClaimRecent()
+func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
+	from, to = e.ev.Early.ClaimRecent(upTo)
 	return from, to, nil
 }
 
@@ -183,8 +185,9 @@ func applyChanges(srv *Server, st *hibernate.State, src changeReader) (out []byt
 	recent := removeUIDs(append([]uint32(nil), ext.recent...), d.goneUIDs)
 	if !st.ReadOnly && len(d.added) > 0 {
 		// The view claims \Recent, as its Refresh would (the store's
-		// claimRecent, for the new UIDs only).
-		from, to, err := src.claimRecent(ctx)
+		// claimRecent, for the new UIDs only, up to the last one it
+		// learns: a later one stays for whoever learns it first).
+		from, to, err := src.claimRecent(ctx, d.added[len(d.added)-1]+1)
 		if err != nil {
 			return nil, nil, false
 		}

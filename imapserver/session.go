@@ -40,6 +40,12 @@ type selected struct {
 	// already reported itself (its own STORE, FETCH setting \Seen), so the
 	// next refresh does not report them again. Emptied by each refresh.
 	told map[uint32]uint64
+	// untold holds the sequence numbers of messages whose records a
+	// session rebuilt after hibernation (restoreState) holds newer than
+	// the client was told: their flags are told before a command that
+	// cannot apply changes reads them (tellUntold). Emptied by each
+	// refresh, which reports them.
+	untold []uint32
 	// notify holds a token when the store reported a change not yet
 	// applied to view. The watch callback never blocks on it.
 	notify      chan struct{}

@@ -39,6 +39,9 @@ func (c *conn) sendUpdates(allowExpunge bool) error {
 // without touching it. A UID command may be told of expunges (RFC 9051
 // 7.5.1), so every pending change can be applied and written first.
 func (c *conn) catchUp(cmd *imapwire.Command) error {
+	if c.sel != nil && !allowExpunge(cmd) {
+		c.tellUntold()
+	}
 	if !cmd.UID || c.sel == nil {
 		return nil
 	}
@@ -49,9 +52,32 @@ func (c *conn) catchUp(cmd *imapwire.Command) error {
 	return c.refresh()
 }
 
+// tellUntold writes the flags of the messages a session rebuilt after
+// hibernation holds newer than the client was told (selected.untold), as
+// unsolicited FETCH responses, which any command may carry (RFC 9051
+// 7.4): a FETCH, STORE or SEARCH by sequence number, which applies no
+// change, then reads what the client knows. The refresh that follows
+// does not report them again (told).
+func (c *conn) tellUntold() {
+	sel := c.sel
+	for _, seq := range sel.untold {
+		m := &sel.view.Messages[seq-1]
+		if sel.told != nil && sel.told[m.UID] == m.ModSeq {
+			continue
+		}
+		c.writeMsgFetch(seq, m, true)
+		if sel.told == nil {
+			sel.told = make(map[uint32]uint64)
+		}
+		sel.told[m.UID] = m.ModSeq
+	}
+	sel.untold = nil
+}
+
 // refresh applies pending changes to the view and writes them.
 func (c *conn) refresh() error {
 	sel := c.sel
+	sel.untold = nil // the refresh reports them
 	up, err := sel.mbox.Refresh(c.ctx, sel.view)
 	if err != nil {
 		if errors.Is(err, mailstore.ErrNoMailbox) {

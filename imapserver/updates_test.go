@@ -91,8 +91,9 @@ S: a1 OK NOOP completed
 }
 
 // TestFetchExpungedElsewhere checks FETCH of a message another session
-// expunged: the client still has its sequence number, the data is gone
-// (RFC 2180 4.1.1, RFC 5530 EXPUNGEISSUED).
+// expunged: the client still has its sequence number, the data that needs
+// the file is gone and NIL, as Dovecot answers (RFC 2180 4.1.1, RFC 5530
+// EXPUNGEISSUED; more in TestExpungedElsewhereStillSeen).
 func TestFetchExpungedElsewhere(t *testing.T) {
 	srv := testserver.Start(t)
 	fill(t, srv, "INBOX", 2)
@@ -102,6 +103,7 @@ func TestFetchExpungedElsewhere(t *testing.T) {
 	b.Cmd(`b2 EXPUNGE`)
 	a.Run(`
 C: a1 FETCH 1:2 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] NIL)
 S: * 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Hello 2\r\n\r\n)
 S: a1 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
 C: a2 NOOP
@@ -112,8 +114,9 @@ S: a2 OK NOOP completed
 
 // TestEnvelopeExpungedElsewhere is TestFetchExpungedElsewhere for the
 // commands answered from the store's envelope cache: FETCH ENVELOPE and a
-// header search skip the message that is gone, in the same command that
-// first fills the cache and in one served from it.
+// header search still answer for the messages that are gone, the one
+// whose envelope was kept before and the one kept when it was expunged,
+// until the session is told of the expunge (issue 25).
 func TestEnvelopeExpungedElsewhere(t *testing.T) {
 	srv := testserver.Start(t)
 	fill(t, srv, "INBOX", 3)
@@ -128,10 +131,12 @@ S: a1 OK FETCH completed
 	b.Cmd(`b2 EXPUNGE`)
 	a.Run(`
 C: a2 FETCH 1:3 (UID ENVELOPE)
+S: * 1 FETCH (UID 1 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 1" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
 S: * 2 FETCH (UID 2 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 2" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<2@example.org>"))
-S: a2 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
+S: * 3 FETCH (UID 3 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 3" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<3@example.org>"))
+S: a2 OK FETCH completed
 C: a3 SEARCH SUBJECT hello
-S: * SEARCH 2
+S: * SEARCH 1 2 3
 S: a3 OK SEARCH completed
 C: a4 NOOP
 S: * 3 EXPUNGE

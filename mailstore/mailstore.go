@@ -224,13 +224,27 @@ type EnvelopeCache interface {
 	EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error)
 }
 
+// ExpungedRecords is implemented by a Mailbox whose expunge log keeps the
+// records of expunged messages. A session keeps showing a message another
+// session expunged, as it last saw it, until it is told of the expunge
+// (RFC 9051 7.5.1 forbids EXPUNGE during FETCH, STORE and SEARCH); a
+// session rebuilt from the UIDs it knows (a hibernated one, woken by a
+// command) takes the records it no longer finds from here.
+type ExpungedRecords interface {
+	// ExpungedMessages returns the records, as they were when expunged,
+	// of the messages expunged with MODSEQ > modseq that the log still
+	// holds, ascending by UID.
+	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
+}
+
 // RecentClaimer is implemented by a Mailbox that lets a session claim
 // IMAP4rev1 \Recent without building a View, as View(ctx, true) and a
 // claiming view's Refresh do: messages from the first unclaimed UID to
-// UIDNEXT become recent for the caller only. It returns that range,
-// [from, to); from == to when nothing was left to claim.
+// upTo, the UIDNEXT the caller has learned, become recent for the caller
+// only. It returns that range, [from, to); from == to when nothing was
+// left to claim. Claims are atomic: no UID is ever in two claims.
 type RecentClaimer interface {
-	ClaimRecent(ctx context.Context) (from, to uint32, err error)
+	ClaimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
 }
 
 // View is a session's picture of a mailbox: sequence number i+1 is
@@ -323,6 +337,6 @@ type EarlyAdd struct {
 	// Keywords are the mailbox's keywords, as Changes.Keywords.
 	Keywords []string
 	// ClaimRecent claims \Recent for the caller as RecentClaimer does,
-	// as of the transaction.
-	ClaimRecent func() (from, to uint32)
+	// up to upTo and at most to the transaction's UIDNEXT.
+	ClaimRecent func(upTo uint32) (from, to uint32)
 }

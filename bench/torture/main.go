@@ -6,11 +6,17 @@
 // checks that every acknowledged message is stored exactly where the
 // acknowledged operations put it, that each client's view (UIDs, flags,
 // counts, built from untagged responses) matches a fresh session's, that
-// no UID is reused and that no MODSEQ goes back. It prints the operations
-// done, the faults injected and the violations, and exits 1 on any
-// violation.
+// no UID is reused and that no MODSEQ goes back. Throughout the load it
+// checks each session against what it was told: a message \Recent in at
+// most one session, SEARCH by sequence number (flags, keywords, \Recent,
+// header and date keys) answering what the session's own view holds, and
+// FETCH by sequence number answering every message the session still
+// has, also those another session expunged that it has not been told of.
+// It prints the operations done, the faults injected and the violations,
+// and exits 1 on any violation.
 //
 //	go run ./bench/torture -duration 60s -clients 8 -kill
+//	go run ./bench/torture -duration 10m -phase 30s -clients 20 -one-inbox
 package main
 
 import (
@@ -18,8 +24,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +42,8 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", uint64(time.Now().UnixNano()), "random seed")
 	flag.StringVar(&cfg.bin, "bin", "", "dormouse binary (default: build cmd/dormouse)")
 	flag.StringVar(&cfg.data, "data", "", "data folder (default: a new temporary one, removed at the end)")
+	flag.BoolVar(&cfg.oneInbox, "one-inbox", false, "every client is a persistent session of INBOX (it still copies, moves and appends to the others)")
+	flag.IntVar(&cfg.portBase, "ports", 0, "listen on 127.0.0.1 ports N (IMAP), N+1 (LMTP) and N+2 (metrics) instead of free ones")
 	flag.Parse()
 	res, err := run(context.Background(), cfg, os.Stderr)
 	if err != nil {
@@ -50,7 +60,8 @@ func main() {
 type config struct {
 	duration, phase, hibernateAfter, deliverEvery time.Duration
 	clients                                       int
-	kill                                          bool
+	kill, oneInbox                                bool
+	portBase                                      int
 	seed                                          uint64
 	bin, data                                     string
 }
@@ -87,6 +98,15 @@ func (r result) print(w io.Writer) {
 	fmt.Fprintf(w, "faults injected: %d SIGKILL\n", r.faults)
 	fmt.Fprintf(w, "checkpoints: %d\n", r.checkpoints)
 	fmt.Fprintf(w, "violations: %d\n", len(r.violations))
+	if len(r.violations) > 0 {
+		kinds := map[string]int{}
+		for _, v := range r.violations {
+			kinds[violationKind(v)]++
+		}
+		for _, k := range slices.Sorted(maps.Keys(kinds)) {
+			fmt.Fprintf(w, "  %-40s %5d\n", k+":", kinds[k])
+		}
+	}
 	for i, v := range r.violations {
 		if i == 30 {
 			fmt.Fprintf(w, "  ... and %d more\n", len(r.violations)-i)
@@ -94,6 +114,22 @@ func (r result) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s\n", v)
 	}
+}
+
+// violationKind names the invariant a violation broke, for the summary.
+func violationKind(v string) string {
+	for _, k := range []struct{ substr, kind string }{
+		{"multiple sessions", `\Recent in two sessions`},
+		{"lost its", `\Recent lost in its session`},
+		{"inconsistent with the session's view", "SEARCH against the session's view"},
+		{"which the session still has", "FETCH against the session's view"},
+		{"differs from the store", "session's view against the store"},
+	} {
+		if strings.Contains(v, k.substr) {
+			return k.kind
+		}
+	}
+	return "store against the acknowledged operations"
 }
 
 func isRefused(kind string) bool { return len(kind) > 8 && kind[len(kind)-8:] == " refused" }

@@ -42,6 +42,12 @@ type model struct {
 	highest     map[string]uint64
 	uidValidity map[string]uint32
 
+	// recent holds, for each message a FETCH showed with \Recent, the
+	// session that was shown it. A SIGKILL forgets claims not written yet,
+	// which makes those messages recent again for one session: the map
+	// starts over with each life of the server (NewLife).
+	recent map[key]int
+
 	// phase counts the checkpoints begun; history tells, per message ID,
 	// what happened to it in which phase, for the violation reports.
 	phase   int
@@ -56,6 +62,7 @@ func newModel() *model {
 		seen: make(map[key]string), created: make(map[key]bool), dead: make(map[key]bool),
 		lmtp: make(map[string]*key), maybeCreated: make(map[string]bool), maybeDead: make(map[key]bool),
 		modseq: make(map[key]uint64), highest: make(map[string]uint64), uidValidity: make(map[string]uint32),
+		recent:  make(map[key]int),
 		history: make(map[string][]string), start: time.Now(),
 	}
 }
@@ -99,6 +106,26 @@ func (m *model) learn(k key, id string) {
 			m.created[k] = true
 		}
 	}
+}
+
+// Recent records that session was shown k with \Recent: no other session
+// may be (RFC 3501 2.3.2; issue 25 found "Message UID=25071 has \Recent
+// flag in multiple sessions: 16 and 12").
+func (m *model) Recent(k key, session int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if owner, ok := m.recent[k]; ok && owner != session {
+		m.violate("%s: message UID=%d has \\Recent flag in multiple sessions: %d and %d", k.mailbox, k.uid, owner, session)
+		return
+	}
+	m.recent[k] = session
+}
+
+// NewLife starts a new life of the server, after a SIGKILL.
+func (m *model) NewLife() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.recent)
 }
 
 // Learn is learn under the lock.

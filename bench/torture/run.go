@@ -40,7 +40,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (result, error) {
 	if cfg.data == "" {
 		cfg.data = tmp + "/data"
 	}
-	d, err := newDaemon(cfg.bin, cfg.data, cfg.hibernateAfter)
+	d, err := newDaemon(cfg.bin, cfg.data, cfg.hibernateAfter, cfg.portBase)
 	if err != nil {
 		return res, err
 	}
@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (result, error) {
 
 	workers := make([]*worker, cfg.clients)
 	for i := range workers {
-		workers[i] = &worker{n: i, rng: rand.New(rand.NewPCG(cfg.seed, uint64(i))), m: m, ops: ops, ids: &ids}
+		workers[i] = &worker{n: i, rng: rand.New(rand.NewPCG(cfg.seed, uint64(i))), m: m, ops: ops, ids: &ids, oneInbox: cfg.oneInbox}
 		if err := workers[i].connect(d.imap); err != nil {
 			return res, err
 		}
@@ -147,6 +147,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (result, error) {
 			if err := d.start(); err != nil {
 				return res, fmt.Errorf("restart after SIGKILL: %w", err)
 			}
+			m.NewLife()
 			crash.Store(false)
 		}
 		for _, w := range workers {

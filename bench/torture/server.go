@@ -38,14 +38,21 @@ func buildDormouse(dir string) (string, error) {
 	return bin, nil
 }
 
-// newDaemon prepares a data folder with one user and picks free ports.
-func newDaemon(bin, data string, hibernateAfter time.Duration) (*daemon, error) {
+// newDaemon prepares a data folder with one user and picks free ports,
+// or portBase and the two after it.
+func newDaemon(bin, data string, hibernateAfter time.Duration, portBase int) (*daemon, error) {
 	add := exec.Command(bin, "user", "add", "--data", data, user)
 	add.Stdin = strings.NewReader(password + "\n")
 	if out, err := add.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("user add: %w\n%s", err, out)
 	}
 	d := &daemon{bin: bin, data: data, hibernateAfter: hibernateAfter, logPath: filepath.Join(data, "torture-server.log")}
+	if portBase > 0 {
+		d.imap = fmt.Sprintf("127.0.0.1:%d", portBase)
+		d.lmtp = fmt.Sprintf("127.0.0.1:%d", portBase+1)
+		d.metrics = fmt.Sprintf("127.0.0.1:%d", portBase+2)
+		return d, nil
+	}
 	var err error
 	if d.imap, err = freeAddr(); err != nil {
 		return nil, err

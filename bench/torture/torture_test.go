@@ -141,3 +141,95 @@ func TestModelFindsViolations(t *testing.T) {
 		t.Fatalf("viewDiff of equal views: %s", d)
 	}
 }
+
+// TestSessionChecksFindViolations feeds a session's checks the responses
+// of a server that breaks each per-session invariant (issue 25): each
+// must be reported, and the consistent answers must not be.
+func TestSessionChecksFindViolations(t *testing.T) {
+	session := func() *imapConn {
+		c := &imapConn{selected: "INBOX"}
+		c.view = view{uids: []uint32{1, 2, 3}, flags: map[uint32]string{1: `\Flagged`, 2: "", 3: `\Seen`}, recent: map[uint32]bool{}}
+		return c
+	}
+	searchFor := func(k string) searchKey {
+		for _, sk := range searchKeys {
+			if sk.key == k {
+				return sk
+			}
+		}
+		t.Fatalf("no search key %q", k)
+		return searchKey{}
+	}
+	tests := []struct {
+		name  string
+		key   string   // a SEARCH key whose answer is checked
+		lines []string // untagged responses, in order
+		fetch bool     // checkFetched after the lines, for FETCH 1:3
+		want  string   // "" for no violation
+	}{
+		{name: "SEARCH as the view", key: "FLAGGED", lines: []string{"* SEARCH 1"}},
+		{name: "SEARCH misses a flagged message", key: "FLAGGED", lines: []string{"* SEARCH"}, want: "inconsistent with the session's view"},
+		{name: "SEARCH finds an unflagged one", key: "FLAGGED", lines: []string{"* SEARCH 1 2"}, want: "inconsistent"},
+		{name: "SEARCH after a flag update", key: "UNSEEN", lines: []string{`* 2 FETCH (FLAGS (\Seen))`, "* SEARCH 1"}},
+		// Issue 25: message 2, expunged by another session and not
+		// announced, missing from a header search.
+		{name: "header SEARCH blind to a message the session has", key: "SUBJECT torture", lines: []string{"* SEARCH 1 3"}, want: "inconsistent"},
+		{name: "SEARCH names a message the session lacks", key: "SUBJECT torture", lines: []string{"* SEARCH 1 2 3 4"}, want: "the session has 3 messages"},
+		{name: "SEARCH RECENT", key: "RECENT", lines: []string{`* 3 FETCH (UID 3 FLAGS (\Seen \Recent))`, "* SEARCH 3"}},
+		{name: "SEARCH RECENT misses one", key: "RECENT", lines: []string{`* 3 FETCH (UID 3 FLAGS (\Seen \Recent))`, "* SEARCH"}, want: "inconsistent"},
+		{name: "\\Recent lost", lines: []string{`* 3 FETCH (UID 3 FLAGS (\Recent))`, `* 3 FETCH (UID 3 FLAGS ())`}, want: "lost its \\Recent"},
+		{name: "FETCH answers all", fetch: true, lines: []string{"* 1 FETCH (UID 1 FLAGS ())", "* 2 FETCH (UID 2 FLAGS ())", "* 3 FETCH (UID 3 FLAGS ())"}},
+		// Issue 25: FETCH of a message expunged elsewhere answered
+		// OK [EXPUNGEISSUED] with no data.
+		{name: "FETCH skips a message the session has", fetch: true, lines: []string{"* 1 FETCH (UID 1 FLAGS ())", "* 3 FETCH (UID 3 FLAGS ())"}, want: "did not answer message 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := session()
+			if tt.key != "" {
+				sk := searchFor(tt.key)
+				c.expectSearch = &sk
+			}
+			if tt.fetch {
+				c.fetched = map[int]bool{}
+			}
+			for _, l := range tt.lines {
+				c.untagged(l)
+			}
+			if tt.fetch {
+				c.checkFetched(3, "UID FLAGS", "OK [EXPUNGEISSUED] done")
+			}
+			got := strings.Join(c.bad, "\n")
+			switch {
+			case tt.want == "" && got != "":
+				t.Fatalf("violations: %s", got)
+			case tt.want != "" && !strings.Contains(got, tt.want):
+				t.Fatalf("violations %q, want one with %q", got, tt.want)
+			}
+		})
+	}
+
+	// \Recent in two sessions (issue 25: "Message UID=25071 has \Recent
+	// flag in multiple sessions: 16 and 12"), through the session's
+	// FETCH responses; not after a restart, which forgets unwritten claims.
+	m := newModel()
+	a, b := session(), session()
+	a.onRecent = func(mb string, uid uint32) { m.Recent(key{mb, uid}, 16) }
+	b.onRecent = func(mb string, uid uint32) { m.Recent(key{mb, uid}, 12) }
+	a.untagged(`* 3 FETCH (UID 3 FLAGS (\Seen \Recent))`)
+	a.untagged(`* 3 FETCH (UID 3 FLAGS (\Recent))`) // the same session again: fine
+	if v := m.Violations(); len(v) != 0 {
+		t.Fatalf("one session: %q", v)
+	}
+	b.untagged(`* 3 FETCH (UID 3 FLAGS (\Recent \Seen))`)
+	if v := m.Violations(); len(v) != 1 || !strings.Contains(v[0], "UID=3 has \\Recent flag in multiple sessions: 16 and 12") {
+		t.Fatalf("two sessions: %q", v)
+	}
+	m = newModel()
+	m.Recent(key{"INBOX", 3}, 16)
+	m.NewLife()
+	m.Recent(key{"INBOX", 3}, 12)
+	if v := m.Violations(); len(v) != 0 {
+		t.Fatalf("after a restart: %q", v)
+	}
+}

@@ -51,6 +51,10 @@ type worker struct {
 	m   *model
 	ops *counters
 	ids *atomic.Int64
+	// oneInbox keeps the session on INBOX (-one-inbox): every client is a
+	// persistent session of the same mailbox, as phones and desktops of
+	// one user are.
+	oneInbox bool
 }
 
 // newID returns a fresh message ID.
@@ -60,7 +64,7 @@ func (w *worker) newID() string {
 
 // messageText builds a small message carrying id.
 func messageText(id string, size int) string {
-	return fmt.Sprintf("From: torture@example.org\r\nTo: torture@example.org\r\nSubject: torture %s\r\n"+
+	return fmt.Sprintf("From: torture@example.org\r\nTo: torture@example.org\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nSubject: torture %s\r\n"+
 		"Message-ID: <%s@torture.example.org>\r\nX-Torture-ID: %s\r\n\r\n%s\r\n", id, id, id, strings.Repeat("x", size))
 }
 
@@ -72,8 +76,17 @@ func (w *worker) connect(addr string) error {
 		return err
 	}
 	c.onUntagged = w.learnFetch
+	c.onRecent = func(mb string, uid uint32) { w.m.Recent(key{mb, uid}, w.n) }
 	w.c = c
-	return c.selectMailbox(mailboxes[w.rng.IntN(len(mailboxes))])
+	return c.selectMailbox(w.pickSelect())
+}
+
+// pickSelect picks the mailbox to select.
+func (w *worker) pickSelect() string {
+	if w.oneInbox {
+		return "INBOX"
+	}
+	return mailboxes[w.rng.IntN(len(mailboxes))]
 }
 
 // learnFetch teaches the model every UID-to-ID pair a FETCH shows.
@@ -107,6 +120,9 @@ func (w *worker) step() error {
 	switch r := w.rng.IntN(100); {
 	case r < 22:
 		kind = "APPEND"
+		if w.oneInbox && w.rng.IntN(3) > 0 {
+			other = "INBOX"
+		}
 		id := w.newID()
 		maybeIDs = []string{id}
 		flags := []string{"", `(\Seen) `, `(\Flagged $T1) `}[w.rng.IntN(3)]
@@ -174,18 +190,36 @@ func (w *worker) step() error {
 		}
 		lines, status, err = w.c.run("UID EXPUNGE " + set)
 		onOK = func() { w.m.Expunged(maybeGone) }
-	case r < 78:
+	case r < 74:
 		kind = "FETCH"
 		lines, status, err = w.c.run("UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (X-Torture-ID)])")
-	case r < 85:
+	case r < 77:
+		// By sequence number: no EXPUNGE may come (RFC 9051 7.5.1), and
+		// every message of the session's view must be answered.
+		kind = "FETCH seq"
+		lines, status, err = w.c.checkFetchAll([]string{"UID FLAGS", "UID FLAGS ENVELOPE", "UID RFC822.SIZE INTERNALDATE"}[w.rng.IntN(3)])
+	case r < 80:
 		kind = "SEARCH"
 		lines, status, err = w.c.run([]string{"UID SEARCH UNSEEN", "UID SEARCH FLAGGED", "UID SEARCH HEADER X-Torture-ID w1"}[w.rng.IntN(3)])
-	case r < 95:
+	case r < 85:
+		// By sequence number: the answer must match the session's view.
+		kind = "SEARCH seq"
+		sk := searchKeys[w.rng.IntN(len(searchKeys))]
+		w.c.expectSearch = &sk
+		lines, status, err = w.c.run("SEARCH " + sk.key)
+		w.c.expectSearch = nil
+	case r < 93:
 		kind = "IDLE"
 		status, err = w.idle(time.Duration(30+w.rng.IntN(270)) * time.Millisecond)
+	case r < 95:
+		kind = "STATUS"
+		lines, status, err = w.c.run("STATUS " + quote(other) + " (MESSAGES UIDNEXT RECENT UNSEEN)")
+	case r < 97:
+		kind = "LIST"
+		lines, status, err = w.c.run(`LIST "" "*"`)
 	default:
 		kind = "SELECT"
-		err = w.c.selectMailbox(other)
+		err = w.c.selectMailbox(w.pickSelect())
 		status = "OK"
 	}
 	if err == nil {

@@ -63,3 +63,31 @@ func (m *mboxTx) expungedSince(modseq uint64) []uint32 {
 	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
 	return uids
 }
+
+var _ mailstore.ExpungedRecords = (*mailboxHandle)(nil)
+
+// ExpungedMessages returns the records the expunge log keeps of messages
+// expunged after modseq (mailstore.ExpungedRecords); entries written
+// before the log kept records are left out.
+func (h *mailboxHandle) ExpungedMessages(ctx context.Context, modseq uint64) ([]mailstore.Message, error) {
+	var out []mailstore.Message
+	err := h.view(func(m *mboxTx) error {
+		c := m.xplog.Cursor()
+		for k, v := c.Seek(seqKey(modseq+1, 0)); k != nil; k, v = c.Next() {
+			if len(v) == 0 {
+				continue
+			}
+			r, err := decodeRec(beUint32(k[8:]), v, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.message(r.flags.list()))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expunged messages of %s since %d: %w", h.name, modseq, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
+	return out, nil
+}

@@ -114,6 +114,9 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 		if len(toRemove) > 0 {
 			ms := src.nextModSeq()
 			for i := range toRemove {
+				if err := src.keepExpungedEnvelope(&toRemove[i]); err != nil {
+					return err
+				}
 				if err := src.remove(&toRemove[i], ms); err != nil {
 					return err
 				}

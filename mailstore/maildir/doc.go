@@ -92,12 +92,14 @@
 //
 // # The \Recent flag
 //
-// As in Dovecot, each mailbox keeps a first-recent UID: a view opened with
-// claimRecent takes the messages from there to UIDNEXT as recent and moves
-// the mark, so a message is recent in at most one session; a claiming view
-// also claims messages that Refresh adds. The mark moves in memory at
-// once and reaches the index with the mailbox's next write, or before the
-// index closes: \Recent is session state, and a commit of its own (two
+// As in Dovecot, each mailbox keeps a first-recent UID, the mark: a view
+// opened with claimRecent takes the messages from there to the UIDNEXT it
+// read as recent and moves the mark, in one compare-and-advance under one
+// lock (recent.go), so a message is recent in exactly one session; a
+// claiming view, and a hibernated session told of new mail, also claim
+// what Refresh adds, up to what they learn. The mark moves in memory at
+// once, stays there while the index is open, and reaches the index with
+// the mailbox's next write, or before the index closes: \Recent is session state, and a commit of its own (two
 // fdatasyncs) would come between a delivery and the sleeping client it
 // wakes. A crash loses the unwritten claims: those messages are recent
 // again for the first session after the restart.
@@ -110,6 +112,16 @@
 // (View.Shared; a user's devices selecting the INBOX together hold one
 // copy) until Refresh or View.Own gives a view its own; the store holds
 // the list weakly, so it lives only as long as a view uses it.
+//
+// # Expunged messages
+//
+// A session keeps seeing a message another session expunged until it is
+// told (RFC 9051 7.5.1), as Dovecot's views do: its view holds the record;
+// the expunge log keeps the record too (ExpungedMessages, for a session
+// rebuilt from its UIDs after hibernation) and the envelope header, read
+// from the file before Expunge or Move removes it when no client had asked
+// for it yet (keepExpungedEnvelope), until the log is trimmed. The file
+// itself is gone: FETCH BODY[] of such a message answers NIL.
 //
 // # Durability
 //

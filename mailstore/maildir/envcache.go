@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/mailstore"
@@ -20,8 +21,11 @@ var _ mailstore.EnvelopeCache = (*mailboxHandle)(nil)
 // EnvelopeHeaders returns the envelope header of each message of uids, in
 // order (nil for a message that is gone). Headers are kept in the index
 // the first time they are asked for, as Dovecot's cache decides to keep a
-// field once a client asks for it; a message's content never changes, so
-// an entry lives as long as its message (mboxTx.remove drops it).
+// field once a client asks for it, and when Dormouse expunges a message
+// (keepExpungedEnvelope); a message's content never changes, so an entry
+// lives as long as its message and then as long as its expunge is in the
+// expunge log (trimExpungeLog drops it): a session that has not been told
+// of the expunge still sees the message's envelope (issue 25).
 func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error) {
 	out := make([][]byte, len(uids))
 	var missing []int
@@ -44,12 +48,14 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 		return out, nil
 	}
 	fresh := make(map[uint32][]byte, len(missing))
+	var vanished []int
 	for _, i := range missing {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		block, err := h.readEnvelope(ctx, uids[i])
 		if errors.Is(err, mailstore.ErrNoMessage) {
+			vanished = append(vanished, i)
 			continue
 		}
 		if err != nil {
@@ -57,6 +63,33 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 		}
 		out[i] = block
 		fresh[uids[i]] = block
+	}
+	if len(vanished) > 0 {
+		// A file is gone that the index listed: an EXPUNGE or MOVE
+		// removes files inside its transaction, after keeping their
+		// envelopes (keepExpungedEnvelope), and a flag change renames
+		// them (Open tries a few times). Once the writers under way are
+		// done, and while no other can start, the kept envelope or the
+		// file is there.
+		err := h.afterWriters(func(m *mboxTx) error {
+			for _, i := range vanished {
+				if m.envelopes != nil {
+					if v := m.envelopes.Get(u32(uids[i])); len(v) > 0 && v[0] == envelopeVersion {
+						out[i] = bytes.Clone(v[1:])
+						continue
+					}
+				}
+				r, ok, err := m.get(uids[i], true)
+				if err != nil || !ok {
+					continue
+				}
+				out[i], _ = m.readEnvelope(&r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("envelope headers of %s: %w", h.name, err)
+		}
 	}
 	if len(fresh) > 0 {
 		if err := h.keepEnvelopes(fresh); err != nil {
@@ -74,15 +107,66 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 		return nil, err
 	}
 	defer content.Close()
-	msg, err := imapmsg.ParseHeader(content, content.Size())
-	if err != nil {
-		return nil, fmt.Errorf("envelope of message %d in %s: %w", uid, h.name, err)
-	}
-	block, err := msg.EnvelopeHeader()
+	block, err := envelopeOf(content)
 	if err != nil {
 		return nil, fmt.Errorf("envelope of message %d in %s: %w", uid, h.name, err)
 	}
 	return block, nil
+}
+
+// envelopeOf parses a message's envelope header block.
+func envelopeOf(content mailstore.Content) ([]byte, error) {
+	msg, err := imapmsg.ParseHeader(content, content.Size())
+	if err != nil {
+		return nil, err
+	}
+	return msg.EnvelopeHeader()
+}
+
+// readEnvelope reads a message's envelope header from its file, as this
+// transaction names it.
+func (m *mboxTx) readEnvelope(r *msgRec) ([]byte, error) {
+	f, fileSize, err := openMessageFile(filepath.Join(m.dir, "cur", r.file))
+	if err != nil {
+		return nil, err
+	}
+	content := newContent(f, fileSize, r.size)
+	defer content.Close()
+	return envelopeOf(content)
+}
+
+// expungeEnvelopeReads bounds the message files one transaction reads to
+// keep the envelopes of the messages it expunges: an EXPUNGE of more
+// leaves the rest to what the cache already holds, as Dovecot's does.
+const expungeEnvelopeReads = 1000
+
+// keepExpungedEnvelope keeps the envelope header of a message that this
+// transaction is about to expunge, read from its file (still in cur/)
+// unless it is kept already, so that sessions not yet told of the
+// expunge can still FETCH its ENVELOPE and SEARCH its header fields. A
+// message that cannot be read is left out: those sessions see it as
+// Dovecot shows a message whose cached fields are missing.
+func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
+	if m.envelopes != nil {
+		if v := m.envelopes.Get(u32(r.uid)); len(v) > 0 && v[0] == envelopeVersion {
+			return nil
+		}
+	}
+	if m.envelopeReads >= expungeEnvelopeReads {
+		return nil
+	}
+	m.envelopeReads++
+	block, err := m.readEnvelope(r)
+	if err != nil {
+		return nil // gone already, or unparsable: nothing to keep
+	}
+	if m.envelopes == nil {
+		if m.envelopes, err = m.b.CreateBucketIfNotExists(bktEnvelopes); err != nil {
+			return err
+		}
+	}
+	v := make([]byte, 0, 1+len(block))
+	return m.envelopes.Put(u32(r.uid), append(append(v, envelopeVersion), block...))
 }
 
 // keepEnvelopes stores blocks by UID in one transaction, skipping messages

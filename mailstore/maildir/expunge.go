@@ -55,6 +55,9 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 				if i > 0 && recs[i].uid == recs[i-1].uid {
 					continue
 				}
+				if err := m.keepExpungedEnvelope(&recs[i]); err != nil {
+					return err
+				}
 				if err := m.remove(&recs[i], ms); err != nil {
 					return err
 				}

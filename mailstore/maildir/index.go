@@ -26,7 +26,7 @@ var (
 	bktMsgs    = []byte("msgs")  // UID -> msgRec
 	bktFiles   = []byte("files") // Maildir base name -> UID
 	bktModSeq  = []byte("ms")    // seqKey(MODSEQ, UID) -> empty: what changed after m
-	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> empty: the expunge log
+	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> the record as expunged (empty before issue 25): the expunge log
 	// bktEnvelopes is made on first use: UID -> envelope header (envcache.go).
 	bktEnvelopes = []byte("env")
 )
@@ -107,7 +107,9 @@ type mboxTx struct {
 	b                      *bolt.Bucket
 	msgs, files, ms, xplog *bolt.Bucket
 	envelopes              *bolt.Bucket // nil until the first envelope is kept
-	dir                    string       // the mailbox's Maildir folder
+	// envelopeReads counts the files read by keepExpungedEnvelope.
+	envelopeReads int
+	dir           string // the mailbox's Maildir folder
 	// keywordsGrew is set when this transaction added a keyword to the
 	// mailbox's set.
 	keywordsGrew bool
@@ -307,7 +309,11 @@ func (m *mboxTx) update(old, r *msgRec) error {
 	return m.msgs.Put(u32(r.uid), r.encode())
 }
 
-// remove deletes a message from the index and logs its expunge at modSeq.
+// remove deletes a message from the index and logs its expunge at modSeq,
+// with its record as it was (without the file name): a session not yet
+// told of the expunge still shows the message as it last saw it, even
+// rebuilt from its UIDs after hibernation (ExpungedMessages). Its kept
+// envelope stays as long as the log entry (trimExpungeLog).
 func (m *mboxTx) remove(r *msgRec, modSeq uint64) error {
 	base, _ := splitInfo(r.file)
 	if err := m.files.Delete([]byte(base)); err != nil {
@@ -319,13 +325,10 @@ func (m *mboxTx) remove(r *msgRec, modSeq uint64) error {
 	if err := m.msgs.Delete(u32(r.uid)); err != nil {
 		return err
 	}
-	if m.envelopes != nil {
-		if err := m.envelopes.Delete(u32(r.uid)); err != nil {
-			return err
-		}
-	}
 	m.count(r, -1)
-	if err := m.xplog.Put(seqKey(modSeq, r.uid), nil); err != nil {
+	gone := *r
+	gone.file = ""
+	if err := m.xplog.Put(seqKey(modSeq, r.uid), gone.encode()); err != nil {
 		return err
 	}
 	m.meta.expungeCount++
@@ -343,6 +346,11 @@ func (m *mboxTx) trimExpungeLog() error {
 	for k, _ := c.First(); k != nil && m.meta.expungeCount > target; k, _ = c.First() {
 		if ms := binary.BigEndian.Uint64(k[:8]); ms > m.meta.expungeFloor {
 			m.meta.expungeFloor = ms
+		}
+		if m.envelopes != nil {
+			if err := m.envelopes.Delete(k[8:12]); err != nil {
+				return err
+			}
 		}
 		if err := c.Delete(); err != nil {
 			return err

@@ -80,6 +80,31 @@ func (h *mailboxHandle) update(fn func(m *mboxTx) error) error {
 	})
 }
 
+// errRollback ends afterWriters' transaction without a commit.
+var errRollback = errors.New("rolled back")
+
+// afterWriters runs fn on this mailbox once the write transaction under
+// way, if any, has committed: in a write transaction that is rolled back,
+// so it writes nothing and costs no commit. A reader that found a file
+// gone which its read transaction still lists reads through it what the
+// transaction removing the file committed.
+func (h *mailboxHandle) afterWriters(fn func(m *mboxTx) error) error {
+	err := h.u.update(func(tx *bolt.Tx) error {
+		m, err := h.load(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
 // view runs fn on this mailbox in a read transaction.
 func (h *mailboxHandle) view(fn func(m *mboxTx) error) error {
 	return h.u.view(func(tx *bolt.Tx) error {

@@ -227,7 +227,7 @@ func TestRecentClaimConcurrent(t *testing.T) {
 				return
 			}
 			defer m.Close()
-			from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx)
+			from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx, 4)
 			if err != nil {
 				t.Error(err)
 				return
@@ -274,7 +274,11 @@ func TestRecentClaimWritten(t *testing.T) {
 	mustAppend(t, m, msg("2"))
 	claim := func() (uint32, uint32) {
 		t.Helper()
-		from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx)
+		st, err := u.Status(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, to, err := m.(mailstore.RecentClaimer).ClaimRecent(ctx, st.UIDNext)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +291,7 @@ func TestRecentClaimWritten(t *testing.T) {
 		us := m.(*mailboxHandle).u
 		us.claimMu.Lock()
 		defer us.claimMu.Unlock()
-		return len(us.claimed)
+		return len(us.unwrittenMarks())
 	}
 	if pending() != 1 {
 		t.Fatal("claim not held in memory")
@@ -414,10 +418,10 @@ func TestEarlyEvent(t *testing.T) {
 	if st, err := u.Status(ctx, "INBOX"); err != nil || st.Messages != 2 || st.HighestModSeq != early.HighestModSeq {
 		t.Fatalf("status after the early event: %+v %v", st, err)
 	}
-	if from, to := early.Early.ClaimRecent(); from != 1 || to != 3 {
+	if from, to := early.Early.ClaimRecent(early.UIDNext); from != 1 || to != 3 {
 		t.Fatalf("claim [%d, %d), want [1, 3)", from, to)
 	}
-	if from, to := early.Early.ClaimRecent(); from != 0 || to != 0 {
+	if from, to := early.Early.ClaimRecent(early.UIDNext); from != 0 || to != 0 {
 		t.Fatalf("second claim [%d, %d), want nothing", from, to)
 	}
 	late := w.wait(t, mailstore.MessagesAdded, eventDeadline)

@@ -85,10 +85,12 @@ type userState struct {
 	// taken again since leaves it open. Both guarded by s.mu.
 	closeTimer *time.Timer
 	acquires   uint64
-	// claimed holds, per mailbox id, the first-recent UID of \Recent
-	// claims not written to the index yet (claimRecent).
+	// recent holds, per mailbox id, the \Recent mark (recent.go): all
+	// claims are decided under claimMu. retired is set when the index is
+	// about to close: no claim is made through it any more.
 	claimMu sync.Mutex
-	claimed map[uint64]uint32
+	recent  map[uint64]*recentMark
+	retired bool
 	// spent holds, per mailbox id, the UIDNEXT and HIGHESTMODSEQ of early
 	// announcements whose transaction failed (endAnnouncement); claimMu
 	// guards it too.
@@ -171,6 +173,7 @@ func (s *Store) Close() error {
 	s.lingering = 0
 	s.mu.Unlock()
 	for _, u := range users {
+		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
 		if cerr := u.db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close index of %s: %w", u.name, cerr)
@@ -256,7 +259,7 @@ func (s *Store) release(u *userState) {
 	if u.refs > 0 || s.users[u.name] != u {
 		return
 	}
-	if u.corrupt.Load() || (s.lingering >= maxLingering && !u.hasUnwritten()) {
+	if u.corrupt.Load() || (s.lingering >= maxLingering && u.retire(false)) {
 		s.closeLocked(u)
 		return
 	}
@@ -274,7 +277,7 @@ func (s *Store) expire(u *userState, at uint64) {
 		s.mu.Unlock()
 		return
 	}
-	if u.hasUnwritten() && !u.corrupt.Load() {
+	if !u.corrupt.Load() && !u.retire(false) {
 		s.retainLocked(u)
 		s.mu.Unlock()
 		u.flushUnwritten()
@@ -287,6 +290,7 @@ func (s *Store) expire(u *userState, at uint64) {
 }
 
 func (s *Store) closeLocked(u *userState) {
+	u.retire(true)
 	delete(s.users, u.name)
 	if err := u.db.Close(); err != nil {
 		s.log.Warn("close index", "user", u.name, "err", err)

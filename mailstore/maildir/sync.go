@@ -65,7 +65,7 @@ func (cs *changeSet) earlyEvent(u *userState, m *mboxTx, since uint64) (ev mails
 			UIDValidity: m.meta.uidValidity,
 			Since:       since,
 			Keywords:    append([]string(nil), m.meta.keywords...),
-			ClaimRecent: func() (from, to uint32) { return u.claim(id, first, next) },
+			ClaimRecent: func(upTo uint32) (from, to uint32) { return u.claim(id, first, min(upTo, next)) },
 		},
 	}, true
 }

@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,24 +23,29 @@ func (u *userState) skipSpent(m *mboxTx) {
 }
 
 // foldUnwritten puts what memory holds for m into its meta, for its
-// transaction to write, and forgets it once that transaction has
-// committed, unless newer state came meanwhile.
+// transaction to write, and notes once that transaction has committed
+// what it wrote. The \Recent mark stays in memory (recent.go).
 func (m *mboxTx) foldUnwritten() {
 	u, id := m.u, m.id
 	u.claimMu.Lock()
 	defer u.claimMu.Unlock()
-	c, claimed := u.claimed[id]
+	mk := u.recent[id]
+	marked := mk != nil && mk.next > m.meta.firstRecent
 	sp, spent := u.spent[id]
-	if !claimed && !spent {
+	if !marked && !spent {
 		return
 	}
 	// The spent UIDs and MODSEQs are in m.meta since loadMbox (skipSpent).
-	m.meta.firstRecent = max(m.meta.firstRecent, c)
+	var c uint32
+	if marked {
+		c = mk.next
+		m.meta.firstRecent = c
+	}
 	m.tx.OnCommit(func() {
 		u.claimMu.Lock()
 		defer u.claimMu.Unlock()
-		if claimed && u.claimed[id] == c {
-			delete(u.claimed, id)
+		if marked {
+			mk.written = max(mk.written, c)
 		}
 		if spent && u.spent[id] == sp {
 			delete(u.spent, id)
@@ -53,16 +57,47 @@ func (m *mboxTx) foldUnwritten() {
 func (u *userState) hasUnwritten() bool {
 	u.claimMu.Lock()
 	defer u.claimMu.Unlock()
-	return len(u.claimed)+len(u.spent) > 0
+	return u.hasUnwrittenLocked()
+}
+
+func (u *userState) hasUnwrittenLocked() bool {
+	return len(u.unwrittenMarks())+len(u.spent) > 0
+}
+
+// unwrittenMarks lists the mailboxes whose \Recent mark is ahead of the
+// index; claimMu held.
+func (u *userState) unwrittenMarks() []uint64 {
+	var ids []uint64
+	for id, mk := range u.recent {
+		if mk.next > mk.written {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// retire marks the index as closing, so that no claim is made through it
+// any more (claim), unless memory still holds state to write: then it
+// reports false and the caller writes it first (flushUnwritten).
+func (u *userState) retire(force bool) bool {
+	u.claimMu.Lock()
+	defer u.claimMu.Unlock()
+	if !force && u.hasUnwrittenLocked() {
+		return false
+	}
+	u.retired = true
+	return true
 }
 
 // flushUnwritten writes the state no other transaction carried. When that
-// fails it is dropped, logged: claimed messages may be recent again.
+// fails it is given up, logged: memory still holds the \Recent marks, so
+// no claim is given twice while the index is open, but after it closes
+// the claimed messages may be recent again, as after a crash.
 func (u *userState) flushUnwritten() {
 	u.claimMu.Lock()
-	ids := slices.Collect(maps.Keys(u.claimed))
+	ids := u.unwrittenMarks()
 	for id := range u.spent {
-		if _, ok := u.claimed[id]; !ok {
+		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
@@ -70,11 +105,14 @@ func (u *userState) flushUnwritten() {
 	if len(ids) == 0 {
 		return
 	}
+	var gone []uint64
 	err := u.update(func(tx *bolt.Tx) error {
+		gone = gone[:0]
 		for _, id := range ids {
 			m, err := u.loadMbox(tx, id)
 			if err != nil {
-				continue // deleted since: nothing to write
+				gone = append(gone, id) // deleted since: nothing to write
+				continue
 			}
 			if err := m.save(); err != nil {
 				return err
@@ -82,10 +120,18 @@ func (u *userState) flushUnwritten() {
 		}
 		return nil
 	})
+	u.claimMu.Lock()
+	for _, id := range gone {
+		delete(u.recent, id) // mailbox ids are never given out again
+		delete(u.spent, id)
+	}
+	u.claimMu.Unlock()
 	if err != nil {
 		u.s.log.Warn("write index state kept in memory", "user", u.name, "err", err)
 		u.claimMu.Lock()
-		clear(u.claimed)
+		for _, mk := range u.recent {
+			mk.written = mk.next
+		}
 		clear(u.spent)
 		u.claimMu.Unlock()
 	}

@@ -40,8 +40,8 @@ func (fc *flagCache) get(fs flagSet) []string {
 
 // ClaimRecent claims \Recent for a session that keeps no View
 // (mailstore.RecentClaimer): a hibernated connection told of new mail.
-func (h *mailboxHandle) ClaimRecent(ctx context.Context) (from, to uint32, err error) {
-	if from, to, err = h.claimRecent(); err != nil {
+func (h *mailboxHandle) ClaimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error) {
+	if from, to, err = h.claimRecent(upTo); err != nil {
 		return 0, 0, fmt.Errorf("claim recent in %s: %w", h.name, err)
 	}
 	return from, to, nil
@@ -50,15 +50,10 @@ func (h *mailboxHandle) ClaimRecent(ctx context.Context) (from, to uint32, err e
 // View returns every message of the mailbox at one MODSEQ. The Flags
 // slices of its messages are shared between messages: read-only.
 func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, error) {
-	var from, to uint32
-	if claim {
-		var err error
-		if from, to, err = h.claimRecent(); err != nil {
-			return nil, fmt.Errorf("view %s: %w", h.name, err)
-		}
-	}
 	v := &mailstore.View{}
+	var first uint32
 	err := h.view(func(m *mboxTx) error {
+		first = m.meta.firstRecent
 		v.UIDValidity = m.meta.uidValidity
 		v.UIDNext = m.meta.uidNext
 		v.HighestModSeq = m.meta.highestModSeq
@@ -72,15 +67,19 @@ func (h *mailboxHandle) View(ctx context.Context, claim bool) (*mailstore.View, 
 			h.u.keepList(m.id, m.meta, v.Messages)
 		}
 		v.Shared = len(v.Messages) > 0
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("view %s: %w", h.name, err)
+	}
+	if claim {
+		// After the read: the view claims what it holds (recent.go).
+		from, to := h.u.claim(h.id, first, v.UIDNext)
 		for _, msg := range v.Messages {
 			if msg.UID >= from && msg.UID < to {
 				v.Recent = append(v.Recent, msg.UID)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("view %s: %w", h.name, err)
 	}
 	h.mu.Lock()
 	if h.views != nil {
@@ -158,7 +157,7 @@ func (h *mailboxHandle) Refresh(ctx context.Context, v *mailstore.View) (mailsto
 	claim := h.views[v]
 	h.mu.Unlock()
 	if claim && upd.Added > 0 {
-		from, to, err := h.claimRecent()
+		from, to, err := h.claimRecent(v.UIDNext)
 		if err != nil {
 			return upd, fmt.Errorf("refresh %s: %w", h.name, err)
 		}

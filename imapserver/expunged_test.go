@@ -1,0 +1,141 @@
+package imapserver_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// TestExpungedElsewhereStillSeen: session a has three messages selected,
+// session b moves message 2 away (an expunge in INBOX), and a, before any
+// command that may announce the EXPUNGE (RFC 9051 7.5.1), still sees
+// message 2 as it was: SEARCH by header, sent date, flags and size
+// finds it, FETCH answers its UID, FLAGS, RFC822.SIZE, INTERNALDATE and
+// ENVELOPE (the store kept them; a never asked for the envelope before),
+// and only BODY[], whose file is gone, is NIL with OK [EXPUNGEISSUED], as
+// Dovecot answers. Issue 25 found message 2 missing from SEARCH and FETCH
+// ENVELOPE answering nothing. The same transcript holds for a session
+// that hibernated in IDLE, ended it asleep, and is woken by the SEARCH
+// (its view is rebuilt from the UIDs it knows).
+func TestExpungedElsewhereStillSeen(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		asleep bool
+	}{{"awake", false}, {"asleep between commands", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+				if mode.asleep {
+					cfg.HibernateAfter = time.Millisecond
+				}
+			}))
+			fill(t, srv, "INBOX", 3)
+			a := srv.Login(t, srv.Alice)
+			a.Run(`
+C: a0 ENABLE IMAP4rev2
+S: * ENABLED IMAP4rev2
+S: a0 OK ENABLE completed
+`)
+			a.Cmd("a1 SELECT INBOX")
+			if mode.asleep {
+				a.Run(`
+C: i1 IDLE
+S: + idling
+`)
+				testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+				a.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+`)
+				testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 1)
+			}
+			b := selectInbox(t, srv)
+			b.Run(`
+C: b1 MOVE 2 Trash
+S~ \* OK \[COPYUID \d+ 2 1\] .*
+S: * 2 EXPUNGE
+S: b1 OK MOVE completed
+`)
+			if mode.asleep {
+				if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"]; got != 1 {
+					t.Fatalf("hibernated = %v before the SEARCH, want a asleep", got)
+				}
+			}
+			size := len(testMessage(2))
+			a.Run(fmt.Sprintf(`
+C: a2 SEARCH SENTBEFORE 17-Nov-2023
+S: * ESEARCH (TAG "a2") ALL 1:3
+S: a2 OK SEARCH completed
+C: a3 SEARCH SUBJECT "hello 2"
+S: * ESEARCH (TAG "a3") ALL 2
+S: a3 OK SEARCH completed
+C: a4 SEARCH UNSEEN LARGER %d SMALLER %d SINCE 1-Jan-2020
+S: * ESEARCH (TAG "a4") ALL 1:3
+S: a4 OK SEARCH completed
+C: a5 FETCH 2 (UID FLAGS RFC822.SIZE ENVELOPE)
+S: * 2 FETCH (UID 2 FLAGS () RFC822.SIZE %d ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 2" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<2@example.org>"))
+S: a5 OK FETCH completed
+C: a6 FETCH 2 (INTERNALDATE)
+S~ \* 2 FETCH \(INTERNALDATE "[^"]+"\)
+S: a6 OK FETCH completed
+C: a7 FETCH 2:3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+S: * 2 FETCH (BODY[HEADER.FIELDS (SUBJECT)] NIL)
+S: * 3 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Hello 3\r\n\r\n)
+S: a7 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
+C: a8 FETCH 2 (UID BODY.PEEK[] BODYSTRUCTURE)
+S: * 2 FETCH (UID 2 BODY[] NIL BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 0 0 NIL NIL NIL NIL))
+S: a8 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
+C: a9 NOOP
+S: * 2 EXPUNGE
+S: a9 OK NOOP completed
+C: a10 SEARCH SUBJECT hello
+S: * ESEARCH (TAG "a10") ALL 1:2
+S: a10 OK SEARCH completed
+`, size-1, size+1, size))
+		})
+	}
+}
+
+// TestRestoredViewTellsFlags: a session asleep between commands is woken
+// by a SEARCH after another session flagged message 1 and flagged and
+// expunged message 2. The view it is rebuilt with holds those messages'
+// new records, which the client was not told: the SEARCH, which may not
+// apply the changes (RFC 9051 7.5.1), tells their flags first, so that
+// its answer agrees with what the client knows; the NOOP after reports
+// the expunge and does not repeat the flags. Before, the answer counted
+// flags the client had never heard of (found by bench/torture's SEARCH
+// check, issue 25).
+func TestRestoredViewTellsFlags(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+		cfg.HibernateAfter = time.Millisecond
+	}))
+	fill(t, srv, "INBOX", 3)
+	a := srv.Login(t, srv.Alice)
+	a.Cmd("a1 SELECT INBOX")
+	a.Run(`
+C: i1 IDLE
+S: + idling
+`)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	a.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+`)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 1)
+	b := selectInbox(t, srv)
+	b.Cmd(`b1 STORE 1 +FLAGS.SILENT (\Flagged)`)
+	b.Cmd(`b2 STORE 2 +FLAGS.SILENT (\Flagged \Deleted)`)
+	b.Cmd(`b3 EXPUNGE`)
+	a.Run(`
+C: a2 SEARCH FLAGGED
+S: * 1 FETCH (UID 1 FLAGS (\Flagged \Recent))
+S: * 2 FETCH (UID 2 FLAGS (\Deleted \Flagged \Recent))
+S: * SEARCH 1 2
+S: a2 OK SEARCH completed
+C: a3 NOOP
+S: * 2 EXPUNGE
+S: a3 OK NOOP completed
+`)
+}
