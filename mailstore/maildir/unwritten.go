@@ -53,13 +53,8 @@ func (m *mboxTx) foldUnwritten() {
 	})
 }
 
-// hasUnwritten reports whether memory holds index state to write.
-func (u *userState) hasUnwritten() bool {
-	u.claimMu.Lock()
-	defer u.claimMu.Unlock()
-	return u.hasUnwrittenLocked()
-}
-
+// hasUnwrittenLocked reports whether memory holds index state to write;
+// claimMu held.
 func (u *userState) hasUnwrittenLocked() bool {
 	return len(u.unwrittenMarks())+len(u.spent) > 0
 }
