@@ -55,7 +55,7 @@ type Limits struct {
 	// failure up to LoginPenaltyMax (default 15 s, as Dovecot's
 	// auth_penalty). No attempt is refused: the right password gets in
 	// after the wait; a user who logged in from an address lately does not
-	// wait for the address's failures (throttle.go).
+	// wait for the address's failures (loginpenalty.go).
 	LoginFailuresPerAddr int
 	LoginFailuresPerUser int
 	LoginFailureRefill   time.Duration

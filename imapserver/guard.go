@@ -101,7 +101,7 @@ func (c *conn) leavePreAuth() {
 // dormouse_imap_refused_total.
 const (
 	refusedPreAuthLimit  = "preauth_addr_limit"
-	delayedLogin         = "login_delayed"     // a login attempt waited out its penalty (throttle.go)
+	delayedLogin         = "login_delayed"     // a login attempt waited out its penalty (loginpenalty.go)
 	refusedUserConns     = "user_conn_limit"   // a login over MaxConnsPerUser (userlimits.go)
 	refusedUserAddrConns = "userip_conn_limit" // a login over MaxConnsPerUserAddr
 )
