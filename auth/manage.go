@@ -10,9 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AddUser adds name with password (hashed with DefaultScheme) to the
-// passwd-file at path, creating the file if needed.
+// AddUser adds name, in its CanonicalName form, with password (hashed
+// with DefaultScheme) to the passwd-file at path, creating the file if
+// needed. A user whose name differs only in case already exists.
 func AddUser(path, name, password string) error {
+	name = CanonicalName(name)
 	if err := ValidName(name); err != nil {
 		return fmt.Errorf("add user: %w", err)
 	}
@@ -22,7 +24,7 @@ func AddUser(path, name, password string) error {
 	}
 	return edit(path, true, func(lines []line) ([]line, error) {
 		for _, l := range lines {
-			if l.name == name {
+			if sameUser(l.name, name) {
 				return nil, fmt.Errorf("add user %q: %w", name, ErrUserExists)
 			}
 		}
@@ -30,8 +32,8 @@ func AddUser(path, name, password string) error {
 	})
 }
 
-// SetPassword replaces the password of name in the passwd-file at path,
-// keeping the line's extra fields.
+// SetPassword replaces the password of name (compared by CanonicalName)
+// in the passwd-file at path, keeping the line's extra fields.
 func SetPassword(path, name, password string) error {
 	hash, err := HashPassword(DefaultScheme, password)
 	if err != nil {
@@ -39,7 +41,7 @@ func SetPassword(path, name, password string) error {
 	}
 	return edit(path, false, func(lines []line) ([]line, error) {
 		for i := range lines {
-			if lines[i].name == name {
+			if sameUser(lines[i].name, name) {
 				lines[i].hash = hash
 				return lines, nil
 			}
@@ -48,17 +50,23 @@ func SetPassword(path, name, password string) error {
 	})
 }
 
-// DeleteUser removes name from the passwd-file at path. The user's mail is
-// left alone.
+// DeleteUser removes name (compared by CanonicalName) from the
+// passwd-file at path. The user's mail is left alone.
 func DeleteUser(path, name string) error {
 	return edit(path, false, func(lines []line) ([]line, error) {
 		for i := range lines {
-			if lines[i].name == name {
+			if sameUser(lines[i].name, name) {
 				return append(lines[:i], lines[i+1:]...), nil
 			}
 		}
 		return nil, fmt.Errorf("delete user %q: %w", name, ErrNoUser)
 	})
+}
+
+// sameUser reports whether a passwd-file line's name (possibly "" for a
+// comment) names the user name.
+func sameUser(lineName, name string) bool {
+	return lineName != "" && CanonicalName(lineName) == CanonicalName(name)
 }
 
 // List returns the user names in the passwd-file at path, sorted.

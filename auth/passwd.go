@@ -45,7 +45,7 @@ type PasswdFile struct {
 
 	mu    sync.Mutex
 	fi    os.FileInfo        // of the copy in users
-	users map[string]account // by name
+	users map[string]account // by CanonicalName
 }
 
 // Open reads the passwd-file at path. A missing file is an error; an empty
@@ -88,8 +88,14 @@ func (p *PasswdFile) reload() error {
 	}
 	users := make(map[string]account, len(lines))
 	for _, l := range lines {
-		if l.name != "" {
-			users[l.name] = account{name: l.name, hash: l.hash}
+		if l.name == "" {
+			continue
+		}
+		// The first of two lines whose names differ only in case wins,
+		// as the first of two identical names does.
+		key := CanonicalName(l.name)
+		if _, dup := users[key]; !dup {
+			users[key] = account{name: l.name, hash: l.hash}
 		}
 	}
 	p.users, p.fi = users, fi
@@ -97,7 +103,8 @@ func (p *PasswdFile) reload() error {
 }
 
 // Authenticate checks username and password and returns the mail user's
-// name. A wrong name or password returns an error wrapping
+// name, as the file spells it; username is compared by CanonicalName. A
+// wrong name or password returns an error wrapping
 // ErrBadCredentials; other errors mean the file could not be read.
 func (p *PasswdFile) Authenticate(ctx context.Context, username, password string) (string, error) {
 	if err := ctx.Err(); err != nil {
@@ -114,7 +121,7 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 		}
 	}
 	p.mu.Lock()
-	acct, found := p.users[username]
+	acct, found := p.users[CanonicalName(username)]
 	p.mu.Unlock()
 	if !found {
 		// Spend about as long as a real check so that timing does not tell
@@ -136,16 +143,25 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 	return acct.name, nil
 }
 
-// HasUser reports whether name is in the file (re-read if it changed).
-// LMTP uses it to refuse unknown recipients at RCPT.
+// HasUser reports whether name is in the file (re-read if it changed),
+// compared by CanonicalName.
 func (p *PasswdFile) HasUser(name string) (bool, error) {
+	_, ok, err := p.LookupUser(name)
+	return ok, err
+}
+
+// LookupUser returns the mail user's name for name, as the file spells it
+// (the name of its mail folder), comparing by CanonicalName; ok is false
+// when there is no such user. The file is re-read if it changed. LMTP and
+// `dormouse deliver` use it to find recipients.
+func (p *PasswdFile) LookupUser(name string) (user string, ok bool, err error) {
 	if err := p.reload(); err != nil {
-		return false, err
+		return "", false, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.users[name]
-	return ok, nil
+	acct, ok := p.users[CanonicalName(name)]
+	return acct.name, ok, nil
 }
 
 // line is one line of a passwd-file. name is "" for comments and blanks.

@@ -30,6 +30,19 @@ type Config struct {
 	IMAP    IMAP   `toml:"imap"`
 	Limits  Limits `toml:"limits"`
 	Log     Log    `toml:"log"`
+	LMTP    LMTP   `toml:"lmtp"`
+}
+
+// LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
+type LMTP struct {
+	// RecipientDelimiter holds the characters that separate a local part
+	// from its detail: alice+Spam@example.org reaches alice (Dovecot's
+	// recipient_delimiter); "" turns details off.
+	RecipientDelimiter string `toml:"recipient_delimiter"`
+	// SaveToDetailMailbox delivers alice+Spam into alice's mailbox Spam
+	// when it exists, INBOX otherwise (Dovecot's
+	// lmtp_save_to_detail_mailbox).
+	SaveToDetailMailbox bool `toml:"save_to_detail_mailbox"`
 }
 
 // Listen holds listen addresses; "" turns a listener off.
@@ -76,12 +89,20 @@ type Limits struct {
 	// MaxPreAuthPerAddr bounds unauthenticated connections per client
 	// address (0 = no limit).
 	MaxPreAuthPerAddr int64 `toml:"max_preauth_per_addr"`
-	// LoginFailuresPerAddr and LoginFailuresPerUser are the failed logins
-	// allowed in a burst (0 = no limit); one is forgiven every
-	// LoginFailureRefill.
+	// LoginFailuresPerAddr and LoginFailuresPerUser are the recent failed
+	// logins of an address, and of a user name at an address, before login
+	// attempts under them wait (0 = never); one is forgiven every
+	// LoginFailureRefill. The wait doubles up to LoginPenaltyMax.
 	LoginFailuresPerAddr int64    `toml:"login_failures_per_addr"`
 	LoginFailuresPerUser int64    `toml:"login_failures_per_user"`
 	LoginFailureRefill   Duration `toml:"login_failure_refill"`
+	LoginPenaltyMax      Duration `toml:"login_penalty_max"`
+
+	// Per-user limits (0 = no limit): logged-in connections of a user and
+	// of a user from one address, and mailboxes of a user.
+	MaxConnectionsPerUser     int64 `toml:"max_connections_per_user"`
+	MaxConnectionsPerUserAddr int64 `toml:"max_connections_per_user_addr"`
+	MaxMailboxesPerUser       int64 `toml:"max_mailboxes_per_user"`
 }
 
 // Log holds logging settings.
@@ -114,11 +135,17 @@ func Default() Config {
 
 			CommandTimeout:       Duration(10 * time.Minute),
 			MaxPreAuthPerAddr:    256,
-			LoginFailuresPerAddr: 30,
-			LoginFailuresPerUser: 10,
+			LoginFailuresPerAddr: 10,
+			LoginFailuresPerUser: 3,
 			LoginFailureRefill:   Duration(time.Minute),
+			LoginPenaltyMax:      Duration(15 * time.Second),
+
+			MaxConnectionsPerUser:     200,
+			MaxConnectionsPerUserAddr: 50,
+			MaxMailboxesPerUser:       10_000,
 		},
-		Log: Log{Format: "text", Level: "info"},
+		Log:  Log{Format: "text", Level: "info"},
+		LMTP: LMTP{RecipientDelimiter: "+"},
 	}
 }
 
@@ -186,6 +213,9 @@ func (c Config) check() error {
 		{"limits.max_preauth_per_addr", c.Limits.MaxPreAuthPerAddr},
 		{"limits.login_failures_per_addr", c.Limits.LoginFailuresPerAddr},
 		{"limits.login_failures_per_user", c.Limits.LoginFailuresPerUser},
+		{"limits.max_connections_per_user", c.Limits.MaxConnectionsPerUser},
+		{"limits.max_connections_per_user_addr", c.Limits.MaxConnectionsPerUserAddr},
+		{"limits.max_mailboxes_per_user", c.Limits.MaxMailboxesPerUser},
 	} {
 		if v.n < 0 || v.n > 1<<30 {
 			return fmt.Errorf("%s = %d: must be 0 (no limit) to %d", v.key, v.n, 1<<30)

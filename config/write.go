@@ -76,13 +76,35 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # Unauthenticated connections allowed at once from one client address
 # (IPv6: one /64); more are refused with "* BYE". 0 = no limit.
 # max_preauth_per_addr = {{.Limits.MaxPreAuthPerAddr}}
-# Failed logins allowed in a burst from one address, and for one user name;
-# after that LOGIN and AUTHENTICATE get NO [UNAVAILABLE] without a password
-# check until failures are forgiven, one every login_failure_refill.
-# 0 = no limit.
+# Failed-login penalty (like Dovecot's auth_penalty): after this many recent
+# failed logins from one address, or for one user name from one address,
+# each further LOGIN or AUTHENTICATE from there waits before its password is
+# checked: login_penalty_max/8 at first, doubling with each further failure,
+# at most login_penalty_max. Nothing is refused: the right password still
+# logs in after the wait, and a user who logged in from an address lately
+# does not wait for other names' failures there. One failure is forgiven
+# every login_failure_refill. 0 = no wait.
 # login_failures_per_addr = {{.Limits.LoginFailuresPerAddr}}
 # login_failures_per_user = {{.Limits.LoginFailuresPerUser}}
 # login_failure_refill = {{q .Limits.LoginFailureRefill}}
+# login_penalty_max = {{q .Limits.LoginPenaltyMax}}
+# Logged-in connections of one user, and of one user from one address
+# (Dovecot's mail_max_userip_connections), hibernated ones not counted; a
+# login over either gets NO [UNAVAILABLE]. 0 = no limit.
+# max_connections_per_user = {{.Limits.MaxConnectionsPerUser}}
+# max_connections_per_user_addr = {{.Limits.MaxConnectionsPerUserAddr}}
+# Mailboxes of one user; CREATE over it gets NO [LIMIT]. 0 = no limit.
+# max_mailboxes_per_user = {{.Limits.MaxMailboxesPerUser}}
+
+[lmtp]
+# Characters that separate a local part from its detail, as Dovecot's
+# recipient_delimiter: alice+lists@example.org is delivered to alice. ""
+# turns details off. Also used by "dormouse deliver". User names compare
+# case-insensitively (ALICE@ is alice).
+# recipient_delimiter = {{q .LMTP.RecipientDelimiter}}
+# Deliver alice+lists into alice's mailbox "lists" when it exists, INBOX
+# otherwise (Dovecot's lmtp_save_to_detail_mailbox).
+# save_to_detail_mailbox = {{.LMTP.SaveToDetailMailbox}}
 
 [log]
 # "text" or "json".

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/imapwire"
 )
 
@@ -54,7 +55,10 @@ func (c *conn) login(username, password string) error {
 	if !c.plaintextAllowed() {
 		return errNO("PRIVACYREQUIRED", "Plaintext authentication is disabled; use TLS")
 	}
-	if err := c.throttled(username); err != nil {
+	// The failed-login penalty is keyed by the name as users are
+	// compared, so ALICE and alice are one key.
+	key := auth.CanonicalName(username)
+	if err := c.loginPenaltyWait(key); err != nil {
 		return err
 	}
 	name, err := c.srv.cfg.Auth.Authenticate(c.ctx, username, password)
@@ -65,7 +69,7 @@ func (c *conn) login(username, password string) error {
 			return &respError{code: "UNAVAILABLE", text: "Authentication unavailable", err: err}
 		}
 		c.log.Info("login failed", "user", username)
-		c.loginFailed(username)
+		c.srv.penalty.failed(c.addrKey, key)
 		// A pause slows password guessing down on this connection.
 		if d := c.srv.limits.FailedLoginDelay; d > 0 {
 			t := time.NewTimer(d)
@@ -77,8 +81,14 @@ func (c *conn) login(username, password string) error {
 		}
 		return errNO("AUTHENTICATIONFAILED", "Invalid credentials")
 	}
+	c.srv.penalty.succeeded(c.addrKey, key)
+	if err := c.countUser(name, false); err != nil {
+		c.srv.cfg.Metrics.login(false)
+		return err
+	}
 	u, err := c.srv.cfg.Store.User(c.ctx, name)
 	if err != nil {
+		c.uncountUser()
 		c.srv.cfg.Metrics.login(false)
 		return &respError{code: "UNAVAILABLE", text: "Mail store unavailable", err: fmt.Errorf("open user %s: %w", name, err)}
 	}

@@ -46,14 +46,32 @@ type Limits struct {
 	// MaxPreAuthPerAddr bounds the unauthenticated connections of one
 	// client address (IPv6: one /64) (default 256; negative for none).
 	MaxPreAuthPerAddr int
-	// LoginFailuresPerAddr and LoginFailuresPerUser are how many failed
-	// logins an address or a user name may have in a burst before further
-	// attempts are refused with NO [UNAVAILABLE] (defaults 30 and 10;
-	// negative for no limit); one failure is forgiven every
-	// LoginFailureRefill (default 1 min).
+	// LoginFailuresPerAddr and LoginFailuresPerUser are how many recent
+	// failed logins a client address, and a user name at an address, may
+	// have before further login attempts under them wait before their
+	// password is checked (defaults 10 and 3; negative for no wait); one
+	// failure is forgiven every LoginFailureRefill (default 1 min). The
+	// wait starts at LoginPenaltyMax/8 and doubles with each further
+	// failure up to LoginPenaltyMax (default 15 s, as Dovecot's
+	// auth_penalty). No attempt is refused: the right password gets in
+	// after the wait; a user who logged in from an address lately does not
+	// wait for the address's failures (loginpenalty.go).
 	LoginFailuresPerAddr int
 	LoginFailuresPerUser int
 	LoginFailureRefill   time.Duration
+	LoginPenaltyMax      time.Duration
+
+	// Per-user limits (issue 17, finding 9).
+	//
+	// MaxConnsPerUser and MaxConnsPerUserAddr bound the logged-in,
+	// non-hibernated connections of one user, and of one user from one
+	// client address (Dovecot's mail_max_userip_connections); a login
+	// over either gets NO [UNAVAILABLE] (defaults 200 and 50; negative for
+	// none). MaxMailboxesPerUser bounds a user's mailboxes; CREATE over it
+	// gets NO [LIMIT] (default 10,000; negative for none).
+	MaxConnsPerUser     int
+	MaxConnsPerUserAddr int
+	MaxMailboxesPerUser int
 }
 
 // Config configures a Server. Zero values take the defaults above.
@@ -89,9 +107,14 @@ const (
 
 	DefaultCommandTimeout       = 10 * time.Minute
 	DefaultMaxPreAuthPerAddr    = 256
-	DefaultLoginFailuresPerAddr = 30
-	DefaultLoginFailuresPerUser = 10
+	DefaultLoginFailuresPerAddr = 10
+	DefaultLoginFailuresPerUser = 3
 	DefaultLoginFailureRefill   = time.Minute
+	DefaultLoginPenaltyMax      = 15 * time.Second
+
+	DefaultMaxConnsPerUser     = 200
+	DefaultMaxConnsPerUserAddr = 50
+	DefaultMaxMailboxesPerUser = 10_000
 )
 
 // withDefaults returns l with zero fields set to their defaults.
@@ -117,6 +140,14 @@ func (l Limits) withDefaults() Limits {
 	l.MaxPreAuthPerAddr = orDefault(l.MaxPreAuthPerAddr, DefaultMaxPreAuthPerAddr)
 	l.LoginFailuresPerAddr = orDefault(l.LoginFailuresPerAddr, DefaultLoginFailuresPerAddr)
 	l.LoginFailuresPerUser = orDefault(l.LoginFailuresPerUser, DefaultLoginFailuresPerUser)
+	if l.LoginPenaltyMax < 0 {
+		l.LoginPenaltyMax = 0
+	} else if l.LoginPenaltyMax == 0 {
+		l.LoginPenaltyMax = DefaultLoginPenaltyMax
+	}
+	l.MaxConnsPerUser = orDefault(l.MaxConnsPerUser, DefaultMaxConnsPerUser)
+	l.MaxConnsPerUserAddr = orDefault(l.MaxConnsPerUserAddr, DefaultMaxConnsPerUserAddr)
+	l.MaxMailboxesPerUser = orDefault(l.MaxMailboxesPerUser, DefaultMaxMailboxesPerUser)
 	if l.FailedLoginDelay < 0 {
 		l.FailedLoginDelay = 0
 	} else if l.FailedLoginDelay == 0 {

@@ -75,7 +75,10 @@ type conn struct {
 	// addrKey is the client's address as limits count it (guard.go);
 	// preAuthHeld says this connection counts against it; loginDeadline
 	// ends an unauthenticated connection (timeouts.go).
-	addrKey       string
+	addrKey string
+	// userCounted is the user this connection is counted for in
+	// srv.userConns (userlimits.go); "" when it is not.
+	userCounted   string
 	preAuthHeld   bool
 	loginDeadline time.Time
 }
@@ -186,6 +189,7 @@ func (c *conn) run(st *hibernate.State) {
 			c.flush()
 		}
 		c.leavePreAuth()
+		c.uncountUser()
 		c.closeSession()
 		c.cancel()
 		if !c.hibernated {
@@ -547,7 +551,9 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 			c.w.Raw("[").Raw(re.code).Raw("] ")
 		}
 		c.w.Raw(textLine(re.text)).CRLF()
-		if re.code == "SERVERBUG" || re.code == "UNAVAILABLE" {
+		// A refusal by a limit (UNAVAILABLE without a cause) was logged
+		// where it was decided, at its own level.
+		if re.code == "SERVERBUG" || (re.code == "UNAVAILABLE" && re.err != nil) {
 			c.log.Error("command failed", "cmd", cmd.Name, "tag", cmd.Tag, "err", err, "dur", time.Since(start))
 		} else {
 			c.log.Debug("command", "cmd", cmd.Name, "tag", cmd.Tag, "result", result, "err", err, "dur", time.Since(start))

@@ -97,15 +97,18 @@ func (c *conn) leavePreAuth() {
 	}
 }
 
-// Reasons for a refusal, the label of dormouse_imap_refused_total.
+// Reasons for a refusal or a delay, the label of
+// dormouse_imap_refused_total.
 const (
 	refusedPreAuthLimit  = "preauth_addr_limit"
-	refusedThrottledAddr = "login_throttled_addr"
-	refusedThrottledUser = "login_throttled_user"
+	delayedLogin         = "login_delayed"     // a login attempt waited out its penalty (loginpenalty.go)
+	refusedUserConns     = "user_conn_limit"   // a login over MaxConnsPerUser (userlimits.go)
+	refusedUserAddrConns = "userip_conn_limit" // a login over MaxConnsPerUserAddr
 )
 
 // GuardMetrics counts connections and logins refused by the per-address
-// and login-throttling limits. A nil *GuardMetrics counts nothing.
+// and per-user limits, and login attempts delayed by the failed-login
+// penalty. A nil *GuardMetrics counts nothing.
 type GuardMetrics struct {
 	refused *prometheus.CounterVec
 }
@@ -115,9 +118,9 @@ type GuardMetrics struct {
 func NewGuardMetrics() *GuardMetrics {
 	m := &GuardMetrics{refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "refused_total",
-		Help: "Connections and logins refused by a limit, by reason.",
+		Help: "Connections and logins refused by a limit, and login attempts delayed after failed logins, by reason.",
 	}, []string{"reason"})}
-	for _, r := range []string{refusedPreAuthLimit, refusedThrottledAddr, refusedThrottledUser} {
+	for _, r := range []string{refusedPreAuthLimit, delayedLogin, refusedUserConns, refusedUserAddrConns} {
 		m.refused.WithLabelValues(r)
 	}
 	return m

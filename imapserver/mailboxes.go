@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/dormouse/dormouse/imapwire"
@@ -48,7 +49,44 @@ func handleCreate(c *conn, cmd *imapwire.Command) error {
 	if name == "INBOX" {
 		return errNO("ALREADYEXISTS", "INBOX always exists")
 	}
+	if err := c.mailboxRoom(name); err != nil {
+		return err
+	}
 	return storeError(c.user.CreateMailbox(c.ctx, name, use))
+}
+
+// mailboxRoom refuses with NO [LIMIT] a CREATE of name that would take the
+// user past MaxMailboxesPerUser, counting the parents it would create.
+// Two sessions creating at once may both pass: the limit bounds a
+// user's mailboxes to about MaxMailboxesPerUser, not exactly.
+func (c *conn) mailboxRoom(name string) error {
+	limit := c.srv.limits.MaxMailboxesPerUser
+	if limit <= 0 {
+		return nil
+	}
+	list, err := c.user.Mailboxes(c.ctx)
+	if err != nil {
+		return storeError(fmt.Errorf("create %s: count mailboxes: %w", name, err))
+	}
+	if len(list)+strings.Count(name, "/")+1 <= limit {
+		return nil // the common case: room even if every level is new
+	}
+	have := make(map[string]bool, len(list))
+	for _, mb := range list {
+		have[mb.Name] = true
+	}
+	added := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '/' {
+			if level := name[:i]; level != "" && !have[level] {
+				added++
+			}
+		}
+	}
+	if added > 0 && len(list)+added > limit {
+		return errNO("LIMIT", fmt.Sprintf("Too many mailboxes (max_mailboxes_per_user=%d)", limit))
+	}
+	return nil
 }
 
 // handleDelete serves DELETE (RFC 9051 6.3.5).

@@ -35,8 +35,10 @@ type Server struct {
 
 	hib *hibernator // nil when Config.HibernateAfter is 0
 
-	preAuth  *preAuthLimiter // unauthenticated connections per address
-	throttle *loginThrottle  // failed logins per address and user
+	preAuth *preAuthLimiter // unauthenticated connections per address
+	penalty *loginPenalty   // failed logins per address and user+address
+	// userConns counts logged-in connections per user and user+address.
+	userConns *userConnLimiter
 }
 
 // copyBufSize is the chunk in which message bytes are streamed.
@@ -75,7 +77,8 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 	}
 	s.preAuth = newPreAuthLimiter(s.limits.MaxPreAuthPerAddr)
-	s.throttle = newLoginThrottle(s.limits)
+	s.penalty = newLoginPenalty(s.limits)
+	s.userConns = newUserConnLimiter(s.limits)
 	if cfg.HibernateAfter > 0 {
 		h, err := newHibernator(s)
 		if err != nil {

@@ -78,6 +78,10 @@ func (c *conn) resume(st *hibernate.State) bool {
 		}
 		return false
 	}
+	// Counted again as the user's connection, without a check: a
+	// session in the middle of its IDLE cannot be refused.
+	c.addrKey = addrKey(c.nc.RemoteAddr())
+	c.countUser(c.username, true)
 	if st.IdleTag == "" {
 		return true
 	}

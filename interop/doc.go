@@ -7,7 +7,9 @@
 //   - the npm package imapflow, through the script in imapflow/
 //     (imapflow_test.go; run `npm ci` in that folder first);
 //   - mbsync from Debian's isync, syncing a 1,000-message Maildir both
-//     ways (mbsync_test.go).
+//     ways (mbsync_test.go);
+//   - Postfix, a private instance delivering SMTP mail for
+//     user+folder@domain through LMTP (postfix_test.go; needs root).
 //
 // A test whose client is not installed skips, unless REQUIRE_INTEROP=1 is
 // set in the environment, when it fails instead.

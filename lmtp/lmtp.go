@@ -2,10 +2,16 @@
 // LMTP, RFC 2033) into users' INBOXes.
 //
 // A recipient <name@any.domain> reaches the user named by the whole address
-// if there is one, else the user named by its local part. An unknown
-// recipient is refused at RCPT with 550. After DATA each accepted recipient
-// gets its own reply: 250 once the message is stored durably for that
-// user, 4xx when the store failed (the MTA will retry that recipient only).
+// if there is one, else the user named by its local part; a bare local
+// part <name> is accepted too, as Dovecot does. Names compare as the
+// Directory compares them (auth.CanonicalName: case-insensitively). With
+// a recipient delimiter ("+"), <name+detail@domain> reaches name, and, with
+// SaveToDetailMailbox, the mailbox called detail when it exists (INBOX
+// otherwise). An unknown recipient is refused at RCPT with 550. After DATA
+// each accepted recipient gets its own reply: 250 once the message is
+// stored durably for that user, 4xx when the store failed (the MTA will
+// retry that recipient only). A transaction stores the message once per
+// user and mailbox however often the recipients name them.
 package lmtp
 
 import (
@@ -29,7 +35,9 @@ import (
 
 // Directory tells which users exist.
 type Directory interface {
-	HasUser(name string) (bool, error)
+	// LookupUser returns the mail user that name reaches, comparing names
+	// the directory's way (auth.CanonicalName), or ok false.
+	LookupUser(name string) (user string, ok bool, err error)
 }
 
 // Config configures a Server.
@@ -49,6 +57,13 @@ type Config struct {
 	Metrics *Metrics
 	// Timeout bounds each read and write on a connection (0 = 5 minutes).
 	Timeout time.Duration
+	// RecipientDelimiter holds the characters that separate a local part
+	// from its detail, as Dovecot's recipient_delimiter ("" = none; the
+	// configuration's default is "+").
+	RecipientDelimiter string
+	// SaveToDetailMailbox delivers name+detail into the mailbox named
+	// detail when it exists, as Dovecot's lmtp_save_to_detail_mailbox.
+	SaveToDetailMailbox bool
 }
 
 // Server is an LMTP server.
@@ -100,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 // Serve accepts connections on ln until Shutdown; it returns nil after a
 // Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(bareRcptListener{ln, s.cfg.Domain})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -120,27 +135,52 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// resolve maps a recipient address to a user: the whole address first,
-// then its local part (RFC 5321 addresses are local@domain; LMTP clients
-// also send bare local parts).
-func (s *Server) resolve(addr string) (string, error) {
-	candidates := []string{addr}
+// Recipient is where an address delivers.
+type Recipient struct {
+	User   string // the mail user, as the Directory names it
+	Detail string // the part after the recipient delimiter, as written ("" for none)
+}
+
+// Resolve maps a recipient address to a user: the whole address, then its
+// local part (RFC 5321 addresses are local@domain; LMTP clients also send
+// bare local parts), each first as written and then without the detail
+// that follows the first of the delimiters (so a user whose name holds a
+// delimiter is still found). ok is false when no user matches. LMTP and
+// `dormouse deliver` share it.
+func Resolve(dir Directory, addr, delimiters string) (r Recipient, ok bool, err error) {
+	domain := ""
+	local := addr
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		candidates = append(candidates, addr[:i])
+		local, domain = addr[:i], addr[i:]
+	}
+	type candidate struct{ name, detail string }
+	candidates := []candidate{{addr, ""}}
+	base, detail := local, ""
+	if i := strings.IndexAny(local, delimiters); delimiters != "" && i > 0 {
+		base, detail = local[:i], local[i+1:]
+		if domain != "" {
+			candidates = append(candidates, candidate{base + domain, detail})
+		}
+	}
+	if domain != "" {
+		candidates = append(candidates, candidate{local, ""})
+	}
+	if detail != "" || base != local {
+		candidates = append(candidates, candidate{base, detail})
 	}
 	for _, c := range candidates {
-		if c == "" {
+		if c.name == "" {
 			continue
 		}
-		ok, err := s.cfg.Users.HasUser(c)
+		user, ok, err := dir.LookupUser(c.name)
 		if err != nil {
-			return "", err
+			return Recipient{}, false, err
 		}
 		if ok {
-			return c, nil
+			return Recipient{User: user, Detail: c.detail}, true, nil
 		}
 	}
-	return "", nil
+	return Recipient{}, false, nil
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -156,15 +196,19 @@ func (p slogPrinter) Println(v ...any)               { p.log.Warn(strings.TrimSu
 // keys statuses by it) and the user it reaches.
 type rcpt struct {
 	addr, user string
-	// inbox is the user's INBOX, opened at RCPT (openAhead); nil when
-	// it was not, and deliver opens it.
+	// detail names the mailbox to try before INBOX ("" for INBOX only).
+	detail string
+	// inbox is the mailbox the message goes to, opened at RCPT
+	// (openAhead); nil when it was not, and deliver opens it.
 	inbox *openInbox
 }
 
-// openInbox is a user's INBOX held open, with the user's handle.
+// openInbox is the mailbox a recipient's copy goes to (INBOX, or a detail
+// mailbox) held open, with the user's handle.
 type openInbox struct {
-	u  mailstore.User
-	mb mailstore.Mailbox
+	u    mailstore.User
+	mb   mailstore.Mailbox
+	name string // the mailbox's name
 }
 
 func (o *openInbox) close() {
@@ -233,22 +277,25 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	user, err := ss.s.resolve(to)
+	r, ok, err := Resolve(ss.s.cfg.Users, to, ss.s.cfg.RecipientDelimiter)
 	if err != nil {
 		ss.s.log.Error("recipient lookup failed", "rcpt", to, "err", err)
 		return errLookup
 	}
-	if user == "" {
+	if !ok {
 		ss.s.cfg.Metrics.rcptRejected()
 		ss.s.log.Info("unknown recipient", "rcpt", to, "remote", ss.remote)
 		return errNoUser
 	}
-	rc := rcpt{addr: to, user: user}
+	rc := rcpt{addr: to, user: r.User}
+	if ss.s.cfg.SaveToDetailMailbox {
+		rc.detail = r.Detail
+	}
 	ss.mu.Lock()
-	ahead := len(ss.rcpts) < openAhead
+	ahead := len(ss.rcpts) < openAhead && !ss.named(rc)
 	ss.mu.Unlock()
 	if ahead {
-		rc.inbox = ss.s.openInboxAhead(user)
+		rc.inbox = ss.s.openInboxAhead(rc.user, rc.detail)
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -260,13 +307,24 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// openInboxAhead opens a user's INBOX ahead of a delivery (openAhead);
-// nil if that fails, and the delivery tries again and reports what it
-// meets.
-func (s *Server) openInboxAhead(user string) *openInbox {
+// named reports whether an earlier recipient of the transaction reaches
+// the same user and mailbox as rc. Callers hold ss.mu.
+func (ss *session) named(rc rcpt) bool {
+	for _, o := range ss.rcpts {
+		if o.user == rc.user && o.detail == rc.detail {
+			return true
+		}
+	}
+	return false
+}
+
+// openInboxAhead opens a recipient's mailbox ahead of a delivery
+// (openAhead); nil if that fails, and the delivery tries again and
+// reports what it meets.
+func (s *Server) openInboxAhead(user, detail string) *openInbox {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	in, err := s.openInbox(ctx, user)
+	in, err := s.openInbox(ctx, user, detail)
 	if err != nil {
 		s.log.Debug("open INBOX ahead of delivery", "user", user, "err", err)
 		return nil
@@ -274,18 +332,29 @@ func (s *Server) openInboxAhead(user string) *openInbox {
 	return in
 }
 
-// openInbox opens a user and its INBOX.
-func (s *Server) openInbox(ctx context.Context, user string) (*openInbox, error) {
+// openInbox opens a user and the mailbox a copy goes to: the one named
+// detail when it is set and exists, else INBOX.
+func (s *Server) openInbox(ctx context.Context, user, detail string) (*openInbox, error) {
 	u, err := s.cfg.Store.User(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("open user %s: %w", user, err)
+	}
+	if detail != "" && !strings.EqualFold(detail, "INBOX") {
+		mb, err := u.Mailbox(ctx, detail)
+		if err == nil {
+			return &openInbox{u: u, mb: mb, name: detail}, nil
+		}
+		if !errors.Is(err, mailstore.ErrNoMailbox) && !errors.Is(err, mailstore.ErrBadName) {
+			u.Close()
+			return nil, fmt.Errorf("open mailbox %q of %s: %w", detail, user, err)
+		}
 	}
 	mb, err := u.Mailbox(ctx, "INBOX")
 	if err != nil {
 		u.Close()
 		return nil, fmt.Errorf("open INBOX of %s: %w", user, err)
 	}
-	return &openInbox{u: u, mb: mb}, nil
+	return &openInbox{u: u, mb: mb, name: "INBOX"}, nil
 }
 
 // Data is only used outside LMTP mode; the server always runs in LMTP mode.
@@ -331,20 +400,45 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	ss.rcpts = nil
 	ss.mu.Unlock()
 	defer closeInboxes(rcpts)
+	// A recipient named again (the same address, or another spelling of
+	// it: case, detail) gets the reply of the first, and no second copy.
+	// Dovecot answers a repeated RCPT with 250 and delivers once too,
+	// though it compares the addresses, not the users and mailboxes they
+	// reach.
+	done := make(map[deliveryTarget]*smtp.SMTPError)
 	for _, rc := range rcpts {
-		uid, err := ss.deliver(spool, rc)
+		target := deliveryTarget{rc.user, rc.detail}
+		if res, dup := done[target]; dup {
+			status.SetStatus(rc.addr, statusErr(res))
+			continue
+		}
+		uid, mailbox, err := ss.deliver(spool, rc)
 		if err != nil {
 			ss.s.log.Error("delivery failed", "user", rc.user, "rcpt", rc.addr, "err", err)
 			se := storeError(err)
 			ss.s.cfg.Metrics.delivered(se)
+			done[target] = se
 			status.SetStatus(rc.addr, se)
 			continue
 		}
-		ss.s.log.Info("delivered", "user", rc.user, "mailbox", "INBOX", "uid", uid, "size", size, "dur", time.Since(start))
+		ss.s.log.Info("delivered", "user", rc.user, "mailbox", mailbox, "uid", uid, "size", size, "dur", time.Since(start))
 		ss.s.cfg.Metrics.delivered(nil)
+		done[target] = nil
 		status.SetStatus(rc.addr, nil)
 	}
 	return nil
+}
+
+// deliveryTarget is a user and the detail mailbox asked for: one copy of a
+// message each.
+type deliveryTarget struct{ user, detail string }
+
+// statusErr keeps a nil *smtp.SMTPError a nil error.
+func statusErr(se *smtp.SMTPError) error {
+	if se == nil {
+		return nil
+	}
+	return se
 }
 
 // spool copies the message, behind a Return-Path header (RFC 5321 4.4: the
@@ -371,10 +465,12 @@ func (ss *session) spool(r io.Reader) (*os.File, int64, error) {
 	return f, int64(n1) + n2, nil
 }
 
-func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, error) {
+// deliver stores the spooled message for rc and returns its UID and the
+// mailbox it went to.
+func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, string, error) {
 	user := rc.user
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("rewind spool: %w", err)
+		return 0, "", fmt.Errorf("rewind spool: %w", err)
 	}
 	// The delivery must finish even if the client goes away: the store
 	// commits or not, and the MTA retries what it did not hear 250 for.
@@ -383,16 +479,16 @@ func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, error) {
 	in := rc.inbox // opened ahead: closed when the transaction ends
 	if in == nil {
 		var err error
-		if in, err = ss.s.openInbox(ctx, user); err != nil {
-			return 0, err
+		if in, err = ss.s.openInbox(ctx, user, rc.detail); err != nil {
+			return 0, "", err
 		}
 		defer in.close()
 	}
 	uid, err := in.mb.Append(ctx, spool, nil, time.Time{})
 	if err != nil {
-		return 0, fmt.Errorf("append to INBOX of %s: %w", user, err)
+		return 0, "", fmt.Errorf("append to %s of %s: %w", in.name, user, err)
 	}
-	return uid, nil
+	return uid, in.name, nil
 }
 
 // storeError maps a store error to the reply for one recipient. Only a

@@ -18,13 +18,23 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/mailstore"
 	"github.com/dormouse/dormouse/mailstore/maildir"
 )
 
+// users is a Directory of the names set true, compared as the
+// passwd-file compares them.
 type users map[string]bool
 
-func (u users) HasUser(name string) (bool, error) { return u[name], nil }
+func (u users) LookupUser(name string) (string, bool, error) {
+	for n, ok := range u {
+		if ok && auth.CanonicalName(n) == auth.CanonicalName(name) {
+			return n, true, nil
+		}
+	}
+	return "", false, nil
+}
 
 // failingStore fails to open the users in fail with err, like a full disk.
 type failingStore struct {
@@ -86,13 +96,19 @@ func start(t *testing.T, dir users, fail map[string]error, opts ...func(*Config)
 // inbox returns the messages in a user's INBOX.
 func (f fixture) inbox(t *testing.T, user string) []string {
 	t.Helper()
+	return f.messages(t, user, "INBOX")
+}
+
+// messages returns the messages in a user's mailbox.
+func (f fixture) messages(t *testing.T, user, mailbox string) []string {
+	t.Helper()
 	ctx := context.Background()
 	u, err := f.store.User(ctx, user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	mb, err := u.Mailbox(ctx, "INBOX")
+	mb, err := u.Mailbox(ctx, mailbox)
 	if err != nil {
 		t.Fatal(err)
 	}

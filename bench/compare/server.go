@@ -47,6 +47,8 @@ const dormouseBenchConf = `# Written by bench/compare: one client address opens 
 max_preauth_per_addr = 0
 login_failures_per_addr = 0
 login_failures_per_user = 0
+max_connections_per_user = 0
+max_connections_per_user_addr = 0
 `
 
 //go:embed dovecot.conf.in

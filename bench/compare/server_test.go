@@ -21,6 +21,8 @@ func TestDormouseBenchConf(t *testing.T) {
 		{"max_preauth_per_addr", cfg.Limits.MaxPreAuthPerAddr},
 		{"login_failures_per_addr", cfg.Limits.LoginFailuresPerAddr},
 		{"login_failures_per_user", cfg.Limits.LoginFailuresPerUser},
+		{"max_connections_per_user", cfg.Limits.MaxConnectionsPerUser},
+		{"max_connections_per_user_addr", cfg.Limits.MaxConnectionsPerUserAddr},
 	} {
 		if c.got != 0 {
 			t.Errorf("limits.%s = %d, want 0 (off)", c.name, c.got)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/lmtp"
 	"github.com/dormouse/dormouse/mailstore/maildir"
 )
 
@@ -28,6 +29,13 @@ const exitDataErr = 65 // EX_DATAERR
 // and picks the file up at once through its folder watch, giving it its
 // UID and waking IDLE clients; a stopped one finds it on its next rescan.
 // Either way the message is durable when deliver exits 0.
+//
+// USER is resolved as an LMTP recipient is (lmtp.Resolve): names compare
+// case-insensitively, and with lmtp.recipient_delimiter "alice+Spam"
+// reaches alice, into the mailbox Spam when lmtp.save_to_detail_mailbox
+// is on, it exists and -mailbox is not given. A message larger than
+// limits.max_literal, the cap of IMAP APPEND and LMTP, is refused with
+// EX_DATAERR.
 func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,8 +49,7 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usageErr("deliver takes one USER")
 	}
-	user := pos[0]
-	_, l, err := loadConfig(*dataFlag, *configFlag)
+	cfg, l, err := loadConfig(*dataFlag, *configFlag)
 	if err != nil {
 		return err
 	}
@@ -50,12 +57,18 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 	if err != nil {
 		return withCode(exitTempFail, err)
 	}
-	ok, err := pf.HasUser(user)
+	rcpt, ok, err := lmtp.Resolve(pf, pos[0], cfg.LMTP.RecipientDelimiter)
 	if err != nil {
 		return withCode(exitTempFail, err)
 	}
 	if !ok {
-		return withCode(exitNoUser, fmt.Errorf("no user %q", user))
+		return withCode(exitNoUser, fmt.Errorf("no user %q", pos[0]))
+	}
+	user := rcpt.User
+	mailboxSet := false
+	fs.Visit(func(f *flag.Flag) { mailboxSet = mailboxSet || f.Name == "mailbox" })
+	if !mailboxSet && cfg.LMTP.SaveToDetailMailbox && rcpt.Detail != "" {
+		*mailbox = rcpt.Detail
 	}
 	md := filepath.Join(l.mail, "users", user, "Maildir")
 	if _, err := os.Stat(md); errors.Is(err, os.ErrNotExist) {
@@ -70,7 +83,7 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 		}
 		dir = md
 	}
-	if err := dropMessage(dir, stdin); err != nil {
+	if err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral); err != nil {
 		return err
 	}
 	return nil
@@ -111,9 +124,9 @@ func maildirFolder(name string) string {
 	return b.String()
 }
 
-// dropMessage writes stdin into dir/tmp, fsyncs it and renames it into
-// dir/new.
-func dropMessage(dir string, r io.Reader) error {
+// dropMessage writes stdin, at most max bytes, into dir/tmp, fsyncs it and
+// renames it into dir/new.
+func dropMessage(dir string, r io.Reader, max int64) error {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
@@ -126,11 +139,14 @@ func dropMessage(dir string, r io.Reader) error {
 	if err != nil {
 		return withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
 	}
-	n, err := io.Copy(f, r)
-	if err == nil && n == 0 {
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	if err == nil && (n == 0 || n > max) {
 		f.Close()
 		os.Remove(tmpPath)
-		return withCode(exitDataErr, errors.New("empty message on stdin"))
+		if n == 0 {
+			return withCode(exitDataErr, errors.New("empty message on stdin"))
+		}
+		return withCode(exitDataErr, fmt.Errorf("message larger than %d bytes (limits.max_literal)", max))
 	}
 	if err == nil {
 		err = f.Sync()

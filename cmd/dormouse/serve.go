@@ -174,13 +174,18 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			MaxLiteral:       cfg.Limits.MaxLiteral,
 			LoginTimeout:     cfg.Limits.LoginTimeout.Std(),
 			IdleTimeout:      cfg.Limits.IdleTimeout.Std(),
-			FailedLoginDelay: failedLoginDelay(cfg.Limits.FailedLoginDelay.Std()),
+			FailedLoginDelay: durationOrOff(cfg.Limits.FailedLoginDelay.Std()),
 
 			CommandTimeout:       cfg.Limits.CommandTimeout.Std(),
 			MaxPreAuthPerAddr:    limitOrOff(cfg.Limits.MaxPreAuthPerAddr),
 			LoginFailuresPerAddr: limitOrOff(cfg.Limits.LoginFailuresPerAddr),
 			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
 			LoginFailureRefill:   cfg.Limits.LoginFailureRefill.Std(),
+			LoginPenaltyMax:      durationOrOff(cfg.Limits.LoginPenaltyMax.Std()),
+
+			MaxConnsPerUser:     limitOrOff(cfg.Limits.MaxConnectionsPerUser),
+			MaxConnsPerUserAddr: limitOrOff(cfg.Limits.MaxConnectionsPerUserAddr),
+			MaxMailboxesPerUser: limitOrOff(cfg.Limits.MaxMailboxesPerUser),
 		},
 		SpoolDir:       l.spool,
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
@@ -198,6 +203,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		MaxMessageBytes: cfg.Limits.MaxLiteral,
 		SpoolDir:        l.spool,
 		Metrics:         lmtpMetrics,
+
+		RecipientDelimiter:  cfg.LMTP.RecipientDelimiter,
+		SaveToDetailMailbox: cfg.LMTP.SaveToDetailMailbox,
 	})
 	if err != nil {
 		return withCode(exitSoftware, err)
@@ -313,9 +321,9 @@ loop:
 	return nil
 }
 
-// failedLoginDelay maps the config's 0 (no delay) to the server's
+// durationOrOff maps the config's 0 (no delay) to the server's
 // "negative is none", since the server reads 0 as "use the default".
-func failedLoginDelay(d time.Duration) time.Duration {
+func durationOrOff(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}

@@ -36,6 +36,18 @@ func (s *Server) Dial(t testing.TB) *Client {
 	return newClient(t, nc)
 }
 
+// DialFrom connects from the loopback address ip (such as "127.0.0.2"),
+// so that the server sees another client address, and reads the greeting.
+func (s *Server) DialFrom(t testing.TB, ip string) *Client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	nc, err := d.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatalf("testserver: dial from %s: %v", ip, err)
+	}
+	return newClient(t, nc)
+}
+
 // DialTLS connects with implicit TLS (a server started WithTLS(true)).
 func (s *Server) DialTLS(t testing.TB) *Client {
 	t.Helper()
