@@ -16,13 +16,6 @@ import (
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
-// login sends LOGIN on a fresh connection and returns the tagged reply
-// without its tag.
-func login(t *testing.T, srv *testserver.Server, user, password string) string {
-	t.Helper()
-	return loginOn(t, srv.Dial(t), user, password)
-}
-
 // loginOn sends LOGIN on c, closes c, and returns the tagged reply
 // without its tag.
 func loginOn(t *testing.T, c *testserver.Client, user, password string) string {
