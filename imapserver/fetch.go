@@ -135,6 +135,9 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	}
 	expunged := false
 	for i, seq := range seqs {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
 		var envelope *imapmsg.Message
 		var err error
 		if envelopes != nil {

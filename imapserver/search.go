@@ -62,6 +62,9 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	var hits []uint32 // sequence numbers
 	var maxModSeq uint64
 	for i := range v.Messages {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
 		seq := uint32(i + 1)
 		ok, err := s.match(seq, a.Key)
 		s.release()
@@ -223,8 +226,8 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 		return nil, err
 	}
 	// Most text keys need the header alone; BODY and TEXT parse the rest
-	// when they get to it.
-	msg, err := imapmsg.ParseHeader(content, content.Size())
+	// when they get to it. Reads stop when the command is interrupted.
+	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.c}, content.Size())
 	if err != nil {
 		content.Close()
 		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)

@@ -37,6 +37,10 @@ type Server struct {
 
 	preAuth  *preAuthLimiter // unauthenticated connections per address
 	throttle *loginThrottle  // failed logins per address and user
+
+	// stepHook, set only by tests, runs at each step of a long command
+	// (conn.interrupted) on the connection's goroutine.
+	stepHook atomic.Pointer[func(nc net.Conn)]
 }
 
 // copyBufSize is the chunk in which message bytes are streamed.
@@ -237,10 +241,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.forceClose()
 		}
 		s.mu.Unlock()
-		<-finished
+		// Closed sockets and cancelled contexts end commands at their
+		// next step (conn.interrupted); a step that does not end within
+		// forceCloseGrace is abandoned, so that Shutdown keeps its bound.
+		t := time.NewTimer(forceCloseGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			s.mu.Lock()
+			n := len(s.conns)
+			s.mu.Unlock()
+			s.log.Error("shutdown: connections still running after being closed", "conns", n, "dur", forceCloseGrace)
+		}
 		return ctx.Err()
 	}
 }
+
+// forceCloseGrace is how long Shutdown waits, once its context has ended,
+// for the connections it closed to finish their goroutines.
+const forceCloseGrace = 2 * time.Second
 
 // isLoopback reports whether addr is a loopback address.
 func isLoopback(addr net.Addr) bool {
