@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -135,4 +136,41 @@ func TestShutdownEndsLongCommand(t *testing.T) {
 	if got := steps.Load(); got >= n {
 		t.Fatalf("SEARCH ran all %d steps through the shutdown", got)
 	}
+}
+
+// bigTextMessage is a message whose text body is about size bytes of
+// words, none of them "zqzqzq".
+func bigTextMessage(size int) string {
+	line := "the quick brown fox jumps over the lazy dog again and again\r\n"
+	return "From: a@example.org\r\nSubject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		strings.Repeat(line, size/len(line))
+}
+
+// TestSearchKeyLimits is issue 17's finding 5: the number of keys and of
+// different text keys of a SEARCH is bounded (NO [LIMIT], the connection
+// goes on), and repeated keys cost one evaluation: 1,000 copies of one
+// BODY key over a 4 MB message take one pass, not 1,000.
+func TestSearchKeyLimits(t *testing.T) {
+	srv := testserver.Start(t)
+	srv.Deliver(t, srv.Alice.Name, bigTextMessage(4<<20))
+	c := selectInbox(t, srv)
+	c.Timeout = 2 * time.Minute // generous: the answers take milliseconds
+
+	repeat := func(key string, n int) string { return strings.TrimSpace(strings.Repeat(key+" ", n)) }
+	c.Run("C: s1 SEARCH " + repeat("BODY zqzqzq", 5400) + "\nS: s1 NO [LIMIT] Too many search keys (at most 1000)\n")
+	var distinct []string
+	for i := range 65 {
+		distinct = append(distinct, "BODY zq"+strconv.Itoa(i))
+	}
+	c.Run("C: s2 SEARCH " + strings.Join(distinct, " ") + "\nS: s2 NO [LIMIT] Too many different text search keys (at most 64)\n")
+
+	start := processCPU(t)
+	c.Run("C: s3 SEARCH " + repeat("BODY quick", 999) + "\nS: * SEARCH 1\nS: s3 OK SEARCH completed\n")
+	c.Run("C: s4 SEARCH " + repeat("TEXT fox", 500) + " " + repeat("BODY lazy", 499) + "\nS: * SEARCH 1\nS: s4 OK SEARCH completed\n")
+	// One pass over 4 MB takes tens of milliseconds; before, each key made
+	// its own pass, 1,000 of them.
+	if used := processCPU(t) - start; used > 10*time.Second {
+		t.Fatalf("SEARCH with repeated keys took %v of CPU", used)
+	}
+	c.Run("C: s5 NOOP\nS: s5 OK NOOP completed\n")
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dormouse/dormouse/imapmsg"
@@ -166,10 +165,14 @@ type searcher struct {
 	// per message, set by load
 	content mailstore.Content
 	msg     *imapmsg.Message
+	text    textKeys // limits and per-message answers of text keys
 }
 
 // prepare checks the key tree and resolves its sets once.
 func (s *searcher) prepare(k *imapwire.SearchKey) error {
+	if err := s.text.count(k); err != nil {
+		return err
+	}
 	switch k.Op {
 	case "SEQSET", "UID":
 		if k.Set == nil {
@@ -207,6 +210,7 @@ func (s *searcher) release() {
 		s.content = nil
 	}
 	s.msg = nil
+	s.text.reset()
 }
 
 // load parses the header of the message at seq for text keys: from the
@@ -344,14 +348,8 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return false, err
 	}
 	switch k.Op {
-	case "BCC", "CC", "FROM", "SUBJECT", "TO":
-		return msg.HeaderContains(strings.ToLower(k.Op), k.Value), nil
-	case "HEADER":
-		return msg.HeaderContains(k.Field, k.Value), nil
-	case "BODY":
-		return msg.BodyContains(k.Value), nil
-	case "TEXT":
-		return msg.TextContains(k.Value), nil
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "BODY", "TEXT":
+		return s.text.match(msg, k), nil
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		d := msg.Date()
 		if d.IsZero() {
