@@ -2,6 +2,22 @@ package imapmsg
 
 import "strings"
 
+// Bounds on the address fields an ENVELOPE parses (issue 17: 256 messages
+// with a 1.1 MB To: each took one FETCH ENVELOPE to 1.5 GB). Of each
+// address field, at most maxAddressBytes are parsed, cut after the last
+// comma before the bound so that no address is cut in half (or at the
+// bound when there is none), and at most maxAddresses addresses are
+// reported; a group left open by the cut is closed. The rest is left out
+// of the ENVELOPE, as Dovecot's and Cyrus's envelopes leave out what their
+// own limits cut; the whole field stays available through
+// BODY[HEADER.FIELDS (TO)] and SEARCH. Parsing allocates per address,
+// not per byte: tokens are read one at a time and only the current
+// address's are kept.
+const (
+	maxAddressBytes = 64 << 10
+	maxAddresses    = 1000
+)
+
 // address is one ENVELOPE address (RFC 9051 7.5.2): a mailbox, or the
 // start (host "" and groupStart) or end (groupEnd) of a group.
 type address struct {
@@ -22,27 +38,48 @@ const (
 	tkQuoted
 	tkSpecial
 	tkLiteral // [domain literal]
+	tkComment // text holds the comment's trimmed content
+	tkEnd     // end of input
 )
 
 type addrToken struct {
-	kind       int
 	text       string
+	start, end int32 // the token's bytes in the value, quotes included
+	kind       uint8
 	space      bool // whitespace or a comment came before it
-	start, end int  // the token's bytes in the value, quotes included
 }
 
-// lexAddresses splits an address-list value into RFC 5322 3.2 tokens.
-// Comments are dropped but the text of the last one is returned: it names
-// the mailbox in the old "user@host (Name)" style.
-func lexAddresses(s string) (toks []addrToken, comments []string) {
-	toks = make([]addrToken, 0, 8)
-	space := false
-	for i := 0; i < len(s); {
+// special reports whether t separates words: a special other than '.',
+// or a comment.
+func (t addrToken) special() bool {
+	return (t.kind == tkSpecial && t.text != ".") || t.kind == tkComment || t.kind == tkEnd
+}
+
+// addrLexer splits an address-list value into RFC 5322 3.2 tokens, one at
+// a time, with one token of pushback.
+type addrLexer struct {
+	s       string
+	i       int
+	space   bool
+	back    addrToken
+	hasBack bool
+}
+
+func (l *addrLexer) unread(t addrToken) { l.back, l.hasBack = t, true }
+
+func (l *addrLexer) next() addrToken {
+	if l.hasBack {
+		l.hasBack = false
+		return l.back
+	}
+	s := l.s
+	for l.i < len(s) {
+		i := l.i
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			space = true
-			i++
+			l.space = true
+			l.i++
 		case c == '(':
 			depth, j := 1, i+1
 			for ; j < len(s) && depth > 0; j++ {
@@ -56,13 +93,16 @@ func lexAddresses(s string) (toks []addrToken, comments []string) {
 				}
 			}
 			end := min(j, len(s))
+			text := ""
 			if end-1 > i+1 {
-				comments = append(comments, strings.TrimSpace(s[i+1:end-1]))
+				text = strings.TrimSpace(s[i+1 : end-1])
 			}
-			// Mark the comment's position so a name can follow an addr-spec.
-			toks = append(toks, addrToken{kind: tkSpecial, text: "(", space: space, start: i, end: end})
-			space = true
-			i = end
+			// The comment marks its position so a name can follow an
+			// addr-spec.
+			t := addrToken{text: text, start: int32(i), end: int32(end), kind: tkComment, space: l.space}
+			l.space = true
+			l.i = end
+			return t
 		case c == '"':
 			j := i + 1
 			plain := true // no quoted-pair or line end: the text is a slice
@@ -79,76 +119,100 @@ func lexAddresses(s string) (toks []addrToken, comments []string) {
 			if !plain {
 				text = unquote(text)
 			}
-			toks = append(toks, addrToken{tkQuoted, text, space, i, end})
-			space = false
-			i = end
+			t := addrToken{text: text, start: int32(i), end: int32(end), kind: tkQuoted, space: l.space}
+			l.space = false
+			l.i = end
+			return t
 		case c == '[':
 			j := strings.IndexByte(s[i:], ']')
 			if j < 0 {
 				j = len(s) - i - 1
 			}
-			toks = append(toks, addrToken{tkLiteral, s[i : i+j+1], space, i, i + j + 1})
-			space = false
-			i += j + 1
+			t := addrToken{text: s[i : i+j+1], start: int32(i), end: int32(i + j + 1), kind: tkLiteral, space: l.space}
+			l.space = false
+			l.i = i + j + 1
+			return t
 		case strings.IndexByte("<>:;@,.\\)]", c) >= 0:
-			toks = append(toks, addrToken{tkSpecial, s[i : i+1], space, i, i + 1})
-			space = false
-			i++
+			t := addrToken{text: s[i : i+1], start: int32(i), end: int32(i + 1), kind: tkSpecial, space: l.space}
+			l.space = false
+			l.i++
+			return t
 		default:
 			j := i
 			for j < len(s) && strings.IndexByte(" \t\r\n()<>[]:;@,.\\\"", s[j]) < 0 {
 				j++
 			}
-			toks = append(toks, addrToken{tkAtom, s[i:j], space, i, j})
-			space = false
-			i = j
+			t := addrToken{text: s[i:j], start: int32(i), end: int32(j), kind: tkAtom, space: l.space}
+			l.space = false
+			l.i = j
+			return t
 		}
 	}
-	return toks, comments
+	return addrToken{kind: tkEnd, text: ",", start: int32(len(s)), end: int32(len(s))}
 }
 
-// parseAddressList parses an address-list (RFC 5322 3.4) leniently into
-// ENVELOPE addresses. Display names keep their raw text (encoded-words
+// eachAddress parses an address-list (RFC 5322 3.4) leniently into
+// ENVELOPE addresses and calls fn with each, within maxAddressBytes and
+// maxAddresses. Display names keep their raw text (encoded-words
 // untouched), words joined by single spaces.
-func parseAddressList(s string) []address {
-	toks, comments := lexAddresses(s)
-	var out []address
-	inGroup := false
-	var phrase []addrToken // words seen since the last separator
-	ncomment := 0          // comments consumed so far
-	for i := 0; i <= len(toks); i++ {
-		var t addrToken
-		if i < len(toks) {
-			t = toks[i]
-		} else {
-			t = addrToken{kind: tkSpecial, text: ","}
+func eachAddress(s string, fn func(*address)) {
+	if len(s) > maxAddressBytes {
+		cut := strings.LastIndexByte(s[:maxAddressBytes], ',')
+		if cut < 0 {
+			cut = maxAddressBytes
 		}
-		if t.kind != tkSpecial || t.text == "." {
-			phrase = append(phrase, t)
+		s = s[:cut]
+	}
+	l := addrLexer{s: s}
+	n := 0 // addresses given to fn, group starts and ends included
+	inGroup := false
+	// room is how many more addresses fn may get, keeping one for the end
+	// of an open group.
+	room := func() int {
+		if inGroup {
+			return maxAddresses - n - 1
+		}
+		return maxAddresses - n
+	}
+	emit := func(a *address) { n++; fn(a) }
+	var phrase, angle []addrToken // words since the last separator; a route-addr
+	for full := false; !full; {
+		t := l.next()
+		if !t.special() || t.kind == tkComment {
+			if t.kind != tkComment {
+				phrase = append(phrase, t)
+			}
 			continue
 		}
 		switch t.text {
-		case "(":
-			ncomment++
 		case ":":
 			if !inGroup {
-				out = append(out, address{name: joinPhrase(phrase), groupStart: true})
+				if room() < 2 { // its start and its end
+					full = true
+					break
+				}
+				emit(&address{name: joinPhrase(phrase), groupStart: true})
 				inGroup = true
 				phrase = phrase[:0]
 			}
 		case "<":
 			a := address{name: joinPhrase(phrase)}
 			phrase = phrase[:0]
-			i = parseAngle(s, toks, i+1, &a)
-			out = append(out, a)
+			angle = angle[:0]
+			for u := l.next(); u.kind != tkEnd && !(u.kind == tkSpecial && u.text == ">"); u = l.next() {
+				angle = append(angle, u)
+			}
+			parseAngle(s, angle, &a)
+			emit(&a)
 		case "@":
 			a := address{mailbox: joinTight(s, phrase)}
 			phrase = phrase[:0]
-			j := i + 1
-			for j < len(toks) && !(toks[j].kind == tkSpecial && toks[j].text != ".") {
-				j++
+			u := l.next()
+			for ; !u.special(); u = l.next() {
+				phrase = append(phrase, u)
 			}
-			a.host = joinTight(s, toks[i+1:j])
+			a.host = joinTight(s, phrase)
+			phrase = phrase[:0]
 			if a.host == "" {
 				a.host = missingDomain
 			}
@@ -156,49 +220,46 @@ func parseAddressList(s string) []address {
 				a.mailbox = missingMailbox
 			}
 			// "user@host (Name)": a comment right after names the mailbox.
-			if j < len(toks) && toks[j].text == "(" && ncomment < len(comments) {
-				a.name = comments[ncomment]
+			if u.kind == tkComment {
+				a.name = u.text
 			}
-			out = append(out, a)
-			i = j - 1
+			l.unread(u)
+			emit(&a)
 		case ",", ";":
 			if len(phrase) > 0 {
 				// A bare word: a local mailbox without domain.
-				out = append(out, address{mailbox: joinTight(s, phrase), host: missingDomain})
+				emit(&address{mailbox: joinTight(s, phrase), host: missingDomain})
 				phrase = phrase[:0]
 			}
 			if t.text == ";" && inGroup {
-				out = append(out, address{groupEnd: true})
 				inGroup = false
+				emit(&address{groupEnd: true})
 			}
 		default: // stray '>', ')', '\\', ']': ignore
 		}
+		full = full || t.kind == tkEnd || room() < 1
 	}
 	if inGroup {
-		out = append(out, address{groupEnd: true})
+		emit(&address{groupEnd: true})
 	}
-	return out
 }
 
-// parseAngle reads a route-addr after '<' up to '>' (RFC 5322 3.4,
-// obs-route in 4.4) and returns the index of the '>' (or the last token).
-func parseAngle(s string, toks []addrToken, i int, a *address) int {
+// parseAngle reads a route-addr's tokens, between '<' and '>' (RFC 5322
+// 3.4, obs-route in 4.4).
+func parseAngle(s string, toks []addrToken, a *address) {
+	i := 0
 	// obs-route: "@a,@b:" before the addr-spec.
-	if i < len(toks) && toks[i].kind == tkSpecial && toks[i].text == "@" {
-		j := i
-		for j < len(toks) && !(toks[j].kind == tkSpecial && (toks[j].text == ":" || toks[j].text == ">")) {
+	if len(toks) > 0 && toks[0].kind == tkSpecial && toks[0].text == "@" {
+		j := 0
+		for j < len(toks) && !(toks[j].kind == tkSpecial && toks[j].text == ":") {
 			j++
 		}
-		if j < len(toks) && toks[j].text == ":" {
-			a.adl = joinRoute(toks[i:j])
+		if j < len(toks) {
+			a.adl = joinRoute(toks[:j])
 			i = j + 1
 		}
 	}
-	end := i
-	for end < len(toks) && !(toks[end].kind == tkSpecial && toks[end].text == ">") {
-		end++
-	}
-	addr := toks[i:end]
+	addr := toks[i:]
 	at := -1
 	for k, t := range addr {
 		if t.kind == tkSpecial && t.text == "@" {
@@ -217,14 +278,15 @@ func parseAngle(s string, toks []addrToken, i int, a *address) int {
 	if a.host == "" {
 		a.host = missingDomain
 	}
-	return end
 }
 
 // joinRoute joins an obs-route's tokens ("@a,@b") without blanks.
 func joinRoute(toks []addrToken) string {
 	var b strings.Builder
 	for _, t := range toks {
-		b.WriteString(t.text)
+		if t.kind != tkComment {
+			b.WriteString(t.text)
+		}
 	}
 	return b.String()
 }
@@ -238,7 +300,7 @@ func joinTight(s string, toks []addrToken) string {
 	}
 	tight := true
 	for k, t := range toks {
-		if t.kind == tkQuoted || (t.kind == tkSpecial && t.text != ".") || (k > 0 && t.space) {
+		if t.kind == tkQuoted || t.special() || (k > 0 && t.space) {
 			tight = false
 			break
 		}
@@ -251,7 +313,7 @@ func joinTight(s string, toks []addrToken) string {
 		switch {
 		case t.kind == tkQuoted:
 			b.WriteString(quoteLocal(t.text))
-		case t.kind == tkSpecial && t.text != ".":
+		case t.special():
 			// comments and stray specials are dropped
 		default:
 			b.WriteString(t.text)

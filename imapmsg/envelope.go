@@ -17,17 +17,12 @@ func writeEnvelope(w *imapwire.Writer, env *envelope) {
 	writeEnvString(w, env, envDate)
 	w.SP()
 	writeEnvString(w, env, envSubject)
-	from := addressField(env, envFrom)
 	for _, i := range [...]int{envFrom, envSender, envReplyTo, envTo, envCc, envBcc} {
 		w.SP()
-		switch {
-		case i == envFrom:
-			writeAddresses(w, from)
-		case (i == envSender || i == envReplyTo) && !hasAddresses(env, i):
-			writeAddresses(w, from)
-		default:
-			writeAddresses(w, addressField(env, i))
+		if (i == envSender || i == envReplyTo) && !hasAddresses(env, i) {
+			i = envFrom
 		}
+		writeAddressField(w, env, i)
 	}
 	w.SP()
 	writeEnvString(w, env, envInReplyTo)
@@ -62,42 +57,48 @@ func writeNString(w *imapwire.Writer, s string, ok bool) {
 	w.String(s)
 }
 
-// addressField parses address field i, nil when absent.
-func addressField(env *envelope, i int) []address {
+// writeAddressField writes address field i as an address list: NIL when
+// it is absent or holds no address.
+func writeAddressField(w *imapwire.Writer, env *envelope, i int) {
 	if !env.has[i] {
-		return nil
-	}
-	return parseAddressList(env.v[i])
-}
-
-// writeAddresses writes an address list, NIL when empty.
-func writeAddresses(w *imapwire.Writer, addrs []address) {
-	if len(addrs) == 0 {
 		w.NIL()
 		return
 	}
-	w.Open()
-	for _, a := range addrs {
-		// RFC 9051 7.5.2: a group starts with (NIL NIL "name" NIL) and
-		// ends with (NIL NIL NIL NIL).
-		w.Open()
-		switch {
-		case a.groupEnd:
-			w.Raw("NIL NIL NIL NIL")
-		case a.groupStart:
-			w.Raw("NIL NIL ")
-			w.String(a.name)
-			w.Raw(" NIL")
-		default:
-			writeNString(w, a.name, true)
-			w.SP()
-			writeNString(w, a.adl, true)
-			w.SP()
-			w.String(a.mailbox)
-			w.SP()
-			w.String(a.host)
+	empty := true
+	eachAddress(env.v[i], func(a *address) {
+		if empty {
+			w.Open()
+			empty = false
 		}
-		w.Close()
+		writeAddress(w, a)
+	})
+	if empty {
+		w.NIL()
+		return
+	}
+	w.Close()
+}
+
+// writeAddress writes one address of a list.
+func writeAddress(w *imapwire.Writer, a *address) {
+	// RFC 9051 7.5.2: a group starts with (NIL NIL "name" NIL) and ends
+	// with (NIL NIL NIL NIL).
+	w.Open()
+	switch {
+	case a.groupEnd:
+		w.Raw("NIL NIL NIL NIL")
+	case a.groupStart:
+		w.Raw("NIL NIL ")
+		w.String(a.name)
+		w.Raw(" NIL")
+	default:
+		writeNString(w, a.name, true)
+		w.SP()
+		writeNString(w, a.adl, true)
+		w.SP()
+		w.String(a.mailbox)
+		w.SP()
+		w.String(a.host)
 	}
 	w.Close()
 }

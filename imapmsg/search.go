@@ -34,9 +34,9 @@ func (m *Message) HeaderContains(field, s string) bool {
 	return found
 }
 
-// headerTextContains is HeaderContains over whole fields, name and value,
-// for SEARCH TEXT.
-func (m *Message) headerTextContains(s string) bool {
+// HeaderTextContains is HeaderContains over whole fields, name and value:
+// the header half of SEARCH TEXT.
+func (m *Message) HeaderTextContains(s string) bool {
 	h, err := m.readHeader(m.root)
 	if err != nil {
 		return false
@@ -56,14 +56,27 @@ func (m *Message) headerTextContains(s string) bool {
 // encapsulated messages, is decoded from its transfer encoding and charset
 // to UTF-8 and searched as a stream; headers are not searched.
 func (m *Message) BodyContains(s string) bool {
+	return m.BodyContainsAll([]string{s})[0]
+}
+
+// BodyContainsAll is BodyContains for several strings at once: the body
+// is decoded once, and each decoded chunk is searched for every string
+// not found yet, so that a SEARCH with many BODY or TEXT keys pays for
+// decoding one time. found[i] says whether ss[i] was found.
+func (m *Message) BodyContainsAll(ss []string) (found []bool) {
+	found = make([]bool, len(ss))
 	root, err := m.structure()
 	if err != nil {
-		return false
+		return found
 	}
-	needle := []byte(foldString(s))
+	needles := make([][]byte, len(ss))
+	longest := 0
+	for i, s := range ss {
+		needles[i] = []byte(foldString(s))
+		longest = max(longest, len(needles[i]))
+	}
 	var buf, inBuf []byte // shared by the parts
 	f := newFolder()
-	found := false
 	walkLeaves(root, func(p *part) bool {
 		// A multipart left unparsed (too deep, no boundary) is searched
 		// as it is rather than skipped.
@@ -75,11 +88,10 @@ func (m *Message) BodyContains(s string) bool {
 			return true // undecodable part: skip it
 		}
 		if buf == nil {
-			buf = make([]byte, len(needle)+decodeBufSize)
+			buf = make([]byte, longest+decodeBufSize)
 			inBuf = make([]byte, decodeBufSize)
 		}
-		found = streamContains(newFoldReader(r, f, inBuf), needle, buf)
-		return !found
+		return !streamContainsAll(newFoldReader(r, f, inBuf), needles, found, buf)
 	})
 	return found
 }
@@ -87,7 +99,7 @@ func (m *Message) BodyContains(s string) bool {
 // TextContains reports whether the header or body contains s (SEARCH
 // TEXT).
 func (m *Message) TextContains(s string) bool {
-	return m.headerTextContains(s) || m.BodyContains(s)
+	return m.HeaderTextContains(s) || m.BodyContains(s)
 }
 
 // walkLeaves calls fn for every part without subparts in order, descending
@@ -125,26 +137,39 @@ func (m *Message) textReader(p *part) (io.Reader, error) {
 	return r, nil
 }
 
-// streamContains reports whether r contains needle, reading through buf
-// (at least len(needle) bytes longer than a useful read) and keeping the
-// last len(needle)-1 bytes between reads so a match across reads is found.
-func streamContains(r io.Reader, needle, buf []byte) bool {
-	if len(needle) == 0 {
-		return true
+// streamContainsAll marks in found each of needles that r contains,
+// reading through buf (at least as many bytes longer than a useful read
+// as the longest needle) and keeping the last bytes between reads so that
+// a match across reads is found. It reports whether every needle is
+// found, and stops reading then.
+func streamContainsAll(r io.Reader, needles [][]byte, found []bool, buf []byte) bool {
+	longest, left := 0, 0
+	for i, n := range needles {
+		if len(n) == 0 {
+			found[i] = true
+		}
+		if !found[i] {
+			left++
+			longest = max(longest, len(n))
+		}
 	}
 	keep := 0
-	for {
+	for left > 0 {
 		n, err := r.Read(buf[keep:])
 		total := keep + n
-		if bytes.Contains(buf[:total], needle) {
-			return true
+		for i, needle := range needles {
+			if !found[i] && bytes.Contains(buf[:total], needle) {
+				found[i] = true
+				left--
+			}
 		}
-		keep = min(len(needle)-1, total)
+		keep = min(longest-1, total)
 		copy(buf, buf[total-keep:total])
 		if err != nil {
-			return false
+			break
 		}
 	}
+	return left == 0
 }
 
 // decodeHeader decodes RFC 2047 encoded-words, any charset go-message

@@ -81,12 +81,31 @@ func TestBodyContains(t *testing.T) {
 
 func TestStreamContainsAcrossReads(t *testing.T) {
 	hay := strings.Repeat("x", 100) + "needle" + strings.Repeat("y", 100)
-	buf := make([]byte, 6+8)
-	if !streamContains(iotest.OneByteReader(strings.NewReader(hay)), []byte("needle"), buf) {
+	buf := make([]byte, 7+8)
+	found := make([]bool, 1)
+	if !streamContainsAll(iotest.OneByteReader(strings.NewReader(hay)), [][]byte{[]byte("needle")}, found, buf) || !found[0] {
 		t.Error("needle split across reads not found")
 	}
-	if streamContains(iotest.HalfReader(strings.NewReader(hay)), []byte("needles"), buf[:cap(buf)]) {
+	found[0] = false
+	if streamContainsAll(iotest.HalfReader(strings.NewReader(hay)), [][]byte{[]byte("needles")}, found, buf) || found[0] {
 		t.Error("found a needle that is not there")
+	}
+}
+
+// TestBodyContainsAll searches several strings in one pass, each answer
+// the same as BodyContains alone, across reads and parts.
+func TestBodyContainsAll(t *testing.T) {
+	body := strings.Repeat("filler line of text\r\n", 5000) + "the Zebra is here\r\n"
+	m := parseBytes(t, []byte("Content-Type: text/plain\r\n\r\n"+body))
+	words := []string{"zebra", "absent", "", "FILLER LINE", "zebra is here", "absent"}
+	got := m.BodyContainsAll(words)
+	for i, w := range words {
+		if want := m.BodyContains(w); got[i] != want {
+			t.Errorf("BodyContainsAll: %q = %v, BodyContains says %v", w, got[i], want)
+		}
+	}
+	if !got[0] || got[1] || !got[2] || !got[3] || !got[4] || got[5] {
+		t.Errorf("BodyContainsAll(%q) = %v", words, got)
 	}
 }
 

@@ -54,6 +54,8 @@ type conn struct {
 
 	// okCode and okText override the tagged OK of the running command.
 	okCode, okText string
+	// interrupt is interrupted's state (interrupt.go).
+	interrupt interruptState
 
 	mu      sync.Mutex // guards waiting, idlePeek and nc against Shutdown
 	waiting bool       // blocked reading the first byte of a command

@@ -8,9 +8,28 @@ import (
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// envelopeChunk is how many envelope headers are asked of the store at
-// once: one index transaction each, and a bounded amount in memory.
-const envelopeChunk = 256
+// Envelope headers are asked of the store a chunk at a time: one index
+// transaction each, and a bounded amount in memory. A chunk holds at most
+// envelopeChunk headers and aims at envelopeChunkBytes: it starts at
+// firstEnvelopeChunk and follows the size of the headers seen, so that
+// messages with megabyte headers are not held 256 at a time (issue 17:
+// 256 envelope headers of 1.1 MB each were in memory at once).
+const (
+	envelopeChunk      = 256
+	firstEnvelopeChunk = 8
+	envelopeChunkBytes = 4 << 20
+)
+
+// nextEnvelopeChunk returns how many headers to ask for after a chunk of
+// n headers that held total bytes: as many as fit envelopeChunkBytes at
+// that size, at most twice n, between 1 and envelopeChunk.
+func nextEnvelopeChunk(n, total int) int {
+	fit := envelopeChunk
+	if total > 0 {
+		fit = envelopeChunkBytes / max(total/n, 1)
+	}
+	return max(1, min(fit, 2*n, envelopeChunk))
+}
 
 // envelopeReader gives FETCH ENVELOPE and the header keys of SEARCH the
 // messages' envelope headers from the store's EnvelopeCache, a chunk at
@@ -23,6 +42,7 @@ type envelopeReader struct {
 
 	from   int      // position in the order of blocks[0]
 	blocks [][]byte // nil entries: messages gone from the store
+	chunk  int      // headers to ask for next
 }
 
 // newEnvelopeReader returns a reader over seqs (nil: every message of the
@@ -32,7 +52,7 @@ func newEnvelopeReader(c *conn, seqs []uint32) *envelopeReader {
 	if !ok {
 		return nil
 	}
-	return &envelopeReader{c: c, cache: cache, seqs: seqs}
+	return &envelopeReader{c: c, cache: cache, seqs: seqs, chunk: firstEnvelopeChunk}
 }
 
 func (r *envelopeReader) count() int {
@@ -54,16 +74,22 @@ func (r *envelopeReader) seq(i int) uint32 {
 // fields. mailstore.ErrNoMessage says the message is gone.
 func (r *envelopeReader) message(i int) (*imapmsg.Message, error) {
 	if i < r.from || i >= r.from+len(r.blocks) {
-		n := min(envelopeChunk, r.count()-i)
+		n := min(r.chunk, r.count()-i)
 		uids := make([]uint32, n)
 		for j := range uids {
 			uids[j] = r.c.sel.view.Messages[r.seq(i+j)-1].UID
 		}
+		r.blocks = nil // let the previous chunk go before the next comes
 		blocks, err := r.cache.EnvelopeHeaders(r.c.ctx, uids)
 		if err != nil {
 			return nil, err
 		}
+		total := 0
+		for _, b := range blocks {
+			total += len(b)
+		}
 		r.from, r.blocks = i, blocks
+		r.chunk = nextEnvelopeChunk(n, total)
 	}
 	block := r.blocks[i-r.from]
 	if block == nil {

@@ -136,6 +136,9 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	}
 	expunged := false
 	for i, seq := range seqs {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
 		var envelope *imapmsg.Message
 		if envelopes != nil {
 			var err error

@@ -2,33 +2,6 @@ package imapserver
 
 import "testing"
 
-func TestMatchPattern(t *testing.T) {
-	for _, tc := range []struct {
-		p, name string
-		want    bool
-	}{
-		{"*", "a/b/c", true},
-		{"%", "a/b", false},
-		{"%", "a", true},
-		{"a/%", "a/b", true},
-		{"a/%", "a/b/c", false},
-		{"a/*", "a/b/c", true},
-		{"a*c", "abc", true},
-		{"a%c", "a/c", false},
-		{"INBOX", "INBOX", true},
-		{"", "INBOX", false},
-		{"%/%", "a/b", true},
-		{"*b", "a/b", true},
-	} {
-		if got := matchPattern(tc.p, tc.name); got != tc.want {
-			t.Errorf("matchPattern(%q, %q) = %v, want %v", tc.p, tc.name, got, tc.want)
-		}
-	}
-	if got := canonicalPattern("inbox/*"); got != "INBOX/*" {
-		t.Errorf("canonicalPattern = %q", got)
-	}
-}
-
 func TestFormatSet(t *testing.T) {
 	for _, tc := range []struct {
 		in   []uint32

@@ -184,14 +184,17 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 			}
 		}
 	}
-	patterns := make([]string, len(a.Patterns))
-	for i, p := range a.Patterns {
-		patterns[i] = canonicalPattern(a.Reference + p)
+	patterns, err := compilePatterns(a.Reference, a.Patterns)
+	if err != nil {
+		return err
 	}
 	retSubscribed := a.ReturnSubscribed || selSubscribed
 	for i := range infos {
 		mi := &infos[i]
-		if !matchAny(patterns, mi.Name) {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
+		if !patterns.match(mi.Name) {
 			continue
 		}
 		childInfo := false
@@ -268,42 +271,6 @@ func canonicalPattern(p string) string {
 		return "INBOX" + p[5:]
 	}
 	return p
-}
-
-func matchAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if matchPattern(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// matchPattern matches a LIST pattern: "*" matches anything, "%" anything
-// but the hierarchy separator (RFC 9051 6.3.9).
-func matchPattern(p, name string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*', '%':
-			wild := p[0]
-			p = p[1:]
-			for i := 0; i <= len(name); i++ {
-				if matchPattern(p, name[i:]) {
-					return true
-				}
-				if i < len(name) && wild == '%' && name[i] == '/' {
-					return false
-				}
-			}
-			return false
-		default:
-			if len(name) == 0 || name[0] != p[0] {
-				return false
-			}
-			p, name = p[1:], name[1:]
-		}
-	}
-	return len(name) == 0
 }
 
 // handleStatus serves STATUS (RFC 9051 6.3.11) with RFC 8438 SIZE and

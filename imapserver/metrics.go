@@ -24,6 +24,7 @@ type Metrics struct {
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
 	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
+	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -84,6 +85,13 @@ func NewMetrics() *Metrics {
 		Help:    "Time spent hibernated, per sleep (from hibernation to full wake or close; answers in place do not end a sleep).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 12), // 1 ms to ~1.2 h
 	})
+	m.interrupted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "commands_interrupted_total",
+		Help: "Commands stopped midway, by reason (client: the client left; shutdown: the shutdown bound passed).",
+	}, []string{"reason"})
+	for _, r := range []string{interruptClient, interruptShutdown} {
+		m.interrupted.WithLabelValues(r)
+	}
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
@@ -101,7 +109,8 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.memReturns, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds}
+		m.hibernations, m.memReturns, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
+		m.interrupted}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.
@@ -182,5 +191,17 @@ func (m *Metrics) served(kind string) {
 func (m *Metrics) refused(reason string) {
 	if m != nil {
 		m.notHibernated.WithLabelValues(reason).Inc()
+	}
+}
+
+// Reasons a command is interrupted.
+const (
+	interruptClient   = "client"
+	interruptShutdown = "shutdown"
+)
+
+func (m *Metrics) commandInterrupted(reason string) {
+	if m != nil {
+		m.interrupted.WithLabelValues(reason).Inc()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dormouse/dormouse/imapmsg"
@@ -62,6 +61,9 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	var hits []uint32 // sequence numbers
 	var maxModSeq uint64
 	for i := range v.Messages {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
 		seq := uint32(i + 1)
 		ok, err := s.match(seq, a.Key)
 		s.release()
@@ -163,10 +165,14 @@ type searcher struct {
 	// per message, set by load
 	content mailstore.Content
 	msg     *imapmsg.Message
+	text    textKeys // limits and per-message answers of text keys
 }
 
 // prepare checks the key tree and resolves its sets once.
 func (s *searcher) prepare(k *imapwire.SearchKey) error {
+	if err := s.text.count(k); err != nil {
+		return err
+	}
 	switch k.Op {
 	case "SEQSET", "UID":
 		if k.Set == nil {
@@ -204,6 +210,7 @@ func (s *searcher) release() {
 		s.content = nil
 	}
 	s.msg = nil
+	s.text.reset()
 }
 
 // load parses the header of the message at seq for text keys: from the
@@ -223,8 +230,8 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 		return nil, err
 	}
 	// Most text keys need the header alone; BODY and TEXT parse the rest
-	// when they get to it.
-	msg, err := imapmsg.ParseHeader(content, content.Size())
+	// when they get to it. Reads stop when the command is interrupted.
+	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.c}, content.Size())
 	if err != nil {
 		content.Close()
 		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)
@@ -341,14 +348,8 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return false, err
 	}
 	switch k.Op {
-	case "BCC", "CC", "FROM", "SUBJECT", "TO":
-		return msg.HeaderContains(strings.ToLower(k.Op), k.Value), nil
-	case "HEADER":
-		return msg.HeaderContains(k.Field, k.Value), nil
-	case "BODY":
-		return msg.BodyContains(k.Value), nil
-	case "TEXT":
-		return msg.TextContains(k.Value), nil
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "BODY", "TEXT":
+		return s.text.match(msg, k), nil
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		d := msg.Date()
 		if d.IsZero() {

@@ -39,6 +39,10 @@ type Server struct {
 	penalty *loginPenalty   // failed logins per address and user+address
 	// userConns counts logged-in connections per user and user+address.
 	userConns *userConnLimiter
+
+	// stepHook, set only by tests, runs at each step of a long command
+	// (conn.interrupted) on the connection's goroutine.
+	stepHook atomic.Pointer[func(nc net.Conn)]
 }
 
 // copyBufSize is the chunk in which message bytes are streamed.
@@ -240,10 +244,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.forceClose()
 		}
 		s.mu.Unlock()
-		<-finished
+		// Closed sockets and cancelled contexts end commands at their
+		// next step (conn.interrupted); a step that does not end within
+		// forceCloseGrace is abandoned, so that Shutdown keeps its bound.
+		t := time.NewTimer(forceCloseGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			s.mu.Lock()
+			n := len(s.conns)
+			s.mu.Unlock()
+			s.log.Error("shutdown: connections still running after being closed", "conns", n, "dur", forceCloseGrace)
+		}
 		return ctx.Err()
 	}
 }
+
+// forceCloseGrace is how long Shutdown waits, once its context has ended,
+// for the connections it closed to finish their goroutines.
+const forceCloseGrace = 2 * time.Second
 
 // isLoopback reports whether addr is a loopback address.
 func isLoopback(addr net.Addr) bool {
