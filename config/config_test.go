@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 23 {
-		t.Errorf("%d settings in the commented file, want 23", n)
+	if n != 24 {
+		t.Errorf("%d settings in the commented file, want 24", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -217,10 +217,7 @@ func (c *conn) greet() bool {
 	}
 
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.LoginTimeout)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
+		if err := c.tlsHandshake(tc); err != nil {
 			c.log.Debug("tls handshake", "err", err)
 			return false
 		}

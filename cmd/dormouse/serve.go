@@ -177,6 +177,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			FailedLoginDelay: failedLoginDelay(cfg.Limits.FailedLoginDelay.Std()),
 
 			CommandTimeout:       cfg.Limits.CommandTimeout.Std(),
+			TLSHandshakeTimeout:  cfg.Limits.TLSHandshakeTimeout.Std(),
 			MaxPreAuthPerAddr:    limitOrOff(cfg.Limits.MaxPreAuthPerAddr),
 			LoginFailuresPerAddr: limitOrOff(cfg.Limits.LoginFailuresPerAddr),
 			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
