@@ -24,6 +24,7 @@ import (
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/spool"
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/dormouse/dormouse/lmtp"
 	"github.com/dormouse/dormouse/mailstore/maildir"
@@ -153,6 +154,17 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			log.Error("close store", "err", err)
 		}
 	}()
+	// This process's own spool folder, then what dead ones left.
+	sp, err := spool.Open(l.spool)
+	if err != nil {
+		return withCode(exitCantCreate, err)
+	}
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Warn("remove spool folder", "err", err)
+		}
+	}()
+	tidy(l.spool, store, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -183,7 +195,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
 			LoginFailureRefill:   cfg.Limits.LoginFailureRefill.Std(),
 		},
-		SpoolDir:       l.spool,
+		SpoolDir:       sp.Path(),
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
 		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
 		Metrics:        imapMetrics,
@@ -197,7 +209,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		Users:           users,
 		Logger:          log,
 		MaxMessageBytes: cfg.Limits.MaxLiteral,
-		SpoolDir:        l.spool,
+		SpoolDir:        sp.Path(),
 		Metrics:         lmtpMetrics,
 	})
 	if err != nil {
@@ -260,6 +272,17 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		}()
 	}
 	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
+
+	tidyCtx, stopTidy := context.WithCancel(ctx)
+	tidied := make(chan struct{})
+	go func() {
+		defer close(tidied)
+		tidyEvery(tidyCtx, l.spool, store, log)
+	}()
+	defer func() {
+		stopTidy()
+		<-tidied
+	}()
 
 	var serveErr error
 loop:
