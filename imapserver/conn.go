@@ -380,15 +380,17 @@ func (c *conn) commandError(ce *imapwire.CommandError) {
 	if ce.NO {
 		typ = "NO"
 	}
-	code := ce.Code
+	code, msg := ce.Code, ce.Msg
 	if ce.Err != nil && mailstore.IsNoSpace(ce.Err) {
-		code = "OVERQUOTA" // a spooled literal did not fit on the disk
+		// A spooled literal did not fit on the disk: the words of
+		// storeError for the same failure.
+		code, msg = "OVERQUOTA", "No space left"
 	}
 	c.w.Raw(tag).SP().Raw(typ).SP()
 	if code != "" {
 		c.w.Raw("[").Raw(code).Raw("] ")
 	}
-	c.w.Raw(textLine(ce.Msg)).CRLF()
+	c.w.Raw(textLine(msg)).CRLF()
 	c.srv.cfg.Metrics.command("invalid", strings.ToLower(typ))
 	c.log.Debug("command refused", "tag", ce.Tag, "err", ce)
 }
