@@ -86,6 +86,8 @@ type Limits struct {
 	FailedLoginDelay Duration `toml:"failed_login_delay"`
 	// CommandTimeout bounds reading one command with its literals.
 	CommandTimeout Duration `toml:"command_timeout"`
+	// TLSHandshakeTimeout bounds a TLS handshake (IMAPS or STARTTLS).
+	TLSHandshakeTimeout Duration `toml:"tls_handshake_timeout"`
 	// MaxPreAuthPerAddr bounds unauthenticated connections per client
 	// address (0 = no limit).
 	MaxPreAuthPerAddr int64 `toml:"max_preauth_per_addr"`
@@ -134,6 +136,7 @@ func Default() Config {
 			FailedLoginDelay: Duration(2 * time.Second),
 
 			CommandTimeout:       Duration(10 * time.Minute),
+			TLSHandshakeTimeout:  Duration(15 * time.Second),
 			MaxPreAuthPerAddr:    256,
 			LoginFailuresPerAddr: 10,
 			LoginFailuresPerUser: 3,
@@ -223,6 +226,9 @@ func (c Config) check() error {
 	}
 	if c.Limits.CommandTimeout < Duration(time.Second) {
 		return fmt.Errorf("limits.command_timeout = %s: must be at least 1s", c.Limits.CommandTimeout)
+	}
+	if c.Limits.TLSHandshakeTimeout < Duration(time.Second) {
+		return fmt.Errorf("limits.tls_handshake_timeout = %s: must be at least 1s", c.Limits.TLSHandshakeTimeout)
 	}
 	if c.Limits.LoginFailureRefill < Duration(time.Second) {
 		return fmt.Errorf("limits.login_failure_refill = %s: must be at least 1s", c.Limits.LoginFailureRefill)

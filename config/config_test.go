@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 29 {
-		t.Errorf("%d settings in the commented file, want 29", n)
+	if n != 30 {
+		t.Errorf("%d settings in the commented file, want 30", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

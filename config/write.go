@@ -73,6 +73,9 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # Time allowed to send one whole command, literals included, once it has
 # started: a client trickling bytes (slowloris) is cut off after it.
 # command_timeout = {{q .Limits.CommandTimeout}}
+# Time allowed for a TLS handshake (IMAPS, or after STARTTLS): a client that
+# connects and never starts it is dropped then.
+# tls_handshake_timeout = {{q .Limits.TLSHandshakeTimeout}}
 # Unauthenticated connections allowed at once from one client address
 # (IPv6: one /64); more are refused with "* BYE". 0 = no limit.
 # max_preauth_per_addr = {{.Limits.MaxPreAuthPerAddr}}

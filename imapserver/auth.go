@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -28,9 +27,7 @@ func handleStartTLS(c *conn, cmd *imapwire.Command) error {
 		c.br.Discard(n)
 	}
 	tc := tls.Server(c.nc, c.srv.cfg.TLS)
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.LoginTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := c.tlsHandshake(tc); err != nil {
 		return &byeError{text: "TLS negotiation failed", err: fmt.Errorf("starttls: %w", err)}
 	}
 	c.tls = true

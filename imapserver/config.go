@@ -43,6 +43,10 @@ type Limits struct {
 	// CommandTimeout bounds reading one command, literals included, from
 	// its first byte (default 10 min): a slowloris client is cut off.
 	CommandTimeout time.Duration
+	// TLSHandshakeTimeout bounds a TLS handshake, implicit or after
+	// STARTTLS (default 15 s; never beyond LoginTimeout): a client that
+	// never sends its ClientHello is dropped then.
+	TLSHandshakeTimeout time.Duration
 	// MaxPreAuthPerAddr bounds the unauthenticated connections of one
 	// client address (IPv6: one /64) (default 256; negative for none).
 	MaxPreAuthPerAddr int
@@ -106,6 +110,7 @@ const (
 	DefaultIdleKeepalive    = 2 * time.Minute
 
 	DefaultCommandTimeout       = 10 * time.Minute
+	DefaultTLSHandshakeTimeout  = 15 * time.Second // several round trips of a slow mobile link
 	DefaultMaxPreAuthPerAddr    = 256
 	DefaultLoginFailuresPerAddr = 10
 	DefaultLoginFailuresPerUser = 3
@@ -127,6 +132,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LoginTimeout <= 0 {
 		l.LoginTimeout = DefaultLoginTimeout
+	}
+	if l.TLSHandshakeTimeout <= 0 {
+		l.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = DefaultIdleTimeout

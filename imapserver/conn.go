@@ -122,29 +122,32 @@ func (c *conn) setTransport(nc net.Conn) {
 		MaxLiteral: c.srv.limits.MaxLiteral,
 		SpoolDir:   spool,
 		SpoolAbove: spoolAbove,
-		Continue: func(n int64) error {
-			if c.state == stateNotAuth && n > maxPreAuthLiteral {
-				// Before login only LOGIN and AUTHENTICATE take
-				// literals, and they are short: a big one is an attempt
-				// to make the server spool data for nobody.
-				c.w.Raw("* BYE Literal too large before authentication").CRLF()
-				c.flush()
-				return errPreAuthLiteral
-			}
+		Continue: func(int64) error {
 			c.w.Raw("+ Ready for literal data").CRLF()
 			return c.flush()
 		},
+		Allow: c.stateRefusal,
 	})
 	if utf8 {
 		c.dec.SetUTF8(true)
 	}
 }
 
-// maxPreAuthLiteral is the largest synchronizing literal accepted before
-// authentication.
+// maxPreAuthLiteral is the largest literal, synchronizing or not, accepted
+// before authentication: then only LOGIN and AUTHENTICATE take literals,
+// and they are short.
 const maxPreAuthLiteral = 8 << 10
 
-var errPreAuthLiteral = errors.New("literal too large before authentication")
+// limitLiterals sets the Decoder's literal limit for the connection's
+// state, before each command: before login a larger literal is an attempt
+// to make the server read or store data for nobody.
+func (c *conn) limitLiterals() {
+	if c.state == stateNotAuth {
+		c.dec.SetLiteralLimit(maxPreAuthLiteral, "before authentication")
+	} else {
+		c.dec.SetLiteralLimit(0, "")
+	}
+}
 
 // spoolAbove is the literal size above which APPEND data goes to a file.
 const spoolAbove = 1 << 20
@@ -220,10 +223,7 @@ func (c *conn) greet() bool {
 	}
 
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.LoginTimeout)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
+		if err := c.tlsHandshake(tc); err != nil {
 			c.log.Debug("tls handshake", "err", err)
 			return false
 		}
@@ -239,11 +239,18 @@ func (c *conn) loop() {
 			c.readFailed(err)
 			return
 		}
+		c.limitLiterals()
 		cmd, err := c.dec.ReadCommand()
 		if err != nil {
 			var ce *imapwire.CommandError
 			if errors.As(err, &ce) {
 				c.commandError(ce)
+				if ce.Fatal {
+					// The client is sending bytes the server will
+					// not read.
+					c.bye("Literal too large; closing")
+					return
+				}
 				if c.w.Err() != nil {
 					return
 				}
@@ -353,8 +360,6 @@ func (c *conn) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		// RFC 9051 5.4: autologout after inactivity.
 		c.bye("Autologout; idle for too long")
-	case errors.Is(err, errPreAuthLiteral):
-		// The BYE is written already.
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		// The client is gone: nobody to say BYE to.
 	default:
@@ -381,13 +386,19 @@ func (c *conn) commandError(ce *imapwire.CommandError) {
 	if ce.NO {
 		typ = "NO"
 	}
-	c.w.Raw(tag).SP().Raw(typ).SP()
-	if ce.Code != "" {
-		c.w.Raw("[").Raw(ce.Code).Raw("] ")
+	code, msg := ce.Code, ce.Msg
+	if ce.Err != nil && mailstore.IsNoSpace(ce.Err) {
+		// A spooled literal did not fit on the disk: the words of
+		// storeError for the same failure.
+		code, msg = "OVERQUOTA", "No space left"
 	}
-	c.w.Raw(textLine(ce.Msg)).CRLF()
+	c.w.Raw(tag).SP().Raw(typ).SP()
+	if code != "" {
+		c.w.Raw("[").Raw(code).Raw("] ")
+	}
+	c.w.Raw(textLine(msg)).CRLF()
 	c.srv.cfg.Metrics.command("invalid", strings.ToLower(typ))
-	c.log.Debug("command refused", "tag", ce.Tag, "err", ce.Msg)
+	c.log.Debug("command refused", "tag", ce.Tag, "err", ce)
 }
 
 // textLine makes s safe as resp-text: one line, never empty.
@@ -490,10 +501,12 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 	switch {
 	case !known:
 		err = errBAD("", "Unknown command")
-	case !spec.states.allows(c.state):
-		err = errBAD("", c.stateError(cmd.Name))
 	default:
-		if err = c.catchUp(cmd); err == nil {
+		err = c.stateRefusal(cmd.Name)
+		if err == nil {
+			err = c.catchUp(cmd)
+		}
+		if err == nil {
 			err = spec.fn(c, cmd)
 		}
 	}
@@ -604,6 +617,17 @@ func releaseLiterals(cmd *imapwire.Command) {
 			m.Literal.Close()
 		}
 	}
+}
+
+// stateRefusal refuses a command that the connection's state does not
+// allow; nil for an allowed or unknown one. The Decoder asks it before
+// reading a command's arguments (so nothing of a refused APPEND is read or
+// spooled) and exec again before running one.
+func (c *conn) stateRefusal(name string) error {
+	if spec, known := lookupCommand(name); known && !spec.states.allows(c.state) {
+		return errBAD("", c.stateError(name))
+	}
+	return nil
 }
 
 func (c *conn) stateError(name string) string {

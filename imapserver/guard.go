@@ -75,13 +75,23 @@ func (l *preAuthLimiter) release(key string) {
 }
 
 // admit registers c as an unauthenticated connection of its address; false
-// (after a "* BYE") when its address has too many.
+// when its address has too many: a plain connection is told so with
+// "* BYE [UNAVAILABLE]", an implicit-TLS one is closed without a word.
 func (c *conn) admit() bool {
 	c.addrKey = addrKey(c.nc.RemoteAddr())
 	c.loginDeadline = time.Now().Add(c.srv.limits.LoginTimeout)
 	if !c.srv.preAuth.acquire(c.addrKey) {
 		c.srv.cfg.GuardMetrics.refuse(refusedPreAuthLimit)
 		c.log.Warn("too many unauthenticated connections", "remote", c.addrKey)
+		if c.tls {
+			// Implicit TLS before its handshake: a BYE would need a
+			// handshake first, which would cost the server a key
+			// exchange for a client it refuses and hold the socket
+			// while a silent client sends nothing. The socket is
+			// closed at once; the client sees the connection end and
+			// retries later, as after any failed connection.
+			return false
+		}
 		c.bye("[UNAVAILABLE] Too many connections from your address; try again later")
 		return false
 	}

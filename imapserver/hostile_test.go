@@ -1,10 +1,16 @@
 package imapserver_test
 
 import (
+	"fmt"
+	"io"
 	"net"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
@@ -99,7 +105,7 @@ func TestHostileInput(t *testing.T) {
 		{"APPEND too big", authed, "a1 APPEND INBOX {5000}\r\n", `^a1 NO \[TOOBIG\] .+`, false, false},
 		{"APPEND too big, LITERAL+", authed, "a1 APPEND INBOX {5000+}\r\n" + strings.Repeat("x", 5000) + "\r\n", `^a1 NO \[TOOBIG\] .+`, false, false},
 		{"APPEND 4 GiB", authed, "a1 APPEND INBOX {4294967296}\r\n", `^a1 NO \[TOOBIG\] .+`, false, false},
-		{"APPEND too big before LOGIN", notAuth, "a1 APPEND INBOX {100000}\r\n", `^a1 NO \[TOOBIG\] .+`, false, false},
+		{"APPEND too big before LOGIN", notAuth, "a1 APPEND INBOX {100000}\r\n", bad("a1"), false, false},
 		{"literal shorter than announced", notAuth, "a1 LOGIN {20}\r\n", `^\+ .*`, true, true},
 		{"line too long", notAuth, "a1 NOOP " + strings.Repeat("x", 5000) + "\r\n", anyBad, false, false},
 		// Commands in the wrong state.
@@ -163,20 +169,90 @@ S: zz OK NOOP completed
 }
 
 // TestPreAuthLiteral checks that a client that has not logged in cannot
-// make the server accept (and spool) a large literal.
+// make the server accept (and spool) a large literal: a command its state
+// refuses is answered before its literal is sent, and a literal above the
+// pre-auth cap is refused before the client sends it.
 func TestPreAuthLiteral(t *testing.T) {
 	srv := testserver.Start(t)
 	c := srv.Dial(t)
-	c.Send("a1 APPEND INBOX {100000}")
-	if got := c.ExpectClosed(); len(got) != 1 || got[0] != "* BYE Literal too large before authentication" {
-		t.Fatalf("got %q", got)
-	}
-	// A small one is read, and the command refused for its state.
-	c = srv.Dial(t)
 	c.Run(`
-C: a1 APPEND INBOX {5}
-S: + Ready for literal data
-C: hello
+C: a1 APPEND INBOX {100000}
 S: a1 BAD APPEND not allowed before authentication
+C: a2 APPEND INBOX {5}
+S: a2 BAD APPEND not allowed before authentication
+C: a3 LOGIN {100000}
+S: a3 BAD [LIMIT] literal of 100000 bytes exceeds the limit of 8192 before authentication
+C: a4 NOOP
+S: a4 OK NOOP completed
 `)
+}
+
+// TestPreAuthNonSyncAppend streams big non-synchronizing APPENDs from
+// clients that have not logged in: each gets a tagged BAD and a BYE at
+// once, the connection is closed, and not one byte reaches the spool
+// (issue 17, finding 2: before, every byte was spooled and then refused).
+func TestPreAuthNonSyncAppend(t *testing.T) {
+	spool := t.TempDir()
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+		cfg.SpoolDir = spool
+	}))
+	const size = 16 << 20
+	var spooled atomic.Int64 // the most bytes seen in the spool at once
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			spooled.Store(max(spooled.Load(), dirBytes(spool)))
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	var writers sync.WaitGroup
+	clients := make([]*testserver.Client, 4)
+	for i := range clients {
+		clients[i] = srv.Dial(t)
+		nc := clients[i].Conn()
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			// The server stops reading: the writes fail, as they should.
+			nc.SetWriteDeadline(time.Now().Add(time.Minute))
+			io.WriteString(nc, fmt.Sprintf("a%d APPEND INBOX {%d+}\r\n", i, size))
+			chunk := []byte(strings.Repeat("x", 64<<10))
+			for n := 0; n < size; n += len(chunk) {
+				if _, err := nc.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for i, c := range clients {
+		tag := fmt.Sprintf("a%d", i)
+		got := c.ExpectClosed()
+		if len(got) != 2 || got[0] != tag+" BAD APPEND not allowed before authentication" || !strings.HasPrefix(got[1], "* BYE ") {
+			t.Errorf("got %q, want a tagged BAD and a BYE", got)
+		}
+	}
+	writers.Wait()
+	close(stop)
+	<-watched
+	if n := max(spooled.Load(), dirBytes(spool)); n != 0 {
+		t.Errorf("%d bytes spooled before authentication", n)
+	}
+}
+
+// dirBytes is the size of the files in dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
 }

@@ -1,10 +1,26 @@
 package imapserver
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"time"
 )
+
+// tlsHandshake runs the server side of a TLS handshake (implicit TLS or
+// STARTTLS) within TLSHandshakeTimeout and the login deadline, whichever
+// is first: a client that connects and never sends its ClientHello holds
+// a descriptor and a goroutine only that long.
+func (c *conn) tlsHandshake(tc *tls.Conn) error {
+	deadline := time.Now().Add(c.srv.limits.TLSHandshakeTimeout)
+	if !c.loginDeadline.IsZero() && c.loginDeadline.Before(deadline) {
+		deadline = c.loginDeadline
+	}
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	return tc.HandshakeContext(ctx)
+}
 
 // waitDeadline is when a connection waiting for its next command is logged
 // out: an unauthenticated one LoginTimeout after it connected, however

@@ -84,20 +84,37 @@ func (d *Decoder) appendLiteral() (*Literal, bool, error) {
 	return lit, binary, nil
 }
 
-// spool copies the literal's bytes to a temporary file.
+// spool copies the literal's bytes to a temporary file. When the file
+// cannot be created or written (a full disk), the rest of the literal is
+// read and discarded and the command refused with NO, OVERQUOTA when the
+// disk or quota is full: the connection stays usable, and a client saving
+// a large message learns why instead of losing its connection.
 func (d *Decoder) spool(lit *Literal) error {
 	f, err := os.CreateTemp(d.opts.SpoolDir, "dormouse-literal-*")
 	if err != nil {
-		// Keep the connection: drop the literal, refuse the command.
-		if _, derr := d.r.Discard(int(lit.Size)); derr != nil {
-			return fmt.Errorf("imapwire: skipping literal: %w", unexpected(derr))
-		}
-		d.litPending = false
-		return &CommandError{NO: true, Msg: "cannot store message"}
+		return d.dropLiteral(lit.Size, err)
 	}
 	lit.File = f
-	if _, err := io.CopyN(f, d.r, lit.Size); err != nil {
-		return fmt.Errorf("imapwire: spooling literal: %w", unexpected(err))
+	src := &io.LimitedReader{R: d.r, N: lit.Size}
+	if _, err := io.Copy(f, src); err != nil {
+		// A write failed, or a read: then so does the discarding, which
+		// ends the connection.
+		lit.Close()
+		return d.dropLiteral(src.N, err)
+	}
+	if src.N > 0 {
+		return fmt.Errorf("imapwire: spooling literal: %w", io.ErrUnexpectedEOF)
 	}
 	return nil
+}
+
+// dropLiteral reads and discards the n bytes left of a literal that could
+// not be stored because of cause, and refuses the command with NO; the
+// server maps cause to a response code (OVERQUOTA for a full disk).
+func (d *Decoder) dropLiteral(n int64, cause error) error {
+	if _, err := io.CopyN(io.Discard, d.r, n); err != nil {
+		return fmt.Errorf("imapwire: skipping literal: %w", unexpected(err))
+	}
+	d.litPending = false
+	return &CommandError{NO: true, Msg: "cannot store message", Err: fmt.Errorf("imapwire: spooling literal: %w", cause)}
 }

@@ -51,6 +51,11 @@ func (d *Decoder) parseCommand() (*Command, error) {
 	if cmd.Name == "" {
 		return nil, badf("unknown command %q", string(kw))
 	}
+	if d.opts.Allow != nil {
+		if err := d.opts.Allow(cmd.Name); err != nil {
+			return nil, &CommandError{Msg: err.Error()}
+		}
+	}
 	if cmd.Args, err = d.parseArgs(cmd); err != nil {
 		return nil, err
 	}

@@ -30,10 +30,16 @@ type DecoderOptions struct {
 	// called for non-synchronizing literals ({n+}).
 	Continue func(n int64) error
 	// MaxSkip is the largest refused non-synchronizing literal the Decoder
-	// reads and discards; a larger one is a connection-fatal error, since
-	// the client sends it without waiting (RFC 7888 4). 0 means
+	// reads and discards; a larger one makes the refusal Fatal, since the
+	// client sends it without waiting (RFC 7888 4). 0 means
 	// DefaultMaxSkip.
 	MaxSkip int64
+	// Allow is called with a command's name once it is read, before its
+	// arguments: an error refuses the command (BAD, the error's text)
+	// before any of its literals is read, so that a command the
+	// connection's state does not allow never makes the server hold or
+	// spool its data. Nil allows every command.
+	Allow func(name string) error
 }
 
 // Decoder reads commands from a client; it is not safe for concurrent
@@ -59,6 +65,11 @@ type Decoder struct {
 	mem        int64      // APPEND literal bytes held in memory so far
 	lits       []*Literal // literals of the command, released on error
 	depth      int        // nesting of search keys
+
+	// litLimit, when positive, is the largest literal accepted now
+	// (SetLiteralLimit), and litLimitWhy says why, for the refusal.
+	litLimit    int64
+	litLimitWhy string
 }
 
 // NewDecoder returns a Decoder reading from r.
@@ -83,14 +94,37 @@ func NewDecoder(r *bufio.Reader, opts DecoderOptions) *Decoder {
 // 8-bit UTF-8.
 func (d *Decoder) SetUTF8(on bool) { d.utf8 = on }
 
+// SetLiteralLimit lowers, while n is positive, the largest literal the
+// Decoder accepts to n bytes; why ("before authentication") ends the
+// refusal's text. A larger synchronizing literal is refused with BAD
+// [LIMIT] before the client sends it; a larger non-synchronizing one, whose
+// bytes are already on their way, with a Fatal BAD [LIMIT], and so is a
+// refused command whose trailing non-synchronizing literals exceed n: the
+// Decoder reads none of those bytes (RFC 7888 4 leaves a server that will
+// not take them the choice of reading and discarding them or closing the
+// connection). n <= 0 restores the DecoderOptions limits.
+func (d *Decoder) SetLiteralLimit(n int64, why string) {
+	d.litLimit, d.litLimitWhy = n, why
+}
+
+// maxSkip is the largest refused non-synchronizing literal read and
+// discarded now.
+func (d *Decoder) maxSkip() int64 {
+	if d.litLimit > 0 {
+		return min(d.litLimit, d.opts.MaxSkip)
+	}
+	return d.opts.MaxSkip
+}
+
 // UTF8 reports whether UTF8=ACCEPT mode is on.
 func (d *Decoder) UTF8() bool { return d.utf8 }
 
 // ReadCommand reads and parses one command with all its literals. A syntax
 // or limit problem is a *CommandError, after which the rest of the command
-// has been consumed and the Decoder can go on; any other error (I/O, a
-// non-synchronizing literal too large to skip) ends the connection. At the
-// end of input before any byte of a command, the error is io.EOF.
+// has been consumed and the Decoder can go on, unless the CommandError is
+// Fatal (a non-synchronizing literal too large to skip); any other error
+// (I/O) ends the connection. At the end of input before any byte of a
+// command, the error is io.EOF.
 func (d *Decoder) ReadCommand() (*Command, error) {
 	d.tag, d.text, d.mem, d.depth = "", 0, 0, 0
 	if cap(d.line) > 8<<10 {
@@ -139,11 +173,23 @@ func (d *Decoder) fail(err error) error {
 	if ce.Tag == "" {
 		ce.Tag = d.tag
 	}
+	if ce.Fatal {
+		return ce
+	}
 	if serr := d.skipRest(); serr != nil {
+		if errors.Is(serr, errTooLargeToSkip) {
+			// Answer the command, then end the connection.
+			ce.Fatal = true
+			return ce
+		}
 		return serr
 	}
 	return ce
 }
+
+// errTooLargeToSkip says a refused command's non-synchronizing literal is
+// larger than the Decoder will read to discard it.
+var errTooLargeToSkip = errors.New("imapwire: refused non-synchronizing literal too large to skip")
 
 // skipRest consumes what is left of a refused command: the rest of its
 // line and every non-synchronizing literal and line after it. A pending
@@ -156,8 +202,8 @@ func (d *Decoder) skipRest() error {
 			if !ok || sync {
 				return nil
 			}
-			if n > d.opts.MaxSkip {
-				return fmt.Errorf("imapwire: refused non-synchronizing literal of %d bytes is too large to skip", n)
+			if n > d.maxSkip() {
+				return fmt.Errorf("%w: %d bytes", errTooLargeToSkip, n)
 			}
 			if _, err := d.r.Discard(int(n)); err != nil {
 				return fmt.Errorf("imapwire: skipping literal: %w", unexpected(err))
@@ -197,7 +243,17 @@ type CommandError struct {
 	NO   bool   // answer NO instead of BAD
 	Code string // response code without brackets, e.g. "TOOBIG"; "" for none
 	Msg  string
+	// Fatal says the rest of the command could not be consumed (a
+	// non-synchronizing literal too large to skip): after the answer the
+	// connection must be closed.
+	Fatal bool
+	// Err is the cause when there is one (a failed spool write), for
+	// errors.Is and logs.
+	Err error
 }
+
+// Unwrap returns the cause.
+func (e *CommandError) Unwrap() error { return e.Err }
 
 // Error describes the refusal with its tag, for logs.
 func (e *CommandError) Error() string {

@@ -163,8 +163,8 @@ func TestLiteralShort(t *testing.T) {
 	}
 }
 
-// A non-synchronizing literal too large even to skip is fatal: the
-// server answers BYE and closes.
+// A non-synchronizing literal too large even to skip makes the refusal
+// Fatal: the server answers it, says BYE and closes.
 func TestNonSyncTooLargeToSkip(t *testing.T) {
 	for _, in := range []string{
 		"a APPEND INBOX {4294967296+}\r\n",
@@ -173,8 +173,8 @@ func TestNonSyncTooLargeToSkip(t *testing.T) {
 		d := newTestDecoder(in, DecoderOptions{MaxLiteral: 100, MaxLine: 100, MaxSkip: 1000}, nil)
 		_, err := d.ReadCommand()
 		var ce *CommandError
-		if err == nil || errors.As(err, &ce) {
-			t.Errorf("%q: %v, want a fatal error", in, err)
+		if !errors.As(err, &ce) || !ce.Fatal || ce.Tag != "a" {
+			t.Errorf("%q: %v, want a tagged Fatal CommandError", in, err)
 		}
 	}
 }

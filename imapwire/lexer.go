@@ -396,8 +396,13 @@ func (d *Decoder) literalHeader(allowBinary bool) (n int64, sync, binary bool, e
 	return n, sync, binary, nil
 }
 
-// cont sends the continuation request for a synchronizing literal.
+// cont sends the continuation request for a synchronizing literal, after
+// checking n against the limit of SetLiteralLimit.
 func (d *Decoder) cont(n int64, sync bool) error {
+	if d.litLimit > 0 && n > d.litLimit {
+		return &CommandError{Code: "LIMIT", Fatal: !sync,
+			Msg: fmt.Sprintf("literal of %d bytes exceeds the limit of %d %s", n, d.litLimit, d.litLimitWhy)}
+	}
 	if !sync || d.opts.Continue == nil {
 		return nil
 	}

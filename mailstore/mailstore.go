@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +29,13 @@ var (
 	ErrUIDValidity     = errors.New("uidvalidity changed")     // the view must be dropped
 	ErrExpungeLogShort = errors.New("expunge log does not reach back to that modseq")
 )
+
+// IsNoSpace reports whether err is a full disk or an exceeded quota
+// (ENOSPC, EDQUOT) or is marked ErrNoSpace: what IMAP answers with
+// OVERQUOTA and LMTP with a temporary failure.
+func IsNoSpace(err error) bool {
+	return errors.Is(err, ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // Store is the whole mail store of one server: every user's mail.
 type Store interface {

@@ -59,13 +59,16 @@ func TestDiskFull(t *testing.T) {
 	filler := filepath.Join(data, "filler")
 	fillDisk(t, filler)
 
-	// IMAP: NO with a response code and text, a large message and a small.
-	for _, size := range []int{200_000, 100} {
+	// IMAP: NO with a response code and text, and the connection still
+	// usable: a message above the 1 MiB spool threshold (read to its end
+	// and discarded), a large one held in memory and a small one.
+	for _, size := range []int{2_000_000, 200_000, 100} {
 		msg := "Subject: on a full disk\r\n\r\n" + strings.Repeat("x", size) + "\r\n"
 		st := c.appendMsg("INBOX", msg)
 		if !regexp.MustCompile(`^NO \[OVERQUOTA\] \S`).MatchString(st) {
 			t.Fatalf("APPEND of %d bytes on a full disk: %q, want NO [OVERQUOTA] with a reason", size, st)
 		}
+		c.mustOK("NOOP")
 	}
 	// LMTP: a temporary failure naming the full disk, so the MTA retries
 	// and its log says why.

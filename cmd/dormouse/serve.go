@@ -24,6 +24,7 @@ import (
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/spool"
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/dormouse/dormouse/lmtp"
 	"github.com/dormouse/dormouse/mailstore/maildir"
@@ -153,6 +154,17 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			log.Error("close store", "err", err)
 		}
 	}()
+	// This process's own spool folder, then what dead ones left.
+	sp, err := spool.Open(l.spool)
+	if err != nil {
+		return withCode(exitCantCreate, err)
+	}
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Warn("remove spool folder", "err", err)
+		}
+	}()
+	tidy(l.spool, store, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -177,6 +189,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			FailedLoginDelay: durationOrOff(cfg.Limits.FailedLoginDelay.Std()),
 
 			CommandTimeout:       cfg.Limits.CommandTimeout.Std(),
+			TLSHandshakeTimeout:  cfg.Limits.TLSHandshakeTimeout.Std(),
 			MaxPreAuthPerAddr:    limitOrOff(cfg.Limits.MaxPreAuthPerAddr),
 			LoginFailuresPerAddr: limitOrOff(cfg.Limits.LoginFailuresPerAddr),
 			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
@@ -187,7 +200,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			MaxConnsPerUserAddr: limitOrOff(cfg.Limits.MaxConnectionsPerUserAddr),
 			MaxMailboxesPerUser: limitOrOff(cfg.Limits.MaxMailboxesPerUser),
 		},
-		SpoolDir:       l.spool,
+		SpoolDir:       sp.Path(),
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
 		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
 		Metrics:        imapMetrics,
@@ -201,7 +214,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		Users:           users,
 		Logger:          log,
 		MaxMessageBytes: cfg.Limits.MaxLiteral,
-		SpoolDir:        l.spool,
+		SpoolDir:        sp.Path(),
 		Metrics:         lmtpMetrics,
 
 		RecipientDelimiter:  cfg.LMTP.RecipientDelimiter,
@@ -267,6 +280,17 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		}()
 	}
 	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
+
+	tidyCtx, stopTidy := context.WithCancel(ctx)
+	tidied := make(chan struct{})
+	go func() {
+		defer close(tidied)
+		tidyEvery(tidyCtx, l.spool, store, log)
+	}()
+	defer func() {
+		stopTidy()
+		<-tidied
+	}()
 
 	var serveErr error
 loop:

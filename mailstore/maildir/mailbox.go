@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -118,7 +117,7 @@ func (h *mailboxHandle) view(fn func(m *mboxTx) error) error {
 
 // mapFSError marks disk-full errors with mailstore.ErrNoSpace.
 func mapFSError(err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if !errors.Is(err, mailstore.ErrNoSpace) && mailstore.IsNoSpace(err) {
 		return fmt.Errorf("%w: %w", mailstore.ErrNoSpace, err)
 	}
 	return err
