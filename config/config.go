@@ -23,6 +23,9 @@ import (
 // to the folder of the file they were read from (see Load).
 type Config struct {
 	// DataDir holds the mail, the indexes, the passwd-file and the TLS files.
+	// Its default, ".", is the folder of the configuration file: the file
+	// written on first start lives in the data folder, so a file that leaves
+	// data_dir out names the folder it is in, wherever the server is started.
 	DataDir string `toml:"data_dir"`
 	Listen  Listen `toml:"listen"`
 	TLS     TLS    `toml:"tls"`
@@ -90,11 +93,12 @@ type Log struct {
 	Level  LogLevel  `toml:"level"`
 }
 
-// Default returns the configuration used when there is no file, and under
-// every setting a file leaves out.
+// Default returns the settings a file leaves out. Its DataDir, ".", is
+// relative to the file's folder like every path in a file (see Load); with
+// no file at all the caller names the data folder.
 func Default() Config {
 	return Config{
-		DataDir: "dormouse-data",
+		DataDir: ".",
 		Listen: Listen{
 			IMAP:  "127.0.0.1:1143",
 			IMAPS: "127.0.0.1:1993",

@@ -22,7 +22,8 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # --hibernate-after, --log-format, --data) override what is set here.
 # An unknown key or a bad value stops the server with the key and line.
 
-# Folder holding mail, indexes, the passwd-file and the generated TLS files.
+# Folder holding mail, indexes, the passwd-file and the generated TLS files;
+# "." is the folder this file is in. --data overrides it.
 # data_dir = {{q .DataDir}}
 
 [listen]
