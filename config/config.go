@@ -56,6 +56,11 @@ type Auth struct {
 	Plaintext Plaintext `toml:"plaintext"`
 	// PasswdFile is the Dovecot-style passwd-file ("" = DataDir/passwd).
 	PasswdFile string `toml:"passwd_file"`
+	// CacheTTL is how long a correct password is remembered (0 = never),
+	// so that repeated logins skip the slow hash; CacheSize bounds the
+	// users remembered at once.
+	CacheTTL  Duration `toml:"cache_ttl"`
+	CacheSize int64    `toml:"cache_size"`
 }
 
 // IMAP holds IMAP session settings.
@@ -104,7 +109,11 @@ func Default() Config {
 			IMAPS: "127.0.0.1:1993",
 			LMTP:  "127.0.0.1:2424",
 		},
-		Auth: Auth{Plaintext: PlaintextLoopback},
+		Auth: Auth{
+			Plaintext: PlaintextLoopback,
+			CacheTTL:  Duration(time.Hour), // Dovecot's auth_cache_ttl
+			CacheSize: 100_000,
+		},
 		IMAP: IMAP{
 			HibernateAfter: Duration(30 * time.Second),
 			IdleKeepalive:  Duration(2 * time.Minute),
@@ -187,6 +196,7 @@ func (c Config) check() error {
 		key string
 		n   int64
 	}{
+		{"auth.cache_size", c.Auth.CacheSize},
 		{"limits.max_preauth_per_addr", c.Limits.MaxPreAuthPerAddr},
 		{"limits.login_failures_per_addr", c.Limits.LoginFailuresPerAddr},
 		{"limits.login_failures_per_user", c.Limits.LoginFailuresPerUser},

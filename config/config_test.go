@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 23 {
-		t.Errorf("%d settings in the commented file, want 23", n)
+	if n != 25 {
+		t.Errorf("%d settings in the commented file, want 25", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -141,6 +141,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
+	if err := users.CacheLogins(auth.CacheLimits{TTL: cfg.Auth.CacheTTL.Std(), MaxEntries: int(cfg.Auth.CacheSize)}); err != nil {
+		return withCode(exitSoftware, err)
+	}
 	store, err := maildir.Open(l.mail, maildir.Options{
 		Logger:         log.With("component", "store"),
 		MaxMessageSize: cfg.Limits.MaxLiteral,
@@ -162,6 +165,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	reg.MustRegister(imapMetrics.Collectors()...)
 	reg.MustRegister(guardMetrics.Collectors()...)
 	reg.MustRegister(lmtpMetrics.Collectors()...)
+	reg.MustRegister(loginCacheCollectors(users)...)
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,
@@ -273,6 +277,7 @@ loop:
 			} else {
 				log.Info("certificate reloaded", "cert", l.tlsCert)
 			}
+			users.FlushLoginCache()
 		case serveErr = <-errc:
 			log.Error("listener failed", "err", serveErr)
 			break loop
@@ -311,6 +316,20 @@ loop:
 		return withCode(exitSoftware, serveErr)
 	}
 	return nil
+}
+
+// loginCacheCollectors export the login cache's counters.
+func loginCacheCollectors(users *auth.PasswdFile) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dormouse_auth_cache_hits_total",
+			Help: "Logins accepted by the login cache without the full password hash check.",
+		}, func() float64 { return float64(users.LoginCacheStats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dormouse_auth_cache_misses_total",
+			Help: "Password checks the login cache could not answer (user not remembered, expired, changed, or a wrong password).",
+		}, func() float64 { return float64(users.LoginCacheStats().Misses) }),
+	}
 }
 
 // failedLoginDelay maps the config's 0 (no delay) to the server's
