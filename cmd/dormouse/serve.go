@@ -130,6 +130,18 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Under systemd: the sockets its socket units opened (so that ports
+	// below 1024 need no privilege here), and where to report readiness.
+	sd := newNotifier()
+	activated, err := activatedListeners()
+	if err != nil {
+		return withCode(exitConfigError, fmt.Errorf("socket activation: %w", err))
+	}
+	defer func() {
+		for _, ln := range activated { // those not handed to a server
+			ln.Close()
+		}
+	}()
 
 	certs, err := tlsutil.NewLoader(l.tlsCert, l.tlsKey)
 	if err != nil {
@@ -228,10 +240,16 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		{name: "metrics", addr: cfg.Listen.Metrics, serve: metricsSrv.Serve},
 	}
 	for _, ln := range lns {
-		if ln.addr == "" {
-			continue
+		// A socket passed by systemd takes the place of the configured
+		// address of the same name.
+		nl, err := activated[ln.name], error(nil)
+		delete(activated, ln.name)
+		if nl == nil {
+			if ln.addr == "" {
+				continue
+			}
+			nl, err = net.Listen("tcp", string(ln.addr))
 		}
-		nl, err := net.Listen("tcp", string(ln.addr))
 		if err != nil {
 			for _, o := range lns {
 				if o.ln != nil {
@@ -263,6 +281,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		}()
 	}
 	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
+	if err := sd.notify("READY=1"); err != nil {
+		log.Warn("tell systemd", "err", err)
+	}
 
 	var serveErr error
 loop:
@@ -272,18 +293,31 @@ loop:
 			log.Info("shutting down")
 			break loop
 		case <-hup:
+			state, err := reloading()
+			if err == nil {
+				err = sd.notify(state)
+			}
+			if err != nil {
+				log.Warn("tell systemd", "err", err)
+			}
 			if err := certs.Reload(); err != nil {
 				log.Error("reload certificate; keeping the old one", "err", err)
 			} else {
 				log.Info("certificate reloaded", "cert", l.tlsCert)
 			}
 			users.FlushLoginCache()
+			if err := sd.notify("READY=1"); err != nil {
+				log.Warn("tell systemd", "err", err)
+			}
 		case serveErr = <-errc:
 			log.Error("listener failed", "err", serveErr)
 			break loop
 		}
 	}
 	stop() // a second SIGTERM or SIGINT now kills the process at once
+	if err := sd.notify("STOPPING=1"); err != nil {
+		log.Warn("tell systemd", "err", err)
+	}
 
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
