@@ -78,6 +78,8 @@ type conn struct {
 	addrKey       string
 	preAuthHeld   bool
 	loginDeadline time.Time
+
+	admin connAdmin // what `dormouse who` sees (admin.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -91,6 +93,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		cancel: cancel,
 		tls:    isTLS(nc),
 	}
+	c.admin.since = time.Now()
 	c.logBase = c.log
 	c.setTransport(nc)
 	return c

@@ -13,6 +13,7 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -207,6 +208,13 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
+	admin, err := listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, log.With("component", "admin"))
+	if errors.Is(err, errAdminPathTooLong) {
+		log.Warn("no admin socket", "err", err)
+	} else if err != nil {
+		return withCode(exitTempFail, err)
+	}
+	defer admin.close()
 	lmtpSrv, err := lmtp.New(lmtp.Config{
 		Store:           store,
 		Users:           users,
@@ -315,6 +323,7 @@ loop:
 		}
 	}
 	stop() // a second SIGTERM or SIGINT now kills the process at once
+	admin.close()
 	if err := sd.notify("STOPPING=1"); err != nil {
 		log.Warn("tell systemd", "err", err)
 	}
