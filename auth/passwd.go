@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrBadCredentials is returned by Authenticate for an unknown user or a
@@ -46,6 +47,7 @@ type PasswdFile struct {
 	mu    sync.Mutex
 	fi    os.FileInfo        // of the copy in users
 	users map[string]account // by CanonicalName
+	cache *loginCache        // nil: every login checks the hash
 }
 
 // Open reads the passwd-file at path. A missing file is an error; an empty
@@ -99,6 +101,9 @@ func (p *PasswdFile) reload() error {
 		}
 	}
 	p.users, p.fi = users, fi
+	if p.cache != nil {
+		p.cache.dropChanged(users)
+	}
 	return nil
 }
 
@@ -122,12 +127,16 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 	}
 	p.mu.Lock()
 	acct, found := p.users[CanonicalName(username)]
+	cache := p.cache
 	p.mu.Unlock()
 	if !found {
 		// Spend about as long as a real check so that timing does not tell
 		// which names exist.
 		_, _ = verify(dummyHash(), password)
 		return "", fmt.Errorf("user %q: %w", username, ErrBadCredentials)
+	}
+	if cache != nil && cache.verified(acct, password, time.Now()) {
+		return acct.name, nil
 	}
 	ok, err := verify(acct.hash, password)
 	if err != nil {
@@ -136,11 +145,54 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 	if !ok {
 		return "", fmt.Errorf("user %q: %w", username, ErrBadCredentials)
 	}
+	if cache != nil {
+		cache.remember(acct, password, time.Now())
+	}
 	// The file's own copy of the name, not the command's: a hibernated
 	// user's long-lived records (disk watch, subscription) keep it, and
 	// the command's copy sits among that command's garbage, where it
 	// would keep a mostly empty page of the heap in use.
 	return acct.name, nil
+}
+
+// CacheLogins turns on the login cache (see loginCache): a correct
+// password is then checked against the hash once per l.TTL rather than at
+// every login. A zero TTL or MaxEntries turns it off. A wrong password
+// always pays the full check.
+func (p *PasswdFile) CacheLogins(l CacheLimits) error {
+	var c *loginCache
+	if l.TTL > 0 && l.MaxEntries > 0 {
+		var err error
+		if c, err = newLoginCache(l); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cache = c
+	return nil
+}
+
+// FlushLoginCache forgets every remembered login (the server does it on
+// SIGHUP, as `doveadm auth cache flush` does for Dovecot).
+func (p *PasswdFile) FlushLoginCache() {
+	p.mu.Lock()
+	c := p.cache
+	p.mu.Unlock()
+	if c != nil {
+		c.flush()
+	}
+}
+
+// LoginCacheStats returns the login cache's counters (zero when it is off).
+func (p *PasswdFile) LoginCacheStats() CacheStats {
+	p.mu.Lock()
+	c := p.cache
+	p.mu.Unlock()
+	if c == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load()}
 }
 
 // HasUser reports whether name is in the file (re-read if it changed),

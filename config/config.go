@@ -23,6 +23,9 @@ import (
 // to the folder of the file they were read from (see Load).
 type Config struct {
 	// DataDir holds the mail, the indexes, the passwd-file and the TLS files.
+	// Its default, ".", is the folder of the configuration file: the file
+	// written on first start lives in the data folder, so a file that leaves
+	// data_dir out names the folder it is in, wherever the server is started.
 	DataDir string `toml:"data_dir"`
 	Listen  Listen `toml:"listen"`
 	TLS     TLS    `toml:"tls"`
@@ -66,6 +69,11 @@ type Auth struct {
 	Plaintext Plaintext `toml:"plaintext"`
 	// PasswdFile is the Dovecot-style passwd-file ("" = DataDir/passwd).
 	PasswdFile string `toml:"passwd_file"`
+	// CacheTTL is how long a correct password is remembered (0 = never),
+	// so that repeated logins skip the slow hash; CacheSize bounds the
+	// users remembered at once.
+	CacheTTL  Duration `toml:"cache_ttl"`
+	CacheSize int64    `toml:"cache_size"`
 }
 
 // IMAP holds IMAP session settings.
@@ -113,17 +121,22 @@ type Log struct {
 	Level  LogLevel  `toml:"level"`
 }
 
-// Default returns the configuration used when there is no file, and under
-// every setting a file leaves out.
+// Default returns the settings a file leaves out. Its DataDir, ".", is
+// relative to the file's folder like every path in a file (see Load); with
+// no file at all the caller names the data folder.
 func Default() Config {
 	return Config{
-		DataDir: "dormouse-data",
+		DataDir: ".",
 		Listen: Listen{
 			IMAP:  "127.0.0.1:1143",
 			IMAPS: "127.0.0.1:1993",
 			LMTP:  "127.0.0.1:2424",
 		},
-		Auth: Auth{Plaintext: PlaintextLoopback},
+		Auth: Auth{
+			Plaintext: PlaintextLoopback,
+			CacheTTL:  Duration(time.Hour), // Dovecot's auth_cache_ttl
+			CacheSize: 100_000,
+		},
 		IMAP: IMAP{
 			HibernateAfter: Duration(30 * time.Second),
 			IdleKeepalive:  Duration(2 * time.Minute),
@@ -213,6 +226,7 @@ func (c Config) check() error {
 		key string
 		n   int64
 	}{
+		{"auth.cache_size", c.Auth.CacheSize},
 		{"limits.max_preauth_per_addr", c.Limits.MaxPreAuthPerAddr},
 		{"limits.login_failures_per_addr", c.Limits.LoginFailuresPerAddr},
 		{"limits.login_failures_per_user", c.Limits.LoginFailuresPerUser},

@@ -83,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 // line must give back exactly the configuration it was written from.
 func TestCommentedFileHasEverySetting(t *testing.T) {
 	c := Default()
-	c.DataDir = "."
+	c.DataDir = "/srv/mail"
 	c.Listen.Metrics = "127.0.0.1:9101"
 	var b bytes.Buffer
 	if err := WriteCommented(&b, c); err != nil {
@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 30 {
-		t.Errorf("%d settings in the commented file, want 30", n)
+	if n != 32 {
+		t.Errorf("%d settings in the commented file, want 32", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
@@ -120,16 +120,32 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 
 func TestLoadResolvesPaths(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "dormouse.toml")
-	if err := os.WriteFile(path, []byte("data_dir = \".\"\n[tls]\ncert = \"c.pem\"\nkey = \"/etc/k.pem\"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, file string
+		want       Config // paths only
+	}{
+		{"data_dir left out is the file's folder", "[log]\nlevel = \"info\"\n",
+			Config{DataDir: dir}},
+		{"relative paths", "data_dir = \"mail\"\n[tls]\ncert = \"c.pem\"\nkey = \"/etc/k.pem\"\n",
+			Config{DataDir: filepath.Join(dir, "mail"), TLS: TLS{Cert: filepath.Join(dir, "c.pem"), Key: "/etc/k.pem"}}},
+		{"absolute data_dir", "data_dir = \"/var/mail/dormouse\"\n[auth]\npasswd_file = \"../passwd\"\n",
+			Config{DataDir: "/var/mail/dormouse", Auth: Auth{PasswdFile: filepath.Join(filepath.Dir(dir), "passwd")}}},
 	}
-	cfg, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DataDir != dir || cfg.TLS.Cert != filepath.Join(dir, "c.pem") || cfg.TLS.Key != "/etc/k.pem" {
-		t.Errorf("paths not resolved: %+v", cfg)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "dormouse.toml")
+			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.DataDir != tt.want.DataDir || cfg.TLS != tt.want.TLS || cfg.Auth.PasswdFile != tt.want.Auth.PasswdFile {
+				t.Errorf("Load: data_dir %q, tls %+v, passwd_file %q; want %q, %+v, %q",
+					cfg.DataDir, cfg.TLS, cfg.Auth.PasswdFile, tt.want.DataDir, tt.want.TLS, tt.want.Auth.PasswdFile)
+			}
+		})
 	}
 	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil {
 		t.Error("Load of a missing file: no error")

@@ -22,7 +22,8 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # --hibernate-after, --log-format, --data) override what is set here.
 # An unknown key or a bad value stops the server with the key and line.
 
-# Folder holding mail, indexes, the passwd-file and the generated TLS files.
+# Folder holding mail, indexes, the passwd-file and the generated TLS files;
+# "." is the folder this file is in. --data overrides it.
 # data_dir = {{q .DataDir}}
 
 [listen]
@@ -50,6 +51,14 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # plaintext = {{q .Auth.Plaintext}}
 # Dovecot-style passwd-file (name:{SCHEME}hash); "" means <data_dir>/passwd.
 # passwd_file = {{q .Auth.PasswdFile}}
+# How long a correct password is remembered, so that a client logging in
+# again (webmail: once per page) skips the slow hash; "0s" turns it off.
+# The cache holds no password (only an HMAC under a key made at each start)
+# and forgets a user whose passwd-file line changes or goes, at once.
+# Wrong passwords are always checked in full. Emptied on SIGHUP.
+# cache_ttl = {{q .Auth.CacheTTL}}
+# Users remembered at once (0 turns the cache off).
+# cache_size = {{.Auth.CacheSize}}
 
 [imap]
 # How long a client sits in IDLE before its connection is hibernated

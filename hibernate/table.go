@@ -178,6 +178,18 @@ func (t *Table) Insert(fd int, user, mailbox string, blob []byte, now time.Time)
 	return makeToken(idx, e.gen), nil
 }
 
+// AppendTokens appends the token of every hibernated connection to dst,
+// in no particular order, and changes nothing (AppendDueKeepalives, which
+// also finds them all, reschedules their keepalives).
+func (t *Table) AppendTokens(dst []Token) []Token {
+	for i := range t.entries {
+		if e := &t.entries[i]; e.flags&entryUsed != 0 {
+			dst = append(dst, makeToken(uint32(i), e.gen))
+		}
+	}
+	return dst
+}
+
 // get returns the live entry tok names.
 func (t *Table) get(tok Token) (*entry, error) {
 	i := tok.index()

@@ -91,6 +91,7 @@ func (c *conn) login(username, password string) error {
 	}
 	c.srv.cfg.Metrics.login(true)
 	c.user, c.username, c.state = u, name, stateAuth
+	c.admin.setUser(name)
 	c.leavePreAuth()
 	c.logBase = c.logBase.With("user", name)
 	c.log = c.logBase

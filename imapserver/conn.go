@@ -83,6 +83,8 @@ type conn struct {
 	userCounted   string
 	preAuthHeld   bool
 	loginDeadline time.Time
+
+	admin connAdmin // what `dormouse who` sees (admin.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -96,6 +98,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		cancel: cancel,
 		tls:    isTLS(nc),
 	}
+	c.admin.since = time.Now()
 	c.logBase = c.log
 	c.setTransport(nc)
 	return c

@@ -200,6 +200,7 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		return fmt.Errorf("restore user %s: %w", st.User, err)
 	}
 	c.user, c.username, c.state = u, st.User, stateAuth
+	c.admin.setUser(st.User)
 	c.logBase = c.logBase.With("user", st.User)
 	c.log = c.logBase
 	c.enabled = enabledOf(st.Enabled)

@@ -27,10 +27,12 @@ type layout struct {
 
 // loadConfig finds and reads the configuration: the file named by
 // configFlag, else <data>/dormouse.toml when it exists, else the defaults.
-// dataFlag ("" when not given) overrides the file's data_dir.
+// dataFlag ("" when not given) overrides the file's data_dir, which is the
+// file's own folder when the file leaves it out. So every way of naming the
+// same data folder (--data, --config inside it, or neither from the folder
+// above it) finds the same data on every start.
 func loadConfig(dataFlag, configFlag string) (config.Config, layout, error) {
 	cfg := config.Default()
-	cfg.DataDir = defaultDataDir
 	path := configFlag
 	if path == "" {
 		dir := dataFlag
@@ -85,10 +87,9 @@ func firstStart(cfg config.Config, l layout) (demoPassword string, err error) {
 		}
 	}
 	if _, err := os.Stat(l.config); errors.Is(err, os.ErrNotExist) {
-		// Written relative to its own folder, so the data folder can move.
-		c := config.Default()
-		c.DataDir = "."
-		if _, err := config.WriteDefaultFile(l.config, c); err != nil {
+		// Its data_dir, left out, is its own folder, so the data folder
+		// can move as a whole.
+		if _, err := config.WriteDefaultFile(l.config, config.Default()); err != nil {
 			return "", err
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/config"
 )
 
 // binPath is the dormouse binary built once for the end-to-end tests.
@@ -94,7 +96,6 @@ func (b *lockedBuffer) String() string {
 // daemon is a running `dormouse serve`.
 type daemon struct {
 	t                         *testing.T
-	data                      string
 	imap, imaps, lmtp, metric string
 	cmd                       *exec.Cmd
 	stdout, stderr            *lockedBuffer
@@ -102,37 +103,59 @@ type daemon struct {
 	exitErr                   error
 }
 
+// serveRun says how to start `dormouse serve`.
+type serveRun struct {
+	dir  string   // working directory ("" = the test's)
+	args []string // after "serve"
+	// defaultPorts leaves the listen addresses to the configuration (the
+	// defaults, 127.0.0.1:1143, 1993 and 2424) instead of adding flags
+	// for free ports; metrics stay off.
+	defaultPorts bool
+}
+
 // startDaemon starts `dormouse serve` on free ports with data folder data
 // and waits until it accepts IMAP connections. It is stopped with SIGKILL
-// when the test ends if still running. A port found free may be taken by
-// another test's socket before the daemon binds it: then it starts again
-// on other ports.
+// when the test ends if still running.
 func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 	t.Helper()
+	return startServe(t, serveRun{args: append([]string{"--data", data}, extra...)})
+}
+
+// startServe starts `dormouse serve` as r says and waits until it accepts
+// connections. A port found free may be taken by another test's socket
+// before the daemon binds it: then it starts again on other ports.
+func startServe(t *testing.T, r serveRun) *daemon {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		d, portTaken := launchDaemon(t, data, extra...)
+		d, portTaken := launchDaemon(t, r)
 		if !portTaken {
 			return d
 		}
-		if attempt == 5 {
-			t.Fatalf("dormouse serve: ports taken five times\nstderr:\n%s", d.stderr.String())
+		if r.defaultPorts || attempt == 5 {
+			t.Fatalf("dormouse serve: ports taken (attempt %d)\nstderr:\n%s", attempt, d.stderr.String())
 		}
 	}
 }
 
-// launchDaemon is one attempt of startDaemon; portTaken reports that the
+// launchDaemon is one attempt of startServe; portTaken reports that the
 // daemon exited because a port was in use.
-func launchDaemon(t *testing.T, data string, extra ...string) (d *daemon, portTaken bool) {
+func launchDaemon(t *testing.T, r serveRun) (d *daemon, portTaken bool) {
 	t.Helper()
 	d = &daemon{
-		t: t, data: data,
-		imap: freeAddr(t), imaps: freeAddr(t), lmtp: freeAddr(t), metric: freeAddr(t),
+		t:      t,
 		stdout: &lockedBuffer{}, stderr: &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
-	args := append([]string{"serve", "--data", data, "--imap", d.imap, "--imaps", d.imaps,
-		"--lmtp", d.lmtp, "--metrics", d.metric}, extra...)
+	args := append([]string{"serve"}, r.args...)
+	if r.defaultPorts {
+		def := config.Default().Listen
+		d.imap, d.imaps, d.lmtp = string(def.IMAP), string(def.IMAPS), string(def.LMTP)
+	} else {
+		d.imap, d.imaps, d.lmtp, d.metric = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+		args = append(args, "--imap", d.imap, "--imaps", d.imaps, "--lmtp", d.lmtp, "--metrics", d.metric)
+	}
 	d.cmd = exec.Command(binPath, args...)
+	d.cmd.Dir = r.dir
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

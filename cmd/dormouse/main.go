@@ -8,6 +8,8 @@
 //	               [--log-format text|json]
 //	dormouse user add|del|passwd|list [--data DIR] [NAME]
 //	dormouse deliver [--data DIR] [--mailbox NAME] USER < message
+//	dormouse who [--data DIR]
+//	dormouse kick [--data DIR] USER
 //
 // On its first start, serve creates the data folder with a commented
 // configuration file, a private CA and a certificate for localhost, and a
@@ -44,6 +46,8 @@ Usage:
                                               manage users; passwords come from stdin
   dormouse deliver [--data DIR] [--mailbox NAME] USER
                                               deliver one message from stdin (an MDA)
+  dormouse who [--data DIR]                   list the running server's connections, awake or asleep
+  dormouse kick [--data DIR] USER             disconnect every connection of USER
 `
 
 // exitError carries an exit code up to main.
@@ -84,6 +88,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdUser(args[1:], stdin, stdout, stderr)
 	case "deliver":
 		err = cmdDeliver(args[1:], stdin, stderr)
+	case "who":
+		err = cmdWho(args[1:], stdout, stderr)
+	case "kick":
+		err = cmdKick(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -13,6 +13,7 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -131,6 +132,18 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Under systemd: the sockets its socket units opened (so that ports
+	// below 1024 need no privilege here), and where to report readiness.
+	sd := newNotifier()
+	activated, err := activatedListeners()
+	if err != nil {
+		return withCode(exitConfigError, fmt.Errorf("socket activation: %w", err))
+	}
+	defer func() {
+		for _, ln := range activated { // those not handed to a server
+			ln.Close()
+		}
+	}()
 
 	certs, err := tlsutil.NewLoader(l.tlsCert, l.tlsKey)
 	if err != nil {
@@ -141,6 +154,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	users, err := auth.Open(l.passwd)
 	if err != nil {
 		return withCode(exitConfigError, err)
+	}
+	if err := users.CacheLogins(auth.CacheLimits{TTL: cfg.Auth.CacheTTL.Std(), MaxEntries: int(cfg.Auth.CacheSize)}); err != nil {
+		return withCode(exitSoftware, err)
 	}
 	store, err := maildir.Open(l.mail, maildir.Options{
 		Logger:         log.With("component", "store"),
@@ -174,6 +190,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	reg.MustRegister(imapMetrics.Collectors()...)
 	reg.MustRegister(guardMetrics.Collectors()...)
 	reg.MustRegister(lmtpMetrics.Collectors()...)
+	reg.MustRegister(loginCacheCollectors(users)...)
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,
@@ -209,6 +226,13 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
+	admin, err := listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, log.With("component", "admin"))
+	if errors.Is(err, errAdminPathTooLong) {
+		log.Warn("no admin socket", "err", err)
+	} else if err != nil {
+		return withCode(exitTempFail, err)
+	}
+	defer admin.close()
 	lmtpSrv, err := lmtp.New(lmtp.Config{
 		Store:           store,
 		Users:           users,
@@ -245,10 +269,16 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		{name: "metrics", addr: cfg.Listen.Metrics, serve: metricsSrv.Serve},
 	}
 	for _, ln := range lns {
-		if ln.addr == "" {
-			continue
+		// A socket passed by systemd takes the place of the configured
+		// address of the same name.
+		nl, err := activated[ln.name], error(nil)
+		delete(activated, ln.name)
+		if nl == nil {
+			if ln.addr == "" {
+				continue
+			}
+			nl, err = net.Listen("tcp", string(ln.addr))
 		}
-		nl, err := net.Listen("tcp", string(ln.addr))
 		if err != nil {
 			for _, o := range lns {
 				if o.ln != nil {
@@ -280,6 +310,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 		}()
 	}
 	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
+	if err := sd.notify("READY=1"); err != nil {
+		log.Warn("tell systemd", "err", err)
+	}
 
 	tidyCtx, stopTidy := context.WithCancel(ctx)
 	tidied := make(chan struct{})
@@ -300,10 +333,21 @@ loop:
 			log.Info("shutting down")
 			break loop
 		case <-hup:
+			state, err := reloading()
+			if err == nil {
+				err = sd.notify(state)
+			}
+			if err != nil {
+				log.Warn("tell systemd", "err", err)
+			}
 			if err := certs.Reload(); err != nil {
 				log.Error("reload certificate; keeping the old one", "err", err)
 			} else {
 				log.Info("certificate reloaded", "cert", l.tlsCert)
+			}
+			users.FlushLoginCache()
+			if err := sd.notify("READY=1"); err != nil {
+				log.Warn("tell systemd", "err", err)
 			}
 		case serveErr = <-errc:
 			log.Error("listener failed", "err", serveErr)
@@ -311,6 +355,10 @@ loop:
 		}
 	}
 	stop() // a second SIGTERM or SIGINT now kills the process at once
+	admin.close()
+	if err := sd.notify("STOPPING=1"); err != nil {
+		log.Warn("tell systemd", "err", err)
+	}
 
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -343,6 +391,20 @@ loop:
 		return withCode(exitSoftware, serveErr)
 	}
 	return nil
+}
+
+// loginCacheCollectors export the login cache's counters.
+func loginCacheCollectors(users *auth.PasswdFile) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dormouse_auth_cache_hits_total",
+			Help: "Logins accepted by the login cache without the full password hash check.",
+		}, func() float64 { return float64(users.LoginCacheStats().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dormouse_auth_cache_misses_total",
+			Help: "Password checks the login cache could not answer (user not remembered, expired, changed, or a wrong password).",
+		}, func() float64 { return float64(users.LoginCacheStats().Misses) }),
+	}
 }
 
 // durationOrOff maps the config's 0 (no delay) to the server's

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// `dormouse who` lists the running server's connections, awake and asleep,
+// and `dormouse kick USER` ends all of one user's (a sleeper with a BYE),
+// over the admin socket in the data folder, which only its owner may use.
+func TestWhoAndKick(t *testing.T) {
+	data := t.TempDir()
+	addTestUser(t, data, "alice", "alice-pw")
+	addTestUser(t, data, "bob", "bob-pw")
+	d := startDaemon(t, data, "--hibernate-after", "100ms")
+
+	if fi, err := os.Stat(filepath.Join(data, adminSocketName)); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin socket mode %v, want a socket with 0600", fi.Mode())
+	}
+
+	sleeper := dialIMAP(t, d.imap, nil)
+	sleeper.mustOK("LOGIN alice alice-pw")
+	sleeper.mustOK("SELECT INBOX")
+	sleeper.send("i1 IDLE")
+	if l := sleeper.readLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	awake := dialIMAP(t, d.imap, nil)
+	awake.mustOK("LOGIN alice alice-pw")
+	bob := dialIMAP(t, d.imap, nil)
+	bob.mustOK("LOGIN bob bob-pw")
+	dialIMAP(t, d.imap, nil) // not logged in
+
+	who := func() string {
+		t.Helper()
+		code, out, stderr := runDormouse(t, "", "who", "--data", data)
+		if code != 0 {
+			t.Fatalf("who: exit %d: %s", code, stderr)
+		}
+		return out
+	}
+	// Wait (on what who reports) until the IDLE connection is asleep.
+	var out string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out = who()
+		if strings.Contains(out, "1 asleep") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`(?m)^alice +asleep +INBOX +127\.0\.0\.1:\d+ `,
+		`(?m)^alice +awake +- +127\.0\.0\.1:\d+ `,
+		`(?m)^bob +awake +- +127\.0\.0\.1:\d+ `,
+		`(?m)^- +awake +- +127\.0\.0\.1:\d+ `,
+		`(?m)^4 connections: 3 awake, 1 asleep$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("who does not match %s:\n%s", want, out)
+		}
+	}
+
+	code, out, stderr := runDormouse(t, "", "kick", "--data", data, "alice")
+	if code != 0 || !strings.Contains(out, "alice: 2 connections ended") {
+		t.Fatalf("kick alice: exit %d: %s%s\nwho after:\n%s", code, out, stderr, who())
+	}
+	if l := sleeper.readLine(); l != "* BYE Disconnected by the administrator" {
+		t.Errorf("the sleeper heard %q, want the BYE", l)
+	}
+	for name, c := range map[string]*imapConn{"sleeper": sleeper, "awake": awake} {
+		c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if l, err := c.r.ReadString('\n'); err == nil {
+			t.Errorf("%s connection still open after kick: read %q", name, l)
+		}
+	}
+	bob.mustOK("NOOP")
+	if out := who(); strings.Contains(out, "alice") || !strings.Contains(out, "2 connections: 2 awake, 0 asleep") {
+		t.Errorf("who after kick:\n%s", out)
+	}
+	if _, out, _ := runDormouse(t, "", "kick", "--data", data, "carol"); !strings.Contains(out, "carol: 0 connections ended") {
+		t.Errorf("kick of a user without connections: %q", out)
+	}
+	// The same user logs in again at once: kick is not a ban.
+	dialIMAP(t, d.imap, nil).mustOK("LOGIN alice alice-pw")
+
+	d.stop(syscall.SIGTERM)
+	if _, err := os.Stat(filepath.Join(data, adminSocketName)); err == nil {
+		t.Error("admin socket left behind after the server stopped")
+	}
+	if code, _, stderr := runDormouse(t, "", "who", "--data", data); code != exitTempFail || !strings.Contains(stderr, "no server running") {
+		t.Errorf("who without a server: exit %d, %q", code, stderr)
+	}
+}

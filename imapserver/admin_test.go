@@ -1,0 +1,65 @@
+package imapserver_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// Sessions and Kick from another goroutine than the sessions' (as the
+// admin socket calls them), while the sessions log in, idle and sleep: run
+// with -race, this checks what they read across goroutines.
+func TestSessionsAndKick(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	sleeper := srv.Login(t, srv.Alice)
+	sleeper.Cmd("s SELECT INBOX")
+	sleeper.Send("i IDLE")
+	sleeper.Expect("+ idling")
+	awake := srv.Login(t, srv.Alice)
+	bob := srv.Login(t, srv.Bob)
+
+	count := func() (asleep, alice, total int) {
+		for _, s := range srv.IMAP.Sessions() {
+			total++
+			if s.User == "alice" {
+				alice++
+			}
+			if s.Asleep {
+				asleep++
+				if s.User != "alice" || s.Mailbox != "INBOX" || s.Remote == "" {
+					t.Errorf("sleeper listed as %+v", s)
+				}
+			}
+		}
+		return asleep, alice, total
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		asleep, alice, total := count()
+		if asleep == 1 {
+			if alice != 2 || total != 3 {
+				t.Fatalf("Sessions: %d of alice, %d in all; want 2, 3", alice, total)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the IDLE session never hibernated")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if kicked, waking := srv.IMAP.Kick("alice"); kicked != 2 || waking != 0 {
+		t.Fatalf("Kick = %d, %d; want 2, 0", kicked, waking)
+	}
+	if lines := sleeper.ExpectClosed(); len(lines) != 1 || lines[0] != "* BYE Disconnected by the administrator" {
+		t.Errorf("the sleeper heard %q", lines)
+	}
+	awake.ExpectClosed()
+	bob.Cmd("n NOOP")
+	if _, alice, total := count(); alice != 0 || total != 1 {
+		t.Errorf("after Kick: %d of alice, %d in all; want 0, 1", alice, total)
+	}
+}
