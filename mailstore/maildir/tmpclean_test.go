@@ -29,9 +29,17 @@ func TestCleanTmp(t *testing.T) {
 		old := time.Now().Add(-100 * time.Hour)
 		os.Chtimes(p, old, old)
 	}
-	fi, err := os.Stat(leftovers[0])
-	if err != nil {
-		t.Fatal(err)
+	// The leftovers' ctimes are now (Chtimes sets them): the newest of
+	// them is what the cutoff must pass.
+	var newest time.Time
+	for _, p := range leftovers {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lt := lastTouched(fi); lt.After(newest) {
+			newest = lt
+		}
 	}
 	// The live file: written once the file clock has moved past the
 	// leftovers', so that a cutoff falls between them.
@@ -45,7 +53,7 @@ func TestCleanTmp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cutoff = lastTouched(lfi); cutoff.After(lastTouched(fi)) {
+		if cutoff = lastTouched(lfi); cutoff.After(newest) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
