@@ -163,6 +163,11 @@ func (d *Decoder) searchKey() (*SearchKey, error) {
 			if k.Field, err = d.quoted(); err != nil {
 				return nil, err
 			}
+			// entry-flag-name = DQUOTE "/flags/" attr-flag DQUOTE (ABNF
+			// literals match case-insensitively).
+			if len(k.Field) <= len("/flags/") || !strings.EqualFold(k.Field[:len("/flags/")], "/flags/") {
+				return nil, badf("bad MODSEQ entry name %q", k.Field)
+			}
 			if err = d.sp(); err != nil {
 				return nil, err
 			}
