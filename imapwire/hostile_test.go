@@ -68,6 +68,7 @@ var hostileInputs = []hostile{
 	{name: "search nested too deep", in: "a SEARCH " + strings.Repeat("NOT ", 100) + "SEEN\r\n", tag: "a"},
 	{name: "search parens too deep", in: "a SEARCH " + strings.Repeat("(", 100) + "SEEN" + strings.Repeat(")", 100) + "\r\n", tag: "a"},
 	{name: "MODSEQ bad entry type", in: "a SEARCH MODSEQ \"/flags/x\" mine 5\r\n", tag: "a"},
+	{name: "MODSEQ entry name not a flag", in: "a SEARCH MODSEQ \"\" all 5\r\n", tag: "a"},
 	{name: "empty search", in: "a SEARCH\r\n", tag: "a"},
 	{name: "charset without keys", in: "a SEARCH CHARSET UTF-8\r\n", tag: "a"},
 	{name: "unknown fetch item", in: "a FETCH 1 (FLAGS FROB)\r\n", tag: "a"},
