@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,8 +20,11 @@ const TmpMaxAge = 36 * time.Hour
 // untouched since before cutoff: neither written, read nor changed
 // (mtime, atime and ctime). The ctime counts because a message in tmp/
 // may carry an INTERNALDATE as its mtime long before it is renamed into
-// cur/, and no program can set a ctime back. It returns how many files it
-// removed and the first error; it goes on past errors.
+// cur/, and no program can set a ctime back. It also removes, whatever
+// their age, the files that a Dormouse process of this host wrote and
+// that no running process can still rename: their names carry the
+// writer's pid (see uniqueBase), and that process is gone. It returns how
+// many files it removed and the first error; it goes on past errors.
 func (s *Store) CleanTmp(cutoff time.Time) (removed int, err error) {
 	keep := func(e error) {
 		if err == nil && e != nil && !errors.Is(e, os.ErrNotExist) {
@@ -49,7 +53,7 @@ func (s *Store) CleanTmp(cutoff time.Time) (removed int, err error) {
 			}
 		}
 		for _, tmp := range tmps {
-			n, terr := cleanTmpDir(tmp, cutoff)
+			n, terr := cleanTmpDir(tmp, cutoff, s.host)
 			removed += n
 			keep(terr)
 		}
@@ -58,8 +62,8 @@ func (s *Store) CleanTmp(cutoff time.Time) (removed int, err error) {
 }
 
 // cleanTmpDir removes the regular files of one tmp/ untouched since
-// cutoff.
-func cleanTmpDir(tmp string, cutoff time.Time) (removed int, err error) {
+// cutoff, and those whose writer on this host has exited.
+func cleanTmpDir(tmp string, cutoff time.Time, host string) (removed int, err error) {
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -75,7 +79,7 @@ func cleanTmpDir(tmp string, cutoff time.Time) (removed int, err error) {
 		if ierr != nil {
 			continue // renamed into cur/ meanwhile
 		}
-		if !lastTouched(fi).Before(cutoff) {
+		if !lastTouched(fi).Before(cutoff) && !writerGone(e.Name(), host) {
 			continue
 		}
 		if rerr := os.Remove(filepath.Join(tmp, e.Name())); rerr == nil {
@@ -85,4 +89,33 @@ func cleanTmpDir(tmp string, cutoff time.Time) (removed int, err error) {
 		}
 	}
 	return removed, err
+}
+
+// writerGone reports whether name is a file name this server's writers
+// give (uniqueBase: SECS.MUSECSPpidQn.host) with this host, written by a
+// process that no longer runs. Another delivery agent's names, another
+// host's (a Maildir shared over the network) and a pid that runs again,
+// whoever runs it now, all keep the file for the 36-hour rule.
+func writerGone(name, host string) bool {
+	rest, ok := strings.CutSuffix(name, "."+host)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, ".M")
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, "P")
+	if !ok {
+		return false
+	}
+	pidText, _, ok := strings.Cut(rest, "Q")
+	if !ok {
+		return false
+	}
+	pid, perr := strconv.Atoi(pidText)
+	if perr != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return processGone(pid)
 }

@@ -1,7 +1,9 @@
 package maildir
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,5 +81,48 @@ func TestCleanTmp(t *testing.T) {
 	// With the real rule nothing recent goes.
 	if removed, err := s.CleanTmp(time.Now().Add(-TmpMaxAge)); err != nil || removed != 0 {
 		t.Errorf("CleanTmp(36 h ago) removed %d, %v; want 0", removed, err)
+	}
+}
+
+// TestCleanTmpDeadWriter checks that a file this server's naming gives,
+// written by a process of this host that has exited, goes at once, while
+// files of a running process, of another host and of another delivery
+// agent wait for the 36-hour rule.
+func TestCleanTmpDeadWriter(t *testing.T) {
+	s, root := testStore(t, Options{})
+	testMailbox(t, testUser(t, s, "alice"), "INBOX")
+	tmp := filepath.Join(root, "users", "alice", "Maildir", "tmp")
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Skipf("no process to outlive: %v", err)
+	}
+	dead := exited.Process.Pid
+	name := func(pid int, host string) string {
+		return fmt.Sprintf("1700000000.M000001P%dQ1.%s", pid, host)
+	}
+	files := map[string]bool{ // name: removed
+		name(dead, s.host):        true,
+		name(os.Getpid(), s.host): false, // this process
+		name(1, s.host):           false, // a running process
+		name(dead, "elsewhere"):   false, // another host's writer
+		"1700000000.12345_1.mda":  false, // another MDA's name
+	}
+	for n := range files {
+		if err := os.WriteFile(filepath.Join(tmp, n), []byte("Subject: partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := s.CleanTmp(time.Now().Add(-TmpMaxAge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed != 1 {
+		t.Errorf("removed %d files, want 1", removed)
+	}
+	for n, gone := range files {
+		_, err := os.Stat(filepath.Join(tmp, n))
+		if gone != os.IsNotExist(err) {
+			t.Errorf("%s: removed %v, want %v (%v)", n, os.IsNotExist(err), gone, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"errors"
 	"os"
 	"syscall"
 	"time"
@@ -17,4 +18,10 @@ func lastTouched(fi os.FileInfo) time.Time {
 		}
 	}
 	return t
+}
+
+// processGone reports whether no process has the given pid (signal 0
+// checks without sending anything).
+func processGone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
