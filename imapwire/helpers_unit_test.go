@@ -160,3 +160,33 @@ func TestWriterMailboxAndSets(t *testing.T) {
 		t.Errorf("%v allocations writing numbers", allocs)
 	}
 }
+
+// TestWriterStringForms checks when a string goes quoted and when as a
+// literal: 8-bit text only as a literal before UTF8=ACCEPT, and after it
+// quoted only when it is valid UTF-8 (RFC 6855 3).
+func TestWriterStringForms(t *testing.T) {
+	tests := []struct {
+		in   string
+		utf8 bool
+		want string
+	}{
+		{"plain", false, `"plain"`},
+		{"Grüße", false, "{7}\r\nGrüße"},
+		{"Grüße", true, `"Grüße"`},
+		{"bad \x82 byte", true, "{10}\r\nbad \x82 byte"},
+		{"line\r\nbreak", true, "{11}\r\nline\r\nbreak"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		w := NewWriter(bw)
+		w.UTF8 = tt.utf8
+		w.String(tt.in)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != tt.want {
+			t.Errorf("String(%q) with utf8 %v = %q, want %q", tt.in, tt.utf8, buf.String(), tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	unicodeutf8 "unicode/utf8"
 )
 
 // Writer writes IMAP responses. It buffers; call Flush when a response (or
@@ -161,18 +162,22 @@ func (w *Writer) Date(t time.Time) *Writer {
 }
 
 // quotable says whether s fits in a quoted string: no CR, LF or NUL, not too
-// long, and 7-bit unless utf8.
+// long, and 7-bit unless utf8, then valid UTF-8.
 func quotable(s string, utf8 bool) bool {
 	if len(s) > 1024 {
 		return false
 	}
+	wide := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\r' || c == '\n' || c == 0 || (c >= 0x80 && !utf8) {
 			return false
 		}
+		wide = wide || c >= 0x80
 	}
-	return true
+	// RFC 6855 3: under UTF8=ACCEPT a quoted string holds UTF-8 only;
+	// other 8-bit bytes go as a literal.
+	return !wide || unicodeutf8.ValidString(s)
 }
 
 // isAtom says whether s can be sent as an atom (RFC 9051 9, "atom").
