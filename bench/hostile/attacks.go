@@ -76,7 +76,7 @@ func (h *hostileEnv) run(ctx context.Context) {
 			h.rec.attack("skipped (all busy)", nil)
 			continue
 		}
-		kind := attackKinds[i%len(attackKinds)]
+		kind := h.cfg.attackKinds[i%len(h.cfg.attackKinds)]
 		n := i
 		i++
 		wg.Add(1)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,8 @@ type soakConfig struct {
 	duration, warmup, every, think, deliverEvery, hibernateAfter, timeout time.Duration
 	clients, idlers, users                                                int
 	hostile                                                               bool
-	hostileRate                                                           float64 // attacks per second
+	hostileRate                                                           float64  // attacks per second
+	attackKinds                                                           []string // the kinds cycled through
 	hostileInFlight                                                       int
 	hostileTimeout                                                        time.Duration
 	floodFrom, hostileFrom, guessFrom                                     string
@@ -82,6 +84,7 @@ func mainSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "bound on one well-behaved command's round trip")
 	fs.BoolVar(&cfg.hostile, "hostile", true, "run the hostile clients too (false: a baseline)")
 	fs.Float64Var(&cfg.hostileRate, "hostile-rate", 0.5, "hostile attacks started per second, cycling through the kinds")
+	kinds := fs.String("attacks", strings.Join(attackKinds, ","), "the attack kinds to cycle through, comma-separated")
 	fs.IntVar(&cfg.hostileInFlight, "hostile-inflight", 4, "at most this many attacks at once")
 	fs.DurationVar(&cfg.hostileTimeout, "hostile-timeout", 10*time.Second, "how long an attack waits for an answer before it disconnects")
 	fs.StringVar(&cfg.floodFrom, "flood-from", "127.0.0.2", "source address of the silent floods (they fill its per-address limit)")
@@ -99,6 +102,13 @@ func mainSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.baseline, "baseline", "", "JSON result of a -hostile=false run: pass if every p99 is within 2× of it")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	cfg.attackKinds = strings.Split(*kinds, ",")
+	for _, k := range cfg.attackKinds {
+		if !slices.Contains(attackKinds, k) {
+			fmt.Fprintf(stderr, "hostile: unknown attack %q (known: %s)\n", k, strings.Join(attackKinds, ","))
+			return 2
+		}
 	}
 	if cfg.hostileRate <= 0 || cfg.hostileInFlight < 1 || cfg.users < 1 || cfg.duration <= 0 {
 		fmt.Fprintln(stderr, "hostile: -hostile-rate, -hostile-inflight, -users and -duration must be positive")
@@ -204,7 +214,7 @@ func runSoak(ctx context.Context, cfg *soakConfig, cf commonFlags, out io.Writer
 	fmt.Fprintf(out, "hostile soak: %s, %s, %v, %d active + %d idle clients over %d users, delivery every %v, hibernate after %v, hostile %v",
 		cf.bin, hostInfo(), cfg.duration, cfg.clients, cfg.idlers, cfg.users, cfg.deliverEvery, cfg.hibernateAfter, cfg.hostile)
 	if cfg.hostile {
-		fmt.Fprintf(out, " (%.2f attacks/s, ≤ %d at once, kinds %s; left out: full disk, SIGKILL, user add)", cfg.hostileRate, cfg.hostileInFlight, strings.Join(attackKinds, " "))
+		fmt.Fprintf(out, " (%.2f attacks/s, ≤ %d at once, kinds %s; left out: full disk, SIGKILL, user add)", cfg.hostileRate, cfg.hostileInFlight, strings.Join(cfg.attackKinds, " "))
 	}
 	fmt.Fprintln(out)
 
