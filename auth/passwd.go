@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -48,12 +49,20 @@ type PasswdFile struct {
 	fi    os.FileInfo        // of the copy in users
 	users map[string]account // by CanonicalName
 	cache *loginCache        // nil: every login checks the hash
+
+	// hashing holds a token for each password hash being checked. A
+	// hash is tens of milliseconds of CPU (bcrypt cost 10: ~60 ms here);
+	// a guesser firing dozens of logins at once would otherwise keep
+	// every core busy, and every other connection's goroutine would wait
+	// behind them in the run queue for hundreds of milliseconds. Half the
+	// cores (at least one) may hash; the other checks wait their turn.
+	hashing chan struct{}
 }
 
 // Open reads the passwd-file at path. A missing file is an error; an empty
 // file is fine.
 func Open(path string) (*PasswdFile, error) {
-	p := &PasswdFile{path: path}
+	p := &PasswdFile{path: path, hashing: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	if err := p.reload(); err != nil {
 		return nil, err
 	}
@@ -132,13 +141,13 @@ func (p *PasswdFile) Authenticate(ctx context.Context, username, password string
 	if !found {
 		// Spend about as long as a real check so that timing does not tell
 		// which names exist.
-		_, _ = verify(dummyHash(), password)
+		_, _ = p.verify(ctx, dummyHash(), password)
 		return "", fmt.Errorf("user %q: %w", username, ErrBadCredentials)
 	}
 	if cache != nil && cache.verified(acct, password, time.Now()) {
 		return acct.name, nil
 	}
-	ok, err := verify(acct.hash, password)
+	ok, err := p.verify(ctx, acct.hash, password)
 	if err != nil {
 		return "", fmt.Errorf("user %q: %w", username, err)
 	}
@@ -279,4 +288,16 @@ func ValidName(name string) error {
 		return fmt.Errorf("%q: %w", name, ErrBadName)
 	}
 	return nil
+}
+
+// verify checks password against hash once a hashing token is free (see
+// PasswdFile.hashing), or gives up when ctx ends.
+func (p *PasswdFile) verify(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case p.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-p.hashing }()
+	return verify(hash, password)
 }
