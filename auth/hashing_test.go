@@ -24,12 +24,21 @@ func TestHashingWaitsForAToken(t *testing.T) {
 	for range cap(p.hashing) {
 		p.hashing <- struct{}{}
 	}
-	for _, name := range []string{"alice", "nobody"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		_, err := p.Authenticate(ctx, name, "secret")
+	for _, tt := range []struct {
+		name string
+		want error
+	}{
+		{"alice", context.DeadlineExceeded},
+		{"nobody", ErrBadCredentials}, // after the wait, as if checked
+	} {
+		const wait = 50 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		start := time.Now()
+		_, err := p.Authenticate(ctx, tt.name, "secret")
+		took := time.Since(start)
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s with every token taken: %v, want the context's deadline", name, err)
+		if !errors.Is(err, tt.want) || took < wait {
+			t.Errorf("%s with every token taken: %v after %v, want %v after %v", tt.name, err, took, tt.want, wait)
 		}
 	}
 	<-p.hashing
