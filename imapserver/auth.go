@@ -55,10 +55,12 @@ func (c *conn) login(username, password string) error {
 	// The failed-login penalty is keyed by the name as users are
 	// compared, so ALICE and alice are one key.
 	key := auth.CanonicalName(username)
-	if err := c.loginPenaltyWait(key); err != nil {
+	done, err := c.loginPenaltyWait(key)
+	if err != nil {
 		return err
 	}
 	name, err := c.srv.cfg.Auth.Authenticate(c.ctx, username, password)
+	done()
 	if err != nil {
 		c.srv.cfg.Metrics.login(false)
 		if !errors.Is(err, ErrBadCredentials) {
