@@ -29,7 +29,8 @@ func TestCleanTmp(t *testing.T) {
 		old := time.Now().Add(-100 * time.Hour)
 		os.Chtimes(p, old, old)
 	}
-	fi, err := os.Stat(leftovers[0])
+	// The last leftover touched last (its Chtimes changed its ctime).
+	fi, err := os.Stat(leftovers[len(leftovers)-1])
 	if err != nil {
 		t.Fatal(err)
 	}
