@@ -56,7 +56,7 @@ func handleAppend(c *conn, cmd *imapwire.Command) error {
 			return tryCreate(fmt.Errorf("append %s: %w", name, err))
 		}
 	}
-	c.okCode = string(appendSet([]byte(fmt.Sprintf("APPENDUID %d ", mbox.UIDValidity())), uids))
+	c.okCode = string(imapwire.AppendUIDSet([]byte(fmt.Sprintf("APPENDUID %d ", mbox.UIDValidity())), uids))
 	c.okText = "APPEND completed"
 	// The new message is announced by the updates that follow (EXISTS),
 	// whose token the store's event has set.

@@ -67,8 +67,8 @@ func copyUID(res mailstore.CopyResult) string {
 	b := []byte("COPYUID ")
 	b = strconv.AppendUint(b, uint64(res.UIDValidity), 10)
 	b = append(b, ' ')
-	b = appendSet(b, res.SourceUIDs)
+	b = imapwire.AppendUIDSet(b, res.SourceUIDs)
 	b = append(b, ' ')
-	b = appendSet(b, res.DestUIDs)
+	b = imapwire.AppendUIDSet(b, res.DestUIDs)
 	return string(b)
 }

@@ -117,10 +117,10 @@ func (h *hibernator) storeEvent(ev mailstore.Event) {
 		return
 	}
 	h.mu.Lock()
-	id, ok := h.table.Subscriptions().Lookup(ev.User, normInbox(ev.Mailbox))
+	id, ok := h.table.Subscriptions().Lookup(ev.User, mailstore.CanonicalName(ev.Mailbox))
 	old, okOld := hibernate.SubID(0), false
 	if ev.OldName != "" {
-		old, okOld = h.table.Subscriptions().Lookup(ev.User, normInbox(ev.OldName))
+		old, okOld = h.table.Subscriptions().Lookup(ev.User, mailstore.CanonicalName(ev.OldName))
 	}
 	var pass chan struct{}
 	if ok && ev.Early != nil {
@@ -178,7 +178,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		return 0, errShutdown
 	}
 	now := time.Now()
-	tok, err := h.table.Insert(s.fd, st.User, normInbox(st.Mailbox), blob, now)
+	tok, err := h.table.Insert(s.fd, st.User, mailstore.CanonicalName(st.Mailbox), blob, now)
 	if err != nil {
 		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
@@ -234,16 +234,6 @@ func (h *hibernator) acquire(tok hibernate.Token) bool {
 	h.busy[tok] = false
 	h.wg.Add(1)
 	return true
-}
-
-// normInbox spells INBOX the one way, so that all its sleepers share one
-// subscription (RFC 9051 5.1: INBOX is case-insensitive).
-func normInbox(name string) string {
-	if len(name) == 5 && (name[0]|0x20) == 'i' && (name[1]|0x20) == 'n' && (name[2]|0x20) == 'b' &&
-		(name[3]|0x20) == 'o' && (name[4]|0x20) == 'x' {
-		return "INBOX"
-	}
-	return name
 }
 
 // take removes a sleeper from the table and returns its transport and

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // reidleRead is how much a sleeper reads when its client speaks: a DONE
@@ -29,7 +30,7 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 	store, _ := src.(*changeSource)
 	if src == nil {
 		// Opened only if a change must be applied.
-		store = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
+		store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox))
 		defer store.close()
 		src = store
 	}
@@ -109,7 +110,7 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 		// (or the early event) are out of date; read it in the store.
 		blob = nil
 		if store == nil {
-			store = newChangeSource(h.srv.cfg.Store, st.User, normInbox(st.Mailbox))
+			store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox))
 			defer store.close()
 		}
 		store.forget()

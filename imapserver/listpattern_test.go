@@ -97,8 +97,21 @@ func TestMatchPattern(t *testing.T) {
 			t.Errorf("match(%q, %q) = %v, want %v", tc.p, tc.name, got, tc.want)
 		}
 	}
-	if got := canonicalPattern("inbox/*"); got != "INBOX/*" {
-		t.Errorf("canonicalPattern = %q", got)
+	// A pattern's first level, up to the separator or the first wildcard,
+	// follows mailstore.CanonicalName.
+	for _, tc := range []struct{ p, want string }{
+		{"inbox/*", "INBOX/*"},
+		{"Inbox", "INBOX"},
+		{"inbox*", "INBOX*"},
+		{"inbox%", "INBOX%"},
+		{"inboxes*", "inboxes*"},
+		{"in*", "in*"},
+		{"*", "*"},
+		{"Archive/inbox", "Archive/inbox"},
+	} {
+		if got := canonicalPattern(tc.p); got != tc.want {
+			t.Errorf("canonicalPattern(%q) = %q, want %q", tc.p, got, tc.want)
+		}
 	}
 }
 

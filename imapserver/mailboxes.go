@@ -12,13 +12,9 @@ import (
 var specialUses = [...]string{`\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Junk`, `\Sent`, `\Trash`}
 
 // canonicalName trims the trailing separator (RFC 9051 6.3.4) and spells
-// INBOX and its children's prefix in capitals (INBOX is case-insensitive).
+// INBOX the store's way (mailstore.CanonicalName).
 func canonicalName(name string) string {
-	name = strings.TrimSuffix(name, "/")
-	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == '/') {
-		name = "INBOX" + name[5:]
-	}
-	return name
+	return mailstore.CanonicalName(strings.TrimSuffix(name, "/"))
 }
 
 // handleCreate serves CREATE (RFC 9051 6.3.4) with RFC 6154 USE.
@@ -264,13 +260,20 @@ func parentOf(name string) string {
 	return ""
 }
 
-// canonicalPattern spells a leading INBOX in capitals so that it matches
-// the store's name whatever case the client used.
+// canonicalPattern spells a pattern's first level the store's way
+// (mailstore.CanonicalName) when that level is INBOX in any case, so that
+// "inbox", "inbox/*", "inbox*" and "inbox%" match INBOX and its children
+// whatever case the client used. The first level ends at the separator or
+// at the first wildcard.
 func canonicalPattern(p string) string {
-	if len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == '/' || p[5] == '*' || p[5] == '%') {
-		return "INBOX" + p[5:]
+	end := strings.IndexAny(p, "/*%")
+	if end < 0 {
+		end = len(p)
 	}
-	return p
+	if !mailstore.IsInbox(p[:end]) {
+		return p
+	}
+	return mailstore.Inbox + p[end:]
 }
 
 // handleStatus serves STATUS (RFC 9051 6.3.11) with RFC 8438 SIZE and

@@ -58,7 +58,7 @@ func (c *conn) changesSince(modseq uint64, known *imapwire.SeqSet) (vanished []b
 		}
 	}
 	slices.Sort(uids)
-	return appendSet(nil, uids), changedSince(v, modseq), nil
+	return imapwire.AppendUIDSet(nil, uids), changedSince(v, modseq), nil
 }
 
 // gapsOf formats the UIDs below UIDNEXT missing from the view as a set.

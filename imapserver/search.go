@@ -133,7 +133,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 			w.Raw(" MAX ").Number32(slices.Max(nums))
 		}
 		if retAll {
-			w.Raw(" ALL ").Raw(formatSet(nums))
+			w.Raw(" ALL ").Raw(imapwire.FormatUIDSet(nums))
 		}
 	}
 	if retCount {

@@ -92,27 +92,3 @@ func uidsOf(v *mailstore.View, seqs []uint32) []uint32 {
 	}
 	return uids
 }
-
-// appendSet formats nums as a sequence set, joining runs of consecutive
-// numbers, in the given order (COPYUID pairs source and destination UIDs
-// by position, RFC 4315 3).
-func appendSet(b []byte, nums []uint32) []byte {
-	for i := 0; i < len(nums); {
-		j := i
-		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
-			j++
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(nums[i]), 10)
-		if j > i {
-			b = append(b, ':')
-			b = strconv.AppendUint(b, uint64(nums[j]), 10)
-		}
-		i = j + 1
-	}
-	return b
-}
-
-func formatSet(nums []uint32) string { return string(appendSet(nil, nums)) }

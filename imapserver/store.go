@@ -117,7 +117,7 @@ func (c *conn) modifiedCode(uid bool, uids []uint32) {
 		}
 	}
 	slices.Sort(nums)
-	c.okCode = "MODIFIED " + formatSet(nums)
+	c.okCode = "MODIFIED " + imapwire.FormatUIDSet(nums)
 	c.okText = "Conditional STORE failed"
 }
 

@@ -125,7 +125,7 @@ func (c *conn) writeChanges(up mailstore.Update, keywords []string, exists, rece
 	sel := c.sel
 	if c.enabled.qresync {
 		// RFC 7162 3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
-		c.writeVanished(appendSet(nil, up.ExpungedUIDs), false)
+		c.writeVanished(imapwire.AppendUIDSet(nil, up.ExpungedUIDs), false)
 	} else {
 		// Descending sequence numbers need no renumbering (RFC 9051 7.5.1).
 		for _, seq := range up.ExpungedSeqs {

@@ -98,12 +98,29 @@ func TestSeqSet(t *testing.T) {
 			t.Errorf("ParseSeqSet(%q) accepted", bad)
 		}
 	}
+}
+
+// TestFormatUIDSet: the one UID-set encoder (COPYUID, APPENDUID, VANISHED,
+// MODIFIED, ESEARCH ALL) folds runs, keeps the given order and does not
+// run past the largest UID.
+func TestFormatUIDSet(t *testing.T) {
 	for _, tc := range []struct {
 		in   []uint32
 		want string
-	}{{nil, ""}, {[]uint32{5}, "5"}, {[]uint32{1, 2, 3, 5, 7, 8}, "1:3,5,7:8"}, {[]uint32{9, 3, 4}, "9,3:4"}, {[]uint32{4294967294, 4294967295}, "4294967294:4294967295"}} {
+	}{
+		{nil, ""},
+		{[]uint32{5}, "5"},
+		{[]uint32{1, 2, 3, 5, 7, 8}, "1:3,5,7:8"},
+		{[]uint32{9, 3, 4}, "9,3:4"}, // order kept: COPYUID pairs by position (RFC 4315 3)
+		{[]uint32{4294967294, 4294967295}, "4294967294:4294967295"},
+		{[]uint32{4294967295, 0}, "4294967295,0"}, // no wrap-around run
+	} {
 		if got := FormatUIDSet(tc.in); got != tc.want {
 			t.Errorf("FormatUIDSet(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+		prefix := []byte("OK ")
+		if got := string(AppendUIDSet(prefix, tc.in)); got != "OK "+tc.want {
+			t.Errorf("AppendUIDSet(%q, %v) = %q", prefix, tc.in, got)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package imapwire
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // mailbox reads a mailbox name (RFC 9051 9, "mailbox") and decodes it.
@@ -16,10 +18,10 @@ func (d *Decoder) mailbox() (string, error) {
 
 // mailboxName decodes a mailbox name as sent: modified UTF-7 (RFC 3501
 // 5.1.3) or, under UTF8=ACCEPT, UTF-8 (RFC 6855 3). INBOX is case
-// insensitive (RFC 9051 5.1).
+// insensitive (RFC 9051 5.1): it comes back as mailstore.Inbox.
 func (d *Decoder) mailboxName(s string) (string, error) {
-	if strings.EqualFold(s, "INBOX") {
-		return "INBOX", nil
+	if mailstore.IsInbox(s) {
+		return mailstore.Inbox, nil
 	}
 	if d.utf8 {
 		if !utf8.ValidString(s) {

@@ -3,9 +3,10 @@ package imapwire
 import (
 	"bufio"
 	"strconv"
-	"strings"
 	"time"
 	unicodeutf8 "unicode/utf8"
+
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // Writer writes IMAP responses. It buffers; call Flush when a response (or
@@ -209,8 +210,8 @@ func IsAtomChar(c byte) bool {
 // Mailbox writes a mailbox name as an astring: modified UTF-7 (RFC 3501
 // 5.1.3) unless w.UTF8, when it goes as UTF-8 (RFC 6855 3).
 func (w *Writer) Mailbox(name string) *Writer {
-	if strings.EqualFold(name, "INBOX") {
-		return w.Raw("INBOX")
+	if mailstore.IsInbox(name) {
+		return w.Raw(mailstore.Inbox)
 	}
 	if !w.UTF8 {
 		name = EncodeMUTF7(name)

@@ -339,7 +339,7 @@ func (s *Server) openInbox(ctx context.Context, user, detail string) (*openInbox
 	if err != nil {
 		return nil, fmt.Errorf("open user %s: %w", user, err)
 	}
-	if detail != "" && !strings.EqualFold(detail, "INBOX") {
+	if detail != "" && !mailstore.IsInbox(detail) {
 		mb, err := u.Mailbox(ctx, detail)
 		if err == nil {
 			return &openInbox{u: u, mb: mb, name: detail}, nil

@@ -11,7 +11,6 @@ package notify
 
 import (
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dormouse/dormouse/mailstore"
@@ -45,24 +44,12 @@ func New() *Bus {
 	return &Bus{subs: make(map[subKey][]subscriber)}
 }
 
-// normMailbox makes "inbox" and "INBOX" the same key (INBOX is
-// case-insensitive, RFC 9051 5.1).
-func normMailbox(name string) string {
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
-	}
-	if len(name) > 6 && strings.EqualFold(name[:6], "INBOX/") {
-		return "INBOX" + name[5:]
-	}
-	return name
-}
-
 // Subscribe calls fn for every event of user's mailbox, of all the user's
 // mailboxes when mailbox is "", or of every user when user is "" (then
 // mailbox must be ""). The returned func cancels the subscription;
 // calling it more than once is harmless.
 func (b *Bus) Subscribe(user, mailbox string, fn func(mailstore.Event)) (cancel func()) {
-	k := subKey{user, normMailbox(mailbox)}
+	k := subKey{user, mailstore.CanonicalName(mailbox)}
 	b.mu.Lock()
 	b.nextID++
 	id := b.nextID
@@ -95,7 +82,7 @@ func (b *Bus) Subscribe(user, mailbox string, fn func(mailstore.Event)) (cancel 
 func (b *Bus) Subscribers(user, mailbox string) (direct, userWide int) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return len(b.subs[subKey{user, normMailbox(mailbox)}]), len(b.subs[subKey{user, ""}])
+	return len(b.subs[subKey{user, mailstore.CanonicalName(mailbox)}]), len(b.subs[subKey{user, ""}])
 }
 
 // Publish delivers ev to the subscribers of ev.Mailbox, of ev.OldName (for
@@ -105,9 +92,9 @@ func (b *Bus) Publish(ev mailstore.Event) {
 	var fns []func(mailstore.Event)
 	// "" is the user-wide key; a mailbox and its old name (renames)
 	// each add their own subscribers, once.
-	names := [3]string{"", normMailbox(ev.Mailbox)}
+	names := [3]string{"", mailstore.CanonicalName(ev.Mailbox)}
 	n := 2
-	if old := normMailbox(ev.OldName); old != "" && old != names[1] {
+	if old := mailstore.CanonicalName(ev.OldName); old != "" && old != names[1] {
 		names[2] = old
 		n = 3
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
 // Bounds on what the client accepts from a server.
@@ -96,7 +98,7 @@ func (c *imapClient) run(cmd string, literal []byte) (int, error) {
 			return read, fmt.Errorf("%s: %w", verb(cmd), err)
 		}
 		read += len(line) + 2
-		if n, ok := literalSize(line); ok {
+		if n, ok := imapresp.LiteralSize(line); ok {
 			if n > maxLiteralBytes {
 				return read, fmt.Errorf("%s: literal of %d bytes", verb(cmd), n)
 			}
@@ -167,22 +169,6 @@ func (c *imapClient) readLine() (string, error) {
 		}
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
-}
-
-// literalSize reports whether line ends in a literal announcement {n}.
-func literalSize(line string) (int64, bool) {
-	if !strings.HasSuffix(line, "}") {
-		return 0, false
-	}
-	i := strings.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(line[i+1:len(line)-1], "+"), 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
 }
 
 // verb is the first word of a command, for error messages.

@@ -2,27 +2,6 @@ package main
 
 import "testing"
 
-func TestLiteralSize(t *testing.T) {
-	tests := []struct {
-		line string
-		n    int64
-		ok   bool
-	}{
-		{"* 1 FETCH (BODY[] {123}", 123, true},
-		{"a1 APPEND INBOX {5+}", 5, true},
-		{"* 1 FETCH (FLAGS (\\Seen))", 0, false},
-		{"* OK {x}", 0, false},
-		{"}", 0, false},
-		{"* 1 FETCH (BODY[] {0}", 0, true},
-	}
-	for _, tt := range tests {
-		n, ok := literalSize(tt.line)
-		if n != tt.n || ok != tt.ok {
-			t.Errorf("literalSize(%q) = %d, %v; want %d, %v", tt.line, n, ok, tt.n, tt.ok)
-		}
-	}
-}
-
 func TestUntaggedCounts(t *testing.T) {
 	tests := []struct {
 		lines []string

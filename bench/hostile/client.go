@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
 // Bounds on what the client keeps of a server response: hostile probes
@@ -120,19 +122,6 @@ func (c *imapClient) readLine() (line string, tail string, err error) {
 	}
 }
 
-// literalSize reads "{n}" or "{n+}" at the end of a line.
-func literalSize(tail string) (int64, bool) {
-	if !strings.HasSuffix(tail, "}") {
-		return 0, false
-	}
-	i := strings.LastIndexByte(tail, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(tail[i+1:len(tail)-1], "+"), 10, 64)
-	return n, err == nil && n >= 0
-}
-
 // readResp reads one response with its literals; small literals are kept
 // in the text, large ones read and dropped.
 func (c *imapClient) readResp() (string, error) {
@@ -145,7 +134,7 @@ func (c *imapClient) readResp() (string, error) {
 		if err != nil {
 			return b.String(), err
 		}
-		n, ok := literalSize(tail)
+		n, ok := imapresp.LiteralSize(tail)
 		if !ok {
 			return b.String(), nil
 		}

@@ -148,23 +148,3 @@ func TestCriteria(t *testing.T) {
 		})
 	}
 }
-
-func TestLiteralSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		n    int64
-		isIt bool
-	}{
-		{"* 1 FETCH (BODY[] {12}", 12, true},
-		{"a APPEND INBOX {5+}", 5, true},
-		{"* OK {x}", 0, false},
-		{"* OK done", 0, false},
-		{"{-1}", 0, false},
-	}
-	for _, tt := range tests {
-		n, ok := literalSize(tt.in)
-		if ok != tt.isIt || (ok && n != tt.n) {
-			t.Errorf("literalSize(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.isIt)
-		}
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
 // imapConn is a raw IMAP client that tracks the selected mailbox as the
@@ -80,37 +82,7 @@ func quote(s string) string { return strconv.Quote(s) }
 // readResponse reads one response; a literal ("{n}" ending a line) is
 // read with the rest of the response into one string.
 func (c *imapConn) readResponse() (string, error) {
-	var b strings.Builder
-	for {
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			return b.String() + line, err
-		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		b.WriteString(line)
-		n, ok := literalSize(line)
-		if !ok {
-			return b.String(), nil
-		}
-		b.WriteString("\r\n")
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(c.r, buf); err != nil {
-			return b.String(), err
-		}
-		b.Write(buf)
-	}
-}
-
-func literalSize(line string) (int, bool) {
-	if !strings.HasSuffix(line, "}") {
-		return 0, false
-	}
-	i := strings.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.Atoi(strings.TrimSuffix(line[i+1:len(line)-1], "+"))
-	return n, err == nil && n >= 0
+	return imapresp.Read(c.r)
 }
 
 // run sends one command and reads to its tagged response, feeding every

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/lmtp"
+	"github.com/dormouse/dormouse/mailstore"
 	"github.com/dormouse/dormouse/mailstore/maildir"
 )
 
@@ -76,12 +77,14 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 			return withCode(exitTempFail, err)
 		}
 	}
-	dir := filepath.Join(md, maildirFolder(*mailbox))
-	if _, err := os.Stat(filepath.Join(dir, "new")); err != nil {
-		if *mailbox != "INBOX" {
-			fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
+	dir := md // INBOX, and where a message for a missing mailbox goes
+	if folder, err := maildir.FolderName(*mailbox); err == nil && folder != "" {
+		if _, err := os.Stat(filepath.Join(md, folder, "new")); err == nil {
+			dir = filepath.Join(md, folder)
 		}
-		dir = md
+	}
+	if dir == md && !mailstore.IsInbox(*mailbox) {
+		fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
 	}
 	if err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral); err != nil {
 		return err
@@ -104,24 +107,6 @@ func createUserMail(root, user string) error {
 		return err
 	}
 	return u.Close()
-}
-
-// maildirFolder maps a mailbox name to its Maildir++ folder the way the
-// maildir store does: "" for INBOX, ".A.B" for "A/B", with "." and "%"
-// inside a level written as "%2E" and "%25".
-func maildirFolder(name string) string {
-	if strings.EqualFold(name, "INBOX") {
-		return ""
-	}
-	var b strings.Builder
-	for _, level := range strings.Split(name, "/") {
-		if level == "" || level == ".." {
-			return "\x00invalid" // never a folder
-		}
-		b.WriteByte('.')
-		b.WriteString(strings.NewReplacer("%", "%25", ".", "%2E").Replace(level))
-	}
-	return b.String()
 }
 
 // dropMessage writes stdin, at most max bytes, into dir/tmp, fsyncs it and

@@ -11,7 +11,8 @@ import (
 // does (case-insensitively, with the recipient delimiter and, when
 // configured, the detail mailbox) and refuses a message over
 // limits.max_literal with EX_DATAERR, storing nothing (issue 17 finding 9,
-// issue 25 findings 3 and 4). `user add` refuses a name that differs from
+// issue 25 findings 3 and 4), and that --mailbox spells a child of INBOX
+// in any case. `user add` refuses a name that differs from
 // an existing one only in case.
 func TestDeliverNamesDetailsAndSize(t *testing.T) {
 	data := t.TempDir()
@@ -66,5 +67,22 @@ func TestDeliverNamesDetailsAndSize(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "users", "ALICE")); !os.IsNotExist(err) {
 		t.Errorf("a folder for ALICE: %v", err)
+	}
+
+	// --mailbox names a child of INBOX in any case, as IMAP does
+	// (mailstore.CanonicalName): the store's folder is .INBOX.Sub.
+	for _, sub := range []string{"new", "cur", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(data, "users", "alice", "Maildir", ".INBOX.Sub", sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := runDormouse(t, small, "deliver", "--data", data, "--mailbox", "Inbox/Sub", "alice"); code != 0 || errOut != "" {
+		t.Errorf("deliver --mailbox Inbox/Sub: exit %d, stderr %q", code, errOut)
+	}
+	if n := count(".INBOX.Sub"); n != 1 {
+		t.Errorf("INBOX/Sub holds %d messages, want 1", n)
+	}
+	if n := count(""); n != 3 {
+		t.Errorf("INBOX holds %d messages after --mailbox Inbox/Sub, want 3", n)
 	}
 }

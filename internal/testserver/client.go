@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
 // Client is a raw IMAP client for transcript tests. Its methods fail the
@@ -121,41 +123,7 @@ func (c *Client) ReadLine() string {
 
 func (c *Client) readLine() (string, error) {
 	c.conn.SetReadDeadline(time.Now().Add(c.Timeout))
-	var b strings.Builder
-	for {
-		line, err := c.br.ReadString('\n')
-		if err != nil {
-			return b.String() + line, err
-		}
-		if !strings.HasSuffix(line, "\r\n") {
-			return "", fmt.Errorf("line without CR: %q", line)
-		}
-		line = line[:len(line)-2]
-		b.WriteString(line)
-		n, ok := literalSize(line)
-		if !ok {
-			return b.String(), nil
-		}
-		b.WriteString("\r\n")
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(c.br, buf); err != nil {
-			return b.String(), err
-		}
-		b.Write(buf)
-	}
-}
-
-// literalSize finds a "{n}" or "~{n}" at the end of a line.
-func literalSize(line string) (int, bool) {
-	if !strings.HasSuffix(line, "}") {
-		return 0, false
-	}
-	i := strings.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.Atoi(strings.TrimSuffix(line[i+1:len(line)-1], "+"))
-	return n, err == nil && n >= 0
+	return imapresp.Read(c.br)
 }
 
 // Cmd sends a command line ("tag NAME args") and returns every response

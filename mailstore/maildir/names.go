@@ -49,14 +49,24 @@ func canonicalName(name string) (string, error) {
 			return "", badName(name, "level longer than 255 bytes")
 		}
 	}
-	if strings.EqualFold(levels[0], "INBOX") {
-		levels[0] = "INBOX"
-	}
-	c := strings.Join(levels, "/")
+	c := mailstore.CanonicalName(name)
 	if len(dirName(c)) > maxDirName {
 		return "", badName(name, "name too long for a Maildir++ folder")
 	}
 	return c, nil
+}
+
+// FolderName returns the Maildir++ folder, relative to the user's Maildir,
+// that holds mailbox name: "" for INBOX, ".A.B" for "A/B". It validates and
+// canonicalises name as the store does (INBOX in any case, and under it,
+// is INBOX: mailstore.CanonicalName), so a writer outside the store, such
+// as `dormouse deliver`, finds the folder the store uses.
+func FolderName(name string) (string, error) {
+	c, err := canonicalName(name)
+	if err != nil {
+		return "", err
+	}
+	return dirName(c), nil
 }
 
 // dirName maps a canonical name to its folder name inside the Maildir:
