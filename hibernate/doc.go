@@ -1,5 +1,5 @@
 // Package hibernate holds the building blocks that let an idling IMAP
-// connection cost a few hundred bytes and no goroutine (DESIGN.md, "The
+// connection cost a few hundred bytes and no goroutine (docs/design.md, "The
 // life of a connection"):
 //
 //   - State: the versioned binary state blob a selected, idling session

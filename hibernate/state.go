@@ -39,7 +39,7 @@ type ExtState struct {
 }
 
 // State is what a selected, idling session needs to come back exactly
-// (DESIGN.md, "The state blob" and "Replay on wake").
+// (docs/design.md, "The state blob" and "Replay on wake").
 type State struct {
 	User     string
 	Mailbox  string // as the store names it

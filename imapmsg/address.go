@@ -2,7 +2,7 @@ package imapmsg
 
 import "strings"
 
-// Bounds on the address fields an ENVELOPE parses (issue 17: 256 messages
+// Bounds on the address fields an ENVELOPE parses (the hostile-client review: 256 messages
 // with a 1.1 MB To: each took one FETCH ENVELOPE to 1.5 GB). Of each
 // address field, at most maxAddressBytes are parsed, cut after the last
 // comma before the bound so that no address is cut in half (or at the

@@ -107,7 +107,7 @@ func parenDepth(s string) int {
 	return depth
 }
 
-// TestEnvelopeBigAddressMemory is issue 17's finding 4: an ENVELOPE of a
+// TestEnvelopeBigAddressMemory is the hostile-client review's finding 4: an ENVELOPE of a
 // message with a 1 MB To: allocated ~55 bytes per header byte (56 MB);
 // now what is allocated is bounded by the addresses reported, not by the
 // header's size.

@@ -65,7 +65,7 @@ type Limits struct {
 	LoginFailureRefill   time.Duration
 	LoginPenaltyMax      time.Duration
 
-	// Per-user limits (issue 17, finding 9).
+	// Per-user limits.
 	//
 	// MaxConnsPerUser and MaxConnsPerUserAddr bound the logged-in,
 	// non-hibernated connections of one user, and of one user from one

@@ -12,7 +12,7 @@ import (
 // transaction each, and a bounded amount in memory. A chunk holds at most
 // envelopeChunk headers and aims at envelopeChunkBytes: it starts at
 // firstEnvelopeChunk and follows the size of the headers seen, so that
-// messages with megabyte headers are not held 256 at a time (issue 17:
+// messages with megabyte headers are not held 256 at a time (the hostile-client review:
 // 256 envelope headers of 1.1 MB each were in memory at once).
 const (
 	envelopeChunk      = 256

@@ -12,7 +12,7 @@ import (
 
 // Extension-state kinds this server stores in hibernate.State.ExtState.
 // They carry the parts of the view that a replay needs beyond S, M and N
-// (DESIGN.md "The state blob"), so that the restored view is the one the
+// (docs/design.md "The state blob"), so that the restored view is the one the
 // session had, and the replay is byte for byte what it would have sent.
 const (
 	// extRecent: the UIDs recent for this view (IMAP4rev1 \Recent), as
@@ -34,7 +34,7 @@ type errNotExportable string
 
 func (e errNotExportable) Error() string { return "not exportable: " + string(e) }
 
-// exportState exports an idling, selected session (DESIGN.md "The state
+// exportState exports an idling, selected session (docs/design.md "The state
 // blob"). The reason of an errNotExportable is a metric label.
 func (c *conn) exportState(tag string) (*hibernate.State, error) {
 	if c.state != stateSelected || c.sel == nil {
@@ -192,7 +192,7 @@ func parseTold(b []byte) (map[uint32]uint64, error) {
 // restoreState rebuilds the session of an exported State on a fresh conn:
 // it opens the user and the mailbox (with its watch, then a view) and
 // turns the view back into the one the session had at export, so that
-// the first Refresh reports exactly what changed since (DESIGN.md "Replay
+// the first Refresh reports exactly what changed since (docs/design.md "Replay
 // on wake"): the store's expunge log and MODSEQ index answer it.
 func (c *conn) restoreState(st *hibernate.State) error {
 	u, err := c.srv.cfg.Store.User(c.ctx, st.User)

@@ -16,7 +16,7 @@ import (
 // finds it, FETCH answers its UID, FLAGS, RFC822.SIZE, INTERNALDATE and
 // ENVELOPE (the store kept them; a never asked for the envelope before),
 // and only BODY[], whose file is gone, is NIL with OK [EXPUNGEISSUED], as
-// Dovecot answers. Issue 25 found message 2 missing from SEARCH and FETCH
+// Dovecot answers. A stress client found message 2 missing from SEARCH and FETCH
 // ENVELOPE answering nothing. The same transcript holds for a session
 // that hibernated in IDLE, ended it asleep, and is woken by the SEARCH
 // (its view is rebuilt from the UIDs it knows).
@@ -106,7 +106,7 @@ S: a10 OK SEARCH completed
 // its answer agrees with what the client knows; the NOOP after reports
 // the expunge and does not repeat the flags. Before, the answer counted
 // flags the client had never heard of (found by bench/torture's SEARCH
-// check, issue 25).
+// check).
 func TestRestoredViewTellsFlags(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
 		cfg.HibernateAfter = time.Millisecond

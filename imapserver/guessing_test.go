@@ -81,7 +81,7 @@ func guesser(addr string, name func(i int) string, answered *atomic.Int64, stop 
 	}
 }
 
-// TestGuessingDoesNotLockOutUser (issue 17, finding 8): during a guessing
+// TestGuessingDoesNotLockOutUser: during a guessing
 // attack from one address (wrong passwords for alice, and made-up names),
 // alice's right password still logs in, from that address and from
 // another, after at most the penalty's wait; the guessers are slowed to

@@ -12,8 +12,8 @@ import (
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// hibernator holds the server's hibernated connections (DESIGN.md "The life
-// of a connection"; issue 7): a Table of state blobs and descriptors, one
+// hibernator holds the server's hibernated connections (docs/design.md "The life
+// of a connection"): a Table of state blobs and descriptors, one
 // epoll Poller for all their sockets, one store watch per (user, mailbox)
 // through the Table's subscription hooks, and one keepalive ticker.
 type hibernator struct {

@@ -13,7 +13,7 @@ import (
 )
 
 // fastClients are the connections of the second differential script,
-// which exercises what a sleeper answers in place (issue 7): several per
+// which exercises what a sleeper answers in place: several per
 // user; IMAP4rev1 and IMAP4rev2; CONDSTORE, QRESYNC under both; read-write
 // and read-only. Per mailbox one read-write session idles, so which one
 // claims \Recent is fixed.

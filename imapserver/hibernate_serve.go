@@ -12,7 +12,7 @@ import (
 // full wake anyway, and the rest stays in the socket for it.
 const reidleRead = 512
 
-// serve answers a sleeper without waking it (issue 7): the client's
+// serve answers a sleeper without waking it: the client's
 // DONE and new IDLE, together or apart (client set, see answerAsleep),
 // and mailbox changes, which are sent as the untagged updates an active
 // IDLE would send, and held back between a DONE and the next IDLE. It runs on the

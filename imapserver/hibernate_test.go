@@ -177,7 +177,7 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 }
 
 // TestHibernationDifferential runs the same script with hibernation off
-// and after 1 ms: no client may see a difference (DESIGN.md, "The life of
+// and after 1 ms: no client may see a difference (docs/design.md, "The life of
 // a connection"). The only masked difference is UIDVALIDITY, which
 // differs between any two stores.
 func TestHibernationDifferential(t *testing.T) {

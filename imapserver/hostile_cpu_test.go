@@ -28,7 +28,7 @@ func processCPU(t testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestListPathologicalPattern is issue 17's finding 3: LIST patterns that
+// TestListPathologicalPattern is the hostile-client review's finding 3: LIST patterns that
 // made the backtracking matcher run for minutes (or forever) after one
 // CREATE of a 40-character name are answered at once.
 func TestListPathologicalPattern(t *testing.T) {
@@ -63,7 +63,7 @@ func deliverN(t testing.TB, srv *testserver.Server, n int) {
 
 // TestSearchStopsWhenClientLeaves: a client that closes its connection
 // during a long SEARCH stops the work at the next step, instead of leaving
-// the server to finish it for nobody (issue 17, finding 5: 23 of 100
+// the server to finish it for nobody (the hostile-client review, finding 5: 23 of 100
 // CPU-seconds were spent after the client had gone).
 func TestSearchStopsWhenClientLeaves(t *testing.T) {
 	srv := testserver.Start(t)
@@ -101,7 +101,7 @@ func TestSearchStopsWhenClientLeaves(t *testing.T) {
 }
 
 // TestShutdownEndsLongCommand: Shutdown keeps its bound while a command
-// is in the middle of long work (issue 17: SIGTERM during a 65 s LIST
+// is in the middle of long work (the hostile-client review: SIGTERM during a 65 s LIST
 // could not stop the process), and that work stops.
 func TestShutdownEndsLongCommand(t *testing.T) {
 	srv := testserver.Start(t)
@@ -146,7 +146,7 @@ func bigTextMessage(size int) string {
 		strings.Repeat(line, size/len(line))
 }
 
-// TestSearchKeyLimits is issue 17's finding 5: the number of keys and of
+// TestSearchKeyLimits is the hostile-client review's finding 5: the number of keys and of
 // different text keys of a SEARCH is bounded (NO [LIMIT], the connection
 // goes on), and repeated keys cost one evaluation: 1,000 copies of one
 // BODY key over a 4 MB message take one pass, not 1,000.

@@ -190,7 +190,7 @@ S: a4 OK NOOP completed
 // TestPreAuthNonSyncAppend streams big non-synchronizing APPENDs from
 // clients that have not logged in: each gets a tagged BAD and a BYE at
 // once, the connection is closed, and not one byte reaches the spool
-// (issue 17, finding 2: before, every byte was spooled and then refused).
+// (the hostile-client review, finding 2: before, every byte was spooled and then refused).
 func TestPreAuthNonSyncAppend(t *testing.T) {
 	spool := t.TempDir()
 	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {

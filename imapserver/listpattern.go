@@ -77,7 +77,7 @@ func (lp *listPatterns) match(name string) bool {
 // as a nondeterministic automaton whose state i means "p[:i] matches the
 // name read so far", so that it takes O(len(p)·len(name)) steps whatever
 // the pattern: a backtracking matcher takes exponential time on patterns
-// such as "%a%a%a%a%a%a%a%a%b" (issue 17). cur and next are scratch space
+// such as "%a%a%a%a%a%a%a%a%b". cur and next are scratch space
 // of len(p)+1.
 func matchPattern(p, name string, cur, next []bool) bool {
 	clear(cur)

@@ -137,7 +137,7 @@ func TestMatchPatternAgreesWithReference(t *testing.T) {
 }
 
 // TestMatchPatternPathological proves the matcher does not backtrack: the
-// worst patterns of issue 17, a long one of alternating wildcards and
+// worst patterns of the hostile-client review, a long one of alternating wildcards and
 // long names, take well under a second of CPU (the backtracking matcher
 // took minutes on the first, and never ended on the longest).
 func TestMatchPatternPathological(t *testing.T) {

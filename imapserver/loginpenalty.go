@@ -5,8 +5,7 @@ import (
 	"time"
 )
 
-// loginPenalty slows password guessing down without locking anyone out
-// (issue 17, finding 8). It counts recent failed logins per client address
+// loginPenalty slows password guessing down without locking anyone out. It counts recent failed logins per client address
 // and per user name and address. Once a key has failed more often than its
 // allowance, every further login attempt under it waits before its
 // password is checked: base, doubled with each further failure, up to max

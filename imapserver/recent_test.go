@@ -16,7 +16,7 @@ import (
 // and STORE, whose commits write the \Recent mark), some idling into
 // hibernation, while messages arrive by APPEND from an unselected
 // session and by MDA delivery: at the end every new message is \Recent in
-// exactly one session (RFC 3501 2.3.2), the first told of it. Issue 25
+// exactly one session (RFC 3501 2.3.2), the first told of it. A stress client
 // found a message \Recent in two sessions.
 func TestRecentOneSession(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {

@@ -25,7 +25,7 @@ type enabled struct {
 
 // selected is the state of the selected mailbox. It is kept small and
 // self-contained, because it is what a hibernated session exports
-// (DESIGN.md, "The state blob"): the mailbox, the client's view of it
+// (docs/design.md, "The state blob"): the mailbox, the client's view of it
 // (sequence numbers, flags and MODSEQ it has been told), read-only or not,
 // and the saved search result.
 type selected struct {

@@ -15,7 +15,7 @@ import (
 
 // TestSilentTLSFlood holds a flood of IMAPS connections that never send a
 // ClientHello, from one address (127.0.0.2), against a per-address limit
-// of 8 (issue 17, finding 1). Those over the limit must be closed at once
+// of 8. Those over the limit must be closed at once
 // (before, the refusal's BYE started a handshake that waited for the
 // ClientHello for ever), the 8 admitted ones at the TLS handshake deadline
 // (before, the login timeout), and meanwhile a real user from another

@@ -116,7 +116,7 @@ S: a2 OK NOOP completed
 // commands answered from the store's envelope cache: FETCH ENVELOPE and a
 // header search still answer for the messages that are gone, the one
 // whose envelope was kept before and the one kept when it was expunged,
-// until the session is told of the expunge (issue 25).
+// until the session is told of the expunge.
 func TestEnvelopeExpungedElsewhere(t *testing.T) {
 	srv := testserver.Start(t)
 	fill(t, srv, "INBOX", 3)

@@ -11,7 +11,7 @@ import (
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
-// TestUserConnectionLimits (issue 17, finding 9): logins over the
+// TestUserConnectionLimits: logins over the
 // per-user+address and per-user connection limits get NO [UNAVAILABLE]
 // (Dovecot's answer to mail_max_userip_connections), other users are not
 // affected, and a closed connection frees its place.
@@ -77,7 +77,7 @@ func TestUserConnectionLimits(t *testing.T) {
 	}
 }
 
-// TestMailboxLimit (issue 17, finding 9): CREATE past the per-user mailbox
+// TestMailboxLimit: CREATE past the per-user mailbox
 // limit gets NO [LIMIT], counting the parents a CREATE would add; DELETE
 // makes room again.
 func TestMailboxLimit(t *testing.T) {

@@ -82,7 +82,7 @@ scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 `
 
-// TestPostfixPlusAddressing (issue 25): mail for user+folder@domain sent
+// TestPostfixPlusAddressing: mail for user+folder@domain sent
 // to a real Postfix over SMTP reaches Dormouse through LMTP and lands in
 // that user's mailbox named folder; user@domain and USER@domain land in
 // INBOX. Postfix runs as a private instance in the foreground (start-fg),

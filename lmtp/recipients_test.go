@@ -91,7 +91,7 @@ func allCode(replies []string, code string) bool {
 	return len(replies) > 0
 }
 
-// TestRecipientTranscripts: recipient case (issue 25 finding 4), plus
+// TestRecipientTranscripts: recipient case, plus
 // addressing with and without detail mailboxes (finding 3) and bare local
 // parts (finding 5), each a transcript over a real socket.
 func TestRecipientTranscripts(t *testing.T) {
@@ -178,8 +178,7 @@ func TestBareLocalPartLeavesDataAlone(t *testing.T) {
 	}
 }
 
-// TestDuplicateRecipients: one transaction naming a user 1,000 times
-// (issue 17 finding 9), in one spelling or several, stores one copy; every
+// TestDuplicateRecipients: one transaction naming a user 1,000 times, in one spelling or several, stores one copy; every
 // RCPT gets 250 and a reply after DATA, as RFC 2033 requires.
 func TestDuplicateRecipients(t *testing.T) {
 	tests := []struct {

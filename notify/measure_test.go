@@ -10,7 +10,7 @@ import (
 )
 
 // TestMeasureBus reports the heap one user's INBOX subscription costs,
-// as a hibernated user holds it (issue 7). It runs only with
+// as a hibernated user holds it. It runs only with
 // DORMOUSE_MEASURE=1:
 //
 //	DORMOUSE_MEASURE=1 go test -run MeasureBus -v ./notify/

@@ -26,7 +26,7 @@ type Bus struct {
 	// and per mailbox: a hibernated user's one subscription costs a map
 	// slot and a one-element slice (~100 B), not three small maps
 	// (~575 B), which at 19,000 sleeping connections is most of their
-	// heap (issue 7).
+	// heap.
 	subs map[subKey][]subscriber
 }
 

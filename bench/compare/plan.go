@@ -20,7 +20,7 @@ type plan struct {
 }
 
 // plans are the two sizes: quick for development (a couple of minutes),
-// full for the published figures (what issue 4 asks for).
+// full for the published figures.
 var plans = map[string]plan{
 	"quick": {
 		Mode: "quick", IdleNs: []int{200, 500}, PerUser: 5, Settle: 4 * time.Second,

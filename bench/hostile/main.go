@@ -1,5 +1,5 @@
 // Command hostile measures how a Dormouse server stands up to hostile
-// clients (issue 17). It runs the dormouse binary as a child process with
+// clients. It runs the dormouse binary as a child process with
 // its own data folder and users, on 127.0.0.1, and reads the server's
 // descriptors, memory and CPU time from /proc.
 //

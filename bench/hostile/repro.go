@@ -53,7 +53,7 @@ type probe struct {
 	run     func(ctx context.Context, cfg *reproConfig, r *row) error
 }
 
-// probes lists the nine findings of issue 17 in order.
+// probes lists the nine findings of the hostile-client review in order.
 var probes = []probe{
 	{1, "descriptors before login", "server descriptors held by silent IMAPS connections (count)", probeDescriptors},
 	{2, "disk before login", "bytes in spool/ during unauthenticated APPEND {n+} (MiB)", probePreauthSpool},

@@ -109,7 +109,7 @@ func (m *model) learn(k key, id string) {
 }
 
 // Recent records that session was shown k with \Recent: no other session
-// may be (RFC 3501 2.3.2; issue 25 found "Message UID=25071 has \Recent
+// may be (RFC 3501 2.3.2; a stress client found "Message UID=25071 has \Recent
 // flag in multiple sessions: 16 and 12").
 func (m *model) Recent(k key, session int) {
 	m.mu.Lock()

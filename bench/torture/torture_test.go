@@ -143,7 +143,7 @@ func TestModelFindsViolations(t *testing.T) {
 }
 
 // TestSessionChecksFindViolations feeds a session's checks the responses
-// of a server that breaks each per-session invariant (issue 25): each
+// of a server that breaks each per-session invariant: each
 // must be reported, and the consistent answers must not be.
 func TestSessionChecksFindViolations(t *testing.T) {
 	session := func() *imapConn {
@@ -171,7 +171,7 @@ func TestSessionChecksFindViolations(t *testing.T) {
 		{name: "SEARCH misses a flagged message", key: "FLAGGED", lines: []string{"* SEARCH"}, want: "inconsistent with the session's view"},
 		{name: "SEARCH finds an unflagged one", key: "FLAGGED", lines: []string{"* SEARCH 1 2"}, want: "inconsistent"},
 		{name: "SEARCH after a flag update", key: "UNSEEN", lines: []string{`* 2 FETCH (FLAGS (\Seen))`, "* SEARCH 1"}},
-		// Issue 25: message 2, expunged by another session and not
+		// A stress client: message 2, expunged by another session and not
 		// announced, missing from a header search.
 		{name: "header SEARCH blind to a message the session has", key: "SUBJECT torture", lines: []string{"* SEARCH 1 3"}, want: "inconsistent"},
 		{name: "SEARCH names a message the session lacks", key: "SUBJECT torture", lines: []string{"* SEARCH 1 2 3 4"}, want: "the session has 3 messages"},
@@ -179,7 +179,7 @@ func TestSessionChecksFindViolations(t *testing.T) {
 		{name: "SEARCH RECENT misses one", key: "RECENT", lines: []string{`* 3 FETCH (UID 3 FLAGS (\Seen \Recent))`, "* SEARCH"}, want: "inconsistent"},
 		{name: "\\Recent lost", lines: []string{`* 3 FETCH (UID 3 FLAGS (\Recent))`, `* 3 FETCH (UID 3 FLAGS ())`}, want: "lost its \\Recent"},
 		{name: "FETCH answers all", fetch: true, lines: []string{"* 1 FETCH (UID 1 FLAGS ())", "* 2 FETCH (UID 2 FLAGS ())", "* 3 FETCH (UID 3 FLAGS ())"}},
-		// Issue 25: FETCH of a message expunged elsewhere answered
+		// A stress client: FETCH of a message expunged elsewhere answered
 		// OK [EXPUNGEISSUED] with no data.
 		{name: "FETCH skips a message the session has", fetch: true, lines: []string{"* 1 FETCH (UID 1 FLAGS ())", "* 3 FETCH (UID 3 FLAGS ())"}, want: "did not answer message 2"},
 	}
@@ -209,7 +209,7 @@ func TestSessionChecksFindViolations(t *testing.T) {
 		})
 	}
 
-	// \Recent in two sessions (issue 25: "Message UID=25071 has \Recent
+	// \Recent in two sessions (a stress client: "Message UID=25071 has \Recent
 	// flag in multiple sessions: 16 and 12"), through the session's
 	// FETCH responses; not after a restart, which forgets unwritten claims.
 	m := newModel()

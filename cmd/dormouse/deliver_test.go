@@ -10,8 +10,7 @@ import (
 // TestDeliverNamesDetailsAndSize: `dormouse deliver` resolves USER as LMTP
 // does (case-insensitively, with the recipient delimiter and, when
 // configured, the detail mailbox) and refuses a message over
-// limits.max_literal with EX_DATAERR, storing nothing (issue 17 finding 9,
-// issue 25 findings 3 and 4), and that --mailbox spells a child of INBOX
+// limits.max_literal with EX_DATAERR, storing nothing, and that --mailbox spells a child of INBOX
 // in any case. `user add` refuses a name that differs from
 // an existing one only in case.
 func TestDeliverNamesDetailsAndSize(t *testing.T) {

@@ -87,7 +87,7 @@ func lmtpSend(t *testing.T, addr, to, msg string) {
 	}
 }
 
-// The acceptance test of issue 6: mail delivered by LMTP (go-smtp's client
+// The acceptance test of delivery: mail delivered by LMTP (go-smtp's client
 // and swaks) and by `dormouse deliver` reaches a client in IDLE at once.
 func TestDeliveryWakesIdleClient(t *testing.T) {
 	for _, hib := range []string{"0", "200ms"} {

@@ -17,7 +17,7 @@ import (
 // a large APPEND and of an LMTP delivery, which leaves their spool files,
 // and starts it again: the files of the killed process are gone, and a
 // file that a live process (this test, holding a spool folder as a second
-// server would) is writing is kept (issue 17, finding 7).
+// server would) is writing is kept.
 func TestLeftoversRemovedAtStart(t *testing.T) {
 	data := t.TempDir()
 	addTestUser(t, data, "alice", "alice-pw")

@@ -25,7 +25,7 @@ var _ mailstore.EnvelopeCache = (*mailboxHandle)(nil)
 // (keepExpungedEnvelope); a message's content never changes, so an entry
 // lives as long as its message and then as long as its expunge is in the
 // expunge log (trimExpungeLog drops it): a session that has not been told
-// of the expunge still sees the message's envelope (issue 25).
+// of the expunge still sees the message's envelope.
 func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error) {
 	out := make([][]byte, len(uids))
 	var missing []int

@@ -87,7 +87,7 @@ func TestEnvelopeHeaders(t *testing.T) {
 // TestExpungedKept: a message Dormouse expunges keeps, for as long as the
 // expunge log holds its expunge, its record (ExpungedMessages) and its
 // envelope header, read from its file at the expunge when no client had
-// asked for it; the log's trim drops both (issue 25).
+// asked for it; the log's trim drops both.
 func TestExpungedKept(t *testing.T) {
 	ctx := context.Background()
 	s, _ := testStore(t, Options{ExpungeLogLimit: 10})

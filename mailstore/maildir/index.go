@@ -26,7 +26,7 @@ var (
 	bktMsgs    = []byte("msgs")  // UID -> msgRec
 	bktFiles   = []byte("files") // Maildir base name -> UID
 	bktModSeq  = []byte("ms")    // seqKey(MODSEQ, UID) -> empty: what changed after m
-	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> the record as expunged (empty before issue 25): the expunge log
+	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> the record as expunged (empty in older indexes): the expunge log
 	// bktEnvelopes is made on first use: UID -> envelope header (envcache.go).
 	bktEnvelopes = []byte("env")
 )

@@ -18,7 +18,7 @@ package maildir
 // claims afterwards. Until 6fe1f68 the in-memory claim was forgotten once
 // a transaction had written it, so a claimer whose read came before that
 // commit and whose claim came after it started from the old first-recent
-// UID and took again what another session held (issue 25: \Recent in
+// UID and took again what another session held (a stress client: \Recent in
 // sessions 16 and 12). The index's value is now only a starting point for
 // a mailbox whose mark memory does not hold yet, which happens only while
 // the index holds exactly what the last process left.
