@@ -58,6 +58,10 @@ func (h *hostileEnv) setup(ctx context.Context) error {
 // them all busy is skipped, so the rate never exceeds the flag), until ctx
 // ends.
 func (h *hostileEnv) run(ctx context.Context) {
+	kinds := h.cfg.attackKinds
+	if len(kinds) == 0 {
+		kinds = attackKinds
+	}
 	period := time.Duration(float64(time.Second) / h.cfg.hostileRate)
 	tick := time.NewTicker(period)
 	defer tick.Stop()
@@ -76,7 +80,7 @@ func (h *hostileEnv) run(ctx context.Context) {
 			h.rec.attack("skipped (all busy)", nil)
 			continue
 		}
-		kind := h.cfg.attackKinds[i%len(h.cfg.attackKinds)]
+		kind := kinds[i%len(kinds)]
 		n := i
 		i++
 		wg.Add(1)
