@@ -19,13 +19,8 @@ const worstListPattern = "**********q"
 // probeList (finding 3) creates a mailbox with a 40-character name and
 // runs a LIST whose pattern makes a backtracking matcher exponential.
 func probeList(ctx context.Context, cfg *reproConfig, r *row) error {
-	s, err := freshServer(cfg, "p3-list")
+	s, c, err := freshMallory(ctx, cfg, "p3-list")
 	if err != nil {
-		return err
-	}
-	c, err := login(ctx, s.imap, "", "mallory", "mallory-pw", cfg.timeout)
-	if err != nil {
-		s.stop(10 * time.Second)
 		return err
 	}
 	if st, err := c.run("CREATE "+strings.Repeat("a", 40), nil); err != nil || !isOK(st) {
@@ -182,13 +177,8 @@ func probeEnvelope(ctx context.Context, cfg *reproConfig, r *row) error {
 // probeSearch (finding 5) stores one message of cfg.searchBytes and runs
 // SEARCH with cfg.searchKeys copies of BODY zqzqzq, then disconnects.
 func probeSearch(ctx context.Context, cfg *reproConfig, r *row) error {
-	s, err := freshServer(cfg, "p5-search")
+	s, c, err := freshMallory(ctx, cfg, "p5-search")
 	if err != nil {
-		return err
-	}
-	c, err := login(ctx, s.imap, "", "mallory", "mallory-pw", cfg.timeout)
-	if err != nil {
-		s.stop(10 * time.Second)
 		return err
 	}
 	if st, err := c.appendMsg("INBOX", bigBodyMessage(cfg.searchBytes)); err != nil || !isOK(st) {
@@ -204,4 +194,19 @@ func probeSearch(ctx context.Context, cfg *reproConfig, r *row) error {
 	res := cpuProbe(ctx, s, c, "SEARCH"+strings.Repeat(" BODY zqzqzq", cfg.searchKeys), cfg.cpuWait)
 	res.fill(r, cfg.cpuWait, fmt.Sprintf("%d × BODY zqzqzq over one %s MB message", cfg.searchKeys, fmt.Sprintf("%.0f", float64(cfg.searchBytes)/1e6)))
 	return res.err
+}
+
+// freshMallory starts a fresh server and logs mallory in on it; on an
+// error nothing is left running.
+func freshMallory(ctx context.Context, cfg *reproConfig, name string) (*server, *imapClient, error) {
+	s, err := freshServer(cfg, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := login(ctx, s.imap, "", "mallory", "mallory-pw", cfg.timeout)
+	if err != nil {
+		s.stop(10 * time.Second)
+		return nil, nil, err
+	}
+	return s, c, nil
 }
