@@ -113,8 +113,9 @@ type mboxTx struct {
 	// keywordsGrew is set when this transaction added a keyword to the
 	// mailbox's set.
 	keywordsGrew bool
-	// fresh is set when this transaction created the mailbox's state.
-	fresh bool
+	// fresh is set when this transaction created the mailbox's state;
+	// fromDovecot when that state came from Dovecot's files (dovecot.go).
+	fresh, fromDovecot bool
 	// expungeLimit trims the expunge log beyond this many entries (0: never).
 	expungeLimit uint64
 }
@@ -187,10 +188,15 @@ func (u *userState) createMbox(tx *bolt.Tx, name, specialUse string) (*mboxTx, e
 		return nil, err
 	}
 	m, err := u.loadMbox(tx, id)
-	if m != nil {
-		m.fresh = true
+	if err != nil {
+		return nil, err
 	}
-	return m, err
+	m.fresh = true
+	// A folder Dovecot served keeps its UIDs (dovecot.go).
+	if m.fromDovecot, err = m.takeOverDovecot(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // dropMbox removes a mailbox's index state.
@@ -269,6 +275,11 @@ func (m *mboxTx) insert(r *msgRec) error {
 	r.uid = m.meta.uidNext
 	m.meta.uidNext++
 	r.modSeq = m.nextModSeq()
+	return m.put(r)
+}
+
+// put stores a new message whose UID and MODSEQ are set.
+func (m *mboxTx) put(r *msgRec) error {
 	m.noteKeywords(r.flags.keywords)
 	r.flags.keywords = uniqueSorted(r.flags.keywords)
 	base, _ := splitInfo(r.file)

@@ -104,6 +104,9 @@ type userState struct {
 	// built, for as long as a view still uses it (sharedlist.go).
 	listMu sync.Mutex
 	lists  map[uint64]sharedList
+	// dovecotChecked is set once the user's Dovecot files were looked
+	// for (takeOverDovecotUser).
+	dovecotChecked atomic.Bool
 }
 
 // Open opens the store rooted at root, creating root/users if needed.
@@ -321,6 +324,8 @@ func (s *Store) User(ctx context.Context, name string) (mailstore.User, error) {
 			h.Close()
 			return nil, err
 		}
+	} else if err := u.takeOverDovecotUser(); err != nil {
+		s.log.Warn("Dovecot takeover: subscriptions not taken over", "user", name, "err", err)
 	}
 	return h, nil
 }

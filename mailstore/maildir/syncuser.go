@@ -73,7 +73,7 @@ func (u *userState) syncMailbox(name string, full bool, newNames, curNames []str
 		if err != nil {
 			return err
 		}
-		if m.fresh && len(cs.added) > 0 {
+		if m.fresh && !m.fromDovecot && len(cs.added) > 0 {
 			u.s.log.Warn("mailbox had no index state; rebuilt from Maildir with new UIDVALIDITY",
 				"user", u.name, "mailbox", name, "messages", len(cs.added), "uidvalidity", m.meta.uidValidity)
 		}

@@ -1,0 +1,589 @@
+package maildir
+
+// Taking over a Maildir that Dovecot served: the files Dovecot keeps beside
+// the mail, read so that clients' caches stay valid.
+//
+//	dovecot-uidlist        per folder: UIDVALIDITY, next UID, UID of each file
+//	dovecot-keywords       per folder: which keyword each letter a-z of a
+//	                       file name's info stands for
+//	dovecot.index.log      per folder: Dovecot's transaction log, whose
+//	                       header and records give the HIGHESTMODSEQ it reached
+//	subscriptions          in the Maildir root: subscribed mailboxes
+//	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
+//
+// They are read once, when a mailbox gets its index state (createMbox) and
+// when a user is first opened; Dormouse never writes them and never
+// removes them.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Names of Dovecot's files in a Maildir folder.
+const (
+	dovecotUIDListFile  = "dovecot-uidlist"
+	dovecotKeywordsFile = "dovecot-keywords"
+	dovecotLogFile      = "dovecot.index.log"
+	dovecotSubsFile     = "subscriptions"
+	dovecotUIDValidity  = "dovecot-uidvalidity"
+)
+
+// keyDovecotUser marks, in the meta bucket, a user whose Dovecot
+// subscriptions were taken over.
+var keyDovecotUser = []byte("dovecot-takeover")
+
+// maxDovecotFile bounds what is read of one of Dovecot's files (a uidlist
+// of a million messages is about 60 MB): a larger one is not taken over.
+const maxDovecotFile = 256 << 20
+
+// dovecotUIDList is what a dovecot-uidlist says.
+type dovecotUIDList struct {
+	version     int
+	uidValidity uint32
+	nextUID     uint32
+	entries     []dovecotUID // ascending by UID, unique
+}
+
+// dovecotUID is one line of a uidlist: a UID and the base name of its file
+// (the part before ":2,").
+type dovecotUID struct {
+	uid  uint32
+	base string
+}
+
+// parseDovecotUIDList reads a dovecot-uidlist in any of its forms:
+//
+//	v1:  "1 <uidvalidity> <nextuid>" then "<uid> <filename>" lines
+//	v2:  "2 <uidvalidity> <nextuid>" then "<uid> <filename>" lines
+//	v3:  "3 V<uidvalidity> N<nextuid> G<guid> ..." then
+//	     "<uid> [<key><value> ...] :<filename>" lines
+//
+// Lines with a UID not above the previous one are skipped, as Dovecot
+// does; a broken header is an error.
+func parseDovecotUIDList(r io.Reader) (dovecotUIDList, error) {
+	var ul dovecotUIDList
+	sc := bufio.NewScanner(io.LimitReader(r, maxDovecotFile))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return ul, fmt.Errorf("read header: %w", err)
+		}
+		return ul, errors.New("empty file")
+	}
+	header := strings.Fields(sc.Text())
+	if len(header) == 0 {
+		return ul, errors.New("empty header")
+	}
+	v, err := strconv.Atoi(header[0])
+	if err != nil {
+		return ul, fmt.Errorf("header %q: bad version", sc.Text())
+	}
+	ul.version = v
+	switch v {
+	case 1, 2:
+		if len(header) < 3 {
+			return ul, fmt.Errorf("header %q: want version, uidvalidity and next uid", sc.Text())
+		}
+		uv, err1 := strconv.ParseUint(header[1], 10, 32)
+		next, err2 := strconv.ParseUint(header[2], 10, 32)
+		if err1 != nil || err2 != nil {
+			return ul, fmt.Errorf("header %q: bad number", sc.Text())
+		}
+		ul.uidValidity, ul.nextUID = uint32(uv), uint32(next)
+	case 3:
+		for _, f := range header[1:] {
+			if len(f) < 2 {
+				continue
+			}
+			switch f[0] {
+			case 'V', 'N':
+				n, err := strconv.ParseUint(f[1:], 10, 32)
+				if err != nil {
+					return ul, fmt.Errorf("header %q: bad %c", sc.Text(), f[0])
+				}
+				if f[0] == 'V' {
+					ul.uidValidity = uint32(n)
+				} else {
+					ul.nextUID = uint32(n)
+				}
+			}
+		}
+	default:
+		return ul, fmt.Errorf("unknown version %d", v)
+	}
+	if ul.uidValidity == 0 {
+		return ul, errors.New("no uidvalidity in header")
+	}
+	last := uint32(0)
+	for sc.Scan() {
+		line := sc.Text()
+		sp := strings.IndexByte(line, ' ')
+		if sp <= 0 {
+			continue
+		}
+		uid, err := strconv.ParseUint(line[:sp], 10, 32)
+		if err != nil || uid == 0 || uint32(uid) <= last {
+			continue
+		}
+		rest := line[sp+1:]
+		var name string
+		if v == 3 {
+			// Extension fields, then ":" and the file name.
+			if strings.HasPrefix(rest, ":") {
+				name = rest[1:]
+			} else if i := strings.Index(rest, " :"); i >= 0 {
+				name = rest[i+2:]
+			}
+		} else {
+			name = strings.TrimSpace(rest)
+		}
+		if name == "" || strings.ContainsAny(name, "/\x00") {
+			continue
+		}
+		base, _ := splitInfo(name)
+		last = uint32(uid)
+		ul.entries = append(ul.entries, dovecotUID{uid: last, base: base})
+	}
+	if err := sc.Err(); err != nil {
+		return ul, fmt.Errorf("read: %w", err)
+	}
+	return ul, nil
+}
+
+// dovecotKeywords maps the letters a-z of a file name's info to keywords.
+type dovecotKeywords [26]string
+
+// parseDovecotKeywords reads a dovecot-keywords file: "<index> <keyword>"
+// lines, index 0 being the letter a. Lines it cannot use are skipped.
+func parseDovecotKeywords(r io.Reader) (dovecotKeywords, error) {
+	var kw dovecotKeywords
+	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
+	for sc.Scan() {
+		idx, name, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.Atoi(idx)
+		name = strings.TrimSpace(name)
+		if !ok || err != nil || n < 0 || n >= len(kw) || !validKeyword(name) {
+			continue
+		}
+		kw[n] = name
+	}
+	return kw, sc.Err()
+}
+
+// validKeyword reports whether s is an IMAP atom usable as a keyword.
+func validKeyword(s string) bool {
+	if s == "" || s[0] == '\\' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// keywordsFromInfo returns the keywords the lowercase letters of a file
+// name's info stand for; a letter the file does not define is skipped,
+// as Dovecot does.
+func (kw *dovecotKeywords) keywordsFromInfo(info string) []string {
+	var out []string
+	for i := 0; i < len(info); i++ {
+		if c := info[i]; c >= 'a' && c <= 'z' && kw[c-'a'] != "" {
+			out = append(out, kw[c-'a'])
+		}
+	}
+	return uniqueSorted(out)
+}
+
+// parseDovecotSubscriptions reads a Dovecot subscriptions file and returns
+// the names with "/" as the hierarchy separator. Version 2 files start
+// with "V\t2" and a blank line and separate levels with a tab; older files
+// hold one name a line with Maildir++'s "." between levels.
+func parseDovecotSubscriptions(r io.Reader) ([]string, error) {
+	sc := bufio.NewScanner(io.LimitReader(r, 16<<20))
+	sep := "."
+	var out []string
+	first := true
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if first {
+			first = false
+			if v, ok := strings.CutPrefix(line, "V\t"); ok {
+				if v != "2" {
+					return nil, fmt.Errorf("unknown subscriptions version %q", v)
+				}
+				sep = "\t"
+				continue
+			}
+		}
+		if line == "" {
+			continue
+		}
+		name, err := canonicalName(strings.ReplaceAll(line, sep, "/"))
+		if err != nil {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out, sc.Err()
+}
+
+// dovecotLastUIDValidity returns the last UIDVALIDITY Dovecot gave out for
+// the user: the hexadecimal number in dovecot-uidvalidity and in the names
+// of the dovecot-uidvalidity.<hex> files beside it (0 if none).
+func dovecotLastUIDValidity(maildir string) uint32 {
+	var last uint32
+	note := func(hex string) {
+		if v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 32); err == nil && uint32(v) > last {
+			last = uint32(v)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(maildir, dovecotUIDValidity)); err == nil && len(b) < 64 {
+		note(string(b))
+	}
+	if ents, err := os.ReadDir(maildir); err == nil {
+		for _, e := range ents {
+			if hex, ok := strings.CutPrefix(e.Name(), dovecotUIDValidity+"."); ok {
+				note(hex)
+			}
+		}
+	}
+	return last
+}
+
+// Dovecot transaction log record types (lib-index/mail-transaction-log.h).
+const (
+	dcExpunge       = 0x00000001
+	dcAppend        = 0x00000002
+	dcFlagUpdate    = 0x00000004
+	dcExtIntro      = 0x00000040
+	dcKeywordUpdate = 0x00000400
+	dcKeywordReset  = 0x00000800
+	dcExpungeGUID   = 0x00002000
+	dcModSeqUpdate  = 0x00008000
+	dcAttrUpdate    = 0x00100000
+	dcTypeMask      = 0x0fffffff
+	dcExpungeProt   = 0x0000cd90
+	dcExternal      = 0x10000000
+	// dcFlagsMask holds the flags whose change moves a MODSEQ
+	// (\Answered \Flagged \Deleted \Seen \Draft); others are Dovecot's
+	// own bookkeeping.
+	dcFlagsMask = 0x1f
+)
+
+// dovecotLogModSeq returns the HIGHESTMODSEQ a Dovecot transaction log
+// (dovecot.index.log) reached: the log's initial MODSEQ, plus one for each
+// record that Dovecot counts as a change (mail_transaction_update_modseq),
+// or the MODSEQ a record sets. exact is false when the log could not be
+// read to its end; the value is then a bound from above: each record left
+// (8 bytes at least) counted as a change.
+func dovecotLogModSeq(b []byte) (modseq uint64, exact bool, err error) {
+	if len(b) < 24 {
+		return 0, false, errors.New("log header too short")
+	}
+	major, minor := b[0], b[1]
+	hdrSize := int(binary.LittleEndian.Uint16(b[2:4]))
+	if major != 1 || hdrSize < 24 || hdrSize > len(b) {
+		return 0, false, fmt.Errorf("log version %d.%d, header size %d: not understood", major, minor, hdrSize)
+	}
+	cur := uint64(0)
+	if hdrSize >= 32 {
+		cur = binary.LittleEndian.Uint64(b[24:32])
+	}
+	// Log version 1.3 and later hide changes of internal flags.
+	hideInternal := minor >= 3
+	off := hdrSize
+	for off+8 <= len(b) {
+		size := dovecotOffsetToUint32(b[off : off+4])
+		if size == 0 {
+			break // a record being written
+		}
+		if size < 8 || off+int(size) > len(b) {
+			return cur + uint64(len(b)-off)/8, false, nil
+		}
+		typ := binary.LittleEndian.Uint32(b[off+4 : off+8])
+		cur = dovecotUpdateModSeq(cur, typ, b[off+8:off+int(size)], hideInternal)
+		off += int(size)
+	}
+	return cur, true, nil
+}
+
+// dovecotOffsetToUint32 decodes Dovecot's 4-byte size field: 7 bits a
+// byte, most significant first, each byte with its top bit set.
+func dovecotOffsetToUint32(b []byte) uint32 {
+	if b[0]&b[1]&b[2]&b[3]&0x80 == 0 {
+		return 0
+	}
+	return uint32(b[3]&0x7f)<<2 | uint32(b[2]&0x7f)<<9 | uint32(b[1]&0x7f)<<16 | uint32(b[0]&0x7f)<<23
+}
+
+// dovecotUpdateModSeq applies one log record to the running MODSEQ.
+func dovecotUpdateModSeq(cur uint64, typ uint32, data []byte, hideInternal bool) uint64 {
+	if cur == 0 {
+		// MODSEQs are counted from the record that introduces the
+		// "modseq" extension on.
+		if typ&dcTypeMask == dcExtIntro && len(data) >= 20 {
+			n := int(binary.LittleEndian.Uint16(data[18:20]))
+			if len(data) >= 20+n && string(data[20:20+n]) == "modseq" {
+				return 1
+			}
+		}
+		return 0
+	}
+	switch typ & dcTypeMask {
+	case dcExpunge | dcExpungeProt, dcExpungeGUID | dcExpungeProt:
+		if typ&dcExternal != 0 { // not a mere request
+			cur++
+		}
+	case dcAppend, dcKeywordUpdate, dcKeywordReset, dcAttrUpdate:
+		cur++
+	case dcFlagUpdate:
+		// {uid1, uid2 uint32; add, remove, modseq_inc_flag, pad uint8}
+		changes := !hideInternal
+		for r := data; len(r) >= 12 && !changes; r = r[12:] {
+			changes = (r[8]|r[9])&dcFlagsMask != 0 || r[10] != 0
+		}
+		if changes {
+			cur++
+		}
+	case dcModSeqUpdate:
+		// {uid, modseq low 32, modseq high 32}
+		for r := data; len(r) >= 12; r = r[12:] {
+			ms := uint64(binary.LittleEndian.Uint32(r[8:12]))<<32 | uint64(binary.LittleEndian.Uint32(r[4:8]))
+			cur = max(cur, ms)
+		}
+	}
+	return cur
+}
+
+// dovecotHighestModSeq returns the HIGHESTMODSEQ Dovecot reached for the
+// mailbox in folder dir, 0 when it kept none there.
+func (u *userState) dovecotHighestModSeq(dir string) uint64 {
+	b, err := readBounded(filepath.Join(dir, dovecotLogFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			u.s.log.Warn("Dovecot takeover: transaction log unreadable; MODSEQs start above its size",
+				"user", u.name, "folder", dir, "err", err)
+		}
+		return 0
+	}
+	ms, exact, err := dovecotLogModSeq(b)
+	if err != nil {
+		// A bound from above all the same: no log record is shorter than
+		// 8 bytes, and each moves the MODSEQ by one at most.
+		u.s.log.Warn("Dovecot takeover: transaction log not understood; MODSEQs start above its size",
+			"user", u.name, "folder", dir, "err", err)
+		return uint64(len(b))/8 + 1
+	}
+	if !exact {
+		u.s.log.Warn("Dovecot takeover: transaction log cut short; MODSEQs start above what it could hold",
+			"user", u.name, "folder", dir)
+	}
+	return ms
+}
+
+// readBounded reads a file of at most maxDovecotFile bytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxDovecotFile+1))
+	if err == nil && len(b) > maxDovecotFile {
+		err = fmt.Errorf("%s: larger than %d bytes", path, maxDovecotFile)
+	}
+	return b, err
+}
+
+// takeOverDovecot gives a mailbox whose index state was just made the
+// state Dovecot left in its folder: the UIDVALIDITY, UIDNEXT and every
+// file's UID from dovecot-uidlist, keywords from the file names' letters
+// through dovecot-keywords, and a HIGHESTMODSEQ no lower than any Dovecot
+// reported (dovecot.index.log). Every message taken over gets that MODSEQ
+// and the expunge log starts there, so a QRESYNC client that synced with
+// Dovecot last hears of no change, and one that synced earlier is told of
+// every message's flags and, as possibly expunged, of every UID missing
+// (imapserver's changesSince). Files the uidlist does not name are left to
+// the rescan that follows, which gives them UIDs from UIDNEXT on. It
+// reports whether there was a uidlist to take over; one that cannot be
+// read is logged and the mailbox starts afresh.
+func (m *mboxTx) takeOverDovecot() (bool, error) {
+	u := m.u
+	f, err := os.Open(filepath.Join(m.dir, dovecotUIDListFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			u.s.log.Warn("Dovecot takeover: uidlist unreadable; mailbox gets new UIDs",
+				"user", u.name, "mailbox", m.meta.name, "err", err)
+		}
+		return false, nil
+	}
+	ul, err := parseDovecotUIDList(f)
+	f.Close()
+	if err != nil {
+		u.s.log.Warn("Dovecot takeover: uidlist not understood; mailbox gets new UIDs",
+			"user", u.name, "mailbox", m.meta.name, "err", err)
+		return false, nil
+	}
+	var kw dovecotKeywords
+	if kf, err := os.Open(filepath.Join(m.dir, dovecotKeywordsFile)); err == nil {
+		kw, err = parseDovecotKeywords(kf)
+		kf.Close()
+		if err != nil {
+			return false, fmt.Errorf("dovecot keywords of %s: %w", m.meta.name, err)
+		}
+	}
+	modseq := max(u.dovecotHighestModSeq(m.dir), 1)
+
+	// The files on disk, by base name; cur/ wins over new/.
+	type found struct{ sub, name string }
+	onDisk := map[string]found{}
+	for _, sub := range []string{"new", "cur"} {
+		names, err := listNames(filepath.Join(m.dir, sub))
+		if err != nil {
+			return false, fmt.Errorf("dovecot takeover of %s: %w", m.meta.name, err)
+		}
+		for _, n := range names {
+			b, _ := splitInfo(n)
+			onDisk[b] = found{sub, n}
+		}
+	}
+	curDir := filepath.Join(m.dir, "cur")
+	taken, highest := 0, uint32(0)
+	now := time.Now().UnixNano()
+	for _, e := range ul.entries {
+		// Every UID listed was given out, even one whose file is gone.
+		highest = max(highest, e.uid)
+		fd, ok := onDisk[e.base]
+		if !ok {
+			continue // expunged since the uidlist was written
+		}
+		delete(onDisk, e.base)
+		path := filepath.Join(m.dir, fd.sub, fd.name)
+		fi, err := os.Lstat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		size, err := u.s.crlfSize(path, e.base, fi.Size())
+		if err != nil {
+			continue // the rescan retries it
+		}
+		_, info := splitInfo(fd.name)
+		sys := sysFromInfo(info)
+		target := fileName(e.base, info, sys)
+		if fd.sub == "new" || target != fd.name {
+			if err := os.Rename(path, filepath.Join(curDir, target)); err != nil {
+				return false, fmt.Errorf("dovecot takeover of %s: move %s: %w", m.meta.name, fd.name, err)
+			}
+		}
+		r := msgRec{
+			uid:      e.uid,
+			modSeq:   modseq,
+			internal: fi.ModTime().UnixNano(), // Dovecot's INTERNALDATE for Maildir
+			save:     now,
+			size:     size,
+			flags:    flagSet{sys: sys, keywords: kw.keywordsFromInfo(info)},
+			file:     target,
+		}
+		if err := m.put(&r); err != nil {
+			return false, err
+		}
+		taken++
+	}
+	m.meta.uidValidity = ul.uidValidity
+	m.meta.uidNext = max(ul.nextUID, highest+1, 1)
+	m.meta.firstRecent = m.meta.uidNext
+	m.meta.highestModSeq = modseq
+	m.meta.expungeFloor = modseq
+	if err := u.noteUIDValidity(m.tx, max(ul.uidValidity, dovecotLastUIDValidity(u.maildir))); err != nil {
+		return false, err
+	}
+	u.s.log.Info("Dovecot takeover: mailbox keeps its UIDs",
+		"user", u.name, "mailbox", m.meta.name, "uidvalidity", ul.uidValidity, "uidnext", m.meta.uidNext,
+		"messages", taken, "highestmodseq", modseq, "uidlist_version", ul.version, "left_for_rescan", len(onDisk))
+	return true, nil
+}
+
+// noteUIDValidity makes sure nextUIDValidity never hands out v or less
+// again: Dovecot gave v out, and clients may hold it for a mailbox that is
+// gone.
+func (u *userState) noteUIDValidity(tx *bolt.Tx, v uint32) error {
+	meta := tx.Bucket(bktMeta)
+	if old := meta.Get(keyUIDValidity); len(old) == 4 && binary.BigEndian.Uint32(old) >= v {
+		return nil
+	}
+	path := filepath.Join(u.dir, uidValidityFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if old, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && uint32(old) >= v {
+			return meta.Put(keyUIDValidity, u32(uint32(old)))
+		}
+	}
+	if err := writeFileAtomic(path, []byte(strconv.FormatUint(uint64(v), 10)+"\n"), !u.s.opts.NoSync); err != nil {
+		return fmt.Errorf("record uidvalidity: %w", err)
+	}
+	return meta.Put(keyUIDValidity, u32(v))
+}
+
+// takeOverDovecotUser takes over what Dovecot kept for the whole user, once:
+// its subscriptions (added to any already there) and the last UIDVALIDITY
+// it gave out. A Maildir without Dovecot's files costs a read transaction
+// and a stat or two each time the index opens, and writes nothing.
+func (u *userState) takeOverDovecotUser() error {
+	if u.dovecotChecked.Load() {
+		return nil
+	}
+	done := false
+	if err := u.view(func(tx *bolt.Tx) error {
+		done = tx.Bucket(bktMeta).Get(keyDovecotUser) != nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	subsPath := filepath.Join(u.maildir, dovecotSubsFile)
+	if !done && !exists(subsPath) && !exists(filepath.Join(u.maildir, dovecotUIDValidity)) {
+		done = true // not Dovecot's
+	}
+	if done {
+		u.dovecotChecked.Store(true)
+		return nil
+	}
+	var subs []string
+	if f, err := os.Open(subsPath); err == nil {
+		subs, err = parseDovecotSubscriptions(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("dovecot subscriptions: %w", err)
+		}
+	}
+	err := u.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktSubs)
+		for _, n := range subs {
+			if err := b.Put([]byte(n), nil); err != nil {
+				return err
+			}
+		}
+		if err := u.noteUIDValidity(tx, dovecotLastUIDValidity(u.maildir)); err != nil {
+			return err
+		}
+		return tx.Bucket(bktMeta).Put(keyDovecotUser, []byte(time.Now().UTC().Format(time.RFC3339)))
+	})
+	if err != nil {
+		return fmt.Errorf("dovecot takeover of %s: %w", u.name, err)
+	}
+	u.dovecotChecked.Store(true)
+	u.s.log.Info("Dovecot takeover: subscriptions kept", "user", u.name, "subscriptions", len(subs))
+	return nil
+}
