@@ -12,8 +12,10 @@ package maildir
 //	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
 //
 // They are read once, when a mailbox gets its index state (createMbox) and
-// when a user is first opened; Dormouse never writes them and never
-// removes them.
+// when a user is first opened. Dormouse never removes them and writes
+// only to the uidlist of a mailbox it took over: a line for each UID it
+// gives out, as Dovecot itself adds them, so that Dovecot started on the
+// Maildir again finds every message under the UID clients know.
 
 import (
 	"bufio"
@@ -38,6 +40,11 @@ const (
 	dovecotSubsFile     = "subscriptions"
 	dovecotUIDValidity  = "dovecot-uidvalidity"
 )
+
+// keyDovecotUIDList marks, in a mailbox's bucket, a mailbox taken over
+// from Dovecot, whose dovecot-uidlist gets a line for each UID Dormouse
+// gives out; its value is the uidlist's version.
+var keyDovecotUIDList = []byte("dovecot-uidlist")
 
 // keyDovecotUser marks, in the meta bucket, a user whose Dovecot
 // subscriptions were taken over.
@@ -503,6 +510,9 @@ func (m *mboxTx) takeOverDovecot() (bool, error) {
 		}
 		taken++
 	}
+	if err := m.b.Put(keyDovecotUIDList, []byte{byte(ul.version)}); err != nil {
+		return false, err
+	}
 	m.meta.uidValidity = ul.uidValidity
 	m.meta.uidNext = max(ul.nextUID, highest+1, 1)
 	m.meta.firstRecent = m.meta.uidNext
@@ -586,4 +596,58 @@ func (u *userState) takeOverDovecotUser() error {
 	u.dovecotChecked.Store(true)
 	u.s.log.Info("Dovecot takeover: subscriptions kept", "user", u.name, "subscriptions", len(subs))
 	return nil
+}
+
+// noteDovecotUID queues the uidlist line of a message given a UID, if the
+// mailbox keeps a dovecot-uidlist current.
+func (m *mboxTx) noteDovecotUID(r *msgRec) {
+	if m.dovecotUIDList == 0 {
+		m.dovecotUIDList = -1
+		if v := m.b.Get(keyDovecotUIDList); len(v) == 1 && v[0] > 0 {
+			m.dovecotUIDList = int8(v[0])
+		}
+	}
+	if m.dovecotUIDList < 0 {
+		return
+	}
+	if len(m.dovecotLines) == 0 {
+		m.tx.OnCommit(m.flushDovecotUIDList)
+	}
+	base, _ := splitInfo(r.file)
+	m.dovecotLines = strconv.AppendUint(m.dovecotLines, uint64(r.uid), 10)
+	if m.dovecotUIDList >= 3 {
+		m.dovecotLines = append(m.dovecotLines, " :"...)
+	} else {
+		m.dovecotLines = append(m.dovecotLines, ' ')
+	}
+	m.dovecotLines = append(append(m.dovecotLines, base...), '\n')
+}
+
+// flushDovecotUIDList appends the queued lines to the mailbox's
+// dovecot-uidlist once the transaction has committed, so that the file
+// never names a UID Dormouse could give out again. It is not fsynced
+// (Dovecot does not run meanwhile, and the index, not this file, is what
+// Dormouse trusts); a failure is logged, not fatal: the mail is safe, and
+// only a return to Dovecot would renumber what the file misses.
+func (m *mboxTx) flushDovecotUIDList() {
+	if len(m.dovecotLines) == 0 {
+		return
+	}
+	lines := m.dovecotLines
+	m.dovecotLines = nil
+	path := filepath.Join(m.dir, dovecotUIDListFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return // removed by the operator: nothing to keep current
+	}
+	if err == nil {
+		_, err = f.Write(lines)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		m.u.s.log.Warn("Dovecot takeover: dovecot-uidlist not kept current; Dovecot would renumber new messages",
+			"user", m.u.name, "mailbox", m.meta.name, "err", err)
+	}
 }

@@ -355,10 +355,41 @@ func TestDovecotTakeover(t *testing.T) {
 	if floor := uint32(time.Now().Unix() + 1000); st.UIDValidity <= floor {
 		t.Fatalf("new mailbox UIDVALIDITY %d, want above %d (dovecot-uidvalidity)", st.UIDValidity, floor)
 	}
-	// Dovecot's files are left alone.
+	// Dovecot's files are left in place.
 	for _, n := range []string{"dovecot-uidlist", "dovecot-keywords", dovecotLogFile, "subscriptions"} {
 		if _, err := os.Stat(filepath.Join(md, n)); err != nil {
 			t.Errorf("%s: %v", n, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(md, ".New", dovecotUIDListFile)); err == nil {
+		t.Error("a mailbox made by Dormouse got a dovecot-uidlist")
+	}
+
+	// The uidlist names every UID Dormouse gave out, with its file, so
+	// that Dovecot would find the same UIDs again.
+	inbox := testMailbox(t, u, "INBOX")
+	uid := mustAppend(t, inbox, msg("after the takeover"))
+	f, err := os.Open(filepath.Join(md, dovecotUIDListFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, err := parseDovecotUIDList(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[uint32]string{}
+	for _, e := range ul.entries {
+		byUID[e.uid] = e.base
+	}
+	if ul.uidValidity != 1796619891 || len(ul.entries) != 7 {
+		t.Fatalf("uidlist V%d with %d lines, want V1796619891 and 7 (5 from Dovecot, the late delivery, the append)", ul.uidValidity, len(ul.entries))
+	}
+	for _, want := range []uint32{6, uid} {
+		base := byUID[want]
+		names, _ := filepath.Glob(filepath.Join(md, "cur", base+":2,*"))
+		if base == "" || len(names) != 1 {
+			t.Errorf("uidlist line for UID %d names %q, which is not one file in cur/ (%q)", want, base, names)
 		}
 	}
 }

@@ -116,6 +116,11 @@ type mboxTx struct {
 	// fresh is set when this transaction created the mailbox's state;
 	// fromDovecot when that state came from Dovecot's files (dovecot.go).
 	fresh, fromDovecot bool
+	// dovecotUIDList is the version of the dovecot-uidlist this mailbox
+	// keeps current (-1 none, 0 not looked up yet); dovecotLines holds
+	// the lines this transaction adds to it once it commits (dovecot.go).
+	dovecotUIDList int8
+	dovecotLines   []byte
 	// expungeLimit trims the expunge log beyond this many entries (0: never).
 	expungeLimit uint64
 }
@@ -275,6 +280,7 @@ func (m *mboxTx) insert(r *msgRec) error {
 	r.uid = m.meta.uidNext
 	m.meta.uidNext++
 	r.modSeq = m.nextModSeq()
+	m.noteDovecotUID(r)
 	return m.put(r)
 }
 
