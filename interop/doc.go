@@ -9,7 +9,10 @@
 //   - mbsync from Debian's isync, syncing a 1,000-message Maildir both
 //     ways (mbsync_test.go);
 //   - Postfix, a private instance delivering SMTP mail for
-//     user+folder@domain through LMTP (postfix_test.go; needs root).
+//     user+folder@domain through LMTP (postfix_test.go; needs root);
+//   - Dovecot, a private instance whose Maildir mbsync, offlineimap and
+//     interimap sync before Dormouse takes it over (dovecot_test.go;
+//     needs root).
 //
 // A test whose client is not installed skips, unless REQUIRE_INTEROP=1 is
 // set in the environment, when it fails instead.
