@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
@@ -73,7 +74,7 @@ service stats {
 var takeoverBoxes = []struct {
 	name string
 	n    int
-}{{"INBOX", 360}, {"Sent", 90}, {"Lists/go", 120}}
+}{{"INBOX", 340}, {"Sent", 90}, {"Lists/go", 120}, {"Entwürfe", 20}}
 
 // takeoverFlags gives message i of a mailbox its first flags: system
 // flags and keywords, some none at all.
@@ -94,8 +95,8 @@ func takeoverFlags(i int) []imap.Flag {
 }
 
 // TestDovecotTakeover: Dovecot (Debian's dovecot-imapd, a private
-// instance) serves a Maildir with 570 messages in three mailboxes, flags
-// and keywords; mbsync, offlineimap and interimap (QRESYNC) sync it, flags
+// instance) serves a Maildir with 570 messages in four mailboxes (one
+// named in modified UTF-7 on disk), flags and keywords; mbsync, offlineimap and interimap (QRESYNC) sync it, flags
 // and keywords change on the server, they sync again. Dovecot stops and
 // Dormouse starts on the same Maildir: every mailbox must keep its
 // UIDVALIDITY, UIDNEXT, every UID with its flags and keywords, the
@@ -183,6 +184,9 @@ func TestDovecotTakeover(t *testing.T) {
 		localBefore[i] = c.local(t)
 	}
 	dm.Close()
+	// The operator's one step back: folder names Dormouse keeps in UTF-8
+	// go back to modified UTF-7, as Dovecot names them.
+	renameFoldersToMUTF7(t, filepath.Join(dm.DataDir, "users", "alice", "Maildir"))
 	dc2 := startDovecot(t, dovecotBin, filepath.Join(dm.DataDir, "users", "alice"))
 	dc2Srv := serverAt(t, dc2.addr, dm.Alice)
 	back := snapshotServer(t, dc2Srv)
@@ -191,6 +195,33 @@ func TestDovecotTakeover(t *testing.T) {
 	compareServers(t, "Dormouse", served, "Dovecot again", back, false)
 	resyncUnchanged(t, clients, localBefore, dc2Srv, back, "Dovecot again")
 	t.Logf("takeover test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// renameFoldersToMUTF7 renames the Maildir++ folders of md whose names
+// are not ASCII to their modified UTF-7 spelling, as the operator does
+// before Dovecot serves a Maildir Dormouse served (docs: "Operations:
+// Dovecot takeover").
+func renameFoldersToMUTF7(t *testing.T, md string) {
+	t.Helper()
+	ents, err := os.ReadDir(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(n, ".") {
+			continue
+		}
+		levels := strings.Split(n[1:], ".")
+		for i, l := range levels {
+			levels[i] = imapwire.EncodeMUTF7(l)
+		}
+		if to := "." + strings.Join(levels, "."); to != n {
+			if err := os.Rename(filepath.Join(md, n), filepath.Join(md, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // resyncUnchanged syncs each client with srv, whose state is st, and
@@ -225,6 +256,7 @@ func changeOnDormouse(t *testing.T, srv *server) int {
 	t.Helper()
 	c := dialGoIMAP(t, srv, "dormouse-changer", nil)
 	defer func() { c.Logout().Wait() }()
+	enableRev2(t, c)
 	added := 0
 	for _, b := range takeoverBoxes {
 		for i := b.n; i < b.n+3; i++ {
@@ -372,7 +404,13 @@ func (d *dovecotInstance) log() string {
 
 // takeoverID is the Message-ID (without brackets) of message i of box.
 func takeoverID(box string, i int) string {
-	return fmt.Sprintf("dt-%s-%04d@interop.test", strings.ReplaceAll(box, "/", "-"), i)
+	label := strings.Map(func(r rune) rune {
+		if r < 'A' || r > 'z' {
+			return '-'
+		}
+		return r
+	}, box)
+	return fmt.Sprintf("dt-%s-%04d@interop.test", label, i)
 }
 
 // fillDovecot creates the mailboxes, subscribes them, appends the
@@ -448,6 +486,20 @@ func changeOnServer(t *testing.T, srv *server) {
 	c.Logout().Wait()
 }
 
+// enableRev2 enables IMAP4rev2 when the server offers it: go-imap
+// v2.0.0-beta.8 then sends mailbox names in UTF-8 (as it does as soon as
+// the capability is offered, enabled or not), which a server only
+// accepts once it is enabled.
+func enableRev2(t *testing.T, c *imapclient.Client) {
+	t.Helper()
+	if !c.Caps().Has(imap.CapIMAP4rev2) {
+		return
+	}
+	if _, err := c.Enable(imap.CapIMAP4rev2).Wait(); err != nil {
+		t.Fatalf("ENABLE IMAP4rev2: %v", err)
+	}
+}
+
 // listDelim returns the server's hierarchy delimiter.
 func listDelim(t *testing.T, c *imapclient.Client) string {
 	t.Helper()
@@ -481,6 +533,7 @@ func snapshotServer(t *testing.T, srv *server) *serverState {
 	t.Helper()
 	c := dialGoIMAP(t, srv, "snapshot", nil)
 	defer func() { c.Logout().Wait() }()
+	enableRev2(t, c)
 	st := &serverState{boxes: map[string]*boxState{}}
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {
@@ -499,20 +552,15 @@ func snapshotServer(t *testing.T, srv *server) *serverState {
 			continue
 		}
 		name := strings.ReplaceAll(l.Mailbox, string(l.Delim), "/")
-		sd, err := c.Status(l.Mailbox, &imap.StatusOptions{UIDValidity: true, UIDNext: true, NumMessages: true, HighestModSeq: true}).Wait()
+		sd, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true, CondStore: true}).Wait()
 		if err != nil {
-			t.Fatalf("STATUS %s: %v", l.Mailbox, err)
+			t.Fatalf("EXAMINE %s: %v", l.Mailbox, err)
 		}
-		b := &boxState{uidValidity: sd.UIDValidity, uidNext: uint32(sd.UIDNext), highestModSeq: sd.HighestModSeq, msgs: map[imap.UID]msgState{}}
-		if sd.NumMessages != nil {
-			b.messages = *sd.NumMessages
-		}
+		b := &boxState{uidValidity: sd.UIDValidity, uidNext: uint32(sd.UIDNext), messages: sd.NumMessages,
+			highestModSeq: sd.HighestModSeq, msgs: map[imap.UID]msgState{}}
 		st.boxes[name] = b
 		if b.messages == 0 {
 			continue
-		}
-		if _, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			t.Fatalf("EXAMINE %s: %v", l.Mailbox, err)
 		}
 		bufs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
 		if err != nil {
@@ -768,7 +816,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // readMaildirTree reads every Maildir folder under root (sep between the
-// levels of a folder's name, "INBOX" for the root's INBOX folder):
+// levels of a folder's name, in modified UTF-7):
 // mailbox → Message-ID → system flags of each copy.
 func readMaildirTree(t *testing.T, root, sep string) map[string]map[string][]string {
 	t.Helper()
@@ -782,11 +830,15 @@ func readMaildirTree(t *testing.T, root, sep string) map[string]map[string][]str
 		if err != nil {
 			return err
 		}
-		name := strings.ReplaceAll(rel, sep, "/")
-		if sep != "/" {
-			name = strings.ReplaceAll(rel, string(filepath.Separator), "/")
-			name = strings.ReplaceAll(name, sep, "/")
+		// The clients keep the names as the server sent them, in
+		// modified UTF-7.
+		levels := strings.Split(strings.ReplaceAll(filepath.ToSlash(rel), sep, "/"), "/")
+		for i, l := range levels {
+			if d, err := imapwire.DecodeMUTF7(l); err == nil {
+				levels[i] = d
+			}
 		}
+		name := strings.Join(levels, "/")
 		box := map[string][]string{}
 		for id, fs := range readMaildir(t, md) {
 			for _, f := range fs {

@@ -9,6 +9,7 @@ package maildir
 //	dovecot.index.log      per folder: Dovecot's transaction log, whose
 //	                       header and records give the HIGHESTMODSEQ it reached
 //	subscriptions          in the Maildir root: subscribed mailboxes
+//	.Entw&APw-rfe          folder names in modified UTF-7, renamed to UTF-8
 //	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
 //
 // They are read once, when a mailbox gets its index state (createMbox) and
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/dormouse/dormouse/imapwire"
 )
 
 // Names of Dovecot's files in a Maildir folder.
@@ -239,13 +242,66 @@ func parseDovecotSubscriptions(r io.Reader) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		name, err := canonicalName(strings.ReplaceAll(line, sep, "/"))
-		if err != nil {
+		name, ok := dovecotName(strings.Split(line, sep))
+		if !ok {
 			continue
 		}
 		out = append(out, name)
 	}
 	return out, sc.Err()
+}
+
+// dovecotName turns the levels of a name as Dovecot keeps it, in
+// modified UTF-7 (its default for Maildir folder names and
+// subscriptions), into a canonical mailbox name. A level that is not
+// valid modified UTF-7 (Dovecot set to keep UTF-8) is taken as it is.
+func dovecotName(levels []string) (string, bool) {
+	out := make([]string, len(levels))
+	for i, l := range levels {
+		out[i] = l
+		if d, err := imapwire.DecodeMUTF7(l); err == nil {
+			out[i] = d
+		}
+	}
+	name, err := canonicalName(strings.Join(out, "/"))
+	return name, err == nil
+}
+
+// renameDovecotFolders gives the folders Dovecot named in modified UTF-7
+// (".Entw&APw-rfe") the UTF-8 names Dormouse uses (".Entwürfe"), so that
+// clients see the names they knew; their index state, if any, goes with
+// the old name.
+func (u *userState) renameDovecotFolders(tx *bolt.Tx) error {
+	ents, err := os.ReadDir(u.maildir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		old := e.Name()
+		if !e.IsDir() || len(old) < 2 || old[0] != '.' || !strings.Contains(old, "&") {
+			continue
+		}
+		name, ok := dovecotName(strings.Split(old[1:], "."))
+		if !ok || dirName(name) == old || !isMaildir(filepath.Join(u.maildir, old)) {
+			continue
+		}
+		to := filepath.Join(u.maildir, dirName(name))
+		if exists(to) {
+			u.s.log.Warn("Dovecot takeover: folder not renamed to UTF-8, the name is taken",
+				"user", u.name, "folder", old, "mailbox", name)
+			continue
+		}
+		if err := os.Rename(filepath.Join(u.maildir, old), to); err != nil {
+			return fmt.Errorf("rename %s: %w", old, err)
+		}
+		if oldName, ok := nameFromDir(old); ok {
+			if err := dropMbox(tx, oldName); err != nil {
+				return err
+			}
+		}
+		u.s.log.Info("Dovecot takeover: folder renamed from modified UTF-7", "user", u.name, "from", old, "mailbox", name)
+	}
+	return nil
 }
 
 // dovecotLastUIDValidity returns the last UIDVALIDITY Dovecot gave out for
@@ -548,8 +604,8 @@ func (u *userState) noteUIDValidity(tx *bolt.Tx, v uint32) error {
 }
 
 // takeOverDovecotUser takes over what Dovecot kept for the whole user, once:
-// its subscriptions (added to any already there) and the last UIDVALIDITY
-// it gave out. A Maildir without Dovecot's files costs a read transaction
+// folder names in modified UTF-7, its subscriptions (added to any already
+// there) and the last UIDVALIDITY it gave out. A Maildir without Dovecot's files costs a read transaction
 // and a stat or two each time the index opens, and writes nothing.
 func (u *userState) takeOverDovecotUser() error {
 	if u.dovecotChecked.Load() {
@@ -579,6 +635,9 @@ func (u *userState) takeOverDovecotUser() error {
 		}
 	}
 	err := u.update(func(tx *bolt.Tx) error {
+		if err := u.renameDovecotFolders(tx); err != nil {
+			return err
+		}
 		b := tx.Bucket(bktSubs)
 		for _, n := range subs {
 			if err := b.Put([]byte(n), nil); err != nil {

@@ -139,6 +139,7 @@ func TestParseDovecotSubscriptions(t *testing.T) {
 		{name: "v2 from Dovecot 2.3", text: string(dovecotFixture(t, "subscriptions")), want: []string{"Lists/go", "INBOX", "Sent"}},
 		{name: "v1", text: string(dovecotFixture(t, "subscriptions-v1")), want: []string{"INBOX", "Lists/go", "Archive/2024"}},
 		{name: "inbox in any case", text: "V\t2\n\ninbox\n", want: []string{"INBOX"}},
+		{name: "modified UTF-7", text: "V\t2\n\nEntw&APw-rfe\nCaf&AOk-\tMen&APo-\nR&D\n", want: []string{"Entwürfe", "Café/Menú", "R&D"}},
 		{name: "unknown version", text: "V\t3\n\nx\n", wantErr: true},
 		{name: "empty", text: "", want: nil},
 	}
@@ -278,6 +279,22 @@ func TestDovecotTakeover(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(md, "dovecot-uidvalidity."+strconv.FormatUint(uint64(time.Now().Unix()+1000), 16)), nil, 0o400); err != nil {
 		t.Fatal(err)
 	}
+	// A folder Dovecot named in modified UTF-7, subscribed.
+	drafts := filepath.Join(md, ".Entw&APw-rfe")
+	if err := makeMaildir(drafts, true, true); err != nil {
+		t.Fatal(err)
+	}
+	for n, c := range map[string]string{"dovecot-uidlist": "3 V77 N3 Gx\n2 :x.host,S=12\n", "cur/x.host,S=12:2,S": "Subject: x\n\n"} {
+		if err := os.WriteFile(filepath.Join(drafts, n), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sf, err := os.OpenFile(filepath.Join(md, "subscriptions"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf.WriteString("Entw&APw-rfe\n")
+	sf.Close()
 	u := testUser(t, s, "alice")
 
 	type msgWant struct {
@@ -297,6 +314,9 @@ func TestDovecotTakeover(t *testing.T) {
 		}},
 		{"Lists/go", mailstore.Status{Messages: 2, UIDNext: 3, UIDValidity: 1796619890, HighestModSeq: 3}, []msgWant{
 			{1, []string{}}, {2, []string{}},
+		}},
+		{"Entwürfe", mailstore.Status{Messages: 1, UIDNext: 3, UIDValidity: 77, HighestModSeq: 1}, []msgWant{
+			{2, []string{`\Seen`}},
 		}},
 	}
 	for _, tt := range tests {
@@ -325,7 +345,7 @@ func TestDovecotTakeover(t *testing.T) {
 			if tt.mailbox == "INBOX" && (err != nil || len(ch.Changed) != 1 || ch.Changed[0].UID != 6) {
 				t.Fatalf("changes since 17: %+v, %v; want the late delivery only", ch, err)
 			}
-			if _, err := m.ChangesSince(ctx, 2); err == nil {
+			if _, err := m.ChangesSince(ctx, 0); err == nil && tt.status.HighestModSeq > 1 {
 				t.Fatal("changes since a MODSEQ before the takeover: want ErrExpungeLogShort (all UIDs missing are reported)")
 			}
 		})
@@ -341,7 +361,7 @@ func TestDovecotTakeover(t *testing.T) {
 			subs = append(subs, b.Name)
 		}
 	}
-	if want := []string{"INBOX", "Lists/go", "Sent"}; !reflect.DeepEqual(subs, want) {
+	if want := []string{"INBOX", "Entwürfe", "Lists/go", "Sent"}; !reflect.DeepEqual(subs, want) {
 		t.Fatalf("subscribed %q, want %q", subs, want)
 	}
 
