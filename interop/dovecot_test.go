@@ -173,7 +173,7 @@ func TestDovecotTakeover(t *testing.T) {
 	// serves, the clients sync, Dormouse stops and Dovecot starts on the
 	// Maildir again. Dormouse kept each dovecot-uidlist current, so Dovecot
 	// must show the messages under the UIDs the clients know.
-	added := changeOnDormouse(t, dmSrv)
+	added := changeOnDormouse(t, dmSrv, filepath.Join(dm.DataDir, "users", "alice", "Maildir"))
 	for _, c := range clients {
 		if n := c.sync(t, dmSrv, "sync with Dormouse after new mail"); n != added {
 			t.Errorf("%s downloaded %d messages, want the %d new ones", c.name, n, added)
@@ -250,10 +250,17 @@ func resyncUnchanged(t *testing.T, clients []*syncClient, localBefore []map[stri
 
 // changeOnDormouse appends messages (system flags only: keywords Dormouse
 // sets are not written into file names, so Dovecot would not see them)
-// and changes system flags, as the user's other devices would; it
-// returns how many messages it appended.
-func changeOnDormouse(t *testing.T, srv *server) int {
+// and changes system flags, as the user's other devices would, and an
+// MDA delivers a file into the INBOX of Maildir md whose name sorts
+// before the others (Dovecot numbers files it finds in name order: only
+// the uidlist makes it give this one the UID Dormouse gave it). It
+// returns how many messages arrived.
+func changeOnDormouse(t *testing.T, srv *server, md string) int {
 	t.Helper()
+	id := takeoverID("INBOX", 9999)
+	msg := simpleMessage(strings.TrimSuffix(id, "@interop.test"), "delivered", "Body.")
+	tmp := filepath.Join(md, "tmp", "1000000000.M1P1.mda")
+	writeFile(t, tmp, msg)
 	c := dialGoIMAP(t, srv, "dormouse-changer", nil)
 	defer func() { c.Logout().Wait() }()
 	enableRev2(t, c)
@@ -276,7 +283,10 @@ func changeOnDormouse(t *testing.T, srv *server) int {
 			t.Fatalf("UID STORE +\\Flagged in %s: %v", b.name, err)
 		}
 	}
-	return added
+	if err := os.Rename(tmp, filepath.Join(md, "new", filepath.Base(tmp))); err != nil {
+		t.Fatal(err)
+	}
+	return added + 1
 }
 
 // serverAt describes an IMAP server for the helpers that take a *server.
