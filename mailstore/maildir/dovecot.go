@@ -10,6 +10,9 @@ package maildir
 //	                       header and records give the HIGHESTMODSEQ it reached
 //	subscriptions          in the Maildir root: subscribed mailboxes
 //	.Entw&APw-rfe          folder names in modified UTF-7, renamed to UTF-8
+//
+// A folder taken over gets a file of Dormouse's, dormouse-dovecot-takeover
+// (takeOverDovecot).
 //	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
 //
 // They are read once, when a mailbox gets its index state (createMbox) and
@@ -42,6 +45,9 @@ const (
 	dovecotLogFile      = "dovecot.index.log"
 	dovecotSubsFile     = "subscriptions"
 	dovecotUIDValidity  = "dovecot-uidvalidity"
+	// takeoverMarkFile, in a folder Dormouse took over, holds the
+	// HIGHESTMODSEQ Dovecot had reached then.
+	takeoverMarkFile = "dormouse-dovecot-takeover"
 )
 
 // keyDovecotUIDList marks, in a mailbox's bucket, a mailbox taken over
@@ -510,6 +516,16 @@ func (m *mboxTx) takeOverDovecot() (bool, error) {
 		}
 	}
 	modseq := max(u.dovecotHighestModSeq(m.dir), 1)
+	// An index lost after a takeover must not take over again: Dormouse
+	// has given out MODSEQs above Dovecot's since, and clients hold them.
+	// The mark left at the takeover says so, unless Dovecot has served
+	// the folder since and moved its MODSEQ on.
+	mark := filepath.Join(m.dir, takeoverMarkFile)
+	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == strconv.FormatUint(modseq, 10) {
+		u.s.log.Warn("Dovecot takeover: Dormouse served this mailbox since and its index state was lost; it gets a new UIDVALIDITY",
+			"user", u.name, "mailbox", m.meta.name)
+		return false, nil
+	}
 
 	// The files on disk, by base name; cur/ wins over new/.
 	type found struct{ sub, name string }
@@ -568,6 +584,11 @@ func (m *mboxTx) takeOverDovecot() (bool, error) {
 	}
 	if err := m.b.Put(keyDovecotUIDList, []byte{byte(ul.version)}); err != nil {
 		return false, err
+	}
+	// Before the commit: a failed commit then costs a new UIDVALIDITY at
+	// the next try, never a MODSEQ that goes back.
+	if err := writeFileAtomic(mark, []byte(strconv.FormatUint(modseq, 10)+"\n"), !u.s.opts.NoSync); err != nil {
+		return false, fmt.Errorf("dovecot takeover of %s: %w", m.meta.name, err)
 	}
 	m.meta.uidValidity = ul.uidValidity
 	m.meta.uidNext = max(ul.nextUID, highest+1, 1)

@@ -26,7 +26,7 @@ func dovecotFixture(t *testing.T, path string) []byte {
 }
 
 // fixtureLog decodes a transaction log kept as `xxd` output.
-func fixtureLog(t *testing.T, path string) []byte {
+func dovecotFixtureLog(t *testing.T, path string) []byte {
 	t.Helper()
 	var out []byte
 	for _, line := range strings.Split(string(dovecotFixture(t, path)), "\n") {
@@ -184,7 +184,7 @@ func TestDovecotLastUIDValidity(t *testing.T) {
 }
 
 func TestDovecotLogModSeq(t *testing.T) {
-	inbox := fixtureLog(t, "inbox/dovecot.index.log.hex")
+	inbox := dovecotFixtureLog(t, "inbox/dovecot.index.log.hex")
 	// A log that announces a MODSEQ_UPDATE record setting 1000.
 	withUpdate := append([]byte(nil), inbox...)
 	withUpdate = append(withUpdate, 0x80, 0x80, 0x80, 0x85, 0x00, 0x80, 0x00, 0x10) // 20 bytes, MODSEQ_UPDATE|EXTERNAL
@@ -198,7 +198,7 @@ func TestDovecotLogModSeq(t *testing.T) {
 	}{
 		// What Dovecot answered to STATUS (testdata/dovecot/README.md).
 		{name: "INBOX", log: inbox, want: 17, wantExact: true},
-		{name: "Lists.go", log: fixtureLog(t, "lists.go/dovecot.index.log.hex"), want: 3, wantExact: true},
+		{name: "Lists.go", log: dovecotFixtureLog(t, "lists.go/dovecot.index.log.hex"), want: 3, wantExact: true},
 		{name: "a record being written", log: append(append([]byte(nil), inbox...), 0, 0, 0, 0, 4, 0, 0, 0), want: 17, wantExact: true},
 		{name: "cut in a record", log: inbox[:len(inbox)-4], want: 17, wantExact: false},
 		{name: "modseq update", log: withUpdate, want: 1000, wantExact: true},
@@ -241,7 +241,7 @@ func dovecotMaildir(t *testing.T, root string) string {
 				}
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, dovecotLogFile), fixtureLog(t, f.fixtures+"/dovecot.index.log.hex"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, dovecotLogFile), dovecotFixtureLog(t, f.fixtures+"/dovecot.index.log.hex"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		for _, sub := range []string{"cur", "new"} {
@@ -411,5 +411,69 @@ func TestDovecotTakeover(t *testing.T) {
 		if base == "" || len(names) != 1 {
 			t.Errorf("uidlist line for UID %d names %q, which is not one file in cur/ (%q)", want, base, names)
 		}
+	}
+}
+
+// TestDovecotTakeoverIndexLost: an index lost after a takeover is rebuilt
+// with a new UIDVALIDITY, as any lost index is, rather than taken over
+// from Dovecot's files again: Dormouse has given out MODSEQs above
+// Dovecot's since, and a second takeover would start below them. Once
+// Dovecot has served the folder again (its MODSEQ moved on), Dormouse
+// takes it over again.
+func TestDovecotTakeoverIndexLost(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	md := dovecotMaildir(t, root)
+	status := func() mailstore.Status {
+		t.Helper()
+		s, err := Open(root, Options{NoSync: true, Logger: discardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		u, err := s.User(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Close()
+		m, err := u.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		mustAppend(t, m, msg("more")) // Dormouse's MODSEQs move past Dovecot's
+		st, err := u.Status(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	loseIndex := func() {
+		t.Helper()
+		if err := os.Remove(filepath.Join(root, "users", "alice", indexFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := status()
+	if first.UIDValidity != 1796619891 {
+		t.Fatalf("first open: UIDVALIDITY %d, want Dovecot's", first.UIDValidity)
+	}
+	loseIndex()
+	if again := status(); again.UIDValidity == first.UIDValidity {
+		t.Fatalf("after the index was lost: UIDVALIDITY %d again, HIGHESTMODSEQ %d (was %d): taken over twice",
+			again.UIDValidity, again.HighestModSeq, first.HighestModSeq)
+	}
+
+	// Dovecot serves the Maildir again: its log grows by a record that
+	// moves its MODSEQ (an append).
+	log := dovecotFixtureLog(t, "inbox/dovecot.index.log.hex")
+	log = append(log, 0x80, 0x80, 0x80, 0x84, 0x02, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0) // 16 bytes, APPEND|EXTERNAL
+	if err := os.WriteFile(filepath.Join(md, dovecotLogFile), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loseIndex()
+	if back := status(); back.UIDValidity != 1796619891 || back.HighestModSeq < 18 {
+		t.Fatalf("after Dovecot served again: UIDVALIDITY %d HIGHESTMODSEQ %d, want Dovecot's UIDVALIDITY and 18 or more", back.UIDValidity, back.HighestModSeq)
 	}
 }
