@@ -248,9 +248,8 @@ func resyncUnchanged(t *testing.T, clients []*syncClient, localBefore []map[stri
 	}
 }
 
-// changeOnDormouse appends messages (system flags only: keywords Dormouse
-// sets are not written into file names, so Dovecot would not see them)
-// and changes system flags, as the user's other devices would, and an
+// changeOnDormouse appends messages and changes flags and keywords, as
+// the user's other devices would, and an
 // MDA delivers a file into the INBOX of Maildir md whose name sorts
 // before the others (Dovecot numbers files it finds in name order: only
 // the uidlist makes it give this one the UID Dormouse gave it). It
@@ -269,7 +268,7 @@ func changeOnDormouse(t *testing.T, srv *server, md string) int {
 		for i := b.n; i < b.n+3; i++ {
 			id := takeoverID(b.name, i)
 			msg := simpleMessage(strings.TrimSuffix(id, "@interop.test"), fmt.Sprintf("%s %d", b.name, i), "Body.")
-			appendMsg(t, c, b.name, msg, &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+			appendMsg(t, c, b.name, msg, &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, "todo", "dormouse"}})
 			added++
 		}
 		if _, err := c.Select(b.name, nil).Wait(); err != nil {
@@ -279,8 +278,15 @@ func changeOnDormouse(t *testing.T, srv *server, md string) int {
 		for i := 3; i < b.n; i += 13 {
 			flagged.AddNum(imap.UID(i + 1))
 		}
-		if err := c.Store(flagged, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		if err := c.Store(flagged, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged, "urgent"}}, nil).Close(); err != nil {
 			t.Fatalf("UID STORE +\\Flagged in %s: %v", b.name, err)
+		}
+		var relabel imap.UIDSet
+		for i := 0; i < b.n; i += 6 {
+			relabel.AddNum(imap.UID(i + 1))
+		}
+		if err := c.Store(relabel, &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{"$Label1"}}, nil).Close(); err != nil {
+			t.Fatalf("UID STORE -$Label1 in %s: %v", b.name, err)
 		}
 	}
 	if err := os.Rename(tmp, filepath.Join(md, "new", filepath.Base(tmp))); err != nil {

@@ -206,7 +206,7 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		var cs changeSet
 		names := make([]string, len(sts))
 		for i, st := range sts {
-			name := fileName(st.base, "", st.flags.sys)
+			name := fileName(st.base, m.dovecotInfo("", st.flags.keywords), st.flags.sys)
 			names[i] = name
 			r := msgRec{
 				internal: st.date.UnixNano(),

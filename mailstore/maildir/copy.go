@@ -86,7 +86,7 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 			if s, w, ok := sizesFromBase(base); ok {
 				newBase = fmt.Sprintf("%s,S=%d,W=%d", newBase, s, w)
 			}
-			name := fileName(newBase, info, r.flags.sys)
+			name := fileName(newBase, dst.dovecotInfo(info, r.flags.keywords), r.flags.sys)
 			if err := linkOrCopy(filepath.Join(srcCur, r.file), filepath.Join(dstCur, name), filepath.Join(dst.dir, "tmp"), u.s.opts.NoSync); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					continue // gone on disk; the watcher expunges it

@@ -16,10 +16,12 @@ package maildir
 //	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
 //
 // They are read once, when a mailbox gets its index state (createMbox) and
-// when a user is first opened. Dormouse never removes them and writes
-// only to the uidlist of a mailbox it took over: a line for each UID it
-// gives out, as Dovecot itself adds them, so that Dovecot started on the
-// Maildir again finds every message under the UID clients know.
+// when a user is first opened. Dormouse never removes them. In a mailbox
+// it took over it keeps the uidlist and keywords current: a line for each
+// UID it gives out, as Dovecot itself adds them, and file names whose
+// letters stand for the message's keywords, so that Dovecot started on the
+// Maildir again finds every message under the UID clients know, with its
+// flags and keywords.
 
 import (
 	"bufio"
@@ -678,16 +680,89 @@ func (u *userState) takeOverDovecotUser() error {
 	return nil
 }
 
-// noteDovecotUID queues the uidlist line of a message given a UID, if the
-// mailbox keeps a dovecot-uidlist current.
-func (m *mboxTx) noteDovecotUID(r *msgRec) {
+// keepsDovecotFiles reports whether the mailbox was taken over from
+// Dovecot: its dovecot-uidlist and its files' keyword letters are kept
+// current.
+func (m *mboxTx) keepsDovecotFiles() bool {
 	if m.dovecotUIDList == 0 {
 		m.dovecotUIDList = -1
 		if v := m.b.Get(keyDovecotUIDList); len(v) == 1 && v[0] > 0 {
 			m.dovecotUIDList = int8(v[0])
 		}
 	}
-	if m.dovecotUIDList < 0 {
+	return m.dovecotUIDList > 0
+}
+
+// dovecotInfo returns a file name's info with its keyword letters (a-z)
+// standing for kws through the folder's dovecot-keywords, in a mailbox
+// taken over from Dovecot, so that Dovecot would read the same keywords;
+// a keyword the file does not list yet gets the next free letter there.
+// Elsewhere, and for a keyword beyond the 26 letters (Dovecot keeps those
+// only in its index), info is returned as it was.
+func (m *mboxTx) dovecotInfo(info string, kws []string) string {
+	if !m.keepsDovecotFiles() {
+		return info
+	}
+	if m.dovecotKeywords == nil {
+		m.dovecotKeywords = new(dovecotKeywords)
+		if f, err := os.Open(filepath.Join(m.dir, dovecotKeywordsFile)); err == nil {
+			*m.dovecotKeywords, _ = parseDovecotKeywords(f)
+			f.Close()
+		}
+	}
+	kw := m.dovecotKeywords
+	var b []byte
+	for i := 0; i < len(info); i++ {
+		if c := info[i]; c < 'a' || c > 'z' {
+			b = append(b, c)
+		}
+	}
+	for _, k := range kws {
+		free := -1
+		found := false
+		for i, name := range kw {
+			if strings.EqualFold(name, k) {
+				b = append(b, byte('a'+i))
+				found = true
+				break
+			}
+			if name == "" && free < 0 {
+				free = i
+			}
+		}
+		if found || free < 0 || !validKeyword(k) {
+			continue
+		}
+		if err := m.addDovecotKeyword(free, k); err != nil {
+			m.u.s.log.Warn("Dovecot takeover: dovecot-keywords not kept current",
+				"user", m.u.name, "mailbox", m.meta.name, "err", err)
+			continue
+		}
+		kw[free] = k
+		b = append(b, byte('a'+free))
+	}
+	return string(b)
+}
+
+// addDovecotKeyword appends "<n> <keyword>" to the folder's
+// dovecot-keywords (made if missing), at once: a letter defined by a
+// transaction that then fails is merely unused.
+func (m *mboxTx) addDovecotKeyword(n int, k string) error {
+	f, err := os.OpenFile(filepath.Join(m.dir, dovecotKeywordsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d %s\n", n, k)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// noteDovecotUID queues the uidlist line of a message given a UID, if the
+// mailbox keeps a dovecot-uidlist current.
+func (m *mboxTx) noteDovecotUID(r *msgRec) {
+	if !m.keepsDovecotFiles() {
 		return
 	}
 	if len(m.dovecotLines) == 0 {

@@ -412,6 +412,58 @@ func TestDovecotTakeover(t *testing.T) {
 			t.Errorf("uidlist line for UID %d names %q, which is not one file in cur/ (%q)", want, base, names)
 		}
 	}
+
+	// Keywords go into file names as Dovecot's letters, a new keyword
+	// into dovecot-keywords, so that Dovecot would read them back.
+	if _, _, err := inbox.StoreFlags(ctx, []uint32{2}, mailstore.FlagsRemove, []string{"custom2"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := inbox.StoreFlags(ctx, []uint32{2}, mailstore.FlagsAdd, []string{"NewKW", "$Important"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	kwUID := mustAppend(t, inbox, msg("with a keyword"), "kw3", `\Seen`)
+	kb, err := os.ReadFile(filepath.Join(md, dovecotKeywordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kw, err := parseDovecotKeywords(strings.NewReader(string(kb)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		uid  uint32
+		want []string
+	}{{2, []string{"$Important", "NewKW"}}, {kwUID, []string{"kw3"}}} {
+		names, _ := filepath.Glob(filepath.Join(md, "cur", byUIDBase(t, md, c.uid)+":2,*"))
+		if len(names) != 1 {
+			t.Fatalf("UID %d: files %q", c.uid, names)
+		}
+		_, info := splitInfo(filepath.Base(names[0]))
+		if got := kw.keywordsFromInfo(info); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("UID %d: file %s reads as keywords %q through dovecot-keywords, want %q", c.uid, filepath.Base(names[0]), got, c.want)
+		}
+	}
+}
+
+// byUIDBase returns the base name the INBOX's dovecot-uidlist gives uid.
+func byUIDBase(t *testing.T, md string, uid uint32) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(md, dovecotUIDListFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ul, err := parseDovecotUIDList(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ul.entries {
+		if e.uid == uid {
+			return e.base
+		}
+	}
+	t.Fatalf("UID %d not in the uidlist", uid)
+	return ""
 }
 
 // TestDovecotTakeoverIndexLost: an index lost after a takeover is rebuilt

@@ -119,8 +119,9 @@ type mboxTx struct {
 	// dovecotUIDList is the version of the dovecot-uidlist this mailbox
 	// keeps current (-1 none, 0 not looked up yet); dovecotLines holds
 	// the lines this transaction adds to it once it commits (dovecot.go).
-	dovecotUIDList int8
-	dovecotLines   []byte
+	dovecotUIDList  int8
+	dovecotLines    []byte
+	dovecotKeywords *dovecotKeywords // read on first use
 	// expungeLimit trims the expunge log beyond this many entries (0: never).
 	expungeLimit uint64
 }

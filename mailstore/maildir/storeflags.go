@@ -11,7 +11,8 @@ import (
 )
 
 // StoreFlags changes flags; all messages changed by one call share one new
-// MODSEQ (RFC 7162 3.1.3 allows it). System flag changes rename the file.
+// MODSEQ (RFC 7162 3.1.3 allows it). System flag changes rename the file
+// (and keyword changes, in a mailbox taken over from Dovecot).
 func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailstore.StoreOp, flags []string, unchangedSince uint64) (changed []mailstore.Message, failed []uint32, err error) {
 	ch := parseFlags(flags)
 	var renamed [][2]string
@@ -44,9 +45,11 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 			}
 			nr := r
 			nr.flags, nr.modSeq = nf, ms
-			if nf.sys != r.flags.sys {
-				base, info := splitInfo(r.file)
-				nr.file = fileName(base, info, nf.sys)
+			// A mailbox taken over from Dovecot keeps keywords in file
+			// names too (dovecotInfo).
+			base, info := splitInfo(r.file)
+			if name := fileName(base, m.dovecotInfo(info, nf.keywords), nf.sys); nf.sys != r.flags.sys || (name != r.file && m.keepsDovecotFiles()) {
+				nr.file = name
 				if err := os.Rename(filepath.Join(cur, r.file), filepath.Join(cur, nr.file)); err != nil {
 					if errors.Is(err, os.ErrNotExist) {
 						continue // removed on disk; the watcher expunges it
