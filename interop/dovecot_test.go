@@ -249,45 +249,28 @@ func resyncUnchanged(t *testing.T, clients []*syncClient, localBefore []map[stri
 }
 
 // changeOnDormouse appends messages and changes flags and keywords, as
-// the user's other devices would, and an
-// MDA delivers a file into the INBOX of Maildir md whose name sorts
-// before the others (Dovecot numbers files it finds in name order: only
-// the uidlist makes it give this one the UID Dormouse gave it). It
-// returns how many messages arrived.
+// the user's other devices would, and an MDA delivers a file into the
+// INBOX of Maildir md whose name sorts before the others (Dovecot numbers
+// files it finds in name order: only the uidlist makes it give this one
+// the UID Dormouse gave it). It returns how many messages arrived.
 func changeOnDormouse(t *testing.T, srv *server, md string) int {
 	t.Helper()
-	id := takeoverID("INBOX", 9999)
-	msg := simpleMessage(strings.TrimSuffix(id, "@interop.test"), "delivered", "Body.")
 	tmp := filepath.Join(md, "tmp", "1000000000.M1P1.mda")
-	writeFile(t, tmp, msg)
+	writeFile(t, tmp, takeoverMessage("INBOX", 9999))
 	c := dialGoIMAP(t, srv, "dormouse-changer", nil)
 	defer func() { c.Logout().Wait() }()
 	enableRev2(t, c)
 	added := 0
 	for _, b := range takeoverBoxes {
 		for i := b.n; i < b.n+3; i++ {
-			id := takeoverID(b.name, i)
-			msg := simpleMessage(strings.TrimSuffix(id, "@interop.test"), fmt.Sprintf("%s %d", b.name, i), "Body.")
-			appendMsg(t, c, b.name, msg, &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, "todo", "dormouse"}})
+			appendMsg(t, c, b.name, takeoverMessage(b.name, i), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, "todo", "dormouse"}})
 			added++
 		}
 		if _, err := c.Select(b.name, nil).Wait(); err != nil {
 			t.Fatalf("SELECT %s: %v", b.name, err)
 		}
-		var flagged imap.UIDSet
-		for i := 3; i < b.n; i += 13 {
-			flagged.AddNum(imap.UID(i + 1))
-		}
-		if err := c.Store(flagged, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged, "urgent"}}, nil).Close(); err != nil {
-			t.Fatalf("UID STORE +\\Flagged in %s: %v", b.name, err)
-		}
-		var relabel imap.UIDSet
-		for i := 0; i < b.n; i += 6 {
-			relabel.AddNum(imap.UID(i + 1))
-		}
-		if err := c.Store(relabel, &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{"$Label1"}}, nil).Close(); err != nil {
-			t.Fatalf("UID STORE -$Label1 in %s: %v", b.name, err)
-		}
+		storeFlags(t, c, everyNth(3, 13, b.n), imap.StoreFlagsAdd, imap.FlagFlagged, "urgent")
+		storeFlags(t, c, everyNth(0, 6, b.n), imap.StoreFlagsDel, "$Label1")
 	}
 	if err := os.Rename(tmp, filepath.Join(md, "new", filepath.Base(tmp))); err != nil {
 		t.Fatal(err)
@@ -429,6 +412,29 @@ func takeoverID(box string, i int) string {
 	return fmt.Sprintf("dt-%s-%04d@interop.test", label, i)
 }
 
+// takeoverMessage is message i of box (its Message-ID takeoverID).
+func takeoverMessage(box string, i int) string {
+	return simpleMessage(strings.TrimSuffix(takeoverID(box, i), "@interop.test"), fmt.Sprintf("%s %d", box, i), "Body.")
+}
+
+// everyNth returns the UIDs first+1, first+1+step, ... up to n: the
+// messages first, first+step, ... as appended to a fresh mailbox.
+func everyNth(first, step, n int) imap.UIDSet {
+	var s imap.UIDSet
+	for i := first; i < n; i += step {
+		s.AddNum(imap.UID(i + 1))
+	}
+	return s
+}
+
+// storeFlags runs UID STORE (silent) on the selected mailbox.
+func storeFlags(t *testing.T, c *imapclient.Client, uids imap.UIDSet, op imap.StoreFlagsOp, flags ...imap.Flag) {
+	t.Helper()
+	if err := c.Store(uids, &imap.StoreFlags{Op: op, Silent: true, Flags: flags}, nil).Close(); err != nil {
+		t.Fatalf("UID STORE %v %v: %v", uids, flags, err)
+	}
+}
+
 // fillDovecot creates the mailboxes, subscribes them, appends the
 // messages with their flags and expunges a few, so that the uidlists have
 // gaps.
@@ -447,20 +453,13 @@ func fillDovecot(t *testing.T, srv *server) {
 			t.Fatalf("SUBSCRIBE %s: %v", name, err)
 		}
 		for i := range b.n {
-			id := takeoverID(b.name, i)
-			msg := simpleMessage(strings.TrimSuffix(id, "@interop.test"), fmt.Sprintf("%s %d", b.name, i), "Body.")
-			appendMsg(t, c, name, msg, &imap.AppendOptions{Flags: takeoverFlags(i)})
+			appendMsg(t, c, name, takeoverMessage(b.name, i), &imap.AppendOptions{Flags: takeoverFlags(i)})
 		}
 		if _, err := c.Select(name, nil).Wait(); err != nil {
 			t.Fatalf("SELECT %s: %v", name, err)
 		}
-		var gone imap.UIDSet
-		for i := 7; i < b.n; i += 50 {
-			gone.AddNum(imap.UID(i + 1))
-		}
-		if err := c.Store(gone, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			t.Fatalf("STORE \\Deleted in %s: %v", name, err)
-		}
+		gone := everyNth(7, 50, b.n)
+		storeFlags(t, c, gone, imap.StoreFlagsAdd, imap.FlagDeleted)
 		if err := c.UIDExpunge(gone).Close(); err != nil {
 			t.Fatalf("UID EXPUNGE in %s: %v", name, err)
 		}
@@ -479,25 +478,9 @@ func changeOnServer(t *testing.T, srv *server) {
 		if _, err := c.Select(name, nil).Wait(); err != nil {
 			t.Fatalf("SELECT %s: %v", name, err)
 		}
-		var seen, later, unwork imap.UIDSet
-		for i := 1; i < b.n; i += 9 {
-			seen.AddNum(imap.UID(i + 1))
-		}
-		for i := 2; i < b.n; i += 8 {
-			later.AddNum(imap.UID(i + 1))
-		}
-		for i := 0; i < b.n; i += 12 {
-			unwork.AddNum(imap.UID(i + 1))
-		}
-		for _, s := range []struct {
-			uids imap.UIDSet
-			op   imap.StoreFlagsOp
-			flag imap.Flag
-		}{{seen, imap.StoreFlagsAdd, imap.FlagSeen}, {later, imap.StoreFlagsAdd, "later"}, {unwork, imap.StoreFlagsDel, "work"}} {
-			if err := c.Store(s.uids, &imap.StoreFlags{Op: s.op, Silent: true, Flags: []imap.Flag{s.flag}}, nil).Close(); err != nil {
-				t.Fatalf("UID STORE %v in %s: %v", s.flag, name, err)
-			}
-		}
+		storeFlags(t, c, everyNth(1, 9, b.n), imap.StoreFlagsAdd, imap.FlagSeen)
+		storeFlags(t, c, everyNth(2, 8, b.n), imap.StoreFlagsAdd, "later")
+		storeFlags(t, c, everyNth(0, 12, b.n), imap.StoreFlagsDel, "work")
 	}
 	c.Logout().Wait()
 }
@@ -680,44 +663,18 @@ func (c *syncClient) sync(t *testing.T, srv *server, when string) int {
 // newMbsyncClient syncs every mailbox into a local Maildir (mbsync keeps
 // system flags, not keywords).
 func newMbsyncClient(t *testing.T, bin, dir string) *syncClient {
-	home := filepath.Join(dir, "mbsync")
+	home := clientHome(t, dir, "mbsync")
 	local := filepath.Join(home, "mail")
-	if err := os.MkdirAll(local, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	log := newTranscript(t, "mbsync")
 	return &syncClient{
 		name:      "mbsync",
 		downloads: regexp.MustCompile(`UID FETCH \d+ \(BODY\.PEEK\[\]\)`),
 		run: func(t *testing.T, srv *server) string {
 			cfg := filepath.Join(home, "mbsyncrc")
-			writeFile(t, cfg, fmt.Sprintf(`IMAPAccount a
-Host %s
-Port %s
-User %s
-Pass %q
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account a
-
-MaildirStore local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel c
-Far :remote:
-Near :local:
-Patterns *
-Sync All
-Create Near
-Expunge None
-SyncState *
-`, srv.host, srv.port, srv.user, srv.pass, local, local))
-			cmd := exec.Command(bin, "-Dn", "-c", cfg, "-a")
-			cmd.Env = append(os.Environ(), "HOME="+home)
-			return runScript(t, 90*time.Second, cmd)
+			writeMbsyncConfig(t, cfg, srv, local, true)
+			before := len(log.String())
+			runMbsync(t, bin, cfg, home, log)
+			return log.String()[before:]
 		},
 		local: func(t *testing.T) map[string]map[string][]string { return readMaildirTree(t, local, "/") },
 	}
@@ -726,11 +683,8 @@ SyncState *
 // newOfflineIMAPClient syncs every mailbox into a local Maildir with
 // offlineimap (one-shot, system flags only).
 func newOfflineIMAPClient(t *testing.T, bin, dir string) *syncClient {
-	home := filepath.Join(dir, "offlineimap")
+	home := clientHome(t, dir, "offlineimap")
 	local := filepath.Join(home, "mail")
-	if err := os.MkdirAll(local, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	return &syncClient{
 		name:      "offlineimap",
 		downloads: regexp.MustCompile(`Copy message UID \d+ .* -> L:`),
@@ -774,10 +728,7 @@ createfolders = False
 // newInterimapClient syncs every mailbox, flags and keywords, with a
 // second IMAP account (localSrv) using QRESYNC.
 func newInterimapClient(t *testing.T, bin, dir string, localSrv *server) *syncClient {
-	home := filepath.Join(dir, "interimap")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	home := clientHome(t, dir, "interimap")
 	return &syncClient{
 		name:      "interimap",
 		keywords:  true,
@@ -822,6 +773,17 @@ STARTTLS = NO
 			return out
 		},
 	}
+}
+
+// clientHome makes a client's own folder under dir (its HOME, config
+// and local copy), with a mail/ folder in it.
+func clientHome(t *testing.T, dir, name string) string {
+	t.Helper()
+	home := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Join(home, "mail"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return home
 }
 
 func writeFile(t *testing.T, path, content string) {

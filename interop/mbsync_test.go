@@ -122,7 +122,7 @@ func TestMbsync(t *testing.T) {
 	}
 
 	cfg := filepath.Join(dir, "mbsyncrc")
-	writeMbsyncConfig(t, cfg, srv, filepath.Join(dir, "local"))
+	writeMbsyncConfig(t, cfg, srv, filepath.Join(dir, "local"), false)
 	mbsyncLog := newTranscript(t, "mbsync")
 	runMbsync(t, mbsync, cfg, dir, mbsyncLog)
 	assertMailbox(t, "after the first sync", want, readMaildir(t, inbox), readIMAP(t, c))
@@ -169,9 +169,27 @@ func TestMbsync(t *testing.T) {
 }
 
 // writeMbsyncConfig writes an mbsync config syncing the server's INBOX
-// with the Maildir under local. mbsync wants blank lines between sections.
-func writeMbsyncConfig(t *testing.T, path string, srv *server, local string) {
+// with the Maildir under local, or with every mailbox when all is set
+// (folders nested as on the server; only the local side is created).
+// mbsync wants blank lines between sections.
+func writeMbsyncConfig(t *testing.T, path string, srv *server, local string, all bool) {
 	t.Helper()
+	channel := `
+Channel interop
+Far :remote:INBOX
+Near :local:INBOX
+Create Both
+`
+	if all {
+		channel = `SubFolders Verbatim
+
+Channel interop
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+`
+	}
 	cfg := fmt.Sprintf(`IMAPAccount dormouse
 Host %s
 Port %s
@@ -186,15 +204,10 @@ Account dormouse
 MaildirStore local
 Path %s/
 Inbox %s/INBOX
-
-Channel interop
-Far :remote:INBOX
-Near :local:INBOX
-Sync All
-Create Both
+%sSync All
 Expunge None
 SyncState *
-`, srv.host, srv.port, srv.user, srv.pass, local, local)
+`, srv.host, srv.port, srv.user, srv.pass, local, local, channel)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,8 @@ package maildir
 //	dovecot.index.log      per folder: Dovecot's transaction log, whose
 //	                       header and records give the HIGHESTMODSEQ it reached
 //	subscriptions          in the Maildir root: subscribed mailboxes
-//	.Entw&APw-rfe          folder names in modified UTF-7, renamed to UTF-8
-//
-// A folder taken over gets a file of Dormouse's, dormouse-dovecot-takeover
-// (takeOverDovecot).
 //	dovecot-uidvalidity*   in the Maildir root: the last UIDVALIDITY given out
+//	.Entw&APw-rfe          folder names in modified UTF-7, renamed to UTF-8
 //
 // They are read once, when a mailbox gets its index state (createMbox) and
 // when a user is first opened. Dormouse never removes them. In a mailbox
@@ -21,7 +18,9 @@ package maildir
 // UID it gives out, as Dovecot itself adds them, and file names whose
 // letters stand for the message's keywords, so that Dovecot started on the
 // Maildir again finds every message under the UID clients know, with its
-// flags and keywords.
+// flags and keywords. Dovecot's index files (dovecot.index*,
+// dovecot.list.index*) are never written. A folder taken over gets one file
+// of Dormouse's, dormouse-dovecot-takeover (takeOverDovecot).
 
 import (
 	"bufio"
