@@ -609,26 +609,17 @@ func (m *mboxTx) takeOverDovecot() (bool, error) {
 // again: Dovecot gave v out, and clients may hold it for a mailbox that is
 // gone.
 func (u *userState) noteUIDValidity(tx *bolt.Tx, v uint32) error {
-	meta := tx.Bucket(bktMeta)
-	if old := meta.Get(keyUIDValidity); len(old) == 4 && binary.BigEndian.Uint32(old) >= v {
+	if u.lastUIDValidity(tx) >= v {
 		return nil
 	}
-	path := filepath.Join(u.dir, uidValidityFile)
-	if b, err := os.ReadFile(path); err == nil {
-		if old, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && uint32(old) >= v {
-			return meta.Put(keyUIDValidity, u32(uint32(old)))
-		}
-	}
-	if err := writeFileAtomic(path, []byte(strconv.FormatUint(uint64(v), 10)+"\n"), !u.s.opts.NoSync); err != nil {
-		return fmt.Errorf("record uidvalidity: %w", err)
-	}
-	return meta.Put(keyUIDValidity, u32(v))
+	return u.recordUIDValidity(tx, v)
 }
 
-// takeOverDovecotUser takes over what Dovecot kept for the whole user, once:
-// folder names in modified UTF-7, its subscriptions (added to any already
-// there) and the last UIDVALIDITY it gave out. A Maildir without Dovecot's files costs a read transaction
-// and a stat or two each time the index opens, and writes nothing.
+// takeOverDovecotUser takes over what Dovecot kept for the whole user,
+// once: folder names in modified UTF-7, its subscriptions (added to any
+// already there) and the last UIDVALIDITY it gave out. A Maildir without
+// Dovecot's files costs a read transaction and a stat or two each time the
+// index opens, and writes nothing.
 func (u *userState) takeOverDovecotUser() error {
 	if u.dovecotChecked.Load() {
 		return nil

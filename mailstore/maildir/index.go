@@ -53,25 +53,37 @@ const uidValidityFile = "uidvalidity"
 // again within a second, or rebuilt after the index was lost, still gets a
 // new one (RFC 9051 2.3.1.1).
 func (u *userState) nextUIDValidity(tx *bolt.Tx) (uint32, error) {
-	meta := tx.Bucket(bktMeta)
-	last := uint32(0)
-	if old := meta.Get(keyUIDValidity); len(old) == 4 {
-		last = binary.BigEndian.Uint32(old)
-	}
-	path := filepath.Join(u.dir, uidValidityFile)
-	if b, err := os.ReadFile(path); err == nil {
-		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && uint32(v) > last {
-			last = uint32(v)
-		}
-	}
+	last := u.lastUIDValidity(tx)
 	v := uint32(time.Now().Unix())
 	if v <= last {
 		v = last + 1
 	}
-	if err := writeFileAtomic(path, []byte(strconv.FormatUint(uint64(v), 10)+"\n"), !u.s.opts.NoSync); err != nil {
-		return 0, fmt.Errorf("record uidvalidity: %w", err)
+	return v, u.recordUIDValidity(tx, v)
+}
+
+// lastUIDValidity returns the last UIDVALIDITY handed out for the user,
+// from the index and uidValidityFile.
+func (u *userState) lastUIDValidity(tx *bolt.Tx) uint32 {
+	last := uint32(0)
+	if old := tx.Bucket(bktMeta).Get(keyUIDValidity); len(old) == 4 {
+		last = binary.BigEndian.Uint32(old)
 	}
-	return v, meta.Put(keyUIDValidity, u32(v))
+	if b, err := os.ReadFile(filepath.Join(u.dir, uidValidityFile)); err == nil {
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && uint32(v) > last {
+			last = uint32(v)
+		}
+	}
+	return last
+}
+
+// recordUIDValidity notes v as the last UIDVALIDITY handed out, in
+// uidValidityFile and the index.
+func (u *userState) recordUIDValidity(tx *bolt.Tx, v uint32) error {
+	path := filepath.Join(u.dir, uidValidityFile)
+	if err := writeFileAtomic(path, []byte(strconv.FormatUint(uint64(v), 10)+"\n"), !u.s.opts.NoSync); err != nil {
+		return fmt.Errorf("record uidvalidity: %w", err)
+	}
+	return tx.Bucket(bktMeta).Put(keyUIDValidity, u32(v))
 }
 
 // writeFileAtomic replaces path by data through a temporary file.
