@@ -439,16 +439,31 @@ func dovecotUpdateModSeq(cur uint64, typ uint32, data []byte, hideInternal bool)
 	return cur
 }
 
+// maxDovecotChangesPerSecond bounds how fast Dovecot's MODSEQ can have
+// grown since a mailbox's UIDVALIDITY, for a folder whose transaction log
+// is not there to read: each change is a transaction written to the log,
+// and a million a second sustained over a mailbox's life is beyond any
+// server. Twenty years at that rate stay below 2^53, which even clients
+// that hold MODSEQs as floating-point numbers keep exactly.
+const maxDovecotChangesPerSecond = 1_000_000
+
 // dovecotHighestModSeq returns the HIGHESTMODSEQ Dovecot reached for the
-// mailbox in folder dir, 0 when it kept none there.
-func (u *userState) dovecotHighestModSeq(dir string) uint64 {
+// mailbox in folder dir, or a bound from above. Without a transaction log
+// in the folder (indexes kept elsewhere, INDEX=, or in memory) the bound
+// comes from the mailbox's age: Dovecot gives a new mailbox the time as
+// its UIDVALIDITY, and its MODSEQ cannot have grown faster than
+// maxDovecotChangesPerSecond since.
+func (u *userState) dovecotHighestModSeq(dir string, uidValidity uint32) uint64 {
 	b, err := readBounded(filepath.Join(dir, dovecotLogFile))
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			u.s.log.Warn("Dovecot takeover: transaction log unreadable; MODSEQs start above its size",
-				"user", u.name, "folder", dir, "err", err)
+		age := time.Now().Unix() - int64(uidValidity)
+		if age < 86400 {
+			age = 86400 // a UIDVALIDITY that is not a time: a day at least
 		}
-		return 0
+		bound := uint64(age) * maxDovecotChangesPerSecond
+		u.s.log.Warn("Dovecot takeover: no transaction log in the folder; MODSEQs start above what Dovecot could have reached",
+			"user", u.name, "folder", dir, "highestmodseq", bound, "err", err)
+		return bound
 	}
 	ms, exact, err := dovecotLogModSeq(b)
 	if err != nil {
@@ -516,7 +531,7 @@ func (m *mboxTx) takeOverDovecot() (bool, error) {
 			return false, fmt.Errorf("dovecot keywords of %s: %w", m.meta.name, err)
 		}
 	}
-	modseq := max(u.dovecotHighestModSeq(m.dir), 1)
+	modseq := max(u.dovecotHighestModSeq(m.dir, ul.uidValidity), 1)
 	// An index lost after a takeover must not take over again: Dormouse
 	// has given out MODSEQs above Dovecot's since, and clients hold them.
 	// The mark left at the takeover says so, unless Dovecot has served
