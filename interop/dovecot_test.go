@@ -26,7 +26,7 @@ import (
 // dovecotConf is a private Dovecot 2.3 configuration: nothing is read from
 // /etc/dovecot, IMAP on one loopback port without TLS, users from a
 // passwd-file, mail in Maildir++ under {{DIR}}/users/USER/Maildir owned
-// by nobody (Dovecot refuses mail access as root).
+// by nobody and its group (Dovecot refuses mail access as root).
 const dovecotConf = `base_dir = {{DIR}}/run
 state_dir = {{DIR}}/state
 log_path = {{DIR}}/dovecot.log
@@ -40,7 +40,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 default_internal_user = nobody
 default_login_user = nobody
-default_internal_group = nogroup
+default_internal_group = {{GROUP}}
 mail_location = maildir:{{DIR}}/users/%u/Maildir
 passdb {
   driver = passwd-file
@@ -48,7 +48,7 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=nobody gid=nogroup home={{DIR}}/users/%u
+  args = uid=nobody gid={{GROUP}} home={{DIR}}/users/%u
 }
 service imap-login {
   inet_listener imap {
@@ -313,6 +313,10 @@ func startDovecot(t *testing.T, bin, userDir string) *dovecotInstance {
 	}
 	uid, _ := strconv.Atoi(nobody.Uid)
 	gid, _ := strconv.Atoi(nobody.Gid)
+	group, err := user.LookupGroupId(nobody.Gid)
+	if err != nil {
+		missingClient(t, "no group for nobody: %v", err)
+	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +350,7 @@ func startDovecot(t *testing.T, bin, userDir string) *dovecotInstance {
 	addr := freeLoopbackAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(dir, "dovecot.conf")
-	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", port)
+	r := strings.NewReplacer("{{DIR}}", dir, "{{PORT}}", port, "{{GROUP}}", group.Name)
 	if err := os.WriteFile(conf, []byte(r.Replace(dovecotConf)), 0o644); err != nil {
 		t.Fatal(err)
 	}
