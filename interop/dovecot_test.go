@@ -306,7 +306,18 @@ func startDovecot(t *testing.T, bin, userDir string) *dovecotInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		// Dovecot's children may still be leaving their sockets and logs
+		// for a moment after the master (stopped first) exited.
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("remove %s: %v", dir, err)
+	})
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		missingClient(t, "no user nobody for Dovecot's mail: %v", err)
