@@ -22,7 +22,18 @@
 // Dovecot keywords) are kept as found. Files Dormouse writes have bases
 // like "1764300000.M123456P42Q7.host,S=1234,W=1260": S is the size on disk
 // and W the size with CRLF line ends (RFC822.SIZE), as Dovecot writes them.
-// Keywords live only in the index.
+// Keywords live only in the index, except in a mailbox taken over from
+// Dovecot (below).
+//
+// # A Maildir Dovecot served
+//
+// A folder with a dovecot-uidlist keeps, when it first gets index state,
+// Dovecot's UIDVALIDITY, UIDs and UIDNEXT, the keywords its file names'
+// letters stand for (dovecot-keywords) and the HIGHESTMODSEQ Dovecot
+// reached (dovecot.index.log); a user's subscriptions and modified UTF-7
+// folder names are taken over at the first login (dovecot.go). Such a
+// mailbox keeps Dovecot's files current for a way back: each new UID is
+// appended to its dovecot-uidlist and keywords are written as letters.
 //
 // # Index
 //
