@@ -44,6 +44,9 @@ const (
 	envFields
 )
 
+// isAddressField says whether envelope field i is an address list.
+func isAddressField(i int) bool { return i >= envFrom && i <= envBcc }
+
 // envelope holds the unfolded raw values of the header fields ENVELOPE
 // reports; the first occurrence of a field wins.
 type envelope struct {
@@ -92,7 +95,12 @@ func (p *part) setFields(h []byte, root, digest bool) {
 		if p.env != nil {
 			for i, n := range envNames {
 				if !p.env.has[i] && bytes.EqualFold(name, []byte(n)) {
-					p.env.v[i], p.env.has[i] = unfold(value), true
+					if isAddressField(i) {
+						p.env.v[i] = unfoldAddresses(value)
+					} else {
+						p.env.v[i] = unfold(value)
+					}
+					p.env.has[i] = true
 					break
 				}
 			}

@@ -38,26 +38,51 @@ type preAuthLimiter struct {
 	max int // 0: no limit
 
 	mu     sync.Mutex
-	byAddr map[string]int
+	byAddr map[string]*preAuthAddr
 }
 
+// preAuthAddr is one address's open unauthenticated connections and the
+// refusals not yet logged.
+type preAuthAddr struct {
+	open     int
+	refused  int       // refusals since loggedAt, not yet in a log line
+	loggedAt time.Time // last log line about this address's refusals
+}
+
+// refusalLogEvery spaces the log lines about one address's refused
+// connections: a flood refused thousands of times a minute must not turn
+// into as many lines (disk, and CPU the other clients need).
+const refusalLogEvery = time.Minute
+
 func newPreAuthLimiter(max int) *preAuthLimiter {
-	return &preAuthLimiter{max: max, byAddr: make(map[string]int)}
+	return &preAuthLimiter{max: max, byAddr: make(map[string]*preAuthAddr)}
 }
 
 // acquire counts one more unauthenticated connection from key; false when
-// key already has the maximum.
-func (l *preAuthLimiter) acquire(key string) bool {
+// key already has the maximum. For a refusal, report is how many refusals
+// from key to log now (the ones since the last line, this one included),
+// or 0 while a line about key is less than refusalLogEvery old.
+func (l *preAuthLimiter) acquire(key string, now time.Time) (ok bool, report int) {
 	if l.max <= 0 {
-		return true
+		return true, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.byAddr[key] >= l.max {
-		return false
+	a := l.byAddr[key]
+	if a == nil {
+		a = &preAuthAddr{}
+		l.byAddr[key] = a
 	}
-	l.byAddr[key]++
-	return true
+	if a.open < l.max {
+		a.open++
+		return true, 0
+	}
+	a.refused++
+	if now.Sub(a.loggedAt) < refusalLogEvery {
+		return false, 0
+	}
+	report, a.refused, a.loggedAt = a.refused, 0, now
+	return false, report
 }
 
 // release undoes one acquire.
@@ -67,8 +92,12 @@ func (l *preAuthLimiter) release(key string) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n := l.byAddr[key]; n > 1 {
-		l.byAddr[key] = n - 1
+	a := l.byAddr[key]
+	if a == nil {
+		return
+	}
+	if a.open > 1 {
+		a.open--
 	} else {
 		delete(l.byAddr, key)
 	}
@@ -80,9 +109,12 @@ func (l *preAuthLimiter) release(key string) {
 func (c *conn) admit() bool {
 	c.addrKey = addrKey(c.nc.RemoteAddr())
 	c.loginDeadline = time.Now().Add(c.srv.limits.LoginTimeout)
-	if !c.srv.preAuth.acquire(c.addrKey) {
+	ok, report := c.srv.preAuth.acquire(c.addrKey, time.Now())
+	if !ok {
 		c.srv.cfg.GuardMetrics.refuse(refusedPreAuthLimit)
-		c.log.Warn("too many unauthenticated connections", "remote", c.addrKey)
+		if report > 0 {
+			c.log.Warn("too many unauthenticated connections; refusing", "remote", c.addrKey, "refused", report)
+		}
 		if c.tls {
 			// Implicit TLS before its handshake: a BYE would need a
 			// handshake first, which would cost the server a key

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +150,49 @@ func TestCriteria(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSoakAttackersApart runs the tool as a command, whose hostile clients
+// run in a process of their own: their attacks reach the server and come
+// back in the result.
+func TestSoakAttackersApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server and the tool")
+	}
+	bin, dir := buildOnce(t)
+	tool := filepath.Join(dir, "hostile")
+	if out, err := exec.Command("go", "build", "-o", tool, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	resPath := filepath.Join(dir, "soak.json")
+	cmd := exec.Command(tool, "soak", "-bin", bin, "-dir", dir, "-json", resPath,
+		"-duration", "8s", "-warmup", "2s", "-every", "8s", "-clients", "2", "-idlers", "2", "-users", "2",
+		"-hostile-rate", "2", "-hostile-timeout", "3s", "-flood", "20", "-preauth-mib", "1", "-env-msgs", "2",
+		"-search-keys", "50", "-guesses", "2", "-made-up", "2", "-rcpts", "20", "-max-rss", "4096")
+	out, err := cmd.CombinedOutput()
+	t.Logf("\n%s", out)
+	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
+		t.Fatalf("hostile soak: %v", err) // 1 is a failed criterion, not a broken run
+	}
+	b, err := os.ReadFile(resPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res soakResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := res.FirstErrors["hostile process"]; ok {
+		t.Fatalf("the attackers' process failed: %s", e)
+	}
+	done := 0
+	for k, n := range res.Attacks {
+		if k != "skipped (all busy)" {
+			done += n
+		}
+	}
+	if done < 5 {
+		t.Fatalf("%d attacks came back from the attackers' process (%v), want at least 5", done, res.Attacks)
 	}
 }

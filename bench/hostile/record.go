@@ -64,6 +64,23 @@ func (r *recorder) attack(kind string, err error) {
 	r.mu.Unlock()
 }
 
+// mergeAttacks adds the attacks another process reported.
+func (r *recorder) mergeAttacks(rep attackReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, n := range rep.Attacks {
+		r.attacks[k] += n
+	}
+	for k, n := range rep.Undone {
+		r.attackFx[k] += n
+	}
+	for k, e := range rep.FirstErr {
+		if _, ok := r.firstErr[k]; !ok {
+			r.firstErr[k] = e
+		}
+	}
+}
+
 // dists summarizes every kind's samples so far.
 func (r *recorder) dists() map[string]stats.Dist {
 	r.mu.Lock()

@@ -33,6 +33,12 @@ type soakConfig struct {
 	maxRSSMiB                                                             int64
 	p99Floor                                                              time.Duration
 	baseline                                                              string
+	// attackersApart runs the hostile clients in a child process (see
+	// runAttackers), args being this run's flags to hand it.
+	attackersApart bool
+	args           []string
+	// attackerOf, in that child, names the server it attacks.
+	attackerOf *server
 }
 
 // soakResult is what a soak found; its JSON is what -baseline reads.
@@ -100,9 +106,12 @@ func mainSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&cfg.maxRSSMiB, "max-rss", 512, "pass criterion: the server's RSS stays under this many MiB")
 	fs.DurationVar(&cfg.p99Floor, "p99-floor", time.Millisecond, "baseline p99s below this are compared as this (sub-millisecond noise)")
 	fs.StringVar(&cfg.baseline, "baseline", "", "JSON result of a -hostile=false run: pass if every p99 is within 2× of it")
+	fs.BoolVar(&cfg.attackersApart, "attackers-apart", true, "run the hostile clients in a process of their own, so that their work (16 MiB literals, megabyte answers, their garbage) does not delay the measured clients in this one")
+	attacker := fs.String("attacker-of", "", "internal: be the hostile clients' process, attacking the server at IMAP,IMAPS,LMTP")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	cfg.args = args
 	cfg.attackKinds = strings.Split(*kinds, ",")
 	for _, k := range cfg.attackKinds {
 		if !slices.Contains(attackKinds, k) {
@@ -113,6 +122,19 @@ func mainSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cfg.hostileRate <= 0 || cfg.hostileInFlight < 1 || cfg.users < 1 || cfg.duration <= 0 {
 		fmt.Fprintln(stderr, "hostile: -hostile-rate, -hostile-inflight, -users and -duration must be positive")
 		return 2
+	}
+	if *attacker != "" {
+		a := strings.Split(*attacker, ",")
+		if len(a) != 3 {
+			fmt.Fprintln(stderr, "hostile: -attacker-of wants IMAP,IMAPS,LMTP")
+			return 2
+		}
+		cfg.attackerOf = &server{imap: a[0], imaps: a[1], lmtp: a[2]}
+		if err := attackerMain(ctx, &cfg, stdout); err != nil {
+			fmt.Fprintln(stderr, "hostile:", err)
+			return 2
+		}
+		return 0
 	}
 	cleanup, err := cf.prepare()
 	if err != nil {
@@ -151,6 +173,15 @@ type serverStats struct {
 	v  serverSample
 }
 
+// soakUsers names the n well-behaved users.
+func soakUsers(n int) []string {
+	users := make([]string, n)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%d", i)
+	}
+	return users
+}
+
 // runSoak starts the server and the clients, reports every cfg.every,
 // and at the end checks nothing was lost and the pass criteria.
 func runSoak(ctx context.Context, cfg *soakConfig, cf commonFlags, out io.Writer) (*soakResult, error) {
@@ -169,11 +200,10 @@ func runSoak(ctx context.Context, cfg *soakConfig, cf commonFlags, out io.Writer
 			return nil, fmt.Errorf("baseline %s: %w", cfg.baseline, err)
 		}
 	}
-	users := make([]string, cfg.users)
+	users := soakUsers(cfg.users)
 	accounts := map[string]string{hostileUser: password(hostileUser)}
-	for i := range users {
-		users[i] = fmt.Sprintf("user%d", i)
-		accounts[users[i]] = password(users[i])
+	for _, u := range users {
+		accounts[u] = password(u)
 	}
 	data := filepath.Join(cf.dir, "soak-data")
 	os.RemoveAll(data)
@@ -250,7 +280,16 @@ func runSoak(ctx context.Context, cfg *soakConfig, cf commonFlags, out io.Writer
 	go func() { defer wg.Done(); env.deliverer(lctx, users) }()
 	if cfg.hostile {
 		wg.Add(1)
-		go func() { defer wg.Done(); host.run(lctx) }()
+		go func() {
+			defer wg.Done()
+			if !cfg.attackersApart {
+				host.run(lctx)
+				return
+			}
+			if err := runAttackers(lctx, cfg, s, rec); err != nil {
+				rec.fail("hostile process", err)
+			}
+		}()
 	}
 	<-lctx.Done()
 	wg.Wait()
