@@ -103,7 +103,7 @@ func waitAdmitted(t *testing.T, srv *testserver.Server) {
 		if strings.HasPrefix(c.Greeting, "* OK") {
 			return
 		}
-		c.Conn().Close()
+		c.NetConn().Close()
 		if time.Now().After(deadline) {
 			t.Fatalf("no connection admitted after a place was freed: %q", c.Greeting)
 		}

@@ -20,7 +20,7 @@ import (
 // without its tag.
 func loginOn(t *testing.T, c *testserver.Client, user, password string) string {
 	t.Helper()
-	defer c.Conn().Close()
+	defer c.NetConn().Close()
 	c.Timeout = time.Minute
 	lines := c.Cmd(fmt.Sprintf("a1 LOGIN %q %q", user, password))
 	return strings.TrimPrefix(lines[len(lines)-1], "a1 ")

@@ -91,7 +91,7 @@ func TestSearchStopsWhenClientLeaves(t *testing.T) {
 	})
 	c.Send(`s1 SEARCH BODY "not in any message"`)
 	<-started
-	c.Conn().Close()
+	c.NetConn().Close()
 	close(closed)
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_commands_interrupted_total,reason=client", 1)
 	// interrupted peeks at the socket at least every 64 steps.

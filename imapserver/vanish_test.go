@@ -53,7 +53,7 @@ func TestClientVanishesMidLiteral(t *testing.T) {
 			}
 			c.Write(body[:tt.size*tt.sendPct/100])
 			time.Sleep(50 * time.Millisecond) // let the server read what came
-			c.Conn().Close()
+			c.NetConn().Close()
 
 			// The server notices the close and cleans up.
 			deadline := time.Now().Add(5 * time.Second)
