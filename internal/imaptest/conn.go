@@ -180,7 +180,8 @@ var ErrBye = errors.New("server said BYE")
 // Command sends "tag cmd" with a new tag and reads to the tagged
 // response, passing each untagged response (and continuation) to each
 // (nil: dropped). It returns the tagged status ("OK ...", "NO ...",
-// "BAD ..."); a BYE (ErrBye) or a read error is an error.
+// "BAD ..."); a BYE not followed by the tagged response (ErrBye, with the
+// BYE's text) or a read error is an error.
 func (c *Conn) Command(cmd string, each func(string)) (string, error) {
 	tag := c.NextTag()
 	setDeadline(c.nc, c.Timeout)
@@ -199,16 +200,21 @@ func (c *Conn) Run(cmd string) (untagged []string, status string, err error) {
 // ReadTagged reads responses until the one tagged tag and returns its
 // status, as Command does; it sets no deadline of its own.
 func (c *Conn) ReadTagged(tag string, each func(string)) (string, error) {
+	bye := ""
 	for {
 		r, err := c.read()
+		if err != nil && bye != "" {
+			return "", fmt.Errorf("%w: %s", ErrBye, bye)
+		}
 		if err != nil {
 			return "", fmt.Errorf("read: %w", err)
 		}
 		if rest, ok := strings.CutPrefix(r, tag+" "); ok {
-			return rest, nil
+			return rest, nil // after a BYE too: LOGOUT's answer
 		}
 		if strings.HasPrefix(r, "* BYE") {
-			return "", fmt.Errorf("%w: %s", ErrBye, r)
+			bye = r // an error unless the tagged response follows
+			continue
 		}
 		if each != nil {
 			each(r)
