@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,10 +117,10 @@ func (l *lmtpDeliverer) expect(code string) error {
 
 func (l *lmtpDeliverer) cmd(line, code string) error {
 	if _, err := l.nc.Write([]byte(line + "\r\n")); err != nil {
-		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+		return fmt.Errorf("lmtp %s: %w", imaptest.Verb(line), err)
 	}
 	if err := l.expect(code); err != nil {
-		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+		return fmt.Errorf("lmtp %s: %w", imaptest.Verb(line), err)
 	}
 	return nil
 }
