@@ -69,9 +69,9 @@ func ReadBounded(br *bufio.Reader, keep int) (string, int64, error) {
 			frag, err := br.ReadSlice('\n')
 			read += int64(len(frag))
 			b = append(b, frag[:min(int64(len(frag)), max(room(), 0))]...)
-			tail = append(tail, frag...)
+			tail = append(tail, frag[max(0, len(frag)-tailLen):]...)
 			if len(tail) > tailLen {
-				tail = tail[len(tail)-tailLen:]
+				tail = append(tail[:0], tail[len(tail)-tailLen:]...)
 			}
 			if errors.Is(err, bufio.ErrBufferFull) {
 				continue

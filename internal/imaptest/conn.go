@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -36,6 +35,7 @@ type Conn struct {
 	// TagPrefix starts the tags Command makes ("t" unless set).
 	TagPrefix string
 	tag       int
+	bytesRead int64
 }
 
 // DialOptions says how Dial connects.
@@ -136,7 +136,7 @@ func (c *Conn) Write(s string) error {
 	if c.Timeout > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(c.Timeout))
 	}
-	if _, err := io.WriteString(c.nc, s); err != nil {
+	if _, err := c.nc.Write([]byte(s)); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -160,9 +160,13 @@ func (c *Conn) ReadResponse() (string, error) {
 }
 
 func (c *Conn) read() (string, error) {
-	s, _, err := imapresp.ReadBounded(c.br, c.Keep)
+	s, n, err := imapresp.ReadBounded(c.br, c.Keep)
+	c.bytesRead += n
 	return s, err
 }
+
+// BytesRead is how many bytes the Conn has read from the server.
+func (c *Conn) BytesRead() int64 { return c.bytesRead }
 
 // NextTag returns a new tag: TagPrefix and a counter.
 func (c *Conn) NextTag() string {
@@ -234,33 +238,46 @@ func (c *Conn) Login(user, password string) error {
 // Append APPENDs msg to mailbox with a synchronising literal and returns
 // the tagged status (the server may refuse before the literal).
 func (c *Conn) Append(mailbox string, msg []byte) (string, error) {
+	return c.CommandLiteral(fmt.Sprintf("APPEND %s {%d}", Quote(mailbox), len(msg)), msg, nil)
+}
+
+// CommandLiteral is Command for a command line ending in a synchronising
+// literal's "{n}": literal is sent after the server's continuation, and
+// the command's status returned (also when the server refuses it before
+// the literal).
+func (c *Conn) CommandLiteral(cmd string, literal []byte, each func(string)) (string, error) {
 	tag := c.NextTag()
 	setDeadline(c.nc, c.Timeout)
-	if err := c.Send(fmt.Sprintf("%s APPEND %s {%d}", tag, Quote(mailbox), len(msg))); err != nil {
+	if err := c.Send(tag + " " + cmd); err != nil {
 		return "", err
 	}
-	r, err := c.read()
-	if err != nil {
-		return "", fmt.Errorf("APPEND: %w", err)
+	for {
+		r, err := c.read()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", Verb(cmd), err)
+		}
+		if rest, ok := strings.CutPrefix(r, tag+" "); ok {
+			return rest, nil
+		}
+		if strings.HasPrefix(r, "+") {
+			break
+		}
+		if each != nil {
+			each(r)
+		}
 	}
-	if rest, ok := strings.CutPrefix(r, tag+" "); ok {
-		return rest, nil
-	}
-	if !strings.HasPrefix(r, "+") {
-		return "", fmt.Errorf("APPEND: want a continuation, got %q", r)
-	}
-	_, err = c.nc.Write(append(msg[:len(msg):len(msg)], "\r\n"...))
+	_, err := c.nc.Write(append(literal[:len(literal):len(literal)], "\r\n"...))
 	if err != nil {
 		// The server may have answered and closed while the literal was
 		// being sent: its answer (tagged or BYE) says more than the
 		// broken pipe.
 		c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if st, rerr := c.ReadTagged(tag, nil); rerr == nil || errors.Is(rerr, ErrBye) {
+		if st, rerr := c.ReadTagged(tag, each); rerr == nil || errors.Is(rerr, ErrBye) {
 			return st, rerr
 		}
-		return "", fmt.Errorf("APPEND literal: %w", err)
+		return "", fmt.Errorf("%s literal: %w", Verb(cmd), err)
 	}
-	return c.ReadTagged(tag, nil)
+	return c.ReadTagged(tag, each)
 }
 
 // Quote makes s an IMAP quoted string.
