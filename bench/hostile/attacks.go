@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // attackKinds are the reproductions that can run in a loop against a

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"net"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // worstListPattern backtracks exponentially in a naive wildcard matcher

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"io"
 	"math"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 	"github.com/dormouse/dormouse/bench/internal/stats"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // soakConfig is one soak run's settings.

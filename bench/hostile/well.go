@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // sentMailbox receives the well-behaved clients' APPENDs, so that INBOX

@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // deliverer puts one message into a user's INBOX and returns the moment it

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // maxLine bounds what the client keeps of a server response

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // `dormouse who` lists the running server's connections, awake and asleep,

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/emersion/go-smtp"
 	"golang.org/x/sys/unix"
 )

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"io"
 	"net"
 	"net/http"
@@ -19,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/tlsutil"
+	"github.com/emersion/go-smtp"
 )
 
 // addUser runs `dormouse user add` with the password on stdin.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // The login cache answers a repeated correct login without the full hash

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/dormouse/dormouse/internal/imaptest"
 	"io/fs"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // restartCase is a series of `dormouse serve` starts, each with its own
