@@ -81,12 +81,8 @@ func TestSearchStopsWhenClientLeaves(t *testing.T) {
 		<-closed
 		// Wait, generously, until the server's side of the socket shows
 		// the client's FIN: the event the next steps must act on.
-		for deadline := time.Now().Add(10 * time.Second); !imapserver.PeerClosed(nc); {
-			if time.Now().After(deadline) {
-				t.Error("the server never saw the client close")
-				return
-			}
-			time.Sleep(time.Millisecond)
+		if !testserver.Eventually(testserver.Patience, func() bool { return imapserver.PeerClosed(nc) }) {
+			t.Error("the server never saw the client close")
 		}
 	})
 	c.Send(`s1 SEARCH BODY "not in any message"`)

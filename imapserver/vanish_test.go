@@ -56,17 +56,7 @@ func TestClientVanishesMidLiteral(t *testing.T) {
 			c.NetConn().Close()
 
 			// The server notices the close and cleans up.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				left := leftovers(t, srv)
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("left behind: %q", left)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testserver.WaitFor(t, "the spool is cleaned up", func() bool { return len(leftovers(t, srv)) == 0 })
 			keep.Run(`
 C: s1 STATUS INBOX (MESSAGES UIDNEXT)
 S: * STATUS INBOX (MESSAGES 1 UIDNEXT 2)
