@@ -84,6 +84,15 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+// prepend puts s before what was written so far.
+func (b *lockedBuffer) prepend(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rest := b.b.String()
+	b.b.Reset()
+	b.b.WriteString(s + rest)
+}
+
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -123,11 +132,17 @@ func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 // before the daemon binds it: then it starts again on other ports.
 func startServe(t *testing.T, r serveRun) *daemon {
 	t.Helper()
+	// An attempt that lost a port may have run far enough to create the
+	// data folder and print the demo user's password: what it printed
+	// belongs to the daemon that goes on.
+	var earlier string
 	for attempt := 1; ; attempt++ {
 		d, portTaken := launchDaemon(t, r)
 		if !portTaken {
+			d.stdout.prepend(earlier)
 			return d
 		}
+		earlier += d.stdout.String()
 		if r.defaultPorts || attempt == 5 {
 			t.Fatalf("dormouse serve: ports taken (attempt %d)\nstderr:\n%s", attempt, d.stderr.String())
 		}
