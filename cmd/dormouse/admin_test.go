@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // `dormouse who` lists the running server's connections, awake and asleep,
@@ -50,13 +51,7 @@ func TestWhoAndKick(t *testing.T) {
 	}
 	// Wait (on what who reports) until the IDLE connection is asleep.
 	var out string
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		out = who()
-		if strings.Contains(out, "1 asleep") || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testserver.Eventually(testserver.Patience, func() bool { out = who(); return strings.Contains(out, "1 asleep") })
 	for _, want := range []string{
 		`(?m)^alice +asleep +INBOX +127\.0\.0\.1:\d+ `,
 		`(?m)^alice +awake +- +127\.0\.0\.1:\d+ `,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/emersion/go-smtp"
 )
@@ -103,10 +104,21 @@ func TestDeliveryWakesIdleClient(t *testing.T) {
 			if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
 				t.Fatalf("IDLE: %q", l)
 			}
-			time.Sleep(400 * time.Millisecond) // long enough to hibernate
-			if m := scrape(t, d.metric); !regexp.MustCompile(`(?m)^dormouse_imap_connections\{state="(idling|hibernated)"\} 1$`).MatchString(m) {
-				t.Errorf("metrics do not show the IDLE connection:\n%s", grepLines(m, "dormouse_imap_connections"))
+			// The metrics show the connection idling, or hibernated once
+			// hibernate-after has passed: the deliveries below wake it.
+			state := "idling"
+			if hib != "0" {
+				state = "hibernated"
 			}
+			inState := regexp.MustCompile(`(?m)^dormouse_imap_connections\{state="` + state + `"\} 1$`)
+			waitInState := func() {
+				t.Helper()
+				var m string
+				if !testserver.Eventually(testserver.Patience, func() bool { m = scrape(t, d.metric); return inState.MatchString(m) }) {
+					t.Fatalf("metrics do not show the IDLE connection %s:\n%s", state, grepLines(m, "dormouse_imap_connections"))
+				}
+			}
+			waitInState()
 
 			n := 0
 			lmtpSend(t, d.lmtp, "alice@example.org", "Subject: via go-smtp\r\n\r\nhello\r\n")
@@ -126,7 +138,7 @@ func TestDeliveryWakesIdleClient(t *testing.T) {
 				t.Error("swaks not installed and REQUIRE_INTEROP=1")
 			}
 
-			time.Sleep(400 * time.Millisecond)
+			waitInState() // asleep again, for the third wake
 			code, _, stderr := runDormouse(t, "Subject: via deliver\n\nhello\n", "deliver", "--data", data, "alice")
 			if code != 0 {
 				t.Fatalf("deliver: exit %d: %s", code, stderr)
