@@ -14,7 +14,9 @@ import (
 
 // Client is a Conn for tests: its methods fail the test on error, a
 // response that does not come within Timeout fails too, and Run plays
-// transcripts. The connection is closed when the test ends.
+// transcripts. The connection is closed when the test ends. Send, Write,
+// StartTLS, Login and Append stand in for the Conn's methods of the same
+// name, which return errors (c.Conn.Append for a test that expects one).
 type Client struct {
 	*Conn
 	t testing.TB
