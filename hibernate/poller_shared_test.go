@@ -78,7 +78,7 @@ func TestPollerSharesRuntimeSocket(t *testing.T) {
 
 			// Bytes waiting before Add fire at once.
 			client.Write([]byte("y"))
-			time.Sleep(20 * time.Millisecond)
+			waitReadable(t, fd)
 			if err := p.Add(fd, 2); err != nil {
 				t.Fatal(err)
 			}

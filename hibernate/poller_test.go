@@ -10,7 +10,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// waitReadable waits (poll(2), a minute at the most) until fd has input,
+// so that bytes a test wrote are in the socket before it goes on.
+func waitReadable(t testing.TB, fd int) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(time.Minute/time.Millisecond))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || n == 0 {
+			t.Fatalf("fd %d not readable within a minute: %v", fd, err)
+		}
+		return
+	}
+}
 
 // testPoller is the Poller contract, so the tests run against the epoll
 // poller and the portable one alike.
@@ -146,7 +165,7 @@ func TestPoller(t *testing.T) {
 				p, ch := startPoller(t, impl.new)
 				fd, client := loopbackPair(t, listen(t))
 				client.Write([]byte("x"))
-				time.Sleep(10 * time.Millisecond)
+				waitReadable(t, fd)
 				if err := p.Add(fd, 9); err != nil {
 					t.Fatal(err)
 				}

@@ -48,16 +48,27 @@ func TestAcceptErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
 			served := make(chan error, 1)
 			go func() { served <- srv.IMAP.Serve(&failingListener{Listener: ln, errs: tt.errs}) }()
+			// The subtest owns ln: it closes it and waits for Serve to
+			// return, so that Serve has let go of it before the server's
+			// Shutdown closes the listeners it still holds.
+			defer func() {
+				ln.Close()
+				select {
+				case <-served:
+				case <-time.After(time.Minute):
+					t.Error("Serve did not return after its listener was closed")
+				}
+			}()
 			if !tt.keeps {
 				select {
 				case err := <-served:
+					served <- err // for the deferred wait
 					if err == nil || !strings.Contains(err.Error(), "listener broken") {
 						t.Fatalf("Serve = %v, want the listener's error", err)
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(time.Minute):
 					t.Fatal("Serve went on after an error it cannot pass")
 				}
 				return

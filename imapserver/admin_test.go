@@ -37,19 +37,12 @@ func TestSessionsAndKick(t *testing.T) {
 		}
 		return asleep, alice, total
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		asleep, alice, total := count()
-		if asleep == 1 {
-			if alice != 2 || total != 3 {
-				t.Fatalf("Sessions: %d of alice, %d in all; want 2, 3", alice, total)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the IDLE session never hibernated")
-		}
-		time.Sleep(10 * time.Millisecond)
+	testserver.WaitFor(t, "the IDLE session hibernates", func() bool {
+		asleep, _, _ := count()
+		return asleep == 1
+	})
+	if _, alice, total := count(); alice != 2 || total != 3 {
+		t.Fatalf("Sessions: %d of alice, %d in all; want 2, 3", alice, total)
 	}
 	if kicked, waking := srv.IMAP.Kick("alice"); kicked != 2 || waking != 0 {
 		t.Fatalf("Kick = %d, %d; want 2, 0", kicked, waking)

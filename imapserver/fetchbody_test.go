@@ -30,16 +30,10 @@ func TestFetchWholeBody(t *testing.T) {
 	time.Sleep(2 * time.Millisecond) // distinct delivery names, in order
 	srv.Deliver(t, srv.Alice.Name, msgs[2])
 	c.Cmd("s SELECT INBOX")
-	for try := 0; ; try++ {
+	testserver.WaitFor(t, "the delivered messages are seen", func() bool {
 		c.Cmd("n NOOP")
-		if len(c.Cmd("f FETCH 3 UID")) == 2 {
-			break
-		}
-		if try == 100 {
-			t.Fatal("delivered messages not seen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(c.Cmd("f FETCH 3 UID")) == 2
+	})
 
 	for i, raw := range msgs {
 		seq := i + 1

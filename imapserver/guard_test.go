@@ -97,18 +97,11 @@ S~ a1 OK .*
 // place when it has seen the close, a moment after the client.
 func waitAdmitted(t *testing.T, srv *testserver.Server) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testserver.WaitFor(t, "a connection is admitted after a place was freed", func() bool {
 		c := srv.Dial(t)
-		if strings.HasPrefix(c.Greeting, "* OK") {
-			return
-		}
-		c.Conn().Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("no connection admitted after a place was freed: %q", c.Greeting)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		c.NetConn().Close()
+		return strings.HasPrefix(c.Greeting, "* OK")
+	})
 }
 
 // TestPreAuthFlood is "10,000 unauthenticated connections from one address
@@ -167,14 +160,10 @@ func TestPreAuthFlood(t *testing.T) {
 	// Refused connections leave nothing behind: the goroutines are those
 	// of the admitted sessions (a few each), not of all 10,000.
 	var goAfter int
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testserver.Eventually(testserver.Patience, func() bool {
 		goAfter = runtime.NumGoroutine()
-		if goAfter-goBefore <= 2*limit || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return goAfter-goBefore <= 2*limit
+	})
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)

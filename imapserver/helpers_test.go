@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
@@ -31,14 +32,9 @@ func appendMsg(t testing.TB, c *testserver.Client, mailbox, flags, msg string) {
 	if flags != "" {
 		flags = "(" + flags + ") "
 	}
-	c.Send(fmt.Sprintf("ap APPEND %s %s{%d}", mailbox, flags, len(msg)))
-	if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
-		t.Fatalf("APPEND: want continuation, got %q", l)
-	}
-	c.Write(msg + "\r\n")
-	lines := c.ReadUntilTagged("ap")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ap OK") {
-		t.Fatalf("APPEND: %q", lines)
+	st, err := c.CommandLiteral(fmt.Sprintf("APPEND %s %s{%d}", mailbox, flags, len(msg)), []byte(msg), nil)
+	if err != nil || !imaptest.IsOK(st) {
+		t.Fatalf("APPEND: %q, %v", st, err)
 	}
 }
 

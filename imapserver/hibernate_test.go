@@ -25,7 +25,7 @@ type hibStep struct {
 	// "\n" separates markers to meet in turn.
 	waitFor map[string]string
 	// quick: the next step follows after a random 0-3 ms instead of
-	// 20 ms, so that it races the client's hibernation.
+	// once every idler has hibernated, so that it races hibernation.
 	quick bool
 }
 
@@ -126,6 +126,7 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 		clients[hc.name] = c
 		logs[hc.name] = &strings.Builder{}
 	}
+	idling := map[string]bool{}
 	var reading string
 	t.Cleanup(func() {
 		if t.Failed() && reading != "" {
@@ -161,19 +162,58 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 				}
 			}
 		}
-		// Give every idler time to hibernate (1 ms) before the next
-		// step; the same pause without hibernation keeps the runs alike.
-		pause := 20 * time.Millisecond
+		trackIdle(idling, st)
 		if st.quick {
-			pause = time.Duration(rng.Int64N(int64(3 * time.Millisecond)))
+			// The next step races the idlers' hibernation.
+			time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Millisecond))))
+			continue
 		}
-		time.Sleep(pause)
+		// Every idler hibernates (after 1 ms) before the next step.
+		// Without hibernation there is nothing to wait for: each step
+		// has read what it waits for.
+		if hibernateAfter > 0 {
+			testserver.WaitFor(t, fmt.Sprintf("every idler hibernates after %q", st.send), func() bool {
+				return idlersAsleep(srv, clients, idling)
+			})
+		}
 	}
 	out := map[string]string{}
 	for name, b := range logs {
 		out[name] = unstable.ReplaceAllString(b.String(), "$1 <n>")
 	}
 	return out, srv
+}
+
+// trackIdle notes in idling whether st leaves its client idling: IDLE
+// starts, DONE ends.
+func trackIdle(idling map[string]bool, st hibStep) {
+	if strings.HasPrefix(st.who, "deliver:") {
+		return
+	}
+	for _, line := range strings.Split(st.send, "\r\n") {
+		switch {
+		case line == "DONE":
+			idling[st.who] = false
+		case strings.HasSuffix(line, " IDLE"):
+			idling[st.who] = true
+		}
+	}
+}
+
+// idlersAsleep reports whether the session of every client idling is
+// hibernated (a session is known by its client's address). A session may
+// sleep between commands too, so the count of sleepers says less.
+func idlersAsleep(srv *testserver.Server, clients map[string]*testserver.Client, idling map[string]bool) bool {
+	asleep := map[string]bool{}
+	for _, s := range srv.IMAP.Sessions() {
+		asleep[s.Remote] = s.Asleep
+	}
+	for name, on := range idling {
+		if on && !asleep[clients[name].NetConn().LocalAddr().String()] {
+			return false
+		}
+	}
+	return true
 }
 
 // TestHibernationDifferential runs the same script with hibernation off

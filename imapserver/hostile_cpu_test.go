@@ -81,17 +81,13 @@ func TestSearchStopsWhenClientLeaves(t *testing.T) {
 		<-closed
 		// Wait, generously, until the server's side of the socket shows
 		// the client's FIN: the event the next steps must act on.
-		for deadline := time.Now().Add(10 * time.Second); !imapserver.PeerClosed(nc); {
-			if time.Now().After(deadline) {
-				t.Error("the server never saw the client close")
-				return
-			}
-			time.Sleep(time.Millisecond)
+		if !testserver.Eventually(testserver.Patience, func() bool { return imapserver.PeerClosed(nc) }) {
+			t.Error("the server never saw the client close")
 		}
 	})
 	c.Send(`s1 SEARCH BODY "not in any message"`)
 	<-started
-	c.Conn().Close()
+	c.NetConn().Close()
 	close(closed)
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_commands_interrupted_total,reason=client", 1)
 	// interrupted peeks at the socket at least every 64 steps.

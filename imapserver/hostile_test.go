@@ -151,7 +151,7 @@ func TestHostileInput(t *testing.T) {
 				}
 			}
 			if tc.halfClose {
-				c.Conn().(*net.TCPConn).CloseWrite()
+				c.NetConn().(*net.TCPConn).CloseWrite()
 			}
 			if tc.closed {
 				if rest := c.ExpectClosed(); len(rest) > 0 {
@@ -215,7 +215,7 @@ func TestPreAuthNonSyncAppend(t *testing.T) {
 	clients := make([]*testserver.Client, 4)
 	for i := range clients {
 		clients[i] = srv.Dial(t)
-		nc := clients[i].Conn()
+		nc := clients[i].NetConn()
 		writers.Add(1)
 		go func() {
 			defer writers.Done()

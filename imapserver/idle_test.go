@@ -125,9 +125,9 @@ func TestIdleGoroutines(t *testing.T) {
 		for _, c := range clients {
 			c.Run("C: i IDLE\nS: + idling\n")
 		}
-		// "+ idling" is written before the wait begins: give the
-		// sessions time to reach it, and a reader time to start.
-		time.Sleep(200 * time.Millisecond)
+		// "+ idling" is written before the wait begins: wait until
+		// every session counts as idling, the step before its wait.
+		testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=idling", conns)
 		// Other goroutines may come and go (the store's timers):
 		// allow a few, far fewer than one per connection.
 		if grew := runtime.NumGoroutine() - before; grew > conns/4 {

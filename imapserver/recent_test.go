@@ -69,15 +69,9 @@ func TestRecentOneSession(t *testing.T) {
 	appendMsg(t, writer, "INBOX", "", testMessage(messages+1))
 	// The deliveries reach the index through the watcher.
 	want := fmt.Sprintf("(MESSAGES %d)", messages+1)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		lines := writer.Cmd("st STATUS INBOX (MESSAGES)")
-		if strings.HasSuffix(lines[0], want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries not indexed: %q", lines)
-		}
-	}
+	testserver.WaitFor(t, "the deliveries are indexed "+want, func() bool {
+		return strings.HasSuffix(writer.Cmd("st STATUS INBOX (MESSAGES)")[0], want)
+	})
 
 	owner := map[uint32]int{}
 	for i, c := range sessions {

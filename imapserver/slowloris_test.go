@@ -20,8 +20,8 @@ func trickle(c *testserver.Client, s string, lines bool, gap time.Duration) {
 	}
 	go func() {
 		for _, p := range pieces {
-			c.Conn().SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Conn().Write([]byte(p)); err != nil {
+			c.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.NetConn().Write([]byte(p)); err != nil {
 				return
 			}
 			time.Sleep(gap)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
@@ -64,17 +63,10 @@ func TestUserConnectionLimits(t *testing.T) {
 	// Logging out frees a place, once the server has closed the session.
 	first.Cmd("a9 LOGOUT")
 	first.ExpectClosed()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testserver.WaitFor(t, "a login after a LOGOUT is OK", func() bool {
 		_, got := loginFrom("127.0.0.1", "alice", "alice-secret")
-		if strings.HasPrefix(got, "OK") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after a LOGOUT: %q, want OK", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.HasPrefix(got, "OK")
+	})
 }
 
 // TestMailboxLimit: CREATE past the per-user mailbox

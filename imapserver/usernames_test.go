@@ -38,7 +38,7 @@ func TestLoginNamesCannotReachOthers(t *testing.T) {
 				!strings.HasPrefix(last, fmt.Sprintf("l%d BAD", i)) {
 				t.Errorf("LOGIN %q: %q, want NO or BAD", name, last)
 			}
-			c.Conn().Close()
+			c.NetConn().Close()
 		}
 	}
 	// PLAIN: authorization identity bob, alice's credentials.
@@ -48,7 +48,7 @@ func TestLoginNamesCannotReachOthers(t *testing.T) {
 		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "p1 NO") {
 			t.Errorf("AUTHENTICATE PLAIN %q: %q, want NO", msg, last)
 		}
-		c.Conn().Close()
+		c.NetConn().Close()
 	}
 	if after := tree(t, filepath.Dir(srv.DataDir), ""); !equalTrees(before, after) {
 		t.Fatalf("the data folder changed:\nbefore %q\nafter  %q", before, after)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -41,7 +40,12 @@ func TestClientVanishesMidLiteral(t *testing.T) {
 			if !tt.sync {
 				lit = fmt.Sprintf("{%d+}", tt.size)
 			}
-			c.Send("a2 APPEND INBOX " + lit)
+			// The server has read what came when its byte count says so.
+			const readKey = "dormouse_imap_read_bytes_total"
+			sent := testserver.Gather(t, srv.Metrics)[readKey]
+			cmd := "a2 APPEND INBOX " + lit
+			sent += float64(len(cmd) + 2)
+			c.Send(cmd)
 			if tt.sync {
 				if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
 					t.Fatalf("APPEND: %q", l)
@@ -51,22 +55,16 @@ func TestClientVanishesMidLiteral(t *testing.T) {
 			if tt.size != len(big) {
 				body = testMessage(2)
 			}
-			c.Write(body[:tt.size*tt.sendPct/100])
-			time.Sleep(50 * time.Millisecond) // let the server read what came
-			c.Conn().Close()
+			part := body[:tt.size*tt.sendPct/100]
+			c.Write(part)
+			sent += float64(len(part))
+			testserver.WaitFor(t, "the server reads what came", func() bool {
+				return testserver.Gather(t, srv.Metrics)[readKey] >= sent
+			})
+			c.NetConn().Close()
 
 			// The server notices the close and cleans up.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				left := leftovers(t, srv)
-				if len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("left behind: %q", left)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testserver.WaitFor(t, "the spool is cleaned up", func() bool { return len(leftovers(t, srv)) == 0 })
 			keep.Run(`
 C: s1 STATUS INBOX (MESSAGES UIDNEXT)
 S: * STATUS INBOX (MESSAGES 1 UIDNEXT 2)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 	"github.com/dormouse/dormouse/bench/internal/stats"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // activeConfig is one active-workload run.
@@ -216,7 +217,7 @@ func drive(ctx context.Context, c *imapClient, seed int, deadline time.Time, max
 			if rng.IntN(2) == 0 {
 				err = timed("SEARCH", "SEARCH UNSEEN", nil)
 			} else {
-				err = timed("SEARCH", fmt.Sprintf("SEARCH SUBJECT %s", quote(words[rng.IntN(len(words))])), nil)
+				err = timed("SEARCH", fmt.Sprintf("SEARCH SUBJECT %s", imaptest.Quote(words[rng.IntN(len(words))])), nil)
 			}
 		case "STORE":
 			sign := "+"

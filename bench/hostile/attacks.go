@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // attackKinds are the reproductions that can run in a loop against a
@@ -36,18 +38,18 @@ func (h *hostileEnv) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("hostile setup: %w", err)
 	}
-	defer c.close()
+	defer c.Close()
 	for _, mb := range []string{longName, "Env", "Big"} {
-		if err := okOrErr(c.run("CREATE "+quote(mb), nil)); err != nil {
+		if err := okOrErr(c.Command("CREATE "+imaptest.Quote(mb), nil)); err != nil {
 			return fmt.Errorf("hostile setup: CREATE %s: %w", mb, err)
 		}
 	}
 	for i := range h.cfg.envMsgs {
-		if err := okOrErr(c.appendMsg("Env", bigToMessage(i, 1_000_000))); err != nil {
+		if err := okOrErr(c.Append("Env", bigToMessage(i, 1_000_000))); err != nil {
 			return fmt.Errorf("hostile setup: APPEND Env: %w", err)
 		}
 	}
-	if err := okOrErr(c.appendMsg("Big", bigBodyMessage(10_000_000))); err != nil {
+	if err := okOrErr(c.Append("Big", bigBodyMessage(10_000_000))); err != nil {
 		return fmt.Errorf("hostile setup: APPEND Big: %w", err)
 	}
 	return nil
@@ -151,13 +153,13 @@ func (h *hostileEnv) afterLogin(ctx context.Context, mailbox, cmd string) error 
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	if mailbox != "" {
-		if err := okOrErr(c.run("SELECT "+quote(mailbox), nil)); err != nil {
+		if err := okOrErr(c.Command("SELECT "+imaptest.Quote(mailbox), nil)); err != nil {
 			return err
 		}
 	}
-	c.timeout = h.cfg.hostileTimeout
-	c.run(cmd, nil) // no answer in time is the attack working, not a failure
+	c.Timeout = h.cfg.hostileTimeout
+	c.Command(cmd, nil) // no answer in time is the attack working, not a failure
 	return nil
 }

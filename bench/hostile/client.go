@@ -12,24 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dormouse/dormouse/internal/imapresp"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
-// Bounds on what the client keeps of a server response: hostile probes
-// provoke responses of many megabytes, which are read and dropped.
-const (
-	keepLine    = 4096 // bytes of a response line kept
-	keepLiteral = 4096 // literals up to this size are kept in the text
-)
-
-// imapClient is a raw IMAP client over TCP or TLS. Each command has its own
-// deadline (timeout).
-type imapClient struct {
-	nc      net.Conn
-	br      *bufio.Reader
-	tag     int
-	timeout time.Duration
-}
+// keepResponse bounds what the client keeps of one server response:
+// hostile probes provoke responses of many megabytes, which are read and
+// dropped (imaptest.Conn.Keep).
+const keepResponse = 64 << 10
 
 // dialer returns a dialer whose connections come from the address from
 // ("" = any), so that hostile clients can be told apart from well-behaved
@@ -43,214 +32,44 @@ func dialer(from string, timeout time.Duration) *net.Dialer {
 }
 
 // dialIMAP connects, with TLS when useTLS is set, and reads the greeting.
-func dialIMAP(ctx context.Context, addr, from string, useTLS bool, timeout time.Duration) (*imapClient, error) {
-	nc, err := dialer(from, timeout).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
+// Each command has its own deadline (timeout).
+func dialIMAP(ctx context.Context, addr, from string, useTLS bool, timeout time.Duration) (*imaptest.Conn, error) {
+	o := imaptest.DialOptions{From: from, Timeout: timeout, ReadBuffer: 64 << 10}
 	if useTLS {
-		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true}) // the server's own self-signed certificate
-		nc.SetDeadline(time.Now().Add(timeout))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("tls handshake: %w", err)
-		}
-		nc = tc
+		o.TLS = &tls.Config{InsecureSkipVerify: true} // the server's own self-signed certificate
 	}
-	c := &imapClient{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), timeout: timeout}
-	c.nc.SetDeadline(time.Now().Add(timeout))
-	g, err := c.readResp()
+	c, _, err := imaptest.Dial(ctx, addr, o)
 	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("greeting: %w", err)
+		return nil, err
 	}
-	if !strings.HasPrefix(g, "* OK") {
-		nc.Close()
-		return nil, fmt.Errorf("greeting %q", g)
-	}
+	c.Keep = keepResponse
+	c.TagPrefix = "h"
 	return c, nil
 }
 
 // login dials and logs in; the error holds the server's answer.
-func login(ctx context.Context, addr, from, user, pw string, timeout time.Duration) (*imapClient, error) {
+func login(ctx context.Context, addr, from, user, pw string, timeout time.Duration) (*imaptest.Conn, error) {
 	c, err := dialIMAP(ctx, addr, from, false, timeout)
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.run("LOGIN "+quote(user)+" "+quote(pw), nil)
-	if err == nil && !isOK(st) {
-		err = fmt.Errorf("LOGIN: %s", st)
-	}
-	if err != nil {
-		c.close()
+	if err := c.Login(user, pw); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *imapClient) close() { c.nc.Close() }
-
-// quote makes an IMAP quoted string.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-func isOK(status string) bool { return strings.HasPrefix(status, "OK") }
-
-// readLine reads one line without its CRLF, keeping at most keepLine bytes
-// of it; full reports whether it was kept whole, and tail is its last
-// bytes (where a literal's "{n}" would be).
-func (c *imapClient) readLine() (line string, tail string, err error) {
-	var keep []byte
-	var last []byte
-	for {
-		frag, err := c.br.ReadSlice('\n')
-		if len(keep) < keepLine {
-			keep = append(keep, frag[:min(len(frag), keepLine-len(keep))]...)
-		}
-		last = append(last, frag...)
-		if len(last) > 64 {
-			last = last[len(last)-64:]
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return string(keep), string(last), err
-		}
-		return strings.TrimRight(string(keep), "\r\n"), strings.TrimRight(string(last), "\r\n"), nil
-	}
-}
-
-// readResp reads one response with its literals; small literals are kept
-// in the text, large ones read and dropped.
-func (c *imapClient) readResp() (string, error) {
-	var b strings.Builder
-	for {
-		line, tail, err := c.readLine()
-		if b.Len() < keepLine {
-			b.WriteString(line)
-		}
-		if err != nil {
-			return b.String(), err
-		}
-		n, ok := imapresp.LiteralSize(tail)
-		if !ok {
-			return b.String(), nil
-		}
-		b.WriteString("\r\n")
-		if n <= keepLiteral {
-			buf := make([]byte, n)
-			if _, err := io.ReadFull(c.br, buf); err != nil {
-				return b.String(), err
-			}
-			b.Write(buf)
-		} else if _, err := c.br.Discard(int(n)); err != nil {
-			return b.String(), err
-		}
-	}
-}
-
-// errBye is an untagged BYE in place of the tagged answer.
-var errBye = errors.New("server said BYE")
-
-// run sends one command and reads until its tagged answer, passing each
-// untagged response to each (nil: dropped). It returns the status ("OK
-// ...", "NO ...", "BAD ..."); a BYE or a closed connection is an error
-// holding what the server said.
-func (c *imapClient) run(cmd string, each func(string)) (string, error) {
-	tag, err := c.send(cmd)
-	if err != nil {
-		return "", err
-	}
-	return c.await(tag, each)
-}
-
-// send writes "tag cmd" and returns the tag.
-func (c *imapClient) send(cmd string) (string, error) {
-	c.tag++
-	tag := "h" + strconv.Itoa(c.tag)
-	c.nc.SetDeadline(time.Now().Add(c.timeout))
-	if _, err := io.WriteString(c.nc, tag+" "+cmd+"\r\n"); err != nil {
-		return tag, fmt.Errorf("send %s: %w", verb(cmd), err)
-	}
-	return tag, nil
-}
-
-// await reads responses until the one tagged tag.
-func (c *imapClient) await(tag string, each func(string)) (string, error) {
-	for {
-		r, err := c.readResp()
-		if err != nil {
-			return "", fmt.Errorf("read: %w", err)
-		}
-		if rest, ok := strings.CutPrefix(r, tag+" "); ok {
-			return rest, nil
-		}
-		if strings.HasPrefix(r, "* BYE") {
-			return "", fmt.Errorf("%w: %s", errBye, r)
-		}
-		if each != nil {
-			each(r)
-		}
-	}
-}
-
-// verb is a command's name, for errors (never a password).
-func verb(cmd string) string {
-	v, _, _ := strings.Cut(cmd, " ")
-	if _, err := strconv.Atoi(v); err == nil || strings.EqualFold(v, "UID") {
-		v2, _, _ := strings.Cut(strings.TrimPrefix(cmd, v+" "), " ")
-		return v + " " + v2
-	}
-	return v
-}
-
-// appendMsg APPENDs msg to mailbox with a synchronising literal and returns
-// the tagged status.
-func (c *imapClient) appendMsg(mailbox string, msg []byte) (string, error) {
-	tag, err := c.send(fmt.Sprintf("APPEND %s {%d}", quote(mailbox), len(msg)))
-	if err != nil {
-		return "", err
-	}
-	r, err := c.readResp()
-	if err != nil {
-		return "", fmt.Errorf("APPEND: %w", err)
-	}
-	if rest, ok := strings.CutPrefix(r, tag+" "); ok {
-		return rest, nil // refused before the literal
-	}
-	if !strings.HasPrefix(r, "+") {
-		return "", fmt.Errorf("APPEND: want a continuation, got %q", r)
-	}
-	c.nc.SetDeadline(time.Now().Add(c.timeout))
-	_, err = c.nc.Write(msg)
-	if err == nil {
-		_, err = io.WriteString(c.nc, "\r\n")
-	}
-	if err != nil {
-		// The server may have answered and closed while the literal was
-		// being sent: its answer (tagged or BYE) says more than the
-		// broken pipe.
-		c.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if st, rerr := c.await(tag, nil); rerr == nil || errors.Is(rerr, errBye) {
-			return st, rerr
-		}
-		return "", fmt.Errorf("APPEND literal: %w", err)
-	}
-	return c.await(tag, nil)
-}
-
 // exists selects mailbox and returns its message count.
-func (c *imapClient) exists(mailbox string) (int, error) {
+func exists(c *imaptest.Conn, mailbox string) (int, error) {
 	n := -1
-	st, err := c.run("SELECT "+quote(mailbox), func(r string) {
+	st, err := c.Command("SELECT "+imaptest.Quote(mailbox), func(r string) {
 		f := strings.Fields(r)
 		if len(f) == 3 && f[2] == "EXISTS" {
 			n, _ = strconv.Atoi(f[1])
 		}
 	})
-	if err == nil && !isOK(st) {
+	if err == nil && !imaptest.IsOK(st) {
 		err = fmt.Errorf("SELECT %s: %s", mailbox, st)
 	}
 	return n, err

@@ -23,7 +23,7 @@ func guessing(ctx context.Context, addr, from, user string, wrong, madeUp int, t
 		defer func() { <-sem }()
 		c, err := login(ctx, addr, from, name, pw, timeout)
 		if err == nil {
-			c.close()
+			c.Close()
 			return
 		}
 		mu.Lock()
@@ -49,7 +49,7 @@ func tryLogin(ctx context.Context, addr, from, user, pw string, timeout time.Dur
 	if err != nil {
 		return strings.TrimPrefix(err.Error(), "LOGIN: "), false
 	}
-	c.close()
+	c.Close()
 	return "OK", true
 }
 
@@ -131,8 +131,8 @@ func probeSmaller(ctx context.Context, cfg *reproConfig, r *row) error {
 	if err != nil {
 		return err
 	}
-	copies, err := c.exists("INBOX")
-	c.close()
+	copies, err := exists(c, "INBOX")
+	c.Close()
 	if err != nil {
 		return err
 	}

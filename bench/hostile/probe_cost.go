@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // worstListPattern backtracks exponentially in a naive wildcard matcher
@@ -23,8 +24,8 @@ func probeList(ctx context.Context, cfg *reproConfig, r *row) error {
 	if err != nil {
 		return err
 	}
-	if st, err := c.run("CREATE "+strings.Repeat("a", 40), nil); err != nil || !isOK(st) {
-		c.close()
+	if st, err := c.Command("CREATE "+strings.Repeat("a", 40), nil); err != nil || !imaptest.IsOK(st) {
+		c.Close()
 		s.stop(10 * time.Second)
 		return fmt.Errorf("CREATE: %q %v", st, err)
 	}
@@ -48,12 +49,12 @@ type cpuResult struct {
 // cpuProbe sends cmd on c, waits up to wait for the answer, closes c,
 // watches the server's CPU until it goes quiet (at most wait again) and
 // then stops the server with SIGTERM (SIGKILL after 10 s).
-func cpuProbe(ctx context.Context, s *server, c *imapClient, cmd string, wait time.Duration) cpuResult {
+func cpuProbe(ctx context.Context, s *server, c *imaptest.Conn, cmd string, wait time.Duration) cpuResult {
 	var res cpuResult
 	cpu0 := s.cpu()
 	t0 := time.Now()
-	c.timeout = wait
-	st, err := c.run(cmd, nil)
+	c.Timeout = wait
+	st, err := c.Command(cmd, nil)
 	res.wall = time.Since(t0)
 	res.during = s.cpu() - cpu0
 	var ne net.Error
@@ -66,7 +67,7 @@ func cpuProbe(ctx context.Context, s *server, c *imapClient, cmd string, wait ti
 	default:
 		res.answer = err.Error()
 	}
-	c.close()
+	c.Close()
 	res.after, res.quiet = s.waitCPUQuiet(ctx, wait)
 	if !s.running() {
 		res.err = errExited
@@ -119,13 +120,13 @@ func probeEnvelope(ctx context.Context, cfg *reproConfig, r *row) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	for i := range cfg.envMsgs {
-		if st, err := c.appendMsg("INBOX", bigToMessage(i, cfg.envBytes)); err != nil || !isOK(st) {
+		if st, err := c.Append("INBOX", bigToMessage(i, cfg.envBytes)); err != nil || !imaptest.IsOK(st) {
 			return fmt.Errorf("APPEND %d: %q %v", i, st, err)
 		}
 	}
-	if _, err := c.exists("INBOX"); err != nil {
+	if _, err := exists(c, "INBOX"); err != nil {
 		return err
 	}
 	sleepCtx(ctx, time.Second)
@@ -149,8 +150,8 @@ func probeEnvelope(ctx context.Context, cfg *reproConfig, r *row) error {
 		}
 	}()
 	t0 := time.Now()
-	c.timeout = 2 * time.Minute
-	st, err := c.run("FETCH 1:* ENVELOPE", nil)
+	c.Timeout = 2 * time.Minute
+	st, err := c.Command("FETCH 1:* ENVELOPE", nil)
 	wall := time.Since(t0)
 	close(stop)
 	<-done
@@ -181,13 +182,13 @@ func probeSearch(ctx context.Context, cfg *reproConfig, r *row) error {
 	if err != nil {
 		return err
 	}
-	if st, err := c.appendMsg("INBOX", bigBodyMessage(cfg.searchBytes)); err != nil || !isOK(st) {
-		c.close()
+	if st, err := c.Append("INBOX", bigBodyMessage(cfg.searchBytes)); err != nil || !imaptest.IsOK(st) {
+		c.Close()
 		s.stop(10 * time.Second)
 		return fmt.Errorf("APPEND: %q %v", st, err)
 	}
-	if _, err := c.exists("INBOX"); err != nil {
-		c.close()
+	if _, err := exists(c, "INBOX"); err != nil {
+		c.Close()
 		s.stop(10 * time.Second)
 		return err
 	}
@@ -198,7 +199,7 @@ func probeSearch(ctx context.Context, cfg *reproConfig, r *row) error {
 
 // freshMallory starts a fresh server and logs mallory in on it; on an
 // error nothing is left running.
-func freshMallory(ctx context.Context, cfg *reproConfig, name string) (*server, *imapClient, error) {
+func freshMallory(ctx context.Context, cfg *reproConfig, name string) (*server, *imaptest.Conn, error) {
 	s, err := freshServer(cfg, name)
 	if err != nil {
 		return nil, nil, err

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,20 +46,20 @@ func probeFullDisk(ctx context.Context, cfg *reproConfig, r *row) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	if st, err := c.appendMsg("INBOX", textMessage("before", "before", 100)); err != nil || !isOK(st) {
+	defer c.Close()
+	if st, err := c.Append("INBOX", textMessage("before", "before", 100)); err != nil || !imaptest.IsOK(st) {
 		return fmt.Errorf("APPEND before filling: %q %v", st, err)
 	}
 	if err := fillDisk(filepath.Join(data, "filler")); err != nil {
 		return err
 	}
 	answer := func(size int) string {
-		st, err := c.appendMsg("INBOX", textMessage("full", "on a full disk", size))
+		st, err := c.Append("INBOX", textMessage("full", "on a full disk", size))
 		switch {
 		case err == nil:
 			return st
-		case errors.Is(err, errBye):
-			return strings.TrimPrefix(err.Error(), errBye.Error()+": ")
+		case errors.Is(err, imaptest.ErrBye):
+			return strings.TrimPrefix(err.Error(), imaptest.ErrBye.Error()+": ")
 		default:
 			return "connection closed (" + err.Error() + ")"
 		}
@@ -66,8 +67,8 @@ func probeFullDisk(ctx context.Context, cfg *reproConfig, r *row) error {
 	big := answer(2_000_000)
 	small := "not tried (connection gone)"
 	if c2, err := login(ctx, s.imap, "", "alice", "alice-pw", cfg.timeout); err == nil {
-		defer c2.close()
-		st, err := c2.appendMsg("INBOX", textMessage("full-small", "on a full disk", 100))
+		defer c2.Close()
+		st, err := c2.Append("INBOX", textMessage("full-small", "on a full disk", 100))
 		small = st
 		if err != nil {
 			small = err.Error()
@@ -153,7 +154,7 @@ func killDuringTransfer(ctx context.Context, s *server, timeout time.Duration, a
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	l, err := dialLMTP(ctx, s.lmtp, "", timeout)
 	if err != nil {
 		return err
@@ -166,16 +167,16 @@ func killDuringTransfer(ctx context.Context, s *server, timeout time.Duration, a
 	go func() { // the APPEND: everything, or half
 		defer wg.Done()
 		defer close(appendSent)
-		if _, err := c.send(fmt.Sprintf("APPEND INBOX {%d+}", appendSize)); err != nil {
+		if err := c.Send(fmt.Sprintf("%s APPEND INBOX {%d+}", c.NextTag(), appendSize)); err != nil {
 			return
 		}
 		n := int64(appendSize)
 		if !afterLast {
 			n /= 2
 		}
-		io.CopyN(c.nc, zeroReader{}, n)
+		io.CopyN(c.NetConn(), zeroReader{}, n)
 		if afterLast {
-			io.WriteString(c.nc, "\r\n")
+			io.WriteString(c.NetConn(), "\r\n")
 		}
 	}()
 	go func() { // the LMTP DATA: half
@@ -206,7 +207,7 @@ func killDuringTransfer(ctx context.Context, s *server, timeout time.Duration, a
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.kill()
-	c.close()
+	c.Close()
 	l.close()
 	wg.Wait()
 	return nil

@@ -179,11 +179,11 @@ func preauthAppend(ctx context.Context, addr, from string, size int64, timeout t
 	if err != nil {
 		return preauthResult{answer: err.Error()}
 	}
-	defer c.close()
-	c.nc.SetDeadline(time.Now().Add(timeout))
+	defer c.Close()
+	c.NetConn().SetDeadline(time.Now().Add(timeout))
 	answer := make(chan string, 1)
 	go func() {
-		l, err := c.readResp()
+		l, err := c.ReadResponse()
 		if err != nil && l == "" {
 			answer <- "connection closed"
 			return
@@ -191,10 +191,10 @@ func preauthAppend(ctx context.Context, addr, from string, size int64, timeout t
 		answer <- l
 	}()
 	var res preauthResult
-	if _, err := fmt.Fprintf(c.nc, "p APPEND INBOX {%d+}\r\n", size); err == nil {
-		res.sent, _ = io.CopyN(c.nc, zeroReader{}, size)
+	if _, err := fmt.Fprintf(c.NetConn(), "p APPEND INBOX {%d+}\r\n", size); err == nil {
+		res.sent, _ = io.CopyN(c.NetConn(), zeroReader{}, size)
 		if res.sent == size {
-			io.WriteString(c.nc, "\r\n")
+			io.WriteString(c.NetConn(), "\r\n")
 		}
 	}
 	select {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 	"github.com/dormouse/dormouse/bench/internal/stats"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // soakConfig is one soak run's settings.
@@ -224,9 +225,9 @@ func runSoak(ctx context.Context, cfg *soakConfig, cf commonFlags, out io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("setup: %w", err)
 		}
-		st, err := c.run("CREATE "+sentMailbox, nil)
-		c.close()
-		if err == nil && !isOK(st) && !strings.Contains(st, "[ALREADYEXISTS]") {
+		st, err := c.Command("CREATE "+sentMailbox, nil)
+		c.Close()
+		if err == nil && !imaptest.IsOK(st) && !strings.Contains(st, "[ALREADYEXISTS]") {
 			err = fmt.Errorf("%s", st)
 		}
 		if err != nil {

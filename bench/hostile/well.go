@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // sentMailbox receives the well-behaved clients' APPENDs, so that INBOX
@@ -53,7 +55,7 @@ func (e *wellEnv) timed(kind string, f func() error) error {
 func (e *wellEnv) activeClient(ctx context.Context, n int, user string) {
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano())))
 	for ctx.Err() == nil {
-		var c *imapClient
+		var c *imaptest.Conn
 		err := e.timed("login", func() error {
 			var err error
 			c, err = login(ctx, e.imap, "", user, password(user), e.cfg.timeout)
@@ -70,7 +72,7 @@ func (e *wellEnv) activeClient(ctx context.Context, n int, user string) {
 				exists, _ = strconv.Atoi(f[1])
 			}
 		}
-		err = e.timed("select", func() error { return okOrErr(c.run("SELECT INBOX", track)) })
+		err = e.timed("select", func() error { return okOrErr(c.Command("SELECT INBOX", track)) })
 		for i := 0; err == nil && i < 20 && ctx.Err() == nil; i++ {
 			sleepCtx(ctx, e.cfg.think)
 			if ctx.Err() != nil {
@@ -79,9 +81,9 @@ func (e *wellEnv) activeClient(ctx context.Context, n int, user string) {
 			err = e.step(ctx, c, rng, user, &exists, track)
 		}
 		if err == nil {
-			c.run("LOGOUT", nil)
+			c.Command("LOGOUT", nil)
 		}
-		c.close()
+		c.Close()
 		if err != nil {
 			sleepCtx(ctx, time.Second)
 		}
@@ -89,28 +91,28 @@ func (e *wellEnv) activeClient(ctx context.Context, n int, user string) {
 }
 
 // step runs one random operation.
-func (e *wellEnv) step(ctx context.Context, c *imapClient, rng *rand.Rand, user string, exists *int, track func(string)) error {
+func (e *wellEnv) step(ctx context.Context, c *imaptest.Conn, rng *rand.Rand, user string, exists *int, track func(string)) error {
 	last := max(*exists-9, 1)
 	switch k := rng.IntN(10); {
 	case k < 3 && *exists > 0:
 		return e.timed("fetch", func() error {
-			return okOrErr(c.run(fmt.Sprintf("FETCH %d:* (UID FLAGS ENVELOPE BODY.PEEK[HEADER])", last), track))
+			return okOrErr(c.Command(fmt.Sprintf("FETCH %d:* (UID FLAGS ENVELOPE BODY.PEEK[HEADER])", last), track))
 		})
 	case k < 5 && *exists > 0:
 		q := fmt.Sprintf("SEARCH %d:* SUBJECT soak", last)
 		if k == 4 {
 			q = "UID SEARCH UNSEEN"
 		}
-		return e.timed("search", func() error { return okOrErr(c.run(q, track)) })
+		return e.timed("search", func() error { return okOrErr(c.Command(q, track)) })
 	case k < 7 && *exists > 0:
 		seq := last + rng.IntN(*exists-last+1)
 		return e.timed("store", func() error {
-			return okOrErr(c.run(fmt.Sprintf(`STORE %d +FLAGS (\Seen)`, seq), track))
+			return okOrErr(c.Command(fmt.Sprintf(`STORE %d +FLAGS (\Seen)`, seq), track))
 		})
 	case k < 9:
 		id := e.newID("append")
 		err := e.timed("append", func() error {
-			return okOrErr(c.appendMsg(sentMailbox, textMessage(id, "soak append", 2000)))
+			return okOrErr(c.Append(sentMailbox, textMessage(id, "soak append", 2000)))
 		})
 		if err == nil {
 			e.led.add(user, sentMailbox, id)
@@ -123,14 +125,14 @@ func (e *wellEnv) step(ctx context.Context, c *imapClient, rng *rand.Rand, user 
 
 // idleOnce IDLEs long enough for the server to hibernate the connection,
 // then ends it; the latency is from DONE to the tagged OK (a wake).
-func (e *wellEnv) idleOnce(ctx context.Context, c *imapClient, track func(string)) error {
-	tag, err := c.send("IDLE")
-	if err != nil {
+func (e *wellEnv) idleOnce(ctx context.Context, c *imaptest.Conn, track func(string)) error {
+	tag := c.NextTag()
+	if err := c.Send(tag + " IDLE"); err != nil {
 		e.rec.fail("idle-done", err)
 		return err
 	}
 	for {
-		r, err := c.readResp()
+		r, err := c.ReadResponse()
 		if err != nil {
 			e.rec.fail("idle-done", err)
 			return err
@@ -145,14 +147,14 @@ func (e *wellEnv) idleOnce(ctx context.Context, c *imapClient, track func(string
 		}
 		track(r)
 	}
-	c.nc.SetDeadline(time.Time{})
+	c.NetConn().SetDeadline(time.Time{})
 	sleepCtx(ctx, e.cfg.hibernateAfter+500*time.Millisecond)
 	return e.timed("idle-done", func() error {
-		c.nc.SetDeadline(time.Now().Add(e.cfg.timeout))
-		if _, err := c.nc.Write([]byte("DONE\r\n")); err != nil {
+		c.NetConn().SetDeadline(time.Now().Add(e.cfg.timeout))
+		if err := c.Send("DONE"); err != nil {
 			return err
 		}
-		return okOrErr(c.await(tag, track))
+		return okOrErr(c.ReadTagged(tag, track))
 	})
 }
 
@@ -161,7 +163,7 @@ func okOrErr(st string, err error) error {
 	if err != nil {
 		return err
 	}
-	if !isOK(st) {
+	if !imaptest.IsOK(st) {
 		return fmt.Errorf("%s", shorten(st, 120))
 	}
 	return nil
@@ -186,18 +188,18 @@ func (e *wellEnv) idleSession(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	if err := okOrErr(c.run("SELECT INBOX", nil)); err != nil {
+	defer c.Close()
+	if err := okOrErr(c.Command("SELECT INBOX", nil)); err != nil {
 		return err
 	}
-	if _, err := c.send("IDLE"); err != nil {
+	if err := c.Send(c.NextTag() + " IDLE"); err != nil {
 		return err
 	}
-	c.nc.SetDeadline(time.Time{})
+	c.NetConn().SetDeadline(time.Time{})
 	readErr := make(chan error, 1)
 	go func() {
 		for {
-			line, err := c.br.ReadString('\n')
+			line, err := c.Reader().ReadString('\n')
 			if err != nil {
 				readErr <- err
 				return
@@ -219,15 +221,14 @@ func (e *wellEnv) idleSession(ctx context.Context, user string) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			c.nc.Write([]byte("DONE\r\nz LOGOUT\r\n"))
+			c.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+			c.NetConn().Write([]byte("DONE\r\nz LOGOUT\r\n"))
 			return nil
 		case err := <-readErr:
 			return fmt.Errorf("idle: %w", err)
 		case <-renew.C:
-			c.nc.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
-			c.tag++
-			if _, err := fmt.Fprintf(c.nc, "DONE\r\nr%d IDLE\r\n", c.tag); err != nil {
+			c.NetConn().SetWriteDeadline(time.Now().Add(e.cfg.timeout))
+			if _, err := fmt.Fprintf(c.NetConn(), "DONE\r\n%s IDLE\r\n", c.NextTag()); err != nil {
 				return err
 			}
 		}
@@ -289,7 +290,7 @@ func (e *wellEnv) lost(ctx context.Context, bound time.Duration) ([]string, erro
 	acked := e.led.acked
 	e.led.mu.Unlock()
 	for _, user := range sortedKeys(acked) {
-		var c *imapClient
+		var c *imaptest.Conn
 		deadline := time.Now().Add(bound)
 		for {
 			var err error
@@ -303,17 +304,17 @@ func (e *wellEnv) lost(ctx context.Context, bound time.Duration) ([]string, erro
 		}
 		for _, mb := range sortedKeys(acked[user]) {
 			found := map[string]bool{}
-			c.timeout = 5 * time.Minute
-			err := okOrErr(c.run("EXAMINE "+quote(mb), nil))
+			c.Timeout = 5 * time.Minute
+			err := okOrErr(c.Command("EXAMINE "+imaptest.Quote(mb), nil))
 			if err == nil {
-				err = okOrErr(c.run("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS ("+markerHeader+")])", func(r string) {
+				err = okOrErr(c.Command("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS ("+markerHeader+")])", func(r string) {
 					if m := reMarker.FindStringSubmatch(r); m != nil {
 						found[m[1]] = true
 					}
 				}))
 			}
 			if err != nil {
-				c.close()
+				c.Close()
 				return nil, fmt.Errorf("final check %s/%s: %w", user, mb, err)
 			}
 			for _, id := range acked[user][mb] {
@@ -322,7 +323,7 @@ func (e *wellEnv) lost(ctx context.Context, bound time.Duration) ([]string, erro
 				}
 			}
 		}
-		c.close()
+		c.Close()
 	}
 	return missing, nil
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // deliverer puts one message into a user's INBOX and returns the moment it
@@ -116,10 +118,10 @@ func (l *lmtpDeliverer) expect(code string) error {
 
 func (l *lmtpDeliverer) cmd(line, code string) error {
 	if _, err := l.nc.Write([]byte(line + "\r\n")); err != nil {
-		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+		return fmt.Errorf("lmtp %s: %w", imaptest.Verb(line), err)
 	}
 	if err := l.expect(code); err != nil {
-		return fmt.Errorf("lmtp %s: %w", verb(line), err)
+		return fmt.Errorf("lmtp %s: %w", imaptest.Verb(line), err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,22 +9,24 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
-// maxLine bounds a server line the client accepts.
+// maxLine bounds what the client keeps of a server response
+// (imaptest.Conn.Keep).
 const maxLine = 64 << 10
 
-// maxSetupLines bounds the lines read while waiting for one reply.
-const maxSetupLines = 100_000
+// maxReplies bounds the replies read while waiting for one.
+const maxReplies = 100_000
 
-// imapConn is one client connection. Until IDLE is running, setup reads
-// the socket directly; after that a reader goroutine owns the socket's
-// read side and hands lines to whoever waits.
+// imapConn is one client connection (imaptest.Conn). Until IDLE is
+// running, setup reads the socket directly; after that a reader goroutine
+// owns the socket's read side and hands lines to whoever waits.
 type imapConn struct {
+	*imaptest.Conn
 	idx  int
 	user string
-	nc   net.Conn
-	br   *bufio.Reader
 
 	exists chan time.Time // "* N EXISTS" arrivals, newest dropped when full
 	tagged chan string    // tagged replies and "+" continuations
@@ -40,8 +41,10 @@ func dialIMAP(ctx context.Context, c *config, idx int, user string, lines *atomi
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.Addr, err)
 	}
+	raw := imaptest.New(nc, 4096)
+	raw.Keep = maxLine
 	return &imapConn{
-		idx: idx, user: user, nc: nc, br: bufio.NewReaderSize(nc, 4096),
+		Conn: raw, idx: idx, user: user,
 		exists: make(chan time.Time, 16),
 		tagged: make(chan string, 4),
 		done:   make(chan struct{}),
@@ -49,83 +52,61 @@ func dialIMAP(ctx context.Context, c *config, idx int, user string, lines *atomi
 	}, nil
 }
 
-func (ic *imapConn) readLine() (string, error) {
-	var b []byte
-	for {
-		frag, err := ic.br.ReadSlice('\n')
-		b = append(b, frag...)
-		if len(b) > maxLine {
-			return "", errors.New("server line too long")
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+// command runs one command during setup, before the reader runs; a status
+// other than OK is an error.
+func (ic *imapConn) command(cmd string) error {
+	st, err := ic.Command(cmd, nil)
+	if err == nil && !imaptest.IsOK(st) {
+		err = fmt.Errorf("%s: %s", imaptest.Verb(cmd), st)
 	}
-}
-
-// command sends "tag rest" and reads until the tagged reply, or until a
-// continuation when cont is set. Only for setup, before the reader runs.
-func (ic *imapConn) command(tag, rest string, cont bool) error {
-	if _, err := fmt.Fprintf(ic.nc, "%s %s\r\n", tag, rest); err != nil {
-		return fmt.Errorf("send %s: %w", verb(rest), err)
-	}
-	for range maxSetupLines {
-		l, err := ic.readLine()
-		if err != nil {
-			return fmt.Errorf("%s: %w", verb(rest), err)
-		}
-		if cont && strings.HasPrefix(l, "+") {
-			return nil
-		}
-		if strings.HasPrefix(l, tag+" ") {
-			if !strings.HasPrefix(l, tag+" OK") {
-				return fmt.Errorf("%s: %s", verb(rest), l)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: no reply in %d lines", verb(rest), maxSetupLines)
-}
-
-// verb is the command name of a command line, for errors (never the password).
-func verb(rest string) string {
-	v, _, _ := strings.Cut(rest, " ")
-	return v
-}
-
-// quote makes an IMAP quoted string.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return err
 }
 
 // setup runs greeting, LOGIN, SELECT INBOX and, when idle is set, IDLE
-// up to "+ idling". Then it clears the deadline.
+// (tagged a3) up to "+ idling". Then it clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
-	ic.nc.SetDeadline(time.Now().Add(c.StepTO))
-	g, err := ic.readLine()
+	ic.Timeout = c.StepTO
+	g, err := ic.ReadResponse()
 	if err != nil {
 		return fmt.Errorf("greeting: %w", err)
 	}
 	if !strings.HasPrefix(g, "* OK") {
 		return fmt.Errorf("greeting: %q", g)
 	}
-	if err := ic.command("a1", "LOGIN "+quote(ic.user)+" "+quote(password), false); err != nil {
+	if err := ic.Login(ic.user, password); err != nil {
 		return err
 	}
-	if err := ic.command("a2", "SELECT INBOX", false); err != nil {
+	if err := ic.command("SELECT INBOX"); err != nil {
 		return err
 	}
 	if idle {
-		if err := ic.command("a3", "IDLE", true); err != nil {
+		if err := ic.Send("a3 IDLE"); err != nil {
 			return err
 		}
+		if err := ic.awaitIdling(); err != nil {
+			return fmt.Errorf("IDLE: %w", err)
+		}
 	}
-	ic.nc.SetDeadline(time.Time{})
+	ic.Timeout = 0
+	ic.NetConn().SetDeadline(time.Time{})
 	return nil
+}
+
+// awaitIdling reads up to IDLE's continuation, during setup.
+func (ic *imapConn) awaitIdling() error {
+	for range maxReplies {
+		l, err := ic.ReadResponse()
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(l, "+") {
+			return nil
+		}
+		if strings.HasPrefix(l, "a3 ") {
+			return errors.New(l)
+		}
+	}
+	return fmt.Errorf("no continuation in %d replies", maxReplies)
 }
 
 // read runs for the life of the connection once it idles: it notes EXISTS
@@ -133,7 +114,7 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 func (ic *imapConn) read() {
 	defer close(ic.done)
 	for {
-		l, err := ic.readLine()
+		l, err := ic.ReadResponse()
 		if err != nil {
 			ic.closed.Store(true)
 			return
@@ -196,19 +177,15 @@ func (ic *imapConn) waitExists(deadline time.Time) (time.Time, bool) {
 
 // send writes one line while the reader runs.
 func (ic *imapConn) send(line string, timeout time.Duration) error {
-	ic.nc.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := ic.nc.Write([]byte(line + "\r\n"))
-	if err != nil {
-		return fmt.Errorf("send %s: %w", verb(line), err)
-	}
-	return nil
+	ic.NetConn().SetWriteDeadline(time.Now().Add(timeout))
+	return ic.Send(line)
 }
 
 // await waits for a tagged reply or continuation starting with prefix.
 func (ic *imapConn) await(prefix string, timeout time.Duration) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	for range maxSetupLines {
+	for range maxReplies {
 		select {
 		case l := <-ic.tagged:
 			if strings.HasPrefix(l, prefix) {
@@ -254,7 +231,7 @@ func (ic *imapConn) cycle(n int, timeout time.Duration) error {
 
 // close ends IDLE, logs out and closes, without waiting for replies.
 func (ic *imapConn) close() {
-	ic.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	ic.nc.Write([]byte("DONE\r\nz LOGOUT\r\n"))
-	ic.nc.Close()
+	ic.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	ic.Write("DONE\r\nz LOGOUT\r\n")
+	ic.Close()
 }

@@ -113,13 +113,13 @@ func openOne(ctx context.Context, c *config, i int, idle bool, lines *atomic.Int
 		return nil, err
 	}
 	if err := ic.setup(c, c.Password, idle); err != nil {
-		ic.nc.Close()
+		ic.Close()
 		return nil, fmt.Errorf("%s: %w", ic.user, err)
 	}
 	if !idle {
-		ic.nc.SetDeadline(time.Now().Add(c.StepTO))
-		err := ic.command("a9", "LOGOUT", false)
-		ic.nc.Close()
+		ic.Timeout = c.StepTO
+		err := ic.command("LOGOUT")
+		ic.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -1,29 +1,23 @@
 package main
 
 import (
-	"bufio"
-	"errors"
+	"context"
 	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dormouse/dormouse/internal/imapresp"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
-// imapConn is a raw IMAP client that tracks the selected mailbox as the
-// server describes it in untagged responses: the UID at each sequence
-// number and each message's flags. That tracked view is what the
-// checkpoints compare with the store.
+// imapConn is a raw IMAP client (imaptest.Conn) that tracks the selected
+// mailbox as the server describes it in untagged responses: the UID at
+// each sequence number and each message's flags. That tracked view is
+// what the checkpoints compare with the store.
 type imapConn struct {
-	nc  net.Conn
-	r   *bufio.Reader
-	tag int
-
+	*imaptest.Conn
 	selected string
 	view     view
 	// onUntagged, when set, sees every untagged response (the model
@@ -58,62 +52,31 @@ type view struct {
 const opTimeout = 30 * time.Second
 
 func dial(addr, user, password string) (*imapConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	raw, _, err := imaptest.Dial(context.Background(), addr, imaptest.DialOptions{Timeout: opTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, err
 	}
-	c := &imapConn{nc: nc, r: bufio.NewReader(nc)}
-	c.nc.SetReadDeadline(time.Now().Add(opTimeout))
-	if g, err := c.readResponse(); err != nil || !strings.HasPrefix(g, "* OK") {
-		nc.Close()
-		return nil, fmt.Errorf("greeting %q: %v", g, err)
+	if err := raw.Login(user, password); err != nil {
+		raw.Close()
+		return nil, err
 	}
-	if _, st, err := c.run(fmt.Sprintf("LOGIN %s %s", quote(user), quote(password))); err != nil || !strings.HasPrefix(st, "OK") {
-		nc.Close()
-		return nil, fmt.Errorf("login: %q %v", st, err)
-	}
-	return c, nil
+	return &imapConn{Conn: raw}, nil
 }
 
-func (c *imapConn) close() { c.nc.Close() }
+func (c *imapConn) close() { c.Close() }
 
-func quote(s string) string { return strconv.Quote(s) }
-
-// readResponse reads one response; a literal ("{n}" ending a line) is
-// read with the rest of the response into one string.
-func (c *imapConn) readResponse() (string, error) {
-	return imapresp.Read(c.r)
-}
+func quote(s string) string { return imaptest.Quote(s) }
 
 // run sends one command and reads to its tagged response, feeding every
 // untagged response to the view. It returns the untagged responses and
 // the tagged status ("OK ...", "NO ...").
 func (c *imapConn) run(cmd string) ([]string, string, error) {
-	c.tag++
-	tag := "t" + strconv.Itoa(c.tag)
-	c.nc.SetDeadline(time.Now().Add(opTimeout))
-	if _, err := io.WriteString(c.nc, tag+" "+cmd+"\r\n"); err != nil {
-		return nil, "", fmt.Errorf("write: %w", err)
-	}
-	return c.readTagged(tag)
-}
-
-func (c *imapConn) readTagged(tag string) ([]string, string, error) {
 	var lines []string
-	for {
-		l, err := c.readResponse()
-		if err != nil {
-			return lines, "", fmt.Errorf("read: %w", err)
-		}
-		if strings.HasPrefix(l, tag+" ") {
-			return lines, strings.TrimPrefix(l, tag+" "), nil
-		}
-		if strings.HasPrefix(l, "* BYE") {
-			return lines, "", errors.New(l)
-		}
+	st, err := c.Command(cmd, func(l string) {
 		lines = append(lines, l)
 		c.untagged(l)
-	}
+	})
+	return lines, st, err
 }
 
 var (

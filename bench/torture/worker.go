@@ -249,14 +249,12 @@ func (w *worker) step() error {
 // updates that came meanwhile are read after DONE, in order.
 func (w *worker) idle(d time.Duration) (string, error) {
 	c := w.c
-	c.tag++
-	tag := fmt.Sprintf("t%d", c.tag)
-	c.nc.SetDeadline(time.Now().Add(opTimeout))
-	if _, err := fmt.Fprintf(c.nc, "%s IDLE\r\n", tag); err != nil {
+	tag := c.NextTag()
+	if err := c.Send(tag + " IDLE"); err != nil {
 		return "", err
 	}
 	for {
-		l, err := c.readResponse()
+		l, err := c.ReadResponse()
 		if err != nil {
 			return "", err
 		}
@@ -269,10 +267,9 @@ func (w *worker) idle(d time.Duration) (string, error) {
 		c.untagged(l)
 	}
 	time.Sleep(d)
-	c.nc.SetDeadline(time.Now().Add(opTimeout))
-	if _, err := fmt.Fprint(c.nc, "DONE\r\n"); err != nil {
+	c.NetConn().SetDeadline(time.Now().Add(opTimeout))
+	if err := c.Send("DONE"); err != nil {
 		return "", err
 	}
-	_, st, err := c.readTagged(tag)
-	return st, err
+	return c.ReadTagged(tag, c.untagged)
 }

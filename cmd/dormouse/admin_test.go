@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // `dormouse who` lists the running server's connections, awake and asleep,
@@ -26,16 +29,16 @@ func TestWhoAndKick(t *testing.T) {
 	}
 
 	sleeper := dialIMAP(t, d.imap, nil)
-	sleeper.mustOK("LOGIN alice alice-pw")
-	sleeper.mustOK("SELECT INBOX")
-	sleeper.send("i1 IDLE")
-	if l := sleeper.readLine(); !strings.HasPrefix(l, "+") {
+	sleeper.MustOK("LOGIN alice alice-pw")
+	sleeper.MustOK("SELECT INBOX")
+	sleeper.Send("i1 IDLE")
+	if l := sleeper.ReadLine(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
 	awake := dialIMAP(t, d.imap, nil)
-	awake.mustOK("LOGIN alice alice-pw")
+	awake.MustOK("LOGIN alice alice-pw")
 	bob := dialIMAP(t, d.imap, nil)
-	bob.mustOK("LOGIN bob bob-pw")
+	bob.MustOK("LOGIN bob bob-pw")
 	dialIMAP(t, d.imap, nil) // not logged in
 
 	who := func() string {
@@ -48,13 +51,7 @@ func TestWhoAndKick(t *testing.T) {
 	}
 	// Wait (on what who reports) until the IDLE connection is asleep.
 	var out string
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		out = who()
-		if strings.Contains(out, "1 asleep") || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testserver.Eventually(testserver.Patience, func() bool { out = who(); return strings.Contains(out, "1 asleep") })
 	for _, want := range []string{
 		`(?m)^alice +asleep +INBOX +127\.0\.0\.1:\d+ `,
 		`(?m)^alice +awake +- +127\.0\.0\.1:\d+ `,
@@ -71,16 +68,16 @@ func TestWhoAndKick(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "alice: 2 connections ended") {
 		t.Fatalf("kick alice: exit %d: %s%s\nwho after:\n%s", code, out, stderr, who())
 	}
-	if l := sleeper.readLine(); l != "* BYE Disconnected by the administrator" {
+	if l := sleeper.ReadLine(); l != "* BYE Disconnected by the administrator" {
 		t.Errorf("the sleeper heard %q, want the BYE", l)
 	}
-	for name, c := range map[string]*imapConn{"sleeper": sleeper, "awake": awake} {
-		c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-		if l, err := c.r.ReadString('\n'); err == nil {
+	for name, c := range map[string]*imaptest.Client{"sleeper": sleeper, "awake": awake} {
+		c.NetConn().SetReadDeadline(time.Now().Add(15 * time.Second))
+		if l, err := c.Reader().ReadString('\n'); err == nil {
 			t.Errorf("%s connection still open after kick: read %q", name, l)
 		}
 	}
-	bob.mustOK("NOOP")
+	bob.MustOK("NOOP")
 	if out := who(); strings.Contains(out, "alice") || !strings.Contains(out, "2 connections: 2 awake, 0 asleep") {
 		t.Errorf("who after kick:\n%s", out)
 	}
@@ -88,7 +85,7 @@ func TestWhoAndKick(t *testing.T) {
 		t.Errorf("kick of a user without connections: %q", out)
 	}
 	// The same user logs in again at once: kick is not a ban.
-	dialIMAP(t, d.imap, nil).mustOK("LOGIN alice alice-pw")
+	dialIMAP(t, d.imap, nil).MustOK("LOGIN alice alice-pw")
 
 	d.stop(syscall.SIGTERM)
 	if _, err := os.Stat(filepath.Join(data, adminSocketName)); err == nil {

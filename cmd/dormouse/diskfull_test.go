@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/emersion/go-smtp"
 	"golang.org/x/sys/unix"
 )
@@ -42,16 +42,16 @@ func TestDiskFull(t *testing.T) {
 	d := startDaemon(t, data)
 
 	c := dialIMAP(t, d.imap, nil)
-	c.mustOK("LOGIN alice alice-pw")
+	c.MustOK("LOGIN alice alice-pw")
 	for i := range 3 {
-		if st := c.appendMsg("INBOX", fmt.Sprintf("Subject: before %d\r\n\r\nbody %d\r\n", i, i)); !strings.HasPrefix(st, "OK") {
+		if st := c.Append("INBOX", fmt.Sprintf("Subject: before %d\r\n\r\nbody %d\r\n", i, i)); !strings.HasPrefix(st, "OK") {
 			t.Fatalf("APPEND before: %s", st)
 		}
 	}
 	lmtpSend(t, d.lmtp, "alice@example.org", "Subject: delivered before\r\n\r\nbody\r\n")
-	c.mustOK("SELECT INBOX")
-	c.mustOK(`STORE 1,3 +FLAGS (\Flagged $Keep)`)
-	before := snapshot(c)
+	c.MustOK("SELECT INBOX")
+	c.MustOK(`STORE 1,3 +FLAGS (\Flagged $Keep)`)
+	before := snapshot(t, c)
 	if len(before) != 4 {
 		t.Fatalf("before: %d messages, want 4", len(before))
 	}
@@ -64,11 +64,11 @@ func TestDiskFull(t *testing.T) {
 	// and discarded), a large one held in memory and a small one.
 	for _, size := range []int{2_000_000, 200_000, 100} {
 		msg := "Subject: on a full disk\r\n\r\n" + strings.Repeat("x", size) + "\r\n"
-		st := c.appendMsg("INBOX", msg)
+		st := c.Append("INBOX", msg)
 		if !regexp.MustCompile(`^NO \[OVERQUOTA\] \S`).MatchString(st) {
 			t.Fatalf("APPEND of %d bytes on a full disk: %q, want NO [OVERQUOTA] with a reason", size, st)
 		}
-		c.mustOK("NOOP")
+		c.MustOK("NOOP")
 	}
 	// LMTP: a temporary failure naming the full disk, so the MTA retries
 	// and its log says why.
@@ -80,14 +80,14 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("LMTP on a full disk: %d %s", se.Code, se.Message)
 
 	// Nothing stored before changed, as this session and a fresh one see it.
-	c.mustOK("NOOP")
-	if after := snapshot(c); !equalSnap(before, after) {
+	c.MustOK("NOOP")
+	if after := snapshot(t, c); !equalSnap(before, after) {
 		t.Fatalf("on a full disk the mailbox changed:\nbefore %v\nafter  %v", before, after)
 	}
 	fresh := dialIMAP(t, d.imap, nil)
-	fresh.mustOK("LOGIN alice alice-pw")
-	fresh.mustOK("SELECT INBOX")
-	if after := snapshot(fresh); !equalSnap(before, after) {
+	fresh.MustOK("LOGIN alice alice-pw")
+	fresh.MustOK("SELECT INBOX")
+	if after := snapshot(t, fresh); !equalSnap(before, after) {
 		t.Fatalf("a fresh session sees a changed mailbox:\nbefore %v\nafter  %v", before, after)
 	}
 	if left, _ := os.ReadDir(filepath.Join(data, "users", "alice", "Maildir", "tmp")); len(left) != 0 {
@@ -98,14 +98,14 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if st := c.appendMsg("INBOX", "Subject: after\r\n\r\nbody\r\n"); !strings.HasPrefix(st, "OK") {
+	if st := c.Append("INBOX", "Subject: after\r\n\r\nbody\r\n"); !strings.HasPrefix(st, "OK") {
 		t.Fatalf("APPEND after freeing space: %s", st)
 	}
 	if err := lmtpTry(d.lmtp, "alice@example.org", "Subject: delivered after\r\n\r\nbody\r\n"); err != nil {
 		t.Fatalf("LMTP after freeing space: %v", err)
 	}
-	c.mustOK("NOOP")
-	after := snapshot(c)
+	c.MustOK("NOOP")
+	after := snapshot(t, c)
 	if len(after) != 6 {
 		t.Fatalf("after freeing space: %d messages, want 6", len(after))
 	}
@@ -157,37 +157,28 @@ func lmtpTry(addr, to, msg string) error {
 
 // snapshot returns "uid flags sha256" for each message of the selected
 // mailbox, in order, leaving out \Recent.
-func snapshot(c *imapConn) []string {
-	c.t.Helper()
-	c.tag++
-	tag := fmt.Sprintf("t%d", c.tag)
-	c.send(tag + " UID FETCH 1:* (UID FLAGS BODY.PEEK[])")
-	re := regexp.MustCompile(`^\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) BODY\[\] \{(\d+)\}$`)
+func snapshot(t *testing.T, c *imaptest.Client) []string {
+	t.Helper()
+	re := regexp.MustCompile(`^\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) BODY\[\] \{(\d+)\}\r\n`)
 	var snap []string
-	for {
-		l := c.readLine()
-		if strings.HasPrefix(l, tag+" ") {
-			if !strings.HasPrefix(l, tag+" OK") {
-				c.t.Fatalf("UID FETCH: %s", l)
-			}
-			return snap
-		}
+	for _, l := range c.MustOK("UID FETCH 1:* (UID FLAGS BODY.PEEK[])") {
 		m := re.FindStringSubmatch(l)
 		if m == nil {
 			continue
 		}
 		n, _ := strconv.Atoi(m[3])
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.r, body); err != nil {
-			c.t.Fatalf("read literal: %v", err)
+		body, rest := l[len(m[0]):], ""
+		if len(body) >= n {
+			body, rest = body[:n], body[n:]
 		}
-		if rest := c.readLine(); rest != ")" {
-			c.t.Fatalf("after the literal: %q", rest)
+		if rest != ")" {
+			t.Fatalf("after the literal of %d bytes: %q", n, rest)
 		}
 		// \Recent belongs to a session, not to the message.
 		flags := strings.Join(slices.DeleteFunc(strings.Fields(m[2]), func(f string) bool { return f == `\Recent` }), " ")
-		snap = append(snap, fmt.Sprintf("%s (%s) %x", m[1], flags, sha256.Sum256(body)))
+		snap = append(snap, fmt.Sprintf("%s (%s) %x", m[1], flags, sha256.Sum256([]byte(body))))
 	}
+	return snap
 }
 
 func equalSnap(a, b []string) bool {

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // binPath is the dormouse binary built once for the end-to-end tests.
@@ -87,6 +84,15 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+// prepend puts s before what was written so far.
+func (b *lockedBuffer) prepend(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rest := b.b.String()
+	b.b.Reset()
+	b.b.WriteString(s + rest)
+}
+
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -126,11 +132,17 @@ func startDaemon(t *testing.T, data string, extra ...string) *daemon {
 // before the daemon binds it: then it starts again on other ports.
 func startServe(t *testing.T, r serveRun) *daemon {
 	t.Helper()
+	// An attempt that lost a port may have run far enough to create the
+	// data folder and print the demo user's password: what it printed
+	// belongs to the daemon that goes on.
+	var earlier string
 	for attempt := 1; ; attempt++ {
 		d, portTaken := launchDaemon(t, r)
 		if !portTaken {
+			d.stdout.prepend(earlier)
 			return d
 		}
+		earlier += d.stdout.String()
 		if r.defaultPorts || attempt == 5 {
 			t.Fatalf("dormouse serve: ports taken (attempt %d)\nstderr:\n%s", attempt, d.stderr.String())
 		}
@@ -221,111 +233,9 @@ func (d *daemon) stop(sig syscall.Signal) int {
 	return 0
 }
 
-// imapConn is a raw IMAP client: tests read as the bytes on the wire.
-type imapConn struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-	tag  int
-}
-
-func dialIMAP(t *testing.T, addr string, tlsConfig *tls.Config) *imapConn {
+// dialIMAP connects to a daemon's IMAP listener, with implicit TLS when
+// tlsConfig is set, and reads the greeting.
+func dialIMAP(t *testing.T, addr string, tlsConfig *tls.Config) *imaptest.Client {
 	t.Helper()
-	var nc net.Conn
-	var err error
-	if tlsConfig != nil {
-		nc, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, tlsConfig)
-	} else {
-		nc, err = net.DialTimeout("tcp", addr, 5*time.Second)
-	}
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	c := &imapConn{t: t, conn: nc, r: bufio.NewReader(nc)}
-	if g := c.readLine(); !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("greeting %q", g)
-	}
-	return c
+	return imaptest.DialT(t, addr, imaptest.DialOptions{TLS: tlsConfig})
 }
-
-func (c *imapConn) readLine() string {
-	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v (partial %q)", err, l)
-	}
-	return strings.TrimRight(l, "\r\n")
-}
-
-func (c *imapConn) send(line string) {
-	c.t.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
-		c.t.Fatalf("write %q: %v", line, err)
-	}
-}
-
-// cmd sends a tagged command and returns every line up to and including
-// the tagged completion, which must be OK unless the test checks it.
-func (c *imapConn) cmd(command string) (lines []string, status string) {
-	c.t.Helper()
-	c.tag++
-	tag := "t" + strconv.Itoa(c.tag)
-	c.send(tag + " " + command)
-	return c.readUntilTag(tag)
-}
-
-func (c *imapConn) readUntilTag(tag string) (lines []string, status string) {
-	c.t.Helper()
-	for {
-		l := c.readLine()
-		lines = append(lines, l)
-		if strings.HasPrefix(l, tag+" ") {
-			return lines, strings.TrimPrefix(l, tag+" ")
-		}
-	}
-}
-
-func (c *imapConn) mustOK(command string) []string {
-	c.t.Helper()
-	lines, status := c.cmd(command)
-	if !strings.HasPrefix(status, "OK") {
-		c.t.Fatalf("%s: %s\n%s", command, status, strings.Join(lines, "\n"))
-	}
-	return lines
-}
-
-// waitFor reads untagged lines until one matches re.
-func (c *imapConn) waitFor(re string) string {
-	c.t.Helper()
-	rx := regexp.MustCompile(re)
-	for {
-		l := c.readLine()
-		if rx.MatchString(l) {
-			return l
-		}
-	}
-}
-
-// appendMsg APPENDs msg with a synchronizing literal and returns the
-// tagged status.
-func (c *imapConn) appendMsg(mailbox, msg string) string {
-	c.t.Helper()
-	c.tag++
-	tag := "t" + strconv.Itoa(c.tag)
-	c.send(fmt.Sprintf("%s APPEND %s {%d}", tag, mailbox, len(msg)))
-	l := c.readLine()
-	if !strings.HasPrefix(l, "+") {
-		return strings.TrimPrefix(l, tag+" ")
-	}
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c.conn, msg+"\r\n"); err != nil {
-		c.t.Fatalf("append: %v", err)
-	}
-	_, status := c.readUntilTag(tag)
-	return status
-}
-
-func quote(s string) string { return strconv.Quote(s) }

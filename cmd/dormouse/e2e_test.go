@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
+	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
 	"github.com/dormouse/dormouse/internal/tlsutil"
+	"github.com/emersion/go-smtp"
 )
 
 // addUser runs `dormouse user add` with the password on stdin.
@@ -47,9 +48,9 @@ func TestFirstStart(t *testing.T) {
 		}
 	}
 	c := dialIMAP(t, d.imap, nil)
-	c.mustOK("LOGIN demo " + quote(m[1]))
-	c.mustOK("SELECT INBOX")
-	c.mustOK("LOGOUT")
+	c.MustOK("LOGIN demo " + imaptest.Quote(m[1]))
+	c.MustOK("SELECT INBOX")
+	c.MustOK("LOGOUT")
 
 	body := scrape(t, d.metric)
 	for _, want := range []string{"go_goroutines", "process_open_fds", `dormouse_lmtp_deliveries_total{result="ok"} 0`, `dormouse_imap_logins_total`} {
@@ -65,7 +66,7 @@ func TestFirstStart(t *testing.T) {
 	if strings.Contains(d2.stdout.String(), "Created user") {
 		t.Error("second start made a new demo user")
 	}
-	dialIMAP(t, d2.imap, nil).mustOK("LOGIN demo " + quote(m[1]))
+	dialIMAP(t, d2.imap, nil).MustOK("LOGIN demo " + imaptest.Quote(m[1]))
 	if code := d2.stop(syscall.SIGINT); code != 0 {
 		t.Errorf("exit code after SIGINT = %d, want 0", code)
 	}
@@ -97,21 +98,32 @@ func TestDeliveryWakesIdleClient(t *testing.T) {
 			d := startDaemon(t, data, "--hibernate-after", hib)
 
 			c := dialIMAP(t, d.imap, nil)
-			c.mustOK("LOGIN alice alice-pw")
-			c.mustOK("SELECT INBOX")
-			c.send("i1 IDLE")
-			if l := c.readLine(); !strings.HasPrefix(l, "+") {
+			c.MustOK("LOGIN alice alice-pw")
+			c.MustOK("SELECT INBOX")
+			c.Send("i1 IDLE")
+			if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
 				t.Fatalf("IDLE: %q", l)
 			}
-			time.Sleep(400 * time.Millisecond) // long enough to hibernate
-			if m := scrape(t, d.metric); !regexp.MustCompile(`(?m)^dormouse_imap_connections\{state="(idling|hibernated)"\} 1$`).MatchString(m) {
-				t.Errorf("metrics do not show the IDLE connection:\n%s", grepLines(m, "dormouse_imap_connections"))
+			// The metrics show the connection idling, or hibernated once
+			// hibernate-after has passed: the deliveries below wake it.
+			state := "idling"
+			if hib != "0" {
+				state = "hibernated"
 			}
+			inState := regexp.MustCompile(`(?m)^dormouse_imap_connections\{state="` + state + `"\} 1$`)
+			waitInState := func() {
+				t.Helper()
+				var m string
+				if !testserver.Eventually(testserver.Patience, func() bool { m = scrape(t, d.metric); return inState.MatchString(m) }) {
+					t.Fatalf("metrics do not show the IDLE connection %s:\n%s", state, grepLines(m, "dormouse_imap_connections"))
+				}
+			}
+			waitInState()
 
 			n := 0
 			lmtpSend(t, d.lmtp, "alice@example.org", "Subject: via go-smtp\r\n\r\nhello\r\n")
 			n++
-			c.waitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
+			c.WaitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
 
 			if swaks, err := exec.LookPath("swaks"); err == nil {
 				host, port, _ := net.SplitHostPort(d.lmtp)
@@ -121,22 +133,22 @@ func TestDeliveryWakesIdleClient(t *testing.T) {
 					t.Fatalf("swaks: %v\n%s", err, out)
 				}
 				n++
-				c.waitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
+				c.WaitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
 			} else if os.Getenv("REQUIRE_INTEROP") == "1" {
 				t.Error("swaks not installed and REQUIRE_INTEROP=1")
 			}
 
-			time.Sleep(400 * time.Millisecond)
+			waitInState() // asleep again, for the third wake
 			code, _, stderr := runDormouse(t, "Subject: via deliver\n\nhello\n", "deliver", "--data", data, "alice")
 			if code != 0 {
 				t.Fatalf("deliver: exit %d: %s", code, stderr)
 			}
 			n++
-			c.waitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
+			c.WaitFor(fmt.Sprintf(`^\* %d EXISTS$`, n))
 
-			c.send("DONE")
-			c.readUntilTag("i1")
-			lines := c.mustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+			c.Send("DONE")
+			c.ReadUntilTagged("i1")
+			lines := c.MustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 			all := strings.Join(lines, "\n")
 			for _, s := range []string{"via go-smtp", "via deliver"} {
 				if !strings.Contains(all, "Subject: "+s) {
@@ -170,11 +182,11 @@ func TestTLS(t *testing.T) {
 
 	t.Run("implicit TLS", func(t *testing.T) {
 		c := dialIMAP(t, d.imaps, caConfig(t, data))
-		st := c.conn.(*tls.Conn).ConnectionState()
+		st := c.NetConn().(*tls.Conn).ConnectionState()
 		if st.Version < tls.VersionTLS12 {
 			t.Errorf("TLS version %x", st.Version)
 		}
-		c.mustOK("LOGIN alice alice-pw")
+		c.MustOK("LOGIN alice alice-pw")
 	})
 	t.Run("implicit TLS refuses TLS 1.1", func(t *testing.T) {
 		cfg := caConfig(t, data)
@@ -187,31 +199,28 @@ func TestTLS(t *testing.T) {
 	})
 	t.Run("plain connection", func(t *testing.T) {
 		c := dialIMAP(t, d.imap, nil)
-		lines := c.mustOK("CAPABILITY")
+		lines := c.MustOK("CAPABILITY")
 		capLine := lines[0]
 		for _, want := range []string{"STARTTLS", "LOGINDISABLED"} {
 			if !strings.Contains(capLine, want) {
 				t.Errorf("capabilities %q lack %s", capLine, want)
 			}
 		}
-		if _, status := c.cmd("LOGIN alice alice-pw"); strings.HasPrefix(status, "OK") {
+		if _, status := c.Do("LOGIN alice alice-pw"); strings.HasPrefix(status, "OK") {
 			t.Fatalf("LOGIN before STARTTLS: %s", status)
 		}
-		if _, status := c.cmd("AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlLXB3"); strings.HasPrefix(status, "OK") {
+		if _, status := c.Do("AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlLXB3"); strings.HasPrefix(status, "OK") {
 			t.Fatalf("AUTHENTICATE PLAIN before STARTTLS: %s", status)
 		}
-		c.mustOK("STARTTLS")
-		tc := tls.Client(c.conn, caConfig(t, data))
-		if err := tc.Handshake(); err != nil {
-			t.Fatalf("STARTTLS handshake against the generated CA: %v", err)
+		c.MustOK("STARTTLS")
+		if err := c.Conn.StartTLS(caConfig(t, data)); err != nil {
+			t.Fatalf("STARTTLS against the generated CA: %v", err)
 		}
-		c.conn = tc
-		c.r.Reset(tc)
-		lines = c.mustOK("CAPABILITY")
+		lines = c.MustOK("CAPABILITY")
 		if strings.Contains(lines[0], "LOGINDISABLED") || strings.Contains(lines[0], "STARTTLS") {
 			t.Errorf("after STARTTLS: %q", lines[0])
 		}
-		c.mustOK("LOGIN alice alice-pw")
+		c.MustOK("LOGIN alice alice-pw")
 	})
 	if code := d.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
@@ -234,13 +243,13 @@ func TestSIGTERMDuringAppends(t *testing.T) {
 	stopAt := time.Now().Add(500 * time.Millisecond)
 	for i := range clients {
 		c := dialIMAP(t, d.imap, nil)
-		c.mustOK("LOGIN alice alice-pw")
+		c.MustOK("LOGIN alice alice-pw")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := 0; ; j++ {
 				subj := fmt.Sprintf("m-%d-%d", i, j)
-				status, err := tryAppend(c, "INBOX", "Subject: "+subj+"\r\n\r\nbody\r\n")
+				status, err := c.Conn.Append("INBOX", []byte("Subject: "+subj+"\r\n\r\nbody\r\n"))
 				if err != nil || !strings.HasPrefix(status, "OK") {
 					return // the server is going away
 				}
@@ -254,17 +263,17 @@ func TestSIGTERMDuringAppends(t *testing.T) {
 		}()
 	}
 	idler := dialIMAP(t, d.imap, nil)
-	idler.mustOK("LOGIN alice alice-pw")
-	idler.mustOK("SELECT INBOX")
-	idler.send("i1 IDLE")
-	if l := idler.readLine(); !strings.HasPrefix(l, "+") {
+	idler.MustOK("LOGIN alice alice-pw")
+	idler.MustOK("SELECT INBOX")
+	idler.Send("i1 IDLE")
+	if l := idler.ReadLine(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
 	time.Sleep(time.Until(stopAt))
 	code := d.stop(syscall.SIGTERM)
 	wg.Wait()
 	// The idling client was told before the connection closed.
-	idler.waitFor(`^\* BYE`)
+	idler.WaitFor(`^\* BYE`)
 	if code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
@@ -275,9 +284,9 @@ func TestSIGTERMDuringAppends(t *testing.T) {
 
 	d2 := startDaemon(t, data)
 	c := dialIMAP(t, d2.imap, nil)
-	c.mustOK("LOGIN alice alice-pw")
-	c.mustOK("SELECT INBOX")
-	lines := c.mustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	c.MustOK("LOGIN alice alice-pw")
+	c.MustOK("SELECT INBOX")
+	lines := c.MustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 	have := map[string]bool{}
 	for _, m := range regexp.MustCompile(`Subject: (m-\d+-\d+)`).FindAllStringSubmatch(strings.Join(lines, "\n"), -1) {
 		have[m[1]] = true
@@ -288,35 +297,6 @@ func TestSIGTERMDuringAppends(t *testing.T) {
 		}
 	}
 	d2.stop(syscall.SIGTERM)
-}
-
-// tryAppend is appendMsg without failing the test on a closed connection.
-func tryAppend(c *imapConn, mailbox, msg string) (string, error) {
-	c.tag++
-	tag := fmt.Sprintf("t%d", c.tag)
-	c.conn.SetDeadline(time.Now().Add(15 * time.Second))
-	if _, err := fmt.Fprintf(c.conn, "%s APPEND %s {%d}\r\n", tag, mailbox, len(msg)); err != nil {
-		return "", err
-	}
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasPrefix(l, "+") {
-		return strings.TrimSpace(strings.TrimPrefix(l, tag+" ")), nil
-	}
-	if _, err := io.WriteString(c.conn, msg+"\r\n"); err != nil {
-		return "", err
-	}
-	for {
-		l, err := c.r.ReadString('\n')
-		if err != nil {
-			return "", err
-		}
-		if strings.HasPrefix(l, tag+" ") {
-			return strings.TrimSpace(strings.TrimPrefix(l, tag+" ")), nil
-		}
-	}
 }
 
 func TestUserCommands(t *testing.T) {
@@ -406,7 +386,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 	addTestUser(t, data, "alice", "alice-pw")
 	d := startDaemon(t, data)
 	oldCA := caConfig(t, data)
-	dialIMAP(t, d.imaps, oldCA).mustOK("NOOP")
+	dialIMAP(t, d.imaps, oldCA).MustOK("NOOP")
 
 	other := t.TempDir()
 	files, _, err := tlsutil.EnsureSelfSigned(other)
@@ -447,8 +427,8 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 		t.Error("old certificate still served after SIGHUP")
 	}
 	c := dialIMAP(t, d.imap, nil)
-	c.mustOK("STARTTLS")
-	tc := tls.Client(c.conn, newCA)
+	c.MustOK("STARTTLS")
+	tc := tls.Client(c.NetConn(), newCA)
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("STARTTLS after SIGHUP: %v", err)
 	}
@@ -535,8 +515,8 @@ func TestDeliverWhileStopped(t *testing.T) {
 	}
 	d := startDaemon(t, data)
 	c := dialIMAP(t, d.imap, nil)
-	c.mustOK("LOGIN bob bob-pw")
-	lines := c.mustOK("SELECT INBOX")
+	c.MustOK("LOGIN bob bob-pw")
+	lines := c.MustOK("SELECT INBOX")
 	if !slices.Contains(lines, "* 2 EXISTS") {
 		t.Errorf("SELECT after offline delivery:\n%s", strings.Join(lines, "\n"))
 	}

@@ -25,13 +25,13 @@ func TestLeftoversRemovedAtStart(t *testing.T) {
 	root := filepath.Join(data, "spool")
 
 	c := dialIMAP(t, d.imap, nil)
-	c.mustOK("LOGIN alice alice-pw")
-	c.send("a1 APPEND INBOX {2000000}")
-	if l := c.readLine(); !strings.HasPrefix(l, "+") {
+	c.MustOK("LOGIN alice alice-pw")
+	c.Send("a1 APPEND INBOX {2000000}")
+	if l := c.ReadLine(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("APPEND: %q", l)
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c.conn, strings.Repeat("x", 1_500_000)); err != nil {
+	c.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.NetConn(), strings.Repeat("x", 1_500_000)); err != nil {
 		t.Fatal(err)
 	}
 	lmtpPartial(t, d.lmtp, "alice@example.org", strings.Repeat(strings.Repeat("y", 70)+"\r\n", 2000))

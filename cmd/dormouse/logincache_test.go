@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // The login cache answers a repeated correct login without the full hash
@@ -27,8 +28,8 @@ func TestLoginCacheForgetsChangedUsers(t *testing.T) {
 	login := func(user, password string) bool {
 		t.Helper()
 		c := dialIMAP(t, d.imap, nil)
-		_, status := c.cmd("LOGIN " + user + " " + quote(password))
-		c.cmd("LOGOUT")
+		_, status := c.Do("LOGIN " + user + " " + imaptest.Quote(password))
+		c.Do("LOGOUT")
 		return strings.HasPrefix(status, "OK")
 	}
 	steps := []struct {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/internal/imaptest"
 )
 
 // restartCase is a series of `dormouse serve` starts, each with its own
@@ -123,17 +124,17 @@ func checkRestarts(t *testing.T, root, data string, runs []serveRun) {
 			t.Errorf("start %d (%v) created a new demo user: %q", i+1, r.args, d.stdout.String())
 		}
 		c := dialIMAP(t, d.imap, nil)
-		if _, status := c.cmd("LOGIN demo " + quote(password)); !strings.HasPrefix(status, "OK") {
+		if _, status := c.Do("LOGIN demo " + imaptest.Quote(password)); !strings.HasPrefix(status, "OK") {
 			t.Fatalf("start %d (%v): LOGIN with the first start's password: %s", i+1, r.args, status)
 		}
 		var want []string
 		for j := range i {
 			want = append(want, fmt.Sprintf("start %d", j+1))
 		}
-		if got := inboxSubjects(c); !slices.Equal(got, want) {
+		if got := inboxSubjects(t, c); !slices.Equal(got, want) {
 			t.Errorf("start %d (%v): INBOX holds %q, want %q", i+1, r.args, got, want)
 		}
-		c.mustOK("LOGOUT")
+		c.MustOK("LOGOUT")
 		lmtpSend(t, d.lmtp, "demo@example.org", fmt.Sprintf("Subject: start %d\r\n\r\nhello\r\n", i+1))
 		if code := d.stop(syscall.SIGTERM); code != 0 {
 			t.Fatalf("start %d: exit code after SIGTERM = %d", i+1, code)
@@ -163,24 +164,26 @@ func checkRestarts(t *testing.T, root, data string, runs []serveRun) {
 }
 
 // inboxSubjects selects INBOX and returns its messages' subjects in order.
-func inboxSubjects(c *imapConn) []string {
-	c.t.Helper()
+func inboxSubjects(t *testing.T, c *imaptest.Client) []string {
+	t.Helper()
 	exists := -1
-	for _, l := range c.mustOK("SELECT INBOX") {
+	for _, l := range c.MustOK("SELECT INBOX") {
 		if m := regexp.MustCompile(`^\* (\d+) EXISTS$`).FindStringSubmatch(l); m != nil {
 			exists, _ = strconv.Atoi(m[1])
 		}
 	}
 	if exists < 0 {
-		c.t.Fatal("SELECT INBOX: no EXISTS")
+		t.Fatal("SELECT INBOX: no EXISTS")
 	}
 	if exists == 0 {
 		return nil
 	}
 	var subjects []string
-	for _, l := range c.mustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])") {
-		if s, ok := strings.CutPrefix(l, "Subject: "); ok {
-			subjects = append(subjects, s)
+	for _, l := range c.MustOK("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])") {
+		for _, field := range strings.Split(l, "\r\n") { // the header literal's lines
+			if s, ok := strings.CutPrefix(field, "Subject: "); ok {
+				subjects = append(subjects, s)
+			}
 		}
 	}
 	return subjects

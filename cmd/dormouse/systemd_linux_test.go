@@ -95,12 +95,12 @@ func TestSocketActivation(t *testing.T) {
 	expect(`^READY=1$`)
 
 	c := dialIMAP(t, addrs["imap"], nil)
-	c.mustOK("LOGIN alice alice-pw")
-	c.mustOK("LOGOUT")
+	c.MustOK("LOGIN alice alice-pw")
+	c.MustOK("LOGOUT")
 	s := dialIMAP(t, addrs["imaps"], caConfig(t, data))
-	s.mustOK("LOGIN alice alice-pw")
+	s.MustOK("LOGIN alice alice-pw")
 	lmtpSend(t, addrs["lmtp"], "alice@example.org", "Subject: activated\r\n\r\nhello\r\n")
-	if got := inboxSubjects(s); len(got) != 1 || got[0] != "activated" {
+	if got := inboxSubjects(t, s); len(got) != 1 || got[0] != "activated" {
 		t.Errorf("INBOX after LMTP on the passed socket: %q", got)
 	}
 	for _, name := range names {
@@ -114,7 +114,7 @@ func TestSocketActivation(t *testing.T) {
 	}
 	expect(`^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]*$`)
 	expect(`^READY=1$`)
-	s.mustOK("NOOP") // still serving
+	s.MustOK("NOOP") // still serving
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,15 @@
-// Package imapresp reads IMAP server responses for Dormouse's hand-written
-// clients: the test server's client (internal/testserver) and the bench
-// tools (bench/torture, bench/compare, bench/hostile). It knows only the
-// framing of a response (RFC 9051 2.2.2, 4.3): lines ending in CRLF, and a
-// literal announced by "{n}" (or "~{n}", "{n+}") at the end of a line,
-// whose n bytes come after that line's CRLF, followed by the rest of the
-// response.
+// Package imapresp reads IMAP server responses for Dormouse's raw clients
+// (internal/imaptest, which the tests, the torture tool and the bench
+// tools share, and bench/compare). It knows only the framing of a response
+// (RFC 9051 2.2.2, 4.3): lines ending in CRLF, and a literal announced by
+// "{n}" (or "~{n}", "{n+}") at the end of a line, whose n bytes come after
+// that line's CRLF, followed by the rest of the response.
 package imapresp
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -39,24 +40,73 @@ func LiteralSize(line string) (int64, bool) {
 // Read does not bound the size of a response: its callers are clients of
 // servers under test, with deadlines on their connections.
 func Read(br *bufio.Reader) (string, error) {
-	var b strings.Builder
+	s, _, err := ReadBounded(br, 0)
+	return s, err
+}
+
+// tailLen is how many bytes of a line's end ReadBounded keeps to find a
+// literal announcement in a line it does not keep whole: "{" and 19
+// digits, "+}" and the CRLF.
+const tailLen = 24
+
+// ReadBounded is Read for responses that may be huge (a hostile probe's,
+// a benchmark's FETCH of whole mailboxes): it keeps at most keep bytes of
+// the response's text (keep <= 0: all of it); a literal that does not fit
+// is read and dropped, and so is the rest of a line. It returns what it
+// kept and how many bytes it read.
+func ReadBounded(br *bufio.Reader, keep int) (string, int64, error) {
+	var b []byte
+	var read int64
+	room := func() int64 {
+		if keep <= 0 {
+			return 1<<63 - 1
+		}
+		return int64(keep - len(b))
+	}
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return b.String() + line, err
+		var tail []byte
+		for {
+			frag, err := br.ReadSlice('\n')
+			read += int64(len(frag))
+			b = append(b, frag[:min(int64(len(frag)), max(room(), 0))]...)
+			tail = append(tail, frag[max(0, len(frag)-tailLen):]...)
+			if len(tail) > tailLen {
+				tail = append(tail[:0], tail[len(tail)-tailLen:]...)
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				return string(b), read, err
+			}
+			break
 		}
-		if !strings.HasSuffix(line, "\r\n") {
-			return b.String() + line, fmt.Errorf("line without CR: %q", line)
+		if !bytes.HasSuffix(tail, []byte("\r\n")) {
+			return string(b), read, fmt.Errorf("line without CR: %q", tail)
 		}
-		line = line[:len(line)-2]
-		b.WriteString(line)
-		n, ok := LiteralSize(line)
+		b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+		n, ok := LiteralSize(string(tail[:len(tail)-2]))
 		if !ok {
-			return b.String(), nil
+			return string(b), read, nil
 		}
-		b.WriteString("\r\n")
-		if _, err := io.CopyN(&b, br, n); err != nil {
-			return b.String(), fmt.Errorf("literal of %d bytes: %w", n, err)
+		if room() >= 2 {
+			b = append(b, "\r\n"...)
+		}
+		if room() < n {
+			m, err := br.Discard(int(n))
+			read += int64(m)
+			if err != nil {
+				return string(b), read, fmt.Errorf("literal of %d bytes: %w", n, err)
+			}
+			continue
+		}
+		// Copied rather than allocated at once: n is the server's word.
+		buf := bytes.NewBuffer(b)
+		m, err := io.CopyN(buf, br, n)
+		b = buf.Bytes()
+		read += m
+		if err != nil {
+			return string(b), read, fmt.Errorf("literal of %d bytes: %w", n, err)
 		}
 	}
 }

@@ -69,3 +69,34 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+func TestReadBounded(t *testing.T) {
+	long := strings.Repeat("x", 10000)
+	tests := []struct {
+		name string
+		in   string
+		keep int
+		want string
+	}{
+		{"all kept", "* 1 FETCH (BODY[] {2}\r\nhi)\r\n", 0, "* 1 FETCH (BODY[] {2}\r\nhi)"},
+		{"line cut", "* OK " + long + "\r\n", 10, "* OK xxxxx"},
+		{"small literal kept", "* 1 FETCH (BODY[] {2}\r\nhi)\r\n", 100, "* 1 FETCH (BODY[] {2}\r\nhi)"},
+		{"large literal dropped", "* 1 FETCH (BODY[] {10000}\r\n" + long + " UID 7)\r\n", 100, "* 1 FETCH (BODY[] {10000}\r\n UID 7)"},
+		// The announcement lies beyond what is kept and beyond bufio's
+		// buffer: the literal must still be read as one.
+		{"announcement past the cut", "* OK " + long + " {3}\r\n{1}\r\n", 8, "* OK xxx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.in + "a OK\r\n"
+			br := bufio.NewReaderSize(strings.NewReader(in), 16)
+			got, n, err := ReadBounded(br, tt.keep)
+			if err != nil || got != tt.want || n != int64(len(tt.in)) {
+				t.Fatalf("ReadBounded = %q, %d, %v; want %q, %d", got, n, err, tt.want, len(tt.in))
+			}
+			if next, err := Read(br); err != nil || next != "a OK" {
+				t.Fatalf("next response = %q, %v; want \"a OK\"", next, err)
+			}
+		})
+	}
+}

@@ -45,19 +45,41 @@ func Gather(t testing.TB, m Collectors) map[string]float64 {
 	return got
 }
 
-// WaitMetric waits up to 5 s until the series key (as Gather names it)
-// of m equals want.
-func WaitMetric(t testing.TB, m Collectors, key string, want float64) {
+// Patience is how long WaitFor and WaitMetric wait for their condition:
+// generous, as the machine running the tests may be busy. A condition that
+// holds on a working server holds within milliseconds; a broken one fails
+// the test after Patience.
+const Patience = time.Minute
+
+// WaitFor waits until cond holds, checking it every few milliseconds, and
+// fails the test, naming what, if it does not within Patience.
+func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := Gather(t, m)[key]
-		if got == want {
-			return
-		}
+	if !Eventually(Patience, cond) {
+		t.Fatalf("testserver: %s: not within %v", what, Patience)
+	}
+}
+
+// Eventually reports whether cond holds within d, checking it every few
+// milliseconds; for a goroutine other than the test's, which must not
+// call t.Fatal.
+func Eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v, want %v", key, got, want)
+			return false
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// WaitMetric waits up to Patience until the series key (as Gather names
+// it) of m equals want.
+func WaitMetric(t testing.TB, m Collectors, key string, want float64) {
+	t.Helper()
+	var got float64
+	if !Eventually(Patience, func() bool { got = Gather(t, m)[key]; return got == want }) {
+		t.Fatalf("%s = %v, want %v (waited %v)", key, got, want, Patience)
 	}
 }

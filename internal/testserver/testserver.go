@@ -99,10 +99,17 @@ func Start(t testing.TB, opts ...Option) *Server {
 		PasswdFile: filepath.Join(dir, "passwd"),
 		Metrics:    imapserver.NewMetrics(),
 	}
+	// Alice's and Bob's passwords are {PLAIN}: a bcrypt check costs tens
+	// of milliseconds of CPU, and the imapserver tests log in hundreds of
+	// times. The hashes have their own tests (auth, and the end-to-end
+	// tests, whose users dormouse adds); users a test adds with
+	// auth.AddUser are hashed as usual.
+	var passwd []byte
 	for _, u := range []User{s.Alice, s.Bob} {
-		if err := auth.AddUser(s.PasswdFile, u.Name, u.Password); err != nil {
-			t.Fatalf("testserver: add user %s: %v", u.Name, err)
-		}
+		passwd = append(passwd, u.Name+":{PLAIN}"+u.Password+"\n"...)
+	}
+	if err := os.WriteFile(s.PasswdFile, passwd, 0o600); err != nil {
+		t.Fatalf("testserver: write passwd-file: %v", err)
 	}
 	pw, err := auth.Open(s.PasswdFile)
 	if err != nil {
