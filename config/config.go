@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // Config is the whole configuration. Paths that are relative are relative
@@ -34,6 +36,20 @@ type Config struct {
 	Limits  Limits `toml:"limits"`
 	Log     Log    `toml:"log"`
 	LMTP    LMTP   `toml:"lmtp"`
+	Quota   Quota  `toml:"quota"`
+}
+
+// Quota holds the quota limits (RFC 9208 QUOTA, enforced on APPEND, COPY
+// and delivery).
+type Quota struct {
+	// Rule is every user's limit in Dovecot's quota_rule form, such as
+	// "*:storage=1G *:messages=100000"; "" means none. A user's
+	// userdb_quota_rule extra field in the passwd-file replaces it, and
+	// limits set with SETQUOTA replace both.
+	Rule string `toml:"rule"`
+	// Admins names, separated by spaces, the users who may set quota
+	// limits with SETQUOTA.
+	Admins string `toml:"admins"`
 }
 
 // LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
@@ -249,6 +265,9 @@ func (c Config) check() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")
+	}
+	if _, err := mailstore.ParseQuotaRules(c.Quota.Rule, mailstore.QuotaLimits{}); err != nil {
+		return fmt.Errorf("quota.rule: %w", err)
 	}
 	return nil
 }

@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 32 {
-		t.Errorf("%d settings in the commented file, want 32", n)
+	if n != 34 {
+		t.Errorf("%d settings in the commented file, want 34", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -118,6 +118,19 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # otherwise (Dovecot's lmtp_save_to_detail_mailbox).
 # save_to_detail_mailbox = {{.LMTP.SaveToDetailMailbox}}
 
+[quota]
+# Every user's quota, in Dovecot's quota_rule form: "*:storage=1G" (a bare
+# number is KiB; B, k, M, G, T units), "*:bytes=N", "*:messages=N", several
+# separated by spaces; "" = no limit. A user's passwd-file line may carry
+# its own in the extra fields, as with Dovecot:
+#   alice:{BLF-CRYPT}...::::::userdb_quota_rule=*:storage=2G
+# APPEND, COPY and IMAP delivery past it get NO [OVERQUOTA], LMTP 552 5.2.2,
+# "dormouse deliver" exit status 73 (EX_CANTCREAT).
+# rule = {{q .Quota.Rule}}
+# Users, separated by spaces, who may change limits with SETQUOTA (their
+# own quota root "" and other users' "user/NAME"); "" = nobody.
+# admins = {{q .Quota.Admins}}
+
 [log]
 # "text" or "json".
 # format = {{q .Log.Format}}

@@ -95,6 +95,10 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+	// QuotaAdmins are the users who may set quota limits with SETQUOTA
+	// (RFC 9208 4.1.3), their own and other users' (quota.go); none
+	// means no one, and QUOTASET is not advertised.
+	QuotaAdmins []string
 	// GuardMetrics counts refusals by the per-address and login limits;
 	// nil means none.
 	GuardMetrics *GuardMetrics

@@ -182,6 +182,9 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 	if err := h.view(func(m *mboxTx) error { dir = m.dir; return nil }); err != nil {
 		return nil, fmt.Errorf("append %s: %w", h.name, err)
 	}
+	if err := h.u.quotaReady(); err != nil {
+		return nil, fmt.Errorf("append %s: %w", h.name, err)
+	}
 	sts := make([]staged, 0, len(msgs))
 	defer func() {
 		for i := range sts {
@@ -204,6 +207,13 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		since := m.meta.highestModSeq
 		cur := filepath.Join(m.dir, "cur")
 		var cs changeSet
+		var bytes int64
+		for _, st := range sts {
+			bytes += st.size
+		}
+		if err := h.u.checkQuota(m.tx, bytes, int64(len(sts))); err != nil {
+			return err
+		}
 		names := make([]string, len(sts))
 		for i, st := range sts {
 			name := fileName(st.base, "", st.flags.sys)

@@ -44,6 +44,10 @@ type Options struct {
 	// that follow one it applied at once, so a burst is applied in few
 	// transactions; 0 means 10 ms.
 	EventDelay time.Duration
+	// QuotaLimits gives a user's configured quota limits (quota.go);
+	// nil means none. Limits set by SETQUOTA, kept in the user's index,
+	// take precedence.
+	QuotaLimits func(user string) mailstore.QuotaLimits
 
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
@@ -104,6 +108,9 @@ type userState struct {
 	// built, for as long as a view still uses it (sharedlist.go).
 	listMu sync.Mutex
 	lists  map[uint64]sharedList
+	// quotaSynced is set once every folder has index state, so the
+	// mailbox counters add up to the user's quota usage (quota.go).
+	quotaSynced atomic.Bool
 }
 
 // Open opens the store rooted at root, creating root/users if needed.
