@@ -108,13 +108,16 @@ func (u *userState) syncAllForQuota() error {
 	return nil
 }
 
-// Quota returns the user's usage and limits.
+// Quota returns the user's usage and limits. Unlike the check of each
+// append, which trusts the counters once every folder has state, it first
+// looks at every folder (two stats each unless watched), so that mail
+// other programs put into mailboxes no session holds open counts too: it
+// is what GETQUOTA and `dormouse deliver` ask, far less often than mail
+// is appended.
 func (h *userHandle) Quota(ctx context.Context) (mailstore.Quota, error) {
 	u := h.u
-	if !u.quotaSynced.Load() {
-		if err := u.syncAllForQuota(); err != nil {
-			return mailstore.Quota{}, err
-		}
+	if err := u.syncAllForQuota(); err != nil {
+		return mailstore.Quota{}, err
 	}
 	var q mailstore.Quota
 	err := u.view(func(tx *bolt.Tx) error {
