@@ -129,6 +129,12 @@ type Limits struct {
 	MaxConnectionsPerUser     int64 `toml:"max_connections_per_user"`
 	MaxConnectionsPerUserAddr int64 `toml:"max_connections_per_user_addr"`
 	MaxMailboxesPerUser       int64 `toml:"max_mailboxes_per_user"`
+
+	// METADATA (RFC 5464) limits of one user (0 = no limit): bytes of one
+	// value, entries, bytes of all values.
+	MaxMetadataEntrySize int64 `toml:"max_metadata_entry_size"`
+	MaxMetadataEntries   int64 `toml:"max_metadata_entries"`
+	MaxMetadataSize      int64 `toml:"max_metadata_size"`
 }
 
 // Log holds logging settings.
@@ -175,6 +181,10 @@ func Default() Config {
 			MaxConnectionsPerUser:     200,
 			MaxConnectionsPerUserAddr: 50,
 			MaxMailboxesPerUser:       10_000,
+
+			MaxMetadataEntrySize: 64 << 10,
+			MaxMetadataEntries:   1000,
+			MaxMetadataSize:      1 << 20,
 		},
 		Log:  Log{Format: "text", Level: "info"},
 		LMTP: LMTP{RecipientDelimiter: "+"},
@@ -249,6 +259,9 @@ func (c Config) check() error {
 		{"limits.max_connections_per_user", c.Limits.MaxConnectionsPerUser},
 		{"limits.max_connections_per_user_addr", c.Limits.MaxConnectionsPerUserAddr},
 		{"limits.max_mailboxes_per_user", c.Limits.MaxMailboxesPerUser},
+		{"limits.max_metadata_entry_size", c.Limits.MaxMetadataEntrySize},
+		{"limits.max_metadata_entries", c.Limits.MaxMetadataEntries},
+		{"limits.max_metadata_size", c.Limits.MaxMetadataSize},
 	} {
 		if v.n < 0 || v.n > 1<<30 {
 			return fmt.Errorf("%s = %d: must be 0 (no limit) to %d", v.key, v.n, 1<<30)

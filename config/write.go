@@ -107,6 +107,12 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # max_connections_per_user_addr = {{.Limits.MaxConnectionsPerUserAddr}}
 # Mailboxes of one user; CREATE over it gets NO [LIMIT]. 0 = no limit.
 # max_mailboxes_per_user = {{.Limits.MaxMailboxesPerUser}}
+# METADATA (RFC 5464) of one user, on the server and all mailboxes: bytes
+# of one value, entries, and bytes of all values; SETMETADATA past them
+# gets NO [METADATA MAXSIZE n] or NO [METADATA TOOMANY]. 0 = no limit.
+# max_metadata_entry_size = {{.Limits.MaxMetadataEntrySize}}
+# max_metadata_entries = {{.Limits.MaxMetadataEntries}}
+# max_metadata_size = {{.Limits.MaxMetadataSize}}
 
 [lmtp]
 # Characters that separate a local part from its detail, as Dovecot's

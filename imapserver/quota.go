@@ -27,14 +27,6 @@ const quotaCaps = " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
 // administrators name it.
 const quotaUserPrefix = "user/"
 
-// quotaCapabilities returns the QUOTA capabilities this server offers.
-func (s *Server) quotaCapabilities() string {
-	if len(s.cfg.QuotaAdmins) > 0 {
-		return quotaCaps + " QUOTASET"
-	}
-	return quotaCaps
-}
-
 // isQuotaAdmin reports whether user may set quota limits.
 func (s *Server) isQuotaAdmin(user string) bool {
 	for _, a := range s.cfg.QuotaAdmins {

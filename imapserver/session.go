@@ -177,6 +177,10 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inLoggedIn, handleGetQuotaRoot, true}, true
 	case "SETQUOTA":
 		return cmdSpec{inLoggedIn, handleSetQuota, true}, true
+	case "GETMETADATA":
+		return cmdSpec{inLoggedIn, handleGetMetadata, true}, true
+	case "SETMETADATA":
+		return cmdSpec{inLoggedIn, handleSetMetadata, true}, true
 	}
 	return cmdSpec{}, false
 }

@@ -218,6 +218,10 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			MaxConnsPerUser:     limitOrOff(cfg.Limits.MaxConnectionsPerUser),
 			MaxConnsPerUserAddr: limitOrOff(cfg.Limits.MaxConnectionsPerUserAddr),
 			MaxMailboxesPerUser: limitOrOff(cfg.Limits.MaxMailboxesPerUser),
+
+			MaxMetadataEntrySize: int64(limitOrOff(cfg.Limits.MaxMetadataEntrySize)),
+			MaxMetadataEntries:   limitOrOff(cfg.Limits.MaxMetadataEntries),
+			MaxMetadataSize:      int64(limitOrOff(cfg.Limits.MaxMetadataSize)),
 		},
 		SpoolDir:       sp.Path(),
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
