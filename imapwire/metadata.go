@@ -51,40 +51,7 @@ func (d *Decoder) parseGetMetadata() (*GetMetadataArgs, error) {
 		return nil, err
 	}
 	if d.peek() == '(' {
-		var buf [16]byte
-		err := d.list(false, func() error {
-			kw, err := d.keyword(buf[:0])
-			if err != nil {
-				return err
-			}
-			if err := d.sp(); err != nil {
-				return err
-			}
-			switch string(kw) {
-			case "MAXSIZE":
-				n, err := d.number()
-				a.MaxSize = int64(n)
-				return err
-			case "DEPTH":
-				v, err := d.atom()
-				if err != nil {
-					return err
-				}
-				switch strings.ToLower(string(v)) {
-				case "0":
-					a.Depth = 0
-				case "1":
-					a.Depth = 1
-				case "infinity":
-					a.Depth = DepthInfinity
-				default:
-					return badf("DEPTH must be 0, 1 or infinity")
-				}
-				return nil
-			}
-			return badf("unknown GETMETADATA option %q", string(kw))
-		})
-		if err != nil {
+		if err := d.getMetadataOptions(a); err != nil {
 			return nil, err
 		}
 		if err := d.sp(); err != nil {
@@ -97,6 +64,16 @@ func (d *Decoder) parseGetMetadata() (*GetMetadataArgs, error) {
 	}
 	if err := d.sp(); err != nil {
 		return nil, err
+	}
+	// go-imap v2's client sends the options after the mailbox; entry names
+	// start with "/", so a list starting with an option name is options.
+	if rest := strings.ToUpper(d.rest()); strings.HasPrefix(rest, "(MAXSIZE ") || strings.HasPrefix(rest, "(DEPTH ") {
+		if err := d.getMetadataOptions(a); err != nil {
+			return nil, err
+		}
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
 	}
 	entry := func() error {
 		if len(a.Entries) >= maxMetadataItems {
@@ -115,6 +92,43 @@ func (d *Decoder) parseGetMetadata() (*GetMetadataArgs, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// getMetadataOptions reads "(" option *(SP option) ")" into a.
+func (d *Decoder) getMetadataOptions(a *GetMetadataArgs) error {
+	var buf [16]byte
+	return d.list(false, func() error {
+		kw, err := d.keyword(buf[:0])
+		if err != nil {
+			return err
+		}
+		if err := d.sp(); err != nil {
+			return err
+		}
+		switch string(kw) {
+		case "MAXSIZE":
+			n, err := d.number()
+			a.MaxSize = int64(n)
+			return err
+		case "DEPTH":
+			v, err := d.atom()
+			if err != nil {
+				return err
+			}
+			switch strings.ToLower(string(v)) {
+			case "0":
+				a.Depth = 0
+			case "1":
+				a.Depth = 1
+			case "infinity":
+				a.Depth = DepthInfinity
+			default:
+				return badf("DEPTH must be 0, 1 or infinity")
+			}
+			return nil
+		}
+		return badf("unknown GETMETADATA option %q", string(kw))
+	})
 }
 
 // parseSetMetadata: SETMETADATA SP mailbox SP "(" entry SP value *(SP

@@ -66,8 +66,8 @@ func lmtpCode(t *testing.T, addr, to, msg string) (int, smtp.EnhancedCode) {
 // userdb_quota_rule field is enforced by `dormouse deliver` (exit 73,
 // EX_CANTCREAT, as dovecot-lda with quota_full_tempfail = no) with the
 // server stopped and running, by LMTP (552 5.2.2) and by IMAP APPEND
-// (NO [OVERQUOTA]); limits an administrator sets with SETQUOTA and the
-// usage survive a SIGKILL and a restart.
+// (NO [OVERQUOTA]); limits an administrator sets with SETQUOTA, the
+// usage and METADATA entries survive a SIGKILL and a restart.
 func TestQuotaDeliverLMTPAndRestart(t *testing.T) {
 	data := t.TempDir()
 	addTestUser(t, data, "alice", "alice-pw")
@@ -107,6 +107,8 @@ func TestQuotaDeliverLMTPAndRestart(t *testing.T) {
 	b := dialIMAP(t, d.imap, nil)
 	b.mustOK("LOGIN bob bob-pw")
 	b.mustOK(`SETQUOTA "user/alice" (MESSAGE 4)`)
+	a.mustOK(`SETMETADATA "" (/private/vendor/test/server "kept")`)
+	a.mustOK(`SETMETADATA Archive (/shared/comment "kept too" /private/specialuse "\\Flagged")`)
 	deliver("after SETQUOTA", 0)
 	if code, _ := lmtpCode(t, d.lmtp, "alice@example.org", msg); code != 250 {
 		t.Errorf("LMTP after SETQUOTA: %d", code)
@@ -120,5 +122,11 @@ func TestQuotaDeliverLMTPAndRestart(t *testing.T) {
 		t.Errorf("GETQUOTA after SIGKILL and restart: %q", lines)
 	}
 	deliver("full again after restart", exitCantCreate)
+	if lines := a.mustOK(`GETMETADATA "" /private/vendor/test/server`); !slices.Contains(lines, `* METADATA "" (/private/vendor/test/server "kept")`) {
+		t.Errorf("server METADATA after SIGKILL and restart: %q", lines)
+	}
+	if lines := a.mustOK(`GETMETADATA Archive (/shared/comment /private/specialuse)`); !slices.Contains(lines, `* METADATA Archive (/private/specialuse "\\Flagged" /shared/comment "kept too")`) {
+		t.Errorf("mailbox METADATA after SIGKILL and restart: %q", lines)
+	}
 	d.stop(syscall.SIGTERM)
 }
