@@ -1,11 +1,17 @@
 package imapserver
 
+import "strconv"
+
 // extensionCapabilities returns the capabilities of the extensions whose
-// state lives in the store (quota.go, metadata.go), after baseCaps.
+// state lives in the store (quota.go, metadata.go) and APPENDLIMIT, after
+// baseCaps.
 func (s *Server) extensionCapabilities() string {
-	caps := quotaCaps + metadataCaps
+	caps := quotaCaps
 	if len(s.cfg.QuotaAdmins) > 0 {
 		caps += " QUOTASET" // RFC 9208 3.3: SETQUOTA is offered
 	}
-	return caps
+	caps += metadataCaps
+	// RFC 7889 3.1: the limit of every mailbox, the largest literal an
+	// APPEND may send; a larger one gets NO [TOOBIG] before it is sent.
+	return caps + " APPENDLIMIT=" + strconv.FormatInt(s.limits.MaxLiteral, 10)
 }

@@ -285,7 +285,7 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 	}
 	for _, it := range a.Items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT":
 		case "HIGHESTMODSEQ":
 			c.enabled.condstore = true // RFC 7162 3.1: an enabling command
 		default:
@@ -326,6 +326,8 @@ func (c *conn) writeStatus(name string, st mailstore.Status, items []string) {
 			c.w.Number32(st.Deleted)
 		case "SIZE":
 			c.w.Number(uint64(st.Size))
+		case "APPENDLIMIT":
+			c.w.Number(uint64(c.srv.limits.MaxLiteral)) // RFC 7889 4: the same for every mailbox
 		case "DELETED-STORAGE":
 			c.w.Number(uint64(st.DeletedStorage / 1024)) // RFC 9208 4.2: units of 1024 octets
 		case "RECENT":

@@ -159,3 +159,31 @@ S: * STATUS INBOX (DELETED-STORAGE %d)
 S: l1 OK LIST completed
 `, 2*size/1024, kib, kib))
 }
+
+// TestAppendLimit: APPENDLIMIT (RFC 7889) is the largest literal: the
+// capability and STATUS (also through LIST-STATUS) say so, an APPEND one
+// byte over it is refused with NO [TOOBIG] before the message is sent,
+// one of exactly that size is stored.
+func TestAppendLimit(t *testing.T) {
+	const limit = 4096
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) { cfg.Limits.MaxLiteral = limit }))
+	c := srv.Login(t, srv.Alice)
+	caps, _ := cmdResult(c, "c0", "CAPABILITY")
+	if !strings.Contains(caps[0], fmt.Sprintf(" APPENDLIMIT=%d", limit)) {
+		t.Fatalf("CAPABILITY: %q", caps)
+	}
+	msg := testMessage(1)
+	msg += strings.Repeat("x", limit-len(msg))
+	c.Run(fmt.Sprintf(`
+C: s1 STATUS INBOX (MESSAGES APPENDLIMIT)
+S: * STATUS INBOX (MESSAGES 0 APPENDLIMIT %d)
+S: s1 OK STATUS completed
+C: l1 LIST "" INBOX RETURN (STATUS (APPENDLIMIT))
+S~ \* LIST .*INBOX
+S: * STATUS INBOX (APPENDLIMIT %d)
+S: l1 OK LIST completed
+C: a1 APPEND INBOX {%d}
+S~ a1 NO \[TOOBIG\] .*
+`, limit, limit, limit+1))
+	appendMsg(t, c, "INBOX", "", msg)
+}

@@ -53,7 +53,8 @@ func userQuota(store mailstore.Store, user string) (mailstore.Quota, error) {
 
 // deliverQuota returns a user's quota for `dormouse deliver`: from the
 // running server (whose index it cannot open, since the server holds it)
-// over the admin socket, or, with no server running, from the index.
+// over the admin socket, or, with no server running, read from the index
+// and the Maildir without changing them (maildir.ReadQuota).
 func deliverQuota(cfg config.Config, l layout, users *auth.PasswdFile, user string) (mailstore.Quota, error) {
 	r, err := adminRequest(l.data, "quota "+user)
 	if err == nil && r.Quota != nil {
@@ -62,15 +63,7 @@ func deliverQuota(cfg config.Config, l layout, users *auth.PasswdFile, user stri
 	if err != nil && !errors.Is(err, errNoServer) {
 		return mailstore.Quota{}, err
 	}
-	st, err := maildir.Open(l.mail, maildir.Options{
-		Logger:      slog.New(slog.DiscardHandler),
-		QuotaLimits: quotaLimits(cfg.Quota, users, slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		return mailstore.Quota{}, err
-	}
-	defer st.Close()
-	return userQuota(st, user)
+	return maildir.ReadQuota(l.mail, user, quotaLimits(cfg.Quota, users, slog.New(slog.DiscardHandler)))
 }
 
 // crlfSize counts a message's size as the index does, with CRLF line
