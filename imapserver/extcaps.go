@@ -11,6 +11,7 @@ func (s *Server) extensionCapabilities() string {
 		caps += " QUOTASET" // RFC 9208 3.3: SETQUOTA is offered
 	}
 	caps += metadataCaps
+	caps += " WITHIN" // RFC 5032: SEARCH OLDER and YOUNGER (search.go)
 	// RFC 7889 3.1: the limit of every mailbox, the largest literal an
 	// APPEND may send; a larger one gets NO [TOOBIG] before it is sent.
 	return caps + " APPENDLIMIT=" + strconv.FormatInt(s.limits.MaxLiteral, 10)
