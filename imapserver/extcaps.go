@@ -3,8 +3,8 @@ package imapserver
 import "strconv"
 
 // extensionCapabilities returns the capabilities of the extensions whose
-// state lives in the store (quota.go, metadata.go) and APPENDLIMIT, after
-// baseCaps.
+// state lives in the store (quota.go, metadata.go), WITHIN,
+// UNAUTHENTICATE and APPENDLIMIT, after baseCaps.
 func (s *Server) extensionCapabilities() string {
 	caps := quotaCaps
 	if len(s.cfg.QuotaAdmins) > 0 {
@@ -12,6 +12,7 @@ func (s *Server) extensionCapabilities() string {
 	}
 	caps += metadataCaps
 	caps += " WITHIN" // RFC 5032: SEARCH OLDER and YOUNGER (search.go)
+	caps += unauthenticateCap
 	// RFC 7889 3.1: the limit of every mailbox, the largest literal an
 	// APPEND may send; a larger one gets NO [TOOBIG] before it is sent.
 	return caps + " APPENDLIMIT=" + strconv.FormatInt(s.limits.MaxLiteral, 10)

@@ -181,6 +181,8 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inLoggedIn, handleGetMetadata, true}, true
 	case "SETMETADATA":
 		return cmdSpec{inLoggedIn, handleSetMetadata, true}, true
+	case "UNAUTHENTICATE":
+		return cmdSpec{inLoggedIn, handleUnauthenticate, false}, true
 	}
 	return cmdSpec{}, false
 }

@@ -14,6 +14,8 @@ func extensionCommandName(kw []byte) string {
 		return "GETMETADATA"
 	case "SETMETADATA":
 		return "SETMETADATA"
+	case "UNAUTHENTICATE":
+		return "UNAUTHENTICATE"
 	}
 	return ""
 }
@@ -39,6 +41,7 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseGetMetadata()
 	case "SETMETADATA":
 		args, err = d.parseSetMetadata()
+	case "UNAUTHENTICATE":
 	default:
 		return nil, false, nil
 	}
