@@ -179,10 +179,15 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		return nil, nil
 	}
 	var dir string
-	if err := h.view(func(m *mboxTx) error { dir = m.dir; return nil }); err != nil {
+	var limited bool
+	err = h.view(func(m *mboxTx) error {
+		dir, limited = m.dir, !h.u.limits(m.tx).Unlimited()
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", h.name, err)
 	}
-	if err := h.u.quotaReady(); err != nil {
+	if err := h.u.quotaReady(limited); err != nil {
 		return nil, fmt.Errorf("append %s: %w", h.name, err)
 	}
 	sts := make([]staged, 0, len(msgs))

@@ -52,7 +52,11 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 	}
 	u := h.u
 	if !move {
-		if err := u.quotaReady(); err != nil {
+		var limited bool
+		if err := u.view(func(tx *bolt.Tx) error { limited = !u.limits(tx).Unlimited(); return nil }); err != nil {
+			return res, fmt.Errorf("%s %s to %s: %w", verb, h.name, dest, err)
+		}
+		if err := u.quotaReady(limited); err != nil {
 			return res, fmt.Errorf("%s %s to %s: %w", verb, h.name, dest, err)
 		}
 	}

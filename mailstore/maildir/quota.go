@@ -80,17 +80,10 @@ func (u *userState) checkQuota(tx *bolt.Tx, bytes, msgs int64) error {
 }
 
 // quotaReady gives every mailbox folder index state, once per opening of
-// the index, so that usage counts them all; a user without limits skips
-// it.
-func (u *userState) quotaReady() error {
-	if u.quotaSynced.Load() {
-		return nil
-	}
-	var limited bool
-	if err := u.view(func(tx *bolt.Tx) error { limited = !u.limits(tx).Unlimited(); return nil }); err != nil {
-		return err
-	}
-	if !limited {
+// the index, so that usage counts them all; a user without limits
+// (limited false) skips it.
+func (u *userState) quotaReady(limited bool) error {
+	if !limited || u.quotaSynced.Load() {
 		return nil
 	}
 	return u.syncAllForQuota()
