@@ -18,14 +18,7 @@ const unauthenticateCap = " UNAUTHENTICATE"
 // of the address apply again, and another LOGIN or AUTHENTICATE may
 // follow. There is no SASL security layer or compression to undo.
 func handleUnauthenticate(c *conn, cmd *imapwire.Command) error {
-	if c.sel != nil {
-		c.sel.close()
-		c.sel = nil
-	}
-	if c.user != nil {
-		c.user.Close()
-		c.user = nil
-	}
+	c.closeSession()
 	c.uncountUser()
 	c.username, c.state = "", stateNotAuth
 	c.enabled = enabled{}

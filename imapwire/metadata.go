@@ -33,13 +33,17 @@ type SetMetadataArgs struct {
 // maxMetadataItems bounds the entries one command names.
 const maxMetadataItems = 1000
 
-// metadataMailbox reads a mailbox name where "" names the server.
+// metadataMailbox reads a mailbox name, where "" names the server, and
+// the space after it.
 func (d *Decoder) metadataMailbox() (string, error) {
 	s, err := d.astring()
-	if err != nil || s == "" {
-		return s, err
+	if err == nil && s != "" {
+		s, err = d.mailboxName(s)
 	}
-	return d.mailboxName(s)
+	if err == nil {
+		err = d.sp()
+	}
+	return s, err
 }
 
 // parseGetMetadata: GETMETADATA [SP "(" option *(SP option) ")"] SP
@@ -60,9 +64,6 @@ func (d *Decoder) parseGetMetadata() (*GetMetadataArgs, error) {
 	}
 	var err error
 	if a.Mailbox, err = d.metadataMailbox(); err != nil {
-		return nil, err
-	}
-	if err := d.sp(); err != nil {
 		return nil, err
 	}
 	// go-imap v2's client sends the options after the mailbox; entry names
@@ -140,9 +141,6 @@ func (d *Decoder) parseSetMetadata() (*SetMetadataArgs, error) {
 	}
 	var err error
 	if a.Mailbox, err = d.metadataMailbox(); err != nil {
-		return nil, err
-	}
-	if err := d.sp(); err != nil {
 		return nil, err
 	}
 	err = d.list(false, func() error {

@@ -1,10 +1,7 @@
 package maildir
 
 import (
-	"context"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -26,15 +23,7 @@ func BenchmarkAppendQuota(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			_, m := bigMailboxOpts(b, bc.opts)
-			ctx := context.Background()
-			body := msg("appended")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := m.Append(ctx, strings.NewReader(body), nil, time.Time{}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchAppend(b, m)
 		})
 	}
 }
