@@ -138,3 +138,52 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 		t.Fatalf("after losing the index: %+v, want %+v", q, want)
 	}
 }
+
+// TestReadQuota: without a Store (an MDA while no server runs), the
+// quota is the index's counters plus what waits in new/, with the limits
+// SetQuotaLimits kept in the index; with no index, every message counts;
+// and the Maildir is left as it was.
+func TestReadQuota(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(root, Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUser(t, s, "alice")
+	in := testMailbox(t, u, "INBOX")
+	mustAppend(t, in, msg("one"))
+	limits := mailstore.QuotaLimits{Messages: 10}
+	if err := u.(mailstore.QuotaUser).SetQuotaLimits(context.Background(), &limits); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	u.Close()
+	s.Close()
+	waiting := "Subject: waiting\r\n\r\nin new/\r\n"
+	newFile := filepath.Join(root, "users", "alice", "Maildir", ".Archive", "new", "1.mda")
+	if err := os.WriteFile(newFile, []byte(waiting), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(string) mailstore.QuotaLimits { return mailstore.QuotaLimits{Messages: 99} }
+	q, err := ReadQuota(root, "alice", config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mailstore.Quota{Usage: mailstore.QuotaUsage{Messages: 2, Storage: int64(len(msg("one")) + len(waiting))}, Limits: limits}
+	if q != want {
+		t.Fatalf("with an index: %+v, want %+v", q, want)
+	}
+	if _, err := os.Stat(newFile); err != nil {
+		t.Errorf("the waiting message moved: %v", err)
+	}
+	if err := os.Remove(filepath.Join(root, "users", "alice", indexFile)); err != nil {
+		t.Fatal(err)
+	}
+	if q, err = ReadQuota(root, "alice", config); err != nil {
+		t.Fatal(err)
+	}
+	want.Limits = mailstore.QuotaLimits{Messages: 99}
+	if q.Usage.Messages != 2 || q.Limits != want.Limits {
+		t.Fatalf("without an index: %+v, want 2 messages and limits %+v", q, want.Limits)
+	}
+}

@@ -82,10 +82,8 @@ func addFolderUsage(us *mailstore.QuotaUsage, dir string) error {
 	}
 	for _, n := range names {
 		base, _ := splitInfo(n)
-		size, w, ok := sizesFromBase(base)
-		if ok {
-			size = w
-		} else {
+		_, size, ok := sizesFromBase(base)
+		if !ok {
 			fi, err := os.Stat(filepath.Join(dir, n))
 			if err != nil {
 				continue // moved meanwhile
