@@ -4,7 +4,9 @@ import "strconv"
 
 // extensionCapabilities returns the capabilities of the extensions whose
 // state lives in the store (quota.go, metadata.go), WITHIN,
-// UNAUTHENTICATE and APPENDLIMIT, after baseCaps.
+// UNAUTHENTICATE and APPENDLIMIT, after baseCaps. LITERAL- is not among
+// them: RFC 7888 5 forbids advertising it beside LITERAL+, which allows
+// more (non-synchronizing literals of any size up to the literal limit).
 func (s *Server) extensionCapabilities() string {
 	caps := quotaCaps
 	if len(s.cfg.QuotaAdmins) > 0 {
