@@ -187,3 +187,39 @@ func TestReadQuota(t *testing.T) {
 		t.Fatalf("without an index: %+v, want 2 messages and limits %+v", q, want.Limits)
 	}
 }
+
+// TestQuotaConcurrentAppends: appends racing for the last place under a
+// limit cannot overshoot it, since each checks inside its own write
+// transaction: exactly one of them is stored.
+func TestQuotaConcurrentAppends(t *testing.T) {
+	s, _ := testStore(t, Options{NoSync: true, QuotaLimits: func(string) mailstore.QuotaLimits {
+		return mailstore.QuotaLimits{Messages: 3}
+	}})
+	u := testUser(t, s, "alice")
+	in := testMailbox(t, u, "INBOX")
+	mustAppend(t, in, msg("one"))
+	mustAppend(t, in, msg("two"))
+	const racers = 8
+	errs := make(chan error, racers)
+	for i := 0; i < racers; i++ {
+		go func() {
+			_, err := in.Append(context.Background(), strings.NewReader(msg("racer")), nil, time.Time{})
+			errs <- err
+		}()
+	}
+	stored := 0
+	for i := 0; i < racers; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			stored++
+		case !errors.Is(err, mailstore.ErrOverQuota):
+			t.Fatalf("append: %v", err)
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d racing appends stored under a limit with room for one", stored)
+	}
+	if q := quotaOf(t, u); q.Usage.Messages != 3 {
+		t.Fatalf("usage %+v", q.Usage)
+	}
+}
