@@ -129,7 +129,7 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 	if err != nil {
 		return withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
 	}
-	cw := &crlfSize{w: f}
+	cw := maildir.NewSizeCounter(f)
 	n, err := io.Copy(cw, io.LimitReader(r, max+1))
 	if err == nil && (n == 0 || n > max) {
 		f.Close()
@@ -140,7 +140,7 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 		return withCode(exitDataErr, fmt.Errorf("message larger than %d bytes (limits.max_literal)", max))
 	}
 	if err == nil {
-		if qerr := check(cw.n); qerr != nil {
+		if qerr := check(cw.Size()); qerr != nil {
 			f.Close()
 			os.Remove(tmpPath)
 			return qerr

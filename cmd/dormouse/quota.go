@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 
@@ -64,26 +63,6 @@ func deliverQuota(cfg config.Config, l layout, users *auth.PasswdFile, user stri
 		return mailstore.Quota{}, err
 	}
 	return maildir.ReadQuota(l.mail, user, quotaLimits(cfg.Quota, users, slog.New(slog.DiscardHandler)))
-}
-
-// crlfSize counts a message's size as the index does, with CRLF line
-// ends (RFC822.SIZE), while it is written.
-type crlfSize struct {
-	w      io.Writer
-	n      int64
-	prevCR bool
-}
-
-func (c *crlfSize) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	for _, b := range p[:n] {
-		if b == '\n' && !c.prevCR {
-			c.n++
-		}
-		c.prevCR = b == '\r'
-	}
-	c.n += int64(n)
-	return n, err
 }
 
 // checkDeliverQuota fails with EX_CANTCREAT, as dovecot-lda does under

@@ -3,6 +3,7 @@ package maildir
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -70,6 +71,20 @@ func ReadQuota(root, user string, limits func(string) mailstore.QuotaLimits) (ma
 	}
 	return q, nil
 }
+
+// SizeCounter passes what is written on to a writer and counts its size
+// as the index does, with CRLF line ends (RFC822.SIZE): for an MDA that
+// writes a message itself and checks it against ReadQuota.
+type SizeCounter struct{ c crlfCounter }
+
+// NewSizeCounter returns a SizeCounter writing to w.
+func NewSizeCounter(w io.Writer) *SizeCounter { return &SizeCounter{c: crlfCounter{w: w}} }
+
+// Write writes p to the underlying writer.
+func (s *SizeCounter) Write(p []byte) (int, error) { return s.c.Write(p) }
+
+// Size is the RFC822.SIZE of what was written.
+func (s *SizeCounter) Size() int64 { return s.c.crlf }
 
 // addFolderUsage adds the messages of one folder to us.
 func addFolderUsage(us *mailstore.QuotaUsage, dir string) error {
