@@ -73,6 +73,8 @@ func Open(path string) (*PasswdFile, error) {
 type account struct {
 	name string
 	hash string // "{SCHEME}hash"
+	// extra is the line's extra fields (extra.go), "" when it has none.
+	extra string
 }
 
 // reload re-reads the file if it changed since the last read. Callers hold
@@ -106,7 +108,7 @@ func (p *PasswdFile) reload() error {
 		// as the first of two identical names does.
 		key := CanonicalName(l.name)
 		if _, dup := users[key]; !dup {
-			users[key] = account{name: l.name, hash: l.hash}
+			users[key] = account{name: l.name, hash: l.hash, extra: l.extraFields()}
 		}
 	}
 	p.users, p.fi = users, fi

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // Config is the whole configuration. Paths that are relative are relative
@@ -34,6 +36,20 @@ type Config struct {
 	Limits  Limits `toml:"limits"`
 	Log     Log    `toml:"log"`
 	LMTP    LMTP   `toml:"lmtp"`
+	Quota   Quota  `toml:"quota"`
+}
+
+// Quota holds the quota limits (RFC 9208 QUOTA, enforced on APPEND, COPY
+// and delivery).
+type Quota struct {
+	// Rule is every user's limit in Dovecot's quota_rule form, such as
+	// "*:storage=1G *:messages=100000"; "" means none. A user's
+	// userdb_quota_rule extra field in the passwd-file replaces it, and
+	// limits set with SETQUOTA replace both.
+	Rule string `toml:"rule"`
+	// Admins names, separated by spaces, the users who may set quota
+	// limits with SETQUOTA.
+	Admins string `toml:"admins"`
 }
 
 // LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
@@ -113,6 +129,12 @@ type Limits struct {
 	MaxConnectionsPerUser     int64 `toml:"max_connections_per_user"`
 	MaxConnectionsPerUserAddr int64 `toml:"max_connections_per_user_addr"`
 	MaxMailboxesPerUser       int64 `toml:"max_mailboxes_per_user"`
+
+	// METADATA (RFC 5464) limits of one user (0 = no limit): bytes of one
+	// value, entries, bytes of all values.
+	MaxMetadataEntrySize int64 `toml:"max_metadata_entry_size"`
+	MaxMetadataEntries   int64 `toml:"max_metadata_entries"`
+	MaxMetadataSize      int64 `toml:"max_metadata_size"`
 }
 
 // Log holds logging settings.
@@ -159,6 +181,10 @@ func Default() Config {
 			MaxConnectionsPerUser:     200,
 			MaxConnectionsPerUserAddr: 50,
 			MaxMailboxesPerUser:       10_000,
+
+			MaxMetadataEntrySize: 64 << 10,
+			MaxMetadataEntries:   1000,
+			MaxMetadataSize:      1 << 20,
 		},
 		Log:  Log{Format: "text", Level: "info"},
 		LMTP: LMTP{RecipientDelimiter: "+"},
@@ -233,6 +259,9 @@ func (c Config) check() error {
 		{"limits.max_connections_per_user", c.Limits.MaxConnectionsPerUser},
 		{"limits.max_connections_per_user_addr", c.Limits.MaxConnectionsPerUserAddr},
 		{"limits.max_mailboxes_per_user", c.Limits.MaxMailboxesPerUser},
+		{"limits.max_metadata_entry_size", c.Limits.MaxMetadataEntrySize},
+		{"limits.max_metadata_entries", c.Limits.MaxMetadataEntries},
+		{"limits.max_metadata_size", c.Limits.MaxMetadataSize},
 	} {
 		if v.n < 0 || v.n > 1<<30 {
 			return fmt.Errorf("%s = %d: must be 0 (no limit) to %d", v.key, v.n, 1<<30)
@@ -249,6 +278,9 @@ func (c Config) check() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")
+	}
+	if _, err := mailstore.ParseQuotaRules(c.Quota.Rule, mailstore.QuotaLimits{}); err != nil {
+		return fmt.Errorf("quota.rule: %w", err)
 	}
 	return nil
 }

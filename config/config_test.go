@@ -106,8 +106,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 32 {
-		t.Errorf("%d settings in the commented file, want 32", n)
+	if n != 37 {
+		t.Errorf("%d settings in the commented file, want 37", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -107,6 +107,12 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # max_connections_per_user_addr = {{.Limits.MaxConnectionsPerUserAddr}}
 # Mailboxes of one user; CREATE over it gets NO [LIMIT]. 0 = no limit.
 # max_mailboxes_per_user = {{.Limits.MaxMailboxesPerUser}}
+# METADATA (RFC 5464) of one user, on the server and all mailboxes: bytes
+# of one value, entries, and bytes of all values; SETMETADATA past them
+# gets NO [METADATA MAXSIZE n] or NO [METADATA TOOMANY]. 0 = no limit.
+# max_metadata_entry_size = {{.Limits.MaxMetadataEntrySize}}
+# max_metadata_entries = {{.Limits.MaxMetadataEntries}}
+# max_metadata_size = {{.Limits.MaxMetadataSize}}
 
 [lmtp]
 # Characters that separate a local part from its detail, as Dovecot's
@@ -117,6 +123,19 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # Deliver alice+lists into alice's mailbox "lists" when it exists, INBOX
 # otherwise (Dovecot's lmtp_save_to_detail_mailbox).
 # save_to_detail_mailbox = {{.LMTP.SaveToDetailMailbox}}
+
+[quota]
+# Every user's quota, in Dovecot's quota_rule form: "*:storage=1G" (a bare
+# number is KiB; B, k, M, G, T units), "*:bytes=N", "*:messages=N", several
+# separated by spaces; "" = no limit. A user's passwd-file line may carry
+# its own in the extra fields, as with Dovecot:
+#   alice:{BLF-CRYPT}...::::::userdb_quota_rule=*:storage=2G
+# APPEND, COPY and IMAP delivery past it get NO [OVERQUOTA], LMTP 552 5.2.2,
+# "dormouse deliver" exit status 73 (EX_CANTCREAT).
+# rule = {{q .Quota.Rule}}
+# Users, separated by spaces, who may change limits with SETQUOTA (their
+# own quota root "" and other users' "user/NAME"); "" = nobody.
+# admins = {{q .Quota.Admins}}
 
 [log]
 # "text" or "json".

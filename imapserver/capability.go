@@ -15,10 +15,11 @@ const baseCaps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UNS
 // capabilities returns the capability list for the current state.
 func (c *conn) capabilities() string {
 	if c.state != stateNotAuth {
-		return baseCaps
+		return baseCaps + c.srv.extensionCapabilities()
 	}
 	var b strings.Builder
 	b.WriteString(baseCaps)
+	b.WriteString(c.srv.extensionCapabilities())
 	if c.srv.cfg.TLS != nil && !c.tls {
 		b.WriteString(" STARTTLS")
 	}

@@ -76,6 +76,15 @@ type Limits struct {
 	MaxConnsPerUser     int
 	MaxConnsPerUserAddr int
 	MaxMailboxesPerUser int
+
+	// METADATA (RFC 5464) limits of one user: the size of one value
+	// (default 64 KiB), the entries on the server and all mailboxes
+	// together (default 1,000) and the size of all values (default
+	// 1 MiB); negative for none. SETMETADATA past them gets NO [METADATA
+	// MAXSIZE n] or NO [METADATA TOOMANY].
+	MaxMetadataEntrySize int64
+	MaxMetadataEntries   int
+	MaxMetadataSize      int64
 }
 
 // Config configures a Server. Zero values take the defaults above.
@@ -95,6 +104,10 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+	// QuotaAdmins are the users who may set quota limits with SETQUOTA
+	// (RFC 9208 4.1.3), their own and other users' (quota.go); none
+	// means no one, and QUOTASET is not advertised.
+	QuotaAdmins []string
 	// GuardMetrics counts refusals by the per-address and login limits;
 	// nil means none.
 	GuardMetrics *GuardMetrics
@@ -120,6 +133,10 @@ const (
 	DefaultMaxConnsPerUser     = 200
 	DefaultMaxConnsPerUserAddr = 50
 	DefaultMaxMailboxesPerUser = 10_000
+
+	DefaultMaxMetadataEntrySize = 64 << 10
+	DefaultMaxMetadataEntries   = 1000
+	DefaultMaxMetadataSize      = 1 << 20
 )
 
 // withDefaults returns l with zero fields set to their defaults.
@@ -156,6 +173,9 @@ func (l Limits) withDefaults() Limits {
 	l.MaxConnsPerUser = orDefault(l.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	l.MaxConnsPerUserAddr = orDefault(l.MaxConnsPerUserAddr, DefaultMaxConnsPerUserAddr)
 	l.MaxMailboxesPerUser = orDefault(l.MaxMailboxesPerUser, DefaultMaxMailboxesPerUser)
+	l.MaxMetadataEntries = orDefault(l.MaxMetadataEntries, DefaultMaxMetadataEntries)
+	l.MaxMetadataEntrySize = int64(orDefault(int(l.MaxMetadataEntrySize), DefaultMaxMetadataEntrySize))
+	l.MaxMetadataSize = int64(orDefault(int(l.MaxMetadataSize), DefaultMaxMetadataSize))
 	if l.FailedLoginDelay < 0 {
 		l.FailedLoginDelay = 0
 	} else if l.FailedLoginDelay == 0 {

@@ -471,6 +471,8 @@ func storeError(err error) error {
 		return &respError{code: "CANNOT", text: "Mailbox has children", err: err}
 	case errors.Is(err, mailstore.ErrNoMessage):
 		return &respError{code: "EXPUNGEISSUED", text: "Some messages were expunged", err: err}
+	case errors.Is(err, mailstore.ErrOverQuota):
+		return &respError{code: "OVERQUOTA", text: "Quota exceeded", err: err}
 	case errors.Is(err, mailstore.ErrNoSpace):
 		return &respError{code: "OVERQUOTA", text: "No space left", err: err}
 	case errors.Is(err, mailstore.ErrTooBig):

@@ -109,12 +109,7 @@ func (l *preAuthLimiter) release(key string) {
 func (c *conn) admit() bool {
 	c.addrKey = addrKey(c.nc.RemoteAddr())
 	c.loginDeadline = time.Now().Add(c.srv.limits.LoginTimeout)
-	ok, report := c.srv.preAuth.acquire(c.addrKey, time.Now())
-	if !ok {
-		c.srv.cfg.GuardMetrics.refuse(refusedPreAuthLimit)
-		if report > 0 {
-			c.log.Warn("too many unauthenticated connections; refusing", "remote", c.addrKey, "refused", report)
-		}
+	if !c.holdPreAuth() {
 		if c.tls {
 			// Implicit TLS before its handshake: a BYE would need a
 			// handshake first, which would cost the server a key
@@ -125,6 +120,21 @@ func (c *conn) admit() bool {
 			return false
 		}
 		c.bye("[UNAVAILABLE] Too many connections from your address; try again later")
+		return false
+	}
+	return true
+}
+
+// holdPreAuth counts c as an unauthenticated connection of its address;
+// false, counted and logged (one line a minute per address), when its
+// address has too many.
+func (c *conn) holdPreAuth() bool {
+	ok, report := c.srv.preAuth.acquire(c.addrKey, time.Now())
+	if !ok {
+		c.srv.cfg.GuardMetrics.refuse(refusedPreAuthLimit)
+		if report > 0 {
+			c.log.Warn("too many unauthenticated connections; refusing", "remote", c.addrKey, "refused", report)
+		}
 		return false
 	}
 	c.preAuthHeld = true

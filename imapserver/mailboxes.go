@@ -244,7 +244,7 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		if a.ReturnStatus != nil && !mi.NoSelect && !lsub {
 			// RFC 5819 2: STATUS follows its LIST line; a failure is
 			// not an error of the LIST.
-			if st, err := c.user.Status(c.ctx, mi.Name); err == nil {
+			if st, err := c.user.Status(c.ctx, mi.Name); err == nil && c.deletedStorage(mi.Name, &st, a.ReturnStatus) == nil {
 				c.writeStatus(mi.Name, st, a.ReturnStatus)
 			}
 		}
@@ -285,7 +285,7 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 	}
 	for _, it := range a.Items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT":
 		case "HIGHESTMODSEQ":
 			c.enabled.condstore = true // RFC 7162 3.1: an enabling command
 		default:
@@ -294,6 +294,9 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 	}
 	name := canonicalName(a.Mailbox)
 	st, err := c.user.Status(c.ctx, name)
+	if err == nil {
+		err = c.deletedStorage(name, &st, a.Items)
+	}
 	if err != nil {
 		return storeError(err)
 	}
@@ -323,6 +326,10 @@ func (c *conn) writeStatus(name string, st mailstore.Status, items []string) {
 			c.w.Number32(st.Deleted)
 		case "SIZE":
 			c.w.Number(uint64(st.Size))
+		case "APPENDLIMIT":
+			c.w.Number(uint64(c.srv.limits.MaxLiteral)) // RFC 7889 4: the same for every mailbox
+		case "DELETED-STORAGE":
+			c.w.Number(uint64(st.DeletedStorage / 1024)) // RFC 9208 4.2: units of 1024 octets
 		case "RECENT":
 			c.w.Number32(st.Recent)
 		case "HIGHESTMODSEQ":

@@ -335,7 +335,9 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "SAVEDATESUPPORTED":
 		return true, nil
 	case "OLDER":
-		return s.now.Sub(m.InternalDate.Time()) >= time.Duration(k.Number)*time.Second, nil
+		// RFC 5032 3: older than the interval, strictly; YOUNGER is
+		// "within" it, its bound included.
+		return s.now.Sub(m.InternalDate.Time()) > time.Duration(k.Number)*time.Second, nil
 	case "YOUNGER":
 		return s.now.Sub(m.InternalDate.Time()) <= time.Duration(k.Number)*time.Second, nil
 	case "MODSEQ":

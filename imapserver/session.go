@@ -171,6 +171,18 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inSelected, handleCopy, true}, true
 	case "MOVE":
 		return cmdSpec{inSelected, handleMove, true}, true
+	case "GETQUOTA":
+		return cmdSpec{inLoggedIn, handleGetQuota, true}, true
+	case "GETQUOTAROOT":
+		return cmdSpec{inLoggedIn, handleGetQuotaRoot, true}, true
+	case "SETQUOTA":
+		return cmdSpec{inLoggedIn, handleSetQuota, true}, true
+	case "GETMETADATA":
+		return cmdSpec{inLoggedIn, handleGetMetadata, true}, true
+	case "SETMETADATA":
+		return cmdSpec{inLoggedIn, handleSetMetadata, true}, true
+	case "UNAUTHENTICATE":
+		return cmdSpec{inLoggedIn, handleUnauthenticate, false}, true
 	}
 	return cmdSpec{}, false
 }

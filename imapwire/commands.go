@@ -133,7 +133,7 @@ func commandName(kw []byte) string {
 	case "UID":
 		return "UID"
 	}
-	return ""
+	return extensionCommandName(kw)
 }
 
 // parseArgs parses the arguments after the command name.
@@ -191,6 +191,9 @@ func (d *Decoder) parseArgs(cmd *Command) (any, error) {
 		return d.parseCopy()
 	case "ID":
 		return d.parseID()
+	}
+	if args, ok, err := d.parseExtensionArgs(cmd.Name); ok {
+		return args, err
 	}
 	return nil, badf("unknown command %q", cmd.Name)
 }

@@ -415,32 +415,43 @@ func (d *Decoder) cont(n int64, sync bool) error {
 // literalString reads a literal used as a string argument: it is held in
 // memory and counts against the command's text budget.
 func (d *Decoder) literalString() (string, error) {
-	n, sync, _, err := d.literalHeader(false)
+	b, err := d.literalBytes(false)
 	if err != nil {
 		return "", err
 	}
-	if n > d.maxText()-d.text || n > d.opts.MaxLiteral {
-		return "", tooBig("literal of %d bytes too large", n)
-	}
-	if err := d.cont(n, sync); err != nil {
-		return "", err
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(d.r, b); err != nil {
-		return "", fmt.Errorf("imapwire: reading literal: %w", unexpected(err))
-	}
-	d.litPending = false
-	d.text += n
 	if bytes.IndexByte(b, 0) >= 0 {
 		return "", badf("NUL byte in literal")
 	}
-	if err := d.nextLine(); err != nil {
-		return "", err
-	}
-	if n == 0 {
+	if len(b) == 0 {
 		return "", nil
 	}
 	return unsafe.String(&b[0], len(b)), nil
+}
+
+// literalBytes reads a literal (with allowBinary also a literal8, which
+// may hold NUL) into memory, counting it against the command's text
+// budget, and goes on to the line after it.
+func (d *Decoder) literalBytes(allowBinary bool) ([]byte, error) {
+	n, sync, _, err := d.literalHeader(allowBinary)
+	if err != nil {
+		return nil, err
+	}
+	if n > d.maxText()-d.text || n > d.opts.MaxLiteral {
+		return nil, tooBig("literal of %d bytes too large", n)
+	}
+	if err := d.cont(n, sync); err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(d.r, b); err != nil {
+		return nil, fmt.Errorf("imapwire: reading literal: %w", unexpected(err))
+	}
+	d.litPending = false
+	d.text += n
+	if err := d.nextLine(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // number64 reads a number (RFC 9051 9, "number64").

@@ -414,6 +414,8 @@ func statusItem(kw []byte) string {
 		return "UNSEEN"
 	case "DELETED":
 		return "DELETED"
+	case "DELETED-STORAGE":
+		return "DELETED-STORAGE" // RFC 9208 4.2
 	case "SIZE":
 		return "SIZE"
 	case "RECENT":

@@ -492,12 +492,16 @@ func (ss *session) deliver(spool *os.File, rc rcpt) (uint32, string, error) {
 }
 
 // storeError maps a store error to the reply for one recipient. Only a
-// message that can never fit is a permanent failure; everything else is
-// worth a retry by the MTA.
+// message that can never fit, and a recipient over quota, are permanent
+// failures; everything else is worth a retry by the MTA.
 func storeError(err error) *smtp.SMTPError {
 	switch {
 	case errors.Is(err, mailstore.ErrTooBig):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	case errors.Is(err, mailstore.ErrOverQuota):
+		// Permanent, as Dovecot's default quota_full_tempfail = no:
+		// the MTA bounces rather than retrying for days.
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox is over quota"}
 	case errors.Is(err, mailstore.ErrNoSpace):
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try again later"}
 	default:

@@ -104,6 +104,10 @@ type Status struct {
 	UIDNext       uint32
 	UIDValidity   uint32
 	HighestModSeq uint64
+	// DeletedStorage is the RFC822.SIZE sum of the messages flagged
+	// \Deleted, filled only where STATUS DELETED-STORAGE asks for it
+	// (QuotaUser.DeletedStorage).
+	DeletedStorage int64
 }
 
 // Message is the index record of one message. A view holds one per

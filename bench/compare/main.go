@@ -33,6 +33,7 @@ type options struct {
 	parts                                                            string
 	idleNs, servers, hibernate                                       string
 	dovecotSet                                                       []string // more dovecot.conf lines
+	quota                                                            string   // a quota rule for both servers (quota.go)
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 		o.dovecotSet = append(o.dovecotSet, v)
 		return nil
 	})
+	fs.StringVar(&o.quota, "quota", "", "quota on in both servers with this Dovecot quota_rule, e.g. '*:storage=100G' (default off)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -78,6 +80,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.dormouseBin == "" {
 		return errors.New("-dormouse is required")
+	}
+	if o.quota != "" {
+		if err := checkQuotaRule(o.quota); err != nil {
+			return err
+		}
 	}
 	if o.portBase < 1024 || o.portBase > 65000 {
 		return fmt.Errorf("-port-base %d out of range", o.portBase)
@@ -205,11 +212,11 @@ func prepare(o options, f fixture, log *slog.Logger) (*dovecot, *dormouse, error
 	if err := chgrp(dovPasswd, "dovecot"); err != nil {
 		return nil, nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dorData, "dormouse.toml"), []byte(dormouseBenchConf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dorData, "dormouse.toml"), []byte(dormouseBenchConf+dormouseQuotaConf(o.quota)), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("prepare: %w", err)
 	}
 	pids := filepath.Join(o.work, "pids")
-	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser, extra: o.dovecotSet,
+	dov := &dovecot{base: dovBase, port: o.portBase, mailUser: o.mailUser, extra: append(dovecotQuotaConf(o.quota), o.dovecotSet...),
 		serverProcess: serverProcess{pidFile: filepath.Join(pids, "dovecot.pid")}}
 	dor := &dormouse{bin: o.dormouseBin, data: dorData, port: o.portBase + 1, metricsPort: o.portBase + 2,
 		logFile: filepath.Join(o.work, "dormouse.log"), serverProcess: serverProcess{pidFile: filepath.Join(pids, "dormouse.pid")}}

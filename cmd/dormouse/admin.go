@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // The admin socket: `dormouse who` and `dormouse kick USER` ask the
@@ -37,7 +38,12 @@ type adminReply struct {
 	Sessions []imapserver.Session `json:"sessions,omitempty"`
 	Kicked   int                  `json:"kicked"`
 	Waking   int                  `json:"waking"`
+	// Quota answers "quota USER" (quota.go).
+	Quota *mailstore.Quota `json:"quota,omitempty"`
 }
+
+// errNoServer says no server answers on the data folder's admin socket.
+var errNoServer = errors.New("no server running")
 
 // errAdminPathTooLong says the data folder's path is too long for a UNIX
 // socket in it: the server runs without who and kick.
@@ -45,18 +51,19 @@ var errAdminPathTooLong = errors.New("path longer than a UNIX socket allows (107
 
 // adminServer serves the admin socket.
 type adminServer struct {
-	ln   net.Listener
-	path string
-	imap *imapserver.Server
-	log  *slog.Logger
-	wg   sync.WaitGroup
-	once sync.Once
+	ln    net.Listener
+	path  string
+	imap  *imapserver.Server
+	store mailstore.Store
+	log   *slog.Logger
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // listenAdmin opens the admin socket at path. A socket left by a server
 // that died is replaced; one a live server answers on is an error (two
 // servers on one data folder).
-func listenAdmin(path string, imap *imapserver.Server, log *slog.Logger) (*adminServer, error) {
+func listenAdmin(path string, imap *imapserver.Server, store mailstore.Store, log *slog.Logger) (*adminServer, error) {
 	if len(path) >= 108 { // sun_path
 		return nil, fmt.Errorf("admin socket %s: %w", path, errAdminPathTooLong)
 	}
@@ -76,7 +83,7 @@ func listenAdmin(path string, imap *imapserver.Server, log *slog.Logger) (*admin
 		ln.Close()
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	a := &adminServer{ln: ln, path: path, imap: imap, log: log}
+	a := &adminServer{ln: ln, path: path, imap: imap, store: store, log: log}
 	a.wg.Add(1)
 	go a.serve()
 	return a, nil
@@ -112,12 +119,18 @@ func (a *adminServer) answer(req string) adminReply {
 	switch {
 	case verb == "who" && arg == "":
 		return adminReply{Sessions: a.imap.Sessions()}
+	case verb == "quota" && arg != "":
+		q, err := userQuota(a.store, arg)
+		if err != nil {
+			return adminReply{Error: err.Error()}
+		}
+		return adminReply{Quota: &q}
 	case verb == "kick" && arg != "":
 		kicked, waking := a.imap.Kick(arg)
 		a.log.Info("admin kick", "user", arg, "kicked", kicked, "waking", waking)
 		return adminReply{Kicked: kicked, Waking: waking}
 	default:
-		return adminReply{Error: fmt.Sprintf("unknown request %q: want \"who\" or \"kick USER\"", req)}
+		return adminReply{Error: fmt.Sprintf("unknown request %q: want \"who\", \"kick USER\" or \"quota USER\"", req)}
 	}
 }
 
@@ -140,7 +153,7 @@ func adminRequest(data, req string) (adminReply, error) {
 	c, err := net.DialTimeout("unix", path, adminTimeout)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return adminReply{}, withCode(exitTempFail, fmt.Errorf("no server running on %s (no admin socket %s)", data, path))
+			return adminReply{}, withCode(exitTempFail, fmt.Errorf("%w on %s (no admin socket %s)", errNoServer, data, path))
 		}
 		return adminReply{}, withCode(exitTempFail, fmt.Errorf("admin socket: %w", err))
 	}

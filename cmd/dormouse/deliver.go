@@ -86,7 +86,12 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 	if dir == md && !mailstore.IsInbox(*mailbox) {
 		fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
 	}
-	if err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral); err != nil {
+	q, err := deliverQuota(cfg, l, pf, user)
+	if err != nil {
+		return withCode(exitTempFail, fmt.Errorf("read quota of %s: %w", user, err))
+	}
+	check := func(size int64) error { return checkDeliverQuota(q, size) }
+	if err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral, check); err != nil {
 		return err
 	}
 	return nil
@@ -110,8 +115,8 @@ func createUserMail(root, user string) error {
 }
 
 // dropMessage writes stdin, at most max bytes, into dir/tmp, fsyncs it and
-// renames it into dir/new.
-func dropMessage(dir string, r io.Reader, max int64) error {
+// renames it into dir/new once check accepts its size (RFC822.SIZE).
+func dropMessage(dir string, r io.Reader, max int64, check func(size int64) error) error {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
@@ -124,7 +129,8 @@ func dropMessage(dir string, r io.Reader, max int64) error {
 	if err != nil {
 		return withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
 	}
-	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	cw := maildir.NewSizeCounter(f)
+	n, err := io.Copy(cw, io.LimitReader(r, max+1))
 	if err == nil && (n == 0 || n > max) {
 		f.Close()
 		os.Remove(tmpPath)
@@ -134,6 +140,11 @@ func dropMessage(dir string, r io.Reader, max int64) error {
 		return withCode(exitDataErr, fmt.Errorf("message larger than %d bytes (limits.max_literal)", max))
 	}
 	if err == nil {
+		if qerr := check(cw.Size()); qerr != nil {
+			f.Close()
+			os.Remove(tmpPath)
+			return qerr
+		}
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/testserver"
 	"github.com/dormouse/dormouse/internal/tlsutil"
-	"github.com/emersion/go-smtp"
 )
 
 // addUser runs `dormouse user add` with the password on stdin.
@@ -74,17 +73,8 @@ func TestFirstStart(t *testing.T) {
 
 func lmtpSend(t *testing.T, addr, to, msg string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := smtp.NewClientLMTP(conn)
-	defer c.Close()
-	if err := c.Hello("mta.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendMail("sender@example.org", []string{to}, strings.NewReader(msg)); err != nil {
-		t.Fatalf("LMTP delivery to %s: %v", to, err)
+	if code, ec := lmtpCode(t, addr, to, msg); code != 250 {
+		t.Fatalf("LMTP delivery to %s: %d %v", to, code, ec)
 	}
 }
 

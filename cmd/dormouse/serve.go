@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -161,6 +162,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	store, err := maildir.Open(l.mail, maildir.Options{
 		Logger:         log.With("component", "store"),
 		MaxMessageSize: cfg.Limits.MaxLiteral,
+		QuotaLimits:    quotaLimits(cfg.Quota, users, log.With("component", "quota")),
 	})
 	if err != nil {
 		return withCode(exitTempFail, err)
@@ -216,17 +218,22 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 			MaxConnsPerUser:     limitOrOff(cfg.Limits.MaxConnectionsPerUser),
 			MaxConnsPerUserAddr: limitOrOff(cfg.Limits.MaxConnectionsPerUserAddr),
 			MaxMailboxesPerUser: limitOrOff(cfg.Limits.MaxMailboxesPerUser),
+
+			MaxMetadataEntrySize: int64(limitOrOff(cfg.Limits.MaxMetadataEntrySize)),
+			MaxMetadataEntries:   limitOrOff(cfg.Limits.MaxMetadataEntries),
+			MaxMetadataSize:      int64(limitOrOff(cfg.Limits.MaxMetadataSize)),
 		},
 		SpoolDir:       sp.Path(),
 		HibernateAfter: cfg.IMAP.HibernateAfter.Std(),
 		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
 		Metrics:        imapMetrics,
 		GuardMetrics:   guardMetrics,
+		QuotaAdmins:    strings.Fields(cfg.Quota.Admins),
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
-	admin, err := listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, log.With("component", "admin"))
+	admin, err := listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, store, log.With("component", "admin"))
 	if errors.Is(err, errAdminPathTooLong) {
 		log.Warn("no admin socket", "err", err)
 	} else if err != nil {

@@ -57,6 +57,7 @@ type Server struct {
 
 type options struct {
 	configure func(*imapserver.Config)
+	store     func(*maildir.Options)
 	implicit  bool
 	tls       bool
 	logger    *slog.Logger
@@ -69,6 +70,12 @@ type Option func(*options)
 // example its Limits). Store, Auth and Metrics are already set.
 func WithConfig(fn func(*imapserver.Config)) Option {
 	return func(o *options) { o.configure = fn }
+}
+
+// WithStoreOptions lets a test change the mail store's Options before it
+// opens (for example its QuotaLimits).
+func WithStoreOptions(fn func(*maildir.Options)) Option {
+	return func(o *options) { o.store = fn }
 }
 
 // WithTLS gives the server a self-signed certificate: STARTTLS on the
@@ -123,10 +130,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 			logger = slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	}
-	store, err := maildir.Open(s.DataDir, maildir.Options{
+	storeOpts := maildir.Options{
 		Logger: logger,
 		NoSync: true, // tests do not survive crashes anyway
-	})
+	}
+	if o.store != nil {
+		o.store(&storeOpts)
+	}
+	store, err := maildir.Open(s.DataDir, storeOpts)
 	if err != nil {
 		t.Fatalf("testserver: open store: %v", err)
 	}

@@ -179,7 +179,15 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		return nil, nil
 	}
 	var dir string
-	if err := h.view(func(m *mboxTx) error { dir = m.dir; return nil }); err != nil {
+	var limited bool
+	err = h.view(func(m *mboxTx) error {
+		dir, limited = m.dir, !h.u.limits(m.tx).Unlimited()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append %s: %w", h.name, err)
+	}
+	if err := h.u.quotaReady(limited); err != nil {
 		return nil, fmt.Errorf("append %s: %w", h.name, err)
 	}
 	sts := make([]staged, 0, len(msgs))
@@ -204,6 +212,13 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		since := m.meta.highestModSeq
 		cur := filepath.Join(m.dir, "cur")
 		var cs changeSet
+		var bytes int64
+		for _, st := range sts {
+			bytes += st.size
+		}
+		if err := h.u.checkQuota(m.tx, bytes, int64(len(sts))); err != nil {
+			return err
+		}
 		names := make([]string, len(sts))
 		for i, st := range sts {
 			name := fileName(st.base, m.dovecotInfo("", st.flags.keywords), st.flags.sys)

@@ -104,6 +104,11 @@ func bigMailboxOpts(b *testing.B, opts Options) (*Store, mailstore.Mailbox) {
 // folder and index), to the 100,000-message mailbox.
 func BenchmarkAppend(b *testing.B) {
 	_, m := bigMailbox(b)
+	benchAppend(b, m)
+}
+
+// benchAppend measures appending one small message to m.
+func benchAppend(b *testing.B, m mailstore.Mailbox) {
 	ctx := context.Background()
 	body := msg("appended")
 	b.ReportAllocs()

@@ -51,6 +51,15 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 		return res, fmt.Errorf("%s to: %w", verb, err)
 	}
 	u := h.u
+	if !move {
+		var limited bool
+		if err := u.view(func(tx *bolt.Tx) error { limited = !u.limits(tx).Unlimited(); return nil }); err != nil {
+			return res, fmt.Errorf("%s %s to %s: %w", verb, h.name, dest, err)
+		}
+		if err := u.quotaReady(limited); err != nil {
+			return res, fmt.Errorf("%s %s to %s: %w", verb, h.name, dest, err)
+		}
+	}
 	var created []string // files made in dest, removed again on failure
 	var srcEvs, dstEvs []mailstore.Event
 	err = u.update(func(tx *bolt.Tx) error {
@@ -69,6 +78,12 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 			}
 		}
 		res.UIDValidity = dst.meta.uidValidity
+		if !move {
+			// A move within the user adds nothing to its usage.
+			if err := src.checkCopyQuota(uids); err != nil {
+				return err
+			}
+		}
 		var srcCS, dstCS changeSet
 		var toRemove []msgRec
 		srcCur, dstCur := filepath.Join(src.dir, "cur"), filepath.Join(dst.dir, "cur")

@@ -226,6 +226,9 @@ func dropMbox(tx *bolt.Tx, name string) error {
 	if err := tx.Bucket(bktNames).Delete([]byte(name)); err != nil {
 		return err
 	}
+	if err := dropMetadata(tx, id); err != nil {
+		return err
+	}
 	return tx.Bucket(bktBoxes).DeleteBucket(u64(id))
 }
 

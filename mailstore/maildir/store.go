@@ -44,6 +44,10 @@ type Options struct {
 	// that follow one it applied at once, so a burst is applied in few
 	// transactions; 0 means 10 ms.
 	EventDelay time.Duration
+	// QuotaLimits gives a user's configured quota limits (quota.go);
+	// nil means none. Limits set by SETQUOTA, kept in the user's index,
+	// take precedence.
+	QuotaLimits func(user string) mailstore.QuotaLimits
 
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
@@ -107,6 +111,9 @@ type userState struct {
 	// dovecotChecked is set once the user's Dovecot files were looked
 	// for (takeOverDovecotUser).
 	dovecotChecked atomic.Bool
+	// quotaSynced is set once every folder has index state, so the
+	// mailbox counters add up to the user's quota usage (quota.go).
+	quotaSynced atomic.Bool
 }
 
 // Open opens the store rooted at root, creating root/users if needed.

@@ -201,6 +201,9 @@ func (h *userHandle) DeleteMailbox(ctx context.Context, name string) error {
 				return err
 			}
 			m.meta.noSelect = true
+			if err := dropMetadata(tx, m.id); err != nil {
+				return err
+			}
 			evs = cs.events(u.name, m)
 			return m.save()
 		}

@@ -1,0 +1,49 @@
+package imapwire
+
+// extensionCommandName names the commands of the QUOTA (RFC 9208) and
+// METADATA (RFC 5464) extensions (kw upper case), or returns "".
+func extensionCommandName(kw []byte) string {
+	switch string(kw) {
+	case "GETQUOTA":
+		return "GETQUOTA"
+	case "GETQUOTAROOT":
+		return "GETQUOTAROOT"
+	case "SETQUOTA":
+		return "SETQUOTA"
+	case "GETMETADATA":
+		return "GETMETADATA"
+	case "SETMETADATA":
+		return "SETMETADATA"
+	case "UNAUTHENTICATE":
+		return "UNAUTHENTICATE"
+	}
+	return ""
+}
+
+// parseExtensionArgs parses the arguments of a command named by
+// extensionCommandName; ok is false for another command.
+func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error) {
+	switch name {
+	case "GETQUOTA":
+		args, err = d.parseGetQuota()
+	case "GETQUOTAROOT":
+		if err = d.sp(); err != nil {
+			return nil, true, err
+		}
+		var mbox string
+		if mbox, err = d.mailbox(); err != nil {
+			return nil, true, err
+		}
+		args = &MailboxArgs{Mailbox: mbox}
+	case "SETQUOTA":
+		args, err = d.parseSetQuota()
+	case "GETMETADATA":
+		args, err = d.parseGetMetadata()
+	case "SETMETADATA":
+		args, err = d.parseSetMetadata()
+	case "UNAUTHENTICATE":
+	default:
+		return nil, false, nil
+	}
+	return args, true, err
+}
