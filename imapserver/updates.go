@@ -40,7 +40,7 @@ func (c *conn) sendUpdates(allowExpunge bool) error {
 // 7.5.1), so every pending change can be applied and written first.
 func (c *conn) catchUp(cmd *imapwire.Command) error {
 	if c.sel != nil && !allowExpunge(cmd) {
-		c.tellUntold()
+		c.tellFlags()
 	}
 	if !cmd.UID || c.sel == nil {
 		return nil
@@ -52,14 +52,26 @@ func (c *conn) catchUp(cmd *imapwire.Command) error {
 	return c.refresh()
 }
 
-// tellUntold writes the flags of the messages a session rebuilt after
-// hibernation holds newer than the client was told (imapview.View.Untold),
-// as unsolicited FETCH responses, which any command may carry (RFC 9051
-// 7.4): a FETCH, STORE or SEARCH by sequence number, which applies no
-// change, then reads what the client knows.
-func (c *conn) tellUntold() {
-	v := c.sel.view
-	c.enc().fetches(v, v.Untold())
+// tellFlags writes, before a command that cannot apply changes (a
+// FETCH, STORE or SEARCH by sequence number, RFC 9051 7.5.1), the flag
+// changes pending for the view as unsolicited FETCH responses, which any
+// command may carry (RFC 9051 7.4), so that the command's answer agrees
+// with what the client knows; the change stays pending for the next
+// refresh, which does not repeat them (imapview.View.TellFlags). A
+// session woken from hibernation has its change pending too, so it says
+// the same as one that stayed awake.
+func (c *conn) tellFlags() {
+	sel := c.sel
+	if len(sel.notify) == 0 {
+		return
+	}
+	fs, err := imapview.TellFlags(c.ctx, sel.mbox, sel.view)
+	if err != nil {
+		// The next refresh reports the failure, or the change.
+		c.log.Warn("flag changes", "err", err)
+		return
+	}
+	c.enc().fetches(sel.view, fs)
 }
 
 // refresh applies pending changes to the view and writes them.

@@ -55,7 +55,6 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	if ch.UIDValidity != v.UIDValidity {
 		return Update{}, fmt.Errorf("apply: %w", mailstore.ErrUIDValidity)
 	}
-	v.untold = nil // reported below, if still newer than told
 	told := v.told
 	v.told = nil
 	if ch.HighestModSeq <= v.HighestModSeq && ch.UIDNext <= v.UIDNext {

@@ -103,11 +103,12 @@ func FromState(st *hibernate.State) (*View, error) {
 // to run commands: snap is the mailbox now, expunged the records the
 // expunge log keeps of messages expunged after v.HighestModSeq (asked
 // only when a UID of the view is missing from snap; it may return none).
-// The view is the one the session had: the records of messages changed
-// after M are the store's newer ones, which the next Apply reports (or
-// Untold, before a command that cannot apply changes); those expunged
-// keep the records the expunge log holds, so that a FETCH, STORE or
-// SEARCH still sees them until Apply removes them (RFC 9051 7.5.1).
+// The view is the one the session had, but for the records of messages
+// changed after M, which are the store's newer ones: the next Apply
+// reports them, or TellFlags before a command that cannot apply changes,
+// as for an awake view. Those expunged keep the records the expunge log
+// holds, so that a FETCH, STORE or SEARCH still sees them until Apply
+// removes them (RFC 9051 7.5.1).
 // A view whose mailbox has not changed since shares snap's list.
 func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Message, error)) error {
 	if !v.asleep {
@@ -158,9 +159,6 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 				}
 			}
 			msgs = append(msgs, m)
-			if m.ModSeq > v.HighestModSeq {
-				v.untold = append(v.untold, uint32(len(msgs)))
-			}
 			if uid == r.Last {
 				break
 			}

@@ -43,6 +43,24 @@ func Refresh(ctx context.Context, mb mailstore.Mailbox, v *View) (Update, error)
 	return v.Apply(ch, Claimer(ctx, mb))
 }
 
+// TellFlags returns the flag changes of mb the client of v must be told
+// before a command that cannot apply changes (View.TellFlags). When the
+// expunge log does not reach back to v's MODSEQ it tells nothing: the
+// next Apply does.
+func TellFlags(ctx context.Context, mb mailstore.Mailbox, v *View) ([]Fetch, error) {
+	ch, err := mb.ChangesSince(ctx, v.HighestModSeq)
+	if errors.Is(err, mailstore.ErrExpungeLogShort) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ch.UIDValidity != v.UIDValidity {
+		return nil, nil // Apply says so
+	}
+	return v.TellFlags(ch, expungedRecords(ctx, mb, v.HighestModSeq))
+}
+
 // Restored returns the view of st, a hibernated session's state, with its
 // records again (View.Restore), for the session woken to run commands.
 func Restored(ctx context.Context, mb mailstore.Mailbox, st *hibernate.State) (*View, error) {

@@ -15,6 +15,7 @@
 package imapview
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 
@@ -60,14 +61,10 @@ type View struct {
 	Saved []uint32
 
 	// told holds the MODSEQs of messages whose new flags the session has
-	// reported itself (its own STORE, a FETCH that set \Seen), so that the
-	// next Apply does not report them again. Emptied by each Apply.
+	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),
+	// so that the next Apply does not report them again. Emptied by each
+	// Apply.
 	told map[uint32]uint64
-	// untold holds the sequence numbers of messages whose records are
-	// newer than the client was told (a view rebuilt after hibernation,
-	// Restore): Untold reports them before a command that cannot apply
-	// changes reads them. Emptied by each Apply, which reports them.
-	untold []uint32
 }
 
 // New returns the view of a session that opens a mailbox now, from the
@@ -164,23 +161,57 @@ func (v *View) markTold(uid uint32, modseq uint64) {
 	v.told[uid] = modseq
 }
 
-// Untold returns the flag updates the client is owed before a command
-// that cannot apply changes reads the view (a FETCH, STORE or SEARCH by
-// sequence number; RFC 9051 7.4 allows an unsolicited FETCH with any
-// command), and marks them told. Only a view rebuilt after hibernation
-// owes any (Restore).
-func (v *View) Untold() []Fetch {
+// TellFlags applies the flag changes of ch, the store's changes since
+// v.HighestModSeq, to the messages the view holds, and returns them as
+// the FETCH responses that tell the client, marked told: before a command
+// that cannot apply changes (a FETCH, STORE or SEARCH by sequence number,
+// RFC 9051 7.5.1) reads the view, so that its answer agrees with what
+// the client knows (RFC 9051 7.4 allows an unsolicited FETCH with any
+// command). Expunges and new messages wait for Apply. A message expunged
+// after a flag change the client was not told gets the record the
+// expunge log keeps (expunged, asked only then), as a view rebuilt after
+// hibernation holds it (Restore): an awake session and a woken one say
+// the same.
+func (v *View) TellFlags(ch mailstore.Changes, expunged func() ([]mailstore.Message, error)) ([]Fetch, error) {
 	var out []Fetch
-	for _, seq := range v.untold {
-		m := v.Messages[seq-1]
+	tell := func(m mailstore.Message) {
+		i, ok := findUID(v.Messages, m.UID)
+		if !ok || m.ModSeq <= v.HighestModSeq {
+			return
+		}
 		if t, ok := v.told[m.UID]; ok && t == m.ModSeq {
+			return
+		}
+		v.own()
+		v.Messages[i] = m
+		v.markTold(m.UID, m.ModSeq)
+		out = append(out, Fetch{Seq: uint32(i + 1), Msg: m})
+	}
+	for _, m := range ch.Changed {
+		if m.UID < v.UIDNext {
+			tell(m)
+		}
+	}
+	var gone []mailstore.Message
+	for _, u := range ch.Expunged {
+		if v.SeqOf(u) == 0 {
 			continue
 		}
-		out = append(out, Fetch{Seq: seq, Msg: m})
-		v.markTold(m.UID, m.ModSeq)
+		if gone == nil {
+			var err error
+			if gone, err = expunged(); err != nil {
+				return nil, err
+			}
+			if gone == nil {
+				gone = []mailstore.Message{}
+			}
+		}
+		if i, ok := slices.BinarySearchFunc(gone, u, func(m mailstore.Message, u uint32) int { return cmp.Compare(m.UID, u) }); ok {
+			tell(gone[i])
+		}
 	}
-	v.untold = nil
-	return out
+	slices.SortFunc(out, func(a, b Fetch) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
 }
 
 // own gives v its own copy of Messages if it shares them.
