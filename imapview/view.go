@@ -110,7 +110,8 @@ func (v *View) SeqOf(uid uint32) uint32 {
 	return uint32(i + 1)
 }
 
-// UIDsOf returns the UIDs of sequence numbers of the view (1..Len).
+// UIDsOf returns the UIDs of sequence numbers of a view with records
+// (1..Len).
 func (v *View) UIDsOf(seqs []uint32) []uint32 {
 	uids := make([]uint32, len(seqs))
 	for i, s := range seqs {
