@@ -27,7 +27,7 @@ func handleCopy(c *conn, cmd *imapwire.Command) error {
 // handleMove serves MOVE and UID MOVE (RFC 6851 3.3): COPYUID goes in an
 // untagged OK before the EXPUNGE responses.
 func handleMove(c *conn, cmd *imapwire.Command) error {
-	if c.sel.readOnly {
+	if c.sel.view.ReadOnly {
 		return errNO("CANNOT", "Mailbox is read-only")
 	}
 	uids, dest, err := c.copyArgs(cmd)
@@ -56,7 +56,7 @@ func (c *conn) copyArgs(cmd *imapwire.Command) (uids []uint32, dest string, err 
 	if err != nil {
 		return nil, "", err
 	}
-	return uidsOf(c.sel.view, seqs), canonicalName(a.Mailbox), nil
+	return c.sel.view.UIDsOf(seqs), canonicalName(a.Mailbox), nil
 }
 
 // copyUID formats "COPYUID uidvalidity src dst", or "" for no messages.

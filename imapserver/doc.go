@@ -13,33 +13,35 @@
 //
 // # Sessions and updates
 //
-// A selected mailbox is a small struct (selected): the mailbox handle, the
-// client's mailstore.View (sequence numbers, flags and MODSEQs it has been
-// told), read-only or not, and the SEARCHRES result. The store's change
-// events only set a token; the session applies them with Mailbox.Refresh
-// when RFC 9051 7 and 7.5.1 allow, after a command and at once during
-// IDLE. Refresh applies expunges and flag changes together, so after FETCH,
-// STORE and SEARCH by sequence number nothing is applied and the change
-// waits for the next command that may carry EXPUNGE.
+// A selected mailbox is a small struct (selected): the mailbox handle,
+// its watch, and the client's view of it (imapview.View: sequence
+// numbers, the flags and MODSEQs it has been told, \Recent, the SEARCHRES
+// result). The store's change events only set a token; the session
+// applies them (imapview.Refresh: ChangesSince, then View.Apply) when
+// RFC 9051 7 and 7.5.1 allow, after a command and at once during IDLE,
+// and encoder (encode.go) writes what Apply reports. Apply takes
+// expunges and flag changes together, so after FETCH, STORE and SEARCH
+// by sequence number nothing is applied and the change waits for the
+// next command that may carry EXPUNGE.
 //
 // # Hibernation
 //
 // With Config.HibernateAfter > 0, a session (plain TCP, implicit TLS or
 // after STARTTLS) that has idled that long in IDLE with a mailbox selected, no output pending and no input
-// buffered is exported to a hibernate.State (that struct, the enabled
-// extensions, the IDLE tag, and as extension state the view's \Recent
-// UIDs, its keyword count, the "told" MODSEQs and the SEARCHRES result),
+// buffered is exported to a hibernate.State (its view, serialised by
+// imapview.View.Export, the enabled extensions and the IDLE tag),
 // its socket detached to a bare descriptor (TLS: see below), and its
 // goroutine, buffers,
 // mailbox and user handles released. Client bytes or a change to the
 // mailbox wake it: a new session restores the view as it was at export
-// and the first Refresh replays exactly what changed since. Two answers
+// and the first refresh replays exactly what changed since. Two answers
 // need no wake (hibernate_serve.go): DONE gets the tagged OK and a new
 // IDLE "+ idling", in one packet or apart (between them the sleeper is
 // between commands: it holds changes back until the IDLE, as an active
 // session does, and the idle timeout applies), and a mailbox change is
-// sent as the untagged updates an active IDLE sends, computed from
-// ChangesSince and the state's UID ranges (hibernate_update.go). Any
+// sent as the untagged updates an active IDLE sends: the view of the
+// state, without records, goes through the same View.Apply and encoder
+// (hibernate_update.go). Any
 // other command wakes the session fully. IDLE without a selected
 // mailbox stays active; the reason is counted
 // (dormouse_imap_hibernation_refused_total).
@@ -71,6 +73,7 @@
 // AUTHENTICATE), select.go, mailboxes.go (CREATE, DELETE, RENAME,
 // SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, fetch.go,
 // search.go, store.go, copymove.go, expunge.go, idle.go, updates.go,
+// encode.go (untagged updates and the replies of IDLE),
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
 // watches and keepalives), sleeper.go (plain and TLS transports),
 // tls_pending.go, sleep.go, export.go (State out and back), wake.go,

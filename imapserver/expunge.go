@@ -10,7 +10,7 @@ import (
 // 2.1). The EXPUNGE responses come from the refresh that follows, which
 // also reports other sessions' expunges in the same numbering.
 func handleExpunge(c *conn, cmd *imapwire.Command) error {
-	if c.sel.readOnly {
+	if c.sel.view.ReadOnly {
 		return errNO("CANNOT", "Mailbox is read-only")
 	}
 	var uids []uint32
@@ -26,7 +26,7 @@ func handleExpunge(c *conn, cmd *imapwire.Command) error {
 		if len(seqs) == 0 {
 			return nil
 		}
-		uids = uidsOf(c.sel.view, seqs)
+		uids = c.sel.view.UIDsOf(seqs)
 	}
 	if _, err := c.sel.mbox.Expunge(c.ctx, uids); err != nil {
 		return storeError(fmt.Errorf("expunge %s: %w", c.sel.name, err))

@@ -21,16 +21,9 @@ import (
 // that hibernated in IDLE, ended it asleep, and is woken by the SEARCH
 // (its view is rebuilt from the UIDs it knows).
 func TestExpungedElsewhereStillSeen(t *testing.T) {
-	for _, mode := range []struct {
-		name   string
-		asleep bool
-	}{{"awake", false}, {"asleep between commands", true}} {
+	for _, mode := range wakeModes {
 		t.Run(mode.name, func(t *testing.T) {
-			srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-				if mode.asleep {
-					cfg.HibernateAfter = time.Millisecond
-				}
-			}))
+			srv := startMode(t, mode.asleep)
 			fill(t, srv, "INBOX", 3)
 			a := srv.Login(t, srv.Alice)
 			a.Run(`
@@ -40,16 +33,7 @@ S: a0 OK ENABLE completed
 `)
 			a.Cmd("a1 SELECT INBOX")
 			if mode.asleep {
-				a.Run(`
-C: i1 IDLE
-S: + idling
-`)
-				testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
-				a.Run(`
-C: DONE
-S: i1 OK IDLE terminated
-`)
-				testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 1)
+				sleepBetweenCommands(t, srv, a)
 			}
 			b := selectInbox(t, srv)
 			b.Run(`
@@ -98,22 +82,76 @@ S: a10 OK SEARCH completed
 	}
 }
 
-// TestRestoredViewTellsFlags: a session asleep between commands is woken
-// by a SEARCH after another session flagged message 1 and flagged and
-// expunged message 2. The view it is rebuilt with holds those messages'
-// new records, which the client was not told: the SEARCH, which may not
-// apply the changes (RFC 9051 7.5.1), tells their flags first, so that
-// its answer agrees with what the client knows; the NOOP after reports
-// the expunge and does not repeat the flags. Before, the answer counted
-// flags the client had never heard of (found by bench/torture's SEARCH
-// check).
+// TestRestoredViewTellsFlags: another session flags message 1 and
+// flags and expunges message 2, then a SEARCH by sequence number comes,
+// which may not apply the changes (RFC 9051 7.5.1). The session tells
+// the flags of both first, so that the SEARCH's answer agrees with what
+// the client knows; the NOOP after reports the expunge and does not
+// repeat the flags. The transcript is the same for a session that stayed
+// awake and for one asleep between commands, woken by the SEARCH, whose
+// view is rebuilt with the messages' new records. Before, the woken
+// session told these flags and the awake one did not (its SEARCH
+// answered from flags the client had been told: "* SEARCH" without 1
+// and 2); and before that, the woken session's answer counted flags the
+// client had never heard of (found by bench/torture's SEARCH check).
 func TestRestoredViewTellsFlags(t *testing.T) {
-	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
-		cfg.HibernateAfter = time.Millisecond
+	for _, mode := range wakeModes {
+		t.Run(mode.name, func(t *testing.T) {
+			srv := startMode(t, mode.asleep)
+			fill(t, srv, "INBOX", 3)
+			a := srv.Login(t, srv.Alice)
+			a.Cmd("a1 SELECT INBOX")
+			if mode.asleep {
+				sleepBetweenCommands(t, srv, a)
+			}
+			b := selectInbox(t, srv)
+			b.Cmd(`b1 STORE 1 +FLAGS.SILENT (\Flagged)`)
+			b.Cmd(`b2 STORE 2 +FLAGS.SILENT (\Flagged \Deleted)`)
+			b.Cmd(`b3 EXPUNGE`)
+			// The store publishes its events before b's commands return,
+			// so a's session has the change pending before its SEARCH.
+			a.Run(`
+C: a2 SEARCH FLAGGED
+S: * 1 FETCH (UID 1 FLAGS (\Flagged \Recent))
+S: * 2 FETCH (UID 2 FLAGS (\Deleted \Flagged \Recent))
+S: * SEARCH 1 2
+S: a2 OK SEARCH completed
+C: a3 FETCH 1:3 FLAGS
+S: * 1 FETCH (FLAGS (\Flagged \Recent))
+S: * 2 FETCH (FLAGS (\Deleted \Flagged \Recent))
+S: * 3 FETCH (FLAGS (\Recent))
+S: a3 OK FETCH completed
+C: a4 NOOP
+S: * 2 EXPUNGE
+S: a4 OK NOOP completed
+`)
+		})
+	}
+}
+
+// wakeModes are the two ways a session meets a change made by another:
+// awake, and asleep between commands (woken by its next command, with its
+// view rebuilt from the state blob). A client must not tell them apart.
+var wakeModes = []struct {
+	name   string
+	asleep bool
+}{{"awake", false}, {"asleep between commands", true}}
+
+// startMode starts a server whose idling sessions hibernate at once when
+// asleep is set, and never otherwise.
+func startMode(t *testing.T, asleep bool) *testserver.Server {
+	return testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+		if asleep {
+			cfg.HibernateAfter = time.Millisecond
+		}
 	}))
-	fill(t, srv, "INBOX", 3)
-	a := srv.Login(t, srv.Alice)
-	a.Cmd("a1 SELECT INBOX")
+}
+
+// sleepBetweenCommands puts a, a session with a mailbox selected and the
+// only one of srv, to sleep in IDLE and ends the IDLE asleep: a is then
+// asleep between commands.
+func sleepBetweenCommands(t *testing.T, srv *testserver.Server, a *testserver.Client) {
+	t.Helper()
 	a.Run(`
 C: i1 IDLE
 S: + idling
@@ -124,18 +162,4 @@ C: DONE
 S: i1 OK IDLE terminated
 `)
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", 1)
-	b := selectInbox(t, srv)
-	b.Cmd(`b1 STORE 1 +FLAGS.SILENT (\Flagged)`)
-	b.Cmd(`b2 STORE 2 +FLAGS.SILENT (\Flagged \Deleted)`)
-	b.Cmd(`b3 EXPUNGE`)
-	a.Run(`
-C: a2 SEARCH FLAGGED
-S: * 1 FETCH (UID 1 FLAGS (\Flagged \Recent))
-S: * 2 FETCH (UID 2 FLAGS (\Deleted \Flagged \Recent))
-S: * SEARCH 1 2
-S: a2 OK SEARCH completed
-C: a3 NOOP
-S: * 2 EXPUNGE
-S: a3 OK NOOP completed
-`)
 }

@@ -82,7 +82,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		c.enabled.condstore = true // RFC 7162 3.1: enabling commands
 		p.modseq = true
 	}
-	if c.sel.readOnly {
+	if c.sel.view.ReadOnly {
 		p.setSeen = false // EXAMINE never changes flags (RFC 9051 6.3.3)
 	}
 	seqs, err := c.resolveSet(a.Set, cmd.UID)
@@ -95,7 +95,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		if err != nil {
 			return storeError(err)
 		}
-		c.writeVanished(vanished, true)
+		c.enc().vanished(vanished, true)
 	}
 	if a.ChangedSince > 0 {
 		kept := seqs[:0]
@@ -165,20 +165,13 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	return nil
 }
 
-// applyChanged puts the records returned by StoreFlags into the view and
-// returns the sequence numbers they have.
+// applyChanged puts the records returned by StoreFlags into the view, as
+// told, and returns the sequence numbers they have.
 func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
-	v := c.sel.view
-	v.Own()
 	seqs := make(map[uint32]bool, len(changed))
-	for _, m := range changed {
-		if s := seqOfUID(v, m.UID); s > 0 {
-			v.Messages[s-1] = m
+	for _, s := range c.sel.view.SetRecords(changed) {
+		if s > 0 {
 			seqs[s] = true
-			if c.sel.told == nil {
-				c.sel.told = make(map[uint32]uint64)
-			}
-			c.sel.told[m.UID] = m.ModSeq
 		}
 	}
 	return seqs

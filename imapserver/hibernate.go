@@ -353,7 +353,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	}
 }
 
-// keepalives sends "* OK Still here" to sleepers, from one ticker for all
+// keepalives sends lineStillHere to sleepers, from one ticker for all
 // (RFC 2177 3 asks servers to keep idle clients' NAT mappings alive).
 // Unlike an active IDLE's ticker, the interval counts from hibernation.
 func (h *hibernator) keepalives() {
@@ -361,7 +361,7 @@ func (h *hibernator) keepalives() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var due []hibernate.Token
-	line := []byte("* OK Still here\r\n")
+	line := []byte(lineStillHere)
 	for {
 		select {
 		case <-h.stop:

@@ -24,7 +24,7 @@ func answerAsleep(idleTag string, in []byte) (out []byte, newTag string, ok bool
 		if !ok || !bytes.EqualFold(done, []byte("DONE")) {
 			return nil, "", false
 		}
-		out = append(append(out, idleTag...), doneReply...)
+		out = appendIdleDone(out, idleTag)
 		if len(rest) == 0 {
 			return out, "", true
 		}
@@ -34,18 +34,11 @@ func answerAsleep(idleTag string, in []byte) (out []byte, newTag string, ok bool
 		return nil, "", false
 	}
 	tag, name, ok := bytes.Cut(cmd, []byte{' '})
-	if !ok || !validTag(tag) || !bytes.EqualFold(name, []byte("IDLE")) {
+	if !ok || !imapwire.ValidTag(tag) || !bytes.EqualFold(name, []byte("IDLE")) {
 		return nil, "", false
 	}
-	return append(out, idleReply...), string(tag), true
+	return append(out, lineIdling...), string(tag), true
 }
-
-// doneReply follows the IDLE's tag when DONE ends it, and idleReply
-// starts a new IDLE, as handleIdle writes them.
-const (
-	doneReply = " OK IDLE terminated\r\n"
-	idleReply = "+ idling\r\n"
-)
 
 // cutLine splits off the first line of b without its LF or CRLF; false
 // when b holds no complete line.
@@ -59,18 +52,4 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 		line = line[:n-1]
 	}
 	return line, rest, true
-}
-
-// validTag reports a tag as the decoder accepts it (RFC 9051 9: tag =
-// 1*<any ASTRING-CHAR except "+">).
-func validTag(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c == '+' || (c != ']' && !imapwire.IsAtomChar(c)) {
-			return false
-		}
-	}
-	return true
 }

@@ -81,7 +81,7 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 		// Between commands an active session holds changes back for
 		// the next command; so does a sleeper, until a new IDLE.
 		if pending && st.IdleTag != "" {
-			out, next, ok := applyChanges(h.srv, st, src)
+			out, next, ok := applyChanges(st, src)
 			if !ok {
 				h.fullWake(tok, wakeMailbox, nil, nil, st)
 				return

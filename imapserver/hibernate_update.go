@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -68,26 +70,17 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 	return ch, nil
 }
 
-// uidValidity returns the mailbox's UIDVALIDITY, opening it.
-func (s *changeSource) uidValidity(ctx context.Context) (uint32, error) {
-	mb, err := s.open(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return mb.UIDValidity(), nil
-}
-
-// claimRecent claims \Recent for a sleeper, as its view's Refresh would.
+// claimRecent claims \Recent for a sleeper, as its view's refresh would.
 func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error) {
 	mb, err := s.open(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
-	rc, ok := mb.(mailstore.RecentClaimer)
-	if !ok {
-		return 0, 0, errors.New("the store cannot claim \\Recent without a view")
+	claim := imapview.Claimer(ctx, mb)
+	if claim == nil {
+		return 0, 0, errors.New("the store keeps no \\Recent")
 	}
-	return rc.ClaimRecent(ctx, upTo)
+	return claim(upTo)
 }
 
 // forget drops the cached answers, after a newer change.
@@ -104,7 +97,6 @@ func (s *changeSource) close() {
 // changeReader is what applyChanges asks of a sleeper's mailbox: the
 // store (changeSource) or an early event (earlySource).
 type changeReader interface {
-	uidValidity(ctx context.Context) (uint32, error)
 	changes(ctx context.Context, modseq uint64) (mailstore.Changes, error)
 	// claimRecent claims \Recent up to upTo, the UIDNEXT the sleeper
 	// learns (RecentClaimer).
@@ -119,10 +111,6 @@ var errLater = errors.New("early event does not follow on this state")
 // without reading the mailbox, whose commit may still be on its way.
 type earlySource struct{ ev mailstore.Event }
 
-func (e earlySource) uidValidity(context.Context) (uint32, error) {
-	return e.ev.Early.UIDValidity, nil
-}
-
 // changes is ChangesSince(modseq) for a sleeper that knew the mailbox as
 // of the transaction's start: the new messages and nothing else.
 func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Changes, error) {
@@ -130,6 +118,8 @@ func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Change
 		return mailstore.Changes{}, errLater
 	}
 	ch := mailstore.Changes{
+		UIDValidity:   e.ev.Early.UIDValidity,
+		UIDNext:       e.ev.UIDNext,
 		HighestModSeq: e.ev.HighestModSeq,
 		Changed:       make([]mailstore.Message, len(e.ev.UIDs)),
 		Keywords:      e.ev.Early.Keywords,
@@ -147,19 +137,15 @@ func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint3
 
 // applyChanges computes what an active IDLE session in state st would
 // send for the mailbox's changes since st.HighestModSeq, without building
-// a view: the work is that of ChangesSince (the MODSEQ index and the
-// expunge log) plus a walk over st's UID ranges. It returns the bytes
-// (written by the active path's writeChanges) and the state after them;
-// next is nil when the state did not change. ok is false when it cannot
-// be done exactly in place (the mailbox is gone or was recreated, the
-// expunge log does not reach back, a claim of \Recent is impossible):
-// then a full wake must replay it.
-func applyChanges(srv *Server, st *hibernate.State, src changeReader) (out []byte, next *hibernate.State, ok bool) {
+// a session: the work is that of ChangesSince (the MODSEQ index and the
+// expunge log) plus imapview's Apply over st's UID ranges, the function
+// an awake session's refresh calls too, and the same encoder writes it.
+// It returns the bytes and the state after them; next is nil when the
+// state did not change. ok is false when it cannot be done exactly in
+// place (the mailbox is gone or was recreated, the expunge log does not
+// reach back, a claim of \Recent failed): then a full wake must replay it.
+func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibernate.State, ok bool) {
 	ctx := context.Background()
-	uv, err := src.uidValidity(ctx)
-	if err != nil || uv != st.UIDValidity {
-		return nil, nil, false
-	}
 	ch, err := src.changes(ctx, st.HighestModSeq)
 	if errors.Is(err, errLater) {
 		return nil, nil, true
@@ -167,161 +153,26 @@ func applyChanges(srv *Server, st *hibernate.State, src changeReader) (out []byt
 	if err != nil {
 		return nil, nil, false
 	}
-	ext, err := parseSessionExt(st)
+	v, err := imapview.FromState(st)
 	if err != nil {
 		return nil, nil, false
 	}
-	if ch.HighestModSeq <= st.HighestModSeq {
-		// Refresh finds nothing; the session only forgets what it told.
-		if len(ext.told) == 0 {
-			return nil, nil, true
-		}
-		n := *st
-		ext.told = nil
-		n.ExtState = ext.appendTo(nil)
-		return nil, &n, true
+	up, err := v.Apply(ch, func(upTo uint32) (from, to uint32, err error) {
+		return src.claimRecent(ctx, upTo)
+	})
+	if err != nil {
+		return nil, nil, false
 	}
-	d := deltaOf(st.UIDs, st.UIDNext, ch.Expunged, ch.Changed)
-	recent := removeUIDs(append([]uint32(nil), ext.recent...), d.goneUIDs)
-	if !st.ReadOnly && len(d.added) > 0 {
-		// The view claims \Recent, as its Refresh would (the store's
-		// claimRecent, for the new UIDs only, up to the last one it
-		// learns: a later one stays for whoever learns it first).
-		from, to, err := src.claimRecent(ctx, d.added[len(d.added)-1]+1)
-		if err != nil {
-			return nil, nil, false
-		}
-		for _, u := range d.added {
-			if u >= from && u < to {
-				recent = append(recent, u)
-			}
-		}
+	n := *st
+	v.Export(&n)
+	if n.HighestModSeq == st.HighestModSeq && n.UIDNext == st.UIDNext && slices.EqualFunc(n.ExtState, st.ExtState, sameExt) {
+		return nil, nil, true // nothing to tell and nothing to forget
 	}
-	up := mailstore.Update{
-		ExpungedSeqs:    d.goneSeqs,
-		ExpungedUIDs:    d.goneUIDs,
-		Added:           len(d.added),
-		KeywordsChanged: len(ch.Keywords) > ext.keywords,
-	}
-	messages := int(st.Messages) - len(d.goneUIDs) + len(d.added)
-
-	// A shell of a session, enough for the writers of updates.go.
 	var buf bytes.Buffer
 	bw := bufio.NewWriterSize(&buf, 512)
-	sc := &conn{srv: srv, w: imapwire.NewWriter(bw)}
-	sc.enabled = enabledOf(st.Enabled)
-	sc.sel = &selected{
-		name:     st.Mailbox,
-		readOnly: st.ReadOnly,
-		view:     &mailstore.View{Recent: recent},
-		told:     ext.told,
-		saved:    ext.saved,
-	}
-	sc.writeChanges(up, ch.Keywords, messages, len(recent), d.kept)
+	encoder{w: imapwire.NewWriter(bw), en: enabledOf(st.Enabled)}.update(v, up)
 	bw.Flush()
-
-	n := *st
-	n.UIDs = d.uids
-	n.Messages = uint32(messages)
-	n.HighestModSeq = ch.HighestModSeq
-	if k := len(d.added); k > 0 && d.added[k-1] >= n.UIDNext {
-		n.UIDNext = d.added[k-1] + 1
-	}
-	ext.recent = recent
-	ext.keywords = len(ch.Keywords)
-	ext.told = sc.sel.told
-	ext.saved = sc.sel.saved
-	n.ExtState = ext.appendTo(nil)
 	return buf.Bytes(), &n, true
 }
 
-// rangeDelta is a change applied to a sleeper's UID ranges (S).
-type rangeDelta struct {
-	goneUIDs []uint32 // expunged UIDs of S, ascending
-	goneSeqs []uint32 // their sequence numbers in S, descending
-	added    []uint32 // new UIDs, ascending, appended to S
-	kept     []seqMsg // changed messages of S, numbered after the expunges
-	uids     []hibernate.UIDRange
-}
-
-// deltaOf applies ChangesSince's answer to S as Refresh applies it to a
-// view (mailstore/maildir applyDelta): expunged UIDs leave S, changed
-// records with UIDs from uidNext on are new messages at its end, the
-// others, when in S, are flag changes. The cost is linear in the ranges
-// of S and the size of the change, never in the number of messages.
-func deltaOf(s []hibernate.UIDRange, uidNext uint32, expunged []uint32, changed []mailstore.Message) rangeDelta {
-	var d rangeDelta
-	// Expunged UIDs in S, with their ranks.
-	i, base := 0, uint32(0)
-	for _, u := range expunged {
-		for i < len(s) && s[i].Last < u {
-			base += s[i].Last - s[i].First + 1
-			i++
-		}
-		if i == len(s) {
-			break
-		}
-		if u >= s[i].First {
-			d.goneUIDs = append(d.goneUIDs, u)
-			d.goneSeqs = append(d.goneSeqs, base+u-s[i].First+1)
-		}
-	}
-	for a, b := 0, len(d.goneSeqs)-1; a < b; a, b = a+1, b-1 {
-		d.goneSeqs[a], d.goneSeqs[b] = d.goneSeqs[b], d.goneSeqs[a]
-	}
-	// Changed records: flag changes in S, renumbered, and new messages.
-	i, base = 0, 0
-	g := 0
-	for k := range changed {
-		m := &changed[k]
-		if m.UID >= uidNext {
-			d.added = append(d.added, m.UID)
-			continue
-		}
-		for i < len(s) && s[i].Last < m.UID {
-			base += s[i].Last - s[i].First + 1
-			i++
-		}
-		if i == len(s) || m.UID < s[i].First {
-			continue // not in S: Refresh ignores it too
-		}
-		for g < len(d.goneUIDs) && d.goneUIDs[g] < m.UID {
-			g++
-		}
-		if g < len(d.goneUIDs) && d.goneUIDs[g] == m.UID {
-			continue
-		}
-		d.kept = append(d.kept, seqMsg{base + m.UID - s[i].First + 1 - uint32(g), m})
-	}
-	// S without the expunged UIDs, then the new ones.
-	g = 0
-	for _, r := range s {
-		first := r.First
-		for g < len(d.goneUIDs) && d.goneUIDs[g] <= r.Last {
-			u := d.goneUIDs[g]
-			g++
-			if u < first {
-				continue
-			}
-			if u > first {
-				d.uids = append(d.uids, hibernate.UIDRange{First: first, Last: u - 1})
-			}
-			if u == r.Last {
-				first = 0
-				break
-			}
-			first = u + 1
-		}
-		if first != 0 {
-			d.uids = append(d.uids, hibernate.UIDRange{First: first, Last: r.Last})
-		}
-	}
-	for _, u := range d.added {
-		if n := len(d.uids); n > 0 && d.uids[n-1].Last+1 == u {
-			d.uids[n-1].Last = u
-			continue
-		}
-		d.uids = append(d.uids, hibernate.UIDRange{First: u, Last: u})
-	}
-	return d
-}
+func sameExt(a, b hibernate.ExtState) bool { return a.Kind == b.Kind && bytes.Equal(a.Data, b.Data) }

@@ -11,14 +11,14 @@ import (
 // handleIdle serves RFC 2177 IDLE (RFC 9051 6.3.13). Changes to the
 // selected mailbox are pushed as soon as the store reports them: there is
 // no batching delay. The idle timeout does not apply while idling; a
-// keepalive "* OK Still here" keeps NAT mappings alive.
+// keepalive (lineStillHere) keeps NAT mappings alive.
 //
 // With Config.HibernateAfter, an idling session may hibernate here (see
 // sleep.go); a session restored from hibernation re-enters here with
 // c.resumed set, to replay and go on reading the client's DONE.
 func handleIdle(c *conn, cmd *imapwire.Command) error {
 	if !c.resumed {
-		c.w.Raw("+ idling").CRLF()
+		c.w.Raw(lineIdling)
 	}
 	// A session restored from hibernation replays here what changed
 	// while it slept (restoreState left a pending change); otherwise
@@ -109,7 +109,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 		}
 		now := time.Now()
 		if !now.Before(*keepaliveAt) {
-			c.w.Raw("* OK Still here").CRLF()
+			c.w.Raw(lineStillHere)
 			*keepaliveAt = now.Add(c.srv.cfg.IdleKeepalive)
 		}
 		if err := c.flush(); err != nil {
@@ -177,7 +177,7 @@ func (c *conn) idleReading(tag string, notify chan struct{}, keepaliveAt time.Ti
 			if !strings.EqualFold(string(r.line), "DONE") {
 				return errBAD("", "Expected DONE")
 			}
-			c.w.Raw(tag).Raw(" OK IDLE terminated").CRLF()
+			c.w.RawBytes(appendIdleDone(nil, tag))
 			return errTaggedDone
 		case <-notify:
 			if err := c.refresh(); err != nil {
@@ -190,7 +190,7 @@ func (c *conn) idleReading(tag string, notify chan struct{}, keepaliveAt time.Ti
 			}
 		case <-keepalive.C:
 			keepalive.Reset(c.srv.cfg.IdleKeepalive)
-			c.w.Raw("* OK Still here").CRLF()
+			c.w.Raw(lineStillHere)
 			if err := c.flush(); err != nil {
 				stopReader()
 				return &byeError{text: "write failed", err: err}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -24,7 +25,7 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncArgs) error {
 	if err != nil {
 		return err
 	}
-	c.writeVanished(vanished, true)
+	c.enc().vanished(vanished, true)
 	for _, seq := range changed {
 		c.writeFlagsFetch(seq, true)
 	}
@@ -53,7 +54,7 @@ func (c *conn) changesSince(modseq uint64, known *imapwire.SeqSet) (vanished []b
 		if known != nil && !known.Contains(uid, star) {
 			continue
 		}
-		if seqOfUID(v, uid) == 0 {
+		if v.SeqOf(uid) == 0 {
 			uids = append(uids, uid)
 		}
 	}
@@ -62,7 +63,7 @@ func (c *conn) changesSince(modseq uint64, known *imapwire.SeqSet) (vanished []b
 }
 
 // gapsOf formats the UIDs below UIDNEXT missing from the view as a set.
-func gapsOf(v *mailstore.View) []byte {
+func gapsOf(v *imapview.View) []byte {
 	var b []byte
 	next := uint32(1)
 	add := func(lo, hi uint32) {
@@ -89,7 +90,7 @@ func gapsOf(v *mailstore.View) []byte {
 
 // changedSince returns the sequence numbers of messages whose MODSEQ is
 // above modseq.
-func changedSince(v *mailstore.View, modseq uint64) []uint32 {
+func changedSince(v *imapview.View, modseq uint64) []uint32 {
 	var changed []uint32
 	for i := range v.Messages {
 		if v.Messages[i].ModSeq > modseq {
@@ -97,16 +98,4 @@ func changedSince(v *mailstore.View, modseq uint64) []uint32 {
 		}
 	}
 	return changed
-}
-
-// writeVanished writes "* VANISHED [(EARLIER)] set" (RFC 7162 3.2.10).
-func (c *conn) writeVanished(set []byte, earlier bool) {
-	if len(set) == 0 {
-		return
-	}
-	c.w.Raw("* VANISHED ")
-	if earlier {
-		c.w.Raw("(EARLIER) ")
-	}
-	c.w.RawBytes(set).CRLF()
 }

@@ -81,7 +81,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 
 	nums := hits
 	if cmd.UID {
-		nums = uidsOf(v, hits)
+		nums = v.UIDsOf(hits)
 	}
 	if retSave {
 		// RFC 5182 2.1: with only MIN and/or MAX beside SAVE, only those
@@ -91,7 +91,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 		case len(hits) == 0:
 			save = []uint32{}
 		case retAll || retCount || !retMin && !retMax:
-			save = uidsOf(v, hits)
+			save = v.UIDsOf(hits)
 		default:
 			if retMin {
 				save = append(save, v.Messages[hits[0]-1].UID)
@@ -100,7 +100,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 				save = append(save, v.Messages[hits[len(hits)-1]-1].UID)
 			}
 		}
-		c.sel.saved = save
+		c.sel.view.Saved = save
 		// RFC 5182 2.1: SAVE alone sends no ESEARCH response.
 		if !retMin && !retMax && !retAll && !retCount {
 			return nil
@@ -304,11 +304,11 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "UNKEYWORD":
 		return !hasFlag(m.Flags, k.Field), nil
 	case "RECENT":
-		return isRecent(v, m.UID), nil
+		return v.IsRecent(m.UID), nil
 	case "NEW":
-		return isRecent(v, m.UID) && !hasFlag(m.Flags, `\Seen`), nil
+		return v.IsRecent(m.UID) && !hasFlag(m.Flags, `\Seen`), nil
 	case "OLD":
-		return !isRecent(v, m.UID), nil
+		return !v.IsRecent(m.UID), nil
 	case "LARGER":
 		return uint64(m.Size) > k.Number, nil
 	case "SMALLER":

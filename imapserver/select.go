@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -51,7 +52,7 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	c.log.Debug("selected", "messages", len(v.Messages), "readonly", readOnly)
 
 	c.writeFlags(v.Keywords)
-	c.w.Raw("* ").Number(uint64(len(v.Messages))).Raw(" EXISTS").CRLF()
+	c.w.Raw("* ").Number(uint64(v.Len())).Raw(" EXISTS").CRLF()
 	if !c.enabled.rev2 {
 		c.w.Raw("* ").Number(uint64(len(v.Recent))).Raw(" RECENT").CRLF()
 		if seq := firstUnseen(v); seq > 0 {
@@ -88,31 +89,13 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 // openSelected opens a mailbox and the session's view of it. The watch is
 // set up before the view is taken, so no change falls between them.
 func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
-	mbox, err := c.user.Mailbox(c.ctx, name)
+	sel, err := c.openWatched(name)
 	if err != nil {
 		return nil, err
 	}
-	sel := &selected{
-		name:     mbox.Name(),
-		mbox:     mbox,
-		readOnly: readOnly,
-		notify:   make(chan struct{}, 1),
-	}
-	sel.cancelWatch = c.srv.cfg.Store.Watch(c.username, sel.name, func(ev mailstore.Event) {
-		if ev.Early != nil {
-			return // it comes again once committed, when a Refresh sees it
-		}
-		switch ev.Kind {
-		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
-			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
-			sel.signal()
-			c.interruptIdlePeek()
-		}
-	})
-	// RFC 9051 drops \Recent, but IMAP4rev1 clients still see it; a read-only
-	// EXAMINE never claims recent messages (RFC 3501 6.3.2).
-	sel.view, err = mbox.View(c.ctx, !readOnly)
-	if err != nil {
+	// RFC 9051 drops \Recent, but IMAP4rev1 clients still see it; a
+	// read-only EXAMINE never claims recent messages (RFC 3501 6.3.2).
+	if sel.view, err = imapview.Open(c.ctx, sel.mbox, readOnly); err != nil {
 		sel.close()
 		return nil, err
 	}
@@ -122,6 +105,31 @@ func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
 		sel.signal() // keep it: a change may have come after the view
 	default:
 	}
+	return sel, nil
+}
+
+// openWatched opens a mailbox and watches it; the caller gives it a view.
+func (c *conn) openWatched(name string) (*selected, error) {
+	mbox, err := c.user.Mailbox(c.ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sel := &selected{
+		name:   mbox.Name(),
+		mbox:   mbox,
+		notify: make(chan struct{}, 1),
+	}
+	sel.cancelWatch = c.srv.cfg.Store.Watch(c.username, sel.name, func(ev mailstore.Event) {
+		if ev.Early != nil {
+			return // it comes again once committed, when ChangesSince sees it
+		}
+		switch ev.Kind {
+		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
+			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
+			sel.signal()
+			c.interruptIdlePeek()
+		}
+	})
 	return sel, nil
 }
 
@@ -139,33 +147,12 @@ func (c *conn) unselect() {
 
 // writeFlags writes the FLAGS response and the PERMANENTFLAGS code.
 func (c *conn) writeFlags(keywords []string) {
-	c.w.Raw("* FLAGS (")
-	for i, f := range systemFlags {
-		if i > 0 {
-			c.w.SP()
-		}
-		c.w.Raw(f)
-	}
-	for _, k := range keywords {
-		c.w.SP().Raw(k)
-	}
-	c.w.Raw(")").CRLF()
-	c.w.Raw("* OK [PERMANENTFLAGS (")
-	if c.sel == nil || !c.sel.readOnly {
-		for _, f := range systemFlags {
-			c.w.Raw(f).SP()
-		}
-		for _, k := range keywords {
-			c.w.Raw(k).SP()
-		}
-		c.w.Raw(`\*`)
-	}
-	c.w.Raw(")] Flags permitted").CRLF()
+	c.enc().flags(keywords, c.sel == nil || !c.sel.view.ReadOnly)
 }
 
 // firstUnseen returns the sequence number of the first message without
 // \Seen, or 0.
-func firstUnseen(v *mailstore.View) uint32 {
+func firstUnseen(v *imapview.View) uint32 {
 	for i, m := range v.Messages {
 		if !hasFlag(m.Flags, `\Seen`) {
 			return uint32(i + 1)
@@ -187,7 +174,7 @@ func hasFlag(flags []string, f string) bool {
 // read-write, then the authenticated state.
 func handleClose(c *conn, cmd *imapwire.Command) error {
 	var err error
-	if !c.sel.readOnly {
+	if !c.sel.view.ReadOnly {
 		_, err = c.sel.mbox.Expunge(c.ctx, nil)
 	}
 	c.unselect()

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/dormouse/dormouse/imapwire"
-	"github.com/dormouse/dormouse/mailstore"
 )
 
 // resolveSet turns a sequence set (or, with uid, a UID set) into the
@@ -19,8 +18,8 @@ func (c *conn) resolveSet(set imapwire.SeqSet, uid bool) ([]uint32, error) {
 	n := uint32(len(v.Messages))
 	var seqs []uint32
 	if set.Saved {
-		for _, u := range c.sel.saved {
-			if seq := seqOfUID(v, u); seq > 0 {
+		for _, u := range v.Saved {
+			if seq := v.SeqOf(u); seq > 0 {
 				seqs = append(seqs, seq)
 			}
 		}
@@ -73,22 +72,4 @@ func (c *conn) resolveSet(set imapwire.SeqSet, uid bool) ([]uint32, error) {
 		seqs = slices.Compact(seqs)
 	}
 	return seqs, nil
-}
-
-// seqOfUID returns the sequence number of uid in v, or 0.
-func seqOfUID(v *mailstore.View, uid uint32) uint32 {
-	i := sort.Search(len(v.Messages), func(i int) bool { return v.Messages[i].UID >= uid })
-	if i < len(v.Messages) && v.Messages[i].UID == uid {
-		return uint32(i + 1)
-	}
-	return 0
-}
-
-// uidsOf returns the UIDs of sequence numbers.
-func uidsOf(v *mailstore.View, seqs []uint32) []uint32 {
-	uids := make([]uint32, len(seqs))
-	for i, s := range seqs {
-		uids[i] = v.Messages[s-1].UID
-	}
-	return uids
 }

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -23,29 +24,15 @@ type enabled struct {
 	qresync   bool // QRESYNC (RFC 7162 3.2): VANISHED instead of EXPUNGE
 }
 
-// selected is the state of the selected mailbox. It is kept small and
-// self-contained, because it is what a hibernated session exports
-// (docs/design.md, "The state blob"): the mailbox, the client's view of it
-// (sequence numbers, flags and MODSEQ it has been told), read-only or not,
-// and the saved search result.
+// selected is the state of the selected mailbox: the mailbox handle, its
+// watch, and the client's view of it (imapview: sequence numbers, what it
+// has been told of flags and MODSEQ, \Recent, the saved search result),
+// which is what a hibernated session exports (docs/design.md, "The state
+// blob").
 type selected struct {
-	name     string // as the store names it
-	mbox     mailstore.Mailbox
-	view     *mailstore.View
-	readOnly bool
-	// saved is the SEARCHRES result ("$", RFC 5182) as UIDs, ascending;
-	// nil when no search saved one.
-	saved []uint32
-	// told holds MODSEQs of messages whose new flags this session has
-	// already reported itself (its own STORE, FETCH setting \Seen), so the
-	// next refresh does not report them again. Emptied by each refresh.
-	told map[uint32]uint64
-	// untold holds the sequence numbers of messages whose records a
-	// session rebuilt after hibernation (restoreState) holds newer than
-	// the client was told: their flags are told before a command that
-	// cannot apply changes reads them (tellUntold). Emptied by each
-	// refresh, which reports them.
-	untold []uint32
+	name string // as the store names it
+	mbox mailstore.Mailbox
+	view *imapview.View
 	// notify holds a token when the store reported a change not yet
 	// applied to view. The watch callback never blocks on it.
 	notify      chan struct{}

@@ -16,7 +16,7 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 	if a == nil {
 		return errBAD("", "Missing arguments")
 	}
-	if c.sel.readOnly {
+	if c.sel.view.ReadOnly {
 		return errNO("CANNOT", "Mailbox is read-only")
 	}
 	if a.UnchangedSince != nil {
@@ -43,7 +43,7 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 		if unchangedSince == 0 {
 			// RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails for every message
 			// (all have MODSEQ >= 1); the store treats 0 as "absent".
-			unchanged := uidsOf(v, seqs)
+			unchanged := v.UIDsOf(seqs)
 			c.modifiedCode(cmd.UID, unchanged)
 			return nil
 		}
@@ -51,15 +51,14 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	uids := uidsOf(v, seqs)
+	uids := v.UIDsOf(seqs)
 	changed, failed, err := c.sel.mbox.StoreFlags(c.ctx, uids, op, flags, unchangedSince)
 	if err != nil {
 		return storeError(fmt.Errorf("store: %w", err))
 	}
 	// A new keyword grows FLAGS before any FETCH shows it (RFC 9051 7.3.5).
 	if newKW := newKeywords(v.Keywords, flags); len(newKW) > 0 && op != mailstore.FlagsRemove {
-		v.Keywords = append(v.Keywords, newKW...)
-		slices.Sort(v.Keywords)
+		v.AddKeywords(newKW)
 		c.writeFlags(v.Keywords)
 	}
 	changedSeqs := c.applyChanged(changed)
@@ -113,7 +112,7 @@ func (c *conn) modifiedCode(uid bool, uids []uint32) {
 	nums := slices.Clone(uids)
 	if !uid {
 		for i, u := range nums {
-			nums[i] = seqOfUID(c.sel.view, u)
+			nums[i] = c.sel.view.SeqOf(u)
 		}
 	}
 	slices.Sort(nums)

@@ -41,11 +41,14 @@ S: * 1 EXPUNGE
 S: b3 OK EXPUNGE completed
 `)
 	// Sequence numbers stay those A knows: message 1 is still there for
-	// FETCH, STORE and SEARCH, and no EXPUNGE is sent after them. A UID
-	// command first brings the view up to date, expunges included, and
-	// answers from it.
+	// FETCH, STORE and SEARCH, and no EXPUNGE is sent after them; its new
+	// flags are told first, once (as Dovecot does, and as a session woken
+	// from hibernation must: TestRestoredViewTellsFlags). A UID command
+	// first brings the view up to date, expunges included, and answers
+	// from it.
 	a.Run(`
 C: a3 FETCH 1 (UID)
+S: * 1 FETCH (UID 1 FLAGS (\Deleted \Recent))
 S: * 1 FETCH (UID 1)
 S: a3 OK FETCH completed
 C: a4 STORE 4 +FLAGS (\Seen)
@@ -91,8 +94,9 @@ S: a1 OK NOOP completed
 }
 
 // TestFetchExpungedElsewhere checks FETCH of a message another session
-// expunged: the client still has its sequence number, the data that needs
-// the file is gone and NIL, as Dovecot answers (RFC 2180 4.1.1, RFC 5530
+// expunged: the client still has its sequence number (and is told of the
+// \Deleted flag set before the expunge), the data that needs the file is
+// gone and NIL, as Dovecot answers (RFC 2180 4.1.1, RFC 5530
 // EXPUNGEISSUED; more in TestExpungedElsewhereStillSeen).
 func TestFetchExpungedElsewhere(t *testing.T) {
 	srv := testserver.Start(t)
@@ -103,6 +107,7 @@ func TestFetchExpungedElsewhere(t *testing.T) {
 	b.Cmd(`b2 EXPUNGE`)
 	a.Run(`
 C: a1 FETCH 1:2 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+S: * 1 FETCH (UID 1 FLAGS (\Deleted \Recent))
 S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] NIL)
 S: * 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Hello 2\r\n\r\n)
 S: a1 OK [EXPUNGEISSUED] Some messages were expunged meanwhile
@@ -131,6 +136,8 @@ S: a1 OK FETCH completed
 	b.Cmd(`b2 EXPUNGE`)
 	a.Run(`
 C: a2 FETCH 1:3 (UID ENVELOPE)
+S: * 1 FETCH (UID 1 FLAGS (\Deleted \Recent))
+S: * 3 FETCH (UID 3 FLAGS (\Deleted \Recent))
 S: * 1 FETCH (UID 1 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 1" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<1@example.org>"))
 S: * 2 FETCH (UID 2 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 2" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<2@example.org>"))
 S: * 3 FETCH (UID 3 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 -0700" "Hello 3" (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" "example.org")) (("Bob" NIL "bob" "example.org")) NIL NIL NIL "<3@example.org>"))

@@ -14,7 +14,7 @@ func (d *Decoder) parseCommand() (*Command, error) {
 	if end < 0 {
 		end = len(d.line)
 	}
-	if !validTag(d.line[:end]) {
+	if !ValidTag(d.line[:end]) {
 		return nil, badf("bad tag")
 	}
 	d.tag = string(d.line[:end])

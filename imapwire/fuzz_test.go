@@ -57,7 +57,7 @@ func fuzzBody(t *testing.T, data []byte, utf8 bool, dir string) {
 			releaseLiterals(cmd)
 			continue
 		case errors.As(err, &ce):
-			if ce.Msg == "" || (ce.Tag != "" && !validTag([]byte(ce.Tag))) || (ce.Code != "" && ce.Code != "TOOBIG") {
+			if ce.Msg == "" || (ce.Tag != "" && !ValidTag([]byte(ce.Tag))) || (ce.Code != "" && ce.Code != "TOOBIG") {
 				t.Fatalf("malformed error %#v", ce)
 			}
 			continue
@@ -82,7 +82,7 @@ func releaseLiterals(cmd *Command) {
 // checkCommand checks the invariants of a parsed command.
 func checkCommand(t *testing.T, cmd *Command, inputLen int, utf8 bool, dir string) {
 	t.Helper()
-	if !validTag([]byte(cmd.Tag)) || commandName([]byte(cmd.Name)) != cmd.Name {
+	if !ValidTag([]byte(cmd.Tag)) || commandName([]byte(cmd.Name)) != cmd.Name {
 		t.Fatalf("bad tag or name in %+v", cmd)
 	}
 	// Output is linear in the input: no expansion beyond a constant factor

@@ -72,7 +72,7 @@ func (d *Decoder) discardLine(chunk []byte, err error) error {
 	if d.wantTag {
 		// The start of a command: its tag is still worth reporting.
 		head := append(d.line, chunk...)
-		if i := bytes.IndexByte(head, ' '); i > 0 && validTag(head[:i]) {
+		if i := bytes.IndexByte(head, ' '); i > 0 && ValidTag(head[:i]) {
 			ce.Tag = string(head[:i])
 		}
 	}
@@ -165,7 +165,9 @@ func parseDigits(b []byte) (int64, bool) {
 	return n, true
 }
 
-func validTag(b []byte) bool {
+// ValidTag reports whether b is a tag as the Decoder accepts it (RFC 9051
+// 9: tag = 1*<any ASTRING-CHAR except "+">).
+func ValidTag(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}

@@ -113,7 +113,7 @@ func (f fixture) messages(t *testing.T, user, mailbox string) []string {
 		t.Fatal(err)
 	}
 	defer mb.Close()
-	v, err := mb.View(ctx, false)
+	v, err := mb.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,8 +110,8 @@ type Status struct {
 	DeletedStorage int64
 }
 
-// Message is the index record of one message. A view holds one per
-// message of its mailbox, so it is kept small: 64 bytes.
+// Message is the index record of one message. A session's view holds
+// one per message of its mailbox, so it is kept small: 64 bytes.
 type Message struct {
 	UID          uint32
 	ModSeq       uint64
@@ -178,14 +178,9 @@ type Mailbox interface {
 	// caller then compares UID lists instead.
 	ChangesSince(ctx context.Context, modseq uint64) (Changes, error)
 
-	// View returns a session's view: every message at one MODSEQ.
-	// If claimRecent, messages not yet seen by any session count as recent
-	// for this view and are claimed so that no other view sees them recent.
-	View(ctx context.Context, claimRecent bool) (*View, error)
-	// Refresh brings v up to date by applying deltas (never a full rebuild
-	// when the expunge log reaches back far enough) and reports what
-	// changed, so a session can announce it.
-	Refresh(ctx context.Context, v *View) (Update, error)
+	// Snapshot returns every message of the mailbox at one MODSEQ. Its
+	// Messages may be shared with other callers: read-only.
+	Snapshot(ctx context.Context) (Snapshot, error)
 
 	// Close releases the mailbox handle.
 	Close() error
@@ -215,12 +210,14 @@ type Content interface {
 
 // Changes is the answer of ChangesSince.
 type Changes struct {
+	UIDValidity   uint32
+	UIDNext       uint32
 	HighestModSeq uint64
 	Changed       []Message // MODSEQ > the asked modseq, ascending by UID
 	Expunged      []uint32  // ascending
 	// Keywords are the keywords in use in the mailbox now, sorted, as
-	// View.Keywords: a caller that keeps no View can tell that the set
-	// grew (RFC 9051 7.3.5 FLAGS).
+	// Snapshot.Keywords: a caller can tell that the set grew (RFC 9051
+	// 7.3.5 FLAGS).
 	Keywords []string
 }
 
@@ -249,56 +246,23 @@ type ExpungedRecords interface {
 	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
 }
 
-// RecentClaimer is implemented by a Mailbox that lets a session claim
-// IMAP4rev1 \Recent without building a View, as View(ctx, true) and a
-// claiming view's Refresh do: messages from the first unclaimed UID to
-// upTo, the UIDNEXT the caller has learned, become recent for the caller
-// only. It returns that range, [from, to); from == to when nothing was
-// left to claim. Claims are atomic: no UID is ever in two claims.
+// RecentClaimer is implemented by a Mailbox that keeps IMAP4rev1
+// \Recent (RFC 3501 2.3.2): a message is recent for one session only,
+// the first told of it. ClaimRecent gives the caller the messages from
+// the first unclaimed UID up to upTo, the UIDNEXT the caller has learned,
+// and returns that range, [from, to); from == to when nothing was left
+// to claim. Claims are atomic: no UID is ever in two claims.
 type RecentClaimer interface {
 	ClaimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
 }
 
-// View is a session's picture of a mailbox: sequence number i+1 is
-// Messages[i]. Only the session that owns it reads or changes it.
-type View struct {
+// Snapshot is every message of a mailbox at one MODSEQ.
+type Snapshot struct {
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64
-	Messages      []Message // ascending by UID
-	Recent        []uint32  // UIDs recent for this view, ascending
+	Messages      []Message // ascending by UID; read-only, may be shared
 	Keywords      []string  // keywords in use in the mailbox, sorted
-	// Shared is set while Messages is shared with other views (a store
-	// may hand sessions that open the same mailbox state one list): call
-	// Own before changing Messages in place.
-	Shared bool
-}
-
-// Own gives v its own copy of Messages if it shares them.
-func (v *View) Own() {
-	if v.Shared {
-		v.Messages = append([]Message(nil), v.Messages...)
-		v.Shared = false
-	}
-}
-
-// Update says what Refresh changed in a view.
-type Update struct {
-	// ExpungedSeqs are the sequence numbers of removed messages in the old
-	// numbering, descending, so that EXPUNGE responses can be sent in this
-	// order without renumbering (RFC 9051 7.5.1).
-	ExpungedSeqs []uint32
-	// ExpungedUIDs are the same messages' UIDs, ascending (for VANISHED).
-	ExpungedUIDs []uint32
-	// Added counts messages appended at the end of the view.
-	Added int
-	// AddedRecent counts those of Added that are recent for this view.
-	AddedRecent int
-	// Changed are the sequence numbers (new numbering) of kept messages
-	// whose flags or MODSEQ changed, ascending.
-	Changed []uint32
-	// KeywordsChanged is set when the mailbox's keyword set grew.
-	KeywordsChanged bool
 }
 
 // EventKind says what an Event is about.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -46,11 +47,11 @@ func TestAppendViewOpenStatus(t *testing.T) {
 	if uid1 != 1 || uid2 != 2 {
 		t.Fatalf("uids %d %d", uid1, uid2)
 	}
-	v, err := m.View(ctx, true)
+	v, err := imapview.Open(ctx, m, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2}) {
+	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2}) {
 		t.Fatalf("view uids %v", got)
 	}
 	if !reflect.DeepEqual(v.Messages[0].Flags, []string{"$Forwarded", `\Seen`}) {
@@ -66,7 +67,7 @@ func TestAppendViewOpenStatus(t *testing.T) {
 		t.Fatalf("size %d", v.Messages[1].Size)
 	}
 	// A second view claims nothing: \Recent went to the first.
-	v2, err := m.View(ctx, true)
+	v2, err := imapview.Open(ctx, m, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestStoreFlagsExpungeRefresh(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		mustAppend(t, m, msg("m"))
 	}
-	v, err := m.View(ctx, false)
+	v, err := imapview.Open(ctx, m, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,16 +118,15 @@ func TestStoreFlagsExpungeRefresh(t *testing.T) {
 		t.Fatalf("expunge %v %v", exp, err)
 	}
 	mustAppend(t, m, msg("six"))
-	upd, err := m.Refresh(ctx, v)
+	upd, err := imapview.Refresh(ctx, m, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mailstore.Update{ExpungedSeqs: []uint32{4, 2}, ExpungedUIDs: []uint32{2, 4}, Added: 1,
-		Changed: []uint32{2}, KeywordsChanged: true}
-	if !reflect.DeepEqual(upd, want) {
-		t.Fatalf("update\n got %+v\nwant %+v", upd, want)
+	if !reflect.DeepEqual(upd.ExpungedSeqs, []uint32{4, 2}) || !reflect.DeepEqual(upd.ExpungedUIDs, []uint32{2, 4}) ||
+		upd.Added != 1 || len(upd.Changed) != 1 || upd.Changed[0].Seq != 2 || !reflect.DeepEqual(upd.Keywords, []string{"Work"}) {
+		t.Fatalf("update %+v", upd)
 	}
-	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 3, 5, 6}) {
+	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 3, 5, 6}) {
 		t.Fatalf("view uids %v", got)
 	}
 	if !reflect.DeepEqual(v.Messages[1].Flags, []string{`\Seen`}) {
@@ -140,8 +140,8 @@ func TestStoreFlagsExpungeRefresh(t *testing.T) {
 		t.Fatalf("changes %+v", ch)
 	}
 	// Nothing more: Refresh says so.
-	upd, err = m.Refresh(ctx, v)
-	if err != nil || !reflect.DeepEqual(upd, mailstore.Update{}) {
+	upd, err = imapview.Refresh(ctx, m, v)
+	if err != nil || upd.ExpungedSeqs != nil || upd.Added != 0 || upd.Changed != nil || upd.Keywords != nil {
 		t.Fatalf("idle refresh %+v %v", upd, err)
 	}
 }

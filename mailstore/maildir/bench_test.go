@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -168,7 +169,7 @@ func BenchmarkView(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		v, err := m.View(ctx, false)
+		v, err := m.Snapshot(ctx)
 		if err != nil || len(v.Messages) < benchMessages {
 			b.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func BenchmarkView(b *testing.B) {
 func BenchmarkRefresh(b *testing.B) {
 	_, m := bigMailboxOpts(b, Options{NoSync: true})
 	ctx := context.Background()
-	v, err := m.View(ctx, false)
+	v, err := imapview.Open(ctx, m, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func BenchmarkRefresh(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		upd, err := m.Refresh(ctx, v)
+		upd, err := imapview.Refresh(ctx, m, v)
 		if err != nil || upd.Added != 1 {
 			b.Fatal(err, upd)
 		}

@@ -16,6 +16,7 @@ func (h *mailboxHandle) ChangesSince(ctx context.Context, modseq uint64) (mailst
 		if modseq < m.meta.expungeFloor {
 			return mailstore.ErrExpungeLogShort
 		}
+		ch.UIDValidity, ch.UIDNext = m.meta.uidValidity, m.meta.uidNext
 		ch.HighestModSeq = m.meta.highestModSeq
 		ch.Keywords = append([]string(nil), m.meta.keywords...)
 		recs, err := m.changedSince(modseq)

@@ -81,7 +81,7 @@ func TestContentCRLF(t *testing.T) {
 			want := toCRLF(tc.data)
 			var uid uint32
 			for try := 0; try < 100 && uid == 0; try++ {
-				v, _ := m.View(context.Background(), false)
+				v, _ := m.Snapshot(context.Background())
 				if len(v.Messages) > i {
 					uid = v.Messages[i].UID
 					if v.Messages[i].Size != int64(len(want)) {

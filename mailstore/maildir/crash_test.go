@@ -117,7 +117,7 @@ func TestCrashAppend(t *testing.T) {
 	defer s.Close()
 	u := testUser(t, s, "crash")
 	m := testMailbox(t, u, "INBOX")
-	v, err := m.View(context.Background(), false)
+	v, err := m.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@
 //
 // Every change, from this process or from disk, is published on a
 // notify.Bus after its transaction committed, outside every lock. Events
-// are hints: watchers Refresh to learn the details. A transaction that
+// are hints: watchers ask ChangesSince to learn the details. A transaction that
 // only adds messages also publishes them before its commit, as an early
 // event (mailstore.Event.Early) with what a watcher that knew the mailbox
 // just before needs to follow on; until the commit returns, every read
@@ -103,26 +103,27 @@
 //
 // # The \Recent flag
 //
-// As in Dovecot, each mailbox keeps a first-recent UID, the mark: a view
-// opened with claimRecent takes the messages from there to the UIDNEXT it
-// read as recent and moves the mark, in one compare-and-advance under one
-// lock (recent.go), so a message is recent in exactly one session; a
-// claiming view, and a hibernated session told of new mail, also claim
-// what Refresh adds, up to what they learn. The mark moves in memory at
+// As in Dovecot, each mailbox keeps a first-recent UID, the mark: a
+// session's claim (ClaimRecent) takes the messages from there to the
+// UIDNEXT it has learned as recent and moves the mark, in one
+// compare-and-advance under one lock (recent.go), so a message is recent
+// in exactly one session; a session claims when it selects the mailbox
+// and when it learns of new messages, awake or hibernated. The mark moves in memory at
 // once, stays there while the index is open, and reaches the index with
 // the mailbox's next write, or before the index closes: \Recent is session state, and a commit of its own (two
 // fdatasyncs) would come between a delivery and the sleeping client it
 // wakes. A crash loses the unwritten claims: those messages are recent
 // again for the first session after the restart.
 //
-// # Views
+// # Snapshots
 //
-// View.Messages[i].Flags slices are shared between messages with the same
-// flags (a 100,000-message view has a handful of distinct sets): treat them
-// as read-only. Views of the same mailbox state share one Messages list
-// (View.Shared; a user's devices selecting the INBOX together hold one
-// copy) until Refresh or View.Own gives a view its own; the store holds
-// the list weakly, so it lives only as long as a view uses it.
+// Snapshot.Messages[i].Flags slices are shared between messages with the
+// same flags (a 100,000-message mailbox has a handful of distinct sets):
+// treat them as read-only. Snapshots of the same mailbox state share one
+// Messages list (a user's devices selecting the INBOX together hold one
+// copy in their views, imapview, until a change gives a view its own);
+// the store holds the list weakly, so it lives only as long as a view
+// uses it.
 //
 // # Expunged messages
 //

@@ -80,7 +80,7 @@ func TestEarlyEventBeforeMove(t *testing.T) {
 	if !reflect.DeepEqual(again.UIDs, []uint32{4}) {
 		t.Fatalf("event %+v, want the moved file as UID 4", again)
 	}
-	v, err := m.View(ctx, false)
+	v, err := m.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestDeferredMoveSameBase(t *testing.T) {
 	}
 	uh = testUser(t, s, "hal")
 	m := testMailbox(t, uh, "INBOX")
-	v, err := m.View(ctx, false)
+	v, err := m.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestExpungedKept(t *testing.T) {
 	mb := testMailbox(t, u, "INBOX")
 	h := mb.(*mailboxHandle)
 	first := mustAppend(t, mb, msg("first"), `\Flagged`)
-	v, err := mb.View(ctx, false)
+	v, err := mb.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -24,7 +25,7 @@ func TestExternalChanges(t *testing.T) {
 		name   string
 		do     func(t *testing.T, md string, m mailstore.Mailbox) // md: the INBOX Maildir
 		kind   mailstore.EventKind
-		verify func(t *testing.T, v *mailstore.View)
+		verify func(t *testing.T, v *imapview.View)
 	}{
 		{
 			name: "delivery into new",
@@ -38,7 +39,7 @@ func TestExternalChanges(t *testing.T) {
 				}
 			},
 			kind: mailstore.MessagesAdded,
-			verify: func(t *testing.T, v *mailstore.View) {
+			verify: func(t *testing.T, v *imapview.View) {
 				last := v.Messages[len(v.Messages)-1]
 				if last.UID != 2 || last.Size != int64(len("Subject: mda\r\n\r\nhello\r\n")) {
 					t.Fatalf("new message %+v", last)
@@ -57,7 +58,7 @@ func TestExternalChanges(t *testing.T) {
 				}
 			},
 			kind: mailstore.FlagsChanged,
-			verify: func(t *testing.T, v *mailstore.View) {
+			verify: func(t *testing.T, v *imapview.View) {
 				if !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Flagged`, `\Seen`}) {
 					t.Fatalf("flags %v", v.Messages[0].Flags)
 				}
@@ -72,9 +73,9 @@ func TestExternalChanges(t *testing.T) {
 				}
 			},
 			kind: mailstore.MessagesExpunged,
-			verify: func(t *testing.T, v *mailstore.View) {
+			verify: func(t *testing.T, v *imapview.View) {
 				if len(v.Messages) != 0 {
-					t.Fatalf("messages left %v", uidsOf(v))
+					t.Fatalf("messages left %v", uidsOf(v.Messages))
 				}
 			},
 		},
@@ -88,7 +89,7 @@ func TestExternalChanges(t *testing.T) {
 				}
 			},
 			kind: mailstore.MessagesAdded,
-			verify: func(t *testing.T, v *mailstore.View) {
+			verify: func(t *testing.T, v *imapview.View) {
 				last := v.Messages[len(v.Messages)-1]
 				if last.UID != 2 || !reflect.DeepEqual(last.Flags, []string{`\Seen`}) {
 					t.Fatalf("new message %+v", last)
@@ -110,13 +111,13 @@ func TestExternalChanges(t *testing.T) {
 // externalChange runs one case of TestExternalChanges on a store whose
 // EventDelay is delay (0: the default).
 func externalChange(t *testing.T, delay time.Duration, do func(t *testing.T, md string, m mailstore.Mailbox),
-	kind mailstore.EventKind, verify func(t *testing.T, v *mailstore.View)) {
+	kind mailstore.EventKind, verify func(t *testing.T, v *imapview.View)) {
 	s, root := testStore(t, Options{EventDelay: delay})
 	u := testUser(t, s, "bob")
 	m := testMailbox(t, u, "INBOX")
 	mustAppend(t, m, msg("first"))
 	md := filepath.Join(root, "users", "bob", "Maildir")
-	v, err := m.View(context.Background(), false)
+	v, err := imapview.Open(context.Background(), m, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func externalChange(t *testing.T, delay time.Duration, do func(t *testing.T, md 
 	if ev.User != "bob" || ev.Mailbox != "INBOX" || ev.HighestModSeq <= v.HighestModSeq {
 		t.Fatalf("event %+v", ev)
 	}
-	if _, err := m.Refresh(context.Background(), v); err != nil {
+	if _, err := imapview.Refresh(context.Background(), m, v); err != nil {
 		t.Fatal(err)
 	}
 	verify(t, v)
@@ -174,8 +175,8 @@ func TestRescanOnOpen(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	m2 := testMailbox(t, u, "Sent")
-	v, _ := m2.View(context.Background(), false)
-	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{2, 3, 4}) {
+	v, _ := m2.Snapshot(context.Background())
+	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{2, 3, 4}) {
 		t.Fatalf("uids %v", got)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "new", "*")); len(left) != 0 {
@@ -324,8 +325,8 @@ func TestRenameWithOpenHandle(t *testing.T) {
 	if ev := w.wait(t, mailstore.MessagesAdded, eventDeadline); !reflect.DeepEqual(ev.UIDs, []uint32{3}) {
 		t.Fatalf("event %+v", ev)
 	}
-	v, _ := m.View(ctx, false)
-	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
+	v, _ := m.Snapshot(ctx)
+	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
 		t.Fatalf("uids %v", got)
 	}
 }

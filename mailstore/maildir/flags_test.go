@@ -60,7 +60,7 @@ func TestStoreFlagOps(t *testing.T) {
 		if (len(changed) == 1) != tc.changed {
 			t.Fatalf("%d: changed %v", i, changed)
 		}
-		v, _ := m.View(ctx, false)
+		v, _ := m.Snapshot(ctx)
 		got := v.Messages[0]
 		if !reflect.DeepEqual(got.Flags, tc.want) {
 			t.Fatalf("%d: flags %q, want %q", i, got.Flags, tc.want)

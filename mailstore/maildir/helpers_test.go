@@ -80,16 +80,16 @@ func readAll(t testing.TB, m mailstore.Mailbox, uid uint32) string {
 // messageCount counts the messages of a fresh view of m.
 func messageCount(t testing.TB, m mailstore.Mailbox) int {
 	t.Helper()
-	v, err := m.View(context.Background(), false)
+	v, err := m.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return len(v.Messages)
 }
 
-func uidsOf(v *mailstore.View) []uint32 {
+func uidsOf(msgs []mailstore.Message) []uint32 {
 	var out []uint32
-	for _, m := range v.Messages {
+	for _, m := range msgs {
 		out = append(out, m.UID)
 	}
 	return out

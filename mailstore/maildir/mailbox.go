@@ -19,10 +19,7 @@ type mailboxHandle struct {
 	uidValidity uint32
 	unwatch     func()
 
-	mu sync.Mutex
-	// views remembers which views claimed \Recent, since mailstore.View
-	// has no room for it. Entries go away with the handle.
-	views  map[*mailstore.View]bool
+	mu     sync.Mutex
 	closed bool
 }
 
@@ -43,7 +40,6 @@ func (h *mailboxHandle) Close() error {
 		return nil
 	}
 	h.closed = true
-	h.views = nil
 	h.mu.Unlock()
 	h.unwatch()
 	h.u.s.release(h.u)

@@ -252,7 +252,7 @@ func TestCopyMove(t *testing.T) {
 	if !reflect.DeepEqual(res.SourceUIDs, []uint32{1, 3}) || !reflect.DeepEqual(res.DestUIDs, []uint32{2, 3}) || res.UIDValidity != dst.UIDValidity() {
 		t.Fatalf("copy %+v", res)
 	}
-	v, _ := dst.View(ctx, false)
+	v, _ := dst.Snapshot(ctx)
 	if m := v.Messages[1]; !m.InternalDate.Time().Equal(date) || !reflect.DeepEqual(m.Flags, []string{"Kw", `\Flagged`}) {
 		t.Fatalf("copied %+v", m)
 	}
@@ -273,8 +273,8 @@ func TestCopyMove(t *testing.T) {
 	if e := ev.wait(t, mailstore.MessagesExpunged, time.Second); !reflect.DeepEqual(e.UIDs, []uint32{2}) {
 		t.Fatalf("move event %+v", e)
 	}
-	sv, _ := src.View(ctx, false)
-	if got := uidsOf(sv); !reflect.DeepEqual(got, []uint32{1, 3}) {
+	sv, _ := src.Snapshot(ctx)
+	if got := uidsOf(sv.Messages); !reflect.DeepEqual(got, []uint32{1, 3}) {
 		t.Fatalf("source after move %v", got)
 	}
 	if readAll(t, dst, 4) != msg("c") {

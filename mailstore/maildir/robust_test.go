@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -90,7 +91,7 @@ func TestIndexLostOrCorrupt(t *testing.T) {
 			if m2.UIDValidity() == oldUV {
 				t.Fatal("same UIDVALIDITY after rebuild")
 			}
-			v, _ := m2.View(ctx, false)
+			v, _ := m2.Snapshot(ctx)
 			if len(v.Messages) != 2 || !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Seen`}) {
 				t.Fatalf("rebuilt view %+v", v.Messages)
 			}
@@ -182,8 +183,8 @@ func TestRecent(t *testing.T) {
 	a := testMailbox(t, u, "INBOX")
 	b := testMailbox(t, u, "INBOX")
 	mustAppend(t, a, msg("1"))
-	va, _ := a.View(ctx, true)
-	vb, _ := b.View(ctx, true)
+	va, _ := imapview.Open(ctx, a, false)
+	vb, _ := imapview.Open(ctx, b, false)
 	if len(va.Recent) != 1 || len(vb.Recent) != 0 {
 		t.Fatalf("recent a=%v b=%v", va.Recent, vb.Recent)
 	}
@@ -192,12 +193,12 @@ func TestRecent(t *testing.T) {
 	if st.Recent != 1 {
 		t.Fatalf("status recent %d", st.Recent)
 	}
-	ub, _ := b.Refresh(ctx, vb)
-	ua, _ := a.Refresh(ctx, va)
-	if ub.AddedRecent != 1 || ua.AddedRecent != 0 || ua.Added != 1 || !reflect.DeepEqual(vb.Recent, []uint32{2}) {
+	ub, _ := imapview.Refresh(ctx, b, vb)
+	ua, _ := imapview.Refresh(ctx, a, va)
+	if ub.Recent != 1 || ua.Recent != 1 || ua.Added != 1 || !reflect.DeepEqual(vb.Recent, []uint32{2}) || !reflect.DeepEqual(va.Recent, []uint32{1}) {
 		t.Fatalf("refresh a=%+v b=%+v", ua, ub)
 	}
-	vc, _ := a.View(ctx, false)
+	vc, _ := imapview.Open(ctx, a, true)
 	if len(vc.Recent) != 0 {
 		t.Fatal("non-claiming view has recent")
 	}
@@ -323,7 +324,7 @@ func TestExpungeLogTrim(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		uids = append(uids, mustAppend(t, m, msg("x")))
 	}
-	v, _ := m.View(ctx, false)
+	v, _ := imapview.Open(ctx, m, true)
 	start := v.HighestModSeq
 	for i := 0; i < 20; i++ {
 		m.StoreFlags(ctx, []uint32{uids[i]}, mailstore.FlagsAdd, []string{`\Deleted`}, 0)
@@ -332,7 +333,7 @@ func TestExpungeLogTrim(t *testing.T) {
 	if _, err := m.ChangesSince(ctx, start); !errors.Is(err, mailstore.ErrExpungeLogShort) {
 		t.Fatalf("changes since trimmed modseq: %v", err)
 	}
-	upd, err := m.Refresh(ctx, v)
+	upd, err := imapview.Refresh(ctx, m, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestEarlyEvent(t *testing.T) {
 	u := testUser(t, s, "eve")
 	m := testMailbox(t, u, "INBOX")
 	mustAppend(t, m, msg("old"))
-	v, err := m.View(ctx, false)
+	v, err := m.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +565,7 @@ func TestConcurrentSessions(t *testing.T) {
 				return
 			}
 			defer m.Close()
-			v, err := m.View(ctx, true)
+			v, err := imapview.Open(ctx, m, false)
 			if err != nil {
 				errs <- err
 				return
@@ -581,19 +582,19 @@ func TestConcurrentSessions(t *testing.T) {
 				if i%7 == 0 {
 					m.Expunge(ctx, nil)
 				}
-				if _, err := m.Refresh(ctx, v); err != nil {
+				if _, err := imapview.Refresh(ctx, m, v); err != nil {
 					errs <- err
 					return
 				}
 			}
 			m.Expunge(ctx, nil)
-			m.Refresh(ctx, v)
-			fresh, _ := m.View(ctx, false)
+			imapview.Refresh(ctx, m, v)
+			fresh, _ := imapview.Open(ctx, m, true)
 			// Another goroutine may have changed things since: refresh
 			// both and compare.
-			m.Refresh(ctx, v)
-			m.Refresh(ctx, fresh)
-			if v.HighestModSeq == fresh.HighestModSeq && !reflect.DeepEqual(uidsOf(v), uidsOf(fresh)) {
+			imapview.Refresh(ctx, m, v)
+			imapview.Refresh(ctx, m, fresh)
+			if v.HighestModSeq == fresh.HighestModSeq && !reflect.DeepEqual(uidsOf(v.Messages), uidsOf(fresh.Messages)) {
 				errs <- errors.New("refreshed view differs from a fresh one")
 			}
 		}(g)
@@ -604,7 +605,7 @@ func TestConcurrentSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := testMailbox(t, u, "INBOX")
-	v, _ := m.View(ctx, false)
+	v, _ := m.Snapshot(ctx)
 	st, _ := u.Status(ctx, "INBOX")
 	if int(st.Messages) != len(v.Messages) || st.UIDNext != 161 {
 		t.Fatalf("status %+v, view %d", st, len(v.Messages))
@@ -641,7 +642,7 @@ func TestDamagedRecord(t *testing.T) {
 	// The damage shows when the mailbox is opened (its rescan reads every
 	// record) or at the latest when a view is read.
 	if m, err = u.Mailbox(ctx, "INBOX"); err == nil {
-		_, err = m.View(ctx, false)
+		_, err = m.Snapshot(ctx)
 		m.Close()
 	}
 	if err == nil {
@@ -650,7 +651,7 @@ func TestDamagedRecord(t *testing.T) {
 	u.Close()
 	u2 := testUser(t, s, "uma")
 	m2 := testMailbox(t, u2, "INBOX")
-	v, err := m2.View(ctx, false)
+	v, err := m2.Snapshot(ctx)
 	if err != nil || len(v.Messages) != 1 {
 		t.Fatalf("after rebuild: %v %v", v, err)
 	}
@@ -702,15 +703,15 @@ func TestDuplicateAndRestoredFiles(t *testing.T) {
 	if ev := w.wait(t, mailstore.MessagesAdded, eventDeadline); !reflect.DeepEqual(ev.UIDs, []uint32{2}) {
 		t.Fatalf("event %+v", ev)
 	}
-	v, _ := m.View(context.Background(), false)
+	v, _ := m.Snapshot(context.Background())
 	if len(v.Messages) != 2 {
-		t.Fatalf("view %v", uidsOf(v))
+		t.Fatalf("view %v", uidsOf(v.Messages))
 	}
 	// Undo the move new/ -> cur/ as a crash could: UID 1 stays.
 	os.Rename(names[0], filepath.Join(md, "new", filepath.Base(strings.TrimSuffix(names[0], ":2,"))))
 	sleepMs(60)
-	v, _ = m.View(context.Background(), false)
-	if got := uidsOf(v); !reflect.DeepEqual(got, []uint32{1, 2}) {
+	v, _ = m.Snapshot(context.Background())
+	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2}) {
 		t.Fatalf("after restore %v", got)
 	}
 }

@@ -8,10 +8,10 @@ import (
 )
 
 // sharedList is the message list of a mailbox at one state, handed to
-// every View of that state instead of a copy each: the devices of one
+// every Snapshot of that state instead of a copy each: the devices of one
 // user selecting the same INBOX at about the same time (after a restart,
 // or a phone and a laptop) hold one list of 64 bytes per message until
-// one of them changes it (mailstore.View.Own). The list is held weakly:
+// one of them changes it (imapview copies it first). The list is held weakly:
 // it lives as long as a view uses it, and a user's index holding many
 // mailboxes keeps none of their lists alive by itself.
 type sharedList struct {

@@ -104,7 +104,7 @@ type userState struct {
 	early sync.RWMutex
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
-	// lists holds, per mailbox id, the message list of the last View
+	// lists holds, per mailbox id, the message list of the last Snapshot
 	// built, for as long as a view still uses it (sharedlist.go).
 	listMu sync.Mutex
 	lists  map[uint64]sharedList

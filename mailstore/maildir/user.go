@@ -464,6 +464,5 @@ func (h *userHandle) Mailbox(ctx context.Context, name string) (mailstore.Mailbo
 		release()
 		return nil, err
 	}
-	return &mailboxHandle{u: u, id: id, name: name, uidValidity: uv, unwatch: release,
-		views: map[*mailstore.View]bool{}}, nil
+	return &mailboxHandle{u: u, id: id, name: name, uidValidity: uv, unwatch: release}, nil
 }
