@@ -323,7 +323,7 @@ func TestDovecotTakeover(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mailbox, func(t *testing.T) {
 			m := testMailbox(t, u, tt.mailbox)
-			v, err := m.View(ctx, false)
+			v, err := m.Snapshot(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
