@@ -89,120 +89,113 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 	return nil
 }
 
-// sortEntry is one message's values for the sort keys of a command.
-// Strings are in i;unicode-casemap canonical form (imapmsg.Casemap), so
-// that they compare as octets.
-type sortEntry struct {
-	seq              uint32
-	date             int64 // sent date, Unix nanoseconds
-	arrival, size    int64
-	subject          string
-	from, to, cc     string
-	dispFrom, dispTo string
+// sortColumn holds one sort key's values for the messages being sorted,
+// numbers or strings (in i;unicode-casemap form, so that they compare as
+// octets, RFC 5051).
+type sortColumn struct {
+	ints    []int64
+	strs    []string
+	reverse bool
 }
 
-// sortMessages returns seqs ordered by criteria (RFC 5256 3): each key in
-// turn, REVERSE reversing its order, and the sequence number last, which
-// REVERSE does not change.
+// recField is the sort record's field for a string key.
+func recField(key string) (int, bool) {
+	switch key {
+	case "SUBJECT":
+		return recSubject, true
+	case "FROM":
+		return recFrom, true
+	case "DISPLAYFROM":
+		return recDisplayFrom, true
+	case "TO":
+		return recTo, true
+	case "DISPLAYTO":
+		return recDisplayTo, true
+	case "CC":
+		return recCc, true
+	}
+	return 0, false
+}
+
+// sortMessages returns seqs (ascending) ordered by criteria (RFC 5256 3):
+// each key in turn, REVERSE reversing its order, and the sequence number
+// last, which REVERSE does not change. A missing field is the empty
+// string and sorts first; a message without a usable Date sorts by its
+// INTERNALDATE (RFC 5256 2.2).
 func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([]uint32, error) {
-	needHeader := false
-	for _, k := range criteria {
-		if k.Key != "ARRIVAL" && k.Key != "SIZE" {
-			needHeader = true
+	v := c.sel.view
+	cols := make([]sortColumn, len(criteria))
+	var want recFields
+	needRecs := false
+	for j, k := range criteria {
+		cols[j].reverse = k.Reverse
+		switch k.Key {
+		case "ARRIVAL", "SIZE":
+			cols[j].ints = make([]int64, len(seqs))
+			for i, seq := range seqs {
+				m := &v.Messages[seq-1]
+				if k.Key == "SIZE" {
+					cols[j].ints[i] = m.Size
+				} else {
+					cols[j].ints[i] = int64(m.InternalDate)
+				}
+			}
+		case "DATE":
+			cols[j].ints = make([]int64, len(seqs))
+			needRecs = true
+		default:
+			f, _ := recField(k.Key)
+			want |= 1 << f
+			cols[j].strs = make([]string, len(seqs))
+			needRecs = true
 		}
 	}
-	v := c.sel.view
-	entries := make([]sortEntry, len(seqs))
-	headers := newHeaderSource(c, seqs)
-	for i, seq := range seqs {
-		if err := c.interrupted(); err != nil {
-			return nil, err
-		}
-		m := &v.Messages[seq-1]
-		e := &entries[i]
-		e.seq, e.arrival, e.size = seq, int64(m.InternalDate), m.Size
-		e.date = e.arrival
-		if !needHeader {
-			continue
-		}
-		msg, err := headers.header(i)
+	if needRecs {
+		err := c.sortRecs(seqs, want, func(i int, r *sortRec) {
+			for j, k := range criteria {
+				switch k.Key {
+				case "ARRIVAL", "SIZE":
+				case "DATE":
+					cols[j].ints[i] = int64(v.Messages[seqs[i]-1].InternalDate)
+					if r.hasDate {
+						cols[j].ints[i] = r.date
+					}
+				default:
+					f, _ := recField(k.Key)
+					cols[j].strs[i] = r.str[f]
+				}
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
-		if msg == nil {
-			continue // gone from the store: empty keys
-		}
-		for _, k := range criteria {
-			e.fill(k.Key, msg)
-		}
 	}
-	slices.SortFunc(entries, func(x, y sortEntry) int {
-		for _, k := range criteria {
-			d := x.compare(&y, k.Key)
-			if k.Reverse {
+	order := make([]int32, len(seqs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		for _, col := range cols {
+			var d int
+			if col.strs != nil {
+				d = cmp.Compare(col.strs[x], col.strs[y])
+			} else {
+				d = cmp.Compare(col.ints[x], col.ints[y])
+			}
+			if col.reverse {
 				d = -d
 			}
 			if d != 0 {
 				return d
 			}
 		}
-		return cmp.Compare(x.seq, y.seq)
+		return cmp.Compare(x, y) // seqs ascend: by sequence number
 	})
-	out := make([]uint32, len(entries))
-	for i := range entries {
-		out[i] = entries[i].seq
+	out := make([]uint32, len(order))
+	for i, x := range order {
+		out[i] = seqs[x]
 	}
 	return out, nil
-}
-
-// fill sets e's value for key from the message's header.
-func (e *sortEntry) fill(key string, msg *imapmsg.Message) {
-	switch key {
-	case "DATE":
-		// RFC 5256 3: without a usable Date, the INTERNALDATE is the sent
-		// date (e.date starts as it).
-		if d := msg.Date(); !d.IsZero() {
-			e.date = d.UnixNano()
-		}
-	case "SUBJECT":
-		base, _ := imapmsg.BaseSubject(msg.Subject())
-		e.subject = imapmsg.Casemap(base)
-	case "FROM", "DISPLAYFROM":
-		a, _ := msg.FirstAddress("From")
-		e.from, e.dispFrom = imapmsg.Casemap(a.Mailbox), imapmsg.Casemap(a.Display)
-	case "TO", "DISPLAYTO":
-		a, _ := msg.FirstAddress("To")
-		e.to, e.dispTo = imapmsg.Casemap(a.Mailbox), imapmsg.Casemap(a.Display)
-	case "CC":
-		a, _ := msg.FirstAddress("Cc")
-		e.cc = imapmsg.Casemap(a.Mailbox)
-	}
-}
-
-// compare orders x and y by one key, ascending. A missing field sorts as
-// the empty string, first (RFC 5256 3).
-func (x *sortEntry) compare(y *sortEntry, key string) int {
-	switch key {
-	case "ARRIVAL":
-		return cmp.Compare(x.arrival, y.arrival)
-	case "SIZE":
-		return cmp.Compare(x.size, y.size)
-	case "DATE":
-		return cmp.Compare(x.date, y.date)
-	case "SUBJECT":
-		return cmp.Compare(x.subject, y.subject)
-	case "FROM":
-		return cmp.Compare(x.from, y.from)
-	case "TO":
-		return cmp.Compare(x.to, y.to)
-	case "CC":
-		return cmp.Compare(x.cc, y.cc)
-	case "DISPLAYFROM":
-		return cmp.Compare(x.dispFrom, y.dispFrom)
-	case "DISPLAYTO":
-		return cmp.Compare(x.dispTo, y.dispTo)
-	}
-	return 0
 }
 
 // headerSource gives SORT and THREAD the parsed envelope header of

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/imapwire"
 )
 
@@ -69,40 +68,28 @@ type threadNode struct {
 	references []string
 }
 
-// threadMessages reads what threading needs of each message of seqs.
-// withIDs asks for Message-ID and the references too.
+// threadMessages reads what threading needs of each message of seqs
+// (ascending) from its sort record. withIDs asks for Message-ID and the
+// references too.
 func (c *conn) threadMessages(seqs []uint32, withIDs bool) ([]*threadNode, error) {
 	v := c.sel.view
-	headers := newHeaderSource(c, seqs)
 	out := make([]*threadNode, len(seqs))
-	for i, seq := range seqs {
-		if err := c.interrupted(); err != nil {
-			return nil, err
-		}
+	want := recFields(1 << recSubject)
+	if withIDs {
+		want |= 1<<recMessageID | recRefs
+	}
+	err := c.sortRecs(seqs, want, func(i int, r *sortRec) {
+		seq := seqs[i]
 		n := &threadNode{seq: seq, date: int64(v.Messages[seq-1].InternalDate)}
+		if r.hasDate {
+			n.date = r.date
+		}
+		n.subject, n.reply = r.str[recSubject], r.reply
+		n.id, n.references = r.str[recMessageID], r.refs
 		out[i] = n
-		msg, err := headers.header(i)
-		if err != nil {
-			return nil, err
-		}
-		if msg == nil {
-			continue // gone from the store: no header to go by
-		}
-		if d := msg.Date(); !d.IsZero() {
-			n.date = d.UnixNano()
-		}
-		base, reply := imapmsg.BaseSubject(msg.Subject())
-		n.subject, n.reply = imapmsg.Casemap(base), reply
-		if withIDs {
-			n.id = msg.MessageID()
-			// RFC 5256 4 step 1.A: the References, or without valid IDs
-			// there the first ID of In-Reply-To.
-			if n.references = msg.References(); len(n.references) == 0 {
-				if irt := msg.InReplyTo(); irt != "" {
-					n.references = []string{irt}
-				}
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,0 +1,231 @@
+package imapserver
+
+import (
+	"encoding/binary"
+
+	"github.com/dormouse/dormouse/imapmsg"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// A sort record is what SORT and THREAD need of one message, derived once
+// from its envelope header and kept in the store's SortCache, so that
+// these commands read one small record per message, as Dovecot reads its
+// index, instead of parsing every header on every command:
+//
+//	version byte (sortRecVersion)
+//	flags byte: recHasDate, recReply
+//	varint: sent date, Unix nanoseconds (when recHasDate)
+//	then, each as uvarint length and bytes: base subject, From mailbox,
+//	From display, To mailbox, To display, Cc mailbox (all in
+//	i;unicode-casemap form), Message-ID
+//	uvarint count, then that many IDs: the References (RFC 5256 4 step
+//	1.A: else the first ID of In-Reply-To)
+//
+// A record of another version is derived again.
+const sortRecVersion = 1
+
+const (
+	recHasDate = 1 << iota
+	recReply
+)
+
+// Indexes of the string fields of a sort record.
+const (
+	recSubject = iota
+	recFrom
+	recDisplayFrom
+	recTo
+	recDisplayTo
+	recCc
+	recMessageID
+	recStrings
+)
+
+// sortRec is a decoded sort record.
+type sortRec struct {
+	date    int64 // sent date, Unix nanoseconds; 0 with !hasDate
+	hasDate bool
+	reply   bool // the subject marked a reply or forward (RFC 5256 2.1)
+	str     [recStrings]string
+	refs    []string
+}
+
+// recFields says which string fields a caller needs decoded: bit i for
+// field i, recRefs for the references. Fields not asked for stay "".
+type recFields uint16
+
+const recRefs recFields = 1 << recStrings
+
+// sortRecOf derives a message's sort record from its envelope header.
+func sortRecOf(msg *imapmsg.Message) sortRec {
+	var r sortRec
+	if d := msg.Date(); !d.IsZero() {
+		r.date, r.hasDate = d.UnixNano(), true
+	}
+	base, reply := imapmsg.BaseSubject(msg.Subject())
+	r.str[recSubject], r.reply = imapmsg.Casemap(base), reply
+	from, _ := msg.FirstAddress("From")
+	r.str[recFrom], r.str[recDisplayFrom] = imapmsg.Casemap(from.Mailbox), imapmsg.Casemap(from.Display)
+	to, _ := msg.FirstAddress("To")
+	r.str[recTo], r.str[recDisplayTo] = imapmsg.Casemap(to.Mailbox), imapmsg.Casemap(to.Display)
+	cc, _ := msg.FirstAddress("Cc")
+	r.str[recCc] = imapmsg.Casemap(cc.Mailbox)
+	r.str[recMessageID] = msg.MessageID()
+	if r.refs = msg.References(); len(r.refs) == 0 {
+		if irt := msg.InReplyTo(); irt != "" {
+			r.refs = []string{irt}
+		}
+	}
+	return r
+}
+
+// encode appends r's record to b.
+func (r *sortRec) encode(b []byte) []byte {
+	var flags byte
+	if r.hasDate {
+		flags |= recHasDate
+	}
+	if r.reply {
+		flags |= recReply
+	}
+	b = append(b, sortRecVersion, flags)
+	if r.hasDate {
+		b = binary.AppendVarint(b, r.date)
+	}
+	for _, s := range r.str {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.refs)))
+	for _, s := range r.refs {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// decodeSortRec decodes the fields of rec that want names (the dates
+// and flags always); ok is false for a record of another version or a
+// damaged one.
+func decodeSortRec(rec []byte, want recFields) (r sortRec, ok bool) {
+	if len(rec) < 2 || rec[0] != sortRecVersion {
+		return r, false
+	}
+	flags := rec[1]
+	rec = rec[2:]
+	r.hasDate, r.reply = flags&recHasDate != 0, flags&recReply != 0
+	if r.hasDate {
+		d, n := binary.Varint(rec)
+		if n <= 0 {
+			return r, false
+		}
+		r.date, rec = d, rec[n:]
+	}
+	next := func() ([]byte, bool) {
+		l, n := binary.Uvarint(rec)
+		if n <= 0 || l > uint64(len(rec)-n) {
+			return nil, false
+		}
+		s := rec[n : n+int(l)]
+		rec = rec[n+int(l):]
+		return s, true
+	}
+	for i := range recStrings {
+		s, ok := next()
+		if !ok {
+			return r, false
+		}
+		if want&(1<<i) != 0 {
+			r.str[i] = string(s)
+		}
+	}
+	if want&recRefs == 0 {
+		return r, true
+	}
+	count, n := binary.Uvarint(rec)
+	if n <= 0 || count > uint64(len(rec)) {
+		return r, false
+	}
+	rec = rec[n:]
+	r.refs = make([]string, 0, count)
+	for range count {
+		s, ok := next()
+		if !ok {
+			return r, false
+		}
+		r.refs = append(r.refs, string(s))
+	}
+	return r, true
+}
+
+// sortRecs calls fn with the sort record of each message of seqs
+// (ascending), the fields want names decoded: from the store's
+// SortCache, else derived from the envelope headers (envelopeReader) and
+// then kept for the next command. A message gone from the store gets an
+// empty record.
+func (c *conn) sortRecs(seqs []uint32, want recFields, fn func(i int, r *sortRec)) error {
+	v := c.sel.view
+	done := make([]bool, len(seqs))
+	cache, _ := c.sel.mbox.(mailstore.SortCache)
+	if cache != nil {
+		uids := uidsOf(v, seqs)
+		err := cache.SortRecords(c.ctx, uids, func(i int, rec []byte) {
+			if r, ok := decodeSortRec(rec, want); ok {
+				fn(i, &r)
+				done[i] = true
+			}
+		})
+		if err != nil {
+			return storeError(err)
+		}
+	}
+	var missing []uint32
+	var at []int
+	for i, ok := range done {
+		if !ok {
+			missing = append(missing, seqs[i])
+			at = append(at, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	headers := newHeaderSource(c, missing)
+	fresh := make(map[uint32][]byte)
+	keep := func() {
+		if len(fresh) == 0 {
+			return
+		}
+		if err := cache.KeepSortRecords(fresh); err != nil {
+			// The answer stands; the next command derives them again.
+			c.log.Warn("keep sort records", "err", err)
+		}
+		clear(fresh)
+	}
+	for j, seq := range missing {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
+		msg, err := headers.header(j)
+		if err != nil {
+			return err
+		}
+		var r sortRec
+		if msg != nil {
+			r = sortRecOf(msg)
+			if cache != nil {
+				fresh[v.Messages[seq-1].UID] = r.encode(nil)
+			}
+		}
+		fn(at[j], &r)
+		if len(fresh) >= keepSortRecsChunk {
+			keep()
+		}
+	}
+	keep()
+	return nil
+}
+
+// keepSortRecsChunk is how many new records one write transaction keeps,
+// bounding the memory they take before they are written.
+const keepSortRecsChunk = 4096
