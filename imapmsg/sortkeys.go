@@ -69,9 +69,11 @@ func (m *Message) FirstAddress(field string) (SortAddress, bool) {
 
 // maxReferences bounds the message IDs read from one References field:
 // its last ones, which name the nearest ancestors, are kept (RFC 5256 4
-// links each to the next, and the last is the parent). A hostile header
-// of a megabyte of IDs would otherwise cost THREAD as much memory.
-const maxReferences = 256
+// links each to the next, and the last is the parent; the ones cut only
+// matter when the 32 nearest ancestors are all missing). A THREAD holds
+// every searched message's references at once, so without a bound
+// 100,000 messages with a megabyte of IDs each would cost it gigabytes.
+const maxReferences = 32
 
 // MessageID returns the first msg-id of the Message-ID field, angle
 // brackets included, "" when there is none.

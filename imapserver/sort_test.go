@@ -244,3 +244,33 @@ func TestSortCapabilities(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadLoops checks REFERENCES on IDs that would make loops (RFC
+// 5256 4 step 1: no link that would introduce one), a message that
+// references itself, and a duplicate Message-ID (the second message is
+// treated as having a unique ID): 1 and 2 reference each other, so 1
+// hangs under 2 (2's own parent link would close the loop); 3 references
+// itself; 4 and 5 share an ID.
+func TestThreadLoops(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	for i, h := range []string{
+		"Message-ID: <x@t>\r\nReferences: <y@t>",
+		"Message-ID: <y@t>\r\nReferences: <x@t>",
+		"Message-ID: <z@t>\r\nReferences: <z@t>",
+		"Message-ID: <w@t>",
+		"Message-ID: <w@t>",
+	} {
+		msg := fmt.Sprintf("Subject: subject %d\r\nDate: 0%d Jan 2006 10:00:00 +0000\r\n%s\r\n\r\nbody\r\n", i, i+1, h)
+		appendMsg(t, c, "INBOX", "", msg)
+	}
+	c.Cmd("s0 SELECT INBOX")
+	c.Run(`
+C: a1 THREAD REFERENCES UTF-8 ALL
+S: * THREAD (2 1)(3)(4)(5)
+S: a1 OK THREAD completed
+C: a2 THREAD REFS US-ASCII ALL
+S: * THREAD (2 1)(3)(4)(5)
+S: a2 OK THREAD completed
+`)
+}

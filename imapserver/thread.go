@@ -218,13 +218,23 @@ func threadByReferences(msgs []*threadNode, bySubject bool) []*threadNode {
 	return roots
 }
 
+// maxThreadDepth bounds the ancestors wouldLoop walks: a link below a
+// deeper chain is refused as if it made a loop. Real threads are far
+// shallower; without a bound, a mailbox of 100,000 messages each
+// answering the one before would cost THREAD 10^10 steps.
+const maxThreadDepth = 1000
+
 // wouldLoop says whether making parent the parent of child would make a
-// loop: whether child is parent or one of its ancestors.
+// loop: whether child is parent or one of its ancestors (RFC 5256 4 step
+// 1: no link that would introduce a loop), or whether parent is deeper
+// than maxThreadDepth.
 func wouldLoop(parent, child *threadNode) bool {
+	depth := 0
 	for a := parent; a != nil; a = a.parent {
-		if a == child {
+		if a == child || depth >= maxThreadDepth {
 			return true
 		}
+		depth++
 	}
 	return false
 }

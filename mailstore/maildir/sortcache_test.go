@@ -77,3 +77,29 @@ func TestSortRecords(t *testing.T) {
 		t.Errorf("after the log's trim: %v", got)
 	}
 }
+
+// TestEnvelopeOldVersionReread checks that an envelope kept by an older
+// Dormouse, before References was kept (version 1), is read again from
+// the message, so that THREAD sees the References.
+func TestEnvelopeOldVersionReread(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	mb := testMailbox(t, u, "INBOX")
+	h := mb.(*mailboxHandle)
+	uid := mustAppend(t, mb, "Subject: s\r\nReferences: <a@b>\r\nMessage-ID: <c@d>\r\n\r\nbody\r\n")
+	err := h.update(func(m *mboxTx) error {
+		b, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
+		if err != nil {
+			return err
+		}
+		return b.Put(u32(uid), append([]byte{1}, "Subject: s\r\nMessage-ID: <c@d>\r\n\r\n"...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.EnvelopeHeaders(ctx, []uint32{uid})
+	if want := "Subject: s\r\nReferences: <a@b>\r\nMessage-ID: <c@d>\r\n\r\n"; err != nil || string(got[0]) != want {
+		t.Fatalf("envelope over a version-1 entry = %q, %v; want %q", got[0], err, want)
+	}
+}
