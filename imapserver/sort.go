@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -89,14 +90,21 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 	return nil
 }
 
-// sortColumn holds one sort key's values for the messages being sorted,
-// numbers or strings (in i;unicode-casemap form, so that they compare as
-// octets, RFC 5051).
+// sortColumn holds one sort key's values for the messages being sorted:
+// numbers, or strings (in i;unicode-casemap form, so that they compare as
+// octets, RFC 5051) as ranges of one buffer, which spares an allocation
+// per message.
 type sortColumn struct {
 	ints    []int64
-	strs    []string
+	text    []byte   // the strings, one after another
+	ends    []uint32 // message i's string is text[starts[i]:ends[i]]
+	starts  []uint32
+	field   int // the sort record's field, for strings
 	reverse bool
 }
+
+// str is message i's string.
+func (col *sortColumn) str(i int32) []byte { return col.text[col.starts[i]:col.ends[i]] }
 
 // recField is the sort record's field for a string key.
 func recField(key string) (int, bool) {
@@ -125,44 +133,42 @@ func recField(key string) (int, bool) {
 func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([]uint32, error) {
 	v := c.sel.view
 	cols := make([]sortColumn, len(criteria))
-	var want recFields
 	needRecs := false
 	for j, k := range criteria {
-		cols[j].reverse = k.Reverse
+		col := &cols[j]
+		col.reverse = k.Reverse
 		switch k.Key {
-		case "ARRIVAL", "SIZE":
-			cols[j].ints = make([]int64, len(seqs))
+		case "ARRIVAL", "SIZE", "DATE":
+			col.ints = make([]int64, len(seqs))
 			for i, seq := range seqs {
 				m := &v.Messages[seq-1]
 				if k.Key == "SIZE" {
-					cols[j].ints[i] = m.Size
+					col.ints[i] = m.Size
 				} else {
-					cols[j].ints[i] = int64(m.InternalDate)
+					col.ints[i] = int64(m.InternalDate)
 				}
 			}
-		case "DATE":
-			cols[j].ints = make([]int64, len(seqs))
-			needRecs = true
+			needRecs = needRecs || k.Key == "DATE"
 		default:
-			f, _ := recField(k.Key)
-			want |= 1 << f
-			cols[j].strs = make([]string, len(seqs))
+			col.field, _ = recField(k.Key)
+			col.starts, col.ends = make([]uint32, len(seqs)), make([]uint32, len(seqs))
 			needRecs = true
 		}
 	}
 	if needRecs {
-		err := c.sortRecs(seqs, want, func(i int, r *sortRec) {
+		err := c.sortRecs(seqs, func(i int, rec []byte) {
+			r, fields, _, _ := scanSortRec(rec)
 			for j, k := range criteria {
-				switch k.Key {
-				case "ARRIVAL", "SIZE":
-				case "DATE":
-					cols[j].ints[i] = int64(v.Messages[seqs[i]-1].InternalDate)
+				col := &cols[j]
+				switch {
+				case k.Key == "DATE":
 					if r.hasDate {
-						cols[j].ints[i] = r.date
+						col.ints[i] = r.date
 					}
-				default:
-					f, _ := recField(k.Key)
-					cols[j].strs[i] = r.str[f]
+				case col.starts != nil:
+					col.starts[i] = uint32(len(col.text))
+					col.text = append(col.text, fields[col.field]...)
+					col.ends[i] = uint32(len(col.text))
 				}
 			}
 		})
@@ -175,10 +181,11 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(x, y int32) int {
-		for _, col := range cols {
+		for j := range cols {
+			col := &cols[j]
 			var d int
-			if col.strs != nil {
-				d = cmp.Compare(col.strs[x], col.strs[y])
+			if col.starts != nil {
+				d = bytes.Compare(col.str(x), col.str(y))
 			} else {
 				d = cmp.Compare(col.ints[x], col.ints[y])
 			}
@@ -199,9 +206,9 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 }
 
 // headerSource gives SORT and THREAD the parsed envelope header of
-// messages, in the order they walk them: from the store's envelope cache
-// (envelopeReader), or from the message files of a store that keeps
-// none.
+// messages whose sort record is not kept yet, in the order they walk
+// them: from the store's envelope cache (envelopeReader), or from the
+// message files of a store that keeps none.
 type headerSource struct {
 	c    *conn
 	seqs []uint32

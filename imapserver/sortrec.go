@@ -104,12 +104,12 @@ func (r *sortRec) encode(b []byte) []byte {
 	return b
 }
 
-// decodeSortRec decodes the fields of rec that want names (the dates
-// and flags always); ok is false for a record of another version or a
-// damaged one.
-func decodeSortRec(rec []byte, want recFields) (r sortRec, ok bool) {
+// scanSortRec splits a record into its parts without copying: the
+// fields are slices of rec, refs the encoded references. ok is false for
+// a record of another version or a damaged one.
+func scanSortRec(rec []byte) (r sortRec, fields [recStrings][]byte, refs []byte, ok bool) {
 	if len(rec) < 2 || rec[0] != sortRecVersion {
-		return r, false
+		return r, fields, nil, false
 	}
 	flags := rec[1]
 	rec = rec[2:]
@@ -117,41 +117,54 @@ func decodeSortRec(rec []byte, want recFields) (r sortRec, ok bool) {
 	if r.hasDate {
 		d, n := binary.Varint(rec)
 		if n <= 0 {
-			return r, false
+			return r, fields, nil, false
 		}
 		r.date, rec = d, rec[n:]
 	}
-	next := func() ([]byte, bool) {
-		l, n := binary.Uvarint(rec)
-		if n <= 0 || l > uint64(len(rec)-n) {
-			return nil, false
+	for i := range fields {
+		var ok bool
+		if fields[i], rec, ok = nextRecString(rec); !ok {
+			return r, fields, nil, false
 		}
-		s := rec[n : n+int(l)]
-		rec = rec[n+int(l):]
-		return s, true
 	}
-	for i := range recStrings {
-		s, ok := next()
-		if !ok {
-			return r, false
-		}
+	return r, fields, rec, true
+}
+
+// nextRecString splits a length-prefixed string off rec.
+func nextRecString(rec []byte) (s, rest []byte, ok bool) {
+	l, n := binary.Uvarint(rec)
+	if n <= 0 || l > uint64(len(rec)-n) {
+		return nil, nil, false
+	}
+	return rec[n : n+int(l)], rec[n+int(l):], true
+}
+
+// decodeSortRec decodes the fields of rec that want names (the date and
+// flags always); ok is false for a record of another version or a
+// damaged one.
+func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
+	r, fields, refs, ok := scanSortRec(rec)
+	if !ok {
+		return sortRec{}, false
+	}
+	for i, f := range fields {
 		if want&(1<<i) != 0 {
-			r.str[i] = string(s)
+			r.str[i] = string(f)
 		}
 	}
 	if want&recRefs == 0 {
 		return r, true
 	}
-	count, n := binary.Uvarint(rec)
-	if n <= 0 || count > uint64(len(rec)) {
-		return r, false
+	count, n := binary.Uvarint(refs)
+	if n <= 0 || count > uint64(len(refs)) {
+		return sortRec{}, false
 	}
-	rec = rec[n:]
+	refs = refs[n:]
 	r.refs = make([]string, 0, count)
 	for range count {
-		s, ok := next()
-		if !ok {
-			return r, false
+		var s []byte
+		if s, refs, ok = nextRecString(refs); !ok {
+			return sortRec{}, false
 		}
 		r.refs = append(r.refs, string(s))
 	}
@@ -159,20 +172,22 @@ func decodeSortRec(rec []byte, want recFields) (r sortRec, ok bool) {
 }
 
 // sortRecs calls fn with the sort record of each message of seqs
-// (ascending), the fields want names decoded: from the store's
-// SortCache, else derived from the envelope headers (envelopeReader) and
-// then kept for the next command. A message gone from the store gets an
-// empty record.
-func (c *conn) sortRecs(seqs []uint32, want recFields, fn func(i int, r *sortRec)) error {
+// (ascending), encoded (rec is valid only during the call; decode it
+// with scanSortRec or decodeSortRec): from the store's SortCache, else
+// derived from the envelope headers (headerSource) and then kept for the
+// next command. A message gone from the store gets an empty record.
+func (c *conn) sortRecs(seqs []uint32, fn func(i int, rec []byte)) error {
 	v := c.sel.view
 	done := make([]bool, len(seqs))
 	cache, _ := c.sel.mbox.(mailstore.SortCache)
 	if cache != nil {
 		uids := uidsOf(v, seqs)
 		err := cache.SortRecords(c.ctx, uids, func(i int, rec []byte) {
-			if r, ok := decodeSortRec(rec, want); ok {
-				fn(i, &r)
-				done[i] = true
+			if len(rec) > 0 && rec[0] == sortRecVersion {
+				if _, _, _, ok := scanSortRec(rec); ok {
+					fn(i, rec)
+					done[i] = true
+				}
 			}
 		})
 		if err != nil {
@@ -202,6 +217,7 @@ func (c *conn) sortRecs(seqs []uint32, want recFields, fn func(i int, r *sortRec
 		}
 		clear(fresh)
 	}
+	empty := (&sortRec{}).encode(nil)
 	for j, seq := range missing {
 		if err := c.interrupted(); err != nil {
 			return err
@@ -210,16 +226,18 @@ func (c *conn) sortRecs(seqs []uint32, want recFields, fn func(i int, r *sortRec
 		if err != nil {
 			return err
 		}
-		var r sortRec
-		if msg != nil {
-			r = sortRecOf(msg)
-			if cache != nil {
-				fresh[v.Messages[seq-1].UID] = r.encode(nil)
-			}
+		if msg == nil {
+			fn(at[j], empty)
+			continue
 		}
-		fn(at[j], &r)
-		if len(fresh) >= keepSortRecsChunk {
-			keep()
+		r := sortRecOf(msg)
+		rec := r.encode(nil)
+		fn(at[j], rec)
+		if cache != nil {
+			fresh[v.Messages[seq-1].UID] = rec
+			if len(fresh) >= keepSortRecsChunk {
+				keep()
+			}
 		}
 	}
 	keep()

@@ -78,7 +78,8 @@ func (c *conn) threadMessages(seqs []uint32, withIDs bool) ([]*threadNode, error
 	if withIDs {
 		want |= 1<<recMessageID | recRefs
 	}
-	err := c.sortRecs(seqs, want, func(i int, r *sortRec) {
+	err := c.sortRecs(seqs, func(i int, rec []byte) {
+		r, _ := decodeSortRec(rec, want)
 		seq := seqs[i]
 		n := &threadNode{seq: seq, date: int64(v.Messages[seq-1].InternalDate)}
 		if r.hasDate {
