@@ -3,13 +3,9 @@ package imapserver
 import (
 	"bytes"
 	"cmp"
-	"errors"
-	"fmt"
 	"slices"
 
-	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/imapwire"
-	"github.com/dormouse/dormouse/mailstore"
 )
 
 // sortCaps are the capabilities of SORT and THREAD, advertised with the
@@ -22,8 +18,8 @@ const sortCaps = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCE
 // handleSort serves SORT and UID SORT (RFC 5256 3) with ESORT's RETURN
 // options (RFC 5267 3.1), SORT=DISPLAY's keys (RFC 5957), SEARCHRES's
 // SAVE (RFC 5182) and MODSEQ (RFC 7162 3.1.5). The messages are chosen by
-// the same search as SEARCH; their keys come from the store's envelope
-// cache (envelopeReader), not from their files.
+// the same search as SEARCH; their keys come from their sort records
+// (sortrec.go), not from their files.
 func handleSort(c *conn, cmd *imapwire.Command) error {
 	a, _ := cmd.Args.(*imapwire.SortArgs)
 	if a == nil || a.Key == nil || len(a.Criteria) == 0 {
@@ -203,65 +199,4 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 		out[i] = seqs[x]
 	}
 	return out, nil
-}
-
-// headerSource gives SORT and THREAD the parsed envelope header of
-// messages whose sort record is not kept yet, in the order they walk
-// them: from the store's envelope cache (envelopeReader), or from the
-// message files of a store that keeps none.
-type headerSource struct {
-	c    *conn
-	seqs []uint32
-	env  *envelopeReader
-}
-
-// sortEnvelopeChunk is how many envelopes headerSource asks for at once,
-// within envelopeChunkBytes like every envelopeReader: more than FETCH's
-// envelopeChunk, since SORT and THREAD read whole mailboxes, and the
-// store keeps the envelopes it had to read from files one index commit
-// per chunk (100,000 messages: 50 commits rather than 400).
-const sortEnvelopeChunk = 2048
-
-func newHeaderSource(c *conn, seqs []uint32) *headerSource {
-	env := newEnvelopeReader(c, seqs)
-	if env != nil {
-		env.limit = sortEnvelopeChunk
-	}
-	return &headerSource{c: c, seqs: seqs, env: env}
-}
-
-// header returns the header of the i-th message, nil for one gone from
-// the store.
-func (h *headerSource) header(i int) (*imapmsg.Message, error) {
-	var msg *imapmsg.Message
-	var err error
-	if h.env != nil {
-		msg, err = h.env.message(i)
-	} else {
-		msg, err = h.fromFile(h.seqs[i])
-	}
-	if errors.Is(err, mailstore.ErrNoMessage) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, storeError(fmt.Errorf("sort keys: %w", err))
-	}
-	return msg, nil
-}
-
-// fromFile parses the top-level header of the message at seq from its
-// file. ParseHeader reads the header at once, so the file is closed
-// before the message's header is used.
-func (h *headerSource) fromFile(seq uint32) (*imapmsg.Message, error) {
-	uid := h.c.sel.view.Messages[seq-1].UID
-	content, err := h.c.sel.mbox.Open(h.c.ctx, uid)
-	if err != nil {
-		return nil, err
-	}
-	defer content.Close()
-	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, h.c}, content.Size())
-	if err != nil {
-		return nil, fmt.Errorf("parse uid %d: %w", uid, err)
-	}
-	return msg, nil
 }

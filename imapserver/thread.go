@@ -11,7 +11,8 @@ import (
 // algorithms ORDEREDSUBJECT and REFERENCES (RFC 5256 4) and REFS (as
 // Dovecot has it: REFERENCES without merging threads by subject, threads
 // ordered by their newest message). The messages are chosen by the same
-// search as SEARCH; their headers come from the store's envelope cache.
+// search as SEARCH; what threading needs of them comes from their sort
+// records (sortrec.go).
 func handleThread(c *conn, cmd *imapwire.Command) error {
 	a, _ := cmd.Args.(*imapwire.ThreadArgs)
 	if a == nil || a.Key == nil {
