@@ -246,9 +246,10 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, rec []byte)) error {
 	return nil
 }
 
-// keepSortRecsChunk is how many new records one write transaction keeps,
-// bounding the memory they take before they are written.
-const keepSortRecsChunk = 4096
+// keepSortRecsChunk is how many new records one write transaction keeps:
+// each commit is an fsync, and the records waiting take memory (about
+// 150 bytes each, a few MiB at most).
+const keepSortRecsChunk = 16384
 
 // headerSource gives SORT and THREAD the parsed envelope header of
 // messages whose sort record is not kept yet, in the order they walk
@@ -264,8 +265,8 @@ type headerSource struct {
 // within envelopeChunkBytes like every envelopeReader: more than FETCH's
 // envelopeChunk, since SORT and THREAD read whole mailboxes, and the
 // store keeps the envelopes it had to read from files one index commit
-// per chunk (100,000 messages: 50 commits rather than 400).
-const sortEnvelopeChunk = 2048
+// per chunk (100,000 messages: about 35 commits rather than 400).
+const sortEnvelopeChunk = 4096
 
 func newHeaderSource(c *conn, seqs []uint32) *headerSource {
 	env := newEnvelopeReader(c, seqs)
