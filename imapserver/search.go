@@ -166,6 +166,15 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	}
 	res := searchResult{usesModSeq: s.usesModSeq}
 	v := c.sel.view
+	if isAll(key) {
+		// SORT and THREAD of a whole mailbox, as webmail asks them.
+		res.hits = make([]uint32, len(v.Messages))
+		for i := range v.Messages {
+			res.hits[i] = uint32(i + 1)
+			res.maxModSeq = max(res.maxModSeq, v.Messages[i].ModSeq)
+		}
+		return res, nil
+	}
 	for i := range v.Messages {
 		if err := c.interrupted(); err != nil {
 			return searchResult{}, err
@@ -185,6 +194,23 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		}
 	}
 	return res, nil
+}
+
+// isAll says whether k matches every message: ALL, or an AND of keys
+// that each do.
+func isAll(k *imapwire.SearchKey) bool {
+	switch k.Op {
+	case "ALL":
+		return true
+	case "AND":
+		for _, ch := range k.Children {
+			if !isAll(ch) {
+				return false
+			}
+		}
+		return len(k.Children) > 0
+	}
+	return false
 }
 
 // searcher evaluates a search key against the view's messages, opening a

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 
 	"github.com/dormouse/dormouse/imapwire"
@@ -91,10 +92,14 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 // octets, RFC 5051) as ranges of one buffer, which spares an allocation
 // per message.
 type sortColumn struct {
-	ints    []int64
-	text    []byte   // the strings, one after another
-	ends    []uint32 // message i's string is text[starts[i]:ends[i]]
-	starts  []uint32
+	ints   []int64
+	text   []byte   // the strings, one after another
+	ends   []uint32 // message i's string is text[starts[i]:ends[i]]
+	starts []uint32
+	// heads are the strings' first 8 bytes as big-endian numbers (zeros
+	// after a shorter string): most comparisons end there, without
+	// touching the strings.
+	heads   []uint64
 	field   int // the sort record's field, for strings
 	reverse bool
 }
@@ -148,12 +153,12 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 		default:
 			col.field, _ = recField(k.Key)
 			col.starts, col.ends = make([]uint32, len(seqs)), make([]uint32, len(seqs))
+			col.heads = make([]uint64, len(seqs))
 			needRecs = true
 		}
 	}
 	if needRecs {
-		err := c.sortRecs(seqs, func(i int, rec []byte) {
-			r, fields, _, _ := scanSortRec(rec)
+		err := c.sortRecs(seqs, func(i int, r *recView) {
 			for j, k := range criteria {
 				col := &cols[j]
 				switch {
@@ -162,9 +167,13 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 						col.ints[i] = r.date
 					}
 				case col.starts != nil:
+					f := r.fields[col.field]
 					col.starts[i] = uint32(len(col.text))
-					col.text = append(col.text, fields[col.field]...)
+					col.text = append(col.text, f...)
 					col.ends[i] = uint32(len(col.text))
+					var head [8]byte
+					copy(head[:], f)
+					col.heads[i] = binary.BigEndian.Uint64(head[:])
 				}
 			}
 		})
@@ -181,7 +190,9 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 			col := &cols[j]
 			var d int
 			if col.starts != nil {
-				d = bytes.Compare(col.str(x), col.str(y))
+				if d = cmp.Compare(col.heads[x], col.heads[y]); d == 0 {
+					d = bytes.Compare(col.str(x), col.str(y))
+				}
 			} else {
 				d = cmp.Compare(col.ints[x], col.ints[y])
 			}

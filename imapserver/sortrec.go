@@ -106,30 +106,38 @@ func (r *sortRec) encode(b []byte) []byte {
 	return b
 }
 
-// scanSortRec splits a record into its parts without copying: the
-// fields are slices of rec, refs the encoded references. ok is false for
-// a record of another version or a damaged one.
-func scanSortRec(rec []byte) (r sortRec, fields [recStrings][]byte, refs []byte, ok bool) {
+// recView is a record split into its parts without copying: the fields
+// are slices of the record, refs its encoded references.
+type recView struct {
+	sortRec // the date and flags; str and refs unset
+	fields  [recStrings][]byte
+	refs    []byte
+}
+
+// scanSortRec splits a record; ok is false for a record of another
+// version or a damaged one.
+func scanSortRec(rec []byte) (v recView, ok bool) {
 	if len(rec) < 2 || rec[0] != sortRecVersion {
-		return r, fields, nil, false
+		return v, false
 	}
 	flags := rec[1]
 	rec = rec[2:]
-	r.hasDate, r.reply = flags&recHasDate != 0, flags&recReply != 0
-	if r.hasDate {
+	v.hasDate, v.reply = flags&recHasDate != 0, flags&recReply != 0
+	if v.hasDate {
 		d, n := binary.Varint(rec)
 		if n <= 0 {
-			return r, fields, nil, false
+			return v, false
 		}
-		r.date, rec = d, rec[n:]
+		v.date, rec = d, rec[n:]
 	}
-	for i := range fields {
+	for i := range v.fields {
 		var ok bool
-		if fields[i], rec, ok = nextRecString(rec); !ok {
-			return r, fields, nil, false
+		if v.fields[i], rec, ok = nextRecString(rec); !ok {
+			return v, false
 		}
 	}
-	return r, fields, rec, true
+	v.refs = rec
+	return v, true
 }
 
 // nextRecString splits a length-prefixed string off rec.
@@ -141,15 +149,11 @@ func nextRecString(rec []byte) (s, rest []byte, ok bool) {
 	return rec[n : n+int(l)], rec[n+int(l):], true
 }
 
-// decodeSortRec decodes the fields of rec that want names (the date and
-// flags always); ok is false for a record of another version or a
-// damaged one.
-func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
-	r, fields, refs, ok := scanSortRec(rec)
-	if !ok {
-		return sortRec{}, false
-	}
-	for i, f := range fields {
+// decode copies the fields of v that want names (the date and flags
+// always); ok is false when the references are damaged.
+func (v *recView) decode(want recFields) (sortRec, bool) {
+	r := v.sortRec
+	for i, f := range v.fields {
 		if want&(1<<i) != 0 {
 			r.str[i] = string(f)
 		}
@@ -157,6 +161,7 @@ func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
 	if want&recRefs == 0 {
 		return r, true
 	}
+	refs := v.refs
 	count, n := binary.Uvarint(refs)
 	if n <= 0 || count > uint64(len(refs)) {
 		return sortRec{}, false
@@ -165,6 +170,7 @@ func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
 	r.refs = make([]string, 0, count)
 	for range count {
 		var s []byte
+		var ok bool
 		if s, refs, ok = nextRecString(refs); !ok {
 			return sortRec{}, false
 		}
@@ -173,23 +179,33 @@ func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
 	return r, true
 }
 
+// decodeSortRec decodes the fields of rec that want names; ok is false
+// for a record of another version or a damaged one.
+func decodeSortRec(rec []byte, want recFields) (sortRec, bool) {
+	v, ok := scanSortRec(rec)
+	if !ok {
+		return sortRec{}, false
+	}
+	return v.decode(want)
+}
+
 // sortRecs calls fn with the sort record of each message of seqs
-// (ascending), encoded (rec is valid only during the call; decode it
-// with scanSortRec or decodeSortRec): from the store's SortCache, else
-// derived from the envelope headers (headerSource) and then kept for the
-// next command. A message gone from the store gets an empty record.
-func (c *conn) sortRecs(seqs []uint32, fn func(i int, rec []byte)) error {
+// (ascending), split (v and its slices are valid only during the call):
+// from the store's SortCache, else derived from the envelope headers
+// (headerSource) and then kept for the next command. A message gone from
+// the store gets an empty record.
+func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 	v := c.sel.view
 	done := make([]bool, len(seqs))
 	cache, _ := c.sel.mbox.(mailstore.SortCache)
+	var rv recView // one for every call: fn's pointer makes it escape
 	if cache != nil {
 		uids := uidsOf(v, seqs)
 		err := cache.SortRecords(c.ctx, uids, func(i int, rec []byte) {
-			if len(rec) > 0 && rec[0] == sortRecVersion {
-				if _, _, _, ok := scanSortRec(rec); ok {
-					fn(i, rec)
-					done[i] = true
-				}
+			var ok bool
+			if rv, ok = scanSortRec(rec); ok {
+				fn(i, &rv)
+				done[i] = true
 			}
 		})
 		if err != nil {
@@ -219,7 +235,7 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, rec []byte)) error {
 		}
 		clear(fresh)
 	}
-	empty := (&sortRec{}).encode(nil)
+	empty, _ := scanSortRec((&sortRec{}).encode(nil))
 	for j, seq := range missing {
 		if err := c.interrupted(); err != nil {
 			return err
@@ -229,12 +245,13 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, rec []byte)) error {
 			return err
 		}
 		if msg == nil {
-			fn(at[j], empty)
+			fn(at[j], &empty)
 			continue
 		}
 		r := sortRecOf(msg)
 		rec := r.encode(nil)
-		fn(at[j], rec)
+		rv, _ = scanSortRec(rec)
+		fn(at[j], &rv)
 		if cache != nil {
 			fresh[v.Messages[seq-1].UID] = rec
 			if len(fresh) >= keepSortRecsChunk {

@@ -75,14 +75,16 @@ type threadNode struct {
 func (c *conn) threadMessages(seqs []uint32, withIDs bool) ([]*threadNode, error) {
 	v := c.sel.view
 	out := make([]*threadNode, len(seqs))
+	nodes := make([]threadNode, len(seqs)) // one allocation for all
 	want := recFields(1 << recSubject)
 	if withIDs {
 		want |= 1<<recMessageID | recRefs
 	}
-	err := c.sortRecs(seqs, func(i int, rec []byte) {
-		r, _ := decodeSortRec(rec, want)
+	err := c.sortRecs(seqs, func(i int, rv *recView) {
+		r, _ := rv.decode(want)
 		seq := seqs[i]
-		n := &threadNode{seq: seq, date: int64(v.Messages[seq-1].InternalDate)}
+		n := &nodes[i]
+		n.seq, n.date = seq, int64(v.Messages[seq-1].InternalDate)
 		if r.hasDate {
 			n.date = r.date
 		}
