@@ -117,27 +117,34 @@ type recView struct {
 // scanSortRec splits a record; ok is false for a record of another
 // version or a damaged one.
 func scanSortRec(rec []byte) (v recView, ok bool) {
+	ok = v.scan(rec)
+	return v, ok
+}
+
+// scan splits rec into v in place (sortRecs reuses one recView, and
+// returning one by value would copy its slices for every message).
+func (v *recView) scan(rec []byte) bool {
 	if len(rec) < 2 || rec[0] != sortRecVersion {
-		return v, false
+		return false
 	}
 	flags := rec[1]
 	rec = rec[2:]
-	v.hasDate, v.reply = flags&recHasDate != 0, flags&recReply != 0
+	v.date, v.hasDate, v.reply = 0, flags&recHasDate != 0, flags&recReply != 0
 	if v.hasDate {
 		d, n := binary.Varint(rec)
 		if n <= 0 {
-			return v, false
+			return false
 		}
 		v.date, rec = d, rec[n:]
 	}
 	for i := range v.fields {
 		var ok bool
 		if v.fields[i], rec, ok = nextRecString(rec); !ok {
-			return v, false
+			return false
 		}
 	}
 	v.refs = rec
-	return v, true
+	return true
 }
 
 // nextRecString splits a length-prefixed string off rec.
@@ -202,8 +209,7 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 	if cache != nil {
 		uids := uidsOf(v, seqs)
 		err := cache.SortRecords(c.ctx, uids, func(i int, rec []byte) {
-			var ok bool
-			if rv, ok = scanSortRec(rec); ok {
+			if rv.scan(rec) {
 				fn(i, &rv)
 				done[i] = true
 			}
@@ -250,7 +256,7 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 		}
 		r := sortRecOf(msg)
 		rec := r.encode(nil)
-		rv, _ = scanSortRec(rec)
+		rv.scan(rec)
 		fn(at[j], &rv)
 		if cache != nil {
 			fresh[v.Messages[seq-1].UID] = rec
