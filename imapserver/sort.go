@@ -96,10 +96,10 @@ type sortColumn struct {
 	text   []byte   // the strings, one after another
 	ends   []uint32 // message i's string is text[starts[i]:ends[i]]
 	starts []uint32
-	// heads are the strings' first 8 bytes as big-endian numbers (zeros
-	// after a shorter string): most comparisons end there, without
-	// touching the strings.
-	heads   []uint64
+	// heads are the strings' first 16 bytes as two big-endian numbers
+	// each (zeros after a shorter string): most comparisons end there,
+	// without touching the strings.
+	heads   [][2]uint64
 	field   int // the sort record's field, for strings
 	reverse bool
 }
@@ -153,7 +153,8 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 		default:
 			col.field, _ = recField(k.Key)
 			col.starts, col.ends = make([]uint32, len(seqs)), make([]uint32, len(seqs))
-			col.heads = make([]uint64, len(seqs))
+			col.heads = make([][2]uint64, len(seqs))
+			col.text = make([]byte, 0, 24*len(seqs)) // a typical key's length
 			needRecs = true
 		}
 	}
@@ -171,9 +172,9 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 					col.starts[i] = uint32(len(col.text))
 					col.text = append(col.text, f...)
 					col.ends[i] = uint32(len(col.text))
-					var head [8]byte
+					var head [16]byte
 					copy(head[:], f)
-					col.heads[i] = binary.BigEndian.Uint64(head[:])
+					col.heads[i] = [2]uint64{binary.BigEndian.Uint64(head[:8]), binary.BigEndian.Uint64(head[8:])}
 				}
 			}
 		})
@@ -190,8 +191,11 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 			col := &cols[j]
 			var d int
 			if col.starts != nil {
-				if d = cmp.Compare(col.heads[x], col.heads[y]); d == 0 {
-					d = bytes.Compare(col.str(x), col.str(y))
+				hx, hy := &col.heads[x], &col.heads[y]
+				if d = cmp.Compare(hx[0], hy[0]); d == 0 {
+					if d = cmp.Compare(hx[1], hy[1]); d == 0 {
+						d = bytes.Compare(col.str(x), col.str(y))
+					}
 				}
 			} else {
 				d = cmp.Compare(col.ints[x], col.ints[y])
