@@ -2,20 +2,38 @@ package imapmsg
 
 import (
 	"io"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 )
 
-// folder case-folds text (Unicode full case folding, as SEARCH compares
-// strings case-insensitively, RFC 9051 6.4.4) with a fast path for ASCII:
-// mail text is mostly ASCII and cases.Fold costs several times more per
-// byte. Folding is context-free, so folding runs separately gives the same
-// result as folding the whole.
+// folder maps text to the form SEARCH compares strings in, case-
+// insensitively (RFC 9051 6.4.4): Unicode full case folding, compatibility
+// decomposition (NFKD), and folding again (NFKD can give capitals, as
+// for U+210C). Strings equal under i;unicode-casemap (RFC 5051: titlecase
+// and NFKD) are equal in this form, as I18NLEVEL=1 requires of SEARCH
+// (RFC 5255 4.4), and full folding adds a few more, as ß with "ss"
+// (imapmsg.Casemap, for SORT, keeps RFC 5051's simple titlecase). There
+// is a fast path for ASCII: mail text is mostly ASCII and cases.Fold
+// costs several times more per byte. The mapping is per character except
+// for NFKD's reordering of combining marks, so mapping runs separately
+// gives the mapping of the whole unless a run ends inside a sequence of
+// combining marks.
 type folder struct {
-	caser cases.Caser
+	caser     cases.Caser
+	tmp, tmp2 []byte // scratch for appendFoldRun
+	// runes caches the mapping of single characters: text in one
+	// language repeats a few non-ASCII letters, and mapping one at a time
+	// through cases.Fold and NFKD costs allocations.
+	runes map[rune]string
 }
+
+// maxFoldCache bounds folder.runes, against text of many different
+// characters.
+const maxFoldCache = 1024
 
 func newFolder() *folder { return &folder{caser: cases.Fold()} }
 
@@ -44,9 +62,50 @@ func (f *folder) appendFold(dst, src []byte) []byte {
 	return dst
 }
 
-// appendFoldSlow folds src through cases.Fold into dst, growing dst as
-// needed.
+// appendFoldSlow appends the mapping of src, a run of non-ASCII text,
+// to dst: a character at a time from the cache unless the run holds a
+// combining mark, which NFKD may reorder with its neighbours.
 func (f *folder) appendFoldSlow(dst, src []byte) []byte {
+	for i := 0; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		if unicode.Is(unicode.M, r) {
+			return f.appendFoldRun(dst, src)
+		}
+		i += n
+	}
+	for i := 0; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, src[i]) // not UTF-8: kept as it is
+			i++
+			continue
+		}
+		m, ok := f.runes[r]
+		if !ok {
+			m = string(f.appendFoldRun(nil, src[i:i+n]))
+			if f.runes == nil {
+				f.runes = make(map[rune]string)
+			}
+			if len(f.runes) < maxFoldCache {
+				f.runes[r] = m
+			}
+		}
+		dst = append(dst, m...)
+		i += n
+	}
+	return dst
+}
+
+// appendFoldRun appends the mapping of src to dst: folded, decomposed,
+// folded again.
+func (f *folder) appendFoldRun(dst, src []byte) []byte {
+	f.tmp = f.caseFold(f.tmp[:0], src)
+	f.tmp2 = norm.NFKD.Append(f.tmp2[:0], f.tmp...)
+	return f.caseFold(dst, f.tmp2)
+}
+
+// caseFold folds src through cases.Fold into dst, growing dst as needed.
+func (f *folder) caseFold(dst, src []byte) []byte {
 	f.caser.Reset()
 	for {
 		if cap(dst)-len(dst) < len(src)*3+8 {

@@ -98,11 +98,12 @@ func (m *Message) Date() time.Time {
 
 // EnvelopeHeader returns the fields of the top-level header that ENVELOPE
 // reports (Date, Subject, From, Sender, Reply-To, To, Cc, Bcc,
-// In-Reply-To, Message-ID), as written and in their order, then a blank
-// line. Parsed with ParseHeader, this block answers WriteEnvelope, Date
-// and HeaderContains for those fields exactly as the whole message does,
-// so a store can keep it and spare FETCH ENVELOPE and the SEARCH keys
-// FROM, TO, CC, BCC, SUBJECT and SENT* from opening the message.
+// In-Reply-To, Message-ID) and References, as written and in their order,
+// then a blank line. Parsed with ParseHeader, this block answers
+// WriteEnvelope, Date, HeaderContains for those fields and the sort and
+// thread keys (sortkeys.go) exactly as the whole message does, so a store
+// can keep it and spare FETCH ENVELOPE, the SEARCH keys FROM, TO, CC, BCC,
+// SUBJECT and SENT*, SORT and THREAD from opening the message.
 func (m *Message) EnvelopeHeader() ([]byte, error) {
 	return m.filterHeader(m.root, envNames[:], false)
 }

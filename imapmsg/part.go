@@ -41,6 +41,9 @@ const (
 	envBcc
 	envInReplyTo
 	envMessageID
+	// References is no ENVELOPE field but is kept with them: THREAD needs
+	// it (RFC 5256 4), and so it comes from the same cache.
+	envReferences
 	envFields
 )
 
@@ -55,7 +58,8 @@ type envelope struct {
 }
 
 var envNames = [envFields]string{"Date", "Subject", "From", "Sender",
-	"Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "Message-ID"}
+	"Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "Message-ID",
+	"References"}
 
 // isMultipart says whether the header declares a multipart type.
 func (p *part) isMultipart() bool { return strings.EqualFold(p.typ, "multipart") }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/charset"
-	"golang.org/x/text/cases"
 )
 
 // HeaderContains reports whether a header field named field (any, when
@@ -186,12 +185,11 @@ func decodeHeader(v string) string {
 	return s
 }
 
-// foldString case-folds s (Unicode full case folding) for
-// case-insensitive matching.
+// foldString maps s to the form SEARCH compares in (folder).
 func foldString(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 0x80 || ('A' <= c && c <= 'Z') {
-			return cases.Fold().String(s)
+			return string(newFolder().appendFold(make([]byte, 0, len(s)+8), []byte(s)))
 		}
 	}
 	return s

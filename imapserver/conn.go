@@ -653,14 +653,14 @@ func (c *conn) stateError(name string) string {
 }
 
 // allowExpunge says whether EXPUNGE responses may follow cmd: never after
-// FETCH, STORE or SEARCH by sequence number, whose client may still be
-// using the numbers it gave (RFC 9051 7.5.1).
+// FETCH, STORE, SEARCH, SORT or THREAD by sequence number, whose client
+// may still be using the numbers it gave or got (RFC 9051 7.5.1).
 func allowExpunge(cmd *imapwire.Command) bool {
 	if cmd.UID {
 		return true
 	}
 	switch cmd.Name {
-	case "FETCH", "STORE", "SEARCH":
+	case "FETCH", "STORE", "SEARCH", "SORT", "THREAD":
 		return false
 	}
 	return true

@@ -22,13 +22,13 @@ const (
 
 // nextEnvelopeChunk returns how many headers to ask for after a chunk of
 // n headers that held total bytes: as many as fit envelopeChunkBytes at
-// that size, at most twice n, between 1 and envelopeChunk.
-func nextEnvelopeChunk(n, total int) int {
-	fit := envelopeChunk
+// that size, at most twice n, between 1 and limit.
+func nextEnvelopeChunk(n, total, limit int) int {
+	fit := limit
 	if total > 0 {
 		fit = envelopeChunkBytes / max(total/n, 1)
 	}
-	return max(1, min(fit, 2*n, envelopeChunk))
+	return max(1, min(fit, 2*n, limit))
 }
 
 // envelopeReader gives FETCH ENVELOPE and the header keys of SEARCH the
@@ -43,6 +43,7 @@ type envelopeReader struct {
 	from   int      // position in the order of blocks[0]
 	blocks [][]byte // nil entries: messages gone from the store
 	chunk  int      // headers to ask for next
+	limit  int      // at most this many a chunk (envelopeChunk unless set)
 }
 
 // newEnvelopeReader returns a reader over seqs (nil: every message of the
@@ -52,7 +53,7 @@ func newEnvelopeReader(c *conn, seqs []uint32) *envelopeReader {
 	if !ok {
 		return nil
 	}
-	return &envelopeReader{c: c, cache: cache, seqs: seqs, chunk: firstEnvelopeChunk}
+	return &envelopeReader{c: c, cache: cache, seqs: seqs, chunk: firstEnvelopeChunk, limit: envelopeChunk}
 }
 
 func (r *envelopeReader) count() int {
@@ -89,7 +90,7 @@ func (r *envelopeReader) message(i int) (*imapmsg.Message, error) {
 			total += len(b)
 		}
 		r.from, r.blocks = i, blocks
-		r.chunk = nextEnvelopeChunk(n, total)
+		r.chunk = nextEnvelopeChunk(n, total, r.limit)
 	}
 	block := r.blocks[i-r.from]
 	if block == nil {

@@ -15,7 +15,7 @@ func TestNextEnvelopeChunk(t *testing.T) {
 		{1, 64 << 20, 1},                // never less than one
 		{8, 0, 16},                      // every message gone
 	} {
-		if got := nextEnvelopeChunk(tc.n, tc.total); got != tc.want {
+		if got := nextEnvelopeChunk(tc.n, tc.total, envelopeChunk); got != tc.want {
 			t.Errorf("nextEnvelopeChunk(%d, %d) = %d, want %d", tc.n, tc.total, got, tc.want)
 		}
 	}

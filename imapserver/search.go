@@ -18,89 +18,26 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	if a == nil || a.Key == nil {
 		return errBAD("", "Missing search criteria")
 	}
-	switch a.Charset {
-	case "", "UTF-8", "US-ASCII":
-	default:
-		// RFC 9051 6.4.4: an unknown charset lists what is supported.
-		return errNO("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
-	}
-	var retMin, retMax, retAll, retCount, retSave bool
-	for _, r := range a.Return {
-		switch r {
-		case "MIN":
-			retMin = true
-		case "MAX":
-			retMax = true
-		case "ALL":
-			retAll = true
-		case "COUNT":
-			retCount = true
-		case "SAVE":
-			retSave = true
-		default:
-			return errBAD("", "Unknown RETURN option "+r)
-		}
-	}
-	// RFC 4731 3.1: "RETURN ()" means ALL.
-	if a.Return != nil && !retMin && !retMax && !retCount && !retSave {
-		retAll = true
-	}
-	esearch := a.Return != nil || c.enabled.rev2
-
-	s := searcher{c: c, now: time.Now()}
-	if err := s.prepare(a.Key); err != nil {
+	ret, err := parseReturn(a.Return)
+	if err != nil {
 		return err
 	}
-	if s.usesModSeq {
-		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
-	}
-	if s.needsContent && !s.needsFile {
-		s.envelopes = newEnvelopeReader(c, nil)
+	retMin, retMax, retAll, retCount, retSave := ret.min, ret.max, ret.all, ret.count, ret.save
+	esearch := a.Return != nil || c.enabled.rev2
+
+	res, err := c.searchView(a.Charset, a.Key)
+	if err != nil {
+		return err
 	}
 	v := c.sel.view
-	var hits []uint32 // sequence numbers
-	var maxModSeq uint64
-	for i := range v.Messages {
-		if err := c.interrupted(); err != nil {
-			return err
-		}
-		seq := uint32(i + 1)
-		ok, err := s.match(seq, a.Key)
-		s.release()
-		if err != nil {
-			if errors.Is(err, mailstore.ErrNoMessage) {
-				continue
-			}
-			return storeError(fmt.Errorf("search: %w", err))
-		}
-		if ok {
-			hits = append(hits, seq)
-			maxModSeq = max(maxModSeq, v.Messages[i].ModSeq)
-		}
-	}
+	hits, maxModSeq := res.hits, res.maxModSeq
 
 	nums := hits
 	if cmd.UID {
 		nums = v.UIDsOf(hits)
 	}
 	if retSave {
-		// RFC 5182 2.1: with only MIN and/or MAX beside SAVE, only those
-		// are saved.
-		var save []uint32
-		switch {
-		case len(hits) == 0:
-			save = []uint32{}
-		case retAll || retCount || !retMin && !retMax:
-			save = v.UIDsOf(hits)
-		default:
-			if retMin {
-				save = append(save, v.Messages[hits[0]-1].UID)
-			}
-			if retMax && (!retMin || len(hits) > 1) {
-				save = append(save, v.Messages[hits[len(hits)-1]-1].UID)
-			}
-		}
-		c.sel.view.Saved = save
+		c.saveResult(hits, retMin, retMax, retAll || retCount)
 		// RFC 5182 2.1: SAVE alone sends no ESEARCH response.
 		if !retMin && !retMax && !retAll && !retCount {
 			return nil
@@ -112,7 +49,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 		for _, n := range nums {
 			w.SP().Number32(n)
 		}
-		if s.usesModSeq && len(nums) > 0 {
+		if res.usesModSeq && len(nums) > 0 {
 			w.Raw(" (MODSEQ ").Number(maxModSeq).Raw(")")
 		}
 		w.CRLF()
@@ -139,11 +76,141 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	if retCount {
 		w.Raw(" COUNT ").Number(uint64(len(nums)))
 	}
-	if s.usesModSeq && len(nums) > 0 {
+	if res.usesModSeq && len(nums) > 0 {
 		w.Raw(" MODSEQ ").Number(maxModSeq)
 	}
 	w.CRLF()
 	return nil
+}
+
+// returnOptions are the RETURN options of SEARCH (RFC 4731 3.1) and
+// SORT (RFC 5267 3.1).
+type returnOptions struct{ min, max, all, count, save bool }
+
+// parseReturn reads the RETURN options; "RETURN ()" means ALL.
+func parseReturn(opts []string) (returnOptions, error) {
+	var r returnOptions
+	for _, o := range opts {
+		switch o {
+		case "MIN":
+			r.min = true
+		case "MAX":
+			r.max = true
+		case "ALL":
+			r.all = true
+		case "COUNT":
+			r.count = true
+		case "SAVE":
+			r.save = true
+		default:
+			return r, errBAD("", "Unknown RETURN option "+o)
+		}
+	}
+	if opts != nil && !r.min && !r.max && !r.count && !r.save {
+		r.all = true
+	}
+	return r, nil
+}
+
+// saveResult keeps a search result for "$" (RFC 5182 2.1): of the
+// messages found (sequence numbers, in the order the command returns
+// them, so that first and last are MIN and MAX: ascending for SEARCH, the
+// sort order for SORT, RFC 5267 3.1), all of them, or with only MIN
+// and/or MAX beside SAVE, only those. The saved UIDs are ascending.
+func (c *conn) saveResult(order []uint32, retMin, retMax, whole bool) {
+	v := c.sel.view
+	var save []uint32
+	switch {
+	case len(order) == 0:
+		save = []uint32{}
+	case whole || !retMin && !retMax:
+		save = v.UIDsOf(order)
+	default:
+		if retMin {
+			save = append(save, v.Messages[order[0]-1].UID)
+		}
+		if retMax && (!retMin || len(order) > 1) {
+			save = append(save, v.Messages[order[len(order)-1]-1].UID)
+		}
+	}
+	slices.Sort(save)
+	c.sel.view.Saved = slices.Compact(save)
+}
+
+// searchResult is what searchView found.
+type searchResult struct {
+	hits       []uint32 // sequence numbers of the matching messages, ascending
+	maxModSeq  uint64   // the highest mod-sequence among them
+	usesModSeq bool     // the key had MODSEQ (RFC 7162 3.1.5)
+}
+
+// searchView checks charset and evaluates key against every message of
+// the selected view: the search-program of SEARCH, SORT and THREAD. It
+// stops when the client leaves (conn.interrupted).
+func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult, error) {
+	switch charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		// RFC 9051 6.4.4: an unknown charset lists what is supported.
+		return searchResult{}, errNO("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	s := searcher{c: c, now: time.Now()}
+	if err := s.prepare(key); err != nil {
+		return searchResult{}, err
+	}
+	if s.usesModSeq {
+		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+	}
+	if s.needsContent && !s.needsFile {
+		s.envelopes = newEnvelopeReader(c, nil)
+	}
+	res := searchResult{usesModSeq: s.usesModSeq}
+	v := c.sel.view
+	if isAll(key) {
+		// SORT and THREAD of a whole mailbox, as webmail asks them.
+		res.hits = make([]uint32, len(v.Messages))
+		for i := range v.Messages {
+			res.hits[i] = uint32(i + 1)
+			res.maxModSeq = max(res.maxModSeq, v.Messages[i].ModSeq)
+		}
+		return res, nil
+	}
+	for i := range v.Messages {
+		if err := c.interrupted(); err != nil {
+			return searchResult{}, err
+		}
+		seq := uint32(i + 1)
+		ok, err := s.match(seq, key)
+		s.release()
+		if err != nil {
+			if errors.Is(err, mailstore.ErrNoMessage) {
+				continue
+			}
+			return searchResult{}, storeError(fmt.Errorf("search: %w", err))
+		}
+		if ok {
+			res.hits = append(res.hits, seq)
+			res.maxModSeq = max(res.maxModSeq, v.Messages[i].ModSeq)
+		}
+	}
+	return res, nil
+}
+
+// isAll says whether k matches every message: ALL, or an AND of keys
+// that each do.
+func isAll(k *imapwire.SearchKey) bool {
+	switch k.Op {
+	case "ALL":
+		return true
+	case "AND":
+		for _, ch := range k.Children {
+			if !isAll(ch) {
+				return false
+			}
+		}
+		return len(k.Children) > 0
+	}
+	return false
 }
 
 // searcher evaluates a search key against the view's messages, opening a

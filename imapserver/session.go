@@ -150,6 +150,10 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inSelected, handleExpunge, true}, true
 	case "SEARCH":
 		return cmdSpec{inSelected, handleSearch, true}, true
+	case "SORT":
+		return cmdSpec{inSelected, handleSort, true}, true
+	case "THREAD":
+		return cmdSpec{inSelected, handleThread, true}, true
 	case "FETCH":
 		return cmdSpec{inSelected, handleFetch, true}, true
 	case "STORE":

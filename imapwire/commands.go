@@ -43,7 +43,7 @@ func (d *Decoder) parseCommand() (*Command, error) {
 		}
 		cmd.UID = true
 		switch cmd.Name = commandName(kw); cmd.Name {
-		case "FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE":
+		case "FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD":
 		default:
 			return nil, badf("unknown UID command %q", string(kw))
 		}
@@ -132,6 +132,10 @@ func commandName(kw []byte) string {
 		return "ID"
 	case "UID":
 		return "UID"
+	case "SORT":
+		return "SORT"
+	case "THREAD":
+		return "THREAD"
 	}
 	return extensionCommandName(kw)
 }
@@ -183,6 +187,10 @@ func (d *Decoder) parseArgs(cmd *Command) (any, error) {
 		return d.parseAppend()
 	case "SEARCH":
 		return d.parseSearch()
+	case "SORT":
+		return d.parseSort()
+	case "THREAD":
+		return d.parseThread()
 	case "FETCH":
 		return d.parseFetch(cmd.UID)
 	case "STORE":

@@ -143,6 +143,16 @@ var goodCommands = []struct {
 		key("ANSWERED"), key("DELETED"), key("DRAFT"), key("FLAGGED"), key("NEW"), key("OLD"), key("RECENT"), key("SEEN"), key("UNANSWERED"), key("UNDELETED"), key("UNDRAFT"), key("UNFLAGGED"),
 		&SearchKey{Op: "BCC", Value: "a"}, &SearchKey{Op: "CC", Value: "b"}, &SearchKey{Op: "BODY", Value: "c"}, &SearchKey{Op: "SUBJECT", Value: "d"}, &SearchKey{Op: "TO", Value: "e"},
 	)}}},
+	// RFC 5256 3, RFC 5267 3.1, RFC 5957.
+	{"t SORT (reverse ARRIVAL cc DATE FROM SIZE REVERSE SUBJECT TO DISPLAYFROM DISPLAYTO) utf-8 ALL\r\n", Command{Tag: "t", Name: "SORT", Args: &SortArgs{Charset: "UTF-8", Key: and(key("ALL")),
+		Criteria: []SortCriterion{{Key: "ARRIVAL", Reverse: true}, {Key: "CC"}, {Key: "DATE"}, {Key: "FROM"}, {Key: "SIZE"}, {Key: "SUBJECT", Reverse: true}, {Key: "TO"}, {Key: "DISPLAYFROM"}, {Key: "DISPLAYTO"}}}}},
+	{"t UID SORT RETURN (MIN ALL) (DATE) US-ASCII SINCE 1-Feb-1994 UNSEEN\r\n", Command{Tag: "t", Name: "SORT", UID: true, Args: &SortArgs{Charset: "US-ASCII", Return: []string{"MIN", "ALL"},
+		Criteria: []SortCriterion{{Key: "DATE"}}, Key: and(&SearchKey{Op: "SINCE", Date: day(1994, 2, 1)}, key("UNSEEN"))}}},
+	{"t SORT RETURN () (SIZE) \"UTF-8\" 1:5\r\n", Command{Tag: "t", Name: "SORT", Args: &SortArgs{Charset: "UTF-8", Return: []string{},
+		Criteria: []SortCriterion{{Key: "SIZE"}}, Key: and(&SearchKey{Op: "SEQSET", Set: &SeqSet{Ranges: []SeqRange{{1, 5}}}})}}},
+	{"t THREAD references UTF-8 ALL\r\n", Command{Tag: "t", Name: "THREAD", Args: &ThreadArgs{Algorithm: "REFERENCES", Charset: "UTF-8", Key: and(key("ALL"))}}},
+	{"t UID THREAD ORDEREDSUBJECT US-ASCII SUBJECT x DELETED\r\n", Command{Tag: "t", Name: "THREAD", UID: true, Args: &ThreadArgs{Algorithm: "ORDEREDSUBJECT", Charset: "US-ASCII",
+		Key: and(&SearchKey{Op: "SUBJECT", Value: "x"}, key("DELETED"))}}},
 }
 
 func TestReadCommandGood(t *testing.T) {

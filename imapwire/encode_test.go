@@ -132,6 +132,29 @@ func encodeCommand(c *Command, utf8 bool) string {
 		for _, k := range a.Key.Children {
 			e.sp().key(k)
 		}
+	case *SortArgs:
+		if a.Return != nil {
+			e.raw(" RETURN (").raw(strings.Join(a.Return, " ")).raw(")")
+		}
+		e.raw(" (")
+		for i, k := range a.Criteria {
+			if i > 0 {
+				e.sp()
+			}
+			if k.Reverse {
+				e.raw("REVERSE ")
+			}
+			e.raw(k.Key)
+		}
+		e.raw(") ").str(a.Charset)
+		for _, k := range a.Key.Children {
+			e.sp().key(k)
+		}
+	case *ThreadArgs:
+		e.sp().raw(a.Algorithm).sp().str(a.Charset)
+		for _, k := range a.Key.Children {
+			e.sp().key(k)
+		}
 	case *FetchArgs:
 		e.sp().raw(a.Set.String()).raw(" (")
 		for i, it := range a.Items {

@@ -14,40 +14,12 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 		return nil, err
 	}
 	a := &SearchArgs{}
-	var buf [16]byte
 	if d.isWord("RETURN") {
-		d.pos += len("RETURN")
-		if err := d.sp(); err != nil {
-			return nil, err
-		}
-		a.Return = []string{}
-		err := d.list(true, func() error {
-			kw, err := d.keyword(buf[:0])
-			if err != nil {
-				return err
-			}
-			switch string(kw) {
-			case "MIN":
-				a.Return = append(a.Return, "MIN")
-			case "MAX":
-				a.Return = append(a.Return, "MAX")
-			case "ALL":
-				a.Return = append(a.Return, "ALL")
-			case "COUNT":
-				a.Return = append(a.Return, "COUNT")
-			case "SAVE":
-				a.Return = append(a.Return, "SAVE")
-			default:
-				return badf("unknown SEARCH return option %q", string(kw))
-			}
-			return nil
-		})
+		ret, err := d.returnOpts()
 		if err != nil {
 			return nil, err
 		}
-		if err := d.sp(); err != nil {
-			return nil, err
-		}
+		a.Return = ret
 	}
 	if d.isWord("CHARSET") {
 		d.pos += len("CHARSET")
@@ -63,6 +35,54 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 			return nil, err
 		}
 	}
+	key, err := d.searchKeys()
+	if err != nil {
+		return nil, err
+	}
+	a.Key = key
+	return a, nil
+}
+
+// returnOpts reads "RETURN" SP "(" [option *(SP option)] ")" SP, upper
+// case: MIN, MAX, ALL, COUNT (RFC 4731 3.1, for SORT RFC 5267 3.1) and
+// SAVE (RFC 5182). Never nil: empty for "RETURN ()".
+func (d *Decoder) returnOpts() ([]string, error) {
+	d.pos += len("RETURN")
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	ret := []string{}
+	var buf [16]byte
+	err := d.list(true, func() error {
+		kw, err := d.keyword(buf[:0])
+		if err != nil {
+			return err
+		}
+		switch string(kw) {
+		case "MIN":
+			ret = append(ret, "MIN")
+		case "MAX":
+			ret = append(ret, "MAX")
+		case "ALL":
+			ret = append(ret, "ALL")
+		case "COUNT":
+			ret = append(ret, "COUNT")
+		case "SAVE":
+			ret = append(ret, "SAVE")
+		default:
+			return badf("unknown return option %q", string(kw))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ret, d.sp()
+}
+
+// searchKeys reads search-key *(SP search-key), the rest of a
+// search-program, as one AND node.
+func (d *Decoder) searchKeys() (*SearchKey, error) {
 	root := &SearchKey{Op: "AND"}
 	for {
 		k, err := d.searchKey()
@@ -75,8 +95,7 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 		}
 		d.pos++
 	}
-	a.Key = root
-	return a, nil
+	return root, nil
 }
 
 // isWord reports whether the line continues with word (case-insensitive)

@@ -233,6 +233,23 @@ type EnvelopeCache interface {
 	EnvelopeHeaders(ctx context.Context, uids []uint32) ([][]byte, error)
 }
 
+// SortCache is implemented by a Mailbox that keeps, beside each message's
+// envelope header, a small record its caller derived from it: imapserver
+// keeps there what SORT and THREAD compare (sortrec.go), so that those
+// commands read one record per message instead of parsing its header
+// each time, as Dovecot keeps its sort keys in its index. A record lives
+// as long as the message's envelope entry; the store does not look
+// inside it.
+type SortCache interface {
+	// SortRecords calls fn(i, rec) for each message uids[i] that has a
+	// record kept, in order; uids must be ascending. rec is valid only
+	// during the call.
+	SortRecords(ctx context.Context, uids []uint32, fn func(i int, rec []byte)) error
+	// KeepSortRecords keeps records by UID, skipping messages that are
+	// gone.
+	KeepSortRecords(recs map[uint32][]byte) error
+}
+
 // ExpungedRecords is implemented by a Mailbox whose expunge log keeps the
 // records of expunged messages. A session keeps showing a message another
 // session expunged, as it last saw it, until it is told of the expunge

@@ -18,6 +18,8 @@ type fixture struct {
 	ActiveMsgs  int    // messages in each active user's INBOX
 	SyncUser    string // the mbsync user
 	SyncMsgs    int    // messages in its INBOX
+	SortUser    string // the SORT/THREAD user (sortbench.go)
+	SortMsgs    int    // messages in its INBOX; 0: no such user
 	Password    string
 }
 
@@ -30,7 +32,11 @@ func (f fixture) users() []string {
 	for i := range f.ActiveUsers {
 		out = append(out, fmt.Sprintf(f.ActiveFmt, i))
 	}
-	return append(out, f.SyncUser)
+	out = append(out, f.SyncUser)
+	if f.SortMsgs > 0 {
+		out = append(out, f.SortUser)
+	}
+	return out
 }
 
 // passwdFile is a Dovecot passwd-file of every user; both servers read it.
@@ -56,6 +62,9 @@ func (f fixture) build(roots []string) (int64, error) {
 	}
 	for _, r := range roots {
 		for _, u := range f.users() {
+			if u == f.SortUser && f.SortMsgs > 0 {
+				continue // buildSortMailbox makes it
+			}
 			if err := makeMaildir(filepath.Join(r, u, "Maildir")); err != nil {
 				return 0, err
 			}
@@ -94,7 +103,15 @@ func (f fixture) build(roots []string) (int64, error) {
 			return 0, err
 		}
 	}
-	return total, link(f.SyncUser, f.SyncMsgs)
+	if err := link(f.SyncUser, f.SyncMsgs); err != nil {
+		return 0, err
+	}
+	if f.SortMsgs > 0 {
+		if err := buildSortMailbox(roots, f.SortUser, f.SortMsgs); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
 }
 
 // makeMaildir creates dir with cur/, new/ and tmp/.

@@ -51,7 +51,7 @@ func main() {
 	fs.StringVar(&o.dormouseVersion, "dormouse-version", "", "Dormouse version for the report (git describe)")
 	fs.IntVar(&o.portBase, "port-base", 22400, "ports used: base (Dovecot IMAP), base+1 (Dormouse IMAP), base+2 (Dormouse metrics)")
 	fs.StringVar(&o.invocation, "invocation", "", "the command that ran this, for the report (default: this tool's command line)")
-	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated)")
+	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated: active, mbsync, idle, sort)")
 	fs.StringVar(&o.idleNs, "idle-ns", "", "idle connection counts, comma-separated (default: the mode's)")
 	fs.StringVar(&o.servers, "servers", "dovecot,dormouse", "which servers to run (comma-separated)")
 	fs.StringVar(&o.hibernate, "hibernate", "off,on", "idle runs with hibernation off, on, or both (comma-separated)")
@@ -116,6 +116,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.invocation != "" {
 		res.Command = o.invocation
 	}
+	if !parts["sort"] {
+		p.SortMsgs = 0 // no 100,000-message mailbox to build
+	}
 	f := p.fixture()
 	dov, dor, err := prepare(o, f, log)
 	if err != nil {
@@ -145,6 +148,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			}
 			if err := busyRuns(ctx, s, p, f, parts, o.work, res); err != nil {
 				fail(s.Name()+" active/mbsync", err)
+			}
+		}
+	}
+	if parts["sort"] {
+		for _, s := range servers {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Info("sort run", "server", s.Name(), "messages", p.SortMsgs)
+			if err := sortRuns(ctx, s, f, res); err != nil {
+				fail(s.Name()+" sort", err)
 			}
 		}
 	}
@@ -252,6 +266,24 @@ func busyRuns(ctx context.Context, s server, p plan, f fixture, parts map[string
 		}
 		res.setMbsync(s.Name(), r)
 	}
+	return s.Stop()
+}
+
+// sortRuns starts s without hibernation, opens the SORT mailbox once
+// (both servers index it) and measures the sort commands.
+func sortRuns(ctx context.Context, s server, f fixture, res *results) error {
+	if err := s.Start(ctx, false); err != nil {
+		return err
+	}
+	defer s.Stop()
+	if err := warm(ctx, s.Addr(), []string{f.SortUser}, f.Password); err != nil {
+		return err
+	}
+	r, err := runSort(ctx, s.Addr(), f.SortUser, f.Password, s.PID())
+	if err != nil {
+		return err
+	}
+	res.setSort(s.Name(), r)
 	return s.Stop()
 }
 

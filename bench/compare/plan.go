@@ -17,6 +17,7 @@ type plan struct {
 	ActiveFor   time.Duration `json:"active_ns"`    // active workload: how long
 	ActiveMsgs  int           `json:"active_msgs"`  // messages per active user
 	SyncMsgs    int           `json:"sync_msgs"`    // mbsync mailbox
+	SortMsgs    int           `json:"sort_msgs"`    // SORT/THREAD mailbox
 }
 
 // plans are the two sizes: quick for development (a couple of minutes),
@@ -25,12 +26,12 @@ var plans = map[string]plan{
 	"quick": {
 		Mode: "quick", IdleNs: []int{200, 500}, PerUser: 5, Settle: 4 * time.Second,
 		Deliveries: 20, IdleTimeout: 5 * time.Minute,
-		Clients: 4, ActiveFor: 8 * time.Second, ActiveMsgs: 500, SyncMsgs: 2000,
+		Clients: 4, ActiveFor: 8 * time.Second, ActiveMsgs: 500, SyncMsgs: 2000, SortMsgs: 5000,
 	},
 	"full": {
 		Mode: "full", IdleNs: []int{1000, 5000, 10000}, PerUser: 5, Settle: 10 * time.Second,
 		Deliveries: 100, IdleTimeout: 30 * time.Minute,
-		Clients: 16, ActiveFor: 30 * time.Second, ActiveMsgs: 2000, SyncMsgs: 10000,
+		Clients: 16, ActiveFor: 30 * time.Second, ActiveMsgs: 2000, SyncMsgs: 10000, SortMsgs: 100000,
 	},
 }
 
@@ -43,7 +44,7 @@ func (p plan) fixture() fixture {
 	return fixture{
 		IdleUsers: (maxN + p.PerUser - 1) / p.PerUser, IdleFmt: "user%04d",
 		ActiveUsers: p.Clients, ActiveFmt: "active%02d", ActiveMsgs: p.ActiveMsgs,
-		SyncUser: "sync", SyncMsgs: p.SyncMsgs, Password: "pass",
+		SyncUser: "sync", SyncMsgs: p.SyncMsgs, SortUser: "sorter", SortMsgs: p.SortMsgs, Password: "pass",
 	}
 }
 

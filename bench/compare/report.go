@@ -96,6 +96,21 @@ func rows(r *results) []row {
 		row{Name: fmt.Sprintf("mbsync full pull of %s messages: server CPU time (same pull)", m), Unit: "s",
 			Dovecot: ma.CPUSec, Dormouse: mb.CPUSec, LowerBetter: true, OK: okA && okB},
 	)
+	if r.Plan.SortMsgs > 0 {
+		n := thousands(r.Plan.SortMsgs)
+		for _, sc := range sortCommands {
+			a, okA := r.Sort["dovecot"][sc.name]
+			b, okB := r.Sort["dormouse"][sc.name]
+			out = append(out,
+				row{Name: fmt.Sprintf("%s of %s messages: first run (headers not cached yet)", sc.name, n), Unit: "ms",
+					Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: okA && okB},
+				row{Name: fmt.Sprintf("%s of %s messages: median of the %d runs after, new connection each", sc.name, n, sortRepeats), Unit: "ms",
+					Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: okA && okB},
+				row{Name: fmt.Sprintf("%s of %s messages: server CPU, median of the runs after", sc.name, n), Unit: "ms",
+					Dovecot: a.CPUMs, Dormouse: b.CPUMs, LowerBetter: true, OK: okA && okB},
+			)
+		}
+	}
 	return out
 }
 

@@ -23,7 +23,9 @@ type results struct {
 	Idle     []idleResult            `json:"idle"`
 	Active   map[string]activeResult `json:"active"` // by server name
 	Mbsync   map[string]mbsyncResult `json:"mbsync"`
-	Errors   []string                `json:"errors,omitempty"`
+	// Sort: by server name, then by sortCommands name.
+	Sort   map[string]map[string]sortResult `json:"sort,omitempty"`
+	Errors []string                         `json:"errors,omitempty"`
 }
 
 func (r *results) setActive(name string, a activeResult) {
@@ -38,6 +40,13 @@ func (r *results) setMbsync(name string, m mbsyncResult) {
 		r.Mbsync = map[string]mbsyncResult{}
 	}
 	r.Mbsync[name] = m
+}
+
+func (r *results) setSort(name string, s map[string]sortResult) {
+	if r.Sort == nil {
+		r.Sort = map[string]map[string]sortResult{}
+	}
+	r.Sort[name] = s
 }
 
 // idle finds the idle run of a server configuration at n connections.

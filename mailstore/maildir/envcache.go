@@ -13,8 +13,8 @@ import (
 
 // envelopeVersion prefixes each kept envelope header, so that a later
 // change of what is kept can tell old entries apart and read the message
-// again.
-const envelopeVersion = 1
+// again. Version 2 added References (for THREAD).
+const envelopeVersion = 2
 
 var _ mailstore.EnvelopeCache = (*mailboxHandle)(nil)
 

@@ -29,6 +29,9 @@ var (
 	bktExpLog  = []byte("xp")    // seqKey(MODSEQ, UID) -> the record as expunged (empty in older indexes): the expunge log
 	// bktEnvelopes is made on first use: UID -> envelope header (envcache.go).
 	bktEnvelopes = []byte("env")
+	// bktSortRecs is made on first use: UID -> the caller's sort record
+	// (sortcache.go).
+	bktSortRecs = []byte("sk")
 )
 
 var keyUIDValidity = []byte("uidvalidity")
@@ -119,6 +122,7 @@ type mboxTx struct {
 	b                      *bolt.Bucket
 	msgs, files, ms, xplog *bolt.Bucket
 	envelopes              *bolt.Bucket // nil until the first envelope is kept
+	sortRecs               *bolt.Bucket // nil until the first sort record is kept
 	// envelopeReads counts the files read by keepExpungedEnvelope.
 	envelopeReads int
 	dir           string // the mailbox's Maildir folder
@@ -163,6 +167,7 @@ func (u *userState) loadMbox(tx *bolt.Tx, id uint64) (*mboxTx, error) {
 		msgs: b.Bucket(bktMsgs), files: b.Bucket(bktFiles),
 		ms: b.Bucket(bktModSeq), xplog: b.Bucket(bktExpLog),
 		envelopes:    b.Bucket(bktEnvelopes),
+		sortRecs:     b.Bucket(bktSortRecs),
 		dir:          filepath.Join(u.maildir, dirName(meta.name)),
 		expungeLimit: u.s.opts.ExpungeLogLimit,
 	}
@@ -382,6 +387,11 @@ func (m *mboxTx) trimExpungeLog() error {
 		}
 		if m.envelopes != nil {
 			if err := m.envelopes.Delete(k[8:12]); err != nil {
+				return err
+			}
+		}
+		if m.sortRecs != nil {
+			if err := m.sortRecs.Delete(k[8:12]); err != nil {
 				return err
 			}
 		}

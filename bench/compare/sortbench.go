@@ -1,0 +1,174 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dormouse/dormouse/bench/internal/procmem"
+)
+
+// The sort part: SORT by date, subject and from and THREAD=REFERENCES over
+// one large INBOX (plan.SortMsgs messages, small, with realistic reply
+// chains), the way a webmail lists a folder page by page: each command on
+// a fresh connection (LOGIN and SELECT untimed), the first run (the
+// servers read headers into their caches) reported apart from the median
+// of the sortRepeats runs after it.
+
+// sortCommands are the commands measured, by row name.
+var sortCommands = []struct{ name, cmd string }{
+	{"SORT (DATE)", "SORT (DATE) UTF-8 ALL"},
+	{"SORT (SUBJECT)", "SORT (SUBJECT) UTF-8 ALL"},
+	{"SORT (FROM)", "SORT (FROM) UTF-8 ALL"},
+	{"THREAD REFERENCES", "THREAD REFERENCES UTF-8 ALL"},
+}
+
+// sortRepeats is how many times each command runs after the first.
+const sortRepeats = 5
+
+// sortResult is one command's figures on one server.
+type sortResult struct {
+	FirstMs    float64   `json:"first_ms"`  // the first run, caches cold
+	MedianMs   float64   `json:"median_ms"` // median of the runs after
+	CPUMs      float64   `json:"median_server_cpu_ms"`
+	RunsMs     []float64 `json:"runs_ms"`
+	ReplyBytes int       `json:"reply_bytes"`
+}
+
+// runSort measures every sortCommands entry on the server at addr.
+func runSort(ctx context.Context, addr, user, pass string, pid int) (map[string]sortResult, error) {
+	out := map[string]sortResult{}
+	for _, sc := range sortCommands {
+		var r sortResult
+		var cpus []float64
+		for i := range 1 + sortRepeats {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			c, err := dialIMAP(ctx, addr, 10*time.Minute)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.loginSelect(user, pass); err != nil {
+				c.close()
+				return nil, fmt.Errorf("sort: %w", err)
+			}
+			cpu0, _ := procmem.CPU(pid)
+			t := time.Now()
+			n, err := c.run(sc.cmd, nil)
+			el := time.Since(t)
+			cpu1, _ := procmem.CPU(pid)
+			c.logout()
+			if err != nil {
+				return nil, fmt.Errorf("sort %s: %w", sc.name, err)
+			}
+			ms := float64(el.Microseconds()) / 1000
+			r.RunsMs = append(r.RunsMs, ms)
+			r.ReplyBytes = n
+			if i == 0 {
+				r.FirstMs = ms
+				continue
+			}
+			cpus = append(cpus, float64((cpu1-cpu0).Microseconds())/1000)
+		}
+		r.MedianMs = median(r.RunsMs[1:])
+		r.CPUMs = median(cpus)
+		out[sc.name] = r
+	}
+	return out, nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.SortFunc(s, cmp.Compare)
+	return s[len(s)/2]
+}
+
+// buildSortMailbox writes n thread-shaped messages into the INBOX of user
+// under every root: the files once, hard links for the other roots.
+func buildSortMailbox(roots []string, user string, n int) error {
+	pool := filepath.Join(filepath.Dir(roots[0]), "sortpool")
+	if err := os.MkdirAll(pool, 0o700); err != nil {
+		return fmt.Errorf("sort fixture: %w", err)
+	}
+	for _, r := range roots {
+		if err := makeMaildir(filepath.Join(r, user, "Maildir")); err != nil {
+			return err
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 2026))
+	g := threadGen{rng: rng}
+	for i := range n {
+		msg := g.next(i)
+		name := fmt.Sprintf("%d.S%dP1Q%d.bench,S=%d,W=%d", baseTime.Unix()+int64(i), i, i, len(msg), len(msg)+strings.Count(msg, "\n"))
+		src := filepath.Join(pool, name)
+		if err := os.WriteFile(src, []byte(msg), 0o600); err != nil {
+			return fmt.Errorf("sort fixture: %w", err)
+		}
+		for _, r := range roots {
+			if err := os.Link(src, filepath.Join(r, user, "Maildir", "cur", name+":2,"+flagsOf(i))); err != nil {
+				return fmt.Errorf("sort fixture: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// threadGen makes messages of which about 60 % answer one of the last 500
+// (References: the parent's plus its ID, In-Reply-To, "Re: " subject),
+// from 400 senders with display names, some with non-ASCII subjects.
+type threadGen struct {
+	rng  *rand.Rand
+	msgs []genMsg // the last ones, to answer
+}
+
+type genMsg struct{ id, subject, refs string }
+
+func (g *threadGen) next(i int) string {
+	w := func() string { return words[g.rng.IntN(len(words))] }
+	m := genMsg{id: fmt.Sprintf("<t%07d@bench.example>", i)}
+	var parent *genMsg
+	if len(g.msgs) > 0 && g.rng.IntN(10) < 6 {
+		parent = &g.msgs[g.rng.IntN(len(g.msgs))]
+		m.subject = "Re: " + strings.TrimPrefix(parent.subject, "Re: ")
+		m.refs = strings.TrimSpace(parent.refs + " " + parent.id)
+		if f := strings.Fields(m.refs); len(f) > 20 {
+			m.refs = strings.Join(f[len(f)-20:], " ")
+		}
+	} else {
+		m.subject = fmt.Sprintf("%s %s %s", w(), w(), w())
+		if g.rng.IntN(20) == 0 {
+			m.subject = "=?UTF-8?Q?=C3=89tat_des_lieux?= " + w()
+		}
+	}
+	g.msgs = append(g.msgs, m)
+	if len(g.msgs) > 500 {
+		g.msgs = g.msgs[1:]
+	}
+	s := g.rng.IntN(400)
+	date := baseTime.Add(time.Duration(i)*time.Minute + time.Duration(g.rng.IntN(3600))*time.Second)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <p%d@example.org>\n", s)
+	fmt.Fprintf(&b, "Message-ID: %s\n", m.id)
+	fmt.Fprintf(&b, "Date: %s\n", date.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: \"Person %d\" <p%d@example.org>\n", s, s)
+	fmt.Fprintf(&b, "To: \"Reader\" <reader@example.org>\n")
+	fmt.Fprintf(&b, "Subject: %s\n", m.subject)
+	if parent != nil {
+		fmt.Fprintf(&b, "In-Reply-To: %s\nReferences: %s\n", parent.id, m.refs)
+	}
+	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n")
+	for range 3 + g.rng.IntN(8) {
+		fmt.Fprintf(&b, "%s %s %s %s %s %s %s %s\n", w(), w(), w(), w(), w(), w(), w(), w())
+	}
+	return b.String()
+}

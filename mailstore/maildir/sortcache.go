@@ -1,0 +1,82 @@
+package maildir
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+var _ mailstore.SortCache = (*mailboxHandle)(nil)
+
+// sortRecordsChunk is how many records one read transaction returns, so
+// that a SORT over a large mailbox does not hold one transaction (and the
+// pages it pins) for its whole length, and notices cancellation.
+const sortRecordsChunk = 4096
+
+// seekGap is how far ahead a wanted UID may be for the cursor to step to
+// it rather than seek: stepping is cheaper for the dense sets SORT asks.
+const seekGap = 32
+
+// SortRecords calls fn with the kept record of each message of uids that
+// has one (mailstore.SortCache), walking the records with a cursor in UID
+// order.
+func (h *mailboxHandle) SortRecords(ctx context.Context, uids []uint32, fn func(i int, rec []byte)) error {
+	for from := 0; from < len(uids); from += sortRecordsChunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		to := min(from+sortRecordsChunk, len(uids))
+		err := h.view(func(m *mboxTx) error {
+			if m.sortRecs == nil {
+				return nil
+			}
+			c := m.sortRecs.Cursor()
+			k, v := c.Seek(u32(uids[from]))
+			for i := from; i < to && k != nil; i++ {
+				want := uids[i]
+				for k != nil && binary.BigEndian.Uint32(k) < want {
+					if want-binary.BigEndian.Uint32(k) > seekGap {
+						k, v = c.Seek(u32(want))
+					} else {
+						k, v = c.Next()
+					}
+				}
+				if k != nil && binary.BigEndian.Uint32(k) == want {
+					fn(i, v)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sort records of %s: %w", h.name, err)
+		}
+	}
+	return nil
+}
+
+// KeepSortRecords stores records by UID in one transaction, skipping
+// messages expunged since, so that no record outlives its message's
+// index entry by more than its envelope does (trimExpungeLog drops both).
+func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
+	err := h.update(func(m *mboxTx) error {
+		b, err := m.b.CreateBucketIfNotExists(bktSortRecs)
+		if err != nil {
+			return err
+		}
+		for uid, rec := range recs {
+			if m.msgs.Get(u32(uid)) == nil {
+				continue
+			}
+			if err := b.Put(u32(uid), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keep sort records of %s: %w", h.name, err)
+	}
+	return nil
+}
