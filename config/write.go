@@ -118,6 +118,15 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # otherwise (Dovecot's lmtp_save_to_detail_mailbox).
 # save_to_detail_mailbox = {{.LMTP.SaveToDetailMailbox}}
 
+[runtime]
+# Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the
+# runtime's own, which is none unless GOMEMLIMIT is set). Near it the runtime
+# collects garbage sooner and gives freed memory back to the OS: set it a
+# little above what the server needs (its sleepers plus the sessions awake
+# at the busiest time) to keep its resident memory near that. Below what the
+# server needs, it collects all the time and uses more CPU, never fails.
+# memory_limit = {{.Runtime.MemoryLimit}}
+
 [log]
 # "text" or "json".
 # format = {{q .Log.Format}}

@@ -18,7 +18,6 @@ type Metrics struct {
 	bytesOut    prometheus.Counter
 
 	hibernations  prometheus.Counter     // connections put to sleep
-	memReturns    prometheus.Counter     // heap returned to the OS after hibernations
 	wakes         *prometheus.CounterVec // by cause: client, mailbox
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
@@ -58,10 +57,6 @@ func NewMetrics() *Metrics {
 	m.hibernations = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernations_total",
 		Help: "IDLE connections hibernated.",
-	})
-	m.memReturns = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_memory_returns_total",
-		Help: "Times the heap freed by a wave of hibernations was collected and returned to the OS.",
 	})
 	m.wakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wakes_total",
@@ -109,7 +104,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.memReturns, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
 		m.interrupted}
 }
 
@@ -159,12 +154,6 @@ func (m *Metrics) hibernated(blobLen int) {
 	if m != nil {
 		m.hibernations.Inc()
 		m.blobBytes.Observe(float64(blobLen))
-	}
-}
-
-func (m *Metrics) memoryReturned() {
-	if m != nil {
-		m.memReturns.Inc()
 	}
 }
 

@@ -91,6 +91,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return withCode(exitUsage, flagErr)
 	}
 	log := newLogger(cfg.Log, stderr)
+	applyRuntime(cfg.Runtime, log)
 
 	demoPW, err := firstStart(cfg, l)
 	if err != nil {
