@@ -24,6 +24,7 @@ type Metrics struct {
 	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
+	diskFulls     prometheus.Counter     // commands refused for a full disk
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -87,6 +88,10 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{interruptClient, interruptShutdown} {
 		m.interrupted.WithLabelValues(r)
 	}
+	m.diskFulls = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "disk_full_total",
+		Help: "Commands answered NO [OVERQUOTA] because the disk or the file system's quota was full (ENOSPC, EDQUOT).",
+	})
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
@@ -105,7 +110,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
 		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
-		m.interrupted}
+		m.interrupted, m.diskFulls}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.
@@ -192,5 +197,11 @@ const (
 func (m *Metrics) commandInterrupted(reason string) {
 	if m != nil {
 		m.interrupted.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) diskFull() {
+	if m != nil {
+		m.diskFulls.Inc()
 	}
 }

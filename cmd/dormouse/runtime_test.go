@@ -3,8 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 )
 
@@ -25,15 +23,7 @@ func TestMemoryLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := startDaemon(t, data)
-			m := regexp.MustCompile(`(?m)^go_gc_gomemlimit_bytes (\S+)$`).FindStringSubmatch(scrape(t, d.metric))
-			if m == nil {
-				t.Fatal("no go_gc_gomemlimit_bytes in /metrics")
-			}
-			got, err := strconv.ParseFloat(m[1], 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
+			if got := metricValue(t, d.metric, "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Errorf("go_gc_gomemlimit_bytes = %g, want %g", got, tc.want)
 			}
 		})
