@@ -28,15 +28,16 @@ type Config struct {
 	// Its default, ".", is the folder of the configuration file: the file
 	// written on first start lives in the data folder, so a file that leaves
 	// data_dir out names the folder it is in, wherever the server is started.
-	DataDir string `toml:"data_dir"`
-	Listen  Listen `toml:"listen"`
-	TLS     TLS    `toml:"tls"`
-	Auth    Auth   `toml:"auth"`
-	IMAP    IMAP   `toml:"imap"`
-	Limits  Limits `toml:"limits"`
-	Log     Log    `toml:"log"`
-	LMTP    LMTP   `toml:"lmtp"`
-	Quota   Quota  `toml:"quota"`
+	DataDir string  `toml:"data_dir"`
+	Listen  Listen  `toml:"listen"`
+	TLS     TLS     `toml:"tls"`
+	Auth    Auth    `toml:"auth"`
+	IMAP    IMAP    `toml:"imap"`
+	Limits  Limits  `toml:"limits"`
+	Log     Log     `toml:"log"`
+	LMTP    LMTP    `toml:"lmtp"`
+	Quota   Quota   `toml:"quota"`
+	Runtime Runtime `toml:"runtime"`
 }
 
 // Quota holds the quota limits (RFC 9208 QUOTA, enforced on APPEND, COPY
@@ -50,6 +51,16 @@ type Quota struct {
 	// Admins names, separated by spaces, the users who may set quota
 	// limits with SETQUOTA.
 	Admins string `toml:"admins"`
+}
+
+// Runtime holds settings of the Go runtime the server runs on.
+type Runtime struct {
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (debug.SetMemoryLimit, as GOMEMLIMIT): near it the runtime collects
+	// sooner and returns freed memory to the OS, so the heap that sessions
+	// left when they hibernated does not stay resident until the next
+	// forced collection. 0 leaves the runtime's own (GOMEMLIMIT, or none).
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
@@ -275,6 +286,9 @@ func (c Config) check() error {
 	}
 	if c.Limits.LoginFailureRefill < Duration(time.Second) {
 		return fmt.Errorf("limits.login_failure_refill = %s: must be at least 1s", c.Limits.LoginFailureRefill)
+	}
+	if c.Runtime.MemoryLimit < 0 {
+		return fmt.Errorf("runtime.memory_limit = %d: must be 0 (the runtime's own) or a size in bytes", c.Runtime.MemoryLimit)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")

@@ -62,6 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"cert without key", "[tls]\ncert = \"a.pem\"\n", `tls.cert and tls.key`},
 		{"tiny max_line", "[limits]\nmax_line = 10\n", `limits.max_line`},
 		{"negative preauth limit", "[limits]\nmax_preauth_per_addr = -1\n", `limits.max_preauth_per_addr = -1`},
+		{"negative memory limit", "[runtime]\nmemory_limit = -1\n", `runtime.memory_limit = -1`},
 		{"negative user failures", "[limits]\nlogin_failures_per_user = -5\n", `limits.login_failures_per_user`},
 		{"zero command timeout", "[limits]\ncommand_timeout = \"0s\"\n", `limits.command_timeout`},
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
@@ -106,8 +107,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 37 {
-		t.Errorf("%d settings in the commented file, want 37", n)
+	if n != 38 {
+		t.Errorf("%d settings in the commented file, want 38", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

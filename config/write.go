@@ -137,6 +137,15 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # own quota root "" and other users' "user/NAME"); "" = nobody.
 # admins = {{q .Quota.Admins}}
 
+[runtime]
+# Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the
+# runtime's own, which is none unless GOMEMLIMIT is set). Near it the runtime
+# collects garbage sooner and gives freed memory back to the OS: set it a
+# little above what the server needs (its sleepers plus the sessions awake
+# at the busiest time) to keep its resident memory near that. Below what the
+# server needs, it collects all the time and uses more CPU, never fails.
+# memory_limit = {{.Runtime.MemoryLimit}}
+
 [log]
 # "text" or "json".
 # format = {{q .Log.Format}}

@@ -394,6 +394,7 @@ func (c *conn) commandError(ce *imapwire.CommandError) {
 		// A spooled literal did not fit on the disk: the words of
 		// storeError for the same failure.
 		code, msg = "OVERQUOTA", "No space left"
+		c.srv.cfg.Metrics.diskFull()
 	}
 	c.w.Raw(tag).SP().Raw(typ).SP()
 	if code != "" {
@@ -560,6 +561,9 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 		var re *respError
 		if !errors.As(storeError(err), &re) {
 			re = &respError{code: "SERVERBUG", text: "Internal error", err: err}
+		}
+		if mailstore.IsNoSpace(err) {
+			c.srv.cfg.Metrics.diskFull()
 		}
 		result = "no"
 		typ := "NO"

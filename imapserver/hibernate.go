@@ -43,10 +43,7 @@ type hibernator struct {
 	between map[hibernate.Token]time.Time
 	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
 	// Table keeps only the descriptor under it.
-	tls map[hibernate.Token]*tls.Conn
-	// memory gives the heap of sessions that went to sleep back to the
-	// OS once a wave of hibernations is over.
-	memory *memoryReturner
+	tls    map[hibernate.Token]*tls.Conn
 	closed bool
 
 	stop chan struct{}
@@ -72,7 +69,6 @@ func newHibernator(s *Server) (*hibernator, error) {
 		busy:        make(map[hibernate.Token]bool),
 		between:     make(map[hibernate.Token]time.Time),
 		tls:         make(map[hibernate.Token]*tls.Conn),
-		memory:      newMemoryReturner(),
 		stop:        make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
@@ -194,7 +190,6 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
-	h.memory.noteSleep(now)
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
 	m.hibernated(len(blob))
@@ -395,12 +390,7 @@ func (h *hibernator) keepalives() {
 				s.close()
 			}
 			h.autologout(now)
-			returnMemory := h.memory.due(now)
 			h.mu.Unlock()
-			if returnMemory {
-				h.memory.returnMemory()
-				h.srv.cfg.Metrics.memoryReturned()
-			}
 		}
 	}
 }

@@ -18,13 +18,13 @@ type Metrics struct {
 	bytesOut    prometheus.Counter
 
 	hibernations  prometheus.Counter     // connections put to sleep
-	memReturns    prometheus.Counter     // heap returned to the OS after hibernations
 	wakes         *prometheus.CounterVec // by cause: client, mailbox
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
 	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
+	diskFulls     prometheus.Counter     // commands refused for a full disk
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -59,10 +59,6 @@ func NewMetrics() *Metrics {
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernations_total",
 		Help: "IDLE connections hibernated.",
 	})
-	m.memReturns = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_memory_returns_total",
-		Help: "Times the heap freed by a wave of hibernations was collected and returned to the OS.",
-	})
 	m.wakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wakes_total",
 		Help: "Hibernated connections fully woken (session restored), by cause (client, mailbox).",
@@ -92,6 +88,10 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{interruptClient, interruptShutdown} {
 		m.interrupted.WithLabelValues(r)
 	}
+	m.diskFulls = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "disk_full_total",
+		Help: "Commands answered NO [OVERQUOTA] because the disk or the file system's quota was full (ENOSPC, EDQUOT).",
+	})
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
@@ -109,8 +109,8 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.memReturns, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
-		m.interrupted}
+		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
+		m.interrupted, m.diskFulls}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.
@@ -162,12 +162,6 @@ func (m *Metrics) hibernated(blobLen int) {
 	}
 }
 
-func (m *Metrics) memoryReturned() {
-	if m != nil {
-		m.memReturns.Inc()
-	}
-}
-
 func (m *Metrics) woke(cause string) {
 	if m != nil {
 		m.wakes.WithLabelValues(cause).Inc()
@@ -203,5 +197,11 @@ const (
 func (m *Metrics) commandInterrupted(reason string) {
 	if m != nil {
 		m.interrupted.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) diskFull() {
+	if m != nil {
+		m.diskFulls.Inc()
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -381,7 +380,8 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			// Permanent: the same bytes would fail on every retry.
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message has a line over 64 KiB"}
 		}
-		if errors.Is(err, syscall.ENOSPC) {
+		if mailstore.IsNoSpace(err) {
+			ss.s.cfg.Metrics.diskFull()
 			// The spool's disk is full: say so (RFC 3463 4.3.1), so that
 			// the MTA's log names the cause; it retries either way.
 			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
@@ -393,6 +393,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		os.Remove(spool.Name())
 	}()
 	ss.s.cfg.Metrics.received(size)
+	received := time.Now()
 	// The deliveries own the recipients' INBOXes from here: a Logout
 	// meanwhile (the server closing) must not close one under an Append.
 	ss.mu.Lock()
@@ -416,12 +417,16 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if err != nil {
 			ss.s.log.Error("delivery failed", "user", rc.user, "rcpt", rc.addr, "err", err)
 			se := storeError(err)
+			if mailstore.IsNoSpace(err) {
+				ss.s.cfg.Metrics.diskFull()
+			}
 			ss.s.cfg.Metrics.delivered(se)
 			done[target] = se
 			status.SetStatus(rc.addr, se)
 			continue
 		}
 		ss.s.log.Info("delivered", "user", rc.user, "mailbox", mailbox, "uid", uid, "size", size, "dur", time.Since(start))
+		ss.s.cfg.Metrics.stored(received)
 		ss.s.cfg.Metrics.delivered(nil)
 		done[target] = nil
 		status.SetStatus(rc.addr, nil)
@@ -515,6 +520,10 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	rejected   prometheus.Counter
 	bytes      prometheus.Counter
+	// latency is the time from the end of DATA to a recipient's copy
+	// stored (fsynced, its UID recorded), per copy stored.
+	latency   prometheus.Histogram
+	diskFulls prometheus.Counter
 }
 
 // NewMetrics makes the counters; register them with Collectors.
@@ -533,6 +542,15 @@ func NewMetrics() *Metrics {
 			Help: "Bytes of message data received.",
 		}),
 	}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Subsystem: "lmtp", Name: "delivery_seconds",
+		Help:    "Time from the end of DATA to one recipient's copy stored (fsynced, UID recorded), per copy stored; later recipients of a transaction include the earlier ones' time.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms to ~16 s
+	})
+	m.diskFulls = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "lmtp", Name: "disk_full_total",
+		Help: "Messages or copies answered 452 because the disk or the file system's quota was full (ENOSPC, EDQUOT), in the spool or a mailbox.",
+	})
 	// Every result is exported from the start, so that a rate() over it
 	// works before the first failure.
 	for _, r := range []string{"ok", "tempfail", "permfail"} {
@@ -543,7 +561,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the collectors to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.deliveries, m.rejected, m.bytes}
+	return []prometheus.Collector{m.deliveries, m.rejected, m.bytes, m.latency, m.diskFulls}
 }
 
 func (m *Metrics) delivered(err *smtp.SMTPError) {
@@ -557,6 +575,18 @@ func (m *Metrics) delivered(err *smtp.SMTPError) {
 		m.deliveries.WithLabelValues("permfail").Inc()
 	default:
 		m.deliveries.WithLabelValues("tempfail").Inc()
+	}
+}
+
+func (m *Metrics) stored(since time.Time) {
+	if m != nil {
+		m.latency.Observe(time.Since(since).Seconds())
+	}
+}
+
+func (m *Metrics) diskFull() {
+	if m != nil {
+		m.diskFulls.Inc()
 	}
 }
 

@@ -24,6 +24,9 @@ type cyclesResult struct {
 	CyclesPerCore float64  `json:"cycles_per_second_per_core"`
 	Hibernations  *float64 `json:"hibernations,omitempty"` // server counter delta
 	RehibWaitMS   float64  `json:"rehibernate_wait_ms_mean"`
+	// After is the server -settle after the last round: what a burst of
+	// full wakes left resident.
+	After *snapshot `json:"after,omitempty"`
 }
 
 // cycles runs c.Cycles rounds; in each, every connection ends IDLE, runs

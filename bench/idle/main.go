@@ -12,7 +12,8 @@
 //	-deliveries N  wake latency: N deliveries one at a time, by rename into
 //	               new/ (-maildir-fmt) or LMTP (-lmtp), time until EXISTS
 //	-fanout        every connection on one user; time until the last has it
-//	-cycles N      server CPU per DONE/NOOP/IDLE + re-hibernation cycle
+//	-cycles N      server CPU per DONE/NOOP/IDLE + re-hibernation cycle, and
+//	               the server's memory -settle after the last round
 //
 // Every connection is closed at the end. See README.md for the figures and
 // run.sh for how they were made.
@@ -124,6 +125,10 @@ func run(ctx context.Context, c *config, args []string, log *slog.Logger, out io
 	}
 	if err == nil && c.Cycles > 0 {
 		cy := cycles(ctx, c, m, conns, log)
+		// What the wakes left, measured as the ramp's sleepers were.
+		sleepCtx(ctx, c.Settle)
+		after := m.snapshot(ctx)
+		cy.After = &after
 		r.Cycles = &cy
 	}
 	for _, ic := range conns {

@@ -77,6 +77,10 @@ func (r *results) printTable(w io.Writer) {
 			cy.Conns, cy.Rounds, cy.Cycles, cy.Errors, cy.FirstError, cy.Seconds)
 		fmt.Fprintf(w, "  server CPU %.2f s (idle rate %.4f CPU-s/s subtracted): %.1f µs per cycle, %.0f cycles/s per core; hibernations %s; mean wait to re-hibernate %.0f ms\n",
 			cy.CPUSeconds, cy.IdleCPUPerSec, cy.CPUPerCycleUS, cy.CyclesPerCore, perStr(cy.Hibernations, 0), cy.RehibWaitMS)
+		if a := cy.After; a != nil && a.Tree != nil {
+			fmt.Fprintf(w, "  -settle after the last round: Pss %s, Go heap in use %s, heap objects %s\n",
+				human(float64(a.Tree.PssKiB)*1024), human(val(a.Metrics.HeapInuse)), human(val(a.Metrics.HeapAlloc)))
+		}
 	}
 	fmt.Fprintf(w, "connections closed by the server: %d; untagged lines while idle: %d; %.1f s\n", r.ClosedByServer, r.UntaggedLines, r.Seconds)
 }

@@ -78,6 +78,21 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("LMTP on a full disk: %v, want 452 naming the storage", err)
 	}
 	t.Logf("LMTP on a full disk: %d %s", se.Code, se.Message)
+	// An operator sees each refusal counted, and the delivery before it
+	// timed.
+	for series, want := range map[string]float64{
+		"dormouse_imap_disk_full_total":               3,
+		"dormouse_lmtp_disk_full_total":               1,
+		"dormouse_lmtp_delivery_seconds_count":        1,
+		`dormouse_lmtp_deliveries_total{result="ok"}`: 1,
+	} {
+		if got := metricValue(t, d.metric, series); got != want {
+			t.Errorf("%s = %g, want %g", series, got, want)
+		}
+	}
+	if n := metricValue(t, d.metric, `dormouse_log_messages_total{level="error"}`); n < 1 {
+		t.Errorf("the failed delivery was not counted as a logged error (%g)", n)
+	}
 
 	// Nothing stored before changed, as this session and a fresh one see it.
 	c.MustOK("NOOP")

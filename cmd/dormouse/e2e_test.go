@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -481,6 +482,21 @@ func scrape(t *testing.T, addr string) string {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+// metricValue returns the value of one series (name and labels, as the
+// exposition writes them) in the daemon's /metrics at addr.
+func metricValue(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(scrape(t, addr))
+	if m == nil {
+		t.Fatalf("no %s in /metrics", series)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("%s: %v", series, err)
+	}
+	return v
 }
 
 func grepLines(s, substr string) string {

@@ -91,7 +91,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if flagErr != nil {
 		return withCode(exitUsage, flagErr)
 	}
-	log := newLogger(cfg.Log, stderr)
+	logs := newLogCounter(newLogger(cfg.Log, stderr).Handler())
+	log := slog.New(logs)
+	applyRuntime(cfg.Runtime, log)
 
 	demoPW, err := firstStart(cfg, l)
 	if err != nil {
@@ -101,7 +103,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		// Printed once, to stdout, never logged.
 		fmt.Fprintf(stdout, "Created user \"demo\" with password %s\n(change it with: dormouse user passwd --data %s demo)\n", demoPW, l.data)
 	}
-	return serve(cfg, l, log, *pprofFlag)
+	return serve(cfg, l, log, logs.counts, *pprofFlag)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -126,7 +128,8 @@ func plainPolicy(p config.Plaintext) imapserver.PlaintextAuth {
 }
 
 // serve runs the listeners until SIGTERM or SIGINT, then shuts down.
-func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
+// logCounts counts what log writes (logCounter), to be exported.
+func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.Collector, pprof bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// Caught from the start: SIGHUP's default action would kill the server.
@@ -193,6 +196,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, pprof bool) error {
 	reg.MustRegister(guardMetrics.Collectors()...)
 	reg.MustRegister(lmtpMetrics.Collectors()...)
 	reg.MustRegister(loginCacheCollectors(users)...)
+	reg.MustRegister(logCounts)
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,

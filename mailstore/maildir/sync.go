@@ -95,7 +95,8 @@ func (u *userState) announce(cs *changeSet, m *mboxTx, since uint64) *announceme
 	// commit: a goroutine started here waits in this P's next slot until
 	// this one blocks in the commit's fdatasync, or until another P has
 	// woken and stolen it, which on a busy 2-core VM took a few hundred
-	// microseconds (docs/benchmarks.md). They read nothing of this
+	// microseconds (docs/archive/benchmarks-notebook.md, "Wake latency:
+	// announcing before the moves and the fsyncs"). They read nothing of this
 	// user's index (a read would wait for the commit: view), and this
 	// goroutine waits in the global run queue, where any P that frees
 	// up takes it, so the commit is delayed by their CPU work at most.
