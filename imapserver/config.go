@@ -104,6 +104,11 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
+	// Slept, when set, is told of each connection that hibernated (when
+	// it did); it must return at once. cmd/dormouse gives it its memory
+	// policy (internal/memreturn), which returns the heap a wave of
+	// sleepers freed.
+	Slept func(time.Time)
 	// QuotaAdmins are the users who may set quota limits with SETQUOTA
 	// (RFC 9208 4.1.3), their own and other users' (quota.go); none
 	// means no one, and QUOTASET is not advertised.

@@ -193,6 +193,9 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
 	m.hibernated(len(blob))
+	if slept := h.srv.cfg.Slept; slept != nil {
+		slept(now)
+	}
 	return tok, nil
 }
 

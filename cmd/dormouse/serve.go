@@ -26,6 +26,7 @@ import (
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/memreturn"
 	"github.com/dormouse/dormouse/internal/spool"
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/dormouse/dormouse/lmtp"
@@ -197,6 +198,15 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	reg.MustRegister(lmtpMetrics.Collectors()...)
 	reg.MustRegister(loginCacheCollectors(users)...)
 	reg.MustRegister(logCounts)
+	// The heap of sessions that went to sleep goes back to the OS once
+	// their wave is over (internal/memreturn, with the figures that keep
+	// it; [runtime] memory_limit is the runtime's own means, beside it).
+	memory := memreturn.New()
+	memReturns := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_memory_returns_total",
+		Help: "Times the heap freed by a wave of hibernations was returned to the OS.",
+	})
+	reg.MustRegister(memReturns)
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,
@@ -232,6 +242,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		IdleKeepalive:  cfg.IMAP.IdleKeepalive.Std(),
 		Metrics:        imapMetrics,
 		GuardMetrics:   guardMetrics,
+		Slept:          memory.NoteSleep,
 		QuotaAdmins:    strings.Fields(cfg.Quota.Admins),
 	})
 	if err != nil {
@@ -331,9 +342,15 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		defer close(tidied)
 		tidyEvery(tidyCtx, l.spool, store, log)
 	}()
+	returning := make(chan struct{})
+	go func() {
+		defer close(returning)
+		memory.Run(tidyCtx, memReturns.Inc)
+	}()
 	defer func() {
 		stopTidy()
 		<-tidied
+		<-returning
 	}()
 
 	var serveErr error
