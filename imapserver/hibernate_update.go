@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapwire"
@@ -15,8 +16,10 @@ import (
 // changeSource is the mailbox a batch of sleepers waits on, opened on
 // first use and closed at the end of the batch: no index stays open for
 // a sleeping connection. ChangesSince answers are cached by MODSEQ, since
-// most sleepers of one mailbox were told the same one.
+// most sleepers of one mailbox were told the same one. The TLS sleepers
+// of a batch use it from goroutines of their own: mu guards it.
 type changeSource struct {
+	mu            sync.Mutex
 	store         mailstore.Store
 	user, mailbox string
 	u             mailstore.User
@@ -50,6 +53,8 @@ func (s *changeSource) open(ctx context.Context) (mailstore.Mailbox, error) {
 
 // changes returns ChangesSince(modseq), from the cache when asked before.
 func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Changes, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ch, ok := s.cache[modseq]; ok {
 		return ch, nil
 	}
@@ -70,6 +75,8 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 
 // uidValidity returns the mailbox's UIDVALIDITY, opening it.
 func (s *changeSource) uidValidity(ctx context.Context) (uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	mb, err := s.open(ctx)
 	if err != nil {
 		return 0, err
@@ -79,6 +86,8 @@ func (s *changeSource) uidValidity(ctx context.Context) (uint32, error) {
 
 // claimRecent claims \Recent for a sleeper, as its view's Refresh would.
 func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	mb, err := s.open(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -91,9 +100,15 @@ func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to u
 }
 
 // forget drops the cached answers, after a newer change.
-func (s *changeSource) forget() { clear(s.cache) }
+func (s *changeSource) forget() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
 
 func (s *changeSource) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.mb != nil {
 		s.mb.Close()
 		s.u.Close()
