@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -38,9 +37,9 @@ type hibernator struct {
 	// sleeping user.
 	watches []func()
 	unwatch func() // ends the watch on every user
-	// earlyPasses holds, per subscription, the passes of early events
-	// still telling its sleepers (storeEvent).
-	earlyPasses map[hibernate.SubID][]chan struct{}
+	// unwatchEarly ends the watch on early announcements
+	// (hibernate_early.go); a no-op when the store makes none.
+	unwatchEarly func()
 	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
 	// Table keeps only the descriptor under it.
 	tls map[hibernate.Token]*tls.Conn
@@ -70,7 +69,6 @@ func newHibernator(s *Server) (*hibernator, error) {
 	h := &hibernator{
 		srv:           s,
 		states:        make(map[hibernate.Token]sleeperState),
-		earlyPasses:   make(map[hibernate.SubID][]chan struct{}),
 		tls:           make(map[hibernate.Token]*tls.Conn),
 		memory:        newMemoryReturner(),
 		stop:          make(chan struct{}),
@@ -87,6 +85,10 @@ func newHibernator(s *Server) (*hibernator, error) {
 	}
 	h.poller = p
 	h.unwatch = s.cfg.Store.Watch("", "", h.storeEvent)
+	h.unwatchEarly = func() {}
+	if ea, ok := s.cfg.Store.(mailstore.EarlyAnnouncer); ok {
+		h.unwatchEarly = ea.WatchEarly(h.earlyAdded)
+	}
 	go h.keepalives()
 	return h, nil
 }
@@ -122,36 +124,13 @@ func (h *hibernator) storeEvent(ev mailstore.Event) {
 	if ev.OldName != "" {
 		old, okOld = h.table.Subscriptions().Lookup(ev.User, mailstore.CanonicalName(ev.OldName))
 	}
-	var pass chan struct{}
-	if ok && ev.Early != nil {
-		// The committed event follows soon; it waits for this pass
-		// (mailboxChanged), which leaves most sleepers current.
-		pass = make(chan struct{})
-		h.earlyPasses[id] = append(h.earlyPasses[id], pass)
-	}
 	h.mu.Unlock()
-	if pass != nil {
-		go func() {
-			defer h.endEarlyPass(id, pass)
-			h.mailboxChanged(id, false, ev)
-		}()
-	} else if ok {
+	if ok {
 		go h.mailboxChanged(id, full, ev)
 	}
 	if okOld && (!ok || old != id) {
 		go h.mailboxChanged(old, full, ev)
 	}
-}
-
-// endEarlyPass marks the pass of an early event over.
-func (h *hibernator) endEarlyPass(id hibernate.SubID, pass chan struct{}) {
-	h.mu.Lock()
-	h.earlyPasses[id] = slices.DeleteFunc(h.earlyPasses[id], func(c chan struct{}) bool { return c == pass })
-	if len(h.earlyPasses[id]) == 0 {
-		delete(h.earlyPasses, id)
-	}
-	h.mu.Unlock()
-	close(pass)
 }
 
 // unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
@@ -336,19 +315,9 @@ func (h *hibernator) clientReady(token uint64) {
 // mailboxChanged applies a change of a mailbox to all its sleepers: each
 // is sent the untagged updates in place and stays asleep (serve), or,
 // with full or when that cannot be done exactly, is woken. The mailbox
-// is opened once for all of them; for an early event (ev.Early) it is not
-// opened at all: the event tells what changed.
+// is opened once for all of them.
 func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.Event) {
 	h.mu.Lock()
-	if ev.Early == nil {
-		// Let the early passes in flight finish first: the sleepers
-		// they told are then skipped below instead of served twice.
-		for passes := h.earlyPasses[id]; len(passes) > 0; passes = h.earlyPasses[id] {
-			h.mu.Unlock()
-			<-passes[0]
-			h.mu.Lock()
-		}
-	}
 	if h.closed {
 		h.mu.Unlock()
 		return
@@ -359,10 +328,11 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	var tlsOwned []hibernate.Token
 	var blob []byte
 	for _, tok := range toks {
-		if !full && ev.Early == nil && ev.HighestModSeq > 0 {
-			// A sleeper that knows the change already (told by its
-			// early event) is left asleep: for 5,000 sleepers of one
-			// mailbox this is 5,000 disarms, serves and re-arms less.
+		if !full && ev.HighestModSeq > 0 {
+			// A sleeper that knows the change already (told by an
+			// early announcement, hibernate_early.go) is left asleep:
+			// for 5,000 sleepers of one mailbox this is 5,000
+			// disarms, serves and re-arms less.
 			var err error
 			if blob, err = h.table.AppendBlob(blob[:0], tok); err == nil {
 				if m, err := hibernate.HighestModSeqOf(blob); err == nil && m >= ev.HighestModSeq {
@@ -383,12 +353,8 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	if len(mine)+len(tlsOwned) == 0 {
 		return
 	}
-	var src changeReader = earlySource{ev}
-	if ev.Early == nil {
-		store := newChangeSource(h.srv.cfg.Store, user, mailbox)
-		defer store.close()
-		src = store
-	}
+	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
+	defer src.close()
 	// A TLS write may wait for its client (sleeperIOTimeout): each TLS
 	// sleeper is served on a goroutine of its own, so that clients that
 	// stopped reading cost their timeouts side by side, not in turn, and
@@ -492,6 +458,7 @@ func (h *hibernator) shutdown() {
 	close(h.stop)
 	h.mu.Unlock()
 	<-h.keepaliveDone
+	h.unwatchEarly()
 	h.unwatch()
 	// After Close no callback runs: every sleeper whose descriptor fired
 	// is owned now, and those still armed are ours.

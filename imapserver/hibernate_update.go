@@ -117,47 +117,13 @@ func (s *changeSource) close() {
 }
 
 // changeReader is what applyChanges asks of a sleeper's mailbox: the
-// store (changeSource) or an early event (earlySource).
+// store (changeSource) or an early announcement (earlySource).
 type changeReader interface {
 	uidValidity(ctx context.Context) (uint32, error)
 	changes(ctx context.Context, modseq uint64) (mailstore.Changes, error)
 	// claimRecent claims \Recent up to upTo, the UIDNEXT the sleeper
 	// learns (RecentClaimer).
 	claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
-}
-
-// errLater says that an early event does not follow on a sleeper's state:
-// the sleeper is told when the change comes again, committed.
-var errLater = errors.New("early event does not follow on this state")
-
-// earlySource answers applyChanges from an early MessagesAdded event,
-// without reading the mailbox, whose commit may still be on its way.
-type earlySource struct{ ev mailstore.Event }
-
-func (e earlySource) uidValidity(context.Context) (uint32, error) {
-	return e.ev.Early.UIDValidity, nil
-}
-
-// changes is ChangesSince(modseq) for a sleeper that knew the mailbox as
-// of the transaction's start: the new messages and nothing else.
-func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Changes, error) {
-	if modseq != e.ev.Early.Since {
-		return mailstore.Changes{}, errLater
-	}
-	ch := mailstore.Changes{
-		HighestModSeq: e.ev.HighestModSeq,
-		Changed:       make([]mailstore.Message, len(e.ev.UIDs)),
-		Keywords:      e.ev.Early.Keywords,
-	}
-	for i, uid := range e.ev.UIDs {
-		ch.Changed[i] = mailstore.Message{UID: uid, ModSeq: e.ev.HighestModSeq}
-	}
-	return ch, nil
-}
-
-func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
-	from, to = e.ev.Early.ClaimRecent(upTo)
-	return from, to, nil
 }
 
 // applyChanges computes what an active IDLE session in state st would

@@ -99,9 +99,6 @@ func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
 		notify:   make(chan struct{}, 1),
 	}
 	sel.cancelWatch = c.srv.cfg.Store.Watch(c.username, sel.name, func(ev mailstore.Event) {
-		if ev.Early != nil {
-			return // it comes again once committed, when a Refresh sees it
-		}
 		switch ev.Kind {
 		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
 			mailstore.MailboxDeleted, mailstore.MailboxRenamed:
