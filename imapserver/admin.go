@@ -122,28 +122,31 @@ func (h *hibernator) appendSessions(out []Session) []Session {
 	return out
 }
 
-// kick ends user's sleepers, as autologout does; those a goroutine is
-// serving (waking, or answering in place) are counted in waking.
+// kick ends user's sleepers, as autologout does; those with an owner
+// (waking, or answered in place) are counted in waking.
 func (h *hibernator) kick(user string) (kicked, waking int) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return 0, 0
 	}
+	var victims []closingSleeper
 	h.eachSleeper(func(tok hibernate.Token, info hibernate.Info, u, _ string) {
 		if u != user {
 			return
 		}
-		if _, busy := h.busy[tok]; busy || h.poller.Remove(info.FD) != nil {
+		s, ok := h.takeArmed(tok)
+		if !ok {
 			waking++
 			return
 		}
-		s := h.sleeperOf(tok, info)
-		h.remove(tok, info)
-		s.bye(byeKicked)
-		kicked++
+		victims = append(victims, closingSleeper{tok, s})
 	})
-	return kicked, waking
+	h.mu.Unlock()
+	for _, v := range victims {
+		h.end(v.tok, v.s, byeKicked)
+	}
+	return len(victims), waking
 }
 
 // peerName returns the address of the client on socket fd.

@@ -362,7 +362,7 @@ func (c *conn) readFailed(err error) {
 		c.bye("Server shutting down")
 	case errors.As(err, &ne) && ne.Timeout():
 		// RFC 9051 5.4: autologout after inactivity.
-		c.bye("Autologout; idle for too long")
+		c.bye(byeAutologout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		// The client is gone: nobody to say BYE to.
 	default:

@@ -16,6 +16,9 @@ const (
 	lineStillHere = "* OK Still here\r\n"
 	// idleDone follows the IDLE's tag when DONE ends it.
 	idleDone = " OK IDLE terminated\r\n"
+	// byeAutologout is the BYE text of a session idle past the idle
+	// timeout (RFC 9051 5.4), awake or asleep.
+	byeAutologout = "Autologout; idle for too long"
 )
 
 // appendIdleDone appends the tagged OK that ends the IDLE of tag.

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,13 +14,22 @@ import (
 // hibernator holds the server's hibernated connections (docs/design.md "The life
 // of a connection"): a Table of state blobs and descriptors, one
 // epoll Poller for all their sockets, one store watch per (user, mailbox)
-// through the Table's subscription hooks, and one keepalive ticker.
+// through the Table's subscription hooks, and one keepalive ticker. Each
+// sleeper is in one phase (sleeper_state.go), which says who may touch
+// it; nothing waits for a client while holding h.mu: writes, reads, BYEs
+// and TLS closes are done by a sleeper's owner after it let go of h.mu,
+// and a TLS one, which may wait for its client, on a goroutine of its
+// own.
 type hibernator struct {
 	srv    *Server
 	poller *hibernate.Poller
 
 	mu    sync.Mutex // guards everything below; the Table is not concurrent
 	table *hibernate.Table
+	// states holds the phase of every sleeper that is not simply
+	// idling (set), and of the sleepers that left the table to wake or
+	// to close.
+	states map[hibernate.Token]sleeperState
 	// watches holds, by subscription ID, the release of the store's disk
 	// watch on its mailbox. Its changes come through one store watch on
 	// every user (storeEvent), not a bus subscription per mailbox. IDs
@@ -29,25 +37,17 @@ type hibernator struct {
 	// sleeping user.
 	watches []func()
 	unwatch func() // ends the watch on every user
-	// earlyPasses holds, per subscription, the passes of early events
-	// still telling its sleepers (storeEvent).
-	earlyPasses map[hibernate.SubID][]chan struct{}
-	// busy holds the sleepers a goroutine serves in place (disarmed but
-	// still in the table, see serve); true when a mailbox change came
-	// meanwhile, which that goroutine then applies before re-arming.
-	busy map[hibernate.Token]bool
-	// between holds the sleepers whose IDLE a DONE ended (answered
-	// asleep) and that wait for their next command, since when: the
-	// idle timeout applies to them as to an active session between
-	// commands, and keepalives do not.
-	between map[hibernate.Token]time.Time
+	// unwatchEarly ends the watch on early announcements
+	// (hibernate_early.go); a no-op when the store makes none.
+	unwatchEarly func()
 	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
 	// Table keeps only the descriptor under it.
 	tls    map[hibernate.Token]*tls.Conn
 	closed bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup // the keepalive goroutine and wakes in flight
+	stop          chan struct{}
+	keepaliveDone chan struct{}  // closed when the keepalive goroutine ends
+	owners        sync.WaitGroup // sleepers with an owner (phase.hasOwner)
 }
 
 // Wake causes, a metric label of full wakes.
@@ -64,12 +64,11 @@ const (
 
 func newHibernator(s *Server) (*hibernator, error) {
 	h := &hibernator{
-		srv:         s,
-		earlyPasses: make(map[hibernate.SubID][]chan struct{}),
-		busy:        make(map[hibernate.Token]bool),
-		between:     make(map[hibernate.Token]time.Time),
-		tls:         make(map[hibernate.Token]*tls.Conn),
-		stop:        make(chan struct{}),
+		srv:           s,
+		states:        make(map[hibernate.Token]sleeperState),
+		tls:           make(map[hibernate.Token]*tls.Conn),
+		stop:          make(chan struct{}),
+		keepaliveDone: make(chan struct{}),
 	}
 	h.table = hibernate.NewTable(hibernate.TableConfig{
 		Keepalive:     s.cfg.IdleKeepalive,
@@ -82,7 +81,10 @@ func newHibernator(s *Server) (*hibernator, error) {
 	}
 	h.poller = p
 	h.unwatch = s.cfg.Store.Watch("", "", h.storeEvent)
-	h.wg.Add(1)
+	h.unwatchEarly = func() {}
+	if ea, ok := s.cfg.Store.(mailstore.EarlyAnnouncer); ok {
+		h.unwatchEarly = ea.WatchEarly(h.earlyAdded)
+	}
 	go h.keepalives()
 	return h, nil
 }
@@ -118,36 +120,13 @@ func (h *hibernator) storeEvent(ev mailstore.Event) {
 	if ev.OldName != "" {
 		old, okOld = h.table.Subscriptions().Lookup(ev.User, mailstore.CanonicalName(ev.OldName))
 	}
-	var pass chan struct{}
-	if ok && ev.Early != nil {
-		// The committed event follows soon; it waits for this pass
-		// (mailboxChanged), which leaves most sleepers current.
-		pass = make(chan struct{})
-		h.earlyPasses[id] = append(h.earlyPasses[id], pass)
-	}
 	h.mu.Unlock()
-	if pass != nil {
-		go func() {
-			defer h.endEarlyPass(id, pass)
-			h.mailboxChanged(id, false, ev)
-		}()
-	} else if ok {
+	if ok {
 		go h.mailboxChanged(id, full, ev)
 	}
 	if okOld && (!ok || old != id) {
 		go h.mailboxChanged(old, full, ev)
 	}
-}
-
-// endEarlyPass marks the pass of an early event over.
-func (h *hibernator) endEarlyPass(id hibernate.SubID, pass chan struct{}) {
-	h.mu.Lock()
-	h.earlyPasses[id] = slices.DeleteFunc(h.earlyPasses[id], func(c chan struct{}) bool { return c == pass })
-	if len(h.earlyPasses[id]) == 0 {
-		delete(h.earlyPasses, id)
-	}
-	h.mu.Unlock()
-	close(pass)
 }
 
 // unsubscribe runs inside Table.Remove (h.mu held) for the last sleeper.
@@ -159,8 +138,8 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 }
 
 // sleep hibernates a connection whose session was exported to st and
-// whose transport is s. On error s is closed: the connection is lost, as
-// after a failed write.
+// whose transport is s; it starts idling (sleeper_state.go). On error s
+// is closed: the connection is lost, as after a failed write.
 func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
@@ -168,31 +147,35 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		s.bye(byeShutdown)
 		return 0, errShutdown
 	}
 	now := time.Now()
 	tok, err := h.table.Insert(s.fd, st.User, mailstore.CanonicalName(st.Mailbox), blob, now)
+	if err == nil {
+		if s.tc != nil {
+			h.tls[tok] = s.tc
+		}
+		// Add after Insert: a byte already waiting fires at once, and
+		// the callback finds the entry.
+		if err = h.poller.Add(s.fd, uint64(tok)); err != nil {
+			h.table.Remove(tok)
+			delete(h.tls, tok)
+		}
+	}
 	if err != nil {
+		h.mu.Unlock()
 		s.close()
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
-	if s.tc != nil {
-		h.tls[tok] = s.tc
-	}
-	// Add after Insert: a byte already waiting fires at once, and the
-	// callback finds the entry.
-	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
-		h.table.Remove(tok)
-		delete(h.tls, tok)
-		s.close()
-		return 0, fmt.Errorf("hibernate: %w", err)
-	}
+	// Counted before the sleeper can be taken (h.mu), so the gauge
+	// never dips below zero.
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
 	m.hibernated(len(blob))
+	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
 	}
@@ -203,41 +186,51 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 // mailboxChanged does for all of a mailbox's), unless it woke already.
 func (h *hibernator) changedToken(tok hibernate.Token) {
 	h.mu.Lock()
-	own := !h.closed && h.acquire(tok)
+	own := h.acquire(tok, true)
 	h.mu.Unlock()
 	if own {
-		go h.serve(tok, false, nil)
+		go h.serve(tok, serveChange, nil)
 	}
 }
 
-// acquire makes the caller the owner of sleeper tok, to serve it in place
-// (h.mu held): the descriptor is disarmed and tok is marked busy; the
-// caller ends with finish or fullWake. False when tok is gone, or owned
-// already (then marked dirty, so that its owner applies the change), or
-// its descriptor fired (the poller's callback will own it, and finds it
-// dirty). h.wg counts an owner.
-func (h *hibernator) acquire(tok hibernate.Token) bool {
+// acquire makes the caller the owner of sleeper tok to serve it in place
+// (h.mu held): the descriptor is disarmed and the sleeper owned; the
+// caller ends with finish, drop or fullWake. False when tok is gone, has
+// an owner already, or its descriptor fired (the poller's callback will
+// own it). For a mailbox change (change set) the owner, present or on
+// its way, is told to apply it: ownedDirty or fired.
+func (h *hibernator) acquire(tok hibernate.Token, change bool) bool {
+	if h.closed {
+		return false
+	}
 	info, err := h.table.Lookup(tok)
 	if err != nil {
 		return false
 	}
-	if _, ok := h.busy[tok]; ok {
-		h.busy[tok] = true
+	switch h.phaseOf(tok) {
+	case owned:
+		if change {
+			h.set(tok, ownedDirty)
+		}
 		return false
+	case idling, between:
+		if h.poller.Remove(info.FD) != nil {
+			if change {
+				h.set(tok, fired)
+			}
+			return false
+		}
+		h.set(tok, owned)
+		return true
 	}
-	if h.poller.Remove(info.FD) != nil {
-		h.busy[tok] = true
-		return false
-	}
-	h.busy[tok] = false
-	h.wg.Add(1)
-	return true
+	return false
 }
 
 // take removes a sleeper from the table and returns its transport and
-// blob; whoever takes it owns the wake. The caller holds h.mu and has
-// disarmed (or seen fire) the descriptor in the poller.
-func (h *hibernator) take(tok hibernate.Token) (s sleeper, blob []byte, since time.Time, err error) {
+// blob; it goes on to phase to (waking or closing), whose owner is the
+// caller (h.mu held). An owned sleeper's descriptor is disarmed already;
+// an armed one's the caller has just removed from the poller.
+func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte, since time.Time, err error) {
 	info, err := h.table.Lookup(tok)
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
@@ -246,81 +239,98 @@ func (h *hibernator) take(tok hibernate.Token) (s sleeper, blob []byte, since ti
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
-	s = h.sleeperOf(tok, info)
-	h.remove(tok, info)
+	s = sleeper{fd: info.FD, tc: h.tls[tok]}
+	h.table.Remove(tok)
+	delete(h.tls, tok)
+	h.set(tok, to)
+	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 	return s, blob, info.Since, nil
 }
 
-// sleeperOf returns the transport of sleeper tok (h.mu held).
-func (h *hibernator) sleeperOf(tok hibernate.Token, info hibernate.Info) sleeper {
-	return sleeper{fd: info.FD, tc: h.tls[tok]}
+// takeArmed takes an armed sleeper out to close it (autologout, kick,
+// shutdown; h.mu held); false when it is not armed or its descriptor
+// fired, which leaves it to the wake under way.
+func (h *hibernator) takeArmed(tok hibernate.Token) (sleeper, bool) {
+	if p := h.phaseOf(tok); p != idling && p != between {
+		return sleeper{}, false
+	}
+	info, err := h.table.Lookup(tok)
+	if err != nil || h.poller.Remove(info.FD) != nil {
+		return sleeper{}, false
+	}
+	s, _, _, err := h.take(tok, closing)
+	return s, err == nil
 }
 
 // byeShutdown is what a sleeper is told when the server shuts down.
 const byeShutdown = "* BYE Server shutting down\r\n"
 
-// remove ends a sleep (h.mu held): the entry leaves the table and the
-// metrics count the time it slept.
-func (h *hibernator) remove(tok hibernate.Token, info hibernate.Info) {
-	h.table.Remove(tok)
-	delete(h.busy, tok)
-	delete(h.between, tok)
-	delete(h.tls, tok)
-	h.srv.cfg.Metrics.slept(time.Since(info.Since))
+// end says line (a BYE; none when empty) to a closing sleeper, closes
+// it and lets it go. It must not be called with h.mu held. A TLS
+// sleeper's BYE and close_notify may wait for a client that stopped
+// reading (sleeperIOTimeout, then tls.Conn.Close's own 5 s), so they run
+// on a goroutine of their own: a thousand such clients hold up nobody.
+func (h *hibernator) end(tok hibernate.Token, s sleeper, line string) {
+	if s.tc != nil && line != "" {
+		go h.endNow(tok, s, line)
+		return
+	}
+	h.endNow(tok, s, line)
+}
+
+func (h *hibernator) endNow(tok hibernate.Token, s sleeper, line string) {
+	if line != "" {
+		s.bye(line)
+	} else {
+		s.close()
+	}
+	h.mu.Lock()
+	h.set(tok, gone)
+	h.mu.Unlock()
 }
 
 // clientReady is the poller's callback: the client sent bytes (or closed).
 // The poller disarmed the descriptor, so no mailbox change can acquire
-// it; one that came meanwhile marked it dirty. It must not block: the
-// bytes are read on the owner's goroutine.
+// it; one that came meanwhile left it fired. It must not block: the
+// bytes are read on the owner's goroutine. At shutdown too the callback
+// owns the sleeper: the owner says BYE (finish).
 func (h *hibernator) clientReady(token uint64) {
 	tok := hibernate.Token(token)
 	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
 	if _, err := h.table.Lookup(tok); err != nil {
 		h.mu.Unlock()
-		return // taken by Shutdown
+		return // cannot happen: only an owner takes a fired sleeper
 	}
-	if _, owned := h.busy[tok]; !owned {
-		h.busy[tok] = false // owned now, no change pending yet
+	if h.phaseOf(tok) == fired {
+		h.set(tok, ownedDirty)
+	} else {
+		h.set(tok, owned)
 	}
-	h.wg.Add(1)
 	h.mu.Unlock()
-	go h.serve(tok, true, nil)
+	go h.serve(tok, serveClient, nil)
 }
 
 // mailboxChanged applies a change of a mailbox to all its sleepers: each
 // is sent the untagged updates in place and stays asleep (serve), or,
 // with full or when that cannot be done exactly, is woken. The mailbox
-// is opened once for all of them; for an early event (ev.Early) it is not
-// opened at all: the event tells what changed.
+// is opened once for all of them.
 func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.Event) {
 	h.mu.Lock()
-	if ev.Early == nil {
-		// Let the early passes in flight finish first: the sleepers
-		// they told are then skipped below instead of served twice.
-		for passes := h.earlyPasses[id]; len(passes) > 0; passes = h.earlyPasses[id] {
-			h.mu.Unlock()
-			<-passes[0]
-			h.mu.Lock()
-		}
-	}
 	if h.closed {
 		h.mu.Unlock()
 		return
 	}
 	user, mailbox := h.table.Subscriptions().Key(id)
 	toks := h.table.AppendWaiters(nil, id)
-	owned := toks[:0]
+	mine := toks[:0]
+	var tlsOwned []hibernate.Token
 	var blob []byte
 	for _, tok := range toks {
-		if !full && ev.Early == nil && ev.HighestModSeq > 0 {
-			// A sleeper that knows the change already (told by its
-			// early event) is left asleep: for 5,000 sleepers of one
-			// mailbox this is 5,000 disarms, serves and re-arms less.
+		if !full && ev.HighestModSeq > 0 {
+			// A sleeper that knows the change already (told by an
+			// early announcement, hibernate_early.go) is left asleep:
+			// for 5,000 sleepers of one mailbox this is 5,000
+			// disarms, serves and re-arms less.
 			var err error
 			if blob, err = h.table.AppendBlob(blob[:0], tok); err == nil {
 				if m, err := hibernate.HighestModSeqOf(blob); err == nil && m >= ev.HighestModSeq {
@@ -328,112 +338,109 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 				}
 			}
 		}
-		if h.acquire(tok) {
-			owned = append(owned, tok)
+		if !h.acquire(tok, true) {
+			continue
+		}
+		if h.tls[tok] != nil && !full {
+			tlsOwned = append(tlsOwned, tok)
+		} else {
+			mine = append(mine, tok)
 		}
 	}
 	h.mu.Unlock()
-	if len(owned) == 0 {
+	if len(mine)+len(tlsOwned) == 0 {
 		return
 	}
-	var src changeReader = earlySource{ev}
-	if ev.Early == nil {
-		store := newChangeSource(h.srv.cfg.Store, user, mailbox)
-		defer store.close()
-		src = store
+	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
+	defer src.close()
+	// A TLS write may wait for its client (sleeperIOTimeout): each TLS
+	// sleeper is served on a goroutine of its own, so that clients that
+	// stopped reading cost their timeouts side by side, not in turn, and
+	// hold up no other sleeper. A bare socket's write never waits.
+	var wg sync.WaitGroup
+	for _, tok := range tlsOwned {
+		wg.Go(func() { h.serve(tok, serveChange, src) })
 	}
-	for _, tok := range owned {
+	for _, tok := range mine {
 		if full {
 			h.fullWake(tok, wakeMailbox, nil, nil, nil)
 			continue
 		}
-		h.serve(tok, false, src)
+		h.serve(tok, serveChange, src)
 	}
+	wg.Wait() // before src closes
 }
 
 // keepalives sends lineStillHere to sleepers, from one ticker for all
 // (RFC 2177 3 asks servers to keep idle clients' NAT mappings alive).
 // Unlike an active IDLE's ticker, the interval counts from hibernation.
+// Under h.mu it only takes the sleepers whose keepalive is due (owned, so
+// that nothing else writes to them meanwhile) and those autologout ends;
+// the writes come after, by serve, a TLS one on a goroutine of its own.
 func (h *hibernator) keepalives() {
-	defer h.wg.Done()
+	defer close(h.keepaliveDone)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var due []hibernate.Token
-	line := []byte(lineStillHere)
+	var due, plain []hibernate.Token
+	var expired []closingSleeper
 	for {
 		select {
 		case <-h.stop:
 			return
 		case now := <-t.C:
+			plain, expired = plain[:0], expired[:0]
 			h.mu.Lock()
 			due = h.table.AppendDueKeepalives(due[:0], now)
 			for _, tok := range due {
-				info, err := h.table.Lookup(tok)
-				if err != nil {
+				// An owned sleeper's owner may be writing (the next
+				// interval sends it); one between commands is not in
+				// IDLE; a fired one is waking.
+				if h.phaseOf(tok) != idling || !h.acquire(tok, false) {
 					continue
 				}
-				if _, busy := h.busy[tok]; busy {
-					continue // its owner may be writing; the next tick sends it
+				if h.tls[tok] != nil {
+					go h.serve(tok, serveKeepalive, nil)
+				} else {
+					plain = append(plain, tok)
 				}
-				if _, ok := h.between[tok]; ok {
-					continue // not in IDLE
-				}
-				s := h.sleeperOf(tok, info)
-				n, werr := s.write(line)
-				h.srv.cfg.Metrics.wrote(n)
-				if werr == nil {
-					continue
-				}
-				// The client is gone or not reading: drop it, as an
-				// active IDLE does after a failed write.
-				if h.poller.Remove(info.FD) != nil {
-					continue // a wake is in flight; it will see the error
-				}
-				h.remove(tok, info)
-				s.close()
 			}
-			h.autologout(now)
+			expired = h.autologout(now, expired)
 			h.mu.Unlock()
+			for _, tok := range plain {
+				h.serve(tok, serveKeepalive, nil)
+			}
+			for _, c := range expired {
+				h.end(c.tok, c.s, "* BYE "+byeAutologout+"\r\n")
+			}
 		}
 	}
 }
 
-// setBetween notes whether sleeper tok is between commands (true) or in
-// IDLE (false).
-func (h *hibernator) setBetween(tok hibernate.Token, between bool) {
-	h.mu.Lock()
-	if between {
-		h.between[tok] = time.Now()
-	} else {
-		delete(h.between, tok)
-	}
-	h.mu.Unlock()
+// closingSleeper is a sleeper taken to be closed (phase closing).
+type closingSleeper struct {
+	tok hibernate.Token
+	s   sleeper
 }
 
-// autologout ends the sleepers that have waited for a command longer
-// than the idle timeout, as waitForCommand ends an active session (h.mu
-// held).
-func (h *hibernator) autologout(now time.Time) {
+// autologout takes the sleepers that have waited for a command longer
+// than the idle timeout, as waitForCommand ends an active session, and
+// appends them to dst for end (h.mu held).
+func (h *hibernator) autologout(now time.Time, dst []closingSleeper) []closingSleeper {
 	limit := h.srv.limits.IdleTimeout
-	for tok, since := range h.between {
-		if now.Sub(since) < limit {
+	for tok, st := range h.states {
+		if st.phase != between || now.Sub(st.since) < limit {
 			continue
 		}
-		if _, busy := h.busy[tok]; busy {
-			continue
+		if s, ok := h.takeArmed(tok); ok {
+			dst = append(dst, closingSleeper{tok, s})
 		}
-		info, err := h.table.Lookup(tok)
-		if err != nil || h.poller.Remove(info.FD) != nil {
-			continue // a wake is in flight; the woken session times out itself
-		}
-		s := h.sleeperOf(tok, info)
-		h.remove(tok, info)
-		s.bye("* BYE Autologout; idle for too long\r\n")
 	}
+	return dst
 }
 
-// shutdown says BYE to every sleeper and closes it, then waits for wakes
-// in flight (they see the server closing and say BYE themselves).
+// shutdown says BYE to every sleeper and closes it, then waits for the
+// sleepers with an owner (who see the server closing and say BYE
+// themselves, or whose woken session does).
 func (h *hibernator) shutdown() {
 	h.mu.Lock()
 	if h.closed {
@@ -443,29 +450,27 @@ func (h *hibernator) shutdown() {
 	h.closed = true
 	close(h.stop)
 	h.mu.Unlock()
+	<-h.keepaliveDone
+	h.unwatchEarly()
 	h.unwatch()
-	// After Close no callback runs; descriptors still armed are ours,
-	// those being served belong to their owners.
+	// After Close no callback runs: every sleeper whose descriptor fired
+	// is owned now, and those still armed are ours.
 	h.poller.Close()
 	h.mu.Lock()
-	var due []hibernate.Token
-	// Every sleeper's keepalive is due within one interval: walking the
-	// wheel that far finds them all without a second index.
-	due = h.table.AppendDueKeepalives(due, time.Now().Add(2*h.srv.cfg.IdleKeepalive))
-	for _, tok := range due {
-		info, err := h.table.Lookup(tok)
-		if err != nil {
+	var all []closingSleeper
+	for _, tok := range h.table.AppendTokens(nil) {
+		if p := h.phaseOf(tok); p != idling && p != between {
 			continue
 		}
-		if _, busy := h.busy[tok]; busy {
-			continue // its owner sees h.closed and says BYE
+		if s, _, _, err := h.take(tok, closing); err == nil {
+			all = append(all, closingSleeper{tok, s})
 		}
-		s := h.sleeperOf(tok, info)
-		s.bye(byeShutdown)
-		h.remove(tok, info)
 	}
 	h.mu.Unlock()
-	h.wg.Wait()
+	for _, c := range all {
+		h.end(c.tok, c.s, byeShutdown)
+	}
+	h.owners.Wait()
 }
 
 // errHibernated ends a session goroutine whose connection now sleeps.

@@ -12,15 +12,24 @@ import (
 // full wake anyway, and the rest stays in the socket for it.
 const reidleRead = 512
 
-// serve answers a sleeper without waking it: the client's
-// DONE and new IDLE, together or apart (client set, see answerAsleep),
+// serveCause is why a sleeper's owner serves it.
+type serveCause uint8
+
+const (
+	serveChange    serveCause = iota // a change of its mailbox
+	serveClient                      // its client sent bytes (or closed)
+	serveKeepalive                   // its keepalive is due
+)
+
+// serve answers a sleeper without waking it: the client's DONE and new
+// IDLE, together or apart (serveClient, see answerAsleep), its keepalive,
 // and mailbox changes, which are sent as the untagged updates an active
-// IDLE would send, and held back between a DONE and the next IDLE. It runs on the
-// goroutine that owns tok (acquire, clientReady) and ends with the
-// sleeper re-armed, or handed to a full wake whenever the answer cannot
-// be given exactly in place. src, when set, is the mailbox source shared
-// by a mailboxChanged batch.
-func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
+// IDLE would send, and held back between a DONE and the next IDLE. It
+// runs on the goroutine that owns tok (acquire, clientReady) and ends
+// with the sleeper re-armed, or handed to a full wake whenever the
+// answer cannot be given exactly in place. src, when set, is the mailbox
+// source shared by a mailboxChanged batch.
+func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader) {
 	s, st, err := h.owned(tok)
 	if err != nil {
 		h.srv.log.Error("hibernated state", "err", err)
@@ -37,7 +46,17 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 	m := h.srv.cfg.Metrics
 	var blob []byte  // the new state, once something was sent
 	catchUp := false // an IDLE after a DONE answered asleep: send what was held back
-	if client {
+	switch why {
+	case serveKeepalive:
+		n, err := s.write([]byte(lineStillHere))
+		m.wrote(n)
+		if err != nil {
+			// The client is gone or not reading: drop it, as an
+			// active IDLE does after a failed write.
+			h.drop(tok, s)
+			return
+		}
+	case serveClient:
 		var buf [reidleRead]byte
 		n, rerr := s.read(buf[:])
 		switch {
@@ -73,11 +92,10 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 			} else {
 				catchUp = true
 			}
-			h.setBetween(tok, tag == "")
 			m.served(servedReidle)
 		}
 	}
-	for pending := !client || catchUp; ; pending = true {
+	for pending := why == serveChange || catchUp; ; pending = true {
 		// Between commands an active session holds changes back for
 		// the next command; so does a sleeper, until a new IDLE.
 		if pending && st.IdleTag != "" {
@@ -103,7 +121,7 @@ func (h *hibernator) serve(tok hibernate.Token, client bool, src changeReader) {
 				m.served(servedUpdate)
 			}
 		}
-		if !h.finish(tok, s, blob) {
+		if !h.finish(tok, s, blob, st.IdleTag == "") {
 			return
 		}
 		// Another change came meanwhile: the source's cached answers
@@ -125,7 +143,7 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	var blob []byte
 	var s sleeper
 	if err == nil {
-		s = h.sleeperOf(tok, info)
+		s = sleeper{fd: info.FD, tc: h.tls[tok]}
 		blob, err = h.table.AppendBlob(nil, tok)
 	}
 	h.mu.Unlock()
@@ -154,76 +172,73 @@ func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibern
 		return true
 	}
 	if s.tc != nil {
-		h.drop(tok)
+		h.drop(tok, s)
 		return false
 	}
 	h.fullWake(tok, cause, nil, out[n:], st)
 	return false
 }
 
-// drop ends an owned sleeper's connection; the owner's h.wg count ends
-// with it.
-func (h *hibernator) drop(tok hibernate.Token) {
+// drop ends the connection of an owned sleeper, s, after a failed write.
+func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 	h.mu.Lock()
-	s, _, _, err := h.take(tok)
+	_, _, _, err := h.take(tok, closing)
 	h.mu.Unlock()
 	if err == nil {
-		s.close()
+		h.end(tok, s, "")
 	}
-	h.wg.Done()
 }
 
 // finish ends one round of serve: it stores blob (when not nil) as the
-// sleeper's state and re-arms its descriptor, unless a mailbox change
-// came meanwhile (true: the caller applies it and calls finish again).
-// At shutdown it says BYE and closes the connection instead.
-func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte) bool {
+// sleeper's state and re-arms its descriptor, idling or between
+// commands, unless a mailbox change came meanwhile (true: the caller
+// applies it and calls finish again). At shutdown it says BYE and closes
+// the connection instead.
+func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, betweenCommands bool) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	info, err := h.table.Lookup(tok)
-	if err != nil {
-		// Cannot happen: only the owner removes an owned sleeper.
-		h.wg.Done()
-		return false
-	}
 	if blob != nil {
 		if err := h.table.SetBlob(tok, blob); err != nil {
 			h.srv.log.Error("hibernate", "err", err)
 		}
 	}
-	if h.closed {
-		s.bye(byeShutdown)
-		h.remove(tok, info)
-		h.wg.Done()
-		return false
-	}
-	if h.busy[tok] {
-		h.busy[tok] = false
+	line := byeShutdown
+	switch {
+	case h.closed:
+	case h.phaseOf(tok) == ownedDirty:
+		h.set(tok, owned)
+		h.mu.Unlock()
 		return true
-	}
-	delete(h.busy, tok)
-	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
+	case h.poller.Add(s.fd, uint64(tok)) != nil:
 		// Only a closed poller fails here, at shutdown; the client
 		// cannot be heard any more.
-		s.close()
-		h.remove(tok, info)
+		line = ""
+	case betweenCommands:
+		h.set(tok, between)
+		h.mu.Unlock()
+		return false
+	default:
+		h.set(tok, idling)
+		h.mu.Unlock()
+		return false
 	}
-	h.wg.Done()
+	_, _, _, err := h.take(tok, closing)
+	h.mu.Unlock()
+	if err == nil {
+		h.end(tok, s, line)
+	}
 	return false
 }
 
 // fullWake hands an owned sleeper to a full wake (wake.go): in is input
 // already read from the client, out output still owed to it, and st,
-// when set, replaces the stored state. The owner's h.wg count passes to
-// the wake.
+// when set, replaces the stored state. The wake owns the sleeper now.
 func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
-	s, blob, since, err := h.take(tok)
+	s, blob, since, err := h.take(tok, waking)
 	h.mu.Unlock()
 	if err != nil {
 		hold()
-		h.wg.Done()
 		return
 	}
 	if st != nil {
@@ -231,7 +246,7 @@ func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte,
 			blob = b
 		}
 	}
-	go h.wake(s, blob, since, cause, in, out, hold)
+	go h.wake(tok, s, blob, since, cause, in, out, hold)
 }
 
 // holdWatch keeps the mailbox of sleeper tok watched until the returned

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapview"
@@ -17,8 +18,10 @@ import (
 // changeSource is the mailbox a batch of sleepers waits on, opened on
 // first use and closed at the end of the batch: no index stays open for
 // a sleeping connection. ChangesSince answers are cached by MODSEQ, since
-// most sleepers of one mailbox were told the same one.
+// most sleepers of one mailbox were told the same one. The TLS sleepers
+// of a batch use it from goroutines of their own: mu guards it.
 type changeSource struct {
+	mu            sync.Mutex
 	store         mailstore.Store
 	user, mailbox string
 	u             mailstore.User
@@ -52,6 +55,8 @@ func (s *changeSource) open(ctx context.Context) (mailstore.Mailbox, error) {
 
 // changes returns ChangesSince(modseq), from the cache when asked before.
 func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Changes, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ch, ok := s.cache[modseq]; ok {
 		return ch, nil
 	}
@@ -72,6 +77,8 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 
 // claimRecent claims \Recent for a sleeper, as its view's refresh would.
 func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	mb, err := s.open(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -84,9 +91,15 @@ func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to u
 }
 
 // forget drops the cached answers, after a newer change.
-func (s *changeSource) forget() { clear(s.cache) }
+func (s *changeSource) forget() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
 
 func (s *changeSource) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.mb != nil {
 		s.mb.Close()
 		s.u.Close()
@@ -95,44 +108,12 @@ func (s *changeSource) close() {
 }
 
 // changeReader is what applyChanges asks of a sleeper's mailbox: the
-// store (changeSource) or an early event (earlySource).
+// store (changeSource) or an early announcement (earlySource).
 type changeReader interface {
 	changes(ctx context.Context, modseq uint64) (mailstore.Changes, error)
 	// claimRecent claims \Recent up to upTo, the UIDNEXT the sleeper
 	// learns (RecentClaimer).
 	claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
-}
-
-// errLater says that an early event does not follow on a sleeper's state:
-// the sleeper is told when the change comes again, committed.
-var errLater = errors.New("early event does not follow on this state")
-
-// earlySource answers applyChanges from an early MessagesAdded event,
-// without reading the mailbox, whose commit may still be on its way.
-type earlySource struct{ ev mailstore.Event }
-
-// changes is ChangesSince(modseq) for a sleeper that knew the mailbox as
-// of the transaction's start: the new messages and nothing else.
-func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Changes, error) {
-	if modseq != e.ev.Early.Since {
-		return mailstore.Changes{}, errLater
-	}
-	ch := mailstore.Changes{
-		UIDValidity:   e.ev.Early.UIDValidity,
-		UIDNext:       e.ev.UIDNext,
-		HighestModSeq: e.ev.HighestModSeq,
-		Changed:       make([]mailstore.Message, len(e.ev.UIDs)),
-		Keywords:      e.ev.Early.Keywords,
-	}
-	for i, uid := range e.ev.UIDs {
-		ch.Changed[i] = mailstore.Message{UID: uid, ModSeq: e.ev.HighestModSeq}
-	}
-	return ch, nil
-}
-
-func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
-	from, to = e.ev.Early.ClaimRecent(upTo)
-	return from, to, nil
 }
 
 // applyChanges computes what an active IDLE session in state st would

@@ -120,9 +120,6 @@ func (c *conn) openWatched(name string) (*selected, error) {
 		notify: make(chan struct{}, 1),
 	}
 	sel.cancelWatch = c.srv.cfg.Store.Watch(c.username, sel.name, func(ev mailstore.Event) {
-		if ev.Early != nil {
-			return // it comes again once committed, when ChangesSince sees it
-		}
 		switch ev.Kind {
 		case mailstore.MessagesAdded, mailstore.FlagsChanged, mailstore.MessagesExpunged,
 			mailstore.MailboxDeleted, mailstore.MailboxRenamed:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
@@ -12,32 +13,25 @@ import (
 )
 
 // wake brings a hibernated connection back: the descriptor becomes a
-// net.Conn again (a TLS sleeper's tls.Conn is handed back as it is) and a new session goroutine restores the state and
-// resumes the IDLE. It runs on its own goroutine; h.wg counts it until
-// the connection is registered with the server (or refused). in is what
+// net.Conn again (a TLS sleeper's tls.Conn is handed back as it is) and
+// a new session goroutine restores the state and resumes the IDLE. It
+// runs on its own goroutine, the owner of sleeper tok (waking) until the
+// connection is registered with the server (or refused). in is what
 // the sleeper already read from the client, the start of the session's
 // input; out is what the sleeper owed the client when its socket was
 // full, written before anything else. release ends fullWake's hold on
 // the mailbox's watch, once the session has opened it (or failed to).
-func (h *hibernator) wake(s sleeper, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
+func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
 	var st hibernate.State
-	if err := st.UnmarshalBinary(blob); err != nil {
-		// Our own blob: this is a bug, and the session is lost.
-		h.srv.log.Error("wake", "err", err)
-		s.close()
-		release()
-		h.wg.Done()
-		return
-	}
-	nc, err := s.conn()
+	c, nc, err := h.restore(s, blob, &st)
+	h.mu.Lock()
+	h.set(tok, gone)
+	h.mu.Unlock()
 	if err != nil {
 		h.srv.log.Error("wake", "user", st.User, "err", err)
 		release()
-		h.wg.Done()
 		return
 	}
-	c := h.srv.wokenConn(nc)
-	h.wg.Done()
 	if c == nil {
 		release()
 		nc.SetWriteDeadline(time.Now().Add(sleeperIOTimeout))
@@ -58,6 +52,22 @@ func (h *hibernator) wake(s sleeper, blob []byte, since time.Time, cause string,
 		countingWriter{nc, h.srv.cfg.Metrics}.Write(out)
 	}
 	c.run(&st)
+}
+
+// restore decodes a sleeper's blob into st and hands its connection to a
+// new session, nil when the server is shutting down; on error the
+// connection is lost.
+func (h *hibernator) restore(s sleeper, blob []byte, st *hibernate.State) (*conn, net.Conn, error) {
+	if err := st.UnmarshalBinary(blob); err != nil {
+		// Our own blob: this is a bug, and the session is lost.
+		s.close()
+		return nil, nil, err
+	}
+	nc, err := s.conn()
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.srv.wokenConn(nc), nc, nil
 }
 
 // resume restores the session of st and resumes its IDLE, which replays

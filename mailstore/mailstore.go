@@ -307,22 +307,30 @@ type Event struct {
 	UIDs          []uint32
 	HighestModSeq uint64
 	UIDNext       uint32
-	// Early, when set, marks a MessagesAdded event sent before the
-	// transaction that gave the messages their UIDs has committed, so that
-	// a watcher that needs nothing but the event (a hibernated connection
-	// announcing EXISTS) does not wait for the commit's fsyncs. A read of
-	// the user's mail after the event waits for that commit, so no UID is
-	// read before it lasts. Watchers that read the mailbox to learn the
-	// details ignore early events: the same change comes again as a
-	// normal event once committed. (A callback that read the store would
-	// wait for the commit its publisher is about to make: it must hand
-	// the event to another goroutine, as callbacks must anyway.)
-	Early *EarlyAdd
 }
 
-// EarlyAdd is what an early MessagesAdded event tells beyond Event: with
-// it a watcher that knew the mailbox as of Since knows it as of the event.
+// EarlyAnnouncer is an optional capability of a Store: it announces the
+// messages a transaction adds before that transaction commits, so that
+// a watcher that needs nothing but the announcement (a hibernated
+// connection sending EXISTS) does not wait for the commit's fsyncs
+// (docs/design.md, "Early announcement"). The committed change comes
+// afterwards as an Event, as from any store; a watcher that reads the
+// mailbox to learn the details waits for that.
+type EarlyAnnouncer interface {
+	// WatchEarly calls fn with every early announcement, of every user,
+	// until cancel is called. fn runs on the announcing goroutine before
+	// its transaction commits, and the announcement is worth something
+	// only if fn tells the clients at once; so fn must be quick and must
+	// not block. It must not read the store: a read of the user's mail
+	// waits for that commit, which waits for fn.
+	WatchEarly(fn func(EarlyAdd)) (cancel func())
+}
+
+// EarlyAdd is an early announcement (EarlyAnnouncer): the MessagesAdded
+// event the transaction will publish once committed, and what a watcher
+// that knew the mailbox as of Since needs to know it as of the event.
 type EarlyAdd struct {
+	Event
 	UIDValidity uint32
 	// Since is the mailbox's HIGHESTMODSEQ before the transaction: the
 	// event's UIDs are the only changes after it.

@@ -61,6 +61,7 @@ type options struct {
 	implicit  bool
 	tls       bool
 	logger    *slog.Logger
+	sendBuf   int
 }
 
 // Option changes how Start sets up the server.
@@ -82,6 +83,14 @@ func WithStoreOptions(fn func(*maildir.Options)) Option {
 // plain listener, or implicit TLS with implicit set.
 func WithTLS(implicit bool) Option {
 	return func(o *options) { o.tls, o.implicit = true, implicit }
+}
+
+// WithSendBuffer sets SO_SNDBUF on the server's listening socket, which
+// the connections it accepts inherit: a client that stops reading then
+// fills the server's side after a few KB instead of the megabyte or so
+// the kernel's autotuning gives a loopback connection.
+func WithSendBuffer(bytes int) Option {
+	return func(o *options) { o.sendBuf = bytes }
 }
 
 // WithLogger sends the server's and store's logs to l. By default they go
@@ -166,7 +175,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("testserver: %v", err)
 	}
 	s.IMAP = srv
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	if o.sendBuf > 0 {
+		lc.Control = sendBufferControl(o.sendBuf)
+	}
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		store.Close()
 		t.Fatalf("testserver: listen: %v", err)

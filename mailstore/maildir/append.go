@@ -147,7 +147,7 @@ func (h *mailboxHandle) Append(ctx context.Context, r io.Reader, flags []string,
 
 // AppendMany stores messages all or none. Each file is written in tmp/
 // first (outside the index lock) and its fsync started; then one write
-// transaction gives them UIDs, announces them (an early event, see
+// transaction gives them UIDs, announces them (announce, see
 // below), waits for each file's fsync, renames the files into cur/,
 // fsyncs cur/ and commits their UIDs and the new UIDNEXT together. Only
 // then does it return.

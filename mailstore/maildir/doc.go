@@ -91,12 +91,13 @@
 //
 // Every change, from this process or from disk, is published on a
 // notify.Bus after its transaction committed, outside every lock. Events
-// are hints: watchers ask ChangesSince to learn the details. A transaction that
-// only adds messages also publishes them before its commit, as an early
-// event (mailstore.Event.Early) with what a watcher that knew the mailbox
-// just before needs to follow on; until the commit returns, every read
-// transaction of the user waits, so nobody reads a UID before it lasts.
-// The early event comes as soon as the UIDs are assigned: before the
+// are hints: watchers ask ChangesSince to learn the details. The Store is also a
+// mailstore.EarlyAnnouncer (early.go): a transaction that only adds
+// messages announces them to its early watchers before its commit, with
+// what a watcher that knew the mailbox just before needs to follow on;
+// until the commit returns, every read transaction of the user waits, so
+// nobody reads a UID before it lasts. The announcement comes as soon as
+// the UIDs are assigned: before the
 // moves of delivered files from new/ to cur/ and before an Append's
 // fsyncs, which all still come before the commit (finishMoves,
 // AppendMany).

@@ -43,6 +43,11 @@ const (
 	// opWatchEnded: the watch is gone (the folder was removed, or the
 	// watch was), and its descriptor no longer names it.
 	opWatchEnded
+	// opReadEnd: the events of one read of the kernel's queue end here
+	// (with fsnotify, which hands events over one by one: after each).
+	// Both halves of a rename come in one read, so a reader of events
+	// that waits for this mark has them both.
+	opReadEnd
 )
 
 // folderEvent is one change in a watched folder.
@@ -87,6 +92,10 @@ func (f *feed) errors() <-chan error { return f.errs }
 
 // send hands an event over; false when the watcher is closing.
 func (f *feed) send(ev folderEvent) bool { return handOver(f.evs, ev, f.quit) }
+
+// endRead marks the end of one read's events (opReadEnd); false when the
+// watcher is closing.
+func (f *feed) endRead() bool { return f.send(folderEvent{op: opReadEnd}) }
 
 // sendErr hands an error over; false when the watcher is closing.
 func (f *feed) sendErr(err error) bool { return handOver(f.errs, err, f.quit) }

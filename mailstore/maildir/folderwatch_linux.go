@@ -116,6 +116,9 @@ func (in *inotify) read() {
 				return
 			}
 		}
+		if !in.endRead() {
+			return
+		}
 	}
 }
 

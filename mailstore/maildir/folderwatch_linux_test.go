@@ -365,3 +365,60 @@ func TestWarmBound(t *testing.T) {
 		t.Fatalf("%d indexes open after a warm past the bound, want %d", n, maxLingering)
 	}
 }
+
+// TestInotifyReadEnd: the reader marks the end of each kernel read, and
+// both halves of a rename (moved out of new/, into cur/) come before
+// the mark, so the diskWatcher's drain applies them together.
+func TestInotifyReadEnd(t *testing.T) {
+	fw, err := newFolderWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.close()
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "new"), filepath.Join(dir, "cur")
+	wds := map[int32]string{}
+	for _, d := range []string{from, to} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		wd, err := fw.add(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wds[wd] = filepath.Base(d)
+	}
+	if err := os.WriteFile(filepath.Join(from, "m"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The creation's events, until the queue is quiet.
+	for quiet := false; !quiet; {
+		select {
+		case <-fw.events():
+		case <-time.After(200 * time.Millisecond):
+			quiet = true
+		}
+	}
+	var got []string
+	read := func() {
+		t.Helper()
+		for {
+			select {
+			case ev := <-fw.events():
+				if ev.op == opReadEnd {
+					return
+				}
+				got = append(got, wds[ev.wd]+"/"+ev.name)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no end of read after %v", got)
+			}
+		}
+	}
+	if err := os.Rename(filepath.Join(from, "m"), filepath.Join(to, "m:2,S")); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	if want := []string{"new/m", "cur/m:2,S"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("one read gave %q, want %q", got, want)
+	}
+}

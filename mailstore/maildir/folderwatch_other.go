@@ -83,7 +83,7 @@ func (f *fsnotifyWatcher) run() {
 			if !ok {
 				return
 			}
-			if fe, ok := f.translate(ev); ok && !f.send(fe) {
+			if fe, ok := f.translate(ev); ok && (!f.send(fe) || !f.endRead()) {
 				return
 			}
 		case err, ok := <-f.fw.Errors:

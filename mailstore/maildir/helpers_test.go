@@ -97,32 +97,48 @@ func uidsOf(msgs []mailstore.Message) []uint32 {
 
 // eventWaiter collects events from Watch without blocking the publisher.
 type eventWaiter struct {
-	ch chan mailstore.Event
+	ch chan heard
+}
+
+// heard is an event a test heard: a committed one, or an early
+// announcement (Early set; watchEventsAll).
+type heard struct {
+	mailstore.Event
+	Early *mailstore.EarlyAdd
 }
 
 func watchEvents(t testing.TB, s *Store, user, mailbox string) *eventWaiter {
 	return watchEventsAll(t, s, user, mailbox, false)
 }
 
-// watchEventsAll is watchEvents that also hears early events (Event.Early),
-// which sessions skip, as watchEvents does.
+// watchEventsAll is watchEvents that, with early, also hears the store's
+// early announcements (WatchEarly) of the mailbox, in one stream.
 func watchEventsAll(t testing.TB, s *Store, user, mailbox string, early bool) *eventWaiter {
-	w := &eventWaiter{ch: make(chan mailstore.Event, 1024)}
+	w := &eventWaiter{ch: make(chan heard, 1024)}
 	cancel := s.Watch(user, mailbox, func(ev mailstore.Event) {
-		if ev.Early != nil && !early {
-			return
-		}
 		select {
-		case w.ch <- ev:
+		case w.ch <- heard{Event: ev}:
 		default:
 		}
 	})
 	t.Cleanup(cancel)
+	if early {
+		cancel := s.WatchEarly(func(a mailstore.EarlyAdd) {
+			if a.User != user || (mailbox != "" && a.Mailbox != mailbox) {
+				return
+			}
+			select {
+			case w.ch <- heard{Event: a.Event, Early: &a}:
+			default:
+			}
+		})
+		t.Cleanup(cancel)
+	}
 	return w
 }
 
 // wait returns the first event of kind within d, or fails.
-func (w *eventWaiter) wait(t testing.TB, kind mailstore.EventKind, d time.Duration) mailstore.Event {
+func (w *eventWaiter) wait(t testing.TB, kind mailstore.EventKind, d time.Duration) heard {
 	t.Helper()
 	deadline := time.After(d)
 	for {

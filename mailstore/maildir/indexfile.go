@@ -119,12 +119,9 @@ func (u *userState) discardIfCorrupt() {
 }
 
 // view runs fn in a read transaction, like update. It first waits for a
-// commit whose change was published early (syncMailbox): whoever heard of
-// it reads it committed. (Writers need no wait: bbolt runs them after
-// that commit.)
+// commit whose change was announced early (waitAnnounced).
 func (u *userState) view(fn func(*bolt.Tx) error) (err error) {
-	u.early.RLock() // an empty critical section: only a wait
-	u.early.RUnlock()
+	u.waitAnnounced()
 	defer u.noteCorrupt(&err)
 	return u.db.View(fn)
 }

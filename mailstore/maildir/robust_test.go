@@ -431,7 +431,7 @@ func TestEarlyEvent(t *testing.T) {
 	}
 }
 
-// TestFailedAnnouncement: the UIDs and MODSEQs of an early event whose
+// TestFailedAnnouncement: the UIDs and MODSEQs of an announcement whose
 // transaction failed are never given out again, also after the index
 // closed and opened again.
 func TestFailedAnnouncement(t *testing.T) {
@@ -454,8 +454,11 @@ func TestFailedAnnouncement(t *testing.T) {
 	// failed.
 	fail := func(m mailstore.Mailbox, uidNext uint32, modSeq uint64) {
 		h := m.(*mailboxHandle)
-		h.u.early.Lock()
-		h.u.endAnnouncement(&announcement{id: h.id, uidNext: uidNext, modSeq: modSeq}, errors.New("disk failed"))
+		done := make(chan struct{})
+		h.u.annMu.Lock()
+		h.u.announced = done
+		h.u.annMu.Unlock()
+		h.u.endAnnouncement(&announcement{id: h.id, uidNext: uidNext, modSeq: modSeq, done: done}, errors.New("disk failed"))
 	}
 	uh, m := open()
 	mustAppend(t, m, msg("1"))
@@ -713,5 +716,57 @@ func TestDuplicateAndRestoredFiles(t *testing.T) {
 	v, _ = m.Snapshot(context.Background())
 	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2}) {
 		t.Fatalf("after restore %v", got)
+	}
+}
+
+// TestAnnouncementsInTurn: appends one after another, each announced to
+// an early watcher, each end their own announcement: the next one may
+// begin (its transaction) before the last has ended, and reads after
+// them all do not wait forever.
+func TestAnnouncementsInTurn(t *testing.T) {
+	s, _ := testStore(t, Options{NoSync: true})
+	var mu sync.Mutex
+	heard := 0
+	cancel := s.WatchEarly(func(mailstore.EarlyAdd) { mu.Lock(); heard++; mu.Unlock() })
+	defer cancel()
+	ctx := context.Background()
+	u := testUser(t, s, "ann")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("first"))
+	const writers, each = 4, 25
+	errs := make(chan error, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				_, err := m.Append(ctx, strings.NewReader(msg(fmt.Sprint(w, i))), nil, time.Time{})
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan mailstore.Status, 1)
+	go func() {
+		st, _ := u.Status(ctx, "INBOX")
+		done <- st
+	}()
+	select {
+	case st := <-done:
+		if st.Messages != 1+writers*each {
+			t.Fatalf("%d messages, want %d", st.Messages, 1+writers*each)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a read after the appends waits for an announcement that never ended")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if heard < writers*each {
+		t.Fatalf("heard %d announcements, want one per append, %d", heard, writers*each)
 	}
 }

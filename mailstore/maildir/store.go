@@ -74,6 +74,8 @@ type Store struct {
 	linger time.Duration
 
 	w *diskWatcher
+	// early holds the early watchers (early.go).
+	early earlyWatchers
 }
 
 // userState is one user's open index, shared by all the user's handles.
@@ -99,9 +101,11 @@ type userState struct {
 	// announcements whose transaction failed (endAnnouncement); claimMu
 	// guards it too.
 	spent map[uint64]announcement
-	// early is held for writing while a transaction whose change was
-	// published early commits (syncMailbox); readers wait for it (view).
-	early sync.RWMutex
+	// announced is closed when the transaction that announced its change
+	// early (announce) has committed or failed; nil while none is under
+	// way. Readers wait for it (waitAnnounced). annMu guards it.
+	annMu     sync.Mutex
+	announced chan struct{}
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 	// lists holds, per mailbox id, the message list of the last Snapshot

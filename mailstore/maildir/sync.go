@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -47,83 +46,6 @@ func (cs *changeSet) events(user string, m *mboxTx) []mailstore.Event {
 	mk(mailstore.MessagesAdded, cs.added)
 	mk(mailstore.FlagsChanged, cs.flagged)
 	return evs
-}
-
-// earlyEvent is the early MessagesAdded event of a transaction that only
-// added messages to m, whose HIGHESTMODSEQ was since before it; ok is
-// false for any other change, and for a mailbox whose state the
-// transaction created.
-func (cs *changeSet) earlyEvent(u *userState, m *mboxTx, since uint64) (ev mailstore.Event, ok bool) {
-	if len(cs.added) == 0 || len(cs.flagged) > 0 || len(cs.expunged) > 0 || m.fresh {
-		return mailstore.Event{}, false
-	}
-	id, first, next := m.id, m.meta.firstRecent, m.meta.uidNext
-	return mailstore.Event{
-		Kind: mailstore.MessagesAdded, User: u.name, Mailbox: m.meta.name,
-		UIDs: cs.added, HighestModSeq: m.meta.highestModSeq, UIDNext: next,
-		Early: &mailstore.EarlyAdd{
-			UIDValidity: m.meta.uidValidity,
-			Since:       since,
-			Keywords:    append([]string(nil), m.meta.keywords...),
-			ClaimRecent: func(upTo uint32) (from, to uint32) { return u.claim(id, first, min(upTo, next)) },
-		},
-	}, true
-}
-
-// announcement is an early event published while its transaction has
-// yet to commit (announce).
-type announcement struct {
-	id      uint64 // the mailbox
-	uidNext uint32 // its UIDNEXT and HIGHESTMODSEQ as announced
-	modSeq  uint64
-}
-
-// announce publishes the early event of a transaction that only added
-// messages and holds u.early, so that readers wait for the commit
-// (userState.view); nil when there is nothing to announce. The caller
-// passes the announcement to endAnnouncement once the transaction has
-// committed or failed.
-func (u *userState) announce(cs *changeSet, m *mboxTx, since uint64) *announcement {
-	ev, ok := cs.earlyEvent(u, m, since)
-	if !ok {
-		return nil
-	}
-	u.early.Lock()
-	u.s.publish([]mailstore.Event{ev})
-	// Let the goroutines the subscribers just started (the hibernator's
-	// pass writing EXISTS to sleepers) run before this one goes on to the
-	// commit: a goroutine started here waits in this P's next slot until
-	// this one blocks in the commit's fdatasync, or until another P has
-	// woken and stolen it, which on a busy 2-core VM took a few hundred
-	// microseconds (docs/archive/benchmarks-notebook.md, "Wake latency:
-	// announcing before the moves and the fsyncs"). They read nothing of this
-	// user's index (a read would wait for the commit: view), and this
-	// goroutine waits in the global run queue, where any P that frees
-	// up takes it, so the commit is delayed by their CPU work at most.
-	runtime.Gosched()
-	return &announcement{id: m.id, uidNext: m.meta.uidNext, modSeq: m.meta.highestModSeq}
-}
-
-// endAnnouncement lets readers in again after an announced transaction
-// ended with err. When it failed, the UIDs and MODSEQs it announced are
-// never given out again by this process (userState.spent): clients may
-// hold them, and a UID must not come back for another message.
-func (u *userState) endAnnouncement(a *announcement, err error) {
-	if a == nil {
-		return
-	}
-	if err != nil {
-		u.claimMu.Lock()
-		if u.spent == nil {
-			u.spent = make(map[uint64]announcement)
-		}
-		sp := u.spent[a.id]
-		u.spent[a.id] = announcement{id: a.id, uidNext: max(sp.uidNext, a.uidNext), modSeq: max(sp.modSeq, a.modSeq)}
-		u.claimMu.Unlock()
-		u.s.log.Warn("announced new messages whose commit failed; their UIDs are not reused",
-			"user", u.name, "uidnext", a.uidNext, "err", err)
-	}
-	u.early.Unlock()
 }
 
 // diskModSeq allocates one MODSEQ for all changes a sync finds.

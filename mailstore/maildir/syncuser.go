@@ -35,9 +35,9 @@ var errUnchanged = errors.New("unchanged")
 // rescan (full) of folders whose mtimes changed, or only the names seen in
 // file events. It returns the
 // change events to publish once the transaction committed. New messages
-// and nothing else are also published before the commit, as an early
-// event (mailstore.Event.Early): a delivery reaches hibernated clients
-// without waiting for the commit's two fdatasyncs.
+// and nothing else are also announced before the commit (announce): a
+// delivery reaches hibernated clients without waiting for the commit's
+// two fdatasyncs.
 func (u *userState) syncMailbox(name string, full bool, newNames, curNames []string) ([]mailstore.Event, error) {
 	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true

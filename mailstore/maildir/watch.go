@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -437,7 +436,7 @@ func (w *diskWatcher) loop() {
 				continue
 			}
 			// Both halves of a rename reach the kernel queue together:
-			// take what the reader hands over at once before applying.
+			// take the rest of this read before applying.
 			w.drain()
 			w.flush()
 			timer.Reset(delay)
@@ -481,6 +480,9 @@ func (w *diskWatcher) loop() {
 // A file created in a mailbox's tmp/ asks for none: warm names its user,
 // whose index is worth opening before the delivery lands (warm).
 func (w *diskWatcher) take(ev folderEvent) (work bool, warm string) {
+	if ev.op == opReadEnd {
+		return false, ""
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ref, ok := w.wds[ev.wd]
@@ -518,19 +520,18 @@ func (w *diskWatcher) take(ev folderEvent) (work bool, warm string) {
 	return true, ""
 }
 
-// drain takes the events the reader has ready without waiting for more.
-// One yield lets its reader hand over the rest of a kernel read (the
-// second half of a rename) before the queue is applied.
+// drain takes the rest of the events of the kernel read whose event the
+// loop just took, up to the reader's mark at its end (opReadEnd), so that
+// both halves of a rename are applied together.
 func (w *diskWatcher) drain() {
-	runtime.Gosched()
 	for {
 		select {
 		case ev, ok := <-w.fw.events():
-			if !ok {
+			if !ok || ev.op == opReadEnd {
 				return
 			}
 			w.take(ev)
-		default:
+		case <-w.done:
 			return
 		}
 	}

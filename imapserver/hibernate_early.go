@@ -1,0 +1,113 @@
+package imapserver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// Early announcement (docs/design.md): when the store is a
+// mailstore.EarlyAnnouncer, the hibernator hears of new messages before
+// their transaction commits and tells the sleepers of the mailbox at
+// once, from the announcement alone. Everything else about hibernation
+// works from committed events; a store without the capability only makes
+// deliveries reach sleepers after its commit.
+
+// earlyAdded tells the sleepers of a mailbox of new messages from an
+// early announcement, on the announcing goroutine before its transaction
+// commits, so that no goroutine waits to be scheduled between the
+// announcement and the clients. It must not read the store (a read
+// would wait for that commit, which waits for this) nor wait for a
+// client: a sleeper that needs more than the announcement (the store, a
+// full wake) or whose write may wait (TLS) goes to a goroutine of its
+// own. The committed event that follows leaves asleep every sleeper told
+// here (mailboxChanged).
+func (h *hibernator) earlyAdded(a mailstore.EarlyAdd) {
+	var toks []hibernate.Token
+	h.mu.Lock()
+	if id, ok := h.table.Subscriptions().Lookup(a.User, mailstore.CanonicalName(a.Mailbox)); ok {
+		for _, tok := range h.table.AppendWaiters(nil, id) {
+			if h.acquire(tok, true) {
+				toks = append(toks, tok)
+			}
+		}
+	}
+	h.mu.Unlock()
+	src := earlySource{a}
+	for _, tok := range toks {
+		h.tellEarly(tok, src)
+	}
+}
+
+// tellEarly is earlyAdded for one owned sleeper.
+func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
+	s, st, err := h.owned(tok)
+	if err != nil || s.tc != nil {
+		go h.serve(tok, serveChange, src)
+		return
+	}
+	var blob []byte
+	if st.IdleTag != "" { // between commands, changes wait for the next IDLE
+		out, next, ok := applyChanges(st, src)
+		if !ok {
+			go h.serve(tok, serveChange, nil) // from the store, committed
+			return
+		}
+		if next != nil {
+			if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+				go h.fullWake(tok, wakeMailbox, nil, out, next)
+				return
+			}
+			st = next
+		}
+		if len(out) > 0 {
+			n, err := s.write(out)
+			h.srv.cfg.Metrics.wrote(n)
+			if err != nil {
+				go h.fullWake(tok, wakeMailbox, nil, out[n:], st)
+				return
+			}
+			h.srv.cfg.Metrics.served(servedUpdate)
+		}
+	}
+	if h.finish(tok, s, blob, st.IdleTag == "") {
+		// Another change came meanwhile: it is read from the store,
+		// after the commit.
+		go h.serve(tok, serveChange, nil)
+	}
+}
+
+// errLater says that an early announcement does not follow on a
+// sleeper's state: the sleeper is told when the change comes again,
+// committed.
+var errLater = errors.New("early announcement does not follow on this state")
+
+// earlySource answers applyChanges from an early announcement, without
+// reading the mailbox, whose commit may still be on its way.
+type earlySource struct{ a mailstore.EarlyAdd }
+
+// changes is ChangesSince(modseq) for a sleeper that knew the mailbox as
+// of the transaction's start: the new messages and nothing else.
+func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Changes, error) {
+	if modseq != e.a.Since {
+		return mailstore.Changes{}, errLater
+	}
+	ch := mailstore.Changes{
+		UIDValidity:   e.a.UIDValidity,
+		UIDNext:       e.a.UIDNext,
+		HighestModSeq: e.a.HighestModSeq,
+		Changed:       make([]mailstore.Message, len(e.a.UIDs)),
+		Keywords:      e.a.Keywords,
+	}
+	for i, uid := range e.a.UIDs {
+		ch.Changed[i] = mailstore.Message{UID: uid, ModSeq: e.a.HighestModSeq}
+	}
+	return ch, nil
+}
+
+func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
+	from, to = e.a.ClaimRecent(upTo)
+	return from, to, nil
+}
