@@ -55,12 +55,10 @@ func (c *conn) login(username, password string) error {
 	// The failed-login penalty is keyed by the name as users are
 	// compared, so ALICE and alice are one key.
 	key := auth.CanonicalName(username)
-	done, err := c.loginPenaltyWait(key)
-	if err != nil {
+	if err := c.loginPenaltyWait(key); err != nil {
 		return err
 	}
 	name, err := c.srv.cfg.Auth.Authenticate(c.ctx, username, password)
-	done()
 	if err != nil {
 		c.srv.cfg.Metrics.login(false)
 		if !errors.Is(err, ErrBadCredentials) {

@@ -46,10 +46,6 @@ func TestHibernationStalledTLS(t *testing.T) {
 			c.IdleKeepalive = time.Second
 			c.Limits.MaxConnsPerUser = 2 * stalled
 			c.Limits.MaxConnsPerUserAddr = 2 * stalled
-			// Logins under way count as failures for the penalty:
-			// sixteen at a time would wait for it.
-			c.Limits.LoginFailuresPerAddr = -1
-			c.Limits.LoginFailuresPerUser = -1
 		}))
 	fillOver(t, srv, transportPlain, "INBOX", msgs)
 	// Waits are generous: a thousand TLS handshakes on a loaded machine.

@@ -46,10 +46,7 @@ type penaltyKey struct {
 type penaltyEntry struct {
 	failures float64   // as of at; one is forgiven every refill
 	at       time.Time // last change of failures
-	// pending counts the attempts under way (see attempt): they count as
-	// failures until their outcome is known.
-	pending int
-	trusted time.Time // a login succeeded under this key; valid until then
+	trusted  time.Time // a login succeeded under this key; valid until then
 	// delayed counts the waits imposed under an address since loggedAt,
 	// for one log line a minute per address.
 	delayed  int
@@ -129,14 +126,14 @@ func (p *loginPenalty) delay(addr, user string) (time.Duration, *penaltyReport) 
 	var d time.Duration
 	ue := p.entries[userKey(addr, user)]
 	if ue != nil {
-		d = p.wait(p.failuresAt(ue, now)+float64(ue.pending), p.allowUser)
+		d = p.wait(p.failuresAt(ue, now), p.allowUser)
 	}
 	ae := p.entries[penaltyKey{addr: addr}]
 	if ae == nil || (ue != nil && now.Before(ue.trusted)) {
 		return d, nil
 	}
 	failures := p.failuresAt(ae, now)
-	d = max(d, p.wait(failures+float64(ae.pending), p.allowAddr))
+	d = max(d, p.wait(failures, p.allowAddr))
 	if d == 0 {
 		return 0, nil
 	}
@@ -147,46 +144,6 @@ func (p *loginPenalty) delay(addr, user string) (time.Duration, *penaltyReport) 
 	r := &penaltyReport{delayed: ae.delayed, failures: failures}
 	ae.delayed, ae.loggedAt = 0, now
 	return d, r
-}
-
-// attempt marks a login attempt by user from addr as under way until the
-// returned func is called: delay counts attempts under way as failures,
-// so that a burst of guesses sent at once is slowed before the outcome of
-// its first ones is known, not only after.
-func (p *loginPenalty) attempt(addr, user string) (done func()) {
-	var keys []penaltyKey
-	if p.allowAddr > 0 {
-		keys = append(keys, penaltyKey{addr: addr})
-	}
-	if p.allowUser > 0 {
-		keys = append(keys, userKey(addr, user))
-	}
-	if len(keys) == 0 {
-		return func() {}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	for _, k := range keys {
-		e := p.entries[k]
-		if e == nil {
-			if len(p.entries) >= p.maxKeys {
-				p.prune(now)
-			}
-			e = &penaltyEntry{at: now}
-			p.entries[k] = e
-		}
-		e.pending++
-	}
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, k := range keys {
-			if e := p.entries[k]; e != nil && e.pending > 0 {
-				e.pending--
-			}
-		}
-	}
 }
 
 // failed counts a failed login by user from addr.
@@ -240,7 +197,7 @@ func (p *loginPenalty) succeeded(addr, user string) {
 // was not enough, arbitrary ones until a tenth of the room is free.
 func (p *loginPenalty) prune(now time.Time) {
 	for k, e := range p.entries {
-		if p.failuresAt(e, now) == 0 && e.pending == 0 && !now.Before(e.trusted) {
+		if p.failuresAt(e, now) == 0 && !now.Before(e.trusted) {
 			delete(p.entries, k)
 		}
 	}
@@ -254,11 +211,16 @@ func (p *loginPenalty) prune(now time.Time) {
 
 // loginPenaltyWait makes a login attempt wait out its penalty before its
 // password is checked; an error only when the connection ends meanwhile.
-func (c *conn) loginPenaltyWait(username string) (done func(), err error) {
+// Only failures already known count: attempts under way do not, so that a
+// webmail or a phone logging in many times at once from one address is
+// never made to wait by its own crowd. A guessing burst sent at once
+// passes until its first failures are known; its password checks then
+// run at most half the cores at a time (auth.PasswdFile), and every later
+// attempt from its address waits.
+func (c *conn) loginPenaltyWait(username string) error {
 	d, report := c.srv.penalty.delay(c.addrKey, username)
-	done = c.srv.penalty.attempt(c.addrKey, username)
 	if d <= 0 {
-		return done, nil
+		return nil
 	}
 	c.srv.cfg.GuardMetrics.refuse(delayedLogin)
 	if report != nil {
@@ -271,16 +233,14 @@ func (c *conn) loginPenaltyWait(username string) (done func(), err error) {
 	select {
 	case <-t.C:
 	case <-c.ctx.Done():
-		done()
-		return nil, &byeError{text: "Server shutting down", err: errShutdown}
+		return &byeError{text: "Server shutting down", err: errShutdown}
 	}
 	// A guesser that gave up while it waited is not worth a password hash.
 	c.mu.Lock()
 	nc := c.nc
 	c.mu.Unlock()
 	if nc != nil && peerClosed(nc) {
-		done()
-		return nil, &byeError{text: "Connection closed", err: errClientGone}
+		return &byeError{text: "Connection closed", err: errClientGone}
 	}
-	return done, nil
+	return nil
 }

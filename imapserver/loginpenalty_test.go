@@ -111,30 +111,3 @@ func TestLoginPenalty(t *testing.T) {
 		}
 	})
 }
-
-// TestLoginPenaltyCountsAttemptsUnderWay checks that attempts whose
-// outcome is not known yet count as failures: a burst sent at once waits
-// from the attempt past the allowance on, not only once failures are in,
-// and an attempt that ends gives its place back.
-func TestLoginPenaltyCountsAttemptsUnderWay(t *testing.T) {
-	p := newLoginPenalty(Limits{
-		LoginFailuresPerAddr: 4, LoginFailuresPerUser: 100,
-		LoginFailureRefill: time.Minute, LoginPenaltyMax: 16 * time.Second,
-	})
-	var dones []func()
-	for i := range 5 {
-		if d, _ := p.delay("10.0.0.1", "x"); d != 0 {
-			t.Fatalf("attempt %d waits %v, want none within the allowance", i+1, d)
-		}
-		dones = append(dones, p.attempt("10.0.0.1", "x"))
-	}
-	if d, _ := p.delay("10.0.0.1", "x"); d != 2*time.Second {
-		t.Errorf("with 5 attempts under way and an allowance of 4: wait %v, want 2s", d)
-	}
-	for _, done := range dones {
-		done()
-	}
-	if d, _ := p.delay("10.0.0.1", "x"); d != 0 {
-		t.Errorf("after they ended with no failure: wait %v, want none", d)
-	}
-}
