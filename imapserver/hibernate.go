@@ -352,6 +352,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 		return
 	}
 	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
+	src.at = ev.At
 	defer src.close()
 	// A TLS write may wait for its client (sleeperIOTimeout): each TLS
 	// sleeper is served on a goroutine of its own, so that clients that

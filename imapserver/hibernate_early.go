@@ -3,6 +3,7 @@ package imapserver
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/mailstore"
@@ -70,6 +71,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 				return
 			}
 			h.srv.cfg.Metrics.served(servedUpdate)
+			h.srv.cfg.Metrics.toldSleeper(src.changedAt())
 		}
 	}
 	if h.finish(tok, s, blob, st.IdleTag == "") {
@@ -106,6 +108,8 @@ func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Change
 	}
 	return ch, nil
 }
+
+func (e earlySource) changedAt() time.Time { return e.a.At }
 
 func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
 	from, to = e.a.ClaimRecent(upTo)

@@ -119,6 +119,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					return
 				}
 				m.served(servedUpdate)
+				m.toldSleeper(src.changedAt())
 			}
 		}
 		if !h.finish(tok, s, blob, st.IdleTag == "") {

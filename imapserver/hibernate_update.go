@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapview"
@@ -21,6 +22,7 @@ import (
 // most sleepers of one mailbox were told the same one. The TLS sleepers
 // of a batch use it from goroutines of their own: mu guards it.
 type changeSource struct {
+	at            time.Time // the event that started the batch was published then
 	mu            sync.Mutex
 	store         mailstore.Store
 	user, mailbox string
@@ -52,6 +54,8 @@ func (s *changeSource) open(ctx context.Context) (mailstore.Mailbox, error) {
 	s.u, s.mb = u, mb
 	return mb, nil
 }
+
+func (s *changeSource) changedAt() time.Time { return s.at }
 
 // changes returns ChangesSince(modseq), from the cache when asked before.
 func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Changes, error) {
@@ -114,6 +118,9 @@ type changeReader interface {
 	// claimRecent claims \Recent up to upTo, the UIDNEXT the sleeper
 	// learns (RecentClaimer).
 	claimRecent(ctx context.Context, upTo uint32) (from, to uint32, err error)
+	// changedAt is when the change being told was published (zero when
+	// the sleeper catches up on changes of no one event).
+	changedAt() time.Time
 }
 
 // applyChanges computes what an active IDLE session in state st would

@@ -21,6 +21,7 @@ type Metrics struct {
 	wakes         *prometheus.CounterVec // by cause: client, mailbox
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
+	wakeSeconds   prometheus.Histogram   // a change's publication to its update written to a sleeper
 	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
@@ -72,6 +73,11 @@ func NewMetrics() *Metrics {
 		Help:    "Size of the exported session state of hibernated connections.",
 		Buckets: prometheus.ExponentialBuckets(32, 2, 8),
 	})
+	m.wakeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "wake_seconds",
+		Help:    "Time from a mailbox change's publication by the store (or its early announcement) to its update written to a hibernated connection.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+	})
 	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
 		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place).",
@@ -109,7 +115,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls}
 }
 
@@ -173,6 +179,14 @@ func (m *Metrics) slept(d time.Duration) {
 	if m != nil {
 		m.connections.WithLabelValues("hibernated").Add(-1)
 		m.sleepSeconds.Observe(d.Seconds())
+	}
+}
+
+// toldSleeper observes the latency of a change published at (zero:
+// unknown) whose update was just written to a sleeper.
+func (m *Metrics) toldSleeper(at time.Time) {
+	if m != nil && !at.IsZero() {
+		m.wakeSeconds.Observe(time.Since(at).Seconds())
 	}
 }
 

@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -40,5 +41,32 @@ func TestSleptIsTold(t *testing.T) {
 		if at.Before(start) || at.After(time.Now()) {
 			t.Fatalf("Slept told of a hibernation at %v, outside the test", at)
 		}
+	}
+}
+
+// TestWakeLatencyMetric: each update written to a sleeper, whether from
+// the early announcement or from the committed change, is timed from
+// the change's publication in dormouse_imap_wake_seconds.
+func TestWakeLatencyMetric(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	fill(t, srv, "INBOX", 1)
+	c := selectInbox(t, srv)
+	c.Send("i IDLE")
+	c.Expect("S: + idling")
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	const n = 3
+	for i := range n {
+		fill(t, srv, "INBOX", 1)
+		c.WaitFor(fmt.Sprintf(`^\* %d EXISTS$`, i+2))
+	}
+	testserver.WaitFor(t, "three updates timed", func() bool {
+		got := testserver.Gather(t, srv.Metrics)
+		return got["dormouse_imap_wake_seconds_count"] >= n
+	})
+	got := testserver.Gather(t, srv.Metrics)
+	if sum := got["dormouse_imap_wake_seconds_sum"]; sum <= 0 || sum > 60 {
+		t.Fatalf("wake latency sum %v s over %v updates", sum, got["dormouse_imap_wake_seconds_count"])
 	}
 }

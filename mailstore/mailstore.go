@@ -307,6 +307,9 @@ type Event struct {
 	UIDs          []uint32
 	HighestModSeq uint64
 	UIDNext       uint32
+	// At is when the store published the change (or announced it
+	// early): where the latency of telling a watcher starts.
+	At time.Time
 }
 
 // EarlyAnnouncer is an optional capability of a Store: it announces the

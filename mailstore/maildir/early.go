@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"sync"
+	"time"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -65,6 +66,7 @@ func (cs *changeSet) earlyAdd(u *userState, m *mboxTx, since uint64) (a mailstor
 		Event: mailstore.Event{
 			Kind: mailstore.MessagesAdded, User: u.name, Mailbox: m.meta.name,
 			UIDs: cs.added, HighestModSeq: m.meta.highestModSeq, UIDNext: next,
+			At: time.Now(),
 		},
 		UIDValidity: m.meta.uidValidity,
 		Since:       since,

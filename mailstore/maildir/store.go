@@ -445,7 +445,11 @@ func (s *Store) Watch(user, mailbox string, fn func(mailstore.Event)) (cancel fu
 // publish sends events on the bus; it is called after the transaction that
 // made the change committed and outside every lock.
 func (s *Store) publish(evs []mailstore.Event) {
+	now := time.Now()
 	for _, ev := range evs {
+		if ev.At.IsZero() {
+			ev.At = now
+		}
 		s.bus.Publish(ev)
 	}
 }
