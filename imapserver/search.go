@@ -245,10 +245,7 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		if k.Set == nil {
 			return errBAD("", "Missing set")
 		}
-		seqs, err := s.c.resolveSet(*k.Set, k.Op == "UID")
-		if err != nil {
-			return err
-		}
+		seqs := s.c.searchSet(*k.Set, k.Op == "UID")
 		if s.sets == nil {
 			s.sets = make(map[*imapwire.SearchKey][]uint32)
 		}

@@ -95,3 +95,29 @@ S: * ESEARCH (TAG "b5") UID
 S: b5 OK UID SEARCH completed
 `)
 }
+
+// TestSearchBeyondMailbox: a sequence set in a SEARCH key that reaches
+// past the mailbox matches the messages that exist and no others, as
+// Dovecot and Cyrus answer; FETCH and STORE still refuse such a set.
+func TestSearchBeyondMailbox(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 3)
+	c := selectInbox(t, srv)
+	c.Run(`
+C: a1 SEARCH 2:10
+S: * SEARCH 2 3
+S: a1 OK SEARCH completed
+C: a2 SEARCH 5:7
+S: * SEARCH
+S: a2 OK SEARCH completed
+C: a3 SEARCH OR 9 1
+S: * SEARCH 1
+S: a3 OK SEARCH completed
+C: a4 SEARCH RETURN (COUNT) NOT 4:*
+# 4:* is 3:4 in a mailbox of 3: NOT leaves 1 and 2
+S: * ESEARCH (TAG "a4") COUNT 2
+S: a4 OK SEARCH completed
+C: a5 FETCH 5 FLAGS
+S: a5 BAD Invalid sequence number (mailbox has 3 messages)
+`)
+}

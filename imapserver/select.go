@@ -54,7 +54,7 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	c.writeFlags(v.Keywords)
 	c.w.Raw("* ").Number(uint64(v.Len())).Raw(" EXISTS").CRLF()
 	if !c.enabled.rev2 {
-		c.w.Raw("* ").Number(uint64(len(v.Recent))).Raw(" RECENT").CRLF()
+		c.w.Raw("* ").Number(uint64(c.recentOnSelect(v))).Raw(" RECENT").CRLF()
 		if seq := firstUnseen(v); seq > 0 {
 			c.w.Raw("* OK [UNSEEN ").Number(uint64(seq)).Raw("] First unseen").CRLF()
 		}
@@ -185,4 +185,21 @@ func handleClose(c *conn, cmd *imapwire.Command) error {
 func handleUnselect(c *conn, cmd *imapwire.Command) error {
 	c.unselect()
 	return nil
+}
+
+// recentOnSelect is the count of SELECT's or EXAMINE's RECENT response.
+// SELECT claimed the recent messages into the view. EXAMINE claims none
+// (RFC 3501 6.3.2: it must not make messages lose \Recent) but still
+// reports how many are recent, as Dovecot does: the mailbox's count,
+// which may include a message that arrived since the view was taken, so
+// at most the view's size.
+func (c *conn) recentOnSelect(v *imapview.View) int {
+	if !v.ReadOnly {
+		return len(v.Recent)
+	}
+	st, err := c.user.Status(c.ctx, c.sel.name)
+	if err != nil {
+		return 0
+	}
+	return min(int(st.Recent), v.Len())
 }

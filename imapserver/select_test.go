@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/dormouse/dormouse/internal/testserver"
@@ -15,7 +16,7 @@ C: a1 EXAMINE INBOX
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
 S: * OK [PERMANENTFLAGS ()] Flags permitted
 S: * 2 EXISTS
-S: * 0 RECENT
+S: * 2 RECENT
 S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
@@ -74,4 +75,19 @@ S: b3 OK STATUS completed
 C: b4 CLOSE
 S: b4 BAD CLOSE not allowed: no mailbox selected
 `)
+}
+
+// TestExamineLeavesRecent: EXAMINE reports the recent messages without
+// claiming them, so a session that selects the mailbox afterwards still
+// gets them (RFC 3501 6.3.2).
+func TestExamineLeavesRecent(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 2)
+	for _, cmd := range []string{"EXAMINE", "EXAMINE", "SELECT"} {
+		c := srv.Login(t, srv.Alice)
+		c.Send("x " + cmd + " INBOX")
+		if lines := c.ReadUntilTagged("x"); !slices.Contains(lines, "* 2 RECENT") {
+			t.Fatalf("%s of 2 recent messages: %q, want * 2 RECENT", cmd, lines)
+		}
+	}
 }

@@ -14,6 +14,21 @@ import (
 // number beyond the mailbox is a client error. "$" is the saved search
 // result (RFC 5182).
 func (c *conn) resolveSet(set imapwire.SeqSet, uid bool) ([]uint32, error) {
+	return c.resolveSetIn(set, uid, false)
+}
+
+// searchSet is resolveSet for a SEARCH key: a sequence number beyond the
+// mailbox names no message and matches nothing, as Dovecot and Cyrus
+// answer (a client's idea of the size may be a step behind), instead of
+// making the whole command BAD.
+func (c *conn) searchSet(set imapwire.SeqSet, uid bool) []uint32 {
+	seqs, _ := c.resolveSetIn(set, uid, true)
+	return seqs
+}
+
+// resolveSetIn is resolveSet; with lenient, sequence numbers beyond the
+// mailbox are left out instead of being an error.
+func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, error) {
 	v := c.sel.view
 	n := uint32(len(v.Messages))
 	var seqs []uint32
@@ -61,7 +76,10 @@ func (c *conn) resolveSet(set imapwire.SeqSet, uid bool) ([]uint32, error) {
 			lo, hi = hi, lo
 		}
 		if lo == 0 || hi > n {
-			return nil, errBAD("", "Invalid sequence number (mailbox has "+strconv.Itoa(int(n))+" messages)")
+			if !lenient {
+				return nil, errBAD("", "Invalid sequence number (mailbox has "+strconv.Itoa(int(n))+" messages)")
+			}
+			lo, hi = max(lo, 1), min(hi, n)
 		}
 		for s := lo; s <= hi; s++ {
 			seqs = append(seqs, s)
