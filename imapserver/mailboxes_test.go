@@ -155,3 +155,24 @@ S: * LIST (\HasNoChildren) "/" "Maître"
 S: a4 OK LIST completed
 `)
 }
+
+// TestInvalidMailboxNameIsNO: a mailbox name that is not valid modified
+// UTF-7 names no mailbox there can be: SELECT, CREATE, RENAME and LIST get
+// NO, as Dovecot answers, not BAD (the command is well formed), and the
+// connection goes on.
+func TestInvalidMailboxNameIsNO(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 SELECT &Jjo
+S~ a1 NO Mailbox name is not valid modified UTF-7.*
+C: a2 CREATE &AGE-
+S~ a2 NO Mailbox name is not valid modified UTF-7.*
+C: a3 RENAME INBOX &Jj!-
+S~ a3 NO Mailbox name is not valid modified UTF-7.*
+C: a4 LIST "" "&Jjo*"
+S~ a4 NO Mailbox name is not valid modified UTF-7.*
+C: a5 NOOP
+S: a5 OK NOOP completed
+`)
+}

@@ -265,6 +265,14 @@ func badf(format string, a ...any) error {
 	return &CommandError{Msg: fmt.Sprintf(format, a...)}
 }
 
+// badName returns the NO for a mailbox name that is not valid in the
+// encoding in use (modified UTF-7, or UTF-8 under UTF8=ACCEPT): the
+// command is well formed, it names no mailbox there can be, as Dovecot
+// answers.
+func badName(format string, a ...any) error {
+	return &CommandError{NO: true, Msg: fmt.Sprintf(format, a...)}
+}
+
 // tooBig returns the NO [TOOBIG] error of RFC 7889.
 func tooBig(format string, a ...any) error {
 	return &CommandError{NO: true, Code: "TOOBIG", Msg: fmt.Sprintf(format, a...)}

@@ -14,7 +14,10 @@ type hostile struct {
 	in   string
 	tag  string // expected CommandError.Tag
 	no   bool   // NO [TOOBIG] instead of BAD
-	opts DecoderOptions
+	// badName: NO without a code, for a mailbox name no mailbox can have
+	// (not valid modified UTF-7): the command itself is well formed.
+	badName bool
+	opts    DecoderOptions
 }
 
 var hostileInputs = []hostile{
@@ -52,11 +55,11 @@ var hostileInputs = []hostile{
 	{name: "bare CR", in: "a NOOP\rb\r\n", tag: "a"},
 	{name: "overlong line", in: "a LOGIN " + strings.Repeat("x", 300) + "\r\n", tag: "a", opts: DecoderOptions{MaxLine: 100}},
 	{name: "overlong line with non-sync literal", in: "a LOGIN " + strings.Repeat("x", 300) + " {5+}\r\nhello\r\n", tag: "a", opts: DecoderOptions{MaxLine: 100}},
-	{name: "unterminated mUTF-7", in: "a SELECT &Jjo\r\n", tag: "a"},
-	{name: "shifted ASCII mUTF-7", in: "a SELECT &AGE-\r\n", tag: "a"},
-	{name: "bad base64 mUTF-7", in: "a RENAME x &Jj!-\r\n", tag: "a"},
-	{name: "adjacent shifts mUTF-7", in: "a DELETE &AOk-&AOk-\r\n", tag: "a"},
-	{name: "8-bit mailbox literal", in: "a SELECT {2}\r\n\xc3\xa9\r\n", tag: "a"},
+	{name: "unterminated mUTF-7", in: "a SELECT &Jjo\r\n", tag: "a", badName: true},
+	{name: "shifted ASCII mUTF-7", in: "a SELECT &AGE-\r\n", tag: "a", badName: true},
+	{name: "bad base64 mUTF-7", in: "a RENAME x &Jj!-\r\n", tag: "a", badName: true},
+	{name: "adjacent shifts mUTF-7", in: "a DELETE &AOk-&AOk-\r\n", tag: "a", badName: true},
+	{name: "8-bit mailbox literal", in: "a SELECT {2}\r\n\xc3\xa9\r\n", tag: "a", badName: true},
 	{name: "31 February", in: "a SEARCH SINCE 31-Feb-2020\r\n", tag: "a"},
 	{name: "bad month", in: "a SEARCH BEFORE 1-Foo-2020\r\n", tag: "a"},
 	{name: "short year", in: "a SEARCH ON \"1-Jan-20\"\r\n", tag: "a"},
@@ -142,8 +145,12 @@ func TestReadCommandHostile(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want a CommandError", tc.name, cmd, err)
 			continue
 		}
-		if ce.Tag != tc.tag || ce.NO != tc.no || (tc.no && ce.Code != "TOOBIG") || (!tc.no && ce.Code != "") {
-			t.Errorf("%s: got %#v; want tag %q NO %v", tc.name, ce, tc.tag, tc.no)
+		wantNO, wantCode := tc.no || tc.badName, ""
+		if tc.no {
+			wantCode = "TOOBIG"
+		}
+		if ce.Tag != tc.tag || ce.NO != wantNO || ce.Code != wantCode {
+			t.Errorf("%s: got %#v; want tag %q NO %v code %q", tc.name, ce, tc.tag, wantNO, wantCode)
 		}
 		if tc.no && len(conts) != 0 {
 			t.Errorf("%s: sent a continuation for a refused literal", tc.name)

@@ -25,11 +25,11 @@ func (d *Decoder) mailboxName(s string) (string, error) {
 	}
 	if d.utf8 {
 		if !utf8.ValidString(s) {
-			return "", badf("mailbox name is not UTF-8")
+			return "", badName("Mailbox name is not valid UTF-8")
 		}
 		for _, r := range s {
 			if isControl(r) {
-				return "", badf("control character in mailbox name")
+				return "", badName("Control character in mailbox name")
 			}
 		}
 		return s, nil
@@ -39,7 +39,7 @@ func (d *Decoder) mailboxName(s string) (string, error) {
 	}
 	dec, err := DecodeMUTF7(s)
 	if err != nil {
-		return "", badf("mailbox name: %v", err)
+		return "", badName("Mailbox name is not valid modified UTF-7: %v", err)
 	}
 	return dec, nil
 }
