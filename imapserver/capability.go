@@ -92,13 +92,14 @@ func handleEnable(c *conn, cmd *imapwire.Command) error {
 		switch strings.ToUpper(name) {
 		case "CONDSTORE":
 			if !c.enabled.condstore {
-				c.enabled.condstore = true
+				c.enableCondstore()
 				done = append(done, "CONDSTORE")
 			}
 		case "QRESYNC":
 			if !c.enabled.qresync {
 				// RFC 7162 3.2.3: QRESYNC implies CONDSTORE.
-				c.enabled.qresync, c.enabled.condstore = true, true
+				c.enabled.qresync = true
+				c.enableCondstore()
 				done = append(done, "QRESYNC")
 			}
 		case "IMAP4REV2":
@@ -129,4 +130,20 @@ func handleEnable(c *conn, cmd *imapwire.Command) error {
 func (c *conn) setUTF8() {
 	c.w.UTF8 = true
 	c.dec.SetUTF8(true)
+}
+
+// enableCondstore turns CONDSTORE on for the session, as an enabling
+// command does (RFC 7162 3.1: ENABLE CONDSTORE or QRESYNC, FETCH MODSEQ
+// or CHANGEDSINCE, SEARCH MODSEQ, STORE UNCHANGEDSINCE, STATUS
+// HIGHESTMODSEQ). The first one while a mailbox is selected tells the
+// client the mailbox's HIGHESTMODSEQ in an untagged OK, which SELECT
+// would have given had CONDSTORE been on.
+func (c *conn) enableCondstore() {
+	if c.enabled.condstore {
+		return
+	}
+	c.enabled.condstore = true
+	if c.sel != nil {
+		c.w.Raw("* OK [HIGHESTMODSEQ ").Number(c.sel.view.HighestModSeq).Raw("] Highest").CRLF()
+	}
 }

@@ -74,3 +74,28 @@ S: a7 OK [MODIFIED 1] Conditional STORE failed
 		t.Fatalf("NOOP: %q", lines)
 	}
 }
+
+// TestCondstoreEnabledWhileSelected: the first CONDSTORE enabling command
+// on a selected mailbox tells the mailbox's HIGHESTMODSEQ in an untagged
+// OK (RFC 7162 3.1), once; SEARCH MODSEQ does the same.
+func TestCondstoreEnabledWhileSelected(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 2)
+	c := selectInbox(t, srv)
+	c.Run(`
+C: a1 FETCH 1 (FLAGS MODSEQ)
+S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* 1 FETCH \(FLAGS \(.*\) MODSEQ \(\d+\)\)
+S: a1 OK FETCH completed
+C: a2 FETCH 2 (MODSEQ)
+S~ \* 2 FETCH \(MODSEQ \(\d+\)\)
+S: a2 OK FETCH completed
+`)
+	d := selectInbox(t, srv)
+	d.Run(`
+C: b1 SEARCH MODSEQ 1
+S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* SEARCH 1 2 \(MODSEQ \d+\)
+S: b1 OK SEARCH completed
+`)
+}

@@ -79,7 +79,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		}
 	}
 	if p.hasModseq || a.ChangedSince > 0 {
-		c.enabled.condstore = true // RFC 7162 3.1: enabling commands
+		c.enableCondstore()
 		p.modseq = true
 	}
 	if c.sel.view.ReadOnly {

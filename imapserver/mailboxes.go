@@ -287,7 +287,7 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 		switch it {
 		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT":
 		case "HIGHESTMODSEQ":
-			c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+			c.enableCondstore()
 		default:
 			return errBAD("", "Unknown STATUS item "+it)
 		}

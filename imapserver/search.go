@@ -159,7 +159,7 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		return searchResult{}, err
 	}
 	if s.usesModSeq {
-		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+		c.enableCondstore()
 	}
 	if s.needsContent && !s.needsFile {
 		s.envelopes = newEnvelopeReader(c, nil)

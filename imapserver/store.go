@@ -20,7 +20,7 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 		return errNO("CANNOT", "Mailbox is read-only")
 	}
 	if a.UnchangedSince != nil {
-		c.enabled.condstore = true // RFC 7162 3.1: an enabling command
+		c.enableCondstore()
 	}
 	seqs, err := c.resolveSet(a.Set, cmd.UID)
 	if err != nil {
