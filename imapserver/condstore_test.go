@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -98,4 +99,36 @@ S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
 S~ \* SEARCH 1 2 \(MODSEQ \d+\)
 S: b1 OK SEARCH completed
 `)
+}
+
+// TestESearchMinMaxModSeq: with only MIN and/or MAX, ESEARCH's MODSEQ is
+// the highest mod-sequence of the messages returned, not of every match
+// (RFC 7162 3.1.5); with ALL or COUNT it is every match's.
+func TestESearchMinMaxModSeq(t *testing.T) {
+	srv := testserver.Start(t)
+	fill(t, srv, "INBOX", 3)
+	c := selectInbox(t, srv)
+	c.MustOK(`STORE 2 +FLAGS.SILENT (\Flagged)`) // message 2 gets the highest MODSEQ
+	modseq := map[string]string{}
+	for _, l := range c.MustOK("FETCH 1:3 (MODSEQ)") {
+		var seq, ms string
+		if n, _ := fmt.Sscanf(l, "* %s FETCH (MODSEQ (%s", &seq, &ms); n == 2 {
+			modseq[seq] = strings.TrimRight(ms, ")")
+		}
+	}
+	if len(modseq) != 3 || modseq["2"] == modseq["3"] {
+		t.Fatalf("MODSEQs %v: want three, message 2's above message 3's", modseq)
+	}
+	for _, tc := range []struct{ ret, want string }{
+		{"MIN", "MIN 1 MODSEQ " + modseq["1"]},
+		{"MAX", "MAX 3 MODSEQ " + modseq["3"]},
+		{"MIN MAX", "MIN 1 MAX 3 MODSEQ " + modseq["3"]},
+		{"COUNT", "COUNT 3 MODSEQ " + modseq["2"]},
+	} {
+		lines := c.MustOK("SEARCH RETURN (" + tc.ret + ") MODSEQ 1")
+		want := `* ESEARCH (TAG "` + strings.Fields(lines[len(lines)-1])[0] + `") ` + tc.want
+		if lines[0] != want {
+			t.Errorf("RETURN (%s): %q, want %q", tc.ret, lines[0], want)
+		}
+	}
 }

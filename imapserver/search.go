@@ -77,6 +77,17 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 		w.Raw(" COUNT ").Number(uint64(len(nums)))
 	}
 	if res.usesModSeq && len(nums) > 0 {
+		if (retMin || retMax) && !retAll && !retCount {
+			// RFC 7162 3.1.5: with only MIN and/or MAX, the MODSEQ is
+			// the highest of the messages returned, not of every match.
+			maxModSeq = 0
+			if retMin {
+				maxModSeq = v.Messages[hits[0]-1].ModSeq
+			}
+			if retMax {
+				maxModSeq = max(maxModSeq, v.Messages[hits[len(hits)-1]-1].ModSeq)
+			}
+		}
 		w.Raw(" MODSEQ ").Number(maxModSeq)
 	}
 	w.CRLF()
