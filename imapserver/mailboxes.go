@@ -185,6 +185,21 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		return err
 	}
 	retSubscribed := a.ReturnSubscribed || selSubscribed
+	// RFC 3501 6.3.9: LSUB lists a mailbox that is not subscribed but has
+	// subscribed children as \Noselect when the pattern stops above them
+	// ("%"): covered holds the names with a subscribed descendant that
+	// matches, which is listed instead.
+	var covered map[string]bool
+	if lsub {
+		covered = make(map[string]bool)
+		for _, mi := range infos {
+			if mi.Subscribed && patterns.match(mi.Name) {
+				for p := parentOf(mi.Name); p != "" && !covered[p]; p = parentOf(p) {
+					covered[p] = true
+				}
+			}
+		}
+	}
 	for i := range infos {
 		mi := &infos[i]
 		if err := c.interrupted(); err != nil {
@@ -193,8 +208,10 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		if !patterns.match(mi.Name) {
 			continue
 		}
-		childInfo := false
+		childInfo, lsubParent := false, false
 		switch {
+		case lsub && !mi.Subscribed && subChild[mi.Name] && !covered[mi.Name]:
+			lsubParent = true
 		case lsub || selSubscribed:
 			if !mi.Subscribed {
 				// RFC 5258 3.5: with RECURSIVEMATCH, a parent of a
@@ -218,7 +235,7 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 			c.w.Raw(s)
 			attrs++
 		}
-		if mi.NoSelect {
+		if mi.NoSelect || lsubParent {
 			attr(`\Noselect`)
 		}
 		if !lsub {

@@ -176,3 +176,26 @@ C: a5 NOOP
 S: a5 OK NOOP completed
 `)
 }
+
+// TestLsubParentOfSubscribed: LSUB with "%" lists a parent that is not
+// subscribed but has subscribed children, flagged \Noselect (RFC 3501
+// 6.3.9), and not when the pattern reaches the children themselves.
+func TestLsubParentOfSubscribed(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 CREATE foo/bar
+S: a1 OK CREATE completed
+C: a2 SUBSCRIBE foo/bar
+S: a2 OK SUBSCRIBE completed
+C: a3 LSUB "" "f%"
+S: * LSUB (\Noselect) "/" foo
+S: a3 OK LSUB completed
+C: a4 LSUB "" "foo*"
+S: * LSUB () "/" foo/bar
+S: a4 OK LSUB completed
+C: a5 LSUB "" "foo/%"
+S: * LSUB () "/" foo/bar
+S: a5 OK LSUB completed
+`)
+}
