@@ -430,7 +430,10 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		d := msg.Date()
 		if d.IsZero() {
-			return false, nil
+			// No usable Date: header: the INTERNALDATE stands in for
+			// it, as in Dovecot, so that such a message is found by
+			// some date rather than by none.
+			d = m.InternalDate.Time()
 		}
 		day := dayOf(d)
 		switch k.Op {

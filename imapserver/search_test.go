@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/dormouse/dormouse/internal/testserver"
@@ -119,5 +120,28 @@ S: * ESEARCH (TAG "a4") COUNT 2
 S: a4 OK SEARCH completed
 C: a5 FETCH 5 FLAGS
 S: a5 BAD Invalid sequence number (mailbox has 3 messages)
+`)
+}
+
+// TestSentDateFallsBackToInternalDate: a message without a usable Date:
+// header is searched by its INTERNALDATE for SENTBEFORE, SENTON and
+// SENTSINCE, as Dovecot does, instead of matching none of them.
+func TestSentDateFallsBackToInternalDate(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	msg := "From: a@example.org\r\nSubject: no date\r\n\r\nbody\r\n"
+	c.Write(fmt.Sprintf("a1 APPEND INBOX \"01-Feb-2020 10:00:00 +0000\" {%d+}\r\n%s\r\n", len(msg), msg))
+	c.Expect("S~ a1 OK .*")
+	c.MustOK("SELECT INBOX")
+	c.Run(`
+C: a3 SEARCH SENTON 1-Feb-2020
+S: * SEARCH 1
+S: a3 OK SEARCH completed
+C: a4 SEARCH SENTBEFORE 1-Feb-2020
+S: * SEARCH
+S: a4 OK SEARCH completed
+C: a5 SEARCH SENTSINCE 1-Jan-2020
+S: * SEARCH 1
+S: a5 OK SEARCH completed
 `)
 }
