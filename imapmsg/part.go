@@ -51,7 +51,8 @@ const (
 func isAddressField(i int) bool { return i >= envFrom && i <= envBcc }
 
 // envelope holds the unfolded raw values of the header fields ENVELOPE
-// reports; the first occurrence of a field wins.
+// reports: of a repeated address field, the addresses of every occurrence;
+// of any other field, the first occurrence.
 type envelope struct {
 	v   [envFields]string
 	has [envFields]bool
@@ -98,15 +99,22 @@ func (p *part) setFields(h []byte, root, digest bool) {
 		}
 		if p.env != nil {
 			for i, n := range envNames {
-				if !p.env.has[i] && bytes.EqualFold(name, []byte(n)) {
-					if isAddressField(i) {
-						p.env.v[i] = unfoldAddresses(value)
-					} else {
-						p.env.v[i] = unfold(value)
-					}
-					p.env.has[i] = true
-					break
+				if !bytes.EqualFold(name, []byte(n)) {
+					continue
 				}
+				switch {
+				case !p.env.has[i] && isAddressField(i):
+					p.env.v[i], p.env.has[i] = unfoldAddresses(value), true
+				case !p.env.has[i]:
+					p.env.v[i], p.env.has[i] = unfold(value), true
+				case isAddressField(i) && len(p.env.v[i]) <= maxAddressBytes:
+					// A repeated address field (two To: lines): the
+					// addresses of all of them, as Dovecot lists them.
+					// Of other repeated fields (Subject, Date...) the
+					// first wins.
+					p.env.v[i] += ", " + unfoldAddresses(value)
+				}
+				break
 			}
 		}
 		return true

@@ -59,3 +59,28 @@ func TestEnvelopeBigAddressKept(t *testing.T) {
 		t.Fatalf("the envelope keeps %d bytes of a 1 MB To:", n)
 	}
 }
+
+// TestEnvelopeRepeatedFields: a message with two To: and two Cc: lines
+// lists the addresses of both in its ENVELOPE, as Dovecot does; of two
+// Subject: lines the first wins.
+func TestEnvelopeRepeatedFields(t *testing.T) {
+	m := parseBytes(t, []byte("From: a@example.org\r\nSubject: first\r\nTo: b@example.org\r\n"+
+		"Cc: c@example.org\r\nTo: Dee <d@example.org>\r\nSubject: second\r\nCc: e@example.org\r\n\r\nbody\r\n"))
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	m.WriteEnvelope(imapwire.NewWriter(bw))
+	bw.Flush()
+	got := buf.String()
+	for _, want := range []string{
+		`"first"`,
+		`((NIL NIL "b" "example.org")("Dee" NIL "d" "example.org"))`,
+		`((NIL NIL "c" "example.org")(NIL NIL "e" "example.org"))`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ENVELOPE %s: want %s", got, want)
+		}
+	}
+	if strings.Contains(got, "second") {
+		t.Errorf("ENVELOPE %s: the second Subject: won", got)
+	}
+}
