@@ -28,7 +28,40 @@ func (m *Message) HeaderContains(field, s string) bool {
 			return true
 		}
 		found = strings.Contains(foldString(decodeHeader(unfold(value))), needle)
+		if !found && field != "" && isAddressName(field) {
+			found = addressesContain(value, needle)
+		}
 		return !found
+	})
+	return found
+}
+
+// isAddressName says whether a header field holds an address list.
+func isAddressName(field string) bool {
+	for i := envFrom; i <= envBcc; i++ {
+		if equalFoldString(envNames[i], field) {
+			return true
+		}
+	}
+	return false
+}
+
+// addressesContain reports whether an address field, parsed, holds an
+// address whose "name <mailbox@host>" contains the folded needle: so that
+// an address written in the obsolete syntax, with comments and spaces
+// inside it (`<user (comment)@ (comment) example.org>`, RFC 5322 4.4), is
+// found by FROM "user@example.org" as its ENVELOPE shows it.
+func addressesContain(value []byte, needle string) bool {
+	found := false
+	eachAddress(unfoldAddresses(value), func(a *address) {
+		if found || a.groupStart || a.groupEnd {
+			return
+		}
+		text := a.mailbox + "@" + a.host
+		if a.name != "" {
+			text = decodeHeader(a.name) + " <" + text + ">"
+		}
+		found = strings.Contains(foldString(text), needle)
 	})
 	return found
 }
