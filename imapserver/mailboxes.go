@@ -69,7 +69,9 @@ func (c *conn) mailboxRoom(name string) error {
 	}
 	have := make(map[string]bool, len(list))
 	for _, mb := range list {
-		have[mb.Name] = true
+		if !mb.NonExistent {
+			have[mb.Name] = true
+		}
 	}
 	added := 0
 	for i := 0; i <= len(name); i++ {
@@ -174,7 +176,7 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 	subChild := make(map[string]bool)
 	for _, mi := range infos {
 		for p := parentOf(mi.Name); p != ""; p = parentOf(p) {
-			hasChild[p] = true
+			hasChild[p] = hasChild[p] || !mi.NonExistent
 			if mi.Subscribed {
 				subChild[p] = true
 			}
@@ -205,7 +207,7 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		if err := c.interrupted(); err != nil {
 			return err
 		}
-		if !patterns.match(mi.Name) {
+		if !patterns.match(mi.Name) || mi.NonExistent && !lsub && !selSubscribed {
 			continue
 		}
 		childInfo, lsubParent := false, false
@@ -235,14 +237,20 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 			c.w.Raw(s)
 			attrs++
 		}
-		if mi.NoSelect || lsubParent {
+		switch {
+		case mi.NonExistent && !lsub:
+			attr(`\NonExistent`) // RFC 5258 3.4: implies \Noselect
+		case mi.NoSelect || lsubParent:
 			attr(`\Noselect`)
 		}
 		if !lsub {
-			// RFC 3348 / RFC 5258 4: children are always reported.
-			if hasChild[mi.Name] {
+			// RFC 3348 / RFC 5258 4: children are always reported (of
+			// a mailbox that exists).
+			switch {
+			case mi.NonExistent:
+			case hasChild[mi.Name]:
 				attr(`\HasChildren`)
-			} else {
+			default:
 				attr(`\HasNoChildren`)
 			}
 			if retSubscribed && mi.Subscribed {

@@ -199,3 +199,33 @@ S: * LSUB () "/" foo/bar
 S: a5 OK LSUB completed
 `)
 }
+
+// TestSubscribedNonExistent: a subscription outlives its mailbox (RFC
+// 9051 6.3.7: the server must not remove it on its own); LIST
+// (SUBSCRIBED) shows it as \NonExistent (RFC 5258 3.4), LSUB as
+// \Noselect, and a plain LIST not at all.
+func TestSubscribedNonExistent(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Run(`
+C: a1 CREATE gone
+S: a1 OK CREATE completed
+C: a2 SUBSCRIBE gone
+S: a2 OK SUBSCRIBE completed
+C: a3 DELETE gone
+S: a3 OK DELETE completed
+C: a4 LIST (SUBSCRIBED) "" "g*"
+S: * LIST (\NonExistent \Subscribed) "/" gone
+S: a4 OK LIST completed
+C: a5 LSUB "" "g*"
+S: * LSUB (\Noselect) "/" gone
+S: a5 OK LSUB completed
+C: a6 LIST "" "g*"
+S: a6 OK LIST completed
+C: a7 CREATE gone
+S: a7 OK CREATE completed
+C: a8 LIST (SUBSCRIBED) "" "g*"
+S: * LIST (\HasNoChildren \Subscribed) "/" gone
+S: a8 OK LIST completed
+`)
+}

@@ -92,6 +92,10 @@ type MailboxInfo struct {
 	SpecialUse string // "" or e.g. `\Sent`
 	Subscribed bool
 	NoSelect   bool // exists only as a parent of others
+	// NonExistent is a subscribed name with no mailbox (deleted, or never
+	// created): the subscription stays (RFC 9051 6.3.7) and LIST
+	// (SUBSCRIBED) shows it as \NonExistent (RFC 5258 3.4).
+	NonExistent bool
 }
 
 // Status holds a mailbox's counters (RFC 9051 6.3.11, RFC 8438 SIZE).

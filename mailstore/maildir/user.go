@@ -69,7 +69,12 @@ func (h *userHandle) Mailboxes(ctx context.Context) ([]mailstore.MailboxInfo, er
 			}
 			out = append(out, info)
 		}
-		return nil
+		return subs.ForEach(func(k, _ []byte) error {
+			if n := string(k); !have[n] {
+				out = append(out, mailstore.MailboxInfo{Name: n, Subscribed: true, NoSelect: true, NonExistent: true})
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes: %w", err)
