@@ -107,8 +107,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 38 {
-		t.Errorf("%d settings in the commented file, want 38", n)
+	if n != 39 {
+		t.Errorf("%d settings in the commented file, want 39", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
