@@ -191,6 +191,30 @@ func encodeCommand(c *Command, utf8 bool) string {
 		e.raw(" (").raw(strings.Join(a.Flags, " ")).raw(")")
 	case *CopyArgs:
 		e.sp().raw(a.Set.String()).sp().mailbox(a.Mailbox)
+	case *GenURLAuthArgs:
+		for i, u := range a.URLs {
+			e.sp().str(u).sp().raw(a.Mechanisms[i])
+		}
+	case *ResetKeyArgs:
+		if a.HasMailbox {
+			e.sp().mailbox(a.Mailbox)
+			for _, m := range a.Mechanisms {
+				e.sp().raw(m)
+			}
+		}
+	case *URLFetchArgs:
+		for _, it := range a.Items {
+			e.sp()
+			if !it.Extended {
+				e.str(it.URL)
+				continue
+			}
+			e.raw("(").str(it.URL)
+			for _, p := range it.Params {
+				e.sp().raw(p)
+			}
+			e.raw(")")
+		}
 	case *IDArgs:
 		if a.Params == nil {
 			e.raw(" NIL")
