@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -93,7 +94,7 @@ func (h *userHandle) ResetAccessKeys(ctx context.Context, mailbox string) error 
 	err := u.update(func(tx *bolt.Tx) error {
 		if name == "" {
 			err := tx.DeleteBucket(bktURLAuth)
-			if errors.Is(err, bolt.ErrBucketNotFound) {
+			if errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return nil
 			}
 			return err

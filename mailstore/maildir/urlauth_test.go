@@ -36,7 +36,7 @@ func TestAccessKeys(t *testing.T) {
 		}
 		return k
 	}
-	s, u, ku := open()
+	s, _, ku := open()
 	if k := key(ku, "INBOX", false); k != nil {
 		t.Fatalf("a key before any was made: %x", k)
 	}
@@ -50,7 +50,7 @@ func TestAccessKeys(t *testing.T) {
 	}
 	s.Close()
 
-	_, u, ku = open()
+	_, u, ku := open()
 	if k := key(ku, "INBOX", false); !bytes.Equal(k, inbox) {
 		t.Fatalf("after restart %x, want %x", k, inbox)
 	}
