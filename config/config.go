@@ -114,6 +114,10 @@ type IMAP struct {
 	// IMAP URLs (CATENATE, URLAUTH) name this server, beside the address
 	// a connection came in on.
 	ServerNames string `toml:"server_names"`
+	// URLAuthSubmitters names, separated by spaces, the users that act as
+	// a submission server (BURL) and may fetch URLAUTH URLs authorized
+	// for "submit+USER".
+	URLAuthSubmitters string `toml:"urlauth_submitters"`
 }
 
 // Limits bound what one connection may use.

@@ -72,6 +72,9 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # on, and its port absent (the default port) or the one the connection came
 # in on; other URLs name another server and get [BADURL].
 # server_names = {{q .IMAP.ServerNames}}
+# Users, separated by spaces, that act as a message submission server (BURL,
+# RFC 4468) and may fetch URLAUTH URLs authorized for "submit+USER" (RFC 4467).
+# urlauth_submitters = {{q .IMAP.URLAuthSubmitters}}
 
 [limits]
 # Longest command line, in bytes, literals not counted.

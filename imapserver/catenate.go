@@ -43,13 +43,17 @@ func (c *conn) catenatePart(lit *imapwire.Literal, p imapwire.CatPart) error {
 		if err != nil {
 			return badURLResponse(p.URL, err)
 		}
-		if u.AccessType != "" {
-			return badURLResponse(p.URL, badURLf("URLAUTH is not supported"))
+		var d *urlData
+		switch {
+		case u.AccessType != "":
+			// RFC 4469 5: a URLAUTH URL is checked as URLFETCH
+			// checks it, and may name another user's message.
+			d, err = c.openAuthURL(u)
+		case u.User != "" && u.User != c.username:
+			err = badURLf("URL names another user's mailbox")
+		default:
+			d, err = c.openURL(u, c.user)
 		}
-		if u.User != "" && u.User != c.username {
-			return badURLResponse(p.URL, badURLf("URL names another user's mailbox"))
-		}
-		d, err := c.openURL(u, c.user)
 		if err != nil {
 			return badURLResponse(p.URL, err)
 		}

@@ -105,6 +105,10 @@ type Config struct {
 	// the port the connection came in on; any other URL names another
 	// server (imapurl.go).
 	ServerNames []string
+	// URLAuthSubmitters are the users that act as a message submission
+	// server (RFC 4468 BURL) and may therefore fetch URLAUTH URLs
+	// authorized for "submit+USER" (RFC 4467 3); none means no one.
+	URLAuthSubmitters []string
 	// HibernateAfter is how long a connection idles before hibernating; 0 turns hibernation off.
 	// Plain and TLS connections both hibernate (doc.go, "Hibernation").
 	HibernateAfter time.Duration

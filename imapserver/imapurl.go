@@ -64,16 +64,34 @@ func (c *conn) namesThisServer(u *imapurl.URL) bool {
 type urlData struct {
 	r       *io.SectionReader
 	content mailstore.Content
-	msg     *imapmsg.Message // nil when the URL names the whole message
-	section *imapwire.Section
+	msg     *imapmsg.Message  // parsed on demand (message)
+	section *imapwire.Section // nil for the whole message
+	partial *imapurl.Partial  // applied to r already
 	mbox    mailstore.Mailbox // to close, when not the selected one
+	owner   mailstore.User    // to close, when not the session's user
 }
 
+// Close releases the message, its mailbox and its owner's handle.
 func (d *urlData) Close() {
 	d.content.Close()
 	if d.mbox != nil {
 		d.mbox.Close()
 	}
+	if d.owner != nil {
+		d.owner.Close()
+	}
+}
+
+// message returns the parsed message.
+func (d *urlData) message() (*imapmsg.Message, error) {
+	if d.msg == nil {
+		m, err := imapmsg.Parse(d.content, d.content.Size())
+		if err != nil {
+			return nil, fmt.Errorf("url: parse: %w", err)
+		}
+		d.msg = m
+	}
+	return d.msg, nil
 }
 
 // baseURL is the base of relative URLs: the selected mailbox of this
@@ -154,8 +172,8 @@ func (c *conn) openURL(u *imapurl.URL, user mailstore.User) (*urlData, error) {
 		if d.section, err = imapwire.ParseSection(u.Section); err != nil {
 			return fail(badURLf("bad section %q", u.Section))
 		}
-		if d.msg, err = imapmsg.Parse(content, content.Size()); err != nil {
-			return fail(storeError(fmt.Errorf("url: parse uid %d: %w", u.UID, err)))
+		if _, err := d.message(); err != nil {
+			return fail(storeError(err))
 		}
 		// FETCH answers a part that is not there with an empty string;
 		// a URL naming one names nothing.
@@ -166,6 +184,7 @@ func (c *conn) openURL(u *imapurl.URL, user mailstore.User) (*urlData, error) {
 			return fail(badURLf("no such section"))
 		}
 	}
+	d.partial = u.Partial
 	if p := u.Partial; p != nil {
 		// RFC 5092 3.3: as a FETCH partial, cut to what there is.
 		size := d.r.Size()

@@ -245,6 +245,8 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		Slept:          memory.NoteSleep,
 		QuotaAdmins:    strings.Fields(cfg.Quota.Admins),
 		ServerNames:    strings.Fields(cfg.IMAP.ServerNames),
+
+		URLAuthSubmitters: strings.Fields(cfg.IMAP.URLAuthSubmitters),
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
