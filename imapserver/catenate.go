@@ -24,7 +24,14 @@ func (c *conn) catenate(parts []imapwire.CatPart) (*imapwire.Literal, error) {
 	}
 	lit := &imapwire.Literal{File: f}
 	for _, p := range parts {
-		if err := c.catenatePart(lit, p); err != nil {
+		// Each URL part may open and parse a message, as a FETCH of a
+		// section does: stop when the client is gone or the server
+		// stops, as FETCH and SEARCH do between messages.
+		err := c.interrupted()
+		if err == nil {
+			err = c.catenatePart(lit, p)
+		}
+		if err != nil {
 			lit.Close()
 			return nil, err
 		}

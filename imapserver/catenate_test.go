@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/mailstore"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
@@ -36,7 +37,8 @@ func fetchBody(t *testing.T, c *testserver.Client, uid int) string {
 // literals and URLs naming messages of this server, relative to the
 // selected mailbox or absolute with the host the client used and no
 // port (or the connection's port), with sections and partial ranges;
-// in a MULTIAPPEND too; a TEXT literal8 carries binary data.
+// in a MULTIAPPEND too; a synchronizing TEXT literal gets its
+// continuation; a TEXT literal8 carries binary data.
 func TestCatenate(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
 		cfg.ServerNames = []string{"mail.example.org"}
@@ -54,8 +56,12 @@ C: a1 APPEND Drafts CATENATE (TEXT {16+}\r\nSubject: fwd\r\n\r\n URL "/INBOX/;UI
 S~ a1 OK \[APPENDUID \d+ 1\] APPEND completed
 C: a2 APPEND Drafts (\Seen) CATENATE (URL "imap://alice@MAIL.example.org/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20(Subject)" URL "imap://127.0.0.1:` + port + `/INBOX/;UID=1/;SECTION=1.MIME") CATENATE (URL "imap://127.0.0.1/INBOX/;UID=1/;SECTION=TEXT/;PARTIAL=200" TEXT {1+}\r\nz) {3+}\r\nabc
 S~ a2 OK \[APPENDUID \d+ 2:4\] APPEND completed
+C: a4 APPEND Drafts CATENATE (URL ";UID=1/;SECTION=1" TEXT {3}
+S: + Ready for literal data
+C: !\r\n)
+S~ a4 OK \[APPENDUID \d+ 5\] APPEND completed
 C: a3 APPEND Drafts CATENATE (TEXT ~{5+}\r\nx:` + "\x00" + `\r\n URL ";uid=1/;partial=0.4")
-S~ a3 OK \[APPENDUID \d+ 5\] APPEND completed
+S~ a3 OK \[APPENDUID \d+ 6\] APPEND completed
 `)
 	c.MustOK("SELECT Drafts")
 	for uid, want := range map[int]string{
@@ -63,7 +69,8 @@ S~ a3 OK \[APPENDUID \d+ 5\] APPEND completed
 		2: "Subject: orig\r\n\r\nContent-Type: text/plain\r\n\r\n",
 		3: "z",
 		4: "abc",
-		5: "x:\x00\r\nFrom",
+		5: "part one!\r\n",
+		6: "x:\x00\r\nFrom",
 	} {
 		if got := fetchBody(t, c, uid); got != want {
 			t.Errorf("UID %d: BODY[] = %q, want %q", uid, got, want)
@@ -141,4 +148,21 @@ S: e16 OK STATUS completed
 			t.Errorf("spool keeps %s", filepath.Join(spool, e.Name()))
 		}
 	}
+}
+
+// TestCatenateOverQuota: the assembled message counts against the quota
+// like any APPEND: NO [OVERQUOTA], nothing appended.
+func TestCatenateOverQuota(t *testing.T) {
+	srv := startQuota(t, mailstore.QuotaLimits{Storage: 1 << 10})
+	c := srv.Login(t, srv.Alice)
+	c.Append("INBOX", "Subject: big\r\n\r\n"+strings.Repeat("x", 600)+"\r\n")
+	c.MustOK("SELECT INBOX")
+	c.Run(`
+C: q1 APPEND INBOX CATENATE (URL ";UID=1" URL ";UID=1")
+S: q1 NO [OVERQUOTA] Quota exceeded
+C: q2 APPEND INBOX CATENATE (URL ";UID=1/;SECTION=TEXT/;PARTIAL=0.100")
+S: * 2 EXISTS
+S: * 2 RECENT
+S~ q2 OK \[APPENDUID \d+ 2\] APPEND completed
+`)
 }
