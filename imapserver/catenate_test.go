@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/imapserver"
-	"github.com/dormouse/dormouse/mailstore"
 	"github.com/dormouse/dormouse/internal/testserver"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // catSource is the message the CATENATE tests quote from: a text part and
