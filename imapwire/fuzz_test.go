@@ -34,6 +34,8 @@ func FuzzReadCommand(f *testing.F) {
 	}
 	f.Add([]byte("a SELECT Entwürfe\r\nb LIST \"\" \"Entwürfe/%\"\r\n"), true)
 	f.Add([]byte("a APPEND INBOX (\\Seen) {3}\r\nabc ~{2+}\r\n\x00\x01\r\n"), false)
+	f.Add([]byte("a APPEND INBOX CATENATE (TEXT {1+}\r\nx URL \";UID=1\" TEXT ~{1}\r\n\x00) {1+}\r\ny\r\n"+
+		"b URLFETCH (u BINARY) v\r\nc GENURLAUTH u INTERNAL\r\nd RESETKEY INBOX INTERNAL\r\n"), false)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, utf8 bool) {
 		fuzzBody(t, data, utf8, dir)

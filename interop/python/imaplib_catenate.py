@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Drive CATENATE (RFC 4469) with Python's imaplib, which has no CATENATE
-method: the APPEND goes through imaplib's own command machinery
-(_simple_command) with the CATENATE list as raw arguments, and the second
-message of a MULTIAPPEND as imaplib's literal.
+"""Drive CATENATE (RFC 4469) and URLAUTH (RFC 4467) with Python's imaplib,
+which has no method for either: the APPEND goes through imaplib's own
+command machinery (_simple_command) with the CATENATE list as raw arguments,
+and the second message of a MULTIAPPEND as imaplib's literal; GENURLAUTH,
+URLFETCH and RESETKEY are added to imaplib's command table.
 
 Usage: imaplib_catenate.py HOST PORT USER PASSWORD
 
@@ -60,6 +61,27 @@ def main():
     if typ != "NO" or not data[0].startswith(b"[BADURL /Nope/;UID=1]"):
         sys.exit(f"FAIL APPEND CATENATE with a bad URL: {typ} {data!r}")
 
+    # URLAUTH (RFC 4467): imaplib knows no GENURLAUTH or URLFETCH, so they
+    # are taught to its command table and sent raw; their untagged
+    # responses land in imaplib's untagged_responses, a literal as a tuple.
+    imaplib.Commands["GENURLAUTH"] = ("AUTH", "SELECTED")
+    imaplib.Commands["URLFETCH"] = ("AUTH", "SELECTED")
+    imaplib.Commands["RESETKEY"] = ("AUTH", "SELECTED")
+    rump = f"imap://{user}@{host}/INBOX/;UID=1/;SECTION=TEXT;URLAUTH=anonymous"
+    typ, data = c._simple_command("GENURLAUTH", f'"{rump}"', "INTERNAL")
+    signed = c.untagged_responses.pop("GENURLAUTH", [b""])[-1].decode().strip('"')
+    if typ != "OK" or not re.fullmatch(re.escape(rump) + ":INTERNAL:[0-9a-f]{64}", signed):
+        sys.exit(f"FAIL GENURLAUTH: {typ} {data!r} {signed!r}")
+    typ, data = c._simple_command("URLFETCH", f'"{signed}"')
+    fetched = c.untagged_responses.pop("URLFETCH", [None])[0]
+    if typ != "OK" or not isinstance(fetched, tuple) or fetched[1] != b"The body.\r\n":
+        sys.exit(f"FAIL URLFETCH: {typ} {fetched!r}")
+    ok("RESETKEY", c._simple_command("RESETKEY"))
+    typ, data = c._simple_command("URLFETCH", f'"{signed}"')
+    fetched = c.untagged_responses.pop("URLFETCH", [None])[0]
+    if typ != "OK" or not fetched.endswith(b" NIL"):
+        sys.exit(f"FAIL URLFETCH after RESETKEY: {typ} {fetched!r}")
+
     ok("SELECT Drafts", c.select("Drafts"))
     want = {1: b"Subject: original\r\n\r\nThe body.\r\n", 2: b"Subject: second\r\n\r\nplain\r\n"}
     for uid, w in want.items():
@@ -67,7 +89,7 @@ def main():
         if got != w:
             sys.exit(f"FAIL UID {uid}: got {got!r}, want {w!r}")
     c.logout()
-    print("imaplib catenate: ok")
+    print("imaplib catenate and urlauth: ok")
 
 
 if __name__ == "__main__":
