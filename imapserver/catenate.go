@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // catenate assembles a CATENATE message (RFC 4469) from its TEXT
@@ -20,7 +21,7 @@ import (
 func (c *conn) catenate(parts []imapwire.CatPart) (*imapwire.Literal, error) {
 	f, err := os.CreateTemp(c.spoolDir(), "dormouse-catenate-*")
 	if err != nil {
-		return nil, storeError(fmt.Errorf("catenate: %w", err))
+		return nil, spoolError(err)
 	}
 	lit := &imapwire.Literal{File: f}
 	for _, p := range parts {
@@ -71,8 +72,17 @@ func (c *conn) catenatePart(lit *imapwire.Literal, p imapwire.CatPart) error {
 		return errNO("TOOBIG", fmt.Sprintf("Message would exceed the limit of %d bytes", limit))
 	}
 	if _, err := io.Copy(lit.File, io.LimitReader(r, n)); err != nil {
-		return storeError(fmt.Errorf("catenate: %w", err))
+		return spoolError(err)
 	}
 	lit.Size += n
 	return nil
+}
+
+// spoolError is a failure to spool the assembled message: a full disk
+// answers NO [OVERQUOTA], as for a spooled literal (commandError).
+func spoolError(err error) error {
+	if mailstore.IsNoSpace(err) {
+		return storeError(fmt.Errorf("catenate: %w: %w", mailstore.ErrNoSpace, err))
+	}
+	return storeError(fmt.Errorf("catenate: %w", err))
 }
