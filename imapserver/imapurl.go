@@ -109,13 +109,9 @@ func (c *conn) baseURL() *imapurl.URL {
 // the selected mailbox; it refuses URLs naming another server or no
 // message.
 func (c *conn) resolveURL(raw string) (*imapurl.URL, error) {
-	u, err := imapurl.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		var ue *imapurl.Error
-		if errors.As(err, &ue) {
-			return nil, badURLf("%s", ue.Reason)
-		}
-		return nil, badURLf("%v", err)
+		return nil, err
 	}
 	if u, err = u.Resolve(c.baseURL()); err != nil {
 		return nil, badURLf("relative URL and no mailbox selected")
@@ -129,6 +125,16 @@ func (c *conn) resolveURL(raw string) (*imapurl.URL, error) {
 	return u, nil
 }
 
+// parseURL parses a URL; a bad one is a badURL with imapurl's reason.
+func parseURL(raw string) (*imapurl.URL, error) {
+	u, err := imapurl.Parse(raw)
+	var ue *imapurl.Error
+	if errors.As(err, &ue) {
+		return nil, badURLf("%s", ue.Reason)
+	}
+	return u, err
+}
+
 // openURL opens what u, resolved, names in user's mailboxes (the
 // session's user, or the owner a URLAUTH URL names): the message, its
 // section and partial range.
@@ -139,7 +145,7 @@ func (c *conn) openURL(u *imapurl.URL, user mailstore.User) (*urlData, error) {
 		mbox = c.sel.mbox
 	} else {
 		m, err := user.Mailbox(c.ctx, u.Mailbox)
-		if errors.Is(err, mailstore.ErrNoMailbox) {
+		if errors.Is(err, mailstore.ErrNoMailbox) || errors.Is(err, mailstore.ErrBadName) {
 			return nil, badURLf("no such mailbox")
 		}
 		if err != nil {

@@ -48,13 +48,9 @@ func (c *conn) urlauthUser() (mailstore.URLAuthUser, error) {
 
 // parseAuthURL parses an absolute URLAUTH URL naming this server.
 func (c *conn) parseAuthURL(raw string) (*imapurl.URL, error) {
-	u, err := imapurl.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		var ue *imapurl.Error
-		if errors.As(err, &ue) {
-			return nil, badURLf("%s", ue.Reason)
-		}
-		return nil, badURLf("%v", err)
+		return nil, err
 	}
 	switch {
 	case !u.Scheme || !u.Server:
