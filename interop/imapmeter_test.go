@@ -1,0 +1,208 @@
+package interop
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dormouse/dormouse/internal/imapresp"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// imapMeter is a TCP proxy between an IMAP client and a server that counts
+// what crosses it: connections, bytes each way, and the client's commands
+// (named, with the server's tagged status), so that a test can tell what
+// a client sent for one of its own operations without trusting the
+// client's log. It reads both directions with the IMAP framing (lines and
+// literals, internal/imapresp), which the bytes are forwarded untouched
+// alongside.
+type imapMeter struct {
+	addr string // where clients connect
+
+	mu    sync.Mutex
+	open  int // connections not yet closed on both sides
+	usage meterUsage
+}
+
+// meterUsage is what went through the meter between two calls of take.
+type meterUsage struct {
+	Conns       int
+	ClientBytes int64 // client to server
+	ServerBytes int64 // server to client
+	Commands    []meteredCommand
+}
+
+// meteredCommand is one client command: its name (the words after the tag
+// that name it: "UID SORT", "SELECT") and the status of the server's
+// tagged response ("" if none came).
+type meteredCommand struct {
+	tag, Name, Status string
+}
+
+// startIMAPMeter listens on 127.0.0.1 and forwards each connection to
+// upstream until the test ends.
+func startIMAPMeter(t *testing.T, upstream string) *imapMeter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &imapMeter{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.open++
+			m.usage.Conns++
+			m.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.relay(c, upstream)
+			}()
+		}
+	}()
+	return m
+}
+
+// relay forwards one connection both ways until either side closes.
+func (m *imapMeter) relay(client net.Conn, upstream string) {
+	defer func() {
+		m.mu.Lock()
+		m.open--
+		m.mu.Unlock()
+	}()
+	defer client.Close()
+	server, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	done := make(chan struct{}, 2)
+	go func() {
+		m.readCommands(io.TeeReader(client, meterWriter{m: m, w: server, n: &m.usage.ClientBytes}))
+		server.Close()
+		client.Close()
+		done <- struct{}{}
+	}()
+	go func() {
+		m.readResponses(io.TeeReader(server, meterWriter{m: m, w: client, n: &m.usage.ServerBytes}))
+		server.Close()
+		client.Close()
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+}
+
+// readCommands reads the client's side one command at a time (a command
+// with literals is one), recording its name. A client that answers a
+// server's continuation request other than for a literal (AUTHENTICATE
+// without an initial response) would have its answer counted as a command:
+// the clients metered here send SASL-IR.
+func (m *imapMeter) readCommands(r io.Reader) {
+	br := bufio.NewReader(r)
+	for {
+		cmd, _, err := imapresp.ReadBounded(br, 200)
+		if err != nil {
+			io.Copy(io.Discard, br) // still forwarded, no longer parsed
+			return
+		}
+		f := strings.Fields(cmd)
+		var mc meteredCommand
+		if len(f) > 0 {
+			mc.tag = f[0]
+		}
+		if len(f) > 1 {
+			mc.Name = strings.ToUpper(f[1])
+			if mc.Name == "UID" && len(f) > 2 {
+				mc.Name += " " + strings.ToUpper(f[2])
+			}
+		}
+		m.mu.Lock()
+		m.usage.Commands = append(m.usage.Commands, mc)
+		m.mu.Unlock()
+	}
+}
+
+// readResponses reads the server's side one response at a time and gives
+// each tagged one's status to the command with that tag.
+func (m *imapMeter) readResponses(r io.Reader) {
+	br := bufio.NewReader(r)
+	for {
+		resp, _, err := imapresp.ReadBounded(br, 200)
+		if err != nil {
+			io.Copy(io.Discard, br) // still forwarded, no longer parsed
+			return
+		}
+		f := strings.Fields(resp)
+		if len(f) < 2 || f[0] == "*" || f[0] == "+" {
+			continue
+		}
+		m.mu.Lock()
+		cmds := m.usage.Commands
+		for i := len(cmds) - 1; i >= 0; i-- {
+			if cmds[i].tag == f[0] && cmds[i].Status == "" {
+				cmds[i].Status = strings.ToUpper(f[1])
+				break
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+// take waits until every connection through the meter has closed (the
+// client's operation is over: a web client such as Roundcube logs out at
+// the end of each request) and returns what went through since the last
+// take.
+func (m *imapMeter) take(t *testing.T) meterUsage {
+	t.Helper()
+	testserver.WaitFor(t, "the metered IMAP connections to close", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.open == 0
+	})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.usage
+	m.usage = meterUsage{}
+	return u
+}
+
+// names returns the names of the commands, in order.
+func (u meterUsage) names() []string {
+	var out []string
+	for _, c := range u.Commands {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// meterWriter forwards bytes and adds their count to n under the meter's
+// lock.
+type meterWriter struct {
+	m *imapMeter
+	w io.Writer
+	n *int64
+}
+
+func (w meterWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.m.mu.Lock()
+	*w.n += int64(n)
+	w.m.mu.Unlock()
+	return n, err
+}
