@@ -36,10 +36,11 @@ type meterUsage struct {
 }
 
 // meteredCommand is one client command: its name (the words after the tag
-// that name it: "UID SORT", "SELECT") and the status of the server's
-// tagged response ("" if none came).
+// that name it: "UID SORT", "SELECT"), its text (the start of it, without
+// an AUTHENTICATE's credentials) and the status of the server's tagged
+// response ("" if none came).
 type meteredCommand struct {
-	tag, Name, Status string
+	tag, Name, Text, Status string
 }
 
 // startIMAPMeter listens on 127.0.0.1 and forwards each connection to
@@ -130,6 +131,10 @@ func (m *imapMeter) readCommands(r io.Reader) {
 			mc.Name = strings.ToUpper(f[1])
 			if mc.Name == "UID" && len(f) > 2 {
 				mc.Name += " " + strings.ToUpper(f[2])
+			}
+			mc.Text = strings.Join(f[1:], " ")
+			if mc.Name == "AUTHENTICATE" || mc.Name == "LOGIN" {
+				mc.Text = mc.Name + " ..."
 			}
 		}
 		m.mu.Lock()

@@ -343,6 +343,12 @@ func logRCLoads(t *testing.T, loads []rcLoad) {
 		u := l.usage
 		fmt.Fprintf(&b, "%-16s %5d %8d %12d %12d  %s\n", l.name, u.Conns, len(u.Commands), u.ClientBytes, u.ServerBytes, strings.Join(u.names(), ", "))
 	}
+	for _, l := range loads {
+		fmt.Fprintf(&b, "%s (%s):\n", l.name, l.request)
+		for _, c := range l.usage.Commands {
+			fmt.Fprintf(&b, "    %s -> %s\n", c.Text, c.Status)
+		}
+	}
 	t.Log(b.String())
 }
 
