@@ -16,9 +16,9 @@ import (
 // what crosses it: connections, bytes each way, and the client's commands
 // (named, with the server's tagged status), so that a test can tell what
 // a client sent for one of its own operations without trusting the
-// client's log. It reads both directions with the IMAP framing (lines and
-// literals, internal/imapresp), which the bytes are forwarded untouched
-// alongside.
+// client's log. The bytes are forwarded untouched; both directions are
+// also read with IMAP's framing (lines and literals, internal/imapresp) to
+// tell commands and tagged responses apart.
 type imapMeter struct {
 	addr string // where clients connect
 
@@ -79,10 +79,27 @@ func startIMAPMeter(t *testing.T, upstream string) *imapMeter {
 	return m
 }
 
-// relay forwards one connection both ways until either side closes.
+// relay forwards one connection both ways until both sides have closed,
+// then adds what went through to the meter's usage. The end of one
+// direction is passed on as a half-close, so that what the other side
+// still sends is read and counted: a client that closes right after
+// reading "* BYE" leaves the server's tagged OK to LOGOUT on its way.
 func (m *imapMeter) relay(client net.Conn, upstream string) {
+	var (
+		up, down meterWriter
+		cmds     []meteredCommand
+		statuses = map[string]string{} // tag → status of the tagged response
+	)
 	defer func() {
+		// Merged here, once both directions are read: a tagged response
+		// may be parsed before its command is.
+		for i := range cmds {
+			cmds[i].Status = statuses[cmds[i].tag]
+		}
 		m.mu.Lock()
+		m.usage.ClientBytes += up.n
+		m.usage.ServerBytes += down.n
+		m.usage.Commands = append(m.usage.Commands, cmds...)
 		m.open--
 		m.mu.Unlock()
 	}()
@@ -92,17 +109,16 @@ func (m *imapMeter) relay(client net.Conn, upstream string) {
 		return
 	}
 	defer server.Close()
+	up.w, down.w = server, client
 	done := make(chan struct{}, 2)
 	go func() {
-		m.readCommands(io.TeeReader(client, meterWriter{m: m, w: server, n: &m.usage.ClientBytes}))
-		server.Close()
-		client.Close()
+		cmds = readCommands(io.TeeReader(client, &up))
+		server.(*net.TCPConn).CloseWrite()
 		done <- struct{}{}
 	}()
 	go func() {
-		m.readResponses(io.TeeReader(server, meterWriter{m: m, w: client, n: &m.usage.ServerBytes}))
-		server.Close()
-		client.Close()
+		readStatuses(io.TeeReader(server, &down), statuses)
+		client.(*net.TCPConn).CloseWrite()
 		done <- struct{}{}
 	}()
 	<-done
@@ -110,17 +126,18 @@ func (m *imapMeter) relay(client net.Conn, upstream string) {
 }
 
 // readCommands reads the client's side one command at a time (a command
-// with literals is one), recording its name. A client that answers a
+// with literals is one) and returns them, named. A client that answers a
 // server's continuation request other than for a literal (AUTHENTICATE
 // without an initial response) would have its answer counted as a command:
 // the clients metered here send SASL-IR.
-func (m *imapMeter) readCommands(r io.Reader) {
+func readCommands(r io.Reader) []meteredCommand {
+	var cmds []meteredCommand
 	br := bufio.NewReader(r)
 	for {
 		cmd, _, err := imapresp.ReadBounded(br, 200)
 		if err != nil {
 			io.Copy(io.Discard, br) // still forwarded, no longer parsed
-			return
+			return cmds
 		}
 		f := strings.Fields(cmd)
 		var mc meteredCommand
@@ -137,15 +154,13 @@ func (m *imapMeter) readCommands(r io.Reader) {
 				mc.Text = mc.Name + " ..."
 			}
 		}
-		m.mu.Lock()
-		m.usage.Commands = append(m.usage.Commands, mc)
-		m.mu.Unlock()
+		cmds = append(cmds, mc)
 	}
 }
 
-// readResponses reads the server's side one response at a time and gives
-// each tagged one's status to the command with that tag.
-func (m *imapMeter) readResponses(r io.Reader) {
+// readStatuses reads the server's side one response at a time and records
+// each tagged one's status by its tag.
+func readStatuses(r io.Reader, statuses map[string]string) {
 	br := bufio.NewReader(r)
 	for {
 		resp, _, err := imapresp.ReadBounded(br, 200)
@@ -154,18 +169,9 @@ func (m *imapMeter) readResponses(r io.Reader) {
 			return
 		}
 		f := strings.Fields(resp)
-		if len(f) < 2 || f[0] == "*" || f[0] == "+" {
-			continue
+		if len(f) >= 2 && f[0] != "*" && f[0] != "+" {
+			statuses[f[0]] = strings.ToUpper(f[1])
 		}
-		m.mu.Lock()
-		cmds := m.usage.Commands
-		for i := len(cmds) - 1; i >= 0; i-- {
-			if cmds[i].tag == f[0] && cmds[i].Status == "" {
-				cmds[i].Status = strings.ToUpper(f[1])
-				break
-			}
-		}
-		m.mu.Unlock()
 	}
 }
 
@@ -196,18 +202,21 @@ func (u meterUsage) names() []string {
 	return out
 }
 
-// meterWriter forwards bytes and adds their count to n under the meter's
-// lock.
+// meterWriter forwards bytes to w and counts them. Bytes that can no
+// longer be forwarded (the receiver has closed) are still counted and
+// read, so that the sender's side is parsed to its end.
 type meterWriter struct {
-	m *imapMeter
-	w io.Writer
-	n *int64
+	w      io.Writer
+	n      int64
+	failed bool
 }
 
-func (w meterWriter) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	w.m.mu.Lock()
-	*w.n += int64(n)
-	w.m.mu.Unlock()
-	return n, err
+func (w *meterWriter) Write(p []byte) (int, error) {
+	if !w.failed {
+		if _, err := w.w.Write(p); err != nil {
+			w.failed = true
+		}
+	}
+	w.n += int64(len(p))
+	return len(p), nil
 }
