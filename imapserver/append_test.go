@@ -31,6 +31,7 @@ S~ (?s).*
 S~ (?s).*
 S~ (?s).*
 S~ (?s).*
+S~ (?s).*
 S: a4 OK [READ-WRITE] SELECT completed
 C: a5 FETCH 1:3 (FLAGS INTERNALDATE)
 S: * 1 FETCH (FLAGS ($Label \Seen \Recent) INTERNALDATE "05-Mar-2024 09:00:00 +0000")
@@ -80,6 +81,7 @@ C: a2 EXAMINE INBOX
 S~ (?s).*
 S~ .*
 S: * 1 EXISTS
+S~ .*
 S~ .*
 S~ .*
 S~ .*

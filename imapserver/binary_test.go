@@ -39,6 +39,7 @@ S~ .*
 S~ .*
 S~ .*
 S~ .*
+S~ .*
 S: a1 OK [READ-WRITE] SELECT completed
 C: a2 FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])
 S: * 1 FETCH (BINARY.SIZE[2] 8 BINARY[2] ~{8}\r\n` + "\x00\x01\x02\x03\x04\x05\x06\x07" + `)

@@ -15,6 +15,7 @@ func (s *Server) extensionCapabilities() string {
 	caps += metadataCaps
 	caps += " WITHIN" // RFC 5032: SEARCH OLDER and YOUNGER (search.go)
 	caps += unauthenticateCap
+	caps += objectIDCap + previewCap
 	// RFC 7889 3.1: the limit of every mailbox, the largest literal an
 	// APPEND may send; a larger one gets NO [TOOBIG] before it is sent.
 	return caps + " APPENDLIMIT=" + strconv.FormatInt(s.limits.MaxLiteral, 10)

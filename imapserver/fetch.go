@@ -25,6 +25,12 @@ type fetchPlan struct {
 	content   bool // needs the message's bytes, not their structure
 	hasFlags  bool // FLAGS was asked for
 	hasModseq bool // MODSEQ was asked for
+
+	// emailIDs reads the EMAILIDs when EMAILID was asked for (nil
+	// otherwise); emailID is that of the message being written, ""
+	// when unknown.
+	emailIDs *emailIDReader
+	emailID  string
 }
 
 // handleFetch serves FETCH and UID FETCH (RFC 9051 6.4.5), with BINARY
@@ -40,6 +46,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
 	}
 	p := fetchPlan{items: a.Items, uid: cmd.UID}
+	wantEmailID := false
 	for _, it := range a.Items {
 		switch it.Name {
 		case "UID":
@@ -73,7 +80,13 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			p.parse, p.setSeen = true, true
 		case "RFC822.HEADER":
 			p.parse = true
-		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
+		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE", "THREADID":
+		case "EMAILID":
+			wantEmailID = true
+		case "PREVIEW":
+			// RFC 8970 3.1: PREVIEW reads the first text part; it
+			// does not set \Seen. LAZY changes nothing (preview.go).
+			p.parse = true
 		default:
 			return errBAD("", "Unsupported FETCH item "+it.Name)
 		}
@@ -134,10 +147,16 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if p.header && !p.parse && !p.fields {
 		envelopes = newEnvelopeReader(c, seqs)
 	}
+	if wantEmailID {
+		p.emailIDs = newEmailIDReader(c, seqs)
+	}
 	expunged := false
 	for i, seq := range seqs {
 		if err := c.interrupted(); err != nil {
 			return err
+		}
+		if p.emailID, err = p.emailIDs.id(i); err != nil {
+			return storeError(fmt.Errorf("fetch: %w", err))
 		}
 		var envelope *imapmsg.Message
 		if envelopes != nil {
@@ -331,6 +350,21 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 		case "RFC822.SIZE":
 			sp()
 			w.Raw("RFC822.SIZE ").Number(uint64(m.Size))
+		case "EMAILID":
+			// RFC 8474 7: EMAILID is never NIL; a message the store no
+			// longer knows at all (expunged, and trimmed from the
+			// expunge log) goes without it.
+			if p.emailID != "" {
+				sp()
+				w.Raw("EMAILID (").Raw(p.emailID).Raw(")")
+			}
+		case "THREADID":
+			sp()
+			w.Raw("THREADID NIL") // objectid.go: no thread ids
+		case "PREVIEW":
+			sp()
+			w.Raw("PREVIEW ")
+			writePreview(w, msg, fileGone)
 		case "MODSEQ":
 			continue // written below, once
 		case "ENVELOPE":

@@ -48,7 +48,15 @@ func handleCreate(c *conn, cmd *imapwire.Command) error {
 	if err := c.mailboxRoom(name); err != nil {
 		return err
 	}
-	return storeError(c.user.CreateMailbox(c.ctx, name, use))
+	if err := c.user.CreateMailbox(c.ctx, name, use); err != nil {
+		return storeError(err)
+	}
+	// RFC 8474 4.1: the new mailbox's MAILBOXID in the tagged OK. A
+	// mailbox deleted again at once by another session has none to give.
+	if st, err := c.user.Status(c.ctx, name); err == nil && st.MailboxID != "" {
+		c.okCode = "MAILBOXID (" + st.MailboxID + ")"
+	}
+	return nil
 }
 
 // mailboxRoom refuses with NO [LIMIT] a CREATE of name that would take the
@@ -310,7 +318,7 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 	}
 	for _, it := range a.Items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT", "MAILBOXID":
 		case "HIGHESTMODSEQ":
 			c.enableCondstore()
 		default:
@@ -359,6 +367,13 @@ func (c *conn) writeStatus(name string, st mailstore.Status, items []string) {
 			c.w.Number32(st.Recent)
 		case "HIGHESTMODSEQ":
 			c.w.Number(st.HighestModSeq)
+		case "MAILBOXID":
+			// RFC 8474 4.3; NIL where the store keeps none.
+			if st.MailboxID == "" {
+				c.w.NIL()
+			} else {
+				c.w.Raw("(").Raw(st.MailboxID).Raw(")")
+			}
 		default:
 			c.w.Raw("NIL")
 		}

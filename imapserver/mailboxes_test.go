@@ -32,13 +32,13 @@ func TestCreateDeleteRename(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE Projects/2026/
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 CREATE Projects
 S: a2 NO [ALREADYEXISTS] Mailbox already exists
 C: a3 CREATE inbox
 S: a3 NO [ALREADYEXISTS] INBOX always exists
 C: a4 CREATE Important (USE (\Flagged))
-S: a4 OK CREATE completed
+S~ a4 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a5 CREATE Odd (USE (\Nonsense))
 S: a5 NO [USEATTR] Unsupported special-use attribute
 C: a6 LIST "" Projects*
@@ -85,7 +85,7 @@ func TestListExtended(t *testing.T) {
 	}
 	c.Run(`
 C: a1 CREATE Lists/Go
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE Lists/Go
 S: a2 OK SUBSCRIBE completed
 C: a3 SUBSCRIBE INBOX
@@ -143,7 +143,7 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE "Ma&AO4-tre"
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 LIST "" "Ma*"
 S: * LIST (\HasNoChildren) "/" Ma&AO4-tre
 S: a2 OK LIST completed
@@ -185,7 +185,7 @@ func TestLsubParentOfSubscribed(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE foo/bar
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE foo/bar
 S: a2 OK SUBSCRIBE completed
 C: a3 LSUB "" "f%"
@@ -209,7 +209,7 @@ func TestSubscribedNonExistent(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE gone
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE gone
 S: a2 OK SUBSCRIBE completed
 C: a3 DELETE gone
@@ -223,7 +223,7 @@ S: a5 OK LSUB completed
 C: a6 LIST "" "g*"
 S: a6 OK LIST completed
 C: a7 CREATE gone
-S: a7 OK CREATE completed
+S~ a7 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a8 LIST (SUBSCRIBED) "" "g*"
 S: * LIST (\HasNoChildren \Subscribed) "/" gone
 S: a8 OK LIST completed

@@ -236,6 +236,9 @@ type searcher struct {
 	// message; the others are answered from the store's EnvelopeCache.
 	needsFile bool
 	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
+	// emailIDs are the EMAILIDs of the view's messages, by sequence
+	// number - 1, read once for SEARCH EMAILID (RFC 8474 6).
+	emailIDs []string
 
 	// envelopes answers the header keys when no key needs the file.
 	envelopes *envelopeReader
@@ -270,6 +273,14 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)
 	case "BODY", "TEXT":
 		s.needsContent, s.needsFile = true, true
+	case "EMAILID":
+		if s.emailIDs == nil {
+			ids, err := s.c.viewEmailIDs()
+			if err != nil {
+				return storeError(fmt.Errorf("search: %w", err))
+			}
+			s.emailIDs = ids
+		}
 	}
 	for _, ch := range k.Children {
 		if err := s.prepare(ch); err != nil {
@@ -351,6 +362,11 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return !ok, err
 	case "ALL":
 		return true, nil
+	case "EMAILID":
+		// objectids are case-sensitive (RFC 8474 7).
+		return int(seq) <= len(s.emailIDs) && s.emailIDs[seq-1] == k.Value, nil
+	case "THREADID":
+		return false, nil // objectid.go: no message has a THREADID
 	case "SEQSET", "UID":
 		_, ok := slices.BinarySearch(s.sets[k], seq)
 		return ok, nil

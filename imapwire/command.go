@@ -159,13 +159,14 @@ type SearchArgs struct {
 // FLAGGED, FROM, HEADER, KEYWORD, LARGER, NEW, NOT, OLD, ON, OR, RECENT,
 // SEEN, SENTBEFORE, SENTON, SENTSINCE, SINCE, SMALLER, SUBJECT, TEXT, TO,
 // UID, UNANSWERED, UNDELETED, UNDRAFT, UNFLAGGED, UNKEYWORD, UNSEEN,
-// MODSEQ, OLDER, YOUNGER, SAVEDBEFORE, SAVEDON, SAVEDSINCE, SAVEDATESUPPORTED)
+// MODSEQ, OLDER, YOUNGER, SAVEDBEFORE, SAVEDON, SAVEDSINCE, SAVEDATESUPPORTED,
+// EMAILID, THREADID)
 // or "SEQSET" for a bare sequence set and "AND" for a parenthesized list
 // (and the top level).
 type SearchKey struct {
 	Op       string
 	Field    string    // HEADER field name, KEYWORD flag
-	Value    string    // string argument (FROM, BODY, HEADER value, ...)
+	Value    string    // string argument (FROM, BODY, HEADER value, EMAILID, ...)
 	Date     time.Time // date argument (midnight UTC of that day)
 	Number   uint64    // LARGER, SMALLER, MODSEQ, OLDER, YOUNGER
 	Set      *SeqSet   // SEQSET and UID
@@ -185,9 +186,11 @@ type FetchItem struct {
 	// Name is upper case: FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE,
 	// BODYSTRUCTURE, BODY (without section: non-extensible structure), UID,
 	// MODSEQ, SAVEDATE, RFC822, RFC822.HEADER, RFC822.TEXT, BODY[] (Name
-	// "BODY" with Section set), BINARY, BINARY.SIZE, EMAILID, THREADID.
+	// "BODY" with Section set), BINARY, BINARY.SIZE, EMAILID, THREADID,
+	// PREVIEW.
 	Name    string
 	Peek    bool     // BODY.PEEK / BINARY.PEEK
+	Lazy    bool     // PREVIEW (LAZY), RFC 8970 3.1
 	Section *Section // set for BODY[...], BINARY[...], BINARY.SIZE[...]
 	Partial *Partial
 }

@@ -1,5 +1,7 @@
 package imapwire
 
+import "strings"
+
 // parseFetch: FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" /
 // fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
 // (RFC 9051 6.4.5, RFC 7162 3.1.4 and 3.2.6).
@@ -118,6 +120,29 @@ func (d *Decoder) fetchAtt(a *FetchArgs, buf []byte, macros bool) error {
 		item.Name = "EMAILID"
 	case "THREADID":
 		item.Name = "THREADID"
+	case "PREVIEW":
+		// RFC 8970 3.1: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"],
+		// preview-mod = "LAZY". A list after the space that starts with
+		// LAZY is this item's; another is FETCH's modifiers
+		// (CHANGEDSINCE), after a lone PREVIEW.
+		item.Name = "PREVIEW"
+		if r := d.line[d.pos:]; len(r) > 6 && r[0] == ' ' && r[1] == '(' && strings.EqualFold(string(r[2:6]), "LAZY") {
+			d.pos++
+			err := d.list(false, func() error {
+				kw, err := d.keyword(buf[:0])
+				if err != nil {
+					return err
+				}
+				if string(kw) != "LAZY" {
+					return badf("unknown PREVIEW modifier %q", string(kw))
+				}
+				item.Lazy = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 	case "BODY", "BODY.PEEK":
 		item.Name, item.Peek = "BODY", len(name) > 4
 		if d.peek() != '[' {

@@ -209,6 +209,15 @@ func (d *Decoder) searchKey() (*SearchKey, error) {
 			}
 		}
 		k.Number, err = d.number64()
+	case "EMAILID", "THREADID":
+		// RFC 8474 6: objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+		var b []byte
+		if b, err = d.atom(); err == nil {
+			if !isObjectID(b) {
+				return nil, badf("bad %s %q", op, string(b))
+			}
+			k.Value = string(b)
+		}
 	case "UID":
 		var set SeqSet
 		if set, err = d.seqSet(); err == nil {
@@ -328,6 +337,23 @@ func searchOp(kw []byte) string {
 		return "SAVEDSINCE"
 	case "SAVEDATESUPPORTED":
 		return "SAVEDATESUPPORTED"
+	case "EMAILID":
+		return "EMAILID"
+	case "THREADID":
+		return "THREADID"
 	}
 	return ""
+}
+
+// isObjectID reports whether b is an RFC 8474 objectid.
+func isObjectID(b []byte) bool {
+	if len(b) == 0 || len(b) > 255 {
+		return false
+	}
+	for _, c := range b {
+		if !isAlpha(c) && !('0' <= c && c <= '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -112,6 +112,9 @@ type Status struct {
 	// \Deleted, filled only where STATUS DELETED-STORAGE asks for it
 	// (QuotaUser.DeletedStorage).
 	DeletedStorage int64
+	// MailboxID is the mailbox's RFC 8474 MAILBOXID, "" when the store
+	// keeps none.
+	MailboxID string
 }
 
 // Message is the index record of one message. A session's view holds
@@ -265,6 +268,17 @@ type ExpungedRecords interface {
 	// of the messages expunged with MODSEQ > modseq that the log still
 	// holds, ascending by UID.
 	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
+}
+
+// ObjectIDs is implemented by a Mailbox that gives the object identifiers
+// of RFC 8474: a MAILBOXID that a rename keeps and a new mailbox of the
+// same name does not get, and an EMAILID per message that lasts as long
+// as the message and that COPY and MOVE keep.
+type ObjectIDs interface {
+	MailboxID() string
+	// EmailIDs returns the EMAILID of each message of uids, in order, ""
+	// for a message the store no longer knows.
+	EmailIDs(ctx context.Context, uids []uint32) ([]string, error)
 }
 
 // RecentClaimer is implemented by a Mailbox that keeps IMAP4rev1

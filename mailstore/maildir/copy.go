@@ -110,7 +110,8 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 			}
 			created = append(created, filepath.Join(dstCur, name))
 			nr := msgRec{internal: r.internal, save: now, size: r.size, file: name,
-				flags: flagSet{sys: r.flags.sys, keywords: append([]string(nil), r.flags.keywords...)}}
+				emailID: src.emailIDOf(&r), // RFC 8474 5.1
+				flags:   flagSet{sys: r.flags.sys, keywords: append([]string(nil), r.flags.keywords...)}}
 			if err := dst.insert(&nr); err != nil {
 				return err
 			}

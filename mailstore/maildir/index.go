@@ -305,8 +305,15 @@ func (m *mboxTx) insert(r *msgRec) error {
 	return m.put(r)
 }
 
-// put stores a new message whose UID and MODSEQ are set.
+// put stores a new message whose UID and MODSEQ are set, giving it an
+// EMAILID unless it came with one (objectid.go).
 func (m *mboxTx) put(r *msgRec) error {
+	if r.emailID == 0 {
+		var err error
+		if r.emailID, err = nextEmailID(m.tx); err != nil {
+			return err
+		}
+	}
 	m.noteKeywords(r.flags.keywords)
 	r.flags.keywords = uniqueSorted(r.flags.keywords)
 	base, _ := splitInfo(r.file)
