@@ -22,24 +22,8 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 		if err := d.sp(); err != nil {
 			return nil, err
 		}
-		var m AppendMessage
-		if d.peek() == '(' {
-			if m.Flags, err = d.flagList(); err != nil {
-				return nil, err
-			}
-			if err := d.sp(); err != nil {
-				return nil, err
-			}
-		}
-		if d.peek() == '"' {
-			if m.Date, err = d.dateTime(); err != nil {
-				return nil, err
-			}
-			if err := d.sp(); err != nil {
-				return nil, err
-			}
-		}
-		if m.Literal, m.Binary, err = d.appendLiteral(); err != nil {
+		m, err := d.appendMessage()
+		if err != nil {
 			return nil, err
 		}
 		a.Messages = append(a.Messages, m)
@@ -47,6 +31,58 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 			return a, nil
 		}
 	}
+}
+
+// appendMessage reads [flag-list SP] [date-time SP] append-data, one
+// message of APPEND or REPLACE.
+func (d *Decoder) appendMessage() (AppendMessage, error) {
+	var m AppendMessage
+	var err error
+	if d.peek() == '(' {
+		if m.Flags, err = d.flagList(); err != nil {
+			return m, err
+		}
+		if err := d.sp(); err != nil {
+			return m, err
+		}
+	}
+	if d.peek() == '"' {
+		if m.Date, err = d.dateTime(); err != nil {
+			return m, err
+		}
+		if err := d.sp(); err != nil {
+			return m, err
+		}
+	}
+	m.Literal, m.Binary, err = d.appendLiteral()
+	return m, err
+}
+
+// parseReplace: REPLACE SP seq-number SP mailbox SP append-message, and
+// UID REPLACE with a UID (RFC 8508 5). The CATENATE form of the message
+// is not taken.
+func (d *Decoder) parseReplace() (*ReplaceArgs, error) {
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	a := &ReplaceArgs{}
+	var err error
+	if a.Num, err = d.nzNumber(); err != nil {
+		return nil, err
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	if a.Mailbox, err = d.mailbox(); err != nil {
+		return nil, err
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	if a.Message, err = d.appendMessage(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // appendLiteral reads a message literal: in memory while the command's

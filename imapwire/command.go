@@ -90,6 +90,13 @@ type AppendArgs struct {
 	Messages []AppendMessage
 }
 
+// ReplaceArgs are REPLACE's and UID REPLACE's arguments (RFC 8508).
+type ReplaceArgs struct {
+	Num     uint32 // the message replaced: a sequence number, or a UID for UID REPLACE
+	Mailbox string // where the new message goes
+	Message AppendMessage
+}
+
 // AppendMessage is one message of an APPEND command.
 type AppendMessage struct {
 	Flags   []string

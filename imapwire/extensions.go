@@ -1,7 +1,8 @@
 package imapwire
 
-// extensionCommandName names the commands of the QUOTA (RFC 9208) and
-// METADATA (RFC 5464) extensions (kw upper case), or returns "".
+// extensionCommandName names the commands of the QUOTA (RFC 9208),
+// METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437) and REPLACE (RFC 8508)
+// extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
 	case "GETQUOTA":
@@ -16,6 +17,8 @@ func extensionCommandName(kw []byte) string {
 		return "SETMETADATA"
 	case "UNAUTHENTICATE":
 		return "UNAUTHENTICATE"
+	case "REPLACE":
+		return "REPLACE"
 	}
 	return ""
 }
@@ -42,6 +45,8 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 	case "SETMETADATA":
 		args, err = d.parseSetMetadata()
 	case "UNAUTHENTICATE":
+	case "REPLACE":
+		args, err = d.parseReplace()
 	default:
 		return nil, false, nil
 	}

@@ -281,6 +281,16 @@ type ObjectIDs interface {
 	EmailIDs(ctx context.Context, uids []uint32) ([]string, error)
 }
 
+// Replacer is implemented by a Mailbox that replaces a message
+// atomically (RFC 8508 REPLACE).
+type Replacer interface {
+	// Replace appends req to the mailbox dest (this one or another of
+	// the user's) and expunges uid here, all or nothing. It returns
+	// dest's UIDVALIDITY and the new message's UID; ErrNoMessage when
+	// uid is gone, ErrNoMailbox when dest does not exist.
+	Replace(ctx context.Context, uid uint32, dest string, req AppendRequest) (uidValidity, newUID uint32, err error)
+}
+
 // RecentClaimer is implemented by a Mailbox that keeps IMAP4rev1
 // \Recent (RFC 3501 2.3.2): a message is recent for one session only,
 // the first told of it. ClaimRecent gives the caller the messages from
