@@ -40,6 +40,9 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if a == nil {
 		return errBAD("", "Missing arguments")
 	}
+	if a.PartialRange != nil && !cmd.UID {
+		return errBAD("", "PARTIAL is a modifier of UID FETCH") // RFC 9394 3.3
+	}
 	if a.Vanished && (!c.enabled.qresync || !cmd.UID || a.ChangedSince == 0) {
 		// RFC 7162 3.2.6: only UID FETCH with CHANGEDSINCE, after
 		// ENABLE QRESYNC.
@@ -118,6 +121,12 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			}
 		}
 		seqs = kept
+	}
+	if a.PartialRange != nil {
+		// RFC 9394 3.3: only the messages of the range, among those
+		// the command names (and CHANGEDSINCE keeps), in UID order.
+		lo, hi := a.PartialRange.Bounds(len(seqs))
+		seqs = seqs[lo:hi]
 	}
 
 	// Mark \Seen first, so that each response can carry the new FLAGS

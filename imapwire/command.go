@@ -6,6 +6,7 @@ package imapwire
 import (
 	"io"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -155,10 +156,43 @@ type ExpungeArgs struct{ Set SeqSet }
 // SearchArgs are SEARCH's arguments (RFC 9051 6.4.4, RFC 4731 ESEARCH).
 type SearchArgs struct {
 	Charset string // "" when absent, else upper case
-	// Return holds RETURN options upper case (MIN, MAX, ALL, COUNT, SAVE);
-	// nil when there was no RETURN, empty for "RETURN ()".
-	Return []string
-	Key    *SearchKey
+	// Return holds RETURN options upper case (MIN, MAX, ALL, COUNT, SAVE,
+	// PARTIAL); nil when there was no RETURN, empty for "RETURN ()".
+	Return  []string
+	Partial *PartialRange // the range of RETURN (PARTIAL ...), RFC 9394
+	Key     *SearchKey
+}
+
+// PartialRange is a range of RFC 9394 PARTIAL: the results From to To
+// (1-based, in either order: 500:400 is 400:500) of a search, or of the
+// messages a UID FETCH names; counted from the last one when Last is
+// set (-1:-100 is the last hundred). String gives it back as sent.
+type PartialRange struct {
+	From, To uint32
+	Last     bool
+}
+
+// String formats the range as partial-range.
+func (r PartialRange) String() string {
+	if r.Last {
+		return "-" + strconv.FormatUint(uint64(r.From), 10) + ":-" + strconv.FormatUint(uint64(r.To), 10)
+	}
+	return strconv.FormatUint(uint64(r.From), 10) + ":" + strconv.FormatUint(uint64(r.To), 10)
+}
+
+// Bounds returns the indexes [lo, hi) of the range in a list of n
+// results; lo == hi when no result falls in it.
+func (r PartialRange) Bounds(n int) (lo, hi int) {
+	a, b := int64(min(r.From, r.To)), int64(max(r.From, r.To))
+	if r.Last {
+		// -a is index n-a: the range runs from n-b to n-a.
+		a, b = int64(n)-b+1, int64(n)-a+1
+	}
+	lo64, hi64 := max(a-1, 0), min(b, int64(n))
+	if lo64 >= hi64 {
+		return 0, 0
+	}
+	return int(lo64), int(hi64)
 }
 
 // SearchKey is a node of a search expression. Op is upper case and one of
@@ -186,6 +220,8 @@ type FetchArgs struct {
 	Items        []FetchItem // macros (ALL, FAST, FULL) already expanded
 	ChangedSince uint64      // RFC 7162 CHANGEDSINCE, 0 when absent
 	Vanished     bool        // RFC 7162 VANISHED modifier (UID FETCH only)
+	// PartialRange is the RFC 9394 3.3 PARTIAL modifier, nil when absent.
+	PartialRange *PartialRange
 }
 
 // FetchItem is one FETCH data item.

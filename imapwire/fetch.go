@@ -52,6 +52,19 @@ func (d *Decoder) parseFetch(uid bool) (*FetchArgs, error) {
 			changed = true
 		case "VANISHED":
 			a.Vanished = true
+		case "PARTIAL":
+			// RFC 9394 3.3: modifier-partial = "PARTIAL" SP partial-range.
+			if a.PartialRange != nil {
+				return badf("PARTIAL twice")
+			}
+			if err := d.sp(); err != nil {
+				return err
+			}
+			r, err := d.partialRange()
+			if err != nil {
+				return err
+			}
+			a.PartialRange = &r
 		default:
 			return badf("unknown FETCH modifier %q", string(kw))
 		}
