@@ -195,6 +195,19 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		return err
 	}
 	retSubscribed := a.ReturnSubscribed || selSubscribed
+	// subOutside holds the names with a subscribed descendant that the
+	// patterns do not match (RECURSIVEMATCH's CHILDINFO).
+	var subOutside map[string]bool
+	if selRecursive && selSubscribed {
+		subOutside = make(map[string]bool)
+		for _, mi := range infos {
+			if mi.Subscribed && !patterns.match(mi.Name) {
+				for p := parentOf(mi.Name); p != "" && !subOutside[p]; p = parentOf(p) {
+					subOutside[p] = true
+				}
+			}
+		}
+	}
 	// RFC 3501 6.3.9: LSUB lists a mailbox that is not subscribed but has
 	// subscribed children as \Noselect when the pattern stops above them
 	// ("%"): covered holds the names with a subscribed descendant that
@@ -223,13 +236,14 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		case lsub && !mi.Subscribed && subChild[mi.Name] && !covered[mi.Name]:
 			lsubParent = true
 		case lsub || selSubscribed:
-			if !mi.Subscribed {
-				// RFC 5258 3.5: with RECURSIVEMATCH, a parent of a
-				// subscribed mailbox is listed with CHILDINFO.
-				if !selRecursive || !subChild[mi.Name] || lsub {
-					continue
-				}
-				childInfo = true
+			// RFC 5258 3.5 (and its example 9): with RECURSIVEMATCH,
+			// a mailbox with a subscribed descendant that the patterns
+			// do not match gets CHILDINFO, subscribed itself or not;
+			// one not subscribed is listed only then. A descendant
+			// that matches is listed itself, and tells nothing more.
+			childInfo = selRecursive && !lsub && subOutside[mi.Name]
+			if !mi.Subscribed && !childInfo {
+				continue
 			}
 		case selSpecial:
 			if mi.SpecialUse == "" {

@@ -229,3 +229,48 @@ S: * LIST (\HasNoChildren \Subscribed) "/" gone
 S: a8 OK LIST completed
 `)
 }
+
+// TestListRecursiveMatchChildInfo replays RFC 5258's example 9 (section
+// 5): with RECURSIVEMATCH, CHILDINFO marks a mailbox whose subscribed
+// descendant the pattern does not match, whether the mailbox is
+// subscribed (Eps2) or not (Foo2); a parent whose subscribed children
+// all match the pattern themselves (Baz2 under "*2") is not listed. The
+// RFC's Qux2 does not exist; here it does (CREATE makes parents), not
+// subscribed, and answers as Baz2 does.
+func TestListRecursiveMatchChildInfo(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	for _, mb := range []struct {
+		name       string
+		subscribed bool
+	}{
+		{"Foo2", false}, {"Foo2/Bar1", true}, {"Foo2/Bar2", true},
+		{"Baz2", false}, {"Baz2/Bar2", true}, {"Baz2/Bar22", true}, {"Baz2/Bar222", true},
+		{"Eps2", true}, {"Eps2/Mailbox1", true}, {"Qux2/Bar2", true},
+	} {
+		c.Cmd("c CREATE " + mb.name)
+		if mb.subscribed {
+			c.Cmd("s SUBSCRIBE " + mb.name)
+		}
+	}
+	c.Run(`
+C: a1 LIST (SUBSCRIBED RECURSIVEMATCH) "" "*2"
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar2
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar22
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar222
+S: * LIST (\HasChildren \Subscribed) "/" Eps2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Foo2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasNoChildren \Subscribed) "/" Foo2/Bar2
+S: * LIST (\HasNoChildren \Subscribed) "/" Qux2/Bar2
+S~ a1 OK .*
+C: a2 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%2"
+S: * LIST (\HasChildren) "/" Baz2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren \Subscribed) "/" Eps2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Foo2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Qux2 ("CHILDINFO" ("SUBSCRIBED"))
+S~ a2 OK .*
+C: a3 LIST (SUBSCRIBED) "" "%2"
+S: * LIST (\HasChildren \Subscribed) "/" Eps2
+S~ a3 OK .*
+`)
+}
