@@ -45,7 +45,7 @@ C: a2 FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])
 S: * 1 FETCH (BINARY.SIZE[2] 8 BINARY[2] ~{8}\r\n` + "\x00\x01\x02\x03\x04\x05\x06\x07" + `)
 S: a2 OK FETCH completed
 C: a3 FETCH 1 (BINARY.PEEK[1]<4.4>)
-S: * 1 FETCH (BINARY[1]<4> ~{4}\r\natta)
+S: * 1 FETCH (BINARY[1]<4> {4}\r\natta)
 S: a3 OK FETCH completed
 C: a4 FETCH 1 (SAVEDATE)
 S~ \* 1 FETCH \(SAVEDATE "\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [-+]\d{4}"\)
@@ -59,5 +59,72 @@ S: a6 OK SEARCH completed
 C: a7 FETCH 1 (BODY.PEEK[2.MIME] BODY.PEEK[3])
 S: * 1 FETCH (BODY[2.MIME] {77}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n BODY[3] {0}\r\n)
 S: a7 OK FETCH completed
+`)
+}
+
+// TestBinaryNested: BINARY and BINARY.SIZE of the parts of a
+// multipart/mixed inside a message/rfc822 inside a multipart/alternative
+// agree with the decoded content (quoted-printable, base64), a part in an
+// encoding that cannot be decoded answers NO [UNKNOWN-CTE] (RFC 3516
+// 4.3) and the session goes on, and only data with a NUL octet comes as
+// a literal8 (RFC 9051 7.5.2), as Dovecot sends it.
+func TestBinaryNested(t *testing.T) {
+	srv := testserver.Start(t)
+	inner := strings.ReplaceAll(`From: b@example.org
+Subject: inner
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="inner"
+
+--inner
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+caf=C3=A9 cr=
+=C3=A8me
+--inner
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+AAECAwQFBgc=
+--inner
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: x-uuencode
+
+begin 644 x
+end
+--inner--`, "\n", "\r\n")
+	msg := strings.ReplaceAll(`From: a@example.org
+Subject: nested
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="outer"
+
+--outer
+Content-Type: text/plain
+
+plain
+--outer
+Content-Type: message/rfc822
+
+`, "\n", "\r\n") + inner + "\r\n--outer--\r\n"
+	c := srv.Login(t, srv.Alice)
+	appendMsg(t, c, "INBOX", "", msg)
+	c.Cmd("s SELECT INBOX")
+	c.Run(`
+C: a1 FETCH 1 (BINARY.SIZE[2.1] BINARY.PEEK[2.1])
+S: * 1 FETCH (BINARY.SIZE[2.1] 12 BINARY[2.1] {12}\r\ncafé crème)
+S~ a1 OK .*
+C: a2 FETCH 1 (BINARY.SIZE[2.2] BINARY.PEEK[2.2] BINARY.PEEK[2.2]<2.3>)
+S: * 1 FETCH (BINARY.SIZE[2.2] 8 BINARY[2.2] ~{8}\r\n` + "\x00\x01\x02\x03\x04\x05\x06\x07" + ` BINARY[2.2]<2> ~{3}\r\n` + "\x02\x03\x04" + `)
+S~ a2 OK .*
+C: a3 FETCH 1 (BINARY.SIZE[2.3])
+S~ a3 NO \[UNKNOWN-CTE\] .*
+C: a4 FETCH 1 (BINARY.PEEK[2.3])
+S~ a4 NO \[UNKNOWN-CTE\] .*
+C: a5 FETCH 1 (BINARY.SIZE[2] BINARY.SIZE[1] BINARY.PEEK[1])
+S: * 1 FETCH (BINARY.SIZE[2] ` + itoa(len(inner)) + ` BINARY.SIZE[1] 5 BINARY[1] {5}\r\nplain)
+S~ a5 OK .*
+C: a6 FETCH 1 (FLAGS)
+S: * 1 FETCH (FLAGS (\Recent))
+S~ a6 OK .*
 `)
 }

@@ -211,6 +211,9 @@ func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
 type fetchItemData struct {
 	r    io.Reader
 	size int64
+	// literal8 says the data holds a NUL octet: a BINARY item is then
+	// sent as a literal8 (~{n}), otherwise as a literal (RFC 9051 7.5.2).
+	literal8 bool
 }
 
 // fetchOne writes the FETCH response of one message. envelope, when not
@@ -262,16 +265,16 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			if it.Section != nil {
 				part = it.Section.Part
 			}
-			r, n, err := msg.Binary(part)
+			r, n, hasNUL, err := msg.Binary(part)
 			if errors.Is(err, imapmsg.ErrUnknownCTE) {
 				return false, errNO("UNKNOWN-CTE", "Cannot decode this part's content transfer encoding")
 			}
 			if err != nil {
 				r, n = nil, -1
 			}
-			d = fetchItemData{r, n}
+			d = fetchItemData{r: r, size: n, literal8: hasNUL}
 		case it.Name == "BODY" && isWhole(it.Section), it.Name == "RFC822":
-			d = fetchItemData{io.NewSectionReader(content, 0, content.Size()), content.Size()}
+			d = fetchItemData{r: io.NewSectionReader(content, 0, content.Size()), size: content.Size()}
 		case it.Name == "BODY" && it.Section != nil:
 			d = c.sectionData(msg, it.Section)
 		case it.Name == "RFC822.HEADER":
@@ -414,7 +417,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 				writePart(w, it.Section.Part)
 			}
 			w.Raw("]")
-			c.writePartial(it.Partial, d, true, buf)
+			c.writePartial(it.Partial, d, d.literal8, buf)
 		case "BINARY.SIZE":
 			sp()
 			w.Raw("BINARY.SIZE[")
@@ -468,9 +471,9 @@ func isTopFields(s *imapwire.Section) bool {
 func (c *conn) sectionData(msg *imapmsg.Message, s *imapwire.Section) fetchItemData {
 	r, err := msg.Section(s)
 	if err != nil {
-		return fetchItemData{nil, -1}
+		return fetchItemData{size: -1}
 	}
-	return fetchItemData{r, r.Size()}
+	return fetchItemData{r: r, size: r.Size()}
 }
 
 // writePartial writes " <origin> literal" for a section's bytes, cut to a
