@@ -128,3 +128,39 @@ S: * 1 FETCH (FLAGS (\Recent))
 S~ a6 OK .*
 `)
 }
+
+// TestBinaryAppend: a message APPENDed as a literal8 (RFC 3516 4.4) with
+// a part in the binary transfer encoding holding NULs, beside a base64
+// part, comes back as Dovecot gives it: the binary part stored in base64
+// (BODY[1] is text, its MIME header says base64, no NUL goes out in a
+// literal), BINARY[1] and BINARY.SIZE[1] its octets as sent, in a
+// literal8; the base64 part as it was.
+func TestBinaryAppend(t *testing.T) {
+	srv := testserver.Start(t)
+	blob := "\x00\x01\x02binary\x00\r\n\xff\xfe"
+	msg := "From: a@example.org\r\nSubject: binary\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" + blob +
+		"\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n"
+	c := srv.Login(t, srv.Alice)
+	c.Write("a1 APPEND INBOX ~{" + itoa(len(msg)) + "+}\r\n" + msg + "\r\n")
+	c.Expect(`S~ a1 OK \[APPENDUID \d+ 1\] .*`)
+	c.Cmd("s SELECT INBOX")
+	got := c.Cmd("f1 FETCH 1 (BODY.PEEK[1.MIME] BODY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1])")
+	want := "* 1 FETCH (BODY[1.MIME] {77}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		" BODY[1] {20}\r\nAAECYmluYXJ5AA0K//4= BINARY.SIZE[1] 14 BINARY[1] ~{14}\r\n" + blob + ")"
+	if len(got) != 2 || got[0] != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	c.Run(`
+C: f2 FETCH 1 (BODY.PEEK[2] BINARY.PEEK[2] BINARY.SIZE[2])
+S: * 1 FETCH (BODY[2] {8}\r\naGVsbG8= BINARY[2] {5}\r\nhello BINARY.SIZE[2] 5)
+S~ f2 OK .*
+C: f3 FETCH 1 (BODYSTRUCTURE)
+S~ \* 1 FETCH \(BODYSTRUCTURE \(\("application" "octet-stream" NIL NIL NIL "base64" 20 NIL NIL NIL NIL\)\("text" "plain" \("charset" "us-ascii"\) NIL NIL "base64" 8 0 NIL NIL NIL NIL\) "mixed" .*
+S~ f3 OK .*
+`)
+	lines := c.Cmd("f4 FETCH 1 BODY.PEEK[]")
+	if strings.Contains(strings.Join(lines, ""), "\x00") {
+		t.Fatalf("BODY[] holds a NUL: %q", lines)
+	}
+}

@@ -51,8 +51,12 @@ func handleReplace(c *conn, cmd *imapwire.Command) error {
 	}
 	dest := canonicalName(a.Mailbox)
 	m := a.Message
+	body, err := appendBody(m)
+	if err != nil {
+		return err
+	}
 	uidValidity, newUID, err := rep.Replace(c.ctx, uid, dest, mailstore.AppendRequest{
-		Body: m.Literal.Reader(), Flags: storableFlags(m.Flags), Date: m.Date,
+		Body: body, Flags: storableFlags(m.Flags), Date: m.Date,
 	})
 	if errors.Is(err, mailstore.ErrNoMessage) {
 		// Expunged by another session meanwhile: nothing was appended.

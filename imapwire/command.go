@@ -4,6 +4,7 @@
 package imapwire
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"strconv"
@@ -120,6 +121,14 @@ func (l *Literal) Reader() io.Reader {
 		return io.NewSectionReader(l.File, 0, l.Size)
 	}
 	return &byteReader{b: l.Bytes}
+}
+
+// ReaderAt returns the literal's bytes for reading at any offset.
+func (l *Literal) ReaderAt() io.ReaderAt {
+	if l.File != nil {
+		return io.NewSectionReader(l.File, 0, l.Size)
+	}
+	return bytes.NewReader(l.Bytes)
 }
 
 // Close removes a spooled literal's file.
