@@ -93,3 +93,19 @@ S: * 1 FETCH (RFC822.SIZE ` + itoa(len(msg)) + ` BODY[TEXT]<2399990> {10}\r\nxxx
 S: a3 OK FETCH completed
 `)
 }
+
+// TestLiteralPlusNotMinus: the server offers LITERAL+ and not LITERAL-
+// (RFC 7888 5 forbids advertising both; LITERAL+ allows more), so a
+// non-synchronizing literal beyond LITERAL-'s 4,096 octets is taken
+// (RFC 7888 4's limit is not applied).
+func TestLiteralPlusNotMinus(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	caps := c.Cmd("c CAPABILITY")[0]
+	if !strings.Contains(caps, " LITERAL+ ") || strings.Contains(caps, "LITERAL-") {
+		t.Fatalf("capabilities: %s", caps)
+	}
+	msg := "Subject: big\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n"
+	c.Write("a1 APPEND INBOX {" + itoa(len(msg)) + "+}\r\n" + msg + "\r\n")
+	c.Expect(`S~ a1 OK \[APPENDUID \d+ 1\] APPEND completed`)
+}
