@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -61,26 +60,15 @@ func (h *mailboxHandle) Replace(ctx context.Context, uid uint32, dest string, re
 		if !ok {
 			return fmt.Errorf("uid %d: %w", uid, mailstore.ErrNoMessage)
 		}
-		dst := src
-		if id, ok := mailboxID(tx, dest); !ok || id != src.id {
-			if dst, err = u.openMbox(tx, dest); err != nil {
-				return err
-			}
-			if dst.meta.noSelect {
-				return fmt.Errorf("%s: \\Noselect: %w", dest, mailstore.ErrNoMailbox)
-			}
+		dst, err := u.destMbox(tx, src, dest)
+		if err != nil {
+			return err
 		}
 		if err := u.checkQuota(tx, st.size-old.size, 0); err != nil {
 			return err
 		}
 		name := fileName(st.base, dst.dovecotInfo("", st.flags.keywords), st.flags.sys)
-		r := msgRec{
-			internal: st.date.UnixNano(),
-			save:     time.Now().UnixNano(),
-			size:     st.size,
-			flags:    flagSet{sys: st.flags.sys, keywords: append([]string(nil), st.flags.keywords...)},
-			file:     name,
-		}
+		r := st.record(name)
 		if err := dst.insert(&r); err != nil {
 			return err
 		}
