@@ -308,12 +308,7 @@ func (m *mboxTx) insert(r *msgRec) error {
 // put stores a new message whose UID and MODSEQ are set, giving it an
 // EMAILID unless it came with one (objectid.go).
 func (m *mboxTx) put(r *msgRec) error {
-	if r.emailID == 0 {
-		var err error
-		if r.emailID, err = nextEmailID(m.tx); err != nil {
-			return err
-		}
-	}
+	r.emailID = m.emailIDOf(r)
 	m.noteKeywords(r.flags.keywords)
 	r.flags.keywords = uniqueSorted(r.flags.keywords)
 	base, _ := splitInfo(r.file)

@@ -2,11 +2,7 @@ package maildir
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -18,48 +14,26 @@ import (
 // name (RFC 8474 4: the same MAILBOXID after RENAME, never the same one
 // for another mailbox). No extra state is kept for it.
 //
-// An EMAILID is a number the index gives a message when it enters a
-// mailbox (an APPEND, a delivery, a file found on disk) from a per-user
-// counter, kept in its record. COPY and MOVE give the new message the
-// source's number: RFC 8474 5.1 asks that a message keep its EMAILID
-// when it is copied or moved, so that a client can tell it already has
-// its content. The counter starts at the time of its creation shifted
-// left by 24 bits, so that an index rebuilt after a loss, starting a new
-// counter, does not hand out the numbers of the old one again (unless
-// more than 2^24 messages a second arrived in between). A record written
-// before EMAILIDs were kept has none; its EMAILID is made of its
-// mailbox's UIDVALIDITY and its UID, with the top bit set so that it
-// cannot meet a counted one, and is written into the copy when it is
-// copied or moved.
+// An EMAILID is a number given to a message when it enters the index
+// (an APPEND, a delivery, a file found on disk): its mailbox's
+// UIDVALIDITY and its UID, unique for the user since UIDVALIDITYs are
+// never given twice (index.go), even after the index is rebuilt. It is
+// kept in the message's record, and COPY and MOVE give the new message
+// the source's number: RFC 8474 5.1 asks that a message keep its
+// EMAILID when it is copied or moved, so that a client can tell it
+// already has its content. A record written before EMAILIDs were kept
+// has none; its EMAILID is made the same way from where it is, and is
+// written into the copy when it is copied or moved.
 //
 // THREADID is not built: Dormouse answers NIL, as Dovecot does (RFC 8474
 // 5.2 allows it).
-
-// keyEmailID is the user meta key of the last EMAILID number handed out.
-var keyEmailID = []byte("emailid")
-
-// nextEmailID hands out a new EMAILID number.
-func nextEmailID(tx *bolt.Tx) (uint64, error) {
-	meta := tx.Bucket(bktMeta)
-	var last uint64
-	if v := meta.Get(keyEmailID); len(v) == 8 {
-		last = binary.BigEndian.Uint64(v)
-	} else {
-		last = uint64(time.Now().Unix()) << 24
-	}
-	last++
-	if err := meta.Put(keyEmailID, u64(last)); err != nil {
-		return 0, fmt.Errorf("emailid counter: %w", err)
-	}
-	return last, nil
-}
 
 // emailIDOf returns the EMAILID number of a record of this mailbox.
 func (m *mboxTx) emailIDOf(r *msgRec) uint64 {
 	if r.emailID != 0 {
 		return r.emailID
 	}
-	return 1<<63 | uint64(m.meta.uidValidity)<<32 | uint64(r.uid)
+	return uint64(m.meta.uidValidity)<<32 | uint64(r.uid)
 }
 
 // formatEmailID spells an EMAILID number as an RFC 8474 objectid.
