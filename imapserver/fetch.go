@@ -27,8 +27,7 @@ type fetchPlan struct {
 	hasModseq bool // MODSEQ was asked for
 
 	// emailIDs reads the EMAILIDs when EMAILID was asked for (nil
-	// otherwise); emailID is that of the message being written, ""
-	// when unknown.
+	// otherwise); emailID is that of the message being written.
 	emailIDs *emailIDReader
 	emailID  string
 }
@@ -157,15 +156,19 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		envelopes = newEnvelopeReader(c, seqs)
 	}
 	if wantEmailID {
-		p.emailIDs = newEmailIDReader(c, seqs)
+		if p.emailIDs = newEmailIDReader(c, seqs); p.emailIDs == nil {
+			return errNO("CANNOT", "This mail store keeps no EMAILIDs")
+		}
 	}
 	expunged := false
 	for i, seq := range seqs {
 		if err := c.interrupted(); err != nil {
 			return err
 		}
-		if p.emailID, err = p.emailIDs.id(i); err != nil {
-			return storeError(fmt.Errorf("fetch: %w", err))
+		if p.emailIDs != nil {
+			if p.emailID, err = p.emailIDs.id(i); err != nil {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
 		}
 		var envelope *imapmsg.Message
 		if envelopes != nil {
@@ -363,13 +366,8 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 			sp()
 			w.Raw("RFC822.SIZE ").Number(uint64(m.Size))
 		case "EMAILID":
-			// RFC 8474 7: EMAILID is never NIL; a message the store no
-			// longer knows at all (expunged, and trimmed from the
-			// expunge log) goes without it.
-			if p.emailID != "" {
-				sp()
-				w.Raw("EMAILID (").Raw(p.emailID).Raw(")")
-			}
+			sp()
+			w.Raw("EMAILID (").Raw(p.emailID).Raw(")")
 		case "THREADID":
 			sp()
 			w.Raw("THREADID NIL") // objectid.go: no thread ids

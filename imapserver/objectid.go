@@ -38,12 +38,8 @@ func newEmailIDReader(c *conn, seqs []uint32) *emailIDReader {
 	return &emailIDReader{c: c, ids: ids, seqs: seqs}
 }
 
-// id returns the EMAILID of the i-th message of seqs, "" when the store
-// no longer knows it.
+// id returns the EMAILID of the i-th message of seqs.
 func (r *emailIDReader) id(i int) (string, error) {
-	if r == nil {
-		return "", nil
-	}
 	if i < r.from || i >= r.from+len(r.got) {
 		n := min(emailIDChunk, len(r.seqs)-i)
 		uids := make([]uint32, n)

@@ -276,8 +276,8 @@ type ExpungedRecords interface {
 // as the message and that COPY and MOVE keep.
 type ObjectIDs interface {
 	MailboxID() string
-	// EmailIDs returns the EMAILID of each message of uids, in order, ""
-	// for a message the store no longer knows.
+	// EmailIDs returns the EMAILID of each message of uids, in order,
+	// also of messages expunged since the caller's view was made.
 	EmailIDs(ctx context.Context, uids []uint32) ([]string, error)
 }
 

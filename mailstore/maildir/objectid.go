@@ -51,7 +51,9 @@ func (h *mailboxHandle) MailboxID() string { return formatMailboxID(h.uidValidit
 
 // EmailIDs returns the RFC 8474 EMAILID of each message of uids, in order.
 // A message expunged meanwhile is looked up in the expunge log, where its
-// record stays for a session not yet told; "" where it is not found.
+// record stays for a session not yet told; one trimmed from the log too
+// gets the EMAILID its UID would have had here (an EMAILID may not be
+// NIL), which is its own unless it came by COPY or MOVE.
 func (h *mailboxHandle) EmailIDs(ctx context.Context, uids []uint32) ([]string, error) {
 	ids := make([]string, len(uids))
 	err := h.view(func(m *mboxTx) error {
@@ -70,6 +72,9 @@ func (h *mailboxHandle) EmailIDs(ctx context.Context, uids []uint32) ([]string, 
 		}
 		if len(gone) == 0 {
 			return nil
+		}
+		for uid, i := range gone {
+			ids[i] = formatEmailID(m.emailIDOf(&msgRec{uid: uid}))
 		}
 		c := m.xplog.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {

@@ -3,6 +3,7 @@ package maildir
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -191,5 +192,32 @@ func TestEmailIDOlderRecord(t *testing.T) {
 	}
 	if got := emailIDOf(t, testMailbox(t, u, "Archive"), res.DestUIDs[0]); got != old {
 		t.Fatalf("MOVE of an older record: EMAILID %s, want %s", got, old)
+	}
+}
+
+// TestEmailIDTrimmedLog: a message expunged and trimmed from the expunge
+// log, which a session may still show, still has an EMAILID (it may not
+// be NIL): the one its UID gave it here.
+func TestEmailIDTrimmedLog(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t, Options{NoSync: true, ExpungeLogLimit: 2})
+	u := testUser(t, s, "alice")
+	inbox := testMailbox(t, u, "INBOX")
+	first := mustAppend(t, inbox, msg("first"))
+	want := emailIDOf(t, inbox, first)
+	for i := range 5 {
+		mustAppend(t, inbox, msg(fmt.Sprint("more ", i)))
+	}
+	all := []uint32{first, 2, 3, 4, 5, 6}
+	if _, _, err := inbox.StoreFlags(ctx, all, mailstore.FlagsAdd, []string{`\Deleted`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, uid := range all {
+		if _, err := inbox.Expunge(ctx, []uint32{uid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := emailIDOf(t, inbox, first); got != want {
+		t.Fatalf("trimmed from the log: EMAILID %s, want %s", got, want)
 	}
 }
