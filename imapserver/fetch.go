@@ -30,6 +30,10 @@ type fetchPlan struct {
 	// otherwise); emailID is that of the message being written.
 	emailIDs *emailIDReader
 	emailID  string
+	// previews gives the previews when PREVIEW was asked for (nil
+	// otherwise); preview is that of the message being written.
+	previews *previewReader
+	preview  preview
 }
 
 // handleFetch serves FETCH and UID FETCH (RFC 9051 6.4.5), with BINARY
@@ -48,7 +52,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
 	}
 	p := fetchPlan{items: a.Items, uid: cmd.UID}
-	wantEmailID := false
+	wantEmailID, wantPreview := false, false
 	for _, it := range a.Items {
 		switch it.Name {
 		case "UID":
@@ -86,9 +90,10 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		case "EMAILID":
 			wantEmailID = true
 		case "PREVIEW":
-			// RFC 8970 3.1: PREVIEW reads the first text part; it
-			// does not set \Seen. LAZY changes nothing (preview.go).
-			p.parse = true
+			// RFC 8970 3.1: PREVIEW reads the first text part, once,
+			// then the index; it does not set \Seen. LAZY changes
+			// nothing (preview.go).
+			wantPreview = true
 		default:
 			return errBAD("", "Unsupported FETCH item "+it.Name)
 		}
@@ -160,6 +165,14 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			return errNO("CANNOT", "This mail store keeps no EMAILIDs")
 		}
 	}
+	if wantPreview {
+		p.previews = newPreviewReader(c, seqs)
+		defer func() {
+			if err := p.previews.flush(); err != nil {
+				c.log.Warn("keep previews", "err", err)
+			}
+		}()
+	}
 	expunged := false
 	for i, seq := range seqs {
 		if err := c.interrupted(); err != nil {
@@ -167,6 +180,11 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		}
 		if p.emailIDs != nil {
 			if p.emailID, err = p.emailIDs.id(i); err != nil {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
+		}
+		if p.previews != nil {
+			if p.preview, err = p.previews.preview(i); err != nil {
 				return storeError(fmt.Errorf("fetch: %w", err))
 			}
 		}
@@ -374,7 +392,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 		case "PREVIEW":
 			sp()
 			w.Raw("PREVIEW ")
-			writePreview(w, msg, fileGone)
+			writePreview(w, p.preview)
 		case "MODSEQ":
 			continue // written below, once
 		case "ENVELOPE":

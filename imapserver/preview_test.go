@@ -1,6 +1,8 @@
 package imapserver_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,5 +55,33 @@ S~ e OK .*
 C: f5 UID FETCH 1 PREVIEW
 S: * 1 FETCH (UID 1 PREVIEW "Café au lait")
 S~ f5 OK .*
+`)
+}
+
+// TestPreviewKept: a preview is computed once and kept in the index: a
+// FETCH PREVIEW after the message file was changed behind the server's
+// back (which never happens to a Maildir message) still answers the
+// first preview, which the file no longer holds.
+func TestPreviewKept(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	appendMsg(t, c, "INBOX", "", "Subject: x\r\n\r\nfirst text\r\n")
+	c.Cmd("s EXAMINE INBOX")
+	c.Run(`
+C: f1 FETCH 1 PREVIEW
+S: * 1 FETCH (PREVIEW "first text")
+S~ f1 OK .*
+`)
+	files, err := filepath.Glob(filepath.Join(srv.DataDir, "users", "alice", "Maildir", "cur", "*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("message files: %v %v", files, err)
+	}
+	if err := os.WriteFile(files[0], []byte("Subject: x\r\n\r\nother text\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Run(`
+C: f2 FETCH 1 (PREVIEW (LAZY) BODY.PEEK[TEXT])
+S: * 1 FETCH (PREVIEW "first text" BODY[TEXT] {12}\r\nother text\r\n)
+S~ f2 OK .*
 `)
 }

@@ -257,6 +257,21 @@ type SortCache interface {
 	KeepSortRecords(recs map[uint32][]byte) error
 }
 
+// PreviewCache is implemented by a Mailbox that keeps, beside each
+// message's index entry, a small record its caller made from the message:
+// imapserver keeps there the RFC 8970 PREVIEW it computed, so that FETCH
+// PREVIEW parses a message once, not at every FETCH (webmail asks it for
+// every page of a list). The store does not look inside the record; it
+// lives as long as the message's envelope entry.
+type PreviewCache interface {
+	// Previews calls fn(i, rec) for each message uids[i] that has a
+	// record kept, in order; uids must be ascending. rec is valid only
+	// during the call.
+	Previews(ctx context.Context, uids []uint32, fn func(i int, rec []byte)) error
+	// KeepPreviews keeps records by UID, skipping messages that are gone.
+	KeepPreviews(recs map[uint32][]byte) error
+}
+
 // ExpungedRecords is implemented by a Mailbox whose expunge log keeps the
 // records of expunged messages. A session keeps showing a message another
 // session expunged, as it last saw it, until it is told of the expunge
