@@ -121,6 +121,9 @@ func parseReturn(opts []string, partial *imapwire.PartialRange) (returnOptions, 
 		case "SAVE":
 			r.save = true
 		case "PARTIAL":
+			if partial == nil {
+				return r, errBAD("", "PARTIAL needs a range")
+			}
 			r.partial = partial
 			wholes++
 		default:
@@ -129,9 +132,6 @@ func parseReturn(opts []string, partial *imapwire.PartialRange) (returnOptions, 
 	}
 	if wholes > 1 {
 		return r, errBAD("", "At most one of PARTIAL and ALL")
-	}
-	if (r.partial == nil) != !slices.Contains(opts, "PARTIAL") {
-		return r, errBAD("", "PARTIAL needs a range")
 	}
 	if opts != nil && !r.min && !r.max && !r.count && !r.save && r.partial == nil {
 		r.all = true
