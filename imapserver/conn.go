@@ -624,9 +624,9 @@ func isBad(err error) bool {
 	return errors.As(err, &re) && re.bad
 }
 
-// releaseLiterals removes spooled APPEND literals.
+// releaseLiterals removes spooled APPEND and REPLACE literals.
 func releaseLiterals(cmd *imapwire.Command) {
-	if a, ok := cmd.Args.(*imapwire.AppendArgs); ok {
+	if a, ok := cmd.Args.(interface{ Close() }); ok {
 		a.Close()
 	}
 }
