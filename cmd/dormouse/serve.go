@@ -276,6 +276,10 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 			return err
 		}
 		upgrades, err = listenUpgrade(filepath.Join(l.data, upgradeSocketName), log.With("component", "upgrade"))
+		if errors.Is(err, errUpgradePathTooLong) {
+			log.Warn("no handover socket", "err", err)
+			return nil
+		}
 		return err
 	}
 	defer func() {

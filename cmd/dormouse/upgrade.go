@@ -25,6 +25,10 @@ import (
 // upgradeSocketName is the handover socket's name in the data folder.
 const upgradeSocketName = "upgrade.sock"
 
+// errUpgradePathTooLong says the data folder's path is too long for the
+// handover socket: the server runs, but cannot be upgraded in place.
+var errUpgradePathTooLong = errors.New("path longer than a UNIX socket allows (107 bytes): `dormouse serve --takeover` needs a shorter data folder path")
+
 // upgradeListener is the old side: it waits for a new process.
 type upgradeListener struct {
 	ln   *net.UnixListener
@@ -38,7 +42,7 @@ type upgradeListener struct {
 // there is replaced (listenAdmin has found no live server already).
 func listenUpgrade(path string, log *slog.Logger) (*upgradeListener, error) {
 	if len(path) >= 108 { // sun_path
-		return nil, fmt.Errorf("handover socket %s: %w", path, errAdminPathTooLong)
+		return nil, fmt.Errorf("handover socket %s: %w", path, errUpgradePathTooLong)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("handover socket: %w", err)
