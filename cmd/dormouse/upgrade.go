@@ -147,10 +147,15 @@ func sendListeners(hc *handover.Conn, lns []rawListener) error {
 func handOver(ctx context.Context, hc *handover.Conn, srv *imapserver.Server, log *slog.Logger) {
 	start := time.Now()
 	var mu sync.Mutex // one message at a time on hc
+	var failed error  // once a send failed, the rest fail at once, not after a timeout each
 	send := func(fd int, blob []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
-		return hc.Send(handover.Message{Kind: handover.Sleeper, FD: fd, Payload: blob})
+		if failed == nil {
+			failed = hc.Send(handover.Message{Kind: handover.Sleeper, FD: fd, Payload: blob})
+			return failed
+		}
+		return fmt.Errorf("not sent: %w", failed)
 	}
 	r := srv.Handover(ctx, send)
 	log.Info("upgrade: handed over", "moved", r.Moved, "not_moved", r.NotMoved, "dur", time.Since(start))

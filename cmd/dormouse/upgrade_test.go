@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/internal/handover"
 	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -246,4 +247,52 @@ func TestTakeoverWithoutServer(t *testing.T) {
 	if code != exitTempFail || !strings.Contains(stderr, "no dormouse to take over") {
 		t.Errorf("exit %d, %q; want %d and a reason", code, stderr, exitTempFail)
 	}
+}
+
+// A new process that goes away before it serves the listeners (here: one
+// that hangs up after receiving them) leaves the old one serving, with
+// its admin and handover sockets back, so that a later takeover works.
+func TestUpgradeAbortedKeepsServing(t *testing.T) {
+	data := t.TempDir()
+	addTestUser(t, data, "alice", "alice-pw")
+	old := startDaemon(t, data, "--hibernate-after", "100ms")
+	c := dialIMAP(t, old.imap, nil)
+	c.MustOK("LOGIN alice alice-pw")
+
+	hc, err := handover.Dial(filepath.Join(data, upgradeSocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := hc.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.FD >= 0 {
+			syscall.Close(m.FD)
+		}
+		if m.Kind == handover.Listeners {
+			break
+		}
+	}
+	hc.Close() // no Ready
+
+	testserver.WaitFor(t, "the handover socket back", func() bool {
+		_, err := os.Stat(filepath.Join(data, upgradeSocketName))
+		return err == nil && strings.Contains(old.stderr.String(), "upgrade failed; serving on")
+	})
+	c.MustOK("NOOP")
+	c2 := dialIMAP(t, old.imap, nil)
+	c2.MustOK("LOGIN alice alice-pw")
+	if code, out, stderr := runDormouse(t, "", "who", "--data", data); code != 0 || !strings.Contains(out, "2 connections") {
+		t.Errorf("who after the failed upgrade: exit %d: %s%s", code, out, stderr)
+	}
+	// Logged out: awake sessions would make the takeover wait its grace.
+	for _, c := range []*imaptest.Client{c, c2} {
+		c.Send("z LOGOUT")
+		c.ExpectClosed()
+	}
+	nu := startTakeover(t, old, data)
+	old.waitExit()
+	nu.stop(syscall.SIGTERM)
 }
