@@ -21,8 +21,8 @@ type upgradeResult struct {
 	Command []string `json:"command"`
 	NewPID  int      `json:"new_pid"`
 	// HandoverMS is from the new process's start to the old one's exit;
-	// AllAsleepMS to the new one's hibernated gauge showing every
-	// connection the old one held.
+	// AllAsleepMS to the new one's hibernated gauge showing every IDLE
+	// connection the old one held (asleep or awake).
 	HandoverMS  float64 `json:"handover_ms"`
 	AllAsleepMS float64 `json:"all_asleep_ms"`
 	// The processes' memory, sampled every upgradeSample while the old
@@ -66,7 +66,10 @@ func upgrade(ctx context.Context, c *config, m *meter, conns []*imapConn, log *s
 		return r, nop
 	}
 	old := m.pid
-	target := val(m.metrics(ctx).Hibernated)
+	// Every IDLE moves: the sleepers, and the awake ones, which the old
+	// process hibernates at once to hand them over.
+	mt := m.metrics(ctx)
+	target := val(mt.Hibernated) + val(mt.Idling)
 	if t, err := procmem.Measure(old); err == nil {
 		r.OldAtStart = t
 		r.OldPeak.note(t)
