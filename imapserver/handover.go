@@ -32,9 +32,9 @@ const (
 	// NotMovedTLS: a TLS connection (IMAPS or after STARTTLS). Go has no
 	// way to export a tls.Conn's record state.
 	NotMovedTLS = "tls"
-	// NotMovedActive: a session that was not idling on a selected
-	// mailbox when the grace ended (not logged in, no mailbox selected,
-	// in a command, or between commands without IDLE).
+	// NotMovedActive: a session that was not quiet on a selected mailbox
+	// when the grace ended (not logged in, no mailbox selected, or still
+	// in a command).
 	NotMovedActive = "active"
 	// NotMovedError: the new process did not take it (Handoff failed).
 	NotMovedError = "error"
@@ -73,10 +73,10 @@ func (c *handoverCount) add(moved bool, reason string, n int) {
 
 // Handover stops accepting (its listeners are closed: the new process has
 // its own copies of the sockets and accepts on them), passes every
-// hibernated connection to send, hibernates the sessions idling on a
-// selected mailbox at once and passes them too, and lets the other
-// sessions run until ctx ends: one that enters IDLE meanwhile moves as
-// well. Then the rest are told BYE and closed, as by Shutdown, and the
+// hibernated connection to send, hibernates the sessions that are quiet
+// on a selected mailbox (in IDLE, or waiting for a command) at once and
+// passes them too, and lets the other sessions run until ctx ends: one
+// that finishes its command meanwhile moves as well. Then the rest are told BYE and closed, as by Shutdown, and the
 // server is done. Sessions whose IDLE is waiting for the end of a
 // client's line ("DONE") go on reading it.
 func (s *Server) Handover(ctx context.Context, send Handoff) HandoverResult {
@@ -111,7 +111,9 @@ func (s *Server) Handover(ctx context.Context, send Handoff) HandoverResult {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.interruptIdlePeek() // see idleWaiting: it hibernates now
+		// Waiting for a command or in IDLE: it moves now (see
+		// waitForCommand and idleWaiting).
+		c.interruptIfWaiting()
 	}
 	if s.hib != nil {
 		// Owners finish and pass their sleepers on; sleepers woken by
@@ -231,3 +233,18 @@ func (s *Server) CatchUp(ctx context.Context) {
 
 // catchUpWorkers is how many mailboxes CatchUp reads at once.
 const catchUpWorkers = 4
+
+// moveBetween hands a session that waits for a command to the new process
+// during a handover: selected, it is exported as a sleeper between
+// commands (IdleTag "", as after a DONE answered asleep) and hibernates,
+// which passes it on (hibernator.insert); its next command wakes it there
+// and replays what changed. False when it cannot be exported (not logged
+// in, no mailbox selected): it stays. The caller has checked that nothing
+// is buffered.
+func (c *conn) moveBetween() bool {
+	st, err := c.exportState("")
+	if err != nil {
+		return false
+	}
+	return c.hibernate(st) == nil
+}

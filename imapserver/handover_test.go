@@ -202,3 +202,40 @@ func TestAdoptRefusesBadState(t *testing.T) {
 		t.Errorf("%v hibernated, want 0", got)
 	}
 }
+
+// A session that waits for a command on a selected mailbox moves too, as
+// a sleeper between commands: its next command runs in the new server and
+// first tells what changed meanwhile.
+func TestHandoverMovesQuietSession(t *testing.T) {
+	old := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Hour
+	}))
+	c := old.Login(t, old.Alice)
+	c.Cmd("s SELECT INBOX")
+
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	if r := old.IMAP.Handover(ctx, got.send); r.Moved != 1 || len(r.NotMoved) != 0 {
+		t.Fatalf("handover result %+v, want the quiet session moved", r)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Handover waited for its grace to end")
+	}
+	nu, addr := secondServer(t, old)
+	if err := nu.Adopt(got.fds[0], got.blobs[0]); err != nil {
+		t.Fatal(err)
+	}
+	other := imaptest.DialT(t, addr, imaptest.DialOptions{})
+	other.Login(old.Alice.Name, old.Alice.Password)
+	other.Append("INBOX", "Subject: moved\r\n\r\nhi\r\n")
+	c.Run(`
+C: n NOOP
+S: * 1 EXISTS
+S: * 1 RECENT
+S: n OK NOOP completed
+C: f FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+S: * 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: moved\r\n\r\n)
+S: f OK FETCH completed
+`)
+}

@@ -75,7 +75,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 		}
 		// During a handover (Server.Handover) the session hibernates
 		// now, to move; checked under c.mu, as Handover's interrupt
-		// (interruptIdlePeek) is sent, so that one of the two sees the
+		// (interruptIfWaiting) is sent, so that one of the two sees the
 		// other.
 		if !hibernateAt.IsZero() && c.srv.handing.Load() {
 			hibernateAt = time.Unix(1, 0)

@@ -101,11 +101,12 @@ func readUntil(t *testing.T, c *imaptest.Client, re string) string {
 
 // The acceptance test of an upgrade: a second `dormouse serve --takeover`
 // takes over the listeners and every hibernated connection (in IDLE, or
-// between commands after a DONE answered asleep); the old process exits;
+// between commands after a DONE answered asleep) and every quiet awake
+// one (selected, waiting for a command); the old process exits;
 // a delivery then reaches each connection on its original TCP connection,
 // which goes on answering commands. Nobody hears a BYE or reconnects.
 func TestUpgradeKeepsSleepers(t *testing.T) {
-	const users, perUser, between = 10, 20, 10 // 200 connections
+	const users, perUser, between, awake = 10, 20, 10, 10 // 210 connections
 	data := t.TempDir()
 	for u := range users {
 		addTestUser(t, data, fmt.Sprintf("u%d", u), "pw")
@@ -143,6 +144,17 @@ func TestUpgradeKeepsSleepers(t *testing.T) {
 		cl.idle = false
 	}
 	hibernated(old, len(clients))
+	asleep := len(clients)
+	// Others never IDLE: awake, quiet between commands, they move too.
+	for u := range awake {
+		c := dialIMAP(t, old.imap, nil)
+		c.MustOK(fmt.Sprintf("LOGIN u%d pw", u))
+		c.MustOK("SELECT INBOX")
+		clients = append(clients, &client{c: c, user: u, local: c.NetConn().LocalAddr().String()})
+	}
+	if v := metricValue(t, old.metric, `dormouse_imap_connections{state="hibernated"}`); v != float64(asleep) {
+		t.Fatalf("%v hibernated before the upgrade, want %d (the awake ones awake)", v, asleep)
+	}
 
 	start := time.Now()
 	nu := startTakeover(t, old, data, "--hibernate-after", "100ms")
