@@ -110,6 +110,14 @@ type IMAP struct {
 	HibernateAfter Duration `toml:"hibernate_after"`
 	// IdleKeepalive is the interval of "* OK Still here" during IDLE.
 	IdleKeepalive Duration `toml:"idle_keepalive"`
+	// ServerNames names, separated by spaces, the host names by which
+	// IMAP URLs (CATENATE, URLAUTH) name this server, beside the address
+	// a connection came in on.
+	ServerNames string `toml:"server_names"`
+	// URLAuthSubmitters names, separated by spaces, the users that act as
+	// a submission server (BURL) and may fetch URLAUTH URLs authorized
+	// for "submit+USER".
+	URLAuthSubmitters string `toml:"urlauth_submitters"`
 }
 
 // Limits bound what one connection may use.
@@ -173,6 +181,7 @@ func Default() Config {
 		IMAP: IMAP{
 			HibernateAfter: Duration(30 * time.Second),
 			IdleKeepalive:  Duration(2 * time.Minute),
+			ServerNames:    "localhost",
 		},
 		Limits: Limits{
 			MaxLine:          64 << 10,

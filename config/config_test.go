@@ -107,8 +107,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 38 {
-		t.Errorf("%d settings in the commented file, want 38", n)
+	if n != 40 {
+		t.Errorf("%d settings in the commented file, want 40", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -66,6 +66,15 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # hibernate_after = {{q .IMAP.HibernateAfter}}
 # Interval of "* OK Still here" sent during IDLE, to keep NAT entries alive.
 # idle_keepalive = {{q .IMAP.IdleKeepalive}}
+# Host names, separated by spaces, by which IMAP URLs (CATENATE's URL parts,
+# URLAUTH) name this server. TCP does not tell which name a client used, so
+# a URL's host must be one of these or the IP address the connection came in
+# on, and its port absent (the default port) or the one the connection came
+# in on; other URLs name another server and get [BADURL].
+# server_names = {{q .IMAP.ServerNames}}
+# Users, separated by spaces, that act as a message submission server (BURL,
+# RFC 4468) and may fetch URLAUTH URLs authorized for "submit+USER" (RFC 4467).
+# urlauth_submitters = {{q .IMAP.URLAuthSubmitters}}
 
 [limits]
 # Longest command line, in bytes, literals not counted.

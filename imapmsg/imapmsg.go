@@ -118,3 +118,20 @@ func IsEnvelopeField(name string) bool {
 	}
 	return false
 }
+
+// WritePartStructure writes the extended body structure of the part at
+// path (the whole message for the empty path), for URLFETCH's
+// BODYPARTSTRUCTURE (RFC 5524 4); false, writing nothing, when there is
+// no such part.
+func (m *Message) WritePartStructure(w *imapwire.Writer, path []int) bool {
+	root, err := m.structure()
+	if err != nil {
+		return false
+	}
+	p := findPart(root, path)
+	if p == nil {
+		return false
+	}
+	writeBody(w, p, true)
+	return true
+}

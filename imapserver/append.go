@@ -8,9 +8,11 @@ import (
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// handleAppend serves APPEND (RFC 9051 6.3.12), MULTIAPPEND (RFC 3502) and
-// APPENDUID (RFC 4315). Literals over the size limit never reach here: the
-// Decoder refuses them with NO [TOOBIG] without buffering them.
+// handleAppend serves APPEND (RFC 9051 6.3.12), MULTIAPPEND (RFC 3502),
+// APPENDUID (RFC 4315) and CATENATE (RFC 4469, catenate.go). Literals over
+// the size limit never reach here: the Decoder refuses them with NO
+// [TOOBIG] without buffering them. A missing mailbox is found before any
+// CATENATE URL is followed: NO [TRYCREATE] first (RFC 4469 6).
 func handleAppend(c *conn, cmd *imapwire.Command) error {
 	a, _ := cmd.Args.(*imapwire.AppendArgs)
 	if a == nil || len(a.Messages) == 0 {
@@ -28,7 +30,17 @@ func handleAppend(c *conn, cmd *imapwire.Command) error {
 		defer m.Close()
 		mbox = m
 	}
-	for _, m := range a.Messages {
+	for i := range a.Messages {
+		m := &a.Messages[i]
+		if m.Parts != nil {
+			// The assembled message replaces the parts; AppendArgs.Close
+			// removes it with the command's literals.
+			lit, err := c.catenate(m.Parts)
+			if err != nil {
+				return err
+			}
+			m.Literal = lit
+		}
 		if m.Literal == nil {
 			return errBAD("", "Missing message literal")
 		}

@@ -95,8 +95,20 @@ type Config struct {
 	Plain  PlaintextAuth
 	Logger *slog.Logger
 	Limits Limits
-	// SpoolDir holds large APPEND literals while they are read ("" = os.TempDir()).
+	// SpoolDir holds large APPEND literals while they are read, and
+	// CATENATE messages while they are assembled ("" = os.TempDir()).
 	SpoolDir string
+	// ServerNames are the host names by which IMAP URLs (CATENATE,
+	// URLAUTH) name this server. TCP does not tell which name a client
+	// connected to, so a URL's host must be one of these or the address
+	// the connection came in on, and its port absent (the default) or
+	// the port the connection came in on; any other URL names another
+	// server (imapurl.go).
+	ServerNames []string
+	// URLAuthSubmitters are the users that act as a message submission
+	// server (RFC 4468 BURL) and may therefore fetch URLAUTH URLs
+	// authorized for "submit+USER" (RFC 4467 3); none means no one.
+	URLAuthSubmitters []string
 	// HibernateAfter is how long a connection idles before hibernating; 0 turns hibernation off.
 	// Plain and TLS connections both hibernate (doc.go, "Hibernation").
 	HibernateAfter time.Duration

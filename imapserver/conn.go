@@ -119,14 +119,10 @@ func (c *conn) setTransport(nc net.Conn) {
 	utf8 := c.w != nil && c.w.UTF8
 	c.w = imapwire.NewWriter(c.bw)
 	c.w.UTF8 = utf8
-	spool := c.srv.cfg.SpoolDir
-	if spool == "" {
-		spool = os.TempDir()
-	}
 	c.dec = imapwire.NewDecoder(c.br, imapwire.DecoderOptions{
 		MaxLine:    c.srv.limits.MaxLine,
 		MaxLiteral: c.srv.limits.MaxLiteral,
-		SpoolDir:   spool,
+		SpoolDir:   c.spoolDir(),
 		SpoolAbove: spoolAbove,
 		Continue: func(int64) error {
 			c.w.Raw("+ Ready for literal data").CRLF()
@@ -153,6 +149,15 @@ func (c *conn) limitLiterals() {
 	} else {
 		c.dec.SetLiteralLimit(0, "")
 	}
+}
+
+// spoolDir is where large literals and assembled CATENATE messages are
+// spooled.
+func (c *conn) spoolDir() string {
+	if c.srv.cfg.SpoolDir != "" {
+		return c.srv.cfg.SpoolDir
+	}
+	return os.TempDir()
 }
 
 // spoolAbove is the literal size above which APPEND data goes to a file.
@@ -643,9 +648,7 @@ func isBad(err error) bool {
 // releaseLiterals removes spooled APPEND literals.
 func releaseLiterals(cmd *imapwire.Command) {
 	if a, ok := cmd.Args.(*imapwire.AppendArgs); ok {
-		for _, m := range a.Messages {
-			m.Literal.Close()
-		}
+		a.Close()
 	}
 }
 

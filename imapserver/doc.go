@@ -71,7 +71,9 @@
 // errors), session.go (states, the command table), capability.go
 // (CAPABILITY, NOOP, LOGOUT, ID, ENABLE), auth.go (STARTTLS, LOGIN,
 // AUTHENTICATE), select.go, mailboxes.go (CREATE, DELETE, RENAME,
-// SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, fetch.go,
+// SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, catenate.go
+// (CATENATE), imapurl.go (following IMAP URLs: which name this server,
+// what they open), urlauth.go (GENURLAUTH, RESETKEY, URLFETCH), fetch.go,
 // search.go, store.go, copymove.go, expunge.go, idle.go, updates.go,
 // encode.go (untagged updates and the replies of IDLE),
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,

@@ -160,6 +160,14 @@ func (p *loginPenalty) failed(addr, user string) {
 }
 
 func (p *loginPenalty) add(k penaltyKey, now time.Time) {
+	e := p.entry(k, now)
+	e.failures = p.failuresAt(e, now) + 1
+	e.at = now
+}
+
+// entry returns k's entry, made if missing; the table is pruned first when
+// full, so that its size stays bounded. p.mu must be held.
+func (p *loginPenalty) entry(k penaltyKey, now time.Time) *penaltyEntry {
 	e := p.entries[k]
 	if e == nil {
 		if len(p.entries) >= p.maxKeys {
@@ -168,8 +176,7 @@ func (p *loginPenalty) add(k penaltyKey, now time.Time) {
 		e = &penaltyEntry{}
 		p.entries[k] = e
 	}
-	e.failures = p.failuresAt(e, now) + 1
-	e.at = now
+	return e
 }
 
 // succeeded forgives user's failures at addr and exempts it from addr's
@@ -181,15 +188,7 @@ func (p *loginPenalty) succeeded(addr, user string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	k := userKey(addr, user)
-	e := p.entries[k]
-	if e == nil {
-		if len(p.entries) >= p.maxKeys {
-			p.prune(now)
-		}
-		e = &penaltyEntry{}
-		p.entries[k] = e
-	}
+	e := p.entry(userKey(addr, user), now)
 	e.failures, e.at, e.trusted = 0, now, now.Add(loginTrust)
 }
 

@@ -174,6 +174,12 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inLoggedIn, handleSetMetadata, true}, true
 	case "UNAUTHENTICATE":
 		return cmdSpec{inLoggedIn, handleUnauthenticate, false}, true
+	case "GENURLAUTH":
+		return cmdSpec{inLoggedIn, handleGenURLAuth, true}, true
+	case "RESETKEY":
+		return cmdSpec{inLoggedIn, handleResetKey, true}, true
+	case "URLFETCH":
+		return cmdSpec{inLoggedIn, handleURLFetch, true}, true
 	}
 	return cmdSpec{}, false
 }

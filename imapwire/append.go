@@ -8,7 +8,7 @@ import (
 
 // parseAppend: APPEND SP mailbox 1*(SP [flag-list SP] [date-time SP]
 // append-data) (RFC 9051 6.3.12, MULTIAPPEND RFC 3502 6, literal8 RFC
-// 3516 4.4).
+// 3516 4.4, CATENATE RFC 4469 5).
 func (d *Decoder) parseAppend() (*AppendArgs, error) {
 	if err := d.sp(); err != nil {
 		return nil, err
@@ -39,7 +39,11 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 				return nil, err
 			}
 		}
-		if m.Literal, m.Binary, err = d.appendLiteral(); err != nil {
+		if c := d.peek(); c == 'c' || c == 'C' {
+			if m.Parts, err = d.catenate(); err != nil {
+				return nil, err
+			}
+		} else if m.Literal, m.Binary, err = d.appendLiteral(); err != nil {
 			return nil, err
 		}
 		a.Messages = append(a.Messages, m)
@@ -47,6 +51,66 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 			return a, nil
 		}
 	}
+}
+
+// MaxCatenateParts bounds the parts of one CATENATE message, so that a
+// command of many empty parts cannot make the server work without end.
+const MaxCatenateParts = 1000
+
+// catenate reads "CATENATE" SP "(" cat-part *(SP cat-part) ")", cat-part
+// being "TEXT" SP literal or "URL" SP astring (RFC 4469 5); with BINARY a
+// TEXT part may be a literal8 (RFC 4469 4.1 leaves binary data to RFC
+// 3516, whose literal8 APPEND takes).
+func (d *Decoder) catenate() ([]CatPart, error) {
+	var buf [16]byte
+	kw, err := d.keyword(buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	if string(kw) != "CATENATE" {
+		return nil, badf("expected a message literal or CATENATE at %q", d.rest())
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	var parts []CatPart
+	err = d.list(false, func() error {
+		if len(parts) >= MaxCatenateParts {
+			return badf("more than %d CATENATE parts", MaxCatenateParts)
+		}
+		kw, err := d.keyword(buf[:0])
+		if err != nil {
+			return err
+		}
+		var p CatPart
+		switch string(kw) {
+		case "TEXT":
+			if err := d.sp(); err != nil {
+				return err
+			}
+			if p.Text, p.Binary, err = d.appendLiteral(); err != nil {
+				return err
+			}
+		case "URL":
+			if err := d.sp(); err != nil {
+				return err
+			}
+			if p.URL, err = d.astring(); err != nil {
+				return err
+			}
+			if p.URL == "" {
+				return badf("empty URL")
+			}
+		default:
+			return badf("expected TEXT or URL in CATENATE, not %q", string(kw))
+		}
+		parts = append(parts, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parts, nil
 }
 
 // appendLiteral reads a message literal: in memory while the command's

@@ -90,12 +90,33 @@ type AppendArgs struct {
 	Messages []AppendMessage
 }
 
+// Close removes the spooled literals of every message.
+func (a *AppendArgs) Close() {
+	for _, m := range a.Messages {
+		m.Literal.Close()
+		for _, p := range m.Parts {
+			p.Text.Close()
+		}
+	}
+}
+
 // AppendMessage is one message of an APPEND command.
 type AppendMessage struct {
 	Flags   []string
 	Date    time.Time // zero when absent
 	Binary  bool      // sent as literal8 ~{n}, RFC 3516
-	Literal *Literal
+	Literal *Literal  // nil for a CATENATE message
+	// Parts are the parts of a CATENATE message (RFC 4469), nil for a
+	// message sent as one literal.
+	Parts []CatPart
+}
+
+// CatPart is one part of a CATENATE message: a TEXT literal or a URL
+// (RFC 4469 5).
+type CatPart struct {
+	Text   *Literal // set for TEXT
+	Binary bool     // TEXT sent as literal8
+	URL    string   // set for URL, as sent
 }
 
 // Literal holds a literal's bytes: in memory when small, spooled to a

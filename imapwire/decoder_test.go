@@ -150,6 +150,14 @@ var goodCommands = []struct {
 		Criteria: []SortCriterion{{Key: "DATE"}}, Key: and(&SearchKey{Op: "SINCE", Date: day(1994, 2, 1)}, key("UNSEEN"))}}},
 	{"t SORT RETURN () (SIZE) \"UTF-8\" 1:5\r\n", Command{Tag: "t", Name: "SORT", Args: &SortArgs{Charset: "UTF-8", Return: []string{},
 		Criteria: []SortCriterion{{Key: "SIZE"}}, Key: and(&SearchKey{Op: "SEQSET", Set: &SeqSet{Ranges: []SeqRange{{1, 5}}}})}}},
+	{"t APPEND Drafts CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {4+}\r\nhi\r\n url ;UID=2 TEXT ~{1}\r\n\x00)\r\n",
+		Command{Tag: "t", Name: "APPEND", Args: &AppendArgs{Mailbox: "Drafts", Messages: []AppendMessage{{Parts: []CatPart{
+			{URL: "/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER"}, {Text: &Literal{Size: 4, Bytes: []byte("hi\r\n")}},
+			{URL: ";UID=2"}, {Text: &Literal{Size: 1, Bytes: []byte{0}}, Binary: true}}}}}}},
+	{"t APPEND A (\\Seen) CATENATE (TEXT {1+}\r\nx) {1+}\r\ny\r\n",
+		Command{Tag: "t", Name: "APPEND", Args: &AppendArgs{Mailbox: "A", Messages: []AppendMessage{
+			{Flags: []string{"\\Seen"}, Parts: []CatPart{{Text: &Literal{Size: 1, Bytes: []byte("x")}}}},
+			{Literal: &Literal{Size: 1, Bytes: []byte("y")}}}}}},
 	{"t THREAD references UTF-8 ALL\r\n", Command{Tag: "t", Name: "THREAD", Args: &ThreadArgs{Algorithm: "REFERENCES", Charset: "UTF-8", Key: and(key("ALL"))}}},
 	{"t UID THREAD ORDEREDSUBJECT US-ASCII SUBJECT x DELETED\r\n", Command{Tag: "t", Name: "THREAD", UID: true, Args: &ThreadArgs{Algorithm: "ORDEREDSUBJECT", Charset: "US-ASCII",
 		Key: and(&SearchKey{Op: "SUBJECT", Value: "x"}, key("DELETED"))}}},

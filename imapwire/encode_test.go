@@ -110,15 +110,23 @@ func encodeCommand(c *Command, utf8 bool) string {
 			if !m.Date.IsZero() {
 				e.raw(m.Date.Format(`"02-Jan-2006 15:04:05 -0700" `))
 			}
-			if m.Binary {
-				e.raw("~")
+			if m.Parts != nil {
+				e.raw("CATENATE (")
+				for i, p := range m.Parts {
+					if i > 0 {
+						e.sp()
+					}
+					if p.Text != nil {
+						e.raw("TEXT ")
+						e.literal(p.Text, p.Binary)
+					} else {
+						e.raw("URL ").str(p.URL)
+					}
+				}
+				e.raw(")")
+				continue
 			}
-			data := m.Literal.Bytes
-			if m.Literal.File != nil {
-				data = make([]byte, m.Literal.Size)
-				m.Literal.File.ReadAt(data, 0)
-			}
-			e.raw("{").num(uint64(len(data))).raw("+}\r\n").raw(string(data))
+			e.literal(m.Literal, m.Binary)
 		}
 	case *ExpungeArgs:
 		e.sp().raw(a.Set.String())
@@ -183,6 +191,30 @@ func encodeCommand(c *Command, utf8 bool) string {
 		e.raw(" (").raw(strings.Join(a.Flags, " ")).raw(")")
 	case *CopyArgs:
 		e.sp().raw(a.Set.String()).sp().mailbox(a.Mailbox)
+	case *GenURLAuthArgs:
+		for i, u := range a.URLs {
+			e.sp().str(u).sp().raw(a.Mechanisms[i])
+		}
+	case *ResetKeyArgs:
+		if a.HasMailbox {
+			e.sp().mailbox(a.Mailbox)
+			for _, m := range a.Mechanisms {
+				e.sp().raw(m)
+			}
+		}
+	case *URLFetchArgs:
+		for _, it := range a.Items {
+			e.sp()
+			if !it.Extended {
+				e.str(it.URL)
+				continue
+			}
+			e.raw("(").str(it.URL)
+			for _, p := range it.Params {
+				e.sp().raw(p)
+			}
+			e.raw(")")
+		}
 	case *IDArgs:
 		if a.Params == nil {
 			e.raw(" NIL")
@@ -211,6 +243,19 @@ func (e *cmdEncoder) sp() *cmdEncoder          { return e.raw(" ") }
 func (e *cmdEncoder) num(n uint64) *cmdEncoder { return e.raw(strconv.FormatUint(n, 10)) }
 
 // str writes s quoted when it can be, else as a literal.
+// literal writes a message literal as a non-synchronizing one.
+func (e *cmdEncoder) literal(l *Literal, binary bool) {
+	data := l.Bytes
+	if l.File != nil {
+		data = make([]byte, l.Size)
+		l.File.ReadAt(data, 0)
+	}
+	if binary {
+		e.raw("~")
+	}
+	e.raw("{").num(uint64(len(data))).raw("+}\r\n").raw(string(data))
+}
+
 func (e *cmdEncoder) str(s string) *cmdEncoder {
 	if quotable(s, e.utf8) {
 		return e.raw(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`)

@@ -1,7 +1,8 @@
 package imapwire
 
-// extensionCommandName names the commands of the QUOTA (RFC 9208) and
-// METADATA (RFC 5464) extensions (kw upper case), or returns "".
+// extensionCommandName names the commands of the QUOTA (RFC 9208),
+// METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437) and URLAUTH (RFC 4467)
+// extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
 	case "GETQUOTA":
@@ -16,6 +17,12 @@ func extensionCommandName(kw []byte) string {
 		return "SETMETADATA"
 	case "UNAUTHENTICATE":
 		return "UNAUTHENTICATE"
+	case "GENURLAUTH":
+		return "GENURLAUTH"
+	case "RESETKEY":
+		return "RESETKEY"
+	case "URLFETCH":
+		return "URLFETCH"
 	}
 	return ""
 }
@@ -42,6 +49,12 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 	case "SETMETADATA":
 		args, err = d.parseSetMetadata()
 	case "UNAUTHENTICATE":
+	case "GENURLAUTH":
+		args, err = d.parseGenURLAuth()
+	case "RESETKEY":
+		args, err = d.parseResetKey()
+	case "URLFETCH":
+		args, err = d.parseURLFetch()
 	default:
 		return nil, false, nil
 	}

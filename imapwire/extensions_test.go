@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// TestQuotaMetadataCommands parses the QUOTA (RFC 9208 7) and METADATA
-// (RFC 5464 5) commands, good and bad.
+// TestQuotaMetadataCommands parses the QUOTA (RFC 9208 7), METADATA
+// (RFC 5464 5) and URLAUTH (RFC 4467 9, RFC 5524 4) commands, good and
+// bad.
 func TestQuotaMetadataCommands(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -30,6 +31,13 @@ func TestQuotaMetadataCommands(t *testing.T) {
 		{"a GETMETADATA INBOX ()\r\n", nil},
 		{"a SETMETADATA INBOX (/private/a \"x\" /private/b NIL /private/c {2+}\r\nyz)\r\n",
 			&SetMetadataArgs{Mailbox: "INBOX", Values: []MetadataValue{{"/private/a", []byte("x"), false}, {"/private/b", nil, true}, {"/private/c", []byte("yz"), false}}}},
+		{"a GENURLAUTH \"imap://joe@h/INBOX/;UID=1;URLAUTH=anonymous\" internal {3+}\r\nabc INTERNAL\r\n",
+			&GenURLAuthArgs{URLs: []string{"imap://joe@h/INBOX/;UID=1;URLAUTH=anonymous", "abc"}, Mechanisms: []string{"INTERNAL", "INTERNAL"}}},
+		{"a RESETKEY\r\n", &ResetKeyArgs{}},
+		{"a RESETKEY inbox\r\n", &ResetKeyArgs{Mailbox: "INBOX", HasMailbox: true}},
+		{"a RESETKEY Sent internal X-Y\r\n", &ResetKeyArgs{Mailbox: "Sent", HasMailbox: true, Mechanisms: []string{"INTERNAL", "X-Y"}}},
+		{"a URLFETCH u1 (\"u2\" binary bodypartstructure) (u3)\r\n",
+			&URLFetchArgs{Items: []URLFetchItem{{URL: "u1"}, {URL: "u2", Extended: true, Params: []string{"BINARY", "BODYPARTSTRUCTURE"}}, {URL: "u3", Extended: true}}}},
 		{"a SETMETADATA \"\" (/private/bin ~{3+}\r\na\x00b)\r\n", &SetMetadataArgs{Values: []MetadataValue{{"/private/bin", []byte("a\x00b"), false}}}},
 		{"a SETMETADATA INBOX (/private/a)\r\n", nil},
 		{"a SETMETADATA INBOX ()\r\n", nil},

@@ -1,5 +1,7 @@
 package imapwire
 
+import "strings"
+
 // parseFetch: FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" /
 // fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]
 // (RFC 9051 6.4.5, RFC 7162 3.1.4 and 3.2.6).
@@ -278,4 +280,24 @@ func (d *Decoder) partial() (*Partial, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// ParseSection parses a body section's text as it stands between the
+// brackets of BODY[...] ("1.2.HEADER.FIELDS (From To)", "" for the whole
+// message), for a section given elsewhere than in FETCH: an IMAP URL's
+// ";SECTION=" (RFC 5092 3.5). Errors are *CommandError.
+func ParseSection(text string) (*Section, error) {
+	if strings.ContainsAny(text, "{\r\n") {
+		// No literal can follow: the text is all there is.
+		return nil, badf("bad section %q", text)
+	}
+	d := &Decoder{line: []byte("[" + text + "]"), opts: DecoderOptions{MaxLine: len(text) + 2}}
+	s, err := d.section()
+	if err != nil {
+		return nil, err
+	}
+	if !d.atEnd() {
+		return nil, badf("bad section %q", text)
+	}
+	return s, nil
 }

@@ -34,6 +34,8 @@ func FuzzReadCommand(f *testing.F) {
 	}
 	f.Add([]byte("a SELECT Entwürfe\r\nb LIST \"\" \"Entwürfe/%\"\r\n"), true)
 	f.Add([]byte("a APPEND INBOX (\\Seen) {3}\r\nabc ~{2+}\r\n\x00\x01\r\n"), false)
+	f.Add([]byte("a APPEND INBOX CATENATE (TEXT {1+}\r\nx URL \";UID=1\" TEXT ~{1}\r\n\x00) {1+}\r\ny\r\n"+
+		"b URLFETCH (u BINARY) v\r\nc GENURLAUTH u INTERNAL\r\nd RESETKEY INBOX INTERNAL\r\n"), false)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, utf8 bool) {
 		fuzzBody(t, data, utf8, dir)
@@ -73,9 +75,7 @@ func fuzzBody(t *testing.T, data []byte, utf8 bool, dir string) {
 
 func releaseLiterals(cmd *Command) {
 	if a, ok := cmd.Args.(*AppendArgs); ok {
-		for _, m := range a.Messages {
-			m.Literal.Close()
-		}
+		a.Close()
 	}
 }
 
@@ -114,7 +114,14 @@ func argSize(args any) int {
 	n := len(dump(args))
 	if a, ok := args.(*AppendArgs); ok {
 		for _, m := range a.Messages {
-			n += int(m.Literal.Size) - len(dump(m.Literal))
+			if m.Literal != nil {
+				n += int(m.Literal.Size) - len(dump(m.Literal))
+			}
+			for _, p := range m.Parts {
+				if p.Text != nil {
+					n += int(p.Text.Size) - len(dump(p.Text))
+				}
+			}
 		}
 	}
 	return n
@@ -131,13 +138,29 @@ func canonDump(cmd *Command) string {
 	ca := *a
 	ca.Messages = nil
 	for _, m := range a.Messages {
-		data := m.Literal.Bytes
-		if m.Literal.File != nil {
-			data, _ = io.ReadAll(m.Literal.Reader())
+		m.Literal = inMemory(m.Literal)
+		parts := make([]CatPart, len(m.Parts))
+		for i, p := range m.Parts {
+			p.Text = inMemory(p.Text)
+			parts[i] = p
 		}
-		m.Literal = &Literal{Size: m.Literal.Size, Bytes: data}
+		if m.Parts != nil {
+			m.Parts = parts
+		}
 		ca.Messages = append(ca.Messages, m)
 	}
 	c.Args = &ca
 	return dump(&c)
+}
+
+// inMemory returns a literal's content held in memory, spooled or not.
+func inMemory(l *Literal) *Literal {
+	if l == nil {
+		return nil
+	}
+	data := l.Bytes
+	if l.File != nil {
+		data, _ = io.ReadAll(l.Reader())
+	}
+	return &Literal{Size: l.Size, Bytes: data}
 }

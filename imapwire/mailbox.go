@@ -24,15 +24,7 @@ func (d *Decoder) mailboxName(s string) (string, error) {
 		return mailstore.Inbox, nil
 	}
 	if d.utf8 {
-		if !utf8.ValidString(s) {
-			return "", badName("Mailbox name is not valid UTF-8")
-		}
-		for _, r := range s {
-			if isControl(r) {
-				return "", badName("Control character in mailbox name")
-			}
-		}
-		return s, nil
+		return MailboxFromUTF8(s)
 	}
 	if plainASCII(s) {
 		return s, nil
@@ -42,6 +34,25 @@ func (d *Decoder) mailboxName(s string) (string, error) {
 		return "", badName("Mailbox name is not valid modified UTF-7: %v", err)
 	}
 	return dec, nil
+}
+
+// MailboxFromUTF8 checks a mailbox name given in UTF-8 (under
+// UTF8=ACCEPT, RFC 6855 3, or in an IMAP URL, RFC 5092 3.3) and returns
+// it with INBOX spelled canonically; a name that is not valid UTF-8 or
+// holds a control character is a NO *CommandError.
+func MailboxFromUTF8(s string) (string, error) {
+	if mailstore.IsInbox(s) {
+		return mailstore.Inbox, nil
+	}
+	if !utf8.ValidString(s) {
+		return "", badName("Mailbox name is not valid UTF-8")
+	}
+	for _, r := range s {
+		if isControl(r) {
+			return "", badName("Control character in mailbox name")
+		}
+	}
+	return s, nil
 }
 
 // plainASCII says s is printable ASCII without "&": its own mUTF-7 form.

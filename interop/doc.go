@@ -13,6 +13,11 @@
 //   - Dovecot, a private instance whose Maildir mbsync, offlineimap and
 //     interimap sync before Dormouse takes it over (dovecot_test.go;
 //     needs root).
+//   - Roundcube 1.6 (Debian's roundcube-core with SQLite, served by PHP's
+//     built-in web server), driven like a browser over a 2,000-message
+//     folder through a proxy that counts its IMAP commands and bytes per
+//     page load (roundcube_test.go; ROUNDCUBE_DORMOUSE=BINARY measures an
+//     older build the same way).
 //
 // A test whose client is not installed skips, unless REQUIRE_INTEROP=1 is
 // set in the environment, when it fails instead.

@@ -374,23 +374,10 @@ func startDovecot(t *testing.T, bin, userDir string) *dovecotInstance {
 	}
 	go func() { d.cmd.Wait(); close(d.exited) }()
 	t.Cleanup(func() { d.stop(t) })
-	deadline := time.Now().Add(time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return d
-		}
-		select {
-		case <-d.exited:
-			t.Fatalf("dovecot exited: %s\n%s", out.String(), d.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dovecot not up on %s: %v\n%s", addr, err, d.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitListening(addr, d.exited, time.Minute); err != nil {
+		t.Fatalf("dovecot: %v\n%s\n%s", err, out.String(), d.log())
 	}
+	return d
 }
 
 // stop stops Dovecot (SIGTERM to the master, which stops its children)

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,4 +128,26 @@ Content-Type: text/plain; charset=us-ascii
 
 %s
 `, subject, id, body))
+}
+
+// waitListening waits until addr accepts a TCP connection, the process
+// behind it exits, or d passes.
+func waitListening(addr string, exited <-chan struct{}, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before listening on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v: %w", addr, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -223,23 +223,10 @@ func startPostfix(t *testing.T, postfix string, lmtpPort int) (dir, smtpAddr str
 			<-exited
 		}
 	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		c, err := net.Dial("tcp", smtpAddr)
-		if err == nil {
-			c.Close()
-			return dir, smtpAddr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("postfix exited: %s\n%s", out.String(), readLog(dir))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postfix SMTP not up on %s: %v\n%s", smtpAddr, err, readLog(dir))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitListening(smtpAddr, exited, time.Minute); err != nil {
+		t.Fatalf("postfix SMTP: %v\n%s\n%s", err, out.String(), readLog(dir))
 	}
+	return dir, smtpAddr
 }
 
 // freeLoopbackAddr returns a 127.0.0.1 address whose port was free a

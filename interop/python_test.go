@@ -25,3 +25,21 @@ func TestPythonImaplib(t *testing.T) {
 		t.Fatalf("imaplib_flow.py did not report success:\n%s", out)
 	}
 }
+
+// TestPythonImaplibCatenate runs python/imaplib_catenate.py: imaplib sends
+// APPEND CATENATE (RFC 4469) with a relative URL and an absolute one that
+// names the server by the host it connected to and no port, in a
+// MULTIAPPEND with a plain literal, and a URL to a missing mailbox that
+// must get NO [BADURL]; the script checks the assembled messages. Then
+// GENURLAUTH signs a URL, URLFETCH returns its content, and after
+// RESETKEY the same URL fetches NIL (RFC 4467).
+func TestPythonImaplibCatenate(t *testing.T) {
+	python := requireTool(t, "python3")
+	srv := startServer(t)
+	cmd := exec.Command(python, "python/imaplib_catenate.py", srv.host, srv.port, srv.user, srv.pass)
+	cmd.Env = append(os.Environ(), "IMAPLIB_DEBUG=1")
+	out := runScript(t, 60*time.Second, cmd)
+	if !strings.Contains(out, "imaplib catenate and urlauth: ok") {
+		t.Fatalf("imaplib_catenate.py did not report success:\n%s", out)
+	}
+}

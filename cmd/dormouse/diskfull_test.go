@@ -19,8 +19,8 @@ import (
 )
 
 // TestDiskFull runs the daemon on a data folder that is a small tmpfs,
-// fills it, and checks that an IMAP APPEND gets NO [OVERQUOTA] and an LMTP
-// delivery a 4xx, each with a reason; that no message stored before is
+// fills it, and checks that an IMAP APPEND (CATENATE too) gets NO
+// [OVERQUOTA] and an LMTP delivery a 4xx, each with a reason; that no message stored before is
 // lost or changed (UIDs, flags, bytes); and that both work again once
 // space is freed. Mounting needs root.
 func TestDiskFull(t *testing.T) {
@@ -70,6 +70,11 @@ func TestDiskFull(t *testing.T) {
 		}
 		c.MustOK("NOOP")
 	}
+	// CATENATE assembles its message in the spool: the same answer.
+	if _, st := c.Do(`APPEND INBOX CATENATE (URL "/INBOX/;UID=1" TEXT {3+}` + "\r\nabc)"); !regexp.MustCompile(`^NO \[OVERQUOTA\] \S`).MatchString(st) {
+		t.Fatalf("APPEND CATENATE on a full disk: %q, want NO [OVERQUOTA] with a reason", st)
+	}
+	c.MustOK("NOOP")
 	// LMTP: a temporary failure naming the full disk, so the MTA retries
 	// and its log says why.
 	err := lmtpTry(d.lmtp, "alice@example.org", "Subject: on a full disk\r\n\r\n"+strings.Repeat("y", 50_000)+"\r\n")
@@ -81,7 +86,7 @@ func TestDiskFull(t *testing.T) {
 	// An operator sees each refusal counted, and the delivery before it
 	// timed.
 	for series, want := range map[string]float64{
-		"dormouse_imap_disk_full_total":               3,
+		"dormouse_imap_disk_full_total":               4,
 		"dormouse_lmtp_disk_full_total":               1,
 		"dormouse_lmtp_delivery_seconds_count":        1,
 		`dormouse_lmtp_deliveries_total{result="ok"}`: 1,

@@ -258,6 +258,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		GuardMetrics:   guardMetrics,
 		Slept:          memory.NoteSleep,
 		QuotaAdmins:    strings.Fields(cfg.Quota.Admins),
+		ServerNames:    strings.Fields(cfg.IMAP.ServerNames),
+
+		URLAuthSubmitters: strings.Fields(cfg.IMAP.URLAuthSubmitters),
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)

@@ -160,3 +160,76 @@ func TestListenersFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// The same daemon started by systemd's own socket activator
+// (systemd-socket-activate, from the systemd package): it opens the three
+// sockets, waits for the first connection, then execs the daemon with
+// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set as systemd sets them. The
+// connection that caused the start is served, and so are the others.
+func TestSystemdSocketActivate(t *testing.T) {
+	activate, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		if os.Getenv("REQUIRE_INTEROP") == "1" {
+			t.Fatal("systemd-socket-activate not installed (Debian: systemd) and REQUIRE_INTEROP=1")
+		}
+		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
+	}
+	data := t.TempDir()
+	addTestUser(t, data, "alice", "alice-pw")
+	imapAddr, imapsAddr, lmtpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	cmd := exec.Command(activate, "-l", imapAddr, "-l", imapsAddr, "-l", lmtpAddr,
+		"--fdname=imap:imaps:lmtp", binPath, "serve", "--data", data, "--metrics", "")
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("systemd-socket-activate dormouse serve stderr:\n%s", stderr.String())
+		}
+	})
+	// The activator binds its sockets once it runs: wait until the IMAP
+	// socket accepts.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := net.DialTimeout("tcp", imapAddr, time.Second)
+		if err == nil {
+			nc.Close() // this connection starts the daemon
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("activator never listened on %s: %v", imapAddr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	c := dialIMAP(t, imapAddr, nil)
+	c.MustOK("LOGIN alice alice-pw")
+	c.MustOK("LOGOUT")
+	s := dialIMAP(t, imapsAddr, caConfig(t, data))
+	s.MustOK("LOGIN alice alice-pw")
+	lmtpSend(t, lmtpAddr, "alice@example.org", "Subject: by systemd\r\n\r\nhello\r\n")
+	if got := inboxSubjects(t, s); len(got) != 1 || got[0] != "by systemd" {
+		t.Errorf("INBOX after LMTP on systemd's socket: %q", got)
+	}
+	for name, addr := range map[string]string{"imap": imapAddr, "imaps": imapsAddr, "lmtp": lmtpAddr} {
+		if want := "listener=" + name + " addr=" + addr; !strings.Contains(stderr.String(), want) {
+			t.Errorf("log lacks %q: the daemon did not take systemd's socket", want)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("dormouse serve did not exit after SIGTERM")
+	}
+}

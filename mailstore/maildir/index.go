@@ -234,6 +234,9 @@ func dropMbox(tx *bolt.Tx, name string) error {
 	if err := dropMetadata(tx, id); err != nil {
 		return err
 	}
+	if err := dropAccessKey(tx, id); err != nil {
+		return err
+	}
 	return tx.Bucket(bktBoxes).DeleteBucket(u64(id))
 }
 

@@ -209,6 +209,9 @@ func (h *userHandle) DeleteMailbox(ctx context.Context, name string) error {
 			if err := dropMetadata(tx, m.id); err != nil {
 				return err
 			}
+			if err := dropAccessKey(tx, m.id); err != nil {
+				return err
+			}
 			evs = cs.events(u.name, m)
 			return m.save()
 		}
