@@ -239,3 +239,54 @@ S: * 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: moved\r\n\r\n)
 S: f OK FETCH completed
 `)
 }
+
+// A session in a command when the handover starts finishes the command,
+// and moves once it waits for the next.
+func TestHandoverLetsCommandFinish(t *testing.T) {
+	old := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Hour
+	}))
+	c := old.Login(t, old.Alice)
+	c.Append("INBOX", "Subject: one\r\n\r\nhi\r\n")
+	c.Cmd("s SELECT INBOX")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	imapserver.SetStepHook(old.IMAP, func(net.Conn) {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	})
+	c.Send("f FETCH 1:* (FLAGS)")
+	<-entered
+
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	result := make(chan imapserver.HandoverResult, 1)
+	go func() { result <- old.IMAP.Handover(ctx, got.send) }()
+	// The handover has begun once the listener is closed.
+	testserver.WaitFor(t, "the old listener closed", func() bool {
+		nc, err := net.Dial("tcp", old.Addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	close(release)
+	c.Expect("S~ \\* 1 FETCH \\(FLAGS \\(.*\\)\\)", "S: f OK FETCH completed")
+	if r := <-result; r.Moved != 1 || len(r.NotMoved) != 0 {
+		t.Fatalf("handover result %+v, want the session moved after its command", r)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Handover waited for its grace to end")
+	}
+	nu, _ := secondServer(t, old)
+	if err := nu.Adopt(got.fds[0], got.blobs[0]); err != nil {
+		t.Fatal(err)
+	}
+	c.Run(`
+C: n NOOP
+S: n OK NOOP completed
+`)
+}
