@@ -100,21 +100,11 @@ func (s *Server) Handover(ctx context.Context, send Handoff) HandoverResult {
 		count.add(true, "", 1)
 	}
 
-	s.mu.Lock()
-	s.handing.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		// Waiting for a command or in IDLE: it moves now (see
-		// waitForCommand and idleWaiting).
-		c.interruptIfWaiting()
-	}
+	// Waiting for a command or in IDLE, a session moves now (see
+	// waitForCommand and idleWaiting). The listeners are the new
+	// process's already: an error closing this process's copy changes
+	// nothing.
+	_ = s.stopAccepting(func() { s.handing.Store(true) })
 	if s.hib != nil {
 		// Owners finish and pass their sleepers on; sleepers woken by
 		// now are connections in s.conns.

@@ -212,15 +212,13 @@ func (s *Server) removeConn(c *conn) {
 	}
 }
 
-// Shutdown stops accepting connections, lets commands in flight finish,
-// sends "* BYE" to every client and closes its connection. When ctx ends
-// first, the remaining connections are closed at once and ctx's error is
-// returned.
-func (s *Server) Shutdown(ctx context.Context) error {
+// stopAccepting runs mark (which says why: shutdown or handover) and closes
+// the listeners under s.mu, so that no connection is added after mark, then
+// wakes every connection waiting for a command or in IDLE to see it; busy
+// ones see it when their command is done.
+func (s *Server) stopAccepting(mark func()) error {
 	s.mu.Lock()
-	if !s.closing.Swap(true) {
-		close(s.done)
-	}
+	mark()
 	var err error
 	for l := range s.listeners {
 		if cerr := l.Close(); cerr != nil && err == nil {
@@ -232,12 +230,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-
-	// Connections waiting for a command are woken now; busy ones see the
-	// flag when their command is done.
 	for _, c := range conns {
 		c.interruptIfWaiting()
 	}
+	return err
+}
+
+// Shutdown stops accepting connections, lets commands in flight finish,
+// sends "* BYE" to every client and closes its connection. When ctx ends
+// first, the remaining connections are closed at once and ctx's error is
+// returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.stopAccepting(func() {
+		if !s.closing.Swap(true) {
+			close(s.done)
+		}
+	})
 	if s.hib != nil {
 		s.hib.shutdown()
 	}

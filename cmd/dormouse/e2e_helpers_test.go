@@ -166,27 +166,7 @@ func launchDaemon(t *testing.T, r serveRun) (d *daemon, portTaken bool) {
 		d.imap, d.imaps, d.lmtp, d.metric = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 		args = append(args, "--imap", d.imap, "--imaps", d.imaps, "--lmtp", d.lmtp, "--metrics", d.metric)
 	}
-	d.cmd = exec.Command(binPath, args...)
-	d.cmd.Dir = r.dir
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.exitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if t.Failed() {
-			t.Logf("dormouse serve stderr:\n%s", d.stderr.String())
-		}
-	})
+	d.run(t, r.dir, args)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -238,4 +218,32 @@ func (d *daemon) stop(sig syscall.Signal) int {
 func dialIMAP(t *testing.T, addr string, tlsConfig *tls.Config) *imaptest.Client {
 	t.Helper()
 	return imaptest.DialT(t, addr, imaptest.DialOptions{TLS: tlsConfig})
+}
+
+// run starts the binary with args in dir (the test's folder when empty)
+// as d's process, and has the test kill it, and show its stderr if the
+// test failed, at the end.
+func (d *daemon) run(t *testing.T, dir string, args []string) {
+	t.Helper()
+	d.cmd = exec.Command(binPath, args...)
+	d.cmd.Dir = dir
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.exitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("dormouse %s stderr:\n%s", strings.Join(args, " "), d.stderr.String())
+		}
+	})
 }

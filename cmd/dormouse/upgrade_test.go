@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,26 +29,7 @@ func startTakeover(t *testing.T, old *daemon, data string, extra ...string) *dae
 	}
 	args := append([]string{"serve", "--data", data, "--takeover",
 		"--imap", d.imap, "--imaps", d.imaps, "--lmtp", d.lmtp, "--metrics", d.metric}, extra...)
-	d.cmd = exec.Command(binPath, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.exitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if t.Failed() {
-			t.Logf("dormouse serve --takeover stderr:\n%s", d.stderr.String())
-		}
-	})
+	d.run(t, "", args)
 	started := func() bool {
 		select {
 		case <-d.exited:
