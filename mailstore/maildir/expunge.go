@@ -16,7 +16,9 @@ import (
 func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
 	var out []uint32
 	var evs []mailstore.Event
-	err := h.update(func(m *mboxTx) error {
+	// Files removed by a transaction that then failed stay removed (the
+	// rescan expunges them), as when the change commits alone.
+	err := h.updateGrouped(func(m *mboxTx) error {
 		out = nil
 		if m.meta.deleted == 0 {
 			return nil
@@ -73,7 +75,7 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 		out = cs.expunged
 		evs = cs.events(h.u.name, m)
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("expunge %s: %w", h.name, err)
 	}

@@ -106,6 +106,9 @@ type userState struct {
 	// way. Readers wait for it (waitAnnounced). annMu guards it.
 	annMu     sync.Mutex
 	announced chan struct{}
+	// commits gathers flag changes and expunges into shared commits
+	// (groupcommit.go).
+	commits commitQueue
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 	// lists holds, per mailbox id, the message list of the last Snapshot

@@ -17,7 +17,7 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 	ch := parseFlags(flags)
 	var renamed [][2]string
 	var evs []mailstore.Event
-	err = h.update(func(m *mboxTx) error {
+	err = h.updateGrouped(func(m *mboxTx) error {
 		changed, failed, renamed = nil, nil, nil
 		var cs changeSet
 		var ms uint64
@@ -66,9 +66,8 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 		}
 		evs = cs.events(h.u.name, m)
 		return nil
-	})
+	}, func() { h.undoRenames(renamed) })
 	if err != nil {
-		h.undoRenames(renamed)
 		return nil, nil, fmt.Errorf("store flags in %s: %w", h.name, err)
 	}
 	h.u.s.publish(evs)

@@ -1,0 +1,137 @@
+package maildir
+
+import (
+	"errors"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Flag changes and expunges of one user share commits (group commit): a
+// change that arrives while another of the user's changes is committing
+// waits for that commit to end, then commits together with every change
+// that queued meanwhile, in one transaction whose fdatasyncs they share.
+// A lone change commits at once, as before; only changes that would have
+// waited for bbolt's writer lock anyway are gathered, so none waits longer
+// than it did. Appends and deliveries keep their own transactions: they
+// announce early (early.go) and fsync message files inside theirs.
+//
+// bbolt's own DB.Batch does the same with a timer (MaxBatchDelay, 10 ms
+// by default) that even a lone change waits for; measured against this
+// queue in BenchmarkStoreFlagsConcurrent.
+
+// commitQueue gathers the flag changes and expunges of one user.
+type commitQueue struct {
+	mu      sync.Mutex
+	pending []*commitReq
+	busy    bool // a goroutine is committing a batch
+}
+
+// commitReq is one change waiting in the queue.
+type commitReq struct {
+	fn func(*bolt.Tx) error
+	// undo puts back what fn did outside the index (renamed files) when
+	// its transaction did not commit; it may be nil.
+	undo func()
+	err  error
+	// wake carries true to the goroutine that is to commit the next batch
+	// and false to one whose change a batch committed (err says how).
+	wake chan bool
+}
+
+// updateGrouped runs fn in a write transaction shared with the other
+// changes queued meanwhile, and returns fn's error or the commit's. fn
+// may run more than once (again alone, in a transaction of its own, when
+// another change of its batch failed); undo, if not nil, is called after
+// each run whose transaction did not commit.
+func (u *userState) updateGrouped(fn func(*bolt.Tx) error, undo func()) error {
+	q := &u.commits
+	r := &commitReq{fn: fn, undo: undo, wake: make(chan bool, 1)}
+	q.mu.Lock()
+	q.pending = append(q.pending, r)
+	if q.busy {
+		q.mu.Unlock()
+		if lead := <-r.wake; !lead {
+			return r.err
+		}
+		q.mu.Lock()
+	}
+	q.busy = true
+	batch := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+
+	u.commitBatch(batch)
+
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		// The next batch is committed by one of its own goroutines, so
+		// this one's caller hears its answer now.
+		q.pending[0].wake <- true
+	} else {
+		q.busy = false
+	}
+	q.mu.Unlock()
+	for _, o := range batch {
+		if o != r {
+			o.wake <- false
+		}
+	}
+	return r.err
+}
+
+// errBatchMember ends a batch's transaction when one of its changes
+// failed; the others are then committed one by one.
+var errBatchMember = errors.New("a change of the batch failed")
+
+// commitBatch commits batch in one transaction and sets each request's
+// err. When a change fails, the transaction is rolled back, every change
+// that ran is undone, and each is run again alone, so that one change's
+// failure is never another's.
+func (u *userState) commitBatch(batch []*commitReq) {
+	if len(batch) == 1 {
+		u.commitAlone(batch[0])
+		return
+	}
+	ran := 0
+	err := u.update(func(tx *bolt.Tx) error {
+		ran = 0
+		for _, r := range batch {
+			ran++
+			if err := r.fn(tx); err != nil {
+				return errBatchMember
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, r := range batch {
+			r.err = nil
+		}
+		return
+	}
+	for _, r := range batch[:ran] {
+		if r.undo != nil {
+			r.undo()
+		}
+	}
+	if !errors.Is(err, errBatchMember) {
+		// The commit itself failed (a full disk, a damaged index): it
+		// would fail alike for each change alone.
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	for _, r := range batch {
+		u.commitAlone(r)
+	}
+}
+
+// commitAlone commits one change in a transaction of its own.
+func (u *userState) commitAlone(r *commitReq) {
+	r.err = u.update(r.fn)
+	if r.err != nil && r.undo != nil {
+		r.undo()
+	}
+}
