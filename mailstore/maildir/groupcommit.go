@@ -94,7 +94,7 @@ func (u *userState) commitBatch(batch []*commitReq) {
 		return
 	}
 	ran := 0
-	err := u.update(func(tx *bolt.Tx) error {
+	err := u.updateFlags(func(tx *bolt.Tx) error {
 		ran = 0
 		for _, r := range batch {
 			ran++
@@ -130,8 +130,17 @@ func (u *userState) commitBatch(batch []*commitReq) {
 
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
-	r.err = u.update(r.fn)
+	r.err = u.updateFlags(r.fn)
 	if r.err != nil && r.undo != nil {
 		r.undo()
 	}
+}
+
+// updateFlags commits a transaction of flag changes and expunges: durably,
+// or without fdatasync under delayed flag sync (flagsync.go).
+func (u *userState) updateFlags(fn func(*bolt.Tx) error) error {
+	if u.s.opts.FlagSyncDelay > 0 {
+		return u.updateDelayed(fn)
+	}
+	return u.update(fn)
 }

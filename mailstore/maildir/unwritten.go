@@ -77,7 +77,7 @@ func (u *userState) unwrittenMarks() []uint64 {
 func (u *userState) retire(force bool) bool {
 	u.claimMu.Lock()
 	defer u.claimMu.Unlock()
-	if !force && u.hasUnwrittenLocked() {
+	if !force && (u.hasUnwrittenLocked() || u.isDirty()) {
 		return false
 	}
 	u.retired = true
@@ -89,6 +89,9 @@ func (u *userState) retire(force bool) bool {
 // no claim is given twice while the index is open, but after it closes
 // the claimed messages may be recent again, as after a crash.
 func (u *userState) flushUnwritten() {
+	if err := u.syncDelayed(); err != nil {
+		u.s.log.Warn("sync index", "user", u.name, "err", err)
+	}
 	u.claimMu.Lock()
 	ids := u.unwrittenMarks()
 	for id := range u.spent {
