@@ -69,6 +69,7 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 				if err := os.Remove(filepath.Join(cur, recs[i].file)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					h.u.s.log.Warn("remove expunged file", "user", h.u.name, "mailbox", h.name, "err", err)
 				}
+				h.u.syncBeforeCommit(cur)
 				cs.expunged = append(cs.expunged, recs[i].uid)
 			}
 		}

@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,12 @@ type commitQueue struct {
 	mu      sync.Mutex
 	pending []*commitReq
 	busy    bool // a goroutine is committing a batch
+	// dirs lists the Maildir folders whose entries the batch being
+	// committed changed (renamed or removed files): they are fsynced
+	// before the commit, so that no acknowledged change's file name is
+	// lost to a power loss (syncBeforeCommit). Only the committing
+	// goroutine uses it.
+	dirs []string
 }
 
 // commitReq is one change waiting in the queue.
@@ -96,13 +103,14 @@ func (u *userState) commitBatch(batch []*commitReq) {
 	ran := 0
 	err := u.updateFlags(func(tx *bolt.Tx) error {
 		ran = 0
+		u.commits.dirs = u.commits.dirs[:0]
 		for _, r := range batch {
 			ran++
 			if err := r.fn(tx); err != nil {
 				return errBatchMember
 			}
 		}
-		return nil
+		return u.syncDirs()
 	})
 	if err == nil {
 		for _, r := range batch {
@@ -130,7 +138,13 @@ func (u *userState) commitBatch(batch []*commitReq) {
 
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
-	r.err = u.updateFlags(r.fn)
+	r.err = u.updateFlags(func(tx *bolt.Tx) error {
+		u.commits.dirs = u.commits.dirs[:0]
+		if err := r.fn(tx); err != nil {
+			return err
+		}
+		return u.syncDirs()
+	})
 	if r.err != nil && r.undo != nil {
 		r.undo()
 	}
@@ -143,4 +157,33 @@ func (u *userState) updateFlags(fn func(*bolt.Tx) error) error {
 		return u.updateDelayed(fn)
 	}
 	return u.update(fn)
+}
+
+// syncBeforeCommit notes, from a change running in a batch, that it
+// renamed or removed files in dir.
+func (u *userState) syncBeforeCommit(dir string) {
+	if !slices.Contains(u.commits.dirs, dir) {
+		u.commits.dirs = append(u.commits.dirs, dir)
+	}
+}
+
+// syncDirs fsyncs the folders the batch changed, before its commit: a
+// file's new name is durable before the index records it, and an
+// acknowledged flag change or expunge is never undone by a power loss
+// bringing back the old name (which the rescan would take for a change
+// made on disk). Under delayed flag sync nothing is fsynced (a power loss
+// then rebuilds the index, flagsync.go).
+func (u *userState) syncDirs() error {
+	if u.s.opts.NoSync || u.s.opts.FlagSyncDelay > 0 {
+		return nil
+	}
+	for _, d := range u.commits.dirs {
+		if err := syncDir(d); err != nil {
+			return mapFSError(err)
+		}
+		if u.s.opts.dirSynced != nil {
+			u.s.opts.dirSynced(d)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -212,4 +213,70 @@ func hasFlag(flags []string, f string) bool {
 		}
 	}
 	return false
+}
+
+// TestFlagChangesSyncCur: a STORE that renames a file (system flags) and
+// an EXPUNGE that removes one fsync cur/ before their commit under
+// flag_sync always, so that a power loss cannot bring back the old name,
+// which the rescan would take for a change made on disk and so undo an
+// acknowledged change; a keyword-only STORE renames nothing and syncs no
+// folder. Under delayed flag sync nothing is fsynced.
+func TestFlagChangesSyncCur(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+		want  []string // ops that sync cur/
+	}{{"always", 0, []string{"seen", "expunge"}}, {"delayed", time.Hour, nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var synced []string
+			opts := Options{FlagSyncDelay: c.delay}
+			opts.dirSynced = func(dir string) {
+				mu.Lock()
+				synced = append(synced, dir)
+				mu.Unlock()
+			}
+			s, _ := testStore(t, opts)
+			mb := testMailbox(t, testUser(t, s, "alice"), "INBOX")
+			mustAppend(t, mb, msg("a"))
+			cur := filepath.Join(mb.(*mailboxHandle).u.maildir, "cur")
+			var got []string
+			for _, op := range []struct {
+				name string
+				do   func() error
+			}{
+				{"keyword", func() error {
+					_, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{"$Label1"}, 0)
+					return err
+				}},
+				{"seen", func() error {
+					_, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{`\Seen`, `\Deleted`}, 0)
+					return err
+				}},
+				{"expunge", func() error {
+					_, err := mb.Expunge(ctx, nil)
+					return err
+				}},
+			} {
+				mu.Lock()
+				synced = nil
+				mu.Unlock()
+				if err := op.do(); err != nil {
+					t.Fatalf("%s: %v", op.name, err)
+				}
+				mu.Lock()
+				switch {
+				case len(synced) == 1 && synced[0] == cur:
+					got = append(got, op.name)
+				case len(synced) > 0:
+					t.Errorf("%s synced %v, want only %s", op.name, synced, cur)
+				}
+				mu.Unlock()
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("cur/ fsynced before the commits of %v, want %v", got, c.want)
+			}
+		})
+	}
 }

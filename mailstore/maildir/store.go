@@ -58,6 +58,9 @@ type Options struct {
 	// before they return.
 	FlagSyncDelay time.Duration
 
+	// dirSynced, set by tests, is told of each folder fsynced before a
+	// commit of flag changes or expunges (syncDirs).
+	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
 	beforeMoves func()
