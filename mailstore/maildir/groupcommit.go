@@ -27,10 +27,8 @@ type commitQueue struct {
 	pending []*commitReq
 	busy    bool // a goroutine is committing a batch
 	// dirs lists the Maildir folders whose entries the batch being
-	// committed changed (renamed or removed files): they are fsynced
-	// before the commit, so that no acknowledged change's file name is
-	// lost to a power loss (syncBeforeCommit). Only the committing
-	// goroutine uses it.
+	// committed changed (renamed or removed files), to be fsynced with
+	// the commit (commitFlags). Only the committing goroutine uses it.
 	dirs []string
 }
 
@@ -101,16 +99,15 @@ func (u *userState) commitBatch(batch []*commitReq) {
 		return
 	}
 	ran := 0
-	err := u.updateFlags(func(tx *bolt.Tx) error {
+	err := u.commitFlags(func(tx *bolt.Tx) error {
 		ran = 0
-		u.commits.dirs = u.commits.dirs[:0]
 		for _, r := range batch {
 			ran++
 			if err := r.fn(tx); err != nil {
 				return errBatchMember
 			}
 		}
-		return u.syncDirs()
+		return nil
 	})
 	if err == nil {
 		for _, r := range batch {
@@ -138,28 +135,45 @@ func (u *userState) commitBatch(batch []*commitReq) {
 
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
-	r.err = u.updateFlags(func(tx *bolt.Tx) error {
-		u.commits.dirs = u.commits.dirs[:0]
-		if err := r.fn(tx); err != nil {
-			return err
-		}
-		return u.syncDirs()
-	})
+	r.err = u.commitFlags(r.fn)
 	if r.err != nil && r.undo != nil {
 		r.undo()
 	}
 }
 
-// updateFlags commits a transaction of flag changes and expunges: durably,
-// or without fdatasync under delayed flag sync (flagsync.go).
-func (u *userState) updateFlags(fn func(*bolt.Tx) error) error {
-	if u.s.opts.FlagSyncDelay > 0 {
-		return u.updateDelayed(fn)
+// commitFlags runs fn, flag changes and expunges, in a write transaction
+// and commits it: durably, or without fdatasync under delayed flag sync
+// (flagsync.go). The folders whose files fn renamed or removed
+// (syncBeforeCommit) are fsynced while the index commits, and both are
+// done before it returns, so that a power loss never brings back a file
+// name from before an acknowledged change (which the rescan would take
+// for a change made on disk). A power loss before it returns may keep
+// the one and not the other; nothing of that was acknowledged.
+func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
+	var dirsSynced chan error
+	run := func(tx *bolt.Tx) error {
+		u.commits.dirs = u.commits.dirs[:0]
+		if err := fn(tx); err != nil {
+			return err
+		}
+		dirsSynced = u.startDirSyncs()
+		return nil
 	}
-	return u.update(fn)
+	var err error
+	if u.s.opts.FlagSyncDelay > 0 {
+		err = u.updateDelayed(run)
+	} else {
+		err = u.update(run)
+	}
+	if dirsSynced != nil {
+		if serr := <-dirsSynced; err == nil {
+			err = serr
+		}
+	}
+	return err
 }
 
-// syncBeforeCommit notes, from a change running in a batch, that it
+// syncBeforeCommit notes, from a change running in commitFlags, that it
 // renamed or removed files in dir.
 func (u *userState) syncBeforeCommit(dir string) {
 	if !slices.Contains(u.commits.dirs, dir) {
@@ -167,23 +181,27 @@ func (u *userState) syncBeforeCommit(dir string) {
 	}
 }
 
-// syncDirs fsyncs the folders the batch changed, before its commit: a
-// file's new name is durable before the index records it, and an
-// acknowledged flag change or expunge is never undone by a power loss
-// bringing back the old name (which the rescan would take for a change
-// made on disk). Under delayed flag sync nothing is fsynced (a power loss
-// then rebuilds the index, flagsync.go).
-func (u *userState) syncDirs() error {
-	if u.s.opts.NoSync || u.s.opts.FlagSyncDelay > 0 {
+// startDirSyncs fsyncs the folders noted by syncBeforeCommit on a
+// goroutine of its own and returns where its result comes; nil when
+// there is nothing to sync. Under delayed flag sync nothing is fsynced (a
+// power loss then rebuilds the index, flagsync.go).
+func (u *userState) startDirSyncs() chan error {
+	if u.s.opts.NoSync || u.s.opts.FlagSyncDelay > 0 || len(u.commits.dirs) == 0 {
 		return nil
 	}
-	for _, d := range u.commits.dirs {
-		if err := syncDir(d); err != nil {
-			return mapFSError(err)
+	dirs := slices.Clone(u.commits.dirs)
+	done := make(chan error, 1)
+	go func() {
+		for _, d := range dirs {
+			if err := syncDir(d); err != nil {
+				done <- mapFSError(err)
+				return
+			}
+			if u.s.opts.dirSynced != nil {
+				u.s.opts.dirSynced(d)
+			}
 		}
-		if u.s.opts.dirSynced != nil {
-			u.s.opts.dirSynced(d)
-		}
-	}
-	return nil
+		done <- nil
+	}()
+	return done
 }

@@ -216,7 +216,7 @@ func hasFlag(flags []string, f string) bool {
 }
 
 // TestFlagChangesSyncCur: a STORE that renames a file (system flags) and
-// an EXPUNGE that removes one fsync cur/ before their commit under
+// an EXPUNGE that removes one fsync cur/ before they return under
 // flag_sync always, so that a power loss cannot bring back the old name,
 // which the rescan would take for a change made on disk and so undo an
 // acknowledged change; a keyword-only STORE renames nothing and syncs no
@@ -275,7 +275,7 @@ func TestFlagChangesSyncCur(t *testing.T) {
 				mu.Unlock()
 			}
 			if !slices.Equal(got, c.want) {
-				t.Errorf("cur/ fsynced before the commits of %v, want %v", got, c.want)
+				t.Errorf("cur/ fsynced by %v, want %v", got, c.want)
 			}
 		})
 	}
