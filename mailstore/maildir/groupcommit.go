@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -109,9 +110,9 @@ func (u *userState) commitBatch(batch []*commitReq) {
 		}
 		return nil
 	})
-	if err == nil {
+	if err == nil || errors.Is(err, errFolderSync) {
 		for _, r := range batch {
-			r.err = nil
+			r.err = err
 		}
 		return
 	}
@@ -136,7 +137,7 @@ func (u *userState) commitBatch(batch []*commitReq) {
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
 	r.err = u.commitFlags(r.fn)
-	if r.err != nil && r.undo != nil {
+	if r.err != nil && r.undo != nil && !errors.Is(r.err, errFolderSync) {
 		r.undo()
 	}
 }
@@ -166,12 +167,17 @@ func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
 		err = u.update(run)
 	}
 	if dirsSynced != nil {
-		if serr := <-dirsSynced; err == nil {
-			err = serr
+		if serr := <-dirsSynced; err == nil && serr != nil {
+			err = fmt.Errorf("%w: %w", errFolderSync, serr)
 		}
 	}
 	return err
 }
+
+// errFolderSync marks changes that committed but whose folder's fsync
+// failed: they are not undone (the index has them) but not acknowledged
+// either.
+var errFolderSync = errors.New("changes committed, fsync of their folder failed")
 
 // syncBeforeCommit notes, from a change running in commitFlags, that it
 // renamed or removed files in dir.
