@@ -58,8 +58,8 @@ type Options struct {
 	// before they return.
 	FlagSyncDelay time.Duration
 
-	// dirSynced, set by tests, is told of each folder fsynced before a
-	// commit of flag changes or expunges (syncDirs).
+	// dirSynced, set by tests, is told of each folder fsynced with a
+	// commit of flag changes or expunges (startDirSyncs).
 	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).

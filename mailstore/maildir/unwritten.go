@@ -72,8 +72,9 @@ func (u *userState) unwrittenMarks() []uint64 {
 }
 
 // retire marks the index as closing, so that no claim is made through it
-// any more (claim), unless memory still holds state to write: then it
-// reports false and the caller writes it first (flushUnwritten).
+// any more (claim), unless memory still holds state to write or the index
+// has unsynced commits (flagsync.go): then it reports false and the
+// caller writes and syncs first (flushUnwritten).
 func (u *userState) retire(force bool) bool {
 	u.claimMu.Lock()
 	defer u.claimMu.Unlock()
@@ -84,7 +85,8 @@ func (u *userState) retire(force bool) bool {
 	return true
 }
 
-// flushUnwritten writes the state no other transaction carried. When that
+// flushUnwritten syncs an index with unsynced commits and writes the
+// state no other transaction carried. When that
 // fails it is given up, logged: memory still holds the \Recent marks, so
 // no claim is given twice while the index is open, but after it closes
 // the claimed messages may be recent again, as after a crash.
