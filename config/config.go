@@ -37,7 +37,31 @@ type Config struct {
 	Log     Log     `toml:"log"`
 	LMTP    LMTP    `toml:"lmtp"`
 	Quota   Quota   `toml:"quota"`
+	Store   Store   `toml:"store"`
 	Runtime Runtime `toml:"runtime"`
+}
+
+// Store holds how the mail store makes changes durable.
+type Store struct {
+	// FlagSync says when flag changes and expunges reach the disk:
+	// "always" before their OK (each user's concurrent changes share one
+	// commit), "delayed" within FlagSyncDelay after it (Dovecot's
+	// mail_fsync = optimized trade: a process crash loses none of them; a
+	// power loss or kernel crash within the delay makes the user's index
+	// be rebuilt from the Maildir, with new UIDVALIDITY values and without
+	// keywords). Appends and deliveries are always durable before their OK.
+	FlagSync FlagSync `toml:"flag_sync"`
+	// FlagSyncDelay bounds how long a delayed flag change stays unsynced.
+	FlagSyncDelay Duration `toml:"flag_sync_delay"`
+}
+
+// StoreFlagSyncDelay is the delay the mail store is to use: 0 when flag
+// changes are synced before their OK.
+func (s Store) StoreFlagSyncDelay() time.Duration {
+	if s.FlagSync != FlagSyncDelayed {
+		return 0
+	}
+	return s.FlagSyncDelay.Std()
 }
 
 // Quota holds the quota limits (RFC 9208 QUOTA, enforced on APPEND, COPY
@@ -206,8 +230,9 @@ func Default() Config {
 			MaxMetadataEntries:   1000,
 			MaxMetadataSize:      1 << 20,
 		},
-		Log:  Log{Format: "text", Level: "info"},
-		LMTP: LMTP{RecipientDelimiter: "+"},
+		Log:   Log{Format: "text", Level: "info"},
+		LMTP:  LMTP{RecipientDelimiter: "+"},
+		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second)},
 	}
 }
 
@@ -295,6 +320,9 @@ func (c Config) check() error {
 	}
 	if c.Limits.LoginFailureRefill < Duration(time.Second) {
 		return fmt.Errorf("limits.login_failure_refill = %s: must be at least 1s", c.Limits.LoginFailureRefill)
+	}
+	if c.Store.FlagSyncDelay < Duration(time.Millisecond) || c.Store.FlagSyncDelay > Duration(time.Minute) {
+		return fmt.Errorf("store.flag_sync_delay = %s: must be 1ms to 1m", c.Store.FlagSyncDelay)
 	}
 	if c.Runtime.MemoryLimit < 0 {
 		return fmt.Errorf("runtime.memory_limit = %d: must be 0 (the runtime's own) or a size in bytes", c.Runtime.MemoryLimit)
@@ -402,6 +430,20 @@ const (
 // UnmarshalText accepts loopback, always or never.
 func (p *Plaintext) UnmarshalText(b []byte) error {
 	return oneOf((*string)(p), string(b), "loopback", "always", "never")
+}
+
+// FlagSync is when flag changes reach the disk: always or delayed.
+type FlagSync string
+
+// The values of FlagSync.
+const (
+	FlagSyncAlways  FlagSync = "always"
+	FlagSyncDelayed FlagSync = "delayed"
+)
+
+// UnmarshalText accepts always or delayed.
+func (f *FlagSync) UnmarshalText(b []byte) error {
+	return oneOf((*string)(f), string(b), string(FlagSyncAlways), string(FlagSyncDelayed))
 }
 
 // LogFormat is text or json.

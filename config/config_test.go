@@ -25,6 +25,9 @@ max_literal = 1048576
 failed_login_delay = "500ms"
 [log]
 format = "json"
+[store]
+flag_sync = "delayed"
+flag_sync_delay = "250ms"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +41,7 @@ format = "json"
 	want.Limits.MaxLiteral = 1 << 20
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
+	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
 	if cfg != want {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -66,6 +70,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative user failures", "[limits]\nlogin_failures_per_user = -5\n", `limits.login_failures_per_user`},
 		{"zero command timeout", "[limits]\ncommand_timeout = \"0s\"\n", `limits.command_timeout`},
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
+		{"bad flag sync", "[store]\nflag_sync = \"never\"\n", `line 2: store.flag_sync: .*always, delayed`},
+		{"long flag sync delay", "[store]\nflag_sync_delay = \"1h\"\n", `store.flag_sync_delay = 1h0m0s: must be 1ms to 1m`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -146,6 +146,19 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # own quota root "" and other users' "user/NAME"); "" = nobody.
 # admins = {{q .Quota.Admins}}
 
+[store]
+# When flag changes (STORE) and expunges reach the disk. "always": before
+# their OK; concurrent changes of one user share one commit. "delayed":
+# within flag_sync_delay after their OK, as with Dovecot's default
+# mail_fsync (optimized): a crash of the server process loses none of them,
+# but a power loss or kernel crash within the delay makes the index of each
+# user who changed flags in it be rebuilt from the Maildir (new UIDVALIDITY,
+# so clients download their lists again, and keywords are lost; messages and
+# their \Seen, \Flagged... flags are kept). Appends and deliveries are
+# always on disk before their OK.
+# flag_sync = {{q .Store.FlagSync}}
+# flag_sync_delay = {{q .Store.FlagSyncDelay}}
+
 [runtime]
 # Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the
 # runtime's own, which is none unless GOMEMLIMIT is set). Near it the runtime

@@ -34,6 +34,7 @@ type options struct {
 	idleNs, servers, hibernate                                       string
 	dovecotSet                                                       []string // more dovecot.conf lines
 	quota                                                            string   // a quota rule for both servers (quota.go)
+	flagSync                                                         string   // Dormouse's [store] flag_sync ("" = its default)
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 		o.dovecotSet = append(o.dovecotSet, v)
 		return nil
 	})
+	fs.StringVar(&o.flagSync, "dormouse-flag-sync", "", `Dormouse's [store] flag_sync: "always" or "delayed" (default: Dormouse's own)`)
 	fs.StringVar(&o.quota, "quota", "", "quota on in both servers with this Dovecot quota_rule, e.g. '*:storage=100G' (default off)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -80,6 +82,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.dormouseBin == "" {
 		return errors.New("-dormouse is required")
+	}
+	if o.flagSync != "" && o.flagSync != "always" && o.flagSync != "delayed" {
+		return fmt.Errorf("-dormouse-flag-sync %q: want always or delayed", o.flagSync)
 	}
 	if o.quota != "" {
 		if err := checkQuotaRule(o.quota); err != nil {
@@ -226,7 +231,7 @@ func prepare(o options, f fixture, log *slog.Logger) (*dovecot, *dormouse, error
 	if err := chgrp(dovPasswd, "dovecot"); err != nil {
 		return nil, nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dorData, "dormouse.toml"), []byte(dormouseBenchConf+dormouseQuotaConf(o.quota)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dorData, "dormouse.toml"), []byte(dormouseBenchConf+dormouseQuotaConf(o.quota)+dormouseStoreConf(o.flagSync)), 0o644); err != nil {
 		return nil, nil, fmt.Errorf("prepare: %w", err)
 	}
 	pids := filepath.Join(o.work, "pids")

@@ -51,6 +51,15 @@ max_connections_per_user = 0
 max_connections_per_user_addr = 0
 `
 
+// dormouseStoreConf is the [store] table setting flag_sync ("" when the
+// bench keeps Dormouse's default).
+func dormouseStoreConf(flagSync string) string {
+	if flagSync == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n[store]\nflag_sync = %q\n", flagSync)
+}
+
 //go:embed dovecot.conf.in
 var dovecotConfTemplate string
 

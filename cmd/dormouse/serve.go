@@ -181,6 +181,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		Logger:         log.With("component", "store"),
 		MaxMessageSize: cfg.Limits.MaxLiteral,
 		QuotaLimits:    quotaLimits(cfg.Quota, users, log.With("component", "quota")),
+		FlagSyncDelay:  cfg.Store.StoreFlagSyncDelay(),
 	})
 	if err != nil {
 		return withCode(exitTempFail, err)

@@ -161,8 +161,15 @@ func (h *mailboxHandle) Append(ctx context.Context, r io.Reader, flags []string,
 // first (outside the index lock) and its fsync started; then one write
 // transaction gives them UIDs, announces them (announce, see
 // below), waits for each file's fsync, renames the files into cur/,
-// fsyncs cur/ and commits their UIDs and the new UIDNEXT together. Only
-// then does it return.
+// and commits their UIDs and the new UIDNEXT together while cur/ is
+// fsynced beside the commit. Only once both are done does it return (and
+// end its early announcement, which readers of the index wait for).
+//
+// A power loss before it returns may keep the commit and lose the
+// rename (or keep the rename and lose the commit, as before): the
+// message was not acknowledged; its UID is then recorded with no file,
+// which the next rescan expunges, and never given out again, and the
+// file is left in tmp/ for the hourly tidy.
 //
 // The announcement comes before the fsyncs of the files and of cur/,
 // not only before the index commit, and that is as sound as announcing
@@ -173,12 +180,12 @@ func (h *mailboxHandle) Append(ctx context.Context, r io.Reader, flags []string,
 //     comes after the file and cur/ are fsynced, so no client reads a
 //     UID, a flag or a byte of the message before all of it lasts; the
 //     APPEND's OK and the LMTP 250 still come after the commit.
-//   - On disk the order is unchanged: a file is fsynced before it is
-//     renamed into cur/, cur/ before the commit. A crash at any point
-//     before the commit leaves at most a whole message in cur/ without
-//     a UID, as before (the rescan gives it one); the clients that were
-//     told lose their connection with the process, resynchronize, and
-//     never held a UID that could change meaning.
+//   - On disk a file is fsynced before it is renamed into cur/. A
+//     process crash before the commit leaves at most a whole message in
+//     cur/ without a UID (the rescan gives it one); a power loss may also
+//     leave a committed UID without its file (above). The clients that
+//     were told lose their connection with the process, resynchronize,
+//     and never held a UID that could change meaning.
 //   - A failed fsync or rename fails the transaction like a failed
 //     commit: the UIDs and MODSEQs announced are never given out again
 //     (endAnnouncement), the files are taken back out of cur/, and the
@@ -219,6 +226,7 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 	var moved []string
 	var evs []mailstore.Event
 	var ann *announcement
+	var curSynced chan error
 	err = h.update(func(m *mboxTx) error {
 		uids, moved = nil, nil
 		since := m.meta.highestModSeq
@@ -260,12 +268,21 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 			moved = append(moved, dst)
 		}
 		if !h.u.s.opts.NoSync {
-			if err := syncDir(cur); err != nil {
-				return mapFSError(err)
-			}
+			// cur/ is fsynced while the index commits (see above).
+			curSynced = make(chan error, 1)
+			go func() { curSynced <- syncDir(cur) }()
 		}
 		return nil
 	})
+	if curSynced != nil {
+		if serr := <-curSynced; serr != nil && err == nil {
+			// Committed, so the files stay: the index has them. But
+			// they may not last, so the APPEND is not acknowledged.
+			h.u.endAnnouncement(ann, nil)
+			h.u.s.publish(evs)
+			return nil, fmt.Errorf("append %s: %w", h.name, mapFSError(serr))
+		}
+	}
 	h.u.endAnnouncement(ann, err)
 	if err != nil {
 		// Nothing was committed: take the files back out of cur/ so that

@@ -99,7 +99,8 @@
 // nobody reads a UID before it lasts. The announcement comes as soon as
 // the UIDs are assigned: before the
 // moves of delivered files from new/ to cur/ and before an Append's
-// fsyncs, which all still come before the commit (finishMoves,
+// fsyncs, which all still come before the commit or, for cur/ after an
+// Append, beside it, before the announcement ends (finishMoves,
 // AppendMany).
 //
 // # The \Recent flag
@@ -140,9 +141,11 @@
 //
 // Append writes the message into tmp/ and starts its fsync; inside the
 // index's write transaction it gives it a UID, waits for that fsync,
-// renames it into cur/, fsyncs cur/ and commits.
-// UIDNEXT is committed in the same transaction as the message, so a UID
-// that was acknowledged is never given out again; a file that reached cur/
-// without its transaction committing is found by the next rescan and gets a
-// fresh UID.
+// renames it into cur/ and commits while cur/ is fsynced; it returns once
+// both are done. UIDNEXT is committed in the same transaction as the
+// message, so a UID that was acknowledged is never given out again; a
+// file that reached cur/ without its transaction committing is found by
+// the next rescan and gets a fresh UID, and a UID committed without its
+// file's rename (a power loss before the Append returned) is expunged by
+// it.
 package maildir

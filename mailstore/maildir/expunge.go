@@ -16,7 +16,9 @@ import (
 func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, error) {
 	var out []uint32
 	var evs []mailstore.Event
-	err := h.update(func(m *mboxTx) error {
+	// Files removed by a transaction that then failed stay removed (the
+	// rescan expunges them), as when the change commits alone.
+	err := h.updateGrouped(func(m *mboxTx) error {
 		out = nil
 		if m.meta.deleted == 0 {
 			return nil
@@ -67,13 +69,14 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 				if err := os.Remove(filepath.Join(cur, recs[i].file)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					h.u.s.log.Warn("remove expunged file", "user", h.u.name, "mailbox", h.name, "err", err)
 				}
+				h.u.syncBeforeCommit(cur)
 				cs.expunged = append(cs.expunged, recs[i].uid)
 			}
 		}
 		out = cs.expunged
 		evs = cs.events(h.u.name, m)
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("expunge %s: %w", h.name, err)
 	}

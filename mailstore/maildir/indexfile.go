@@ -32,6 +32,13 @@ func (u *userState) openIndex() error {
 		existed = false
 		db, err = u.tryOpen(path)
 	}
+	if err == nil {
+		db, err = u.openUnsynced(db, path)
+		existed = existed && db != nil
+		if db == nil && err == nil {
+			db, err = u.tryOpen(path)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("open index of %s: %w", u.name, err)
 	}
@@ -42,6 +49,35 @@ func (u *userState) openIndex() error {
 	}
 	u.db = db
 	return nil
+}
+
+// openUnsynced deals with an index that had unsynced commits when its
+// process ended (flagsync.go): one of this boot is synced and kept; one of
+// another boot is closed and moved aside (db is then nil), to be rebuilt.
+func (u *userState) openUnsynced(db *bolt.DB, path string) (*bolt.DB, error) {
+	marked, thisBoot := u.unsyncedBoot()
+	if !marked {
+		return db, nil
+	}
+	if thisBoot {
+		if err := db.Sync(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("fdatasync: %w", err)
+		}
+		if err := removeUnsynced(u.dir); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	db.Close()
+	aside := fmt.Sprintf("%s.unsynced-%d", path, time.Now().UnixNano())
+	u.s.log.Warn("index had unsynced flag changes when the machine stopped; rebuilding it from Maildir with new UIDVALIDITY",
+		"user", u.name, "moved_to", aside)
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("move index aside: %w", err)
+	}
+	return nil, removeUnsynced(u.dir)
 }
 
 // tryOpen opens the bbolt file and checks that its buckets are there.
@@ -91,7 +127,12 @@ func (u *userState) tryOpen(path string) (db *bolt.DB, err error) {
 // page) into an error.
 func (u *userState) update(fn func(*bolt.Tx) error) (err error) {
 	defer u.noteCorrupt(&err)
-	return u.db.Update(fn)
+	return u.db.Update(func(tx *bolt.Tx) error {
+		// A commit fdatasyncs unless the store never does or this is a
+		// delayed one (updateDelayed sets it after this).
+		tx.DB().NoSync = u.s.opts.NoSync
+		return fn(tx)
+	})
 }
 
 // noteCorrupt turns a bbolt panic into an error and remembers that the

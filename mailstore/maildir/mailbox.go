@@ -75,6 +75,22 @@ func (h *mailboxHandle) update(fn func(m *mboxTx) error) error {
 	})
 }
 
+// updateGrouped runs fn on this mailbox in a write transaction that it
+// may share with other changes of the user (userState.updateGrouped,
+// which says when fn runs again and when undo is called).
+func (h *mailboxHandle) updateGrouped(fn func(m *mboxTx) error, undo func()) error {
+	return h.u.updateGrouped(func(tx *bolt.Tx) error {
+		m, err := h.load(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		return m.save()
+	}, undo)
+}
+
 // errRollback ends afterWriters' transaction without a commit.
 var errRollback = errors.New("rolled back")
 

@@ -49,6 +49,18 @@ type Options struct {
 	// take precedence.
 	QuotaLimits func(user string) mailstore.QuotaLimits
 
+	// FlagSyncDelay, when above 0, commits flag changes and expunges
+	// without fdatasync and syncs the index at most this much later
+	// (flagsync.go): a process crash loses none of them, a power loss or
+	// a kernel crash within the delay makes the user's index be rebuilt
+	// from the Maildir. 0 (the default) makes each durable before it
+	// returns. Appends, deliveries and other changes are always durable
+	// before they return.
+	FlagSyncDelay time.Duration
+
+	// dirSynced, set by tests, is told of each folder fsynced with a
+	// commit of flag changes or expunges (startDirSyncs).
+	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
 	beforeMoves func()
@@ -76,6 +88,8 @@ type Store struct {
 	w *diskWatcher
 	// early holds the early watchers (early.go).
 	early earlyWatchers
+	// bootID returns the kernel's boot id (readBootID; tests replace it).
+	bootID func() string
 }
 
 // userState is one user's open index, shared by all the user's handles.
@@ -106,6 +120,11 @@ type userState struct {
 	// way. Readers wait for it (waitAnnounced). annMu guards it.
 	annMu     sync.Mutex
 	announced chan struct{}
+	// commits gathers flag changes and expunges into shared commits
+	// (groupcommit.go); delayed is their sync state when they commit
+	// without fdatasync (flagsync.go).
+	commits commitQueue
+	delayed delayedSync
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 	// lists holds, per mailbox id, the message list of the last Snapshot
@@ -151,6 +170,7 @@ func Open(root string, opts Options) (*Store, error) {
 		host:   host,
 		users:  make(map[string]*userState),
 		linger: indexLinger,
+		bootID: readBootID,
 	}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	w, err := newDiskWatcher(s)
@@ -189,6 +209,9 @@ func (s *Store) Close() error {
 	for _, u := range users {
 		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
+		if serr := u.syncDelayed(); serr != nil && err == nil {
+			err = fmt.Errorf("sync index of %s: %w", u.name, serr)
+		}
 		if cerr := u.db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close index of %s: %w", u.name, cerr)
 		}
@@ -306,6 +329,9 @@ func (s *Store) expire(u *userState, at uint64) {
 func (s *Store) closeLocked(u *userState) {
 	u.retire(true)
 	delete(s.users, u.name)
+	if err := u.syncDelayed(); err != nil {
+		s.log.Warn("sync index", "user", u.name, "err", err)
+	}
 	if err := u.db.Close(); err != nil {
 		s.log.Warn("close index", "user", u.name, "err", err)
 	}

@@ -17,7 +17,7 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 	ch := parseFlags(flags)
 	var renamed [][2]string
 	var evs []mailstore.Event
-	err = h.update(func(m *mboxTx) error {
+	err = h.updateGrouped(func(m *mboxTx) error {
 		changed, failed, renamed = nil, nil, nil
 		var cs changeSet
 		var ms uint64
@@ -57,6 +57,7 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 					return fmt.Errorf("rename %s: %w", r.file, err)
 				}
 				renamed = append(renamed, [2]string{r.file, nr.file})
+				h.u.syncBeforeCommit(cur)
 			}
 			if err := m.update(&r, &nr); err != nil {
 				return err
@@ -66,9 +67,8 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 		}
 		evs = cs.events(h.u.name, m)
 		return nil
-	})
+	}, func() { h.undoRenames(renamed) })
 	if err != nil {
-		h.undoRenames(renamed)
 		return nil, nil, fmt.Errorf("store flags in %s: %w", h.name, err)
 	}
 	h.u.s.publish(evs)

@@ -72,23 +72,28 @@ func (u *userState) unwrittenMarks() []uint64 {
 }
 
 // retire marks the index as closing, so that no claim is made through it
-// any more (claim), unless memory still holds state to write: then it
-// reports false and the caller writes it first (flushUnwritten).
+// any more (claim), unless memory still holds state to write or the index
+// has unsynced commits (flagsync.go): then it reports false and the
+// caller writes and syncs first (flushUnwritten).
 func (u *userState) retire(force bool) bool {
 	u.claimMu.Lock()
 	defer u.claimMu.Unlock()
-	if !force && u.hasUnwrittenLocked() {
+	if !force && (u.hasUnwrittenLocked() || u.isDirty()) {
 		return false
 	}
 	u.retired = true
 	return true
 }
 
-// flushUnwritten writes the state no other transaction carried. When that
+// flushUnwritten syncs an index with unsynced commits and writes the
+// state no other transaction carried. When that
 // fails it is given up, logged: memory still holds the \Recent marks, so
 // no claim is given twice while the index is open, but after it closes
 // the claimed messages may be recent again, as after a crash.
 func (u *userState) flushUnwritten() {
+	if err := u.syncDelayed(); err != nil {
+		u.s.log.Warn("sync index", "user", u.name, "err", err)
+	}
 	u.claimMu.Lock()
 	ids := u.unwrittenMarks()
 	for id := range u.spent {

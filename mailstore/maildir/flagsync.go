@@ -1,0 +1,161 @@
+package maildir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Delayed flag sync (Options.FlagSyncDelay > 0), Dovecot's trade: flag
+// changes and expunges commit to the index without its fdatasyncs, and
+// the index is synced at most FlagSyncDelay later. Appends, deliveries
+// and every other change keep their fdatasyncs before their OK, and their
+// commit makes the unsynced ones before it durable too (an fdatasync
+// flushes the whole file).
+//
+// bbolt's commit writes its pages, fdatasyncs, writes the meta page and
+// fdatasyncs again; without the fdatasyncs the kernel may write the meta
+// page before the pages it points to, and reuse pages the last durable
+// state still points to. A process that dies loses nothing by it (its
+// writes are in the kernel's page cache), but a machine that loses power
+// or crashes may leave the index torn, in a way bbolt cannot always see.
+// So before the first unsynced commit after a sync, a marker file holding
+// the kernel's boot id is written and fsynced beside the index, and it is
+// removed once the index is synced. An index found with a marker of the
+// same boot is whole (only the process died): it is synced and used. One
+// found with a marker of another boot (or where the boot id cannot be
+// read) is not trusted: it is moved aside and rebuilt from the Maildir,
+// as a damaged index is, with new UIDVALIDITY values; the messages and
+// their system flags (in the file names) are kept, keywords are lost and
+// clients resynchronise.
+
+// unsyncedFile marks an index that has commits not yet synced.
+const unsyncedFile = "index.unsynced"
+
+// bootIDFile holds an id the Linux kernel chooses at each boot.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// readBootID returns the kernel's boot id, or "" where there is none.
+func readBootID() string {
+	b, err := os.ReadFile(bootIDFile)
+	if err != nil {
+		return ""
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// delayedSync is the sync state of one user's index under delayed flag
+// sync.
+type delayedSync struct {
+	mu sync.Mutex
+	// dirty is set while the marker is on disk: commits since the last
+	// sync went without fdatasync.
+	dirty bool
+	timer *time.Timer // syncs the index, while dirty
+}
+
+// updateDelayed runs fn in a write transaction committed without
+// fdatasync, after writing the marker if the index was clean; the
+// index is synced within Options.FlagSyncDelay.
+func (u *userState) updateDelayed(fn func(*bolt.Tx) error) error {
+	return u.update(func(tx *bolt.Tx) error {
+		if err := u.markUnsynced(); err != nil {
+			return err
+		}
+		tx.DB().NoSync = true // read by this commit; the next writer resets it (userState.update)
+		return fn(tx)
+	})
+}
+
+// markUnsynced writes the marker and starts the sync timer, unless the
+// index is dirty already. Called with bbolt's writer lock held, so no sync
+// (syncDelayed, which holds it too) runs meanwhile.
+func (u *userState) markUnsynced() error {
+	d := &u.delayed
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirty {
+		return nil
+	}
+	path := filepath.Join(u.dir, unsyncedFile)
+	if err := writeFileAtomic(path, []byte(u.s.bootID()+"\n"), true); err != nil {
+		return fmt.Errorf("mark index unsynced: %w", err)
+	}
+	if err := syncDir(u.dir); err != nil {
+		return fmt.Errorf("mark index unsynced: %w", err)
+	}
+	d.dirty = true
+	d.timer = time.AfterFunc(u.s.opts.FlagSyncDelay, func() {
+		if err := u.syncDelayed(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+			u.s.log.Warn("sync index", "user", u.name, "err", err)
+		}
+	})
+	return nil
+}
+
+// isDirty reports whether the index has commits not yet synced.
+func (u *userState) isDirty() bool {
+	u.delayed.mu.Lock()
+	defer u.delayed.mu.Unlock()
+	return u.delayed.dirty
+}
+
+// syncDelayed syncs a dirty index and removes its marker. It holds
+// bbolt's writer lock (in a transaction it rolls back), so no unsynced
+// commit is under way while it syncs.
+func (u *userState) syncDelayed() error {
+	if !u.isDirty() {
+		return nil
+	}
+	err := u.db.Update(func(tx *bolt.Tx) error {
+		d := &u.delayed
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.dirty {
+			return errRollback
+		}
+		if err := tx.DB().Sync(); err != nil {
+			return fmt.Errorf("fdatasync index: %w", err)
+		}
+		if err := removeUnsynced(u.dir); err != nil {
+			return err
+		}
+		d.dirty = false
+		d.timer.Stop()
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+// removeUnsynced removes the marker of a synced index, durably, so that
+// a power loss later does not make the index look torn.
+func removeUnsynced(dir string) error {
+	if err := os.Remove(filepath.Join(dir, unsyncedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", unsyncedFile, err)
+	}
+	return syncDir(dir)
+}
+
+// unsyncedBoot reports whether the index's marker says it had unsynced
+// commits when its process ended, and whether that was in this boot (the
+// kernel then still holds every write: the index is whole). It is read
+// with the index open, under bbolt's lock on the file, so no other
+// process is using the index meanwhile.
+func (u *userState) unsyncedBoot() (marked, thisBoot bool) {
+	b, err := os.ReadFile(filepath.Join(u.dir, unsyncedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, false
+	}
+	boot := u.s.bootID()
+	return true, err == nil && boot != "" && string(bytes.TrimSpace(b)) == boot
+}

@@ -1,0 +1,213 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Flag changes and expunges of one user share commits (group commit): a
+// change that arrives while another of the user's changes is committing
+// waits for that commit to end, then commits together with every change
+// that queued meanwhile, in one transaction whose fdatasyncs they share.
+// A lone change commits at once, as before; only changes that would have
+// waited for bbolt's writer lock anyway are gathered, so none waits longer
+// than it did. Appends and deliveries keep their own transactions: they
+// announce early (early.go) and fsync message files inside theirs.
+//
+// bbolt's own DB.Batch does the same with a timer (MaxBatchDelay, 10 ms
+// by default) that even a lone change waits for; measured against this
+// queue in BenchmarkStoreFlagsConcurrent.
+
+// commitQueue gathers the flag changes and expunges of one user.
+type commitQueue struct {
+	mu      sync.Mutex
+	pending []*commitReq
+	busy    bool // a goroutine is committing a batch
+	// dirs lists the Maildir folders whose entries the batch being
+	// committed changed (renamed or removed files), to be fsynced with
+	// the commit (commitFlags). Only the committing goroutine uses it.
+	dirs []string
+}
+
+// commitReq is one change waiting in the queue.
+type commitReq struct {
+	fn func(*bolt.Tx) error
+	// undo puts back what fn did outside the index (renamed files) when
+	// its transaction did not commit; it may be nil.
+	undo func()
+	err  error
+	// wake carries true to the goroutine that is to commit the next batch
+	// and false to one whose change a batch committed (err says how).
+	wake chan bool
+}
+
+// updateGrouped runs fn in a write transaction shared with the other
+// changes queued meanwhile, and returns fn's error or the commit's. fn
+// may run more than once (again alone, in a transaction of its own, when
+// another change of its batch failed); undo, if not nil, is called after
+// each run whose transaction did not commit.
+func (u *userState) updateGrouped(fn func(*bolt.Tx) error, undo func()) error {
+	q := &u.commits
+	r := &commitReq{fn: fn, undo: undo, wake: make(chan bool, 1)}
+	q.mu.Lock()
+	q.pending = append(q.pending, r)
+	if q.busy {
+		q.mu.Unlock()
+		if lead := <-r.wake; !lead {
+			return r.err
+		}
+		q.mu.Lock()
+	}
+	q.busy = true
+	batch := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+
+	u.commitBatch(batch)
+
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		// The next batch is committed by one of its own goroutines, so
+		// this one's caller hears its answer now.
+		q.pending[0].wake <- true
+	} else {
+		q.busy = false
+	}
+	q.mu.Unlock()
+	for _, o := range batch {
+		if o != r {
+			o.wake <- false
+		}
+	}
+	return r.err
+}
+
+// errBatchMember ends a batch's transaction when one of its changes
+// failed; the others are then committed one by one.
+var errBatchMember = errors.New("a change of the batch failed")
+
+// commitBatch commits batch in one transaction and sets each request's
+// err. When a change fails, the transaction is rolled back, every change
+// that ran is undone, and each is run again alone, so that one change's
+// failure is never another's.
+func (u *userState) commitBatch(batch []*commitReq) {
+	if len(batch) == 1 {
+		u.commitAlone(batch[0])
+		return
+	}
+	ran := 0
+	err := u.commitFlags(func(tx *bolt.Tx) error {
+		ran = 0
+		for _, r := range batch {
+			ran++
+			if err := r.fn(tx); err != nil {
+				return errBatchMember
+			}
+		}
+		return nil
+	})
+	if err == nil || errors.Is(err, errFolderSync) {
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	for _, r := range batch[:ran] {
+		if r.undo != nil {
+			r.undo()
+		}
+	}
+	if !errors.Is(err, errBatchMember) {
+		// The commit itself failed (a full disk, a damaged index): it
+		// would fail alike for each change alone.
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	for _, r := range batch {
+		u.commitAlone(r)
+	}
+}
+
+// commitAlone commits one change in a transaction of its own.
+func (u *userState) commitAlone(r *commitReq) {
+	r.err = u.commitFlags(r.fn)
+	if r.err != nil && r.undo != nil && !errors.Is(r.err, errFolderSync) {
+		r.undo()
+	}
+}
+
+// commitFlags runs fn, flag changes and expunges, in a write transaction
+// and commits it: durably, or without fdatasync under delayed flag sync
+// (flagsync.go). The folders whose files fn renamed or removed
+// (syncBeforeCommit) are fsynced while the index commits, and both are
+// done before it returns, so that a power loss never brings back a file
+// name from before an acknowledged change (which the rescan would take
+// for a change made on disk). A power loss before it returns may keep
+// the one and not the other; nothing of that was acknowledged.
+func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
+	var dirsSynced chan error
+	run := func(tx *bolt.Tx) error {
+		u.commits.dirs = u.commits.dirs[:0]
+		if err := fn(tx); err != nil {
+			return err
+		}
+		dirsSynced = u.startDirSyncs()
+		return nil
+	}
+	var err error
+	if u.s.opts.FlagSyncDelay > 0 {
+		err = u.updateDelayed(run)
+	} else {
+		err = u.update(run)
+	}
+	if dirsSynced != nil {
+		if serr := <-dirsSynced; err == nil && serr != nil {
+			err = fmt.Errorf("%w: %w", errFolderSync, serr)
+		}
+	}
+	return err
+}
+
+// errFolderSync marks changes that committed but whose folder's fsync
+// failed: they are not undone (the index has them) but not acknowledged
+// either.
+var errFolderSync = errors.New("changes committed, fsync of their folder failed")
+
+// syncBeforeCommit notes, from a change running in commitFlags, that it
+// renamed or removed files in dir.
+func (u *userState) syncBeforeCommit(dir string) {
+	if !slices.Contains(u.commits.dirs, dir) {
+		u.commits.dirs = append(u.commits.dirs, dir)
+	}
+}
+
+// startDirSyncs fsyncs the folders noted by syncBeforeCommit on a
+// goroutine of its own and returns where its result comes; nil when
+// there is nothing to sync. Under delayed flag sync nothing is fsynced (a
+// power loss then rebuilds the index, flagsync.go).
+func (u *userState) startDirSyncs() chan error {
+	if u.s.opts.NoSync || u.s.opts.FlagSyncDelay > 0 || len(u.commits.dirs) == 0 {
+		return nil
+	}
+	dirs := slices.Clone(u.commits.dirs)
+	done := make(chan error, 1)
+	go func() {
+		for _, d := range dirs {
+			if err := syncDir(d); err != nil {
+				done <- mapFSError(err)
+				return
+			}
+			if u.s.opts.dirSynced != nil {
+				u.s.opts.dirSynced(d)
+			}
+		}
+		done <- nil
+	}()
+	return done
+}

@@ -1,0 +1,282 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// holdWriter takes the user's bbolt writer lock until the returned
+// function is called, so that changes made meanwhile queue up.
+func holdWriter(t *testing.T, u *userState) (release func()) {
+	t.Helper()
+	held, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = u.db.Update(func(*bolt.Tx) error {
+			close(held)
+			<-done
+			return errRollback
+		})
+	}()
+	<-held
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until a change is committing and n wait behind it.
+func waitQueued(t *testing.T, u *userState, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u.commits.mu.Lock()
+		got, busy := len(u.commits.pending), u.commits.busy
+		u.commits.mu.Unlock()
+		if busy && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// txID is the id of the index's last committed transaction.
+func txID(t *testing.T, u *userState) int {
+	t.Helper()
+	var id int
+	if err := u.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestGroupCommitSharesCommits: flag changes and expunges of one user made
+// by several sessions while another commit is under way share one commit
+// (the first, already waiting for the writer lock, commits alone), and
+// every change is applied with a MODSEQ of its own.
+func TestGroupCommitSharesCommits(t *testing.T) {
+	const sessions = 8
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	first := testMailbox(t, u, "INBOX")
+	for i := 0; i < sessions+1; i++ {
+		mustAppend(t, first, msg(fmt.Sprint(i)), `\Deleted`)
+	}
+	us := first.(*mailboxHandle).u
+	mbs := make([]mailstore.Mailbox, sessions)
+	for i := range mbs {
+		mbs[i] = testMailbox(t, u, "INBOX")
+	}
+	before := txID(t, us)
+	release := holdWriter(t, us)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	modSeqs := make([]uint64, sessions)
+	var expunged []uint32
+	for i, mb := range mbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changed, _, err := mb.StoreFlags(ctx, []uint32{uint32(i + 1)}, mailstore.FlagsAdd, []string{`\Seen`}, 0)
+			if err != nil || len(changed) != 1 {
+				t.Errorf("session %d: STORE changed %v, err %v", i, changed, err)
+				return
+			}
+			modSeqs[i] = changed[0].ModSeq
+		}()
+		if i == 0 {
+			waitQueued(t, us, 0)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		if expunged, err = first.Expunge(ctx, []uint32{sessions + 1}); err != nil {
+			t.Errorf("expunge: %v", err)
+		}
+	}()
+	waitQueued(t, us, sessions) // sessions-1 STOREs and the EXPUNGE behind the first
+	release()
+	wg.Wait()
+	// The held transaction rolled back: one commit for the first STORE,
+	// one for all that queued behind it.
+	if got := txID(t, us) - before; got != 2 {
+		t.Errorf("%d commits for %d changes, want 2", got, sessions+1)
+	}
+	seen := map[uint64]bool{}
+	for i, ms := range modSeqs {
+		if ms == 0 || seen[ms] {
+			t.Errorf("session %d: MODSEQ %d not its own (all: %v)", i, ms, modSeqs)
+		}
+		seen[ms] = true
+	}
+	if len(expunged) != 1 || expunged[0] != sessions+1 {
+		t.Errorf("expunged %v, want [%d]", expunged, sessions+1)
+	}
+	snap, err := first.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != sessions {
+		t.Fatalf("%d messages after the expunge, want %d", len(snap.Messages), sessions)
+	}
+	for _, m := range snap.Messages {
+		if !hasFlag(m.Flags, `\Seen`) {
+			t.Errorf("UID %d: flags %v, want \\Seen", m.UID, m.Flags)
+		}
+	}
+}
+
+// TestGroupCommitFailureIsOwn: a change that fails inside a shared commit
+// (its mailbox was deleted) fails alone; the changes it was batched with
+// are committed, and their files carry the new flags.
+func TestGroupCommitFailureIsOwn(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	ctx := context.Background()
+	if err := u.CreateMailbox(ctx, "Gone", ""); err != nil {
+		t.Fatal(err)
+	}
+	inbox, gone := testMailbox(t, u, "INBOX"), testMailbox(t, u, "Gone")
+	other := testMailbox(t, u, "INBOX")
+	mustAppend(t, inbox, msg("a"))
+	mustAppend(t, inbox, msg("b"))
+	mustAppend(t, gone, msg("c"))
+	us := inbox.(*mailboxHandle).u
+	// Delete Gone's index state behind its open handle.
+	if err := us.update(func(tx *bolt.Tx) error { return dropMbox(tx, "Gone") }); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, us)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, c := range []struct {
+		mb  mailstore.Mailbox
+		uid uint32
+	}{{inbox, 1}, {other, 2}, {gone, 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = c.mb.StoreFlags(ctx, []uint32{c.uid}, mailstore.FlagsAdd, []string{`\Flagged`}, 0)
+		}()
+		waitQueued(t, us, i) // in this order: the first leads, the others queue;
+		// the failing change runs after one that renamed a file
+	}
+	release()
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Errorf("STOREs batched with a failing one: %v, %v", errs[0], errs[1])
+	}
+	if !errors.Is(errs[2], mailstore.ErrNoMailbox) {
+		t.Errorf("STORE in a dropped mailbox: %v, want ErrNoMailbox", errs[2])
+	}
+	snap, err := inbox.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range snap.Messages {
+		if !hasFlag(m.Flags, `\Flagged`) {
+			t.Errorf("UID %d: flags %v, want \\Flagged", m.UID, m.Flags)
+		}
+	}
+	// The batch's renames were undone when it rolled back and made again
+	// by each change's own commit: the files carry the flag and read.
+	for uid, want := range map[uint32]string{1: "body a", 2: "body b"} {
+		if got := readAll(t, inbox, uid); !strings.Contains(got, want) {
+			t.Errorf("UID %d reads %q", uid, got)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(us.maildir, "cur", "*:2,F"))
+	if err != nil || len(files) != 2 {
+		t.Errorf("files with F in cur/: %v (%v), want 2", files, err)
+	}
+}
+
+func hasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFlagChangesSyncCur: a STORE that renames a file (system flags) and
+// an EXPUNGE that removes one fsync cur/ before they return under
+// flag_sync always, so that a power loss cannot bring back the old name,
+// which the rescan would take for a change made on disk and so undo an
+// acknowledged change; a keyword-only STORE renames nothing and syncs no
+// folder. Under delayed flag sync nothing is fsynced.
+func TestFlagChangesSyncCur(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+		want  []string // ops that sync cur/
+	}{{"always", 0, []string{"seen", "expunge"}}, {"delayed", time.Hour, nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var synced []string
+			opts := Options{FlagSyncDelay: c.delay}
+			opts.dirSynced = func(dir string) {
+				mu.Lock()
+				synced = append(synced, dir)
+				mu.Unlock()
+			}
+			s, _ := testStore(t, opts)
+			mb := testMailbox(t, testUser(t, s, "alice"), "INBOX")
+			mustAppend(t, mb, msg("a"))
+			cur := filepath.Join(mb.(*mailboxHandle).u.maildir, "cur")
+			var got []string
+			for _, op := range []struct {
+				name string
+				do   func() error
+			}{
+				{"keyword", func() error {
+					_, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{"$Label1"}, 0)
+					return err
+				}},
+				{"seen", func() error {
+					_, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{`\Seen`, `\Deleted`}, 0)
+					return err
+				}},
+				{"expunge", func() error {
+					_, err := mb.Expunge(ctx, nil)
+					return err
+				}},
+			} {
+				mu.Lock()
+				synced = nil
+				mu.Unlock()
+				if err := op.do(); err != nil {
+					t.Fatalf("%s: %v", op.name, err)
+				}
+				mu.Lock()
+				switch {
+				case len(synced) == 1 && synced[0] == cur:
+					got = append(got, op.name)
+				case len(synced) > 0:
+					t.Errorf("%s synced %v, want only %s", op.name, synced, cur)
+				}
+				mu.Unlock()
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("cur/ fsynced by %v, want %v", got, c.want)
+			}
+		})
+	}
+}
