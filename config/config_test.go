@@ -113,8 +113,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 40 {
-		t.Errorf("%d settings in the commented file, want 40", n)
+	if n != 42 {
+		t.Errorf("%d settings in the commented file, want 42", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
