@@ -334,7 +334,7 @@ func (ix *Index) writeSegment(uids []uint32, fill func(*segmentWriter) error) (*
 	if len(uids) > 0 {
 		first, last = uids[0], uids[len(uids)-1]
 	}
-	name := fmt.Sprintf("%010d-%010d%s.seg", first, last, strings.TrimPrefix(filepath.Base(tmp), ".tmp"))
+	name := fmt.Sprintf("%010d-%010d.%s.seg", first, last, strings.TrimPrefix(filepath.Base(tmp), ".tmp"))
 	path := filepath.Join(ix.dir, name)
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
