@@ -27,7 +27,8 @@ func (m *Message) Binary(path []int) (io.Reader, int64, error) {
 		return bytes.NewReader(nil), 0, nil
 	}
 	body := m.span(p.bodyStart, p.end)
-	dec, identity, err := cteDecoder(p.cte, bufio.NewReaderSize(body, decodeBufSize))
+	size := bufSizeFor(p.end - p.bodyStart)
+	dec, identity, err := cteDecoder(p.cte, bufio.NewReaderSize(body, size), size)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -38,6 +39,6 @@ func (m *Message) Binary(path []int) (io.Reader, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("imapmsg: decoding part %v: %w", path, err)
 	}
-	dec, _, _ = cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), decodeBufSize))
+	dec, _, _ = cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), size), size)
 	return dec, n, nil
 }

@@ -114,7 +114,7 @@ func (m *Message) BodyContainsAll(ss []string) (found []bool) {
 	var buf []byte
 	m.eachBodyText(func(r io.Reader) bool {
 		if buf == nil {
-			buf = make([]byte, longest+decodeBufSize)
+			buf = make([]byte, longest+m.bodyBufSize())
 		}
 		return !streamContainsAll(r, needles, found, buf)
 	})
@@ -142,10 +142,16 @@ func (m *Message) eachBodyText(fn func(r io.Reader) bool) {
 			return true
 		}
 		if inBuf == nil {
-			inBuf = make([]byte, decodeBufSize)
+			inBuf = make([]byte, m.bodyBufSize())
 		}
 		return fn(newFoldReader(r, f, inBuf))
 	})
+}
+
+// bodyBufSize is the read buffer for searching the message's body
+// (bufSizeFor).
+func (m *Message) bodyBufSize() int {
+	return bufSizeFor(m.size - m.root.bodyStart)
 }
 
 // SearchTexts calls fn with each text that SEARCH TEXT and BODY compare a
@@ -195,7 +201,8 @@ func walkLeaves(p *part, fn func(*part) bool) bool {
 // textReader returns p's body decoded to UTF-8. An unknown charset is
 // searched as it is.
 func (m *Message) textReader(p *part) (io.Reader, error) {
-	r, _, err := cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), decodeBufSize))
+	size := bufSizeFor(p.end - p.bodyStart)
+	r, _, err := cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), size), size)
 	if err != nil {
 		return nil, err
 	}
