@@ -17,6 +17,11 @@ type Builder struct {
 	uids     []uint32
 	entries  int // total postings, for Full
 	buf      []byte
+	// seen marks the trigrams of the message being added, one bit each
+	// (2 MiB), and tris lists them: text repeats its trigrams, and a
+	// bit test costs a fraction of a map lookup.
+	seen []uint64
+	tris []uint32
 }
 
 // maxBuilderEntries bounds a Builder's memory: about 4 bytes a posting
@@ -36,22 +41,32 @@ func (b *Builder) Add(uid uint32, texts Texts) error {
 	}
 	if b.buf == nil {
 		b.buf = make([]byte, 32<<10)
+		b.seen = make([]uint64, 1<<24/64)
 	}
 	var readErr error
 	texts(func(r io.Reader) bool {
-		readErr = b.addText(uid, r)
+		readErr = b.addText(r)
 		return readErr == nil
 	})
+	for _, t := range b.tris {
+		b.seen[t/64] = 0
+		if readErr == nil {
+			b.postings[t] = append(b.postings[t], uid)
+		}
+	}
 	if readErr != nil {
+		b.tris = b.tris[:0]
 		return readErr
 	}
+	b.entries += len(b.tris)
+	b.tris = b.tris[:0]
 	b.uids = append(b.uids, uid)
 	return nil
 }
 
-// addText adds every trigram of r's bytes, keeping the last two bytes
-// between reads so that none across a read boundary is lost.
-func (b *Builder) addText(uid uint32, r io.Reader) error {
+// addText collects every trigram of r's bytes in tris, keeping the last
+// two bytes between reads so that none across a read boundary is lost.
+func (b *Builder) addText(r io.Reader) error {
 	var t uint32 // the last bytes read, lowest byte last
 	have := 0    // how many of them there are, up to 3
 	for {
@@ -64,12 +79,10 @@ func (b *Builder) addText(uid uint32, r io.Reader) error {
 					continue
 				}
 			}
-			p := b.postings[t]
-			if len(p) > 0 && p[len(p)-1] == uid {
-				continue
+			if w, bit := t/64, uint64(1)<<(t%64); b.seen[w]&bit == 0 {
+				b.seen[w] |= bit
+				b.tris = append(b.tris, t)
 			}
-			b.postings[t] = append(p, uid)
-			b.entries++
 		}
 		if err == io.EOF {
 			return nil
