@@ -137,22 +137,29 @@ func (ix *Index) Close() error {
 
 // Missing returns the UIDs among uids (ascending) that no segment covers.
 func (ix *Index) Missing(uids []uint32) []uint32 {
+	covered := make([]bool, len(uids))
+	for _, s := range ix.segs {
+		// Both ascending: one walk through each.
+		i := 0
+		for _, u := range s.uids {
+			for i < len(uids) && uids[i] < u {
+				i++
+			}
+			if i == len(uids) {
+				break
+			}
+			if uids[i] == u {
+				covered[i] = true
+			}
+		}
+	}
 	var missing []uint32
-	for _, u := range uids {
-		if !ix.covers(u) {
+	for i, u := range uids {
+		if !covered[i] {
 			missing = append(missing, u)
 		}
 	}
 	return missing
-}
-
-func (ix *Index) covers(uid uint32) bool {
-	for _, s := range ix.segs {
-		if _, ok := slices.BinarySearch(s.uids, uid); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // Candidates returns, ascending, the covered messages that may contain
