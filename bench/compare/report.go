@@ -118,7 +118,7 @@ func rows(r *results) []row {
 				a, okA := r.Search["dovecot"][mb.user][sc.name]
 				b, okB := r.Search["dormouse"][mb.user][sc.name]
 				out = append(out,
-					row{Name: fmt.Sprintf("%s over %s messages: first run (Dormouse builds its index)", sc.name, n), Unit: "ms",
+					row{Name: fmt.Sprintf("%s over %s messages: first run (Dormouse: the first search of a mailbox builds its index)", sc.name, n), Unit: "ms",
 						Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: okA && okB},
 					row{Name: fmt.Sprintf("%s over %s messages: median of the %d runs after, new connection each", sc.name, n, sortRepeats), Unit: "ms",
 						Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: okA && okB},
