@@ -30,7 +30,7 @@ func TestBinary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		m := parseBytes(t, readTestdata(t, tt.file))
-		r, size, err := m.Binary(tt.part)
+		r, size, hasNUL, err := m.Binary(tt.part)
 		if err != nil {
 			t.Fatalf("%s %v: %v", tt.file, tt.part, err)
 		}
@@ -41,12 +41,15 @@ func TestBinary(t *testing.T) {
 		if !bytes.Equal(got, tt.want) || size != int64(len(tt.want)) {
 			t.Errorf("%s %v: got %q (size %d), want %q (%d)", tt.file, tt.part, got, size, tt.want, len(tt.want))
 		}
+		if want := bytes.IndexByte(tt.want, 0) >= 0; hasNUL != want {
+			t.Errorf("%s %v: hasNUL %v, want %v", tt.file, tt.part, hasNUL, want)
+		}
 	}
 }
 
 func TestBinaryUnknownCTE(t *testing.T) {
 	m := parseBytes(t, []byte("Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n"))
-	if _, _, err := m.Binary([]int{1}); !errors.Is(err, ErrUnknownCTE) {
+	if _, _, _, err := m.Binary([]int{1}); !errors.Is(err, ErrUnknownCTE) {
 		t.Fatalf("err %v, want ErrUnknownCTE", err)
 	}
 }

@@ -75,7 +75,7 @@ func TestLargeMessageMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, size, err := m.Binary([]int{2})
+	_, size, _, err := m.Binary([]int{2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func FuzzParse(f *testing.F) {
 		}
 		m.BodyContains("x")
 		m.HeaderContains("", "x")
-		_, _, _ = m.Binary([]int{1})
+		_, _, _, _ = m.Binary([]int{1})
 		_, _ = m.Section(&imapwire.Section{Part: []int{1, 1}, Specifier: "HEADER.FIELDS", Fields: []string{"a"}})
 	})
 }

@@ -2,8 +2,10 @@ package imapserver
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -52,7 +54,11 @@ func handleAppend(c *conn, cmd *imapwire.Command) error {
 	var uids []uint32
 	if len(a.Messages) == 1 {
 		m := a.Messages[0]
-		uid, err := mbox.Append(c.ctx, m.Literal.Reader(), storableFlags(m.Flags), m.Date)
+		body, err := appendBody(m)
+		if err != nil {
+			return err
+		}
+		uid, err := mbox.Append(c.ctx, body, storableFlags(m.Flags), m.Date)
 		if err != nil {
 			return tryCreate(fmt.Errorf("append %s: %w", name, err))
 		}
@@ -60,7 +66,11 @@ func handleAppend(c *conn, cmd *imapwire.Command) error {
 	} else {
 		reqs := make([]mailstore.AppendRequest, len(a.Messages))
 		for i, m := range a.Messages {
-			reqs[i] = mailstore.AppendRequest{Body: m.Literal.Reader(), Flags: storableFlags(m.Flags), Date: m.Date}
+			body, err := appendBody(m)
+			if err != nil {
+				return err
+			}
+			reqs[i] = mailstore.AppendRequest{Body: body, Flags: storableFlags(m.Flags), Date: m.Date}
 		}
 		var err error
 		uids, err = mbox.AppendMany(c.ctx, reqs)
@@ -73,6 +83,25 @@ func handleAppend(c *conn, cmd *imapwire.Command) error {
 	// The new message is announced by the updates that follow (EXISTS),
 	// whose token the store's event has set.
 	return nil
+}
+
+// appendBody returns what APPEND or REPLACE stores of m: the message as
+// sent, or, sent as a literal8 (RFC 3516 4.4), with its parts in the
+// binary transfer encoding made base64, as Dovecot stores it
+// (imapmsg.StoreBinary): BINARY[part] gives their octets back, and
+// BODY[part] and BODY[] stay text a literal can carry (RFC 9051 4.3:
+// no NUL in a literal).
+func appendBody(m imapwire.AppendMessage) (io.Reader, error) {
+	if m.Binary {
+		out, converted, err := imapmsg.StoreBinary(m.Literal.ReaderAt(), m.Literal.Size)
+		if err != nil {
+			return nil, errNO("PARSE", "Cannot parse the binary message")
+		}
+		if converted {
+			return out, nil
+		}
+	}
+	return m.Literal.Reader(), nil
 }
 
 // storableFlags drops \Recent, which clients cannot set (RFC 9051 2.3.2).

@@ -31,6 +31,7 @@ S~ (?s).*
 S~ (?s).*
 S~ (?s).*
 S~ (?s).*
+S~ (?s).*
 S: a4 OK [READ-WRITE] SELECT completed
 C: a5 FETCH 1:3 (FLAGS INTERNALDATE)
 S: * 1 FETCH (FLAGS ($Label \Seen \Recent) INTERNALDATE "05-Mar-2024 09:00:00 +0000")
@@ -85,9 +86,26 @@ S~ .*
 S~ .*
 S~ .*
 S~ .*
+S~ .*
 S: a2 OK [READ-ONLY] EXAMINE completed
 C: a3 FETCH 1 (RFC822.SIZE BODY.PEEK[TEXT]<2399990.100>)
 S: * 1 FETCH (RFC822.SIZE ` + itoa(len(msg)) + ` BODY[TEXT]<2399990> {10}\r\nxxxxxxxx\r\n)
 S: a3 OK FETCH completed
 `)
+}
+
+// TestLiteralPlusNotMinus: the server offers LITERAL+ and not LITERAL-
+// (RFC 7888 5 forbids advertising both; LITERAL+ allows more), so a
+// non-synchronizing literal beyond LITERAL-'s 4,096 octets is taken
+// (RFC 7888 4's limit is not applied).
+func TestLiteralPlusNotMinus(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	caps := c.Cmd("c CAPABILITY")[0]
+	if !strings.Contains(caps, " LITERAL+ ") || strings.Contains(caps, "LITERAL-") {
+		t.Fatalf("capabilities: %s", caps)
+	}
+	msg := "Subject: big\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n"
+	c.Write("a1 APPEND INBOX {" + itoa(len(msg)) + "+}\r\n" + msg + "\r\n")
+	c.Expect(`S~ a1 OK \[APPENDUID \d+ 1\] APPEND completed`)
 }

@@ -61,6 +61,9 @@ func handleNoop(c *conn, cmd *imapwire.Command) error { return nil }
 func handleLogout(c *conn, cmd *imapwire.Command) error {
 	c.w.Raw("* BYE Logging out").CRLF()
 	c.state = stateLogout
+	// Released before the tagged OK, not when the socket closes: a client
+	// that has its OK may log in again at once under a per-user limit.
+	c.uncountUser()
 	return nil
 }
 

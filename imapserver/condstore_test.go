@@ -35,6 +35,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 4] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: a1 OK [READ-WRITE] SELECT completed
 `)
 	lines := c.Cmd("a2 FETCH 1:3 (MODSEQ)")

@@ -67,6 +67,9 @@ type conn struct {
 	// hibernated is set when the socket was handed to the hibernator:
 	// the goroutine ends without closing it.
 	hibernated bool
+	// staysForHandover is set when a handover found the session quiet
+	// but not exportable (moveBetween): it waits for commands as usual.
+	staysForHandover bool
 	// resumed is set on a session restored from hibernation until its
 	// IDLE resumes (no second "+ idling").
 	resumed bool
@@ -244,7 +247,9 @@ func (c *conn) greet() bool {
 func (c *conn) loop() {
 	for {
 		if err := c.waitForCommand(); err != nil {
-			c.readFailed(err)
+			if err != errHibernated {
+				c.readFailed(err)
+			}
 			return
 		}
 		c.limitLiterals()
@@ -287,7 +292,14 @@ func (c *conn) waitForCommand() error {
 		c.mu.Unlock()
 		return errShutdown
 	}
-	c.nc.SetReadDeadline(c.waitDeadline(time.Now()))
+	deadline := c.waitDeadline(time.Now())
+	// During a handover a quiet session moves now (moveBetween); checked
+	// under c.mu, as Handover's interrupt is sent.
+	move := c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover
+	if move {
+		deadline = time.Unix(1, 0)
+	}
+	c.nc.SetReadDeadline(deadline)
 	c.waiting = true
 	c.mu.Unlock()
 
@@ -299,6 +311,15 @@ func (c *conn) waitForCommand() error {
 	c.mu.Unlock()
 	if closing {
 		return errShutdown
+	}
+	var ne net.Error
+	if err != nil && c.br.Buffered() == 0 && errors.As(err, &ne) && ne.Timeout() &&
+		c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover {
+		if c.moveBetween() {
+			return errHibernated
+		}
+		c.staysForHandover = true
+		return c.waitForCommand()
 	}
 	if err != nil {
 		return err
@@ -624,9 +645,9 @@ func isBad(err error) bool {
 	return errors.As(err, &re) && re.bad
 }
 
-// releaseLiterals removes spooled APPEND literals.
+// releaseLiterals removes spooled APPEND and REPLACE literals.
 func releaseLiterals(cmd *imapwire.Command) {
-	if a, ok := cmd.Args.(*imapwire.AppendArgs); ok {
+	if a, ok := cmd.Args.(interface{ Close() }); ok {
 		a.Close()
 	}
 }

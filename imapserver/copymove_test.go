@@ -66,6 +66,7 @@ S~ .*
 S~ .*
 S~ .*
 S~ .*
+S~ .*
 S: a5 OK [READ-ONLY] EXAMINE completed
 C: a6 EXPUNGE
 S: a6 NO [CANNOT] Mailbox is read-only

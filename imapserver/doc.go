@@ -79,5 +79,7 @@
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
 // watches and keepalives), sleeper.go (plain and TLS transports),
 // tls_pending.go, sleep.go, export.go (State out and back), wake.go,
-// hibernate_serve.go, hibernate_update.go, hibernate_reidle.go.
+// hibernate_serve.go, hibernate_update.go, hibernate_reidle.go;
+// handover.go (an upgrade: Handover passes the connections to a new
+// process, Adopt and CatchUp take them there).
 package imapserver

@@ -25,6 +25,15 @@ type fetchPlan struct {
 	content   bool // needs the message's bytes, not their structure
 	hasFlags  bool // FLAGS was asked for
 	hasModseq bool // MODSEQ was asked for
+
+	// emailIDs reads the EMAILIDs when EMAILID was asked for (nil
+	// otherwise); emailID is that of the message being written.
+	emailIDs *emailIDReader
+	emailID  string
+	// previews gives the previews when PREVIEW was asked for (nil
+	// otherwise); preview is that of the message being written.
+	previews *previewReader
+	preview  preview
 }
 
 // handleFetch serves FETCH and UID FETCH (RFC 9051 6.4.5), with BINARY
@@ -34,12 +43,16 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if a == nil {
 		return errBAD("", "Missing arguments")
 	}
+	if a.PartialRange != nil && !cmd.UID {
+		return errBAD("", "PARTIAL is a modifier of UID FETCH") // RFC 9394 3.3
+	}
 	if a.Vanished && (!c.enabled.qresync || !cmd.UID || a.ChangedSince == 0) {
 		// RFC 7162 3.2.6: only UID FETCH with CHANGEDSINCE, after
 		// ENABLE QRESYNC.
 		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
 	}
 	p := fetchPlan{items: a.Items, uid: cmd.UID}
+	wantEmailID, wantPreview := false, false
 	for _, it := range a.Items {
 		switch it.Name {
 		case "UID":
@@ -73,7 +86,14 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			p.parse, p.setSeen = true, true
 		case "RFC822.HEADER":
 			p.parse = true
-		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
+		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE", "THREADID":
+		case "EMAILID":
+			wantEmailID = true
+		case "PREVIEW":
+			// RFC 8970 3.1: PREVIEW reads the first text part, once,
+			// then the index; it does not set \Seen. LAZY changes
+			// nothing (preview.go).
+			wantPreview = true
 		default:
 			return errBAD("", "Unsupported FETCH item "+it.Name)
 		}
@@ -106,6 +126,12 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		}
 		seqs = kept
 	}
+	if a.PartialRange != nil {
+		// RFC 9394 3.3: only the messages of the range, among those
+		// the command names (and CHANGEDSINCE keeps), in UID order.
+		lo, hi := a.PartialRange.Bounds(len(seqs))
+		seqs = seqs[lo:hi]
+	}
 
 	// Mark \Seen first, so that each response can carry the new FLAGS
 	// (RFC 9051 6.4.5: "the \Seen flag is implicitly set").
@@ -134,10 +160,33 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if p.header && !p.parse && !p.fields {
 		envelopes = newEnvelopeReader(c, seqs)
 	}
+	if wantEmailID {
+		if p.emailIDs = newEmailIDReader(c, seqs); p.emailIDs == nil {
+			return errNO("CANNOT", "This mail store keeps no EMAILIDs")
+		}
+	}
+	if wantPreview {
+		p.previews = newPreviewReader(c, seqs)
+		defer func() {
+			if err := p.previews.flush(); err != nil {
+				c.log.Warn("keep previews", "err", err)
+			}
+		}()
+	}
 	expunged := false
 	for i, seq := range seqs {
 		if err := c.interrupted(); err != nil {
 			return err
+		}
+		if p.emailIDs != nil {
+			if p.emailID, err = p.emailIDs.id(i); err != nil {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
+		}
+		if p.previews != nil {
+			if p.preview, err = p.previews.preview(i); err != nil {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
 		}
 		var envelope *imapmsg.Message
 		if envelopes != nil {
@@ -183,6 +232,9 @@ func (c *conn) applyChanged(changed []mailstore.Message) map[uint32]bool {
 type fetchItemData struct {
 	r    io.Reader
 	size int64
+	// literal8 says the data holds a NUL octet: a BINARY item is then
+	// sent as a literal8 (~{n}), otherwise as a literal (RFC 9051 7.5.2).
+	literal8 bool
 }
 
 // fetchOne writes the FETCH response of one message. envelope, when not
@@ -234,16 +286,16 @@ func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte,
 			if it.Section != nil {
 				part = it.Section.Part
 			}
-			r, n, err := msg.Binary(part)
+			r, n, hasNUL, err := msg.Binary(part)
 			if errors.Is(err, imapmsg.ErrUnknownCTE) {
 				return false, errNO("UNKNOWN-CTE", "Cannot decode this part's content transfer encoding")
 			}
 			if err != nil {
 				r, n = nil, -1
 			}
-			d = fetchItemData{r, n}
+			d = fetchItemData{r: r, size: n, literal8: hasNUL}
 		case it.Name == "BODY" && isWhole(it.Section), it.Name == "RFC822":
-			d = fetchItemData{io.NewSectionReader(content, 0, content.Size()), content.Size()}
+			d = fetchItemData{r: io.NewSectionReader(content, 0, content.Size()), size: content.Size()}
 		case it.Name == "BODY" && it.Section != nil:
 			d = c.sectionData(msg, it.Section)
 		case it.Name == "RFC822.HEADER":
@@ -331,6 +383,16 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 		case "RFC822.SIZE":
 			sp()
 			w.Raw("RFC822.SIZE ").Number(uint64(m.Size))
+		case "EMAILID":
+			sp()
+			w.Raw("EMAILID (").Raw(p.emailID).Raw(")")
+		case "THREADID":
+			sp()
+			w.Raw("THREADID NIL") // objectid.go: no thread ids
+		case "PREVIEW":
+			sp()
+			w.Raw("PREVIEW ")
+			writePreview(w, p.preview)
 		case "MODSEQ":
 			continue // written below, once
 		case "ENVELOPE":
@@ -371,7 +433,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 				writePart(w, it.Section.Part)
 			}
 			w.Raw("]")
-			c.writePartial(it.Partial, d, true, buf)
+			c.writePartial(it.Partial, d, d.literal8, buf)
 		case "BINARY.SIZE":
 			sp()
 			w.Raw("BINARY.SIZE[")
@@ -425,9 +487,9 @@ func isTopFields(s *imapwire.Section) bool {
 func (c *conn) sectionData(msg *imapmsg.Message, s *imapwire.Section) fetchItemData {
 	r, err := msg.Section(s)
 	if err != nil {
-		return fetchItemData{nil, -1}
+		return fetchItemData{size: -1}
 	}
-	return fetchItemData{r, r.Size()}
+	return fetchItemData{r: r, size: r.Size()}
 }
 
 // writePartial writes " <origin> literal" for a section's bytes, cut to a

@@ -35,7 +35,7 @@ C: a6 UID FETCH 2 (BODYSTRUCTURE)
 S~ (?i)\* 2 FETCH \(UID 2 BODYSTRUCTURE \("TEXT" "PLAIN" \("CHARSET" "us-ascii"\) NIL NIL "7BIT" \d+ \d+.*\)\)
 S: a6 OK UID FETCH completed
 C: a7 FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])
-S: * 2 FETCH (BINARY[1] ~{14}\r\nHello body 2\r\n BINARY.SIZE[1] 14)
+S: * 2 FETCH (BINARY[1] {14}\r\nHello body 2\r\n BINARY.SIZE[1] 14)
 S: a7 OK FETCH completed
 C: a8 FETCH 2 RFC822.HEADER
 S~ \* 2 FETCH \(RFC822\.HEADER \{\d+\}\r\nFrom: .*\r\n\r\n\)

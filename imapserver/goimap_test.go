@@ -110,3 +110,47 @@ func TestGoIMAPClient(t *testing.T) {
 		t.Fatalf("logout: %v", err)
 	}
 }
+
+// TestGoIMAPBinary: go-imap's imapclient reads BINARY of a nested part
+// both ways it now comes, a literal for text and a literal8 for octets
+// with NULs, with BINARY.SIZE agreeing with each.
+func TestGoIMAPBinary(t *testing.T) {
+	srv := testserver.Start(t)
+	text := "From: a@example.org\r\nContent-Type: multipart/alternative; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nplain\r\n" +
+		"--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n" +
+		"--i\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n" +
+		"--i\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgc=\r\n--i--\r\n--o--\r\n"
+	fill := srv.Login(t, srv.Alice)
+	appendMsg(t, fill, "INBOX", "", text)
+	c, err := imapclient.DialInsecure(srv.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(srv.Alice.Name, srv.Alice.Password).Wait(); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	qp := &imap.FetchItemBinarySection{Part: []int{2, 1}, Peek: true}
+	b64 := &imap.FetchItemBinarySection{Part: []int{2, 2}, Peek: true}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{
+		BinarySection:     []*imap.FetchItemBinarySection{qp, b64},
+		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{2, 1}}, {Part: []int{2, 2}}},
+	}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %v %v", msgs, err)
+	}
+	m := msgs[0]
+	for _, tc := range []struct {
+		section *imap.FetchItemBinarySection
+		want    string
+	}{{qp, "café"}, {b64, "\x00\x01\x02\x03\x04\x05\x06\x07"}} {
+		got := string(m.FindBinarySection(tc.section))
+		size, ok := m.FindBinarySectionSize(tc.section.Part)
+		if got != tc.want || !ok || int(size) != len(tc.want) {
+			t.Errorf("BINARY%v: %q (size %d, %v), want %q", tc.section.Part, got, size, ok, tc.want)
+		}
+	}
+}

@@ -44,6 +44,9 @@ type hibernator struct {
 	// Table keeps only the descriptor under it.
 	tls    map[hibernate.Token]*tls.Conn
 	closed bool
+	// pass, set with closed by handOver, takes the sleepers to the
+	// process that replaces this one, instead of a BYE.
+	pass func(sleeper, []byte)
 
 	stop          chan struct{}
 	keepaliveDone chan struct{}  // closed when the keepalive goroutine ends
@@ -139,8 +142,15 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 
 // sleep hibernates a connection whose session was exported to st and
 // whose transport is s; it starts idling (sleeper_state.go). On error s
-// is closed: the connection is lost, as after a failed write.
+// is closed: the connection is lost, as after a failed write. During a
+// handover s is passed on to the new process at once (token 0).
 func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
+	return h.insert(s, st, idling)
+}
+
+// insert puts s to sleep with state st, armed in phase ph (idling or
+// between).
+func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -148,7 +158,12 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 	}
 	h.mu.Lock()
 	if h.closed {
+		pass := h.pass
 		h.mu.Unlock()
+		if pass != nil {
+			pass(s, blob)
+			return 0, nil
+		}
 		s.bye(byeShutdown)
 		return 0, errShutdown
 	}
@@ -158,11 +173,15 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		if s.tc != nil {
 			h.tls[tok] = s.tc
 		}
+		if ph == between {
+			h.set(tok, between)
+		}
 		// Add after Insert: a byte already waiting fires at once, and
 		// the callback finds the entry.
 		if err = h.poller.Add(s.fd, uint64(tok)); err != nil {
 			h.table.Remove(tok)
 			delete(h.tls, tok)
+			delete(h.states, tok)
 		}
 	}
 	if err != nil {
@@ -442,13 +461,24 @@ func (h *hibernator) autologout(now time.Time, dst []closingSleeper) []closingSl
 // shutdown says BYE to every sleeper and closes it, then waits for the
 // sleepers with an owner (who see the server closing and say BYE
 // themselves, or whose woken session does).
-func (h *hibernator) shutdown() {
+func (h *hibernator) shutdown() { h.stopAll(nil) }
+
+// handOver ends the hibernator as shutdown does, but passes every sleeper
+// on with pass instead of saying BYE (an upgrade, handover.go): those
+// armed now, those whose owner finishes (finish), and those that go to
+// sleep from now on (insert), until the server is gone. pass runs
+// without h.mu, on the goroutine that took the sleeper.
+func (h *hibernator) handOver(pass func(sleeper, []byte)) { h.stopAll(pass) }
+
+// stopAll ends the hibernator; see shutdown and handOver.
+func (h *hibernator) stopAll(pass func(sleeper, []byte)) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return
 	}
 	h.closed = true
+	h.pass = pass
 	close(h.stop)
 	h.mu.Unlock()
 	<-h.keepaliveDone
@@ -457,21 +487,37 @@ func (h *hibernator) shutdown() {
 	// After Close no callback runs: every sleeper whose descriptor fired
 	// is owned now, and those still armed are ours.
 	h.poller.Close()
+	type taken struct {
+		closingSleeper
+		blob []byte
+	}
 	h.mu.Lock()
-	var all []closingSleeper
+	var all []taken
 	for _, tok := range h.table.AppendTokens(nil) {
 		if p := h.phaseOf(tok); p != idling && p != between {
 			continue
 		}
-		if s, _, _, err := h.take(tok, closing); err == nil {
-			all = append(all, closingSleeper{tok, s})
+		if s, blob, _, err := h.take(tok, closing); err == nil {
+			all = append(all, taken{closingSleeper{tok, s}, blob})
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range all {
-		h.end(c.tok, c.s, byeShutdown)
+		if pass != nil {
+			h.passOn(c.tok, c.s, c.blob)
+		} else {
+			h.end(c.tok, c.s, byeShutdown)
+		}
 	}
 	h.owners.Wait()
+}
+
+// passOn hands a closing sleeper to the handover (h.pass) and lets it go.
+func (h *hibernator) passOn(tok hibernate.Token, s sleeper, blob []byte) {
+	h.pass(s, blob)
+	h.mu.Lock()
+	h.set(tok, gone)
+	h.mu.Unlock()
 }
 
 // errHibernated ends a session goroutine whose connection now sleeps.

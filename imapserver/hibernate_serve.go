@@ -194,7 +194,7 @@ func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 // sleeper's state and re-arms its descriptor, idling or between
 // commands, unless a mailbox change came meanwhile (true: the caller
 // applies it and calls finish again). At shutdown it says BYE and closes
-// the connection instead.
+// the connection instead; during a handover it passes it on.
 func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, betweenCommands bool) bool {
 	h.mu.Lock()
 	if blob != nil {
@@ -222,9 +222,14 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 		h.mu.Unlock()
 		return false
 	}
-	_, _, _, err := h.take(tok, closing)
+	_, stored, _, err := h.take(tok, closing)
+	pass := h.pass
 	h.mu.Unlock()
-	if err == nil {
+	switch {
+	case err != nil:
+	case pass != nil && line != "":
+		h.passOn(tok, s, stored)
+	default:
 		h.end(tok, s, line)
 	}
 	return false

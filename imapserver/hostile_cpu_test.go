@@ -36,7 +36,7 @@ func TestListPathologicalPattern(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Timeout = time.Minute // generous: the answer takes milliseconds
 	long := strings.Repeat("a", 40)
-	c.Run("C: a1 CREATE " + long + "\nS: a1 OK CREATE completed\n")
+	c.Run("C: a1 CREATE " + long + "\nS~ a1 OK \\[MAILBOXID \\(F[0-9a-f]+\\)\\] CREATE completed\n")
 	start := processCPU(t)
 	for _, p := range []string{
 		"**********q",

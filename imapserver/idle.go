@@ -73,6 +73,13 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 			c.mu.Unlock()
 			return true, &byeError{text: "Server shutting down", err: errShutdown}
 		}
+		// During a handover (Server.Handover) the session hibernates
+		// now, to move; checked under c.mu, as Handover's interrupt
+		// (interruptIfWaiting) is sent, so that one of the two sees the
+		// other.
+		if !hibernateAt.IsZero() && c.srv.handing.Load() {
+			hibernateAt = time.Unix(1, 0)
+		}
 		deadline := *keepaliveAt
 		if !hibernateAt.IsZero() && hibernateAt.Before(deadline) {
 			deadline = hibernateAt

@@ -48,7 +48,15 @@ func handleCreate(c *conn, cmd *imapwire.Command) error {
 	if err := c.mailboxRoom(name); err != nil {
 		return err
 	}
-	return storeError(c.user.CreateMailbox(c.ctx, name, use))
+	if err := c.user.CreateMailbox(c.ctx, name, use); err != nil {
+		return storeError(err)
+	}
+	// RFC 8474 4.1: the new mailbox's MAILBOXID in the tagged OK. A
+	// mailbox deleted again at once by another session has none to give.
+	if st, err := c.user.Status(c.ctx, name); err == nil && st.MailboxID != "" {
+		c.okCode = "MAILBOXID (" + st.MailboxID + ")"
+	}
+	return nil
 }
 
 // mailboxRoom refuses with NO [LIMIT] a CREATE of name that would take the
@@ -187,6 +195,19 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		return err
 	}
 	retSubscribed := a.ReturnSubscribed || selSubscribed
+	// subOutside holds the names with a subscribed descendant that the
+	// patterns do not match (RECURSIVEMATCH's CHILDINFO).
+	var subOutside map[string]bool
+	if selRecursive && selSubscribed {
+		subOutside = make(map[string]bool)
+		for _, mi := range infos {
+			if mi.Subscribed && !patterns.match(mi.Name) {
+				for p := parentOf(mi.Name); p != "" && !subOutside[p]; p = parentOf(p) {
+					subOutside[p] = true
+				}
+			}
+		}
+	}
 	// RFC 3501 6.3.9: LSUB lists a mailbox that is not subscribed but has
 	// subscribed children as \Noselect when the pattern stops above them
 	// ("%"): covered holds the names with a subscribed descendant that
@@ -215,13 +236,14 @@ func handleList(c *conn, cmd *imapwire.Command) error {
 		case lsub && !mi.Subscribed && subChild[mi.Name] && !covered[mi.Name]:
 			lsubParent = true
 		case lsub || selSubscribed:
-			if !mi.Subscribed {
-				// RFC 5258 3.5: with RECURSIVEMATCH, a parent of a
-				// subscribed mailbox is listed with CHILDINFO.
-				if !selRecursive || !subChild[mi.Name] || lsub {
-					continue
-				}
-				childInfo = true
+			// RFC 5258 3.5 (and its example 9): with RECURSIVEMATCH,
+			// a mailbox with a subscribed descendant that the patterns
+			// do not match gets CHILDINFO, subscribed itself or not;
+			// one not subscribed is listed only then. A descendant
+			// that matches is listed itself, and tells nothing more.
+			childInfo = selRecursive && !lsub && subOutside[mi.Name]
+			if !mi.Subscribed && !childInfo {
+				continue
 			}
 		case selSpecial:
 			if mi.SpecialUse == "" {
@@ -310,7 +332,7 @@ func handleStatus(c *conn, cmd *imapwire.Command) error {
 	}
 	for _, it := range a.Items {
 		switch it {
-		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT":
+		case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "DELETED-STORAGE", "APPENDLIMIT", "MAILBOXID":
 		case "HIGHESTMODSEQ":
 			c.enableCondstore()
 		default:
@@ -359,6 +381,13 @@ func (c *conn) writeStatus(name string, st mailstore.Status, items []string) {
 			c.w.Number32(st.Recent)
 		case "HIGHESTMODSEQ":
 			c.w.Number(st.HighestModSeq)
+		case "MAILBOXID":
+			// RFC 8474 4.3; NIL where the store keeps none.
+			if st.MailboxID == "" {
+				c.w.NIL()
+			} else {
+				c.w.Raw("(").Raw(st.MailboxID).Raw(")")
+			}
 		default:
 			c.w.Raw("NIL")
 		}

@@ -32,13 +32,13 @@ func TestCreateDeleteRename(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE Projects/2026/
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 CREATE Projects
 S: a2 NO [ALREADYEXISTS] Mailbox already exists
 C: a3 CREATE inbox
 S: a3 NO [ALREADYEXISTS] INBOX always exists
 C: a4 CREATE Important (USE (\Flagged))
-S: a4 OK CREATE completed
+S~ a4 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a5 CREATE Odd (USE (\Nonsense))
 S: a5 NO [USEATTR] Unsupported special-use attribute
 C: a6 LIST "" Projects*
@@ -85,7 +85,7 @@ func TestListExtended(t *testing.T) {
 	}
 	c.Run(`
 C: a1 CREATE Lists/Go
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE Lists/Go
 S: a2 OK SUBSCRIBE completed
 C: a3 SUBSCRIBE INBOX
@@ -143,7 +143,7 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE "Ma&AO4-tre"
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 LIST "" "Ma*"
 S: * LIST (\HasNoChildren) "/" Ma&AO4-tre
 S: a2 OK LIST completed
@@ -185,7 +185,7 @@ func TestLsubParentOfSubscribed(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE foo/bar
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE foo/bar
 S: a2 OK SUBSCRIBE completed
 C: a3 LSUB "" "f%"
@@ -209,7 +209,7 @@ func TestSubscribedNonExistent(t *testing.T) {
 	c := srv.Login(t, srv.Alice)
 	c.Run(`
 C: a1 CREATE gone
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SUBSCRIBE gone
 S: a2 OK SUBSCRIBE completed
 C: a3 DELETE gone
@@ -223,9 +223,54 @@ S: a5 OK LSUB completed
 C: a6 LIST "" "g*"
 S: a6 OK LIST completed
 C: a7 CREATE gone
-S: a7 OK CREATE completed
+S~ a7 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a8 LIST (SUBSCRIBED) "" "g*"
 S: * LIST (\HasNoChildren \Subscribed) "/" gone
 S: a8 OK LIST completed
+`)
+}
+
+// TestListRecursiveMatchChildInfo replays RFC 5258's example 9 (section
+// 5): with RECURSIVEMATCH, CHILDINFO marks a mailbox whose subscribed
+// descendant the pattern does not match, whether the mailbox is
+// subscribed (Eps2) or not (Foo2); a parent whose subscribed children
+// all match the pattern themselves (Baz2 under "*2") is not listed. The
+// RFC's Qux2 does not exist; here it does (CREATE makes parents), not
+// subscribed, and answers as Baz2 does.
+func TestListRecursiveMatchChildInfo(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	for _, mb := range []struct {
+		name       string
+		subscribed bool
+	}{
+		{"Foo2", false}, {"Foo2/Bar1", true}, {"Foo2/Bar2", true},
+		{"Baz2", false}, {"Baz2/Bar2", true}, {"Baz2/Bar22", true}, {"Baz2/Bar222", true},
+		{"Eps2", true}, {"Eps2/Mailbox1", true}, {"Qux2/Bar2", true},
+	} {
+		c.Cmd("c CREATE " + mb.name)
+		if mb.subscribed {
+			c.Cmd("s SUBSCRIBE " + mb.name)
+		}
+	}
+	c.Run(`
+C: a1 LIST (SUBSCRIBED RECURSIVEMATCH) "" "*2"
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar2
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar22
+S: * LIST (\HasNoChildren \Subscribed) "/" Baz2/Bar222
+S: * LIST (\HasChildren \Subscribed) "/" Eps2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Foo2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasNoChildren \Subscribed) "/" Foo2/Bar2
+S: * LIST (\HasNoChildren \Subscribed) "/" Qux2/Bar2
+S~ a1 OK .*
+C: a2 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%2"
+S: * LIST (\HasChildren) "/" Baz2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren \Subscribed) "/" Eps2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Foo2 ("CHILDINFO" ("SUBSCRIBED"))
+S: * LIST (\HasChildren) "/" Qux2 ("CHILDINFO" ("SUBSCRIBED"))
+S~ a2 OK .*
+C: a3 LIST (SUBSCRIBED) "" "%2"
+S: * LIST (\HasChildren \Subscribed) "/" Eps2
+S~ a3 OK .*
 `)
 }

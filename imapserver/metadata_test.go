@@ -101,7 +101,7 @@ C: s1 GETMETADATA Sent /private/specialuse
 S: * METADATA Sent (/private/specialuse "\\Sent")
 S: s1 OK GETMETADATA completed
 C: s2 CREATE Outgoing
-S: s2 OK CREATE completed
+S~ s2 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: s3 SETMETADATA Outgoing (/private/specialuse "\\Sent")
 S: s3 OK SETMETADATA completed
 C: s4 LIST "" Outgoing RETURN (SPECIAL-USE)
@@ -115,7 +115,7 @@ C: s7 LIST "" Outgoing RETURN (SPECIAL-USE)
 S: * LIST (\HasNoChildren) "/" Outgoing
 S: s7 OK LIST completed
 C: s8 CREATE Old (USE (\Drafts))
-S: s8 OK CREATE completed
+S~ s8 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: s9 GETMETADATA Old /private/specialuse
 S: * METADATA Old (/private/specialuse "\\Drafts")
 S: s9 OK GETMETADATA completed
@@ -129,7 +129,7 @@ S: r2 OK GETMETADATA completed
 C: r3 DELETE Archive2
 S: r3 OK DELETE completed
 C: r4 CREATE Archive2
-S: r4 OK CREATE completed
+S~ r4 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: r5 GETMETADATA Archive2 /private/c
 S: * METADATA Archive2 (/private/c NIL)
 S: r5 OK GETMETADATA completed

@@ -26,6 +26,9 @@ type Metrics struct {
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
 	diskFulls     prometheus.Counter     // commands refused for a full disk
+
+	upgradeMoved    prometheus.Counter     // connections taken over from the process this one replaced
+	upgradeNotMoved *prometheus.CounterVec // connections that process closed instead, by reason
 }
 
 // NewMetrics returns a fresh set of collectors.
@@ -98,6 +101,17 @@ func NewMetrics() *Metrics {
 		Namespace: "dormouse", Subsystem: "imap", Name: "disk_full_total",
 		Help: "Commands answered NO [OVERQUOTA] because the disk or the file system's quota was full (ENOSPC, EDQUOT).",
 	})
+	m.upgradeMoved = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "upgrade_moved_total",
+		Help: "IMAP connections taken over, still connected, from the process this one replaced (dormouse serve --takeover).",
+	})
+	m.upgradeNotMoved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "upgrade_not_moved_total",
+		Help: "IMAP connections the replaced process told BYE instead of handing them over, by reason (tls, active, error).",
+	}, []string{"reason"})
+	for _, r := range []string{NotMovedTLS, NotMovedActive, NotMovedError} {
+		m.upgradeNotMoved.WithLabelValues(r)
+	}
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
@@ -116,7 +130,25 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
 		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
-		m.interrupted, m.diskFulls}
+		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
+}
+
+// CountUpgrade records what the process this one replaced reported at the
+// end of its handover (Server.Handover's result, passed over): moved
+// connections and those it closed instead, by reason.
+func (m *Metrics) CountUpgrade(moved int, notMoved map[string]int) {
+	if m == nil {
+		return
+	}
+	m.upgradeMoved.Add(float64(moved))
+	for r, n := range notMoved {
+		switch r {
+		case NotMovedTLS, NotMovedActive, NotMovedError:
+		default:
+			r = NotMovedError // a label from another process: no new series
+		}
+		m.upgradeNotMoved.WithLabelValues(r).Add(float64(n))
+	}
 }
 
 // The helpers below accept a nil *Metrics so that call sites need no checks.

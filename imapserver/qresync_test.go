@@ -53,6 +53,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 6] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: * VANISHED (EARLIER) 4
 S~ \* 2 FETCH \(UID 2 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)
 S: b2 OK [READ-WRITE] SELECT completed

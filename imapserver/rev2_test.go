@@ -16,7 +16,7 @@ func TestIMAP4rev2Differences(t *testing.T) {
 	rev1 := srv.Login(t, srv.Alice)
 	rev1.Run(`
 C: a1 CREATE "&ZeVnLIqe-"
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 SELECT INBOX
 S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
 S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted
@@ -26,6 +26,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: a2 OK [READ-WRITE] SELECT completed
 C: a3 SEARCH ALL
 S: * SEARCH 1 2
@@ -49,6 +50,7 @@ S: * 2 EXISTS
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: * LIST () "/" INBOX
 S: b1 OK [READ-WRITE] SELECT completed
 C: b2 SEARCH ALL

@@ -18,7 +18,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	if a == nil || a.Key == nil {
 		return errBAD("", "Missing search criteria")
 	}
-	ret, err := parseReturn(a.Return)
+	ret, err := parseReturn(a.Return, a.Partial)
 	if err != nil {
 		return err
 	}
@@ -37,9 +37,9 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 		nums = v.UIDsOf(hits)
 	}
 	if retSave {
-		c.saveResult(hits, retMin, retMax, retAll || retCount)
+		c.saveReturned(hits, ret)
 		// RFC 5182 2.1: SAVE alone sends no ESEARCH response.
-		if !retMin && !retMax && !retAll && !retCount {
+		if !retMin && !retMax && !retAll && !retCount && ret.partial == nil {
 			return nil
 		}
 	}
@@ -73,34 +73,40 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 			w.Raw(" ALL ").Raw(imapwire.FormatUIDSet(nums))
 		}
 	}
+	writePartialResult(w, ret.partial, nums)
 	if retCount {
 		w.Raw(" COUNT ").Number(uint64(len(nums)))
 	}
 	if res.usesModSeq && len(nums) > 0 {
-		if (retMin || retMax) && !retAll && !retCount {
-			// RFC 7162 3.1.5: with only MIN and/or MAX, the MODSEQ is
-			// the highest of the messages returned, not of every match.
+		if !retAll && !retCount {
+			// RFC 7162 3.1.5: with only MIN, MAX and PARTIAL, the
+			// MODSEQ is the highest of the messages returned, not of
+			// every match.
 			maxModSeq = 0
-			if retMin {
-				maxModSeq = v.Messages[hits[0]-1].ModSeq
-			}
-			if retMax {
-				maxModSeq = max(maxModSeq, v.Messages[hits[len(hits)-1]-1].ModSeq)
+			for _, seq := range ret.returned(hits) {
+				maxModSeq = max(maxModSeq, v.Messages[seq-1].ModSeq)
 			}
 		}
-		w.Raw(" MODSEQ ").Number(maxModSeq)
+		if maxModSeq > 0 {
+			w.Raw(" MODSEQ ").Number(maxModSeq)
+		}
 	}
 	w.CRLF()
 	return nil
 }
 
 // returnOptions are the RETURN options of SEARCH (RFC 4731 3.1) and
-// SORT (RFC 5267 3.1).
-type returnOptions struct{ min, max, all, count, save bool }
+// SORT (RFC 5267 3.1), with PARTIAL's range (RFC 9394 3.1) when given.
+type returnOptions struct {
+	min, max, all, count, save bool
+	partial                    *imapwire.PartialRange
+}
 
-// parseReturn reads the RETURN options; "RETURN ()" means ALL.
-func parseReturn(opts []string) (returnOptions, error) {
+// parseReturn reads the RETURN options; "RETURN ()" means ALL. At most
+// one of PARTIAL and ALL may be given (RFC 9394 3.1).
+func parseReturn(opts []string, partial *imapwire.PartialRange) (returnOptions, error) {
 	var r returnOptions
+	wholes := 0
 	for _, o := range opts {
 		switch o {
 		case "MIN":
@@ -109,15 +115,25 @@ func parseReturn(opts []string) (returnOptions, error) {
 			r.max = true
 		case "ALL":
 			r.all = true
+			wholes++
 		case "COUNT":
 			r.count = true
 		case "SAVE":
 			r.save = true
+		case "PARTIAL":
+			if partial == nil {
+				return r, errBAD("", "PARTIAL needs a range")
+			}
+			r.partial = partial
+			wholes++
 		default:
 			return r, errBAD("", "Unknown RETURN option "+o)
 		}
 	}
-	if opts != nil && !r.min && !r.max && !r.count && !r.save {
+	if wholes > 1 {
+		return r, errBAD("", "At most one of PARTIAL and ALL")
+	}
+	if opts != nil && !r.min && !r.max && !r.count && !r.save && r.partial == nil {
 		r.all = true
 	}
 	return r, nil
@@ -243,6 +259,9 @@ type searcher struct {
 	// message; the others are answered from the store's EnvelopeCache.
 	needsFile bool
 	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
+	// emailIDs are the EMAILIDs of the view's messages, by sequence
+	// number - 1, read once for SEARCH EMAILID (RFC 8474 6).
+	emailIDs []string
 
 	// envelopes answers the header keys when no key needs the file.
 	envelopes *envelopeReader
@@ -277,6 +296,14 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)
 	case "BODY", "TEXT":
 		s.needsContent, s.needsFile = true, true
+	case "EMAILID":
+		if s.emailIDs == nil {
+			ids, err := s.c.viewEmailIDs()
+			if err != nil {
+				return storeError(fmt.Errorf("search: %w", err))
+			}
+			s.emailIDs = ids
+		}
 	}
 	for _, ch := range k.Children {
 		if err := s.prepare(ch); err != nil {
@@ -358,6 +385,11 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return !ok, err
 	case "ALL":
 		return true, nil
+	case "EMAILID":
+		// objectids are case-sensitive (RFC 8474 7).
+		return int(seq) <= len(s.emailIDs) && s.emailIDs[seq-1] == k.Value, nil
+	case "THREADID":
+		return false, nil // objectid.go: no message has a THREADID
 	case "SEQSET", "UID":
 		_, ok := slices.BinarySearch(s.sets[k], seq)
 		return ok, nil

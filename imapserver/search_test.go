@@ -87,6 +87,7 @@ S~ .*
 S~ .*
 S~ .*
 S~ .*
+S~ .*
 S: b3 OK [READ-ONLY] EXAMINE completed
 C: b4 SEARCH FLAGGED
 S: * ESEARCH (TAG "b4") ALL 4

@@ -64,6 +64,10 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	// RFC 7162 3.1.2.1: a CONDSTORE server sends HIGHESTMODSEQ on every
 	// successful SELECT/EXAMINE.
 	c.w.Raw("* OK [HIGHESTMODSEQ ").Number(v.HighestModSeq).Raw("] Highest").CRLF()
+	if id := sel.mailboxID(); id != "" {
+		// RFC 8474 4.2: the MAILBOXID on SELECT and EXAMINE.
+		c.w.Raw("* OK [MAILBOXID (").Raw(id).Raw(")] Ok").CRLF()
+	}
 	if c.enabled.rev2 {
 		// RFC 9051 6.3.2: a LIST response with the mailbox name.
 		c.w.Raw("* LIST () \"/\" ")

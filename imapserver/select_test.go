@@ -21,6 +21,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: a1 OK [READ-ONLY] EXAMINE completed
 C: a2 STORE 1 +FLAGS (\Seen)
 S: a2 NO [CANNOT] Mailbox is read-only
@@ -34,6 +35,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: a3 OK [READ-WRITE] SELECT completed
 C: a4 SELECT Nope
 S: * OK [CLOSED] Previous mailbox closed
@@ -49,6 +51,7 @@ S: * OK [UNSEEN 1] First unseen
 S~ \* OK \[UIDVALIDITY \d+\] UIDs valid
 S: * OK [UIDNEXT 3] Predicted next UID
 S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
+S~ \* OK \[MAILBOXID \(F[0-9a-f]+\)\] Ok
 S: a6 OK [READ-WRITE] SELECT completed
 C: a7 STORE 1 +FLAGS.SILENT (\Deleted)
 S: a7 OK STORE completed
@@ -61,6 +64,7 @@ C: b1 SELECT INBOX
 S~ (?s).*
 S~ .*
 S: * 2 EXISTS
+S~ .*
 S~ .*
 S~ .*
 S~ .*

@@ -25,6 +25,12 @@ type Server struct {
 	nextConn atomic.Uint64
 	closing  atomic.Bool
 	done     chan struct{} // closed when Shutdown starts
+	// handing is set when Handover starts: idling sessions hibernate at
+	// once, and their sleepers go to the new process.
+	handing atomic.Bool
+	// connGone is signalled (without blocking) when a connection ends,
+	// for Handover to count what is left.
+	connGone chan struct{}
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -77,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 		limits:    cfg.Limits.withDefaults(),
 		log:       log,
 		done:      make(chan struct{}),
+		connGone:  make(chan struct{}, 1),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
@@ -116,7 +123,7 @@ func (s *Server) Serve(l net.Listener) error {
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.closing.Load() || s.handing.Load() {
 				return ErrServerClosed
 			}
 			if retryableAccept(err) {
@@ -199,6 +206,10 @@ func (s *Server) removeConn(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.connsWG.Done()
+	select {
+	case s.connGone <- struct{}{}:
+	default:
+	}
 }
 
 // Shutdown stops accepting connections, lets commands in flight finish,

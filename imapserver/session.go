@@ -162,6 +162,8 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inSelected, handleCopy, true}, true
 	case "MOVE":
 		return cmdSpec{inSelected, handleMove, true}, true
+	case "REPLACE":
+		return cmdSpec{inSelected, handleReplace, true}, true
 	case "GETQUOTA":
 		return cmdSpec{inLoggedIn, handleGetQuota, true}, true
 	case "GETQUOTAROOT":

@@ -18,6 +18,8 @@ import (
 //
 //	from               to                 when
 //	-                  idling             sleep: in the table, descriptor armed
+//	-                  between            adopt: handed over between commands by
+//	                                      the process this one replaced
 //	idling, between    owned              the poller's callback (clientReady), a mailbox
 //	                                      change (acquire), a keepalive (idling only)
 //	idling, between    fired              a mailbox change found the descriptor fired:
@@ -57,7 +59,7 @@ func (p phase) hasOwner() bool { return p >= fired && p <= closing }
 
 // transitions holds, per phase, the phases set may move it to.
 var transitions = [...][]phase{
-	idling:     {owned, fired, closing},
+	idling:     {owned, fired, closing, between}, // between: only as adopted (insert)
 	between:    {owned, fired, closing},
 	fired:      {ownedDirty},
 	owned:      {ownedDirty, idling, between, waking, closing},

@@ -26,7 +26,7 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 	if a == nil || a.Key == nil || len(a.Criteria) == 0 {
 		return errBAD("", "Missing sort criteria")
 	}
-	ret, err := parseReturn(a.Return)
+	ret, err := parseReturn(a.Return, a.Partial)
 	if err != nil {
 		return err
 	}
@@ -43,8 +43,8 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 		nums = c.sel.view.UIDsOf(order)
 	}
 	if ret.save {
-		c.saveResult(order, ret.min, ret.max, ret.all || ret.count)
-		if !ret.min && !ret.max && !ret.all && !ret.count {
+		c.saveReturned(order, ret)
+		if !ret.min && !ret.max && !ret.all && !ret.count && ret.partial == nil {
 			return nil
 		}
 	}
@@ -77,6 +77,8 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 			w.Raw(" ALL ").Raw(imapwire.FormatUIDSet(nums))
 		}
 	}
+	// RFC 5267 4.4, RFC 9394 3.1: the range counts in the sort order.
+	writePartialResult(w, ret.partial, nums)
 	if ret.count {
 		w.Raw(" COUNT ").Number(uint64(len(nums)))
 	}

@@ -61,3 +61,16 @@ S: * ENABLED UTF8=ACCEPT
 S: a3 OK ENABLE completed
 `)
 }
+
+// TestLogoutReleasesUserCount: under a limit of one connection per user, a
+// client that has the tagged OK of its LOGOUT may log in again at once; the
+// count is not held until the server has closed the old socket.
+func TestLogoutReleasesUserCount(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) { cfg.Limits.MaxConnsPerUser = 1 }))
+	for i := 0; i < 200; i++ {
+		c := srv.Login(t, srv.Alice)
+		if lines := c.Cmd("lo LOGOUT"); !strings.HasPrefix(lines[len(lines)-1], "lo OK") {
+			t.Fatalf("LOGOUT %d: %q", i, lines)
+		}
+	}
+}

@@ -267,7 +267,7 @@ func (c *conn) urlFetchOpen(raw string) (*urlData, error) {
 // writeURLFetch writes what one URL of URLFETCH asked for, after its URL.
 func (c *conn) writeURLFetch(d *urlData, it imapwire.URLFetchItem, buf []byte) {
 	if len(it.Params) == 0 {
-		c.writePartial(nil, fetchItemData{d.r, d.r.Size()}, false, buf)
+		c.writePartial(nil, fetchItemData{r: d.r, size: d.r.Size()}, false, buf)
 		return
 	}
 	var path []int
@@ -286,7 +286,7 @@ func (c *conn) writeURLFetch(d *urlData, it imapwire.URLFetchItem, buf []byte) {
 			c.w.Raw(")")
 		case "BODY":
 			c.w.Raw(" (BODY")
-			c.writePartial(nil, fetchItemData{d.r, d.r.Size()}, false, buf)
+			c.writePartial(nil, fetchItemData{r: d.r, size: d.r.Size()}, false, buf)
 			c.w.Raw(")")
 		case "BINARY":
 			c.w.Raw(" (BINARY")
@@ -302,21 +302,21 @@ func (c *conn) writeURLFetch(d *urlData, it imapwire.URLFetchItem, buf []byte) {
 func (c *conn) urlBinary(d *urlData, path []int, isPart bool) fetchItemData {
 	msg, err := d.message()
 	if err != nil || !isPart {
-		return fetchItemData{nil, -1}
+		return fetchItemData{size: -1}
 	}
-	r, n, err := msg.Binary(path)
+	r, n, hasNUL, err := msg.Binary(path)
 	if err != nil {
-		return fetchItemData{nil, -1}
+		return fetchItemData{size: -1}
 	}
 	if p := d.partial; p != nil {
 		off := min(int64(p.Offset), n)
 		if _, err := io.CopyN(io.Discard, r, off); err != nil {
-			return fetchItemData{nil, -1}
+			return fetchItemData{size: -1}
 		}
 		n -= off
 		if p.Length != 0 {
 			n = min(n, int64(p.Length))
 		}
 	}
-	return fetchItemData{r, n}
+	return fetchItemData{r: r, size: n, literal8: hasNUL}
 }

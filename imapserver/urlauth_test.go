@@ -83,7 +83,7 @@ func TestURLAuth(t *testing.T) {
 		{b, other, "Subject: other\r\n\r\nother text\r\n"},
 		// Tampered: another UID under the same token.
 		{b, strings.Replace(anon, ";UID=1;", ";UID=2;", 1), ""},
-		{b, anon[:len(anon)-1] + "0", ""},
+		{b, anon[:len(anon)-1] + otherHexDigit(anon[len(anon)-1]), ""},
 		// Not signed at all, or not naming this server.
 		{b, host + "INBOX/;UID=1;URLAUTH=anonymous", ""},
 		{b, strings.Replace(anon, "mail.example.org", "mail.example.net", 1), ""},
@@ -227,4 +227,12 @@ S: c4 NO [BADURL imap://bob@127.0.0.1/INBOX/;UID=1/;SECTION=1;URLAUTH=user+alice
 	if got, want := fetchBody(t, a, 1), "Subject: x\r\n\r\npart one"; got != want {
 		t.Errorf("BODY[] %q, want %q", got, want)
 	}
+}
+
+// otherHexDigit is a hex digit other than c, to tamper with a token.
+func otherHexDigit(c byte) string {
+	if c == '0' {
+		return "1"
+	}
+	return "0"
 }

@@ -97,11 +97,11 @@ func TestMailboxLimit(t *testing.T) {
 	c = srv.Login(t, srv.Alice)
 	c.Run(fmt.Sprintf(`
 C: a1 CREATE one
-S: a1 OK CREATE completed
+S~ a1 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a2 CREATE two/three/four
 S: a2 %[1]s
 C: a3 CREATE two/three
-S: a3 OK CREATE completed
+S~ a3 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 C: a4 CREATE five
 S: a4 %[1]s
 C: a5 CREATE two/six
@@ -109,6 +109,6 @@ S: a5 %[1]s
 C: a6 DELETE one
 S: a6 OK DELETE completed
 C: a7 CREATE five
-S: a7 OK CREATE completed
+S~ a7 OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed
 `, limitNO))
 }

@@ -22,28 +22,8 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 		if err := d.sp(); err != nil {
 			return nil, err
 		}
-		var m AppendMessage
-		if d.peek() == '(' {
-			if m.Flags, err = d.flagList(); err != nil {
-				return nil, err
-			}
-			if err := d.sp(); err != nil {
-				return nil, err
-			}
-		}
-		if d.peek() == '"' {
-			if m.Date, err = d.dateTime(); err != nil {
-				return nil, err
-			}
-			if err := d.sp(); err != nil {
-				return nil, err
-			}
-		}
-		if c := d.peek(); c == 'c' || c == 'C' {
-			if m.Parts, err = d.catenate(); err != nil {
-				return nil, err
-			}
-		} else if m.Literal, m.Binary, err = d.appendLiteral(); err != nil {
+		m, err := d.appendMessage()
+		if err != nil {
 			return nil, err
 		}
 		a.Messages = append(a.Messages, m)
@@ -51,6 +31,35 @@ func (d *Decoder) parseAppend() (*AppendArgs, error) {
 			return a, nil
 		}
 	}
+}
+
+// appendMessage reads [flag-list SP] [date-time SP] (append-data or
+// CATENATE), one message of APPEND or REPLACE.
+func (d *Decoder) appendMessage() (AppendMessage, error) {
+	var m AppendMessage
+	var err error
+	if d.peek() == '(' {
+		if m.Flags, err = d.flagList(); err != nil {
+			return m, err
+		}
+		if err := d.sp(); err != nil {
+			return m, err
+		}
+	}
+	if d.peek() == '"' {
+		if m.Date, err = d.dateTime(); err != nil {
+			return m, err
+		}
+		if err := d.sp(); err != nil {
+			return m, err
+		}
+	}
+	if c := d.peek(); c == 'c' || c == 'C' {
+		m.Parts, err = d.catenate()
+		return m, err
+	}
+	m.Literal, m.Binary, err = d.appendLiteral()
+	return m, err
 }
 
 // MaxCatenateParts bounds the parts of one CATENATE message, so that a
@@ -111,6 +120,38 @@ func (d *Decoder) catenate() ([]CatPart, error) {
 		return nil, err
 	}
 	return parts, nil
+}
+
+// parseReplace: REPLACE SP seq-number SP mailbox SP append-message, and
+// UID REPLACE with a UID (RFC 8508 5). The CATENATE form of the message
+// is refused: the replacing message must be a literal.
+func (d *Decoder) parseReplace() (*ReplaceArgs, error) {
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	a := &ReplaceArgs{}
+	var err error
+	if a.Num, err = d.nzNumber(); err != nil {
+		return nil, err
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	if a.Mailbox, err = d.mailbox(); err != nil {
+		return nil, err
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	if a.Message, err = d.appendMessage(); err != nil {
+		a.Message.close()
+		return nil, err
+	}
+	if a.Message.Parts != nil {
+		a.Message.close()
+		return nil, badf("REPLACE takes a message literal, not CATENATE")
+	}
+	return a, nil
 }
 
 // appendLiteral reads a message literal: in memory while the command's

@@ -4,8 +4,10 @@
 package imapwire
 
 import (
+	"bytes"
 	"io"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -92,13 +94,20 @@ type AppendArgs struct {
 
 // Close removes the spooled literals of every message.
 func (a *AppendArgs) Close() {
-	for _, m := range a.Messages {
-		m.Literal.Close()
-		for _, p := range m.Parts {
-			p.Text.Close()
-		}
+	for i := range a.Messages {
+		a.Messages[i].close()
 	}
 }
+
+// ReplaceArgs are REPLACE's and UID REPLACE's arguments (RFC 8508).
+type ReplaceArgs struct {
+	Num     uint32 // the message replaced: a sequence number, or a UID for UID REPLACE
+	Mailbox string // where the new message goes
+	Message AppendMessage
+}
+
+// Close removes the spooled literal of the message.
+func (a *ReplaceArgs) Close() { a.Message.close() }
 
 // AppendMessage is one message of an APPEND command.
 type AppendMessage struct {
@@ -109,6 +118,14 @@ type AppendMessage struct {
 	// Parts are the parts of a CATENATE message (RFC 4469), nil for a
 	// message sent as one literal.
 	Parts []CatPart
+}
+
+// close removes the message's spooled literal, or its TEXT parts'.
+func (m *AppendMessage) close() {
+	m.Literal.Close()
+	for _, p := range m.Parts {
+		p.Text.Close()
+	}
 }
 
 // CatPart is one part of a CATENATE message: a TEXT literal or a URL
@@ -133,6 +150,14 @@ func (l *Literal) Reader() io.Reader {
 		return io.NewSectionReader(l.File, 0, l.Size)
 	}
 	return &byteReader{b: l.Bytes}
+}
+
+// ReaderAt returns the literal's bytes for reading at any offset.
+func (l *Literal) ReaderAt() io.ReaderAt {
+	if l.File != nil {
+		return io.NewSectionReader(l.File, 0, l.Size)
+	}
+	return bytes.NewReader(l.Bytes)
 }
 
 // Close removes a spooled literal's file.
@@ -169,10 +194,43 @@ type ExpungeArgs struct{ Set SeqSet }
 // SearchArgs are SEARCH's arguments (RFC 9051 6.4.4, RFC 4731 ESEARCH).
 type SearchArgs struct {
 	Charset string // "" when absent, else upper case
-	// Return holds RETURN options upper case (MIN, MAX, ALL, COUNT, SAVE);
-	// nil when there was no RETURN, empty for "RETURN ()".
-	Return []string
-	Key    *SearchKey
+	// Return holds RETURN options upper case (MIN, MAX, ALL, COUNT, SAVE,
+	// PARTIAL); nil when there was no RETURN, empty for "RETURN ()".
+	Return  []string
+	Partial *PartialRange // the range of RETURN (PARTIAL ...), RFC 9394
+	Key     *SearchKey
+}
+
+// PartialRange is a range of RFC 9394 PARTIAL: the results From to To
+// (1-based, in either order: 500:400 is 400:500) of a search, or of the
+// messages a UID FETCH names; counted from the last one when Last is
+// set (-1:-100 is the last hundred). String gives it back as sent.
+type PartialRange struct {
+	From, To uint32
+	Last     bool
+}
+
+// String formats the range as partial-range.
+func (r PartialRange) String() string {
+	if r.Last {
+		return "-" + strconv.FormatUint(uint64(r.From), 10) + ":-" + strconv.FormatUint(uint64(r.To), 10)
+	}
+	return strconv.FormatUint(uint64(r.From), 10) + ":" + strconv.FormatUint(uint64(r.To), 10)
+}
+
+// Bounds returns the indexes [lo, hi) of the range in a list of n
+// results; lo == hi when no result falls in it.
+func (r PartialRange) Bounds(n int) (lo, hi int) {
+	a, b := int64(min(r.From, r.To)), int64(max(r.From, r.To))
+	if r.Last {
+		// -a is index n-a: the range runs from n-b to n-a.
+		a, b = int64(n)-b+1, int64(n)-a+1
+	}
+	lo64, hi64 := max(a-1, 0), min(b, int64(n))
+	if lo64 >= hi64 {
+		return 0, 0
+	}
+	return int(lo64), int(hi64)
 }
 
 // SearchKey is a node of a search expression. Op is upper case and one of
@@ -180,13 +238,14 @@ type SearchArgs struct {
 // FLAGGED, FROM, HEADER, KEYWORD, LARGER, NEW, NOT, OLD, ON, OR, RECENT,
 // SEEN, SENTBEFORE, SENTON, SENTSINCE, SINCE, SMALLER, SUBJECT, TEXT, TO,
 // UID, UNANSWERED, UNDELETED, UNDRAFT, UNFLAGGED, UNKEYWORD, UNSEEN,
-// MODSEQ, OLDER, YOUNGER, SAVEDBEFORE, SAVEDON, SAVEDSINCE, SAVEDATESUPPORTED)
+// MODSEQ, OLDER, YOUNGER, SAVEDBEFORE, SAVEDON, SAVEDSINCE, SAVEDATESUPPORTED,
+// EMAILID, THREADID)
 // or "SEQSET" for a bare sequence set and "AND" for a parenthesized list
 // (and the top level).
 type SearchKey struct {
 	Op       string
 	Field    string    // HEADER field name, KEYWORD flag
-	Value    string    // string argument (FROM, BODY, HEADER value, ...)
+	Value    string    // string argument (FROM, BODY, HEADER value, EMAILID, ...)
 	Date     time.Time // date argument (midnight UTC of that day)
 	Number   uint64    // LARGER, SMALLER, MODSEQ, OLDER, YOUNGER
 	Set      *SeqSet   // SEQSET and UID
@@ -199,6 +258,8 @@ type FetchArgs struct {
 	Items        []FetchItem // macros (ALL, FAST, FULL) already expanded
 	ChangedSince uint64      // RFC 7162 CHANGEDSINCE, 0 when absent
 	Vanished     bool        // RFC 7162 VANISHED modifier (UID FETCH only)
+	// PartialRange is the RFC 9394 3.3 PARTIAL modifier, nil when absent.
+	PartialRange *PartialRange
 }
 
 // FetchItem is one FETCH data item.
@@ -206,9 +267,11 @@ type FetchItem struct {
 	// Name is upper case: FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE,
 	// BODYSTRUCTURE, BODY (without section: non-extensible structure), UID,
 	// MODSEQ, SAVEDATE, RFC822, RFC822.HEADER, RFC822.TEXT, BODY[] (Name
-	// "BODY" with Section set), BINARY, BINARY.SIZE, EMAILID, THREADID.
+	// "BODY" with Section set), BINARY, BINARY.SIZE, EMAILID, THREADID,
+	// PREVIEW.
 	Name    string
 	Peek    bool     // BODY.PEEK / BINARY.PEEK
+	Lazy    bool     // PREVIEW (LAZY), RFC 8970 3.1
 	Section *Section // set for BODY[...], BINARY[...], BINARY.SIZE[...]
 	Partial *Partial
 }

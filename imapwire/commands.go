@@ -43,7 +43,7 @@ func (d *Decoder) parseCommand() (*Command, error) {
 		}
 		cmd.UID = true
 		switch cmd.Name = commandName(kw); cmd.Name {
-		case "FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD":
+		case "FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE", "SORT", "THREAD", "REPLACE":
 		default:
 			return nil, badf("unknown UID command %q", string(kw))
 		}

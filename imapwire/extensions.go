@@ -1,7 +1,8 @@
 package imapwire
 
 // extensionCommandName names the commands of the QUOTA (RFC 9208),
-// METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437) and URLAUTH (RFC 4467)
+// METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
+// REPLACE (RFC 8508)
 // extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
@@ -23,6 +24,8 @@ func extensionCommandName(kw []byte) string {
 		return "RESETKEY"
 	case "URLFETCH":
 		return "URLFETCH"
+	case "REPLACE":
+		return "REPLACE"
 	}
 	return ""
 }
@@ -55,6 +58,8 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseResetKey()
 	case "URLFETCH":
 		args, err = d.parseURLFetch()
+	case "REPLACE":
+		args, err = d.parseReplace()
 	default:
 		return nil, false, nil
 	}

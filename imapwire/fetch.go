@@ -52,6 +52,19 @@ func (d *Decoder) parseFetch(uid bool) (*FetchArgs, error) {
 			changed = true
 		case "VANISHED":
 			a.Vanished = true
+		case "PARTIAL":
+			// RFC 9394 3.3: modifier-partial = "PARTIAL" SP partial-range.
+			if a.PartialRange != nil {
+				return badf("PARTIAL twice")
+			}
+			if err := d.sp(); err != nil {
+				return err
+			}
+			r, err := d.partialRange()
+			if err != nil {
+				return err
+			}
+			a.PartialRange = &r
 		default:
 			return badf("unknown FETCH modifier %q", string(kw))
 		}
@@ -120,6 +133,29 @@ func (d *Decoder) fetchAtt(a *FetchArgs, buf []byte, macros bool) error {
 		item.Name = "EMAILID"
 	case "THREADID":
 		item.Name = "THREADID"
+	case "PREVIEW":
+		// RFC 8970 3.1: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"],
+		// preview-mod = "LAZY". A list after the space that starts with
+		// LAZY is this item's; another is FETCH's modifiers
+		// (CHANGEDSINCE), after a lone PREVIEW.
+		item.Name = "PREVIEW"
+		if r := d.line[d.pos:]; len(r) > 6 && r[0] == ' ' && r[1] == '(' && strings.EqualFold(string(r[2:6]), "LAZY") {
+			d.pos++
+			err := d.list(false, func() error {
+				kw, err := d.keyword(buf[:0])
+				if err != nil {
+					return err
+				}
+				if string(kw) != "LAZY" {
+					return badf("unknown PREVIEW modifier %q", string(kw))
+				}
+				item.Lazy = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 	case "BODY", "BODY.PEEK":
 		item.Name, item.Peek = "BODY", len(name) > 4
 		if d.peek() != '[' {

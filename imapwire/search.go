@@ -15,11 +15,11 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 	}
 	a := &SearchArgs{}
 	if d.isWord("RETURN") {
-		ret, err := d.returnOpts()
+		ret, partial, err := d.returnOpts()
 		if err != nil {
 			return nil, err
 		}
-		a.Return = ret
+		a.Return, a.Partial = ret, partial
 	}
 	if d.isWord("CHARSET") {
 		d.pos += len("CHARSET")
@@ -44,14 +44,16 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 }
 
 // returnOpts reads "RETURN" SP "(" [option *(SP option)] ")" SP, upper
-// case: MIN, MAX, ALL, COUNT (RFC 4731 3.1, for SORT RFC 5267 3.1) and
-// SAVE (RFC 5182). Never nil: empty for "RETURN ()".
-func (d *Decoder) returnOpts() ([]string, error) {
+// case: MIN, MAX, ALL, COUNT (RFC 4731 3.1, for SORT RFC 5267 3.1), SAVE
+// (RFC 5182) and PARTIAL with its range (RFC 9394 3.1), returned apart.
+// Never nil: empty for "RETURN ()".
+func (d *Decoder) returnOpts() ([]string, *PartialRange, error) {
 	d.pos += len("RETURN")
 	if err := d.sp(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ret := []string{}
+	var partial *PartialRange
 	var buf [16]byte
 	err := d.list(true, func() error {
 		kw, err := d.keyword(buf[:0])
@@ -69,15 +71,51 @@ func (d *Decoder) returnOpts() ([]string, error) {
 			ret = append(ret, "COUNT")
 		case "SAVE":
 			ret = append(ret, "SAVE")
+		case "PARTIAL":
+			if err := d.sp(); err != nil {
+				return err
+			}
+			r, err := d.partialRange()
+			if err != nil {
+				return err
+			}
+			ret, partial = append(ret, "PARTIAL"), &r
 		default:
 			return badf("unknown return option %q", string(kw))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ret, d.sp()
+	return ret, partial, d.sp()
+}
+
+// partialRange reads partial-range = partial-range-first /
+// partial-range-last, nz-number ":" nz-number or the same with both
+// numbers negative (RFC 9394 4): no "*", no 0, no mixed signs.
+func (d *Decoder) partialRange() (PartialRange, error) {
+	var r PartialRange
+	r.Last = d.peek() == '-'
+	if r.Last {
+		d.pos++
+	}
+	var err error
+	if r.From, err = d.nzNumber(); err != nil {
+		return r, err
+	}
+	if err := d.expect(':'); err != nil {
+		return r, err
+	}
+	if r.Last {
+		if err := d.expect('-'); err != nil {
+			return r, badf("PARTIAL range with mixed signs")
+		}
+	}
+	if r.To, err = d.nzNumber(); err != nil {
+		return r, err
+	}
+	return r, nil
 }
 
 // searchKeys reads search-key *(SP search-key), the rest of a
@@ -209,6 +247,15 @@ func (d *Decoder) searchKey() (*SearchKey, error) {
 			}
 		}
 		k.Number, err = d.number64()
+	case "EMAILID", "THREADID":
+		// RFC 8474 6: objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+		var b []byte
+		if b, err = d.atom(); err == nil {
+			if !isObjectID(b) {
+				return nil, badf("bad %s %q", op, string(b))
+			}
+			k.Value = string(b)
+		}
 	case "UID":
 		var set SeqSet
 		if set, err = d.seqSet(); err == nil {
@@ -328,6 +375,23 @@ func searchOp(kw []byte) string {
 		return "SAVEDSINCE"
 	case "SAVEDATESUPPORTED":
 		return "SAVEDATESUPPORTED"
+	case "EMAILID":
+		return "EMAILID"
+	case "THREADID":
+		return "THREADID"
 	}
 	return ""
+}
+
+// isObjectID reports whether b is an RFC 8474 objectid.
+func isObjectID(b []byte) bool {
+	if len(b) == 0 || len(b) > 255 {
+		return false
+	}
+	for _, c := range b {
+		if !isAlpha(c) && !('0' <= c && c <= '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -7,8 +7,9 @@ import "strings"
 // RFC 5957).
 type SortArgs struct {
 	// Return holds the RETURN options upper case (MIN, MAX, ALL, COUNT,
-	// SAVE); nil when there was no RETURN, empty for "RETURN ()".
+	// SAVE, PARTIAL); nil when there was no RETURN, empty for "RETURN ()".
 	Return   []string
+	Partial  *PartialRange // the range of RETURN (PARTIAL ...), RFC 9394
 	Criteria []SortCriterion
 	Charset  string // upper case; SORT requires one
 	Key      *SearchKey
@@ -37,11 +38,11 @@ func (d *Decoder) parseSort() (*SortArgs, error) {
 	}
 	a := &SortArgs{}
 	if d.isWord("RETURN") {
-		ret, err := d.returnOpts()
+		ret, partial, err := d.returnOpts()
 		if err != nil {
 			return nil, err
 		}
-		a.Return = ret
+		a.Return, a.Partial = ret, partial
 	}
 	var buf [16]byte
 	reverse := false

@@ -112,6 +112,9 @@ type Status struct {
 	// \Deleted, filled only where STATUS DELETED-STORAGE asks for it
 	// (QuotaUser.DeletedStorage).
 	DeletedStorage int64
+	// MailboxID is the mailbox's RFC 8474 MAILBOXID, "" when the store
+	// keeps none.
+	MailboxID string
 }
 
 // Message is the index record of one message. A session's view holds
@@ -254,6 +257,21 @@ type SortCache interface {
 	KeepSortRecords(recs map[uint32][]byte) error
 }
 
+// PreviewCache is implemented by a Mailbox that keeps, beside each
+// message's index entry, a small record its caller made from the message:
+// imapserver keeps there the RFC 8970 PREVIEW it computed, so that FETCH
+// PREVIEW parses a message once, not at every FETCH (webmail asks it for
+// every page of a list). The store does not look inside the record; it
+// lives as long as the message's envelope entry.
+type PreviewCache interface {
+	// Previews calls fn(i, rec) for each message uids[i] that has a
+	// record kept, in order; uids must be ascending. rec is valid only
+	// during the call.
+	Previews(ctx context.Context, uids []uint32, fn func(i int, rec []byte)) error
+	// KeepPreviews keeps records by UID, skipping messages that are gone.
+	KeepPreviews(recs map[uint32][]byte) error
+}
+
 // ExpungedRecords is implemented by a Mailbox whose expunge log keeps the
 // records of expunged messages. A session keeps showing a message another
 // session expunged, as it last saw it, until it is told of the expunge
@@ -265,6 +283,27 @@ type ExpungedRecords interface {
 	// of the messages expunged with MODSEQ > modseq that the log still
 	// holds, ascending by UID.
 	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
+}
+
+// ObjectIDs is implemented by a Mailbox that gives the object identifiers
+// of RFC 8474: a MAILBOXID that a rename keeps and a new mailbox of the
+// same name does not get, and an EMAILID per message that lasts as long
+// as the message and that COPY and MOVE keep.
+type ObjectIDs interface {
+	MailboxID() string
+	// EmailIDs returns the EMAILID of each message of uids, in order,
+	// also of messages expunged since the caller's view was made.
+	EmailIDs(ctx context.Context, uids []uint32) ([]string, error)
+}
+
+// Replacer is implemented by a Mailbox that replaces a message
+// atomically (RFC 8508 REPLACE).
+type Replacer interface {
+	// Replace appends req to the mailbox dest (this one or another of
+	// the user's) and expunges uid here, all or nothing. It returns
+	// dest's UIDVALIDITY and the new message's UID; ErrNoMessage when
+	// uid is gone, ErrNoMailbox when dest does not exist.
+	Replace(ctx context.Context, uid uint32, dest string, req AppendRequest) (uidValidity, newUID uint32, err error)
 }
 
 // RecentClaimer is implemented by a Mailbox that keeps IMAP4rev1

@@ -27,6 +27,10 @@ type config struct {
 	Fanout     bool          `json:"fanout"`
 	Repeats    int           `json:"fanout_repeats"`
 	Cycles     int           `json:"cycles"`
+	// Upgrade is the command line of a new server that takes over the
+	// measured one (split on spaces); UpgradeLog gets its stderr.
+	Upgrade    string        `json:"upgrade,omitempty"`
+	UpgradeLog string        `json:"upgrade_log,omitempty"`
 	RehibTO    time.Duration `json:"rehibernate_timeout_ns"`
 	IdleWindow time.Duration `json:"idle_cpu_window_ns"`
 	Metrics    string        `json:"metrics,omitempty"`
@@ -75,6 +79,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.Cycles, "cycles", 0, "hibernate-and-wake rounds: every connection sends DONE, NOOP, IDLE, then waits to hibernate again")
 	fs.DurationVar(&c.RehibTO, "rehibernate-timeout", 60*time.Second, "longest wait for connections to hibernate again (with -metrics)")
 	fs.DurationVar(&c.IdleWindow, "idle-cpu-window", 3*time.Second, "-cycles: first measure the server's CPU this long without cycles, to subtract")
+	fs.StringVar(&c.Upgrade, "upgrade", "", "after the idle measurement, start this command (split on spaces: a `dormouse serve --takeover ...`), time until the server it replaces exits and sample both processes' memory meanwhile; the modes then run against the new process")
+	fs.StringVar(&c.UpgradeLog, "upgrade-log", "", "file for the -upgrade command's stderr")
 	fs.StringVar(&c.Metrics, "metrics", "", "Prometheus URL of the server (e.g. http://127.0.0.1:9100/metrics)")
 	fs.StringVar(&c.JSON, "json", "", "write the results as JSON to this file")
 	fs.IntVar(&c.Conc, "concurrency", 32, "connections set up in parallel")

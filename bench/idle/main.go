@@ -15,6 +15,10 @@
 //	-cycles N      server CPU per DONE/NOOP/IDLE + re-hibernation cycle, and
 //	               the server's memory -settle after the last round
 //
+// -upgrade CMD first starts CMD, a `dormouse serve --takeover`, times the
+// handover and samples both processes' memory; the modes then run against
+// the new process, on the same connections.
+//
 // Every connection is closed at the end. See README.md for the figures and
 // run.sh for how they were made.
 package main
@@ -113,7 +117,16 @@ func run(ctx context.Context, c *config, args []string, log *slog.Logger, out io
 	}
 
 	var err error
+	if c.Upgrade != "" {
+		u, stopNew := upgrade(ctx, c, m, conns, log)
+		defer stopNew()
+		r.Upgrade = &u
+		if u.Error != "" {
+			err = fmt.Errorf("upgrade: %s", u.Error)
+		}
+	}
 	switch {
+	case err != nil:
 	case c.Fanout:
 		var f fanoutResult
 		f, err = fanout(ctx, c, m, conns, log)

@@ -26,16 +26,17 @@ type results struct {
 	// (-halfway), and SecondHalf what the second half cost per connection:
 	// the runtime's structures sized by the ramp's peak are in both
 	// measurements, so this is the cost of one more sleeping connection.
-	Halfway        *snapshot     `json:"halfway,omitempty"`
-	SecondHalf     *perConn      `json:"second_half_per_conn,omitempty"`
-	ClientRSS      int64         `json:"client_rss_kib"`
-	SettleTrace    []string      `json:"settle_trace"`
-	Wake           *wakeResult   `json:"wake,omitempty"`
-	Fanout         *fanoutResult `json:"fanout,omitempty"`
-	Cycles         *cyclesResult `json:"cycles,omitempty"`
-	ClosedByServer int           `json:"closed_by_server"`
-	UntaggedLines  int64         `json:"untagged_lines_while_idle"`
-	Seconds        float64       `json:"seconds"`
+	Halfway        *snapshot      `json:"halfway,omitempty"`
+	SecondHalf     *perConn       `json:"second_half_per_conn,omitempty"`
+	ClientRSS      int64          `json:"client_rss_kib"`
+	SettleTrace    []string       `json:"settle_trace"`
+	Wake           *wakeResult    `json:"wake,omitempty"`
+	Fanout         *fanoutResult  `json:"fanout,omitempty"`
+	Cycles         *cyclesResult  `json:"cycles,omitempty"`
+	Upgrade        *upgradeResult `json:"upgrade,omitempty"`
+	ClosedByServer int            `json:"closed_by_server"`
+	UntaggedLines  int64          `json:"untagged_lines_while_idle"`
+	Seconds        float64        `json:"seconds"`
 }
 
 func (r *results) writeJSON(path string) error {
@@ -61,6 +62,13 @@ func (r *results) printTable(w io.Writer) {
 		fmt.Fprintf(w, "%-28s %14s %14.0f (idling %.0f, active %.0f)\n", "hibernated connections", "", *i.Metrics.Hibernated, val(i.Metrics.Idling), val(i.Metrics.Active))
 	}
 	fmt.Fprintf(w, "client RSS %s\n", human(float64(r.ClientRSS)*1024))
+	if u := r.Upgrade; u != nil {
+		fmt.Fprintf(w, "upgrade: new pid %d; old process exited after %.1f ms, all asleep in the new one after %.1f ms; %d connections closed by the server %s\n",
+			u.NewPID, u.HandoverMS, u.AllAsleepMS, u.ClosedByServer, u.Error)
+		fmt.Fprintf(w, "  old: Pss %s, Rss %s at start, peak Pss %s, Rss %s; new: peak Pss %s, Rss %s (%d samples)\n",
+			kib(u.OldAtStart.PssKiB), kib(u.OldAtStart.RssKiB), kib(u.OldPeak.PssKiB), kib(u.OldPeak.RssKiB),
+			kib(u.NewPeak.PssKiB), kib(u.NewPeak.RssKiB), u.Samples)
+	}
 	if wr := r.Wake; wr != nil {
 		fmt.Fprintf(w, "wake latency (%s, %d deliveries, %d failed):\n  first conn of user: %s\n  all conns of user:  %s\n",
 			wr.Method, wr.Deliveries, wr.Failed, wr.First, wr.All)

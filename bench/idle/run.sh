@@ -6,6 +6,7 @@
 #   bench/idle/run.sh figures                 # every run in README.md, each under the bench lock
 #   bench/idle/run.sh heapprof N TAG [flags]  # heap profile of the server with N hibernated conns
 #   bench/idle/run.sh rescan                  # one SELECT per user: indexes catch up with deliveries
+#   bench/idle/run.sh upgrade HIB TAG [flags] # bench, with a `dormouse serve --takeover` after the idle measurement
 #
 # HIB is --hibernate-after (0 = off, e.g. 1s). TAG names the output files
 # ($OUT/TAG.txt, .json, .server.log). Flags go to the tool (-n, -per-user,
@@ -154,6 +155,15 @@ heapprof() {
   wait "$pid"
 }
 
+# upgrade is bench with -upgrade: once the connections are measured asleep,
+# a second `dormouse serve --takeover` on the same data takes them over
+# (its log: $OUT/TAG.new-server.log); the tool stops it at the end.
+upgrade() {
+  local hib=$1 tag=$2; shift 2
+  bench "$hib" "$tag" -upgrade "$BIN/dormouse serve --data $DATA --takeover --imaps= --hibernate-after $hib ${SERVER_FLAGS:-}" \
+    -upgrade-log "$OUT/$tag.new-server.log" "$@"
+}
+
 # The figures in README.md: every run under the machine's bench lock.
 figures() {
   local L="flock /tmp/dormouse-bench.lock $0 bench"
@@ -186,5 +196,6 @@ case "$cmd" in
   figures) figures ;;
   heapprof) heapprof "$@" ;;
   rescan) rescan ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  upgrade) upgrade "$@" ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -69,7 +69,7 @@ func listenAdmin(path string, imap *imapserver.Server, store mailstore.Store, lo
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("admin socket %s: another dormouse serves this data folder", path)
+		return nil, fmt.Errorf("admin socket %s: another dormouse serves this data folder (to upgrade it, start the new one with --takeover)", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("admin socket: %w", err)

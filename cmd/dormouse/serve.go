@@ -26,6 +26,7 @@ import (
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/handover"
 	"github.com/dormouse/dormouse/internal/memreturn"
 	"github.com/dormouse/dormouse/internal/spool"
 	"github.com/dormouse/dormouse/internal/tlsutil"
@@ -50,6 +51,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before an IDLE connection hibernates (0 = never)")
 	logFormat := fs.String("log-format", string(d.Log.Format), "log format: text or json")
 	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
+	takeoverFlag := fs.Bool("takeover", false, "upgrade: take over the listening sockets and sleeping IMAP connections of the dormouse serving this data folder, which then exits")
 	if err := fs.Parse(args); err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -104,7 +106,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		// Printed once, to stdout, never logged.
 		fmt.Fprintf(stdout, "Created user \"demo\" with password %s\n(change it with: dormouse user passwd --data %s demo)\n", demoPW, l.data)
 	}
-	return serve(cfg, l, log, logs.counts, *pprofFlag)
+	return serve(cfg, l, log, logs.counts, *pprofFlag, *takeoverFlag)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -128,9 +130,11 @@ func plainPolicy(p config.Plaintext) imapserver.PlaintextAuth {
 	}
 }
 
-// serve runs the listeners until SIGTERM or SIGINT, then shuts down.
-// logCounts counts what log writes (logCounter), to be exported.
-func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.Collector, pprof bool) error {
+// serve runs the listeners until SIGTERM or SIGINT, then shuts down, or
+// until a new process takes over (upgrade.go), then hands over and exits.
+// logCounts counts what log writes (logCounter), to be exported. With
+// takeover it first takes over from the server running on l.data.
+func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.Collector, pprof, takeover bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// Caught from the start: SIGHUP's default action would kill the server.
@@ -147,6 +151,16 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	defer func() {
 		for _, ln := range activated { // those not handed to a server
 			ln.Close()
+		}
+	}()
+
+	// The new process this one hands over to, if it does: hung up after
+	// the store is closed (deferred before it, so run after it), which
+	// tells the new process that nothing here writes any more.
+	var handedTo *handover.Conn
+	defer func() {
+		if handedTo != nil {
+			handedTo.Close()
 		}
 	}()
 
@@ -251,13 +265,35 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
-	admin, err := listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, store, log.With("component", "admin"))
-	if errors.Is(err, errAdminPathTooLong) {
-		log.Warn("no admin socket", "err", err)
-	} else if err != nil {
-		return withCode(exitTempFail, err)
+	// The admin and handover sockets; a process taking over opens them
+	// once the old one has closed its own.
+	var admin *adminServer
+	var upgrades *upgradeListener
+	listenLocal := func() error {
+		var err error
+		admin, err = listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, store, log.With("component", "admin"))
+		if errors.Is(err, errAdminPathTooLong) {
+			log.Warn("no admin socket", "err", err)
+			return nil // nor a handover socket: the same path's length
+		} else if err != nil {
+			return err
+		}
+		upgrades, err = listenUpgrade(filepath.Join(l.data, upgradeSocketName), log.With("component", "upgrade"))
+		if errors.Is(err, errUpgradePathTooLong) {
+			log.Warn("no handover socket", "err", err)
+			return nil
+		}
+		return err
 	}
-	defer admin.close()
+	defer func() {
+		admin.close()
+		upgrades.close()
+	}()
+	if !takeover {
+		if err := listenLocal(); err != nil {
+			return withCode(exitTempFail, err)
+		}
+	}
 	lmtpSrv, err := lmtp.New(lmtp.Config{
 		Store:           store,
 		Users:           users,
@@ -286,6 +322,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		serve func(net.Listener) error
 		tls   bool
 		ln    net.Listener
+		raw   net.Listener // ln without TLS: the socket a takeover gets
 	}
 	lns := []*listener{
 		{name: "imap", addr: cfg.Listen.IMAP, serve: imapSrv.Serve},
@@ -293,9 +330,27 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		{name: "lmtp", addr: cfg.Listen.LMTP, serve: lmtpSrv.Serve},
 		{name: "metrics", addr: cfg.Listen.Metrics, serve: metricsSrv.Serve},
 	}
+	var taking *takeoverConn
+	if takeover {
+		t, inherited, err := dialTakeover(filepath.Join(l.data, upgradeSocketName), log.With("component", "upgrade"))
+		if err != nil {
+			return withCode(exitTempFail, err)
+		}
+		defer t.hc.Close()
+		taking = t
+		if activated == nil {
+			activated = make(map[string]net.Listener)
+		}
+		for name, ln := range inherited {
+			if old := activated[name]; old != nil {
+				old.Close()
+			}
+			activated[name] = ln
+		}
+	}
 	for _, ln := range lns {
-		// A socket passed by systemd takes the place of the configured
-		// address of the same name.
+		// A socket passed by systemd, or by the server taken over,
+		// takes the place of the configured address of the same name.
 		nl, err := activated[ln.name], error(nil)
 		delete(activated, ln.name)
 		if nl == nil {
@@ -312,6 +367,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 			}
 			return withCode(exitTempFail, fmt.Errorf("listen %s: %w", ln.name, err))
 		}
+		ln.raw = nl
 		if ln.tls {
 			nl = tls.NewListener(nl, tlsConfig)
 		}
@@ -333,6 +389,14 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 				errc <- fmt.Errorf("%s: %w", ln.name, err)
 			}
 		}()
+	}
+	if taking != nil {
+		if err := taking.adopt(imapSrv, imapMetrics); err != nil {
+			log.Error("upgrade", "err", err)
+		}
+		if err := listenLocal(); err != nil {
+			log.Error("admin and handover sockets", "err", err)
+		}
 	}
 	log.Info("dormouse started", "data", l.data, "hibernate_after", cfg.IMAP.HibernateAfter.Std().String(), "plaintext", string(cfg.Auth.Plaintext))
 	if err := sd.notify("READY=1"); err != nil {
@@ -383,6 +447,27 @@ loop:
 		case serveErr = <-errc:
 			log.Error("listener failed", "err", serveErr)
 			break loop
+		case hc := <-upgrades.requests():
+			log.Info("upgrade: a new process takes over")
+			// Its own admin and handover sockets take these names.
+			admin.close()
+			upgrades.close()
+			var raws []rawListener
+			for _, ln := range lns {
+				if ln.raw != nil {
+					raws = append(raws, rawListener{ln.name, ln.raw})
+				}
+			}
+			if err := sendListeners(hc, raws); err != nil {
+				log.Error("upgrade failed; serving on", "err", err)
+				hc.Close()
+				if err := listenLocal(); err != nil {
+					log.Error("admin and handover sockets", "err", err)
+				}
+				continue
+			}
+			handedTo = hc
+			break loop
 		}
 	}
 	stop() // a second SIGTERM or SIGINT now kills the process at once
@@ -399,7 +484,13 @@ loop:
 	for _, f := range []struct {
 		name string
 		fn   func(context.Context) error
-	}{{"lmtp", lmtpSrv.Shutdown}, {"metrics", metricsSrv.Shutdown}, {"imap", imapSrv.Shutdown}} {
+	}{{"lmtp", lmtpSrv.Shutdown}, {"metrics", metricsSrv.Shutdown}, {"imap", func(ctx context.Context) error {
+		if handedTo == nil {
+			return imapSrv.Shutdown(ctx)
+		}
+		handOver(ctx, handedTo, imapSrv, log.With("component", "upgrade"))
+		return nil
+	}}} {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()

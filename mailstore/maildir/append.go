@@ -36,6 +36,18 @@ type staged struct {
 	synced chan error
 }
 
+// record is the index record of the staged message, to be stored as
+// name in cur/.
+func (st *staged) record(name string) msgRec {
+	return msgRec{
+		internal: st.date.UnixNano(),
+		save:     time.Now().UnixNano(),
+		size:     st.size,
+		flags:    flagSet{sys: st.flags.sys, keywords: append([]string(nil), st.flags.keywords...)},
+		file:     name,
+	}
+}
+
 // wait waits for the file's fsync and closes it; the error is the
 // fsync's or the close's. Calling it again returns nil.
 func (st *staged) wait() error {
@@ -223,13 +235,7 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		for i, st := range sts {
 			name := fileName(st.base, m.dovecotInfo("", st.flags.keywords), st.flags.sys)
 			names[i] = name
-			r := msgRec{
-				internal: st.date.UnixNano(),
-				save:     time.Now().UnixNano(),
-				size:     st.size,
-				flags:    flagSet{sys: st.flags.sys, keywords: append([]string(nil), st.flags.keywords...)},
-				file:     name,
-			}
+			r := st.record(name)
 			if err := m.insert(&r); err != nil {
 				return err
 			}

@@ -68,14 +68,9 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 		if err != nil {
 			return err
 		}
-		dst := src
-		if id, ok := mailboxID(tx, dest); !ok || id != src.id {
-			if dst, err = u.openMbox(tx, dest); err != nil {
-				return err
-			}
-			if dst.meta.noSelect {
-				return fmt.Errorf("%s: \\Noselect: %w", dest, mailstore.ErrNoMailbox)
-			}
+		dst, err := u.destMbox(tx, src, dest)
+		if err != nil {
+			return err
 		}
 		res.UIDValidity = dst.meta.uidValidity
 		if !move {
@@ -110,7 +105,8 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 			}
 			created = append(created, filepath.Join(dstCur, name))
 			nr := msgRec{internal: r.internal, save: now, size: r.size, file: name,
-				flags: flagSet{sys: r.flags.sys, keywords: append([]string(nil), r.flags.keywords...)}}
+				emailID: src.emailIDOf(&r), // RFC 8474 5.1
+				flags:   flagSet{sys: r.flags.sys, keywords: append([]string(nil), r.flags.keywords...)}}
 			if err := dst.insert(&nr); err != nil {
 				return err
 			}
@@ -167,6 +163,22 @@ func (h *mailboxHandle) copyOrMove(ctx context.Context, uids []uint32, dest stri
 	u.s.publish(srcEvs)
 	u.s.publish(dstEvs)
 	return res, nil
+}
+
+// destMbox opens the mailbox dest that messages of src go to (src itself
+// when dest names it); a \Noselect one is no mailbox to put them in.
+func (u *userState) destMbox(tx *bolt.Tx, src *mboxTx, dest string) (*mboxTx, error) {
+	if id, ok := mailboxID(tx, dest); ok && id == src.id {
+		return src, nil
+	}
+	dst, err := u.openMbox(tx, dest)
+	if err != nil {
+		return nil, err
+	}
+	if dst.meta.noSelect {
+		return nil, fmt.Errorf("%s: \\Noselect: %w", dest, mailstore.ErrNoMailbox)
+	}
+	return dst, nil
 }
 
 func sortExpunged(u []uint32) {

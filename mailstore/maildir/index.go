@@ -32,6 +32,9 @@ var (
 	// bktSortRecs is made on first use: UID -> the caller's sort record
 	// (sortcache.go).
 	bktSortRecs = []byte("sk")
+	// bktPreviews is made on first use: UID -> the caller's preview
+	// record (preview.go).
+	bktPreviews = []byte("pv")
 )
 
 var keyUIDValidity = []byte("uidvalidity")
@@ -308,8 +311,10 @@ func (m *mboxTx) insert(r *msgRec) error {
 	return m.put(r)
 }
 
-// put stores a new message whose UID and MODSEQ are set.
+// put stores a new message whose UID and MODSEQ are set, giving it an
+// EMAILID unless it came with one (objectid.go).
 func (m *mboxTx) put(r *msgRec) error {
+	r.emailID = m.emailIDOf(r)
 	m.noteKeywords(r.flags.keywords)
 	r.flags.keywords = uniqueSorted(r.flags.keywords)
 	base, _ := splitInfo(r.file)
@@ -383,6 +388,7 @@ func (m *mboxTx) trimExpungeLog() error {
 		return nil
 	}
 	target := m.expungeLimit - m.expungeLimit/10
+	previews := m.b.Bucket(bktPreviews)
 	c := m.xplog.Cursor()
 	for k, _ := c.First(); k != nil && m.meta.expungeCount > target; k, _ = c.First() {
 		if ms := binary.BigEndian.Uint64(k[:8]); ms > m.meta.expungeFloor {
@@ -395,6 +401,11 @@ func (m *mboxTx) trimExpungeLog() error {
 		}
 		if m.sortRecs != nil {
 			if err := m.sortRecs.Delete(k[8:12]); err != nil {
+				return err
+			}
+		}
+		if previews != nil {
+			if err := previews.Delete(k[8:12]); err != nil {
 				return err
 			}
 		}

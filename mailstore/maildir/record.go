@@ -19,6 +19,10 @@ type msgRec struct {
 	size     int64 // RFC822.SIZE (CRLF)
 	flags    flagSet
 	file     string // name in cur/
+	// emailID is the message's RFC 8474 EMAILID (objectid.go), given when
+	// the message enters the index and carried along by COPY and MOVE; 0
+	// in a record written before EMAILIDs were kept.
+	emailID uint64
 }
 
 const recVersion = 1
@@ -36,7 +40,9 @@ func (r *msgRec) encode() []byte {
 		b = appendString(b, k)
 	}
 	b = appendString(b, r.file)
-	return b
+	// The EMAILID comes last, where a record of an older version ends, so
+	// that records of either version decode with both.
+	return binary.AppendUvarint(b, r.emailID)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -97,6 +103,16 @@ func (d *decoder) str() string {
 	return s
 }
 
+// skipStr passes over a string without copying it.
+func (d *decoder) skipStr() {
+	n := d.uvarint()
+	if d.err != nil || uint64(len(d.b)) < n {
+		d.err = errCorrupt
+		return
+	}
+	d.b = d.b[n:]
+}
+
 // decodeRec decodes a record; withFile false skips the file name, which
 // views do not need.
 func decodeRec(uid uint32, v []byte, withFile bool) (msgRec, error) {
@@ -119,6 +135,11 @@ func decodeRec(uid uint32, v []byte, withFile bool) (msgRec, error) {
 	}
 	if withFile {
 		r.file = d.str()
+	} else {
+		d.skipStr()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		r.emailID = d.uvarint()
 	}
 	return r, d.err
 }

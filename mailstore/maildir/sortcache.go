@@ -23,16 +23,37 @@ const seekGap = 32
 // has one (mailstore.SortCache), walking the records with a cursor in UID
 // order.
 func (h *mailboxHandle) SortRecords(ctx context.Context, uids []uint32, fn func(i int, rec []byte)) error {
+	if err := h.records(ctx, bktSortRecs, uids, fn); err != nil {
+		return fmt.Errorf("sort records of %s: %w", h.name, err)
+	}
+	return nil
+}
+
+// KeepSortRecords stores records by UID in one transaction, skipping
+// messages expunged since, so that no record outlives its message's
+// index entry by more than its envelope does (trimExpungeLog drops both).
+func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
+	if err := h.keepRecords(bktSortRecs, recs); err != nil {
+		return fmt.Errorf("keep sort records of %s: %w", h.name, err)
+	}
+	return nil
+}
+
+// records calls fn with the value kept in the mailbox's sub-bucket bkt
+// (a bucket by UID, made on first use) of each message of uids that has
+// one, walking them with a cursor in UID order; uids must be ascending.
+func (h *mailboxHandle) records(ctx context.Context, bkt []byte, uids []uint32, fn func(i int, rec []byte)) error {
 	for from := 0; from < len(uids); from += sortRecordsChunk {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		to := min(from+sortRecordsChunk, len(uids))
 		err := h.view(func(m *mboxTx) error {
-			if m.sortRecs == nil {
+			b := m.b.Bucket(bkt)
+			if b == nil {
 				return nil
 			}
-			c := m.sortRecs.Cursor()
+			c := b.Cursor()
 			k, v := c.Seek(u32(uids[from]))
 			for i := from; i < to && k != nil; i++ {
 				want := uids[i]
@@ -50,18 +71,17 @@ func (h *mailboxHandle) SortRecords(ctx context.Context, uids []uint32, fn func(
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("sort records of %s: %w", h.name, err)
+			return err
 		}
 	}
 	return nil
 }
 
-// KeepSortRecords stores records by UID in one transaction, skipping
-// messages expunged since, so that no record outlives its message's
-// index entry by more than its envelope does (trimExpungeLog drops both).
-func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
-	err := h.update(func(m *mboxTx) error {
-		b, err := m.b.CreateBucketIfNotExists(bktSortRecs)
+// keepRecords stores values by UID in the mailbox's sub-bucket bkt in one
+// transaction, skipping messages expunged since.
+func (h *mailboxHandle) keepRecords(bkt []byte, recs map[uint32][]byte) error {
+	return h.update(func(m *mboxTx) error {
+		b, err := m.b.CreateBucketIfNotExists(bkt)
 		if err != nil {
 			return err
 		}
@@ -75,8 +95,4 @@ func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("keep sort records of %s: %w", h.name, err)
-	}
-	return nil
 }

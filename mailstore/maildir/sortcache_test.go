@@ -8,12 +8,25 @@ import (
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// TestSortRecords checks the SortCache: records come back for the UIDs
-// asked that have one, in order (dense and sparse sets, across the
-// cursor's step and seek); none is kept for a message that is gone; and
-// a record goes with its message's envelope when the expunge log is
-// trimmed.
-func TestSortRecords(t *testing.T) {
+// TestKeptRecords checks the SortCache and the PreviewCache: records
+// come back for the UIDs asked that have one, in order (dense and sparse
+// sets, across the cursor's step and seek); none is kept for a message
+// that is gone; and a record goes with its message's envelope when the
+// expunge log is trimmed.
+func TestKeptRecords(t *testing.T) {
+	type cache struct {
+		read func(h *mailboxHandle, ctx context.Context, uids []uint32, fn func(int, []byte)) error
+		keep func(h *mailboxHandle, recs map[uint32][]byte) error
+	}
+	for name, c := range map[string]cache{
+		"sort":    {(*mailboxHandle).SortRecords, (*mailboxHandle).KeepSortRecords},
+		"preview": {(*mailboxHandle).Previews, (*mailboxHandle).KeepPreviews},
+	} {
+		t.Run(name, func(t *testing.T) { testKeptRecords(t, c.read, c.keep) })
+	}
+}
+
+func testKeptRecords(t *testing.T, read func(h *mailboxHandle, ctx context.Context, uids []uint32, fn func(int, []byte)) error, keepRecs func(h *mailboxHandle, recs map[uint32][]byte) error) {
 	ctx := context.Background()
 	s, _ := testStore(t, Options{ExpungeLogLimit: 10})
 	u := testUser(t, s, "alice")
@@ -27,9 +40,9 @@ func TestSortRecords(t *testing.T) {
 		t.Helper()
 		got := map[uint32]string{}
 		last := -1
-		err := h.SortRecords(ctx, ask, func(i int, rec []byte) {
+		err := read(h, ctx, ask, func(i int, rec []byte) {
 			if i <= last {
-				t.Errorf("SortRecords: index %d after %d", i, last)
+				t.Errorf("index %d after %d", i, last)
 			}
 			last = i
 			got[ask[i]] = string(rec)
@@ -48,7 +61,7 @@ func TestSortRecords(t *testing.T) {
 			keep[uid] = []byte(fmt.Sprint("rec", uid))
 		}
 	}
-	if err := h.KeepSortRecords(keep); err != nil {
+	if err := keepRecs(h, keep); err != nil {
 		t.Fatal(err)
 	}
 	for _, ask := range [][]uint32{uids, {uids[0], uids[50], uids[99], 9999}, uids[40:45], {9998, 9999}} {

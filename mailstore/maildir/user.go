@@ -425,6 +425,7 @@ func (h *userHandle) Status(ctx context.Context, name string) (mailstore.Status,
 			Messages: m.meta.messages, Unseen: m.meta.unseen, Deleted: m.meta.deleted,
 			Size: m.meta.size, UIDNext: m.meta.uidNext, UIDValidity: m.meta.uidValidity,
 			HighestModSeq: m.meta.highestModSeq,
+			MailboxID:     formatMailboxID(m.meta.uidValidity, m.id),
 		}
 		c := m.msgs.Cursor()
 		for k, _ := c.Seek(u32(u.firstRecent(m.id, m.meta.firstRecent))); k != nil; k, _ = c.Next() {
