@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -191,6 +192,35 @@ func TestSearchIndexRebuilt(t *testing.T) {
 	}
 	if got := searchLiterals(t, c, "BODY \x00", []string{"word1"}); got != want {
 		t.Fatalf("after truncating the index: %q, want %q", got, want)
+	}
+	// Garbage in the postings, which Open does not check: that search
+	// reads every message, and the segment is replaced.
+	segs = searchSegments(t, srv, "alice")
+	if len(segs) == 0 {
+		t.Fatal("index not rebuilt after truncation")
+	}
+	for _, s := range segs {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(data) / 3; i < len(data)*2/3; i++ {
+			data[i] = 0xFF
+		}
+		if err := os.WriteFile(s, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := searchLiterals(t, c, "BODY \x00", []string{"word1"}); got != want {
+		t.Fatalf("after garbling the postings: %q, want %q", got, want)
+	}
+	if got := searchLiterals(t, c, "BODY \x00", []string{"word1"}); got != want {
+		t.Fatalf("the search after garbling the postings: %q, want %q", got, want)
+	}
+	for _, s := range searchSegments(t, srv, "alice") {
+		if slices.Contains(segs, s) {
+			t.Errorf("garbled segment %s kept", s)
+		}
 	}
 }
 

@@ -178,6 +178,10 @@ func (ix *Index) Candidates(ctx context.Context, needle string) (uids []uint32, 
 		}
 		found, err := s.candidates(tris)
 		if err != nil {
+			// Damaged where Open does not look (the postings): drop it,
+			// so that the next search indexes its messages again.
+			ix.log.Warn("search index: dropping unreadable segment", "path", s.path, "err", err)
+			os.Remove(s.path)
 			return nil, false, fmt.Errorf("search index %s: %w", s.path, err)
 		}
 		out = mergeSorted(out, found)
