@@ -256,3 +256,47 @@ func TestSearchIndexEveryAddPath(t *testing.T) {
 		t.Fatalf("after adding by each path: %q, want 2 3 4 5", got)
 	}
 }
+
+// TestSearchIndexConcurrent: sessions that search one mailbox at once,
+// while messages arrive, each build and merge segments without a lock;
+// every answer is still right, and so is the index they leave.
+func TestSearchIndexConcurrent(t *testing.T) {
+	srv := testserver.Start(t)
+	setup := srv.Login(t, srv.Alice)
+	for i := range 200 {
+		setup.Append("INBOX", fmt.Sprintf("Subject: m%d\r\n\r\nmessage %d says %s\r\n", i, i, []string{"emu", "dingo"}[i%2]))
+	}
+	const searchers = 3
+	errs := make(chan error, searchers)
+	for range searchers {
+		c := srv.Login(t, srv.Alice)
+		c.MustOK("EXAMINE INBOX")
+		go func() {
+			for range 10 {
+				// Conn's methods return errors: t.Fatal is for the test's
+				// goroutine.
+				lines, status, err := c.Conn.Run("SEARCH BODY dingo")
+				if err != nil || !strings.HasPrefix(status, "OK") || len(lines) != 1 || len(strings.Fields(lines[0]))-2 != 100 {
+					errs <- fmt.Errorf("SEARCH BODY dingo: %q %q %v", lines, status, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := range 20 {
+		setup.Append("INBOX", fmt.Sprintf("Subject: late %d\r\n\r\na late wombat\r\n", i))
+	}
+	for range searchers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	setup.MustOK("SELECT INBOX")
+	if got := searchLiterals(t, setup, "BODY \x00", []string{"wombat"}); len(strings.Fields(got)) != 20 {
+		t.Fatalf("BODY wombat: %q, want the 20 late messages", got)
+	}
+	if got := searchLiterals(t, setup, "BODY \x00", []string{"dingo"}); len(strings.Fields(got)) != 100 {
+		t.Fatalf("BODY dingo: %d hits, want 100", len(strings.Fields(got)))
+	}
+}
