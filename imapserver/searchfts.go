@@ -44,7 +44,17 @@ func (s *searcher) candidates(key *imapwire.SearchKey) ([]bool, error) {
 	for i := range v.Messages {
 		uids[i] = v.Messages[i].UID
 	}
-	missing, err := s.indexMissing(ix, uids)
+	missing := ix.Missing(uids)
+	if len(missing) > 0 {
+		// A search confined to a few messages (UID 1000:* BODY x) reads
+		// them rather than index a mailbox that has no index yet.
+		sets := candidateSet{s: s, uids: uids}
+		within, _ := sets.of(key)
+		if within != nil && count(within) < len(missing) {
+			return within, nil
+		}
+	}
+	missing, err = s.indexMissing(ix, uids, missing)
 	if err != nil {
 		if c.interrupted() != nil {
 			return nil, err
@@ -75,11 +85,21 @@ func narrows(k *imapwire.SearchKey) bool {
 	return false
 }
 
-// indexMissing indexes the messages of uids (ascending, the view's) the
-// index does not cover, and returns those it could not.
-func (s *searcher) indexMissing(ix *searchindex.Index, uids []uint32) (missing []uint32, err error) {
+// count returns how many of mask are true.
+func count(mask []bool) int {
+	n := 0
+	for _, ok := range mask {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// indexMissing indexes missing, the messages of uids (ascending, the
+// view's) the index does not cover, and returns those it could not.
+func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) ([]uint32, error) {
 	c := s.c
-	missing = ix.Missing(uids)
 	if len(missing) == 0 {
 		return nil, nil
 	}
@@ -137,9 +157,10 @@ func (s *searcher) indexOne(b *searchindex.Builder, uid uint32) error {
 }
 
 // candidateSet works out, for a key tree, the messages that can match
-// it: a superset of those that do.
+// it: a superset of those that do. Without an index it narrows by the
+// sequence sets and UID sets alone.
 type candidateSet struct {
-	ix      *searchindex.Index
+	ix      *searchindex.Index // nil: BODY and TEXT narrow nothing
 	s       *searcher
 	uids    []uint32 // the view's, ascending
 	missing []uint32 // not covered by the index: candidates of every key
@@ -149,7 +170,18 @@ type candidateSet struct {
 func (n *candidateSet) of(k *imapwire.SearchKey) ([]bool, error) {
 	switch k.Op {
 	case "BODY", "TEXT":
+		if n.ix == nil {
+			return nil, nil
+		}
 		return n.needle(k.Value)
+	case "SEQSET", "UID":
+		mask := make([]bool, len(n.uids))
+		for _, seq := range n.s.sets[k] {
+			if seq >= 1 && int(seq) <= len(mask) {
+				mask[seq-1] = true
+			}
+		}
+		return mask, nil
 	case "AND":
 		var mask []bool
 		for _, ch := range k.Children {

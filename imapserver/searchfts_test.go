@@ -300,3 +300,35 @@ func TestSearchIndexConcurrent(t *testing.T) {
 		t.Fatalf("BODY dingo: %d hits, want 100", len(strings.Fields(got)))
 	}
 }
+
+// TestSearchIndexNotBuiltForFewMessages: a BODY search confined to a few
+// messages by a UID or sequence set reads those rather than index the
+// whole mailbox first (a client searching its newest messages of a large
+// mailbox must not wait for the build); a search over all of them builds
+// the index, and confined searches use it from then on.
+func TestSearchIndexNotBuiltForFewMessages(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	for i := range 30 {
+		c.Append("INBOX", fmt.Sprintf("Subject: m%d\r\n\r\nbody %d of word%d\r\n", i, i, i%3))
+	}
+	c.MustOK("SELECT INBOX")
+	if got := searchLiterals(t, c, "UID 20:* BODY \x00", []string{"word1"}); got != "20 23 26 29" {
+		t.Fatalf("UID 20:* BODY word1: %q", got)
+	}
+	if got := searchLiterals(t, c, "OR 1:2 29:30 BODY \x00", []string{"word2"}); got != "30" {
+		t.Fatalf("OR 1:2 29:30 BODY word2: %q", got)
+	}
+	if segs := searchSegments(t, srv, "alice"); len(segs) != 0 {
+		t.Fatalf("index built for a search of a few messages: %v", segs)
+	}
+	if got := searchLiterals(t, c, "BODY \x00", []string{"word0"}); got != "1 4 7 10 13 16 19 22 25 28" {
+		t.Fatalf("BODY word0: %q", got)
+	}
+	if segs := searchSegments(t, srv, "alice"); len(segs) == 0 {
+		t.Fatal("no index after a search of every message")
+	}
+	if got := searchLiterals(t, c, "UID 20:* BODY \x00", []string{"word1"}); got != "20 23 26 29" {
+		t.Fatalf("UID 20:* BODY word1 with the index: %q", got)
+	}
+}
