@@ -109,16 +109,24 @@ func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) (
 		_, ok := slices.BinarySearch(uids, uid)
 		return ok || uid > uids[len(uids)-1]
 	}
+	// Batches are written as they fill and merged once at the end, so
+	// that a large build rewrites each posting once.
 	b := searchindex.NewBuilder()
 	var skipped []uint32
 	write := func() error {
-		err := ix.Write(b, live)
+		err := ix.Add(b)
 		b = searchindex.NewBuilder()
 		return err
 	}
+	finish := func() error {
+		if err := write(); err != nil {
+			return err
+		}
+		return ix.Compact(live)
+	}
 	for _, uid := range missing {
 		if err := c.interrupted(); err != nil {
-			if werr := write(); werr != nil {
+			if werr := finish(); werr != nil {
 				c.log.Warn("search index: keeping what was indexed", "err", werr)
 			}
 			return nil, err
@@ -136,7 +144,7 @@ func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) (
 			}
 		}
 	}
-	if err := write(); err != nil {
+	if err := finish(); err != nil {
 		return missing, err
 	}
 	return skipped, nil

@@ -222,9 +222,19 @@ func (s *segment) candidates(tris []uint32) ([]uint32, error) {
 	return out, nil
 }
 
-// Write writes b's messages as a new segment, then merges segments as the
-// binary-counter policy says, keeping only UIDs for which live is true.
+// Write writes b's messages as a new segment, then merges segments as
+// Compact says.
 func (ix *Index) Write(b *Builder, live func(uid uint32) bool) error {
+	if err := ix.Add(b); err != nil {
+		return err
+	}
+	return ix.Compact(live)
+}
+
+// Add writes b's messages as a new segment, without merging: a bulk
+// build adds its batches, then compacts once, so that each posting is
+// rewritten once rather than at every doubling.
+func (ix *Index) Add(b *Builder) error {
 	if b.Len() == 0 {
 		return nil
 	}
@@ -241,63 +251,81 @@ func (ix *Index) Write(b *Builder, live func(uid uint32) bool) error {
 	}
 	ix.segs = append(ix.segs, s)
 	ix.sortSegments()
-	return ix.compact(live)
+	return nil
 }
 
-// compact merges the last two segments while the newer holds at least
-// half as many messages as the older, and any segment left empty.
-func (ix *Index) compact(live func(uid uint32) bool) error {
-	for n := len(ix.segs); n >= 2; n = len(ix.segs) {
-		a, b := ix.segs[n-2], ix.segs[n-1]
-		if 2*len(b.uids) < len(a.uids) {
-			return nil
-		}
-		m, err := ix.merge(a, b, live)
-		if err != nil {
-			return err
-		}
-		ix.segs = ix.segs[:n-2]
-		if len(m.uids) > 0 {
-			ix.segs = append(ix.segs, m)
-		} else {
-			m.close()
-			os.Remove(m.path)
-		}
-		for _, old := range []*segment{a, b} {
-			old.close()
-			if err := os.Remove(old.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("search index: %w", err)
-			}
+// Compact merges the newest segments into one, keeping only UIDs for
+// which live is true: the longest run at the end whose messages together
+// number at least half of those of the segment before it (a binary
+// counter, when segments come one at a time: O(log n) segments, each
+// message rewritten O(log n) times).
+func (ix *Index) Compact(live func(uid uint32) bool) error {
+	n := len(ix.segs)
+	if n < 2 {
+		return nil
+	}
+	i, total := n-1, len(ix.segs[n-1].uids)
+	for i > 0 && 2*total >= len(ix.segs[i-1].uids) {
+		i--
+		total += len(ix.segs[i].uids)
+	}
+	if i == n-1 {
+		return nil
+	}
+	olds := slices.Clone(ix.segs[i:])
+	m, err := ix.merge(olds, live)
+	if err != nil {
+		return err
+	}
+	ix.segs = ix.segs[:i]
+	if len(m.uids) > 0 {
+		ix.segs = append(ix.segs, m)
+	} else {
+		m.close()
+		os.Remove(m.path)
+	}
+	for _, old := range olds {
+		old.close()
+		if err := os.Remove(old.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("search index: %w", err)
 		}
 	}
 	return nil
 }
 
-// merge writes one segment holding the live messages of a and b.
-func (ix *Index) merge(a, b *segment, live func(uint32) bool) (*segment, error) {
+// merge writes one segment holding the live messages of segs.
+func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error) {
 	keep := func(uids []uint32) []uint32 {
 		return slices.DeleteFunc(uids, func(u uint32) bool { return !live(u) })
 	}
-	uids := keep(mergeSorted(slices.Clone(a.uids), slices.Clone(b.uids)))
+	var uids []uint32
+	for _, s := range segs {
+		uids = mergeSorted(uids, slices.Clone(s.uids))
+	}
+	uids = keep(uids)
 	return ix.writeSegment(uids, func(sw *segmentWriter) error {
-		ca, err := newSegmentCursor(a)
-		if err != nil {
-			return err
+		cursors := make([]*segmentCursor, len(segs))
+		for i, s := range segs {
+			c, err := newSegmentCursor(s)
+			if err != nil {
+				return err
+			}
+			cursors[i] = c
 		}
-		cb, err := newSegmentCursor(b)
-		if err != nil {
-			return err
-		}
-		for ca.valid || cb.valid {
+		for {
+			// The lowest trigram any cursor is on (few segments: a scan).
 			var tri uint32
-			switch {
-			case !cb.valid || ca.valid && ca.tri < cb.tri:
-				tri = ca.tri
-			default:
-				tri = cb.tri
+			found := false
+			for _, c := range cursors {
+				if c.valid && (!found || c.tri < tri) {
+					tri, found = c.tri, true
+				}
+			}
+			if !found {
+				return nil
 			}
 			var p []uint32
-			for _, c := range []*segmentCursor{ca, cb} {
+			for _, c := range cursors {
 				if !c.valid || c.tri != tri {
 					continue
 				}
@@ -314,7 +342,6 @@ func (ix *Index) merge(a, b *segment, live func(uint32) bool) (*segment, error) 
 				return err
 			}
 		}
-		return nil
 	})
 }
 

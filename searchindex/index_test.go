@@ -2,6 +2,7 @@ package searchindex
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -160,5 +161,50 @@ func TestIndexDropsBadSegments(t *testing.T) {
 	}
 	if ix := openTest(t, dir, 2); len(ix.Missing([]uint32{5})) != 1 {
 		t.Fatal("a truncated segment was used")
+	}
+}
+
+// TestIndexBulkAddCompactsOnce: batches added without merging are merged
+// into one segment by one Compact (a k-way merge), which keeps every
+// message's trigrams and drops the UIDs live rejects.
+func TestIndexBulkAddCompactsOnce(t *testing.T) {
+	dir := t.TempDir()
+	ix := openTest(t, dir, 3)
+	docs := map[uint32][]string{}
+	for batch := range 5 {
+		b := NewBuilder()
+		for i := range 10 {
+			uid := uint32(batch*10 + i + 1)
+			d := []string{fmt.Sprintf("message %d in batch %d", uid, batch)}
+			docs[uid] = d
+			if err := b.Add(uid, texts(d...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ix.Add(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ix.segs) != 5 {
+		t.Fatalf("%d segments after 5 Adds", len(ix.segs))
+	}
+	if err := ix.Compact(func(u uint32) bool { return u != 17 }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.segs) != 1 {
+		t.Fatalf("%d segments after Compact, want 1", len(ix.segs))
+	}
+	delete(docs, 17)
+	for _, needle := range []string{"message 17 ", "message 4", "batch 3", "e 50 in", "h 0"} {
+		got, _, err := ix.Candidates(context.Background(), needle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bruteForce(docs, needle); !slices.Equal(got, want) {
+			t.Errorf("%q: candidates %v, want %v", needle, got, want)
+		}
+	}
+	if m := ix.Missing([]uint32{16, 17, 18}); !slices.Equal(m, []uint32{17}) {
+		t.Errorf("Missing(16, 17, 18) = %v, want [17]", m)
 	}
 }
