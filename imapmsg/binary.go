@@ -33,7 +33,8 @@ func (m *Message) Binary(path []int) (r io.Reader, size int64, hasNUL bool, err 
 		}
 		body, cte = m.span(p.bodyStart, p.end), p.cte
 	}
-	dec, identity, err := cteDecoder(cte, bufio.NewReaderSize(body, decodeBufSize))
+	bufSize := bufSizeFor(body.Size())
+	dec, identity, err := cteDecoder(cte, bufio.NewReaderSize(body, bufSize), bufSize)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -45,7 +46,7 @@ func (m *Message) Binary(path []int) (r io.Reader, size int64, hasNUL bool, err 
 	if identity {
 		return io.NewSectionReader(body, 0, body.Size()), body.Size(), nul.found, nil
 	}
-	dec, _, _ = cteDecoder(cte, bufio.NewReaderSize(io.NewSectionReader(body, 0, body.Size()), decodeBufSize))
+	dec, _, _ = cteDecoder(cte, bufio.NewReaderSize(io.NewSectionReader(body, 0, body.Size()), bufSize), bufSize)
 	return dec, n, nul.found, nil
 }
 

@@ -69,7 +69,7 @@ func TestBase64Lenient(t *testing.T) {
 			if one {
 				r = iotest.OneByteReader(r)
 			}
-			got, err := io.ReadAll(newBase64Reader(r))
+			got, err := io.ReadAll(newBase64Reader(r, decodeBufSize))
 			if err != nil || string(got) != tt.want {
 				t.Errorf("%q: got %q, %v; want %q", tt.in, got, err, tt.want)
 			}

@@ -69,18 +69,26 @@ func addressesContain(value []byte, needle string) bool {
 // HeaderTextContains is HeaderContains over whole fields, name and value:
 // the header half of SEARCH TEXT.
 func (m *Message) HeaderTextContains(s string) bool {
-	h, err := m.readHeader(m.root)
-	if err != nil {
-		return false
-	}
 	needle := foldString(s)
 	found := false
-	eachField(h, func(name, value, _ []byte) bool {
-		text := string(name) + ": " + decodeHeader(unfold(value))
-		found = strings.Contains(foldString(text), needle)
+	m.eachHeaderText(func(text string) bool {
+		found = strings.Contains(text, needle)
 		return !found
 	})
 	return found
+}
+
+// eachHeaderText calls fn with each top-level header field as TEXT
+// compares it, "name: value" decoded and folded, until fn returns false.
+// A header that cannot be read gives none.
+func (m *Message) eachHeaderText(fn func(text string) bool) {
+	h, err := m.readHeader(m.root)
+	if err != nil {
+		return
+	}
+	eachField(h, func(name, value, _ []byte) bool {
+		return fn(foldString(string(name) + ": " + decodeHeader(unfold(value))))
+	})
 }
 
 // BodyContains reports whether a decoded text part of the body contains s,
@@ -97,36 +105,75 @@ func (m *Message) BodyContains(s string) bool {
 // decoding one time. found[i] says whether ss[i] was found.
 func (m *Message) BodyContainsAll(ss []string) (found []bool) {
 	found = make([]bool, len(ss))
-	root, err := m.structure()
-	if err != nil {
-		return found
-	}
 	needles := make([][]byte, len(ss))
 	longest := 0
 	for i, s := range ss {
 		needles[i] = []byte(foldString(s))
 		longest = max(longest, len(needles[i]))
 	}
-	var buf, inBuf []byte // shared by the parts
+	var buf []byte
+	m.eachBodyText(func(r io.Reader) bool {
+		if buf == nil {
+			buf = make([]byte, longest+m.bodyBufSize())
+		}
+		return !streamContainsAll(r, needles, found, buf)
+	})
+	return found
+}
+
+// eachBodyText calls fn with each part of the body that BODY searches,
+// decoded and folded as a stream, until fn returns false: every text/*
+// part, including those of encapsulated messages, and any multipart left
+// unparsed (too deep, no boundary), searched as it is rather than
+// skipped. Undecodable parts are skipped.
+func (m *Message) eachBodyText(fn func(r io.Reader) bool) {
+	root, err := m.structure()
+	if err != nil {
+		return
+	}
+	var inBuf []byte // shared by the parts
 	f := newFolder()
 	walkLeaves(root, func(p *part) bool {
-		// A multipart left unparsed (too deep, no boundary) is searched
-		// as it is rather than skipped.
 		if !p.isText() && !p.isMultipart() {
 			return true
 		}
 		r, err := m.textReader(p)
 		if err != nil {
-			return true // undecodable part: skip it
+			return true
 		}
-		if buf == nil {
-			buf = make([]byte, longest+decodeBufSize)
-			inBuf = make([]byte, decodeBufSize)
+		if inBuf == nil {
+			inBuf = make([]byte, m.bodyBufSize())
 		}
-		return !streamContainsAll(newFoldReader(r, f, inBuf), needles, found, buf)
+		return fn(newFoldReader(r, f, inBuf))
 	})
-	return found
 }
+
+// bodyBufSize is the read buffer for searching the message's body
+// (bufSizeFor).
+func (m *Message) bodyBufSize() int {
+	return bufSizeFor(m.size - m.root.bodyStart)
+}
+
+// SearchTexts calls fn with each text that SEARCH TEXT and BODY compare a
+// string against, in the form they compare it in (decoded, folded): each
+// top-level header field as "name: value", then each searched part of the
+// body as a stream, until fn returns false. A string that BODY or TEXT
+// finds in the message lies whole within one of these texts, folded: a
+// full-text index built from them never misses a match.
+func (m *Message) SearchTexts(fn func(r io.Reader) bool) {
+	more := true
+	m.eachHeaderText(func(text string) bool {
+		more = fn(strings.NewReader(text))
+		return more
+	})
+	if more {
+		m.eachBodyText(fn)
+	}
+}
+
+// FoldSearchString maps s to the form SEARCH compares strings in, as
+// SearchTexts gives a message's texts.
+func FoldSearchString(s string) string { return foldString(s) }
 
 // TextContains reports whether the header or body contains s (SEARCH
 // TEXT).
@@ -154,7 +201,8 @@ func walkLeaves(p *part, fn func(*part) bool) bool {
 // textReader returns p's body decoded to UTF-8. An unknown charset is
 // searched as it is.
 func (m *Message) textReader(p *part) (io.Reader, error) {
-	r, _, err := cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), decodeBufSize))
+	size := bufSizeFor(p.end - p.bodyStart)
+	r, _, err := cteDecoder(p.cte, bufio.NewReaderSize(m.span(p.bodyStart, p.end), size), size)
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,10 @@ type Config struct {
 	// GuardMetrics counts refusals by the per-address and login limits;
 	// nil means none.
 	GuardMetrics *GuardMetrics
+	// NoSearchIndex turns off the full-text index that SEARCH BODY and
+	// TEXT keep and use (searchfts.go): every such search reads every
+	// message. For measuring what the index gives.
+	NoSearchIndex bool
 }
 
 // Default limits, used where a Limits field is zero.

@@ -202,9 +202,16 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		}
 		return res, nil
 	}
+	mask, err := s.candidates(key)
+	if err != nil {
+		return searchResult{}, err
+	}
 	for i := range v.Messages {
 		if err := c.interrupted(); err != nil {
 			return searchResult{}, err
+		}
+		if mask != nil && !mask[i] {
+			continue // the search index says it cannot match (searchfts.go)
 		}
 		seq := uint32(i + 1)
 		ok, err := s.match(seq, key)

@@ -52,7 +52,7 @@ func main() {
 	fs.StringVar(&o.dormouseVersion, "dormouse-version", "", "Dormouse version for the report (git describe)")
 	fs.IntVar(&o.portBase, "port-base", 22400, "ports used: base (Dovecot IMAP), base+1 (Dormouse IMAP), base+2 (Dormouse metrics)")
 	fs.StringVar(&o.invocation, "invocation", "", "the command that ran this, for the report (default: this tool's command line)")
-	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated: active, mbsync, idle, sort)")
+	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated: active, mbsync, idle, sort, search)")
 	fs.StringVar(&o.idleNs, "idle-ns", "", "idle connection counts, comma-separated (default: the mode's)")
 	fs.StringVar(&o.servers, "servers", "dovecot,dormouse", "which servers to run (comma-separated)")
 	fs.StringVar(&o.hibernate, "hibernate", "off,on", "idle runs with hibernation off, on, or both (comma-separated)")
@@ -121,7 +121,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.invocation != "" {
 		res.Command = o.invocation
 	}
-	if !parts["sort"] {
+	if !parts["sort"] && !parts["search"] {
 		p.SortMsgs = 0 // no 100,000-message mailbox to build
 	}
 	f := p.fixture()
@@ -164,6 +164,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			log.Info("sort run", "server", s.Name(), "messages", p.SortMsgs)
 			if err := sortRuns(ctx, s, f, res); err != nil {
 				fail(s.Name()+" sort", err)
+			}
+		}
+	}
+	if parts["search"] {
+		for _, s := range servers {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Info("search run", "server", s.Name(), "messages", p.SyncMsgs, "and", p.SortMsgs)
+			if err := searchRuns(ctx, s, p, f, res); err != nil {
+				fail(s.Name()+" search", err)
 			}
 		}
 	}

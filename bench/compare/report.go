@@ -111,6 +111,23 @@ func rows(r *results) []row {
 			)
 		}
 	}
+	if r.Search != nil {
+		for _, mb := range searchMailboxes(r.Plan, r.Plan.fixture()) {
+			n := thousands(mb.msgs)
+			for _, sc := range searchCommands {
+				a, okA := r.Search["dovecot"][mb.user][sc.name]
+				b, okB := r.Search["dormouse"][mb.user][sc.name]
+				out = append(out,
+					row{Name: fmt.Sprintf("%s over %s messages: first run (Dormouse: the first search of a mailbox builds its index)", sc.name, n), Unit: "ms",
+						Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: okA && okB},
+					row{Name: fmt.Sprintf("%s over %s messages: median of the %d runs after, new connection each", sc.name, n, sortRepeats), Unit: "ms",
+						Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: okA && okB},
+					row{Name: fmt.Sprintf("%s over %s messages: server CPU, median of the runs after", sc.name, n), Unit: "ms",
+						Dovecot: a.CPUMs, Dormouse: b.CPUMs, LowerBetter: true, OK: okA && okB},
+				)
+			}
+		}
+	}
 	return out
 }
 

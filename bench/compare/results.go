@@ -24,8 +24,10 @@ type results struct {
 	Active   map[string]activeResult `json:"active"` // by server name
 	Mbsync   map[string]mbsyncResult `json:"mbsync"`
 	// Sort: by server name, then by sortCommands name.
-	Sort   map[string]map[string]sortResult `json:"sort,omitempty"`
-	Errors []string                         `json:"errors,omitempty"`
+	Sort map[string]map[string]sortResult `json:"sort,omitempty"`
+	// Search: by server name, then user, then searchCommands name.
+	Search map[string]map[string]map[string]sortResult `json:"search,omitempty"`
+	Errors []string                                    `json:"errors,omitempty"`
 }
 
 func (r *results) setActive(name string, a activeResult) {
@@ -47,6 +49,16 @@ func (r *results) setSort(name string, s map[string]sortResult) {
 		r.Sort = map[string]map[string]sortResult{}
 	}
 	r.Sort[name] = s
+}
+
+func (r *results) setSearch(name, user string, s map[string]sortResult) {
+	if r.Search == nil {
+		r.Search = map[string]map[string]map[string]sortResult{}
+	}
+	if r.Search[name] == nil {
+		r.Search[name] = map[string]map[string]sortResult{}
+	}
+	r.Search[name][user] = s
 }
 
 // idle finds the idle run of a server configuration at n connections.

@@ -43,8 +43,15 @@ type sortResult struct {
 
 // runSort measures every sortCommands entry on the server at addr.
 func runSort(ctx context.Context, addr, user, pass string, pid int) (map[string]sortResult, error) {
+	return runTimed(ctx, addr, user, pass, pid, sortCommands)
+}
+
+// runTimed measures each of cmds on the server at addr, in user's INBOX,
+// on a fresh connection each run: the first run apart from the median of
+// the sortRepeats runs after.
+func runTimed(ctx context.Context, addr, user, pass string, pid int, cmds []struct{ name, cmd string }) (map[string]sortResult, error) {
 	out := map[string]sortResult{}
-	for _, sc := range sortCommands {
+	for _, sc := range cmds {
 		var r sortResult
 		var cpus []float64
 		for i := range 1 + sortRepeats {
@@ -57,7 +64,7 @@ func runSort(ctx context.Context, addr, user, pass string, pid int) (map[string]
 			}
 			if err := c.loginSelect(user, pass); err != nil {
 				c.close()
-				return nil, fmt.Errorf("sort: %w", err)
+				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
 			cpu0, _ := procmem.CPU(pid)
 			t := time.Now()
@@ -66,7 +73,7 @@ func runSort(ctx context.Context, addr, user, pass string, pid int) (map[string]
 			cpu1, _ := procmem.CPU(pid)
 			c.logout()
 			if err != nil {
-				return nil, fmt.Errorf("sort %s: %w", sc.name, err)
+				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
 			ms := float64(el.Microseconds()) / 1000
 			r.RunsMs = append(r.RunsMs, ms)
