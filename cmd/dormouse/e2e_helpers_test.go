@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // binPath is the dormouse binary built once for the end-to-end tests.
@@ -246,4 +248,22 @@ func (d *daemon) run(t *testing.T, dir string, args []string) {
 			t.Logf("dormouse %s stderr:\n%s", strings.Join(args, " "), d.stderr.String())
 		}
 	})
+}
+
+// demoPassword waits for the first start's "Created user" line on stdout
+// and returns the password. The line is written before the listeners open,
+// but the pipe is copied into d.stdout by a goroutine of exec: a daemon
+// that accepts already may not be on stdout yet.
+func (d *daemon) demoPassword(t *testing.T) string {
+	t.Helper()
+	created := regexp.MustCompile(`Created user "demo" with password (\S+)\n`)
+	var m []string
+	testserver.Eventually(testserver.Patience, func() bool {
+		m = created.FindStringSubmatch(d.stdout.String())
+		return m != nil
+	})
+	if m == nil {
+		t.Fatalf("no demo password on stdout: %q", d.stdout.String())
+	}
+	return m[1]
 }
