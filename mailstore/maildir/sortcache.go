@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -56,7 +58,9 @@ func (h *mailboxHandle) SortRecords(ctx context.Context, uids []uint32, fn func(
 	return nil
 }
 
-// KeepSortRecords stores records by UID in one transaction, skipping
+// KeepSortRecords stores records by UID in one transaction, in UID order
+// (bbolt inserts in key order by appending; in a map's order, by moving
+// the rest of a page for each), skipping
 // messages expunged since, so that no record outlives its message's
 // index entry by more than its envelope does (trimExpungeLog drops both).
 func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
@@ -65,11 +69,11 @@ func (h *mailboxHandle) KeepSortRecords(recs map[uint32][]byte) error {
 		if err != nil {
 			return err
 		}
-		for uid, rec := range recs {
+		for _, uid := range slices.Sorted(maps.Keys(recs)) {
 			if m.msgs.Get(u32(uid)) == nil {
 				continue
 			}
-			if err := b.Put(u32(uid), rec); err != nil {
+			if err := b.Put(u32(uid), recs[uid]); err != nil {
 				return err
 			}
 		}
