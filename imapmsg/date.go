@@ -27,6 +27,13 @@ var dateLayouts = [...]string{
 // the zero time when nothing fits.
 func parseDate(s string) time.Time {
 	s = strings.Join(strings.Fields(stripComments(s)), " ")
+	// Most mail writes RFC 5322's own form: one layout to try, rather
+	// than the errors net/mail's tries of the others allocate first (a
+	// tenth of deriving 100,000 messages' sort records). It gives what
+	// net/mail gives (TestParseDateCommonForm).
+	if t, err := time.Parse(time.RFC1123Z, s); err == nil {
+		return t
+	}
 	if t, err := mail.ParseDate(s); err == nil {
 		return t
 	}

@@ -74,6 +74,26 @@ func (r *envelopeReader) seq(i int) uint32 {
 // parsed: enough for ENVELOPE, Date and HeaderContains on envelope
 // fields. mailstore.ErrNoMessage says the message is gone.
 func (r *envelopeReader) message(i int) (*imapmsg.Message, error) {
+	block, err := r.block(i)
+	if err != nil {
+		return nil, err
+	}
+	return parseEnvelope(block, r.seq(i))
+}
+
+// parseEnvelope parses the envelope header block of the message at seq.
+func parseEnvelope(block []byte, seq uint32) (*imapmsg.Message, error) {
+	msg, err := imapmsg.ParseHeader(bytes.NewReader(block), int64(len(block)))
+	if err != nil {
+		return nil, fmt.Errorf("envelope of seq %d: %w", seq, err)
+	}
+	return msg, nil
+}
+
+// block returns the envelope header block of the i-th message of the
+// order, unparsed (valid until the reader moves to another chunk).
+// mailstore.ErrNoMessage says the message is gone.
+func (r *envelopeReader) block(i int) ([]byte, error) {
 	if i < r.from || i >= r.from+len(r.blocks) {
 		n := min(r.chunk, r.count()-i)
 		uids := make([]uint32, n)
@@ -96,9 +116,5 @@ func (r *envelopeReader) message(i int) (*imapmsg.Message, error) {
 	if block == nil {
 		return nil, mailstore.ErrNoMessage
 	}
-	msg, err := imapmsg.ParseHeader(bytes.NewReader(block), int64(len(block)))
-	if err != nil {
-		return nil, fmt.Errorf("envelope of seq %d: %w", r.seq(i), err)
-	}
-	return msg, nil
+	return block, nil
 }

@@ -1,11 +1,6 @@
 package imapserver
 
 import (
-	"bytes"
-	"cmp"
-	"encoding/binary"
-	"slices"
-
 	"github.com/dormouse/dormouse/imapwire"
 )
 
@@ -89,26 +84,6 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 	return nil
 }
 
-// sortColumn holds one sort key's values for the messages being sorted:
-// numbers, or strings (in i;unicode-casemap form, so that they compare as
-// octets, RFC 5051) as ranges of one buffer, which spares an allocation
-// per message.
-type sortColumn struct {
-	ints   []int64
-	text   []byte   // the strings, one after another
-	ends   []uint32 // message i's string is text[starts[i]:ends[i]]
-	starts []uint32
-	// heads are the strings' first 16 bytes as two big-endian numbers
-	// each (zeros after a shorter string): most comparisons end there,
-	// without touching the strings.
-	heads   [][2]uint64
-	field   int // the sort record's field, for strings
-	reverse bool
-}
-
-// str is message i's string.
-func (col *sortColumn) str(i int32) []byte { return col.text[col.starts[i]:col.ends[i]] }
-
 // recField is the sort record's field for a string key.
 func recField(key string) (int, bool) {
 	switch key {
@@ -153,10 +128,9 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 			}
 			needRecs = needRecs || k.Key == "DATE"
 		default:
+			*col = newTextColumn(len(seqs))
 			col.field, _ = recField(k.Key)
-			col.starts, col.ends = make([]uint32, len(seqs)), make([]uint32, len(seqs))
-			col.heads = make([][2]uint64, len(seqs))
-			col.text = make([]byte, 0, 24*len(seqs)) // a typical key's length
+			col.reverse = k.Reverse
 			needRecs = true
 		}
 	}
@@ -170,13 +144,7 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 						col.ints[i] = r.date
 					}
 				case col.starts != nil:
-					f := r.fields[col.field]
-					col.starts[i] = uint32(len(col.text))
-					col.text = append(col.text, f...)
-					col.ends[i] = uint32(len(col.text))
-					var head [16]byte
-					copy(head[:], f)
-					col.heads[i] = [2]uint64{binary.BigEndian.Uint64(head[:8]), binary.BigEndian.Uint64(head[8:])}
+					col.setString(i, r.fields[col.field])
 				}
 			}
 		})
@@ -184,33 +152,7 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 			return nil, err
 		}
 	}
-	order := make([]int32, len(seqs))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		for j := range cols {
-			col := &cols[j]
-			var d int
-			if col.starts != nil {
-				hx, hy := &col.heads[x], &col.heads[y]
-				if d = cmp.Compare(hx[0], hy[0]); d == 0 {
-					if d = cmp.Compare(hx[1], hy[1]); d == 0 {
-						d = bytes.Compare(col.str(x), col.str(y))
-					}
-				}
-			} else {
-				d = cmp.Compare(col.ints[x], col.ints[y])
-			}
-			if col.reverse {
-				d = -d
-			}
-			if d != 0 {
-				return d
-			}
-		}
-		return cmp.Compare(x, y) // seqs ascend: by sequence number
-	})
+	order := sortOrder(cols, len(seqs))
 	out := make([]uint32, len(order))
 	for i, x := range order {
 		out[i] = seqs[x]

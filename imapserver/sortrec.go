@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dormouse/dormouse/imapmsg"
 	"github.com/dormouse/dormouse/mailstore"
@@ -242,28 +245,26 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 		clear(fresh)
 	}
 	empty, _ := scanSortRec((&sortRec{}).encode(nil))
-	for j, seq := range missing {
-		if err := c.interrupted(); err != nil {
-			return err
-		}
-		msg, err := headers.header(j)
+	for j := 0; j < len(missing); {
+		recs, err := headers.records(j)
 		if err != nil {
 			return err
 		}
-		if msg == nil {
-			fn(at[j], &empty)
-			continue
-		}
-		r := sortRecOf(msg)
-		rec := r.encode(nil)
-		rv.scan(rec)
-		fn(at[j], &rv)
-		if cache != nil {
-			fresh[v.Messages[seq-1].UID] = rec
-			if len(fresh) >= keepSortRecsChunk {
-				keep()
+		for k, rec := range recs {
+			if rec == nil {
+				fn(at[j+k], &empty)
+				continue
+			}
+			rv.scan(rec)
+			fn(at[j+k], &rv)
+			if cache != nil {
+				fresh[v.Messages[missing[j+k]-1].UID] = rec
+				if len(fresh) >= keepSortRecsChunk {
+					keep()
+				}
 			}
 		}
+		j += len(recs)
 	}
 	keep()
 	return nil
@@ -316,6 +317,76 @@ func (h *headerSource) header(i int) (*imapmsg.Message, error) {
 		return nil, storeError(fmt.Errorf("sort keys: %w", err))
 	}
 	return msg, nil
+}
+
+// sortRecBatch is how many sort records headerSource.records derives at
+// once from envelope blocks (and at most envelopeChunkBytes of them).
+const sortRecBatch = 1024
+
+// records returns the encoded sort records of the messages from the
+// i-th on (at least one; nil for a message gone). From envelope blocks
+// they are derived a batch at a time by up to GOMAXPROCS goroutines (at
+// most 4): parsing the headers is most of a first SORT or THREAD over a
+// large mailbox.
+func (h *headerSource) records(i int) ([][]byte, error) {
+	if h.env == nil {
+		if err := h.c.interrupted(); err != nil {
+			return nil, err
+		}
+		msg, err := h.header(i)
+		if err != nil || msg == nil {
+			return [][]byte{nil}, err
+		}
+		r := sortRecOf(msg)
+		return [][]byte{r.encode(nil)}, nil
+	}
+	var blocks [][]byte
+	total := 0
+	for j := i; j < len(h.seqs) && len(blocks) < sortRecBatch && total < envelopeChunkBytes; j++ {
+		if err := h.c.interrupted(); err != nil {
+			return nil, err
+		}
+		b, err := h.env.block(j)
+		if errors.Is(err, mailstore.ErrNoMessage) {
+			b, err = nil, nil
+		}
+		if err != nil {
+			return nil, storeError(fmt.Errorf("sort keys: %w", err))
+		}
+		blocks = append(blocks, b)
+		total += len(b)
+	}
+	recs := make([][]byte, len(blocks))
+	errs := make([]error, len(blocks))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 4, len(blocks)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(blocks) {
+					return
+				}
+				if blocks[k] == nil {
+					continue
+				}
+				msg, err := parseEnvelope(blocks[k], h.seqs[i+k])
+				if err != nil {
+					errs[k] = err
+					continue
+				}
+				r := sortRecOf(msg)
+				recs[k] = r.encode(nil)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, storeError(fmt.Errorf("sort keys: %w", err))
+		}
+	}
+	return recs, nil
 }
 
 // fromFile parses the top-level header of the message at seq from its

@@ -22,7 +22,13 @@ const keepResponse = 4096
 type imapClient struct {
 	*imaptest.Conn
 	exists int // messages in the selected mailbox
+	// lastEsearch is the last ESEARCH reply, without its TAG and cut
+	// at esearchKept bytes.
+	lastEsearch string
 }
+
+// esearchKept bounds imapClient.lastEsearch.
+const esearchKept = 160
 
 // dialIMAP connects to addr and reads the greeting; timeout bounds each
 // command.
@@ -77,8 +83,18 @@ func (c *imapClient) run(cmd string, literal []byte) (int, error) {
 	return read, nil
 }
 
-// untagged notes message counts from "* N EXISTS" and "* N EXPUNGE".
+// untagged notes message counts from "* N EXISTS" and "* N EXPUNGE", and
+// keeps the ESEARCH reply.
 func (c *imapClient) untagged(line string) {
+	if rest, ok := strings.CutPrefix(line, "* ESEARCH "); ok {
+		if strings.HasPrefix(rest, "(TAG ") {
+			if i := strings.IndexByte(rest, ')'); i >= 0 {
+				rest = strings.TrimSpace(rest[i+1:])
+			}
+		}
+		c.lastEsearch = rest[:min(len(rest), esearchKept)]
+		return
+	}
 	f := strings.Fields(line)
 	if len(f) < 3 || f[0] != "*" {
 		return

@@ -201,6 +201,24 @@ func writeActiveDetail(w io.Writer, r *results) {
 		a.Errors, b.Errors, a.CPUSeconds, b.CPUSeconds)
 }
 
+// writeSortDetail writes each sort command's reply size on both servers
+// and the ESEARCH answers, which must agree for the times to compare.
+func writeSortDetail(w io.Writer, r *results) {
+	fmt.Fprintln(w, "| command | Dovecot reply bytes | Dormouse reply bytes | ESEARCH answer (Dovecot) | same from Dormouse |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---|")
+	for _, sc := range sortCommands {
+		a, b := r.Sort["dovecot"][sc.name], r.Sort["dormouse"][sc.name]
+		same := "–"
+		if a.Answer != "" || b.Answer != "" {
+			same = "yes"
+			if a.Answer != b.Answer {
+				same = "**no**: " + b.Answer
+			}
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s |\n", sc.cmd, thousands(a.ReplyBytes), thousands(b.ReplyBytes), a.Answer, same)
+	}
+}
+
 // writeIdleDetail writes every idle run: processes by name, setup rate.
 func writeIdleDetail(w io.Writer, r *results) {
 	fmt.Fprintln(w, "| server | hibernation | N open | Pss/conn KiB | if free Go heap returned | Σ Pss MiB | processes (by name) | hibernated | setup/s | wake p50 / p99 ms (samples) |")
@@ -298,6 +316,11 @@ func writeMarkdown(w io.Writer, r *results, plotFiles []string) {
 	fmt.Fprintln(w, "\n## Active workload by command")
 	fmt.Fprintln(w)
 	writeActiveDetail(w, r)
+	if len(r.Sort) > 0 {
+		fmt.Fprintln(w, "\n## SORT, THREAD and ESEARCH replies")
+		fmt.Fprintln(w)
+		writeSortDetail(w, r)
+	}
 	if len(r.Mbsync) > 0 {
 		fmt.Fprintln(w, "\n## mbsync")
 		fmt.Fprintln(w)

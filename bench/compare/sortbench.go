@@ -14,9 +14,11 @@ import (
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 )
 
-// The sort part: SORT by date, subject and from and THREAD=REFERENCES over
-// one large INBOX (plan.SortMsgs messages, small, with realistic reply
-// chains), the way a webmail lists a folder page by page: each command on
+// The sort part: SORT by date, subject and from, THREAD=REFERENCES and
+// ESEARCH (RFC 4731) with the criteria webmail and mobile clients send
+// (UNSEEN, SINCE, FROM) over one large INBOX (plan.SortMsgs messages,
+// small, with realistic reply chains, their INTERNALDATEs a minute
+// apart), the way a webmail lists a folder page by page: each command on
 // a fresh connection (LOGIN and SELECT untimed), the first run (the
 // servers read headers into their caches) reported apart from the median
 // of the sortRepeats runs after it.
@@ -27,7 +29,15 @@ var sortCommands = []struct{ name, cmd string }{
 	{"SORT (SUBJECT)", "SORT (SUBJECT) UTF-8 ALL"},
 	{"SORT (FROM)", "SORT (FROM) UTF-8 ALL"},
 	{"THREAD REFERENCES", "THREAD REFERENCES UTF-8 ALL"},
+	{"ESEARCH UNSEEN (MIN MAX COUNT)", "SEARCH RETURN (MIN MAX COUNT) UNSEEN"},
+	{"ESEARCH SINCE (ALL)", "UID SEARCH RETURN (ALL) SINCE " + sortSince},
+	{"ESEARCH FROM (ALL)", "UID SEARCH RETURN (ALL) FROM p17@example.org"},
+	{"ESEARCH UNSEEN FROM (COUNT)", `UID SEARCH RETURN (COUNT) UNSEEN FROM "person 17"`},
 }
+
+// sortSince is the SINCE date of the ESEARCH rows: 50,000 minutes after
+// baseTime, so about half of a 100,000-message INBOX.
+var sortSince = baseTime.Add(50000 * time.Minute).Format("2-Jan-2006")
 
 // sortRepeats is how many times each command runs after the first.
 const sortRepeats = 5
@@ -39,6 +49,9 @@ type sortResult struct {
 	CPUMs      float64   `json:"median_server_cpu_ms"`
 	RunsMs     []float64 `json:"runs_ms"`
 	ReplyBytes int       `json:"reply_bytes"`
+	// Answer is the start of an ESEARCH reply, to check that both
+	// servers found the same messages.
+	Answer string `json:"answer,omitempty"`
 }
 
 // runSort measures every sortCommands entry on the server at addr.
@@ -68,6 +81,7 @@ func runTimed(ctx context.Context, addr, user, pass string, pid int, cmds []stru
 			}
 			cpu0, _ := procmem.CPU(pid)
 			t := time.Now()
+			c.lastEsearch = ""
 			n, err := c.run(sc.cmd, nil)
 			el := time.Since(t)
 			cpu1, _ := procmem.CPU(pid)
@@ -78,6 +92,7 @@ func runTimed(ctx context.Context, addr, user, pass string, pid int, cmds []stru
 			ms := float64(el.Microseconds()) / 1000
 			r.RunsMs = append(r.RunsMs, ms)
 			r.ReplyBytes = n
+			r.Answer = c.lastEsearch
 			if i == 0 {
 				r.FirstMs = ms
 				continue
@@ -119,6 +134,11 @@ func buildSortMailbox(roots []string, user string, n int) error {
 		name := fmt.Sprintf("%d.S%dP1Q%d.bench,S=%d,W=%d", baseTime.Unix()+int64(i), i, i, len(msg), len(msg)+strings.Count(msg, "\n"))
 		src := filepath.Join(pool, name)
 		if err := os.WriteFile(src, []byte(msg), 0o600); err != nil {
+			return fmt.Errorf("sort fixture: %w", err)
+		}
+		// The INTERNALDATE of both servers' Maildirs, for SINCE.
+		internal := baseTime.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(src, internal, internal); err != nil {
 			return fmt.Errorf("sort fixture: %w", err)
 		}
 		for _, r := range roots {

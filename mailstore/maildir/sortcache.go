@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -78,18 +80,20 @@ func (h *mailboxHandle) records(ctx context.Context, bkt []byte, uids []uint32, 
 }
 
 // keepRecords stores values by UID in the mailbox's sub-bucket bkt in one
-// transaction, skipping messages expunged since.
+// transaction, in UID order (bbolt inserts in key order by appending; in a
+// map's order, by moving the rest of a page for each), skipping messages
+// expunged since.
 func (h *mailboxHandle) keepRecords(bkt []byte, recs map[uint32][]byte) error {
 	return h.update(func(m *mboxTx) error {
 		b, err := m.b.CreateBucketIfNotExists(bkt)
 		if err != nil {
 			return err
 		}
-		for uid, rec := range recs {
+		for _, uid := range slices.Sorted(maps.Keys(recs)) {
 			if m.msgs.Get(u32(uid)) == nil {
 				continue
 			}
-			if err := b.Put(u32(uid), rec); err != nil {
+			if err := b.Put(u32(uid), recs[uid]); err != nil {
 				return err
 			}
 		}
