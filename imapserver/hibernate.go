@@ -58,8 +58,9 @@ const (
 
 // What a sleeper answers without waking, a metric label.
 const (
-	servedReidle = "reidle" // DONE and a new IDLE
-	servedUpdate = "update" // a mailbox change announced in place
+	servedReidle  = "reidle"  // DONE and a new IDLE
+	servedUpdate  = "update"  // a mailbox change announced in place
+	servedCommand = "command" // NOOP or CHECK between commands
 )
 
 func newHibernator(s *Server) (*hibernator, error) {
@@ -91,8 +92,12 @@ func newHibernator(s *Server) (*hibernator, error) {
 
 // subscribe runs inside Table.Insert (h.mu held) for the first sleeper on
 // a mailbox: the store keeps the mailbox watched on disk until the last
-// sleeper leaves.
+// sleeper leaves. The sleepers of a user with no mailbox selected share
+// a subscription with mailbox "" that watches nothing on disk.
 func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
+	if mailbox == "" {
+		return
+	}
 	if int(id) >= len(h.watches) {
 		h.watches = append(h.watches, make([]func(), int(id)+1-len(h.watches))...)
 	}
@@ -138,9 +143,11 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 }
 
 // sleep hibernates a connection whose session was exported to st and
-// whose transport is s; it starts idling (sleeper_state.go). On error s
-// is closed: the connection is lost, as after a failed write.
-func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
+// whose transport is s; it starts idling (sleeper_state.go), or, for a
+// quiet session (no IdleTag), between commands, waiting for one since
+// waiting (its autologout counts from then). On error s is closed: the
+// connection is lost, as after a failed write.
+func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -158,11 +165,15 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 		if s.tc != nil {
 			h.tls[tok] = s.tc
 		}
+		if st.IdleTag == "" {
+			h.sleepBetween(tok, waiting)
+		}
 		// Add after Insert: a byte already waiting fires at once, and
 		// the callback finds the entry.
 		if err = h.poller.Add(s.fd, uint64(tok)); err != nil {
 			h.table.Remove(tok)
 			delete(h.tls, tok)
+			delete(h.states, tok)
 		}
 	}
 	if err != nil {

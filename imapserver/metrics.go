@@ -22,7 +22,7 @@ type Metrics struct {
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
 	wakeSeconds   prometheus.Histogram   // a change's publication to its update written to a sleeper
-	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
+	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
 	diskFulls     prometheus.Counter     // commands refused for a full disk
@@ -80,7 +80,7 @@ func NewMetrics() *Metrics {
 	})
 	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
-		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place).",
+		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands).",
 	}, []string{"kind"})
 	m.sleepSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_seconds",
@@ -101,7 +101,7 @@ func NewMetrics() *Metrics {
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
-	for _, k := range []string{servedReidle, servedUpdate} {
+	for _, k := range []string{servedReidle, servedUpdate, servedCommand} {
 		m.servedAsleep.WithLabelValues(k)
 	}
 	// Every state is exported from the start, at 0, so dashboards need
