@@ -212,3 +212,37 @@ S: g OK FETCH completed
 		})
 	}
 }
+
+// TestQuietAutologout: a quiet sleeper is logged out after the idle
+// timeout counted from its last command, as an awake session between
+// commands is (RFC 9051 5.4); a NOOP answered asleep is a command and
+// starts the count again.
+func TestQuietAutologout(t *testing.T) {
+	const timeout = 2 * time.Second
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+		c.Limits.IdleTimeout = timeout
+	}))
+	c := srv.Login(t, srv.Alice)
+	c.Cmd("s SELECT INBOX")
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	// Three quarters into the timeout (the hibernator checks it every
+	// second): counted from the SELECT, the BYE would come less than a
+	// timeout after the NOOP.
+	time.Sleep(timeout * 3 / 4)
+	c.Run(`
+C: n NOOP
+S: n OK NOOP completed
+`)
+	noop := time.Now()
+	if got := c.ExpectClosed(); len(got) != 1 || got[0] != "* BYE Autologout; idle for too long" {
+		t.Fatalf("quiet sleeper: %q", got)
+	}
+	if d := time.Since(noop); d < timeout {
+		t.Errorf("autologout %v after the NOOP, before the idle timeout", d)
+	}
+	got := testserver.Gather(t, srv.Metrics)
+	if w, s := got["dormouse_imap_wakes_total,cause=client"], got["dormouse_imap_hibernated_served_total,kind=command"]; w != 0 || s != 1 {
+		t.Errorf("client wakes %v, commands answered asleep %v; want 0 and 1", w, s)
+	}
+}
