@@ -246,3 +246,41 @@ S: n OK NOOP completed
 		t.Errorf("client wakes %v, commands answered asleep %v; want 0 and 1", w, s)
 	}
 }
+
+// TestKeepaliveAnswersAsleep: Thunderbird answers a keepalive with DONE,
+// NOOP, "UID FETCH <uidnext>:* (FLAGS)" and a new IDLE. DONE, NOOP and
+// IDLE are answered asleep; the UID FETCH still wakes the session, and
+// that wake is counted by its command.
+func TestKeepaliveAnswersAsleep(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	fill(t, srv, "INBOX", 2)
+	c := srv.Login(t, srv.Alice)
+	c.Cmd("s SELECT INBOX")
+	c.Send("i1 IDLE")
+	c.Expect("S: + idling")
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	c.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+C: n NOOP
+S: n OK NOOP completed
+`)
+	got := testserver.Gather(t, srv.Metrics)
+	if w := got["dormouse_imap_wakes_total,cause=client"]; w != 0 {
+		t.Errorf("client wakes after DONE and NOOP = %v, want 0", w)
+	}
+	c.Run(`
+C: u UID FETCH 3:* (FLAGS)
+S: * 2 FETCH (UID 2 FLAGS (\Recent))
+S: u OK UID FETCH completed
+C: i2 IDLE
+S: + idling
+`)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	got = testserver.Gather(t, srv.Metrics)
+	if w, by := got["dormouse_imap_wakes_total,cause=client"], got["dormouse_imap_wake_commands_total,command=UID FETCH"]; w != 1 || by != 1 {
+		t.Errorf("client wakes %v, by UID FETCH %v; want 1 and 1", w, by)
+	}
+}

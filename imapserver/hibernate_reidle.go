@@ -67,6 +67,36 @@ func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok 
 	return a, true
 }
 
+// wakeCommand names, for a metric, the command of a client's input that
+// a sleeper could not answer (in, after a DONE answered with it when
+// idleTag is set): its name as lookupCommand knows it, with "UID " before
+// a UID command's; "partial" when no complete line came, "other" for an
+// unknown name. The label values are bounded by the command table.
+func wakeCommand(idleTag string, in []byte) string {
+	line, rest, ok := cutLine(in)
+	if ok && idleTag != "" && bytes.EqualFold(line, []byte("DONE")) {
+		line, _, ok = cutLine(rest)
+	}
+	if !ok {
+		return "partial"
+	}
+	if bytes.EqualFold(line, []byte("DONE")) {
+		return "DONE"
+	}
+	_, cmd, _ := bytes.Cut(line, []byte{' '})
+	name, args, _ := bytes.Cut(cmd, []byte{' '})
+	prefix := ""
+	if bytes.EqualFold(name, []byte("UID")) {
+		prefix = "UID "
+		name, _, _ = bytes.Cut(args, []byte{' '})
+	}
+	n := strings.ToUpper(string(name))
+	if _, known := lookupCommand(n); !known {
+		return "other"
+	}
+	return prefix + n
+}
+
 // cutLine splits off the first line of b without its LF or CRLF; false
 // when b holds no complete line.
 func cutLine(b []byte) (line, rest []byte, ok bool) {

@@ -62,3 +62,23 @@ func TestAnswerAsleepCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestWakeCommand: the label a client's wake is counted under.
+func TestWakeCommand(t *testing.T) {
+	for _, tc := range []struct{ idleTag, in, want string }{
+		{"", "a1 FETCH 1:* (FLAGS)\r\n", "FETCH"},
+		{"i0", "DONE\r\na1 uid fetch 55:* (FLAGS)\r\n", "UID FETCH"},
+		{"i0", "DONE\r\na1 NOOP\r\na2 IDLE\r\n", "NOOP"},
+		{"", "a1 SELECT Drafts\r\n", "SELECT"},
+		{"", "a1 SELE", "partial"},
+		{"i0", "DONE\r\n", "partial"},
+		{"", "DONE\r\n", "DONE"},
+		{"", "a1 XYZZY\r\n", "other"},
+		{"", "a1 UID XYZZY 1\r\n", "other"},
+		{"", "a1 APPEND INBOX {3}\r\n", "APPEND"},
+	} {
+		if got := wakeCommand(tc.idleTag, []byte(tc.in)); got != tc.want {
+			t.Errorf("wakeCommand(%q, %q) = %q, want %q", tc.idleTag, tc.in, got, tc.want)
+		}
+	}
+}

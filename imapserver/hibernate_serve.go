@@ -65,6 +65,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
 			// an active one would.
+			m.wokeBy("eof")
 			h.fullWake(tok, wakeClient, nil, nil, nil)
 			return
 		default:
@@ -75,6 +76,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			// read with this one) is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
+				m.wokeBy(wakeCommand(st.IdleTag, in))
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}

@@ -173,12 +173,13 @@ func TestHibernationTLS(t *testing.T) {
 	}
 }
 
-// TestHibernationDifferentialTLS runs both differential scripts over
+// TestHibernationDifferentialTLS runs the differential scripts over
 // implicit TLS and after STARTTLS: with hibernation off and after 1 ms, no
 // client may see a difference, as over plain TCP.
 func TestHibernationDifferentialTLS(t *testing.T) {
 	for _, tr := range []transport{transportImplicit, transportStartTLS} {
 		t.Run(tr.String()+"/script", func(t *testing.T) { checkDifferential(t, tr) })
 		t.Run(tr.String()+"/fast", func(t *testing.T) { checkFastDifferential(t, tr) })
+		t.Run(tr.String()+"/quiet", func(t *testing.T) { checkQuietDifferential(t, tr) })
 	}
 }
