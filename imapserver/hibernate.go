@@ -237,6 +237,13 @@ func (h *hibernator) acquire(tok hibernate.Token, change bool) bool {
 	return false
 }
 
+// holdsChanges reports whether sleeper tok waits between commands,
+// armed (h.mu held): it holds changes back for its next command, which
+// reads them in the store (applyChanges from its blob's MODSEQ), so a
+// change needs no serve now. Quiet sleepers of a busy mailbox cost
+// nothing per change.
+func (h *hibernator) holdsChanges(tok hibernate.Token) bool { return h.phaseOf(tok) == between }
+
 // take removes a sleeper from the table and returns its transport and
 // blob; it goes on to phase to (waking or closing), whose owner is the
 // caller (h.mu held). An owned sleeper's descriptor is disarmed already;
@@ -349,7 +356,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 				}
 			}
 		}
-		if !h.acquire(tok, true) {
+		if (!full && h.holdsChanges(tok)) || !h.acquire(tok, true) {
 			continue
 		}
 		if h.tls[tok] != nil && !full {
