@@ -197,7 +197,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 // mailboxChanged does for all of a mailbox's), unless it woke already.
 func (h *hibernator) changedToken(tok hibernate.Token) {
 	h.mu.Lock()
-	own := h.acquire(tok, true)
+	own := !h.holdsChanges(tok) && h.acquire(tok, true)
 	h.mu.Unlock()
 	if own {
 		go h.serve(tok, serveChange, nil)
