@@ -80,7 +80,8 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
-			ended := st.IdleTag != ""
+			idleTag := st.IdleTag
+			ended := idleTag != ""
 			st.IdleTag = a.idleTag
 			out := a.out
 			if a.done != nil {
@@ -89,6 +90,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				// its tagged OK.
 				up, next, ok := applyChanges(st, src)
 				if !ok {
+					m.wokeBy(a.name)
 					h.fullWake(tok, wakeClient, in, nil, nil)
 					return
 				}
@@ -98,6 +100,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				out = append(out, up...)
 			}
 			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+				m.wokeBy(wakeCommand(idleTag, in))
 				if a.done == nil {
 					h.fullWake(tok, wakeClient, in, nil, nil)
 					return
