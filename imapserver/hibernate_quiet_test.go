@@ -91,6 +91,11 @@ func quietScript() []hibStep {
 		{who: "f", send: "f2 NOOP\r\n", waitFor: w("f", "f2 ")},
 		{who: "f", send: "f3 EXAMINE INBOX\r\n", waitFor: w("f", "f3 ")},
 		{who: "deliver:alice", send: testMessage(6), waitFor: w("a", "RECENT")},
+		// An awake session hears of an external delivery through its
+		// watch, which may run after a's: a change made by a session,
+		// published before its OK, makes the next NOOPs see both in
+		// either run.
+		{who: "c", send: "c7 STORE 1 +FLAGS (\\Seen)\r\n", waitFor: w("c", "c7 ", "a", "FETCH")},
 		{who: "f", send: "f4 NOOP\r\n", waitFor: w("f", "f4 ")},
 		{who: "q", send: "q8 CHECK\r\n", waitFor: w("q", "q8 ")},
 		// A command pipelined behind another: the first wakes, the
