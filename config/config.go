@@ -129,8 +129,9 @@ type Auth struct {
 
 // IMAP holds IMAP session settings.
 type IMAP struct {
-	// HibernateAfter is how long a client idles before its connection is
-	// hibernated; 0 turns hibernation off.
+	// HibernateAfter is how long a client idles (in IDLE, or logged in
+	// between commands) before its connection is hibernated; 0 turns
+	// hibernation off.
 	HibernateAfter Duration `toml:"hibernate_after"`
 	// IdleKeepalive is the interval of "* OK Still here" during IDLE.
 	IdleKeepalive Duration `toml:"idle_keepalive"`

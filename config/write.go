@@ -61,8 +61,9 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # cache_size = {{.Auth.CacheSize}}
 
 [imap]
-# How long a client sits in IDLE before its connection is hibernated
-# (no goroutine, no buffers); "0s" turns hibernation off.
+# How long a client sits in IDLE, or logged in without sending a command,
+# before its connection is hibernated (no goroutine, no buffers); "0s" turns
+# hibernation off.
 # hibernate_after = {{q .IMAP.HibernateAfter}}
 # Interval of "* OK Still here" sent during IDLE, to keep NAT entries alive.
 # idle_keepalive = {{q .IMAP.IdleKeepalive}}

@@ -38,11 +38,15 @@ type ExtState struct {
 	Data []byte
 }
 
-// State is what a selected, idling session needs to come back exactly
-// (docs/design.md, "The state blob" and "Replay on wake").
+// State is what a hibernated session needs to come back exactly
+// (docs/design.md, "The state blob" and "Replay on wake"): a selected
+// one, in IDLE or quiet between commands, or an authenticated one with
+// no mailbox selected. The latter has Mailbox "" and every field about a
+// mailbox zero (UIDValidity, UIDs, Messages, HighestModSeq, UIDNext,
+// ReadOnly): it watches nothing but its socket.
 type State struct {
 	User     string
-	Mailbox  string // as the store names it
+	Mailbox  string // as the store names it; "" when none is selected
 	ReadOnly bool   // EXAMINE, or a read-only SELECT
 	TLS      bool   // the socket carries TLS (implicit or after STARTTLS)
 
@@ -62,7 +66,7 @@ type State struct {
 	Messages uint32
 
 	Enabled Extension
-	IdleTag string // the tag of the IDLE command in progress
+	IdleTag string // the tag of the IDLE command in progress; "" between commands
 
 	// ExtState holds hibernatable extension state, by ascending Kind.
 	ExtState []ExtState
@@ -104,6 +108,9 @@ var (
 //	            kind uvarint, delta from the previous kind + 1 (ascending)
 //	            data string
 //
+// A state without a mailbox (authenticated only) has an empty mailbox
+// string, uidvalidity 0, modseq 0, no ranges and uidnext 0.
+//
 // Delta-encoding the ranges keeps a typical "1:4711" in three bytes, and
 // encoding UIDNext against the last UID keeps it in one.
 
@@ -111,7 +118,11 @@ var (
 // ranges are ascending and disjoint, Messages counts them, UIDNext lies
 // above them and ExtState kinds ascend.
 func (s *State) Validate() error {
-	if s.UIDValidity == 0 {
+	if s.Mailbox == "" {
+		if s.UIDValidity != 0 || len(s.UIDs) != 0 || s.Messages != 0 || s.HighestModSeq != 0 || s.UIDNext != 0 || s.ReadOnly {
+			return errors.New("hibernate: state: mailbox fields set without a mailbox")
+		}
+	} else if s.UIDValidity == 0 {
 		return errors.New("hibernate: state: zero UIDVALIDITY")
 	}
 	var next uint64 = 1 // the lowest UID the next range may start at
@@ -126,7 +137,7 @@ func (s *State) Validate() error {
 	if count != uint64(s.Messages) {
 		return fmt.Errorf("hibernate: state: message count %d, but %d UIDs", s.Messages, count)
 	}
-	if uint64(s.UIDNext) < next {
+	if s.Mailbox != "" && uint64(s.UIDNext) < next {
 		return fmt.Errorf("hibernate: state: UIDNEXT %d not above the known UIDs", s.UIDNext)
 	}
 	for i := 1; i < len(s.ExtState); i++ {
@@ -178,6 +189,9 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		b = appendUvarint(b, uint64(r.First-next))
 		b = appendUvarint(b, uint64(r.Last-r.First))
 		next = r.Last + 1
+	}
+	if s.Mailbox == "" {
+		next = s.UIDNext // 0: no mailbox, no UIDNEXT
 	}
 	b = appendUvarint(b, uint64(s.UIDNext-next))
 	b = appendUvarint(b, uint64(len(s.ExtState)))
@@ -285,7 +299,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	out.Mailbox = d.string("mailbox")
 	out.IdleTag = d.string("idle tag")
 	out.UIDValidity = d.uint32("uidvalidity")
-	if out.UIDValidity == 0 && d.err == nil {
+	if out.UIDValidity == 0 && out.Mailbox != "" && d.err == nil {
 		d.fail("uidvalidity", ErrCorrupt)
 	}
 	out.HighestModSeq = d.uvarint("modseq")
@@ -319,6 +333,13 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	}
 	out.Messages = uint32(messages)
 	delta := d.uvarint("uidnext")
+	if out.Mailbox == "" {
+		// No mailbox: nothing but the zero fields may follow.
+		if (out.ReadOnly || out.UIDValidity != 0 || out.HighestModSeq != 0 || messages != 0 || delta != 0) && d.err == nil {
+			d.fail("no mailbox", ErrCorrupt)
+		}
+		next = 0
+	}
 	uidnext := next + delta
 	if (delta > 1<<32 || uidnext > 1<<32-1) && d.err == nil {
 		d.fail("uidnext", ErrCorrupt)

@@ -42,6 +42,8 @@ func stateCases() []struct {
 			User: "d", Mailbox: "Входящие", UIDValidity: 7, UIDs: []UIDRange{{1, 1}, {2, 2}, {10, 4294967294}},
 			Messages: 4294967287, UIDNext: 4294967295, Enabled: 1 << 31, IdleTag: "",
 		}},
+		{"authenticated only, between commands", State{User: "f", TLS: true, Enabled: ExtIMAP4rev2}},
+		{"authenticated only, in IDLE", State{User: "g", IdleTag: "i1"}},
 		{"extension state", State{
 			User: "e", Mailbox: "INBOX", UIDValidity: 9, UIDs: []UIDRange{{5, 6}}, Messages: 2, UIDNext: 8,
 			ExtState: []ExtState{{Kind: 0, Data: []byte("searchres")}, {Kind: 1}, {Kind: 4294967295, Data: []byte{0, 1, 2}}},
@@ -113,6 +115,10 @@ func TestStateMarshalInvalid(t *testing.T) {
 		{"uidnext not above", func(s *State) { s.UIDNext = 4711 }},
 		{"max uid", func(s *State) { s.UIDs = []UIDRange{{1<<32 - 1, 1<<32 - 1}}; s.Messages = 1; s.UIDNext = 1<<32 - 1 }},
 		{"ext kinds not ascending", func(s *State) { s.ExtState = []ExtState{{Kind: 2}, {Kind: 2}} }},
+		{"no mailbox, uidvalidity", func(s *State) { *s = State{User: "f", UIDValidity: 1} }},
+		{"no mailbox, uids", func(s *State) { *s = State{User: "f", UIDs: []UIDRange{{1, 1}}, Messages: 1, UIDNext: 2} }},
+		{"no mailbox, uidnext", func(s *State) { *s = State{User: "f", UIDNext: 1} }},
+		{"no mailbox, read-only", func(s *State) { *s = State{User: "f", ReadOnly: true} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,7 +158,9 @@ func TestStateUnmarshalErrors(t *testing.T) {
 		{"11-byte varint", []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, ErrCorrupt},
 		{"huge string length", []byte{1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrTruncated},
 		{"huge range count", []byte{1, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0x03}, ErrTruncated},
-		{"zero uidvalidity", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ErrCorrupt},
+		{"zero uidvalidity", []byte{1, 0, 0, 0, 1, 'x', 0, 0, 0, 0, 0, 0}, ErrCorrupt},
+		{"no mailbox, uidvalidity", []byte{1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, ErrCorrupt},
+		{"no mailbox, uidnext", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ErrCorrupt},
 		{"uid past 2^32", []byte{1, 0, 0, 0, 0, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}, ErrCorrupt},
 		{"uid gap wraps", []byte{1, 0, 0, 0, 0, 0, 1, 0, 1,
 			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0}, ErrCorrupt},

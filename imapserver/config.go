@@ -109,7 +109,8 @@ type Config struct {
 	// server (RFC 4468 BURL) and may therefore fetch URLAUTH URLs
 	// authorized for "submit+USER" (RFC 4467 3); none means no one.
 	URLAuthSubmitters []string
-	// HibernateAfter is how long a connection idles before hibernating; 0 turns hibernation off.
+	// HibernateAfter is how long a logged-in connection waits, in IDLE or
+	// for its next command, before hibernating; 0 turns hibernation off.
 	// Plain and TLS connections both hibernate (doc.go, "Hibernation").
 	HibernateAfter time.Duration
 	// IdleKeepalive is the interval of "* OK Still here" during IDLE (default 2 min).

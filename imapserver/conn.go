@@ -280,52 +280,100 @@ func (c *conn) loop() {
 
 // waitForCommand blocks until the first byte of a command arrives, with the
 // login or idle timeout. Only while it waits may Shutdown interrupt the
-// read: a command that has started is read and run to its end.
+// read: a command that has started is read and run to its end. A logged-in
+// session that has waited HibernateAfter with nothing buffered hibernates
+// here, quiet between commands (errHibernated).
 func (c *conn) waitForCommand() error {
 	if c.br.Buffered() == 0 {
 		if err := c.flush(); err != nil {
 			return err
 		}
 	}
-	c.mu.Lock()
-	if c.srv.closing.Load() {
-		c.mu.Unlock()
-		return errShutdown
-	}
-	deadline := c.waitDeadline(time.Now())
-	// During a handover a quiet session moves now (moveBetween); checked
-	// under c.mu, as Handover's interrupt is sent.
-	move := c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover
-	if move {
-		deadline = time.Unix(1, 0)
-	}
-	c.nc.SetReadDeadline(deadline)
-	c.waiting = true
-	c.mu.Unlock()
-
-	_, err := c.br.Peek(1)
-
-	c.mu.Lock()
-	c.waiting = false
-	closing := c.srv.closing.Load()
-	c.mu.Unlock()
-	if closing {
-		return errShutdown
-	}
-	var ne net.Error
-	if err != nil && c.br.Buffered() == 0 && errors.As(err, &ne) && ne.Timeout() &&
-		c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover {
-		if c.moveBetween() {
-			return errHibernated
+	waiting := time.Now()
+	deadline := c.waitDeadline(waiting)
+	hibernateAt := c.quietHibernateAt(waiting)
+	for {
+		c.mu.Lock()
+		if c.srv.closing.Load() {
+			c.mu.Unlock()
+			return errShutdown
 		}
-		c.staysForHandover = true
-		return c.waitForCommand()
+		d := deadline
+		if !hibernateAt.IsZero() && hibernateAt.Before(d) {
+			d = hibernateAt
+		}
+		// During a handover a quiet session moves now: it sleeps between
+		// commands, which passes it on (hibernator.sleep); checked under
+		// c.mu, as Handover's interrupt is sent.
+		move := c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover
+		if move {
+			d = time.Unix(1, 0)
+		}
+		c.nc.SetReadDeadline(d)
+		c.waiting = true
+		c.mu.Unlock()
+
+		_, err := c.br.Peek(1)
+
+		c.mu.Lock()
+		c.waiting = false
+		closing := c.srv.closing.Load()
+		c.mu.Unlock()
+		if closing {
+			return errShutdown
+		}
+		quietTimeout := err != nil && c.br.Buffered() == 0 && isTimeout(err)
+		if quietTimeout && c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover {
+			if c.sleepQuiet(waiting) {
+				return errHibernated
+			}
+			c.staysForHandover = true // not logged in: it stays
+			continue
+		}
+		if quietTimeout && !hibernateAt.IsZero() && !time.Now().Before(hibernateAt) {
+			hibernateAt = time.Time{} // one try per wait
+			if c.sleepQuiet(waiting) {
+				return errHibernated
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c.nc.SetReadDeadline(c.commandDeadline(time.Now()))
+		return nil
+	}
+}
+
+// quietHibernateAt is when a session that began to wait for a command at
+// now hibernates if no byte comes: HibernateAfter later for a logged-in
+// session of a server that hibernates, with nothing buffered either way;
+// zero for never.
+func (c *conn) quietHibernateAt(now time.Time) time.Time {
+	if c.srv.hib == nil || (c.state != stateAuth && c.state != stateSelected) || c.br.Buffered() > 0 {
+		return time.Time{}
+	}
+	return now.Add(c.srv.cfg.HibernateAfter)
+}
+
+// sleepQuiet hibernates a session that has waited for a command since
+// waiting; false when it stays active (the reason is counted).
+func (c *conn) sleepQuiet(waiting time.Time) bool {
+	st, err := c.exportState("")
+	if err == nil {
+		err = c.hibernate(st, waiting)
 	}
 	if err != nil {
-		return err
+		c.refuseHibernation(err)
+		return false
 	}
-	c.nc.SetReadDeadline(c.commandDeadline(time.Now()))
-	return nil
+	return true
+}
+
+// isTimeout reports whether err is a read deadline's.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // lingeringClose closes the connection after giving the client a moment to

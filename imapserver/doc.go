@@ -26,9 +26,10 @@
 //
 // # Hibernation
 //
-// With Config.HibernateAfter > 0, a session (plain TCP, implicit TLS or
-// after STARTTLS) that has idled that long in IDLE with a mailbox selected, no output pending and no input
-// buffered is exported to a hibernate.State (its view, serialised by
+// With Config.HibernateAfter > 0, a logged-in session (plain TCP,
+// implicit TLS or after STARTTLS) that has waited that long in IDLE, or
+// quiet for its next command (conn.waitForCommand), with no output
+// pending and no input buffered is exported to a hibernate.State (its view, serialised by
 // imapview.View.Export, the enabled extensions and the IDLE tag),
 // its socket detached to a bare descriptor (TLS: see below), and its
 // goroutine, buffers,
@@ -41,10 +42,13 @@
 // session does, and the idle timeout applies), and a mailbox change is
 // sent as the untagged updates an active IDLE sends: the view of the
 // state, without records, goes through the same View.Apply and encoder
-// (hibernate_update.go). Any
-// other command wakes the session fully. IDLE without a selected
-// mailbox stays active; the reason is counted
-// (dormouse_imap_hibernation_refused_total).
+// (hibernate_update.go). A quiet session sleeps between commands from
+// the start; NOOP and CHECK are answered asleep, with what changed since
+// the blob before the tagged OK (hibernate_reidle.go). A session with no
+// mailbox selected exports a State without one and watches nothing. Any
+// other command wakes the session fully, and the restored session runs
+// it. A session that cannot be exported stays active; the reason is
+// counted (dormouse_imap_hibernation_refused_total).
 //
 // TLS sessions hibernate too (sleeper.go), but Go cannot export and
 // restore a tls.Conn's record state, so the sleeper keeps its *tls.Conn

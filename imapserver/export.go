@@ -12,22 +12,25 @@ type errNotExportable string
 
 func (e errNotExportable) Error() string { return "not exportable: " + string(e) }
 
-// exportState exports an idling, selected session (docs/design.md "The state
-// blob"). The reason of an errNotExportable is a metric label.
+// exportState exports a session that is selected or authenticated, in
+// IDLE (tag) or quiet between commands (tag "") (docs/design.md "The
+// state blob"). The reason of an errNotExportable is a metric label.
 func (c *conn) exportState(tag string) (*hibernate.State, error) {
-	if c.state != stateSelected || c.sel == nil {
-		// The blob names a mailbox to watch; IDLE without one has
-		// nothing to wake for but the client.
-		return nil, errNotExportable("not_selected")
-	}
-	sel := c.sel
 	st := &hibernate.State{
 		User:    c.username,
-		Mailbox: sel.name,
 		IdleTag: tag,
 		TLS:     c.tls,
 		Enabled: c.enabled.bits(),
 	}
+	switch {
+	case c.state == stateAuth:
+		// No mailbox: the sleeper watches nothing but its socket.
+		return st, nil
+	case c.state != stateSelected || c.sel == nil:
+		return nil, errNotExportable("not_logged_in")
+	}
+	sel := c.sel
+	st.Mailbox = sel.name
 	sel.view.Export(st)
 	blob, err := st.MarshalBinary()
 	if err != nil {
@@ -58,6 +61,9 @@ func (c *conn) restoreState(st *hibernate.State) error {
 	if c.enabled.utf8 {
 		c.w.UTF8 = true
 		c.dec.SetUTF8(true)
+	}
+	if st.Mailbox == "" {
+		return nil // authenticated, nothing selected
 	}
 	sel, err := c.openWatched(st.Mailbox)
 	if err != nil {

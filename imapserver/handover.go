@@ -32,9 +32,8 @@ const (
 	// NotMovedTLS: a TLS connection (IMAPS or after STARTTLS). Go has no
 	// way to export a tls.Conn's record state.
 	NotMovedTLS = "tls"
-	// NotMovedActive: a session that was not quiet on a selected mailbox
-	// when the grace ended (not logged in, no mailbox selected, or still
-	// in a command).
+	// NotMovedActive: a session that was not quiet and logged in when
+	// the grace ended (not logged in, or still in a command).
 	NotMovedActive = "active"
 	// NotMovedError: the new process did not take it (Handoff failed).
 	NotMovedError = "error"
@@ -139,7 +138,7 @@ func (s *Server) Handover(ctx context.Context, send Handoff) HandoverResult {
 // Adopt takes a sleeper handed over by the process this one replaces (see
 // Handover): fd, a bare TCP socket, becomes the caller's no more, and the
 // state blob is checked as input from outside (version, bounds, a plain
-// connection with a selected mailbox). The sleeper is armed as it was,
+// connection of a logged-in user). The sleeper is armed as it was,
 // in IDLE or between commands; changes made while it was on its way are
 // found by CatchUp, changes from now on by the store's events. On error
 // the client is told BYE.
@@ -152,11 +151,9 @@ func (s *Server) Adopt(fd int, blob []byte) error {
 		(sleeper{fd: fd}).bye(byeHandover)
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
-	ph := idling
-	if st.IdleTag == "" {
-		ph = between
-	}
-	if _, err := s.hib.insert(sleeper{fd: fd}, st, ph); err != nil {
+	// A session moved between commands has its autologout counted from
+	// its adoption: the blob does not carry when it last spoke.
+	if _, err := s.hib.sleep(sleeper{fd: fd}, st, time.Now()); err != nil {
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	return nil
@@ -177,8 +174,8 @@ func adoptable(blob []byte) (*hibernate.State, error) {
 	switch {
 	case st.TLS:
 		return nil, errors.New("state of a TLS connection: its record state cannot move")
-	case st.User == "" || st.Mailbox == "":
-		return nil, errors.New("state without a user or mailbox")
+	case st.User == "":
+		return nil, errors.New("state without a user")
 	}
 	return st, nil
 }
@@ -223,18 +220,3 @@ func (s *Server) CatchUp(ctx context.Context) {
 
 // catchUpWorkers is how many mailboxes CatchUp reads at once.
 const catchUpWorkers = 4
-
-// moveBetween hands a session that waits for a command to the new process
-// during a handover: selected, it is exported as a sleeper between
-// commands (IdleTag "", as after a DONE answered asleep) and hibernates,
-// which passes it on (hibernator.insert); its next command wakes it there
-// and replays what changed. False when it cannot be exported (not logged
-// in, no mailbox selected): it stays. The caller has checked that nothing
-// is buffered.
-func (c *conn) moveBetween() bool {
-	st, err := c.exportState("")
-	if err != nil {
-		return false
-	}
-	return c.hibernate(st) == nil
-}

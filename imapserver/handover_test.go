@@ -78,14 +78,16 @@ func TestHandoverAndAdopt(t *testing.T) {
 	asleep.Send("i IDLE")
 	asleep.Expect("S: + idling")
 	testserver.WaitMetric(t, old.Metrics, "dormouse_imap_connections,state=hibernated", 1)
-	busy := old.Login(t, old.Bob) // logged in, no IDLE: cannot move
+	quiet := old.Login(t, old.Bob) // logged in, nothing selected: moves as a quiet sleeper
+	busy := old.Dial(t)            // not logged in: cannot move
+	busy.Cmd("c CAPABILITY")
 
 	var got handedOver
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	r := old.IMAP.Handover(ctx, got.send)
-	if r.Moved != 1 || r.NotMoved[imapserver.NotMovedActive] != 1 || len(got.fds) != 1 {
-		t.Fatalf("handover result %+v with %d passed on, want 1 moved, 1 active not moved", r, len(got.fds))
+	if r.Moved != 2 || r.NotMoved[imapserver.NotMovedActive] != 1 || len(got.fds) != 2 {
+		t.Fatalf("handover result %+v with %d passed on, want 2 moved, 1 active not moved", r, len(got.fds))
 	}
 	busy.Expect("S: * BYE Server shutting down")
 
@@ -110,6 +112,11 @@ func TestHandoverAndAdopt(t *testing.T) {
 	if len(lines) < 2 || lines[len(lines)-1] != "f OK FETCH completed" {
 		t.Fatalf("FETCH after the move: %q", lines)
 	}
+	quiet.Run(`
+C: q1 STATUS INBOX (MESSAGES)
+S: * STATUS INBOX (MESSAGES 0)
+S: q1 OK STATUS completed
+`)
 }
 
 // An IDLE that is awake when the handover starts (its hibernation still

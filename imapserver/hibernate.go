@@ -61,8 +61,9 @@ const (
 
 // What a sleeper answers without waking, a metric label.
 const (
-	servedReidle = "reidle" // DONE and a new IDLE
-	servedUpdate = "update" // a mailbox change announced in place
+	servedReidle  = "reidle"  // DONE and a new IDLE
+	servedUpdate  = "update"  // a mailbox change announced in place
+	servedCommand = "command" // NOOP or CHECK between commands
 )
 
 func newHibernator(s *Server) (*hibernator, error) {
@@ -94,8 +95,12 @@ func newHibernator(s *Server) (*hibernator, error) {
 
 // subscribe runs inside Table.Insert (h.mu held) for the first sleeper on
 // a mailbox: the store keeps the mailbox watched on disk until the last
-// sleeper leaves.
+// sleeper leaves. The sleepers of a user with no mailbox selected share
+// a subscription with mailbox "" that watches nothing on disk.
 func (h *hibernator) subscribe(id hibernate.SubID, user, mailbox string) {
+	if mailbox == "" {
+		return
+	}
 	if int(id) >= len(h.watches) {
 		h.watches = append(h.watches, make([]func(), int(id)+1-len(h.watches))...)
 	}
@@ -141,16 +146,12 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 }
 
 // sleep hibernates a connection whose session was exported to st and
-// whose transport is s; it starts idling (sleeper_state.go). On error s
-// is closed: the connection is lost, as after a failed write. During a
-// handover s is passed on to the new process at once (token 0).
-func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, error) {
-	return h.insert(s, st, idling)
-}
-
-// insert puts s to sleep with state st, armed in phase ph (idling or
-// between).
-func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate.Token, error) {
+// whose transport is s; it starts idling (sleeper_state.go), or, for a
+// quiet session (no IdleTag), between commands, waiting for one since
+// waiting (its autologout counts from then). On error s is closed: the
+// connection is lost, as after a failed write. During a handover s is
+// passed on to the new process at once (token 0).
+func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (hibernate.Token, error) {
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -173,8 +174,8 @@ func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate
 		if s.tc != nil {
 			h.tls[tok] = s.tc
 		}
-		if ph == between {
-			h.set(tok, between)
+		if st.IdleTag == "" {
+			h.sleepBetween(tok, waiting)
 		}
 		// Add after Insert: a byte already waiting fires at once, and
 		// the callback finds the entry.
@@ -205,7 +206,7 @@ func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate
 // mailboxChanged does for all of a mailbox's), unless it woke already.
 func (h *hibernator) changedToken(tok hibernate.Token) {
 	h.mu.Lock()
-	own := h.acquire(tok, true)
+	own := !h.holdsChanges(tok) && h.acquire(tok, true)
 	h.mu.Unlock()
 	if own {
 		go h.serve(tok, serveChange, nil)
@@ -244,6 +245,13 @@ func (h *hibernator) acquire(tok hibernate.Token, change bool) bool {
 	}
 	return false
 }
+
+// holdsChanges reports whether sleeper tok waits between commands,
+// armed (h.mu held): it holds changes back for its next command, which
+// reads them in the store (applyChanges from its blob's MODSEQ), so a
+// change needs no serve now. Quiet sleepers of a busy mailbox cost
+// nothing per change.
+func (h *hibernator) holdsChanges(tok hibernate.Token) bool { return h.phaseOf(tok) == between }
 
 // take removes a sleeper from the table and returns its transport and
 // blob; it goes on to phase to (waking or closing), whose owner is the
@@ -357,7 +365,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 				}
 			}
 		}
-		if !h.acquire(tok, true) {
+		if (!full && h.holdsChanges(tok)) || !h.acquire(tok, true) {
 			continue
 		}
 		if h.tls[tok] != nil && !full {

@@ -96,8 +96,9 @@ func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
 }
 
-// BenchmarkHibernateFullWake: DONE and NOOP wake the sleeper fully (the
-// session is restored), IDLE again, hibernated again.
+// BenchmarkHibernateFullWake: DONE (answered asleep), then a UID FETCH
+// wakes the sleeper fully (the session is restored; a NOOP would be
+// answered asleep), IDLE again, hibernated again.
 func BenchmarkHibernateFullWake(b *testing.B) {
 	for _, size := range []int{100, 2000} {
 		b.Run(fmt.Sprintf("messages=%d", size), func(b *testing.B) {
@@ -107,8 +108,9 @@ func BenchmarkHibernateFullWake(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				next := fmt.Sprintf("i%d", i+1)
-				c.Write(fmt.Sprintf("DONE\r\nn%d NOOP\r\n", i))
-				c.Expect("S: "+tag+" OK IDLE terminated", fmt.Sprintf("S: n%d OK NOOP completed", i))
+				c.Write("DONE\r\n")
+				c.Expect("S: " + tag + " OK IDLE terminated")
+				c.Cmd(fmt.Sprintf("n%d UID FETCH 1 (FLAGS)", i))
 				c.Send(next + " IDLE")
 				c.Expect("S: + idling")
 				waitHibernated(b, srv.Metrics, 1)
@@ -122,6 +124,8 @@ func BenchmarkHibernateFullWake(b *testing.B) {
 // BenchmarkHibernateReidle: DONE + IDLE in one packet, answered asleep.
 func BenchmarkHibernateReidle(b *testing.B) {
 	srv, c := benchSleeper(b, 100, time.Millisecond)
+	// The filling session may have slept and woken: count from here.
+	base := testserver.Gather(b, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]
 	tag := "i0"
 	start := cpuTime(b)
 	b.ResetTimer()
@@ -132,7 +136,7 @@ func BenchmarkHibernateReidle(b *testing.B) {
 		tag = next
 	}
 	reportCPU(b, start)
-	if w := testserver.Gather(b, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]; w != 0 {
+	if w := testserver.Gather(b, srv.Metrics)["dormouse_imap_wakes_total,cause=client"] - base; w != 0 {
 		b.Fatalf("%v full wakes", w)
 	}
 }

@@ -30,7 +30,7 @@ func (h *hibernator) earlyAdded(a mailstore.EarlyAdd) {
 	h.mu.Lock()
 	if id, ok := h.table.Subscriptions().Lookup(a.User, mailstore.CanonicalName(a.Mailbox)); ok {
 		for _, tok := range h.table.AppendWaiters(nil, id) {
-			if h.acquire(tok, true) {
+			if !h.holdsChanges(tok) && h.acquire(tok, true) {
 				toks = append(toks, tok)
 			}
 		}

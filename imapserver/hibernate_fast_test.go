@@ -216,10 +216,16 @@ func TestHibernationStaysAsleep(t *testing.T) {
 	}
 	// The changer selects after the first client claimed \Recent and
 	// refreshes only after every client saw a change, so it claims
-	// nothing; the appender selects nothing.
+	// nothing; the appender selects nothing. Both sleep between their
+	// commands too, and wake for each.
 	changer := selectInbox(t, srv)
 	appender := srv.Login(t, srv.Alice)
-	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", float64(len(cs)))
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", float64(len(cs)+2))
+	// A sleeper's since changes when it is woken and sleeps again.
+	since := make([]time.Time, len(cs))
+	for i, c := range cs {
+		since[i] = sleptSince(t, srv, c)
+	}
 	const n = 10
 	for i := 1; i <= n; i++ {
 		for _, c := range cs {
@@ -260,11 +266,13 @@ func TestHibernationStaysAsleep(t *testing.T) {
 		}
 	}
 	got := testserver.Gather(t, srv.Metrics)
-	if w := got["dormouse_imap_wakes_total,cause=client"] + got["dormouse_imap_wakes_total,cause=mailbox"]; w != 0 {
-		t.Errorf("%v full wakes, want 0: %v", w, got)
+	if w := got["dormouse_imap_wakes_total,cause=mailbox"]; w != 0 {
+		t.Errorf("%v full wakes by a change, want 0: %v", w, got)
 	}
-	if h := got["dormouse_imap_connections,state=hibernated"]; h != float64(len(cs)) {
-		t.Errorf("hibernated = %v, want %d", h, len(cs))
+	for i, c := range cs {
+		if s := sleptSince(t, srv, c); !s.Equal(since[i]) {
+			t.Errorf("client %d: asleep since %v, then since %v: it was woken", i, since[i], s)
+		}
 	}
 	if r := got["dormouse_imap_hibernated_served_total,kind=reidle"]; r != float64(3*n/2*len(cs)) {
 		t.Errorf("DONE/IDLE answered in place = %v, want %d", r, 3*n/2*len(cs))
@@ -295,6 +303,9 @@ func TestHibernationAutologoutBetweenCommands(t *testing.T) {
 		cs = append(cs, c)
 	}
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 2)
+	// The filling session may have slept between its commands and
+	// woken for the next: wakes count from here.
+	base := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]
 	between, idling := cs[0], cs[1]
 	between.Write("DONE\r\n")
 	between.Expect("S: i0 OK IDLE terminated")
@@ -308,9 +319,26 @@ func TestHibernationAutologoutBetweenCommands(t *testing.T) {
 	// The one still idling outlives the timeout and still answers.
 	idling.Write("DONE\r\n")
 	idling.Expect("S: i0 OK IDLE terminated")
-	idling.Cmd("n NOOP")
+	idling.Cmd("f FETCH 1 (FLAGS)")
 	got := testserver.Gather(t, srv.Metrics)
-	if w := got["dormouse_imap_wakes_total,cause=client"]; w != 1 {
-		t.Errorf("full wakes = %v, want 1 (the NOOP)", w)
+	if w := got["dormouse_imap_wakes_total,cause=client"] - base; w != 1 {
+		t.Errorf("full wakes = %v, want 1 (the FETCH)", w)
 	}
+}
+
+// sleptSince returns since when c's connection is hibernated; the test
+// fails when it is not.
+func sleptSince(t *testing.T, srv *testserver.Server, c *testserver.Client) time.Time {
+	t.Helper()
+	addr := c.NetConn().LocalAddr().String()
+	for _, s := range srv.IMAP.Sessions() {
+		if s.Remote == addr {
+			if !s.Asleep {
+				t.Fatalf("connection %s is awake", addr)
+			}
+			return s.Since
+		}
+	}
+	t.Fatalf("connection %s: no session", addr)
+	return time.Time{}
 }

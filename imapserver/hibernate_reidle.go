@@ -2,42 +2,99 @@ package imapserver
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 
 	"github.com/dormouse/dormouse/imapwire"
 )
 
+// asleepAnswer is what a sleeper answers itself for its client's input.
+type asleepAnswer struct {
+	out     []byte // written first: the DONE's tagged OK, "+ idling"
+	idleTag string // the IDLE in progress afterwards; "" between commands
+	// name and done are the name and tagged completion of a command
+	// answered asleep (NOOP, CHECK), written after the untagged updates
+	// it reports (RFC 9051 6.1.2, 7); done is nil for none. cmd is the
+	// input from that command on, for a full wake that must run it.
+	name      string
+	done, cmd []byte
+}
+
 // answerAsleep gives what an active session would write for in, the
 // client's bytes to a sleeper, when it is one of the forms a sleeper
-// answers itself (RFC 2177 asks clients to renew IDLE every 29 minutes):
-// while idling (idleTag set), DONE alone or DONE followed by a new
-// "tag IDLE"; between commands (idleTag empty, after a DONE answered
-// asleep), "tag IDLE" alone. Lines end in CRLF (or a bare LF, which the
-// decoder takes too), are case-insensitive as the decoder reads them,
-// and nothing may follow. newTag is the IDLE in progress afterwards
-// ("" between commands). Anything else, a partial line included, is for
-// a full wake.
-func answerAsleep(idleTag string, in []byte) (out []byte, newTag string, ok bool) {
+// answers itself (RFC 2177 asks clients to renew IDLE every 29 minutes,
+// and keepalives are answered with DONE, NOOP and IDLE): while idling
+// (idleTag set), DONE alone or followed by one command; between commands
+// (idleTag empty, after a DONE answered asleep or in a quiet session),
+// one command. The commands are "tag IDLE", "tag NOOP" and, with a
+// mailbox selected, "tag CHECK". Lines end in CRLF (or a bare LF, which
+// the decoder takes too), are case-insensitive as the decoder reads
+// them, and nothing may follow. Anything else, a partial line included,
+// is for a full wake.
+func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok bool) {
 	rest := in
 	if idleTag != "" {
 		var done []byte
 		done, rest, ok = cutLine(in)
 		if !ok || !bytes.EqualFold(done, []byte("DONE")) {
-			return nil, "", false
+			return asleepAnswer{}, false
 		}
-		out = appendIdleDone(out, idleTag)
+		a.out = appendIdleDone(a.out, idleTag)
 		if len(rest) == 0 {
-			return out, "", true
+			return a, true
 		}
 	}
-	cmd, rest, ok := cutLine(rest)
+	a.cmd = rest
+	line, rest, ok := cutLine(rest)
 	if !ok || len(rest) != 0 {
-		return nil, "", false
+		return asleepAnswer{}, false
 	}
-	tag, name, ok := bytes.Cut(cmd, []byte{' '})
-	if !ok || !imapwire.ValidTag(tag) || !bytes.EqualFold(name, []byte("IDLE")) {
-		return nil, "", false
+	tag, name, ok := bytes.Cut(line, []byte{' '})
+	if !ok || !imapwire.ValidTag(tag) {
+		return asleepAnswer{}, false
 	}
-	return append(out, lineIdling...), string(tag), true
+	switch {
+	case bytes.EqualFold(name, []byte("IDLE")):
+		a.out = append(a.out, lineIdling...)
+		a.idleTag = string(tag)
+	case bytes.EqualFold(name, []byte("NOOP")), selected && bytes.EqualFold(name, []byte("CHECK")):
+		// exec's tagged OK: the name as the decoder spells it.
+		a.name = strings.ToUpper(string(name))
+		a.done = fmt.Appendf(nil, "%s OK %s completed\r\n", tag, a.name)
+	default:
+		return asleepAnswer{}, false
+	}
+	return a, true
+}
+
+// wakeCommand names, for a metric, the command of a client's input that
+// a sleeper could not answer (in, after a DONE answered with it when
+// idleTag is set): its name as lookupCommand knows it, with "UID " before
+// a UID command's; "partial" when no complete line came, "other" for an
+// unknown name. The label values are bounded by the command table.
+func wakeCommand(idleTag string, in []byte) string {
+	line, rest, ok := cutLine(in)
+	if ok && idleTag != "" && bytes.EqualFold(line, []byte("DONE")) {
+		line, _, ok = cutLine(rest)
+	}
+	if !ok {
+		return "partial"
+	}
+	if bytes.EqualFold(line, []byte("DONE")) {
+		return "DONE"
+	}
+	_, cmd, _ := bytes.Cut(line, []byte{' '})
+	name, args, _ := bytes.Cut(cmd, []byte{' '})
+	prefix := ""
+	if bytes.EqualFold(name, []byte("UID")) {
+		prefix = "UID "
+		name, _, _ = bytes.Cut(args, []byte{' '})
+	}
+	n := strings.ToUpper(string(name))
+	if _, known := lookupCommand(n); !known {
+		return "other"
+	}
+	return prefix + n
 }
 
 // cutLine splits off the first line of b without its LF or CRLF; false

@@ -15,22 +15,70 @@ func TestAnswerAsleep(t *testing.T) {
 		{"", "a1 IDLE\r\n", "+ idling\r\n", "a1", true},           // and the IDLE that follows
 		{"", "DONE\r\n", "", "", false},                           // DONE between commands: BAD, wake
 		{"", "DONE\r\na1 IDLE\r\n", "", "", false},
-		{"", "a1 NOOP\r\n", "", "", false},
+		{"", "a1 NOOP\r\n", "", "", true}, // answered, with what changed
+		{"", "a1 CHECK\r\n", "", "", true},
+		{"", "a1 noop x\r\n", "", "", false},
 		{"", "a1 IDLE", "", "", false},
 		{"i0", "DONE", "", "", false},                 // partial line
 		{"i0", "DONE\r\na1 IDLE", "", "", false},      // partial line
 		{"i0", "DONE\r\na1 IDLE\r\nx", "", "", false}, // more after it
-		{"i0", "DONE\r\na1 NOOP\r\n", "", "", false},  // another command
-		{"i0", "DONE\r\na+ IDLE\r\n", "", "", false},  // bad tag
+		{"i0", "DONE\r\na1 NOOP\r\n", "i0 OK IDLE terminated\r\n", "", true},
+		{"i0", "DONE\r\na1 FETCH 1 FLAGS\r\n", "", "", false}, // another command
+		{"i0", "DONE\r\na+ IDLE\r\n", "", "", false},          // bad tag
 		{"i0", "DONE\r\na1 IDLE x\r\n", "", "", false},
 		{"i0", "DONE \r\na1 IDLE\r\n", "", "", false}, // not DONE: BAD in an active session
 		{"i0", "DONE\r\n\r\na1 IDLE\r\n", "", "", false},
 		{"i0", "DONE\r\na1  IDLE\r\n", "", "", false},
 		{"i0", "a1 IDLE\r\n", "", "", false}, // IDLE inside IDLE
 	} {
-		out, tag, ok := answerAsleep(tc.idleTag, []byte(tc.in))
+		a, ok := answerAsleep(tc.idleTag, true, []byte(tc.in))
+		out, tag := a.out, a.idleTag
 		if string(out) != tc.out || tag != tc.tag || ok != tc.ok {
 			t.Errorf("answerAsleep(%q, %q) = %q, %q, %v; want %q, %q, %v", tc.idleTag, tc.in, out, tag, ok, tc.out, tc.tag, tc.ok)
+		}
+	}
+}
+
+// TestAnswerAsleepCommand: NOOP and CHECK are answered with their tagged
+// OK as exec writes it; CHECK only with a mailbox selected (an awake
+// session answers BAD without one: a full wake says so).
+func TestAnswerAsleepCommand(t *testing.T) {
+	for _, tc := range []struct {
+		idleTag, in string
+		selected    bool
+		done, cmd   string
+		ok          bool
+	}{
+		{"", "a1 NOOP\r\n", true, "a1 OK NOOP completed\r\n", "a1 NOOP\r\n", true},
+		{"", "a1 noop\r\n", false, "a1 OK NOOP completed\r\n", "a1 noop\r\n", true},
+		{"", "a1 Check\r\n", true, "a1 OK CHECK completed\r\n", "a1 Check\r\n", true},
+		{"", "a1 CHECK\r\n", false, "", "", false},
+		{"i0", "DONE\r\nn NOOP\r\n", true, "n OK NOOP completed\r\n", "n NOOP\r\n", true},
+		{"", "a1 NOOP\r\na2 NOOP\r\n", true, "", "", false},
+	} {
+		a, ok := answerAsleep(tc.idleTag, tc.selected, []byte(tc.in))
+		if string(a.done) != tc.done || (tc.ok && string(a.cmd) != tc.cmd) || ok != tc.ok {
+			t.Errorf("answerAsleep(%q, %v, %q) = done %q, cmd %q, %v; want %q, %q, %v", tc.idleTag, tc.selected, tc.in, a.done, a.cmd, ok, tc.done, tc.cmd, tc.ok)
+		}
+	}
+}
+
+// TestWakeCommand: the label a client's wake is counted under.
+func TestWakeCommand(t *testing.T) {
+	for _, tc := range []struct{ idleTag, in, want string }{
+		{"", "a1 FETCH 1:* (FLAGS)\r\n", "FETCH"},
+		{"i0", "DONE\r\na1 uid fetch 55:* (FLAGS)\r\n", "UID FETCH"},
+		{"i0", "DONE\r\na1 NOOP\r\na2 IDLE\r\n", "NOOP"},
+		{"", "a1 SELECT Drafts\r\n", "SELECT"},
+		{"", "a1 SELE", "partial"},
+		{"i0", "DONE\r\n", "partial"},
+		{"", "DONE\r\n", "DONE"},
+		{"", "a1 XYZZY\r\n", "other"},
+		{"", "a1 UID XYZZY 1\r\n", "other"},
+		{"", "a1 APPEND INBOX {3}\r\n", "APPEND"},
+	} {
+		if got := wakeCommand(tc.idleTag, []byte(tc.in)); got != tc.want {
+			t.Errorf("wakeCommand(%q, %q) = %q, want %q", tc.idleTag, tc.in, got, tc.want)
 		}
 	}
 }

@@ -65,34 +65,68 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
 			// an active one would.
+			m.wokeBy("eof")
 			h.fullWake(tok, wakeClient, nil, nil, nil)
 			return
 		default:
 			m.read(n)
 			in := buf[:n]
-			out, tag, ok := answerAsleep(st.IdleTag, in)
+			a, ok := answerAsleep(st.IdleTag, st.Mailbox != "", in)
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one) is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
+				m.wokeBy(wakeCommand(st.IdleTag, in))
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
-			ended := st.IdleTag != ""
-			st.IdleTag = tag
+			idleTag := st.IdleTag
+			ended := idleTag != ""
+			st.IdleTag = a.idleTag
+			out := a.out
+			if a.done != nil {
+				// NOOP or CHECK: what changed since, as an awake
+				// session's refresh after the command tells it, then
+				// its tagged OK.
+				up, next, ok := applyChanges(st, src)
+				if !ok {
+					m.wokeBy(a.name)
+					h.fullWake(tok, wakeClient, in, nil, nil)
+					return
+				}
+				if next != nil {
+					st = next
+				}
+				out = append(out, up...)
+			}
 			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
-				h.fullWake(tok, wakeClient, in, nil, nil)
+				m.wokeBy(wakeCommand(idleTag, in))
+				if a.done == nil {
+					h.fullWake(tok, wakeClient, in, nil, nil)
+					return
+				}
+				// Nothing was sent, but a \Recent claim may be spent:
+				// the woken session starts from st, writes what is
+				// owed, and runs the command, which has nothing more
+				// to report.
+				h.fullWake(tok, wakeClient, a.cmd, out, st)
 				return
 			}
+			out = append(out, a.done...)
 			if !h.send(tok, s, out, st, wakeClient) {
 				return
 			}
 			if ended {
 				m.command("IDLE", "ok")
-			} else {
-				catchUp = true
 			}
-			m.served(servedReidle)
+			if a.done != nil {
+				m.command(a.name, "ok")
+				m.served(servedCommand)
+				h.commandAnswered(tok)
+			} else {
+				catchUp = !ended && a.idleTag != ""
+				m.served(servedReidle)
+			}
 		}
 	}
 	for pending := why == serveChange || catchUp; ; pending = true {
@@ -268,5 +302,8 @@ func (h *hibernator) holdWatch(tok hibernate.Token) (release func()) {
 		return func() {}
 	}
 	user, mailbox := h.table.Subscriptions().Key(info.Sub)
+	if mailbox == "" {
+		return func() {} // nothing selected, nothing watched
+	}
 	return h.srv.cfg.Store.Watch(user, mailbox, nil)
 }

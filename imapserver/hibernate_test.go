@@ -126,7 +126,6 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 		clients[hc.name] = c
 		logs[hc.name] = &strings.Builder{}
 	}
-	idling := map[string]bool{}
 	var reading string
 	t.Cleanup(func() {
 		if t.Failed() && reading != "" {
@@ -162,18 +161,17 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 				}
 			}
 		}
-		trackIdle(idling, st)
 		if st.quick {
 			// The next step races the idlers' hibernation.
 			time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Millisecond))))
 			continue
 		}
-		// Every idler hibernates (after 1 ms) before the next step.
-		// Without hibernation there is nothing to wait for: each step
-		// has read what it waits for.
+		// Every session, idling or quiet between commands, hibernates
+		// (after 1 ms) before the next step. Without hibernation there
+		// is nothing to wait for: each step has read what it waits for.
 		if hibernateAfter > 0 {
-			testserver.WaitFor(t, fmt.Sprintf("every idler hibernates after %q", st.send), func() bool {
-				return idlersAsleep(srv, clients, idling)
+			testserver.WaitFor(t, fmt.Sprintf("every session hibernates after %q", st.send), func() bool {
+				return allAsleep(srv, clients)
 			})
 		}
 	}
@@ -184,32 +182,15 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 	return out, srv
 }
 
-// trackIdle notes in idling whether st leaves its client idling: IDLE
-// starts, DONE ends.
-func trackIdle(idling map[string]bool, st hibStep) {
-	if strings.HasPrefix(st.who, "deliver:") {
-		return
-	}
-	for _, line := range strings.Split(st.send, "\r\n") {
-		switch {
-		case line == "DONE":
-			idling[st.who] = false
-		case strings.HasSuffix(line, " IDLE"):
-			idling[st.who] = true
-		}
-	}
-}
-
-// idlersAsleep reports whether the session of every client idling is
-// hibernated (a session is known by its client's address). A session may
-// sleep between commands too, so the count of sleepers says less.
-func idlersAsleep(srv *testserver.Server, clients map[string]*testserver.Client, idling map[string]bool) bool {
+// allAsleep reports whether the session of every client is hibernated
+// (a session is known by its client's address).
+func allAsleep(srv *testserver.Server, clients map[string]*testserver.Client) bool {
 	asleep := map[string]bool{}
 	for _, s := range srv.IMAP.Sessions() {
 		asleep[s.Remote] = s.Asleep
 	}
-	for name, on := range idling {
-		if on && !asleep[clients[name].NetConn().LocalAddr().String()] {
+	for _, c := range clients {
+		if !asleep[c.NetConn().LocalAddr().String()] {
 			return false
 		}
 	}

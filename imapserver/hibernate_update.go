@@ -133,6 +133,9 @@ type changeReader interface {
 // place (the mailbox is gone or was recreated, the expunge log does not
 // reach back, a claim of \Recent failed): then a full wake must replay it.
 func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibernate.State, ok bool) {
+	if st.Mailbox == "" {
+		return nil, nil, true // nothing selected, nothing to tell
+	}
 	ctx := context.Background()
 	ch, err := src.changes(ctx, st.HighestModSeq)
 	if errors.Is(err, errLater) {

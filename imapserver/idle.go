@@ -137,7 +137,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 			hibernateAt = now.Add(after)
 			continue
 		}
-		if err := c.hibernate(st); err != nil {
+		if err := c.hibernate(st, time.Time{}); err != nil {
 			c.refuseHibernation(err)
 			hibernateAt = time.Time{}
 			continue

@@ -19,10 +19,11 @@ type Metrics struct {
 
 	hibernations  prometheus.Counter     // connections put to sleep
 	wakes         *prometheus.CounterVec // by cause: client, mailbox
+	wakeCommands  *prometheus.CounterVec // client wakes by the command that caused them
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
 	wakeSeconds   prometheus.Histogram   // a change's publication to its update written to a sleeper
-	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
+	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
 	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
 	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
 	diskFulls     prometheus.Counter     // commands refused for a full disk
@@ -61,15 +62,19 @@ func NewMetrics() *Metrics {
 	}
 	m.hibernations = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernations_total",
-		Help: "IDLE connections hibernated.",
+		Help: "Connections hibernated (in IDLE or quiet between commands).",
 	})
 	m.wakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wakes_total",
 		Help: "Hibernated connections fully woken (session restored), by cause (client, mailbox).",
 	}, []string{"cause"})
+	m.wakeCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "wake_commands_total",
+		Help: "Full wakes of hibernated connections decided on their client's input, by the command that caused them (after a DONE answered with it; \"UID FETCH\" etc. for UID commands; partial: no complete line in the first read; eof: the client closed; other: an unknown command).",
+	}, []string{"command"})
 	m.notHibernated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_total",
-		Help: "Idling connections kept active when due to hibernate, by reason.",
+		Help: "Connections kept active when due to hibernate (in IDLE or between commands), by reason.",
 	}, []string{"reason"})
 	m.blobBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_blob_bytes",
@@ -83,7 +88,7 @@ func NewMetrics() *Metrics {
 	})
 	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
-		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place).",
+		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands).",
 	}, []string{"kind"})
 	m.sleepSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_seconds",
@@ -115,7 +120,7 @@ func NewMetrics() *Metrics {
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
-	for _, k := range []string{servedReidle, servedUpdate} {
+	for _, k := range []string{servedReidle, servedUpdate, servedCommand} {
 		m.servedAsleep.WithLabelValues(k)
 	}
 	// Every state is exported from the start, at 0, so dashboards need
@@ -129,7 +134,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.notHibernated, m.blobBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
 }
 
@@ -203,6 +208,14 @@ func (m *Metrics) hibernated(blobLen int) {
 func (m *Metrics) woke(cause string) {
 	if m != nil {
 		m.wakes.WithLabelValues(cause).Inc()
+	}
+}
+
+// wokeBy counts a client's wake by the command that caused it
+// (wakeCommand).
+func (m *Metrics) wokeBy(command string) {
+	if m != nil {
+		m.wakeCommands.WithLabelValues(command).Inc()
 	}
 }
 

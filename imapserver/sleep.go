@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
 )
@@ -20,14 +21,15 @@ func (c *conn) refuseHibernation(err error) {
 	c.srv.cfg.Metrics.refused(reason)
 }
 
-// hibernate puts an idling session to sleep: a plain socket is detached
+// hibernate puts an idling or quiet session to sleep (waiting is when a
+// quiet one began to wait for its command): a plain socket is detached
 // to a bare descriptor, a TLS one keeps its tls.Conn (sleeper), and it is
 // handed with the exported state to the server's hibernator; the
 // session's mailbox, user handle and buffers are released. The caller is
 // the session goroutine, with no reader beside it, and has checked that
 // nothing is buffered either way. On success the session goroutine must
 // end without touching the connection.
-func (c *conn) hibernate(st *hibernate.State) error {
+func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
 	c.mu.Lock()
 	s, err := c.detach()
 	c.mu.Unlock()
@@ -36,11 +38,11 @@ func (c *conn) hibernate(st *hibernate.State) error {
 	}
 	c.hibernated = true
 	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.tc != nil)
-	tok, err := c.srv.hib.sleep(s, st)
+	tok, err := c.srv.hib.sleep(s, st, waiting)
 	// The session's own watch stays until the sleeper's subscription is
 	// in place, so a change in between is not lost: it wakes the
 	// sleeper at once, as it would have reached an active IDLE.
-	changed := len(c.sel.notify) > 0
+	changed := c.sel != nil && len(c.sel.notify) > 0
 	c.closeSession()
 	if err != nil {
 		c.log.Debug("hibernate failed", "err", err)

@@ -18,8 +18,9 @@ import (
 //
 //	from               to                 when
 //	-                  idling             sleep: in the table, descriptor armed
-//	-                  between            adopt: handed over between commands by
-//	                                      the process this one replaced
+//	-                  between            sleep of a quiet session (sleepBetween), or
+//	                                      adopt: handed over between commands by the
+//	                                      process this one replaced
 //	idling, between    owned              the poller's callback (clientReady), a mailbox
 //	                                      change (acquire), a keepalive (idling only)
 //	idling, between    fired              a mailbox change found the descriptor fired:
@@ -41,7 +42,7 @@ type phase uint8
 
 const (
 	idling     phase = iota // armed, in IDLE; the default, not stored
-	between                 // armed, between commands: a DONE was answered asleep
+	between                 // armed, between commands: a DONE was answered asleep, or a quiet session slept
 	fired                   // armed but fired, a change pending for the callback
 	owned                   // a goroutine serves it in place
 	ownedDirty              // owned, and a change came that the owner has yet to apply
@@ -59,7 +60,7 @@ func (p phase) hasOwner() bool { return p >= fired && p <= closing }
 
 // transitions holds, per phase, the phases set may move it to.
 var transitions = [...][]phase{
-	idling:     {owned, fired, closing, between}, // between: only as adopted (insert)
+	idling:     {owned, fired, closing},
 	between:    {owned, fired, closing},
 	fired:      {ownedDirty},
 	owned:      {ownedDirty, idling, between, waking, closing},
@@ -72,10 +73,31 @@ var transitions = [...][]phase{
 // sleeper that is not simply idling.
 type sleeperState struct {
 	phase phase
-	// since is when the client's IDLE ended with a DONE answered
-	// asleep, for autologout: set on the way to between, kept while an
-	// owner serves the sleeper, cleared by a new IDLE.
+	// since is when the sleeper began to wait for a command, for
+	// autologout: when its IDLE ended with a DONE answered asleep (set
+	// on the way to between), or, for a quiet session, when its last
+	// command ended (sleepBetween); kept while an owner serves the
+	// sleeper, cleared by a new IDLE.
 	since time.Time
+}
+
+// sleepBetween puts a sleeper just inserted by sleep between commands,
+// waiting for one since waiting (h.mu held): a quiet session that
+// never was in IDLE.
+func (h *hibernator) sleepBetween(tok hibernate.Token, waiting time.Time) {
+	h.states[tok] = sleeperState{phase: between, since: waiting}
+}
+
+// commandAnswered restarts the autologout of an owned sleeper whose
+// command was answered asleep, as a command restarts an awake session's
+// idle timer.
+func (h *hibernator) commandAnswered(tok hibernate.Token) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st, ok := h.states[tok]; ok {
+		st.since = time.Now()
+		h.states[tok] = st
+	}
 }
 
 // phaseOf returns the phase of sleeper tok (h.mu held).

@@ -31,6 +31,7 @@ type config struct {
 	// measured one (split on spaces); UpgradeLog gets its stderr.
 	Upgrade    string        `json:"upgrade,omitempty"`
 	UpgradeLog string        `json:"upgrade_log,omitempty"`
+	CycleCmd   string        `json:"cycle_command,omitempty"`
 	RehibTO    time.Duration `json:"rehibernate_timeout_ns"`
 	IdleWindow time.Duration `json:"idle_cpu_window_ns"`
 	Metrics    string        `json:"metrics,omitempty"`
@@ -41,6 +42,7 @@ type config struct {
 	RampTO     time.Duration `json:"ramp_timeout_ns"`
 	MemLimit   float64       `json:"mem_limit_gib"`
 	Prewarm    bool          `json:"prewarm,omitempty"`
+	Quiet      bool          `json:"quiet,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Label      string        `json:"label,omitempty"`
 }
@@ -76,7 +78,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.WakeTO, "wake-timeout", 10*time.Second, "longest wait for EXISTS after a delivery")
 	fs.BoolVar(&c.Fanout, "fanout", false, "all connections belong to one user; time one delivery until the last connection has it")
 	fs.IntVar(&c.Repeats, "fanout-repeats", 5, "deliveries in -fanout mode")
-	fs.IntVar(&c.Cycles, "cycles", 0, "hibernate-and-wake rounds: every connection sends DONE, NOOP, IDLE, then waits to hibernate again")
+	fs.IntVar(&c.Cycles, "cycles", 0, "keepalive rounds: every connection sends DONE, -cycle-command, IDLE, then waits to hibernate again")
+	fs.StringVar(&c.CycleCmd, "cycle-command", "NOOP", "-cycles: the command between DONE and IDLE (Dormouse answers NOOP asleep; e.g. \"UID FETCH 1 (FLAGS)\" forces a full wake)")
 	fs.DurationVar(&c.RehibTO, "rehibernate-timeout", 60*time.Second, "longest wait for connections to hibernate again (with -metrics)")
 	fs.DurationVar(&c.IdleWindow, "idle-cpu-window", 3*time.Second, "-cycles: first measure the server's CPU this long without cycles, to subtract")
 	fs.StringVar(&c.Upgrade, "upgrade", "", "after the idle measurement, start this command (split on spaces: a `dormouse serve --takeover ...`), time until the server it replaces exits and sample both processes' memory meanwhile; the modes then run against the new process")
@@ -88,6 +91,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.StepTO, "step-timeout", 30*time.Second, "timeout of each protocol step while connecting")
 	fs.DurationVar(&c.RampTO, "ramp-timeout", 15*time.Minute, "longest time for opening all connections")
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
+	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the results")
@@ -123,6 +127,10 @@ func (c *config) check() error {
 		return errors.New("-maildir-fmt must hold one %s")
 	case c.Fanout && c.Deliveries > 0:
 		return errors.New("-fanout and -deliveries are separate runs")
+	case c.CycleCmd == "" || strings.ContainsAny(c.CycleCmd, "\r\n"):
+		return errors.New("-cycle-command must be one command line")
+	case c.Quiet && (c.Fanout || c.Deliveries > 0 || c.Cycles > 0):
+		return errors.New("-quiet connections hear of nothing and run no cycles: no -fanout, -deliveries or -cycles")
 	}
 	if c.Prewarm {
 		c.PerUser = 1

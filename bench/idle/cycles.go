@@ -70,7 +70,7 @@ func cycles(ctx context.Context, c *config, m *meter, conns []*imapConn, log *sl
 			go func() {
 				defer wg.Done()
 				for ic := range jobs {
-					if err := ic.cycle(round, c.StepTO); err != nil {
+					if err := ic.cycle(round, c.CycleCmd, c.StepTO); err != nil {
 						if failed.Add(1) == 1 {
 							firstErr.Store(fmt.Sprintf("round %d, %s: %v", round, ic.user, err))
 						}

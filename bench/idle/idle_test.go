@@ -141,9 +141,30 @@ func TestRun(t *testing.T) {
 			}
 		},
 	}, {
-		name: "hibernate-and-wake cycles",
+		name: "quiet sessions",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Quiet, c.LMTP = 4, 2, true, ""
+		},
+		check: func(t *testing.T, r *results) {
+			if i := r.Idle.Metrics.Idling; i == nil || *i != 0 {
+				t.Errorf("idling = %v, want 0: quiet sessions send no IDLE", i)
+			}
+		},
+	}, {
+		name: "keepalive cycles answered asleep",
 		setup: func(c *config) {
 			c.N, c.PerUser, c.Cycles = 3, 3, 2
+		},
+		check: func(t *testing.T, r *results) {
+			cy := r.Cycles
+			if cy == nil || cy.Cycles != 6 || cy.Errors != 0 || cy.Hibernations == nil || *cy.Hibernations != 0 {
+				t.Errorf("cycles = %+v, want 6 cycles and no new hibernation (DONE, NOOP, IDLE answered asleep)", cy)
+			}
+		},
+	}, {
+		name: "hibernate-and-wake cycles",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Cycles, c.CycleCmd = 3, 3, 2, "UID FETCH 1 (FLAGS)"
 		},
 		check: func(t *testing.T, r *results) {
 			cy := r.Cycles
@@ -193,6 +214,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-n", "0"}, true, 0},
 		{[]string{"-n", "10", "-rate", "-1"}, true, 0},
 		{[]string{"-deliveries", "5"}, true, 0},
+		{[]string{"-quiet", "-cycles", "1"}, true, 0},
+		{[]string{"-n", "10", "-quiet"}, false, 2},
 		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/Maildir"}, true, 0},
 		{[]string{"-deliveries", "5", "-maildir-fmt", "/x/%s/Maildir"}, false, 200},
 	}

@@ -25,8 +25,9 @@ const maxReplies = 100_000
 // owns the socket's read side and hands lines to whoever waits.
 type imapConn struct {
 	*imaptest.Conn
-	idx  int
-	user string
+	idx   int
+	user  string
+	quiet bool // no IDLE: it sends nothing after SELECT (-quiet)
 
 	exists chan time.Time // "* N EXISTS" arrivals, newest dropped when full
 	tagged chan string    // tagged replies and "+" continuations
@@ -62,8 +63,9 @@ func (ic *imapConn) command(cmd string) error {
 	return err
 }
 
-// setup runs greeting, LOGIN, SELECT INBOX and, when idle is set, IDLE
-// (tagged a3) up to "+ idling". Then it clears the deadline.
+// setup runs greeting, LOGIN, SELECT INBOX and, when idle is set and the
+// connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
+// clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	ic.Timeout = c.StepTO
 	g, err := ic.ReadResponse()
@@ -79,7 +81,7 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	if err := ic.command("SELECT INBOX"); err != nil {
 		return err
 	}
-	if idle {
+	if idle && !ic.quiet {
 		if err := ic.Send("a3 IDLE"); err != nil {
 			return err
 		}
@@ -204,9 +206,10 @@ func (ic *imapConn) await(prefix string, timeout time.Duration) error {
 	return errors.New("too many replies")
 }
 
-// cycle ends IDLE, runs NOOP (a full wake on a hibernating server) and
-// starts IDLE again, waiting for each reply.
-func (ic *imapConn) cycle(n int, timeout time.Duration) error {
+// cycle ends IDLE, runs cmd (NOOP: a keepalive's answer, which Dormouse
+// gives asleep; a FETCH wakes the session fully) and starts IDLE again,
+// waiting for each reply.
+func (ic *imapConn) cycle(n int, cmd string, timeout time.Duration) error {
 	tag := "c" + strconv.Itoa(n)
 	if err := ic.send("DONE", timeout); err != nil {
 		return err
@@ -214,11 +217,11 @@ func (ic *imapConn) cycle(n int, timeout time.Duration) error {
 	if err := ic.await("a3 OK", timeout); err != nil {
 		return fmt.Errorf("DONE: %w", err)
 	}
-	if err := ic.send(tag+"n NOOP", timeout); err != nil {
+	if err := ic.send(tag+"n "+cmd, timeout); err != nil {
 		return err
 	}
 	if err := ic.await(tag+"n OK", timeout); err != nil {
-		return fmt.Errorf("NOOP: %w", err)
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	if err := ic.send("a3 IDLE", timeout); err != nil {
 		return err
@@ -232,6 +235,10 @@ func (ic *imapConn) cycle(n int, timeout time.Duration) error {
 // close ends IDLE, logs out and closes, without waiting for replies.
 func (ic *imapConn) close() {
 	ic.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-	ic.Write("DONE\r\nz LOGOUT\r\n")
+	if ic.quiet {
+		ic.Write("z LOGOUT\r\n")
+	} else {
+		ic.Write("DONE\r\nz LOGOUT\r\n")
+	}
 	ic.Close()
 }

@@ -12,12 +12,16 @@
 //	-deliveries N  wake latency: N deliveries one at a time, by rename into
 //	               new/ (-maildir-fmt) or LMTP (-lmtp), time until EXISTS
 //	-fanout        every connection on one user; time until the last has it
-//	-cycles N      server CPU per DONE/NOOP/IDLE + re-hibernation cycle, and
+//	-cycles N      server CPU per DONE/NOOP/IDLE cycle (+ re-hibernation when
+//	               -cycle-command wakes the session fully), and
 //	               the server's memory -settle after the last round
 //
 // -upgrade CMD first starts CMD, a `dormouse serve --takeover`, times the
 // handover and samples both processes' memory; the modes then run against
 // the new process, on the same connections.
+//
+// With -quiet the connections stop after SELECT INBOX and send nothing:
+// quiet sessions, not IDLE ones.
 //
 // Every connection is closed at the end. See README.md for the figures and
 // run.sh for how they were made.

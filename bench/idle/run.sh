@@ -184,8 +184,13 @@ figures() {
   $L 0   lmtp-off-10k -n 10000 -per-user 5 -settle 15s -deliveries 1000 -lmtp "127.0.0.1:$((PORT + 1))"
   # c. fan-out: 5,000 hibernated connections on one mailbox
   $L 1s  fanout-5k -n 5000 -fanout -fanout-repeats 5 -settle 15s
-  # d. CPU per hibernate-and-wake cycle
-  $L 200ms cycles-1k -n 1000 -per-user 5 -settle 10s -cycles 20
+  # d. CPU per keepalive cycle (DONE, NOOP, IDLE: answered asleep), and
+  # per hibernate-and-wake cycle (a FETCH in place of the NOOP)
+  $L 200ms cycles-1k      -n 1000 -per-user 5 -settle 10s -cycles 20
+  $L 200ms cycles-wake-1k -n 1000 -per-user 5 -settle 10s -cycles 20 -cycle-command "UID FETCH 1 (FLAGS)"
+  # e. quiet sessions (LOGIN, SELECT, nothing more), hibernation on and off
+  $L 1s  quiet-on-2k  -n 2000 -per-user 5 -quiet $MEM
+  $L 0   quiet-off-2k -n 2000 -per-user 5 -quiet $MEM
   # a. the largest N: 19,000 (client and server each hold ~N sockets of
   # 20,000 files). Without hibernation every user's index stays open
   # (one more file each), so 20 connections per user there.

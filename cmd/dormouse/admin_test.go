@@ -35,8 +35,8 @@ func TestWhoAndKick(t *testing.T) {
 	if l := sleeper.ReadLine(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
-	awake := dialIMAP(t, d.imap, nil)
-	awake.MustOK("LOGIN alice alice-pw")
+	quiet := dialIMAP(t, d.imap, nil) // sleeps between commands
+	quiet.MustOK("LOGIN alice alice-pw")
 	bob := dialIMAP(t, d.imap, nil)
 	bob.MustOK("LOGIN bob bob-pw")
 	dialIMAP(t, d.imap, nil) // not logged in
@@ -49,15 +49,16 @@ func TestWhoAndKick(t *testing.T) {
 		}
 		return out
 	}
-	// Wait (on what who reports) until the IDLE connection is asleep.
+	// Wait (on what who reports) until the IDLE connection and the
+	// quiet logged-in ones are asleep.
 	var out string
-	testserver.Eventually(testserver.Patience, func() bool { out = who(); return strings.Contains(out, "1 asleep") })
+	testserver.Eventually(testserver.Patience, func() bool { out = who(); return strings.Contains(out, "3 asleep") })
 	for _, want := range []string{
 		`(?m)^alice +asleep +INBOX +127\.0\.0\.1:\d+ `,
-		`(?m)^alice +awake +- +127\.0\.0\.1:\d+ `,
-		`(?m)^bob +awake +- +127\.0\.0\.1:\d+ `,
+		`(?m)^alice +asleep +- +127\.0\.0\.1:\d+ `,
+		`(?m)^bob +asleep +- +127\.0\.0\.1:\d+ `,
 		`(?m)^- +awake +- +127\.0\.0\.1:\d+ `,
-		`(?m)^4 connections: 3 awake, 1 asleep$`,
+		`(?m)^4 connections: 1 awake, 3 asleep$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("who does not match %s:\n%s", want, out)
@@ -68,17 +69,19 @@ func TestWhoAndKick(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "alice: 2 connections ended") {
 		t.Fatalf("kick alice: exit %d: %s%s\nwho after:\n%s", code, out, stderr, who())
 	}
-	if l := sleeper.ReadLine(); l != "* BYE Disconnected by the administrator" {
-		t.Errorf("the sleeper heard %q, want the BYE", l)
+	for name, c := range map[string]*imaptest.Client{"sleeper": sleeper, "quiet": quiet} {
+		if l := c.ReadLine(); l != "* BYE Disconnected by the administrator" {
+			t.Errorf("the %s heard %q, want the BYE", name, l)
+		}
 	}
-	for name, c := range map[string]*imaptest.Client{"sleeper": sleeper, "awake": awake} {
+	for name, c := range map[string]*imaptest.Client{"sleeper": sleeper, "quiet": quiet} {
 		c.NetConn().SetReadDeadline(time.Now().Add(15 * time.Second))
 		if l, err := c.Reader().ReadString('\n'); err == nil {
 			t.Errorf("%s connection still open after kick: read %q", name, l)
 		}
 	}
-	bob.MustOK("NOOP")
-	if out := who(); strings.Contains(out, "alice") || !strings.Contains(out, "2 connections: 2 awake, 0 asleep") {
+	bob.MustOK("NOOP") // answered asleep
+	if out := who(); strings.Contains(out, "alice") || !strings.Contains(out, "2 connections: 1 awake, 1 asleep") {
 		t.Errorf("who after kick:\n%s", out)
 	}
 	if _, out, _ := runDormouse(t, "", "kick", "--data", data, "carol"); !strings.Contains(out, "carol: 0 connections ended") {

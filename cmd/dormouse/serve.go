@@ -48,7 +48,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
 	lmtpAddr := fs.String("lmtp", string(d.Listen.LMTP), "LMTP listen address (\"\" = off)")
 	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
-	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before an IDLE connection hibernates (0 = never)")
+	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before a logged-in connection (in IDLE or between commands) hibernates (0 = never)")
 	logFormat := fs.String("log-format", string(d.Log.Format), "log format: text or json")
 	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
 	takeoverFlag := fs.Bool("takeover", false, "upgrade: take over the listening sockets and sleeping IMAP connections of the dormouse serving this data folder, which then exits")
