@@ -38,6 +38,12 @@ type ExtState struct {
 	Data []byte
 }
 
+// ExtDeflateWindow is the ExtState kind of a compressed connection's
+// (RFC 4978) inflate history: what the client's compressor may still
+// refer back to. Kinds below it belong to the session's view
+// (imapview), which keeps the ones it does not own when it exports.
+const ExtDeflateWindow uint32 = 64
+
 // State is what a selected, idling session needs to come back exactly
 // (docs/design.md, "The state blob" and "Replay on wake").
 type State struct {

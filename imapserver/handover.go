@@ -159,7 +159,7 @@ func (s *Server) Adopt(fd int, blob []byte) error {
 		err = errors.New("hibernation is off (imap.hibernate_after = 0)")
 	}
 	if err != nil {
-		(sleeper{fd: fd}).bye(byeHandover)
+		(sleeper{fd: fd, deflate: st != nil && compressed(st)}).bye(byeHandover)
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	ph := idling
@@ -189,6 +189,9 @@ func adoptable(blob []byte) (*hibernate.State, error) {
 		return nil, errors.New("state of a TLS connection: its record state cannot move")
 	case st.User == "" || st.Mailbox == "":
 		return nil, errors.New("state without a user or mailbox")
+	}
+	if _, _, err := deflateWindow(st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -151,6 +151,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State) (hibernate.Token, err
 // insert puts s to sleep with state st, armed in phase ph (idling or
 // between).
 func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate.Token, error) {
+	s.deflate = compressed(st)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -258,7 +259,7 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
-	s = sleeper{fd: info.FD, tc: h.tls[tok]}
+	s = sleeper{fd: info.FD, tc: h.tls[tok], deflate: compressedBlob(blob)}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
 	h.set(tok, to)

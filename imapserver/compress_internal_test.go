@@ -1,0 +1,125 @@
+package imapserver
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"io"
+	"os"
+	"testing"
+)
+
+// choppedInput hands out a compressed stream in pieces, with a read
+// deadline's timeout between them, as a socket does to a waiting IDLE.
+type choppedInput struct {
+	data    []byte
+	cuts    []byte // piece lengths, used in turn
+	timeout bool   // the next Read times out
+}
+
+func (r *choppedInput) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	if r.timeout {
+		r.timeout = false
+		return 0, os.ErrDeadlineExceeded
+	}
+	r.timeout = true
+	n := len(r.data)
+	if len(r.cuts) > 0 {
+		n = int(r.cuts[0]) + 1
+		r.cuts = append(r.cuts[1:], r.cuts[0])
+	}
+	n = min(n, len(p), len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// inflateAll reads a deflateStream to the end of its input, going on
+// after each timeout, as the session does.
+func inflateAll(t testing.TB, d *deflateStream) []byte {
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := d.Read(buf)
+		out = append(out, buf[:n]...)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return out
+		default:
+			t.Fatalf("read: %v", err)
+		}
+	}
+}
+
+// FuzzDeflateStream feeds the server's inflater a client's compressed
+// commands (Go's compress/flate, sync-flushed after each), cut into
+// pieces with read timeouts between them: every timeout, at a block end
+// or in the middle of one, must leave the stream readable and the
+// decompressed bytes exactly those sent; at each flush that arrived whole
+// the stream is quiet, and an inflater started from the window then
+// reads the rest alike (as after a hibernation). Arbitrary bytes (the
+// second form) must give an error or data, never a panic.
+func FuzzDeflateStream(f *testing.F) {
+	f.Add([]byte("a NOOP\r\n\nb IDLE\r\n\nDONE\r\n"), []byte{0, 3, 200}, uint8(6), false)
+	f.Add(bytes.Repeat([]byte("c APPEND INBOX {5}\r\nhello\r\n\n"), 300), []byte{7}, uint8(1), false)
+	f.Add([]byte("x"), []byte{1}, uint8(9), true)
+	f.Fuzz(func(t *testing.T, text, cuts []byte, level uint8, raw bool) {
+		if raw {
+			d := newDeflateStream(&choppedInput{data: text, cuts: cuts}, io.Discard, nil)
+			buf := make([]byte, 512)
+			for i := 0; i < 10000; i++ {
+				if _, err := d.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					return
+				}
+			}
+			return
+		}
+		var z bytes.Buffer
+		zw, err := flate.NewWriter(&z, int(level%10))
+		if err != nil {
+			t.Skip()
+		}
+		// Each "\n\n" ends a flush.
+		flushes := bytes.Split(text, []byte("\n\n"))
+		var sent []byte
+		var flushEnds []int
+		for _, part := range flushes {
+			zw.Write(part)
+			zw.Flush()
+			sent = append(sent, part...)
+			flushEnds = append(flushEnds, z.Len())
+		}
+		d := newDeflateStream(&choppedInput{data: z.Bytes(), cuts: cuts}, io.Discard, nil)
+		if got := inflateAll(t, d); !bytes.Equal(got, sent) {
+			t.Fatalf("inflated %d bytes, sent %d: first difference at %d", len(got), len(sent), firstDiff(got, sent))
+		}
+		// Hibernate at the first flush, wake with its window.
+		first := z.Bytes()[:flushEnds[0]]
+		d = newDeflateStream(bytes.NewReader(first), io.Discard, nil)
+		got := inflateAll(t, d)
+		if !bytes.Equal(got, flushes[0]) || !d.quiet() {
+			t.Fatalf("first flush: got %q (quiet %v), want %q", got, d.quiet(), flushes[0])
+		}
+		window, err := parseWindow(appendWindow(nil, d.window))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newDeflateStream(&choppedInput{data: z.Bytes()[flushEnds[0]:], cuts: cuts}, io.Discard, window)
+		if got := inflateAll(t, w); !bytes.Equal(got, sent[len(flushes[0]):]) {
+			t.Fatalf("after the wake: inflated %d bytes, want %d: first difference at %d", len(got), len(sent)-len(flushes[0]), firstDiff(got, sent[len(flushes[0]):]))
+		}
+	})
+}
+
+func firstDiff(a, b []byte) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
