@@ -149,7 +149,7 @@ func (c *Conn) Compress() error {
 	zr := flate.NewReader(io.MultiReader(bytes.NewReader(in), c.nc))
 	d := &deflateConn{Conn: c.nc, zr: zr}
 	var err error
-	d.zw, err = flate.NewWriter(&d.out, flate.BestSpeed)
+	d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
 	if err != nil {
 		return fmt.Errorf("compress: %w", err)
 	}
