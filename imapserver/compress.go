@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -180,7 +181,9 @@ func (d *deflateStream) Read(p []byte) (int, error) {
 		d.out += int64(n)
 		var ne net.Error
 		if err != nil && errors.As(err, &ne) && ne.Timeout() {
-			d.restart()
+			if rerr := d.restart(); rerr != nil {
+				err = rerr
+			}
 		}
 		if n > 0 || err != nil {
 			return n, err
@@ -188,10 +191,24 @@ func (d *deflateStream) Read(p []byte) (int, error) {
 	}
 }
 
+// maxRestart bounds what a restart takes again: the input since the
+// last block end, and the output to decode again and skip. A client's
+// flush in IDLE is a few bytes; a block this large across a read
+// deadline is an attempt to make the server decode it again and again
+// (every deadline of an IDLE: keepalives, mailbox changes).
+const maxRestart = 256 << 10
+
+// errRestart ends a connection whose inflater cannot restart (maxRestart).
+var errRestart = errors.New("deflate: block too large to resume after a read deadline")
+
 // restart replaces an inflater stopped by a read deadline with one that
 // starts at the last block end (Read).
-func (d *deflateStream) restart() {
+func (d *deflateStream) restart() error {
 	in := d.in
+	if len(in.log)+len(in.replay) > maxRestart || d.out-d.at.UncompressedOffset > maxRestart {
+		d.zr = errReader{errRestart}
+		return errRestart
+	}
 	in.replay = append(bytes.Clone(in.log), in.replay...)
 	in.log = in.log[:0]
 	d.zpos = d.at.UncompressedOffset
@@ -199,7 +216,14 @@ func (d *deflateStream) restart() {
 	cp := d.at
 	cp.Window = d.window
 	d.zr = flate.NewReaderOpts(in, flate.WithResumeFrom(cp), flate.WithEobCallback(d.blockEnd))
+	return nil
 }
+
+// errReader is an inflater that failed for good.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+func (r errReader) Close() error             { return r.err }
 
 // Write compresses the session's output.
 func (d *deflateStream) Write(p []byte) (int, error) {
@@ -358,6 +382,26 @@ func handleCompress(c *conn, cmd *imapwire.Command) error {
 	}
 	c.startDeflate(in, nil)
 	return errTaggedDone
+}
+
+// transportLabel names a connection's transport for metrics: plain,
+// tls13 or tls12 (tc's version; tc nil for plain TCP), with
+// "+compressed" (or just compressed) after COMPRESS DEFLATE.
+func transportLabel(tc *tls.Conn, deflate bool) string {
+	t := "plain"
+	if tc != nil {
+		t = "tls12"
+		if tc.ConnectionState().Version == tls.VersionTLS13 {
+			t = "tls13"
+		}
+	}
+	switch {
+	case !deflate:
+		return t
+	case tc == nil:
+		return "compressed"
+	}
+	return t + "+compressed"
 }
 
 // wire is p as it goes on the socket of a sleeper: compressed on its

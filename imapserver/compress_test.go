@@ -186,9 +186,14 @@ func TestHibernationCompress(t *testing.T) {
 			testserver.WaitMetric(t, srv.Metrics, hibernated, 1)
 			srv.Close()
 			expectSkipping(t, c, "* BYE Server shutting down")
-			if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_hibernations_total"]; got != 3 {
-				t.Errorf("hibernations = %v, want 3", got)
+			got := testserver.Gather(t, srv.Metrics)
+			label := map[transport]string{transportCompress: "compressed", transportTLSCompress: "tls13+compressed"}[tr]
+			if got["dormouse_imap_hibernations_total"] != 3 || got["dormouse_imap_hibernations_by_transport_total,transport="+label] != 3 {
+				t.Errorf("hibernations = %v, by transport %s %v, want 3", got["dormouse_imap_hibernations_total"], label,
+					got["dormouse_imap_hibernations_by_transport_total,transport="+label])
 			}
+			kept := "dormouse_imap_hibernation_kept_bytes,transport=" + label
+			t.Logf("kept per %s sleeper: %.0f bytes on average over %v sleeps", label, got[kept+"_sum"]/got[kept+"_count"], got[kept+"_count"])
 		})
 	}
 }
@@ -233,6 +238,7 @@ func TestCompressPendingStaysAwake(t *testing.T) {
 		t.Fatalf("got %q, %v", l, err)
 	}
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_total,reason=deflate_pending", 1)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_by_transport_total,transport=compressed", 1)
 	if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_hibernations_total"]; got != 0 {
 		t.Errorf("hibernations = %v, want 0", got)
 	}

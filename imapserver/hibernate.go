@@ -194,7 +194,7 @@ func (h *hibernator) insert(s sleeper, st *hibernate.State, ph phase) (hibernate
 	// never dips below zero.
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
-	m.hibernated(len(blob))
+	m.hibernated(len(blob), transportLabel(s.tc, s.deflate))
 	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
