@@ -27,11 +27,11 @@ type Metrics struct {
 	hibernationsBy *prometheus.CounterVec
 	refusedBy      *prometheus.CounterVec
 	keptBytes      *prometheus.HistogramVec
-	wakeSeconds   prometheus.Histogram   // a change's publication to its update written to a sleeper
-	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update
-	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
-	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
-	diskFulls     prometheus.Counter     // commands refused for a full disk
+	wakeSeconds    prometheus.Histogram   // a change's publication to its update written to a sleeper
+	servedAsleep   *prometheus.CounterVec // answered while asleep, by kind: reidle, update
+	sleepSeconds   prometheus.Histogram   // time spent hibernated, per sleep
+	interrupted    *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
+	diskFulls      prometheus.Counter     // commands refused for a full disk
 
 	upgradeMoved    prometheus.Counter     // connections taken over from the process this one replaced
 	upgradeNotMoved *prometheus.CounterVec // connections that process closed instead, by reason
