@@ -14,6 +14,8 @@ import (
 // lists, opens INBOX, fetches a message, and goes into IDLE; this test
 // then delivers a message into the Maildir, outside IMAP, and the script
 // must see imapflow's 'exists' event and fetch the new message.
+// imapflow turns on COMPRESS=DEFLATE when offered (RFC 4978), so all of
+// this runs compressed, and the hibernated IDLE sleeps compressed.
 func TestImapflow(t *testing.T) {
 	t.Run("active", func(t *testing.T) { testImapflow(t, false) })
 	// The same with imapflow's IDLE hibernated before the delivery.
@@ -73,5 +75,11 @@ func testImapflow(t *testing.T, hibernate bool) {
 	}
 	if n := srv.metric(t, "dormouse_imap_hibernated_served_total,kind=update"); hibernate && n < 1 {
 		t.Errorf("the delivery was not told by a sleeper (updates sent asleep = %v)", n)
+	}
+	if n := srv.metric(t, "dormouse_imap_commands_total,command=COMPRESS,result=ok"); n != 1 {
+		t.Errorf("COMPRESS DEFLATE ok = %v, want 1: imapflow did not compress", n)
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport=compressed"); hibernate && n < 1 {
+		t.Errorf("compressed hibernations = %v, want ≥ 1", n)
 	}
 }
