@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -71,12 +72,32 @@ func FuzzDeflateStream(f *testing.F) {
 	f.Add([]byte("a NOOP\r\n\nb IDLE\r\n\nDONE\r\n"), []byte{0, 3, 200}, uint8(6), false)
 	f.Add(bytes.Repeat([]byte("c APPEND INBOX {5}\r\nhello\r\n\n"), 300), []byte{7}, uint8(1), false)
 	f.Add([]byte("x"), []byte{1}, uint8(9), true)
-	f.Fuzz(func(t *testing.T, text, cuts []byte, level uint8, raw bool) {
+	f.Fuzz(checkDeflateStream)
+}
+
+// TestDeflateStreamRandom runs FuzzDeflateStream's check on random
+// commands, cuts and levels from a fixed seed.
+func TestDeflateStreamRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	words := []string{"a NOOP\r\n", "b IDLE\r\n", "DONE\r\n", "\n\n", "c APPEND INBOX {5}\r\nhello\r\n", "x"}
+	for i := 0; i < 300; i++ {
+		var text []byte
+		for range rng.IntN(200) {
+			text = append(text, words[rng.IntN(len(words))]...)
+		}
+		cuts := make([]byte, 1+rng.IntN(8))
+		for j := range cuts {
+			cuts[j] = byte(rng.IntN(256))
+		}
+		checkDeflateStream(t, text, cuts, uint8(rng.IntN(10)), rng.IntN(8) == 0)
+	}
+}
+
+func checkDeflateStream(t *testing.T, text, cuts []byte, level uint8, raw bool) {
+	{
 		// A restart replays its block: pieces of a byte with a
 		// timeout after each make a long block quadratic to read.
-		if len(text) > 4<<10 {
-			text = text[:4<<10]
-		}
+		text = bytes.Clone(text[:min(len(text), 4<<10)])
 		if raw {
 			d := newDeflateStream(&choppedInput{data: text, cuts: cuts}, io.Discard, nil)
 			buf := make([]byte, 512)
@@ -121,7 +142,7 @@ func FuzzDeflateStream(f *testing.F) {
 		if got := inflateAll(t, w); !bytes.Equal(got, sent[len(flushes[0]):]) {
 			t.Fatalf("after the wake: inflated %d bytes, want %d: first difference at %d", len(got), len(sent)-len(flushes[0]), firstDiff(got, sent[len(flushes[0]):]))
 		}
-	})
+	}
 }
 
 func firstDiff(a, b []byte) int {
@@ -131,3 +152,4 @@ func firstDiff(a, b []byte) int {
 	}
 	return i
 }
+
