@@ -152,4 +152,3 @@ func firstDiff(a, b []byte) int {
 	}
 	return i
 }
-
