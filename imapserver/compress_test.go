@@ -249,3 +249,21 @@ func TestCompressPendingStaysAwake(t *testing.T) {
 		t.Fatalf("got %q, %v", l, err)
 	}
 }
+
+// TestCompressUnauthenticate checks that compression outlives
+// UNAUTHENTICATE (RFC 8437 ends the authentication, not the transport)
+// and that STARTTLS is then refused, as TLS cannot start under the
+// compression layer.
+func TestCompressUnauthenticate(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithTLS(false))
+	c := srv.Login(t, srv.Alice) // in the clear, on loopback
+	compress(t, c)
+	c.Run(`
+C: u UNAUTHENTICATE
+S: u OK UNAUTHENTICATE completed
+C: s STARTTLS
+S: s BAD STARTTLS not available after COMPRESS
+C: n NOOP
+S: n OK NOOP completed
+`)
+}
