@@ -66,11 +66,16 @@ type deflateStream struct {
 
 // inflateInput is the inflater's byte source: the socket's bytes, through
 // raw, and a log of those the inflater took since its last block end,
-// which a restart hands out again (replay) before raw's.
+// which a restart hands out again (replay) before raw's. The log holds
+// at most maxRestart bytes: past that (lost) a restart is refused, and
+// the log starts again at the next block end that took no byte beyond
+// itself.
 type inflateInput struct {
 	raw    *bufio.Reader
 	log    []byte
 	logAt  int64 // the stream offset of log[0]
+	taken  int64 // the stream offset after the last byte taken
+	lost   bool
 	replay []byte
 }
 
@@ -85,7 +90,7 @@ func (r *inflateInput) ReadByte() (byte, error) {
 			return 0, err
 		}
 	}
-	r.log = append(r.log, b)
+	r.took([]byte{b})
 	return b, nil
 }
 
@@ -98,12 +103,24 @@ func (r *inflateInput) Read(p []byte) (int, error) {
 	} else {
 		n, err = r.raw.Read(p)
 	}
-	r.log = append(r.log, p[:n]...)
+	r.took(p[:n])
 	return n, err
 }
 
+// took logs p, taken by the inflater.
+func (r *inflateInput) took(p []byte) {
+	r.taken += int64(len(p))
+	if r.lost {
+		return
+	}
+	r.log = append(r.log, p...)
+	if len(r.log) > maxRestart {
+		r.log, r.lost = nil, true
+	}
+}
+
 // consumed is the stream offset after the last byte the inflater took.
-func (r *inflateInput) consumed() int64 { return r.logAt + int64(len(r.log)) }
+func (r *inflateInput) consumed() int64 { return r.taken }
 
 // newDeflateStream starts compression over in (the socket's input,
 // after any bytes already read) and out, the inflater with history dict
@@ -127,7 +144,12 @@ func (d *deflateStream) blockEnd(cp flate.InflateCheckpoint) {
 	cp.CompressedOffset = d.overcount.correct(cp, d.in.consumed())
 	d.at = cp
 	in := d.in
-	if drop := cp.CompressedOffset - in.logAt; drop > 0 {
+	switch drop := cp.CompressedOffset - in.logAt; {
+	case in.lost:
+		if cp.CompressedOffset == in.taken && cp.BitOffset == 0 {
+			in.lost, in.logAt = false, in.taken
+		}
+	case drop > 0:
 		in.log = append(in.log[:0], in.log[drop:]...)
 		in.logAt = cp.CompressedOffset
 	}
@@ -205,12 +227,13 @@ var errRestart = errors.New("deflate: block too large to resume after a read dea
 // starts at the last block end (Read).
 func (d *deflateStream) restart() error {
 	in := d.in
-	if len(in.log)+len(in.replay) > maxRestart || d.out-d.at.UncompressedOffset > maxRestart {
+	if in.lost || len(in.log)+len(in.replay) > maxRestart || d.out-d.at.UncompressedOffset > maxRestart {
 		d.zr = errReader{errRestart}
 		return errRestart
 	}
 	in.replay = append(bytes.Clone(in.log), in.replay...)
 	in.log = in.log[:0]
+	in.taken = in.logAt
 	d.zpos = d.at.UncompressedOffset
 	d.overcount = 0 // the new inflater starts at a true offset
 	cp := d.at
