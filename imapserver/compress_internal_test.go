@@ -152,3 +152,55 @@ func firstDiff(a, b []byte) int {
 	}
 	return i
 }
+
+// bitWriter packs DEFLATE bits, LSB first.
+type bitWriter struct {
+	out  []byte
+	bits uint
+}
+
+func (w *bitWriter) bit(b uint8) {
+	if w.bits%8 == 0 {
+		w.out = append(w.out, 0)
+	}
+	w.out[len(w.out)-1] |= (b & 1) << (w.bits % 8)
+	w.bits++
+}
+
+// TestDeflateRestartBounded checks that a block that never ends does not
+// grow the restart log past maxRestart: a fixed-Huffman block of 400 KiB
+// of literals, its end never sent, read with a deadline now and then:
+// the stream ends with errRestart and the log is gone.
+func TestDeflateRestartBounded(t *testing.T) {
+	var w bitWriter
+	w.bit(0) // BFINAL
+	w.bit(1) // BTYPE 01, fixed Huffman, LSB first
+	w.bit(0)
+	code := uint8(0x30 + 'A') // literals 0-143: 8-bit codes 0x30+lit, MSB first
+	for range 400 << 10 {
+		for i := 7; i >= 0; i-- {
+			w.bit(code >> i)
+		}
+	}
+	cuts := append(bytes.Repeat([]byte{255}, 20), 252) // a timeout after every 21st piece
+	in := &choppedInput{data: w.out, cuts: cuts}
+	d := newDeflateStream(in, io.Discard, nil)
+	buf := make([]byte, 64<<10)
+	var got int
+	for {
+		n, err := d.Read(buf)
+		got += n
+		if errors.Is(err, errRestart) {
+			break
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("after %d bytes: %v, want errRestart", got, err)
+		}
+	}
+	if !d.in.lost || len(d.in.log) != 0 {
+		t.Errorf("log of %d bytes (lost %v), want none", len(d.in.log), d.in.lost)
+	}
+	if got < maxRestart {
+		t.Errorf("read %d bytes before errRestart, want ≥ %d", got, maxRestart)
+	}
+}
