@@ -152,7 +152,6 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 // connection is lost, as after a failed write. During a handover s is
 // passed on to the new process at once (token 0).
 func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (hibernate.Token, error) {
-	s.deflate = compressed(st)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -195,7 +194,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 	// never dips below zero.
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
-	m.hibernated(len(blob), transportLabel(s.tc, s.deflate))
+	m.hibernated(len(blob))
 	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
@@ -267,7 +266,7 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
-	s = sleeper{fd: info.FD, tc: h.tls[tok], deflate: compressedBlob(blob)}
+	s = sleeper{fd: info.FD, tc: h.tls[tok]}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
 	h.set(tok, to)

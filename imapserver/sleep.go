@@ -18,8 +18,7 @@ func (c *conn) refuseHibernation(err error) {
 	} else {
 		c.log.Warn("hibernate", "err", err)
 	}
-	tc, _ := c.nc.(*tls.Conn)
-	c.srv.cfg.Metrics.refused(reason, transportLabel(tc, c.z != nil))
+	c.srv.cfg.Metrics.refused(reason)
 }
 
 // hibernate puts an idling or quiet session to sleep (waiting is when a
