@@ -170,18 +170,8 @@ func TestHibernationDifferentialFast(t *testing.T) {
 func checkFastDifferential(t *testing.T, tr transport) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	off, _ := runHibScriptOver(t, tr, 0, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
-	on, srv := runHibScriptOver(t, tr, time.Millisecond, fastClients, fastScript(), rand.New(rand.NewPCG(seed, 1)))
-	for _, hc := range fastClients {
-		if canonical(off[hc.name]) != canonical(on[hc.name]) {
-			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
-		}
-	}
-	if testing.Verbose() {
-		t.Logf("client g, hibernation on:\n%s", on["g"])
-	}
-	got := testserver.Gather(t, srv.Metrics)
-	t.Logf("hibernation metrics: %v", got)
+	got := compareHibernation(t, tr, fastClients, fastScript,
+		rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 1)), canonical, "g")
 	if got["dormouse_imap_hibernated_served_total,kind=update"] < 40 || got["dormouse_imap_hibernated_served_total,kind=reidle"] < 6 {
 		t.Errorf("served in place: %v updates, %v re-IDLEs; want ≥ 40 and ≥ 6",
 			got["dormouse_imap_hibernated_served_total,kind=update"], got["dormouse_imap_hibernated_served_total,kind=reidle"])

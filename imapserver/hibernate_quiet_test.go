@@ -119,18 +119,7 @@ func TestHibernationDifferentialQuiet(t *testing.T) {
 // checkQuietDifferential is TestHibernationDifferentialQuiet over tr.
 func checkQuietDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	off, _ := runHibScriptOver(t, tr, 0, quietClients, quietScript(), rng)
-	on, srv := runHibScriptOver(t, tr, time.Millisecond, quietClients, quietScript(), rng)
-	for _, hc := range quietClients {
-		if off[hc.name] != on[hc.name] {
-			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
-		}
-	}
-	if testing.Verbose() {
-		t.Logf("client q, hibernation on:\n%s", on["q"])
-	}
-	got := testserver.Gather(t, srv.Metrics)
-	t.Logf("hibernation metrics: %v", got)
+	got := compareHibernation(t, tr, quietClients, quietScript, rng, rng, asSent, "q")
 	if got["dormouse_imap_hibernated_served_total,kind=command"] < 8 || got["dormouse_imap_wakes_total,cause=client"] < 10 {
 		t.Errorf("served asleep %v commands, %v client wakes; want ≥ 8 and ≥ 10: the quiet sessions did not sleep",
 			got["dormouse_imap_hibernated_served_total,kind=command"], got["dormouse_imap_wakes_total,cause=client"])

@@ -205,21 +205,34 @@ func TestHibernationDifferential(t *testing.T) {
 	checkDifferential(t, transportPlain)
 }
 
-// checkDifferential is TestHibernationDifferential over tr.
-func checkDifferential(t *testing.T, tr transport) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	off, _ := runHibScriptOver(t, tr, 0, hibClients, hibScript(), rng)
-	on, srv := runHibScriptOver(t, tr, time.Millisecond, hibClients, hibScript(), rng)
-	for _, hc := range hibClients {
-		if off[hc.name] != on[hc.name] {
+// compareHibernation runs script over tr with hibernation off (timed by
+// rngOff) and after 1 ms (rngOn), fails for every client whose two
+// transcripts differ after canon, logs show's transcript with -v, and
+// returns the metrics of the run with hibernation.
+func compareHibernation(t *testing.T, tr transport, hcs []hibClient, script func() []hibStep, rngOff, rngOn *rand.Rand, canon func(string) string, show string) map[string]float64 {
+	t.Helper()
+	off, _ := runHibScriptOver(t, tr, 0, hcs, script(), rngOff)
+	on, srv := runHibScriptOver(t, tr, time.Millisecond, hcs, script(), rngOn)
+	for _, hc := range hcs {
+		if canon(off[hc.name]) != canon(on[hc.name]) {
 			t.Errorf("client %s: transcripts differ\n--- hibernation off\n%s--- hibernation on\n%s", hc.name, off[hc.name], on[hc.name])
 		}
 	}
 	if testing.Verbose() {
-		t.Logf("client a, hibernation on:\n%s", on["a"])
+		t.Logf("client %s, hibernation on:\n%s", show, on[show])
 	}
 	got := testserver.Gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
+	return got
+}
+
+// asSent compares transcripts byte for byte.
+func asSent(s string) string { return s }
+
+// checkDifferential is TestHibernationDifferential over tr.
+func checkDifferential(t *testing.T, tr transport) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	got := compareHibernation(t, tr, hibClients, hibScript, rng, rng, asSent, "a")
 	// Deliveries, flag changes and expunges are answered in place, and
 	// so are DONE and b's DONE + IDLE; the commands after a DONE and EOF wake.
 	if got["dormouse_imap_hibernations_total"] < 5 {

@@ -101,14 +101,7 @@ func rows(r *results) []row {
 		for _, sc := range sortCommands {
 			a, okA := r.Sort["dovecot"][sc.name]
 			b, okB := r.Sort["dormouse"][sc.name]
-			out = append(out,
-				row{Name: fmt.Sprintf("%s of %s messages: first run (headers not cached yet)", sc.name, n), Unit: "ms",
-					Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: okA && okB},
-				row{Name: fmt.Sprintf("%s of %s messages: median of the %d runs after, new connection each", sc.name, n, sortRepeats), Unit: "ms",
-					Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: okA && okB},
-				row{Name: fmt.Sprintf("%s of %s messages: server CPU, median of the runs after", sc.name, n), Unit: "ms",
-					Dovecot: a.CPUMs, Dormouse: b.CPUMs, LowerBetter: true, OK: okA && okB},
-			)
+			out = append(out, timedRows(fmt.Sprintf("%s of %s messages", sc.name, n), "headers not cached yet", a, b, okA && okB)...)
 		}
 	}
 	if r.Search != nil {
@@ -117,14 +110,7 @@ func rows(r *results) []row {
 			for _, sc := range searchCommands {
 				a, okA := r.Search["dovecot"][mb.user][sc.name]
 				b, okB := r.Search["dormouse"][mb.user][sc.name]
-				out = append(out,
-					row{Name: fmt.Sprintf("%s over %s messages: first run (Dormouse: the first search of a mailbox builds its index)", sc.name, n), Unit: "ms",
-						Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: okA && okB},
-					row{Name: fmt.Sprintf("%s over %s messages: median of the %d runs after, new connection each", sc.name, n, sortRepeats), Unit: "ms",
-						Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: okA && okB},
-					row{Name: fmt.Sprintf("%s over %s messages: server CPU, median of the runs after", sc.name, n), Unit: "ms",
-						Dovecot: a.CPUMs, Dormouse: b.CPUMs, LowerBetter: true, OK: okA && okB},
-				)
+				out = append(out, timedRows(fmt.Sprintf("%s over %s messages", sc.name, n), "Dormouse: the first search of a mailbox builds its index", a, b, okA && okB)...)
 			}
 		}
 	}
@@ -341,5 +327,19 @@ func writeMarkdown(w io.Writer, r *results, plotFiles []string) {
 				fmt.Fprintln(w)
 			}
 		}
+	}
+}
+
+// timedRows are the three rows of a command timed on a fresh connection
+// each (the sort and search parts): its first run (first says why that
+// one differs), the median of the runs after, and their server CPU.
+func timedRows(what, first string, a, b sortResult, ok bool) []row {
+	return []row{
+		{Name: fmt.Sprintf("%s: first run (%s)", what, first), Unit: "ms",
+			Dovecot: a.FirstMs, Dormouse: b.FirstMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("%s: median of the %d runs after, new connection each", what, sortRepeats), Unit: "ms",
+			Dovecot: a.MedianMs, Dormouse: b.MedianMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("%s: server CPU, median of the runs after", what), Unit: "ms",
+			Dovecot: a.CPUMs, Dormouse: b.CPUMs, LowerBetter: true, OK: ok},
 	}
 }

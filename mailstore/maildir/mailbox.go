@@ -63,23 +63,20 @@ func (h *mailboxHandle) load(tx *bolt.Tx) (*mboxTx, error) {
 
 // update runs fn on this mailbox in a write transaction.
 func (h *mailboxHandle) update(fn func(m *mboxTx) error) error {
-	return h.u.update(func(tx *bolt.Tx) error {
-		m, err := h.load(tx)
-		if err != nil {
-			return err
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		return m.save()
-	})
+	return h.u.update(h.inTx(fn))
 }
 
 // updateGrouped runs fn on this mailbox in a write transaction that it
 // may share with other changes of the user (userState.updateGrouped,
 // which says when fn runs again and when undo is called).
 func (h *mailboxHandle) updateGrouped(fn func(m *mboxTx) error, undo func()) error {
-	return h.u.updateGrouped(func(tx *bolt.Tx) error {
+	return h.u.updateGrouped(h.inTx(fn), undo)
+}
+
+// inTx is fn as a write transaction's function: the mailbox loaded,
+// changed by fn and saved.
+func (h *mailboxHandle) inTx(fn func(m *mboxTx) error) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		m, err := h.load(tx)
 		if err != nil {
 			return err
@@ -88,7 +85,7 @@ func (h *mailboxHandle) updateGrouped(fn func(m *mboxTx) error, undo func()) err
 			return err
 		}
 		return m.save()
-	}, undo)
+	}
 }
 
 // errRollback ends afterWriters' transaction without a commit.
