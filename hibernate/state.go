@@ -12,6 +12,27 @@ import (
 // an unknown layout would wake a client into a wrong view.
 const StateVersion = 1
 
+// StateVersionTransport is the version byte of a State that holds
+// transport state (an ExtState kind from ExtDeflateWindow up), in the
+// same layout: a process that predates it must refuse such a blob
+// rather than resume a compressed connection without its compression.
+// A State without transport state is still written as StateVersion, so
+// that a blob any older process can read stays readable.
+const StateVersionTransport = 2
+
+// knownVersion reports whether v is a version byte this package decodes.
+func knownVersion(v byte) bool { return v == StateVersion || v == StateVersionTransport }
+
+// hasTransport reports whether ext holds transport state.
+func hasTransport(ext []ExtState) bool {
+	for _, e := range ext {
+		if e.Kind >= ExtDeflateWindow {
+			return true
+		}
+	}
+	return false
+}
+
 // Extension is a bit set of the extensions a client enabled; they change
 // what a replay on wake may send (VANISHED, MODSEQ, UTF-8 names, RECENT).
 type Extension uint32
@@ -37,6 +58,12 @@ type ExtState struct {
 	Kind uint32
 	Data []byte
 }
+
+// ExtDeflateWindow is the ExtState kind of a compressed connection's
+// (RFC 4978) inflate history: what the client's compressor may still
+// refer back to. Kinds below it belong to the session's view
+// (imapview), which keeps the ones it does not own when it exports.
+const ExtDeflateWindow uint32 = 64
 
 // State is what a hibernated session needs to come back exactly
 // (docs/design.md, "The state blob" and "Replay on wake"): a selected
@@ -86,7 +113,8 @@ var (
 	ErrCorrupt   = errors.New("hibernate: corrupt state")
 )
 
-// Encoded layout, version 1. Every integer is a minimal uvarint (so that
+// Encoded layout, versions 1 and 2 (2: with transport state, see
+// StateVersionTransport). Every integer is a minimal uvarint (so that
 // one State has exactly one encoding, and a fuzzer can check that
 // decode(encode(x)) == x byte for byte); every string is a uvarint length
 // followed by its bytes.
@@ -175,7 +203,11 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.TLS {
 		flags |= flagTLS
 	}
-	b = append(b, StateVersion)
+	version := byte(StateVersion)
+	if hasTransport(s.ExtState) {
+		version = StateVersionTransport
+	}
+	b = append(b, version)
 	b = appendUvarint(b, flags)
 	b = appendUvarint(b, uint64(s.Enabled))
 	b = appendString(b, s.User)
@@ -216,7 +248,7 @@ func HighestModSeqOf(data []byte) (uint64, error) {
 	if len(data) == 0 {
 		return 0, fmt.Errorf("version: %w", ErrTruncated)
 	}
-	if data[0] != StateVersion {
+	if !knownVersion(data[0]) {
 		return 0, fmt.Errorf("%w %d", ErrVersion, data[0])
 	}
 	d := afterHeader(data)
@@ -242,7 +274,7 @@ func afterHeader(data []byte) decoder {
 // begin and end, and the two names; ok is false for a blob of another
 // version or one cut short before their end.
 func namesAt(blob []byte) (from, to int, user, mailbox []byte, ok bool) {
-	if len(blob) == 0 || blob[0] != StateVersion {
+	if len(blob) == 0 || !knownVersion(blob[0]) {
 		return 0, 0, nil, nil, false
 	}
 	d := afterHeader(blob)
@@ -283,7 +315,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("version: %w", ErrTruncated)
 	}
-	if data[0] != StateVersion {
+	if !knownVersion(data[0]) {
 		return fmt.Errorf("%w %d", ErrVersion, data[0])
 	}
 	d := decoder{b: data[1:]}
@@ -367,6 +399,11 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("end", ErrCorrupt)
+	}
+	if d.err == nil && hasTransport(out.ExtState) != (data[0] == StateVersionTransport) {
+		// One State, one encoding: the version says whether it holds
+		// transport state.
+		d.fail("version", ErrCorrupt)
 	}
 	if d.err != nil {
 		return d.err

@@ -151,7 +151,9 @@ func TestStateUnmarshalErrors(t *testing.T) {
 		want error
 	}{
 		{"version 0", bad(func(b []byte) []byte { b[0] = 0; return b }), ErrVersion},
-		{"version 2", bad(func(b []byte) []byte { b[0] = 2; return b }), ErrVersion},
+		{"version 3", bad(func(b []byte) []byte { b[0] = 3; return b }), ErrVersion},
+		// Version 2 says the State holds transport state; this one has none.
+		{"version 2 without transport state", bad(func(b []byte) []byte { b[0] = StateVersionTransport; return b }), ErrCorrupt},
 		{"trailing byte", append(append([]byte(nil), good...), 0), ErrCorrupt},
 		{"unknown flag", bad(func(b []byte) []byte { b[1] = 4; return b }), ErrCorrupt},
 		{"overlong flags", append([]byte{1, 0x80, 0x00}, good[2:]...), ErrCorrupt},
@@ -230,5 +232,36 @@ func BenchmarkStateUnmarshal(b *testing.B) {
 		if err := got.UnmarshalBinary(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStateTransportVersion checks that a State with transport state (a
+// compressed connection's window) is written as version 2, which a
+// process that predates it refuses, round-trips, and that a version 1
+// blob carrying transport state is refused (one State, one encoding).
+func TestStateTransportVersion(t *testing.T) {
+	st := State{User: "alice", Mailbox: "INBOX", UIDValidity: 7, UIDNext: 1,
+		ExtState: []ExtState{{Kind: 1, Data: []byte{1}}, {Kind: ExtDeflateWindow, Data: []byte{0, 'a'}}}}
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != StateVersionTransport {
+		t.Fatalf("version %d, want %d", b[0], StateVersionTransport)
+	}
+	var got State
+	if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, st) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if m, err := HighestModSeqOf(b); err != nil || m != 0 {
+		t.Errorf("HighestModSeqOf = %d, %v", m, err)
+	}
+	b[0] = StateVersion
+	if err := got.UnmarshalBinary(b); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version 1 with transport state: %v, want ErrCorrupt", err)
+	}
+	st.ExtState = st.ExtState[:1]
+	if b, _ := st.MarshalBinary(); b[0] != StateVersion {
+		t.Errorf("without transport state: version %d, want %d", b[0], StateVersion)
 	}
 }

@@ -17,6 +17,11 @@ func handleStartTLS(c *conn, cmd *imapwire.Command) error {
 	if c.srv.cfg.TLS == nil || c.tls {
 		return errBAD("", "STARTTLS not available")
 	}
+	if c.z != nil {
+		// After UNAUTHENTICATE on a compressed connection: TLS under
+		// the compression layer is not what RFC 4978 allows.
+		return errBAD("", "STARTTLS not available after COMPRESS")
+	}
 	c.w.Raw(cmd.Tag).Raw(" OK Begin TLS negotiation now").CRLF()
 	if err := c.flush(); err != nil {
 		return &byeError{text: "write failed", err: err}

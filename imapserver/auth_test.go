@@ -43,7 +43,7 @@ S: a1 NO [AUTHENTICATIONFAILED] Invalid credentials
 C: a2 LOGIN nobody wrong
 S: a2 NO [AUTHENTICATIONFAILED] Invalid credentials
 C: a3 LOGIN alice "alice-secret"
-S: a3 OK [CAPABILITY ` + caps + `] Logged in
+S: a3 OK [CAPABILITY ` + caps + ` COMPRESS=DEFLATE] Logged in
 C: a4 LOGIN alice "alice-secret"
 S: a4 BAD Already authenticated
 C: a5 NOOP
@@ -68,13 +68,13 @@ S: a3 NO [CANNOT] Unsupported authentication mechanism
 C: a4 AUTHENTICATE PLAIN
 S~ \+ ?
 C: ` + ir + `
-S: a4 OK [CAPABILITY ` + caps + `] Logged in
+S: a4 OK [CAPABILITY ` + caps + ` COMPRESS=DEFLATE] Logged in
 `)
 	// SASL-IR (RFC 4959).
 	c = srv.Dial(t)
 	c.Run(`
 C: b1 AUTHENTICATE PLAIN ` + ir + `
-S: b1 OK [CAPABILITY ` + caps + `] Logged in
+S: b1 OK [CAPABILITY ` + caps + ` COMPRESS=DEFLATE] Logged in
 `)
 	// Another user's authorization identity is refused.
 	c = srv.Dial(t)
@@ -108,7 +108,7 @@ S: a4 OK CAPABILITY completed
 C: a5 STARTTLS
 S: a5 BAD STARTTLS not available
 C: a6 LOGIN alice alice-secret
-S: a6 OK [CAPABILITY ` + caps + `] Logged in
+S: a6 OK [CAPABILITY ` + caps + ` COMPRESS=DEFLATE] Logged in
 `)
 }
 
@@ -120,7 +120,7 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	c.Run(`
 C: a1 LOGIN bob bob-secret
-S: a1 OK [CAPABILITY ` + caps + `] Logged in
+S: a1 OK [CAPABILITY ` + caps + ` COMPRESS=DEFLATE] Logged in
 `)
 }
 

@@ -16,7 +16,7 @@ const baseCaps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UNS
 // capabilities returns the capability list for the current state.
 func (c *conn) capabilities() string {
 	if c.state != stateNotAuth {
-		return baseCaps + c.srv.extensionCapabilities()
+		return baseCaps + c.srv.extensionCapabilities() + compressCap
 	}
 	var b strings.Builder
 	b.WriteString(baseCaps)

@@ -49,6 +49,8 @@ type conn struct {
 	w   *imapwire.Writer
 	dec *imapwire.Decoder
 	tls bool
+	// z is the compression layer after COMPRESS DEFLATE (compress.go).
+	z *deflateStream
 
 	session
 
@@ -114,8 +116,14 @@ func (c *conn) setTransport(nc net.Conn) {
 	c.nc = nc
 	c.mu.Unlock()
 	m := c.srv.cfg.Metrics
-	c.br = bufio.NewReader(countingReader{nc, m})
-	c.bw = bufio.NewWriter(countingWriter{nc, m})
+	c.setStreams(countingReader{nc, m}, countingWriter{nc, m})
+}
+
+// setStreams (re)builds the buffered reader, writer and decoder on r and
+// w: the socket, or the compression layer above it.
+func (c *conn) setStreams(r io.Reader, w io.Writer) {
+	c.br = bufio.NewReader(r)
+	c.bw = bufio.NewWriter(w)
 	utf8 := c.w != nil && c.w.UTF8
 	c.w = imapwire.NewWriter(c.bw)
 	c.w.UTF8 = utf8
@@ -186,7 +194,14 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *conn) flush() error { return c.w.Flush() }
+// flush sends the buffered responses, through the compressor's sync
+// flush on a compressed connection.
+func (c *conn) flush() error {
+	if err := c.w.Flush(); err != nil || c.z == nil {
+		return err
+	}
+	return c.z.Flush()
+}
 
 // errShutdown says the server is shutting down.
 var errShutdown = errors.New("server shutting down")

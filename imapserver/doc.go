@@ -69,12 +69,19 @@
 // why (the tls.Conn's read buffer, golang/go#43563): docs/benchmarks.md,
 // "TLS".
 //
+// Compressed sessions (COMPRESS=DEFLATE, compress.go) hibernate at a
+// block end of the client's stream: the compressor is dropped, the
+// inflater's window goes into the state blob, a sleeper compresses what
+// it says on its own and inflates a DONE or IDLE with the window, and a
+// full wake starts an inflater with the window as its dictionary
+// (docs/design.md, "Compressed connections").
+//
 // # Files
 //
 // server.go (Server, Serve, Shutdown), conn.go (the read loop, responses,
 // errors), session.go (states, the command table), capability.go
 // (CAPABILITY, NOOP, LOGOUT, ID, ENABLE), auth.go (STARTTLS, LOGIN,
-// AUTHENTICATE), select.go, mailboxes.go (CREATE, DELETE, RENAME,
+// AUTHENTICATE), compress.go (COMPRESS=DEFLATE), select.go, mailboxes.go (CREATE, DELETE, RENAME,
 // SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, catenate.go
 // (CATENATE), imapurl.go (following IMAP URLs: which name this server,
 // what they open), urlauth.go (GENURLAUTH, RESETKEY, URLFETCH), fetch.go,

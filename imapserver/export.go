@@ -32,6 +32,9 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 	sel := c.sel
 	st.Mailbox = sel.name
 	sel.view.Export(st)
+	if err := c.exportDeflate(st); err != nil {
+		return nil, err
+	}
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", sel.name, err)

@@ -148,7 +148,7 @@ func (s *Server) Adopt(fd int, blob []byte) error {
 		err = errors.New("hibernation is off (imap.hibernate_after = 0)")
 	}
 	if err != nil {
-		(sleeper{fd: fd}).bye(byeHandover)
+		(sleeper{fd: fd, deflate: st != nil && compressed(st)}).bye(byeHandover)
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	// A session moved between commands has its autologout counted from
@@ -176,6 +176,9 @@ func adoptable(blob []byte) (*hibernate.State, error) {
 		return nil, errors.New("state of a TLS connection: its record state cannot move")
 	case st.User == "":
 		return nil, errors.New("state without a user")
+	}
+	if _, _, err := deflateWindow(st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -297,3 +297,47 @@ C: n NOOP
 S: n OK NOOP completed
 `)
 }
+
+// Compressed connections move in a handover with their inflate window in
+// the blob: one asleep in IDLE and one quiet between commands go on in
+// the new process, whose fresh compressor and window-primed inflater
+// carry on both streams (the command repeated after the move is
+// compressed against the one before it).
+func TestHandoverMovesCompressed(t *testing.T) {
+	old := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = 50 * time.Millisecond
+	}))
+	old.Deliver(t, "alice", "Subject: before\r\n\r\nhi\r\n")
+	const fetch = "f FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+	const fetched = `S: * 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {19}\r\nSubject: before\r\n\r\n)`
+	asleep := transportCompress.login(t, old, old.Alice)
+	asleep.Cmd("s SELECT INBOX")
+	asleep.Send("i IDLE")
+	asleep.Expect("S: + idling")
+	testserver.WaitMetric(t, old.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	quiet := transportCompress.login(t, old, old.Alice)
+	quiet.Cmd("s SELECT INBOX")
+	quiet.Run("C: " + fetch + "\n" + fetched + "\nS: f OK FETCH completed\n")
+
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	if r := old.IMAP.Handover(ctx, got.send); r.Moved != 2 || len(r.NotMoved) != 0 {
+		t.Fatalf("handover result %+v, want both compressed sessions moved", r)
+	}
+	nu, _ := secondServer(t, old)
+	for i, fd := range got.fds {
+		if err := nu.Adopt(fd, got.blobs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Deliver(t, "alice", "Subject: moved\r\n\r\nhi\r\n")
+	asleep.Expect("S: * 2 EXISTS", "S: * 2 RECENT")
+	asleep.Send("DONE")
+	asleep.Expect("S: i OK IDLE terminated")
+	asleep.Run("C: " + fetch + "\n" + fetched + "\nS: f OK FETCH completed\n")
+	if lines := quiet.Cmd("n NOOP"); lines[0] != "* 2 EXISTS" || lines[len(lines)-1] != "n OK NOOP completed" {
+		t.Fatalf("NOOP after the move: %q", lines)
+	}
+	quiet.Run("C: " + fetch + "\n" + fetched + "\nS: f OK FETCH completed\n")
+}

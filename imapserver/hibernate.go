@@ -152,6 +152,7 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 // connection is lost, as after a failed write. During a handover s is
 // passed on to the new process at once (token 0).
 func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (hibernate.Token, error) {
+	s.deflate = compressed(st)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
@@ -194,7 +195,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 	// never dips below zero.
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
-	m.hibernated(len(blob))
+	m.hibernated(len(blob), transportLabel(s.tc, s.deflate))
 	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
@@ -266,7 +267,7 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
-	s = sleeper{fd: info.FD, tc: h.tls[tok]}
+	s = sleeper{fd: info.FD, tc: h.tls[tok], deflate: compressedBlob(blob)}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
 	h.set(tok, to)

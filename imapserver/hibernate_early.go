@@ -58,12 +58,13 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 		}
 		if next != nil {
 			if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
-				go h.fullWake(tok, wakeMailbox, nil, out, next)
+				go h.fullWake(tok, wakeMailbox, nil, s.wire(out), next)
 				return
 			}
 			st = next
 		}
 		if len(out) > 0 {
+			out = s.wire(out)
 			n, err := s.write(out)
 			h.srv.cfg.Metrics.wrote(n)
 			if err != nil {

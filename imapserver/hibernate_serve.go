@@ -48,7 +48,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 	catchUp := false // an IDLE after a DONE answered asleep: send what was held back
 	switch why {
 	case serveKeepalive:
-		n, err := s.write([]byte(lineStillHere))
+		n, err := s.write(s.wire([]byte(lineStillHere)))
 		m.wrote(n)
 		if err != nil {
 			// The client is gone or not reading: drop it, as an
@@ -69,14 +69,39 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			h.fullWake(tok, wakeClient, nil, nil, nil)
 			return
 		default:
+			if s.deflate {
+				// A client's flush may span TLS records: what came
+				// with this one is read too, for a whole one.
+				for n < len(buf) && s.pending() {
+					k, err := s.read(buf[n:])
+					if err != nil || k == 0 {
+						break
+					}
+					n += k
+				}
+			}
 			m.read(n)
 			in := buf[:n]
-			a, ok := answerAsleep(st.IdleTag, st.Mailbox != "", in)
+			text, ok := in, true
+			if s.deflate {
+				// A full wake reads in with the stored window again.
+				text, ok = inflateSleeper(st, in)
+			}
+			var a asleepAnswer
+			if ok {
+				a, ok = answerAsleep(st.IdleTag, st.Mailbox != "", text)
+			}
+			// A NOOP or CHECK answered asleep may still end in a full wake
+			// that replays the command as text; a compressed session reads
+			// compressed bytes, so it wakes for them now.
+			if ok && s.deflate && a.done != nil {
+				ok = false
+			}
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one) is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
-				m.wokeBy(wakeCommand(st.IdleTag, in))
+				m.wokeBy(wakeCommand(st.IdleTag, text))
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
@@ -143,7 +168,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					// Too many holes in S to stay asleep. A \Recent
 					// claim may be spent: the woken session starts
 					// from next, and sends out first.
-					h.fullWake(tok, wakeMailbox, nil, out, next)
+					h.fullWake(tok, wakeMailbox, nil, s.wire(out), next)
 					return
 				}
 				st = next
@@ -189,6 +214,7 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	if err := st.UnmarshalBinary(blob); err != nil {
 		return sleeper{fd: -1}, nil, err
 	}
+	s.deflate = compressed(st)
 	return s, st, nil
 }
 
@@ -201,6 +227,7 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 // connection is dropped, as an active IDLE is after a failed write.
 // False means the sleeper was handed on or dropped.
 func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibernate.State, cause string) bool {
+	out = s.wire(out)
 	n, err := s.write(out)
 	h.srv.cfg.Metrics.wrote(n)
 	if err == nil {

@@ -14,21 +14,23 @@ import (
 type transport int
 
 const (
-	transportPlain    transport = iota
-	transportImplicit           // TLS from the first byte (RFC 8314)
-	transportStartTLS           // plain, upgraded with STARTTLS before LOGIN
+	transportPlain       transport = iota
+	transportImplicit              // TLS from the first byte (RFC 8314)
+	transportStartTLS              // plain, upgraded with STARTTLS before LOGIN
+	transportCompress              // plain, COMPRESS DEFLATE after LOGIN
+	transportTLSCompress           // implicit TLS, COMPRESS DEFLATE after LOGIN
 )
 
 func (tr transport) String() string {
-	return [...]string{"plain", "implicit", "starttls"}[tr]
+	return [...]string{"plain", "implicit", "starttls", "compress", "tls+compress"}[tr]
 }
 
 // start starts a server that clients reach over tr.
 func (tr transport) start(t *testing.T, configure func(*imapserver.Config)) *testserver.Server {
 	t.Helper()
 	opts := []testserver.Option{testserver.WithConfig(configure)}
-	if tr != transportPlain {
-		opts = append(opts, testserver.WithTLS(tr == transportImplicit))
+	if tr != transportPlain && tr != transportCompress {
+		opts = append(opts, testserver.WithTLS(tr == transportImplicit || tr == transportTLSCompress))
 	}
 	return testserver.Start(t, opts...)
 }
@@ -40,7 +42,11 @@ func (tr transport) login(t testing.TB, srv *testserver.Server, u testserver.Use
 	switch tr {
 	case transportPlain:
 		return srv.Login(t, u)
-	case transportImplicit:
+	case transportCompress:
+		c = srv.Login(t, u)
+		compress(t, c)
+		return c
+	case transportImplicit, transportTLSCompress:
 		c = srv.DialTLS(t)
 	case transportStartTLS:
 		c = srv.Dial(t)
@@ -52,7 +58,20 @@ func (tr transport) login(t testing.TB, srv *testserver.Server, u testserver.Use
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "L0 OK") {
 		t.Fatalf("login %s over %v: %s", u.Name, tr, last)
 	}
+	if tr == transportTLSCompress {
+		compress(t, c)
+	}
 	return c
+}
+
+// compress turns on COMPRESS DEFLATE on a logged-in connection.
+func compress(t testing.TB, c *testserver.Client) {
+	t.Helper()
+	lines := c.Cmd("Z0 COMPRESS DEFLATE")
+	if last := lines[len(lines)-1]; last != "Z0 OK DEFLATE active" {
+		t.Fatalf("COMPRESS DEFLATE: %s", last)
+	}
+	c.Compress()
 }
 
 // fillOver is fill over tr.

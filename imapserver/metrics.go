@@ -22,11 +22,17 @@ type Metrics struct {
 	wakeCommands  *prometheus.CounterVec // client wakes by the command that caused them
 	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes     prometheus.Histogram   // state blob size at hibernation
-	wakeSeconds   prometheus.Histogram   // a change's publication to its update written to a sleeper
-	servedAsleep  *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
-	sleepSeconds  prometheus.Histogram   // time spent hibernated, per sleep
-	interrupted   *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
-	diskFulls     prometheus.Counter     // commands refused for a full disk
+	// hibernationsBy, refusedBy and keptBytes are hibernations,
+	// refusals and the state kept per sleeper by transport
+	// (transportLabel).
+	hibernationsBy *prometheus.CounterVec
+	refusedBy      *prometheus.CounterVec
+	keptBytes      *prometheus.HistogramVec
+	wakeSeconds    prometheus.Histogram   // a change's publication to its update written to a sleeper
+	servedAsleep   *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
+	sleepSeconds   prometheus.Histogram   // time spent hibernated, per sleep
+	interrupted    *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
+	diskFulls      prometheus.Counter     // commands refused for a full disk
 
 	upgradeMoved    prometheus.Counter     // connections taken over from the process this one replaced
 	upgradeNotMoved *prometheus.CounterVec // connections that process closed instead, by reason
@@ -81,6 +87,19 @@ func NewMetrics() *Metrics {
 		Help:    "Size of the exported session state of hibernated connections.",
 		Buckets: prometheus.ExponentialBuckets(32, 2, 8),
 	})
+	m.hibernationsBy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernations_by_transport_total",
+		Help: "IDLE connections hibernated, by transport (plain, tls13, tls12, compressed, tls13+compressed, tls12+compressed).",
+	}, []string{"transport"})
+	m.refusedBy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_by_transport_total",
+		Help: "Idling connections kept active when due to hibernate, by transport (as hibernations_by_transport_total).",
+	}, []string{"transport"})
+	m.keptBytes = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_kept_bytes",
+		Help:    "State kept per hibernated connection (its blob: for a compressed one with the inflate window), by transport.",
+		Buckets: prometheus.ExponentialBuckets(32, 2, 11),
+	}, []string{"transport"})
 	m.wakeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wake_seconds",
 		Help:    "Time from a mailbox change's publication by the store (or its early announcement) to its update written to a hibernated connection.",
@@ -134,7 +153,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
 }
 
@@ -198,10 +217,12 @@ func (m *Metrics) wrote(n int) {
 	}
 }
 
-func (m *Metrics) hibernated(blobLen int) {
+func (m *Metrics) hibernated(blobLen int, transport string) {
 	if m != nil {
 		m.hibernations.Inc()
 		m.blobBytes.Observe(float64(blobLen))
+		m.hibernationsBy.WithLabelValues(transport).Inc()
+		m.keptBytes.WithLabelValues(transport).Observe(float64(blobLen))
 	}
 }
 
@@ -241,9 +262,10 @@ func (m *Metrics) served(kind string) {
 	}
 }
 
-func (m *Metrics) refused(reason string) {
+func (m *Metrics) refused(reason, transport string) {
 	if m != nil {
 		m.notHibernated.WithLabelValues(reason).Inc()
+		m.refusedBy.WithLabelValues(transport).Inc()
 	}
 }
 

@@ -120,6 +120,8 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inNotAuth, handleAuthenticate, false}, true
 	case "ENABLE":
 		return cmdSpec{inAuth, handleEnable, false}, true
+	case "COMPRESS":
+		return cmdSpec{inLoggedIn, handleCompress, false}, true
 	case "SELECT", "EXAMINE":
 		return cmdSpec{inLoggedIn, handleSelect, false}, true
 	case "CREATE":

@@ -18,7 +18,8 @@ func (c *conn) refuseHibernation(err error) {
 	} else {
 		c.log.Warn("hibernate", "err", err)
 	}
-	c.srv.cfg.Metrics.refused(reason)
+	tc, _ := c.nc.(*tls.Conn)
+	c.srv.cfg.Metrics.refused(reason, transportLabel(tc, c.z != nil))
 }
 
 // hibernate puts an idling or quiet session to sleep (waiting is when a

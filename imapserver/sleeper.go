@@ -33,6 +33,9 @@ const sleeperIOTimeout = 20 * time.Millisecond
 type sleeper struct {
 	fd int
 	tc *tls.Conn // nil for plain TCP
+	// deflate says the connection is compressed (COMPRESS DEFLATE): what
+	// the sleeper says goes through wire.
+	deflate bool
 }
 
 // errWouldBlock says a sleeper's read found no complete input.
@@ -110,7 +113,7 @@ func (s sleeper) close() {
 // bye says line (a BYE) and ends the connection; a TLS client that took
 // the line is sent a close_notify too, as an active session's close does.
 func (s sleeper) bye(line string) {
-	if _, err := s.write([]byte(line)); err == nil && s.tc != nil {
+	if _, err := s.write(s.wire([]byte(line))); err == nil && s.tc != nil {
 		s.tc.Close()
 		return
 	}

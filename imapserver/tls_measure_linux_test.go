@@ -4,6 +4,7 @@ package imapserver_test
 
 import (
 	"bufio"
+	"compress/flate"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -31,6 +32,8 @@ const (
 	envClientK      = "DORMOUSE_MEASURE_CLIENT_K"
 	envClientTLS    = "DORMOUSE_MEASURE_CLIENT_TLS"
 	envClientUpload = "DORMOUSE_MEASURE_CLIENT_UPLOAD"
+	// envClientCompress: COMPRESS DEFLATE after LOGIN.
+	envClientCompress = "DORMOUSE_MEASURE_CLIENT_COMPRESS"
 )
 
 // measureUpload is the APPEND that grows a tls.Conn's read buffer.
@@ -54,22 +57,35 @@ func TestMeasureTLSSleepers(t *testing.T) {
 		k = v
 	}
 	variants := []struct {
-		name string
-		tls  bool
-		cfg  func(*tls.Config)
+		name     string
+		tls      bool
+		cfg      func(*tls.Config)
+		compress bool
 	}{
-		{"plain TCP (reference)", false, nil},
-		{"TLS 1.3, Go defaults (X25519MLKEM768)", true, func(*tls.Config) {}},
-		{"TLS 1.3, session tickets off", true, func(c *tls.Config) { c.SessionTicketsDisabled = true }},
-		{"TLS 1.3, X25519 only", true, func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} }},
-		{"TLS 1.2", true, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }},
+		{"plain TCP (reference)", false, nil, false},
+		{"TLS 1.3, Go defaults (X25519MLKEM768)", true, func(*tls.Config) {}, false},
+		{"TLS 1.3, session tickets off", true, func(c *tls.Config) { c.SessionTicketsDisabled = true }, false},
+		{"TLS 1.3, X25519 only", true, func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} }, false},
+		{"TLS 1.2", true, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }, false},
+		{"plain TCP, COMPRESS=DEFLATE", false, nil, true},
+		{"TLS 1.3 defaults, COMPRESS=DEFLATE", true, func(*tls.Config) {}, true},
+	}
+	if only := os.Getenv("DORMOUSE_MEASURE_ONLY"); only != "" {
+		// A substring of the variants' names, such as COMPRESS.
+		kept := variants[:0]
+		for _, v := range variants {
+			if strings.Contains(v.name, only) || v.name == variants[0].name {
+				kept = append(kept, v)
+			}
+		}
+		variants = kept
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "K = %d hibernated connections per row; Go heap (HeapAlloc after GC) per connection\n", k)
 	fmt.Fprintf(&report, "%-40s %-8s %9s %10s %9s %8s %9s\n", "variant", "after", "heap B/c", "rawInput", "hand", "struct", "rest")
 	for _, v := range variants {
 		for _, upload := range []bool{false, true} {
-			r := measureSleepers(t, k, v.tls, v.cfg, upload)
+			r := measureSleepers(t, k, v.tls, v.cfg, upload, v.compress)
 			after := "command"
 			if upload {
 				after = "upload"
@@ -89,7 +105,7 @@ type sleeperCost struct {
 	sleepersCounted int
 }
 
-func measureSleepers(t *testing.T, k int, useTLS bool, tlsCfg func(*tls.Config), upload bool) sleeperCost {
+func measureSleepers(t *testing.T, k int, useTLS bool, tlsCfg func(*tls.Config), upload, compress bool) sleeperCost {
 	dir := t.TempDir()
 	// A PLAIN passwd-file: K LOGINs must not cost K password hashes.
 	passwd := filepath.Join(dir, "passwd-plain")
@@ -120,7 +136,8 @@ func measureSleepers(t *testing.T, k int, useTLS bool, tlsCfg func(*tls.Config),
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMeasureClientProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
 		envClientAddr+"="+srv.Addr, envClientK+"="+strconv.Itoa(k),
-		envClientTLS+"="+strconv.FormatBool(useTLS), envClientUpload+"="+strconv.FormatBool(upload))
+		envClientTLS+"="+strconv.FormatBool(useTLS), envClientUpload+"="+strconv.FormatBool(upload),
+		envClientCompress+"="+strconv.FormatBool(compress))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +219,7 @@ func TestMeasureClientProcess(t *testing.T) {
 	k, _ := strconv.Atoi(os.Getenv(envClientK))
 	useTLS := os.Getenv(envClientTLS) == "true"
 	upload := os.Getenv(envClientUpload) == "true"
+	compress := os.Getenv(envClientCompress) == "true"
 	dial := func() (net.Conn, error) {
 		if useTLS {
 			// A load client on loopback: the certificate is the test's own.
@@ -215,9 +233,13 @@ func TestMeasureClientProcess(t *testing.T) {
 			return nil, err
 		}
 		br := bufio.NewReader(nc)
+		var w io.Writer = nc
 		// Every read has a deadline: a stuck server fails the run.
 		nc.SetDeadline(time.Now().Add(2 * time.Minute))
 		steps := []string{"a LOGIN alice alice-secret\r\n"}
+		if compress {
+			steps = append(steps, "z COMPRESS DEFLATE\r\n")
+		}
 		if first {
 			steps = append(steps, "c CREATE Uploads\r\n")
 		}
@@ -230,7 +252,7 @@ func TestMeasureClientProcess(t *testing.T) {
 			return nil, err
 		}
 		for _, s := range steps {
-			if _, err := io.WriteString(nc, s); err != nil {
+			if _, err := io.WriteString(w, s); err != nil {
 				return nil, err
 			}
 			tag := s[:1]
@@ -245,6 +267,12 @@ func TestMeasureClientProcess(t *testing.T) {
 				if strings.HasPrefix(l, tag+" ") {
 					if !strings.HasPrefix(l, tag+" OK") {
 						return nil, fmt.Errorf("%q: %s", s[:min(len(s), 20)], l)
+					}
+					if tag == "z" {
+						// Go's compress/flate, as a client.
+						zw, _ := flate.NewWriter(nc, flate.DefaultCompression)
+						w = syncFlusher{zw}
+						br = bufio.NewReader(flate.NewReader(nc))
 					}
 					break
 				}
@@ -292,4 +320,15 @@ func TestMeasureClientProcess(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// syncFlusher compresses each write and sync-flushes it.
+type syncFlusher struct{ zw *flate.Writer }
+
+func (s syncFlusher) Write(p []byte) (int, error) {
+	n, err := s.zw.Write(p)
+	if err == nil {
+		err = s.zw.Flush()
+	}
+	return n, err
 }

@@ -42,7 +42,12 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 	c.releaseWatch = release
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
-	if len(in) > 0 {
+	switch dict, deflated, _ := deflateWindow(&st); { // checked by restore
+	case deflated:
+		// A fresh compressor, and an inflater that remembers what the
+		// client may refer back to (compress.go).
+		c.startDeflate(in, dict)
+	case len(in) > 0:
 		// The decoder reads through c.br: put the bytes in front.
 		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
 	}
@@ -60,6 +65,10 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 func (h *hibernator) restore(s sleeper, blob []byte, st *hibernate.State) (*conn, net.Conn, error) {
 	if err := st.UnmarshalBinary(blob); err != nil {
 		// Our own blob: this is a bug, and the session is lost.
+		s.close()
+		return nil, nil, err
+	}
+	if _, _, err := deflateWindow(st); err != nil {
 		s.close()
 		return nil, nil, err
 	}

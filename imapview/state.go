@@ -32,7 +32,8 @@ const (
 )
 
 // Export writes v into st: UIDValidity, S, M, N, the count, read-only,
-// and the extension states (which it replaces).
+// and the view's extension states (which it replaces; the kinds from
+// hibernate.ExtDeflateWindow up belong to the transport and are kept).
 func (v *View) Export(st *hibernate.State) {
 	st.UIDValidity = v.UIDValidity
 	st.HighestModSeq = v.HighestModSeq
@@ -60,6 +61,11 @@ func (v *View) Export(st *hibernate.State) {
 	}
 	if v.Saved != nil {
 		ext = append(ext, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, v.Saved)})
+	}
+	for _, x := range st.ExtState {
+		if x.Kind >= hibernate.ExtDeflateWindow {
+			ext = append(ext, x)
+		}
 	}
 	st.ExtState = ext
 }

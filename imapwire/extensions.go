@@ -2,7 +2,7 @@ package imapwire
 
 // extensionCommandName names the commands of the QUOTA (RFC 9208),
 // METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
-// REPLACE (RFC 8508)
+// REPLACE (RFC 8508) and COMPRESS (RFC 4978)
 // extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
@@ -26,6 +26,8 @@ func extensionCommandName(kw []byte) string {
 		return "URLFETCH"
 	case "REPLACE":
 		return "REPLACE"
+	case "COMPRESS":
+		return "COMPRESS"
 	}
 	return ""
 }
@@ -60,8 +62,28 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseURLFetch()
 	case "REPLACE":
 		args, err = d.parseReplace()
+	case "COMPRESS":
+		args, err = d.parseCompress()
 	default:
 		return nil, false, nil
 	}
 	return args, true, err
+}
+
+// CompressArgs are the arguments of COMPRESS (RFC 4978 3).
+type CompressArgs struct {
+	Mechanism string // upper case, e.g. "DEFLATE"
+}
+
+// parseCompress: COMPRESS SP algorithm (RFC 4978 5; algorithm is an atom).
+func (d *Decoder) parseCompress() (*CompressArgs, error) {
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	var buf [32]byte
+	mech, err := d.keyword(buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	return &CompressArgs{Mechanism: string(mech)}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +15,18 @@ import (
 // lists, opens INBOX, fetches a message, and goes into IDLE; this test
 // then delivers a message into the Maildir, outside IMAP, and the script
 // must see imapflow's 'exists' event and fetch the new message.
+// imapflow turns on COMPRESS=DEFLATE when offered (RFC 4978), so all of
+// this runs compressed, and the hibernated IDLE sleeps compressed.
 func TestImapflow(t *testing.T) {
-	t.Run("active", func(t *testing.T) { testImapflow(t, false) })
+	t.Run("active", func(t *testing.T) { testImapflow(t, false, 0) })
 	// The same with imapflow's IDLE hibernated before the delivery.
-	t.Run("hibernated", func(t *testing.T) { testImapflow(t, true) })
+	t.Run("hibernated", func(t *testing.T) { testImapflow(t, true, 0) })
+	// 100 more hibernations, each woken by a delivery the client fetches
+	// and checks, all over COMPRESS=DEFLATE.
+	t.Run("hibernated 100 cycles", func(t *testing.T) { testImapflow(t, true, 100) })
 }
 
-func testImapflow(t *testing.T, hibernate bool) {
+func testImapflow(t *testing.T, hibernate bool, cycles int) {
 	node := requireTool(t, "node")
 	requireFile(t, filepath.Join("imapflow", "node_modules", "imapflow", "package.json"), "run `npm ci` in interop/imapflow")
 	var srv *server
@@ -31,7 +37,7 @@ func testImapflow(t *testing.T, hibernate bool) {
 	}
 	srv.deliver(t, simpleMessage("flow-1", "imapflow one", "first body"))
 
-	cmd := exec.Command(node, "flow.mjs", srv.host, srv.port, srv.user, srv.pass)
+	cmd := exec.Command(node, "flow.mjs", srv.host, srv.port, srv.user, srv.pass, strconv.Itoa(cycles))
 	cmd.Dir = "imapflow" // imapflow is resolved from the script's folder
 	stderr := newTranscript(t, "imapflow log")
 	cmd.Stderr = stderr
@@ -43,7 +49,7 @@ func testImapflow(t *testing.T, hibernate bool) {
 		t.Fatalf("start node: %v", err)
 	}
 	// A hung script must not hang the test binary.
-	timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	timer := time.AfterFunc(60*time.Second+time.Duration(cycles)*time.Second, func() { cmd.Process.Kill() })
 	defer timer.Stop()
 
 	var out []string
@@ -59,6 +65,10 @@ func testImapflow(t *testing.T, hibernate bool) {
 			}
 			srv.deliver(t, simpleMessage("flow-2", "imapflow two", "second body"))
 		}
+		if n, ok := strings.CutPrefix(line, "READY "); ok {
+			srv.waitHibernated(t, 1)
+			srv.deliver(t, simpleMessage("flow-"+n, "imapflow "+n, "body "+n))
+		}
 	}
 	err = cmd.Wait()
 	output := strings.Join(out, "\n")
@@ -73,5 +83,11 @@ func testImapflow(t *testing.T, hibernate bool) {
 	}
 	if n := srv.metric(t, "dormouse_imap_hibernated_served_total,kind=update"); hibernate && n < 1 {
 		t.Errorf("the delivery was not told by a sleeper (updates sent asleep = %v)", n)
+	}
+	if n := srv.metric(t, "dormouse_imap_commands_total,command=COMPRESS,result=ok"); n != 1 {
+		t.Errorf("COMPRESS DEFLATE ok = %v, want 1: imapflow did not compress", n)
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport=compressed"); hibernate && n < float64(1+cycles) {
+		t.Errorf("compressed hibernations = %v, want ≥ %d", n, 1+cycles)
 	}
 }

@@ -51,6 +51,15 @@ func (c *Client) StartTLS(cfg *tls.Config) {
 	}
 }
 
+// Compress turns on DEFLATE after the server's OK to COMPRESS DEFLATE
+// (Conn.Compress).
+func (c *Client) Compress() {
+	c.t.Helper()
+	if err := c.Conn.Compress(); err != nil {
+		c.t.Fatalf("imaptest: %v", err)
+	}
+}
+
 // Send writes one command line; CRLF is added.
 func (c *Client) Send(line string) {
 	c.t.Helper()

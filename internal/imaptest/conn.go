@@ -8,10 +8,13 @@ package imaptest
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -129,6 +132,57 @@ func (c *Conn) StartTLS(cfg *tls.Config) error {
 	c.nc = tc
 	c.br = bufio.NewReaderSize(tc, c.br.Size())
 	return nil
+}
+
+// Compress turns on DEFLATE (RFC 4978) after the server's OK to COMPRESS
+// DEFLATE: from then on the Conn compresses what it writes, with a sync
+// flush after each write, and inflates what it reads. It uses Go's
+// compress/flate, an implementation other than the server's. A read
+// that times out breaks the inflater (its errors stick), so a
+// compressed Conn must not be used with ExpectNothing.
+func (c *Conn) Compress() error {
+	var in []byte
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		in = bytes.Clone(b)
+	}
+	zr := flate.NewReader(io.MultiReader(bytes.NewReader(in), c.nc))
+	d := &deflateConn{Conn: c.nc, zr: zr}
+	var err error
+	d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
+	if err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	c.nc = d
+	c.br = bufio.NewReaderSize(c.nc, c.br.Size())
+	return nil
+}
+
+// deflateConn is a connection after COMPRESS DEFLATE.
+type deflateConn struct {
+	net.Conn
+	zr  io.ReadCloser
+	zw  *flate.Writer
+	out bytes.Buffer // zw's output, written to the socket at once
+}
+
+func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
+
+// Write compresses p and sync-flushes it, so the server can read it all
+// at once, in one write to the socket (one TLS record, as most clients
+// send a command).
+func (d *deflateConn) Write(p []byte) (int, error) {
+	d.out.Reset()
+	if _, err := d.zw.Write(p); err != nil {
+		return 0, err
+	}
+	if err := d.zw.Flush(); err != nil {
+		return 0, err
+	}
+	if _, err := d.Conn.Write(d.out.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Write writes s as it is.

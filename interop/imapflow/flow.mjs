@@ -1,7 +1,7 @@
 // Drive an IMAP server with imapflow: login, list, fetch, then IDLE until a
 // message delivered from outside shows up.
 //
-// Usage: node flow.mjs HOST PORT USER PASSWORD
+// Usage: node flow.mjs HOST PORT USER PASSWORD [CYCLES]
 //
 // Run by interop/imapflow_test.go. Protocol:
 //   - the Go test has put one message ("imapflow one") in INBOX;
@@ -9,11 +9,16 @@
 //     Go test then delivers a second message ("imapflow two");
 //   - the script waits for the 'exists' event, fetches the new message, checks
 //     it, prints "imapflow flow: ok" and exits 0.
+//   - with CYCLES, it then goes into IDLE again CYCLES times, each time
+//     printing "READY n" (n = 3, 4, ...) once it asked for IDLE; the Go test
+//     waits until the IDLE sleeps and delivers "imapflow n", which the
+//     script must see as the 'exists' event of message n and fetch.
 // Any mismatch is printed and the exit code is 1. imapflow's log, with the
 // raw protocol, goes to stderr.
 import { ImapFlow } from 'imapflow';
 
-const [host, port, user, pass] = process.argv.slice(2);
+const [host, port, user, pass, cyclesArg] = process.argv.slice(2);
+const cycles = Number(cyclesArg || 0);
 const failures = [];
 
 function check(what, got, want) {
@@ -33,7 +38,7 @@ const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'f
 const timeout = setTimeout(() => {
     console.log('FAIL: timed out');
     process.exit(1);
-}, 30000);
+}, 30000 + 1000 * cycles);
 
 const client = new ImapFlow({
     host,
@@ -75,6 +80,18 @@ check("'exists' event prevCount", ev.prevCount, 1);
 const second = await client.fetchOne('2', { uid: true, envelope: true });
 check('envelope subject of the delivered message', second.envelope.subject, 'imapflow two');
 check('UID of the delivered message above the first', second.uid > first.uid, true);
+
+for (let n = 3; n < 3 + cycles; n++) {
+    const arrived = new Promise((resolve) => client.once('exists', resolve));
+    client.idle().catch((err) => failures.push(`IDLE ${n}: ${err.message}`));
+    console.log(`READY ${n}`);
+    const e = await arrived;
+    check(`'exists' count in cycle ${n}`, e.count, n);
+    const m = await client.fetchOne(String(n), { envelope: true, source: true });
+    check(`subject in cycle ${n}`, m.envelope.subject, `imapflow ${n}`);
+    check(`body in cycle ${n}`, m.source.toString().endsWith(`body ${n}\r\n`), true);
+    if (failures.length) break;
+}
 
 await client.logout();
 clearTimeout(timeout);
