@@ -65,6 +65,13 @@ type ExtState struct {
 // (imapview), which keeps the ones it does not own when it exports.
 const ExtDeflateWindow uint32 = 64
 
+// ExtTLSRecord is the ExtState kind of a TLS 1.3 connection's record
+// state (internal/tls13rec.State: cipher suite, the two current traffic
+// secrets and sequence numbers), kept instead of its tls.Conn. A
+// sleeper that writes or reads moves its sequence numbers on: the blob
+// must be stored again before the descriptor is armed or handed on.
+const ExtTLSRecord uint32 = 65
+
 // State is what a hibernated session needs to come back exactly
 // (docs/design.md, "The state blob" and "Replay on wake"): a selected
 // one, in IDLE or quiet between commands, or an authenticated one with

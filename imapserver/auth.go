@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/internal/tls13rec"
 )
 
 // handleStartTLS serves RFC 9051 6.2.1 STARTTLS.
@@ -31,7 +31,7 @@ func handleStartTLS(c *conn, cmd *imapwire.Command) error {
 	if n := c.br.Buffered(); n > 0 {
 		c.br.Discard(n)
 	}
-	tc := tls.Server(c.nc, c.srv.cfg.TLS)
+	tc, _ := tls13rec.Server(c.nc, c.srv.cfg.TLS)
 	if err := c.tlsHandshake(tc); err != nil {
 		return &byeError{text: "TLS negotiation failed", err: fmt.Errorf("starttls: %w", err)}
 	}

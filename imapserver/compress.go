@@ -3,7 +3,6 @@ package imapserver
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -407,21 +406,14 @@ func handleCompress(c *conn, cmd *imapwire.Command) error {
 	return errTaggedDone
 }
 
-// transportLabel names a connection's transport for metrics: plain,
-// tls13 or tls12 (tc's version; tc nil for plain TCP), with
-// "+compressed" (or just compressed) after COMPRESS DEFLATE.
-func transportLabel(tc *tls.Conn, deflate bool) string {
-	t := "plain"
-	if tc != nil {
-		t = "tls12"
-		if tc.ConnectionState().Version == tls.VersionTLS13 {
-			t = "tls13"
-		}
-	}
+// transportLabel names a connection's transport for metrics: t (plain,
+// tls13 or tls12, connTransport), with "+compressed" (or just
+// compressed) after COMPRESS DEFLATE.
+func transportLabel(t string, deflate bool) string {
 	switch {
 	case !deflate:
 		return t
-	case tc == nil:
+	case t == "plain":
 		return "compressed"
 	}
 	return t + "+compressed"

@@ -29,8 +29,10 @@ type Handoff func(fd int, blob []byte) error
 // the metric dormouse_imap_upgrade_not_moved_total of the new process,
 // Metrics.CountUpgrade).
 const (
-	// NotMovedTLS: a TLS connection (IMAPS or after STARTTLS). Go has no
-	// way to export a tls.Conn's record state.
+	// NotMovedTLS: a TLS connection that sleeps with its tls.Conn (TLS
+	// 1.2, or a TLS 1.3 one whose record state was not proven:
+	// sleeper_tls13.go). Go has no way to export a tls.Conn's record
+	// state; a TLS 1.3 sleeper on its record state alone moves.
 	NotMovedTLS = "tls"
 	// NotMovedActive: a session that was not quiet and logged in when
 	// the grace ended (not logged in, or still in a command).
@@ -147,13 +149,17 @@ func (s *Server) Adopt(fd int, blob []byte) error {
 	if err == nil && s.hib == nil {
 		err = errors.New("hibernation is off (imap.hibernate_after = 0)")
 	}
+	var rec *tlsRecord
+	if st != nil {
+		rec, _ = recordOf(st) // checked by adoptable
+	}
 	if err != nil {
-		(sleeper{fd: fd, deflate: st != nil && compressed(st)}).bye(byeHandover)
+		(sleeper{fd: fd, rec: rec, deflate: st != nil && compressed(st)}).bye(byeHandover)
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	// A session moved between commands has its autologout counted from
 	// its adoption: the blob does not carry when it last spoke.
-	if _, err := s.hib.sleep(sleeper{fd: fd}, st, time.Now()); err != nil {
+	if _, err := s.hib.sleep(sleeper{fd: fd, rec: rec}, st, time.Now()); err != nil {
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	return nil
@@ -171,9 +177,15 @@ func adoptable(blob []byte) (*hibernate.State, error) {
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}
+	rec, err := recordOf(st)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case st.TLS:
-		return nil, errors.New("state of a TLS connection: its record state cannot move")
+	case st.TLS && rec == nil:
+		return nil, errors.New("state of a TLS connection without its record state")
+	case !st.TLS && rec != nil:
+		return nil, errors.New("record state of a connection without TLS")
 	case st.User == "":
 		return nil, errors.New("state without a user")
 	}

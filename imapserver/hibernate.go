@@ -195,7 +195,7 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 	// never dips below zero.
 	m := h.srv.cfg.Metrics
 	m.connState("hibernated", 1)
-	m.hibernated(len(blob), transportLabel(s.tc, s.deflate))
+	m.hibernated(len(blob), transportLabel(s.transport(), s.deflate))
 	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
@@ -267,7 +267,12 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	if err != nil {
 		return sleeper{fd: -1}, nil, time.Time{}, err
 	}
-	s = sleeper{fd: info.FD, tc: h.tls[tok], deflate: compressedBlob(blob)}
+	s, serr := sleeperOf(info.FD, h.tls[tok], blob)
+	if serr != nil {
+		// Our own blob: a bug. The sleeper leaves the table all the
+		// same (its taker closes it).
+		h.srv.log.Error("hibernated state", "err", serr)
+	}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
 	h.set(tok, to)
@@ -392,7 +397,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	}
 	for _, tok := range mine {
 		if full {
-			h.fullWake(tok, wakeMailbox, nil, nil, nil)
+			h.fullWake(tok, sleeper{}, wakeMailbox, nil, nil, nil)
 			continue
 		}
 		h.serve(tok, serveChange, src)

@@ -45,7 +45,9 @@ func (h *hibernator) earlyAdded(a mailstore.EarlyAdd) {
 // tellEarly is earlyAdded for one owned sleeper.
 func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 	s, st, err := h.owned(tok)
-	if err != nil || s.tc != nil {
+	if err != nil || s.isTLS() {
+		// A TLS 1.3 sleeper's record state is the blob's: serve
+		// keeps it in step.
 		go h.serve(tok, serveChange, src)
 		return
 	}
@@ -58,7 +60,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 		}
 		if next != nil {
 			if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
-				go h.fullWake(tok, wakeMailbox, nil, s.wire(out), next)
+				go h.fullWake(tok, s, wakeMailbox, nil, s.wire(out), next)
 				return
 			}
 			st = next
@@ -68,7 +70,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 			n, err := s.write(out)
 			h.srv.cfg.Metrics.wrote(n)
 			if err != nil {
-				go h.fullWake(tok, wakeMailbox, nil, out[n:], st)
+				go h.fullWake(tok, s, wakeMailbox, nil, out[n:], st)
 				return
 			}
 			h.srv.cfg.Metrics.served(servedUpdate)

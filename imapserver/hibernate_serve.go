@@ -33,7 +33,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 	s, st, err := h.owned(tok)
 	if err != nil {
 		h.srv.log.Error("hibernated state", "err", err)
-		h.fullWake(tok, wakeClient, nil, nil, nil)
+		h.fullWake(tok, sleeper{}, wakeClient, nil, nil, nil)
 		return
 	}
 	store, _ := src.(*changeSource)
@@ -62,11 +62,17 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		switch {
 		case errors.Is(rerr, errWouldBlock):
 			// Nothing after all: back to sleep.
+		case errors.Is(rerr, errRecordWake):
+			// A KeyUpdate, an alert or a record's start: the woken
+			// session's record layer takes it.
+			m.wokeBy("tls_record")
+			h.fullWake(tok, s, wakeClient, nil, nil, nil)
+			return
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
 			// an active one would.
 			m.wokeBy("eof")
-			h.fullWake(tok, wakeClient, nil, nil, nil)
+			h.fullWake(tok, s, wakeClient, nil, nil, nil)
 			return
 		default:
 			if s.deflate {
@@ -98,11 +104,12 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				ok = false
 			}
 			// More input buffered inside a tls.Conn (a further record
-			// read with this one) is invisible to the poller: the woken
+			// read with this one), or raw input a TLS 1.3 sleeper read
+			// but did not open, is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
 				m.wokeBy(wakeCommand(st.IdleTag, text))
-				h.fullWake(tok, wakeClient, in, nil, nil)
+				h.fullWake(tok, s, wakeClient, in, nil, nil)
 				return
 			}
 			idleTag := st.IdleTag
@@ -116,7 +123,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				up, next, ok := applyChanges(st, src)
 				if !ok {
 					m.wokeBy(a.name)
-					h.fullWake(tok, wakeClient, in, nil, nil)
+					h.fullWake(tok, s, wakeClient, in, nil, nil)
 					return
 				}
 				if next != nil {
@@ -127,14 +134,14 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
 				m.wokeBy(wakeCommand(idleTag, in))
 				if a.done == nil {
-					h.fullWake(tok, wakeClient, in, nil, nil)
+					h.fullWake(tok, s, wakeClient, in, nil, nil)
 					return
 				}
 				// Nothing was sent, but a \Recent claim may be spent:
 				// the woken session starts from st, writes what is
 				// owed, and runs the command, which has nothing more
 				// to report.
-				h.fullWake(tok, wakeClient, a.cmd, out, st)
+				h.fullWake(tok, s, wakeClient, a.cmd, out, st)
 				return
 			}
 			out = append(out, a.done...)
@@ -160,7 +167,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		if pending && st.IdleTag != "" {
 			out, next, ok := applyChanges(st, src)
 			if !ok {
-				h.fullWake(tok, wakeMailbox, nil, nil, st)
+				h.fullWake(tok, s, wakeMailbox, nil, nil, st)
 				return
 			}
 			if next != nil {
@@ -168,7 +175,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					// Too many holes in S to stay asleep. A \Recent
 					// claim may be spent: the woken session starts
 					// from next, and sends out first.
-					h.fullWake(tok, wakeMailbox, nil, s.wire(out), next)
+					h.fullWake(tok, s, wakeMailbox, nil, s.wire(out), next)
 					return
 				}
 				st = next
@@ -203,8 +210,10 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	var blob []byte
 	var s sleeper
 	if err == nil {
-		s = sleeper{fd: info.FD, tc: h.tls[tok]}
 		blob, err = h.table.AppendBlob(nil, tok)
+		if err == nil {
+			s, err = sleeperOf(info.FD, h.tls[tok], blob)
+		}
 	}
 	h.mu.Unlock()
 	if err != nil {
@@ -214,7 +223,6 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	if err := st.UnmarshalBinary(blob); err != nil {
 		return sleeper{fd: -1}, nil, err
 	}
-	s.deflate = compressed(st)
 	return s, st, nil
 }
 
@@ -233,11 +241,11 @@ func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibern
 	if err == nil {
 		return true
 	}
-	if s.tc != nil {
+	if s.finalWrites() {
 		h.drop(tok, s)
 		return false
 	}
-	h.fullWake(tok, cause, nil, out[n:], st)
+	h.fullWake(tok, s, cause, nil, out[n:], st)
 	return false
 }
 
@@ -258,6 +266,28 @@ func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 // the connection instead; during a handover it passes it on.
 func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, betweenCommands bool) bool {
 	h.mu.Lock()
+	if s.rec != nil {
+		// The owner's record state is the current one: whatever blob
+		// is stored carries it (its sequence numbers moved on).
+		var err error
+		if blob == nil {
+			blob, err = h.table.AppendBlob(nil, tok)
+		}
+		if err == nil {
+			blob, err = blobWithRecord(blob, s.rec)
+		}
+		if err != nil {
+			// Cannot happen with our own blob; the old sequence
+			// numbers must not be used again: the connection ends.
+			h.srv.log.Error("hibernate: record state", "err", err)
+			_, _, _, terr := h.take(tok, closing)
+			h.mu.Unlock()
+			if terr == nil {
+				h.end(tok, s, "")
+			}
+			return false
+		}
+	}
 	if blob != nil {
 		if err := h.table.SetBlob(tok, blob); err != nil {
 			h.srv.log.Error("hibernate", "err", err)
@@ -298,8 +328,11 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 
 // fullWake hands an owned sleeper to a full wake (wake.go): in is input
 // already read from the client, out output still owed to it, and st,
-// when set, replaces the stored state. The wake owns the sleeper now.
-func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte, st *hibernate.State) {
+// when set, replaces the stored state. owner is the owner's transport:
+// a TLS 1.3 one's record state (with the raw input it read) is the
+// current one, not the stored blob's (sleeper{} when the owner did no
+// I/O). The wake owns the sleeper now.
+func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
 	s, blob, since, err := h.take(tok, waking)
@@ -310,6 +343,12 @@ func (h *hibernator) fullWake(tok hibernate.Token, cause string, in, out []byte,
 	}
 	if st != nil {
 		if b, err := st.MarshalBinary(); err == nil {
+			blob = b
+		}
+	}
+	if owner.rec != nil {
+		s.rec = owner.rec
+		if b, err := blobWithRecord(blob, s.rec); err == nil {
 			blob = b
 		}
 	}

@@ -28,11 +28,14 @@ type Metrics struct {
 	hibernationsBy *prometheus.CounterVec
 	refusedBy      *prometheus.CounterVec
 	keptBytes      *prometheus.HistogramVec
-	wakeSeconds    prometheus.Histogram   // a change's publication to its update written to a sleeper
-	servedAsleep   *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
-	sleepSeconds   prometheus.Histogram   // time spent hibernated, per sleep
-	interrupted    *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
-	diskFulls      prometheus.Counter     // commands refused for a full disk
+	// tlsKeptConn counts TLS sleepers that kept their tls.Conn instead
+	// of only their record state, by reason (tls13rec.Refusal).
+	tlsKeptConn  *prometheus.CounterVec
+	wakeSeconds  prometheus.Histogram   // a change's publication to its update written to a sleeper
+	servedAsleep *prometheus.CounterVec // answered while asleep, by kind: reidle, update, command
+	sleepSeconds prometheus.Histogram   // time spent hibernated, per sleep
+	interrupted  *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
+	diskFulls    prometheus.Counter     // commands refused for a full disk
 
 	upgradeMoved    prometheus.Counter     // connections taken over from the process this one replaced
 	upgradeNotMoved *prometheus.CounterVec // connections that process closed instead, by reason
@@ -100,6 +103,10 @@ func NewMetrics() *Metrics {
 		Help:    "State kept per hibernated connection (its blob: for a compressed one with the inflate window), by transport.",
 		Buckets: prometheus.ExponentialBuckets(32, 2, 11),
 	}, []string{"transport"})
+	m.tlsKeptConn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_tls_kept_conn_total",
+		Help: "TLS connections hibernated with their whole tls.Conn instead of their TLS 1.3 record state alone, by reason (tls12; or the record count could not be proven: tls_verify, tls_not_appdata, tls_record_big, tls_mid_record, tls_count, tls_keylog).",
+	}, []string{"reason"})
 	m.wakeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wake_seconds",
 		Help:    "Time from a mailbox change's publication by the store (or its early announcement) to its update written to a hibernated connection.",
@@ -153,7 +160,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
 }
 
@@ -259,6 +266,13 @@ func (m *Metrics) toldSleeper(at time.Time) {
 func (m *Metrics) served(kind string) {
 	if m != nil {
 		m.servedAsleep.WithLabelValues(kind).Inc()
+	}
+}
+
+// keptTLSConn counts a TLS sleeper that kept its tls.Conn, by reason.
+func (m *Metrics) keptTLSConn(reason string) {
+	if m != nil {
+		m.tlsKeptConn.WithLabelValues(reason).Inc()
 	}
 }
 

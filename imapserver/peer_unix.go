@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dormouse/dormouse/internal/tls13rec"
 )
 
 // peerClosed reports whether the TCP socket under nc has reached end of
@@ -16,8 +18,14 @@ import (
 // consuming anything: recv with MSG_PEEK|MSG_DONTWAIT. A socket it cannot
 // look at counts as open.
 func peerClosed(nc net.Conn) bool {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
+	switch c := nc.(type) {
+	case *tls.Conn:
+		nc = c.NetConn()
+		if r, ok := nc.(*tls13rec.Recorder); ok {
+			nc = r.NetConn()
+		}
+	case *tls13rec.Conn:
+		nc = c.NetConn()
 	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/tls13rec"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -300,8 +302,12 @@ func isLoopback(addr net.Addr) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// isTLS reports whether nc is a TLS connection.
+// isTLS reports whether nc is a TLS connection: a tls.Conn, or a TLS 1.3
+// connection woken on its record state.
 func isTLS(nc net.Conn) bool {
-	_, ok := nc.(*tls.Conn)
-	return ok
+	switch nc.(type) {
+	case *tls.Conn, *tls13rec.Conn:
+		return true
+	}
+	return false
 }

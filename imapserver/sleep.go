@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/internal/tls13rec"
 )
 
 // refuseHibernation counts why an idling session stays active.
@@ -18,8 +19,7 @@ func (c *conn) refuseHibernation(err error) {
 	} else {
 		c.log.Warn("hibernate", "err", err)
 	}
-	tc, _ := c.nc.(*tls.Conn)
-	c.srv.cfg.Metrics.refused(reason, transportLabel(tc, c.z != nil))
+	c.srv.cfg.Metrics.refused(reason, transportLabel(connTransport(c.nc), c.z != nil))
 }
 
 // hibernate puts an idling or quiet session to sleep (waiting is when a
@@ -32,13 +32,13 @@ func (c *conn) refuseHibernation(err error) {
 // end without touching the connection.
 func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
 	c.mu.Lock()
-	s, err := c.detach()
+	s, err := c.detach(st)
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	c.hibernated = true
-	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.tc != nil)
+	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.isTLS(), "tls_conn", s.tc != nil)
 	tok, err := c.srv.hib.sleep(s, st, waiting)
 	// The session's own watch stays until the sleeper's subscription is
 	// in place, so a change in between is not lost: it wakes the
@@ -55,22 +55,16 @@ func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
 	return nil
 }
 
-// detach takes the connection's transport from the session (c.mu held).
-// A TLS connection with input buffered inside its tls.Conn stays active:
+// detach takes the connection's transport from the session (c.mu held);
+// a TLS 1.3 connection's record state goes into st (sleeper_tls13.go).
+// A TLS connection with input buffered above its socket stays active:
 // the poller could not see that input (tlsPending).
-func (c *conn) detach() (sleeper, error) {
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		if tlsPending(tc) {
-			return sleeper{}, errNotExportable("tls_pending")
-		}
-		s, err := tlsSleeper(tc)
-		if err != nil {
-			return sleeper{}, fmt.Errorf("%w: %w", errNotExportable("detach"), err)
-		}
-		// The hibernator owns tc now: a Shutdown that force-closes
-		// this session's leftovers must not reach it.
-		c.nc = nil
-		return s, nil
+func (c *conn) detach(st *hibernate.State) (sleeper, error) {
+	switch nc := c.nc.(type) {
+	case *tls.Conn:
+		return c.detachTLS(nc, st)
+	case *tls13rec.Conn:
+		return c.detachConn(nc, st)
 	}
 	fd, err := hibernate.Detach(c.nc)
 	if err != nil {

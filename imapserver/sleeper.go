@@ -32,7 +32,10 @@ const sleeperIOTimeout = 20 * time.Millisecond
 // through these methods.
 type sleeper struct {
 	fd int
-	tc *tls.Conn // nil for plain TCP
+	tc *tls.Conn // a TLS sleeper that keeps its tls.Conn; else nil
+	// rec is a TLS 1.3 sleeper's record state while it has an owner
+	// (sleeper_tls13.go); its descriptor is bare, as a plain one's.
+	rec *tlsRecord
 	// deflate says the connection is compressed (COMPRESS DEFLATE): what
 	// the sleeper says goes through wire.
 	deflate bool
@@ -65,6 +68,9 @@ func tlsSleeper(tc *tls.Conn) (sleeper, error) {
 // sleeperIOTimeout, and a failure is final, since a timed-out tls.Conn
 // write leaves its record state broken.
 func (s sleeper) write(p []byte) (int, error) {
+	if s.rec != nil {
+		return s.writeRecord(p)
+	}
 	if s.tc == nil {
 		return hibernate.WriteFDN(s.fd, p)
 	}
@@ -78,6 +84,9 @@ func (s sleeper) write(p []byte) (int, error) {
 // temporary in crypto/tls), and its rest fires the poller again. 0 bytes
 // and a nil error mean end of file.
 func (s sleeper) read(p []byte) (int, error) {
+	if s.rec != nil {
+		return s.readRecord(p)
+	}
 	if s.tc == nil {
 		return hibernate.ReadFD(s.fd, p)
 	}
@@ -96,7 +105,20 @@ func (s sleeper) read(p []byte) (int, error) {
 
 // pending reports whether input is buffered above the socket, where the
 // poller cannot see it: always false for a bare descriptor.
-func (s sleeper) pending() bool { return s.tc != nil && tlsPending(s.tc) }
+func (s sleeper) pending() bool {
+	if s.rec != nil {
+		return len(s.rec.in) > 0
+	}
+	return s.tc != nil && tlsPending(s.tc)
+}
+
+// isTLS reports whether s is a TLS connection's, either kind.
+func (s sleeper) isTLS() bool { return s.tc != nil || s.rec != nil }
+
+// finalWrites reports whether a failed or partial write ends the
+// connection: on TLS, what was cut off cannot be finished by a woken
+// session.
+func (s sleeper) finalWrites() bool { return s.isTLS() }
 
 // close ends the connection at once. For TLS it sends no close_notify:
 // tls.Conn.Close would wait up to 5 s to send it (its own deadline),
@@ -113,6 +135,10 @@ func (s sleeper) close() {
 // bye says line (a BYE) and ends the connection; a TLS client that took
 // the line is sent a close_notify too, as an active session's close does.
 func (s sleeper) bye(line string) {
+	if s.rec != nil {
+		s.byeRecord(string(s.wire([]byte(line))))
+		return
+	}
 	if _, err := s.write(s.wire([]byte(line))); err == nil && s.tc != nil {
 		s.tc.Close()
 		return
@@ -123,6 +149,9 @@ func (s sleeper) bye(line string) {
 // conn hands the connection back to the Go runtime for a woken session,
 // with its deadlines cleared; it consumes s.
 func (s sleeper) conn() (net.Conn, error) {
+	if s.rec != nil {
+		return s.connRecord()
+	}
 	if s.tc == nil {
 		return hibernate.Attach(s.fd)
 	}

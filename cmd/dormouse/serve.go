@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -370,7 +369,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		}
 		ln.raw = nl
 		if ln.tls {
-			nl = tls.NewListener(nl, tlsConfig)
+			nl = imapserver.NewTLSListener(nl, tlsConfig)
 		}
 		ln.ln = nl
 	}

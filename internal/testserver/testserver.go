@@ -185,7 +185,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatalf("testserver: listen: %v", err)
 	}
 	if o.implicit {
-		l = tls.NewListener(l, serverTLS)
+		l = imapserver.NewTLSListener(l, serverTLS)
 	}
 	s.Addr = l.Addr().String()
 	served := make(chan struct{})

@@ -183,7 +183,8 @@ func TestDetachRefuses(t *testing.T) {
 				say(t, p.server, p.client, tt.last)
 			}
 			p.rec.mu.Lock()
-			saved := *p.rec
+			savedIn, savedOut := p.rec.in, p.rec.out
+			savedInSecret, savedOutSecret := p.rec.inSecret, p.rec.outSecret
 			if tt.tamper != nil {
 				tt.tamper(p.rec)
 			}
@@ -194,8 +195,8 @@ func TestDetachRefuses(t *testing.T) {
 				t.Fatalf("Detach: %v, want %v", err, tt.want)
 			}
 			p.rec.mu.Lock()
-			p.rec.in, p.rec.out = saved.in, saved.out
-			p.rec.inSecret, p.rec.outSecret = saved.inSecret, saved.outSecret
+			p.rec.in, p.rec.out = savedIn, savedOut
+			p.rec.inSecret, p.rec.outSecret = savedInSecret, savedOutSecret
 			p.rec.mu.Unlock()
 			say(t, p.client, p.server, []byte("DONE\r\n"))
 			say(t, p.server, p.client, []byte("b OK still on crypto/tls\r\n"))
