@@ -90,7 +90,10 @@ func (s sleeper) read(p []byte) (int, error) {
 	if s.tc == nil {
 		return hibernate.ReadFD(s.fd, p)
 	}
-	s.tc.SetReadDeadline(time.Now().Add(sleeperIOTimeout))
+	// A write deadline too: a client's KeyUpdate asking for ours makes
+	// crypto/tls write inside Read, and a deadline left from an earlier
+	// write would break its record state.
+	s.tc.SetDeadline(time.Now().Add(sleeperIOTimeout))
 	n, err := s.tc.Read(p)
 	switch {
 	case n > 0:

@@ -119,6 +119,7 @@ func (c *conn) keepTLSConn(tc *tls.Conn, reason string) (sleeper, error) {
 	if err != nil {
 		return sleeper{}, fmt.Errorf("%w: %w", errNotExportable("detach"), err)
 	}
+	c.log.Debug("tls sleeper keeps its tls.Conn", "reason", reason)
 	c.srv.cfg.Metrics.keptTLSConn(reason)
 	// The hibernator owns tc now: a Shutdown that force-closes
 	// this session's leftovers must not reach it.

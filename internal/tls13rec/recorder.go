@@ -12,8 +12,12 @@ import (
 
 // keepLast is the largest record a Recorder keeps a copy of, to prove
 // its count with at Detach; a connection whose last record in either
-// direction was longer stays with its tls.Conn (RefusedRecordBig).
-const keepLast = 512
+// direction was longer stays with its tls.Conn (RefusedRecordBig). The
+// server's records are at most a flush of the session's 4 KiB buffered
+// writer (crypto/tls sizes its records by what it is given), and a
+// client's last record before it waits is a short command; what is
+// copied is reused, one buffer a direction.
+const keepLast = 4<<10 + 512
 
 // Refusal is why Detach left a connection on its tls.Conn; its text is
 // a metric label.

@@ -171,7 +171,7 @@ func TestDetachRefuses(t *testing.T) {
 		{"in one less", tls.VersionTLS13, nil, func(r *Recorder) { r.in.count-- }, RefusedVerify},
 		{"out one more", tls.VersionTLS13, nil, func(r *Recorder) { r.out.count++ }, RefusedVerify},
 		{"wrong secret", tls.VersionTLS13, nil, func(r *Recorder) { r.outSecret = r.suite.nextSecret(r.outSecret) }, RefusedVerify},
-		{"big record", tls.VersionTLS13, bytes.Repeat([]byte("b"), 600), nil, RefusedRecordBig},
+		{"big record", tls.VersionTLS13, bytes.Repeat([]byte("b"), 6000), nil, RefusedRecordBig},
 		{"no secrets", tls.VersionTLS13, nil, func(r *Recorder) { r.inSecret = nil }, RefusedNoSecrets},
 		{"mid record", tls.VersionTLS13, nil, func(r *Recorder) { r.in.hdrN = 2 }, RefusedMidRecord},
 	}
