@@ -241,6 +241,12 @@ func compareHibernation(t *testing.T, tr transport, hcs []hibClient, script func
 	}
 	got := testserver.Gather(t, srv.Metrics)
 	t.Logf("hibernation metrics: %v", got)
+	if tr == transportImplicit || tr == transportStartTLS || tr == transportTLSCompress {
+		// Over TLS 1.3 every sleeper keeps its record state alone.
+		if k := keptConn(got); len(k) > 0 {
+			t.Errorf("TLS sleepers kept their tls.Conn: %v", k)
+		}
+	}
 	return got
 }
 
