@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // TestImapflow runs imapflow/flow.mjs with Node: imapflow logs in (ID,
@@ -24,20 +26,31 @@ func TestImapflow(t *testing.T) {
 	// 100 more hibernations, each woken by a delivery the client fetches
 	// and checks, all over COMPRESS=DEFLATE.
 	t.Run("hibernated 100 cycles", func(t *testing.T) { testImapflow(t, true, 100) })
+	// The same over implicit TLS 1.3 and COMPRESS: each sleeper keeps
+	// its record state and inflate window alone.
+	t.Run("hibernated 100 cycles over TLS", func(t *testing.T) { testImapflowOver(t, true, 100, true) })
 }
 
 func testImapflow(t *testing.T, hibernate bool, cycles int) {
+	testImapflowOver(t, hibernate, cycles, false)
+}
+
+func testImapflowOver(t *testing.T, hibernate bool, cycles int, overTLS bool) {
 	node := requireTool(t, "node")
 	requireFile(t, filepath.Join("imapflow", "node_modules", "imapflow", "package.json"), "run `npm ci` in interop/imapflow")
-	var srv *server
+	var opts []testserver.Option
 	if hibernate {
-		srv = startServer(t, hibernating)
-	} else {
-		srv = startServer(t)
+		opts = append(opts, hibernating)
 	}
+	transport, label := "plain", "compressed"
+	if overTLS {
+		opts = append(opts, testserver.WithTLS(true))
+		transport, label = "tls", "tls13+compressed"
+	}
+	srv := startServer(t, opts...)
 	srv.deliver(t, simpleMessage("flow-1", "imapflow one", "first body"))
 
-	cmd := exec.Command(node, "flow.mjs", srv.host, srv.port, srv.user, srv.pass, strconv.Itoa(cycles))
+	cmd := exec.Command(node, "flow.mjs", srv.host, srv.port, srv.user, srv.pass, strconv.Itoa(cycles), transport)
 	cmd.Dir = "imapflow" // imapflow is resolved from the script's folder
 	stderr := newTranscript(t, "imapflow log")
 	cmd.Stderr = stderr
@@ -87,7 +100,10 @@ func testImapflow(t *testing.T, hibernate bool, cycles int) {
 	if n := srv.metric(t, "dormouse_imap_commands_total,command=COMPRESS,result=ok"); n != 1 {
 		t.Errorf("COMPRESS DEFLATE ok = %v, want 1: imapflow did not compress", n)
 	}
-	if n := srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport=compressed"); hibernate && n < float64(1+cycles) {
-		t.Errorf("compressed hibernations = %v, want ≥ %d", n, 1+cycles)
+	if n := srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport="+label); hibernate && n < float64(1+cycles) {
+		t.Errorf("%s hibernations = %v, want ≥ %d", label, n, 1+cycles)
+	}
+	if k := keptTLSConn(t, srv); len(k) > 0 {
+		t.Errorf("TLS sleepers kept their tls.Conn: %v", k)
 	}
 }

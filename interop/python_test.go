@@ -1,11 +1,15 @@
 package interop
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // TestPythonImaplib runs python/imaplib_flow.py, which drives the server
@@ -41,5 +45,49 @@ func TestPythonImaplibCatenate(t *testing.T) {
 	out := runScript(t, 60*time.Second, cmd)
 	if !strings.Contains(out, "imaplib catenate and urlauth: ok") {
 		t.Fatalf("imaplib_catenate.py did not report success:\n%s", out)
+	}
+}
+
+// TestPythonTLSCycles runs python/imaplib_tls_cycles.py: Python's ssl
+// (OpenSSL) over implicit TLS 1.3, 100 hibernate/wake cycles: the IDLE
+// sleeps on its record state alone, is told of a delivery asleep (sealed
+// by the sleeper), answers DONE asleep and wakes for a FETCH whose body
+// the script checks.
+func TestPythonTLSCycles(t *testing.T) {
+	python := requireTool(t, "python3")
+	srv := startServer(t, hibernating, testserver.WithTLS(true))
+	const cycles = 100
+	cmd := exec.Command(python, "python/imaplib_tls_cycles.py", srv.host, srv.port, srv.user, srv.pass, strconv.Itoa(cycles))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = newTranscript(t, "python")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	var out []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		out = append(out, line)
+		if n, ok := strings.CutPrefix(line, "READY "); ok {
+			srv.waitHibernated(t, 1)
+			srv.deliver(t, simpleMessage("cycle-"+n, "cycle "+n, "cycle "+n))
+		}
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(strings.Join(out, "\n"), "imaplib tls cycles: ok") {
+		t.Fatalf("imaplib_tls_cycles.py: %v\n%s", err, strings.Join(out, "\n"))
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport=tls13"); n < cycles {
+		t.Errorf("tls13 hibernations = %v, want ≥ %d", n, cycles)
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernated_served_total,kind=update"); n < cycles {
+		t.Errorf("updates told asleep = %v, want ≥ %d", n, cycles)
+	}
+	if k := keptTLSConn(t, srv); len(k) > 0 {
+		t.Errorf("TLS sleepers kept their tls.Conn: %v", k)
 	}
 }

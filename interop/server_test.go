@@ -2,6 +2,7 @@ package interop
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +61,18 @@ func (s *server) metric(t *testing.T, key string) float64 {
 func (s *server) waitHibernated(t *testing.T, n float64) {
 	t.Helper()
 	testserver.WaitMetric(t, s.metrics, "dormouse_imap_connections,state=hibernated", n)
+}
+
+// keptTLSConn returns the TLS sleepers that kept their whole tls.Conn,
+// by reason (none when every TLS 1.3 sleeper kept its record state
+// alone).
+func keptTLSConn(t *testing.T, s *server) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for k, v := range testserver.Gather(t, s.metrics) {
+		if r, ok := strings.CutPrefix(k, "dormouse_imap_hibernation_tls_kept_conn_total,reason="); ok && v > 0 {
+			out[r] = v
+		}
+	}
+	return out
 }

@@ -17,8 +17,10 @@
 // raw protocol, goes to stderr.
 import { ImapFlow } from 'imapflow';
 
-const [host, port, user, pass, cyclesArg] = process.argv.slice(2);
+const [host, port, user, pass, cyclesArg, transport] = process.argv.slice(2);
 const cycles = Number(cyclesArg || 0);
+// "tls": implicit TLS (the test server's self-signed certificate).
+const secure = transport === 'tls';
 const failures = [];
 
 function check(what, got, want) {
@@ -43,7 +45,8 @@ const timeout = setTimeout(() => {
 const client = new ImapFlow({
     host,
     port: Number(port),
-    secure: false,
+    secure,
+    tls: { rejectUnauthorized: false },
     doSTARTTLS: false,
     auth: { user, pass },
     logger,
