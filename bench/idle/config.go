@@ -45,6 +45,14 @@ type config struct {
 	Quiet      bool          `json:"quiet,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Label      string        `json:"label,omitempty"`
+	// TLS dials implicit TLS (-addr is then the IMAPS address);
+	// StartTLS upgrades a plain connection first; TLSMax caps the
+	// version (1.2 or 1.3). Upload sends a literal of so many bytes
+	// after SELECT (an APPEND to a missing mailbox: nothing is stored).
+	TLS      bool   `json:"tls,omitempty"`
+	StartTLS bool   `json:"starttls,omitempty"`
+	TLSMax   string `json:"tls_max,omitempty"`
+	Upload   int    `json:"upload_bytes,omitempty"`
 }
 
 // Bounds on what the flags may ask for.
@@ -95,6 +103,10 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the results")
+	fs.BoolVar(&c.TLS, "tls", false, "implicit TLS (-addr is the IMAPS address); the certificate is not checked")
+	fs.BoolVar(&c.StartTLS, "starttls", false, "STARTTLS before LOGIN")
+	fs.StringVar(&c.TLSMax, "tls-max", "1.3", "highest TLS version offered: 1.2 or 1.3")
+	fs.IntVar(&c.Upload, "upload", 0, "after SELECT, send a literal of this many bytes (APPEND to a missing mailbox, answered NO: nothing stored), as a client uploading a message would")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,6 +141,12 @@ func (c *config) check() error {
 		return errors.New("-fanout and -deliveries are separate runs")
 	case c.CycleCmd == "" || strings.ContainsAny(c.CycleCmd, "\r\n"):
 		return errors.New("-cycle-command must be one command line")
+	case c.TLS && c.StartTLS:
+		return errors.New("-tls and -starttls are alternatives")
+	case c.TLSMax != "1.2" && c.TLSMax != "1.3":
+		return errors.New("-tls-max must be 1.2 or 1.3")
+	case c.Upload < 0 || c.Upload > 64<<20:
+		return errors.New("-upload must be 0..64 MiB")
 	case c.Quiet && (c.Fanout || c.Deliveries > 0 || c.Cycles > 0):
 		return errors.New("-quiet connections hear of nothing and run no cycles: no -fanout, -deliveries or -cycles")
 	}

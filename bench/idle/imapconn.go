@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +43,15 @@ func dialIMAP(ctx context.Context, c *config, idx int, user string, lines *atomi
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.Addr, err)
 	}
+	if c.TLS {
+		tc := tls.Client(nc, c.tlsConfig())
+		tc.SetDeadline(time.Now().Add(c.StepTO))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("tls handshake: %w", err)
+		}
+		nc = tc
+	}
 	raw := imaptest.New(nc, 4096)
 	raw.Keep = maxLine
 	return &imapConn{
@@ -75,11 +85,24 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	if !strings.HasPrefix(g, "* OK") {
 		return fmt.Errorf("greeting: %q", g)
 	}
+	if c.StartTLS {
+		if err := ic.command("STARTTLS"); err != nil {
+			return err
+		}
+		if err := ic.Conn.StartTLS(c.tlsConfig()); err != nil {
+			return fmt.Errorf("starttls: %w", err)
+		}
+	}
 	if err := ic.Login(ic.user, password); err != nil {
 		return err
 	}
 	if err := ic.command("SELECT INBOX"); err != nil {
 		return err
+	}
+	if c.Upload > 0 {
+		if err := ic.upload(c.Upload); err != nil {
+			return err
+		}
 	}
 	if idle && !ic.quiet {
 		if err := ic.Send("a3 IDLE"); err != nil {
@@ -91,6 +114,35 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	ic.Timeout = 0
 	ic.NetConn().SetDeadline(time.Time{})
+	return nil
+}
+
+// tlsConfig is the client's TLS configuration: the server's certificate
+// is not checked (a bench on loopback), the version capped by -tls-max.
+func (c *config) tlsConfig() *tls.Config {
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
+	if c.TLSMax == "1.2" {
+		cfg.MaxVersion = tls.VersionTLS12
+	}
+	return cfg
+}
+
+// upload sends n bytes as a non-synchronizing literal of an APPEND to a
+// mailbox that does not exist: the server reads them all (TLS records
+// of 16 KiB) and answers NO, storing nothing.
+func (ic *imapConn) upload(n int) error {
+	tag := ic.NextTag()
+	line := fmt.Sprintf("%s APPEND NoSuchMailbox-bench {%d+}\r\n%s\r\n", tag, n, strings.Repeat("u", n))
+	if err := ic.Write(line); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	st, err := ic.ReadTagged(tag, nil)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if !strings.HasPrefix(st, "NO") {
+		return fmt.Errorf("upload: %s, want NO", st)
+	}
 	return nil
 }
 

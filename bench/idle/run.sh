@@ -16,7 +16,9 @@
 # Environment: BASE (default /tmp/dormouse-idle), USERS (3800), MSGS (2000
 # messages in each INBOX), PORT (21100: IMAP; +1 LMTP, +2 metrics), OUT
 # (default $BASE/out), GODEBUG_SERVER (GODEBUG for the server, default none),
-# SERVER_FLAGS (more `dormouse serve` flags, e.g. --pprof).
+# SERVER_FLAGS (more `dormouse serve` flags, e.g. --pprof). With IMAPS=1 the
+# server also listens for implicit TLS on PORT+3 and the tool connects
+# there (pass -tls); -starttls needs nothing more.
 # Heavy runs: wrap in `flock /tmp/dormouse-bench.lock`.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -96,7 +98,7 @@ start() {
   local hib=$1 log=${2:-$BASE/server.log}
   ulimit -n "$(ulimit -Hn)"
   env ${GODEBUG_SERVER:+GODEBUG=$GODEBUG_SERVER} "$BIN/dormouse" serve --data "$DATA" \
-    --imap "127.0.0.1:$PORT" --imaps "" --lmtp "127.0.0.1:$((PORT + 1))" \
+    --imap "127.0.0.1:$PORT" --imaps "${IMAPS:+127.0.0.1:$((PORT + 3))}" --lmtp "127.0.0.1:$((PORT + 1))" \
     --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" ${SERVER_FLAGS:-} 2> "$log" &
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -125,7 +127,9 @@ bench() {
   start "$hib" "$OUT/$tag.server.log"
   echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib pid=$SERVER_PID" | tee "$OUT/$tag.txt"
   ulimit -n "$(ulimit -Hn)"
-  "$BIN/idle" -addr "127.0.0.1:$PORT" -server-pid "$SERVER_PID" -password "$PASSWORD" \
+  local aport=$PORT
+  [ -z "${IMAPS:-}" ] || aport=$((PORT + 3))
+  "$BIN/idle" -addr "127.0.0.1:$aport" -server-pid "$SERVER_PID" -password "$PASSWORD" \
     -metrics "http://127.0.0.1:$((PORT + 2))/metrics" -maildir-fmt "$DATA/users/%s/Maildir" \
     -label "hibernate-after=$hib $tag" -json "$OUT/$tag.json" "$@" 2>&1 | tee -a "$OUT/$tag.txt"
   stop
