@@ -50,9 +50,14 @@
 // it. A session that cannot be exported stays active; the reason is
 // counted (dormouse_imap_hibernation_refused_total).
 //
-// TLS sessions hibernate too (sleeper.go), but Go cannot export and
-// restore a tls.Conn's record state, so the sleeper keeps its *tls.Conn
-// (in a map by token) and the descriptor under it, taken without dup, is
+// A TLS 1.3 session sleeps on its record state alone: a bare descriptor
+// like a plain one, and the suite, traffic secrets and sequence numbers
+// in its blob (sleeper_tls13.go, internal/tls13rec; docs/design.md "TLS
+// 1.3 sleepers"); it seals what it says and opens what it reads asleep,
+// and wakes onto a tls13rec.Conn. A TLS 1.2 session, or a TLS 1.3 one
+// whose record count cannot be proven, sleeps with its *tls.Conn
+// (counted by reason, dormouse_imap_hibernation_tls_kept_conn_total):
+// the sleeper keeps its *tls.Conn (in a map by token) and the descriptor under it, taken without dup, is
 // watched by the same epoll beside the runtime's netpoller (both may
 // register one socket; TestPollerSharesRuntimeSocket). Everything a TLS
 // sleeper is sent (keepalives, updates, re-IDLE answers, BYE) goes
