@@ -62,6 +62,9 @@ func TestTLS13SleeperCycles(t *testing.T) {
 				// Asleep: gone to sleep in IDLE, or asleep since the
 				// FETCH (quiet) and the IDLE answered asleep.
 				testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+				if n := len(imapserver.TLSSleepers(srv.IMAP)); n != 0 {
+					t.Fatalf("cycle %d: %d sleepers hold a tls.Conn, want none", i, n)
+				}
 				srv.Deliver(t, "alice", testMessage(i))
 				if got := readSkipping(c); got != fmt.Sprintf("* %d EXISTS", i) {
 					t.Fatalf("cycle %d: %q, want EXISTS", i, got)
@@ -107,6 +110,9 @@ func TestTLS13SleeperLargeRecord(t *testing.T) {
 	c.Send("i IDLE")
 	c.Expect("S: + idling")
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	if n := len(imapserver.TLSSleepers(srv.IMAP)); n != 0 {
+		t.Fatalf("%d sleepers hold a tls.Conn, want none", n)
+	}
 	// DONE, then a SEARCH of 16 KiB, in one write: one full record.
 	long := "x SEARCH OR SUBJECT \"Hello 2\" BODY \"" + strings.Repeat("q", 16<<10-60) + "\""
 	c.Write("DONE\r\n" + long + "\r\n")
@@ -137,6 +143,9 @@ func TestTLS12SleeperKeepsConn(t *testing.T) {
 	c.Send("i IDLE")
 	c.Expect("S: + idling")
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernation_tls_kept_conn_total,reason=tls12", 1)
+	if n := len(imapserver.TLSSleepers(srv.IMAP)); n != 1 {
+		t.Fatalf("%d sleepers hold a tls.Conn, want 1", n)
+	}
 	srv.Deliver(t, "alice", testMessage(1))
 	expectSkipping(t, c, "* 1 EXISTS")
 	c.Send("DONE")
@@ -335,6 +344,13 @@ func TestTLS13KeyUpdateScripted(t *testing.T) {
 			c.expect("* 1 EXISTS")
 			c.send("DONE")
 			c.expect("d OK")
+			// Asleep on its tls.Conn: crypto/tls takes another one.
+			c.command(cl.updateReq)
+			c.send("d2 NOOP")
+			c.expect("d2 OK")
+			c.command(cl.update)
+			c.send("d3 NOOP")
+			c.expect("d3 OK")
 			c.send("e LOGOUT")
 			c.expect("* BYE")
 			first := keptConn(testserver.Gather(t, srv.Metrics))
