@@ -19,6 +19,12 @@ import (
 // copied is reused, one buffer a direction.
 const keepLast = 4<<10 + 512
 
+// maxTrials bounds the protected records of a direction tried under its
+// application secret before one opens: the rest of the handshake flight
+// (EncryptedExtensions, Certificate, CertificateVerify, Finished) is a
+// few records.
+const maxTrials = 16
+
 // Refusal is why Detach left a connection on its tls.Conn; its text is
 // a metric label.
 type Refusal string
@@ -54,6 +60,8 @@ type Recorder struct {
 	suite          *suite // found by the first record to open
 	in, out        recordCounter
 	detached, used bool
+	// tls12 is set by a TLS 1.2 key log line: nothing to follow.
+	tls12 bool
 }
 
 // recordCounter follows one direction's record stream.
@@ -64,10 +72,12 @@ type recordCounter struct {
 	cur  []byte // the current record, while it is copied
 	copy bool   // the current record is copied (see want)
 
-	found bool   // a record opened under the application secret
-	count uint64 // records since, that one included
-	last  []byte // the last record, when it was at most keepLast
-	big   bool   // the last record was longer (not kept)
+	found  bool   // a record opened under the application secret
+	trials int    // records tried under it before one opened
+	lost   bool   // none of the first maxTrials did: not followed
+	count  uint64 // records since, that one included
+	last   []byte // the last record, when it was at most keepLast
+	big    bool   // the last record was longer (not kept)
 }
 
 // Server returns a server-side TLS connection on nc with cfg, and the
@@ -143,7 +153,8 @@ func (r *Recorder) follow(d *recordCounter, secret []byte, b []byte) {
 			// Before the application secret is found, every protected
 			// record is a candidate, copied whole; after, the small
 			// ones are kept for Detach.
-			d.copy = d.hdr[0] == typeApplicationData && (!d.found || headerLen+d.left <= keepLast)
+			d.copy = d.hdr[0] == typeApplicationData && !d.lost && !r.tls12 &&
+				(!d.found || headerLen+d.left <= keepLast)
 			d.cur = d.cur[:0]
 			if d.copy {
 				d.cur = append(d.cur, d.hdr[:]...)
@@ -176,8 +187,14 @@ func (r *Recorder) record(d *recordCounter, secret []byte) {
 		}
 		return
 	}
-	if secret == nil {
+	if secret == nil || d.lost || r.tls12 {
 		return // under handshake keys: the secret comes before its records
+	}
+	if d.trials++; d.trials > maxTrials {
+		// A handshake flight is a few records: this connection is not
+		// one crypto/tls keyed as its key log said.
+		d.lost, d.cur = true, nil
+		return
 	}
 	for i := range suites {
 		s := &suites[i]
@@ -191,12 +208,13 @@ func (r *Recorder) record(d *recordCounter, secret []byte) {
 		if _, _, err := h.open(bytes.Clone(d.cur)); err == nil {
 			r.suite = s
 			d.found, d.count = true, 1
-			d.last = append(make([]byte, 0, keepLast), d.cur...)
 			d.big = len(d.cur) > keepLast
-			if d.big {
-				d.last = d.last[:0]
+			if !d.big {
+				d.last = bytes.Clone(d.cur)
 			}
-			d.cur = make([]byte, 0, keepLast)
+			// The handshake's buffer (a certificate fills a record)
+			// goes; the copies grow to the records kept.
+			d.cur = nil
 			return
 		}
 	}
@@ -223,6 +241,8 @@ func (k keyLog) Write(p []byte) (int, error) {
 			client, server = server, client
 		}
 		switch string(f[0]) {
+		case "CLIENT_RANDOM":
+			k.r.tls12 = true
 		case "CLIENT_TRAFFIC_SECRET_0":
 			*client = secret
 		case "SERVER_TRAFFIC_SECRET_0":
