@@ -220,8 +220,12 @@ func (c *Conn) handshake(content []byte) error {
 	}
 	if req == 1 {
 		// update_requested: our own KeyUpdate (not requesting one) goes
-		// before any further data of ours.
+		// before any further data of ours. It is written within
+		// closeTimeout: a write deadline left from long ago (a session
+		// waiting for its next command) must not fail it; the next
+		// writer sets its own.
 		c.wmu.Lock()
+		c.raw.SetWriteDeadline(time.Now().Add(closeTimeout))
 		err := c.sendKeyUpdate()
 		c.wmu.Unlock()
 		if err != nil {
