@@ -49,13 +49,15 @@ const (
 // connection) gives it the client's and the server's first application
 // traffic secrets; the first record of each direction that opens with
 // its secret at sequence number 0 marks where the handshake keys end,
-// and every record after it is counted. Detach proves the count.
+// and every record after it is counted. A record of a KeyUpdate's length
+// that opens as one moves the direction to the next secret, counted
+// from 0 (keyUpdate). Detach proves the count.
 type Recorder struct {
 	net.Conn // the TCP socket
 
 	mu             sync.Mutex
 	client         bool   // r is under a client's tls.Conn (tests)
-	inSecret       []byte // the peer's first application traffic secret
+	inSecret       []byte // the peer's current application traffic secret
 	outSecret      []byte // ours
 	suite          *suite // found by the first record to open
 	in, out        recordCounter
@@ -117,7 +119,7 @@ func (r *Recorder) Read(p []byte) (int, error) {
 	}
 	n, err := r.Conn.Read(p)
 	r.mu.Lock()
-	r.follow(&r.in, r.inSecret, p[:n])
+	r.follow(&r.in, &r.inSecret, p[:n])
 	r.mu.Unlock()
 	return n, err
 }
@@ -133,14 +135,14 @@ func (r *Recorder) Write(p []byte) (int, error) {
 	}
 	n, err := r.Conn.Write(p)
 	r.mu.Lock()
-	r.follow(&r.out, r.outSecret, p[:n])
+	r.follow(&r.out, &r.outSecret, p[:n])
 	r.mu.Unlock()
 	return n, err
 }
 
 // follow feeds b, the next bytes of one direction, to its counter (r.mu
 // held).
-func (r *Recorder) follow(d *recordCounter, secret []byte, b []byte) {
+func (r *Recorder) follow(d *recordCounter, secret *[]byte, b []byte) {
 	for len(b) > 0 {
 		if d.hdrN < headerLen {
 			k := copy(d.hdr[d.hdrN:], b)
@@ -173,17 +175,25 @@ func (r *Recorder) follow(d *recordCounter, secret []byte, b []byte) {
 	}
 }
 
-// record handles a complete record of one direction (r.mu held).
-func (r *Recorder) record(d *recordCounter, secret []byte) {
+// record handles a complete record of one direction (r.mu held);
+// *secret is the direction's current application traffic secret.
+func (r *Recorder) record(d *recordCounter, secretp *[]byte) {
 	if d.hdr[0] != typeApplicationData {
 		return // ChangeCipherSpec, or the handshake before encryption
 	}
+	secret := *secretp
 	if d.found {
 		d.count++
 		d.big = !d.copy
 		d.last = append(d.last[:0], d.cur...)
 		if d.big {
 			d.last = d.last[:0]
+		}
+		if len(d.cur) == headerLen+keyUpdateRecord && r.keyUpdate(d, secret) {
+			// The next secret from the next record on; the
+			// KeyUpdate itself proves nothing of it.
+			*secretp = r.suite.nextSecret(secret)
+			d.count, d.last = 0, d.last[:0]
 		}
 		return
 	}
@@ -218,6 +228,25 @@ func (r *Recorder) record(d *recordCounter, secret []byte) {
 			return
 		}
 	}
+}
+
+// keyUpdateRecord is the protected length of a record that holds a
+// KeyUpdate alone, unpadded: the message (5), its content type, the tag.
+const keyUpdateRecord = 5 + 1 + tagLen
+
+// keyUpdate reports whether d's last record, of a KeyUpdate's length,
+// is one: it opens with secret at its sequence number and holds a
+// KeyUpdate message alone (r.mu held). A KeyUpdate it cannot see (padded,
+// or sent with another message) leaves the count behind the tls.Conn's,
+// and Detach's proof fails: the connection keeps its tls.Conn.
+func (r *Recorder) keyUpdate(d *recordCounter, secret []byte) bool {
+	h, err := newHalfConn(r.suite, secret, d.count-1)
+	if err != nil {
+		return false
+	}
+	typ, msg, err := h.open(bytes.Clone(d.cur))
+	return err == nil && typ == typeHandshake && len(msg) == 5 &&
+		msg[0] == handshakeKeyUpdate && msg[1] == 0 && msg[2] == 0 && msg[3] == 1 && msg[4] <= 1
 }
 
 // keyLog is the per-connection tls.Config.KeyLogWriter: it takes the two
@@ -272,7 +301,8 @@ func (r *Recorder) Detach(tc *tls.Conn) (State, error) {
 		return State{}, RefusedTLS12
 	case r.inSecret == nil || r.outSecret == nil:
 		return State{}, RefusedNoSecrets
-	case !r.in.found || !r.out.found || r.suite == nil || r.suite.id != cs.CipherSuite:
+	case !r.in.found || !r.out.found || r.suite == nil || r.suite.id != cs.CipherSuite,
+		r.in.count == 0 || r.out.count == 0: // nothing under the current secret yet
 		return State{}, RefusedNoRecords
 	case r.in.hdrN != 0 || r.out.hdrN != 0:
 		return State{}, RefusedMidRecord

@@ -204,36 +204,83 @@ func TestDetachRefuses(t *testing.T) {
 	}
 }
 
-// TestDetachSeesKeyUpdate: crypto/tls answers a client's KeyUpdate
-// (asking for ours) inside its Read, below the Recorder's notice; a
-// Detach after it must refuse rather than guess. The client is a Conn
-// of ours, detached from a crypto/tls client the same way.
-func TestDetachSeesKeyUpdate(t *testing.T) {
-	for _, request := range []bool{false, true} {
-		p := newPair(t, tls.VersionTLS13)
-		chat(t, p.client, p.server)
-		// The client's own record state, through a client-side Recorder
-		// in place of its socket (set up by newPair: see below).
-		cst, err := p.clientRec.Detach(p.client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc, err := NewConn(p.clientRec.NetConn(), cst, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cc.KeyUpdate(request); err != nil {
-			t.Fatal(err)
-		}
-		say(t, cc, p.server, []byte("DONE\r\n"))
-		say(t, p.server, cc, []byte("b OK IDLE terminated\r\n"))
-		_, err = p.rec.Detach(p.server)
-		var r Refusal
-		if !errors.As(err, &r) || (r != RefusedVerify && r != RefusedNotAppData) {
-			t.Fatalf("request %v: Detach after a KeyUpdate: %v", request, err)
-		}
-		// crypto/tls goes on.
-		say(t, cc, p.server, []byte("c NOOP\r\n"))
-		say(t, p.server, cc, []byte("c OK\r\n"))
+// TestDetachFollowsKeyUpdate: crypto/tls takes a client's KeyUpdate
+// (and answers one asking for it) inside its Read; the Recorder sees
+// both by their length and follows them, so Detach succeeds and the Conn
+// continues under the updated secrets both ways. A KeyUpdate it cannot
+// see (padded to another length) makes Detach refuse rather than guess,
+// and crypto/tls goes on. The client is a Conn of ours, detached from a
+// crypto/tls client the same way.
+func TestDetachFollowsKeyUpdate(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		request bool
+		pad     int
+	}{
+		{"key update", false, 0},
+		{"key update requested", true, 0},
+		{"padded key update", false, 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t, tls.VersionTLS13)
+			chat(t, p.client, p.server)
+			// The client's own record state, through the client-side
+			// Recorder in place of its socket.
+			cst, err := p.clientRec.Detach(p.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := NewConn(p.clientRec.NetConn(), cst, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.pad == 0 {
+				err = cc.KeyUpdate(tt.request)
+			} else {
+				err = cc.paddedKeyUpdate(tt.pad)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			say(t, cc, p.server, []byte("DONE\r\n"))
+			say(t, p.server, cc, []byte("b OK IDLE terminated\r\n"))
+			st, err := p.rec.Detach(p.server)
+			if tt.pad > 0 {
+				var r Refusal
+				if !errors.As(err, &r) || r != RefusedVerify {
+					t.Fatalf("Detach after a padded KeyUpdate: %v, want %v", err, RefusedVerify)
+				}
+				say(t, cc, p.server, []byte("c NOOP\r\n"))
+				say(t, p.server, cc, []byte("c OK still crypto/tls\r\n"))
+				return
+			}
+			if err != nil {
+				t.Fatalf("Detach after a KeyUpdate: %v", err)
+			}
+			sc, err := NewConn(p.rec.NetConn(), st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			say(t, cc, sc, []byte("c NOOP\r\n"))
+			say(t, sc, cc, []byte("c OK on the record layer\r\n"))
+		})
 	}
+}
+
+// paddedKeyUpdate sends a KeyUpdate (update_not_requested) padded with
+// pad zero bytes, and moves the write direction on (tests).
+func (c *Conn) paddedKeyUpdate(pad int) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	inner := append([]byte{handshakeKeyUpdate, 0, 0, 1, 0, typeHandshake}, make([]byte, pad)...)
+	n := len(inner) + tagLen
+	hdr := []byte{typeApplicationData, 3, 3, byte(n >> 8), byte(n)}
+	nonce := c.out.nonce(c.out.seq)
+	c.out.seq++
+	rec := c.out.aead.Seal(append([]byte(nil), hdr...), nonce[:], inner, hdr)
+	if err := c.out.update(); err != nil {
+		return err
+	}
+	_, err := c.raw.Write(rec)
+	return err
 }
