@@ -49,7 +49,10 @@ type Store struct {
 	// mail_fsync = optimized trade: a process crash loses none of them; a
 	// power loss or kernel crash within the delay makes the user's index
 	// be rebuilt from the Maildir, with new UIDVALIDITY values and without
-	// keywords). Appends and deliveries are always durable before their OK.
+	// keywords). An appended or delivered message is always durable
+	// before its OK (its file and folder fsynced); under "delayed" the
+	// index records its UID within FlagSyncDelay too, and a rebuild after
+	// a power loss gives it a new one.
 	FlagSync FlagSync `toml:"flag_sync"`
 	// FlagSyncDelay bounds how long a delayed flag change stays unsynced.
 	FlagSyncDelay Duration `toml:"flag_sync_delay"`

@@ -155,8 +155,9 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # but a power loss or kernel crash within the delay makes the index of each
 # user who changed flags in it be rebuilt from the Maildir (new UIDVALIDITY,
 # so clients download their lists again, and keywords are lost; messages and
-# their \Seen, \Flagged... flags are kept). Appends and deliveries are
-# always on disk before their OK.
+# their \Seen, \Flagged... flags are kept). Appended and delivered
+# messages are always on disk before their OK; under "delayed" the index
+# records their UIDs within the delay too (a rebuild gives them new ones).
 # flag_sync = {{q .Store.FlagSync}}
 # flag_sync_delay = {{q .Store.FlagSyncDelay}}
 

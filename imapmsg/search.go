@@ -21,6 +21,13 @@ func (m *Message) HeaderContains(field, s string) bool {
 	if err != nil {
 		return false
 	}
+	return HeaderBlockContains(h, field, s)
+}
+
+// HeaderBlockContains is HeaderContains on a header block (the fields
+// and their blank line, as EnvelopeHeader gives): SEARCH answers FROM,
+// SUBJECT... from a store's kept envelope without parsing every field.
+func HeaderBlockContains(h []byte, field, s string) bool {
 	needle := foldString(s)
 	found := false
 	eachField(h, func(name, value, _ []byte) bool {

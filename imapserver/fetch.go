@@ -105,8 +105,11 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if c.sel.view.ReadOnly {
 		p.setSeen = false // EXAMINE never changes flags (RFC 9051 6.3.3)
 	}
-	seqs, err := c.resolveSet(a.Set, cmd.UID)
-	if err != nil {
+	var seqs []uint32
+	var err error
+	if a.ChangedSince > 0 && cmd.UID && !a.Set.Saved {
+		seqs = c.changedIn(a.Set, a.ChangedSince)
+	} else if seqs, err = c.resolveSet(a.Set, cmd.UID); err != nil {
 		return err
 	}
 	v := c.sel.view
@@ -117,7 +120,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		}
 		c.enc().vanished(vanished, true)
 	}
-	if a.ChangedSince > 0 {
+	if a.ChangedSince > 0 && !cmd.UID {
 		kept := seqs[:0]
 		for _, s := range seqs {
 			if v.Messages[s-1].ModSeq > a.ChangedSince {

@@ -466,7 +466,15 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return m.ModSeq >= k.Number, nil
 	}
 
-	// Keys on the message's content.
+	// Keys on the message's content. A header field's key answered from
+	// the envelope cache needs only the kept block, not its parse.
+	if s.envelopes != nil && isHeaderKey(k.Op) {
+		block, err := s.envelopes.block(int(seq - 1))
+		if err != nil {
+			return false, err
+		}
+		return s.text.matchHeader(block, k), nil
+	}
 	msg, err := s.load(seq)
 	if err != nil {
 		return false, err

@@ -79,27 +79,59 @@ func (t *textKeys) reset() {
 	t.bodyDone = false
 }
 
+// isHeaderKey says whether a text key searches one header field.
+func isHeaderKey(op string) bool {
+	switch op {
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER":
+		return true
+	}
+	return false
+}
+
+// headerField is the header field a header key (isHeaderKey) searches.
+func headerField(k *imapwire.SearchKey) string {
+	if k.Op == "HEADER" {
+		return k.Field
+	}
+	return strings.ToLower(k.Op)
+}
+
+// matchHeader answers header key k (isHeaderKey) from a header block
+// (the envelope cache's), each distinct key once per message.
+func (t *textKeys) matchHeader(block []byte, k *imapwire.SearchKey) bool {
+	return t.answer(k, func() bool { return imapmsg.HeaderBlockContains(block, headerField(k), k.Value) })
+}
+
 // match answers text key k for msg, each distinct key once per message.
 func (t *textKeys) match(msg *imapmsg.Message, k *imapwire.SearchKey) bool {
+	return t.answer(k, func() bool { return t.find(msg, k) })
+}
+
+// answer returns the answer for k kept for this message, or finds it.
+func (t *textKeys) answer(k *imapwire.SearchKey, find func() bool) bool {
 	key := textKey{k.Op, k.Field, k.Value}
 	if ok, done := t.answers[key]; done {
 		return ok
 	}
+	ok := find()
+	if t.answers == nil {
+		t.answers = make(map[textKey]bool)
+	}
+	t.answers[key] = ok
+	return ok
+}
+
+// find searches msg for text key k.
+func (t *textKeys) find(msg *imapmsg.Message, k *imapwire.SearchKey) bool {
 	var ok bool
 	switch k.Op {
-	case "BCC", "CC", "FROM", "SUBJECT", "TO":
-		ok = msg.HeaderContains(strings.ToLower(k.Op), k.Value)
-	case "HEADER":
-		ok = msg.HeaderContains(k.Field, k.Value)
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER":
+		ok = msg.HeaderContains(headerField(k), k.Value)
 	case "BODY":
 		ok = t.body(msg)[k.Value]
 	case "TEXT":
 		ok = msg.HeaderTextContains(k.Value) || t.body(msg)[k.Value]
 	}
-	if t.answers == nil {
-		t.answers = make(map[textKey]bool)
-	}
-	t.answers[key] = ok
 	return ok
 }
 

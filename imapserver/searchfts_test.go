@@ -332,3 +332,66 @@ func TestSearchIndexNotBuiltForFewMessages(t *testing.T) {
 		t.Fatalf("UID 20:* BODY word1 with the index: %q", got)
 	}
 }
+
+// TestSearchIndexDeletedWithMailbox: DELETE takes the mailbox's search
+// index with it, also when the mailbox stays as \Noselect for its
+// children (its messages are gone), and removes an index whose mailbox
+// the user's index no longer knows (left by a crash); the indexes of
+// the other mailboxes stay and still answer.
+func TestSearchIndexDeletedWithMailbox(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	for _, mbox := range []string{"Old", "Parent", "Parent/Child"} {
+		c.MustOK("CREATE " + mbox)
+	}
+	for _, mbox := range []string{"INBOX", "Old", "Parent"} {
+		for i := range 5 {
+			c.Append(mbox, fmt.Sprintf("From: a@example.org\r\nSubject: m%d\r\n\r\nthe wombat %d of %s\r\n", i, i, mbox))
+		}
+	}
+	dirs := map[string]string{}
+	for _, mbox := range []string{"INBOX", "Old", "Parent"} {
+		before := searchIndexDirs(t, srv, "alice")
+		c.MustOK("SELECT " + mbox)
+		if got := searchLiterals(t, c, "BODY \x00", []string{"wombat 3"}); got != "4" {
+			t.Fatalf("%s: BODY found %q, want 4", mbox, got)
+		}
+		for _, d := range searchIndexDirs(t, srv, "alice") {
+			if !slices.Contains(before, d) {
+				dirs[mbox] = d
+			}
+		}
+		if dirs[mbox] == "" {
+			t.Fatalf("%s: no search index written", mbox)
+		}
+	}
+	orphan := filepath.Join(filepath.Dir(dirs["INBOX"]), "987654")
+	if err := os.MkdirAll(orphan, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.MustOK("SELECT INBOX")
+	c.MustOK("DELETE Old")
+	c.MustOK("DELETE Parent")
+	left := searchIndexDirs(t, srv, "alice")
+	for _, gone := range []string{dirs["Old"], dirs["Parent"], orphan} {
+		if slices.Contains(left, gone) {
+			t.Errorf("%s left behind after DELETE (left: %v)", gone, left)
+		}
+	}
+	if !slices.Contains(left, dirs["INBOX"]) {
+		t.Errorf("INBOX's index %s removed (left: %v)", dirs["INBOX"], left)
+	}
+	if got := searchLiterals(t, c, "BODY \x00", []string{"wombat 2"}); got != "3" {
+		t.Fatalf("INBOX after the DELETEs: BODY found %q, want 3", got)
+	}
+}
+
+// searchIndexDirs lists user's search index directories.
+func searchIndexDirs(t *testing.T, srv *testserver.Server, user string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(srv.DataDir, "users", user, "search", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}

@@ -20,6 +20,7 @@ type fixture struct {
 	SyncMsgs    int    // messages in its INBOX
 	SortUser    string // the SORT/THREAD user (sortbench.go)
 	SortMsgs    int    // messages in its INBOX; 0: no such user
+	LargeMsgs   []int  // one user per size, largeUser (largebench.go)
 	Password    string
 }
 
@@ -35,6 +36,9 @@ func (f fixture) users() []string {
 	out = append(out, f.SyncUser)
 	if f.SortMsgs > 0 {
 		out = append(out, f.SortUser)
+	}
+	for _, n := range f.LargeMsgs {
+		out = append(out, largeUser(n))
 	}
 	return out
 }
@@ -62,8 +66,8 @@ func (f fixture) build(roots []string) (int64, error) {
 	}
 	for _, r := range roots {
 		for _, u := range f.users() {
-			if u == f.SortUser && f.SortMsgs > 0 {
-				continue // buildSortMailbox makes it
+			if u == f.SortUser && f.SortMsgs > 0 || strings.HasPrefix(u, "large") {
+				continue // buildSortMailbox, buildLargeMailbox make them
 			}
 			if err := makeMaildir(filepath.Join(r, u, "Maildir")); err != nil {
 				return 0, err
@@ -108,6 +112,11 @@ func (f fixture) build(roots []string) (int64, error) {
 	}
 	if f.SortMsgs > 0 {
 		if err := buildSortMailbox(roots, f.SortUser, f.SortMsgs); err != nil {
+			return 0, err
+		}
+	}
+	for _, n := range f.LargeMsgs {
+		if err := buildLargeMailbox(roots, largeUser(n), n); err != nil {
 			return 0, err
 		}
 	}

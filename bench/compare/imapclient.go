@@ -22,6 +22,8 @@ const keepResponse = 4096
 type imapClient struct {
 	*imaptest.Conn
 	exists int // messages in the selected mailbox
+	// highestModSeq is the last HIGHESTMODSEQ response code seen.
+	highestModSeq uint64
 	// lastEsearch is the last ESEARCH reply, without its TAG and cut
 	// at esearchKept bytes.
 	lastEsearch string
@@ -94,6 +96,13 @@ func (c *imapClient) untagged(line string) {
 		}
 		c.lastEsearch = rest[:min(len(rest), esearchKept)]
 		return
+	}
+	if _, rest, ok := strings.Cut(line, "[HIGHESTMODSEQ "); ok {
+		if end := strings.IndexByte(rest, ']'); end > 0 {
+			if v, err := strconv.ParseUint(rest[:end], 10, 64); err == nil {
+				c.highestModSeq = v
+			}
+		}
 	}
 	f := strings.Fields(line)
 	if len(f) < 3 || f[0] != "*" {

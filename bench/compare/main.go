@@ -31,7 +31,7 @@ type options struct {
 	invocation                                                       string
 	portBase                                                         int
 	parts                                                            string
-	idleNs, servers, hibernate                                       string
+	idleNs, servers, hibernate, largeMsgs                            string
 	dovecotSet                                                       []string // more dovecot.conf lines
 	quota                                                            string   // a quota rule for both servers (quota.go)
 	flagSync                                                         string   // Dormouse's [store] flag_sync ("" = its default)
@@ -52,7 +52,8 @@ func main() {
 	fs.StringVar(&o.dormouseVersion, "dormouse-version", "", "Dormouse version for the report (git describe)")
 	fs.IntVar(&o.portBase, "port-base", 22400, "ports used: base (Dovecot IMAP), base+1 (Dormouse IMAP), base+2 (Dormouse metrics)")
 	fs.StringVar(&o.invocation, "invocation", "", "the command that ran this, for the report (default: this tool's command line)")
-	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated: active, mbsync, idle, sort, search)")
+	fs.StringVar(&o.parts, "parts", "active,mbsync,idle", "which workloads to run (comma-separated: active, mbsync, idle, sort, search, large)")
+	fs.StringVar(&o.largeMsgs, "large-msgs", "", "message counts of the large part's mailboxes, comma-separated (default: the mode's)")
 	fs.StringVar(&o.idleNs, "idle-ns", "", "idle connection counts, comma-separated (default: the mode's)")
 	fs.StringVar(&o.servers, "servers", "dovecot,dormouse", "which servers to run (comma-separated)")
 	fs.StringVar(&o.hibernate, "hibernate", "off,on", "idle runs with hibernation off, on, or both (comma-separated)")
@@ -124,6 +125,16 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if !parts["sort"] && !parts["search"] {
 		p.SortMsgs = 0 // no 100,000-message mailbox to build
 	}
+	if o.largeMsgs != "" {
+		ns, err := parseInts(o.largeMsgs)
+		if err != nil {
+			return fmt.Errorf("-large-msgs: %w", err)
+		}
+		p.LargeMsgs = ns
+	}
+	if !parts["large"] {
+		p.LargeMsgs = nil
+	}
 	f := p.fixture()
 	dov, dor, err := prepare(o, f, log)
 	if err != nil {
@@ -175,6 +186,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			log.Info("search run", "server", s.Name(), "messages", p.SyncMsgs, "and", p.SortMsgs)
 			if err := searchRuns(ctx, s, p, f, res); err != nil {
 				fail(s.Name()+" search", err)
+			}
+		}
+	}
+	if parts["large"] {
+		for _, s := range servers {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Info("large run", "server", s.Name(), "messages", p.LargeMsgs)
+			if err := largeRuns(ctx, s, p, f, res); err != nil {
+				fail(s.Name()+" large", err)
 			}
 		}
 	}

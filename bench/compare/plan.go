@@ -18,6 +18,7 @@ type plan struct {
 	ActiveMsgs  int           `json:"active_msgs"`  // messages per active user
 	SyncMsgs    int           `json:"sync_msgs"`    // mbsync mailbox
 	SortMsgs    int           `json:"sort_msgs"`    // SORT/THREAD mailbox
+	LargeMsgs   []int         `json:"large_msgs"`   // the large part's mailboxes
 }
 
 // plans are the two sizes: quick for development (a couple of minutes),
@@ -27,11 +28,13 @@ var plans = map[string]plan{
 		Mode: "quick", IdleNs: []int{200, 500}, PerUser: 5, Settle: 4 * time.Second,
 		Deliveries: 20, IdleTimeout: 5 * time.Minute,
 		Clients: 4, ActiveFor: 8 * time.Second, ActiveMsgs: 500, SyncMsgs: 2000, SortMsgs: 5000,
+		LargeMsgs: []int{100_000},
 	},
 	"full": {
 		Mode: "full", IdleNs: []int{1000, 5000, 10000}, PerUser: 5, Settle: 10 * time.Second,
 		Deliveries: 100, IdleTimeout: 30 * time.Minute,
 		Clients: 16, ActiveFor: 30 * time.Second, ActiveMsgs: 2000, SyncMsgs: 10000, SortMsgs: 100000,
+		LargeMsgs: []int{100_000, 1_000_000},
 	},
 }
 
@@ -45,6 +48,7 @@ func (p plan) fixture() fixture {
 		IdleUsers: (maxN + p.PerUser - 1) / p.PerUser, IdleFmt: "user%04d",
 		ActiveUsers: p.Clients, ActiveFmt: "active%02d", ActiveMsgs: p.ActiveMsgs,
 		SyncUser: "sync", SyncMsgs: p.SyncMsgs, SortUser: "sorter", SortMsgs: p.SortMsgs, Password: "pass",
+		LargeMsgs: p.LargeMsgs,
 	}
 }
 

@@ -114,7 +114,41 @@ func rows(r *results) []row {
 			}
 		}
 	}
+	for _, n := range r.Plan.LargeMsgs {
+		a, okA := r.Large["dovecot"][n]
+		b, okB := r.Large["dormouse"][n]
+		out = append(out, largeRows(n, a, b, okA && okB)...)
+	}
 	return out
+}
+
+// largeRows are the rows of the large part for the n-message mailbox.
+func largeRows(n int, a, b largeResult, ok bool) []row {
+	m := thousands(n)
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
+	return []row{
+		{Name: fmt.Sprintf("SELECT of %s messages: first (both servers index the folder)", m), Unit: "ms",
+			Dovecot: a.FirstSelectMs, Dormouse: b.FirstSelectMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("SELECT of %s messages: median of %d, new connection each", m, largeRepeats), Unit: "ms",
+			Dovecot: a.SelectMs, Dormouse: b.SelectMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("FETCH 1:* (UID FLAGS) of %s messages: median of %d", m, largeRepeats), Unit: "ms",
+			Dovecot: a.FetchFlagsMs, Dormouse: b.FetchFlagsMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE) after 100 changes, %s messages", m), Unit: "ms",
+			Dovecot: a.ChangedMs, Dormouse: b.ChangedMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("EXPUNGE of %s of %s messages, %d sessions selected", thousands(a.Expunged), m, largeSessions), Unit: "ms",
+			Dovecot: a.ExpungeMs, Dormouse: b.ExpungeMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, after the first SELECT (index built)", m), Unit: "MiB",
+			Dovecot: mib(a.PssFirstKiB), Dormouse: mib(b.PssFirstKiB), LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, restarted, nothing selected", m), Unit: "MiB",
+			Dovecot: mib(a.PssIdleKiB), Dormouse: mib(b.PssIdleKiB), LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, 1 session selected and fetched", m), Unit: "MiB",
+			Dovecot: mib(a.PssOneKiB), Dormouse: mib(b.PssOneKiB), LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, %d sessions selected and fetched", m, largeSessions), Unit: "MiB",
+			Dovecot: mib(a.PssManyKiB), Dormouse: mib(b.PssManyKiB), LowerBetter: true, OK: ok,
+			DovecotNote: fmt.Sprintf(" (%d procs)", a.Procs), DormouseNote: fmt.Sprintf(" (%d proc)", b.Procs)},
+		{Name: fmt.Sprintf("Server memory (Σ Pss_Anon), %s messages, %d sessions selected and fetched", m, largeSessions), Unit: "MiB",
+			Dovecot: mib(a.PssAnonManyKiB), Dormouse: mib(b.PssAnonManyKiB), LowerBetter: true, OK: ok},
+	}
 }
 
 // thousands formats n with comma separators.

@@ -27,7 +27,19 @@ type results struct {
 	Sort map[string]map[string]sortResult `json:"sort,omitempty"`
 	// Search: by server name, then user, then searchCommands name.
 	Search map[string]map[string]map[string]sortResult `json:"search,omitempty"`
-	Errors []string                                    `json:"errors,omitempty"`
+	// Large: by server name, then message count.
+	Large  map[string]map[int]largeResult `json:"large,omitempty"`
+	Errors []string                       `json:"errors,omitempty"`
+}
+
+func (r *results) setLarge(name string, n int, l largeResult) {
+	if r.Large == nil {
+		r.Large = map[string]map[int]largeResult{}
+	}
+	if r.Large[name] == nil {
+		r.Large[name] = map[int]largeResult{}
+	}
+	r.Large[name][n] = l
 }
 
 func (r *results) setActive(name string, a activeResult) {

@@ -30,6 +30,12 @@ type staged struct {
 	size  int64  // RFC822.SIZE
 	flags flagSet
 	date  time.Time
+	// envelope is the message's envelope header block, kept in the
+	// index with its UID so that neither the first FETCH ENVELOPE or
+	// SEARCH of a header field nor its EXPUNGE reads the file again (and
+	// no read commits it later); nil when it is read then after all
+	// (headCapture.envelope).
+	envelope []byte
 	// f is the open file while its fsync runs, with the fsync's result
 	// to come on synced; nil once waited for (or with Options.NoSync).
 	f      *os.File
@@ -104,7 +110,8 @@ func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.App
 			os.Remove(st.tmp)
 		}
 	}()
-	cw := &crlfCounter{w: f, limit: s.opts.MaxMessageSize}
+	head := &headCapture{head: make([]byte, 0, maxCapturedHeader)}
+	cw := &crlfCounter{w: io.MultiWriter(f, head), limit: s.opts.MaxMessageSize}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp
@@ -144,6 +151,7 @@ func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.App
 	}
 	st.base = fmt.Sprintf("%s,S=%d,W=%d", filepath.Base(st.tmp), cw.raw, cw.crlf)
 	st.size = cw.crlf
+	st.envelope = head.envelope(cw.raw == cw.crlf)
 	st.flags = parseFlags(req.Flags)
 	return st, nil
 }
@@ -227,7 +235,16 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 	var evs []mailstore.Event
 	var ann *announcement
 	var curSynced chan error
-	err = h.update(func(m *mboxTx) error {
+	// Under delayed flag sync the UIDs commit without the index's
+	// fdatasyncs, like flag changes (flagsync.go): the message itself is
+	// durable before the OK all the same (its file and cur/ fsynced), and
+	// a power loss within the delay rebuilds the index from the Maildir,
+	// which holds it.
+	commit := h.u.update
+	if h.u.s.opts.FlagSyncDelay > 0 {
+		commit = h.u.updateDelayed
+	}
+	err = commit(h.inTx(func(m *mboxTx) error {
 		uids, moved = nil, nil
 		since := m.meta.highestModSeq
 		cur := filepath.Join(m.dir, "cur")
@@ -246,6 +263,11 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 			r := st.record(name)
 			if err := m.insert(&r); err != nil {
 				return err
+			}
+			if st.envelope != nil {
+				if err := m.keepEnvelope(r.uid, st.envelope); err != nil {
+					return err
+				}
 			}
 			uids = append(uids, r.uid)
 			cs.added = append(cs.added, r.uid)
@@ -270,10 +292,16 @@ func (h *mailboxHandle) AppendMany(ctx context.Context, msgs []mailstore.AppendR
 		if !h.u.s.opts.NoSync {
 			// cur/ is fsynced while the index commits (see above).
 			curSynced = make(chan error, 1)
-			go func() { curSynced <- syncDir(cur) }()
+			go func() {
+				err := syncDir(cur)
+				if err == nil && h.u.s.opts.dirSynced != nil {
+					h.u.s.opts.dirSynced(cur)
+				}
+				curSynced <- err
+			}()
 		}
 		return nil
-	})
+	}))
 	if curSynced != nil {
 		if serr := <-curSynced; serr != nil && err == nil {
 			// Committed, so the files stay: the index has them. But

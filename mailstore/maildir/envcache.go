@@ -207,6 +207,61 @@ func envelopeOf(content mailstore.Content) ([]byte, error) {
 	return msg.EnvelopeHeader()
 }
 
+// keepEnvelope stores a message's envelope header block in this
+// transaction.
+func (m *mboxTx) keepEnvelope(uid uint32, block []byte) error {
+	if m.envelopes == nil {
+		var err error
+		if m.envelopes, err = m.b.CreateBucketIfNotExists(bktEnvelopes); err != nil {
+			return err
+		}
+	}
+	v := make([]byte, 0, 1+len(block))
+	return m.envelopes.Put(u32(uid), append(append(v, envelopeVersion), block...))
+}
+
+// headCapture keeps the first bytes written through it (up to the
+// capacity of head), for the envelope of a message being appended.
+type headCapture struct {
+	head []byte
+}
+
+func (c *headCapture) Write(p []byte) (int, error) {
+	if n := min(cap(c.head)-len(c.head), len(p)); n > 0 {
+		c.head = append(c.head, p[:n]...)
+	}
+	return len(p), nil
+}
+
+// maxCapturedHeader bounds the bytes of an appended message kept for its
+// envelope: headers longer than this are read from the file when first
+// asked for, as other messages' are.
+const maxCapturedHeader = 16 << 10
+
+// envelope returns the envelope header block of a message whose first
+// bytes are head, or nil when they do not hold its whole header or the
+// file's bytes differ from its content (bare LF line ends, which Content
+// turns into CRLF): the envelope is then read from the file when first
+// asked for.
+func (c *headCapture) envelope(crlf bool) []byte {
+	h := c.head
+	if !crlf {
+		return nil
+	}
+	if !bytes.Contains(h, []byte("\r\n\r\n")) && !bytes.HasPrefix(h, []byte("\r\n")) {
+		return nil
+	}
+	msg, err := imapmsg.ParseHeader(bytes.NewReader(h), int64(len(h)))
+	if err != nil {
+		return nil
+	}
+	block, err := msg.EnvelopeHeader()
+	if err != nil {
+		return nil
+	}
+	return block
+}
+
 // readEnvelope reads a message's envelope header from its file, as this
 // transaction names it.
 func (m *mboxTx) readEnvelope(r *msgRec) ([]byte, error) {
@@ -244,13 +299,7 @@ func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
 	if err != nil {
 		return nil // gone already, or unparsable: nothing to keep
 	}
-	if m.envelopes == nil {
-		if m.envelopes, err = m.b.CreateBucketIfNotExists(bktEnvelopes); err != nil {
-			return err
-		}
-	}
-	v := make([]byte, 0, 1+len(block))
-	return m.envelopes.Put(u32(r.uid), append(append(v, envelopeVersion), block...))
+	return m.keepEnvelope(r.uid, block)
 }
 
 // keepEnvelopes stores blocks by UID in one transaction, in UID order

@@ -1,11 +1,13 @@
 package maildir
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -128,5 +130,54 @@ func TestExpungedKept(t *testing.T) {
 	}
 	if _, err := h.ExpungedMessages(ctx, v.HighestModSeq); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEnvelopeKeptAtAppend: an APPEND keeps the envelope header of a
+// message with CRLF line ends in the index with its UID, so that the
+// first FETCH ENVELOPE or SEARCH of a header field reads no file and
+// commits nothing; a message with bare LFs (whose file differs from its
+// content) or a header longer than what is captured is left to the
+// first reader, which gives the same answer.
+func TestEnvelopeKeptAtAppend(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t, Options{})
+	mb := testMailbox(t, testUser(t, s, "alice"), "INBOX")
+	h := mb.(*mailboxHandle)
+	long := "Subject: long\r\nX-Pad: " + strings.Repeat("x", maxCapturedHeader) + "\r\nFrom: l@example.org\r\n\r\nbody\r\n"
+	cases := []struct {
+		body, want string
+		kept       bool
+	}{
+		{"Subject: crlf\r\nX-Spam: no\r\nFrom: a@example.org\r\n\r\nbody\r\n", "Subject: crlf\r\nFrom: a@example.org\r\n\r\n", true},
+		{"\r\nno header at all\r\n", "\r\n", true},
+		{"From: b@example.org\nSubject: bare\n\nbody\n", "From: b@example.org\r\nSubject: bare\r\n\r\n", false},
+		{long, "Subject: long\r\nFrom: l@example.org\r\n\r\n", false},
+	}
+	for _, c := range cases {
+		uid := mustAppend(t, mb, c.body)
+		var kept []byte
+		err := h.view(func(m *mboxTx) error {
+			if m.envelopes != nil {
+				kept = bytes.Clone(m.envelopes.Get(u32(uid)))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case c.kept && string(kept) != string(rune(envelopeVersion))+c.want:
+			t.Errorf("uid %d: kept %q at APPEND, want %q", uid, kept, c.want)
+		case !c.kept && kept != nil:
+			t.Errorf("uid %d: kept %q at APPEND, want nothing", uid, kept)
+		}
+		got, err := h.EnvelopeHeaders(ctx, []uint32{uid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got[0]) != c.want {
+			t.Errorf("uid %d: EnvelopeHeaders %q, want %q", uid, got[0], c.want)
+		}
 	}
 }

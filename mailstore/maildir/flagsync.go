@@ -15,10 +15,12 @@ import (
 
 // Delayed flag sync (Options.FlagSyncDelay > 0), Dovecot's trade: flag
 // changes and expunges commit to the index without its fdatasyncs, and
-// the index is synced at most FlagSyncDelay later. Appends, deliveries
-// and every other change keep their fdatasyncs before their OK, and their
-// commit makes the unsynced ones before it durable too (an fdatasync
-// flushes the whole file).
+// the index is synced at most FlagSyncDelay later. Appends and
+// deliveries (AppendMany) commit their UIDs the same way, while their
+// message files and cur/ are still fsynced before their OK: the message
+// lasts, and a rebuild of the index (below) finds it. Every other change
+// keeps its fdatasyncs, and its commit makes the unsynced ones before it
+// durable too (an fdatasync flushes the whole file).
 //
 // bbolt's commit writes its pages, fdatasyncs, writes the meta page and
 // fdatasyncs again; without the fdatasyncs the kernel may write the meta

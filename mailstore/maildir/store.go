@@ -49,17 +49,18 @@ type Options struct {
 	// take precedence.
 	QuotaLimits func(user string) mailstore.QuotaLimits
 
-	// FlagSyncDelay, when above 0, commits flag changes and expunges
-	// without fdatasync and syncs the index at most this much later
-	// (flagsync.go): a process crash loses none of them, a power loss or
-	// a kernel crash within the delay makes the user's index be rebuilt
-	// from the Maildir. 0 (the default) makes each durable before it
-	// returns. Appends, deliveries and other changes are always durable
-	// before they return.
+	// FlagSyncDelay, when above 0, commits flag changes, expunges and
+	// the UIDs of appended messages without fdatasync and syncs the index
+	// at most this much later (flagsync.go): a process crash loses none
+	// of them, a power loss or a kernel crash within the delay makes the
+	// user's index be rebuilt from the Maildir. 0 (the default) makes
+	// each durable before it returns. An appended message's file is
+	// always durable before AppendMany returns, and other changes always
+	// commit durably.
 	FlagSyncDelay time.Duration
 
 	// dirSynced, set by tests, is told of each folder fsynced with a
-	// commit of flag changes or expunges (startDirSyncs).
+	// commit of flag changes or expunges (startDirSyncs) or of appends.
 	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).

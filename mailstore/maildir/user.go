@@ -191,12 +191,14 @@ func (h *userHandle) DeleteMailbox(ctx context.Context, name string) error {
 	hasChildren := len(u.childNames(name)) > 0
 	var evs []mailstore.Event
 	trash := ""
+	var emptied uint64
 	err = u.update(func(tx *bolt.Tx) error {
 		evs = nil
 		m, err := u.openMbox(tx, name)
 		if err != nil {
 			return err
 		}
+		emptied = m.id
 		if hasChildren {
 			if m.meta.noSelect {
 				return fmt.Errorf("%w", mailstore.ErrHasChildren)
@@ -238,6 +240,7 @@ func (h *userHandle) DeleteMailbox(ctx context.Context, name string) error {
 		}
 		u.s.w.mailboxGone(u.name, name)
 	}
+	u.dropSearchIndexes(emptied)
 	evs = append(evs, mailstore.Event{Kind: mailstore.MailboxDeleted, User: u.name, Mailbox: name})
 	u.s.publish(evs)
 	return nil
