@@ -42,11 +42,11 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 	c.releaseWatch = release
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
-	switch dict, deflated, _ := deflateWindow(&st); { // checked by restore
+	switch z, deflated, _ := deflateState(&st); { // checked by restore
 	case deflated:
-		// A fresh compressor, and an inflater that remembers what the
-		// client may refer back to (compress.go).
-		c.startDeflate(in, dict)
+		// A fresh compressor, and an inflater that goes on where the
+		// sleeper's stood (compress.go).
+		c.startDeflate(in, z)
 	case len(in) > 0:
 		// The decoder reads through c.br: put the bytes in front.
 		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
@@ -68,7 +68,7 @@ func (h *hibernator) restore(s sleeper, blob []byte, st *hibernate.State) (*conn
 		s.close()
 		return nil, nil, err
 	}
-	if _, _, err := deflateWindow(st); err != nil {
+	if _, _, err := deflateState(st); err != nil {
 		s.close()
 		return nil, nil, err
 	}

@@ -158,12 +158,26 @@ func (c *Conn) Compress() error {
 	return nil
 }
 
+// CompressPartialFlush is Compress with each write ended by a partial
+// flush, as zlib's Z_PARTIAL_FLUSH ends it (isync's mbsync): the last
+// bits of each write wait for the next one (partialFlusher).
+func (c *Conn) CompressPartialFlush() error {
+	if err := c.Compress(); err != nil {
+		return err
+	}
+	c.nc.(*deflateConn).partial = &partialFlusher{}
+	return nil
+}
+
 // deflateConn is a connection after COMPRESS DEFLATE.
 type deflateConn struct {
 	net.Conn
 	zr  io.ReadCloser
 	zw  *flate.Writer
 	out bytes.Buffer // zw's output, written to the socket at once
+	// partial, when set, compresses instead of zw, ending each write
+	// with a partial flush (CompressPartialFlush).
+	partial *partialFlusher
 }
 
 func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
@@ -172,6 +186,12 @@ func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
 // at once, in one write to the socket (one TLS record, as most clients
 // send a command).
 func (d *deflateConn) Write(p []byte) (int, error) {
+	if d.partial != nil {
+		if _, err := d.Conn.Write(d.partial.compress(p)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	d.out.Reset()
 	if _, err := d.zw.Write(p); err != nil {
 		return 0, err
