@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	kflate "github.com/klauspost/compress/flate"
+
 	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
@@ -141,17 +143,31 @@ func (c *Conn) StartTLS(cfg *tls.Config) error {
 // that times out breaks the inflater (its errors stick), so a
 // compressed Conn must not be used with ExpectNothing.
 func (c *Conn) Compress() error {
+	return c.compress(false)
+}
+
+// CompressStateless is Compress with each write compressed on its own
+// (klauspost/compress's StatelessDeflate, sync-flushed), without the
+// ~1.2 MB compressor compress/flate keeps per connection: for bench
+// tools holding thousands of connections.
+func (c *Conn) CompressStateless() error {
+	return c.compress(true)
+}
+
+func (c *Conn) compress(stateless bool) error {
 	var in []byte
 	if n := c.br.Buffered(); n > 0 {
 		b, _ := c.br.Peek(n)
 		in = bytes.Clone(b)
 	}
 	zr := flate.NewReader(io.MultiReader(bytes.NewReader(in), c.nc))
-	d := &deflateConn{Conn: c.nc, zr: zr}
-	var err error
-	d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
-	if err != nil {
-		return fmt.Errorf("compress: %w", err)
+	d := &deflateConn{Conn: c.nc, zr: zr, stateless: stateless}
+	if !stateless {
+		var err error
+		d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
+		if err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
 	}
 	c.nc = d
 	c.br = bufio.NewReaderSize(c.nc, c.br.Size())
@@ -178,6 +194,9 @@ type deflateConn struct {
 	// partial, when set, compresses instead of zw, ending each write
 	// with a partial flush (CompressPartialFlush).
 	partial *partialFlusher
+	// stateless compresses each write on its own instead of with zw
+	// (CompressStateless).
+	stateless bool
 }
 
 func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
@@ -193,11 +212,17 @@ func (d *deflateConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	d.out.Reset()
-	if _, err := d.zw.Write(p); err != nil {
-		return 0, err
-	}
-	if err := d.zw.Flush(); err != nil {
-		return 0, err
+	if d.stateless {
+		if err := kflate.StatelessDeflate(&d.out, p, false, nil); err != nil {
+			return 0, err
+		}
+	} else {
+		if _, err := d.zw.Write(p); err != nil {
+			return 0, err
+		}
+		if err := d.zw.Flush(); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := d.Conn.Write(d.out.Bytes()); err != nil {
 		return 0, err
