@@ -226,15 +226,20 @@ func (c *conn) exportDeflate(st *hibernate.State) error {
 // startDeflate puts the compression layer on the connection: after
 // COMPRESS (state zero), or on the wake of a compressed sleeper (the
 // inflater state it kept). in is input already read from the socket,
-// compressed.
-func (c *conn) startDeflate(in []byte, state inflateState) {
+// compressed; text, input the session reads before all of it, decoded
+// already (a command its sleeper decoded).
+func (c *conn) startDeflate(in []byte, state inflateState, text []byte) {
 	m := c.srv.cfg.Metrics
 	var src io.Reader = countingReader{c.nc, m}
 	if len(in) > 0 {
 		src = io.MultiReader(bytes.NewReader(in), src)
 	}
 	c.z = newDeflateStream(src, countingWriter{c.nc, m}, state)
-	c.setStreams(c.z, c.z)
+	var r io.Reader = c.z
+	if len(text) > 0 {
+		r = io.MultiReader(bytes.NewReader(text), c.z)
+	}
+	c.setStreams(r, c.z)
 }
 
 // handleCompress serves RFC 4978 COMPRESS: after its tagged OK (sent
@@ -258,7 +263,7 @@ func handleCompress(c *conn, cmd *imapwire.Command) error {
 		b, _ := c.br.Peek(n)
 		in = bytes.Clone(b)
 	}
-	c.startDeflate(in, inflateState{})
+	c.startDeflate(in, inflateState{}, nil)
 	return errTaggedDone
 }
 
