@@ -151,7 +151,7 @@ func TestCompressPartialFlushAnsweredAtOnce(t *testing.T) {
 
 // TestHibernationCompress checks that compressed connections, plain and
 // over TLS, sleep and are served asleep through a compressor made for
-// each answer: keepalives, a delivery, DONE and a new IDLE. The
+// each answer: keepalives, a delivery, DONE and a new IDLE, a NOOP. The
 // client's stream goes on across each sleep with back-references into
 // what it sent before (the server keeps its inflate window), the command
 // after a lone DONE wakes the session fully, and at shutdown a sleeper
@@ -200,10 +200,21 @@ func TestHibernationCompress(t *testing.T) {
 			testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernated_served_total,kind=reidle", before["dormouse_imap_hibernated_served_total,kind=reidle"]+1)
 			asleep("re-IDLE")
 
+			// DONE and a NOOP, then a new IDLE: all answered asleep,
+			// compressed.
+			served := "dormouse_imap_hibernated_served_total,kind=command"
+			c.Write("DONE\r\np NOOP\r\n")
+			expectSkipping(t, c, "i2 OK IDLE terminated", "p OK NOOP completed")
+			testserver.WaitMetric(t, srv.Metrics, served, before[served]+1)
+			asleep("NOOP")
+			c.Send("i5 IDLE")
+			expectSkipping(t, c, "+ idling")
+			asleep("IDLE after NOOP")
+
 			// A lone DONE, then a command: a full wake, whose inflater
 			// starts from the window kept asleep.
 			c.Send("DONE")
-			expectSkipping(t, c, "i2 OK IDLE terminated")
+			expectSkipping(t, c, "i5 OK IDLE terminated")
 			c.Send("n FETCH 1:* (FLAGS)")
 			expectSkipping(t, c, "* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))", "n OK FETCH completed")
 			if got := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"] - before["dormouse_imap_wakes_total,cause=client"]; got != 1 {
