@@ -62,8 +62,9 @@ type ExtState struct {
 // ExtDeflateWindow is the ExtState kind of a compressed connection's
 // (RFC 4978) inflater state: its history (what the client's compressor
 // may still refer back to) and the input bits it holds but could not use
-// yet (imapserver/compress.go encodes it). Kinds below it belong to the session's view
-// (imapview), which keeps the ones it does not own when it exports.
+// yet (imapserver/compress.go encodes it). Kinds below it belong to the
+// session's view (imapview), which keeps the ones it does not own when
+// it exports.
 const ExtDeflateWindow uint32 = 64
 
 // State is what a hibernated session needs to come back exactly
