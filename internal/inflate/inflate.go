@@ -141,7 +141,15 @@ func (r *Reader) fill() error {
 		r.buf = r.buf[:copy(r.buf, r.buf[r.pos:])]
 		r.pos = 0
 	}
-	n, err := r.src.Read(r.buf[len(r.buf):cap(r.buf)])
+	var n int
+	var err error
+	// A source may return nothing and no error now and then (as
+	// bufio.Reader allows, a hundred times).
+	for range 100 {
+		if n, err = r.src.Read(r.buf[len(r.buf):cap(r.buf)]); n > 0 || err != nil {
+			break
+		}
+	}
 	r.buf = r.buf[:len(r.buf)+n]
 	if n > 0 {
 		r.starved = false
