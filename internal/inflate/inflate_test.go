@@ -312,3 +312,29 @@ func TestDictionary(t *testing.T) {
 		t.Fatalf("without the dictionary: %v, want ErrCorrupt", err)
 	}
 }
+
+// emptyReads returns nothing, without an error, before each byte.
+type emptyReads struct {
+	data  []byte
+	empty bool
+}
+
+func (e *emptyReads) Read(p []byte) (int, error) {
+	if e.empty = !e.empty; e.empty {
+		return 0, nil
+	}
+	if len(e.data) == 0 {
+		return 0, io.EOF
+	}
+	p[0], e.data = e.data[0], e.data[1:]
+	return 1, nil
+}
+
+// TestEmptyReads: a source's empty reads are read past.
+func TestEmptyReads(t *testing.T) {
+	segs := goSegments(t, 6, [][]byte{[]byte("a NOOP\r\n")})
+	got := readAll(t, NewReader(&emptyReads{data: segs[0].z}, nil))
+	if string(got) != "a NOOP\r\n" {
+		t.Fatalf("got %q", got)
+	}
+}
