@@ -468,7 +468,9 @@ func TestMbsyncHibernating(t *testing.T) {
 		}
 	}
 	h, w := slept()
-	t.Logf("%d mbsync runs: %v compressed hibernations, %v client wakes", runs, h, w)
+	kept := "dormouse_imap_hibernation_kept_bytes,transport=compressed"
+	t.Logf("%d mbsync runs: %v compressed hibernations, %v client wakes, %.0f bytes kept per compressed sleeper on average",
+		runs, h, w, srv.metric(t, kept+"_sum")/srv.metric(t, kept+"_count"))
 	if h < want || w < want {
 		t.Fatalf("after %d runs: %v compressed hibernations and %v client wakes, want ≥ %d each", runs, h, w, want)
 	}
