@@ -82,7 +82,10 @@ type Reader struct {
 // history begins with dict (a preset dictionary; its last WindowSize
 // bytes count).
 func NewReader(src io.Reader, dict []byte) *Reader {
-	r := &Reader{src: src, buf: make([]byte, 0, inputSize), hist: make([]byte, WindowSize)}
+	// starved: with no input yet there is nothing to decode, so a new
+	// Reader (or one resumed from a checkpoint, whose bits were too few
+	// for a step) is quiet until it reads.
+	r := &Reader{src: src, buf: make([]byte, 0, inputSize), hist: make([]byte, WindowSize), starved: true}
 	if len(dict) > WindowSize {
 		dict = dict[len(dict)-WindowSize:]
 	}

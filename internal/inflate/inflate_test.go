@@ -188,6 +188,9 @@ func checkStream(t testing.TB, segs []segment, cuts []byte) {
 		if err != nil {
 			t.Fatalf("segment %d: resume: %v", i, err)
 		}
+		if again, ok := r.Checkpoint(); !ok || again != cp {
+			t.Fatalf("segment %d: resumed, not yet read: checkpoint %+v %v, want %+v (it may sleep again)", i, again, ok, cp)
+		}
 		out := readAll(t, r)
 		if !bytes.Equal(out, s.plain) {
 			t.Fatalf("segment %d after a resume: got %d bytes, want %d; first difference at %d", i, len(out), len(s.plain), firstDiff(out, s.plain))
