@@ -60,9 +60,11 @@ type ExtState struct {
 }
 
 // ExtDeflateWindow is the ExtState kind of a compressed connection's
-// (RFC 4978) inflate history: what the client's compressor may still
-// refer back to. Kinds below it belong to the session's view
-// (imapview), which keeps the ones it does not own when it exports.
+// (RFC 4978) inflater state: its history (what the client's compressor
+// may still refer back to) and the input bits it holds but could not use
+// yet (imapserver/compress.go encodes it). Kinds below it belong to the
+// session's view (imapview), which keeps the ones it does not own when
+// it exports.
 const ExtDeflateWindow uint32 = 64
 
 // ExtTLSRecord is the ExtState kind of a TLS 1.3 connection's record

@@ -2,205 +2,122 @@ package imapserver
 
 import (
 	"bytes"
-	"compress/flate"
 	"errors"
-	"io"
-	"math/rand/v2"
-	"os"
 	"testing"
+
+	"github.com/dormouse/dormouse/internal/inflate"
 )
 
-// choppedInput hands out a compressed stream in pieces, with a read
-// deadline's timeout after some, as a socket does to a waiting IDLE.
-type choppedInput struct {
-	data    []byte
-	cuts    []byte // piece lengths, used in turn
-	timeout bool   // the next Read times out
-}
-
-func (r *choppedInput) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, io.EOF
+// TestInflateStateEncoding checks the form a compressed sleeper's
+// inflater state takes in its blob: checkpoint and window round-trip
+// (the window deflated when that is shorter, raw otherwise), the older
+// window-only forms still read, and damaged forms are refused.
+func TestInflateStateEncoding(t *testing.T) {
+	random := make([]byte, 3000)
+	for i := range random {
+		random[i] = byte(i*7919>>3 ^ i*31)
 	}
-	if r.timeout {
-		r.timeout = false
-		return 0, os.ErrDeadlineExceeded
-	}
-	n := len(r.data)
-	if len(r.cuts) > 0 {
-		// A cut divisible by 4 puts a timeout after its piece.
-		n = int(r.cuts[0]) + 1
-		r.timeout = r.cuts[0]%4 == 0
-		r.cuts = append(r.cuts[1:], r.cuts[0])
-	}
-	n = min(n, len(p), len(r.data))
-	copy(p, r.data[:n])
-	r.data = r.data[n:]
-	return n, nil
-}
-
-// inflateAll reads a deflateStream to the end of its input, going on
-// after each timeout, as the session does.
-func inflateAll(t testing.TB, d *deflateStream) []byte {
-	var out []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := d.Read(buf)
-		out = append(out, buf[:n]...)
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
-		case errors.Is(err, errRestart):
-			t.Skip("a block larger than maxRestart across a deadline")
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return out
-		default:
-			t.Fatalf("read: %v", err)
-		}
-	}
-}
-
-// FuzzDeflateStream feeds the server's inflater a client's compressed
-// commands (Go's compress/flate, sync-flushed after each), cut into
-// pieces with read timeouts between them: every timeout, at a block end
-// or in the middle of one, must leave the stream readable and the
-// decompressed bytes exactly those sent; at each flush that arrived whole
-// the stream is quiet, and an inflater started from the window then
-// reads the rest alike (as after a hibernation). Arbitrary bytes (the
-// second form) must give an error or data, never a panic.
-func FuzzDeflateStream(f *testing.F) {
-	f.Add([]byte("a NOOP\r\n\nb IDLE\r\n\nDONE\r\n"), []byte{0, 3, 200}, uint8(6), false)
-	f.Add(bytes.Repeat([]byte("c APPEND INBOX {5}\r\nhello\r\n\n"), 300), []byte{7}, uint8(1), false)
-	f.Add([]byte("x"), []byte{1}, uint8(9), true)
-	f.Fuzz(checkDeflateStream)
-}
-
-// TestDeflateStreamRandom runs FuzzDeflateStream's check on random
-// commands, cuts and levels from a fixed seed.
-func TestDeflateStreamRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	words := []string{"a NOOP\r\n", "b IDLE\r\n", "DONE\r\n", "\n\n", "c APPEND INBOX {5}\r\nhello\r\n", "x"}
-	for i := 0; i < 300; i++ {
-		var text []byte
-		for range rng.IntN(200) {
-			text = append(text, words[rng.IntN(len(words))]...)
-		}
-		cuts := make([]byte, 1+rng.IntN(8))
-		for j := range cuts {
-			cuts[j] = byte(rng.IntN(256))
-		}
-		checkDeflateStream(t, text, cuts, uint8(rng.IntN(10)), rng.IntN(8) == 0)
-	}
-}
-
-func checkDeflateStream(t *testing.T, text, cuts []byte, level uint8, raw bool) {
-	{
-		// A restart replays its block: pieces of a byte with a
-		// timeout after each make a long block quadratic to read.
-		text = bytes.Clone(text[:min(len(text), 4<<10)])
-		if raw {
-			d := newDeflateStream(&choppedInput{data: text, cuts: cuts}, io.Discard, nil)
-			buf := make([]byte, 512)
-			for i := 0; i < 1000; i++ {
-				if _, err := d.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-					return
-				}
+	for _, tc := range []struct {
+		name string
+		s    inflateState
+	}{
+		{"empty", inflateState{}},
+		{"commands", inflateState{window: bytes.Repeat([]byte("a UID FETCH 1:* (FLAGS)\r\n"), 40)}},
+		{"partial flush bits", inflateState{window: []byte("a NOOP\r\n"), cp: inflate.Checkpoint{Fixed: true, Bits: 0b1010, NBits: 5}}},
+		{"header bits", inflateState{window: []byte("b NOOP\r\n"), cp: inflate.Checkpoint{Bits: 0b10, NBits: 2}}},
+		{"incompressible", inflateState{window: random, cp: inflate.Checkpoint{Fixed: true, Final: true, Bits: 1, NBits: 9}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := appendInflateState(nil, tc.s)
+			got, err := parseInflateState(b)
+			if err != nil || got.cp != tc.s.cp || !bytes.Equal(got.window, tc.s.window) {
+				t.Fatalf("round trip of %d bytes: %+v (window %d bytes), %v; want %+v (window %d bytes)", len(b), got.cp, len(got.window), err, tc.s.cp, len(tc.s.window))
 			}
-			return
-		}
-		var z bytes.Buffer
-		zw, err := flate.NewWriter(&z, int(level%10))
-		if err != nil {
-			t.Skip()
-		}
-		// Each "\n\n" ends a flush.
-		flushes := bytes.Split(text, []byte("\n\n"))
-		var sent []byte
-		var flushEnds []int
-		for _, part := range flushes {
-			zw.Write(part)
-			zw.Flush()
-			sent = append(sent, part...)
-			flushEnds = append(flushEnds, z.Len())
-		}
-		d := newDeflateStream(&choppedInput{data: z.Bytes(), cuts: cuts}, io.Discard, nil)
-		if got := inflateAll(t, d); !bytes.Equal(got, sent) {
-			t.Fatalf("inflated %d bytes, sent %d: first difference at %d", len(got), len(sent), firstDiff(got, sent))
-		}
-		// Hibernate at the first flush, wake with its window.
-		first := z.Bytes()[:flushEnds[0]]
-		d = newDeflateStream(bytes.NewReader(first), io.Discard, nil)
-		got := inflateAll(t, d)
-		if !bytes.Equal(got, flushes[0]) || !d.quiet() {
-			t.Fatalf("first flush: got %q (quiet %v), want %q", got, d.quiet(), flushes[0])
-		}
-		window, err := parseWindow(appendWindow(nil, d.window))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := newDeflateStream(&choppedInput{data: z.Bytes()[flushEnds[0]:], cuts: cuts}, io.Discard, window)
-		if got := inflateAll(t, w); !bytes.Equal(got, sent[len(flushes[0]):]) {
-			t.Fatalf("after the wake: inflated %d bytes, want %d: first difference at %d", len(got), len(sent)-len(flushes[0]), firstDiff(got, sent[len(flushes[0]):]))
+			if len(b) > 1+2+2+len(tc.s.window) {
+				t.Errorf("encoded in %d bytes, more than the raw form", len(b))
+			}
+		})
+	}
+	// The window-only form of h-compress.
+	if got, err := parseInflateState(append([]byte{windowRaw}, "a NOOP\r\n"...)); err != nil || string(got.window) != "a NOOP\r\n" || got.cp != (inflate.Checkpoint{}) {
+		t.Errorf("window-only form: %q %+v %v", got.window, got.cp, err)
+	}
+	for _, b := range [][]byte{
+		nil,
+		{9},
+		{stateRaw},                  // no checkpoint
+		{stateRaw, 0, 60},           // too many bits
+		{stateRaw, 4},               // unknown flag
+		{stateRaw, 2, 0},            // final without fixed
+		{stateDeflated, 0, 0, 0xff}, // window not a deflate stream
+		{stateRaw, 0, 3, 0xff, 'a'}, // bits above NBits
+		append([]byte{windowRaw}, make([]byte, inflate.WindowSize+1)...),
+	} {
+		if _, err := parseInflateState(b); !errors.Is(err, errWindow) {
+			t.Errorf("%.20x: %v, want errWindow", b, err)
 		}
 	}
 }
 
-func firstDiff(a, b []byte) int {
-	i := 0
-	for i < len(a) && i < len(b) && a[i] == b[i] {
-		i++
+// TestInflateAsleepPartialFlush: a sleeper's input flushed as zlib's
+// Z_PARTIAL_FLUSH leaves bits of the empty block pending; the sleeper
+// answers it (quiet after it) and keeps the bits, and the next flush,
+// which begins with the rest of that block, decodes from the state kept.
+func TestInflateAsleepPartialFlush(t *testing.T) {
+	// Two partial flushes, written out by hand: fixed blocks of
+	// literals (8-bit codes 0x30+c), each ended by an empty fixed block
+	// of which only whole bytes are sent.
+	var w bitWriter
+	var flushes [][]byte
+	sent := 0
+	for _, text := range []string{"DONE\r\n", "i2 IDLE\r\n"} {
+		w.put(0b010, 3)
+		for _, c := range []byte(text) {
+			w.code(0x30+uint(c), 8)
+		}
+		w.code(0, 7)    // end of block
+		w.put(0b010, 3) // the empty block
+		w.code(0, 7)
+		whole := int(w.bits / 8)
+		flushes = append(flushes, bytes.Clone(w.out[sent:whole]))
+		sent = whole
 	}
-	return i
+	var s inflateState
+	for i, want := range []string{"DONE\r\n", "i2 IDLE\r\n"} {
+		text, next, ok := inflateAsleep(s, flushes[i])
+		if !ok || string(text) != want {
+			t.Fatalf("flush %d: %q ok %v, want %q", i, text, ok, want)
+		}
+		// The first flush ends 4 bits short of a byte: the server has
+		// the empty block's header and 3 bits of its end code, and goes
+		// on in that block. The second ends on a byte boundary.
+		if want := (inflate.Checkpoint{Fixed: i == 0, NBits: uint8(3 * (1 - i))}); next.cp != want {
+			t.Errorf("flush %d: checkpoint %+v, want %+v", i, next.cp, want)
+		}
+		s = next
+	}
 }
 
-// bitWriter packs DEFLATE bits, LSB first.
+// bitWriter packs DEFLATE bits, the least significant first.
 type bitWriter struct {
 	out  []byte
 	bits uint
 }
 
-func (w *bitWriter) bit(b uint8) {
-	if w.bits%8 == 0 {
-		w.out = append(w.out, 0)
+// put writes the n low bits of v, the least significant first.
+func (w *bitWriter) put(v, n uint) {
+	for i := uint(0); i < n; i++ {
+		if w.bits%8 == 0 {
+			w.out = append(w.out, 0)
+		}
+		w.out[len(w.out)-1] |= byte((v>>i)&1) << (w.bits % 8)
+		w.bits++
 	}
-	w.out[len(w.out)-1] |= (b & 1) << (w.bits % 8)
-	w.bits++
 }
 
-// TestDeflateRestartBounded checks that a block that never ends does not
-// grow the restart log past maxRestart: a fixed-Huffman block of 400 KiB
-// of literals, its end never sent, read with a deadline now and then:
-// the stream ends with errRestart and the log is gone.
-func TestDeflateRestartBounded(t *testing.T) {
-	var w bitWriter
-	w.bit(0) // BFINAL
-	w.bit(1) // BTYPE 01, fixed Huffman, LSB first
-	w.bit(0)
-	code := uint8(0x30 + 'A') // literals 0-143: 8-bit codes 0x30+lit, MSB first
-	for range 400 << 10 {
-		for i := 7; i >= 0; i-- {
-			w.bit(code >> i)
-		}
-	}
-	cuts := append(bytes.Repeat([]byte{255}, 20), 252) // a timeout after every 21st piece
-	in := &choppedInput{data: w.out, cuts: cuts}
-	d := newDeflateStream(in, io.Discard, nil)
-	buf := make([]byte, 64<<10)
-	var got int
-	for {
-		n, err := d.Read(buf)
-		got += n
-		if errors.Is(err, errRestart) {
-			break
-		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("after %d bytes: %v, want errRestart", got, err)
-		}
-	}
-	if !d.in.lost || len(d.in.log) != 0 {
-		t.Errorf("log of %d bytes (lost %v), want none", len(d.in.log), d.in.lost)
-	}
-	if got < maxRestart {
-		t.Errorf("read %d bytes before errRestart, want ≥ %d", got, maxRestart)
+// code writes a Huffman code of n bits, its first bit first.
+func (w *bitWriter) code(c, n uint) {
+	for i := int(n) - 1; i >= 0; i-- {
+		w.put(c>>uint(i), 1)
 	}
 }

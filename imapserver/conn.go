@@ -363,11 +363,9 @@ func (c *conn) waitForCommand() error {
 // quietHibernateAt is when a session that began to wait for a command at
 // now hibernates if no byte comes: HibernateAfter later for a logged-in
 // session of a server that hibernates, with nothing buffered either way;
-// zero for never. A compressed session sleeps only in IDLE: its wake
-// between commands does not yet replay the client's compressed bytes
-// through the kept window.
+// zero for never.
 func (c *conn) quietHibernateAt(now time.Time) time.Time {
-	if c.srv.hib == nil || (c.state != stateAuth && c.state != stateSelected) || c.br.Buffered() > 0 || c.z != nil {
+	if c.srv.hib == nil || (c.state != stateAuth && c.state != stateSelected) || c.br.Buffered() > 0 {
 		return time.Time{}
 	}
 	return now.Add(c.srv.cfg.HibernateAfter)

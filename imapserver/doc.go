@@ -74,11 +74,11 @@
 // why (the tls.Conn's read buffer, golang/go#43563): docs/benchmarks.md,
 // "TLS".
 //
-// Compressed sessions (COMPRESS=DEFLATE, compress.go) hibernate at a
-// block end of the client's stream: the compressor is dropped, the
-// inflater's window goes into the state blob, a sleeper compresses what
-// it says on its own and inflates a DONE or IDLE with the window, and a
-// full wake starts an inflater with the window as its dictionary
+// Compressed sessions (COMPRESS=DEFLATE, compress.go) hibernate where
+// their inflater (internal/inflate) is quiet: the compressor is dropped,
+// the inflater's window and pending bits go into the state blob, a
+// sleeper compresses what it says on its own and inflates a DONE or IDLE
+// from the kept state, and a full wake resumes an inflater from it
 // (docs/design.md, "Compressed connections").
 //
 // # Files

@@ -25,22 +25,23 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 	switch {
 	case c.state == stateAuth:
 		// No mailbox: the sleeper watches nothing but its socket.
-		return st, nil
 	case c.state != stateSelected || c.sel == nil:
 		return nil, errNotExportable("not_logged_in")
+	default:
+		st.Mailbox = c.sel.name
+		c.sel.view.Export(st)
 	}
-	sel := c.sel
-	st.Mailbox = sel.name
-	sel.view.Export(st)
+	// Compressed, in either state: the inflater's state goes with it.
 	if err := c.exportDeflate(st); err != nil {
 		return nil, err
 	}
 	blob, err := st.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", sel.name, err)
+		return nil, fmt.Errorf("export %s: %w", st.Mailbox, err)
 	}
 	if len(blob) > hibernate.MaxBlob {
-		// A view with many holes (ranges) or a large saved search.
+		// A view with many holes (ranges), a large saved search, or a
+		// compressed connection's window that does not deflate.
 		return nil, errNotExportable("blob_size")
 	}
 	return st, nil

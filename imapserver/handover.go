@@ -189,7 +189,7 @@ func adoptable(blob []byte) (*hibernate.State, error) {
 	case st.User == "":
 		return nil, errors.New("state without a user")
 	}
-	if _, _, err := deflateWindow(st); err != nil {
+	if _, _, err := deflateState(st); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -97,12 +97,6 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			if ok {
 				a, ok = answerAsleep(st.IdleTag, st.Mailbox != "", text)
 			}
-			// A NOOP or CHECK answered asleep may still end in a full wake
-			// that replays the command as text; a compressed session reads
-			// compressed bytes, so it wakes for them now.
-			if ok && s.deflate && a.done != nil {
-				ok = false
-			}
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one), or raw input a TLS 1.3 sleeper read
 			// but did not open, is invisible to the poller: the woken
@@ -140,8 +134,10 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				// Nothing was sent, but a \Recent claim may be spent:
 				// the woken session starts from st, writes what is
 				// owed, and runs the command, which has nothing more
-				// to report.
-				h.fullWake(tok, s, wakeClient, a.cmd, out, st)
+				// to report. A compressed one reads the command as
+				// text, then the stream after in (st's inflater
+				// state is after it).
+				h.fullWake(tok, s, wakeClient, a.cmd, s.wire(out), st)
 				return
 			}
 			out = append(out, a.done...)
@@ -331,7 +327,10 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 // when set, replaces the stored state. owner is the owner's transport:
 // a TLS 1.3 one's record state (with the raw input it read) is the
 // current one, not the stored blob's (sleeper{} when the owner did no
-// I/O). The wake owns the sleeper now.
+// I/O). The wake owns the sleeper now. For a compressed sleeper in is the
+// compressed bytes it read, decoded from the stored state; with st set it
+// is text the session reads before what its inflater, resumed from st's
+// state, decodes.
 func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
@@ -352,7 +351,7 @@ func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, 
 			blob = b
 		}
 	}
-	go h.wake(tok, s, blob, since, cause, in, out, hold)
+	go h.wake(tok, s, blob, since, cause, in, out, st != nil, hold)
 }
 
 // holdWatch keeps the mailbox of sleeper tok watched until the returned

@@ -14,22 +14,23 @@ import (
 type transport int
 
 const (
-	transportPlain       transport = iota
-	transportImplicit              // TLS from the first byte (RFC 8314)
-	transportStartTLS              // plain, upgraded with STARTTLS before LOGIN
-	transportCompress              // plain, COMPRESS DEFLATE after LOGIN
-	transportTLSCompress           // implicit TLS, COMPRESS DEFLATE after LOGIN
+	transportPlain           transport = iota
+	transportImplicit                  // TLS from the first byte (RFC 8314)
+	transportStartTLS                  // plain, upgraded with STARTTLS before LOGIN
+	transportCompress                  // plain, COMPRESS DEFLATE after LOGIN
+	transportTLSCompress               // implicit TLS, COMPRESS DEFLATE after LOGIN
+	transportCompressPartial           // plain, COMPRESS DEFLATE, the client flushing as zlib's Z_PARTIAL_FLUSH (mbsync)
 )
 
 func (tr transport) String() string {
-	return [...]string{"plain", "implicit", "starttls", "compress", "tls+compress"}[tr]
+	return [...]string{"plain", "implicit", "starttls", "compress", "tls+compress", "compress-partial"}[tr]
 }
 
 // start starts a server that clients reach over tr.
 func (tr transport) start(t *testing.T, configure func(*imapserver.Config)) *testserver.Server {
 	t.Helper()
 	opts := []testserver.Option{testserver.WithConfig(configure)}
-	if tr != transportPlain && tr != transportCompress {
+	if tr != transportPlain && tr != transportCompress && tr != transportCompressPartial {
 		opts = append(opts, testserver.WithTLS(tr == transportImplicit || tr == transportTLSCompress))
 	}
 	return testserver.Start(t, opts...)
@@ -45,6 +46,14 @@ func (tr transport) login(t testing.TB, srv *testserver.Server, u testserver.Use
 	case transportCompress:
 		c = srv.Login(t, u)
 		compress(t, c)
+		return c
+	case transportCompressPartial:
+		c = srv.Login(t, u)
+		lines := c.Cmd("Z0 COMPRESS DEFLATE")
+		if last := lines[len(lines)-1]; last != "Z0 OK DEFLATE active" {
+			t.Fatalf("COMPRESS DEFLATE: %s", last)
+		}
+		c.CompressPartialFlush()
 		return c
 	case transportImplicit, transportTLSCompress:
 		c = srv.DialTLS(t)

@@ -21,7 +21,7 @@ import (
 // input; out is what the sleeper owed the client when its socket was
 // full, written before anything else. release ends fullWake's hold on
 // the mailbox's watch, once the session has opened it (or failed to).
-func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since time.Time, cause string, in, out []byte, release func()) {
+func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since time.Time, cause string, in, out []byte, decoded bool, release func()) {
 	var st hibernate.State
 	c, nc, err := h.restore(s, blob, &st)
 	h.mu.Lock()
@@ -42,11 +42,14 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 	c.releaseWatch = release
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
-	switch dict, deflated, _ := deflateWindow(&st); { // checked by restore
+	switch z, deflated, _ := deflateState(&st); { // checked by restore
+	case deflated && decoded:
+		// A fresh compressor, an inflater that goes on where the
+		// sleeper's stood after in (compress.go), and in, text, first.
+		c.startDeflate(nil, z, in)
 	case deflated:
-		// A fresh compressor, and an inflater that remembers what the
-		// client may refer back to (compress.go).
-		c.startDeflate(in, dict)
+		// The same, with in decoded from the stored state.
+		c.startDeflate(in, z, nil)
 	case len(in) > 0:
 		// The decoder reads through c.br: put the bytes in front.
 		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
@@ -68,7 +71,7 @@ func (h *hibernator) restore(s sleeper, blob []byte, st *hibernate.State) (*conn
 		s.close()
 		return nil, nil, err
 	}
-	if _, _, err := deflateWindow(st); err != nil {
+	if _, _, err := deflateState(st); err != nil {
 		s.close()
 		return nil, nil, err
 	}

@@ -90,7 +90,7 @@ func initialFlags(i int) flagSet {
 // (isync): a first sync that copies 990 messages up and 10 down, then flag
 // changes on both sides (local by renaming Maildir files, remote by IMAP
 // STORE), then a second sync; both sides must end with the same 1,000
-// messages and the same flags.
+// messages and the same flags. mbsync compresses (COMPRESS=DEFLATE).
 func TestMbsync(t *testing.T) {
 	mbsync := requireTool(t, "mbsync")
 	srv := startServer(t)
@@ -166,6 +166,11 @@ func TestMbsync(t *testing.T) {
 
 	runMbsync(t, mbsync, cfg, dir, mbsyncLog)
 	assertMailbox(t, "after flag changes on both sides and a second sync", want, readMaildir(t, inbox), readIMAP(t, c))
+	// isync 1.4.4 turns COMPRESS on by itself when offered; it flushes
+	// with Z_PARTIAL_FLUSH, on which Go's inflaters stall.
+	if n := srv.metric(t, "dormouse_imap_commands_total,command=COMPRESS,result=ok"); n != 2 {
+		t.Errorf("COMPRESS DEFLATE ok = %v, want 2: mbsync did not compress", n)
+	}
 }
 
 // writeMbsyncConfig writes an mbsync config syncing the server's INBOX
@@ -408,5 +413,115 @@ func assertMailbox(t *testing.T, when string, want map[string]flagSet, local, re
 			const show = 20
 			t.Errorf("%s: %s differs in %d messages; first ones:\n  %s", when, side.name, len(bad), strings.Join(bad[:min(show, len(bad))], "\n  "))
 		}
+	}
+}
+
+// TestMbsyncHibernating runs mbsync again and again against a server that
+// hibernates a session after 1 ms without a command, with a delivery
+// before each run and a local flag change before every other one, until
+// mbsync's compressed sessions have slept and been woken by their client
+// at least 100 times (mbsync, isync 1.4.4, turns COMPRESS on and flushes
+// with zlib's Z_PARTIAL_FLUSH, so each sleep keeps pending bits of its
+// stream). Each delivered message must arrive in the Maildir whole, and at
+// the end both sides hold the same messages with the same flags.
+func TestMbsyncHibernating(t *testing.T) {
+	mbsync := requireTool(t, "mbsync")
+	srv := startServer(t, hibernating)
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local")
+	inbox := filepath.Join(local, "INBOX")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(inbox, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "mbsyncrc")
+	writeMbsyncConfig(t, cfg, srv, local, false)
+	mbsyncLog := newTranscript(t, "mbsync")
+	c := dialGoIMAP(t, srv, "mbsync-checker", nil)
+
+	const want, maxRuns = 100, 400
+	wanted := make(map[string]flagSet)
+	slept := func() (hibernations, wakes float64) {
+		return srv.metric(t, "dormouse_imap_hibernations_by_transport_total,transport=compressed"),
+			srv.metric(t, "dormouse_imap_wakes_total,cause=client")
+	}
+	runs := 0
+	for ; runs < maxRuns; runs++ {
+		if h, w := slept(); h >= want && w >= want {
+			break
+		}
+		id := fmt.Sprintf("mbh-%04d", runs)
+		body := fmt.Sprintf("Body of run %d: %s", runs, strings.Repeat("abc ", runs%50))
+		srv.deliver(t, simpleMessage(id, "mbsync run "+id, body))
+		wanted[id+"@interop.test"] = ""
+		if runs%2 == 1 {
+			// Flag the previous run's message here: mbsync sends a
+			// UID STORE for it.
+			prev := fmt.Sprintf("mbh-%04d@interop.test", runs-1)
+			flagLocal(t, inbox, prev, 'F')
+			wanted[prev] = wanted[prev].with('F', true)
+		}
+		runMbsync(t, mbsync, cfg, dir, mbsyncLog)
+		if got := readMaildirBody(t, inbox, id+"@interop.test"); !strings.Contains(got, body) {
+			t.Fatalf("run %d: the delivered message in the Maildir is %q, want its body %q", runs, got, body)
+		}
+	}
+	h, w := slept()
+	kept := "dormouse_imap_hibernation_kept_bytes,transport=compressed"
+	t.Logf("%d mbsync runs: %v compressed hibernations, %v client wakes, %.0f bytes kept per compressed sleeper on average",
+		runs, h, w, srv.metric(t, kept+"_sum")/srv.metric(t, kept+"_count"))
+	if h < want || w < want {
+		t.Fatalf("after %d runs: %v compressed hibernations and %v client wakes, want ≥ %d each", runs, h, w, want)
+	}
+	if n := srv.metric(t, "dormouse_imap_commands_total,command=COMPRESS,result=ok"); n < float64(runs) {
+		t.Errorf("COMPRESS DEFLATE ok = %v after %d runs: mbsync did not compress", n, runs)
+	}
+	assertMailbox(t, "after the runs", wanted, readMaildir(t, inbox), readIMAP(t, c))
+}
+
+// maildirFile returns the path of the message with Message-ID id (no
+// brackets) in a Maildir.
+func maildirFile(t *testing.T, md, id string) string {
+	t.Helper()
+	for _, sub := range []string{"new", "cur"} {
+		entries, err := os.ReadDir(filepath.Join(md, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			p := filepath.Join(md, sub, e.Name())
+			if data, err := os.ReadFile(p); err == nil && headerMessageID(string(data)) == id {
+				return p
+			}
+		}
+	}
+	t.Fatalf("%s: no message %s", md, id)
+	return ""
+}
+
+// readMaildirBody returns the message with Message-ID id in a Maildir.
+func readMaildirBody(t *testing.T, md, id string) string {
+	t.Helper()
+	data, err := os.ReadFile(maildirFile(t, md, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// flagLocal sets flag letter l on the message with Message-ID id in a
+// Maildir, moving it to cur/ as a mail reader does.
+func flagLocal(t *testing.T, md, id string, l byte) {
+	t.Helper()
+	old := maildirFile(t, md, id)
+	base, info, _ := strings.Cut(filepath.Base(old), ":2,")
+	letters := []byte(info)
+	if strings.IndexByte(info, l) < 0 {
+		letters = append(letters, l)
+	}
+	slices.Sort(letters)
+	if err := os.Rename(old, filepath.Join(md, "cur", base+":2,"+string(letters))); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -44,6 +44,7 @@ type config struct {
 	Prewarm    bool          `json:"prewarm,omitempty"`
 	Quiet      bool          `json:"quiet,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
+	Compress   bool          `json:"compress,omitempty"`
 	Label      string        `json:"label,omitempty"`
 	// TLS dials implicit TLS (-addr is then the IMAPS address);
 	// StartTLS upgrades a plain connection first; TLSMax caps the
@@ -102,6 +103,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
+	fs.BoolVar(&c.Compress, "compress", false, "turn on COMPRESS=DEFLATE after LOGIN (each client write compressed on its own: no 1.2 MB compressor per connection in the tool)")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the results")
 	fs.BoolVar(&c.TLS, "tls", false, "implicit TLS (-addr is the IMAPS address); the certificate is not checked")
 	fs.BoolVar(&c.StartTLS, "starttls", false, "STARTTLS before LOGIN")

@@ -241,3 +241,31 @@ func TestIsExists(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressedSessions runs the tool with -compress: every connection
+// turns on COMPRESS=DEFLATE, sleeps compressed (counted by transport on
+// the server) and goes through a keepalive cycle compressed.
+func TestCompressedSessions(t *testing.T) {
+	c, s := bench(t)
+	c.N, c.PerUser, c.Compress, c.Cycles, c.LMTP = 4, 2, true, 1, ""
+	if err := c.check(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := run(t.Context(), c, nil, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ramp.Open != c.N || r.Ramp.Errors != 0 || r.ClosedByServer != 0 {
+		t.Fatalf("ramp = %+v, closed by the server %d, want %d open", r.Ramp, r.ClosedByServer, c.N)
+	}
+	if cy := r.Cycles; cy == nil || cy.Cycles != 4 || cy.Errors != 0 {
+		t.Errorf("cycles = %+v, want 4 without errors", cy)
+	}
+	got := testserver.Gather(t, s.Metrics)
+	if n := got["dormouse_imap_hibernations_by_transport_total,transport=compressed"]; n < float64(c.N) {
+		t.Errorf("compressed hibernations = %v, want ≥ %d", n, c.N)
+	}
+	if n := got["dormouse_imap_commands_total,command=COMPRESS,result=ok"]; n != float64(c.N) {
+		t.Errorf("COMPRESS ok = %v, want %d", n, c.N)
+	}
+}

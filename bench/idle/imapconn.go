@@ -73,7 +73,8 @@ func (ic *imapConn) command(cmd string) error {
 	return err
 }
 
-// setup runs greeting, LOGIN, SELECT INBOX and, when idle is set and the
+// setup runs greeting, LOGIN, (with -compress COMPRESS DEFLATE,)
+// SELECT INBOX and, when idle is set and the
 // connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
 // clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
@@ -95,6 +96,14 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	if err := ic.Login(ic.user, password); err != nil {
 		return err
+	}
+	if c.Compress {
+		if err := ic.command("COMPRESS DEFLATE"); err != nil {
+			return err
+		}
+		if err := ic.CompressStateless(); err != nil {
+			return err
+		}
 	}
 	if err := ic.command("SELECT INBOX"); err != nil {
 		return err

@@ -60,6 +60,15 @@ func (c *Client) Compress() {
 	}
 }
 
+// CompressPartialFlush is Compress with partial flushes
+// (Conn.CompressPartialFlush).
+func (c *Client) CompressPartialFlush() {
+	c.t.Helper()
+	if err := c.Conn.CompressPartialFlush(); err != nil {
+		c.t.Fatalf("imaptest: %v", err)
+	}
+}
+
 // Send writes one command line; CRLF is added.
 func (c *Client) Send(line string) {
 	c.t.Helper()

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	kflate "github.com/klauspost/compress/flate"
+
 	"github.com/dormouse/dormouse/internal/imapresp"
 )
 
@@ -141,20 +143,45 @@ func (c *Conn) StartTLS(cfg *tls.Config) error {
 // that times out breaks the inflater (its errors stick), so a
 // compressed Conn must not be used with ExpectNothing.
 func (c *Conn) Compress() error {
+	return c.compress(false)
+}
+
+// CompressStateless is Compress with each write compressed on its own
+// (klauspost/compress's StatelessDeflate, sync-flushed), without the
+// ~1.2 MB compressor compress/flate keeps per connection: for bench
+// tools holding thousands of connections.
+func (c *Conn) CompressStateless() error {
+	return c.compress(true)
+}
+
+func (c *Conn) compress(stateless bool) error {
 	var in []byte
 	if n := c.br.Buffered(); n > 0 {
 		b, _ := c.br.Peek(n)
 		in = bytes.Clone(b)
 	}
 	zr := flate.NewReader(io.MultiReader(bytes.NewReader(in), c.nc))
-	d := &deflateConn{Conn: c.nc, zr: zr}
-	var err error
-	d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
-	if err != nil {
-		return fmt.Errorf("compress: %w", err)
+	d := &deflateConn{Conn: c.nc, zr: zr, stateless: stateless}
+	if !stateless {
+		var err error
+		d.zw, err = flate.NewWriter(&d.out, flate.DefaultCompression)
+		if err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
 	}
 	c.nc = d
 	c.br = bufio.NewReaderSize(c.nc, c.br.Size())
+	return nil
+}
+
+// CompressPartialFlush is Compress with each write ended by a partial
+// flush, as zlib's Z_PARTIAL_FLUSH ends it (isync's mbsync): the last
+// bits of each write wait for the next one (partialFlusher).
+func (c *Conn) CompressPartialFlush() error {
+	if err := c.Compress(); err != nil {
+		return err
+	}
+	c.nc.(*deflateConn).partial = &partialFlusher{}
 	return nil
 }
 
@@ -164,6 +191,12 @@ type deflateConn struct {
 	zr  io.ReadCloser
 	zw  *flate.Writer
 	out bytes.Buffer // zw's output, written to the socket at once
+	// partial, when set, compresses instead of zw, ending each write
+	// with a partial flush (CompressPartialFlush).
+	partial *partialFlusher
+	// stateless compresses each write on its own instead of with zw
+	// (CompressStateless).
+	stateless bool
 }
 
 func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
@@ -172,12 +205,24 @@ func (d *deflateConn) Read(p []byte) (int, error) { return d.zr.Read(p) }
 // at once, in one write to the socket (one TLS record, as most clients
 // send a command).
 func (d *deflateConn) Write(p []byte) (int, error) {
-	d.out.Reset()
-	if _, err := d.zw.Write(p); err != nil {
-		return 0, err
+	if d.partial != nil {
+		if _, err := d.Conn.Write(d.partial.compress(p)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
-	if err := d.zw.Flush(); err != nil {
-		return 0, err
+	d.out.Reset()
+	if d.stateless {
+		if err := kflate.StatelessDeflate(&d.out, p, false, nil); err != nil {
+			return 0, err
+		}
+	} else {
+		if _, err := d.zw.Write(p); err != nil {
+			return 0, err
+		}
+		if err := d.zw.Flush(); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := d.Conn.Write(d.out.Bytes()); err != nil {
 		return 0, err
