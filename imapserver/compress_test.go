@@ -177,7 +177,6 @@ func TestHibernationCompress(t *testing.T) {
 				got := testserver.Gather(t, srv.Metrics)
 				return got["dormouse_imap_wakes_total,cause=client"] + got["dormouse_imap_wakes_total,cause=mailbox"]
 			}
-			before := testserver.Gather(t, srv.Metrics)
 			wokeBefore := wakes()
 			asleep := func(step string) {
 				t.Helper()
@@ -188,6 +187,10 @@ func TestHibernationCompress(t *testing.T) {
 			}
 			c.Expect("S: * OK Still here")
 			asleep("keepalive")
+			// Counted after the keepalive: a session that slept
+			// before its IDLE had the IDLE answered asleep, counted
+			// as a re-IDLE just after its "+ idling".
+			before := testserver.Gather(t, srv.Metrics)
 
 			srv.Deliver(t, "alice", testMessage(2))
 			expectSkipping(t, c, "* 2 EXISTS", "* 2 RECENT")
