@@ -16,15 +16,23 @@ import (
 // crashEnv tells the test binary to run as the crash test's child.
 const crashEnv = "DORMOUSE_CRASH_CHILD_ROOT"
 
-// TestCrashChild is the child of TestCrashAppend: it appends forever and
-// prints "<uid> <message-id>" after each acknowledged append. It does
-// nothing in a normal run.
+// crashDelayEnv gives the child's Options.FlagSyncDelay.
+const crashDelayEnv = "DORMOUSE_CRASH_CHILD_FLAG_SYNC_DELAY"
+
+// TestCrashChild is the child of TestCrashAppend: it prints "ready
+// <UIDVALIDITY>", appends forever and prints "<uid> <message-id>" after
+// each acknowledged append. It does nothing in a normal run.
 func TestCrashChild(t *testing.T) {
 	root := os.Getenv(crashEnv)
 	if root == "" {
 		t.Skip("only runs as the child of TestCrashAppend")
 	}
-	s, err := Open(root, Options{})
+	delay, err := time.ParseDuration(os.Getenv(crashDelayEnv))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	s, err := Open(root, Options{FlagSyncDelay: delay})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -40,7 +48,7 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	fmt.Println("ready")
+	fmt.Println("ready", m.UIDValidity())
 	for i := 0; ; i++ {
 		id := fmt.Sprintf("<%d.%d@crash>", os.Getpid(), i)
 		uid, err := m.Append(ctx, strings.NewReader("Message-ID: "+id+"\r\n\r\nx\r\n"), nil, time.Time{})
@@ -55,12 +63,25 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrashAppend kills an appending child with SIGKILL at random moments,
 // at least 200 times, then checks that every acknowledged message is there
-// under its UID and that no UID was acknowledged twice.
+// under its UID and that no UID was acknowledged twice; under both flag
+// sync settings (delayed: the UIDs commit without fdatasync, and a
+// process that dies loses none of them, nor the UIDVALIDITY).
 func TestCrashAppend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+	}{{"always", 0}, {"delayed", time.Hour}} {
+		t.Run(c.name, func(t *testing.T) { crashAppend(t, c.delay) })
+	}
+}
+
+// crashAppend is TestCrashAppend with the children's FlagSyncDelay.
+func crashAppend(t *testing.T, delay time.Duration) {
 	root := t.TempDir()
+	uidValidity := ""
 	acked := map[uint32]string{}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	deadline := time.Now().Add(45 * time.Second)
@@ -70,7 +91,7 @@ func TestCrashAppend(t *testing.T) {
 			t.Fatalf("only %d kills before the time limit", kills)
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+root)
+		cmd.Env = append(os.Environ(), crashEnv+"="+root, crashDelayEnv+"="+delay.String())
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -88,9 +109,18 @@ func TestCrashAppend(t *testing.T) {
 		}()
 		// Kill at a random moment after the child is ready, so kills hit
 		// every step of an append.
-		if l, ok := <-lines; !ok || l != "ready" {
+		l, ok := <-lines
+		v, ready := strings.CutPrefix(l, "ready ")
+		if !ok || !ready {
 			cmd.Wait()
 			t.Fatalf("child did not start: %q", l)
+		}
+		if uidValidity == "" {
+			uidValidity = v
+		} else if v != uidValidity {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("UIDVALIDITY %s after a kill, was %s: the index was rebuilt", v, uidValidity)
 		}
 		time.Sleep(time.Duration(rng.Intn(25000)) * time.Microsecond)
 		cmd.Process.Kill() // SIGKILL
@@ -135,6 +165,9 @@ func TestCrashAppend(t *testing.T) {
 		if got := readAll(t, m, uid); !strings.Contains(got, id) {
 			t.Fatalf("UID %d holds %q, want %s", uid, got, id)
 		}
+	}
+	if fmt.Sprint(m.UIDValidity()) != uidValidity {
+		t.Fatalf("UIDVALIDITY %d, was %s", m.UIDValidity(), uidValidity)
 	}
 	if v.UIDValidity != m.UIDValidity() || len(v.Messages) < len(acked) {
 		t.Fatalf("view has %d messages, %d acknowledged", len(v.Messages), len(acked))

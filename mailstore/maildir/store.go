@@ -59,6 +59,8 @@ type Options struct {
 	// commit durably.
 	FlagSyncDelay time.Duration
 
+	// rescanFiles, set by tests, replaces rescanBatch.
+	rescanFiles int
 	// dirSynced, set by tests, is told of each folder fsynced with a
 	// commit of flag changes or expunges (startDirSyncs) or of appends.
 	dirSynced func(dir string)

@@ -25,7 +25,17 @@ type changeSet struct {
 	// in moves, for finishMoves after the announcement.
 	deferMoves bool
 	moves      []pendingMove
+	// more is set by a full rescan that left files of cur/ for another
+	// transaction (rescanBatch).
+	more bool
 }
+
+// rescanBatch bounds the files of cur/ one full rescan gives UIDs to in
+// one transaction: bbolt holds a transaction's every changed node in
+// memory until its commit (about 570 bytes per new message), so the
+// first rescan of a Maildir of a million messages would hold half a
+// gigabyte at once. syncMailbox commits a batch and rescans for the next.
+const rescanBatch = 100_000
 
 // pendingMove is a file of new/ that got UID uid as cur/'s to.
 type pendingMove struct {
@@ -164,9 +174,19 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	// a base of its own.
 	rest = append(rest, dups...)
 	sort.Strings(rest) // Maildir names start with the delivery time
+	batch, added := m.u.s.opts.rescanBatch(), 0
 	for _, n := range rest {
-		if _, err := m.ingest(cs, "cur", n); err != nil {
+		if added == batch {
+			// The later names, in the next batch, get the higher UIDs.
+			cs.more = true
+			break
+		}
+		ok, err := m.ingest(cs, "cur", n)
+		if err != nil {
 			return err
+		}
+		if ok {
+			added++
 		}
 	}
 	// Our own renames changed the mtimes: check again next time. So do
@@ -515,4 +535,12 @@ func beUint32(b []byte) uint32 {
 		return 0
 	}
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// rescanBatch is the store's rescanBatch (a test may set a smaller one).
+func (o Options) rescanBatch() int {
+	if o.rescanFiles > 0 {
+		return o.rescanFiles
+	}
+	return rescanBatch
 }

@@ -37,8 +37,22 @@ var errUnchanged = errors.New("unchanged")
 // change events to publish once the transaction committed. New messages
 // and nothing else are also announced before the commit (announce): a
 // delivery reaches hibernated clients without waiting for the commit's
-// two fdatasyncs.
+// two fdatasyncs. A full rescan that finds more than rescanBatch files
+// new to the index commits them a batch per transaction, in name order.
 func (u *userState) syncMailbox(name string, full bool, newNames, curNames []string) ([]mailstore.Event, error) {
+	evs, more, err := u.syncMailboxOnce(name, full, newNames, curNames)
+	for err == nil && more {
+		// A large folder new to the index: the next batch of its files.
+		var next []mailstore.Event
+		next, more, err = u.syncMailboxOnce(name, true, nil, nil)
+		evs = append(evs, next...)
+	}
+	return evs, err
+}
+
+// syncMailboxOnce is one transaction of syncMailbox; more says that a full
+// rescan left files for another (rescanBatch).
+func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames []string) (evs []mailstore.Event, more bool, err error) {
 	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true
 		err := u.view(func(tx *bolt.Tx) error {
@@ -49,12 +63,11 @@ func (u *userState) syncMailbox(name string, full bool, newNames, curNames []str
 			return nil
 		})
 		if err == nil && !need {
-			return nil, nil
+			return nil, false, nil
 		}
 	}
-	var evs []mailstore.Event
 	var ann *announcement
-	err := u.update(func(tx *bolt.Tx) error {
+	err = u.update(func(tx *bolt.Tx) error {
 		m, err := u.openMbox(tx, name)
 		if err != nil {
 			return err
@@ -64,6 +77,7 @@ func (u *userState) syncMailbox(name string, full bool, newNames, curNames []str
 		var cs changeSet
 		if full {
 			err = m.fullSync(&cs)
+			more = cs.more
 		} else {
 			// Files that arrived in new/, and nothing else (a delivery):
 			// they are announced before they move to cur/ (finishMoves).
@@ -115,9 +129,9 @@ func (u *userState) syncMailbox(name string, full bool, newNames, curNames []str
 		err = nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sync %s: %w", name, err)
+		return nil, false, fmt.Errorf("sync %s: %w", name, err)
 	}
-	return evs, nil
+	return evs, more, nil
 }
 
 // newNameOnDisk reports whether a file of newNames is still in the folder
