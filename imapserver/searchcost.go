@@ -30,12 +30,13 @@ type textKey struct{ op, field, value string }
 // textKeys are the distinct text keys of one SEARCH and, per message,
 // the answers found so far.
 type textKeys struct {
-	keys      int              // all keys of the command, for the limit
-	distinct  map[textKey]bool // the text keys, for the limit
-	bodyWords []string         // distinct BODY and TEXT strings
-	answers   map[textKey]bool // this message's answers so far
-	inBody    map[string]bool  // this message: bodyWords found in its body
-	bodyDone  bool             // inBody is filled for this message
+	keys      int               // all keys of the command, for the limit
+	distinct  map[textKey]bool  // the text keys, for the limit
+	bodyWords []string          // distinct BODY and TEXT strings
+	answers   map[textKey]bool  // this message's answers so far
+	inBody    map[string]bool   // this message: bodyWords found in its body
+	bodyDone  bool              // inBody is filled for this message
+	needles   map[string]string // header key values in search form (FoldSearchString)
 }
 
 // count records k (one node of the key tree) against the limits.
@@ -101,6 +102,34 @@ func (t *textKeys) match(msg *imapmsg.Message, k *imapwire.SearchKey) bool {
 	}
 	t.answers[key] = ok
 	return ok
+}
+
+// matchHeader answers header key k (FROM, SUBJECT, HEADER ...) over a
+// header block (the envelope header a store keeps), each distinct key
+// once per message, its value folded once per command.
+func (t *textKeys) matchHeader(block []byte, k *imapwire.SearchKey) bool {
+	key := textKey{k.Op, k.Field, k.Value}
+	if ok, done := t.answers[key]; done {
+		return ok
+	}
+	needle, ok := t.needles[k.Value]
+	if !ok {
+		needle = imapmsg.FoldSearchString(k.Value)
+		if t.needles == nil {
+			t.needles = make(map[string]string)
+		}
+		t.needles[k.Value] = needle
+	}
+	field := k.Field
+	if k.Op != "HEADER" {
+		field = k.Op // field names compare case-insensitively
+	}
+	found := imapmsg.HeaderBlockContains(block, field, needle)
+	if t.answers == nil {
+		t.answers = make(map[textKey]bool)
+	}
+	t.answers[key] = found
+	return found
 }
 
 // body searches msg's body for every BODY and TEXT string at once.

@@ -35,14 +35,24 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	out := make([][]byte, len(uids))
 	var missing []int
 	err := h.view(func(m *mboxTx) error {
-		for i, uid := range uids {
-			if m.envelopes != nil {
-				if v := m.envelopes.Get(u32(uid)); len(v) > 0 && v[0] == envelopeVersion {
-					out[i] = bytes.Clone(v[1:])
-					continue
+		if m.envelopes != nil {
+			// The blocks are copied into one buffer, not one
+			// allocation each (a SEARCH FROM asks 100,000).
+			var buf []byte
+			eachKept(m.envelopes, uids, func(i int, v []byte) {
+				if len(v) > 0 && v[0] == envelopeVersion {
+					if buf == nil || cap(buf)-len(buf) < len(v)-1 {
+						buf = make([]byte, 0, max(len(v)-1, envelopeBufSize))
+					}
+					buf = append(buf, v[1:]...)
+					out[i] = buf[len(buf)-(len(v)-1) : len(buf) : len(buf)]
 				}
+			})
+		}
+		for i := range uids {
+			if out[i] == nil {
+				missing = append(missing, i)
 			}
-			missing = append(missing, i)
 		}
 		return nil
 	})
@@ -97,6 +107,10 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	}
 	return out, nil
 }
+
+// envelopeBufSize is the size of the buffers EnvelopeHeaders copies kept
+// blocks into: a few hundred blocks each.
+const envelopeBufSize = 64 << 10
 
 // envelopeReaders is how many message files readEnvelopes reads at once.
 // Reading and parsing the headers is most of the first SORT, THREAD or

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -51,24 +53,8 @@ func (h *mailboxHandle) records(ctx context.Context, bkt []byte, uids []uint32, 
 		}
 		to := min(from+sortRecordsChunk, len(uids))
 		err := h.view(func(m *mboxTx) error {
-			b := m.b.Bucket(bkt)
-			if b == nil {
-				return nil
-			}
-			c := b.Cursor()
-			k, v := c.Seek(u32(uids[from]))
-			for i := from; i < to && k != nil; i++ {
-				want := uids[i]
-				for k != nil && binary.BigEndian.Uint32(k) < want {
-					if want-binary.BigEndian.Uint32(k) > seekGap {
-						k, v = c.Seek(u32(want))
-					} else {
-						k, v = c.Next()
-					}
-				}
-				if k != nil && binary.BigEndian.Uint32(k) == want {
-					fn(i, v)
-				}
+			if b := m.b.Bucket(bkt); b != nil {
+				eachKept(b, uids[from:to], func(i int, v []byte) { fn(from+i, v) })
 			}
 			return nil
 		})
@@ -77,6 +63,40 @@ func (h *mailboxHandle) records(ctx context.Context, bkt []byte, uids []uint32, 
 		}
 	}
 	return nil
+}
+
+// eachKept calls fn(i, v) for each uids[i] that has a value in b (a
+// bucket by UID), in order: walking b with a cursor when uids ascend,
+// stepping to near UIDs and seeking to far ones (one Get per UID costs a
+// descent from the root each), else with a Get per UID. v is valid only
+// during the transaction.
+func eachKept(b *bbolt.Bucket, uids []uint32, fn func(i int, v []byte)) {
+	if len(uids) == 0 {
+		return
+	}
+	if !slices.IsSorted(uids) {
+		for i, uid := range uids {
+			if v := b.Get(u32(uid)); v != nil {
+				fn(i, v)
+			}
+		}
+		return
+	}
+	c := b.Cursor()
+	k, v := c.Seek(u32(uids[0]))
+	for i := 0; i < len(uids) && k != nil; i++ {
+		want := uids[i]
+		for k != nil && binary.BigEndian.Uint32(k) < want {
+			if want-binary.BigEndian.Uint32(k) > seekGap {
+				k, v = c.Seek(u32(want))
+			} else {
+				k, v = c.Next()
+			}
+		}
+		if k != nil && binary.BigEndian.Uint32(k) == want {
+			fn(i, v)
+		}
+	}
 }
 
 // keepRecords stores values by UID in the mailbox's sub-bucket bkt in one
