@@ -273,8 +273,10 @@ type searcher struct {
 	needsFile bool
 	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
 	// emailIDs are the EMAILIDs of the view's messages, by sequence
-	// number - 1, read once for SEARCH EMAILID (RFC 8474 6).
-	emailIDs []string
+	// number - 1, read once for SEARCH EMAILID (RFC 8474 6);
+	// threadIDs their THREADIDs for SEARCH THREADID.
+	emailIDs  []string
+	threadIDs []string
 
 	// envelopes answers the header keys when no key needs the file.
 	envelopes *envelopeReader
@@ -310,6 +312,18 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)
 	case "BODY", "TEXT":
 		s.needsContent, s.needsFile = true, true
+	case "THREADID":
+		if s.threadIDs == nil {
+			seqs := make([]uint32, len(s.c.sel.view.Messages))
+			for i := range seqs {
+				seqs[i] = uint32(i + 1)
+			}
+			ids, err := s.c.threadIDs(seqs)
+			if err != nil {
+				return err
+			}
+			s.threadIDs = ids
+		}
 	case "EMAILID":
 		if s.emailIDs == nil {
 			ids, err := s.c.viewEmailIDs()
@@ -416,7 +430,7 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		// objectids are case-sensitive (RFC 8474 7).
 		return int(seq) <= len(s.emailIDs) && s.emailIDs[seq-1] == k.Value, nil
 	case "THREADID":
-		return false, nil // objectid.go: no message has a THREADID
+		return int(seq) <= len(s.threadIDs) && s.threadIDs[seq-1] == k.Value, nil
 	case "SEQSET", "UID":
 		_, ok := slices.BinarySearch(s.sets[k], seq)
 		return ok, nil
