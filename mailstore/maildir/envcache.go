@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -124,6 +122,14 @@ const envelopeReaders = 4
 // file names from one index transaction; it returns the is whose message
 // is gone.
 func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missing []int, out [][]byte) ([]int, error) {
+	return h.readEnvelopesWith(ctx, uids, missing, out, nil)
+}
+
+// readEnvelopesWith is readEnvelopes; parsed, when set, is called with
+// each header read from a file (i as in out[i]), by the reader that
+// parsed it, so that a caller can derive more from it than the envelope
+// block without parsing it again.
+func (h *mailboxHandle) readEnvelopesWith(ctx context.Context, uids []uint32, missing []int, out [][]byte, parsed func(i int, msg *imapmsg.Message)) ([]int, error) {
 	type file struct {
 		path string
 		size int64
@@ -151,8 +157,12 @@ func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missin
 			fd, fileSize, err := openMessageFile(f.path)
 			if err == nil {
 				content := newContent(fd, fileSize, f.size)
-				out[i], err = envelopeOf(content)
+				var msg *imapmsg.Message
+				out[i], msg, err = envelopeOf(content)
 				content.Close()
+				if err == nil && parsed != nil {
+					parsed(i, msg)
+				}
 				if err != nil {
 					errs[j] = fmt.Errorf("envelope of message %d in %s: %w", uids[i], h.name, err)
 				}
@@ -167,23 +177,7 @@ func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missin
 		// again.
 		out[i], errs[j] = h.readEnvelope(ctx, uids[i])
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(envelopeReaders, len(missing)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				j := int(next.Add(1) - 1)
-				if j >= len(missing) {
-					return
-				}
-				read(j)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := inParallel(ctx, len(missing), read); err != nil {
 		return nil, err
 	}
 	var vanished []int
@@ -205,7 +199,7 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 		return nil, err
 	}
 	defer content.Close()
-	block, err := envelopeOf(content)
+	block, _, err := envelopeOf(content)
 	if err != nil {
 		return nil, fmt.Errorf("envelope of message %d in %s: %w", uid, h.name, err)
 	}
@@ -213,12 +207,33 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 }
 
 // envelopeOf parses a message's envelope header block.
-func envelopeOf(content mailstore.Content) ([]byte, error) {
+func envelopeOf(content mailstore.Content) ([]byte, *imapmsg.Message, error) {
 	msg, err := imapmsg.ParseHeader(content, content.Size())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return msg.EnvelopeHeader()
+	block, err := msg.EnvelopeHeader()
+	return block, msg, err
+}
+
+// inParallel calls fn(j) for j in [0, n) on up to envelopeReaders
+// goroutines, until ctx is done.
+func inParallel(ctx context.Context, n int, fn func(j int)) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(envelopeReaders, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				j := int(next.Add(1) - 1)
+				if j >= n {
+					return
+				}
+				fn(j)
+			}
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
 }
 
 // readEnvelope reads a message's envelope header from its file, as this
@@ -230,7 +245,8 @@ func (m *mboxTx) readEnvelope(r *msgRec) ([]byte, error) {
 	}
 	content := newContent(f, fileSize, r.size)
 	defer content.Close()
-	return envelopeOf(content)
+	block, _, err := envelopeOf(content)
+	return block, err
 }
 
 // expungeEnvelopeReads bounds the message files one transaction reads to
@@ -271,22 +287,23 @@ func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
 // (as KeepSortRecords), skipping messages
 // expunged since they were read, so that no entry outlives its message.
 func (h *mailboxHandle) keepEnvelopes(blocks map[uint32][]byte) error {
-	return h.update(func(m *mboxTx) error {
-		env, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
-		if err != nil {
-			return err
+	return h.update(func(m *mboxTx) error { return m.putEnvelopes(blocks) })
+}
+
+// putEnvelopes is keepEnvelopes inside a write transaction.
+func (m *mboxTx) putEnvelopes(blocks map[uint32][]byte) error {
+	env, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	return m.putLive(env, blocks, func(block []byte) []byte {
+		// One buffer for many values: bbolt keeps them until the
+		// commit.
+		if cap(buf)-len(buf) < 1+len(block) {
+			buf = make([]byte, 0, max(1+len(block), envelopeBufSize))
 		}
-		for _, uid := range slices.Sorted(maps.Keys(blocks)) {
-			block := blocks[uid]
-			if m.msgs.Get(u32(uid)) == nil {
-				continue
-			}
-			v := make([]byte, 0, 1+len(block))
-			v = append(append(v, envelopeVersion), block...)
-			if err := env.Put(u32(uid), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		buf = append(append(buf, envelopeVersion), block...)
+		return buf[len(buf)-1-len(block) : len(buf) : len(buf)]
 	})
 }

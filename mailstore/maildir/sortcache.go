@@ -109,14 +109,37 @@ func (h *mailboxHandle) keepRecords(bkt []byte, recs map[uint32][]byte) error {
 		if err != nil {
 			return err
 		}
-		for _, uid := range slices.Sorted(maps.Keys(recs)) {
-			if m.msgs.Get(u32(uid)) == nil {
-				continue
-			}
-			if err := b.Put(u32(uid), recs[uid]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return m.putLive(b, recs, nil)
 	})
+}
+
+// putLive puts vals by UID into b (a bucket by UID of this mailbox), as
+// value(v) when value is set, skipping messages expunged since (no record
+// in m.msgs). They go in UID order: bbolt inserts in key order by
+// appending, in a map's order by moving the rest of a page for each. When
+// they all come after b's last key (a mailbox's first SORT keeps 100,000
+// such), b's pages are filled to 90 % rather than split half full.
+func (m *mboxTx) putLive(b *bbolt.Bucket, vals map[uint32][]byte, value func([]byte) []byte) error {
+	if len(vals) == 0 {
+		return nil
+	}
+	uids := slices.Sorted(maps.Keys(vals))
+	live := make([]bool, len(uids))
+	eachKept(m.msgs, uids, func(i int, _ []byte) { live[i] = true })
+	if last, _ := b.Cursor().Last(); last == nil || binary.BigEndian.Uint32(last) < uids[0] {
+		b.FillPercent = 0.9
+	}
+	for i, uid := range uids {
+		if !live[i] {
+			continue
+		}
+		v := vals[uid]
+		if value != nil {
+			v = value(v)
+		}
+		if err := b.Put(u32(uid), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
