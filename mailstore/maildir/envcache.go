@@ -33,25 +33,7 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	out := make([][]byte, len(uids))
 	var missing []int
 	err := h.view(func(m *mboxTx) error {
-		if m.envelopes != nil {
-			// The blocks are copied into one buffer, not one
-			// allocation each (a SEARCH FROM asks 100,000).
-			var buf []byte
-			eachKept(m.envelopes, uids, func(i int, v []byte) {
-				if len(v) > 0 && v[0] == envelopeVersion {
-					if buf == nil || cap(buf)-len(buf) < len(v)-1 {
-						buf = make([]byte, 0, max(len(v)-1, envelopeBufSize))
-					}
-					buf = append(buf, v[1:]...)
-					out[i] = buf[len(buf)-(len(v)-1) : len(buf) : len(buf)]
-				}
-			})
-		}
-		for i := range uids {
-			if out[i] == nil {
-				missing = append(missing, i)
-			}
-		}
+		missing = m.keptEnvelopes(uids, out)
 		return nil
 	})
 	if err != nil {
@@ -106,9 +88,46 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	return out, nil
 }
 
-// envelopeBufSize is the size of the buffers EnvelopeHeaders copies kept
-// blocks into: a few hundred blocks each.
+// keptEnvelopes sets blocks[i] to a copy of the kept envelope block of
+// each uids[i] that has one of this version, and returns the is that
+// have none. The copies share a few buffers, not one allocation each (a
+// SEARCH FROM asks 100,000).
+func (m *mboxTx) keptEnvelopes(uids []uint32, blocks [][]byte) []int {
+	if m.envelopes != nil {
+		var a arena
+		eachKept(m.envelopes, uids, func(i int, v []byte) {
+			if len(v) > 0 && v[0] == envelopeVersion {
+				blocks[i] = a.add(nil, v[1:])
+			}
+		})
+	}
+	var missing []int
+	for i := range uids {
+		if blocks[i] == nil {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// arena holds copies of many small values in shared buffers of
+// envelopeBufSize (a few hundred envelope blocks each): one allocation
+// for many, where bbolt needs the values until its commit or a caller
+// after the transaction.
+type arena []byte
+
+// envelopeBufSize is the size of an arena's buffers.
 const envelopeBufSize = 64 << 10
+
+// add returns a copy of prefix followed by v, never nil.
+func (a *arena) add(prefix, v []byte) []byte {
+	n := len(prefix) + len(v)
+	if *a == nil || cap(*a)-len(*a) < n {
+		*a = make([]byte, 0, max(n, envelopeBufSize))
+	}
+	*a = append(append(*a, prefix...), v...)
+	return (*a)[len(*a)-n : len(*a) : len(*a)]
+}
 
 // envelopeReaders is how many message files readEnvelopes reads at once.
 // Reading and parsing the headers is most of the first SORT, THREAD or
@@ -296,14 +315,7 @@ func (m *mboxTx) putEnvelopes(blocks map[uint32][]byte) error {
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	return m.putLive(env, blocks, func(block []byte) []byte {
-		// One buffer for many values: bbolt keeps them until the
-		// commit.
-		if cap(buf)-len(buf) < 1+len(block) {
-			buf = make([]byte, 0, max(1+len(block), envelopeBufSize))
-		}
-		buf = append(append(buf, envelopeVersion), block...)
-		return buf[len(buf)-1-len(block) : len(buf) : len(buf)]
-	})
+	var a arena
+	version := []byte{envelopeVersion}
+	return m.putLive(env, blocks, func(block []byte) []byte { return a.add(version, block) })
 }

@@ -23,25 +23,7 @@ func (h *mailboxHandle) DeriveSortRecords(ctx context.Context, uids []uint32, de
 	blocks := make([][]byte, len(uids))
 	var noBlock []int
 	err := h.view(func(m *mboxTx) error {
-		if m.envelopes != nil {
-			var buf []byte
-			eachKept(m.envelopes, uids, func(i int, v []byte) {
-				if len(v) == 0 || v[0] != envelopeVersion {
-					return
-				}
-				v = v[1:]
-				if buf == nil || cap(buf)-len(buf) < len(v) {
-					buf = make([]byte, 0, max(len(v), envelopeBufSize))
-				}
-				buf = append(buf, v...)
-				blocks[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-			})
-		}
-		for i := range uids {
-			if blocks[i] == nil {
-				noBlock = append(noBlock, i)
-			}
-		}
+		noBlock = m.keptEnvelopes(uids, blocks)
 		return nil
 	})
 	if err != nil {
