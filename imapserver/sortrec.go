@@ -280,28 +280,36 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 // envelopes and records in one index commit. derive is called from
 // several goroutines at once.
 type sortDeriver interface {
-	DeriveSortRecords(ctx context.Context, uids []uint32, derive func(header *imapmsg.Message) []byte) ([][]byte, error)
+	DeriveSortRecords(ctx context.Context, uids []uint32, derive func(header *imapmsg.Message) []byte) (recs, blocks [][]byte, err error)
 }
 
 // deriveSortRecs is the rest of sortRecs for a sortDeriver: the records
 // of the messages of seqs (ascending; at[k] is the position of seqs[k]
-// in sortRecs' order) a chunk of sortEnvelopeChunk at a time, so that a
-// chunk's headers and records bound what is held.
+// in sortRecs' order) a chunk at a time, sized as envelopeReader sizes
+// its chunks (nextEnvelopeChunk: from firstEnvelopeChunk, at most
+// sortEnvelopeChunk, aiming at envelopeChunkBytes of envelope blocks),
+// so that messages with huge headers are not held thousands at once.
 func (c *conn) deriveSortRecs(d sortDeriver, seqs []uint32, at []int, rv *recView, fn func(i int, v *recView)) error {
 	empty, _ := scanSortRec((&sortRec{}).encode(nil))
 	derive := func(msg *imapmsg.Message) []byte {
 		r := sortRecOf(msg)
 		return r.encode(nil)
 	}
-	for from := 0; from < len(seqs); from += sortEnvelopeChunk {
+	n := firstEnvelopeChunk
+	for from := 0; from < len(seqs); {
 		if err := c.interrupted(); err != nil {
 			return err
 		}
-		chunk := seqs[from:min(from+sortEnvelopeChunk, len(seqs))]
-		recs, err := d.DeriveSortRecords(c.ctx, c.sel.view.UIDsOf(chunk), derive)
+		chunk := seqs[from:min(from+n, len(seqs))]
+		recs, blocks, err := d.DeriveSortRecords(c.ctx, c.sel.view.UIDsOf(chunk), derive)
 		if err != nil {
 			return storeError(fmt.Errorf("sort keys: %w", err))
 		}
+		total := 0
+		for _, b := range blocks {
+			total += len(b)
+		}
+		blocks = nil // only their size was wanted
 		for k, rec := range recs {
 			if rec == nil || !rv.scan(rec) {
 				fn(at[from+k], &empty)
@@ -309,6 +317,8 @@ func (c *conn) deriveSortRecs(d sortDeriver, seqs []uint32, at []int, rv *recVie
 			}
 			fn(at[from+k], rv)
 		}
+		from += len(chunk)
+		n = nextEnvelopeChunk(len(chunk), total, sortEnvelopeChunk)
 	}
 	return nil
 }

@@ -48,13 +48,16 @@ func TestDeriveSortRecords(t *testing.T) {
 
 	ask := []uint32{a, 999, b, c}
 	want := []string{"rec:first", "", "rec:bare LF", "rec:third"}
-	recs, err := h.DeriveSortRecords(ctx, ask, subject)
+	recs, blocks, err := h.DeriveSortRecords(ctx, ask, subject)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range ask {
 		if string(recs[i]) != want[i] || (want[i] == "") != (recs[i] == nil) {
 			t.Errorf("uid %d: record %q, want %q", ask[i], recs[i], want[i])
+		}
+		if (want[i] == "") != (blocks[i] == nil) {
+			t.Errorf("uid %d: envelope block %q", ask[i], blocks[i])
 		}
 	}
 	kept := map[uint32]string{}
