@@ -74,3 +74,52 @@ func TestIsEnvelopeField(t *testing.T) {
 		}
 	}
 }
+
+// countingReaderAt counts the reads made of a message.
+type countingReaderAt struct {
+	r     *bytes.Reader
+	reads int
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.r.ReadAt(p, off)
+}
+
+// TestParseHeaderKeepsHeader: after ParseHeader, EnvelopeHeader and the
+// header search keys use the header it read instead of reading the
+// message again (a Maildir file's second pread in a first SORT), with the
+// same answers as from a fully parsed message; a message that is all
+// header works the same way.
+func TestParseHeaderKeepsHeader(t *testing.T) {
+	for _, raw := range []string{
+		"From: a@example.org\r\nSubject: kept\r\nX-Other: x\r\nTo: b@example.org\r\n\r\nbody text\r\n",
+		"Subject: no body\r\nFrom: c@example.org\r\n",
+	} {
+		src := &countingReaderAt{r: bytes.NewReader([]byte(raw))}
+		m, err := ParseHeader(src, int64(len(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := parseBytes(t, []byte(raw))
+		reads := src.reads
+		got, err := m.EnvelopeHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := full.EnvelopeHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("EnvelopeHeader %q, from Parse %q", got, want)
+		}
+		if m.HeaderContains("subject", "KEPT") != full.HeaderContains("subject", "KEPT") ||
+			m.HeaderContains("", "x-other") != full.HeaderContains("", "x-other") {
+			t.Errorf("%q: HeaderContains differs from Parse's", raw)
+		}
+		if src.reads != reads {
+			t.Errorf("%q: %d more reads after ParseHeader", raw, src.reads-reads)
+		}
+	}
+}

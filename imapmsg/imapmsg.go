@@ -35,6 +35,11 @@ type Message struct {
 	size int64
 	root *part
 	full bool // the whole structure is parsed, not just the header
+	// header is the top-level header up to the body as ParseHeader read
+	// it (nil from Parse, or when it was too big to read whole), so that
+	// what reads the header again (EnvelopeHeader, HeaderContains) does
+	// not read the message again: for a Maildir file, one pread less.
+	header []byte
 }
 
 // Parse reads the header and MIME structure of the message in r.
@@ -50,11 +55,11 @@ func Parse(r io.ReaderAt, size int64) (*Message, error) {
 // header search keys, cheaper than Parse. The other methods parse the rest
 // when they need it.
 func ParseHeader(r io.ReaderAt, size int64) (*Message, error) {
-	root, err := parseHeader(r, size)
+	root, header, err := parseHeader(r, size)
 	if err != nil {
 		return nil, err
 	}
-	return &Message{r: r, size: size, root: root}, nil
+	return &Message{r: r, size: size, root: root, header: header}, nil
 }
 
 // Size returns the message's size in octets (RFC822.SIZE).

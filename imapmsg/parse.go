@@ -226,10 +226,12 @@ func parse(r io.ReaderAt, size int64) (*part, error) {
 }
 
 // parseHeader reads only the top-level header, in growing chunks straight
-// into the buffer it is parsed from: no line reader, few allocations.
-func parseHeader(r io.ReaderAt, size int64) (*part, error) {
+// into the buffer it is parsed from: no line reader, few allocations. It
+// also returns the header's bytes up to the body (blank line included),
+// nil when it did not read all of them (a header past maxHeaderBytes).
+func parseHeader(r io.ReaderAt, size int64) (*part, []byte, error) {
 	if size < 0 {
-		return nil, errors.New("imapmsg: negative size")
+		return nil, nil, errors.New("imapmsg: negative size")
 	}
 	buf := make([]byte, 0, min(size, headerBufSize))
 	hdrEnd, bodyStart := int64(-1), size
@@ -238,7 +240,7 @@ func parseHeader(r io.ReaderAt, size int64) (*part, error) {
 		from := len(buf)
 		buf = slices.Grow(buf, int(n))[:from+int(n)]
 		if _, err := r.ReadAt(buf[from:], int64(from)); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("imapmsg: reading header: %w", err)
+			return nil, nil, fmt.Errorf("imapmsg: reading header: %w", err)
 		}
 		if e, b := headerEnd(buf, max(from-2, 0)); e >= 0 {
 			hdrEnd, bodyStart = int64(e), int64(b)
@@ -253,7 +255,11 @@ func parseHeader(r io.ReaderAt, size int64) (*part, error) {
 	}
 	root := &part{bodyStart: bodyStart, end: size}
 	root.setFields(h, true, false)
-	return root, nil
+	var whole []byte
+	if bodyStart <= int64(len(buf)) {
+		whole = buf[:bodyStart:bodyStart]
+	}
+	return root, whole, nil
 }
 
 // headerEnd finds the blank line that ends a header in b, looking from

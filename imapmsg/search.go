@@ -21,27 +21,74 @@ func (m *Message) HeaderContains(field, s string) bool {
 	if err != nil {
 		return false
 	}
-	return HeaderBlockContains(h, field, s)
+	return HeaderBlockContains(h, field, foldString(s))
 }
 
-// HeaderBlockContains is HeaderContains on a header block (the fields
-// and their blank line, as EnvelopeHeader gives): SEARCH answers FROM,
-// SUBJECT... from a store's kept envelope without parsing every field.
-func HeaderBlockContains(h []byte, field, s string) bool {
-	needle := foldString(s)
+// HeaderBlockContains is HeaderContains over a header block h, such as
+// the envelope header a store keeps (Message.EnvelopeHeader), with needle
+// already in search form (FoldSearchString): SEARCH FROM over a mailbox
+// then neither parses each message's header into a Message nor folds the
+// needle once per message.
+func HeaderBlockContains(h []byte, field, needle string) bool {
 	found := false
+	address := field != "" && isAddressName(field)
 	eachField(h, func(name, value, _ []byte) bool {
 		if field != "" && !bytes.EqualFold(name, []byte(field)) {
 			return true
 		}
+		if lacksNeedleBytes(value, needle) {
+			return true
+		}
 		found = strings.Contains(foldString(decodeHeader(unfold(value))), needle)
-		if !found && field != "" && isAddressName(field) {
+		if !found && address {
 			found = addressesContain(value, needle)
 		}
 		return !found
 	})
 	return found
 }
+
+// lacksNeedleBytes says whether a field value certainly cannot contain
+// needle (folded) in either form HeaderBlockContains compares: decoded
+// and folded, or each address as "name <mailbox@host>". It is a cheap
+// test that lets most fields of a mailbox be passed over without being
+// decoded, folded and parsed as addresses (SEARCH FROM over 100,000
+// messages spent most of its time there). It answers only for a value
+// in ASCII without encoded words: then both forms are lower-cased bytes
+// of the value plus what rendering adds (blanks, "<", ">", "@", quotes
+// and backslashes of a re-quoted local part, and the MISSING_MAILBOX /
+// MISSING_DOMAIN of a broken address); a needle byte outside all of
+// those is a byte neither form has. A raw substring test would not do:
+// obsolete syntax, comments and quoting separate what rendering joins.
+func lacksNeedleBytes(value []byte, needle string) bool {
+	var have [2]uint64 // ASCII bytes, as bits
+	for _, c := range value {
+		if c >= 0x80 {
+			return false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		have[c>>6] |= 1 << (c & 63)
+	}
+	if bytes.Contains(value, []byte("=?")) {
+		return false
+	}
+	for i := 0; i < len(needle); i++ {
+		c := needle[i]
+		if c >= 0x80 {
+			return true // the forms of an ASCII value are ASCII
+		}
+		if have[c>>6]&(1<<(c&63)) == 0 && !strings.ContainsRune(renderedBytes, rune(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+// renderedBytes are the bytes an address's rendered form may hold that
+// its field value need not: see lacksNeedleBytes.
+const renderedBytes = ` <>@"\` + "missing_mailbox" + "missing_domain"
 
 // isAddressName says whether a header field holds an address list.
 func isAddressName(field string) bool {

@@ -133,3 +133,53 @@ func TestDate(t *testing.T) {
 		t.Errorf("absent Date: %v", got)
 	}
 }
+
+// TestHeaderBlockContains checks the byte pre-test of HeaderBlockContains
+// (lacksNeedleBytes) against the full comparison it lets SEARCH skip:
+// for each field and needle, the answer is the one the decoded, folded
+// value and the rendered addresses give, including where rendering adds
+// what the raw field lacks (MISSING_DOMAIN, blanks, angle brackets,
+// re-quoting) or joins what it separates (obsolete syntax, comments).
+func TestHeaderBlockContains(t *testing.T) {
+	tests := []struct {
+		value, needle string
+		want          bool
+	}{
+		{`"Person 17" <p17@example.org>`, "p17@example.org", true},
+		{`"Person 42" <p42@example.org>`, "p17@example.org", false},
+		{`"Person 17" <p17@example.org>`, "person 17 <p17", true}, // rendered: quotes gone, "<" added
+		{`Person  17 <p17@example.org>`, "person 17 <", true},     // rendered: one blank
+		{`<user (comment)@ (comment) example.org>`, "user@example.org", true},
+		{`user @ example . org`, "user@example.org", true},
+		{`undisclosed`, "missing_domain", true},    // a bare word: MISSING_DOMAIN
+		{`@example.org`, "missing_mailbox@", true}, // no local part
+		{`"a b"@example.org`, `"a b"@example.org`, true},
+		{`"a\"b"@example.org`, `\"b`, true},
+		{`=?UTF-8?Q?J=C3=B6rg?= <j@example.org>`, "jörg", true},
+		{`=?UTF-8?Q?J=C3=B6rg?= <j@example.org>`, "jörn", false},
+		{`Jörg <j@example.org>`, "jörg", true},
+		{`Jorg <j@example.org>`, "jörg", false}, // non-ASCII needle, ASCII field
+		{`Group: a@x.org, b@y.org;`, "b@y.org", true},
+		{`Group: a@x.org, b@y.org;`, "group", true}, // the field's text itself
+		{`p1@example.org,` + "\r\n\t" + `p7@example.org`, "p17", false},
+		{"p1@example.org,\r\n\tP7@EXAMPLE.org", "p7@example", true},
+		{`x@example.org`, "", true},
+	}
+	for _, tt := range tests {
+		block := []byte("Subject: s\r\nFrom: " + tt.value + "\r\n")
+		needle := FoldSearchString(tt.needle)
+		if got := HeaderBlockContains(block, "FROM", needle); got != tt.want {
+			t.Errorf("HeaderBlockContains(From: %s, %q) = %v, want %v", tt.value, tt.needle, got, tt.want)
+		}
+		// The reference: the comparison without the pre-test.
+		value := []byte(tt.value)
+		ref := strings.Contains(foldString(decodeHeader(unfold(value))), needle) || addressesContain(value, needle)
+		if ref != tt.want {
+			t.Errorf("reference for From: %s, %q = %v, want %v (test table wrong)", tt.value, tt.needle, ref, tt.want)
+		}
+		m := parseBytes(t, []byte(crlf("From: "+tt.value+"\n\nbody\n")))
+		if got := m.HeaderContains("from", tt.needle); got != tt.want {
+			t.Errorf("HeaderContains(From: %s, %q) = %v, want %v", tt.value, tt.needle, got, tt.want)
+		}
+	}
+}

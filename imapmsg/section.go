@@ -127,9 +127,13 @@ func findPart(root *part, path []int) *part {
 	return cur
 }
 
-// readHeader returns the raw header of p, at most maxHeaderBytes of it.
+// readHeader returns the raw header of p, at most maxHeaderBytes of it;
+// callers do not modify it (it may be the header ParseHeader kept).
 func (m *Message) readHeader(p *part) ([]byte, error) {
 	n := min(p.bodyStart-p.start, maxHeaderBytes)
+	if p.start == 0 && m.header != nil && int64(len(m.header)) == n {
+		return m.header, nil // the top-level header, as ParseHeader read it
+	}
 	b := make([]byte, n)
 	if _, err := m.r.ReadAt(b, p.start); err != nil && !(err == io.EOF && n == 0) {
 		if err != io.EOF {

@@ -30,6 +30,10 @@ type fetchPlan struct {
 	// otherwise); emailID is that of the message being written.
 	emailIDs *emailIDReader
 	emailID  string
+	// threadIDs gives the THREADIDs when THREADID was asked for (nil
+	// otherwise); threadID is that of the message being written.
+	threadIDs *threadIDReader
+	threadID  string
 	// previews gives the previews when PREVIEW was asked for (nil
 	// otherwise); preview is that of the message being written.
 	previews *previewReader
@@ -52,7 +56,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
 	}
 	p := fetchPlan{items: a.Items, uid: cmd.UID}
-	wantEmailID, wantPreview := false, false
+	wantEmailID, wantThreadID, wantPreview := false, false, false
 	for _, it := range a.Items {
 		switch it.Name {
 		case "UID":
@@ -86,9 +90,11 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			p.parse, p.setSeen = true, true
 		case "RFC822.HEADER":
 			p.parse = true
-		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE", "THREADID":
+		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
 		case "EMAILID":
 			wantEmailID = true
+		case "THREADID":
+			wantThreadID = true
 		case "PREVIEW":
 			// RFC 8970 3.1: PREVIEW reads the first text part, once,
 			// then the index; it does not set \Seen. LAZY changes
@@ -168,6 +174,9 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 			return errNO("CANNOT", "This mail store keeps no EMAILIDs")
 		}
 	}
+	if wantThreadID {
+		p.threadIDs = &threadIDReader{c: c, seqs: seqs}
+	}
 	if wantPreview {
 		p.previews = newPreviewReader(c, seqs)
 		defer func() {
@@ -183,6 +192,11 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		}
 		if p.emailIDs != nil {
 			if p.emailID, err = p.emailIDs.id(i); err != nil {
+				return storeError(fmt.Errorf("fetch: %w", err))
+			}
+		}
+		if p.threadIDs != nil {
+			if p.threadID, err = p.threadIDs.id(i); err != nil {
 				return storeError(fmt.Errorf("fetch: %w", err))
 			}
 		}
@@ -391,7 +405,12 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 			w.Raw("EMAILID (").Raw(p.emailID).Raw(")")
 		case "THREADID":
 			sp()
-			w.Raw("THREADID NIL") // objectid.go: no thread ids
+			w.Raw("THREADID ")
+			if p.threadID == "" {
+				w.NIL() // threadid.go: no Message-ID and no EMAILID to name it
+			} else {
+				w.Raw("(").Raw(p.threadID).Raw(")")
+			}
 		case "PREVIEW":
 			sp()
 			w.Raw("PREVIEW ")

@@ -58,3 +58,36 @@ S: b4 OK FETCH completed
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestEnvelopeRepeatedAddressFields: a message with two To: and two Cc:
+// lines lists the addresses of all of them in its ENVELOPE, as Dovecot
+// does, from the kept envelope (ENVELOPE alone) and from the parsed file
+// (with BODYSTRUCTURE) alike; of two Subject: and Date: lines the first
+// wins (docs/design.md); SEARCH TO and CC find an address of the second
+// line.
+func TestEnvelopeRepeatedAddressFields(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	c.Append("INBOX", "From: a@example.org\r\nSubject: first\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n"+
+		"To: b@example.org\r\nCc: c@example.org\r\nTo: Dee <d@example.org>\r\nSubject: second\r\n"+
+		"Date: Tue, 03 Jan 2006 15:04:05 +0000\r\nCc: e@example.org\r\n\r\nbody\r\n")
+	c.MustOK("SELECT INBOX")
+	const env = `\(ENVELOPE \("Mon, 02 Jan 2006 15:04:05 \+0000" "first" \(\(NIL NIL "a" "example.org"\)\) ` +
+		`\(\(NIL NIL "a" "example.org"\)\) \(\(NIL NIL "a" "example.org"\)\) ` +
+		`\(\(NIL NIL "b" "example.org"\)\("Dee" NIL "d" "example.org"\)\) ` +
+		`\(\(NIL NIL "c" "example.org"\)\(NIL NIL "e" "example.org"\)\) NIL NIL NIL\)`
+	c.Run(`
+C: f1 FETCH 1 ENVELOPE
+S~ \* 1 FETCH ` + env + `\)
+S: f1 OK FETCH completed
+C: f2 FETCH 1 (ENVELOPE BODYSTRUCTURE)
+S~ \* 1 FETCH ` + env + ` BODYSTRUCTURE .*\)
+S: f2 OK FETCH completed
+C: s1 SEARCH TO d@example.org CC e@example.org
+S: * SEARCH 1
+S: s1 OK SEARCH completed
+C: s2 SEARCH SUBJECT second
+S: * SEARCH 1
+S: s2 OK SEARCH completed
+`)
+}

@@ -5,9 +5,8 @@ import "github.com/dormouse/dormouse/mailstore"
 // OBJECTID (RFC 8474): MAILBOXID on SELECT, EXAMINE, CREATE and STATUS,
 // EMAILID and THREADID in FETCH and SEARCH. The identifiers are the
 // store's (mailstore.ObjectIDs; mailstore/maildir/objectid.go says how
-// they are made and kept). THREADID is not built: FETCH answers NIL for
-// every message (RFC 8474 5.2 allows it; Dovecot does the same) and
-// SEARCH THREADID matches nothing. Nothing of it is session state, so a
+// they are made and kept); THREADID is worked out from the sort records
+// (threadid.go). Nothing of it is session state, so a
 // hibernated session needs nothing more in its blob: the identifiers are
 // read from the store again after a wake.
 

@@ -26,8 +26,9 @@ func grab(t *testing.T, lines []string, re string) string {
 
 // TestObjectID: RFC 8474 over the wire. CREATE, SELECT, EXAMINE and
 // STATUS give one MAILBOXID, which RENAME keeps (4); EMAILIDs differ
-// between messages and MOVE and COPY keep them (5.1); THREADID is NIL
-// (5.2); SEARCH finds by EMAILID and finds nothing by THREADID (6).
+// between messages and MOVE and COPY keep them (5.1); three messages
+// that answer nothing have three THREADIDs (5.2); SEARCH finds by
+// EMAILID, and by THREADID only a THREADID (6). TestThreadID has more.
 func TestObjectID(t *testing.T) {
 	srv := testserver.Start(t)
 	fill(t, srv, "INBOX", 3)
@@ -56,16 +57,20 @@ func TestObjectID(t *testing.T) {
 
 	lines := c.Cmd("f1 FETCH 1:3 (EMAILID THREADID)")
 	emailIDs := map[string]string{}
-	re := regexp.MustCompile(`^\* (\d) FETCH \(EMAILID \(([A-Za-z0-9_-]+)\) THREADID NIL\)$`)
+	threadIDs := map[string]string{}
+	re := regexp.MustCompile(`^\* (\d) FETCH \(EMAILID \(([A-Za-z0-9_-]+)\) THREADID \(([A-Za-z0-9_-]+)\)\)$`)
 	for _, l := range lines[:len(lines)-1] {
 		m := re.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("FETCH EMAILID THREADID: %q", l)
 		}
-		emailIDs[m[1]] = m[2]
+		emailIDs[m[1]], threadIDs[m[1]] = m[2], m[3]
 	}
 	if len(emailIDs) != 3 || emailIDs["1"] == emailIDs["2"] || emailIDs["2"] == emailIDs["3"] || emailIDs["1"] == emailIDs["3"] {
 		t.Fatalf("EMAILIDs of three messages: %v", emailIDs)
+	}
+	if threadIDs["1"] == threadIDs["2"] || threadIDs["2"] == threadIDs["3"] || threadIDs["1"] == threadIDs["3"] {
+		t.Fatalf("THREADIDs of three messages that answer nothing: %v", threadIDs)
 	}
 	c.Run(`
 C: s1 UID SEARCH EMAILID ` + emailIDs["2"] + `
@@ -77,6 +82,9 @@ S~ s2 OK .*
 C: s3 SEARCH THREADID ` + emailIDs["1"] + `
 S: * SEARCH
 S~ s3 OK .*
+C: s3b SEARCH THREADID ` + threadIDs["2"] + `
+S: * SEARCH 2
+S~ s3b OK .*
 C: s4 SEARCH EMAILID bad.id
 S~ s4 BAD .*
 C: s5 FETCH 1 EMAILID
@@ -96,14 +104,14 @@ S~ s5 OK .*
 }
 
 // TestObjectIDAfterHibernation: a session that hibernated and woke gives
-// the same EMAILIDs and finds by them as before.
+// the same EMAILIDs and THREADIDs and finds by them as before.
 func TestObjectIDAfterHibernation(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
 	}))
 	fill(t, srv, "INBOX", 2)
 	c := selectInbox(t, srv)
-	before := c.Cmd("f1 FETCH 1:2 (UID EMAILID)")
+	before := c.Cmd("f1 FETCH 1:2 (UID EMAILID THREADID)")
 	c.Send("i IDLE")
 	c.Expect("S: + idling")
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
@@ -111,13 +119,13 @@ func TestObjectIDAfterHibernation(t *testing.T) {
 	c.WaitFor(`^\* 3 EXISTS$`)
 	c.Send("DONE")
 	c.WaitFor(`^i OK`)
-	after := c.Cmd("f2 FETCH 1:2 (UID EMAILID)")
+	after := c.Cmd("f2 FETCH 1:2 (UID EMAILID THREADID)")
 	for i := range 2 {
 		if after[i] != before[i] {
 			t.Fatalf("after a wake: %q, before: %q", after[i], before[i])
 		}
 	}
-	id := grab(t, before, `^\* 2 FETCH \(UID \d+ EMAILID \(([^)]+)\)\)$`)
+	id := grab(t, before, `^\* 2 FETCH \(UID \d+ EMAILID \(([^)]+)\) THREADID \(T[0-9a-f]+\)\)$`)
 	c.Run(`
 C: s1 SEARCH EMAILID ` + id + `
 S: * SEARCH 2

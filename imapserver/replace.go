@@ -20,16 +20,19 @@ const replaceCap = " REPLACE"
 // size is refused before it is sent, as APPEND's is (APPENDLIMIT, NO
 // [TOOBIG]); a quota the new message would pass, once the old one's
 // size is taken off, answers NO [OVERQUOTA]; a mailbox that does not
-// exist NO [TRYCREATE]. On every failure the old message stays (3.4).
+// exist NO [TRYCREATE]. The message may be in CATENATE form (RFC 8508 3
+// takes append-message, which RFC 4469 extends): it is assembled first,
+// so a URL may name the very message replaced. On every failure the old
+// message stays (3.4).
 func handleReplace(c *conn, cmd *imapwire.Command) error {
 	a, _ := cmd.Args.(*imapwire.ReplaceArgs)
-	if a == nil || a.Message.Literal == nil {
+	if a == nil || (a.Message.Literal == nil && a.Message.Parts == nil) {
 		return errBAD("", "Missing arguments")
 	}
 	if c.sel.view.ReadOnly {
 		return errNO("CANNOT", "Mailbox is read-only")
 	}
-	if a.Message.Literal.Size == 0 {
+	if a.Message.Literal != nil && a.Message.Literal.Size == 0 {
 		return errNO("CANNOT", "Empty message") // as APPEND
 	}
 	rep, ok := c.sel.mbox.(mailstore.Replacer)
@@ -50,6 +53,11 @@ func handleReplace(c *conn, cmd *imapwire.Command) error {
 		uid = v.Messages[a.Num-1].UID
 	}
 	dest := canonicalName(a.Mailbox)
+	if a.Message.Parts != nil {
+		if err := c.catenateReplacement(&a.Message, dest); err != nil {
+			return err
+		}
+	}
 	m := a.Message
 	body, err := appendBody(m)
 	if err != nil {
@@ -70,5 +78,28 @@ func handleReplace(c *conn, cmd *imapwire.Command) error {
 	// the refresh, as after MOVE.
 	c.sel.signal()
 	c.okText = "REPLACE completed"
+	return nil
+}
+
+// catenateReplacement assembles the CATENATE message of a REPLACE into
+// m.Literal (ReplaceArgs.Close removes it with the command's literals).
+// As for APPEND, a destination that does not exist is NO [TRYCREATE]
+// before any URL is followed.
+func (c *conn) catenateReplacement(m *imapwire.AppendMessage, dest string) error {
+	if c.sel.name != dest {
+		mbox, err := c.user.Mailbox(c.ctx, dest)
+		if err != nil {
+			return tryCreate(fmt.Errorf("replace into %s: %w", dest, err))
+		}
+		mbox.Close()
+	}
+	lit, err := c.catenate(m.Parts)
+	if err != nil {
+		return err
+	}
+	m.Literal = lit
+	if lit.Size == 0 {
+		return errNO("CANNOT", "Empty message")
+	}
 	return nil
 }

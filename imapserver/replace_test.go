@@ -2,6 +2,7 @@ package imapserver_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,4 +128,70 @@ S: * 1 EXISTS
 S: * 1 RECENT
 S~ r3 OK .*
 `)
+}
+
+// TestReplaceCatenate: REPLACE and UID REPLACE take the CATENATE form of
+// the message (RFC 8508 3's append-message, which RFC 4469 extends): a
+// URL may name the very message replaced (a new body under its header),
+// a synchronizing TEXT literal gets its continuation; a URL that cannot
+// be followed answers NO [BADURL], a missing destination NO [TRYCREATE]
+// before any URL is followed, an assembly over the literal limit NO
+// [TOOBIG], an empty one NO [CANNOT]: each time the old message stays,
+// nothing is appended and no spooled assembly is left.
+func TestReplaceCatenate(t *testing.T) {
+	var spool string
+	srv := testserver.Start(t, testserver.WithConfig(func(cfg *imapserver.Config) {
+		cfg.Limits.MaxLiteral = 400
+		spool = cfg.SpoolDir
+	}))
+	c := srv.Login(t, srv.Alice)
+	appendMsg(t, c, "Drafts", `\Draft`, draft("version 1"))
+	appendMsg(t, c, "Drafts", `\Draft`, draft("version 2"))
+	c.Cmd("s SELECT Drafts")
+	c.Run(`
+C: r1 UID REPLACE 1 Drafts (\Draft) CATENATE (URL ";UID=1/;SECTION=HEADER" TEXT {10+}\r\nnew body\r\n)
+S~ \* OK \[APPENDUID \d+ 3\] .*
+S: * 1 EXPUNGE
+S: * 2 EXISTS
+S: * 2 RECENT
+S: r1 OK REPLACE completed
+C: r2 REPLACE 1 Drafts CATENATE (URL "/Drafts/;UID=2/;SECTION=HEADER" TEXT {8}
+S: + Ready for literal data
+C: synced\r\n)
+S~ \* OK \[APPENDUID \d+ 4\] .*
+S: * 1 EXPUNGE
+S: * 2 EXISTS
+S: * 2 RECENT
+S: r2 OK REPLACE completed
+C: e1 UID REPLACE 4 Drafts CATENATE (URL ";UID=99")
+S: e1 NO [BADURL ;UID=99] Bad URL: no such message
+C: e2 UID REPLACE 4 Nowhere CATENATE (URL "imap://mail.example.net/INBOX/;UID=1")
+S~ e2 NO \[TRYCREATE\] .*
+C: e3 UID REPLACE 4 Drafts CATENATE (URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4" URL ";UID=4")
+S: e3 NO [TOOBIG] Message would exceed the limit of 400 bytes
+C: e4 UID REPLACE 4 Drafts CATENATE (URL ";UID=4/;PARTIAL=9999")
+S: e4 NO [CANNOT] Empty message
+C: e5 UID REPLACE 4 Drafts (\Seen) CATENATE (TEXT {1+}\r\nx URL "/Drafts/;UID=3/;SECTION=TEXT")
+S~ \* OK \[APPENDUID \d+ 5\] .*
+S: * 2 EXPUNGE
+S: * 2 EXISTS
+S: * 2 RECENT
+S: e5 OK REPLACE completed
+C: f1 UID FETCH 1:* (FLAGS BODY.PEEK[])
+S: * 1 FETCH (UID 3 FLAGS (\Draft \Recent) BODY[] {53}\r\nFrom: alice@example.org\r\nSubject: Draft\r\n\r\nnew body\r\n)
+S: * 2 FETCH (UID 5 FLAGS (\Seen \Recent) BODY[] {11}\r\nxnew body\r\n)
+S~ f1 OK .*
+C: st STATUS Drafts (MESSAGES UIDNEXT)
+S: * STATUS Drafts (MESSAGES 2 UIDNEXT 6)
+S~ st OK .*
+`)
+	entries, err := os.ReadDir(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "dormouse-catenate-") {
+			t.Errorf("spool keeps %s", e.Name())
+		}
+	}
 }

@@ -190,6 +190,11 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	}
 	if s.needsContent && !s.needsFile {
 		s.envelopes = newEnvelopeReader(c, nil)
+		if s.envelopes != nil {
+			// A whole mailbox is walked in order: large chunks, as
+			// SORT asks (still within envelopeChunkBytes).
+			s.envelopes.limit = sortEnvelopeChunk
+		}
 	}
 	res := searchResult{usesModSeq: s.usesModSeq}
 	v := c.sel.view
@@ -268,15 +273,18 @@ type searcher struct {
 	needsFile bool
 	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
 	// emailIDs are the EMAILIDs of the view's messages, by sequence
-	// number - 1, read once for SEARCH EMAILID (RFC 8474 6).
-	emailIDs []string
+	// number - 1, read once for SEARCH EMAILID (RFC 8474 6);
+	// threadIDs their THREADIDs for SEARCH THREADID.
+	emailIDs  []string
+	threadIDs []string
 
 	// envelopes answers the header keys when no key needs the file.
 	envelopes *envelopeReader
 
-	// per message, set by load
+	// per message, set by load and headerBlock
 	content mailstore.Content
 	msg     *imapmsg.Message
+	block   []byte   // the envelope header block, unparsed
 	text    textKeys // limits and per-message answers of text keys
 }
 
@@ -304,6 +312,18 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)
 	case "BODY", "TEXT":
 		s.needsContent, s.needsFile = true, true
+	case "THREADID":
+		if s.threadIDs == nil {
+			seqs := make([]uint32, len(s.c.sel.view.Messages))
+			for i := range seqs {
+				seqs[i] = uint32(i + 1)
+			}
+			ids, err := s.c.threadIDs(seqs)
+			if err != nil {
+				return err
+			}
+			s.threadIDs = ids
+		}
 	case "EMAILID":
 		if s.emailIDs == nil {
 			ids, err := s.c.viewEmailIDs()
@@ -326,8 +346,21 @@ func (s *searcher) release() {
 		s.content.Close()
 		s.content = nil
 	}
-	s.msg = nil
+	s.msg, s.block = nil, nil
 	s.text.reset()
+}
+
+// headerBlock returns the envelope header block of the message at seq,
+// unparsed, from the store's envelope cache (s.envelopes is set).
+func (s *searcher) headerBlock(seq uint32) ([]byte, error) {
+	if s.block == nil {
+		b, err := s.envelopes.block(int(seq - 1))
+		if err != nil {
+			return nil, err
+		}
+		s.block = b
+	}
+	return s.block, nil
 }
 
 // load parses the header of the message at seq for text keys: from the
@@ -397,7 +430,7 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		// objectids are case-sensitive (RFC 8474 7).
 		return int(seq) <= len(s.emailIDs) && s.emailIDs[seq-1] == k.Value, nil
 	case "THREADID":
-		return false, nil // objectid.go: no message has a THREADID
+		return int(seq) <= len(s.threadIDs) && s.threadIDs[seq-1] == k.Value, nil
 	case "SEQSET", "UID":
 		_, ok := slices.BinarySearch(s.sets[k], seq)
 		return ok, nil
@@ -466,10 +499,11 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		return m.ModSeq >= k.Number, nil
 	}
 
-	// Keys on the message's content. A header field's key answered from
-	// the envelope cache needs only the kept block, not its parse.
+	// Keys on the message's content. Header keys read the envelope
+	// block as it is kept, when the store keeps them: parsing it into a
+	// Message per message was most of a SEARCH FROM's time.
 	if s.envelopes != nil && isHeaderKey(k.Op) {
-		block, err := s.envelopes.block(int(seq - 1))
+		block, err := s.headerBlock(seq)
 		if err != nil {
 			return false, err
 		}

@@ -30,12 +30,13 @@ type textKey struct{ op, field, value string }
 // textKeys are the distinct text keys of one SEARCH and, per message,
 // the answers found so far.
 type textKeys struct {
-	keys      int              // all keys of the command, for the limit
-	distinct  map[textKey]bool // the text keys, for the limit
-	bodyWords []string         // distinct BODY and TEXT strings
-	answers   map[textKey]bool // this message's answers so far
-	inBody    map[string]bool  // this message: bodyWords found in its body
-	bodyDone  bool             // inBody is filled for this message
+	keys      int               // all keys of the command, for the limit
+	distinct  map[textKey]bool  // the text keys, for the limit
+	bodyWords []string          // distinct BODY and TEXT strings
+	answers   map[textKey]bool  // this message's answers so far
+	inBody    map[string]bool   // this message: bodyWords found in its body
+	bodyDone  bool              // inBody is filled for this message
+	needles   map[string]string // header key values in search form (FoldSearchString)
 }
 
 // count records k (one node of the key tree) against the limits.
@@ -96,10 +97,25 @@ func headerField(k *imapwire.SearchKey) string {
 	return strings.ToLower(k.Op)
 }
 
-// matchHeader answers header key k (isHeaderKey) from a header block
-// (the envelope cache's), each distinct key once per message.
+// matchHeader answers header key k (isHeaderKey) over a header block
+// (the envelope header a store keeps), each distinct key once per
+// message, its value folded once per command.
 func (t *textKeys) matchHeader(block []byte, k *imapwire.SearchKey) bool {
-	return t.answer(k, func() bool { return imapmsg.HeaderBlockContains(block, headerField(k), k.Value) })
+	return t.answer(k, func() bool { return imapmsg.HeaderBlockContains(block, headerField(k), t.needle(k.Value)) })
+}
+
+// needle is value in search form (imapmsg.FoldSearchString), folded once
+// per command.
+func (t *textKeys) needle(value string) string {
+	needle, ok := t.needles[value]
+	if !ok {
+		needle = imapmsg.FoldSearchString(value)
+		if t.needles == nil {
+			t.needles = make(map[string]string)
+		}
+		t.needles[value] = needle
+	}
+	return needle
 }
 
 // match answers text key k for msg, each distinct key once per message.

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -232,6 +233,9 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 	if len(missing) == 0 {
 		return nil
 	}
+	if d, ok := c.sel.mbox.(sortDeriver); ok {
+		return c.deriveSortRecs(d, missing, at, &rv, fn)
+	}
 	headers := newHeaderSource(c, missing)
 	fresh := make(map[uint32][]byte)
 	keep := func() {
@@ -267,6 +271,55 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 		j += len(recs)
 	}
 	keep()
+	return nil
+}
+
+// sortDeriver is a store that makes the sort records it lacks itself
+// (mailstore/maildir's DeriveSortRecords): from each message's envelope
+// header as it reads it, parsed once, on several cores, keeping
+// envelopes and records in one index commit. derive is called from
+// several goroutines at once.
+type sortDeriver interface {
+	DeriveSortRecords(ctx context.Context, uids []uint32, derive func(header *imapmsg.Message) []byte) (recs, blocks [][]byte, err error)
+}
+
+// deriveSortRecs is the rest of sortRecs for a sortDeriver: the records
+// of the messages of seqs (ascending; at[k] is the position of seqs[k]
+// in sortRecs' order) a chunk at a time, sized as envelopeReader sizes
+// its chunks (nextEnvelopeChunk: from firstEnvelopeChunk, at most
+// sortEnvelopeChunk, aiming at envelopeChunkBytes of envelope blocks),
+// so that messages with huge headers are not held thousands at once.
+func (c *conn) deriveSortRecs(d sortDeriver, seqs []uint32, at []int, rv *recView, fn func(i int, v *recView)) error {
+	empty, _ := scanSortRec((&sortRec{}).encode(nil))
+	derive := func(msg *imapmsg.Message) []byte {
+		r := sortRecOf(msg)
+		return r.encode(nil)
+	}
+	n := firstEnvelopeChunk
+	for from := 0; from < len(seqs); {
+		if err := c.interrupted(); err != nil {
+			return err
+		}
+		chunk := seqs[from:min(from+n, len(seqs))]
+		recs, blocks, err := d.DeriveSortRecords(c.ctx, c.sel.view.UIDsOf(chunk), derive)
+		if err != nil {
+			return storeError(fmt.Errorf("sort keys: %w", err))
+		}
+		total := 0
+		for _, b := range blocks {
+			total += len(b)
+		}
+		blocks = nil // only their size was wanted
+		for k, rec := range recs {
+			if rec == nil || !rv.scan(rec) {
+				fn(at[from+k], &empty)
+				continue
+			}
+			fn(at[from+k], rv)
+		}
+		from += len(chunk)
+		n = nextEnvelopeChunk(len(chunk), total, sortEnvelopeChunk)
+	}
 	return nil
 }
 

@@ -123,8 +123,8 @@ func (d *Decoder) catenate() ([]CatPart, error) {
 }
 
 // parseReplace: REPLACE SP seq-number SP mailbox SP append-message, and
-// UID REPLACE with a UID (RFC 8508 5). The CATENATE form of the message
-// is refused: the replacing message must be a literal.
+// UID REPLACE with a UID (RFC 8508 5). The message may be a literal or
+// in CATENATE form (RFC 8508 3: append-message, which CATENATE extends).
 func (d *Decoder) parseReplace() (*ReplaceArgs, error) {
 	if err := d.sp(); err != nil {
 		return nil, err
@@ -146,10 +146,6 @@ func (d *Decoder) parseReplace() (*ReplaceArgs, error) {
 	if a.Message, err = d.appendMessage(); err != nil {
 		a.Message.close()
 		return nil, err
-	}
-	if a.Message.Parts != nil {
-		a.Message.close()
-		return nil, badf("REPLACE takes a message literal, not CATENATE")
 	}
 	return a, nil
 }

@@ -158,6 +158,10 @@ var goodCommands = []struct {
 		Command{Tag: "t", Name: "APPEND", Args: &AppendArgs{Mailbox: "A", Messages: []AppendMessage{
 			{Flags: []string{"\\Seen"}, Parts: []CatPart{{Text: &Literal{Size: 1, Bytes: []byte("x")}}}},
 			{Literal: &Literal{Size: 1, Bytes: []byte("y")}}}}}},
+	// RFC 8508 3: REPLACE's append-message, CATENATE form included.
+	{"t UID REPLACE 4 Drafts (\\Draft) CATENATE (URL \";UID=4/;section=TEXT\" TEXT {4+}\r\nhi\r\n)\r\n",
+		Command{Tag: "t", Name: "REPLACE", UID: true, Args: &ReplaceArgs{Num: 4, Mailbox: "Drafts", Message: AppendMessage{Flags: []string{"\\Draft"},
+			Parts: []CatPart{{URL: ";UID=4/;section=TEXT"}, {Text: &Literal{Size: 4, Bytes: []byte("hi\r\n")}}}}}}},
 	{"t THREAD references UTF-8 ALL\r\n", Command{Tag: "t", Name: "THREAD", Args: &ThreadArgs{Algorithm: "REFERENCES", Charset: "UTF-8", Key: and(key("ALL"))}}},
 	{"t UID THREAD ORDEREDSUBJECT US-ASCII SUBJECT x DELETED\r\n", Command{Tag: "t", Name: "THREAD", UID: true, Args: &ThreadArgs{Algorithm: "ORDEREDSUBJECT", Charset: "US-ASCII",
 		Key: and(&SearchKey{Op: "SUBJECT", Value: "x"}, key("DELETED"))}}},

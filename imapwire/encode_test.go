@@ -103,31 +103,10 @@ func encodeCommand(c *Command, utf8 bool) string {
 	case *AppendArgs:
 		e.sp().mailbox(a.Mailbox)
 		for _, m := range a.Messages {
-			e.sp()
-			if m.Flags != nil {
-				e.raw("(").raw(strings.Join(m.Flags, " ")).raw(") ")
-			}
-			if !m.Date.IsZero() {
-				e.raw(m.Date.Format(`"02-Jan-2006 15:04:05 -0700" `))
-			}
-			if m.Parts != nil {
-				e.raw("CATENATE (")
-				for i, p := range m.Parts {
-					if i > 0 {
-						e.sp()
-					}
-					if p.Text != nil {
-						e.raw("TEXT ")
-						e.literal(p.Text, p.Binary)
-					} else {
-						e.raw("URL ").str(p.URL)
-					}
-				}
-				e.raw(")")
-				continue
-			}
-			e.literal(m.Literal, m.Binary)
+			e.sp().appendMessage(m)
 		}
+	case *ReplaceArgs:
+		e.sp().num(uint64(a.Num)).sp().mailbox(a.Mailbox).sp().appendMessage(a.Message)
 	case *ExpungeArgs:
 		e.sp().raw(a.Set.String())
 	case *SearchArgs:
@@ -254,6 +233,34 @@ func (e *cmdEncoder) literal(l *Literal, binary bool) {
 		e.raw("~")
 	}
 	e.raw("{").num(uint64(len(data))).raw("+}\r\n").raw(string(data))
+}
+
+// appendMessage writes one message of APPEND or REPLACE: flags, date,
+// then a literal or a CATENATE list.
+func (e *cmdEncoder) appendMessage(m AppendMessage) {
+	if m.Flags != nil {
+		e.raw("(").raw(strings.Join(m.Flags, " ")).raw(") ")
+	}
+	if !m.Date.IsZero() {
+		e.raw(m.Date.Format(`"02-Jan-2006 15:04:05 -0700" `))
+	}
+	if m.Parts == nil {
+		e.literal(m.Literal, m.Binary)
+		return
+	}
+	e.raw("CATENATE (")
+	for i, p := range m.Parts {
+		if i > 0 {
+			e.sp()
+		}
+		if p.Text != nil {
+			e.raw("TEXT ")
+			e.literal(p.Text, p.Binary)
+		} else {
+			e.raw("URL ").str(p.URL)
+		}
+	}
+	e.raw(")")
 }
 
 func (e *cmdEncoder) str(s string) *cmdEncoder {

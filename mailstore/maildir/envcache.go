@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -35,15 +33,7 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	out := make([][]byte, len(uids))
 	var missing []int
 	err := h.view(func(m *mboxTx) error {
-		for i, uid := range uids {
-			if m.envelopes != nil {
-				if v := m.envelopes.Get(u32(uid)); len(v) > 0 && v[0] == envelopeVersion {
-					out[i] = bytes.Clone(v[1:])
-					continue
-				}
-			}
-			missing = append(missing, i)
-		}
+		missing = m.keptEnvelopes(uids, out)
 		return nil
 	})
 	if err != nil {
@@ -98,6 +88,47 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 	return out, nil
 }
 
+// keptEnvelopes sets blocks[i] to a copy of the kept envelope block of
+// each uids[i] that has one of this version, and returns the is that
+// have none. The copies share a few buffers, not one allocation each (a
+// SEARCH FROM asks 100,000).
+func (m *mboxTx) keptEnvelopes(uids []uint32, blocks [][]byte) []int {
+	if m.envelopes != nil {
+		var a arena
+		eachKept(m.envelopes, uids, func(i int, v []byte) {
+			if len(v) > 0 && v[0] == envelopeVersion {
+				blocks[i] = a.add(nil, v[1:])
+			}
+		})
+	}
+	var missing []int
+	for i := range uids {
+		if blocks[i] == nil {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// arena holds copies of many small values in shared buffers of
+// envelopeBufSize (a few hundred envelope blocks each): one allocation
+// for many, where bbolt needs the values until its commit or a caller
+// after the transaction.
+type arena []byte
+
+// envelopeBufSize is the size of an arena's buffers.
+const envelopeBufSize = 64 << 10
+
+// add returns a copy of prefix followed by v, never nil.
+func (a *arena) add(prefix, v []byte) []byte {
+	n := len(prefix) + len(v)
+	if *a == nil || cap(*a)-len(*a) < n {
+		*a = make([]byte, 0, max(n, envelopeBufSize))
+	}
+	*a = append(append(*a, prefix...), v...)
+	return (*a)[len(*a)-n : len(*a) : len(*a)]
+}
+
 // envelopeReaders is how many message files readEnvelopes reads at once.
 // Reading and parsing the headers is most of the first SORT, THREAD or
 // FETCH ENVELOPE over a large mailbox: a few readers keep both cores busy
@@ -110,6 +141,14 @@ const envelopeReaders = 4
 // file names from one index transaction; it returns the is whose message
 // is gone.
 func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missing []int, out [][]byte) ([]int, error) {
+	return h.readEnvelopesWith(ctx, uids, missing, out, nil)
+}
+
+// readEnvelopesWith is readEnvelopes; parsed, when set, is called with
+// each header read from a file (i as in out[i]), by the reader that
+// parsed it, so that a caller can derive more from it than the envelope
+// block without parsing it again.
+func (h *mailboxHandle) readEnvelopesWith(ctx context.Context, uids []uint32, missing []int, out [][]byte, parsed func(i int, msg *imapmsg.Message)) ([]int, error) {
 	type file struct {
 		path string
 		size int64
@@ -137,8 +176,12 @@ func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missin
 			fd, fileSize, err := openMessageFile(f.path)
 			if err == nil {
 				content := newContent(fd, fileSize, f.size)
-				out[i], err = envelopeOf(content)
+				var msg *imapmsg.Message
+				out[i], msg, err = envelopeOf(content)
 				content.Close()
+				if err == nil && parsed != nil {
+					parsed(i, msg)
+				}
 				if err != nil {
 					errs[j] = fmt.Errorf("envelope of message %d in %s: %w", uids[i], h.name, err)
 				}
@@ -153,23 +196,7 @@ func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missin
 		// again.
 		out[i], errs[j] = h.readEnvelope(ctx, uids[i])
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(envelopeReaders, len(missing)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				j := int(next.Add(1) - 1)
-				if j >= len(missing) {
-					return
-				}
-				read(j)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := inParallel(ctx, len(missing), read); err != nil {
 		return nil, err
 	}
 	var vanished []int
@@ -191,7 +218,7 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 		return nil, err
 	}
 	defer content.Close()
-	block, err := envelopeOf(content)
+	block, _, err := envelopeOf(content)
 	if err != nil {
 		return nil, fmt.Errorf("envelope of message %d in %s: %w", uid, h.name, err)
 	}
@@ -199,12 +226,33 @@ func (h *mailboxHandle) readEnvelope(ctx context.Context, uid uint32) ([]byte, e
 }
 
 // envelopeOf parses a message's envelope header block.
-func envelopeOf(content mailstore.Content) ([]byte, error) {
+func envelopeOf(content mailstore.Content) ([]byte, *imapmsg.Message, error) {
 	msg, err := imapmsg.ParseHeader(content, content.Size())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return msg.EnvelopeHeader()
+	block, err := msg.EnvelopeHeader()
+	return block, msg, err
+}
+
+// inParallel calls fn(j) for j in [0, n) on up to envelopeReaders
+// goroutines, until ctx is done.
+func inParallel(ctx context.Context, n int, fn func(j int)) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(envelopeReaders, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				j := int(next.Add(1) - 1)
+				if j >= n {
+					return
+				}
+				fn(j)
+			}
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
 }
 
 // keepEnvelope stores a message's envelope header block in this
@@ -271,7 +319,8 @@ func (m *mboxTx) readEnvelope(r *msgRec) ([]byte, error) {
 	}
 	content := newContent(f, fileSize, r.size)
 	defer content.Close()
-	return envelopeOf(content)
+	block, _, err := envelopeOf(content)
+	return block, err
 }
 
 // expungeEnvelopeReads bounds the message files one transaction reads to
@@ -306,22 +355,16 @@ func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
 // (as KeepSortRecords), skipping messages
 // expunged since they were read, so that no entry outlives its message.
 func (h *mailboxHandle) keepEnvelopes(blocks map[uint32][]byte) error {
-	return h.update(func(m *mboxTx) error {
-		env, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
-		if err != nil {
-			return err
-		}
-		for _, uid := range slices.Sorted(maps.Keys(blocks)) {
-			block := blocks[uid]
-			if m.msgs.Get(u32(uid)) == nil {
-				continue
-			}
-			v := make([]byte, 0, 1+len(block))
-			v = append(append(v, envelopeVersion), block...)
-			if err := env.Put(u32(uid), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return h.update(func(m *mboxTx) error { return m.putEnvelopes(blocks) })
+}
+
+// putEnvelopes is keepEnvelopes inside a write transaction.
+func (m *mboxTx) putEnvelopes(blocks map[uint32][]byte) error {
+	env, err := m.b.CreateBucketIfNotExists(bktEnvelopes)
+	if err != nil {
+		return err
+	}
+	var a arena
+	version := []byte{envelopeVersion}
+	return m.putLive(env, blocks, func(block []byte) []byte { return a.add(version, block) })
 }

@@ -25,8 +25,8 @@ import (
 // has none; its EMAILID is made the same way from where it is, and is
 // written into the copy when it is copied or moved.
 //
-// THREADID is not built: Dormouse answers NIL, as Dovecot does (RFC 8474
-// 5.2 allows it).
+// THREADID is not kept here: imapserver works it out from the sort
+// record (imapserver/threadid.go).
 
 // emailIDOf returns the EMAILID number of a record of this mailbox.
 func (m *mboxTx) emailIDOf(r *msgRec) uint64 {
