@@ -60,6 +60,10 @@ type View struct {
 	// nil when no search saved one.
 	Saved []uint32
 
+	// contexts are the live search contexts (RFC 5267 4.3), which Apply
+	// keeps current (context.go).
+	contexts []*Context
+
 	// told holds the MODSEQs of messages whose new flags the session has
 	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),
 	// so that the next Apply does not report them again. Emptied by each

@@ -1,0 +1,428 @@
+package imapview
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// MaxContexts is how many live search contexts (RFC 5267 4.3) a view
+// keeps at once. RFC 5267 4.3.1 asks for at least one and more if
+// possible; a searching command past the limit is answered, with
+// "* NO [NOUPDATE tag]" instead of updates. Each context costs its
+// criteria and its result (ranges of UIDs) in the state blob of a
+// hibernated session, which is bounded (hibernate.MaxBlob).
+const MaxContexts = 8
+
+// Context is a live search context (RFC 5267 4.3): the result of a
+// SEARCH or SORT with RETURN (UPDATE), which Apply keeps current with the
+// mailbox and whose changes it reports as ADDTO and REMOVEFROM
+// (ContextUpdate). It lives in the view, so it ends with it (SELECT,
+// EXAMINE, CLOSE, UNSELECT: RFC 5267 4.3) and hibernates with it.
+type Context struct {
+	// Tag is the searching command's tag, the ESEARCH correlator.
+	Tag string
+	// UID is set for UID SEARCH and UID SORT: the updates name UIDs, else
+	// message numbers (RFC 5267 4.3.2).
+	UID bool
+
+	key  *imapwire.SearchKey
+	sort []imapwire.SortCriterion // nil for SEARCH: results in mailbox order
+	// result holds the UIDs of the matching messages: ascending for a
+	// SEARCH, in the sort order for a SORT.
+	result []uint32
+}
+
+// NoUpdateError says why a search cannot be kept up to date: its
+// criteria or sort keys read what a message record does not hold, or
+// the view has MaxContexts already. The command is answered, with an
+// untagged NO [NOUPDATE] (RFC 5267 4.3.1).
+type NoUpdateError struct{ Reason string }
+
+func (e *NoUpdateError) Error() string { return "no update: " + e.Reason }
+
+// ErrTagInUse says a live context already has the tag: RFC 5267 4.3
+// wants the searching command rejected with BAD.
+var ErrTagInUse = errors.New("tag in use by a search context")
+
+// errNeedsRecords says an asleep view cannot apply a change to a sorted
+// context: placing a new member needs the sort keys of the others, which
+// only records hold. The sleeper is woken to apply it.
+var errNeedsRecords = errors.New("a sorted search context needs the records")
+
+// NewContext returns the context of a searching command: its tag, UID
+// form, criteria and, for SORT, sort keys, and its result now (UIDs,
+// ascending for SEARCH, in the sort order for SORT). Only criteria that a
+// message record answers can be kept up to date in place, awake and
+// asleep: flags, keywords, \Recent, sizes, INTERNALDATE and SAVEDATE,
+// MODSEQ, UID sets without "*", and AND, OR, NOT of them; likewise only
+// the sort keys ARRIVAL and SIZE. Message numbers, "$", header and body
+// text, sent dates, OLDER/YOUNGER (which change with the clock) and
+// EMAILID give a NoUpdateError.
+func NewContext(tag string, uid bool, key *imapwire.SearchKey, sort []imapwire.SortCriterion, result []uint32) (*Context, error) {
+	if why := notUpdatable(key); why != "" {
+		return nil, &NoUpdateError{Reason: why}
+	}
+	for _, s := range sort {
+		if s.Key != "ARRIVAL" && s.Key != "SIZE" {
+			return nil, &NoUpdateError{Reason: "Sort key " + s.Key + " cannot be kept up to date"}
+		}
+	}
+	c := &Context{Tag: tag, UID: uid, key: key, result: slices.Clone(result)}
+	if sort != nil {
+		c.sort = slices.Clone(sort)
+	}
+	return c, nil
+}
+
+// notUpdatable returns why k cannot be evaluated from a record, or "".
+func notUpdatable(k *imapwire.SearchKey) string {
+	switch k.Op {
+	case "AND", "OR", "NOT":
+		for _, ch := range k.Children {
+			if why := notUpdatable(ch); why != "" {
+				return why
+			}
+		}
+		return ""
+	case "UID":
+		if k.Set == nil || k.Set.Saved || k.Set.Dynamic() {
+			return "A UID set with $ or * changes with the mailbox"
+		}
+		return ""
+	case "SEQSET":
+		return "Message numbers in the criteria change with the mailbox"
+	}
+	if _, ok := MatchRecord(k, &mailstore.Message{}, false); !ok {
+		return "Search key " + k.Op + " cannot be kept up to date"
+	}
+	return ""
+}
+
+// AddContext makes c live in v. It fails with ErrTagInUse when a context
+// has c's tag, and with a NoUpdateError when v has MaxContexts.
+func (v *View) AddContext(c *Context) error {
+	if v.context(c.Tag) >= 0 {
+		return ErrTagInUse
+	}
+	if len(v.contexts) >= MaxContexts {
+		return &NoUpdateError{Reason: fmt.Sprintf("Too many search contexts (at most %d)", MaxContexts)}
+	}
+	v.contexts = append(v.contexts, c)
+	return nil
+}
+
+// HasContext reports whether a live context has tag.
+func (v *View) HasContext(tag string) bool { return v.context(tag) >= 0 }
+
+// CancelContexts ends the contexts of tags (CANCELUPDATE, RFC 5267
+// 4.3.5), all or none: it returns the first tag that names none.
+func (v *View) CancelContexts(tags []string) (unknown string, ok bool) {
+	for _, t := range tags {
+		if v.context(t) < 0 {
+			return t, false
+		}
+	}
+	v.contexts = slices.DeleteFunc(v.contexts, func(c *Context) bool { return slices.Contains(tags, c.Tag) })
+	if len(v.contexts) == 0 {
+		v.contexts = nil
+	}
+	return "", true
+}
+
+func (v *View) context(tag string) int {
+	return slices.IndexFunc(v.contexts, func(c *Context) bool { return c.Tag == tag })
+}
+
+// ContextUpdate is what a change did to one context's result, as
+// ESEARCH (TAG "tag") [UID] REMOVEFROM / ADDTO data items (RFC 5267
+// 4.3.2-4.3.4). Numbers are UIDs or message numbers as Context.UID says.
+type ContextUpdate struct {
+	Tag string
+	UID bool
+	// Expunged are the members expunged, in the numbering before the
+	// change: their REMOVEFROM goes before the expunge notification
+	// (RFC 5267 4.3.4), so that the numbers are still valid.
+	Expunged []Position
+	// Removed are members whose flags no longer match and Added new or
+	// changed messages that now match, in the numbering after the
+	// change: the ADDTO goes after EXISTS (RFC 5267 4.3.3).
+	Removed, Added []Position
+}
+
+// Position is one pair of ADDTO or REMOVEFROM: a context position (1 is
+// the first result; 0 in a SEARCH context, where the result is in
+// mailbox order, RFC 5267 4.3.3) and a message.
+type Position struct {
+	At  uint32
+	Num uint32
+}
+
+// empty reports whether the change left the context's result as it was.
+func (u *ContextUpdate) empty() bool {
+	return len(u.Expunged) == 0 && len(u.Removed) == 0 && len(u.Added) == 0
+}
+
+// contextsNeedRecords reports whether applying ch to an asleep view
+// would place a new member in a sorted context: that needs the sort keys
+// of the others. Members leaving are placed by the result alone.
+func (v *View) contextsNeedRecords(ch mailstore.Changes) bool {
+	for _, c := range v.contexts {
+		if c.sort == nil {
+			continue
+		}
+		for i := range ch.Changed {
+			m := &ch.Changed[i]
+			if m.UID >= v.UIDNext {
+				// Whether it is \Recent is decided by the claim to come.
+				if c.matches(m, false) || c.matches(m, true) {
+					return true
+				}
+				continue
+			}
+			if v.SeqOf(m.UID) != 0 && !c.has(m.UID) && c.matches(m, v.IsRecent(m.UID)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// applyContexts brings the contexts up to date with a change Apply has
+// made to the view: expunged are the UIDs removed (ascending) with their
+// old sequence numbers (oldSeqs, same order), changed the kept messages
+// whose records changed, added the new ones. The view is already
+// updated (records, \Recent, numbering).
+func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added []mailstore.Message) []ContextUpdate {
+	var out []ContextUpdate
+	for _, c := range v.contexts {
+		u := ContextUpdate{Tag: c.Tag, UID: c.UID}
+		for i, uid := range expunged {
+			if at, ok := c.remove(uid); ok {
+				u.Expunged = append(u.Expunged, Position{At: at, Num: c.num(uid, oldSeqs[i])})
+			}
+		}
+		var join []mailstore.Message
+		for i := range changed {
+			m := &changed[i].Msg
+			match := c.matches(m, v.IsRecent(m.UID))
+			switch {
+			case match && !c.has(m.UID):
+				join = append(join, *m)
+			case !match:
+				if at, ok := c.remove(m.UID); ok {
+					u.Removed = append(u.Removed, Position{At: at, Num: c.num(m.UID, changed[i].Seq)})
+				}
+			}
+		}
+		for i := range added {
+			if m := &added[i]; c.matches(m, v.IsRecent(m.UID)) {
+				join = append(join, *m)
+			}
+		}
+		for i := range join {
+			m := &join[i]
+			at := c.insert(v, m)
+			u.Added = append(u.Added, Position{At: at, Num: c.num(m.UID, v.SeqOf(m.UID))})
+		}
+		if !u.empty() {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// num is the number a context's client knows a message by.
+func (c *Context) num(uid, seq uint32) uint32 {
+	if c.UID {
+		return uid
+	}
+	return seq
+}
+
+func (c *Context) matches(m *mailstore.Message, recent bool) bool {
+	return matchKey(c.key, m, recent)
+}
+
+// has reports whether uid is a member.
+func (c *Context) has(uid uint32) bool {
+	if c.sort == nil {
+		_, ok := slices.BinarySearch(c.result, uid)
+		return ok
+	}
+	return slices.Contains(c.result, uid)
+}
+
+// remove takes uid out of the result and returns its context position
+// before the removal (0 for a SEARCH context); ok is false when it was
+// not a member.
+func (c *Context) remove(uid uint32) (at uint32, ok bool) {
+	var i int
+	if c.sort == nil {
+		if i, ok = slices.BinarySearch(c.result, uid); !ok {
+			return 0, false
+		}
+	} else if i = slices.Index(c.result, uid); i < 0 {
+		return 0, false
+	}
+	c.result = slices.Delete(c.result, i, i+1)
+	if c.sort == nil {
+		return 0, true
+	}
+	return uint32(i + 1), true
+}
+
+// insert adds m to the result and returns its context position (0 for a
+// SEARCH context). A sorted context compares m with the members' records
+// in v, which must have records.
+func (c *Context) insert(v *View, m *mailstore.Message) uint32 {
+	if c.sort == nil {
+		i, _ := slices.BinarySearch(c.result, m.UID)
+		c.result = slices.Insert(c.result, i, m.UID)
+		return 0
+	}
+	i, _ := slices.BinarySearchFunc(c.result, m, func(uid uint32, m *mailstore.Message) int {
+		j, _ := findUID(v.Messages, uid)
+		return c.compare(&v.Messages[j], m)
+	})
+	c.result = slices.Insert(c.result, i, m.UID)
+	return uint32(i + 1)
+}
+
+// compare orders two messages as SORT does (RFC 5256 3): each key in
+// turn, REVERSE reversing it, then by sequence number (UID order), which
+// REVERSE does not change.
+func (c *Context) compare(a, b *mailstore.Message) int {
+	for _, s := range c.sort {
+		var d int
+		switch s.Key {
+		case "ARRIVAL":
+			d = cmp.Compare(a.InternalDate, b.InternalDate)
+		case "SIZE":
+			d = cmp.Compare(a.Size, b.Size)
+		}
+		if s.Reverse {
+			d = -d
+		}
+		if d != 0 {
+			return d
+		}
+	}
+	return cmp.Compare(a.UID, b.UID)
+}
+
+// matchKey evaluates a context's criteria on a message record.
+func matchKey(k *imapwire.SearchKey, m *mailstore.Message, recent bool) bool {
+	switch k.Op {
+	case "AND":
+		for _, ch := range k.Children {
+			if !matchKey(ch, m, recent) {
+				return false
+			}
+		}
+		return true
+	case "OR":
+		return len(k.Children) == 2 && (matchKey(k.Children[0], m, recent) || matchKey(k.Children[1], m, recent))
+	case "NOT":
+		return len(k.Children) == 1 && !matchKey(k.Children[0], m, recent)
+	case "UID":
+		return k.Set != nil && k.Set.Contains(m.UID, 0)
+	}
+	ok, _ := MatchRecord(k, m, recent)
+	return ok
+}
+
+// MatchRecord evaluates a search key that a message record answers alone
+// (RFC 9051 6.4.4): flags, keywords, \Recent (recent says whether m is
+// recent in the view), sizes, INTERNALDATE and SAVEDATE (RFC 8514), and
+// MODSEQ (RFC 7162). known is false for every other key. SEARCH and the
+// live contexts both evaluate these keys here.
+func MatchRecord(k *imapwire.SearchKey, m *mailstore.Message, recent bool) (match, known bool) {
+	switch k.Op {
+	case "ALL":
+		return true, true
+	case "ANSWERED":
+		return HasFlag(m.Flags, `\Answered`), true
+	case "DELETED":
+		return HasFlag(m.Flags, `\Deleted`), true
+	case "DRAFT":
+		return HasFlag(m.Flags, `\Draft`), true
+	case "FLAGGED":
+		return HasFlag(m.Flags, `\Flagged`), true
+	case "SEEN":
+		return HasFlag(m.Flags, `\Seen`), true
+	case "UNANSWERED":
+		return !HasFlag(m.Flags, `\Answered`), true
+	case "UNDELETED":
+		return !HasFlag(m.Flags, `\Deleted`), true
+	case "UNDRAFT":
+		return !HasFlag(m.Flags, `\Draft`), true
+	case "UNFLAGGED":
+		return !HasFlag(m.Flags, `\Flagged`), true
+	case "UNSEEN":
+		return !HasFlag(m.Flags, `\Seen`), true
+	case "KEYWORD":
+		return HasFlag(m.Flags, k.Field), true
+	case "UNKEYWORD":
+		return !HasFlag(m.Flags, k.Field), true
+	case "RECENT":
+		return recent, true
+	case "NEW":
+		return recent && !HasFlag(m.Flags, `\Seen`), true
+	case "OLD":
+		return !recent, true
+	case "LARGER":
+		return uint64(m.Size) > k.Number, true
+	case "SMALLER":
+		return uint64(m.Size) < k.Number, true
+	case "BEFORE":
+		return Day(m.InternalDate.Time()).Before(k.Date), true
+	case "ON":
+		return Day(m.InternalDate.Time()).Equal(k.Date), true
+	case "SINCE":
+		return !Day(m.InternalDate.Time()).Before(k.Date), true
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		// RFC 8514 4: messages without a save date never match.
+		if m.SaveDate == 0 {
+			return false, true
+		}
+		d := Day(m.SaveDate.Time())
+		switch k.Op {
+		case "SAVEDBEFORE":
+			return d.Before(k.Date), true
+		case "SAVEDON":
+			return d.Equal(k.Date), true
+		}
+		return !d.Before(k.Date), true
+	case "SAVEDATESUPPORTED":
+		return true, true
+	case "MODSEQ":
+		return m.ModSeq >= k.Number, true
+	}
+	return false, false
+}
+
+// HasFlag reports whether flags holds f; flags compare without regard
+// to case (RFC 9051 2.3.2).
+func HasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if strings.EqualFold(x, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// Day returns the calendar day of t (in its own zone, as RFC 9051 6.4.4
+// says dates disregard time and timezone) as midnight UTC, as search
+// keys hold their dates.
+func Day(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
