@@ -1,0 +1,170 @@
+package imapview
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
+)
+
+// TestContextsStateRoundTrip: live search contexts go into the state
+// blob and come back the same (criteria, sort keys, result in order),
+// the results as ranges: a SEARCH of 10,000 messages and an ARRIVAL
+// (and REVERSE ARRIVAL) SORT of as many cost a few bytes more than an
+// empty one (the criteria tree here takes about 100).
+func TestContextsStateRoundTrip(t *testing.T) {
+	day := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	many := make([]uint32, 10000)
+	for i := range many {
+		many[i] = uint32(i + 1)
+	}
+	reversed := slices.Clone(many)
+	slices.Reverse(reversed)
+	key := &imapwire.SearchKey{Op: "AND", Children: []*imapwire.SearchKey{
+		{Op: "UNSEEN"},
+		{Op: "OR", Children: []*imapwire.SearchKey{{Op: "KEYWORD", Field: "$Junk"}, {Op: "SINCE", Date: day}}},
+		{Op: "NOT", Children: []*imapwire.SearchKey{{Op: "UID", Set: &imapwire.SeqSet{Ranges: []imapwire.SeqRange{{Start: 3, Stop: 7}}}}}},
+		{Op: "LARGER", Number: 100},
+	}}
+	tests := []struct {
+		name    string
+		uid     bool
+		sort    []imapwire.SortCriterion
+		result  []uint32
+		maxSize int
+	}{
+		{"search, by UID, none", true, nil, []uint32{}, 115},
+		{"search, by number, holes", false, nil, []uint32{1, 2, 5, 9, 10, 11}, 120},
+		{"search, 10,000", true, nil, many, 120},
+		{"sort, arrival", true, []imapwire.SortCriterion{{Key: "ARRIVAL"}}, many, 130},
+		{"sort, reverse arrival", true, []imapwire.SortCriterion{{Key: "ARRIVAL", Reverse: true}}, reversed, 130},
+		{"sort, size then arrival, scattered", false, []imapwire.SortCriterion{{Key: "SIZE", Reverse: true}, {Key: "ARRIVAL"}}, []uint32{9, 2, 3, 4, 1, 8, 7, 6}, 140},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewContext("A1", tt.uid, key, tt.sort, tt.result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &View{UIDValidity: 1, UIDNext: 10001, asleep: true}
+			if err := v.AddContext(c); err != nil {
+				t.Fatal(err)
+			}
+			var st hibernate.State
+			v.Export(&st)
+			data := st.ExtState[0].Data
+			if len(data) > tt.maxSize {
+				t.Errorf("contexts take %d bytes, want ≤ %d", len(data), tt.maxSize)
+			}
+			back, err := FromState(&st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(back.contexts) != 1 {
+				t.Fatalf("%d contexts back", len(back.contexts))
+			}
+			b := back.contexts[0]
+			if b.Tag != "A1" || b.UID != tt.uid || !slices.Equal(b.result, tt.result) || !slices.Equal(b.sort, tt.sort) {
+				t.Fatalf("back: %+v, want result %v", b, tt.result)
+			}
+			// The criteria match as before.
+			for _, m := range []mailstore.Message{
+				{UID: 1, Size: 200, InternalDate: mailstore.Timestamp(day.UnixNano())},
+				{UID: 4, Size: 200, InternalDate: mailstore.Timestamp(day.UnixNano())},
+				{UID: 8, Size: 200, Flags: []string{"$junk"}},
+				{UID: 9, Size: 200, Flags: []string{`\Seen`}},
+			} {
+				if got, want := b.matches(&m, false), c.matches(&m, false); got != want {
+					t.Errorf("UID %d: matches %v after the round trip, %v before", m.UID, got, want)
+				}
+			}
+			if !c.matches(&mailstore.Message{UID: 1, Size: 200, Flags: []string{"$Junk"}}, false) || c.matches(&mailstore.Message{UID: 4, Size: 200, Flags: []string{"$Junk"}}, false) {
+				t.Error("criteria evaluated wrongly")
+			}
+		})
+	}
+}
+
+// TestContextsStateHostile: a blob from elsewhere (an upgrade hands
+// them over) is checked: an unknown version, truncations, too many
+// contexts, criteria no context may have, a deep tree, and a huge range
+// are errors, never a panic or a giant allocation.
+func TestContextsStateHostile(t *testing.T) {
+	c, _ := NewContext("A1", true, &imapwire.SearchKey{Op: "UNSEEN"}, []imapwire.SortCriterion{{Key: "SIZE"}}, []uint32{3, 1, 2})
+	good := appendContexts(nil, []*Context{c})
+	if _, err := parseContexts(good); err != nil {
+		t.Fatal(err)
+	}
+	deep := &imapwire.SearchKey{Op: "UNSEEN"}
+	for range maxKeyDepth + 2 {
+		deep = &imapwire.SearchKey{Op: "NOT", Children: []*imapwire.SearchKey{deep}}
+	}
+	body := &Context{Tag: "b", key: &imapwire.SearchKey{Op: "BODY", Value: "x"}, result: []uint32{}}
+	many := make([]*Context, MaxContexts+1)
+	for i := range many {
+		many[i] = &Context{Tag: string(rune('a' + i)), key: &imapwire.SearchKey{Op: "ALL"}, result: []uint32{}}
+	}
+	huge := append([]byte{contextsVersion, 1, 1, 'h', 0}, appendKey(nil, &imapwire.SearchKey{Op: "ALL"})...)
+	huge = append(huge, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f) // one range 1:4294967296
+	cases := map[string][]byte{
+		"empty":          nil,
+		"version":        append([]byte{9}, good[1:]...),
+		"trailing":       append(slices.Clone(good), 0),
+		"too many":       appendContexts(nil, many),
+		"content key":    appendContexts(nil, []*Context{body}),
+		"deep":           appendContexts(nil, []*Context{{Tag: "d", key: deep, result: []uint32{}}}),
+		"huge range":     huge,
+		"huge sort runs": append([]byte{contextsVersion, 1, 1, 'h', 2}, append(appendKey(nil, &imapwire.SearchKey{Op: "ALL"}), 0, 1, 2, 0xfe, 0xff, 0xff, 0xff, 0x1f)...),
+	}
+	for i := 1; i < len(good); i++ {
+		cases["cut at "+string(rune('0'+i%10))+string(rune('a'+i/10))] = good[:i]
+	}
+	for name, data := range cases {
+		if _, err := parseContexts(data); !errors.Is(err, errBadExt) {
+			t.Errorf("%s: err %v, want errBadExt", name, err)
+		}
+	}
+}
+
+// TestApplyContextAsleep: an asleep view applies a change to its
+// contexts in place, but for a new member of a sorted context, which
+// needs the other members' records: then Apply refuses before changing
+// anything, and the sleeper is woken.
+func TestApplyContextAsleep(t *testing.T) {
+	st := &hibernate.State{Mailbox: "INBOX", UIDValidity: 1, UIDs: []hibernate.UIDRange{{First: 1, Last: 3}}, Messages: 3, HighestModSeq: 3, UIDNext: 4}
+	v, err := FromState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := NewContext("s", true, &imapwire.SearchKey{Op: "UNSEEN"}, nil, []uint32{1, 2, 3})
+	o, _ := NewContext("o", false, &imapwire.SearchKey{Op: "UNSEEN"}, []imapwire.SortCriterion{{Key: "ARRIVAL", Reverse: true}}, []uint32{3, 2, 1})
+	for _, c := range []*Context{s, o} {
+		if err := v.AddContext(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, err := v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 4, HighestModSeq: 5,
+		Changed: []mailstore.Message{{UID: 2, ModSeq: 4, Flags: []string{`\Seen`}}}, Expunged: []uint32{3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ContextUpdate{
+		{Tag: "s", UID: true, Expunged: []Position{{0, 3}}, Removed: []Position{{0, 2}}},
+		{Tag: "o", Expunged: []Position{{1, 3}}, Removed: []Position{{1, 2}}},
+	}
+	if !slices.EqualFunc(up.Contexts, want, func(a, b ContextUpdate) bool {
+		return a.Tag == b.Tag && a.UID == b.UID && slices.Equal(a.Expunged, b.Expunged) && slices.Equal(a.Removed, b.Removed) && slices.Equal(a.Added, b.Added)
+	}) {
+		t.Fatalf("updates %+v, want %+v", up.Contexts, want)
+	}
+	before := v.HighestModSeq
+	_, err = v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 5, HighestModSeq: 6,
+		Changed: []mailstore.Message{{UID: 4, ModSeq: 6}}}, nil)
+	if !errors.Is(err, errNeedsRecords) || v.HighestModSeq != before || v.Len() != 2 {
+		t.Fatalf("a new member of a sorted context asleep: err %v, view at %d with %d messages", err, v.HighestModSeq, v.Len())
+	}
+}
