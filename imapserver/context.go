@@ -2,10 +2,13 @@ package imapserver
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // contextCaps are the capabilities of RFC 5267 4: SEARCH and SORT with
@@ -28,8 +31,9 @@ func (c *conn) checkContextTag(cmd *imapwire.Command, ret returnOptions) error {
 // startContext makes a searching command with RETURN (UPDATE) a live
 // context (RFC 5267 4.3) of the selected view: key its criteria, sort its
 // sort keys (nil for SEARCH), order the messages found (sequence numbers,
-// ascending or in the sort order). When the context cannot be kept (its
-// criteria, or the limit of imapview.MaxContexts) the client is told
+// ascending or in the sort order). When the context cannot be kept
+// (criteria naming messages by number, "$", "*" or the clock, or the
+// limit of imapview.MaxContexts) the client is told
 // with an untagged NO [NOUPDATE "tag"], and the command's other return
 // options are answered all the same (RFC 5267 4.3.1).
 func (c *conn) startContext(cmd *imapwire.Command, key *imapwire.SearchKey, sort []imapwire.SortCriterion, order []uint32) error {
@@ -112,4 +116,48 @@ func (e encoder) positions(ps []imapview.Position) {
 		}
 		e.w.Number32(p.At).SP().Number32(p.Num)
 	}
+}
+
+// contextEval is the imapview.ContextEval of a session's view: SEARCH's
+// evaluation (searcher) and SORT's order (sortMessages), over the view
+// as Apply has just made it, for the keys a record does not answer.
+type contextEval struct{ c *conn }
+
+// Match evaluates sc's criteria on message uid of the selected view.
+func (e contextEval) Match(sc *imapview.Context, uid uint32) (bool, error) {
+	c := e.c
+	seq := c.sel.view.SeqOf(uid)
+	if seq == 0 {
+		return false, nil
+	}
+	s := searcher{c: c, now: time.Now()}
+	if err := s.prepare(sc.Key()); err != nil {
+		return false, err
+	}
+	defer s.release()
+	ok, err := s.match(seq, sc.Key())
+	if errors.Is(err, mailstore.ErrNoMessage) {
+		return false, nil // gone from the store: the next change says so
+	}
+	if err != nil {
+		return false, fmt.Errorf("search context %s: %w", sc.Tag, err)
+	}
+	return ok, nil
+}
+
+// Order returns uids (ascending, messages of the view) in sc's sort
+// order, as SORT gives it.
+func (e contextEval) Order(sc *imapview.Context, uids []uint32) ([]uint32, error) {
+	v := e.c.sel.view
+	seqs := make([]uint32, 0, len(uids))
+	for _, u := range uids {
+		if s := v.SeqOf(u); s > 0 {
+			seqs = append(seqs, s)
+		}
+	}
+	order, err := e.c.sortMessages(seqs, sc.Sort())
+	if err != nil {
+		return nil, fmt.Errorf("search context %s: %w", sc.Tag, err)
+	}
+	return v.UIDsOf(order), nil
 }

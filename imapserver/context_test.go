@@ -167,10 +167,6 @@ S: u OK UID SEARCH completed
 			e.q.Run(`
 C: x CANCELUPDATE "k1" "k2" "k3" "k4" "k5" "k6" "k7"
 S: x OK CANCELUPDATE completed
-C: b UID SEARCH RETURN (UPDATE) BODY "Hello"
-S: * ESEARCH (TAG "b") UID ALL 1:3
-S: * NO [NOUPDATE "b"] Search key BODY cannot be kept up to date
-S: b OK UID SEARCH completed
 C: m SEARCH RETURN (UPDATE) 1:2
 S: * ESEARCH (TAG "m") ALL 1:2
 S: * NO [NOUPDATE "m"] Message numbers in the criteria change with the mailbox
@@ -179,10 +175,10 @@ C: w UID SEARCH RETURN (UPDATE) UID 2:*
 S: * ESEARCH (TAG "w") UID ALL 2:3
 S: * NO [NOUPDATE "w"] A UID set with $ or * changes with the mailbox
 S: w OK UID SEARCH completed
-C: d UID SORT RETURN (UPDATE) (DATE) UTF-8 ALL
-S: * ESEARCH (TAG "d") UID ALL 1:3
-S: * NO [NOUPDATE "d"] Sort key DATE cannot be kept up to date
-S: d OK UID SORT completed
+C: y UID SEARCH RETURN (UPDATE COUNT) YOUNGER 3600
+S: * ESEARCH (TAG "y") UID COUNT 3
+S: * NO [NOUPDATE "y"] Search key YOUNGER changes with the clock
+S: y OK UID SEARCH completed
 C: o UID SEARCH RETURN (UPDATE) OR SEEN NOT UID 1,3
 S: * ESEARCH (TAG "o") UID ALL 2
 S: o OK UID SEARCH completed
@@ -213,15 +209,15 @@ S: r OK SORT completed
 			e.add(t, sized(1))    // UID 5, the smallest
 			e.c.Cmd(`c1 STORE 2 +FLAGS.SILENT (\Seen)`)
 			e.asleep(3)
-			// Removals first, then additions, each position valid after
-			// the pairs before it (RFC 5267 4.3.2): o: 1,2,3 → 1,3 →
-			// 1,3,4 → 5,1,3,4; r (by number): 1,2,3 → 4,1,2,3 →
-			// 4,1,2,3,5.
+			// Removals first, then additions in the final order, each
+			// position valid after the pairs before it (RFC 5267 4.3.2):
+			// o: 1,2,3 → 1,3 → 5,1,3 → 5,1,3,4; r (by number): 1,2,3 →
+			// 4,1,2,3 → 4,1,2,3,5.
 			e.q.Run(`
 C: n NOOP
 S: * 5 EXISTS
 S: * 2 FETCH (UID 2 FLAGS (\Seen))
-S: * ESEARCH (TAG "o") UID REMOVEFROM (2 2) ADDTO (3 4 1 5)
+S: * ESEARCH (TAG "o") UID REMOVEFROM (2 2) ADDTO (1 5 4 4)
 S: * ESEARCH (TAG "r") ADDTO (1 4 5 5)
 S: n OK NOOP completed
 `)
@@ -239,6 +235,44 @@ S: * ESEARCH (TAG "r") REMOVEFROM (2 1)
 S: * 1 EXPUNGE
 S: * 1 FETCH (UID 2 FLAGS ())
 S: * ESEARCH (TAG "o") UID ADDTO (2 2)
+S: n OK NOOP completed
+`)
+		}},
+		{"criteria and sort keys read from the messages", true, func(t *testing.T, e *ctxEnv) {
+			// testMessage(n)'s subject is "Hello n".
+			e.q.Run(`
+C: h UID SEARCH RETURN (UPDATE) UNSEEN SUBJECT "Hello 2"
+S: * ESEARCH (TAG "h") UID ALL 2
+S: h OK UID SEARCH completed
+C: r UID SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 UNSEEN
+S: * ESEARCH (TAG "r") UID ALL 3,2,1
+S: r OK UID SORT completed
+`)
+			e.asleep(3)
+			e.add(t, "Subject: Hello 2\r\n\r\nanother\r\n") // UID 4
+			e.add(t, "Subject: Aardvark\r\n\r\nlast\r\n")   // UID 5
+			e.c.Cmd(`c1 STORE 2 +FLAGS.SILENT (\Seen)`)
+			e.asleep(3)
+			// r: 3,2,1 → 3,1 → 3,4,1,5 (REVERSE SUBJECT; "Hello 2"
+			// ties by UID).
+			e.q.Run(`
+C: n NOOP
+S: * 5 EXISTS
+S: * 2 FETCH (UID 2 FLAGS (\Seen))
+S: * ESEARCH (TAG "h") UID REMOVEFROM (0 2) ADDTO (0 4)
+S: * ESEARCH (TAG "r") UID REMOVEFROM (2 2) ADDTO (2 4 4 5)
+S: n OK NOOP completed
+`)
+			e.asleep(3)
+			e.c.Cmd(`c2 STORE 2 -FLAGS.SILENT (\Seen)`)
+			e.asleep(3)
+			// Back into both: r 3,4,1,5 → 3,2,4,1,5 (2 before 4 among
+			// equal subjects).
+			e.q.Run(`
+C: n NOOP
+S: * 2 FETCH (UID 2 FLAGS ())
+S: * ESEARCH (TAG "h") UID ADDTO (0 2)
+S: * ESEARCH (TAG "r") UID ADDTO (2 2)
 S: n OK NOOP completed
 `)
 		}},

@@ -11,7 +11,7 @@ import (
 // script (RFC 5267 4.3): live contexts in IDLE and between commands.
 var contextClients = []hibClient{
 	{"s", "alice"}, // IMAP4rev1, SELECT, UID SEARCH UPDATE UNSEEN, idles: claims \Recent
-	{"t", "alice"}, // IMAP4rev2 + QRESYNC, EXAMINE, SEARCH UPDATE UNDELETED by number, quiet
+	{"t", "alice"}, // IMAP4rev2 + QRESYNC, EXAMINE, SEARCH UPDATE UNDELETED TO bob by number, quiet
 	{"o", "alice"}, // IMAP4rev1, EXAMINE, UID SORT UPDATE (REVERSE ARRIVAL) UNSEEN, idles
 	{"c", "alice"}, // IMAP4rev2, SELECT: flag changes and expunges
 	{"f", "alice"}, // authenticated only, APPENDs
@@ -35,7 +35,7 @@ func contextScript() []hibStep {
 		{who: "s", send: "s3 IDLE\r\n", waitFor: w("s", "+ idling")},
 		{who: "t", send: "t1 ENABLE IMAP4rev2 QRESYNC\r\n", waitFor: w("t", "t1 ")},
 		{who: "t", send: "t2 EXAMINE INBOX\r\n", waitFor: w("t", "t2 ")},
-		{who: "t", send: "t3 SEARCH RETURN (UPDATE COUNT) UNDELETED\r\n", waitFor: w("t", "t3 ")},
+		{who: "t", send: "t3 SEARCH RETURN (UPDATE COUNT) UNDELETED TO bob\r\n", waitFor: w("t", "t3 ")},
 		{who: "o", send: "o1 EXAMINE INBOX\r\n", waitFor: w("o", "o1 ")},
 		{who: "o", send: "o2 UID SORT RETURN (UPDATE) (REVERSE ARRIVAL) UTF-8 UNSEEN\r\n", waitFor: w("o", "o2 ")},
 		{who: "o", send: "o3 IDLE\r\n", waitFor: w("o", "+ idling")},

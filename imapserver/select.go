@@ -102,6 +102,7 @@ func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
 		sel.close()
 		return nil, err
 	}
+	sel.view.Eval = contextEval{c}
 	// The view starts current: drop the token the watch may already hold.
 	select {
 	case <-sel.notify:

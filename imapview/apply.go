@@ -64,9 +64,9 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	if ch.HighestModSeq <= v.HighestModSeq && ch.UIDNext <= v.UIDNext {
 		return Update{Exists: v.Len(), Recent: len(v.Recent)}, nil
 	}
-	if v.asleep && len(v.contexts) > 0 && v.contextsNeedRecords(ch) {
+	if len(v.contexts) > 0 && v.Eval == nil && v.contextsNeedEval(ch) {
 		v.told = told
-		return Update{}, fmt.Errorf("apply: %w", errNeedsRecords)
+		return Update{}, fmt.Errorf("apply: %w", errNeedsEval)
 	}
 	var up Update
 	var base []uint32
@@ -164,7 +164,10 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 		// Every changed record counts here, those the session reported
 		// itself too: its own STORE can move a message in or out of a
 		// result (RFC 5267 4.3).
-		up.Contexts = v.applyContexts(up.ExpungedUIDs, oldSeqs, up.Changed, added)
+		var err error
+		if up.Contexts, err = v.applyContexts(up.ExpungedUIDs, oldSeqs, up.Changed, added); err != nil {
+			return up, fmt.Errorf("apply: %w", err)
+		}
 	}
 	// What the session reported itself is not reported again.
 	kept := up.Changed[:0]

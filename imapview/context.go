@@ -1,7 +1,6 @@
 package imapview
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,28 +50,25 @@ func (e *NoUpdateError) Error() string { return "no update: " + e.Reason }
 // wants the searching command rejected with BAD.
 var ErrTagInUse = errors.New("tag in use by a search context")
 
-// errNeedsRecords says an asleep view cannot apply a change to a sorted
-// context: placing a new member needs the sort keys of the others, which
-// only records hold. The sleeper is woken to apply it.
-var errNeedsRecords = errors.New("a sorted search context needs the records")
+// errNeedsEval says a view without a ContextEval (asleep) cannot apply a
+// change to a context: a candidate's match depends on its content, or a
+// new member of a sorted context must be placed by sort keys. The
+// sleeper is woken to apply it.
+var errNeedsEval = errors.New("a search context needs the session")
 
 // NewContext returns the context of a searching command: its tag, UID
 // form, criteria and, for SORT, sort keys, and its result now (UIDs,
-// ascending for SEARCH, in the sort order for SORT). Only criteria that a
-// message record answers can be kept up to date in place, awake and
-// asleep: flags, keywords, \Recent, sizes, INTERNALDATE and SAVEDATE,
-// MODSEQ, UID sets without "*", and AND, OR, NOT of them; likewise only
-// the sort keys ARRIVAL and SIZE. Message numbers, "$", header and body
-// text, sent dates, OLDER/YOUNGER (which change with the clock) and
-// EMAILID give a NoUpdateError.
+// ascending for SEARCH, in the sort order for SORT). Criteria that name
+// messages by what changes with the mailbox (message numbers, "$", a UID
+// set with "*") or with the clock (OLDER, YOUNGER) cannot be kept up to
+// date: a NoUpdateError. The keys a record answers (flags, sizes,
+// dates, MODSEQ, UIDs) are evaluated here, awake or asleep; the others
+// (header and body text, sent dates, EMAILID) and the sort order need
+// the session's ContextEval, so an asleep view that meets a change they
+// must decide is woken (View.Apply).
 func NewContext(tag string, uid bool, key *imapwire.SearchKey, sort []imapwire.SortCriterion, result []uint32) (*Context, error) {
 	if why := notUpdatable(key); why != "" {
 		return nil, &NoUpdateError{Reason: why}
-	}
-	for _, s := range sort {
-		if s.Key != "ARRIVAL" && s.Key != "SIZE" {
-			return nil, &NoUpdateError{Reason: "Sort key " + s.Key + " cannot be kept up to date"}
-		}
 	}
 	c := &Context{Tag: tag, UID: uid, key: key, result: slices.Clone(result)}
 	if sort != nil {
@@ -81,7 +77,23 @@ func NewContext(tag string, uid bool, key *imapwire.SearchKey, sort []imapwire.S
 	return c, nil
 }
 
-// notUpdatable returns why k cannot be evaluated from a record, or "".
+// Key returns the context's search criteria.
+func (c *Context) Key() *imapwire.SearchKey { return c.key }
+
+// Sort returns the context's sort keys, nil for a SEARCH context.
+func (c *Context) Sort() []imapwire.SortCriterion { return c.sort }
+
+// ContextEval answers for an awake view what a record cannot: its
+// session's search and sort (imapserver), over the view as it is after
+// the change being applied.
+type ContextEval interface {
+	// Match evaluates c's criteria on message uid of the view.
+	Match(c *Context, uid uint32) (bool, error)
+	// Order returns uids, messages of the view, in c's sort order.
+	Order(c *Context, uids []uint32) ([]uint32, error)
+}
+
+// notUpdatable returns why k cannot be kept up to date, or "".
 func notUpdatable(k *imapwire.SearchKey) string {
 	switch k.Op {
 	case "AND", "OR", "NOT":
@@ -98,8 +110,13 @@ func notUpdatable(k *imapwire.SearchKey) string {
 		return ""
 	case "SEQSET":
 		return "Message numbers in the criteria change with the mailbox"
+	case "OLDER", "YOUNGER":
+		return "Search key " + k.Op + " changes with the clock"
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "HEADER", "BODY", "TEXT",
+		"SENTBEFORE", "SENTON", "SENTSINCE", "EMAILID", "THREADID":
+		return "" // the message's content, which does not change
 	}
-	if _, ok := MatchRecord(k, &mailstore.Message{}, false); !ok {
+	if _, known := MatchRecord(k, &mailstore.Message{}, false); !known {
 		return "Search key " + k.Op + " cannot be kept up to date"
 	}
 	return ""
@@ -169,24 +186,28 @@ func (u *ContextUpdate) empty() bool {
 	return len(u.Expunged) == 0 && len(u.Removed) == 0 && len(u.Added) == 0
 }
 
-// contextsNeedRecords reports whether applying ch to an asleep view
-// would place a new member in a sorted context: that needs the sort keys
-// of the others. Members leaving are placed by the result alone.
-func (v *View) contextsNeedRecords(ch mailstore.Changes) bool {
+// contextsNeedEval reports whether applying ch to the view's contexts
+// needs a ContextEval: a candidate (a new message, or a changed one of
+// the view) whose match a record does not decide, or a new member of a
+// sorted context, which must be placed among the others by their sort
+// keys. Members leaving are placed by the result alone.
+func (v *View) contextsNeedEval(ch mailstore.Changes) bool {
 	for _, c := range v.contexts {
-		if c.sort == nil {
-			continue
-		}
 		for i := range ch.Changed {
 			m := &ch.Changed[i]
 			if m.UID >= v.UIDNext {
 				// Whether it is \Recent is decided by the claim to come.
-				if c.matches(m, false) || c.matches(m, true) {
-					return true
+				for _, recent := range []bool{false, true} {
+					if match, known := matchKey(c.key, m, recent); !known || match && c.sort != nil {
+						return true
+					}
 				}
 				continue
 			}
-			if v.SeqOf(m.UID) != 0 && !c.has(m.UID) && c.matches(m, v.IsRecent(m.UID)) {
+			if v.SeqOf(m.UID) == 0 {
+				continue
+			}
+			if match, known := matchKey(c.key, m, v.IsRecent(m.UID)); !known || match && c.sort != nil && !c.has(m.UID) {
 				return true
 			}
 		}
@@ -198,8 +219,9 @@ func (v *View) contextsNeedRecords(ch mailstore.Changes) bool {
 // made to the view: expunged are the UIDs removed (ascending) with their
 // old sequence numbers (oldSeqs, same order), changed the kept messages
 // whose records changed, added the new ones. The view is already
-// updated (records, \Recent, numbering).
-func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added []mailstore.Message) []ContextUpdate {
+// updated (records, \Recent, numbering). What records do not decide, v.Eval
+// does (contextsNeedEval said whether it is needed).
+func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added []mailstore.Message) ([]ContextUpdate, error) {
 	var out []ContextUpdate
 	for _, c := range v.contexts {
 		u := ContextUpdate{Tag: c.Tag, UID: c.UID}
@@ -208,13 +230,16 @@ func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added 
 				u.Expunged = append(u.Expunged, Position{At: at, Num: c.num(uid, oldSeqs[i])})
 			}
 		}
-		var join []mailstore.Message
+		var join []uint32
 		for i := range changed {
 			m := &changed[i].Msg
-			match := c.matches(m, v.IsRecent(m.UID))
+			match, err := v.contextMatch(c, m)
+			if err != nil {
+				return nil, err
+			}
 			switch {
 			case match && !c.has(m.UID):
-				join = append(join, *m)
+				join = append(join, m.UID)
 			case !match:
 				if at, ok := c.remove(m.UID); ok {
 					u.Removed = append(u.Removed, Position{At: at, Num: c.num(m.UID, changed[i].Seq)})
@@ -222,20 +247,69 @@ func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added 
 			}
 		}
 		for i := range added {
-			if m := &added[i]; c.matches(m, v.IsRecent(m.UID)) {
-				join = append(join, *m)
+			match, err := v.contextMatch(c, &added[i])
+			if err != nil {
+				return nil, err
+			}
+			if match {
+				join = append(join, added[i].UID)
 			}
 		}
-		for i := range join {
-			m := &join[i]
-			at := c.insert(v, m)
-			u.Added = append(u.Added, Position{At: at, Num: c.num(m.UID, v.SeqOf(m.UID))})
+		if len(join) > 0 {
+			var err error
+			if u.Added, err = v.join(c, join); err != nil {
+				return nil, err
+			}
 		}
 		if !u.empty() {
 			out = append(out, u)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// contextMatch decides whether m, a message of the view, matches c: by
+// its record when that decides, else by v.Eval.
+func (v *View) contextMatch(c *Context, m *mailstore.Message) (bool, error) {
+	if match, known := matchKey(c.key, m, v.IsRecent(m.UID)); known {
+		return match, nil
+	}
+	if v.Eval == nil {
+		return false, fmt.Errorf("search context %q: %w", c.Tag, errNeedsEval)
+	}
+	return v.Eval.Match(c, m.UID)
+}
+
+// join adds the UIDs of uids (ascending) to c's result and returns their
+// ADDTO pairs: position 0 in a SEARCH context; in a SORT context the
+// positions in the sort order, each valid once the pairs before it are
+// applied (RFC 5267 4.3.2), which inserting in the final order gives.
+func (v *View) join(c *Context, uids []uint32) ([]Position, error) {
+	var out []Position
+	if c.sort == nil {
+		for _, uid := range uids {
+			i, _ := slices.BinarySearch(c.result, uid)
+			c.result = slices.Insert(c.result, i, uid)
+			out = append(out, Position{Num: c.num(uid, v.SeqOf(uid))})
+		}
+		return out, nil
+	}
+	if v.Eval == nil {
+		return nil, fmt.Errorf("search context %q: %w", c.Tag, errNeedsEval)
+	}
+	all := append(slices.Clone(c.result), uids...)
+	slices.Sort(all)
+	order, err := v.Eval.Order(c, all)
+	if err != nil {
+		return nil, err
+	}
+	for i, uid := range order {
+		if _, ok := slices.BinarySearch(uids, uid); ok {
+			out = append(out, Position{At: uint32(i + 1), Num: c.num(uid, v.SeqOf(uid))})
+		}
+	}
+	c.result = order
+	return out, nil
 }
 
 // num is the number a context's client knows a message by.
@@ -244,10 +318,6 @@ func (c *Context) num(uid, seq uint32) uint32 {
 		return uid
 	}
 	return seq
-}
-
-func (c *Context) matches(m *mailstore.Message, recent bool) bool {
-	return matchKey(c.key, m, recent)
 }
 
 // has reports whether uid is a member.
@@ -278,64 +348,41 @@ func (c *Context) remove(uid uint32) (at uint32, ok bool) {
 	return uint32(i + 1), true
 }
 
-// insert adds m to the result and returns its context position (0 for a
-// SEARCH context). A sorted context compares m with the members' records
-// in v, which must have records.
-func (c *Context) insert(v *View, m *mailstore.Message) uint32 {
-	if c.sort == nil {
-		i, _ := slices.BinarySearch(c.result, m.UID)
-		c.result = slices.Insert(c.result, i, m.UID)
-		return 0
-	}
-	i, _ := slices.BinarySearchFunc(c.result, m, func(uid uint32, m *mailstore.Message) int {
-		j, _ := findUID(v.Messages, uid)
-		return c.compare(&v.Messages[j], m)
-	})
-	c.result = slices.Insert(c.result, i, m.UID)
-	return uint32(i + 1)
-}
-
-// compare orders two messages as SORT does (RFC 5256 3): each key in
-// turn, REVERSE reversing it, then by sequence number (UID order), which
-// REVERSE does not change.
-func (c *Context) compare(a, b *mailstore.Message) int {
-	for _, s := range c.sort {
-		var d int
-		switch s.Key {
-		case "ARRIVAL":
-			d = cmp.Compare(a.InternalDate, b.InternalDate)
-		case "SIZE":
-			d = cmp.Compare(a.Size, b.Size)
-		}
-		if s.Reverse {
-			d = -d
-		}
-		if d != 0 {
-			return d
-		}
-	}
-	return cmp.Compare(a.UID, b.UID)
-}
-
-// matchKey evaluates a context's criteria on a message record.
-func matchKey(k *imapwire.SearchKey, m *mailstore.Message, recent bool) bool {
+// matchKey evaluates a context's criteria on a message record, in three
+// values: known is false when the answer depends on keys a record does
+// not answer (header and body text, sent dates, EMAILID).
+func matchKey(k *imapwire.SearchKey, m *mailstore.Message, recent bool) (match, known bool) {
 	switch k.Op {
 	case "AND":
+		known = true
 		for _, ch := range k.Children {
-			if !matchKey(ch, m, recent) {
-				return false
+			cm, ck := matchKey(ch, m, recent)
+			if ck && !cm {
+				return false, true
 			}
+			known = known && ck
 		}
-		return true
+		return known, known
 	case "OR":
-		return len(k.Children) == 2 && (matchKey(k.Children[0], m, recent) || matchKey(k.Children[1], m, recent))
+		if len(k.Children) != 2 {
+			return false, true
+		}
+		am, ak := matchKey(k.Children[0], m, recent)
+		bm, bk := matchKey(k.Children[1], m, recent)
+		if ak && am || bk && bm {
+			return true, true
+		}
+		return false, ak && bk
 	case "NOT":
-		return len(k.Children) == 1 && !matchKey(k.Children[0], m, recent)
+		if len(k.Children) != 1 {
+			return false, true
+		}
+		cm, ck := matchKey(k.Children[0], m, recent)
+		return !cm && ck, ck
 	case "UID":
-		return k.Set != nil && k.Set.Contains(m.UID, 0)
+		return k.Set != nil && k.Set.Contains(m.UID, 0), true
 	}
-	ok, _ := MatchRecord(k, m, recent)
-	return ok
+	return MatchRecord(k, m, recent)
 }
 
 // MatchRecord evaluates a search key that a message record answers alone

@@ -78,11 +78,14 @@ func TestContextsStateRoundTrip(t *testing.T) {
 				{UID: 8, Size: 200, Flags: []string{"$junk"}},
 				{UID: 9, Size: 200, Flags: []string{`\Seen`}},
 			} {
-				if got, want := b.matches(&m, false), c.matches(&m, false); got != want {
-					t.Errorf("UID %d: matches %v after the round trip, %v before", m.UID, got, want)
+				if got, _ := matchKey(b.key, &m, false); got != func() bool { w, _ := matchKey(c.key, &m, false); return w }() {
+					t.Errorf("UID %d: matches %v after the round trip, not before", m.UID, got)
 				}
 			}
-			if !c.matches(&mailstore.Message{UID: 1, Size: 200, Flags: []string{"$Junk"}}, false) || c.matches(&mailstore.Message{UID: 4, Size: 200, Flags: []string{"$Junk"}}, false) {
+			if m, _ := matchKey(c.key, &mailstore.Message{UID: 1, Size: 200, Flags: []string{"$Junk"}}, false); !m {
+				t.Error("criteria evaluated wrongly")
+			}
+			if m, _ := matchKey(c.key, &mailstore.Message{UID: 4, Size: 200, Flags: []string{"$Junk"}}, false); m {
 				t.Error("criteria evaluated wrongly")
 			}
 		})
@@ -91,8 +94,9 @@ func TestContextsStateRoundTrip(t *testing.T) {
 
 // TestContextsStateHostile: a blob from elsewhere (an upgrade hands
 // them over) is checked: an unknown version, truncations, too many
-// contexts, criteria no context may have, a deep tree, and a huge range
-// are errors, never a panic or a giant allocation.
+// contexts, criteria no context may have (or no search has), a deep
+// tree, and a huge range are errors, never a panic or a giant
+// allocation.
 func TestContextsStateHostile(t *testing.T) {
 	c, _ := NewContext("A1", true, &imapwire.SearchKey{Op: "UNSEEN"}, []imapwire.SortCriterion{{Key: "SIZE"}}, []uint32{3, 1, 2})
 	good := appendContexts(nil, []*Context{c})
@@ -103,7 +107,7 @@ func TestContextsStateHostile(t *testing.T) {
 	for range maxKeyDepth + 2 {
 		deep = &imapwire.SearchKey{Op: "NOT", Children: []*imapwire.SearchKey{deep}}
 	}
-	body := &Context{Tag: "b", key: &imapwire.SearchKey{Op: "BODY", Value: "x"}, result: []uint32{}}
+	clock := &Context{Tag: "b", key: &imapwire.SearchKey{Op: "YOUNGER", Number: 60}, result: []uint32{}}
 	many := make([]*Context, MaxContexts+1)
 	for i := range many {
 		many[i] = &Context{Tag: string(rune('a' + i)), key: &imapwire.SearchKey{Op: "ALL"}, result: []uint32{}}
@@ -115,7 +119,8 @@ func TestContextsStateHostile(t *testing.T) {
 		"version":        append([]byte{9}, good[1:]...),
 		"trailing":       append(slices.Clone(good), 0),
 		"too many":       appendContexts(nil, many),
-		"content key":    appendContexts(nil, []*Context{body}),
+		"clock key":      appendContexts(nil, []*Context{clock}),
+		"unknown key":    appendContexts(nil, []*Context{{Tag: "u", key: &imapwire.SearchKey{Op: "NONSENSE"}, result: []uint32{}}}),
 		"deep":           appendContexts(nil, []*Context{{Tag: "d", key: deep, result: []uint32{}}}),
 		"huge range":     huge,
 		"huge sort runs": append([]byte{contextsVersion, 1, 1, 'h', 2}, append(appendKey(nil, &imapwire.SearchKey{Op: "ALL"}), 0, 1, 2, 0xfe, 0xff, 0xff, 0xff, 0x1f)...),
@@ -164,7 +169,45 @@ func TestApplyContextAsleep(t *testing.T) {
 	before := v.HighestModSeq
 	_, err = v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 5, HighestModSeq: 6,
 		Changed: []mailstore.Message{{UID: 4, ModSeq: 6}}}, nil)
-	if !errors.Is(err, errNeedsRecords) || v.HighestModSeq != before || v.Len() != 2 {
+	if !errors.Is(err, errNeedsEval) || v.HighestModSeq != before || v.Len() != 2 {
 		t.Fatalf("a new member of a sorted context asleep: err %v, view at %d with %d messages", err, v.HighestModSeq, v.Len())
+	}
+}
+
+// TestMatchKeyThreeValued: a record decides what it can; where content
+// keys (FROM, BODY...) decide, the answer is unknown and an asleep view
+// is woken, unless the record's part decides alone (a seen message never
+// matches UNSEEN FROM x).
+func TestMatchKeyThreeValued(t *testing.T) {
+	from := &imapwire.SearchKey{Op: "FROM", Value: "x"}
+	seen := mailstore.Message{UID: 1, Flags: []string{`\Seen`}}
+	unseen := mailstore.Message{UID: 1}
+	and := func(ks ...*imapwire.SearchKey) *imapwire.SearchKey {
+		return &imapwire.SearchKey{Op: "AND", Children: ks}
+	}
+	or := func(a, b *imapwire.SearchKey) *imapwire.SearchKey {
+		return &imapwire.SearchKey{Op: "OR", Children: []*imapwire.SearchKey{a, b}}
+	}
+	not := func(k *imapwire.SearchKey) *imapwire.SearchKey {
+		return &imapwire.SearchKey{Op: "NOT", Children: []*imapwire.SearchKey{k}}
+	}
+	tests := []struct {
+		name         string
+		key          *imapwire.SearchKey
+		m            mailstore.Message
+		match, known bool
+	}{
+		{"UNSEEN FROM, seen", and(&imapwire.SearchKey{Op: "UNSEEN"}, from), seen, false, true},
+		{"UNSEEN FROM, unseen", and(&imapwire.SearchKey{Op: "UNSEEN"}, from), unseen, false, false},
+		{"OR SEEN FROM, seen", or(&imapwire.SearchKey{Op: "SEEN"}, from), seen, true, true},
+		{"OR SEEN FROM, unseen", or(&imapwire.SearchKey{Op: "SEEN"}, from), unseen, false, false},
+		{"NOT FROM", not(from), seen, false, false},
+		{"NOT SEEN", not(&imapwire.SearchKey{Op: "SEEN"}), seen, false, true},
+		{"UNSEEN", &imapwire.SearchKey{Op: "UNSEEN"}, unseen, true, true},
+	}
+	for _, tt := range tests {
+		if match, known := matchKey(tt.key, &tt.m, false); match != tt.match || known != tt.known {
+			t.Errorf("%s: (%v, %v), want (%v, %v)", tt.name, match, known, tt.match, tt.known)
+		}
 	}
 }

@@ -63,6 +63,9 @@ type View struct {
 	// contexts are the live search contexts (RFC 5267 4.3), which Apply
 	// keeps current (context.go).
 	contexts []*Context
+	// Eval is the session's search and sort for contexts, set by the
+	// owner of an awake view; an asleep view has none.
+	Eval ContextEval
 
 	// told holds the MODSEQs of messages whose new flags the session has
 	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),
