@@ -193,6 +193,7 @@ func (u *ContextUpdate) empty() bool {
 // keys. Members leaving are placed by the result alone.
 func (v *View) contextsNeedEval(ch mailstore.Changes) bool {
 	for _, c := range v.contexts {
+		members := c.members()
 		for i := range ch.Changed {
 			m := &ch.Changed[i]
 			if m.UID >= v.UIDNext {
@@ -207,7 +208,7 @@ func (v *View) contextsNeedEval(ch mailstore.Changes) bool {
 			if v.SeqOf(m.UID) == 0 {
 				continue
 			}
-			if match, known := matchKey(c.key, m, v.IsRecent(m.UID)); !known || match && c.sort != nil && !c.has(m.UID) {
+			if match, known := matchKey(c.key, m, v.IsRecent(m.UID)); !known || match && c.sort != nil && !hasUID(members, m.UID) {
 				return true
 			}
 		}
@@ -218,34 +219,39 @@ func (v *View) contextsNeedEval(ch mailstore.Changes) bool {
 // applyContexts brings the contexts up to date with a change Apply has
 // made to the view: expunged are the UIDs removed (ascending) with their
 // old sequence numbers (oldSeqs, same order), changed the kept messages
-// whose records changed, added the new ones. The view is already
-// updated (records, \Recent, numbering). What records do not decide, v.Eval
-// does (contextsNeedEval said whether it is needed).
+// whose records changed (ascending), added the new ones. The view is
+// already updated (records, \Recent, numbering). What records do not
+// decide, v.Eval does (contextsNeedEval said whether it is needed). The
+// cost is a pass over each result, not one per message changed.
 func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added []mailstore.Message) ([]ContextUpdate, error) {
 	var out []ContextUpdate
 	for _, c := range v.contexts {
 		u := ContextUpdate{Tag: c.Tag, UID: c.UID}
+		members := c.members()
+		var gone, goneNums []uint32
 		for i, uid := range expunged {
-			if at, ok := c.remove(uid); ok {
-				u.Expunged = append(u.Expunged, Position{At: at, Num: c.num(uid, oldSeqs[i])})
+			if hasUID(members, uid) {
+				gone, goneNums = append(gone, uid), append(goneNums, c.num(uid, oldSeqs[i]))
 			}
 		}
-		var join []uint32
+		if u.Expunged = c.removeAll(gone, goneNums); len(gone) > 0 {
+			members = c.members() // removeAll may reuse the result's array
+		}
+		var leave, leaveNums, join []uint32
 		for i := range changed {
 			m := &changed[i].Msg
 			match, err := v.contextMatch(c, m)
 			if err != nil {
 				return nil, err
 			}
-			switch {
-			case match && !c.has(m.UID):
+			switch member := hasUID(members, m.UID); {
+			case match && !member:
 				join = append(join, m.UID)
-			case !match:
-				if at, ok := c.remove(m.UID); ok {
-					u.Removed = append(u.Removed, Position{At: at, Num: c.num(m.UID, changed[i].Seq)})
-				}
+			case !match && member:
+				leave, leaveNums = append(leave, m.UID), append(leaveNums, c.num(m.UID, changed[i].Seq))
 			}
 		}
+		u.Removed = c.removeAll(leave, leaveNums)
 		for i := range added {
 			match, err := v.contextMatch(c, &added[i])
 			if err != nil {
@@ -285,26 +291,23 @@ func (v *View) contextMatch(c *Context, m *mailstore.Message) (bool, error) {
 // positions in the sort order, each valid once the pairs before it are
 // applied (RFC 5267 4.3.2), which inserting in the final order gives.
 func (v *View) join(c *Context, uids []uint32) ([]Position, error) {
-	var out []Position
+	out := make([]Position, 0, len(uids))
 	if c.sort == nil {
 		for _, uid := range uids {
-			i, _ := slices.BinarySearch(c.result, uid)
-			c.result = slices.Insert(c.result, i, uid)
 			out = append(out, Position{Num: c.num(uid, v.SeqOf(uid))})
 		}
+		c.result = unionUIDs(c.result, uids)
 		return out, nil
 	}
 	if v.Eval == nil {
 		return nil, fmt.Errorf("search context %q: %w", c.Tag, errNeedsEval)
 	}
-	all := append(slices.Clone(c.result), uids...)
-	slices.Sort(all)
-	order, err := v.Eval.Order(c, all)
+	order, err := v.Eval.Order(c, unionUIDs(c.members(), uids))
 	if err != nil {
 		return nil, err
 	}
 	for i, uid := range order {
-		if _, ok := slices.BinarySearch(uids, uid); ok {
+		if hasUID(uids, uid) {
 			out = append(out, Position{At: uint32(i + 1), Num: c.num(uid, v.SeqOf(uid))})
 		}
 	}
@@ -320,32 +323,67 @@ func (c *Context) num(uid, seq uint32) uint32 {
 	return seq
 }
 
-// has reports whether uid is a member.
-func (c *Context) has(uid uint32) bool {
+// members returns the UIDs of c's result, ascending: the result itself
+// for a SEARCH context, a sorted copy for a SORT context.
+func (c *Context) members() []uint32 {
 	if c.sort == nil {
-		_, ok := slices.BinarySearch(c.result, uid)
-		return ok
+		return c.result
 	}
-	return slices.Contains(c.result, uid)
+	m := slices.Clone(c.result)
+	slices.Sort(m)
+	return m
 }
 
-// remove takes uid out of the result and returns its context position
-// before the removal (0 for a SEARCH context); ok is false when it was
-// not a member.
-func (c *Context) remove(uid uint32) (at uint32, ok bool) {
-	var i int
+// removeAll takes uids (ascending, members) out of c's result and
+// returns their REMOVEFROM pairs, nums being the numbers the client knows
+// them by: position 0 in a SEARCH context; in a SORT context each one's
+// position once the pairs before it are applied, in the result's order.
+func (c *Context) removeAll(uids, nums []uint32) []Position {
+	if len(uids) == 0 {
+		return nil
+	}
+	out := make([]Position, 0, len(uids))
 	if c.sort == nil {
-		if i, ok = slices.BinarySearch(c.result, uid); !ok {
-			return 0, false
+		for _, n := range nums {
+			out = append(out, Position{Num: n})
 		}
-	} else if i = slices.Index(c.result, uid); i < 0 {
-		return 0, false
+		c.result = removeUIDs(c.result, uids)
+		return out
 	}
-	c.result = slices.Delete(c.result, i, i+1)
-	if c.sort == nil {
-		return 0, true
+	kept := make([]uint32, 0, len(c.result)-len(uids))
+	for i, uid := range c.result {
+		if j, ok := slices.BinarySearch(uids, uid); ok {
+			out = append(out, Position{At: uint32(i - len(out) + 1), Num: nums[j]})
+			continue
+		}
+		kept = append(kept, uid)
 	}
-	return uint32(i + 1), true
+	c.result = kept
+	return out
+}
+
+// hasUID reports whether uids (ascending) holds uid.
+func hasUID(uids []uint32, uid uint32) bool {
+	_, ok := slices.BinarySearch(uids, uid)
+	return ok
+}
+
+// unionUIDs returns the UIDs of a and b (each ascending, disjoint),
+// ascending, in one pass.
+func unionUIDs(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] < b[j] {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 // matchKey evaluates a context's criteria on a message record, in three

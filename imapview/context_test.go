@@ -211,3 +211,74 @@ func TestMatchKeyThreeValued(t *testing.T) {
 		}
 	}
 }
+
+// descending is a ContextEval that orders by UID, highest first (as
+// REVERSE ARRIVAL of messages that arrived in UID order), for the tests.
+type descending struct{}
+
+func (descending) Match(c *Context, uid uint32) (bool, error) { return true, nil }
+func (descending) Order(c *Context, uids []uint32) ([]uint32, error) {
+	out := slices.Clone(uids)
+	slices.Reverse(out)
+	return out, nil
+}
+
+// TestApplyContexts: one change that expunges a member, takes one out
+// (\Seen) and brings a new one in, told as RFC 5267 4.3 wants: the
+// expunged one in the old numbering, the others in the new; positions 0
+// for SEARCH, positions in the sort order for SORT, each valid once the
+// pairs before it are applied.
+func TestApplyContexts(t *testing.T) {
+	snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 6, HighestModSeq: 5}
+	for u := uint32(1); u <= 5; u++ {
+		snap.Messages = append(snap.Messages, mailstore.Message{UID: u, ModSeq: uint64(u)})
+	}
+	ch := mailstore.Changes{UIDValidity: 1, UIDNext: 7, HighestModSeq: 8, Expunged: []uint32{2},
+		Changed: []mailstore.Message{{UID: 4, ModSeq: 7, Flags: []string{`\Seen`}}, {UID: 6, ModSeq: 8}}}
+	unseen := &imapwire.SearchKey{Op: "UNSEEN"}
+	reverse := []imapwire.SortCriterion{{Key: "ARRIVAL", Reverse: true}}
+	tests := []struct {
+		name   string
+		uid    bool
+		sort   []imapwire.SortCriterion
+		result []uint32
+		want   ContextUpdate
+		after  []uint32
+	}{
+		{"search by UID", true, nil, []uint32{1, 2, 3, 4, 5},
+			ContextUpdate{Expunged: []Position{{0, 2}}, Removed: []Position{{0, 4}}, Added: []Position{{0, 6}}}, []uint32{1, 3, 5, 6}},
+		{"search by number", false, nil, []uint32{1, 2, 3, 4, 5},
+			ContextUpdate{Expunged: []Position{{0, 2}}, Removed: []Position{{0, 3}}, Added: []Position{{0, 5}}}, []uint32{1, 3, 5, 6}},
+		{"sort by number", false, reverse, []uint32{5, 4, 3, 2, 1},
+			ContextUpdate{Expunged: []Position{{4, 2}}, Removed: []Position{{2, 3}}, Added: []Position{{1, 5}}}, []uint32{6, 5, 3, 1}},
+		{"sort by UID, not every message", true, reverse, []uint32{5, 4, 2},
+			ContextUpdate{Expunged: []Position{{3, 2}}, Removed: []Position{{2, 4}}, Added: []Position{{1, 6}}}, []uint32{6, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := New(snap, true, 0, 0)
+			v.Eval = descending{}
+			c, err := NewContext("x", tt.uid, unseen, tt.sort, tt.result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.AddContext(c); err != nil {
+				t.Fatal(err)
+			}
+			up, err := v.Apply(ch, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(up.Contexts) != 1 {
+				t.Fatalf("updates %+v", up.Contexts)
+			}
+			got := up.Contexts[0]
+			if !slices.Equal(got.Expunged, tt.want.Expunged) || !slices.Equal(got.Removed, tt.want.Removed) || !slices.Equal(got.Added, tt.want.Added) {
+				t.Errorf("update %+v, want %+v", got, tt.want)
+			}
+			if !slices.Equal(c.result, tt.after) {
+				t.Errorf("result %v, want %v", c.result, tt.after)
+			}
+		})
+	}
+}
