@@ -43,6 +43,7 @@ type config struct {
 	MemLimit   float64       `json:"mem_limit_gib"`
 	Prewarm    bool          `json:"prewarm,omitempty"`
 	Quiet      bool          `json:"quiet,omitempty"`
+	AfterSel   string        `json:"after_select,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Label      string        `json:"label,omitempty"`
 }
@@ -92,6 +93,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.RampTO, "ramp-timeout", 15*time.Minute, "longest time for opening all connections")
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
+	fs.StringVar(&c.AfterSel, "after-select", "", "a command each connection sends after SELECT INBOX (e.g. \"UID SEARCH RETURN (UPDATE COUNT) UNDELETED\": a live search context, RFC 5267, that hibernates with the session)")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the results")
@@ -129,6 +131,8 @@ func (c *config) check() error {
 		return errors.New("-fanout and -deliveries are separate runs")
 	case c.CycleCmd == "" || strings.ContainsAny(c.CycleCmd, "\r\n"):
 		return errors.New("-cycle-command must be one command line")
+	case strings.ContainsAny(c.AfterSel, "\r\n"):
+		return errors.New("-after-select must be one command line")
 	case c.Quiet && (c.Fanout || c.Deliveries > 0 || c.Cycles > 0):
 		return errors.New("-quiet connections hear of nothing and run no cycles: no -fanout, -deliveries or -cycles")
 	}

@@ -63,9 +63,9 @@ func (ic *imapConn) command(cmd string) error {
 	return err
 }
 
-// setup runs greeting, LOGIN, SELECT INBOX and, when idle is set and the
-// connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
-// clears the deadline.
+// setup runs greeting, LOGIN, SELECT INBOX, -after-select's command if
+// any and, when idle is set and the connection is not quiet, IDLE (tagged
+// a3) up to "+ idling". Then it clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	ic.Timeout = c.StepTO
 	g, err := ic.ReadResponse()
@@ -80,6 +80,11 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	if err := ic.command("SELECT INBOX"); err != nil {
 		return err
+	}
+	if c.AfterSel != "" && idle {
+		if err := ic.command(c.AfterSel); err != nil {
+			return err
+		}
 	}
 	if idle && !ic.quiet {
 		if err := ic.Send("a3 IDLE"); err != nil {
