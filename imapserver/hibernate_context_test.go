@@ -82,8 +82,13 @@ func contextScript() []hibStep {
 // of deliveries, APPENDs, flag changes and expunges byte for byte as an
 // awake session tells them.
 func TestHibernationDifferentialContext(t *testing.T) {
+	checkContextDifferential(t, transportPlain)
+}
+
+// checkContextDifferential is TestHibernationDifferentialContext over tr.
+func checkContextDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	got, on := compareHibernation(t, transportPlain, contextClients, contextScript, rng, rng, asSent, "o")
+	got, on := compareHibernation(t, tr, contextClients, contextScript, rng, rng, asSent, "o")
 	// Both runs could agree on refusing UPDATE: what they agree on is
 	// checked too (worked out by hand: o's result is 2,1 at first).
 	for name, want := range map[string][]string{
