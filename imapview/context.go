@@ -39,8 +39,8 @@ type Context struct {
 }
 
 // NoUpdateError says why a search cannot be kept up to date: its
-// criteria or sort keys read what a message record does not hold, or
-// the view has MaxContexts already. The command is answered, with an
+// criteria name messages by number, "$", "*" or the clock, or the view
+// has MaxContexts already. The command is answered, with an
 // untagged NO [NOUPDATE] (RFC 5267 4.3.1).
 type NoUpdateError struct{ Reason string }
 
