@@ -33,6 +33,10 @@ type Context struct {
 
 	key  *imapwire.SearchKey
 	sort []imapwire.SortCriterion // nil for SEARCH: results in mailbox order
+	// onFlags is set when the criteria read flags or MODSEQ, the only
+	// things that change in a message that stays: otherwise a flag
+	// change cannot move a message in or out, and is not looked at.
+	onFlags bool
 	// result holds the UIDs of the matching messages: ascending for a
 	// SEARCH, in the sort order for a SORT.
 	result []uint32
@@ -70,7 +74,7 @@ func NewContext(tag string, uid bool, key *imapwire.SearchKey, sort []imapwire.S
 	if why := notUpdatable(key); why != "" {
 		return nil, &NoUpdateError{Reason: why}
 	}
-	c := &Context{Tag: tag, UID: uid, key: key, result: slices.Clone(result)}
+	c := &Context{Tag: tag, UID: uid, key: key, onFlags: readsFlags(key), result: slices.Clone(result)}
 	if sort != nil {
 		c.sort = slices.Clone(sort)
 	}
@@ -120,6 +124,16 @@ func notUpdatable(k *imapwire.SearchKey) string {
 		return "Search key " + k.Op + " cannot be kept up to date"
 	}
 	return ""
+}
+
+// readsFlags reports whether k reads a message's flags or MODSEQ.
+func readsFlags(k *imapwire.SearchKey) bool {
+	switch k.Op {
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "UNANSWERED", "UNDELETED",
+		"UNDRAFT", "UNFLAGGED", "UNSEEN", "KEYWORD", "UNKEYWORD", "NEW", "MODSEQ":
+		return true
+	}
+	return slices.ContainsFunc(k.Children, readsFlags)
 }
 
 // AddContext makes c live in v. It fails with ErrTagInUse when a context
@@ -205,7 +219,7 @@ func (v *View) contextsNeedEval(ch mailstore.Changes) bool {
 				}
 				continue
 			}
-			if v.SeqOf(m.UID) == 0 {
+			if !c.onFlags || v.SeqOf(m.UID) == 0 {
 				continue
 			}
 			if match, known := matchKey(c.key, m, v.IsRecent(m.UID)); !known || match && c.sort != nil && !hasUID(members, m.UID) {
@@ -239,6 +253,9 @@ func (v *View) applyContexts(expunged, oldSeqs []uint32, changed []Fetch, added 
 		}
 		var leave, leaveNums, join []uint32
 		for i := range changed {
+			if !c.onFlags {
+				break // a kept message's change cannot move it
+			}
 			m := &changed[i].Msg
 			match, err := v.contextMatch(c, m)
 			if err != nil {

@@ -282,3 +282,29 @@ func TestApplyContexts(t *testing.T) {
 		})
 	}
 }
+
+// TestContextFlagsOnlyWhenRead: a context whose criteria read no flags
+// (FROM x) is not moved by a flag change, so an asleep view applies one
+// in place without asking the session; a new message it must evaluate,
+// and so is woken for.
+func TestContextFlagsOnlyWhenRead(t *testing.T) {
+	st := &hibernate.State{Mailbox: "INBOX", UIDValidity: 1, UIDs: []hibernate.UIDRange{{First: 1, Last: 3}}, Messages: 3, HighestModSeq: 3, UIDNext: 4}
+	v, err := FromState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := NewContext("f", true, &imapwire.SearchKey{Op: "FROM", Value: "x"}, nil, []uint32{2})
+	if err := v.AddContext(from); err != nil {
+		t.Fatal(err)
+	}
+	up, err := v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 4, HighestModSeq: 4,
+		Changed: []mailstore.Message{{UID: 2, ModSeq: 4, Flags: []string{`\Seen`}}}}, nil)
+	if err != nil || len(up.Contexts) != 0 || len(up.Changed) != 1 {
+		t.Fatalf("a flag change asleep: %+v, %v", up, err)
+	}
+	_, err = v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 5, HighestModSeq: 5,
+		Changed: []mailstore.Message{{UID: 4, ModSeq: 5}}}, nil)
+	if !errors.Is(err, errNeedsEval) {
+		t.Fatalf("a new message asleep: %v, want errNeedsEval", err)
+	}
+}

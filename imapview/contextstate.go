@@ -83,6 +83,7 @@ func parseContexts(data []byte) ([]*Context, error) {
 		c.UID = flags&ctxFlagUID != 0
 		nodes := 0
 		c.key = d.key(0, &nodes)
+		c.onFlags = readsFlags(c.key)
 		if flags&ctxFlagSorted == 0 {
 			c.result = d.ranges()
 		} else {
