@@ -11,7 +11,7 @@ import (
 const baseCaps = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE ID " +
 	"CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES " +
 	"STATUS=SIZE BINARY MULTIAPPEND CONDSTORE QRESYNC UTF8=ACCEPT SAVEDATE " +
-	sortCaps
+	sortCaps + " " + contextCaps
 
 // capabilities returns the capability list for the current state.
 func (c *conn) capabilities() string {

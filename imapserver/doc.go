@@ -90,7 +90,8 @@
 // SUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS), append.go, catenate.go
 // (CATENATE), imapurl.go (following IMAP URLs: which name this server,
 // what they open), urlauth.go (GENURLAUTH, RESETKEY, URLFETCH), fetch.go,
-// search.go, store.go, copymove.go, expunge.go, idle.go, updates.go,
+// search.go, context.go (CONTEXT=SEARCH/SORT: UPDATE, CANCELUPDATE,
+// ADDTO/REMOVEFROM), store.go, copymove.go, expunge.go, idle.go, updates.go,
 // encode.go (untagged updates and the replies of IDLE),
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
 // watches and keepalives), sleeper.go (plain and TLS transports),

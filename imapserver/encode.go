@@ -41,9 +41,15 @@ func (c *conn) enc() encoder { return encoder{w: c.w, en: c.enabled} }
 // update writes the untagged responses of one change to the selected
 // mailbox (imapview.View.Apply): EXPUNGE or VANISHED, FLAGS when the
 // keyword set grew, EXISTS and RECENT (IMAP4rev1 only), and FETCH FLAGS
-// (RFC 9051 7, 7.5.1). v is the view after the change (\Recent in
+// (RFC 9051 7, 7.5.1), with the ESEARCH updates of live search contexts
+// around them (RFC 5267 4.3). v is the view after the change (\Recent in
 // FETCH).
 func (e encoder) update(v *imapview.View, up imapview.Update) {
+	// RFC 5267 4.3.4: a REMOVEFROM for expunged messages goes before the
+	// expunge notification, while their numbers are valid.
+	e.searchContexts(up.Contexts, func(u *imapview.ContextUpdate) (removed, added []imapview.Position) {
+		return u.Expunged, nil
+	})
 	if e.en.qresync {
 		// RFC 7162 3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
 		e.vanished(imapwire.AppendUIDSet(nil, up.ExpungedUIDs), false)
@@ -63,6 +69,10 @@ func (e encoder) update(v *imapview.View, up imapview.Update) {
 		}
 	}
 	e.fetches(v, up.Changed)
+	// RFC 5267 4.3.3: an ADDTO of new messages goes after EXISTS.
+	e.searchContexts(up.Contexts, func(u *imapview.ContextUpdate) (removed, added []imapview.Position) {
+		return u.Removed, u.Added
+	})
 }
 
 // fetches writes unsolicited FETCH FLAGS responses (with UID).

@@ -87,6 +87,7 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		sel.close()
 		return fmt.Errorf("restore: %w", err)
 	}
+	v.Eval = contextEval{c}
 	sel.view = v
 	// The first step of the resumed IDLE is a refresh.
 	sel.signal()

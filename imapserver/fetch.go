@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dormouse/dormouse/imapmsg"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -148,7 +149,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if p.setSeen {
 		var unseen []uint32
 		for _, s := range seqs {
-			if !hasFlag(v.Messages[s-1].Flags, `\Seen`) {
+			if !imapview.HasFlag(v.Messages[s-1].Flags, `\Seen`) {
 				unseen = append(unseen, v.Messages[s-1].UID)
 			}
 		}

@@ -341,3 +341,50 @@ func TestHandoverMovesCompressed(t *testing.T) {
 	}
 	quiet.Run("C: " + fetch + "\n" + fetched + "\nS: f OK FETCH completed\n")
 }
+
+// A sleeper's live search context (RFC 5267 4.3) moves with it in an
+// upgrade: the new process tells it ADDTO for a delivery made there, from
+// the criteria and result in the blob.
+func TestHandoverMovesSearchContext(t *testing.T) {
+	old := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.HibernateAfter = time.Millisecond
+	}))
+	fill(t, old, "INBOX", 2)
+	c := old.Login(t, old.Alice)
+	c.Run(`
+C: s SELECT INBOX
+S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted
+S: * 2 EXISTS
+S: * 2 RECENT
+`)
+	c.ReadUntilTagged("s")
+	c.Run(`
+C: u UID SEARCH RETURN (UPDATE) UNSEEN
+S: * ESEARCH (TAG "u") UID ALL 1:2
+S: u OK UID SEARCH completed
+C: i IDLE
+S: + idling
+`)
+	testserver.WaitMetric(t, old.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	if r := old.IMAP.Handover(ctx, got.send); r.Moved != 1 {
+		t.Fatalf("handover result %+v, want the sleeper moved", r)
+	}
+	nu, _ := secondServer(t, old)
+	if err := nu.Adopt(got.fds[0], got.blobs[0]); err != nil {
+		t.Fatal(err)
+	}
+	old.Deliver(t, "alice", testMessage(3))
+	c.Run(`
+S: * 3 EXISTS
+S: * 3 RECENT
+S: * ESEARCH (TAG "u") UID ADDTO (0 3)
+C: DONE
+S: i OK IDLE terminated
+C: x CANCELUPDATE "u"
+S: x OK CANCELUPDATE completed
+`)
+}

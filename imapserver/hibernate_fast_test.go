@@ -170,7 +170,7 @@ func TestHibernationDifferentialFast(t *testing.T) {
 func checkFastDifferential(t *testing.T, tr transport) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	got := compareHibernation(t, tr, fastClients, fastScript,
+	got, _ := compareHibernation(t, tr, fastClients, fastScript,
 		rand.New(rand.NewPCG(seed, 1)), rand.New(rand.NewPCG(seed, 1)), canonical, "g")
 	if got["dormouse_imap_hibernated_served_total,kind=update"] < 40 || got["dormouse_imap_hibernated_served_total,kind=reidle"] < 6 {
 		t.Errorf("served in place: %v updates, %v re-IDLEs; want ≥ 40 and ≥ 6",

@@ -119,7 +119,7 @@ func TestHibernationDifferentialQuiet(t *testing.T) {
 // checkQuietDifferential is TestHibernationDifferentialQuiet over tr.
 func checkQuietDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	got := compareHibernation(t, tr, quietClients, quietScript, rng, rng, asSent, "q")
+	got, _ := compareHibernation(t, tr, quietClients, quietScript, rng, rng, asSent, "q")
 	if got["dormouse_imap_hibernated_served_total,kind=command"] < 8 || got["dormouse_imap_wakes_total,cause=client"] < 10 {
 		t.Errorf("served asleep %v commands, %v client wakes; want ≥ 8 and ≥ 10: the quiet sessions did not sleep",
 			got["dormouse_imap_hibernated_served_total,kind=command"], got["dormouse_imap_wakes_total,cause=client"])

@@ -208,8 +208,8 @@ func TestHibernationDifferential(t *testing.T) {
 // compareHibernation runs script over tr with hibernation off (timed by
 // rngOff) and after 1 ms (rngOn), fails for every client whose two
 // transcripts differ after canon, logs show's transcript with -v, and
-// returns the metrics of the run with hibernation.
-func compareHibernation(t *testing.T, tr transport, hcs []hibClient, script func() []hibStep, rngOff, rngOn *rand.Rand, canon func(string) string, show string) map[string]float64 {
+// returns the metrics and the transcripts of the run with hibernation.
+func compareHibernation(t *testing.T, tr transport, hcs []hibClient, script func() []hibStep, rngOff, rngOn *rand.Rand, canon func(string) string, show string) (map[string]float64, map[string]string) {
 	t.Helper()
 	off, _ := runHibScriptOver(t, tr, 0, hcs, script(), rngOff)
 	on, srv := runHibScriptOver(t, tr, time.Millisecond, hcs, script(), rngOn)
@@ -229,7 +229,7 @@ func compareHibernation(t *testing.T, tr transport, hcs []hibClient, script func
 			t.Errorf("TLS sleepers kept their tls.Conn: %v", k)
 		}
 	}
-	return got
+	return got, on
 }
 
 // asSent compares transcripts byte for byte.
@@ -238,7 +238,7 @@ func asSent(s string) string { return s }
 // checkDifferential is TestHibernationDifferential over tr.
 func checkDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	got := compareHibernation(t, tr, hibClients, hibScript, rng, rng, asSent, "a")
+	got, _ := compareHibernation(t, tr, hibClients, hibScript, rng, rng, asSent, "a")
 	// Deliveries, flag changes and expunges are answered in place, and
 	// so are DONE and b's DONE + IDLE; the commands after a DONE and EOF wake.
 	if got["dormouse_imap_hibernations_total"] < 5 {

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/imapmsg"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
 // handleSearch serves SEARCH and UID SEARCH (RFC 9051 6.4.4) with ESEARCH
-// (RFC 4731), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162 3.1.5).
-func handleSearch(c *conn, cmd *imapwire.Command) error {
+// (RFC 4731), SEARCHRES (RFC 5182), MODSEQ (RFC 7162 3.1.5) and
+// CONTEXT=SEARCH's UPDATE (RFC 5267 4.3, context.go).
+func handleSearch(c *conn, cmd *imapwire.Command) (err error) {
 	a, _ := cmd.Args.(*imapwire.SearchArgs)
 	if a == nil || a.Key == nil {
 		return errBAD("", "Missing search criteria")
@@ -24,6 +26,9 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	}
 	retMin, retMax, retAll, retCount, retSave := ret.min, ret.max, ret.all, ret.count, ret.save
 	esearch := a.Return != nil || c.enabled.rev2
+	if err := c.checkContextTag(cmd, ret); err != nil {
+		return err
+	}
 
 	res, err := c.searchView(a.Charset, a.Key)
 	if err != nil {
@@ -31,6 +36,13 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 	}
 	v := c.sel.view
 	hits, maxModSeq := res.hits, res.maxModSeq
+	if ret.update {
+		defer func() {
+			if err == nil {
+				err = c.startContext(cmd, a.Key, nil, hits)
+			}
+		}()
+	}
 
 	nums := hits
 	if cmd.UID {
@@ -99,11 +111,16 @@ func handleSearch(c *conn, cmd *imapwire.Command) error {
 // SORT (RFC 5267 3.1), with PARTIAL's range (RFC 9394 3.1) when given.
 type returnOptions struct {
 	min, max, all, count, save bool
-	partial                    *imapwire.PartialRange
+	// update asks for a live context (RFC 5267 4.3); CONTEXT, a hint
+	// (4.2), is accepted and changes nothing.
+	update  bool
+	partial *imapwire.PartialRange
 }
 
-// parseReturn reads the RETURN options; "RETURN ()" means ALL. At most
-// one of PARTIAL and ALL may be given (RFC 9394 3.1).
+// parseReturn reads the RETURN options; "RETURN ()" means ALL, and so do
+// options that return no result themselves (UPDATE, CONTEXT): a client
+// keeping a result up to date needs it first. At most one of PARTIAL and
+// ALL may be given (RFC 9394 3.1).
 func parseReturn(opts []string, partial *imapwire.PartialRange) (returnOptions, error) {
 	var r returnOptions
 	wholes := 0
@@ -120,6 +137,9 @@ func parseReturn(opts []string, partial *imapwire.PartialRange) (returnOptions, 
 			r.count = true
 		case "SAVE":
 			r.save = true
+		case "UPDATE":
+			r.update = true
+		case "CONTEXT":
 		case "PARTIAL":
 			if partial == nil {
 				return r, errBAD("", "PARTIAL needs a range")
@@ -390,13 +410,6 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	return msg, nil
 }
 
-// dayOf compares the calendar day of t (in its own zone, as RFC 9051
-// 6.4.4 says dates disregard time and timezone) with d (midnight UTC).
-func dayOf(t time.Time) time.Time {
-	y, mo, d := t.Date()
-	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
-}
-
 func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	v := s.c.sel.view
 	m := &v.Messages[seq-1]
@@ -424,8 +437,6 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 		}
 		ok, err := s.match(seq, k.Children[0])
 		return !ok, err
-	case "ALL":
-		return true, nil
 	case "EMAILID":
 		// objectids are case-sensitive (RFC 8474 7).
 		return int(seq) <= len(s.emailIDs) && s.emailIDs[seq-1] == k.Value, nil
@@ -434,69 +445,15 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	case "SEQSET", "UID":
 		_, ok := slices.BinarySearch(s.sets[k], seq)
 		return ok, nil
-	case "ANSWERED":
-		return hasFlag(m.Flags, `\Answered`), nil
-	case "DELETED":
-		return hasFlag(m.Flags, `\Deleted`), nil
-	case "DRAFT":
-		return hasFlag(m.Flags, `\Draft`), nil
-	case "FLAGGED":
-		return hasFlag(m.Flags, `\Flagged`), nil
-	case "SEEN":
-		return hasFlag(m.Flags, `\Seen`), nil
-	case "UNANSWERED":
-		return !hasFlag(m.Flags, `\Answered`), nil
-	case "UNDELETED":
-		return !hasFlag(m.Flags, `\Deleted`), nil
-	case "UNDRAFT":
-		return !hasFlag(m.Flags, `\Draft`), nil
-	case "UNFLAGGED":
-		return !hasFlag(m.Flags, `\Flagged`), nil
-	case "UNSEEN":
-		return !hasFlag(m.Flags, `\Seen`), nil
-	case "KEYWORD":
-		return hasFlag(m.Flags, k.Field), nil
-	case "UNKEYWORD":
-		return !hasFlag(m.Flags, k.Field), nil
-	case "RECENT":
-		return v.IsRecent(m.UID), nil
-	case "NEW":
-		return v.IsRecent(m.UID) && !hasFlag(m.Flags, `\Seen`), nil
-	case "OLD":
-		return !v.IsRecent(m.UID), nil
-	case "LARGER":
-		return uint64(m.Size) > k.Number, nil
-	case "SMALLER":
-		return uint64(m.Size) < k.Number, nil
-	case "BEFORE":
-		return dayOf(m.InternalDate.Time()).Before(k.Date), nil
-	case "ON":
-		return dayOf(m.InternalDate.Time()).Equal(k.Date), nil
-	case "SINCE":
-		return !dayOf(m.InternalDate.Time()).Before(k.Date), nil
-	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
-		// RFC 8514 4: messages without a save date never match.
-		if m.SaveDate == 0 {
-			return false, nil
-		}
-		d := dayOf(m.SaveDate.Time())
-		switch k.Op {
-		case "SAVEDBEFORE":
-			return d.Before(k.Date), nil
-		case "SAVEDON":
-			return d.Equal(k.Date), nil
-		}
-		return !d.Before(k.Date), nil
-	case "SAVEDATESUPPORTED":
-		return true, nil
 	case "OLDER":
 		// RFC 5032 3: older than the interval, strictly; YOUNGER is
 		// "within" it, its bound included.
 		return s.now.Sub(m.InternalDate.Time()) > time.Duration(k.Number)*time.Second, nil
 	case "YOUNGER":
 		return s.now.Sub(m.InternalDate.Time()) <= time.Duration(k.Number)*time.Second, nil
-	case "MODSEQ":
-		return m.ModSeq >= k.Number, nil
+	}
+	if ok, known := imapview.MatchRecord(k, m, v.IsRecent(m.UID)); known {
+		return ok, nil
 	}
 
 	// Keys on the message's content. Header keys read the envelope
@@ -524,7 +481,7 @@ func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 			// some date rather than by none.
 			d = m.InternalDate.Time()
 		}
-		day := dayOf(d)
+		day := imapview.Day(d)
 		switch k.Op {
 		case "SENTBEFORE":
 			return day.Before(k.Date), nil

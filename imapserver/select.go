@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
@@ -103,6 +102,7 @@ func (c *conn) openSelected(name string, readOnly bool) (*selected, error) {
 		sel.close()
 		return nil, err
 	}
+	sel.view.Eval = contextEval{c}
 	// The view starts current: drop the token the watch may already hold.
 	select {
 	case <-sel.notify:
@@ -155,20 +155,11 @@ func (c *conn) writeFlags(keywords []string) {
 // \Seen, or 0.
 func firstUnseen(v *imapview.View) uint32 {
 	for i, m := range v.Messages {
-		if !hasFlag(m.Flags, `\Seen`) {
+		if !imapview.HasFlag(m.Flags, `\Seen`) {
 			return uint32(i + 1)
 		}
 	}
 	return 0
-}
-
-func hasFlag(flags []string, f string) bool {
-	for _, x := range flags {
-		if strings.EqualFold(x, f) {
-			return true
-		}
-	}
-	return false
 }
 
 // handleClose serves RFC 9051 6.4.1 CLOSE: a silent expunge when

@@ -156,6 +156,8 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inSelected, handleSort, true}, true
 	case "THREAD":
 		return cmdSpec{inSelected, handleThread, true}, true
+	case "CANCELUPDATE":
+		return cmdSpec{inSelected, handleCancelUpdate, true}, true
 	case "FETCH":
 		return cmdSpec{inSelected, handleFetch, true}, true
 	case "STORE":

@@ -13,16 +13,20 @@ const sortCaps = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCE
 
 // handleSort serves SORT and UID SORT (RFC 5256 3) with ESORT's RETURN
 // options (RFC 5267 3.1), SORT=DISPLAY's keys (RFC 5957), SEARCHRES's
-// SAVE (RFC 5182) and MODSEQ (RFC 7162 3.1.5). The messages are chosen by
+// SAVE (RFC 5182), MODSEQ (RFC 7162 3.1.5) and CONTEXT=SORT's UPDATE
+// (RFC 5267 4.3, context.go). The messages are chosen by
 // the same search as SEARCH; their keys come from their sort records
 // (sortrec.go), not from their files.
-func handleSort(c *conn, cmd *imapwire.Command) error {
+func handleSort(c *conn, cmd *imapwire.Command) (err error) {
 	a, _ := cmd.Args.(*imapwire.SortArgs)
 	if a == nil || a.Key == nil || len(a.Criteria) == 0 {
 		return errBAD("", "Missing sort criteria")
 	}
 	ret, err := parseReturn(a.Return, a.Partial)
 	if err != nil {
+		return err
+	}
+	if err := c.checkContextTag(cmd, ret); err != nil {
 		return err
 	}
 	res, err := c.searchView(a.Charset, a.Key)
@@ -32,6 +36,14 @@ func handleSort(c *conn, cmd *imapwire.Command) error {
 	order, err := c.sortMessages(res.hits, a.Criteria)
 	if err != nil {
 		return err
+	}
+	if ret.update {
+		// RFC 5267 4.3: CONTEXT=SORT keeps the result in the sort order.
+		defer func() {
+			if err == nil {
+				err = c.startContext(cmd, a.Key, a.Criteria, order)
+			}
+		}()
 	}
 	nums := order
 	if cmd.UID {

@@ -2,6 +2,7 @@ package imapview
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/mailstore"
@@ -28,6 +29,9 @@ type Update struct {
 	// the session has not reported itself, in the new numbering,
 	// ascending.
 	Changed []Fetch
+	// Contexts are the changes to the live search contexts' results
+	// (RFC 5267 4.3), for ESEARCH ADDTO and REMOVEFROM.
+	Contexts []ContextUpdate
 }
 
 // Fetch is a message and its sequence number, for a FETCH FLAGS update.
@@ -59,6 +63,10 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	v.told = nil
 	if ch.HighestModSeq <= v.HighestModSeq && ch.UIDNext <= v.UIDNext {
 		return Update{Exists: v.Len(), Recent: len(v.Recent)}, nil
+	}
+	if len(v.contexts) > 0 && v.Eval == nil && v.contextsNeedEval(ch) {
+		v.told = told
+		return Update{}, fmt.Errorf("apply: %w", errNeedsEval)
 	}
 	var up Update
 	var base []uint32
@@ -111,6 +119,10 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	}
 	v.add(added)
 	up.Added = len(added)
+	var oldSeqs []uint32
+	if len(v.contexts) > 0 {
+		oldSeqs = slices.Clone(up.ExpungedSeqs)
+	}
 	// RFC 9051 7.5.1: EXPUNGE responses highest first need no renumbering.
 	for i, j := 0, len(up.ExpungedSeqs)-1; i < j; i, j = i+1, j-1 {
 		up.ExpungedSeqs[i], up.ExpungedSeqs[j] = up.ExpungedSeqs[j], up.ExpungedSeqs[i]
@@ -147,6 +159,15 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	// The saved search result keeps only UIDs that still exist (RFC 5182 2.1).
 	if v.Saved != nil {
 		v.Saved = removeUIDs(v.Saved, up.ExpungedUIDs)
+	}
+	if len(v.contexts) > 0 {
+		// Every changed record counts here, those the session reported
+		// itself too: its own STORE can move a message in or out of a
+		// result (RFC 5267 4.3).
+		var err error
+		if up.Contexts, err = v.applyContexts(up.ExpungedUIDs, oldSeqs, up.Changed, added); err != nil {
+			return up, fmt.Errorf("apply: %w", err)
+		}
 	}
 	// What the session reported itself is not reported again.
 	kept := up.Changed[:0]

@@ -29,6 +29,9 @@ const (
 	extTold uint32 = 3
 	// extSaved: the SEARCHRES result "$" (RFC 5182), as ranges.
 	extSaved uint32 = 4
+	// extContexts: the live search contexts (RFC 5267 4.3), with a
+	// layout version of their own (contextstate.go).
+	extContexts uint32 = 5
 )
 
 // Export writes v into st: UIDValidity, S, M, N, the count, read-only,
@@ -62,6 +65,9 @@ func (v *View) Export(st *hibernate.State) {
 	if v.Saved != nil {
 		ext = append(ext, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, v.Saved)})
 	}
+	if len(v.contexts) > 0 {
+		ext = append(ext, hibernate.ExtState{Kind: extContexts, Data: appendContexts(nil, v.contexts)})
+	}
 	for _, x := range st.ExtState {
 		if x.Kind >= hibernate.ExtDeflateWindow {
 			ext = append(ext, x)
@@ -94,6 +100,8 @@ func FromState(st *hibernate.State) (*View, error) {
 			v.told, err = parseTold(x.Data)
 		case extSaved:
 			v.Saved, err = parseRanges(x.Data)
+		case extContexts:
+			v.contexts, err = parseContexts(x.Data)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("state of %s: extension %d: %w", st.Mailbox, x.Kind, err)
@@ -216,21 +224,28 @@ func (d *uvarints) next() uint64 {
 // parseRanges decodes appendRanges; the result is never nil.
 func parseRanges(b []byte) ([]uint32, error) {
 	d := uvarints{b: b}
+	uids := d.ranges()
+	return uids, d.err
+}
+
+// ranges reads what appendRanges wrote; the result is never nil.
+func (d *uvarints) ranges() []uint32 {
 	n := d.next()
 	uids := []uint32{}
 	var prev uint64
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		first := prev + d.next()
 		last := first + d.next()
-		if last > 1<<32-1 {
-			return nil, errBadExt
+		if last > 1<<32-1 || uint64(len(uids))+last-first > 1<<24 {
+			d.err = errBadExt
+			return nil
 		}
 		for u := first; u <= last; u++ {
 			uids = append(uids, uint32(u))
 		}
 		prev = last + 1
 	}
-	return uids, d.err
+	return uids
 }
 
 // appendTold encodes View.told sorted by UID, so one map has one encoding.

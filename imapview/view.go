@@ -60,6 +60,13 @@ type View struct {
 	// nil when no search saved one.
 	Saved []uint32
 
+	// contexts are the live search contexts (RFC 5267 4.3), which Apply
+	// keeps current (context.go).
+	contexts []*Context
+	// Eval is the session's search and sort for contexts, set by the
+	// owner of an awake view; an asleep view has none.
+	Eval ContextEval
+
 	// told holds the MODSEQs of messages whose new flags the session has
 	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),
 	// so that the next Apply does not report them again. Emptied by each

@@ -195,7 +195,7 @@ type ExpungeArgs struct{ Set SeqSet }
 type SearchArgs struct {
 	Charset string // "" when absent, else upper case
 	// Return holds RETURN options upper case (MIN, MAX, ALL, COUNT, SAVE,
-	// PARTIAL); nil when there was no RETURN, empty for "RETURN ()".
+	// PARTIAL, UPDATE, CONTEXT); nil when there was no RETURN, empty for "RETURN ()".
 	Return  []string
 	Partial *PartialRange // the range of RETURN (PARTIAL ...), RFC 9394
 	Key     *SearchKey

@@ -134,6 +134,7 @@ var goodCommands = []struct {
 		&SearchKey{Op: "UID", Set: setp(3, 4)},
 	)}}},
 	{"t SEARCH RETURN () ALL\r\n", Command{Tag: "t", Name: "SEARCH", Args: &SearchArgs{Return: []string{}, Key: and(key("ALL"))}}},
+	{"t UID SEARCH RETURN (update Context COUNT) UNSEEN\r\n", Command{Tag: "t", Name: "SEARCH", UID: true, Args: &SearchArgs{Return: []string{"UPDATE", "CONTEXT", "COUNT"}, Key: and(key("UNSEEN"))}}},
 	{"t SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338 OLDER 3600 YOUNGER 60\r\n", Command{Tag: "t", Name: "SEARCH", Args: &SearchArgs{Key: and(&SearchKey{Op: "MODSEQ", Field: `/flags/\draft`, Value: "all", Number: 620162338}, &SearchKey{Op: "OLDER", Number: 3600}, &SearchKey{Op: "YOUNGER", Number: 60})}}},
 	{"t SEARCH MODSEQ 5 SAVEDBEFORE \"2-Mar-2020\" SAVEDON 29-Feb-2020 SAVEDSINCE 01-jan-2000 SAVEDATESUPPORTED\r\n", Command{Tag: "t", Name: "SEARCH", Args: &SearchArgs{Key: and(&SearchKey{Op: "MODSEQ", Number: 5}, &SearchKey{Op: "SAVEDBEFORE", Date: day(2020, 3, 2)}, &SearchKey{Op: "SAVEDON", Date: day(2020, 2, 29)}, &SearchKey{Op: "SAVEDSINCE", Date: day(2000, 1, 1)}, key("SAVEDATESUPPORTED"))}}},
 	{"t SEARCH KEYWORD $Junk UNKEYWORD x SENTBEFORE 1-Jan-2001 SENTON 1-Jan-2001 SENTSINCE 1-Jan-2001 BEFORE 1-Jan-2001 ON 1-Jan-2001 SMALLER 5 ANSWERED DELETED DRAFT FLAGGED NEW OLD RECENT SEEN UNANSWERED UNDELETED UNDRAFT UNFLAGGED BCC a CC b BODY c SUBJECT d TO e\r\n", Command{Tag: "t", Name: "SEARCH", Args: &SearchArgs{Key: and(

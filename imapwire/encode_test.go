@@ -181,6 +181,10 @@ func encodeCommand(c *Command, utf8 bool) string {
 				e.sp().raw(m)
 			}
 		}
+	case *CancelUpdateArgs:
+		for _, t := range a.Tags {
+			e.sp().str(t)
+		}
 	case *URLFetchArgs:
 		for _, it := range a.Items {
 			e.sp()

@@ -2,7 +2,7 @@ package imapwire
 
 // extensionCommandName names the commands of the QUOTA (RFC 9208),
 // METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
-// REPLACE (RFC 8508) and COMPRESS (RFC 4978)
+// REPLACE (RFC 8508), COMPRESS (RFC 4978) and CONTEXT=SEARCH (RFC 5267)
 // extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
@@ -28,6 +28,8 @@ func extensionCommandName(kw []byte) string {
 		return "REPLACE"
 	case "COMPRESS":
 		return "COMPRESS"
+	case "CANCELUPDATE":
+		return "CANCELUPDATE"
 	}
 	return ""
 }
@@ -64,6 +66,8 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseReplace()
 	case "COMPRESS":
 		args, err = d.parseCompress()
+	case "CANCELUPDATE":
+		args, err = d.parseCancelUpdate()
 	default:
 		return nil, false, nil
 	}
@@ -86,4 +90,31 @@ func (d *Decoder) parseCompress() (*CompressArgs, error) {
 		return nil, err
 	}
 	return &CompressArgs{Mechanism: string(mech)}, nil
+}
+
+// CancelUpdateArgs are CANCELUPDATE's arguments (RFC 5267 4.3.5): the tags
+// of the searching commands whose updates end.
+type CancelUpdateArgs struct {
+	Tags []string
+}
+
+// parseCancelUpdate: "CANCELUPDATE" 1*(SP quoted) (RFC 5267 5).
+func (d *Decoder) parseCancelUpdate() (*CancelUpdateArgs, error) {
+	a := &CancelUpdateArgs{}
+	for {
+		if err := d.sp(); err != nil {
+			return nil, err
+		}
+		if d.peek() != '"' {
+			return nil, badf("CANCELUPDATE takes quoted tags")
+		}
+		t, err := d.quoted()
+		if err != nil {
+			return nil, err
+		}
+		a.Tags = append(a.Tags, t)
+		if d.atEnd() {
+			return a, nil
+		}
+	}
 }

@@ -41,6 +41,10 @@ func TestQuotaMetadataCommands(t *testing.T) {
 		{"a SETMETADATA \"\" (/private/bin ~{3+}\r\na\x00b)\r\n", &SetMetadataArgs{Values: []MetadataValue{{"/private/bin", []byte("a\x00b"), false}}}},
 		{"a SETMETADATA INBOX (/private/a)\r\n", nil},
 		{"a SETMETADATA INBOX ()\r\n", nil},
+		{"a CANCELUPDATE \"B01\"\r\n", &CancelUpdateArgs{Tags: []string{"B01"}}},
+		{"a CANCELUPDATE \"B01\" \"x y\"\r\n", &CancelUpdateArgs{Tags: []string{"B01", "x y"}}},
+		{"a CANCELUPDATE B01\r\n", nil},
+		{"a CANCELUPDATE\r\n", nil},
 	}
 	for _, tt := range tests {
 		d := newTestDecoder(tt.in, DecoderOptions{}, nil)

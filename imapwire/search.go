@@ -45,7 +45,8 @@ func (d *Decoder) parseSearch() (*SearchArgs, error) {
 
 // returnOpts reads "RETURN" SP "(" [option *(SP option)] ")" SP, upper
 // case: MIN, MAX, ALL, COUNT (RFC 4731 3.1, for SORT RFC 5267 3.1), SAVE
-// (RFC 5182) and PARTIAL with its range (RFC 9394 3.1), returned apart.
+// (RFC 5182), UPDATE and CONTEXT (RFC 5267 4.2, 4.3) and PARTIAL with its
+// range (RFC 9394 3.1), returned apart.
 // Never nil: empty for "RETURN ()".
 func (d *Decoder) returnOpts() ([]string, *PartialRange, error) {
 	d.pos += len("RETURN")
@@ -71,6 +72,10 @@ func (d *Decoder) returnOpts() ([]string, *PartialRange, error) {
 			ret = append(ret, "COUNT")
 		case "SAVE":
 			ret = append(ret, "SAVE")
+		case "UPDATE":
+			ret = append(ret, "UPDATE") // RFC 5267 4.3
+		case "CONTEXT":
+			ret = append(ret, "CONTEXT") // RFC 5267 4.2
 		case "PARTIAL":
 			if err := d.sp(); err != nil {
 				return err

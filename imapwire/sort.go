@@ -7,7 +7,7 @@ import "strings"
 // RFC 5957).
 type SortArgs struct {
 	// Return holds the RETURN options upper case (MIN, MAX, ALL, COUNT,
-	// SAVE, PARTIAL); nil when there was no RETURN, empty for "RETURN ()".
+	// SAVE, PARTIAL, UPDATE, CONTEXT); nil when there was no RETURN, empty for "RETURN ()".
 	Return   []string
 	Partial  *PartialRange // the range of RETURN (PARTIAL ...), RFC 9394
 	Criteria []SortCriterion

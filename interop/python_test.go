@@ -91,3 +91,24 @@ func TestPythonTLSCycles(t *testing.T) {
 		t.Errorf("TLS sleepers kept their tls.Conn: %v", k)
 	}
 }
+
+// TestPythonImaplibContext runs python/imaplib_context.py: imaplib (which
+// knows nothing of RFC 5267; the script sends the return options as raw
+// arguments) keeps a UID SEARCH and a UID SORT with RETURN (UPDATE), and
+// hears ADDTO and REMOVEFROM at its NOOPs for another connection's APPEND
+// and STORE, while the server hibernates it between commands; then
+// CANCELUPDATE. No client library nobody here wrote supports CONTEXT=SEARCH
+// (go-imap v2 beta.8 and imapflow have no UPDATE), so imaplib it is.
+func TestPythonImaplibContext(t *testing.T) {
+	python := requireTool(t, "python3")
+	srv := startServer(t, hibernating)
+	cmd := exec.Command(python, "python/imaplib_context.py", srv.host, srv.port, srv.user, srv.pass)
+	cmd.Env = append(os.Environ(), "IMAPLIB_DEBUG=1")
+	out := runScript(t, 60*time.Second, cmd)
+	if !strings.Contains(out, "imaplib context: ok") {
+		t.Fatalf("imaplib_context.py did not report success:\n%s", out)
+	}
+	if n := srv.metric(t, "dormouse_imap_hibernations_total"); n == 0 {
+		t.Errorf("hibernations_total = %v: the context session never slept", n)
+	}
+}

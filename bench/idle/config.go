@@ -43,6 +43,7 @@ type config struct {
 	MemLimit   float64       `json:"mem_limit_gib"`
 	Prewarm    bool          `json:"prewarm,omitempty"`
 	Quiet      bool          `json:"quiet,omitempty"`
+	AfterSel   string        `json:"after_select,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Compress   bool          `json:"compress,omitempty"`
 	Label      string        `json:"label,omitempty"`
@@ -101,6 +102,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.RampTO, "ramp-timeout", 15*time.Minute, "longest time for opening all connections")
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
+	fs.StringVar(&c.AfterSel, "after-select", "", "a command each connection sends after SELECT INBOX (e.g. \"UID SEARCH RETURN (UPDATE COUNT) UNDELETED\": a live search context, RFC 5267, that hibernates with the session)")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.BoolVar(&c.Compress, "compress", false, "turn on COMPRESS=DEFLATE after LOGIN (each client write compressed on its own: no 1.2 MB compressor per connection in the tool)")
@@ -149,6 +151,8 @@ func (c *config) check() error {
 		return errors.New("-tls-max must be 1.2 or 1.3")
 	case c.Upload < 0 || c.Upload > 64<<20:
 		return errors.New("-upload must be 0..64 MiB")
+	case strings.ContainsAny(c.AfterSel, "\r\n"):
+		return errors.New("-after-select must be one command line")
 	case c.Quiet && (c.Fanout || c.Deliveries > 0 || c.Cycles > 0):
 		return errors.New("-quiet connections hear of nothing and run no cycles: no -fanout, -deliveries or -cycles")
 	}

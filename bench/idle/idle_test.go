@@ -151,6 +151,17 @@ func TestRun(t *testing.T) {
 			}
 		},
 	}, {
+		name: "live search contexts",
+		setup: func(c *config) {
+			c.N, c.PerUser, c.Quiet, c.LMTP = 4, 2, true, ""
+			c.AfterSel = "UID SEARCH RETURN (UPDATE COUNT) UNDELETED"
+		},
+		check: func(t *testing.T, r *results) {
+			if h := r.Idle.Metrics.Hibernated; h == nil || *h != 4 {
+				t.Errorf("hibernated = %v, want 4: sessions with a live context sleep", h)
+			}
+		},
+	}, {
 		name: "keepalive cycles answered asleep",
 		setup: func(c *config) {
 			c.N, c.PerUser, c.Cycles = 3, 3, 2

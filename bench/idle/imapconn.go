@@ -74,8 +74,8 @@ func (ic *imapConn) command(cmd string) error {
 }
 
 // setup runs greeting, LOGIN, (with -compress COMPRESS DEFLATE,)
-// SELECT INBOX and, when idle is set and the
-// connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
+// SELECT INBOX, -after-select's command if any and, when idle is set and
+// the connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
 // clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	ic.Timeout = c.StepTO
@@ -110,6 +110,11 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	if c.Upload > 0 {
 		if err := ic.upload(c.Upload); err != nil {
+			return err
+		}
+	}
+	if c.AfterSel != "" && idle {
+		if err := ic.command(c.AfterSel); err != nil {
 			return err
 		}
 	}
