@@ -156,6 +156,12 @@ func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibe
 	}
 	n := *st
 	v.Export(&n)
+	// The extension states that are not the view's (NOTIFY) stay.
+	for _, x := range st.ExtState {
+		if x.Kind >= extNotify {
+			n.ExtState = append(n.ExtState, x)
+		}
+	}
 	if n.HighestModSeq == st.HighestModSeq && n.UIDNext == st.UIDNext && slices.EqualFunc(n.ExtState, st.ExtState, sameExt) {
 		return nil, nil, true // nothing to tell and nothing to forget
 	}

@@ -2,7 +2,7 @@ package imapwire
 
 // extensionCommandName names the commands of the QUOTA (RFC 9208),
 // METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
-// REPLACE (RFC 8508)
+// REPLACE (RFC 8508) and NOTIFY (RFC 5465)
 // extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
@@ -26,6 +26,8 @@ func extensionCommandName(kw []byte) string {
 		return "URLFETCH"
 	case "REPLACE":
 		return "REPLACE"
+	case "NOTIFY":
+		return "NOTIFY"
 	}
 	return ""
 }
@@ -60,6 +62,8 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseURLFetch()
 	case "REPLACE":
 		args, err = d.parseReplace()
+	case "NOTIFY":
+		args, err = d.parseNotify()
 	default:
 		return nil, false, nil
 	}
