@@ -43,6 +43,7 @@ type config struct {
 	MemLimit   float64       `json:"mem_limit_gib"`
 	Prewarm    bool          `json:"prewarm,omitempty"`
 	Quiet      bool          `json:"quiet,omitempty"`
+	Notify     bool          `json:"notify,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Label      string        `json:"label,omitempty"`
 }
@@ -92,6 +93,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.RampTO, "ramp-timeout", 15*time.Minute, "longest time for opening all connections")
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
+	fs.BoolVar(&c.Notify, "notify", false, "after SELECT INBOX, set NOTIFY as interimap --notify does (SELECTED and PERSONAL: message and mailbox events); with -quiet nothing more is sent, as interimap then waits")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.StringVar(&c.Label, "label", "", "free text copied into the results")

@@ -25,9 +25,10 @@ const maxReplies = 100_000
 // owns the socket's read side and hands lines to whoever waits.
 type imapConn struct {
 	*imaptest.Conn
-	idx   int
-	user  string
-	quiet bool // no IDLE: it sends nothing after SELECT (-quiet)
+	idx    int
+	user   string
+	quiet  bool // no IDLE: it sends nothing after SELECT (-quiet)
+	notify bool // NOTIFY SET after SELECT (-notify)
 
 	exists chan time.Time // "* N EXISTS" arrivals, newest dropped when full
 	tagged chan string    // tagged replies and "+" continuations
@@ -63,7 +64,11 @@ func (ic *imapConn) command(cmd string) error {
 	return err
 }
 
-// setup runs greeting, LOGIN, SELECT INBOX and, when idle is set and the
+// notifyCommand is what -notify sets: interimap 0.5's NOTIFY (its own
+// mailboxes named by PERSONAL here).
+const notifyCommand = "NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))"
+
+// setup runs greeting, LOGIN, SELECT INBOX, NOTIFY with -notify and, when idle is set and the
 // connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
 // clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
@@ -80,6 +85,11 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	if err := ic.command("SELECT INBOX"); err != nil {
 		return err
+	}
+	if idle && ic.notify {
+		if err := ic.command(notifyCommand); err != nil {
+			return err
+		}
 	}
 	if idle && !ic.quiet {
 		if err := ic.Send("a3 IDLE"); err != nil {
