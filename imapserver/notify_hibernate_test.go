@@ -88,8 +88,13 @@ func notifyScript() []hibStep {
 // expunges and mailbox changes from other sessions hear the same bytes
 // asleep as awake.
 func TestHibernationDifferentialNotify(t *testing.T) {
+	checkNotifyDifferential(t, transportPlain)
+}
+
+// checkNotifyDifferential is TestHibernationDifferentialNotify over tr.
+func checkNotifyDifferential(t *testing.T, tr transport) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	got := compareHibernation(t, transportPlain, notifyClients, notifyScript, rng, rng, asSent, "p")
+	got := compareHibernation(t, tr, notifyClients, notifyScript, rng, rng, asSent, "p")
 	if got["dormouse_imap_hibernated_served_total,kind=notify"] < 5 || got["dormouse_imap_hibernated_served_total,kind=update"] < 5 {
 		t.Errorf("served asleep %v NOTIFY pushes and %v updates; want ≥ 5 each: the NOTIFY sessions were not told in place",
 			got["dormouse_imap_hibernated_served_total,kind=notify"], got["dormouse_imap_hibernated_served_total,kind=update"])
