@@ -2,6 +2,8 @@ package imapserver
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,9 @@ type notifyQueue struct {
 	mu       sync.Mutex
 	pending  []notifyEntry
 	overflow bool
+	// own are the changes the session is making (conn.ownChange):
+	// their events are not told back to it.
+	own []ownChange
 	// poke tells the queue's current owner (an awake session or the
 	// hibernator) that events wait; it must not block.
 	poke func()
@@ -66,6 +71,10 @@ func (q *notifyQueue) add(ev mailstore.Event) {
 		return
 	}
 	q.mu.Lock()
+	if slices.ContainsFunc(q.own, func(o ownChange) bool { return o.covers(ev) }) {
+		q.mu.Unlock()
+		return
+	}
 	merged := false
 	if e.kind == mailstore.MessagesAdded {
 		for i := range q.pending {
@@ -88,6 +97,51 @@ func (q *notifyQueue) add(ev mailstore.Event) {
 	q.mu.Unlock()
 	if poke != nil {
 		poke()
+	}
+}
+
+// ownChange is a mailbox change a session is making: the events of kind
+// for names (and, but for metadata, their parents and children: a CREATE
+// makes parents, a RENAME moves children) are its own. RFC 5465 5: the
+// server SHOULD NOT notify a client of the events it caused itself.
+type ownChange struct {
+	kind  mailstore.EventKind
+	names []string
+}
+
+// covers says whether ev is one of o's.
+func (o ownChange) covers(ev mailstore.Event) bool {
+	if ev.Kind != o.kind {
+		return false
+	}
+	for _, n := range o.names {
+		for _, m := range []string{ev.Mailbox, ev.OldName} {
+			m = mailstore.CanonicalName(m)
+			if m == n || o.kind != mailstore.MetadataChanged && n != "" && m != "" &&
+				(strings.HasPrefix(m, n+"/") || strings.HasPrefix(n, m+"/")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownChange marks the change of kind to names that the session is about
+// to make as its own until done is called (after the store call, which
+// publishes its events before it returns).
+func (c *conn) ownChange(kind mailstore.EventKind, names ...string) (done func()) {
+	if c.notify == nil || c.notify.q == nil {
+		return func() {}
+	}
+	q := c.notify.q
+	o := ownChange{kind: kind, names: names}
+	q.mu.Lock()
+	q.own = append(q.own, o)
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.own = slices.DeleteFunc(q.own, func(x ownChange) bool { return x.kind == o.kind && slices.Equal(x.names, o.names) })
 	}
 }
 

@@ -137,6 +137,24 @@ func TestNotify(t *testing.T) {
 			{c: []string{appendCmd("c1", "INBOX", 7)}},
 			{n: "S: * 1 EXISTS\nS: * 1 RECENT\n" + `S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS (Subject)] {20}\r\nSubject: Hello 7\r\n\r\n)`},
 		}},
+		{name: "own changes are not told back", steps: []notifyStep{
+			{n: "C: n1 NOTIFY SET (PERSONAL (MailboxName SubscriptionChange MailboxMetadataChange))\nS: n1 OK NOTIFY completed"},
+			{n: `C: n2 CREATE Mine/Sub
+S~ n2 OK .*
+C: n3 RENAME Mine Ours
+S: n3 OK RENAME completed
+C: n4 SUBSCRIBE Lists
+S: n4 OK SUBSCRIBE completed
+C: n5 SETMETADATA Lists (/private/comment "mine")
+S: n5 OK SETMETADATA completed
+C: n6 DELETE Ours/Sub
+S: n6 OK DELETE completed`},
+			{nothing: true},
+			// Another session's change is told: nothing of n's own
+			// waited before it.
+			{c: []string{"c1 CREATE Other"}},
+			{n: `S: * LIST () "/" Other`},
+		}},
 		{name: "in IDLE", steps: []notifyStep{
 			{n: "C: n1 NOTIFY SET (PERSONAL (MessageNew MessageExpunge))\nS: n1 OK NOTIFY completed\nC: n2 IDLE\nS: + idling"},
 			{c: []string{appendCmd("c1", "Lists", 1)}},
