@@ -2,6 +2,7 @@ package imapserver_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +268,50 @@ func waitAsleep(t *testing.T, srv *testserver.Server, c *testserver.Client) {
 		}
 		return false
 	})
+}
+
+// TestNotifyOverflow: a client that does not read while thousands of
+// events come has them dropped once its queue holds maxNotifyPending
+// entries, is told NOTIFICATIONOVERFLOW when it reads again, and is told
+// nothing more (NOTIFY is off, RFC 5465 5.8); its session goes on.
+func TestNotifyOverflow(t *testing.T) {
+	for _, after := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprintf("hibernate_after=%v", after), func(t *testing.T) {
+			srv := testserver.Start(t, testserver.WithSendBuffer(4096), testserver.WithConfig(func(c *imapserver.Config) {
+				c.HibernateAfter = after
+			}))
+			n := srv.Login(t, srv.Alice)
+			if tc, ok := n.NetConn().(*net.TCPConn); ok {
+				tc.SetReadBuffer(4096)
+			}
+			mustOK(t, n, "n1 NOTIFY SET (PERSONAL (SubscriptionChange))")
+			c := srv.Login(t, srv.Alice)
+			// 3,000 subscriptions, pipelined: ~150 KB of LIST lines,
+			// far more than the sockets hold while n does not read.
+			const subs = 3000
+			var b strings.Builder
+			for i := range subs {
+				fmt.Fprintf(&b, "c%d SUBSCRIBE notify-overflow-mailbox-%05d\r\n", i, i)
+			}
+			c.Write(b.String())
+			c.ReadUntilTagged(fmt.Sprintf("c%d", subs-1))
+			lists := 0
+			for {
+				l := n.ReadLine()
+				if strings.Contains(l, "NOTIFICATIONOVERFLOW") {
+					break
+				}
+				if !strings.HasPrefix(l, `* LIST (\NonExistent \Subscribed) "/" notify-overflow-mailbox-`) {
+					t.Fatalf("unexpected %q", l)
+				}
+				lists++
+			}
+			if lists >= subs {
+				t.Errorf("told %d LISTs before the overflow, want fewer than %d", lists, subs)
+			}
+			mustOK(t, c, "d1 SUBSCRIBE after-overflow")
+			n.ExpectNothing(silence)
+			n.Run("C: n2 NOOP\nS: n2 OK NOOP completed")
+		})
+	}
 }
