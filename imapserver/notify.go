@@ -146,29 +146,36 @@ func (s *notifySpec) watchesOthers() bool {
 	return false
 }
 
-// mailboxFacts answers what SUBSCRIBED filters need; it reads the store
-// once, when first asked.
+// mailboxFacts answers what SUBSCRIBED filters and SubscriptionChange
+// need; it lists the user's mailboxes once, when first asked: the events
+// of one batch all came before it.
 type mailboxFacts struct {
-	list func() ([]mailstore.MailboxInfo, error)
-	subs map[string]bool
-	err  error
-	read bool
+	list  func() ([]mailstore.MailboxInfo, error)
+	infos map[string]mailstore.MailboxInfo
+	err   error
+	read  bool
 }
 
-func (f *mailboxFacts) subscribed(name string) bool {
+// info returns what the store says of name; ok is false when it lists
+// no such mailbox or subscription.
+func (f *mailboxFacts) info(name string) (mi mailstore.MailboxInfo, ok bool) {
 	if !f.read {
 		f.read = true
 		var infos []mailstore.MailboxInfo
 		if infos, f.err = f.list(); f.err == nil {
-			f.subs = make(map[string]bool)
+			f.infos = make(map[string]mailstore.MailboxInfo, len(infos))
 			for _, mi := range infos {
-				if mi.Subscribed {
-					f.subs[mi.Name] = true
-				}
+				f.infos[mi.Name] = mi
 			}
 		}
 	}
-	return f.subs[name]
+	mi, ok = f.infos[name]
+	return mi, ok
+}
+
+func (f *mailboxFacts) subscribed(name string) bool {
+	mi, _ := f.info(name)
+	return mi.Subscribed
 }
 
 // wants says whether event ev of mailbox name (not the selected one:
@@ -401,18 +408,17 @@ func writeNotifications(c ctxUser, spec *notifySpec, selected string, en enabled
 			if !spec.wants(e.mailbox, evSubscriptionChange, facts) {
 				continue
 			}
-			infos, err := c.u.Mailboxes(c.ctx)
-			if err != nil {
+			mi, ok := facts.info(e.mailbox)
+			if facts.err != nil {
 				continue
 			}
-			i := slices.IndexFunc(infos, func(mi mailstore.MailboxInfo) bool { return mi.Name == e.mailbox })
 			attrs := ""
 			switch {
-			case i < 0:
+			case !ok:
 				attrs = `\NonExistent`
-			case infos[i].Subscribed && infos[i].NonExistent:
+			case mi.Subscribed && mi.NonExistent:
 				attrs = `\NonExistent \Subscribed`
-			case infos[i].Subscribed:
+			case mi.Subscribed:
 				attrs = `\Subscribed`
 			}
 			w.Raw("* LIST (").Raw(attrs).Raw(`) "/" `).Mailbox(e.mailbox).CRLF()
