@@ -59,12 +59,16 @@ type ExtState struct {
 	Data []byte
 }
 
+// ExtSession is the first ExtState kind that is not the session's view's:
+// kinds below it belong to imapview, which replaces them when it exports
+// and keeps the others (NOTIFY's groups, transport state).
+const ExtSession uint32 = 16
+
 // ExtDeflateWindow is the ExtState kind of a compressed connection's
 // (RFC 4978) inflater state: its history (what the client's compressor
 // may still refer back to) and the input bits it holds but could not use
-// yet (imapserver/compress.go encodes it). Kinds below it belong to the
-// session's view (imapview), which keeps the ones it does not own when
-// it exports.
+// yet (imapserver/compress.go encodes it). Kinds from it up are
+// transport state (StateVersionTransport).
 const ExtDeflateWindow uint32 = 64
 
 // ExtTLSRecord is the ExtState kind of a TLS 1.3 connection's record

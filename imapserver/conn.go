@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
@@ -65,6 +66,13 @@ type conn struct {
 	// on the session goroutine (idleWaiting): a change to the mailbox
 	// interrupts that read too.
 	idlePeek bool
+	// pushSelected is set while NOTIFY SELECTED has the selected
+	// mailbox's changes pushed between commands too (notify.go); the
+	// mailbox's watch reads it.
+	pushSelected atomic.Bool
+	// wokenQueue is the NOTIFY queue a sleeper kept, for the session
+	// that wakes from it (restoreState).
+	wokenQueue *notifyQueue
 
 	// hibernated is set when the socket was handed to the hibernator:
 	// the goroutine ends without closing it.
@@ -324,6 +332,11 @@ func (c *conn) waitForCommand() error {
 		if move {
 			d = time.Unix(1, 0)
 		}
+		if c.pushDue() {
+			// An event came before waiting was set: its interrupt
+			// (interruptForPush) found nothing to interrupt.
+			d = time.Unix(1, 0)
+		}
 		c.nc.SetReadDeadline(d)
 		c.waiting = true
 		c.mu.Unlock()
@@ -338,6 +351,13 @@ func (c *conn) waitForCommand() error {
 			return errShutdown
 		}
 		quietTimeout := err != nil && c.br.Buffered() == 0 && isTimeout(err)
+		if quietTimeout && c.pushDue() {
+			// NOTIFY pushes outside IDLE too (RFC 5465 1).
+			if err := c.push(); err != nil {
+				return err
+			}
+			continue
+		}
 		if quietTimeout && c.srv.hib != nil && c.srv.handing.Load() && !c.staysForHandover {
 			if c.sleepQuiet(waiting) {
 				return errHibernated
@@ -427,7 +447,7 @@ func (c *conn) interruptIfWaiting() {
 func (c *conn) interruptIdlePeek() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.idlePeek && c.nc != nil {
+	if (c.idlePeek || c.waiting && c.pushSelected.Load()) && c.nc != nil {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -446,7 +466,12 @@ func (c *conn) forceClose() {
 // client can still hear it.
 func (c *conn) readFailed(err error) {
 	var ne net.Error
+	var be *byeError
 	switch {
+	case errors.As(err, &be):
+		// A push between commands failed (NOTIFY).
+		c.log.Debug("closing", "err", be.err)
+		c.bye(be.text)
 	case errors.Is(err, errShutdown):
 		c.bye("Server shutting down")
 	case errors.As(err, &ne) && ne.Timeout():
@@ -644,6 +669,9 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 			c.log.Error("updates", "cmd", cmd.Name, "err", uerr)
 		}
 	}
+	// NOTIFY's events of other mailboxes, before the tagged response
+	// (any command may carry them, RFC 5465 1).
+	c.sendNotify()
 
 	result := "ok"
 	if err != nil {

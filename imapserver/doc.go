@@ -96,7 +96,10 @@
 // qresync.go, seqset.go; hibernation: hibernate.go (the table, poller,
 // watches and keepalives), sleeper.go (plain and TLS transports),
 // tls_pending.go, sleep.go, export.go (State out and back), wake.go,
-// hibernate_serve.go, hibernate_update.go, hibernate_reidle.go;
+// hibernate_serve.go, hibernate_update.go, hibernate_reidle.go; NOTIFY
+// (RFC 5465): notify.go (groups, which group decides, what is written),
+// notify_queue.go (the user-wide event queue, pushes between commands),
+// notify_sleep.go (NOTIFY sleepers);
 // handover.go (an upgrade: Handover passes the connections to a new
 // process, Adopt and CatchUp take them there).
 package imapserver

@@ -22,9 +22,19 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 		TLS:     c.tls,
 		Enabled: c.enabled.bits(),
 	}
+	var spec *notifySpec
+	if c.notify != nil {
+		spec = c.notify.spec
+		if g := spec.selected(); g != nil && len(g.fetch) > 0 {
+			// MessageNew with fetch attributes needs a session to
+			// FETCH (fetchNew): it stays awake.
+			return nil, errNotExportable("notify_fetch")
+		}
+	}
 	switch {
 	case c.state == stateAuth:
-		// No mailbox: the sleeper watches nothing but its socket.
+		// No mailbox: the sleeper watches nothing but its socket
+		// (and, with NOTIFY, the user's other mailboxes).
 	case c.state != stateSelected || c.sel == nil:
 		return nil, errNotExportable("not_logged_in")
 	default:
@@ -35,6 +45,7 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 	if err := c.exportDeflate(st); err != nil {
 		return nil, err
 	}
+	withNotify(st, spec)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", st.Mailbox, err)
@@ -66,6 +77,16 @@ func (c *conn) restoreState(st *hibernate.State) error {
 		c.w.UTF8 = true
 		c.dec.SetUTF8(true)
 	}
+	spec, err := notifyOf(st)
+	if err != nil {
+		return err
+	}
+	if spec != nil {
+		c.startNotify(spec, c.wokenQueue)
+	} else if c.wokenQueue != nil {
+		c.wokenQueue.close()
+	}
+	c.wokenQueue = nil
 	if st.Mailbox == "" {
 		return nil // authenticated, nothing selected
 	}

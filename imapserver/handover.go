@@ -159,7 +159,7 @@ func (s *Server) Adopt(fd int, blob []byte) error {
 	}
 	// A session moved between commands has its autologout counted from
 	// its adoption: the blob does not carry when it last spoke.
-	if _, err := s.hib.sleep(sleeper{fd: fd, rec: rec}, st, time.Now()); err != nil {
+	if _, err := s.hib.sleep(sleeper{fd: fd, rec: rec}, st, time.Now(), nil); err != nil {
 		return fmt.Errorf("imapserver: adopt: %w", err)
 	}
 	return nil

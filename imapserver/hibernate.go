@@ -42,8 +42,11 @@ type hibernator struct {
 	unwatchEarly func()
 	// tls holds the tls.Conn of each TLS sleeper (see sleeper); the
 	// Table keeps only the descriptor under it.
-	tls    map[hibernate.Token]*tls.Conn
-	closed bool
+	tls map[hibernate.Token]*tls.Conn
+	// notifiers holds the NOTIFY of each sleeper that has one
+	// (notify_sleep.go).
+	notifiers map[hibernate.Token]sleeperNotify
+	closed    bool
 	// pass, set with closed by handOver, takes the sleepers to the
 	// process that replaces this one, instead of a BYE.
 	pass func(sleeper, []byte)
@@ -64,6 +67,7 @@ const (
 	servedReidle  = "reidle"  // DONE and a new IDLE
 	servedUpdate  = "update"  // a mailbox change announced in place
 	servedCommand = "command" // NOOP or CHECK between commands
+	servedNotify  = "notify"  // NOTIFY events of other mailboxes
 )
 
 func newHibernator(s *Server) (*hibernator, error) {
@@ -71,6 +75,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		srv:           s,
 		states:        make(map[hibernate.Token]sleeperState),
 		tls:           make(map[hibernate.Token]*tls.Conn),
+		notifiers:     make(map[hibernate.Token]sleeperNotify),
 		stop:          make(chan struct{}),
 		keepaliveDone: make(chan struct{}),
 	}
@@ -150,18 +155,27 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 // quiet session (no IdleTag), between commands, waiting for one since
 // waiting (its autologout counts from then). On error s is closed: the
 // connection is lost, as after a failed write. During a handover s is
-// passed on to the new process at once (token 0).
-func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (hibernate.Token, error) {
+// passed on to the new process at once (token 0). q is the NOTIFY queue
+// of the session (nil without one; a state with NOTIFY adopted in a
+// handover gets a new one).
+func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time, q *notifyQueue) (hibernate.Token, error) {
 	s.deflate = compressed(st)
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		s.close()
+		if q != nil {
+			q.close()
+		}
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
+	nf, hasNotify := h.notifyOfSleeper(st, q)
 	h.mu.Lock()
 	if h.closed {
 		pass := h.pass
 		h.mu.Unlock()
+		if nf.q != nil {
+			nf.q.close()
+		}
 		if pass != nil {
 			pass(s, blob)
 			return 0, nil
@@ -178,17 +192,24 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 		if st.IdleTag == "" {
 			h.sleepBetween(tok, waiting)
 		}
+		if hasNotify {
+			h.notifiers[tok] = nf
+		}
 		// Add after Insert: a byte already waiting fires at once, and
 		// the callback finds the entry.
 		if err = h.poller.Add(s.fd, uint64(tok)); err != nil {
 			h.table.Remove(tok)
 			delete(h.tls, tok)
 			delete(h.states, tok)
+			delete(h.notifiers, tok)
 		}
 	}
 	if err != nil {
 		h.mu.Unlock()
 		s.close()
+		if nf.q != nil {
+			nf.q.close()
+		}
 		return 0, fmt.Errorf("hibernate: %w", err)
 	}
 	// Counted before the sleeper can be taken (h.mu), so the gauge
@@ -199,6 +220,14 @@ func (h *hibernator) sleep(s sleeper, st *hibernate.State, waiting time.Time) (h
 	h.mu.Unlock()
 	if slept := h.srv.cfg.Slept; slept != nil {
 		slept(now)
+	}
+	if nf.q != nil {
+		// Events that came since the session let go of its queue
+		// are told now, as later ones will be.
+		nf.q.setPoke(func() { h.notified(tok) })
+		if nf.q.due() {
+			h.notified(tok)
+		}
 	}
 	return tok, nil
 }
@@ -252,7 +281,10 @@ func (h *hibernator) acquire(tok hibernate.Token, change bool) bool {
 // reads them in the store (applyChanges from its blob's MODSEQ), so a
 // change needs no serve now. Quiet sleepers of a busy mailbox cost
 // nothing per change.
-func (h *hibernator) holdsChanges(tok hibernate.Token) bool { return h.phaseOf(tok) == between }
+// A NOTIFY SELECTED sleeper has them pushed at once, as in IDLE.
+func (h *hibernator) holdsChanges(tok hibernate.Token) bool {
+	return h.phaseOf(tok) == between && !h.notifiers[tok].pushSelected
+}
 
 // take removes a sleeper from the table and returns its transport and
 // blob; it goes on to phase to (waking or closing), whose owner is the
@@ -275,6 +307,13 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
+	if n, ok := h.notifiers[tok]; ok {
+		// A woken session takes the queue over (fullWake took it).
+		delete(h.notifiers, tok)
+		if to == closing && n.q != nil {
+			n.q.close()
+		}
+	}
 	h.set(tok, to)
 	h.srv.cfg.Metrics.slept(time.Since(info.Since))
 	return s, blob, info.Since, nil

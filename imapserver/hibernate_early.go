@@ -52,7 +52,9 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 		return
 	}
 	var blob []byte
-	if st.IdleTag != "" { // between commands, changes wait for the next IDLE
+	// Between commands changes wait for the next IDLE, but for NOTIFY
+	// SELECTED's.
+	if st.IdleTag != "" || h.notifierOf(tok).pushSelected {
 		out, next, ok := applyChanges(st, src)
 		if !ok {
 			go h.serve(tok, serveChange, nil) // from the store, committed

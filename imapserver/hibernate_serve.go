@@ -19,6 +19,7 @@ const (
 	serveChange    serveCause = iota // a change of its mailbox
 	serveClient                      // its client sent bytes (or closed)
 	serveKeepalive                   // its keepalive is due
+	serveNotify                      // NOTIFY events of other mailboxes wait
 )
 
 // serve answers a sleeper without waking it: the client's DONE and new
@@ -36,6 +37,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		h.fullWake(tok, sleeper{}, wakeClient, nil, nil, nil)
 		return
 	}
+	nf := h.notifierOf(tok)
 	store, _ := src.(*changeSource)
 	if src == nil {
 		// Opened only if a change must be applied.
@@ -124,6 +126,16 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					st = next
 				}
 				out = append(out, up...)
+				if nf.q != nil {
+					// NOTIFY's other mailboxes, as exec tells them
+					// before the tagged OK.
+					more, next := h.sleeperNotifications(st, nf.q)
+					out = append(out, more...)
+					if next != nil {
+						st, nf = next, sleeperNotify{}
+						h.forgetNotifier(tok)
+					}
+				}
 			}
 			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
 				m.wokeBy(wakeCommand(idleTag, in))
@@ -159,8 +171,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 	}
 	for pending := why == serveChange || catchUp; ; pending = true {
 		// Between commands an active session holds changes back for
-		// the next command; so does a sleeper, until a new IDLE.
-		if pending && st.IdleTag != "" {
+		// the next command; so does a sleeper, until a new IDLE, but
+		// for one whose NOTIFY SELECTED pushes them at once.
+		if pending && (st.IdleTag != "" || nf.pushSelected) {
 			out, next, ok := applyChanges(st, src)
 			if !ok {
 				h.fullWake(tok, s, wakeMailbox, nil, nil, st)
@@ -182,6 +195,25 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 				m.served(servedUpdate)
 				m.toldSleeper(src.changedAt())
+			}
+		}
+		if nf.q != nil {
+			// NOTIFY's other mailboxes: pushed at any time (RFC 5465
+			// 1), between commands too.
+			out, next := h.sleeperNotifications(st, nf.q)
+			if next != nil {
+				st, nf = next, sleeperNotify{}
+				h.forgetNotifier(tok)
+				if blob, err = st.MarshalBinary(); err != nil {
+					h.fullWake(tok, s, wakeMailbox, nil, s.wire(out), st)
+					return
+				}
+			}
+			if len(out) > 0 {
+				if !h.send(tok, s, out, st, wakeMailbox) {
+					return
+				}
+				m.served(servedNotify)
 			}
 		}
 		if !h.finish(tok, s, blob, st.IdleTag == "") {
@@ -334,11 +366,15 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, in, out []byte, st *hibernate.State) {
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
+	q := h.notifiers[tok].q // the woken session takes it over
 	s, blob, since, err := h.take(tok, waking)
 	h.mu.Unlock()
 	if err != nil {
 		hold()
 		return
+	}
+	if q != nil {
+		q.setPoke(nil)
 	}
 	if st != nil {
 		if b, err := st.MarshalBinary(); err == nil {
@@ -351,7 +387,7 @@ func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, 
 			blob = b
 		}
 	}
-	go h.wake(tok, s, blob, since, cause, in, out, st != nil, hold)
+	go h.wake(tok, s, blob, since, cause, in, out, st != nil, hold, q)
 }
 
 // holdWatch keeps the mailbox of sleeper tok watched until the returned

@@ -155,7 +155,7 @@ func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibe
 		return nil, nil, false
 	}
 	n := *st
-	v.Export(&n)
+	v.Export(&n) // keeps the states that are not the view's (NOTIFY, transport)
 	if n.HighestModSeq == st.HighestModSeq && n.UIDNext == st.UIDNext && slices.EqualFunc(n.ExtState, st.ExtState, sameExt) {
 		return nil, nil, true // nothing to tell and nothing to forget
 	}

@@ -27,6 +27,7 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 	if err := c.sendUpdates(true); err != nil {
 		return err
 	}
+	c.sendNotify()
 	if err := c.flush(); err != nil {
 		return &byeError{text: "write failed", err: err}
 	}
@@ -90,7 +91,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 		// A change signalled before idlePeek was set interrupted nothing:
 		// its token is checked here instead.
 		var err error
-		if len(notify) == 0 {
+		if len(notify) == 0 && !c.notifyDue() {
 			_, err = c.br.Peek(1)
 		}
 		c.mu.Lock()
@@ -114,6 +115,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 				return true, err
 			}
 		}
+		c.sendNotify()
 		now := time.Now()
 		if !now.Before(*keepaliveAt) {
 			c.w.Raw(lineStillHere)
@@ -131,7 +133,7 @@ func (c *conn) idleWaiting(tag string, notify chan struct{}, keepaliveAt *time.T
 			hibernateAt = time.Time{} // no further try this IDLE
 			continue
 		}
-		if len(notify) > 0 {
+		if len(notify) > 0 || c.notifyDue() {
 			// A change came meanwhile: report it, and try again one
 			// interval later.
 			hibernateAt = now.Add(after)
@@ -191,6 +193,13 @@ func (c *conn) idleReading(tag string, notify chan struct{}, keepaliveAt time.Ti
 				stopReader()
 				return err
 			}
+			c.sendNotify()
+			if err := c.flush(); err != nil {
+				stopReader()
+				return &byeError{text: "write failed", err: err}
+			}
+		case <-c.notifySig():
+			c.sendNotify()
 			if err := c.flush(); err != nil {
 				stopReader()
 				return &byeError{text: "write failed", err: err}

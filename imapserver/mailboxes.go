@@ -48,6 +48,7 @@ func handleCreate(c *conn, cmd *imapwire.Command) error {
 	if err := c.mailboxRoom(name); err != nil {
 		return err
 	}
+	defer c.ownChange(mailstore.MailboxCreated, name)()
 	if err := c.user.CreateMailbox(c.ctx, name, use); err != nil {
 		return storeError(err)
 	}
@@ -105,6 +106,7 @@ func handleDelete(c *conn, cmd *imapwire.Command) error {
 	if name == "INBOX" {
 		return errNO("CANNOT", "INBOX cannot be deleted")
 	}
+	defer c.ownChange(mailstore.MailboxDeleted, name)()
 	return storeError(c.user.DeleteMailbox(c.ctx, name))
 }
 
@@ -121,6 +123,7 @@ func handleRename(c *conn, cmd *imapwire.Command) error {
 	if to == "" {
 		return errNO("CANNOT", "Invalid mailbox name")
 	}
+	defer c.ownChange(mailstore.MailboxRenamed, from, to)()
 	return storeError(c.user.RenameMailbox(c.ctx, from, to))
 }
 
@@ -130,7 +133,9 @@ func handleSubscribe(c *conn, cmd *imapwire.Command) error {
 	if a == nil {
 		return errBAD("", "Missing mailbox")
 	}
-	return storeError(c.user.SetSubscribed(c.ctx, canonicalName(a.Mailbox), cmd.Name == "SUBSCRIBE"))
+	name := canonicalName(a.Mailbox)
+	defer c.ownChange(mailstore.SubscriptionsChanged, name)()
+	return storeError(c.user.SetSubscribed(c.ctx, name, cmd.Name == "SUBSCRIBE"))
 }
 
 // handleNamespace serves RFC 2342 NAMESPACE: one personal namespace.

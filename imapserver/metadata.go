@@ -177,7 +177,9 @@ func handleSetMetadata(c *conn, cmd *imapwire.Command) error {
 	}
 	l := c.srv.limits
 	limits := mailstore.MetadataLimits{MaxEntrySize: l.MaxMetadataEntrySize, MaxEntries: l.MaxMetadataEntries, MaxTotalSize: l.MaxMetadataSize}
-	err = mu.SetMetadata(c.ctx, metadataMailbox(a.Mailbox), entries, limits)
+	mbox := metadataMailbox(a.Mailbox)
+	defer c.ownChange(mailstore.MetadataChanged, mailstore.CanonicalName(mbox))()
+	err = mu.SetMetadata(c.ctx, mbox, entries, limits)
 	var tb *mailstore.MetadataTooBigError
 	switch {
 	case err == nil:

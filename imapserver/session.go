@@ -13,6 +13,9 @@ type session struct {
 	user     mailstore.User
 	enabled  enabled
 	sel      *selected // nil unless state == stateSelected
+	// notify is the session's NOTIFY (RFC 5465, notify.go); nil
+	// without one (never set, or NOTIFY NONE).
+	notify *notifyState
 }
 
 // enabled records the extensions a client turned on with ENABLE (RFC 5161)
@@ -58,6 +61,12 @@ func (s *selected) close() {
 // closeSession releases everything the session holds, at the end of the
 // connection.
 func (c *conn) closeSession() {
+	if c.hibernated {
+		// The sleeper keeps the NOTIFY queue (hibernator.notifiers).
+		c.notify = nil
+	} else {
+		c.stopNotify()
+	}
 	if c.sel != nil {
 		c.sel.close()
 		c.sel = nil
@@ -186,6 +195,8 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inLoggedIn, handleResetKey, true}, true
 	case "URLFETCH":
 		return cmdSpec{inLoggedIn, handleURLFetch, true}, true
+	case "NOTIFY":
+		return cmdSpec{inLoggedIn, handleNotify, true}, true
 	}
 	return cmdSpec{}, false
 }

@@ -39,7 +39,11 @@ func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
 	}
 	c.hibernated = true
 	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.isTLS(), "tls_conn", s.tc != nil)
-	tok, err := c.srv.hib.sleep(s, st, waiting)
+		var q *notifyQueue
+	if c.notify != nil {
+		q = c.notify.q // the sleeper keeps it
+	}
+	tok, err := c.srv.hib.sleep(s, st, waiting, q)
 	// The session's own watch stays until the sleeper's subscription is
 	// in place, so a change in between is not lost: it wakes the
 	// sleeper at once, as it would have reached an active IDLE.

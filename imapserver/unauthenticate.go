@@ -18,7 +18,7 @@ const unauthenticateCap = " UNAUTHENTICATE"
 // of the address apply again, and another LOGIN or AUTHENTICATE may
 // follow. There is no SASL security layer or compression to undo.
 func handleUnauthenticate(c *conn, cmd *imapwire.Command) error {
-	c.closeSession()
+	c.closeSession() // NOTIFY too
 	c.uncountUser()
 	c.username, c.state = "", stateNotAuth
 	c.enabled = enabled{}

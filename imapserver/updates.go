@@ -88,6 +88,36 @@ func (c *conn) refresh() error {
 		return fmt.Errorf("refresh %s: %w", sel.name, err)
 	}
 	c.enc().update(sel.view, up)
+	if up.Added > 0 && c.notify != nil {
+		if g := c.notify.spec.selected(); g != nil && len(g.fetch) > 0 {
+			return c.fetchNew(up, g.fetch)
+		}
+	}
+	return nil
+}
+
+// fetchNew writes, after the EXISTS of messages new to the view, their
+// FETCH with the attributes NOTIFY's MessageNew asked for (RFC 5465
+// 5.2), as FETCH itself writes them (the attributes set no flag:
+// newNotifySpec).
+func (c *conn) fetchNew(up imapview.Update, items []imapwire.FetchItem) error {
+	first := uint32(up.Exists - up.Added + 1)
+	cmd := &imapwire.Command{Name: "FETCH", Args: &imapwire.FetchArgs{
+		Set:   imapwire.SeqSet{Ranges: []imapwire.SeqRange{{Start: first, Stop: uint32(up.Exists)}}},
+		Items: items,
+	}}
+	okCode, okText := c.okCode, c.okText
+	err := handleFetch(c, cmd)
+	c.okCode, c.okText = okCode, okText
+	var be *byeError
+	if errors.As(err, &be) {
+		return err
+	}
+	if err != nil {
+		// Nothing to tell the client: the EXISTS went out, a FETCH
+		// of its own gets the message.
+		c.log.Warn("notify fetch", "err", err)
+	}
 	return nil
 }
 

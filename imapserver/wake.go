@@ -20,13 +20,17 @@ import (
 // the sleeper already read from the client, the start of the session's
 // input; out is what the sleeper owed the client when its socket was
 // full, written before anything else. release ends fullWake's hold on
-// the mailbox's watch, once the session has opened it (or failed to).
-func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since time.Time, cause string, in, out []byte, decoded bool, release func()) {
+// the mailbox's watch, once the session has opened it (or failed to). q
+// is the sleeper's NOTIFY queue, which the session takes over.
+func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since time.Time, cause string, in, out []byte, decoded bool, release func(), q *notifyQueue) {
 	var st hibernate.State
 	c, nc, err := h.restore(s, blob, &st)
 	h.mu.Lock()
 	h.set(tok, gone)
 	h.mu.Unlock()
+	if (err != nil || c == nil) && q != nil {
+		q.close()
+	}
 	if err != nil {
 		h.srv.log.Error("wake", "user", st.User, "err", err)
 		release()
@@ -40,6 +44,7 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 		return
 	}
 	c.releaseWatch = release
+	c.wokenQueue = q
 	h.srv.cfg.Metrics.woke(cause)
 	c.log.Debug("woke", "cause", cause, "slept", time.Since(since))
 	switch z, deflated, _ := deflateState(&st); { // checked by restore
@@ -89,6 +94,11 @@ func (h *hibernator) restore(s sleeper, blob []byte, st *hibernate.State) (*conn
 func (c *conn) resume(st *hibernate.State) bool {
 	err := c.restoreState(st)
 	c.releaseWatch()
+	if c.wokenQueue != nil {
+		// restoreState failed before it took the queue over.
+		c.wokenQueue.close()
+		c.wokenQueue = nil
+	}
 	if err != nil {
 		// The replies an active session would have given (refresh).
 		switch {

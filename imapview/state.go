@@ -69,7 +69,7 @@ func (v *View) Export(st *hibernate.State) {
 		ext = append(ext, hibernate.ExtState{Kind: extContexts, Data: appendContexts(nil, v.contexts)})
 	}
 	for _, x := range st.ExtState {
-		if x.Kind >= hibernate.ExtDeflateWindow {
+		if x.Kind >= hibernate.ExtSession {
 			ext = append(ext, x)
 		}
 	}

@@ -2,7 +2,8 @@ package imapwire
 
 // extensionCommandName names the commands of the QUOTA (RFC 9208),
 // METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
-// REPLACE (RFC 8508), COMPRESS (RFC 4978) and CONTEXT=SEARCH (RFC 5267)
+// REPLACE (RFC 8508), COMPRESS (RFC 4978), CONTEXT=SEARCH (RFC 5267) and
+// NOTIFY (RFC 5465)
 // extensions (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
@@ -30,6 +31,8 @@ func extensionCommandName(kw []byte) string {
 		return "COMPRESS"
 	case "CANCELUPDATE":
 		return "CANCELUPDATE"
+	case "NOTIFY":
+		return "NOTIFY"
 	}
 	return ""
 }
@@ -68,6 +71,8 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseCompress()
 	case "CANCELUPDATE":
 		args, err = d.parseCancelUpdate()
+	case "NOTIFY":
+		args, err = d.parseNotify()
 	default:
 		return nil, false, nil
 	}

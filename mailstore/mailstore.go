@@ -337,6 +337,10 @@ const (
 	MailboxDeleted
 	MailboxRenamed
 	SubscriptionsChanged
+	// MetadataChanged: METADATA entries (RFC 5464) of Mailbox, or of
+	// the server when Mailbox is "", were set or removed; Entries names
+	// them.
+	MetadataChanged
 )
 
 // Event is a change notice. It is a hint: watchers refresh their views to
@@ -348,6 +352,7 @@ type Event struct {
 	Mailbox       string
 	OldName       string // for MailboxRenamed
 	UIDs          []uint32
+	Entries       []string // for MetadataChanged: the entry names
 	HighestModSeq uint64
 	UIDNext       uint32
 	// At is when the store published the change (or announced it

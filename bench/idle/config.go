@@ -44,6 +44,7 @@ type config struct {
 	Prewarm    bool          `json:"prewarm,omitempty"`
 	Quiet      bool          `json:"quiet,omitempty"`
 	AfterSel   string        `json:"after_select,omitempty"`
+	Notify     bool          `json:"notify,omitempty"`
 	Halfway    bool          `json:"halfway,omitempty"`
 	Compress   bool          `json:"compress,omitempty"`
 	Label      string        `json:"label,omitempty"`
@@ -103,6 +104,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.Float64Var(&c.MemLimit, "mem-limit-gib", 12, "stop opening connections when the machine's used memory grew by more than this")
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
 	fs.StringVar(&c.AfterSel, "after-select", "", "a command each connection sends after SELECT INBOX (e.g. \"UID SEARCH RETURN (UPDATE COUNT) UNDELETED\": a live search context, RFC 5267, that hibernates with the session)")
+	fs.BoolVar(&c.Notify, "notify", false, "after SELECT INBOX, set NOTIFY as interimap --notify does (SELECTED and PERSONAL: message and mailbox events); with -quiet nothing more is sent, as interimap then waits")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.BoolVar(&c.Compress, "compress", false, "turn on COMPRESS=DEFLATE after LOGIN (each client write compressed on its own: no 1.2 MB compressor per connection in the tool)")

@@ -26,9 +26,10 @@ const maxReplies = 100_000
 // owns the socket's read side and hands lines to whoever waits.
 type imapConn struct {
 	*imaptest.Conn
-	idx   int
-	user  string
-	quiet bool // no IDLE: it sends nothing after SELECT (-quiet)
+	idx    int
+	user   string
+	quiet  bool // no IDLE: it sends nothing after SELECT (-quiet)
+	notify bool // NOTIFY SET after SELECT (-notify)
 
 	exists chan time.Time // "* N EXISTS" arrivals, newest dropped when full
 	tagged chan string    // tagged replies and "+" continuations
@@ -73,9 +74,14 @@ func (ic *imapConn) command(cmd string) error {
 	return err
 }
 
+// notifyCommand is what -notify sets: interimap 0.5's NOTIFY (its own
+// mailboxes named by PERSONAL here).
+const notifyCommand = "NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))"
+
 // setup runs greeting, LOGIN, (with -compress COMPRESS DEFLATE,)
-// SELECT INBOX, -after-select's command if any and, when idle is set and
-// the connection is not quiet, IDLE (tagged a3) up to "+ idling". Then it
+// SELECT INBOX, -after-select's command if any, NOTIFY with -notify and,
+// when idle is set and the connection is not quiet, IDLE (tagged a3) up
+// to "+ idling". Then it
 // clears the deadline.
 func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	ic.Timeout = c.StepTO
@@ -115,6 +121,11 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 	}
 	if c.AfterSel != "" && idle {
 		if err := ic.command(c.AfterSel); err != nil {
+			return err
+		}
+	}
+	if idle && ic.notify {
+		if err := ic.command(notifyCommand); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,9 @@
 // the new process, on the same connections.
 //
 // With -quiet the connections stop after SELECT INBOX and send nothing:
-// quiet sessions, not IDLE ones.
+// quiet sessions, not IDLE ones. With -notify they set NOTIFY after SELECT
+// (interimap's NOTIFY SET): with -quiet, NOTIFY sessions waiting between
+// commands, as interimap --notify does; without, NOTIFY sessions in IDLE.
 //
 // Every connection is closed at the end. See README.md for the figures and
 // run.sh for how they were made.

@@ -112,7 +112,7 @@ func openOne(ctx context.Context, c *config, i int, idle bool, lines *atomic.Int
 	if err != nil {
 		return nil, err
 	}
-	ic.quiet = c.Quiet
+	ic.quiet, ic.notify = c.Quiet, c.Notify
 	if err := ic.setup(c, c.Password, idle); err != nil {
 		ic.Close()
 		return nil, fmt.Errorf("%s: %w", ic.user, err)

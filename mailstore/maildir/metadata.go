@@ -195,6 +195,13 @@ func (h *userHandle) SetMetadata(ctx context.Context, mailbox string, entries []
 	if err != nil {
 		return fmt.Errorf("set metadata of %q: %w", mailbox, err)
 	}
+	// NOTIFY's MailboxMetadataChange and ServerMetadataChange (RFC 5465
+	// 5.6, 5.7) name the entries, not their values.
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name
+	}
+	u.s.publish([]mailstore.Event{{Kind: mailstore.MetadataChanged, User: u.name, Mailbox: mailbox, Entries: names}})
 	return nil
 }
 

@@ -96,6 +96,7 @@ func (h *userHandle) CreateMailbox(ctx context.Context, name, specialUse string)
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
+	defer u.s.w.ownChange(u.name, name)()
 	if name == "INBOX" {
 		return fmt.Errorf("create %s: %w", name, mailstore.ErrMailboxExists)
 	}
@@ -181,6 +182,7 @@ func (h *userHandle) DeleteMailbox(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
+	defer u.s.w.ownChange(u.name, name)()
 	if name == "INBOX" {
 		return fmt.Errorf("delete INBOX: %w", mailstore.ErrNotAllowed)
 	}
@@ -284,6 +286,7 @@ func (h *userHandle) RenameMailbox(ctx context.Context, from, to string) error {
 	if err != nil {
 		return fmt.Errorf("rename: %w", err)
 	}
+	defer u.s.w.ownChange(u.name, from, to)()
 	if !isMaildir(filepath.Join(u.maildir, dirName(from))) {
 		return fmt.Errorf("rename %s: %w", from, mailstore.ErrNoMailbox)
 	}

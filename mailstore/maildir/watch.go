@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,8 +78,15 @@ type diskWatcher struct {
 	userWide map[string]int
 	// wideHeld lists the mailboxes a user-wide hold keeps watched.
 	wideHeld map[string]map[string]*boxWatch
-	queue    map[boxKey]*pending
-	gen      uint64
+	// own counts, per user, the mailbox names this process is creating,
+	// deleting or renaming (ownChange): reconcileUser leaves them, their
+	// parents and their children alone until the change has updated
+	// wideHeld, so that a folder of our own making is not reported a
+	// second time as another tool's (a NOTIFY client would hear of it
+	// twice).
+	own   map[string]map[string]int
+	queue map[boxKey]*pending
+	gen   uint64
 	// roots has each user-wide held user's Maildir root watch: folders
 	// created or removed by other tools become events.
 	roots     map[string]*boxWatch
@@ -100,6 +108,7 @@ func newDiskWatcher(s *Store) (*diskWatcher, error) {
 		wds:       map[int32]uint32{},
 		userWide:  map[string]int{},
 		wideHeld:  map[string]map[string]*boxWatch{},
+		own:       map[string]map[string]int{},
 		queue:     map[boxKey]*pending{},
 		roots:     map[string]*boxWatch{},
 		rootQueue: map[string]bool{},
@@ -322,6 +331,45 @@ func (w *diskWatcher) markSynced(k boxKey, gen uint64) {
 	if b := w.boxes[k]; b != nil && b.gen == gen && b.watched() {
 		b.synced = true
 	}
+}
+
+// ownChange marks names of user as changed by this process until done
+// is called, after the change's own event bookkeeping (mailboxCreated,
+// mailboxGone, mailboxRenamed).
+func (w *diskWatcher) ownChange(user string, names ...string) (done func()) {
+	w.mu.Lock()
+	m := w.own[user]
+	if m == nil {
+		m = map[string]int{}
+		w.own[user] = m
+	}
+	for _, n := range names {
+		m[n]++
+	}
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, n := range names {
+			if m[n]--; m[n] == 0 {
+				delete(m, n)
+			}
+		}
+		if len(m) == 0 && w.own[user] != nil && len(w.own[user]) == 0 {
+			delete(w.own, user)
+		}
+	}
+}
+
+// ownLocked reports whether name is, is under or is above a name of
+// user being changed by this process (w.mu held).
+func (w *diskWatcher) ownLocked(user, name string) bool {
+	for n := range w.own[user] {
+		if n == name || strings.HasPrefix(name, n+"/") || strings.HasPrefix(n, name+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // mailboxCreated extends user-wide holds to a new mailbox.
@@ -607,6 +655,9 @@ func (w *diskWatcher) reconcileUser(user string) []mailstore.Event {
 	present := map[string]bool{}
 	for _, name := range onDisk {
 		present[name] = true
+		if w.ownLocked(user, name) {
+			continue
+		}
 		b := held[name]
 		if b == nil {
 			b = w.holdLocked(boxKey{user, name})
@@ -621,7 +672,7 @@ func (w *diskWatcher) reconcileUser(user string) []mailstore.Event {
 		}
 	}
 	for name, b := range held {
-		if !present[name] {
+		if !present[name] && !w.ownLocked(user, name) {
 			delete(held, name)
 			w.releaseLocked(b)
 			evs = append(evs, mailstore.Event{Kind: mailstore.MailboxDeleted, User: user, Mailbox: name})
