@@ -18,6 +18,9 @@ type asleepAnswer struct {
 	// input from that command on, for a full wake that must run it.
 	name      string
 	done, cmd []byte
+	// fetch is set for a flags-only UID FETCH (hibernate_fetch.go),
+	// whose FETCH responses come between the updates and done.
+	fetch *imapwire.FetchArgs
 }
 
 // answerAsleep gives what an active session would write for in, the
@@ -27,11 +30,12 @@ type asleepAnswer struct {
 // (idleTag set), DONE alone or followed by one command; between commands
 // (idleTag empty, after a DONE answered asleep or in a quiet session),
 // one command. The commands are "tag IDLE", "tag NOOP" and, with a
-// mailbox selected, "tag CHECK". Lines end in CRLF (or a bare LF, which
+// mailbox selected, "tag CHECK" and a flags-only UID FETCH (flagsFetch;
+// en is the session's enabled extensions). Lines end in CRLF (or a bare LF, which
 // the decoder takes too), are case-insensitive as the decoder reads
 // them, and nothing may follow. Anything else, a partial line included,
 // is for a full wake.
-func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok bool) {
+func answerAsleep(idleTag string, selected bool, en enabled, in []byte) (a asleepAnswer, ok bool) {
 	rest := in
 	if idleTag != "" {
 		var done []byte
@@ -61,6 +65,12 @@ func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok 
 		// exec's tagged OK: the name as the decoder spells it.
 		a.name = strings.ToUpper(string(name))
 		a.done = fmt.Appendf(nil, "%s OK %s completed\r\n", tag, a.name)
+	case selected && len(name) > 4 && bytes.EqualFold(name[:4], []byte("UID ")):
+		if a.fetch, ok = flagsFetch(line, en); !ok {
+			return asleepAnswer{}, false
+		}
+		a.name = "FETCH" // as exec counts it; its OK says "UID FETCH"
+		a.done = fmt.Appendf(nil, "%s OK UID FETCH completed\r\n", tag)
 	default:
 		return asleepAnswer{}, false
 	}

@@ -56,6 +56,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			h.drop(tok, s)
 			return
 		}
+		// Until the client's next IDLE, a wake it causes answers this
+		// keepalive (Thunderbird: DONE, NOOP, UID FETCH, IDLE).
+		h.markKeepalive(tok, true)
 	case serveClient:
 		var buf [reidleRead]byte
 		n, rerr := s.read(buf[:])
@@ -65,18 +68,18 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
 			// an active one would.
-			m.wokeBy("eof")
+			h.wokeBy(tok, "eof")
 			h.fullWake(tok, wakeClient, nil, nil, nil)
 			return
 		default:
 			m.read(n)
 			in := buf[:n]
-			a, ok := answerAsleep(st.IdleTag, st.Mailbox != "", in)
+			a, ok := answerAsleep(st.IdleTag, st.Mailbox != "", enabledOf(st.Enabled), in)
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one) is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
-				m.wokeBy(wakeCommand(st.IdleTag, in))
+				h.wokeBy(tok, wakeCommand(st.IdleTag, in))
 				h.fullWake(tok, wakeClient, in, nil, nil)
 				return
 			}
@@ -90,7 +93,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				// its tagged OK.
 				up, next, ok := applyChanges(st, src)
 				if !ok {
-					m.wokeBy(a.name)
+					h.wokeBy(tok, wakeCommand(idleTag, in))
 					h.fullWake(tok, wakeClient, in, nil, nil)
 					return
 				}
@@ -99,8 +102,16 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 				out = append(out, up...)
 			}
-			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
-				m.wokeBy(wakeCommand(idleTag, in))
+			fetched := true
+			if a.fetch != nil {
+				// UID FETCH: its responses after the updates (the
+				// awake catchUp), from st with them applied.
+				var lines []byte
+				lines, fetched = fetchAsleep(st, a.fetch, store)
+				out = append(out, lines...)
+			}
+			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
+				h.wokeBy(tok, wakeCommand(idleTag, in))
 				if a.done == nil {
 					h.fullWake(tok, wakeClient, in, nil, nil)
 					return
@@ -108,7 +119,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				// Nothing was sent, but a \Recent claim may be spent:
 				// the woken session starts from st, writes what is
 				// owed, and runs the command, which has nothing more
-				// to report.
+				// to report (a UID FETCH only its own responses).
 				h.fullWake(tok, wakeClient, a.cmd, out, st)
 				return
 			}
@@ -126,6 +137,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			} else {
 				catchUp = !ended && a.idleTag != ""
 				m.served(servedReidle)
+			}
+			if a.idleTag != "" {
+				h.markKeepalive(tok, false) // back in IDLE
 			}
 		}
 	}
@@ -168,6 +182,31 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		}
 		store.forget()
 		src = store
+	}
+}
+
+// markKeepalive marks sleeper tok as answering a keepalive, or not
+// (hibernate.Table.SetAfterKeepalive).
+func (h *hibernator) markKeepalive(tok hibernate.Token, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.table.SetAfterKeepalive(tok, on); err != nil {
+		h.srv.log.Error("hibernate", "err", err)
+	}
+}
+
+// wokeBy counts a full wake of sleeper tok decided on its client's input,
+// by command (wakeCommand), and also as a keepalive's when the input came
+// between a keepalive and the client's next IDLE. Called before the wake
+// takes the sleeper out of the table.
+func (h *hibernator) wokeBy(tok hibernate.Token, command string) {
+	h.mu.Lock()
+	info, err := h.table.Lookup(tok)
+	h.mu.Unlock()
+	m := h.srv.cfg.Metrics
+	m.wokeBy(command)
+	if err == nil && info.AfterKeepalive {
+		m.keepaliveWake(command)
 	}
 }
 
