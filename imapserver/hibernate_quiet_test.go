@@ -112,6 +112,12 @@ func quietScript() []hibStep {
 		{who: "x", send: "x7 UID FETCH 99:* (FLAGS MODSEQ)\r\n", waitFor: w("x", "x7 ")},
 		{who: "x", send: "x8 UID FETCH 2:* (UID FLAGS)\r\n", waitFor: w("x", "x8 ")},
 		{who: "r", send: "r6 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("r", "r6 ")},
+		// New mail told during a FETCH of bodies is told again at the
+		// next IDLE (reannounce.go), answered asleep.
+		{who: "deliver:alice", send: testMessage(7), waitFor: w("a", "RECENT")},
+		{who: "q", send: "q12 UID FETCH 1 (UID RFC822.SIZE BODY.PEEK[])\r\n", waitFor: w("q", "q12 ")},
+		{who: "q", send: "q13 IDLE\r\n", waitFor: w("q", "+ idling\nEXISTS")},
+		{who: "q", send: "DONE\r\n", waitFor: w("q", "q13 ")},
 		{who: "a", send: "DONE\r\n", waitFor: w("a", "a2 ")},
 		{who: "q", send: "q9 FETCH 1:* (UID FLAGS)\r\n", waitFor: w("q", "q9 ")},
 		{who: "r", send: "r9 FETCH 1:* (UID FLAGS)\r\n", waitFor: w("r", "r9 ")},

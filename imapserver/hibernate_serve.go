@@ -152,6 +152,19 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				h.fullWake(tok, wakeMailbox, nil, nil, st)
 				return
 			}
+			if catchUp {
+				// The start of a new IDLE: after its updates, the
+				// count again if the client may have missed it
+				// (reannounce.go).
+				catchUp = false
+				cur := st
+				if next != nil {
+					cur = next
+				}
+				if line, n := existsAgainAsleep(cur); n != nil {
+					out, next = append(out, line...), n
+				}
+			}
 			if next != nil {
 				if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
 					// Too many holes in S to stay asleep. A \Recent

@@ -29,6 +29,8 @@ const (
 	extTold uint32 = 3
 	// extSaved: the SEARCHRES result "$" (RFC 5182), as ranges.
 	extSaved uint32 = 4
+	// extExistsUnheard: View.ExistsUnheard is set (no data).
+	extExistsUnheard uint32 = 5
 )
 
 // Export writes v into st: UIDValidity, S, M, N, the count, read-only,
@@ -61,6 +63,9 @@ func (v *View) Export(st *hibernate.State) {
 	if v.Saved != nil {
 		ext = append(ext, hibernate.ExtState{Kind: extSaved, Data: appendRanges(nil, v.Saved)})
 	}
+	if v.ExistsUnheard {
+		ext = append(ext, hibernate.ExtState{Kind: extExistsUnheard})
+	}
 	st.ExtState = ext
 }
 
@@ -88,6 +93,8 @@ func FromState(st *hibernate.State) (*View, error) {
 			v.told, err = parseTold(x.Data)
 		case extSaved:
 			v.Saved, err = parseRanges(x.Data)
+		case extExistsUnheard:
+			v.ExistsUnheard = true
 		}
 		if err != nil {
 			return nil, fmt.Errorf("state of %s: extension %d: %w", st.Mailbox, x.Kind, err)

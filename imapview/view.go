@@ -60,6 +60,12 @@ type View struct {
 	// nil when no search saved one.
 	Saved []uint32
 
+	// ExistsUnheard says an EXISTS went out during a command in which
+	// the client may have ignored it (a FETCH of message bodies:
+	// Thunderbird does): the session's next IDLE says the count again
+	// (imapserver/reannounce.go).
+	ExistsUnheard bool
+
 	// told holds the MODSEQs of messages whose new flags the session has
 	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),
 	// so that the next Apply does not report them again. Emptied by each
