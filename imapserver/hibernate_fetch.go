@@ -16,33 +16,41 @@ import (
 )
 
 // Thunderbird answers each keepalive of its INBOX connection with DONE,
-// NOOP, `UID FETCH <uidnext>:* (FLAGS)` and, two seconds later, IDLE. The
+// NOOP, GETQUOTAROOT of the folder (when the server offers QUOTA),
+// `UID FETCH <uidnext>:* (FLAGS)` and, two seconds later, IDLE. The
 // UID set `n:*` names the mailbox's last message even when n is above its
 // UID (RFC 9051 6.4.9: "*" is the largest UID in use, and n:* is the
 // range between them), so the answer needs that message's flags: one
 // record read through the sleeper's change source, not a wake. This file
-// answers such a flags-only UID FETCH asleep.
+// answers such a flags-only UID FETCH asleep, and GETQUOTAROOT of the
+// selected mailbox (one read of the user's quota).
 
 // maxFetchAsleep is the most messages a UID FETCH answered asleep may
 // name; a larger set is a client's real work, for a full wake.
 const maxFetchAsleep = 16
 
-// flagsFetch returns the arguments of line when it is a UID FETCH that a
-// sleeper can answer itself: items UID, FLAGS (required) and MODSEQ (only
-// when CONDSTORE is on already: asking for MODSEQ otherwise turns it on,
-// a change of session state), no modifier, no saved result "$", no
-// literal. The line is parsed by the same decoder as an awake session's
-// commands, so whatever it accepts means what it means there.
-func flagsFetch(line []byte, en enabled) (*imapwire.FetchArgs, bool) {
+// parseAsleep parses line, a command for a sleeper, with the same
+// decoder as an awake session's commands, so that whatever it accepts
+// means what it means there; false for a literal (it needs a
+// continuation request) or a syntax error (a full wake answers BAD).
+func parseAsleep(line []byte, en enabled) (*imapwire.Command, bool) {
 	if bytes.IndexByte(line, '{') >= 0 {
-		return nil, false // a literal needs a continuation request
+		return nil, false
 	}
 	in := make([]byte, 0, len(line)+2)
 	in = append(append(in, line...), '\r', '\n')
 	dec := imapwire.NewDecoder(bufio.NewReader(bytes.NewReader(in)), imapwire.DecoderOptions{})
 	dec.SetUTF8(en.utf8)
 	cmd, err := dec.ReadCommand()
-	if err != nil || !cmd.UID || cmd.Name != "FETCH" {
+	return cmd, err == nil
+}
+
+// flagsFetch returns the arguments of cmd when it is a UID FETCH that a
+// sleeper can answer itself: items UID, FLAGS (required) and MODSEQ (only
+// when CONDSTORE is on already: asking for MODSEQ otherwise turns it on,
+// a change of session state), no modifier, no saved result "$".
+func flagsFetch(cmd *imapwire.Command, en enabled) (*imapwire.FetchArgs, bool) {
+	if !cmd.UID || cmd.Name != "FETCH" {
 		return nil, false
 	}
 	a, _ := cmd.Args.(*imapwire.FetchArgs)
@@ -171,4 +179,41 @@ func (s *changeSource) messages(ctx context.Context, uids []uint32) ([]mailstore
 		return nil, fmt.Errorf("records of %s: %w", s.mailbox, err)
 	}
 	return recs, nil
+}
+
+// quotaRootAsleep writes what handleGetQuotaRoot writes for the selected
+// mailbox (the only one a sleeper answers for), from one read of the
+// user's quota through src; false when the store cannot say.
+func quotaRootAsleep(st *hibernate.State, src *changeSource) ([]byte, bool) {
+	q, ok, err := src.quota(context.Background())
+	if err != nil || !ok {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	bw := bufio.NewWriterSize(&buf, 128)
+	w := imapwire.NewWriter(bw)
+	w.UTF8 = enabledOf(st.Enabled).utf8
+	writeQuotaRoot(w, mailstore.CanonicalName(st.Mailbox), q)
+	bw.Flush()
+	return buf.Bytes(), true
+}
+
+// quota reads the user's quota, after checking that the mailbox is still
+// there (handleGetQuotaRoot's Status); ok is false for a store without
+// quota, which an awake session answers NO.
+func (s *changeSource) quota(ctx context.Context) (q mailstore.Quota, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.open(ctx); err != nil {
+		return q, false, err
+	}
+	qu, ok := s.u.(mailstore.QuotaUser)
+	if !ok {
+		return q, false, nil
+	}
+	if _, err := s.u.Status(ctx, s.mailbox); err != nil {
+		return q, false, err
+	}
+	q, err = qu.Quota(ctx)
+	return q, err == nil, err
 }

@@ -111,6 +111,11 @@ func quietScript() []hibStep {
 		{who: "q", send: "q11 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("q", "q11 ")},
 		{who: "x", send: "x7 UID FETCH 99:* (FLAGS MODSEQ)\r\n", waitFor: w("x", "x7 ")},
 		{who: "x", send: "x8 UID FETCH 2:* (UID FLAGS)\r\n", waitFor: w("x", "x8 ")},
+		// Thunderbird's GETQUOTAROOT of the folder (answered asleep),
+		// with a flag change told after its answer.
+		{who: "c", send: "c9 STORE * -FLAGS (\\Answered)\r\n", waitFor: w("c", "c9 ", "a", "FETCH")},
+		{who: "x", send: "x9 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x9 ")},
+		{who: "q", send: "q14 getquotaroot \"INBOX\"\r\n", waitFor: w("q", "q14 ")},
 		{who: "r", send: "r6 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("r", "r6 ")},
 		// New mail told during a FETCH of bodies is told again at the
 		// next IDLE (reannounce.go), answered asleep.
@@ -262,8 +267,8 @@ S: n OK NOOP completed
 }
 
 // TestKeepaliveAnswersAsleep: Thunderbird answers each keepalive of its
-// INBOX connection with DONE, NOOP, UID FETCH <uidnext>:* (FLAGS) and a
-// new IDLE. None of it costs a full wake: the UID FETCH gets the last
+// INBOX connection with DONE, NOOP, GETQUOTAROOT "INBOX", UID FETCH
+// <uidnext>:* (FLAGS) and a new IDLE. None of it costs a full wake: the UID FETCH gets the last
 // message's flags (n:* names it although n is above its UID) from one
 // record read. A command that needs the session, sent in answer to a
 // keepalive, is counted in keepalive_wakes_total; one sent after the
@@ -291,12 +296,15 @@ C: DONE
 S: i%d OK IDLE terminated
 C: n%d NOOP
 S: n%d OK NOOP completed
+C: g%d getquotaroot "INBOX"
+S: * QUOTAROOT INBOX
+S: g%d OK GETQUOTAROOT completed
 C: u%d UID FETCH 3:* (FLAGS)
 S: * 2 FETCH (UID 2 FLAGS (\Seen \Recent))
 S: u%d OK UID FETCH completed
 C: i%d IDLE
 S: + idling
-`, i-1, i, i, i, i, i))
+`, i-1, i, i, i, i, i, i, i))
 	}
 	got := testserver.Gather(t, srv.Metrics)
 	if w := got[wakes] - base[wakes]; w != 0 {

@@ -37,7 +37,7 @@ func TestAnswerAsleep(t *testing.T) {
 		{"i0", "DONE\r\na1  IDLE\r\n", "", "", false},
 		{"i0", "a1 IDLE\r\n", "", "", false}, // IDLE inside IDLE
 	} {
-		a, ok := answerAsleep(tc.idleTag, true, enabled{}, []byte(tc.in))
+		a, ok := answerAsleep(tc.idleTag, "INBOX", enabled{}, []byte(tc.in))
 		out, tag := a.out, a.idleTag
 		if string(out) != tc.out || tag != tc.tag || ok != tc.ok {
 			t.Errorf("answerAsleep(%q, %q) = %q, %q, %v; want %q, %q, %v", tc.idleTag, tc.in, out, tag, ok, tc.out, tc.tag, tc.ok)
@@ -62,7 +62,7 @@ func TestAnswerAsleepCommand(t *testing.T) {
 		{"i0", "DONE\r\nn NOOP\r\n", true, "n OK NOOP completed\r\n", "n NOOP\r\n", true},
 		{"", "a1 NOOP\r\na2 NOOP\r\n", true, "", "", false},
 	} {
-		a, ok := answerAsleep(tc.idleTag, tc.selected, enabled{}, []byte(tc.in))
+		a, ok := answerAsleep(tc.idleTag, selectedName(tc.selected), enabled{}, []byte(tc.in))
 		if string(a.done) != tc.done || (tc.ok && string(a.cmd) != tc.cmd) || ok != tc.ok {
 			t.Errorf("answerAsleep(%q, %v, %q) = done %q, cmd %q, %v; want %q, %q, %v", tc.idleTag, tc.selected, tc.in, a.done, a.cmd, ok, tc.done, tc.cmd, tc.ok)
 		}
@@ -93,7 +93,7 @@ func TestAnswerAsleepFetch(t *testing.T) {
 		{"", "5 UID FETCH 55:* (FLAGS\r\n", true, false, ""}, // BAD
 		{"", "5 UID FETCH 55:* (FLAGS)\r\n6 NOOP\r\n", true, false, ""},
 	} {
-		a, ok := answerAsleep(tc.idleTag, tc.selected, enabled{condstore: tc.condstore}, []byte(tc.in))
+		a, ok := answerAsleep(tc.idleTag, selectedName(tc.selected), enabled{condstore: tc.condstore}, []byte(tc.in))
 		if tc.done == "" {
 			if ok {
 				t.Errorf("answerAsleep(%q) answered asleep, want a full wake", tc.in)
@@ -155,6 +155,40 @@ func TestWakeCommand(t *testing.T) {
 	} {
 		if got := wakeCommand(tc.idleTag, []byte(tc.in)); got != tc.want {
 			t.Errorf("wakeCommand(%q, %q) = %q, want %q", tc.idleTag, tc.in, got, tc.want)
+		}
+	}
+}
+
+// selectedName is the mailbox answerAsleep is given: INBOX, or none.
+func selectedName(selected bool) string {
+	if selected {
+		return "INBOX"
+	}
+	return ""
+}
+
+// TestAnswerAsleepQuotaRoot: GETQUOTAROOT of the selected mailbox only.
+func TestAnswerAsleepQuotaRoot(t *testing.T) {
+	for _, tc := range []struct {
+		mailbox, in string
+		done        string // "" for a full wake
+	}{
+		{"INBOX", "94 getquotaroot \"INBOX\"\r\n", "94 OK GETQUOTAROOT completed\r\n"},
+		{"INBOX", "94 GETQUOTAROOT inbox\r\n", "94 OK GETQUOTAROOT completed\r\n"},
+		{"Drafts", "94 getquotaroot \"Drafts\"\r\n", "94 OK GETQUOTAROOT completed\r\n"},
+		{"Drafts", "94 getquotaroot \"Sent\"\r\n", ""},
+		{"", "94 getquotaroot \"INBOX\"\r\n", ""},
+		{"INBOX", "94 getquotaroot\r\n", ""},
+	} {
+		a, ok := answerAsleep("", tc.mailbox, enabled{}, []byte(tc.in))
+		if tc.done == "" {
+			if ok {
+				t.Errorf("answerAsleep(%q, %q) answered asleep, want a full wake", tc.mailbox, tc.in)
+			}
+			continue
+		}
+		if !ok || string(a.done) != tc.done || !a.quota {
+			t.Errorf("answerAsleep(%q, %q) = done %q, quota %v, %v; want %q", tc.mailbox, tc.in, a.done, a.quota, ok, tc.done)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		default:
 			m.read(n)
 			in := buf[:n]
-			a, ok := answerAsleep(st.IdleTag, st.Mailbox != "", enabledOf(st.Enabled), in)
+			a, ok := answerAsleep(st.IdleTag, st.Mailbox, enabledOf(st.Enabled), in)
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one) is invisible to the poller: the woken
 			// session reads it.
@@ -87,11 +87,13 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			ended := idleTag != ""
 			st.IdleTag = a.idleTag
 			out := a.out
+			var up []byte // the updates a command answered asleep reports
 			if a.done != nil {
 				// NOOP or CHECK: what changed since, as an awake
 				// session's refresh after the command tells it, then
 				// its tagged OK.
-				up, next, ok := applyChanges(st, src)
+				var next *hibernate.State
+				up, next, ok = applyChanges(st, src)
 				if !ok {
 					h.wokeBy(tok, wakeCommand(idleTag, in))
 					h.fullWake(tok, wakeClient, in, nil, nil)
@@ -100,15 +102,22 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				if next != nil {
 					st = next
 				}
-				out = append(out, up...)
 			}
 			fetched := true
-			if a.fetch != nil {
+			var lines []byte
+			switch {
+			case a.fetch != nil:
 				// UID FETCH: its responses after the updates (the
 				// awake catchUp), from st with them applied.
-				var lines []byte
 				lines, fetched = fetchAsleep(st, a.fetch, store)
-				out = append(out, lines...)
+				out = append(append(out, up...), lines...)
+			case a.quota:
+				// GETQUOTAROOT: the updates follow its responses (exec's
+				// sendUpdates).
+				lines, fetched = quotaRootAsleep(st, store)
+				out = append(append(out, lines...), up...)
+			default:
+				out = append(out, up...)
 			}
 			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
 				h.wokeBy(tok, wakeCommand(idleTag, in))
