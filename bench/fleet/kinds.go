@@ -169,8 +169,9 @@ func (cl *client) watch(ctx context.Context, cn *conn, keepalive, newMail func()
 // watched folder (INBOX, Drafts, Sent, Archive), each SELECTed and in
 // IDLE, plus one that stays authenticated with nothing selected and
 // sends nothing; COMPRESS DEFLATE and ENABLE UTF8=ACCEPT when offered;
-// each "* OK Still here" answered with DONE, NOOP (on INBOX also
-// `UID FETCH <uidnext>:* (FLAGS)`), then IDLE again 2 s later; new mail
+// each "* OK Still here" answered with DONE, NOOP, GETQUOTAROOT of the
+// folder when QUOTA is offered (seen against Dormouse), on INBOX also
+// `UID FETCH <uidnext>:* (FLAGS)`, then IDLE again 2 s later; new mail
 // fetched with `UID fetch n:* (FLAGS)` and `UID fetch u (UID RFC822.SIZE
 // BODY.PEEK[])`, during which it ignores EXISTS.
 func runThunderbird(ctx context.Context, cl *client) error {
@@ -222,6 +223,11 @@ func (cl *client) thunderbirdFolder(ctx context.Context, mailbox string) error {
 		}
 		if _, err := cn.run("NOOP", nil); err != nil {
 			return err
+		}
+		if cn.caps["QUOTA"] {
+			if _, err := cn.run(fmt.Sprintf("getquotaroot %q", mailbox), nil); err != nil {
+				return err
+			}
 		}
 		if inbox {
 			if _, err := cn.run(fmt.Sprintf("UID FETCH %d:* (FLAGS)", cn.uidNext), nil); err != nil {

@@ -15,7 +15,8 @@ import (
 // TestThunderbirdAsleepBetweenKeepalives runs the thunderbird kind (five
 // connections over TLS: four in IDLE on INBOX, Drafts, Sent, Archive,
 // one authenticated and quiet; each keepalive answered with DONE, NOOP,
-// on INBOX `UID FETCH <uidnext>:* (FLAGS)`, then IDLE) against a server
+// GETQUOTAROOT, on INBOX `UID FETCH <uidnext>:* (FLAGS)`, then IDLE)
+// against a server
 // whose keepalive comes every second: between keepalives all five
 // connections are asleep, and over three rounds of keepalives no full
 // wake happens (wakes_total, keepalive_wakes_total). A delivery is seen
@@ -73,6 +74,10 @@ func TestThunderbirdAsleepBetweenKeepalives(t *testing.T) {
 	}
 	if n := got["dormouse_imap_commands_total,command=FETCH,result=ok"] - base["dormouse_imap_commands_total,command=FETCH,result=ok"]; n < 3 {
 		t.Errorf("UID FETCH answered %v times in three rounds, want ≥ 3", n)
+	}
+
+	if n := got["dormouse_imap_commands_total,command=GETQUOTAROOT,result=ok"] - base["dormouse_imap_commands_total,command=GETQUOTAROOT,result=ok"]; n < 12 {
+		t.Errorf("GETQUOTAROOT answered %v times in three rounds of four folders, want ≥ 12", n)
 	}
 
 	// New mail: seen at once on INBOX, fetched, then all asleep again.

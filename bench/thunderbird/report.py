@@ -1,0 +1,1 @@
+import sys; print("report stub", sys.argv[1:])
