@@ -298,7 +298,15 @@ func (cl *client) desktopInbox(ctx context.Context) error {
 	}
 	cl.st.conn(1)
 	defer cl.st.conn(-1)
-	if err := cn.selectFolder("INBOX", "(CONDSTORE)"); err != nil {
+	return cl.idleInbox(ctx, cn, "(CONDSTORE)", "(UID FLAGS MODSEQ)")
+}
+
+// idleInbox selects INBOX (with selectArgs), waits in IDLE, answers a
+// keepalive with DONE and IDLE (imapflow's, go-imap's and the phone
+// apps' habit: no NOOP), and fetches new mail with `UID FETCH n:*
+// items` before going back to IDLE.
+func (cl *client) idleInbox(ctx context.Context, cn *conn, selectArgs, items string) error {
+	if err := cn.selectFolder("INBOX", selectArgs); err != nil {
 		return err
 	}
 	if err := cn.idle(); err != nil {
@@ -315,7 +323,7 @@ func (cl *client) desktopInbox(ctx context.Context) error {
 		if err := cn.done(); err != nil {
 			return err
 		}
-		if _, err := cn.run(fmt.Sprintf("UID FETCH %d:* (UID FLAGS MODSEQ)", cn.uidNext), nil); err != nil {
+		if _, err := cn.run(fmt.Sprintf("UID FETCH %d:* %s", cn.uidNext, items), nil); err != nil {
 			return err
 		}
 		return cn.idle()
@@ -333,18 +341,27 @@ func (cl *client) desktopFolder(ctx context.Context, mailbox string) error {
 	if err := cn.selectFolder(mailbox, "(CONDSTORE)"); err != nil {
 		return err
 	}
-	wait := cl.firstIn(cl.f.c.DesktopNoop)
+	return cl.periodically(ctx, cl.f.c.DesktopNoop, func() error {
+		cl.st.busy.Add(1)
+		defer cl.st.busy.Add(-1)
+		_, err := cn.run("NOOP", nil)
+		return err
+	})
+}
+
+// periodically calls fn about every d (drawn in [d/2, 3d/2)), the first
+// time after a draw in [0, d) so that the fleet does not act in step,
+// until ctx ends or fn fails.
+func (cl *client) periodically(ctx context.Context, d time.Duration, fn func() error) error {
+	wait := cl.firstIn(d)
 	for {
 		if err := sleep(ctx, wait); err != nil {
 			return nil
 		}
-		cl.st.busy.Add(1)
-		_, err := cn.run("NOOP", nil)
-		cl.st.busy.Add(-1)
-		if err != nil {
+		if err := fn(); err != nil {
 			return err
 		}
-		wait = cl.jitter(cl.f.c.DesktopNoop)
+		wait = cl.jitter(d)
 	}
 }
 
@@ -369,36 +386,17 @@ func (cl *client) phoneSession(ctx context.Context, life time.Duration) error {
 	defer cancel()
 	cn, err := cl.open(sctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+		if sctx.Err() != nil {
+			return nil // its life ended while it connected
 		}
 		return err
 	}
 	cl.st.conn(1)
 	defer cl.st.conn(-1)
-	if err := cn.selectFolder("INBOX", ""); err != nil {
-		return err
+	err = cl.idleInbox(sctx, cn, "", "(UID FLAGS)")
+	if sctx.Err() != nil {
+		err = nil // dropped at the end of its life, mid-command maybe
 	}
-	if err := cn.idle(); err != nil {
-		return err
-	}
-	cl.f.started(cl, true)
-	keepalive := func() error {
-		if err := cn.done(); err != nil {
-			return err
-		}
-		return cn.idle()
-	}
-	newMail := func() error {
-		if err := cn.done(); err != nil {
-			return err
-		}
-		if _, err := cn.run(fmt.Sprintf("UID FETCH %d:* (UID FLAGS)", cn.uidNext), nil); err != nil {
-			return err
-		}
-		return cn.idle()
-	}
-	err = cl.watch(sctx, cn, keepalive, newMail)
 	cn.Close()
 	return err
 }
@@ -408,12 +406,8 @@ func (cl *client) phoneSession(ctx context.Context, life time.Duration) error {
 // (TLS, COMPRESS), lists, selects each folder and fetches its UIDs and
 // flags, and logs out.
 func runSync(ctx context.Context, cl *client) error {
-	wait := cl.firstIn(cl.f.c.SyncEvery)
-	for {
-		if err := sleep(ctx, wait); err != nil {
-			return nil
-		}
-		if err := cl.session(ctx, func(cn *conn) error {
+	return cl.periodically(ctx, cl.f.c.SyncEvery, func() error {
+		return cl.session(ctx, func(cn *conn) error {
 			if _, err := cn.run(`LIST "" "*"`, nil); err != nil {
 				return err
 			}
@@ -426,11 +420,8 @@ func runSync(ctx context.Context, cl *client) error {
 				}
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		wait = cl.jitter(cl.f.c.SyncEvery)
-	}
+		})
+	})
 }
 
 // runWebmail is a webmail's IMAP side (Roundcube 1.6 as in
@@ -438,12 +429,8 @@ func runSync(ctx context.Context, cl *client) error {
 // local network without TLS: LOGIN, SELECT INBOX, the page's sort and
 // fetch, LOGOUT.
 func runWebmail(ctx context.Context, cl *client) error {
-	wait := cl.firstIn(cl.f.c.WebmailEvery)
-	for {
-		if err := sleep(ctx, wait); err != nil {
-			return nil
-		}
-		if err := cl.session(ctx, func(cn *conn) error {
+	return cl.periodically(ctx, cl.f.c.WebmailEvery, func() error {
+		return cl.session(ctx, func(cn *conn) error {
 			if err := cn.selectFolder("INBOX", ""); err != nil {
 				return err
 			}
@@ -460,11 +447,8 @@ func runWebmail(ctx context.Context, cl *client) error {
 			from := max(1, int(cn.exists)-49)
 			_, err := cn.run(fmt.Sprintf("FETCH %d:%d (UID FLAGS RFC822.SIZE ENVELOPE)", from, cn.exists), nil)
 			return err
-		}); err != nil {
-			return err
-		}
-		wait = cl.jitter(cl.f.c.WebmailEvery)
-	}
+		})
+	})
 }
 
 // session runs one short session: open, fn, LOGOUT, counted busy.

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dormouse/dormouse/bench/internal/mda"
 	"github.com/dormouse/dormouse/bench/internal/procmem"
 	"github.com/dormouse/dormouse/bench/internal/promtext"
 	"github.com/dormouse/dormouse/bench/internal/stats"
@@ -262,14 +263,14 @@ func (f *fleet) deliverAll(ctx context.Context, kinds []*kind) error {
 		return fmt.Errorf("deliveries: no client watches INBOX")
 	}
 	next := map[string]int{}
-	d := &maildirDeliverer{fmt: f.c.MaildirFmt}
+	d := &mda.Maildir{Fmt: f.c.MaildirFmt, Tool: "bench-fleet"}
 	for n := 0; n < f.c.Deliveries; n++ {
 		kind := order[n%len(order)]
 		users := byKind[kind]
 		user := users[next[kind]%len(users)]
 		next[kind]++
 		p := f.expect(user)
-		t0, err := d.deliver(user)
+		t0, err := d.Deliver(user)
 		if err != nil {
 			return err
 		}
