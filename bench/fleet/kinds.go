@@ -121,9 +121,14 @@ func (cn *conn) selectFolder(mailbox, args string) error {
 // "* OK Still here" and newMail when the EXISTS count grows; both run
 // with the connection counted busy. It returns when the connection ends.
 func (cl *client) watch(ctx context.Context, cn *conn, keepalive, newMail func() error) error {
+	step := cn.Timeout
 	for {
+		// No deadline while waiting: ReadResponse sets one from
+		// Timeout, which bounds commands only.
+		cn.Timeout = 0
 		cn.clearDeadline()
 		r, err := cn.ReadResponse()
+		cn.Timeout = step
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
