@@ -207,7 +207,7 @@ func (f *fleet) ramp(ctx context.Context, wg *sync.WaitGroup, kinds []*kind, fro
 			for j := 0; j <= i; j++ {
 				started += int64(kinds[j].longLived)
 			}
-			if started-open < int64(c.Conc)*5 || time.Now().After(deadline) {
+			if started-open-f.lostConns() < int64(c.Conc)*5 || time.Now().After(deadline) {
 				break
 			}
 			if err := sleep(ctx, 5*time.Millisecond); err != nil {
