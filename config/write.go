@@ -65,7 +65,11 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # before its connection is hibernated (no goroutine, no buffers); "0s" turns
 # hibernation off.
 # hibernate_after = {{q .IMAP.HibernateAfter}}
-# Interval of "* OK Still here" sent during IDLE, to keep NAT entries alive.
+# Interval of "* OK Still here" sent during IDLE, to keep NAT entries alive
+# (Dovecot's imap_idle_notify_interval). Clients answer it (Thunderbird: DONE,
+# NOOP, UID FETCH <uidnext>:* (FLAGS), IDLE); a hibernated connection answers
+# those asleep, and metric dormouse_imap_keepalive_wakes_total counts the
+# answers that needed a full wake.
 # idle_keepalive = {{q .IMAP.IdleKeepalive}}
 # Host names, separated by spaces, by which IMAP URLs (CATENATE's URL parts,
 # URLAUTH) name this server. TCP does not tell which name a client used, so

@@ -35,7 +35,7 @@ type entry struct {
 	gen     uint32 // bumped on every Remove, see Token
 	blobLen uint16
 	class   uint8  // 0: blob inline; c > 0: arena class c-1
-	flags   uint8  // entryUsed, entryNoNames
+	flags   uint8  // entryUsed, entryNoNames, entryAfterKeepalive
 	slot    uint32 // arena slot; the next free entry while unused
 	since   int64  // hibernated since, Unix nanoseconds
 	inline  [inlineBlob]byte
@@ -45,6 +45,9 @@ type entry struct {
 const (
 	entryUsed    = 1 << iota // the entry holds a connection
 	entryNoNames             // its blob lacks the names of its subscription's key (elideNames)
+	// entryAfterKeepalive: a keepalive was written and the client has
+	// not gone back to IDLE since (SetAfterKeepalive).
+	entryAfterKeepalive
 )
 
 // Errors returned by Table methods.
@@ -230,6 +233,9 @@ type Info struct {
 	Since         time.Time
 	NextKeepalive time.Time
 	BlobLen       int // bytes stored: without the subscription's names when the table left them out
+	// AfterKeepalive says a keepalive was written to the connection and
+	// its client has not gone back to IDLE since (SetAfterKeepalive).
+	AfterKeepalive bool
 }
 
 // Lookup returns what the table holds about tok.
@@ -242,12 +248,31 @@ func (t *Table) Lookup(tok Token) (Info, error) {
 	ka, _ := t.ka.Due(idx)
 	sub, _ := t.subs.Of(idx)
 	return Info{
-		FD:            int(e.fd),
-		Sub:           sub,
-		Since:         time.Unix(0, e.since),
-		NextKeepalive: ka,
-		BlobLen:       int(e.blobLen),
+		FD:             int(e.fd),
+		Sub:            sub,
+		Since:          time.Unix(0, e.since),
+		NextKeepalive:  ka,
+		BlobLen:        int(e.blobLen),
+		AfterKeepalive: e.flags&entryAfterKeepalive != 0,
 	}, nil
+}
+
+// SetAfterKeepalive marks tok as answering a keepalive (on), or as back
+// in IDLE (off): its owner sets it when it writes a keepalive and clears
+// it when the client starts a new IDLE, so that a wake in between (a
+// client that answers each keepalive with a command) can be counted as
+// the keepalive's. The mark costs no memory: a bit of the entry.
+func (t *Table) SetAfterKeepalive(tok Token, on bool) error {
+	e, err := t.get(tok)
+	if err != nil {
+		return fmt.Errorf("hibernate: after keepalive: %w", err)
+	}
+	if on {
+		e.flags |= entryAfterKeepalive
+	} else {
+		e.flags &^= entryAfterKeepalive
+	}
+	return nil
 }
 
 // ByFD returns the token of the connection hibernated on fd.

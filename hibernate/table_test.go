@@ -193,6 +193,55 @@ func TestTableSetBlob(t *testing.T) {
 	}
 }
 
+func TestTableAfterKeepalive(t *testing.T) {
+	var events []subEvent
+	tb := newTestTable(&events)
+	tok, err := tb.Insert(3, "u", "INBOX", []byte("blob"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		set, want bool
+		blob      []byte
+	}{
+		{set: true, want: true},
+		{set: true, want: true, blob: bytes.Repeat([]byte("x"), 300)}, // the mark outlives a new blob
+		{set: false, want: false},
+	} {
+		if err := tb.SetAfterKeepalive(tok, step.set); err != nil {
+			t.Fatal(err)
+		}
+		if step.blob != nil {
+			if err := tb.SetBlob(tok, step.blob); err != nil {
+				t.Fatal(err)
+			}
+		}
+		info, err := tb.Lookup(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.AfterKeepalive != step.want {
+			t.Errorf("after SetAfterKeepalive(%v): AfterKeepalive = %v, want %v", step.set, info.AfterKeepalive, step.want)
+		}
+	}
+	if err := tb.SetAfterKeepalive(tok, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Remove(tok); err != nil {
+		t.Fatal(err)
+	}
+	tok2, err := tb.Insert(3, "u", "INBOX", []byte("blob"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := tb.Lookup(tok2); info.AfterKeepalive {
+		t.Error("a new entry in a reused slot starts marked after a keepalive")
+	}
+	if err := tb.SetAfterKeepalive(tok, true); !errors.Is(err, ErrStaleToken) {
+		t.Errorf("SetAfterKeepalive with a stale token = %v", err)
+	}
+}
+
 func TestTableWaiters(t *testing.T) {
 	var events []subEvent
 	tb := newTestTable(&events)

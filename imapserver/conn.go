@@ -617,6 +617,11 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 	start := time.Now()
 	c.okCode, c.okText = "", ""
 	spec, known := lookupCommand(cmd.Name)
+	bodies := fetchesBodies(cmd)
+	var uidNext uint32 // the view's before a FETCH of bodies
+	if bodies && c.sel != nil {
+		uidNext = c.sel.view.UIDNext
+	}
 	var err error
 	switch {
 	case !known:
@@ -668,6 +673,11 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 			}
 			c.log.Error("updates", "cmd", cmd.Name, "err", uerr)
 		}
+	}
+	if bodies && c.sel != nil && c.sel.view.UIDNext != uidNext {
+		// An EXISTS went out where the client may ignore it: the next
+		// IDLE says the count again (reannounce.go).
+		c.sel.view.ExistsUnheard = true
 	}
 	// NOTIFY's events of other mailboxes, before the tagged response
 	// (any command may carry them, RFC 5465 1).

@@ -110,7 +110,7 @@ func BenchmarkHibernateFullWake(b *testing.B) {
 				next := fmt.Sprintf("i%d", i+1)
 				c.Write("DONE\r\n")
 				c.Expect("S: " + tag + " OK IDLE terminated")
-				c.Cmd(fmt.Sprintf("n%d UID FETCH 1 (FLAGS)", i))
+				c.Cmd(fmt.Sprintf("n%d UID FETCH 1 (FLAGS RFC822.SIZE)", i))
 				c.Send(next + " IDLE")
 				c.Expect("S: + idling")
 				waitHibernated(b, srv.Metrics, 1)

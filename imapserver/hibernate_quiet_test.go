@@ -3,6 +3,7 @@ package imapserver_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,27 @@ func quietScript() []hibStep {
 		// A command pipelined behind another: the first wakes, the
 		// second is read by the woken session.
 		{who: "x", send: "x5 NOOP\r\nx6 FETCH 1:* (UID FLAGS)\r\n", waitFor: w("x", "x5 \nx6 ")},
+		// Thunderbird's keepalive answer, UID FETCH <uidnext>:* (FLAGS)
+		// (answered asleep): the last message's flags, after a flag
+		// change of it told first (rev1 with \Recent; CONDSTORE with
+		// MODSEQ asked for), then again with nothing pending.
+		{who: "c", send: "c8 STORE * +FLAGS (\\Answered)\r\n", waitFor: w("c", "c8 ", "a", "FETCH")},
+		{who: "q", send: "q10 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("q", "q10 ")},
+		{who: "q", send: "q11 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("q", "q11 ")},
+		{who: "x", send: "x7 UID FETCH 99:* (FLAGS MODSEQ)\r\n", waitFor: w("x", "x7 ")},
+		{who: "x", send: "x8 UID FETCH 2:* (UID FLAGS)\r\n", waitFor: w("x", "x8 ")},
+		// Thunderbird's GETQUOTAROOT of the folder (answered asleep),
+		// with a flag change told after its answer.
+		{who: "c", send: "c9 STORE * -FLAGS (\\Answered)\r\n", waitFor: w("c", "c9 ", "a", "FETCH")},
+		{who: "x", send: "x9 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x9 ")},
+		{who: "q", send: "q14 getquotaroot \"INBOX\"\r\n", waitFor: w("q", "q14 ")},
+		{who: "r", send: "r6 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("r", "r6 ")},
+		// New mail told during a FETCH of bodies is told again at the
+		// next IDLE (reannounce.go), answered asleep.
+		{who: "deliver:alice", send: testMessage(7), waitFor: w("a", "RECENT")},
+		{who: "q", send: "q12 UID FETCH 1 (UID RFC822.SIZE BODY.PEEK[])\r\n", waitFor: w("q", "q12 ")},
+		{who: "q", send: "q13 IDLE\r\n", waitFor: w("q", "+ idling\nEXISTS")},
+		{who: "q", send: "DONE\r\n", waitFor: w("q", "q13 ")},
 		{who: "a", send: "DONE\r\n", waitFor: w("a", "a2 ")},
 		{who: "q", send: "q9 FETCH 1:* (UID FLAGS)\r\n", waitFor: w("q", "q9 ")},
 		{who: "r", send: "r9 FETCH 1:* (UID FLAGS)\r\n", waitFor: w("r", "r9 ")},
@@ -244,43 +266,91 @@ S: n OK NOOP completed
 	}
 }
 
-// TestKeepaliveAnswersAsleep: Thunderbird answers a keepalive with DONE,
-// NOOP, "UID FETCH <uidnext>:* (FLAGS)" and a new IDLE. DONE, NOOP and
-// IDLE are answered asleep; the UID FETCH still wakes the session, and
-// that wake is counted by its command.
+// TestKeepaliveAnswersAsleep: Thunderbird answers each keepalive of its
+// INBOX connection with DONE, NOOP, GETQUOTAROOT "INBOX", UID FETCH
+// <uidnext>:* (FLAGS) and a new IDLE. None of it costs a full wake: the UID FETCH gets the last
+// message's flags (n:* names it although n is above its UID) from one
+// record read. A command that needs the session, sent in answer to a
+// keepalive, is counted in keepalive_wakes_total; one sent after the
+// client went back to IDLE is not.
 func TestKeepaliveAnswersAsleep(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
+		c.IdleKeepalive = 500 * time.Millisecond
 	}))
 	fill(t, srv, "INBOX", 2)
 	c := srv.Login(t, srv.Alice)
 	c.Cmd("s SELECT INBOX")
-	c.Send("i1 IDLE")
+	c.Cmd(`f STORE 2 +FLAGS (\Seen)`)
+	c.Send("i0 IDLE")
 	c.Expect("S: + idling")
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
 	// The filling session may have slept between its commands and
 	// woken for the next: wakes count from here.
-	base := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]
+	base := testserver.Gather(t, srv.Metrics)
+	const wakes = "dormouse_imap_wakes_total,cause=client"
+	for i := 1; i <= 2; i++ {
+		c.Expect("S: * OK Still here")
+		c.Run(fmt.Sprintf(`
+C: DONE
+S: i%d OK IDLE terminated
+C: n%d NOOP
+S: n%d OK NOOP completed
+C: g%d getquotaroot "INBOX"
+S: * QUOTAROOT INBOX
+S: g%d OK GETQUOTAROOT completed
+C: u%d UID FETCH 3:* (FLAGS)
+S: * 2 FETCH (UID 2 FLAGS (\Seen \Recent))
+S: u%d OK UID FETCH completed
+C: i%d IDLE
+S: + idling
+`, i-1, i, i, i, i, i, i, i))
+	}
+	got := testserver.Gather(t, srv.Metrics)
+	if w := got[wakes] - base[wakes]; w != 0 {
+		t.Errorf("client wakes in two keepalive rounds = %v, want 0", w)
+	}
+	if n := got["dormouse_imap_keepalive_wakes_total,command=UID FETCH"]; n != 0 {
+		t.Errorf("keepalive wakes = %v, want 0", n)
+	}
+	if n := got["dormouse_imap_commands_total,command=FETCH,result=ok"]; n != 2 {
+		t.Errorf("FETCH counted %v times, want 2", n)
+	}
+
+	// A command that needs the session, in answer to a keepalive: one
+	// wake, counted as the keepalive's.
+	c.Expect("S: * OK Still here")
 	c.Run(`
 C: DONE
-S: i1 OK IDLE terminated
-C: n NOOP
-S: n OK NOOP completed
-`)
-	got := testserver.Gather(t, srv.Metrics)
-	if w := got["dormouse_imap_wakes_total,cause=client"] - base; w != 0 {
-		t.Errorf("client wakes after DONE and NOOP = %v, want 0", w)
-	}
-	c.Run(`
-C: u UID FETCH 3:* (FLAGS)
-S: * 2 FETCH (UID 2 FLAGS (\Recent))
-S: u OK UID FETCH completed
-C: i2 IDLE
+S: i2 OK IDLE terminated
+C: w1 UID FETCH 3:* (FLAGS RFC822.SIZE)
+S~ \* 2 FETCH \(UID 2 FLAGS \(\\Seen \\Recent\) RFC822.SIZE [0-9]+\)
+S: w1 OK UID FETCH completed
+C: i3 IDLE
 S: + idling
 `)
 	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
 	got = testserver.Gather(t, srv.Metrics)
-	if w, by := got["dormouse_imap_wakes_total,cause=client"]-base, got["dormouse_imap_wake_commands_total,command=UID FETCH"]; w != 1 || by != 1 {
-		t.Errorf("client wakes %v, by UID FETCH %v; want 1 and 1", w, by)
+	if w, k := got[wakes]-base[wakes], got["dormouse_imap_keepalive_wakes_total,command=UID FETCH"]; w != 1 || k != 1 {
+		t.Errorf("client wakes %v, keepalive wakes by UID FETCH %v; want 1 and 1", w, k)
+	}
+	// The same command once the client is back in IDLE is the
+	// client's own work, not the keepalive's. A keepalive may come
+	// first if the machine is slow: then the wake is the keepalive's.
+	c.Send("DONE")
+	c.Send("w2 UID FETCH 3:* (FLAGS RFC822.SIZE)")
+	keepalive := false
+	for {
+		line := c.ReadLine()
+		if line == "* OK Still here" {
+			keepalive = true
+		}
+		if strings.HasPrefix(line, "w2 ") {
+			break
+		}
+	}
+	got = testserver.Gather(t, srv.Metrics)
+	if k := got["dormouse_imap_keepalive_wakes_total,command=UID FETCH"]; k != 1 && !keepalive {
+		t.Errorf("keepalive wakes by UID FETCH %v after a wake in IDLE; want still 1", k)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dormouse/dormouse/imapwire"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // asleepAnswer is what a sleeper answers itself for its client's input.
@@ -18,6 +19,12 @@ type asleepAnswer struct {
 	// input from that command on, for a full wake that must run it.
 	name      string
 	done, cmd []byte
+	// fetch is set for a flags-only UID FETCH (hibernate_fetch.go),
+	// whose FETCH responses come between the updates and done; quota for
+	// GETQUOTAROOT of the selected mailbox, whose responses come before
+	// the updates.
+	fetch *imapwire.FetchArgs
+	quota bool
 }
 
 // answerAsleep gives what an active session would write for in, the
@@ -27,11 +34,13 @@ type asleepAnswer struct {
 // (idleTag set), DONE alone or followed by one command; between commands
 // (idleTag empty, after a DONE answered asleep or in a quiet session),
 // one command. The commands are "tag IDLE", "tag NOOP" and, with a
-// mailbox selected, "tag CHECK". Lines end in CRLF (or a bare LF, which
+// mailbox selected (mailbox), "tag CHECK", a flags-only UID FETCH
+// (flagsFetch; en is the session's enabled extensions) and GETQUOTAROOT
+// of that mailbox (Thunderbird's keepalive answers). Lines end in CRLF (or a bare LF, which
 // the decoder takes too), are case-insensitive as the decoder reads
 // them, and nothing may follow. Anything else, a partial line included,
 // is for a full wake.
-func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok bool) {
+func answerAsleep(idleTag, mailbox string, en enabled, in []byte) (a asleepAnswer, ok bool) {
 	rest := in
 	if idleTag != "" {
 		var done []byte
@@ -53,6 +62,8 @@ func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok 
 	if !ok || !imapwire.ValidTag(tag) {
 		return asleepAnswer{}, false
 	}
+	selected := mailbox != ""
+	verb, _, _ := bytes.Cut(name, []byte{' '})
 	switch {
 	case bytes.EqualFold(name, []byte("IDLE")):
 		a.out = append(a.out, lineIdling...)
@@ -61,6 +72,27 @@ func answerAsleep(idleTag string, selected bool, in []byte) (a asleepAnswer, ok 
 		// exec's tagged OK: the name as the decoder spells it.
 		a.name = strings.ToUpper(string(name))
 		a.done = fmt.Appendf(nil, "%s OK %s completed\r\n", tag, a.name)
+	case selected && bytes.EqualFold(verb, []byte("UID")):
+		cmd, ok := parseAsleep(line, en)
+		if !ok {
+			return asleepAnswer{}, false
+		}
+		if a.fetch, ok = flagsFetch(cmd, en); !ok {
+			return asleepAnswer{}, false
+		}
+		a.name = "FETCH" // as exec counts it; its OK says "UID FETCH"
+		a.done = fmt.Appendf(nil, "%s OK UID FETCH completed\r\n", tag)
+	case selected && bytes.EqualFold(verb, []byte("GETQUOTAROOT")):
+		cmd, ok := parseAsleep(line, en)
+		if !ok || cmd.Name != "GETQUOTAROOT" {
+			return asleepAnswer{}, false
+		}
+		args, _ := cmd.Args.(*imapwire.MailboxArgs)
+		if args == nil || canonicalName(args.Mailbox) != mailstore.CanonicalName(mailbox) {
+			return asleepAnswer{}, false
+		}
+		a.name, a.quota = "GETQUOTAROOT", true
+		a.done = fmt.Appendf(nil, "%s OK GETQUOTAROOT completed\r\n", tag)
 	default:
 		return asleepAnswer{}, false
 	}

@@ -58,6 +58,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			h.drop(tok, s)
 			return
 		}
+		// Until the client's next IDLE, a wake it causes answers this
+		// keepalive (Thunderbird: DONE, NOOP, UID FETCH, IDLE).
+		h.markKeepalive(tok, true)
 	case serveClient:
 		var buf [reidleRead]byte
 		n, rerr := s.read(buf[:])
@@ -73,7 +76,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		case rerr != nil || n == 0:
 			// End of file or an error: the woken session reports it as
 			// an active one would.
-			m.wokeBy("eof")
+			h.wokeBy(tok, "eof")
 			h.fullWake(tok, s, wakeClient, nil, nil, nil)
 			return
 		default:
@@ -97,14 +100,14 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			}
 			var a asleepAnswer
 			if ok {
-				a, ok = answerAsleep(st.IdleTag, st.Mailbox != "", text)
+				a, ok = answerAsleep(st.IdleTag, st.Mailbox, enabledOf(st.Enabled), text)
 			}
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one), or raw input a TLS 1.3 sleeper read
 			// but did not open, is invisible to the poller: the woken
 			// session reads it.
 			if !ok || s.pending() {
-				m.wokeBy(wakeCommand(st.IdleTag, text))
+				h.wokeBy(tok, wakeCommand(st.IdleTag, text))
 				h.fullWake(tok, s, wakeClient, in, nil, nil)
 				return
 			}
@@ -112,19 +115,36 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			ended := idleTag != ""
 			st.IdleTag = a.idleTag
 			out := a.out
+			var up []byte // the updates a command answered asleep reports
 			if a.done != nil {
 				// NOOP or CHECK: what changed since, as an awake
 				// session's refresh after the command tells it, then
 				// its tagged OK.
-				up, next, ok := applyChanges(st, src)
+				var next *hibernate.State
+				up, next, ok = applyChanges(st, src)
 				if !ok {
-					m.wokeBy(a.name)
+					h.wokeBy(tok, wakeCommand(idleTag, text))
 					h.fullWake(tok, s, wakeClient, in, nil, nil)
 					return
 				}
 				if next != nil {
 					st = next
 				}
+			}
+			fetched := true
+			var lines []byte
+			switch {
+			case a.fetch != nil:
+				// UID FETCH: its responses after the updates (the
+				// awake catchUp), from st with them applied.
+				lines, fetched = fetchAsleep(st, a.fetch, store)
+				out = append(append(out, up...), lines...)
+			case a.quota:
+				// GETQUOTAROOT: the updates follow its responses (exec's
+				// sendUpdates).
+				lines, fetched = quotaRootAsleep(st, store)
+				out = append(append(out, lines...), up...)
+			default:
 				out = append(out, up...)
 				if nf.q != nil {
 					// NOTIFY's other mailboxes, as exec tells them
@@ -137,8 +157,8 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					}
 				}
 			}
-			if blob, err = st.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
-				m.wokeBy(wakeCommand(idleTag, in))
+			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
+				h.wokeBy(tok, wakeCommand(idleTag, text))
 				if a.done == nil {
 					h.fullWake(tok, s, wakeClient, in, nil, nil)
 					return
@@ -146,9 +166,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				// Nothing was sent, but a \Recent claim may be spent:
 				// the woken session starts from st, writes what is
 				// owed, and runs the command, which has nothing more
-				// to report. A compressed one reads the command as
-				// text, then the stream after in (st's inflater
-				// state is after it).
+				// to report (a UID FETCH only its own responses). A
+				// compressed one reads the command as text, then the
+				// stream after in (st's inflater state is after it).
 				h.fullWake(tok, s, wakeClient, a.cmd, s.wire(out), st)
 				return
 			}
@@ -167,6 +187,9 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				catchUp = !ended && a.idleTag != ""
 				m.served(servedReidle)
 			}
+			if a.idleTag != "" {
+				h.markKeepalive(tok, false) // back in IDLE
+			}
 		}
 	}
 	for pending := why == serveChange || catchUp; ; pending = true {
@@ -178,6 +201,19 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			if !ok {
 				h.fullWake(tok, s, wakeMailbox, nil, nil, st)
 				return
+			}
+			if catchUp {
+				// The start of a new IDLE: after its updates, the
+				// count again if the client may have missed it
+				// (reannounce.go).
+				catchUp = false
+				cur := st
+				if next != nil {
+					cur = next
+				}
+				if line, n := existsAgainAsleep(cur); n != nil {
+					out, next = append(out, line...), n
+				}
 			}
 			if next != nil {
 				if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
@@ -228,6 +264,31 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		}
 		store.forget()
 		src = store
+	}
+}
+
+// markKeepalive marks sleeper tok as answering a keepalive, or not
+// (hibernate.Table.SetAfterKeepalive).
+func (h *hibernator) markKeepalive(tok hibernate.Token, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.table.SetAfterKeepalive(tok, on); err != nil {
+		h.srv.log.Error("hibernate", "err", err)
+	}
+}
+
+// wokeBy counts a full wake of sleeper tok decided on its client's input,
+// by command (wakeCommand), and also as a keepalive's when the input came
+// between a keepalive and the client's next IDLE. Called before the wake
+// takes the sleeper out of the table.
+func (h *hibernator) wokeBy(tok hibernate.Token, command string) {
+	h.mu.Lock()
+	info, err := h.table.Lookup(tok)
+	h.mu.Unlock()
+	m := h.srv.cfg.Metrics
+	m.wokeBy(command)
+	if err == nil && info.AfterKeepalive {
+		m.keepaliveWake(command)
 	}
 }
 

@@ -23,9 +23,13 @@ func handleIdle(c *conn, cmd *imapwire.Command) error {
 	// A session restored from hibernation replays here what changed
 	// while it slept (restoreState left a pending change); otherwise
 	// changes that came before IDLE are sent now (RFC 2177 3).
+	resumed := c.resumed
 	c.resumed = false
 	if err := c.sendUpdates(true); err != nil {
 		return err
+	}
+	if !resumed {
+		c.existsAgain() // reannounce.go
 	}
 	c.sendNotify()
 	if err := c.flush(); err != nil {

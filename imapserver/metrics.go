@@ -17,11 +17,12 @@ type Metrics struct {
 	bytesIn     prometheus.Counter
 	bytesOut    prometheus.Counter
 
-	hibernations  prometheus.Counter     // connections put to sleep
-	wakes         *prometheus.CounterVec // by cause: client, mailbox
-	wakeCommands  *prometheus.CounterVec // client wakes by the command that caused them
-	notHibernated *prometheus.CounterVec // idling sessions kept active, by reason
-	blobBytes     prometheus.Histogram   // state blob size at hibernation
+	hibernations   prometheus.Counter     // connections put to sleep
+	wakes          *prometheus.CounterVec // by cause: client, mailbox
+	wakeCommands   *prometheus.CounterVec // client wakes by the command that caused them
+	keepaliveWakes *prometheus.CounterVec // those of them in answer to a keepalive
+	notHibernated  *prometheus.CounterVec // idling sessions kept active, by reason
+	blobBytes      prometheus.Histogram   // state blob size at hibernation
 	// hibernationsBy, refusedBy and keptBytes are hibernations,
 	// refusals and the state kept per sleeper by transport
 	// (transportLabel).
@@ -80,6 +81,10 @@ func NewMetrics() *Metrics {
 	m.wakeCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wake_commands_total",
 		Help: "Full wakes of hibernated connections decided on their client's input, by the command that caused them (after a DONE answered with it; \"UID FETCH\" etc. for UID commands; partial: no complete line in the first read; eof: the client closed; other: an unknown command).",
+	}, []string{"command"})
+	m.keepaliveWakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "keepalive_wakes_total",
+		Help: "Full wakes of hibernated connections decided on client input that came between a keepalive (* OK Still here) and the client's next IDLE: the wakes keepalives cause, by command (labels as wake_commands_total, which counts them too).",
 	}, []string{"command"})
 	m.notHibernated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_total",
@@ -160,7 +165,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.wakeCommands, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.wakeCommands, m.keepaliveWakes, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
 }
 
@@ -244,6 +249,14 @@ func (m *Metrics) woke(cause string) {
 func (m *Metrics) wokeBy(command string) {
 	if m != nil {
 		m.wakeCommands.WithLabelValues(command).Inc()
+	}
+}
+
+// keepaliveWake counts a client's wake in answer to a keepalive
+// (hibernator.wokeBy).
+func (m *Metrics) keepaliveWake(command string) {
+	if m != nil {
+		m.keepaliveWakes.WithLabelValues(command).Inc()
 	}
 }
 

@@ -90,17 +90,17 @@ func (c *conn) quotaRoot(root string) (q mailstore.QuotaUser, release func(), er
 // writeQuota writes "* QUOTA root (...)" with the resources that have a
 // limit. STORAGE is in units of 1024 octets, rounded down as Dovecot
 // does (RFC 9208 5.1).
-func (c *conn) writeQuota(root string, q mailstore.Quota) {
-	c.w.Raw("* QUOTA ").String(root).Raw(" (")
+func writeQuota(w *imapwire.Writer, root string, q mailstore.Quota) {
+	w.Raw("* QUOTA ").String(root).Raw(" (")
 	sep := ""
 	if q.Limits.Storage > 0 {
-		c.w.Raw("STORAGE ").Number(uint64(q.Usage.Storage / 1024)).SP().Number(uint64(q.Limits.Storage / 1024))
+		w.Raw("STORAGE ").Number(uint64(q.Usage.Storage / 1024)).SP().Number(uint64(q.Limits.Storage / 1024))
 		sep = " "
 	}
 	if q.Limits.Messages > 0 {
-		c.w.Raw(sep).Raw("MESSAGE ").Number(uint64(q.Usage.Messages)).SP().Number(uint64(q.Limits.Messages))
+		w.Raw(sep).Raw("MESSAGE ").Number(uint64(q.Usage.Messages)).SP().Number(uint64(q.Limits.Messages))
 	}
-	c.w.Raw(")").CRLF()
+	w.Raw(")").CRLF()
 }
 
 // handleGetQuota serves GETQUOTA (RFC 9208 4.1.1).
@@ -121,7 +121,7 @@ func handleGetQuota(c *conn, cmd *imapwire.Command) error {
 	if q.Limits.Unlimited() {
 		return errNO("NONEXISTENT", "No quota limits for this root")
 	}
-	c.writeQuota(a.Root, q)
+	writeQuota(c.w, a.Root, q)
 	return nil
 }
 
@@ -144,14 +144,20 @@ func handleGetQuotaRoot(c *conn, cmd *imapwire.Command) error {
 	if err != nil {
 		return storeError(err)
 	}
-	c.w.Raw("* QUOTAROOT ").Mailbox(name)
-	if q.Limits.Unlimited() {
-		c.w.CRLF()
-		return nil
-	}
-	c.w.Raw(` ""`).CRLF()
-	c.writeQuota("", q)
+	writeQuotaRoot(c.w, name, q)
 	return nil
+}
+
+// writeQuotaRoot writes GETQUOTAROOT's answer for mailbox: its one root,
+// "", with its QUOTA, or no root when no limit is in force.
+func writeQuotaRoot(w *imapwire.Writer, mailbox string, q mailstore.Quota) {
+	w.Raw("* QUOTAROOT ").Mailbox(mailbox)
+	if q.Limits.Unlimited() {
+		w.CRLF()
+		return
+	}
+	w.Raw(` ""`).CRLF()
+	writeQuota(w, "", q)
 }
 
 // handleSetQuota serves SETQUOTA (RFC 9208 4.1.3) for administrators.
@@ -195,7 +201,7 @@ func handleSetQuota(c *conn, cmd *imapwire.Command) error {
 		return storeError(err)
 	}
 	if !q.Limits.Unlimited() {
-		c.writeQuota(a.Root, q)
+		writeQuota(c.w, a.Root, q)
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ const (
 	// extContexts: the live search contexts (RFC 5267 4.3), with a
 	// layout version of their own (contextstate.go).
 	extContexts uint32 = 5
+	// extExistsUnheard: View.ExistsUnheard is set (no data).
+	extExistsUnheard uint32 = 6
 )
 
 // Export writes v into st: UIDValidity, S, M, N, the count, read-only,
@@ -68,6 +70,9 @@ func (v *View) Export(st *hibernate.State) {
 	if len(v.contexts) > 0 {
 		ext = append(ext, hibernate.ExtState{Kind: extContexts, Data: appendContexts(nil, v.contexts)})
 	}
+	if v.ExistsUnheard {
+		ext = append(ext, hibernate.ExtState{Kind: extExistsUnheard})
+	}
 	for _, x := range st.ExtState {
 		if x.Kind >= hibernate.ExtSession {
 			ext = append(ext, x)
@@ -102,6 +107,8 @@ func FromState(st *hibernate.State) (*View, error) {
 			v.Saved, err = parseRanges(x.Data)
 		case extContexts:
 			v.contexts, err = parseContexts(x.Data)
+		case extExistsUnheard:
+			v.ExistsUnheard = true
 		}
 		if err != nil {
 			return nil, fmt.Errorf("state of %s: extension %d: %w", st.Mailbox, x.Kind, err)

@@ -66,6 +66,11 @@ type View struct {
 	// Eval is the session's search and sort for contexts, set by the
 	// owner of an awake view; an asleep view has none.
 	Eval ContextEval
+	// ExistsUnheard says an EXISTS went out during a command in which
+	// the client may have ignored it (a FETCH of message bodies:
+	// Thunderbird does): the session's next IDLE says the count again
+	// (imapserver/reannounce.go).
+	ExistsUnheard bool
 
 	// told holds the MODSEQs of messages whose new flags the session has
 	// reported itself (its own STORE, a FETCH that set \Seen, TellFlags),

@@ -285,6 +285,17 @@ type ExpungedRecords interface {
 	ExpungedMessages(ctx context.Context, modseq uint64) ([]Message, error)
 }
 
+// MessageReader is implemented by a Mailbox that reads the records of a
+// few messages by UID, without a Snapshot of them all: a hibernated
+// session answers Thunderbird's keepalive `UID FETCH <uidnext>:* (FLAGS)`
+// asleep with the last message's record.
+type MessageReader interface {
+	// Messages returns the records of the messages of uids (ascending)
+	// that the mailbox holds, ascending by UID; UIDs of no message are
+	// left out.
+	Messages(ctx context.Context, uids []uint32) ([]Message, error)
+}
+
 // ObjectIDs is implemented by a Mailbox that gives the object identifiers
 // of RFC 8474: a MAILBOXID that a rename keeps and a new mailbox of the
 // same name does not get, and an EMAILID per message that lasts as long

@@ -90,7 +90,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.Fanout, "fanout", false, "all connections belong to one user; time one delivery until the last connection has it")
 	fs.IntVar(&c.Repeats, "fanout-repeats", 5, "deliveries in -fanout mode")
 	fs.IntVar(&c.Cycles, "cycles", 0, "keepalive rounds: every connection sends DONE, -cycle-command, IDLE, then waits to hibernate again")
-	fs.StringVar(&c.CycleCmd, "cycle-command", "NOOP", "-cycles: the command between DONE and IDLE (Dormouse answers NOOP asleep; e.g. \"UID FETCH 1 (FLAGS)\" forces a full wake)")
+	fs.StringVar(&c.CycleCmd, "cycle-command", "NOOP", "-cycles: the command between DONE and IDLE (Dormouse answers NOOP and a UID FETCH of flags alone asleep; e.g. \"UID FETCH 1 (FLAGS RFC822.SIZE)\" forces a full wake)")
 	fs.DurationVar(&c.RehibTO, "rehibernate-timeout", 60*time.Second, "longest wait for connections to hibernate again (with -metrics)")
 	fs.DurationVar(&c.IdleWindow, "idle-cpu-window", 3*time.Second, "-cycles: first measure the server's CPU this long without cycles, to subtract")
 	fs.StringVar(&c.Upgrade, "upgrade", "", "after the idle measurement, start this command (split on spaces: a `dormouse serve --takeover ...`), time until the server it replaces exits and sample both processes' memory meanwhile; the modes then run against the new process")

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dormouse/dormouse/bench/internal/mda"
 	"github.com/dormouse/dormouse/internal/imaptest"
 )
+
+// benchTool names bench/idle's messages.
+const benchTool = "bench-idle"
 
 // deliverer puts one message into a user's INBOX and returns the moment it
 // became deliverable: just before the rename into new/, or just before the
@@ -22,47 +24,11 @@ type deliverer interface {
 	Close() error
 }
 
-// message is the test message for delivery number seq.
-func message(user string, seq int64, now time.Time) string {
-	return fmt.Sprintf("Return-Path: <bench@localhost>\r\nFrom: bench@localhost\r\nTo: %s@localhost\r\n"+
-		"Subject: wake %d\r\nDate: %s\r\nMessage-ID: <%d.%d@bench.idle>\r\n\r\nhello %d\r\n",
-		user, seq, now.Format(time.RFC1123Z), now.UnixNano(), seq, seq)
-}
-
-// maildirDeliverer writes into tmp/, fsyncs and renames into new/, as an
-// MDA does; the server is not told.
-type maildirDeliverer struct {
-	fmt string
-	seq int64
-}
+// maildirDeliverer renames into new/ (mda.Maildir).
+type maildirDeliverer struct{ mda.Maildir }
 
 func (d *maildirDeliverer) deliver(_ context.Context, user string) (time.Time, error) {
-	d.seq++
-	dir := fmt.Sprintf(d.fmt, user)
-	now := time.Now()
-	// Maildir unique name: time, microseconds, pid, a counter.
-	name := fmt.Sprintf("%d.M%dP%dQ%d.bench-idle", now.Unix(), now.Nanosecond()/1000, os.Getpid(), d.seq)
-	tmp := filepath.Join(dir, "tmp", name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
-	}
-	_, err = f.WriteString(message(user, d.seq, now))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
-	}
-	t0 := time.Now()
-	if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
-		return time.Time{}, fmt.Errorf("deliver to %s: %w", user, err)
-	}
-	return t0, nil
+	return d.Deliver(user)
 }
 
 func (d *maildirDeliverer) Close() error { return nil }
@@ -140,7 +106,7 @@ func (l *lmtpDeliverer) deliver(_ context.Context, user string) (time.Time, erro
 		return time.Time{}, err
 	}
 	// The message holds no line starting with '.', so no dot-stuffing.
-	if _, err := l.nc.Write([]byte(message(user, l.seq, time.Now()))); err != nil {
+	if _, err := l.nc.Write([]byte(mda.Message(benchTool, user, l.seq, time.Now()))); err != nil {
 		return time.Time{}, fmt.Errorf("lmtp data: %w", err)
 	}
 	t0 := time.Now()
@@ -161,5 +127,5 @@ func newDeliverer(ctx context.Context, c *config) (deliverer, string, error) {
 		d, err := dialLMTP(ctx, c.LMTP, c.StepTO)
 		return d, "lmtp", err
 	}
-	return &maildirDeliverer{fmt: c.MaildirFmt}, "rename", nil
+	return &maildirDeliverer{mda.Maildir{Fmt: c.MaildirFmt, Tool: benchTool}}, "rename", nil
 }

@@ -175,7 +175,7 @@ func TestRun(t *testing.T) {
 	}, {
 		name: "hibernate-and-wake cycles",
 		setup: func(c *config) {
-			c.N, c.PerUser, c.Cycles, c.CycleCmd = 3, 3, 2, "UID FETCH 1 (FLAGS)"
+			c.N, c.PerUser, c.Cycles, c.CycleCmd = 3, 3, 2, "UID FETCH 1 (FLAGS RFC822.SIZE)"
 		},
 		check: func(t *testing.T, r *results) {
 			cy := r.Cycles

@@ -191,7 +191,7 @@ figures() {
   # d. CPU per keepalive cycle (DONE, NOOP, IDLE: answered asleep), and
   # per hibernate-and-wake cycle (a FETCH in place of the NOOP)
   $L 200ms cycles-1k      -n 1000 -per-user 5 -settle 10s -cycles 20
-  $L 200ms cycles-wake-1k -n 1000 -per-user 5 -settle 10s -cycles 20 -cycle-command "UID FETCH 1 (FLAGS)"
+  $L 200ms cycles-wake-1k -n 1000 -per-user 5 -settle 10s -cycles 20 -cycle-command "UID FETCH 1 (FLAGS RFC822.SIZE)"
   # e. quiet sessions (LOGIN, SELECT, nothing more), hibernation on and off
   $L 1s  quiet-on-2k  -n 2000 -per-user 5 -quiet $MEM
   $L 0   quiet-off-2k -n 2000 -per-user 5 -quiet $MEM

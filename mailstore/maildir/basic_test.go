@@ -145,3 +145,58 @@ func TestStoreFlagsExpungeRefresh(t *testing.T) {
 		t.Fatalf("idle refresh %+v %v", upd, err)
 	}
 }
+
+func TestMessagesByUID(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		mustAppend(t, m, msg("m"), `\Seen`)
+	}
+	changed, _, err := m.StoreFlags(ctx, []uint32{3}, mailstore.FlagsAdd, []string{`\Flagged`, "Work"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.StoreFlags(ctx, []uint32{2}, mailstore.FlagsAdd, []string{`\Deleted`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Expunge(ctx, []uint32{2}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := m.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[uint32]mailstore.Message{}
+	for _, msg := range snap.Messages {
+		byUID[msg.UID] = msg
+	}
+	for _, tc := range []struct {
+		name string
+		uids []uint32
+		want []uint32
+	}{
+		{"one, flags changed", []uint32{3}, []uint32{3}},
+		{"expunged and unknown UIDs left out", []uint32{1, 2, 3, 9}, []uint32{1, 3}},
+		{"none", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := m.(mailstore.MessageReader).Messages(ctx, tc.uids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(uidsOf(got), tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Fatalf("UIDs %v, want %v", uidsOf(got), tc.want)
+			}
+			for _, g := range got {
+				if !reflect.DeepEqual(g, byUID[g.UID]) {
+					t.Errorf("record %d = %+v, snapshot has %+v", g.UID, g, byUID[g.UID])
+				}
+			}
+		})
+	}
+	if changed[0].ModSeq == 0 {
+		t.Fatal("no MODSEQ")
+	}
+}

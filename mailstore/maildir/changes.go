@@ -65,6 +65,30 @@ func (m *mboxTx) expungedSince(modseq uint64) []uint32 {
 	return uids
 }
 
+var _ mailstore.MessageReader = (*mailboxHandle)(nil)
+
+// Messages returns the records of the messages of uids the index holds
+// (mailstore.MessageReader): one read of each record, no scan.
+func (h *mailboxHandle) Messages(ctx context.Context, uids []uint32) ([]mailstore.Message, error) {
+	var out []mailstore.Message
+	err := h.view(func(m *mboxTx) error {
+		for _, uid := range uids {
+			r, ok, err := m.get(uid, false)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, r.message(r.flags.list()))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messages of %s: %w", h.name, err)
+	}
+	return out, nil
+}
+
 var _ mailstore.ExpungedRecords = (*mailboxHandle)(nil)
 
 // ExpungedMessages returns the records the expunge log keeps of messages
