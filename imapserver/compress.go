@@ -17,10 +17,13 @@ import (
 // a command of the authenticated and selected states.
 const compressCap = " COMPRESS=DEFLATE"
 
-// deflateLevel is the server's compression level: the fastest, since
-// responses are short and sent at once (each burst ends in a sync flush,
-// which limits what any level can gain).
-const deflateLevel = flate.BestSpeed
+// deflateDict is how much of what it sent the compressor refers back
+// to: the most klauspost/compress's StatelessDeflate takes as its
+// dictionary. Its stateful Writer (828 KB allocated at BestSpeed, for a
+// 32 KiB history) would cost an awake compressed session twenty times
+// its inflater; responses gain little from more history, as each burst
+// ends in a sync flush anyway.
+const deflateDict = 8 << 10
 
 // deflateStream is a connection's compression layer after COMPRESS
 // DEFLATE (RFC 4978): raw DEFLATE (RFC 1951, no zlib header) both ways,
@@ -42,11 +45,18 @@ const deflateLevel = flate.BestSpeed
 // inflater resumes from them on the wake. The compressor is dropped: a
 // fresh one after the wake never refers back past it, and the client's
 // inflater keeps its own history, so its stream goes on unbroken.
+//
+// Each write of the session's buffered writer is compressed on its own
+// (StatelessDeflate) with the last deflateDict bytes sent as its
+// dictionary, and ends in a sync flush: the client can decode all of it
+// at once, and nothing waits in a compressor.
 type deflateStream struct {
-	zr *inflate.Reader
-	zw *flate.Writer
-	// dirty says zw holds output not yet flushed to the socket.
-	dirty bool
+	zr  *inflate.Reader
+	out io.Writer
+	// sent is the end of what was compressed, the next write's
+	// dictionary; z holds a write's compressed form.
+	sent []byte
+	z    bytes.Buffer
 }
 
 // newDeflateStream starts compression over in (the socket's input,
@@ -57,11 +67,7 @@ func newDeflateStream(in io.Reader, out io.Writer, state inflateState) *deflateS
 	if err != nil {
 		panic(err) // state was checked when it was decoded (parseInflateState)
 	}
-	zw, err := flate.NewWriter(out, deflateLevel)
-	if err != nil {
-		panic(err) // only for a level out of range, a constant here
-	}
-	return &deflateStream{zr: zr, zw: zw}
+	return &deflateStream{zr: zr, out: out}
 }
 
 // Read gives the session the client's decompressed input. Corrupt input
@@ -71,26 +77,40 @@ func (d *deflateStream) Read(p []byte) (int, error) {
 	return d.zr.Read(p)
 }
 
-// Write compresses the session's output.
+// Write compresses p on its own, with what was sent before as its
+// dictionary, ending in a sync flush, and sends it.
 func (d *deflateStream) Write(p []byte) (int, error) {
-	if len(p) > 0 {
-		d.dirty = true
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return d.zw.Write(p)
+	d.z.Reset()
+	if err := flate.StatelessDeflate(&d.z, p, false, d.sent); err != nil {
+		return 0, fmt.Errorf("deflate: %w", err)
+	}
+	_, err := d.out.Write(d.z.Bytes())
+	if d.z.Cap() > maxDeflateBuffer {
+		d.z = bytes.Buffer{} // a large write's: not kept
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(p) >= deflateDict {
+		d.sent = append(d.sent[:0], p[len(p)-deflateDict:]...)
+	} else {
+		if keep := deflateDict - len(p); len(d.sent) > keep {
+			d.sent = append(d.sent[:0], d.sent[len(d.sent)-keep:]...)
+		}
+		d.sent = append(d.sent, p...)
+	}
+	return len(p), nil
 }
 
-// Flush sends what was written with a sync flush, so that the client's
-// inflater can decode all of it now; nothing when nothing was written.
-func (d *deflateStream) Flush() error {
-	if !d.dirty {
-		return nil
-	}
-	d.dirty = false
-	if err := d.zw.Flush(); err != nil {
-		return fmt.Errorf("deflate: %w", err)
-	}
-	return nil
-}
+// maxDeflateBuffer bounds the compressed-output buffer a session keeps
+// between writes.
+const maxDeflateBuffer = 64 << 10
+
+// Flush has nothing to do: every write ended in a sync flush.
+func (d *deflateStream) Flush() error { return nil }
 
 // inflateState is what a compressed sleeper keeps of its inflater.
 type inflateState struct {

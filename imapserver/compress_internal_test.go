@@ -2,7 +2,9 @@ package imapserver
 
 import (
 	"bytes"
+	stdflate "compress/flate"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/dormouse/dormouse/internal/inflate"
@@ -119,5 +121,33 @@ func (w *bitWriter) put(v, n uint) {
 func (w *bitWriter) code(c, n uint) {
 	for i := int(n) - 1; i >= 0; i-- {
 		w.put(c>>uint(i), 1)
+	}
+}
+
+// TestDeflateStreamWrites: the compressor's writes, small and large,
+// each compressed on its own with what was sent before as dictionary,
+// decode with compress/flate (another implementation) to what was
+// written, and what it keeps between writes stays bounded.
+func TestDeflateStreamWrites(t *testing.T) {
+	var wire bytes.Buffer
+	d := newDeflateStream(bytes.NewReader(nil), &wire, inflateState{})
+	var want []byte
+	big := make([]byte, 200<<10)
+	for i := range big {
+		big[i] = byte(i * 7919 >> 5)
+	}
+	writes := [][]byte{[]byte("* OK a\r\n"), []byte("* 1 FETCH (FLAGS (\\Seen))\r\n"), big, []byte("* 1 FETCH (FLAGS (\\Seen))\r\n"), bytes.Repeat([]byte("t OK done\r\n"), 1000)}
+	for _, p := range writes {
+		if _, err := d.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, p...)
+		if len(d.sent) > deflateDict || d.z.Cap() > maxDeflateBuffer {
+			t.Fatalf("after a write of %d bytes: keeps %d bytes of history and a buffer of %d", len(p), len(d.sent), d.z.Cap())
+		}
+	}
+	got, err := io.ReadAll(stdflate.NewReader(&wire))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("decoded %d bytes (%v), want %d", len(got), err, len(want))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,4 +323,23 @@ S: s BAD STARTTLS not available after COMPRESS
 C: n NOOP
 S: n OK NOOP completed
 `)
+}
+
+// TestCompressCorruptInput: input that is not DEFLATE (a reserved block
+// type) ends the connection, after a BYE the client can still decode
+// (the server's own compressed stream is intact).
+func TestCompressCorruptInput(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	lines := c.Cmd("z COMPRESS DEFLATE")
+	if last := lines[len(lines)-1]; last != "z OK DEFLATE active" {
+		t.Fatalf("COMPRESS: %q", lines)
+	}
+	nc := c.NetConn()
+	nc.Write([]byte{0x07, 0xff, 0xff})
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(flate.NewReader(nc))
+	if string(got) != "* BYE Connection error\r\n" {
+		t.Fatalf("got %q (%v), want a BYE and the end of the connection", got, err)
+	}
 }
