@@ -43,6 +43,10 @@ const (
 	RefusedUsed       Refusal = "tls_detached"    // Detach ran already
 )
 
+// Refusals lists every reason Detach gives, for metrics.
+var Refusals = [...]Refusal{RefusedTLS12, RefusedNoSecrets, RefusedNoRecords, RefusedRecordBig,
+	RefusedMidRecord, RefusedVerify, RefusedNotAppData, RefusedUsed}
+
 // Recorder sits between a TCP socket and the tls.Conn on it (Server): it
 // passes every byte through unchanged, and watches the record headers
 // both ways. The tls.Conn's key log (tls.Config.KeyLogWriter, per
