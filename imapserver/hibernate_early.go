@@ -45,9 +45,10 @@ func (h *hibernator) earlyAdded(a mailstore.EarlyAdd) {
 // tellEarly is earlyAdded for one owned sleeper.
 func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 	s, st, err := h.owned(tok)
-	if err != nil || s.isTLS() {
-		// A TLS 1.3 sleeper's record state is the blob's: serve
-		// keeps it in step.
+	if err != nil || s.tc != nil {
+		// A tls.Conn's write may wait for its client. (A TLS 1.3
+		// sleeper on its record state writes to a bare socket, here;
+		// finish stores its moved-on sequence number.)
 		go h.serve(tok, serveChange, src)
 		return
 	}
@@ -71,6 +72,11 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 			out = s.wire(out)
 			n, err := s.write(out)
 			h.srv.cfg.Metrics.wrote(n)
+			if err != nil && s.finalWrites() {
+				// Part of a sealed record cannot be finished.
+				h.drop(tok, s)
+				return
+			}
 			if err != nil {
 				go h.fullWake(tok, s, wakeMailbox, nil, out[n:], st)
 				return

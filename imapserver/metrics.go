@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dormouse/dormouse/internal/tls13rec"
 )
 
 // Metrics holds the server's Prometheus collectors. Create it with
@@ -151,6 +153,10 @@ func NewMetrics() *Metrics {
 	for _, c := range []string{wakeClient, wakeMailbox} {
 		m.wakes.WithLabelValues(c)
 	}
+	for _, r := range tls13rec.Refusals {
+		m.tlsKeptConn.WithLabelValues(string(r))
+	}
+	m.tlsKeptConn.WithLabelValues(keptNoRecorder)
 	for _, k := range []string{servedReidle, servedUpdate, servedCommand} {
 		m.servedAsleep.WithLabelValues(k)
 	}

@@ -22,10 +22,11 @@ import (
 const sleeperIOTimeout = 20 * time.Millisecond
 
 // sleeper is the transport of a hibernated connection: a bare descriptor
-// detached from the Go runtime (plain TCP, hibernate.Detach), or, for
-// TLS, the *tls.Conn itself and the descriptor under it. Go cannot export
-// and restore a TLS record state (keys, sequence numbers), so a TLS
-// sleeper keeps its tls.Conn (see doc.go, "Hibernation", for its cost);
+// detached from the Go runtime (plain TCP, hibernate.Detach; TLS 1.3 with
+// its record state, sleeper_tls13.go), or, for other TLS, the *tls.Conn
+// itself and the descriptor under it. Go cannot export and restore a
+// tls.Conn's record state, so such a sleeper keeps its tls.Conn (see
+// doc.go, "Hibernation", for its cost);
 // its descriptor is watched by the hibernator's epoll beside the
 // runtime's own netpoller, and everything to and from the client goes
 // through tc, never the raw descriptor. Both kinds share every code path

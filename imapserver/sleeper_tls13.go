@@ -100,7 +100,7 @@ func (c *conn) detachTLS(tc *tls.Conn, st *hibernate.State) (sleeper, error) {
 	}
 	r, ok := tc.NetConn().(*tls13rec.Recorder)
 	if !ok {
-		return c.keepTLSConn(tc, "tls_no_recorder")
+		return c.keepTLSConn(tc, keptNoRecorder)
 	}
 	rs, err := r.Detach(tc)
 	var refusal tls13rec.Refusal
@@ -112,6 +112,10 @@ func (c *conn) detachTLS(tc *tls.Conn, st *hibernate.State) (sleeper, error) {
 	}
 	return c.detachRecord(r.NetConn(), &tlsRecord{st: rs}, st)
 }
+
+// keptNoRecorder is why a tls.Conn made without tls13rec.Server keeps
+// its tls.Conn asleep (a metric label).
+const keptNoRecorder = "tls_no_recorder"
 
 // keepTLSConn is a TLS sleeper that keeps its tls.Conn, counted by why.
 func (c *conn) keepTLSConn(tc *tls.Conn, reason string) (sleeper, error) {

@@ -13,7 +13,8 @@ import (
 )
 
 // wake brings a hibernated connection back: the descriptor becomes a
-// net.Conn again (a TLS sleeper's tls.Conn is handed back as it is) and
+// net.Conn again (a TLS 1.3 sleeper's under a tls13rec.Conn on its record
+// state; a sleeper that kept its tls.Conn gets it back as it is) and
 // a new session goroutine restores the state and resumes the IDLE. It
 // runs on its own goroutine, the owner of sleeper tok (waking) until the
 // connection is registered with the server (or refused). in is what

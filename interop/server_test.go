@@ -65,14 +65,22 @@ func (s *server) waitHibernated(t *testing.T, n float64) {
 
 // keptTLSConn returns the TLS sleepers that kept their whole tls.Conn,
 // by reason (none when every TLS 1.3 sleeper kept its record state
-// alone).
+// alone); a server that does not count them (every TLS sleeper keeps
+// its tls.Conn there) fails the test.
 func keptTLSConn(t *testing.T, s *server) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
+	counted := false
 	for k, v := range testserver.Gather(t, s.metrics) {
-		if r, ok := strings.CutPrefix(k, "dormouse_imap_hibernation_tls_kept_conn_total,reason="); ok && v > 0 {
-			out[r] = v
+		if r, ok := strings.CutPrefix(k, "dormouse_imap_hibernation_tls_kept_conn_total,reason="); ok {
+			counted = true
+			if v > 0 {
+				out[r] = v
+			}
 		}
+	}
+	if !counted {
+		t.Fatal("the server does not count TLS sleepers that keep their tls.Conn")
 	}
 	return out
 }

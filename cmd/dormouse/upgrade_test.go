@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,9 +193,10 @@ func TestUpgradeKeepsSleepers(t *testing.T) {
 	}
 }
 
-// What cannot move yet is told BYE and counted: a TLS sleeper (Go cannot
-// export a tls.Conn), beside a plain one that moves.
-func TestUpgradeSaysByeToTLSSleeper(t *testing.T) {
+// A TLS 1.3 sleeper (on its record state) moves beside a plain one and
+// goes on in the new process; what cannot move is told BYE and counted:
+// a TLS 1.2 sleeper (Go cannot export a tls.Conn).
+func TestUpgradeMovesTLS13SaysByeToTLS12(t *testing.T) {
 	data := t.TempDir()
 	addTestUser(t, data, "alice", "alice-pw")
 	old := startDaemon(t, data, "--hibernate-after", "100ms")
@@ -212,27 +214,33 @@ func TestUpgradeSaysByeToTLSSleeper(t *testing.T) {
 	idle(plain)
 	secure := dialIMAP(t, old.imaps, caConfig(t, data))
 	idle(secure)
-	testserver.WaitFor(t, "2 connections hibernated", func() bool {
-		return metricValue(t, old.metric, `dormouse_imap_connections{state="hibernated"}`) == 2
+	cfg12 := caConfig(t, data)
+	cfg12.MaxVersion = tls.VersionTLS12
+	secure12 := dialIMAP(t, old.imaps, cfg12)
+	idle(secure12)
+	testserver.WaitFor(t, "3 connections hibernated", func() bool {
+		return metricValue(t, old.metric, `dormouse_imap_connections{state="hibernated"}`) == 3
 	})
 
 	nu := startTakeover(t, old, data, "--hibernate-after", "100ms")
-	if l := secure.ReadLine(); l != "* BYE Server restarting, please reconnect" {
-		t.Errorf("TLS sleeper heard %q, want the BYE", l)
+	if l := secure12.ReadLine(); l != "* BYE Server restarting, please reconnect" {
+		t.Errorf("TLS 1.2 sleeper heard %q, want the BYE", l)
 	}
-	secure.ExpectClosed()
+	secure12.ExpectClosed()
 	old.waitExit()
-	if log := old.stderr.String(); !strings.Contains(log, "moved=1") || !strings.Contains(log, "not_moved=map[tls:1]") {
-		t.Errorf("old process's log does not count 1 moved and 1 TLS not moved:\n%s", grepLines(log, "upgrade"))
+	if log := old.stderr.String(); !strings.Contains(log, "moved=2") || !strings.Contains(log, "not_moved=map[tls:1]") {
+		t.Errorf("old process's log does not count 2 moved and 1 TLS not moved:\n%s", grepLines(log, "upgrade"))
 	}
 	if v := metricValue(t, nu.metric, `dormouse_imap_upgrade_not_moved_total{reason="tls"}`); v != 1 {
 		t.Errorf("upgrade_not_moved_total{tls} = %v, want 1", v)
 	}
 	lmtpSend(t, nu.lmtp, "alice@example.org", "Subject: hello\r\n\r\nhello\r\n")
-	readUntil(t, plain, `^\* 1 EXISTS$`)
-	plain.Send("DONE")
-	readUntil(t, plain, `^i OK`)
-	plain.MustOK("NOOP")
+	for _, c := range []*imaptest.Client{plain, secure} {
+		readUntil(t, c, `^\* 1 EXISTS$`)
+		c.Send("DONE")
+		readUntil(t, c, `^i OK`)
+		c.MustOK("NOOP")
+	}
 	// A new IMAPS connection is served by the new process.
 	dialIMAP(t, nu.imaps, caConfig(t, data)).MustOK("LOGIN alice alice-pw")
 	nu.stop(syscall.SIGTERM)

@@ -43,6 +43,10 @@ const (
 	RefusedUsed       Refusal = "tls_detached"    // Detach ran already
 )
 
+// Refusals lists every reason Detach gives, for metrics.
+var Refusals = [...]Refusal{RefusedTLS12, RefusedNoSecrets, RefusedNoRecords, RefusedRecordBig,
+	RefusedMidRecord, RefusedVerify, RefusedNotAppData, RefusedUsed}
+
 // Recorder sits between a TCP socket and the tls.Conn on it (Server): it
 // passes every byte through unchanged, and watches the record headers
 // both ways. The tls.Conn's key log (tls.Config.KeyLogWriter, per
@@ -70,16 +74,18 @@ type Recorder struct {
 type recordCounter struct {
 	hdr  [headerLen]byte
 	hdrN int
-	left int    // body bytes of the current record still to come
-	cur  []byte // the current record, while it is copied
-	copy bool   // the current record is copied (see want)
+	left int  // body bytes of the current record still to come
+	copy bool // the current record is copied into last
 
 	found  bool   // a record opened under the application secret
 	trials int    // records tried under it before one opened
 	lost   bool   // none of the first maxTrials did: not followed
 	count  uint64 // records since, that one included
-	last   []byte // the last record, when it was at most keepLast
-	big    bool   // the last record was longer (not kept)
+	// last is the last record when it was copied (at most keepLast
+	// once found), or the current one while it arrives: one buffer a
+	// direction, as Detach wants a whole record (hdrN 0) anyway.
+	last []byte
+	big  bool // the last record was longer (not kept)
 }
 
 // Server returns a server-side TLS connection on nc with cfg, and the
@@ -157,14 +163,14 @@ func (r *Recorder) follow(d *recordCounter, secret *[]byte, b []byte) {
 			// ones are kept for Detach.
 			d.copy = d.hdr[0] == typeApplicationData && !d.lost && !r.tls12 &&
 				(!d.found || headerLen+d.left <= keepLast)
-			d.cur = d.cur[:0]
+			d.last = d.last[:0]
 			if d.copy {
-				d.cur = append(d.cur, d.hdr[:]...)
+				d.last = append(d.last, d.hdr[:]...)
 			}
 		}
 		k := min(d.left, len(b))
 		if d.copy {
-			d.cur = append(d.cur, b[:k]...)
+			d.last = append(d.last, b[:k]...)
 		}
 		d.left -= k
 		b = b[k:]
@@ -185,11 +191,7 @@ func (r *Recorder) record(d *recordCounter, secretp *[]byte) {
 	if d.found {
 		d.count++
 		d.big = !d.copy
-		d.last = append(d.last[:0], d.cur...)
-		if d.big {
-			d.last = d.last[:0]
-		}
-		if len(d.cur) == headerLen+keyUpdateRecord && r.keyUpdate(d, secret) {
+		if d.copy && len(d.last) == headerLen+keyUpdateRecord && r.keyUpdate(d, secret) {
 			// The next secret from the next record on; the
 			// KeyUpdate itself proves nothing of it.
 			*secretp = r.suite.nextSecret(secret)
@@ -203,7 +205,7 @@ func (r *Recorder) record(d *recordCounter, secretp *[]byte) {
 	if d.trials++; d.trials > maxTrials {
 		// A handshake flight is a few records: this connection is not
 		// one crypto/tls keyed as its key log said.
-		d.lost, d.cur = true, nil
+		d.lost, d.last = true, nil
 		return
 	}
 	for i := range suites {
@@ -215,16 +217,17 @@ func (r *Recorder) record(d *recordCounter, secretp *[]byte) {
 		if err != nil {
 			continue
 		}
-		if _, _, err := h.open(bytes.Clone(d.cur)); err == nil {
+		if _, _, err := h.open(bytes.Clone(d.last)); err == nil {
 			r.suite = s
 			d.found, d.count = true, 1
-			d.big = len(d.cur) > keepLast
-			if !d.big {
-				d.last = bytes.Clone(d.cur)
-			}
 			// The handshake's buffer (a certificate fills a record)
-			// goes; the copies grow to the records kept.
-			d.cur = nil
+			// goes; the copy grows to the records kept.
+			d.big = len(d.last) > keepLast
+			if d.big {
+				d.last = nil
+			} else {
+				d.last = bytes.Clone(d.last)
+			}
 			return
 		}
 	}
@@ -244,7 +247,7 @@ func (r *Recorder) keyUpdate(d *recordCounter, secret []byte) bool {
 	if err != nil {
 		return false
 	}
-	typ, msg, err := h.open(bytes.Clone(d.cur))
+	typ, msg, err := h.open(bytes.Clone(d.last))
 	return err == nil && typ == typeHandshake && len(msg) == 5 &&
 		msg[0] == handshakeKeyUpdate && msg[1] == 0 && msg[2] == 0 && msg[3] == 1 && msg[4] <= 1
 }

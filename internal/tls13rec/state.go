@@ -78,16 +78,30 @@ func (st *State) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// halves returns st's two directions, ready to open and seal.
-func (st *State) halves() (in, out halfConn, err error) {
+// reader returns st's read direction, ready to open.
+func (st *State) reader() (halfConn, error) {
 	s, err := suiteByID(st.Suite)
 	if err != nil {
+		return halfConn{}, err
+	}
+	return newHalfConn(s, st.ReadSecret, st.ReadSeq)
+}
+
+// writer returns st's write direction, ready to seal.
+func (st *State) writer() (halfConn, error) {
+	s, err := suiteByID(st.Suite)
+	if err != nil {
+		return halfConn{}, err
+	}
+	return newHalfConn(s, st.WriteSecret, st.WriteSeq)
+}
+
+// halves returns st's two directions, ready to open and seal.
+func (st *State) halves() (in, out halfConn, err error) {
+	if in, err = st.reader(); err != nil {
 		return in, out, err
 	}
-	if in, err = newHalfConn(s, st.ReadSecret, st.ReadSeq); err != nil {
-		return in, out, err
-	}
-	out, err = newHalfConn(s, st.WriteSecret, st.WriteSeq)
+	out, err = st.writer()
 	return in, out, err
 }
 
@@ -96,7 +110,7 @@ func (st *State) halves() (in, out halfConn, err error) {
 // (a keepalive, an update, a BYE), without a Conn. The caller must not
 // seal with an older copy of st again.
 func (st *State) Seal(dst, p []byte) ([]byte, error) {
-	_, out, err := st.halves()
+	out, err := st.writer()
 	if err != nil {
 		return dst, err
 	}
@@ -107,7 +121,7 @@ func (st *State) Seal(dst, p []byte) ([]byte, error) {
 
 // CloseNotify appends a close_notify alert sealed with st's write key.
 func (st *State) CloseNotify(dst []byte) ([]byte, error) {
-	_, out, err := st.halves()
+	out, err := st.writer()
 	if err != nil {
 		return dst, err
 	}
@@ -124,7 +138,7 @@ func (st *State) CloseNotify(dst []byte) ([]byte, error) {
 // full wake to handle); used is how many bytes of raw it consumed. raw's
 // consumed bytes are overwritten (decrypted in place).
 func (st *State) OpenData(dst, raw []byte) (out []byte, used int, err error) {
-	in, _, err := st.halves()
+	in, err := st.reader()
 	if err != nil {
 		return dst, 0, err
 	}
