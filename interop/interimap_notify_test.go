@@ -98,7 +98,8 @@ STARTTLS = NO
 	// changed and copies its flags back: Dormouse did not tell it the
 	// HIGHESTMODSEQ its own APPEND made, which Dovecot does with an
 	// untagged OK [HIGHESTMODSEQ] after EXISTS, so its UID STORE
-	// UNCHANGEDSINCE fails. Not NOTIFY's doing; see the notify notes.)
+	// UNCHANGEDSINCE fails. Not NOTIFY's doing; docs/reliability.md,
+	// "no OK [HIGHESTMODSEQ] after EXISTS".)
 	waitOrExit(t, "interimap's connections hibernate again", exited, out, func() bool {
 		// bob's session (this test's) may sleep too.
 		return testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"] >= 2
