@@ -95,9 +95,11 @@ STARTTLS = NO
 
 	// A flag set on the local side: FlagChange reaches the remote copy.
 	// (Set on the remote side, interimap 0.5 takes the local copy for
-	// changed: its own APPEND gave it a MODSEQ above the one it keeps,
-	// its UID STORE UNCHANGEDSINCE fails, and it copies the local flags
-	// back; see docs/reliability.md.)
+	// changed and copies its flags back: Dormouse did not tell it the
+	// HIGHESTMODSEQ its own APPEND made, which Dovecot does with an
+	// untagged OK [HIGHESTMODSEQ] after EXISTS, so its UID STORE
+	// UNCHANGEDSINCE fails. Not NOTIFY's doing; docs/reliability.md,
+	// "no OK [HIGHESTMODSEQ] after EXISTS".)
 	waitOrExit(t, "interimap's connections hibernate again", exited, out, func() bool {
 		// bob's session (this test's) may sleep too.
 		return testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"] >= 2
