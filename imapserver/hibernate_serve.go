@@ -87,7 +87,18 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			ended := idleTag != ""
 			st.IdleTag = a.idleTag
 			out := a.out
-			var up []byte // the updates a command answered asleep reports
+			var up, lines []byte // a command's updates and its own responses
+			if a.quota {
+				// GETQUOTAROOT reads the quota before the updates, as
+				// an awake session does (handler, then sendUpdates);
+				// if it cannot, nothing is spent yet for a full wake.
+				var ok bool
+				if lines, ok = quotaRootAsleep(st, store); !ok {
+					h.wokeBy(tok, wakeCommand(idleTag, in))
+					h.fullWake(tok, wakeClient, in, nil, nil)
+					return
+				}
+			}
 			if a.done != nil {
 				// NOOP or CHECK: what changed since, as an awake
 				// session's refresh after the command tells it, then
@@ -104,7 +115,6 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 			}
 			fetched := true
-			var lines []byte
 			switch {
 			case a.fetch != nil:
 				// UID FETCH: its responses after the updates (the
@@ -114,7 +124,6 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			case a.quota:
 				// GETQUOTAROOT: the updates follow its responses (exec's
 				// sendUpdates).
-				lines, fetched = quotaRootAsleep(st, store)
 				out = append(append(out, lines...), up...)
 			default:
 				out = append(out, up...)
