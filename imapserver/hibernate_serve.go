@@ -130,15 +130,22 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			}
 			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
 				h.wokeBy(tok, wakeCommand(idleTag, in))
-				if a.done == nil {
+				switch {
+				case a.done == nil:
 					h.fullWake(tok, wakeClient, in, nil, nil)
-					return
+				case !fetched:
+					// Nothing was sent, but a \Recent claim may be
+					// spent: the woken session starts from st, writes
+					// what is owed (the updates), and runs the UID
+					// FETCH, which has only its own responses to add.
+					h.fullWake(tok, wakeClient, a.cmd, out, st)
+				default:
+					// Answered in full, but the state is too big to
+					// stay asleep: the woken session writes the answer
+					// and reads the next command.
+					m.command(a.name, "ok")
+					h.fullWake(tok, wakeClient, nil, append(out, a.done...), st)
 				}
-				// Nothing was sent, but a \Recent claim may be spent:
-				// the woken session starts from st, writes what is
-				// owed, and runs the command, which has nothing more
-				// to report (a UID FETCH only its own responses).
-				h.fullWake(tok, wakeClient, a.cmd, out, st)
 				return
 			}
 			out = append(out, a.done...)
