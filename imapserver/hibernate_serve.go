@@ -115,7 +115,18 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			ended := idleTag != ""
 			st.IdleTag = a.idleTag
 			out := a.out
-			var up []byte // the updates a command answered asleep reports
+			var up, lines []byte // a command's updates and its own responses
+			if a.quota {
+				// GETQUOTAROOT reads the quota before the updates, as
+				// an awake session does (handler, then sendUpdates);
+				// if it cannot, nothing is spent yet for a full wake.
+				var ok bool
+				if lines, ok = quotaRootAsleep(st, store); !ok {
+					h.wokeBy(tok, wakeCommand(idleTag, text))
+					h.fullWake(tok, s, wakeClient, in, nil, nil)
+					return
+				}
+			}
 			if a.done != nil {
 				// NOOP or CHECK: what changed since, as an awake
 				// session's refresh after the command tells it, then
@@ -132,7 +143,6 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 			}
 			fetched := true
-			var lines []byte
 			switch {
 			case a.fetch != nil:
 				// UID FETCH: its responses after the updates (the
@@ -142,7 +152,6 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			case a.quota:
 				// GETQUOTAROOT: the updates follow its responses (exec's
 				// sendUpdates).
-				lines, fetched = quotaRootAsleep(st, store)
 				out = append(append(out, lines...), up...)
 			default:
 				out = append(out, up...)
@@ -159,17 +168,25 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			}
 			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
 				h.wokeBy(tok, wakeCommand(idleTag, text))
-				if a.done == nil {
+				switch {
+				case a.done == nil:
 					h.fullWake(tok, s, wakeClient, in, nil, nil)
-					return
+				case !fetched:
+					// Nothing was sent, but a \Recent claim may be
+					// spent: the woken session starts from st, writes
+					// what is owed (the updates), and runs the UID
+					// FETCH, which has only its own responses to add. A
+					// compressed one reads the command as text, then
+					// the stream after in (st's inflater state is
+					// after it).
+					h.fullWake(tok, s, wakeClient, a.cmd, s.wire(out), st)
+				default:
+					// Answered in full, but the state is too big to
+					// stay asleep: the woken session writes the answer
+					// and reads the next command.
+					m.command(a.name, "ok")
+					h.fullWake(tok, s, wakeClient, nil, s.wire(append(out, a.done...)), st)
 				}
-				// Nothing was sent, but a \Recent claim may be spent:
-				// the woken session starts from st, writes what is
-				// owed, and runs the command, which has nothing more
-				// to report (a UID FETCH only its own responses). A
-				// compressed one reads the command as text, then the
-				// stream after in (st's inflater state is after it).
-				h.fullWake(tok, s, wakeClient, a.cmd, s.wire(out), st)
 				return
 			}
 			out = append(out, a.done...)

@@ -21,6 +21,18 @@ import (
 // drop after a failed write too.
 const sleeperIOTimeout = 20 * time.Millisecond
 
+// sleeperWriteTimeout bounds a write to a hibernated TLS connection. It
+// is not sleeperIOTimeout: Go fails a write whose deadline has passed
+// without trying it, and crypto/tls makes a write timeout permanent (the
+// record was sealed), so a serving goroutine that waited for a CPU longer
+// than the bound between setting the deadline and writing lost a client
+// whose socket had room. bench/fleet saw it: 2,750 TLS sleepers, their
+// keepalives due together, the machine's 2 cores busy, and 37 of 1,200
+// clients cut off (EOF, no BYE) within 4 minutes. A client that stopped
+// reading holds its goroutine (one per TLS sleeper served) this long,
+// then is dropped as before.
+const sleeperWriteTimeout = time.Second
+
 // sleeper is the transport of a hibernated connection: a bare descriptor
 // detached from the Go runtime (plain TCP, hibernate.Detach; TLS 1.3 with
 // its record state, sleeper_tls13.go), or, for other TLS, the *tls.Conn
@@ -75,7 +87,7 @@ func (s sleeper) write(p []byte) (int, error) {
 	if s.tc == nil {
 		return hibernate.WriteFDN(s.fd, p)
 	}
-	s.tc.SetWriteDeadline(time.Now().Add(sleeperIOTimeout))
+	s.tc.SetWriteDeadline(time.Now().Add(sleeperWriteTimeout))
 	return s.tc.Write(p)
 }
 
