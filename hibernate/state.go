@@ -12,21 +12,28 @@ import (
 // an unknown layout would wake a client into a wrong view.
 const StateVersion = 1
 
-// StateVersionTransport is the version byte of a State that holds
-// transport state (an ExtState kind from ExtDeflateWindow up), in the
-// same layout: a process that predates it must refuse such a blob
-// rather than resume a compressed connection without its compression.
-// A State without transport state is still written as StateVersion, so
-// that a blob any older process can read stays readable.
-const StateVersionTransport = 2
+// StateVersion2 is the version byte of a State that holds extension
+// state a version-1 reader would ignore (a kind above extKnownToV1:
+// search contexts, a re-announcement owed, NOTIFY's groups, transport
+// state), in the same layout: a process that predates those kinds must
+// refuse such a blob in an upgrade rather than resume the client without
+// them (a compressed connection uncompressed, a NOTIFY session deaf). A
+// State without them is still written as StateVersion, so that a blob
+// any older process can read stays readable.
+const StateVersion2 = 2
+
+// extKnownToV1 is the highest ExtState kind a version-1 reader knows
+// (imapview's \Recent, keywords, told flags and saved search: 1 to 4).
+const extKnownToV1 = 4
 
 // knownVersion reports whether v is a version byte this package decodes.
-func knownVersion(v byte) bool { return v == StateVersion || v == StateVersionTransport }
+func knownVersion(v byte) bool { return v == StateVersion || v == StateVersion2 }
 
-// hasTransport reports whether ext holds transport state.
-func hasTransport(ext []ExtState) bool {
+// needsV2 reports whether ext holds a kind a version-1 reader would
+// ignore.
+func needsV2(ext []ExtState) bool {
 	for _, e := range ext {
-		if e.Kind >= ExtDeflateWindow {
+		if e.Kind > extKnownToV1 {
 			return true
 		}
 	}
@@ -68,7 +75,7 @@ const ExtSession uint32 = 16
 // (RFC 4978) inflater state: its history (what the client's compressor
 // may still refer back to) and the input bits it holds but could not use
 // yet (imapserver/compress.go encodes it). Kinds from it up are
-// transport state (StateVersionTransport).
+// transport state.
 const ExtDeflateWindow uint32 = 64
 
 // ExtTLSRecord is the ExtState kind of a TLS 1.3 connection's record
@@ -126,8 +133,8 @@ var (
 	ErrCorrupt   = errors.New("hibernate: corrupt state")
 )
 
-// Encoded layout, versions 1 and 2 (2: with transport state, see
-// StateVersionTransport). Every integer is a minimal uvarint (so that
+// Encoded layout, versions 1 and 2 (2: with extension state a version-1
+// reader would ignore, see StateVersion2). Every integer is a minimal uvarint (so that
 // one State has exactly one encoding, and a fuzzer can check that
 // decode(encode(x)) == x byte for byte); every string is a uvarint length
 // followed by its bytes.
@@ -217,8 +224,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		flags |= flagTLS
 	}
 	version := byte(StateVersion)
-	if hasTransport(s.ExtState) {
-		version = StateVersionTransport
+	if needsV2(s.ExtState) {
+		version = StateVersion2
 	}
 	b = append(b, version)
 	b = appendUvarint(b, flags)
@@ -413,9 +420,9 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("end", ErrCorrupt)
 	}
-	if d.err == nil && hasTransport(out.ExtState) != (data[0] == StateVersionTransport) {
+	if d.err == nil && needsV2(out.ExtState) != (data[0] == StateVersion2) {
 		// One State, one encoding: the version says whether it holds
-		// transport state.
+		// state a version-1 reader would ignore.
 		d.fail("version", ErrCorrupt)
 	}
 	if d.err != nil {

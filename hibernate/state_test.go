@@ -153,7 +153,7 @@ func TestStateUnmarshalErrors(t *testing.T) {
 		{"version 0", bad(func(b []byte) []byte { b[0] = 0; return b }), ErrVersion},
 		{"version 3", bad(func(b []byte) []byte { b[0] = 3; return b }), ErrVersion},
 		// Version 2 says the State holds transport state; this one has none.
-		{"version 2 without transport state", bad(func(b []byte) []byte { b[0] = StateVersionTransport; return b }), ErrCorrupt},
+		{"version 2 without state a version-1 reader would ignore", bad(func(b []byte) []byte { b[0] = StateVersion2; return b }), ErrCorrupt},
 		{"trailing byte", append(append([]byte(nil), good...), 0), ErrCorrupt},
 		{"unknown flag", bad(func(b []byte) []byte { b[1] = 4; return b }), ErrCorrupt},
 		{"overlong flags", append([]byte{1, 0x80, 0x00}, good[2:]...), ErrCorrupt},
@@ -246,8 +246,8 @@ func TestStateTransportVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b[0] != StateVersionTransport {
-		t.Fatalf("version %d, want %d", b[0], StateVersionTransport)
+	if b[0] != StateVersion2 {
+		t.Fatalf("version %d, want %d", b[0], StateVersion2)
 	}
 	var got State
 	if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, st) {
@@ -263,5 +263,13 @@ func TestStateTransportVersion(t *testing.T) {
 	st.ExtState = st.ExtState[:1]
 	if b, _ := st.MarshalBinary(); b[0] != StateVersion {
 		t.Errorf("without transport state: version %d, want %d", b[0], StateVersion)
+	}
+	// Kinds a version-1 reader would ignore (a search context, NOTIFY's
+	// groups) raise the version too.
+	for _, kind := range []uint32{extKnownToV1 + 1, ExtSession} {
+		st.ExtState = []ExtState{{Kind: kind, Data: []byte{1}}}
+		if b, _ := st.MarshalBinary(); b[0] != StateVersion2 {
+			t.Errorf("with kind %d: version %d, want %d", kind, b[0], StateVersion2)
+		}
 	}
 }
