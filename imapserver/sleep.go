@@ -39,7 +39,7 @@ func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
 	}
 	c.hibernated = true
 	c.log.Debug("hibernated", "tag", st.IdleTag, "messages", st.Messages, "tls", s.isTLS(), "tls_conn", s.tc != nil)
-		var q *notifyQueue
+	var q *notifyQueue
 	if c.notify != nil {
 		q = c.notify.q // the sleeper keeps it
 	}
