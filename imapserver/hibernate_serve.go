@@ -80,16 +80,16 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			h.fullWake(tok, s, wakeClient, nil, nil, nil)
 			return
 		default:
-			if s.deflate {
-				// A client's flush may span TLS records: what came
-				// with this one is read too, for a whole one.
-				for n < len(buf) && s.pending() {
-					k, err := s.read(buf[n:])
-					if err != nil || k == 0 {
-						break
-					}
-					n += k
+			// What came with this read is read too: a client's
+			// commands (DONE, then NOOP) or its compressed flush may
+			// span TLS records that arrived together, and a record
+			// left unread would force a full wake.
+			for n < len(buf) && s.pending() {
+				k, err := s.read(buf[n:])
+				if err != nil || k == 0 {
+					break
 				}
+				n += k
 			}
 			m.read(n)
 			in := buf[:n]

@@ -89,10 +89,14 @@ func TestThunderbirdAsleepBetweenKeepalives(t *testing.T) {
 		t.Fatal("the delivery was not seen within 15 s")
 	}
 	asleep()
+	// Counted from here: the fetch of the new mail is a wake, credited
+	// to a keepalive when one was written just before it (the mark
+	// lasts until the client's next IDLE).
+	kw := keepaliveWakes(testserver.Gather(t, srv.Metrics))
 	before := st.answered.Load()
 	waitFor(t, "another keepalive round", func() bool { return st.answered.Load() >= before+4 })
 	asleep()
-	if n := keepaliveWakes(testserver.Gather(t, srv.Metrics)); n != 0 {
+	if n := keepaliveWakes(testserver.Gather(t, srv.Metrics)) - kw; n != 0 {
 		t.Errorf("keepalive wakes after new mail %v, want 0", n)
 	}
 }
