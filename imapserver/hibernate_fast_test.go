@@ -199,8 +199,10 @@ func TestHibernationStaysAsleep(t *testing.T) {
 		if s.enable != "" {
 			c.Cmd("en " + s.enable)
 		}
-		c.Cmd("s " + s.sel + " INBOX")
-		c.Send("i0 IDLE")
+		// SELECT and IDLE in one write: a quiet sleep between them
+		// would make the IDLE a re-IDLE answered asleep, counted below.
+		c.Write("s " + s.sel + " INBOX\r\ni0 IDLE\r\n")
+		c.ReadUntilTagged("s")
 		c.Expect("S: + idling")
 		cs = append(cs, c)
 	}
