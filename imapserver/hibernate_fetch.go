@@ -123,7 +123,7 @@ func fetchAsleep(st *hibernate.State, a *imapwire.FetchArgs, src *changeSource) 
 
 // uidsInSet returns the UIDs of ranges (an asleep view's, ascending) that
 // the UID set names, ascending and unique, as resolveSet does for an
-// awake view (uidRange). False when there are more than limit.
+// awake view (imapwire.SeqRange.Resolve). False when there are more than limit.
 func uidsInSet(ranges []hibernate.UIDRange, set imapwire.SeqSet, limit int) ([]uint32, bool) {
 	maxUID := uint32(0)
 	if n := len(ranges); n > 0 {
@@ -131,7 +131,7 @@ func uidsInSet(ranges []hibernate.UIDRange, set imapwire.SeqSet, limit int) ([]u
 	}
 	var uids []uint32
 	for _, r := range set.Ranges {
-		lo, hi := uidRange(r, maxUID)
+		lo, hi := r.Resolve(maxUID)
 		i := sort.Search(len(ranges), func(i int) bool { return ranges[i].Last >= lo })
 		for ; i < len(ranges) && ranges[i].First <= hi; i++ {
 			for u := max(lo, ranges[i].First); u <= min(hi, ranges[i].Last); u++ {

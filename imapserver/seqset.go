@@ -46,7 +46,7 @@ func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, e
 			if n > 0 {
 				maxUID = v.Messages[n-1].UID
 			}
-			lo, hi := uidRange(r, maxUID)
+			lo, hi := r.Resolve(maxUID)
 			i := sort.Search(int(n), func(i int) bool { return v.Messages[i].UID >= lo })
 			for ; i < int(n) && v.Messages[i].UID <= hi; i++ {
 				seqs = append(seqs, uint32(i+1))
@@ -102,21 +102,4 @@ func (c *conn) changedIn(set imapwire.SeqSet, since uint64) []uint32 {
 		}
 	}
 	return seqs
-}
-
-// uidRange returns the bounds of a range of a UID set: "*" is maxUID,
-// the largest UID in use, and the ends may come in either order (RFC 9051
-// 6.4.9: n:* names the last message even when n is above its UID).
-func uidRange(r imapwire.SeqRange, maxUID uint32) (lo, hi uint32) {
-	lo, hi = r.Start, r.Stop
-	if lo == 0 {
-		lo = maxUID
-	}
-	if hi == 0 {
-		hi = maxUID
-	}
-	if lo > hi {
-		lo, hi = hi, lo
-	}
-	return lo, hi
 }

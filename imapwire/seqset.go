@@ -135,8 +135,10 @@ func (s SeqSet) Dynamic() bool {
 	return false
 }
 
-// resolve orders a range and replaces "*" by max.
-func (r SeqRange) resolve(max uint32) (lo, hi uint32) {
+// Resolve returns the bounds of r in order, "*" standing for max (the
+// largest sequence number or UID in use): RFC 9051 6.4.9's n:* names the
+// last message even when n is above it.
+func (r SeqRange) Resolve(max uint32) (lo, hi uint32) {
 	lo, hi = r.Start, r.Stop
 	if lo == 0 {
 		lo = max
@@ -155,7 +157,7 @@ func (r SeqRange) resolve(max uint32) (lo, hi uint32) {
 // set, which the server resolves itself.
 func (s SeqSet) Contains(n, max uint32) bool {
 	for _, r := range s.Ranges {
-		if lo, hi := r.resolve(max); lo <= n && n <= hi {
+		if lo, hi := r.Resolve(max); lo <= n && n <= hi {
 			return true
 		}
 	}
@@ -168,7 +170,7 @@ func (s SeqSet) Contains(n, max uint32) bool {
 func (s SeqSet) Normalize(max uint32) []SeqRange {
 	out := make([]SeqRange, 0, len(s.Ranges))
 	for _, r := range s.Ranges {
-		lo, hi := r.resolve(max)
+		lo, hi := r.Resolve(max)
 		if hi == 0 {
 			continue // "*" in an empty mailbox
 		}
