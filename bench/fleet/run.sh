@@ -32,30 +32,12 @@ build() {
   (cd "$REPO" && go build -o "$BIN/dormouse" ./cmd/dormouse && go build -o "$BIN/fleet" ./bench/fleet)
 }
 
-SERVER_PID=
-start() {
-  local hib=$1 log=$2
-  ulimit -n "$(ulimit -Hn)"
+# stop, and start HIB LOG with IMAPS and the run's idle_keepalive:
+# bench/internal/serverctl/serverctl.sh.
+. "$REPO/bench/internal/serverctl/serverctl.sh"
+start_fleet() {
   sed -i -E "s/^#? ?idle_keepalive = .*/idle_keepalive = \"$KEEPALIVE\"/" "$DATA/dormouse.toml"
-  "$BIN/dormouse" serve --data "$DATA" \
-    --imap "127.0.0.1:$PORT" --imaps "127.0.0.1:$((PORT + 3))" --lmtp "127.0.0.1:$((PORT + 1))" \
-    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" 2> "$log" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$((PORT + 2))/metrics" > /dev/null 2>&1 && return 0
-    kill -0 "$SERVER_PID" 2> /dev/null || { cat "$log"; return 1; }
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; return 1
-}
-
-stop() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2> /dev/null || true
-  for _ in $(seq 400); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.1; done
-  kill -KILL "$SERVER_PID" 2> /dev/null || true
-  wait "$SERVER_PID" 2> /dev/null || true
-  SERVER_PID=
+  IMAPS=1 start "$@"
 }
 
 bench() {
@@ -64,7 +46,7 @@ bench() {
   build
   mkdir -p "$OUT"
   trap stop EXIT
-  start "$hib" "$OUT/$tag.server.log"
+  start_fleet "$hib" "$OUT/$tag.server.log"
   echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib idle_keepalive=$KEEPALIVE pid=$SERVER_PID" | tee "$OUT/$tag.txt"
   ulimit -n "$(ulimit -Hn)"
   "$BIN/fleet" -addr "127.0.0.1:$PORT" -tls-addr "127.0.0.1:$((PORT + 3))" -ca "$DATA/tls/ca.crt" \

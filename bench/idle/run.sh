@@ -93,30 +93,8 @@ rescan() {
   stop
 }
 
-SERVER_PID=
-start() {
-  local hib=$1 log=${2:-$BASE/server.log}
-  ulimit -n "$(ulimit -Hn)"
-  env ${GODEBUG_SERVER:+GODEBUG=$GODEBUG_SERVER} "$BIN/dormouse" serve --data "$DATA" \
-    --imap "127.0.0.1:$PORT" --imaps "${IMAPS:+127.0.0.1:$((PORT + 3))}" --lmtp "127.0.0.1:$((PORT + 1))" \
-    --metrics "127.0.0.1:$((PORT + 2))" --hibernate-after "$hib" ${SERVER_FLAGS:-} 2> "$log" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$((PORT + 2))/metrics" > /dev/null 2>&1 && return 0
-    kill -0 "$SERVER_PID" 2> /dev/null || { cat "$log"; return 1; }
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; return 1
-}
-
-stop() {
-  [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2> /dev/null || true
-  for _ in $(seq 400); do kill -0 "$SERVER_PID" 2> /dev/null || break; sleep 0.1; done
-  kill -KILL "$SERVER_PID" 2> /dev/null || true
-  wait "$SERVER_PID" 2> /dev/null || true
-  SERVER_PID=
-}
+# start HIB [LOG] and stop: bench/internal/serverctl/serverctl.sh.
+. "$REPO/bench/internal/serverctl/serverctl.sh"
 
 bench() {
   local hib=$1 tag=$2; shift 2
