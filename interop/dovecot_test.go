@@ -727,17 +727,12 @@ createfolders = False
 	}
 }
 
-// newInterimapClient syncs every mailbox, flags and keywords, with a
-// second IMAP account (localSrv) using QRESYNC.
-func newInterimapClient(t *testing.T, bin, dir string, localSrv *server) *syncClient {
-	home := clientHome(t, dir, "interimap")
-	return &syncClient{
-		name:      "interimap",
-		keywords:  true,
-		downloads: regexp.MustCompile(`local\([^)]*\): Added (\d+) UID`),
-		run: func(t *testing.T, srv *server) string {
-			cfg := filepath.Join(home, "config")
-			writeFile(t, cfg, fmt.Sprintf(`database = %s/interimap.db
+// writeInterimapConfig writes interimap's configuration in home: its
+// database there, local and remote accounts over plain IMAP. It returns
+// the file's path.
+func writeInterimapConfig(t *testing.T, home string, local, remote *server) string {
+	cfg := filepath.Join(home, "config")
+	writeFile(t, cfg, fmt.Sprintf(`database = %s/interimap.db
 
 [local]
 type = imap
@@ -754,7 +749,20 @@ port = %s
 username = %s
 password = %s
 STARTTLS = NO
-`, home, localSrv.host, localSrv.port, localSrv.user, localSrv.pass, srv.host, srv.port, srv.user, srv.pass))
+`, home, local.host, local.port, local.user, local.pass, remote.host, remote.port, remote.user, remote.pass))
+	return cfg
+}
+
+// newInterimapClient syncs every mailbox, flags and keywords, with a
+// second IMAP account (localSrv) using QRESYNC.
+func newInterimapClient(t *testing.T, bin, dir string, localSrv *server) *syncClient {
+	home := clientHome(t, dir, "interimap")
+	return &syncClient{
+		name:      "interimap",
+		keywords:  true,
+		downloads: regexp.MustCompile(`local\([^)]*\): Added (\d+) UID`),
+		run: func(t *testing.T, srv *server) string {
+			cfg := writeInterimapConfig(t, home, localSrv, srv)
 			cmd := exec.Command(bin, "--config="+cfg)
 			cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home)
 			out := runScript(t, 90*time.Second, cmd)

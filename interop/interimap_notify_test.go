@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,25 +27,7 @@ func TestInterimapNotify(t *testing.T) {
 	remote := serverAt(t, srv.Addr, srv.Alice)
 	local := serverAt(t, srv.Addr, srv.Bob)
 	home := clientHome(t, t.TempDir(), "interimap")
-	cfg := filepath.Join(home, "config")
-	writeFile(t, cfg, fmt.Sprintf(`database = %s/interimap.db
-
-[local]
-type = imap
-host = %s
-port = %s
-username = %s
-password = %s
-STARTTLS = NO
-
-[remote]
-type = imap
-host = %s
-port = %s
-username = %s
-password = %s
-STARTTLS = NO
-`, home, local.host, local.port, local.user, local.pass, remote.host, remote.port, remote.user, remote.pass))
+	cfg := writeInterimapConfig(t, home, local, remote)
 
 	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home)
 	// The first sync creates the database (the long-lived mode does
