@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"compress/flate"
 	"context"
 	"crypto/tls"
@@ -105,7 +106,9 @@ func (cn *conn) login(user, password string, h habits) error {
 		// The server compresses from the byte after its OK on, and has
 		// sent nothing since: the reader holds nothing of it.
 		nc := cn.NetConn()
-		cn.Conn = wrapConn(cn.Conn, &deflateConn{Conn: nc, r: flate.NewReader(nc), w: mustFlateWriter(nc)})
+		d := &deflateConn{Conn: nc, r: flate.NewReader(nc)}
+		d.w = mustFlateWriter(&d.out)
+		cn.Conn = wrapConn(cn.Conn, d)
 		cn.compressed = true
 	}
 	return nil
@@ -212,11 +215,15 @@ func (cn *conn) note(r string) {
 func isExists(r string) bool { return reExists.MatchString(r) }
 
 // deflateConn is a net.Conn under COMPRESS=DEFLATE: raw DEFLATE both
-// ways, each write flushed (RFC 4978 4).
+// ways, each write flushed (RFC 4978 4) and sent in one write, as zlib
+// clients send what one deflate call gave (compress/flate's Writer may
+// hand a flush to its writer in pieces, which over TLS would be records
+// of their own).
 type deflateConn struct {
 	net.Conn
-	r io.ReadCloser
-	w *flate.Writer
+	r   io.ReadCloser
+	w   *flate.Writer
+	out bytes.Buffer // what w gave for the write in progress
 }
 
 func mustFlateWriter(w io.Writer) *flate.Writer {
@@ -234,5 +241,9 @@ func (d *deflateConn) Write(p []byte) (int, error) {
 	if err == nil {
 		err = d.w.Flush()
 	}
+	if err == nil {
+		_, err = d.Conn.Write(d.out.Bytes())
+	}
+	d.out.Reset()
 	return n, err
 }
