@@ -216,13 +216,6 @@ func compressed(st *hibernate.State) bool {
 	return false
 }
 
-// compressedBlob reports whether an encoded State is a compressed
-// connection's.
-func compressedBlob(blob []byte) bool {
-	var st hibernate.State
-	return st.UnmarshalBinary(blob) == nil && compressed(&st)
-}
-
 // exportDeflate adds the inflater's state to st, the state of a session
 // about to hibernate; a connection whose inflater is not quiet stays
 // awake (reason "deflate_pending"): a client that has not flushed what
