@@ -32,30 +32,20 @@ build() {
   (cd "$REPO" && go build -o "$BIN/dormouse" ./cmd/dormouse && go build -o "$BIN/fleet" ./bench/fleet)
 }
 
-# stop, and start HIB LOG with IMAPS and the run's idle_keepalive:
-# bench/internal/serverctl/serverctl.sh.
+# start, stop, bench_start and bench_stop:
+# bench/internal/serverctl/serverctl.sh. The fleet's clients use TLS.
 . "$REPO/bench/internal/serverctl/serverctl.sh"
-start_fleet() {
-  sed -i -E "s/^#? ?idle_keepalive = .*/idle_keepalive = \"$KEEPALIVE\"/" "$DATA/dormouse.toml"
-  IMAPS=1 start "$@"
-}
+IMAPS=1
 
 bench() {
   local hib=$1 tag=$2; shift 2
-  [ -f "$DATA/passwd" ] || { echo "run '$0 prepare' first"; exit 1; }
-  build
-  mkdir -p "$OUT"
-  trap stop EXIT
-  start_fleet "$hib" "$OUT/$tag.server.log"
-  echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib idle_keepalive=$KEEPALIVE pid=$SERVER_PID" | tee "$OUT/$tag.txt"
-  ulimit -n "$(ulimit -Hn)"
+  [ ! -f "$DATA/dormouse.toml" ] || sed -i -E "s/^#? ?idle_keepalive = .*/idle_keepalive = \"$KEEPALIVE\"/" "$DATA/dormouse.toml"
+  bench_start "$hib" "$tag" "idle_keepalive=$KEEPALIVE"
   "$BIN/fleet" -addr "127.0.0.1:$PORT" -tls-addr "127.0.0.1:$((PORT + 3))" -ca "$DATA/tls/ca.crt" \
     -server-pid "$SERVER_PID" -password "$PASSWORD" -users "$USERS" \
     -metrics "http://127.0.0.1:$((PORT + 2))/metrics" -maildir-fmt "$DATA/users/%s/Maildir" \
     -label "hibernate-after=$hib $tag" -json "$OUT/$tag.json" "$@" 2>&1 | tee -a "$OUT/$tag.txt"
-  stop
-  trap - EXIT
-  grep -Eic 'level=(error|warn)' "$OUT/$tag.server.log" | sed 's/^/server log warnings+errors: /' | tee -a "$OUT/$tag.txt" || true
+  bench_stop "$tag"
 }
 
 # The figures in README.md: each run under the machine's bench lock.

@@ -93,26 +93,19 @@ rescan() {
   stop
 }
 
-# start HIB [LOG] and stop: bench/internal/serverctl/serverctl.sh.
+# start HIB [LOG], stop, bench_start and bench_stop:
+# bench/internal/serverctl/serverctl.sh.
 . "$REPO/bench/internal/serverctl/serverctl.sh"
 
 bench() {
   local hib=$1 tag=$2; shift 2
-  [ -f "$DATA/passwd" ] || { echo "run '$0 prepare' first"; exit 1; }
-  build
-  mkdir -p "$OUT"
-  trap stop EXIT
-  start "$hib" "$OUT/$tag.server.log"
-  echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib pid=$SERVER_PID" | tee "$OUT/$tag.txt"
-  ulimit -n "$(ulimit -Hn)"
+  bench_start "$hib" "$tag"
   local aport=$PORT
   [ -z "${IMAPS:-}" ] || aport=$((PORT + 3))
   "$BIN/idle" -addr "127.0.0.1:$aport" -server-pid "$SERVER_PID" -password "$PASSWORD" \
     -metrics "http://127.0.0.1:$((PORT + 2))/metrics" -maildir-fmt "$DATA/users/%s/Maildir" \
     -label "hibernate-after=$hib $tag" -json "$OUT/$tag.json" "$@" 2>&1 | tee -a "$OUT/$tag.txt"
-  stop
-  trap - EXIT
-  grep -Eic 'level=(error|warn)' "$OUT/$tag.server.log" | sed 's/^/server log warnings+errors: /' | tee -a "$OUT/$tag.txt" || true
+  bench_stop "$tag"
 }
 
 # heapprof runs bench with --pprof and every allocation sampled

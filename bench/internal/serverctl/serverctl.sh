@@ -31,3 +31,26 @@ stop() {
   wait "$SERVER_PID" 2> /dev/null || true
   SERVER_PID=
 }
+
+# bench_start HIB TAG [NOTE]: the start of a bench run. It checks that
+# prepare ran, builds, starts the server (its log in $OUT/TAG.server.log,
+# stopped on exit) and writes the run's first line to $OUT/TAG.txt: the
+# time, the commit, HIB and NOTE. The caller defines build.
+bench_start() {
+  local hib=$1 tag=$2 note=${3:-}
+  [ -f "$DATA/passwd" ] || { echo "run '$0 prepare' first"; exit 1; }
+  build
+  mkdir -p "$OUT"
+  trap stop EXIT
+  start "$hib" "$OUT/$tag.server.log"
+  echo "$(date -u +%FT%TZ) dormouse $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo +changes) hibernate-after=$hib${note:+ $note} pid=$SERVER_PID" | tee "$OUT/$tag.txt"
+  ulimit -n "$(ulimit -Hn)"
+}
+
+# bench_stop TAG: the end of a bench run: the server stopped, and the
+# warnings and errors of its log counted into $OUT/TAG.txt.
+bench_stop() {
+  stop
+  trap - EXIT
+  grep -Eic 'level=(error|warn)' "$OUT/$1.server.log" | sed 's/^/server log warnings+errors: /' | tee -a "$OUT/$1.txt" || true
+}
