@@ -268,10 +268,10 @@ func TestHibernationDifferentialCompress(t *testing.T) {
 // TestCompressPendingStaysAwake checks that an IDLE whose client sent the
 // start of a block without its end (here a stored block's first byte) is
 // not hibernated, as the inflater's state there is more than the window
-// (reason deflate_pending), and that the read deadlines of the waiting
-// IDLE do not break the stream: the rest of the block arrives and is
-// read (the inflater restarts at the last block end and reads the byte
-// again).
+// and its pending bits (reason deflate_pending), and that the read
+// deadlines of the waiting IDLE do not break the stream: the rest of the
+// block arrives and is read (the inflater keeps its state when input runs
+// out mid-block).
 func TestCompressPendingStaysAwake(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
