@@ -24,12 +24,9 @@ func (c *conn) exportState(tag string) (*hibernate.State, error) {
 	}
 	var spec *notifySpec
 	if c.notify != nil {
+		// MessageNew's fetch attributes too: the sleeper writes
+		// their FETCH, or wakes for it (notify_fetch.go).
 		spec = c.notify.spec
-		if g := spec.selected(); g != nil && len(g.fetch) > 0 {
-			// MessageNew with fetch attributes needs a session to
-			// FETCH (fetchNew): it stays awake.
-			return nil, errNotExportable("notify_fetch")
-		}
 	}
 	switch {
 	case c.state == stateAuth:

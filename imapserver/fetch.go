@@ -27,6 +27,10 @@ type fetchPlan struct {
 	hasFlags  bool // FLAGS was asked for
 	hasModseq bool // MODSEQ was asked for
 
+	// wantEmailID, wantThreadID and wantPreview say EMAILID, THREADID
+	// and PREVIEW were asked for: each needs a reader of its own.
+	wantEmailID, wantThreadID, wantPreview bool
+
 	// emailIDs reads the EMAILIDs when EMAILID was asked for (nil
 	// otherwise); emailID is that of the message being written.
 	emailIDs *emailIDReader
@@ -56,54 +60,9 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		// ENABLE QRESYNC.
 		return errBAD("CLIENTBUG", "VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE")
 	}
-	p := fetchPlan{items: a.Items, uid: cmd.UID}
-	wantEmailID, wantThreadID, wantPreview := false, false, false
-	for _, it := range a.Items {
-		switch it.Name {
-		case "UID":
-			p.uid = true
-		case "FLAGS":
-			p.hasFlags = true
-		case "MODSEQ":
-			p.hasModseq = true
-		case "ENVELOPE":
-			p.header = true
-		case "BODYSTRUCTURE":
-			p.parse = true
-		case "BODY", "BINARY", "BINARY.SIZE":
-			switch {
-			case it.Name == "BODY" && isWhole(it.Section):
-				p.content = true
-			case it.Name == "BODY" && isTopFields(it.Section):
-				// The top-level header is enough. (Not for HEADER and
-				// TEXT: ParseHeader stops looking for the blank line
-				// after 1 MiB of header, where Parse goes on.)
-				p.fields = true
-			default:
-				p.parse = true
-			}
-			if it.Section != nil && !it.Peek && it.Name != "BINARY.SIZE" {
-				p.setSeen = true
-			}
-		case "RFC822":
-			p.content, p.setSeen = true, true
-		case "RFC822.TEXT":
-			p.parse, p.setSeen = true, true
-		case "RFC822.HEADER":
-			p.parse = true
-		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
-		case "EMAILID":
-			wantEmailID = true
-		case "THREADID":
-			wantThreadID = true
-		case "PREVIEW":
-			// RFC 8970 3.1: PREVIEW reads the first text part, once,
-			// then the index; it does not set \Seen. LAZY changes
-			// nothing (preview.go).
-			wantPreview = true
-		default:
-			return errBAD("", "Unsupported FETCH item "+it.Name)
-		}
+	p, err := planFetch(a.Items, cmd.UID)
+	if err != nil {
+		return err
 	}
 	if p.hasModseq || a.ChangedSince > 0 {
 		c.enableCondstore()
@@ -113,7 +72,6 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		p.setSeen = false // EXAMINE never changes flags (RFC 9051 6.3.3)
 	}
 	var seqs []uint32
-	var err error
 	if a.ChangedSince > 0 && cmd.UID && !a.Set.Saved {
 		seqs = c.changedIn(a.Set, a.ChangedSince)
 	} else if seqs, err = c.resolveSet(a.Set, cmd.UID); err != nil {
@@ -170,15 +128,15 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if p.header && !p.parse && !p.fields {
 		envelopes = newEnvelopeReader(c, seqs)
 	}
-	if wantEmailID {
+	if p.wantEmailID {
 		if p.emailIDs = newEmailIDReader(c, seqs); p.emailIDs == nil {
 			return errNO("CANNOT", "This mail store keeps no EMAILIDs")
 		}
 	}
-	if wantThreadID {
+	if p.wantThreadID {
 		p.threadIDs = &threadIDReader{c: c, seqs: seqs}
 	}
-	if wantPreview {
+	if p.wantPreview {
 		p.previews = newPreviewReader(c, seqs)
 		defer func() {
 			if err := p.previews.flush(); err != nil {
@@ -230,6 +188,60 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 		c.okText = "Some messages were expunged meanwhile"
 	}
 	return nil
+}
+
+// planFetch says what FETCH needs for items (uid: a UID FETCH); an
+// item it does not know is BAD.
+func planFetch(items []imapwire.FetchItem, uid bool) (fetchPlan, error) {
+	p := fetchPlan{items: items, uid: uid}
+	for _, it := range items {
+		switch it.Name {
+		case "UID":
+			p.uid = true
+		case "FLAGS":
+			p.hasFlags = true
+		case "MODSEQ":
+			p.hasModseq = true
+		case "ENVELOPE":
+			p.header = true
+		case "BODYSTRUCTURE":
+			p.parse = true
+		case "BODY", "BINARY", "BINARY.SIZE":
+			switch {
+			case it.Name == "BODY" && isWhole(it.Section):
+				p.content = true
+			case it.Name == "BODY" && isTopFields(it.Section):
+				// The top-level header is enough. (Not for HEADER and
+				// TEXT: ParseHeader stops looking for the blank line
+				// after 1 MiB of header, where Parse goes on.)
+				p.fields = true
+			default:
+				p.parse = true
+			}
+			if it.Section != nil && !it.Peek && it.Name != "BINARY.SIZE" {
+				p.setSeen = true
+			}
+		case "RFC822":
+			p.content, p.setSeen = true, true
+		case "RFC822.TEXT":
+			p.parse, p.setSeen = true, true
+		case "RFC822.HEADER":
+			p.parse = true
+		case "INTERNALDATE", "RFC822.SIZE", "SAVEDATE":
+		case "EMAILID":
+			p.wantEmailID = true
+		case "THREADID":
+			p.wantThreadID = true
+		case "PREVIEW":
+			// RFC 8970 3.1: PREVIEW reads the first text part, once,
+			// then the index; it does not set \Seen. LAZY changes
+			// nothing (preview.go).
+			p.wantPreview = true
+		default:
+			return p, errBAD("", "Unsupported FETCH item "+it.Name)
+		}
+	}
+	return p, nil
 }
 
 // applyChanged puts the records returned by StoreFlags into the view, as
@@ -355,13 +367,20 @@ func (c *conn) fetchLost(seq uint32, p *fetchPlan, flagsChanged bool, envelope *
 	return lost, nil
 }
 
-// writeFetch writes one FETCH response: msg is the parsed message, or
-// its envelope header alone when the plan needs no more or its file is
-// gone (fileGone: nil when the store kept no envelope either), data the
-// items' bytes, resolved before.
+// writeFetch writes one FETCH response of the selected view (encoder.fetch).
 func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imapmsg.Message, fileGone bool, data []fetchItemData, buf []byte) {
-	m := &c.sel.view.Messages[seq-1]
-	w := c.w
+	v := c.sel.view
+	c.enc().fetch(v, seq, &v.Messages[seq-1], p, flagsChanged, msg, fileGone, data, buf)
+}
+
+// fetch writes one FETCH response, of message m at seq in v, for an
+// awake session's FETCH and a sleeper's NOTIFY MessageNew alike
+// (notify_fetch.go): msg is the parsed message, or its envelope header
+// alone when the plan needs no more or its file is gone (fileGone: nil
+// when the store kept no envelope either), data the items' bytes,
+// resolved before.
+func (e encoder) fetch(v *imapview.View, seq uint32, m *mailstore.Message, p *fetchPlan, flagsChanged bool, msg *imapmsg.Message, fileGone bool, data []fetchItemData, buf []byte) {
+	w := e.w
 	w.Raw("* ").Number32(seq).Raw(" FETCH (")
 	n := 0
 	sp := func() {
@@ -386,7 +405,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 		case "FLAGS":
 			sp()
 			w.Raw("FLAGS ")
-			c.writeMsgFlags(m)
+			e.msgFlags(v, m)
 		case "INTERNALDATE":
 			sp()
 			w.Raw("INTERNALDATE ").Date(m.InternalDate.Time())
@@ -448,7 +467,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 			w.Raw("BODY[")
 			writeSection(w, it.Section)
 			w.Raw("]")
-			c.writePartial(it.Partial, d, false, buf)
+			e.partial(it.Partial, d, false, buf)
 		case "BINARY":
 			sp()
 			w.Raw("BINARY[")
@@ -456,7 +475,7 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 				writePart(w, it.Section.Part)
 			}
 			w.Raw("]")
-			c.writePartial(it.Partial, d, d.literal8, buf)
+			e.partial(it.Partial, d, d.literal8, buf)
 		case "BINARY.SIZE":
 			sp()
 			w.Raw("BINARY.SIZE[")
@@ -472,15 +491,15 @@ func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imap
 		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
 			sp()
 			w.Raw(it.Name)
-			c.writePartial(nil, d, false, buf)
+			e.partial(nil, d, false, buf)
 		}
 	}
 	if flagsChanged && !p.hasFlags {
 		sp()
 		w.Raw("FLAGS ")
-		c.writeMsgFlags(m)
+		e.msgFlags(v, m)
 	}
-	if p.modseq || flagsChanged && c.enabled.condstore {
+	if p.modseq || flagsChanged && e.en.condstore {
 		sp()
 		w.Raw("MODSEQ (").Number(m.ModSeq).Raw(")")
 	}
@@ -515,11 +534,17 @@ func (c *conn) sectionData(msg *imapmsg.Message, s *imapwire.Section) fetchItemD
 	return fetchItemData{r: r, size: r.Size()}
 }
 
-// writePartial writes " <origin> literal" for a section's bytes, cut to a
+// writePartial writes " <origin> literal" for a section's bytes
+// (encoder.partial).
+func (c *conn) writePartial(p *imapwire.Partial, d fetchItemData, binary bool, buf []byte) {
+	c.enc().partial(p, d, binary, buf)
+}
+
+// partial writes " <origin> literal" for a section's bytes, cut to a
 // <offset.count> partial (RFC 9051 6.4.5: the response names only the
 // origin octet).
-func (c *conn) writePartial(p *imapwire.Partial, d fetchItemData, binary bool, buf []byte) {
-	w := c.w
+func (e encoder) partial(p *imapwire.Partial, d fetchItemData, binary bool, buf []byte) {
+	w := e.w
 	if d.r == nil || d.size < 0 {
 		w.Raw(" NIL")
 		return

@@ -122,6 +122,12 @@ func (e earlySource) changes(_ context.Context, modseq uint64) (mailstore.Change
 
 func (e earlySource) changedAt() time.Time { return e.a.At }
 
+// wholeRecords: an announcement gives the new messages' UIDs alone.
+func (e earlySource) wholeRecords() bool { return false }
+
+// envelopes: the mailbox is not read before the commit.
+func (e earlySource) envelopes(context.Context, []uint32) ([][]byte, error) { return nil, errLater }
+
 func (e earlySource) claimRecent(_ context.Context, upTo uint32) (from, to uint32, err error) {
 	from, to = e.a.ClaimRecent(upTo)
 	return from, to, nil

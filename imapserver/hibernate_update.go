@@ -121,6 +121,13 @@ type changeReader interface {
 	// changedAt is when the change being told was published (zero when
 	// the sleeper catches up on changes of no one event).
 	changedAt() time.Time
+	// wholeRecords says whether changes gives whole records (flags,
+	// size, dates), as NOTIFY MessageNew's FETCH needs them; an early
+	// announcement gives UIDs alone.
+	wholeRecords() bool
+	// envelopes returns the envelope header blocks of uids
+	// (mailstore.EnvelopeCache), nil for a message gone.
+	envelopes(ctx context.Context, uids []uint32) ([][]byte, error)
 }
 
 // applyChanges computes what an active IDLE session in state st would
@@ -148,6 +155,15 @@ func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibe
 	if err != nil {
 		return nil, nil, false
 	}
+	// Before the view takes the change (and claims \Recent): whether
+	// NOTIFY's MessageNew FETCH can be written here (notify_fetch.go).
+	fetchNew := planNotifyNew(ctx, st, v, ch, src)
+	switch {
+	case fetchNew.later:
+		return nil, nil, true
+	case fetchNew.wake:
+		return nil, nil, false
+	}
 	up, err := v.Apply(ch, func(upTo uint32) (from, to uint32, err error) {
 		return src.claimRecent(ctx, upTo)
 	})
@@ -161,7 +177,9 @@ func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibe
 	}
 	var buf bytes.Buffer
 	bw := bufio.NewWriterSize(&buf, 512)
-	encoder{w: imapwire.NewWriter(bw), en: enabledOf(st.Enabled)}.update(v, up)
+	e := encoder{w: imapwire.NewWriter(bw), en: enabledOf(st.Enabled)}
+	e.update(v, up)
+	fetchNew.write(e, v, up)
 	bw.Flush()
 	return buf.Bytes(), &n, true
 }

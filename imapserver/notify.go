@@ -456,9 +456,11 @@ const notificationOverflow = "* OK [NOTIFICATIONOVERFLOW] Too many events, notif
 const extNotify = hibernate.ExtSession
 
 // appendNotifySpec encodes spec for the state blob: the group count,
-// then per group its filter, events and mailbox names (uvarint lengths).
-// MessageNew's fetch attributes are not encoded: a session with them
-// does not hibernate (exportState).
+// then per group its filter, events and mailbox names (uvarint lengths),
+// then, only when the selected group has them, MessageNew's fetch
+// attributes (appendFetchItems; a process that predates them finds
+// bytes after the groups and refuses the blob rather than resume the
+// session without them).
 func appendNotifySpec(b []byte, spec *notifySpec) []byte {
 	b = binary.AppendUvarint(b, uint64(len(spec.groups)))
 	for _, g := range spec.groups {
@@ -469,6 +471,9 @@ func appendNotifySpec(b []byte, spec *notifySpec) []byte {
 			b = binary.AppendUvarint(b, uint64(len(m)))
 			b = append(b, m...)
 		}
+	}
+	if g := spec.selected(); g != nil && len(g.fetch) > 0 {
+		b = appendFetchItems(b, g.fetch)
 	}
 	return b
 }
@@ -510,7 +515,13 @@ func parseNotifySpec(data []byte) (*notifySpec, error) {
 		}
 	}
 	if len(data) != 0 {
-		return nil, errNotifyState
+		g := spec.selected()
+		if g == nil || g.events&evMessageNew == 0 {
+			return nil, errNotifyState
+		}
+		if g.fetch, err = parseFetchItems(data); err != nil {
+			return nil, err
+		}
 	}
 	return spec, nil
 }

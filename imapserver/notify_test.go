@@ -50,9 +50,6 @@ func TestNotify(t *testing.T) {
 	cases := []struct {
 		name  string
 		steps []notifyStep
-		// awake: n's session cannot hibernate (MessageNew with
-		// fetch attributes), so it is not waited for asleep.
-		awake bool
 	}{
 		{name: "personal MessageNew and MessageExpunge", steps: []notifyStep{
 			{n: "C: n1 NOTIFY SET (PERSONAL (MessageNew MessageExpunge))\nS: n1 OK NOTIFY completed"},
@@ -132,11 +129,20 @@ func TestNotify(t *testing.T) {
 			{n: "C: n3 FETCH 1 (UID)\nS: * 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))\nS: * 1 FETCH (UID 1)\nS: n3 OK FETCH completed\n" +
 				"C: n4 NOOP\nS: * 1 EXPUNGE\nS: n4 OK NOOP completed"},
 		}},
-		{name: "selected MessageNew with fetch attributes", awake: true, steps: []notifyStep{
+		// A body section: asleep, the session wakes to FETCH it.
+		{name: "selected MessageNew with fetch attributes", steps: []notifyStep{
 			{nc: []string{"n1 SELECT INBOX"}},
 			{n: "C: n2 NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge))\nS: n2 OK NOTIFY completed"},
 			{c: []string{appendCmd("c1", "INBOX", 7)}},
 			{n: "S: * 1 EXISTS\nS: * 1 RECENT\n" + `S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS (Subject)] {20}\r\nSubject: Hello 7\r\n\r\n)`},
+		}},
+		// Attributes of the record and the envelope: asleep, written
+		// in place.
+		{name: "selected MessageNew with record attributes", steps: []notifyStep{
+			{nc: []string{"n1 SELECT INBOX"}},
+			{n: "C: n2 NOTIFY SET (SELECTED (MessageNew (UID FLAGS RFC822.SIZE ENVELOPE) MessageExpunge))\nS: n2 OK NOTIFY completed"},
+			{c: []string{appendCmd("c1", "INBOX", 7)}},
+			{n: "S: * 1 EXISTS\nS: * 1 RECENT\n" + `S~ \* 1 FETCH \(UID 1 FLAGS \(\\Recent\) RFC822.SIZE \d+ ENVELOPE \(.*"Hello 7".*\)\)`},
 		}},
 		{name: "own changes are not told back", steps: []notifyStep{
 			{n: "C: n1 NOTIFY SET (PERSONAL (MailboxName SubscriptionChange MailboxMetadataChange))\nS: n1 OK NOTIFY completed"},
@@ -221,7 +227,7 @@ S~ n15 BAD .*`},
 				}
 				n := srv.Login(t, srv.Alice)
 				for _, st := range tc.steps {
-					if after > 0 && !tc.awake {
+					if after > 0 {
 						waitAsleep(t, srv, n)
 					}
 					switch {

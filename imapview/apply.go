@@ -91,12 +91,11 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	}
 	// Changed records: flag changes of kept messages, renumbered after the
 	// expunges, and new messages.
-	var added []mailstore.Message
+	added := v.NewIn(ch)
 	g := 0
 	for _, m := range ch.Changed {
 		if m.UID >= v.UIDNext {
-			added = append(added, m)
-			continue
+			continue // in added
 		}
 		s := seqOf(m.UID)
 		if s == 0 {
@@ -180,6 +179,18 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	up.Changed = kept
 	up.Exists, up.Recent = v.Len(), len(v.Recent)
 	return up, nil
+}
+
+// NewIn returns the records of ch that Apply adds at the end of v, in
+// order: those with UIDs from its UIDNEXT on.
+func (v *View) NewIn(ch mailstore.Changes) []mailstore.Message {
+	var added []mailstore.Message
+	for _, m := range ch.Changed {
+		if m.UID >= v.UIDNext {
+			added = append(added, m)
+		}
+	}
+	return added
 }
 
 // remove takes the messages of gone (ascending UIDs the view holds) out.
