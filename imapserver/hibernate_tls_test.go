@@ -214,5 +214,6 @@ func TestHibernationDifferentialTLS(t *testing.T) {
 		t.Run(tr.String()+"/quiet", func(t *testing.T) { checkQuietDifferential(t, tr) })
 		t.Run(tr.String()+"/context", func(t *testing.T) { checkContextDifferential(t, tr) })
 		t.Run(tr.String()+"/notify", func(t *testing.T) { checkNotifyDifferential(t, tr) })
+		t.Run(tr.String()+"/notifyfetch", func(t *testing.T) { checkNotifyFetchDifferential(t, tr) })
 	}
 }

@@ -7,15 +7,23 @@ import (
 	"testing"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
-// TestNotifySpecBlob: NOTIFY groups survive the state blob (with the
-// view's extension states beside them), and a corrupt encoding is an
-// error, never a wrong spec.
+// TestNotifySpecBlob: NOTIFY groups, MessageNew's fetch attributes
+// among them, survive the state blob (with the view's extension states
+// beside them), and a corrupt encoding is an error, never a wrong spec.
 func TestNotifySpecBlob(t *testing.T) {
+	fetch := []imapwire.FetchItem{
+		{Name: "UID"},
+		{Name: "BODY", Peek: true, Section: &imapwire.Section{Part: []int{1, 2}, Specifier: "HEADER.FIELDS", Fields: []string{"Subject", "From"}}, Partial: &imapwire.Partial{Offset: 3, Count: 100}},
+		{Name: "BINARY.SIZE", Section: &imapwire.Section{Part: []int{2}}},
+		{Name: "PREVIEW", Lazy: true},
+		{Name: "ENVELOPE"},
+	}
 	spec := &notifySpec{groups: []notifyGroup{
-		{filter: filterSelectedDelayed, events: evMessageNew | evMessageExpunge | evFlagChange},
+		{filter: filterSelectedDelayed, events: evMessageNew | evMessageExpunge | evFlagChange, fetch: fetch},
 		{filter: filterMailboxes, mailboxes: []string{"INBOX", "Lists/Go", "Été"}, events: evMessageNew | evMessageExpunge},
 		{filter: filterSubtree, mailboxes: []string{"Work"}},
 		{filter: filterPersonal, events: evMailboxName | evSubscriptionChange | evMailboxMetadata | evServerMetadata},
@@ -43,6 +51,10 @@ func TestNotifySpecBlob(t *testing.T) {
 		t.Errorf("withNotify(nil) left %v, want the view's state only", back.ExtState)
 	}
 
+	// The bad encodings below differ from this one in one place.
+	if s, err := parseNotifySpec([]byte{1, 1, 3, 0, 1, 3, 'U', 'I', 'D', 0}); err != nil || len(s.groups[0].fetch) != 1 {
+		t.Errorf("SELECTED (MessageNew (UID) MessageExpunge): %+v, %v", s, err)
+	}
 	data := appendNotifySpec(nil, spec)
 	for _, bad := range [][]byte{
 		nil,
@@ -53,6 +65,14 @@ func TestNotifySpecBlob(t *testing.T) {
 		{1, 3, 0x80, 0x01, 0},        // events out of range
 		{1, 7, 1, 1, 5, 'a'},         // name longer than the data
 		{0xe9, 0x07},                 // 1001 groups
+		// The selected group's fetch attributes: none, an item FETCH
+		// does not know, a flag byte out of range, a group without
+		// MessageNew, no selected group.
+		{1, 1, 3, 0, 0},
+		{1, 1, 3, 0, 1, 3, 'F', 'O', 'O', 0},
+		{1, 1, 3, 0, 1, 3, 'U', 'I', 'D', 16},
+		{1, 1, 4, 0, 1, 3, 'U', 'I', 'D', 0},
+		{1, 3, 3, 0, 1, 3, 'U', 'I', 'D', 0},
 	} {
 		if s, err := parseNotifySpec(bad); err == nil {
 			t.Errorf("parseNotifySpec(%v) = %+v, want an error", bad, s)
