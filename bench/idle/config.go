@@ -29,25 +29,26 @@ type config struct {
 	Cycles     int           `json:"cycles"`
 	// Upgrade is the command line of a new server that takes over the
 	// measured one (split on spaces); UpgradeLog gets its stderr.
-	Upgrade    string        `json:"upgrade,omitempty"`
-	UpgradeLog string        `json:"upgrade_log,omitempty"`
-	CycleCmd   string        `json:"cycle_command,omitempty"`
-	RehibTO    time.Duration `json:"rehibernate_timeout_ns"`
-	IdleWindow time.Duration `json:"idle_cpu_window_ns"`
-	Metrics    string        `json:"metrics,omitempty"`
-	JSON       string        `json:"-"`
-	Conc       int           `json:"concurrency"`
-	Rate       float64       `json:"rate,omitempty"`
-	StepTO     time.Duration `json:"step_timeout_ns"`
-	RampTO     time.Duration `json:"ramp_timeout_ns"`
-	MemLimit   float64       `json:"mem_limit_gib"`
-	Prewarm    bool          `json:"prewarm,omitempty"`
-	Quiet      bool          `json:"quiet,omitempty"`
-	AfterSel   string        `json:"after_select,omitempty"`
-	Notify     bool          `json:"notify,omitempty"`
-	Halfway    bool          `json:"halfway,omitempty"`
-	Compress   bool          `json:"compress,omitempty"`
-	Label      string        `json:"label,omitempty"`
+	Upgrade     string        `json:"upgrade,omitempty"`
+	UpgradeLog  string        `json:"upgrade_log,omitempty"`
+	CycleCmd    string        `json:"cycle_command,omitempty"`
+	RehibTO     time.Duration `json:"rehibernate_timeout_ns"`
+	IdleWindow  time.Duration `json:"idle_cpu_window_ns"`
+	Metrics     string        `json:"metrics,omitempty"`
+	JSON        string        `json:"-"`
+	Conc        int           `json:"concurrency"`
+	Rate        float64       `json:"rate,omitempty"`
+	StepTO      time.Duration `json:"step_timeout_ns"`
+	RampTO      time.Duration `json:"ramp_timeout_ns"`
+	MemLimit    float64       `json:"mem_limit_gib"`
+	Prewarm     bool          `json:"prewarm,omitempty"`
+	Quiet       bool          `json:"quiet,omitempty"`
+	AfterSel    string        `json:"after_select,omitempty"`
+	Notify      bool          `json:"notify,omitempty"`
+	NotifyFetch string        `json:"notify_fetch,omitempty"`
+	Halfway     bool          `json:"halfway,omitempty"`
+	Compress    bool          `json:"compress,omitempty"`
+	Label       string        `json:"label,omitempty"`
 	// TLS dials implicit TLS (-addr is then the IMAPS address);
 	// StartTLS upgrades a plain connection first; TLSMax caps the
 	// version (1.2 or 1.3). Upload sends a literal of so many bytes
@@ -105,6 +106,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.Quiet, "quiet", false, "connections send nothing after SELECT INBOX (no IDLE): quiet sessions, which Dormouse hibernates between commands")
 	fs.StringVar(&c.AfterSel, "after-select", "", "a command each connection sends after SELECT INBOX (e.g. \"UID SEARCH RETURN (UPDATE COUNT) UNDELETED\": a live search context, RFC 5267, that hibernates with the session)")
 	fs.BoolVar(&c.Notify, "notify", false, "after SELECT INBOX, set NOTIFY as interimap --notify does (SELECTED and PERSONAL: message and mailbox events); with -quiet nothing more is sent, as interimap then waits")
+	fs.StringVar(&c.NotifyFetch, "notify-fetch", "", "with -notify, fetch attributes for the SELECTED group's MessageNew (e.g. \"(UID FLAGS)\", as bench/fleet's NOTIFY client asks): RFC 5465 5.2")
 	fs.BoolVar(&c.Prewarm, "prewarm", false, "only LOGIN and SELECT INBOX once per user, then LOGOUT (builds the server's indexes); no measurement")
 	fs.BoolVar(&c.Halfway, "halfway", false, "open the first half, settle and measure, then the second half: also reports what the second half cost per connection")
 	fs.BoolVar(&c.Compress, "compress", false, "turn on COMPRESS=DEFLATE after LOGIN (each client write compressed on its own: no 1.2 MB compressor per connection in the tool)")

@@ -75,8 +75,15 @@ func (ic *imapConn) command(cmd string) error {
 }
 
 // notifyCommand is what -notify sets: interimap 0.5's NOTIFY (its own
-// mailboxes named by PERSONAL here).
-const notifyCommand = "NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))"
+// mailboxes named by PERSONAL here), with fetch ("(UID FLAGS)", from
+// -notify-fetch; "" for none) as the SELECTED group's MessageNew fetch
+// attributes.
+func notifyCommand(fetch string) string {
+	if fetch != "" {
+		fetch = " " + fetch
+	}
+	return "NOTIFY SET (SELECTED (MessageNew" + fetch + " MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))"
+}
 
 // setup runs greeting, LOGIN, (with -compress COMPRESS DEFLATE,)
 // SELECT INBOX, -after-select's command if any, NOTIFY with -notify and,
@@ -125,7 +132,7 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 		}
 	}
 	if idle && ic.notify {
-		if err := ic.command(notifyCommand); err != nil {
+		if err := ic.command(notifyCommand(c.NotifyFetch)); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,8 @@
 // quiet sessions, not IDLE ones. With -notify they set NOTIFY after SELECT
 // (interimap's NOTIFY SET): with -quiet, NOTIFY sessions waiting between
 // commands, as interimap --notify does; without, NOTIFY sessions in IDLE.
+// -notify-fetch ATTRS has the SELECTED group's MessageNew ask for fetch
+// attributes (RFC 5465 5.2), as bench/fleet's NOTIFY client does.
 //
 // Every connection is closed at the end. See README.md for the figures and
 // run.sh for how they were made.
