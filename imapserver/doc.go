@@ -99,7 +99,8 @@
 // hibernate_serve.go, hibernate_update.go, hibernate_reidle.go; NOTIFY
 // (RFC 5465): notify.go (groups, which group decides, what is written),
 // notify_queue.go (the user-wide event queue, pushes between commands),
-// notify_sleep.go (NOTIFY sleepers);
+// notify_sleep.go (NOTIFY sleepers), notify_fetch.go (MessageNew's fetch
+// attributes asleep);
 // handover.go (an upgrade: Handover passes the connections to a new
 // process, Adopt and CatchUp take them there).
 package imapserver
