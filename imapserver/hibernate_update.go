@@ -178,6 +178,9 @@ func applyChanges(st *hibernate.State, src changeReader) (out []byte, next *hibe
 	var buf bytes.Buffer
 	bw := bufio.NewWriterSize(&buf, 512)
 	e := encoder{w: imapwire.NewWriter(bw), en: enabledOf(st.Enabled)}
+	// As the session's writer: under UTF8=ACCEPT an ENVELOPE quotes
+	// 8-bit text (RFC 6855 3) that goes as a literal otherwise.
+	e.w.UTF8 = e.en.utf8
 	e.update(v, up)
 	fetchNew.write(e, v, up)
 	bw.Flush()

@@ -19,7 +19,7 @@ import (
 var notifyFetchClients = []hibClient{
 	{"r", "alice"}, // IMAP4rev1 + CONDSTORE, SELECT, MessageNew with record attributes and ENVELOPE, quiet
 	{"b", "alice"}, // IMAP4rev2, EXAMINE, MessageNew with BODYSTRUCTURE and a body section, quiet then IDLE
-	{"i", "alice"}, // IMAP4rev1, EXAMINE, MessageNew with MODSEQ before CONDSTORE is on, in IDLE
+	{"i", "alice"}, // IMAP4rev1 + UTF8=ACCEPT, EXAMINE, MessageNew with MODSEQ before CONDSTORE is on and ENVELOPE, in IDLE
 	{"e", "alice"}, // IMAP4rev2, EXAMINE, SELECTED-DELAYED with record attributes, IDLE then quiet
 	{"c", "alice"}, // IMAP4rev2, SELECT: flag changes, expunges
 	{"f", "alice"}, // authenticated only: APPENDs
@@ -44,8 +44,9 @@ func notifyFetchScript() []hibStep {
 		{who: "b", send: "b1 ENABLE IMAP4rev2\r\n", waitFor: w("b", "b1 ")},
 		{who: "b", send: "b2 EXAMINE INBOX\r\n", waitFor: w("b", "b2 ")},
 		{who: "b", send: "b3 NOTIFY SET (SELECTED (MessageNew (UID BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge))\r\n", waitFor: w("b", "b3 ")},
+		{who: "i", send: "i0 ENABLE UTF8=ACCEPT\r\n", waitFor: w("i", "i0 ")},
 		{who: "i", send: "i1 EXAMINE INBOX\r\n", waitFor: w("i", "i1 ")},
-		{who: "i", send: "i2 NOTIFY SET (SELECTED (MessageNew (UID FLAGS MODSEQ RFC822.SIZE) MessageExpunge FlagChange))\r\n", waitFor: w("i", "i2 ")},
+		{who: "i", send: "i2 NOTIFY SET (SELECTED (MessageNew (UID FLAGS MODSEQ RFC822.SIZE ENVELOPE) MessageExpunge FlagChange))\r\n", waitFor: w("i", "i2 ")},
 		{who: "i", send: "i3 IDLE\r\n", waitFor: w("i", "+ idling")},
 		{who: "e", send: "e1 ENABLE IMAP4rev2\r\n", waitFor: w("e", "e1 ")},
 		{who: "e", send: "e2 EXAMINE INBOX\r\n", waitFor: w("e", "e2 ")},
@@ -81,7 +82,9 @@ func notifyFetchScript() []hibStep {
 		// MessageNew, then two more deliveries in a row.
 		{who: "c", send: "c6 STORE 3 +FLAGS.SILENT (\\Deleted)\r\n", waitFor: w("c", "c6 ", "r", "FETCH", "b", "FETCH", "i", "FETCH")},
 		{who: "c", send: "c7 EXPUNGE\r\n", waitFor: w("c", "c7 ", "r", "EXPUNGE", "b", "EXPUNGE", "i", "EXPUNGE")},
-		{who: "deliver:alice", send: testMessage(7), waitFor: w("r", "ENVELOPE", "b", "BODY[HEADER.FIELDS", "i", "RFC822.SIZE")},
+		// 8-bit header text: under UTF8=ACCEPT i's ENVELOPE quotes it
+		// (RFC 6855 3), the others get a literal.
+		{who: "deliver:alice", send: strings.Replace(testMessage(7), "Subject: Hello 7", "Subject: Grüße 7", 1), waitFor: w("r", "ENVELOPE", "b", "BODY[HEADER.FIELDS", "i", "RFC822.SIZE")},
 		{who: "f", send: appendTo("f3", `(\Answered $Work) `, 8), waitFor: w("f", "f3 ", "r", "ENVELOPE", "b", "BODY[HEADER.FIELDS", "i", "RFC822.SIZE")},
 		{who: "b", send: "DONE\r\n", waitFor: w("b", "b4 ")},
 		{who: "i", send: "DONE\r\n", waitFor: w("i", "i3 ")},
