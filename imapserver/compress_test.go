@@ -254,14 +254,16 @@ func TestHibernationCompress(t *testing.T) {
 	}
 }
 
-// TestHibernationDifferentialCompress runs both differential scripts over
-// COMPRESS DEFLATE, plain, over TLS and with clients that flush as
-// zlib's Z_PARTIAL_FLUSH (bits pending across each sleep): with
-// hibernation off and after 1 ms, no client may see a difference.
+// TestHibernationDifferentialCompress runs the differential scripts (the
+// NOTIFY MessageNew fetch one too: bench/fleet's NOTIFY client is
+// compressed) over COMPRESS DEFLATE, plain, over TLS and with clients
+// that flush as zlib's Z_PARTIAL_FLUSH (bits pending across each sleep):
+// with hibernation off and after 1 ms, no client may see a difference.
 func TestHibernationDifferentialCompress(t *testing.T) {
 	for _, tr := range []transport{transportCompress, transportTLSCompress, transportCompressPartial} {
 		t.Run(tr.String()+"/script", func(t *testing.T) { checkDifferential(t, tr) })
 		t.Run(tr.String()+"/fast", func(t *testing.T) { checkFastDifferential(t, tr) })
+		t.Run(tr.String()+"/notifyfetch", func(t *testing.T) { checkNotifyFetchDifferential(t, tr) })
 	}
 }
 
