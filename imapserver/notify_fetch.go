@@ -42,10 +42,8 @@ type notifyNewAsleep struct {
 // planNotifyNew decides notifyNewAsleep for st, its view v (before it
 // applies ch) and the change ch read through src.
 func planNotifyNew(ctx context.Context, st *hibernate.State, v *imapview.View, ch mailstore.Changes, src changeReader) notifyNewAsleep {
-	added := v.NewIn(ch)
-	if len(added) == 0 {
-		return notifyNewAsleep{}
-	}
+	// Most sleepers have no NOTIFY: they cost a look at the blob's
+	// extension kinds.
 	spec, err := notifyOf(st)
 	if err != nil {
 		return notifyNewAsleep{wake: true}
@@ -55,6 +53,10 @@ func planNotifyNew(ctx context.Context, st *hibernate.State, v *imapview.View, c
 	}
 	g := spec.selected()
 	if g == nil || len(g.fetch) == 0 {
+		return notifyNewAsleep{}
+	}
+	added := v.NewIn(ch)
+	if len(added) == 0 {
 		return notifyNewAsleep{}
 	}
 	if !src.wholeRecords() {
