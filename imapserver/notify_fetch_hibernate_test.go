@@ -17,7 +17,7 @@ import (
 // of new mail before c's commands, so which session claims \Recent is
 // fixed (b, i and e EXAMINE; c, read-write, is always told after r).
 var notifyFetchClients = []hibClient{
-	{"r", "alice"}, // IMAP4rev1 + CONDSTORE, SELECT, MessageNew with record attributes and ENVELOPE, quiet
+	{"r", "alice"}, // IMAP4rev1 + CONDSTORE, SELECT, MessageNew with record attributes and ENVELOPE, a live search context, quiet
 	{"b", "alice"}, // IMAP4rev2, EXAMINE, MessageNew with BODYSTRUCTURE and a body section, quiet then IDLE
 	{"i", "alice"}, // IMAP4rev1 + UTF8=ACCEPT, EXAMINE, MessageNew with MODSEQ before CONDSTORE is on and ENVELOPE, in IDLE
 	{"e", "alice"}, // IMAP4rev2, EXAMINE, SELECTED-DELAYED with record attributes, IDLE then quiet
@@ -41,6 +41,9 @@ func notifyFetchScript() []hibStep {
 		{who: "r", send: "r1 ENABLE CONDSTORE\r\n", waitFor: w("r", "r1 ")},
 		{who: "r", send: "r2 SELECT INBOX\r\n", waitFor: w("r", "r2 ")},
 		{who: "r", send: "r3 NOTIFY SET (SELECTED (MessageNew (UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE ENVELOPE) MessageExpunge FlagChange))\r\n", waitFor: w("r", "r3 ")},
+		// A live search context (RFC 5267): its ADDTO goes before the
+		// MessageNew FETCH (RFC 5465 5.2), asleep as awake.
+		{who: "r", send: "rs UID SEARCH RETURN (UPDATE) UNDELETED\r\n", waitFor: w("r", "rs ")},
 		{who: "b", send: "b1 ENABLE IMAP4rev2\r\n", waitFor: w("b", "b1 ")},
 		{who: "b", send: "b2 EXAMINE INBOX\r\n", waitFor: w("b", "b2 ")},
 		{who: "b", send: "b3 NOTIFY SET (SELECTED (MessageNew (UID BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge))\r\n", waitFor: w("b", "b3 ")},
