@@ -132,6 +132,18 @@ func TestServePublishesNotices(t *testing.T) {
 	d := startDaemon(t, data)
 	on := backendNode(t, c, "b1")
 	w := subscribeNotices(t, c.Servers[(on+1)%3].ClientURL(), "alice")
+	// The subscription's interest reaches the other nodes through the
+	// routes a moment later.
+	if !testserver.Eventually(testserver.Patience, func() bool {
+		for _, srv := range c.Servers {
+			if !srv.GlobalAccount().SubscriptionInterest(notice.Subject("alice", "INBOX")) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the subscription's interest did not reach every node")
+	}
 	if v := metricValue(t, d.metric, "dormouse_notice_nats_connected"); v != 1 {
 		t.Errorf("nats_connected %v", v)
 	}
@@ -233,9 +245,11 @@ func TestHintsWakeSleepers(t *testing.T) {
 	cl.MustOK("SELECT INBOX")
 	cl.Send("I1 IDLE")
 	cl.WaitFor(`^\+ `)
-	testserver.Eventually(testserver.Patience, func() bool {
+	if !testserver.Eventually(testserver.Patience, func() bool {
 		return metricValue(t, d.metric, "dormouse_imap_hibernations_total") >= 1
-	})
+	}) {
+		t.Fatal("the IDLE client did not hibernate")
+	}
 
 	if code, _, stderr := runDormouse(t, "Subject: one\n\nhello\n", "deliver", "--data", data, "alice"); code != 0 {
 		t.Fatalf("deliver: exit %d: %s", code, stderr)
@@ -269,9 +283,11 @@ func TestHintsWakeSleepers(t *testing.T) {
 	if code, _, _ := runDormouse(t, "", "notice", "--data", data, "nobody"); code != 0 {
 		t.Fatalf("notice nobody: exit %d (the datagram is sent; the server refuses it)", code)
 	}
-	testserver.Eventually(testserver.Patience, func() bool {
+	if !testserver.Eventually(testserver.Patience, func() bool {
 		return metricValue(t, d.metric, `dormouse_notice_hints_total{result="refused"}`) == 1
-	})
+	}) {
+		t.Error("the hint for an unknown user was not counted as refused")
+	}
 	cl.Send("DONE")
 	cl.WaitFor(`^I1 OK`)
 }
