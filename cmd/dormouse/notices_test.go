@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,4 +291,46 @@ func TestHintsWakeSleepers(t *testing.T) {
 	}
 	cl.Send("DONE")
 	cl.WaitFor(`^I1 OK`)
+}
+
+// TestEmbeddedNATSSurvivesTakeover upgrades a server that runs an
+// embedded NATS server: the new process starts its own on the same
+// address once the old one has let it go, and publishes there.
+func TestEmbeddedNATSSurvivesTakeover(t *testing.T) {
+	data := t.TempDir()
+	addTestUser(t, data, "alice", "pw")
+	addr := freeAddr(t)
+	writeConfig(t, data, fmt.Sprintf("[cluster]\nnats = \"embedded:%s\"\nnode = \"b1\"\n", addr))
+	old := startDaemon(t, data)
+	// A subscriber that reconnects, as a proxy's does.
+	nc, err := notice.Connect("nats://"+addr, "test subscriber", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	w := &noticeWaiter{t: t, msgs: make(chan *nats.Msg, 256), resync: make(chan string, 16)}
+	if _, err := nc.ChanSubscribe(notice.UserSubject("alice"), w.msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lmtpSend(t, old.lmtp, "alice@example.org", "Subject: one\r\n\r\nhello\r\n")
+	if n := w.next(notice.MessagesAdded); n.UIDNext != 2 {
+		t.Fatalf("notice %+v", n)
+	}
+
+	d := startTakeover(t, old, data)
+	old.waitExit()
+	// The subscriber is back once the new process's server listens.
+	if !testserver.Eventually(60*time.Second, nc.IsConnected) {
+		t.Fatalf("the subscriber did not reconnect\nnew stderr:\n%s", d.stderr.String())
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lmtpSend(t, d.lmtp, "alice@example.org", "Subject: two\r\n\r\nhello\r\n")
+	if n := w.next(notice.MessagesAdded); n.UIDNext != 3 || n.Node != "b1" {
+		t.Fatalf("notice after the upgrade %+v", n)
+	}
 }
