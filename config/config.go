@@ -39,6 +39,20 @@ type Config struct {
 	Quota   Quota   `toml:"quota"`
 	Store   Store   `toml:"store"`
 	Runtime Runtime `toml:"runtime"`
+	Cluster Cluster `toml:"cluster"`
+}
+
+// Cluster holds how a backend takes part in a service of several
+// (docs/design.md, "Change notices").
+type Cluster struct {
+	// NATS lists the NATS servers' URLs, comma-separated, to which the
+	// server publishes a change notice for every change of a mailbox
+	// (package notice); "embedded:HOST:PORT" runs a NATS server inside
+	// the process, listening there, for a single node; "" publishes none.
+	NATS string `toml:"nats"`
+	// Node names this backend in its notices; "" is its IMAP listen
+	// address.
+	Node string `toml:"node"`
 }
 
 // Store holds how the mail store makes changes durable.
@@ -56,6 +70,12 @@ type Store struct {
 	FlagSync FlagSync `toml:"flag_sync"`
 	// FlagSyncDelay bounds how long a delayed flag change stays unsynced.
 	FlagSyncDelay Duration `toml:"flag_sync_delay"`
+	// Inotify watches mailbox folders for changes other programs make
+	// (inotify; fsnotify off Linux). Off, such changes are found when a
+	// mailbox is opened and through the hints local writers send on
+	// DATA/notice.sock (`dormouse deliver` does; `dormouse notice` for
+	// others): for Maildirs on network filesystems.
+	Inotify bool `toml:"inotify"`
 }
 
 // StoreFlagSyncDelay is the delay the mail store is to use: 0 when flag
@@ -236,7 +256,7 @@ func Default() Config {
 		},
 		Log:   Log{Format: "text", Level: "info"},
 		LMTP:  LMTP{RecipientDelimiter: "+"},
-		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second)},
+		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
 	}
 }
 

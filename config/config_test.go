@@ -28,6 +28,10 @@ format = "json"
 [store]
 flag_sync = "delayed"
 flag_sync_delay = "250ms"
+inotify = false
+[cluster]
+nats = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
+node = "b1"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +46,7 @@ flag_sync_delay = "250ms"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
+	want.Cluster = Cluster{NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1"}
 	if cfg != want {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -113,8 +118,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 42 {
-		t.Errorf("%d settings in the commented file, want 42", n)
+	if n != 45 {
+		t.Errorf("%d settings in the commented file, want 45", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

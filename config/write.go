@@ -164,6 +164,20 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # records their UIDs within the delay too (a rebuild gives them new ones).
 # flag_sync = {{q .Store.FlagSync}}
 # flag_sync_delay = {{q .Store.FlagSyncDelay}}
+# Watch mailbox folders (inotify) for changes other programs make. false:
+# they are found when a mailbox is opened, and as they happen only through
+# the datagrams local writers send on DATA/notice.sock (dormouse deliver
+# does; a script runs "dormouse notice USER MAILBOX"): for Maildirs on a
+# network filesystem.
+# inotify = {{.Store.Inotify}}
+
+[cluster]
+# NATS servers (URLs, comma-separated) to publish a change notice on for
+# every change of a mailbox, for hibernating proxies; "embedded:HOST:PORT"
+# runs a NATS server inside this process for a single node; "" = none.
+# nats = {{q .Cluster.NATS}}
+# This backend's name in its notices; "" = its IMAP listen address.
+# node = {{q .Cluster.Node}}
 
 [runtime]
 # Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the
