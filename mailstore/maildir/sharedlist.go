@@ -20,35 +20,38 @@ type sharedList struct {
 	highestModSeq uint64
 	first         weak.Pointer[mailstore.Message] // the list's first element
 	n             int
+	// blocks is the list's MODSEQ summary (mailstore.ModSeqBlocks): one
+	// word per mailstore.ModSeqBlock messages, held while the list lives.
+	blocks []uint64
 }
 
 // lookupList returns the list kept for mailbox id in the state meta
-// describes, or nil. Every change to a mailbox's messages moves its
+// describes and its MODSEQ summary, or nils. Every change to a mailbox's messages moves its
 // HIGHESTMODSEQ (expunges included) or its UIDNEXT, so the three numbers
 // name the list.
-func (u *userState) lookupList(id uint64, meta mboxMeta) []mailstore.Message {
+func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, []uint64) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
 	l, ok := u.lists[id]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	p := l.first.Value()
 	if p == nil {
 		delete(u.lists, id)
-		return nil
+		return nil, nil
 	}
 	if l.uidValidity != meta.uidValidity || l.uidNext != meta.uidNext || l.highestModSeq != meta.highestModSeq {
-		return nil
+		return nil, nil
 	}
 	// The list was clipped when kept (cap == len), so no view's
 	// append writes into it.
-	return unsafe.Slice(p, l.n)
+	return unsafe.Slice(p, l.n), l.blocks
 }
 
 // keepList offers msgs, just read for mailbox id in the state meta
-// describes, to the next views of that state.
-func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message) {
+// describes, and its MODSEQ summary, to the next views of that state.
+func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message, blocks []uint64) {
 	if len(msgs) == 0 || len(msgs) != cap(msgs) {
 		return
 	}
@@ -58,5 +61,5 @@ func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message)
 		u.lists = make(map[uint64]sharedList)
 	}
 	u.lists[id] = sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
-		first: weak.Make(&msgs[0]), n: len(msgs)}
+		first: weak.Make(&msgs[0]), n: len(msgs), blocks: blocks}
 }
