@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"time"
 	"unsafe"
 	"weak"
 
@@ -12,8 +13,12 @@ import (
 // user selecting the same INBOX at about the same time (after a restart,
 // or a phone and a laptop) hold one list of 64 bytes per message until
 // one of them changes it (imapview copies it first). The list is held weakly:
-// it lives as long as a view uses it, and a user's index holding many
-// mailboxes keeps none of their lists alive by itself.
+// it lives as long as a view uses it, and a short time after
+// (Store.listLinger) while the index stays open and the mailbox
+// unchanged, so that a client that connects anew for each SELECT (as
+// webmail does for each page) finds it instead of reading every record
+// again; a user's index holding many mailboxes keeps none of their lists
+// alive longer than that.
 type sharedList struct {
 	uidValidity   uint32
 	uidNext       uint32
@@ -23,6 +28,11 @@ type sharedList struct {
 	// blocks is the list's MODSEQ summary (mailstore.ModSeqBlocks): one
 	// word per mailstore.ModSeqBlock messages, held while the list lives.
 	blocks []uint64
+	// held keeps the list alive for Store.listLinger after it was last
+	// kept or found; nil once expire (or a change of the mailbox) let
+	// go of it. expire runs when the linger is over.
+	held   []mailstore.Message
+	expire *time.Timer
 }
 
 // lookupList returns the list kept for mailbox id in the state meta
@@ -38,15 +48,68 @@ func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, [
 	}
 	p := l.first.Value()
 	if p == nil {
+		l.unhold()
 		delete(u.lists, id)
 		return nil, nil
 	}
 	if l.uidValidity != meta.uidValidity || l.uidNext != meta.uidNext || l.highestModSeq != meta.highestModSeq {
+		// The mailbox moved on: the list lives only as long as the
+		// views that still show it.
+		l.unhold()
+		u.lists[id] = l
 		return nil, nil
 	}
 	// The list was clipped when kept (cap == len), so no view's
 	// append writes into it.
-	return unsafe.Slice(p, l.n), l.blocks
+	msgs := unsafe.Slice(p, l.n)
+	u.holdLocked(id, &l, msgs)
+	return msgs, l.blocks
+}
+
+// holdLocked keeps msgs, the list of l, alive for the linger from now.
+// listMu held.
+func (u *userState) holdLocked(id uint64, l *sharedList, msgs []mailstore.Message) {
+	d := u.s.listLinger
+	if d <= 0 {
+		return
+	}
+	l.held = msgs
+	if l.expire != nil {
+		l.expire.Reset(d) // runs letGo again if it already ran
+	} else {
+		first := l.first
+		l.expire = time.AfterFunc(d, func() { u.letGo(id, first) })
+	}
+	u.lists[id] = *l
+}
+
+// letGo ends the linger of the list of mailbox id that begins at first,
+// if it is still the one kept.
+func (u *userState) letGo(id uint64, first weak.Pointer[mailstore.Message]) {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	if l, ok := u.lists[id]; ok && l.first == first {
+		l.held = nil
+		u.lists[id] = l
+	}
+}
+
+// unhold lets go of the list, for its views alone to keep.
+func (l *sharedList) unhold() {
+	if l.expire != nil {
+		l.expire.Stop()
+	}
+	l.held, l.expire = nil, nil
+}
+
+// dropLists lets go of every list kept, when the index closes.
+func (u *userState) dropLists() {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	for id, l := range u.lists {
+		l.unhold()
+		delete(u.lists, id)
+	}
 }
 
 // keepList offers msgs, just read for mailbox id in the state meta
@@ -60,6 +123,11 @@ func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message,
 	if u.lists == nil {
 		u.lists = make(map[uint64]sharedList)
 	}
-	u.lists[id] = sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
+	if old, ok := u.lists[id]; ok {
+		old.unhold()
+	}
+	l := sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
 		first: weak.Make(&msgs[0]), n: len(msgs), blocks: blocks}
+	u.lists[id] = l
+	u.holdLocked(id, &l, msgs)
 }
