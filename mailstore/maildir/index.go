@@ -248,6 +248,9 @@ func dropMbox(tx *bolt.Tx, name string) error {
 func (m *mboxTx) save() error {
 	if m.tx.Writable() {
 		m.foldUnwritten()
+		// The list kept for the state before this change serves no
+		// view to come: let go of it now, not at the linger's end.
+		m.u.unholdStale(m.id, m.meta)
 	}
 	return m.b.Put(keyBoxMeta, m.meta.encode())
 }

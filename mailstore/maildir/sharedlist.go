@@ -36,9 +36,7 @@ type sharedList struct {
 }
 
 // lookupList returns the list kept for mailbox id in the state meta
-// describes and its MODSEQ summary, or nils. Every change to a mailbox's messages moves its
-// HIGHESTMODSEQ (expunges included) or its UIDNEXT, so the three numbers
-// name the list.
+// describes and its MODSEQ summary, or nils.
 func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, []uint64) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
@@ -52,7 +50,7 @@ func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, [
 		delete(u.lists, id)
 		return nil, nil
 	}
-	if l.uidValidity != meta.uidValidity || l.uidNext != meta.uidNext || l.highestModSeq != meta.highestModSeq {
+	if !l.shows(meta) {
 		// The mailbox moved on: the list lives only as long as the
 		// views that still show it.
 		l.unhold()
@@ -64,6 +62,27 @@ func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, [
 	msgs := unsafe.Slice(p, l.n)
 	u.holdLocked(id, &l, msgs)
 	return msgs, l.blocks
+}
+
+// unholdStale lets go of the list kept for mailbox id unless it shows the
+// state meta describes, which a change is about to commit: the views that
+// show the old state keep it as long as they need it.
+func (u *userState) unholdStale(id uint64, meta mboxMeta) {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	l, ok := u.lists[id]
+	if !ok || l.held == nil || l.shows(meta) {
+		return
+	}
+	l.unhold()
+	u.lists[id] = l
+}
+
+// shows reports whether the list is of the mailbox state meta describes.
+// Every change to a mailbox's messages moves its HIGHESTMODSEQ (expunges
+// included) or its UIDNEXT, so the three numbers name the list.
+func (l *sharedList) shows(meta mboxMeta) bool {
+	return l.uidValidity == meta.uidValidity && l.uidNext == meta.uidNext && l.highestModSeq == meta.highestModSeq
 }
 
 // holdLocked keeps msgs, the list of l, alive for the linger from now.

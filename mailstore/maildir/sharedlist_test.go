@@ -100,7 +100,9 @@ func TestSharedList(t *testing.T) {
 // while after its last view, so that the next view of the unchanged
 // mailbox (a client that connects anew for each SELECT) takes it instead
 // of reading every record again; that a change of the mailbox lets go of
-// the old list at once; and that the linger ends.
+// the old list when it commits (a session that changed a flag holds a
+// copy of its own, and a million-message list is 64 MB); and that the
+// linger ends.
 func TestSharedListLinger(t *testing.T) {
 	s, _ := testStore(t, Options{})
 	u := testUser(t, s, "alice")
@@ -142,13 +144,10 @@ func TestSharedListLinger(t *testing.T) {
 	if _, _, err := m.StoreFlags(ctx, []uint32{2}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
 		t.Fatal(err)
 	}
-	second := view()
-	if second == first {
-		t.Fatal("a view of the changed mailbox got the old list")
-	}
 	if !gone(first) {
 		t.Fatal("the store still keeps the list of the mailbox before the change")
 	}
+	second := view()
 
 	us.listMu.Lock()
 	s.listLinger = 10 * time.Millisecond
