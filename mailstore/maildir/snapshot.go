@@ -72,9 +72,20 @@ func (h *mailboxHandle) Snapshot(ctx context.Context) (mailstore.Snapshot, error
 	return snap, nil
 }
 
-// messageList reads every message record of the mailbox, and the list's
-// MODSEQ summary (mailstore.ModSeqBlocks) on the way.
+// messageList reads the mailbox's message list, and its MODSEQ summary
+// (mailstore.ModSeqBlocks) on the way: from the chunks (listchunk.go), or
+// from every record when they do not show the mailbox as it is.
 func (m *mboxTx) messageList() ([]mailstore.Message, []uint64, error) {
+	if msgs, blocks, ok := m.listFromChunks(); ok {
+		// Shared lists must not grow in place (imapview copies them first).
+		return msgs[:len(msgs):len(msgs)], blocks, nil
+	}
+	return m.recordList()
+}
+
+// recordList reads every message record of the mailbox, and the list's
+// MODSEQ summary.
+func (m *mboxTx) recordList() ([]mailstore.Message, []uint64, error) {
 	msgs := make([]mailstore.Message, 0, m.meta.messages)
 	blocks := make([]uint64, 0, (int(m.meta.messages)+mailstore.ModSeqBlock-1)/mailstore.ModSeqBlock)
 	fc := &flagCache{}
