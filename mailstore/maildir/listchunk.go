@@ -15,8 +15,8 @@ import (
 // bbolt leaves half full: reading a million of them for a SELECT touched
 // some 200 MiB of the mmapped index (Pss of the server) and took 130-190
 // ms. The list bucket keeps the same fields of the messages of each run
-// of 256 UIDs (listShift) in one value, packed: a SELECT reads a few thousand
-// values and some 30 bytes a message.
+// of 256 UIDs (listShift) in one value, packed: a SELECT reads a few
+// thousand values, about 24 bytes a message.
 //
 // The chunks change with the records, in the same transaction (put,
 // update and remove note the change; save writes the chunks changed), so
@@ -171,9 +171,8 @@ func (m *mboxTx) chunk(c uint32) *[]listEntry {
 	var entries []listEntry
 	if v := m.list.Get(u32(c)); v != nil {
 		if err := decodeChunk(c, v, func(e *listEntry) { entries = append(entries, *e) }); err != nil {
-			// A damaged chunk is rebuilt from this transaction's
-			// entries on: the stamp check catches nothing here, so
-			// start the chunk over from the records.
+			// A damaged chunk (the stamp cannot tell) is made again
+			// from the records, which this transaction writes back.
 			entries = m.chunkFromRecords(c)
 		}
 	}
