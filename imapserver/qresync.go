@@ -91,11 +91,5 @@ func gapsOf(v *imapview.View) []byte {
 // changedSince returns the sequence numbers of messages whose MODSEQ is
 // above modseq.
 func changedSince(v *imapview.View, modseq uint64) []uint32 {
-	var changed []uint32
-	for i := range v.Messages {
-		if v.Messages[i].ModSeq > modseq {
-			changed = append(changed, uint32(i+1))
-		}
-	}
-	return changed
+	return slices.Collect(v.ChangedSince(modseq))
 }

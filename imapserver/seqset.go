@@ -87,7 +87,8 @@ func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, e
 // set and whose MODSEQ is above since (UID FETCH ... (CHANGEDSINCE
 // since)), without listing every message the set names first: a
 // resync's UID FETCH 1:* of a mailbox of a million messages where a few
-// changed looks at each message's MODSEQ and at nothing else.
+// changed looks at the view's MODSEQ summary and at the runs of messages
+// it points to (imapview.View.ChangedSince).
 func (c *conn) changedIn(set imapwire.SeqSet, since uint64) []uint32 {
 	v := c.sel.view
 	n := len(v.Messages)
@@ -96,9 +97,9 @@ func (c *conn) changedIn(set imapwire.SeqSet, since uint64) []uint32 {
 	}
 	maxUID := v.Messages[n-1].UID
 	var seqs []uint32
-	for i := range v.Messages {
-		if m := &v.Messages[i]; m.ModSeq > since && set.Contains(m.UID, maxUID) {
-			seqs = append(seqs, uint32(i+1))
+	for s := range v.ChangedSince(since) {
+		if set.Contains(v.Messages[s-1].UID, maxUID) {
+			seqs = append(seqs, s)
 		}
 	}
 	return seqs

@@ -113,7 +113,7 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	for _, f := range up.Changed {
 		if !v.asleep {
 			v.own()
-			v.Messages[f.Seq-1] = f.Msg
+			v.setRecord(int(f.Seq-1), f.Msg)
 		}
 	}
 	v.add(added)
@@ -218,6 +218,8 @@ func (v *View) remove(gone []uint32) {
 	// Clear the tail so dropped records can be collected.
 	clear(v.Messages[len(kept):])
 	v.Messages = kept
+	// The records moved between runs: summarise them again when needed.
+	v.blocks = nil
 }
 
 // add appends new messages, ascending UIDs above the view's.
@@ -233,7 +235,16 @@ func (v *View) add(msgs []mailstore.Message) {
 		return
 	}
 	v.own()
+	n := len(v.Messages)
 	v.Messages = append(v.Messages, msgs...)
+	if v.blocks != nil {
+		for i := n; i < len(v.Messages); i++ {
+			if i%mailstore.ModSeqBlock == 0 {
+				v.blocks = append(v.blocks, 0)
+			}
+			mailstore.RaiseModSeqBlock(v.blocks, i, v.Messages[i].ModSeq)
+		}
+	}
 }
 
 // Diff returns the changes that bring v to snap, the mailbox as it is now,

@@ -143,7 +143,7 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 	}
 	if snap.HighestModSeq == v.HighestModSeq && snap.UIDNext == v.UIDNext && len(snap.Messages) == int(v.count) {
 		// Nothing changed since M: S is the mailbox's UID list.
-		v.Messages, v.shared = snap.Messages, len(snap.Messages) > 0
+		v.Messages, v.shared, v.blocks = snap.Messages, len(snap.Messages) > 0, snap.ModSeqBlocks
 		v.asleep, v.ranges, v.count = false, nil, 0
 		return nil
 	}
@@ -185,7 +185,7 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 			}
 		}
 	}
-	v.Messages, v.shared = msgs, false
+	v.Messages, v.shared, v.blocks = msgs, false, nil
 	v.asleep, v.ranges, v.count = false, nil, 0
 	return nil
 }

@@ -42,6 +42,10 @@ type View struct {
 	// view without records (asleep) keeps its UIDs in ranges instead.
 	Messages []mailstore.Message
 	shared   bool
+	// blocks is the MODSEQ summary of Messages (mailstore.ModSeqBlocks),
+	// shared with the list when the store handed one over; nil until
+	// ChangedSince needs it when not.
+	blocks []uint64
 
 	asleep bool                 // no records: ranges holds the UIDs
 	ranges []hibernate.UIDRange // the UIDs of an asleep view
@@ -90,12 +94,16 @@ func New(snap mailstore.Snapshot, readOnly bool, from, to uint32) *View {
 		ReadOnly:      readOnly,
 		Messages:      snap.Messages,
 		shared:        len(snap.Messages) > 0,
+		blocks:        snap.ModSeqBlocks,
 		Keywords:      snap.Keywords,
 		keywords:      len(snap.Keywords),
 	}
-	for _, m := range snap.Messages {
-		if m.UID >= from && m.UID < to {
-			v.Recent = append(v.Recent, m.UID)
+	// The recent UIDs are a run of the list (UIDs ascend): found by
+	// binary search, not by a walk over a million records.
+	if from < to {
+		i, _ := findUID(snap.Messages, from)
+		for ; i < len(snap.Messages) && snap.Messages[i].UID < to; i++ {
+			v.Recent = append(v.Recent, snap.Messages[i].UID)
 		}
 	}
 	return v
@@ -160,7 +168,7 @@ func (v *View) SetRecords(recs []mailstore.Message) []uint32 {
 		if !ok {
 			continue
 		}
-		v.Messages[j] = m
+		v.setRecord(j, m)
 		seqs[i] = uint32(j + 1)
 		v.markTold(m.UID, m.ModSeq)
 	}
@@ -196,7 +204,7 @@ func (v *View) TellFlags(ch mailstore.Changes, expunged func() ([]mailstore.Mess
 			return
 		}
 		v.own()
-		v.Messages[i] = m
+		v.setRecord(i, m)
 		v.markTold(m.UID, m.ModSeq)
 		out = append(out, Fetch{Seq: uint32(i + 1), Msg: m})
 	}
@@ -227,11 +235,22 @@ func (v *View) TellFlags(ch mailstore.Changes, expunged func() ([]mailstore.Mess
 	return out, nil
 }
 
-// own gives v its own copy of Messages if it shares them.
+// own gives v its own copy of Messages (and of their MODSEQ summary) if
+// it shares them.
 func (v *View) own() {
 	if v.shared {
 		v.Messages = slices.Clone(v.Messages)
+		v.blocks = slices.Clone(v.blocks)
 		v.shared = false
+	}
+}
+
+// setRecord puts m at index i of the view's own Messages (own), keeping
+// the MODSEQ summary an upper bound.
+func (v *View) setRecord(i int, m mailstore.Message) {
+	v.Messages[i] = m
+	if v.blocks != nil {
+		mailstore.RaiseModSeqBlock(v.blocks, i, m.ModSeq)
 	}
 }
 

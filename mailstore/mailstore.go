@@ -334,6 +334,9 @@ type Snapshot struct {
 	HighestModSeq uint64
 	Messages      []Message // ascending by UID; read-only, may be shared
 	Keywords      []string  // keywords in use in the mailbox, sorted
+	// ModSeqBlocks is ModSeqBlocks(Messages), shared as Messages is
+	// (read-only), when the store keeps it; nil otherwise.
+	ModSeqBlocks []uint64
 }
 
 // EventKind says what an Event is about.

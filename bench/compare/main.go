@@ -135,6 +135,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if !parts["large"] {
 		p.LargeMsgs = nil
 	}
+	res.Plan = p // the report's rows follow the plan as run
 	f := p.fixture()
 	dov, dor, err := prepare(o, f, log)
 	if err != nil {

@@ -206,3 +206,25 @@ func BenchmarkRefresh(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMessageList reads the message list of the 100,000-message
+// mailbox from the index, as the first view of a mailbox state does (the
+// views after it share that list: BenchmarkView).
+func BenchmarkMessageList(b *testing.B) {
+	_, m := bigMailbox(b)
+	h := m.(*mailboxHandle)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		err := h.view(func(m *mboxTx) error {
+			msgs, _, err := m.messageList()
+			if err == nil && len(msgs) < benchMessages {
+				err = fmt.Errorf("%d messages", len(msgs))
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -124,8 +124,16 @@
 // treat them as read-only. Snapshots of the same mailbox state share one
 // Messages list (a user's devices selecting the INBOX together hold one
 // copy in their views, imapview, until a change gives a view its own);
-// the store holds the list weakly, so it lives only as long as a view
-// uses it.
+// the store holds the list weakly, so it lives as long as a view uses
+// it, and 30 s after the last view took it while the index is open and
+// the mailbox unchanged (listLinger), for a client that connects anew for
+// each SELECT. The list comes with the highest MODSEQ of each run of 64
+// messages (mailstore.ModSeqBlocks), through which CHANGEDSINCE and
+// QRESYNC find the changed messages of a large mailbox. It is read from
+// packed chunks of 256 UIDs (about 24 bytes a message, listchunk.go)
+// that every change writes beside the records in the same transaction;
+// an index from before them is read from the records until its first
+// write transaction writes them.
 //
 // # Expunged messages
 //

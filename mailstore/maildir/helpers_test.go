@@ -23,6 +23,11 @@ func testStore(t testing.TB, opts Options) (*Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests of the watcher count watches as holds end:
+	// TestWatchLinger checks the linger on its own.
+	s.w.mu.Lock()
+	s.w.linger = 0
+	s.w.mu.Unlock()
 	t.Cleanup(func() { s.Close() })
 	return s, root
 }

@@ -35,6 +35,10 @@ var (
 	// bktPreviews is made on first use: UID -> the caller's preview
 	// record (preview.go).
 	bktPreviews = []byte("pv")
+	// bktList: UID>>listShift -> the packed list entries of that run of
+	// UIDs (listchunk.go); keyListStamp: the mailbox state they show.
+	bktList      = []byte("ls")
+	keyListStamp = []byte("lsstamp")
 )
 
 var keyUIDValidity = []byte("uidvalidity")
@@ -126,6 +130,10 @@ type mboxTx struct {
 	msgs, files, ms, xplog *bolt.Bucket
 	envelopes              *bolt.Bucket // nil until the first envelope is kept
 	sortRecs               *bolt.Bucket // nil until the first sort record is kept
+	// list holds the message list in chunks (listchunk.go); chunks the
+	// chunks this transaction changed, decoded, until save writes them.
+	list   *bolt.Bucket
+	chunks map[uint32]*[]listEntry
 	// envelopeReads counts the files read by keepExpungedEnvelope.
 	envelopeReads int
 	dir           string // the mailbox's Maildir folder
@@ -171,11 +179,19 @@ func (u *userState) loadMbox(tx *bolt.Tx, id uint64) (*mboxTx, error) {
 		ms: b.Bucket(bktModSeq), xplog: b.Bucket(bktExpLog),
 		envelopes:    b.Bucket(bktEnvelopes),
 		sortRecs:     b.Bucket(bktSortRecs),
+		list:         b.Bucket(bktList),
 		dir:          filepath.Join(u.maildir, dirName(meta.name)),
 		expungeLimit: u.s.opts.ExpungeLogLimit,
 	}
 	if m.msgs == nil || m.files == nil || m.ms == nil || m.xplog == nil {
 		return nil, fmt.Errorf("mailbox %q: %w", meta.name, errCorrupt)
+	}
+	if tx.Writable() && !m.listCurrent() {
+		// An index from before the chunks, or changed by a version
+		// that kept none: this change keeps them from here on.
+		if err := m.rebuildList(); err != nil {
+			return nil, fmt.Errorf("mailbox %q: %w", meta.name, err)
+		}
 	}
 	if tx.Writable() {
 		u.skipSpent(m)
@@ -248,6 +264,12 @@ func dropMbox(tx *bolt.Tx, name string) error {
 func (m *mboxTx) save() error {
 	if m.tx.Writable() {
 		m.foldUnwritten()
+		// The list kept for the state before this change serves no
+		// view to come: let go of it now, not at the linger's end.
+		m.u.unholdStale(m.id, m.meta)
+		if err := m.saveList(); err != nil {
+			return err
+		}
 	}
 	return m.b.Put(keyBoxMeta, m.meta.encode())
 }
@@ -325,6 +347,7 @@ func (m *mboxTx) put(r *msgRec) error {
 		return err
 	}
 	m.count(r, 1)
+	m.listPut(r)
 	return m.msgs.Put(u32(r.uid), r.encode())
 }
 
@@ -352,6 +375,7 @@ func (m *mboxTx) update(old, r *msgRec) error {
 	}
 	m.count(old, -1)
 	m.count(r, 1)
+	m.listPut(r)
 	return m.msgs.Put(u32(r.uid), r.encode())
 }
 
@@ -371,6 +395,7 @@ func (m *mboxTx) remove(r *msgRec, modSeq uint64) error {
 	if err := m.msgs.Delete(u32(r.uid)); err != nil {
 		return err
 	}
+	m.listDelete(r.uid)
 	m.count(r, -1)
 	gone := *r
 	gone.file = ""

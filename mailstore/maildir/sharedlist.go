@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"time"
 	"unsafe"
 	"weak"
 
@@ -12,43 +13,127 @@ import (
 // user selecting the same INBOX at about the same time (after a restart,
 // or a phone and a laptop) hold one list of 64 bytes per message until
 // one of them changes it (imapview copies it first). The list is held weakly:
-// it lives as long as a view uses it, and a user's index holding many
-// mailboxes keeps none of their lists alive by itself.
+// it lives as long as a view uses it, and a short time after
+// (Store.listLinger) while the index stays open and the mailbox
+// unchanged, so that a client that connects anew for each SELECT (as
+// webmail does for each page) finds it instead of reading every record
+// again; a user's index holding many mailboxes keeps none of their lists
+// alive longer than that.
 type sharedList struct {
 	uidValidity   uint32
 	uidNext       uint32
 	highestModSeq uint64
 	first         weak.Pointer[mailstore.Message] // the list's first element
 	n             int
+	// blocks is the list's MODSEQ summary (mailstore.ModSeqBlocks): one
+	// word per mailstore.ModSeqBlock messages, held while the list lives.
+	blocks []uint64
+	// held keeps the list alive for Store.listLinger after it was last
+	// kept or found; nil once expire (or a change of the mailbox) let
+	// go of it. expire runs when the linger is over.
+	held   []mailstore.Message
+	expire *time.Timer
 }
 
 // lookupList returns the list kept for mailbox id in the state meta
-// describes, or nil. Every change to a mailbox's messages moves its
-// HIGHESTMODSEQ (expunges included) or its UIDNEXT, so the three numbers
-// name the list.
-func (u *userState) lookupList(id uint64, meta mboxMeta) []mailstore.Message {
+// describes and its MODSEQ summary, or nils.
+func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, []uint64) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
 	l, ok := u.lists[id]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	p := l.first.Value()
 	if p == nil {
+		l.unhold()
 		delete(u.lists, id)
-		return nil
+		return nil, nil
 	}
-	if l.uidValidity != meta.uidValidity || l.uidNext != meta.uidNext || l.highestModSeq != meta.highestModSeq {
-		return nil
+	if !l.shows(meta) {
+		// The mailbox moved on: the list lives only as long as the
+		// views that still show it.
+		l.unhold()
+		u.lists[id] = l
+		return nil, nil
 	}
 	// The list was clipped when kept (cap == len), so no view's
 	// append writes into it.
-	return unsafe.Slice(p, l.n)
+	msgs := unsafe.Slice(p, l.n)
+	u.holdLocked(id, &l, msgs)
+	return msgs, l.blocks
+}
+
+// unholdStale lets go of the list kept for mailbox id unless it shows the
+// state meta describes, which a change is about to commit: the views that
+// show the old state keep it as long as they need it.
+func (u *userState) unholdStale(id uint64, meta mboxMeta) {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	l, ok := u.lists[id]
+	if !ok || l.held == nil || l.shows(meta) {
+		return
+	}
+	l.unhold()
+	u.lists[id] = l
+}
+
+// shows reports whether the list is of the mailbox state meta describes.
+// Every change to a mailbox's messages moves its HIGHESTMODSEQ (expunges
+// included) or its UIDNEXT, so the three numbers name the list.
+func (l *sharedList) shows(meta mboxMeta) bool {
+	return l.uidValidity == meta.uidValidity && l.uidNext == meta.uidNext && l.highestModSeq == meta.highestModSeq
+}
+
+// holdLocked keeps msgs, the list of l, alive for the linger from now.
+// listMu held.
+func (u *userState) holdLocked(id uint64, l *sharedList, msgs []mailstore.Message) {
+	d := u.s.listLinger
+	if d <= 0 {
+		return
+	}
+	l.held = msgs
+	if l.expire != nil {
+		l.expire.Reset(d) // runs letGo again if it already ran
+	} else {
+		first := l.first
+		l.expire = time.AfterFunc(d, func() { u.letGo(id, first) })
+	}
+	u.lists[id] = *l
+}
+
+// letGo ends the linger of the list of mailbox id that begins at first,
+// if it is still the one kept.
+func (u *userState) letGo(id uint64, first weak.Pointer[mailstore.Message]) {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	if l, ok := u.lists[id]; ok && l.first == first {
+		l.held = nil
+		u.lists[id] = l
+	}
+}
+
+// unhold lets go of the list, for its views alone to keep.
+func (l *sharedList) unhold() {
+	if l.expire != nil {
+		l.expire.Stop()
+	}
+	l.held, l.expire = nil, nil
+}
+
+// dropLists lets go of every list kept, when the index closes.
+func (u *userState) dropLists() {
+	u.listMu.Lock()
+	defer u.listMu.Unlock()
+	for id, l := range u.lists {
+		l.unhold()
+		delete(u.lists, id)
+	}
 }
 
 // keepList offers msgs, just read for mailbox id in the state meta
-// describes, to the next views of that state.
-func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message) {
+// describes, and its MODSEQ summary, to the next views of that state.
+func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message, blocks []uint64) {
 	if len(msgs) == 0 || len(msgs) != cap(msgs) {
 		return
 	}
@@ -57,6 +142,11 @@ func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message)
 	if u.lists == nil {
 		u.lists = make(map[uint64]sharedList)
 	}
-	u.lists[id] = sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
-		first: weak.Make(&msgs[0]), n: len(msgs)}
+	if old, ok := u.lists[id]; ok {
+		old.unhold()
+	}
+	l := sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
+		first: weak.Make(&msgs[0]), n: len(msgs), blocks: blocks}
+	u.lists[id] = l
+	u.holdLocked(id, &l, msgs)
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"runtime"
 	"testing"
+	"time"
+	"weak"
 
 	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
@@ -13,9 +15,10 @@ import (
 // TestSharedList checks that views of one mailbox state share their
 // message list, that a change gives the refreshed view its own copy
 // without touching the others, and that the store keeps no list alive by
-// itself.
+// itself once its linger is off (TestSharedListLinger).
 func TestSharedList(t *testing.T) {
 	s, _ := testStore(t, Options{})
+	s.listLinger = 0
 	u := testUser(t, s, "alice")
 	m := testMailbox(t, u, "INBOX")
 	ctx := context.Background()
@@ -90,5 +93,73 @@ func TestSharedList(t *testing.T) {
 	us.listMu.Unlock()
 	if l.first.Value() != nil {
 		t.Fatal("the store keeps a list no view holds")
+	}
+}
+
+// TestSharedListLinger checks that the store keeps a mailbox's list a
+// while after its last view, so that the next view of the unchanged
+// mailbox (a client that connects anew for each SELECT) takes it instead
+// of reading every record again; that a change of the mailbox lets go of
+// the old list when it commits (a session that changed a flag holds a
+// copy of its own, and a million-message list is 64 MB); and that the
+// linger ends.
+func TestSharedListLinger(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	for range 4 {
+		mustAppend(t, m, msg("m"))
+	}
+	us := u.(*userHandle).u
+	// view opens a view as a session does and lets go of it at once,
+	// returning a weak pointer to the list it had.
+	view := func() weak.Pointer[mailstore.Message] {
+		t.Helper()
+		h, err := u.Mailbox(ctx, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		v, err := imapview.Open(ctx, h, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return weak.Make(&v.Messages[0])
+	}
+	gone := func(p weak.Pointer[mailstore.Message]) bool {
+		runtime.GC()
+		runtime.GC()
+		return p.Value() == nil
+	}
+
+	first := view()
+	if gone(first) {
+		t.Fatal("the list went with its last view")
+	}
+	if again := view(); again != first {
+		t.Fatal("a view of the unchanged mailbox read the list again")
+	}
+
+	if _, _, err := m.StoreFlags(ctx, []uint32{2}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(first) {
+		t.Fatal("the store still keeps the list of the mailbox before the change")
+	}
+	second := view()
+
+	us.listMu.Lock()
+	s.listLinger = 10 * time.Millisecond
+	us.listMu.Unlock()
+	if view() != second {
+		t.Fatal("a view of the unchanged mailbox read the list again")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !gone(second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the list outlived its linger")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -94,6 +94,9 @@ type Store struct {
 	closed    bool
 	// linger is how long an index stays open after its last handle.
 	linger time.Duration
+	// listLinger is how long a mailbox's message list stays in memory
+	// after it was last handed to a view (sharedlist.go).
+	listLinger time.Duration
 
 	w *diskWatcher
 	// early holds the early watchers (early.go).
@@ -173,14 +176,15 @@ func Open(root string, opts Options) (*Store, error) {
 	// The Maildir spec asks for "/" and ":" in host names to be escaped.
 	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
 	s := &Store{
-		root:   root,
-		opts:   opts,
-		log:    opts.Logger,
-		bus:    opts.Bus,
-		host:   host,
-		users:  make(map[string]*userState),
-		linger: indexLinger,
-		bootID: readBootID,
+		root:       root,
+		opts:       opts,
+		log:        opts.Logger,
+		bus:        opts.Bus,
+		host:       host,
+		users:      make(map[string]*userState),
+		linger:     indexLinger,
+		listLinger: listLinger,
+		bootID:     readBootID,
 	}
 	s.bufs.New = func() any { b := make([]byte, 64<<10); return &b }
 	w, err := newDiskWatcher(s)
@@ -217,6 +221,7 @@ func (s *Store) Close() error {
 	s.lingering = 0
 	s.mu.Unlock()
 	for _, u := range users {
+		u.dropLists()
 		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
 		if serr := u.syncDelayed(); serr != nil && err == nil {
@@ -236,6 +241,13 @@ func (s *Store) Close() error {
 // open instead of three, and an index still closes soon after its user
 // goes to sleep.
 const indexLinger = time.Second
+
+// listLinger is how long a mailbox's message list is kept after a view
+// last took it, while the index is open and the mailbox unchanged: a
+// client that reconnects for each SELECT (webmail, a phone and a laptop
+// taking turns) finds the list of a million messages (64 MB) instead of
+// reading a million records again, and memory holds it no longer.
+const listLinger = 30 * time.Second
 
 // maxLingering bounds the indexes kept open with no handle, since each
 // holds a file descriptor (the limit is per process).
@@ -337,6 +349,7 @@ func (s *Store) expire(u *userState, at uint64) {
 }
 
 func (s *Store) closeLocked(u *userState) {
+	u.dropLists()
 	u.retire(true)
 	delete(s.users, u.name)
 	if err := u.syncDelayed(); err != nil {

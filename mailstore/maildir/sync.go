@@ -28,6 +28,8 @@ type changeSet struct {
 	// more is set by a full rescan that left files of cur/ for another
 	// transaction (rescanBatch).
 	more bool
+	// walked counts the records a full rescan read.
+	walked int
 }
 
 // rescanBatch bounds the files of cur/ one full rescan gives UIDs to in
@@ -142,6 +144,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 		if err != nil {
 			return fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
 		}
+		cs.walked++
 		base, _ := splitInfo(r.file)
 		name, ok := onDisk[base]
 		delete(onDisk, base)

@@ -28,6 +28,10 @@ func (u *userState) openMbox(tx *bolt.Tx, name string) (*mboxTx, error) {
 	return u.createMbox(tx, name, "")
 }
 
+// dropPagesAfter is how many records a full rescan reads before it lets
+// go of the index pages it touched (dropIndexPages).
+const dropPagesAfter = 10_000
+
 // errUnchanged rolls back a sync transaction that found nothing to do.
 var errUnchanged = errors.New("unchanged")
 
@@ -67,6 +71,7 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 		}
 	}
 	var ann *announcement
+	walked := 0
 	err = u.update(func(tx *bolt.Tx) error {
 		m, err := u.openMbox(tx, name)
 		if err != nil {
@@ -75,6 +80,7 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 		since := m.meta.highestModSeq
 		before := string(m.meta.encode())
 		var cs changeSet
+		defer func() { walked = cs.walked }()
 		if full {
 			err = m.fullSync(&cs)
 			more = cs.more
@@ -125,6 +131,9 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 		return nil
 	})
 	u.endAnnouncement(ann, err)
+	if walked >= dropPagesAfter {
+		u.dropIndexPages()
+	}
 	if errors.Is(err, errUnchanged) {
 		err = nil
 	}

@@ -1,9 +1,15 @@
 package maildir
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // watchesPerBox is how many folders of a held mailbox are watched: new/,
@@ -53,5 +59,70 @@ func watchTable(t testing.TB, w *diskWatcher) int {
 func TestBoxWatchSize(t *testing.T) {
 	if n := unsafe.Sizeof(boxWatch{}); n > 64 {
 		t.Fatalf("boxWatch is %d bytes, want at most 64", n)
+	}
+}
+
+// TestWatchLinger: a mailbox's folders stay watched a while after the
+// last hold ends, so that the next SELECT neither adds the watches again
+// (some 10 ms in the kernel for a folder of 100,000 files) nor rescans;
+// a change on disk meanwhile still reaches the index; then the watches
+// end.
+func TestWatchLinger(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "erin")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("one"))
+	m.Close() // a handle holds the watch too
+	s.w.mu.Lock()
+	s.w.linger = time.Hour
+	s.w.mu.Unlock()
+
+	gen := func() uint64 {
+		s.w.mu.Lock()
+		defer s.w.mu.Unlock()
+		b := s.w.boxes[boxKey{"erin", "INBOX"}]
+		if b == nil {
+			return 0
+		}
+		return b.gen
+	}
+	release := s.Watch("erin", "INBOX", func(mailstore.Event) {})
+	first := gen()
+	release()
+	if n := watchTable(t, s.w); n != watchesPerBox {
+		t.Fatalf("%d inotify watches after the last hold, want %d (lingering)", n, watchesPerBox)
+	}
+	// A delivery while no one holds the mailbox reaches the index.
+	md := filepath.Join(root, "users", "erin", "Maildir")
+	if err := os.WriteFile(filepath.Join(md, "new", "1700000001.P1Q1.mx"), []byte("Subject: mda\n\nhi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := u.Status(context.Background(), "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Messages == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a delivery to the lingering watch did not reach the index")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	release = s.Watch("erin", "INBOX", func(mailstore.Event) {})
+	if again := gen(); again != first {
+		t.Fatalf("the watches were added again (generation %d, then %d)", first, again)
+	}
+	s.w.mu.Lock()
+	s.w.linger = 10 * time.Millisecond
+	s.w.mu.Unlock()
+	release()
+	for watchTable(t, s.w) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watches outlived their linger")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

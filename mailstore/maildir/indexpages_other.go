@@ -1,0 +1,6 @@
+//go:build !linux
+
+package maildir
+
+// dropIndexPages does nothing where the pages are not dropped.
+func (u *userState) dropIndexPages() {}
