@@ -39,6 +39,7 @@ type Config struct {
 	Quota   Quota   `toml:"quota"`
 	Store   Store   `toml:"store"`
 	Runtime Runtime `toml:"runtime"`
+	Proxy   Proxy   `toml:"proxy"`
 }
 
 // Store holds how the mail store makes changes durable.
@@ -88,6 +89,17 @@ type Runtime struct {
 	// left when they hibernated does not stay resident until the next
 	// forced collection. 0 leaves the runtime's own (GOMEMLIMIT, or none).
 	MemoryLimit int64 `toml:"memory_limit"`
+}
+
+// Proxy configures `dormouse proxy` (docs/cluster.md); serve ignores it.
+type Proxy struct {
+	// Backends are the backend IMAP addresses ("127.0.0.1:1143", plain
+	// TCP) users are spread over.
+	Backends []string `toml:"backends"`
+	// Route is how a user's backend is found: "hash" (rendezvous hashing
+	// of the user name over Backends) or "kv" (the user→backend map in
+	// NATS JetStream KV, the hash as its fallback).
+	Route string `toml:"route"`
 }
 
 // LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
@@ -237,6 +249,7 @@ func Default() Config {
 		Log:   Log{Format: "text", Level: "info"},
 		LMTP:  LMTP{RecipientDelimiter: "+"},
 		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second)},
+		Proxy: Proxy{Route: "hash"},
 	}
 }
 
@@ -330,6 +343,16 @@ func (c Config) check() error {
 	}
 	if c.Runtime.MemoryLimit < 0 {
 		return fmt.Errorf("runtime.memory_limit = %d: must be 0 (the runtime's own) or a size in bytes", c.Runtime.MemoryLimit)
+	}
+	switch c.Proxy.Route {
+	case "hash", "kv":
+	default:
+		return fmt.Errorf("proxy.route = %q: must be \"hash\" or \"kv\"", c.Proxy.Route)
+	}
+	for _, b := range c.Proxy.Backends {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("proxy.backends: %q: %w", b, err)
+		}
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ flag_sync_delay = "250ms"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
 }
@@ -100,7 +101,7 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("commented file does not parse: %v\n%s", err, b.String())
 	}
-	if commentedOnly != Default() {
+	if !reflect.DeepEqual(commentedOnly, Default()) {
 		t.Errorf("commented file changes settings: %+v", commentedOnly)
 	}
 	setting := regexp.MustCompile(`^# ([a-z_]+) = `)
@@ -113,14 +114,17 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 42 {
-		t.Errorf("%d settings in the commented file, want 42", n)
+	if n != 44 {
+		t.Errorf("%d settings in the commented file, want 44", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
 		t.Fatalf("uncommented file: %v", err)
 	}
-	if got != c {
+	if len(got.Proxy.Backends) == 0 && len(c.Proxy.Backends) == 0 {
+		got.Proxy.Backends = c.Proxy.Backends // "backends = []" is nil's empty list
+	}
+	if !reflect.DeepEqual(got, c) {
 		t.Errorf("uncommented file =\n%+v\nwant\n%+v", got, c)
 	}
 }
@@ -174,5 +178,28 @@ func TestWriteDefaultFileKeepsExisting(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "# mine\n" {
 		t.Errorf("existing file overwritten: %q", data)
+	}
+}
+
+// TestProxySection checks the [proxy] keys of `dormouse proxy`: the
+// backends list and the route, and that bad values name their key.
+func TestProxySection(t *testing.T) {
+	cfg, err := Parse([]byte("[proxy]\nbackends = [\"127.0.0.1:1143\", \"10.0.0.2:143\"]\nroute = \"kv\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Proxy{Backends: []string{"127.0.0.1:1143", "10.0.0.2:143"}, Route: "kv"}); !reflect.DeepEqual(cfg.Proxy, want) {
+		t.Errorf("Proxy = %+v, want %+v", cfg.Proxy, want)
+	}
+	if Default().Proxy.Route != "hash" {
+		t.Errorf("default route %q, want hash", Default().Proxy.Route)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"[proxy]\nroute = \"random\"\n", "proxy.route"},
+		{"[proxy]\nbackends = [\"nohost\"]\n", "proxy.backends"},
+	} {
+		if _, err := Parse([]byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.file, err, tc.want)
+		}
 	}
 }

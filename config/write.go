@@ -174,6 +174,14 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # server needs, it collects all the time and uses more CPU, never fails.
 # memory_limit = {{.Runtime.MemoryLimit}}
 
+[proxy]
+# Read only by "dormouse proxy". Backend IMAP addresses (plain TCP) users
+# are spread over, e.g. ["10.0.0.1:1143", "10.0.0.2:1143"].
+# backends = []
+# "hash" (rendezvous hashing of the user name over backends) or "kv" (the
+# user->backend map in NATS JetStream KV, the hash as its fallback).
+# route = {{q .Proxy.Route}}
+
 [log]
 # "text" or "json".
 # format = {{q .Log.Format}}
