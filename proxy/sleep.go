@@ -1,0 +1,525 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/tls13rec"
+)
+
+// hibernator keeps the clients asleep at the proxy: a hibernate.Table
+// of descriptors and blobs (the backend's blob, with the proxy's own
+// transport state as extension kinds from hibernate.ExtDeflateWindow up,
+// which never go to a backend), one hibernate.Poller for their sockets
+// and one keepalive ticker.
+//
+// A sleeper is armed (in the table and the poller) or owned by exactly
+// one goroutine, which took it out of both: the poller's callback (its
+// socket is readable), the keepalive ticker or a notice, each after a
+// successful Poller.Remove or the poller's own one-shot firing. No socket
+// I/O happens under mu.
+type hibernator struct {
+	p      *Proxy
+	poller *hibernate.Poller
+
+	mu     sync.Mutex
+	table  *hibernate.Table
+	closed bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newHibernator(p *Proxy) (*hibernator, error) {
+	h := &hibernator{p: p, stop: make(chan struct{}), done: make(chan struct{})}
+	h.table = hibernate.NewTable(hibernate.TableConfig{
+		Capacity:  1024,
+		Keepalive: p.cfg.IdleKeepalive,
+	})
+	poller, err := hibernate.NewPoller(h.ready)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: poller: %w", err)
+	}
+	h.poller = poller
+	go h.keepalives()
+	return h, nil
+}
+
+func (h *hibernator) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.table.Len()
+}
+
+// sleeper is a sleeping client while a goroutine owns it.
+type sleeper struct {
+	fd int
+	st hibernate.State
+	// rec is a TLS 1.3 client's record state, recIn raw input read
+	// asleep and not opened (part of a record).
+	rec   *tls13rec.State
+	recIn []byte
+	// z is a compressed client's inflater state.
+	z *inflateState
+}
+
+// sleep puts c to sleep with blob, the backend's handover, after its
+// relay ended with nothing of the client's pending. An error leaves c
+// as it was (awake, for a resume).
+func (h *hibernator) sleep(c *client, blob []byte) error {
+	s := &sleeper{fd: -1}
+	if err := s.st.UnmarshalBinary(blob); err != nil {
+		return fmt.Errorf("handover blob: %w", err)
+	}
+	if c.z != nil {
+		zs, ok := c.z.State()
+		if !ok {
+			return errors.New("compressed input pending")
+		}
+		s.z = &zs
+	}
+	if err := c.detach(s); err != nil {
+		return err
+	}
+	c.p.track(c.raw, false)
+	if err := h.arm(s); err != nil {
+		c.log.Warn("sleep", "err", err)
+		hibernate.CloseFD(s.fd)
+		c.p.users.release(s.st.User)
+		return nil
+	}
+	return nil
+}
+
+// detach takes c's socket out of the runtime into s, with the TLS 1.3
+// record state when it has one. An error leaves c usable.
+func (c *client) detach(s *sleeper) error {
+	switch {
+	case c.rc != nil:
+		if c.rc.Pending() {
+			return errors.New("tls input pending")
+		}
+		rs, err := c.rc.Export()
+		if err != nil {
+			return fmt.Errorf("tls export: %w", err)
+		}
+		s.rec = &rs
+		return c.detachSocket(s)
+	case c.tc != nil:
+		if imapserver.TLSPending(c.tc) {
+			return errors.New("tls input pending")
+		}
+		rs, err := c.rec.Detach(c.tc)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		s.rec = &rs
+		return c.detachSocket(s)
+	}
+	return c.detachSocket(s)
+}
+
+// detachSocket takes the TCP socket under every layer out of the runtime.
+func (c *client) detachSocket(s *sleeper) error {
+	fd, err := hibernate.Detach(c.raw)
+	if err != nil {
+		if s.rec != nil {
+			// The record state has left the TLS layer: the connection
+			// cannot go on.
+			c.raw.Close()
+		}
+		return fmt.Errorf("detach: %w", err)
+	}
+	s.fd = fd
+	return nil
+}
+
+// blob is the sleeper's table blob: its state with its transport state.
+func (s *sleeper) blob() ([]byte, error) {
+	st := s.st
+	st.ExtState = slices.DeleteFunc(slices.Clone(st.ExtState), func(x hibernate.ExtState) bool {
+		return x.Kind >= hibernate.ExtDeflateWindow
+	})
+	if s.z != nil {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: hibernate.ExtDeflateWindow, Data: appendInflateState(nil, *s.z)})
+	}
+	if s.rec != nil {
+		data, err := s.rec.AppendBinary(nil)
+		if err != nil {
+			return nil, err
+		}
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: hibernate.ExtTLSRecord, Data: data})
+	}
+	return st.MarshalBinary()
+}
+
+// backendBlob is the sleeper's state as a backend resumes it: without
+// the proxy's transport state.
+func (s *sleeper) backendBlob() ([]byte, error) {
+	st := s.st
+	st.ExtState = slices.DeleteFunc(slices.Clone(st.ExtState), func(x hibernate.ExtState) bool {
+		return x.Kind >= hibernate.ExtDeflateWindow
+	})
+	st.TLS = false
+	return st.MarshalBinary()
+}
+
+// sleeperOf decodes a table entry.
+func sleeperOf(fd int, blob []byte) (*sleeper, error) {
+	s := &sleeper{fd: fd}
+	if err := s.st.UnmarshalBinary(blob); err != nil {
+		return nil, err
+	}
+	for _, x := range s.st.ExtState {
+		switch x.Kind {
+		case hibernate.ExtTLSRecord:
+			s.rec = new(tls13rec.State)
+			if err := s.rec.UnmarshalBinary(x.Data); err != nil {
+				return nil, err
+			}
+		case hibernate.ExtDeflateWindow:
+			zs, err := parseInflateState(x.Data)
+			if err != nil {
+				return nil, err
+			}
+			s.z = &zs
+		}
+	}
+	return s, nil
+}
+
+// arm puts an owned sleeper (back) into the table and the poller.
+func (h *hibernator) arm(s *sleeper) error {
+	blob, err := s.blob()
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("proxy closed")
+	}
+	tok, err := h.table.Insert(s.fd, s.st.User, s.st.Mailbox, blob, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := h.poller.Add(s.fd, uint64(tok)); err != nil {
+		h.table.Remove(tok)
+		return err
+	}
+	return nil
+}
+
+// take removes tok's sleeper from the table for its new owner, whose
+// descriptor is out of the poller already (it fired, or Remove took it).
+// h.mu held.
+func (h *hibernator) take(tok hibernate.Token) (*sleeper, error) {
+	info, err := h.table.Lookup(tok)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := h.table.AppendBlob(nil, tok)
+	if err != nil {
+		return nil, err
+	}
+	h.table.Remove(tok)
+	return sleeperOf(info.FD, blob)
+}
+
+// ready is the poller's callback: the sleeper's client said something
+// (or hung up). It must not block.
+func (h *hibernator) ready(token uint64) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	s, err := h.take(hibernate.Token(token))
+	h.p.wg.Add(1)
+	h.mu.Unlock()
+	if err != nil {
+		h.p.wg.Done()
+		h.p.log.Warn("sleeper", "err", err)
+		return
+	}
+	go func() {
+		defer h.p.wg.Done()
+		h.answer(s)
+	}()
+}
+
+// maxAsleep bounds the client input a sleeper reads at once: a DONE and a
+// new IDLE fit many times over.
+const maxAsleep = 4 << 10
+
+// answer serves what the sleeper's client sent: DONE and IDLE are
+// answered asleep, anything else wakes the session on a backend.
+func (h *hibernator) answer(s *sleeper) {
+	text, err := s.read()
+	if errors.Is(err, io.EOF) {
+		h.gone(s)
+		return
+	}
+	if err != nil {
+		h.wake(s, text)
+		return
+	}
+	var out []byte
+	rest := text
+	for len(rest) > 0 {
+		line, after, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok {
+			break // part of a line: the woken session reads the rest
+		}
+		l := bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case s.st.IdleTag != "" && bytes.EqualFold(l, []byte("DONE")):
+			out = append(out, s.st.IdleTag+" OK IDLE terminated\r\n"...)
+			s.st.IdleTag = ""
+		case s.st.IdleTag == "" && isIdle(l):
+			tag, _ := tagAndName(l)
+			out = append(out, "+ idling\r\n"...)
+			s.st.IdleTag = tag
+		default:
+			h.say(s, out)
+			h.wake(s, rest)
+			return
+		}
+		rest = after
+	}
+	if err := h.say(s, out); err != nil {
+		h.gone(s)
+		return
+	}
+	if len(rest) > 0 {
+		h.wake(s, rest)
+		return
+	}
+	if err := h.arm(s); err != nil {
+		h.bye(s, "* BYE Proxy shutting down\r\n")
+	}
+}
+
+// isIdle reports whether a command line is "tag IDLE".
+func isIdle(line []byte) bool {
+	tag, name := tagAndName(line)
+	return name == "IDLE" && len(tag)+len(" IDLE") == len(line)
+}
+
+// read reads what the client sent, opened (TLS) and inflated (COMPRESS).
+// An error other than io.EOF leaves input for a full wake (in s.recIn,
+// or unread in the socket).
+func (s *sleeper) read() ([]byte, error) {
+	raw := make([]byte, maxAsleep)
+	held := copy(raw, s.recIn)
+	n, err := hibernate.ReadFD(s.fd, raw[held:])
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	raw = raw[:held+n]
+	if s.rec != nil {
+		text, used, err := s.rec.OpenData(nil, raw)
+		s.recIn = append(s.recIn[:0], raw[used:]...)
+		if err != nil || len(text) == 0 {
+			return text, errors.New("tls record for a full wake")
+		}
+		raw = text
+	}
+	if s.z != nil {
+		text, next, ok := inflateAsleep(*s.z, raw)
+		if !ok {
+			return nil, errors.New("compressed input for a full wake")
+		}
+		*s.z = next
+		raw = text
+	}
+	return raw, nil
+}
+
+// say writes p to the sleeper's client, sealed and compressed as its
+// transport wants, without blocking.
+func (h *hibernator) say(s *sleeper, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if s.z != nil {
+		p = deflateWire(p)
+	}
+	if s.rec != nil {
+		out, err := s.rec.Seal(nil, p)
+		if err != nil {
+			return err
+		}
+		p = out
+	}
+	n, err := hibernate.WriteFDN(s.fd, p)
+	if err == nil && n < len(p) {
+		err = fmt.Errorf("wrote %d of %d bytes", n, len(p))
+	}
+	return err
+}
+
+// gone closes a sleeper whose client left.
+func (h *hibernator) gone(s *sleeper) {
+	hibernate.CloseFD(s.fd)
+	h.p.users.release(s.st.User)
+}
+
+// bye says line (a BYE) and closes the sleeper.
+func (h *hibernator) bye(s *sleeper, line string) {
+	out := []byte(line)
+	if s.z != nil {
+		out = deflateWire(out)
+	}
+	if s.rec != nil {
+		if sealed, err := s.rec.Seal(nil, out); err == nil {
+			out, _ = s.rec.CloseNotify(sealed)
+		}
+	}
+	hibernate.WriteFDN(s.fd, out)
+	h.gone(s)
+}
+
+// wake restores the sleeper as an awake client on a backend, text being
+// the client's input read asleep and not answered.
+func (h *hibernator) wake(s *sleeper, text []byte) {
+	blob, err := s.backendBlob()
+	if err != nil {
+		h.bye(s, "* BYE Session cannot resume\r\n")
+		return
+	}
+	c, err := h.attach(s, text)
+	if err != nil {
+		h.p.log.Warn("wake", "err", err)
+		h.p.users.release(s.st.User)
+		return
+	}
+	hp, err := c.resume(blob)
+	if err != nil {
+		tag := ""
+		if line, _, ok := bytes.Cut(text, []byte("\n")); ok {
+			if t, name := tagAndName(line); name != "" && name != "DONE" {
+				tag = t
+			}
+		}
+		c.unavailable(tag, err)
+		return
+	}
+	c.relay(hp, nil)
+}
+
+// attach turns an owned sleeper back into an awake client, whose reader
+// gives text first.
+func (h *hibernator) attach(s *sleeper, text []byte) (*client, error) {
+	nc, err := hibernate.Attach(s.fd)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(h.p, nc)
+	c.user = s.st.User
+	c.log = c.log.With("user", c.user)
+	if s.rec != nil {
+		rc, err := tls13rec.NewConn(nc, *s.rec, s.recIn)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		c.rc, c.top = rc, rc
+	}
+	var r io.Reader = c.top
+	var w io.Writer = c.top
+	if s.z != nil {
+		c.z = newDeflateLayer(c.top, *s.z)
+		r, w = c.z, c.z
+	}
+	if len(text) > 0 {
+		r = io.MultiReader(bytes.NewReader(text), r)
+	}
+	c.setStreams(r, w)
+	if !h.p.track(nc, true) {
+		nc.Close()
+		return nil, errors.New("proxy closed")
+	}
+	return c, nil
+}
+
+// keepalives writes "* OK Still here" to IDLE sleepers every
+// IdleKeepalive, from the table's wheel.
+func (h *hibernator) keepalives() {
+	defer close(h.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var toks []hibernate.Token
+	var owned []*sleeper
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			toks = h.table.AppendDueKeepalives(toks[:0], now)
+			owned = owned[:0]
+			for _, tok := range toks {
+				if s := h.own(tok); s != nil {
+					owned = append(owned, s)
+				}
+			}
+			h.mu.Unlock()
+			for _, s := range owned {
+				if s.st.IdleTag != "" {
+					if err := h.say(s, []byte("* OK Still here\r\n")); err != nil {
+						h.gone(s)
+						continue
+					}
+				}
+				if err := h.arm(s); err != nil {
+					h.bye(s, "* BYE Proxy shutting down\r\n")
+				}
+			}
+		}
+	}
+}
+
+// own takes an armed sleeper out of the poller and the table (h.mu
+// held); nil when its descriptor fired meanwhile (its callback owns it).
+func (h *hibernator) own(tok hibernate.Token) *sleeper {
+	info, err := h.table.Lookup(tok)
+	if err != nil || h.poller.Remove(info.FD) != nil {
+		return nil
+	}
+	s, err := h.take(tok)
+	if err != nil {
+		hibernate.CloseFD(info.FD)
+		return nil
+	}
+	return s
+}
+
+// close says BYE to every sleeper and stops the poller and the ticker.
+func (h *hibernator) close() {
+	close(h.stop)
+	<-h.done
+	h.mu.Lock()
+	h.closed = true
+	var owned []*sleeper
+	for _, tok := range h.table.AppendTokens(nil) {
+		if s := h.own(tok); s != nil {
+			owned = append(owned, s)
+		}
+	}
+	h.mu.Unlock()
+	h.poller.Close()
+	for _, s := range owned {
+		h.bye(s, "* BYE Proxy shutting down\r\n")
+	}
+}
