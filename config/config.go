@@ -40,7 +40,21 @@ type Config struct {
 	Store   Store   `toml:"store"`
 	Runtime Runtime `toml:"runtime"`
 	Proxy   Proxy   `toml:"proxy"`
+	Cluster Cluster `toml:"cluster"`
 }
+
+// Cluster holds the settings of a backend behind `dormouse proxy`
+// (docs/design.md, "The proxy hop").
+type Cluster struct {
+	// Secret is the shared secret a proxy presents in XPROXY and
+	// XRESUME; "" (the default) lets no proxy connect, and those commands
+	// are then unknown.
+	Secret string `toml:"secret"`
+}
+
+// MinClusterSecret is the shortest [cluster] secret accepted: whoever
+// knows it logs in as any user.
+const MinClusterSecret = 16
 
 // Store holds how the mail store makes changes durable.
 type Store struct {
@@ -353,6 +367,9 @@ func (c Config) check() error {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			return fmt.Errorf("proxy.backends: %q: %w", b, err)
 		}
+	}
+	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < MinClusterSecret {
+		return fmt.Errorf("cluster.secret: %d bytes; must be empty (no proxy) or at least %d", len(c.Cluster.Secret), MinClusterSecret)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")

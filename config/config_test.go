@@ -29,6 +29,8 @@ format = "json"
 [store]
 flag_sync = "delayed"
 flag_sync_delay = "250ms"
+[cluster]
+secret = "0123456789abcdef-proxy"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +45,7 @@ flag_sync_delay = "250ms"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
+	want.Cluster.Secret = "0123456789abcdef-proxy"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -72,6 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"zero command timeout", "[limits]\ncommand_timeout = \"0s\"\n", `limits.command_timeout`},
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
 		{"bad flag sync", "[store]\nflag_sync = \"never\"\n", `line 2: store.flag_sync: .*always, delayed`},
+		{"short cluster secret", "[cluster]\nsecret = \"short\"\n", `cluster.secret: 5 bytes; must be empty \(no proxy\) or at least 16`},
 		{"long flag sync delay", "[store]\nflag_sync_delay = \"1h\"\n", `store.flag_sync_delay = 1h0m0s: must be 1ms to 1m`},
 	}
 	for _, tt := range tests {
@@ -114,8 +118,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 44 {
-		t.Errorf("%d settings in the commented file, want 44", n)
+	if n != 45 {
+		t.Errorf("%d settings in the commented file, want 45", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

@@ -182,6 +182,12 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # user->backend map in NATS JetStream KV, the hash as its fallback).
 # route = {{q .Proxy.Route}}
 
+[cluster]
+# Shared secret a "dormouse proxy" presents to this backend (XPROXY, XRESUME:
+# it logs clients in without their passwords, so keep it like a password,
+# at least 16 bytes); "" lets no proxy connect.
+# secret = {{q .Cluster.Secret}}
+
 [log]
 # "text" or "json".
 # format = {{q .Log.Format}}

@@ -59,7 +59,7 @@ func (c *conn) exportDeflate(st *hibernate.State) error {
 // already (a command its sleeper decoded).
 func (c *conn) startDeflate(in []byte, state inflateState, text []byte) {
 	m := c.srv.cfg.Metrics
-	var src io.Reader = countingReader{c.nc, m}
+	var src io.Reader = countingReader{r: c.nc, m: m}
 	if len(in) > 0 {
 		src = io.MultiReader(bytes.NewReader(in), src)
 	}

@@ -129,6 +129,12 @@ type Config struct {
 	// GuardMetrics counts refusals by the per-address and login limits;
 	// nil means none.
 	GuardMetrics *GuardMetrics
+	// ProxySecret is the shared secret a trusted proxy presents in XPROXY
+	// and XRESUME (proxyhop.go); "" (the default) lets no proxy connect,
+	// and those commands are then unknown. With it set, Auth must be able
+	// to look users up without a password (LookupUser, as the passwd-file
+	// can).
+	ProxySecret string
 	// NoSearchIndex turns off the full-text index that SEARCH BODY and
 	// TEXT keep and use (searchfts.go): every such search reads every
 	// message. For measuring what the index gives.

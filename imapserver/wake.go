@@ -58,7 +58,7 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 		c.startDeflate(in, z, nil)
 	case len(in) > 0:
 		// The decoder reads through c.br: put the bytes in front.
-		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
+		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{r: nc, m: h.srv.cfg.Metrics}))
 	}
 	if len(out) > 0 {
 		// Blocks like any write of an active session; a failure shows
