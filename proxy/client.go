@@ -178,7 +178,7 @@ var preAuthCommands = map[string]bool{
 // returns; nil and no error after LOGOUT.
 func (c *client) preAuthLoop() (*hop, error) {
 	lim := c.p.cfg.Limits
-	dec := imapwire.NewDecoder(c.in.r, imapwire.DecoderOptions{
+	opts := imapwire.DecoderOptions{
 		MaxLine:    lim.MaxLine,
 		MaxLiteral: int64(lim.MaxLine),
 		Continue: func(int64) error {
@@ -190,8 +190,14 @@ func (c *client) preAuthLoop() (*hop, error) {
 			}
 			return nil
 		},
-	})
+	}
+	var dec *imapwire.Decoder
+	var r *bufio.Reader
 	for {
+		if r != c.in.r { // a new one after STARTTLS
+			r = c.in.r
+			dec = imapwire.NewDecoder(r, opts)
+		}
 		cmd, err := dec.ReadCommand()
 		if err != nil {
 			var ce *imapwire.CommandError

@@ -69,7 +69,7 @@ func startProxy(t testing.TB, passwd string, backends []string, edit func(*Confi
 }
 
 // testSecret is the [cluster] secret of the tests' backends and proxies.
-const testSecret = "s3cret proxy"
+const testSecret = "s3cret-proxy-0123456789"
 
 // newPasswd writes a passwd-file with alice (password "alice-pw").
 func newPasswd(t testing.TB) string {

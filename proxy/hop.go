@@ -29,11 +29,58 @@ type refusedError struct{ line string }
 
 func (e *refusedError) Error() string { return "backend refused: " + e.line }
 
+// byeText is what the client is told in its BYE: the text of the
+// backend's NO after its response code, the words a sleeper woken there
+// would have said.
+func (e *refusedError) byeText() string {
+	s := e.line
+	if _, rest, ok := strings.Cut(s, "] "); ok {
+		return rest
+	}
+	if _, rest, ok := strings.Cut(s, " "); ok {
+		return rest
+	}
+	return s
+}
+
 // hop is the plain connection to a backend carrying one client's session.
 type hop struct {
 	addr string
 	nc   net.Conn
 	r    *bufio.Reader
+	// written counts every byte written to the backend; sent keeps the
+	// last of them (at most 2*maxResend), for the tail a handover did
+	// not read ("* XSLEEP <read> {n}").
+	written int64
+	sent    []byte
+}
+
+// write sends p to the backend, counting it and keeping its tail.
+func (h *hop) write(p []byte) error {
+	if len(h.sent)+len(p) > 2*maxResend {
+		keep := max(0, maxResend-len(p))
+		h.sent = append(h.sent[:0], h.sent[max(0, len(h.sent)-keep):]...)
+	}
+	if len(p) > maxResend {
+		h.sent = append(h.sent[:0], p[len(p)-maxResend:]...)
+	} else {
+		h.sent = append(h.sent, p...)
+	}
+	h.written += int64(len(p))
+	if _, err := h.nc.Write(p); err != nil {
+		return fmt.Errorf("%w: %w", errHopWrite, err)
+	}
+	return nil
+}
+
+// unread returns what the backend did not read of what was written, it
+// having read read bytes; ok false when that is not kept any more.
+func (h *hop) unread(read int64) ([]byte, bool) {
+	n := h.written - read
+	if n < 0 || n > int64(len(h.sent)) {
+		return nil, false
+	}
+	return h.sent[int64(len(h.sent))-n:], true
 }
 
 // dialHop connects to the backend at addr and reads its greeting, within
@@ -62,7 +109,7 @@ func (h *hop) command(text []byte, timeout time.Duration, untagged func(line str
 	h.nc.SetDeadline(time.Now().Add(timeout))
 	defer h.nc.SetDeadline(time.Time{})
 	msg := append([]byte(hopTag+" "), text...)
-	if _, err := h.nc.Write(msg); err != nil {
+	if err := h.write(msg); err != nil {
 		return "", fmt.Errorf("%w: %s: %w", errUnavailable, h.addr, err)
 	}
 	for {
@@ -147,30 +194,46 @@ func capabilityCode(ok string) (string, bool) {
 // xresume restores a session from blob on the hop (XRESUME). The
 // backend's answer is read; what it says after it (an IDLE's updates)
 // stays buffered for the relay.
-func (h *hop) xresume(secret string, blob []byte, timeout time.Duration) error {
+func (h *hop) xresume(secret, client string, blob []byte, timeout time.Duration) error {
 	var b bytes.Buffer
-	b.WriteString("XRESUME " + quote(secret) + " {" + strconv.Itoa(len(blob)) + "+}\r\n")
+	b.WriteString("XRESUME " + quote(secret) + " " + quote(client) + " {" + strconv.Itoa(len(blob)) + "+}\r\n")
 	b.Write(blob)
 	b.WriteString("\r\n")
 	_, err := h.command(b.Bytes(), timeout, nil)
 	return err
 }
 
-// readSleep reads the blob of "* XSLEEP {n}", line being that line.
-func (h *hop) readSleep(line []byte) ([]byte, error) {
+// handover is a backend's "* XSLEEP <read> {n}": the session's blob, and
+// what the backend did not read of the client's input.
+type handover struct {
+	blob   []byte
+	unread []byte
+}
+
+// readSleep reads the handover whose first line is line.
+func (h *hop) readSleep(line []byte) (*handover, error) {
 	n, _, ok := literal(line)
-	if !ok || n > maxBlob {
+	fields := bytes.Fields(line)
+	var read int64 = -1
+	if len(fields) == 4 {
+		read, _ = strconv.ParseInt(string(fields[2]), 10, 64)
+	}
+	if !ok || n > maxBlob || read < 0 {
 		return nil, fmt.Errorf("proxy: bad XSLEEP from %s: %q", h.addr, line)
+	}
+	unread, ok := h.unread(read)
+	if !ok {
+		return nil, fmt.Errorf("proxy: XSLEEP from %s read %d of %d bytes written", h.addr, read, h.written)
 	}
 	blob := make([]byte, n)
 	if _, err := io.ReadFull(h.r, blob); err != nil {
 		return nil, fmt.Errorf("proxy: XSLEEP blob from %s: %w", h.addr, err)
 	}
 	h.r.ReadString('\n') // the line's end after the literal
-	return blob, nil
+	return &handover{blob: blob, unread: bytes.Clone(unread)}, nil
 }
 
-// isSleep reports whether a backend's response line is "* XSLEEP {n}".
+// isSleep reports whether a backend's response line is "* XSLEEP <read> {n}".
 func isSleep(line []byte) bool {
-	return bytes.HasPrefix(line, []byte("* XSLEEP {"))
+	return bytes.HasPrefix(line, []byte("* XSLEEP "))
 }

@@ -13,11 +13,11 @@ import (
 )
 
 // maxResend bounds the client bytes the relay keeps after forwarding
-// them, until the backend says something: what a hop closed by XSLEEP
-// may not have read, sent again on the next hop. A backend hands a
-// session over only when it has read and answered everything, so this is
-// the few bytes that crossed the handover on the wire.
-const maxResend = 64 << 10
+// them: what a hop closed by XSLEEP may not have read, sent again on the
+// next hop. A backend hands a session over only at a command boundary
+// with everything it read answered, so this is the few bytes that
+// crossed the handover on the wire.
+const maxResend = 32 << 10
 
 // errHopWrite says the relay could not write to the backend (it closed
 // the hop: a handover or its end).
@@ -28,10 +28,6 @@ type relayState struct {
 	done chan struct{} // closed when the backend direction ends
 
 	mu sync.Mutex
-	// sent is the client's input forwarded since the backend's last
-	// output; overflow says it outgrew maxResend.
-	sent     []byte
-	overflow bool
 	// litTag is the tag of a command whose synchronising literal waits
 	// for the backend's "+" (true on litGo) or its refusal (false).
 	litTag string
@@ -47,31 +43,31 @@ type relayState struct {
 // is gone or asleep.
 func (c *client) relay(h *hop, resend []byte) {
 	for {
-		blob, pending, err := c.relayOnce(h, resend)
+		ho, err := c.relayOnce(h, resend)
 		if err != nil {
 			c.end()
 			return
 		}
-		if len(pending) == 0 && c.in.idle() {
-			err := c.p.sleep.sleep(c, blob)
+		if len(ho.unread) == 0 && c.in.idle() {
+			err := c.p.sleep.sleep(c, ho.blob)
 			if err == nil {
 				return
 			}
 			c.log.Debug("stays awake after handover", "err", err)
 		}
-		h, err = c.resume(blob)
+		h, err = c.resume(ho.blob)
 		if err != nil {
 			c.unavailable("", err)
 			return
 		}
-		resend = pending
+		resend = ho.unread
 	}
 }
 
 // resume opens a hop on which the backend restores blob (XRESUME).
 func (c *client) resume(blob []byte) (*hop, error) {
 	h, _, err := c.openHop(func(h *hop) (string, error) {
-		return "", h.xresume(c.p.cfg.Secret, blob, c.p.cfg.DialTimeout)
+		return "", h.xresume(c.p.cfg.Secret, c.raw.RemoteAddr().String(), blob, c.p.cfg.DialTimeout)
 	})
 	return h, err
 }
@@ -86,7 +82,7 @@ func (c *client) unavailable(tag string, err error) {
 	}
 	var re *refusedError
 	if errors.As(err, &re) {
-		c.say("* BYE Session cannot resume, please reconnect")
+		c.say("* BYE " + re.byeText())
 	} else {
 		c.say("* BYE [UNAVAILABLE] Backend unavailable, try again later")
 	}
@@ -103,27 +99,26 @@ func (c *client) end() {
 }
 
 // relayOnce relays between the client and h until one side ends: the
-// blob when the backend handed the session over (XSLEEP), with the
-// client input it may not have read; an error when the connection is
-// over (the client is gone, or the backend is and the client was told).
-func (c *client) relayOnce(h *hop, resend []byte) (blob, pending []byte, err error) {
+// handover when the backend handed the session over (XSLEEP); an error
+// when the connection is over (the client is gone, or the backend is and
+// the client was told).
+func (c *client) relayOnce(h *hop, resend []byte) (*handover, error) {
 	st := &relayState{done: make(chan struct{})}
 	type result struct {
-		blob []byte
-		err  error
+		ho  *handover
+		err error
 	}
 	downc := make(chan result, 1)
 	go func() {
-		blob, err := c.down(h, st)
+		ho, err := c.down(h, st)
 		close(st.done)
 		h.nc.Close()
 		// Stop the client direction: it holds what it read.
 		c.top.SetReadDeadline(time.Now())
-		downc <- result{blob, err}
+		downc <- result{ho, err}
 	}()
 	if len(resend) > 0 {
-		st.sent = append(st.sent, resend...)
-		if _, err := h.nc.Write(resend); err != nil {
+		if err := h.write(resend); err != nil {
 			c.log.Debug("resend", "err", err)
 		}
 	}
@@ -136,21 +131,15 @@ func (c *client) relayOnce(h *hop, resend []byte) (blob, pending []byte, err err
 		if upErr != nil && !errors.Is(upErr, io.EOF) && !errors.Is(upErr, net.ErrClosed) {
 			c.log.Debug("client", "err", upErr)
 		}
-		return nil, nil, fmt.Errorf("client: %w", upErr)
+		return nil, fmt.Errorf("client: %w", upErr)
 	}
 	r := <-downc
 	c.top.SetReadDeadline(time.Time{})
 	if r.err != nil {
 		c.unavailable("", r.err)
-		return nil, nil, r.err
+		return nil, r.err
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.overflow {
-		c.unavailable("", errors.New("handover lost client input"))
-		return nil, nil, errors.New("resend overflow")
-	}
-	return r.blob, bytes.Clone(st.sent), nil
+	return r.ho, nil
 }
 
 // up forwards the client's input to the backend, line by line with the
@@ -229,25 +218,14 @@ func (c *client) up(h *hop, st *relayState) error {
 	}
 }
 
-// forward sends client input to the backend, keeping a copy until the
-// backend answers.
+// forward sends client input to the backend.
 func (c *client) forward(h *hop, st *relayState, p []byte) error {
-	st.mu.Lock()
-	if len(st.sent)+len(p) > maxResend {
-		st.overflow = true
-	} else {
-		st.sent = append(st.sent, p...)
-	}
-	st.mu.Unlock()
-	if _, err := h.nc.Write(p); err != nil {
-		return fmt.Errorf("%w: %w", errHopWrite, err)
-	}
-	return nil
+	return h.write(p)
 }
 
 // down forwards the backend's output to the client until the backend
 // hands the session over (the blob) or ends (an error).
-func (c *client) down(h *hop, st *relayState) ([]byte, error) {
+func (c *client) down(h *hop, st *relayState) (*handover, error) {
 	var litLeft int64
 	atLine := true
 	var tail []byte // the end of the current line, for its literal
@@ -294,13 +272,11 @@ func (c *client) down(h *hop, st *relayState) ([]byte, error) {
 	}
 }
 
-// answered notes a line the backend said: the client's input before it
-// needs no resend, and a "+" or the tagged answer of a command waiting
-// to send its literal lets the client direction go on.
+// answered notes a line the backend said: a "+" or the tagged answer of
+// a command waiting to send its literal lets the client direction go on.
 func (st *relayState) answered(line []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.sent, st.overflow = st.sent[:0], false
 	if st.litTag == "" {
 		return
 	}

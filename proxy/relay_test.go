@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/imaptest"
+	"github.com/dormouse/dormouse/internal/testserver"
+)
+
+// startBackend starts a backend that accepts the tests' proxies and
+// hands a quiet session over after hibernateAfter.
+func startBackend(t *testing.T, hibernateAfter time.Duration) *testserver.Server {
+	t.Helper()
+	return testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.ProxySecret = testSecret
+		c.HibernateAfter = hibernateAfter
+	}))
+}
+
+// backendConns is how many connections the backend holds.
+func backendConns(t *testing.T, srv *testserver.Server) float64 {
+	return testserver.Gather(t, srv.Metrics)["dormouse_imap_connections"]
+}
+
+// waitAsleep waits until n clients sleep at the proxy and the backend
+// holds no connection.
+func waitAsleep(t *testing.T, p *testProxy, srv *testserver.Server, n int) {
+	t.Helper()
+	testserver.WaitFor(t, "clients asleep at the proxy", func() bool {
+		return p.Sleepers() == n && backendConns(t, srv) == 0
+	})
+}
+
+const testMessage = "From: bob@example.org\r\nSubject: hello\r\n\r\nHello Alice\r\n"
+
+// TestRelayAndSleep drives a session through the proxy over each
+// transport: login (the backend's capabilities), SELECT, FETCH of a
+// body literal, APPEND with a synchronising literal, IDLE; the backend
+// hands the quiet session over and the client sleeps at the proxy with
+// no backend connection; DONE and a new IDLE are answered asleep; a
+// command wakes it on the backend (XRESUME) and the session goes on
+// where it was.
+func TestRelayAndSleep(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		tls, starttls bool
+		compress      bool
+	}{
+		{name: "plain"},
+		{name: "starttls", starttls: true},
+		{name: "imaps", tls: true},
+		{name: "compress", compress: true},
+		{name: "imaps+compress", tls: true, compress: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startBackend(t, 300*time.Millisecond)
+			p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+			srv.Deliver(t, srv.Alice.Name, testMessage)
+			var c *imaptest.Client
+			switch {
+			case tc.tls:
+				c = p.dialTLS(t)
+			default:
+				c = p.dial(t)
+			}
+			if tc.starttls {
+				c.MustOK("STARTTLS")
+				c.StartTLS(p.ClientTLS)
+			}
+			lines := c.MustOK("LOGIN " + srv.Alice.Name + " " + imaptest.Quote(srv.Alice.Password))
+			if last := lines[len(lines)-1]; !strings.Contains(last, "OK [CAPABILITY ") || !strings.Contains(last, "COMPRESS=DEFLATE") {
+				t.Fatalf("LOGIN answered %q, want the backend's capabilities", last)
+			}
+			if tc.compress {
+				c.MustOK("COMPRESS DEFLATE")
+				c.Compress()
+			}
+			if lines := c.MustOK("SELECT INBOX"); !strings.Contains(strings.Join(lines, "\n"), "* 1 EXISTS") {
+				t.Fatalf("SELECT: %q", lines)
+			}
+			c.Run(`
+C: f1 FETCH 1 (BODY.PEEK[TEXT])
+S: * 1 FETCH (BODY[TEXT] {13}\r\nHello Alice\r\n)
+S: f1 OK FETCH completed
+`)
+			if st := c.Append("INBOX", testMessage); !imaptest.IsOK(st) {
+				t.Fatalf("APPEND: %s", st)
+			}
+			c.Run(`
+C: i1 IDLE
+S: + idling
+`)
+			waitAsleep(t, p, srv, 1)
+			resumes := testserver.Gather(t, srv.Metrics)
+			c.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+C: i2 IDLE
+S: + idling
+C: DONE
+S: i2 OK IDLE terminated
+`)
+			if p.Sleepers() != 1 || backendConns(t, srv) != 0 {
+				t.Fatalf("DONE and IDLE woke the session: %d asleep, backend holds %v", p.Sleepers(), backendConns(t, srv))
+			}
+			c.Run(`
+C: f2 FETCH 1:* (UID BODY.PEEK[TEXT])
+S: * 1 FETCH (UID 1 BODY[TEXT] {13}\r\nHello Alice\r\n)
+S: * 2 FETCH (UID 2 BODY[TEXT] {13}\r\nHello Alice\r\n)
+S: f2 OK FETCH completed
+`)
+			after := testserver.Gather(t, srv.Metrics)
+			if after["dormouse_imap_proxy_resumes_total,state=between"] <= resumes["dormouse_imap_proxy_resumes_total,state=between"] {
+				t.Errorf("FETCH after the sleep did not resume on the backend: %v", after)
+			}
+			c.Run(`
+C: l1 LOGOUT
+S~ \* BYE .*
+S: l1 OK LOGOUT completed
+`)
+		})
+	}
+}
+
+// TestBackendGone: a backend that is killed gives the client at once a
+// tagged NO [UNAVAILABLE] for the command that wakes it and a BYE
+// [UNAVAILABLE], asleep or awake, never a hang.
+func TestBackendGone(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	sleeper := p.dial(t)
+	sleeper.Login(srv.Alice.Name, srv.Alice.Password)
+	sleeper.MustOK("SELECT INBOX")
+	sleeper.Run(`
+C: i1 IDLE
+S: + idling
+`)
+	waitAsleep(t, p, srv, 1)
+	awake := p.dial(t)
+	awake.Login(srv.Alice.Name, srv.Alice.Password)
+	srv.Close()
+	start := time.Now()
+	awake.WaitFor(`^\* BYE`)
+	awake.ExpectClosed()
+	sleeper.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+C: n1 NOOP
+S: n1 NO [UNAVAILABLE] Backend unavailable
+S: * BYE [UNAVAILABLE] Backend unavailable, try again later
+`)
+	sleeper.ExpectClosed()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("UNAVAILABLE after %v", d)
+	}
+}
