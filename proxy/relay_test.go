@@ -20,9 +20,15 @@ func startBackend(t *testing.T, hibernateAfter time.Duration) *testserver.Server
 	}))
 }
 
-// backendConns is how many connections the backend holds.
+// backendConns is how many connections the backend holds, in every
+// state.
 func backendConns(t *testing.T, srv *testserver.Server) float64 {
-	return testserver.Gather(t, srv.Metrics)["dormouse_imap_connections"]
+	m := testserver.Gather(t, srv.Metrics)
+	n := 0.0
+	for _, state := range []string{"active", "idling", "hibernated"} {
+		n += m["dormouse_imap_connections,state="+state]
+	}
+	return n
 }
 
 // waitAsleep waits until n clients sleep at the proxy and the backend
@@ -80,6 +86,9 @@ func TestRelayAndSleep(t *testing.T) {
 			}
 			if lines := c.MustOK("SELECT INBOX"); !strings.Contains(strings.Join(lines, "\n"), "* 1 EXISTS") {
 				t.Fatalf("SELECT: %q", lines)
+			}
+			if n := backendConns(t, srv); n != 1 {
+				t.Fatalf("backend holds %v connections for an awake client, want 1", n)
 			}
 			c.Run(`
 C: f1 FETCH 1 (BODY.PEEK[TEXT])

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/tlsutil"
+	"github.com/dormouse/dormouse/proxy"
+)
+
+// cmdProxy runs `dormouse proxy`: the IMAP front in front of backends
+// (package proxy, docs/cluster.md). It reads serve's configuration file
+// ([listen] imap and imaps, [tls], [auth], [limits], [imap]
+// idle_keepalive) and [cluster] secret and [proxy].
+func cmdProxy(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := config.Default()
+	dataFlag := fs.String("data", "", "data folder: users, certificates, config (default ./"+defaultDataDir+")")
+	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
+	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
+	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
+	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
+	if err := fs.Parse(args); err != nil {
+		return withCode(exitUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, l, err := loadConfig(*dataFlag, *configFlag)
+	if err != nil {
+		return err
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		set := func(dst *config.Addr, v string) {
+			if err := dst.UnmarshalText([]byte(v)); err != nil {
+				flagErr = fmt.Errorf("--%s: %w", f.Name, err)
+			}
+		}
+		switch f.Name {
+		case "imap":
+			set(&cfg.Listen.IMAP, *imapAddr)
+		case "imaps":
+			set(&cfg.Listen.IMAPS, *imapsAddr)
+		case "backends":
+			cfg.Proxy.Backends = strings.FieldsFunc(*backends, func(r rune) bool { return r == ',' || r == ' ' })
+		}
+	})
+	if flagErr != nil {
+		return withCode(exitUsage, flagErr)
+	}
+	if cfg.Cluster.Secret == "" {
+		return withCode(exitConfigError, errors.New("proxy: [cluster] secret is not set (the backends must have the same)"))
+	}
+	if len(cfg.Proxy.Backends) == 0 {
+		return withCode(exitConfigError, errors.New("proxy: no backends ([proxy] backends or --backends)"))
+	}
+	log := newLogger(cfg.Log, stderr).With("proto", "proxy")
+	applyRuntime(cfg.Runtime, log)
+
+	if cfg.TLS.Cert == "" {
+		if _, _, err := tlsutil.EnsureSelfSigned(l.tlsDir); err != nil {
+			return withCode(exitCantCreate, err)
+		}
+	}
+	certs, err := tlsutil.NewLoader(l.tlsCert, l.tlsKey)
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	users, err := auth.Open(l.passwd)
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	if err := users.CacheLogins(auth.CacheLimits{TTL: cfg.Auth.CacheTTL.Std(), MaxEntries: int(cfg.Auth.CacheSize)}); err != nil {
+		return withCode(exitSoftware, err)
+	}
+	p, err := proxy.New(proxy.Config{
+		Backends: cfg.Proxy.Backends,
+		Secret:   cfg.Cluster.Secret,
+		Auth:     users,
+		TLS:      certs.Config(),
+		Plain:    plainPolicy(cfg.Auth.Plaintext),
+		Limits: imapserver.Limits{
+			MaxLine:              int(cfg.Limits.MaxLine),
+			MaxLiteral:           cfg.Limits.MaxLiteral,
+			LoginTimeout:         cfg.Limits.LoginTimeout.Std(),
+			IdleTimeout:          cfg.Limits.IdleTimeout.Std(),
+			FailedLoginDelay:     durationOrOff(cfg.Limits.FailedLoginDelay.Std()),
+			TLSHandshakeTimeout:  cfg.Limits.TLSHandshakeTimeout.Std(),
+			MaxPreAuthPerAddr:    limitOrOff(cfg.Limits.MaxPreAuthPerAddr),
+			LoginFailuresPerAddr: limitOrOff(cfg.Limits.LoginFailuresPerAddr),
+			LoginFailuresPerUser: limitOrOff(cfg.Limits.LoginFailuresPerUser),
+			LoginFailureRefill:   cfg.Limits.LoginFailureRefill.Std(),
+			LoginPenaltyMax:      durationOrOff(cfg.Limits.LoginPenaltyMax.Std()),
+		},
+		IdleKeepalive: cfg.IMAP.IdleKeepalive.Std(),
+		Logger:        log,
+	})
+	if err != nil {
+		return withCode(exitConfigError, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	errc := make(chan error, 2)
+	for _, ln := range []struct {
+		addr     config.Addr
+		implicit bool
+	}{{cfg.Listen.IMAP, false}, {cfg.Listen.IMAPS, true}} {
+		if ln.addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", string(ln.addr))
+		if err != nil {
+			p.Close()
+			return withCode(exitTempFail, fmt.Errorf("listen: %w", err))
+		}
+		log.Info("listening", "addr", l.Addr().String(), "implicit_tls", ln.implicit, "backends", strings.Join(cfg.Proxy.Backends, ","))
+		go func() { errc <- p.Serve(l, ln.implicit) }()
+	}
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break loop
+		case <-hup:
+			if err := certs.Reload(); err != nil {
+				log.Error("reload certificate; keeping the old one", "err", err)
+			}
+			users.FlushLoginCache()
+		case serveErr = <-errc:
+			log.Error("listener failed", "err", serveErr)
+			break loop
+		}
+	}
+	p.Close()
+	return withCode(exitTempFail, serveErr)
+}
