@@ -358,12 +358,15 @@ const (
 // learn the details. Events come from this process and from changes seen
 // on disk.
 type Event struct {
-	Kind          EventKind
-	User          string
-	Mailbox       string
-	OldName       string // for MailboxRenamed
-	UIDs          []uint32
-	Entries       []string // for MetadataChanged: the entry names
+	Kind    EventKind
+	User    string
+	Mailbox string
+	OldName string // for MailboxRenamed
+	UIDs    []uint32
+	Entries []string // for MetadataChanged: the entry names
+	// UIDValidity, HighestModSeq and UIDNext are the mailbox's after
+	// the change, for the message kinds; 0 when the store does not say.
+	UIDValidity   uint32
 	HighestModSeq uint64
 	UIDNext       uint32
 	// At is when the store published the change (or announced it
@@ -393,7 +396,6 @@ type EarlyAnnouncer interface {
 // that knew the mailbox as of Since needs to know it as of the event.
 type EarlyAdd struct {
 	Event
-	UIDValidity uint32
 	// Since is the mailbox's HIGHESTMODSEQ before the transaction: the
 	// event's UIDs are the only changes after it.
 	Since uint64

@@ -65,10 +65,10 @@ func (cs *changeSet) earlyAdd(u *userState, m *mboxTx, since uint64) (a mailstor
 	return mailstore.EarlyAdd{
 		Event: mailstore.Event{
 			Kind: mailstore.MessagesAdded, User: u.name, Mailbox: m.meta.name,
-			UIDs: cs.added, HighestModSeq: m.meta.highestModSeq, UIDNext: next,
+			UIDs: cs.added, UIDValidity: m.meta.uidValidity,
+			HighestModSeq: m.meta.highestModSeq, UIDNext: next,
 			At: time.Now(),
 		},
-		UIDValidity: m.meta.uidValidity,
 		Since:       since,
 		Keywords:    append([]string(nil), m.meta.keywords...),
 		ClaimRecent: func(upTo uint32) (from, to uint32) { return u.claim(id, first, min(upTo, next)) },

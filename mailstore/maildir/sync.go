@@ -49,7 +49,8 @@ func (cs *changeSet) events(user string, m *mboxTx) []mailstore.Event {
 	mk := func(k mailstore.EventKind, uids []uint32) {
 		if len(uids) > 0 {
 			evs = append(evs, mailstore.Event{Kind: k, User: user, Mailbox: m.meta.name,
-				UIDs: uids, HighestModSeq: m.meta.highestModSeq, UIDNext: m.meta.uidNext})
+				UIDs: uids, UIDValidity: m.meta.uidValidity,
+				HighestModSeq: m.meta.highestModSeq, UIDNext: m.meta.uidNext})
 		}
 	}
 	mk(mailstore.MessagesExpunged, cs.expunged)
