@@ -39,7 +39,7 @@ type hopProxy struct {
 
 // hopEvent is one thing that happened to a hopProxy.
 type hopEvent struct {
-	kind  hopEventKind
+	kind hopEventKind
 	data []byte // client bytes; the blob of a handoff
 	read int64  // a handoff's count of bytes the backend read
 }
