@@ -2,11 +2,13 @@ package imapserver_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -15,12 +17,16 @@ import (
 const hopSecret = "hop-secret-0123456789"
 
 // startHop starts a server that accepts a proxy (ProxySecret) and
-// hibernates after hibernateAfter (0: never).
-func startHop(t *testing.T, hibernateAfter time.Duration) *testserver.Server {
+// hibernates after hibernateAfter (0: never), configured further by
+// configure (if any).
+func startHop(t *testing.T, hibernateAfter time.Duration, configure ...func(*imapserver.Config)) *testserver.Server {
 	t.Helper()
 	return testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
-		c.ProxySecret = hopSecret
 		c.HibernateAfter = hibernateAfter
+		for _, fn := range configure {
+			fn(c)
+		}
+		c.ProxySecret = hopSecret
 	}))
 }
 
@@ -72,12 +78,14 @@ func TestProxyHopIdle(t *testing.T) {
 	srv := startHop(t, time.Millisecond)
 	fill(t, srv, "INBOX", 3)
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
-	c.MustOK("SELECT INBOX")
+	c.Send("s1 SELECT INBOX")
+	c.ReadUntilTagged("s1")
 	c.Send("i1 IDLE")
 	c.Expect("S: + idling")
 	read, blob := readXSleep(t, c)
-	if read <= 0 {
-		t.Errorf("XSLEEP read %d bytes", read)
+	// Every byte the proxy wrote was read: the count says so.
+	if sent := len("X1 XPROXY " + hopSecret + " alice 192.0.2.7:4711\r\ns1 SELECT INBOX\r\ni1 IDLE\r\n"); read != int64(sent) {
+		t.Errorf("XSLEEP says %d bytes read, the proxy wrote %d", read, sent)
 	}
 	testserver.WaitFor(t, "no session held after the handoff", func() bool { return len(srv.IMAP.Sessions()) == 0 })
 	m := testserver.Gather(t, srv.Metrics)
@@ -120,5 +128,227 @@ S: i2 OK FETCH completed
 	m = testserver.Gather(t, srv.Metrics)
 	if m["dormouse_imap_proxy_resumes_total,state=idle"] != 2 || m["dormouse_imap_proxy_handoffs_total"] != 2 {
 		t.Errorf("metrics: %v", m)
+	}
+}
+
+// TestProxyHopQuiet: a proxied session quiet between commands hands off
+// too; resumed, it says nothing but "OK resumed" (it hands off again at
+// once: no update comes first), and its next command gets the changes
+// held for it, as a quiet sleeper's does.
+func TestProxyHopQuiet(t *testing.T) {
+	srv := startHop(t, time.Millisecond)
+	fill(t, srv, "INBOX", 2)
+	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
+	c.Send("s1 SELECT INBOX")
+	c.ReadUntilTagged("s1")
+	_, blob := readXSleep(t, c)
+
+	srv.Deliver(t, "alice", testMessage(3))
+	o := srv.Login(t, srv.Alice)
+	o.MustOK("SELECT INBOX")
+	o.MustOK("STORE 1 +FLAGS (\\Seen)")
+	o.MustOK("LOGOUT")
+
+	// Resumed between commands: nothing is said before the handoff.
+	r := xresume(t, srv, blob, "")
+	r.Expect("S: X2 OK resumed")
+	_, blob = readXSleep(t, r)
+	// A command resumes it and gets what changed.
+	r = xresume(t, srv, blob, "n1 NOOP\r\n")
+	r.Run(`
+S: X2 OK resumed
+S: * 3 EXISTS
+S: * 2 RECENT
+S: * 1 FETCH (UID 1 FLAGS (\Seen \Recent))
+S: n1 OK NOOP completed
+`)
+	m := testserver.Gather(t, srv.Metrics)
+	if m["dormouse_imap_proxy_resumes_total,state=between"] != 2 {
+		t.Errorf("resumes between commands = %v, want 2", m["dormouse_imap_proxy_resumes_total,state=between"])
+	}
+}
+
+// editBlob decodes a state blob, lets fn change it and encodes it again.
+func editBlob(t *testing.T, blob []byte, fn func(*hibernate.State)) []byte {
+	t.Helper()
+	var st hibernate.State
+	if err := st.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	fn(&st)
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestProxyHopRefusals: XRESUME checks its blob as untrusted input, and
+// each refusal is a tagged NO (with the words a woken sleeper would say
+// in its BYE) after which the connection is usable, not authenticated.
+func TestProxyHopRefusals(t *testing.T) {
+	srv := startHop(t, time.Millisecond)
+	fill(t, srv, "INBOX", 1)
+	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
+	c.MustOK("CREATE Gone")
+	c.Send("s1 SELECT INBOX")
+	c.ReadUntilTagged("s1")
+	_, blob := readXSleep(t, c)
+	c = xproxy(t, srv, "alice", "192.0.2.7:4711")
+	c.Send("s2 SELECT Gone")
+	c.ReadUntilTagged("s2")
+	_, goneBlob := readXSleep(t, c)
+	o := srv.Login(t, srv.Alice)
+	o.MustOK("DELETE Gone")
+
+	for _, tc := range []struct {
+		name, want, reason string
+		blob               []byte
+	}{
+		{"garbage", "X2 NO [CANNOT] Invalid state blob", "blob", []byte("\x01garbage")},
+		{"empty", "X2 NO [CANNOT] Invalid state blob", "blob", nil},
+		{"truncated", "X2 NO [CANNOT] Invalid state blob", "blob", blob[:len(blob)/2]},
+		{"unknown user", "X2 NO [AUTHENTICATIONFAILED] Unknown user", "user",
+			editBlob(t, blob, func(st *hibernate.State) { st.User = "carol" })},
+		{"compressed", "X2 NO [CANNOT] State blob with TLS or COMPRESS state: those end at the proxy", "transport",
+			editBlob(t, blob, func(st *hibernate.State) {
+				st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: hibernate.ExtDeflateWindow, Data: []byte{0, 'a'}})
+			})},
+		{"uidvalidity", "X2 NO [CANNOT] Mailbox UIDVALIDITY changed, reselect", "uidvalidity",
+			editBlob(t, blob, func(st *hibernate.State) { st.UIDValidity++ })},
+		{"mailbox deleted", "X2 NO [NONEXISTENT] Selected mailbox was deleted, have to disconnect", "mailbox", goneBlob},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := xresume(t, srv, tc.blob, "")
+			if got := readSkipping(r); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			// Not authenticated: the connection is usable, nothing more.
+			r.Run(`
+C: n1 SELECT INBOX
+S: n1 BAD SELECT not allowed before authentication
+C: n2 NOOP
+S: n2 OK NOOP completed
+`)
+			m := testserver.Gather(t, srv.Metrics)
+			if m["dormouse_imap_proxy_resume_refused_total,reason="+tc.reason] == 0 {
+				t.Errorf("refusal not counted under %q", tc.reason)
+			}
+		})
+	}
+
+	// A wrong secret is a failed login, with its pause and penalty.
+	r := srv.Dial(t)
+	r.Write("X3 XRESUME wrong-secret-0123456789 {" + strconv.Itoa(len(blob)) + "+}\r\n" + string(blob) + "\r\n")
+	r.Expect("S: X3 NO [AUTHENTICATIONFAILED] Invalid proxy secret")
+	r.Run(`
+C: X4 XPROXY wrong-secret-0123456789 alice 192.0.2.7
+S: X4 NO [AUTHENTICATIONFAILED] Invalid proxy secret
+C: X5 XPROXY ` + hopSecret + ` carol 192.0.2.7
+S: X5 NO [AUTHENTICATIONFAILED] Unknown user
+C: X6 XPROXY ` + hopSecret + ` alice not-an-address
+S: X6 BAD Invalid client address
+C: X7 XPROXY ` + hopSecret + ` alice 192.0.2.7
+S~ X7 OK \[CAPABILITY .*\] Logged in
+C: X8 XRESUME ` + hopSecret + ` {3+}
+C: abc
+S: X8 BAD Already authenticated
+C: X9 XPROXY ` + hopSecret + ` alice 192.0.2.7
+S: X9 BAD Already authenticated
+`)
+	m := testserver.Gather(t, srv.Metrics)
+	if m["dormouse_imap_logins_total,result=failed"] < 2 || m["dormouse_imap_proxy_resume_refused_total,reason=secret"] != 1 {
+		t.Errorf("failed logins %v, secret refusals %v; want ≥ 2 and 1",
+			m["dormouse_imap_logins_total,result=failed"], m["dormouse_imap_proxy_resume_refused_total,reason=secret"])
+	}
+}
+
+// TestProxyHopNoSecret: without a proxy secret XPROXY and XRESUME are
+// unknown commands, answered as any unknown command is (their literal
+// refused unread), and CAPABILITY does not name them.
+func TestProxyHopNoSecret(t *testing.T) {
+	srv := testserver.Start(t)
+	c := srv.Dial(t)
+	c.Run(`
+C: u1 FOO bar
+S: u1 BAD unknown command "FOO"
+C: u2 XPROXY ` + hopSecret + ` alice 192.0.2.7
+S: u2 BAD unknown command "XPROXY"
+C: u3 XRESUME ` + hopSecret + ` {3+}
+C: abc
+S: u3 BAD unknown command "XRESUME"
+C: u4 CAPABILITY
+S~ \* CAPABILITY .*
+S: u4 OK CAPABILITY completed
+`)
+	if strings.Contains(c.Greeting, "XPROXY") || strings.Contains(c.Greeting, "XRESUME") {
+		t.Errorf("greeting names the hop's commands: %q", c.Greeting)
+	}
+	l := srv.Login(t, srv.Alice)
+	lines := l.MustOK("CAPABILITY")
+	if strings.Contains(strings.Join(lines, "\n"), "XPROXY") {
+		t.Errorf("CAPABILITY names XPROXY: %q", lines)
+	}
+	// A started server with a secret does not list them either.
+	hop := startHop(t, 0)
+	h := hop.Dial(t)
+	for _, l := range append(h.MustOK("CAPABILITY"), h.Greeting) {
+		if strings.Contains(l, "XPROXY") || strings.Contains(l, "XRESUME") || strings.Contains(l, "XSLEEP") {
+			t.Errorf("capabilities name the hop: %q", l)
+		}
+	}
+}
+
+// TestProxyHopUserLimits: XPROXY counts the session against the client's
+// address, not the proxy's: max_connections_per_user_addr refuses the
+// second session of one client, not a session of another client behind
+// the same proxy.
+func TestProxyHopUserLimits(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.ProxySecret = hopSecret
+		c.Limits.MaxConnsPerUserAddr = 1
+	}))
+	xproxy(t, srv, "alice", "192.0.2.7:1000")
+	c := srv.Dial(t)
+	c.Run(`
+C: X1 XPROXY ` + hopSecret + ` alice 192.0.2.7:1001
+S: X1 NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (max_connections_per_user_addr=1)
+`)
+	xproxy(t, srv, "alice", "192.0.2.8:1000")
+	var clients []string
+	for _, s := range srv.IMAP.Sessions() {
+		if s.User == "alice" {
+			clients = append(clients, s.Remote)
+		}
+	}
+	if strings.Join(clients, " ") != "192.0.2.7:1000 192.0.2.8:1000" {
+		t.Errorf("who shows %q, want the client addresses", clients)
+	}
+}
+
+// TestProxyHopDifferential runs the differential script of
+// TestHibernationDifferential straight to a server that never hibernates,
+// and through a test proxy (hopProxy) to a server whose sessions hand
+// off after 1 ms, at every quiet point, and are resumed on each client
+// command and each change of an IDLE sleeper's mail: every client's
+// transcript must be the same, byte for byte.
+func TestProxyHopDifferential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	off, _ := runHibScriptOver(t, transportPlain, 0, hibClients, hibScript(), rng)
+	on, srv := runHibScriptOver(t, transportProxy, time.Millisecond, hibClients, hibScript(), rng)
+	for _, hc := range hibClients {
+		if off[hc.name] != on[hc.name] {
+			t.Errorf("client %s: transcripts differ\n--- direct, hibernation off\n%s--- through the proxy, handing off\n%s", hc.name, off[hc.name], on[hc.name])
+		}
+	}
+	m := testserver.Gather(t, srv.Metrics)
+	t.Logf("handoffs %v, resumes in IDLE %v, between commands %v",
+		m["dormouse_imap_proxy_handoffs_total"], m["dormouse_imap_proxy_resumes_total,state=idle"], m["dormouse_imap_proxy_resumes_total,state=between"])
+	if m["dormouse_imap_proxy_handoffs_total"] < 20 || m["dormouse_imap_proxy_resumes_total,state=idle"] == 0 ||
+		m["dormouse_imap_proxy_resumes_total,state=between"] == 0 {
+		t.Errorf("the script did not exercise the hop: %v", m)
+	}
+	if m["dormouse_imap_hibernations_total"] != 0 {
+		t.Errorf("%v sessions slept at the backend", m["dormouse_imap_hibernations_total"])
 	}
 }
