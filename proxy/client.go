@@ -44,6 +44,9 @@ type client struct {
 	preAuth bool // holds one of its address's unauthenticated slots
 	user    string
 	backend string
+	// noticeSeq is the user's notice count when the current hop was
+	// opened: a notice after it may not be in the blob it hands over.
+	noticeSeq uint64
 }
 
 func newClient(p *Proxy, nc net.Conn) *client {
@@ -321,6 +324,7 @@ func (c *client) login(tag, username, password string) (*hop, bool, error) {
 			return nil, false, c.say(tag + " NO [UNAVAILABLE] Authentication unavailable")
 		}
 		c.log.Info("login failed", "user", username)
+		c.p.metrics.logins.WithLabelValues("failed").Inc()
 		c.p.penalty.Failed(c.addrKey, key)
 		if err := c.wait(c.p.cfg.Limits.FailedLoginDelay); err != nil {
 			return nil, false, err
@@ -340,9 +344,11 @@ func (c *client) login(tag, username, password string) (*hop, bool, error) {
 		c.p.users.release(name)
 		c.log.Warn("backend for login", "backend", c.backend, "err", err)
 		c.user = ""
+		c.p.metrics.logins.WithLabelValues("unavailable").Inc()
 		return nil, false, c.say(tag + " NO [UNAVAILABLE] Backend unavailable, try again later")
 	}
 	c.log.Info("logged in", "backend", c.backend)
+	c.p.metrics.logins.WithLabelValues("ok").Inc()
 	return h, false, c.say(tag + " OK [CAPABILITY " + caps + "] Logged in")
 }
 
@@ -369,8 +375,10 @@ func (c *client) openHop(open func(*hop) (string, error)) (*hop, string, error) 
 		return nil, "", fmt.Errorf("%w: route %s: %w", errUnavailable, c.user, err)
 	}
 	c.backend = addr
+	c.noticeSeq = c.p.users.seq(c.user)
 	h, err := dialHop(c.p.ctx, addr, c.p.cfg.DialTimeout)
 	if err != nil {
+		c.p.metrics.unavailable.Inc()
 		return nil, "", err
 	}
 	s, err := open(h)

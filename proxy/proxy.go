@@ -58,6 +58,7 @@ type Proxy struct {
 	preAuth *imapserver.PreAuthLimiter
 	sleep   *hibernator
 	users   *userTable
+	metrics *metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,6 +110,7 @@ func New(cfg Config) (*Proxy, error) {
 		conns:     make(map[net.Conn]struct{}),
 	}
 	p.users = newUserTable(p)
+	p.metrics = newMetrics(p)
 	h, err := newHibernator(p)
 	if err != nil {
 		cancel()
@@ -181,7 +183,7 @@ func (p *Proxy) Close() error {
 	p.mu.Unlock()
 	p.sleep.close()
 	p.wg.Wait()
-	p.users.close()
+
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/tls13rec"
+	"github.com/dormouse/dormouse/notice"
 )
 
 // hibernator keeps the clients asleep at the proxy: a hibernate.Table
@@ -68,7 +69,14 @@ type sleeper struct {
 	recIn []byte
 	// z is a compressed client's inflater state.
 	z *inflateState
+	// seq is its user's notice count when it was last armed or handed
+	// over: notices after it may not be in its blob (arm).
+	seq uint64
 }
+
+// errMissed says a sleeper was not re-armed: a notice came while it was
+// owned that wakes it (it must be woken instead).
+var errMissed = errors.New("a notice came meanwhile")
 
 // sleep puts c to sleep with blob, the backend's handover, after its
 // relay ended with nothing of the client's pending. An error leaves c
@@ -89,13 +97,24 @@ func (h *hibernator) sleep(c *client, blob []byte) error {
 		return err
 	}
 	c.p.track(c.raw, false)
-	if err := h.arm(s); err != nil {
-		c.log.Warn("sleep", "err", err)
-		hibernate.CloseFD(s.fd)
-		c.p.users.release(s.st.User)
-		return nil
-	}
+	s.seq = c.noticeSeq
+	h.p.metrics.sleeps.Inc()
+	h.rearm(s)
 	return nil
+}
+
+// rearm arms an owned sleeper, or wakes it when a notice it missed
+// wants that, or closes it when the proxy is closing.
+func (h *hibernator) rearm(s *sleeper) {
+	err := h.arm(s)
+	switch {
+	case err == nil:
+	case errors.Is(err, errMissed):
+		h.p.metrics.wakes.WithLabelValues(wakeNotice).Inc()
+		h.wake(s, nil)
+	default:
+		h.bye(s, "* BYE Proxy shutting down\r\n")
+	}
 }
 
 // detach takes c's socket out of the runtime into s, with the TLS 1.3
@@ -206,7 +225,10 @@ func (h *hibernator) arm(s *sleeper) error {
 	if h.closed {
 		return errors.New("proxy closed")
 	}
-	tok, err := h.table.Insert(s.fd, s.st.User, s.st.Mailbox, blob, time.Now())
+	if h.p.users.missed(s.st.User, s.seq, func(n *notice.Notice) bool { return wakes(&s.st, n) }) {
+		return errMissed
+	}
+	tok, err := h.table.Insert(s.fd, s.st.User, waitKey(&s.st), blob, time.Now())
 	if err != nil {
 		return err
 	}
@@ -230,7 +252,12 @@ func (h *hibernator) take(tok hibernate.Token) (*sleeper, error) {
 		return nil, err
 	}
 	h.table.Remove(tok)
-	return sleeperOf(info.FD, blob)
+	s, err := sleeperOf(info.FD, blob)
+	if err != nil {
+		return nil, err
+	}
+	s.seq = h.p.users.seq(s.st.User)
+	return s, nil
 }
 
 // ready is the poller's callback: the sleeper's client said something
@@ -268,6 +295,7 @@ func (h *hibernator) answer(s *sleeper) {
 		return
 	}
 	if err != nil {
+		h.p.metrics.wakes.WithLabelValues(wakeClient).Inc()
 		h.wake(s, text)
 		return
 	}
@@ -289,6 +317,7 @@ func (h *hibernator) answer(s *sleeper) {
 			s.st.IdleTag = tag
 		default:
 			h.say(s, out)
+			h.p.metrics.wakes.WithLabelValues(wakeClient).Inc()
 			h.wake(s, rest)
 			return
 		}
@@ -299,12 +328,12 @@ func (h *hibernator) answer(s *sleeper) {
 		return
 	}
 	if len(rest) > 0 {
+		h.p.metrics.wakes.WithLabelValues(wakeClient).Inc()
 		h.wake(s, rest)
 		return
 	}
-	if err := h.arm(s); err != nil {
-		h.bye(s, "* BYE Proxy shutting down\r\n")
-	}
+	h.p.metrics.answered.Inc()
+	h.rearm(s)
 }
 
 // isIdle reports whether a command line is "tag IDLE".
@@ -482,7 +511,9 @@ func (h *hibernator) keepalives() {
 						continue
 					}
 				}
-				if err := h.arm(s); err != nil {
+				if err := h.arm(s); errors.Is(err, errMissed) {
+					h.wakeOwned([]*sleeper{s}, wakeNotice)
+				} else if err != nil {
 					h.bye(s, "* BYE Proxy shutting down\r\n")
 				}
 			}

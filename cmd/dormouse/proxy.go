@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
@@ -31,6 +36,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
 	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
 	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
+	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
 	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
 	if err := fs.Parse(args); err != nil {
 		return withCode(exitUsage, err)
@@ -54,6 +60,8 @@ func cmdProxy(args []string, stderr io.Writer) error {
 			set(&cfg.Listen.IMAP, *imapAddr)
 		case "imaps":
 			set(&cfg.Listen.IMAPS, *imapsAddr)
+		case "metrics":
+			set(&cfg.Listen.Metrics, *metricsAddr)
 		case "backends":
 			cfg.Proxy.Backends = strings.FieldsFunc(*backends, func(r rune) bool { return r == ',' || r == ' ' })
 		}
@@ -117,7 +125,25 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if cfg.Listen.Metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(p.Collectors()...)
+		reg.MustRegister(loginCacheCollectors(users)...)
+		ml, err := net.Listen("tcp", string(cfg.Listen.Metrics))
+		if err != nil {
+			p.Close()
+			return withCode(exitTempFail, fmt.Errorf("listen: %w", err))
+		}
+		hs := &http.Server{Handler: metricsHandler(reg, false), ReadHeaderTimeout: 10 * time.Second}
+		defer hs.Close()
+		go func() {
+			if err := hs.Serve(ml); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
 	for _, ln := range []struct {
 		addr     config.Addr
 		implicit bool

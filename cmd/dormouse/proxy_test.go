@@ -32,8 +32,8 @@ func TestProxyE2E(t *testing.T) {
 	pw := backend.demoPassword(t)
 
 	px := &daemon{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	px.imap, px.imaps = freeAddr(t), freeAddr(t)
-	px.run(t, "", []string{"proxy", "--data", data, "--imap", px.imap, "--imaps", px.imaps, "--backends", backend.imap})
+	px.imap, px.imaps, px.metric = freeAddr(t), freeAddr(t), freeAddr(t)
+	px.run(t, "", []string{"proxy", "--data", data, "--imap", px.imap, "--imaps", px.imaps, "--metrics", px.metric, "--backends", backend.imap})
 	if !testserver.Eventually(20*time.Second, func() bool {
 		c, err := net.Dial("tcp", px.imaps)
 		if err == nil {
@@ -62,12 +62,18 @@ S: + idling
 	}) {
 		t.Fatalf("backend still holds the sleeper:\n%s", m)
 	}
+	if v := metricValue(t, px.metric, "dormouse_proxy_sleepers"); v != 1 {
+		t.Errorf("proxy sleepers %v, want 1", v)
+	}
 	c.Run(`
 C: DONE
 S: i1 OK IDLE terminated
 C: n1 NOOP
 S: n1 OK NOOP completed
 `)
+	if v := metricValue(t, px.metric, `dormouse_proxy_wakes_total{reason="client"}`); v != 1 {
+		t.Errorf("proxy client wakes %v, want 1", v)
+	}
 	if code := px.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("proxy exit %d\n%s", code, px.stderr.String())
 	}
