@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +48,7 @@ func startProxy(t testing.TB, passwd string, backends []string, edit func(*Confi
 			LoginPenaltyMax:      time.Second,
 		},
 		DialTimeout: 5 * time.Second,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -98,4 +101,13 @@ func deadAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// testWriter writes a proxy's log lines to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log("proxy: " + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

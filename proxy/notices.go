@@ -62,6 +62,7 @@ func (p *Proxy) onNotice(n notice.Notice) {
 	}
 	p.metrics.notices.Inc()
 	p.users.noted(&n)
+	p.log.Debug("notice", "user", n.User, "mailbox", n.Mailbox, "kind", n.Kind, "hms", n.HighestModSeq, "uidnext", n.UIDNext)
 	h := p.sleep
 	var toks []hibernate.Token
 	h.mu.Lock()
