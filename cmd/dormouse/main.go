@@ -7,7 +7,7 @@
 //	               [--lmtp ADDR] [--metrics ADDR] [--hibernate-after DURATION]
 //	               [--log-format text|json]
 //	dormouse proxy [--data DIR] [--config FILE] [--imap ADDR] [--imaps ADDR]
-//	               [--backends ADDR,...]
+//	               [--metrics ADDR] [--backends ADDR,...] [--nats URL]
 //	dormouse user add|del|passwd|list [--data DIR] [NAME]
 //	dormouse deliver [--data DIR] [--mailbox NAME] USER < message
 //	dormouse who [--data DIR]

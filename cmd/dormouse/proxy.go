@@ -38,6 +38,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
 	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
 	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
+	natsURL := fs.String("nats", "", "NATS URL(s) of the change notices, comma-separated (\"\" = none: sleepers wake only for their clients)")
 	if err := fs.Parse(args); err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -94,6 +95,13 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	if err := users.CacheLogins(auth.CacheLimits{TTL: cfg.Auth.CacheTTL.Std(), MaxEntries: int(cfg.Auth.CacheSize)}); err != nil {
 		return withCode(exitSoftware, err)
 	}
+	var notices *proxy.NATSNotices
+	if *natsURL != "" {
+		if notices, err = proxy.DialNATS(*natsURL, log.With("component", "nats")); err != nil {
+			return withCode(exitTempFail, err)
+		}
+		defer notices.Close()
+	}
 	p, err := proxy.New(proxy.Config{
 		Backends: cfg.Proxy.Backends,
 		Secret:   cfg.Cluster.Secret,
@@ -114,10 +122,14 @@ func cmdProxy(args []string, stderr io.Writer) error {
 			LoginPenaltyMax:      durationOrOff(cfg.Limits.LoginPenaltyMax.Std()),
 		},
 		IdleKeepalive: cfg.IMAP.IdleKeepalive.Std(),
+		Notices:       noticesOrNil(notices),
 		Logger:        log,
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
+	}
+	if notices != nil {
+		notices.OnLost(p.Resync)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -178,4 +190,13 @@ loop:
 	}
 	p.Close()
 	return withCode(exitTempFail, serveErr)
+}
+
+// noticesOrNil keeps a nil *NATSNotices from becoming a non-nil
+// interface.
+func noticesOrNil(n *proxy.NATSNotices) proxy.Notices {
+	if n == nil {
+		return nil
+	}
+	return n
 }
