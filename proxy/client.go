@@ -41,7 +41,8 @@ type client struct {
 	log *slog.Logger
 
 	addrKey string
-	preAuth bool // holds one of its address's unauthenticated slots
+	preAuth bool      // holds one of its address's unauthenticated slots
+	loginBy time.Time // the login timeout's deadline
 	user    string
 	backend string
 	// noticeSeq is the user's notice count when the current hop was
@@ -123,7 +124,8 @@ func (c *client) serve(implicitTLS bool) {
 			return
 		}
 	}
-	c.raw.SetDeadline(time.Now().Add(c.p.cfg.Limits.LoginTimeout))
+	c.loginBy = time.Now().Add(c.p.cfg.Limits.LoginTimeout)
+	c.raw.SetDeadline(c.loginBy)
 	if err := c.say("* OK [CAPABILITY " + c.capabilities() + "] Dormouse proxy ready"); err != nil {
 		c.raw.Close()
 		return
@@ -165,7 +167,7 @@ func (c *client) startTLS() error {
 	if err := tc.HandshakeContext(c.p.ctx); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
-	c.raw.SetDeadline(time.Time{})
+	c.raw.SetDeadline(c.loginBy) // zero on IMAPS: set after the greeting
 	c.tc, c.rec, c.top = tc, rec, tc
 	c.setStreams(tc, tc)
 	return nil

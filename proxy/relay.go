@@ -35,6 +35,9 @@ type relayState struct {
 	// wmu serialises writes to the client (the backend's output, and
 	// the proxy's own answers from the client direction).
 	wmu sync.Mutex
+	// bye says the backend said "* BYE" (LOGOUT, its shutdown): its
+	// end is the session's, and the client has heard why.
+	bye bool
 }
 
 // relay carries the session over h, and over the hops after it when the
@@ -135,6 +138,9 @@ func (c *client) relayOnce(h *hop, resend []byte) (*handover, error) {
 	}
 	r := <-downc
 	c.top.SetReadDeadline(time.Time{})
+	if r.err != nil && st.said() {
+		return nil, r.err // the backend said BYE: the client knows
+	}
 	if r.err != nil {
 		c.unavailable("", r.err)
 		return nil, r.err
@@ -277,6 +283,9 @@ func (c *client) down(h *hop, st *relayState) (*handover, error) {
 func (st *relayState) answered(line []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if bytes.HasPrefix(line, []byte("* BYE")) {
+		st.bye = true
+	}
 	if st.litTag == "" {
 		return
 	}
@@ -289,6 +298,13 @@ func (st *relayState) answered(line []byte) {
 		return
 	}
 	st.litTag = ""
+}
+
+// said reports whether the backend said BYE.
+func (st *relayState) said() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.bye
 }
 
 // toClient writes the backend's output to the client, flushing when

@@ -130,6 +130,11 @@ C: l1 LOGOUT
 S~ \* BYE .*
 S: l1 OK LOGOUT completed
 `)
+			if !tc.compress { // a compressed stream just stops, as serve's
+				if rest := c.ExpectClosed(); len(rest) > 0 {
+					t.Errorf("after LOGOUT: %q", rest)
+				}
+			}
 		})
 	}
 }
@@ -165,4 +170,27 @@ S: * BYE [UNAVAILABLE] Backend unavailable, try again later
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("UNAVAILABLE after %v", d)
 	}
+}
+
+// TestRelayBounds: after login the proxy holds the server's line and
+// literal bounds itself: a line over max_line and a literal over
+// max_literal end the connection with a reason, before the backend has
+// to take them.
+func TestRelayBounds(t *testing.T) {
+	srv := startBackend(t, time.Hour)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	c := p.dial(t)
+	c.Login(srv.Alice.Name, srv.Alice.Password)
+	c.Send("a1 SEARCH SUBJECT " + strings.Repeat("x", 9<<10))
+	c.Expect(`* BYE [TOOBIG] Line too long`)
+	c.ExpectClosed()
+
+	c = p.dial(t)
+	c.Login(srv.Alice.Name, srv.Alice.Password)
+	c.Send("a2 APPEND INBOX {2000000+}")
+	c.Run(`
+S: a2 BAD [TOOBIG] Literal too large
+S: * BYE [TOOBIG] Literal too large
+`)
+	c.ExpectClosed()
 }
