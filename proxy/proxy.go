@@ -47,6 +47,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// Notices, when set, tells sleepers of changes (notices.go).
 	Notices Notices
+	// Slept, when set, is told of each client that goes to sleep (the
+	// daemon's memory policy, internal/memreturn, as serve's).
+	Slept func(time.Time)
 	Logger  *slog.Logger
 }
 

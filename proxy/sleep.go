@@ -99,6 +99,9 @@ func (h *hibernator) sleep(c *client, blob []byte) error {
 	c.p.track(c.raw, false)
 	s.seq = c.noticeSeq
 	h.p.metrics.sleeps.Inc()
+	if h.p.cfg.Slept != nil {
+		h.p.cfg.Slept(time.Now())
+	}
 	h.rearm(s)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/dormouse/dormouse/auth"
 	"github.com/dormouse/dormouse/config"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/memreturn"
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/dormouse/dormouse/proxy"
 )
@@ -102,6 +103,9 @@ func cmdProxy(args []string, stderr io.Writer) error {
 		}
 		defer notices.Close()
 	}
+	// The heap of sessions that went to sleep goes back to the OS once
+	// their wave is over, as in serve.
+	memory := memreturn.New()
 	p, err := proxy.New(proxy.Config{
 		Backends: cfg.Proxy.Backends,
 		Secret:   cfg.Cluster.Secret,
@@ -123,6 +127,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 		},
 		IdleKeepalive: cfg.IMAP.IdleKeepalive.Std(),
 		Notices:       noticesOrNil(notices),
+		Slept:         memory.NoteSleep,
 		Logger:        log,
 	})
 	if err != nil {
@@ -137,6 +142,9 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	memCtx, stopMem := context.WithCancel(ctx)
+	defer stopMem()
+	go memory.Run(memCtx, func() {})
 	errc := make(chan error, 3)
 	if cfg.Listen.Metrics != "" {
 		reg := prometheus.NewRegistry()
