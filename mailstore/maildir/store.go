@@ -59,6 +59,13 @@ type Options struct {
 	// commit durably.
 	FlagSyncDelay time.Duration
 
+	// NoFolderWatch leaves the operating system's folder watches
+	// (inotify; fsnotify elsewhere) off: changes other programs make are
+	// found when a mailbox is opened (every open rescans it) and through
+	// Hint, never as they happen. For Maildirs on network filesystems,
+	// and to prove the hint path.
+	NoFolderWatch bool
+
 	// rescanFiles, set by tests, replaces rescanBatch.
 	rescanFiles int
 	// dirSynced, set by tests, is told of each folder fsynced with a

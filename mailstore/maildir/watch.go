@@ -98,9 +98,12 @@ type diskWatcher struct {
 }
 
 func newDiskWatcher(s *Store) (*diskWatcher, error) {
-	fw, err := newFolderWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch mailbox folders: %w", err)
+	var fw folderWatcher = newNoFolderWatcher()
+	if !s.opts.NoFolderWatch {
+		var err error
+		if fw, err = newFolderWatcher(); err != nil {
+			return nil, fmt.Errorf("watch mailbox folders: %w", err)
+		}
 	}
 	w := &diskWatcher{
 		s: s, fw: fw,
@@ -240,14 +243,14 @@ func (w *diskWatcher) addPathsLocked(b *boxWatch) {
 			// creations alone, or a missing tmp/, leaves it out.
 			if wd, err := w.fw.addCreates(filepath.Join(dir, sub)); err == nil {
 				w.bindLocked(b, i, wd)
-			} else if !errors.Is(err, errCreatesOnly) && !errors.Is(err, os.ErrNotExist) {
+			} else if !errors.Is(err, errCreatesOnly) && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errNoFolderWatch) {
 				w.s.log.Debug("watch tmp folder", "user", b.key.user, "mailbox", b.key.mailbox, "err", err)
 			}
 			continue
 		}
 		wd, err := w.fw.add(filepath.Join(dir, sub))
 		if err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
+			if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errNoFolderWatch) {
 				w.s.log.Warn("watch mailbox folder", "user", b.key.user, "mailbox", b.key.mailbox, "err", err)
 			}
 			continue
@@ -448,6 +451,19 @@ func (w *diskWatcher) enqueueLocked(k boxKey, full bool, sub, name string) {
 		case w.kick <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// hint queues the work of a hint (Store.Hint): the file folder/name of
+// the mailbox, or with folder "" a rescan of its folders, applied at once
+// by the loop.
+func (w *diskWatcher) hint(k boxKey, folder, name string) {
+	w.mu.Lock()
+	w.enqueueLocked(k, folder == "", folder, name)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
 }
 
