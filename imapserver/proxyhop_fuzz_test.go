@@ -8,8 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"testing"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
