@@ -281,6 +281,13 @@ func (c *conn) handOff(st *hibernate.State) error {
 	if hopTransport(st) {
 		return errNotExportable("hop_transport")
 	}
+	if c.notify != nil && c.notify.spec.watchesOthers() {
+		// Its other mailboxes' events would fall between the handoff
+		// and the resume: here no queue keeps them (a local sleeper's
+		// does, notify_sleep.go), and the blob cannot say what changed
+		// elsewhere. It stays awake.
+		return errNotExportable("hop_notify")
+	}
 	blob, err := st.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("hand off: %w", err)

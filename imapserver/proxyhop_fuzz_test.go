@@ -30,7 +30,7 @@ func hopBlobs(t testing.TB, srv *testserver.Server) map[string][]byte {
 		"qresync":   {"e ENABLE IMAP4rev2 QRESYNC", "s SELECT INBOX", "f UID FETCH 1:* (FLAGS)"},
 		"searchres": {"s SELECT INBOX", "r SEARCH RETURN (SAVE) ALL"},
 		"context":   {"s SELECT INBOX", "r SEARCH RETURN (UPDATE COUNT) UNSEEN"},
-		"notify":    {"s SELECT INBOX", "n NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))"},
+		"notify":    {"s SELECT INBOX", "n NOTIFY SET (selected (MessageNew MessageExpunge))"},
 	}
 	blobs := map[string][]byte{}
 	for name, cmds := range scripts {

@@ -403,3 +403,21 @@ func TestProxyHopResumesEveryState(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyHopNotifyStaysAwake: a proxied session whose NOTIFY watches
+// other mailboxes does not hand off (their events would fall between the
+// handoff and the resume: nothing keeps them for it); the refusal is
+// counted, and its events keep coming.
+func TestProxyHopNotifyStaysAwake(t *testing.T) {
+	srv := startHop(t, time.Millisecond)
+	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
+	c.Send("s1 SELECT INBOX")
+	c.ReadUntilTagged("s1")
+	_, blob := readXSleep(t, c) // without NOTIFY it hands off
+	c = xresume(t, srv, blob, "n1 NOTIFY SET (personal (MessageNew MessageExpunge))\r\n")
+	c.Expect("S: X2 OK resumed", "S: n1 OK NOTIFY completed")
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_total,reason=hop_notify", 1)
+	o := srv.Login(t, srv.Alice)
+	appendMsg(t, o, "Archive", "", testMessage(1))
+	c.Expect(`S~ \* STATUS Archive \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)`)
+}
