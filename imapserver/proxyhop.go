@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -194,9 +195,6 @@ func handleXResume(c *conn, cmd *imapwire.Command) error {
 	if err := c.restoreState(st); err != nil {
 		return c.refuseResume(err)
 	}
-	if c.sel != nil && c.sel.mbox.UIDValidity() != st.UIDValidity {
-		return c.refuseResume(fmt.Errorf("resume %s: %w", st.Mailbox, mailstore.ErrUIDValidity))
-	}
 	c.becomeProxied(a.ClientAddr)
 	// Counted again without a check, as a woken sleeper is: a session
 	// in the middle of its IDLE cannot be refused.
@@ -261,6 +259,9 @@ func (c *conn) refuseResume(err error) error {
 	case errors.Is(err, mailstore.ErrUIDValidity):
 		m.resumeRefusedBy(resumeRefusedUIDValidity)
 		return &respError{code: "CANNOT", text: "Mailbox UIDVALIDITY changed, reselect", err: err}
+	case errors.Is(err, imapview.ErrForeignState):
+		m.resumeRefusedBy(resumeRefusedBlob)
+		return &respError{code: "CANNOT", text: "Invalid state blob", err: err}
 	case errors.Is(err, mailstore.ErrNoMailbox):
 		m.resumeRefusedBy(resumeRefusedMailbox)
 		return &respError{code: "NONEXISTENT", text: "Selected mailbox was deleted, have to disconnect", err: err}
@@ -279,6 +280,13 @@ func (c *conn) refuseResume(err error) error {
 func (c *conn) handOff(st *hibernate.State) error {
 	if hopTransport(st) {
 		return errNotExportable("hop_transport")
+	}
+	if c.notify != nil && c.notify.spec.watchesOthers() {
+		// Its other mailboxes' events would fall between the handoff
+		// and the resume: here no queue keeps them (a local sleeper's
+		// does, notify_sleep.go), and the blob cannot say what changed
+		// elsewhere. It stays awake.
+		return errNotExportable("hop_notify")
 	}
 	blob, err := st.MarshalBinary()
 	if err != nil {

@@ -19,7 +19,7 @@ const hopSecret = "hop-secret-0123456789"
 // startHop starts a server that accepts a proxy (ProxySecret) and
 // hibernates after hibernateAfter (0: never), configured further by
 // configure (if any).
-func startHop(t *testing.T, hibernateAfter time.Duration, configure ...func(*imapserver.Config)) *testserver.Server {
+func startHop(t testing.TB, hibernateAfter time.Duration, configure ...func(*imapserver.Config)) *testserver.Server {
 	t.Helper()
 	return testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = hibernateAfter
@@ -31,7 +31,7 @@ func startHop(t *testing.T, hibernateAfter time.Duration, configure ...func(*ima
 }
 
 // xproxy connects as a proxy and opens user's session for client.
-func xproxy(t *testing.T, srv *testserver.Server, user, client string) *testserver.Client {
+func xproxy(t testing.TB, srv *testserver.Server, user, client string) *testserver.Client {
 	t.Helper()
 	c := srv.Dial(t)
 	lines := c.Cmd("X1 XPROXY " + hopSecret + " " + user + " " + client)
@@ -43,7 +43,7 @@ func xproxy(t *testing.T, srv *testserver.Server, user, client string) *testserv
 
 // readXSleep reads a handoff, "* XSLEEP <read> {n}" and its blob, and
 // checks that the server then closes the connection.
-func readXSleep(t *testing.T, c *testserver.Client) (read int64, blob []byte) {
+func readXSleep(t testing.TB, c *testserver.Client) (read int64, blob []byte) {
 	t.Helper()
 	l := readSkipping(c)
 	head, data, ok := strings.Cut(l, "\r\n")
@@ -63,7 +63,7 @@ func readXSleep(t *testing.T, c *testserver.Client) (read int64, blob []byte) {
 
 // xresume connects as a proxy and writes XRESUME with blob, then more (the
 // client's bytes the proxy sends on at once).
-func xresume(t *testing.T, srv *testserver.Server, blob []byte, more string) *testserver.Client {
+func xresume(t testing.TB, srv *testserver.Server, blob []byte, more string) *testserver.Client {
 	t.Helper()
 	c := srv.Dial(t)
 	c.Write("X2 XRESUME " + hopSecret + " 192.0.2.7:4711 {" + strconv.Itoa(len(blob)) + "+}\r\n" + string(blob) + "\r\n" + more)
@@ -216,6 +216,11 @@ func TestProxyHopRefusals(t *testing.T) {
 			})},
 		{"uidvalidity", "X2 NO [CANNOT] Mailbox UIDVALIDITY changed, reselect", "uidvalidity",
 			editBlob(t, blob, func(st *hibernate.State) { st.UIDValidity++ })},
+		{"UIDs the mailbox never had", "X2 NO [CANNOT] Invalid state blob", "blob",
+			editBlob(t, blob, func(st *hibernate.State) {
+				st.UIDs = []hibernate.UIDRange{{First: 1, Last: 0xedededed}}
+				st.Messages, st.UIDNext = 0xedededed, 0xedededee
+			})},
 		{"mailbox deleted", "X2 NO [NONEXISTENT] Selected mailbox was deleted, have to disconnect", "mailbox", goneBlob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,4 +356,68 @@ func TestProxyHopDifferential(t *testing.T) {
 	if m["dormouse_imap_hibernations_total"] != 0 {
 		t.Errorf("%v sessions slept at the backend", m["dormouse_imap_hibernations_total"])
 	}
+}
+
+// TestProxyHopResumesEveryState: a blob of each state a session can hand
+// off in resumes with it: IDLE or between commands, authenticated only,
+// read-only, its saved search.
+func TestProxyHopResumesEveryState(t *testing.T) {
+	srv := startHop(t, time.Millisecond)
+	fill(t, srv, "INBOX", 3)
+	blobs := hopBlobs(t, srv)
+	checks := map[string]string{
+		"idle":      "DONE\r\nc1 FETCH 1 (FLAGS)\r\n",
+		"quiet":     "c1 FETCH 1 (FLAGS)\r\n",
+		"auth":      "c1 SELECT INBOX\r\n",
+		"condstore": "c1 STORE 1 +FLAGS (\\Seen)\r\n", // EXAMINEd: read-only
+		"qresync":   "c1 EXPUNGE\r\n",
+		"searchres": "c1 FETCH $ (UID)\r\n",
+		"context":   "c1 NOOP\r\n",
+		"notify":    "c1 NOOP\r\n",
+	}
+	want := map[string]string{
+		"idle":      `X2 OK resumed|i OK IDLE terminated|* 1 FETCH (FLAGS (|c1 OK FETCH completed`,
+		"quiet":     `X2 OK resumed|* 1 FETCH (FLAGS (|c1 OK FETCH completed`,
+		"auth":      `X2 OK resumed|* FLAGS`,
+		"condstore": `X2 OK resumed|i OK IDLE terminated|c1 NO [CANNOT] Mailbox is read-only`,
+		"qresync":   `X2 OK resumed|c1 OK EXPUNGE completed`,
+		"searchres": `X2 OK resumed|* 1 FETCH (UID 1)|* 2 FETCH (UID 2)|* 3 FETCH (UID 3)|c1 OK FETCH completed`,
+		"context":   `X2 OK resumed|c1 OK NOOP completed`,
+		"notify":    `X2 OK resumed|c1 OK NOOP completed`,
+	}
+	for name, blob := range blobs {
+		t.Run(name, func(t *testing.T) {
+			more := checks[name]
+			if name == "condstore" {
+				more = "DONE\r\n" + more
+			}
+			r := xresume(t, srv, blob, more)
+			var got []string
+			for _, w := range strings.Split(want[name], "|") {
+				l := readSkipping(r)
+				got = append(got, l)
+				if !strings.HasPrefix(l, w) {
+					t.Fatalf("got %q, want a line starting %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestProxyHopNotifyStaysAwake: a proxied session whose NOTIFY watches
+// other mailboxes does not hand off (their events would fall between the
+// handoff and the resume: nothing keeps them for it); the refusal is
+// counted, and its events keep coming.
+func TestProxyHopNotifyStaysAwake(t *testing.T) {
+	srv := startHop(t, time.Millisecond)
+	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
+	c.Send("s1 SELECT INBOX")
+	c.ReadUntilTagged("s1")
+	_, blob := readXSleep(t, c) // without NOTIFY it hands off
+	c = xresume(t, srv, blob, "n1 NOTIFY SET (personal (MessageNew MessageExpunge))\r\n")
+	c.Expect("S: X2 OK resumed", "S: n1 OK NOTIFY completed")
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_hibernation_refused_total,reason=hop_notify", 1)
+	o := srv.Login(t, srv.Alice)
+	appendMsg(t, o, "Archive", "", testMessage(1))
+	c.Expect(`S~ \* STATUS Archive \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)`)
 }

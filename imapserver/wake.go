@@ -102,9 +102,12 @@ func (c *conn) resume(st *hibernate.State) bool {
 	}
 	if err != nil {
 		// The replies an active session would have given (refresh).
+		var be *byeError
 		switch {
 		case errors.Is(err, mailstore.ErrNoMailbox):
 			c.bye("Selected mailbox was deleted, have to disconnect")
+		case errors.As(storeError(err), &be):
+			c.bye(be.text) // UIDVALIDITY changed
 		default:
 			c.log.Error("restore", "err", err)
 			c.bye("Internal error")
