@@ -35,7 +35,8 @@ type NATSNotices struct {
 const noticeBuffer = 1 << 16
 
 // DialNATS connects to the NATS servers at urls (comma-separated),
-// reconnecting for ever.
+// reconnecting for ever (notice.Connect), and hears the backends'
+// resync messages (notice.ResyncSubject).
 func DialNATS(urls string, log *slog.Logger) (*NATSNotices, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -47,16 +48,10 @@ func DialNATS(urls string, log *slog.Logger) (*NATSNotices, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	nc, err := nats.Connect(urls,
-		nats.Name("dormouse proxy"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+	nc, err := notice.Connect(urls, "dormouse proxy", log,
 		nats.ReconnectHandler(func(*nats.Conn) {
 			log.Info("nats reconnected: resynchronising sleepers")
 			n.lost()
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
@@ -68,12 +63,24 @@ func DialNATS(urls string, log *slog.Logger) (*NATSNotices, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", urls, err)
+		return nil, err
 	}
 	n.nc = nc
+	// A backend that reconnected may have lost notices on the way: its
+	// users' sleepers are resumed as after our own reconnect.
+	if _, err := nc.Subscribe(notice.ResyncSubject, func(m *nats.Msg) {
+		log.Info("a backend reconnected to NATS: resynchronising sleepers", "node", string(m.Data))
+		n.lost()
+	}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("subscribe %s: %w", notice.ResyncSubject, err)
+	}
 	go n.deliver()
 	return n, nil
 }
+
+// Conn returns the NATS connection (for the user map, route = "kv").
+func (n *NATSNotices) Conn() *nats.Conn { return n.nc }
 
 // OnLost sets what is called when notices may have been lost.
 func (n *NATSNotices) OnLost(fn func()) {

@@ -23,8 +23,8 @@ type Config struct {
 	// Backends are the backend IMAP addresses (plain TCP) users are
 	// hashed over.
 	Backends []string
-	// Route, when set, names a user's backend (a KV lookup); Backends'
-	// hash is then only its fallback, which Route applies itself.
+	// Route, when set, names a user's backend (the KV user map); ""
+	// for a user it does not know, who goes by Backends' hash.
 	Route Router
 	// Secret is the [cluster] secret presented to backends in XPROXY
 	// and XRESUME.
@@ -49,8 +49,8 @@ type Config struct {
 	Notices Notices
 	// Slept, when set, is told of each client that goes to sleep (the
 	// daemon's memory policy, internal/memreturn, as serve's).
-	Slept func(time.Time)
-	Logger  *slog.Logger
+	Slept  func(time.Time)
+	Logger *slog.Logger
 }
 
 // Proxy is a running `dormouse proxy`.
@@ -190,10 +190,19 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// backend names the backend of user.
+// backend names the backend of user: Route's answer, or the rendezvous
+// hash when Route has none for the user. An error of Route is the
+// client's UNAVAILABLE: a moved user must not land on the backend the
+// hash names.
 func (p *Proxy) backend(ctx context.Context, user string) (string, error) {
 	if p.cfg.Route != nil {
-		return p.cfg.Route(ctx, user)
+		addr, err := p.cfg.Route(ctx, user)
+		if err != nil || addr != "" {
+			return addr, err
+		}
+	}
+	if len(p.cfg.Backends) == 0 {
+		return "", errors.New("no backend for the user")
 	}
 	return rendezvous(p.cfg.Backends, user), nil
 }

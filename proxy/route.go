@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"hash/fnv"
+	"time"
 
 	"github.com/dormouse/dormouse/auth"
+	"github.com/dormouse/dormouse/notice"
 )
 
-// Router names the backend that serves a user. Nil in Config: rendezvous
-// hashing over Config.Backends.
+// Router names the backend that serves a user, "" when it has none for
+// the user (then rendezvous hashing over Config.Backends does).
 type Router func(ctx context.Context, user string) (string, error)
 
 // rendezvous returns the backend with the highest hash of (backend, user)
@@ -40,4 +42,15 @@ func mix(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
+}
+
+// UserMapRouter routes by the user → backend map in NATS JetStream KV
+// (route = "kv"): moving a user is one Set.
+func UserMapRouter(m *notice.UserMap) Router {
+	return func(ctx context.Context, user string) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		addr, _, err := m.Lookup(ctx, user)
+		return addr, err
+	}
 }

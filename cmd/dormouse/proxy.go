@@ -22,6 +22,7 @@ import (
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/memreturn"
 	"github.com/dormouse/dormouse/internal/tlsutil"
+	"github.com/dormouse/dormouse/notice"
 	"github.com/dormouse/dormouse/proxy"
 )
 
@@ -77,6 +78,9 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	if len(cfg.Proxy.Backends) == 0 {
 		return withCode(exitConfigError, errors.New("proxy: no backends ([proxy] backends or --backends)"))
 	}
+	if cfg.Proxy.Route == "kv" && *natsURL == "" {
+		return withCode(exitConfigError, errors.New(`proxy: route = "kv" needs NATS (--nats)`))
+	}
 	log := newLogger(cfg.Log, stderr).With("proto", "proxy")
 	applyRuntime(cfg.Runtime, log)
 
@@ -103,11 +107,28 @@ func cmdProxy(args []string, stderr io.Writer) error {
 		}
 		defer notices.Close()
 	}
+	var route proxy.Router
+	if cfg.Proxy.Route == "kv" {
+		// The bucket is made with 3 copies in a cluster of 3 or more
+		// (when no backend made it first).
+		replicas := 1
+		if len(notices.Conn().Servers()) >= 3 {
+			replicas = 3
+		}
+		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		um, err := notice.OpenUserMap(octx, notices.Conn(), replicas)
+		cancel()
+		if err != nil {
+			return withCode(exitTempFail, err)
+		}
+		route = proxy.UserMapRouter(um)
+	}
 	// The heap of sessions that went to sleep goes back to the OS once
 	// their wave is over, as in serve.
 	memory := memreturn.New()
 	p, err := proxy.New(proxy.Config{
 		Backends: cfg.Proxy.Backends,
+		Route:    route,
 		Secret:   cfg.Cluster.Secret,
 		Auth:     users,
 		TLS:      certs.Config(),
