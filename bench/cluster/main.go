@@ -112,10 +112,12 @@ type result struct {
 	BackendConnsForSleepers float64 `json:"backend_connections_for_sleepers"`
 	ProxySleepers           float64 `json:"proxy_sleepers"`
 
-	ProxyPssPerSleeper  float64 `json:"proxy_pss_bytes_per_sleeper"`
-	ProxyHeapPerSleeper float64 `json:"proxy_heap_inuse_bytes_per_sleeper"`
-	ServePssPerSleeper  float64 `json:"serve_pss_bytes_per_sleeper,omitempty"`
-	ServeHeapPerSleeper float64 `json:"serve_heap_inuse_bytes_per_sleeper,omitempty"`
+	ProxyPssPerSleeper     float64 `json:"proxy_pss_bytes_per_sleeper"`
+	ProxyHeapPerSleeper    float64 `json:"proxy_heap_inuse_bytes_per_sleeper"`
+	ProxyRuntimePerSleeper float64 `json:"proxy_runtime_held_bytes_per_sleeper"`
+	ServePssPerSleeper     float64 `json:"serve_pss_bytes_per_sleeper,omitempty"`
+	ServeHeapPerSleeper    float64 `json:"serve_heap_inuse_bytes_per_sleeper,omitempty"`
+	ServeRuntimePerSleeper float64 `json:"serve_runtime_held_bytes_per_sleeper,omitempty"`
 
 	DeliveryToExists stats.Dist `json:"delivery_to_exists"`
 }
@@ -260,6 +262,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 	after := measure(proxies)
 	r.ProxyPssPerSleeper = (after.pss - before.pss) / float64(c.clients)
 	r.ProxyHeapPerSleeper = (after.heap - before.heap) / float64(c.clients)
+	r.ProxyRuntimePerSleeper = (after.runtime - before.runtime) / float64(c.clients)
 	log.Info("asleep", "proxy_pss_per_sleeper", r.ProxyPssPerSleeper, "backend_conns", r.BackendConnsForSleepers)
 
 	r.DeliveryToExists = deliveries(ctx, c, conns, proxies[0].imap, log)
@@ -300,6 +303,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 		sa := measure([]*proc{b})
 		r.ServePssPerSleeper = (sa.pss - sb.pss) / float64(c.clients)
 		r.ServeHeapPerSleeper = (sa.heap - sb.heap) / float64(c.clients)
+		r.ServeRuntimePerSleeper = (sa.runtime - sb.runtime) / float64(c.clients)
 	}
 	return r, nil
 }
@@ -538,7 +542,7 @@ func deliveries(ctx context.Context, c config, conns []*client, addr string, log
 }
 
 // mem is the memory of a set of processes.
-type mem struct{ pss, heap float64 }
+type mem struct{ pss, heap, runtime float64 }
 
 func measure(ps []*proc) mem {
 	runtime.GC()
@@ -548,6 +552,8 @@ func measure(ps []*proc) mem {
 			m.pss += float64(t.PssKiB) * 1024
 		}
 		m.heap += metric(p, "go_memstats_heap_inuse_bytes")
+		// What the runtime holds from the OS and has not given back.
+		m.runtime += metric(p, "go_memstats_sys_bytes") - metric(p, "go_memstats_heap_released_bytes")
 	}
 	return m
 }
