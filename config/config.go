@@ -43,13 +43,23 @@ type Config struct {
 	Cluster Cluster `toml:"cluster"`
 }
 
-// Cluster holds the settings of a backend behind `dormouse proxy`
-// (docs/design.md, "The proxy hop").
+// Cluster holds how a server takes part in a service of several: the
+// secret a proxy presents to a backend (docs/design.md, "The proxy hop"),
+// and where a backend publishes its change notices (docs/design.md,
+// "Change notices"). `dormouse proxy` reads secret and nats too.
 type Cluster struct {
 	// Secret is the shared secret a proxy presents in XPROXY and
 	// XRESUME; "" (the default) lets no proxy connect, and those commands
 	// are then unknown.
 	Secret string `toml:"secret"`
+	// NATS lists the NATS servers' URLs, comma-separated, to which the
+	// server publishes a change notice for every change of a mailbox
+	// (package notice); "embedded:HOST:PORT" runs a NATS server inside
+	// the process, listening there, for a single node; "" publishes none.
+	NATS string `toml:"nats"`
+	// Node names this backend in its notices; "" is its IMAP listen
+	// address.
+	Node string `toml:"node"`
 }
 
 // MinClusterSecret is the shortest [cluster] secret accepted: whoever
@@ -71,6 +81,12 @@ type Store struct {
 	FlagSync FlagSync `toml:"flag_sync"`
 	// FlagSyncDelay bounds how long a delayed flag change stays unsynced.
 	FlagSyncDelay Duration `toml:"flag_sync_delay"`
+	// Inotify watches mailbox folders for changes other programs make
+	// (inotify; fsnotify off Linux). Off, such changes are found when a
+	// mailbox is opened and through the hints local writers send on
+	// DATA/notice.sock (`dormouse deliver` does; `dormouse notice` for
+	// others): for Maildirs on network filesystems.
+	Inotify bool `toml:"inotify"`
 }
 
 // StoreFlagSyncDelay is the delay the mail store is to use: 0 when flag
@@ -262,7 +278,7 @@ func Default() Config {
 		},
 		Log:   Log{Format: "text", Level: "info"},
 		LMTP:  LMTP{RecipientDelimiter: "+"},
-		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second)},
+		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
 		Proxy: Proxy{Route: "hash"},
 	}
 }

@@ -29,8 +29,11 @@ format = "json"
 [store]
 flag_sync = "delayed"
 flag_sync_delay = "250ms"
+inotify = false
 [cluster]
 secret = "0123456789abcdef-proxy"
+nats = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
+node = "b1"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +48,7 @@ secret = "0123456789abcdef-proxy"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
-	want.Cluster.Secret = "0123456789abcdef-proxy"
+	want.Cluster = Cluster{Secret: "0123456789abcdef-proxy", NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -118,8 +121,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 45 {
-		t.Errorf("%d settings in the commented file, want 45", n)
+	if n != 48 {
+		t.Errorf("%d settings in the commented file, want 48", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

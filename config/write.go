@@ -164,6 +164,24 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # records their UIDs within the delay too (a rebuild gives them new ones).
 # flag_sync = {{q .Store.FlagSync}}
 # flag_sync_delay = {{q .Store.FlagSyncDelay}}
+# Watch mailbox folders (inotify) for changes other programs make. false:
+# they are found when a mailbox is opened, and as they happen only through
+# the datagrams local writers send on DATA/notice.sock (dormouse deliver
+# does; a script runs "dormouse notice USER MAILBOX"): for Maildirs on a
+# network filesystem.
+# inotify = {{.Store.Inotify}}
+
+[cluster]
+# Shared secret a "dormouse proxy" presents to this backend (XPROXY, XRESUME:
+# it logs clients in without their passwords, so keep it like a password,
+# at least 16 bytes); "" lets no proxy connect.
+# secret = {{q .Cluster.Secret}}
+# NATS servers (URLs, comma-separated) to publish a change notice on for
+# every change of a mailbox, for hibernating proxies; "embedded:HOST:PORT"
+# runs a NATS server inside this process for a single node; "" = none.
+# nats = {{q .Cluster.NATS}}
+# This backend's name in its notices; "" = its IMAP listen address.
+# node = {{q .Cluster.Node}}
 
 [runtime]
 # Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the
@@ -181,12 +199,6 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # "hash" (rendezvous hashing of the user name over backends) or "kv" (the
 # user->backend map in NATS JetStream KV, the hash as its fallback).
 # route = {{q .Proxy.Route}}
-
-[cluster]
-# Shared secret a "dormouse proxy" presents to this backend (XPROXY, XRESUME:
-# it logs clients in without their passwords, so keep it like a password,
-# at least 16 bytes); "" lets no proxy connect.
-# secret = {{q .Cluster.Secret}}
 
 [log]
 # "text" or "json".

@@ -16,6 +16,7 @@ import (
 	"github.com/dormouse/dormouse/lmtp"
 	"github.com/dormouse/dormouse/mailstore"
 	"github.com/dormouse/dormouse/mailstore/maildir"
+	"github.com/dormouse/dormouse/notice"
 )
 
 const exitDataErr = 65 // EX_DATAERR
@@ -83,17 +84,26 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) error {
 			dir = filepath.Join(md, folder)
 		}
 	}
-	if dir == md && !mailstore.IsInbox(*mailbox) {
-		fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
+	into := mailstore.CanonicalName(*mailbox)
+	if dir == md {
+		if !mailstore.IsInbox(*mailbox) {
+			fmt.Fprintf(stderr, "dormouse deliver: mailbox %q not found, delivering to INBOX\n", *mailbox)
+		}
+		into = mailstore.Inbox
 	}
 	q, err := deliverQuota(cfg, l, pf, user)
 	if err != nil {
 		return withCode(exitTempFail, fmt.Errorf("read quota of %s: %w", user, err))
 	}
 	check := func(size int64) error { return checkDeliverQuota(q, size) }
-	if err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral, check); err != nil {
+	name, err := dropMessage(dir, stdin, cfg.Limits.MaxLiteral, check)
+	if err != nil {
 		return err
 	}
+	// The message is delivered: tell a running server, which may not
+	// watch the folder (inotify off, or a user asleep at a proxy). No
+	// server, no harm: it rescans when it opens the mailbox.
+	_ = notice.SendHint(filepath.Join(l.data, notice.HintSocketName), notice.Hint{User: user, Mailbox: into, Folder: "new", Name: name})
 	return nil
 }
 
@@ -115,8 +125,9 @@ func createUserMail(root, user string) error {
 }
 
 // dropMessage writes stdin, at most max bytes, into dir/tmp, fsyncs it and
-// renames it into dir/new once check accepts its size (RFC822.SIZE).
-func dropMessage(dir string, r io.Reader, max int64, check func(size int64) error) error {
+// renames it into dir/new once check accepts its size (RFC822.SIZE). It
+// returns the file's name.
+func dropMessage(dir string, r io.Reader, max int64, check func(size int64) error) (string, error) {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
@@ -127,7 +138,7 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 	tmpPath := filepath.Join(dir, "tmp", name)
 	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
+		return "", withCode(exitCantCreate, fmt.Errorf("create message file: %w", err))
 	}
 	cw := maildir.NewSizeCounter(f)
 	n, err := io.Copy(cw, io.LimitReader(r, max+1))
@@ -135,15 +146,15 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 		f.Close()
 		os.Remove(tmpPath)
 		if n == 0 {
-			return withCode(exitDataErr, errors.New("empty message on stdin"))
+			return "", withCode(exitDataErr, errors.New("empty message on stdin"))
 		}
-		return withCode(exitDataErr, fmt.Errorf("message larger than %d bytes (limits.max_literal)", max))
+		return "", withCode(exitDataErr, fmt.Errorf("message larger than %d bytes (limits.max_literal)", max))
 	}
 	if err == nil {
 		if qerr := check(cw.Size()); qerr != nil {
 			f.Close()
 			os.Remove(tmpPath)
-			return qerr
+			return "", qerr
 		}
 		err = f.Sync()
 	}
@@ -152,11 +163,11 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 	}
 	if err != nil {
 		os.Remove(tmpPath)
-		return withCode(ioExit(err), fmt.Errorf("write message: %w", err))
+		return "", withCode(ioExit(err), fmt.Errorf("write message: %w", err))
 	}
 	if err := os.Rename(tmpPath, filepath.Join(dir, "new", name)); err != nil {
 		os.Remove(tmpPath)
-		return withCode(ioExit(err), fmt.Errorf("move message into new/: %w", err))
+		return "", withCode(ioExit(err), fmt.Errorf("move message into new/: %w", err))
 	}
 	d, err := os.Open(filepath.Join(dir, "new"))
 	if err == nil {
@@ -164,9 +175,9 @@ func dropMessage(dir string, r io.Reader, max int64, check func(size int64) erro
 		d.Close()
 	}
 	if err != nil {
-		return withCode(exitTempFail, fmt.Errorf("sync new/: %w", err))
+		return "", withCode(exitTempFail, fmt.Errorf("sync new/: %w", err))
 	}
-	return nil
+	return name, nil
 }
 
 // ioExit tells a full disk or quota (worth a retry by the MTA) from other

@@ -12,6 +12,8 @@
 //	dormouse deliver [--data DIR] [--mailbox NAME] USER < message
 //	dormouse who [--data DIR]
 //	dormouse kick [--data DIR] USER
+//	dormouse notice [--data DIR] [--file new/NAME] USER [MAILBOX]
+//	dormouse cluster move|where|forget [--data DIR] USER [BACKEND]
 //
 // On its first start, serve creates the data folder with a commented
 // configuration file, a private CA and a certificate for localhost, and a
@@ -51,6 +53,10 @@ Usage:
                                               deliver one message from stdin (an MDA)
   dormouse who [--data DIR]                   list the running server's connections, awake or asleep
   dormouse kick [--data DIR] USER             disconnect every connection of USER
+  dormouse notice [--data DIR] [--file new/NAME] USER [MAILBOX]
+                                              tell the running server that a program changed MAILBOX
+  dormouse cluster move|where|forget [--data DIR] USER [BACKEND]
+                                              the user -> backend map in NATS KV ([cluster] nats)
 `
 
 // exitError carries an exit code up to main.
@@ -97,6 +103,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdWho(args[1:], stdout, stderr)
 	case "kick":
 		err = cmdKick(args[1:], stdout, stderr)
+	case "notice":
+		err = cmdNotice(args[1:], stderr)
+	case "cluster":
+		err = cmdCluster(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -31,6 +31,7 @@ import (
 	"github.com/dormouse/dormouse/internal/tlsutil"
 	"github.com/dormouse/dormouse/lmtp"
 	"github.com/dormouse/dormouse/mailstore/maildir"
+	"github.com/dormouse/dormouse/notice"
 )
 
 // shutdownTimeout bounds how long commands in flight may take to finish
@@ -181,6 +182,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		MaxMessageSize: cfg.Limits.MaxLiteral,
 		QuotaLimits:    quotaLimits(cfg.Quota, users, log.With("component", "quota")),
 		FlagSyncDelay:  cfg.Store.StoreFlagSyncDelay(),
+		NoFolderWatch:  !cfg.Store.Inotify,
 	})
 	if err != nil {
 		return withCode(exitTempFail, err)
@@ -221,6 +223,15 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		Help: "Times the heap freed by a wave of hibernations was returned to the OS.",
 	})
 	reg.MustRegister(memReturns)
+	hintCount := hintMetrics()
+	reg.MustRegister(hintCount)
+	// Change notices on NATS ([cluster] nats): stopped before the store
+	// closes (deferred after it).
+	nts, err := startNotices(cfg, l, store, reg, log.With("component", "notice"))
+	if err != nil {
+		return err
+	}
+	defer nts.stop()
 
 	imapSrv, err := imapserver.New(imapserver.Config{
 		Store:  store,
@@ -266,17 +277,22 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	if err != nil {
 		return withCode(exitConfigError, err)
 	}
-	// The admin and handover sockets; a process taking over opens them
-	// once the old one has closed its own.
+	// The admin, hint and handover sockets; a process taking over opens
+	// them once the old one has closed its own.
 	var admin *adminServer
+	var hints *hintListener
 	var upgrades *upgradeListener
 	listenLocal := func() error {
 		var err error
 		admin, err = listenAdmin(filepath.Join(l.data, adminSocketName), imapSrv, store, log.With("component", "admin"))
 		if errors.Is(err, errAdminPathTooLong) {
 			log.Warn("no admin socket", "err", err)
-			return nil // nor a handover socket: the same path's length
+			return nil // nor a hint or handover socket: the same path's length
 		} else if err != nil {
+			return err
+		}
+		hints, err = listenHints(filepath.Join(l.data, notice.HintSocketName), store, hintCount, log.With("component", "hints"))
+		if err != nil {
 			return err
 		}
 		upgrades, err = listenUpgrade(filepath.Join(l.data, upgradeSocketName), log.With("component", "upgrade"))
@@ -288,6 +304,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	}
 	defer func() {
 		admin.close()
+		hints.close()
 		upgrades.close()
 	}()
 	if !takeover {
@@ -450,8 +467,9 @@ loop:
 			break loop
 		case hc := <-upgrades.requests():
 			log.Info("upgrade: a new process takes over")
-			// Its own admin and handover sockets take these names.
+			// Its own admin, hint and handover sockets take these names.
 			admin.close()
+			hints.close()
 			upgrades.close()
 			var raws []rawListener
 			for _, ln := range lns {
