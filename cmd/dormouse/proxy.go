@@ -40,7 +40,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
 	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
 	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
-	natsURL := fs.String("nats", "", "NATS URL(s) of the change notices, comma-separated (\"\" = none: sleepers wake only for their clients)")
+	natsURL := fs.String("nats", "", "NATS URL(s) of the change notices, comma-separated (default [cluster] nats; \"\" = none: sleepers wake only for their clients)")
 	if err := fs.Parse(args); err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -71,6 +71,19 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	})
 	if flagErr != nil {
 		return withCode(exitUsage, flagErr)
+	}
+	natsSet := false
+	fs.Visit(func(f *flag.Flag) { natsSet = natsSet || f.Name == "nats" })
+	if !natsSet && cfg.Cluster.NATS != "" {
+		urls, embedded, err := notice.ParseNATS(cfg.Cluster.NATS)
+		if err != nil {
+			return withCode(exitConfigError, fmt.Errorf("cluster.nats: %w", err))
+		}
+		if embedded != "" {
+			// A backend's embedded server: the proxy connects to it.
+			urls = "nats://" + embedded
+		}
+		*natsURL = urls
 	}
 	if cfg.Cluster.Secret == "" {
 		return withCode(exitConfigError, errors.New("proxy: [cluster] secret is not set (the backends must have the same)"))
