@@ -17,11 +17,13 @@ import (
 // [cluster] secret, `dormouse proxy` in front of it on the same data
 // folder's users and certificate. A client logs in through the proxy,
 // IDLEs, and sleeps at the proxy: the backend handed it over and holds
-// no connection for it; DONE is answered asleep, NOOP wakes it on the
-// backend, and SIGTERM stops the proxy with status 0.
+// no connection for it; a delivery by `dormouse deliver` reaches it as
+// EXISTS through the backend's notice on its embedded NATS; DONE and
+// NOOP are answered, and SIGTERM stops the proxy with status 0.
 func TestProxyE2E(t *testing.T) {
 	data := t.TempDir()
-	cfg := "[cluster]\nsecret = \"e2e-proxy-secret-0123456789\"\n[imap]\nhibernate_after = \"300ms\"\n"
+	natsAddr := freeAddr(t)
+	cfg := "[cluster]\nsecret = \"e2e-proxy-secret-0123456789\"\nnats = \"embedded:" + natsAddr + "\"\n[imap]\nhibernate_after = \"300ms\"\n"
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -65,15 +67,25 @@ S: + idling
 	if v := metricValue(t, px.metric, "dormouse_proxy_sleepers"); v != 1 {
 		t.Errorf("proxy sleepers %v, want 1", v)
 	}
+	// A delivery by `dormouse deliver` reaches the client asleep at the
+	// proxy: serve publishes the change on its embedded NATS, the proxy
+	// (which read the same [cluster] nats) wakes the session.
+	if code, _, stderr := runDormouse(t, "From: a@example.org\r\nSubject: e2e\r\n\r\nhi\r\n", "deliver", "--data", data, "demo"); code != 0 {
+		t.Fatalf("deliver: %d %s", code, stderr)
+	}
+	c.Run(`
+S: * 1 EXISTS
+S: * 1 RECENT
+`)
+	if v := metricValue(t, px.metric, `dormouse_proxy_wakes_total{reason="notice"}`); v != 1 {
+		t.Errorf("proxy notice wakes %v, want 1", v)
+	}
 	c.Run(`
 C: DONE
 S: i1 OK IDLE terminated
 C: n1 NOOP
 S: n1 OK NOOP completed
 `)
-	if v := metricValue(t, px.metric, `dormouse_proxy_wakes_total{reason="client"}`); v != 1 {
-		t.Errorf("proxy client wakes %v, want 1", v)
-	}
 	if code := px.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("proxy exit %d\n%s", code, px.stderr.String())
 	}
