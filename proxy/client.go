@@ -173,6 +173,15 @@ func (c *client) startTLS() error {
 	return nil
 }
 
+// textError is an error whose text is said to the client as it is.
+type textError string
+
+func (e textError) Error() string { return string(e) }
+
+// logInFirst refuses, before its arguments, a command the proxy does not
+// answer before login.
+const logInFirst = textError("Log in first")
+
 // preAuthCommands are the commands the proxy answers before login.
 var preAuthCommands = map[string]bool{
 	"CAPABILITY": true, "NOOP": true, "LOGOUT": true, "STARTTLS": true,
@@ -191,7 +200,7 @@ func (c *client) preAuthLoop() (*hop, error) {
 		},
 		Allow: func(name string) error {
 			if !preAuthCommands[name] {
-				return errors.New("Log in first")
+				return logInFirst
 			}
 			return nil
 		},
