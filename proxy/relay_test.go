@@ -112,9 +112,10 @@ S: + idling
 C: DONE
 S: i2 OK IDLE terminated
 `)
-			if p.Sleepers() != 1 || backendConns(t, srv) != 0 {
-				t.Fatalf("DONE and IDLE woke the session: %d asleep, backend holds %v", p.Sleepers(), backendConns(t, srv))
+			if n := p.wakes(t, wakeClient); n != 0 || backendConns(t, srv) != 0 {
+				t.Fatalf("DONE and IDLE woke the session: %v wakes, backend holds %v", n, backendConns(t, srv))
 			}
+			waitAsleep(t, p, srv, 1)
 			c.Run(`
 C: f2 FETCH 1:* (UID BODY.PEEK[TEXT])
 S: * 1 FETCH (UID 1 BODY[TEXT] {13}\r\nHello Alice\r\n)
