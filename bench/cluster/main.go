@@ -18,7 +18,10 @@
 //     time, each to another sleeper's user on a connection of its own
 //     through a proxy, timed from the APPEND sent to the EXISTS the
 //     sleeper reads (the backend publishes the change on NATS, the proxy
-//     wakes the sleeper on its backend with XRESUME).
+//     wakes the sleeper on its backend with XRESUME);
+//   - a backend killed (-kill): how many clients were answered, refused
+//     cleanly (NO/BYE [UNAVAILABLE]) or hung, and whether refused users
+//     log in again once it is back.
 //
 // The 10,000-client run is -clients 10000 (the process limit of 20,000
 // open files holds it: the tool keeps one socket per client, each proxy
@@ -67,6 +70,7 @@ type config struct {
 	settle         time.Duration
 	serveBaseline  bool
 	backendNATS    bool
+	kill           bool
 }
 
 func main() {
@@ -84,6 +88,7 @@ func main() {
 	flag.DurationVar(&c.hibernateAfter, "hibernate-after", time.Second, "the backends' hibernate_after")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after the last client sleeps before measuring")
 	flag.BoolVar(&c.serveBaseline, "serve-baseline", true, "also measure the same clients asleep in dormouse serve itself")
+	flag.BoolVar(&c.kill, "kill", true, "then SIGKILL a backend and have every client send DONE and NOOP: answered, refused (NO/BYE [UNAVAILABLE]) or hung")
 	flag.BoolVar(&c.backendNATS, "backend-nats", true, "give the backends [cluster] nats (their notices); off for a serve without it")
 	flag.Parse()
 	if c.bin == "" {
@@ -120,6 +125,124 @@ type result struct {
 	ServeRuntimePerSleeper float64 `json:"serve_runtime_held_bytes_per_sleeper,omitempty"`
 
 	DeliveryToExists stats.Dist `json:"delivery_to_exists"`
+
+	Kill *killResult `json:"backend_killed,omitempty"`
+}
+
+// killResult is what the clients got after a backend was killed.
+type killResult struct {
+	Answered    int        `json:"answered"`    // NOOP OK: their backend lives
+	Unavailable int        `json:"unavailable"` // a clean NO or BYE [UNAVAILABLE]
+	Other       int        `json:"other"`       // another answer or error
+	Hung        int        `json:"hung"`        // nothing within 15 s
+	Answer      stats.Dist `json:"answer"`      // time to the tagged answer or BYE
+	// After the killed backend is started again, -deliveries of the
+	// refused clients' users log in again through a proxy.
+	ReloginOK     int `json:"relogin_ok"`
+	ReloginFailed int `json:"relogin_failed"`
+}
+
+// killBackend kills b (SIGKILL) and has every client leave IDLE and send
+// NOOP at once, then starts b again and logs some refused users in.
+func killBackend(ctx context.Context, c config, conns []*client, b *proc, proxyAddr string) *killResult {
+	b.cmd.Process.Kill()
+	<-b.done
+	k := &killResult{}
+	var mu sync.Mutex
+	var times []time.Duration
+	var refused []int
+	var wg sync.WaitGroup
+	for _, cl := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn := cl.conn
+			conn.NetConn().SetDeadline(time.Now().Add(15 * time.Second))
+			t0 := time.Now()
+			conn.Write("DONE\r\nn NOOP\r\n")
+			kind := "other"
+			for {
+				l, err := conn.ReadResponse()
+				if err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						kind = "hung"
+					}
+					break
+				}
+				if strings.HasPrefix(l, "n OK") {
+					kind = "ok"
+					break
+				}
+				if strings.Contains(l, "[UNAVAILABLE]") {
+					kind = "unavailable"
+					break
+				}
+			}
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			switch kind {
+			case "ok":
+				k.Answered++
+			case "unavailable":
+				k.Unavailable++
+				refused = append(refused, cl.user)
+			case "hung":
+				k.Hung++
+			default:
+				k.Other++
+			}
+			if kind != "hung" {
+				times = append(times, d)
+			}
+		}()
+	}
+	wg.Wait()
+	k.Answer = stats.New(times, k.Hung)
+	// The backend again, on the same ports and data.
+	nb := exec.CommandContext(ctx, b.cmd.Path, b.cmd.Args[1:]...)
+	logf, err := os.Create(filepath.Join(c.dir, b.name+"-restarted.log"))
+	if err != nil {
+		return k
+	}
+	nb.Stdout, nb.Stderr = logf, logf
+	if err := nb.Start(); err != nil {
+		logf.Close()
+		return k
+	}
+	b.cmd = nb
+	b.done = make(chan struct{})
+	go func() {
+		nb.Wait()
+		logf.Close()
+		close(b.done)
+	}()
+	if waitFor(ctx, 30*time.Second, func() bool {
+		cn, err := net.Dial("tcp", b.imap)
+		if err == nil {
+			cn.Close()
+		}
+		return err == nil
+	}) != nil {
+		return k
+	}
+	for i, u := range refused {
+		if i >= c.deliveries {
+			break
+		}
+		conn, _, err := imaptest.Dial(ctx, proxyAddr, imaptest.DialOptions{Timeout: 15 * time.Second})
+		if err == nil {
+			err = conn.Login(fmt.Sprintf("u%d", u), fmt.Sprintf("pw%d", u))
+			conn.Close()
+		}
+		if err != nil {
+			k.ReloginFailed++
+		} else {
+			k.ReloginOK++
+		}
+	}
+	return k
 }
 
 // ports hands out the ports of the run.
@@ -266,6 +389,11 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 	log.Info("asleep", "proxy_pss_per_sleeper", r.ProxyPssPerSleeper, "backend_conns", r.BackendConnsForSleepers)
 
 	r.DeliveryToExists = deliveries(ctx, c, conns, proxies[0].imap, log)
+
+	if c.kill {
+		log.Info("killing a backend; every client speaks")
+		r.Kill = killBackend(ctx, c, conns, backends[0], proxies[0].imap)
+	}
 
 	if c.serveBaseline {
 		closeAll(conns)
