@@ -195,3 +195,45 @@ S: * BYE [TOOBIG] Literal too large
 `)
 	c.ExpectClosed()
 }
+
+// TestKeepaliveAsleep: an IDLE sleeper at the proxy gets "* OK Still
+// here" every idle_keepalive from the proxy itself, sealed with its TLS
+// 1.3 record state on IMAPS and compressed after COMPRESS, without a
+// wake; the session goes on after it.
+func TestKeepaliveAsleep(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		tls, compress bool
+	}{{name: "plain"}, {name: "imaps", tls: true}, {name: "imaps+compress", tls: true, compress: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startBackend(t, 300*time.Millisecond)
+			p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, func(c *Config) { c.IdleKeepalive = time.Second })
+			c := p.dial(t)
+			if tc.tls {
+				c = p.dialTLS(t)
+			}
+			c.Login(srv.Alice.Name, srv.Alice.Password)
+			if tc.compress {
+				c.MustOK("COMPRESS DEFLATE")
+				c.Compress()
+			}
+			c.MustOK("SELECT INBOX")
+			c.Run(`
+C: i1 IDLE
+S: + idling
+`)
+			waitAsleep(t, p, srv, 1)
+			c.Run(`
+S: * OK Still here
+S: * OK Still here
+C: DONE
+S: i1 OK IDLE terminated
+C: n1 NOOP
+S: n1 OK NOOP completed
+`)
+			if n := p.wakes(t, wakeClient); n != 1 {
+				t.Errorf("%v client wakes, want 1 (the NOOP)", n)
+			}
+		})
+	}
+}
