@@ -237,3 +237,25 @@ S: n1 OK NOOP completed
 		})
 	}
 }
+
+// TestAutologoutAsleep: a sleeper between commands is logged out by the
+// proxy once it has slept idle_timeout, as the server logs out its own;
+// an IDLE sleeper is kept (it hears keepalives).
+func TestAutologoutAsleep(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, func(c *Config) {
+		c.IdleKeepalive = time.Second
+		c.Limits.IdleTimeout = 3 * time.Second
+	})
+	quiet := p.dial(t)
+	quiet.Login(srv.Alice.Name, srv.Alice.Password)
+	quiet.MustOK("SELECT INBOX")
+	idler := idleAsleep(t, p, srv, 2)
+	quiet.Expect("* BYE Autologout; idle for too long")
+	quiet.ExpectClosed()
+	idler.Run(`
+S: * OK Still here
+C: DONE
+S: i1 OK IDLE terminated
+`)
+}

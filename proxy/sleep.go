@@ -492,7 +492,7 @@ func (h *hibernator) keepalives() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var toks []hibernate.Token
-	var owned []*sleeper
+	var owned, idle []*sleeper
 	for {
 		select {
 		case <-h.stop:
@@ -500,13 +500,23 @@ func (h *hibernator) keepalives() {
 		case now := <-t.C:
 			h.mu.Lock()
 			toks = h.table.AppendDueKeepalives(toks[:0], now)
-			owned = owned[:0]
+			owned, idle = owned[:0], idle[:0]
 			for _, tok := range toks {
-				if s := h.own(tok); s != nil {
-					owned = append(owned, s)
+				switch h.dueKeepalive(tok, now) {
+				case keepaliveSay:
+					if s := h.own(tok); s != nil {
+						owned = append(owned, s)
+					}
+				case keepaliveLogout:
+					if s := h.own(tok); s != nil {
+						idle = append(idle, s)
+					}
 				}
 			}
 			h.mu.Unlock()
+			for _, s := range idle {
+				h.bye(s, "* BYE Autologout; idle for too long\r\n")
+			}
 			for _, s := range owned {
 				if s.st.IdleTag != "" {
 					if err := h.say(s, []byte("* OK Still here\r\n")); err != nil {
@@ -522,6 +532,36 @@ func (h *hibernator) keepalives() {
 			}
 		}
 	}
+}
+
+// What a sleeper's due keepalive asks for.
+const (
+	keepaliveNone   = iota // a quiet sleeper within its idle time: nothing
+	keepaliveSay           // an IDLE sleeper: "* OK Still here"
+	keepaliveLogout        // a quiet sleeper past Limits.IdleTimeout
+)
+
+// dueKeepalive says what tok's due keepalive asks for (h.mu held). A
+// sleeper between commands gets no keepalive; it is logged out once it
+// has slept IdleTimeout (counted from its handover, which came
+// hibernate_after after its last command), as the server's autologout.
+func (h *hibernator) dueKeepalive(tok hibernate.Token, now time.Time) int {
+	blob, err := h.table.AppendBlob(nil, tok)
+	if err != nil {
+		return keepaliveNone
+	}
+	var st hibernate.State
+	if st.UnmarshalBinary(blob) != nil {
+		return keepaliveNone
+	}
+	if st.IdleTag != "" {
+		return keepaliveSay
+	}
+	info, err := h.table.Lookup(tok)
+	if err == nil && h.p.cfg.Limits.IdleTimeout > 0 && now.Sub(info.Since) >= h.p.cfg.Limits.IdleTimeout {
+		return keepaliveLogout
+	}
+	return keepaliveNone
 }
 
 // own takes an armed sleeper out of the poller and the table (h.mu
