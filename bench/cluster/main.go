@@ -71,6 +71,8 @@ type config struct {
 	serveBaseline  bool
 	backendNATS    bool
 	kill           bool
+	pprof          bool
+	hold           time.Duration
 }
 
 func main() {
@@ -89,6 +91,8 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after the last client sleeps before measuring")
 	flag.BoolVar(&c.serveBaseline, "serve-baseline", true, "also measure the same clients asleep in dormouse serve itself")
 	flag.BoolVar(&c.kill, "kill", true, "then SIGKILL a backend and have every client send DONE and NOOP: answered, refused (NO/BYE [UNAVAILABLE]) or hung")
+	flag.BoolVar(&c.pprof, "pprof", false, "run the proxies with --pprof (profiles on their metrics address)")
+	flag.DurationVar(&c.hold, "hold", 0, "keep everything running this long after the clients slept (to profile)")
 	flag.BoolVar(&c.backendNATS, "backend-nats", true, "give the backends [cluster] nats (their notices); off for a serve without it")
 	flag.Parse()
 	if c.bin == "" {
@@ -356,7 +360,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 		}
 		p, err := startListening(ctx, start, pt, fmt.Sprintf("proxy%d", i), func(imap, metrics string) []string {
 			return []string{"proxy", "--data", data, "--imap", imap, "--imaps", "", "--metrics", metrics,
-				"--backends", strings.Join(backendAddrs, ","), "--nats", natsURLs[i%len(natsURLs)]}
+				"--backends", strings.Join(backendAddrs, ","), "--nats", natsURLs[i%len(natsURLs)], "--pprof=" + fmt.Sprint(c.pprof)}
 		})
 		if err != nil {
 			return nil, err
@@ -387,6 +391,10 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 	r.ProxyHeapPerSleeper = (after.heap - before.heap) / float64(c.clients)
 	r.ProxyRuntimePerSleeper = (after.runtime - before.runtime) / float64(c.clients)
 	log.Info("asleep", "proxy_pss_per_sleeper", r.ProxyPssPerSleeper, "backend_conns", r.BackendConnsForSleepers)
+	if c.hold > 0 {
+		log.Info("holding", "for", c.hold, "proxy0_metrics", proxies[0].metrics)
+		time.Sleep(c.hold)
+	}
 
 	r.DeliveryToExists = deliveries(ctx, c, conns, proxies[0].imap, log)
 

@@ -39,6 +39,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
 	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
 	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
+	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
 	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
 	natsURL := fs.String("nats", "", "NATS URL(s) of the change notices, comma-separated (default [cluster] nats; \"\" = none: sleepers wake only for their clients)")
 	if err := fs.Parse(args); err != nil {
@@ -190,7 +191,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 			p.Close()
 			return withCode(exitTempFail, fmt.Errorf("listen: %w", err))
 		}
-		hs := &http.Server{Handler: metricsHandler(reg, false), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: metricsHandler(reg, *pprofFlag), ReadHeaderTimeout: 10 * time.Second}
 		defer hs.Close()
 		go func() {
 			if err := hs.Serve(ml); !errors.Is(err, http.ErrServerClosed) {
