@@ -67,6 +67,7 @@ func (h *hop) write(p []byte) error {
 		h.sent = append(h.sent, p...)
 	}
 	h.written += int64(len(p))
+	h.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := h.nc.Write(p); err != nil {
 		return fmt.Errorf("%w: %w", errHopWrite, err)
 	}

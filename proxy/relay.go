@@ -19,6 +19,11 @@ import (
 // crossed the handover on the wire.
 const maxResend = 32 << 10
 
+// writeTimeout bounds how long one write to the client, or to a
+// backend, may block (imapserver's own bound), so that a peer that stops
+// reading cannot pin the relay forever.
+const writeTimeout = 5 * time.Minute
+
 // errHopWrite says the relay could not write to the backend (it closed
 // the hop: a handover or its end).
 var errHopWrite = errors.New("write to backend failed")
@@ -312,6 +317,7 @@ func (st *relayState) said() bool {
 func (c *client) toClient(st *relayState, p []byte, flush bool) error {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
+	c.raw.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.w.Write(p); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}

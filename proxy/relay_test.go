@@ -223,14 +223,10 @@ C: i1 IDLE
 S: + idling
 `)
 			waitAsleep(t, p, srv, 1)
-			c.Run(`
-S: * OK Still here
-S: * OK Still here
-C: DONE
-S: i1 OK IDLE terminated
-C: n1 NOOP
-S: n1 OK NOOP completed
-`)
+			c.Expect("* OK Still here", "* OK Still here")
+			c.Send("DONE")
+			c.WaitFor(`^i1 OK IDLE terminated$`)
+			c.MustOK("NOOP")
 			if n := p.wakes(t, wakeClient); n != 1 {
 				t.Errorf("%v client wakes, want 1 (the NOOP)", n)
 			}
@@ -253,9 +249,8 @@ func TestAutologoutAsleep(t *testing.T) {
 	idler := idleAsleep(t, p, srv, 2)
 	quiet.Expect("* BYE Autologout; idle for too long")
 	quiet.ExpectClosed()
-	idler.Run(`
-S: * OK Still here
-C: DONE
-S: i1 OK IDLE terminated
-`)
+	// Keepalives came meanwhile, one a second.
+	idler.WaitFor(`^\* OK Still here$`)
+	idler.Send("DONE")
+	idler.WaitFor(`^i1 OK IDLE terminated$`)
 }
