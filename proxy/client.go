@@ -348,7 +348,7 @@ func (c *client) login(tag, username, password string) (*hop, bool, error) {
 	// Notices first, so that no change after the backend's export can
 	// fall before the subscription (the contract's rule).
 	c.p.users.hold(name)
-	h, caps, err := c.openHop(func(h *hop) (string, error) {
+	h, caps, err := c.openHop("xproxy", func(h *hop) (string, error) {
 		return h.xproxy(c.p.cfg.Secret, name, c.raw.RemoteAddr().String(), c.p.cfg.DialTimeout)
 	})
 	if err != nil {
@@ -378,9 +378,9 @@ func (c *client) wait(d time.Duration) error {
 	}
 }
 
-// openHop routes the user, dials its backend and runs open (XPROXY or
-// XRESUME) on the new hop.
-func (c *client) openHop(open func(*hop) (string, error)) (*hop, string, error) {
+// openHop routes the user, dials its backend and runs open (command,
+// XPROXY or XRESUME) on the new hop.
+func (c *client) openHop(command string, open func(*hop) (string, error)) (*hop, string, error) {
 	addr, err := c.p.backend(c.p.ctx, c.user)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: route %s: %w", errUnavailable, c.user, err)
@@ -392,6 +392,7 @@ func (c *client) openHop(open func(*hop) (string, error)) (*hop, string, error) 
 		c.p.metrics.unavailable.Inc()
 		return nil, "", err
 	}
+	c.p.metrics.hops.WithLabelValues(addr, command).Inc()
 	s, err := open(h)
 	if err != nil {
 		h.nc.Close()

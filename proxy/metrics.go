@@ -18,6 +18,8 @@ type metrics struct {
 	unavailable prometheus.Counter
 	notices     prometheus.Counter
 	noticeLag   prometheus.Histogram
+	hops        *prometheus.CounterVec
+	routes      *prometheus.CounterVec
 	sleepers    prometheus.GaugeFunc
 	users       prometheus.GaugeFunc
 }
@@ -54,6 +56,14 @@ func newMetrics(p *Proxy) *metrics {
 			Help:    "From the store's change to the notice's arrival at the proxy.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		hops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "hops_total",
+			Help: "Backend hops opened, by backend address and command (xproxy: a login, xresume: a wake or a session handed over and resumed at once).",
+		}, []string{"backend", "command"}),
+		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "routes_total",
+			Help: "Users routed, by what named the backend (kv: the user map, hash: rendezvous hashing).",
+		}, []string{"source"}),
 		sleepers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "sleepers",
 			Help: "Clients asleep at the proxy (no backend connection).",
@@ -69,11 +79,14 @@ func newMetrics(p *Proxy) *metrics {
 	for _, r := range []string{"ok", "failed", "unavailable"} {
 		m.logins.WithLabelValues(r)
 	}
+	for _, r := range []string{"kv", "hash"} {
+		m.routes.WithLabelValues(r)
+	}
 	return m
 }
 
 // Collectors returns the proxy's metrics, to register.
 func (p *Proxy) Collectors() []prometheus.Collector {
 	m := p.metrics
-	return []prometheus.Collector{m.logins, m.sleeps, m.answered, m.wakes, m.unavailable, m.notices, m.noticeLag, m.sleepers, m.users}
+	return []prometheus.Collector{m.logins, m.sleeps, m.answered, m.wakes, m.unavailable, m.notices, m.noticeLag, m.hops, m.routes, m.sleepers, m.users}
 }

@@ -287,4 +287,8 @@ func TestRouteKV(t *testing.T) {
 		c.Close()
 		testserver.WaitFor(t, "the hop closed", func() bool { return backendConns(t, to) == 0 })
 	}
+	m := testserver.Gather(t, p.Proxy)
+	if m["dormouse_proxy_routes_total,source=kv"] != 3 || m["dormouse_proxy_hops_total,backend="+b2.Addr+",command=xproxy"] != 2 {
+		t.Errorf("routing metrics: %v", m)
+	}
 }

@@ -198,12 +198,14 @@ func (p *Proxy) backend(ctx context.Context, user string) (string, error) {
 	if p.cfg.Route != nil {
 		addr, err := p.cfg.Route(ctx, user)
 		if err != nil || addr != "" {
+			p.metrics.routes.WithLabelValues("kv").Inc()
 			return addr, err
 		}
 	}
 	if len(p.cfg.Backends) == 0 {
 		return "", errors.New("no backend for the user")
 	}
+	p.metrics.routes.WithLabelValues("hash").Inc()
 	return rendezvous(p.cfg.Backends, user), nil
 }
 

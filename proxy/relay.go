@@ -74,7 +74,7 @@ func (c *client) relay(h *hop, resend []byte) {
 
 // resume opens a hop on which the backend restores blob (XRESUME).
 func (c *client) resume(blob []byte) (*hop, error) {
-	h, _, err := c.openHop(func(h *hop) (string, error) {
+	h, _, err := c.openHop("xresume", func(h *hop) (string, error) {
 		return "", h.xresume(c.p.cfg.Secret, c.raw.RemoteAddr().String(), blob, c.p.cfg.DialTimeout)
 	})
 	return h, err
