@@ -204,10 +204,13 @@ func (h *hop) xresume(secret, client string, blob []byte, timeout time.Duration)
 	return err
 }
 
-// handover is a backend's "* XSLEEP <read> {n}": the session's blob, and
-// what the backend did not read of the client's input.
+// handover is a backend's "* XSLEEP <read> {n}": the session's blob,
+// how many bytes the backend read from the hop, and (once the client
+// direction has stopped writing to the hop, relayOnce) what it did not
+// read of what the proxy wrote.
 type handover struct {
 	blob   []byte
+	read   int64
 	unread []byte
 }
 
@@ -222,16 +225,12 @@ func (h *hop) readSleep(line []byte) (*handover, error) {
 	if !ok || n > maxBlob || read < 0 {
 		return nil, fmt.Errorf("proxy: bad XSLEEP from %s: %q", h.addr, line)
 	}
-	unread, ok := h.unread(read)
-	if !ok {
-		return nil, fmt.Errorf("proxy: XSLEEP from %s read %d of %d bytes written", h.addr, read, h.written)
-	}
 	blob := make([]byte, n)
 	if _, err := io.ReadFull(h.r, blob); err != nil {
 		return nil, fmt.Errorf("proxy: XSLEEP blob from %s: %w", h.addr, err)
 	}
 	h.r.ReadString('\n') // the line's end after the literal
-	return &handover{blob: blob, unread: bytes.Clone(unread)}, nil
+	return &handover{blob: blob, read: read}, nil
 }
 
 // isSleep reports whether a backend's response line is "* XSLEEP <read> {n}".

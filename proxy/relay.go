@@ -150,6 +150,16 @@ func (c *client) relayOnce(h *hop, resend []byte) (*handover, error) {
 		c.unavailable("", r.err)
 		return nil, r.err
 	}
+	// Only now, with the client direction stopped, is every byte it
+	// wrote to the hop counted: what the backend did not read of them
+	// goes to the next hop.
+	unread, ok := h.unread(r.ho.read)
+	if !ok {
+		err := fmt.Errorf("handover from %s read %d of %d bytes written", h.addr, r.ho.read, h.written)
+		c.unavailable("", err)
+		return nil, err
+	}
+	r.ho.unread = bytes.Clone(unread)
 	return r.ho, nil
 }
 

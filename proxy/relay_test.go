@@ -254,3 +254,33 @@ func TestAutologoutAsleep(t *testing.T) {
 	idler.Send("DONE")
 	idler.WaitFor(`^i1 OK IDLE terminated$`)
 }
+
+// TestHandoverRace: a client that sends its commands just as its backend
+// hands the session over (hibernate_after of a few milliseconds, commands
+// spaced around it) loses none of them: what the backend did not read
+// (written − read of "* XSLEEP <read> {n}") goes to the next hop, counted
+// only once the client direction has stopped writing to the old one.
+func TestHandoverRace(t *testing.T) {
+	srv := startBackend(t, 3*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	c := p.dial(t)
+	c.Login(srv.Alice.Name, srv.Alice.Password)
+	c.MustOK("SELECT INBOX")
+	for i := range 400 {
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+		if i%2 == 0 {
+			c.MustOK("NOOP")
+			continue
+		}
+		c.Run(`
+C: i1 IDLE
+S: + idling
+`)
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		c.Send("DONE")
+		c.WaitFor(`^i1 OK IDLE terminated$`)
+	}
+	if n := p.wakes(t, wakeClient); n == 0 {
+		t.Errorf("no sleep at the proxy: hibernate_after too long for the test")
+	}
+}

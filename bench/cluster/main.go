@@ -72,6 +72,7 @@ type config struct {
 	backendNATS    bool
 	kill           bool
 	pprof          bool
+	proxyLog       string
 	hold           time.Duration
 }
 
@@ -91,6 +92,7 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after the last client sleeps before measuring")
 	flag.BoolVar(&c.serveBaseline, "serve-baseline", true, "also measure the same clients asleep in dormouse serve itself")
 	flag.BoolVar(&c.kill, "kill", true, "then SIGKILL a backend and have every client send DONE and NOOP: answered, refused (NO/BYE [UNAVAILABLE]) or hung")
+	flag.StringVar(&c.proxyLog, "proxy-log", "info", "the proxies' log level")
 	flag.BoolVar(&c.pprof, "pprof", false, "run the proxies with --pprof (profiles on their metrics address)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep everything running this long after the clients slept (to profile)")
 	flag.BoolVar(&c.backendNATS, "backend-nats", true, "give the backends [cluster] nats (their notices); off for a serve without it")
@@ -194,6 +196,7 @@ func killBackend(ctx context.Context, c config, conns []*client, b *proc, proxyA
 				refused = append(refused, cl.user)
 			case "hung":
 				k.Hung++
+				slog.Warn("hung after the kill", "client", conn.NetConn().LocalAddr().String(), "user", cl.user)
 			default:
 				k.Other++
 			}
@@ -354,7 +357,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return nil, err
 		}
-		conf := fmt.Sprintf("[cluster]\nsecret = %q\n[limits]\nmax_preauth_per_addr = 0\n", secret)
+		conf := fmt.Sprintf("[cluster]\nsecret = %q\n[limits]\nmax_preauth_per_addr = 0\n[log]\nlevel = %q\n", secret, c.proxyLog)
 		if err := writeData(data, conf, passwd.String()); err != nil {
 			return nil, err
 		}
