@@ -330,7 +330,9 @@ func (h *hibernator) answer(s *sleeper) {
 		h.gone(s)
 		return
 	}
-	if len(rest) > 0 {
+	if len(rest) > 0 || len(s.recIn) > 0 {
+		// Part of a line, or part of a TLS record (which the table
+		// cannot keep): the woken session reads the rest.
 		h.p.metrics.wakes.WithLabelValues(wakeClient).Inc()
 		h.wake(s, rest)
 		return
