@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +284,83 @@ S: + idling
 	}
 	if n := p.wakes(t, wakeClient); n == 0 {
 		t.Errorf("no sleep at the proxy: hibernate_after too long for the test")
+	}
+}
+
+// splitConn holds the bytes of the writes it is told to hold and sends
+// them with half of the next write, then the rest of that write a moment
+// later: a TLS record cut in two on the wire.
+type splitConn struct {
+	net.Conn
+	hold bool
+	held []byte
+}
+
+func (s *splitConn) Write(p []byte) (int, error) {
+	if s.hold {
+		s.held = append(s.held, p...)
+		s.hold = false
+		return len(p), nil
+	}
+	if s.held != nil {
+		half := len(p) / 2
+		out := append(s.held, p[:half]...)
+		s.held = nil
+		if _, err := s.Conn.Write(out); err != nil {
+			return 0, err
+		}
+		time.Sleep(300 * time.Millisecond)
+		if _, err := s.Conn.Write(p[half:]); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return s.Conn.Write(p)
+}
+
+// TestTLSSleeperPartialRecord: a TLS 1.3 sleeper at the proxy that reads
+// its DONE with part of the next record (a NOOP cut on the wire) answers
+// the DONE and wakes with the part it holds, which the woken session's
+// record layer completes: the NOOP is answered.
+func TestTLSSleeperPartialRecord(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	raw, err := net.Dial("tcp", p.TLSAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &splitConn{Conn: raw}
+	cfg := p.ClientTLS.Clone()
+	cfg.MinVersion = tls.VersionTLS13
+	c := imaptest.New(tls.Client(sc, cfg), 0)
+	c.Timeout = 15 * time.Second
+	defer c.Close()
+	if l, err := c.ReadResponse(); err != nil || !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting %q %v", l, err)
+	}
+	if err := c.Login(srv.Alice.Name, srv.Alice.Password); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Command("SELECT INBOX", nil); err != nil || !imaptest.IsOK(st) {
+		t.Fatalf("select %s %v", st, err)
+	}
+	if err := c.Send("i1 IDLE"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.ReadResponse(); err != nil || l != "+ idling" {
+		t.Fatalf("idle %q %v", l, err)
+	}
+	waitAsleep(t, p, srv, 1)
+	sc.hold = true
+	if err := c.Send("DONE"); err != nil { // held
+		t.Fatal(err)
+	}
+	if err := c.Send("n1 NOOP"); err != nil { // sent with DONE, cut in two
+		t.Fatal(err)
+	}
+	for _, want := range []string{"i1 OK IDLE terminated", "n1 OK NOOP completed"} {
+		if l, err := c.ReadResponse(); err != nil || l != want {
+			t.Fatalf("got %q %v, want %q", l, err, want)
+		}
 	}
 }
