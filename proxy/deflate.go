@@ -14,10 +14,6 @@ type (
 	inflateState = imapdeflate.State
 )
 
-func newDeflateLayer(nc io.ReadWriter, st inflateState) *deflateLayer {
-	return imapdeflate.NewStream(nc, nc, st)
-}
-
 var (
 	appendInflateState = imapdeflate.AppendState
 	parseInflateState  = imapdeflate.ParseState

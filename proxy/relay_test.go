@@ -364,3 +364,20 @@ func TestTLSSleeperPartialRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressSleeperLongCommand: a compressed sleeper whose next command
+// inflates to more than is decoded asleep wakes with the compressed bytes
+// it read, which the woken session's inflater reads first: the command
+// is answered.
+func TestCompressSleeperLongCommand(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	c := p.dial(t)
+	c.Login(srv.Alice.Name, srv.Alice.Password)
+	c.MustOK("COMPRESS DEFLATE")
+	c.Compress()
+	c.MustOK("SELECT INBOX")
+	waitAsleep(t, p, srv, 1)
+	c.MustOK("SEARCH SUBJECT " + strings.Repeat("x", 6000))
+	c.MustOK("NOOP")
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/imapdeflate"
 	"github.com/dormouse/dormouse/internal/tls13rec"
 	"github.com/dormouse/dormouse/notice"
 )
@@ -67,8 +68,11 @@ type sleeper struct {
 	// asleep and not opened (part of a record).
 	rec   *tls13rec.State
 	recIn []byte
-	// z is a compressed client's inflater state.
-	z *inflateState
+	// z is a compressed client's inflater state; zIn compressed input
+	// read asleep that did not leave the inflater quiet (a full wake's
+	// inflater reads it first).
+	z   *inflateState
+	zIn []byte
 	// seq is its user's notice count when it was last armed or handed
 	// over: notices after it may not be in its blob (arm).
 	seq uint64
@@ -372,6 +376,7 @@ func (s *sleeper) read() ([]byte, error) {
 	if s.z != nil {
 		text, next, ok := inflateAsleep(*s.z, raw)
 		if !ok {
+			s.zIn = bytes.Clone(raw)
 			return nil, errors.New("compressed input for a full wake")
 		}
 		*s.z = next
@@ -473,7 +478,11 @@ func (h *hibernator) attach(s *sleeper, text []byte) (*client, error) {
 	var r io.Reader = c.top
 	var w io.Writer = c.top
 	if s.z != nil {
-		c.z = newDeflateLayer(c.top, *s.z)
+		var in io.Reader = c.top
+		if len(s.zIn) > 0 {
+			in = io.MultiReader(bytes.NewReader(s.zIn), c.top)
+		}
+		c.z = imapdeflate.NewStream(in, c.top, *s.z)
 		r, w = c.z, c.z
 	}
 	if len(text) > 0 {
