@@ -369,6 +369,11 @@ func (s *sleeper) read() ([]byte, error) {
 		text, used, err := s.rec.OpenData(nil, raw)
 		s.recIn = append(s.recIn[:0], raw[used:]...)
 		if err != nil || len(text) == 0 {
+			if s.z != nil {
+				// Compressed: the woken inflater's input, not text.
+				s.zIn = text
+				text = nil
+			}
 			return text, errors.New("tls record for a full wake")
 		}
 		raw = text
