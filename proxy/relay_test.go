@@ -258,18 +258,21 @@ func TestAutologoutAsleep(t *testing.T) {
 }
 
 // TestHandoverRace: a client that sends its commands just as its backend
-// hands the session over (hibernate_after of a few milliseconds, commands
+// hands the session over (hibernate_after of 10 ms, commands
 // spaced around it) loses none of them: what the backend did not read
 // (written − read of "* XSLEEP <read> {n}") goes to the next hop, counted
 // only once the client direction has stopped writing to the old one.
 func TestHandoverRace(t *testing.T) {
-	srv := startBackend(t, 3*time.Millisecond)
+	// hibernate_after is short, but not so short that a resumed session
+	// hands off again before the proxy has sent it what the last hop did
+	// not read (that would only repeat the resume, on a loaded machine).
+	srv := startBackend(t, 10*time.Millisecond)
 	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
 	c := p.dial(t)
 	c.Login(srv.Alice.Name, srv.Alice.Password)
 	c.MustOK("SELECT INBOX")
-	for i := range 400 {
-		time.Sleep(time.Duration(i%7) * time.Millisecond)
+	for i := range 300 {
+		time.Sleep(time.Duration(5+i%11) * time.Millisecond)
 		if i%2 == 0 {
 			c.MustOK("NOOP")
 			continue
@@ -278,7 +281,7 @@ func TestHandoverRace(t *testing.T) {
 C: i1 IDLE
 S: + idling
 `)
-		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		time.Sleep(time.Duration(5+i%13) * time.Millisecond)
 		c.Send("DONE")
 		c.WaitFor(`^i1 OK IDLE terminated$`)
 	}
