@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -420,4 +421,36 @@ func TestProxyHopNotifyStaysAwake(t *testing.T) {
 	o := srv.Login(t, srv.Alice)
 	appendMsg(t, o, "Archive", "", testMessage(1))
 	c.Expect(`S~ \* STATUS Archive \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)`)
+}
+
+// TestProxyHopUpgrade: an upgrade (Server.Handover) hands proxied
+// sessions, quiet or in IDLE, to their proxy (* XSLEEP) rather than to
+// the new process, and waits for none of them: the proxy resumes them
+// on whichever process then listens.
+func TestProxyHopUpgrade(t *testing.T) {
+	srv := startHop(t, time.Hour)
+	quiet := xproxy(t, srv, "alice", "192.0.2.7:1")
+	quiet.MustOK("SELECT INBOX")
+	idle := xproxy(t, srv, "alice", "192.0.2.7:2")
+	idle.MustOK("SELECT INBOX")
+	idle.Send("i1 IDLE")
+	idle.Expect("S: + idling")
+
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	if r := srv.IMAP.Handover(ctx, got.send); r.Moved != 0 || len(r.NotMoved) != 0 {
+		t.Errorf("handover result %+v, want nothing moved or left", r)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Handover waited for its grace to end")
+	}
+	_, qb := readXSleep(t, quiet)
+	_, ib := readXSleep(t, idle)
+	for _, b := range [][]byte{qb, ib} {
+		var st hibernate.State
+		if err := st.UnmarshalBinary(b); err != nil || st.Mailbox != "INBOX" {
+			t.Errorf("blob %+v, %v", st, err)
+		}
+	}
 }
