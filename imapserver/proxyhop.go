@@ -298,6 +298,11 @@ func (c *conn) handOff(st *hibernate.State) error {
 		c.log.Debug("hand off", "err", err)
 	}
 	c.srv.cfg.Metrics.handedOff()
+	if slept := c.srv.cfg.Slept; slept != nil {
+		// Its goroutine, buffers and view are freed as a sleeper's
+		// are: the memory policy returns a wave of them (config.go).
+		slept(time.Now())
+	}
 	c.log.Debug("handed off", "tag", st.IdleTag, "mailbox", st.Mailbox, "blob", len(blob))
 	return nil
 }
