@@ -57,19 +57,14 @@ func (c *conn) proxySecretOK(secret string) error {
 		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.srv.cfg.ProxySecret)) == 1 {
+		// As a good password: the proxy's address is exempt from the
+		// penalty others' failures from it earn.
+		c.srv.penalty.succeeded(c.addrKey, key)
 		return nil
 	}
 	c.srv.cfg.Metrics.login(false)
 	c.log.Warn("proxy presented a wrong secret", "remote", c.addrKey)
-	c.srv.penalty.failed(c.addrKey, key)
-	if d := c.srv.limits.FailedLoginDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-c.ctx.Done():
-			t.Stop()
-		}
-	}
+	c.loginFailed(key)
 	return errNO("AUTHENTICATIONFAILED", "Invalid proxy secret")
 }
 
