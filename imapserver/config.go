@@ -117,8 +117,8 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
-	// Slept, when set, is told of each connection that hibernated (when
-	// it did); it must return at once. cmd/dormouse gives it its memory
+	// Slept, when set, is told of each connection that hibernated, or
+	// handed off to its proxy (when it did); it must return at once. cmd/dormouse gives it its memory
 	// policy (internal/memreturn), which returns the heap a wave of
 	// sleepers freed.
 	Slept func(time.Time)

@@ -57,19 +57,14 @@ func (c *conn) proxySecretOK(secret string) error {
 		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.srv.cfg.ProxySecret)) == 1 {
+		// As a good password: the proxy's address is exempt from the
+		// penalty others' failures from it earn.
+		c.srv.penalty.succeeded(c.addrKey, key)
 		return nil
 	}
 	c.srv.cfg.Metrics.login(false)
 	c.log.Warn("proxy presented a wrong secret", "remote", c.addrKey)
-	c.srv.penalty.failed(c.addrKey, key)
-	if d := c.srv.limits.FailedLoginDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-c.ctx.Done():
-			t.Stop()
-		}
-	}
+	c.loginFailed(key)
 	return errNO("AUTHENTICATIONFAILED", "Invalid proxy secret")
 }
 
@@ -298,6 +293,11 @@ func (c *conn) handOff(st *hibernate.State) error {
 		c.log.Debug("hand off", "err", err)
 	}
 	c.srv.cfg.Metrics.handedOff()
+	if slept := c.srv.cfg.Slept; slept != nil {
+		// Its goroutine, buffers and view are freed as a sleeper's
+		// are: the memory policy returns a wave of them (config.go).
+		slept(time.Now())
+	}
 	c.log.Debug("handed off", "tag", st.IdleTag, "mailbox", st.Mailbox, "blob", len(blob))
 	return nil
 }

@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -141,7 +142,17 @@ func TestProxyHopQuiet(t *testing.T) {
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
 	c.Send("s1 SELECT INBOX")
 	c.ReadUntilTagged("s1")
-	_, blob := readXSleep(t, c)
+	// A command the proxy forwards once the backend decided to hand off
+	// is never read nor run: the count tells the proxy to send it again.
+	l := readSkipping(c)
+	if !strings.HasPrefix(l, "* XSLEEP "+strconv.Itoa(len("X1 XPROXY "+hopSecret+" alice 192.0.2.7:4711\r\ns1 SELECT INBOX\r\n"))+" {") {
+		t.Fatalf("got %q, want * XSLEEP counting the bytes before it", l)
+	}
+	c.Write("n0 NOOP\r\n")
+	if rest := c.ExpectClosed(); len(rest) > 0 {
+		t.Fatalf("after XSLEEP: %q, want the connection closed", rest)
+	}
+	_, blob, _ := strings.Cut(l, "\r\n")
 
 	srv.Deliver(t, "alice", testMessage(3))
 	o := srv.Login(t, srv.Alice)
@@ -150,11 +161,11 @@ func TestProxyHopQuiet(t *testing.T) {
 	o.MustOK("LOGOUT")
 
 	// Resumed between commands: nothing is said before the handoff.
-	r := xresume(t, srv, blob, "")
+	r := xresume(t, srv, []byte(blob), "")
 	r.Expect("S: X2 OK resumed")
-	_, blob = readXSleep(t, r)
+	_, b := readXSleep(t, r)
 	// A command resumes it and gets what changed.
-	r = xresume(t, srv, blob, "n1 NOOP\r\n")
+	r = xresume(t, srv, b, "n1 NOOP\r\n")
 	r.Run(`
 S: X2 OK resumed
 S: * 3 EXISTS
@@ -331,31 +342,65 @@ S: X1 NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (max_
 	}
 }
 
-// TestProxyHopDifferential runs the differential script of
-// TestHibernationDifferential straight to a server that never hibernates,
-// and through a test proxy (hopProxy) to a server whose sessions hand
-// off after 1 ms, at every quiet point, and are resumed on each client
-// command and each change of an IDLE sleeper's mail: every client's
-// transcript must be the same, byte for byte.
+// TestProxyHopDifferential runs the differential scripts of the
+// hibernation tests (TestHibernationDifferential and its quiet, search
+// context and fast variants: IDLE and quiet sessions, rev1 and
+// rev2, CONDSTORE and QRESYNC, deliveries, APPENDs, flag changes and
+// expunges, steps racing the hibernation) straight to a server that
+// never hibernates, and through a test proxy (hopProxy) to a server
+// whose sessions hand off after 1 ms, at every quiet point, and are
+// resumed on each client command and each change of an IDLE sleeper's
+// mail: every client's transcript must be the same (byte for byte; the
+// fast script's after its own canonical form, as in its own test).
 func TestProxyHopDifferential(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	off, _ := runHibScriptOver(t, transportPlain, 0, hibClients, hibScript(), rng)
-	on, srv := runHibScriptOver(t, transportProxy, time.Millisecond, hibClients, hibScript(), rng)
-	for _, hc := range hibClients {
-		if off[hc.name] != on[hc.name] {
-			t.Errorf("client %s: transcripts differ\n--- direct, hibernation off\n%s--- through the proxy, handing off\n%s", hc.name, off[hc.name], on[hc.name])
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed of the fast script's quick steps: %d", seed)
+	for _, tc := range []struct {
+		name    string
+		clients []hibClient
+		script  func() []hibStep
+		canon   func(string) string
+		seed    uint64
+		resumes bool // IDLE resumes expected too
+	}{
+		{"idle", hibClients, hibScript, asSent, 1, true},
+		{"quiet", quietClients, quietScript, asSent, 3, false},
+		{"context", contextClients, contextScript, asSent, 5, true},
+		// Not notifyScript: its sessions watch other mailboxes and stay
+		// awake (TestProxyHopNotifyStaysAwake).
+		{"fast", fastClients, fastScript, canonical, seed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			off, _ := runHibScriptOver(t, transportPlain, 0, tc.clients, tc.script(), rand.New(rand.NewPCG(tc.seed, 1)))
+			on, srv := runHibScriptOver(t, transportProxy, time.Millisecond, tc.clients, tc.script(), rand.New(rand.NewPCG(tc.seed, 1)))
+			for _, hc := range tc.clients {
+				if tc.canon(off[hc.name]) != tc.canon(on[hc.name]) {
+					t.Errorf("client %s: transcripts differ\n--- direct, hibernation off\n%s--- through the proxy, handing off\n%s", hc.name, off[hc.name], on[hc.name])
+				}
+			}
+			m := testserver.Gather(t, srv.Metrics)
+			idle, between := m["dormouse_imap_proxy_resumes_total,state=idle"], m["dormouse_imap_proxy_resumes_total,state=between"]
+			t.Logf("handoffs %v, resumes in IDLE %v, between commands %v, refused %v",
+				m["dormouse_imap_proxy_handoffs_total"], idle, between, refusals(m))
+			if m["dormouse_imap_proxy_handoffs_total"] < 5 || between == 0 || tc.resumes && idle == 0 {
+				t.Errorf("the script did not exercise the hop: %v", m)
+			}
+			if m["dormouse_imap_hibernations_total"] != 0 {
+				t.Errorf("%v sessions slept at the backend", m["dormouse_imap_hibernations_total"])
+			}
+		})
+	}
+}
+
+// refusals returns the hibernation refusals of metrics m, by reason.
+func refusals(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if r, ok := strings.CutPrefix(k, "dormouse_imap_hibernation_refused_total,reason="); ok && v > 0 {
+			out[r] = v
 		}
 	}
-	m := testserver.Gather(t, srv.Metrics)
-	t.Logf("handoffs %v, resumes in IDLE %v, between commands %v",
-		m["dormouse_imap_proxy_handoffs_total"], m["dormouse_imap_proxy_resumes_total,state=idle"], m["dormouse_imap_proxy_resumes_total,state=between"])
-	if m["dormouse_imap_proxy_handoffs_total"] < 20 || m["dormouse_imap_proxy_resumes_total,state=idle"] == 0 ||
-		m["dormouse_imap_proxy_resumes_total,state=between"] == 0 {
-		t.Errorf("the script did not exercise the hop: %v", m)
-	}
-	if m["dormouse_imap_hibernations_total"] != 0 {
-		t.Errorf("%v sessions slept at the backend", m["dormouse_imap_hibernations_total"])
-	}
+	return out
 }
 
 // TestProxyHopResumesEveryState: a blob of each state a session can hand
@@ -420,4 +465,36 @@ func TestProxyHopNotifyStaysAwake(t *testing.T) {
 	o := srv.Login(t, srv.Alice)
 	appendMsg(t, o, "Archive", "", testMessage(1))
 	c.Expect(`S~ \* STATUS Archive \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)`)
+}
+
+// TestProxyHopUpgrade: an upgrade (Server.Handover) hands proxied
+// sessions, quiet or in IDLE, to their proxy (* XSLEEP) rather than to
+// the new process, and waits for none of them: the proxy resumes them
+// on whichever process then listens.
+func TestProxyHopUpgrade(t *testing.T) {
+	srv := startHop(t, time.Hour)
+	quiet := xproxy(t, srv, "alice", "192.0.2.7:1")
+	quiet.MustOK("SELECT INBOX")
+	idle := xproxy(t, srv, "alice", "192.0.2.7:2")
+	idle.MustOK("SELECT INBOX")
+	idle.Send("i1 IDLE")
+	idle.Expect("S: + idling")
+
+	var got handedOver
+	ctx, cancel := context.WithTimeout(context.Background(), testserver.Patience)
+	defer cancel()
+	if r := srv.IMAP.Handover(ctx, got.send); r.Moved != 0 || len(r.NotMoved) != 0 {
+		t.Errorf("handover result %+v, want nothing moved or left", r)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Handover waited for its grace to end")
+	}
+	_, qb := readXSleep(t, quiet)
+	_, ib := readXSleep(t, idle)
+	for _, b := range [][]byte{qb, ib} {
+		var st hibernate.State
+		if err := st.UnmarshalBinary(b); err != nil || st.Mailbox != "INBOX" {
+			t.Errorf("blob %+v, %v", st, err)
+		}
+	}
 }

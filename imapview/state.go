@@ -217,6 +217,25 @@ func appendRanges(b []byte, uids []uint32) []byte {
 	return b
 }
 
+// ExistsAgain is, for a sleeper starting an IDLE in state st (after the
+// updates sent before it), what the IDLE of an awake session says first
+// when its view is marked ExistsUnheard (imapserver/reannounce.go): the
+// line to write, and the state without the mark; nil when st is not
+// marked. A proxy that answers IDLE for a sleeper asks it too.
+func ExistsAgain(st *hibernate.State) ([]byte, *hibernate.State) {
+	if st.Mailbox == "" {
+		return nil, nil
+	}
+	v, err := FromState(st)
+	if err != nil || !v.ExistsUnheard {
+		return nil, nil
+	}
+	v.ExistsUnheard = false
+	next := *st
+	v.Export(&next)
+	return fmt.Appendf(nil, "* %d EXISTS\r\n", v.Len()), &next
+}
+
 var errBadExt = errors.New("corrupt extension state")
 
 // ErrForeignState says a state blob cannot be the view of the mailbox it
