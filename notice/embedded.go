@@ -49,6 +49,15 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS listen address: %w", err)
 	}
+	if port != server.RANDOM_PORT {
+		// The server reports a taken port only in its log and then is
+		// never ready: ask first, to fail at once.
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		ln.Close()
+	}
 	opts := &server.Options{
 		ServerName: o.Name,
 		Host:       host,
@@ -113,8 +122,10 @@ func splitAddr(addr string) (string, int, error) {
 func ParseNATS(setting string) (urls, embedded string, err error) {
 	setting = strings.TrimSpace(setting)
 	if addr, ok := strings.CutPrefix(setting, EmbeddedPrefix); ok {
-		if _, _, err := splitAddr(addr); err != nil {
+		if _, port, err := splitAddr(addr); err != nil {
 			return "", "", fmt.Errorf("nats %q: %w", setting, err)
+		} else if port == server.RANDOM_PORT {
+			return "", "", fmt.Errorf("nats %q: the embedded server needs a port", setting)
 		}
 		return "", addr, nil
 	}

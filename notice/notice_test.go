@@ -44,3 +44,23 @@ func TestChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNATS(t *testing.T) {
+	tests := []struct {
+		in, urls, embedded string
+		ok                 bool
+	}{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222", "", true},
+		{"nats://a:4222,nats://b:4222", "nats://a:4222,nats://b:4222", "", true},
+		{"embedded:127.0.0.1:4222", "", "127.0.0.1:4222", true},
+		{"embedded:127.0.0.1:0", "", "", false},
+		{"embedded:127.0.0.1", "", "", false},
+		{"nats://a:4222,", "", "", false},
+	}
+	for _, tc := range tests {
+		urls, emb, err := ParseNATS(tc.in)
+		if (err == nil) != tc.ok || urls != tc.urls || emb != tc.embedded {
+			t.Errorf("ParseNATS(%q) = %q, %q, %v", tc.in, urls, emb, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dormouse/dormouse/notice"
 	"github.com/dormouse/dormouse/notice/natstest"
@@ -117,4 +118,62 @@ func waitConnected(t *testing.T, nc *nats.Conn) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestPublisherDropsWhileDisconnected publishes with no NATS server up:
+// Publish never waits, the NATS client holds notices up to its bound, and
+// the rest are dropped and counted as disconnected.
+func TestPublisherDropsWhileDisconnected(t *testing.T) {
+	m := notice.NewMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collectors()...)
+	// A port nobody listens on: the connection is retried in the
+	// background.
+	p, err := notice.NewPublisher(notice.PublisherConfig{
+		URLs: "nats://127.0.0.1:1", Node: "b1", Metrics: m, ReconnectBuffer: 4096, Queue: 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const sent = 1000
+	for i := range sent {
+		p.Publish(notice.Notice{User: "alice", Mailbox: "INBOX", Kind: notice.MessagesAdded, UIDNext: uint32(i + 2)})
+	}
+	var published, dropped float64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		published, dropped = counter(t, reg, "dormouse_notice_published_total"), counter(t, reg, "dormouse_notice_dropped_total")
+		if published+dropped == sent || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// About 4096/60 notices fit the reconnect buffer; the rest, and what
+	// the queue could not take while the goroutine worked, are dropped.
+	if published+dropped != sent || published > 100 || dropped < sent-100 {
+		t.Fatalf("published %v, dropped %v of %d", published, dropped, sent)
+	}
+	if v := counter(t, reg, "dormouse_notice_nats_connected"); v != 0 {
+		t.Errorf("nats_connected %v", v)
+	}
+}
+
+// counter sums the samples of one metric family in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			sum += mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

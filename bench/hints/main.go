@@ -12,11 +12,13 @@
 // -writer says who delivers and what the time starts from:
 //
 //	hint     this process writes the file (tmp/, fsync, rename into new/)
-//	         and sends the hint as `dormouse deliver` does; from the rename
+//	         and sends the hint as `dormouse deliver` does; from just
+//	         before the rename
 //	deliver  a `dormouse deliver` process; from its start (so it includes
 //	         starting a process)
 //	inotify  this process writes the file and sends no hint, with inotify
-//	         on: the folder watch's figure to compare; from the rename
+//	         on: the folder watch's figure to compare; from just before
+//	         the rename
 package main
 
 import (
@@ -119,10 +121,12 @@ func run(bin string, n int, addr, metrics, writer string, gap time.Duration) err
 			if err := writeFile(filepath.Join(md, "tmp", name), fmt.Sprintf("Subject: %d\n\nbody\n", i)); err != nil {
 				return err
 			}
+			// The delivery is the rename into new/: what inotify
+			// reports, and what the hint follows.
+			t0 = time.Now()
 			if err := os.Rename(filepath.Join(md, "tmp", name), filepath.Join(md, "new", name)); err != nil {
 				return err
 			}
-			t0 = time.Now()
 			if writer == "hint" {
 				if err := notice.SendHint(sock, notice.Hint{User: user, Mailbox: "INBOX", Folder: "new", Name: name}); err != nil {
 					return err

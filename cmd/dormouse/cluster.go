@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,9 +22,11 @@ const natsDataDir = "nats"
 // notices is what [cluster] nats starts: maybe an embedded NATS server,
 // and the publisher of every store event's notice.
 type notices struct {
-	pub     *notice.Publisher
-	cancel  func()
-	stopSrv func()
+	pub    *notice.Publisher
+	cancel func()
+	// embedded, when set, ends the embedded server's start loop and
+	// shuts the server down.
+	embedded *embeddedNATS
 }
 
 // startNotices starts publishing a notice for every change event of store
@@ -34,19 +39,17 @@ func startNotices(cfg config.Config, l layout, store mailstore.Store, reg *prome
 	if err != nil {
 		return nil, withCode(exitConfigError, fmt.Errorf("cluster.%w", err))
 	}
-	n := &notices{stopSrv: func() {}}
+	n := &notices{}
 	if embedded != "" {
-		srv, err := notice.StartEmbedded(notice.EmbeddedOptions{
+		// The publisher connects to the address and retries until the
+		// server listens there: during an upgrade (serve --takeover) the
+		// old process holds it until it exits.
+		n.embedded = startEmbeddedNATS(notice.EmbeddedOptions{
 			Listen:   embedded,
 			StoreDir: filepath.Join(l.data, natsDataDir),
 			Logger:   log,
-		})
-		if err != nil {
-			return nil, withCode(exitTempFail, err)
-		}
-		n.stopSrv = func() { srv.Shutdown(); srv.WaitForShutdown() }
-		urls = srv.ClientURL()
-		log.Info("embedded NATS started", "addr", embedded)
+		}, log)
+		urls = "nats://" + embedded
 	}
 	node := cfg.Cluster.Node
 	if node == "" {
@@ -56,7 +59,7 @@ func startNotices(cfg config.Config, l layout, store mailstore.Store, reg *prome
 	reg.MustRegister(m.Collectors()...)
 	n.pub, err = notice.NewPublisher(notice.PublisherConfig{URLs: urls, Node: node, Logger: log, Metrics: m})
 	if err != nil {
-		n.stopSrv()
+		n.embedded.stop()
 		return nil, withCode(exitConfigError, err)
 	}
 	n.cancel = store.Watch("", "", n.pub.Notify)
@@ -70,5 +73,56 @@ func (n *notices) stop() {
 	}
 	n.cancel()
 	n.pub.Close()
-	n.stopSrv()
+	n.embedded.stop()
+}
+
+// embeddedNATS starts a NATS server in the process, retrying while its
+// address is taken, until stop.
+type embeddedNATS struct {
+	quit chan struct{}
+	done chan struct{}
+	srv  *server.Server // set by the start loop; read after done
+}
+
+func startEmbeddedNATS(o notice.EmbeddedOptions, log *slog.Logger) *embeddedNATS {
+	e := &embeddedNATS{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		for attempt := 0; ; attempt++ {
+			srv, err := notice.StartEmbedded(o)
+			if err == nil {
+				log.Info("embedded NATS started", "addr", o.Listen)
+				select {
+				case <-e.quit:
+					srv.Shutdown()
+					srv.WaitForShutdown()
+				default:
+					e.srv = srv
+				}
+				return
+			}
+			if attempt == 0 {
+				log.Warn("embedded NATS not started; retrying", "addr", o.Listen, "err", err)
+			}
+			select {
+			case <-e.quit:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return e
+}
+
+// stop ends the start loop and shuts the server down; nil is fine.
+func (e *embeddedNATS) stop() {
+	if e == nil {
+		return
+	}
+	close(e.quit)
+	<-e.done
+	if e.srv != nil {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	}
 }

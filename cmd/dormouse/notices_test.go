@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,18 @@ func TestServePublishesNotices(t *testing.T) {
 	d := startDaemon(t, data)
 	on := backendNode(t, c, "b1")
 	w := subscribeNotices(t, c.Servers[(on+1)%3].ClientURL(), "alice")
+	// The subscription's interest reaches the other nodes through the
+	// routes a moment later.
+	if !testserver.Eventually(testserver.Patience, func() bool {
+		for _, srv := range c.Servers {
+			if !srv.GlobalAccount().SubscriptionInterest(notice.Subject("alice", "INBOX")) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the subscription's interest did not reach every node")
+	}
 	if v := metricValue(t, d.metric, "dormouse_notice_nats_connected"); v != 1 {
 		t.Errorf("nats_connected %v", v)
 	}
@@ -233,9 +246,11 @@ func TestHintsWakeSleepers(t *testing.T) {
 	cl.MustOK("SELECT INBOX")
 	cl.Send("I1 IDLE")
 	cl.WaitFor(`^\+ `)
-	testserver.Eventually(testserver.Patience, func() bool {
+	if !testserver.Eventually(testserver.Patience, func() bool {
 		return metricValue(t, d.metric, "dormouse_imap_hibernations_total") >= 1
-	})
+	}) {
+		t.Fatal("the IDLE client did not hibernate")
+	}
 
 	if code, _, stderr := runDormouse(t, "Subject: one\n\nhello\n", "deliver", "--data", data, "alice"); code != 0 {
 		t.Fatalf("deliver: exit %d: %s", code, stderr)
@@ -269,9 +284,53 @@ func TestHintsWakeSleepers(t *testing.T) {
 	if code, _, _ := runDormouse(t, "", "notice", "--data", data, "nobody"); code != 0 {
 		t.Fatalf("notice nobody: exit %d (the datagram is sent; the server refuses it)", code)
 	}
-	testserver.Eventually(testserver.Patience, func() bool {
+	if !testserver.Eventually(testserver.Patience, func() bool {
 		return metricValue(t, d.metric, `dormouse_notice_hints_total{result="refused"}`) == 1
-	})
+	}) {
+		t.Error("the hint for an unknown user was not counted as refused")
+	}
 	cl.Send("DONE")
 	cl.WaitFor(`^I1 OK`)
+}
+
+// TestEmbeddedNATSSurvivesTakeover upgrades a server that runs an
+// embedded NATS server: the new process starts its own on the same
+// address once the old one has let it go, and publishes there.
+func TestEmbeddedNATSSurvivesTakeover(t *testing.T) {
+	data := t.TempDir()
+	addTestUser(t, data, "alice", "pw")
+	addr := freeAddr(t)
+	writeConfig(t, data, fmt.Sprintf("[cluster]\nnats = \"embedded:%s\"\nnode = \"b1\"\n", addr))
+	old := startDaemon(t, data)
+	// A subscriber that reconnects, as a proxy's does.
+	nc, err := notice.Connect("nats://"+addr, "test subscriber", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	w := &noticeWaiter{t: t, msgs: make(chan *nats.Msg, 256), resync: make(chan string, 16)}
+	if _, err := nc.ChanSubscribe(notice.UserSubject("alice"), w.msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lmtpSend(t, old.lmtp, "alice@example.org", "Subject: one\r\n\r\nhello\r\n")
+	if n := w.next(notice.MessagesAdded); n.UIDNext != 2 {
+		t.Fatalf("notice %+v", n)
+	}
+
+	d := startTakeover(t, old, data)
+	old.waitExit()
+	// The subscriber is back once the new process's server listens.
+	if !testserver.Eventually(60*time.Second, nc.IsConnected) {
+		t.Fatalf("the subscriber did not reconnect\nnew stderr:\n%s", d.stderr.String())
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lmtpSend(t, d.lmtp, "alice@example.org", "Subject: two\r\n\r\nhello\r\n")
+	if n := w.next(notice.MessagesAdded); n.UIDNext != 3 || n.Node != "b1" {
+		t.Fatalf("notice after the upgrade %+v", n)
+	}
 }
