@@ -292,3 +292,40 @@ func TestRouteKV(t *testing.T) {
 		t.Errorf("routing metrics: %v", m)
 	}
 }
+
+// TestQuietSleeperStartsIdle: a sleeper between commands is not woken by
+// a delivery, but the IDLE it starts next hears of it at once, as an
+// awake session's IDLE says what changed first: the notice heard since it
+// went quiet makes the IDLE wake it on the backend instead of being
+// answered asleep. A DONE and a new IDLE with nothing new are answered
+// asleep.
+func TestQuietSleeperStartsIdle(t *testing.T) {
+	p, srv := startNoticed(t, natstest.StartCluster(t, 1).URLs(), publishNotices, nil)
+	c := p.dial(t)
+	c.Login(srv.Alice.Name, srv.Alice.Password)
+	c.MustOK("SELECT INBOX")
+	waitAsleep(t, p, srv, 1)
+	deliver(t, srv)
+	testserver.WaitFor(t, "the notice at the proxy", func() bool {
+		return testserver.Gather(t, p.Proxy)["dormouse_proxy_notices_total"] >= 1
+	})
+	c.Run(`
+C: i1 IDLE
+S: + idling
+S: * 1 EXISTS
+S: * 1 RECENT
+`)
+	waitAsleep(t, p, srv, 1)
+	wakes := p.wakes(t, wakeClient)
+	c.Run(`
+C: DONE
+S: i1 OK IDLE terminated
+C: i2 IDLE
+S: + idling
+C: DONE
+S: i2 OK IDLE terminated
+`)
+	if n := p.wakes(t, wakeClient); n != wakes {
+		t.Errorf("DONE and IDLE with nothing new woke the session (%v wakes, were %v)", n, wakes)
+	}
+}

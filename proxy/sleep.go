@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/internal/imapdeflate"
 	"github.com/dormouse/dormouse/internal/tls13rec"
 	"github.com/dormouse/dormouse/notice"
@@ -76,6 +78,12 @@ type sleeper struct {
 	// seq is its user's notice count when it was last armed or handed
 	// over: notices after it may not be in its blob (arm).
 	seq uint64
+	// quietSeq, for a sleeper between commands, is its user's notice
+	// count when its blob last stood for the mailbox (its handover, or
+	// the DONE answered asleep): a new IDLE answered asleep must first
+	// say what changed since, so a notice after it wakes the IDLE
+	// instead (hibernate.ExtProxyQuiet).
+	quietSeq uint64
 }
 
 // errMissed says a sleeper was not re-armed: a notice came while it was
@@ -101,7 +109,7 @@ func (h *hibernator) sleep(c *client, blob []byte) error {
 		return err
 	}
 	c.p.track(c.raw, false)
-	s.seq = c.noticeSeq
+	s.seq, s.quietSeq = c.noticeSeq, c.noticeSeq
 	h.p.metrics.sleeps.Inc()
 	if h.p.cfg.Slept != nil {
 		h.p.cfg.Slept(time.Now())
@@ -183,6 +191,9 @@ func (s *sleeper) blob() ([]byte, error) {
 		}
 		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: hibernate.ExtTLSRecord, Data: data})
 	}
+	if st.IdleTag == "" {
+		st.ExtState = append(st.ExtState, hibernate.ExtState{Kind: hibernate.ExtProxyQuiet, Data: binary.AppendUvarint(nil, s.quietSeq)})
+	}
 	return st.MarshalBinary()
 }
 
@@ -216,6 +227,12 @@ func sleeperOf(fd int, blob []byte) (*sleeper, error) {
 				return nil, err
 			}
 			s.z = &zs
+		case hibernate.ExtProxyQuiet:
+			v, n := binary.Uvarint(x.Data)
+			if n <= 0 {
+				return nil, errors.New("proxy quiet state: corrupt")
+			}
+			s.quietSeq = v
 		}
 	}
 	return s, nil
@@ -318,9 +335,16 @@ func (h *hibernator) answer(s *sleeper) {
 		case s.st.IdleTag != "" && bytes.EqualFold(l, []byte("DONE")):
 			out = append(out, s.st.IdleTag+" OK IDLE terminated\r\n"...)
 			s.st.IdleTag = ""
-		case s.st.IdleTag == "" && isIdle(l):
+			s.quietSeq = s.seq
+		case s.st.IdleTag == "" && isIdle(l) && !h.changedSince(s):
 			tag, _ := tagAndName(l)
 			out = append(out, "+ idling\r\n"...)
+			// The count again if the client may have missed it, as
+			// the backend's own sleepers say it (imapview.ExistsAgain).
+			if line, next := imapview.ExistsAgain(&s.st); next != nil {
+				out = append(out, line...)
+				s.st = *next
+			}
 			s.st.IdleTag = tag
 		default:
 			h.say(s, out)
@@ -343,6 +367,19 @@ func (h *hibernator) answer(s *sleeper) {
 	}
 	h.p.metrics.answered.Inc()
 	h.rearm(s)
+}
+
+// changedSince reports whether a notice heard since the sleeper last
+// stood for its mailbox may change what it knows: then the IDLE it starts
+// wakes it, and the backend says what changed, as an awake IDLE does
+// first.
+func (h *hibernator) changedSince(s *sleeper) bool {
+	return h.p.users.missed(s.st.User, s.quietSeq, func(n *notice.Notice) bool {
+		if hasNotify(&s.st) {
+			return true
+		}
+		return s.st.Mailbox != "" && n.Changes(s.st.Mailbox, s.st.UIDValidity, s.st.HighestModSeq, s.st.UIDNext)
+	})
 }
 
 // isIdle reports whether a command line is "tag IDLE".
