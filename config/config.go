@@ -39,12 +39,19 @@ type Config struct {
 	Quota   Quota   `toml:"quota"`
 	Store   Store   `toml:"store"`
 	Runtime Runtime `toml:"runtime"`
+	Proxy   Proxy   `toml:"proxy"`
 	Cluster Cluster `toml:"cluster"`
 }
 
-// Cluster holds how a backend takes part in a service of several
-// (docs/design.md, "Change notices").
+// Cluster holds how a server takes part in a service of several: the
+// secret a proxy presents to a backend (docs/design.md, "The proxy hop"),
+// and where a backend publishes its change notices (docs/design.md,
+// "Change notices"). `dormouse proxy` reads secret and nats too.
 type Cluster struct {
+	// Secret is the shared secret a proxy presents in XPROXY and
+	// XRESUME; "" (the default) lets no proxy connect, and those commands
+	// are then unknown.
+	Secret string `toml:"secret"`
 	// NATS lists the NATS servers' URLs, comma-separated, to which the
 	// server publishes a change notice for every change of a mailbox
 	// (package notice); "embedded:HOST:PORT" runs a NATS server inside
@@ -54,6 +61,10 @@ type Cluster struct {
 	// address.
 	Node string `toml:"node"`
 }
+
+// MinClusterSecret is the shortest [cluster] secret accepted: whoever
+// knows it logs in as any user.
+const MinClusterSecret = 16
 
 // Store holds how the mail store makes changes durable.
 type Store struct {
@@ -108,6 +119,17 @@ type Runtime struct {
 	// left when they hibernated does not stay resident until the next
 	// forced collection. 0 leaves the runtime's own (GOMEMLIMIT, or none).
 	MemoryLimit int64 `toml:"memory_limit"`
+}
+
+// Proxy configures `dormouse proxy` (docs/cluster.md); serve ignores it.
+type Proxy struct {
+	// Backends are the backend IMAP addresses ("127.0.0.1:1143", plain
+	// TCP) users are spread over.
+	Backends []string `toml:"backends"`
+	// Route is how a user's backend is found: "hash" (rendezvous hashing
+	// of the user name over Backends) or "kv" (the user→backend map in
+	// NATS JetStream KV, the hash as its fallback).
+	Route string `toml:"route"`
 }
 
 // LMTP holds how LMTP (and `dormouse deliver`) reads recipient addresses.
@@ -257,6 +279,7 @@ func Default() Config {
 		Log:   Log{Format: "text", Level: "info"},
 		LMTP:  LMTP{RecipientDelimiter: "+"},
 		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
+		Proxy: Proxy{Route: "hash"},
 	}
 }
 
@@ -350,6 +373,19 @@ func (c Config) check() error {
 	}
 	if c.Runtime.MemoryLimit < 0 {
 		return fmt.Errorf("runtime.memory_limit = %d: must be 0 (the runtime's own) or a size in bytes", c.Runtime.MemoryLimit)
+	}
+	switch c.Proxy.Route {
+	case "hash", "kv":
+	default:
+		return fmt.Errorf("proxy.route = %q: must be \"hash\" or \"kv\"", c.Proxy.Route)
+	}
+	for _, b := range c.Proxy.Backends {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("proxy.backends: %q: %w", b, err)
+		}
+	}
+	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < MinClusterSecret {
+		return fmt.Errorf("cluster.secret: %d bytes; must be empty (no proxy) or at least %d", len(c.Cluster.Secret), MinClusterSecret)
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir must not be empty")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ flag_sync = "delayed"
 flag_sync_delay = "250ms"
 inotify = false
 [cluster]
+secret = "0123456789abcdef-proxy"
 nats = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
 node = "b1"
 `))
@@ -46,8 +48,8 @@ node = "b1"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
-	want.Cluster = Cluster{NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1"}
-	if cfg != want {
+	want.Cluster = Cluster{Secret: "0123456789abcdef-proxy", NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1"}
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
 }
@@ -76,6 +78,7 @@ func TestParseErrors(t *testing.T) {
 		{"zero command timeout", "[limits]\ncommand_timeout = \"0s\"\n", `limits.command_timeout`},
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
 		{"bad flag sync", "[store]\nflag_sync = \"never\"\n", `line 2: store.flag_sync: .*always, delayed`},
+		{"short cluster secret", "[cluster]\nsecret = \"short\"\n", `cluster.secret: 5 bytes; must be empty \(no proxy\) or at least 16`},
 		{"long flag sync delay", "[store]\nflag_sync_delay = \"1h\"\n", `store.flag_sync_delay = 1h0m0s: must be 1ms to 1m`},
 	}
 	for _, tt := range tests {
@@ -105,7 +108,7 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("commented file does not parse: %v\n%s", err, b.String())
 	}
-	if commentedOnly != Default() {
+	if !reflect.DeepEqual(commentedOnly, Default()) {
 		t.Errorf("commented file changes settings: %+v", commentedOnly)
 	}
 	setting := regexp.MustCompile(`^# ([a-z_]+) = `)
@@ -118,14 +121,17 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 45 {
-		t.Errorf("%d settings in the commented file, want 45", n)
+	if n != 48 {
+		t.Errorf("%d settings in the commented file, want 48", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
 		t.Fatalf("uncommented file: %v", err)
 	}
-	if got != c {
+	if len(got.Proxy.Backends) == 0 && len(c.Proxy.Backends) == 0 {
+		got.Proxy.Backends = c.Proxy.Backends // "backends = []" is nil's empty list
+	}
+	if !reflect.DeepEqual(got, c) {
 		t.Errorf("uncommented file =\n%+v\nwant\n%+v", got, c)
 	}
 }
@@ -179,5 +185,28 @@ func TestWriteDefaultFileKeepsExisting(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "# mine\n" {
 		t.Errorf("existing file overwritten: %q", data)
+	}
+}
+
+// TestProxySection checks the [proxy] keys of `dormouse proxy`: the
+// backends list and the route, and that bad values name their key.
+func TestProxySection(t *testing.T) {
+	cfg, err := Parse([]byte("[proxy]\nbackends = [\"127.0.0.1:1143\", \"10.0.0.2:143\"]\nroute = \"kv\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Proxy{Backends: []string{"127.0.0.1:1143", "10.0.0.2:143"}, Route: "kv"}); !reflect.DeepEqual(cfg.Proxy, want) {
+		t.Errorf("Proxy = %+v, want %+v", cfg.Proxy, want)
+	}
+	if Default().Proxy.Route != "hash" {
+		t.Errorf("default route %q, want hash", Default().Proxy.Route)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"[proxy]\nroute = \"random\"\n", "proxy.route"},
+		{"[proxy]\nbackends = [\"nohost\"]\n", "proxy.backends"},
+	} {
+		if _, err := Parse([]byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.file, err, tc.want)
+		}
 	}
 }

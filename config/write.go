@@ -172,6 +172,10 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # inotify = {{.Store.Inotify}}
 
 [cluster]
+# Shared secret a "dormouse proxy" presents to this backend (XPROXY, XRESUME:
+# it logs clients in without their passwords, so keep it like a password,
+# at least 16 bytes); "" lets no proxy connect.
+# secret = {{q .Cluster.Secret}}
 # NATS servers (URLs, comma-separated) to publish a change notice on for
 # every change of a mailbox, for hibernating proxies; "embedded:HOST:PORT"
 # runs a NATS server inside this process for a single node; "" = none.
@@ -187,6 +191,14 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # at the busiest time) to keep its resident memory near that. Below what the
 # server needs, it collects all the time and uses more CPU, never fails.
 # memory_limit = {{.Runtime.MemoryLimit}}
+
+[proxy]
+# Read only by "dormouse proxy". Backend IMAP addresses (plain TCP) users
+# are spread over, e.g. ["10.0.0.1:1143", "10.0.0.2:1143"].
+# backends = []
+# "hash" (rendezvous hashing of the user name over backends) or "kv" (the
+# user->backend map in NATS JetStream KV, the hash as its fallback).
+# route = {{q .Proxy.Route}}
 
 [log]
 # "text" or "json".

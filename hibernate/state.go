@@ -85,6 +85,13 @@ const ExtDeflateWindow uint32 = 64
 // must be stored again before the descriptor is armed or handed on.
 const ExtTLSRecord uint32 = 65
 
+// ExtProxyQuiet is the ExtState kind a proxy (package proxy) keeps beside
+// a sleeper between commands: the count of its user's change notices
+// when it last knew its mailbox as the blob says, so that a new IDLE
+// answered asleep can tell whether changes wait for it. Like the other
+// kinds from ExtDeflateWindow up it never leaves the process.
+const ExtProxyQuiet uint32 = 66
+
 // State is what a hibernated session needs to come back exactly
 // (docs/design.md, "The state blob" and "Replay on wake"): a selected
 // one, in IDLE or quiet between commands, or an authenticated one with

@@ -28,8 +28,11 @@ type Session struct {
 // connAdmin is what other goroutines may read of an awake connection: the
 // session's own fields belong to its goroutine.
 type connAdmin struct {
-	user  atomic.Pointer[string]
-	since time.Time // set before the connection is shared
+	user atomic.Pointer[string]
+	// client is the client's address a proxy gave (XPROXY, XRESUME);
+	// nil when the peer is the client.
+	client atomic.Pointer[string]
+	since  time.Time // set before the connection is shared
 }
 
 // setUser records the logged-in user for Sessions.
@@ -83,9 +86,12 @@ func (s *Server) Kick(user string) (kicked, waking int) {
 	return kicked + len(victims), waking
 }
 
-// remoteAddr returns the client's address, or "" once the socket went to
-// the hibernator.
+// remoteAddr returns the client's address (as its proxy gave it, for a
+// proxied session), or "" once the socket went to the hibernator.
 func (c *conn) remoteAddr() string {
+	if a := c.admin.client.Load(); a != nil {
+		return *a
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.nc == nil {

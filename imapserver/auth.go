@@ -71,16 +71,7 @@ func (c *conn) login(username, password string) error {
 			return &respError{code: "UNAVAILABLE", text: "Authentication unavailable", err: err}
 		}
 		c.log.Info("login failed", "user", username)
-		c.srv.penalty.failed(c.addrKey, key)
-		// A pause slows password guessing down on this connection.
-		if d := c.srv.limits.FailedLoginDelay; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-c.ctx.Done():
-				t.Stop()
-			}
-		}
+		c.loginFailed(key)
 		return errNO("AUTHENTICATIONFAILED", "Invalid credentials")
 	}
 	c.srv.penalty.succeeded(c.addrKey, key)
@@ -105,6 +96,21 @@ func (c *conn) login(username, password string) error {
 	c.okCode = "CAPABILITY " + c.capabilities()
 	c.okText = "Logged in"
 	return nil
+}
+
+// loginFailed counts a failed login under key (a user name, or the
+// proxy hop's) at the connection's address for the penalty, and pauses:
+// a pause slows guessing down on this connection.
+func (c *conn) loginFailed(key string) {
+	c.srv.penalty.failed(c.addrKey, key)
+	if d := c.srv.limits.FailedLoginDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
 }
 
 // handleAuthenticate serves RFC 9051 6.2.2 AUTHENTICATE with the PLAIN

@@ -117,8 +117,8 @@ type Config struct {
 	IdleKeepalive time.Duration
 	// Metrics receives counters; nil means none.
 	Metrics *Metrics
-	// Slept, when set, is told of each connection that hibernated (when
-	// it did); it must return at once. cmd/dormouse gives it its memory
+	// Slept, when set, is told of each connection that hibernated, or
+	// handed off to its proxy (when it did); it must return at once. cmd/dormouse gives it its memory
 	// policy (internal/memreturn), which returns the heap a wave of
 	// sleepers freed.
 	Slept func(time.Time)
@@ -129,6 +129,12 @@ type Config struct {
 	// GuardMetrics counts refusals by the per-address and login limits;
 	// nil means none.
 	GuardMetrics *GuardMetrics
+	// ProxySecret is the shared secret a trusted proxy presents in XPROXY
+	// and XRESUME (proxyhop.go); "" (the default) lets no proxy connect,
+	// and those commands are then unknown. With it set, Auth must be able
+	// to look users up without a password (LookupUser, as the passwd-file
+	// can).
+	ProxySecret string
 	// NoSearchIndex turns off the full-text index that SEARCH BODY and
 	// TEXT keep and use (searchfts.go): every such search reads every
 	// message. For measuring what the index gives.

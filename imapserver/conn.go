@@ -98,6 +98,15 @@ type conn struct {
 	loginDeadline time.Time
 
 	admin connAdmin // what `dormouse who` sees (admin.go)
+
+	// proxied is set on a session a trusted proxy opened (XPROXY) or
+	// resumed (XRESUME): it hands off to the proxy instead of sleeping
+	// here (proxyhop.go).
+	proxied bool
+	// hopRead counts the bytes read from the socket since it was
+	// accepted: what a handoff tells the proxy it consumed. Only the
+	// goroutine reading the socket touches it.
+	hopRead int64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -124,7 +133,7 @@ func (c *conn) setTransport(nc net.Conn) {
 	c.nc = nc
 	c.mu.Unlock()
 	m := c.srv.cfg.Metrics
-	c.setStreams(countingReader{nc, m}, countingWriter{nc, m})
+	c.setStreams(countingReader{nc, m, &c.hopRead}, countingWriter{nc, m})
 }
 
 // setStreams (re)builds the buffered reader, writer and decoder on r and
@@ -144,7 +153,7 @@ func (c *conn) setStreams(r io.Reader, w io.Writer) {
 			c.w.Raw("+ Ready for literal data").CRLF()
 			return c.flush()
 		},
-		Allow: c.stateRefusal,
+		Allow: c.allowCommand,
 	})
 	if utf8 {
 		c.dec.SetUTF8(true)
@@ -182,11 +191,16 @@ const spoolAbove = 1 << 20
 type countingReader struct {
 	r io.Reader
 	m *Metrics
+	// total, when set, counts the connection's bytes too (conn.hopRead).
+	total *int64
 }
 
 func (r countingReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.m.read(n)
+	if r.total != nil {
+		*r.total += int64(n)
+	}
 	return n, err
 }
 
@@ -616,7 +630,7 @@ func tryCreate(err error) error {
 func (c *conn) exec(cmd *imapwire.Command) bool {
 	start := time.Now()
 	c.okCode, c.okText = "", ""
-	spec, known := lookupCommand(cmd.Name)
+	spec, known := c.command(cmd.Name)
 	bodies := fetchesBodies(cmd)
 	var uidNext uint32 // the view's before a FETCH of bodies
 	if bodies && c.sel != nil {
@@ -758,8 +772,27 @@ func releaseLiterals(cmd *imapwire.Command) {
 // reading a command's arguments (so nothing of a refused APPEND is read or
 // spooled) and exec again before running one.
 func (c *conn) stateRefusal(name string) error {
-	if spec, known := lookupCommand(name); known && !spec.states.allows(c.state) {
+	spec, known := c.command(name)
+	if !known && isHopCommand(name) {
+		// Without a proxy secret the hop's commands are refused as the
+		// Decoder refuses any unknown command, before their arguments.
+		return errBAD("", fmt.Sprintf("unknown command %q", name))
+	}
+	if known && !spec.states.allows(c.state) {
 		return errBAD("", c.stateError(name))
+	}
+	return nil
+}
+
+// allowCommand is the Decoder's Allow: stateRefusal, and an XRESUME that
+// may run here may bring a state blob larger than other literals before
+// authentication.
+func (c *conn) allowCommand(name string) error {
+	if err := c.stateRefusal(name); err != nil {
+		return err
+	}
+	if name == "XRESUME" {
+		c.dec.SetLiteralLimit(hibernate.MaxBlob, "for a state blob")
 	}
 	return nil
 }
@@ -769,16 +802,26 @@ func (c *conn) stateError(name string) string {
 	case stateNotAuth:
 		return name + " not allowed before authentication"
 	case stateAuth:
-		if name == "LOGIN" || name == "AUTHENTICATE" || name == "STARTTLS" {
+		if loginCommand(name) {
 			return "Already authenticated"
 		}
 		return name + " not allowed: no mailbox selected"
 	case stateSelected:
-		if name == "LOGIN" || name == "AUTHENTICATE" || name == "STARTTLS" {
+		if loginCommand(name) {
 			return "Already authenticated"
 		}
 	}
 	return name + " not allowed now"
+}
+
+// loginCommand reports whether name is one of the commands that log in
+// (or prepare to), refused once logged in.
+func loginCommand(name string) bool {
+	switch name {
+	case "LOGIN", "AUTHENTICATE", "STARTTLS", "XPROXY", "XRESUME":
+		return true
+	}
+	return false
 }
 
 // allowExpunge says whether EXPUNGE responses may follow cmd: never after

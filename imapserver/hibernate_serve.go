@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/dormouse/dormouse/hibernate"
+	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -228,7 +229,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				if next != nil {
 					cur = next
 				}
-				if line, n := existsAgainAsleep(cur); n != nil {
+				if line, n := imapview.ExistsAgain(cur); n != nil {
 					out, next = append(out, line...), n
 				}
 			}

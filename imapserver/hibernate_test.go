@@ -171,7 +171,7 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 		// is nothing to wait for: each step has read what it waits for.
 		if hibernateAfter > 0 {
 			testserver.WaitFor(t, fmt.Sprintf("every session hibernates after %q", st.send), func() bool {
-				return allAsleep(srv, clients)
+				return allAsleep(srv, clients, tr == transportProxy)
 			})
 		}
 	}
@@ -183,14 +183,16 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 }
 
 // allAsleep reports whether the session of every client is hibernated
-// (a session is known by its client's address).
-func allAsleep(srv *testserver.Server, clients map[string]*testserver.Client) bool {
+// (a session is known by its client's address), or, with atProxy, gone
+// from the server: handed off to sleep at its proxy.
+func allAsleep(srv *testserver.Server, clients map[string]*testserver.Client, atProxy bool) bool {
 	asleep := map[string]bool{}
 	for _, s := range srv.IMAP.Sessions() {
 		asleep[s.Remote] = s.Asleep
 	}
 	for _, c := range clients {
-		if !asleep[c.NetConn().LocalAddr().String()] {
+		a, held := asleep[c.NetConn().LocalAddr().String()]
+		if atProxy && held || !atProxy && !a {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
@@ -20,15 +21,19 @@ const (
 	transportCompress                  // plain, COMPRESS DEFLATE after LOGIN
 	transportTLSCompress               // implicit TLS, COMPRESS DEFLATE after LOGIN
 	transportCompressPartial           // plain, COMPRESS DEFLATE, the client flushing as zlib's Z_PARTIAL_FLUSH (mbsync)
+	transportProxy                     // plain, through a test proxy of the proxy hop (proxyhop_proxy_test.go)
 )
 
 func (tr transport) String() string {
-	return [...]string{"plain", "implicit", "starttls", "compress", "tls+compress", "compress-partial"}[tr]
+	return [...]string{"plain", "implicit", "starttls", "compress", "tls+compress", "compress-partial", "proxy"}[tr]
 }
 
 // start starts a server that clients reach over tr.
 func (tr transport) start(t *testing.T, configure func(*imapserver.Config)) *testserver.Server {
 	t.Helper()
+	if tr == transportProxy {
+		return startHop(t, 0, configure)
+	}
 	opts := []testserver.Option{testserver.WithConfig(configure)}
 	if tr != transportPlain && tr != transportCompress && tr != transportCompressPartial {
 		opts = append(opts, testserver.WithTLS(tr == transportImplicit || tr == transportTLSCompress))
@@ -43,6 +48,8 @@ func (tr transport) login(t testing.TB, srv *testserver.Server, u testserver.Use
 	switch tr {
 	case transportPlain:
 		return srv.Login(t, u)
+	case transportProxy:
+		return imaptest.DialT(t, startHopProxy(t, srv, u.Name), imaptest.DialOptions{})
 	case transportCompress:
 		c = srv.Login(t, u)
 		compress(t, c)

@@ -40,6 +40,10 @@ type Metrics struct {
 	interrupted  *prometheus.CounterVec // commands stopped midway, by reason: client, shutdown
 	diskFulls    prometheus.Counter     // commands refused for a full disk
 
+	handoffs      prometheus.Counter     // proxied sessions handed to their proxy to sleep there
+	resumes       *prometheus.CounterVec // proxied sessions resumed (XRESUME), by state: idle, between
+	resumeRefused *prometheus.CounterVec // XRESUMEs refused, by reason
+
 	upgradeMoved    prometheus.Counter     // connections taken over from the process this one replaced
 	upgradeNotMoved *prometheus.CounterVec // connections that process closed instead, by reason
 }
@@ -139,6 +143,24 @@ func NewMetrics() *Metrics {
 		Namespace: "dormouse", Subsystem: "imap", Name: "disk_full_total",
 		Help: "Commands answered NO [OVERQUOTA] because the disk or the file system's quota was full (ENOSPC, EDQUOT).",
 	})
+	m.handoffs = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_handoffs_total",
+		Help: "Proxied sessions (XPROXY, XRESUME) handed to their proxy to sleep there (* XSLEEP) where a session would hibernate here.",
+	})
+	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_resumes_total",
+		Help: "Proxied sessions resumed from a state blob (XRESUME), by state (idle: in IDLE; between: between commands).",
+	}, []string{"state"})
+	m.resumeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_resume_refused_total",
+		Help: "XRESUMEs refused, by reason (secret, client_address, blob, transport, user, uidvalidity, mailbox, store).",
+	}, []string{"reason"})
+	for _, st := range []string{"idle", "between"} {
+		m.resumes.WithLabelValues(st)
+	}
+	for _, r := range []string{resumeRefusedSecret, resumeRefusedAddr, resumeRefusedBlob, resumeRefusedTransport, resumeRefusedUser, resumeRefusedUIDValidity, resumeRefusedMailbox, resumeRefusedStore} {
+		m.resumeRefused.WithLabelValues(r)
+	}
 	m.upgradeMoved = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "upgrade_moved_total",
 		Help: "IMAP connections taken over, still connected, from the process this one replaced (dormouse serve --takeover).",
@@ -172,7 +194,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
 		m.hibernations, m.wakes, m.wakeCommands, m.keepaliveWakes, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
-		m.interrupted, m.diskFulls, m.upgradeMoved, m.upgradeNotMoved}
+		m.interrupted, m.diskFulls, m.handoffs, m.resumes, m.resumeRefused, m.upgradeMoved, m.upgradeNotMoved}
 }
 
 // CountUpgrade records what the process this one replaced reported at the
@@ -317,5 +339,28 @@ func (m *Metrics) commandInterrupted(reason string) {
 func (m *Metrics) diskFull() {
 	if m != nil {
 		m.diskFulls.Inc()
+	}
+}
+
+func (m *Metrics) handedOff() {
+	if m != nil {
+		m.handoffs.Inc()
+	}
+}
+
+func (m *Metrics) resumed(idle bool) {
+	if m == nil {
+		return
+	}
+	st := "between"
+	if idle {
+		st = "idle"
+	}
+	m.resumes.WithLabelValues(st).Inc()
+}
+
+func (m *Metrics) resumeRefusedBy(reason string) {
+	if m != nil {
+		m.resumeRefused.WithLabelValues(reason).Inc()
 	}
 }

@@ -1,10 +1,6 @@
 package imapserver
 
 import (
-	"fmt"
-
-	"github.com/dormouse/dormouse/hibernate"
-	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
 )
 
@@ -68,21 +64,4 @@ func (c *conn) existsAgain() {
 	}
 	c.sel.view.ExistsUnheard = false
 	c.w.Raw("* ").Number(uint64(c.sel.view.Len())).Raw(" EXISTS").CRLF()
-}
-
-// existsAgainAsleep is existsAgain for a sleeper starting an IDLE, in
-// state st (after the updates sent before it): the line to write and the
-// state without the mark, or nil when st is not marked.
-func existsAgainAsleep(st *hibernate.State) ([]byte, *hibernate.State) {
-	if st.Mailbox == "" {
-		return nil, nil
-	}
-	v, err := imapview.FromState(st)
-	if err != nil || !v.ExistsUnheard {
-		return nil, nil
-	}
-	v.ExistsUnheard = false
-	next := *st
-	v.Export(&next)
-	return fmt.Appendf(nil, "* %d EXISTS\r\n", v.Len()), &next
 }

@@ -73,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("imapserver: Config.Auth is nil")
 	}
+	if _, ok := cfg.Auth.(userLookup); cfg.ProxySecret != "" && !ok {
+		return nil, errors.New("imapserver: Config.ProxySecret needs an Auth that can look users up (LookupUser)")
+	}
 	if cfg.IdleKeepalive <= 0 {
 		cfg.IdleKeepalive = DefaultIdleKeepalive
 	}

@@ -197,6 +197,10 @@ func lookupCommand(name string) (cmdSpec, bool) {
 		return cmdSpec{inLoggedIn, handleURLFetch, true}, true
 	case "NOTIFY":
 		return cmdSpec{inLoggedIn, handleNotify, true}, true
+	case "XPROXY":
+		return cmdSpec{inNotAuth, handleXProxy, false}, true
+	case "XRESUME":
+		return cmdSpec{inNotAuth, handleXResume, false}, true
 	}
 	return cmdSpec{}, false
 }

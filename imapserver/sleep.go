@@ -22,7 +22,8 @@ func (c *conn) refuseHibernation(err error) {
 	c.srv.cfg.Metrics.refused(reason, transportLabel(connTransport(c.nc), c.z != nil))
 }
 
-// hibernate puts an idling or quiet session to sleep (waiting is when a
+// hibernate puts an idling or quiet session to sleep (a proxied one
+// hands off to its proxy instead) (waiting is when a
 // quiet one began to wait for its command): a plain socket is detached
 // to a bare descriptor, a TLS one keeps its tls.Conn (sleeper), and it is
 // handed with the exported state to the server's hibernator; the
@@ -31,6 +32,10 @@ func (c *conn) refuseHibernation(err error) {
 // nothing is buffered either way. On success the session goroutine must
 // end without touching the connection.
 func (c *conn) hibernate(st *hibernate.State, waiting time.Time) error {
+	if c.proxied {
+		// It sleeps at its proxy (proxyhop.go).
+		return c.handOff(st)
+	}
 	c.mu.Lock()
 	s, err := c.detach(st)
 	c.mu.Unlock()

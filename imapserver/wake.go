@@ -58,7 +58,7 @@ func (h *hibernator) wake(tok hibernate.Token, s sleeper, blob []byte, since tim
 		c.startDeflate(in, z, nil)
 	case len(in) > 0:
 		// The decoder reads through c.br: put the bytes in front.
-		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{nc, h.srv.cfg.Metrics}))
+		c.br.Reset(io.MultiReader(bytes.NewReader(in), countingReader{r: nc, m: h.srv.cfg.Metrics}))
 	}
 	if len(out) > 0 {
 		// Blocks like any write of an active session; a failure shows
@@ -102,9 +102,12 @@ func (c *conn) resume(st *hibernate.State) bool {
 	}
 	if err != nil {
 		// The replies an active session would have given (refresh).
+		var be *byeError
 		switch {
 		case errors.Is(err, mailstore.ErrNoMailbox):
 			c.bye("Selected mailbox was deleted, have to disconnect")
+		case errors.As(storeError(err), &be):
+			c.bye(be.text) // UIDVALIDITY changed
 		default:
 			c.log.Error("restore", "err", err)
 			c.bye("Internal error")

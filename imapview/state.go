@@ -135,6 +135,16 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 	if !v.asleep {
 		return errors.New("restore: the view has its records")
 	}
+	if v.UIDValidity != snap.UIDValidity {
+		return fmt.Errorf("restore: %w", mailstore.ErrUIDValidity)
+	}
+	if v.UIDNext > snap.UIDNext {
+		// The blob knows UIDs this mailbox never gave out (UIDNEXT only
+		// grows, and a sleeper is told of a UID only once it lasts): not
+		// this mailbox's view, and its ranges, which Restore walks UID
+		// by UID, are not bounded by the mailbox.
+		return fmt.Errorf("restore: %w: UIDNEXT %d, the mailbox's %d", ErrForeignState, v.UIDNext, snap.UIDNext)
+	}
 	v.Keywords = snap.Keywords
 	if len(v.Keywords) > v.keywords {
 		// Only the count matters until Apply replaces the list: the set
@@ -207,7 +217,30 @@ func appendRanges(b []byte, uids []uint32) []byte {
 	return b
 }
 
+// ExistsAgain is, for a sleeper starting an IDLE in state st (after the
+// updates sent before it), what the IDLE of an awake session says first
+// when its view is marked ExistsUnheard (imapserver/reannounce.go): the
+// line to write, and the state without the mark; nil when st is not
+// marked. A proxy that answers IDLE for a sleeper asks it too.
+func ExistsAgain(st *hibernate.State) ([]byte, *hibernate.State) {
+	if st.Mailbox == "" {
+		return nil, nil
+	}
+	v, err := FromState(st)
+	if err != nil || !v.ExistsUnheard {
+		return nil, nil
+	}
+	v.ExistsUnheard = false
+	next := *st
+	v.Export(&next)
+	return fmt.Appendf(nil, "* %d EXISTS\r\n", v.Len()), &next
+}
+
 var errBadExt = errors.New("corrupt extension state")
+
+// ErrForeignState says a state blob cannot be the view of the mailbox it
+// names: it knows of UIDs the mailbox never had.
+var ErrForeignState = errors.New("state of another mailbox")
 
 // uvarints reads uvarints from b.
 type uvarints struct {

@@ -4,7 +4,7 @@ package imapwire
 // METADATA (RFC 5464), UNAUTHENTICATE (RFC 8437), URLAUTH (RFC 4467) and
 // REPLACE (RFC 8508), COMPRESS (RFC 4978), CONTEXT=SEARCH (RFC 5267) and
 // NOTIFY (RFC 5465)
-// extensions (kw upper case), or returns "".
+// extensions, and of the proxy hop (XPROXY, XRESUME: proxyhop.go) (kw upper case), or returns "".
 func extensionCommandName(kw []byte) string {
 	switch string(kw) {
 	case "GETQUOTA":
@@ -33,6 +33,10 @@ func extensionCommandName(kw []byte) string {
 		return "CANCELUPDATE"
 	case "NOTIFY":
 		return "NOTIFY"
+	case "XPROXY":
+		return "XPROXY"
+	case "XRESUME":
+		return "XRESUME"
 	}
 	return ""
 }
@@ -73,6 +77,10 @@ func (d *Decoder) parseExtensionArgs(name string) (args any, ok bool, err error)
 		args, err = d.parseCancelUpdate()
 	case "NOTIFY":
 		args, err = d.parseNotify()
+	case "XPROXY":
+		args, err = d.parseXProxy()
+	case "XRESUME":
+		args, err = d.parseXResume()
 	default:
 		return nil, false, nil
 	}

@@ -57,6 +57,11 @@ type config struct {
 	StartTLS bool   `json:"starttls,omitempty"`
 	TLSMax   string `json:"tls_max,omitempty"`
 	Upload   int    `json:"upload_bytes,omitempty"`
+	// XProxy, when set, is a proxy secret: each connection opens its
+	// session with XPROXY as a proxy would (no LOGIN), so that Dormouse
+	// hands it off (* XSLEEP, the connection closes) where it would
+	// hibernate: what a backend holds for clients asleep at their proxy.
+	XProxy string `json:"-"`
 }
 
 // Bounds on what the flags may ask for.
@@ -114,6 +119,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.BoolVar(&c.TLS, "tls", false, "implicit TLS (-addr is the IMAPS address); the certificate is not checked")
 	fs.BoolVar(&c.StartTLS, "starttls", false, "STARTTLS before LOGIN")
 	fs.StringVar(&c.TLSMax, "tls-max", "1.3", "highest TLS version offered: 1.2 or 1.3")
+	fs.StringVar(&c.XProxy, "xproxy", "", "open each session with XPROXY <this secret> <user> 127.0.0.1, as a proxy does, instead of LOGIN: Dormouse hands it off to sleep at the \"proxy\" (the connection closes) instead of hibernating it")
 	fs.IntVar(&c.Upload, "upload", 0, "after SELECT, send a literal of this many bytes (APPEND to a missing mailbox, answered NO: nothing stored), as a client uploading a message would")
 	if err := fs.Parse(args); err != nil {
 		return c, err

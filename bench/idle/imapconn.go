@@ -85,7 +85,7 @@ func notifyCommand(fetch string) string {
 	return "NOTIFY SET (SELECTED (MessageNew" + fetch + " MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))"
 }
 
-// setup runs greeting, LOGIN, (with -compress COMPRESS DEFLATE,)
+// setup runs greeting, LOGIN (XPROXY with -xproxy), (with -compress COMPRESS DEFLATE,)
 // SELECT INBOX, -after-select's command if any, NOTIFY with -notify and,
 // when idle is set and the connection is not quiet, IDLE (tagged a3) up
 // to "+ idling". Then it
@@ -107,7 +107,11 @@ func (ic *imapConn) setup(c *config, password string, idle bool) error {
 			return fmt.Errorf("starttls: %w", err)
 		}
 	}
-	if err := ic.Login(ic.user, password); err != nil {
+	if c.XProxy != "" {
+		if err := ic.command("XPROXY " + imaptest.Quote(c.XProxy) + " " + imaptest.Quote(ic.user) + " 127.0.0.1"); err != nil {
+			return err
+		}
+	} else if err := ic.Login(ic.user, password); err != nil {
 		return err
 	}
 	if c.Compress {

@@ -6,6 +6,8 @@
 //	dormouse serve [--data DIR] [--config FILE] [--imap ADDR] [--imaps ADDR]
 //	               [--lmtp ADDR] [--metrics ADDR] [--hibernate-after DURATION]
 //	               [--log-format text|json]
+//	dormouse proxy [--data DIR] [--config FILE] [--imap ADDR] [--imaps ADDR]
+//	               [--metrics ADDR] [--backends ADDR,...] [--nats URL]
 //	dormouse user add|del|passwd|list [--data DIR] [NAME]
 //	dormouse deliver [--data DIR] [--mailbox NAME] USER < message
 //	dormouse who [--data DIR]
@@ -44,6 +46,7 @@ const usage = `Dormouse, an IMAP server.
 
 Usage:
   dormouse serve [flags]                      run the server (see dormouse serve -h)
+  dormouse proxy [flags]                      run the IMAP proxy in front of backends (see dormouse proxy -h)
   dormouse user add|del|passwd|list [--data DIR] [NAME]
                                               manage users; passwords come from stdin
   dormouse deliver [--data DIR] [--mailbox NAME] USER
@@ -90,6 +93,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = cmdServe(args[1:], stdout, stderr)
+	case "proxy":
+		err = cmdProxy(args[1:], stderr)
 	case "user":
 		err = cmdUser(args[1:], stdin, stdout, stderr)
 	case "deliver":

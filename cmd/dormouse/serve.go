@@ -272,6 +272,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		ServerNames:    strings.Fields(cfg.IMAP.ServerNames),
 
 		URLAuthSubmitters: strings.Fields(cfg.IMAP.URLAuthSubmitters),
+		ProxySecret:       cfg.Cluster.Secret,
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)

@@ -1,4 +1,4 @@
-package imapserver
+package imapdeflate
 
 import (
 	"bytes"
@@ -21,28 +21,28 @@ func TestInflateStateEncoding(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		s    inflateState
+		s    State
 	}{
-		{"empty", inflateState{}},
-		{"commands", inflateState{window: bytes.Repeat([]byte("a UID FETCH 1:* (FLAGS)\r\n"), 40)}},
-		{"partial flush bits", inflateState{window: []byte("a NOOP\r\n"), cp: inflate.Checkpoint{Fixed: true, Bits: 0b1010, NBits: 5}}},
-		{"header bits", inflateState{window: []byte("b NOOP\r\n"), cp: inflate.Checkpoint{Bits: 0b10, NBits: 2}}},
-		{"incompressible", inflateState{window: random, cp: inflate.Checkpoint{Fixed: true, Final: true, Bits: 1, NBits: 9}}},
+		{"empty", State{}},
+		{"commands", State{Window: bytes.Repeat([]byte("a UID FETCH 1:* (FLAGS)\r\n"), 40)}},
+		{"partial flush bits", State{Window: []byte("a NOOP\r\n"), CP: inflate.Checkpoint{Fixed: true, Bits: 0b1010, NBits: 5}}},
+		{"header bits", State{Window: []byte("b NOOP\r\n"), CP: inflate.Checkpoint{Bits: 0b10, NBits: 2}}},
+		{"incompressible", State{Window: random, CP: inflate.Checkpoint{Fixed: true, Final: true, Bits: 1, NBits: 9}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendInflateState(nil, tc.s)
-			got, err := parseInflateState(b)
-			if err != nil || got.cp != tc.s.cp || !bytes.Equal(got.window, tc.s.window) {
-				t.Fatalf("round trip of %d bytes: %+v (window %d bytes), %v; want %+v (window %d bytes)", len(b), got.cp, len(got.window), err, tc.s.cp, len(tc.s.window))
+			b := AppendState(nil, tc.s)
+			got, err := ParseState(b)
+			if err != nil || got.CP != tc.s.CP || !bytes.Equal(got.Window, tc.s.Window) {
+				t.Fatalf("round trip of %d bytes: %+v (window %d bytes), %v; want %+v (window %d bytes)", len(b), got.CP, len(got.Window), err, tc.s.CP, len(tc.s.Window))
 			}
-			if len(b) > 1+2+2+len(tc.s.window) {
+			if len(b) > 1+2+2+len(tc.s.Window) {
 				t.Errorf("encoded in %d bytes, more than the raw form", len(b))
 			}
 		})
 	}
 	// The window-only form of h-compress.
-	if got, err := parseInflateState(append([]byte{windowRaw}, "a NOOP\r\n"...)); err != nil || string(got.window) != "a NOOP\r\n" || got.cp != (inflate.Checkpoint{}) {
-		t.Errorf("window-only form: %q %+v %v", got.window, got.cp, err)
+	if got, err := ParseState(append([]byte{windowRaw}, "a NOOP\r\n"...)); err != nil || string(got.Window) != "a NOOP\r\n" || got.CP != (inflate.Checkpoint{}) {
+		t.Errorf("window-only form: %q %+v %v", got.Window, got.CP, err)
 	}
 	for _, b := range [][]byte{
 		nil,
@@ -55,8 +55,8 @@ func TestInflateStateEncoding(t *testing.T) {
 		{stateRaw, 0, 3, 0xff, 'a'}, // bits above NBits
 		append([]byte{windowRaw}, make([]byte, inflate.WindowSize+1)...),
 	} {
-		if _, err := parseInflateState(b); !errors.Is(err, errWindow) {
-			t.Errorf("%.20x: %v, want errWindow", b, err)
+		if _, err := ParseState(b); !errors.Is(err, ErrState) {
+			t.Errorf("%.20x: %v, want ErrState", b, err)
 		}
 	}
 }
@@ -84,17 +84,17 @@ func TestInflateAsleepPartialFlush(t *testing.T) {
 		flushes = append(flushes, bytes.Clone(w.out[sent:whole]))
 		sent = whole
 	}
-	var s inflateState
+	var s State
 	for i, want := range []string{"DONE\r\n", "i2 IDLE\r\n"} {
-		text, next, ok := inflateAsleep(s, flushes[i])
+		text, next, ok := Inflate(s, flushes[i])
 		if !ok || string(text) != want {
 			t.Fatalf("flush %d: %q ok %v, want %q", i, text, ok, want)
 		}
 		// The first flush ends 4 bits short of a byte: the server has
 		// the empty block's header and 3 bits of its end code, and goes
 		// on in that block. The second ends on a byte boundary.
-		if want := (inflate.Checkpoint{Fixed: i == 0, NBits: uint8(3 * (1 - i))}); next.cp != want {
-			t.Errorf("flush %d: checkpoint %+v, want %+v", i, next.cp, want)
+		if want := (inflate.Checkpoint{Fixed: i == 0, NBits: uint8(3 * (1 - i))}); next.CP != want {
+			t.Errorf("flush %d: checkpoint %+v, want %+v", i, next.CP, want)
 		}
 		s = next
 	}
@@ -130,7 +130,7 @@ func (w *bitWriter) code(c, n uint) {
 // written, and what it keeps between writes stays bounded.
 func TestDeflateStreamWrites(t *testing.T) {
 	var wire bytes.Buffer
-	d := newDeflateStream(bytes.NewReader(nil), &wire, inflateState{})
+	d := NewStream(bytes.NewReader(nil), &wire, State{})
 	var want []byte
 	big := make([]byte, 200<<10)
 	for i := range big {
