@@ -25,9 +25,12 @@ type changeSet struct {
 	// in moves, for finishMoves after the announcement.
 	deferMoves bool
 	moves      []pendingMove
-	// more is set by a full rescan that left files of cur/ for another
-	// transaction (rescanBatch).
-	more bool
+	// rest holds the files of cur/ a full rescan left for another
+	// transaction (rescanBatch), in name order: the next transaction
+	// starts from them rather than listing and comparing the folder again
+	// (which made a million files take ten listings and ten walks of a
+	// growing index).
+	rest []string
 }
 
 // rescanBatch bounds the files of cur/ one full rescan gives UIDs to in
@@ -174,20 +177,9 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	// a base of its own.
 	rest = append(rest, dups...)
 	sort.Strings(rest) // Maildir names start with the delivery time
-	batch, added := m.u.s.opts.rescanBatch(), 0
-	for _, n := range rest {
-		if added == batch {
-			// The later names, in the next batch, get the higher UIDs.
-			cs.more = true
-			break
-		}
-		ok, err := m.ingest(cs, "cur", n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			added++
-		}
+	cs.rest = rest
+	if err := m.ingestRest(cs); err != nil {
+		return err
 	}
 	// Our own renames changed the mtimes: check again next time. So do
 	// mtimes too close to now: file systems stamp directories with a
@@ -334,11 +326,15 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 	if ignoredName(name) {
 		return false, nil
 	}
-	path := filepath.Join(m.dir, sub, name)
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
+	return m.ingestFile(cs, sub, name, statFile(filepath.Join(m.dir, sub, name)))
+}
+
+// ingestFile is ingest of a file whose Lstat is fi.
+func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok bool, err error) {
+	if !fi.regular {
 		return false, nil
 	}
+	path := filepath.Join(m.dir, sub, name)
 	base, info := splitInfo(name)
 	curDir := filepath.Join(m.dir, "cur")
 	if v := m.files.Get([]byte(base)); v != nil {
@@ -358,7 +354,7 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		// tool): give it a base of its own.
 		base = fmt.Sprintf("%s.dup%d", base, m.meta.uidNext)
 	}
-	size, err := m.u.s.crlfSize(path, base, fi.Size())
+	size, err := m.u.s.crlfSize(path, base, fi.size)
 	if err != nil {
 		// An unreadable file is skipped, not fatal: it is retried on the
 		// next rescan.
@@ -376,7 +372,7 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		}
 	}
 	r := msgRec{
-		internal: fi.ModTime().UnixNano(),
+		internal: fi.mtime,
 		save:     time.Now().UnixNano(),
 		size:     size,
 		flags:    flagSet{sys: sys},
