@@ -31,6 +31,12 @@ const searchBuildMin = 500
 // queue full queues nothing, and the mailbox's first search indexes it.
 const searchBuildQueue = 64
 
+// searchBuildEntries is the postings a background build collects per
+// segment: about 6 MB of heap where a search's own build takes up to
+// 40 MB, as a background build runs beside the sessions whose memory
+// counts; the segments are merged once at the end.
+const searchBuildEntries = 1 << 20
+
 // searchBuildKnown bounds how many mailboxes the builder remembers as
 // indexed up to some UID; past it the memory starts over.
 const searchBuildKnown = 4096
@@ -172,7 +178,7 @@ func (b *searchBuilder) build(job searchJob) bool {
 	if len(missing) == 0 {
 		return true
 	}
-	skipped, err := indexMessages(b.ctx, mbox, ix, job.uids, missing, log, b.ctx.Err)
+	skipped, err := indexMessages(b.ctx, mbox, ix, job.uids, missing, searchindex.NewBuilderLimit(searchBuildEntries), log, b.ctx.Err)
 	if err != nil {
 		if b.ctx.Err() == nil {
 			log.Warn("search index build: not finished", "err", err)

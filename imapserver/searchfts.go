@@ -108,14 +108,15 @@ func count(mask []bool) int {
 // view's) the index does not cover, and returns those it could not.
 func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) ([]uint32, error) {
 	c := s.c
-	return indexMessages(c.ctx, c.sel.mbox, ix, uids, missing, c.log, c.interrupted)
+	return indexMessages(c.ctx, c.sel.mbox, ix, uids, missing, searchindex.NewBuilder(), c.log, c.interrupted)
 }
 
 // indexMessages indexes missing, the messages of mbox among uids
 // (ascending) that ix does not cover, and returns those it could not.
+// b collects each segment (its limit is the memory the build takes).
 // stop is asked between messages whether to end; what was indexed until
 // then is kept.
-func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.Index, uids, missing []uint32, log *slog.Logger, stop func() error) ([]uint32, error) {
+func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.Index, uids, missing []uint32, b *searchindex.Builder, log *slog.Logger, stop func() error) ([]uint32, error) {
 	if len(missing) == 0 {
 		return nil, nil
 	}
@@ -127,11 +128,10 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 	}
 	// Batches are written as they fill and merged once at the end, so
 	// that a large build rewrites each posting once.
-	b := searchindex.NewBuilder()
 	var skipped []uint32
 	write := func() error {
 		err := ix.Add(b)
-		b = searchindex.NewBuilder()
+		b.Reset()
 		return err
 	}
 	finish := func() error {
