@@ -122,6 +122,32 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	if err != nil {
 		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
 	}
+	var rest []string
+	if k, _ := m.msgs.Cursor().First(); k == nil {
+		// Nothing indexed (a folder new to the index): every file is
+		// new, in listNames' order, and there is nothing to compare.
+		rest = curNames
+	} else if rest, err = m.compareCur(cs, curNames); err != nil {
+		return err
+	}
+	cs.rest = rest
+	if err := m.ingestRest(cs); err != nil {
+		return err
+	}
+	// Our own renames changed the mtimes: check again next time. So do
+	// mtimes too close to now: file systems stamp directories with a
+	// coarse clock, and a change in the same tick would go unnoticed.
+	if moved || len(rest) > 0 || time.Since(time.Unix(0, max(curMt, newMt))) < 2*time.Second {
+		curMt, newMt = 0, 0
+	}
+	m.meta.curMtime, m.meta.newMtime = curMt, newMt
+	return nil
+}
+
+// compareCur compares the files of cur/ (curNames) with the index: it
+// expunges the messages whose files are gone, records renames, and
+// returns the files the index does not know, sorted.
+func (m *mboxTx) compareCur(cs *changeSet, curNames []string) (rest []string, err error) {
 	onDisk := make(map[string]string, len(curNames))
 	var dups []string // more files with a base already seen
 	for _, n := range curNames {
@@ -142,7 +168,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		r, err := decodeRec(beUint32(k), v, true)
 		if err != nil {
-			return fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
+			return nil, fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
 		}
 		base, _ := splitInfo(r.file)
 		name, ok := onDisk[base]
@@ -160,16 +186,16 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	for _, ch := range changes {
 		if ch.name == "" {
 			if err := m.remove(&ch.old, cs.diskModSeq(m)); err != nil {
-				return err
+				return nil, err
 			}
 			cs.expunged = append(cs.expunged, ch.old.uid)
 			continue
 		}
 		if err := m.renamedOnDisk(cs, &ch.old, ch.name); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	rest := make([]string, 0, len(onDisk)+len(dups))
+	rest = make([]string, 0, len(onDisk)+len(dups))
 	for _, n := range onDisk {
 		rest = append(rest, n)
 	}
@@ -177,18 +203,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	// a base of its own.
 	rest = append(rest, dups...)
 	sort.Strings(rest) // Maildir names start with the delivery time
-	cs.rest = rest
-	if err := m.ingestRest(cs); err != nil {
-		return err
-	}
-	// Our own renames changed the mtimes: check again next time. So do
-	// mtimes too close to now: file systems stamp directories with a
-	// coarse clock, and a change in the same tick would go unnoticed.
-	if moved || len(rest) > 0 || time.Since(time.Unix(0, max(curMt, newMt))) < 2*time.Second {
-		curMt, newMt = 0, 0
-	}
-	m.meta.curMtime, m.meta.newMtime = curMt, newMt
-	return nil
+	return rest, nil
 }
 
 // syncNames applies the file events of one mailbox: names that appeared,
