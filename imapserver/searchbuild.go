@@ -3,6 +3,7 @@ package imapserver
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/dormouse/dormouse/mailstore"
@@ -17,10 +18,11 @@ import (
 // and EXAMINE of a mailbox of searchBuildMin messages or more queue a
 // build, and one goroutine at a time, at the lowest CPU priority the
 // system gives a thread (lowerThreadPriority), indexes the messages the
-// index misses. A search while the build is queued or running uses what
-// the index covers and reads the rest itself, as a search without an
-// index does: its answers are exact throughout, and it never pays for
-// the build.
+// index misses. A search while the build runs uses what the index
+// covers and reads the rest itself, as a search without an index does:
+// its answers are exact throughout, and it does not pay for the build. A
+// search that comes while the build is still queued indexes the mailbox
+// itself, as without a builder, and the queued build is dropped (claim).
 
 // searchBuildMin is the smallest mailbox SELECT builds an index for in
 // the background: a smaller one is indexed by its first search in about
@@ -60,6 +62,7 @@ type searchBuilder struct {
 	mu      sync.Mutex
 	queue   []searchJob
 	pending map[string]bool   // dirs queued or being built
+	current string            // the dir being built, "" between builds
 	indexed map[string]uint32 // dir -> highest UID the last build left indexed
 	running bool
 }
@@ -106,14 +109,27 @@ func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs []mail
 	}
 }
 
-// building says whether a build of the index in dir is queued or running.
-func (b *searchBuilder) building(dir string) bool {
+// claim is called by a search that finds the index in dir missing
+// messages. It reports whether the background build is running on that
+// index: the search then reads what is not indexed yet rather than index
+// it a second time. A build of it still queued is dropped: the search
+// indexes the mailbox itself, as it would without a builder, rather than
+// read every message for as long as the queue ahead takes (on a busy
+// machine, a nice-19 build can wait a long time).
+func (b *searchBuilder) claim(dir string) (running bool) {
 	if b == nil {
 		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.pending[dir]
+	if b.current == dir {
+		return true
+	}
+	if b.pending[dir] {
+		delete(b.pending, dir)
+		b.queue = slices.DeleteFunc(b.queue, func(j searchJob) bool { return j.dir == dir })
+	}
+	return false
 }
 
 // run builds the queued indexes one after the other and ends when the
@@ -132,11 +148,13 @@ func (b *searchBuilder) run() {
 		}
 		job := b.queue[0]
 		b.queue = b.queue[1:]
+		b.current = job.dir
 		b.mu.Unlock()
 
 		indexed := b.build(job)
 
 		b.mu.Lock()
+		b.current = ""
 		delete(b.pending, job.dir)
 		if indexed {
 			if len(b.indexed) >= searchBuildKnown {

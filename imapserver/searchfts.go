@@ -56,7 +56,7 @@ func (s *searcher) candidates(key *imapwire.SearchKey) ([]bool, error) {
 			return within, nil
 		}
 	}
-	if c.srv.searchBuild.building(home.SearchIndexDir()) {
+	if len(missing) > 0 && c.srv.searchBuild.claim(home.SearchIndexDir()) {
 		// The background build is on it: read what it has not
 		// indexed yet (missing) rather than index it twice.
 		err = nil
