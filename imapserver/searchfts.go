@@ -1,8 +1,10 @@
 package imapserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/dormouse/dormouse/imapmsg"
@@ -54,7 +56,13 @@ func (s *searcher) candidates(key *imapwire.SearchKey) ([]bool, error) {
 			return within, nil
 		}
 	}
-	missing, err = s.indexMissing(ix, uids, missing)
+	if len(missing) > 0 && c.srv.searchBuild.claim(home.SearchIndexDir()) {
+		// The background build is on it: read what it has not
+		// indexed yet (missing) rather than index it twice.
+		err = nil
+	} else {
+		missing, err = s.indexMissing(ix, uids, missing)
+	}
 	if err != nil {
 		if c.interrupted() != nil {
 			return nil, err
@@ -100,6 +108,15 @@ func count(mask []bool) int {
 // view's) the index does not cover, and returns those it could not.
 func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) ([]uint32, error) {
 	c := s.c
+	return indexMessages(c.ctx, c.sel.mbox, ix, uids, missing, searchindex.NewBuilder(), c.log, c.interrupted)
+}
+
+// indexMessages indexes missing, the messages of mbox among uids
+// (ascending) that ix does not cover, and returns those it could not.
+// b collects each segment (its limit is the memory the build takes).
+// stop is asked between messages whether to end; what was indexed until
+// then is kept.
+func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.Index, uids, missing []uint32, b *searchindex.Builder, log *slog.Logger, stop func() error) ([]uint32, error) {
 	if len(missing) == 0 {
 		return nil, nil
 	}
@@ -111,11 +128,10 @@ func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) (
 	}
 	// Batches are written as they fill and merged once at the end, so
 	// that a large build rewrites each posting once.
-	b := searchindex.NewBuilder()
 	var skipped []uint32
 	write := func() error {
 		err := ix.Add(b)
-		b = searchindex.NewBuilder()
+		b.Reset()
 		return err
 	}
 	finish := func() error {
@@ -125,15 +141,15 @@ func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) (
 		return ix.Compact(live)
 	}
 	for _, uid := range missing {
-		if err := c.interrupted(); err != nil {
+		if err := stop(); err != nil {
 			if werr := finish(); werr != nil {
-				c.log.Warn("search index: keeping what was indexed", "err", werr)
+				log.Warn("search index: keeping what was indexed", "err", werr)
 			}
 			return nil, err
 		}
-		if err := s.indexOne(b, uid); err != nil {
+		if err := indexOne(ctx, mbox, b, uid); err != nil {
 			if !errors.Is(err, mailstore.ErrNoMessage) {
-				c.log.Info("search index: message not indexed", "uid", uid, "err", err)
+				log.Info("search index: message not indexed", "uid", uid, "err", err)
 			}
 			skipped = append(skipped, uid)
 			continue
@@ -150,9 +166,9 @@ func (s *searcher) indexMissing(ix *searchindex.Index, uids, missing []uint32) (
 	return skipped, nil
 }
 
-// indexOne adds the message uid to b.
-func (s *searcher) indexOne(b *searchindex.Builder, uid uint32) error {
-	content, err := s.c.sel.mbox.Open(s.c.ctx, uid)
+// indexOne adds the message uid of mbox to b.
+func indexOne(ctx context.Context, mbox mailstore.Mailbox, b *searchindex.Builder, uid uint32) error {
+	content, err := mbox.Open(ctx, uid)
 	if err != nil {
 		return err
 	}

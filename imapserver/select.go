@@ -48,6 +48,7 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	c.sel, c.state = sel, stateSelected
 	c.log = c.logBase.With("mailbox", sel.name)
 	v := sel.view
+	c.srv.searchBuild.enqueue(c.username, sel.mbox, v.Messages)
 	c.log.Debug("selected", "messages", len(v.Messages), "readonly", readOnly)
 
 	c.writeFlags(v.Keywords)

@@ -43,6 +43,10 @@ type Server struct {
 
 	hib *hibernator // nil when Config.HibernateAfter is 0
 
+	// searchBuild indexes selected mailboxes for SEARCH BODY and TEXT
+	// in the background (searchbuild.go); nil with Config.NoSearchIndex.
+	searchBuild *searchBuilder
+
 	preAuth *preAuthLimiter // unauthenticated connections per address
 	penalty *loginPenalty   // failed logins per address and user+address
 	// userConns counts logged-in connections per user and user+address.
@@ -95,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 	s.preAuth = newPreAuthLimiter(s.limits.MaxPreAuthPerAddr)
 	s.penalty = newLoginPenalty(s.limits)
 	s.userConns = newUserConnLimiter(s.limits)
+	if !cfg.NoSearchIndex {
+		s.searchBuild = newSearchBuilder(cfg.Store, log)
+	}
 	if cfg.HibernateAfter > 0 {
 		h, err := newHibernator(s)
 		if err != nil {
@@ -253,6 +260,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	})
 	if s.hib != nil {
 		s.hib.shutdown()
+	}
+	if s.searchBuild != nil {
+		s.searchBuild.stop()
 	}
 	finished := make(chan struct{})
 	go func() {

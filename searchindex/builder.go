@@ -16,6 +16,7 @@ type Builder struct {
 	postings map[uint32][]uint32 // trigram -> UIDs, ascending
 	uids     []uint32
 	entries  int // total postings, for Full
+	limit    int // entries at which Full says yes
 	buf      []byte
 	// seen marks the trigrams of the message being added, one bit each
 	// (2 MiB), and tris lists them: text repeats its trigrams, and a
@@ -29,8 +30,19 @@ type Builder struct {
 const maxBuilderEntries = 8 << 20
 
 // NewBuilder returns an empty Builder.
-func NewBuilder() *Builder {
-	return &Builder{postings: make(map[uint32][]uint32)}
+func NewBuilder() *Builder { return NewBuilderLimit(maxBuilderEntries) }
+
+// NewBuilderLimit returns an empty Builder that is Full at entries
+// postings (at most maxBuilderEntries): smaller segments, less memory.
+func NewBuilderLimit(entries int) *Builder {
+	return &Builder{postings: make(map[uint32][]uint32), limit: min(max(entries, 1), maxBuilderEntries)}
+}
+
+// Reset empties b for the next segment, keeping its buffers.
+func (b *Builder) Reset() {
+	b.postings = make(map[uint32][]uint32)
+	b.uids = nil
+	b.entries = 0
 }
 
 // Add indexes the message uid, which must be greater than every UID added
@@ -97,7 +109,7 @@ func (b *Builder) addText(r io.Reader) error {
 func (b *Builder) Len() int { return len(b.uids) }
 
 // Full says the builder holds as much as it should before being written.
-func (b *Builder) Full() bool { return b.entries >= maxBuilderEntries }
+func (b *Builder) Full() bool { return b.entries >= b.limit }
 
 // sortedTrigrams returns the builder's trigrams, ascending.
 func (b *Builder) sortedTrigrams() []uint32 {

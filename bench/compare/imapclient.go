@@ -24,6 +24,8 @@ type imapClient struct {
 	exists int // messages in the selected mailbox
 	// highestModSeq is the last HIGHESTMODSEQ response code seen.
 	highestModSeq uint64
+	// uidValidity is the last UIDVALIDITY response code seen.
+	uidValidity uint64
 	// lastEsearch is the last ESEARCH reply, without its TAG and cut
 	// at esearchKept bytes.
 	lastEsearch string
@@ -101,6 +103,13 @@ func (c *imapClient) untagged(line string) {
 		if end := strings.IndexByte(rest, ']'); end > 0 {
 			if v, err := strconv.ParseUint(rest[:end], 10, 64); err == nil {
 				c.highestModSeq = v
+			}
+		}
+	}
+	if _, rest, ok := strings.Cut(line, "[UIDVALIDITY "); ok {
+		if end := strings.IndexByte(rest, ']'); end > 0 {
+			if v, err := strconv.ParseUint(rest[:end], 10, 32); err == nil {
+				c.uidValidity = v
 			}
 		}
 	}

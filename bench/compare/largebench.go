@@ -40,7 +40,11 @@ type largeResult struct {
 	FetchBytes    int     `json:"fetch_reply_bytes"`
 	ChangedMs     float64 `json:"changedsince_ms"` // UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)
 	ExpungeMs     float64 `json:"expunge_ms"`      // EXPUNGE of 1 in 100, sessions open
-	Expunged      int     `json:"expunged"`
+	// QResyncMs is a SELECT (QRESYNC (uidvalidity m)) on a new
+	// connection after the EXPUNGE, m being the HIGHESTMODSEQ before the
+	// 100 flag changes: the reply has their FETCHes and the VANISHED.
+	QResyncMs float64 `json:"qresync_select_ms"`
+	Expunged  int     `json:"expunged"`
 	// Server memory (Σ Pss of its processes, KiB), restarted after the
 	// first SELECT: nothing selected; one session with the mailbox
 	// selected and fetched; and largeSessions such sessions (of which
@@ -198,6 +202,7 @@ func largeOnce(ctx context.Context, s server, user, pass string, n int) (r large
 			c.logout()
 		}
 	}()
+	var before uint64 // HIGHESTMODSEQ before the flag changes
 	for i := range largeSessions {
 		c, _, err := open()
 		if err != nil {
@@ -210,7 +215,7 @@ func largeOnce(ctx context.Context, s server, user, pass string, n int) (r large
 		if i > 0 {
 			continue
 		}
-		before := c.highestModSeq
+		before = c.highestModSeq
 		if before == 0 {
 			return r, fmt.Errorf("no HIGHESTMODSEQ in SELECT's reply")
 		}
@@ -240,6 +245,27 @@ func largeOnce(ctx context.Context, s server, user, pass string, n int) (r large
 		return r, err
 	}
 	r.ExpungeMs = ms(time.Since(t))
+
+	// A client coming back: QRESYNC from before the flag changes.
+	q, err := dialIMAP(ctx, s.Addr(), timeout)
+	if err != nil {
+		return r, err
+	}
+	defer q.logout()
+	if _, err := q.run(fmt.Sprintf("LOGIN %s %s", user, pass), nil); err != nil {
+		return r, err
+	}
+	if _, err := q.run("ENABLE QRESYNC", nil); err != nil {
+		return r, err
+	}
+	t = time.Now()
+	if _, err := q.run(fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d))", c.uidValidity, before), nil); err != nil {
+		return r, fmt.Errorf("QRESYNC SELECT: %w", err)
+	}
+	r.QResyncMs = ms(time.Since(t))
+	if q.exists != n-r.Expunged {
+		return r, fmt.Errorf("QRESYNC SELECT: %d messages, want %d", q.exists, n-r.Expunged)
+	}
 	return r, s.Stop()
 }
 

@@ -135,7 +135,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if !parts["large"] {
 		p.LargeMsgs = nil
 	}
-	res.Plan = p // the report's rows follow the plan as run
+	// The report's rows follow the plan as run, with the flags' sizes
+	// (res took a copy before them: -large-msgs 100000,1000000 reported
+	// the 100,000 rows alone).
+	res.Plan = p
 	f := p.fixture()
 	dov, dor, err := prepare(o, f, log)
 	if err != nil {

@@ -137,6 +137,8 @@ func largeRows(n int, a, b largeResult, ok bool) []row {
 			Dovecot: a.ChangedMs, Dormouse: b.ChangedMs, LowerBetter: true, OK: ok},
 		{Name: fmt.Sprintf("EXPUNGE of %s of %s messages, %d sessions selected", thousands(a.Expunged), m, largeSessions), Unit: "ms",
 			Dovecot: a.ExpungeMs, Dormouse: b.ExpungeMs, LowerBetter: true, OK: ok},
+		{Name: fmt.Sprintf("SELECT (QRESYNC) after the 100 changes and the EXPUNGE, %s messages, new connection", m), Unit: "ms",
+			Dovecot: a.QResyncMs, Dormouse: b.QResyncMs, LowerBetter: true, OK: ok},
 		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, after the first SELECT (index built)", m), Unit: "MiB",
 			Dovecot: mib(a.PssFirstKiB), Dormouse: mib(b.PssFirstKiB), LowerBetter: true, OK: ok},
 		{Name: fmt.Sprintf("Server memory (Σ Pss), %s messages, restarted, nothing selected", m), Unit: "MiB",

@@ -74,12 +74,21 @@ type feed struct {
 	done chan struct{} // closed when the reader has returned
 }
 
+// feedBuffer is how many events the reader holds for the diskWatcher
+// beyond the kernel's queue (max_queued_events, 16,384 by default), so
+// that the queue keeps draining while the diskWatcher applies a batch or
+// waits for the index's write lock. A STORE \Deleted of 10,000 messages
+// renames their files (20,000 events) and their EXPUNGE removes them
+// (10,000 more): with 4,096 here the kernel's queue overflowed, and the
+// full rescan that an overflow asks for held the write lock of a
+// 1,000,000-message mailbox for over two seconds, in the middle of the
+// next command. The buffer's pages are touched only when used (about
+// 2 MiB when full).
+const feedBuffer = 1 << 16
+
 func newFeed() feed {
 	return feed{
-		// As many events as the watcher buffered when it was fsnotify's,
-		// so the kernel's queue keeps draining while the diskWatcher
-		// applies a batch.
-		evs:  make(chan folderEvent, 4096),
+		evs:  make(chan folderEvent, feedBuffer),
 		errs: make(chan error),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),

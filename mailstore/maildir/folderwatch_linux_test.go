@@ -229,10 +229,10 @@ func TestInotifyOverflow(t *testing.T) {
 	newDir := filepath.Join(root, "users", "olga", "Maildir", "new")
 	sleepMs(30) // the rescan the open asked for
 	// Each file written makes two events (IN_CREATE, IN_MODIFY). The
-	// reader's channel takes 4,096 while the loop waits for the lock, the
-	// kernel queues limit more; the files past that are known only to a
-	// rescan.
-	files := (limit+4096)/2 + 1000
+	// reader's channel takes feedBuffer while the loop waits for the
+	// lock, the kernel queues limit more; the files past that are known
+	// only to a rescan.
+	files := (limit+feedBuffer)/2 + 1000
 	s.w.mu.Lock()
 	for i := range files {
 		if err := os.WriteFile(filepath.Join(newDir, fmt.Sprintf("1700000000.P%dQ1.of", i)), []byte("Subject: o\n\nx\n"), 0o600); err != nil {
@@ -420,5 +420,45 @@ func TestInotifyReadEnd(t *testing.T) {
 	read()
 	if want := []string{"new/m", "cur/m:2,S"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("one read gave %q, want %q", got, want)
+	}
+}
+
+// TestInotifyBurstNoOverflow: a burst of file events larger than the
+// kernel's queue plus 4,096, made while the watcher is stalled (as it is
+// while it waits for the index's write lock during a large STORE or
+// EXPUNGE), is held by the reader rather than lost: no overflow, so no
+// full rescan, and every file is found from its events. With a buffer of
+// 4,096 events the kernel's queue overflowed.
+func TestInotifyBurstNoOverflow(t *testing.T) {
+	limit := readProcInt(t, "/proc/sys/fs/inotify/max_queued_events")
+	if limit > 1<<16 {
+		t.Skipf("max_queued_events is %d: too many files to make", limit)
+	}
+	var logs syncBuffer
+	s, root := testStore(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	u := testUser(t, s, "nora")
+	m := testMailbox(t, u, "INBOX")
+	newDir := filepath.Join(root, "users", "nora", "Maildir", "new")
+	sleepMs(30) // the rescan the open asked for
+	// Two events per file (IN_CREATE, IN_MODIFY): past the kernel's queue
+	// and 4,096 more, within the kernel's queue and feedBuffer.
+	files := (limit+4096)/2 + 1000
+	s.w.mu.Lock()
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(newDir, fmt.Sprintf("1700000000.P%dQ1.burst", i)), []byte("Subject: b\n\nx\n"), 0o600); err != nil {
+			s.w.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	s.w.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for n := messageCount(t, m); n != files; n = messageCount(t, m) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages indexed", n, files)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "overflow") {
+		t.Fatalf("the burst overflowed; log:\n%s", logs.String())
 	}
 }

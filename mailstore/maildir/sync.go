@@ -25,9 +25,12 @@ type changeSet struct {
 	// in moves, for finishMoves after the announcement.
 	deferMoves bool
 	moves      []pendingMove
-	// more is set by a full rescan that left files of cur/ for another
-	// transaction (rescanBatch).
-	more bool
+	// rest holds the files of cur/ a full rescan left for another
+	// transaction (rescanBatch), in name order: the next transaction
+	// starts from them rather than listing and comparing the folder again
+	// (which made a million files take ten listings and ten walks of a
+	// growing index).
+	rest []string
 	// walked counts the records a full rescan read.
 	walked int
 }
@@ -122,6 +125,32 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	if err != nil {
 		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
 	}
+	var rest []string
+	if k, _ := m.msgs.Cursor().First(); k == nil {
+		// Nothing indexed (a folder new to the index): every file is
+		// new, in listNames' order, and there is nothing to compare.
+		rest = curNames
+	} else if rest, err = m.compareCur(cs, curNames); err != nil {
+		return err
+	}
+	cs.rest = rest
+	if err := m.ingestRest(cs); err != nil {
+		return err
+	}
+	// Our own renames changed the mtimes: check again next time. So do
+	// mtimes too close to now: file systems stamp directories with a
+	// coarse clock, and a change in the same tick would go unnoticed.
+	if moved || len(rest) > 0 || time.Since(time.Unix(0, max(curMt, newMt))) < 2*time.Second {
+		curMt, newMt = 0, 0
+	}
+	m.meta.curMtime, m.meta.newMtime = curMt, newMt
+	return nil
+}
+
+// compareCur compares the files of cur/ (curNames) with the index: it
+// expunges the messages whose files are gone, records renames, and
+// returns the files the index does not know, sorted.
+func (m *mboxTx) compareCur(cs *changeSet, curNames []string) (rest []string, err error) {
 	onDisk := make(map[string]string, len(curNames))
 	var dups []string // more files with a base already seen
 	for _, n := range curNames {
@@ -142,7 +171,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		r, err := decodeRec(beUint32(k), v, true)
 		if err != nil {
-			return fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
+			return nil, fmt.Errorf("rescan %s: message %d: %w", m.meta.name, beUint32(k), err)
 		}
 		cs.walked++
 		base, _ := splitInfo(r.file)
@@ -161,16 +190,16 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	for _, ch := range changes {
 		if ch.name == "" {
 			if err := m.remove(&ch.old, cs.diskModSeq(m)); err != nil {
-				return err
+				return nil, err
 			}
 			cs.expunged = append(cs.expunged, ch.old.uid)
 			continue
 		}
 		if err := m.renamedOnDisk(cs, &ch.old, ch.name); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	rest := make([]string, 0, len(onDisk)+len(dups))
+	rest = make([]string, 0, len(onDisk)+len(dups))
 	for _, n := range onDisk {
 		rest = append(rest, n)
 	}
@@ -178,29 +207,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	// a base of its own.
 	rest = append(rest, dups...)
 	sort.Strings(rest) // Maildir names start with the delivery time
-	batch, added := m.u.s.opts.rescanBatch(), 0
-	for _, n := range rest {
-		if added == batch {
-			// The later names, in the next batch, get the higher UIDs.
-			cs.more = true
-			break
-		}
-		ok, err := m.ingest(cs, "cur", n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			added++
-		}
-	}
-	// Our own renames changed the mtimes: check again next time. So do
-	// mtimes too close to now: file systems stamp directories with a
-	// coarse clock, and a change in the same tick would go unnoticed.
-	if moved || len(rest) > 0 || time.Since(time.Unix(0, max(curMt, newMt))) < 2*time.Second {
-		curMt, newMt = 0, 0
-	}
-	m.meta.curMtime, m.meta.newMtime = curMt, newMt
-	return nil
+	return rest, nil
 }
 
 // syncNames applies the file events of one mailbox: names that appeared,
@@ -338,11 +345,15 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 	if ignoredName(name) {
 		return false, nil
 	}
-	path := filepath.Join(m.dir, sub, name)
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
+	return m.ingestFile(cs, sub, name, statFile(filepath.Join(m.dir, sub, name)))
+}
+
+// ingestFile is ingest of a file whose Lstat is fi.
+func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok bool, err error) {
+	if !fi.regular {
 		return false, nil
 	}
+	path := filepath.Join(m.dir, sub, name)
 	base, info := splitInfo(name)
 	curDir := filepath.Join(m.dir, "cur")
 	if v := m.files.Get([]byte(base)); v != nil {
@@ -362,7 +373,7 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		// tool): give it a base of its own.
 		base = fmt.Sprintf("%s.dup%d", base, m.meta.uidNext)
 	}
-	size, err := m.u.s.crlfSize(path, base, fi.Size())
+	size, err := m.u.s.crlfSize(path, base, fi.size)
 	if err != nil {
 		// An unreadable file is skipped, not fatal: it is retried on the
 		// next rescan.
@@ -380,7 +391,7 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 		}
 	}
 	r := msgRec{
-		internal: fi.ModTime().UnixNano(),
+		internal: fi.mtime,
 		save:     time.Now().UnixNano(),
 		size:     size,
 		flags:    flagSet{sys: sys},

@@ -44,19 +44,21 @@ var errUnchanged = errors.New("unchanged")
 // two fdatasyncs. A full rescan that finds more than rescanBatch files
 // new to the index commits them a batch per transaction, in name order.
 func (u *userState) syncMailbox(name string, full bool, newNames, curNames []string) ([]mailstore.Event, error) {
-	evs, more, err := u.syncMailboxOnce(name, full, newNames, curNames)
-	for err == nil && more {
+	evs, rest, err := u.syncMailboxOnce(name, full, newNames, curNames, nil)
+	for err == nil && len(rest) > 0 {
 		// A large folder new to the index: the next batch of its files.
 		var next []mailstore.Event
-		next, more, err = u.syncMailboxOnce(name, true, nil, nil)
+		next, rest, err = u.syncMailboxOnce(name, true, nil, nil, rest)
 		evs = append(evs, next...)
 	}
 	return evs, err
 }
 
-// syncMailboxOnce is one transaction of syncMailbox; more says that a full
-// rescan left files for another (rescanBatch).
-func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames []string) (evs []mailstore.Event, more bool, err error) {
+// syncMailboxOnce is one transaction of syncMailbox. rest, passed in and
+// returned, are the files of cur/ a full rescan left for another
+// transaction (rescanBatch): given, the transaction ingests the next batch
+// of them instead of rescanning.
+func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames, rest []string) (evs []mailstore.Event, left []string, err error) {
 	if !full && !newNameOnDisk(filepath.Join(u.maildir, dirName(name), "new"), newNames) {
 		need := true
 		err := u.view(func(tx *bolt.Tx) error {
@@ -67,7 +69,7 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 			return nil
 		})
 		if err == nil && !need {
-			return nil, false, nil
+			return nil, nil, nil
 		}
 	}
 	var ann *announcement
@@ -79,12 +81,16 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 		}
 		since := m.meta.highestModSeq
 		before := string(m.meta.encode())
-		var cs changeSet
+		cs := changeSet{rest: rest}
 		defer func() { walked = cs.walked }()
-		if full {
+		switch {
+		case len(rest) > 0:
+			err = m.ingestRest(&cs)
+			left = cs.rest
+		case full:
 			err = m.fullSync(&cs)
-			more = cs.more
-		} else {
+			left = cs.rest
+		default:
 			// Files that arrived in new/, and nothing else (a delivery):
 			// they are announced before they move to cur/ (finishMoves).
 			cs.deferMoves = len(curNames) == 0
@@ -138,9 +144,9 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames [
 		err = nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("sync %s: %w", name, err)
+		return nil, nil, fmt.Errorf("sync %s: %w", name, err)
 	}
-	return evs, more, nil
+	return evs, left, nil
 }
 
 // newNameOnDisk reports whether a file of newNames is still in the folder

@@ -1,0 +1,216 @@
+package imapserver
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/dormouse/dormouse/mailstore"
+	"github.com/dormouse/dormouse/searchindex"
+)
+
+// Background builds of search indexes (searchfts.go). A mailbox whose
+// messages came without a search (files dropped into the Maildir, a
+// mailbox taken over from Dovecot, mail appended before the index
+// existed) has no index until its first SEARCH BODY or TEXT, which would
+// then read and index every message while the client waits. So SELECT
+// and EXAMINE of a mailbox of searchBuildMin messages or more queue a
+// build, and one goroutine at a time, at the lowest CPU priority the
+// system gives a thread (lowerThreadPriority), indexes the messages the
+// index misses. A search while the build runs uses what the index
+// covers and reads the rest itself, as a search without an index does:
+// its answers are exact throughout, and it does not pay for the build. A
+// search that comes while the build is still queued indexes the mailbox
+// itself, as without a builder, and the queued build is dropped (claim).
+
+// searchBuildMin is the smallest mailbox SELECT builds an index for in
+// the background: a smaller one is indexed by its first search in about
+// the time reading it takes anyway.
+const searchBuildMin = 500
+
+// searchBuildQueue bounds the builds waiting: a SELECT that finds the
+// queue full queues nothing, and the mailbox's first search indexes it.
+const searchBuildQueue = 64
+
+// searchBuildEntries is the postings a background build collects per
+// segment: about 6 MB of heap where a search's own build takes up to
+// 40 MB, as a background build runs beside the sessions whose memory
+// counts; the segments are merged once at the end.
+const searchBuildEntries = 1 << 20
+
+// searchBuildKnown bounds how many mailboxes the builder remembers as
+// indexed up to some UID; past it the memory starts over.
+const searchBuildKnown = 4096
+
+// searchJob is one mailbox to index: its messages when it was selected.
+type searchJob struct {
+	user, mailbox string
+	dir           string   // the index's directory (SearchIndexDir)
+	uidValidity   uint32   // of the mailbox at SELECT
+	uids          []uint32 // the view's, ascending
+}
+
+// searchBuilder queues and runs the background builds of one Server.
+type searchBuilder struct {
+	store mailstore.Store
+	log   *slog.Logger
+	ctx   context.Context // cancelled by stop
+	halt  context.CancelFunc
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	queue   []searchJob
+	pending map[string]bool   // dirs queued or being built
+	current string            // the dir being built, "" between builds
+	indexed map[string]uint32 // dir -> highest UID the last build left indexed
+	running bool
+}
+
+func newSearchBuilder(store mailstore.Store, log *slog.Logger) *searchBuilder {
+	ctx, halt := context.WithCancel(context.Background())
+	return &searchBuilder{store: store, log: log, ctx: ctx, halt: halt,
+		pending: map[string]bool{}, indexed: map[string]uint32{}}
+}
+
+// enqueue queues a build of the index of a mailbox just selected, whose
+// view holds msgs, unless the mailbox is small, a build of it is pending,
+// or the last build already indexed up to its newest message. It only
+// copies the view's UIDs. A nil builder (no index) does nothing.
+func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs []mailstore.Message) {
+	if b == nil || len(msgs) < searchBuildMin {
+		return
+	}
+	home, ok := mbox.(mailstore.SearchIndexHome)
+	if !ok {
+		return
+	}
+	dir := home.SearchIndexDir()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// (Checked under mu: stop cancels under it, so no goroutine starts
+	// after stop began waiting.)
+	if b.ctx.Err() != nil || b.pending[dir] || len(b.queue) >= searchBuildQueue {
+		return
+	}
+	if last, ok := b.indexed[dir]; ok && msgs[len(msgs)-1].UID <= last {
+		return
+	}
+	uids := make([]uint32, len(msgs))
+	for i := range msgs {
+		uids[i] = msgs[i].UID
+	}
+	job := searchJob{user: user, mailbox: mbox.Name(), dir: dir, uidValidity: mbox.UIDValidity(), uids: uids}
+	b.pending[dir] = true
+	b.queue = append(b.queue, job)
+	if !b.running {
+		b.running = true
+		b.wg.Go(b.run)
+	}
+}
+
+// claim is called by a search that finds the index in dir missing
+// messages. It reports whether the background build is running on that
+// index: the search then reads what is not indexed yet rather than index
+// it a second time. A build of it still queued is dropped: the search
+// indexes the mailbox itself, as it would without a builder, rather than
+// read every message for as long as the queue ahead takes (on a busy
+// machine, a nice-19 build can wait a long time).
+func (b *searchBuilder) claim(dir string) (running bool) {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.current == dir {
+		return true
+	}
+	if b.pending[dir] {
+		delete(b.pending, dir)
+		b.queue = slices.DeleteFunc(b.queue, func(j searchJob) bool { return j.dir == dir })
+	}
+	return false
+}
+
+// run builds the queued indexes one after the other and ends when the
+// queue is empty (or at stop). Its thread runs at the lowest priority and
+// ends with the goroutine, which keeps it locked.
+func (b *searchBuilder) run() {
+	lowerThreadPriority(b.log)
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 || b.ctx.Err() != nil {
+			b.running = false
+			b.queue = nil
+			clear(b.pending)
+			b.mu.Unlock()
+			return
+		}
+		job := b.queue[0]
+		b.queue = b.queue[1:]
+		b.current = job.dir
+		b.mu.Unlock()
+
+		indexed := b.build(job)
+
+		b.mu.Lock()
+		b.current = ""
+		delete(b.pending, job.dir)
+		if indexed {
+			if len(b.indexed) >= searchBuildKnown {
+				clear(b.indexed)
+			}
+			b.indexed[job.dir] = job.uids[len(job.uids)-1]
+		}
+		b.mu.Unlock()
+	}
+}
+
+// build indexes the messages of job the index misses, and reports
+// whether the index then covers them all.
+func (b *searchBuilder) build(job searchJob) bool {
+	log := b.log.With("user", job.user, "mailbox", job.mailbox)
+	u, err := b.store.User(b.ctx, job.user)
+	if err != nil {
+		log.Info("search index build: user not opened", "err", err)
+		return false
+	}
+	defer u.Close()
+	mbox, err := u.Mailbox(b.ctx, job.mailbox)
+	if err != nil {
+		log.Info("search index build: mailbox not opened", "err", err)
+		return false
+	}
+	defer mbox.Close()
+	home, ok := mbox.(mailstore.SearchIndexHome)
+	if !ok || home.SearchIndexDir() != job.dir || mbox.UIDValidity() != job.uidValidity {
+		return false // renamed, or made anew, since the SELECT
+	}
+	ix, err := searchindex.Open(job.dir, job.uidValidity, log)
+	if err != nil {
+		log.Warn("search index build: index unusable", "err", err)
+		return false
+	}
+	defer ix.Close()
+	missing := ix.Missing(job.uids)
+	if len(missing) == 0 {
+		return true
+	}
+	skipped, err := indexMessages(b.ctx, mbox, ix, job.uids, missing, searchindex.NewBuilderLimit(searchBuildEntries), log, b.ctx.Err)
+	if err != nil {
+		if b.ctx.Err() == nil {
+			log.Warn("search index build: not finished", "err", err)
+		}
+		return false
+	}
+	log.Debug("search index built in the background", "messages", len(missing)-len(skipped), "skipped", len(skipped))
+	return len(skipped) == 0
+}
+
+// stop cancels the builds and waits for the running one to end.
+func (b *searchBuilder) stop() {
+	b.mu.Lock()
+	b.halt()
+	b.mu.Unlock()
+	b.wg.Wait()
+}

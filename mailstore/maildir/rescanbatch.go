@@ -1,0 +1,118 @@
+package maildir
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+)
+
+// fileFacts is what ingest needs of a file's Lstat.
+type fileFacts struct {
+	regular     bool
+	size, mtime int64 // bytes; unix nanoseconds
+}
+
+// statFile returns the facts of path; a file that is gone or not regular
+// has regular false.
+func statFile(path string) fileFacts {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return fileFacts{}
+	}
+	return fileFacts{regular: true, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+}
+
+// statWorkers bounds the goroutines that Lstat ahead of ingestRest: the
+// first open of a large folder waits on one Lstat per file, which is
+// kernel CPU, so it scales with cores; more than four only queue on the
+// directory's lock.
+func statWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// statChunk is how many names one stat worker takes at a time.
+const statChunk = 256
+
+// statAhead Lstats a list of files on other goroutines, in chunks taken
+// in order, while its caller goes through the list: the caller's index
+// inserts and the kernel's Lstats overlap.
+type statAhead struct {
+	dir   string
+	names []string
+	facts []fileFacts
+	ready []chan struct{} // closed when chunk i's facts are in
+	next  atomic.Int64    // the next chunk to take
+	stop  atomic.Bool     // the caller gave up: take no more chunks
+}
+
+// startStats starts the Lstats of dir's names.
+func startStats(dir string, names []string) *statAhead {
+	chunks := (len(names) + statChunk - 1) / statChunk
+	s := &statAhead{dir: dir, names: names, facts: make([]fileFacts, len(names)), ready: make([]chan struct{}, chunks)}
+	for i := range s.ready {
+		s.ready[i] = make(chan struct{})
+	}
+	for range min(statWorkers(), chunks) {
+		go s.work()
+	}
+	return s
+}
+
+func (s *statAhead) work() {
+	for !s.stop.Load() {
+		c := int(s.next.Add(1) - 1)
+		if c >= len(s.ready) {
+			return
+		}
+		for i := c * statChunk; i < min((c+1)*statChunk, len(s.names)); i++ {
+			s.facts[i] = statFile(filepath.Join(s.dir, s.names[i]))
+		}
+		close(s.ready[c])
+	}
+}
+
+// get returns the facts of names[i], waiting for its chunk.
+func (s *statAhead) get(i int) fileFacts {
+	<-s.ready[i/statChunk]
+	return s.facts[i]
+}
+
+// close lets the workers end before the list does.
+func (s *statAhead) close() { s.stop.Store(true) }
+
+// ingestRest gives UIDs to the next batch (rescanBatch) of cs.rest, the
+// files of cur/ a full rescan found unknown to the index, in name order,
+// and leaves the others in cs.rest for the next transaction. The batch's
+// files are Lstat'ed ahead on other goroutines (statAhead), as the
+// one-at-a-time Lstat of ingest was a fifth of a first open's time.
+func (m *mboxTx) ingestRest(cs *changeSet) error {
+	batch, added := m.u.s.opts.rescanBatch(), 0
+	curDir := filepath.Join(m.dir, "cur")
+	// UIDs and MODSEQs only grow: the records and the MODSEQ entries
+	// come in key order, so the commit fills their pages (bbolt's
+	// default half-fills, for inserts in between that never come).
+	m.msgs.FillPercent, m.ms.FillPercent = 1, 1
+	for len(cs.rest) > 0 && added < batch {
+		// Stat what the batch still needs (a file skipped as not a
+		// message does not count, so a round may fall short).
+		names := cs.rest[:min(batch-added, len(cs.rest))]
+		stats := startStats(curDir, names)
+		for i, n := range names {
+			if ignoredName(n) {
+				continue
+			}
+			ok, err := m.ingestFile(cs, "cur", n, stats.get(i))
+			if err != nil {
+				stats.close()
+				return err
+			}
+			if ok {
+				added++
+			}
+		}
+		cs.rest = cs.rest[len(names):]
+	}
+	if len(cs.rest) == 0 {
+		cs.rest = nil
+	}
+	return nil
+}
