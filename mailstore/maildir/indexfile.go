@@ -86,15 +86,27 @@ func (u *userState) openUnsynced(db *bolt.DB, path string) (*bolt.DB, error) {
 // map: the first open of a 100,000-message folder remapped a dozen times
 // and spent a quarter of its CPU time copying. Only pages the index uses
 // are ever touched, so the reservation costs address space, not memory;
-// 256 MiB is the index of about 600,000 messages.
+// 256 MiB is the index of about 600,000 messages. It is taken only for
+// an index that is new or nearly empty (mmapAhead), the one that a first
+// open may fill with a whole Maildir: thousands of users' settled indexes
+// would otherwise reserve a quarter of a gigabyte of address space each.
 const indexMmapSize = 256 << 20
+
+// mmapAhead is the initial map size for the index at path: indexMmapSize
+// when the file is missing or under 1 MiB, else bbolt's own sizing.
+func mmapAhead(path string) int {
+	if fi, err := os.Stat(path); err == nil && fi.Size() >= 1<<20 {
+		return 0
+	}
+	return indexMmapSize
+}
 
 // tryOpen opens the bbolt file and checks that its buckets are there.
 func (u *userState) tryOpen(path string) (db *bolt.DB, err error) {
 	if err := os.MkdirAll(u.dir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second, NoSync: u.s.opts.NoSync, InitialMmapSize: indexMmapSize})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second, NoSync: u.s.opts.NoSync, InitialMmapSize: mmapAhead(path)})
 	if err != nil {
 		return nil, err
 	}
