@@ -68,16 +68,19 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		case errors.Is(rerr, errWouldBlock):
 			// Nothing after all: back to sleep.
 		case errors.Is(rerr, errRecordWake):
-			// A KeyUpdate, an alert or a record's start: the woken
-			// session's record layer takes it.
+			// A KeyUpdate, a warning alert or a record's start: the
+			// woken session's record layer takes it.
 			m.wokeBy("tls_record")
 			h.fullWake(tok, s, wakeClient, nil, nil, nil)
 			return
-		case rerr != nil || n == 0:
-			// End of file or an error: the woken session reports it as
-			// an active one would.
-			h.wokeBy(tok, "eof")
-			h.fullWake(tok, s, wakeClient, nil, nil, nil)
+		case errors.Is(rerr, errClosedNotify):
+			h.closedByClient(tok, s, closedNotify)
+			return
+		case rerr != nil:
+			h.closedByClient(tok, s, closedError)
+			return
+		case n == 0:
+			h.closedByClient(tok, s, closedEOF)
 			return
 		default:
 			// What came with this read is read too: a client's
@@ -353,6 +356,23 @@ func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibern
 	}
 	h.fullWake(tok, s, cause, nil, out[n:], st)
 	return false
+}
+
+// closedByClient ends the connection of an owned sleeper, s, whose
+// client closed it (how: end of file, a TLS close_notify or error alert,
+// a read error). It is a close, not a wake: a sleeper has no command in
+// flight and owes nothing, so restoring its session would only end it
+// (with the session's buffers, and the user's index opened for it). A
+// TLS 1.3 sleeper answers a close_notify with its own (RFC 8446 6.1),
+// without waiting for the client to take it.
+func (h *hibernator) closedByClient(tok hibernate.Token, s sleeper, how string) {
+	h.srv.cfg.Metrics.closed(how)
+	if how == closedNotify && s.rec != nil {
+		if out, err := s.rec.st.CloseNotify(nil); err == nil {
+			hibernate.WriteFDN(s.fd, out)
+		}
+	}
+	h.drop(tok, s)
 }
 
 // drop ends the connection of an owned sleeper, s, after a failed write.

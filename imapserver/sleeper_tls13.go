@@ -37,6 +37,10 @@ type tlsRecord struct {
 // does.
 var errRecordWake = errors.New("tls record for a full wake")
 
+// errClosedNotify says a TLS 1.3 sleeper read its client's close_notify
+// (or an error alert): the connection ends without a wake.
+var errClosedNotify = errors.New("tls: client closed the connection")
+
 // recordOf returns the record state st keeps, nil for a connection
 // without one.
 func recordOf(st *hibernate.State) (*tlsRecord, error) {
@@ -182,8 +186,9 @@ func (s sleeper) writeRecord(p []byte) (int, error) {
 // whole application-data records in it, after the raw input read before
 // (s.rec.in), into p. Anything else (part of a record, a KeyUpdate, an
 // alert) stays in s.rec.in for a full wake: errRecordWake when nothing
-// opened, pending reports it otherwise. At most len(p) raw bytes are
-// held, so what opens fits in p.
+// opened, pending reports it otherwise; errClosedNotify when nothing
+// opened and the next record is the client's close. At most len(p) raw
+// bytes are held, so what opens fits in p.
 func (s sleeper) readRecord(p []byte) (int, error) {
 	held := len(s.rec.in)
 	if held >= len(p) {
@@ -202,6 +207,9 @@ func (s sleeper) readRecord(p []byte) (int, error) {
 	}
 	s.rec.in = append(s.rec.in[:0], raw[used:]...)
 	if len(text) == 0 {
+		if s.rec.st.Closing(s.rec.in) {
+			return 0, errClosedNotify
+		}
 		return 0, errRecordWake
 	}
 	return len(text), nil
