@@ -103,6 +103,40 @@ type holdResult struct {
 	WakesPerConnHr  float64            `json:"client_wakes_per_conn_hour"`
 	MinAsleepShare  float64            `json:"min_asleep_share"`
 	LastAsleepShare float64            `json:"last_asleep_share"`
+	ClosedAsleep    map[string]float64 `json:"closed_asleep_by_how"`
+	Memory          *holdMemory        `json:"memory,omitempty"`
+}
+
+// holdMemory is the server's memory over the hold, sampled with the
+// asleep share. One sample after the settle may fall on a burst (a round
+// of keepalives answered together, a wave of syncs): the median of the
+// hold's samples is what the running fleet costs.
+type holdMemory struct {
+	Samples int `json:"samples"`
+	// Per long-lived connection, over the baseline before the ramp, in
+	// bytes: Pss (median, min, max), and the medians of its anonymous
+	// and file-backed parts.
+	PssMedian  float64 `json:"pss_per_conn_median_bytes"`
+	PssMin     float64 `json:"pss_per_conn_min_bytes"`
+	PssMax     float64 `json:"pss_per_conn_max_bytes"`
+	AnonMedian float64 `json:"pss_anon_per_conn_median_bytes"`
+	FileMedian float64 `json:"pss_file_per_conn_median_bytes"`
+	// The users' index files (-index-suffix) mapped by the server:
+	// files and their Pss, medians.
+	IndexFiles  float64 `json:"index_files_median"`
+	IndexPssKiB float64 `json:"index_pss_kib_median"`
+}
+
+// median returns the median of v (which it sorts), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
@@ -152,7 +186,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
 		}
 	}
 	if c.Hold > 0 {
-		h, err := f.hold(ctx, m)
+		h, err := f.hold(ctx, m, base.Tree)
 		if err != nil {
 			return nil, err
 		}
@@ -297,9 +331,10 @@ func (f *fleet) deliverAll(ctx context.Context, kinds []*kind) error {
 
 // hold lets the fleet run for -hold, sampling the share asleep every 5
 // s, and counts the wakes meanwhile.
-func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
+func (f *fleet) hold(ctx context.Context, m *meter, base *procmem.Tree) (*holdResult, error) {
 	before := m.all(ctx)
 	h := &holdResult{Duration: f.c.Hold, MinAsleepShare: 1}
+	var pss, anon, file, idxFiles, idxPss []float64
 	end := time.Now().Add(f.c.Hold)
 	for time.Now().Before(end) {
 		if err := sleep(ctx, min(5*time.Second, time.Until(end))); err != nil {
@@ -310,6 +345,21 @@ func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
 			h.MinAsleepShare = min(h.MinAsleepShare, share)
 			h.LastAsleepShare = share
 		}
+		if s.Tree != nil && base != nil && s.LongLived > 0 {
+			per := func(kib, baseKiB int64) float64 { return float64(kib-baseKiB) * 1024 / float64(s.LongLived) }
+			pss = append(pss, per(s.Tree.PssKiB, base.PssKiB))
+			anon = append(anon, per(s.Tree.PssAnonKiB, base.PssAnonKiB))
+			file = append(file, per(s.Tree.PssFileKiB, base.PssFileKiB))
+			if ix, err := procmem.MappedFiles(f.c.ServerPID, f.c.IndexSuffix); err == nil {
+				idxFiles = append(idxFiles, float64(ix.Files))
+				idxPss = append(idxPss, float64(ix.PssKiB))
+			}
+		}
+	}
+	if len(pss) > 0 {
+		mid := median(pss) // sorts pss
+		h.Memory = &holdMemory{Samples: len(pss), PssMedian: mid, PssMin: pss[0], PssMax: pss[len(pss)-1],
+			AnonMedian: median(anon), FileMedian: median(file), IndexFiles: median(idxFiles), IndexPssKiB: median(idxPss)}
 	}
 	after := m.all(ctx)
 	diff := func(prefix, label string) map[string]float64 {
@@ -328,6 +378,7 @@ func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
 	h.WakesByCommand = diff("dormouse_imap_wake_commands_total", "command")
 	h.KeepaliveWakes = diff("dormouse_imap_keepalive_wakes_total", "command")
 	h.ServedAsleep = diff("dormouse_imap_hibernated_served_total", "kind")
+	h.ClosedAsleep = diff("dormouse_imap_hibernated_closed_total", "how")
 	open, _ := f.counts()
 	if open > 0 {
 		h.WakesPerConnHr = h.WakesByCause["client"] / float64(open) / f.c.Hold.Hours()
@@ -430,8 +481,12 @@ func (r *results) print(w *os.File) {
 	if h := r.Hold; h != nil {
 		fmt.Fprintf(w, "hold %v: asleep share min %.2f%%, last %.2f%%; client wakes per long-lived conn per hour %.2f\n",
 			h.Duration, 100*h.MinAsleepShare, 100*h.LastAsleepShare, h.WakesPerConnHr)
-		fmt.Fprintf(w, "  wakes by cause %v\n  wakes by command %v\n  keepalive wakes %v\n  served asleep %v\n",
-			sorted(h.WakesByCause), sorted(h.WakesByCommand), sorted(h.KeepaliveWakes), sorted(h.ServedAsleep))
+		fmt.Fprintf(w, "  wakes by cause %v\n  wakes by command %v\n  keepalive wakes %v\n  served asleep %v\n  closed asleep (no wake) %v\n",
+			sorted(h.WakesByCause), sorted(h.WakesByCommand), sorted(h.KeepaliveWakes), sorted(h.ServedAsleep), sorted(h.ClosedAsleep))
+		if hm := h.Memory; hm != nil {
+			fmt.Fprintf(w, "  Pss per long-lived connection over the hold (%d samples): median %.0f B (min %.0f, max %.0f), anon %.0f B, file %.0f B; user indexes mapped: %.0f (%.0f KiB)\n",
+				hm.Samples, hm.PssMedian, hm.PssMin, hm.PssMax, hm.AnonMedian, hm.FileMedian, hm.IndexFiles, hm.IndexPssKiB)
+		}
 	}
 	fmt.Fprintf(w, "hibernation refused by reason: %v\n", sorted(r.Refused))
 	for _, n := range r.Notes {
