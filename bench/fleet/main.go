@@ -79,6 +79,9 @@ type kindResult struct {
 	Failed     int64      `json:"failed"`
 	LastError  string     `json:"last_error,omitempty"`
 	Latency    stats.Dist `json:"latency"`
+	// SeenInCommand is how many of the deliveries seen came in a
+	// command's responses (a keepalive answer's NOOP), not in IDLE.
+	SeenInCommand int64 `json:"seen_in_command"`
 }
 
 // measure is the server and the fleet at one moment.
@@ -200,7 +203,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
 			Clients: s.clients.Load(), LongLived: s.open.Load(), Keepalives: s.keepalives.Load(),
 			Sessions: s.sessions.Load(), Reconnects: s.reconnects.Load(), Compressed: s.compressed.Load(),
 			Skipped: s.skipped.Load(), Failed: s.failed.Load(), LastError: s.lastErr,
-			Latency: stats.New(s.latency, s.misses),
+			Latency: stats.New(s.latency, s.misses), SeenInCommand: s.seenInCommand.Load(),
 		}
 		s.mu.Unlock()
 		if s.skipped.Load() > 0 && k.name == "notify" {
@@ -472,6 +475,9 @@ func (r *results) print(w *os.File) {
 		lat := "-"
 		if kr.Latency.N > 0 || kr.Latency.Timeouts > 0 {
 			lat = kr.Latency.String()
+		}
+		if kr.SeenInCommand > 0 {
+			lat += fmt.Sprintf(" (%d seen in a command's responses)", kr.SeenInCommand)
 		}
 		fmt.Fprintf(w, "%-12s %7d %9d %10d %9d %9d %10d %7d %6d  %s\n", k.name, kr.Clients, kr.LongLived, kr.Keepalives, kr.Sessions, kr.Reconnects, kr.Compressed, kr.Skipped, kr.Failed, lat)
 		if kr.LastError != "" {
