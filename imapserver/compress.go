@@ -315,21 +315,26 @@ const maxInflateAsleep = 4 << 10
 // inflater state kept asleep, for answerAsleep: the text and the state
 // after it, or ok false unless the inflater is quiet after all of in
 // (the client's flush arrived whole), so that the stored state stands
-// where the client's stream does.
-func inflateAsleep(s inflateState, in []byte) (text []byte, next inflateState, ok bool) {
+// where the client's stream does. short says in ended inside the flush
+// (its rest may come: hibernate_held.go); text is then what came before
+// the cut.
+func inflateAsleep(s inflateState, in []byte) (text []byte, next inflateState, ok, short bool) {
 	zr, err := inflate.Resume(bytes.NewReader(in), s.window, s.cp)
 	if err != nil {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	text, err = io.ReadAll(io.LimitReader(zr, maxInflateAsleep+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) && len(text) <= maxInflateAsleep {
+		return text, next, false, true
+	}
 	if err != nil || len(text) > maxInflateAsleep {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	if next.cp, ok = zr.Checkpoint(); !ok {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	next.window = zr.AppendWindow(nil)
-	return text, next, true
+	return text, next, true, false
 }
 
 // setDeflateState replaces the inflater state st keeps.
@@ -343,14 +348,14 @@ func setDeflateState(st *hibernate.State, s inflateState) {
 
 // inflateSleeper is inflateAsleep for a sleeper's state st, whose
 // inflater state it moves on when ok.
-func inflateSleeper(st *hibernate.State, in []byte) ([]byte, bool) {
+func inflateSleeper(st *hibernate.State, in []byte) (text []byte, ok, short bool) {
 	s, _, err := deflateState(st)
 	if err != nil {
-		return nil, false
+		return nil, false, false
 	}
-	text, next, ok := inflateAsleep(s, in)
+	text, next, ok, short := inflateAsleep(s, in)
 	if ok {
 		setDeflateState(st, next)
 	}
-	return text, ok
+	return text, ok, short
 }

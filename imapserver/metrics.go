@@ -126,7 +126,7 @@ func NewMetrics() *Metrics {
 	})
 	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
-		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands).",
+		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands; notify: NOTIFY events of other mailboxes; held: part of a command, a compressed flush or a TLS record kept asleep until its rest came).",
 	}, []string{"kind"})
 	m.sleepSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_seconds",
@@ -165,7 +165,7 @@ func NewMetrics() *Metrics {
 	for _, h := range []string{closedEOF, closedNotify, closedError} {
 		m.closedAsleep.WithLabelValues(h)
 	}
-	for _, k := range []string{servedReidle, servedUpdate, servedCommand} {
+	for _, k := range []string{servedReidle, servedUpdate, servedCommand, servedHeld} {
 		m.servedAsleep.WithLabelValues(k)
 	}
 	// Every state is exported from the start, at 0, so dashboards need

@@ -30,6 +30,10 @@ type tlsRecord struct {
 	// in is raw input read asleep and not opened (part of a record, or
 	// a KeyUpdate or an alert): the woken Conn reads it first.
 	in []byte
+	// raw is all the raw input this owner read, opened or not, after
+	// what it was given to read first: what it holds for the rest to
+	// come (hibernate_held.go), with the read sequence number put back.
+	raw []byte
 }
 
 // errRecordWake says a TLS 1.3 sleeper read a record it does not handle
@@ -201,6 +205,7 @@ func (s sleeper) readRecord(p []byte) (int, error) {
 		return 0, err
 	}
 	raw = raw[:held+n]
+	s.rec.raw = append(s.rec.raw, raw[held:]...) // OpenData decrypts in place
 	text, used, err := s.rec.st.OpenData(p[:0], raw)
 	if err != nil {
 		return 0, err

@@ -233,3 +233,26 @@ func TestStateClosing(t *testing.T) {
 		})
 	}
 }
+
+func TestPartial(t *testing.T) {
+	rec := []byte{23, 3, 3, 0, 20}
+	rec = append(rec, make([]byte, 20)...)
+	tests := []struct {
+		name string
+		raw  []byte
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"part of a header", rec[:3], true},
+		{"header", rec[:headerLen], true},
+		{"all but one byte", rec[:len(rec)-1], true},
+		{"whole", rec, false},
+		{"whole and more", append(append([]byte(nil), rec...), 23), false},
+		{"overflowing header", []byte{23, 3, 3, 0x41, 0x01}, false},
+	}
+	for _, tt := range tests {
+		if got := Partial(tt.raw); got != tt.want {
+			t.Errorf("%s: Partial = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -188,6 +188,18 @@ func (st *State) Closing(raw []byte) bool {
 	return content[1] != alertUserCanceled
 }
 
+// Partial reports whether raw, not empty, is the start of one record
+// whose rest has not arrived: shorter than a header, or than the length
+// its header announces (one a TLS 1.3 record may have). A hibernated
+// connection that read only this much can wait for the rest.
+func Partial(raw []byte) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	n, err := recordLen(raw)
+	return err == nil && (n == 0 || n > len(raw))
+}
+
 // sealAll appends p to dst as records of type typ of at most
 // maxPlaintext bytes each (one empty record for an empty p).
 func sealAll(h *halfConn, dst []byte, typ byte, p []byte) ([]byte, error) {
