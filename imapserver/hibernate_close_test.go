@@ -3,10 +3,15 @@
 package imapserver_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,5 +108,57 @@ func TestSleeperClosedByClient(t *testing.T) {
 				t.Errorf("%v closes counted, want 1 (%s)", closes, strconv.Quote(tt.how))
 			}
 		})
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWokenAfterClientReset: a sleeper woken by a command whose client
+// reset the connection right after sending it (a process killed with
+// unread data, as the fleet's clients at their end) has no peer address
+// any more when the session is restored; the session ends quietly
+// instead of panicking on the address (seen in bench/fleet as dozens of
+// "panic" errors at the end of a run).
+func TestWokenAfterClientReset(t *testing.T) {
+	var logs lockedBuffer
+	srv := testserver.Start(t, testserver.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		testserver.WithConfig(func(c *imapserver.Config) { c.HibernateAfter = time.Millisecond }))
+	fill(t, srv, "INBOX", 1)
+	for i := range 20 {
+		c := srv.Login(t, srv.Alice)
+		c.Cmd("s SELECT INBOX")
+		c.Send("i IDLE")
+		c.Expect("S: + idling")
+		testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_connections,state=hibernated", 1)
+		// A command a sleeper cannot answer (a full wake), then a
+		// reset: SO_LINGER 0 makes the close send RST.
+		c.Write("DONE\r\nf FETCH 1 (FLAGS)\r\n")
+		tc := c.NetConn().(*net.TCPConn)
+		tc.SetLinger(0)
+		tc.Close()
+		testserver.WaitFor(t, "connection "+strconv.Itoa(i)+" gone", func() bool {
+			m := testserver.Gather(t, srv.Metrics)
+			return m["dormouse_imap_connections,state=hibernated"] == 0 && m["dormouse_imap_connections,state=active"] == 0 &&
+				m["dormouse_imap_connections,state=idling"] == 0
+		})
+	}
+	if strings.Contains(logs.String(), "msg=panic") {
+		t.Fatalf("the server panicked:\n%s", logs.String())
 	}
 }
