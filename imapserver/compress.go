@@ -119,7 +119,8 @@ func (s sleeper) wire(p []byte) []byte {
 }
 
 // inflateSleeper decodes a compressed sleeper's input from the state st
-// keeps, which it moves on when ok (imapdeflate.InflateExt).
-func inflateSleeper(st *hibernate.State, in []byte) ([]byte, bool) {
+// keeps, which it moves on when ok; short says the input ended inside the
+// client's flush (imapdeflate.InflateExt).
+func inflateSleeper(st *hibernate.State, in []byte) (text []byte, ok, short bool) {
 	return imapdeflate.InflateExt(st, in)
 }

@@ -9,8 +9,14 @@ import (
 )
 
 // addrKey is the key under which a client address is limited: its IP, or
-// for IPv6 its /64, which one subscriber usually holds whole.
+// for IPv6 its /64, which one subscriber usually holds whole. A socket
+// whose peer reset it before it was handed to a session (a sleeper's,
+// woken by a command the client sent just before its reset) has no peer
+// address: "", a key of its own.
 func addrKey(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
 	var ip net.IP
 	switch a := a.(type) {
 	case *net.TCPAddr:

@@ -46,7 +46,10 @@ type hibernator struct {
 	// notifiers holds the NOTIFY of each sleeper that has one
 	// (notify_sleep.go).
 	notifiers map[hibernate.Token]sleeperNotify
-	closed    bool
+	// held holds the raw input a sleeper read that is not yet a whole
+	// answerable command, until its rest arrives (hibernate_held.go).
+	held   map[hibernate.Token][]byte
+	closed bool
 	// pass, set with closed by handOver, takes the sleepers to the
 	// process that replaces this one, instead of a BYE.
 	pass func(sleeper, []byte)
@@ -76,6 +79,7 @@ func newHibernator(s *Server) (*hibernator, error) {
 		states:        make(map[hibernate.Token]sleeperState),
 		tls:           make(map[hibernate.Token]*tls.Conn),
 		notifiers:     make(map[hibernate.Token]sleeperNotify),
+		held:          make(map[hibernate.Token][]byte),
 		stop:          make(chan struct{}),
 		keepaliveDone: make(chan struct{}),
 	}
@@ -307,6 +311,7 @@ func (h *hibernator) take(tok hibernate.Token, to phase) (s sleeper, blob []byte
 	}
 	h.table.Remove(tok)
 	delete(h.tls, tok)
+	delete(h.held, tok) // a full wake took them first (fullWake)
 	if n, ok := h.notifiers[tok]; ok {
 		// A woken session takes the queue over (fullWake took it).
 		delete(h.notifiers, tok)
@@ -550,16 +555,25 @@ func (h *hibernator) stopAll(pass func(sleeper, []byte)) {
 		if p := h.phaseOf(tok); p != idling && p != between {
 			continue
 		}
+		// Input held for its rest cannot go with the descriptor
+		// and blob: that connection is closed, not passed on.
+		_, partial := h.held[tok]
 		if s, blob, _, err := h.take(tok, closing); err == nil {
+			if partial && pass != nil {
+				blob = nil
+			}
 			all = append(all, taken{closingSleeper{tok, s}, blob})
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range all {
-		if pass != nil {
-			h.passOn(c.tok, c.s, c.blob)
-		} else {
+		switch {
+		case pass == nil:
 			h.end(c.tok, c.s, byeShutdown)
+		case c.blob == nil:
+			h.end(c.tok, c.s, "")
+		default:
+			h.passOn(c.tok, c.s, c.blob)
 		}
 	}
 	h.owners.Wait()

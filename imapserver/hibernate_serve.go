@@ -1,10 +1,12 @@
 package imapserver
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/imapview"
+	"github.com/dormouse/dormouse/internal/tls13rec"
 	"github.com/dormouse/dormouse/mailstore"
 )
 
@@ -64,21 +66,47 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		h.markKeepalive(tok, true)
 	case serveClient:
 		var buf [reidleRead]byte
-		n, rerr := s.read(buf[:])
+		// Input held for its rest is read again first, from the
+		// stored state (hibernate_held.go).
+		held := h.takeHeld(tok)
+		pre := 0
+		var seq uint64
+		if s.rec != nil {
+			seq = s.rec.st.ReadSeq
+			s.rec.in, s.rec.raw = held, append([]byte(nil), held...)
+		} else {
+			pre = copy(buf[:], held)
+		}
+		k, rerr := s.read(buf[pre:])
+		n := pre + k
 		switch {
 		case errors.Is(rerr, errWouldBlock):
-			// Nothing after all: back to sleep.
+			// Nothing after all: back to sleep, with what was held.
+			h.hold(tok, held)
+			if s.rec != nil {
+				s.rec.in, s.rec.raw = nil, nil
+			}
+		case errors.Is(rerr, errRecordWake) && h.holdRest(tok, s, seq, nil, tls13rec.Partial(s.rec.in)):
+			// The start of a record: its rest is awaited asleep.
+			if st, err = h.storedState(tok); err != nil {
+				h.srv.log.Error("hibernated state", "err", err)
+				h.fullWake(tok, s, wakeClient, nil, nil, nil)
+				return
+			}
 		case errors.Is(rerr, errRecordWake):
-			// A KeyUpdate, an alert or a record's start: the woken
-			// session's record layer takes it.
+			// A KeyUpdate, a warning alert, a record too long to
+			// await: the woken session's record layer takes it.
 			m.wokeBy("tls_record")
 			h.fullWake(tok, s, wakeClient, nil, nil, nil)
 			return
-		case rerr != nil || n == 0:
-			// End of file or an error: the woken session reports it as
-			// an active one would.
-			h.wokeBy(tok, "eof")
-			h.fullWake(tok, s, wakeClient, nil, nil, nil)
+		case errors.Is(rerr, errClosedNotify):
+			h.closedByClient(tok, s, closedNotify)
+			return
+		case rerr != nil:
+			h.closedByClient(tok, s, closedError)
+			return
+		case k == 0:
+			h.closedByClient(tok, s, closedEOF)
 			return
 		default:
 			// What came with this read is read too: a client's
@@ -92,17 +120,32 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 				n += k
 			}
-			m.read(n)
 			in := buf[:n]
-			text, ok := in, true
+			text, ok, short := in, true, false
 			if s.deflate {
 				// A full wake reads in with the stored window again.
-				text, ok = inflateSleeper(st, in)
+				text, ok, short = inflateSleeper(st, in)
 			}
+			decoded := ok
 			var a asleepAnswer
 			if ok {
 				a, ok = answerAsleep(st.IdleTag, st.Mailbox, enabledOf(st.Enabled), text)
 			}
+			// Part of a line (or of its compressed flush, or of the
+			// TLS record it is in) whose rest the socket will bring:
+			// held for it, asleep. A whole line is acted on at once,
+			// as an awake session would.
+			recordCut := s.rec != nil && tls13rec.Partial(s.rec.in)
+			cut := (short || recordCut || (decoded && !ok)) && !bytes.ContainsRune(text, '\n')
+			if cut && (!s.pending() || recordCut) && h.holdRest(tok, s, seq, in, true) {
+				if st, err = h.storedState(tok); err != nil {
+					h.srv.log.Error("hibernated state", "err", err)
+					h.fullWake(tok, s, wakeClient, nil, nil, nil)
+					return
+				}
+				break
+			}
+			m.read(n)
 			// More input buffered inside a tls.Conn (a further record
 			// read with this one), or raw input a TLS 1.3 sleeper read
 			// but did not open, is invisible to the poller: the woken
@@ -356,6 +399,23 @@ func (h *hibernator) send(tok hibernate.Token, s sleeper, out []byte, st *hibern
 	return false
 }
 
+// closedByClient ends the connection of an owned sleeper, s, whose
+// client closed it (how: end of file, a TLS close_notify or error alert,
+// a read error). It is a close, not a wake: a sleeper has no command in
+// flight and owes nothing, so restoring its session would only end it
+// (with the session's buffers, and the user's index opened for it). A
+// TLS 1.3 sleeper answers a close_notify with its own (RFC 8446 6.1),
+// without waiting for the client to take it.
+func (h *hibernator) closedByClient(tok hibernate.Token, s sleeper, how string) {
+	h.srv.cfg.Metrics.closed(how)
+	if how == closedNotify && s.rec != nil {
+		if out, err := s.rec.st.CloseNotify(nil); err == nil {
+			hibernate.WriteFDN(s.fd, out)
+		}
+	}
+	h.drop(tok, s)
+}
+
 // drop ends the connection of an owned sleeper, s, after a failed write.
 func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 	h.mu.Lock()
@@ -420,13 +480,16 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 		h.mu.Unlock()
 		return false
 	}
+	_, partial := h.held[tok] // cannot be passed on: see stopAll
 	_, stored, _, err := h.take(tok, closing)
 	pass := h.pass
 	h.mu.Unlock()
 	switch {
 	case err != nil:
-	case pass != nil && line != "":
+	case pass != nil && line != "" && !partial:
 		h.passOn(tok, s, stored)
+	case pass != nil:
+		h.end(tok, s, "")
 	default:
 		h.end(tok, s, line)
 	}
@@ -446,12 +509,14 @@ func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, 
 	h.mu.Lock()
 	hold := h.holdWatch(tok)
 	q := h.notifiers[tok].q // the woken session takes it over
+	held := h.held[tok]     // raw input before anything in in (hibernate_held.go)
 	s, blob, since, err := h.take(tok, waking)
 	h.mu.Unlock()
 	if err != nil {
 		hold()
 		return
 	}
+	decoded := st != nil
 	if q != nil {
 		q.setPoke(nil)
 	}
@@ -466,7 +531,20 @@ func (h *hibernator) fullWake(tok hibernate.Token, owner sleeper, cause string, 
 			blob = b
 		}
 	}
-	go h.wake(tok, s, blob, since, cause, in, out, st != nil, hold, q)
+	switch {
+	case held == nil:
+	case s.rec != nil:
+		// Raw records, before what the owner read and left unopened.
+		s.rec.in = append(held, s.rec.in...)
+	case decoded && s.deflate:
+		// A wake not on client input (in is empty) with st after a
+		// change: its inflater state is still the stored one, from
+		// which held is decoded.
+		in, decoded = held, false
+	default:
+		in = append(held, in...)
+	}
+	go h.wake(tok, s, blob, since, cause, in, out, decoded, hold, q)
 }
 
 // holdWatch keeps the mailbox of sleeper tok watched until the returned

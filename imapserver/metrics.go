@@ -23,6 +23,7 @@ type Metrics struct {
 	wakes          *prometheus.CounterVec // by cause: client, mailbox
 	wakeCommands   *prometheus.CounterVec // client wakes by the command that caused them
 	keepaliveWakes *prometheus.CounterVec // those of them in answer to a keepalive
+	closedAsleep   *prometheus.CounterVec // sleepers whose client closed, by how (closedEOF...)
 	notHibernated  *prometheus.CounterVec // idling sessions kept active, by reason
 	blobBytes      prometheus.Histogram   // state blob size at hibernation
 	// hibernationsBy, refusedBy and keptBytes are hibernations,
@@ -86,12 +87,16 @@ func NewMetrics() *Metrics {
 	}, []string{"cause"})
 	m.wakeCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "wake_commands_total",
-		Help: "Full wakes of hibernated connections decided on their client's input, by the command that caused them (after a DONE answered with it; \"UID FETCH\" etc. for UID commands; partial: no complete line in the first read; eof: the client closed; other: an unknown command).",
+		Help: "Full wakes of hibernated connections decided on their client's input, by the command that caused them (after a DONE answered with it; \"UID FETCH\" etc. for UID commands; partial: no complete line in the first read; other: an unknown command). A client's close is not a wake: hibernated_closed_total.",
 	}, []string{"command"})
 	m.keepaliveWakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "keepalive_wakes_total",
 		Help: "Full wakes of hibernated connections decided on client input that came between a keepalive (* OK Still here) and the client's next IDLE: the wakes keepalives cause, by command (labels as wake_commands_total, which counts them too).",
 	}, []string{"command"})
+	m.closedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_closed_total",
+		Help: "Hibernated connections that their client closed while asleep, ended without a wake, by how: eof (the socket's end), close_notify (TLS: the client's close_notify or an error alert), error (a read error such as a reset).",
+	}, []string{"how"})
 	m.notHibernated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_refused_total",
 		Help: "Connections kept active when due to hibernate (in IDLE or between commands), by reason.",
@@ -125,7 +130,7 @@ func NewMetrics() *Metrics {
 	})
 	m.servedAsleep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_served_total",
-		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands).",
+		Help: "Requests answered by hibernated connections without waking, by kind (reidle: DONE and a new IDLE; update: a mailbox change sent in place; command: NOOP or CHECK between commands; notify: NOTIFY events of other mailboxes; held: part of a command, a compressed flush or a TLS record kept asleep until its rest came).",
 	}, []string{"kind"})
 	m.sleepSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernated_seconds",
@@ -179,7 +184,10 @@ func NewMetrics() *Metrics {
 		m.tlsKeptConn.WithLabelValues(string(r))
 	}
 	m.tlsKeptConn.WithLabelValues(keptNoRecorder)
-	for _, k := range []string{servedReidle, servedUpdate, servedCommand} {
+	for _, h := range []string{closedEOF, closedNotify, closedError} {
+		m.closedAsleep.WithLabelValues(h)
+	}
+	for _, k := range []string{servedReidle, servedUpdate, servedCommand, servedHeld} {
 		m.servedAsleep.WithLabelValues(k)
 	}
 	// Every state is exported from the start, at 0, so dashboards need
@@ -193,7 +201,7 @@ func NewMetrics() *Metrics {
 // Collectors returns every collector, for prometheus.Registerer.MustRegister.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
-		m.hibernations, m.wakes, m.wakeCommands, m.keepaliveWakes, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
+		m.hibernations, m.wakes, m.wakeCommands, m.keepaliveWakes, m.closedAsleep, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
 		m.interrupted, m.diskFulls, m.handoffs, m.resumes, m.resumeRefused, m.upgradeMoved, m.upgradeNotMoved}
 }
 
@@ -285,6 +293,20 @@ func (m *Metrics) wokeBy(command string) {
 func (m *Metrics) keepaliveWake(command string) {
 	if m != nil {
 		m.keepaliveWakes.WithLabelValues(command).Inc()
+	}
+}
+
+// How a client closed a sleeper: the labels of hibernated_closed_total.
+const (
+	closedEOF    = "eof"
+	closedNotify = "close_notify"
+	closedError  = "error"
+)
+
+// closed counts a sleeper that its client closed (hibernator.closedByClient).
+func (m *Metrics) closed(how string) {
+	if m != nil {
+		m.closedAsleep.WithLabelValues(how).Inc()
 	}
 }
 

@@ -30,12 +30,20 @@ type tlsRecord struct {
 	// in is raw input read asleep and not opened (part of a record, or
 	// a KeyUpdate or an alert): the woken Conn reads it first.
 	in []byte
+	// raw is all the raw input this owner read, opened or not, after
+	// what it was given to read first: what it holds for the rest to
+	// come (hibernate_held.go), with the read sequence number put back.
+	raw []byte
 }
 
 // errRecordWake says a TLS 1.3 sleeper read a record it does not handle
 // asleep (a KeyUpdate, an alert, part of a record): a full wake's Conn
 // does.
 var errRecordWake = errors.New("tls record for a full wake")
+
+// errClosedNotify says a TLS 1.3 sleeper read its client's close_notify
+// (or an error alert): the connection ends without a wake.
+var errClosedNotify = errors.New("tls: client closed the connection")
 
 // recordOf returns the record state st keeps, nil for a connection
 // without one.
@@ -182,8 +190,9 @@ func (s sleeper) writeRecord(p []byte) (int, error) {
 // whole application-data records in it, after the raw input read before
 // (s.rec.in), into p. Anything else (part of a record, a KeyUpdate, an
 // alert) stays in s.rec.in for a full wake: errRecordWake when nothing
-// opened, pending reports it otherwise. At most len(p) raw bytes are
-// held, so what opens fits in p.
+// opened, pending reports it otherwise; errClosedNotify when nothing
+// opened and the next record is the client's close. At most len(p) raw
+// bytes are held, so what opens fits in p.
 func (s sleeper) readRecord(p []byte) (int, error) {
 	held := len(s.rec.in)
 	if held >= len(p) {
@@ -196,12 +205,16 @@ func (s sleeper) readRecord(p []byte) (int, error) {
 		return 0, err
 	}
 	raw = raw[:held+n]
+	s.rec.raw = append(s.rec.raw, raw[held:]...) // OpenData decrypts in place
 	text, used, err := s.rec.st.OpenData(p[:0], raw)
 	if err != nil {
 		return 0, err
 	}
 	s.rec.in = append(s.rec.in[:0], raw[used:]...)
 	if len(text) == 0 {
+		if s.rec.st.Closing(s.rec.in) {
+			return 0, errClosedNotify
+		}
 		return 0, errRecordWake
 	}
 	return len(text), nil

@@ -416,7 +416,7 @@ func (s *sleeper) read() ([]byte, error) {
 		raw = text
 	}
 	if s.z != nil {
-		text, next, ok := inflateAsleep(*s.z, raw)
+		text, next, ok, _ := inflateAsleep(*s.z, raw)
 		if !ok {
 			s.zIn = bytes.Clone(raw)
 			return nil, errors.New("compressed input for a full wake")

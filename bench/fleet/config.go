@@ -15,31 +15,32 @@ import (
 
 // config is everything the command line sets.
 type config struct {
-	Addr       string         `json:"addr"`
-	TLSAddr    string         `json:"tls_addr"`
-	CAFile     string         `json:"ca,omitempty"`
-	TLS        *tls.Config    `json:"-"`
-	Users      int            `json:"users"`
-	FirstUser  int            `json:"first_user"`
-	UserFmt    string         `json:"user_fmt"`
-	Password   string         `json:"-"`
-	Mix        map[string]int `json:"mix"` // kind name → percent of the users
-	MixText    string         `json:"-"`
-	ServerPID  int            `json:"server_pid"`
-	Metrics    string         `json:"metrics,omitempty"`
-	MaildirFmt string         `json:"maildir_fmt,omitempty"`
-	Settle     time.Duration  `json:"settle_ns"`
-	Hold       time.Duration  `json:"hold_ns"`
-	Halfway    bool           `json:"halfway"`
-	Deliveries int            `json:"deliveries"`
-	WakeTO     time.Duration  `json:"wake_timeout_ns"`
-	Conc       int            `json:"concurrency"`
-	Rate       float64        `json:"rate,omitempty"`
-	StepTO     time.Duration  `json:"step_timeout_ns"`
-	RampTO     time.Duration  `json:"ramp_timeout_ns"`
-	JSON       string         `json:"-"`
-	Label      string         `json:"label,omitempty"`
-	Seed       uint64         `json:"seed"`
+	Addr        string         `json:"addr"`
+	TLSAddr     string         `json:"tls_addr"`
+	CAFile      string         `json:"ca,omitempty"`
+	TLS         *tls.Config    `json:"-"`
+	Users       int            `json:"users"`
+	FirstUser   int            `json:"first_user"`
+	UserFmt     string         `json:"user_fmt"`
+	Password    string         `json:"-"`
+	Mix         map[string]int `json:"mix"` // kind name → percent of the users
+	MixText     string         `json:"-"`
+	ServerPID   int            `json:"server_pid"`
+	Metrics     string         `json:"metrics,omitempty"`
+	MaildirFmt  string         `json:"maildir_fmt,omitempty"`
+	IndexSuffix string         `json:"index_suffix,omitempty"`
+	Settle      time.Duration  `json:"settle_ns"`
+	Hold        time.Duration  `json:"hold_ns"`
+	Halfway     bool           `json:"halfway"`
+	Deliveries  int            `json:"deliveries"`
+	WakeTO      time.Duration  `json:"wake_timeout_ns"`
+	Conc        int            `json:"concurrency"`
+	Rate        float64        `json:"rate,omitempty"`
+	StepTO      time.Duration  `json:"step_timeout_ns"`
+	RampTO      time.Duration  `json:"ramp_timeout_ns"`
+	JSON        string         `json:"-"`
+	Label       string         `json:"label,omitempty"`
+	Seed        uint64         `json:"seed"`
 
 	// The clients' habits (kinds.go); times are means, each client
 	// draws its own around them.
@@ -72,6 +73,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process: it and its descendants are measured (0: no memory figures)")
 	fs.StringVar(&c.Metrics, "metrics", "", "Prometheus URL of the server")
 	fs.StringVar(&c.MaildirFmt, "maildir-fmt", "", "a user's Maildir, %s = user name, for deliveries by rename into new/")
+	fs.StringVar(&c.IndexSuffix, "index-suffix", "index.db", "with -server-pid: the server's files mapped with this name ending are counted as user indexes (Dormouse: users/NAME/index.db)")
 	fs.DurationVar(&c.Settle, "settle", 20*time.Second, "wait after the ramp before measuring")
 	fs.DurationVar(&c.Hold, "hold", 0, "after the measurement, run this long (keepalives, polls, reconnects, webmail) and count the wakes")
 	fs.BoolVar(&c.Halfway, "halfway", false, "ramp half the users, settle, measure, then the rest: reports the second half's memory per connection")

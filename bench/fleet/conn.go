@@ -30,6 +30,12 @@ type conn struct {
 	caps       map[string]bool
 	uidNext    uint32 // the UIDNEXT of the selected mailbox, as the client knows it
 	exists     uint32 // the EXISTS count of the selected mailbox
+	// grew, when set, is called when a response raises the EXISTS
+	// count, in IDLE or in any command's responses (a NOOP, a DONE's):
+	// a client shows the new mail whichever brought it; watching says
+	// which.
+	grew     func(watching bool)
+	watching bool
 }
 
 // habits are the transport habits of a kind (fleet.go, kinds).
@@ -193,6 +199,9 @@ var (
 func (cn *conn) note(r string) {
 	if m := reExists.FindStringSubmatch(r); m != nil {
 		n, _ := strconv.ParseUint(m[1], 10, 32)
+		if uint32(n) > cn.exists && cn.grew != nil {
+			cn.grew(cn.watching)
+		}
 		cn.exists = uint32(n)
 		return
 	}

@@ -30,11 +30,14 @@ type kindStats struct {
 	busy       atomic.Int64 // connections in a command or a short session now
 	keepalives atomic.Int64 // "* OK Still here" received
 	answered   atomic.Int64 // keepalive answers finished (back in IDLE)
-	sessions   atomic.Int64 // short sessions (sync, webmail)
-	reconnects atomic.Int64
-	compressed atomic.Int64 // connections that turned COMPRESS on
-	skipped    atomic.Int64 // clients that could not run (NOTIFY not offered)
-	failed     atomic.Int64 // clients that stopped on an error
+	// seenInCommand counts deliveries seen in a command's responses
+	// (a keepalive answer's NOOP or DONE), not in IDLE.
+	seenInCommand atomic.Int64
+	sessions      atomic.Int64 // short sessions (sync, webmail)
+	reconnects    atomic.Int64
+	compressed    atomic.Int64 // connections that turned COMPRESS on
+	skipped       atomic.Int64 // clients that could not run (NOTIFY not offered)
+	failed        atomic.Int64 // clients that stopped on an error
 
 	mu      sync.Mutex
 	latency []time.Duration // delivery → EXISTS seen
@@ -105,8 +108,9 @@ func (f *fleet) started(cl *client, inbox bool) {
 	f.mu.Unlock()
 }
 
-// seen is called by a connection of user when its EXISTS count grew.
-func (f *fleet) seen(user string, at time.Time) {
+// seen is called by a connection of user when its EXISTS count grew;
+// true when a delivery waited for it.
+func (f *fleet) seen(user string, at time.Time) bool {
 	f.mu.Lock()
 	p := f.probes[user]
 	delete(f.probes, user)
@@ -114,6 +118,7 @@ func (f *fleet) seen(user string, at time.Time) {
 	if p != nil {
 		p.seen <- at
 	}
+	return p != nil
 }
 
 // expect registers a delivery to user about to happen.

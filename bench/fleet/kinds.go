@@ -69,6 +69,11 @@ func (cl *client) open(ctx context.Context) (*conn, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { cn.Close() })
 	cn.stop = stop
+	cn.grew = func(watching bool) {
+		if cl.f.seen(cl.user, time.Now()) && !watching {
+			cl.st.seenInCommand.Add(1)
+		}
+	}
 	if err := cn.login(cl.user, cl.f.c.Password, h); err != nil {
 		cn.Close()
 		return nil, err
@@ -136,7 +141,9 @@ func (cl *client) watch(ctx context.Context, cn *conn, keepalive, newMail func()
 			return fmt.Errorf("read: %w", err)
 		}
 		before := cn.exists
-		cn.note(r)
+		cn.watching = true
+		cn.note(r) // a delivery's EXISTS: seen (cn.grew)
+		cn.watching = false
 		var act func() error
 		switch {
 		case r == "* OK Still here":
@@ -149,7 +156,6 @@ func (cl *client) watch(ctx context.Context, cn *conn, keepalive, newMail func()
 				return err
 			}
 		case isExists(r) && cn.exists > before:
-			cl.f.seen(cl.user, time.Now())
 			act = newMail
 		case strings.HasPrefix(r, "* BYE"):
 			return fmt.Errorf("server: %s", r)

@@ -79,6 +79,9 @@ type kindResult struct {
 	Failed     int64      `json:"failed"`
 	LastError  string     `json:"last_error,omitempty"`
 	Latency    stats.Dist `json:"latency"`
+	// SeenInCommand is how many of the deliveries seen came in a
+	// command's responses (a keepalive answer's NOOP), not in IDLE.
+	SeenInCommand int64 `json:"seen_in_command"`
 }
 
 // measure is the server and the fleet at one moment.
@@ -103,6 +106,40 @@ type holdResult struct {
 	WakesPerConnHr  float64            `json:"client_wakes_per_conn_hour"`
 	MinAsleepShare  float64            `json:"min_asleep_share"`
 	LastAsleepShare float64            `json:"last_asleep_share"`
+	ClosedAsleep    map[string]float64 `json:"closed_asleep_by_how"`
+	Memory          *holdMemory        `json:"memory,omitempty"`
+}
+
+// holdMemory is the server's memory over the hold, sampled with the
+// asleep share. One sample after the settle may fall on a burst (a round
+// of keepalives answered together, a wave of syncs): the median of the
+// hold's samples is what the running fleet costs.
+type holdMemory struct {
+	Samples int `json:"samples"`
+	// Per long-lived connection, over the baseline before the ramp, in
+	// bytes: Pss (median, min, max), and the medians of its anonymous
+	// and file-backed parts.
+	PssMedian  float64 `json:"pss_per_conn_median_bytes"`
+	PssMin     float64 `json:"pss_per_conn_min_bytes"`
+	PssMax     float64 `json:"pss_per_conn_max_bytes"`
+	AnonMedian float64 `json:"pss_anon_per_conn_median_bytes"`
+	FileMedian float64 `json:"pss_file_per_conn_median_bytes"`
+	// The users' index files (-index-suffix) mapped by the server:
+	// files and their Pss, medians.
+	IndexFiles  float64 `json:"index_files_median"`
+	IndexPssKiB float64 `json:"index_pss_kib_median"`
+}
+
+// median returns the median of v (which it sorts), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
@@ -152,7 +189,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
 		}
 	}
 	if c.Hold > 0 {
-		h, err := f.hold(ctx, m)
+		h, err := f.hold(ctx, m, base.Tree)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +203,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (*results, error) {
 			Clients: s.clients.Load(), LongLived: s.open.Load(), Keepalives: s.keepalives.Load(),
 			Sessions: s.sessions.Load(), Reconnects: s.reconnects.Load(), Compressed: s.compressed.Load(),
 			Skipped: s.skipped.Load(), Failed: s.failed.Load(), LastError: s.lastErr,
-			Latency: stats.New(s.latency, s.misses),
+			Latency: stats.New(s.latency, s.misses), SeenInCommand: s.seenInCommand.Load(),
 		}
 		s.mu.Unlock()
 		if s.skipped.Load() > 0 && k.name == "notify" {
@@ -297,9 +334,10 @@ func (f *fleet) deliverAll(ctx context.Context, kinds []*kind) error {
 
 // hold lets the fleet run for -hold, sampling the share asleep every 5
 // s, and counts the wakes meanwhile.
-func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
+func (f *fleet) hold(ctx context.Context, m *meter, base *procmem.Tree) (*holdResult, error) {
 	before := m.all(ctx)
 	h := &holdResult{Duration: f.c.Hold, MinAsleepShare: 1}
+	var pss, anon, file, idxFiles, idxPss []float64
 	end := time.Now().Add(f.c.Hold)
 	for time.Now().Before(end) {
 		if err := sleep(ctx, min(5*time.Second, time.Until(end))); err != nil {
@@ -310,6 +348,21 @@ func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
 			h.MinAsleepShare = min(h.MinAsleepShare, share)
 			h.LastAsleepShare = share
 		}
+		if s.Tree != nil && base != nil && s.LongLived > 0 {
+			per := func(kib, baseKiB int64) float64 { return float64(kib-baseKiB) * 1024 / float64(s.LongLived) }
+			pss = append(pss, per(s.Tree.PssKiB, base.PssKiB))
+			anon = append(anon, per(s.Tree.PssAnonKiB, base.PssAnonKiB))
+			file = append(file, per(s.Tree.PssFileKiB, base.PssFileKiB))
+			if ix, err := procmem.MappedFiles(f.c.ServerPID, f.c.IndexSuffix); err == nil {
+				idxFiles = append(idxFiles, float64(ix.Files))
+				idxPss = append(idxPss, float64(ix.PssKiB))
+			}
+		}
+	}
+	if len(pss) > 0 {
+		mid := median(pss) // sorts pss
+		h.Memory = &holdMemory{Samples: len(pss), PssMedian: mid, PssMin: pss[0], PssMax: pss[len(pss)-1],
+			AnonMedian: median(anon), FileMedian: median(file), IndexFiles: median(idxFiles), IndexPssKiB: median(idxPss)}
 	}
 	after := m.all(ctx)
 	diff := func(prefix, label string) map[string]float64 {
@@ -328,6 +381,7 @@ func (f *fleet) hold(ctx context.Context, m *meter) (*holdResult, error) {
 	h.WakesByCommand = diff("dormouse_imap_wake_commands_total", "command")
 	h.KeepaliveWakes = diff("dormouse_imap_keepalive_wakes_total", "command")
 	h.ServedAsleep = diff("dormouse_imap_hibernated_served_total", "kind")
+	h.ClosedAsleep = diff("dormouse_imap_hibernated_closed_total", "how")
 	open, _ := f.counts()
 	if open > 0 {
 		h.WakesPerConnHr = h.WakesByCause["client"] / float64(open) / f.c.Hold.Hours()
@@ -422,6 +476,9 @@ func (r *results) print(w *os.File) {
 		if kr.Latency.N > 0 || kr.Latency.Timeouts > 0 {
 			lat = kr.Latency.String()
 		}
+		if kr.SeenInCommand > 0 {
+			lat += fmt.Sprintf(" (%d seen in a command's responses)", kr.SeenInCommand)
+		}
 		fmt.Fprintf(w, "%-12s %7d %9d %10d %9d %9d %10d %7d %6d  %s\n", k.name, kr.Clients, kr.LongLived, kr.Keepalives, kr.Sessions, kr.Reconnects, kr.Compressed, kr.Skipped, kr.Failed, lat)
 		if kr.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", kr.LastError)
@@ -430,8 +487,12 @@ func (r *results) print(w *os.File) {
 	if h := r.Hold; h != nil {
 		fmt.Fprintf(w, "hold %v: asleep share min %.2f%%, last %.2f%%; client wakes per long-lived conn per hour %.2f\n",
 			h.Duration, 100*h.MinAsleepShare, 100*h.LastAsleepShare, h.WakesPerConnHr)
-		fmt.Fprintf(w, "  wakes by cause %v\n  wakes by command %v\n  keepalive wakes %v\n  served asleep %v\n",
-			sorted(h.WakesByCause), sorted(h.WakesByCommand), sorted(h.KeepaliveWakes), sorted(h.ServedAsleep))
+		fmt.Fprintf(w, "  wakes by cause %v\n  wakes by command %v\n  keepalive wakes %v\n  served asleep %v\n  closed asleep (no wake) %v\n",
+			sorted(h.WakesByCause), sorted(h.WakesByCommand), sorted(h.KeepaliveWakes), sorted(h.ServedAsleep), sorted(h.ClosedAsleep))
+		if hm := h.Memory; hm != nil {
+			fmt.Fprintf(w, "  Pss per long-lived connection over the hold (%d samples): median %.0f B (min %.0f, max %.0f), anon %.0f B, file %.0f B; user indexes mapped: %.0f (%.0f KiB)\n",
+				hm.Samples, hm.PssMedian, hm.PssMin, hm.PssMax, hm.AnonMedian, hm.FileMedian, hm.IndexFiles, hm.IndexPssKiB)
+		}
 	}
 	fmt.Fprintf(w, "hibernation refused by reason: %v\n", sorted(r.Refused))
 	for _, n := range r.Notes {

@@ -122,3 +122,50 @@ func byPrefix(m map[string]float64, prefix string) map[string]float64 {
 	}
 	return out
 }
+
+// TestDeliverySeenInNOOP: a delivery that a client learns of in the
+// responses to its NOOP (Thunderbird's keepalive answer, between DONE
+// and the next IDLE) counts as seen, and apart: the server tells it
+// there and not again at the next IDLE, so a tool that only counted
+// EXISTS read in IDLE waited out -wake-timeout for it.
+func TestDeliverySeenInNOOP(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithTLS(true))
+	c, err := parseFlags(newFlagSet(), []string{
+		"-addr", srv.Addr, "-users", "1", "-user-fmt", srv.Alice.Name, "-password", srv.Alice.Password,
+		"-mix", "thunderbird=100", "-step-timeout", "15s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TLS = srv.TLS
+	f := newFleet(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	k, _ := lookupKind("thunderbird")
+	cl := &client{f: f, k: k, st: f.stats[k.name], user: srv.Alice.Name}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cn, err := cl.open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cn.selectFolder("INBOX", ""); err != nil {
+		t.Fatal(err)
+	}
+	p := f.expect(srv.Alice.Name)
+	srv.Deliver(t, srv.Alice.Name, "From: a@example.org\r\nSubject: new\r\n\r\nhello\r\n")
+	// NOOP until the server has the message (its watcher runs apart).
+	deadline := time.Now().Add(time.Minute)
+	for cn.exists == 0 && time.Now().Before(deadline) {
+		if _, err := cn.run("NOOP", nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-p.seen:
+	default:
+		t.Fatalf("EXISTS %d read in a NOOP's responses, the delivery not seen", cn.exists)
+	}
+	if n := cl.st.seenInCommand.Load(); n != 1 {
+		t.Errorf("seen in a command's responses: %d, want 1", n)
+	}
+}

@@ -246,33 +246,38 @@ const maxInflateAsleep = 4 << 10
 // state kept asleep: the text and the state after it, or ok false unless
 // the inflater is quiet after all of in (the client's flush arrived
 // whole), so that the stored state stands where the client's stream
-// does.
-func Inflate(s State, in []byte) (text []byte, next State, ok bool) {
+// does. short says in ended inside the flush (its rest may come: the
+// sleeper holds what it has, imapserver/hibernate_held.go); text is then
+// what came before the cut.
+func Inflate(s State, in []byte) (text []byte, next State, ok, short bool) {
 	zr, err := inflate.Resume(bytes.NewReader(in), s.Window, s.CP)
 	if err != nil {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	text, err = io.ReadAll(io.LimitReader(zr, maxInflateAsleep+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) && len(text) <= maxInflateAsleep {
+		return text, next, false, true
+	}
 	if err != nil || len(text) > maxInflateAsleep {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	if next.CP, ok = zr.Checkpoint(); !ok {
-		return nil, next, false
+		return nil, next, false, false
 	}
 	next.Window = zr.AppendWindow(nil)
-	return text, next, true
+	return text, next, true, false
 }
 
 // InflateExt is Inflate for a sleeper's state st, whose inflater state
 // it moves on when ok.
-func InflateExt(st *hibernate.State, in []byte) ([]byte, bool) {
+func InflateExt(st *hibernate.State, in []byte) (text []byte, ok, short bool) {
 	s, _, err := FromExt(st)
 	if err != nil {
-		return nil, false
+		return nil, false, false
 	}
-	text, next, ok := Inflate(s, in)
+	text, next, ok, short := Inflate(s, in)
 	if ok {
 		SetExt(st, next)
 	}
-	return text, ok
+	return text, ok, short
 }

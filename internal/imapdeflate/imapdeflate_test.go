@@ -86,7 +86,7 @@ func TestInflateAsleepPartialFlush(t *testing.T) {
 	}
 	var s State
 	for i, want := range []string{"DONE\r\n", "i2 IDLE\r\n"} {
-		text, next, ok := Inflate(s, flushes[i])
+		text, next, ok, _ := Inflate(s, flushes[i])
 		if !ok || string(text) != want {
 			t.Fatalf("flush %d: %q ok %v, want %q", i, text, ok, want)
 		}

@@ -191,3 +191,68 @@ func TestConnAlerts(t *testing.T) {
 		})
 	}
 }
+
+// TestStateClosing: a sleeper's state tells a client's close_notify or
+// error alert (a close) from what a woken Conn must read.
+func TestStateClosing(t *testing.T) {
+	st, mirror := testState(t, TLS_AES_128_GCM_SHA256)
+	seal := func(typ byte, p []byte) []byte {
+		_, out, _ := mirror.halves()
+		b, err := out.seal(nil, typ, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	closeNotify := seal(typeAlert, []byte{1, alertCloseNotify})
+	tests := []struct {
+		name string
+		raw  []byte
+		want bool
+	}{
+		{"close notify", closeNotify, true},
+		{"close notify and more", append(append([]byte(nil), closeNotify...), 23, 3), true},
+		{"fatal alert", seal(typeAlert, []byte{2, 40}), true},
+		{"user canceled", seal(typeAlert, []byte{1, alertUserCanceled}), false},
+		{"half a close notify", closeNotify[:len(closeNotify)-1], false},
+		{"header only", closeNotify[:headerLen], false},
+		{"data", seal(typeApplicationData, []byte("a1 NOOP\r\n")), false},
+		{"key update", seal(typeHandshake, []byte{24, 0, 0, 1, 0}), false},
+		{"wrong key", func() []byte { b := append([]byte(nil), closeNotify...); b[7] ^= 1; return b }(), false},
+		{"nothing", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := st
+			if got := st.Closing(tt.raw); got != tt.want {
+				t.Fatalf("Closing = %v, want %v", got, tt.want)
+			}
+			if st.ReadSeq != before.ReadSeq {
+				t.Fatalf("ReadSeq moved from %d to %d", before.ReadSeq, st.ReadSeq)
+			}
+		})
+	}
+}
+
+func TestPartial(t *testing.T) {
+	rec := []byte{23, 3, 3, 0, 20}
+	rec = append(rec, make([]byte, 20)...)
+	tests := []struct {
+		name string
+		raw  []byte
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"part of a header", rec[:3], true},
+		{"header", rec[:headerLen], true},
+		{"all but one byte", rec[:len(rec)-1], true},
+		{"whole", rec, false},
+		{"whole and more", append(append([]byte(nil), rec...), 23), false},
+		{"overflowing header", []byte{23, 3, 3, 0x41, 0x01}, false},
+	}
+	for _, tt := range tests {
+		if got := Partial(tt.raw); got != tt.want {
+			t.Errorf("%s: Partial = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -165,6 +165,41 @@ func (st *State) OpenData(dst, raw []byte) (out []byte, used int, err error) {
 	}
 }
 
+// Closing reports whether the first record of raw, whole, opens with
+// st's read key at its next sequence number as an alert that ends the
+// connection, as a Conn's Read treats it: close_notify or any alert
+// but user_canceled (RFC 8446 6: the others are errors, and a
+// close_notify follows user_canceled). A hibernated connection that
+// reads one closes without a Conn: nothing after it is read, so st is
+// left as it was.
+func (st *State) Closing(raw []byte) bool {
+	n, err := recordLen(raw)
+	if err != nil || n == 0 || n > len(raw) || raw[0] != typeApplicationData {
+		return false
+	}
+	in, err := st.reader()
+	if err != nil {
+		return false
+	}
+	typ, content, err := in.open(append([]byte(nil), raw[:n]...))
+	if err != nil || typ != typeAlert || len(content) != 2 {
+		return false
+	}
+	return content[1] != alertUserCanceled
+}
+
+// Partial reports whether raw, not empty, is the start of one record
+// whose rest has not arrived: shorter than a header, or than the length
+// its header announces (one a TLS 1.3 record may have). A hibernated
+// connection that read only this much can wait for the rest.
+func Partial(raw []byte) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	n, err := recordLen(raw)
+	return err == nil && (n == 0 || n > len(raw))
+}
+
 // sealAll appends p to dst as records of type typ of at most
 // maxPlaintext bytes each (one empty record for an empty p).
 func sealAll(h *halfConn, dst []byte, typ byte, p []byte) ([]byte, error) {

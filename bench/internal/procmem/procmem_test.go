@@ -89,3 +89,25 @@ func TestStatusSelf(t *testing.T) {
 		t.Errorf("FDs with a file open %d (%v), after closing it %d (%v)", n1, err, n2, err2)
 	}
 }
+
+func TestParseMapped(t *testing.T) {
+	smaps := `7f0000000000-7f0000040000 r--s 00000000 08:01 123 /data/users/a/index.db
+Size:                256 kB
+Rss:                 112 kB
+Pss:                 112 kB
+VmFlags: rd sh mr mw me ms sd
+7f0000040000-7f0000080000 r--s 00000000 08:01 124 /data/users/b/index.db
+Pss:                  40 kB
+7f0000080000-7f00000c0000 rw-p 00000000 00:00 0
+Pss:                 500 kB
+55d000000000-55d000100000 r-xp 00000000 08:01 9 /usr/bin/dormouse
+Pss:                 900 kB
+`
+	m, err := parseMapped(strings.NewReader(smaps), "index.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Files != 2 || m.PssKiB != 152 {
+		t.Fatalf("got %+v, want 2 files, 152 KiB", m)
+	}
+}
