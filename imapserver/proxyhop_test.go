@@ -31,6 +31,14 @@ func startHop(t testing.TB, hibernateAfter time.Duration, configure ...func(*ima
 	}))
 }
 
+// hopQuiet is the hibernate_after of the hop tests that wait for handoffs:
+// long enough that a test's next command, sent on reading an answer,
+// arrives before the session is handed off even on a loaded machine (a
+// command racing the handoff is the proxy's to send again, which these
+// raw clients do not do: TestProxyHopDifferential's test proxy does),
+// short enough to keep the tests quick.
+const hopQuiet = 40 * time.Millisecond
+
 // xproxy connects as a proxy and opens user's session for client.
 func xproxy(t testing.TB, srv *testserver.Server, user, client string) *testserver.Client {
 	t.Helper()
@@ -76,7 +84,7 @@ func xresume(t testing.TB, srv *testserver.Server, blob []byte, more string) *te
 // meanwhile, and XRESUME on a new connection tells the client exactly
 // what an IDLE sleeper woken then would be told, after "X2 OK resumed".
 func TestProxyHopIdle(t *testing.T) {
-	srv := startHop(t, time.Millisecond)
+	srv := startHop(t, hopQuiet)
 	fill(t, srv, "INBOX", 3)
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
 	c.Send("s1 SELECT INBOX")
@@ -137,7 +145,7 @@ S: i2 OK FETCH completed
 // once: no update comes first), and its next command gets the changes
 // held for it, as a quiet sleeper's does.
 func TestProxyHopQuiet(t *testing.T) {
-	srv := startHop(t, time.Millisecond)
+	srv := startHop(t, hopQuiet)
 	fill(t, srv, "INBOX", 2)
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
 	c.Send("s1 SELECT INBOX")
@@ -157,6 +165,13 @@ func TestProxyHopQuiet(t *testing.T) {
 	srv.Deliver(t, "alice", testMessage(3))
 	o := srv.Login(t, srv.Alice)
 	o.MustOK("SELECT INBOX")
+	// The delivery is seen through the folder's watch, which may outlive
+	// the handed-off session (its linger): wait until the store has it,
+	// so that the resumed session's NOOP below must tell it.
+	testserver.WaitFor(t, "the delivery is seen", func() bool {
+		o.Cmd("n NOOP")
+		return len(o.Cmd("f FETCH 3 UID")) == 2
+	})
 	o.MustOK("STORE 1 +FLAGS (\\Seen)")
 	o.MustOK("LOGOUT")
 
@@ -198,7 +213,7 @@ func editBlob(t *testing.T, blob []byte, fn func(*hibernate.State)) []byte {
 // each refusal is a tagged NO (with the words a woken sleeper would say
 // in its BYE) after which the connection is usable, not authenticated.
 func TestProxyHopRefusals(t *testing.T) {
-	srv := startHop(t, time.Millisecond)
+	srv := startHop(t, hopQuiet)
 	fill(t, srv, "INBOX", 1)
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
 	c.MustOK("CREATE Gone")
@@ -264,12 +279,15 @@ C: X5 XPROXY ` + hopSecret + ` carol 192.0.2.7
 S: X5 NO [AUTHENTICATIONFAILED] Unknown user
 C: X6 XPROXY ` + hopSecret + ` alice not-an-address
 S: X6 BAD Invalid client address
-C: X7 XPROXY ` + hopSecret + ` alice 192.0.2.7
+`)
+	// Sent in one write: a quiet moment after X7's OK would hand the
+	// session off (hibernate_after is 1 ms here) before X8 is read.
+	r.Write("X7 XPROXY " + hopSecret + " alice 192.0.2.7\r\n" +
+		"X8 XRESUME " + hopSecret + " {3+}\r\nabc\r\n" +
+		"X9 XPROXY " + hopSecret + " alice 192.0.2.7\r\n")
+	r.Run(`
 S~ X7 OK \[CAPABILITY .*\] Logged in
-C: X8 XRESUME ` + hopSecret + ` {3+}
-C: abc
 S: X8 BAD Already authenticated
-C: X9 XPROXY ` + hopSecret + ` alice 192.0.2.7
 S: X9 BAD Already authenticated
 `)
 	m := testserver.Gather(t, srv.Metrics)
@@ -407,7 +425,7 @@ func refusals(m map[string]float64) map[string]float64 {
 // off in resumes with it: IDLE or between commands, authenticated only,
 // read-only, its saved search.
 func TestProxyHopResumesEveryState(t *testing.T) {
-	srv := startHop(t, time.Millisecond)
+	srv := startHop(t, hopQuiet)
 	fill(t, srv, "INBOX", 3)
 	blobs := hopBlobs(t, srv)
 	checks := map[string]string{
@@ -454,7 +472,7 @@ func TestProxyHopResumesEveryState(t *testing.T) {
 // handoff and the resume: nothing keeps them for it); the refusal is
 // counted, and its events keep coming.
 func TestProxyHopNotifyStaysAwake(t *testing.T) {
-	srv := startHop(t, time.Millisecond)
+	srv := startHop(t, hopQuiet)
 	c := xproxy(t, srv, "alice", "192.0.2.7:4711")
 	c.Send("s1 SELECT INBOX")
 	c.ReadUntilTagged("s1")

@@ -41,11 +41,16 @@ func hintMetrics() *prometheus.CounterVec {
 	return c
 }
 
+// errHintPathTooLong says the data folder's path is too long for the hint
+// socket's name: fatal only when inotify is off and hints are the one way
+// the store learns of other writers.
+var errHintPathTooLong = errors.New("path longer than a UNIX socket allows (107 bytes): local writers' change hints need a shorter data folder path")
+
 // listenHints opens the hint socket at path (mode 0600) and reads it
 // until close.
 func listenHints(path string, store *maildir.Store, count *prometheus.CounterVec, log *slog.Logger) (*hintListener, error) {
 	if len(path) >= 108 { // sun_path
-		return nil, fmt.Errorf("hint socket %s: %w", path, errAdminPathTooLong)
+		return nil, fmt.Errorf("hint socket %s: %w", path, errHintPathTooLong)
 	}
 	// The admin socket, opened before, has already proved that no other
 	// server runs here: a socket file left at path is a dead one's.

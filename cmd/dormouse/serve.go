@@ -292,7 +292,9 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 			return err
 		}
 		hints, err = listenHints(filepath.Join(l.data, notice.HintSocketName), store, hintCount, log.With("component", "hints"))
-		if err != nil {
+		if errors.Is(err, errHintPathTooLong) && cfg.Store.Inotify {
+			log.Warn("no hint socket", "err", err)
+		} else if err != nil {
 			return err
 		}
 		upgrades, err = listenUpgrade(filepath.Join(l.data, upgradeSocketName), log.With("component", "upgrade"))
