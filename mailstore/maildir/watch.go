@@ -38,7 +38,14 @@ type boxWatch struct {
 	slot uint32 // index in diskWatcher.slots while any wd is set
 	// synced: a full sync completed since the watches were added at gen.
 	synced bool
-	gone   bool // the mailbox was deleted: holds no longer add watches
+	// lingered: held again while its watches lingered with no holder.
+	// An event of a write just before this hold may still be on its way
+	// through the watcher, so the opener checks the folders' mtimes
+	// itself (ensureSynced) rather than trust the watch, as Dovecot
+	// checks them at every SELECT: a message delivered outside the
+	// server before a SELECT is in its answer.
+	lingered bool
+	gone     bool // the mailbox was deleted: holds no longer add watches
 }
 
 // watched reports whether the mailbox's messages are watched: new/ or
@@ -246,6 +253,7 @@ func (w *diskWatcher) holdLocked(k boxKey) *boxWatch {
 	if t := w.lingering[b]; t != nil {
 		t.Stop()
 		delete(w.lingering, b)
+		b.lingered = true
 	}
 	if !b.gone && !b.watched() {
 		w.addPathsLocked(b)
@@ -374,7 +382,7 @@ func (w *diskWatcher) synced(k boxKey) (ok bool, gen uint64) {
 	if b == nil || !b.watched() {
 		return false, 0
 	}
-	return b.synced, b.gen
+	return b.synced && !b.lingered, b.gen
 }
 
 // markSynced records a full sync that began when the watch had gen.
@@ -382,7 +390,7 @@ func (w *diskWatcher) markSynced(k boxKey, gen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if b := w.boxes[k]; b != nil && b.gen == gen && b.watched() {
-		b.synced = true
+		b.synced, b.lingered = true, false
 	}
 }
 

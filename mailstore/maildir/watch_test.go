@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 	"unsafe"
@@ -124,5 +125,39 @@ func TestWatchLinger(t *testing.T) {
 			t.Fatal("the watches outlived their linger")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLingeringWatchOpenSeesDelivery: a message an MDA put in new/ just
+// before a mailbox is opened again is in the opened mailbox, although
+// the folder's watches lingered and its event may not have been applied
+// yet (the open checks the folders' mtimes instead of trusting the
+// watch). Each round writes, then opens at once.
+func TestLingeringWatchOpenSeesDelivery(t *testing.T) {
+	s, root := testStore(t, Options{})
+	u := testUser(t, s, "erin")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("one"))
+	m.Close()
+	s.w.mu.Lock()
+	s.w.linger = time.Hour
+	s.w.mu.Unlock()
+	md := filepath.Join(root, "users", "erin", "Maildir")
+	for i := range 200 {
+		m := testMailbox(t, u, "INBOX")
+		m.Close() // its watches linger
+		name := filepath.Join(md, "new", "17000000"+strconv.Itoa(10+i)+".P1Q1.mx")
+		if err := os.WriteFile(name, []byte("Subject: mda\n\nhi\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m = testMailbox(t, u, "INBOX")
+		snap, err := m.Snapshot(context.Background())
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i + 2; len(snap.Messages) != want {
+			t.Fatalf("round %d: %d messages at the open after a delivery, want %d", i, len(snap.Messages), want)
+		}
 	}
 }
