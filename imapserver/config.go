@@ -135,11 +135,25 @@ type Config struct {
 	// to look users up without a password (LookupUser, as the passwd-file
 	// can).
 	ProxySecret string
+	// HandoffWatchMax bounds the mailboxes whose folders stay watched for
+	// sessions handed off to their proxy (proxyhop_watch.go): one hold
+	// per user and mailbox, for the idle timeout after its latest handoff,
+	// so that another program's writes still become events (and notices)
+	// while every session of the mailbox sleeps at a proxy. 0 means
+	// DefaultHandoffWatchMax; negative keeps none. A handoff beyond the
+	// bound is counted (proxy_handoff_watch_full_total) and its mailbox is
+	// then seen to change only through hints, LMTP or its next opening.
+	HandoffWatchMax int
 	// NoSearchIndex turns off the full-text index that SEARCH BODY and
 	// TEXT keep and use (searchfts.go): every such search reads every
 	// message. For measuring what the index gives.
 	NoSearchIndex bool
 }
+
+// DefaultHandoffWatchMax is Config.HandoffWatchMax's default: each held
+// mailbox costs three inotify watches (new/, cur/, tmp/), as a local
+// sleeper's INBOX does.
+const DefaultHandoffWatchMax = 10000
 
 // Default limits, used where a Limits field is zero.
 const (

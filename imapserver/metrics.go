@@ -42,6 +42,8 @@ type Metrics struct {
 	diskFulls    prometheus.Counter     // commands refused for a full disk
 
 	handoffs      prometheus.Counter     // proxied sessions handed to their proxy to sleep there
+	handoffWatch  prometheus.Gauge       // mailboxes held watched for handed-off sessions
+	handoffFull   prometheus.Counter     // handoffs whose mailbox found the watch bound reached
 	resumes       *prometheus.CounterVec // proxied sessions resumed (XRESUME), by state: idle, between
 	resumeRefused *prometheus.CounterVec // XRESUMEs refused, by reason
 
@@ -152,6 +154,14 @@ func NewMetrics() *Metrics {
 		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_handoffs_total",
 		Help: "Proxied sessions (XPROXY, XRESUME) handed to their proxy to sleep there (* XSLEEP) where a session would hibernate here.",
 	})
+	m.handoffWatch = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_handoff_watches",
+		Help: "Mailboxes whose folders stay watched for sessions handed off to their proxy (one per user and mailbox, for the idle timeout after its latest handoff).",
+	})
+	m.handoffFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_handoff_watch_full_total",
+		Help: "Handoffs whose mailbox was not held watched because handoff_watch_max mailboxes already were: other programs' writes there are seen only through hints or its next opening.",
+	})
 	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "proxy_resumes_total",
 		Help: "Proxied sessions resumed from a state blob (XRESUME), by state (idle: in IDLE; between: between commands).",
@@ -202,7 +212,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connections, m.accepted, m.commands, m.logins, m.bytesIn, m.bytesOut,
 		m.hibernations, m.wakes, m.wakeCommands, m.keepaliveWakes, m.closedAsleep, m.notHibernated, m.blobBytes, m.hibernationsBy, m.refusedBy, m.keptBytes, m.tlsKeptConn, m.wakeSeconds, m.servedAsleep, m.sleepSeconds,
-		m.interrupted, m.diskFulls, m.handoffs, m.resumes, m.resumeRefused, m.upgradeMoved, m.upgradeNotMoved}
+		m.interrupted, m.diskFulls, m.handoffs, m.handoffWatch, m.handoffFull, m.resumes, m.resumeRefused, m.upgradeMoved, m.upgradeNotMoved}
 }
 
 // CountUpgrade records what the process this one replaced reported at the
@@ -367,6 +377,18 @@ func (m *Metrics) diskFull() {
 func (m *Metrics) handedOff() {
 	if m != nil {
 		m.handoffs.Inc()
+	}
+}
+
+func (m *Metrics) handoffWatches(n int) {
+	if m != nil {
+		m.handoffWatch.Set(float64(n))
+	}
+}
+
+func (m *Metrics) handoffWatchFull() {
+	if m != nil {
+		m.handoffFull.Inc()
 	}
 }
 

@@ -270,7 +270,8 @@ func (c *conn) refuseResume(err error) error {
 // read is every byte this server read from the connection (the proxy
 // counts what it wrote: the difference is what it sent that was never
 // read, and must send again with the resume), and the connection closes.
-// Nothing stays here: no table entry, no watch. The caller, the session
+// Nothing stays here but a lease on the mailbox's folder watch
+// (proxyhop_watch.go): no table entry, no subscription. The caller, the session
 // goroutine, has checked that nothing is buffered either way.
 func (c *conn) handOff(st *hibernate.State) error {
 	if hopTransport(st) {
@@ -287,6 +288,9 @@ func (c *conn) handOff(st *hibernate.State) error {
 	if err != nil {
 		return fmt.Errorf("hand off: %w", err)
 	}
+	// Held before the session lets go of its own watch (at its end), so
+	// the folders stay watched throughout.
+	c.srv.handoffWatches.keep(st.User, st.Mailbox)
 	read := c.hopRead - int64(c.br.Buffered())
 	c.w.Raw("* XSLEEP ").Number(uint64(read)).SP().Literal(blob).CRLF()
 	if err := c.flush(); err != nil {

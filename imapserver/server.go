@@ -42,6 +42,9 @@ type Server struct {
 	bufs sync.Pool // *[]byte copy buffers for FETCH literals
 
 	hib *hibernator // nil when Config.HibernateAfter is 0
+	// handoffWatches keeps handed-off sessions' mailboxes watched
+	// (proxyhop_watch.go); nil without a ProxySecret.
+	handoffWatches *handoffWatches
 
 	// searchBuild indexes selected mailboxes for SEARCH BODY and TEXT
 	// in the background (searchbuild.go); nil with Config.NoSearchIndex.
@@ -101,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	s.userConns = newUserConnLimiter(s.limits)
 	if !cfg.NoSearchIndex {
 		s.searchBuild = newSearchBuilder(cfg.Store, log)
+	}
+	if cfg.ProxySecret != "" {
+		s.handoffWatches = newHandoffWatches(cfg.Store, s.limits.IdleTimeout, cfg.HandoffWatchMax, cfg.Metrics)
 	}
 	if cfg.HibernateAfter > 0 {
 		h, err := newHibernator(s)
@@ -264,6 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.searchBuild != nil {
 		s.searchBuild.stop()
 	}
+	s.handoffWatches.close()
 	finished := make(chan struct{})
 	go func() {
 		s.connsWG.Wait()

@@ -66,6 +66,10 @@ type Options struct {
 	// and to prove the hint path.
 	NoFolderWatch bool
 
+	// WatchLinger is how long a mailbox's folders stay watched after the
+	// last hold on them ends (watch.go); 0 means 10 s, negative none.
+	WatchLinger time.Duration
+
 	// rescanFiles, set by tests, replaces rescanBatch.
 	rescanFiles int
 	// dirSynced, set by tests, is told of each folder fsynced with a

@@ -113,7 +113,7 @@ type diskWatcher struct {
 }
 
 // watchLinger is how long a mailbox's folders stay watched after the last
-// hold on them ends.
+// hold on them ends, unless Options.WatchLinger says otherwise.
 const watchLinger = 10 * time.Second
 
 func newDiskWatcher(s *Store) (*diskWatcher, error) {
@@ -138,6 +138,12 @@ func newDiskWatcher(s *Store) (*diskWatcher, error) {
 		linger:    watchLinger,
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
+	}
+	switch l := s.opts.WatchLinger; {
+	case l < 0:
+		w.linger = 0
+	case l > 0:
+		w.linger = l
 	}
 	w.wg.Add(1)
 	go w.loop()
