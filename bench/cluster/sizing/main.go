@@ -43,7 +43,7 @@ func main() {
 	what := flag.String("what", "sockets", "sockets or nats")
 	n := flag.Int("n", 5000, "connections (sockets) or subscriptions (nats)")
 	nodes := flag.Int("nodes", 3, "NATS cluster nodes (nats)")
-	port := flag.Int("port", 36790, "first port of the NATS nodes (nats; 2 per node)")
+	port := flag.Int("port", 36770, "first port of the NATS nodes (nats; 2 per node)")
 	child := flag.Bool("child", false, "internal: run the NATS cluster and wait for stdin to close")
 	flag.Parse()
 	var r any
