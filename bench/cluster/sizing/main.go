@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,18 +44,17 @@ func main() {
 	what := flag.String("what", "sockets", "sockets or nats")
 	n := flag.Int("n", 5000, "connections (sockets) or subscriptions (nats)")
 	nodes := flag.Int("nodes", 3, "NATS cluster nodes (nats)")
-	port := flag.Int("port", 36770, "first port of the NATS nodes (nats; 2 per node)")
 	child := flag.Bool("child", false, "internal: run the NATS cluster and wait for stdin to close")
 	flag.Parse()
 	var r any
 	var err error
 	switch {
 	case *child:
-		err = runCluster(*nodes, *port)
+		err = runCluster(*nodes)
 	case *what == "sockets":
 		r, err = sockets(*n)
 	case *what == "nats":
-		r, err = natsSubs(*n, *nodes, *port)
+		r, err = natsSubs(*n, *nodes)
 	default:
 		err = fmt.Errorf("unknown -what %q", *what)
 	}
@@ -172,12 +172,12 @@ type natsResult struct {
 	PerSubPerNode float64 `json:"node_bytes_per_subscription"`
 }
 
-func natsSubs(n, nodes, port int) (*natsResult, error) {
+func natsSubs(n, nodes int) (*natsResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-child", "-nodes", strconv.Itoa(nodes), "-port", strconv.Itoa(port))
+	cmd := exec.Command(self, "-child", "-nodes", strconv.Itoa(nodes))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -194,9 +194,11 @@ func natsSubs(n, nodes, port int) (*natsResult, error) {
 		stdin.Close()
 		cmd.Wait()
 	}()
-	// The child says "ready" once every node routes to the others.
-	line := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+	// The child says "ready <node 0's URL>" once every node routes to
+	// the others.
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if err != nil || !ok {
 		return nil, fmt.Errorf("nats child: %q %v", line, err)
 	}
 	pss := func() (int64, error) {
@@ -208,7 +210,7 @@ func natsSubs(n, nodes, port int) (*natsResult, error) {
 	if r.PssBefore, err = pss(); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	nc, err := nats.Connect(url)
 	if err != nil {
 		return nil, err
 	}
@@ -230,9 +232,28 @@ func natsSubs(n, nodes, port int) (*natsResult, error) {
 	return r, nil
 }
 
+// freePort is a loopback port free now: fixed ranges collide with other
+// connections' ephemeral ports on this machine.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 // runCluster is the child: nodes embedded NATS servers routed to each
 // other, until stdin closes.
-func runCluster(nodes, port int) error {
+func runCluster(nodes int) error {
+	ports := make([]int, 2*nodes) // clients, then routes
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
 	var servers []*server.Server
 	defer func() {
 		for _, s := range servers {
@@ -240,12 +261,12 @@ func runCluster(nodes, port int) error {
 		}
 	}()
 	for i := range nodes {
-		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: port + i, NoLog: true, NoSigs: true}
+		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: ports[i], NoLog: true, NoSigs: true}
 		if nodes > 1 {
-			opts.Cluster = server.ClusterOpts{Name: "sizing", Host: "127.0.0.1", Port: port + nodes + i}
+			opts.Cluster = server.ClusterOpts{Name: "sizing", Host: "127.0.0.1", Port: ports[nodes+i]}
 			for j := range nodes {
 				if j != i {
-					opts.Routes = append(opts.Routes, server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", port+nodes+j))...)
+					opts.Routes = append(opts.Routes, server.RoutesFromStr(fmt.Sprintf("nats://127.0.0.1:%d", ports[nodes+j]))...)
 				}
 			}
 		}
@@ -270,7 +291,7 @@ func runCluster(nodes, port int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	fmt.Println("ready")
+	fmt.Printf("ready nats://127.0.0.1:%d\n", ports[0])
 	io.Copy(io.Discard, os.Stdin)
 	return nil
 }
