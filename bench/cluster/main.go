@@ -19,6 +19,11 @@
 //     through a proxy, timed from the APPEND sent to the EXISTS the
 //     sleeper reads (the backend publishes the change on NATS, the proxy
 //     wakes the sleeper on its backend with XRESUME);
+//   - a NATS node stopped (-nats-kill): the node of proxy 0 and backend
+//     0, while -nats-users users get one message each through proxy 1;
+//     every sleeper of those users is checked against the store (its
+//     EXISTS against STATUS MESSAGES): correct, missed or wrong, and the
+//     APPEND → EXISTS latency during and after the failover;
 //   - a backend killed (-kill): how many clients were answered, refused
 //     cleanly (NO/BYE [UNAVAILABLE]) or hung, and whether refused users
 //     log in again once it is back.
@@ -71,6 +76,10 @@ type config struct {
 	serveBaseline  bool
 	backendNATS    bool
 	kill           bool
+	natsKill       bool
+	natsUsers      int
+	natsWindow     time.Duration
+	natsBound      time.Duration
 	pprof          bool
 	proxyLog       string
 	hold           time.Duration
@@ -92,6 +101,10 @@ func main() {
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "wait after the last client sleeps before measuring")
 	flag.BoolVar(&c.serveBaseline, "serve-baseline", true, "also measure the same clients asleep in dormouse serve itself")
 	flag.BoolVar(&c.kill, "kill", true, "then SIGKILL a backend and have every client send DONE and NOOP: answered, refused (NO/BYE [UNAVAILABLE]) or hung")
+	flag.BoolVar(&c.natsKill, "nats-kill", true, "before -kill, stop the NATS node of proxy 0 and backend 0 while -nats-users users get mail, and check every sleeper's EXISTS against the store")
+	flag.IntVar(&c.natsUsers, "nats-users", 100, "users that get one message each while a NATS node is stopped")
+	flag.DurationVar(&c.natsWindow, "nats-window", 4*time.Second, "the deliveries are spread over this long after the NATS node stops")
+	flag.DurationVar(&c.natsBound, "nats-bound", 20*time.Second, "a sleeper without its EXISTS this long after the window missed it")
 	flag.StringVar(&c.proxyLog, "proxy-log", "info", "the proxies' log level")
 	flag.BoolVar(&c.pprof, "pprof", false, "run the proxies with --pprof (profiles on their metrics address)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep everything running this long after the clients slept (to profile)")
@@ -132,7 +145,8 @@ type result struct {
 
 	DeliveryToExists stats.Dist `json:"delivery_to_exists"`
 
-	Kill *killResult `json:"backend_killed,omitempty"`
+	NATSKill *natsKillResult `json:"nats_node_stopped,omitempty"`
+	Kill     *killResult     `json:"backend_killed,omitempty"`
 }
 
 // killResult is what the clients got after a backend was killed.
@@ -284,7 +298,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 		return nil, err
 	}
 	pt := &ports{next: c.portBase}
-	natsURLs, stopNATS, err := startNATS(c.natsNodes, pt)
+	natsURLs, natsNodes, stopNATS, err := startNATS(c.natsNodes, pt)
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +415,11 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 
 	r.DeliveryToExists = deliveries(ctx, c, conns, proxies[0].imap, log)
 
+	if c.natsKill && len(natsNodes) > 1 {
+		// Node 0 is proxy 0's and backend 0's; proxy 1 is on node 1.
+		r.NATSKill = killNATS(ctx, c, conns, natsNodes[0], proxies[len(proxies)-1].imap, proxies, log)
+	}
+
 	if c.kill {
 		log.Info("killing a backend; every client speaks")
 		r.Kill = killBackend(ctx, c, conns, backends[0], proxies[0].imap)
@@ -456,8 +475,8 @@ func writeData(dir, conf, passwd string) error {
 }
 
 // startNATS runs an embedded NATS cluster of n nodes, each a route to
-// the others, and returns their client URLs.
-func startNATS(n int, pt *ports) ([]string, func(), error) {
+// the others, and returns their client URLs and servers.
+func startNATS(n int, pt *ports) ([]string, []*server.Server, func(), error) {
 	var client, routes []string
 	for range n {
 		client = append(client, pt.addr())
@@ -485,7 +504,7 @@ func startNATS(n int, pt *ports) ([]string, func(), error) {
 		s, err := server.NewServer(opts)
 		if err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		go s.Start()
 		servers = append(servers, s)
@@ -494,10 +513,10 @@ func startNATS(n int, pt *ports) ([]string, func(), error) {
 	for _, s := range servers {
 		if !s.ReadyForConnections(60 * time.Second) {
 			stop()
-			return nil, nil, errors.New("nats not ready")
+			return nil, nil, nil, errors.New("nats not ready")
 		}
 	}
-	return urls, stop, nil
+	return urls, servers, stop, nil
 }
 
 func splitAddr(a string) (string, int) {
