@@ -24,7 +24,7 @@ type NATSNotices struct {
 	ch  chan *nats.Msg
 
 	mu     sync.Mutex
-	fns    map[*nats.Subscription]func(notice.Notice)
+	fn     func(notice.Notice)
 	onLost func()
 
 	stop, done chan struct{}
@@ -44,7 +44,6 @@ func DialNATS(urls string, log *slog.Logger) (*NATSNotices, error) {
 	n := &NATSNotices{
 		log:  log,
 		ch:   make(chan *nats.Msg, noticeBuffer),
-		fns:  make(map[*nats.Subscription]func(notice.Notice)),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -98,10 +97,20 @@ func (n *NATSNotices) lost() {
 	}
 }
 
+// HandleNotices sets the function called with every notice heard.
+func (n *NATSNotices) HandleNotices(fn func(notice.Notice)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fn = fn
+}
+
 // SubscribeUser subscribes to user's notices and waits until the server
 // has the interest (a flush). Without a connection the subscription is
-// made when NATS comes back, and the reconnect resynchronises.
-func (n *NATSNotices) SubscribeUser(user string, fn func(notice.Notice)) (func(), error) {
+// made when NATS comes back, and the reconnect resynchronises. The
+// subscription is the only state a user costs here: its notices are
+// told apart by their contents (notice.Notice.User), not by a map from
+// subscriptions.
+func (n *NATSNotices) SubscribeUser(user string) (Subscription, error) {
 	sub, err := n.nc.ChanSubscribe(notice.UserSubject(user), n.ch)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", user, err)
@@ -109,22 +118,13 @@ func (n *NATSNotices) SubscribeUser(user string, fn func(notice.Notice)) (func()
 	// A slow consumer is the shared channel's overflow, which the
 	// channel's size bounds; no per-subscription pending limit.
 	sub.SetPendingLimits(-1, -1)
-	n.mu.Lock()
-	n.fns[sub] = fn
-	n.mu.Unlock()
 	if err := n.nc.FlushTimeout(5 * time.Second); err != nil {
 		n.log.Warn("nats flush after subscribe", "user", user, "err", err)
 	}
-	return func() {
-		n.mu.Lock()
-		delete(n.fns, sub)
-		n.mu.Unlock()
-		sub.Unsubscribe()
-	}, nil
+	return sub, nil
 }
 
-// deliver decodes the notices and hands each to its subscription's
-// function.
+// deliver decodes the notices and hands each to the handler.
 func (n *NATSNotices) deliver() {
 	defer close(n.done)
 	for {
@@ -140,7 +140,7 @@ func (n *NATSNotices) deliver() {
 			continue
 		}
 		n.mu.Lock()
-		fn := n.fns[m.Sub]
+		fn := n.fn
 		n.mu.Unlock()
 		if fn != nil {
 			fn(nt)

@@ -10,12 +10,27 @@ import (
 
 // Notices is where the proxy hears of changes (package notice over
 // NATS: NATSNotices).
+//
+// A user with a session at the proxy costs one subscription, so its
+// state is kept small: one handler for every user (HandleNotices), and
+// the subscription itself to cancel it, with no closure or map entry of
+// the proxy's around it.
 type Notices interface {
-	// SubscribeUser calls fn with every notice about user's mailboxes
-	// until cancel is called. The subscription is in force when it
-	// returns (the NATS server knows the interest), so that no change
-	// made after it can be missed.
-	SubscribeUser(user string, fn func(notice.Notice)) (cancel func(), err error)
+	// HandleNotices sets the function called with every notice of a
+	// subscribed user (the proxy's, set once by New, before any
+	// subscription). A notice may still arrive just after its user's
+	// subscription was cancelled.
+	HandleNotices(fn func(notice.Notice))
+	// SubscribeUser subscribes to every notice about user's mailboxes
+	// until the subscription's Unsubscribe. It is in force when
+	// SubscribeUser returns (the NATS server knows the interest), so
+	// that no change made after it can be missed.
+	SubscribeUser(user string) (Subscription, error)
+}
+
+// Subscription is one user's notice subscription (a *nats.Subscription).
+type Subscription interface {
+	Unsubscribe() error
 }
 
 // notifyKey is the mailbox a sleeper with NOTIFY state waits on in the

@@ -113,6 +113,9 @@ func New(cfg Config) (*Proxy, error) {
 		conns:     make(map[net.Conn]struct{}),
 	}
 	p.users = newUserTable(p)
+	if cfg.Notices != nil {
+		cfg.Notices.HandleNotices(p.onNotice)
+	}
 	p.metrics = newMetrics(p)
 	h, err := newHibernator(p)
 	if err != nil {

@@ -20,11 +20,13 @@ type userTable struct {
 // since it was taken, and it wakes.
 const keptNotices = 4
 
+// userEntry is one user's: about 64 bytes beside its Subscription.
 type userEntry struct {
 	refs int
-	// ready is closed once the subscription is in force (or failed).
-	ready  chan struct{}
-	cancel func()
+	// ready is closed once the subscription is in force (or failed),
+	// and dropped then (a channel is 96 bytes a user).
+	ready chan struct{}
+	sub   Subscription
 	// seq counts the notices heard; last holds the last ones, the one
 	// numbered s at last[s%keptNotices] (allocated with the first).
 	seq  uint64
@@ -44,28 +46,33 @@ func (u *userTable) hold(user string) {
 	e := u.m[user]
 	if e != nil {
 		e.refs++
+		ready := e.ready
 		u.mu.Unlock()
-		<-e.ready
+		if ready != nil {
+			<-ready
+		}
 		return
 	}
-	e = &userEntry{refs: 1, ready: make(chan struct{})}
+	ready := make(chan struct{})
+	e = &userEntry{refs: 1, ready: ready}
 	u.m[user] = e
 	u.mu.Unlock()
-	var cancel func()
+	var sub Subscription
 	if n := u.p.cfg.Notices; n != nil {
 		var err error
-		cancel, err = n.SubscribeUser(user, u.p.onNotice)
+		sub, err = n.SubscribeUser(user)
 		if err != nil {
 			u.p.log.Warn("subscribe to notices", "user", user, "err", err)
 		}
 	}
 	u.mu.Lock()
-	e.cancel = cancel
+	e.sub = sub
+	e.ready = nil
 	gone := e.refs == 0 // released meanwhile
 	u.mu.Unlock()
-	close(e.ready)
-	if gone && cancel != nil {
-		cancel()
+	close(ready)
+	if gone && sub != nil {
+		unsubscribe(sub)
 	}
 }
 
@@ -78,15 +85,20 @@ func (u *userTable) release(user string) {
 		return
 	}
 	e.refs--
-	var cancel func()
+	var sub Subscription
 	if e.refs <= 0 {
 		delete(u.m, user)
-		cancel, e.cancel = e.cancel, nil
+		sub, e.sub = e.sub, nil
 	}
 	u.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if sub != nil {
+		unsubscribe(sub)
 	}
+}
+
+// unsubscribe ends sub; an error (NATS closed) leaves nothing to undo.
+func unsubscribe(sub Subscription) {
+	_ = sub.Unsubscribe()
 }
 
 // noted counts a notice of its user.
