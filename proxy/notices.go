@@ -68,19 +68,23 @@ func wakes(st *hibernate.State, n *notice.Notice) bool {
 }
 
 // onNotice is the subscription's callback: it wakes the sleepers of the
-// user that n concerns. The user's notice count moves first, so that a
-// sleeper whose owner re-arms it after this (it was answering a DONE)
-// sees it (arm), and one armed before is found here.
+// user that n concerns. The user's notice count moves under h.mu, in one
+// step with the walk of the table: a sleeper taken out of the table
+// before (by its client's DONE, or the keepalive ticker) recorded the
+// count without this notice and sees it when re-armed (arm), and one
+// still in the table is found here. Counted before the lock, a sleeper
+// taken in between recorded a count with the notice and was found by
+// neither.
 func (p *Proxy) onNotice(n notice.Notice) {
 	if !n.At.IsZero() {
 		p.metrics.noticeLag.Observe(time.Since(n.At).Seconds())
 	}
 	p.metrics.notices.Inc()
-	p.users.noted(&n)
 	p.log.Debug("notice", "user", n.User, "mailbox", n.Mailbox, "kind", n.Kind, "hms", n.HighestModSeq, "uidnext", n.UIDNext)
 	h := p.sleep
 	var toks []hibernate.Token
 	h.mu.Lock()
+	p.users.noted(&n)
 	subs := h.table.Subscriptions()
 	for _, m := range []string{n.Mailbox, n.OldName, notifyKey} {
 		if m == "" {
@@ -115,11 +119,12 @@ func (p *Proxy) onNotice(n notice.Notice) {
 // every one being answered meanwhile wake as it is re-armed: after a
 // NATS reconnect, notices may have been lost (core NATS is at most
 // once), and the backend computes the exact changes on XRESUME. A lost
-// notice costs a wake, never a missed change.
+// notice costs a wake, never a missed change. The counts move under
+// h.mu, in one step with the walk, as in onNotice.
 func (p *Proxy) Resync() {
-	p.users.noteAll()
 	h := p.sleep
 	h.mu.Lock()
+	p.users.noteAll()
 	var owned []*sleeper
 	for _, tok := range h.table.AppendTokens(nil) {
 		blob, err := h.table.AppendBlob(nil, tok)

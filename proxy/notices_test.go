@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -328,4 +329,58 @@ S: i2 OK IDLE terminated
 	if n := p.wakes(t, wakeClient); n != wakes {
 		t.Errorf("DONE and IDLE with nothing new woke the session (%v wakes, were %v)", n, wakes)
 	}
+}
+
+// TestNoticeWhileSleeperOwned: a notice heard while another owner takes
+// its sleeper out of the table (here the keepalive ticker: its client's
+// DONE does the same) still wakes the sleeper. The notice's walk of the
+// table cannot find it; its owner's re-arm must see the notice instead.
+// Before the fix the notice was counted before the walk took the table's
+// lock, so an owner that took the sleeper in between recorded a count that
+// already held the notice, and re-armed it asleep: the EXISTS never came.
+func TestNoticeWhileSleeperOwned(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	p := startProxy(t, srv.PasswdFile, []string{srv.Addr}, nil)
+	c := idleAsleep(t, p, srv, 1)
+	heard := make(chan notice.Notice, 4)
+	cancel := srv.Store.Watch(srv.Alice.Name, "INBOX", func(ev mailstore.Event) {
+		heard <- notice.FromEvent(ev, srv.Addr)
+	})
+	defer cancel()
+	deliver(t, srv)
+	n := <-heard
+
+	h := p.sleep
+	h.mu.Lock()
+	seq := p.users.seq(srv.Alice.Name)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.onNotice(n)
+	}()
+	// Until the notice is counted, or (the count moving only with the
+	// table's lock) a while.
+	testserver.Eventually(2*time.Second, func() bool { return p.users.seq(srv.Alice.Name) != seq })
+	// As the keepalive ticker takes a due sleeper.
+	toks := h.table.AppendTokens(nil)
+	if len(toks) != 1 {
+		h.mu.Unlock()
+		t.Fatalf("%d sleepers in the table, want 1", len(toks))
+	}
+	s := h.own(toks[0])
+	h.mu.Unlock()
+	if s == nil {
+		t.Fatal("the sleeper could not be taken")
+	}
+	<-done
+	// As the ticker re-arms it after its "* OK Still here".
+	if err := h.arm(s); errors.Is(err, errMissed) {
+		h.wakeOwned([]*sleeper{s}, wakeNotice)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	c.Run(`
+S: * 1 EXISTS
+S: * 1 RECENT
+`)
 }

@@ -266,6 +266,13 @@ func (c *client) down(h *hop, st *relayState) (*handover, error) {
 		frag, err := h.r.ReadSlice('\n')
 		if atLine && len(frag) > 0 {
 			if err == nil && isSleep(frag) {
+				// What the backend said before it may have come in
+				// the same read, and still be in the client's buffer:
+				// the client must have it before it sleeps, since the
+				// blob says it knows (a lost EXISTS otherwise).
+				if err := c.toClient(st, nil, true); err != nil {
+					return nil, err
+				}
 				return h.readSleep(frag)
 			}
 			st.answered(frag)

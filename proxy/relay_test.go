@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -383,4 +385,119 @@ func TestCompressSleeperLongCommand(t *testing.T) {
 	waitAsleep(t, p, srv, 1)
 	c.MustOK("SEARCH SUBJECT " + strings.Repeat("x", 6000))
 	c.MustOK("NOOP")
+}
+
+// lateLink is a loopback link to a backend that can deliver the
+// backend's output late: on the connection it is told to hold, it passes
+// the greeting and the answer to XRESUME at once, then keeps what the
+// backend says until the backend closes, and delivers that in one write
+// (a proxy that reads late, on a loaded machine, reads it so).
+type lateLink struct {
+	addr     string
+	hold     chan struct{} // a token: hold the next connection
+	released chan struct{} // a token per held connection delivered
+}
+
+// startLateLink runs a lateLink to backend until the test ends.
+func startLateLink(t *testing.T, backend string) *lateLink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	l := &lateLink{addr: ln.Addr().String(), hold: make(chan struct{}, 1), released: make(chan struct{}, 1)}
+	go func() {
+		for {
+			front, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held := false
+			select {
+			case <-l.hold:
+				held = true
+			default:
+			}
+			go l.carry(front, backend, held)
+		}
+	}()
+	return l
+}
+
+// resumedLine ends what a held connection passes at once.
+const resumedLine = hopTag + " OK resumed\r\n"
+
+func (l *lateLink) carry(front net.Conn, backend string, held bool) {
+	defer front.Close()
+	back, err := net.Dial("tcp", backend)
+	if err != nil {
+		return
+	}
+	defer back.Close()
+	go func() {
+		io.Copy(back, front)
+		back.(*net.TCPConn).CloseWrite()
+	}()
+	if !held {
+		io.Copy(front, back)
+		return
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	passed := false
+	for {
+		n, err := back.Read(buf)
+		out = append(out, buf[:n]...)
+		// Whole lines pass until the answer to XRESUME has.
+		for !passed {
+			line, rest, ok := bytes.Cut(out, []byte("\n"))
+			if !ok {
+				break
+			}
+			if _, err := front.Write(append(line, '\n')); err != nil {
+				return
+			}
+			passed = string(line)+"\n" == resumedLine
+			out = rest
+		}
+		if err != nil {
+			break
+		}
+	}
+	front.Write(out)
+	front.(*net.TCPConn).CloseWrite()
+	l.released <- struct{}{}
+	io.Copy(io.Discard, front)
+}
+
+// TestHandoverFlushesUpdates: what a resumed IDLE says just before its
+// backend hands it over again reaches the client before the client
+// sleeps at the proxy, also when it comes in the same read as the
+// "* XSLEEP" (the backend wrote them a moment apart; the proxy read
+// late). Before the fix the proxy left it in the client's write buffer,
+// unflushed, and put the client to sleep: the EXISTS was lost while the
+// blob said the client knew (bench/cluster -nats-kill, 1 of 200 missed).
+func TestHandoverFlushesUpdates(t *testing.T) {
+	srv := startBackend(t, 300*time.Millisecond)
+	link := startLateLink(t, srv.Addr)
+	p := startProxy(t, srv.PasswdFile, []string{link.addr}, nil)
+	c := idleAsleep(t, p, srv, 1)
+	// The proxy hears no notice of it here: a resync resumes the
+	// sleeper, whose backend says what changed and hands it over again.
+	deliver(t, srv)
+	link.hold <- struct{}{}
+	p.Resync()
+	select {
+	case <-link.released:
+	case <-time.After(time.Minute):
+		t.Fatal("the backend did not hand the resumed session over")
+	}
+	waitAsleep(t, p, srv, 1)
+	c.Run(`
+C: DONE
+S: * 1 EXISTS
+S: * 1 RECENT
+S: i1 OK IDLE terminated
+`)
 }

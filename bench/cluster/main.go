@@ -82,6 +82,7 @@ type config struct {
 	natsBound      time.Duration
 	pprof          bool
 	proxyLog       string
+	backendLog     string
 	hold           time.Duration
 }
 
@@ -106,6 +107,7 @@ func main() {
 	flag.DurationVar(&c.natsWindow, "nats-window", 4*time.Second, "the deliveries are spread over this long after the NATS node stops")
 	flag.DurationVar(&c.natsBound, "nats-bound", 20*time.Second, "a sleeper without its EXISTS this long after the window missed it")
 	flag.StringVar(&c.proxyLog, "proxy-log", "info", "the proxies' log level")
+	flag.StringVar(&c.backendLog, "backend-log", "info", "the backends' log level")
 	flag.BoolVar(&c.pprof, "pprof", false, "run the proxies with --pprof (profiles on their metrics address)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep everything running this long after the clients slept (to profile)")
 	flag.BoolVar(&c.backendNATS, "backend-nats", true, "give the backends [cluster] nats (their notices); off for a serve without it")
@@ -349,7 +351,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*result, error) {
 		if c.backendNATS {
 			conf += fmt.Sprintf("nats = %q\nnode = \"b%d\"\n", natsURLs[i%len(natsURLs)], i)
 		}
-		conf += fmt.Sprintf("[imap]\nhibernate_after = %q\n[limits]\nmax_connections_per_user = 0\nmax_connections_per_user_addr = 0\nmax_preauth_per_addr = 0\n", c.hibernateAfter.String())
+		conf += fmt.Sprintf("[imap]\nhibernate_after = %q\n[limits]\nmax_connections_per_user = 0\nmax_connections_per_user_addr = 0\nmax_preauth_per_addr = 0\n[log]\nlevel = %q\n", c.hibernateAfter.String(), c.backendLog)
 		if err := writeData(data, conf, passwd.String()); err != nil {
 			return nil, err
 		}

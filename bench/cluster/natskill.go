@@ -42,6 +42,11 @@ type natsKillResult struct {
 type sleeperSeen struct {
 	exists int       // the EXISTS count, -1 if none
 	at     time.Time // when it was read
+	// For a sleeper that missed: its client address (the proxy logs it
+	// as remote), the lines it read and why its reading ended.
+	local string
+	lines []string
+	err   error
 }
 
 // killNATS stops node (which proxy 0 and backend 0 are connected to),
@@ -73,14 +78,16 @@ func killNATS(ctx context.Context, c config, conns []*client, node *server.Serve
 			readers.Add(1)
 			go func() {
 				defer readers.Done()
-				seen[k][j] = sleeperSeen{exists: -1}
+				seen[k][j] = sleeperSeen{exists: -1, local: cl.conn.NetConn().LocalAddr().String()}
 				cl.conn.NetConn().SetReadDeadline(deadline)
 				defer cl.conn.NetConn().SetReadDeadline(time.Time{})
 				for {
 					l, err := cl.conn.ReadResponse()
 					if err != nil {
+						seen[k][j].err = err
 						return
 					}
+					seen[k][j].lines = append(seen[k][j].lines, l)
 					var n int
 					if _, err := fmt.Sscanf(l, "* %d EXISTS", &n); err == nil {
 						seen[k][j] = sleeperSeen{exists: n, at: time.Now()}
@@ -126,12 +133,12 @@ func killNATS(ctx context.Context, c config, conns []*client, node *server.Serve
 	var during, after []time.Duration
 	for k, u := range users {
 		store := storeMessages(ctx, addr, u)
-		for _, s := range seen[k] {
+		for j, s := range seen[k] {
 			res.Checked++
 			switch {
 			case s.exists < 0:
 				res.Missed++
-				log.Warn("missed", "user", u, "store", store)
+				log.Warn("missed", "user", u, "store", store, "device", j, "proxy", (u*c.perUser+j)%len(proxies), "client", s.local, "sent", sent[k].Format(time.RFC3339Nano), "read", s.lines, "err", s.err)
 			case s.exists != store:
 				res.Wrong++
 				log.Warn("wrong EXISTS", "user", u, "exists", s.exists, "store", store)
