@@ -33,12 +33,9 @@ import (
 func cmdProxy(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	d := config.Default()
 	dataFlag := fs.String("data", "", "data folder: users, certificates, config (default ./"+defaultDataDir+")")
 	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
-	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
-	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
-	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
+	listen := newListenFlags(fs, "imap", "imaps", "metrics")
 	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
 	backends := fs.String("backends", "", "backend IMAP addresses, comma-separated (overrides [proxy] backends)")
 	natsURL := fs.String("nats", "", "NATS URL(s) of the change notices, comma-separated (default [cluster] nats; \"\" = none: sleepers wake only for their clients)")
@@ -52,27 +49,14 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var flagErr error
+	if err := listen.apply(fs, &cfg); err != nil {
+		return withCode(exitUsage, err)
+	}
 	fs.Visit(func(f *flag.Flag) {
-		set := func(dst *config.Addr, v string) {
-			if err := dst.UnmarshalText([]byte(v)); err != nil {
-				flagErr = fmt.Errorf("--%s: %w", f.Name, err)
-			}
-		}
-		switch f.Name {
-		case "imap":
-			set(&cfg.Listen.IMAP, *imapAddr)
-		case "imaps":
-			set(&cfg.Listen.IMAPS, *imapsAddr)
-		case "metrics":
-			set(&cfg.Listen.Metrics, *metricsAddr)
-		case "backends":
+		if f.Name == "backends" {
 			cfg.Proxy.Backends = strings.FieldsFunc(*backends, func(r rune) bool { return r == ',' || r == ' ' })
 		}
 	})
-	if flagErr != nil {
-		return withCode(exitUsage, flagErr)
-	}
 	natsSet := false
 	fs.Visit(func(f *flag.Flag) { natsSet = natsSet || f.Name == "nats" })
 	if !natsSet && cfg.Cluster.NATS != "" {

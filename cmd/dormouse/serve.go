@@ -44,10 +44,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	d := config.Default()
 	dataFlag := fs.String("data", "", "data folder: mail, users, certificates, config (default ./"+defaultDataDir+")")
 	configFlag := fs.String("config", "", "configuration file (default DATA/dormouse.toml)")
-	imapAddr := fs.String("imap", string(d.Listen.IMAP), "IMAP listen address, with STARTTLS (\"\" = off)")
-	imapsAddr := fs.String("imaps", string(d.Listen.IMAPS), "IMAPS (implicit TLS) listen address (\"\" = off)")
-	lmtpAddr := fs.String("lmtp", string(d.Listen.LMTP), "LMTP listen address (\"\" = off)")
-	metricsAddr := fs.String("metrics", string(d.Listen.Metrics), "Prometheus metrics HTTP listen address (\"\" = off)")
+	listen := newListenFlags(fs, "imap", "imaps", "lmtp", "metrics")
 	hibernate := fs.Duration("hibernate-after", d.IMAP.HibernateAfter.Std(), "idle time before a logged-in connection (in IDLE or between commands) hibernates (0 = never)")
 	logFormat := fs.String("log-format", string(d.Log.Format), "log format: text or json")
 	pprofFlag := fs.Bool("pprof", false, "also serve Go profiles at /debug/pprof/ on the metrics address (for measurements)")
@@ -64,22 +61,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	// Flags given on the command line override the file; flags left out
 	// do not reset what the file says.
-	var flagErr error
+	flagErr := listen.apply(fs, &cfg)
 	fs.Visit(func(f *flag.Flag) {
-		set := func(dst *config.Addr, v string) {
-			if err := dst.UnmarshalText([]byte(v)); err != nil {
-				flagErr = fmt.Errorf("--%s: %w", f.Name, err)
-			}
-		}
 		switch f.Name {
-		case "imap":
-			set(&cfg.Listen.IMAP, *imapAddr)
-		case "imaps":
-			set(&cfg.Listen.IMAPS, *imapsAddr)
-		case "lmtp":
-			set(&cfg.Listen.LMTP, *lmtpAddr)
-		case "metrics":
-			set(&cfg.Listen.Metrics, *metricsAddr)
 		case "hibernate-after":
 			if *hibernate < 0 {
 				flagErr = errors.New("--hibernate-after must not be negative")
