@@ -18,7 +18,7 @@ import (
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
-// hopBlobs makes real state blobs on srv (which hands off after 1 ms): a
+// hopBlobs makes real state blobs on srv (which hands off after hopQuiet): a
 // session of alice's in each of the states a blob can hold.
 func hopBlobs(t testing.TB, srv *testserver.Server) map[string][]byte {
 	t.Helper()
@@ -64,7 +64,7 @@ func hopBlobs(t testing.TB, srv *testserver.Server) map[string][]byte {
 func FuzzXResume(f *testing.F) {
 	// The fuzzing function may not log through f: the server logs nowhere.
 	srv := testserver.Start(f, testserver.WithLogger(slog.New(slog.DiscardHandler)), testserver.WithConfig(func(c *imapserver.Config) {
-		c.HibernateAfter = time.Millisecond
+		c.HibernateAfter = hopQuiet // not 1 ms: hopBlobs' next command would race the handoff
 		c.ProxySecret = hopSecret
 	}))
 	fill(f, srv, "INBOX", 3)
