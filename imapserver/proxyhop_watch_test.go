@@ -19,7 +19,7 @@ func startHopWatch(t *testing.T, configure func(*imapserver.Config)) *testserver
 	return testserver.Start(t,
 		testserver.WithStoreOptions(func(o *maildir.Options) { o.WatchLinger = -1 }),
 		testserver.WithConfig(func(c *imapserver.Config) {
-			c.HibernateAfter = time.Millisecond
+			c.HibernateAfter = hopQuiet
 			c.ProxySecret = hopSecret
 			if configure != nil {
 				configure(c)
