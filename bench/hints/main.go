@@ -22,12 +22,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,6 +34,7 @@ import (
 
 	"github.com/dormouse/dormouse/bench/internal/promtext"
 	"github.com/dormouse/dormouse/bench/internal/stats"
+	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/notice"
 )
 
@@ -83,21 +81,22 @@ func run(bin string, n int, addr, metrics, writer string, gap time.Duration) err
 		srv.Process.Signal(os.Interrupt)
 		srv.Wait()
 	}()
-	nc, err := dialWhenUp(addr, 20*time.Second)
+	c, err := dialWhenUp(addr, 20*time.Second)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	r := bufio.NewReader(nc)
-	nc.SetDeadline(time.Now().Add(10 * time.Minute))
-	for _, cmd := range []string{fmt.Sprintf("a LOGIN %s %s", user, password), "b SELECT INBOX"} {
-		fmt.Fprintf(nc, "%s\r\n", cmd)
-		if l, err := readUntil(r, cmd[:2]); err != nil || !strings.HasPrefix(l, cmd[:2]+"OK") {
-			return fmt.Errorf("%s: %q %v", cmd, l, err)
-		}
+	defer c.Close()
+	c.Timeout = time.Minute
+	if err := c.Login(user, password); err != nil {
+		return err
 	}
-	fmt.Fprint(nc, "c IDLE\r\n")
-	if _, err := readUntil(r, "+ "); err != nil {
+	if _, st, err := c.Run("SELECT INBOX"); err != nil || !imaptest.IsOK(st) {
+		return fmt.Errorf("SELECT INBOX: %q %v", st, err)
+	}
+	if err := c.Send("c IDLE"); err != nil {
+		return err
+	}
+	if _, err := readUntil(c, "+ "); err != nil {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // asleep after 100ms
@@ -134,7 +133,7 @@ func run(bin string, n int, addr, metrics, writer string, gap time.Duration) err
 			}
 		}
 		want := fmt.Sprintf("* %d EXISTS", i)
-		if _, err := readUntil(r, want); err != nil {
+		if _, err := readUntil(c, want); err != nil {
 			return fmt.Errorf("delivery %d: %w", i, err)
 		}
 		samples = append(samples, time.Since(t0))
@@ -170,10 +169,11 @@ func writeFile(path, body string) error {
 	return f.Close()
 }
 
-func dialWhenUp(addr string, within time.Duration) (net.Conn, error) {
+// dialWhenUp dials the server until it answers with its greeting.
+func dialWhenUp(addr string, within time.Duration) (*imaptest.Conn, error) {
 	deadline := time.Now().Add(within)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, _, err := imaptest.Dial(context.Background(), addr, imaptest.DialOptions{Timeout: 5 * time.Second})
 		if err == nil {
 			return c, nil
 		}
@@ -184,16 +184,15 @@ func dialWhenUp(addr string, within time.Duration) (net.Conn, error) {
 	}
 }
 
-// readUntil reads lines until one starts with prefix and returns it.
-func readUntil(r *bufio.Reader, prefix string) (string, error) {
-	for range 1000 {
-		l, err := r.ReadString('\n')
+// readUntil reads responses until one starts with prefix and returns it.
+func readUntil(c *imaptest.Conn, prefix string) (string, error) {
+	for {
+		l, err := c.ReadResponse()
 		if err != nil {
 			return "", err
 		}
 		if strings.HasPrefix(l, prefix) {
-			return strings.TrimRight(l, "\r\n"), nil
+			return l, nil
 		}
 	}
-	return "", errors.New("no reply in 1000 lines")
 }
