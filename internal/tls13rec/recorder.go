@@ -117,31 +117,28 @@ var errDetached = errors.New("tls13rec: record state detached from this tls.Conn
 
 // Read reads from the socket and follows the client's records.
 func (r *Recorder) Read(p []byte) (int, error) {
-	r.mu.Lock()
-	d := r.detached
-	r.mu.Unlock()
-	if d {
-		return 0, errDetached
-	}
-	n, err := r.Conn.Read(p)
-	r.mu.Lock()
-	r.follow(&r.in, &r.inSecret, p[:n])
-	r.mu.Unlock()
-	return n, err
+	return r.pass(r.Conn.Read, p, &r.in, &r.inSecret)
 }
 
 // Write writes to the socket and follows the server's records (those
 // the socket took).
 func (r *Recorder) Write(p []byte) (int, error) {
+	return r.pass(r.Conn.Write, p, &r.out, &r.outSecret)
+}
+
+// pass moves p through the socket with io (its Read or Write) unless the
+// state is detached, and follows the n bytes that went through in one
+// direction.
+func (r *Recorder) pass(io func([]byte) (int, error), p []byte, d *recordCounter, secret *[]byte) (int, error) {
 	r.mu.Lock()
-	d := r.detached
+	detached := r.detached
 	r.mu.Unlock()
-	if d {
+	if detached {
 		return 0, errDetached
 	}
-	n, err := r.Conn.Write(p)
+	n, err := io(p)
 	r.mu.Lock()
-	r.follow(&r.out, &r.outSecret, p[:n])
+	r.follow(d, secret, p[:n])
 	r.mu.Unlock()
 	return n, err
 }
