@@ -198,7 +198,7 @@ var errTooLargeToSkip = errors.New("imapwire: refused non-synchronizing literal 
 func (d *Decoder) skipRest() error {
 	for {
 		if d.litPending {
-			n, sync, ok := trailingLiteral(d.line)
+			n, sync, ok := TrailingLiteral(d.line)
 			if !ok || sync {
 				return nil
 			}

@@ -126,9 +126,11 @@ func (d *Decoder) nextLine() error {
 	return d.checkLine()
 }
 
-// trailingLiteral finds a literal announcement ending line: "{n}", "{n+}"
-// or "~{n}".
-func trailingLiteral(line []byte) (n int64, sync, ok bool) {
+// TrailingLiteral finds a literal announcement ending line (without its
+// CRLF): "{n}", "{n+}" or "~{n}"; sync is false for a non-synchronising
+// one. An absurd size saturates at math.MaxInt64, for the caller's bound
+// to refuse.
+func TrailingLiteral(line []byte) (n int64, sync, ok bool) {
 	if len(line) < 3 || line[len(line)-1] != '}' {
 		return 0, false, false
 	}
@@ -390,7 +392,7 @@ func (d *Decoder) literalHeader(allowBinary bool) (n int64, sync, binary bool, e
 		return 0, false, false, err
 	}
 	rest := d.line[d.pos:]
-	n, sync, ok := trailingLiteral(d.line[d.pos-1:])
+	n, sync, ok := TrailingLiteral(d.line[d.pos-1:])
 	if !ok || bytes.IndexByte(rest, '{') >= 0 {
 		return 0, false, false, badf("bad literal announcement")
 	}

@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"strconv"
+
+	"github.com/dormouse/dormouse/imapwire"
 )
 
 // errLineTooLong says a line passed the proxy's bound (Limits.MaxLine).
@@ -50,30 +51,10 @@ func (l *lineReader) idle() bool {
 }
 
 // literal returns the size of the literal announced at the end of line
-// ({n}, {n+}, ~{n}), whether it is synchronising, and ok false when the
-// line announces none.
+// ({n}, {n+}, ~{n}; CRLF or not), whether it is synchronising, and ok
+// false when the line announces none (imapwire.TrailingLiteral).
 func literal(line []byte) (n int64, sync, ok bool) {
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false, false
-	}
-	open := bytes.LastIndexByte(line, '{')
-	if open < 0 {
-		return 0, false, false
-	}
-	num := line[open+1 : len(line)-1]
-	sync = true
-	if len(num) > 0 && num[len(num)-1] == '+' {
-		num, sync = num[:len(num)-1], false
-	}
-	if len(num) == 0 || len(num) > 19 {
-		return 0, false, false
-	}
-	v, err := strconv.ParseInt(string(num), 10, 64)
-	if err != nil || v < 0 {
-		return 0, false, false
-	}
-	return v, sync, true
+	return imapwire.TrailingLiteral(bytes.TrimRight(line, "\r\n"))
 }
 
 // tagAndName returns a command line's tag and upper-cased command name
