@@ -147,6 +147,6 @@ func (c *conn) enableCondstore() {
 	}
 	c.enabled.condstore = true
 	if c.sel != nil {
-		c.w.Raw("* OK [HIGHESTMODSEQ ").Number(c.sel.view.HighestModSeq).Raw("] Highest").CRLF()
+		c.enc().highestModSeq(c.sel.view.HighestModSeq)
 	}
 }

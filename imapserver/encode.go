@@ -42,7 +42,8 @@ func (c *conn) enc() encoder { return encoder{w: c.w, en: c.enabled} }
 // mailbox (imapview.View.Apply): EXPUNGE or VANISHED, FLAGS when the
 // keyword set grew, EXISTS and RECENT (IMAP4rev1 only), and FETCH FLAGS
 // (RFC 9051 7, 7.5.1), with the ESEARCH updates of live search contexts
-// around them (RFC 5267 4.3). v is the view after the change (\Recent in
+// around them (RFC 5267 4.3), then OK [HIGHESTMODSEQ] when CONDSTORE is
+// on and no FETCH told it. v is the view after the change (\Recent in
 // FETCH).
 func (e encoder) update(v *imapview.View, up imapview.Update) {
 	// RFC 5267 4.3.4: a REMOVEFROM for expunged messages goes before the
@@ -73,6 +74,19 @@ func (e encoder) update(v *imapview.View, up imapview.Update) {
 	e.searchContexts(up.Contexts, func(u *imapview.ContextUpdate) (removed, added []imapview.Position) {
 		return u.Removed, u.Added
 	})
+	if e.en.condstore && up.HighestModSeq > 0 {
+		// RFC 7162 3.1.2.1: the mailbox's new HIGHESTMODSEQ, which no
+		// FETCH MODSEQ above carried (an EXISTS or expunge moved it),
+		// as Dovecot sends it; a client that keeps the old one takes
+		// messages it knows for changed (imapview.Update).
+		e.highestModSeq(up.HighestModSeq)
+	}
+}
+
+// highestModSeq writes "* OK [HIGHESTMODSEQ n] Highest" (RFC 7162
+// 3.1.2.1), on SELECT and whenever the client must learn a new one.
+func (e encoder) highestModSeq(n uint64) {
+	e.w.Raw("* OK [HIGHESTMODSEQ ").Number(n).Raw("] Highest").CRLF()
 }
 
 // fetches writes unsolicited FETCH FLAGS responses (with UID).

@@ -187,11 +187,14 @@ func TestHibernationStaysAsleep(t *testing.T) {
 		c.HibernateAfter = time.Millisecond
 	}))
 	fill(t, srv, "INBOX", 3)
-	setups := []struct{ enable, sel string }{
-		{"", "SELECT"},                          // IMAP4rev1, claims \Recent
-		{"ENABLE CONDSTORE", "EXAMINE"},         // IMAP4rev1 + CONDSTORE
-		{"ENABLE IMAP4rev2 QRESYNC", "EXAMINE"}, // IMAP4rev2 + QRESYNC
-		{"ENABLE IMAP4rev2", "EXAMINE"},
+	setups := []struct {
+		enable, sel string
+		condstore   bool // told OK [HIGHESTMODSEQ] after EXISTS
+	}{
+		{"", "SELECT", false},                         // IMAP4rev1, claims \Recent
+		{"ENABLE CONDSTORE", "EXAMINE", true},         // IMAP4rev1 + CONDSTORE
+		{"ENABLE IMAP4rev2 QRESYNC", "EXAMINE", true}, // IMAP4rev2 + QRESYNC
+		{"ENABLE IMAP4rev2", "EXAMINE", false},
 	}
 	var cs []*testserver.Client
 	for _, s := range setups {
@@ -246,6 +249,9 @@ func TestHibernationStaysAsleep(t *testing.T) {
 				c.Expect(fmt.Sprintf("S: * %d RECENT", 3+i))
 			case 1: // read-only: claims none
 				c.Expect("S: * 0 RECENT")
+			}
+			if setups[j].condstore {
+				c.Expect(`S~ \* OK \[HIGHESTMODSEQ \d+\] Highest`)
 			}
 		}
 		// A flag change from another session.

@@ -34,6 +34,7 @@ S~ \* 4 FETCH \(MODSEQ \(\d+\)\)
 S: a4 OK STORE completed
 C: a5 EXPUNGE
 S: * VANISHED 4
+S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
 S: a5 OK EXPUNGE completed
 C: a6 LOGOUT
 S: * BYE Logging out

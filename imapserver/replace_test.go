@@ -56,6 +56,7 @@ S~ f1 OK .*
 	c2.Run(`
 S~ \* OK \[APPENDUID \d+ 1\] .*
 S: * VANISHED 3
+S~ \* OK \[HIGHESTMODSEQ \d+\] Highest
 S~ r2 OK .*
 C: s2 STATUS Sent (MESSAGES)
 S: * STATUS Sent (MESSAGES 1)

@@ -63,7 +63,7 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	c.w.Raw("* OK [UIDNEXT ").Number32(v.UIDNext).Raw("] Predicted next UID").CRLF()
 	// RFC 7162 3.1.2.1: a CONDSTORE server sends HIGHESTMODSEQ on every
 	// successful SELECT/EXAMINE.
-	c.w.Raw("* OK [HIGHESTMODSEQ ").Number(v.HighestModSeq).Raw("] Highest").CRLF()
+	c.enc().highestModSeq(v.HighestModSeq)
 	if id := sel.mailboxID(); id != "" {
 		// RFC 8474 4.2: the MAILBOXID on SELECT and EXAMINE.
 		c.w.Raw("* OK [MAILBOXID (").Raw(id).Raw(")] Ok").CRLF()

@@ -32,6 +32,14 @@ type Update struct {
 	// Contexts are the changes to the live search contexts' results
 	// (RFC 5267 4.3), for ESEARCH ADDTO and REMOVEFROM.
 	Contexts []ContextUpdate
+	// HighestModSeq is the view's new HIGHESTMODSEQ when the change
+	// moved it above every MODSEQ the client is or was told in a FETCH
+	// (Changed, and what the session reported itself), else 0: a
+	// CONDSTORE client learns of it only from an OK [HIGHESTMODSEQ]
+	// (RFC 7162 3.1.2.1), as after EXISTS or EXPUNGE. Dovecot decides
+	// the same way; a client left with a stale one sees its UID STORE
+	// (UNCHANGEDSINCE) fail with MODIFIED for a message it knows.
+	HighestModSeq uint64
 }
 
 // Fetch is a message and its sequence number, for a FETCH FLAGS update.
@@ -61,6 +69,7 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	}
 	told := v.told
 	v.told = nil
+	old := v.HighestModSeq
 	if ch.HighestModSeq <= v.HighestModSeq && ch.UIDNext <= v.UIDNext {
 		return Update{Exists: v.Len(), Recent: len(v.Recent)}, nil
 	}
@@ -169,14 +178,19 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 		}
 	}
 	// What the session reported itself is not reported again.
+	var fetched uint64 // the highest MODSEQ a FETCH tells, or told
 	kept := up.Changed[:0]
 	for _, f := range up.Changed {
+		fetched = max(fetched, f.Msg.ModSeq)
 		if t, ok := told[f.Msg.UID]; ok && t == f.Msg.ModSeq {
 			continue
 		}
 		kept = append(kept, f)
 	}
 	up.Changed = kept
+	if v.HighestModSeq > old && v.HighestModSeq > fetched {
+		up.HighestModSeq = v.HighestModSeq
+	}
 	up.Exists, up.Recent = v.Len(), len(v.Recent)
 	return up, nil
 }

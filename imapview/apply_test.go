@@ -110,6 +110,57 @@ func TestApplyTold(t *testing.T) {
 	}
 }
 
+// TestApplyHighestModSeq: Update.HighestModSeq is the new HIGHESTMODSEQ
+// when no FETCH carries it, told or to be told, as after an EXISTS or an
+// expunge (RFC 7162 3.1.2.1, Dovecot's rule); 0 when a FETCH does or
+// nothing moved. Awake and asleep views agree.
+func TestApplyHighestModSeq(t *testing.T) {
+	m := func(uid uint32, modseq uint64) mailstore.Message { return mailstore.Message{UID: uid, ModSeq: modseq} }
+	for _, tc := range []struct {
+		name     string
+		told     []mailstore.Message // the session's own STORE replies
+		changed  []mailstore.Message
+		expunged []uint32
+		highest  uint64
+		uidNext  uint32
+		want     uint64
+	}{
+		{"nothing moved", nil, nil, nil, 5, 3, 0},
+		{"flag change", nil, []mailstore.Message{m(1, 6)}, nil, 6, 3, 0},
+		{"new message", nil, []mailstore.Message{m(3, 6)}, nil, 6, 4, 6},
+		{"expunge", nil, nil, []uint32{2}, 6, 3, 6},
+		{"flag change, then new message", nil, []mailstore.Message{m(1, 6), m(3, 7)}, nil, 7, 4, 7},
+		{"new message, then flag change", nil, []mailstore.Message{m(1, 7), m(3, 6)}, nil, 7, 4, 0},
+		{"own STORE", []mailstore.Message{m(2, 6)}, []mailstore.Message{m(2, 6)}, nil, 6, 3, 0},
+		{"own STORE, then new message", []mailstore.Message{m(2, 6)}, []mailstore.Message{m(2, 6), m(3, 7)}, nil, 7, 4, 7},
+		{"added and expunged unseen", nil, nil, []uint32{3}, 8, 4, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 3, HighestModSeq: 5,
+				Messages: []mailstore.Message{m(1, 4), m(2, 5)}}
+			awake := New(snap, true, 0, 0)
+			awake.SetRecords(tc.told)
+			var st hibernate.State
+			awake.Export(&st)
+			asleep, err := FromState(&st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := mailstore.Changes{UIDValidity: 1, UIDNext: tc.uidNext, HighestModSeq: tc.highest,
+				Changed: tc.changed, Expunged: tc.expunged}
+			for i, v := range []*View{awake, asleep} {
+				up, err := v.Apply(ch, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if up.HighestModSeq != tc.want {
+					t.Errorf("view %d: HighestModSeq %d, want %d", i, up.HighestModSeq, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestRemoveUIDs(t *testing.T) {
 	got := removeUIDs([]uint32{1, 2, 3, 5, 8}, []uint32{2, 5, 6})
 	if len(got) != 3 || got[0] != 1 || got[1] != 3 || got[2] != 8 {
