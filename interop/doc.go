@@ -14,7 +14,8 @@
 //     interimap sync before Dormouse takes it over (dovecot_test.go;
 //     needs root).
 //   - interimap --notify between two users of a hibernating Dormouse:
-//     changes reach it as NOTIFY pushes to its sleeping connections
+//     changes reach it as NOTIFY pushes to its sleeping connections, and
+//     a flag set on either side stays and reaches the other
 //     (interimap_notify_test.go).
 //   - Roundcube 1.6 (Debian's roundcube-core with SQLite, served by PHP's
 //     built-in web server), driven like a browser over a 2,000-message

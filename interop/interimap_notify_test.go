@@ -17,12 +17,30 @@ import (
 // PERSONAL's MailboxName and SubscriptionChange) and then waits for
 // what the server pushes, without IDLE and without a command; it polls
 // only every 900 s (its --watch default with --notify). A message
-// delivered to one side, and a flag set there later, must reach the
-// other side within seconds: only a NOTIFY push, delivered to a
+// delivered to one side, and a flag set later on either side, must reach
+// the other side within seconds: only a NOTIFY push, delivered to a
 // hibernated connection between commands, can make it. Before NOTIFY
 // existed interimap stopped at once: "Server did not advertise NOTIFY".
+//
+// The flag set on the remote side, on the message interimap copied from
+// there, must stay and reach the local copy: interimap pushes it with a
+// UID STORE (UNCHANGEDSINCE) of the HIGHESTMODSEQ it knows of the local
+// mailbox. Dormouse did not tell it the one its own APPEND made (Dovecot
+// sends OK [HIGHESTMODSEQ] after the EXISTS); the STORE failed with
+// MODIFIED and interimap copied the local flags back over the remote
+// ones: the user's flag was lost (docs/reliability.md, "interimap
+// overwrote a flag set on the other side").
 func TestInterimapNotify(t *testing.T) {
 	bin := requireTool(t, "interimap")
+	for _, side := range []string{"local", "remote"} {
+		t.Run("flag set on the "+side+" side", func(t *testing.T) {
+			testInterimapNotify(t, bin, side)
+		})
+	}
+}
+
+// testInterimapNotify is TestInterimapNotify with the flag set on side.
+func testInterimapNotify(t *testing.T, bin, side string) {
 	srv := testserver.Start(t, hibernating)
 	remote := serverAt(t, srv.Addr, srv.Alice)
 	local := serverAt(t, srv.Addr, srv.Bob)
@@ -74,29 +92,31 @@ func TestInterimapNotify(t *testing.T) {
 	})
 	t.Logf("delivery synced after %v", time.Since(start).Round(time.Millisecond))
 
-	// A flag set on the local side: FlagChange reaches the remote copy.
-	// (Set on the remote side, interimap 0.5 takes the local copy for
-	// changed and copies its flags back: Dormouse did not tell it the
-	// HIGHESTMODSEQ its own APPEND made, which Dovecot does with an
-	// untagged OK [HIGHESTMODSEQ] after EXISTS, so its UID STORE
-	// UNCHANGEDSINCE fails. Not NOTIFY's doing; docs/reliability.md,
-	// "no OK [HIGHESTMODSEQ] after EXISTS".)
+	// A flag set on one side: FlagChange reaches the other copy, and
+	// the flag stays where it was set.
 	waitOrExit(t, "interimap's connections hibernate again", exited, out, func() bool {
 		// bob's session (this test's) may sleep too.
 		return testserver.Gather(t, srv.Metrics)["dormouse_imap_connections,state=hibernated"] >= 2
 	})
-	bob.Cmd("b2 SELECT INBOX")
-	bob.Cmd(`b3 STORE 1 +FLAGS (\Flagged)`)
-	bob.Cmd("b4 LOGOUT")
-	alice := srv.Login(t, srv.Alice)
-	alice.Cmd("a1 EXAMINE INBOX")
-	waitOrExit(t, "the flag reaches the remote side", exited, out, func() bool {
-		for _, l := range alice.Cmd("a2 FETCH 1 (FLAGS)") {
-			if strings.Contains(l, `\Flagged`) {
-				return true
-			}
+	setter, setterUser := bob, "b"
+	if side == "remote" {
+		setter, setterUser = srv.Login(t, srv.Alice), "a"
+	}
+	setter.Cmd(setterUser + "2 SELECT INBOX")
+	setter.Cmd(setterUser + `3 STORE 1 +FLAGS (\Flagged)`)
+	setter.Cmd(setterUser + "4 LOGOUT")
+	// Read-only sessions watch both copies.
+	watch := func(u testserver.User) func() bool {
+		c := srv.Login(t, u)
+		c.Cmd("e EXAMINE INBOX")
+		return func() bool {
+			lines := c.Cmd("f FETCH 1 (FLAGS)")
+			return len(lines) > 1 && strings.Contains(lines[len(lines)-2], `\Flagged`)
 		}
-		return false
+	}
+	remoteFlagged, localFlagged := watch(srv.Alice), watch(srv.Bob)
+	waitOrExit(t, "the flag is on both sides", exited, out, func() bool {
+		return remoteFlagged() && localFlagged()
 	})
 	got := testserver.Gather(t, srv.Metrics)
 	if n := got["dormouse_imap_hibernated_served_total,kind=notify"] + got["dormouse_imap_hibernated_served_total,kind=update"]; n == 0 {
