@@ -36,35 +36,49 @@ const statChunk = 256
 // in order, while its caller goes through the list: the caller's index
 // inserts and the kernel's Lstats overlap.
 type statAhead struct {
-	dir   string
+	dir   *statDir
 	names []string
 	facts []fileFacts
 	ready []chan struct{} // closed when chunk i's facts are in
 	next  atomic.Int64    // the next chunk to take
 	stop  atomic.Bool     // the caller gave up: take no more chunks
+	// workers counts the workers still running: the last one out closes
+	// dir.
+	workers atomic.Int32
 }
 
 // startStats starts the Lstats of dir's names.
 func startStats(dir string, names []string) *statAhead {
 	chunks := (len(names) + statChunk - 1) / statChunk
-	s := &statAhead{dir: dir, names: names, facts: make([]fileFacts, len(names)), ready: make([]chan struct{}, chunks)}
+	s := &statAhead{names: names, facts: make([]fileFacts, len(names)), ready: make([]chan struct{}, chunks)}
 	for i := range s.ready {
 		s.ready[i] = make(chan struct{})
 	}
-	for range min(statWorkers(), chunks) {
+	n := min(statWorkers(), chunks)
+	if n == 0 {
+		return s
+	}
+	s.dir = openStatDir(dir)
+	s.workers.Store(int32(n))
+	for range n {
 		go s.work()
 	}
 	return s
 }
 
 func (s *statAhead) work() {
+	defer func() {
+		if s.workers.Add(-1) == 0 {
+			s.dir.close()
+		}
+	}()
 	for !s.stop.Load() {
 		c := int(s.next.Add(1) - 1)
 		if c >= len(s.ready) {
 			return
 		}
 		for i := c * statChunk; i < min((c+1)*statChunk, len(s.names)); i++ {
-			s.facts[i] = statFile(filepath.Join(s.dir, s.names[i]))
+			s.facts[i] = s.dir.stat(s.names[i])
 		}
 		close(s.ready[c])
 	}
@@ -87,10 +101,12 @@ func (s *statAhead) close() { s.stop.Store(true) }
 func (m *mboxTx) ingestRest(cs *changeSet) error {
 	batch, added := m.u.s.opts.rescanBatch(), 0
 	curDir := filepath.Join(m.dir, "cur")
-	// UIDs and MODSEQs only grow: the records and the MODSEQ entries
-	// come in key order, so the commit fills their pages (bbolt's
-	// default half-fills, for inserts in between that never come).
-	m.msgs.FillPercent, m.ms.FillPercent = 1, 1
+	// UIDs and MODSEQs only grow, and the names come sorted: the
+	// records, the MODSEQ entries and (but for a rare name whose base
+	// sorts apart) the base names come in key order, so the commit fills
+	// their pages (bbolt's default half-fills, for inserts in between
+	// that never come).
+	m.msgs.FillPercent, m.ms.FillPercent, m.files.FillPercent = 1, 1, 1
 	for len(cs.rest) > 0 && added < batch {
 		// Stat what the batch still needs (a file skipped as not a
 		// message does not count, so a round may fall short).
