@@ -104,6 +104,9 @@ func BenchmarkFirstOpen(b *testing.B) {
 		m.Close()
 		u.Close()
 		s.Close()
+		if fi, err := os.Stat(filepath.Join(f.root, "users", "big", indexFile)); err == nil {
+			b.ReportMetric(float64(fi.Size()), "index-bytes")
+		}
 		b.StartTimer()
 	}
 	// On a shared machine the time taken says little; the CPU spent

@@ -112,10 +112,7 @@ func (m *mboxTx) ingestRest(cs *changeSet) error {
 		// message does not count, so a round may fall short).
 		names := cs.rest[:min(batch-added, len(cs.rest))]
 		stats := startStats(curDir, names)
-		for i, n := range names {
-			if ignoredName(n) {
-				continue
-			}
+		for i, n := range names { // (listNames left out what is not mail)
 			ok, err := m.ingestFile(cs, "cur", n, stats.get(i))
 			if err != nil {
 				stats.close()
