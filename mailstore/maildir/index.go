@@ -153,6 +153,8 @@ type mboxTx struct {
 	expungeLimit uint64
 	// bytes holds the keys and values put holds out to bbolt.
 	bytes txBytes
+	// scratch holds a key to look up.
+	scratch []byte
 }
 
 // mailboxID looks a canonical name up; ok is false when the index has no

@@ -358,7 +358,8 @@ func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok b
 	path := func() string { return filepath.Join(m.dir, sub, name) }
 	curPath := func(n string) string { return filepath.Join(m.dir, "cur", n) }
 	base, info := splitInfo(name)
-	if v := m.files.Get([]byte(base)); v != nil {
+	m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
+	if v := m.files.Get(m.scratch); v != nil {
 		r, known, err := m.get(beUint32(v), true)
 		if err != nil {
 			return false, err
