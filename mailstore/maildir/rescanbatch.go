@@ -26,8 +26,10 @@ func statFile(path string) fileFacts {
 // statWorkers bounds the goroutines that Lstat ahead of ingestRest: the
 // first open of a large folder waits on one Lstat per file, which is
 // kernel CPU, so it scales with cores; more than four only queue on the
-// directory's lock.
-func statWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+// directory's lock. One core is left to ingestRest, whose inserts take
+// longer than the Lstats (a Lstat runs without giving up its core): a
+// worker more than the cores left only slows the inserts down.
+func statWorkers() int { return max(1, min(runtime.GOMAXPROCS(0)-1, 4)) }
 
 // statChunk is how many names one stat worker takes at a time.
 const statChunk = 256
