@@ -28,8 +28,10 @@ var benchFixture fixture // test-only; removed by TestMain
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchFixture.root != "" {
-		os.RemoveAll(benchFixture.root)
+	for _, root := range []string{benchFixture.root, firstOpenDir.root} {
+		if root != "" {
+			os.RemoveAll(root)
+		}
 	}
 	os.Exit(code)
 }

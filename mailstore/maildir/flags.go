@@ -161,6 +161,9 @@ func sysFromInfo(info string) uint8 {
 // withSys returns info with its system letters replaced by sys, keeping
 // other letters, all in ASCII order as the Maildir spec asks.
 func withSys(info string, sys uint8) string {
+	if infoInOrder(info, sys) {
+		return info
+	}
 	var letters []byte
 	for i := 0; i < len(info); i++ {
 		keep := true
@@ -180,6 +183,26 @@ func withSys(info string, sys uint8) string {
 	}
 	sort.Slice(letters, func(i, j int) bool { return letters[i] < letters[j] })
 	return string(letters)
+}
+
+// infoInOrder reports whether info already is what withSys makes of it
+// with sys: its letters ascending, none twice, none that withSys drops,
+// and its system letters those of sys. Most names are, and a first open
+// asks this of every file.
+func infoInOrder(info string, sys uint8) bool {
+	var have uint8
+	for i := 0; i < len(info); i++ {
+		c := info[i]
+		if c <= ' ' || c == ',' || c == '/' || (i > 0 && info[i-1] >= c) {
+			return false
+		}
+		for _, s := range systemFlags {
+			if c == s.letter {
+				have |= s.bit
+			}
+		}
+	}
+	return have == sys
 }
 
 // fileName builds a cur/ file name from base, old info and new flags.

@@ -151,6 +151,10 @@ type mboxTx struct {
 	dovecotKeywords *dovecotKeywords // read on first use
 	// expungeLimit trims the expunge log beyond this many entries (0: never).
 	expungeLimit uint64
+	// bytes holds the keys and values put holds out to bbolt.
+	bytes txBytes
+	// scratch holds a key to look up.
+	scratch []byte
 }
 
 // mailboxID looks a canonical name up; ok is false when the index has no
@@ -340,15 +344,16 @@ func (m *mboxTx) put(r *msgRec) error {
 	m.noteKeywords(r.flags.keywords)
 	r.flags.keywords = uniqueSorted(r.flags.keywords)
 	base, _ := splitInfo(r.file)
-	if err := m.files.Put([]byte(base), u32(r.uid)); err != nil {
+	uid := m.bytes.u32(r.uid)
+	if err := m.files.Put(m.bytes.str(base), uid); err != nil {
 		return err
 	}
-	if err := m.ms.Put(seqKey(r.modSeq, r.uid), nil); err != nil {
+	if err := m.ms.Put(appendSeqKey(m.bytes.take(12), r.modSeq, r.uid), nil); err != nil {
 		return err
 	}
 	m.count(r, 1)
 	m.listPut(r)
-	return m.msgs.Put(u32(r.uid), r.encode())
+	return m.msgs.Put(uid, r.appendTo(m.bytes.take(r.encodedSize())))
 }
 
 // update replaces old by r (same UID) with r.modSeq already set.

@@ -169,7 +169,11 @@ func (m *mboxTx) chunk(c uint32) *[]listEntry {
 		return p
 	}
 	var entries []listEntry
-	if v := m.list.Get(u32(c)); v != nil {
+	if v := m.list.Get(u32(c)); v == nil && m.meta.uidNext-1 <= c<<listShift {
+		// A chunk begun by the newest UID: the new messages after it
+		// fill it (a first open fills hundreds of them).
+		entries = make([]listEntry, 0, 1<<listShift)
+	} else if v != nil {
 		if err := decodeChunk(c, v, func(e *listEntry) { entries = append(entries, *e) }); err != nil {
 			// A damaged chunk (the stamp cannot tell) is made again
 			// from the records, which this transaction writes back.

@@ -27,8 +27,13 @@ type msgRec struct {
 
 const recVersion = 1
 
-func (r *msgRec) encode() []byte {
-	b := make([]byte, 0, 48+len(r.file))
+func (r *msgRec) encode() []byte { return r.appendTo(make([]byte, 0, r.encodedSize())) }
+
+// encodedSize is about the size of the encoded record (more with keywords).
+func (r *msgRec) encodedSize() int { return 48 + len(r.file) }
+
+// appendTo appends the encoded record to b.
+func (r *msgRec) appendTo(b []byte) []byte {
 	b = append(b, recVersion)
 	b = binary.AppendUvarint(b, r.modSeq)
 	b = binary.AppendVarint(b, r.internal)
@@ -244,5 +249,10 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 // seqKey is the key of the MODSEQ and expunge-log buckets: MODSEQ then UID,
 // both big-endian so that a cursor walks them in order.
 func seqKey(modSeq uint64, uid uint32) []byte {
-	return binary.BigEndian.AppendUint32(u64(modSeq), uid)
+	return appendSeqKey(make([]byte, 0, 12), modSeq, uid)
+}
+
+// appendSeqKey appends seqKey(modSeq, uid) to b.
+func appendSeqKey(b []byte, modSeq uint64, uid uint32) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(b, modSeq), uid)
 }

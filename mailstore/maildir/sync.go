@@ -348,23 +348,26 @@ func (m *mboxTx) ingest(cs *changeSet, sub, name string) (ok bool, err error) {
 	return m.ingestFile(cs, sub, name, statFile(filepath.Join(m.dir, sub, name)))
 }
 
-// ingestFile is ingest of a file whose Lstat is fi.
+// ingestFile is ingest of a file whose Lstat is fi. It builds the
+// file's path only where it needs it (a first open takes this path once
+// per file of the folder).
 func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok bool, err error) {
 	if !fi.regular {
 		return false, nil
 	}
-	path := filepath.Join(m.dir, sub, name)
+	path := func() string { return filepath.Join(m.dir, sub, name) }
+	curPath := func(n string) string { return filepath.Join(m.dir, "cur", n) }
 	base, info := splitInfo(name)
-	curDir := filepath.Join(m.dir, "cur")
-	if v := m.files.Get([]byte(base)); v != nil {
+	m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
+	if v := m.files.Get(m.scratch); v != nil {
 		r, known, err := m.get(beUint32(v), true)
 		if err != nil {
 			return false, err
 		}
 		// (A file of this batch whose move is pending is not that.)
-		if known && !exists(filepath.Join(curDir, r.file)) && sub == "new" && !cs.moving(r.uid) {
+		if known && !exists(curPath(r.file)) && sub == "new" && !cs.moving(r.uid) {
 			// A move new/ -> cur/ whose rename did not survive a crash.
-			return true, os.Rename(path, filepath.Join(curDir, r.file))
+			return true, os.Rename(path(), curPath(r.file))
 		}
 		if known && sub == "cur" && r.file == name {
 			return false, nil
@@ -373,17 +376,23 @@ func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok b
 		// tool): give it a base of its own.
 		base = fmt.Sprintf("%s.dup%d", base, m.meta.uidNext)
 	}
-	size, err := m.u.s.crlfSize(path, base, fi.size)
-	if err != nil {
-		// An unreadable file is skipped, not fatal: it is retried on the
-		// next rescan.
-		return false, nil
+	size, ok := sizeFromName(base, fi.size)
+	if !ok {
+		if size, err = m.u.s.crlfSize(path(), base, fi.size); err != nil {
+			// An unreadable file is skipped, not fatal: it is retried on
+			// the next rescan.
+			return false, nil
+		}
 	}
 	sys := sysFromInfo(info)
-	target := fileName(base, info, sys)
+	target := name
+	if len(base) >= len(name) || !strings.HasPrefix(name, base) || withSys(info, sys) != info {
+		// No info yet, a base of its own, or letters out of order.
+		target = fileName(base, info, sys)
+	}
 	deferred := cs.deferMoves && sub == "new"
 	if (sub == "new" || target != name) && !deferred {
-		if err := os.Rename(path, filepath.Join(curDir, target)); err != nil {
+		if err := os.Rename(path(), curPath(target)); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return false, nil
 			}
@@ -402,7 +411,7 @@ func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok b
 	}
 	cs.added = append(cs.added, r.uid)
 	if deferred {
-		cs.moves = append(cs.moves, pendingMove{from: path, to: filepath.Join(curDir, target), uid: r.uid})
+		cs.moves = append(cs.moves, pendingMove{from: path(), to: curPath(target), uid: r.uid})
 	}
 	return true, nil
 }
@@ -460,7 +469,7 @@ func (m *mboxTx) finishMoves(cs *changeSet) (changed bool, err error) {
 // one of the store's copy buffers (a delivery by rename allocated 96 KiB
 // here, for a message of a few hundred bytes).
 func (s *Store) crlfSize(path, base string, raw int64) (int64, error) {
-	if sz, w, ok := sizesFromBase(base); ok && sz == raw {
+	if w, ok := sizeFromName(base, raw); ok {
 		return w, nil
 	}
 	f, err := os.Open(path)
@@ -503,10 +512,22 @@ func countCRLFSize(r io.Reader, buf []byte) (int64, error) {
 	}
 }
 
+// sizeFromName returns RFC822.SIZE from the name's ",S=...,W=..." when S
+// matches raw, the file's size on disk.
+func sizeFromName(base string, raw int64) (int64, bool) {
+	if sz, w, ok := sizesFromBase(base); ok && sz == raw {
+		return w, true
+	}
+	return 0, false
+}
+
 // sizesFromBase parses Dovecot's ",S=<size>" and ",W=<vsize>" fields.
 func sizesFromBase(base string) (s, w int64, ok bool) {
 	var haveS, haveW bool
-	for _, f := range strings.Split(base, ",")[1:] {
+	_, rest, more := strings.Cut(base, ",")
+	for more {
+		var f string
+		f, rest, more = strings.Cut(rest, ",")
 		switch {
 		case strings.HasPrefix(f, "S="):
 			v, err := strconv.ParseInt(f[2:], 10, 64)
