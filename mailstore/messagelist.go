@@ -102,8 +102,12 @@ type flagSlice struct {
 
 // Grow makes room for n more messages in one allocation.
 func (b *ListBuilder) Grow(n int) {
-	b.spare = slices.Grow(b.spare[:0], n)
-	b.l.blocks = slices.Grow(b.l.blocks, (n+ModSeqBlock-1)/ModSeqBlock)
+	blocks := (n + ModSeqBlock - 1) / ModSeqBlock
+	if cap(b.spare)-len(b.spare) < blocks*ModSeqBlock {
+		// The blocks added so far keep the old room: a fresh one.
+		b.spare = make([]listEntry, 0, blocks*ModSeqBlock)
+	}
+	b.l.blocks = slices.Grow(b.l.blocks, blocks)
 }
 
 // Add appends m, whose UID is above those added before. Messages with

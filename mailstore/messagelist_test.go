@@ -175,3 +175,20 @@ func TestListBuilderEntry(t *testing.T) {
 		t.Errorf("a writer's table grew to %d entries for a set it had", len(w.flags))
 	}
 }
+
+// TestListBuilderGrow: a Grow after some Adds does not hand out the room
+// the blocks already added use.
+func TestListBuilderGrow(t *testing.T) {
+	var b ListBuilder
+	var want []Message
+	for _, step := range []struct{ grow, add int }{{128, 65}, {64, 64}, {10, 10}, {200, 150}, {0, 5}} {
+		b.Grow(step.grow)
+		for range step.add {
+			m := Message{UID: uint32(2*len(want) + 1), ModSeq: uint64(len(want) + 1)}
+			b.Add(m)
+			want = append(want, m)
+		}
+	}
+	l := b.List()
+	checkList(t, "the list built", &l, want)
+}
