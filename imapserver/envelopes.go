@@ -58,7 +58,7 @@ func newEnvelopeReader(c *conn, seqs []uint32) *envelopeReader {
 
 func (r *envelopeReader) count() int {
 	if r.seqs == nil {
-		return len(r.c.sel.view.Messages)
+		return r.c.sel.view.Messages.Len()
 	}
 	return len(r.seqs)
 }
@@ -98,7 +98,7 @@ func (r *envelopeReader) block(i int) ([]byte, error) {
 		n := min(r.chunk, r.count()-i)
 		uids := make([]uint32, n)
 		for j := range uids {
-			uids[j] = r.c.sel.view.Messages[r.seq(i+j)-1].UID
+			uids[j] = r.c.sel.view.Messages.UID(int(r.seq(i+j) - 1))
 		}
 		r.blocks = nil // let the previous chunk go before the next comes
 		blocks, err := r.cache.EnvelopeHeaders(r.c.ctx, uids)

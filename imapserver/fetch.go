@@ -88,7 +88,7 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if a.ChangedSince > 0 && !cmd.UID {
 		kept := seqs[:0]
 		for _, s := range seqs {
-			if v.Messages[s-1].ModSeq > a.ChangedSince {
+			if v.Messages.ModSeq(int(s-1)) > a.ChangedSince {
 				kept = append(kept, s)
 			}
 		}
@@ -107,8 +107,8 @@ func handleFetch(c *conn, cmd *imapwire.Command) error {
 	if p.setSeen {
 		var unseen []uint32
 		for _, s := range seqs {
-			if !imapview.HasFlag(v.Messages[s-1].Flags, `\Seen`) {
-				unseen = append(unseen, v.Messages[s-1].UID)
+			if !imapview.HasFlag(v.Messages.Flags(int(s-1)), `\Seen`) {
+				unseen = append(unseen, v.Messages.UID(int(s-1)))
 			}
 		}
 		if len(unseen) > 0 {
@@ -278,7 +278,8 @@ type fetchItemData struct {
 // (keepExpungedEnvelope) as they were, the items that need the file it
 // no longer has as NIL; lost reports those, for OK [EXPUNGEISSUED].
 func (c *conn) fetchOne(seq uint32, p *fetchPlan, flagsChanged bool, buf []byte, envelope *imapmsg.Message) (lost bool, err error) {
-	m := &c.sel.view.Messages[seq-1]
+	rec := c.sel.view.Messages.At(int(seq - 1))
+	m := &rec
 	var content mailstore.Content
 	msg := envelope
 	if msg == nil && (p.parse || p.header || p.fields) || p.content {
@@ -370,7 +371,8 @@ func (c *conn) fetchLost(seq uint32, p *fetchPlan, flagsChanged bool, envelope *
 // writeFetch writes one FETCH response of the selected view (encoder.fetch).
 func (c *conn) writeFetch(seq uint32, p *fetchPlan, flagsChanged bool, msg *imapmsg.Message, fileGone bool, data []fetchItemData, buf []byte) {
 	v := c.sel.view
-	c.enc().fetch(v, seq, &v.Messages[seq-1], p, flagsChanged, msg, fileGone, data, buf)
+	rec := v.Messages.At(int(seq - 1))
+	c.enc().fetch(v, seq, &rec, p, flagsChanged, msg, fileGone, data, buf)
 }
 
 // fetch writes one FETCH response, of message m at seq in v, for an

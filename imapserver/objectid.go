@@ -1,6 +1,10 @@
 package imapserver
 
-import "github.com/dormouse/dormouse/mailstore"
+import (
+	"slices"
+
+	"github.com/dormouse/dormouse/mailstore"
+)
 
 // OBJECTID (RFC 8474): MAILBOXID on SELECT, EXAMINE, CREATE and STATUS,
 // EMAILID and THREADID in FETCH and SEARCH. The identifiers are the
@@ -43,7 +47,7 @@ func (r *emailIDReader) id(i int) (string, error) {
 		n := min(emailIDChunk, len(r.seqs)-i)
 		uids := make([]uint32, n)
 		for j := range uids {
-			uids[j] = r.c.sel.view.Messages[r.seqs[i+j]-1].UID
+			uids[j] = r.c.sel.view.Messages.UID(int(r.seqs[i+j] - 1))
 		}
 		r.got = nil
 		got, err := r.ids.EmailIDs(r.c.ctx, uids)
@@ -71,10 +75,6 @@ func (c *conn) viewEmailIDs() ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	msgs := c.sel.view.Messages
-	uids := make([]uint32, len(msgs))
-	for i := range msgs {
-		uids[i] = msgs[i].UID
-	}
+	uids := slices.AppendSeq(make([]uint32, 0, c.sel.view.Len()), c.sel.view.Messages.UIDs())
 	return ids.EmailIDs(c.ctx, uids)
 }

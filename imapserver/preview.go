@@ -77,7 +77,7 @@ func (r *previewReader) preview(i int) (preview, error) {
 		n := min(previewChunk, len(r.seqs)-i)
 		uids := make([]uint32, n)
 		for j := range uids {
-			uids[j] = r.c.sel.view.Messages[r.seqs[i+j]-1].UID
+			uids[j] = r.c.sel.view.Messages.UID(int(r.seqs[i+j] - 1))
 		}
 		r.from, r.got, r.have = i, make([]preview, n), make([]bool, n)
 		err := r.cache.Previews(r.c.ctx, uids, func(j int, rec []byte) {
@@ -90,7 +90,7 @@ func (r *previewReader) preview(i int) (preview, error) {
 	if r.cache != nil && r.have[i-r.from] {
 		return r.got[i-r.from], nil
 	}
-	uid := r.c.sel.view.Messages[r.seqs[i]-1].UID
+	uid := r.c.sel.view.Messages.UID(int(r.seqs[i] - 1))
 	p, err := r.compute(uid)
 	if err != nil || r.cache == nil {
 		return p, err

@@ -76,11 +76,11 @@ func gapsOf(v *imapview.View) []byte {
 			b = strconv.AppendUint(b, uint64(hi), 10)
 		}
 	}
-	for _, m := range v.Messages {
-		if m.UID > next {
-			add(next, m.UID-1)
+	for uid := range v.Messages.UIDs() {
+		if uid > next {
+			add(next, uid-1)
 		}
-		next = m.UID + 1
+		next = uid + 1
 	}
 	if v.UIDNext > next {
 		add(next, v.UIDNext-1)

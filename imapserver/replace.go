@@ -47,10 +47,10 @@ func handleReplace(c *conn, cmd *imapwire.Command) error {
 		}
 		uid = a.Num
 	} else {
-		if int(a.Num) > len(v.Messages) {
+		if int(a.Num) > v.Messages.Len() {
 			return errBAD("", "Invalid message sequence number")
 		}
-		uid = v.Messages[a.Num-1].UID
+		uid = v.Messages.UID(int(a.Num - 1))
 	}
 	dest := canonicalName(a.Mailbox)
 	if a.Message.Parts != nil {

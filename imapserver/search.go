@@ -96,7 +96,7 @@ func handleSearch(c *conn, cmd *imapwire.Command) (err error) {
 			// every match.
 			maxModSeq = 0
 			for _, seq := range ret.returned(hits) {
-				maxModSeq = max(maxModSeq, v.Messages[seq-1].ModSeq)
+				maxModSeq = max(maxModSeq, v.Messages.ModSeq(int(seq-1)))
 			}
 		}
 		if maxModSeq > 0 {
@@ -174,10 +174,10 @@ func (c *conn) saveResult(order []uint32, retMin, retMax, whole bool) {
 		save = v.UIDsOf(order)
 	default:
 		if retMin {
-			save = append(save, v.Messages[order[0]-1].UID)
+			save = append(save, v.Messages.UID(int(order[0]-1)))
 		}
 		if retMax && (!retMin || len(order) > 1) {
-			save = append(save, v.Messages[order[len(order)-1]-1].UID)
+			save = append(save, v.Messages.UID(int(order[len(order)-1]-1)))
 		}
 	}
 	slices.Sort(save)
@@ -220,10 +220,10 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	v := c.sel.view
 	if isAll(key) {
 		// SORT and THREAD of a whole mailbox, as webmail asks them.
-		res.hits = make([]uint32, len(v.Messages))
-		for i := range v.Messages {
+		res.hits = make([]uint32, v.Messages.Len())
+		for i := range v.Messages.Len() {
 			res.hits[i] = uint32(i + 1)
-			res.maxModSeq = max(res.maxModSeq, v.Messages[i].ModSeq)
+			res.maxModSeq = max(res.maxModSeq, v.Messages.ModSeq(i))
 		}
 		return res, nil
 	}
@@ -231,7 +231,7 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	if err != nil {
 		return searchResult{}, err
 	}
-	for i := range v.Messages {
+	for i := range v.Messages.Len() {
 		if s.needsContent || i%metadataSearchStep == 0 {
 			if err := c.interrupted(); err != nil {
 				return searchResult{}, err
@@ -251,7 +251,7 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		}
 		if ok {
 			res.hits = append(res.hits, seq)
-			res.maxModSeq = max(res.maxModSeq, v.Messages[i].ModSeq)
+			res.maxModSeq = max(res.maxModSeq, v.Messages.ModSeq(i))
 		}
 	}
 	return res, nil
@@ -334,7 +334,7 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.needsContent, s.needsFile = true, true
 	case "THREADID":
 		if s.threadIDs == nil {
-			seqs := make([]uint32, len(s.c.sel.view.Messages))
+			seqs := make([]uint32, s.c.sel.view.Messages.Len())
 			for i := range seqs {
 				seqs[i] = uint32(i + 1)
 			}
@@ -394,7 +394,8 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 		s.msg = msg
 		return msg, err
 	}
-	m := &s.c.sel.view.Messages[seq-1]
+	rec := s.c.sel.view.Messages.At(int(seq - 1))
+	m := &rec
 	content, err := s.c.sel.mbox.Open(s.c.ctx, m.UID)
 	if err != nil {
 		return nil, err
@@ -412,7 +413,8 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 
 func (s *searcher) match(seq uint32, k *imapwire.SearchKey) (bool, error) {
 	v := s.c.sel.view
-	m := &v.Messages[seq-1]
+	rec := v.Messages.At(int(seq - 1))
+	m := &rec
 	switch k.Op {
 	case "AND":
 		for _, ch := range k.Children {

@@ -77,8 +77,8 @@ func newSearchBuilder(store mailstore.Store, log *slog.Logger) *searchBuilder {
 // view holds msgs, unless the mailbox is small, a build of it is pending,
 // or the last build already indexed up to its newest message. It only
 // copies the view's UIDs. A nil builder (no index) does nothing.
-func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs []mailstore.Message) {
-	if b == nil || len(msgs) < searchBuildMin {
+func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs *mailstore.MessageList) {
+	if b == nil || msgs.Len() < searchBuildMin {
 		return
 	}
 	home, ok := mbox.(mailstore.SearchIndexHome)
@@ -93,13 +93,10 @@ func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs []mail
 	if b.ctx.Err() != nil || b.pending[dir] || len(b.queue) >= searchBuildQueue {
 		return
 	}
-	if last, ok := b.indexed[dir]; ok && msgs[len(msgs)-1].UID <= last {
+	if last, ok := b.indexed[dir]; ok && msgs.UID(msgs.Len()-1) <= last {
 		return
 	}
-	uids := make([]uint32, len(msgs))
-	for i := range msgs {
-		uids[i] = msgs[i].UID
-	}
+	uids := slices.AppendSeq(make([]uint32, 0, msgs.Len()), msgs.UIDs())
 	job := searchJob{user: user, mailbox: mbox.Name(), dir: dir, uidValidity: mbox.UIDValidity(), uids: uids}
 	b.pending[dir] = true
 	b.queue = append(b.queue, job)

@@ -42,10 +42,7 @@ func (s *searcher) candidates(key *imapwire.SearchKey) ([]bool, error) {
 		return nil, nil
 	}
 	defer ix.Close()
-	uids := make([]uint32, len(v.Messages))
-	for i := range v.Messages {
-		uids[i] = v.Messages[i].UID
-	}
+	uids := slices.AppendSeq(make([]uint32, 0, v.Len()), v.Messages.UIDs())
 	missing := ix.Missing(uids)
 	if len(missing) > 0 {
 		// A search confined to a few messages (UID 1000:* BODY x) reads

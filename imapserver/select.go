@@ -48,8 +48,8 @@ func handleSelect(c *conn, cmd *imapwire.Command) error {
 	c.sel, c.state = sel, stateSelected
 	c.log = c.logBase.With("mailbox", sel.name)
 	v := sel.view
-	c.srv.searchBuild.enqueue(c.username, sel.mbox, v.Messages)
-	c.log.Debug("selected", "messages", len(v.Messages), "readonly", readOnly)
+	c.srv.searchBuild.enqueue(c.username, sel.mbox, &v.Messages)
+	c.log.Debug("selected", "messages", v.Messages.Len(), "readonly", readOnly)
 
 	c.writeFlags(v.Keywords)
 	c.w.Raw("* ").Number(uint64(v.Len())).Raw(" EXISTS").CRLF()
@@ -155,8 +155,8 @@ func (c *conn) writeFlags(keywords []string) {
 // firstUnseen returns the sequence number of the first message without
 // \Seen, or 0.
 func firstUnseen(v *imapview.View) uint32 {
-	for i, m := range v.Messages {
-		if !imapview.HasFlag(m.Flags, `\Seen`) {
+	for i := range v.Messages.Len() {
+		if !imapview.HasFlag(v.Messages.Flags(i), `\Seen`) {
 			return uint32(i + 1)
 		}
 	}

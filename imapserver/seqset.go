@@ -30,7 +30,7 @@ func (c *conn) searchSet(set imapwire.SeqSet, uid bool) []uint32 {
 // mailbox are left out instead of being an error.
 func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, error) {
 	v := c.sel.view
-	n := uint32(len(v.Messages))
+	n := uint32(v.Messages.Len())
 	var seqs []uint32
 	if set.Saved {
 		for _, u := range v.Saved {
@@ -44,11 +44,11 @@ func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, e
 		if uid {
 			maxUID := uint32(0)
 			if n > 0 {
-				maxUID = v.Messages[n-1].UID
+				maxUID = v.Messages.UID(int(n - 1))
 			}
 			lo, hi := r.Resolve(maxUID)
-			i := sort.Search(int(n), func(i int) bool { return v.Messages[i].UID >= lo })
-			for ; i < int(n) && v.Messages[i].UID <= hi; i++ {
+			i := sort.Search(int(n), func(i int) bool { return v.Messages.UID(i) >= lo })
+			for ; i < int(n) && v.Messages.UID(i) <= hi; i++ {
 				seqs = append(seqs, uint32(i+1))
 			}
 			continue
@@ -91,14 +91,14 @@ func (c *conn) resolveSetIn(set imapwire.SeqSet, uid, lenient bool) ([]uint32, e
 // it points to (imapview.View.ChangedSince).
 func (c *conn) changedIn(set imapwire.SeqSet, since uint64) []uint32 {
 	v := c.sel.view
-	n := len(v.Messages)
+	n := v.Messages.Len()
 	if n == 0 {
 		return nil
 	}
-	maxUID := v.Messages[n-1].UID
+	maxUID := v.Messages.UID(int(n - 1))
 	var seqs []uint32
 	for s := range v.ChangedSince(since) {
-		if set.Contains(v.Messages[s-1].UID, maxUID) {
+		if set.Contains(v.Messages.UID(int(s-1)), maxUID) {
 			seqs = append(seqs, s)
 		}
 	}

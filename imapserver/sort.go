@@ -131,7 +131,8 @@ func (c *conn) sortMessages(seqs []uint32, criteria []imapwire.SortCriterion) ([
 		case "ARRIVAL", "SIZE", "DATE":
 			col.ints = make([]int64, len(seqs))
 			for i, seq := range seqs {
-				m := &v.Messages[seq-1]
+				rec := v.Messages.At(int(seq - 1))
+				m := &rec
 				if k.Key == "SIZE" {
 					col.ints[i] = m.Size
 				} else {

@@ -262,7 +262,7 @@ func (c *conn) sortRecs(seqs []uint32, fn func(i int, v *recView)) error {
 			rv.scan(rec)
 			fn(at[j+k], &rv)
 			if cache != nil {
-				fresh[v.Messages[missing[j+k]-1].UID] = rec
+				fresh[v.Messages.UID(int(missing[j+k]-1))] = rec
 				if len(fresh) >= keepSortRecsChunk {
 					keep()
 				}
@@ -446,7 +446,7 @@ func (h *headerSource) records(i int) ([][]byte, error) {
 // file. ParseHeader reads the header at once, so the file is closed
 // before the message's header is used.
 func (h *headerSource) fromFile(seq uint32) (*imapmsg.Message, error) {
-	uid := h.c.sel.view.Messages[seq-1].UID
+	uid := h.c.sel.view.Messages.UID(int(seq - 1))
 	content, err := h.c.sel.mbox.Open(h.c.ctx, uid)
 	if err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 	if !a.Silent || c.enabled.condstore {
 		slices.Sort(failed)
 		for _, seq := range seqs {
-			u := v.Messages[seq-1].UID
+			u := v.Messages.UID(int(seq - 1))
 			if _, ok := slices.BinarySearch(failed, u); ok {
 				continue
 			}
@@ -85,7 +85,8 @@ func handleStore(c *conn, cmd *imapwire.Command) error {
 
 // writeStoreFetch reports a message's flags after STORE.
 func (c *conn) writeStoreFetch(seq uint32, uid, silent bool) {
-	m := &c.sel.view.Messages[seq-1]
+	rec := c.sel.view.Messages.At(int(seq - 1))
+	m := &rec
 	c.w.Raw("* ").Number32(seq).Raw(" FETCH (")
 	if uid {
 		c.w.Raw("UID ").Number32(m.UID).SP()

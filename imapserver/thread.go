@@ -44,7 +44,7 @@ func handleThread(c *conn, cmd *imapwire.Command) error {
 	}
 	num := func(seq uint32) uint32 { return seq }
 	if cmd.UID {
-		num = func(seq uint32) uint32 { return c.sel.view.Messages[seq-1].UID }
+		num = func(seq uint32) uint32 { return c.sel.view.Messages.UID(int(seq - 1)) }
 	}
 	for _, r := range roots {
 		writeThread(w, r, num)
@@ -84,7 +84,7 @@ func (c *conn) threadMessages(seqs []uint32, withIDs bool) ([]*threadNode, error
 		r, _ := rv.decode(want)
 		seq := seqs[i]
 		n := &nodes[i]
-		n.seq, n.date = seq, int64(v.Messages[seq-1].InternalDate)
+		n.seq, n.date = seq, int64(v.Messages.At(int(seq-1)).InternalDate)
 		if r.hasDate {
 			n.date = r.date
 		}

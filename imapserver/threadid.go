@@ -100,7 +100,7 @@ func (c *conn) threadIDs(seqs []uint32) ([]string, error) {
 	}
 	uids := make([]uint32, len(lone))
 	for k, i := range lone {
-		uids[k] = c.sel.view.Messages[seqs[i]-1].UID
+		uids[k] = c.sel.view.Messages.UID(int(seqs[i] - 1))
 	}
 	emailIDs, err := objIDs.EmailIDs(c.ctx, uids)
 	if err != nil {

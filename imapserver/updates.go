@@ -125,7 +125,8 @@ func (c *conn) fetchNew(up imapview.Update, items []imapwire.FetchItem) error {
 // for a message of the view, as unsolicited updates and STORE replies do.
 func (c *conn) writeFlagsFetch(seq uint32, withUID bool) {
 	v := c.sel.view
-	c.enc().msgFetch(v, seq, &v.Messages[seq-1], withUID)
+	rec := v.Messages.At(int(seq - 1))
+	c.enc().msgFetch(v, seq, &rec, withUID)
 }
 
 // writeMsgFlags writes a message's flag list, with \Recent for IMAP4rev1

@@ -86,7 +86,7 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 		if v.asleep {
 			return seqInRangesWith(v.ranges, base, uid)
 		}
-		if i, ok := findUID(v.Messages, uid); ok {
+		if i, ok := v.Messages.Find(uid); ok {
 			return uint32(i + 1)
 		}
 		return 0
@@ -121,8 +121,7 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	v.remove(up.ExpungedUIDs)
 	for _, f := range up.Changed {
 		if !v.asleep {
-			v.own()
-			v.setRecord(int(f.Seq-1), f.Msg)
+			v.Messages.Set(int(f.Seq-1), f.Msg)
 		}
 	}
 	v.add(added)
@@ -217,23 +216,7 @@ func (v *View) remove(gone []uint32) {
 		v.count -= uint32(len(gone))
 		return
 	}
-	v.own()
-	kept := v.Messages[:0]
-	g := 0
-	for _, m := range v.Messages {
-		for g < len(gone) && gone[g] < m.UID {
-			g++
-		}
-		if g < len(gone) && gone[g] == m.UID {
-			continue
-		}
-		kept = append(kept, m)
-	}
-	// Clear the tail so dropped records can be collected.
-	clear(v.Messages[len(kept):])
-	v.Messages = kept
-	// The records moved between runs: summarise them again when needed.
-	v.blocks = nil
+	v.Messages.Remove(gone)
 }
 
 // add appends new messages, ascending UIDs above the view's.
@@ -248,17 +231,7 @@ func (v *View) add(msgs []mailstore.Message) {
 		v.count += uint32(len(msgs))
 		return
 	}
-	v.own()
-	n := len(v.Messages)
-	v.Messages = append(v.Messages, msgs...)
-	if v.blocks != nil {
-		for i := n; i < len(v.Messages); i++ {
-			if i%mailstore.ModSeqBlock == 0 {
-				v.blocks = append(v.blocks, 0)
-			}
-			mailstore.RaiseModSeqBlock(v.blocks, i, v.Messages[i].ModSeq)
-		}
-	}
+	v.Messages.Append(msgs)
 }
 
 // Diff returns the changes that bring v to snap, the mailbox as it is now,
@@ -272,9 +245,9 @@ func (v *View) Diff(snap mailstore.Snapshot) mailstore.Changes {
 		HighestModSeq: snap.HighestModSeq,
 		Keywords:      snap.Keywords,
 	}
-	now := snap.Messages
+	now := &snap.Messages
 	visit := func(uid uint32) {
-		if _, ok := findUID(now, uid); !ok {
+		if _, ok := now.Find(uid); !ok {
 			ch.Expunged = append(ch.Expunged, uid)
 		}
 	}
@@ -288,11 +261,11 @@ func (v *View) Diff(snap mailstore.Snapshot) mailstore.Changes {
 			}
 		}
 	} else {
-		for _, m := range v.Messages {
-			visit(m.UID)
+		for uid := range v.Messages.UIDs() {
+			visit(uid)
 		}
 	}
-	for _, m := range now {
+	for _, m := range now.All() {
 		if m.ModSeq > v.HighestModSeq || m.UID >= v.UIDNext {
 			ch.Changed = append(ch.Changed, m)
 		}

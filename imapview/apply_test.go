@@ -56,7 +56,7 @@ func TestApply(t *testing.T) {
 			snap := mailstore.Snapshot{UIDValidity: 7, UIDNext: tc.uidNext, HighestModSeq: 50}
 			for _, x := range tc.s {
 				for u := x.First; u <= x.Last; u++ {
-					snap.Messages = append(snap.Messages, mailstore.Message{UID: u, ModSeq: 50})
+					snap.Messages.Append([]mailstore.Message{{UID: u, ModSeq: 50}})
 				}
 			}
 			awake := New(snap, true, 0, 0)
@@ -90,7 +90,7 @@ func TestApply(t *testing.T) {
 // and is forgotten after one Apply.
 func TestApplyTold(t *testing.T) {
 	snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 3, HighestModSeq: 5,
-		Messages: []mailstore.Message{{UID: 1, ModSeq: 4}, {UID: 2, ModSeq: 5}}}
+		Messages: mailstore.ListOf([]mailstore.Message{{UID: 1, ModSeq: 4}, {UID: 2, ModSeq: 5}})}
 	v := New(snap, false, 0, 0)
 	v.SetRecords([]mailstore.Message{{UID: 2, ModSeq: 6, Flags: []string{`\Seen`}}})
 	ch := mailstore.Changes{UIDValidity: 1, UIDNext: 3, HighestModSeq: 7,
@@ -102,7 +102,7 @@ func TestApplyTold(t *testing.T) {
 	if len(up.Changed) != 1 || up.Changed[0].Seq != 1 {
 		t.Errorf("Changed = %+v, want message 1 only", up.Changed)
 	}
-	if snap.Messages[1].ModSeq != 5 {
+	if snap.Messages.ModSeq(1) != 5 {
 		t.Errorf("the shared list was changed in place")
 	}
 	if _, err := v.Apply(mailstore.Changes{UIDValidity: 2}, nil); err == nil {

@@ -23,7 +23,7 @@ func TestChangedSince(t *testing.T) {
 			msgs[i] = mailstore.Message{UID: uint32(i + 1), ModSeq: base}
 		}
 		return mailstore.Snapshot{UIDValidity: 1, UIDNext: n + 1, HighestModSeq: base,
-			Messages: msgs, ModSeqBlocks: mailstore.ModSeqBlocks(msgs)}
+			Messages: mailstore.ListOf(msgs)}
 	}
 	noLog := func() ([]mailstore.Message, error) { return nil, nil }
 	apply := func(t *testing.T, v *View, ch mailstore.Changes) {
@@ -74,7 +74,8 @@ func TestChangedSince(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap := snapshot()
-			snap.Messages[99].ModSeq, snap.HighestModSeq = 12, 12
+			snap.Messages.Set(99, mailstore.Message{UID: 100, ModSeq: 12})
+			snap.HighestModSeq = 12
 			if err := w.Restore(snap, noLog); err != nil {
 				t.Fatal(err)
 			}
@@ -84,12 +85,12 @@ func TestChangedSince(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := snapshot()
-			shared := slices.Clone(snap.ModSeqBlocks)
+			shared := snap.Messages.Messages()
 			v := New(snap, false, 0, 0)
 			tt.change(t, v)
 			for _, since := range []uint64{0, base - 1, base, base + 1, 8, 100} {
 				var walk, got []uint32
-				for i, m := range v.Messages {
+				for i, m := range v.Messages.All() {
 					if m.ModSeq > since {
 						walk = append(walk, uint32(i+1))
 					}
@@ -103,13 +104,13 @@ func TestChangedSince(t *testing.T) {
 			}
 			var uids []uint32
 			for s := range v.ChangedSince(base) {
-				uids = append(uids, v.Messages[s-1].UID)
+				uids = append(uids, v.Messages.UID(int(s-1)))
 			}
 			if !slices.Equal(uids, tt.want) {
 				t.Fatalf("changed since %d: UIDs %v, want %v", base, uids, tt.want)
 			}
-			if !slices.Equal(snap.ModSeqBlocks, shared) {
-				t.Fatal("the change wrote into the summary shared with the store's list")
+			if got := snap.Messages.Messages(); !slices.EqualFunc(got, shared, sameMessage) {
+				t.Fatal("the change wrote into the list shared with the store")
 			}
 		})
 	}

@@ -231,7 +231,7 @@ func (descending) Order(c *Context, uids []uint32) ([]uint32, error) {
 func TestApplyContexts(t *testing.T) {
 	snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 6, HighestModSeq: 5}
 	for u := uint32(1); u <= 5; u++ {
-		snap.Messages = append(snap.Messages, mailstore.Message{UID: u, ModSeq: uint64(u)})
+		snap.Messages.Append([]mailstore.Message{{UID: u, ModSeq: uint64(u)}})
 	}
 	ch := mailstore.Changes{UIDValidity: 1, UIDNext: 7, HighestModSeq: 8, Expunged: []uint32{2},
 		Changed: []mailstore.Message{{UID: 4, ModSeq: 7, Flags: []string{`\Seen`}}, {UID: 6, ModSeq: 8}}}

@@ -49,10 +49,10 @@ func (v *View) Export(st *hibernate.State) {
 		st.Messages = v.count
 	} else {
 		st.UIDs = nil
-		for i := range v.Messages {
-			st.UIDs = addUID(st.UIDs, v.Messages[i].UID)
+		for uid := range v.Messages.UIDs() {
+			st.UIDs = addUID(st.UIDs, uid)
 		}
-		st.Messages = uint32(len(v.Messages))
+		st.Messages = uint32(v.Messages.Len())
 	}
 	var ext []hibernate.ExtState
 	if len(v.Recent) > 0 {
@@ -151,25 +151,26 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 		// only grows, and every growth moves HIGHESTMODSEQ.
 		v.Keywords = v.Keywords[:v.keywords:v.keywords]
 	}
-	if snap.HighestModSeq == v.HighestModSeq && snap.UIDNext == v.UIDNext && len(snap.Messages) == int(v.count) {
+	if snap.HighestModSeq == v.HighestModSeq && snap.UIDNext == v.UIDNext && snap.Messages.Len() == int(v.count) {
 		// Nothing changed since M: S is the mailbox's UID list.
-		v.Messages, v.shared, v.blocks = snap.Messages, len(snap.Messages) > 0, snap.ModSeqBlocks
+		v.Messages = snap.Messages.Share()
 		v.asleep, v.ranges, v.count = false, nil, 0
 		return nil
 	}
-	fresh := snap.Messages
-	msgs := make([]mailstore.Message, 0, v.count)
+	fresh := &snap.Messages
+	var msgs mailstore.ListBuilder
+	msgs.Grow(int(v.count))
 	var gone []mailstore.Message
 	j, g := 0, 0
 	for _, r := range v.ranges {
 		for uid := r.First; ; uid++ {
-			for j < len(fresh) && fresh[j].UID < uid {
+			for j < fresh.Len() && fresh.UID(j) < uid {
 				j++
 			}
 			var m mailstore.Message
 			switch {
-			case j < len(fresh) && fresh[j].UID == uid:
-				m = fresh[j]
+			case j < fresh.Len() && fresh.UID(j) == uid:
+				m = fresh.At(j)
 			default:
 				if gone == nil {
 					var err error
@@ -189,13 +190,13 @@ func (v *View) Restore(snap mailstore.Snapshot, expunged func() ([]mailstore.Mes
 					m = mailstore.Message{UID: uid}
 				}
 			}
-			msgs = append(msgs, m)
+			msgs.Add(m)
 			if uid == r.Last {
 				break
 			}
 		}
 	}
-	v.Messages, v.shared, v.blocks = msgs, false, nil
+	v.Messages = msgs.List()
 	v.asleep, v.ranges, v.count = false, nil, 0
 	return nil
 }

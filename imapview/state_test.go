@@ -13,7 +13,7 @@ import (
 func TestExportExistsUnheard(t *testing.T) {
 	for _, unheard := range []bool{false, true} {
 		v := New(mailstore.Snapshot{UIDValidity: 7, UIDNext: 3, HighestModSeq: 4,
-			Messages: []mailstore.Message{{UID: 1}, {UID: 2}}}, false, 0, 0)
+			Messages: mailstore.ListOf([]mailstore.Message{{UID: 1}, {UID: 2}})}, false, 0, 0)
 		v.ExistsUnheard = unheard
 		var st hibernate.State
 		st.Mailbox, st.User = "INBOX", "u"
@@ -46,7 +46,7 @@ func TestExportExistsUnheard(t *testing.T) {
 // a mailbox that only grew since is restored.
 func TestRestoreRefusesForeignState(t *testing.T) {
 	snap := mailstore.Snapshot{UIDValidity: 7, UIDNext: 5, HighestModSeq: 9,
-		Messages: []mailstore.Message{{UID: 1}, {UID: 2}, {UID: 4}}}
+		Messages: mailstore.ListOf([]mailstore.Message{{UID: 1}, {UID: 2}, {UID: 4}})}
 	tests := []struct {
 		name string
 		st   hibernate.State
@@ -73,8 +73,8 @@ func TestRestoreRefusesForeignState(t *testing.T) {
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Restore: %v, want %v", err, tt.want)
 			}
-			if err == nil && len(v.Messages) != 2 {
-				t.Errorf("restored %d messages, want 2", len(v.Messages))
+			if err == nil && v.Messages.Len() != 2 {
+				t.Errorf("restored %d messages, want 2", v.Messages.Len())
 			}
 		})
 	}

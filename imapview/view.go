@@ -17,7 +17,6 @@ package imapview
 import (
 	"cmp"
 	"slices"
-	"sort"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/mailstore"
@@ -34,18 +33,14 @@ type View struct {
 	ReadOnly bool
 
 	// Messages are the records of the view's messages, ascending by UID:
-	// sequence number i+1 is Messages[i]. A message another session
+	// sequence number i+1 is Messages.At(i). A message another session
 	// expunged stays, as last seen, until Apply removes it (RFC 9051
-	// 7.5.1). The list may be shared with other views (the store hands
-	// one list to views of the same mailbox state): treat it as
-	// read-only, and change it only through the View's methods. A
-	// view without records (asleep) keeps its UIDs in ranges instead.
-	Messages []mailstore.Message
-	shared   bool
-	// blocks is the MODSEQ summary of Messages (mailstore.ModSeqBlocks),
-	// shared with the list when the store handed one over; nil until
-	// ChangedSince needs it when not.
-	blocks []uint64
+	// 7.5.1). The list shares its blocks with other views (the store
+	// hands one list to views of the same mailbox state) until the view
+	// writes one: read it, and change it only through the View's
+	// methods. A view without records (asleep) keeps its UIDs in ranges
+	// instead.
+	Messages mailstore.MessageList
 
 	asleep bool                 // no records: ranges holds the UIDs
 	ranges []hibernate.UIDRange // the UIDs of an asleep view
@@ -92,18 +87,15 @@ func New(snap mailstore.Snapshot, readOnly bool, from, to uint32) *View {
 		UIDNext:       snap.UIDNext,
 		HighestModSeq: snap.HighestModSeq,
 		ReadOnly:      readOnly,
-		Messages:      snap.Messages,
-		shared:        len(snap.Messages) > 0,
-		blocks:        snap.ModSeqBlocks,
+		Messages:      snap.Messages.Share(),
 		Keywords:      snap.Keywords,
 		keywords:      len(snap.Keywords),
 	}
 	// The recent UIDs are a run of the list (UIDs ascend): found by
 	// binary search, not by a walk over a million records.
 	if from < to {
-		i, _ := findUID(snap.Messages, from)
-		for ; i < len(snap.Messages) && snap.Messages[i].UID < to; i++ {
-			v.Recent = append(v.Recent, snap.Messages[i].UID)
+		for i, _ := v.Messages.Find(from); i < v.Messages.Len() && v.Messages.UID(i) < to; i++ {
+			v.Recent = append(v.Recent, v.Messages.UID(i))
 		}
 	}
 	return v
@@ -114,7 +106,7 @@ func (v *View) Len() int {
 	if v.asleep {
 		return int(v.count)
 	}
-	return len(v.Messages)
+	return v.Messages.Len()
 }
 
 // SeqOf returns the sequence number of uid, or 0 when the view does not
@@ -123,7 +115,7 @@ func (v *View) SeqOf(uid uint32) uint32 {
 	if v.asleep {
 		return seqInRanges(v.ranges, uid)
 	}
-	i, ok := findUID(v.Messages, uid)
+	i, ok := v.Messages.Find(uid)
 	if !ok {
 		return 0
 	}
@@ -135,7 +127,7 @@ func (v *View) SeqOf(uid uint32) uint32 {
 func (v *View) UIDsOf(seqs []uint32) []uint32 {
 	uids := make([]uint32, len(seqs))
 	for i, s := range seqs {
-		uids[i] = v.Messages[s-1].UID
+		uids[i] = v.Messages.UID(int(s - 1))
 	}
 	return uids
 }
@@ -161,14 +153,13 @@ func (v *View) AddKeywords(kws []string) {
 // report them again. It returns the sequence numbers they have (0 for a
 // record the view does not hold), in the order of recs.
 func (v *View) SetRecords(recs []mailstore.Message) []uint32 {
-	v.own()
 	seqs := make([]uint32, len(recs))
 	for i, m := range recs {
-		j, ok := findUID(v.Messages, m.UID)
+		j, ok := v.Messages.Find(m.UID)
 		if !ok {
 			continue
 		}
-		v.setRecord(j, m)
+		v.Messages.Set(j, m)
 		seqs[i] = uint32(j + 1)
 		v.markTold(m.UID, m.ModSeq)
 	}
@@ -196,15 +187,14 @@ func (v *View) markTold(uid uint32, modseq uint64) {
 func (v *View) TellFlags(ch mailstore.Changes, expunged func() ([]mailstore.Message, error)) ([]Fetch, error) {
 	var out []Fetch
 	tell := func(m mailstore.Message) {
-		i, ok := findUID(v.Messages, m.UID)
+		i, ok := v.Messages.Find(m.UID)
 		if !ok || m.ModSeq <= v.HighestModSeq {
 			return
 		}
 		if t, ok := v.told[m.UID]; ok && t == m.ModSeq {
 			return
 		}
-		v.own()
-		v.setRecord(i, m)
+		v.Messages.Set(i, m)
 		v.markTold(m.UID, m.ModSeq)
 		out = append(out, Fetch{Seq: uint32(i + 1), Msg: m})
 	}
@@ -233,31 +223,6 @@ func (v *View) TellFlags(ch mailstore.Changes, expunged func() ([]mailstore.Mess
 	}
 	slices.SortFunc(out, func(a, b Fetch) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
-}
-
-// own gives v its own copy of Messages (and of their MODSEQ summary) if
-// it shares them.
-func (v *View) own() {
-	if v.shared {
-		v.Messages = slices.Clone(v.Messages)
-		v.blocks = slices.Clone(v.blocks)
-		v.shared = false
-	}
-}
-
-// setRecord puts m at index i of the view's own Messages (own), keeping
-// the MODSEQ summary an upper bound.
-func (v *View) setRecord(i int, m mailstore.Message) {
-	v.Messages[i] = m
-	if v.blocks != nil {
-		mailstore.RaiseModSeqBlock(v.blocks, i, m.ModSeq)
-	}
-}
-
-// findUID finds a UID in messages sorted by UID.
-func findUID(msgs []mailstore.Message, uid uint32) (int, bool) {
-	i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= uid })
-	return i, i < len(msgs) && msgs[i].UID == uid
 }
 
 // removeUIDs returns the UIDs of a not in b; both ascending. It reuses a.

@@ -11,7 +11,7 @@ import (
 // view's MODSEQ; new messages and expunges wait for Apply.
 func TestTellFlags(t *testing.T) {
 	snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 4, HighestModSeq: 5,
-		Messages: []mailstore.Message{{UID: 1, ModSeq: 3}, {UID: 2, ModSeq: 4}, {UID: 3, ModSeq: 5}}}
+		Messages: mailstore.ListOf([]mailstore.Message{{UID: 1, ModSeq: 3}, {UID: 2, ModSeq: 4}, {UID: 3, ModSeq: 5}})}
 	v := New(snap, false, 0, 0)
 	ch := mailstore.Changes{UIDValidity: 1, UIDNext: 5, HighestModSeq: 9,
 		Changed:  []mailstore.Message{{UID: 3, ModSeq: 7, Flags: []string{`\Seen`}}, {UID: 4, ModSeq: 9}},
@@ -29,10 +29,10 @@ func TestTellFlags(t *testing.T) {
 	if len(fs) != 2 || fs[0].Seq != 2 || fs[0].Msg.ModSeq != 8 || fs[1].Seq != 3 || fs[1].Msg.ModSeq != 7 {
 		t.Fatalf("told %+v, want messages 2 and 3", fs)
 	}
-	if asked != 1 || v.Len() != 3 || v.HighestModSeq != 5 || v.Messages[2].Flags[0] != `\Seen` {
-		t.Fatalf("asked the log %d times; view %d messages at %d, %+v", asked, v.Len(), v.HighestModSeq, v.Messages)
+	if asked != 1 || v.Len() != 3 || v.HighestModSeq != 5 || v.Messages.Flags(2)[0] != `\Seen` {
+		t.Fatalf("asked the log %d times; view %d messages at %d, %+v", asked, v.Len(), v.HighestModSeq, v.Messages.Messages())
 	}
-	if snap.Messages[2].ModSeq != 5 {
+	if snap.Messages.ModSeq(2) != 5 {
 		t.Fatal("the shared list was changed in place")
 	}
 	if again, _ := v.TellFlags(ch, expunged); len(again) != 0 {

@@ -118,7 +118,7 @@ func (f fixture) messages(t *testing.T, user, mailbox string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range v.Messages {
+	for _, m := range v.Messages.Messages() {
 		c, err := mb.Open(ctx, m.UID)
 		if err != nil {
 			t.Fatal(err)

@@ -118,7 +118,7 @@ type Status struct {
 }
 
 // Message is the index record of one message. A session's view holds
-// one per message of its mailbox, so it is kept small: 64 bytes.
+// its messages in a MessageList, which keeps each in 40 bytes.
 type Message struct {
 	UID          uint32
 	ModSeq       uint64
@@ -332,11 +332,10 @@ type Snapshot struct {
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64
-	Messages      []Message // ascending by UID; read-only, may be shared
-	Keywords      []string  // keywords in use in the mailbox, sorted
-	// ModSeqBlocks is ModSeqBlocks(Messages), shared as Messages is
-	// (read-only), when the store keeps it; nil otherwise.
-	ModSeqBlocks []uint64
+	// Messages are the messages, ascending by UID; the list may be
+	// shared with other snapshots (a writer writes its Share).
+	Messages MessageList
+	Keywords []string // keywords in use in the mailbox, sorted
 }
 
 // EventKind says what an Event is about.

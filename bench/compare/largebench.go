@@ -219,14 +219,22 @@ func largeOnce(ctx context.Context, s server, user, pass string, n int) (r large
 		if before == 0 {
 			return r, fmt.Errorf("no HIGHESTMODSEQ in SELECT's reply")
 		}
-		if _, err := c.run(fmt.Sprintf(`STORE %s +FLAGS.SILENT (\Flagged)`, spread(n, 100)), nil); err != nil {
+		// \Draft: no message of the fixture has it (flagsOf), so each of
+		// the 100 gets a new MODSEQ. (Every one of them has \Flagged:
+		// spread picks every n/100th message, and every tenth is
+		// flagged.)
+		if _, err := c.run(fmt.Sprintf(`STORE %s +FLAGS.SILENT (\Draft)`, spread(n, 100)), nil); err != nil {
 			return r, err
 		}
 		t := time.Now()
-		if _, err := c.run(fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", before), nil); err != nil {
+		read, err := c.run(fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", before), nil)
+		if err != nil {
 			return r, err
 		}
 		r.ChangedMs = ms(time.Since(t))
+		if read < 100*len("* 1 FETCH (UID 1 FLAGS (\\Draft) MODSEQ (1))\r\n") {
+			return r, fmt.Errorf("CHANGEDSINCE after 100 flag changes: a %d-byte reply, not 100 messages", read)
+		}
 		if r.PssOneKiB, _, err = pss(); err != nil {
 			return r, err
 		}

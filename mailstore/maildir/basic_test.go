@@ -51,11 +51,11 @@ func TestAppendViewOpenStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2}) {
+	if got := uidsOf(v.Messages.Messages()); !reflect.DeepEqual(got, []uint32{1, 2}) {
 		t.Fatalf("view uids %v", got)
 	}
-	if !reflect.DeepEqual(v.Messages[0].Flags, []string{"$Forwarded", `\Seen`}) {
-		t.Fatalf("flags %v", v.Messages[0].Flags)
+	if !reflect.DeepEqual(v.Messages.At(0).Flags, []string{"$Forwarded", `\Seen`}) {
+		t.Fatalf("flags %v", v.Messages.At(0).Flags)
 	}
 	if !reflect.DeepEqual(v.Recent, []uint32{1, 2}) || !reflect.DeepEqual(v.Keywords, []string{"$Forwarded"}) {
 		t.Fatalf("recent %v keywords %v", v.Recent, v.Keywords)
@@ -63,8 +63,8 @@ func TestAppendViewOpenStatus(t *testing.T) {
 	if got := readAll(t, m, 2); got != "Subject: bare\r\n\r\nlf body\r\n" {
 		t.Fatalf("content %q", got)
 	}
-	if v.Messages[1].Size != int64(len("Subject: bare\r\n\r\nlf body\r\n")) {
-		t.Fatalf("size %d", v.Messages[1].Size)
+	if v.Messages.At(1).Size != int64(len("Subject: bare\r\n\r\nlf body\r\n")) {
+		t.Fatalf("size %d", v.Messages.At(1).Size)
 	}
 	// A second view claims nothing: \Recent went to the first.
 	v2, err := imapview.Open(ctx, m, false)
@@ -79,7 +79,7 @@ func TestAppendViewOpenStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Messages != 2 || st.Unseen != 1 || st.UIDNext != 3 || st.Recent != 0 || st.UIDValidity != m.UIDValidity() ||
-		st.Size != v.Messages[0].Size+v.Messages[1].Size || st.HighestModSeq != v.HighestModSeq {
+		st.Size != v.Messages.At(0).Size+v.Messages.At(1).Size || st.HighestModSeq != v.HighestModSeq {
 		t.Fatalf("status %+v", st)
 	}
 	if _, err := m.Open(ctx, 99); !errors.Is(err, mailstore.ErrNoMessage) {
@@ -126,11 +126,11 @@ func TestStoreFlagsExpungeRefresh(t *testing.T) {
 		upd.Added != 1 || len(upd.Changed) != 1 || upd.Changed[0].Seq != 2 || !reflect.DeepEqual(upd.Keywords, []string{"Work"}) {
 		t.Fatalf("update %+v", upd)
 	}
-	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 3, 5, 6}) {
+	if got := uidsOf(v.Messages.Messages()); !reflect.DeepEqual(got, []uint32{1, 3, 5, 6}) {
 		t.Fatalf("view uids %v", got)
 	}
-	if !reflect.DeepEqual(v.Messages[1].Flags, []string{`\Seen`}) {
-		t.Fatalf("flags of 3: %v", v.Messages[1].Flags)
+	if !reflect.DeepEqual(v.Messages.At(1).Flags, []string{`\Seen`}) {
+		t.Fatalf("flags of 3: %v", v.Messages.At(1).Flags)
 	}
 	ch, err := m.ChangesSince(ctx, 1)
 	if err != nil {
@@ -169,7 +169,7 @@ func TestMessagesByUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	byUID := map[uint32]mailstore.Message{}
-	for _, msg := range snap.Messages {
+	for _, msg := range snap.Messages.Messages() {
 		byUID[msg.UID] = msg
 	}
 	for _, tc := range []struct {

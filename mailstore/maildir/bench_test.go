@@ -172,7 +172,7 @@ func BenchmarkView(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		v, err := m.Snapshot(ctx)
-		if err != nil || len(v.Messages) < benchMessages {
+		if err != nil || v.Messages.Len() < benchMessages {
 			b.Fatal(err)
 		}
 	}
@@ -219,9 +219,9 @@ func BenchmarkMessageList(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		err := h.view(func(m *mboxTx) error {
-			msgs, _, err := m.messageList()
-			if err == nil && len(msgs) < benchMessages {
-				err = fmt.Errorf("%d messages", len(msgs))
+			msgs, err := m.messageList()
+			if err == nil && msgs.Len() < benchMessages {
+				err = fmt.Errorf("%d messages", msgs.Len())
 			}
 			return err
 		})

@@ -82,10 +82,10 @@ func TestContentCRLF(t *testing.T) {
 			var uid uint32
 			for try := 0; try < 100 && uid == 0; try++ {
 				v, _ := m.Snapshot(context.Background())
-				if len(v.Messages) > i {
-					uid = v.Messages[i].UID
-					if v.Messages[i].Size != int64(len(want)) {
-						t.Fatalf("size %d, want %d", v.Messages[i].Size, len(want))
+				if v.Messages.Len() > i {
+					uid = v.Messages.At(i).UID
+					if v.Messages.At(i).Size != int64(len(want)) {
+						t.Fatalf("size %d, want %d", v.Messages.At(i).Size, len(want))
 					}
 				} else {
 					sleepMs(10)

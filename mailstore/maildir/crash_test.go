@@ -152,7 +152,7 @@ func crashAppend(t *testing.T, delay time.Duration) {
 		t.Fatal(err)
 	}
 	present := map[uint32]bool{}
-	for _, msg := range v.Messages {
+	for _, msg := range v.Messages.Messages() {
 		if present[msg.UID] {
 			t.Fatalf("UID %d twice in the view", msg.UID)
 		}
@@ -169,7 +169,7 @@ func crashAppend(t *testing.T, delay time.Duration) {
 	if fmt.Sprint(m.UIDValidity()) != uidValidity {
 		t.Fatalf("UIDVALIDITY %d, was %s", m.UIDValidity(), uidValidity)
 	}
-	if v.UIDValidity != m.UIDValidity() || len(v.Messages) < len(acked) {
-		t.Fatalf("view has %d messages, %d acknowledged", len(v.Messages), len(acked))
+	if v.UIDValidity != m.UIDValidity() || v.Messages.Len() < len(acked) {
+		t.Fatalf("view has %d messages, %d acknowledged", v.Messages.Len(), len(acked))
 	}
 }

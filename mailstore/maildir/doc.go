@@ -119,16 +119,17 @@
 //
 // # Snapshots
 //
-// Snapshot.Messages[i].Flags slices are shared between messages with the
-// same flags (a 100,000-message mailbox has a handful of distinct sets):
-// treat them as read-only. Snapshots of the same mailbox state share one
-// Messages list (a user's devices selecting the INBOX together hold one
-// copy in their views, imapview, until a change gives a view its own);
+// The Flags slices of Snapshot.Messages are shared between messages with
+// the same flags (a 100,000-message mailbox has a handful of distinct
+// sets): treat them as read-only. Snapshots of the same mailbox state
+// share one Messages list (a user's devices selecting the INBOX together
+// hold one in their views, imapview; a view that changes a message
+// copies the block of 64 it is in, mailstore.MessageList);
 // the store holds the list weakly, so it lives as long as a view uses
 // it, and 30 s after the last view took it while the index is open and
 // the mailbox unchanged (listLinger), for a client that connects anew for
-// each SELECT. The list comes with the highest MODSEQ of each run of 64
-// messages (mailstore.ModSeqBlocks), through which CHANGEDSINCE and
+// each SELECT. Each block of the list keeps the highest MODSEQ of its
+// messages (MessageList.ChangedSince), through which CHANGEDSINCE and
 // QRESYNC find the changed messages of a large mailbox. It is read from
 // packed chunks of 256 UIDs (about 24 bytes a message, listchunk.go)
 // that every change writes beside the records in the same transaction;

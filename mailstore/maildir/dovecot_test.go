@@ -338,11 +338,11 @@ func TestDovecotTakeover(t *testing.T) {
 				t.Fatalf("UIDVALIDITY %d UIDNEXT %d HIGHESTMODSEQ %d, want %d %d %d", v.UIDValidity, v.UIDNext, v.HighestModSeq,
 					tt.status.UIDValidity, tt.status.UIDNext, tt.status.HighestModSeq)
 			}
-			if len(v.Messages) != len(tt.msgs) {
-				t.Fatalf("%d messages, want %d", len(v.Messages), len(tt.msgs))
+			if v.Messages.Len() != len(tt.msgs) {
+				t.Fatalf("%d messages, want %d", v.Messages.Len(), len(tt.msgs))
 			}
 			for i, w := range tt.msgs {
-				got := v.Messages[i]
+				got := v.Messages.At(i)
 				if got.UID != w.uid || strings.Join(got.Flags, " ") != strings.Join(w.flags, " ") {
 					t.Errorf("message %d: UID %d flags %q, want UID %d flags %q", i+1, got.UID, got.Flags, w.uid, w.flags)
 				}

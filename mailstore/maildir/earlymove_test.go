@@ -85,7 +85,7 @@ func TestEarlyEventBeforeMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	var uids []uint32
-	for _, msg := range v.Messages {
+	for _, msg := range v.Messages.Messages() {
 		uids = append(uids, msg.UID)
 	}
 	if !reflect.DeepEqual(uids, []uint32{1, 2, 4}) {
@@ -126,11 +126,11 @@ func TestDeferredMoveSameBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Messages) != 2 {
-		t.Fatalf("%d messages, want 2", len(v.Messages))
+	if v.Messages.Len() != 2 {
+		t.Fatalf("%d messages, want 2", v.Messages.Len())
 	}
 	got := map[string]bool{}
-	for _, msg := range v.Messages {
+	for _, msg := range v.Messages.Messages() {
 		got[readAll(t, m, msg.UID)] = true
 	}
 	if !got[msg(names[0])] || !got[msg(names[1])] {

@@ -116,8 +116,8 @@ func TestExpungedKept(t *testing.T) {
 		t.Fatalf("envelope of the expunged message: %q, %v", got, err)
 	}
 	gone, err := h.ExpungedMessages(ctx, v.HighestModSeq)
-	if err != nil || len(gone) != 1 || gone[0].UID != first || gone[0].Size != v.Messages[0].Size ||
-		gone[0].InternalDate != v.Messages[0].InternalDate ||
+	if err != nil || len(gone) != 1 || gone[0].UID != first || gone[0].Size != v.Messages.At(0).Size ||
+		gone[0].InternalDate != v.Messages.At(0).InternalDate ||
 		!reflect.DeepEqual(gone[0].Flags, []string{`\Deleted`, `\Flagged`}) {
 		t.Fatalf("expunged records %+v, %v; the view had %+v", gone, err, v.Messages)
 	}

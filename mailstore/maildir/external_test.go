@@ -40,7 +40,7 @@ func TestExternalChanges(t *testing.T) {
 			},
 			kind: mailstore.MessagesAdded,
 			verify: func(t *testing.T, v *imapview.View) {
-				last := v.Messages[len(v.Messages)-1]
+				last := v.Messages.At(v.Messages.Len() - 1)
 				if last.UID != 2 || last.Size != int64(len("Subject: mda\r\n\r\nhello\r\n")) {
 					t.Fatalf("new message %+v", last)
 				}
@@ -59,8 +59,8 @@ func TestExternalChanges(t *testing.T) {
 			},
 			kind: mailstore.FlagsChanged,
 			verify: func(t *testing.T, v *imapview.View) {
-				if !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Flagged`, `\Seen`}) {
-					t.Fatalf("flags %v", v.Messages[0].Flags)
+				if !reflect.DeepEqual(v.Messages.At(0).Flags, []string{`\Flagged`, `\Seen`}) {
+					t.Fatalf("flags %v", v.Messages.At(0).Flags)
 				}
 			},
 		},
@@ -74,8 +74,8 @@ func TestExternalChanges(t *testing.T) {
 			},
 			kind: mailstore.MessagesExpunged,
 			verify: func(t *testing.T, v *imapview.View) {
-				if len(v.Messages) != 0 {
-					t.Fatalf("messages left %v", uidsOf(v.Messages))
+				if v.Messages.Len() != 0 {
+					t.Fatalf("messages left %v", uidsOf(v.Messages.Messages()))
 				}
 			},
 		},
@@ -90,7 +90,7 @@ func TestExternalChanges(t *testing.T) {
 			},
 			kind: mailstore.MessagesAdded,
 			verify: func(t *testing.T, v *imapview.View) {
-				last := v.Messages[len(v.Messages)-1]
+				last := v.Messages.At(v.Messages.Len() - 1)
 				if last.UID != 2 || !reflect.DeepEqual(last.Flags, []string{`\Seen`}) {
 					t.Fatalf("new message %+v", last)
 				}
@@ -176,7 +176,7 @@ func TestRescanOnOpen(t *testing.T) {
 	}
 	m2 := testMailbox(t, u, "Sent")
 	v, _ := m2.Snapshot(context.Background())
-	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{2, 3, 4}) {
+	if got := uidsOf(v.Messages.Messages()); !reflect.DeepEqual(got, []uint32{2, 3, 4}) {
 		t.Fatalf("uids %v", got)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "new", "*")); len(left) != 0 {
@@ -326,7 +326,7 @@ func TestRenameWithOpenHandle(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	v, _ := m.Snapshot(ctx)
-	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
+	if got := uidsOf(v.Messages.Messages()); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
 		t.Fatalf("uids %v", got)
 	}
 }

@@ -61,7 +61,7 @@ func TestStoreFlagOps(t *testing.T) {
 			t.Fatalf("%d: changed %v", i, changed)
 		}
 		v, _ := m.Snapshot(ctx)
-		got := v.Messages[0]
+		got := v.Messages.At(0)
 		if !reflect.DeepEqual(got.Flags, tc.want) {
 			t.Fatalf("%d: flags %q, want %q", i, got.Flags, tc.want)
 		}

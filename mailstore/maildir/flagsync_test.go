@@ -84,7 +84,7 @@ func TestFlagSyncDelayed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(snap.Messages) != 2 || !hasFlag(snap.Messages[0].Flags, `\Seen`) || !hasFlag(snap.Messages[0].Flags, "$Label1") {
+		if snap.Messages.Len() != 2 || !hasFlag(snap.Messages.At(0).Flags, `\Seen`) || !hasFlag(snap.Messages.At(0).Flags, "$Label1") {
 			t.Errorf("messages after the restart: %+v", snap.Messages)
 		}
 		if _, err := os.Stat(filepath.Join(s2.root, "users", "alice", unsyncedFile)); !errors.Is(err, os.ErrNotExist) {
@@ -107,11 +107,11 @@ func TestFlagSyncDelayed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(snap.Messages) != 2 {
-			t.Fatalf("%d messages after the rebuild, want 2", len(snap.Messages))
+		if snap.Messages.Len() != 2 {
+			t.Fatalf("%d messages after the rebuild, want 2", snap.Messages.Len())
 		}
 		seen := 0
-		for _, m := range snap.Messages {
+		for _, m := range snap.Messages.Messages() {
 			if hasFlag(m.Flags, `\Seen`) {
 				seen++
 			}

@@ -131,10 +131,10 @@ func TestGroupCommitSharesCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Messages) != sessions {
-		t.Fatalf("%d messages after the expunge, want %d", len(snap.Messages), sessions)
+	if snap.Messages.Len() != sessions {
+		t.Fatalf("%d messages after the expunge, want %d", snap.Messages.Len(), sessions)
 	}
-	for _, m := range snap.Messages {
+	for _, m := range snap.Messages.Messages() {
 		if !hasFlag(m.Flags, `\Seen`) {
 			t.Errorf("UID %d: flags %v, want \\Seen", m.UID, m.Flags)
 		}
@@ -188,7 +188,7 @@ func TestGroupCommitFailureIsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range snap.Messages {
+	for _, m := range snap.Messages.Messages() {
 		if !hasFlag(m.Flags, `\Flagged`) {
 			t.Errorf("UID %d: flags %v, want \\Flagged", m.UID, m.Flags)
 		}

@@ -89,7 +89,7 @@ func messageCount(t testing.TB, m mailstore.Mailbox) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(v.Messages)
+	return v.Messages.Len()
 }
 
 func uidsOf(msgs []mailstore.Message) []uint32 {

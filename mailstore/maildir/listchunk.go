@@ -249,23 +249,18 @@ func (m *mboxTx) saveList() error {
 	return m.b.Put(keyListStamp, listStamp(&m.meta))
 }
 
-// listFromChunks reads the message list from the chunks, with its MODSEQ
-// summary (mailstore.ModSeqBlocks); ok is false when the chunks do not
-// show the state m.meta describes (an index from before them, or damage),
-// and the caller reads the records.
-func (m *mboxTx) listFromChunks() (msgs []mailstore.Message, blocks []uint64, ok bool) {
+// listFromChunks reads the message list from the chunks; ok is false
+// when the chunks do not show the state m.meta describes (an index from
+// before them, or damage), and the caller reads the records.
+func (m *mboxTx) listFromChunks() (msgs mailstore.MessageList, ok bool) {
 	if !m.listCurrent() {
-		return nil, nil, false
+		return mailstore.MessageList{}, false
 	}
-	msgs = make([]mailstore.Message, 0, m.meta.messages)
-	blocks = make([]uint64, 0, (int(m.meta.messages)+mailstore.ModSeqBlock-1)/mailstore.ModSeqBlock)
+	var b mailstore.ListBuilder
+	b.Grow(int(m.meta.messages))
 	fc := &flagCache{}
 	add := func(e *listEntry) {
-		if len(msgs)%mailstore.ModSeqBlock == 0 {
-			blocks = append(blocks, 0)
-		}
-		mailstore.RaiseModSeqBlock(blocks, len(msgs), e.modSeq)
-		msgs = append(msgs, mailstore.Message{
+		b.Add(mailstore.Message{
 			UID:          e.uid,
 			ModSeq:       e.modSeq,
 			Flags:        fc.get(e.flags),
@@ -277,14 +272,15 @@ func (m *mboxTx) listFromChunks() (msgs []mailstore.Message, blocks []uint64, ok
 	c := m.list.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
-			return nil, nil, false // not a chunk: read the records
+			return mailstore.MessageList{}, false // not a chunk: read the records
 		}
 		if err := decodeChunk(beUint32(k), v, add); err != nil {
-			return nil, nil, false // damaged: read the records
+			return mailstore.MessageList{}, false // damaged: read the records
 		}
 	}
-	if len(msgs) != int(m.meta.messages) {
-		return nil, nil, false // not what the stamp says: read the records
+	msgs = b.List()
+	if msgs.Len() != int(m.meta.messages) {
+		return mailstore.MessageList{}, false // not what the stamp says: read the records
 	}
-	return msgs, blocks, true
+	return msgs, true
 }

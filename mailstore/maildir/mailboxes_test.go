@@ -253,7 +253,7 @@ func TestCopyMove(t *testing.T) {
 		t.Fatalf("copy %+v", res)
 	}
 	v, _ := dst.Snapshot(ctx)
-	if m := v.Messages[1]; !m.InternalDate.Time().Equal(date) || !reflect.DeepEqual(m.Flags, []string{"Kw", `\Flagged`}) {
+	if m := v.Messages.At(1); !m.InternalDate.Time().Equal(date) || !reflect.DeepEqual(m.Flags, []string{"Kw", `\Flagged`}) {
 		t.Fatalf("copied %+v", m)
 	}
 	// Hard links: same inode.
@@ -274,7 +274,7 @@ func TestCopyMove(t *testing.T) {
 		t.Fatalf("move event %+v", e)
 	}
 	sv, _ := src.Snapshot(ctx)
-	if got := uidsOf(sv.Messages); !reflect.DeepEqual(got, []uint32{1, 3}) {
+	if got := uidsOf(sv.Messages.Messages()); !reflect.DeepEqual(got, []uint32{1, 3}) {
 		t.Fatalf("source after move %v", got)
 	}
 	if readAll(t, dst, 4) != msg("c") {

@@ -44,7 +44,7 @@ func TestRescanBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 		var order []string
-		for i, m := range snap.Messages {
+		for i, m := range snap.Messages.Messages() {
 			if m.UID != uint32(i+1) {
 				t.Fatalf("batch %d: message %d has UID %d", batch, i, m.UID)
 			}

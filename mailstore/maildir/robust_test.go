@@ -92,10 +92,10 @@ func TestIndexLostOrCorrupt(t *testing.T) {
 				t.Fatal("same UIDVALIDITY after rebuild")
 			}
 			v, _ := m2.Snapshot(ctx)
-			if len(v.Messages) != 2 || !reflect.DeepEqual(v.Messages[0].Flags, []string{`\Seen`}) {
+			if v.Messages.Len() != 2 || !reflect.DeepEqual(v.Messages.At(0).Flags, []string{`\Seen`}) {
 				t.Fatalf("rebuilt view %+v", v.Messages)
 			}
-			if readAll(t, m2, v.Messages[1].UID) != msg("two") {
+			if readAll(t, m2, v.Messages.At(1).UID) != msg("two") {
 				t.Fatal("content after rebuild")
 			}
 			if !strings.Contains(logs.String(), "level=WARN") {
@@ -337,8 +337,8 @@ func TestExpungeLogTrim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(upd.ExpungedUIDs) != 20 || len(v.Messages) != 10 || upd.ExpungedSeqs[0] != 20 {
-		t.Fatalf("fallback refresh %+v, %d left", upd, len(v.Messages))
+	if len(upd.ExpungedUIDs) != 20 || v.Messages.Len() != 10 || upd.ExpungedSeqs[0] != 20 {
+		t.Fatalf("fallback refresh %+v, %d left", upd, v.Messages.Len())
 	}
 	ch, err := m.ChangesSince(ctx, v.HighestModSeq-1)
 	if err != nil || len(ch.Expunged) != 1 {
@@ -597,7 +597,7 @@ func TestConcurrentSessions(t *testing.T) {
 			// both and compare.
 			imapview.Refresh(ctx, m, v)
 			imapview.Refresh(ctx, m, fresh)
-			if v.HighestModSeq == fresh.HighestModSeq && !reflect.DeepEqual(uidsOf(v.Messages), uidsOf(fresh.Messages)) {
+			if v.HighestModSeq == fresh.HighestModSeq && !reflect.DeepEqual(uidsOf(v.Messages.Messages()), uidsOf(fresh.Messages.Messages())) {
 				errs <- errors.New("refreshed view differs from a fresh one")
 			}
 		}(g)
@@ -610,8 +610,8 @@ func TestConcurrentSessions(t *testing.T) {
 	m := testMailbox(t, u, "INBOX")
 	v, _ := m.Snapshot(ctx)
 	st, _ := u.Status(ctx, "INBOX")
-	if int(st.Messages) != len(v.Messages) || st.UIDNext != 161 {
-		t.Fatalf("status %+v, view %d", st, len(v.Messages))
+	if int(st.Messages) != v.Messages.Len() || st.UIDNext != 161 {
+		t.Fatalf("status %+v, view %d", st, v.Messages.Len())
 	}
 }
 
@@ -655,10 +655,10 @@ func TestDamagedRecord(t *testing.T) {
 	u2 := testUser(t, s, "uma")
 	m2 := testMailbox(t, u2, "INBOX")
 	v, err := m2.Snapshot(ctx)
-	if err != nil || len(v.Messages) != 1 {
+	if err != nil || v.Messages.Len() != 1 {
 		t.Fatalf("after rebuild: %v %v", v, err)
 	}
-	if readAll(t, m2, v.Messages[0].UID) != msg("one") {
+	if readAll(t, m2, v.Messages.At(0).UID) != msg("one") {
 		t.Fatal("content after rebuild")
 	}
 }
@@ -707,14 +707,14 @@ func TestDuplicateAndRestoredFiles(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	v, _ := m.Snapshot(context.Background())
-	if len(v.Messages) != 2 {
-		t.Fatalf("view %v", uidsOf(v.Messages))
+	if v.Messages.Len() != 2 {
+		t.Fatalf("view %v", uidsOf(v.Messages.Messages()))
 	}
 	// Undo the move new/ -> cur/ as a crash could: UID 1 stays.
 	os.Rename(names[0], filepath.Join(md, "new", filepath.Base(strings.TrimSuffix(names[0], ":2,"))))
 	sleepMs(60)
 	v, _ = m.Snapshot(context.Background())
-	if got := uidsOf(v.Messages); !reflect.DeepEqual(got, []uint32{1, 2}) {
+	if got := uidsOf(v.Messages.Messages()); !reflect.DeepEqual(got, []uint32{1, 2}) {
 		t.Fatalf("after restore %v", got)
 	}
 }

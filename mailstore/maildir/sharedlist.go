@@ -2,8 +2,6 @@ package maildir
 
 import (
 	"time"
-	"unsafe"
-	"weak"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -11,8 +9,9 @@ import (
 // sharedList is the message list of a mailbox at one state, handed to
 // every Snapshot of that state instead of a copy each: the devices of one
 // user selecting the same INBOX at about the same time (after a restart,
-// or a phone and a laptop) hold one list of 64 bytes per message until
-// one of them changes it (imapview copies it first). The list is held weakly:
+// or a phone and a laptop) hold one list of 40 bytes per message, and a
+// view that changes a message copies only the block of 64 it is in
+// (mailstore.MessageList). The list is held weakly:
 // it lives as long as a view uses it, and a short time after
 // (Store.listLinger) while the index stays open and the mailbox
 // unchanged, so that a client that connects anew for each SELECT (as
@@ -23,45 +22,38 @@ type sharedList struct {
 	uidValidity   uint32
 	uidNext       uint32
 	highestModSeq uint64
-	first         weak.Pointer[mailstore.Message] // the list's first element
-	n             int
-	// blocks is the list's MODSEQ summary (mailstore.ModSeqBlocks): one
-	// word per mailstore.ModSeqBlock messages, held while the list lives.
-	blocks []uint64
+	list          mailstore.WeakList
 	// held keeps the list alive for Store.listLinger after it was last
-	// kept or found; nil once expire (or a change of the mailbox) let
+	// kept or found; empty once expire (or a change of the mailbox) let
 	// go of it. expire runs when the linger is over.
-	held   []mailstore.Message
+	held   mailstore.MessageList
 	expire *time.Timer
 }
 
 // lookupList returns the list kept for mailbox id in the state meta
-// describes and its MODSEQ summary, or nils.
-func (u *userState) lookupList(id uint64, meta mboxMeta) ([]mailstore.Message, []uint64) {
+// describes, shared, if there is one.
+func (u *userState) lookupList(id uint64, meta mboxMeta) (mailstore.MessageList, bool) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
 	l, ok := u.lists[id]
 	if !ok {
-		return nil, nil
+		return mailstore.MessageList{}, false
 	}
-	p := l.first.Value()
-	if p == nil {
+	msgs, ok := l.list.List()
+	if !ok {
 		l.unhold()
 		delete(u.lists, id)
-		return nil, nil
+		return mailstore.MessageList{}, false
 	}
 	if !l.shows(meta) {
 		// The mailbox moved on: the list lives only as long as the
 		// views that still show it.
 		l.unhold()
 		u.lists[id] = l
-		return nil, nil
+		return mailstore.MessageList{}, false
 	}
-	// The list was clipped when kept (cap == len), so no view's
-	// append writes into it.
-	msgs := unsafe.Slice(p, l.n)
 	u.holdLocked(id, &l, msgs)
-	return msgs, l.blocks
+	return msgs, true
 }
 
 // unholdStale lets go of the list kept for mailbox id unless it shows the
@@ -71,7 +63,7 @@ func (u *userState) unholdStale(id uint64, meta mboxMeta) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
 	l, ok := u.lists[id]
-	if !ok || l.held == nil || l.shows(meta) {
+	if !ok || l.held.Len() == 0 || l.shows(meta) {
 		return
 	}
 	l.unhold()
@@ -87,7 +79,7 @@ func (l *sharedList) shows(meta mboxMeta) bool {
 
 // holdLocked keeps msgs, the list of l, alive for the linger from now.
 // listMu held.
-func (u *userState) holdLocked(id uint64, l *sharedList, msgs []mailstore.Message) {
+func (u *userState) holdLocked(id uint64, l *sharedList, msgs mailstore.MessageList) {
 	d := u.s.listLinger
 	if d <= 0 {
 		return
@@ -96,19 +88,19 @@ func (u *userState) holdLocked(id uint64, l *sharedList, msgs []mailstore.Messag
 	if l.expire != nil {
 		l.expire.Reset(d) // runs letGo again if it already ran
 	} else {
-		first := l.first
-		l.expire = time.AfterFunc(d, func() { u.letGo(id, first) })
+		list := l.list
+		l.expire = time.AfterFunc(d, func() { u.letGo(id, list) })
 	}
 	u.lists[id] = *l
 }
 
-// letGo ends the linger of the list of mailbox id that begins at first,
-// if it is still the one kept.
-func (u *userState) letGo(id uint64, first weak.Pointer[mailstore.Message]) {
+// letGo ends the linger of list, of mailbox id, if it is still the one
+// kept.
+func (u *userState) letGo(id uint64, list mailstore.WeakList) {
 	u.listMu.Lock()
 	defer u.listMu.Unlock()
-	if l, ok := u.lists[id]; ok && l.first == first {
-		l.held = nil
+	if l, ok := u.lists[id]; ok && l.list.Same(list) {
+		l.held = mailstore.MessageList{}
 		u.lists[id] = l
 	}
 }
@@ -118,7 +110,7 @@ func (l *sharedList) unhold() {
 	if l.expire != nil {
 		l.expire.Stop()
 	}
-	l.held, l.expire = nil, nil
+	l.held, l.expire = mailstore.MessageList{}, nil
 }
 
 // dropLists lets go of every list kept, when the index closes.
@@ -132,9 +124,9 @@ func (u *userState) dropLists() {
 }
 
 // keepList offers msgs, just read for mailbox id in the state meta
-// describes, and its MODSEQ summary, to the next views of that state.
-func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message, blocks []uint64) {
-	if len(msgs) == 0 || len(msgs) != cap(msgs) {
+// describes, to the next views of that state.
+func (u *userState) keepList(id uint64, meta mboxMeta, msgs mailstore.MessageList) {
+	if msgs.Len() == 0 {
 		return
 	}
 	u.listMu.Lock()
@@ -146,7 +138,7 @@ func (u *userState) keepList(id uint64, meta mboxMeta, msgs []mailstore.Message,
 		old.unhold()
 	}
 	l := sharedList{uidValidity: meta.uidValidity, uidNext: meta.uidNext, highestModSeq: meta.highestModSeq,
-		first: weak.Make(&msgs[0]), n: len(msgs), blocks: blocks}
+		list: msgs.Weak()}
 	u.lists[id] = l
 	u.holdLocked(id, &l, msgs)
 }

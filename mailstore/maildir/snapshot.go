@@ -56,13 +56,13 @@ func (h *mailboxHandle) Snapshot(ctx context.Context) (mailstore.Snapshot, error
 		snap.UIDNext = m.meta.uidNext
 		snap.HighestModSeq = m.meta.highestModSeq
 		snap.Keywords = append([]string(nil), m.meta.keywords...)
-		snap.Messages, snap.ModSeqBlocks = h.u.lookupList(m.id, m.meta)
-		if snap.Messages == nil {
+		var ok bool
+		if snap.Messages, ok = h.u.lookupList(m.id, m.meta); !ok {
 			var err error
-			if snap.Messages, snap.ModSeqBlocks, err = m.messageList(); err != nil {
+			if snap.Messages, err = m.messageList(); err != nil {
 				return err
 			}
-			h.u.keepList(m.id, m.meta, snap.Messages, snap.ModSeqBlocks)
+			h.u.keepList(m.id, m.meta, snap.Messages)
 		}
 		return nil
 	})
@@ -72,35 +72,28 @@ func (h *mailboxHandle) Snapshot(ctx context.Context) (mailstore.Snapshot, error
 	return snap, nil
 }
 
-// messageList reads the mailbox's message list, and its MODSEQ summary
-// (mailstore.ModSeqBlocks) on the way: from the chunks (listchunk.go), or
-// from every record when they do not show the mailbox as it is.
-func (m *mboxTx) messageList() ([]mailstore.Message, []uint64, error) {
-	if msgs, blocks, ok := m.listFromChunks(); ok {
-		// Shared lists must not grow in place (imapview copies them first).
-		return msgs[:len(msgs):len(msgs)], blocks, nil
+// messageList reads the mailbox's message list: from the chunks
+// (listchunk.go), or from every record when they do not show the
+// mailbox as it is.
+func (m *mboxTx) messageList() (mailstore.MessageList, error) {
+	if msgs, ok := m.listFromChunks(); ok {
+		return msgs, nil
 	}
 	return m.recordList()
 }
 
-// recordList reads every message record of the mailbox, and the list's
-// MODSEQ summary.
-func (m *mboxTx) recordList() ([]mailstore.Message, []uint64, error) {
-	msgs := make([]mailstore.Message, 0, m.meta.messages)
-	blocks := make([]uint64, 0, (int(m.meta.messages)+mailstore.ModSeqBlock-1)/mailstore.ModSeqBlock)
+// recordList reads every message record of the mailbox.
+func (m *mboxTx) recordList() (mailstore.MessageList, error) {
+	var b mailstore.ListBuilder
+	b.Grow(int(m.meta.messages))
 	fc := &flagCache{}
 	c := m.msgs.Cursor()
 	for k, val := c.First(); k != nil; k, val = c.Next() {
 		r, err := decodeRec(beUint32(k), val, false)
 		if err != nil {
-			return nil, nil, err
+			return mailstore.MessageList{}, err
 		}
-		if len(msgs)%mailstore.ModSeqBlock == 0 {
-			blocks = append(blocks, 0)
-		}
-		mailstore.RaiseModSeqBlock(blocks, len(msgs), r.modSeq)
-		msgs = append(msgs, r.message(fc.get(r.flags)))
+		b.Add(r.message(fc.get(r.flags)))
 	}
-	// Shared lists must not grow in place (imapview copies them first).
-	return msgs[:len(msgs):len(msgs)], blocks, nil
+	return b.List(), nil
 }

@@ -156,8 +156,8 @@ func TestLingeringWatchOpenSeesDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := i + 2; len(snap.Messages) != want {
-			t.Fatalf("round %d: %d messages at the open after a delivery, want %d", i, len(snap.Messages), want)
+		if want := i + 2; snap.Messages.Len() != want {
+			t.Fatalf("round %d: %d messages at the open after a delivery, want %d", i, snap.Messages.Len(), want)
 		}
 	}
 }
