@@ -137,7 +137,7 @@ func TestApplyHighestModSeq(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 3, HighestModSeq: 5,
-				Messages: []mailstore.Message{m(1, 4), m(2, 5)}}
+				Messages: mailstore.ListOf([]mailstore.Message{m(1, 4), m(2, 5)})}
 			awake := New(snap, true, 0, 0)
 			awake.SetRecords(tc.told)
 			var st hibernate.State

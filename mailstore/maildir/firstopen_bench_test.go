@@ -96,8 +96,8 @@ func BenchmarkFirstOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 		v, err := m.Snapshot(ctx)
-		if err != nil || len(v.Messages) != firstOpenMessages {
-			b.Fatal(err, len(v.Messages))
+		if err != nil || v.Messages.Len() != firstOpenMessages {
+			b.Fatal(err, v.Messages.Len())
 		}
 		b.StopTimer()
 		cpu += processCPU(b) - cpu0

@@ -208,8 +208,8 @@ func checkFirstOpen(t *testing.T, s *Store, md string, want []wantMsg, before in
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Messages) != len(want) {
-		t.Fatalf("%d messages, want %d", len(snap.Messages), len(want))
+	if snap.Messages.Len() != len(want) {
+		t.Fatalf("%d messages, want %d", snap.Messages.Len(), len(want))
 	}
 	h := mb.(*mailboxHandle)
 	var uidValidity uint32
@@ -264,7 +264,7 @@ func checkFirstOpen(t *testing.T, s *Store, md string, want []wantMsg, before in
 				deleted++
 			}
 			size += r.size
-			if sm, rm := snap.Messages[i], r.message(r.flags.list()); !sameMessage(sm, rm) {
+			if sm, rm := snap.Messages.At(i), r.message(r.flags.list()); !sameMessage(sm, rm) {
 				t.Errorf("UID %d: view %+v, record %+v", w.uid, sm, rm)
 			}
 		}
@@ -276,8 +276,8 @@ func checkFirstOpen(t *testing.T, s *Store, md string, want []wantMsg, before in
 				t.Errorf("%s: %d keys, want %d", b.name, n, len(want))
 			}
 		}
-		list, _, ok := m.listFromChunks()
-		if !ok || !slices.EqualFunc(list, snap.Messages, sameMessage) {
+		list, ok := m.listFromChunks()
+		if !ok || !slices.EqualFunc(list.Messages(), snap.Messages.Messages(), sameMessage) {
 			t.Errorf("the packed list (current %v) is not the records", ok)
 		}
 		n := uint32(len(want))
@@ -295,7 +295,7 @@ func checkFirstOpen(t *testing.T, s *Store, md string, want []wantMsg, before in
 	if snap.UIDValidity != uidValidity {
 		t.Errorf("view's UIDVALIDITY %d, index %d", snap.UIDValidity, uidValidity)
 	}
-	return snap.Messages
+	return snap.Messages.Messages()
 }
 
 // sameMessage compares two messages field by field.
