@@ -119,7 +119,21 @@ type Runtime struct {
 	// left when they hibernated does not stay resident until the next
 	// forced collection. 0 leaves the runtime's own (GOMEMLIMIT, or none).
 	MemoryLimit int64 `toml:"memory_limit"`
+	// GCPercent is the Go runtime's GOGC (debug.SetGCPercent): a
+	// collection starts once the heap has grown this many percent over
+	// what the last one left live, so the heap of a server that keeps
+	// allocating stays near (100 + GCPercent) % of its live heap. 0 means
+	// DefaultGCPercent, or GOGC when that is set in the environment.
+	GCPercent int `toml:"gc_percent"`
 }
+
+// DefaultGCPercent is the daemon's GOGC unless gc_percent or GOGC says
+// otherwise. The runtime's own, 100, lets a running fleet of sleepers
+// keep twice its live heap resident, as the garbage of the few sessions
+// awake between collections; at 50 a collection comes twice as often
+// (docs/benchmarks.md, "A fleet of mixed clients": the memory and the
+// CPU it costs).
+const DefaultGCPercent = 50
 
 // Proxy configures `dormouse proxy` (docs/cluster.md); serve ignores it.
 type Proxy struct {
@@ -373,6 +387,9 @@ func (c Config) check() error {
 	}
 	if c.Runtime.MemoryLimit < 0 {
 		return fmt.Errorf("runtime.memory_limit = %d: must be 0 (the runtime's own) or a size in bytes", c.Runtime.MemoryLimit)
+	}
+	if c.Runtime.GCPercent < 0 {
+		return fmt.Errorf("runtime.gc_percent = %d: must be 0 (the default) or a percentage", c.Runtime.GCPercent)
 	}
 	switch c.Proxy.Route {
 	case "hash", "kv":

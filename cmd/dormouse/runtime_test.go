@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/dormouse/dormouse/config"
 )
 
 // TestMemoryLimit: [runtime] memory_limit becomes the Go runtime's soft
@@ -25,6 +27,34 @@ func TestMemoryLimit(t *testing.T) {
 			d := startDaemon(t, data)
 			if got := metricValue(t, d.metric, "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Errorf("go_gc_gomemlimit_bytes = %g, want %g", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGCPercent: [runtime] gc_percent becomes the Go runtime's GOGC, as
+// the daemon's go_gc_gogc_percent reports it; left out, the daemon's
+// default (config.DefaultGCPercent) unless GOGC is in its environment,
+// which a value in dormouse.toml overrides.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, env string
+		want              float64
+	}{
+		{"set", "[runtime]\ngc_percent = 30\n", "", 30},
+		{"left out", "", "", config.DefaultGCPercent},
+		{"left out, GOGC in the environment", "", "80", 80},
+		{"set, GOGC in the environment", "[runtime]\ngc_percent = 30\n", "80", 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.env) // the daemon inherits it
+			data := t.TempDir()
+			if err := os.WriteFile(filepath.Join(data, "dormouse.toml"), []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d := startDaemon(t, data)
+			if got := metricValue(t, d.metric, "go_gc_gogc_percent"); got != tc.want {
+				t.Errorf("go_gc_gogc_percent = %g, want %g", got, tc.want)
 			}
 		})
 	}
