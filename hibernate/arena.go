@@ -25,8 +25,10 @@ func classSize(c uint8) int {
 // subscribed mailboxes. Each size class is one
 // []byte cut into equal slots with a free list, so a blob costs at most
 // twice its size, the arena holds no pointers, and freed slots are reused
-// without fragmenting. It grows and never shrinks: its size follows the
-// peak of large blobs, which is small next to the entries.
+// without fragmenting. A class grows as needed; once no more than a
+// quarter of its slots are used, its owner compacts it (sparse,
+// Table.compactBlobs), so that blobs moving up a class as they grow do
+// not leave each class at its peak.
 type arena struct {
 	class [arenaClasses]struct {
 		data []byte
