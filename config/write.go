@@ -193,8 +193,7 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # memory_limit = {{.Runtime.MemoryLimit}}
 # The Go runtime's GOGC: a collection starts once the heap has grown this many
 # percent over what the last one left live. Lower keeps less garbage resident
-# for more CPU. 0 = the daemon's default, 50, or GOGC when set in the
-# environment.
+# for more CPU per wake. 0 = the runtime's own (GOGC, or 100).
 # gc_percent = {{.Runtime.GCPercent}}
 
 [proxy]

@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"runtime/debug"
 
 	"github.com/dormouse/dormouse/config"
@@ -13,19 +12,14 @@ import (
 // itself; set below what a burst of wakes needs, it costs about 5× the CPU
 // per wake (docs/benchmarks.md), so it is off by default and the memory
 // returner (internal/memreturn) gives the sleepers' heap back instead.
-//
-// It sets GOGC too: gc_percent, or the daemon's default unless GOGC is
-// in the environment (config.DefaultGCPercent says why).
+// GOGC likewise is set only when gc_percent is.
 func applyRuntime(c config.Runtime, log *slog.Logger) {
 	if c.MemoryLimit > 0 {
 		debug.SetMemoryLimit(c.MemoryLimit)
 		log.Info("memory limit set", "bytes", c.MemoryLimit)
 	}
-	gc := c.GCPercent
-	if gc == 0 && os.Getenv("GOGC") == "" {
-		gc = config.DefaultGCPercent
-	}
-	if gc > 0 {
-		debug.SetGCPercent(gc)
+	if c.GCPercent > 0 {
+		debug.SetGCPercent(c.GCPercent)
+		log.Info("GOGC set", "percent", c.GCPercent)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/dormouse/dormouse/config"
 )
 
 // TestMemoryLimit: [runtime] memory_limit becomes the Go runtime's soft
@@ -33,16 +31,15 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 // TestGCPercent: [runtime] gc_percent becomes the Go runtime's GOGC, as
-// the daemon's go_gc_gogc_percent reports it; left out, the daemon's
-// default (config.DefaultGCPercent) unless GOGC is in its environment,
-// which a value in dormouse.toml overrides.
+// the daemon's go_gc_gogc_percent reports it, over GOGC in its
+// environment; left out, the runtime keeps its own (GOGC, or 100).
 func TestGCPercent(t *testing.T) {
 	for _, tc := range []struct {
 		name, config, env string
 		want              float64
 	}{
 		{"set", "[runtime]\ngc_percent = 30\n", "", 30},
-		{"left out", "", "", config.DefaultGCPercent},
+		{"left out", "", "", 100},
 		{"left out, GOGC in the environment", "", "80", 80},
 		{"set, GOGC in the environment", "[runtime]\ngc_percent = 30\n", "80", 30},
 	} {
