@@ -74,6 +74,7 @@ func TestParseErrors(t *testing.T) {
 		{"tiny max_line", "[limits]\nmax_line = 10\n", `limits.max_line`},
 		{"negative preauth limit", "[limits]\nmax_preauth_per_addr = -1\n", `limits.max_preauth_per_addr = -1`},
 		{"negative memory limit", "[runtime]\nmemory_limit = -1\n", `runtime.memory_limit = -1`},
+		{"negative gc percent", "[runtime]\ngc_percent = -1\n", `runtime.gc_percent = -1`},
 		{"negative user failures", "[limits]\nlogin_failures_per_user = -5\n", `limits.login_failures_per_user`},
 		{"zero command timeout", "[limits]\ncommand_timeout = \"0s\"\n", `limits.command_timeout`},
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
@@ -121,8 +122,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 48 {
-		t.Errorf("%d settings in the commented file, want 48", n)
+	if n != 49 {
+		t.Errorf("%d settings in the commented file, want 49", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

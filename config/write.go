@@ -191,6 +191,10 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # at the busiest time) to keep its resident memory near that. Below what the
 # server needs, it collects all the time and uses more CPU, never fails.
 # memory_limit = {{.Runtime.MemoryLimit}}
+# The Go runtime's GOGC: a collection starts once the heap has grown this many
+# percent over what the last one left live. Lower keeps less garbage resident
+# for more CPU per wake. 0 = the runtime's own (GOGC, or 100).
+# gc_percent = {{.Runtime.GCPercent}}
 
 [proxy]
 # Read only by "dormouse proxy". Backend IMAP addresses (plain TCP) users

@@ -25,8 +25,10 @@ func classSize(c uint8) int {
 // subscribed mailboxes. Each size class is one
 // []byte cut into equal slots with a free list, so a blob costs at most
 // twice its size, the arena holds no pointers, and freed slots are reused
-// without fragmenting. It grows and never shrinks: its size follows the
-// peak of large blobs, which is small next to the entries.
+// without fragmenting. A class grows as needed; once no more than a
+// quarter of its slots are used, its owner compacts it (sparse,
+// Table.compactBlobs), so that blobs moving up a class as they grow do
+// not leave each class at its peak.
 type arena struct {
 	class [arenaClasses]struct {
 		data []byte
@@ -71,4 +73,31 @@ func (a *arena) slot(class uint8, slot uint32) []byte {
 func (a *arena) free(class uint8, slot uint32) {
 	cl := &a.class[class]
 	cl.free = append(cl.free, slot)
+}
+
+// compactMin is the fewest bytes of free slots worth a compaction.
+const compactMin = 4 << 10
+
+// used returns the number of class c's slots in use.
+func (a *arena) used(c uint8) int {
+	cl := &a.class[c]
+	return len(cl.data)/classSize(c) - len(cl.free)
+}
+
+// sparse reports whether no more than a quarter of class c's slots are
+// in use and the free ones hold compactMin bytes or more: worth
+// compacting (its owner moves the slots in use, Table.compactBlobs).
+func (a *arena) sparse(c uint8) bool {
+	size := classSize(c)
+	slots, used := len(a.class[c].data)/size, a.used(c)
+	return used*4 <= slots && (slots-used)*size >= compactMin
+}
+
+// bytes returns the size of the arena's slabs.
+func (a *arena) bytes() int {
+	n := 0
+	for c := range a.class {
+		n += len(a.class[c].data)
+	}
+	return n
 }

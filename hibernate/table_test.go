@@ -513,3 +513,63 @@ func TestArenaClasses(t *testing.T) {
 		t.Errorf("MaxBlob %d in class %d of %d", MaxBlob, classFor(MaxBlob), arenaClasses)
 	}
 }
+
+// TestTableArenaFollowsBlobs: blobs that grow together out of one arena
+// class into the next (compressed sleepers, whose kept window grows with
+// every command they answer asleep) do not leave every class they passed
+// through at its peak: the arena holds about what its blobs need, and
+// every blob reads back as it was set, whichever moved.
+func TestTableArenaFollowsBlobs(t *testing.T) {
+	var events []subEvent
+	tb := newTestTable(&events)
+	const n = 1000
+	blob := func(i, size int) []byte {
+		b := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, size/2+1)
+		return b[:size]
+	}
+	toks := make([]Token, n)
+	for i := range toks {
+		tok, err := tb.Insert(i+10, fmt.Sprintf("user%d", i), "INBOX", blob(i, 60), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	// Ten rounds, each moving every blob one class up (60, 76, ... 204
+	// bytes), in an order that leaves a few stragglers behind each time.
+	size := 60
+	for round := range 10 {
+		size += 16
+		for k := range toks {
+			i := (k*7 + round) % n
+			if err := tb.SetBlob(toks[i], blob(i, size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	need := n * classSize(classFor(size))
+	if got := tb.arena.bytes(); got > 2*need {
+		t.Errorf("arena holds %d bytes for %d blobs of %d bytes (%d needed)", got, n, size, need)
+	}
+	for i, tok := range toks {
+		got, err := tb.AppendBlob(nil, tok)
+		if err != nil || !bytes.Equal(got, blob(i, size)) {
+			t.Fatalf("blob %d after the moves: %v, %d bytes", i, err, len(got))
+		}
+	}
+	// Three quarters of them leave: the class they are in shrinks too.
+	for _, tok := range toks[:n*3/4+1] {
+		if err := tb.Remove(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tb.arena.bytes(); got > need/2 {
+		t.Errorf("arena holds %d bytes for %d blobs after %d left", got, n/4, n*3/4+1)
+	}
+	for i, tok := range toks[n*3/4+1:] {
+		i += n*3/4 + 1
+		if got, err := tb.AppendBlob(nil, tok); err != nil || !bytes.Equal(got, blob(i, size)) {
+			t.Fatalf("blob %d after the removes: %v, %d bytes", i, err, len(got))
+		}
+	}
+}

@@ -12,9 +12,14 @@ import (
 // itself; set below what a burst of wakes needs, it costs about 5× the CPU
 // per wake (docs/benchmarks.md), so it is off by default and the memory
 // returner (internal/memreturn) gives the sleepers' heap back instead.
+// GOGC likewise is set only when gc_percent is.
 func applyRuntime(c config.Runtime, log *slog.Logger) {
 	if c.MemoryLimit > 0 {
 		debug.SetMemoryLimit(c.MemoryLimit)
 		log.Info("memory limit set", "bytes", c.MemoryLimit)
+	}
+	if c.GCPercent > 0 {
+		debug.SetGCPercent(c.GCPercent)
+		log.Info("GOGC set", "percent", c.GCPercent)
 	}
 }

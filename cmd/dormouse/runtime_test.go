@@ -29,3 +29,30 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestGCPercent: [runtime] gc_percent becomes the Go runtime's GOGC, as
+// the daemon's go_gc_gogc_percent reports it, over GOGC in its
+// environment; left out, the runtime keeps its own (GOGC, or 100).
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, env string
+		want              float64
+	}{
+		{"set", "[runtime]\ngc_percent = 30\n", "", 30},
+		{"left out", "", "", 100},
+		{"left out, GOGC in the environment", "", "80", 80},
+		{"set, GOGC in the environment", "[runtime]\ngc_percent = 30\n", "80", 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.env) // the daemon inherits it
+			data := t.TempDir()
+			if err := os.WriteFile(filepath.Join(data, "dormouse.toml"), []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d := startDaemon(t, data)
+			if got := metricValue(t, d.metric, "go_gc_gogc_percent"); got != tc.want {
+				t.Errorf("go_gc_gogc_percent = %g, want %g", got, tc.want)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/flate"
 
@@ -187,7 +188,10 @@ func ParseState(b []byte) (State, error) {
 		s.Window = b
 		return s, nil
 	}
-	w, err := io.ReadAll(io.LimitReader(inflate.NewReader(bytes.NewReader(b), nil), inflate.WindowSize+1))
+	zr := inflaters.Get().(*inflate.Reader)
+	zr.Reset(bytes.NewReader(b), nil)
+	w, err := io.ReadAll(io.LimitReader(zr, inflate.WindowSize+1))
+	putInflater(zr)
 	if err != nil || len(w) > inflate.WindowSize {
 		return s, fmt.Errorf("%w: %v", ErrState, err)
 	}
@@ -238,6 +242,22 @@ func Wire(p []byte) []byte {
 	return z.Bytes()
 }
 
+// inflaters lends the inflaters that decode what sleepers receive
+// (Inflate) and the windows they keep (ParseState): each holds 40 KB of
+// buffers (its 32 KiB window, its input) for the moment one input is
+// decoded. Allocated afresh for each, they were three quarters of all a
+// running fleet of compressed sleepers allocated (docs/benchmarks.md,
+// bench/fleet), and made the garbage collector run several times a
+// second. A cache of buffers, as fmt's printers are: a Reader put back
+// holds nothing of the stream it read (putInflater).
+var inflaters = sync.Pool{New: func() any { return new(inflate.Reader) }}
+
+// putInflater gives zr back to inflaters, dropping its source.
+func putInflater(zr *inflate.Reader) {
+	zr.Reset(nil, nil)
+	inflaters.Put(zr)
+}
+
 // maxInflateAsleep bounds what a sleeper inflates of its client's bytes:
 // a DONE and a new IDLE fit many times over; more is for a full wake.
 const maxInflateAsleep = 4 << 10
@@ -250,11 +270,12 @@ const maxInflateAsleep = 4 << 10
 // sleeper holds what it has, imapserver/hibernate_held.go); text is then
 // what came before the cut.
 func Inflate(s State, in []byte) (text []byte, next State, ok, short bool) {
-	zr, err := inflate.Resume(bytes.NewReader(in), s.Window, s.CP)
-	if err != nil {
+	zr := inflaters.Get().(*inflate.Reader)
+	defer putInflater(zr)
+	if err := zr.ResetResume(bytes.NewReader(in), s.Window, s.CP); err != nil {
 		return nil, next, false, false
 	}
-	text, err = io.ReadAll(io.LimitReader(zr, maxInflateAsleep+1))
+	text, err := io.ReadAll(io.LimitReader(zr, maxInflateAsleep+1))
 	if errors.Is(err, io.ErrUnexpectedEOF) && len(text) <= maxInflateAsleep {
 		return text, next, false, true
 	}

@@ -77,16 +77,26 @@ func (r *Reader) AppendWindow(dst []byte) []byte {
 // Resume returns a Reader that goes on from a quiet Reader's window and
 // checkpoint, reading the rest of the stream from src.
 func Resume(src io.Reader, window []byte, cp Checkpoint) (*Reader, error) {
-	if cp.NBits > maxPendingBits || cp.Bits>>cp.NBits != 0 || (cp.Final && !cp.Fixed) {
-		return nil, errCheckpoint
+	r := new(Reader)
+	if err := r.ResetResume(src, window, cp); err != nil {
+		return nil, err
 	}
-	r := NewReader(src, window)
+	return r, nil
+}
+
+// ResetResume makes r what Resume(src, window, cp) returns, reusing r's
+// buffers as Reset does.
+func (r *Reader) ResetResume(src io.Reader, window []byte, cp Checkpoint) error {
+	if cp.NBits > maxPendingBits || cp.Bits>>cp.NBits != 0 || (cp.Final && !cp.Fixed) {
+		return errCheckpoint
+	}
+	r.Reset(src, window)
 	r.bits, r.nbits = cp.Bits, uint(cp.NBits)
 	if cp.Fixed {
 		r.mode, r.final = modeBlock, cp.Final
 		r.lit, r.dist = &fixedTables.lit, &fixedTables.dist
 	}
-	return r, nil
+	return nil
 }
 
 // errCheckpoint says a Checkpoint's encoding is not valid.

@@ -82,16 +82,33 @@ type Reader struct {
 // history begins with dict (a preset dictionary; its last WindowSize
 // bytes count).
 func NewReader(src io.Reader, dict []byte) *Reader {
+	r := new(Reader)
+	r.Reset(src, dict)
+	return r
+}
+
+// Reset makes r what NewReader(src, dict) returns, reusing the buffers
+// r has (its window alone is 32 KiB): a server that decodes many short
+// inputs, such as its sleepers' commands, need not allocate them each
+// time. Nothing of the stream r read before remains.
+func (r *Reader) Reset(src io.Reader, dict []byte) {
+	hist, buf := r.hist, r.buf[:0]
+	if hist == nil {
+		hist = make([]byte, WindowSize)
+	}
+	if buf == nil {
+		buf = make([]byte, 0, inputSize)
+	}
 	// starved: with no input yet there is nothing to decode, so a new
 	// Reader (or one resumed from a checkpoint, whose bits were too few
-	// for a step) is quiet until it reads.
-	r := &Reader{src: src, buf: make([]byte, 0, inputSize), hist: make([]byte, WindowSize), starved: true}
+	// for a step) is quiet until it reads. What a reused window holds
+	// past wr is never referred to: histSize is wr until it wraps.
+	*r = Reader{src: src, buf: buf, hist: hist, starved: true}
 	if len(dict) > WindowSize {
 		dict = dict[len(dict)-WindowSize:]
 	}
 	r.wr = copy(r.hist, dict)
 	r.rd = r.wr
-	return r
 }
 
 // Read returns what the Reader decoded: at every block end, when its

@@ -341,3 +341,67 @@ func TestEmptyReads(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestReset: a Reader reused with Reset or ResetResume decodes as a new
+// one does, and what its window held before is not history: a match
+// that reaches past the new dictionary is corrupt, as it is for a new
+// Reader.
+func TestReset(t *testing.T) {
+	dict := []byte("a UID FETCH 1:* (FLAGS)\r\n")
+	var z bytes.Buffer
+	w, _ := flate.NewWriterDict(&z, 9, dict)
+	w.Write([]byte("b UID FETCH 1:* (FLAGS)\r\n"))
+	w.Flush()
+	withDict := bytes.Clone(z.Bytes())
+
+	// The reused Reader first decodes a long stream that ends with the
+	// dictionary's text, so that its old window holds what a match in
+	// withDict refers to.
+	long := bytes.Repeat([]byte("x NOOP\r\n"), 5000)
+	long = append(long, dict...)
+	old := goSegments(t, 6, [][]byte{long})
+	r := NewReader(bytes.NewReader(old[0].z), nil)
+	if got := readAll(t, r); !bytes.Equal(got, long) {
+		t.Fatalf("first stream: %d bytes, want %d", len(got), len(long))
+	}
+
+	tests := []struct {
+		name    string
+		reset   func(r *Reader, src io.Reader)
+		corrupt bool
+	}{
+		{"Reset with the dictionary", func(r *Reader, src io.Reader) { r.Reset(src, dict) }, false},
+		{"Reset without it", func(r *Reader, src io.Reader) { r.Reset(src, nil) }, true},
+		{"ResetResume with it", func(r *Reader, src io.Reader) {
+			if err := r.ResetResume(src, dict, Checkpoint{}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"ResetResume without it", func(r *Reader, src io.Reader) {
+			if err := r.ResetResume(src, nil, Checkpoint{}); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.reset(r, bytes.NewReader(withDict))
+			got, err := io.ReadAll(r)
+			if tt.corrupt {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("got %q, %v; want ErrCorrupt", got, err)
+				}
+				return
+			}
+			if err != nil || string(got) != "b UID FETCH 1:* (FLAGS)\r\n" {
+				t.Fatalf("got %q, %v", got, err)
+			}
+			if cp, ok := r.Checkpoint(); !ok || cp.NBits != 0 {
+				t.Fatalf("not quiet after the stream: %+v %v", cp, ok)
+			}
+		})
+	}
+	if err := r.ResetResume(nil, nil, Checkpoint{NBits: 70}); err == nil {
+		t.Fatal("ResetResume took a corrupt checkpoint")
+	}
+}
