@@ -52,7 +52,7 @@ const nameSyncDelay = time.Second
 
 // nameSync is the folder-sync state of one user's name log.
 type nameSync struct {
-	// syncing is held by syncNames throughout, so that a later run never
+	// syncing is held by syncNameLog throughout, so that a later run never
 	// marks synced the entries of an earlier one still fsyncing.
 	syncing sync.Mutex
 	mu      sync.Mutex
@@ -62,6 +62,7 @@ type nameSync struct {
 	// the last whose folder was fsynced (entries up to it may go).
 	logged, synced uint64
 	timer          *time.Timer // fsyncs dirs; nil when none is set
+	stopped        bool        // the index closed: no more syncs
 }
 
 // logName writes to the name log, in the transaction of a flag change or
@@ -142,8 +143,8 @@ func (u *userState) namesCommitted(dirs []string, logged uint64) {
 		}
 	}
 	n.logged = max(n.logged, logged)
-	if n.timer == nil {
-		n.timer = time.AfterFunc(u.s.opts.syncNamesAfter(), func() { u.syncNames(false) })
+	if n.timer == nil && !n.stopped {
+		n.timer = time.AfterFunc(u.s.opts.syncNamesAfter(), u.syncNameLog)
 	}
 }
 
@@ -155,18 +156,18 @@ func (o Options) syncNamesAfter() time.Duration {
 	return nameSyncDelay
 }
 
-// syncNames fsyncs the folders of logged renames, so that their entries
+// syncNameLog fsyncs the folders of logged renames, so that their entries
 // may go. A folder that fails to sync is tried again later (its entries
 // stay: a replay at the next open repairs what a power loss undid); one
-// that is gone (the mailbox was deleted) needs nothing. closing stops the
-// timer instead of setting it again (the index is closing).
-func (u *userState) syncNames(closing bool) {
+// that is gone (the mailbox was deleted) needs nothing.
+func (u *userState) syncNameLog() {
 	n := &u.names
 	n.syncing.Lock()
 	defer n.syncing.Unlock()
 	n.mu.Lock()
-	if closing && n.timer != nil {
-		n.timer.Stop()
+	if n.stopped {
+		n.mu.Unlock()
+		return
 	}
 	n.timer = nil
 	dirs, upTo := n.dirs, n.logged
@@ -194,17 +195,33 @@ func (u *userState) syncNames(closing bool) {
 				n.dirs = append(n.dirs, d)
 			}
 		}
-		if n.timer == nil && !closing {
-			n.timer = time.AfterFunc(u.s.opts.syncNamesAfter(), func() { u.syncNames(false) })
+		if n.timer == nil && !n.stopped {
+			n.timer = time.AfterFunc(u.s.opts.syncNamesAfter(), u.syncNameLog)
 		}
 		return
 	}
 	n.synced = max(n.synced, upTo)
 }
 
+// stopNameLog stops the folder syncs of an index that is closing. Its log
+// entries not yet synced stay in the index, which is durable: the next
+// open replays them and syncs their folders then. So closing, which
+// happens under the store's lock, waits for no fsync.
+func (u *userState) stopNameLog() {
+	n := &u.names
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = true
+	if n.timer != nil {
+		n.timer.Stop()
+		n.timer = nil
+	}
+}
+
 // replayNameLog replays the name log of an index just opened, before
-// anything reads its folders (see above), and fsyncs the folders it names.
-// Its entries are deleted by the next flag commit.
+// anything reads its folders (see above). The folders it names are
+// fsynced a moment later, and its entries deleted by the next flag commit
+// after that.
 func (u *userState) replayNameLog(db *bolt.DB) error {
 	var dirs []string
 	var last uint64
@@ -238,14 +255,15 @@ func (u *userState) replayNameLog(db *bolt.DB) error {
 	if err != nil {
 		return fmt.Errorf("replay name log: %w", err)
 	}
-	for _, d := range dirs {
-		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("replay name log: %w", err)
-		}
+	// The entries stay until their folders are fsynced, in the
+	// background as after a commit: the open waits for no fsync. Those
+	// of deleted mailboxes only need no sync.
+	if len(dirs) == 0 {
+		u.names.mu.Lock()
+		u.names.logged, u.names.synced = last, last
+		u.names.mu.Unlock()
 	}
-	u.names.mu.Lock()
-	u.names.logged, u.names.synced = last, last
-	u.names.mu.Unlock()
+	u.namesCommitted(dirs, last)
 	return nil
 }
 

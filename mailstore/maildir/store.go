@@ -75,7 +75,7 @@ type Options struct {
 	// nameSyncDelay, set by tests, replaces nameSyncDelay (namelog.go).
 	nameSyncDelay time.Duration
 	// dirSynced, set by tests, is told of each folder fsynced after
-	// logged renames and removals (syncNames) or with a commit of appends.
+	// logged renames and removals (syncNameLog) or with a commit of appends.
 	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
@@ -232,7 +232,7 @@ func (s *Store) Close() error {
 		u.dropLists()
 		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
-		u.syncNames(true)
+		u.stopNameLog()
 		if serr := u.syncDelayed(); serr != nil && err == nil {
 			err = fmt.Errorf("sync index of %s: %w", u.name, serr)
 		}
@@ -361,7 +361,7 @@ func (s *Store) closeLocked(u *userState) {
 	u.dropLists()
 	u.retire(true)
 	delete(s.users, u.name)
-	u.syncNames(true)
+	u.stopNameLog()
 	if err := u.syncDelayed(); err != nil {
 		s.log.Warn("sync index", "user", u.name, "err", err)
 	}
