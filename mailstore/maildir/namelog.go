@@ -159,7 +159,8 @@ func (o Options) syncNamesAfter() time.Duration {
 // syncNameLog fsyncs the folders of logged renames, so that their entries
 // may go. A folder that fails to sync is tried again later (its entries
 // stay: a replay at the next open repairs what a power loss undid); one
-// that is gone (the mailbox was deleted) needs nothing.
+// that is gone (the mailbox was deleted) needs nothing. RenameMailbox
+// calls it before it moves folders, since their paths are what it syncs.
 func (u *userState) syncNameLog() {
 	n := &u.names
 	n.syncing.Lock()
@@ -169,7 +170,10 @@ func (u *userState) syncNameLog() {
 		n.mu.Unlock()
 		return
 	}
-	n.timer = nil
+	if n.timer != nil {
+		n.timer.Stop() // when called before it fired (RenameMailbox)
+		n.timer = nil
+	}
 	dirs, upTo := n.dirs, n.logged
 	n.dirs = nil
 	n.mu.Unlock()

@@ -200,3 +200,38 @@ func TestNameLogPruned(t *testing.T) {
 		}
 	}
 }
+
+// TestNameLogRenameMailbox: a rename logged in a folder that RENAME then
+// moves is fsynced before the move (its pending fsync names the old
+// path), so its entry can go; otherwise the sync would find no folder
+// there and the rename would be taken as synced when it was not.
+func TestNameLogRenameMailbox(t *testing.T) {
+	ctx := context.Background()
+	synced := make(chan string, 16)
+	opts := Options{nameSyncDelay: time.Hour}
+	opts.dirSynced = func(dir string) { synced <- dir }
+	s, _ := testStore(t, opts)
+	u := testUser(t, s, "alice")
+	if err := u.CreateMailbox(ctx, "Work", ""); err != nil {
+		t.Fatal(err)
+	}
+	mb := testMailbox(t, u, "Work")
+	mustAppend(t, mb, msg("a"))
+	<-synced // the append's own fsync of cur/
+	if _, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cur := filepath.Join(mb.(*mailboxHandle).u.maildir, dirName("Work"), "cur")
+	mb.Close()
+	if err := u.RenameMailbox(ctx, "Work", "Play"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-synced:
+		if d != cur {
+			t.Errorf("fsynced %s before the RENAME, want %s", d, cur)
+		}
+	default:
+		t.Fatalf("RENAME returned and %s, with a logged rename, was not fsynced before it moved", cur)
+	}
+}
