@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -51,7 +53,10 @@ type stormState struct {
 // flag_sync setting. After each kill the index passes bbolt's consistency
 // check, and after each restart every message has the flags of its last
 // acknowledged STORE (or of the one in flight when the server died) and
-// the mailbox keeps its UIDVALIDITY. Under "delayed" a process crash loses
+// the mailbox keeps its UIDVALIDITY. Under "always" each kill is also a
+// power loss: every rename of a message file not yet known to be fsynced
+// is undone before the restart (loseUnsyncedNames), and the restarted
+// server must redo them from its index. Under "delayed" a process crash loses
 // nothing either: only a power loss or kernel crash can, and that case is
 // TestFlagSyncDelayed's (mailstore/maildir).
 func TestCrashStoreStorm(t *testing.T) {
@@ -81,6 +86,7 @@ func TestCrashStoreStorm(t *testing.T) {
 			}
 			uidValidity := ""
 			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+			undone := 0
 			for k := 0; k < kills; k++ {
 				uidValidity = checkStorm(t, d.imap, st, uidValidity)
 				var acks atomic.Int64
@@ -106,9 +112,17 @@ func TestCrashStoreStorm(t *testing.T) {
 				wg.Wait()
 				t.Logf("kill %d after %d acknowledged STOREs", k+1, acks.Load())
 				checkIndex(t, filepath.Join(data, "users", "alice", "index.db"))
+				if mode == "always" {
+					n := loseUnsyncedNames(t, filepath.Join(data, "users", "alice"))
+					t.Logf("power loss simulated: %d renames undone", n)
+					undone += n
+				}
 				d = startDaemon(t, data)
 			}
 			checkStorm(t, d.imap, st, uidValidity)
+			if mode == "always" && undone == 0 {
+				t.Errorf("no rename was left to undo in %d kills: the power loss was not simulated", kills)
+			}
 		})
 	}
 }
@@ -233,6 +247,55 @@ func torn(acked, pending []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// loseUnsyncedNames does to INBOX's cur/ in the user folder dir what a
+// power loss at the moment of the kill could have done under flag_sync
+// "always": undo every rename whose folder was not yet known to be
+// fsynced, that is every rename still in the index's name log
+// (mailstore/maildir/namelog.go: bucket "namelog", each entry a mailbox
+// id of 8 bytes, the old name, '/', the new name), last first. The
+// commits that logged them were fdatasynced before their OK, so the
+// restarted server must redo them. It returns how many it undid.
+func loseUnsyncedNames(t *testing.T, dir string) int {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, "index.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("open index after the kill: %v", err)
+	}
+	var renames [][2]string
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("namelog"))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			old, new, ok := strings.Cut(string(v[8:]), "/")
+			if !ok || new == "" {
+				return fmt.Errorf("name log entry %q: want a rename", v)
+			}
+			renames = append(renames, [2]string{old, new})
+			return nil
+		})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := filepath.Join(dir, "Maildir", "cur")
+	n := 0
+	for i := len(renames) - 1; i >= 0; i-- {
+		from, to := filepath.Join(cur, renames[i][1]), filepath.Join(cur, renames[i][0])
+		if _, err := os.Stat(to); err == nil {
+			continue
+		}
+		if err := os.Rename(from, to); err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
 
 // checkIndex runs bbolt's consistency check on an index no process has

@@ -69,7 +69,9 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 				if err := os.Remove(filepath.Join(cur, recs[i].file)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					h.u.s.log.Warn("remove expunged file", "user", h.u.name, "mailbox", h.name, "err", err)
 				}
-				h.u.syncBeforeCommit(cur)
+				if err := m.logName(recs[i].file, ""); err != nil {
+					return err
+				}
 				cs.expunged = append(cs.expunged, recs[i].uid)
 			}
 		}

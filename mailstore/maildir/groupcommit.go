@@ -2,7 +2,6 @@ package maildir
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -27,10 +26,12 @@ type commitQueue struct {
 	mu      sync.Mutex
 	pending []*commitReq
 	busy    bool // a goroutine is committing a batch
-	// dirs lists the Maildir folders whose entries the batch being
-	// committed changed (renamed or removed files), to be fsynced with
-	// the commit (commitFlags). Only the committing goroutine uses it.
-	dirs []string
+	// dirs lists the cur/ folders whose files the batch being committed
+	// renamed or removed, and logged its last entry in the name log
+	// (logName), to be fsynced after the commit (namelog.go). Only the
+	// committing goroutine uses them.
+	dirs   []string
+	logged uint64
 }
 
 // commitReq is one change waiting in the queue.
@@ -110,7 +111,7 @@ func (u *userState) commitBatch(batch []*commitReq) {
 		}
 		return nil
 	})
-	if err == nil || errors.Is(err, errFolderSync) {
+	if err == nil {
 		for _, r := range batch {
 			r.err = err
 		}
@@ -137,28 +138,25 @@ func (u *userState) commitBatch(batch []*commitReq) {
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
 	r.err = u.commitFlags(r.fn)
-	if r.err != nil && r.undo != nil && !errors.Is(r.err, errFolderSync) {
+	if r.err != nil && r.undo != nil {
 		r.undo()
 	}
 }
 
 // commitFlags runs fn, flag changes and expunges, in a write transaction
 // and commits it: durably, or without fdatasync under delayed flag sync
-// (flagsync.go). The folders whose files fn renamed or removed
-// (syncBeforeCommit) are fsynced while the index commits, and both are
-// done before it returns, so that a power loss never brings back a file
-// name from before an acknowledged change (which the rescan would take
-// for a change made on disk). A power loss before it returns may keep
-// the one and not the other; nothing of that was acknowledged.
+// (flagsync.go). The renames and removals of message files fn logged
+// (logName) are in the same commit; their folders are fsynced later, in
+// the background (namelog.go). The transaction first deletes the name
+// log's entries whose folders were fsynced since.
 func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
-	var dirsSynced chan error
+	q := &u.commits
 	run := func(tx *bolt.Tx) error {
-		u.commits.dirs = u.commits.dirs[:0]
-		if err := fn(tx); err != nil {
+		q.dirs, q.logged = q.dirs[:0], 0
+		if err := u.pruneNameLog(tx); err != nil {
 			return err
 		}
-		dirsSynced = u.startDirSyncs()
-		return nil
+		return fn(tx)
 	}
 	var err error
 	if u.s.opts.FlagSyncDelay > 0 {
@@ -166,48 +164,8 @@ func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
 	} else {
 		err = u.update(run)
 	}
-	if dirsSynced != nil {
-		if serr := <-dirsSynced; err == nil && serr != nil {
-			err = fmt.Errorf("%w: %w", errFolderSync, serr)
-		}
+	if err == nil {
+		u.namesCommitted(slices.Clone(q.dirs), q.logged)
 	}
 	return err
-}
-
-// errFolderSync marks changes that committed but whose folder's fsync
-// failed: they are not undone (the index has them) but not acknowledged
-// either.
-var errFolderSync = errors.New("changes committed, fsync of their folder failed")
-
-// syncBeforeCommit notes, from a change running in commitFlags, that it
-// renamed or removed files in dir.
-func (u *userState) syncBeforeCommit(dir string) {
-	if !slices.Contains(u.commits.dirs, dir) {
-		u.commits.dirs = append(u.commits.dirs, dir)
-	}
-}
-
-// startDirSyncs fsyncs the folders noted by syncBeforeCommit on a
-// goroutine of its own and returns where its result comes; nil when
-// there is nothing to sync. Under delayed flag sync nothing is fsynced (a
-// power loss then rebuilds the index, flagsync.go).
-func (u *userState) startDirSyncs() chan error {
-	if u.s.opts.NoSync || u.s.opts.FlagSyncDelay > 0 || len(u.commits.dirs) == 0 {
-		return nil
-	}
-	dirs := slices.Clone(u.commits.dirs)
-	done := make(chan error, 1)
-	go func() {
-		for _, d := range dirs {
-			if err := syncDir(d); err != nil {
-				done <- mapFSError(err)
-				return
-			}
-			if u.s.opts.dirSynced != nil {
-				u.s.opts.dirSynced(d)
-			}
-		}
-		done <- nil
-	}()
-	return done
 }

@@ -215,33 +215,28 @@ func hasFlag(flags []string, f string) bool {
 	return false
 }
 
-// TestFlagChangesSyncCur: a STORE that renames a file (system flags) and
-// an EXPUNGE that removes one fsync cur/ before they return under
-// flag_sync always, so that a power loss cannot bring back the old name,
-// which the rescan would take for a change made on disk and so undo an
-// acknowledged change; a keyword-only STORE renames nothing and syncs no
-// folder. Under delayed flag sync nothing is fsynced but an APPEND's
-// cur/: the message is durable before its OK under either setting.
+// TestFlagChangesSyncCur: under flag_sync always a STORE that renames a
+// file (system flags) and an EXPUNGE that removes one log the name in the
+// index's name log, in their commit, and cur/ is fsynced after they
+// return (namelog.go); a keyword-only STORE renames nothing and logs
+// nothing. An APPEND fsyncs cur/ before it returns. Under delayed flag
+// sync nothing is logged (nothing is fsynced but an APPEND's cur/): the
+// message is durable before its OK under either setting.
 func TestFlagChangesSyncCur(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
-		name  string
-		delay time.Duration
-		want  []string // ops that sync cur/
-	}{{"always", 0, []string{"append", "seen", "expunge"}}, {"delayed", time.Hour, []string{"append"}}} {
+		name   string
+		delay  time.Duration
+		logged []string // ops that log a name, and so sync cur/ after
+	}{{"always", 0, []string{"seen", "expunge"}}, {"delayed", time.Hour, nil}} {
 		t.Run(c.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var synced []string
-			opts := Options{FlagSyncDelay: c.delay}
-			opts.dirSynced = func(dir string) {
-				mu.Lock()
-				synced = append(synced, dir)
-				mu.Unlock()
-			}
+			synced := make(chan string, 16)
+			opts := Options{FlagSyncDelay: c.delay, nameSyncDelay: 10 * time.Millisecond}
+			opts.dirSynced = func(dir string) { synced <- dir }
 			s, _ := testStore(t, opts)
 			mb := testMailbox(t, testUser(t, s, "alice"), "INBOX")
 			cur := filepath.Join(mb.(*mailboxHandle).u.maildir, "cur")
-			var got []string
+			var logged []string
 			for _, op := range []struct {
 				name string
 				do   func() error
@@ -263,23 +258,36 @@ func TestFlagChangesSyncCur(t *testing.T) {
 					return err
 				}},
 			} {
-				mu.Lock()
-				synced = nil
-				mu.Unlock()
+				before := nameLogOf(t, mb)
 				if err := op.do(); err != nil {
 					t.Fatalf("%s: %v", op.name, err)
 				}
-				mu.Lock()
-				switch {
-				case len(synced) == 1 && synced[0] == cur:
-					got = append(got, op.name)
-				case len(synced) > 0:
-					t.Errorf("%s synced %v, want only %s", op.name, synced, cur)
+				if op.name == "append" {
+					select {
+					case d := <-synced:
+						if d != cur {
+							t.Errorf("append fsynced %s, want %s", d, cur)
+						}
+					default:
+						t.Errorf("append returned before cur/ was fsynced")
+					}
+					continue
 				}
-				mu.Unlock()
+				if !slices.ContainsFunc(nameLogOf(t, mb), func(e string) bool { return !slices.Contains(before, e) }) {
+					continue
+				}
+				logged = append(logged, op.name)
+				select {
+				case d := <-synced:
+					if d != cur {
+						t.Errorf("%s: fsynced %s, want %s", op.name, d, cur)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%s: cur/ not fsynced after the name was logged", op.name)
+				}
 			}
-			if !slices.Equal(got, c.want) {
-				t.Errorf("cur/ fsynced by %v, want %v", got, c.want)
+			if !slices.Equal(logged, c.logged) {
+				t.Errorf("names logged by %v, want %v", logged, c.logged)
 			}
 		})
 	}

@@ -39,6 +39,11 @@ func (u *userState) openIndex() error {
 			db, err = u.tryOpen(path)
 		}
 	}
+	if err == nil {
+		if err = u.replayNameLog(db); err != nil {
+			db.Close()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("open index of %s: %w", u.name, err)
 	}

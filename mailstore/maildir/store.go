@@ -72,8 +72,10 @@ type Options struct {
 
 	// rescanFiles, set by tests, replaces rescanBatch.
 	rescanFiles int
-	// dirSynced, set by tests, is told of each folder fsynced with a
-	// commit of flag changes or expunges (startDirSyncs) or of appends.
+	// nameSyncDelay, set by tests, replaces nameSyncDelay (namelog.go).
+	nameSyncDelay time.Duration
+	// dirSynced, set by tests, is told of each folder fsynced after
+	// logged renames and removals (syncNameLog) or with a commit of appends.
 	dirSynced func(dir string)
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
@@ -142,6 +144,8 @@ type userState struct {
 	// without fdatasync (flagsync.go).
 	commits commitQueue
 	delayed delayedSync
+	// names is the folder-sync state of the name log (namelog.go).
+	names nameSync
 	// corrupt is set when a transaction found the index damaged.
 	corrupt atomic.Bool
 	// lists holds, per mailbox id, the message list of the last Snapshot
@@ -228,6 +232,7 @@ func (s *Store) Close() error {
 		u.dropLists()
 		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
+		u.stopNameLog()
 		if serr := u.syncDelayed(); serr != nil && err == nil {
 			err = fmt.Errorf("sync index of %s: %w", u.name, serr)
 		}
@@ -356,6 +361,7 @@ func (s *Store) closeLocked(u *userState) {
 	u.dropLists()
 	u.retire(true)
 	delete(s.users, u.name)
+	u.stopNameLog()
 	if err := u.syncDelayed(); err != nil {
 		s.log.Warn("sync index", "user", u.name, "err", err)
 	}

@@ -57,7 +57,9 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 					return fmt.Errorf("rename %s: %w", r.file, err)
 				}
 				renamed = append(renamed, [2]string{r.file, nr.file})
-				h.u.syncBeforeCommit(cur)
+				if err := m.logName(r.file, nr.file); err != nil {
+					return err
+				}
 			}
 			if err := m.update(&r, &nr); err != nil {
 				return err

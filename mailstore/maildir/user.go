@@ -317,6 +317,10 @@ func (h *userHandle) RenameMailbox(ctx context.Context, from, to string) error {
 	}
 	var done [][2]string
 	err = u.update(func(tx *bolt.Tx) error {
+		// Renames logged in the folders about to move are fsynced first,
+		// under the writer lock, so that none is left to sync at a path
+		// that no longer exists (namelog.go).
+		u.syncNameLog()
 		names, subs := tx.Bucket(bktNames), tx.Bucket(bktSubs)
 		for _, p := range pairs {
 			oldDir, newDir := filepath.Join(u.maildir, dirName(p[0])), filepath.Join(u.maildir, dirName(p[1]))
