@@ -54,6 +54,9 @@ type Index struct {
 	uidValidity uint32
 	segs        []*segment // ascending by first UID
 	log         *slog.Logger
+	// added counts the segments Add wrote since the last Compact: a
+	// bulk build's batches, which Compact merges whatever their sizes.
+	added int
 }
 
 // Open opens the index in dir (created when missing) for a mailbox of
@@ -255,21 +258,26 @@ func (ix *Index) Add(b *Builder) error {
 	}
 	ix.segs = append(ix.segs, s)
 	ix.sortSegments()
+	ix.added++
 	return nil
 }
 
 // Compact merges the newest segments into one, keeping only UIDs for
-// which live is true: the longest run at the end whose messages together
-// number at least half of those of the segment before it (a binary
+// which live is true: at least the segments added since the last Compact
+// (a bulk build's batches: its last one is usually small, and by the
+// rule below alone nothing would be merged, leaving a large mailbox in
+// hundreds of segments), then back as long as the run at the end holds
+// at least half as many messages as the segment before it (a binary
 // counter, when segments come one at a time: O(log n) segments, each
 // message rewritten O(log n) times).
 func (ix *Index) Compact(live func(uid uint32) bool) error {
-	n := len(ix.segs)
+	n, added := len(ix.segs), ix.added
+	ix.added = 0
 	if n < 2 {
 		return nil
 	}
 	i, total := n-1, len(ix.segs[n-1].uids)
-	for i > 0 && 2*total >= len(ix.segs[i-1].uids) {
+	for i > 0 && (i > n-added || 2*total >= len(ix.segs[i-1].uids)) {
 		i--
 		total += len(ix.segs[i].uids)
 	}
