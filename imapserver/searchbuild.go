@@ -34,13 +34,15 @@ const searchBuildMin = 500
 const searchBuildQueue = 64
 
 // searchBuildEntries is the postings a background build collects per
-// segment: 8 MiB of heap (16 bytes a posting) where a search's own build
+// segment: 4 MiB of heap (16 bytes a posting) where a search's own build
 // takes up to 32 MiB, as a background build runs beside the sessions
-// whose memory counts; the segments are merged once at the end. Fewer
-// would cost a file, an fsync and a lookup in every search for each
-// batch while the build runs: 512 Ki postings are about 60 of the bench
-// fixture's messages of 1-64 KiB.
-const searchBuildEntries = 512 << 10
+// whose memory counts, and the collector lets the heap grow to twice
+// what is live; the segments are merged once at the end. Each batch
+// costs a file, an fsync, and a lookup in every search while the build
+// runs: 256 Ki postings are about 1,500 small messages, or 40 of the
+// bench fixture's messages of 1-64 KiB. (512 Ki measured 10-15 MiB more
+// at the peak of a 100,000-message build than main's map of 1 Mi.)
+const searchBuildEntries = 256 << 10
 
 // searchBuildKnown bounds how many mailboxes the builder remembers as
 // indexed up to some UID; past it the memory starts over.
