@@ -122,6 +122,12 @@ type Config struct {
 	// policy (internal/memreturn), which returns the heap a wave of
 	// sleepers freed.
 	Slept func(time.Time)
+	// JobDone, when set, is told when the server's background work ends
+	// after reading many messages (the search-index builder, when its
+	// queue is empty): the garbage it made has let the heap grow, and
+	// cmd/dormouse's memory policy (internal/memreturn) returns it. It
+	// must return at once.
+	JobDone func()
 	// QuotaAdmins are the users who may set quota limits with SETQUOTA
 	// (RFC 9208 4.1.3), their own and other users' (quota.go); none
 	// means no one, and QUOTASET is not advertised.

@@ -34,10 +34,15 @@ const searchBuildMin = 500
 const searchBuildQueue = 64
 
 // searchBuildEntries is the postings a background build collects per
-// segment: about 6 MB of heap where a search's own build takes up to
-// 40 MB, as a background build runs beside the sessions whose memory
-// counts; the segments are merged once at the end.
-const searchBuildEntries = 1 << 20
+// segment: 4 MiB of heap (16 bytes a posting) where a search's own build
+// takes up to 32 MiB, as a background build runs beside the sessions
+// whose memory counts, and the collector lets the heap grow to twice
+// what is live; the segments are merged once at the end. Each batch
+// costs a file, an fsync, and a lookup in every search while the build
+// runs: 256 Ki postings are about 1,500 small messages, or 40 of the
+// bench fixture's messages of 1-64 KiB. (512 Ki measured 10-15 MiB more
+// at the peak of a 100,000-message build than main's map of 1 Mi.)
+const searchBuildEntries = 256 << 10
 
 // searchBuildKnown bounds how many mailboxes the builder remembers as
 // indexed up to some UID; past it the memory starts over.
@@ -55,6 +60,7 @@ type searchJob struct {
 type searchBuilder struct {
 	store mailstore.Store
 	log   *slog.Logger
+	done  func()          // Config.JobDone, or nil
 	ctx   context.Context // cancelled by stop
 	halt  context.CancelFunc
 	wg    sync.WaitGroup
@@ -67,9 +73,9 @@ type searchBuilder struct {
 	running bool
 }
 
-func newSearchBuilder(store mailstore.Store, log *slog.Logger) *searchBuilder {
+func newSearchBuilder(store mailstore.Store, log *slog.Logger, done func()) *searchBuilder {
 	ctx, halt := context.WithCancel(context.Background())
-	return &searchBuilder{store: store, log: log, ctx: ctx, halt: halt,
+	return &searchBuilder{store: store, log: log, done: done, ctx: ctx, halt: halt,
 		pending: map[string]bool{}, indexed: map[string]uint32{}}
 }
 
@@ -132,8 +138,16 @@ func (b *searchBuilder) claim(dir string) (running bool) {
 // run builds the queued indexes one after the other and ends when the
 // queue is empty (or at stop). Its thread runs at the lowest priority and
 // ends with the goroutine, which keeps it locked.
+//
+// When it read any message, it says so as it ends (Config.JobDone): a
+// build reads and parses every message it indexes, and the garbage lets
+// the heap grow to the collector's goal above everything live (the
+// sessions' message lists of a large mailbox above all), which the
+// runtime keeps for a while after the build though nothing uses it.
 func (b *searchBuilder) run() {
 	lowerThreadPriority(b.log)
+	ib := searchindex.NewBuilderLimit(searchBuildEntries)
+	built := 0
 	for {
 		b.mu.Lock()
 		if len(b.queue) == 0 || b.ctx.Err() != nil {
@@ -141,14 +155,19 @@ func (b *searchBuilder) run() {
 			b.queue = nil
 			clear(b.pending)
 			b.mu.Unlock()
+			if built > 0 && b.done != nil {
+				b.done()
+			}
 			return
 		}
 		job := b.queue[0]
+		b.queue[0] = searchJob{} // its UIDs go with the build
 		b.queue = b.queue[1:]
 		b.current = job.dir
 		b.mu.Unlock()
 
-		indexed := b.build(job)
+		n, indexed := b.build(job, ib)
+		built += n
 
 		b.mu.Lock()
 		b.current = ""
@@ -163,45 +182,46 @@ func (b *searchBuilder) run() {
 	}
 }
 
-// build indexes the messages of job the index misses, and reports
-// whether the index then covers them all.
-func (b *searchBuilder) build(job searchJob) bool {
+// build indexes the messages of job the index misses, through ib, and
+// returns how many it read and whether the index then covers them all.
+func (b *searchBuilder) build(job searchJob, ib *searchindex.Builder) (read int, complete bool) {
 	log := b.log.With("user", job.user, "mailbox", job.mailbox)
 	u, err := b.store.User(b.ctx, job.user)
 	if err != nil {
 		log.Info("search index build: user not opened", "err", err)
-		return false
+		return 0, false
 	}
 	defer u.Close()
 	mbox, err := u.Mailbox(b.ctx, job.mailbox)
 	if err != nil {
 		log.Info("search index build: mailbox not opened", "err", err)
-		return false
+		return 0, false
 	}
 	defer mbox.Close()
 	home, ok := mbox.(mailstore.SearchIndexHome)
 	if !ok || home.SearchIndexDir() != job.dir || mbox.UIDValidity() != job.uidValidity {
-		return false // renamed, or made anew, since the SELECT
+		return 0, false // renamed, or made anew, since the SELECT
 	}
 	ix, err := searchindex.Open(job.dir, job.uidValidity, log)
 	if err != nil {
 		log.Warn("search index build: index unusable", "err", err)
-		return false
+		return 0, false
 	}
 	defer ix.Close()
 	missing := ix.Missing(job.uids)
 	if len(missing) == 0 {
-		return true
+		return 0, true
 	}
-	skipped, err := indexMessages(b.ctx, mbox, ix, job.uids, missing, searchindex.NewBuilderLimit(searchBuildEntries), log, b.ctx.Err)
+	ib.Reset()
+	skipped, err := indexMessages(b.ctx, mbox, ix, job.uids, missing, ib, log, b.ctx.Err)
 	if err != nil {
 		if b.ctx.Err() == nil {
 			log.Warn("search index build: not finished", "err", err)
 		}
-		return false
+		return len(missing), false
 	}
 	log.Debug("search index built in the background", "messages", len(missing)-len(skipped), "skipped", len(skipped))
-	return len(skipped) == 0
+	return len(missing), len(skipped) == 0
 }
 
 // stop cancels the builds and waits for the running one to end.

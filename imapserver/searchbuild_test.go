@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
 	"github.com/dormouse/dormouse/searchindex"
 )
@@ -119,5 +121,24 @@ func TestSearchWhileIndexBuilds(t *testing.T) {
 		if round > 10000 {
 			t.Fatal("index never complete")
 		}
+	}
+}
+
+// TestSearchBuildReportsJobDone: a background build that indexed a
+// mailbox tells Config.JobDone when it ends (cmd/dormouse's memory
+// policy then returns the heap its reading left), after the index is
+// complete.
+func TestSearchBuildReportsJobDone(t *testing.T) {
+	const n = 700 // above searchBuildMin
+	var done atomic.Int32
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) {
+		c.JobDone = func() { done.Add(1) }
+	}))
+	c := srv.Login(t, srv.Alice)
+	dropMessages(t, srv, "alice", n)
+	uidValidity := selectUIDValidity(t, c, "EXAMINE INBOX")
+	testserver.WaitFor(t, "JobDone after the background build", func() bool { return done.Load() > 0 })
+	if !searchIndexCovers(t, srv, "alice", uidValidity, n) {
+		t.Fatal("JobDone before the index covered every message")
 	}
 }

@@ -139,7 +139,11 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 	}
 	for _, uid := range missing {
 		if err := stop(); err != nil {
-			if werr := finish(); werr != nil {
+			// Kept unmerged: merging what a large build wrote can take
+			// long, and a stop (server shutdown, a client's interruption)
+			// must not wait for it. The next build's merge takes these
+			// small segments in (Compact).
+			if werr := write(); werr != nil {
 				log.Warn("search index: keeping what was indexed", "err", werr)
 			}
 			return nil, err

@@ -103,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s.penalty = newLoginPenalty(s.limits)
 	s.userConns = newUserConnLimiter(s.limits)
 	if !cfg.NoSearchIndex {
-		s.searchBuild = newSearchBuilder(cfg.Store, log)
+		s.searchBuild = newSearchBuilder(cfg.Store, log, cfg.JobDone)
 	}
 	if cfg.ProxySecret != "" {
 		s.handoffWatches = newHandoffWatches(cfg.Store, s.limits.IdleTimeout, cfg.HandoffWatchMax, cfg.Metrics)

@@ -12,12 +12,20 @@ type Texts func(fn func(r io.Reader) bool)
 
 // Builder collects the trigrams of messages added in ascending UID order,
 // in memory, until written as a segment (Index.Write).
+//
+// Its postings are one flat slice of (trigram, UID) pairs, put in
+// trigram order by a radix sort when written, rather than a map of
+// growing slices: it is reused from one segment to the next (Reset), so
+// a build of a million messages allocates its postings once instead of
+// some bytes for every posting, garbage that let the heap of the whole
+// process float up while a background build ran.
 type Builder struct {
-	postings map[uint32][]uint32 // trigram -> UIDs, ascending
-	uids     []uint32
-	entries  int // total postings, for Full
-	limit    int // entries at which Full says yes
-	buf      []byte
+	pairs   []uint64 // trigram<<32 | UID, one per posting, in UID order
+	scratch []uint64 // the radix sort's other half
+	uids    []uint32
+	limit   int      // postings at which Full says yes
+	list    []uint32 // one trigram's UIDs while written
+	buf     []byte
 	// seen marks the trigrams of the message being added, one bit each
 	// (2 MiB), and tris lists them: text repeats its trigrams, and a
 	// bit test costs a fraction of a map lookup.
@@ -25,9 +33,9 @@ type Builder struct {
 	tris []uint32
 }
 
-// maxBuilderEntries bounds a Builder's memory: about 4 bytes a posting
-// plus the map, some 40 MB.
-const maxBuilderEntries = 8 << 20
+// maxBuilderEntries bounds a Builder's memory: 16 bytes a posting (the
+// pairs and the sort's scratch), 32 MiB.
+const maxBuilderEntries = 2 << 20
 
 // NewBuilder returns an empty Builder.
 func NewBuilder() *Builder { return NewBuilderLimit(maxBuilderEntries) }
@@ -35,14 +43,13 @@ func NewBuilder() *Builder { return NewBuilderLimit(maxBuilderEntries) }
 // NewBuilderLimit returns an empty Builder that is Full at entries
 // postings (at most maxBuilderEntries): smaller segments, less memory.
 func NewBuilderLimit(entries int) *Builder {
-	return &Builder{postings: make(map[uint32][]uint32), limit: min(max(entries, 1), maxBuilderEntries)}
+	return &Builder{limit: min(max(entries, 1), maxBuilderEntries)}
 }
 
 // Reset empties b for the next segment, keeping its buffers.
 func (b *Builder) Reset() {
-	b.postings = make(map[uint32][]uint32)
-	b.uids = nil
-	b.entries = 0
+	b.pairs = b.pairs[:0]
+	b.uids = b.uids[:0]
 }
 
 // Add indexes the message uid, which must be greater than every UID added
@@ -62,18 +69,30 @@ func (b *Builder) Add(uid uint32, texts Texts) error {
 	})
 	for _, t := range b.tris {
 		b.seen[t/64] = 0
-		if readErr == nil {
-			b.postings[t] = append(b.postings[t], uid)
-		}
 	}
 	if readErr != nil {
 		b.tris = b.tris[:0]
 		return readErr
 	}
-	b.entries += len(b.tris)
+	b.growPairs(len(b.tris))
+	for _, t := range b.tris {
+		b.pairs = append(b.pairs, uint64(t)<<32|uint64(uid))
+	}
 	b.tris = b.tris[:0]
 	b.uids = append(b.uids, uid)
 	return nil
+}
+
+// growPairs makes room for n more pairs, growing no further than the
+// limit needs (append's doubling would reserve up to twice it).
+func (b *Builder) growPairs(n int) {
+	need := len(b.pairs) + n
+	if need <= cap(b.pairs) {
+		return
+	}
+	pairs := make([]uint64, len(b.pairs), min(max(2*cap(b.pairs), need), max(b.limit+n, need)))
+	copy(pairs, b.pairs)
+	b.pairs = pairs
 }
 
 // addText collects every trigram of r's bytes in tris, keeping the last
@@ -109,16 +128,55 @@ func (b *Builder) addText(r io.Reader) error {
 func (b *Builder) Len() int { return len(b.uids) }
 
 // Full says the builder holds as much as it should before being written.
-func (b *Builder) Full() bool { return b.entries >= b.limit }
+func (b *Builder) Full() bool { return len(b.pairs) >= b.limit }
 
-// sortedTrigrams returns the builder's trigrams, ascending.
-func (b *Builder) sortedTrigrams() []uint32 {
-	keys := make([]uint32, 0, len(b.postings))
-	for k := range b.postings {
-		keys = append(keys, k)
+// eachPosting sorts the pairs and calls fn with each trigram, ascending,
+// and its UIDs, ascending, in a slice valid until fn returns.
+func (b *Builder) eachPosting(fn func(tri uint32, uids []uint32) error) error {
+	if cap(b.scratch) < len(b.pairs) {
+		b.scratch = make([]uint64, cap(b.pairs))
 	}
-	slices.Sort(keys)
-	return keys
+	b.pairs, b.scratch = sortByTrigram(b.pairs, b.scratch[:len(b.pairs)])
+	for i := 0; i < len(b.pairs); {
+		tri := uint32(b.pairs[i] >> 32)
+		b.list = b.list[:0]
+		for ; i < len(b.pairs) && uint32(b.pairs[i]>>32) == tri; i++ {
+			b.list = append(b.list, uint32(b.pairs[i]))
+		}
+		if err := fn(tri, b.list); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortByTrigram sorts pairs by their trigram (bits 32 to 55), keeping
+// the order of pairs of one trigram (their UIDs ascend as added): a
+// stable radix sort, a byte a pass, through scratch (as long as pairs).
+// It returns the sorted slice and the other.
+func sortByTrigram(pairs, scratch []uint64) (sorted, spare []uint64) {
+	var counts [3][256]int
+	for _, p := range pairs {
+		counts[0][byte(p>>32)]++
+		counts[1][byte(p>>40)]++
+		counts[2][byte(p>>48)]++
+	}
+	for pass := range 3 {
+		shift := 32 + 8*pass
+		pos := 0
+		for d, n := range counts[pass] {
+			counts[pass][d] = pos
+			pos += n
+		}
+		next := &counts[pass]
+		for _, p := range pairs {
+			d := byte(p >> shift)
+			scratch[next[d]] = p
+			next[d]++
+		}
+		pairs, scratch = scratch, pairs
+	}
+	return pairs, scratch
 }
 
 // Trigrams returns the trigrams of s's bytes, distinct, ascending: what a

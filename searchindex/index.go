@@ -54,6 +54,9 @@ type Index struct {
 	uidValidity uint32
 	segs        []*segment // ascending by first UID
 	log         *slog.Logger
+	// added counts the segments Add wrote since the last Compact: a
+	// bulk build's batches, which Compact merges whatever their sizes.
+	added int
 }
 
 // Open opens the index in dir (created when missing) for a mailbox of
@@ -153,7 +156,16 @@ func (ix *Index) Missing(uids []uint32) []uint32 {
 			}
 		}
 	}
-	var missing []uint32
+	n := 0
+	for _, c := range covered {
+		if !c {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	missing := make([]uint32, 0, n)
 	for i, u := range uids {
 		if !covered[i] {
 			missing = append(missing, u)
@@ -239,33 +251,33 @@ func (ix *Index) Add(b *Builder) error {
 		return nil
 	}
 	s, err := ix.writeSegment(b.uids, func(sw *segmentWriter) error {
-		for _, t := range b.sortedTrigrams() {
-			if err := sw.add(t, b.postings[t]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.eachPosting(sw.add)
 	})
 	if err != nil {
 		return err
 	}
 	ix.segs = append(ix.segs, s)
 	ix.sortSegments()
+	ix.added++
 	return nil
 }
 
 // Compact merges the newest segments into one, keeping only UIDs for
-// which live is true: the longest run at the end whose messages together
-// number at least half of those of the segment before it (a binary
+// which live is true: at least the segments added since the last Compact
+// (a bulk build's batches: its last one is usually small, and by the
+// rule below alone nothing would be merged, leaving a large mailbox in
+// hundreds of segments), then back as long as the run at the end holds
+// at least half as many messages as the segment before it (a binary
 // counter, when segments come one at a time: O(log n) segments, each
 // message rewritten O(log n) times).
 func (ix *Index) Compact(live func(uid uint32) bool) error {
-	n := len(ix.segs)
+	n, added := len(ix.segs), ix.added
+	ix.added = 0
 	if n < 2 {
 		return nil
 	}
 	i, total := n-1, len(ix.segs[n-1].uids)
-	for i > 0 && 2*total >= len(ix.segs[i-1].uids) {
+	for i > 0 && (i > n-added || 2*total >= len(ix.segs[i-1].uids)) {
 		i--
 		total += len(ix.segs[i].uids)
 	}
@@ -293,16 +305,24 @@ func (ix *Index) Compact(live func(uid uint32) bool) error {
 	return nil
 }
 
-// merge writes one segment holding the live messages of segs.
+// merge writes one segment holding the live messages of segs. It reuses
+// its buffers from one trigram to the next: a bulk build's final merge
+// reads every posting of the mailbox, and fresh slices per trigram and
+// segment were most of what a background build allocated.
 func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error) {
 	keep := func(uids []uint32) []uint32 {
 		return slices.DeleteFunc(uids, func(u uint32) bool { return !live(u) })
 	}
-	var uids []uint32
+	n := 0
 	for _, s := range segs {
-		uids = mergeSorted(uids, slices.Clone(s.uids))
+		n += len(s.uids)
 	}
-	uids = keep(uids)
+	uids := make([]uint32, 0, n)
+	for _, s := range segs {
+		uids = append(uids, s.uids...)
+	}
+	slices.Sort(uids)
+	uids = keep(slices.Compact(uids))
 	return ix.writeSegment(uids, func(sw *segmentWriter) error {
 		cursors := make([]*segmentCursor, len(segs))
 		for i, s := range segs {
@@ -312,6 +332,8 @@ func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error
 			}
 			cursors[i] = c
 		}
+		var raw []byte       // one segment's postings of the trigram, encoded
+		var p, q, m []uint32 // all segments' so far, this segment's, a merge of both
 		for {
 			// The lowest trigram any cursor is on (few segments: a scan).
 			var tri uint32
@@ -324,16 +346,23 @@ func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error
 			if !found {
 				return nil
 			}
-			var p []uint32
+			p = p[:0]
 			for _, c := range cursors {
 				if !c.valid || c.tri != tri {
 					continue
 				}
-				q, err := c.s.postings(c.from, c.to)
-				if err != nil {
+				var err error
+				if raw, q, err = c.postings(raw, q[:0]); err != nil {
 					return err
 				}
-				p = mergeSorted(p, q)
+				if len(p) == 0 || len(q) == 0 || p[len(p)-1] < q[0] {
+					// Segments in UID order (a bulk build's): a
+					// concatenation.
+					p = append(p, q...)
+				} else {
+					m = mergeInto(m[:0], p, q)
+					p, m = m, p
+				}
 				if err := c.next(); err != nil {
 					return err
 				}

@@ -255,33 +255,69 @@ func (sw *segmentWriter) finish() error {
 	return sw.f.Sync()
 }
 
-// segmentCursor walks a segment's table in order, for merging.
+// cursorBuffer is the bytes a segmentCursor reads at a time of the
+// table (512 entries) and of the postings: a bulk build's final merge
+// has a cursor on each of its batches, hundreds for a million messages.
+const cursorBuffer = 4 << 10
+
+// segmentCursor walks a segment's table and postings in order, for
+// merging: both are read ahead sequentially, rather than a read for
+// each trigram of each segment.
 type segmentCursor struct {
 	s     *segment
-	r     *bufio.Reader
+	r     *bufio.Reader // the table
+	p     *bufio.Reader // the postings, at the current trigram's
 	i     int
 	tri   uint32
 	from  int64 // span of the current trigram's postings
 	to    int64
 	valid bool
+	read  bool            // the current trigram's postings were read
+	ent   [entrySize]byte // the table entry read last (a field: no allocation per entry)
 }
 
 func newSegmentCursor(s *segment) (*segmentCursor, error) {
-	c := &segmentCursor{s: s, r: bufio.NewReaderSize(io.NewSectionReader(s.f, s.tableOff, int64(s.nTri)*entrySize), 64<<10)}
+	c := &segmentCursor{s: s,
+		r: bufio.NewReaderSize(io.NewSectionReader(s.f, s.tableOff, int64(s.nTri)*entrySize), cursorBuffer),
+		p: bufio.NewReaderSize(io.NewSectionReader(s.f, s.postingsOff, s.tableOff-s.postingsOff), cursorBuffer)}
 	return c, c.next()
 }
 
+// postings reads the current trigram's postings into buf and appends
+// its UIDs to dst, growing either as needed, and returns both for
+// reuse. It is called at most once per trigram.
+func (c *segmentCursor) postings(buf []byte, dst []uint32) ([]byte, []uint32, error) {
+	c.read = true
+	n := int(c.to - c.from)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(c.p, buf); err != nil {
+		return buf, dst, err
+	}
+	dst, err := decodeUIDs(buf, dst)
+	return buf, dst, err
+}
+
+// next moves to the next trigram, skipping the postings of the current
+// one if they were not read.
 func (c *segmentCursor) next() error {
+	if c.valid && !c.read {
+		if _, err := c.p.Discard(int(c.to - c.from)); err != nil {
+			return err
+		}
+	}
+	c.read = false
 	if c.i == c.s.nTri {
 		c.valid = false
 		return nil
 	}
-	var b [entrySize]byte
-	if _, err := io.ReadFull(c.r, b[:]); err != nil {
+	if _, err := io.ReadFull(c.r, c.ent[:]); err != nil {
 		return err
 	}
-	tri := binary.LittleEndian.Uint32(b[:])
-	end := int64(binary.LittleEndian.Uint32(b[4:]))
+	tri := binary.LittleEndian.Uint32(c.ent[:])
+	end := int64(binary.LittleEndian.Uint32(c.ent[4:]))
 	from := c.to
 	if c.i == 0 {
 		from = c.s.postingsOff
@@ -302,7 +338,12 @@ func mergeSorted(a, b []uint32) []uint32 {
 	if len(b) == 0 {
 		return a
 	}
-	out := make([]uint32, 0, len(a)+len(b))
+	return mergeInto(make([]uint32, 0, len(a)+len(b)), a, b)
+}
+
+// mergeInto appends the union of ascending lists a and b to out, which
+// must not share memory with either.
+func mergeInto(out, a, b []uint32) []uint32 {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {

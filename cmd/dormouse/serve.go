@@ -199,12 +199,13 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 	reg.MustRegister(loginCacheCollectors(users)...)
 	reg.MustRegister(logCounts)
 	// The heap of sessions that went to sleep goes back to the OS once
-	// their wave is over (internal/memreturn, with the figures that keep
-	// it; [runtime] memory_limit is the runtime's own means, beside it).
+	// their wave is over, and so does what a background search-index
+	// build left (internal/memreturn, with the figures that keep it;
+	// [runtime] memory_limit is the runtime's own means, beside it).
 	memory := memreturn.New()
 	memReturns := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "dormouse", Subsystem: "imap", Name: "hibernation_memory_returns_total",
-		Help: "Times the heap freed by a wave of hibernations was returned to the OS.",
+		Help: "Times the heap freed by a wave of hibernations, or left by a background search-index build, was returned to the OS.",
 	})
 	reg.MustRegister(memReturns)
 	hintCount := hintMetrics()
@@ -252,6 +253,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		Metrics:        imapMetrics,
 		GuardMetrics:   guardMetrics,
 		Slept:          memory.NoteSleep,
+		JobDone:        memory.NoteJobDone,
 		QuotaAdmins:    strings.Fields(cfg.Quota.Admins),
 		ServerNames:    strings.Fields(cfg.IMAP.ServerNames),
 

@@ -1,7 +1,8 @@
 // Package memreturn gives back to the OS the heap that hibernated
-// sessions freed, once a wave of hibernations is over. It is the daemon's
-// memory policy (cmd/dormouse turns it on); the IMAP server only reports
-// each hibernation.
+// sessions freed, once a wave of hibernations is over, and the heap a
+// background job (a search-index build) left. It is the daemon's memory
+// policy (cmd/dormouse turns it on); the IMAP server only reports each
+// hibernation and each such job's end.
 //
 // Measured against the runtime's own means (docs/benchmarks.md, "Memory
 // after hibernation"): with no memory limit, 10,000 sleepers kept 147–288
@@ -59,6 +60,9 @@ type Returner struct {
 	// however few, since those still awake at the return were the end of
 	// the wave (the last second of a ramp: hundreds of sessions).
 	midWave bool
+	// jobDone is set by NoteJobDone: a background job's heap is due for
+	// return (after the spacing).
+	jobDone bool
 }
 
 // New returns a Returner with the thresholds measured on the benchmarks.
@@ -88,6 +92,18 @@ func freeHeap() uint64 {
 func (m *Returner) NoteSleep(now time.Time) {
 	m.mu.Lock()
 	m.noteSleep(now)
+	m.mu.Unlock()
+}
+
+// NoteJobDone notes the end of a background job that read much and
+// kept little (a search-index build: every message read and parsed): the
+// garbage let the heap grow to the collector's goal above all that is
+// live, and the runtime would keep that size long after. Its free heap
+// is returned at the next check the spacing allows. Safe for concurrent
+// use.
+func (m *Returner) NoteJobDone() {
+	m.mu.Lock()
+	m.jobDone = true
 	m.mu.Unlock()
 }
 
@@ -126,10 +142,17 @@ func (m *Returner) noteSleep(now time.Time) {
 
 // due reports whether enough hibernations wait to have their memory
 // returned and the wave they came in is over (or has lasted long enough),
-// or a wave's return is followed by enough free heap; when it does, it
-// forgets the hibernations and the caller should call returnMemory.
+// or a wave's return is followed by enough free heap, or a background
+// job ended; when it does, it forgets the hibernations (and the job) and
+// the caller should call returnMemory.
 func (m *Returner) due(now time.Time) bool {
 	if m.waveDue(now) {
+		m.jobDone = false // returned with the wave
+		return true
+	}
+	if m.jobDone && now.Sub(m.lastReturn) >= m.spacing {
+		m.jobDone = false
+		m.lastReturn = now
 		return true
 	}
 	// Only while no session goes to sleep: a server cycling sessions

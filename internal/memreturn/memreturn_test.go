@@ -162,3 +162,37 @@ func TestMemoryReturnerReturns(t *testing.T) {
 		t.Fatalf("released %d MiB to the OS after dropping 64 MiB, want at least 32", got>>20)
 	}
 }
+
+// TestMemoryReturnerJobDone: the end of a background job makes a return
+// due at the next check, unless a return came within the spacing (then
+// once the spacing has passed), and only once.
+func TestMemoryReturnerJobDone(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		lastReturn time.Duration // before t0
+		want       bool          // due at t0
+	}{
+		{"long after the last return", time.Hour, true},
+		{"within the spacing", 3 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New()
+			m.lastReturn = t0.Add(-tt.lastReturn)
+			if m.due(t0) {
+				t.Fatal("due before any job ended")
+			}
+			m.NoteJobDone()
+			if got := m.due(t0); got != tt.want {
+				t.Fatalf("due = %v, want %v", got, tt.want)
+			}
+			if !tt.want && !m.due(t0.Add(m.spacing)) {
+				t.Fatal("not due once the spacing passed")
+			}
+			if m.due(t0.Add(2 * m.spacing)) {
+				t.Fatal("due again for the same job")
+			}
+		})
+	}
+}

@@ -45,8 +45,12 @@ const (
 	opWatchEnded
 	// opReadEnd: the events of one read of the kernel's queue end here
 	// (with fsnotify, which hands events over one by one: after each).
-	// Both halves of a rename come in one read, so a reader of events
-	// that waits for this mark has them both.
+	// Both halves of a rename usually come in one read, so a reader of
+	// events that waits for this mark has them both; not always: the
+	// kernel queues them one after the other (fsnotify_move: moved-from,
+	// then moved-to) and wakes the reader at the first, so a read can
+	// fall between them. A half seen alone is resolved on disk
+	// (syncNames looks the message up by its base name).
 	opReadEnd
 )
 

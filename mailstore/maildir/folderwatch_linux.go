@@ -92,7 +92,7 @@ func (in *inotify) close() error { return in.stop("inotify", in.file.Close) }
 func (in *inotify) read() {
 	defer in.finish()
 	// One read returns as many whole events as fit: a burst in few reads,
-	// and both halves of a rename together.
+	// and both halves of a rename together as a rule (opReadEnd).
 	buf := make([]byte, 8192)
 	for {
 		n, err := in.file.Read(buf)

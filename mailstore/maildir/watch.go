@@ -563,7 +563,7 @@ func (w *diskWatcher) loop() {
 			if window || !queued {
 				continue
 			}
-			// Both halves of a rename reach the kernel queue together:
+			// Both halves of a rename are usually in one kernel read:
 			// take the rest of this read before applying.
 			w.drain()
 			w.flush()
@@ -650,7 +650,8 @@ func (w *diskWatcher) take(ev folderEvent) (work bool, warm string) {
 
 // drain takes the rest of the events of the kernel read whose event the
 // loop just took, up to the reader's mark at its end (opReadEnd), so that
-// both halves of a rename are applied together.
+// both halves of a rename are applied together when they came together
+// (opReadEnd).
 func (w *diskWatcher) drain() {
 	for {
 		select {
