@@ -1,0 +1,35 @@
+//go:build unix
+
+package maildir
+
+import "syscall"
+
+// indexPages reads an index file without the os.File machinery (no
+// poller registration, no finalizer): a stamp is read for every
+// keepalive answer of a sleeping connection.
+type indexPages struct{ fd int }
+
+// openIndexPages opens path for reading and returns its inode.
+func openIndexPages(path string) (indexPages, uint64, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return indexPages{}, 0, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return indexPages{}, 0, err
+	}
+	return indexPages{fd}, uint64(st.Ino), nil
+}
+
+// readAt fills b from offset off.
+func (r indexPages) readAt(b []byte, off int64) error {
+	n, err := syscall.Pread(r.fd, b, off)
+	if err == nil && n < len(b) {
+		err = syscall.EIO
+	}
+	return err
+}
+
+func (r indexPages) close() { syscall.Close(r.fd) }
