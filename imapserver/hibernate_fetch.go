@@ -39,7 +39,9 @@ func parseAsleep(line []byte, en enabled) (*imapwire.Command, bool) {
 	}
 	in := make([]byte, 0, len(line)+2)
 	in = append(append(in, line...), '\r', '\n')
-	dec := imapwire.NewDecoder(bufio.NewReader(bytes.NewReader(in)), imapwire.DecoderOptions{})
+	// A reader the size of the line (bufio's 4 KiB default would be most
+	// of a keepalive answer's garbage).
+	dec := imapwire.NewDecoder(bufio.NewReaderSize(bytes.NewReader(in), len(in)), imapwire.DecoderOptions{})
 	dec.SetUTF8(en.utf8)
 	cmd, err := dec.ReadCommand()
 	return cmd, err == nil

@@ -3,7 +3,9 @@ package maildir
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/dormouse/dormouse/mailstore"
 )
@@ -81,27 +83,54 @@ func parseMeta(b []byte) (txid uint64, pageSize uint32, ok bool) {
 // of their cur/ and new/ (mailstore.Stamper): what Quota compares with
 // the index (syncAllForQuota) before it trusts the counters. A folder
 // another program added to or removed from, or a mailbox folder made or
-// removed, changes it.
+// removed, changes it. It is read for every GETQUOTAROOT a sleeper
+// answers, so the folders are read as raw directory names (any ".name"
+// with a cur/ of its own: listMailboxDirs' folders, and perhaps a few
+// more, which only makes the stamp stricter).
 func (s *Store) FolderStamp(user string) (mailstore.Stamp, bool) {
 	if validUser(user) != nil {
 		return mailstore.Stamp{}, false
 	}
-	maildir := filepath.Join(s.root, "users", user, "Maildir")
-	names := listMailboxDirs(maildir)
+	d, err := os.Open(filepath.Join(s.root, "users", user, "Maildir"))
+	if err != nil {
+		return mailstore.Stamp{}, false
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return mailstore.Stamp{}, false
+	}
+	slices.Sort(names)
+	st := newFolderStat(d)
 	h := fnv.New64a()
-	var b [8]byte
-	for _, name := range names {
-		h.Write([]byte(name))
+	folders := uint64(0)
+	// stamp adds folder (a name in the Maildir, "" for INBOX, its root)
+	// to h; false when it has no cur/ and new/.
+	stamp := func(folder string) bool {
+		cur, ok := st.mtime(folder, "cur")
+		if !ok {
+			return false
+		}
+		nw, ok := st.mtime(folder, "new")
+		if !ok {
+			return false
+		}
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:8], uint64(cur))
+		binary.LittleEndian.PutUint64(b[8:], uint64(nw))
+		h.Write([]byte(folder))
 		h.Write([]byte{0})
-		dir := filepath.Join(maildir, dirName(name))
-		for _, sub := range []string{"cur", "new"} {
-			t, err := dirMtime(filepath.Join(dir, sub))
-			if err != nil {
-				return mailstore.Stamp{}, false
-			}
-			binary.LittleEndian.PutUint64(b[:], uint64(t))
-			h.Write(b[:])
+		h.Write(b[:])
+		folders++
+		return true
+	}
+	if !stamp("") {
+		return mailstore.Stamp{}, false
+	}
+	for _, name := range names {
+		if len(name) > 1 && name[0] == '.' && name != ".." {
+			stamp(name)
 		}
 	}
-	return mailstore.Stamp{h.Sum64(), uint64(len(names))}, true
+	return mailstore.Stamp{h.Sum64(), folders}, true
 }
