@@ -24,11 +24,12 @@ type mailboxMemo struct {
 	// index is the index stamp of everything below; a different stamp
 	// drops it all (at).
 	index mailstore.Stamp
-	// changes is what ChangesSince(since) answered, kept only when it
-	// reported nothing changed or expunged (so it is the mailbox's
-	// header alone, inline).
+	// since, header and keywords are what ChangesSince(since) answered,
+	// kept only when it reported nothing changed or expunged: the
+	// mailbox's header alone (Changed and Expunged empty).
 	since      uint64
-	changes    mailstore.Changes
+	header     memoHeader
+	keywords   []string
 	hasChanges bool
 	hasQuota   bool
 	// recs are records read by UID (MessageReader), ascending, at most
@@ -40,12 +41,18 @@ type mailboxMemo struct {
 	folders mailstore.Stamp
 }
 
+// memoHeader is the header of a mailstore.Changes.
+type memoHeader struct {
+	uidValidity, uidNext uint32
+	highestModSeq        uint64
+}
+
 // at makes stamp the memo's, dropping what was kept for another (m.mu
 // held).
 func (m *mailboxMemo) at(stamp mailstore.Stamp) {
 	if m.index != stamp {
 		m.index = stamp
-		m.changes, m.hasChanges = mailstore.Changes{}, false
+		m.header, m.keywords, m.hasChanges = memoHeader{}, nil, false
 		m.recs = nil
 		m.quota, m.hasQuota = mailstore.Quota{}, false
 	}
@@ -59,9 +66,12 @@ func (m *mailboxMemo) changesSince(stamp mailstore.Stamp, since uint64) (mailsto
 	if m.index != stamp || !m.hasChanges || m.since != since {
 		return mailstore.Changes{}, false
 	}
-	ch := m.changes
-	ch.Keywords = slices.Clone(ch.Keywords)
-	return ch, true
+	return mailstore.Changes{
+		UIDValidity:   m.header.uidValidity,
+		UIDNext:       m.header.uidNext,
+		HighestModSeq: m.header.highestModSeq,
+		Keywords:      slices.Clone(m.keywords),
+	}, true
 }
 
 // keepChanges keeps ch, ChangesSince(since) read after the index stamp
@@ -73,8 +83,9 @@ func (m *mailboxMemo) keepChanges(stamp mailstore.Stamp, since uint64, ch mailst
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.at(stamp)
-	ch.Keywords = slices.Clone(ch.Keywords)
-	m.since, m.changes, m.hasChanges = since, ch, true
+	m.since, m.hasChanges = since, true
+	m.header = memoHeader{ch.UIDValidity, ch.UIDNext, ch.HighestModSeq}
+	m.keywords = slices.Clone(ch.Keywords)
 }
 
 // records returns the records of uids (ascending) as read at stamp, if
