@@ -36,6 +36,9 @@ type hibernator struct {
 	// are small and reused, so a slice costs less than a map per
 	// sleeping user.
 	watches []func()
+	// memos holds, by subscription ID, the memo of each mailbox whose
+	// sleepers answered keepalive commands asleep (hibernate_memo.go).
+	memos   []*mailboxMemo
 	unwatch func() // ends the watch on every user
 	// unwatchEarly ends the watch on early announcements
 	// (hibernate_early.go); a no-op when the store makes none.
@@ -151,6 +154,9 @@ func (h *hibernator) unsubscribe(id hibernate.SubID) {
 	if int(id) < len(h.watches) && h.watches[id] != nil {
 		h.watches[id]()
 		h.watches[id] = nil
+	}
+	if int(id) < len(h.memos) {
+		h.memos[id] = nil
 	}
 }
 
@@ -398,6 +404,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 		return
 	}
 	user, mailbox := h.table.Subscriptions().Key(id)
+	memo := h.memoOfSubLocked(id, false)
 	toks := h.table.AppendWaiters(nil, id)
 	mine := toks[:0]
 	var tlsOwned []hibernate.Token
@@ -428,7 +435,7 @@ func (h *hibernator) mailboxChanged(id hibernate.SubID, full bool, ev mailstore.
 	if len(mine)+len(tlsOwned) == 0 {
 		return
 	}
-	src := newChangeSource(h.srv.cfg.Store, user, mailbox)
+	src := newChangeSource(h.srv.cfg.Store, user, mailbox, memo)
 	src.at = ev.At
 	defer src.close()
 	// A TLS write may wait for its client (sleeperIOTimeout): each TLS

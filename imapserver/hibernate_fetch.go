@@ -39,7 +39,9 @@ func parseAsleep(line []byte, en enabled) (*imapwire.Command, bool) {
 	}
 	in := make([]byte, 0, len(line)+2)
 	in = append(append(in, line...), '\r', '\n')
-	dec := imapwire.NewDecoder(bufio.NewReader(bytes.NewReader(in)), imapwire.DecoderOptions{})
+	// A reader the size of the line (bufio's 4 KiB default would be most
+	// of a keepalive answer's garbage).
+	dec := imapwire.NewDecoder(bufio.NewReaderSize(bytes.NewReader(in), len(in)), imapwire.DecoderOptions{})
 	dec.SetUTF8(en.utf8)
 	cmd, err := dec.ReadCommand()
 	return cmd, err == nil
@@ -152,10 +154,17 @@ func uidsInSet(ranges []hibernate.UIDRange, set imapwire.SeqSet, limit int) ([]u
 	return uids, true
 }
 
-// messages reads the records of uids (mailstore.MessageReader).
+// messages reads the records of uids (mailstore.MessageReader), from the
+// memo when it holds them all for the index as it is.
 func (s *changeSource) messages(ctx context.Context, uids []uint32) ([]mailstore.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	stamp, stamped := s.indexStamp()
+	if stamped {
+		if recs, ok := s.memo.records(stamp, uids); ok {
+			return recs, nil
+		}
+	}
 	mb, err := s.open(ctx)
 	if err != nil {
 		return nil, err
@@ -167,6 +176,9 @@ func (s *changeSource) messages(ctx context.Context, uids []uint32) ([]mailstore
 	recs, err := r.Messages(ctx, uids)
 	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", s.mailbox, err)
+	}
+	if stamped {
+		s.memo.keepRecords(stamp, recs)
 	}
 	return recs, nil
 }
@@ -190,10 +202,22 @@ func quotaRootAsleep(st *hibernate.State, src *changeSource) ([]byte, bool) {
 
 // quota reads the user's quota, after checking that the mailbox is still
 // there (handleGetQuotaRoot's Status); ok is false for a store without
-// quota, which an awake session answers NO.
+// quota, which an awake session answers NO. The memo answers when it
+// holds the quota for the index and the folders as they are (Quota looks
+// at both).
 func (s *changeSource) quota(ctx context.Context) (q mailstore.Quota, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	stamp, stamped := s.indexStamp()
+	var folders mailstore.Stamp
+	if stamped {
+		folders, stamped = s.store.(mailstore.Stamper).FolderStamp(s.user)
+	}
+	if stamped {
+		if q, ok := s.memo.quotaOf(stamp, folders); ok {
+			return q, true, nil
+		}
+	}
 	if _, err := s.open(ctx); err != nil {
 		return q, false, err
 	}
@@ -204,6 +228,11 @@ func (s *changeSource) quota(ctx context.Context) (q mailstore.Quota, ok bool, e
 	if _, err := s.u.Status(ctx, s.mailbox); err != nil {
 		return q, false, err
 	}
-	q, err = qu.Quota(ctx)
-	return q, err == nil, err
+	if q, err = qu.Quota(ctx); err != nil {
+		return q, false, err
+	}
+	if stamped {
+		s.memo.keepQuota(stamp, folders, q)
+	}
+	return q, true, nil
 }

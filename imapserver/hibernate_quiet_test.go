@@ -40,6 +40,8 @@ func quietScript() []hibStep {
 		return fmt.Sprintf("%s APPEND INBOX {%d+}\r\n%s\r\n", tag, len(m), m)
 	}
 	return []hibStep{
+		// Quota limits, so that GETQUOTAROOT shows the usage.
+		{who: "setquota:alice", send: "10485760 1000"},
 		{who: "q", send: "q1 SELECT INBOX\r\n", waitFor: w("q", "q1 ")},
 		{who: "r", send: "r1 ENABLE IMAP4rev2 QRESYNC\r\n", waitFor: w("r", "r1 ")},
 		{who: "r", send: "r2 EXAMINE INBOX\r\n", waitFor: w("r", "r2 ")},
@@ -117,6 +119,19 @@ func quietScript() []hibStep {
 		{who: "x", send: "x9 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x9 ")},
 		{who: "q", send: "q14 getquotaroot \"INBOX\"\r\n", waitFor: w("q", "q14 ")},
 		{who: "r", send: "r6 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("r", "r6 ")},
+		// The same answers again with nothing changed: from the
+		// mailbox's memo, without the index (hibernate_memo.go); then
+		// after a delivery by another program into a folder no session
+		// watches, which the quota counts, and new limits.
+		{who: "x", send: "x10 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x10 ")},
+		{who: "r", send: "r7 UID FETCH 99:* (FLAGS)\r\n", waitFor: w("r", "r7 ")},
+		{who: "r", send: "r8 NOOP\r\n", waitFor: w("r", "r8 ")},
+		{who: "r", send: "r10 NOOP\r\n", waitFor: w("r", "r10 ")},
+		{who: "deliverto:alice:Trash", send: testMessage(8)},
+		{who: "x", send: "x11 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x11 ")},
+		{who: "q", send: "q15 GETQUOTAROOT INBOX\r\n", waitFor: w("q", "q15 ")},
+		{who: "setquota:alice", send: "20971520 2000"},
+		{who: "x", send: "x12 GETQUOTAROOT INBOX\r\n", waitFor: w("x", "x12 ")},
 		// New mail told during a FETCH of bodies is told again at the
 		// next IDLE (reannounce.go), answered asleep.
 		{who: "deliver:alice", send: testMessage(7), waitFor: w("a", "RECENT")},

@@ -44,7 +44,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 	store, _ := src.(*changeSource)
 	if src == nil {
 		// Opened only if a change must be applied.
-		store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox))
+		store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox), h.memoOf(tok))
 		defer store.close()
 		src = store
 	}
@@ -320,7 +320,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		// (or the early event) are out of date; read it in the store.
 		blob = nil
 		if store == nil {
-			store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox))
+			store = newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox), h.memoOf(tok))
 			defer store.close()
 		}
 		store.forget()

@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
+	"github.com/dormouse/dormouse/mailstore"
 )
 
 // hibStep is one step of a differential script: a client sends a line (or
@@ -18,7 +20,9 @@ import (
 // the next step makes the transcript independent of scheduling.
 type hibStep struct {
 	// who is a client name, or "deliver:alice" / "deliver:bob" (a file
-	// renamed into new/).
+	// renamed into new/), "deliverto:alice:<mailbox>" (the same into
+	// another folder), "setquota:alice" (send: "<bytes> <messages>",
+	// limits set through the store, as by SETQUOTA).
 	who  string
 	send string // raw bytes, "\r\n" included; a message for a delivery
 	// waitFor maps a client to the substring of the last line to read;
@@ -146,6 +150,11 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 			srv.Deliver(t, "alice", st.send)
 		case who == "deliver:bob":
 			srv.Deliver(t, "bob", st.send)
+		case strings.HasPrefix(who, "deliverto:"):
+			user, mailbox, _ := strings.Cut(strings.TrimPrefix(who, "deliverto:"), ":")
+			srv.DeliverTo(t, user, mailbox, st.send)
+		case strings.HasPrefix(who, "setquota:"):
+			setQuota(t, srv, strings.TrimPrefix(who, "setquota:"), st.send)
 		default:
 			send(who, st.send)
 		}
@@ -180,6 +189,24 @@ func runHibScriptOver(t *testing.T, tr transport, hibernateAfter time.Duration, 
 		out[name] = unstable.ReplaceAllString(b.String(), "$1$2 <n>")
 	}
 	return out, srv
+}
+
+// setQuota sets user's quota limits, limits being "<bytes> <messages>",
+// through the store as an administrator's SETQUOTA does.
+func setQuota(t *testing.T, srv *testserver.Server, user, limits string) {
+	t.Helper()
+	var l mailstore.QuotaLimits
+	if _, err := fmt.Sscanf(limits, "%d %d", &l.Storage, &l.Messages); err != nil {
+		t.Fatalf("quota limits %q: %v", limits, err)
+	}
+	u, err := srv.Store.User(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := u.(mailstore.QuotaUser).SetQuotaLimits(context.Background(), &l); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // allAsleep reports whether the session of every client is hibernated

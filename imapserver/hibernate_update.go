@@ -19,8 +19,10 @@ import (
 // changeSource is the mailbox a batch of sleepers waits on, opened on
 // first use and closed at the end of the batch: no index stays open for
 // a sleeping connection. ChangesSince answers are cached by MODSEQ, since
-// most sleepers of one mailbox were told the same one. The TLS sleepers
-// of a batch use it from goroutines of their own: mu guards it.
+// most sleepers of one mailbox were told the same one; answers that the
+// mailbox's memo (hibernate_memo.go) holds for the index's current stamp
+// need no open at all. The TLS sleepers of a batch use it from
+// goroutines of their own: mu guards it.
 type changeSource struct {
 	at            time.Time // the event that started the batch was published then
 	mu            sync.Mutex
@@ -30,10 +32,33 @@ type changeSource struct {
 	mb            mailstore.Mailbox
 	err           error
 	cache         map[uint64]mailstore.Changes
+	// memo, when set, is the mailbox's memo; stamp is the index stamp
+	// read (once, stamped) before anything this source read.
+	memo    *mailboxMemo
+	stamp   mailstore.Stamp
+	stamped bool // stamp read: stampOK says whether it could be
+	stampOK bool
 }
 
-func newChangeSource(store mailstore.Store, user, mailbox string) *changeSource {
-	return &changeSource{store: store, user: user, mailbox: mailbox}
+// newChangeSource returns the source of user's mailbox; memo is its
+// memo, or nil.
+func newChangeSource(store mailstore.Store, user, mailbox string, memo *mailboxMemo) *changeSource {
+	return &changeSource{store: store, user: user, mailbox: mailbox, memo: memo}
+}
+
+// indexStamp returns the stamp of the user's index as it was before this
+// source read anything (s.mu held); false without a memo or a stamp.
+func (s *changeSource) indexStamp() (mailstore.Stamp, bool) {
+	if s.memo == nil {
+		return mailstore.Stamp{}, false
+	}
+	if !s.stamped {
+		s.stamped = true
+		if st, ok := s.store.(mailstore.Stamper); ok {
+			s.stamp, s.stampOK = st.IndexStamp(s.user)
+		}
+	}
+	return s.stamp, s.stampOK
 }
 
 func (s *changeSource) open(ctx context.Context) (mailstore.Mailbox, error) {
@@ -64,6 +89,12 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 	if ch, ok := s.cache[modseq]; ok {
 		return ch, nil
 	}
+	stamp, stamped := s.indexStamp()
+	if stamped {
+		if ch, ok := s.memo.changesSince(stamp, modseq); ok {
+			return ch, nil
+		}
+	}
 	mb, err := s.open(ctx)
 	if err != nil {
 		return mailstore.Changes{}, err
@@ -71,6 +102,9 @@ func (s *changeSource) changes(ctx context.Context, modseq uint64) (mailstore.Ch
 	ch, err := mb.ChangesSince(ctx, modseq)
 	if err != nil {
 		return mailstore.Changes{}, err
+	}
+	if stamped {
+		s.memo.keepChanges(stamp, modseq, ch)
 	}
 	if s.cache == nil {
 		s.cache = make(map[uint64]mailstore.Changes)
@@ -94,10 +128,12 @@ func (s *changeSource) claimRecent(ctx context.Context, upTo uint32) (from, to u
 	return claim(upTo)
 }
 
-// forget drops the cached answers, after a newer change.
+// forget drops the cached answers, after a newer change: the index is
+// stamped again before the next read.
 func (s *changeSource) forget() {
 	s.mu.Lock()
 	clear(s.cache)
+	s.stamped = false
 	s.mu.Unlock()
 }
 

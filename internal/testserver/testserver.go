@@ -218,7 +218,17 @@ func (s *Server) Close() { s.closeOnce.Do(s.close) }
 // it from the file system.
 func (s *Server) Deliver(t testing.TB, user, message string) {
 	t.Helper()
+	s.DeliverTo(t, user, "INBOX", message)
+}
+
+// DeliverTo is Deliver into another mailbox of the user (a Maildir++
+// folder, ".name", made if missing), as a filtering MDA does.
+func (s *Server) DeliverTo(t testing.TB, user, mailbox, message string) {
+	t.Helper()
 	md := filepath.Join(s.DataDir, "users", user, "Maildir")
+	if mailbox != "INBOX" {
+		md = filepath.Join(md, "."+mailbox)
+	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(md, sub), 0o700); err != nil {
 			t.Fatalf("testserver: deliver: %v", err)
