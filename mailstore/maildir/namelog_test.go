@@ -135,13 +135,13 @@ func TestNameLogReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := uidsOf(snap.Messages); !slices.Equal(got, []uint32{1, 3}) {
+			if got := uidsOf(snap.Messages.Messages()); !slices.Equal(got, []uint32{1, 3}) {
 				t.Fatalf("UIDs %v after the restart, want [1 3] (2 expunged)", got)
 			}
-			if f := snap.Messages[0].Flags; !slices.Equal(f, []string{`\Seen`}) {
+			if f := snap.Messages.At(0).Flags; !slices.Equal(f, []string{`\Seen`}) {
 				t.Errorf("UID 1 flags %q, want the acknowledged [\\Seen]", f)
 			}
-			if f := snap.Messages[1].Flags; !slices.Equal(f, []string{`\Flagged`}) {
+			if f := snap.Messages.At(1).Flags; !slices.Equal(f, []string{`\Flagged`}) {
 				t.Errorf("UID 3 flags %q, want the acknowledged [\\Flagged]", f)
 			}
 			names, err := listNames(cur)

@@ -52,8 +52,8 @@ func TestRenameSeenInHalves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(snap.Messages) != 1 || snap.Messages[0].UID != uid || !slices.Equal(snap.Messages[0].Flags, []string{`\Seen`}) {
-			t.Fatalf("after half %q: messages %+v, want UID %d with \\Seen", half, snap.Messages, uid)
+		if snap.Messages.Len() != 1 || snap.Messages.At(0).UID != uid || !slices.Equal(snap.Messages.At(0).Flags, []string{`\Seen`}) {
+			t.Fatalf("after half %q: messages %+v, want UID %d with \\Seen", half, snap.Messages.Messages(), uid)
 		}
 	}
 }
