@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 
@@ -98,7 +99,7 @@ func (m *mailboxMemo) records(stamp mailstore.Stamp, uids []uint32) ([]mailstore
 	}
 	out := make([]mailstore.Message, 0, len(uids))
 	for _, uid := range uids {
-		i, ok := slices.BinarySearchFunc(m.recs, uid, func(r mailstore.Message, uid uint32) int { return int(int64(r.UID) - int64(uid)) })
+		i, ok := slices.BinarySearchFunc(m.recs, uid, func(r mailstore.Message, uid uint32) int { return cmp.Compare(r.UID, uid) })
 		if !ok {
 			return nil, false
 		}
@@ -117,7 +118,7 @@ func (m *mailboxMemo) keepRecords(stamp mailstore.Stamp, recs []mailstore.Messag
 	defer m.mu.Unlock()
 	m.at(stamp)
 	all := append(slices.Clone(m.recs), recs...)
-	slices.SortStableFunc(all, func(a, b mailstore.Message) int { return int(int64(a.UID) - int64(b.UID)) })
+	slices.SortStableFunc(all, func(a, b mailstore.Message) int { return cmp.Compare(a.UID, b.UID) })
 	all = slices.CompactFunc(all, func(a, b mailstore.Message) bool { return a.UID == b.UID })
 	if len(all) > maxFetchAsleep {
 		all = slices.Clone(recs)

@@ -45,6 +45,11 @@ type MessageList struct {
 	flagIDs map[string]uint32
 }
 
+// ModSeqBlock is how many consecutive messages a block of a MessageList
+// holds (fewer after expunges) and one entry of its MODSEQ summary
+// covers.
+const ModSeqBlock = 64
+
 // listOwner is the identity of a list that writes: blocks it made carry
 // it. (Not zero-sized, so that two owners never share an address.)
 type listOwner struct{ _ byte }

@@ -191,20 +191,13 @@ func (u *userState) syncNameLog() {
 			failed = append(failed, d)
 		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if len(failed) > 0 {
-		for _, d := range failed {
-			if !slices.Contains(n.dirs, d) {
-				n.dirs = append(n.dirs, d)
-			}
-		}
-		if n.timer == nil && !n.stopped {
-			n.timer = time.AfterFunc(u.s.opts.syncNamesAfter(), u.syncNameLog)
-		}
+		u.namesCommitted(failed, 0) // tried again after the delay
 		return
 	}
+	n.mu.Lock()
 	n.synced = max(n.synced, upTo)
+	n.mu.Unlock()
 }
 
 // stopNameLog stops the folder syncs of an index that is closing. Its log
