@@ -687,6 +687,9 @@ func (c *conn) exec(cmd *imapwire.Command) bool {
 			}
 			c.log.Error("updates", "cmd", cmd.Name, "err", uerr)
 		}
+		if !allowExpunge(cmd) {
+			c.tellHeldBack(err == nil)
+		}
 	}
 	if bodies && c.sel != nil && c.sel.view.UIDNext != uidNext {
 		// An EXISTS went out where the client may ignore it: the next

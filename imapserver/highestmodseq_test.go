@@ -189,3 +189,126 @@ func statusHighest(t *testing.T, c *testserver.Client) string {
 	t.Fatal("no STATUS HIGHESTMODSEQ")
 	return ""
 }
+
+// modseqTold matches a MODSEQ a response tells the client: FETCH's
+// "MODSEQ (m)", SEARCH's "(MODSEQ m)", ESEARCH's "MODSEQ m" (not
+// HIGHESTMODSEQ).
+var modseqTold = regexp.MustCompile(`\bMODSEQ \(?(\d+)\)?`)
+
+// highestModSeqCode matches OK [HIGHESTMODSEQ n], tagged or untagged.
+var highestModSeqCode = regexp.MustCompile(`^\S+ OK \[HIGHESTMODSEQ (\d+)\]`)
+
+// TestHighestModSeqHeldBack: session a (CONDSTORE, or QRESYNC) has
+// messages 1 to 3 selected; b flags message 2 \Deleted and expunges it
+// (the expunge's MODSEQ is E), then flags message 1 (above E). a's next
+// command is one that may not tell it of the expunge (RFC 9051 7.5.1):
+// FETCH (FLAGS MODSEQ), STORE or SEARCH MODSEQ by sequence number. It
+// tells a MODSEQ at or above E (message 1's flags, or its own STORE's),
+// so RFC 7162 3.2 asks for a HIGHESTMODSEQ below E after it: a client
+// that kept the highest MODSEQ it saw and lost the connection would
+// resynchronise from above the expunge and keep message 2 for good.
+// Dormouse, as Dovecot, sends the last HIGHESTMODSEQ the client had (the
+// SELECT's) in the tagged OK. The NOOP after tells the expunge and then
+// the mailbox's HIGHESTMODSEQ (STATUS's), which the client holds a lower
+// one than; a STORE then, with a flag change but no expunge pending,
+// carries no code. The same for a session asleep
+// between commands, woken by the command and answering the NOOP asleep
+// (the state blob keeps that a lower value was told).
+func TestHighestModSeqHeldBack(t *testing.T) {
+	kinds := []struct {
+		name, enable string
+		expunged     string // how message 2 is told gone
+	}{
+		{"CONDSTORE", "CONDSTORE", "* 2 EXPUNGE"},
+		{"QRESYNC", "IMAP4rev2 QRESYNC", "* VANISHED 2"},
+	}
+	commands := []struct{ name, cmd string }{
+		{"FETCH", "f FETCH 1:3 (FLAGS MODSEQ)"},
+		{"STORE", `f STORE 3 +FLAGS (\Seen)`},
+		{"SEARCH", "f SEARCH MODSEQ 1"},
+	}
+	for _, mode := range wakeModes {
+		for _, k := range kinds {
+			for _, cmd := range commands {
+				t.Run(mode.name+"/"+k.name+"/"+cmd.name, func(t *testing.T) {
+					srv := startMode(t, mode.asleep)
+					fill(t, srv, "INBOX", 3)
+					a := srv.Login(t, srv.Alice)
+					mustOK(t, a, "e ENABLE "+k.enable)
+					var h0 uint64 // the HIGHESTMODSEQ a was told
+					for _, l := range a.Cmd("s SELECT INBOX") {
+						if m := highestModSeqLine.FindStringSubmatch(l); m != nil {
+							h0, _ = strconv.ParseUint(m[1], 10, 64)
+						}
+					}
+					if h0 == 0 {
+						t.Fatal("no HIGHESTMODSEQ on SELECT")
+					}
+					if mode.asleep {
+						sleepBetweenCommands(t, srv, a)
+					}
+					b := selectInbox(t, srv)
+					mustOK(t, b, `b1 STORE 2 +FLAGS.SILENT (\Deleted)`)
+					mustOK(t, b, "b2 EXPUNGE")
+					expungeModSeq := modseqIn(t, statusHighest(t, b))
+					mustOK(t, b, `b3 STORE 1 +FLAGS.SILENT (\Flagged)`)
+
+					lines := a.Cmd(cmd.cmd)
+					var highest, told uint64 // as a client keeping the highest it saw
+					for _, l := range lines {
+						if l == k.expunged {
+							t.Fatalf("%s told the expunge: %q", cmd.name, lines)
+						}
+						if m := highestModSeqCode.FindStringSubmatch(l); m != nil {
+							highest, _ = strconv.ParseUint(m[1], 10, 64)
+							continue
+						}
+						for _, m := range modseqTold.FindAllStringSubmatch(l, -1) {
+							n, _ := strconv.ParseUint(m[1], 10, 64)
+							told, highest = max(told, n), max(highest, n)
+						}
+					}
+					if told < expungeModSeq {
+						t.Fatalf("the %s told no MODSEQ at or above the expunge's %d: %q", cmd.name, expungeModSeq, lines)
+					}
+					if highest >= expungeModSeq {
+						t.Fatalf("the %s leaves the client at HIGHESTMODSEQ %d, not below the pending expunge's %d: %q",
+							cmd.name, highest, expungeModSeq, lines)
+					}
+					want := fmt.Sprintf("f OK [HIGHESTMODSEQ %d] %s completed", h0, cmd.name)
+					if last := lines[len(lines)-1]; last != want {
+						t.Fatalf("tagged response %q, want %q", last, want)
+					}
+
+					var slept time.Time
+					if mode.asleep {
+						waitAsleep(t, srv, a)
+						slept = sessionOf(t, srv, a).Since
+					}
+					a.Write("n NOOP\r\n")
+					a.Expect("S: "+k.expunged, "S: "+statusHighest(t, b), "S: n OK NOOP completed")
+					if mode.asleep {
+						checkSameSleep(t, srv, a, slept, "after the NOOP")
+					}
+					// Flags told with no expunge pending: no code.
+					mustOK(t, b, `b4 STORE 1 -FLAGS.SILENT (\Flagged)`)
+					lines = a.Cmd(`g STORE 2 -FLAGS (\Seen)`)
+					if last := lines[len(lines)-1]; last != "g OK STORE completed" || len(lines) != 3 {
+						t.Fatalf("a STORE with no expunge pending: %q", lines)
+					}
+				})
+			}
+		}
+	}
+}
+
+// modseqIn returns the number in an OK [HIGHESTMODSEQ n] line.
+func modseqIn(t *testing.T, line string) uint64 {
+	t.Helper()
+	m := highestModSeqCode.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no HIGHESTMODSEQ in %q", line)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/dormouse/dormouse/imapview"
 	"github.com/dormouse/dormouse/imapwire"
@@ -72,6 +73,35 @@ func (c *conn) tellFlags() {
 		return
 	}
 	c.enc().fetches(sel.view, fs)
+}
+
+// tellHeldBack tells a CONDSTORE client, at the end of a command that
+// could not tell it of expunges (a FETCH, STORE or SEARCH by sequence
+// number), the HIGHESTMODSEQ held back below them when the command or
+// tellFlags told a higher MODSEQ (RFC 7162 3.2, imapview.View.HeldBack):
+// in the tagged OK when it carries no code of its own (ok: the command
+// succeeded), else in an untagged OK before the tagged response, as
+// Dovecot does.
+func (c *conn) tellHeldBack(ok bool) {
+	sel := c.sel
+	if sel == nil || !c.enabled.condstore {
+		return
+	}
+	n, err := imapview.HeldBack(c.ctx, sel.mbox, sel.view)
+	if err != nil {
+		// The client keeps what the FETCHes said; the next refresh
+		// reports the failure, or the changes.
+		c.log.Warn("held back HIGHESTMODSEQ", "err", err)
+		return
+	}
+	if n == 0 {
+		return
+	}
+	if ok && c.okCode == "" {
+		c.okCode = "HIGHESTMODSEQ " + strconv.FormatUint(n, 10)
+		return
+	}
+	c.enc().highestModSeq(n)
 }
 
 // refresh applies pending changes to the view and writes them.

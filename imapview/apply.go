@@ -38,7 +38,9 @@ type Update struct {
 	// CONDSTORE client learns of it only from an OK [HIGHESTMODSEQ]
 	// (RFC 7162 3.1.2.1), as after EXISTS or EXPUNGE. Dovecot decides
 	// the same way; a client left with a stale one sees its UID STORE
-	// (UNCHANGEDSINCE) fail with MODIFIED for a message it knows.
+	// (UNCHANGEDSINCE) fail with MODIFIED for a message it knows. Also
+	// set whenever it moved after the client was told a lower one
+	// while expunges were pending (View.HeldBack).
 	HighestModSeq uint64
 }
 
@@ -67,14 +69,14 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 	if ch.UIDValidity != v.UIDValidity {
 		return Update{}, fmt.Errorf("apply: %w", mailstore.ErrUIDValidity)
 	}
-	told := v.told
-	v.told = nil
+	told, heldBack := v.told, v.heldBack
+	v.told, v.heldBack = nil, false
 	old := v.HighestModSeq
 	if ch.HighestModSeq <= v.HighestModSeq && ch.UIDNext <= v.UIDNext {
 		return Update{Exists: v.Len(), Recent: len(v.Recent)}, nil
 	}
 	if len(v.contexts) > 0 && v.Eval == nil && v.contextsNeedEval(ch) {
-		v.told = told
+		v.told, v.heldBack = told, heldBack
 		return Update{}, fmt.Errorf("apply: %w", errNeedsEval)
 	}
 	var up Update
@@ -187,7 +189,7 @@ func (v *View) Apply(ch mailstore.Changes, claim ClaimFunc) (Update, error) {
 		kept = append(kept, f)
 	}
 	up.Changed = kept
-	if v.HighestModSeq > old && v.HighestModSeq > fetched {
+	if v.HighestModSeq > old && (v.HighestModSeq > fetched || heldBack) {
 		up.HighestModSeq = v.HighestModSeq
 	}
 	up.Exists, up.Recent = v.Len(), len(v.Recent)

@@ -34,6 +34,10 @@ const (
 	extContexts uint32 = 5
 	// extExistsUnheard: View.ExistsUnheard is set (no data).
 	extExistsUnheard uint32 = 6
+	// extHeldBack: the client was told a HIGHESTMODSEQ below its
+	// FETCHes' MODSEQs while expunges were pending (View.heldBack; no
+	// data): the next Apply, asleep too, tells the new one.
+	extHeldBack uint32 = 7
 )
 
 // Export writes v into st: UIDValidity, S, M, N, the count, read-only,
@@ -73,6 +77,9 @@ func (v *View) Export(st *hibernate.State) {
 	if v.ExistsUnheard {
 		ext = append(ext, hibernate.ExtState{Kind: extExistsUnheard})
 	}
+	if v.heldBack {
+		ext = append(ext, hibernate.ExtState{Kind: extHeldBack})
+	}
 	for _, x := range st.ExtState {
 		if x.Kind >= hibernate.ExtSession {
 			ext = append(ext, x)
@@ -109,6 +116,8 @@ func FromState(st *hibernate.State) (*View, error) {
 			v.contexts, err = parseContexts(x.Data)
 		case extExistsUnheard:
 			v.ExistsUnheard = true
+		case extHeldBack:
+			v.heldBack = true
 		}
 		if err != nil {
 			return nil, fmt.Errorf("state of %s: extension %d: %w", st.Mailbox, x.Kind, err)

@@ -61,6 +61,30 @@ func TellFlags(ctx context.Context, mb mailstore.Mailbox, v *View) ([]Fetch, err
 	return v.TellFlags(ch, expungedRecords(ctx, mb, v.HighestModSeq))
 }
 
+// HeldBack returns the HIGHESTMODSEQ to tell the client of v, mb's
+// view, at the end of a command that could not tell it of expunges
+// (View.HeldBack), or 0. It asks mb only when the session told a MODSEQ
+// above v's. When the expunge log does not reach back to v's MODSEQ,
+// expunges are taken to be pending: the value is one the client was told
+// already, never wrong to repeat.
+func HeldBack(ctx context.Context, mb mailstore.Mailbox, v *View) (uint64, error) {
+	if !v.toldAbove() {
+		return 0, nil
+	}
+	ch, err := mb.ChangesSince(ctx, v.HighestModSeq)
+	if errors.Is(err, mailstore.ErrExpungeLogShort) {
+		v.heldBack = true
+		return v.HighestModSeq, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if ch.UIDValidity != v.UIDValidity {
+		return 0, nil // Apply says so
+	}
+	return v.HeldBack(ch), nil
+}
+
 // Restored returns the view of st, a hibernated session's state, with its
 // records again (View.Restore), for the session woken to run commands.
 func Restored(ctx context.Context, mb mailstore.Mailbox, st *hibernate.State) (*View, error) {

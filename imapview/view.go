@@ -76,6 +76,10 @@ type View struct {
 	// so that the next Apply does not report them again. Emptied by each
 	// Apply.
 	told map[uint32]uint64
+	// heldBack says the client was last told a HIGHESTMODSEQ below
+	// MODSEQs its FETCHes carried, because expunges were pending
+	// (HeldBack): the next Apply tells it the new one in any case.
+	heldBack bool
 }
 
 // New returns the view of a session that opens a mailbox now, from the
