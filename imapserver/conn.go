@@ -386,6 +386,13 @@ func (c *conn) waitForCommand() error {
 			}
 			continue
 		}
+		if quietTimeout && time.Now().Before(deadline) {
+			// An interrupt whose cause is gone: a change's, which
+			// came after the push that took the change (the watch
+			// signals, then interrupts), or a handover's that ended.
+			// Only the idle or login timeout logs out (RFC 9051 5.4).
+			continue
+		}
 		if err != nil {
 			return err
 		}

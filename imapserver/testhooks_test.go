@@ -17,3 +17,25 @@ func TLSSleepers(s *Server) []*tls.Conn {
 	}
 	return out
 }
+
+// InterruptWaiting interrupts the read of every session of s that waits
+// for a command or in IDLE, as a change or a handover does, with nothing
+// to do after it; it returns how many were waiting.
+func InterruptWaiting(s *Server) int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		c.mu.Lock()
+		if c.waiting || c.idlePeek {
+			n++
+		}
+		c.mu.Unlock()
+		c.interruptIfWaiting()
+	}
+	return n
+}
