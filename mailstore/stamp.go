@@ -10,8 +10,10 @@ package mailstore
 // Thunderbird's UID FETCH of the last message's flags).
 type Stamper interface {
 	// IndexStamp covers everything read from the user's index: it
-	// changes with every commit and when the index is replaced. ok is
-	// false when it cannot be read (no index yet, an unknown format).
+	// changes with every commit and when the index is replaced. A change
+	// announced early (EarlyAdd) is read committed, as by any reader of
+	// the index. ok is false when it cannot be read (no index yet, an
+	// unknown format).
 	IndexStamp(user string) (s Stamp, ok bool)
 	// FolderStamp covers what QuotaUser.Quota reads besides the index:
 	// which mailbox folders the user has, and whether other programs

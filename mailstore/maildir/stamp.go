@@ -36,10 +36,22 @@ const (
 )
 
 // IndexStamp returns the inode of user's index and its last committed
-// transaction id (mailstore.Stamper).
+// transaction id (mailstore.Stamper), after the commit of a change
+// announced early.
 func (s *Store) IndexStamp(user string) (mailstore.Stamp, bool) {
 	if validUser(user) != nil {
 		return mailstore.Stamp{}, false
+	}
+	// A transaction that announced its change early is read committed
+	// (waitAnnounced), by whoever trusts a stamp too: what was kept at
+	// the stamp before the commit would answer as if the announced
+	// messages were not there, to a client another session's early
+	// update already told of them. Announcing takes an open index.
+	s.mu.Lock()
+	u := s.users[user]
+	s.mu.Unlock()
+	if u != nil {
+		u.waitAnnounced()
 	}
 	r, ino, err := openIndexPages(filepath.Join(s.root, "users", user, indexFile))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +124,61 @@ func waitClosed(t *testing.T, s *Store, user string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("index of %s still open", user)
+}
+
+// TestStampAfterAnnouncement: a stamp read once a delivery was announced
+// early, before its commit, is the commit's, as every reader of the index
+// reads the announced change committed (waitAnnounced). A stamp read
+// then used to be the one before the commit: imapserver's keepalive memo,
+// kept at that stamp, answered a sleeper's UID FETCH without the delivery
+// another session had just been told of (TestNewMailDuringBodyFetch failed
+// so about once in 20 runs under -race).
+func TestStampAfterAnnouncement(t *testing.T) {
+	var once sync.Once
+	var announced func()
+	s, root := testStore(t, Options{beforeMoves: func() { once.Do(func() { announced() }) }})
+	u := testUser(t, s, "gus")
+	m := testMailbox(t, u, "INBOX")
+	mustAppend(t, m, msg("old"))
+	w := watchEventsAll(t, s, "gus", "INBOX", true)
+	before, ok := s.IndexStamp("gus")
+	if !ok {
+		t.Fatal("no index stamp")
+	}
+	// Between the announcement and the commit (the hook holds the
+	// commit back): a stamp read now must wait for the commit. The hook
+	// gives the read a moment to return early, which it must not.
+	read := make(chan mailstore.Stamp, 1)
+	announced = func() {
+		go func() {
+			st, _ := s.IndexStamp("gus")
+			read <- st
+		}()
+		sleepMs(200)
+	}
+	sleepMs(50) // the append's events are applied
+	w.drain()
+	md := filepath.Join(root, "users/gus/Maildir")
+	if err := os.WriteFile(filepath.Join(md, "tmp", "1700000000.a.host"), []byte(msg("new")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(md, "tmp", "1700000000.a.host"), filepath.Join(md, "new", "1700000000.a.host")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := w.wait(t, mailstore.MessagesAdded, 5*time.Second); ev.Early == nil {
+		t.Fatalf("event %+v, want the early announcement", ev)
+	}
+	w.wait(t, mailstore.MessagesAdded, 5*time.Second) // committed
+	after, _ := s.IndexStamp("gus")
+	if after == before {
+		t.Fatal("the delivery did not change the stamp")
+	}
+	select {
+	case got := <-read:
+		if got != after {
+			t.Fatalf("stamp read after the announcement %v, want the commit's %v (before it: %v)", got, after, before)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stamp read after the announcement never returned")
+	}
 }
