@@ -60,7 +60,15 @@ type Cluster struct {
 	// Node names this backend in its notices; "" is its IMAP listen
 	// address.
 	Node string `toml:"node"`
+	// HandoffWatchLease is how long a backend keeps a mailbox's folders
+	// watched after a session of it last handed off to its proxy, so that
+	// other programs' writes there still become notices; 0 is
+	// limits.idle_timeout (imapserver.Config.HandoffWatchLease).
+	HandoffWatchLease Duration `toml:"handoff_watch_lease"`
 }
+
+// MaxHandoffWatchLease is the longest cluster.handoff_watch_lease.
+const MaxHandoffWatchLease = 7 * 24 * time.Hour
 
 // MinClusterSecret is the shortest [cluster] secret accepted: whoever
 // knows it logs in as any user.
@@ -394,6 +402,9 @@ func (c Config) check() error {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			return fmt.Errorf("proxy.backends: %q: %w", b, err)
 		}
+	}
+	if l := c.Cluster.HandoffWatchLease; l != 0 && (l < Duration(time.Second) || l > Duration(MaxHandoffWatchLease)) {
+		return fmt.Errorf("cluster.handoff_watch_lease = %s: must be 0 (limits.idle_timeout) or 1s to %s", l, Duration(MaxHandoffWatchLease))
 	}
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < MinClusterSecret {
 		return fmt.Errorf("cluster.secret: %d bytes; must be empty (no proxy) or at least %d", len(c.Cluster.Secret), MinClusterSecret)

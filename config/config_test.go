@@ -34,6 +34,7 @@ inotify = false
 secret = "0123456789abcdef-proxy"
 nats = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
 node = "b1"
+handoff_watch_lease = "4h"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,8 @@ node = "b1"
 	want.Limits.FailedLoginDelay = Duration(500 * time.Millisecond)
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
-	want.Cluster = Cluster{Secret: "0123456789abcdef-proxy", NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1"}
+	want.Cluster = Cluster{Secret: "0123456789abcdef-proxy", NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1",
+		HandoffWatchLease: Duration(4 * time.Hour)}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -80,6 +82,8 @@ func TestParseErrors(t *testing.T) {
 		{"zero refill", "[limits]\nlogin_failure_refill = \"0s\"\n", `limits.login_failure_refill`},
 		{"bad flag sync", "[store]\nflag_sync = \"never\"\n", `line 2: store.flag_sync: .*always, delayed`},
 		{"short cluster secret", "[cluster]\nsecret = \"short\"\n", `cluster.secret: 5 bytes; must be empty \(no proxy\) or at least 16`},
+		{"short handoff watch lease", "[cluster]\nhandoff_watch_lease = \"500ms\"\n", `cluster.handoff_watch_lease = 500ms: must be 0 \(limits.idle_timeout\) or 1s to 168h0m0s`},
+		{"long handoff watch lease", "[cluster]\nhandoff_watch_lease = \"200h\"\n", `cluster.handoff_watch_lease = 200h0m0s: must be 0`},
 		{"long flag sync delay", "[store]\nflag_sync_delay = \"1h\"\n", `store.flag_sync_delay = 1h0m0s: must be 1ms to 1m`},
 	}
 	for _, tt := range tests {
@@ -122,8 +126,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 49 {
-		t.Errorf("%d settings in the commented file, want 49", n)
+	if n != 50 {
+		t.Errorf("%d settings in the commented file, want 50", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

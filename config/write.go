@@ -182,6 +182,10 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # nats = {{q .Cluster.NATS}}
 # This backend's name in its notices; "" = its IMAP listen address.
 # node = {{q .Cluster.Node}}
+# How long a mailbox's folders stay watched after a session of it last handed
+# off to its proxy (so that other programs' writes there still become notices);
+# "0s" = limits.idle_timeout. Raise it if proxies keep sleepers idling longer.
+# handoff_watch_lease = {{q .Cluster.HandoffWatchLease}}
 
 [runtime]
 # Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the

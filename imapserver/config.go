@@ -150,6 +150,12 @@ type Config struct {
 	// bound is counted (proxy_handoff_watch_full_total) and its mailbox is
 	// then seen to change only through hints, LMTP or its next opening.
 	HandoffWatchMax int
+	// HandoffWatchLease is how long a mailbox stays watched after its
+	// latest handoff (HandoffWatchMax); 0 means Limits.IdleTimeout. An
+	// IDLE its proxy answers asleep for longer, with no resume and no
+	// new handoff, loses the watch: raise it when proxies keep sleepers
+	// that long.
+	HandoffWatchLease time.Duration
 	// NoSearchIndex turns off the full-text index that SEARCH BODY and
 	// TEXT keep and use (searchfts.go): every such search reads every
 	// message. For measuring what the index gives.

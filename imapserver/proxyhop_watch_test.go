@@ -102,7 +102,8 @@ func TestProxyHopHandoffWatch(t *testing.T) {
 
 // TestProxyHopHandoffWatchBounds: past HandoffWatchMax mailboxes a
 // handoff holds nothing and is counted; a hold ends with its lease (the
-// idle timeout after the latest handoff), and its room is then free.
+// idle timeout after the latest handoff, or HandoffWatchLease when set),
+// and its room is then free.
 func TestProxyHopHandoffWatchBounds(t *testing.T) {
 	t.Run("max", func(t *testing.T) {
 		srv := startHopWatch(t, func(c *imapserver.Config) { c.HandoffWatchMax = 1 })
@@ -114,17 +115,25 @@ func TestProxyHopHandoffWatchBounds(t *testing.T) {
 				m["dormouse_imap_proxy_handoff_watches"], m["dormouse_imap_proxy_handoff_watch_full_total"])
 		}
 	})
-	t.Run("lease", func(t *testing.T) {
-		srv := startHopWatch(t, func(c *imapserver.Config) {
-			c.HandoffWatchMax = 1
-			c.Limits.IdleTimeout = time.Second
+	for _, tc := range []struct {
+		name      string
+		configure func(*imapserver.Config)
+	}{
+		{"lease", func(c *imapserver.Config) { c.Limits.IdleTimeout = time.Second }},
+		{"lease of its own", func(c *imapserver.Config) { c.HandoffWatchLease = time.Second }}, // the idle timeout stays 30 min
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startHopWatch(t, func(c *imapserver.Config) {
+				c.HandoffWatchMax = 1
+				tc.configure(c)
+			})
+			handOffIdle(t, srv, "alice")
+			testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_proxy_handoff_watches", 0)
+			// Room again: bob's handoff now holds.
+			handOffIdle(t, srv, "bob")
+			if m := testserver.Gather(t, srv.Metrics); m["dormouse_imap_proxy_handoff_watch_full_total"] != 0 {
+				t.Errorf("bob's handoff after alice's lease ended was refused a hold: %v", m)
+			}
 		})
-		handOffIdle(t, srv, "alice")
-		testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_proxy_handoff_watches", 0)
-		// Room again: bob's handoff now holds.
-		handOffIdle(t, srv, "bob")
-		if m := testserver.Gather(t, srv.Metrics); m["dormouse_imap_proxy_handoff_watch_full_total"] != 0 {
-			t.Errorf("bob's handoff after alice's lease ended was refused a hold: %v", m)
-		}
-	})
+	}
 }

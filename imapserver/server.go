@@ -106,7 +106,11 @@ func New(cfg Config) (*Server, error) {
 		s.searchBuild = newSearchBuilder(cfg.Store, log, cfg.JobDone)
 	}
 	if cfg.ProxySecret != "" {
-		s.handoffWatches = newHandoffWatches(cfg.Store, s.limits.IdleTimeout, cfg.HandoffWatchMax, cfg.Metrics)
+		lease := cfg.HandoffWatchLease
+		if lease <= 0 {
+			lease = s.limits.IdleTimeout
+		}
+		s.handoffWatches = newHandoffWatches(cfg.Store, lease, cfg.HandoffWatchMax, cfg.Metrics)
 	}
 	if cfg.HibernateAfter > 0 {
 		h, err := newHibernator(s)

@@ -259,6 +259,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 
 		URLAuthSubmitters: strings.Fields(cfg.IMAP.URLAuthSubmitters),
 		ProxySecret:       cfg.Cluster.Secret,
+		HandoffWatchLease: cfg.Cluster.HandoffWatchLease.Std(),
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
