@@ -1,6 +1,7 @@
 package imapview
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/dormouse/dormouse/hibernate"
@@ -29,7 +30,7 @@ func TestHeldBack(t *testing.T) {
 		{"told at the view's HIGHESTMODSEQ", []mailstore.Message{m(1, 5)}, []uint32{2}, 0, 7},
 	} {
 		for _, asleep := range []bool{false, true} {
-			t.Run(tc.name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/asleep=%v", tc.name, asleep), func(t *testing.T) {
 				snap := mailstore.Snapshot{UIDValidity: 1, UIDNext: 3, HighestModSeq: 5,
 					Messages: mailstore.ListOf([]mailstore.Message{m(1, 4), m(2, 5)})}
 				v := New(snap, true, 0, 0)
@@ -51,7 +52,7 @@ func TestHeldBack(t *testing.T) {
 					t.Fatal(err)
 				}
 				if up.HighestModSeq != tc.wantApply {
-					t.Errorf("asleep %v: the next Apply's HighestModSeq = %d, want %d", asleep, up.HighestModSeq, tc.wantApply)
+					t.Errorf("the next Apply's HighestModSeq = %d, want %d", up.HighestModSeq, tc.wantApply)
 				}
 				// Told once: the Apply after says nothing more.
 				if up, _ := v.Apply(mailstore.Changes{UIDValidity: 1, UIDNext: 3, HighestModSeq: 7}, nil); up.HighestModSeq != 0 {
