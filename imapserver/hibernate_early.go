@@ -58,7 +58,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 	if st.IdleTag != "" || h.notifierOf(tok).pushSelected {
 		out, next, ok := applyChanges(st, src)
 		if !ok {
-			go h.serve(tok, serveChange, nil) // from the store, committed
+			go h.serveCommitted(tok, st, src.changedAt())
 			return
 		}
 		if next != nil {
@@ -88,8 +88,20 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 	if h.finish(tok, s, blob, st.IdleTag == "") {
 		// Another change came meanwhile: it is read from the store,
 		// after the commit.
-		go h.serve(tok, serveChange, nil)
+		go h.serveCommitted(tok, st, src.changedAt())
 	}
+}
+
+// serveCommitted serves tok, an owned sleeper in state st, from the
+// store once the change an early announcement published at at has
+// committed (reads of the index wait for it): the committed event finds
+// the sleeper told and passes it by, so the update written here is the
+// change's, timed from its publication (wake_seconds).
+func (h *hibernator) serveCommitted(tok hibernate.Token, st *hibernate.State, at time.Time) {
+	src := newChangeSource(h.srv.cfg.Store, st.User, mailstore.CanonicalName(st.Mailbox), h.memoOf(tok))
+	src.at = at
+	defer src.close()
+	h.serve(tok, serveChange, src)
 }
 
 // errLater says that an early announcement does not follow on a
