@@ -85,7 +85,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 			h.srv.cfg.Metrics.toldSleeper(src.changedAt())
 		}
 	}
-	if h.finish(tok, s, blob, st.IdleTag == "") {
+	if h.finish(tok, s, st, blob) {
 		// Another change came meanwhile: it is read from the store,
 		// after the commit.
 		go h.serve(tok, serveChange, nil)

@@ -57,16 +57,21 @@ const quotaLines = "S: * QUOTAROOT INBOX \"\"\nS: * QUOTA \"\" (STORAGE %d 10240
 
 // keepaliveServer starts a server whose alice has a quota and two
 // messages in INBOX (2 \Seen), and one Thunderbird-like INBOX connection
-// asleep in IDLE (tag i0), rev2, so that its FETCH shows no \Recent.
-func keepaliveServer(tb testing.TB, cnt *openCounter) (*testserver.Server, *testserver.Client, string) {
-	srv := testserver.Start(tb, testserver.WithConfig(func(c *imapserver.Config) {
+// over tr (plain, implicit or tls+compress) asleep in IDLE (tag i0),
+// rev2, so that its FETCH shows no \Recent.
+func keepaliveServer(tb testing.TB, cnt *openCounter, tr transport) (*testserver.Server, *testserver.Client, string) {
+	opts := []testserver.Option{testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
 		countOpens(c, cnt)
 	}), testserver.WithStoreOptions(func(o *maildir.Options) {
 		o.QuotaLimits = func(string) mailstore.QuotaLimits { return mailstore.QuotaLimits{Storage: 10 << 20, Messages: 100} }
-	}))
-	fill(tb, srv, "INBOX", 2)
-	c := srv.Login(tb, srv.Alice)
+	})}
+	if tr == transportImplicit || tr == transportTLSCompress {
+		opts = append(opts, testserver.WithTLS(true))
+	}
+	srv := testserver.Start(tb, opts...)
+	fillOver(tb, srv, tr, "INBOX", 2)
+	c := tr.login(tb, srv, srv.Alice)
 	c.Cmd("e ENABLE IMAP4rev2")
 	c.Cmd("s SELECT INBOX")
 	c.Cmd(`f STORE 2 +FLAGS.SILENT (\Seen)`)
@@ -90,17 +95,29 @@ func keepaliveServer(tb testing.TB, cnt *openCounter) (*testserver.Server, *test
 // back (the index stays open between them, as for a busy user);
 // lingering=false waits out the store's 1-s linger before each round, as
 // in a fleet whose users' keepalive rounds are 30 s or more apart (the
-// wait is not timed). Run it alone:
+// wait is not timed). tr=tls+compress is the fleet's transport (TLS 1.3
+// and COMPRESS DEFLATE: the sleeper's record state and inflater window
+// decoded, moved on and stored again with each answer), index lingering.
+// Run it alone:
 //
 //	go test -run '^$' -bench KeepaliveRound ./imapserver/
 func BenchmarkHibernateKeepaliveRound(b *testing.B) {
-	for _, lingering := range []bool{true, false} {
-		b.Run(fmt.Sprintf("lingering=%v", lingering), func(b *testing.B) {
+	for _, bc := range []struct {
+		name      string
+		tr        transport
+		lingering bool
+	}{
+		{"lingering=true", transportPlain, true},
+		{"lingering=false", transportPlain, false},
+		{"tr=tls+compress", transportTLSCompress, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			lingering := bc.lingering
 			if !lingering && b.N > 20 {
 				b.Skip("rounds 1.2 s apart: run with -benchtime 20x or less")
 			}
 			var cnt openCounter
-			srv, c, quota := keepaliveServer(b, &cnt)
+			srv, c, quota := keepaliveServer(b, &cnt, bc.tr)
 			// A first round, untimed, as the sleeper's first keepalive
 			// answers after it fell asleep.
 			c.Run(thunderbirdRound(1, quota))
@@ -137,7 +154,7 @@ func BenchmarkHibernateKeepaliveRound(b *testing.B) {
 // another mailbox.
 func TestKeepaliveAnswersOpenNoIndex(t *testing.T) {
 	var cnt openCounter
-	srv, c, _ := keepaliveServer(t, &cnt)
+	srv, c, _ := keepaliveServer(t, &cnt, transportPlain)
 	w := srv.Login(t, srv.Alice)
 	other := srv.Login(t, srv.Alice)
 	other.Cmd("s SELECT INBOX")

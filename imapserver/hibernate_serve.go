@@ -313,7 +313,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				m.served(servedNotify)
 			}
 		}
-		if !h.finish(tok, s, blob, st.IdleTag == "") {
+		if !h.finish(tok, s, st, blob) {
 			return
 		}
 		// Another change came meanwhile: the source's cached answers
@@ -353,17 +353,15 @@ func (h *hibernator) wokeBy(tok hibernate.Token, command string) {
 	}
 }
 
-// owned returns the transport and state of a sleeper the caller owns.
+// owned returns the transport and state of a sleeper the caller owns,
+// decoding its blob once (outside h.mu).
 func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, error) {
 	h.mu.Lock()
 	info, err := h.table.Lookup(tok)
 	var blob []byte
-	var s sleeper
+	tc := h.tls[tok]
 	if err == nil {
 		blob, err = h.table.AppendBlob(nil, tok)
-		if err == nil {
-			s, err = sleeperOf(info.FD, h.tls[tok], blob)
-		}
 	}
 	h.mu.Unlock()
 	if err != nil {
@@ -373,7 +371,11 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	if err := st.UnmarshalBinary(blob); err != nil {
 		return sleeper{fd: -1}, nil, err
 	}
-	return s, st, nil
+	rec, err := recordOf(st)
+	if err != nil {
+		return sleeper{fd: -1}, nil, err
+	}
+	return sleeper{fd: info.FD, tc: tc, rec: rec, deflate: compressed(st)}, st, nil
 }
 
 // send writes a sleeper's answer to its socket without blocking (for
@@ -426,27 +428,28 @@ func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 	}
 }
 
-// finish ends one round of serve: it stores blob (when not nil) as the
-// sleeper's state and re-arms its descriptor, idling or between
-// commands, unless a mailbox change came meanwhile (true: the caller
-// applies it and calls finish again). At shutdown it says BYE and closes
-// the connection instead; during a handover it passes it on.
-func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, betweenCommands bool) bool {
-	h.mu.Lock()
+// finish ends one round of serve: it stores st as the sleeper's state
+// when blob, its encoding, is not nil (or, for a TLS 1.3 sleeper, always,
+// with the owner's record state) and re-arms its descriptor, idling or
+// between commands as st says, unless a mailbox change came meanwhile
+// (true: the caller applies it and calls finish again). At shutdown it
+// says BYE and closes the connection instead; during a handover it
+// passes it on.
+func (h *hibernator) finish(tok hibernate.Token, s sleeper, st *hibernate.State, blob []byte) bool {
+	betweenCommands := st.IdleTag == ""
 	if s.rec != nil {
-		// The owner's record state is the current one: whatever blob
-		// is stored carries it (its sequence numbers moved on).
-		var err error
-		if blob == nil {
-			blob, err = h.table.AppendBlob(nil, tok)
-		}
+		// The owner's record state is the current one: the stored
+		// blob carries it (its sequence numbers moved on). st is the
+		// stored state when blob is nil.
+		err := setRecord(st, s.rec)
 		if err == nil {
-			blob, err = blobWithRecord(blob, s.rec)
+			blob, err = st.MarshalBinary()
 		}
 		if err != nil {
-			// Cannot happen with our own blob; the old sequence
+			// Cannot happen with our own state; the old sequence
 			// numbers must not be used again: the connection ends.
 			h.srv.log.Error("hibernate: record state", "err", err)
+			h.mu.Lock()
 			_, _, _, terr := h.take(tok, closing)
 			h.mu.Unlock()
 			if terr == nil {
@@ -455,6 +458,7 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 			return false
 		}
 	}
+	h.mu.Lock()
 	if blob != nil {
 		if err := h.table.SetBlob(tok, blob); err != nil {
 			h.srv.log.Error("hibernate", "err", err)
