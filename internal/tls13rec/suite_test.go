@@ -72,3 +72,45 @@ func TestKeysAllocateOnlyTheAEAD(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenDataInPlace: a sleeper opening what its client sent leaves the
+// raw records as they came (it holds them for their rest, or hands them
+// to a full wake) and allocates only its read direction's keys: no copy
+// of each record, no nonce. Sealing, likewise, only the write keys.
+func TestOpenDataInPlace(t *testing.T) {
+	for _, id := range []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256} {
+		st, mirror := testState(t, id)
+		var raw []byte
+		for _, cmd := range []string{"DONE\r\n", "a1 NOOP\r\n"} {
+			var err error
+			if raw, err = mirror.Seal(raw, []byte(cmd)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		orig := bytes.Clone(raw)
+		dst := make([]byte, 0, 64)
+		s := st
+		got, used, err := s.OpenData(dst, raw)
+		if err != nil || used != len(raw) || string(got) != "DONE\r\na1 NOOP\r\n" || !bytes.Equal(raw, orig) {
+			t.Fatalf("suite %#04x: OpenData = %q, %d, %v; raw changed: %v", id, got, used, err, !bytes.Equal(raw, orig))
+		}
+		keys := testing.AllocsPerRun(50, func() {
+			if _, err := st.reader(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n := testing.AllocsPerRun(50, func() {
+			s := st
+			s.OpenData(dst, raw)
+		}); n > keys {
+			t.Errorf("suite %#04x: OpenData of two records: %v allocations, its keys %v", id, n, keys)
+		}
+		out := make([]byte, 0, 256)
+		if n := testing.AllocsPerRun(50, func() {
+			s := st
+			s.Seal(out, []byte("* OK Still here\r\n"))
+		}); n > keys {
+			t.Errorf("suite %#04x: Seal: %v allocations, its keys %v", id, n, keys)
+		}
+	}
+}
