@@ -143,6 +143,32 @@ func BenchmarkHibernateKeepaliveRound(b *testing.B) {
 	}
 }
 
+// TestKeepaliveRoundAllocations bounds what a Thunderbird keepalive round
+// answered asleep over TLS 1.3 + COMPRESS (the fleet's transport)
+// allocates, process-wide: ~330 objects with the in-process client's
+// share, 684 before the TLS keys were derived without crypto/hmac, the
+// kept window decoded in a pooled scratch and the blob decoded and
+// encoded once per answer. The bound leaves room for the client and the
+// server's background work.
+func TestKeepaliveRoundAllocations(t *testing.T) {
+	var cnt openCounter
+	srv, c, quota := keepaliveServer(t, &cnt, transportTLSCompress)
+	i := 1
+	c.Run(thunderbirdRound(i, quota))
+	base := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]
+	n := testing.AllocsPerRun(20, func() {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	})
+	t.Logf("%v allocations per round", n)
+	if w := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"] - base; w != 0 {
+		t.Fatalf("%v full wakes", w)
+	}
+	if n > 500 {
+		t.Errorf("a keepalive round answered asleep over TLS 1.3 + COMPRESS: %v allocations, want at most 500", n)
+	}
+}
+
 // TestKeepaliveAnswersOpenNoIndex: Thunderbird's keepalive answers
 // (NOOP, GETQUOTAROOT, UID FETCH <uidnext>:* (FLAGS), the IDLE after
 // them), answered asleep, open the user's index only when it or the
