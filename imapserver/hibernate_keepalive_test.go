@@ -3,6 +3,7 @@ package imapserver_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,8 +149,9 @@ func BenchmarkHibernateKeepaliveRound(b *testing.B) {
 // allocates, process-wide: ~330 objects with the in-process client's
 // share, 684 before the TLS keys were derived without crypto/hmac, the
 // kept window decoded in a pooled scratch and the blob decoded and
-// encoded once per answer. The bound leaves room for the client and the
-// server's background work.
+// encoded once per answer; and, with a full window, ~160 KB per round,
+// 835 KB before. The bounds leave room for the client and the server's
+// background work.
 func TestKeepaliveRoundAllocations(t *testing.T) {
 	var cnt openCounter
 	srv, c, quota := keepaliveServer(t, &cnt, transportTLSCompress)
@@ -166,6 +168,27 @@ func TestKeepaliveRoundAllocations(t *testing.T) {
 	}
 	if n > 500 {
 		t.Errorf("a keepalive round answered asleep over TLS 1.3 + COMPRESS: %v allocations, want at most 500", n)
+	}
+	// Once the client sent 32 KiB, the kept window is full: what an
+	// answer allocates must not grow with it (~160 KB per round with
+	// the client's share, 835 KB when each answer read the window with
+	// io.ReadAll and kept copies of it).
+	for range 400 {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const rounds = 20
+	for range rounds {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	}
+	runtime.ReadMemStats(&after)
+	perRound := (after.TotalAlloc - before.TotalAlloc) / rounds
+	t.Logf("%d bytes per round with a full window", perRound)
+	if perRound > 400<<10 {
+		t.Errorf("a keepalive round with a full window: %d bytes allocated, want at most %d", perRound, 400<<10)
 	}
 }
 
