@@ -30,8 +30,9 @@ func classSize(c uint8) int {
 // arena stores the state blobs that do not fit inline in an entry (NOTIFY
 // filters, long UID sets, compression windows) and the names of
 // subscribed mailboxes. Each size class is one
-// []byte cut into equal slots with a free list, so a blob costs at most
-// twice its size, the arena holds no pointers, and freed slots are reused
+// []byte cut into equal slots with a free list, so a slot wastes at most
+// an eighth of its blob (15 B below 256 B), the arena holds no pointers,
+// and freed slots are reused
 // without fragmenting. A class grows as needed; once no more than a
 // quarter of its slots are used, its owner compacts it (sparse,
 // Table.compactBlobs), so that blobs moving up a class as they grow do
