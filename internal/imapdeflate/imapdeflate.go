@@ -215,10 +215,17 @@ func ParseState(b []byte) (State, error) {
 	sc := scratches.Get().(*scratch)
 	defer scratches.Put(sc)
 	s, err := parseState(b, sc.window[:])
-	if err == nil && len(s.Window) > 0 && &s.Window[0] == &sc.window[0] {
+	if err == nil && inflated(b) {
+		// Decoded into the scratch, which goes back to the pool.
 		s.Window = bytes.Clone(s.Window)
 	}
 	return s, err
+}
+
+// inflated reports whether parseState decodes b's window into its
+// buffer (a deflated one) rather than returning part of b.
+func inflated(b []byte) bool {
+	return len(b) > 0 && (b[0] == stateDeflated || b[0] == windowDeflated)
 }
 
 // parseState is ParseState with a deflated window decoded into buf (of
