@@ -3,13 +3,18 @@ package hibernate
 import "slices"
 
 // Arena size classes: slots of 16 B to 256 B in steps of 16 (a blob just
-// past the inline space wastes at most 15 bytes), then 512 B, 1 KiB, ...
-// 32 KiB. Subscription keys use the small ones.
+// past the inline space wastes at most 15 bytes), then eight classes per
+// doubling (288, 320, ... 512, 576, ... 32 KiB), so that a slot wastes at
+// most an eighth of its blob: a TLS 1.3 + COMPRESS sleeper's blob (record
+// state and deflated window) is a few hundred bytes and grows with its
+// client's input, and with classes doubling above 256 B it took up to
+// twice its size. Subscription keys use the small ones.
 const (
 	arenaStep    = 16
 	arenaFine    = 256 / arenaStep // classes 0..15: (c+1)*16 bytes
-	arenaClasses = arenaFine + 7   // then 512 << (c-16), up to 32 KiB
-	arenaMaxSlot = 512 << (arenaClasses - arenaFine - 1)
+	arenaPerOct  = 8               // classes per doubling above 256 B
+	arenaClasses = arenaFine + 7*arenaPerOct
+	arenaMaxSlot = 32 << 10
 )
 
 // classSize returns the slot size of class c.
@@ -17,14 +22,17 @@ func classSize(c uint8) int {
 	if c < arenaFine {
 		return (int(c) + 1) * arenaStep
 	}
-	return 512 << (c - arenaFine)
+	k := int(c - arenaFine)
+	base := (arenaFine * arenaStep) << (k / arenaPerOct)
+	return base + (k%arenaPerOct+1)*(base/arenaPerOct)
 }
 
 // arena stores the state blobs that do not fit inline in an entry (NOTIFY
 // filters, long UID sets, compression windows) and the names of
 // subscribed mailboxes. Each size class is one
-// []byte cut into equal slots with a free list, so a blob costs at most
-// twice its size, the arena holds no pointers, and freed slots are reused
+// []byte cut into equal slots with a free list, so a slot wastes at most
+// an eighth of its blob (15 B below 256 B), the arena holds no pointers,
+// and freed slots are reused
 // without fragmenting. A class grows as needed; once no more than a
 // quarter of its slots are used, its owner compacts it (sparse,
 // Table.compactBlobs), so that blobs moving up a class as they grow do

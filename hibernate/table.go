@@ -1,6 +1,7 @@
 package hibernate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -326,24 +327,28 @@ func (t *Table) SetBlob(tok Token, blob []byte) error {
 }
 
 // storeBlob stores blob in e, without the user and mailbox names when it
-// holds them.
+// holds them (inline or in the arena: the subscription keeps them once),
+// copied straight into its place.
 func (t *Table) storeBlob(e *entry, blob, user, mailbox []byte) {
-	var short [inlineBlob]byte
-	if s, ok := elideNames(short[:0], blob, user, mailbox); ok && len(s) <= inlineBlob {
-		blob = s
+	from, to, u, m, ok := namesAt(blob)
+	if ok && bytes.Equal(u, user) && bytes.Equal(m, mailbox) {
 		e.flags |= entryNoNames
 	} else {
+		from, to = len(blob), len(blob)
 		e.flags &^= entryNoNames
 	}
-	e.blobLen = uint16(len(blob))
-	if len(blob) <= inlineBlob {
+	n := len(blob) - (to - from)
+	e.blobLen = uint16(n)
+	var dst []byte
+	if n <= inlineBlob {
 		e.class = 0
-		copy(e.inline[:], blob)
-		return
+		dst = e.inline[:]
+	} else {
+		c, s := t.arena.alloc(n)
+		e.class, e.slot = c+1, s
+		dst = t.arena.slot(c, s)
 	}
-	c, s := t.arena.alloc(len(blob))
-	e.class, e.slot = c+1, s
-	copy(t.arena.slot(c, s), blob)
+	copy(dst[copy(dst, blob[:from]):], blob[to:])
 }
 
 func (t *Table) freeBlob(e *entry) {

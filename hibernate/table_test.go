@@ -29,14 +29,19 @@ func TestTableElidesNames(t *testing.T) {
 	long.User = "firstname.lastname@example-company.org"
 	other := typicalState()
 	other.User = "bob@example.org"
+	// A TLS 1.3 + COMPRESS sleeper's: record state and window, in the
+	// arena.
+	big := typicalState()
+	big.ExtState = []ExtState{{Kind: ExtDeflateWindow, Data: bytes.Repeat([]byte{3}, 120)}, {Kind: ExtTLSRecord, Data: bytes.Repeat([]byte{1}, 71)}}
 	tests := []struct {
 		name          string
 		user, mailbox string // the subscription key given to Insert
 		blob          []byte
-		short         bool // stored without the names, inline
+		short         bool // stored without the names (inline when it fits)
 	}{
 		{"typical", "alice@example.org", "INBOX", benchBlobOf(t, typicalState()), true},
 		{"long address", long.User, "INBOX", benchBlobOf(t, long), true},
+		{"in the arena", "alice@example.org", "INBOX", benchBlobOf(t, big), true},
 		{"names differ", "alice@example.org", "INBOX", benchBlobOf(t, other), false},
 		{"not a state", "alice@example.org", "INBOX", []byte("\x01\x00\x00\x11alice@example.org"), false},
 		{"empty", "alice@example.org", "INBOX", nil, false},
@@ -49,15 +54,18 @@ func TestTableElidesNames(t *testing.T) {
 				t.Fatal(err)
 			}
 			info, _ := tb.Lookup(tok)
-			if short := info.BlobLen < len(tt.blob); short != tt.short || (tt.short && info.BlobLen > inlineBlob) {
-				t.Errorf("stored %d of %d bytes; want names left out: %v, inline", info.BlobLen, len(tt.blob), tt.short)
+			if short := info.BlobLen < len(tt.blob); short != tt.short {
+				t.Errorf("stored %d of %d bytes; want names left out: %v", info.BlobLen, len(tt.blob), tt.short)
+			}
+			if fits := len(tt.blob) <= 2*inlineBlob; tt.short && fits && info.BlobLen > inlineBlob {
+				t.Errorf("stored %d of %d bytes, not inline", info.BlobLen, len(tt.blob))
 			}
 			if got, err := tb.AppendBlob([]byte("x"), tok); err != nil || !bytes.Equal(got, append([]byte("x"), tt.blob...)) {
 				t.Errorf("AppendBlob = %q, %v; want x + %q", got, err, tt.blob)
 			}
 			// SetBlob stores the next state the same way.
 			next := append(slices.Clone(tt.blob), 0)
-			if tt.blob != nil && tt.blob[0] == StateVersion && tt.name != "not a state" {
+			if tt.blob != nil && knownVersion(tt.blob[0]) && tt.name != "not a state" {
 				s := typicalState()
 				if err := s.UnmarshalBinary(tt.blob); err != nil {
 					t.Fatal(err)
@@ -502,11 +510,24 @@ func hasPointers(t reflect.Type) bool {
 
 func TestArenaClasses(t *testing.T) {
 	cases := []struct{ n, size int }{
-		{0, 16}, {1, 16}, {16, 16}, {17, 32}, {65, 80}, {99, 112}, {256, 256}, {257, 512}, {4097, 8192}, {MaxBlob, MaxBlob},
+		{0, 16}, {1, 16}, {16, 16}, {17, 32}, {65, 80}, {99, 112}, {256, 256}, {257, 288}, {300, 320},
+		{511, 512}, {513, 576}, {4097, 4608}, {MaxBlob - 1, MaxBlob}, {MaxBlob, MaxBlob},
 	}
 	for _, c := range cases {
 		if got := classSize(classFor(c.n)); got != c.size {
 			t.Errorf("%d bytes: slot of %d, want %d", c.n, got, c.size)
+		}
+	}
+	// A slot wastes at most 15 bytes or an eighth of its blob, and
+	// classes grow.
+	for n := 1; n <= MaxBlob; n++ {
+		if size := classSize(classFor(n)); size < n || size-n > max(arenaStep-1, n/8) {
+			t.Fatalf("%d bytes: slot of %d", n, size)
+		}
+	}
+	for c := uint8(1); c < arenaClasses; c++ {
+		if classSize(c) <= classSize(c-1) {
+			t.Fatalf("class %d: %d bytes, class %d: %d", c, classSize(c), c-1, classSize(c-1))
 		}
 	}
 	if MaxBlob != 32<<10 || classFor(MaxBlob) != arenaClasses-1 {

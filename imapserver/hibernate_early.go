@@ -52,6 +52,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 		go h.serve(tok, serveChange, src)
 		return
 	}
+	var blobBuf [blobScratch]byte
 	var blob []byte
 	// Between commands changes wait for the next IDLE, but for NOTIFY
 	// SELECTED's.
@@ -62,7 +63,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 			return
 		}
 		if next != nil {
-			if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+			if blob, err = next.AppendBinary(blobBuf[:0]); err != nil || len(blob) > hibernate.MaxBlob {
 				go h.fullWake(tok, s, wakeMailbox, nil, s.wire(out), next)
 				return
 			}
@@ -85,7 +86,7 @@ func (h *hibernator) tellEarly(tok hibernate.Token, src earlySource) {
 			h.srv.cfg.Metrics.toldSleeper(src.changedAt())
 		}
 	}
-	if h.finish(tok, s, blob, st.IdleTag == "") {
+	if h.finish(tok, s, st, blob) {
 		// Another change came meanwhile: it is read from the store,
 		// after the commit.
 		go h.serveCommitted(tok, st, src.changedAt())

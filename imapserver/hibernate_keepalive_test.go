@@ -3,6 +3,7 @@ package imapserver_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,16 +58,21 @@ const quotaLines = "S: * QUOTAROOT INBOX \"\"\nS: * QUOTA \"\" (STORAGE %d 10240
 
 // keepaliveServer starts a server whose alice has a quota and two
 // messages in INBOX (2 \Seen), and one Thunderbird-like INBOX connection
-// asleep in IDLE (tag i0), rev2, so that its FETCH shows no \Recent.
-func keepaliveServer(tb testing.TB, cnt *openCounter) (*testserver.Server, *testserver.Client, string) {
-	srv := testserver.Start(tb, testserver.WithConfig(func(c *imapserver.Config) {
+// over tr (plain, implicit or tls+compress) asleep in IDLE (tag i0),
+// rev2, so that its FETCH shows no \Recent.
+func keepaliveServer(tb testing.TB, cnt *openCounter, tr transport) (*testserver.Server, *testserver.Client, string) {
+	opts := []testserver.Option{testserver.WithConfig(func(c *imapserver.Config) {
 		c.HibernateAfter = time.Millisecond
 		countOpens(c, cnt)
 	}), testserver.WithStoreOptions(func(o *maildir.Options) {
 		o.QuotaLimits = func(string) mailstore.QuotaLimits { return mailstore.QuotaLimits{Storage: 10 << 20, Messages: 100} }
-	}))
-	fill(tb, srv, "INBOX", 2)
-	c := srv.Login(tb, srv.Alice)
+	})}
+	if tr == transportImplicit || tr == transportTLSCompress {
+		opts = append(opts, testserver.WithTLS(true))
+	}
+	srv := testserver.Start(tb, opts...)
+	fillOver(tb, srv, tr, "INBOX", 2)
+	c := tr.login(tb, srv, srv.Alice)
 	c.Cmd("e ENABLE IMAP4rev2")
 	c.Cmd("s SELECT INBOX")
 	c.Cmd(`f STORE 2 +FLAGS.SILENT (\Seen)`)
@@ -90,17 +96,29 @@ func keepaliveServer(tb testing.TB, cnt *openCounter) (*testserver.Server, *test
 // back (the index stays open between them, as for a busy user);
 // lingering=false waits out the store's 1-s linger before each round, as
 // in a fleet whose users' keepalive rounds are 30 s or more apart (the
-// wait is not timed). Run it alone:
+// wait is not timed). tr=tls+compress is the fleet's transport (TLS 1.3
+// and COMPRESS DEFLATE: the sleeper's record state and inflater window
+// decoded, moved on and stored again with each answer), index lingering.
+// Run it alone:
 //
 //	go test -run '^$' -bench KeepaliveRound ./imapserver/
 func BenchmarkHibernateKeepaliveRound(b *testing.B) {
-	for _, lingering := range []bool{true, false} {
-		b.Run(fmt.Sprintf("lingering=%v", lingering), func(b *testing.B) {
+	for _, bc := range []struct {
+		name      string
+		tr        transport
+		lingering bool
+	}{
+		{"lingering=true", transportPlain, true},
+		{"lingering=false", transportPlain, false},
+		{"tr=tls+compress", transportTLSCompress, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			lingering := bc.lingering
 			if !lingering && b.N > 20 {
 				b.Skip("rounds 1.2 s apart: run with -benchtime 20x or less")
 			}
 			var cnt openCounter
-			srv, c, quota := keepaliveServer(b, &cnt)
+			srv, c, quota := keepaliveServer(b, &cnt, bc.tr)
 			// A first round, untimed, as the sleeper's first keepalive
 			// answers after it fell asleep.
 			c.Run(thunderbirdRound(1, quota))
@@ -126,6 +144,54 @@ func BenchmarkHibernateKeepaliveRound(b *testing.B) {
 	}
 }
 
+// TestKeepaliveRoundAllocations bounds what a Thunderbird keepalive round
+// answered asleep over TLS 1.3 + COMPRESS (the fleet's transport)
+// allocates, process-wide: ~330 objects with the in-process client's
+// share, 684 before the TLS keys were derived without crypto/hmac, the
+// kept window decoded in a pooled scratch and the blob decoded and
+// encoded once per answer; and, with a full window, ~160 KB per round,
+// 835 KB before. The bounds leave room for the client and the server's
+// background work.
+func TestKeepaliveRoundAllocations(t *testing.T) {
+	var cnt openCounter
+	srv, c, quota := keepaliveServer(t, &cnt, transportTLSCompress)
+	i := 1
+	c.Run(thunderbirdRound(i, quota))
+	base := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"]
+	n := testing.AllocsPerRun(20, func() {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	})
+	t.Logf("%v allocations per round", n)
+	if w := testserver.Gather(t, srv.Metrics)["dormouse_imap_wakes_total,cause=client"] - base; w != 0 {
+		t.Fatalf("%v full wakes", w)
+	}
+	if n > 500 {
+		t.Errorf("a keepalive round answered asleep over TLS 1.3 + COMPRESS: %v allocations, want at most 500", n)
+	}
+	// Once the client sent 32 KiB, the kept window is full: what an
+	// answer allocates must not grow with it (~160 KB per round with
+	// the client's share, 835 KB when each answer read the window with
+	// io.ReadAll and kept copies of it).
+	for range 400 {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const rounds = 20
+	for range rounds {
+		i++
+		c.Run(thunderbirdRound(i, quota))
+	}
+	runtime.ReadMemStats(&after)
+	perRound := (after.TotalAlloc - before.TotalAlloc) / rounds
+	t.Logf("%d bytes per round with a full window", perRound)
+	if perRound > 400<<10 {
+		t.Errorf("a keepalive round with a full window: %d bytes allocated, want at most %d", perRound, 400<<10)
+	}
+}
+
 // TestKeepaliveAnswersOpenNoIndex: Thunderbird's keepalive answers
 // (NOOP, GETQUOTAROOT, UID FETCH <uidnext>:* (FLAGS), the IDLE after
 // them), answered asleep, open the user's index only when it or the
@@ -137,7 +203,7 @@ func BenchmarkHibernateKeepaliveRound(b *testing.B) {
 // another mailbox.
 func TestKeepaliveAnswersOpenNoIndex(t *testing.T) {
 	var cnt openCounter
-	srv, c, _ := keepaliveServer(t, &cnt)
+	srv, c, _ := keepaliveServer(t, &cnt, transportPlain)
 	w := srv.Login(t, srv.Alice)
 	other := srv.Login(t, srv.Alice)
 	other.Cmd("s SELECT INBOX")

@@ -15,6 +15,13 @@ import (
 // full wake anyway, and the rest stays in the socket for it.
 const reidleRead = 512
 
+// blobScratch is room for a sleeper's state blob on its owner's stack:
+// the blob serve and finish encode is only for the moment, since the
+// Table copies what it stores, and most blobs fit
+// (a TLS 1.3 + COMPRESS sleeper's is a few hundred bytes; a larger one
+// is encoded on the heap as before).
+const blobScratch = 512
+
 // serveCause is why a sleeper's owner serves it.
 type serveCause uint8
 
@@ -49,7 +56,8 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 		src = store
 	}
 	m := h.srv.cfg.Metrics
-	var blob []byte  // the new state, once something was sent
+	var blobBuf [blobScratch]byte
+	var blob []byte  // the new state, once something was sent (in blobBuf)
 	catchUp := false // an IDLE after a DONE answered asleep: send what was held back
 	switch why {
 	case serveKeepalive:
@@ -210,7 +218,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 					}
 				}
 			}
-			if blob, err = st.MarshalBinary(); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
+			if blob, err = st.AppendBinary(blobBuf[:0]); !fetched || err != nil || len(blob) > hibernate.MaxBlob {
 				h.wokeBy(tok, wakeCommand(idleTag, text))
 				switch {
 				case a.done == nil:
@@ -277,7 +285,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				}
 			}
 			if next != nil {
-				if blob, err = next.MarshalBinary(); err != nil || len(blob) > hibernate.MaxBlob {
+				if blob, err = next.AppendBinary(blobBuf[:0]); err != nil || len(blob) > hibernate.MaxBlob {
 					// Too many holes in S to stay asleep. A \Recent
 					// claim may be spent: the woken session starts
 					// from next, and sends out first.
@@ -301,7 +309,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 			if next != nil {
 				st, nf = next, sleeperNotify{}
 				h.forgetNotifier(tok)
-				if blob, err = st.MarshalBinary(); err != nil {
+				if blob, err = st.AppendBinary(blobBuf[:0]); err != nil {
 					h.fullWake(tok, s, wakeMailbox, nil, s.wire(out), st)
 					return
 				}
@@ -313,7 +321,7 @@ func (h *hibernator) serve(tok hibernate.Token, why serveCause, src changeReader
 				m.served(servedNotify)
 			}
 		}
-		if !h.finish(tok, s, blob, st.IdleTag == "") {
+		if !h.finish(tok, s, st, blob) {
 			return
 		}
 		// Another change came meanwhile: the source's cached answers
@@ -353,17 +361,15 @@ func (h *hibernator) wokeBy(tok hibernate.Token, command string) {
 	}
 }
 
-// owned returns the transport and state of a sleeper the caller owns.
+// owned returns the transport and state of a sleeper the caller owns,
+// decoding its blob once (outside h.mu).
 func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, error) {
 	h.mu.Lock()
 	info, err := h.table.Lookup(tok)
 	var blob []byte
-	var s sleeper
+	tc := h.tls[tok]
 	if err == nil {
 		blob, err = h.table.AppendBlob(nil, tok)
-		if err == nil {
-			s, err = sleeperOf(info.FD, h.tls[tok], blob)
-		}
 	}
 	h.mu.Unlock()
 	if err != nil {
@@ -373,7 +379,11 @@ func (h *hibernator) owned(tok hibernate.Token) (sleeper, *hibernate.State, erro
 	if err := st.UnmarshalBinary(blob); err != nil {
 		return sleeper{fd: -1}, nil, err
 	}
-	return s, st, nil
+	rec, err := recordOf(st)
+	if err != nil {
+		return sleeper{fd: -1}, nil, err
+	}
+	return sleeper{fd: info.FD, tc: tc, rec: rec, deflate: compressed(st)}, st, nil
 }
 
 // send writes a sleeper's answer to its socket without blocking (for
@@ -426,27 +436,32 @@ func (h *hibernator) drop(tok hibernate.Token, s sleeper) {
 	}
 }
 
-// finish ends one round of serve: it stores blob (when not nil) as the
-// sleeper's state and re-arms its descriptor, idling or between
-// commands, unless a mailbox change came meanwhile (true: the caller
-// applies it and calls finish again). At shutdown it says BYE and closes
-// the connection instead; during a handover it passes it on.
-func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, betweenCommands bool) bool {
-	h.mu.Lock()
+// finish ends one round of serve: it stores st as the sleeper's state
+// when blob, its encoding, is not nil (or, for a TLS 1.3 sleeper, always,
+// with the owner's record state, encoded over blob) and re-arms its descriptor, idling or
+// between commands as st says, unless a mailbox change came meanwhile
+// (true: the caller applies it and calls finish again). At shutdown it
+// says BYE and closes the connection instead; during a handover it
+// passes it on.
+func (h *hibernator) finish(tok hibernate.Token, s sleeper, st *hibernate.State, blob []byte) bool {
+	betweenCommands := st.IdleTag == ""
 	if s.rec != nil {
-		// The owner's record state is the current one: whatever blob
-		// is stored carries it (its sequence numbers moved on).
-		var err error
+		// The owner's record state is the current one: the stored
+		// blob carries it (its sequence numbers moved on). st is the
+		// stored state when blob is nil.
+		var buf [blobScratch]byte
 		if blob == nil {
-			blob, err = h.table.AppendBlob(nil, tok)
+			blob = buf[:0]
 		}
+		err := setRecord(st, s.rec)
 		if err == nil {
-			blob, err = blobWithRecord(blob, s.rec)
+			blob, err = st.AppendBinary(blob[:0])
 		}
 		if err != nil {
-			// Cannot happen with our own blob; the old sequence
+			// Cannot happen with our own state; the old sequence
 			// numbers must not be used again: the connection ends.
 			h.srv.log.Error("hibernate: record state", "err", err)
+			h.mu.Lock()
 			_, _, _, terr := h.take(tok, closing)
 			h.mu.Unlock()
 			if terr == nil {
@@ -455,6 +470,7 @@ func (h *hibernator) finish(tok hibernate.Token, s sleeper, blob []byte, between
 			return false
 		}
 	}
+	h.mu.Lock()
 	if blob != nil {
 		if err := h.table.SetBlob(tok, blob); err != nil {
 			h.srv.log.Error("hibernate", "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/dormouse/dormouse/hibernate"
 	"github.com/dormouse/dormouse/internal/tls13rec"
@@ -198,14 +199,19 @@ func (s sleeper) readRecord(p []byte) (int, error) {
 	if held >= len(p) {
 		return 0, errRecordWake
 	}
-	raw := make([]byte, len(p))
-	copy(raw, s.rec.in)
-	n, err := hibernate.ReadFD(s.fd, raw[held:])
+	// Read at the end of rec.raw, which keeps it anyway; OpenData
+	// leaves raw as it came.
+	start := len(s.rec.raw)
+	s.rec.raw = slices.Grow(s.rec.raw, len(p)-held)
+	n, err := hibernate.ReadFD(s.fd, s.rec.raw[start:start+len(p)-held])
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	raw = raw[:held+n]
-	s.rec.raw = append(s.rec.raw, raw[held:]...) // OpenData decrypts in place
+	s.rec.raw = s.rec.raw[:start+n]
+	raw := s.rec.raw[start:]
+	if held > 0 {
+		raw = append(slices.Clip(s.rec.in), raw...)
+	}
 	text, used, err := s.rec.st.OpenData(p[:0], raw)
 	if err != nil {
 		return 0, err

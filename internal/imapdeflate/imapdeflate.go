@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -143,19 +144,66 @@ const (
 
 // AppendState appends the compact form of a sleeper's inflater state:
 // the checkpoint, and the window deflated on its own when that is
-// shorter, as it is for the IMAP commands most clients send.
+// shorter, as it is for the IMAP commands most clients send. It
+// deflates into a pooled buffer, so that dst grows once, by what it
+// keeps.
 func AppendState(dst []byte, s State) []byte {
-	var z bytes.Buffer
+	z := deflateBufs.Get().(*bytes.Buffer)
+	defer putDeflateBuf(z)
 	z.WriteByte(stateDeflated)
-	cp, _ := s.CP.AppendBinary(nil)
+	var cpb [16]byte
+	cp, _ := s.CP.AppendBinary(cpb[:0])
 	z.Write(cp)
 	head := z.Len()
-	if err := flate.StatelessDeflate(&z, s.Window, true, nil); err == nil && z.Len()-head < len(s.Window) {
+	if err := flate.StatelessDeflate(z, s.Window, true, nil); err == nil && z.Len()-head < len(s.Window) {
 		return append(dst, z.Bytes()...)
 	}
+	dst = slices.Grow(dst, 1+len(cp)+len(s.Window))
 	dst = append(dst, stateRaw)
 	dst = append(dst, cp...)
 	return append(dst, s.Window...)
+}
+
+// deflateBufs lends AppendState and Wire the buffers they deflate into.
+var deflateBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putDeflateBuf gives z back to deflateBufs, emptied; one grown past a
+// large write's size is dropped instead.
+func putDeflateBuf(z *bytes.Buffer) {
+	if z.Cap() > maxDeflateBuffer {
+		return
+	}
+	z.Reset()
+	deflateBufs.Put(z)
+}
+
+// scratch is what decoding a sleeper's input needs for the moment: room
+// for its window, decoded from the kept state and then moved on, and for
+// the text. Pooled (scratches): a kept window is up to 32 KiB, and read
+// with io.ReadAll it cost twice that in garbage on every command a
+// compressed sleeper answered.
+type scratch struct {
+	window [inflate.WindowSize + 1]byte
+	text   [maxInflateAsleep + 1]byte
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// readAtMost reads r into buf until end of stream, an error or buf is
+// full: io.ReadAll(io.LimitReader(r, len(buf))) into buf.
+func readAtMost(r io.Reader, buf []byte) ([]byte, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return buf[:n], err
+		}
+	}
+	return buf[:n], nil
 }
 
 // ErrState says a kept inflater state does not decode.
@@ -164,6 +212,25 @@ var ErrState = errors.New("deflate window: corrupt")
 // ParseState decodes AppendState's form (and the older window-only one),
 // as input from outside.
 func ParseState(b []byte) (State, error) {
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	s, err := parseState(b, sc.window[:])
+	if err == nil && inflated(b) {
+		// Decoded into the scratch, which goes back to the pool.
+		s.Window = bytes.Clone(s.Window)
+	}
+	return s, err
+}
+
+// inflated reports whether parseState decodes b's window into its
+// buffer (a deflated one) rather than returning part of b.
+func inflated(b []byte) bool {
+	return len(b) > 0 && (b[0] == stateDeflated || b[0] == windowDeflated)
+}
+
+// parseState is ParseState with a deflated window decoded into buf (of
+// WindowSize + 1 bytes); a raw one is b's.
+func parseState(b, buf []byte) (State, error) {
 	var s State
 	if len(b) == 0 {
 		return s, ErrState
@@ -190,7 +257,7 @@ func ParseState(b []byte) (State, error) {
 	}
 	zr := inflaters.Get().(*inflate.Reader)
 	zr.Reset(bytes.NewReader(b), nil)
-	w, err := io.ReadAll(io.LimitReader(zr, inflate.WindowSize+1))
+	w, err := readAtMost(zr, buf[:inflate.WindowSize+1])
 	putInflater(zr)
 	if err != nil || len(w) > inflate.WindowSize {
 		return s, fmt.Errorf("%w: %v", ErrState, err)
@@ -234,12 +301,13 @@ func SetExt(st *hibernate.State, s State) {
 // on its own, ending in a sync flush (a fresh compressor is always valid
 // after a flush, see Stream).
 func Wire(p []byte) []byte {
-	var z bytes.Buffer
-	if err := flate.StatelessDeflate(&z, p, false, nil); err != nil {
+	z := deflateBufs.Get().(*bytes.Buffer)
+	defer putDeflateBuf(z)
+	if err := flate.StatelessDeflate(z, p, false, nil); err != nil {
 		// Writes to a bytes.Buffer do not fail.
 		panic(err)
 	}
-	return z.Bytes()
+	return bytes.Clone(z.Bytes())
 }
 
 // inflaters lends the inflaters that decode what sleepers receive
@@ -270,12 +338,25 @@ const maxInflateAsleep = 4 << 10
 // sleeper holds what it has, imapserver/hibernate_held.go); text is then
 // what came before the cut.
 func Inflate(s State, in []byte) (text []byte, next State, ok, short bool) {
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	text, next, ok, short = inflateInto(s, in, sc)
+	if ok {
+		next.Window = bytes.Clone(next.Window)
+	}
+	return text, next, ok, short
+}
+
+// inflateInto is Inflate with the next window in sc.window, which may
+// hold s.Window: the inflater takes that in first.
+func inflateInto(s State, in []byte, sc *scratch) (text []byte, next State, ok, short bool) {
 	zr := inflaters.Get().(*inflate.Reader)
 	defer putInflater(zr)
 	if err := zr.ResetResume(bytes.NewReader(in), s.Window, s.CP); err != nil {
 		return nil, next, false, false
 	}
-	text, err := io.ReadAll(io.LimitReader(zr, maxInflateAsleep+1))
+	text, err := readAtMost(zr, sc.text[:])
+	text = bytes.Clone(text)
 	if errors.Is(err, io.ErrUnexpectedEOF) && len(text) <= maxInflateAsleep {
 		return text, next, false, true
 	}
@@ -285,18 +366,27 @@ func Inflate(s State, in []byte) (text []byte, next State, ok, short bool) {
 	if next.CP, ok = zr.Checkpoint(); !ok {
 		return nil, next, false, false
 	}
-	next.Window = zr.AppendWindow(nil)
+	next.Window = zr.AppendWindow(sc.window[:0])
 	return text, next, true, false
 }
 
 // InflateExt is Inflate for a sleeper's state st, whose inflater state
-// it moves on when ok.
+// it moves on when ok. The windows, before and after, are decoded in a
+// pooled scratch: what stays is st's new encoded state.
 func InflateExt(st *hibernate.State, in []byte) (text []byte, ok, short bool) {
-	s, _, err := FromExt(st)
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	var s State
+	var err error
+	for _, x := range st.ExtState {
+		if x.Kind == hibernate.ExtDeflateWindow {
+			s, err = parseState(x.Data, sc.window[:])
+		}
+	}
 	if err != nil {
 		return nil, false, false
 	}
-	text, next, ok, short := Inflate(s, in)
+	text, next, ok, short := inflateInto(s, in, sc)
 	if ok {
 		SetExt(st, next)
 	}

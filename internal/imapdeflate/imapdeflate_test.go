@@ -151,3 +151,34 @@ func TestDeflateStreamWrites(t *testing.T) {
 		t.Fatalf("decoded %d bytes (%v), want %d", len(got), err, len(want))
 	}
 }
+
+// TestParseStateOwnsWindow: the window ParseState returns is the caller's,
+// even an empty one from a deflated form (input from outside: AppendState
+// never deflates an empty window): appending to it must not write into
+// the pooled scratch a later decode uses.
+func TestParseStateOwnsWindow(t *testing.T) {
+	var z bytes.Buffer
+	zw, err := stdflate.NewWriter(&z, stdflate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	cp, _ := inflate.Checkpoint{}.AppendBinary(nil)
+	emptyDeflated := append(append([]byte{stateDeflated}, cp...), z.Bytes()...)
+	for _, b := range [][]byte{emptyDeflated, AppendState(nil, State{Window: bytes.Repeat([]byte("a NOOP\r\n"), 10)})} {
+		s, err := ParseState(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := string(s.Window)
+		s.Window = append(s.Window, "XXXXXXXX"...)
+		want := bytes.Repeat([]byte("b NOOP\r\n"), 10)
+		again, err := ParseState(AppendState(nil, State{Window: want}))
+		if err != nil || !bytes.Equal(again.Window, want) {
+			t.Fatalf("window %q: a later ParseState got %q, %v", w, again.Window, err)
+		}
+		if got := string(s.Window); got != w+"XXXXXXXX" {
+			t.Fatalf("window %q after append: %q", w, got)
+		}
+	}
+}

@@ -75,6 +75,11 @@ type halfConn struct {
 	aead   cipher.AEAD
 	iv     [nonceLen]byte
 	seq    uint64
+	// nonceBuf holds the nonce of the record being sealed or opened:
+	// on the heap with the secret, since the AEAD (an interface) keeps
+	// its arguments from living on the stack, and a nonce of its own
+	// cost an allocation per record.
+	nonceBuf []byte
 }
 
 func newHalfConn(s *suite, secret []byte, seq uint64) (halfConn, error) {
@@ -85,12 +90,16 @@ func newHalfConn(s *suite, secret []byte, seq uint64) (halfConn, error) {
 	if err != nil {
 		return halfConn{}, err
 	}
-	return halfConn{suite: s, secret: append([]byte(nil), secret...), aead: a, iv: iv, seq: seq}, nil
+	buf := make([]byte, len(secret)+nonceLen)
+	copy(buf, secret)
+	return halfConn{suite: s, secret: buf[:len(secret):len(secret)], aead: a, iv: iv, seq: seq, nonceBuf: buf[len(secret):]}, nil
 }
 
-// nonce is the per-record nonce: the IV XOR the sequence number (5.3).
-func (h *halfConn) nonce(seq uint64) [nonceLen]byte {
-	n := h.iv
+// nonce is the per-record nonce: the IV XOR the sequence number (5.3),
+// in h.nonceBuf.
+func (h *halfConn) nonce(seq uint64) []byte {
+	n := h.nonceBuf
+	copy(n, h.iv[:])
 	var s [8]byte
 	binary.BigEndian.PutUint64(s[:], seq)
 	for i := range s {
@@ -129,9 +138,10 @@ func (h *halfConn) seal(dst []byte, typ byte, p []byte) ([]byte, error) {
 	dst = append(dst, typ)
 	nonce := h.nonce(h.seq)
 	h.seq++
-	hdr := [headerLen]byte(dst[start:])
+	// The header, before the body, is not overwritten.
+	hdr := dst[start : start+headerLen]
 	body := dst[start+headerLen:]
-	sealed := h.aead.Seal(body[:0], nonce[:], body, hdr[:])
+	sealed := h.aead.Seal(body[:0], nonce, body, hdr)
 	return dst[:start+headerLen+len(sealed)], nil
 }
 
@@ -142,37 +152,48 @@ func (h *halfConn) open(rec []byte) (byte, []byte, error) {
 	if len(rec) < headerLen {
 		return 0, nil, alertf(alertDecodeError, "short record")
 	}
+	typ, plain, err := h.openTo(rec[headerLen:headerLen], rec)
+	return typ, plain, err
+}
+
+// openTo is open with the content appended to dst instead of decrypted
+// in place: rec is left as it came. It returns dst with the content
+// appended (the inner type and padding not), or dst as it was on error.
+func (h *halfConn) openTo(dst, rec []byte) (byte, []byte, error) {
+	if len(rec) < headerLen {
+		return 0, dst, alertf(alertDecodeError, "short record")
+	}
 	if rec[0] != typeApplicationData {
-		return 0, nil, alertf(alertUnexpectedMessage, "unprotected record of type %d after the handshake", rec[0])
+		return 0, dst, alertf(alertUnexpectedMessage, "unprotected record of type %d after the handshake", rec[0])
 	}
 	n := int(binary.BigEndian.Uint16(rec[3:5]))
 	if n > maxCiphertext {
-		return 0, nil, alertf(alertRecordOverflow, "record of %d bytes", n)
+		return 0, dst, alertf(alertRecordOverflow, "record of %d bytes", n)
 	}
 	if len(rec) != headerLen+n {
-		return 0, nil, alertf(alertDecodeError, "record length %d for %d bytes", n, len(rec)-headerLen)
+		return 0, dst, alertf(alertDecodeError, "record length %d for %d bytes", n, len(rec)-headerLen)
 	}
 	if h.seq == ^uint64(0) {
-		return 0, nil, errSeqExhausted
+		return 0, dst, errSeqExhausted
 	}
 	nonce := h.nonce(h.seq)
-	body := rec[headerLen:]
-	plain, err := h.aead.Open(body[:0], nonce[:], body, rec[:headerLen])
+	out, err := h.aead.Open(dst, nonce, rec[headerLen:], rec[:headerLen])
 	if err != nil {
-		return 0, nil, alertf(alertBadRecordMAC, "record does not authenticate")
+		return 0, dst, alertf(alertBadRecordMAC, "record does not authenticate")
 	}
 	h.seq++
+	plain := out[len(dst):]
 	i := len(plain) - 1
 	for i >= 0 && plain[i] == 0 {
 		i--
 	}
 	if i < 0 {
-		return 0, nil, alertf(alertUnexpectedMessage, "record without a content type")
+		return 0, dst, alertf(alertUnexpectedMessage, "record without a content type")
 	}
 	if i > maxPlaintext {
-		return 0, nil, alertf(alertRecordOverflow, "inner plaintext of %d bytes", i)
+		return 0, dst, alertf(alertRecordOverflow, "inner plaintext of %d bytes", i)
 	}
-	return plain[i], plain[:i], nil
+	return plain[i], out[:len(dst)+i], nil
 }
 
 // recordLen returns the length of the record at the start of b (header

@@ -135,8 +135,8 @@ func (st *State) CloseNotify(dst []byte) ([]byte, error) {
 // dst: what a hibernated connection reads without a Conn. It stops at
 // the first record that is incomplete, or that is not application data
 // or does not open (a KeyUpdate, an alert, an error: for a Conn after a
-// full wake to handle); used is how many bytes of raw it consumed. raw's
-// consumed bytes are overwritten (decrypted in place).
+// full wake to handle); used is how many bytes of raw it consumed. raw
+// is left as it came.
 func (st *State) OpenData(dst, raw []byte) (out []byte, used int, err error) {
 	in, err := st.reader()
 	if err != nil {
@@ -151,16 +151,14 @@ func (st *State) OpenData(dst, raw []byte) (out []byte, used int, err error) {
 		if rec[0] != typeApplicationData {
 			return dst, used, nil
 		}
-		// A copy: a record that does not open is left as it came.
-		buf := append([]byte(nil), rec...)
 		h := in
-		typ, content, err := h.open(buf)
+		typ, next, err := h.openTo(dst, rec)
 		if err != nil || typ != typeApplicationData {
 			return dst, used, nil
 		}
 		in = h
 		st.ReadSeq = in.seq
-		dst = append(dst, content...)
+		dst = next
 		used += n
 	}
 }
