@@ -201,7 +201,7 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		// RFC 9051 6.4.4: an unknown charset lists what is supported.
 		return searchResult{}, errNO("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	s := searcher{c: c, now: time.Now()}
+	s := searcher{c: c, now: time.Now(), interrupted: c.interrupted}
 	if err := s.prepare(key); err != nil {
 		return searchResult{}, err
 	}
@@ -230,6 +230,20 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	mask, err := s.candidates(key)
 	if err != nil {
 		return searchResult{}, err
+	}
+	if s.needsFile && s.text.readsBody() {
+		if ok, err := s.matchParallel(key, mask); ok != nil || err != nil {
+			if err != nil {
+				return searchResult{}, err
+			}
+			for i, hit := range ok {
+				if hit {
+					res.hits = append(res.hits, uint32(i+1))
+					res.maxModSeq = max(res.maxModSeq, v.Messages.ModSeq(i))
+				}
+			}
+			return res, nil
+		}
 	}
 	for i := range v.Messages.Len() {
 		if s.needsContent || i%metadataSearchStep == 0 {
@@ -283,8 +297,12 @@ func isAll(k *imapwire.SearchKey) bool {
 // searcher evaluates a search key against the view's messages, opening a
 // message's content only when a key needs it.
 type searcher struct {
-	c            *conn
-	now          time.Time
+	c   *conn
+	now time.Time
+	// interrupted says whether the command is to stop: c.interrupted,
+	// or for a searcher of matchParallel what it sets (such a searcher
+	// must not touch the connection).
+	interrupted  func() error
 	usesModSeq   bool
 	needsContent bool
 	// needsFile is set when a key reads more than the envelope header
@@ -306,6 +324,10 @@ type searcher struct {
 	msg     *imapmsg.Message
 	block   []byte   // the envelope header block, unparsed
 	text    textKeys // limits and per-message answers of text keys
+	// whole holds the message being checked, read whole when BODY or
+	// TEXT will read its body (readWhole), reused from one message to
+	// the next.
+	whole []byte
 }
 
 // prepare checks the key tree and resolves its sets once.
@@ -400,9 +422,18 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.text.readsBody() && content.Size() <= maxWholeSearch {
+		msg, err := s.readWhole(content)
+		content.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read uid %d: %w", m.UID, err)
+		}
+		s.msg = msg
+		return msg, nil
+	}
 	// Most text keys need the header alone; BODY and TEXT parse the rest
 	// when they get to it. Reads stop when the command is interrupted.
-	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.c}, content.Size())
+	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.interrupted}, content.Size())
 	if err != nil {
 		content.Close()
 		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)
