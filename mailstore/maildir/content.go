@@ -157,6 +157,13 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if off == 0 && int64(len(p)) >= c.size && c.readWhole(p[:c.size]) {
+		c.hint = checkpoint{out: c.size, file: c.fileSize, prevCR: c.size > 0 && p[c.size-1] == '\r'}
+		if int64(len(p)) > c.size {
+			return int(c.size), io.EOF
+		}
+		return int(c.size), nil
+	}
 	i := sort.Search(len(c.cps), func(i int) bool { return c.cps[i].out > off }) - 1
 	cp := c.cps[i]
 	if c.hint.out <= off && c.hint.out > cp.out {
@@ -245,6 +252,54 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// readWhole fills p, of the content's size, with the whole content:
+// one read of the file into the end of p, then the conversion in place,
+// front to back, with no buffer of its own (a search reads each message
+// whole: its buffer was most of the cost). The output never overtakes
+// the input: it gains one byte per bare LF, and the input starts as many
+// bytes in as the store counted bare LFs. It reports false, p's content
+// undefined, when the file does not hold what the store recorded (it
+// changed size, or has more or fewer bare LFs): ReadAt's conversion
+// then reads it as it is.
+func (c *crlfContent) readWhole(p []byte) bool {
+	lfs := int(c.size - c.fileSize)
+	if lfs < 0 {
+		return false
+	}
+	if k, _ := c.f.ReadAt(p[lfs:], 0); k != len(p)-lfs {
+		return false
+	}
+	out, in := 0, lfs
+	prevCR := false
+	for in < len(p) {
+		run := bytes.IndexByte(p[in:], '\n')
+		if run < 0 {
+			run = len(p) - in
+		}
+		if run > 0 {
+			copy(p[out:], p[in:in+run])
+			out += run
+			in += run
+			prevCR = p[out-1] == '\r'
+		}
+		if in == len(p) {
+			break
+		}
+		if !prevCR {
+			if out == in {
+				return false // more bare LFs than counted
+			}
+			p[out] = '\r'
+			out++
+		}
+		p[out] = '\n'
+		out++
+		in++
+		prevCR = false
+	}
+	return out == len(p)
 }
 
 // nextCheckpoint returns the output offset at which the next checkpoint

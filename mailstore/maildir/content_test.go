@@ -516,3 +516,31 @@ func BenchmarkOpenMessageFile(b *testing.B) {
 		}
 	})
 }
+
+// TestCRLFReadWholeMismatch: a whole read of a file that no longer
+// holds what the store counted (more bare LFs, fewer, a different size)
+// gives what the byte-wise conversion gives, not a corrupt message.
+func TestCRLFReadWholeMismatch(t *testing.T) {
+	for _, tt := range []struct{ data, counted string }{
+		{"a\nb\nc\n", "a\r\nb\r\nc"},     // one bare LF more than counted
+		{"a\r\nb\nc", "a\nb\nc\n"},       // one fewer
+		{"a\nb\n", "a\nb\nc\nd\n"},       // the file shrank
+		{"a\nb\nc\nd\ne\n", "a\nb\nc\n"}, // the file grew
+		{"\n\n\n\n", "\n\n\n\n\n\n\n\n"}, // only bare LFs, counted twice
+	} {
+		c, _ := openCRLF(t, []byte(tt.data))
+		c.size = int64(len(toCRLF([]byte(tt.counted))))
+		// Reads shorter than the content take the byte-wise conversion.
+		want := make([]byte, c.size+3)
+		ref := c.fresh()
+		first, _ := ref.ReadAt(want[:1], 0)
+		rest, wantErr := ref.ReadAt(want[1:], 1)
+		wantN := first + rest
+		got := make([]byte, c.size+3)
+		n, err := c.fresh().ReadAt(got, 0)
+		if n != wantN || err != wantErr || !bytes.Equal(got[:n], want[:wantN]) {
+			t.Errorf("file %q counted as %q: ReadAt = %q, %v; the conversion gives %q, %v",
+				tt.data, tt.counted, got[:n], err, want[:wantN], wantErr)
+		}
+	}
+}
