@@ -324,6 +324,11 @@ type searcher struct {
 	msg     *imapmsg.Message
 	block   []byte   // the envelope header block, unparsed
 	text    textKeys // limits and per-message answers of text keys
+	// blockUIDs are the messages a searcher of matchParallel checks
+	// now, looked up together (mailstore.ManyOpener); openBlock opens
+	// blockUIDs[i].
+	blockUIDs []uint32
+	openBlock func(i int) (mailstore.Content, error)
 	// whole holds the message being checked, read whole when BODY or
 	// TEXT will read its body (readWhole), reused from one message to
 	// the next.
@@ -418,7 +423,7 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	}
 	rec := s.c.sel.view.Messages.At(int(seq - 1))
 	m := &rec
-	content, err := s.c.sel.mbox.Open(s.c.ctx, m.UID)
+	content, err := s.open(m.UID)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,37 @@ func (s *searcher) readWhole(content mailstore.Content) (*imapmsg.Message, error
 	return imapmsg.ParseHeaderBytes(s.whole)
 }
 
+// lookUp looks up the candidates among messages from..to-1 (sequence
+// numbers - 1) together, when the store can (mailstore.ManyOpener), for
+// open. A failed lookup leaves each to Open.
+func (s *searcher) lookUp(mask []bool, from, to int) {
+	s.blockUIDs, s.openBlock = s.blockUIDs[:0], nil
+	mo, ok := s.c.sel.mbox.(mailstore.ManyOpener)
+	if !ok {
+		return
+	}
+	msgs := s.c.sel.view.Messages
+	for i := from; i < to; i++ {
+		if mask == nil || mask[i] {
+			s.blockUIDs = append(s.blockUIDs, msgs.UID(i))
+		}
+	}
+	if open, err := mo.OpenMany(s.c.ctx, s.blockUIDs); err == nil {
+		s.openBlock = open
+	}
+}
+
+// open opens message uid: through the block looked up together when it
+// is in it, else by itself.
+func (s *searcher) open(uid uint32) (mailstore.Content, error) {
+	if s.openBlock != nil {
+		if i, ok := slices.BinarySearch(s.blockUIDs, uid); ok {
+			return s.openBlock(i)
+		}
+	}
+	return s.c.sel.mbox.Open(s.c.ctx, uid)
+}
+
 // fork returns a searcher for another goroutine checking messages beside
 // s: the command's keys and resolved sets (read only from then on), its
 // own per-message state and buffers; interrupted is what stops its reads.
@@ -124,7 +155,9 @@ func (s *searcher) matchParallel(key *imapwire.SearchKey, mask []bool) ([]bool, 
 				if from >= n {
 					return
 				}
-				for i := from; i < min(from+searchBlock, n) && !stop.Load(); i++ {
+				to := min(from+searchBlock, n)
+				ws.lookUp(mask, from, to)
+				for i := from; i < to && !stop.Load(); i++ {
 					if mask != nil && !mask[i] {
 						continue
 					}

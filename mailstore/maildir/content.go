@@ -50,6 +50,48 @@ func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content
 	return nil, fmt.Errorf("open message %d in %s: file vanished: %w", uid, h.name, mailstore.ErrNoMessage)
 }
 
+var _ mailstore.ManyOpener = (*mailboxHandle)(nil)
+
+// OpenMany implements mailstore.ManyOpener: the files of uids are looked
+// up in one read transaction; a file renamed since (a flag change) is
+// opened through Open, which looks again.
+func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int) (mailstore.Content, error), error) {
+	type located struct {
+		path string
+		size int64
+	}
+	found := make([]located, len(uids))
+	err := h.view(func(m *mboxTx) error {
+		for i, uid := range uids {
+			r, ok, err := m.get(uid, true)
+			if err != nil {
+				return err
+			}
+			if ok {
+				found[i] = located{filepath.Join(m.dir, "cur", r.file), r.size}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open messages in %s: %w", h.name, err)
+	}
+	return func(i int) (mailstore.Content, error) {
+		loc := found[i]
+		if loc.path == "" {
+			return nil, fmt.Errorf("open message %d in %s: %w", uids[i], h.name, mailstore.ErrNoMessage)
+		}
+		f, fileSize, err := openMessageFile(loc.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return h.Open(ctx, uids[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open message %d in %s: %w", uids[i], h.name, err)
+		}
+		return newContent(f, fileSize, loc.size), nil
+	}, nil
+}
+
 // openMessageFile opens a message file for reading and returns its size.
 //
 // It is os.Open without the poller: os.Open makes every file it opens

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/mailstore"
 	"golang.org/x/sys/unix"
 )
 
@@ -542,5 +543,42 @@ func TestCRLFReadWholeMismatch(t *testing.T) {
 			t.Errorf("file %q counted as %q: ReadAt = %q, %v; the conversion gives %q, %v",
 				tt.data, tt.counted, got[:n], err, want[:wantN], wantErr)
 		}
+	}
+}
+
+// TestOpenMany: OpenMany opens each message as Open does, with one
+// lookup for all: a message not in the mailbox gives ErrNoMessage, and
+// one whose file was renamed after the lookup (a flag change) is still
+// opened.
+func TestOpenMany(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t, Options{})
+	m := testMailbox(t, testUser(t, s, "alice"), "INBOX")
+	a := mustAppend(t, m, msg("one"))
+	b := mustAppend(t, m, "Subject: bare\n\nLF line ends\n")
+	c := mustAppend(t, m, msg("three"))
+	open, err := m.(mailstore.ManyOpener).OpenMany(ctx, []uint32{a, b, c, c + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.StoreFlags(ctx, []uint32{c}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, uid := range []uint32{a, b, c} {
+		content, err := open(i)
+		if err != nil {
+			t.Fatalf("open %d (uid %d): %v", i, uid, err)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(content, 0, content.Size()))
+		content.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := readAll(t, m, uid); string(got) != want {
+			t.Errorf("uid %d: OpenMany gives %q, Open %q", uid, got, want)
+		}
+	}
+	if _, err := open(3); !errors.Is(err, mailstore.ErrNoMessage) {
+		t.Errorf("open of a UID not in the mailbox: %v, want ErrNoMessage", err)
 	}
 }
