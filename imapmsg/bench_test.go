@@ -99,11 +99,11 @@ func BenchmarkBodyContains(b *testing.B) {
 	}
 }
 
-// BenchmarkBodySearcher is SEARCH BODY's check of one message of 5 KiB of
+// BenchmarkTextSearcher is SEARCH BODY's check of one message of 5 KiB of
 // ASCII text with the needle absent (the whole body read): in memory
 // (ParseHeaderBytes, what the server's search reads) and through a
-// reader, with one BodySearcher reused as a search over a mailbox does.
-func BenchmarkBodySearcher(b *testing.B) {
+// reader, with one TextSearcher reused as a search over a mailbox does.
+func BenchmarkTextSearcher(b *testing.B) {
 	var msg bytes.Buffer
 	msg.WriteString("Subject: text\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
 	for msg.Len() < 5<<10 {
@@ -112,7 +112,7 @@ func BenchmarkBodySearcher(b *testing.B) {
 	raw := msg.Bytes()
 	for _, inMemory := range []bool{true, false} {
 		b.Run(map[bool]string{true: "in-memory", false: "reader"}[inMemory], func(b *testing.B) {
-			var bs BodySearcher
+			var bs TextSearcher
 			b.ReportAllocs()
 			b.SetBytes(int64(len(raw)))
 			for b.Loop() {

@@ -124,10 +124,36 @@ func addressesContain(value []byte, needle string) bool {
 // HeaderTextContains is HeaderContains over whole fields, name and value:
 // the header half of SEARCH TEXT.
 func (m *Message) HeaderTextContains(s string) bool {
-	needle := foldString(s)
+	var ts TextSearcher
+	return ts.SearchHeader(m, s)
+}
+
+// SearchHeader reports whether m's top-level header contains s as TEXT
+// compares it (HeaderTextContains). A field in ASCII without encoded
+// words is folded by lower-casing it into the searcher's buffer; the
+// others are decoded and folded as eachHeaderText gives them. The needle
+// is folded once while s stays the same.
+func (ts *TextSearcher) SearchHeader(m *Message, s string) bool {
+	if ts.headerValue != s || ts.headerNeedle == nil {
+		ts.headerValue, ts.headerNeedle = s, []byte(foldString(s))
+	}
+	h, err := m.readHeader(m.root)
+	if err != nil {
+		return false
+	}
 	found := false
-	m.eachHeaderText(func(text string) bool {
-		found = strings.Contains(text, needle)
+	eachField(h, func(name, value, _ []byte) bool {
+		if !bytes.Contains(value, []byte("=?")) {
+			line := append(append(ts.field[:0], name...), ": "...)
+			line = appendUnfolded(line, value)
+			ts.field = line
+			if folded, ok := foldASCII(ts.folded[:0], line); ok {
+				ts.folded = folded
+				found = bytes.Contains(folded, ts.headerNeedle)
+				return !found
+			}
+		}
+		found = bytes.Contains([]byte(foldString(string(name)+": "+decodeHeader(unfold(value)))), ts.headerNeedle)
 		return !found
 	})
 	return found
@@ -159,29 +185,34 @@ func (m *Message) BodyContains(s string) bool {
 // not found yet, so that a SEARCH with many BODY or TEXT keys pays for
 // decoding one time. found[i] says whether ss[i] was found.
 func (m *Message) BodyContainsAll(ss []string) (found []bool) {
-	var bs BodySearcher
+	var bs TextSearcher
 	return bs.Search(m, ss)
 }
 
-// BodySearcher searches messages' bodies as BodyContainsAll does,
+// TextSearcher searches messages' bodies as BodyContainsAll does,
 // keeping its buffers from one message to the next: a search over a
 // mailbox then allocates nothing per message for its check. It stops
 // reading a message when every string is found, and searches a text
 // part stored without transfer encoding in UTF-8 or US-ASCII in place
 // when the message is in memory (ParseHeaderBytes): no reader, no copy
-// but its folding. The zero value is ready to use; one BodySearcher
+// but its folding. The zero value is ready to use; one TextSearcher
 // serves one goroutine.
-type BodySearcher struct {
+type TextSearcher struct {
 	mt      textMatcher
 	needles [][]byte
-	folded  []string // ss, as the needles were folded from
+	strings []string // ss, as the needles were folded from
+	// SearchHeader's needle, the string it was folded from, and its
+	// buffers for a field as a line and folded.
+	headerNeedle  []byte
+	headerValue   string
+	field, folded []byte
 }
 
 // Search reports, for each string of ss, whether m's body contains it
 // (BodyContainsAll). The slice returned is valid until the next call.
-func (bs *BodySearcher) Search(m *Message, ss []string) []bool {
-	if !slices.Equal(bs.folded, ss) {
-		bs.folded = slices.Clone(ss)
+func (bs *TextSearcher) Search(m *Message, ss []string) []bool {
+	if !slices.Equal(bs.strings, ss) {
+		bs.strings = slices.Clone(ss)
 		bs.needles = bs.needles[:0]
 		for _, s := range ss {
 			bs.needles = append(bs.needles, []byte(foldString(s)))

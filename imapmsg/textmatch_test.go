@@ -16,7 +16,7 @@ import (
 // referenceBodyContains is the plain way to answer BODY: parse the whole
 // structure, decode each searched part whole (transfer encoding,
 // charset), fold all of it at once and look for each needle. It shares
-// the part selection and decoders with BodySearcher but none of its
+// the part selection and decoders with TextSearcher but none of its
 // pieces, in-place reading or ASCII folding.
 func referenceBodyContains(t testing.TB, raw []byte, ss []string) []bool {
 	t.Helper()
@@ -47,10 +47,22 @@ func referenceBodyContains(t testing.TB, raw []byte, ss []string) []bool {
 	return found
 }
 
-// checkBodySearch compares BodySearcher's answers for raw, in memory and
+// referenceHeaderContains is the plain way to answer the header half of
+// TEXT: each field decoded and folded whole, "name: value".
+func referenceHeaderContains(m *Message, s string) bool {
+	found := false
+	m.eachHeaderText(func(text string) bool {
+		found = strings.Contains(text, foldString(s))
+		return !found
+	})
+	return found
+}
+
+// checkBodySearch compares TextSearcher's answers for raw, in memory and
 // through a reader, cut in pieces of every size given, with the
-// reference's.
-func checkBodySearch(t testing.TB, bs *BodySearcher, raw []byte, ss []string, pieces ...int) {
+// reference's; and the header half of TEXT (SearchHeader) with the
+// plain search's.
+func checkBodySearch(t testing.TB, bs *TextSearcher, raw []byte, ss []string, pieces ...int) {
 	t.Helper()
 	want := referenceBodyContains(t, raw, ss)
 	inMem, err := ParseHeaderBytes(raw)
@@ -69,6 +81,10 @@ func checkBodySearch(t testing.TB, bs *BodySearcher, raw []byte, ss []string, pi
 				if got[i] != want[i] {
 					t.Fatalf("%s, pieces of %d: BODY %q = %v, the plain search says %v; message:\n%.2000q",
 						name, piece, ss[i], got[i], want[i], raw)
+				}
+				if got, want := bs.SearchHeader(m, ss[i]), referenceHeaderContains(m, ss[i]); got != want {
+					t.Fatalf("%s: TEXT's header half %q = %v, the plain search says %v; message:\n%.2000q",
+						name, ss[i], got, want, raw)
 				}
 			}
 		}
@@ -155,7 +171,9 @@ func genMessage(rng *rand.Rand) (msg string, texts []string) {
 	if rng.IntN(4) == 0 {
 		eol = "\n"
 	}
-	header := "From: Jöhn <j@example.org>" + eol + "Subject: =?utf-8?q?hidden_header_zebra?=" + eol + "MIME-Version: 1.0" + eol
+	header := "From: Jöhn <j@example.org>" + eol + "Subject: =?utf-8?q?hidden_header_zebra?=" + eol +
+		"X-Folded: first Line" + eol + "\tSecond LINE " + eol + "X-Word: " + genText(rng, 30, " ") + eol + "MIME-Version: 1.0" + eol
+	texts = append(texts, "X-Folded: first Line\tSecond LINE")
 	leaf := func() string {
 		sizes := []int{0, 20, 300, 5000, 40000, 70000}
 		text := genText(rng, sizes[rng.IntN(len(sizes))], eol)
@@ -208,7 +226,7 @@ func genMessage(rng *rand.Rand) (msg string, texts []string) {
 // in other cases (found, unless in a part BODY does not search), pieces
 // across line breaks, and strings that are nowhere.
 func genNeedles(rng *rand.Rand, texts []string) []string {
-	ss := []string{"zebra", "hidden header", "absent words", "", "STRASSE", "kelvin", "sun", "file", "abc", "σοφοσ", "café", "ПРИВЕТ"}
+	ss := []string{"zebra", "hidden header", "x-folded: FIRST", "line\tsecond", "line second", "from: jöhn <j@", "x-word: ", "absent words", "", "STRASSE", "kelvin", "sun", "file", "abc", "σοφοσ", "café", "ПРИВЕТ"}
 	for _, text := range texts {
 		if text == "" {
 			continue
@@ -229,16 +247,16 @@ func genNeedles(rng *rand.Rand, texts []string) []string {
 	return ss
 }
 
-// TestBodySearcherMatchesPlainSearch is the differential test of SEARCH
+// TestTextSearcherMatchesPlainSearch is the differential test of SEARCH
 // BODY's check: over generated messages of every structure, charset and
 // transfer encoding the MIME layer decodes, with LF and CRLF line ends,
 // needles taken from their texts (across line breaks, in other cases,
-// non-ASCII) and absent ones, BodySearcher answers as the plain search
+// non-ASCII) and absent ones, TextSearcher answers as the plain search
 // (referenceBodyContains) does, in memory and through a reader, with
 // pieces of many sizes so that needles straddle pieces.
-func TestBodySearcherMatchesPlainSearch(t *testing.T) {
+func TestTextSearcherMatchesPlainSearch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	var bs BodySearcher
+	var bs TextSearcher
 	n := 300
 	if testing.Short() {
 		n = 60
@@ -252,20 +270,20 @@ func TestBodySearcherMatchesPlainSearch(t *testing.T) {
 	}
 }
 
-// TestBodySearcherHeaderNotBody: BODY does not search the header, even
+// TestTextSearcherHeaderNotBody: BODY does not search the header, even
 // for a message searched in place.
-func TestBodySearcherHeaderNotBody(t *testing.T) {
+func TestTextSearcherHeaderNotBody(t *testing.T) {
 	m, err := ParseHeaderBytes([]byte("Subject: the zebra\r\n\r\nplain body\r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bs BodySearcher
+	var bs TextSearcher
 	if got := bs.Search(m, []string{"zebra", "PLAIN"}); got[0] || !got[1] {
 		t.Errorf("BODY zebra, PLAIN = %v, want [false true]", got)
 	}
 }
 
-// FuzzBodySearch compares BodySearcher with the plain search over a
+// FuzzBodySearch compares TextSearcher with the plain search over a
 // message of one part of any text, transfer encoding and charset, for any
 // needle, cut in pieces of any size.
 func FuzzBodySearch(f *testing.F) {
@@ -280,7 +298,7 @@ func FuzzBodySearch(f *testing.F) {
 			cs = "iso-8859-1"
 		}
 		raw := "Content-Type: text/plain; charset=" + cs + "\r\nContent-Transfer-Encoding: " + ctes[kind&3] + "\r\n\r\n" + string(text)
-		var bs BodySearcher
+		var bs TextSearcher
 		checkBodySearch(t, &bs, []byte(raw), []string{needle}, int(piece)%64+1)
 	})
 }

@@ -39,7 +39,7 @@ type textKeys struct {
 	needles   map[string]string // header key values in search form (FoldSearchString)
 	// searcher searches bodies, its buffers kept from one message to
 	// the next.
-	searcher imapmsg.BodySearcher
+	searcher imapmsg.TextSearcher
 }
 
 // readsBody says whether the command has a BODY or TEXT key: its check
@@ -160,7 +160,7 @@ func (t *textKeys) find(msg *imapmsg.Message, k *imapwire.SearchKey) bool {
 	case "BODY":
 		ok = t.body(msg)[k.Value]
 	case "TEXT":
-		ok = msg.HeaderTextContains(k.Value) || t.body(msg)[k.Value]
+		ok = t.searcher.SearchHeader(msg, k.Value) || t.body(msg)[k.Value]
 	}
 	return ok
 }
