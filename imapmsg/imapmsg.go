@@ -71,12 +71,16 @@ func ParseHeader(r io.ReaderAt, size int64) (*Message, error) {
 // SEARCH BODY and TEXT then search text that needs no decoding where it
 // lies, without a reader.
 func ParseHeaderBytes(b []byte) (*Message, error) {
-	m, err := ParseHeader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, err
+	if len(b) > maxHeaderBytes {
+		m, err := ParseHeader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, err
+		}
+		m.data = b
+		return m, nil
 	}
-	m.data = b
-	return m, nil
+	root, header := parseHeaderInMemory(b)
+	return &Message{r: bytes.NewReader(b), size: int64(len(b)), root: root, header: header, data: b}, nil
 }
 
 // Size returns the message's size in octets (RFC822.SIZE).
@@ -85,7 +89,13 @@ func (m *Message) Size() int64 { return m.size }
 // structure returns the fully parsed root part.
 func (m *Message) structure() (*part, error) {
 	if !m.full {
-		root, err := parse(m.r, m.size)
+		var root *part
+		var err error
+		if m.data != nil {
+			root, err = parseInMemory(m.data)
+		} else {
+			root, err = parse(m.r, m.size)
+		}
 		if err != nil {
 			return nil, err
 		}
