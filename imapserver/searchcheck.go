@@ -107,7 +107,8 @@ func (s *searcher) fork(interrupted func() error) *searcher {
 // matchParallel evaluates key against the candidates of mask (nil: every
 // message) on several goroutines and returns, per message of the view,
 // whether it matches; nil and no error when the check is too small or
-// the machine has one core (the caller's loop does it then). A message
+// there is one core to use (the caller's loop does it then): one core
+// is left to a background index build while one runs. A message
 // gone from the store does not match; the first other error, in
 // sequence order among those seen, ends the check. The client leaving
 // ends it too (conn.interrupted, looked at from this goroutine: the
@@ -119,7 +120,16 @@ func (s *searcher) matchParallel(key *imapwire.SearchKey, mask []bool) ([]bool, 
 	if mask != nil {
 		candidates = count(mask)
 	}
-	workers := min(runtime.GOMAXPROCS(0), maxSearchWorkers, candidates/(parallelSearchMin/2))
+	cores := runtime.GOMAXPROCS(0)
+	if s.c.srv.searchBuild.building() {
+		// Leave a core to the background build: at nice 19 it would
+		// otherwise wait for every search to end, and searches one
+		// after the other (a client paging through results) kept the
+		// index from ever covering the mailbox, each reading what it
+		// lacks (bench/compare's "nowhere" rows: 1 ms became 100-240).
+		cores--
+	}
+	workers := min(cores, maxSearchWorkers, candidates/(parallelSearchMin/2))
 	if workers < 2 || candidates < parallelSearchMin {
 		return nil, nil
 	}
