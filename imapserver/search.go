@@ -251,6 +251,9 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 				return searchResult{}, err
 			}
 		}
+		if s.needsFile && i%searchBlock == 0 {
+			s.lookUp(mask, i, min(i+searchBlock, v.Messages.Len()))
+		}
 		if mask != nil && !mask[i] {
 			continue // the search index says it cannot match (searchfts.go)
 		}

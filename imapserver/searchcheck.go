@@ -66,7 +66,8 @@ func (s *searcher) readWhole(content mailstore.Content) (*imapmsg.Message, error
 
 // lookUp looks up the candidates among messages from..to-1 (sequence
 // numbers - 1) together, when the store can (mailstore.ManyOpener), for
-// open. A failed lookup leaves each to Open.
+// open: matchParallel's goroutines per block, the plain loop too. A
+// failed lookup leaves each to Open.
 func (s *searcher) lookUp(mask []bool, from, to int) {
 	s.blockUIDs, s.openBlock = s.blockUIDs[:0], nil
 	mo, ok := s.c.sel.mbox.(mailstore.ManyOpener)
