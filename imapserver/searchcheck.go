@@ -193,6 +193,11 @@ func (s *searcher) matchParallel(key *imapwire.SearchKey, mask []bool) ([]bool, 
 	tick := time.NewTicker(searchInterruptPoll)
 	defer tick.Stop()
 	for {
+		if err := s.c.interrupted(); err != nil {
+			stop.Store(true)
+			<-done
+			return nil, err
+		}
 		select {
 		case <-done:
 			if firstEr != nil {
@@ -200,11 +205,6 @@ func (s *searcher) matchParallel(key *imapwire.SearchKey, mask []bool) ([]bool, 
 			}
 			return hits, nil
 		case <-tick.C:
-			if err := s.c.interrupted(); err != nil {
-				stop.Store(true)
-				<-done
-				return nil, err
-			}
 		}
 	}
 }

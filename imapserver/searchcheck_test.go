@@ -2,12 +2,15 @@ package imapserver_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/testserver"
@@ -55,31 +58,7 @@ func TestSearchCheckManyMessages(t *testing.T) {
 	for _, noIndex := range []bool{true, false} {
 		t.Run(fmt.Sprintf("no-index=%v", noIndex), func(t *testing.T) {
 			srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) { c.NoSearchIndex = noIndex }))
-			cur := filepath.Join(srv.DataDir, "users", "alice", "Maildir", "cur")
-			for _, d := range []string{"cur", "new", "tmp"} {
-				if err := os.MkdirAll(filepath.Join(srv.DataDir, "users", "alice", "Maildir", d), 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var body, text, flagged []int
-			for i := range n {
-				msg, inBody, inHeader := checkCorpusMessage(i)
-				flags := ""
-				if i%4 == 1 {
-					flags = "F"
-					flagged = append(flagged, i+1)
-				}
-				name := fmt.Sprintf("%d.M%dP1Q%d.test:2,%s", 1_700_000_000+i, i, i, flags)
-				if err := os.WriteFile(filepath.Join(cur, name), []byte(msg), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if inBody {
-					body = append(body, i+1)
-				}
-				if inBody || inHeader {
-					text = append(text, i+1)
-				}
-			}
+			body, text, flagged := writeCheckCorpus(t, srv, n)
 			all := make([]int, n)
 			for i := range all {
 				all[i] = i + 1
@@ -104,6 +83,75 @@ func TestSearchCheckManyMessages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeCheckCorpus writes the n messages of checkCorpusMessage into
+// alice's INBOX, one in four \Flagged, and returns the sequence numbers
+// of those whose body holds "okapi", of those whose header or body does,
+// and of the flagged ones.
+func writeCheckCorpus(t *testing.T, srv *testserver.Server, n int) (body, text, flagged []int) {
+	t.Helper()
+	md := filepath.Join(srv.DataDir, "users", "alice", "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		msg, inBody, inHeader := checkCorpusMessage(i)
+		flags := ""
+		if i%4 == 1 {
+			flags = "F"
+			flagged = append(flagged, i+1)
+		}
+		name := fmt.Sprintf("%d.M%dP1Q%d.test:2,%s", 1_700_000_000+i, i, i, flags)
+		if err := os.WriteFile(filepath.Join(md, "cur", name), []byte(msg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if inBody {
+			body = append(body, i+1)
+		}
+		if inBody || inHeader {
+			text = append(text, i+1)
+		}
+	}
+	return body, text, flagged
+}
+
+// TestSearchCheckStopsWhenClientLeaves: a client that closes its
+// connection while SEARCH BODY's check runs on several goroutines is
+// seen by the connection's goroutine, which stops the check and counts
+// the interruption; the server serves the next client.
+func TestSearchCheckStopsWhenClientLeaves(t *testing.T) {
+	srv := testserver.Start(t, testserver.WithConfig(func(c *imapserver.Config) { c.NoSearchIndex = true }))
+	writeCheckCorpus(t, srv, 600)
+	c := selectInbox(t, srv)
+	var steps atomic.Int64
+	started, closed := make(chan struct{}), make(chan struct{})
+	imapserver.SetStepHook(srv.IMAP, func(nc net.Conn) {
+		if steps.Add(1) != 1 {
+			return
+		}
+		close(started)
+		<-closed
+		if !testserver.Eventually(testserver.Patience, func() bool { return imapserver.PeerClosed(nc) }) {
+			t.Error("the server never saw the client close")
+		}
+	})
+	c.Send(`s1 SEARCH BODY "not in any message"`)
+	select {
+	case <-started:
+	case <-time.After(testserver.Patience):
+		t.Fatal("the check never asked whether its client was still there")
+	}
+	c.NetConn().Close()
+	close(closed)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_commands_interrupted_total,reason=client", 1)
+	c2 := srv.Login(t, srv.Alice)
+	c2.MustOK("EXAMINE INBOX")
+	if lines := c2.MustOK(`SEARCH BODY okapi TEXT "an okapi here"`); !strings.HasPrefix(lines[0], "* SEARCH 1 4 ") {
+		t.Fatalf("the next search: %.100q", lines[0])
 	}
 }
 
