@@ -38,14 +38,11 @@ func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content
 		if err != nil {
 			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
 		}
-		f, fileSize, err := openMessageFile(path)
+		c, err := h.openFile(uid, path, size)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
-		}
-		return newContent(f, fileSize, size), nil
+		return c, err
 	}
 	return nil, fmt.Errorf("open message %d in %s: file vanished: %w", uid, h.name, mailstore.ErrNoMessage)
 }
@@ -81,15 +78,23 @@ func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int
 		if loc.path == "" {
 			return nil, fmt.Errorf("open message %d in %s: %w", uids[i], h.name, mailstore.ErrNoMessage)
 		}
-		f, fileSize, err := openMessageFile(loc.path)
+		c, err := h.openFile(uids[i], loc.path, loc.size)
 		if errors.Is(err, os.ErrNotExist) {
 			return h.Open(ctx, uids[i])
 		}
-		if err != nil {
-			return nil, fmt.Errorf("open message %d in %s: %w", uids[i], h.name, err)
-		}
-		return newContent(f, fileSize, loc.size), nil
+		return c, err
 	}, nil
+}
+
+// openFile opens message uid's file at path, whose content with CRLF line
+// ends has size bytes. An error wraps os.ErrNotExist when the file is
+// gone (renamed by a flag change since the index was read).
+func (h *mailboxHandle) openFile(uid uint32, path string, size int64) (mailstore.Content, error) {
+	f, fileSize, err := openMessageFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
+	}
+	return newContent(f, fileSize, size), nil
 }
 
 // openMessageFile opens a message file for reading and returns its size.
