@@ -284,13 +284,17 @@ func TestTextSearcherHeaderNotBody(t *testing.T) {
 }
 
 // FuzzBodySearch compares TextSearcher with the plain search over a
-// message of one part of any text, transfer encoding and charset, for any
-// needle, cut in pieces of any size.
+// message of one part of any text, transfer encoding and charset, or
+// over any bytes as a whole message, for any needle, cut in pieces of any
+// size.
 func FuzzBodySearch(f *testing.F) {
 	f.Add([]byte("Hello Wörld, STRASSE \u212Aelvin"), "straße", uint8(0), uint8(3))
 	f.Add([]byte("caf=C3=A9 au lait=\r\n soft"), "CAFÉ", uint8(1), uint8(1))
 	f.Add([]byte("Y2Fmw6k="), "café", uint8(2), uint8(2))
 	f.Add([]byte("na\xefve"), "NAÏVE", uint8(3), uint8(5))
+	f.Add([]byte("Subject: x\r\n\r\nbody text\r\n"), "BODY", uint8(8), uint8(9))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\n\ncafé\n--b--\n"), "CAFÉ", uint8(8), uint8(0))
+	f.Add([]byte("X: y\r\n\r\n"), "", uint8(8), uint8(0))
 	f.Fuzz(func(t *testing.T, text []byte, needle string, kind, piece uint8) {
 		ctes := []string{"8bit", "quoted-printable", "base64", "8bit"}
 		cs := "utf-8"
@@ -298,6 +302,9 @@ func FuzzBodySearch(f *testing.F) {
 			cs = "iso-8859-1"
 		}
 		raw := "Content-Type: text/plain; charset=" + cs + "\r\nContent-Transfer-Encoding: " + ctes[kind&3] + "\r\n\r\n" + string(text)
+		if kind&8 != 0 {
+			raw = string(text) // a whole message: header, blank line and structure fuzzed too
+		}
 		var bs TextSearcher
 		checkBodySearch(t, &bs, []byte(raw), []string{needle}, int(piece)%64+1)
 	})
