@@ -59,6 +59,20 @@ func unfold(v []byte) string {
 	return string(b)
 }
 
+// appendUnfolded appends unfold(v) to dst.
+func appendUnfolded(dst, v []byte) []byte {
+	v = bytes.Trim(v, " \t\r\n")
+	for len(v) > 0 {
+		i := bytes.IndexAny(v, "\r\n")
+		if i < 0 {
+			return append(dst, v...)
+		}
+		dst = append(dst, v[:i]...)
+		v = v[i+1:]
+	}
+	return dst
+}
+
 // unfoldAddresses is unfold for an address field, of which eachAddress
 // reads at most maxAddressBytes: a longer value is unfolded only until it
 // is past that bound and ends in a byte other than a blank or a comma, so

@@ -17,6 +17,7 @@
 package imapmsg
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"time"
@@ -40,6 +41,9 @@ type Message struct {
 	// what reads the header again (EnvelopeHeader, HeaderContains) does
 	// not read the message again: for a Maildir file, one pread less.
 	header []byte
+	// data is the whole message when it is in memory
+	// (ParseHeaderBytes), so that SEARCH BODY reads text in place.
+	data []byte
 }
 
 // Parse reads the header and MIME structure of the message in r.
@@ -62,13 +66,36 @@ func ParseHeader(r io.ReaderAt, size int64) (*Message, error) {
 	return &Message{r: r, size: size, root: root, header: header}, nil
 }
 
+// ParseHeaderBytes is ParseHeader over a message held whole in b, which
+// the Message keeps and reads from (b must not change while it is used):
+// SEARCH BODY and TEXT then search text that needs no decoding where it
+// lies, without a reader.
+func ParseHeaderBytes(b []byte) (*Message, error) {
+	if len(b) > maxHeaderBytes {
+		m, err := ParseHeader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, err
+		}
+		m.data = b
+		return m, nil
+	}
+	root, header := parseHeaderInMemory(b)
+	return &Message{r: bytes.NewReader(b), size: int64(len(b)), root: root, header: header, data: b}, nil
+}
+
 // Size returns the message's size in octets (RFC822.SIZE).
 func (m *Message) Size() int64 { return m.size }
 
 // structure returns the fully parsed root part.
 func (m *Message) structure() (*part, error) {
 	if !m.full {
-		root, err := parse(m.r, m.size)
+		var root *part
+		var err error
+		if m.data != nil {
+			root, err = parseInMemory(m.data)
+		} else {
+			root, err = parse(m.r, m.size)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package imapmsg
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 )
 
@@ -9,7 +10,13 @@ import (
 // count of LFs, through a fixed buffer: a line longer than the buffer comes
 // in pieces, so memory stays bounded whatever the input.
 type lineReader struct {
-	br   *bufio.Reader
+	br *bufio.Reader
+	// data, when not nil, is the whole message in memory: lines are
+	// sliced from it (pieces of at most max bytes, as br would give
+	// them), without a buffer or a copy.
+	data []byte
+	max  int
+
 	off  int64 // offset of the next unread byte
 	lfs  int64 // LFs before off
 	term int   // length of the line end (CRLF 2, LF 1) of the last piece, 0 if none
@@ -31,9 +38,35 @@ func newLineReader(r io.ReaderAt, size int64, bufSize int) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), bufSize), term: 2}
 }
 
+// newBytesLineReader is newLineReader over a message held in data.
+func newBytesLineReader(data []byte, bufSize int) *lineReader {
+	return &lineReader{data: data, max: bufSize, term: 2}
+}
+
+// readSlice is bufio.Reader.ReadSlice('\n') over the reader's source.
+func (lr *lineReader) readSlice() ([]byte, error) {
+	if lr.data == nil {
+		return lr.br.ReadSlice('\n')
+	}
+	rest := lr.data[lr.off:]
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	if len(rest) > lr.max {
+		rest = rest[:lr.max]
+	}
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		return rest[:i+1], nil
+	}
+	if len(rest) == lr.max {
+		return rest, bufio.ErrBufferFull
+	}
+	return rest, io.EOF
+}
+
 // next returns the next fragment, or io.EOF at the end.
 func (lr *lineReader) next() (frag, error) {
-	b, err := lr.br.ReadSlice('\n')
+	b, err := lr.readSlice()
 	if len(b) == 0 {
 		if err == nil || err == bufio.ErrBufferFull {
 			err = io.ErrNoProgress

@@ -217,7 +217,18 @@ func parse(r io.ReaderAt, size int64) (*part, error) {
 	if size < 0 {
 		return nil, errors.New("imapmsg: negative size")
 	}
-	p := &parser{lr: newLineReader(r, size, parseBufSize)}
+	return parseLines(newLineReader(r, size, parseBufSize))
+}
+
+// parseInMemory is parse over a message held whole in data: its lines are
+// sliced from it, not copied through a buffer.
+func parseInMemory(data []byte) (*part, error) {
+	return parseLines(newBytesLineReader(data, parseBufSize))
+}
+
+// parseLines runs the parser over the lines of lr.
+func parseLines(lr *lineReader) (*part, error) {
+	p := &parser{lr: lr}
 	root := &part{}
 	if _, err := p.parseEntity(root, 0, true, false); err != nil {
 		return nil, fmt.Errorf("imapmsg: parsing message: %w", err)
@@ -247,6 +258,25 @@ func parseHeader(r io.ReaderAt, size int64) (*part, []byte, error) {
 			break
 		}
 	}
+	root, whole := headerRoot(buf, hdrEnd, bodyStart, size)
+	return root, whole, nil
+}
+
+// parseHeaderInMemory is parseHeader over a message held whole in data,
+// at most maxHeaderBytes long: the header is parsed where it lies.
+func parseHeaderInMemory(data []byte) (*part, []byte) {
+	hdrEnd, bodyStart := int64(-1), int64(len(data))
+	if e, b := headerEnd(data, 0); e >= 0 {
+		hdrEnd, bodyStart = int64(e), int64(b)
+	}
+	return headerRoot(data, hdrEnd, bodyStart, int64(len(data)))
+}
+
+// headerRoot is the root part of a message of size bytes whose first
+// bytes, buf, hold the header up to hdrEnd (-1: no end found in buf) and
+// the body from bodyStart; and the header's bytes up to the body, nil
+// when buf does not hold them all.
+func headerRoot(buf []byte, hdrEnd, bodyStart, size int64) (*part, []byte) {
 	h := buf
 	if hdrEnd >= 0 {
 		h = buf[:hdrEnd]
@@ -259,7 +289,7 @@ func parseHeader(r io.ReaderAt, size int64) (*part, []byte, error) {
 	if bodyStart <= int64(len(buf)) {
 		whole = buf[:bodyStart:bodyStart]
 	}
-	return root, whole, nil
+	return root, whole
 }
 
 // headerEnd finds the blank line that ends a header in b, looking from

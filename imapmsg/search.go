@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message/charset"
@@ -123,10 +124,36 @@ func addressesContain(value []byte, needle string) bool {
 // HeaderTextContains is HeaderContains over whole fields, name and value:
 // the header half of SEARCH TEXT.
 func (m *Message) HeaderTextContains(s string) bool {
-	needle := foldString(s)
+	var ts TextSearcher
+	return ts.SearchHeader(m, s)
+}
+
+// SearchHeader reports whether m's top-level header contains s as TEXT
+// compares it (HeaderTextContains). A field in ASCII without encoded
+// words is folded by lower-casing it into the searcher's buffer; the
+// others are decoded and folded as eachHeaderText gives them. The needle
+// is folded once while s stays the same.
+func (ts *TextSearcher) SearchHeader(m *Message, s string) bool {
+	if ts.headerValue != s || ts.headerNeedle == nil {
+		ts.headerValue, ts.headerNeedle = s, []byte(foldString(s))
+	}
+	h, err := m.readHeader(m.root)
+	if err != nil {
+		return false
+	}
 	found := false
-	m.eachHeaderText(func(text string) bool {
-		found = strings.Contains(text, needle)
+	eachField(h, func(name, value, _ []byte) bool {
+		if !bytes.Contains(value, []byte("=?")) {
+			line := append(append(ts.field[:0], name...), ": "...)
+			line = appendUnfolded(line, value)
+			ts.field = line
+			if folded, ok := foldASCII(ts.folded[:0], line); ok {
+				ts.folded = folded
+				found = bytes.Contains(folded, ts.headerNeedle)
+				return !found
+			}
+		}
+		found = bytes.Contains([]byte(foldString(string(name)+": "+decodeHeader(unfold(value)))), ts.headerNeedle)
 		return !found
 	})
 	return found
@@ -154,25 +181,98 @@ func (m *Message) BodyContains(s string) bool {
 }
 
 // BodyContainsAll is BodyContains for several strings at once: the body
-// is decoded once, and each decoded chunk is searched for every string
+// is decoded once, and each decoded piece is searched for every string
 // not found yet, so that a SEARCH with many BODY or TEXT keys pays for
 // decoding one time. found[i] says whether ss[i] was found.
 func (m *Message) BodyContainsAll(ss []string) (found []bool) {
-	found = make([]bool, len(ss))
-	needles := make([][]byte, len(ss))
-	longest := 0
-	for i, s := range ss {
-		needles[i] = []byte(foldString(s))
-		longest = max(longest, len(needles[i]))
-	}
-	var buf []byte
-	m.eachBodyText(func(r io.Reader) bool {
-		if buf == nil {
-			buf = make([]byte, longest+m.bodyBufSize())
+	var bs TextSearcher
+	return bs.Search(m, ss)
+}
+
+// TextSearcher searches messages' bodies as BodyContainsAll does,
+// keeping its buffers from one message to the next: a search over a
+// mailbox then allocates nothing per message for its check. It stops
+// reading a message when every string is found, and searches a text
+// part stored without transfer encoding in UTF-8 or US-ASCII in place
+// when the message is in memory (ParseHeaderBytes): no reader, no copy
+// but its folding. The zero value is ready to use; one TextSearcher
+// serves one goroutine.
+type TextSearcher struct {
+	mt      textMatcher
+	needles [][]byte
+	strings []string // ss, as the needles were folded from
+	// SearchHeader's needle, the string it was folded from, and its
+	// buffers for a field as a line and folded.
+	headerNeedle  []byte
+	headerValue   string
+	field, folded []byte
+}
+
+// Search reports, for each string of ss, whether m's body contains it
+// (BodyContainsAll). The slice returned is valid until the next call.
+func (bs *TextSearcher) Search(m *Message, ss []string) []bool {
+	if !slices.Equal(bs.strings, ss) {
+		bs.strings = slices.Clone(ss)
+		bs.needles = bs.needles[:0]
+		for _, s := range ss {
+			bs.needles = append(bs.needles, []byte(foldString(s)))
 		}
-		return !streamContainsAll(r, needles, found, buf)
+	}
+	mt := &bs.mt
+	mt.reset(bs.needles)
+	m.eachBodyPart(func(p *part) bool {
+		if text := m.inPlaceText(p); text != nil {
+			return !mt.scanBytes(text)
+		}
+		r, err := m.textReader(p)
+		if err != nil {
+			return true
+		}
+		return !mt.scanReader(r)
 	})
-	return found
+	return mt.found
+}
+
+// inPlaceText is p's decoded text as a slice of the message in memory,
+// when it needs no decoding (identity transfer encoding, UTF-8 or
+// US-ASCII, the defaults included); nil otherwise.
+func (m *Message) inPlaceText(p *part) []byte {
+	if m.data == nil || !p.identityCTE() || !isUTF8Charset(p) || p.bodyStart >= p.end {
+		return nil
+	}
+	return m.data[p.bodyStart:p.end]
+}
+
+// isUTF8Charset says whether p's text is UTF-8 as it is stored: its
+// charset parameter is absent, US-ASCII or UTF-8.
+func isUTF8Charset(p *part) bool {
+	cs, _ := lookupParam(p.params, "charset")
+	switch strings.ToLower(cs) {
+	case "", "us-ascii", "utf-8", "utf8":
+		return true
+	}
+	return false
+}
+
+// eachBodyPart calls fn with each part of the body that BODY searches
+// (eachBodyText), until fn returns false. A message whose top-level
+// header declares neither a multipart nor an encapsulated message is its
+// own only part: its body is searched without parsing it further (a
+// full parse would read every line for BODYSTRUCTURE's line counts).
+func (m *Message) eachBodyPart(fn func(p *part) bool) {
+	root := m.root
+	if m.full || m.header == nil || root.isMultipart() || root.isMessage() {
+		var err error
+		if root, err = m.structure(); err != nil {
+			return
+		}
+	}
+	walkLeaves(root, func(p *part) bool {
+		if !p.isText() && !p.isMultipart() {
+			return true
+		}
+		return fn(p)
+	})
 }
 
 // eachBodyText calls fn with each part of the body that BODY searches,
@@ -181,16 +281,9 @@ func (m *Message) BodyContainsAll(ss []string) (found []bool) {
 // unparsed (too deep, no boundary), searched as it is rather than
 // skipped. Undecodable parts are skipped.
 func (m *Message) eachBodyText(fn func(r io.Reader) bool) {
-	root, err := m.structure()
-	if err != nil {
-		return
-	}
 	var inBuf []byte // shared by the parts
 	f := newFolder()
-	walkLeaves(root, func(p *part) bool {
-		if !p.isText() && !p.isMultipart() {
-			return true
-		}
+	m.eachBodyPart(func(p *part) bool {
 		r, err := m.textReader(p)
 		if err != nil {
 			return true
@@ -260,50 +353,14 @@ func (m *Message) textReader(p *part) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, _ := lookupParam(p.params, "charset")
-	switch strings.ToLower(cs) {
-	case "", "us-ascii", "utf-8", "utf8":
+	if isUTF8Charset(p) {
 		return r, nil
 	}
+	cs, _ := lookupParam(p.params, "charset")
 	if cr, err := charset.Reader(cs, r); err == nil {
 		return cr, nil
 	}
 	return r, nil
-}
-
-// streamContainsAll marks in found each of needles that r contains,
-// reading through buf (at least as many bytes longer than a useful read
-// as the longest needle) and keeping the last bytes between reads so that
-// a match across reads is found. It reports whether every needle is
-// found, and stops reading then.
-func streamContainsAll(r io.Reader, needles [][]byte, found []bool, buf []byte) bool {
-	longest, left := 0, 0
-	for i, n := range needles {
-		if len(n) == 0 {
-			found[i] = true
-		}
-		if !found[i] {
-			left++
-			longest = max(longest, len(n))
-		}
-	}
-	keep := 0
-	for left > 0 {
-		n, err := r.Read(buf[keep:])
-		total := keep + n
-		for i, needle := range needles {
-			if !found[i] && bytes.Contains(buf[:total], needle) {
-				found[i] = true
-				left--
-			}
-		}
-		keep = min(longest-1, total)
-		copy(buf, buf[total-keep:total])
-		if err != nil {
-			break
-		}
-	}
-	return left == 0
 }
 
 // decodeHeader decodes RFC 2047 encoded-words, any charset go-message

@@ -79,15 +79,15 @@ func TestBodyContains(t *testing.T) {
 	}
 }
 
-func TestStreamContainsAcrossReads(t *testing.T) {
+func TestMatcherAcrossReads(t *testing.T) {
 	hay := strings.Repeat("x", 100) + "needle" + strings.Repeat("y", 100)
-	buf := make([]byte, 7+8)
-	found := make([]bool, 1)
-	if !streamContainsAll(iotest.OneByteReader(strings.NewReader(hay)), [][]byte{[]byte("needle")}, found, buf) || !found[0] {
+	var mt textMatcher
+	mt.reset([][]byte{[]byte("needle")})
+	if !mt.scanReader(iotest.OneByteReader(strings.NewReader(hay))) || !mt.found[0] {
 		t.Error("needle split across reads not found")
 	}
-	found[0] = false
-	if streamContainsAll(iotest.HalfReader(strings.NewReader(hay)), [][]byte{[]byte("needles")}, found, buf) || found[0] {
+	mt.reset([][]byte{[]byte("needles")})
+	if mt.scanReader(iotest.HalfReader(strings.NewReader(hay))) || mt.found[0] {
 		t.Error("found a needle that is not there")
 	}
 }

@@ -130,7 +130,7 @@ func (e contextEval) Match(sc *imapview.Context, uid uint32) (bool, error) {
 	if seq == 0 {
 		return false, nil
 	}
-	s := searcher{c: c, now: time.Now()}
+	s := searcher{c: c, now: time.Now(), interrupted: c.interrupted}
 	if err := s.prepare(sc.Key()); err != nil {
 		return false, err
 	}

@@ -2,9 +2,13 @@ package imapserver_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/dormouse/dormouse/imapserver"
 	"github.com/dormouse/dormouse/internal/imaptest"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
@@ -57,4 +61,36 @@ func selectInbox(t testing.TB, srv *testserver.Server) *testserver.Client {
 		t.Fatalf("SELECT: %q", lines)
 	}
 	return c
+}
+
+// leaveAtFirstStep sends cmd, a long command, on c and closes c's
+// connection at the command's first step (conn.interrupted), which waits
+// until the server sees the client gone; then it waits until the command
+// is counted as interrupted. It returns the count of steps.
+func leaveAtFirstStep(t *testing.T, srv *testserver.Server, c *testserver.Client, cmd string) *atomic.Int64 {
+	t.Helper()
+	var steps atomic.Int64
+	started, closed := make(chan struct{}), make(chan struct{})
+	imapserver.SetStepHook(srv.IMAP, func(nc net.Conn) {
+		if steps.Add(1) != 1 {
+			return
+		}
+		close(started)
+		<-closed
+		// Wait, generously, until the server's side of the socket shows
+		// the client's FIN: the event the next steps must act on.
+		if !testserver.Eventually(testserver.Patience, func() bool { return imapserver.PeerClosed(nc) }) {
+			t.Error("the server never saw the client close")
+		}
+	})
+	c.Send(cmd)
+	select {
+	case <-started:
+	case <-time.After(testserver.Patience):
+		t.Fatal("the command never asked whether its client was still there")
+	}
+	c.NetConn().Close()
+	close(closed)
+	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_commands_interrupted_total,reason=client", 1)
+	return &steps
 }

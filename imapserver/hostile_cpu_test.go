@@ -70,26 +70,7 @@ func TestSearchStopsWhenClientLeaves(t *testing.T) {
 	const n = 300
 	deliverN(t, srv, n)
 	c := selectInbox(t, srv)
-
-	var steps atomic.Int64
-	started, closed := make(chan struct{}), make(chan struct{})
-	imapserver.SetStepHook(srv.IMAP, func(nc net.Conn) {
-		if steps.Add(1) != 1 {
-			return
-		}
-		close(started)
-		<-closed
-		// Wait, generously, until the server's side of the socket shows
-		// the client's FIN: the event the next steps must act on.
-		if !testserver.Eventually(testserver.Patience, func() bool { return imapserver.PeerClosed(nc) }) {
-			t.Error("the server never saw the client close")
-		}
-	})
-	c.Send(`s1 SEARCH BODY "not in any message"`)
-	<-started
-	c.NetConn().Close()
-	close(closed)
-	testserver.WaitMetric(t, srv.Metrics, "dormouse_imap_commands_interrupted_total,reason=client", 1)
+	steps := leaveAtFirstStep(t, srv, c, `s1 SEARCH BODY "not in any message"`)
 	// interrupted peeks at the socket at least every 64 steps.
 	if got := steps.Load(); got >= n {
 		t.Fatalf("SEARCH went on for %d steps of %d after the client left", got, n)

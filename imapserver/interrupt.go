@@ -78,15 +78,16 @@ func (c *conn) interrupted() error {
 }
 
 // interruptibleReaderAt stops reading a message when its command is
-// interrupted, so that one big message does not keep a gone client's
-// SEARCH running.
+// interrupted (interrupted is conn.interrupted, or what a goroutine
+// checking messages for the connection looks at instead), so that one
+// big message does not keep a gone client's SEARCH running.
 type interruptibleReaderAt struct {
-	r io.ReaderAt
-	c *conn
+	r           io.ReaderAt
+	interrupted func() error
 }
 
 func (r interruptibleReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if err := r.c.interrupted(); err != nil {
+	if err := r.interrupted(); err != nil {
 		return 0, err
 	}
 	return r.r.ReadAt(p, off)

@@ -201,7 +201,7 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 		// RFC 9051 6.4.4: an unknown charset lists what is supported.
 		return searchResult{}, errNO("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	s := searcher{c: c, now: time.Now()}
+	s := searcher{c: c, now: time.Now(), interrupted: c.interrupted}
 	if err := s.prepare(key); err != nil {
 		return searchResult{}, err
 	}
@@ -231,11 +231,28 @@ func (c *conn) searchView(charset string, key *imapwire.SearchKey) (searchResult
 	if err != nil {
 		return searchResult{}, err
 	}
+	if s.needsFile && s.text.readsBody() {
+		if ok, err := s.matchParallel(key, mask); ok != nil || err != nil {
+			if err != nil {
+				return searchResult{}, err
+			}
+			for i, hit := range ok {
+				if hit {
+					res.hits = append(res.hits, uint32(i+1))
+					res.maxModSeq = max(res.maxModSeq, v.Messages.ModSeq(i))
+				}
+			}
+			return res, nil
+		}
+	}
 	for i := range v.Messages.Len() {
 		if s.needsContent || i%metadataSearchStep == 0 {
 			if err := c.interrupted(); err != nil {
 				return searchResult{}, err
 			}
+		}
+		if s.needsFile && i%searchBlock == 0 {
+			s.lookUp(mask, i, min(i+searchBlock, v.Messages.Len()))
 		}
 		if mask != nil && !mask[i] {
 			continue // the search index says it cannot match (searchfts.go)
@@ -283,8 +300,12 @@ func isAll(k *imapwire.SearchKey) bool {
 // searcher evaluates a search key against the view's messages, opening a
 // message's content only when a key needs it.
 type searcher struct {
-	c            *conn
-	now          time.Time
+	c   *conn
+	now time.Time
+	// interrupted says whether the command is to stop: c.interrupted,
+	// or for a searcher of matchParallel what it sets (such a searcher
+	// must not touch the connection).
+	interrupted  func() error
 	usesModSeq   bool
 	needsContent bool
 	// needsFile is set when a key reads more than the envelope header
@@ -306,6 +327,15 @@ type searcher struct {
 	msg     *imapmsg.Message
 	block   []byte   // the envelope header block, unparsed
 	text    textKeys // limits and per-message answers of text keys
+	// blockUIDs are the messages a searcher of matchParallel checks
+	// now, looked up together (mailstore.ManyOpener); openBlock opens
+	// blockUIDs[i].
+	blockUIDs []uint32
+	openBlock func(i int) (mailstore.Content, error)
+	// whole holds the message being checked, read whole when BODY or
+	// TEXT will read its body (readWhole), reused from one message to
+	// the next.
+	whole []byte
 }
 
 // prepare checks the key tree and resolves its sets once.
@@ -396,13 +426,22 @@ func (s *searcher) load(seq uint32) (*imapmsg.Message, error) {
 	}
 	rec := s.c.sel.view.Messages.At(int(seq - 1))
 	m := &rec
-	content, err := s.c.sel.mbox.Open(s.c.ctx, m.UID)
+	content, err := s.open(m.UID)
 	if err != nil {
 		return nil, err
 	}
+	if s.text.readsBody() && content.Size() <= maxWholeSearch {
+		msg, err := s.readWhole(content)
+		content.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read uid %d: %w", m.UID, err)
+		}
+		s.msg = msg
+		return msg, nil
+	}
 	// Most text keys need the header alone; BODY and TEXT parse the rest
 	// when they get to it. Reads stop when the command is interrupted.
-	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.c}, content.Size())
+	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, s.interrupted}, content.Size())
 	if err != nil {
 		content.Close()
 		return nil, fmt.Errorf("parse uid %d: %w", m.UID, err)

@@ -112,6 +112,17 @@ func (b *searchBuilder) enqueue(user string, mbox mailstore.Mailbox, msgs *mails
 	}
 }
 
+// building says whether a background build is running or queued. A nil
+// builder builds nothing.
+func (b *searchBuilder) building() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.running
+}
+
 // claim is called by a search that finds the index in dir missing
 // messages. It reports whether the background build is running on that
 // index: the search then reads what is not indexed yet rather than index

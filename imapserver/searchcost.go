@@ -37,6 +37,20 @@ type textKeys struct {
 	inBody    map[string]bool   // this message: bodyWords found in its body
 	bodyDone  bool              // inBody is filled for this message
 	needles   map[string]string // header key values in search form (FoldSearchString)
+	// searcher searches bodies, its buffers kept from one message to
+	// the next.
+	searcher imapmsg.TextSearcher
+}
+
+// readsBody says whether the command has a BODY or TEXT key: its check
+// reads the messages' bodies.
+func (t *textKeys) readsBody() bool { return len(t.bodyWords) > 0 }
+
+// fork returns textKeys with t's keys and limits (read only from then
+// on) and answers and buffers of its own, for a goroutine checking
+// messages beside t's (searcher.matchParallel).
+func (t *textKeys) fork() textKeys {
+	return textKeys{keys: t.keys, distinct: t.distinct, bodyWords: t.bodyWords}
 }
 
 // count records k (one node of the key tree) against the limits.
@@ -146,7 +160,7 @@ func (t *textKeys) find(msg *imapmsg.Message, k *imapwire.SearchKey) bool {
 	case "BODY":
 		ok = t.body(msg)[k.Value]
 	case "TEXT":
-		ok = msg.HeaderTextContains(k.Value) || t.body(msg)[k.Value]
+		ok = t.searcher.SearchHeader(msg, k.Value) || t.body(msg)[k.Value]
 	}
 	return ok
 }
@@ -159,7 +173,7 @@ func (t *textKeys) body(msg *imapmsg.Message) map[string]bool {
 	if t.inBody == nil {
 		t.inBody = make(map[string]bool, len(t.bodyWords))
 	}
-	for i, found := range msg.BodyContainsAll(t.bodyWords) {
+	for i, found := range t.searcher.Search(msg, t.bodyWords) {
 		t.inBody[t.bodyWords[i]] = found
 	}
 	t.bodyDone = true

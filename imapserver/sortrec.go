@@ -452,7 +452,7 @@ func (h *headerSource) fromFile(seq uint32) (*imapmsg.Message, error) {
 		return nil, err
 	}
 	defer content.Close()
-	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, h.c}, content.Size())
+	msg, err := imapmsg.ParseHeader(interruptibleReaderAt{content, h.c.interrupted}, content.Size())
 	if err != nil {
 		return nil, fmt.Errorf("parse uid %d: %w", uid, err)
 	}

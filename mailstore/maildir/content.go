@@ -38,16 +38,63 @@ func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content
 		if err != nil {
 			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
 		}
-		f, fileSize, err := openMessageFile(path)
+		c, err := h.openFile(uid, path, size)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
-		}
-		return newContent(f, fileSize, size), nil
+		return c, err
 	}
 	return nil, fmt.Errorf("open message %d in %s: file vanished: %w", uid, h.name, mailstore.ErrNoMessage)
+}
+
+var _ mailstore.ManyOpener = (*mailboxHandle)(nil)
+
+// OpenMany implements mailstore.ManyOpener: the files of uids are looked
+// up in one read transaction; a file renamed since (a flag change) is
+// opened through Open, which looks again.
+func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int) (mailstore.Content, error), error) {
+	type located struct {
+		path string
+		size int64
+	}
+	found := make([]located, len(uids))
+	err := h.view(func(m *mboxTx) error {
+		for i, uid := range uids {
+			r, ok, err := m.get(uid, true)
+			if err != nil {
+				return err
+			}
+			if ok {
+				found[i] = located{filepath.Join(m.dir, "cur", r.file), r.size}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open messages in %s: %w", h.name, err)
+	}
+	return func(i int) (mailstore.Content, error) {
+		loc := found[i]
+		if loc.path == "" {
+			return nil, fmt.Errorf("open message %d in %s: %w", uids[i], h.name, mailstore.ErrNoMessage)
+		}
+		c, err := h.openFile(uids[i], loc.path, loc.size)
+		if errors.Is(err, os.ErrNotExist) {
+			return h.Open(ctx, uids[i])
+		}
+		return c, err
+	}, nil
+}
+
+// openFile opens message uid's file at path, whose content with CRLF line
+// ends has size bytes. An error wraps os.ErrNotExist when the file is
+// gone (renamed by a flag change since the index was read).
+func (h *mailboxHandle) openFile(uid uint32, path string, size int64) (mailstore.Content, error) {
+	f, fileSize, err := openMessageFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
+	}
+	return newContent(f, fileSize, size), nil
 }
 
 // openMessageFile opens a message file for reading and returns its size.
@@ -157,6 +204,13 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if off == 0 && int64(len(p)) >= c.size && c.readWhole(p[:c.size]) {
+		c.hint = checkpoint{out: c.size, file: c.fileSize, prevCR: c.size > 0 && p[c.size-1] == '\r'}
+		if int64(len(p)) > c.size {
+			return int(c.size), io.EOF
+		}
+		return int(c.size), nil
+	}
 	i := sort.Search(len(c.cps), func(i int) bool { return c.cps[i].out > off }) - 1
 	cp := c.cps[i]
 	if c.hint.out <= off && c.hint.out > cp.out {
@@ -245,6 +299,54 @@ func (c *crlfContent) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// readWhole fills p, of the content's size, with the whole content:
+// one read of the file into the end of p, then the conversion in place,
+// front to back, with no buffer of its own (a search reads each message
+// whole: its buffer was most of the cost). The output never overtakes
+// the input: it gains one byte per bare LF, and the input starts as many
+// bytes in as the store counted bare LFs. It reports false, p's content
+// undefined, when the file does not hold what the store recorded (it
+// changed size, or has more or fewer bare LFs): ReadAt's conversion
+// then reads it as it is.
+func (c *crlfContent) readWhole(p []byte) bool {
+	lfs := int(c.size - c.fileSize)
+	if lfs < 0 {
+		return false
+	}
+	if k, _ := c.f.ReadAt(p[lfs:], 0); k != len(p)-lfs {
+		return false
+	}
+	out, in := 0, lfs
+	prevCR := false
+	for in < len(p) {
+		run := bytes.IndexByte(p[in:], '\n')
+		if run < 0 {
+			run = len(p) - in
+		}
+		if run > 0 {
+			copy(p[out:], p[in:in+run])
+			out += run
+			in += run
+			prevCR = p[out-1] == '\r'
+		}
+		if in == len(p) {
+			break
+		}
+		if !prevCR {
+			if out == in {
+				return false // more bare LFs than counted
+			}
+			p[out] = '\r'
+			out++
+		}
+		p[out] = '\n'
+		out++
+		in++
+		prevCR = false
+	}
+	return out == len(p)
 }
 
 // nextCheckpoint returns the output offset at which the next checkpoint

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dormouse/dormouse/mailstore"
 	"golang.org/x/sys/unix"
 )
 
@@ -515,4 +516,69 @@ func BenchmarkOpenMessageFile(b *testing.B) {
 			f.Close()
 		}
 	})
+}
+
+// TestCRLFReadWholeMismatch: a whole read of a file that no longer
+// holds what the store counted (more bare LFs, fewer, a different size)
+// gives what the byte-wise conversion gives, not a corrupt message.
+func TestCRLFReadWholeMismatch(t *testing.T) {
+	for _, tt := range []struct{ data, counted string }{
+		{"a\nb\nc\n", "a\r\nb\r\nc"},     // one bare LF more than counted
+		{"a\r\nb\nc", "a\nb\nc\n"},       // one fewer
+		{"a\nb\n", "a\nb\nc\nd\n"},       // the file shrank
+		{"a\nb\nc\nd\ne\n", "a\nb\nc\n"}, // the file grew
+		{"\n\n\n\n", "\n\n\n\n\n\n\n\n"}, // only bare LFs, counted twice
+	} {
+		c, _ := openCRLF(t, []byte(tt.data))
+		c.size = int64(len(toCRLF([]byte(tt.counted))))
+		// Reads shorter than the content take the byte-wise conversion.
+		want := make([]byte, c.size+3)
+		ref := c.fresh()
+		first, _ := ref.ReadAt(want[:1], 0)
+		rest, wantErr := ref.ReadAt(want[1:], 1)
+		wantN := first + rest
+		got := make([]byte, c.size+3)
+		n, err := c.fresh().ReadAt(got, 0)
+		if n != wantN || err != wantErr || !bytes.Equal(got[:n], want[:wantN]) {
+			t.Errorf("file %q counted as %q: ReadAt = %q, %v; the conversion gives %q, %v",
+				tt.data, tt.counted, got[:n], err, want[:wantN], wantErr)
+		}
+	}
+}
+
+// TestOpenMany: OpenMany opens each message as Open does, with one
+// lookup for all: a message not in the mailbox gives ErrNoMessage, and
+// one whose file was renamed after the lookup (a flag change) is still
+// opened.
+func TestOpenMany(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testStore(t, Options{})
+	m := testMailbox(t, testUser(t, s, "alice"), "INBOX")
+	a := mustAppend(t, m, msg("one"))
+	b := mustAppend(t, m, "Subject: bare\n\nLF line ends\n")
+	c := mustAppend(t, m, msg("three"))
+	open, err := m.(mailstore.ManyOpener).OpenMany(ctx, []uint32{a, b, c, c + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.StoreFlags(ctx, []uint32{c}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i, uid := range []uint32{a, b, c} {
+		content, err := open(i)
+		if err != nil {
+			t.Fatalf("open %d (uid %d): %v", i, uid, err)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(content, 0, content.Size()))
+		content.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := readAll(t, m, uid); string(got) != want {
+			t.Errorf("uid %d: OpenMany gives %q, Open %q", uid, got, want)
+		}
+	}
+	if _, err := open(3); !errors.Is(err, mailstore.ErrNoMessage) {
+		t.Errorf("open of a UID not in the mailbox: %v, want ErrNoMessage", err)
+	}
 }
