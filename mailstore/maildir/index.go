@@ -155,6 +155,8 @@ type mboxTx struct {
 	bytes txBytes
 	// scratch holds a key to look up.
 	scratch []byte
+	// unlogged makes put write no MODSEQ entry (modseqlog.go).
+	unlogged bool
 }
 
 // mailboxID looks a canonical name up; ok is false when the index has no
@@ -348,8 +350,10 @@ func (m *mboxTx) put(r *msgRec) error {
 	if err := m.files.Put(m.bytes.str(base), uid); err != nil {
 		return err
 	}
-	if err := m.ms.Put(appendSeqKey(m.bytes.take(12), r.modSeq, r.uid), nil); err != nil {
-		return err
+	if !m.unlogged {
+		if err := m.ms.Put(appendSeqKey(m.bytes.take(12), r.modSeq, r.uid), nil); err != nil {
+			return err
+		}
 	}
 	m.count(r, 1)
 	m.listPut(r)

@@ -33,6 +33,8 @@ type changeSet struct {
 	rest []string
 	// walked counts the records a full rescan read.
 	walked int
+	// unlogged makes ingestRest write no MODSEQ entries (modseqlog.go).
+	unlogged bool
 }
 
 // rescanBatch bounds the files of cur/ one full rescan gives UIDs to in
@@ -109,6 +111,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	if curMt == m.meta.curMtime && newMt == m.meta.newMtime {
 		return nil
 	}
+	bulk := m.bulkAllowed() // (before new/'s files take MODSEQs)
 	newNames, err := listNames(newDir)
 	if err != nil {
 		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
@@ -134,6 +137,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 		return err
 	}
 	cs.rest = rest
+	cs.unlogged = bulk && len(rest) >= unloggedMin
 	if err := m.ingestRest(cs); err != nil {
 		return err
 	}
