@@ -60,6 +60,12 @@ func firstOpenFiles() []firstOpenFile {
 		{sub: "new", name: "1700000011.M1P1Q11.host", body: lf},         // delivered: moved to cur/
 		{sub: "new", name: "1700000012.M1P1Q12.host:2,", body: crlf},    // delivered with info
 		{sub: "cur", name: "1700000013.M1P1Q13.host:2,DFRST", body: lf}, // every flag
+		// A base twice again, above new/'s: the lookup a first open
+		// skips for a base above every one indexed must not miss it.
+		{sub: "cur", name: "1700000014.M1P1Q14.host:2,", body: lf},
+		{sub: "cur", name: "1700000014.M1P1Q14.host:2,S", body: crlf},
+		{sub: "cur", name: "1700000015.M1P1Q15.host1:2,", body: lf}, // a base that sorts
+		{sub: "cur", name: "1700000015.M1P1Q15.host:2,", body: lf},  // after its name
 	}
 	for i := range 700 {
 		body := fmt.Sprintf("Subject: bulk %d\n\n%s\n", i, strings.Repeat("x", i%50))

@@ -112,6 +112,9 @@ func (m *mboxTx) ingestRest(cs *changeSet) error {
 // ingestBatch is ingestRest; it returns the number of messages added.
 func (m *mboxTx) ingestBatch(cs *changeSet) (added int, err error) {
 	batch := m.u.s.opts.rescanBatch()
+	top, _ := m.files.Cursor().Last()
+	m.filesTop, m.filesTopKnown = string(top), true // (put keeps it)
+	defer func() { m.filesTopKnown = false }()
 	curDir := filepath.Join(m.dir, "cur")
 	// UIDs and MODSEQs only grow, and the names come sorted: the
 	// records, the MODSEQ entries and (but for a rare name whose base

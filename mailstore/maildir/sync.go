@@ -362,8 +362,14 @@ func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok b
 	path := func() string { return filepath.Join(m.dir, sub, name) }
 	curPath := func(n string) string { return filepath.Join(m.dir, "cur", n) }
 	base, info := splitInfo(name)
-	m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
-	if v := m.files.Get(m.scratch); v != nil {
+	// A base above every one the bucket holds is not there: a first
+	// open's names come sorted, and most of their bases too.
+	var v []byte
+	if !m.filesTopKnown || base <= m.filesTop {
+		m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
+		v = m.files.Get(m.scratch)
+	}
+	if v != nil {
 		r, known, err := m.get(beUint32(v), true)
 		if err != nil {
 			return false, err
