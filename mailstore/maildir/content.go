@@ -38,6 +38,7 @@ func (h *mailboxHandle) Open(ctx context.Context, uid uint32) (mailstore.Content
 		if err != nil {
 			return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)
 		}
+		h.u.noteOpened()
 		f, fileSize, err := openMessageFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
