@@ -38,6 +38,9 @@ func (h *mailboxHandle) ChangesSince(ctx context.Context, modseq uint64) (mailst
 
 // changedSince returns the records with MODSEQ > modseq, ascending by UID.
 func (m *mboxTx) changedSince(modseq uint64) ([]msgRec, error) {
+	if modseq < m.meta.unloggedModSeq {
+		return m.changedSinceWalk(modseq) // (modseqlog.go)
+	}
 	var recs []msgRec
 	c := m.ms.Cursor()
 	for k, _ := c.Seek(seqKey(modseq+1, 0)); k != nil; k, _ = c.Next() {

@@ -90,6 +90,7 @@ func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int
 // ends has size bytes. An error wraps os.ErrNotExist when the file is
 // gone (renamed by a flag change since the index was read).
 func (h *mailboxHandle) openFile(uid uint32, path string, size int64) (mailstore.Content, error) {
+	h.u.noteOpened()
 	f, fileSize, err := openMessageFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open message %d in %s: %w", uid, h.name, err)

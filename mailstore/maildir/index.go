@@ -155,6 +155,12 @@ type mboxTx struct {
 	bytes txBytes
 	// scratch holds a key to look up.
 	scratch []byte
+	// unlogged makes put write no MODSEQ entry (modseqlog.go).
+	unlogged bool
+	// filesTop, while filesTopKnown, is the greatest base name in the
+	// files bucket: ingestFile need not look up a greater one.
+	filesTop      string
+	filesTopKnown bool
 }
 
 // mailboxID looks a canonical name up; ok is false when the index has no
@@ -348,8 +354,11 @@ func (m *mboxTx) put(r *msgRec) error {
 	if err := m.files.Put(m.bytes.str(base), uid); err != nil {
 		return err
 	}
-	if err := m.ms.Put(appendSeqKey(m.bytes.take(12), r.modSeq, r.uid), nil); err != nil {
-		return err
+	m.filesTop = max(m.filesTop, base)
+	if !m.unlogged {
+		if err := m.ms.Put(appendSeqKey(m.bytes.take(12), r.modSeq, r.uid), nil); err != nil {
+			return err
+		}
 	}
 	m.count(r, 1)
 	m.listPut(r)
@@ -376,6 +385,7 @@ func (m *mboxTx) update(old, r *msgRec) error {
 			if err := m.files.Put([]byte(nb), u32(r.uid)); err != nil {
 				return err
 			}
+			m.filesTop = max(m.filesTop, nb)
 		}
 	}
 	m.count(old, -1)

@@ -85,3 +85,53 @@ func TestFullRescanDropsIndexPages(t *testing.T) {
 		t.Fatalf("%d messages after the rescan, want %d", got, n)
 	}
 }
+
+// TestOpenDropsIndexPages: reading many messages (as the background
+// search-index build reads every one) leaves their records' index pages
+// unmapped once dropPagesAfter of them were read, and the messages
+// still read right.
+func TestOpenDropsIndexPages(t *testing.T) {
+	// (No watcher: its rescans of the appended files would drop the
+	// pages too, at their own time.)
+	s, _ := testStore(t, Options{NoSync: true, NoFolderWatch: true})
+	u := testUser(t, s, "olga")
+	m := testMailbox(t, u, "INBOX")
+	ctx := context.Background()
+	var uids []uint32
+	for len(uids) < dropPagesAfter {
+		reqs := make([]mailstore.AppendRequest, 1000)
+		for i := range reqs {
+			reqs[i].Body = strings.NewReader(msg("x"))
+		}
+		got, err := m.AppendMany(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, got...)
+	}
+	us := u.(*userHandle).u
+	index := us.db.Path()
+	us.dropIndexPages() // what the appends left
+	read := func(uids []uint32) {
+		for _, uid := range uids {
+			c, err := m.Open(ctx, uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Size() != int64(len(msg("x"))) {
+				t.Fatalf("UID %d: size %d", uid, c.Size())
+			}
+			c.Close()
+		}
+	}
+	read(uids[:dropPagesAfter/2])
+	half := mappedKiB(t, index)
+	if half == 0 {
+		t.Fatal("reading half the messages mapped no index page")
+	}
+	us.opened.Store(dropPagesAfter / 2) // (the appends may have opened some)
+	read(uids[dropPagesAfter/2:])
+	if kib := mappedKiB(t, index); kib >= half {
+		t.Errorf("%d KiB of the index mapped after reading %d messages, %d KiB after half of them", kib, len(uids), half)
+	}
+}

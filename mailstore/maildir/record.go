@@ -182,6 +182,9 @@ type mboxMeta struct {
 	// rescan: when both still match, nothing changed on disk.
 	newMtime, curMtime int64
 	keywords           []string // keywords in use, sorted
+	// unloggedModSeq: messages with a MODSEQ up to it may have no entry
+	// in the MODSEQ bucket (modseqlog.go); 0 in an index written before.
+	unloggedModSeq uint64
 }
 
 func (m *mboxMeta) encode() []byte {
@@ -209,7 +212,8 @@ func (m *mboxMeta) encode() []byte {
 	for _, k := range m.keywords {
 		b = appendString(b, k)
 	}
-	return b
+	// Last, where the meta of an older index ends: either decodes.
+	return binary.AppendUvarint(b, m.unloggedModSeq)
 }
 
 func decodeMeta(v []byte) (mboxMeta, error) {
@@ -239,6 +243,9 @@ func decodeMeta(v []byte) (mboxMeta, error) {
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		m.keywords = append(m.keywords, d.str())
+	}
+	if d.err == nil && len(d.b) > 0 {
+		m.unloggedModSeq = d.uvarint()
 	}
 	return m, d.err
 }

@@ -100,8 +100,21 @@ func (s *statAhead) close() { s.stop.Store(true) }
 // and leaves the others in cs.rest for the next transaction. The batch's
 // files are Lstat'ed ahead on other goroutines (statAhead), as the
 // one-at-a-time Lstat of ingest was a fifth of a first open's time.
+// With cs.unlogged the batch writes no MODSEQ entries (modseqlog.go).
 func (m *mboxTx) ingestRest(cs *changeSet) error {
-	batch, added := m.u.s.opts.rescanBatch(), 0
+	if cs.unlogged {
+		return m.ingestUnlogged(func() (int, error) { return m.ingestBatch(cs) })
+	}
+	_, err := m.ingestBatch(cs)
+	return err
+}
+
+// ingestBatch is ingestRest; it returns the number of messages added.
+func (m *mboxTx) ingestBatch(cs *changeSet) (added int, err error) {
+	batch := m.u.s.opts.rescanBatch()
+	top, _ := m.files.Cursor().Last()
+	m.filesTop, m.filesTopKnown = string(top), true // (put keeps it)
+	defer func() { m.filesTopKnown = false }()
 	curDir := filepath.Join(m.dir, "cur")
 	// UIDs and MODSEQs only grow, and the names come sorted: the
 	// records, the MODSEQ entries and (but for a rare name whose base
@@ -118,7 +131,7 @@ func (m *mboxTx) ingestRest(cs *changeSet) error {
 			ok, err := m.ingestFile(cs, "cur", n, stats.get(i))
 			if err != nil {
 				stats.close()
-				return err
+				return added, err
 			}
 			if ok {
 				added++
@@ -129,5 +142,5 @@ func (m *mboxTx) ingestRest(cs *changeSet) error {
 	if len(cs.rest) == 0 {
 		cs.rest = nil
 	}
-	return nil
+	return added, nil
 }

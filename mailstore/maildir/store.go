@@ -158,6 +158,9 @@ type userState struct {
 	// quotaSynced is set once every folder has index state, so the
 	// mailbox counters add up to the user's quota usage (quota.go).
 	quotaSynced atomic.Bool
+	// opened counts the records Open read since the index pages were
+	// last dropped (noteOpened).
+	opened atomic.Int64
 }
 
 // Open opens the store rooted at root, creating root/users if needed.

@@ -33,6 +33,8 @@ type changeSet struct {
 	rest []string
 	// walked counts the records a full rescan read.
 	walked int
+	// unlogged makes ingestRest write no MODSEQ entries (modseqlog.go).
+	unlogged bool
 }
 
 // rescanBatch bounds the files of cur/ one full rescan gives UIDs to in
@@ -109,6 +111,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 	if curMt == m.meta.curMtime && newMt == m.meta.newMtime {
 		return nil
 	}
+	bulk := m.bulkAllowed() // (before new/'s files take MODSEQs)
 	newNames, err := listNames(newDir)
 	if err != nil {
 		return fmt.Errorf("rescan %s: %w", m.meta.name, err)
@@ -134,6 +137,7 @@ func (m *mboxTx) fullSync(cs *changeSet) error {
 		return err
 	}
 	cs.rest = rest
+	cs.unlogged = bulk && len(rest) >= unloggedMin
 	if err := m.ingestRest(cs); err != nil {
 		return err
 	}
@@ -358,8 +362,14 @@ func (m *mboxTx) ingestFile(cs *changeSet, sub, name string, fi fileFacts) (ok b
 	path := func() string { return filepath.Join(m.dir, sub, name) }
 	curPath := func(n string) string { return filepath.Join(m.dir, "cur", n) }
 	base, info := splitInfo(name)
-	m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
-	if v := m.files.Get(m.scratch); v != nil {
+	// A base above every one the bucket holds is not there: a first
+	// open's names come sorted, and most of their bases too.
+	var v []byte
+	if !m.filesTopKnown || base <= m.filesTop {
+		m.scratch = append(m.scratch[:0], base...) // (Get keeps no key)
+		v = m.files.Get(m.scratch)
+	}
+	if v != nil {
 		r, known, err := m.get(beUint32(v), true)
 		if err != nil {
 			return false, err

@@ -85,6 +85,9 @@ func (u *userState) syncMailboxOnce(name string, full bool, newNames, curNames, 
 		defer func() { walked = cs.walked }()
 		switch {
 		case len(rest) > 0:
+			// The next batch of a bulk ingest stays unlogged unless
+			// something changed since the last (modseqlog.go).
+			cs.unlogged = m.meta.unloggedModSeq == m.meta.highestModSeq
 			err = m.ingestRest(&cs)
 			left = cs.rest
 		case full:
