@@ -20,8 +20,10 @@ import (
 // memory stays bounded.
 
 // cacheWriteDelay is how long a cache write waits for a flag commit to
-// join before it commits alone.
-const cacheWriteDelay = time.Second
+// join before it commits alone. It is shorter than indexLinger, so that
+// the writes of a session that reads and logs out are committed before
+// its index closes (closing drops what still waits).
+const cacheWriteDelay = indexLinger / 2
 
 // cacheWriteMax bounds the bytes of cache writes waiting per user.
 const cacheWriteMax = 1 << 20
