@@ -142,3 +142,37 @@ func TestSearchBuildReportsJobDone(t *testing.T) {
 		t.Fatal("JobDone before the index covered every message")
 	}
 }
+
+// TestSearchBuildSkipsIncrement: once the background builder has
+// indexed a mailbox, a SELECT that finds a few new messages queues no
+// build of them (the next search reads and indexes them itself). The
+// builder runs its queue in order, so once a build queued after that
+// SELECT (Bob's mailbox) is complete, a build the SELECT queued would be
+// too. The search afterwards finds the new messages.
+func TestSearchBuildSkipsIncrement(t *testing.T) {
+	const n = 700 // above searchBuildMin
+	srv := testserver.Start(t)
+	c := srv.Login(t, srv.Alice)
+	dropMessages(t, srv, "alice", n)
+	uidValidity := selectUIDValidity(t, c, "SELECT INBOX")
+	testserver.WaitFor(t, "search index covering every message", func() bool {
+		return searchIndexCovers(t, srv, "alice", uidValidity, n)
+	})
+	for i := range 3 {
+		appendMsg(t, c, "INBOX", "", fmt.Sprintf("Subject: new %d\r\n\r\nfreshword arrived\r\n", i))
+	}
+	c.MustOK("SELECT INBOX")
+
+	b := srv.Login(t, srv.Bob)
+	dropMessages(t, srv, "bob", n)
+	bobValidity := selectUIDValidity(t, b, "EXAMINE INBOX")
+	testserver.WaitFor(t, "Bob's search index, queued after Alice's SELECT", func() bool {
+		return searchIndexCovers(t, srv, "bob", bobValidity, n)
+	})
+	if searchIndexCovers(t, srv, "alice", uidValidity, n+3) {
+		t.Fatal("a SELECT after 3 new messages queued a background build of them")
+	}
+	if got, want := searchLiterals(t, c, "BODY \x00", []string{"freshword"}), fmt.Sprintf("%d %d %d", n+1, n+2, n+3); got != want {
+		t.Fatalf("BODY freshword found %q, want %q", got, want)
+	}
+}

@@ -354,8 +354,18 @@ func (m *mboxTx) keepExpungedEnvelope(r *msgRec) error {
 // keepEnvelopes stores blocks by UID in one transaction, in UID order
 // (as KeepSortRecords), skipping messages
 // expunged since they were read, so that no entry outlives its message.
+// The write is deferred to the user's next commit (cachewrite.go) unless
+// too much is waiting already.
 func (h *mailboxHandle) keepEnvelopes(blocks map[uint32][]byte) error {
-	return h.update(func(m *mboxTx) error { return m.putEnvelopes(blocks) })
+	fn := h.inTx(func(m *mboxTx) error { return m.putEnvelopes(blocks) })
+	size := 0
+	for _, b := range blocks {
+		size += len(b) + 8
+	}
+	if h.u.deferCacheWrite(fn, size) {
+		return nil
+	}
+	return h.u.update(fn)
 }
 
 // putEnvelopes is keepEnvelopes inside a write transaction.

@@ -37,6 +37,15 @@ import (
 // as a damaged index is, with new UIDVALIDITY values; the messages and
 // their system flags (in the file names) are kept, keywords are lost and
 // clients resynchronise.
+//
+// While the user keeps changing things the marker stays: every
+// FlagSyncDelay the index is fdatasynced in the background (syncTick),
+// outside bbolt's writer lock, and only a tick that finds no commit since
+// the one before removes the marker. So no flag change waits for the
+// marker's writing (a file fsync and a folder fsync) or the index's sync,
+// except the first after an idle period; the price is that the marker
+// outlives the last change by up to two delays, so a power loss within
+// that time rebuilds an index that was in fact whole.
 
 // unsyncedFile marks an index that has commits not yet synced.
 const unsyncedFile = "index.unsynced"
@@ -57,10 +66,13 @@ func readBootID() string {
 // sync.
 type delayedSync struct {
 	mu sync.Mutex
-	// dirty is set while the marker is on disk: commits since the last
-	// sync went without fdatasync.
+	// dirty is set while the marker is on disk: commits since it was
+	// written may have gone without fdatasync.
 	dirty bool
-	timer *time.Timer // syncs the index, while dirty
+	// begun counts the unsynced commits begun; ticked is what begun was
+	// when the last tick read it (all those were synced by that tick).
+	begun, ticked uint64
+	timer         *time.Timer // runs syncTick every FlagSyncDelay, while dirty
 }
 
 // updateDelayed runs fn in a write transaction committed without
@@ -83,6 +95,7 @@ func (u *userState) markUnsynced() error {
 	d := &u.delayed
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.begun++
 	if d.dirty {
 		return nil
 	}
@@ -94,12 +107,54 @@ func (u *userState) markUnsynced() error {
 		return fmt.Errorf("mark index unsynced: %w", err)
 	}
 	d.dirty = true
-	d.timer = time.AfterFunc(u.s.opts.FlagSyncDelay, func() {
-		if err := u.syncDelayed(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-			u.s.log.Warn("sync index", "user", u.name, "err", err)
-		}
-	})
+	d.ticked = d.begun - 1 // this commit is not synced
+	d.timer = time.AfterFunc(u.s.opts.FlagSyncDelay, u.syncTick)
 	return nil
+}
+
+// syncTick runs every FlagSyncDelay while the index is dirty. When there
+// were commits since the last tick it fdatasyncs the index, outside
+// bbolt's writer lock (so that no change waits for it), and keeps the
+// marker: the next change need not write it again. A tick that finds
+// none since the last one syncs the index and removes the marker
+// (syncDelayed).
+func (u *userState) syncTick() {
+	d := &u.delayed
+	var idle bool
+	var upTo uint64
+	// In the writer lock, every commit counted in begun has written its
+	// pages, so the fdatasync below makes them durable.
+	err := u.db.Update(func(*bolt.Tx) error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		idle, upTo = d.begun == d.ticked, d.begun
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		if idle {
+			err = u.syncDelayed()
+		} else {
+			// A read transaction keeps the index open meanwhile.
+			err = u.db.View(func(tx *bolt.Tx) error {
+				if err := tx.DB().Sync(); err != nil {
+					return fmt.Errorf("fdatasync index: %w", err)
+				}
+				return nil
+			})
+		}
+	}
+	if err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		u.s.log.Warn("sync index", "user", u.name, "err", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.dirty {
+		return // synced and clean (here or by a close)
+	}
+	if err == nil {
+		d.ticked = upTo
+	}
+	d.timer.Reset(u.s.opts.FlagSyncDelay)
 }
 
 // isDirty reports whether the index has commits not yet synced.

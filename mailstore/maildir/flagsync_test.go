@@ -175,3 +175,63 @@ func TestFlagSyncDelayedSyncs(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagSyncDelayedKeepsMarker: while changes go on, the background
+// sync (syncTick) fdatasyncs the index and keeps its marker, so that no
+// flag change waits for the marker to be written again; a tick that finds
+// no change since the one before removes it. The delay is an hour, so
+// only the test's calls tick.
+func TestFlagSyncDelayedKeepsMarker(t *testing.T) {
+	ctx := context.Background()
+	s, root := testStore(t, Options{FlagSyncDelay: time.Hour})
+	u := testUser(t, s, "alice")
+	mb := testMailbox(t, u, "INBOX")
+	us := mb.(*mailboxHandle).u
+	mustAppend(t, mb, msg("a"))
+	marker := filepath.Join(root, "users", "alice", unsyncedFile)
+	first, err := os.Stat(marker)
+	if err != nil {
+		t.Fatalf("no marker after a delayed APPEND: %v", err)
+	}
+	for i, fl := range []string{`\Seen`, `\Flagged`, `\Answered`} {
+		us.syncTick()
+		fi, err := os.Stat(marker)
+		if err != nil {
+			t.Fatalf("tick %d, after a change: marker gone (%v); the next change would write it again", i+1, err)
+		}
+		if !os.SameFile(first, fi) {
+			t.Fatalf("tick %d: the marker was written again", i+1)
+		}
+		if _, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsAdd, []string{fl}, 0); err != nil {
+			t.Fatal(err)
+		}
+		fi, err = os.Stat(marker)
+		if err != nil || !os.SameFile(first, fi) {
+			t.Fatalf("STORE %d wrote the marker again (%v)", i+1, err)
+		}
+	}
+	us.syncTick() // syncs the last STORE; the marker stays
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("marker gone with a change not yet covered by a tick: %v", err)
+	}
+	us.syncTick() // nothing since: idle
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("marker after an idle tick: %v", err)
+	}
+	// The next change marks the index again.
+	if _, _, err := mb.StoreFlags(ctx, []uint32{1}, mailstore.FlagsRemove, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no marker after a STORE on a clean index: %v", err)
+	}
+	s2, err := Open(copyUser(t, root, "alice"), Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	m2 := testMailbox(t, testUser(t, s2, "alice"), "INBOX")
+	if m2.UIDValidity() != mb.UIDValidity() {
+		t.Fatalf("UIDVALIDITY %d after the process died, want %d", m2.UIDValidity(), mb.UIDValidity())
+	}
+}

@@ -32,6 +32,9 @@ type commitQueue struct {
 	// committing goroutine uses them.
 	dirs   []string
 	logged uint64
+	// cache holds cache writes that the next commit carries
+	// (cachewrite.go).
+	cache cacheWrites
 }
 
 // commitReq is one change waiting in the queue.
@@ -148,14 +151,17 @@ func (u *userState) commitAlone(r *commitReq) {
 // (flagsync.go). The renames and removals of message files fn logged
 // (logName) are in the same commit; their folders are fsynced later, in
 // the background (namelog.go). The transaction first deletes the name
-// log's entries whose folders were fsynced since.
+// log's entries whose folders were fsynced since, and writes the cache
+// writes waiting (cachewrite.go).
 func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
 	q := &u.commits
+	cache := q.takeCacheWrites()
 	run := func(tx *bolt.Tx) error {
 		q.dirs, q.logged = q.dirs[:0], 0
 		if err := u.pruneNameLog(tx); err != nil {
 			return err
 		}
+		u.runCacheWrites(tx, cache)
 		return fn(tx)
 	}
 	var err error

@@ -236,6 +236,7 @@ func (s *Store) Close() error {
 		u.retire(true) // no claim after the flush goes unwritten
 		u.flushUnwritten()
 		u.stopNameLog()
+		u.stopCacheWrites()
 		if serr := u.syncDelayed(); serr != nil && err == nil {
 			err = fmt.Errorf("sync index of %s: %w", u.name, serr)
 		}
@@ -365,6 +366,7 @@ func (s *Store) closeLocked(u *userState) {
 	u.retire(true)
 	delete(s.users, u.name)
 	u.stopNameLog()
+	u.stopCacheWrites()
 	if err := u.syncDelayed(); err != nil {
 		s.log.Warn("sync index", "user", u.name, "err", err)
 	}
