@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"log/slog"
+	"math"
 	"runtime/debug"
 
 	"github.com/dormouse/dormouse/config"
+	"github.com/dormouse/dormouse/internal/memreturn"
 )
 
 // applyRuntime sets the Go runtime's soft memory limit from the
@@ -22,4 +25,16 @@ func applyRuntime(c config.Runtime, log *slog.Logger) {
 		debug.SetGCPercent(c.GCPercent)
 		log.Info("GOGC set", "percent", c.GCPercent)
 	}
+}
+
+// followHeap runs the soft memory limit that follows the heap
+// (internal/memreturn's Follower) until ctx ends, if memory_follow is on
+// and no fixed limit is set (memory_limit, GOMEMLIMIT: the operator's
+// limit wins). Call it after applyRuntime.
+func followHeap(ctx context.Context, c config.Runtime, log *slog.Logger) {
+	if !c.MemoryFollow || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		return
+	}
+	log.Debug("memory limit follows the heap")
+	memreturn.NewFollower().Run(ctx)
 }
