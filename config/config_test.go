@@ -122,8 +122,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 49 {
-		t.Errorf("%d settings in the commented file, want 49", n)
+	if n != 50 {
+		t.Errorf("%d settings in the commented file, want 50", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
