@@ -37,7 +37,9 @@ type Follower struct {
 	minInterval time.Duration // collections closer than this lift the limit
 	liftFor     time.Duration // for this long after the last of them
 
-	lastGC      time.Time
+	lastAuto    time.Time // the end of the last collection the runtime started itself
+	cycles      uint64    // collections so far, and of them forced
+	forced      uint64    // (runtime.GC: the memory returner's), at the last afterGC
 	liftedUntil time.Time
 	limit       int64 // the limit last set; math.MaxInt64 when none
 }
@@ -56,17 +58,26 @@ func NewFollower() *Follower {
 
 // heapState is what the policy reads of the runtime.
 type heapState struct {
-	live uint64 // heap found live by the last collection
-	held uint64 // memory the runtime holds from the OS, less its free heap
+	live   uint64 // heap found live by the last collection
+	held   uint64 // memory the runtime holds from the OS, less its free heap
+	cycles uint64 // collections so far
+	forced uint64 // of them, forced (runtime.GC)
 }
 
-// afterGC is the policy at the end of a collection at now: the limit to
-// set (math.MaxInt64 for none).
+// afterGC is the policy at the end of one or more collections at now:
+// the limit to set (math.MaxInt64 for none). Only the collections the
+// runtime started itself tell how fast the process allocates: the memory
+// returner's runtime.GC and debug.FreeOSMemory come back to back, and the
+// runtime may run the hook once for several collections.
 func (f *Follower) afterGC(now time.Time, s heapState) int64 {
-	if !f.lastGC.IsZero() && now.Sub(f.lastGC) < f.minInterval {
-		f.liftedUntil = now.Add(f.liftFor)
+	auto := (s.cycles - f.cycles) - min(s.forced-f.forced, s.cycles-f.cycles)
+	f.cycles, f.forced = s.cycles, s.forced
+	if auto > 0 {
+		if !f.lastAuto.IsZero() && now.Sub(f.lastAuto) < time.Duration(auto)*f.minInterval {
+			f.liftedUntil = now.Add(f.liftFor)
+		}
+		f.lastAuto = now
 	}
-	f.lastGC = now
 	return f.follow(now, s)
 }
 
@@ -99,10 +110,17 @@ func readHeap() heapState {
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/cycles/forced:gc-cycles"},
 	}
 	metrics.Read(s)
 	total, released, free := s[1].Value.Uint64(), s[2].Value.Uint64(), s[3].Value.Uint64()
-	return heapState{live: s[0].Value.Uint64(), held: total - min(total, released+free)}
+	return heapState{
+		live:   s[0].Value.Uint64(),
+		held:   total - min(total, released+free),
+		cycles: s[4].Value.Uint64(),
+		forced: s[5].Value.Uint64(),
+	}
 }
 
 // Run applies the policy until ctx ends: after every collection, and

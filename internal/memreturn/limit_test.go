@@ -20,7 +20,9 @@ func TestFollowerPolicy(t *testing.T) {
 	none := int64(math.MaxInt64)
 	type step struct {
 		at         time.Duration
-		gc         bool // a collection ended (else a tick)
+		gc         bool // collections ended (else a tick): one the runtime started,
+		auto       int  // or this many it started (for one call of the hook)
+		forced     int  // and this many forced (runtime.GC)
 		live, held uint64
 		want       int64
 		changed    bool // for ticks: whether the limit is set anew
@@ -57,6 +59,16 @@ func TestFollowerPolicy(t *testing.T) {
 			{at: 10 * time.Second, live: 40 * mib, held: 90 * mib, want: none},
 			{at: 10010 * time.Millisecond, live: 40 * mib, held: 90 * mib, want: 110 * mib, changed: true},
 		}},
+		{"the memory returner's forced collections do not lift it", []step{
+			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
+			{at: 10 * time.Millisecond, gc: true, forced: 1, live: 40 * mib, held: 60 * mib, want: 80 * mib},
+			{at: 20 * time.Millisecond, gc: true, forced: 1, live: 30 * mib, held: 40 * mib, want: 55 * mib},
+			{at: time.Second, gc: true, live: 30 * mib, held: 40 * mib, want: 55 * mib},
+		}},
+		{"several collections in one call of the hook, fast on average, lift it", []step{
+			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
+			{at: 250 * time.Millisecond, gc: true, auto: 3, live: 40 * mib, held: 60 * mib, want: none},
+		}},
 		{"a burst right after a lift extends it", []step{
 			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
 			{at: 10 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
@@ -69,8 +81,14 @@ func TestFollowerPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := NewFollower()
+			var cycles, forced uint64
 			for i, s := range tt.steps {
-				now, hs := t0.Add(s.at), heapState{live: s.live, held: s.held}
+				if s.gc && s.auto == 0 && s.forced == 0 {
+					s.auto = 1
+				}
+				cycles += uint64(s.auto + s.forced)
+				forced += uint64(s.forced)
+				now, hs := t0.Add(s.at), heapState{live: s.live, held: s.held, cycles: cycles, forced: forced}
 				if s.gc {
 					if got := f.afterGC(now, hs); got != s.want {
 						t.Fatalf("step %d (collection at %v): limit %d MiB, want %d MiB", i, s.at, got/mib, s.want/mib)
