@@ -132,7 +132,10 @@ type Runtime struct {
 	// collections come fast (a burst of wakes), so that a server that
 	// keeps serving while its sessions sleep does not carry the
 	// collector's default headroom (internal/memreturn's Follower). It
-	// does nothing where memory_limit or GOMEMLIMIT sets a limit.
+	// does nothing where memory_limit or GOMEMLIMIT sets a limit. Off by
+	// default: on bench/fleet it trimmed the heap's headroom by a few
+	// hundred bytes a connection, inside the runs' spread
+	// (docs/benchmarks.md, "A fleet of mixed clients").
 	MemoryFollow bool `toml:"memory_follow"`
 }
 
@@ -291,11 +294,10 @@ func Default() Config {
 			MaxMetadataEntries:   1000,
 			MaxMetadataSize:      1 << 20,
 		},
-		Log:     Log{Format: "text", Level: "info"},
-		LMTP:    LMTP{RecipientDelimiter: "+"},
-		Store:   Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
-		Proxy:   Proxy{Route: "hash"},
-		Runtime: Runtime{MemoryFollow: true},
+		Log:   Log{Format: "text", Level: "info"},
+		LMTP:  LMTP{RecipientDelimiter: "+"},
+		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
+		Proxy: Proxy{Route: "hash"},
 	}
 }
 

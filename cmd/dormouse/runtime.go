@@ -15,7 +15,7 @@ import (
 // itself; set below what a burst of wakes needs, it costs about 5× the CPU
 // per wake (docs/benchmarks.md), so it is off by default and the memory
 // returner (internal/memreturn) gives the sleepers' heap back instead,
-// and a limit that follows the heap (followHeap) trims a serving
+// and a limit that follows the heap (followHeap, memory_follow) trims a serving
 // server's headroom.
 // GOGC likewise is set only when gc_percent is.
 func applyRuntime(c config.Runtime, log *slog.Logger) {
