@@ -14,10 +14,9 @@ import (
 // configuration. Near the limit the runtime collects and returns memory by
 // itself; set below what a burst of wakes needs, it costs about 5× the CPU
 // per wake (docs/benchmarks.md), so it is off by default and the memory
-// returner (internal/memreturn) gives the sleepers' heap back instead,
-// and a limit that follows the heap (followHeap, memory_follow) trims a serving
-// server's headroom.
-// GOGC likewise is set only when gc_percent is.
+// returner (internal/memreturn) gives the sleepers' heap back instead;
+// a limit that follows the heap (followHeap, memory_follow) is the other
+// option. GOGC likewise is set only when gc_percent is.
 func applyRuntime(c config.Runtime, log *slog.Logger) {
 	if c.MemoryLimit > 0 {
 		debug.SetMemoryLimit(c.MemoryLimit)

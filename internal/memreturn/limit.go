@@ -44,8 +44,11 @@ type Follower struct {
 	limit       int64 // the limit last set; math.MaxInt64 when none
 }
 
-// NewFollower returns a Follower with the settings measured on
-// bench/fleet and bench/idle's wake cycles (docs/benchmarks.md).
+// NewFollower returns a Follower with the settings tried on bench/fleet
+// (docs/benchmarks.md, "A fleet of mixed clients"): a headroom of half
+// the live heap and at least 4 MiB keeps a fleet's collections about a
+// second apart between keepalive rounds; 100 ms apart is a burst (a
+// keepalive round of 2,000 answers asleep is one).
 func NewFollower() *Follower {
 	return &Follower{
 		ratio:       0.5,
