@@ -132,9 +132,9 @@ type Runtime struct {
 	// collections come fast (a burst of wakes), so that a server that
 	// keeps serving while its sessions sleep does not carry the
 	// collector's default headroom (internal/memreturn's Follower). It
-	// does nothing where memory_limit or GOMEMLIMIT sets a limit. Off by
-	// default: on bench/fleet it trimmed the heap's headroom by a few
-	// hundred bytes a connection, inside the runs' spread
+	// does nothing where memory_limit or GOMEMLIMIT sets a limit. On by
+	// default: on bench/fleet it cut 0.6–1.4 KB per connection (two
+	// pairs) for no measurable CPU, in bursts of wakes either
 	// (docs/benchmarks.md, "A fleet of mixed clients").
 	MemoryFollow bool `toml:"memory_follow"`
 }
@@ -294,10 +294,11 @@ func Default() Config {
 			MaxMetadataEntries:   1000,
 			MaxMetadataSize:      1 << 20,
 		},
-		Log:   Log{Format: "text", Level: "info"},
-		LMTP:  LMTP{RecipientDelimiter: "+"},
-		Store: Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
-		Proxy: Proxy{Route: "hash"},
+		Log:     Log{Format: "text", Level: "info"},
+		LMTP:    LMTP{RecipientDelimiter: "+"},
+		Store:   Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
+		Proxy:   Proxy{Route: "hash"},
+		Runtime: Runtime{MemoryFollow: true},
 	}
 }
 

@@ -200,7 +200,7 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # collections come fast (a burst of wakes, a search-index build): less
 # garbage and free heap resident in a server that keeps serving while its
 # sessions sleep, for more frequent collections between bursts. Ignored when
-# memory_limit or GOMEMLIMIT sets a limit. Off by default.
+# memory_limit or GOMEMLIMIT sets a limit.
 # memory_follow = {{.Runtime.MemoryFollow}}
 
 [proxy]

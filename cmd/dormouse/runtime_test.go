@@ -9,20 +9,20 @@ import (
 
 // TestMemoryLimit: [runtime] memory_limit (or GOMEMLIMIT) becomes the Go
 // runtime's soft memory limit, as the daemon's own go_gc_gomemlimit_bytes
-// reports it, and the limit that follows the heap (memory_follow) leaves
-// it alone; left out, the runtime keeps its own (none); with
-// memory_follow = true the limit follows the heap: set within the
-// follower's first second.
+// reports it, and the limit that follows the heap (memory_follow, on by
+// default) leaves it alone; left out, the limit follows the heap: set
+// within the follower's first second; memory_follow = false leaves the
+// runtime's own (none).
 func TestMemoryLimit(t *testing.T) {
 	const none = 1<<63 - 1
 	for _, tc := range []struct {
 		name, config, env string
 		want              float64 // 0: a limit that follows the heap
 	}{
-		{"set", "[runtime]\nmemory_limit = 268435456\nmemory_follow = true\n", "", 268435456},
-		{"GOMEMLIMIT", "[runtime]\nmemory_follow = true\n", "300000000", 300000000},
-		{"follow", "[runtime]\nmemory_follow = true\n", "", 0},
-		{"left out", "", "", none},
+		{"set", "[runtime]\nmemory_limit = 268435456\n", "", 268435456},
+		{"GOMEMLIMIT", "", "300000000", 300000000},
+		{"left out", "", "", 0},
+		{"follow off", "[runtime]\nmemory_follow = false\n", "", none},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOMEMLIMIT", tc.env) // the daemon inherits it
