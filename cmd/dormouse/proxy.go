@@ -164,6 +164,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	memCtx, stopMem := context.WithCancel(ctx)
 	defer stopMem()
 	go memory.Run(memCtx, func() {})
+	go followHeap(memCtx, cfg.Runtime, log)
 	errc := make(chan error, 3)
 	if cfg.Listen.Metrics != "" {
 		reg := prometheus.NewRegistry()

@@ -4,25 +4,46 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
-// TestMemoryLimit: [runtime] memory_limit becomes the Go runtime's soft
-// memory limit, as the daemon's own go_gc_gomemlimit_bytes reports it;
-// left out, the runtime keeps its own (no limit).
+// TestMemoryLimit: [runtime] memory_limit (or GOMEMLIMIT) becomes the Go
+// runtime's soft memory limit, as the daemon's own go_gc_gomemlimit_bytes
+// reports it, and the limit that follows the heap (memory_follow, on by
+// default) leaves it alone; left out, the limit follows the heap: set
+// within the follower's first second; memory_follow = false leaves the
+// runtime's own (none).
 func TestMemoryLimit(t *testing.T) {
+	const none = 1<<63 - 1
 	for _, tc := range []struct {
-		name, config string
-		want         float64
+		name, config, env string
+		want              float64 // 0: a limit that follows the heap
 	}{
-		{"set", "[runtime]\nmemory_limit = 268435456\n", 268435456},
-		{"left out", "", 1<<63 - 1},
+		{"set", "[runtime]\nmemory_limit = 268435456\n", "", 268435456},
+		{"GOMEMLIMIT", "", "300000000", 300000000},
+		{"left out", "", "", 0},
+		{"follow off", "[runtime]\nmemory_follow = false\n", "", none},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", tc.env) // the daemon inherits it
 			data := t.TempDir()
 			if err := os.WriteFile(filepath.Join(data, "dormouse.toml"), []byte(tc.config), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			d := startDaemon(t, data)
+			if tc.want == 0 {
+				deadline := time.Now().Add(30 * time.Second)
+				for metricValue(t, d.metric, "go_gc_gomemlimit_bytes") == none {
+					if time.Now().After(deadline) {
+						t.Fatal("no limit after 30 s: it does not follow the heap")
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				return
+			}
+			// Past the follower's first tick (1 s), the limit must still be
+			// the configured one.
+			time.Sleep(2500 * time.Millisecond)
 			if got := metricValue(t, d.metric, "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Errorf("go_gc_gomemlimit_bytes = %g, want %g", got, tc.want)
 			}

@@ -421,10 +421,16 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		defer close(returning)
 		memory.Run(tidyCtx, memReturns.Inc)
 	}()
+	following := make(chan struct{})
+	go func() {
+		defer close(following)
+		followHeap(tidyCtx, cfg.Runtime, log)
+	}()
 	defer func() {
 		stopTidy()
 		<-tidied
 		<-returning
+		<-following
 	}()
 
 	var serveErr error

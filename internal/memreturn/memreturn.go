@@ -2,7 +2,9 @@
 // sessions freed, once a wave of hibernations is over, and the heap a
 // background job (a search-index build) left. It is the daemon's memory
 // policy (cmd/dormouse turns it on); the IMAP server only reports each
-// hibernation and each such job's end.
+// hibernation and each such job's end. Beside it, a Follower keeps the
+// runtime's soft memory limit a little above the heap of a server that
+// keeps serving, lifted during bursts (limit.go).
 //
 // Measured against the runtime's own means (docs/benchmarks.md, "Memory
 // after hibernation"): with no memory limit, 10,000 sleepers kept 147–288

@@ -1,0 +1,171 @@
+package memreturn
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// Follower keeps the runtime's soft memory limit a little above what the
+// process holds after each collection, so that a server that keeps
+// serving while nearly all its sessions sleep does not carry the
+// collector's default headroom. With GOGC 100 the heap grows to twice
+// what the last collection found live before the next one, and the
+// scavenger keeps free pages up to that goal: for a fleet of sleepers
+// whose few awake sessions and asleep answers allocate a few MB a
+// second, that headroom (garbage awaiting the next collection, free
+// pages kept) is the largest part of its memory above sleepers that do
+// nothing (docs/benchmarks.md, "A fleet of mixed clients").
+//
+// A fixed limit costs bursts dearly: below a burst's need the collector
+// runs back to back (5× the CPU per wake, "Memory after 10,000 sleepers
+// settle"). So the limit follows the heap: after each collection it is
+// set to what the process then holds plus a headroom, and when
+// collections come closer together than minInterval (a burst of wakes, a
+// search-index build, anything allocating fast) it is lifted at once and
+// stays lifted until collections have been slower than that for liftFor.
+// A burst pays for at most the one or two collections that detect it.
+type Follower struct {
+	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick on Run's
+
+	ratio       float64       // headroom: this share of the live heap,
+	floor       uint64        // and at least this many bytes
+	minInterval time.Duration // collections closer than this lift the limit
+	liftFor     time.Duration // for this long after the last of them
+
+	lastAuto    time.Time // the end of the last collection the runtime started itself
+	cycles      uint64    // collections so far, and of them forced
+	forced      uint64    // (runtime.GC: the memory returner's), at the last afterGC
+	liftedUntil time.Time
+	limit       int64 // the limit last set; math.MaxInt64 when none
+}
+
+// NewFollower returns a Follower with the settings tried on bench/fleet
+// (docs/benchmarks.md, "A fleet of mixed clients"): a headroom of half
+// the live heap and at least 4 MiB keeps a fleet's collections about a
+// second apart between keepalive rounds; 100 ms apart is a burst (a
+// keepalive round of 2,000 answers asleep is one).
+func NewFollower() *Follower {
+	return &Follower{
+		ratio:       0.5,
+		floor:       4 << 20,
+		minInterval: 100 * time.Millisecond,
+		liftFor:     10 * time.Second,
+		limit:       math.MaxInt64,
+	}
+}
+
+// heapState is what the policy reads of the runtime.
+type heapState struct {
+	live   uint64 // heap found live by the last collection
+	held   uint64 // memory the runtime holds from the OS, less its free heap
+	cycles uint64 // collections so far
+	forced uint64 // of them, forced (runtime.GC)
+}
+
+// afterGC is the policy at the end of one or more collections at now:
+// the limit to set (math.MaxInt64 for none). Only the collections the
+// runtime started itself tell how fast the process allocates: the memory
+// returner's runtime.GC and debug.FreeOSMemory come back to back, and the
+// runtime may run the hook once for several collections.
+func (f *Follower) afterGC(now time.Time, s heapState) int64 {
+	auto := (s.cycles - f.cycles) - min(s.forced-f.forced, s.cycles-f.cycles)
+	f.cycles, f.forced = s.cycles, s.forced
+	if auto > 0 {
+		if !f.lastAuto.IsZero() && now.Sub(f.lastAuto) < time.Duration(auto)*f.minInterval {
+			f.liftedUntil = now.Add(f.liftFor)
+		}
+		f.lastAuto = now
+	}
+	return f.follow(now, s)
+}
+
+// tick is the policy between collections: a lift that ran out while no
+// collection came (the burst over, the heap far below its goal) ends.
+// It returns the limit to set and whether it changed.
+func (f *Follower) tick(now time.Time, s heapState) (int64, bool) {
+	if f.limit != math.MaxInt64 || now.Before(f.liftedUntil) {
+		return f.limit, false
+	}
+	old := f.limit
+	return f.follow(now, s), old != f.limit
+}
+
+// follow sets f.limit for s at now.
+func (f *Follower) follow(now time.Time, s heapState) int64 {
+	if now.Before(f.liftedUntil) {
+		f.limit = math.MaxInt64
+		return f.limit
+	}
+	headroom := max(uint64(float64(s.live)*f.ratio), f.floor)
+	f.limit = int64(min(s.held+headroom, math.MaxInt64))
+	return f.limit
+}
+
+// readHeap reads the heap state from the runtime.
+func readHeap() heapState {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/cycles/forced:gc-cycles"},
+	}
+	metrics.Read(s)
+	total, released, free := s[1].Value.Uint64(), s[2].Value.Uint64(), s[3].Value.Uint64()
+	return heapState{
+		live:   s[0].Value.Uint64(),
+		held:   total - min(total, released+free),
+		cycles: s[4].Value.Uint64(),
+		forced: s[5].Value.Uint64(),
+	}
+}
+
+// Run applies the policy until ctx ends: after every collection, and
+// every second for a lift that ran out. When ctx ends the limit is
+// removed.
+func (f *Follower) Run(ctx context.Context) {
+	f.armAfterGC(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			f.limit = math.MaxInt64
+			debug.SetMemoryLimit(math.MaxInt64)
+			f.mu.Unlock()
+			return
+		case now := <-tick.C:
+			f.mu.Lock()
+			if limit, changed := f.tick(now, readHeap()); changed {
+				debug.SetMemoryLimit(limit)
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+// armAfterGC has the runtime call the policy after the next collection,
+// which re-arms it: a cleanup on an object nothing references runs once
+// the collection that found it unreachable is over.
+func (f *Follower) armAfterGC(ctx context.Context) {
+	runtime.AddCleanup(new([64]byte), func(ctx context.Context) {
+		if ctx.Err() != nil {
+			return
+		}
+		f.mu.Lock()
+		// Checked under the lock: Run's removal of the limit at the end
+		// must not be overwritten by a collection that ended meanwhile.
+		if ctx.Err() == nil {
+			debug.SetMemoryLimit(f.afterGC(time.Now(), readHeap()))
+		}
+		f.mu.Unlock()
+		f.armAfterGC(ctx)
+	}, ctx)
+}
