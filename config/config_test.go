@@ -126,8 +126,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 50 {
-		t.Errorf("%d settings in the commented file, want 50", n)
+	if n != 51 {
+		t.Errorf("%d settings in the commented file, want 51", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {
