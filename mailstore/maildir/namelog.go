@@ -177,14 +177,12 @@ func (u *userState) syncNameLog() {
 	dirs, upTo := n.dirs, n.logged
 	n.dirs = nil
 	n.mu.Unlock()
-	var failed []string
+	var synced, failed []string
 	for _, d := range dirs {
 		err := syncDir(d)
 		switch {
 		case err == nil:
-			if u.s.opts.dirSynced != nil {
-				u.s.opts.dirSynced(d)
-			}
+			synced = append(synced, d)
 		case errors.Is(err, os.ErrNotExist):
 		default:
 			u.s.log.Warn("fsync folder of renamed messages", "user", u.name, "dir", d, "err", err)
@@ -193,11 +191,18 @@ func (u *userState) syncNameLog() {
 	}
 	if len(failed) > 0 {
 		u.namesCommitted(failed, 0) // tried again after the delay
-		return
+	} else {
+		n.mu.Lock()
+		n.synced = max(n.synced, upTo)
+		n.mu.Unlock()
 	}
-	n.mu.Lock()
-	n.synced = max(n.synced, upTo)
-	n.mu.Unlock()
+	// Tests hear of a sync once the next commit may prune what it made
+	// durable.
+	if u.s.opts.dirSynced != nil {
+		for _, d := range synced {
+			u.s.opts.dirSynced(d)
+		}
+	}
 }
 
 // stopNameLog stops the folder syncs of an index that is closing. Its log
