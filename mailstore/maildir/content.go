@@ -53,23 +53,7 @@ var _ mailstore.ManyOpener = (*mailboxHandle)(nil)
 // up in one read transaction; a file renamed since (a flag change) is
 // opened through Open, which looks again.
 func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int) (mailstore.Content, error), error) {
-	type located struct {
-		path string
-		size int64
-	}
-	found := make([]located, len(uids))
-	err := h.view(func(m *mboxTx) error {
-		for i, uid := range uids {
-			r, ok, err := m.get(uid, true)
-			if err != nil {
-				return err
-			}
-			if ok {
-				found[i] = located{filepath.Join(m.dir, "cur", r.file), r.size}
-			}
-		}
-		return nil
-	})
+	found, err := h.filesOf(len(uids), func(i int) uint32 { return uids[i] })
 	if err != nil {
 		return nil, fmt.Errorf("open messages in %s: %w", h.name, err)
 	}
@@ -84,6 +68,32 @@ func (h *mailboxHandle) OpenMany(ctx context.Context, uids []uint32) (func(i int
 		}
 		return c, err
 	}, nil
+}
+
+// messageFile is where a message's file is, and its size with CRLF line
+// ends; path is "" when the index has no such message.
+type messageFile struct {
+	path string
+	size int64
+}
+
+// filesOf looks up the files of n messages, the i-th of UID uid(i), in
+// one read transaction of the index.
+func (h *mailboxHandle) filesOf(n int, uid func(i int) uint32) ([]messageFile, error) {
+	found := make([]messageFile, n)
+	err := h.view(func(m *mboxTx) error {
+		for i := range found {
+			r, ok, err := m.get(uid(i), true)
+			if err != nil {
+				return err
+			}
+			if ok {
+				found[i] = messageFile{filepath.Join(m.dir, "cur", r.file), r.size}
+			}
+		}
+		return nil
+	})
+	return found, err
 }
 
 // openFile opens message uid's file at path, whose content with CRLF line

@@ -149,23 +149,7 @@ func (h *mailboxHandle) readEnvelopes(ctx context.Context, uids []uint32, missin
 // parsed it, so that a caller can derive more from it than the envelope
 // block without parsing it again.
 func (h *mailboxHandle) readEnvelopesWith(ctx context.Context, uids []uint32, missing []int, out [][]byte, parsed func(i int, msg *imapmsg.Message)) ([]int, error) {
-	type file struct {
-		path string
-		size int64
-	}
-	files := make([]file, len(missing))
-	err := h.view(func(m *mboxTx) error {
-		for j, i := range missing {
-			r, ok, err := m.get(uids[i], true)
-			if err != nil {
-				return err
-			}
-			if ok {
-				files[j] = file{filepath.Join(m.dir, "cur", r.file), r.size}
-			}
-		}
-		return nil
-	})
+	files, err := h.filesOf(len(missing), func(j int) uint32 { return uids[missing[j]] })
 	if err != nil {
 		return nil, fmt.Errorf("envelope headers of %s: %w", h.name, err)
 	}

@@ -3,7 +3,7 @@ package maildir
 import (
 	"encoding/binary"
 	"hash/fnv"
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 
@@ -103,27 +103,23 @@ func (s *Store) FolderStamp(user string) (mailstore.Stamp, bool) {
 	if validUser(user) != nil {
 		return mailstore.Stamp{}, false
 	}
-	d, err := os.Open(filepath.Join(s.root, "users", user, "Maildir"))
-	if err != nil {
-		return mailstore.Stamp{}, false
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
+	st := openStatDir(filepath.Join(s.root, "users", user, "Maildir"))
+	defer st.close()
+	names, err := st.names()
 	if err != nil {
 		return mailstore.Stamp{}, false
 	}
 	slices.Sort(names)
-	st := newFolderStat(d)
 	h := fnv.New64a()
 	folders := uint64(0)
 	// stamp adds folder (a name in the Maildir, "" for INBOX, its root)
 	// to h; false when it has no cur/ and new/.
 	stamp := func(folder string) bool {
-		cur, ok := st.mtime(folder, "cur")
+		cur, ok := st.dirMtime(path.Join(folder, "cur"))
 		if !ok {
 			return false
 		}
-		nw, ok := st.mtime(folder, "new")
+		nw, ok := st.dirMtime(path.Join(folder, "new"))
 		if !ok {
 			return false
 		}

@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,23 +35,3 @@ func (r indexPages) readAt(b []byte, off int64) error {
 }
 
 func (r indexPages) close() { unix.Close(r.fd) }
-
-// folderStat stats the folders of a Maildir relative to its open
-// directory (FolderStamp): no path joined, no FileInfo made.
-type folderStat struct{ dir int }
-
-func newFolderStat(maildir *os.File) folderStat { return folderStat{int(maildir.Fd())} }
-
-// mtime returns the modification time of folder/sub ("" for the
-// Maildir's own sub), which must be a directory.
-func (f folderStat) mtime(folder, sub string) (int64, bool) {
-	path := sub
-	if folder != "" {
-		path = folder + "/" + sub
-	}
-	var st unix.Stat_t
-	if unix.Fstatat(f.dir, path, &st, 0) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return 0, false
-	}
-	return st.Mtim.Nano(), true
-}

@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -41,6 +42,31 @@ func (d *statDir) stat(name string) fileFacts {
 		return fileFacts{}
 	}
 	return fileFacts{regular: true, size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+// names returns the names in the folder.
+func (d *statDir) names() ([]string, error) {
+	if d.f == nil {
+		return nil, fmt.Errorf("read %s: cannot open it", d.dir)
+	}
+	return d.f.Readdirnames(-1)
+}
+
+// dirMtime returns the modification time of the directory rel (a path
+// below the folder, following symbolic links), false when it is none.
+func (d *statDir) dirMtime(rel string) (int64, bool) {
+	if d.f == nil {
+		return 0, false
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(d.fd, rel, &st, 0)
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Fstatat(d.fd, rel, &st, 0)
+	}
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return 0, false
+	}
+	return st.Mtim.Nano(), true
 }
 
 // close closes the folder's descriptor.
