@@ -150,19 +150,29 @@ func (u *userState) commitAlone(r *commitReq) {
 // and commits it: durably, or without fdatasync under delayed flag sync
 // (flagsync.go). The renames and removals of message files fn logged
 // (logName) are in the same commit; their folders are fsynced later, in
-// the background (namelog.go). The transaction first deletes the name
-// log's entries whose folders were fsynced since, and writes the cache
-// writes waiting (cachewrite.go).
+// the background (namelog.go). The transaction first writes the cache
+// writes waiting (cachewrite.go), and last deletes the name log's entries
+// whose folders were fsynced since.
+//
+// A transaction in which nothing was written (a STORE of flags the
+// messages had, an EXPUNGE with nothing to expunge) is rolled back: no
+// commit, no fdatasync. Nothing is lost by it, even at "always": the
+// state fn read is durable, since it holds bbolt's writer lock and every
+// commit before it synced before letting go of it.
 func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
 	q := &u.commits
 	cache := q.takeCacheWrites()
 	run := func(tx *bolt.Tx) error {
 		q.dirs, q.logged = q.dirs[:0], 0
-		if err := u.pruneNameLog(tx); err != nil {
+		u.runCacheWrites(tx, cache)
+		if err := fn(tx); err != nil {
 			return err
 		}
-		u.runCacheWrites(tx, cache)
-		return fn(tx)
+		// bbolt makes a node of a page only to change it.
+		if st := tx.Stats(); st.GetNodeCount() == 0 {
+			return errRollback
+		}
+		return u.pruneNameLog(tx)
 	}
 	var err error
 	if u.s.opts.FlagSyncDelay > 0 {
@@ -170,7 +180,10 @@ func (u *userState) commitFlags(fn func(*bolt.Tx) error) error {
 	} else {
 		err = u.update(run)
 	}
-	if err == nil {
+	switch {
+	case errors.Is(err, errRollback):
+		return nil
+	case err == nil:
 		u.namesCommitted(slices.Clone(q.dirs), q.logged)
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -290,5 +291,67 @@ func TestFlagChangesSyncCur(t *testing.T) {
 				t.Errorf("names logged by %v, want %v", logged, c.logged)
 			}
 		})
+	}
+}
+
+// TestUnchangedCommitsNothing: a flag change or expunge that changes
+// nothing (flags the message has, a UID that is gone, a failed
+// UNCHANGEDSINCE, an EXPUNGE with nothing \Deleted) writes no page of
+// the index, so it waits for no fdatasync; one that changes something
+// writes.
+func TestUnchangedCommitsNothing(t *testing.T) {
+	s, _ := testStore(t, Options{})
+	u := testUser(t, s, "alice")
+	m := testMailbox(t, u, "INBOX")
+	seen := mustAppend(t, m, msg("seen"), `\Seen`)
+	unseen := mustAppend(t, m, msg("unseen"))
+	us := m.(*mailboxHandle).u
+	ctx := context.Background()
+	store := func(uid uint32, op mailstore.StoreOp, flag string, since uint64) func() error {
+		return func() error {
+			_, _, err := m.StoreFlags(ctx, []uint32{uid}, op, []string{flag}, since)
+			return err
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func() error
+		writes bool
+	}{
+		{`+\Seen on a seen message`, store(seen, mailstore.FlagsAdd, `\Seen`, 0), false},
+		{`-\Seen on an unseen message`, store(unseen, mailstore.FlagsRemove, `\Seen`, 0), false},
+		{`a UID that is gone`, store(unseen+10, mailstore.FlagsAdd, `\Flagged`, 0), false},
+		{`UNCHANGEDSINCE 1 fails`, store(seen, mailstore.FlagsAdd, `\Flagged`, 1), false},
+		{`EXPUNGE with nothing \Deleted`, func() error { _, err := m.Expunge(ctx, nil); return err }, false},
+		{`+\Seen on an unseen message`, store(unseen, mailstore.FlagsAdd, `\Seen`, 0), true},
+		{`+$Label, a keyword new to the mailbox, on a message`, store(seen, mailstore.FlagsAdd, `$Label`, 0), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := us.db.Stats()
+			before := st.TxStats.GetWrite()
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			st = us.db.Stats()
+			if wrote := st.TxStats.GetWrite() - before; (wrote > 0) != tc.writes {
+				t.Errorf("%d pages written, want writes=%v", wrote, tc.writes)
+			}
+		})
+	}
+	// What was written is there after a reopen.
+	m.Close()
+	u.Close()
+	m = testMailbox(t, testUser(t, s, "alice"), "INBOX")
+	got := map[uint32]string{}
+	v, err := m.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range v.Messages.All() {
+		flags := slices.Sorted(slices.Values(msg.Flags))
+		got[msg.UID] = strings.Join(flags, " ")
+	}
+	if want := map[uint32]string{seen: `$Label \Seen`, unseen: `\Seen`}; !maps.Equal(got, want) {
+		t.Errorf("flags after reopen %v, want %v", got, want)
 	}
 }

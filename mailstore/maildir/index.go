@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -270,16 +271,24 @@ func dropMbox(tx *bolt.Tx, name string) error {
 }
 
 // save writes the mailbox meta back, with the state memory holds for it
-// (foldUnwritten).
+// (foldUnwritten). A transaction that changed nothing in the mailbox (a
+// STORE of flags its messages had) writes nothing, so that its commit
+// may be skipped (commitFlags).
 func (m *mboxTx) save() error {
 	if m.tx.Writable() {
 		m.foldUnwritten()
+		enc := m.meta.encode()
+		if len(m.chunks) == 0 && bytes.Equal(enc, m.b.Get(keyBoxMeta)) &&
+			(m.list == nil || bytes.Equal(m.b.Get(keyListStamp), listStamp(&m.meta))) {
+			return nil
+		}
 		// The list kept for the state before this change serves no
 		// view to come: let go of it now, not at the linger's end.
 		m.u.unholdStale(m.id, m.meta)
 		if err := m.saveList(); err != nil {
 			return err
 		}
+		return m.b.Put(keyBoxMeta, enc)
 	}
 	return m.b.Put(keyBoxMeta, m.meta.encode())
 }

@@ -88,7 +88,8 @@ func (h *mailboxHandle) inTx(fn func(m *mboxTx) error) func(tx *bolt.Tx) error {
 	}
 }
 
-// errRollback ends afterWriters' transaction without a commit.
+// errRollback ends a write transaction without a commit on purpose
+// (afterWriters, a flag commit that changed nothing).
 var errRollback = errors.New("rolled back")
 
 // afterWriters runs fn on this mailbox once the write transaction under
