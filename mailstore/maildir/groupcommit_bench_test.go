@@ -50,3 +50,21 @@ func BenchmarkStoreFlagsConcurrent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreFlagsUnchanged: a STORE of flags the message has
+// (`+FLAGS (\Seen)` on a seen message), fsync on as in production. It
+// changes nothing, so it commits nothing (commitFlags); before, it paid a
+// commit's two fdatasyncs.
+func BenchmarkStoreFlagsUnchanged(b *testing.B) {
+	s, _ := testStore(b, Options{})
+	mb := testMailbox(b, testUser(b, s, "bench"), "INBOX")
+	uid := mustAppend(b, mb, msg("seen"), `\Seen`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := mb.StoreFlags(ctx, []uint32{uid}, mailstore.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
