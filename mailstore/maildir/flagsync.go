@@ -77,14 +77,19 @@ type delayedSync struct {
 
 // updateDelayed runs fn in a write transaction committed without
 // fdatasync, after writing the marker if the index was clean; the
-// index is synced within Options.FlagSyncDelay.
+// index is synced within Options.FlagSyncDelay. The marker is written
+// after fn, which only changes pages in memory, so that a transaction fn
+// ends without a commit (errRollback: it changed nothing) writes none.
 func (u *userState) updateDelayed(fn func(*bolt.Tx) error) error {
 	return u.update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
 		if err := u.markUnsynced(); err != nil {
 			return err
 		}
 		tx.DB().NoSync = true // read by this commit; the next writer resets it (userState.update)
-		return fn(tx)
+		return nil
 	})
 }
 

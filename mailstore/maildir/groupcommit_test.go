@@ -297,10 +297,19 @@ func TestFlagChangesSyncCur(t *testing.T) {
 // TestUnchangedCommitsNothing: a flag change or expunge that changes
 // nothing (flags the message has, a UID that is gone, a failed
 // UNCHANGEDSINCE, an EXPUNGE with nothing \Deleted) writes no page of
-// the index, so it waits for no fdatasync; one that changes something
-// writes.
+// the index, so it waits for no fdatasync, and under delayed flag sync
+// it writes no marker either; one that changes something writes.
 func TestUnchangedCommitsNothing(t *testing.T) {
-	s, _ := testStore(t, Options{})
+	for _, setting := range []struct {
+		name string
+		opts Options
+	}{{"always", Options{}}, {"delayed", Options{FlagSyncDelay: time.Hour}}} {
+		t.Run(setting.name, func(t *testing.T) { testUnchangedCommitsNothing(t, setting.opts) })
+	}
+}
+
+func testUnchangedCommitsNothing(t *testing.T, opts Options) {
+	s, _ := testStore(t, opts)
 	u := testUser(t, s, "alice")
 	m := testMailbox(t, u, "INBOX")
 	seen := mustAppend(t, m, msg("seen"), `\Seen`)
@@ -313,6 +322,7 @@ func TestUnchangedCommitsNothing(t *testing.T) {
 			return err
 		}
 	}
+	marker := filepath.Join(us.dir, unsyncedFile)
 	for _, tc := range []struct {
 		name   string
 		change func() error
@@ -327,6 +337,10 @@ func TestUnchangedCommitsNothing(t *testing.T) {
 		{`+$Label, a keyword new to the mailbox, on a message`, store(seen, mailstore.FlagsAdd, `$Label`, 0), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Under delayed flag sync, from a synced index without marker.
+			if err := us.syncDelayed(); err != nil {
+				t.Fatal(err)
+			}
 			st := us.db.Stats()
 			before := st.TxStats.GetWrite()
 			if err := tc.change(); err != nil {
@@ -335,6 +349,9 @@ func TestUnchangedCommitsNothing(t *testing.T) {
 			st = us.db.Stats()
 			if wrote := st.TxStats.GetWrite() - before; (wrote > 0) != tc.writes {
 				t.Errorf("%d pages written, want writes=%v", wrote, tc.writes)
+			}
+			if marked := exists(marker); opts.FlagSyncDelay > 0 && marked != tc.writes {
+				t.Errorf("marker %v, want %v", marked, tc.writes)
 			}
 		})
 	}
