@@ -277,14 +277,14 @@ func dropMbox(tx *bolt.Tx, name string) error {
 func (m *mboxTx) save() error {
 	if m.tx.Writable() {
 		m.foldUnwritten()
+		// The list kept for the state before this change serves no
+		// view to come: let go of it now, not at the linger's end.
+		m.u.unholdStale(m.id, m.meta)
 		enc := m.meta.encode()
 		if len(m.chunks) == 0 && bytes.Equal(enc, m.b.Get(keyBoxMeta)) &&
 			(m.list == nil || bytes.Equal(m.b.Get(keyListStamp), listStamp(&m.meta))) {
 			return nil
 		}
-		// The list kept for the state before this change serves no
-		// view to come: let go of it now, not at the linger's end.
-		m.u.unholdStale(m.id, m.meta)
 		if err := m.saveList(); err != nil {
 			return err
 		}
