@@ -165,12 +165,14 @@ func newNameOnDisk(newDir string, newNames []string) bool {
 }
 
 // ensureSynced makes the index reflect the disk before a mailbox is opened
-// or its status read: nothing when the watcher has kept it up to date, a
-// cheap mtime check otherwise, and a full rescan when that differs.
+// or its status read: when the watcher keeps it up to date, only what is
+// on its way through the watcher (settle); otherwise a cheap mtime check,
+// and a full rescan when that differs.
 func (u *userState) ensureSynced(name string) error {
 	k := boxKey{u.name, name}
 	ok, gen := u.s.w.synced(k)
 	if ok {
+		u.s.w.settle(k)
 		return nil
 	}
 	need := true
