@@ -28,6 +28,19 @@ func (u *userState) openMbox(tx *bolt.Tx, name string) (*mboxTx, error) {
 	return u.createMbox(tx, name, "")
 }
 
+// openSelectable is openMbox for a mailbox that holds messages: a
+// \Noselect one (a parent kept for its children) is ErrNoMailbox.
+func (u *userState) openSelectable(tx *bolt.Tx, name string) (*mboxTx, error) {
+	m, err := u.openMbox(tx, name)
+	if err != nil {
+		return nil, err
+	}
+	if m.meta.noSelect {
+		return nil, fmt.Errorf("\\Noselect: %w", mailstore.ErrNoMailbox)
+	}
+	return m, nil
+}
+
 // dropPagesAfter is how many records a full rescan reads before it lets
 // go of the index pages it touched (dropIndexPages).
 const dropPagesAfter = 10_000
