@@ -65,6 +65,12 @@ type Cluster struct {
 	// other programs' writes there still become notices; 0 is
 	// limits.idle_timeout (imapserver.Config.HandoffWatchLease).
 	HandoffWatchLease Duration `toml:"handoff_watch_lease"`
+	// HandoffWatchMax bounds the mailboxes a backend keeps watched for
+	// sessions handed off to their proxy (three inotify watches each); a
+	// handoff beyond it holds none, and its mailbox's writes by other
+	// programs wait for its next opening. 0 holds none
+	// (imapserver.Config.HandoffWatchMax).
+	HandoffWatchMax int64 `toml:"handoff_watch_max"`
 }
 
 // MaxHandoffWatchLease is the longest cluster.handoff_watch_lease.
@@ -306,6 +312,7 @@ func Default() Config {
 		LMTP:    LMTP{RecipientDelimiter: "+"},
 		Store:   Store{FlagSync: FlagSyncAlways, FlagSyncDelay: Duration(time.Second), Inotify: true},
 		Proxy:   Proxy{Route: "hash"},
+		Cluster: Cluster{HandoffWatchMax: 10_000},
 		Runtime: Runtime{MemoryFollow: true},
 	}
 }
@@ -416,6 +423,9 @@ func (c Config) check() error {
 	}
 	if l := c.Cluster.HandoffWatchLease; l != 0 && (l < Duration(time.Second) || l > Duration(MaxHandoffWatchLease)) {
 		return fmt.Errorf("cluster.handoff_watch_lease = %s: must be 0 (limits.idle_timeout) or 1s to %s", l, Duration(MaxHandoffWatchLease))
+	}
+	if n := c.Cluster.HandoffWatchMax; n < 0 || n > 1<<30 {
+		return fmt.Errorf("cluster.handoff_watch_max = %d: must be 0 (none held) to %d", n, 1<<30)
 	}
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < MinClusterSecret {
 		return fmt.Errorf("cluster.secret: %d bytes; must be empty (no proxy) or at least %d", len(c.Cluster.Secret), MinClusterSecret)

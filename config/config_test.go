@@ -35,6 +35,7 @@ secret = "0123456789abcdef-proxy"
 nats = "nats://127.0.0.1:4222,nats://127.0.0.1:4223"
 node = "b1"
 handoff_watch_lease = "4h"
+handoff_watch_max = 20000
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ handoff_watch_lease = "4h"
 	want.Log.Format = "json"
 	want.Store = Store{FlagSync: FlagSyncDelayed, FlagSyncDelay: Duration(250 * time.Millisecond)}
 	want.Cluster = Cluster{Secret: "0123456789abcdef-proxy", NATS: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Node: "b1",
-		HandoffWatchLease: Duration(4 * time.Hour)}
+		HandoffWatchLease: Duration(4 * time.Hour), HandoffWatchMax: 20_000}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -84,6 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{"short cluster secret", "[cluster]\nsecret = \"short\"\n", `cluster.secret: 5 bytes; must be empty \(no proxy\) or at least 16`},
 		{"short handoff watch lease", "[cluster]\nhandoff_watch_lease = \"500ms\"\n", `cluster.handoff_watch_lease = 500ms: must be 0 \(limits.idle_timeout\) or 1s to 168h0m0s`},
 		{"long handoff watch lease", "[cluster]\nhandoff_watch_lease = \"200h\"\n", `cluster.handoff_watch_lease = 200h0m0s: must be 0`},
+		{"negative handoff watch max", "[cluster]\nhandoff_watch_max = -1\n", `cluster.handoff_watch_max = -1: must be 0 \(none held\) to 1073741824`},
 		{"long flag sync delay", "[store]\nflag_sync_delay = \"1h\"\n", `store.flag_sync_delay = 1h0m0s: must be 1ms to 1m`},
 	}
 	for _, tt := range tests {
@@ -126,8 +128,8 @@ func TestCommentedFileHasEverySetting(t *testing.T) {
 		}
 		out = append(out, l)
 	}
-	if n != 51 {
-		t.Errorf("%d settings in the commented file, want 51", n)
+	if n != 52 {
+		t.Errorf("%d settings in the commented file, want 52", n)
 	}
 	got, err := Parse([]byte(strings.Join(out, "\n")))
 	if err != nil {

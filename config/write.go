@@ -186,6 +186,10 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # off to its proxy (so that other programs' writes there still become notices);
 # "0s" = limits.idle_timeout. Raise it if proxies keep sleepers idling longer.
 # handoff_watch_lease = {{q .Cluster.HandoffWatchLease}}
+# At most this many mailboxes stay watched so (three inotify watches each);
+# past it a handoff holds no watch, and other programs' writes into its mailbox
+# wait for the mailbox's next opening. 0 = none held.
+# handoff_watch_max = {{.Cluster.HandoffWatchMax}}
 
 [runtime]
 # Soft memory limit of the Go runtime, in bytes (as GOMEMLIMIT; 0 = the

@@ -195,51 +195,32 @@ const (
 
 // withDefaults returns l with zero fields set to their defaults.
 func (l Limits) withDefaults() Limits {
-	if l.MaxLine <= 0 {
-		l.MaxLine = DefaultMaxLine
-	}
-	if l.MaxLiteral <= 0 {
-		l.MaxLiteral = DefaultMaxLiteral
-	}
-	if l.LoginTimeout <= 0 {
-		l.LoginTimeout = DefaultLoginTimeout
-	}
-	if l.TLSHandshakeTimeout <= 0 {
-		l.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = DefaultIdleTimeout
-	}
-	if l.CommandTimeout <= 0 {
-		l.CommandTimeout = DefaultCommandTimeout
-	}
-	if l.LoginFailureRefill <= 0 {
-		l.LoginFailureRefill = DefaultLoginFailureRefill
-	}
+	// Sizes and timeouts that cannot be off: zero or negative is the
+	// default.
+	l.MaxLine = positiveOr(l.MaxLine, DefaultMaxLine)
+	l.MaxLiteral = positiveOr(l.MaxLiteral, DefaultMaxLiteral)
+	l.LoginTimeout = positiveOr(l.LoginTimeout, DefaultLoginTimeout)
+	l.TLSHandshakeTimeout = positiveOr(l.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	l.IdleTimeout = positiveOr(l.IdleTimeout, DefaultIdleTimeout)
+	l.CommandTimeout = positiveOr(l.CommandTimeout, DefaultCommandTimeout)
+	l.LoginFailureRefill = positiveOr(l.LoginFailureRefill, DefaultLoginFailureRefill)
+	// Limits and pauses a negative value turns off.
 	l.MaxPreAuthPerAddr = orDefault(l.MaxPreAuthPerAddr, DefaultMaxPreAuthPerAddr)
 	l.LoginFailuresPerAddr = orDefault(l.LoginFailuresPerAddr, DefaultLoginFailuresPerAddr)
 	l.LoginFailuresPerUser = orDefault(l.LoginFailuresPerUser, DefaultLoginFailuresPerUser)
-	if l.LoginPenaltyMax < 0 {
-		l.LoginPenaltyMax = 0
-	} else if l.LoginPenaltyMax == 0 {
-		l.LoginPenaltyMax = DefaultLoginPenaltyMax
-	}
+	l.LoginPenaltyMax = orDefault(l.LoginPenaltyMax, DefaultLoginPenaltyMax)
 	l.MaxConnsPerUser = orDefault(l.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	l.MaxConnsPerUserAddr = orDefault(l.MaxConnsPerUserAddr, DefaultMaxConnsPerUserAddr)
 	l.MaxMailboxesPerUser = orDefault(l.MaxMailboxesPerUser, DefaultMaxMailboxesPerUser)
 	l.MaxMetadataEntries = orDefault(l.MaxMetadataEntries, DefaultMaxMetadataEntries)
-	l.MaxMetadataEntrySize = int64(orDefault(int(l.MaxMetadataEntrySize), DefaultMaxMetadataEntrySize))
-	l.MaxMetadataSize = int64(orDefault(int(l.MaxMetadataSize), DefaultMaxMetadataSize))
-	if l.FailedLoginDelay < 0 {
-		l.FailedLoginDelay = 0
-	} else if l.FailedLoginDelay == 0 {
-		l.FailedLoginDelay = DefaultFailedLoginDelay
-	}
+	l.MaxMetadataEntrySize = orDefault(l.MaxMetadataEntrySize, DefaultMaxMetadataEntrySize)
+	l.MaxMetadataSize = orDefault(l.MaxMetadataSize, DefaultMaxMetadataSize)
+	l.FailedLoginDelay = orDefault(l.FailedLoginDelay, DefaultFailedLoginDelay)
 	return l
 }
 
 // orDefault maps 0 to def and a negative n (off) to 0.
-func orDefault(n, def int) int {
+func orDefault[T ~int | ~int64](n, def T) T {
 	switch {
 	case n == 0:
 		return def
@@ -247,4 +228,12 @@ func orDefault(n, def int) int {
 		return 0
 	}
 	return n
+}
+
+// positiveOr returns n when it is positive, else def.
+func positiveOr[T ~int | ~int64](n, def T) T {
+	if n > 0 {
+		return n
+	}
+	return def
 }

@@ -161,6 +161,11 @@ func checkQuietDifferential(t *testing.T, tr transport) {
 		t.Errorf("served asleep %v commands, %v client wakes; want ≥ 8 and ≥ 10: the quiet sessions did not sleep",
 			got["dormouse_imap_hibernated_served_total,kind=command"], got["dormouse_imap_wakes_total,cause=client"])
 	}
+	// A woken session's new connection is not one accepted: the clients'
+	// and fillOver's are all.
+	if a, want := got["dormouse_imap_connections_accepted_total"], float64(len(quietClients)+1); a != want {
+		t.Errorf("%v connections counted accepted, want %v", a, want)
+	}
 }
 
 // TestQuietSessionsHibernate: sessions that send nothing after LOGIN,

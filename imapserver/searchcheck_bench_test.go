@@ -4,23 +4,22 @@ package imapserver_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/dormouse/dormouse/imapserver"
+	"github.com/dormouse/dormouse/internal/fixturemail"
 	"github.com/dormouse/dormouse/internal/testserver"
 )
 
 // BenchmarkSearchCheck measures the check of SEARCH BODY and TEXT: every
 // message read, decoded and searched, as for a needle the index cannot
-// narrow. The 10,000 messages have the shape of bench/compare's sync
-// user (1-64 KiB of text from a 36-word vocabulary, one in eight
-// multipart with a base64 attachment), so that "budget invoice" is in
-// most of them, as in bench/compare's "SEARCH BODY (common)" row. The
+// narrow. The 10,000 messages are bench/compare's sync user's (1-64 KiB
+// of text from a 36-word vocabulary, one in eight multipart with a
+// base64 attachment), so that "budget invoice" is in most of them, as in
+// bench/compare's "SEARCH BODY (common)" row. The
 // server has no index (NoSearchIndex): each search checks every message.
 // cpu-ms/op is the test process's CPU per search (server and client).
 //
@@ -49,13 +48,9 @@ func BenchmarkSearchCheck(b *testing.B) {
 	}
 }
 
-// fixtureWords is bench/compare's vocabulary.
-var fixtureWords = strings.Fields(`report meeting budget invoice schedule project review draft
-release server backup deploy quarterly agenda notes summary update request contract
-travel lunch design test failure success customer order shipping account security`)
-
-// writeFixtureCorpus writes n messages shaped as bench/compare's
-// fixture (its message function) into alice's INBOX of dataDir.
+// writeFixtureCorpus writes the first n messages of bench/compare's
+// fixture pool (internal/fixturemail, which makes both) into alice's
+// INBOX of dataDir, seen.
 func writeFixtureCorpus(b *testing.B, n int, dataDir string) {
 	b.Helper()
 	md := filepath.Join(dataDir, "users", "alice", "Maildir")
@@ -64,52 +59,10 @@ func writeFixtureCorpus(b *testing.B, n int, dataDir string) {
 			b.Fatal(err)
 		}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
-	var m strings.Builder
-	w := func() string { return fixtureWords[rng.IntN(len(fixtureWords))] }
-	text := func(n int) {
-		col := 0
-		for written := 0; written < n; {
-			s := w()
-			m.WriteString(s)
-			written += len(s) + 1
-			col += len(s) + 1
-			if col > 68 {
-				m.WriteByte('\n')
-				col = 0
-			} else {
-				m.WriteByte(' ')
-			}
-		}
-		m.WriteByte('\n')
-	}
+	rng := fixturemail.NewRand()
 	for i := range n {
-		m.Reset()
-		date := base.Add(time.Duration(i) * time.Minute)
-		fmt.Fprintf(&m, "Message-ID: <bench-%06d@example.org>\nDate: %s\n", i, date.Format(time.RFC1123Z))
-		fmt.Fprintf(&m, "From: \"Sender %d\" <s%d@example.org>\nTo: reader@example.org\n", i%97, i%97)
-		fmt.Fprintf(&m, "Subject: %s %s %s #%d\nMIME-Version: 1.0\n", w(), w(), w(), i)
-		size := min(int(rng.ExpFloat64()*4000)+600, 64<<10)
-		if i%8 != 0 {
-			m.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
-			text(size)
-		} else {
-			m.WriteString("Content-Type: multipart/mixed; boundary=\"=-b\"\n\nThis is a MIME message.\n--=-b\n")
-			m.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
-			text(size / 4)
-			m.WriteString("--=-b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n")
-			const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-			for k := 0; k < size; k += 77 {
-				for range 76 {
-					m.WriteByte(b64[rng.IntN(64)])
-				}
-				m.WriteByte('\n')
-			}
-			m.WriteString("--=-b--\n")
-		}
-		name := fmt.Sprintf("%d.M%dP1Q%d.bench:2,S", base.Unix()+int64(i), i, i)
-		if err := os.WriteFile(filepath.Join(md, "cur", name), []byte(m.String()), 0o600); err != nil {
+		name := fmt.Sprintf("%d.M%dP1Q%d.bench:2,S", fixturemail.BaseTime.Unix()+int64(i), i, i)
+		if err := os.WriteFile(filepath.Join(md, "cur", name), []byte(fixturemail.Message(rng, i)), 0o600); err != nil {
 			b.Fatal(err)
 		}
 	}

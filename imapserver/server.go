@@ -195,23 +195,17 @@ func (s *Server) ServeConn(nc net.Conn) error {
 	return nil
 }
 
-// newConn registers a connection; nil after Shutdown started.
-func (s *Server) newConn(nc net.Conn) *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return nil
-	}
-	c := newConn(s, nc)
-	s.conns[c] = struct{}{}
-	s.connsWG.Add(1)
-	s.cfg.Metrics.accept()
-	return c
-}
+// newConn registers a connection just accepted; nil after Shutdown
+// started.
+func (s *Server) newConn(nc net.Conn) *conn { return s.addConn(nc, true) }
 
 // wokenConn registers a connection woken from hibernation, like newConn
 // but not counted as accepted; nil after Shutdown started.
-func (s *Server) wokenConn(nc net.Conn) *conn {
+func (s *Server) wokenConn(nc net.Conn) *conn { return s.addConn(nc, false) }
+
+// addConn registers a connection, counted as accepted when accepted; nil
+// after Shutdown started.
+func (s *Server) addConn(nc net.Conn, accepted bool) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -220,6 +214,9 @@ func (s *Server) wokenConn(nc net.Conn) *conn {
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.connsWG.Add(1)
+	if accepted {
+		s.cfg.Metrics.accept()
+	}
 	return c
 }
 

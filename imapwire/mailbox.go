@@ -101,26 +101,9 @@ func (d *Decoder) listMailbox() (string, error) {
 // parseSelect: SELECT/EXAMINE SP mailbox [SP "(" select-param *(SP
 // select-param) ")"] (RFC 9051 6.3.2, RFC 7162 3.1.8 and 3.2.5).
 func (d *Decoder) parseSelect(readOnly bool) (*SelectArgs, error) {
-	if err := d.sp(); err != nil {
-		return nil, err
-	}
 	a := &SelectArgs{ReadOnly: readOnly}
 	var err error
-	if a.Mailbox, err = d.mailbox(); err != nil {
-		return nil, err
-	}
-	if d.atEnd() {
-		return a, nil
-	}
-	if err := d.sp(); err != nil {
-		return nil, err
-	}
-	var buf [16]byte
-	err = d.list(false, func() error {
-		kw, err := d.keyword(buf[:0])
-		if err != nil {
-			return err
-		}
+	a.Mailbox, err = d.mailboxParams(func(kw []byte) error {
 		switch string(kw) {
 		case "CONDSTORE":
 			a.CondStore = true
@@ -141,6 +124,31 @@ func (d *Decoder) parseSelect(readOnly bool) (*SelectArgs, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// mailboxParams parses SP mailbox [SP "(" param *(SP param) ")"], the
+// form of SELECT's and CREATE's arguments: param gets each parameter's
+// keyword and parses what follows it.
+func (d *Decoder) mailboxParams(param func(kw []byte) error) (string, error) {
+	if err := d.sp(); err != nil {
+		return "", err
+	}
+	name, err := d.mailbox()
+	if err != nil || d.atEnd() {
+		return name, err
+	}
+	if err := d.sp(); err != nil {
+		return "", err
+	}
+	var buf [16]byte
+	err = d.list(false, func() error {
+		kw, err := d.keyword(buf[:0])
+		if err != nil {
+			return err
+		}
+		return param(kw)
+	})
+	return name, err
 }
 
 // qresync: "(" uidvalidity SP mod-sequence-value [SP known-uids]
@@ -201,26 +209,9 @@ func (d *Decoder) qresync() (*QResyncArgs, error) {
 // parseCreate: CREATE SP mailbox [SP "(" create-param ... ")"], with the
 // USE parameter of RFC 6154 5.1.
 func (d *Decoder) parseCreate() (*CreateArgs, error) {
-	if err := d.sp(); err != nil {
-		return nil, err
-	}
 	a := &CreateArgs{}
 	var err error
-	if a.Mailbox, err = d.mailbox(); err != nil {
-		return nil, err
-	}
-	if d.atEnd() {
-		return a, nil
-	}
-	if err := d.sp(); err != nil {
-		return nil, err
-	}
-	var buf [16]byte
-	err = d.list(false, func() error {
-		kw, err := d.keyword(buf[:0])
-		if err != nil {
-			return err
-		}
+	a.Mailbox, err = d.mailboxParams(func(kw []byte) error {
 		if string(kw) != "USE" {
 			return badf("unknown CREATE parameter %q", string(kw))
 		}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/dormouse/dormouse/internal/fixturemail"
 )
 
 // fixture describes the users and mail both servers get.
@@ -78,11 +78,11 @@ func (f fixture) build(roots []string) (int64, error) {
 	if err := os.MkdirAll(pool, 0o700); err != nil {
 		return 0, fmt.Errorf("fixture: %w", err)
 	}
-	rng := rand.New(rand.NewPCG(4, 2026))
+	rng := fixturemail.NewRand()
 	names := make([]string, f.poolSize())
 	var total int64
 	for i := range names {
-		msg := message(rng, i)
+		msg := fixturemail.Message(rng, i)
 		name := fmt.Sprintf("%d.M%dP1Q%d.bench,S=%d,W=%d", baseTime.Unix()+int64(i), i, i, len(msg), len(msg)+strings.Count(msg, "\n"))
 		names[i] = name
 		if err := os.WriteFile(filepath.Join(pool, name), []byte(msg), 0o600); err != nil {
@@ -133,8 +133,12 @@ func makeMaildir(dir string) error {
 	return nil
 }
 
-// baseTime is the Date of message 0; message i is i minutes later.
-var baseTime = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+// The fixture's mail comes from internal/fixturemail, which the Go
+// benchmarks of the same mail share.
+var (
+	baseTime = fixturemail.BaseTime
+	words    = fixturemail.Words
+)
 
 // flagsOf gives message i Maildir flags: two in three seen, one in ten
 // flagged, one in twenty answered.
@@ -149,64 +153,5 @@ func flagsOf(i int) string {
 	if i%3 != 0 {
 		b.WriteByte('S')
 	}
-	return b.String()
-}
-
-// words is the vocabulary of subjects and bodies.
-var words = strings.Fields(`report meeting budget invoice schedule project review draft
-release server backup deploy quarterly agenda notes summary update request contract
-travel lunch design test failure success customer order shipping account security`)
-
-// message returns message i: plain text, one in eight multipart with a
-// base64 attachment, sizes from about 1 KiB to 64 KiB (most small).
-func message(rng *rand.Rand, i int) string {
-	var b strings.Builder
-	w := func() string { return words[rng.IntN(len(words))] }
-	date := baseTime.Add(time.Duration(i) * time.Minute)
-	fmt.Fprintf(&b, "Return-Path: <s%d@example.org>\n", i%97)
-	fmt.Fprintf(&b, "Message-ID: <bench-%06d@example.org>\n", i)
-	fmt.Fprintf(&b, "Date: %s\n", date.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: \"Sender %d\" <s%d@example.org>\n", i%97, i%97)
-	fmt.Fprintf(&b, "To: \"Reader\" <reader@example.org>, team%d@example.org\n", i%7)
-	if i%4 == 0 {
-		fmt.Fprintf(&b, "Cc: \"Boss %d\" <boss%d@example.com>\n", i%5, i%5)
-	}
-	fmt.Fprintf(&b, "Subject: %s %s %s #%d\n", w(), w(), w(), i)
-	b.WriteString("MIME-Version: 1.0\n")
-	// Body length: exponential-ish, median ~3 KiB, capped at 64 KiB.
-	size := min(int(rng.ExpFloat64()*4000)+600, 64<<10)
-	text := func(n int) {
-		col := 0
-		for written := 0; written < n; {
-			s := w()
-			b.WriteString(s)
-			written += len(s) + 1
-			col += len(s) + 1
-			if col > 68 {
-				b.WriteByte('\n')
-				col = 0
-			} else {
-				b.WriteByte(' ')
-			}
-		}
-		b.WriteByte('\n')
-	}
-	if i%8 != 0 {
-		b.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
-		text(size)
-		return b.String()
-	}
-	b.WriteString("Content-Type: multipart/mixed; boundary=\"=-b\"\n\nThis is a MIME message.\n--=-b\n")
-	b.WriteString("Content-Type: text/plain; charset=utf-8\n\n")
-	text(size / 4)
-	b.WriteString("--=-b\nContent-Type: application/octet-stream; name=\"data.bin\"\nContent-Disposition: attachment; filename=\"data.bin\"\nContent-Transfer-Encoding: base64\n\n")
-	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	for n := 0; n < size; n += 77 {
-		for range 76 {
-			b.WriteByte(b64[rng.IntN(64)])
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteString("--=-b--\n")
 	return b.String()
 }

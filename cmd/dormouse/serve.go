@@ -260,6 +260,7 @@ func serve(cfg config.Config, l layout, log *slog.Logger, logCounts prometheus.C
 		URLAuthSubmitters: strings.Fields(cfg.IMAP.URLAuthSubmitters),
 		ProxySecret:       cfg.Cluster.Secret,
 		HandoffWatchLease: cfg.Cluster.HandoffWatchLease.Std(),
+		HandoffWatchMax:   limitOrOff(cfg.Cluster.HandoffWatchMax), // 0: none held
 	})
 	if err != nil {
 		return withCode(exitConfigError, err)
@@ -552,8 +553,9 @@ func durationOrOff(d time.Duration) time.Duration {
 	return d
 }
 
-// limitOrOff maps the config's 0 (no limit) to the server's "negative is
-// none", since the server reads 0 as "use the default".
+// limitOrOff maps the config's 0 (no limit; for handoff_watch_max, no
+// watch held) to the server's negative, since the server reads 0 as "use
+// the default".
 func limitOrOff(n int64) int {
 	if n == 0 {
 		return -1

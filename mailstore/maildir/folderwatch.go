@@ -3,6 +3,7 @@ package maildir
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // folderWatcher is the operating system's notice of changes in folders,
@@ -28,6 +29,12 @@ type folderWatcher interface {
 	errors() <-chan error
 	// close ends every watch and the reader.
 	close() error
+	// readQueued hands every event the system had queued before the call
+	// over to events() before it returns, and returns how many events
+	// have been handed over in all (opReadEnd marks included). ok is
+	// false where that cannot be known (fsnotify reads the system's
+	// queue on its own goroutine): an event may then still be on its way.
+	readQueued() (sent uint64, ok bool)
 }
 
 // folderOp says what a folderEvent reports.
@@ -76,6 +83,8 @@ type feed struct {
 	errs chan error
 	quit chan struct{} // closed by stop: the reader stops sending
 	done chan struct{} // closed when the reader has returned
+	// sent counts the events handed over on evs (readQueued).
+	sent atomic.Uint64
 }
 
 // feedBuffer is how many events the reader holds for the diskWatcher
@@ -90,8 +99,8 @@ type feed struct {
 // 2 MiB when full).
 const feedBuffer = 1 << 16
 
-func newFeed() feed {
-	return feed{
+func newFeed() *feed {
+	return &feed{
 		evs:  make(chan folderEvent, feedBuffer),
 		errs: make(chan error),
 		quit: make(chan struct{}),
@@ -104,7 +113,13 @@ func (f *feed) events() <-chan folderEvent { return f.evs }
 func (f *feed) errors() <-chan error { return f.errs }
 
 // send hands an event over; false when the watcher is closing.
-func (f *feed) send(ev folderEvent) bool { return handOver(f.evs, ev, f.quit) }
+func (f *feed) send(ev folderEvent) bool {
+	if !handOver(f.evs, ev, f.quit) {
+		return false
+	}
+	f.sent.Add(1)
+	return true
+}
 
 // endRead marks the end of one read's events (opReadEnd); false when the
 // watcher is closing.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -31,13 +32,20 @@ const inotifyEntryOps = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM |
 // inotify is a folderWatcher on one inotify instance. It keeps nothing per
 // watch: the kernel's descriptor is all the diskWatcher needs.
 type inotify struct {
-	feed
+	*feed
 	// file holds the non-blocking inotify descriptor, so that a read
 	// waits in the Go netpoller without a thread and close ends it.
 	file *os.File
 	// raw reaches the descriptor for inotify_add_watch and rm_watch only
 	// while file is open, so a closed (and reused) number is never used.
 	raw syscall.RawConn
+
+	// mu is held across each read(2) of the descriptor and the handing
+	// over of what it returned, by the reader goroutine or by
+	// readQueued: whoever holds it sees every event that is no longer in
+	// the kernel's queue already handed over.
+	mu  sync.Mutex
+	buf []byte // one read's events
 }
 
 func newFolderWatcher() (folderWatcher, error) {
@@ -51,7 +59,9 @@ func newFolderWatcher() (folderWatcher, error) {
 		f.Close()
 		return nil, fmt.Errorf("inotify descriptor: %w", err)
 	}
-	in := &inotify{feed: newFeed(), file: f, raw: raw}
+	// One read returns as many whole events as fit: a burst in few reads,
+	// and both halves of a rename together as a rule (opReadEnd).
+	in := &inotify{feed: newFeed(), file: f, raw: raw, buf: make([]byte, 8192)}
 	go in.read()
 	return in, nil
 }
@@ -88,38 +98,91 @@ func (in *inotify) remove(wd int32) {
 // os.ErrClosed.
 func (in *inotify) close() error { return in.stop("inotify", in.file.Close) }
 
+// errClosing ends a read of the kernel's queue: the watcher is closing.
+var errClosing = errors.New("folder watch: closing")
+
 // read turns what the kernel reports into folder events until close.
 func (in *inotify) read() {
 	defer in.finish()
-	// One read returns as many whole events as fit: a burst in few reads,
-	// and both halves of a rename together as a rule (opReadEnd).
-	buf := make([]byte, 8192)
 	for {
-		n, err := in.file.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
+		var err error
+		// RawConn.Read waits in the netpoller while f reports an empty
+		// queue (false), so that each read(2) runs under in.mu.
+		rerr := in.raw.Read(func(fd uintptr) bool {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			err = in.readOnceLocked(int(fd))
+			return !errors.Is(err, unix.EAGAIN)
+		})
+		if rerr != nil {
+			err = rerr
+		}
+		select {
+		case <-in.quit:
+			return // closed: the read failed for that
+		default:
+		}
+		switch {
+		case err == nil, errors.Is(err, unix.EINTR):
+		case errors.Is(err, errClosing):
+			return
+		default:
 			if !in.sendErr(fmt.Errorf("read inotify: %w", err)) {
 				return
 			}
-			continue
-		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			// struct inotify_event: wd, mask, cookie, len, name[len].
-			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
-			mask := binary.NativeEndian.Uint32(buf[off+4:])
-			nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
-			start := off + unix.SizeofInotifyEvent
-			off = start + nameLen
-			if !in.handle(wd, mask, buf[start:min(off, n)]) {
-				return
-			}
-		}
-		if !in.endRead() {
-			return
 		}
 	}
+}
+
+// readQueued reads the kernel's queue until it is empty, handing the
+// events over, so that every event queued before the call has been
+// handed over when it returns: the kernel queues a folder's event within
+// the system call that changed the folder.
+func (in *inotify) readQueued() (sent uint64, ok bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var err error
+	if cerr := in.raw.Control(func(fd uintptr) {
+		for err == nil || errors.Is(err, unix.EINTR) {
+			err = in.readOnceLocked(int(fd))
+		}
+	}); cerr != nil {
+		return 0, false // closed
+	}
+	if !errors.Is(err, unix.EAGAIN) {
+		// Closing, or a read error the reader goroutine reports.
+		return 0, false
+	}
+	return in.sent.Load(), true
+}
+
+// readOnceLocked does one read(2) of the kernel's queue (in.mu held) and
+// hands its events over. unix.EAGAIN: the queue is empty; errClosing:
+// the watcher is closing.
+func (in *inotify) readOnceLocked(fd int) error {
+	n, err := unix.Read(fd, in.buf)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return unix.EAGAIN // not from inotify, but never loop on it
+	}
+	buf := in.buf[:n]
+	for off := 0; off+unix.SizeofInotifyEvent <= n; {
+		// struct inotify_event: wd, mask, cookie, len, name[len].
+		wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+		mask := binary.NativeEndian.Uint32(buf[off+4:])
+		nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
+		start := off + unix.SizeofInotifyEvent
+		off = start + nameLen
+		if !in.handle(wd, mask, buf[start:min(off, n)]) {
+			return errClosing
+		}
+	}
+	if !in.endRead() {
+		return errClosing
+	}
+	return nil
 }
 
 // handle passes on one kernel event; false when the watcher is closing.

@@ -24,6 +24,9 @@ func (n *noFolderWatcher) remove(int32)                     {}
 func (n *noFolderWatcher) events() <-chan folderEvent       { return n.evs }
 func (n *noFolderWatcher) errors() <-chan error             { return n.errs }
 
+// readQueued: nothing is watched, so nothing is ever on its way.
+func (n *noFolderWatcher) readQueued() (uint64, bool) { return 0, true }
+
 func (n *noFolderWatcher) close() error {
 	close(n.evs)
 	close(n.errs)

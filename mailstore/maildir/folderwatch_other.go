@@ -16,7 +16,7 @@ import (
 // events into descriptor events. Only Linux serves many hibernated users,
 // so its paths per watch cost nothing that matters.
 type fsnotifyWatcher struct {
-	feed
+	*feed
 	fw *fsnotify.Watcher
 
 	mu     sync.Mutex
@@ -71,6 +71,10 @@ func (f *fsnotifyWatcher) remove(wd int32) {
 }
 
 func (f *fsnotifyWatcher) close() error { return f.stop("fsnotify", f.fw.Close) }
+
+// readQueued cannot say: fsnotify reads the system's queue on a goroutine
+// of its own, so an event may be there and not yet handed over.
+func (f *fsnotifyWatcher) readQueued() (uint64, bool) { return 0, false }
 
 // run passes fsnotify's events and errors on until close.
 func (f *fsnotifyWatcher) run() {

@@ -154,6 +154,12 @@ func TestCreateDeleteRename(t *testing.T) {
 	if _, err := u.Mailbox(ctx, "Job/2026"); !errors.Is(err, mailstore.ErrNoMailbox) {
 		t.Fatalf("select noselect: %v", err)
 	}
+	if _, err := u.Status(ctx, "Job/2026"); !errors.Is(err, mailstore.ErrNoMailbox) {
+		t.Fatalf("status of noselect: %v", err)
+	}
+	if _, err := u.(*userHandle).DeletedStorage(ctx, "Job/2026"); !errors.Is(err, mailstore.ErrNoMailbox) {
+		t.Fatalf("deleted storage of noselect: %v", err)
+	}
 	if err := u.DeleteMailbox(ctx, "Job/2026"); !errors.Is(err, mailstore.ErrHasChildren) {
 		t.Fatalf("delete noselect with children: %v", err)
 	}

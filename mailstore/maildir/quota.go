@@ -157,12 +157,9 @@ func (h *userHandle) DeletedStorage(ctx context.Context, name string) (int64, er
 	}
 	var sum int64
 	err = u.view(func(tx *bolt.Tx) error {
-		m, err := u.openMbox(tx, name)
+		m, err := u.openSelectable(tx, name)
 		if err != nil {
 			return err
-		}
-		if m.meta.noSelect {
-			return mailstore.ErrNoMailbox
 		}
 		if m.meta.deleted == 0 {
 			return nil

@@ -28,6 +28,19 @@ func (u *userState) openMbox(tx *bolt.Tx, name string) (*mboxTx, error) {
 	return u.createMbox(tx, name, "")
 }
 
+// openSelectable is openMbox for a mailbox that holds messages: a
+// \Noselect one (a parent kept for its children) is ErrNoMailbox.
+func (u *userState) openSelectable(tx *bolt.Tx, name string) (*mboxTx, error) {
+	m, err := u.openMbox(tx, name)
+	if err != nil {
+		return nil, err
+	}
+	if m.meta.noSelect {
+		return nil, fmt.Errorf("\\Noselect: %w", mailstore.ErrNoMailbox)
+	}
+	return m, nil
+}
+
 // dropPagesAfter is how many records a full rescan reads before it lets
 // go of the index pages it touched (dropIndexPages).
 const dropPagesAfter = 10_000
@@ -165,12 +178,14 @@ func newNameOnDisk(newDir string, newNames []string) bool {
 }
 
 // ensureSynced makes the index reflect the disk before a mailbox is opened
-// or its status read: nothing when the watcher has kept it up to date, a
-// cheap mtime check otherwise, and a full rescan when that differs.
+// or its status read: when the watcher keeps it up to date, only what is
+// on its way through the watcher (settle); otherwise a cheap mtime check,
+// and a full rescan when that differs.
 func (u *userState) ensureSynced(name string) error {
 	k := boxKey{u.name, name}
 	ok, gen := u.s.w.synced(k)
 	if ok {
+		u.s.w.settle(k)
 		return nil
 	}
 	need := true

@@ -424,12 +424,9 @@ func (h *userHandle) Status(ctx context.Context, name string) (mailstore.Status,
 	}
 	var st mailstore.Status
 	err = u.view(func(tx *bolt.Tx) error {
-		m, err := u.openMbox(tx, name)
+		m, err := u.openSelectable(tx, name)
 		if err != nil {
 			return err
-		}
-		if m.meta.noSelect {
-			return mailstore.ErrNoMailbox
 		}
 		st = mailstore.Status{
 			Messages: m.meta.messages, Unseen: m.meta.unseen, Deleted: m.meta.deleted,
@@ -465,12 +462,9 @@ func (h *userHandle) Mailbox(ctx context.Context, name string) (mailstore.Mailbo
 	var id uint64
 	var uv uint32
 	err = u.view(func(tx *bolt.Tx) error {
-		m, err := u.openMbox(tx, name)
+		m, err := u.openSelectable(tx, name)
 		if err != nil {
 			return err
-		}
-		if m.meta.noSelect {
-			return fmt.Errorf("\\Noselect: %w", mailstore.ErrNoMailbox)
 		}
 		id, uv = m.id, m.meta.uidValidity
 		return nil

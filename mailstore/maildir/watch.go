@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dormouse/dormouse/mailstore"
@@ -107,9 +108,24 @@ type diskWatcher struct {
 	lingering map[*boxWatch]*time.Timer
 	linger    time.Duration
 
+	// applying holds the mailboxes whose queued work the running flush
+	// took, until it ends.
+	applying map[boxKey]bool
+	// received counts the events the loop has taken from fw (settle).
+	received atomic.Uint64
+	settles  chan settleRequest
+
 	kick chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
+}
+
+// settleRequest asks the loop to take the events up to the upto-th
+// handed over by the folder watcher and apply all gathered work, then to
+// close done.
+type settleRequest struct {
+	upto uint64
+	done chan struct{}
 }
 
 // watchLinger is how long a mailbox's folders stay watched after the last
@@ -136,6 +152,8 @@ func newDiskWatcher(s *Store) (*diskWatcher, error) {
 		rootQueue: map[string]bool{},
 		lingering: map[*boxWatch]*time.Timer{},
 		linger:    watchLinger,
+		applying:  map[boxKey]bool{},
+		settles:   make(chan settleRequest),
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -391,6 +409,41 @@ func (w *diskWatcher) synced(k boxKey) (ok bool, gen uint64) {
 	return b.synced && !b.lingered, b.gen
 }
 
+// settle returns once every change to a watched mailbox's folders made
+// before the call is in the index. A watch keeps the index up to date,
+// but through the loop: the kernel's event may still be unread, or
+// gathered and waiting for Options.EventDelay, or being applied, and a
+// reader trusting the watch would miss a delivery that landed just
+// before it asked (a GETQUOTAROOT right after another program's delivery
+// into Trash counted the old total). Mostly nothing is on its way and it
+// costs an empty read(2) of the inotify queue; otherwise the loop
+// applies what it gathered at once. Where the folder watcher cannot tell
+// what is on its way (fsnotify), it returns at once, as the watch was
+// trusted before.
+func (w *diskWatcher) settle(k boxKey) {
+	upto, ok := w.fw.readQueued()
+	if !ok || w.received.Load() >= upto && !w.pendingFor(k) {
+		return
+	}
+	r := settleRequest{upto: upto, done: make(chan struct{})}
+	select {
+	case w.settles <- r:
+	case <-w.done:
+		return
+	}
+	select {
+	case <-r.done:
+	case <-w.done:
+	}
+}
+
+// pendingFor reports whether work for k is gathered or being applied.
+func (w *diskWatcher) pendingFor(k boxKey) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queue[k] != nil || w.applying[k]
+}
+
 // markSynced records a full sync that began when the watch had gen.
 func (w *diskWatcher) markSynced(k boxKey, gen uint64) {
 	w.mu.Lock()
@@ -556,7 +609,7 @@ func (w *diskWatcher) loop() {
 			if !ok {
 				return
 			}
-			queued, warm := w.take(ev)
+			queued, warm := w.receive(ev)
 			if warm != "" {
 				w.s.warm(warm)
 			}
@@ -591,6 +644,12 @@ func (w *diskWatcher) loop() {
 			}
 		case <-w.kick:
 			w.flush()
+		case r := <-w.settles:
+			if !w.receiveUpTo(r.upto) {
+				return
+			}
+			w.flush()
+			close(r.done)
 		case <-timer.C:
 			// Work gathered during the window: apply it, and keep
 			// batching while the burst lasts. A quiet window ends it.
@@ -648,6 +707,32 @@ func (w *diskWatcher) take(ev folderEvent) (work bool, warm string) {
 	return true, ""
 }
 
+// receive is take, counting the event as received (settle).
+func (w *diskWatcher) receive(ev folderEvent) (work bool, warm string) {
+	work, warm = w.take(ev)
+	w.received.Add(1)
+	return work, warm
+}
+
+// receiveUpTo takes events until upto of them have been received in all;
+// false when the watcher closed meanwhile.
+func (w *diskWatcher) receiveUpTo(upto uint64) bool {
+	for w.received.Load() < upto {
+		select {
+		case ev, ok := <-w.fw.events():
+			if !ok {
+				return false
+			}
+			if _, warm := w.receive(ev); warm != "" {
+				w.s.warm(warm)
+			}
+		case <-w.done:
+			return false
+		}
+	}
+	return true
+}
+
 // drain takes the rest of the events of the kernel read whose event the
 // loop just took, up to the reader's mark at its end (opReadEnd), so that
 // both halves of a rename are applied together when they came together
@@ -656,10 +741,13 @@ func (w *diskWatcher) drain() {
 	for {
 		select {
 		case ev, ok := <-w.fw.events():
-			if !ok || ev.op == opReadEnd {
+			if !ok {
 				return
 			}
-			w.take(ev)
+			w.receive(ev)
+			if ev.op == opReadEnd {
+				return
+			}
 		case <-w.done:
 			return
 		}
@@ -691,8 +779,14 @@ func (w *diskWatcher) flush() {
 		if b := w.boxes[k]; b != nil {
 			gens[k] = b.gen
 		}
+		w.applying[k] = true
 	}
 	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		clear(w.applying)
+		w.mu.Unlock()
+	}()
 	for k, p := range q {
 		select {
 		case <-w.done:

@@ -161,3 +161,90 @@ func TestLingeringWatchOpenSeesDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchedReadSeesDelivery: a read of a watched, synced mailbox
+// (STATUS, GETQUOTA, an open) counts a message another program moved
+// into new/ just before it, although the watcher holds that file's event
+// for its batching window (an hour here): the read settles what is on
+// its way through the watcher rather than trust the watch. (The
+// differential test through the proxy hop met this one run in 40: a
+// GETQUOTAROOT right after a delivery into Trash counted the old total.)
+func TestWatchedReadSeesDelivery(t *testing.T) {
+	s, root := testStore(t, Options{EventDelay: time.Hour})
+	if _, ok := s.w.fw.readQueued(); !ok {
+		t.Skip("this folder watcher cannot tell what is on its way (fsnotify): the watch is trusted")
+	}
+	u := testUser(t, s, "fay")
+	k := boxKey{"fay", "Trash"}
+	w := watchEvents(t, s, k.user, k.mailbox)
+	waitUntil(t, "the watch's first sync", func() bool { ok, _ := s.w.synced(k); return ok })
+	dir := filepath.Join(root, "users", k.user, "Maildir", dirName(k.mailbox))
+	n := 0
+	deliver := func() {
+		t.Helper()
+		n++
+		name := "17000000" + strconv.Itoa(10+n) + ".P1Q1.mx"
+		tmp := filepath.Join(dir, "tmp", name)
+		if err := os.WriteFile(tmp, []byte("Subject: mda\n\nhi\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first event after a quiet spell is applied at once and opens
+	// the window: the events of the deliveries below wait for its end.
+	deliver()
+	w.wait(t, mailstore.MessagesAdded, eventDeadline)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		count func() (int, error)
+	}{
+		{"status", func() (int, error) {
+			st, err := u.Status(ctx, k.mailbox)
+			return int(st.Messages), err
+		}},
+		{"quota", func() (int, error) {
+			q, err := u.(mailstore.QuotaUser).Quota(ctx)
+			return int(q.Usage.Messages), err
+		}},
+		{"open", func() (int, error) {
+			m, err := u.Mailbox(ctx, k.mailbox)
+			if err != nil {
+				return 0, err
+			}
+			defer m.Close()
+			snap, err := m.Snapshot(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return snap.Messages.Len(), nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if ok, _ := s.w.synced(k); !ok {
+				t.Fatal("the mailbox is not watched and synced: the test tests nothing")
+			}
+			deliver()
+			got, err := tc.count()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != n {
+				t.Fatalf("%d messages counted right after delivery %d", got, n)
+			}
+		})
+	}
+}
+
+// waitUntil polls cond until it holds, failing after a few seconds.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
