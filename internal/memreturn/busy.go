@@ -18,9 +18,10 @@ import (
 // that the heap goal is the live heap plus the room, and the Follower's
 // limit leaves as much above what the process holds. A tick that finds
 // the rate since the last collection fallen below that gives it back:
-// GOGC as it was, the limit following the heap again. A fleet of
-// sleepers, whose live heap is larger and whose allocation is slower,
-// never gets any.
+// GOGC as it was, the limit following the heap again, and one collection
+// of the room's garbage (a server gone quiet may not collect for
+// minutes). A fleet of sleepers, whose live heap is larger and whose
+// allocation is slower, never gets any.
 type busyRoom struct {
 	pace    time.Duration // collections about this far apart while busy
 	maxRoom uint64        // and never more room than this

@@ -93,8 +93,8 @@ func TestFollowerBusy(t *testing.T) {
 		t.Fatalf("a burst: limit %d, want none", got)
 	}
 	hs.allocs += mib
-	got, changed := f.tick(t0.Add(time.Second), hs)
-	if got != math.MaxInt64 || !changed || f.busy.gogc != 100 {
-		t.Fatalf("quiet while lifted: limit %d changed %v GOGC %d, want none, true, 100", got, changed, f.busy.gogc)
+	got, changed, collect := f.tick(t0.Add(time.Second), hs)
+	if got != math.MaxInt64 || !changed || !collect || f.busy.gogc != 100 {
+		t.Fatalf("quiet while lifted: limit %d changed %v collect %v GOGC %d, want none, true, true, 100", got, changed, collect, f.busy.gogc)
 	}
 }

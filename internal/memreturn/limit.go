@@ -98,14 +98,16 @@ func (f *Follower) afterGC(now time.Time, s heapState) int64 {
 // tick is the policy between collections: a lift that ran out while no
 // collection came (the burst over, the heap far below its goal) ends,
 // and so does busy room the allocation rate no longer asks for. It
-// returns the limit to set and whether it changed.
-func (f *Follower) tick(now time.Time, s heapState) (int64, bool) {
+// returns the limit to set, whether it changed, and whether busy room
+// ended: its garbage is then collected at once (collect), since a server
+// gone quiet may not collect again for minutes.
+func (f *Follower) tick(now time.Time, s heapState) (limit int64, changed, collect bool) {
 	quiet := f.busy.tick(now, s)
 	if !quiet && (f.limit != math.MaxInt64 || now.Before(f.liftedUntil)) {
-		return f.limit, false
+		return f.limit, false, false
 	}
 	old := f.limit
-	return f.follow(now, s), old != f.limit || quiet
+	return f.follow(now, s), old != f.limit || quiet, quiet
 }
 
 // follow sets f.limit for s at now.
@@ -183,10 +185,15 @@ func (f *Follower) Run(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			f.mu.Lock()
-			if limit, changed := f.tick(now, readHeap()); changed {
+			limit, changed, collect := f.tick(now, readHeap())
+			if changed {
 				f.apply(limit)
 			}
 			f.mu.Unlock()
+			if collect {
+				// Outside f.mu: the collection's end runs afterGC.
+				runtime.GC()
+			}
 		}
 	}
 }
