@@ -155,7 +155,7 @@ func (l *addrLexer) next() addrToken {
 // ENVELOPE addresses and calls fn with each, within maxAddressBytes and
 // maxAddresses. Display names keep their raw text (encoded-words
 // untouched), words joined by single spaces.
-func eachAddress(s string, fn func(*address)) {
+func eachAddress(s string, fn func(address)) {
 	if len(s) > maxAddressBytes {
 		cut := strings.LastIndexByte(s[:maxAddressBytes], ',')
 		if cut < 0 {
@@ -174,8 +174,12 @@ func eachAddress(s string, fn func(*address)) {
 		}
 		return maxAddresses - n
 	}
-	emit := func(a *address) { n++; fn(a) }
-	var phrase, angle []addrToken // words since the last separator; a route-addr
+	emit := func(a *address) { n++; fn(*a) }
+	// Words since the last separator; a route-addr. Most fit the arrays
+	// on the stack: an ENVELOPE of 20 messages allocated a slice per
+	// address otherwise.
+	var phraseBuf, angleBuf [8]addrToken
+	phrase, angle := phraseBuf[:0], angleBuf[:0]
 	for full := false; !full; {
 		t := l.next()
 		if !t.special() || t.kind == tkComment {

@@ -65,12 +65,12 @@ func writeAddressField(w *imapwire.Writer, env *envelope, i int) {
 		return
 	}
 	empty := true
-	eachAddress(env.v[i], func(a *address) {
+	eachAddress(env.v[i], func(a address) {
 		if empty {
 			w.Open()
 			empty = false
 		}
-		writeAddress(w, a)
+		writeAddress(w, &a)
 	})
 	if empty {
 		w.NIL()

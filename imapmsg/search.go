@@ -108,7 +108,7 @@ func isAddressName(field string) bool {
 // found by FROM "user@example.org" as its ENVELOPE shows it.
 func addressesContain(value []byte, needle string) bool {
 	found := false
-	eachAddress(unfoldAddresses(value), func(a *address) {
+	eachAddress(unfoldAddresses(value), func(a address) {
 		if found || a.groupStart || a.groupEnd {
 			return
 		}

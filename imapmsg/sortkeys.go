@@ -43,14 +43,14 @@ func (m *Message) FirstAddress(field string) (SortAddress, bool) {
 	if env == nil || i < 0 || !env.has[i] {
 		return SortAddress{}, false
 	}
-	var first *address
-	eachAddress(env.v[i], func(a *address) {
-		if first == nil && !a.groupStart && !a.groupEnd {
-			c := *a
-			first = &c
+	var first address
+	found := false
+	eachAddress(env.v[i], func(a address) {
+		if !found && !a.groupStart && !a.groupEnd {
+			first, found = a, true
 		}
 	})
-	if first == nil {
+	if !found {
 		return SortAddress{}, false
 	}
 	mailbox := first.mailbox

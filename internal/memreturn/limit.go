@@ -29,6 +29,10 @@ import (
 // search-index build, anything allocating fast) it is lifted at once and
 // stays lifted until collections have been slower than that for liftFor.
 // A burst pays for at most the one or two collections that detect it.
+//
+// A busy server gets heap room by its allocation rate besides (busyRoom,
+// busy.go): the limit leaves at least that much above what is held, and
+// GOGC is raised to match while it lasts.
 type Follower struct {
 	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick on Run's
 
@@ -42,6 +46,9 @@ type Follower struct {
 	forced      uint64    // (runtime.GC: the memory returner's), at the last afterGC
 	liftedUntil time.Time
 	limit       int64 // the limit last set; math.MaxInt64 when none
+
+	busy    busyRoom
+	gogcSet int // the GOGC last set
 }
 
 // NewFollower returns a Follower with the settings tried on bench/fleet
@@ -56,6 +63,7 @@ func NewFollower() *Follower {
 		minInterval: 100 * time.Millisecond,
 		liftFor:     10 * time.Second,
 		limit:       math.MaxInt64,
+		busy:        newBusyRoom(100),
 	}
 }
 
@@ -65,6 +73,8 @@ type heapState struct {
 	held   uint64 // memory the runtime holds from the OS, less its free heap
 	cycles uint64 // collections so far
 	forced uint64 // of them, forced (runtime.GC)
+	allocs uint64 // bytes allocated since the start
+	roots  uint64 // stacks and globals the collector scans
 }
 
 // afterGC is the policy at the end of one or more collections at now:
@@ -75,6 +85,7 @@ type heapState struct {
 func (f *Follower) afterGC(now time.Time, s heapState) int64 {
 	auto := (s.cycles - f.cycles) - min(s.forced-f.forced, s.cycles-f.cycles)
 	f.cycles, f.forced = s.cycles, s.forced
+	f.busy.afterGC(now, s)
 	if auto > 0 {
 		if !f.lastAuto.IsZero() && now.Sub(f.lastAuto) < time.Duration(auto)*f.minInterval {
 			f.liftedUntil = now.Add(f.liftFor)
@@ -85,14 +96,18 @@ func (f *Follower) afterGC(now time.Time, s heapState) int64 {
 }
 
 // tick is the policy between collections: a lift that ran out while no
-// collection came (the burst over, the heap far below its goal) ends.
-// It returns the limit to set and whether it changed.
-func (f *Follower) tick(now time.Time, s heapState) (int64, bool) {
-	if f.limit != math.MaxInt64 || now.Before(f.liftedUntil) {
-		return f.limit, false
+// collection came (the burst over, the heap far below its goal) ends,
+// and so does busy room the allocation rate no longer asks for. It
+// returns the limit to set, whether it changed, and whether busy room
+// ended: its garbage is then collected at once (collect), since a server
+// gone quiet may not collect again for minutes.
+func (f *Follower) tick(now time.Time, s heapState) (limit int64, changed, collect bool) {
+	quiet := f.busy.tick(now, s)
+	if !quiet && (f.limit != math.MaxInt64 || now.Before(f.liftedUntil)) {
+		return f.limit, false, false
 	}
 	old := f.limit
-	return f.follow(now, s), old != f.limit
+	return f.follow(now, s), old != f.limit || quiet, quiet
 }
 
 // follow sets f.limit for s at now.
@@ -101,7 +116,7 @@ func (f *Follower) follow(now time.Time, s heapState) int64 {
 		f.limit = math.MaxInt64
 		return f.limit
 	}
-	headroom := max(uint64(float64(s.live)*f.ratio), f.floor)
+	headroom := max(uint64(float64(s.live)*f.ratio), f.floor, f.busy.room)
 	f.limit = int64(min(s.held+headroom, math.MaxInt64))
 	return f.limit
 }
@@ -115,6 +130,9 @@ func readHeap() heapState {
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 		{Name: "/gc/cycles/forced:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/scan/globals:bytes"},
 	}
 	metrics.Read(s)
 	total, released, free := s[1].Value.Uint64(), s[2].Value.Uint64(), s[3].Value.Uint64()
@@ -123,6 +141,25 @@ func readHeap() heapState {
 		held:   total - min(total, released+free),
 		cycles: s[4].Value.Uint64(),
 		forced: s[5].Value.Uint64(),
+		allocs: s[6].Value.Uint64(),
+		roots:  s[7].Value.Uint64() + s[8].Value.Uint64(),
+	}
+}
+
+// readGOGC reads GOGC as set (the environment, debug.SetGCPercent): -1
+// when collection is off.
+func readGOGC() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(int64(s[0].Value.Uint64()))
+}
+
+// apply sets the runtime's limit and GOGC to the policy's; under f.mu.
+func (f *Follower) apply(limit int64) {
+	debug.SetMemoryLimit(limit)
+	if f.busy.gogc != f.gogcSet {
+		debug.SetGCPercent(f.busy.gogc)
+		f.gogcSet = f.busy.gogc
 	}
 }
 
@@ -130,6 +167,10 @@ func readHeap() heapState {
 // every second for a lift that ran out. When ctx ends the limit is
 // removed.
 func (f *Follower) Run(ctx context.Context) {
+	f.mu.Lock()
+	f.busy = newBusyRoom(readGOGC())
+	f.gogcSet = f.busy.base
+	f.mu.Unlock()
 	f.armAfterGC(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -138,15 +179,21 @@ func (f *Follower) Run(ctx context.Context) {
 		case <-ctx.Done():
 			f.mu.Lock()
 			f.limit = math.MaxInt64
-			debug.SetMemoryLimit(math.MaxInt64)
+			f.busy.room, f.busy.gogc = 0, f.busy.base
+			f.apply(math.MaxInt64)
 			f.mu.Unlock()
 			return
 		case now := <-tick.C:
 			f.mu.Lock()
-			if limit, changed := f.tick(now, readHeap()); changed {
-				debug.SetMemoryLimit(limit)
+			limit, changed, collect := f.tick(now, readHeap())
+			if changed {
+				f.apply(limit)
 			}
 			f.mu.Unlock()
+			if collect {
+				// Outside f.mu: the collection's end runs afterGC.
+				runtime.GC()
+			}
 		}
 	}
 }
@@ -163,7 +210,7 @@ func (f *Follower) armAfterGC(ctx context.Context) {
 		// Checked under the lock: Run's removal of the limit at the end
 		// must not be overwritten by a collection that ended meanwhile.
 		if ctx.Err() == nil {
-			debug.SetMemoryLimit(f.afterGC(time.Now(), readHeap()))
+			f.apply(f.afterGC(time.Now(), readHeap()))
 		}
 		f.mu.Unlock()
 		f.armAfterGC(ctx)

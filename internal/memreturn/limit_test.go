@@ -95,8 +95,8 @@ func TestFollowerPolicy(t *testing.T) {
 					}
 					continue
 				}
-				got, changed := f.tick(now, hs)
-				if got != s.want || changed != s.changed {
+				got, changed, collect := f.tick(now, hs)
+				if got != s.want || changed != s.changed || collect {
 					t.Fatalf("step %d (tick at %v): limit %d MiB changed %v, want %d MiB changed %v", i, s.at, got/mib, changed, s.want/mib, s.changed)
 				}
 			}

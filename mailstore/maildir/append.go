@@ -110,11 +110,14 @@ func (h *mailboxHandle) stage(ctx context.Context, dir string, req mailstore.App
 			os.Remove(st.tmp)
 		}
 	}()
-	head := &headCapture{head: make([]byte, 0, maxCapturedHeader)}
-	cw := &crlfCounter{w: io.MultiWriter(f, head), limit: s.opts.MaxMessageSize}
-	bp := s.bufs.Get().(*[]byte)
+	// The copy buffer and the header's capture come from the pool of
+	// copy buffers: neither outlives the stage (envelope copies out).
+	bp, hp := s.bufs.Get().(*[]byte), s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
+	defer s.bufs.Put(hp)
 	buf := *bp
+	head := &headCapture{head: (*hp)[:0:maxCapturedHeader]}
+	cw := &crlfCounter{w: io.MultiWriter(f, head), limit: s.opts.MaxMessageSize}
 	if req.Body == nil {
 		return st, errors.New("no message body")
 	}

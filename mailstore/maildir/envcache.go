@@ -91,15 +91,24 @@ func (h *mailboxHandle) EnvelopeHeaders(ctx context.Context, uids []uint32) ([][
 // keptEnvelopes sets blocks[i] to a copy of the kept envelope block of
 // each uids[i] that has one of this version, and returns the is that
 // have none. The copies share a few buffers, not one allocation each (a
-// SEARCH FROM asks 100,000).
+// SEARCH FROM asks 100,000), sized to what they hold: the index's values
+// are found first (valid until the transaction ends), then copied, so a
+// FETCH of 20 envelopes copies its 10 KB into 10 KB, not into a buffer
+// of envelopeBufSize (the active workload's largest allocation).
 func (m *mboxTx) keptEnvelopes(uids []uint32, blocks [][]byte) []int {
 	if m.envelopes != nil {
 		var a arena
 		eachKept(m.envelopes, uids, func(i int, v []byte) {
 			if len(v) > 0 && v[0] == envelopeVersion {
-				blocks[i] = a.add(nil, v[1:])
+				blocks[i] = v[1:]
+				a.expect(len(v) - 1)
 			}
 		})
+		for i, b := range blocks {
+			if b != nil {
+				blocks[i] = a.add(nil, b)
+			}
+		}
 	}
 	var missing []int
 	for i := range uids {
@@ -110,23 +119,39 @@ func (m *mboxTx) keptEnvelopes(uids []uint32, blocks [][]byte) []int {
 	return missing
 }
 
-// arena holds copies of many small values in shared buffers of
+// arena holds copies of many small values in shared buffers of at most
 // envelopeBufSize (a few hundred envelope blocks each): one allocation
 // for many, where bbolt needs the values until its commit or a caller
 // after the transaction.
-type arena []byte
+type arena struct {
+	buf   []byte
+	want  int  // bytes still to be added,
+	sized bool // when the caller told (expect)
+}
 
-// envelopeBufSize is the size of an arena's buffers.
+// expect tells the arena that n more bytes are to be added.
+func (a *arena) expect(n int) {
+	a.want += n
+	a.sized = true
+}
+
+// envelopeBufSize is the size of an arena's buffers, and of the largest
+// when the caller tells what is to come.
 const envelopeBufSize = 64 << 10
 
 // add returns a copy of prefix followed by v, never nil.
 func (a *arena) add(prefix, v []byte) []byte {
 	n := len(prefix) + len(v)
-	if *a == nil || cap(*a)-len(*a) < n {
-		*a = make([]byte, 0, max(n, envelopeBufSize))
+	if a.buf == nil || cap(a.buf)-len(a.buf) < n {
+		size := envelopeBufSize
+		if a.sized {
+			size = min(a.want, envelopeBufSize)
+		}
+		a.buf = make([]byte, 0, max(n, size))
 	}
-	*a = append(append(*a, prefix...), v...)
-	return (*a)[len(*a)-n : len(*a) : len(*a)]
+	a.want = max(a.want-n, 0)
+	a.buf = append(append(a.buf, prefix...), v...)
+	return a.buf[len(a.buf)-n : len(a.buf) : len(a.buf)]
 }
 
 // envelopeReaders is how many message files readEnvelopes reads at once.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -179,5 +180,49 @@ func TestEnvelopeKeptAtAppend(t *testing.T) {
 		if string(got[0]) != c.want {
 			t.Errorf("uid %d: EnvelopeHeaders %q, want %q", uid, got[0], c.want)
 		}
+	}
+}
+
+// TestArenaSized checks the arena's buffers: sized to what the caller
+// said is to come (up to envelopeBufSize), envelopeBufSize when it said
+// nothing, and every copy right.
+func TestArenaSized(t *testing.T) {
+	tests := []struct {
+		name  string
+		sizes []int // the values added, in order
+		told  bool  // the caller set want to their sum
+		caps  []int // the buffers' capacities, in order
+	}{
+		{"a FETCH of a few", []int{300, 500, 200}, true, []int{1000}},
+		{"unknown", []int{300, 500}, false, []int{envelopeBufSize}},
+		{"more than one buffer", []int{40 << 10, 40 << 10, 1 << 10}, true, []int{envelopeBufSize, 41 << 10}},
+		{"one larger than a buffer", []int{100 << 10, 10}, true, []int{100 << 10, 10}},
+		{"empty values", []int{0, 0}, true, []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a arena
+			if tt.told {
+				for _, n := range tt.sizes {
+					a.expect(n)
+				}
+			}
+			var caps []int
+			var last *byte
+			for i, n := range tt.sizes {
+				v := bytes.Repeat([]byte{byte('a' + i)}, n)
+				got := a.add(nil, v)
+				if got == nil || !bytes.Equal(got, v) || cap(got) != n {
+					t.Fatalf("add %d: got %d bytes (cap %d), want %d", i, len(got), cap(got), n)
+				}
+				if p := unsafe.SliceData(a.buf); i == 0 || p != last {
+					caps = append(caps, cap(a.buf))
+					last = p
+				}
+			}
+			if !reflect.DeepEqual(caps, tt.caps) {
+				t.Errorf("buffers %v, want %v", caps, tt.caps)
+			}
+		})
 	}
 }

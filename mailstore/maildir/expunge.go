@@ -28,12 +28,15 @@ func (h *mailboxHandle) Expunge(ctx context.Context, uids []uint32) ([]uint32, e
 			c := m.msgs.Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(v) > 1 {
-					r, err := decodeRec(beUint32(k), v, true)
+					// The file name only of the messages that go: an
+					// EXPUNGE of one in a mailbox of 500 decoded 500.
+					r, err := decodeRec(beUint32(k), v, false)
+					if err == nil && r.flags.sys&flagDeleted != 0 {
+						r, err = decodeRec(beUint32(k), v, true)
+						recs = append(recs, r)
+					}
 					if err != nil {
 						return err
-					}
-					if r.flags.sys&flagDeleted != 0 {
-						recs = append(recs, r)
 					}
 				}
 			}

@@ -69,6 +69,10 @@ func encodeChunk(entries []listEntry) []byte {
 	return b
 }
 
+// minEntryBytes is the smallest an entry packs into: one byte for each of
+// its seven fields.
+const minEntryBytes = 7
+
 // decodeChunk calls fn with each entry of chunk c's value v, in order.
 // The keywords fn sees are fresh strings.
 func decodeChunk(c uint32, v []byte, fn func(e *listEntry)) error {
@@ -174,6 +178,10 @@ func (m *mboxTx) chunk(c uint32) *[]listEntry {
 		// fill it (a first open fills hundreds of them).
 		entries = make([]listEntry, 0, 1<<listShift)
 	} else if v != nil {
+		// Room for every entry the value can hold (a STORE changes one
+		// and writes them all back): one allocation, not nine as append
+		// doubles its way up to a full chunk's 256.
+		entries = make([]listEntry, 0, min(1<<listShift, len(v)/minEntryBytes))
 		if err := decodeChunk(c, v, func(e *listEntry) { entries = append(entries, *e) }); err != nil {
 			// A damaged chunk (the stamp cannot tell) is made again
 			// from the records, which this transaction writes back.

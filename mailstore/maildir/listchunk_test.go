@@ -35,8 +35,12 @@ func TestChunkRoundTrip(t *testing.T) {
 			if len(tt.entries) > 0 {
 				c = chunkOf(tt.entries[0].uid)
 			}
+			enc := encodeChunk(tt.entries)
+			if len(enc)/minEntryBytes < len(tt.entries) {
+				t.Errorf("%d entries in %d bytes: chunk sizes its entries by minEntryBytes %d", len(tt.entries), len(enc), minEntryBytes)
+			}
 			var got []listEntry
-			if err := decodeChunk(c, encodeChunk(tt.entries), func(e *listEntry) { got = append(got, *e) }); err != nil {
+			if err := decodeChunk(c, enc, func(e *listEntry) { got = append(got, *e) }); err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != len(tt.entries) || (len(got) > 0 && !reflect.DeepEqual(got, tt.entries)) {

@@ -90,7 +90,8 @@ type Store struct {
 	bus  *notify.Bus
 	host string        // for unique file names
 	seq  atomic.Uint64 // per-process file name counter
-	// bufs holds 64 KiB copy buffers for appends.
+	// bufs holds 64 KiB copy buffers for appends (and the first 16 KiB
+	// of each, captured for its envelope).
 	bufs sync.Pool
 
 	mu    sync.Mutex
