@@ -79,7 +79,21 @@ func ParseHeaderBytes(b []byte) (*Message, error) {
 		m.data = b
 		return m, nil
 	}
-	root, header := parseHeaderInMemory(b)
+	root, header := parseHeaderInMemory(b, true)
+	return &Message{r: bytes.NewReader(b), size: int64(len(b)), root: root, header: header, data: b}, nil
+}
+
+// ParseTextBytes is ParseHeaderBytes for SEARCH's text keys alone (BODY,
+// TEXT, HEADER and the header field keys), which read the header fields
+// as they are written: the envelope's fields are not parsed, so Date is
+// zero and the envelope and sort keys are empty. (In a profile of a
+// search over 100,000 small messages, taking the header's fields apart
+// for the envelope and the Content-* fields was an eighth of the check.)
+func ParseTextBytes(b []byte) (*Message, error) {
+	if len(b) > maxHeaderBytes {
+		return ParseHeaderBytes(b)
+	}
+	root, header := parseHeaderInMemory(b, false)
 	return &Message{r: bytes.NewReader(b), size: int64(len(b)), root: root, header: header, data: b}, nil
 }
 

@@ -258,25 +258,26 @@ func parseHeader(r io.ReaderAt, size int64) (*part, []byte, error) {
 			break
 		}
 	}
-	root, whole := headerRoot(buf, hdrEnd, bodyStart, size)
+	root, whole := headerRoot(buf, hdrEnd, bodyStart, size, true)
 	return root, whole, nil
 }
 
 // parseHeaderInMemory is parseHeader over a message held whole in data,
 // at most maxHeaderBytes long: the header is parsed where it lies.
-func parseHeaderInMemory(data []byte) (*part, []byte) {
+func parseHeaderInMemory(data []byte, envelope bool) (*part, []byte) {
 	hdrEnd, bodyStart := int64(-1), int64(len(data))
 	if e, b := headerEnd(data, 0); e >= 0 {
 		hdrEnd, bodyStart = int64(e), int64(b)
 	}
-	return headerRoot(data, hdrEnd, bodyStart, int64(len(data)))
+	return headerRoot(data, hdrEnd, bodyStart, int64(len(data)), envelope)
 }
 
 // headerRoot is the root part of a message of size bytes whose first
 // bytes, buf, hold the header up to hdrEnd (-1: no end found in buf) and
 // the body from bodyStart; and the header's bytes up to the body, nil
-// when buf does not hold them all.
-func headerRoot(buf []byte, hdrEnd, bodyStart, size int64) (*part, []byte) {
+// when buf does not hold them all. Without envelope, the envelope's
+// fields are left unparsed (ParseTextBytes).
+func headerRoot(buf []byte, hdrEnd, bodyStart, size int64, envelope bool) (*part, []byte) {
 	h := buf
 	if hdrEnd >= 0 {
 		h = buf[:hdrEnd]
@@ -284,7 +285,7 @@ func headerRoot(buf []byte, hdrEnd, bodyStart, size int64) (*part, []byte) {
 		bodyStart = int64(len(buf)) // all header, no body
 	}
 	root := &part{bodyStart: bodyStart, end: size}
-	root.setFields(h, true, false)
+	root.setFields(h, envelope, false)
 	var whole []byte
 	if bodyStart <= int64(len(buf)) {
 		whole = buf[:bodyStart:bodyStart]

@@ -58,8 +58,8 @@ func referenceHeaderContains(m *Message, s string) bool {
 	return found
 }
 
-// checkBodySearch compares TextSearcher's answers for raw, in memory and
-// through a reader, cut in pieces of every size given, with the
+// checkBodySearch compares TextSearcher's answers for raw, in memory
+// (with and without its envelope parsed) and through a reader, cut in pieces of every size given, with the
 // reference's; and the header half of TEXT (SearchHeader) with the
 // plain search's.
 func checkBodySearch(t testing.TB, bs *TextSearcher, raw []byte, ss []string, pieces ...int) {
@@ -73,9 +73,13 @@ func checkBodySearch(t testing.TB, bs *TextSearcher, raw []byte, ss []string, pi
 	if err != nil {
 		t.Fatal(err)
 	}
+	textOnly, err := ParseTextBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, piece := range append(pieces, 0) {
 		bs.mt.piece = piece
-		for name, m := range map[string]*Message{"in memory": inMem, "reader": viaReader} {
+		for name, m := range map[string]*Message{"in memory": inMem, "reader": viaReader, "without envelope": textOnly} {
 			got := bs.Search(m, ss)
 			for i := range ss {
 				if got[i] != want[i] {

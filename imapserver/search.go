@@ -312,6 +312,10 @@ type searcher struct {
 	// fields (BODY, TEXT, HEADER of another field): those open the
 	// message; the others are answered from the store's EnvelopeCache.
 	needsFile bool
+	// needsDate is set when a key reads the Date field (SENTBEFORE,
+	// SENTON, SENTSINCE): a message read whole has its envelope parsed
+	// then, else not (readWhole).
+	needsDate bool
 	sets      map[*imapwire.SearchKey][]uint32 // resolved SEQSET / UID keys (sequence numbers)
 	// emailIDs are the EMAILIDs of the view's messages, by sequence
 	// number - 1, read once for SEARCH EMAILID (RFC 8474 6);
@@ -332,6 +336,10 @@ type searcher struct {
 	// blockUIDs[i].
 	blockUIDs []uint32
 	openBlock func(i int) (mailstore.Content, error)
+	// allCores lets the check use every core though a background index
+	// build runs: this is the first search of the mailbox it builds
+	// (searchBuilder.claim).
+	allCores bool
 	// whole holds the message being checked, read whole when BODY or
 	// TEXT will read its body (readWhole), reused from one message to
 	// the next.
@@ -355,8 +363,10 @@ func (s *searcher) prepare(k *imapwire.SearchKey) error {
 		s.sets[k] = seqs
 	case "MODSEQ":
 		s.usesModSeq = true
-	case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE":
+	case "BCC", "CC", "FROM", "SUBJECT", "TO":
 		s.needsContent = true
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		s.needsContent, s.needsDate = true, true
 	case "HEADER":
 		s.needsContent = true
 		s.needsFile = s.needsFile || !imapmsg.IsEnvelopeField(k.Field)

@@ -40,6 +40,9 @@ S: a9 OK SEARCH completed
 C: b1 SEARCH TEXT nothing-like-this
 S: * SEARCH
 S: b1 OK SEARCH completed
+C: b2 SEARCH SENTON 2-Jan-2006 BODY body
+S: * SEARCH 1 2 3 4 5
+S: b2 OK SEARCH completed
 `)
 }
 

@@ -50,7 +50,8 @@ var errSearchStopped = errors.New("search stopped")
 // readWhole reads content whole into s.whole and parses its header from
 // there: one read (for a Maildir file, a few preads) instead of a
 // reader per part, and text that needs no decoding is searched where it
-// lies (imapmsg.ParseHeaderBytes).
+// lies (imapmsg.ParseHeaderBytes); the envelope only when a key reads
+// the Date (imapmsg.ParseTextBytes).
 func (s *searcher) readWhole(content mailstore.Content) (*imapmsg.Message, error) {
 	size := int(content.Size())
 	s.whole = slices.Grow(s.whole[:0], size)[:size]
@@ -61,7 +62,10 @@ func (s *searcher) readWhole(content mailstore.Content) (*imapmsg.Message, error
 		}
 		return nil, err
 	}
-	return imapmsg.ParseHeaderBytes(s.whole)
+	if s.needsDate {
+		return imapmsg.ParseHeaderBytes(s.whole)
+	}
+	return imapmsg.ParseTextBytes(s.whole)
 }
 
 // lookUp looks up the candidates among messages from..to-1 (sequence
@@ -101,7 +105,7 @@ func (s *searcher) open(uid uint32) (mailstore.Content, error) {
 // own per-message state and buffers; interrupted is what stops its reads.
 func (s *searcher) fork(interrupted func() error) *searcher {
 	return &searcher{c: s.c, now: s.now, interrupted: interrupted, usesModSeq: s.usesModSeq, needsContent: s.needsContent,
-		needsFile: s.needsFile, sets: s.sets, emailIDs: s.emailIDs, threadIDs: s.threadIDs,
+		needsFile: s.needsFile, needsDate: s.needsDate, sets: s.sets, emailIDs: s.emailIDs, threadIDs: s.threadIDs,
 		text: s.text.fork()}
 }
 
@@ -109,7 +113,8 @@ func (s *searcher) fork(interrupted func() error) *searcher {
 // message) on several goroutines and returns, per message of the view,
 // whether it matches; nil and no error when the check is too small or
 // there is one core to use (the caller's loop does it then): one core
-// is left to a background index build while one runs. A message
+// is left to a background index build while one runs, but to the first
+// search of the mailbox it builds (allCores). A message
 // gone from the store does not match; the first other error, in
 // sequence order among those seen, ends the check. The client leaving
 // ends it too (conn.interrupted, looked at from this goroutine: the
@@ -122,17 +127,22 @@ func (s *searcher) matchParallel(key *imapwire.SearchKey, mask []bool) ([]bool, 
 		candidates = count(mask)
 	}
 	cores := runtime.GOMAXPROCS(0)
-	if s.c.srv.searchBuild.building() {
+	if !s.allCores && s.c.srv.searchBuild.building() {
 		// Leave a core to the background build: at nice 19 it would
 		// otherwise wait for every search to end, and searches one
 		// after the other (a client paging through results) kept the
 		// index from ever covering the mailbox, each reading what it
 		// lacks (bench/compare's "nowhere" rows: 1 ms became 100-240).
+		// The first search of the mailbox being built takes them all
+		// (searchbuild.go).
 		cores--
 	}
 	workers := min(cores, maxSearchWorkers, candidates/(parallelSearchMin/2))
 	if workers < 2 || candidates < parallelSearchMin {
 		return nil, nil
+	}
+	if s.allCores {
+		defer s.c.srv.searchBuild.hold()()
 	}
 	hits := make([]bool, n)
 	var (

@@ -53,11 +53,13 @@ func (s *searcher) candidates(key *imapwire.SearchKey) ([]bool, error) {
 			return within, nil
 		}
 	}
-	if len(missing) > 0 && c.srv.searchBuild.claim(home.SearchIndexDir()) {
-		// The background build is on it: read what it has not
-		// indexed yet (missing) rather than index it twice.
-		err = nil
-	} else {
+	inHand := false
+	if len(missing) > 0 {
+		inHand, s.allCores = c.srv.searchBuild.claim(home.SearchIndexDir())
+	}
+	if !inHand {
+		// (With a background build on it, what it has not indexed yet,
+		// missing, is read instead: searchbuild.go.)
 		missing, err = s.indexMissing(ix, uids, missing)
 	}
 	if err != nil {

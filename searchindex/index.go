@@ -309,10 +309,12 @@ func (ix *Index) Compact(live func(uid uint32) bool) error {
 // its buffers from one trigram to the next: a bulk build's final merge
 // reads every posting of the mailbox, and fresh slices per trigram and
 // segment were most of what a background build allocated.
+//
+// live is asked once per message, not per posting: the messages to drop
+// (usually none) are listed first, and a trigram's postings are filtered
+// only when there are any. Asking it per posting (a binary search in the
+// caller's view) was 40 % of a 100,000-message background build.
 func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error) {
-	keep := func(uids []uint32) []uint32 {
-		return slices.DeleteFunc(uids, func(u uint32) bool { return !live(u) })
-	}
 	n := 0
 	for _, s := range segs {
 		n += len(s.uids)
@@ -322,7 +324,24 @@ func (ix *Index) merge(segs []*segment, live func(uint32) bool) (*segment, error
 		uids = append(uids, s.uids...)
 	}
 	slices.Sort(uids)
-	uids = keep(slices.Compact(uids))
+	uids = slices.Compact(uids)
+	var dead []uint32 // ascending, as uids
+	uids = slices.DeleteFunc(uids, func(u uint32) bool {
+		if live(u) {
+			return false
+		}
+		dead = append(dead, u)
+		return true
+	})
+	keep := func(p []uint32) []uint32 {
+		if len(dead) == 0 {
+			return p
+		}
+		return slices.DeleteFunc(p, func(u uint32) bool {
+			_, gone := slices.BinarySearch(dead, u)
+			return gone
+		})
+	}
 	return ix.writeSegment(uids, func(sw *segmentWriter) error {
 		cursors := make([]*segmentCursor, len(segs))
 		for i, s := range segs {

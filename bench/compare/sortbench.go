@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dormouse/dormouse/bench/internal/procmem"
+	"github.com/dormouse/dormouse/internal/fixturemail"
 )
 
 // The sort part: SORT by date, subject and from, THREAD=REFERENCES and
@@ -128,9 +129,9 @@ func buildSortMailbox(roots []string, user string, n int) error {
 		}
 	}
 	rng := rand.New(rand.NewPCG(7, 2026))
-	g := threadGen{rng: rng}
+	g := fixturemail.NewThreads(rng)
 	for i := range n {
-		msg := g.next(i)
+		msg := g.Next(i)
 		name := fmt.Sprintf("%d.S%dP1Q%d.bench,S=%d,W=%d", baseTime.Unix()+int64(i), i, i, len(msg), len(msg)+strings.Count(msg, "\n"))
 		src := filepath.Join(pool, name)
 		if err := os.WriteFile(src, []byte(msg), 0o600); err != nil {
@@ -148,54 +149,4 @@ func buildSortMailbox(roots []string, user string, n int) error {
 		}
 	}
 	return nil
-}
-
-// threadGen makes messages of which about 60 % answer one of the last 500
-// (References: the parent's plus its ID, In-Reply-To, "Re: " subject),
-// from 400 senders with display names, some with non-ASCII subjects.
-type threadGen struct {
-	rng  *rand.Rand
-	msgs []genMsg // the last ones, to answer
-}
-
-type genMsg struct{ id, subject, refs string }
-
-func (g *threadGen) next(i int) string {
-	w := func() string { return words[g.rng.IntN(len(words))] }
-	m := genMsg{id: fmt.Sprintf("<t%07d@bench.example>", i)}
-	var parent *genMsg
-	if len(g.msgs) > 0 && g.rng.IntN(10) < 6 {
-		parent = &g.msgs[g.rng.IntN(len(g.msgs))]
-		m.subject = "Re: " + strings.TrimPrefix(parent.subject, "Re: ")
-		m.refs = strings.TrimSpace(parent.refs + " " + parent.id)
-		if f := strings.Fields(m.refs); len(f) > 20 {
-			m.refs = strings.Join(f[len(f)-20:], " ")
-		}
-	} else {
-		m.subject = fmt.Sprintf("%s %s %s", w(), w(), w())
-		if g.rng.IntN(20) == 0 {
-			m.subject = "=?UTF-8?Q?=C3=89tat_des_lieux?= " + w()
-		}
-	}
-	g.msgs = append(g.msgs, m)
-	if len(g.msgs) > 500 {
-		g.msgs = g.msgs[1:]
-	}
-	s := g.rng.IntN(400)
-	date := baseTime.Add(time.Duration(i)*time.Minute + time.Duration(g.rng.IntN(3600))*time.Second)
-	var b strings.Builder
-	fmt.Fprintf(&b, "Return-Path: <p%d@example.org>\n", s)
-	fmt.Fprintf(&b, "Message-ID: %s\n", m.id)
-	fmt.Fprintf(&b, "Date: %s\n", date.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: \"Person %d\" <p%d@example.org>\n", s, s)
-	fmt.Fprintf(&b, "To: \"Reader\" <reader@example.org>\n")
-	fmt.Fprintf(&b, "Subject: %s\n", m.subject)
-	if parent != nil {
-		fmt.Fprintf(&b, "In-Reply-To: %s\nReferences: %s\n", parent.id, m.refs)
-	}
-	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n")
-	for range 3 + g.rng.IntN(8) {
-		fmt.Fprintf(&b, "%s %s %s %s %s %s %s %s\n", w(), w(), w(), w(), w(), w(), w(), w())
-	}
-	return b.String()
 }
