@@ -41,7 +41,9 @@ type commitQueue struct {
 type commitReq struct {
 	fn func(*bolt.Tx) error
 	// undo puts back what fn did outside the index (renamed files) when
-	// its transaction did not commit; it may be nil.
+	// its transaction does not commit; it may be nil. After a change that
+	// failed it runs inside the transaction, before the rollback lets go
+	// of bbolt's writer lock (commitUndoing).
 	undo func()
 	err  error
 	// wake carries true to the goroutine that is to commit the next batch
@@ -53,7 +55,8 @@ type commitReq struct {
 // changes queued meanwhile, and returns fn's error or the commit's. fn
 // may run more than once (again alone, in a transaction of its own, when
 // another change of its batch failed); undo, if not nil, is called after
-// each run whose transaction did not commit.
+// each run whose transaction did not commit, and must not open a
+// transaction: it may run inside the one that failed.
 func (u *userState) updateGrouped(fn func(*bolt.Tx) error, undo func()) error {
 	q := &u.commits
 	r := &commitReq{fn: fn, undo: undo, wake: make(chan bool, 1)}
@@ -103,31 +106,10 @@ func (u *userState) commitBatch(batch []*commitReq) {
 		u.commitAlone(batch[0])
 		return
 	}
-	ran := 0
-	err := u.commitFlags(func(tx *bolt.Tx) error {
-		ran = 0
-		for _, r := range batch {
-			ran++
-			if err := r.fn(tx); err != nil {
-				return errBatchMember
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		for _, r := range batch {
-			r.err = err
-		}
-		return
-	}
-	for _, r := range batch[:ran] {
-		if r.undo != nil {
-			r.undo()
-		}
-	}
-	if !errors.Is(err, errBatchMember) {
-		// The commit itself failed (a full disk, a damaged index): it
-		// would fail alike for each change alone.
+	failed, err := u.commitUndoing(batch)
+	if err == nil || !failed {
+		// Committed, or the commit itself failed (a full disk, a
+		// damaged index): it would fail alike for each change alone.
 		for _, r := range batch {
 			r.err = err
 		}
@@ -140,9 +122,49 @@ func (u *userState) commitBatch(batch []*commitReq) {
 
 // commitAlone commits one change in a transaction of its own.
 func (u *userState) commitAlone(r *commitReq) {
-	r.err = u.commitFlags(r.fn)
-	if r.err != nil && r.undo != nil {
-		r.undo()
+	_, r.err = u.commitUndoing([]*commitReq{r})
+}
+
+// commitUndoing commits reqs' changes in one transaction. When one of them
+// fails (failed), what the changes that ran did outside the index is put
+// back inside the transaction, while it still holds bbolt's writer lock:
+// the watcher's sync waits for that lock, and would otherwise find the
+// files as the rolled-back changes left them, record the new names in
+// the index as renames by another program, and then have the index name
+// files the undo took away (a FETCH failing with "file vanished"), or a
+// change run again find its flags already set and rename nothing. When
+// the commit itself fails, bbolt lets go of the lock before it returns,
+// so the changes are undone after it; the undo's own file events then
+// bring the index back to the disk.
+func (u *userState) commitUndoing(reqs []*commitReq) (failed bool, err error) {
+	err = u.commitFlags(func(tx *bolt.Tx) error {
+		for i, r := range reqs {
+			if err := r.fn(tx); err != nil {
+				failed = true
+				u.undoAll(reqs[:i+1])
+				if len(reqs) > 1 {
+					return errBatchMember
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !failed {
+		u.undoAll(reqs)
+	}
+	return failed, err
+}
+
+// undoAll undoes the changes of reqs, the last first.
+func (u *userState) undoAll(reqs []*commitReq) {
+	if f := u.s.opts.beforeUndo; f != nil {
+		f()
+	}
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if f := reqs[i].undo; f != nil {
+			f()
+		}
 	}
 }
 

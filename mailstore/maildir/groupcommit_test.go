@@ -144,9 +144,50 @@ func TestGroupCommitSharesCommits(t *testing.T) {
 
 // TestGroupCommitFailureIsOwn: a change that fails inside a shared commit
 // (its mailbox was deleted) fails alone; the changes it was batched with
-// are committed, and their files carry the new flags.
+// are committed, and their files carry the new flags. In "sync before
+// undo" a sync of the folder, as the watcher runs on the events of the
+// batch's renames, is started just before the renames are undone and
+// given time to run: it must wait for the batch's transaction, or it
+// records the renamed file that the undo then takes away, and the index
+// names a file that is gone.
 func TestGroupCommitFailureIsOwn(t *testing.T) {
-	s, _ := testStore(t, Options{})
+	for _, syncBeforeUndo := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "sync before undo"}[syncBeforeUndo], func(t *testing.T) {
+			testGroupCommitFailureIsOwn(t, syncBeforeUndo)
+		})
+	}
+}
+
+func testGroupCommitFailureIsOwn(t *testing.T, syncBeforeUndo bool) {
+	var us *userState
+	var once sync.Once
+	synced := make(chan error, 1)
+	var opts Options
+	if syncBeforeUndo {
+		opts.beforeUndo = func() {
+			once.Do(func() {
+				names, err := listNames(filepath.Join(us.maildir, "cur"))
+				if err != nil {
+					synced <- err
+					return
+				}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, err := us.syncMailbox("INBOX", false, nil, names)
+					synced <- err
+				}()
+				// Inside the failed transaction the sync waits for
+				// bbolt's writer lock, and only a deadline ends the
+				// wait; after it the sync runs at once.
+				select {
+				case <-done:
+				case <-time.After(250 * time.Millisecond):
+				}
+			})
+		}
+	}
+	s, _ := testStore(t, opts)
 	u := testUser(t, s, "alice")
 	ctx := context.Background()
 	if err := u.CreateMailbox(ctx, "Gone", ""); err != nil {
@@ -157,7 +198,7 @@ func TestGroupCommitFailureIsOwn(t *testing.T) {
 	mustAppend(t, inbox, msg("a"))
 	mustAppend(t, inbox, msg("b"))
 	mustAppend(t, gone, msg("c"))
-	us := inbox.(*mailboxHandle).u
+	us = inbox.(*mailboxHandle).u
 	// Delete Gone's index state behind its open handle.
 	if err := us.update(func(tx *bolt.Tx) error { return dropMbox(tx, "Gone") }); err != nil {
 		t.Fatal(err)
@@ -179,6 +220,11 @@ func TestGroupCommitFailureIsOwn(t *testing.T) {
 	}
 	release()
 	wg.Wait()
+	if syncBeforeUndo {
+		if err := <-synced; err != nil {
+			t.Fatalf("sync before the undo: %v", err)
+		}
+	}
 	if errs[0] != nil || errs[1] != nil {
 		t.Errorf("STOREs batched with a failing one: %v, %v", errs[0], errs[1])
 	}

@@ -80,6 +80,9 @@ type Options struct {
 	// beforeMoves, set by tests, runs between the early announcement of
 	// a delivery into new/ and its moves into cur/ (syncMailbox).
 	beforeMoves func()
+	// beforeUndo, set by tests, runs before the changes of a failed flag
+	// commit are undone (commitUndoing).
+	beforeUndo func()
 }
 
 // Store is a Maildir++ mail store with a bbolt index per user.

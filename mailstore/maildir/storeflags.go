@@ -16,12 +16,13 @@ import (
 func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailstore.StoreOp, flags []string, unchangedSince uint64) (changed []mailstore.Message, failed []uint32, err error) {
 	ch := parseFlags(flags)
 	var renamed [][2]string
+	var cur string // the folder of renamed
 	var evs []mailstore.Event
 	err = h.updateGrouped(func(m *mboxTx) error {
 		changed, failed, renamed = nil, nil, nil
 		var cs changeSet
 		var ms uint64
-		cur := filepath.Join(m.dir, "cur")
+		cur = filepath.Join(m.dir, "cur")
 		for _, uid := range uids {
 			r, ok, err := m.get(uid, true)
 			if err != nil {
@@ -69,7 +70,7 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 		}
 		evs = cs.events(h.u.name, m)
 		return nil
-	}, func() { h.undoRenames(renamed) })
+	}, func() { undoRenames(cur, renamed) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("store flags in %s: %w", h.name, err)
 	}
@@ -77,16 +78,12 @@ func (h *mailboxHandle) StoreFlags(ctx context.Context, uids []uint32, op mailst
 	return changed, failed, nil
 }
 
-// undoRenames puts files back after a failed transaction.
-func (h *mailboxHandle) undoRenames(renamed [][2]string) {
-	if len(renamed) == 0 {
-		return
+// undoRenames puts the files of cur back after a failed transaction, the
+// last renamed first. It opens no transaction: it runs inside the failed
+// one (commitUndoing).
+func undoRenames(cur string, renamed [][2]string) {
+	for i := len(renamed) - 1; i >= 0; i-- {
+		r := renamed[i]
+		_ = os.Rename(filepath.Join(cur, r[1]), filepath.Join(cur, r[0]))
 	}
-	_ = h.view(func(m *mboxTx) error {
-		cur := filepath.Join(m.dir, "cur")
-		for _, r := range renamed {
-			_ = os.Rename(filepath.Join(cur, r[1]), filepath.Join(cur, r[0]))
-		}
-		return nil
-	})
 }
