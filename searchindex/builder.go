@@ -16,25 +16,23 @@ type Texts func(fn func(r io.Reader) bool)
 // Its postings are one flat slice of (trigram, UID) pairs, put in
 // trigram order by a radix sort when written, rather than a map of
 // growing slices: it is reused from one segment to the next (Reset), so
-// a build of a million messages allocates its postings once instead of
-// some bytes for every posting, garbage that let the heap of the whole
-// process float up while a background build ran.
+// a build of a million messages allocates its postings once (and the
+// sort's other half once a segment) instead of some bytes for every
+// posting, garbage that let the heap of the whole process float up while
+// a background build ran.
 type Builder struct {
-	pairs   []uint64 // trigram<<32 | UID, one per posting, in UID order
-	scratch []uint64 // the radix sort's other half
-	uids    []uint32
-	limit   int      // postings at which Full says yes
-	list    []uint32 // one trigram's UIDs while written
-	buf     []byte
-	// seen marks the trigrams of the message being added, one bit each
-	// (2 MiB), and tris lists them: text repeats its trigrams, and a
-	// bit test costs a fraction of a map lookup.
-	seen []uint64
-	tris []uint32
+	pairs []uint64 // trigram<<32 | UID, one per posting, in UID order
+	uids  []uint32
+	limit int      // postings at which Full says yes
+	list  []uint32 // one trigram's UIDs while written
+	buf   []byte
+	// seen collects the distinct trigrams of the message being added.
+	seen trigramSet
 }
 
-// maxBuilderEntries bounds a Builder's memory: 16 bytes a posting (the
-// pairs and the sort's scratch), 32 MiB.
+// maxBuilderEntries bounds a Builder's memory: 8 bytes a posting (the
+// pairs), 16 MiB, and as much again while a segment is written (the
+// sort's other half).
 const maxBuilderEntries = 2 << 20
 
 // NewBuilder returns an empty Builder.
@@ -60,25 +58,20 @@ func (b *Builder) Add(uid uint32, texts Texts) error {
 	}
 	if b.buf == nil {
 		b.buf = make([]byte, 32<<10)
-		b.seen = make([]uint64, 1<<24/64)
 	}
 	var readErr error
 	texts(func(r io.Reader) bool {
 		readErr = b.addText(r)
 		return readErr == nil
 	})
-	for _, t := range b.tris {
-		b.seen[t/64] = 0
-	}
+	defer b.seen.reset()
 	if readErr != nil {
-		b.tris = b.tris[:0]
 		return readErr
 	}
-	b.growPairs(len(b.tris))
-	for _, t := range b.tris {
+	b.growPairs(len(b.seen.tris))
+	for _, t := range b.seen.tris {
 		b.pairs = append(b.pairs, uint64(t)<<32|uint64(uid))
 	}
-	b.tris = b.tris[:0]
 	b.uids = append(b.uids, uid)
 	return nil
 }
@@ -110,10 +103,7 @@ func (b *Builder) addText(r io.Reader) error {
 					continue
 				}
 			}
-			if w, bit := t/64, uint64(1)<<(t%64); b.seen[w]&bit == 0 {
-				b.seen[w] |= bit
-				b.tris = append(b.tris, t)
-			}
+			b.seen.add(t)
 		}
 		if err == io.EOF {
 			return nil
@@ -133,10 +123,12 @@ func (b *Builder) Full() bool { return len(b.pairs) >= b.limit }
 // eachPosting sorts the pairs and calls fn with each trigram, ascending,
 // and its UIDs, ascending, in a slice valid until fn returns.
 func (b *Builder) eachPosting(fn func(tri uint32, uids []uint32) error) error {
-	if cap(b.scratch) < len(b.pairs) {
-		b.scratch = make([]uint64, cap(b.pairs))
-	}
-	b.pairs, b.scratch = sortByTrigram(b.pairs, b.scratch[:len(b.pairs)])
+	// The sort's other half is not kept for the next segment: between
+	// writes it would be 8 bytes a posting held for nothing, which the
+	// collector's goal doubles (docs/benchmarks.md, "Large mailboxes").
+	// (It has the pairs' capacity: it may come out as the pairs.)
+	scratch := make([]uint64, len(b.pairs), cap(b.pairs))
+	b.pairs, _ = sortByTrigram(b.pairs, scratch)
 	for i := 0; i < len(b.pairs); {
 		tri := uint32(b.pairs[i] >> 32)
 		b.list = b.list[:0]
