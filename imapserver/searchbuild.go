@@ -49,8 +49,9 @@ const searchBuildMin = 500
 const searchBuildQueue = 64
 
 // searchBuildEntries is the postings a background build collects per
-// segment: 4 MiB of heap (16 bytes a posting) where a search's own build
-// takes up to 32 MiB, as a background build runs beside the sessions
+// segment: 2 MiB of heap between writes (8 bytes a posting; twice that
+// while a segment is sorted) where a search's own build takes up to
+// 16 MiB, as a background build runs beside the sessions
 // whose memory counts, and the collector lets the heap grow to twice
 // what is live; the segments are merged once at the end. Each batch
 // costs a file, an fsync, and a lookup in every search while the build

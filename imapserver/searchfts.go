@@ -139,7 +139,8 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 		}
 		return ix.Compact(live)
 	}
-	for _, uid := range missing {
+	var blocks blockOpener
+	for i, uid := range missing {
 		if err := stop(); err != nil {
 			// Kept unmerged: merging what a large build wrote can take
 			// long, and a stop (server shutdown, a client's interruption)
@@ -150,7 +151,11 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 			}
 			return nil, err
 		}
-		if err := indexOne(ctx, mbox, b, uid); err != nil {
+		content, err := blocks.open(ctx, mbox, missing, i)
+		if err == nil {
+			err = indexOne(content, b, uid)
+		}
+		if err != nil {
 			if !errors.Is(err, mailstore.ErrNoMessage) {
 				log.Info("search index: message not indexed", "uid", uid, "err", err)
 			}
@@ -169,12 +174,8 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 	return skipped, nil
 }
 
-// indexOne adds the message uid of mbox to b.
-func indexOne(ctx context.Context, mbox mailstore.Mailbox, b *searchindex.Builder, uid uint32) error {
-	content, err := mbox.Open(ctx, uid)
-	if err != nil {
-		return err
-	}
+// indexOne adds message uid, whose content is open, to b, and closes it.
+func indexOne(content mailstore.Content, b *searchindex.Builder, uid uint32) error {
 	defer content.Close()
 	msg, err := imapmsg.ParseHeader(content, content.Size())
 	if err != nil {

@@ -16,32 +16,41 @@ type Texts func(fn func(r io.Reader) bool)
 // Its postings are one flat slice of (trigram, UID) pairs, put in
 // trigram order by a radix sort when written, rather than a map of
 // growing slices: it is reused from one segment to the next (Reset), so
-// a build of a million messages allocates its postings once instead of
+// a build of a million messages allocates its postings once (a
+// background one also the sort's other half once a segment) instead of
 // some bytes for every posting, garbage that let the heap of the whole
 // process float up while a background build ran.
 type Builder struct {
-	pairs   []uint64 // trigram<<32 | UID, one per posting, in UID order
-	scratch []uint64 // the radix sort's other half
-	uids    []uint32
-	limit   int      // postings at which Full says yes
+	pairs []uint64 // trigram<<32 | UID, one per posting, in UID order
+	uids  []uint32
+	limit int // postings at which Full says yes
+	// scratch is the radix sort's other half, kept from one segment to
+	// the next only by a builder of NewBuilder (a search's own build,
+	// short-lived, whose segments of up to 16 MiB would each allocate
+	// it again).
+	scratch []uint64
+	keep    bool     // NewBuilder's: keep scratch
 	list    []uint32 // one trigram's UIDs while written
 	buf     []byte
-	// seen marks the trigrams of the message being added, one bit each
-	// (2 MiB), and tris lists them: text repeats its trigrams, and a
-	// bit test costs a fraction of a map lookup.
-	seen []uint64
-	tris []uint32
+	// seen collects the distinct trigrams of the message being added.
+	seen trigramSet
 }
 
-// maxBuilderEntries bounds a Builder's memory: 16 bytes a posting (the
-// pairs and the sort's scratch), 32 MiB.
+// maxBuilderEntries bounds a Builder's memory: 8 bytes a posting (the
+// pairs), 16 MiB, and as much again while a segment is written (the
+// sort's other half).
 const maxBuilderEntries = 2 << 20
 
 // NewBuilder returns an empty Builder.
-func NewBuilder() *Builder { return NewBuilderLimit(maxBuilderEntries) }
+func NewBuilder() *Builder {
+	b := NewBuilderLimit(maxBuilderEntries)
+	b.keep = true
+	return b
+}
 
 // NewBuilderLimit returns an empty Builder that is Full at entries
-// postings (at most maxBuilderEntries): smaller segments, less memory.
+// postings (at most maxBuilderEntries): smaller segments, less memory;
+// between writes it holds only its pairs.
 func NewBuilderLimit(entries int) *Builder {
 	return &Builder{limit: min(max(entries, 1), maxBuilderEntries)}
 }
@@ -60,25 +69,20 @@ func (b *Builder) Add(uid uint32, texts Texts) error {
 	}
 	if b.buf == nil {
 		b.buf = make([]byte, 32<<10)
-		b.seen = make([]uint64, 1<<24/64)
 	}
 	var readErr error
 	texts(func(r io.Reader) bool {
 		readErr = b.addText(r)
 		return readErr == nil
 	})
-	for _, t := range b.tris {
-		b.seen[t/64] = 0
-	}
+	defer b.seen.reset()
 	if readErr != nil {
-		b.tris = b.tris[:0]
 		return readErr
 	}
-	b.growPairs(len(b.tris))
-	for _, t := range b.tris {
+	b.growPairs(len(b.seen.tris))
+	for _, t := range b.seen.tris {
 		b.pairs = append(b.pairs, uint64(t)<<32|uint64(uid))
 	}
-	b.tris = b.tris[:0]
 	b.uids = append(b.uids, uid)
 	return nil
 }
@@ -110,10 +114,7 @@ func (b *Builder) addText(r io.Reader) error {
 					continue
 				}
 			}
-			if w, bit := t/64, uint64(1)<<(t%64); b.seen[w]&bit == 0 {
-				b.seen[w] |= bit
-				b.tris = append(b.tris, t)
-			}
+			b.seen.add(t)
 		}
 		if err == io.EOF {
 			return nil
@@ -133,10 +134,19 @@ func (b *Builder) Full() bool { return len(b.pairs) >= b.limit }
 // eachPosting sorts the pairs and calls fn with each trigram, ascending,
 // and its UIDs, ascending, in a slice valid until fn returns.
 func (b *Builder) eachPosting(fn func(tri uint32, uids []uint32) error) error {
+	// A builder of NewBuilderLimit (the background build, which lives
+	// beside the sessions) does not keep the sort's other half for the
+	// next segment: between writes it would be 8 bytes a posting held
+	// for nothing, which the collector's goal doubles
+	// (docs/benchmarks.md, "Large mailboxes"). (It has the pairs'
+	// capacity: it may come out as the pairs.)
 	if cap(b.scratch) < len(b.pairs) {
 		b.scratch = make([]uint64, cap(b.pairs))
 	}
 	b.pairs, b.scratch = sortByTrigram(b.pairs, b.scratch[:len(b.pairs)])
+	if !b.keep {
+		b.scratch = nil
+	}
 	for i := 0; i < len(b.pairs); {
 		tri := uint32(b.pairs[i] >> 32)
 		b.list = b.list[:0]

@@ -37,3 +37,31 @@ func TestSortByTrigram(t *testing.T) {
 		})
 	}
 }
+
+// TestBuilderScratch: a background builder (NewBuilderLimit) holds only
+// its pairs between writes; a search's own (NewBuilder) keeps the sort's
+// other half for its next segment.
+func TestBuilderScratch(t *testing.T) {
+	tests := []struct {
+		name string
+		b    *Builder
+		kept bool
+	}{
+		{"NewBuilderLimit", NewBuilderLimit(1 << 10), false},
+		{"NewBuilder", NewBuilder(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ix := openTest(t, t.TempDir(), 1)
+			if err := tc.b.Add(1, stringTexts("some text to index")); err != nil {
+				t.Fatal(err)
+			}
+			if err := ix.Add(tc.b); err != nil {
+				t.Fatal(err)
+			}
+			if kept := tc.b.scratch != nil; kept != tc.kept {
+				t.Errorf("scratch kept after a write: %v, want %v", kept, tc.kept)
+			}
+		})
+	}
+}
