@@ -168,6 +168,10 @@ func (f *Follower) Run(ctx context.Context) {
 	sweep := time.NewTimer(f.sweepWait)
 	sweep.Stop()
 	defer sweep.Stop()
+	// Collections closer than sweepWait (forced ones: a burst's lift
+	// acts at once) wait for the first one's timer, not each for its own:
+	// a run of them must not put the limit off for good.
+	sweeping := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,8 +181,12 @@ func (f *Follower) Run(ctx context.Context) {
 			f.mu.Unlock()
 			return
 		case <-f.collected:
-			sweep.Reset(f.sweepWait)
+			if !sweeping {
+				sweeping = true
+				sweep.Reset(f.sweepWait)
+			}
 		case now := <-sweep.C:
+			sweeping = false
 			f.mu.Lock()
 			debug.SetMemoryLimit(f.swept(now, readHeap()))
 			f.mu.Unlock()
