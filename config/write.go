@@ -200,7 +200,7 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # for more CPU per wake. 0 = the runtime's own (GOGC, or 100).
 # gc_percent = {{.Runtime.GCPercent}}
 # Keep the soft memory limit a little above what the server holds after each
-# collection (a quarter of its live heap, at least 2 MiB), lifted while
+# collection (half its live heap, at least 4 MiB), lifted while
 # collections come fast (a burst of wakes, a search-index build): less
 # garbage and free heap resident in a server that keeps serving while its
 # sessions sleep, for more frequent collections between bursts. Ignored when
