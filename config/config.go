@@ -142,17 +142,16 @@ type Runtime struct {
 	// not lowered by default. 0 leaves the runtime's own (GOGC, or 100).
 	GCPercent int `toml:"gc_percent"`
 	// MemoryFollow keeps the runtime's soft memory limit a little above
-	// what the server holds after each collection, lifted while
-	// collections come fast (a burst of wakes), so that a server that
-	// keeps serving while its sessions sleep does not carry the
-	// collector's default headroom (internal/memreturn's Follower); a
-	// busy server whose small heap allocates fast gets room by its
-	// allocation rate instead (GOGC raised while it lasts), so that it
-	// does not collect tens of times a second. It does nothing where
-	// memory_limit or GOMEMLIMIT sets a limit. On by
-	// default: on bench/fleet it cut 0.6–1.4 KB per connection (two
-	// pairs) for no measurable CPU, in bursts of wakes either
-	// (docs/benchmarks.md, "A fleet of mixed clients").
+	// what the server holds after each collection (read once its sweep
+	// is over), lifted while collections come fast (a burst of wakes),
+	// so that a server that keeps serving while its sessions sleep does
+	// not carry the collector's default headroom (internal/memreturn's
+	// Follower); a busy server whose small heap allocates fast gets room
+	// by its allocation rate instead (GOGC raised while it lasts), so
+	// that it does not collect tens of times a second. It does nothing
+	// where memory_limit or GOMEMLIMIT sets a limit. On by default
+	// (docs/benchmarks.md, "A fleet of mixed clients", for what it cuts
+	// on bench/fleet and costs per wake).
 	MemoryFollow bool `toml:"memory_follow"`
 }
 

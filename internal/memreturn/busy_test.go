@@ -81,15 +81,18 @@ func TestFollowerBusy(t *testing.T) {
 	const mib = 1 << 20
 	f := NewFollower()
 	hs := heapState{live: 3 * mib, held: 12 * mib, roots: mib / 2, cycles: 1, allocs: 100 * mib}
-	if got := f.afterGC(t0, hs); got != 16*mib {
+	// The limit follows once the collection's sweep is over (swept).
+	f.afterGC(t0, hs)
+	if got := f.swept(t0, hs); got != 16*mib {
 		t.Fatalf("first collection: limit %d MiB, want 16", got/mib)
 	}
 	hs.cycles, hs.allocs = 2, hs.allocs+25*mib
-	if got := f.afterGC(t0.Add(100*time.Millisecond), hs); got != 12*mib+25*mib || f.busy.gogc != 715 {
+	f.afterGC(t0.Add(100*time.Millisecond), hs)
+	if got := f.swept(t0.Add(100*time.Millisecond), hs); got != 12*mib+25*mib || f.busy.gogc != 715 {
 		t.Fatalf("busy: limit %d MiB GOGC %d, want 37 MiB and 715", got/mib, f.busy.gogc)
 	}
 	hs.cycles, hs.allocs = 3, hs.allocs+5*mib/2
-	if got := f.afterGC(t0.Add(110*time.Millisecond), hs); got != math.MaxInt64 {
+	if got, lifted := f.afterGC(t0.Add(110*time.Millisecond), hs); got != math.MaxInt64 || !lifted {
 		t.Fatalf("a burst: limit %d, want none", got)
 	}
 	hs.allocs += mib

@@ -23,23 +23,33 @@ import (
 //
 // A fixed limit costs bursts dearly: below a burst's need the collector
 // runs back to back (5× the CPU per wake, "Memory after 10,000 sleepers
-// settle"). So the limit follows the heap: after each collection it is
-// set to what the process then holds plus a headroom, and when
-// collections come closer together than minInterval (a burst of wakes, a
-// search-index build, anything allocating fast) it is lifted at once and
-// stays lifted until collections have been slower than that for liftFor.
-// A burst pays for at most the one or two collections that detect it.
+// settle"). So the limit follows the heap: after each collection, once
+// its sweep is over, it is set to what the process then holds plus a
+// headroom, and when collections come closer together than minInterval
+// (a burst of wakes, a search-index build, anything allocating fast) it
+// is lifted at once and stays lifted until collections have been slower
+// than that for liftFor. A burst pays for at most the one or two
+// collections that detect it.
+//
+// What the process holds is read sweepWait after the collection, not at
+// its end: until the sweeper has run, the spans the collection emptied
+// still count as in use, so a limit read then is the heap's previous peak
+// plus the headroom, and each cycle may grow to the last one's peak plus
+// the headroom again (a ratchet that only GOGC's goal stopped: on
+// bench/fleet the limit rarely bound, docs/benchmarks.md "A fleet of
+// mixed clients").
 //
 // A busy server gets heap room by its allocation rate besides (busyRoom,
 // busy.go): the limit leaves at least that much above what is held, and
 // GOGC is raised to match while it lasts.
 type Follower struct {
-	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick on Run's
+	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick and swept on Run's
 
 	ratio       float64       // headroom: this share of the live heap,
 	floor       uint64        // and at least this many bytes
 	minInterval time.Duration // collections closer than this lift the limit
 	liftFor     time.Duration // for this long after the last of them
+	sweepWait   time.Duration // the limit follows this long after a collection
 
 	lastAuto    time.Time // the end of the last collection the runtime started itself
 	cycles      uint64    // collections so far, and of them forced
@@ -49,21 +59,31 @@ type Follower struct {
 
 	busy    busyRoom
 	gogcSet int // the GOGC last set
+
+	// collected tells Run that a collection ended and was not a
+	// burst's: the limit follows sweepWait later.
+	collected chan struct{}
 }
 
 // NewFollower returns a Follower with the settings tried on bench/fleet
 // (docs/benchmarks.md, "A fleet of mixed clients"): a headroom of half
 // the live heap and at least 4 MiB keeps a fleet's collections about a
 // second apart between keepalive rounds; 100 ms apart is a burst (a
-// keepalive round of 2,000 answers asleep is one).
+// keepalive round of 2,000 answers asleep may be one), and its lift ends
+// 2 s after its last fast collection, so that a keepalive round every
+// 30 s does not leave the heap lifted for a third of the time. A heap of
+// tens of MiB is swept in milliseconds on an idle core; 100 ms leaves
+// room for a busy one (a sweep not yet over only raises the limit).
 func NewFollower() *Follower {
 	return &Follower{
 		ratio:       0.5,
 		floor:       4 << 20,
 		minInterval: 100 * time.Millisecond,
-		liftFor:     10 * time.Second,
+		liftFor:     2 * time.Second,
+		sweepWait:   100 * time.Millisecond,
 		limit:       math.MaxInt64,
 		busy:        newBusyRoom(100),
+		collected:   make(chan struct{}, 1),
 	}
 }
 
@@ -77,12 +97,14 @@ type heapState struct {
 	roots  uint64 // stacks and globals the collector scans
 }
 
-// afterGC is the policy at the end of one or more collections at now:
-// the limit to set (math.MaxInt64 for none). Only the collections the
-// runtime started itself tell how fast the process allocates: the memory
-// returner's runtime.GC and debug.FreeOSMemory come back to back, and the
-// runtime may run the hook once for several collections.
-func (f *Follower) afterGC(now time.Time, s heapState) int64 {
+// afterGC is the policy at the end of one or more collections at now.
+// A burst lifts the limit at once: it returns math.MaxInt64 and lifted.
+// Otherwise the limit stays as it is until swept, sweepWait later. Only
+// the collections the runtime started itself tell how fast the process
+// allocates: the memory returner's runtime.GC and debug.FreeOSMemory
+// come back to back, and the runtime may run the hook once for several
+// collections.
+func (f *Follower) afterGC(now time.Time, s heapState) (limit int64, lifted bool) {
 	auto := (s.cycles - f.cycles) - min(s.forced-f.forced, s.cycles-f.cycles)
 	f.cycles, f.forced = s.cycles, s.forced
 	f.busy.afterGC(now, s)
@@ -92,6 +114,16 @@ func (f *Follower) afterGC(now time.Time, s heapState) int64 {
 		}
 		f.lastAuto = now
 	}
+	if now.Before(f.liftedUntil) {
+		f.limit = math.MaxInt64
+		return f.limit, true
+	}
+	return f.limit, false
+}
+
+// swept is the policy once the last collection's sweep is over (s read
+// then): the limit to set, math.MaxInt64 while lifted.
+func (f *Follower) swept(now time.Time, s heapState) int64 {
 	return f.follow(now, s)
 }
 
@@ -163,9 +195,9 @@ func (f *Follower) apply(limit int64) {
 	}
 }
 
-// Run applies the policy until ctx ends: after every collection, and
-// every second for a lift that ran out. When ctx ends the limit is
-// removed.
+// Run applies the policy until ctx ends: after every collection (a
+// burst's lift at once, the limit once the sweep is over), and every
+// second for a lift that ran out. When ctx ends the limit is removed.
 func (f *Follower) Run(ctx context.Context) {
 	f.mu.Lock()
 	f.busy = newBusyRoom(readGOGC())
@@ -174,6 +206,13 @@ func (f *Follower) Run(ctx context.Context) {
 	f.armAfterGC(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	sweep := time.NewTimer(f.sweepWait)
+	sweep.Stop()
+	defer sweep.Stop()
+	// Collections closer than sweepWait (forced ones: a burst's lift
+	// acts at once) wait for the first one's timer, not each for its own:
+	// a run of them must not put the limit off for good.
+	sweeping := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -183,6 +222,16 @@ func (f *Follower) Run(ctx context.Context) {
 			f.apply(math.MaxInt64)
 			f.mu.Unlock()
 			return
+		case <-f.collected:
+			if !sweeping {
+				sweeping = true
+				sweep.Reset(f.sweepWait)
+			}
+		case now := <-sweep.C:
+			sweeping = false
+			f.mu.Lock()
+			f.apply(f.swept(now, readHeap()))
+			f.mu.Unlock()
 		case now := <-tick.C:
 			f.mu.Lock()
 			limit, changed, collect := f.tick(now, readHeap())
@@ -210,7 +259,16 @@ func (f *Follower) armAfterGC(ctx context.Context) {
 		// Checked under the lock: Run's removal of the limit at the end
 		// must not be overwritten by a collection that ended meanwhile.
 		if ctx.Err() == nil {
-			f.apply(f.afterGC(time.Now(), readHeap()))
+			if limit, lifted := f.afterGC(time.Now(), readHeap()); lifted {
+				f.apply(limit)
+			} else {
+				// Run follows once the sweep is over; a signal
+				// already waiting does for this one.
+				select {
+				case f.collected <- struct{}{}:
+				default:
+				}
+			}
 		}
 		f.mu.Unlock()
 		f.armAfterGC(ctx)

@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// TestFollowerPolicy: after each collection the limit is what the process
-// holds plus half its live heap (at least the floor); collections closer
-// than minInterval lift it at once, and it comes back once collections
-// have been slower for liftFor, at a collection or at a tick between
-// them.
+// TestFollowerPolicy: after each collection, once its sweep is over, the
+// limit is what the process then holds plus half its live heap (at least
+// the floor); collections closer than minInterval lift it at once, and it
+// comes back once collections have been slower for liftFor, at a
+// collection or at a tick between them.
 func TestFollowerPolicy(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 23, 0, 0, 0, time.UTC)
 	const mib = 1 << 20
@@ -24,8 +24,11 @@ func TestFollowerPolicy(t *testing.T) {
 		auto       int  // or this many it started (for one call of the hook)
 		forced     int  // and this many forced (runtime.GC)
 		live, held uint64
-		want       int64
-		changed    bool // for ticks: whether the limit is set anew
+		// unswept, when set, is what the process holds at the
+		// collection's end, before the sweep (held is read after it)
+		unswept uint64
+		want    int64
+		changed bool // for ticks: whether the limit is set anew
 	}
 	tests := []struct {
 		name  string
@@ -40,6 +43,10 @@ func TestFollowerPolicy(t *testing.T) {
 			{at: time.Second, gc: true, live: 50 * mib, held: 70 * mib, want: 95 * mib},
 			{at: 1500 * time.Millisecond, live: 50 * mib, held: 90 * mib, want: 95 * mib},
 		}},
+		{"the limit follows the swept heap, not the collection's end", []step{
+			{at: 0, gc: true, live: 40 * mib, unswept: 100 * mib, held: 60 * mib, want: 80 * mib},
+			{at: time.Second, gc: true, live: 40 * mib, unswept: 90 * mib, held: 62 * mib, want: 82 * mib},
+		}},
 		{"a small heap gets the floor", []step{
 			{at: 0, gc: true, live: 2 * mib, held: 10 * mib, want: 14 * mib},
 		}},
@@ -47,17 +54,17 @@ func TestFollowerPolicy(t *testing.T) {
 			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
 			{at: 500 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
 			{at: 550 * time.Millisecond, gc: true, live: 60 * mib, held: 90 * mib, want: none},
-			{at: 2 * time.Second, gc: true, live: 30 * mib, held: 50 * mib, want: none},
-			{at: 5 * time.Second, live: 30 * mib, held: 50 * mib, want: none},
-			{at: 10 * time.Second, gc: true, live: 30 * mib, held: 50 * mib, want: none},
-			{at: 10600 * time.Millisecond, gc: true, live: 30 * mib, held: 50 * mib, want: 65 * mib},
+			{at: 1500 * time.Millisecond, gc: true, live: 30 * mib, held: 50 * mib, want: none},
+			{at: 2 * time.Second, live: 30 * mib, held: 50 * mib, want: none},
+			{at: 2500 * time.Millisecond, gc: true, live: 30 * mib, held: 50 * mib, want: none},
+			{at: 2600 * time.Millisecond, gc: true, live: 30 * mib, held: 50 * mib, want: 65 * mib},
 		}},
 		{"a lift that ran out with no collection ends at a tick", []step{
 			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
 			{at: 10 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
-			{at: 5 * time.Second, live: 40 * mib, held: 90 * mib, want: none},
-			{at: 10 * time.Second, live: 40 * mib, held: 90 * mib, want: none},
-			{at: 10010 * time.Millisecond, live: 40 * mib, held: 90 * mib, want: 110 * mib, changed: true},
+			{at: time.Second, live: 40 * mib, held: 90 * mib, want: none},
+			{at: 2 * time.Second, live: 40 * mib, held: 90 * mib, want: none},
+			{at: 2010 * time.Millisecond, live: 40 * mib, held: 90 * mib, want: 110 * mib, changed: true},
 		}},
 		{"the memory returner's forced collections do not lift it", []step{
 			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
@@ -72,10 +79,10 @@ func TestFollowerPolicy(t *testing.T) {
 		{"a burst right after a lift extends it", []step{
 			{at: 0, gc: true, live: 40 * mib, held: 60 * mib, want: 80 * mib},
 			{at: 10 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
-			{at: 9 * time.Second, gc: true, live: 40 * mib, held: 60 * mib, want: none},
-			{at: 9050 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
-			{at: 11 * time.Second, live: 40 * mib, held: 60 * mib, want: none},
-			{at: 19050 * time.Millisecond, live: 40 * mib, held: 60 * mib, want: 80 * mib, changed: true},
+			{at: 1900 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
+			{at: 1950 * time.Millisecond, gc: true, live: 40 * mib, held: 60 * mib, want: none},
+			{at: 3 * time.Second, live: 40 * mib, held: 60 * mib, want: none},
+			{at: 3950 * time.Millisecond, live: 40 * mib, held: 60 * mib, want: 80 * mib, changed: true},
 		}},
 	}
 	for _, tt := range tests {
@@ -90,7 +97,19 @@ func TestFollowerPolicy(t *testing.T) {
 				forced += uint64(s.forced)
 				now, hs := t0.Add(s.at), heapState{live: s.live, held: s.held, cycles: cycles, forced: forced}
 				if s.gc {
-					if got := f.afterGC(now, hs); got != s.want {
+					end := hs
+					if s.unswept != 0 {
+						end.held = s.unswept
+					}
+					before := f.limit
+					got, lifted := f.afterGC(now, end)
+					if !lifted {
+						if got != before {
+							t.Fatalf("step %d (collection at %v): limit %d MiB set before the sweep, want %d MiB kept", i, s.at, got/mib, before/mib)
+						}
+						got = f.swept(now.Add(f.sweepWait), hs)
+					}
+					if got != s.want {
 						t.Fatalf("step %d (collection at %v): limit %d MiB, want %d MiB", i, s.at, got/mib, s.want/mib)
 					}
 					continue
