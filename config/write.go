@@ -208,7 +208,7 @@ var commented = template.Must(template.New("config").Funcs(template.FuncMap{"q":
 # come fast (a burst of wakes, a search-index build): less garbage and free
 # heap resident in a server that keeps serving while its sessions sleep, for
 # more frequent collections between bursts. A busy server whose small heap
-# allocates fast gets room for 100 ms of allocation (at most 64 MiB, GOGC
+# allocates fast gets room for 100 ms of allocation (at most 16 MiB, GOGC
 # raised while it lasts). Ignored when memory_limit or GOMEMLIMIT sets a limit.
 # memory_follow = {{.Runtime.MemoryFollow}}
 

@@ -30,10 +30,10 @@ func TestBusyRoom(t *testing.T) {
 	}{
 		{"the active workload: a small heap allocating fast", 100, []step{
 			{at: 0, gc: true, allocated: 100, live: 3, roots: 0.5, gogc: 100},
-			{at: 15 * time.Millisecond, gc: true, allocated: 103.75, live: 3, roots: 0.5, room: 25, gogc: 715},
-			{at: 115 * time.Millisecond, gc: true, allocated: 128.75, live: 3, roots: 0.5, room: 25, gogc: 715},
-			{at: 150 * time.Millisecond, allocated: 137.5, live: 3, roots: 0.5, room: 25, gogc: 715},
-			{at: 1115 * time.Millisecond, allocated: 140, live: 3, roots: 0.5, gogc: 100, ended: true},
+			{at: 15 * time.Millisecond, gc: true, allocated: 101.875, live: 3, roots: 0.5, room: 12.5, gogc: 358},
+			{at: 115 * time.Millisecond, gc: true, allocated: 114.375, live: 3, roots: 0.5, room: 12.5, gogc: 358},
+			{at: 150 * time.Millisecond, allocated: 118.75, live: 3, roots: 0.5, room: 12.5, gogc: 358},
+			{at: 1115 * time.Millisecond, allocated: 120, live: 3, roots: 0.5, gogc: 100, ended: true},
 		}},
 		{"a fleet: a large live heap gets none", 100, []step{
 			{at: 0, gc: true, allocated: 100, live: 20, roots: 2, gogc: 100},
@@ -42,12 +42,12 @@ func TestBusyRoom(t *testing.T) {
 		}},
 		{"at most maxRoom", 100, []step{
 			{at: 0, gc: true, allocated: 0, live: 3, roots: 1, gogc: 100},
-			{at: 10 * time.Millisecond, gc: true, allocated: 20, live: 3, roots: 1, room: 64, gogc: 1600},
+			{at: 10 * time.Millisecond, gc: true, allocated: 20, live: 3, roots: 1, room: 16, gogc: 400},
 		}},
 		{"an operator's GOGC counts", 400, []step{
 			{at: 0, gc: true, allocated: 0, live: 3, roots: 0.5, gogc: 400},
 			{at: 100 * time.Millisecond, gc: true, allocated: 10, live: 3, roots: 0.5, gogc: 400},
-			{at: 200 * time.Millisecond, gc: true, allocated: 35, live: 3, roots: 0.5, room: 25, gogc: 715},
+			{at: 200 * time.Millisecond, gc: true, allocated: 25, live: 3, roots: 0.5, room: 15, gogc: 429},
 		}},
 		{"collection off stays off", -1, []step{
 			{at: 0, gc: true, allocated: 0, live: 3, roots: 0.5, gogc: -1},
@@ -88,8 +88,8 @@ func TestFollowerBusy(t *testing.T) {
 	}
 	hs.cycles, hs.allocs = 2, hs.allocs+25*mib
 	f.afterGC(t0.Add(100*time.Millisecond), hs)
-	if got := f.swept(t0.Add(100*time.Millisecond), hs); got != 12*mib+25*mib || f.busy.gogc != 715 {
-		t.Fatalf("busy: limit %d MiB GOGC %d, want 37 MiB and 715", got/mib, f.busy.gogc)
+	if got := f.swept(t0.Add(100*time.Millisecond), hs); got != 12*mib+16*mib || f.busy.gogc != 458 {
+		t.Fatalf("busy: limit %d MiB GOGC %d, want 28 MiB (the room at most 16) and 458", got/mib, f.busy.gogc)
 	}
 	hs.cycles, hs.allocs = 3, hs.allocs+5*mib/2
 	if got, lifted := f.afterGC(t0.Add(110*time.Millisecond), hs); got != math.MaxInt64 || !lifted {
