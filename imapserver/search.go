@@ -332,10 +332,9 @@ type searcher struct {
 	block   []byte   // the envelope header block, unparsed
 	text    textKeys // limits and per-message answers of text keys
 	// blockUIDs are the messages a searcher of matchParallel checks
-	// now, looked up together (mailstore.ManyOpener); openBlock opens
-	// blockUIDs[i].
+	// now, looked up together in files.
 	blockUIDs []uint32
-	openBlock func(i int) (mailstore.Content, error)
+	files     openBlock
 	// allCores lets the check use every core though a background index
 	// build runs: this is the first search of the mailbox it builds
 	// (searchBuilder.claim).

@@ -73,31 +73,20 @@ func (s *searcher) readWhole(content mailstore.Content) (*imapmsg.Message, error
 // open: matchParallel's goroutines per block, the plain loop too. A
 // failed lookup leaves each to Open.
 func (s *searcher) lookUp(mask []bool, from, to int) {
-	s.blockUIDs, s.openBlock = s.blockUIDs[:0], nil
-	mo, ok := s.c.sel.mbox.(mailstore.ManyOpener)
-	if !ok {
-		return
-	}
+	s.blockUIDs = s.blockUIDs[:0]
 	msgs := s.c.sel.view.Messages
 	for i := from; i < to; i++ {
 		if mask == nil || mask[i] {
 			s.blockUIDs = append(s.blockUIDs, msgs.UID(i))
 		}
 	}
-	if open, err := mo.OpenMany(s.c.ctx, s.blockUIDs); err == nil {
-		s.openBlock = open
-	}
+	s.files.lookUp(s.c.ctx, s.c.sel.mbox, s.blockUIDs)
 }
 
 // open opens message uid: through the block looked up together when it
 // is in it, else by itself.
 func (s *searcher) open(uid uint32) (mailstore.Content, error) {
-	if s.openBlock != nil {
-		if i, ok := slices.BinarySearch(s.blockUIDs, uid); ok {
-			return s.openBlock(i)
-		}
-	}
-	return s.c.sel.mbox.Open(s.c.ctx, uid)
+	return s.files.open(s.c.ctx, s.c.sel.mbox, uid)
 }
 
 // fork returns a searcher for another goroutine checking messages beside

@@ -139,7 +139,7 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 		}
 		return ix.Compact(live)
 	}
-	var blocks blockOpener
+	var block openBlock
 	for i, uid := range missing {
 		if err := stop(); err != nil {
 			// Kept unmerged: merging what a large build wrote can take
@@ -151,7 +151,10 @@ func indexMessages(ctx context.Context, mbox mailstore.Mailbox, ix *searchindex.
 			}
 			return nil, err
 		}
-		content, err := blocks.open(ctx, mbox, missing, i)
+		if i%indexOpenBlock == 0 {
+			block.lookUp(ctx, mbox, missing[i:min(i+indexOpenBlock, len(missing))])
+		}
+		content, err := block.open(ctx, mbox, uid)
 		if err == nil {
 			err = indexOne(content, b, uid)
 		}

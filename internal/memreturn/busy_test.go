@@ -81,14 +81,14 @@ func TestFollowerBusy(t *testing.T) {
 	const mib = 1 << 20
 	f := NewFollower()
 	hs := heapState{live: 3 * mib, held: 12 * mib, roots: mib / 2, cycles: 1, allocs: 100 * mib}
-	// The limit follows once the collection's sweep is over (swept).
+	// The limit follows once the collection's sweep is over (follow).
 	f.afterGC(t0, hs)
-	if got := f.swept(t0, hs); got != 16*mib {
+	if got := f.follow(t0, hs); got != 16*mib {
 		t.Fatalf("first collection: limit %d MiB, want 16", got/mib)
 	}
 	hs.cycles, hs.allocs = 2, hs.allocs+25*mib
 	f.afterGC(t0.Add(100*time.Millisecond), hs)
-	if got := f.swept(t0.Add(100*time.Millisecond), hs); got != 12*mib+16*mib || f.busy.gogc != 458 {
+	if got := f.follow(t0.Add(100*time.Millisecond), hs); got != 12*mib+16*mib || f.busy.gogc != 458 {
 		t.Fatalf("busy: limit %d MiB GOGC %d, want 28 MiB (the room at most 16) and 458", got/mib, f.busy.gogc)
 	}
 	hs.cycles, hs.allocs = 3, hs.allocs+5*mib/2

@@ -43,7 +43,7 @@ import (
 // busy.go): the limit leaves at least that much above what is held, and
 // GOGC is raised to match while it lasts.
 type Follower struct {
-	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick and swept on Run's
+	mu sync.Mutex // afterGC runs on the runtime's cleanup goroutine, tick and follow on Run's
 
 	ratio       float64       // headroom: this share of the live heap,
 	floor       uint64        // and at least this many bytes
@@ -121,12 +121,6 @@ func (f *Follower) afterGC(now time.Time, s heapState) (limit int64, lifted bool
 	return f.limit, false
 }
 
-// swept is the policy once the last collection's sweep is over (s read
-// then): the limit to set, math.MaxInt64 while lifted.
-func (f *Follower) swept(now time.Time, s heapState) int64 {
-	return f.follow(now, s)
-}
-
 // tick is the policy between collections: a lift that ran out while no
 // collection came (the burst over, the heap far below its goal) ends,
 // and so does busy room the allocation rate no longer asks for. It
@@ -142,7 +136,8 @@ func (f *Follower) tick(now time.Time, s heapState) (limit int64, changed, colle
 	return f.follow(now, s), old != f.limit || quiet, quiet
 }
 
-// follow sets f.limit for s at now.
+// follow sets f.limit for s, read at now (by Run once a collection's
+// sweep is over), and returns it: math.MaxInt64 while lifted.
 func (f *Follower) follow(now time.Time, s heapState) int64 {
 	if now.Before(f.liftedUntil) {
 		f.limit = math.MaxInt64
@@ -230,7 +225,7 @@ func (f *Follower) Run(ctx context.Context) {
 		case now := <-sweep.C:
 			sweeping = false
 			f.mu.Lock()
-			f.apply(f.swept(now, readHeap()))
+			f.apply(f.follow(now, readHeap())) // the sweep is over
 			f.mu.Unlock()
 		case now := <-tick.C:
 			f.mu.Lock()

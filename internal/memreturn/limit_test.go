@@ -107,7 +107,7 @@ func TestFollowerPolicy(t *testing.T) {
 						if got != before {
 							t.Fatalf("step %d (collection at %v): limit %d MiB set before the sweep, want %d MiB kept", i, s.at, got/mib, before/mib)
 						}
-						got = f.swept(now.Add(f.sweepWait), hs)
+						got = f.follow(now.Add(f.sweepWait), hs)
 					}
 					if got != s.want {
 						t.Fatalf("step %d (collection at %v): limit %d MiB, want %d MiB", i, s.at, got/mib, s.want/mib)
